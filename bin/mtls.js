@@ -1,0 +1,9 @@
+#!/usr/bin/env node
+import("../dist/src/cli/main.js").catch((err) => {
+  if (err && err.code === "ERR_MODULE_NOT_FOUND" && String(err.message).includes("dist/src/cli/main.js")) {
+    process.stderr.write("error: mtls is not built; run `npm install` (or `npm run build`) in its directory\n");
+    process.exitCode = 5;
+    return;
+  }
+  throw err;
+});

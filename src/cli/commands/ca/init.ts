@@ -1,0 +1,91 @@
+import { type Command, Option } from "commander";
+import type { InitCaResult } from "../../../core/index.js";
+import type { CliContext } from "../../context.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, newPassphrase, type PassphraseOpts, parseDays } from "../../flags.js";
+import { fields, type Styles } from "../../output.js";
+
+interface Opts extends PassphraseOpts {
+  name: string;
+  org?: string;
+  keyType: string;
+  rootDays: number;
+  intermediateDays: number;
+  intermediate: boolean;
+  crlUrl?: string;
+  defaultDays: number;
+  maxDays: number;
+  warnDays: number;
+  crlDays: number;
+  insecureNoPassphrase?: boolean;
+}
+
+function render(r: InitCaResult, s: Styles): string {
+  const ca = (label: string, c: InitCaResult["root"]) =>
+    fields(
+      [
+        [label, c.subject],
+        ["key", `${c.keyType}, ${r.keyEncrypted ? "encrypted" : s.warn("NOT encrypted")} (${c.keyPath})`],
+        ["valid until", c.notAfter],
+        ["fingerprint", c.fingerprint],
+      ],
+      s,
+    );
+  return [ca("root", r.root), ...(r.intermediate ? [ca("intermediate", r.intermediate)] : []), fields([["gateway CA bundle", r.caBundlePath]], s)].join("\n\n");
+}
+
+export function register(parent: Command, ctx: CliContext): void {
+  const cmd = parent
+    .command("init")
+    .description("create the private CA: a root and an issuing intermediate, keys encrypted at rest")
+    .option("--name <name>", 'CA base name: "<name> Root CA", "<name> Intermediate CA"', "mtls")
+    .option("--org <org>", "organisation (O) of the CA certificates")
+    .addOption(new Option("--key-type <type>", "CA key type").choices(["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"]).default("ec-p256"))
+    .option("--root-days <n>", "root validity in days", parseDays, 3650)
+    .option("--intermediate-days <n>", "intermediate validity in days", parseDays, 1825)
+    .option("--no-intermediate", "single tier: the root signs partner certificates")
+    .option("--crl-url <url>", "CRL Distribution Point written into every partner certificate")
+    .option("--default-days <n>", "partner certificate validity when --days is not given", parseDays, 90)
+    .option("--max-days <n>", "longest partner certificate validity allowed", parseDays, 398)
+    .option("--warn-days <n>", "certificates expiring within this many days are reported as expiring", parseDays, 30)
+    .option("--crl-days <n>", "validity of published CRLs (nextUpdate) in days", parseDays, 7)
+    .option("--insecure-no-passphrase", "store the CA keys unencrypted (not recommended)");
+  addPassphraseOptions(cmd)
+    .addHelpText(
+      "after",
+      examplesHelp(['MTLS_CA_PASSPHRASE=... mtls ca init --name "Acme Partner" --org "Acme Corp" --crl-url http://pki.acme.example/crl/issuing.crl']),
+    )
+    .addHelpText(
+      "after",
+      exitCodesHelp([
+        "0  CA created",
+        "2  no passphrase given and no terminal to ask",
+        "3  invalid option value or weak passphrase",
+        "4  a CA (or other files) already in the directory",
+      ]),
+    )
+    .action(async (opts: Opts) => {
+      const core = await loadCore();
+      const passphrase = opts.insecureNoPassphrase ? undefined : await newPassphrase(ctx, opts, core.MIN_PASSPHRASE_LENGTH);
+      ctx.out.info(`creating the CA in ${ctx.pkiDir} ...`);
+      const result = await core.initCa({
+        pkiDir: ctx.pkiDir,
+        name: opts.name,
+        ...(opts.org ? { org: opts.org } : {}),
+        keyType: core.parseKeyType(opts.keyType),
+        rootDays: opts.rootDays,
+        intermediateDays: opts.intermediateDays,
+        intermediate: opts.intermediate,
+        ...(opts.crlUrl ? { crlUrl: opts.crlUrl } : {}),
+        ...(passphrase !== undefined ? { passphrase } : {}),
+        insecureNoPassphrase: Boolean(opts.insecureNoPassphrase),
+        defaultDays: opts.defaultDays,
+        maxDays: opts.maxDays,
+        warnDays: opts.warnDays,
+        crlDays: opts.crlDays,
+        now: ctx.now(),
+      });
+      for (const w of result.warnings) ctx.out.warn(w);
+      ctx.out.result(result, render);
+      ctx.out.success(`CA ready in ${result.pkiDir}`);
+    });
+}

@@ -1,0 +1,44 @@
+import type { Command } from "commander";
+import type { ShowCaResult } from "../../../core/index.js";
+import type { CliContext } from "../../context.js";
+import { examplesHelp, exitCodesHelp, loadCore } from "../../flags.js";
+import { fields, type Styles } from "../../output.js";
+
+function render(r: ShowCaResult, s: Styles): string {
+  const ca = (label: string, c: ShowCaResult["root"]) =>
+    fields(
+      [
+        [label, s.bold(c.subject)],
+        ["key", `${c.keyType}, ${c.keyEncrypted ? "encrypted" : s.warn("NOT encrypted")}, mode ${c.keyMode}`],
+        ["valid", `${c.notBefore} → ${c.notAfter} (${c.daysLeft} days left)`],
+        ["serial", c.serial],
+        ["fingerprint", c.fingerprint],
+        ["certificate", c.certPath],
+        ["key file", c.keyPath],
+      ],
+      s,
+    );
+  const policy = fields(
+    [
+      ["gateway CA bundle", r.caBundlePath],
+      ["chain", r.chainPath],
+      ["CRL URL", r.crlUrl],
+      ["partner validity", `${r.policy.defaultDays} days by default, at most ${r.policy.maxDays}`],
+      ["CRL validity", `${r.policy.crlValidityDays} days`],
+    ],
+    s,
+  );
+  return [ca("root", r.root), ...(r.intermediate ? [ca("intermediate", r.intermediate)] : []), policy].join("\n\n");
+}
+
+export function register(parent: Command, ctx: CliContext): void {
+  parent
+    .command("show")
+    .description("show the CA certificates, key protection and policy")
+    .addHelpText("after", examplesHelp(["mtls ca show", "mtls ca show --json | jq -r .result.root.fingerprint"]))
+    .addHelpText("after", exitCodesHelp(["0  shown", "5  no PKI at --pki"]))
+    .action(async () => {
+      const core = await loadCore();
+      ctx.out.result(await core.showCa({ pkiDir: ctx.pkiDir, now: ctx.now() }), render);
+    });
+}

@@ -1,0 +1,104 @@
+import { type Command, Option } from "commander";
+import type { IssueResult } from "../../../core/index.js";
+import type { CliContext } from "../../context.js";
+import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, parseDays, passphraseSource } from "../../flags.js";
+import { fields, type Styles } from "../../output.js";
+import { askIssue } from "../../questions.js";
+
+interface Opts extends PassphraseOpts {
+  csr?: string;
+  generate?: boolean;
+  keyType: string;
+  cn?: string;
+  san: string[];
+  days?: number;
+  out?: string;
+  outKey?: string;
+  force?: boolean;
+}
+
+const render = (r: IssueResult, s: Styles): string =>
+  fields(
+    [
+      ["serial", s.bold(r.serial)],
+      ["partner", r.partnerId + (r.partnerRegistered ? s.dim(" (new)") : "")],
+      ["subject", r.subject],
+      ["SANs", r.sans.join(", ")],
+      ["key", `${r.keyType} (${r.source === "csr" ? "partner's CSR" : "generated"})`],
+      ["valid", `${r.notBefore} → ${r.notAfter}`],
+      ["fingerprint", r.fingerprint],
+      ["certificate", r.certPath],
+      ["full chain", r.chainPath],
+      ["also written", r.outCert],
+      ["private key", r.outKey],
+    ],
+    s,
+  );
+
+export function register(parent: Command, ctx: CliContext): void {
+  const cmd = parent
+    .command("issue")
+    .description("issue a client certificate to a partner, from its CSR or with a generated key")
+    .argument("[partner-id]", "partner id (registered on first issue): lowercase letters, digits, . _ -")
+    .option("--csr <file>", "the partner's CSR, PEM or DER ('-' reads standard input)")
+    .option("--generate", "generate the key pair here instead of signing a CSR")
+    .addOption(
+      new Option("--key-type <type>", "key type with --generate").choices(["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"]).default("ec-p256"),
+    )
+    .option("--cn <name>", "subject CN (replaces the CSR's subject)")
+    .option("--san <type:value>", "subject alternative name, repeatable: dns:, uri:, email:, ip: (replaces the CSR's)", collect)
+    .option("--days <n>", "validity in days (default: the CA's policy)", parseDays)
+    .option("--out <file>", "also write the certificate (PEM) here")
+    .option("--out-key <file>", "with --generate: write the private key here, mode 0600")
+    .option("--force", "overwrite --out / --out-key files");
+  addPassphraseOptions(cmd)
+    .addHelpText(
+      "after",
+      examplesHelp([
+        "mtls partner issue acme --csr acme.csr",
+        "mtls partner issue acme --generate --san uri:spiffe://example.org/partner/acme --out-key acme.key",
+      ]),
+    )
+    .addHelpText(
+      "after",
+      exitCodesHelp([
+        "0  issued",
+        "2  missing or conflicting options",
+        "3  invalid CSR, key policy, SAN or validity; wrong passphrase",
+        "4  --out/--out-key exists (use --force)",
+        "5  no PKI, lock held, unreadable file",
+      ]),
+    )
+    .action(async (partnerId: string | undefined, opts: Opts) => {
+      const core = await loadCore();
+      let a = { partnerId, csr: opts.csr, generate: opts.generate, keyType: opts.keyType, outKey: opts.outKey, sans: opts.san, days: opts.days };
+      if (!partnerId || (!opts.csr && !opts.generate)) {
+        if (!ctx.prompt.interactive)
+          throw ctx.prompt.missing(
+            !partnerId ? "<partner-id>" : "--csr <file> or --generate",
+            !partnerId ? "who the certificate is for" : "where the key comes from",
+          );
+        a = { ...a, ...(await askIssue(ctx, core, a, (await core.showCa({ pkiDir: ctx.pkiDir, now: ctx.now() })).policy.defaultDays)) };
+        ctx.io.stderr.write(
+          `\nIssue a certificate to ${a.partnerId} (${a.csr ? `CSR ${a.csr}` : `generated ${a.keyType} key → ${a.outKey}`}), ${a.days} days, SANs: ${a.sans?.join(", ") || "from the CSR"}\n`,
+        );
+        await ctx.prompt.confirmOrYes("Sign it?", ctx.globals.yes);
+      }
+      const result = await core.issuePartnerCert({
+        pkiDir: ctx.pkiDir,
+        partnerId: a.partnerId as string,
+        ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR"), csrSource: `CSR ${a.csr}` } : {}),
+        ...(a.generate ? { generateKeyType: core.parseKeyType(a.keyType) } : {}),
+        ...(opts.cn !== undefined ? { cn: opts.cn } : {}),
+        ...(a.sans?.length ? { sans: a.sans.map(core.parseSan) } : {}),
+        ...(a.days !== undefined ? { days: a.days } : {}),
+        ...(opts.out ? { outCert: ctx.resolvePath(opts.out) } : {}),
+        ...(a.outKey ? { outKey: ctx.resolvePath(a.outKey) } : {}),
+        force: Boolean(opts.force),
+        passphrase: passphraseSource(ctx, opts),
+        now: ctx.now(),
+      });
+      for (const w of result.warnings) ctx.out.warn(w);
+      ctx.out.result(result, render);
+    });
+}

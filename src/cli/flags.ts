@@ -1,0 +1,104 @@
+// Options and helpers shared by several commands.
+import { readFile, stat } from "node:fs/promises";
+import { type Command, Option } from "commander";
+import type { PassphraseSource } from "../core/ca/material.js";
+import { fsError, inputError, usageError } from "../core/errors.js";
+import type { CliContext } from "./context.js";
+
+/** The "Exit codes" block every command's --help ends with. */
+export function exitCodesHelp(lines: string[]): string {
+  return `\nExit codes:\n${lines.map((l) => `  ${l}`).join("\n")}\n  (see \`mtls --help\` for the full list)\n`;
+}
+
+export function examplesHelp(lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join("\n")}\n`;
+}
+
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+export function parseDays(value: string): number {
+  if (!/^\d+$/.test(value)) throw usageError("ERR_USAGE", `invalid number of days "${value}"`, "use a whole number, e.g. --days 90");
+  return Number(value);
+}
+
+/** --passphrase-file, plus a hidden --passphrase that exists only to refuse politely. */
+export function addPassphraseOptions(cmd: Command): Command {
+  return cmd
+    .option("--passphrase-file <file>", "read the CA key passphrase from the first line of <file> (or set MTLS_CA_PASSPHRASE)")
+    .addOption(new Option("--passphrase <value>").hideHelp());
+}
+
+export interface PassphraseOpts {
+  passphraseFile?: string;
+  passphrase?: string;
+}
+
+function refuseArgv(opts: PassphraseOpts): void {
+  if (opts.passphrase !== undefined) {
+    throw usageError(
+      "ERR_PASSPHRASE_ARGV",
+      "passphrases are not accepted on the command line (other users can read them in the process list and your shell history)",
+      "set MTLS_CA_PASSPHRASE or pass --passphrase-file <file>",
+    );
+  }
+}
+
+async function readPassphraseFile(ctx: CliContext, file: string): Promise<string> {
+  const path = ctx.resolvePath(file);
+  let text: string;
+  try {
+    const st = await stat(path);
+    if (st.mode & 0o077) ctx.out.warn(`${file} is readable by other users; chmod 600 it`);
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    throw fsError(err, file, "read passphrase file");
+  }
+  const first = text.split(/\r?\n/)[0] ?? "";
+  if (first === "") throw inputError("ERR_PASSPHRASE_FILE", `passphrase file ${file} is empty`, "write the passphrase on its first line");
+  return first;
+}
+
+/**
+ * Where the CA passphrase comes from, in order: --passphrase-file, MTLS_CA_PASSPHRASE, a prompt
+ * on a terminal. Returned as a source so the passphrase is only asked for when a key needs it.
+ */
+export function passphraseSource(ctx: CliContext, opts: PassphraseOpts): PassphraseSource {
+  refuseArgv(opts);
+  let cached: Promise<string> | undefined;
+  return () => {
+    cached ??= (async () => {
+      if (opts.passphraseFile) return readPassphraseFile(ctx, opts.passphraseFile);
+      const env = ctx.env.MTLS_CA_PASSPHRASE;
+      if (env !== undefined && env !== "") return env;
+      if (ctx.prompt.interactive) return ctx.prompt.password("CA key passphrase:");
+      throw usageError(
+        "ERR_PASSPHRASE_REQUIRED",
+        "the CA key is encrypted and no passphrase was given",
+        "set MTLS_CA_PASSPHRASE or pass --passphrase-file <file>",
+      );
+    })();
+    return cached;
+  };
+}
+
+/** A new passphrase (ca init): from the same sources, asked twice on a terminal. */
+export async function newPassphrase(ctx: CliContext, opts: PassphraseOpts, minLength: number): Promise<string> {
+  refuseArgv(opts);
+  if (opts.passphraseFile) return readPassphraseFile(ctx, opts.passphraseFile);
+  const env = ctx.env.MTLS_CA_PASSPHRASE;
+  if (env !== undefined && env !== "") return env;
+  if (!ctx.prompt.interactive) {
+    throw usageError(
+      "ERR_PASSPHRASE_REQUIRED",
+      "no passphrase to encrypt the CA keys with",
+      "set MTLS_CA_PASSPHRASE or pass --passphrase-file <file> (or --insecure-no-passphrase, not recommended)",
+    );
+  }
+  const first = await ctx.prompt.password("New CA key passphrase:", (v) => (v.length >= minLength ? true : `at least ${minLength} characters`));
+  const again = await ctx.prompt.password("Repeat the passphrase:");
+  if (first !== again) throw inputError("ERR_PASSPHRASE_MISMATCH", "the two passphrases differ", "run the command again");
+  return first;
+}
+
+/** Loads the core library; kept out of start-up so `mtls --help` stays fast. */
+export const loadCore = () => import("../core/index.js");

@@ -1,0 +1,161 @@
+// Rendering for people (colour, tables) and for scripts (--json). The only module that imports chalk.
+import { Chalk, type ChalkInstance } from "chalk";
+import { Exit, type ExitCode, MtlsError } from "../core/errors.js";
+
+export interface OutputOptions {
+  json: boolean;
+  quiet: boolean;
+  color: boolean;
+}
+
+export interface Styles {
+  ok: (s: string) => string;
+  warn: (s: string) => string;
+  bad: (s: string) => string;
+  dim: (s: string) => string;
+  bold: (s: string) => string;
+  /** Colours a certificate status (valid, expiring, expired, revoked). */
+  status: (s: string) => string;
+}
+
+function stylesFor(chalk: ChalkInstance): Styles {
+  const ok = (s: string) => chalk.green(s);
+  const warn = (s: string) => chalk.yellow(s);
+  const bad = (s: string) => chalk.red(s);
+  return {
+    ok,
+    warn,
+    bad,
+    dim: (s) => chalk.dim(s),
+    bold: (s) => chalk.bold(s),
+    status: (s) => (s === "valid" || s === "pass" || s === "accepted" ? ok(s) : s === "expiring" || s === "info" ? warn(s) : bad(s)),
+  };
+}
+
+/**
+ * Colour decision per stream: off for --json, --no-color and NO_COLOR (chalk 5 does not read
+ * NO_COLOR itself); on when FORCE_COLOR asks for it; otherwise only on a terminal.
+ */
+export function colorEnabled(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv, opts: OutputOptions): boolean {
+  if (opts.json || !opts.color) return false;
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== "") return false;
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== "0" && env.FORCE_COLOR !== "false") return true;
+  return Boolean(stream.isTTY);
+}
+
+export interface ErrorJson {
+  code: string;
+  message: string;
+  hint?: string;
+}
+
+/** Everything a command says goes through here, so `--json` can hold it to one document. */
+export class Output {
+  opts: OutputOptions = { json: false, quiet: false, color: true };
+  command = "";
+  out: Styles;
+  err: Styles;
+  private resultValue: unknown;
+  private hasResult = false;
+  private readonly warnings: string[] = [];
+  private error: ErrorJson | undefined;
+  private exitCode: ExitCode = Exit.OK;
+
+  constructor(
+    private readonly stdout: NodeJS.WriteStream,
+    private readonly stderr: NodeJS.WriteStream,
+    private readonly env: NodeJS.ProcessEnv,
+  ) {
+    this.out = this.err = stylesFor(new Chalk({ level: 0 }));
+    this.configure(this.opts);
+  }
+
+  configure(opts: OutputOptions): void {
+    this.opts = opts;
+    this.out = stylesFor(new Chalk({ level: colorEnabled(this.stdout, this.env, opts) ? 1 : 0 }));
+    this.err = stylesFor(new Chalk({ level: colorEnabled(this.stderr, this.env, opts) ? 1 : 0 }));
+  }
+
+  /** The command's result: JSON for scripts, `human(value)` on stdout for people. */
+  result<T>(value: T, human: (v: T, s: Styles) => string): void {
+    this.resultValue = value;
+    this.hasResult = true;
+    if (!this.opts.json) {
+      const text = human(value, this.out);
+      if (text) this.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+    }
+  }
+
+  /** Sets the exit code a successful run ends with (1 when a check said no). */
+  setExit(code: ExitCode): void {
+    this.exitCode = code;
+  }
+
+  warn(message: string): void {
+    this.warnings.push(message);
+    this.stderr.write(`${this.err.warn("warning:")} ${message}\n`);
+  }
+
+  /** Progress and context for people; silent with --quiet and --json. */
+  info(message: string): void {
+    if (!this.opts.quiet && !this.opts.json) this.stderr.write(`${this.err.dim(message)}\n`);
+  }
+
+  success(message: string): void {
+    if (!this.opts.quiet && !this.opts.json) this.stderr.write(`${this.err.ok("✔")} ${message}\n`);
+  }
+
+  /** Records a failure and prints it on stderr; returns the exit code it maps to. */
+  fail(err: unknown, debug = false): ExitCode {
+    const e = toMtlsError(err);
+    this.error = { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) };
+    this.exitCode = e.exit;
+    const line = e.exit === Exit.INTERNAL ? `internal error: ${e.message} (this is a bug in mtls; please report it with MTLS_DEBUG=1 output)` : e.message;
+    this.stderr.write(`${this.err.bad("error:")} ${line}\n`);
+    if (e.hint) this.stderr.write(`  ${this.err.dim(`hint: ${e.hint}`)}\n`);
+    if (debug) {
+      for (let c: unknown = err; c; c = (c as { cause?: unknown }).cause) this.stderr.write(`${(c as Error).stack ?? String(c)}\n`);
+    }
+    return e.exit;
+  }
+
+  /** Writes the one JSON document (with --json) and returns the process exit code. */
+  finish(): ExitCode {
+    if (this.opts.json) {
+      const doc: Record<string, unknown> = { schemaVersion: 1, command: this.command, ok: this.exitCode === Exit.OK, exitCode: this.exitCode };
+      if (this.error) doc.error = this.error;
+      else doc.result = this.hasResult ? this.resultValue : null;
+      doc.warnings = this.warnings;
+      this.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+    }
+    return this.exitCode;
+  }
+}
+
+export function toMtlsError(err: unknown): MtlsError {
+  if (err instanceof MtlsError) return err;
+  if (err instanceof Error && err.name === "MtlsError") return err as MtlsError;
+  const message = err instanceof Error ? err.message : String(err);
+  return new MtlsError("ERR_INTERNAL", message, Exit.INTERNAL, undefined, { cause: err });
+}
+
+const ANSI = /\u001b\[[0-9;]*m/g;
+const width = (s: string) => [...s.replace(ANSI, "")].length;
+
+/** Left-aligned columns separated by two spaces; the header is dimmed. */
+export function table(header: string[], rows: string[][], s: Styles): string {
+  const widths = header.map((h, i) => Math.max(width(h), ...rows.map((r) => width(r[i] ?? ""))));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c + " ".repeat((widths[i] ?? 0) - width(c))))
+      .join("  ")
+      .trimEnd();
+  return [s.dim(line(header)), ...rows.map(line)].join("\n");
+}
+
+/** "key: value" lines with aligned values. */
+export function fields(pairs: Array<[string, string | number | undefined]>, s: Styles): string {
+  const shown = pairs.filter(([, v]) => v !== undefined && v !== "");
+  const w = Math.max(...shown.map(([k]) => k.length));
+  return shown.map(([k, v]) => `${s.dim(`${k}:`.padEnd(w + 1))} ${v}`).join("\n");
+}

@@ -1,0 +1,83 @@
+import { readFileSync } from "node:fs";
+import { Command, Option } from "commander";
+import * as caInit from "./commands/ca/init.js";
+import * as caShow from "./commands/ca/show.js";
+import * as list from "./commands/list.js";
+import * as partnerIssue from "./commands/partner/issue.js";
+import type { CliContext, GlobalOptions } from "./context.js";
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+
+const EXIT_CODES = `
+Exit codes:
+  0    success (for probe and status: every check passed)
+  1    a check said no (probe expectation not met, status found problems)
+  2    usage: a flag or argument is bad, missing or conflicting; confirmation needed without a terminal
+  3    input: invalid CSR, certificate, key, SAN, passphrase or profile; refused by policy
+  4    conflict: the CA or file already exists, the certificate is already revoked
+  5    environment: no PKI here, permissions, disk, lock held, host unreachable, tool missing
+  70   internal error (a bug: please report it with MTLS_DEBUG=1 output)
+  130  cancelled (Ctrl-C, or "no" at a prompt)
+`;
+
+/** "partner issue" for the command that runs (the `command` field of --json output). */
+export function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(" ");
+}
+
+/** Best guess of the command path from argv, for errors raised before an action runs. */
+function guessCommand(program: Command, argv: string[]): string {
+  let cmd = program;
+  const names: string[] = [];
+  for (const word of argv.slice(2)) {
+    if (word.startsWith("-")) continue;
+    const sub = cmd.commands.find((c) => c.name() === word || c.aliases().includes(word));
+    if (!sub) break;
+    names.push(sub.name());
+    cmd = sub;
+  }
+  return names.join(" ");
+}
+
+export function createProgram(ctx: CliContext): Command {
+  const program = new Command("mtls");
+  // Both settings must be in place before any subcommand exists: commander copies them into a
+  // subcommand when .command() creates it.
+  program
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => ctx.io.stdout.write(s),
+      writeErr: (s) => ctx.io.stderr.write(s),
+      outputError: () => {}, // main renders every error, in text or JSON
+    })
+    .showSuggestionAfterError(true);
+
+  program
+    .description("Private CA and partner certificate lifecycle for mutual-TLS API gateways")
+    .version(VERSION, "-V, --version", "print the version")
+    .addOption(new Option("--pki <dir>", "PKI directory").env("MTLS_PKI").default("pki"))
+    .option("--json", "write one JSON document to stdout (no colour, no prompts)")
+    .option("-q, --quiet", "print only results, warnings and errors")
+    .option("--no-color", "no colour (also NO_COLOR=1)")
+    .option("-y, --yes", "answer yes to confirmations")
+    .option("--no-input", "never prompt; fail on missing values instead")
+    .addHelpText("after", EXIT_CODES)
+    .hook("preAction", (_root, action) => {
+      ctx.applyGlobals(action.optsWithGlobals() as GlobalOptions);
+      ctx.out.command = commandPath(action);
+    });
+
+  const ca = program.command("ca").description("create and inspect the private CA");
+  caInit.register(ca, ctx);
+  caShow.register(ca, ctx);
+
+  const partner = program.command("partner").description("issue certificates to partners");
+  partnerIssue.register(partner, ctx);
+
+  list.register(program, ctx);
+
+  ctx.out.command = guessCommand(program, ctx.io.argv);
+  return program;
+}

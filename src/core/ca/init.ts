@@ -1,0 +1,217 @@
+import { readdir, rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { conflictError, fsError, inputError } from "../errors.js";
+import { randomSerial } from "../ids.js";
+import { encryptPkcs8, exportPkcs8, exportSpki, generateKeyPair, type KeyType } from "../keys.js";
+import { encodePem } from "../pem.js";
+import { type CertInfo, createCertificate, type DistinguishedName } from "../pki.js";
+import { FORMAT_VERSION, type StoreConfig, serializeConfig } from "../store/config.js";
+import { ensureDir, exists, writeFileAtomic } from "../store/fs.js";
+import { layoutOf } from "../store/layout.js";
+import { serializePartners } from "../store/partners.js";
+import { DAY, iso } from "../time.js";
+
+export interface InitCaParams {
+  pkiDir: string;
+  /** Base name: the CAs become "<name> Root CA" and "<name> Intermediate CA". */
+  name: string;
+  org?: string;
+  keyType: KeyType;
+  rootDays: number;
+  intermediateDays: number;
+  /** False makes a single-tier CA whose root signs partner certificates. */
+  intermediate: boolean;
+  crlUrl?: string;
+  /** Encrypts both CA keys. Undefined only together with insecureNoPassphrase. */
+  passphrase?: string;
+  insecureNoPassphrase?: boolean;
+  defaultDays: number;
+  maxDays: number;
+  warnDays: number;
+  crlDays: number;
+  now: Date;
+}
+
+export interface CaSummary {
+  subject: string;
+  serial: string;
+  keyType: KeyType;
+  notBefore: string;
+  notAfter: string;
+  fingerprint: string;
+  certPath: string;
+  keyPath: string;
+}
+
+export interface InitCaResult {
+  pkiDir: string;
+  root: CaSummary;
+  intermediate?: CaSummary;
+  caBundlePath: string;
+  chainPath: string;
+  keyEncrypted: boolean;
+  warnings: string[];
+}
+
+export const MIN_PASSPHRASE_LENGTH = 8;
+/** Certificates are back-dated this much so a partner whose clock runs slow can use them at once. */
+export const BACKDATE_MS = 5 * 60 * 1000;
+
+function validate(p: InitCaParams): void {
+  if (!p.name.trim()) throw inputError("ERR_CA_NAME", "the CA name is empty", 'pass --name, e.g. --name "Acme Partner"');
+  if (!p.insecureNoPassphrase) {
+    if (p.passphrase === undefined)
+      throw inputError("ERR_PASSPHRASE_REQUIRED", "no passphrase for the CA keys", "set MTLS_CA_PASSPHRASE or pass --passphrase-file <file>");
+    if (p.passphrase.length < MIN_PASSPHRASE_LENGTH)
+      throw inputError("ERR_PASSPHRASE_WEAK", `the CA passphrase is shorter than ${MIN_PASSPHRASE_LENGTH} characters`, "choose a longer passphrase");
+  }
+  if (p.crlUrl !== undefined) {
+    let ok = false;
+    try {
+      ok = ["http:", "https:"].includes(new URL(p.crlUrl).protocol);
+    } catch {}
+    if (!ok)
+      throw inputError(
+        "ERR_CRL_URL",
+        `invalid --crl-url "${p.crlUrl}": expected an http:// or https:// URL`,
+        "gateways fetch CRLs over HTTP, e.g. http://pki.example.com/crl/issuing.crl",
+      );
+  }
+  for (const [flag, v] of [
+    ["--root-days", p.rootDays],
+    ["--intermediate-days", p.intermediateDays],
+    ["--default-days", p.defaultDays],
+    ["--max-days", p.maxDays],
+    ["--crl-days", p.crlDays],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 1) throw inputError("ERR_DAYS", `${flag} must be a whole number of days, at least 1 (got ${v})`);
+  }
+  if (p.intermediate && p.intermediateDays > p.rootDays)
+    throw inputError(
+      "ERR_DAYS",
+      `the intermediate (${p.intermediateDays} days) would outlive the root (${p.rootDays} days)`,
+      "lower --intermediate-days or raise --root-days",
+    );
+  if (p.defaultDays > p.maxDays) throw inputError("ERR_DAYS", `--default-days ${p.defaultDays} exceeds --max-days ${p.maxDays}`);
+}
+
+const caName = (p: InitCaParams, cn: string): DistinguishedName => ({ rdns: [...(p.org ? ([["O", p.org]] as Array<[string, string]>) : []), ["CN", cn]] });
+
+function summarize(cert: CertInfo, keyType: KeyType, certPath: string, keyPath: string): CaSummary {
+  return {
+    subject: cert.subject,
+    serial: cert.serial,
+    keyType,
+    notBefore: iso(cert.notBefore),
+    notAfter: iso(cert.notAfter),
+    fingerprint: cert.fingerprint,
+    certPath,
+    keyPath,
+  };
+}
+
+/** Refuses to touch a directory that already holds a CA, or anything else. */
+async function checkTarget(dir: string): Promise<void> {
+  if (await exists(join(dir, "config.json")))
+    throw conflictError("ERR_CA_EXISTS", `a CA already exists in ${dir}`, "use another --pki directory; mtls never overwrites a CA");
+  let entries: string[] = [];
+  try {
+    entries = await readdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return;
+    throw fsError(err, dir, "read");
+  }
+  if (entries.length > 0) throw conflictError("ERR_PKI_NOT_EMPTY", `${dir} exists and is not empty`, "point --pki at a new or empty directory");
+}
+
+/**
+ * Creates a root CA and (by default) an issuing intermediate in a new PKI directory. Everything
+ * is built in a sibling temp directory and renamed into place, so a failure leaves nothing.
+ */
+export async function initCa(p: InitCaParams): Promise<InitCaResult> {
+  validate(p);
+  const final = layoutOf(p.pkiDir);
+  await checkTarget(final.root);
+  const warnings: string[] = [];
+  if (p.insecureNoPassphrase)
+    warnings.push("the CA keys are stored unencrypted (--insecure-no-passphrase): anyone who can read the PKI directory can issue certificates");
+
+  const notBefore = new Date(p.now.getTime() - BACKDATE_MS);
+  const rootKeys = await generateKeyPair(p.keyType);
+  const root = await createCertificate({
+    serial: randomSerial(),
+    subject: caName(p, `${p.name} Root CA`),
+    notBefore,
+    notAfter: new Date(p.now.getTime() + p.rootDays * DAY),
+    spki: await exportSpki(rootKeys.publicKey),
+    signingKey: rootKeys.privateKey,
+    signingKeyType: p.keyType,
+    profile: { kind: "root", pathLen: p.intermediate ? 1 : 0 },
+  });
+  let intermediate: { cert: CertInfo; keys: CryptoKeyPair } | undefined;
+  if (p.intermediate) {
+    const keys = await generateKeyPair(p.keyType);
+    const cert = await createCertificate({
+      serial: randomSerial(),
+      subject: caName(p, `${p.name} Intermediate CA`),
+      issuer: root,
+      notBefore,
+      notAfter: new Date(p.now.getTime() + p.intermediateDays * DAY),
+      spki: await exportSpki(keys.publicKey),
+      signingKey: rootKeys.privateKey,
+      signingKeyType: p.keyType,
+      profile: { kind: "intermediate", pathLen: 0 },
+    });
+    intermediate = { cert, keys };
+  }
+
+  const protect = async (key: CryptoKey) => {
+    const der = await exportPkcs8(key);
+    return p.insecureNoPassphrase ? encodePem("PRIVATE KEY", der) : encryptPkcs8(der, p.passphrase as string);
+  };
+  const [rootKeyPem, intKeyPem] = await Promise.all([protect(rootKeys.privateKey), intermediate ? protect(intermediate.keys.privateKey) : undefined]);
+
+  const config: StoreConfig = {
+    formatVersion: FORMAT_VERSION,
+    createdAt: iso(p.now),
+    ca: { name: p.name, ...(p.org ? { org: p.org } : {}), keyType: p.keyType, intermediate: p.intermediate, ...(p.crlUrl ? { crlUrl: p.crlUrl } : {}) },
+    policy: { defaultDays: p.defaultDays, maxDays: p.maxDays, warnDays: p.warnDays },
+    crl: { validityDays: p.crlDays },
+  };
+
+  await ensureDir(dirname(final.root));
+  const tmpDir = join(dirname(final.root), `.${basename(final.root)}.init-${process.pid}`);
+  const t = layoutOf(tmpDir);
+  try {
+    await rm(tmpDir, { recursive: true, force: true });
+    await ensureDir(t.root, 0o755);
+    await Promise.all([ensureDir(t.caDir), ensureDir(t.privateDir, 0o700), ensureDir(t.certsDir)]);
+    await writeFileAtomic(t.rootKey, rootKeyPem, { mode: 0o600 });
+    await writeFileAtomic(t.rootCert, root.pem);
+    if (intermediate && intKeyPem) {
+      await writeFileAtomic(t.intermediateKey, intKeyPem, { mode: 0o600 });
+      await writeFileAtomic(t.intermediateCert, intermediate.cert.pem);
+    }
+    await writeFileAtomic(t.caBundle, root.pem);
+    await writeFileAtomic(t.chain, (intermediate ? intermediate.cert.pem : "") + root.pem);
+    await writeFileAtomic(t.index, "");
+    await writeFileAtomic(t.partners, serializePartners({ partners: {} }));
+    await writeFileAtomic(t.config, serializeConfig(config));
+    // rename(2) onto an empty directory replaces it; onto a non-empty one it fails (checked above).
+    await rename(tmpDir, final.root).catch((err) => Promise.reject(fsError(err, final.root, "create")));
+  } catch (err) {
+    await rm(tmpDir, { recursive: true, force: true }).catch(() => {});
+    throw err;
+  }
+
+  return {
+    pkiDir: final.root,
+    root: summarize(root, p.keyType, final.rootCert, final.rootKey),
+    ...(intermediate ? { intermediate: summarize(intermediate.cert, p.keyType, final.intermediateCert, final.intermediateKey) } : {}),
+    caBundlePath: final.caBundle,
+    chainPath: final.chain,
+    keyEncrypted: !p.insecureNoPassphrase,
+    warnings,
+  };
+}

@@ -1,0 +1,69 @@
+import { createPrivateKey, createPublicKey } from "node:crypto";
+import { lstat } from "node:fs/promises";
+import { envError, fsError, inputError } from "../errors.js";
+import { decryptKeyPem, importSigningKey, type KeyType, keyTypeOf } from "../keys.js";
+import { pemOrDer } from "../pem.js";
+import { type CertInfo, parseCertificate } from "../pki.js";
+import type { StoreConfig } from "../store/config.js";
+import { readText } from "../store/fs.js";
+import type { Layout } from "../store/layout.js";
+
+/** Supplies the CA key passphrase when, and only when, a key turns out to be encrypted. */
+export type PassphraseSource = () => Promise<string>;
+
+export interface CaCerts {
+  root: CertInfo;
+  intermediate?: CertInfo;
+  /** The CA that signs partner certificates: the intermediate, or the root for a single tier. */
+  issuer: CertInfo;
+  issuerRole: "intermediate" | "root";
+}
+
+export async function readCertFile(path: string, what: string): Promise<CertInfo> {
+  const text = await readText(path);
+  return parseCertificate(pemOrDer(Buffer.from(text), ["CERTIFICATE"], what), what);
+}
+
+export async function loadCaCerts(layout: Layout, config: StoreConfig): Promise<CaCerts> {
+  const root = await readCertFile(layout.rootCert, "the root CA certificate");
+  if (!config.ca.intermediate) return { root, issuer: root, issuerRole: "root" };
+  const intermediate = await readCertFile(layout.intermediateCert, "the intermediate CA certificate");
+  return { root, intermediate, issuer: intermediate, issuerRole: "intermediate" };
+}
+
+export interface CaKey {
+  key: CryptoKey;
+  keyType: KeyType;
+}
+
+/**
+ * Loads and decrypts a CA key, refusing a key file others can read and a key that does not
+ * belong to the certificate it is supposed to sign for.
+ */
+export async function loadCaKey(path: string, cert: CertInfo, passphrase: PassphraseSource | undefined, what: string): Promise<CaKey> {
+  let mode: number;
+  try {
+    const st = await lstat(path);
+    if (!st.isFile()) throw envError("ERR_KEY_FILE", `${path} is not a regular file`, "restore the key file from your backup");
+    mode = st.mode;
+  } catch (err) {
+    if (err instanceof Error && err.name === "MtlsError") throw err;
+    throw fsError(err, path, "read");
+  }
+  if (mode & 0o077) {
+    throw envError("ERR_KEY_PERMISSIONS", `${path} is readable by other users (mode ${(mode & 0o777).toString(8)})`, `run: chmod 600 ${path}`);
+  }
+  const pem = await readText(path);
+  const encrypted = pem.includes("ENCRYPTED PRIVATE KEY");
+  const pkcs8 = decryptKeyPem(pem, encrypted && passphrase ? await passphrase() : undefined, what);
+  const spki = createPublicKey(createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" })).export({ format: "der", type: "spki" });
+  if (!spki.equals(cert.spki)) {
+    throw inputError(
+      "ERR_CA_KEY_MISMATCH",
+      `${what} does not match its certificate (${cert.subject})`,
+      "restore the matching key and certificate from your backup",
+    );
+  }
+  const keyType = keyTypeOf(cert.spki);
+  return { key: await importSigningKey(pkcs8, keyType), keyType };
+}

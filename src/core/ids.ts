@@ -1,0 +1,35 @@
+import { randomBytes } from "node:crypto";
+import { inputError } from "./errors.js";
+
+/**
+ * Partner ids name files and directories, so they are restricted to a safe alphabet:
+ * lowercase letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64.
+ */
+const PARTNER_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+export function validatePartnerId(id: string): string {
+  if (PARTNER_ID.test(id) && !id.includes("..")) return id;
+  const shown = JSON.stringify(id.length > 80 ? `${id.slice(0, 80)}…` : id);
+  throw inputError(
+    "ERR_PARTNER_ID",
+    `invalid partner id ${shown}`,
+    "use 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit (e.g. acme-payments)",
+  );
+}
+
+/**
+ * A certificate serial: 128 random bits, positive (top bit clear), no leading zero byte, so the
+ * hex form is stable and unique well beyond RFC 5280's 64-bit minimum of entropy (CA/B BR 7.1).
+ */
+export function randomSerial(): string {
+  const b = randomBytes(16);
+  b[0] = ((b[0] as number) & 0x7f) | 0x01;
+  return b.toString("hex");
+}
+
+/** Normalises user input for a serial: hex, optional colons/0x, any case. */
+export function parseSerial(text: string): string {
+  const s = text.trim().toLowerCase().replace(/^0x/, "").replace(/:/g, "");
+  if (!/^[0-9a-f]{1,40}$/.test(s)) throw inputError("ERR_SERIAL", `invalid serial "${text}": expected hexadecimal`, "copy it from `mtls list`");
+  return s.replace(/^0+(?=.)/, "");
+}

@@ -1,0 +1,281 @@
+import { unlink } from "node:fs/promises";
+import { relative } from "node:path";
+import { BACKDATE_MS } from "../ca/init.js";
+import { type CaCerts, type CaKey, loadCaCerts, loadCaKey, type PassphraseSource } from "../ca/material.js";
+import { conflictError, inputError, usageError } from "../errors.js";
+import { randomSerial, validatePartnerId } from "../ids.js";
+import { exportPkcs8, exportSpki, generateKeyPair, type KeyType } from "../keys.js";
+import { encodePem, pemOrDer } from "../pem.js";
+import { type CertInfo, createCertificate, type DistinguishedName, parseCsr } from "../pki.js";
+import { dedupeSans, formatSan, type San, sanProblem } from "../sans.js";
+import type { StoreConfig } from "../store/config.js";
+import { exists, StoreWriter, writeFileAtomic } from "../store/fs.js";
+import { type CertRecord, readIndex, serializeIndex } from "../store/index-file.js";
+import type { Layout } from "../store/layout.js";
+import { withLock } from "../store/lock.js";
+import { readPartners, serializePartners } from "../store/partners.js";
+import { openStore } from "../store/store.js";
+import { DAY, iso } from "../time.js";
+import { checkKeyPolicy } from "./policy.js";
+
+/** What one partner certificate should be. Exactly one of `csr` and `generateKeyType`. */
+export interface IssueRequest {
+  partnerId: string;
+  /** The partner's CSR, PEM or DER. */
+  csr?: Uint8Array;
+  /** Names the CSR in messages, e.g. "CSR acme.csr". */
+  csrSource?: string;
+  /** Generate the key pair here instead (Option B). */
+  generateKeyType?: KeyType;
+  /** Replaces the subject with CN=<cn>. */
+  cn?: string;
+  /** Replaces the CSR's SANs. */
+  sans?: San[];
+  /** Validity in days; the store's policy default when omitted. */
+  days?: number;
+}
+
+export interface IssueParams extends IssueRequest {
+  pkiDir: string;
+  passphrase?: PassphraseSource;
+  /** Also write the certificate here (PEM). */
+  outCert?: string;
+  /** Where a generated private key goes (PEM, mode 0600). Required with generateKeyType. */
+  outKey?: string;
+  /** Overwrite outCert/outKey when they exist. */
+  force?: boolean;
+  now: Date;
+  lockTimeoutMs?: number;
+}
+
+export interface IssueResult {
+  serial: string;
+  partnerId: string;
+  subject: string;
+  sans: string[];
+  keyType: string;
+  source: "csr" | "generated";
+  notBefore: string;
+  notAfter: string;
+  fingerprint: string;
+  certPath: string;
+  chainPath: string;
+  outCert?: string;
+  outKey?: string;
+  partnerRegistered: boolean;
+  warnings: string[];
+}
+
+/** A request checked against policy, ready to sign. */
+export interface PreparedRequest {
+  partnerId: string;
+  subject: DistinguishedName;
+  sans: San[];
+  spki: Uint8Array;
+  keyType: string;
+  source: "csr" | "generated";
+  days: number;
+  /** The generated private key (PKCS#8 DER); only for source "generated". Never logged. */
+  privateKey?: Buffer;
+  warnings: string[];
+}
+
+export const MAX_CSR_BYTES = 64 * 1024;
+
+/** Validates a request against the store's policy and, for Option B, generates the key pair. */
+export async function prepareRequest(req: IssueRequest, config: StoreConfig, issuer: CertInfo, now: Date): Promise<PreparedRequest> {
+  const partnerId = validatePartnerId(req.partnerId);
+  const warnings: string[] = [];
+  const days = req.days ?? config.policy.defaultDays;
+  if (!Number.isInteger(days) || days < 1) throw inputError("ERR_DAYS", `invalid validity ${days}: a whole number of days, at least 1`);
+  if (days > config.policy.maxDays)
+    throw inputError(
+      "ERR_POLICY_VALIDITY",
+      `${days} days exceeds this CA's maximum of ${config.policy.maxDays} days`,
+      `use --days ${config.policy.maxDays} or less`,
+    );
+  if (now.getTime() + days * DAY > issuer.notAfter.getTime()) {
+    throw inputError(
+      "ERR_POLICY_VALIDITY",
+      `a ${days}-day certificate would outlive the issuing CA (valid until ${iso(issuer.notAfter)})`,
+      "issue a shorter certificate, or renew the CA",
+    );
+  }
+  for (const s of req.sans ?? []) {
+    const problem = sanProblem(s);
+    if (problem) throw inputError("ERR_SAN", `invalid SAN "${formatSan(s)}": ${problem}`);
+  }
+  if (req.cn !== undefined && (req.cn.trim() === "" || req.cn.length > 64))
+    throw inputError("ERR_CN", `invalid --cn "${req.cn}": 1 to 64 characters (RFC 5280 ub-common-name)`);
+
+  if (req.generateKeyType) {
+    if (req.csr) throw usageError("ERR_USAGE", "--csr and --generate exclude each other", "pass one of them");
+    const keys = await generateKeyPair(req.generateKeyType);
+    return {
+      partnerId,
+      subject: { rdns: [["CN", req.cn ?? partnerId]] },
+      sans: dedupeSans(req.sans ?? []),
+      spki: await exportSpki(keys.publicKey),
+      keyType: req.generateKeyType,
+      source: "generated",
+      days,
+      privateKey: await exportPkcs8(keys.privateKey),
+      warnings,
+    };
+  }
+  if (!req.csr) throw usageError("ERR_USAGE", "no CSR given and --generate not set", "pass --csr <file> (the partner's request) or --generate");
+  const what = req.csrSource ?? "the CSR";
+  if (req.csr.length > MAX_CSR_BYTES)
+    throw inputError("ERR_CSR_TOO_LARGE", `${what} is ${req.csr.length} bytes; a CSR is at most ${MAX_CSR_BYTES}`, "check that you passed the CSR file");
+  if (req.csr.length === 0) throw inputError("ERR_CSR_PARSE", `${what} is empty`);
+  const csr = await parseCsr(pemOrDer(req.csr, ["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"], what), what);
+  if (!csr.signatureValid)
+    throw inputError(
+      "ERR_CSR_SIGNATURE",
+      `${what} has an invalid signature (the request was altered, or not signed by its key)`,
+      "ask the partner for a fresh CSR",
+    );
+  const keyType = checkKeyPolicy(csr.spki, what);
+  if (csr.subject.includes("\uFFFD")) throw inputError("ERR_CSR_SUBJECT", `${what} has a subject that is not valid UTF-8`, "pass --cn to set the subject");
+  if (csr.requestedExtensions.length) {
+    warnings.push(
+      `${what} asked for ${csr.requestedExtensions.join(", ")}: not copied; partner certificates get the client profile (CA:false, digitalSignature, clientAuth)`,
+    );
+  }
+  let sans = req.sans;
+  if (!sans) {
+    if (csr.unsupportedSans.length)
+      throw inputError(
+        "ERR_SAN",
+        `${what} asks for SANs of types mtls does not issue: ${csr.unsupportedSans.join(", ")}`,
+        "pass --san to set the SANs explicitly",
+      );
+    for (const s of csr.sans) {
+      const problem = sanProblem(s);
+      if (problem) throw inputError("ERR_SAN", `${what} asks for an invalid SAN "${formatSan(s)}": ${problem}`, "pass --san to set the SANs explicitly");
+    }
+    sans = csr.sans;
+  }
+  let subject: DistinguishedName = req.cn !== undefined ? { rdns: [["CN", req.cn]] } : { der: csr.subjectDer };
+  if (req.cn === undefined && csr.subjectEmpty && sans.length === 0) subject = { rdns: [["CN", partnerId]] };
+  return { partnerId, subject, sans: dedupeSans(sans), spki: csr.spki, keyType, source: "csr", days, warnings };
+}
+
+/** Signs a prepared request. `serial` must be unique in the index (the caller holds the lock). */
+export async function signRequest(r: PreparedRequest, ca: CaCerts, caKey: CaKey, serial: string, now: Date, config: StoreConfig): Promise<CertInfo> {
+  return createCertificate({
+    serial,
+    subject: r.subject,
+    issuer: ca.issuer,
+    notBefore: new Date(now.getTime() - BACKDATE_MS),
+    notAfter: new Date(now.getTime() + r.days * DAY),
+    spki: r.spki,
+    signingKey: caKey.key,
+    signingKeyType: caKey.keyType,
+    profile: { kind: "leaf", extKeyUsage: ["clientAuth"] },
+    sans: r.sans,
+    ...(config.ca.crlUrl ? { crlUrl: config.ca.crlUrl } : {}),
+  });
+}
+
+export function recordFor(r: PreparedRequest, cert: CertInfo, ca: CaCerts, layout: Layout, now: Date): CertRecord {
+  return {
+    serial: cert.serial,
+    partnerId: r.partnerId,
+    subject: cert.subject,
+    sans: cert.sans.map(formatSan),
+    keyType: r.keyType,
+    notBefore: iso(cert.notBefore),
+    notAfter: iso(cert.notAfter),
+    issuedAt: iso(now),
+    fingerprint: cert.fingerprint,
+    source: r.source,
+    issuer: ca.issuerRole,
+    certPath: relative(layout.root, layout.certFile(cert.serial)),
+    status: "valid",
+  };
+}
+
+/** A serial not yet in `taken` (128 random bits make a clash astronomically rare; we still check). */
+export function uniqueSerial(taken: Set<string>): string {
+  for (;;) {
+    const s = randomSerial();
+    if (!taken.has(s)) {
+      taken.add(s);
+      return s;
+    }
+  }
+}
+
+export const chainPemFor = (cert: CertInfo, ca: CaCerts): string => cert.pem + (ca.intermediate ? ca.intermediate.pem : "");
+
+/**
+ * Issues one partner certificate (Option A: from the partner's CSR; Option B: generated key
+ * pair), archives it by serial, records it in the index and registers a new partner id.
+ */
+export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
+  const { layout, config } = await openStore(p.pkiDir);
+  if (p.generateKeyType && !p.outKey) {
+    throw usageError(
+      "ERR_KEY_DESTINATION",
+      "--generate needs a destination for the private key",
+      "pass --out-key <file> (written 0600); the key is never stored in the PKI",
+    );
+  }
+  for (const out of [p.outCert, p.outKey]) {
+    if (out && !p.force && (await exists(out))) throw conflictError("ERR_EXISTS", `${out} already exists`, "pass --force to overwrite it");
+  }
+  const ca = await loadCaCerts(layout, config);
+  const prepared = await prepareRequest(p, config, ca.issuer, p.now);
+  // Decrypt the CA key before taking the lock: the KDF is the slow part and needs no lock.
+  const caKey = await loadCaKey(ca.issuerRole === "root" ? layout.rootKey : layout.intermediateKey, ca.issuer, p.passphrase, `the ${ca.issuerRole} CA key`);
+
+  return withLock(
+    layout.lock,
+    async () => {
+      const index = await readIndex(layout.index);
+      const registry = await readPartners(layout.partners);
+      const serial = uniqueSerial(new Set(index.map((r) => r.serial)));
+      const cert = await signRequest(prepared, ca, caKey, serial, p.now, config);
+      const record = recordFor(prepared, cert, ca, layout, p.now);
+      const partnerRegistered = !registry.partners[prepared.partnerId];
+      if (partnerRegistered) registry.partners[prepared.partnerId] = { id: prepared.partnerId, createdAt: iso(p.now), updatedAt: iso(p.now) };
+
+      const written: string[] = [];
+      try {
+        if (p.outKey && prepared.privateKey) {
+          await writeFileAtomic(p.outKey, encodePem("PRIVATE KEY", prepared.privateKey), { mode: 0o600, exclusive: !p.force });
+          written.push(p.outKey);
+        }
+        if (p.outCert) {
+          await writeFileAtomic(p.outCert, cert.pem, { exclusive: !p.force });
+          written.push(p.outCert);
+        }
+        const tx = new StoreWriter().create(layout.certFile(serial), cert.pem).create(layout.chainFile(serial), chainPemFor(cert, ca));
+        if (partnerRegistered) tx.put(layout.partners, serializePartners(registry));
+        await tx.put(layout.index, serializeIndex([...index, record])).commit();
+      } catch (err) {
+        for (const f of written) await unlink(f).catch(() => {});
+        throw err;
+      }
+      return {
+        serial,
+        partnerId: prepared.partnerId,
+        subject: record.subject,
+        sans: record.sans,
+        keyType: record.keyType,
+        source: record.source,
+        notBefore: record.notBefore,
+        notAfter: record.notAfter,
+        fingerprint: record.fingerprint,
+        certPath: layout.certFile(serial),
+        chainPath: layout.chainFile(serial),
+        ...(p.outCert ? { outCert: p.outCert } : {}),
+        ...(p.outKey ? { outKey: p.outKey } : {}),
+        partnerRegistered,
+        warnings: prepared.warnings,
+      };
+    },
+    { purpose: "partner issue", ...(p.lockTimeoutMs ? { timeoutMs: p.lockTimeoutMs } : {}) },
+  );
+}

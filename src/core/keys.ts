@@ -1,0 +1,164 @@
+import { createCipheriv, createPrivateKey, createPublicKey, pbkdf2, randomBytes, webcrypto } from "node:crypto";
+import { promisify } from "node:util";
+import { NULL, octets, oid, seq, uint } from "./der.js";
+import { Exit, inputError, MtlsError } from "./errors.js";
+import { decodePemBlocks, encodePem } from "./pem.js";
+
+export const KEY_TYPES = ["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"] as const;
+export type KeyType = (typeof KEY_TYPES)[number];
+
+export function parseKeyType(value: string): KeyType {
+  if ((KEY_TYPES as readonly string[]).includes(value)) return value as KeyType;
+  throw inputError("ERR_KEY_TYPE", `unknown key type "${value}"`, `use one of: ${KEY_TYPES.join(", ")}`);
+}
+
+interface KeyAlgorithms {
+  generate: EcKeyGenParams | RsaHashedKeyGenParams;
+  import: EcKeyImportParams | RsaHashedImportParams;
+  /** Signature made by this key: the digest follows the key's strength (P-384 signs with SHA-384). */
+  sign: EcdsaParams | Algorithm;
+}
+
+const RSA_EXPONENT = new Uint8Array([1, 0, 1]);
+
+export function keyAlgorithms(type: KeyType): KeyAlgorithms {
+  switch (type) {
+    case "ec-p256":
+      return {
+        generate: { name: "ECDSA", namedCurve: "P-256" },
+        import: { name: "ECDSA", namedCurve: "P-256" },
+        sign: { name: "ECDSA", hash: "SHA-256" } as EcdsaParams,
+      };
+    case "ec-p384":
+      return {
+        generate: { name: "ECDSA", namedCurve: "P-384" },
+        import: { name: "ECDSA", namedCurve: "P-384" },
+        sign: { name: "ECDSA", hash: "SHA-384" } as EcdsaParams,
+      };
+    default: {
+      // The hash is fixed when an RSA key is created or imported: @peculiar/x509 takes it from the
+      // key, not from the signing algorithm we pass (libraries.md §1.4 pitfall 8).
+      const modulusLength = Number(type.slice(4));
+      const hash = "SHA-256";
+      return {
+        generate: { name: "RSASSA-PKCS1-v1_5", modulusLength, publicExponent: RSA_EXPONENT, hash },
+        import: { name: "RSASSA-PKCS1-v1_5", hash },
+        sign: { name: "RSASSA-PKCS1-v1_5" },
+      };
+    }
+  }
+}
+
+const subtle = webcrypto.subtle as SubtleCrypto;
+
+export async function generateKeyPair(type: KeyType): Promise<CryptoKeyPair> {
+  return (await subtle.generateKey(keyAlgorithms(type).generate, true, ["sign", "verify"])) as CryptoKeyPair;
+}
+
+export async function exportPkcs8(key: CryptoKey): Promise<Buffer> {
+  return Buffer.from(await subtle.exportKey("pkcs8", key));
+}
+
+export async function exportSpki(key: CryptoKey): Promise<Buffer> {
+  return Buffer.from(await subtle.exportKey("spki", key));
+}
+
+export async function importSigningKey(pkcs8: Uint8Array, type: KeyType): Promise<CryptoKey> {
+  return subtle.importKey("pkcs8", new Uint8Array(pkcs8), keyAlgorithms(type).import, false, ["sign"]);
+}
+
+/** What a public key is, in our vocabulary: "ec-p256", "rsa-3072", "ed25519", "dsa-2048" ... */
+export interface PublicKeyInfo {
+  family: "ec" | "rsa" | "rsa-pss" | "ed25519" | "ed448" | "dsa" | "x25519" | "x448" | "dh" | "unknown";
+  bits?: number;
+  curve?: string;
+  label: string;
+}
+
+const CURVE_NAMES: Record<string, string> = { prime256v1: "p256", secp384r1: "p384", secp521r1: "p521" };
+
+export function describePublicKey(spki: Uint8Array): PublicKeyInfo {
+  let key: ReturnType<typeof createPublicKey>;
+  try {
+    key = createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" });
+  } catch {
+    return { family: "unknown", label: "unknown" };
+  }
+  const family = (key.asymmetricKeyType ?? "unknown") as PublicKeyInfo["family"];
+  const details = key.asymmetricKeyDetails ?? {};
+  if (family === "ec") {
+    const curve = details.namedCurve ?? "unknown";
+    return { family, curve, label: `ec-${CURVE_NAMES[curve] ?? curve}` };
+  }
+  if (family === "rsa" || family === "rsa-pss" || family === "dsa") {
+    const bits = details.modulusLength;
+    return { family, ...(bits ? { bits } : {}), label: `${family}-${bits ?? "?"}` };
+  }
+  return { family, label: family };
+}
+
+/** The key type of a CA key we created, recovered from its public key. */
+export function keyTypeOf(spki: Uint8Array): KeyType {
+  const label = describePublicKey(spki).label;
+  if ((KEY_TYPES as readonly string[]).includes(label)) return label as KeyType;
+  throw inputError("ERR_KEY_TYPE", `unsupported CA key type ${label}`);
+}
+
+// --- Keys at rest -----------------------------------------------------------------------------
+
+/**
+ * PBKDF2-HMAC-SHA256 work factor for keys at rest. Node's KeyObject.export({cipher}) fixes
+ * PBKDF2 at 2,048 iterations (cheap to brute-force), so we write PBES2 ourselves with OWASP's
+ * figure; OpenSSL and Node both read it (about 150 ms per decryption on our machines).
+ */
+export const PBKDF2_ITERATIONS = 600_000;
+
+const OID_PBES2 = "1.2.840.113549.1.5.13";
+const OID_PBKDF2 = "1.2.840.113549.1.5.12";
+const OID_HMAC_SHA256 = "1.2.840.113549.2.9";
+const OID_AES256_CBC = "2.16.840.1.101.3.4.1.42";
+
+/** RFC 8018 PBES2 EncryptedPrivateKeyInfo, PEM "ENCRYPTED PRIVATE KEY" (opens with `openssl pkey`). */
+export async function encryptPkcs8(pkcs8: Uint8Array, passphrase: string, iterations = PBKDF2_ITERATIONS): Promise<string> {
+  const salt = randomBytes(16);
+  const iv = randomBytes(16);
+  const key = await promisify(pbkdf2)(Buffer.from(passphrase, "utf8"), salt, iterations, 32, "sha256");
+  const cipher = createCipheriv("aes-256-cbc", key, iv);
+  const encrypted = Buffer.concat([cipher.update(pkcs8), cipher.final()]);
+  const algorithm = seq(
+    oid(OID_PBES2),
+    seq(seq(oid(OID_PBKDF2), seq(octets(salt), uint(iterations), seq(oid(OID_HMAC_SHA256), NULL))), seq(oid(OID_AES256_CBC), octets(iv))),
+  );
+  return encodePem("ENCRYPTED PRIVATE KEY", seq(algorithm, octets(encrypted)));
+}
+
+export const isEncryptedKeyPem = (pem: string): boolean => pem.includes("-----BEGIN ENCRYPTED PRIVATE KEY-----");
+
+/**
+ * PKCS#8 DER from a key file, decrypting it when it is encrypted. `what` names the key in errors;
+ * a wrong passphrase is an input error (exit 3) that never echoes the passphrase.
+ */
+export function decryptKeyPem(pem: string, passphrase: string | undefined, what: string): Buffer {
+  const encrypted = isEncryptedKeyPem(pem);
+  if (encrypted && passphrase === undefined) {
+    throw new MtlsError(
+      "ERR_PASSPHRASE_REQUIRED",
+      `${what} is encrypted and no passphrase was given`,
+      Exit.USAGE,
+      "set MTLS_CA_PASSPHRASE or pass --passphrase-file <file>",
+    );
+  }
+  try {
+    const key = createPrivateKey(encrypted ? { key: pem, format: "pem", passphrase: passphrase ?? "" } : { key: pem, format: "pem" });
+    return key.export({ format: "der", type: "pkcs8" });
+  } catch (err) {
+    if (encrypted) throw inputError("ERR_PASSPHRASE_WRONG", `wrong passphrase for ${what}`, "check MTLS_CA_PASSPHRASE or the passphrase file", err);
+    const blocks = decodePemBlocks(pem);
+    throw inputError(
+      "ERR_KEY_CORRUPT",
+      `${what} is not a readable private key${blocks.length ? "" : " (no PEM block)"}`,
+      "restore the key file from your backup",
+      err,
+    );
+  }
+}

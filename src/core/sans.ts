@@ -1,0 +1,81 @@
+import { isIP } from "node:net";
+import { inputError } from "./errors.js";
+
+export type SanType = "dns" | "uri" | "email" | "ip";
+export interface San {
+  type: SanType;
+  value: string;
+}
+
+/** "dns:api.partner.example" — the form used by --san, the index and --json output. */
+export const formatSan = (s: San): string => `${s.type}:${s.value}`;
+
+const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
+
+function checkDns(v: string): string | undefined {
+  if (v.startsWith("*.")) return "wildcards are not allowed in client certificates";
+  if (v.length > 253) return "longer than 253 characters";
+  const labels = v.replace(/\.$/, "").split(".");
+  if (!labels.every((l) => LABEL.test(l))) return "not a valid DNS name (letters, digits and hyphens in dot-separated labels)";
+  return undefined;
+}
+
+function checkUri(v: string): string | undefined {
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(v)) return "a URI needs a scheme, e.g. spiffe://example.org/partner";
+  if (/[\s<>"{}|\\^`]/.test(v) || [...v].some((c) => c.charCodeAt(0) < 0x21 || c.charCodeAt(0) > 0x7e))
+    return "contains characters not allowed in a URI (RFC 3986)";
+  try {
+    const u = new URL(v);
+    // SPIFFE IDs (spiffe.io/spiffe-id): trust domain, no port, query, fragment or user info.
+    if (u.protocol === "spiffe:" && (!u.hostname || u.port || u.search || u.hash || u.username))
+      return "not a valid SPIFFE ID (spiffe://<trust-domain>/<path>)";
+  } catch {
+    return "not a valid URI";
+  }
+  return undefined;
+}
+
+function checkEmail(v: string): string | undefined {
+  const at = v.lastIndexOf("@");
+  if (at < 1 || /\s/.test(v) || checkDns(v.slice(at + 1))) return "not a valid e-mail address";
+  return undefined;
+}
+
+const CHECKS: Record<SanType, (v: string) => string | undefined> = {
+  dns: checkDns,
+  uri: checkUri,
+  email: checkEmail,
+  ip: (v) => (isIP(v) ? undefined : "not an IPv4 or IPv6 address"),
+};
+
+/** Validates one SAN value of a known type; returns the reason it is invalid, if it is. */
+export function sanProblem(s: San): string | undefined {
+  if (s.value.length === 0) return "empty value";
+  return CHECKS[s.type](s.value);
+}
+
+/** Parses "type:value" (dns, uri, email, ip) and validates the value. Input error on failure. */
+export function parseSan(text: string): San {
+  const m = /^(dns|uri|email|ip):(.*)$/is.exec(text.trim());
+  if (!m)
+    throw inputError(
+      "ERR_SAN",
+      `invalid SAN "${text}": expected dns:, uri:, email: or ip: followed by a value`,
+      "e.g. --san dns:api.partner.example --san uri:spiffe://example.org/partner/acme",
+    );
+  const san: San = { type: (m[1] as string).toLowerCase() as SanType, value: m[2] as string };
+  const problem = sanProblem(san);
+  if (problem) throw inputError("ERR_SAN", `invalid SAN "${text}": ${problem}`);
+  return san;
+}
+
+/** Removes duplicates, keeping the first occurrence (DNS names compare case-insensitively). */
+export function dedupeSans(sans: San[]): San[] {
+  const seen = new Set<string>();
+  return sans.filter((s) => {
+    const key = `${s.type}:${s.type === "dns" || s.type === "email" ? s.value.toLowerCase() : s.value}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

@@ -1,0 +1,61 @@
+import { envError, fsError } from "../errors.js";
+import type { KeyType } from "../keys.js";
+import { readText } from "./fs.js";
+import { layoutOf } from "./layout.js";
+
+/** The store format this release reads and writes. Bump it (and add a migration) on any change. */
+export const FORMAT_VERSION = 1;
+
+export interface StoreConfig {
+  formatVersion: number;
+  createdAt: string;
+  ca: {
+    name: string;
+    org?: string;
+    keyType: KeyType;
+    /** False for a single-tier CA (`--no-intermediate`): the root signs partner certs. */
+    intermediate: boolean;
+    /** Written as the CRL Distribution Point of every certificate issued. */
+    crlUrl?: string;
+  };
+  policy: {
+    /** Partner certificate validity when --days is not given. */
+    defaultDays: number;
+    /** The longest validity `partner issue` accepts. */
+    maxDays: number;
+    /** Certificates expiring within this many days are "expiring". */
+    warnDays: number;
+  };
+  crl: {
+    /** nextUpdate - thisUpdate of published CRLs, in days. */
+    validityDays: number;
+  };
+}
+
+export async function readConfig(pkiDir: string): Promise<StoreConfig> {
+  const path = layoutOf(pkiDir).config;
+  let text: string;
+  try {
+    text = await readText(path);
+  } catch (err) {
+    if ((err as { code?: string }).code === "ERR_NOT_FOUND") {
+      throw envError("ERR_NO_PKI", `no PKI found at ${layoutOf(pkiDir).root}`, "run `mtls ca init` first, or point --pki (or MTLS_PKI) at your PKI directory");
+    }
+    throw err;
+  }
+  let config: StoreConfig;
+  try {
+    config = JSON.parse(text) as StoreConfig;
+  } catch (err) {
+    throw fsError(err, path, "parse");
+  }
+  if (typeof config.formatVersion !== "number" || !config.ca || !config.policy) {
+    throw envError("ERR_STORE_CORRUPT", `${path} is not an mtls configuration`, "restore it from your backup");
+  }
+  if (config.formatVersion > FORMAT_VERSION) {
+    throw envError("ERR_STORE_VERSION", `${path} has format ${config.formatVersion}; this mtls reads up to ${FORMAT_VERSION}`, "upgrade mtls");
+  }
+  return config;
+}
+
+export const serializeConfig = (c: StoreConfig): string => `${JSON.stringify(c, null, 2)}\n`;

@@ -1,0 +1,161 @@
+import { randomBytes } from "node:crypto";
+import { constants } from "node:fs";
+import { link, mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { conflictError, fsError } from "../errors.js";
+
+const tmpName = (path: string, tag: string) => join(dirname(path), `.${basename(path)}.${tag}-${process.pid}-${randomBytes(4).toString("hex")}`);
+
+async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, constants.O_RDONLY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Writes a new file next to `path`, flushed to disk. O_EXCL also refuses a planted symlink. */
+async function writeTemp(path: string, data: string | Uint8Array, mode: number): Promise<string> {
+  const tmp = tmpName(path, "tmp");
+  const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+  try {
+    await fh.writeFile(data);
+    await fh.chmod(mode); // the umask must not widen or narrow what we asked for
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return tmp;
+}
+
+export interface WriteOptions {
+  mode?: number;
+  /** Fail with a conflict error when the file exists (no silent overwrite). */
+  exclusive?: boolean;
+}
+
+/**
+ * Atomic replace: temp file + fsync + rename + directory fsync, so a reader (a gateway loading a
+ * CRL, a concurrent `mtls list`) sees the old file or the new one, never half of one. rename(2)
+ * replaces a symlink at `path` rather than following it.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: WriteOptions = {}): Promise<void> {
+  const mode = opts.mode ?? 0o644;
+  let tmp: string | undefined;
+  try {
+    tmp = await writeTemp(path, data, mode);
+    if (opts.exclusive) {
+      // link(2) fails with EEXIST instead of replacing: an atomic "create if absent".
+      await link(tmp, path);
+      await unlink(tmp);
+    } else {
+      await rename(tmp, path);
+    }
+    tmp = undefined;
+    await fsyncPath(dirname(path));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") throw conflictError("ERR_EXISTS", `${path} already exists`, "pass --force to overwrite it");
+    throw fsError(err, path, "write");
+  } finally {
+    if (tmp) await unlink(tmp).catch(() => {});
+  }
+}
+
+export async function ensureDir(path: string, mode = 0o755): Promise<void> {
+  try {
+    await mkdir(path, { recursive: true, mode });
+  } catch (err) {
+    throw fsError(err, path, "create directory");
+  }
+}
+
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function readText(path: string, what = "read"): Promise<string> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (err) {
+    throw fsError(err, path, what);
+  }
+}
+
+interface Staged {
+  path: string;
+  data: string | Uint8Array;
+  mode: number;
+  exclusive: boolean;
+}
+
+/**
+ * Stages several file writes and applies them all or none: every new version is written and
+ * flushed first; then they are renamed into place in order, and if one rename fails the ones
+ * already done are put back. Put the file that commits the change (the index) last, so a crash
+ * between renames leaves only unreferenced files, which `mtls doctor` reports.
+ */
+export class StoreWriter {
+  private readonly staged: Staged[] = [];
+
+  put(path: string, data: string | Uint8Array, mode = 0o644): this {
+    this.staged.push({ path, data, mode, exclusive: false });
+    return this;
+  }
+
+  /** Like put, but the file must not exist yet (certificate archive entries). */
+  create(path: string, data: string | Uint8Array, mode = 0o644): this {
+    this.staged.push({ path, data, mode, exclusive: true });
+    return this;
+  }
+
+  async commit(): Promise<void> {
+    const temps: string[] = [];
+    const done: Array<{ path: string; backup?: string; tmp: string }> = [];
+    try {
+      for (const s of this.staged) temps.push(await writeTemp(s.path, s.data, s.mode).catch((e) => Promise.reject(fsError(e, s.path, "write"))));
+      for (const [i, s] of this.staged.entries()) {
+        const tmp = temps[i] as string;
+        if (s.exclusive) {
+          try {
+            await link(tmp, s.path);
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code === "EEXIST") throw conflictError("ERR_EXISTS", `${s.path} already exists`);
+            throw fsError(err, s.path, "write");
+          }
+          done.push({ path: s.path, tmp });
+          continue;
+        }
+        let backup: string | undefined = tmpName(s.path, "bak");
+        try {
+          await link(s.path, backup);
+        } catch {
+          backup = undefined; // nothing there yet
+        }
+        try {
+          await rename(tmp, s.path);
+        } catch (err) {
+          if (backup) await unlink(backup).catch(() => {});
+          throw fsError(err, s.path, "write");
+        }
+        done.push({ path: s.path, tmp, ...(backup ? { backup } : {}) });
+      }
+    } catch (err) {
+      for (const d of done.reverse()) {
+        if (d.backup) await rename(d.backup, d.path).catch(() => {});
+        else await unlink(d.path).catch(() => {});
+      }
+      throw err;
+    } finally {
+      for (const t of temps) await unlink(t).catch(() => {});
+    }
+    for (const d of done) if (d.backup) await unlink(d.backup).catch(() => {});
+    const dirs = new Set(this.staged.map((s) => dirname(s.path)));
+    for (const d of dirs) await fsyncPath(d).catch(() => {});
+  }
+}

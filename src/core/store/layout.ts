@@ -1,0 +1,27 @@
+import { join, resolve } from "node:path";
+
+/** Every path of a PKI directory. The README's "Store layout" section documents the same tree. */
+export function layoutOf(pkiDir: string) {
+  const root = resolve(pkiDir);
+  return {
+    root,
+    config: join(root, "config.json"),
+    caDir: join(root, "ca"),
+    rootCert: join(root, "ca", "root.pem"),
+    intermediateCert: join(root, "ca", "intermediate.pem"),
+    /** Trust anchors for gateways (the root): partners send leaf + intermediate. */
+    caBundle: join(root, "ca", "ca-bundle.pem"),
+    /** Issuing chain (intermediate, root) for partners and `openssl verify -untrusted`. */
+    chain: join(root, "ca", "chain.pem"),
+    privateDir: join(root, "private"),
+    rootKey: join(root, "private", "root.key"),
+    intermediateKey: join(root, "private", "intermediate.key"),
+    certsDir: join(root, "certs"),
+    certFile: (serial: string) => join(root, "certs", `${serial}.pem`),
+    chainFile: (serial: string) => join(root, "certs", `${serial}.chain.pem`),
+    index: join(root, "index.jsonl"),
+    partners: join(root, "partners.json"),
+    lock: join(root, ".lock"),
+  };
+}
+export type Layout = ReturnType<typeof layoutOf>;

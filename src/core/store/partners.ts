@@ -1,0 +1,36 @@
+import { readFile } from "node:fs/promises";
+import { envError, fsError } from "../errors.js";
+
+export interface PartnerRecord {
+  id: string;
+  name?: string;
+  contact?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface PartnerRegistry {
+  partners: Record<string, PartnerRecord>;
+}
+
+export async function readPartners(path: string): Promise<PartnerRegistry> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { partners: {} };
+    throw fsError(err, path, "read");
+  }
+  try {
+    const reg = JSON.parse(text) as PartnerRegistry;
+    if (!reg || typeof reg.partners !== "object") throw new Error("no partners map");
+    return reg;
+  } catch {
+    throw envError("ERR_STORE_CORRUPT", `${path} is not a valid partner registry`, "restore it from your backup");
+  }
+}
+
+export function serializePartners(reg: PartnerRegistry): string {
+  const sorted = Object.fromEntries(Object.entries(reg.partners).sort(([a], [b]) => a.localeCompare(b)));
+  return `${JSON.stringify({ partners: sorted }, null, 2)}\n`;
+}

@@ -1,0 +1,26 @@
+import { inputError } from "./errors.js";
+
+export const SECOND = 1000;
+export const MINUTE = 60 * SECOND;
+export const HOUR = 60 * MINUTE;
+export const DAY = 24 * HOUR;
+
+const UNITS: Record<string, number> = { ms: 1, s: SECOND, m: MINUTE, h: HOUR, d: DAY, w: 7 * DAY };
+
+/**
+ * Parses "30d", "12h", "90m", "5s", "2w" or "500ms" into milliseconds. A bare number takes
+ * `bareUnit` (days for validities, seconds for timeouts).
+ */
+export function parseDuration(text: string, what: string, bareUnit: keyof typeof UNITS = "d"): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$/i.exec(text);
+  if (!m) throw inputError("ERR_DURATION", `invalid ${what} "${text}"`, "use a number with a unit, e.g. 30d, 12h, 90m or 5s");
+  const value = Number(m[1]) * (UNITS[(m[2] ?? bareUnit).toLowerCase()] as number);
+  if (!Number.isFinite(value) || value <= 0) throw inputError("ERR_DURATION", `invalid ${what} "${text}": must be greater than zero`);
+  return value;
+}
+
+/** ISO-8601 UTC without milliseconds, the form of every time in our JSON. */
+export const iso = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, "Z");
+
+/** Whole days from `now` until `d` (negative once past). */
+export const daysUntil = (d: Date, now: Date): number => Math.floor((d.getTime() - now.getTime()) / DAY);
