@@ -7,7 +7,7 @@ import type { CliContext } from "./context.js";
 
 /** The "Exit codes" block every command's --help ends with. */
 export function exitCodesHelp(lines: string[]): string {
-  return `\nExit codes:\n${lines.map((l) => `  ${l}`).join("\n")}\n  (see \`mtls --help\` for the full list)\n`;
+  return `Exit codes:\n${lines.map((l) => `  ${l}`).join("\n")}\n  (see \`mtls --help\` for the full list)\n`;
 }
 
 export function examplesHelp(lines: string[]): string {

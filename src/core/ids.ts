@@ -18,12 +18,13 @@ export function validatePartnerId(id: string): string {
 }
 
 /**
- * A certificate serial: 128 random bits, positive (top bit clear), no leading zero byte, so the
- * hex form is stable and unique well beyond RFC 5280's 64-bit minimum of entropy (CA/B BR 7.1).
+ * A certificate serial: 16 random bytes (~127 bits of entropy, far beyond RFC 5280's and CA/B
+ * BR 7.1's 64), positive, and with a first byte in 0x10-0x7f so the hex form never starts with
+ * a zero: the string we report is exactly the one read back from the certificate.
  */
 export function randomSerial(): string {
   const b = randomBytes(16);
-  b[0] = ((b[0] as number) & 0x7f) | 0x01;
+  b[0] = 0x10 + ((b[0] as number) % 0x70);
   return b.toString("hex");
 }
 

@@ -129,13 +129,14 @@ export async function prepareRequest(req: IssueRequest, config: StoreConfig, iss
     throw inputError("ERR_CSR_TOO_LARGE", `${what} is ${req.csr.length} bytes; a CSR is at most ${MAX_CSR_BYTES}`, "check that you passed the CSR file");
   if (req.csr.length === 0) throw inputError("ERR_CSR_PARSE", `${what} is empty`);
   const csr = await parseCsr(pemOrDer(req.csr, ["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"], what), what);
+  // Policy first: for a key we refuse anyway (say, secp256k1) its reason is the useful message.
+  const keyType = checkKeyPolicy(csr.spki, what);
   if (!csr.signatureValid)
     throw inputError(
       "ERR_CSR_SIGNATURE",
       `${what} has an invalid signature (the request was altered, or not signed by its key)`,
       "ask the partner for a fresh CSR",
     );
-  const keyType = checkKeyPolicy(csr.spki, what);
   if (csr.subject.includes("\uFFFD")) throw inputError("ERR_CSR_SUBJECT", `${what} has a subject that is not valid UTF-8`, "pass --cn to set the subject");
   if (csr.requestedExtensions.length) {
     warnings.push(

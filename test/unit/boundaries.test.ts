@@ -1,0 +1,49 @@
+import assert from "node:assert/strict";
+import { readdir, readFile } from "node:fs/promises";
+import { join, relative } from "node:path";
+import test from "node:test";
+import { ROOT } from "../helpers/run.js";
+
+async function sources(dir: string): Promise<Array<{ file: string; imports: string[] }>> {
+  const out = [];
+  for (const f of await readdir(dir, { recursive: true })) {
+    if (!f.endsWith(".ts")) continue;
+    const text = await readFile(join(dir, f), "utf8");
+    const imports = [...text.matchAll(/(?:import|export)[^"';]*?from\s+["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)|import\s+["']([^"']+)["']/g)].map(
+      (m) => m[1] ?? m[2] ?? m[3] ?? "",
+    );
+    out.push({ file: relative(ROOT, join(dir, f)), imports });
+  }
+  return out;
+}
+
+// Style guide §2: a pure core; one adapter module per third-party library.
+test("core never imports the CLI or terminal libraries; each library has one adapter", async () => {
+  const core = await sources(join(ROOT, "src/core"));
+  const cli = await sources(join(ROOT, "src/cli"));
+  for (const { file, imports } of core) {
+    for (const i of imports) assert.ok(!/\/cli\/|^commander$|^chalk$|^@inquirer|^inquirer$/.test(i), `${file} imports ${i}`);
+  }
+  const owners: Record<string, RegExp> = {
+    "src/core/pki.ts": /^@peculiar\/x509$|^reflect-metadata$|^@peculiar\/webcrypto$/,
+    "src/cli/output.ts": /^chalk$/,
+    "src/cli/prompt.ts": /^@inquirer\/prompts$|^inquirer$/,
+  };
+  for (const { file, imports } of [...core, ...cli]) {
+    for (const i of imports) {
+      for (const [owner, re] of Object.entries(owners)) if (re.test(i)) assert.equal(file, owner, `${file} imports ${i}; only ${owner} may`);
+    }
+  }
+});
+
+test("the command layer loads the core lazily, so `mtls --help` does not load x509", async () => {
+  const cli = await sources(join(ROOT, "src/cli"));
+  for (const { file, imports } of cli) {
+    const text = await readFile(join(ROOT, file), "utf8");
+    for (const i of imports) {
+      if (!/\/core\//.test(i) || /\/core\/errors\.js$/.test(i)) continue;
+      const staticValue = new RegExp(`^import (?!type)[^\\n]*from ["']${i.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}["']`, "m");
+      assert.ok(!staticValue.test(text), `${file} statically imports ${i}`);
+    }
+  }
+});

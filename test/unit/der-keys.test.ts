@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { createPrivateKey, generateKeyPairSync } from "node:crypto";
+import test from "node:test";
+import { oid, time, uint } from "../../src/core/der.js";
+import { decryptKeyPem, describePublicKey, encryptPkcs8 } from "../../src/core/keys.js";
+import { decodePemBlocks, encodePem, pemOrDer } from "../../src/core/pem.js";
+
+test("DER: INTEGER sign byte and minimal form, OID arcs, UTCTime/GeneralizedTime switch at 2050", () => {
+  assert.equal(uint("80").toString("hex"), "02020080");
+  assert.equal(uint("0001").toString("hex"), "020101");
+  assert.equal(uint(600000).toString("hex"), "02030927c0");
+  assert.equal(oid("1.2.840.113549.1.5.13").toString("hex"), "06092a864886f70d01050d");
+  assert.equal(time(new Date("2049-12-31T23:59:59Z")).toString("latin1").slice(2), "491231235959Z");
+  assert.equal(time(new Date("2050-01-01T00:00:00Z")).toString("latin1").slice(2), "20500101000000Z");
+  assert.equal(time(new Date("2050-01-01T00:00:00Z"))[0], 0x18);
+});
+
+test("PEM: trailing newline, blocks in order, label checked", () => {
+  const pem = encodePem("X509 CRL", Buffer.from("hello"));
+  assert.ok(pem.endsWith("-----END X509 CRL-----\n"));
+  const two = decodePemBlocks(pem + encodePem("CERTIFICATE", Buffer.from("x")));
+  assert.deepEqual(
+    two.map((b) => b.label),
+    ["X509 CRL", "CERTIFICATE"],
+  );
+  assert.throws(() => pemOrDer(Buffer.from(pem), ["CERTIFICATE REQUEST"], "CSR x"), /CSR x is not a CERTIFICATE REQUEST \(found: X509 CRL\)/);
+});
+
+test("encryptPkcs8 round-trips through Node and fails cleanly on a wrong passphrase", async () => {
+  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const der = privateKey.export({ format: "der", type: "pkcs8" });
+  const pem = await encryptPkcs8(der, "pässphrase ünicode", 1000);
+  assert.match(pem, /^-----BEGIN ENCRYPTED PRIVATE KEY-----\n/);
+  assert.ok(createPrivateKey({ key: pem, passphrase: "pässphrase ünicode" }));
+  assert.deepEqual(decryptKeyPem(pem, "pässphrase ünicode", "k"), der);
+  assert.throws(
+    () => decryptKeyPem(pem, "wrong", "the test key"),
+    (e: Error & { code?: string }) => e.code === "ERR_PASSPHRASE_WRONG" && !e.message.includes("wrong,"),
+  );
+  assert.throws(() => decryptKeyPem(pem, undefined, "the test key"), /encrypted and no passphrase/);
+  assert.throws(() => decryptKeyPem("garbage", undefined, "the test key"), /not a readable private key/);
+});
+
+test("describePublicKey names keys in our vocabulary", () => {
+  const spki = (k: import("node:crypto").KeyObject) => k.export({ format: "der", type: "spki" });
+  assert.equal(describePublicKey(spki(generateKeyPairSync("ec", { namedCurve: "P-384" }).publicKey)).label, "ec-p384");
+  assert.equal(describePublicKey(spki(generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey)).label, "rsa-1024");
+  assert.equal(describePublicKey(spki(generateKeyPairSync("ed25519").publicKey)).label, "ed25519");
+  assert.equal(describePublicKey(Buffer.from("nope")).label, "unknown");
+});

@@ -1,0 +1,70 @@
+import assert from "node:assert/strict";
+import test from "node:test";
+import { parseSerial, randomSerial, validatePartnerId } from "../../src/core/ids.js";
+import { dedupeSans, parseSan } from "../../src/core/sans.js";
+import { DAY, HOUR, parseDuration } from "../../src/core/time.js";
+
+test("parseSan accepts the four types and refuses values that are not what they claim", () => {
+  assert.deepEqual(parseSan("dns:api.partner.example"), { type: "dns", value: "api.partner.example" });
+  assert.deepEqual(parseSan("uri:spiffe://example.org/ns/prod/sa/partner"), { type: "uri", value: "spiffe://example.org/ns/prod/sa/partner" });
+  assert.deepEqual(parseSan("email:ops@partner.example"), { type: "email", value: "ops@partner.example" });
+  assert.deepEqual(parseSan("ip:::1"), { type: "ip", value: "::1" });
+  for (const bad of [
+    "dns:has space.example",
+    "dns:-x.example",
+    "dns:*.example.com",
+    "uri:no-scheme",
+    "uri:spiffe://td:8080/x",
+    "email:nobody",
+    "ip:999.1.1.1",
+    "x500:foo",
+    "dns:",
+  ]) {
+    assert.throws(
+      () => parseSan(bad),
+      (e: Error & { code?: string }) => e.code === "ERR_SAN" && e.message.includes(bad),
+      bad,
+    );
+  }
+});
+
+test("dedupeSans keeps the first of case-insensitive DNS duplicates", () => {
+  assert.deepEqual(
+    dedupeSans([
+      { type: "dns", value: "A.example" },
+      { type: "dns", value: "a.example" },
+      { type: "uri", value: "spiffe://x/y" },
+    ]),
+    [
+      { type: "dns", value: "A.example" },
+      { type: "uri", value: "spiffe://x/y" },
+    ],
+  );
+});
+
+test("partner ids: a safe file-name alphabet only", () => {
+  for (const ok of ["acme", "acme-payments", "a.b_c-1", "0day"]) assert.equal(validatePartnerId(ok), ok);
+  for (const bad of ["", "../x", "a/b", "A", "a b", "x\u0000y", ".hidden", "-x", "a..b", "a".repeat(65)]) {
+    assert.throws(() => validatePartnerId(bad), /invalid partner id/, JSON.stringify(bad));
+  }
+});
+
+test("random serials are 32 hex digits, positive, without a leading zero, and distinct", () => {
+  const seen = new Set<string>();
+  for (let i = 0; i < 5000; i++) {
+    const s = randomSerial();
+    assert.match(s, /^[1-7][0-9a-f]{31}$/);
+    seen.add(s);
+  }
+  assert.equal(seen.size, 5000);
+  assert.equal(parseSerial("0x00:AB:cd"), "abcd");
+  assert.throws(() => parseSerial("xyz"), /invalid serial/);
+});
+
+test("parseDuration understands units and a bare number in the given unit", () => {
+  assert.equal(parseDuration("30d", "w"), 30 * DAY);
+  assert.equal(parseDuration("12h", "w"), 12 * HOUR);
+  assert.equal(parseDuration("5", "t", "s"), 5000);
+  assert.equal(parseDuration("2w", "w"), 14 * DAY);
+  for (const bad of ["", "soon", "-1d", "0", "1y"]) assert.throws(() => parseDuration(bad, "window"), /invalid window/);
+});
