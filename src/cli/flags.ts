@@ -14,6 +14,9 @@ export function examplesHelp(lines: string[]): string {
   return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join("\n")}\n`;
 }
 
+/** RFC 5280 reasons we offer (certificateHold is not: revocation here is final). */
+export const REASONS = ["unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded", "cessationOfOperation", "privilegeWithdrawn"];
+
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 export function parseDays(value: string): number {

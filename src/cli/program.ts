@@ -2,8 +2,13 @@ import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import * as caInit from "./commands/ca/init.js";
 import * as caShow from "./commands/ca/show.js";
+import * as crlPublish from "./commands/crl/publish.js";
+import * as crlShow from "./commands/crl/show.js";
 import * as list from "./commands/list.js";
 import * as partnerIssue from "./commands/partner/issue.js";
+import * as partnerOffboard from "./commands/partner/offboard.js";
+import * as revoke from "./commands/revoke.js";
+import * as status from "./commands/status.js";
 import type { CliContext, GlobalOptions } from "./context.js";
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
@@ -73,10 +78,17 @@ export function createProgram(ctx: CliContext): Command {
   caInit.register(ca, ctx);
   caShow.register(ca, ctx);
 
-  const partner = program.command("partner").description("issue certificates to partners");
+  const partner = program.command("partner").description("issue certificates to partners and offboard them");
   partnerIssue.register(partner, ctx);
+  partnerOffboard.register(partner, ctx);
+
+  revoke.register(program, ctx);
+  const crl = program.command("crl").description("publish and inspect certificate revocation lists");
+  crlPublish.register(crl, ctx);
+  crlShow.register(crl, ctx);
 
   list.register(program, ctx);
+  status.register(program, ctx);
 
   ctx.out.command = guessCommand(program, ctx.io.argv);
   return program;

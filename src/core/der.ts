@@ -49,3 +49,91 @@ export function time(d: Date): Buffer {
   const rest = `${pad2(d.getUTCMonth() + 1)}${pad2(d.getUTCDate())}${pad2(d.getUTCHours())}${pad2(d.getUTCMinutes())}${pad2(d.getUTCSeconds())}Z`;
   return y < 2050 ? tlv(0x17, Buffer.from(pad2(y % 100) + rest)) : tlv(0x18, Buffer.from(String(y) + rest));
 }
+
+// --- Reading ----------------------------------------------------------------------------------
+
+export interface Tlv {
+  tag: number;
+  /** Offset of the tag byte (the whole TLV is offset..end). */
+  offset: number;
+  /** Offset of the first content byte. */
+  start: number;
+  /** Offset just past the content. */
+  end: number;
+}
+
+/** Reads one definite-length TLV at `offset`; throws on truncated or indefinite encodings. */
+export function readTlv(buf: Uint8Array, offset: number): Tlv {
+  if (offset + 2 > buf.length) throw new Error("DER: truncated");
+  const tag = buf[offset] as number;
+  let len = buf[offset + 1] as number;
+  let start = offset + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0 || n > 4 || start + n > buf.length) throw new Error("DER: bad length");
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + (buf[start + i] as number);
+    start += n;
+  }
+  if (start + len > buf.length) throw new Error("DER: truncated");
+  return { tag, offset, start, end: start + len };
+}
+
+/** The TLVs directly inside a constructed TLV. */
+export function children(buf: Uint8Array, parent: Tlv): Tlv[] {
+  const out: Tlv[] = [];
+  for (let o = parent.start; o < parent.end; ) {
+    const t = readTlv(buf, o);
+    out.push(t);
+    o = t.end;
+  }
+  return out;
+}
+
+export const body = (buf: Uint8Array, t: Tlv): Buffer => Buffer.from(buf.subarray(t.start, t.end));
+export const whole = (buf: Uint8Array, t: Tlv): Buffer => Buffer.from(buf.subarray(t.offset, t.end));
+
+/** UTCTime or GeneralizedTime content to a Date. */
+export function readTime(buf: Uint8Array, t: Tlv): Date {
+  const s = Buffer.from(buf.subarray(t.start, t.end)).toString("latin1");
+  const m = t.tag === 0x17 ? /^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/.exec(s) : /^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/.exec(s);
+  if (!m) throw new Error(`DER: unsupported time ${s}`);
+  let year = Number(m[1]);
+  if (t.tag === 0x17) year += year < 50 ? 2000 : 1900;
+  return new Date(Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
+}
+
+export function readOid(buf: Uint8Array, t: Tlv): string {
+  const b = buf.subarray(t.start, t.end);
+  const arcs: bigint[] = [];
+  let v = 0n;
+  for (const byte of b) {
+    v = (v << 7n) | BigInt(byte & 0x7f);
+    if (!(byte & 0x80)) {
+      arcs.push(v);
+      v = 0n;
+    }
+  }
+  const first = arcs.shift() ?? 0n;
+  const a0 = first < 80n ? first / 40n : 2n;
+  return [a0, first - a0 * 40n, ...arcs].join(".");
+}
+
+// --- ECDSA signature formats (WebCrypto uses r||s, X.509 uses a DER SEQUENCE) ------------------
+
+export function ecdsaRawToDer(raw: Uint8Array): Buffer {
+  const half = raw.length / 2;
+  return seq(uint(Buffer.from(raw.subarray(0, half)).toString("hex")), uint(Buffer.from(raw.subarray(half)).toString("hex")));
+}
+
+export function ecdsaDerToRaw(der: Uint8Array, size: number): Buffer {
+  const outer = readTlv(der, 0);
+  const [r, s] = children(der, outer);
+  if (!r || !s) throw new Error("DER: bad ECDSA signature");
+  const fix = (t: Tlv) => {
+    let b = Buffer.from(der.subarray(t.start, t.end));
+    while (b.length > size && b[0] === 0) b = b.subarray(1);
+    return Buffer.concat([Buffer.alloc(size - b.length), b]);
+  };
+  return Buffer.concat([fix(r), fix(s)]);
+}

@@ -2,10 +2,14 @@
 export { type InitCaParams, type InitCaResult, initCa, MIN_PASSPHRASE_LENGTH } from "./ca/init.js";
 export type { PassphraseSource } from "./ca/material.js";
 export { type ShowCaResult, showCa } from "./ca/show.js";
+export { type PublishResult, publishCrls } from "./crl/publish.js";
+export { type CrlDetails, showCrls } from "./crl/show.js";
 export { Exit, type ExitCode, MtlsError } from "./errors.js";
 export { validatePartnerId } from "./ids.js";
 export { type ListedCert, type ListResult, listCertificates, parseStatus } from "./inventory/list.js";
 export { type IssueParams, type IssueResult, issuePartnerCert } from "./issue/issue.js";
 export { KEY_TYPES, parseKeyType } from "./keys.js";
+export { offboardPartner, parseReason, type RevokeResult, revokeCertificate } from "./revoke/revoke.js";
 export { parseSan } from "./sans.js";
+export { checkStatus, type StatusResult } from "./status/status.js";
 export { parseDuration } from "./time.js";

@@ -1,6 +1,6 @@
-import { createCipheriv, createPrivateKey, createPublicKey, pbkdf2, randomBytes, webcrypto } from "node:crypto";
+import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, pbkdf2, randomBytes, webcrypto } from "node:crypto";
 import { promisify } from "node:util";
-import { NULL, octets, oid, seq, uint } from "./der.js";
+import { body, children, NULL, octets, oid, readOid, readTlv, seq, type Tlv, uint } from "./der.js";
 import { Exit, inputError, MtlsError } from "./errors.js";
 import { decodePemBlocks, encodePem } from "./pem.js";
 
@@ -160,5 +160,51 @@ export function decryptKeyPem(pem: string, passphrase: string | undefined, what:
       "restore the key file from your backup",
       err,
     );
+  }
+}
+
+interface Pbes2Params {
+  salt: Buffer;
+  iterations: number;
+  iv: Buffer;
+  encrypted: Buffer;
+}
+
+/** Our own PBES2 layout (PBKDF2-HMAC-SHA256, AES-256-CBC); undefined for anything else. */
+function readOurPbes2(der: Buffer): Pbes2Params | undefined {
+  try {
+    const [alg, enc] = children(der, readTlv(der, 0));
+    const [algOid, params] = children(der, alg as Tlv);
+    if (readOid(der, algOid as Tlv) !== OID_PBES2) return undefined;
+    const [kdf, cipher] = children(der, params as Tlv);
+    const [kdfOid, kdfParams] = children(der, kdf as Tlv);
+    const [cipherOid, ivT] = children(der, cipher as Tlv);
+    if (readOid(der, kdfOid as Tlv) !== OID_PBKDF2 || readOid(der, cipherOid as Tlv) !== OID_AES256_CBC) return undefined;
+    const [saltT, iterT, prf] = children(der, kdfParams as Tlv);
+    if (!prf || prf.tag !== 0x30 || readOid(der, children(der, prf)[0] as Tlv) !== OID_HMAC_SHA256) return undefined;
+    const iterations = Number.parseInt(body(der, iterT as Tlv).toString("hex"), 16);
+    if (!Number.isSafeInteger(iterations) || iterations < 1) return undefined;
+    return { salt: body(der, saltT as Tlv), iterations, iv: body(der, ivT as Tlv), encrypted: body(der, enc as Tlv) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Like decryptKeyPem, but runs the key derivation of our own key files on the libuv thread pool,
+ * so several CA keys decrypt in parallel and the event loop stays free.
+ */
+export async function decryptKeyPemAsync(pem: string, passphrase: string | undefined, what: string): Promise<Buffer> {
+  const block = isEncryptedKeyPem(pem) && passphrase !== undefined ? decodePemBlocks(pem).find((b) => b.label === "ENCRYPTED PRIVATE KEY") : undefined;
+  const params = block ? readOurPbes2(block.der) : undefined;
+  if (!params) return decryptKeyPem(pem, passphrase, what);
+  const key = await promisify(pbkdf2)(Buffer.from(passphrase as string, "utf8"), params.salt, params.iterations, 32, "sha256");
+  try {
+    const decipher = createDecipheriv("aes-256-cbc", key, params.iv);
+    const pkcs8 = Buffer.concat([decipher.update(params.encrypted), decipher.final()]);
+    createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" }); // padding can pass by chance; structure cannot
+    return pkcs8;
+  } catch (err) {
+    throw inputError("ERR_PASSPHRASE_WRONG", `wrong passphrase for ${what}`, "check MTLS_CA_PASSPHRASE or the passphrase file", err);
   }
 }

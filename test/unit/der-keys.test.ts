@@ -48,3 +48,15 @@ test("describePublicKey names keys in our vocabulary", () => {
   assert.equal(describePublicKey(spki(generateKeyPairSync("ed25519").publicKey)).label, "ed25519");
   assert.equal(describePublicKey(Buffer.from("nope")).label, "unknown");
 });
+
+test("decryptKeyPemAsync reads our PBES2 files in the thread pool and agrees with OpenSSL's reading", async () => {
+  const { decryptKeyPemAsync } = await import("../../src/core/keys.js");
+  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-384" });
+  const der = privateKey.export({ format: "der", type: "pkcs8" });
+  const pem = await encryptPkcs8(der, "right", 2000);
+  assert.deepEqual(await decryptKeyPemAsync(pem, "right", "k"), der);
+  await assert.rejects(decryptKeyPemAsync(pem, "wrong", "the key"), (e: Error & { code?: string }) => e.code === "ERR_PASSPHRASE_WRONG");
+  // A key in another format (Node's own export, PBKDF2 x2048) takes the synchronous path.
+  const nodePem = privateKey.export({ format: "pem", type: "pkcs8", cipher: "aes-128-cbc", passphrase: "right" }) as string;
+  assert.deepEqual(await decryptKeyPemAsync(nodePem, "right", "k"), der);
+});

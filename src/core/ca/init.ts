@@ -1,14 +1,16 @@
 import { readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { copyCrls, type StagedCrls, stageCrls } from "../crl/publish.js";
 import { conflictError, fsError, inputError } from "../errors.js";
 import { randomSerial } from "../ids.js";
 import { encryptPkcs8, exportPkcs8, exportSpki, generateKeyPair, type KeyType } from "../keys.js";
 import { encodePem } from "../pem.js";
 import { type CertInfo, createCertificate, type DistinguishedName } from "../pki.js";
 import { FORMAT_VERSION, type StoreConfig, serializeConfig } from "../store/config.js";
-import { ensureDir, exists, writeFileAtomic } from "../store/fs.js";
+import { ensureDir, exists, StoreWriter, writeFileAtomic } from "../store/fs.js";
 import { layoutOf } from "../store/layout.js";
 import { serializePartners } from "../store/partners.js";
+import { type Revocation, serializeRevocations } from "../store/revocations.js";
 import { DAY, iso } from "../time.js";
 
 export interface InitCaParams {
@@ -29,6 +31,8 @@ export interface InitCaParams {
   maxDays: number;
   warnDays: number;
   crlDays: number;
+  /** Another directory that receives a copy of every published CRL. */
+  crlPublishDir?: string;
   now: Date;
 }
 
@@ -49,6 +53,7 @@ export interface InitCaResult {
   intermediate?: CaSummary;
   caBundlePath: string;
   chainPath: string;
+  crlBundlePath: string;
   keyEncrypted: boolean;
   warnings: string[];
 }
@@ -166,44 +171,91 @@ export async function initCa(p: InitCaParams): Promise<InitCaResult> {
     intermediate = { cert, keys };
   }
 
+  // The canary: a client certificate revoked the moment it exists, so it is on every CRL the
+  // gateways ever load. `mtls probe` presents it to prove the gateway enforces the current CRL.
+  const issuer = intermediate ? { cert: intermediate.cert, keys: intermediate.keys } : { cert: root, keys: rootKeys };
+  const canaryKeys = await generateKeyPair("ec-p256");
+  const canary = await createCertificate({
+    serial: randomSerial(),
+    subject: caName(p, `${p.name} revocation canary`),
+    issuer: issuer.cert,
+    notBefore,
+    notAfter: issuer.cert.notAfter,
+    spki: await exportSpki(canaryKeys.publicKey),
+    signingKey: issuer.keys.privateKey,
+    signingKeyType: p.keyType,
+    profile: { kind: "leaf", extKeyUsage: ["clientAuth"] },
+  });
+
   const protect = async (key: CryptoKey) => {
     const der = await exportPkcs8(key);
     return p.insecureNoPassphrase ? encodePem("PRIVATE KEY", der) : encryptPkcs8(der, p.passphrase as string);
   };
-  const [rootKeyPem, intKeyPem] = await Promise.all([protect(rootKeys.privateKey), intermediate ? protect(intermediate.keys.privateKey) : undefined]);
+  const [rootKeyPem, intKeyPem, canaryKeyPem] = await Promise.all([
+    protect(rootKeys.privateKey),
+    intermediate ? protect(intermediate.keys.privateKey) : undefined,
+    protect(canaryKeys.privateKey),
+  ]);
 
   const config: StoreConfig = {
     formatVersion: FORMAT_VERSION,
     createdAt: iso(p.now),
     ca: { name: p.name, ...(p.org ? { org: p.org } : {}), keyType: p.keyType, intermediate: p.intermediate, ...(p.crlUrl ? { crlUrl: p.crlUrl } : {}) },
     policy: { defaultDays: p.defaultDays, maxDays: p.maxDays, warnDays: p.warnDays },
-    crl: { validityDays: p.crlDays },
+    crl: { validityDays: p.crlDays, ...(p.crlPublishDir ? { publishDir: p.crlPublishDir } : {}) },
+    canary: { serial: canary.serial, revokedAt: iso(p.now) },
   };
 
+  let staged: StagedCrls | undefined;
   await ensureDir(dirname(final.root));
   const tmpDir = join(dirname(final.root), `.${basename(final.root)}.init-${process.pid}`);
   const t = layoutOf(tmpDir);
   try {
     await rm(tmpDir, { recursive: true, force: true });
     await ensureDir(t.root, 0o755);
-    await Promise.all([ensureDir(t.caDir), ensureDir(t.privateDir, 0o700), ensureDir(t.certsDir)]);
+    await Promise.all([ensureDir(t.caDir), ensureDir(t.privateDir, 0o700), ensureDir(t.certsDir), ensureDir(t.crlDir)]);
     await writeFileAtomic(t.rootKey, rootKeyPem, { mode: 0o600 });
     await writeFileAtomic(t.rootCert, root.pem);
     if (intermediate && intKeyPem) {
       await writeFileAtomic(t.intermediateKey, intKeyPem, { mode: 0o600 });
       await writeFileAtomic(t.intermediateCert, intermediate.cert.pem);
     }
+    await writeFileAtomic(t.canaryKey, canaryKeyPem, { mode: 0o600 });
+    await writeFileAtomic(t.canaryCert, canary.pem);
     await writeFileAtomic(t.caBundle, root.pem);
     await writeFileAtomic(t.chain, (intermediate ? intermediate.cert.pem : "") + root.pem);
     await writeFileAtomic(t.index, "");
+    const canaryRevocation: Revocation = {
+      serial: canary.serial,
+      issuer: intermediate ? "intermediate" : "root",
+      revokedAt: iso(p.now),
+      reason: "cessationOfOperation",
+      partnerId: "(canary)",
+    };
+    await writeFileAtomic(t.revocations, serializeRevocations([canaryRevocation]));
     await writeFileAtomic(t.partners, serializePartners({ partners: {} }));
     await writeFileAtomic(t.config, serializeConfig(config));
+    // Gateways can load a CRL from the first minute on, with the canary already listed.
+    const tx = new StoreWriter();
+    const ca = {
+      root,
+      ...(intermediate ? { intermediate: intermediate.cert } : {}),
+      issuer: issuer.cert,
+      issuerRole: intermediate ? "intermediate" : "root",
+    } as const;
+    const keys = {
+      root: { key: rootKeys.privateKey, keyType: p.keyType },
+      ...(intermediate ? { intermediate: { key: intermediate.keys.privateKey, keyType: p.keyType } } : {}),
+    };
+    staged = await stageCrls({ layout: t, config, ca, keys, revocations: [canaryRevocation], state: {}, now: p.now }, tx);
+    await tx.commit();
     // rename(2) onto an empty directory replaces it; onto a non-empty one it fails (checked above).
     await rename(tmpDir, final.root).catch((err) => Promise.reject(fsError(err, final.root, "create")));
   } catch (err) {
     await rm(tmpDir, { recursive: true, force: true }).catch(() => {});
     throw err;
   }
+  if (staged) await copyCrls(config, staged);
 
   return {
     pkiDir: final.root,
@@ -211,6 +263,7 @@ export async function initCa(p: InitCaParams): Promise<InitCaResult> {
     ...(intermediate ? { intermediate: summarize(intermediate.cert, p.keyType, final.intermediateCert, final.intermediateKey) } : {}),
     caBundlePath: final.caBundle,
     chainPath: final.chain,
+    crlBundlePath: final.crlBundle,
     keyEncrypted: !p.insecureNoPassphrase,
     warnings,
   };

@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey } from "node:crypto";
 import { lstat } from "node:fs/promises";
 import { envError, fsError, inputError } from "../errors.js";
-import { decryptKeyPem, importSigningKey, type KeyType, keyTypeOf } from "../keys.js";
+import { decryptKeyPemAsync, importSigningKey, type KeyType, keyTypeOf } from "../keys.js";
 import { pemOrDer } from "../pem.js";
 import { type CertInfo, parseCertificate } from "../pki.js";
 import type { StoreConfig } from "../store/config.js";
@@ -55,7 +55,7 @@ export async function loadCaKey(path: string, cert: CertInfo, passphrase: Passph
   }
   const pem = await readText(path);
   const encrypted = pem.includes("ENCRYPTED PRIVATE KEY");
-  const pkcs8 = decryptKeyPem(pem, encrypted && passphrase ? await passphrase() : undefined, what);
+  const pkcs8 = await decryptKeyPemAsync(pem, encrypted && passphrase ? await passphrase() : undefined, what);
   const spki = createPublicKey(createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" })).export({ format: "der", type: "spki" });
   if (!spki.equals(cert.spki)) {
     throw inputError(
@@ -66,4 +66,18 @@ export async function loadCaKey(path: string, cert: CertInfo, passphrase: Passph
   }
   const keyType = keyTypeOf(cert.spki);
   return { key: await importSigningKey(pkcs8, keyType), keyType };
+}
+
+export interface CaKeys {
+  root: CaKey;
+  intermediate?: CaKey;
+}
+
+/** Both CA keys (CRLs are signed by each CA). Decrypt before taking the store lock: it is slow. */
+export async function loadCaKeys(layout: Layout, ca: CaCerts, passphrase: PassphraseSource | undefined): Promise<CaKeys> {
+  const [root, intermediate] = await Promise.all([
+    loadCaKey(layout.rootKey, ca.root, passphrase, "the root CA key"),
+    ca.intermediate ? loadCaKey(layout.intermediateKey, ca.intermediate, passphrase, "the intermediate CA key") : undefined,
+  ]);
+  return intermediate ? { root, intermediate } : { root };
 }

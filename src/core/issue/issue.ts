@@ -10,7 +10,7 @@ import { type CertInfo, createCertificate, type DistinguishedName, parseCsr } fr
 import { dedupeSans, formatSan, type San, sanProblem } from "../sans.js";
 import type { StoreConfig } from "../store/config.js";
 import { exists, StoreWriter, writeFileAtomic } from "../store/fs.js";
-import { type CertRecord, readIndex, serializeIndex } from "../store/index-file.js";
+import { type CertRecord, readIndexSnapshot, stageIndex } from "../store/index-file.js";
 import type { Layout } from "../store/layout.js";
 import { withLock } from "../store/lock.js";
 import { readPartners, serializePartners } from "../store/partners.js";
@@ -234,9 +234,9 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
   return withLock(
     layout.lock,
     async () => {
-      const index = await readIndex(layout.index);
+      const snap = await readIndexSnapshot(layout.index);
       const registry = await readPartners(layout.partners);
-      const serial = uniqueSerial(new Set(index.map((r) => r.serial)));
+      const serial = uniqueSerial(new Set(snap.records.map((r) => r.serial)));
       const cert = await signRequest(prepared, ca, caKey, serial, p.now, config);
       const record = recordFor(prepared, cert, ca, layout, p.now);
       const partnerRegistered = !registry.partners[prepared.partnerId];
@@ -254,7 +254,8 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
         }
         const tx = new StoreWriter().create(layout.certFile(serial), cert.pem).create(layout.chainFile(serial), chainPemFor(cert, ca));
         if (partnerRegistered) tx.put(layout.partners, serializePartners(registry));
-        await tx.put(layout.index, serializeIndex([...index, record])).commit();
+        stageIndex(tx, layout.index, snap, [record]);
+        await tx.commit();
       } catch (err) {
         for (const f of written) await unlink(f).catch(() => {});
         throw err;

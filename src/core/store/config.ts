@@ -29,7 +29,11 @@ export interface StoreConfig {
   crl: {
     /** nextUpdate - thisUpdate of published CRLs, in days. */
     validityDays: number;
+    /** Another directory that receives a copy of every published CRL (a web root, a gateway's). */
+    publishDir?: string;
   };
+  /** The revoked canary certificate (see Layout.canaryCert). */
+  canary?: { serial: string; revokedAt: string };
 }
 
 export async function readConfig(pkiDir: string): Promise<StoreConfig> {

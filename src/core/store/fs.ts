@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { link, mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { link, mkdir, open, readFile, rename, stat, truncate, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { conflictError, fsError } from "../errors.js";
 
@@ -92,6 +92,20 @@ interface Staged {
   data: string | Uint8Array;
   mode: number;
   exclusive: boolean;
+  /** For appends: the length of the file's intact content (anything after it is a torn write). */
+  appendAt?: number;
+}
+
+/** Appends at `at` (dropping a torn tail first) and flushes; undo by truncating back to `at`. */
+async function appendAt(path: string, data: string | Uint8Array, at: number, mode: number): Promise<void> {
+  const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, mode);
+  try {
+    await fh.truncate(at);
+    await fh.write(typeof data === "string" ? Buffer.from(data) : data, 0, undefined, at);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 /**
@@ -114,12 +128,23 @@ export class StoreWriter {
     return this;
   }
 
+  /**
+   * Appends to a journal file whose intact content is `at` bytes long. Appends run after every
+   * other staged write, in order: the index append is the commit point of a change.
+   */
+  append(path: string, data: string | Uint8Array, at: number, mode = 0o644): this {
+    this.staged.push({ path, data, mode, exclusive: false, appendAt: at });
+    return this;
+  }
+
   async commit(): Promise<void> {
     const temps: string[] = [];
-    const done: Array<{ path: string; backup?: string; tmp: string }> = [];
+    const done: Array<{ path: string; backup?: string; tmp?: string; truncateTo?: number }> = [];
+    const files = this.staged.filter((s) => s.appendAt === undefined);
+    const appends = this.staged.filter((s) => s.appendAt !== undefined);
     try {
-      for (const s of this.staged) temps.push(await writeTemp(s.path, s.data, s.mode).catch((e) => Promise.reject(fsError(e, s.path, "write"))));
-      for (const [i, s] of this.staged.entries()) {
+      for (const s of files) temps.push(await writeTemp(s.path, s.data, s.mode).catch((e) => Promise.reject(fsError(e, s.path, "write"))));
+      for (const [i, s] of files.entries()) {
         const tmp = temps[i] as string;
         if (s.exclusive) {
           try {
@@ -145,9 +170,15 @@ export class StoreWriter {
         }
         done.push({ path: s.path, tmp, ...(backup ? { backup } : {}) });
       }
+      for (const s of appends) {
+        const at = s.appendAt as number;
+        done.push({ path: s.path, truncateTo: at });
+        await appendAt(s.path, s.data, at, s.mode).catch((e) => Promise.reject(fsError(e, s.path, "append to")));
+      }
     } catch (err) {
       for (const d of done.reverse()) {
-        if (d.backup) await rename(d.backup, d.path).catch(() => {});
+        if (d.truncateTo !== undefined) await truncate(d.path, d.truncateTo).catch(() => {});
+        else if (d.backup) await rename(d.backup, d.path).catch(() => {});
         else await unlink(d.path).catch(() => {});
       }
       throw err;

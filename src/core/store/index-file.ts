@@ -35,27 +35,71 @@ export interface CertRecord {
   revocationReason?: RevocationReason;
 }
 
-/** The index, one JSON object per line so it diffs and greps well in a private git repo. */
-export async function readIndex(path: string): Promise<CertRecord[]> {
+export interface IndexSnapshot {
+  /** Current records, one per serial, in order of first issue. */
+  records: CertRecord[];
+  /** Lines in the file, superseded ones included (drives compaction). */
+  lines: number;
+  /** Byte length of the complete lines; a torn last line starts here. */
+  validBytes: number;
+}
+
+/**
+ * The index is an append-only journal, one JSON record per line: issuing appends a line, a
+ * revocation appends the record again with its new status, and the last line for a serial wins.
+ * Appends are O(1) however large the index grows, and the file reads well in a private git
+ * repo. A last line without its newline is a write cut short by a crash: it is ignored here and
+ * trimmed by the next writer (under the lock).
+ */
+export async function readIndexSnapshot(path: string): Promise<IndexSnapshot> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { records: [], lines: 0, validBytes: 0 };
     throw fsError(err, path, "read");
   }
-  const records: CertRecord[] = [];
+  const end = text.lastIndexOf("\n") + 1;
+  const bySerial = new Map<string, CertRecord>();
+  let lines = 0;
   let lineNo = 0;
-  for (const line of text.split("\n")) {
+  let start = 0;
+  while (start < end) {
+    const nl = text.indexOf("\n", start);
+    const line = text.slice(start, nl);
+    start = nl + 1;
     lineNo++;
     if (line.trim() === "") continue;
+    lines++;
+    let record: CertRecord;
     try {
-      records.push(JSON.parse(line) as CertRecord);
+      record = JSON.parse(line) as CertRecord;
     } catch {
       throw envError("ERR_STORE_CORRUPT", `${path} line ${lineNo} is not valid JSON`, "run `mtls doctor`, or restore the index from your backup");
     }
+    // Map keeps the insertion order of a key's first set, so records stay in issue order.
+    bySerial.set(record.serial, record);
   }
-  return records;
+  return { records: [...bySerial.values()], lines, validBytes: Buffer.byteLength(text.slice(0, end)) };
+}
+
+export async function readIndex(path: string): Promise<CertRecord[]> {
+  return (await readIndexSnapshot(path)).records;
 }
 
 export const serializeIndex = (records: readonly CertRecord[]): string => records.map((r) => `${JSON.stringify(r)}\n`).join("");
+
+/**
+ * Stages `changed` records into the index: appended, or, once superseded lines outnumber live
+ * ones (plus slack), the whole index rewritten compactly in the same atomic commit.
+ */
+export function stageIndex(tx: import("./fs.js").StoreWriter, path: string, snap: IndexSnapshot, changed: readonly CertRecord[]): void {
+  const dead = snap.lines - snap.records.length;
+  if (dead + changed.length > snap.records.length + 1000) {
+    const bySerial = new Map(snap.records.map((r) => [r.serial, r]));
+    for (const r of changed) bySerial.set(r.serial, r);
+    tx.put(path, serializeIndex([...bySerial.values()]));
+  } else {
+    tx.append(path, serializeIndex(changed), snap.validBytes);
+  }
+}

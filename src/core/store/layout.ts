@@ -19,7 +19,17 @@ export function layoutOf(pkiDir: string) {
     certsDir: join(root, "certs"),
     certFile: (serial: string) => join(root, "certs", `${serial}.pem`),
     chainFile: (serial: string) => join(root, "certs", `${serial}.chain.pem`),
+    /** A revoked "canary" client certificate kept on every CRL, for `mtls probe`. */
+    canaryCert: join(root, "ca", "canary.pem"),
+    canaryKey: join(root, "private", "canary.key"),
+    crlDir: join(root, "crl"),
+    crlState: join(root, "crl", "state.json"),
+    crlPem: (issuer: "root" | "intermediate") => join(root, "crl", `${issuer}.crl.pem`),
+    crlDer: (issuer: "root" | "intermediate") => join(root, "crl", `${issuer}.crl`),
+    /** Every CA's CRL in one PEM file: what nginx ssl_crl, HAProxy crl-file and Apache load. */
+    crlBundle: join(root, "crl", "crl-bundle.pem"),
     index: join(root, "index.jsonl"),
+    revocations: join(root, "revocations.jsonl"),
     partners: join(root, "partners.json"),
     lock: join(root, ".lock"),
   };

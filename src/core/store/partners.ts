@@ -7,6 +7,8 @@ export interface PartnerRecord {
   contact?: string;
   createdAt: string;
   updatedAt: string;
+  /** Set by `partner offboard`: every certificate was revoked at this time. */
+  offboardedAt?: string;
 }
 
 export interface PartnerRegistry {

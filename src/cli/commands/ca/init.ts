@@ -16,6 +16,7 @@ interface Opts extends PassphraseOpts {
   maxDays: number;
   warnDays: number;
   crlDays: number;
+  crlPublishDir?: string;
   insecureNoPassphrase?: boolean;
 }
 
@@ -30,7 +31,17 @@ function render(r: InitCaResult, s: Styles): string {
       ],
       s,
     );
-  return [ca("root", r.root), ...(r.intermediate ? [ca("intermediate", r.intermediate)] : []), fields([["gateway CA bundle", r.caBundlePath]], s)].join("\n\n");
+  return [
+    ca("root", r.root),
+    ...(r.intermediate ? [ca("intermediate", r.intermediate)] : []),
+    fields(
+      [
+        ["gateway CA bundle", r.caBundlePath],
+        ["gateway CRL bundle", r.crlBundlePath],
+      ],
+      s,
+    ),
+  ].join("\n\n");
 }
 
 export function register(parent: Command, ctx: CliContext): void {
@@ -48,6 +59,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--max-days <n>", "longest partner certificate validity allowed", parseDays, 398)
     .option("--warn-days <n>", "certificates expiring within this many days are reported as expiring", parseDays, 30)
     .option("--crl-days <n>", "validity of published CRLs (nextUpdate) in days", parseDays, 7)
+    .option("--crl-publish-dir <dir>", "also copy every published CRL into this directory (a web root, a gateway's config dir)")
     .option("--insecure-no-passphrase", "store the CA keys unencrypted (not recommended)");
   addPassphraseOptions(cmd)
     .addHelpText(
@@ -82,6 +94,7 @@ export function register(parent: Command, ctx: CliContext): void {
         maxDays: opts.maxDays,
         warnDays: opts.warnDays,
         crlDays: opts.crlDays,
+        ...(opts.crlPublishDir ? { crlPublishDir: ctx.resolvePath(opts.crlPublishDir) } : {}),
         now: ctx.now(),
       });
       for (const w of result.warnings) ctx.out.warn(w);

@@ -1,0 +1,91 @@
+// Helpers for the benchmark script: timing whole commands, medians, peak memory, Markdown tables.
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+
+export interface Timed {
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+  runs: number;
+  /** Peak resident set size of the child in MiB, when GNU time is available. */
+  rssMiB?: number;
+}
+
+const GNU_TIME = "/usr/bin/time";
+
+/** Runs a command `runs` times (after one warm-up) and reports the median wall time. */
+export function timeCommand(
+  cmd: string,
+  args: string[],
+  opts: { runs?: number; env?: NodeJS.ProcessEnv; cwd?: string; before?: () => void; warmup?: boolean } = {},
+): Timed {
+  const runs = opts.runs ?? 5;
+  const times: number[] = [];
+  let rss: number | undefined;
+  const once = () => {
+    opts.before?.();
+    const withTime = existsSync(GNU_TIME);
+    const start = process.hrtime.bigint();
+    const r = withTime
+      ? spawnSync(GNU_TIME, ["-f", "%M", cmd, ...args], { env: opts.env ?? process.env, cwd: opts.cwd, encoding: "utf8", maxBuffer: 64 << 20 })
+      : spawnSync(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, encoding: "utf8", maxBuffer: 64 << 20 });
+    const ms = Number(process.hrtime.bigint() - start) / 1e6;
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
+    if (withTime) {
+      const kib = Number((r.stderr.trim().split("\n").pop() ?? "").trim());
+      if (Number.isFinite(kib)) rss = Math.max(rss ?? 0, kib / 1024);
+    }
+    return ms;
+  };
+  if (opts.warmup !== false) once();
+  for (let i = 0; i < runs; i++) times.push(once());
+  return summarize(times, rss);
+}
+
+/** Times an in-process async function. */
+export async function timeFn(fn: () => Promise<unknown>, runs = 5): Promise<Timed> {
+  await fn();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = process.hrtime.bigint();
+    await fn();
+    times.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  return summarize(times);
+}
+
+function summarize(times: number[], rssMiB?: number): Timed {
+  const sorted = [...times].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return { medianMs: median, minMs: sorted[0] as number, maxMs: sorted[sorted.length - 1] as number, runs: times.length, ...(rssMiB ? { rssMiB } : {}) };
+}
+
+export const fmtMs = (t: Timed) => (t.medianMs >= 1000 ? `${(t.medianMs / 1000).toFixed(2)} s` : `${t.medianMs.toFixed(t.medianMs < 10 ? 2 : 0)} ms`);
+export const fmtRange = (t: Timed) => `${fmtMs({ ...t, medianMs: t.minMs })}–${fmtMs({ ...t, medianMs: t.maxMs })}`;
+
+export interface Row {
+  task: string;
+  mtls: Timed;
+  peer?: { name: string; t: Timed };
+  note?: string;
+}
+
+export function markdownTable(rows: Row[]): string {
+  const lines = ["| task | mtls (median, range) | peer | peer (median, range) | mtls / peer | peak RSS mtls / peer | note |", "|---|---|---|---|---|---|---|"];
+  for (const r of rows) {
+    const ratio = r.peer ? (r.mtls.medianMs / r.peer.t.medianMs).toFixed(2) : "";
+    const rss = r.mtls.rssMiB || r.peer?.t.rssMiB ? `${r.mtls.rssMiB?.toFixed(0) ?? "–"} / ${r.peer?.t.rssMiB?.toFixed(0) ?? "–"} MiB` : "";
+    lines.push(
+      `| ${r.task} | ${fmtMs(r.mtls)} (${fmtRange(r.mtls)}) | ${r.peer?.name ?? ""} | ${r.peer ? `${fmtMs(r.peer.t)} (${fmtRange(r.peer.t)})` : ""} | ${ratio} | ${rss} | ${r.note ?? ""} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+export function machine(): string {
+  const cpu = cpus()[0]?.model ?? "unknown CPU";
+  const openssl = spawnSync("openssl", ["version"], { encoding: "utf8" }).stdout.trim();
+  return `${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${openssl}`;
+}

@@ -1,0 +1,19 @@
+// `npm run bench [-- section ...]`: measures mtls against the tools users would use instead and
+// prints a Markdown table. Sections: crl (more arrive with the batch and probe work).
+import { benchCrl } from "./crl.js";
+import { machine, markdownTable, type Row } from "./lib.js";
+
+const sections: Record<string, () => Promise<Row[]> | Row[]> = {
+  crl: () => benchCrl(Number(process.env.BENCH_CRL_ENTRIES ?? 100_000)),
+};
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+const names = wanted.length ? wanted : Object.keys(sections);
+const rows: Row[] = [];
+for (const name of names) {
+  const section = sections[name];
+  if (!section) throw new Error(`unknown section ${name}; have: ${Object.keys(sections).join(", ")}`);
+  process.stderr.write(`running ${name} ...\n`);
+  rows.push(...(await section()));
+}
+process.stdout.write(`Machine: ${machine()}\n\n${markdownTable(rows)}\n`);

@@ -1,0 +1,45 @@
+import { type Command, Option } from "commander";
+import type { RevokeResult } from "../../core/index.js";
+import type { CliContext } from "../context.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource, REASONS } from "../flags.js";
+import { renderRevoked } from "../render.js";
+
+interface Opts extends PassphraseOpts {
+  reason: string;
+  publish: boolean;
+}
+
+export function register(parent: Command, ctx: CliContext): void {
+  const cmd = parent
+    .command("revoke")
+    .description("revoke a partner certificate and publish a fresh CRL")
+    .argument("<serial>", "certificate serial number (hex, as `mtls list` shows it)")
+    .addOption(new Option("--reason <reason>", "RFC 5280 revocation reason").choices(REASONS).default("unspecified"))
+    .option("--no-publish", "record the revocation but do not publish CRLs now");
+  addPassphraseOptions(cmd)
+    .addHelpText("after", examplesHelp(["mtls revoke 5f0c…e1 --reason keyCompromise --yes", "mtls revoke 5f0c…e1 --no-publish --yes && mtls crl publish"]))
+    .addHelpText(
+      "after",
+      exitCodesHelp([
+        "0  revoked (and CRLs published)",
+        "2  no --yes and no terminal to confirm",
+        "3  unknown serial or reason, wrong passphrase",
+        "4  already revoked (nothing changed)",
+      ]),
+    )
+    .action(async (serial: string, opts: Opts) => {
+      const core = await loadCore();
+      const reason = core.parseReason(opts.reason);
+      await ctx.prompt.confirmOrYes(`Revoke certificate ${serial} (${reason})? This cannot be undone.`, ctx.globals.yes);
+      const result: RevokeResult = await core.revokeCertificate({
+        pkiDir: ctx.pkiDir,
+        serial,
+        reason,
+        publish: opts.publish,
+        passphrase: passphraseSource(ctx, opts),
+        now: ctx.now(),
+      });
+      for (const w of result.warnings) ctx.out.warn(w);
+      ctx.out.result(result, renderRevoked);
+    });
+}

@@ -1,0 +1,59 @@
+import type { Command } from "commander";
+import { Exit } from "../../core/errors.js";
+import type { StatusResult } from "../../core/index.js";
+import type { CliContext } from "../context.js";
+import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
+import { type Styles, table } from "../output.js";
+
+interface Opts {
+  warnWithin?: string;
+  caWarnWithin?: string;
+  crlMargin?: string;
+}
+
+function render(r: StatusResult, s: Styles): string {
+  const cas = table(
+    ["CA", "SUBJECT", "NOT AFTER", "DAYS"],
+    r.cas.map((c) => [c.role, c.subject, c.notAfter.slice(0, 10), String(c.daysLeft)]),
+    s,
+  );
+  const crls = table(
+    ["CRL", "NUMBER", "NEXT UPDATE", "HOURS", "ENTRIES"],
+    r.crls.map((c) =>
+      c.missing ? [c.issuer, s.bad("missing"), "", "", ""] : [c.issuer, c.number ?? "", c.nextUpdate ?? "", String(c.hoursLeft ?? ""), String(c.entries ?? "")],
+    ),
+    s,
+  );
+  const c = r.certificates;
+  const certs = `certificates: ${c.total} (${c.valid} valid, ${c.expiring} expiring within ${r.windows.warnDays} days, ${c.expired} expired, ${c.revoked} revoked)`;
+  const verdict = r.healthy ? s.ok("healthy") : s.bad(`${r.problems.length} problem${r.problems.length === 1 ? "" : "s"}:`);
+  const problems = r.problems.map((p) => `  ${s.bad("✖")} ${p.message}\n    ${s.dim(p.hint)}`);
+  return [cas, crls, certs, verdict, ...problems].join("\n\n").replace(/\n\n {2}/g, "\n  ");
+}
+
+export function register(parent: Command, ctx: CliContext): void {
+  parent
+    .command("status")
+    .description("health gate for CI: CA expiry, expiring partner certificates, CRL freshness")
+    .option("--warn-within <duration>", "partner certificates expiring within this window are problems (default: the CA's warn days)")
+    .option("--ca-warn-within <duration>", "CA certificates expiring within this window are problems", "90d")
+    .option("--crl-margin <duration>", "a CRL this close to its nextUpdate is a problem (default: half its validity)")
+    .addHelpText("after", examplesHelp(["mtls status", "mtls status --warn-within 14d --json || notify-oncall"]))
+    .addHelpText("after", exitCodesHelp(["0  healthy", "1  problems found (listed)", "3  invalid duration", "5  no PKI"]))
+    .action(async (opts: Opts) => {
+      const core = await loadCore();
+      const d = (v: string | undefined, flag: string) => (v ? core.parseDuration(v, flag) : undefined);
+      const warnWithinMs = d(opts.warnWithin, "--warn-within");
+      const caWarnWithinMs = d(opts.caWarnWithin, "--ca-warn-within");
+      const crlMarginMs = d(opts.crlMargin, "--crl-margin");
+      const result = await core.checkStatus({
+        pkiDir: ctx.pkiDir,
+        now: ctx.now(),
+        ...(warnWithinMs ? { warnWithinMs } : {}),
+        ...(caWarnWithinMs ? { caWarnWithinMs } : {}),
+        ...(crlMarginMs ? { crlMarginMs } : {}),
+      });
+      ctx.out.result(result, render);
+      if (!result.healthy) ctx.out.setExit(Exit.CHECK_FAILED);
+    });
+}

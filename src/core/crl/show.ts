@@ -1,0 +1,89 @@
+import { readFile } from "node:fs/promises";
+import { type CaCerts, loadCaCerts } from "../ca/material.js";
+import { envError, fsError } from "../errors.js";
+import type { StoreConfig } from "../store/config.js";
+import type { Layout } from "../store/layout.js";
+import { readRevocations } from "../store/revocations.js";
+import { openStore } from "../store/store.js";
+import { HOUR, iso } from "../time.js";
+import { type ParsedCrl, parseCrl, verifyCrlSignature } from "./encode.js";
+import type { CaRole } from "./publish.js";
+
+export interface CrlDetails {
+  issuer: CaRole;
+  issuerSubject: string;
+  path: string;
+  number?: string;
+  thisUpdate: string;
+  nextUpdate?: string;
+  hoursLeft?: number;
+  signatureValid: boolean;
+  entries: Array<{ serial: string; revokedAt: string; reason: string; partnerId?: string }>;
+}
+
+export interface LoadedCrl {
+  role: CaRole;
+  path: string;
+  crl: ParsedCrl;
+  signatureValid: boolean;
+}
+
+/** Reads and checks the published CRL of each CA; undefined for a CA whose CRL is missing. */
+export async function loadPublishedCrls(
+  layout: Layout,
+  config: StoreConfig,
+  ca: CaCerts,
+): Promise<Array<LoadedCrl | { role: CaRole; path: string; missing: true }>> {
+  const roles: CaRole[] = config.ca.intermediate ? ["intermediate", "root"] : ["root"];
+  const out: Array<LoadedCrl | { role: CaRole; path: string; missing: true }> = [];
+  for (const role of roles) {
+    const path = layout.crlDer(role);
+    let der: Buffer;
+    try {
+      der = await readFile(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+        out.push({ role, path, missing: true });
+        continue;
+      }
+      throw fsError(err, path, "read");
+    }
+    let crl: ParsedCrl;
+    try {
+      crl = parseCrl(der);
+    } catch (err) {
+      throw envError("ERR_CRL_CORRUPT", `${path} is not a readable CRL`, "run `mtls crl publish` to write a fresh one", err);
+    }
+    const issuer = role === "root" ? ca.root : (ca.intermediate ?? ca.root);
+    out.push({ role, path, crl, signatureValid: await verifyCrlSignature(crl, issuer) });
+  }
+  return out;
+}
+
+/** The published CRLs: number, validity, signature check and entries (with partner ids). */
+export async function showCrls(p: { pkiDir: string; now: Date }): Promise<{ crls: CrlDetails[] }> {
+  const { layout, config } = await openStore(p.pkiDir);
+  const ca = await loadCaCerts(layout, config);
+  const owners = new Map((await readRevocations(layout.revocations)).entries.map((r) => [r.serial, r.partnerId]));
+  const crls: CrlDetails[] = [];
+  for (const l of await loadPublishedCrls(layout, config, ca)) {
+    if ("missing" in l) throw envError("ERR_NO_CRL", `no CRL published for the ${l.role} CA (${l.path})`, "run `mtls crl publish`");
+    const { crl } = l;
+    crls.push({
+      issuer: l.role,
+      issuerSubject: (l.role === "root" ? ca.root : (ca.intermediate ?? ca.root)).subject,
+      path: l.path,
+      ...(crl.number !== undefined ? { number: crl.number } : {}),
+      thisUpdate: iso(crl.thisUpdate),
+      ...(crl.nextUpdate ? { nextUpdate: iso(crl.nextUpdate), hoursLeft: Math.floor((crl.nextUpdate.getTime() - p.now.getTime()) / HOUR) } : {}),
+      signatureValid: l.signatureValid,
+      entries: crl.entries.map((e) => ({
+        serial: e.serial,
+        revokedAt: iso(e.revokedAt),
+        reason: e.reason,
+        ...(owners.has(e.serial) ? { partnerId: owners.get(e.serial) as string } : {}),
+      })),
+    });
+  }
+  return { crls };
+}

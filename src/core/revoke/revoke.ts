@@ -1,0 +1,154 @@
+import { type CaKeys, loadCaCerts, loadCaKeys, type PassphraseSource } from "../ca/material.js";
+import { copyCrls, type PublishedCrl, readCrlState, type StagedCrls, stageCrls } from "../crl/publish.js";
+import { conflictError, inputError } from "../errors.js";
+import { parseSerial, validatePartnerId } from "../ids.js";
+import { ensureDir, StoreWriter } from "../store/fs.js";
+import { type CertRecord, REVOCATION_REASONS, type RevocationReason, readIndex, readIndexSnapshot, stageIndex } from "../store/index-file.js";
+import { withLock } from "../store/lock.js";
+import { readPartners, serializePartners } from "../store/partners.js";
+import { type Revocation, readRevocations, serializeRevocations } from "../store/revocations.js";
+import { openStore, type Store } from "../store/store.js";
+import { iso } from "../time.js";
+
+export function parseReason(text: string): RevocationReason {
+  if ((REVOCATION_REASONS as readonly string[]).includes(text)) return text as RevocationReason;
+  const hold = text === "certificateHold" ? " (certificateHold is not offered: revocation here is final)" : "";
+  throw inputError("ERR_REASON", `unknown revocation reason "${text}"${hold}`, `use one of: ${REVOCATION_REASONS.join(", ")}`);
+}
+
+export interface RevokedEntry {
+  serial: string;
+  partnerId: string;
+  subject: string;
+  reason: RevocationReason;
+  revokedAt: string;
+}
+
+export interface RevokeResult {
+  revoked: RevokedEntry[];
+  /** The CRLs published with the change; empty with publish: false. */
+  crls: PublishedCrl[];
+  copies: string[];
+  warnings: string[];
+}
+
+interface ApplyParams {
+  pkiDir: string;
+  reason: RevocationReason;
+  now: Date;
+  publish: boolean;
+  passphrase?: PassphraseSource;
+  lockTimeoutMs?: number;
+  /** Picks the records to revoke from the current index; throws to refuse. */
+  select: (index: CertRecord[]) => CertRecord[];
+  /** Runs inside the lock, to stage further changes (the partner registry). */
+  alsoStage?: (tx: StoreWriter, store: Store) => Promise<void>;
+}
+
+/**
+ * Marks records revoked and, unless told not to, publishes fresh CRLs in the same atomic
+ * commit, so no revocation is ever recorded without its CRL or the other way round.
+ */
+async function applyRevocations(p: ApplyParams): Promise<RevokeResult> {
+  const store = await openStore(p.pkiDir);
+  const { layout, config } = store;
+  // Refuse early, without asking for a passphrase, when the request cannot succeed.
+  p.select(await readIndex(layout.index));
+  const ca = await loadCaCerts(layout, config);
+  // Key derivation runs in the thread pool while we take the lock and read the journals.
+  const keysPending: Promise<CaKeys> | undefined = p.publish ? loadCaKeys(layout, ca, p.passphrase) : undefined;
+  keysPending?.catch(() => {});
+  const revokedAt = iso(p.now);
+  let staged: StagedCrls | undefined;
+  const revoked = await withLock(
+    layout.lock,
+    async () => {
+      const [snap, journal] = await Promise.all([readIndexSnapshot(layout.index), readRevocations(layout.revocations)]);
+      const targets = new Set(p.select(snap.records).map((r) => r.serial));
+      const out: RevokedEntry[] = [];
+      const changed: CertRecord[] = [];
+      for (const r of snap.records) {
+        if (!targets.has(r.serial)) continue;
+        out.push({ serial: r.serial, partnerId: r.partnerId, subject: r.subject, reason: p.reason, revokedAt });
+        changed.push({ ...r, status: "revoked", revokedAt, revocationReason: p.reason });
+      }
+      const added: Revocation[] = changed.map((r) => ({ serial: r.serial, issuer: r.issuer, revokedAt, reason: p.reason, partnerId: r.partnerId }));
+      const tx = new StoreWriter();
+      if (keysPending) {
+        await ensureDir(layout.crlDir);
+        const revocations = [...journal.entries, ...added];
+        staged = await stageCrls({ layout, config, ca, keys: await keysPending, revocations, state: await readCrlState(layout), now: p.now }, tx);
+      }
+      if (p.alsoStage) await p.alsoStage(tx, store);
+      // Appends run in order after the other writes: the revocation journal, then the index.
+      tx.append(layout.revocations, serializeRevocations(added), journal.validBytes, 0o644);
+      stageIndex(tx, layout.index, snap, changed);
+      await tx.commit();
+      return out;
+    },
+    { purpose: "revoke", ...(p.lockTimeoutMs ? { timeoutMs: p.lockTimeoutMs } : {}) },
+  );
+  const copies = staged ? await copyCrls(config, staged) : [];
+  const warnings = p.publish ? [] : ["the CRL was not published (--no-publish): gateways keep accepting the certificate until `mtls crl publish`"];
+  return { revoked, crls: staged?.crls ?? [], copies, warnings };
+}
+
+export interface RevokeParams {
+  pkiDir: string;
+  serial: string;
+  reason: RevocationReason;
+  now: Date;
+  /** Publish fresh CRLs in the same step (default true). */
+  publish?: boolean;
+  passphrase?: PassphraseSource;
+  lockTimeoutMs?: number;
+}
+
+/** Revokes one certificate by serial. Unknown serial: exit 3; already revoked: exit 4, no change. */
+export function revokeCertificate(p: RevokeParams): Promise<RevokeResult> {
+  const serial = parseSerial(p.serial);
+  return applyRevocations({
+    ...p,
+    publish: p.publish ?? true,
+    select: (index) => {
+      const r = index.find((x) => x.serial === serial);
+      if (!r) throw inputError("ERR_UNKNOWN_SERIAL", `no certificate with serial ${serial} in this PKI`, "see `mtls list` for serials");
+      if (r.status === "revoked")
+        throw conflictError("ERR_ALREADY_REVOKED", `certificate ${serial} was already revoked at ${r.revokedAt} (${r.revocationReason})`, "nothing to do");
+      return [r];
+    },
+  });
+}
+
+export interface OffboardParams {
+  pkiDir: string;
+  partnerId: string;
+  reason: RevocationReason;
+  now: Date;
+  publish?: boolean;
+  passphrase?: PassphraseSource;
+  lockTimeoutMs?: number;
+}
+
+/** Revokes every unexpired, unrevoked certificate of a partner and publishes once. */
+export async function offboardPartner(p: OffboardParams): Promise<RevokeResult & { partnerId: string }> {
+  const id = validatePartnerId(p.partnerId);
+  const now = p.now.getTime();
+  const result = await applyRevocations({
+    ...p,
+    publish: p.publish ?? true,
+    select: (index) => {
+      const mine = index.filter((r) => r.partnerId === id);
+      if (mine.length === 0) throw inputError("ERR_UNKNOWN_PARTNER", `no partner "${id}" in this PKI`, "see `mtls list` for partners");
+      return mine.filter((r) => r.status === "valid" && Date.parse(r.notAfter) > now);
+    },
+    alsoStage: async (tx, { layout }) => {
+      const reg = await readPartners(layout.partners);
+      const entry = reg.partners[id] ?? { id, createdAt: iso(p.now), updatedAt: iso(p.now) };
+      reg.partners[id] = { ...entry, updatedAt: iso(p.now), offboardedAt: iso(p.now) };
+      tx.put(layout.partners, serializePartners(reg));
+    },
+  });
+  if (result.revoked.length === 0) result.warnings.push(`partner ${id} had no valid certificates; it is marked offboarded`);
+  return { partnerId: id, ...result };
+}

@@ -1,0 +1,150 @@
+import { loadCaCerts } from "../ca/material.js";
+import { loadPublishedCrls } from "../crl/show.js";
+import { statusOf } from "../inventory/list.js";
+import type { CertInfo } from "../pki.js";
+import { readIndex } from "../store/index-file.js";
+import { readRevocations } from "../store/revocations.js";
+import { openStore } from "../store/store.js";
+import { DAY, daysUntil, HOUR, iso } from "../time.js";
+
+export interface StatusParams {
+  pkiDir: string;
+  now: Date;
+  /** Partner certificates expiring within this window are problems (default: the CA's warnDays). */
+  warnWithinMs?: number;
+  /** CA certificates expiring within this window are problems (default 90 days). */
+  caWarnWithinMs?: number;
+  /** A CRL whose nextUpdate is closer than this is a problem (default: half the CRL validity). */
+  crlMarginMs?: number;
+}
+
+export type ProblemKind = "ca-expiring" | "ca-expired" | "cert-expiring" | "crl-missing" | "crl-invalid" | "crl-expiring" | "crl-expired" | "crl-stale";
+
+export interface Problem {
+  kind: ProblemKind;
+  message: string;
+  hint: string;
+  serial?: string;
+  partnerId?: string;
+}
+
+export interface StatusResult {
+  healthy: boolean;
+  problems: Problem[];
+  cas: Array<{ role: "root" | "intermediate"; subject: string; notAfter: string; daysLeft: number }>;
+  certificates: { total: number; valid: number; expiring: number; expired: number; revoked: number };
+  crls: Array<{
+    issuer: "root" | "intermediate";
+    number?: string;
+    thisUpdate?: string;
+    nextUpdate?: string;
+    hoursLeft?: number;
+    entries?: number;
+    missing?: boolean;
+  }>;
+  windows: { warnDays: number; caWarnDays: number; crlMarginHours: number };
+}
+
+/**
+ * The health gate for CI: CA expiry, partner certificates expiring soon, and the published CRLs
+ * (present, correctly signed, not close to nextUpdate, and listing every revocation).
+ */
+export async function checkStatus(p: StatusParams): Promise<StatusResult> {
+  const { layout, config } = await openStore(p.pkiDir);
+  const ca = await loadCaCerts(layout, config);
+  const now = p.now.getTime();
+  const warn = p.warnWithinMs ?? config.policy.warnDays * DAY;
+  const caWarn = p.caWarnWithinMs ?? 90 * DAY;
+  const margin = p.crlMarginMs ?? (config.crl.validityDays * DAY) / 2;
+  const problems: Problem[] = [];
+
+  const cas: StatusResult["cas"] = [];
+  const caCerts: Array<["root" | "intermediate", CertInfo]> = [
+    ["root", ca.root],
+    ...(ca.intermediate ? [["intermediate", ca.intermediate] as ["intermediate", CertInfo]] : []),
+  ];
+  for (const [role, cert] of caCerts) {
+    const left = cert.notAfter.getTime() - now;
+    cas.push({ role, subject: cert.subject, notAfter: iso(cert.notAfter), daysLeft: daysUntil(cert.notAfter, p.now) });
+    if (left <= 0)
+      problems.push({
+        kind: "ca-expired",
+        message: `the ${role} CA expired on ${iso(cert.notAfter)}`,
+        hint: "create a new CA and re-issue partner certificates",
+      });
+    else if (left <= caWarn)
+      problems.push({
+        kind: "ca-expiring",
+        message: `the ${role} CA expires in ${daysUntil(cert.notAfter, p.now)} days (${iso(cert.notAfter)})`,
+        hint: "plan the CA rollover now",
+      });
+  }
+
+  const index = await readIndex(layout.index);
+  const counts = { total: index.length, valid: 0, expiring: 0, expired: 0, revoked: 0 };
+  for (const r of index) {
+    const s = statusOf(r, p.now, warn);
+    counts[s]++;
+    if (s === "expiring") {
+      problems.push({
+        kind: "cert-expiring",
+        message: `${r.partnerId}: certificate ${r.serial} expires in ${daysUntil(new Date(r.notAfter), p.now)} days (${r.notAfter})`,
+        hint: `issue a new certificate: mtls partner issue ${r.partnerId} ...`,
+        serial: r.serial,
+        partnerId: r.partnerId,
+      });
+    }
+  }
+
+  const crls: StatusResult["crls"] = [];
+  const revocations = (await readRevocations(layout.revocations)).entries;
+  for (const l of await loadPublishedCrls(layout, config, ca)) {
+    if ("missing" in l) {
+      crls.push({ issuer: l.role, missing: true });
+      problems.push({ kind: "crl-missing", message: `no CRL published for the ${l.role} CA`, hint: "run `mtls crl publish`" });
+      continue;
+    }
+    const { crl } = l;
+    const next = crl.nextUpdate?.getTime();
+    crls.push({
+      issuer: l.role,
+      ...(crl.number !== undefined ? { number: crl.number } : {}),
+      thisUpdate: iso(crl.thisUpdate),
+      ...(next !== undefined ? { nextUpdate: iso(new Date(next)), hoursLeft: Math.floor((next - now) / HOUR) } : {}),
+      entries: crl.entries.length,
+    });
+    if (!l.signatureValid) problems.push({ kind: "crl-invalid", message: `the ${l.role} CRL's signature does not verify`, hint: "run `mtls crl publish`" });
+    if (next === undefined || next <= now) {
+      problems.push({
+        kind: "crl-expired",
+        message: `the ${l.role} CRL is past its nextUpdate: gateways that check CRLs now reject every partner`,
+        hint: "run `mtls crl publish` and reload the gateways",
+      });
+    } else if (next - now <= margin) {
+      problems.push({
+        kind: "crl-expiring",
+        message: `the ${l.role} CRL expires in ${Math.floor((next - now) / HOUR)} hours (nextUpdate ${iso(new Date(next))})`,
+        hint: "run `mtls crl publish` (schedule it well inside the CRL validity)",
+      });
+    }
+    const listed = new Set(crl.entries.map((e) => e.serial));
+    for (const r of revocations.filter((x) => x.issuer === l.role && !listed.has(x.serial))) {
+      problems.push({
+        kind: "crl-stale",
+        message: `${r.partnerId}: certificate ${r.serial} was revoked at ${r.revokedAt} but is not on the published CRL`,
+        hint: "run `mtls crl publish`",
+        serial: r.serial,
+        partnerId: r.partnerId,
+      });
+    }
+  }
+
+  return {
+    healthy: problems.length === 0,
+    problems,
+    cas,
+    certificates: counts,
+    crls,
+    windows: { warnDays: Math.round(warn / DAY), caWarnDays: Math.round(caWarn / DAY), crlMarginHours: Math.round(margin / HOUR) },
+  };
+}

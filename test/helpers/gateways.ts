@@ -1,0 +1,154 @@
+// Real gateways for the tests: nginx, HAProxy and Apache from Debian's packages, each started on a
+// free loopback port with a config written into the test's temp dir and stopped by PID.
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { readFile, writeFile } from "node:fs/promises";
+import { connect, createServer } from "node:net";
+import { join } from "node:path";
+import type { TestContext } from "node:test";
+import { have } from "./run.js";
+
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, "127.0.0.1");
+  await once(srv, "listening");
+  const port = (srv.address() as import("node:net").AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+async function waitForPort(port: number, child: ChildProcess, log: () => Promise<string>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}:\n${await log()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, "127.0.0.1");
+      s.once("connect", () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once("error", () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`gateway did not listen on ${port}:\n${await log()}`);
+}
+
+export interface Gateway {
+  port: number;
+  pid: number;
+  /** Re-reads config, certificates and CRLs (SIGHUP for nginx, SIGUSR2 for HAProxy, graceful for Apache). */
+  reload(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface GatewayTls {
+  serverCert: string;
+  serverKey: string;
+  caBundle: string;
+  crlBundle?: string;
+  /** nginx ssl_verify_client value (default "on"). */
+  verify?: "on" | "optional";
+  /** Lowest TLS version to allow ("TLSv1" keeps TLS 1.0 open; default TLSv1.2). */
+  minTls?: "TLSv1" | "TLSv1.2";
+}
+
+async function startProcess(t: TestContext, cmd: string, args: string[], port: number, logFile: string): Promise<ChildProcess> {
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout?.on("data", (d) => (output += d));
+  child.stderr?.on("data", (d) => (output += d));
+  const log = async () => output + (await readFile(logFile, "utf8").catch(() => ""));
+  t.after(async () => {
+    if (child.exitCode === null) {
+      child.kill("SIGTERM");
+      await Promise.race([once(child, "exit"), new Promise((r) => setTimeout(r, 3000))]);
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+  });
+  await waitForPort(port, child, log);
+  return child;
+}
+
+function handle(child: ChildProcess, port: number, reloadSignal: NodeJS.Signals): Gateway {
+  return {
+    port,
+    pid: child.pid as number,
+    reload: async () => {
+      child.kill(reloadSignal);
+      // A reload replaces the workers asynchronously; give them a moment to take over.
+      await new Promise((r) => setTimeout(r, 700));
+    },
+    stop: async () => {
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    },
+  };
+}
+
+export const haveNginx = () => have("nginx") || have("/usr/sbin/nginx");
+
+/** nginx terminating mTLS; answers 200 with the client's DN when the certificate is accepted. */
+export async function startNginx(t: TestContext, dir: string, tls: GatewayTls): Promise<Gateway> {
+  const port = await freePort();
+  const conf = join(dir, `nginx-${port}.conf`);
+  const errorLog = join(dir, `nginx-${port}.error.log`);
+  await writeFile(
+    conf,
+    `worker_processes 1;
+daemon off;
+master_process on;
+pid ${join(dir, `nginx-${port}.pid`)};
+error_log ${errorLog} info;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/nginx-body; proxy_temp_path ${dir}/nginx-proxy; fastcgi_temp_path ${dir}/nginx-fcgi;
+  uwsgi_temp_path ${dir}/nginx-uwsgi; scgi_temp_path ${dir}/nginx-scgi;
+  server {
+    listen 127.0.0.1:${port} ssl;
+    ssl_certificate ${tls.serverCert};
+    ssl_certificate_key ${tls.serverKey};
+    ssl_protocols ${tls.minTls === "TLSv1" ? "TLSv1 TLSv1.1 TLSv1.2 TLSv1.3" : "TLSv1.2 TLSv1.3"};
+    ${tls.minTls === "TLSv1" ? "ssl_ciphers DEFAULT@SECLEVEL=0;" : ""}
+    ssl_client_certificate ${tls.caBundle};
+    ssl_verify_client ${tls.verify ?? "on"};
+    ssl_verify_depth 2;
+    ${tls.crlBundle ? `ssl_crl ${tls.crlBundle};` : ""}
+    location / { default_type text/plain; return 200 "ok $ssl_client_verify $ssl_client_s_dn\\n"; }
+  }
+}
+`,
+  );
+  const bin = have("nginx") ? "nginx" : "/usr/sbin/nginx";
+  const child = await startProcess(t, bin, ["-c", conf, "-p", dir, "-e", errorLog], port, errorLog);
+  return handle(child, port, "SIGHUP");
+}
+
+export const haveHaproxy = () => have("haproxy") || have("/usr/sbin/haproxy");
+
+/** HAProxy terminating mTLS with `verify required`; answers 200 "ok" when the certificate is accepted. */
+export async function startHaproxy(t: TestContext, dir: string, tls: GatewayTls): Promise<Gateway> {
+  const port = await freePort();
+  const conf = join(dir, `haproxy-${port}.cfg`);
+  const pem = join(dir, `haproxy-${port}-server.pem`);
+  await writeFile(pem, (await readFile(tls.serverCert, "utf8")) + (await readFile(tls.serverKey, "utf8")));
+  await writeFile(
+    conf,
+    `global
+  master-worker
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 5s
+  timeout server 5s
+frontend mtls
+  bind 127.0.0.1:${port} ssl crt ${pem} verify required ca-file ${tls.caBundle}${tls.crlBundle ? ` crl-file ${tls.crlBundle}` : ""} ssl-min-ver ${tls.minTls === "TLSv1" ? "TLSv1.0" : "TLSv1.2"}
+  http-request return status 200 content-type text/plain string "ok"
+`,
+  );
+  const bin = have("haproxy") ? "haproxy" : "/usr/sbin/haproxy";
+  const child = await startProcess(t, bin, ["-W", "-db", "-f", conf], port, conf);
+  return handle(child, port, "SIGUSR2");
+}
