@@ -105,7 +105,10 @@ function encodeEntries(entries: readonly CrlEntry[]): Buffer | undefined {
     const serialLen = serial.length / 2 + (pad ? 1 : 0);
     const t = Math.floor(e.revokedAt.getTime() / 1000);
     let when = timeCache.get(t);
-    if (!when) timeCache.set(t, (when = time(new Date(t * 1000))));
+    if (!when) {
+      when = time(new Date(t * 1000));
+      timeCache.set(t, when);
+    }
     const ext = entryExtensions(REASON_CODES[e.reason]);
     const len = 1 + lengthOfLength(serialLen) + serialLen + when.length + ext.length;
     items.push({ serial, serialLen, pad, when, ext, len });
