@@ -44,6 +44,8 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
       clearTimeout(timer);
       resolvePromise({ exitCode: code ?? (signal ? 128 : -1), stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
     });
+    // A child may exit before reading its stdin (openssl often does): that EPIPE is not an error.
+    child.stdin.on("error", () => {});
     child.stdin.end(opts.input ?? "");
   });
 }
