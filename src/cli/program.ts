@@ -1,12 +1,19 @@
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
+import * as bundleOpen from "./commands/bundle/open.js";
 import * as caInit from "./commands/ca/init.js";
 import * as caShow from "./commands/ca/show.js";
 import * as crlPublish from "./commands/crl/publish.js";
 import * as crlShow from "./commands/crl/show.js";
 import * as list from "./commands/list.js";
+import * as partnerAdd from "./commands/partner/add.js";
+import * as partnerExport from "./commands/partner/export.js";
 import * as partnerIssue from "./commands/partner/issue.js";
+import * as partnerList from "./commands/partner/list.js";
 import * as partnerOffboard from "./commands/partner/offboard.js";
+import * as partnerShow from "./commands/partner/show.js";
+import * as pgpInit from "./commands/pgp/init.js";
+import * as pgpShow from "./commands/pgp/show.js";
 import * as revoke from "./commands/revoke.js";
 import * as status from "./commands/status.js";
 import type { CliContext, GlobalOptions } from "./context.js";
@@ -78,8 +85,12 @@ export function createProgram(ctx: CliContext): Command {
   caInit.register(ca, ctx);
   caShow.register(ca, ctx);
 
-  const partner = program.command("partner").description("issue certificates to partners and offboard them");
+  const partner = program.command("partner").description("register partners, issue and deliver their certificates, offboard them");
+  partnerAdd.register(partner, ctx);
   partnerIssue.register(partner, ctx);
+  partnerExport.register(partner, ctx);
+  partnerList.register(partner, ctx);
+  partnerShow.register(partner, ctx);
   partnerOffboard.register(partner, ctx);
 
   revoke.register(program, ctx);
@@ -89,6 +100,12 @@ export function createProgram(ctx: CliContext): Command {
 
   list.register(program, ctx);
   status.register(program, ctx);
+
+  const pgp = program.command("pgp").description("the home party's OpenPGP key that signs delivery bundles");
+  pgpInit.register(pgp, ctx);
+  pgpShow.register(pgp, ctx);
+  const bundle = program.command("bundle").description("the partner's side of a delivery bundle");
+  bundleOpen.register(bundle, ctx);
 
   ctx.out.command = guessCommand(program, ctx.io.argv);
   return program;

@@ -1,6 +1,18 @@
 // Human renderings shared by several commands.
-import type { PublishResult, RevokeResult } from "../core/index.js";
-import { type Styles, table } from "./output.js";
+import type { DeliveredBundle, PublishResult, RevokeResult } from "../core/index.js";
+import { fields, type Styles, table } from "./output.js";
+
+export function renderBundle(r: Pick<DeliveredBundle, "path" | "encrypted" | "bytes" | "recipientFingerprint" | "signerFingerprint">, s: Styles): string {
+  return fields(
+    [
+      ["bundle", s.bold(r.path)],
+      ["size", `${r.bytes} bytes`],
+      ["encrypted to", r.recipientFingerprint ?? (r.encrypted ? "" : s.warn("nobody (plain zip)"))],
+      ["signed by", r.signerFingerprint],
+    ],
+    s,
+  );
+}
 
 export function renderPublished(r: Pick<PublishResult, "crls" | "copies"> & { bundlePath?: string }, s: Styles): string {
   if (r.crls.length === 0) return "";

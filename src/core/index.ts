@@ -1,4 +1,8 @@
 // The public API of the core library. The CLI loads it lazily, in the commands that need it.
+
+export { type DeliveredBundle, exportPartnerBundle } from "./bundle/export.js";
+export { initSigningKey, type SigningKeyResult, showSigningKey } from "./bundle/home-key.js";
+export { type OpenBundleResult, openBundle } from "./bundle/open.js";
 export { type InitCaParams, type InitCaResult, initCa, MIN_PASSPHRASE_LENGTH } from "./ca/init.js";
 export type { PassphraseSource } from "./ca/material.js";
 export { type ShowCaResult, showCa } from "./ca/show.js";
@@ -9,6 +13,7 @@ export { validatePartnerId } from "./ids.js";
 export { type ListedCert, type ListResult, listCertificates, parseStatus } from "./inventory/list.js";
 export { type IssueParams, type IssueResult, issuePartnerCert } from "./issue/issue.js";
 export { KEY_TYPES, parseKeyType } from "./keys.js";
+export { addPartner, listPartners, type PartnerSummary, showPartner } from "./partners/partners.js";
 export { offboardPartner, parseReason, type RevokeResult, revokeCertificate } from "./revoke/revoke.js";
 export { parseSan } from "./sans.js";
 export { checkStatus, type StatusResult } from "./status/status.js";

@@ -1,5 +1,7 @@
 import { unlink } from "node:fs/promises";
-import { relative } from "node:path";
+import { join, relative } from "node:path";
+import { deliverBundle } from "../bundle/export.js";
+import { ensureSigningKey } from "../bundle/home-key.js";
 import { BACKDATE_MS } from "../ca/init.js";
 import { type CaCerts, type CaKey, loadCaCerts, loadCaKey, type PassphraseSource } from "../ca/material.js";
 import { conflictError, inputError, usageError } from "../errors.js";
@@ -42,8 +44,17 @@ export interface IssueParams extends IssueRequest {
   outCert?: string;
   /** Where a generated private key goes (PEM, mode 0600). Required with generateKeyType. */
   outKey?: string;
-  /** Overwrite outCert/outKey when they exist. */
+  /** Overwrite outCert/outKey/bundle files when they exist. */
   force?: boolean;
+  /**
+   * Option B delivery: the generated key goes into an encrypted bundle for the partner (which
+   * needs its OpenPGP key on file). Used by default when there is no outKey and the partner has
+   * a key; `bundleOut` names the file, otherwise it is `<partner>-<serial prefix>.zip.pgp` in `bundleDir`.
+   */
+  bundleOut?: string;
+  bundleDir?: string;
+  bundleArmor?: boolean;
+  gatewayUrl?: string;
   now: Date;
   lockTimeoutMs?: number;
 }
@@ -62,6 +73,7 @@ export interface IssueResult {
   chainPath: string;
   outCert?: string;
   outKey?: string;
+  bundle?: { path: string; bytes: number; recipientFingerprint?: string; signerFingerprint?: string; signingKeyCreated: boolean };
   partnerRegistered: boolean;
   warnings: string[];
 }
@@ -81,6 +93,10 @@ export interface PreparedRequest {
 }
 
 export const MAX_CSR_BYTES = 64 * 1024;
+
+const noPassphrase = async (): Promise<string> => {
+  throw usageError("ERR_PASSPHRASE_REQUIRED", "no passphrase for the home party's signing key", "set MTLS_CA_PASSPHRASE or pass --passphrase-file <file>");
+};
 
 /** Validates a request against the store's policy and, for Option B, generates the key pair. */
 export async function prepareRequest(req: IssueRequest, config: StoreConfig, issuer: CertInfo, now: Date): Promise<PreparedRequest> {
@@ -215,21 +231,28 @@ export const chainPemFor = (cert: CertInfo, ca: CaCerts): string => cert.pem + (
  * pair), archives it by serial, records it in the index and registers a new partner id.
  */
 export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
-  const { layout, config } = await openStore(p.pkiDir);
-  if (p.generateKeyType && !p.outKey) {
+  const store = await openStore(p.pkiDir);
+  const { layout, config } = store;
+  const known = (await readPartners(layout.partners)).partners[validatePartnerId(p.partnerId)];
+  const deliver = Boolean(p.generateKeyType && (p.bundleOut || (!p.outKey && known?.pgp)));
+  if (p.generateKeyType && !p.outKey && !deliver) {
     throw usageError(
       "ERR_KEY_DESTINATION",
       "--generate needs a destination for the private key",
-      "pass --out-key <file> (written 0600); the key is never stored in the PKI",
+      `register the partner's OpenPGP key (mtls partner add ${p.partnerId} --pgp-key <file.asc>) so the key travels in an encrypted bundle, or pass --out-key <file>`,
     );
   }
-  for (const out of [p.outCert, p.outKey]) {
+  if (deliver && !known?.pgp)
+    throw inputError("ERR_NO_PGP_KEY", `partner ${p.partnerId} has no OpenPGP key on file`, `run \`mtls partner add ${p.partnerId} --pgp-key <file.asc>\``);
+  for (const out of [p.outCert, p.outKey, p.bundleOut]) {
     if (out && !p.force && (await exists(out))) throw conflictError("ERR_EXISTS", `${out} already exists`, "pass --force to overwrite it");
   }
   const ca = await loadCaCerts(layout, config);
   const prepared = await prepareRequest(p, config, ca.issuer, p.now);
   // Decrypt the CA key before taking the lock: the KDF is the slow part and needs no lock.
   const caKey = await loadCaKey(ca.issuerRole === "root" ? layout.rootKey : layout.intermediateKey, ca.issuer, p.passphrase, `the ${ca.issuerRole} CA key`);
+  // Creating the signing key takes the lock itself, so it must exist before we take it.
+  if (deliver) await ensureSigningKey(store, p.passphrase ?? noPassphrase, p.now);
 
   return withLock(
     layout.lock,
@@ -243,7 +266,34 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
       if (partnerRegistered) registry.partners[prepared.partnerId] = { id: prepared.partnerId, createdAt: iso(p.now), updatedAt: iso(p.now) };
 
       const written: string[] = [];
+      let bundle: IssueResult["bundle"];
       try {
+        if (deliver && prepared.privateKey) {
+          const path = p.bundleOut ?? join(p.bundleDir ?? ".", `${prepared.partnerId}-${serial.slice(0, 8)}.zip.pgp`);
+          const partner = registry.partners[prepared.partnerId] ?? { id: prepared.partnerId, createdAt: iso(p.now), updatedAt: iso(p.now) };
+          const d = await deliverBundle({
+            store,
+            partner,
+            cert,
+            ca,
+            privateKeyPem: encodePem("PRIVATE KEY", prepared.privateKey),
+            out: path,
+            encrypt: true,
+            armor: p.bundleArmor ?? false,
+            force: p.force ?? false,
+            passphrase: p.passphrase ?? noPassphrase,
+            ...(p.gatewayUrl ? { gatewayUrl: p.gatewayUrl } : {}),
+            now: p.now,
+          });
+          written.push(path);
+          bundle = {
+            path,
+            bytes: d.bytes,
+            signingKeyCreated: d.signingKeyCreated,
+            ...(d.recipientFingerprint ? { recipientFingerprint: d.recipientFingerprint } : {}),
+            ...(d.signerFingerprint ? { signerFingerprint: d.signerFingerprint } : {}),
+          };
+        }
         if (p.outKey && prepared.privateKey) {
           await writeFileAtomic(p.outKey, encodePem("PRIVATE KEY", prepared.privateKey), { mode: 0o600, exclusive: !p.force });
           written.push(p.outKey);
@@ -274,6 +324,7 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
         chainPath: layout.chainFile(serial),
         ...(p.outCert ? { outCert: p.outCert } : {}),
         ...(p.outKey ? { outKey: p.outKey } : {}),
+        ...(bundle ? { bundle } : {}),
         partnerRegistered,
         warnings: prepared.warnings,
       };

@@ -32,6 +32,8 @@ export interface StoreConfig {
     /** Another directory that receives a copy of every published CRL (a web root, a gateway's). */
     publishDir?: string;
   };
+  /** The home party's OpenPGP signing key for delivery bundles (created on first use). */
+  delivery?: { signingKeyFingerprint: string; userId: string };
   /** The revoked canary certificate (see Layout.canaryCert). */
   canary?: { serial: string; revokedAt: string };
 }

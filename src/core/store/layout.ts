@@ -28,6 +28,11 @@ export function layoutOf(pkiDir: string) {
     crlDer: (issuer: "root" | "intermediate") => join(root, "crl", `${issuer}.crl`),
     /** Every CA's CRL in one PEM file: what nginx ssl_crl, HAProxy crl-file and Apache load. */
     crlBundle: join(root, "crl", "crl-bundle.pem"),
+    /** OpenPGP: the home party's public signing key (give it to partners) and partners' keys. */
+    pgpDir: join(root, "pgp"),
+    homePublicKey: join(root, "pgp", "home-party.asc"),
+    homePrivateKey: join(root, "private", "home-party.pgp.asc"),
+    partnerKey: (id: string) => join(root, "pgp", "partners", `${id}.asc`),
     index: join(root, "index.jsonl"),
     revocations: join(root, "revocations.jsonl"),
     partners: join(root, "partners.json"),

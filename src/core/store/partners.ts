@@ -9,6 +9,17 @@ export interface PartnerRecord {
   updatedAt: string;
   /** Set by `partner offboard`: every certificate was revoked at this time. */
   offboardedAt?: string;
+  /** The partner's OpenPGP encryption key, as checked when it was added. */
+  pgp?: {
+    fingerprint: string;
+    algorithm: string;
+    encryptionAlgorithm?: string;
+    created: string;
+    expires?: string;
+    userIds: string[];
+    /** Relative to the PKI directory. */
+    keyFile: string;
+  };
 }
 
 export interface PartnerRegistry {

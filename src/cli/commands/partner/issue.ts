@@ -14,6 +14,9 @@ interface Opts extends PassphraseOpts {
   days?: number;
   out?: string;
   outKey?: string;
+  bundle?: string;
+  armor?: boolean;
+  gatewayUrl?: string;
   force?: boolean;
 }
 
@@ -31,6 +34,7 @@ const render = (r: IssueResult, s: Styles): string =>
       ["full chain", r.chainPath],
       ["also written", r.outCert],
       ["private key", r.outKey],
+      ["bundle", r.bundle ? `${r.bundle.path} (encrypted to ${r.bundle.recipientFingerprint}, signed by ${r.bundle.signerFingerprint})` : undefined],
     ],
     s,
   );
@@ -49,7 +53,10 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--san <type:value>", "subject alternative name, repeatable: dns:, uri:, email:, ip: (replaces the CSR's)", collect)
     .option("--days <n>", "validity in days (default: the CA's policy)", parseDays)
     .option("--out <file>", "also write the certificate (PEM) here")
-    .option("--out-key <file>", "with --generate: write the private key here, mode 0600")
+    .option("--out-key <file>", "with --generate: also write the private key here in the clear, mode 0600")
+    .option("--bundle <file>", "with --generate: the encrypted delivery bundle (default when the partner has an OpenPGP key: ./<partner>-<serial>.zip.pgp)")
+    .option("--armor", "ASCII-armored bundle")
+    .option("--gateway-url <url>", "the gateway URL written into the bundle's test commands")
     .option("--force", "overwrite --out / --out-key files");
   addPassphraseOptions(cmd)
     .addHelpText(
@@ -94,6 +101,10 @@ export function register(parent: Command, ctx: CliContext): void {
         ...(a.days !== undefined ? { days: a.days } : {}),
         ...(opts.out ? { outCert: ctx.resolvePath(opts.out) } : {}),
         ...(a.outKey ? { outKey: ctx.resolvePath(a.outKey) } : {}),
+        ...(opts.bundle ? { bundleOut: ctx.resolvePath(opts.bundle) } : {}),
+        bundleDir: ctx.resolvePath("."),
+        bundleArmor: Boolean(opts.armor),
+        ...(opts.gatewayUrl ? { gatewayUrl: opts.gatewayUrl } : {}),
         force: Boolean(opts.force),
         passphrase: passphraseSource(ctx, opts),
         now: ctx.now(),

@@ -1,0 +1,86 @@
+import { readFile, stat } from "node:fs/promises";
+import type { Command } from "commander";
+import { fsError, inputError, usageError } from "../../../core/errors.js";
+import type { CliContext } from "../../context.js";
+import { examplesHelp, exitCodesHelp, loadCore } from "../../flags.js";
+import { fields, table } from "../../output.js";
+
+interface Opts {
+  key: string;
+  signer?: string;
+  out?: string;
+  force?: boolean;
+  passphraseFile?: string;
+}
+
+export function register(parent: Command, ctx: CliContext): void {
+  parent
+    .command("open")
+    .description("the partner's side: decrypt a bundle, verify the home party's signature and every file, unpack")
+    .argument("<file>", "the bundle (.zip.pgp, binary or armored)")
+    .requiredOption("--key <file>", "your OpenPGP private key (armored; passphrase from MTLS_PGP_PASSPHRASE, --passphrase-file or a prompt)")
+    .option("--signer <file>", "the home party's public key you received out of band (required)")
+    .option("--out <dir>", "where to unpack (default: ./<partner>-bundle)")
+    .option("--passphrase-file <file>", "read your OpenPGP key's passphrase from the first line of <file>")
+    .option("--force", "replace a non-empty --out directory")
+    .addHelpText("after", examplesHelp(["MTLS_PGP_PASSPHRASE=... mtls bundle open acme.zip.pgp --key my-key.asc --signer home-party.asc --out ./mtls"]))
+    .addHelpText(
+      "after",
+      exitCodesHelp([
+        "0  verified and unpacked",
+        "2  --signer missing",
+        "3  wrong key, tampered or unsigned bundle, bad signature, manifest mismatch, unsafe entry",
+        "4  --out exists and is not empty",
+      ]),
+    )
+    .action(async (file: string, opts: Opts) => {
+      if (!opts.signer)
+        throw usageError(
+          "ERR_MISSING",
+          "missing --signer <file> (the home party's public key)",
+          "a bundle is only trusted when its signature is checked against a key you got out of band",
+        );
+      const core = await loadCore();
+      const passphrase = async (): Promise<string> => {
+        if (opts.passphraseFile) {
+          try {
+            return (await readFile(ctx.resolvePath(opts.passphraseFile), "utf8")).split(/\r?\n/)[0] ?? "";
+          } catch (err) {
+            throw fsError(err, opts.passphraseFile, "read");
+          }
+        }
+        if (ctx.env.MTLS_PGP_PASSPHRASE) return ctx.env.MTLS_PGP_PASSPHRASE;
+        if (ctx.prompt.interactive) return ctx.prompt.password("Passphrase of your OpenPGP key:");
+        throw usageError(
+          "ERR_PASSPHRASE_REQUIRED",
+          "your OpenPGP key is encrypted and no passphrase was given",
+          "set MTLS_PGP_PASSPHRASE or pass --passphrase-file <file>",
+        );
+      };
+      const size = (await stat(ctx.resolvePath(file)).catch((e) => Promise.reject(fsError(e, file, "read")))).size;
+      if (size > 64 * 1024 * 1024) throw inputError("ERR_INPUT_TOO_LARGE", `${file} is ${size} bytes; a bundle is far smaller`);
+      const result = await core.openBundle({
+        bundle: await ctx.readInput(file, "bundle", 64 * 1024 * 1024),
+        keyArmored: (await ctx.readInput(opts.key, "OpenPGP private key")).toString("utf8"),
+        keyPassphrase: passphrase,
+        signerArmored: (await ctx.readInput(opts.signer, "signer key")).toString("utf8"),
+        outDir: ctx.resolvePath(opts.out ?? "bundle"),
+        force: Boolean(opts.force),
+      });
+      ctx.out.result(result, (r, s) => {
+        const head = fields(
+          [
+            ["signature", s.ok(`good, by ${r.signer.fingerprint} (${r.signer.userIds.join("; ")})`)],
+            ["certificate", `${r.manifest.serial} for ${r.manifest.partnerId}, valid until ${r.manifest.notAfter}, renew by ${r.manifest.renewBy}`],
+            ["unpacked to", r.outDir],
+          ],
+          s,
+        );
+        return `${head}\n${table(
+          ["FILE", "MODE", "SHA-256"],
+          r.files.map((f) => [f.name, f.mode, f.sha256]),
+          s,
+        )}`;
+      });
+    });
+}

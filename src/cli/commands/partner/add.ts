@@ -1,0 +1,59 @@
+import type { Command } from "commander";
+import type { CliContext } from "../../context.js";
+import { examplesHelp, exitCodesHelp, loadCore } from "../../flags.js";
+import { fields } from "../../output.js";
+
+interface Opts {
+  pgpKey?: string;
+  name?: string;
+  contact?: string;
+}
+
+export function register(parent: Command, ctx: CliContext): void {
+  parent
+    .command("add")
+    .description("register a partner (or update it) with its OpenPGP public key for encrypted delivery")
+    .argument("<partner-id>", "partner id: lowercase letters, digits, . _ -")
+    .option("--pgp-key <file>", "the partner's OpenPGP public key (armored or binary): checked, then stored")
+    .option("--name <org>", "the partner's organisation name")
+    .option("--contact <email>", "who receives deliveries")
+    .addHelpText("after", examplesHelp(["mtls partner add acme --pgp-key acme.asc --name 'Acme Payments' --contact pki@acme.example"]))
+    .addHelpText(
+      "after",
+      exitCodesHelp([
+        "0  registered or updated",
+        "3  invalid id, e-mail, or a key that cannot encrypt, is expired, revoked, weak or private",
+        "5  no PKI, unreadable file",
+      ]),
+    )
+    .action(async (partnerId: string, opts: Opts) => {
+      const core = await loadCore();
+      const result = await core.addPartner({
+        pkiDir: ctx.pkiDir,
+        partnerId,
+        ...(opts.pgpKey ? { pgpKey: await ctx.readInput(opts.pgpKey, "OpenPGP key"), pgpSource: opts.pgpKey } : {}),
+        ...(opts.name !== undefined ? { name: opts.name } : {}),
+        ...(opts.contact !== undefined ? { contact: opts.contact } : {}),
+        now: ctx.now(),
+      });
+      ctx.out.result(result, (r, s) =>
+        fields(
+          [
+            ["partner", `${r.partner.id}${r.created ? s.dim(" (new)") : s.dim(" (updated)")}`],
+            ["name", r.partner.name],
+            ["contact", r.partner.contact],
+            ["OpenPGP key", r.partner.pgp ? s.bold(r.partner.pgp.fingerprint) : s.dim("none")],
+            [
+              "key",
+              r.partner.pgp
+                ? `${r.partner.pgp.algorithm}, encrypts with ${r.partner.pgp.encryptionAlgorithm}${r.partner.pgp.expires ? `, expires ${r.partner.pgp.expires}` : ""}`
+                : undefined,
+            ],
+            ["user IDs", r.partner.pgp?.userIds.join("; ")],
+          ],
+          s,
+        ),
+      );
+      if (result.partner.pgp) ctx.out.info("compare this fingerprint with the partner by phone or another channel before sending anything");
+    });
+}

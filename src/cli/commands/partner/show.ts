@@ -1,0 +1,37 @@
+import type { Command } from "commander";
+import type { CliContext } from "../../context.js";
+import { examplesHelp, exitCodesHelp, loadCore } from "../../flags.js";
+import { fields, table } from "../../output.js";
+
+export function register(parent: Command, ctx: CliContext): void {
+  parent
+    .command("show")
+    .description("one partner: contact, OpenPGP key and every certificate")
+    .argument("<partner-id>", "the partner")
+    .addHelpText("after", examplesHelp(["mtls partner show acme"]))
+    .addHelpText("after", exitCodesHelp(["0  shown", "3  unknown partner", "5  no PKI"]))
+    .action(async (partnerId: string) => {
+      const core = await loadCore();
+      const result = await core.showPartner({ pkiDir: ctx.pkiDir, partnerId, now: ctx.now() });
+      ctx.out.result(result, (r, s) => {
+        const head = fields(
+          [
+            ["partner", s.bold(r.partner.id)],
+            ["name", r.partner.name],
+            ["contact", r.partner.contact],
+            [
+              "OpenPGP key",
+              r.partner.pgp
+                ? `${r.partner.pgp.fingerprint} (${r.partner.pgp.algorithm})`
+                : s.dim("none: `mtls partner add --pgp-key` to enable encrypted delivery"),
+            ],
+            ["offboarded", r.partner.offboardedAt],
+          ],
+          s,
+        );
+        if (r.certificates.length === 0) return `${head}\n${s.dim("no certificates")}`;
+        const rows = r.certificates.map((c) => [c.serial, c.subject, c.notAfter.slice(0, 10), String(c.daysLeft), s.status(c.status)]);
+        return `${head}\n\n${table(["SERIAL", "SUBJECT", "NOT AFTER", "DAYS", "STATUS"], rows, s)}`;
+      });
+    });
+}

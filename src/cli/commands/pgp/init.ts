@@ -1,0 +1,45 @@
+import type { Command } from "commander";
+import type { CliContext } from "../../context.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource } from "../../flags.js";
+import { fields } from "../../output.js";
+
+interface Opts extends PassphraseOpts {
+  name?: string;
+  email?: string;
+  import?: string;
+}
+
+export function register(parent: Command, ctx: CliContext): void {
+  const cmd = parent
+    .command("init")
+    .description("create (or import) the home party's OpenPGP key that signs delivery bundles")
+    .option("--name <name>", 'user ID name (default: "<CA name> partner delivery")')
+    .option("--email <email>", "user ID e-mail")
+    .option("--import <file>", "import an existing armored private key instead (its passphrase from MTLS_PGP_PASSPHRASE)");
+  addPassphraseOptions(cmd)
+    .addHelpText("after", examplesHelp(["mtls pgp init --email pki@home.example", "mtls pgp show --json | jq -r .result.publicKey > home-party.asc"]))
+    .addHelpText("after", exitCodesHelp(["0  created", "3  unreadable or unusable key to import, wrong passphrase", "4  a signing key exists already"]))
+    .action(async (opts: Opts) => {
+      const core = await loadCore();
+      const result = await core.initSigningKey({
+        pkiDir: ctx.pkiDir,
+        passphrase: passphraseSource(ctx, opts),
+        ...(opts.name ? { name: opts.name } : {}),
+        ...(opts.email ? { email: opts.email } : {}),
+        ...(opts.import ? { importArmored: (await ctx.readInput(opts.import, "OpenPGP key")).toString("utf8") } : {}),
+        ...(ctx.env.MTLS_PGP_PASSPHRASE ? { importPassphrase: ctx.env.MTLS_PGP_PASSPHRASE } : {}),
+        now: ctx.now(),
+      });
+      ctx.out.result(result, (r, s) =>
+        fields(
+          [
+            ["signing key", s.bold(r.fingerprint)],
+            ["user ID", r.userId],
+            ["public key", r.publicKeyPath],
+          ],
+          s,
+        ),
+      );
+      ctx.out.info("send the public key file to partners, and read them the fingerprint out of band");
+    });
+}

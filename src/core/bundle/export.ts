@@ -1,0 +1,142 @@
+import { unlink } from "node:fs/promises";
+import { type CaCerts, loadCaCerts, type PassphraseSource, readCertFile } from "../ca/material.js";
+import { conflictError, inputError } from "../errors.js";
+import { parseSerial, validatePartnerId } from "../ids.js";
+import type { CertInfo } from "../pki.js";
+import { exists, readText, writeFileAtomic } from "../store/fs.js";
+import { readIndex } from "../store/index-file.js";
+import { type PartnerRecord, readPartners } from "../store/partners.js";
+import { openStore, type Store } from "../store/store.js";
+import { buildBundleZip, type Manifest } from "./bundle.js";
+import { ensureSigningKey } from "./home-key.js";
+import { encryptAndSign } from "./pgp.js";
+
+export interface DeliveredBundle {
+  path: string;
+  encrypted: boolean;
+  armored: boolean;
+  bytes: number;
+  recipientFingerprint?: string;
+  signerFingerprint?: string;
+  signingKeyCreated: boolean;
+  manifest: Manifest;
+}
+
+export interface DeliverParams {
+  store: Store;
+  partner: PartnerRecord;
+  cert: CertInfo;
+  ca: CaCerts;
+  privateKeyPem?: string;
+  out: string;
+  encrypt: boolean;
+  armor: boolean;
+  force: boolean;
+  passphrase: PassphraseSource;
+  gatewayUrl?: string;
+  now: Date;
+}
+
+/** Builds the zip, encrypts it to the partner and signs it, and writes it to `out` (0600). */
+export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> {
+  if (!p.encrypt && p.privateKeyPem)
+    throw inputError(
+      "ERR_PLAINTEXT_KEY",
+      "a bundle holding a private key is never written unencrypted",
+      "register the partner's OpenPGP key with `mtls partner add --pgp-key`",
+    );
+  if (p.encrypt && !p.partner.pgp) {
+    throw inputError(
+      "ERR_NO_PGP_KEY",
+      `partner ${p.partner.id} has no OpenPGP key on file`,
+      `run \`mtls partner add ${p.partner.id} --pgp-key <file.asc>\` (or --no-encrypt for a bundle without a key)`,
+    );
+  }
+  if (!p.force && (await exists(p.out))) throw conflictError("ERR_EXISTS", `${p.out} already exists`, "pass --force to overwrite it");
+  const signer = p.encrypt ? await ensureSigningKey(p.store, p.passphrase, p.now) : undefined;
+  const { zip, manifest } = await buildBundleZip({
+    partnerId: p.partner.id,
+    ...(p.partner.name ? { partnerName: p.partner.name } : {}),
+    cert: p.cert,
+    chainPem: p.cert.pem + (p.ca.intermediate?.pem ?? ""),
+    rootPem: p.ca.root.pem,
+    issuerSubject: p.ca.issuer.subject,
+    ...(p.privateKeyPem ? { privateKeyPem: p.privateKeyPem } : {}),
+    signer: signer ? { fingerprint: signer.fingerprint, userId: signer.userId } : { fingerprint: "(unsigned)", userId: "(unsigned: plain zip)" },
+    ...(p.gatewayUrl ? { gatewayUrl: p.gatewayUrl } : {}),
+  });
+  let data: Uint8Array = zip;
+  if (signer && p.partner.pgp) {
+    const recipientArmored = await readText(`${p.store.layout.root}/${p.partner.pgp.keyFile}`);
+    data = await encryptAndSign({
+      data: zip,
+      filename: "bundle.zip",
+      recipientArmored,
+      signerArmored: signer.privateArmored,
+      signerPassphrase: p.passphrase,
+      armor: p.armor,
+      now: p.now,
+    });
+  }
+  await writeFileAtomic(p.out, data, { mode: 0o600, exclusive: !p.force });
+  return {
+    path: p.out,
+    encrypted: Boolean(signer),
+    armored: Boolean(signer) && p.armor,
+    bytes: data.length,
+    ...(p.partner.pgp && signer ? { recipientFingerprint: p.partner.pgp.fingerprint, signerFingerprint: signer.fingerprint } : {}),
+    signingKeyCreated: signer?.created ?? false,
+    manifest,
+  };
+}
+
+export const removeBundle = (path: string) => unlink(path).catch(() => {});
+
+export interface ExportParams {
+  pkiDir: string;
+  partnerId: string;
+  /** Default: the partner's newest valid certificate. */
+  serial?: string;
+  out: string;
+  /** False writes a plain zip (never with a private key inside). */
+  encrypt: boolean;
+  armor?: boolean;
+  force?: boolean;
+  passphrase: PassphraseSource;
+  gatewayUrl?: string;
+  now: Date;
+}
+
+/** Exports a delivery bundle for one of the partner's certificates. */
+export async function exportPartnerBundle(p: ExportParams): Promise<DeliveredBundle> {
+  const id = validatePartnerId(p.partnerId);
+  const store = await openStore(p.pkiDir);
+  const { layout, config } = store;
+  const [index, reg] = await Promise.all([readIndex(layout.index), readPartners(layout.partners)]);
+  const mine = index.filter((r) => r.partnerId === id);
+  const partner = reg.partners[id];
+  if (!partner && mine.length === 0) throw inputError("ERR_UNKNOWN_PARTNER", `no partner "${id}" in this PKI`, "see `mtls partner list`");
+  let record = mine.filter((r) => r.status === "valid" && Date.parse(r.notAfter) > p.now.getTime()).at(-1);
+  if (p.serial) {
+    const serial = parseSerial(p.serial);
+    record = mine.find((r) => r.serial === serial);
+    if (!record) throw inputError("ERR_UNKNOWN_SERIAL", `partner ${id} has no certificate with serial ${serial}`, `see \`mtls partner show ${id}\``);
+    if (record.status === "revoked") throw inputError("ERR_REVOKED", `certificate ${serial} is revoked`, "issue a new certificate first");
+  }
+  if (!record) throw inputError("ERR_NO_CERT", `partner ${id} has no valid certificate to deliver`, `issue one: mtls partner issue ${id} ...`);
+  const cert = await readCertFile(layout.certFile(record.serial), `certificate ${record.serial}`);
+  const ca = await loadCaCerts(layout, config);
+  return deliverBundle({
+    store,
+    partner: partner ?? { id, createdAt: record.issuedAt, updatedAt: record.issuedAt },
+    cert,
+    ca,
+    out: p.out,
+    encrypt: p.encrypt,
+    armor: p.armor ?? false,
+    force: p.force ?? false,
+    passphrase: p.passphrase,
+    ...(p.gatewayUrl ? { gatewayUrl: p.gatewayUrl } : {}),
+    now: p.now,
+  });
+}

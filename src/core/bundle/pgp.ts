@@ -1,0 +1,238 @@
+// The adapter for openpgp (OpenPGP.js), loaded lazily: it costs ~80 ms and only the bundle
+// commands need it.
+//
+// GnuPG 2.2 (Debian 12's, what partners will mostly use) compatibility, measured in
+// shared/notes/libraries.md §4: we keep openpgp's defaults, i.e. v4 keys (`v6Keys: false`),
+// "ecc" keys on curve25519Legacy (EdDSA legacy + ECDH cv25519), SEIPDv1 with MDC
+// (`aeadProtect: false`). RFC 9580 keys (`type: "curve25519"`, algorithms 25/27) and v6 keys are
+// unreadable for GnuPG 2.2, so we neither generate them nor accept them as recipients.
+import type * as OpenPgp from "openpgp";
+import { inputError } from "../errors.js";
+import { iso } from "../time.js";
+
+let loaded: Promise<typeof OpenPgp> | undefined;
+const pgp = () => {
+  loaded ??= import("openpgp");
+  return loaded;
+};
+
+export interface PgpKeyInfo {
+  /** Upper-case hex, as `gpg --fingerprint` prints it without spaces. */
+  fingerprint: string;
+  algorithm: string;
+  created: string;
+  expires?: string;
+  userIds: string[];
+  encryptionAlgorithm?: string;
+}
+
+const algorithmLabel = (a: OpenPgp.AlgorithmInfo): string =>
+  a.bits ? `${a.algorithm}-${a.bits}` : a.curve ? `${a.algorithm}/${a.curve}` : String(a.algorithm);
+
+/** Reads an armored or binary key, whether it arrives as text or as the bytes of a file. */
+async function readAnyKey(input: string | Uint8Array): Promise<OpenPgp.Key> {
+  const lib = await pgp();
+  const text = typeof input === "string" ? input : Buffer.from(input).toString("latin1");
+  if (text.includes("-----BEGIN PGP")) return lib.readKey({ armoredKey: text });
+  return lib.readKey({ binaryKey: typeof input === "string" ? Buffer.from(input, "latin1") : input });
+}
+
+async function describe(key: OpenPgp.Key, now: Date): Promise<PgpKeyInfo> {
+  const expires = await key.getExpirationTime().catch(() => null);
+  let encryptionAlgorithm: string | undefined;
+  try {
+    encryptionAlgorithm = algorithmLabel((await key.getEncryptionKey(undefined, now)).getAlgorithmInfo());
+  } catch {}
+  return {
+    fingerprint: key.getFingerprint().toUpperCase(),
+    algorithm: algorithmLabel(key.getAlgorithmInfo()),
+    created: iso(key.getCreationTime()),
+    ...(expires instanceof Date ? { expires: iso(expires) } : {}),
+    userIds: key.getUserIDs(),
+    ...(encryptionAlgorithm ? { encryptionAlgorithm } : {}),
+  };
+}
+
+const WEAK_RSA = /^rsa\w*-(\d+)$/i;
+function tooWeak(label: string): boolean {
+  const m = WEAK_RSA.exec(label) ?? /^(?:dsa|elgamal)-(\d+)$/i.exec(label);
+  return m ? Number(m[1]) < 2048 : false;
+}
+
+/**
+ * Checks a partner's public key before we encrypt anything to it: it must be a public key, not
+ * revoked, not expired, able to encrypt, not weak (RSA under 2048 bits), and readable by GnuPG 2.2.
+ * Returns the key (re-armored) and what people need to compare it out of band.
+ */
+export async function checkRecipientKey(text: string | Uint8Array, what: string, now: Date): Promise<{ armored: string; info: PgpKeyInfo }> {
+  let key: OpenPgp.Key;
+  try {
+    key = await readAnyKey(text);
+  } catch (err) {
+    throw inputError("ERR_PGP_KEY", `${what} is not a readable OpenPGP public key`, "export it with `gpg --armor --export <fingerprint>`", err);
+  }
+  const refuse = (why: string, hint = "ask the partner for a current encryption key (RSA ≥ 2048 or Curve25519)") =>
+    inputError("ERR_PGP_KEY", `${what} (${key.getFingerprint().toUpperCase()}) ${why}`, hint);
+  if (key.isPrivate())
+    throw inputError(
+      "ERR_PGP_KEY",
+      `${what} is a private key`,
+      "register the partner's public key only (`gpg --armor --export`); the private key stays with the partner",
+    );
+  if (key.keyPacket.version !== 4) throw refuse(`is a v${key.keyPacket.version} key, which GnuPG 2.2 cannot read`);
+  if (await key.isRevoked(undefined, undefined, now)) throw refuse("is revoked");
+  const expires = await key.getExpirationTime().catch(() => null);
+  if (expires instanceof Date && expires.getTime() <= now.getTime()) throw refuse(`expired on ${iso(expires)}`);
+  const info = await describe(key, now);
+  // Weakness first: OpenPGP.js will not encrypt to RSA-1024 either, and "too weak" is the real reason.
+  for (const label of key.getKeys().map((k) => algorithmLabel(k.getAlgorithmInfo()))) {
+    if (tooWeak(label)) throw refuse(`is too weak (${label}); at least 2048 bits are required`);
+  }
+  if (!info.encryptionAlgorithm) throw refuse("has no valid encryption subkey (expired, revoked or missing)");
+  for (const label of [info.algorithm, info.encryptionAlgorithm]) {
+    if (tooWeak(label)) throw refuse(`is too weak (${label}); at least 2048 bits are required`);
+    if (/^(ed25519|x25519|ed448|x448)$/i.test(label)) throw refuse(`uses ${label} (RFC 9580), which GnuPG 2.2 cannot use`);
+  }
+  return { armored: key.armor(), info };
+}
+
+export interface SigningKeyPair {
+  /** Armored private key, encrypted with the passphrase (openpgp's S2K). */
+  privateArmored: string;
+  publicArmored: string;
+  info: PgpKeyInfo;
+}
+
+/** The home party's signing key: a GnuPG-2.2-compatible v4 EdDSA key with an ECDH subkey. */
+export async function generateSigningKey(p: { name: string; email?: string; passphrase: string; now: Date }): Promise<SigningKeyPair> {
+  const lib = await pgp();
+  const { privateKey, publicKey } = await lib.generateKey({
+    type: "ecc",
+    curve: "curve25519Legacy",
+    userIDs: [{ name: p.name, ...(p.email ? { email: p.email } : {}) }],
+    passphrase: p.passphrase,
+    date: p.now,
+    format: "armored",
+  });
+  const info = await describe(await lib.readKey({ armoredKey: publicKey }), p.now);
+  return { privateArmored: privateKey, publicArmored: publicKey, info };
+}
+
+/** Reads an existing private signing key (`pgp init --import`), re-encrypting it with our passphrase. */
+export async function importSigningKey(text: string, keyPassphrase: string | undefined, storePassphrase: string, now: Date): Promise<SigningKeyPair> {
+  const lib = await pgp();
+  let key: OpenPgp.PrivateKey;
+  try {
+    key = await lib.readPrivateKey({ armoredKey: text });
+  } catch (err) {
+    throw inputError("ERR_PGP_KEY", "the file is not an armored OpenPGP private key", "export it with `gpg --armor --export-secret-keys <fingerprint>`", err);
+  }
+  if (!key.isDecrypted()) {
+    try {
+      key = await lib.decryptKey({ privateKey: key, passphrase: keyPassphrase ?? "" });
+    } catch (err) {
+      throw inputError("ERR_PASSPHRASE_WRONG", "cannot unlock the imported OpenPGP key", "set MTLS_PGP_PASSPHRASE to its passphrase", err);
+    }
+  }
+  try {
+    await key.getSigningKey(undefined, now);
+  } catch (err) {
+    throw inputError("ERR_PGP_KEY", "the imported key cannot sign (no valid signing key)", undefined, err);
+  }
+  const encrypted = await lib.encryptKey({ privateKey: key, passphrase: storePassphrase });
+  const publicArmored = key.toPublic().armor();
+  return { privateArmored: encrypted.armor(), publicArmored, info: await describe(key.toPublic(), now) };
+}
+
+async function unlock(armored: string, passphrase: () => Promise<string>, what: string): Promise<OpenPgp.PrivateKey> {
+  const lib = await pgp();
+  let key: OpenPgp.PrivateKey;
+  try {
+    key = await lib.readPrivateKey({ armoredKey: armored });
+  } catch (err) {
+    throw inputError("ERR_PGP_KEY", `${what} is not an armored OpenPGP private key`, "export it with `gpg --armor --export-secret-keys <fingerprint>`", err);
+  }
+  if (key.isDecrypted()) return key;
+  try {
+    return await lib.decryptKey({ privateKey: key, passphrase: await passphrase() });
+  } catch (err) {
+    if (err instanceof Error && err.name === "MtlsError") throw err;
+    throw inputError("ERR_PASSPHRASE_WRONG", `wrong passphrase for ${what}`, undefined, err);
+  }
+}
+
+/** Encrypts to the recipient and signs with the home party's key; binary or ASCII-armored. */
+export async function encryptAndSign(p: {
+  data: Uint8Array;
+  filename: string;
+  recipientArmored: string;
+  signerArmored: string;
+  signerPassphrase: () => Promise<string>;
+  armor: boolean;
+  now: Date;
+}): Promise<Uint8Array> {
+  const lib = await pgp();
+  const [recipient, signer] = await Promise.all([
+    lib.readKey({ armoredKey: p.recipientArmored }),
+    unlock(p.signerArmored, p.signerPassphrase, "the home party's signing key"),
+  ]);
+  const message = await lib.createMessage({ binary: p.data, filename: p.filename, format: "binary", date: p.now });
+  if (p.armor) return Buffer.from(await lib.encrypt({ message, encryptionKeys: recipient, signingKeys: signer, date: p.now, format: "armored" }));
+  return lib.encrypt({ message, encryptionKeys: recipient, signingKeys: signer, date: p.now, format: "binary" });
+}
+
+/**
+ * Decrypts with the partner's key and requires a valid signature by `signerArmored`. Each way
+ * this can fail is its own input error: wrong key, damaged message, missing or bad signature.
+ */
+export async function decryptAndVerify(p: {
+  message: Uint8Array;
+  keyArmored: string;
+  keyPassphrase: () => Promise<string>;
+  signerArmored: string;
+}): Promise<{ data: Uint8Array; filename: string; signer: PgpKeyInfo }> {
+  const lib = await pgp();
+  let signerKey: OpenPgp.Key;
+  try {
+    signerKey = await readAnyKey(p.signerArmored);
+  } catch (err) {
+    throw inputError("ERR_PGP_KEY", "the --signer file is not an OpenPGP public key", "use the home party's public key file you received out of band", err);
+  }
+  const key = await unlock(p.keyArmored, p.keyPassphrase, "your OpenPGP private key");
+  let message: OpenPgp.Message<Uint8Array>;
+  try {
+    // An armored message is text; decrypting it yields the same binary data.
+    const text = Buffer.from(p.message.subarray(0, 64)).toString("latin1");
+    const binary = text.includes("-----BEGIN PGP MESSAGE") ? (await lib.unarmor(Buffer.from(p.message).toString("latin1"))).data : p.message;
+    message = await lib.readMessage({ binaryMessage: binary as Uint8Array });
+  } catch (err) {
+    throw inputError("ERR_BUNDLE_CORRUPT", "the bundle is not an OpenPGP message (damaged or truncated)", "ask the home party to send it again", err);
+  }
+  let result: OpenPgp.DecryptMessageResult & { data: Uint8Array };
+  try {
+    result = await lib.decrypt({ message, decryptionKeys: key, verificationKeys: signerKey, format: "binary" });
+  } catch (err) {
+    const msg = String((err as Error).message);
+    if (/session key|No decryption key|decryption key/i.test(msg))
+      throw inputError("ERR_BUNDLE_KEY", "the bundle was not encrypted to this key", "use the private key whose public key you gave the home party", err);
+    throw inputError(
+      "ERR_BUNDLE_CORRUPT",
+      "the bundle failed its integrity check (modified or damaged in transit)",
+      "ask the home party to send it again",
+      err,
+    );
+  }
+  const sig = result.signatures[0];
+  if (!sig) throw inputError("ERR_BUNDLE_SIGNATURE", "the bundle is not signed", "do not use it; ask the home party");
+  try {
+    await sig.verified;
+  } catch (err) {
+    throw inputError(
+      "ERR_BUNDLE_SIGNATURE",
+      `the bundle's signature is not a valid signature by ${signerKey.getFingerprint().toUpperCase()}`,
+      "do not use it: it was not signed by the key you trust",
+      err,
+    );
+  }
+  return { data: result.data as Uint8Array, filename: result.filename, signer: await describe(signerKey, new Date()) };
+}

@@ -1,0 +1,99 @@
+import { relative } from "node:path";
+import { checkRecipientKey } from "../bundle/pgp.js";
+import { inputError } from "../errors.js";
+import { validatePartnerId } from "../ids.js";
+import { type ListedCert, statusOf } from "../inventory/list.js";
+import { ensureDir, StoreWriter } from "../store/fs.js";
+import { readIndex } from "../store/index-file.js";
+import { withLock } from "../store/lock.js";
+import { type PartnerRecord, readPartners, serializePartners } from "../store/partners.js";
+import { openStore } from "../store/store.js";
+import { DAY, daysUntil, iso } from "../time.js";
+
+export interface AddPartnerParams {
+  pkiDir: string;
+  partnerId: string;
+  /** The partner's OpenPGP public key (armored or binary). */
+  pgpKey?: Uint8Array;
+  /** Names the key in messages ("acme.asc"). */
+  pgpSource?: string;
+  name?: string;
+  contact?: string;
+  now: Date;
+}
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+/** Registers a partner, or updates its name, contact and OpenPGP key. */
+export async function addPartner(p: AddPartnerParams): Promise<{ partner: PartnerRecord; created: boolean }> {
+  const id = validatePartnerId(p.partnerId);
+  if (p.contact !== undefined && !EMAIL.test(p.contact)) throw inputError("ERR_CONTACT", `invalid --contact "${p.contact}": expected an e-mail address`);
+  if (p.name !== undefined && (p.name.trim() === "" || p.name.length > 200)) throw inputError("ERR_NAME", "invalid --name: 1 to 200 characters");
+  const { layout } = await openStore(p.pkiDir);
+  const key = p.pgpKey ? await checkRecipientKey(p.pgpKey, p.pgpSource ?? "the OpenPGP key", p.now) : undefined;
+  return withLock(
+    layout.lock,
+    async () => {
+      const reg = await readPartners(layout.partners);
+      const existing = reg.partners[id];
+      const now = iso(p.now);
+      const partner: PartnerRecord = {
+        ...(existing ?? { id, createdAt: now }),
+        updatedAt: now,
+        ...(p.name !== undefined ? { name: p.name } : {}),
+        ...(p.contact !== undefined ? { contact: p.contact } : {}),
+        ...(key ? { pgp: { ...key.info, keyFile: relative(layout.root, layout.partnerKey(id)) } } : {}),
+      };
+      reg.partners[id] = partner;
+      const tx = new StoreWriter();
+      if (key) {
+        await ensureDir(`${layout.pgpDir}/partners`);
+        tx.put(layout.partnerKey(id), key.armored);
+      }
+      await tx.put(layout.partners, serializePartners(reg)).commit();
+      return { partner, created: !existing };
+    },
+    { purpose: "partner add" },
+  );
+}
+
+export interface PartnerSummary extends PartnerRecord {
+  certificates: { total: number; valid: number; expiring: number; expired: number; revoked: number };
+  nextExpiry?: string;
+}
+
+/** Every partner (registered, or known from issued certificates) with certificate counts. */
+export async function listPartners(p: { pkiDir: string; now: Date }): Promise<{ partners: PartnerSummary[] }> {
+  const { layout, config } = await openStore(p.pkiDir);
+  const [reg, index] = await Promise.all([readPartners(layout.partners), readIndex(layout.index)]);
+  const byId = new Map<string, PartnerSummary>();
+  for (const r of Object.values(reg.partners)) byId.set(r.id, { ...r, certificates: { total: 0, valid: 0, expiring: 0, expired: 0, revoked: 0 } });
+  const window = config.policy.warnDays * DAY;
+  for (const r of index) {
+    let s = byId.get(r.partnerId);
+    if (!s) {
+      s = { id: r.partnerId, createdAt: r.issuedAt, updatedAt: r.issuedAt, certificates: { total: 0, valid: 0, expiring: 0, expired: 0, revoked: 0 } };
+      byId.set(r.partnerId, s);
+    }
+    const status = statusOf(r, p.now, window);
+    s.certificates.total++;
+    s.certificates[status]++;
+    if ((status === "valid" || status === "expiring") && (!s.nextExpiry || r.notAfter < s.nextExpiry)) s.nextExpiry = r.notAfter;
+  }
+  return { partners: [...byId.values()].sort((a, b) => a.id.localeCompare(b.id)) };
+}
+
+/** One partner: registry entry and every certificate. */
+export async function showPartner(p: { pkiDir: string; partnerId: string; now: Date }): Promise<{ partner: PartnerRecord; certificates: ListedCert[] }> {
+  const id = validatePartnerId(p.partnerId);
+  const { layout, config } = await openStore(p.pkiDir);
+  const [reg, index] = await Promise.all([readPartners(layout.partners), readIndex(layout.index)]);
+  const certs = index.filter((r) => r.partnerId === id);
+  const partner = reg.partners[id];
+  if (!partner && certs.length === 0) throw inputError("ERR_UNKNOWN_PARTNER", `no partner "${id}" in this PKI`, "see `mtls partner list`");
+  const window = config.policy.warnDays * DAY;
+  return {
+    partner: partner ?? { id, createdAt: certs[0]?.issuedAt ?? iso(p.now), updatedAt: certs[0]?.issuedAt ?? iso(p.now) },
+    certificates: certs.map((r) => ({ ...r, status: statusOf(r, p.now, window), daysLeft: daysUntil(new Date(r.notAfter), p.now) })),
+  };
+}
