@@ -1,12 +1,14 @@
 // `npm run bench [-- section ...]`: measures mtls against the tools users would use instead and
-// prints a Markdown table. Sections: crl, bundle.
+// prints a Markdown table. Sections: crl, bundle, probe.
 import { benchBundle } from "./bundle.js";
 import { benchCrl } from "./crl.js";
 import { machine, markdownTable, type Row } from "./lib.js";
+import { benchProbe } from "./probe.js";
 
 const sections: Record<string, () => Promise<Row[]> | Row[]> = {
   crl: () => benchCrl(Number(process.env.BENCH_CRL_ENTRIES ?? 100_000)),
   bundle: () => benchBundle(),
+  probe: () => benchProbe(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));

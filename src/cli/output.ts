@@ -101,6 +101,15 @@ export class Output {
     if (!this.opts.quiet && !this.opts.json) this.stderr.write(`${this.err.dim(message)}\n`);
   }
 
+  /**
+   * A progress line that rewrites itself, on a terminal only (never in pipes, --json or -q).
+   * An empty message clears it.
+   */
+  progress(message: string): void {
+    if (this.opts.quiet || this.opts.json || !this.stderr.isTTY) return;
+    this.stderr.write(`\r\u001b[2K${message ? this.err.dim(message) : ""}`);
+  }
+
   success(message: string): void {
     if (!this.opts.quiet && !this.opts.json) this.stderr.write(`${this.err.ok("✔")} ${message}\n`);
   }

@@ -14,6 +14,7 @@ import * as partnerOffboard from "./commands/partner/offboard.js";
 import * as partnerShow from "./commands/partner/show.js";
 import * as pgpInit from "./commands/pgp/init.js";
 import * as pgpShow from "./commands/pgp/show.js";
+import * as probe from "./commands/probe.js";
 import * as revoke from "./commands/revoke.js";
 import * as status from "./commands/status.js";
 import type { CliContext, GlobalOptions } from "./context.js";
@@ -100,6 +101,7 @@ export function createProgram(ctx: CliContext): Command {
 
   list.register(program, ctx);
   status.register(program, ctx);
+  probe.register(program, ctx);
 
   const pgp = program.command("pgp").description("the home party's OpenPGP key that signs delivery bundles");
   pgpInit.register(pgp, ctx);

@@ -14,6 +14,9 @@ export { type ListedCert, type ListResult, listCertificates, parseStatus } from 
 export { type IssueParams, type IssueResult, issuePartnerCert } from "./issue/issue.js";
 export { KEY_TYPES, parseKeyType } from "./keys.js";
 export { addPartner, listPartners, type PartnerSummary, showPartner } from "./partners/partners.js";
+export { renderJunit } from "./probe/junit.js";
+export { type ProbeResult, probeGateways } from "./probe/probe.js";
+export { parseTlsVersions, SCENARIOS, selectScenarios } from "./probe/scenarios.js";
 export { offboardPartner, parseReason, type RevokeResult, revokeCertificate } from "./revoke/revoke.js";
 export { parseSan } from "./sans.js";
 export { checkStatus, type StatusResult } from "./status/status.js";

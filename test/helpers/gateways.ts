@@ -152,3 +152,25 @@ frontend mtls
   const child = await startProcess(t, bin, ["-W", "-db", "-f", conf], port, conf);
   return handle(child, port, "SIGUSR2");
 }
+
+/** A Node.js https gateway: requestCert + rejectUnauthorized, every CA's CRL passed as an array. */
+export async function startNodeGateway(t: TestContext, tls: GatewayTls & { crls?: string[] }): Promise<Gateway> {
+  const https = await import("node:https");
+  const server = https.createServer(
+    {
+      cert: await readFile(tls.serverCert),
+      key: await readFile(tls.serverKey),
+      ca: await readFile(tls.caBundle),
+      ...(tls.crls ? { crl: await Promise.all(tls.crls.map((f) => readFile(f))) } : {}),
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: "TLSv1.2",
+    },
+    (_req, res) => res.end("ok\n"),
+  );
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const port = (server.address() as import("node:net").AddressInfo).port;
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  return { port, pid: process.pid, reload: async () => {}, stop: () => new Promise<void>((r) => server.close(() => r())) };
+}

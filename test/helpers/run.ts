@@ -55,15 +55,19 @@ export function mtls(args: string[], opts: RunOptions = {}): Promise<RunResult> 
   return run(process.execPath, [BIN, ...args], { ...opts, env: baseEnv({ MTLS_CA_PASSPHRASE: PASSPHRASE, ...opts.env }) });
 }
 
-/** Parses the --json document, failing with the raw output when it is not one. */
-export function json(r: RunResult): {
+/** The --json document. `result` is any: each test asserts the fields it relies on. */
+export interface JsonDoc {
   ok: boolean;
   exitCode: number;
   command: string;
+  // biome-ignore lint/suspicious/noExplicitAny: results differ per command; tests check fields one by one
   result?: any;
   error?: { code: string; message: string; hint?: string };
   warnings: string[];
-} {
+}
+
+/** Parses the --json document, failing with the raw output when it is not one. */
+export function json(r: RunResult): JsonDoc {
   try {
     return JSON.parse(r.stdout);
   } catch {

@@ -1,0 +1,132 @@
+import { type Command, Option } from "commander";
+import { envError } from "../../core/errors.js";
+import type { ProbeResult } from "../../core/index.js";
+import type { CliContext } from "../context.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource } from "../flags.js";
+import { type Styles, table } from "../output.js";
+
+interface Opts extends PassphraseOpts {
+  cert?: string;
+  key?: string;
+  serverCa?: string;
+  insecureServer?: boolean;
+  servername?: string;
+  scenarios?: string;
+  tls: string;
+  timeout: string;
+  concurrency: string;
+  junit?: string;
+  expectAllowlist?: boolean;
+}
+
+const MARK: Record<string, (s: Styles) => string> = {
+  pass: (s) => s.ok("pass"),
+  fail: (s) => s.bad("FAIL"),
+  inconclusive: (s) => s.warn("inconclusive"),
+  error: (s) => s.bad("error"),
+  info: (s) => s.warn("info"),
+  skipped: (s) => s.dim("skipped"),
+};
+
+function render(r: ProbeResult, s: Styles): string {
+  const blocks = r.targets.map((t) => {
+    if (!t.reachable) return `${s.bold(t.url)}\n  ${s.bad("unreachable")}: ${t.error}`;
+    const rows = t.attempts.map((a) => [
+      a.scenario,
+      a.tls,
+      a.expected,
+      a.observed,
+      a.evidence.summary,
+      (MARK[a.verdict] ?? ((x: Styles) => x.dim(a.verdict)))(s),
+    ]);
+    const lines = [s.bold(t.url), table(["SCENARIO", "TLS", "EXPECTED", "OBSERVED", "EVIDENCE", "RESULT"], rows, s)];
+    const proto = Object.entries(t.protocol ?? {}).map(([v, p]) => `${p} ${t.cipher?.[p] ?? ""}`.trim());
+    if (proto.length) lines.push(s.dim(`negotiated: ${proto.join("; ")}`));
+    if (t.serverChain?.length) {
+      const chain = t.serverChain.map((c) => `${c.subject} (${c.daysLeft} days left)`).join(" ← ");
+      lines.push(s.dim(`server chain: ${chain}${t.chainComplete ? "" : " — INCOMPLETE: the gateway does not send its intermediate"}`));
+    }
+    if (t.likelyCauses.length)
+      lines.push(`${s.warn("the valid certificate was not accepted; likely causes:")}\n${t.likelyCauses.map((c) => `  - ${c}`).join("\n")}`);
+    return lines.join("\n");
+  });
+  const m = r.summary;
+  const verdict = r.exitCode === 0 ? s.ok("every expectation held") : s.bad("expectations NOT met");
+  const summary = `probe: ${verdict}: ${m.passed} pass, ${m.failed} fail, ${m.inconclusive} inconclusive, ${m.errors} error, ${m.info} info, ${m.skipped} skipped; ${m.connections} connections to ${m.targets} target${m.targets === 1 ? "" : "s"} in ${(r.durationMs / 1000).toFixed(1)} s`;
+  return `${blocks.join("\n\n")}\n\n${summary}`;
+}
+
+export function register(parent: Command, ctx: CliContext): void {
+  const cmd = parent
+    .command("probe")
+    .description("prove a gateway accepts a valid client certificate and rejects missing, untrusted, expired, revoked and wrong-purpose ones")
+    .argument("<url...>", "gateway endpoints, e.g. https://api.example.com/health")
+    .option("--cert <file>", "a real partner certificate (chain PEM) for `valid`; the negative variants copy its identity")
+    .option("--key <file>", "its private key (PEM, unencrypted)")
+    .option("--server-ca <file>", "CA certificates to verify the gateway's own certificate (default: the system's)")
+    .option("--insecure-server", "do not verify the gateway's own certificate")
+    .option("--servername <name>", "SNI and certificate name to use (default: the URL's host)")
+    .option(
+      "--scenarios <list>",
+      "comma-separated: valid, no-cert, self-signed, untrusted-ca (or untrusted), expired, not-yet-valid, revoked, wrong-eku, missing-intermediate, legacy-tls, other-identity",
+      "all",
+    )
+    .addOption(new Option("--tls <versions>", "TLS versions to run every scenario on").default("1.2,1.3"))
+    .option("--timeout <duration>", "per connection", "5s")
+    .option("--concurrency <n>", "connections in flight at once", "8")
+    .option("--junit <file>", "also write JUnit XML (one testcase per target, scenario and TLS version)")
+    .option("--expect-allowlist", "the gateway allow-lists partner identities: other-identity must be rejected");
+  addPassphraseOptions(cmd)
+    .addHelpText(
+      "after",
+      examplesHelp([
+        "mtls probe https://api.example.com/health --server-ca gateway-ca.pem",
+        "mtls probe https://gw1:8443/ https://gw2:8443/ --junit probe.xml --json > probe.json",
+      ]),
+    )
+    .addHelpText(
+      "after",
+      exitCodesHelp([
+        "0  every expectation held",
+        "1  an expectation failed, or the valid certificate was not accepted",
+        "2  bad option",
+        "5  a target could not be reached at all",
+      ]),
+    )
+    .action(async (urls: string[], opts: Opts) => {
+      const core = await loadCore();
+      const timeoutMs = core.parseDuration(opts.timeout, "--timeout", "s");
+      if (opts.insecureServer) ctx.out.warn("--insecure-server: the gateway's own certificate is not verified");
+      const result = await core.probeGateways({
+        targets: urls,
+        pkiDir: ctx.pkiDir,
+        passphrase: passphraseSource(ctx, opts),
+        ...(opts.cert || opts.key
+          ? {
+              user: {
+                certPem: (await ctx.readInput(opts.cert ?? "", "--cert")).toString("utf8"),
+                keyPem: (await ctx.readInput(opts.key ?? "", "--key")).toString("utf8"),
+              },
+            }
+          : {}),
+        scenarios: core.selectScenarios(opts.scenarios),
+        tlsVersions: core.parseTlsVersions(opts.tls),
+        ...(opts.servername ? { servername: opts.servername } : {}),
+        ...(opts.serverCa ? { serverCa: (await ctx.readInput(opts.serverCa, "--server-ca")).toString("utf8") } : {}),
+        insecureServer: Boolean(opts.insecureServer),
+        timeoutMs,
+        concurrency: Math.max(1, Number.parseInt(opts.concurrency, 10) || 8),
+        expectAllowlist: Boolean(opts.expectAllowlist),
+        ...(opts.junit ? { junitPath: ctx.resolvePath(opts.junit) } : {}),
+        now: ctx.now(),
+        onProgress: (done, total) => ctx.out.progress(`probing: ${done}/${total} connections`),
+      });
+      ctx.out.progress("");
+      ctx.out.result(result, render);
+      if (result.exitCode === 5) {
+        const down = result.targets.filter((t) => !t.reachable).map((t) => `${t.url} (${t.error})`);
+        throw envError("ERR_UNREACHABLE", `could not reach ${down.join(", ")}`, "check the address and that the gateway is running");
+      }
+      ctx.out.setExit(result.exitCode);
+    });
+}

@@ -1,0 +1,321 @@
+import { isIP, connect as tcpConnect } from "node:net";
+import type { PassphraseSource } from "../ca/material.js";
+import { usageError } from "../errors.js";
+import { readConfig } from "../store/config.js";
+import { writeFileAtomic } from "../store/fs.js";
+import { layoutOf } from "../store/layout.js";
+import type { Store } from "../store/store.js";
+import { attempt, type Evidence, type Observation, type ServerCertInfo, type TlsMode } from "./attempt.js";
+import { prepareCredentials, type UserCredential } from "./credentials.js";
+import { renderJunit } from "./junit.js";
+import type { Scenario, ScenarioName } from "./scenarios.js";
+
+export type Verdict = "pass" | "fail" | "inconclusive" | "error" | "info" | "skipped";
+
+export interface AttemptResult {
+  scenario: ScenarioName;
+  tls: "1.2" | "1.3" | "1.0-1.1";
+  expected: "accept" | "reject" | "info";
+  observed: Observation["outcome"] | "skipped";
+  evidence: Evidence;
+  verdict: Verdict;
+  protocol?: string;
+  durationMs: number;
+}
+
+export interface TargetResult {
+  url: string;
+  host: string;
+  port: number;
+  servername?: string;
+  reachable: boolean;
+  error?: string;
+  protocol?: Record<string, string>;
+  cipher?: Record<string, string>;
+  serverChain?: ServerCertInfo[];
+  chainComplete?: boolean;
+  /** Per TLS version: was the valid certificate accepted? */
+  baseline: Record<string, boolean>;
+  attempts: AttemptResult[];
+  likelyCauses: string[];
+  ok: boolean;
+}
+
+export interface ProbeSummary {
+  targets: number;
+  unreachable: number;
+  passed: number;
+  failed: number;
+  inconclusive: number;
+  errors: number;
+  info: number;
+  skipped: number;
+  connections: number;
+}
+
+export interface ProbeResult {
+  targets: TargetResult[];
+  summary: ProbeSummary;
+  identity: { subject: string; sans: string[] };
+  durationMs: number;
+  /** 0 every expectation held; 1 one did not (or a baseline failed); 5 a target was unreachable. */
+  exitCode: 0 | 1 | 5;
+}
+
+export interface ProbeParams {
+  targets: string[];
+  /** The home party's PKI; without one (a partner probing) only scenarios needing no CA run. */
+  pkiDir?: string;
+  passphrase?: PassphraseSource;
+  user?: UserCredential;
+  scenarios: Scenario[];
+  tlsVersions: Array<"1.2" | "1.3">;
+  servername?: string;
+  serverCa?: string;
+  insecureServer: boolean;
+  timeoutMs: number;
+  concurrency: number;
+  /** The gateway allow-lists identities: a valid certificate for another subject must be rejected. */
+  expectAllowlist: boolean;
+  now: Date;
+  /** Also write the results as JUnit XML here. */
+  junitPath?: string;
+  onProgress?: (done: number, total: number) => void;
+}
+
+interface Target {
+  url: string;
+  host: string;
+  port: number;
+  servername?: string;
+  hostHeader: string;
+  path: string;
+}
+
+function parseTarget(raw: string, servername: string | undefined): Target {
+  let u: URL;
+  try {
+    u = new URL(raw.includes("://") ? raw : `https://${raw}`);
+  } catch {
+    throw usageError("ERR_USAGE", `invalid target "${raw}"`, "use https://host[:port][/path]");
+  }
+  if (u.protocol !== "https:") throw usageError("ERR_USAGE", `invalid target "${raw}": only https:// is probed`);
+  const host = u.hostname.replace(/^\[|\]$/g, "");
+  const sni = servername ?? (isIP(host) ? undefined : host);
+  return { url: u.toString(), host, port: Number(u.port || 443), ...(sni ? { servername: sni } : {}), hostHeader: u.host, path: `${u.pathname}${u.search}` };
+}
+
+function reachable(t: Target, timeoutMs: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const s = tcpConnect({ host: t.host, port: t.port });
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve(`no TCP connection within ${timeoutMs} ms`);
+    }, timeoutMs);
+    s.once("connect", () => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(undefined);
+    });
+    s.once("error", (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve(`${e.code ?? "error"}: ${e.message}`);
+    });
+  });
+}
+
+async function pool<T>(items: Array<() => Promise<T>>, limit: number, onDone: () => void): Promise<T[]> {
+  const out: T[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await (items[i] as () => Promise<T>)();
+      onDone();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+function verdictOf(expected: AttemptResult["expected"], observed: Observation["outcome"]): Verdict {
+  if (observed === "error") return "error";
+  if (expected === "info") return "info";
+  return (expected === "accept") === (observed === "accepted") ? "pass" : "fail";
+}
+
+/** Reads the rejection of a valid certificate the way an operator would. */
+function causesFor(valid: AttemptResult[], t: Target): string[] {
+  const causes = new Set<string>();
+  for (const a of valid) {
+    if (a.verdict === "pass") continue;
+    const e = a.evidence;
+    if (e.httpStatus === 421) causes.add("the gateway routes by SNI/Host: pass --servername with the name it serves");
+    if (e.alert?.code === 45 || /expired/i.test(e.httpText ?? ""))
+      causes.add(
+        "an expired CRL on the gateway: with a CRL past its nextUpdate, OpenSSL-based gateways reject every client with 'certificate expired'; run `mtls crl publish` and reload it",
+      );
+    if (e.alert?.code === 48) causes.add("the gateway does not trust this CA: load the PKI's ca/ca-bundle.pem as its client CA file");
+    if (e.alert?.code === 116) causes.add("the gateway did not receive the client certificate (a TLS-terminating proxy in front of it?)");
+    if (e.errno === "SERVER_CERT") causes.add("the gateway's own certificate did not verify: pass --server-ca <its CA> (or --insecure-server)");
+  }
+  if (valid.some((a) => a.verdict !== "pass")) {
+    if (!t.servername) causes.add("no SNI was sent (the target is an IP address): gateways with several virtual hosts need --servername");
+    causes.add("a missing intermediate on the gateway's side: it must build leaf → intermediate → root (mtls sends the intermediate; verify depth ≥ 2)");
+    causes.add(
+      "no CRL loaded for some CA in the chain: nginx wants a CRL for every CA (use crl/crl-bundle.pem), or it rejects with 'unable to get certificate CRL'",
+    );
+  }
+  return [...causes];
+}
+
+/** Runs the scenario matrix against every target. */
+export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
+  const started = Date.now();
+  const targets = p.targets.map((t) => parseTarget(t, p.servername));
+  if (targets.length === 0) throw usageError("ERR_USAGE", "no target given", "pass at least one https:// URL");
+  let store: Store | undefined;
+  if (p.pkiDir) {
+    const layout = layoutOf(p.pkiDir);
+    const config = await readConfig(p.pkiDir).catch((err) => {
+      if (p.user && (err as { code?: string }).code === "ERR_NO_PKI") return undefined;
+      throw err;
+    });
+    if (config) store = { layout, config };
+  }
+  const wanted = new Set(p.scenarios.map((s) => s.name));
+  const creds = await prepareCredentials({
+    ...(store ? { store } : {}),
+    ...(p.passphrase ? { passphrase: p.passphrase } : {}),
+    ...(p.user ? { user: p.user } : {}),
+    wanted,
+    now: p.now,
+  });
+
+  // Every (target, scenario, TLS version) is one connection.
+  type Job = { target: Target; scenario: Scenario; tls: TlsMode };
+  const reach = await Promise.all(targets.map((t) => reachable(t, Math.min(p.timeoutMs, 3000))));
+  const jobs: Job[] = [];
+  targets.forEach((target, i) => {
+    if (reach[i]) return;
+    for (const scenario of p.scenarios) {
+      if (scenario.tls) jobs.push({ target, scenario, tls: scenario.tls });
+      else for (const tls of p.tlsVersions) jobs.push({ target, scenario, tls });
+    }
+  });
+  let done = 0;
+  const observations = await pool(
+    jobs.map((j) => async () => {
+      const credential = creds.byScenario[j.scenario.name];
+      if (credential === undefined) return undefined; // skipped
+      return attempt({
+        host: j.target.host,
+        port: j.target.port,
+        ...(j.target.servername ? { servername: j.target.servername } : {}),
+        hostHeader: j.target.hostHeader,
+        path: j.target.path,
+        tls: j.tls,
+        ...(credential ? { credential } : {}),
+        ...(p.serverCa ? { serverCa: p.serverCa } : {}),
+        insecureServer: p.insecureServer,
+        timeoutMs: p.timeoutMs,
+      });
+    }),
+    Math.max(1, p.concurrency),
+    () => p.onProgress?.(++done, jobs.length),
+  );
+
+  const results: TargetResult[] = targets.map((t, i) => {
+    if (reach[i])
+      return {
+        url: t.url,
+        host: t.host,
+        port: t.port,
+        ...(t.servername ? { servername: t.servername } : {}),
+        reachable: false,
+        error: reach[i],
+        baseline: {},
+        attempts: [],
+        likelyCauses: [],
+        ok: false,
+      };
+    const attempts: AttemptResult[] = [];
+    jobs.forEach((j, k) => {
+      if (j.target !== t) return;
+      const o = observations[k];
+      const expected = j.scenario.name === "other-identity" && p.expectAllowlist ? "reject" : j.scenario.expect;
+      const tls = j.tls === "legacy" ? "1.0-1.1" : j.tls;
+      if (!o) {
+        attempts.push({
+          scenario: j.scenario.name,
+          tls,
+          expected,
+          observed: "skipped",
+          evidence: { summary: creds.skipped[j.scenario.name] ?? "skipped" },
+          verdict: "skipped",
+          durationMs: 0,
+        });
+        return;
+      }
+      attempts.push({
+        scenario: j.scenario.name,
+        tls,
+        expected,
+        observed: o.outcome,
+        evidence: o.evidence,
+        verdict: verdictOf(expected, o.outcome),
+        ...(o.protocol ? { protocol: o.protocol } : {}),
+        durationMs: o.durationMs,
+      });
+    });
+    const baseline: Record<string, boolean> = {};
+    for (const a of attempts.filter((x) => x.scenario === "valid")) baseline[a.tls] = a.verdict === "pass";
+    const anyBaseline = Object.values(baseline).some(Boolean);
+    // Without an accepted valid certificate, a rejection proves nothing: mark those inconclusive.
+    for (const a of attempts) {
+      if (a.scenario === "valid" || a.verdict === "skipped") continue;
+      const ok = a.tls === "1.0-1.1" ? anyBaseline : baseline[a.tls];
+      if (!ok && (a.verdict === "pass" || a.verdict === "info")) a.verdict = "inconclusive";
+    }
+    const validAttempts = attempts.filter((x) => x.scenario === "valid");
+    const obs = jobs.map((j, k) => (j.target === t && j.scenario.name === "valid" ? observations[k] : undefined)).filter((o): o is Observation => Boolean(o));
+    const protocol = Object.fromEntries(validAttempts.filter((a) => a.protocol).map((a) => [a.tls, a.protocol as string]));
+    const cipher = Object.fromEntries(obs.filter((o) => o.cipher).map((o) => [o.protocol ?? "?", o.cipher as string]));
+    const serverChain = obs.find((o) => o.serverChain?.length)?.serverChain;
+    const last = serverChain?.at(-1);
+    return {
+      url: t.url,
+      host: t.host,
+      port: t.port,
+      ...(t.servername ? { servername: t.servername } : {}),
+      reachable: true,
+      protocol,
+      cipher,
+      ...(serverChain ? { serverChain, chainComplete: Boolean(last && last.subject === last.issuer) } : {}),
+      baseline,
+      attempts,
+      likelyCauses: causesFor(validAttempts, t),
+      ok: attempts.every((a) => a.verdict === "pass" || a.verdict === "info" || a.verdict === "skipped"),
+    };
+  });
+
+  const all = results.flatMap((r) => r.attempts);
+  const count = (v: Verdict) => all.filter((a) => a.verdict === v).length;
+  const summary: ProbeSummary = {
+    targets: results.length,
+    unreachable: results.filter((r) => !r.reachable).length,
+    passed: count("pass"),
+    failed: count("fail"),
+    inconclusive: count("inconclusive"),
+    errors: count("error"),
+    info: count("info"),
+    skipped: count("skipped"),
+    connections: observations.filter(Boolean).length,
+  };
+  const findings = summary.failed + summary.inconclusive + summary.errors > 0;
+  // A failed expectation on a reachable gateway is a security finding: it outranks "unreachable".
+  const exitCode = findings ? 1 : summary.unreachable ? 5 : 0;
+  const result: ProbeResult = { targets: results, summary, identity: creds.identity, durationMs: Date.now() - started, exitCode };
+  if (p.junitPath) await writeFileAtomic(p.junitPath, renderJunit(result));
+  return result;
+}

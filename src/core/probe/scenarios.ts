@@ -1,0 +1,66 @@
+import { usageError } from "../errors.js";
+import type { TlsMode } from "./attempt.js";
+
+export type ScenarioName =
+  | "valid"
+  | "no-cert"
+  | "self-signed"
+  | "untrusted-ca"
+  | "expired"
+  | "not-yet-valid"
+  | "revoked"
+  | "wrong-eku"
+  | "missing-intermediate"
+  | "legacy-tls"
+  | "other-identity";
+
+export interface Scenario {
+  name: ScenarioName;
+  description: string;
+  /** "accept", "reject", or "info" (observed and reported, no expectation). */
+  expect: "accept" | "reject" | "info";
+  /** Needs the CA key to mint its certificate. */
+  needsCa: boolean;
+  /** legacy-tls runs once, offering only TLS 1.0 and 1.1; the others run per --tls version. */
+  tls?: TlsMode;
+}
+
+export const SCENARIOS: Scenario[] = [
+  { name: "valid", description: "a good client certificate with its full chain", expect: "accept", needsCa: false },
+  { name: "no-cert", description: "no client certificate at all", expect: "reject", needsCa: false },
+  { name: "self-signed", description: "a self-signed certificate with the same identity", expect: "reject", needsCa: false },
+  { name: "untrusted-ca", description: "a chain from a CA the gateway does not trust", expect: "reject", needsCa: false },
+  { name: "expired", description: "issued by the real CA, expired yesterday", expect: "reject", needsCa: true },
+  { name: "not-yet-valid", description: "issued by the real CA, valid from tomorrow", expect: "reject", needsCa: true },
+  { name: "revoked", description: "the CA's canary certificate, revoked at CA creation and on every CRL", expect: "reject", needsCa: true },
+  { name: "wrong-eku", description: "issued by the real CA with serverAuth but without clientAuth", expect: "reject", needsCa: true },
+  { name: "missing-intermediate", description: "the leaf alone, without its intermediate", expect: "reject", needsCa: false },
+  { name: "legacy-tls", description: "a valid certificate, but only TLS 1.0 and 1.1 offered", expect: "reject", needsCa: false, tls: "legacy" },
+  { name: "other-identity", description: "a valid certificate from the same CA for another subject", expect: "info", needsCa: true },
+];
+
+/** Parses --scenarios ("all", names, and "untrusted" for both untrusted kinds). */
+export function selectScenarios(list: string | undefined): Scenario[] {
+  if (!list || list === "all") return SCENARIOS;
+  const wanted = new Set<string>();
+  for (const raw of list
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    if (raw === "untrusted") {
+      wanted.add("self-signed").add("untrusted-ca");
+      continue;
+    }
+    if (!SCENARIOS.some((s) => s.name === raw))
+      throw usageError("ERR_USAGE", `unknown scenario "${raw}"`, `use: ${SCENARIOS.map((s) => s.name).join(", ")}, untrusted, all`);
+    wanted.add(raw);
+  }
+  wanted.add("valid"); // the baseline every other verdict depends on
+  return SCENARIOS.filter((s) => wanted.has(s.name));
+}
+
+export function parseTlsVersions(list: string | undefined): Array<"1.2" | "1.3"> {
+  const out = (list ?? "1.2,1.3").split(",").map((s) => s.trim());
+  for (const v of out) if (v !== "1.2" && v !== "1.3") throw usageError("ERR_USAGE", `unknown TLS version "${v}"`, "use 1.2, 1.3 or 1.2,1.3");
+  return [...new Set(out)] as Array<"1.2" | "1.3">;
+}
