@@ -5,6 +5,7 @@ import * as caInit from "./commands/ca/init.js";
 import * as caShow from "./commands/ca/show.js";
 import * as crlPublish from "./commands/crl/publish.js";
 import * as crlShow from "./commands/crl/show.js";
+import * as gatewayConfig from "./commands/gateway/config.js";
 import * as list from "./commands/list.js";
 import * as partnerAdd from "./commands/partner/add.js";
 import * as partnerExport from "./commands/partner/export.js";
@@ -102,6 +103,9 @@ export function createProgram(ctx: CliContext): Command {
   list.register(program, ctx);
   status.register(program, ctx);
   probe.register(program, ctx);
+
+  const gateway = program.command("gateway").description("the gateway side: configuration rendered from the PKI");
+  gatewayConfig.register(gateway, ctx);
 
   const pgp = program.command("pgp").description("the home party's OpenPGP key that signs delivery bundles");
   pgpInit.register(pgp, ctx);

@@ -9,6 +9,7 @@ export { type ShowCaResult, showCa } from "./ca/show.js";
 export { type PublishResult, publishCrls } from "./crl/publish.js";
 export { type CrlDetails, showCrls } from "./crl/show.js";
 export { Exit, type ExitCode, MtlsError } from "./errors.js";
+export { type GatewayConfigResult, gatewayKinds, renderGatewayConfig } from "./gateway/config.js";
 export { validatePartnerId } from "./ids.js";
 export { type ListedCert, type ListResult, listCertificates, parseStatus } from "./inventory/list.js";
 export { type IssueParams, type IssueResult, issuePartnerCert } from "./issue/issue.js";

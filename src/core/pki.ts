@@ -28,6 +28,8 @@ export interface CertInfo {
   /** Lowercase hex without leading zero bytes, as stored in the index. */
   serial: string;
   subject: string;
+  /** The subject's commonName values (usually one). */
+  commonNames: string[];
   issuer: string;
   subjectDer: Buffer;
   issuerDer: Buffer;
@@ -137,6 +139,7 @@ function describeCert(cert: x509.X509Certificate): CertInfo {
     pem: encodePem("CERTIFICATE", der),
     serial: normalizeSerial(cert.serialNumber),
     subject: cert.subject,
+    commonNames: cert.subjectName.getField("CN"),
     issuer: cert.issuer,
     subjectDer: Buffer.from(cert.subjectName.toArrayBuffer()),
     issuerDer: Buffer.from(cert.issuerName.toArrayBuffer()),

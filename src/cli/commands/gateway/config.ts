@@ -1,0 +1,72 @@
+import type { Command } from "commander";
+import type { CliContext } from "../../context.js";
+import { collect, examplesHelp, exitCodesHelp, loadCore } from "../../flags.js";
+import { fields } from "../../output.js";
+
+interface Opts {
+  partner: string[];
+  hostname?: string;
+  upstream?: string;
+  listen?: string;
+  serverCert?: string;
+  serverKey?: string;
+  filesDir?: string;
+  out?: string;
+  force?: boolean;
+}
+
+export function register(parent: Command, ctx: CliContext): void {
+  parent
+    .command("config")
+    .description("render the gateway's mTLS configuration from the PKI: nginx, haproxy, apache, kong, flex-gateway, envoy, gateway-api, k8s-secret")
+    .argument("<kind>", "gateway kind (templates/gateways/<kind>)")
+    .option("--partner <id>", "allow-list this partner's identity (repeatable); without it any certificate from the CA is accepted", collect)
+    .option("--hostname <name>", "the API's host name (server_name, route host)")
+    .option("--upstream <url>", "where accepted requests go", "http://127.0.0.1:8080")
+    .option("--listen <[host:]port>", "where the gateway listens")
+    .option("--server-cert <path>", "the gateway's own certificate, by path (never embedded)")
+    .option("--server-key <path>", "its private key, by path (never embedded)")
+    .option("--files-dir <dir>", "where the CA bundle and CRL will live on the gateway host (default: the --out directory)")
+    .option("--out <file|dir>", "write here (a directory also gets ca-bundle.pem and crl-bundle.pem); default: stdout")
+    .option("--force", "overwrite existing files")
+    .addHelpText(
+      "after",
+      examplesHelp([
+        "mtls gateway config nginx --partner acme --hostname api.example.com --out /etc/nginx/mtls/",
+        "mtls gateway config k8s-secret | kubectl apply -f -",
+      ]),
+    )
+    .addHelpText(
+      "after",
+      exitCodesHelp([
+        "0  rendered",
+        "2  unknown kind or bad option",
+        "3  unknown partner or one without a valid certificate",
+        "4  output exists (use --force)",
+        "5  no PKI or no published CRL",
+      ]),
+    )
+    .action(async (kind: string, opts: Opts) => {
+      const core = await loadCore();
+      const result = await core.renderGatewayConfig({
+        pkiDir: ctx.pkiDir,
+        kind,
+        partners: opts.partner ?? [],
+        ...(opts.hostname ? { hostname: opts.hostname } : {}),
+        ...(opts.upstream ? { upstream: opts.upstream } : {}),
+        ...(opts.listen ? { listen: opts.listen } : {}),
+        ...(opts.serverCert ? { serverCert: opts.serverCert } : {}),
+        ...(opts.serverKey ? { serverKey: opts.serverKey } : {}),
+        ...(opts.filesDir ? { filesDir: ctx.resolvePath(opts.filesDir) } : {}),
+        ...(opts.out ? { out: ctx.resolvePath(opts.out) + (opts.out.endsWith("/") ? "/" : "") } : {}),
+        force: Boolean(opts.force),
+        now: ctx.now(),
+      });
+      for (const w of result.warnings) ctx.out.warn(w);
+      ctx.out.result(
+        result,
+        (r, s) =>
+          r.text ?? fields([["kind", r.kind], ...r.files.map((f) => ["wrote", f.path] as [string, string | undefined]), ["schema", s.dim(r.schema)]], s),
+      );
+    });
+}

@@ -1,0 +1,243 @@
+import { createHash } from "node:crypto";
+import { readdir, readFile, stat } from "node:fs/promises";
+import { isIP } from "node:net";
+import { join, resolve } from "node:path";
+import { loadCaCerts, readCertFile } from "../ca/material.js";
+import { conflictError, envError, fsError, inputError, usageError } from "../errors.js";
+import { validatePartnerId } from "../ids.js";
+import { ensureDir, exists, writeFileAtomic } from "../store/fs.js";
+import { readIndex } from "../store/index-file.js";
+import { openStore } from "../store/store.js";
+import { loadTemplate, renderTemplate, TEMPLATES_DIR, type TemplateScope } from "../templates.js";
+
+/** templates/gateways/<kind>/descriptor.json: everything kind-specific that is not the template text. */
+export interface GatewayDescriptor {
+  kind: string;
+  title: string;
+  /** The documented schema the templates follow (cited in each template's header too). */
+  schema: string;
+  files: Array<{ template: string; output: string }>;
+  /** Does the rendered config reference the CA bundle and CRL as files next to it? */
+  usesFiles: boolean;
+  /** How the kind can express an identity allow-list: subject CN, SANs, consumers, or not at all. */
+  allowlist: "subject-cn" | "san" | "consumer" | "none";
+  /** "file": loads the CRL bundle; "cdp": fetches CRLs from the certificates' CRL Distribution Point; "none". */
+  crl: "file" | "cdp" | "none";
+  warnings?: string[];
+  /** Defaults for values the user did not give. */
+  defaults?: { serverCert?: string; serverKey?: string; listen?: string; filesDir?: string };
+}
+
+export async function gatewayKinds(): Promise<GatewayDescriptor[]> {
+  const dir = join(TEMPLATES_DIR, "gateways");
+  const kinds = (await readdir(dir)).sort();
+  return Promise.all(kinds.map(async (k) => JSON.parse(await readFile(join(dir, k, "descriptor.json"), "utf8")) as GatewayDescriptor));
+}
+
+export interface GatewayConfigParams {
+  pkiDir: string;
+  kind: string;
+  /** Allow-list these partners' identities (subject CN / SANs of their valid certificates). */
+  partners: string[];
+  hostname?: string;
+  upstream?: string;
+  /** [host:]port the gateway listens on. */
+  listen?: string;
+  serverCert?: string;
+  serverKey?: string;
+  /** Where the CA bundle and CRL files will live on the gateway (default: next to --out). */
+  filesDir?: string;
+  /** A directory (all files, plus the CA bundle and CRL copies) or a single file; undefined: return the text. */
+  out?: string;
+  force?: boolean;
+  now: Date;
+}
+
+export interface GatewayConfigResult {
+  kind: string;
+  schema: string;
+  files: Array<{ name: string; path?: string }>;
+  /** The rendered configuration when not written to files. */
+  text?: string;
+  allowlist: { commonNames: string[]; uris: string[]; dnsNames: string[] };
+  warnings: string[];
+}
+
+interface Identity {
+  id: string;
+  cn?: string;
+  commonNames: Array<{ cn: string }>;
+  uris: string[];
+  dnsNames: string[];
+}
+
+/** A stable UUID from the root certificate, so re-rendering a Kong config does not churn entity ids. */
+const stableUuid = (seed: string) => {
+  const h = createHash("sha256").update(seed).digest("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((Number.parseInt(h.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${h.slice(18, 20)}-${h.slice(20, 32)}`;
+};
+
+function parseListen(text: string | undefined, fallback: string): { listen: string; host: string; port: number; bind: string; vhost: string } {
+  const v = text ?? fallback;
+  const m = /^(?:\[?([^\]]*?)\]?:)?(\d{1,5})$/.exec(v);
+  const port = Number(m?.[2]);
+  if (!m || port < 1 || port > 65535) throw usageError("ERR_USAGE", `invalid --listen "${v}"`, "use PORT or HOST:PORT, e.g. 8443 or 127.0.0.1:8443");
+  const host = m[1] ?? "";
+  const hostPart = host && isIP(host) === 6 ? `[${host}]` : host;
+  return { listen: v, host: host || "0.0.0.0", port, bind: `${hostPart}:${port}`, vhost: `${hostPart || "*"}:${port}` };
+}
+
+function parseUpstream(text: string): { url: string; host: string; port: number; tls: boolean } {
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    throw usageError("ERR_USAGE", `invalid --upstream "${text}"`, "use a URL such as http://127.0.0.1:8080");
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw usageError("ERR_USAGE", `invalid --upstream "${text}": http:// or https:// only`);
+  const tls = u.protocol === "https:";
+  return { url: u.toString().replace(/\/$/, ""), host: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port || (tls ? 443 : 80)), tls };
+}
+
+/**
+ * Renders the gateway side of onboarding from templates/gateways/<kind>: require a client
+ * certificate, trust the PKI's root (verify depth covering leaf → intermediate → root), load
+ * every CA's CRL where the gateway can, allow-list selected partners, TLS 1.2 minimum, forward
+ * to the upstream. Nothing secret is ever rendered: server keys are referenced by path only.
+ */
+export async function renderGatewayConfig(p: GatewayConfigParams): Promise<GatewayConfigResult> {
+  const kinds = await gatewayKinds();
+  const d = kinds.find((k) => k.kind === p.kind);
+  if (!d) throw usageError("ERR_USAGE", `unknown gateway kind "${p.kind}"`, `use one of: ${kinds.map((k) => k.kind).join(", ")}`);
+  const { layout, config } = await openStore(p.pkiDir);
+  const ca = await loadCaCerts(layout, config);
+  const warnings = [...(d.warnings ?? [])];
+
+  const read = async (path: string, what: string) => {
+    try {
+      return await readFile(path, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") throw envError("ERR_NO_CRL", `${what} is missing (${path})`, "run `mtls crl publish`");
+      throw fsError(err, path, "read");
+    }
+  };
+  const [caBundlePem, crlBundlePem] = await Promise.all([read(layout.caBundle, "the CA bundle"), read(layout.crlBundle, "the CRL bundle")]);
+
+  // Identities of the allow-listed partners, from their valid certificates.
+  const index = await readIndex(layout.index);
+  const identities: Identity[] = [];
+  for (const raw of p.partners) {
+    const id = validatePartnerId(raw);
+    const records = index.filter((r) => r.partnerId === id && r.status === "valid" && Date.parse(r.notAfter) > p.now.getTime());
+    if (records.length === 0)
+      throw inputError("ERR_NO_CERT", `partner ${id} has no valid certificate to allow-list`, `issue one first: mtls partner issue ${id} ...`);
+    const cns = new Set<string>();
+    const uris = new Set<string>();
+    const dns = new Set<string>();
+    for (const r of records) {
+      const cert = await readCertFile(layout.certFile(r.serial), `certificate ${r.serial}`);
+      for (const cn of cert.commonNames) cns.add(cn);
+      for (const s of cert.sans) {
+        if (s.type === "uri") uris.add(s.value);
+        if (s.type === "dns") dns.add(s.value);
+      }
+    }
+    if (d.allowlist === "subject-cn" && cns.size === 0)
+      warnings.push(`partner ${id}'s certificates have no subject CN, which ${d.title} matches on: it would be refused`);
+    if (d.allowlist === "san" && uris.size + dns.size === 0)
+      warnings.push(`partner ${id}'s certificates have no URI or DNS SAN, which ${d.title} matches on: it would be refused`);
+    identities.push({
+      id,
+      ...(cns.size ? { cn: [...cns][0] as string } : {}),
+      commonNames: [...cns].map((cn) => ({ cn })),
+      uris: [...uris],
+      dnsNames: [...dns],
+    });
+  }
+  if (p.partners.length && d.allowlist === "none")
+    warnings.push(`${d.title} cannot allow-list client identities in this configuration: every certificate the CA issued is accepted`);
+  if (d.crl === "none")
+    warnings.push(`${d.title} does not load CRLs here: revoked certificates keep working until they expire; keep partner certificates short-lived`);
+  if (d.crl === "cdp" && !config.ca.crlUrl)
+    warnings.push(`${d.title} fetches CRLs from the certificates' CRL Distribution Point, and this CA has none (ca init --crl-url): revocation is not checked`);
+
+  // Where the CA bundle and CRL live on the gateway host.
+  const outIsDir =
+    p.out !== undefined &&
+    (d.files.length > 1 ||
+      d.usesFiles ||
+      p.out.endsWith("/") ||
+      (await stat(p.out)
+        .then((s) => s.isDirectory())
+        .catch(() => false)));
+  const filesDir = p.filesDir ?? (outIsDir && p.out ? resolve(p.out) : undefined);
+  const caBundlePath = filesDir ? join(filesDir, "ca-bundle.pem") : layout.caBundle;
+  const crlBundlePath = filesDir ? join(filesDir, "crl-bundle.pem") : layout.crlBundle;
+  const listen = parseListen(p.listen, d.defaults?.listen ?? "443");
+  const upstream = parseUpstream(p.upstream ?? "http://127.0.0.1:8080");
+  const all = <K extends keyof Identity>(k: K) => [...new Set(identities.flatMap((i) => i[k] as unknown as string[]))];
+
+  const values: TemplateScope = {
+    kind: d.kind,
+    schema: d.schema,
+    caName: config.ca.name,
+    hostname: p.hostname ?? "api.example.com",
+    upstream: upstream.url,
+    upstreamHost: upstream.host,
+    upstreamPort: upstream.port,
+    upstreamTls: upstream.tls,
+    listen: listen.listen,
+    listenHost: listen.host,
+    listenPort: listen.port,
+    listenBind: listen.bind,
+    listenVhost: listen.vhost,
+    serverCert: p.serverCert ?? d.defaults?.serverCert ?? "/etc/ssl/gateway/server.pem",
+    serverKey: p.serverKey ?? d.defaults?.serverKey ?? "/etc/ssl/gateway/server.key",
+    caBundlePath,
+    crlBundlePath,
+    caBundlePem: caBundlePem.trim(),
+    caBundleText: caBundlePem,
+    crlBundleText: crlBundlePem,
+    rootPem: ca.root.pem.trim(),
+    crlBundlePem: crlBundlePem.trim(),
+    caUuid: stableUuid(ca.root.fingerprint),
+    crlUrl: config.ca.crlUrl,
+    partners: identities.map((i) => ({ id: i.id, cn: i.cn ?? i.id, commonNames: i.commonNames, uris: i.uris, dnsNames: i.dnsNames })),
+    hasAllowlist: identities.length > 0,
+    allowCns: all("commonNames"),
+    allowUris: all("uris"),
+    allowDnsNames: all("dnsNames"),
+    hasSanAllowlist: all("uris").length + all("dnsNames").length > 0,
+    hasAllowUris: all("uris").length > 0,
+    hasAllowDnsNames: all("dnsNames").length > 0,
+  };
+  const rendered: Array<{ name: string; text: string }> = [];
+  for (const f of d.files) rendered.push({ name: f.output, text: renderTemplate(await loadTemplate(`gateways/${d.kind}/${f.template}`), values) });
+  const allowlist = {
+    commonNames: (values.allowCns as Array<{ cn: string }>).map((c) => c.cn),
+    uris: values.allowUris as string[],
+    dnsNames: values.allowDnsNames as string[],
+  };
+
+  if (p.out === undefined)
+    return { kind: d.kind, schema: d.schema, files: rendered.map((r) => ({ name: r.name })), text: rendered.map((r) => r.text).join(""), allowlist, warnings };
+
+  const files: GatewayConfigResult["files"] = [];
+  const write = async (path: string, data: string) => {
+    if (!p.force && (await exists(path))) throw conflictError("ERR_EXISTS", `${path} already exists`, "pass --force to overwrite it");
+    await writeFileAtomic(path, data);
+    files.push({ name: path.split("/").pop() as string, path });
+  };
+  if (outIsDir) {
+    const dir = resolve(p.out);
+    await ensureDir(dir);
+    for (const r of rendered) await write(join(dir, r.name), r.text);
+    if (d.usesFiles) {
+      await write(join(dir, "ca-bundle.pem"), caBundlePem);
+      await write(join(dir, "crl-bundle.pem"), crlBundlePem);
+    }
+  } else {
+    await write(resolve(p.out), rendered.map((r) => r.text).join(""));
+  }
+  return { kind: d.kind, schema: d.schema, files, allowlist, warnings };
+}
