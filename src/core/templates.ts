@@ -79,11 +79,12 @@ function renderNodes(nodes: Node[], scopes: TemplateScope[]): string {
       }
     } else {
       const v = lookup(scopes, n.name);
-      if (v === undefined || v === false || typeof v === "object") {
+      const structured = typeof v === "object" && n.filters[0] === "json";
+      if (v === undefined || v === false || (typeof v === "object" && !structured)) {
         throw new MtlsError("ERR_TEMPLATE", `template value "${n.name}" is missing`, 70);
       }
-      let s = String(v);
-      for (const f of n.filters) {
+      let s = structured ? JSON.stringify(v) : String(v);
+      for (const f of structured ? n.filters.slice(1) : n.filters) {
         const [fname = "", arg] = f.split(":");
         const fn = FILTERS[fname];
         if (!fn) throw new MtlsError("ERR_TEMPLATE", `template filter "${fname}" is unknown`, 70);
