@@ -86,6 +86,11 @@ export class Output {
     }
   }
 
+  /** Part of a result printed as it happens (a narrated run); nothing in --json mode. */
+  line(text: string): void {
+    if (!this.opts.json) this.stdout.write(`${text}\n`);
+  }
+
   /** Sets the exit code a successful run ends with (1 when a check said no). */
   setExit(code: ExitCode): void {
     this.exitCode = code;

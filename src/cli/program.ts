@@ -5,7 +5,9 @@ import * as caInit from "./commands/ca/init.js";
 import * as caShow from "./commands/ca/show.js";
 import * as crlPublish from "./commands/crl/publish.js";
 import * as crlShow from "./commands/crl/show.js";
+import * as demo from "./commands/demo.js";
 import * as gatewayConfig from "./commands/gateway/config.js";
+import * as gatewayServe from "./commands/gateway/serve.js";
 import * as list from "./commands/list.js";
 import * as partnerAdd from "./commands/partner/add.js";
 import * as partnerExport from "./commands/partner/export.js";
@@ -83,6 +85,8 @@ export function createProgram(ctx: CliContext): Command {
       ctx.out.command = commandPath(action);
     });
 
+  demo.register(program, ctx);
+
   const ca = program.command("ca").description("create and inspect the private CA");
   caInit.register(ca, ctx);
   caShow.register(ca, ctx);
@@ -104,8 +108,9 @@ export function createProgram(ctx: CliContext): Command {
   status.register(program, ctx);
   probe.register(program, ctx);
 
-  const gateway = program.command("gateway").description("the gateway side: configuration rendered from the PKI");
+  const gateway = program.command("gateway").description("the gateway side: configuration from the PKI, and an embedded mTLS gateway");
   gatewayConfig.register(gateway, ctx);
+  gatewayServe.register(gateway, ctx);
 
   const pgp = program.command("pgp").description("the home party's OpenPGP key that signs delivery bundles");
   pgpInit.register(pgp, ctx);

@@ -297,3 +297,16 @@ export async function createCertificate(p: CreateCertificateParams): Promise<Cer
   });
   return describeCert(cert);
 }
+
+/** A PKCS#10 request, as a partner would make with `openssl req -new` (used by the demo). */
+export async function createCsr(p: { subject: DistinguishedName; keys: CryptoKeyPair; keyType: KeyType; sans?: San[] }): Promise<string> {
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: toName(p.subject),
+    keys: p.keys,
+    signingAlgorithm: keyAlgorithms(p.keyType).sign,
+    extensions: p.sans?.length
+      ? [new x509.SubjectAlternativeNameExtension(p.sans.map((s) => ({ type: s.type === "uri" ? "url" : s.type, value: s.value }) as x509.JsonGeneralName))]
+      : [],
+  });
+  return `${csr.toString("pem")}\n`;
+}

@@ -236,3 +236,20 @@ export async function decryptAndVerify(p: {
   }
   return { data: result.data as Uint8Array, filename: result.filename, signer: await describe(signerKey, new Date()) };
 }
+
+/** A partner-side encryption key pair, unprotected (the demo's stand-in for `gpg --gen-key`). */
+export async function generatePartnerKey(p: {
+  name: string;
+  email: string;
+  now: Date;
+}): Promise<{ publicArmored: string; privateArmored: string; fingerprint: string }> {
+  const lib = await pgp();
+  const { privateKey, publicKey } = await lib.generateKey({
+    type: "ecc",
+    curve: "curve25519Legacy",
+    userIDs: [{ name: p.name, email: p.email }],
+    date: p.now,
+    format: "armored",
+  });
+  return { publicArmored: publicKey, privateArmored: privateKey, fingerprint: (await lib.readKey({ armoredKey: publicKey })).getFingerprint().toUpperCase() };
+}

@@ -1,0 +1,44 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { Exit } from "../../core/errors.js";
+import type { CliContext } from "../context.js";
+import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
+
+interface Opts {
+  dir?: string;
+  keep?: boolean;
+}
+
+export function register(parent: Command, ctx: CliContext): void {
+  parent
+    .command("demo")
+    .description("run the whole partner lifecycle on this machine: CA, two partners, bundle, gateway, probe, offboarding")
+    .option("--dir <dir>", "work in this (new or empty) directory and keep it (default: a temporary one, removed afterwards)")
+    .option("--keep", "keep the temporary directory to look around")
+    .addHelpText("after", examplesHelp(["npx mtls demo", "mtls demo --dir ./demo && ls demo"]))
+    .addHelpText("after", exitCodesHelp(["0  every step behaved as expected", "1  a step did not (it is named)", "4  --dir is not empty"]))
+    .action(async (opts: Opts) => {
+      const core = await loadCore();
+      const dir = opts.dir ? ctx.resolvePath(opts.dir) : await mkdtemp(join(tmpdir(), "mtls-demo-"));
+      const s = ctx.out.out;
+      ctx.out.line(s.bold(`mtls demo — the partner lifecycle in ${dir}`));
+      try {
+        const result = await core.runDemo({
+          dir,
+          now: () => ctx.now(),
+          onStart: (n, title, command) => ctx.out.line(`\n${s.bold(`${n}.`)} ${title}\n   ${s.dim(`$ ${command}`)}`),
+          onStep: (step) => ctx.out.line(`   ${step.ok ? s.ok("✔") : s.bad("✖")} ${step.detail} ${s.dim(`(${step.ms} ms)`)}`),
+        });
+        ctx.out.result(result, (r) =>
+          r.ok
+            ? `\n${s.ok("✔")} ${s.bold(`all ${r.steps.length} steps behaved as expected`)} in ${(r.durationMs / 1000).toFixed(1)} s${opts.dir || opts.keep ? `; look around in ${r.dir}` : ""}`
+            : `\n${s.bad("✖")} ${s.bold(`step ${r.steps.find((x) => !x.ok)?.n} failed`)}: ${r.steps.find((x) => !x.ok)?.detail}`,
+        );
+        if (!result.ok) ctx.out.setExit(Exit.CHECK_FAILED);
+      } finally {
+        if (!opts.dir && !opts.keep) await rm(dir, { recursive: true, force: true });
+      }
+    });
+}

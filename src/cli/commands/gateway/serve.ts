@@ -1,0 +1,54 @@
+import type { Command } from "commander";
+import type { CliContext } from "../../context.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource } from "../../flags.js";
+
+interface Opts extends PassphraseOpts {
+  host: string;
+  port: string;
+  upstream?: string;
+  serverCert?: string;
+  serverKey?: string;
+}
+
+export function register(parent: Command, ctx: CliContext): void {
+  const cmd = parent
+    .command("serve")
+    .description("run an mTLS gateway that enforces this PKI's client certificates (a partner test environment)")
+    .option("--host <address>", "address to listen on", "127.0.0.1")
+    .option("--port <n>", "port (0 picks a free one)", "8443")
+    .option("--upstream <url>", "forward accepted requests here (default: answer with the client's identity as JSON)")
+    .option("--server-cert <file>", "the gateway's certificate chain (default: one issued from the PKI for localhost, in memory)")
+    .option("--server-key <file>", "its private key");
+  addPassphraseOptions(cmd)
+    .addHelpText(
+      "after",
+      examplesHelp(["mtls gateway serve --port 8443", "curl --cert chain.pem --key key.pem --cacert pki/ca/ca-bundle.pem https://localhost:8443/"]),
+    )
+    .addHelpText(
+      "after",
+      exitCodesHelp(["0  stopped by Ctrl-C or SIGTERM", "3  unreadable server certificate or key, wrong passphrase", "5  no PKI or CRL, port in use"]),
+    )
+    .action(async (opts: Opts) => {
+      const core = await loadCore();
+      const gw = await core.startGateway({
+        pkiDir: ctx.pkiDir,
+        host: opts.host,
+        port: Number.parseInt(opts.port, 10),
+        ...(opts.upstream ? { upstream: opts.upstream } : {}),
+        ...(opts.serverCert ? { serverCertPem: (await ctx.readInput(opts.serverCert, "--server-cert")).toString("utf8") } : {}),
+        ...(opts.serverKey ? { serverKeyPem: (await ctx.readInput(opts.serverKey, "--server-key")).toString("utf8") } : {}),
+        passphrase: passphraseSource(ctx, opts),
+        now: ctx.now(),
+        log: (line) => ctx.io.stderr.write(`${line}\n`),
+      });
+      // The URL is the result; the stats in it are final when --json prints it at exit.
+      ctx.out.result({ url: gw.url, port: gw.port, stats: gw.stats }, (r) => r.url);
+      ctx.out.info(`gateway listening on ${gw.url}; client certificates verified against ${ctx.pkiDir}/ca/ca-bundle.pem and every CA's CRL; Ctrl-C stops it`);
+      await new Promise<void>((resolve) => {
+        process.once("SIGINT", resolve);
+        process.once("SIGTERM", resolve);
+      });
+      await gw.close();
+      ctx.out.info(`stopped after ${gw.stats.requests} requests, ${gw.stats.refusedHandshakes} refused handshakes`);
+    });
+}

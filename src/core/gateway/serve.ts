@@ -1,0 +1,191 @@
+// The embedded mTLS gateway: what the home party gives partners as a test environment, and what
+// `mtls demo` runs against. Node's TLS server enforces the client certificate (CA bundle, every
+// CA's CRL as an array, TLS 1.2 minimum); a newly published CRL is picked up without a restart.
+import { unwatchFile, watchFile } from "node:fs";
+import { readFile } from "node:fs/promises";
+import http from "node:http";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
+import { loadCaCerts, loadCaKey, type PassphraseSource } from "../ca/material.js";
+import { inputError } from "../errors.js";
+import { randomSerial } from "../ids.js";
+import { exportPkcs8, exportSpki, generateKeyPair } from "../keys.js";
+import { encodePem } from "../pem.js";
+import { createCertificate } from "../pki.js";
+import { readIndex } from "../store/index-file.js";
+import type { Layout } from "../store/layout.js";
+import { openStore } from "../store/store.js";
+import { DAY, iso, MINUTE } from "../time.js";
+
+export interface ServeParams {
+  pkiDir: string;
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Forward accepted requests here instead of answering with the client's identity. */
+  upstream?: string;
+  /** The gateway's own certificate (chain PEM) and key; default: issued from the PKI for localhost. */
+  serverCertPem?: string;
+  serverKeyPem?: string;
+  passphrase?: PassphraseSource;
+  now: Date;
+  /** One line per request, and one per refused handshake. */
+  log: (line: string) => void;
+}
+
+export interface RunningGateway {
+  url: string;
+  port: number;
+  /** The chain the gateway presents, for clients to verify it against the PKI's root. */
+  serverCertPem: string;
+  stats: { requests: number; refusedHandshakes: number; crlReloads: number };
+  /** Re-reads the CRLs now (the file watcher does the same on its own). */
+  reloadCrls(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function tlsMaterial(layout: Layout, withIntermediate: boolean) {
+  const [ca, ...crls] = await Promise.all([
+    readFile(layout.caBundle),
+    ...(withIntermediate ? [readFile(layout.crlPem("intermediate"))] : []),
+    readFile(layout.crlPem("root")),
+  ]);
+  return { ca, crl: crls };
+}
+
+/** A server certificate for localhost from the PKI's issuing CA, 30 days, held in memory only. */
+async function localServerCert(p: ServeParams, layout: Layout) {
+  const { config } = await openStore(p.pkiDir);
+  const ca = await loadCaCerts(layout, config);
+  const caKey = await loadCaKey(ca.issuerRole === "root" ? layout.rootKey : layout.intermediateKey, ca.issuer, p.passphrase, `the ${ca.issuerRole} CA key`);
+  const keys = await generateKeyPair("ec-p256");
+  const cert = await createCertificate({
+    serial: randomSerial(),
+    subject: {
+      rdns: [
+        ["O", "mtls gateway"],
+        ["CN", "localhost"],
+      ],
+    },
+    issuer: ca.issuer,
+    notBefore: new Date(p.now.getTime() - 5 * MINUTE),
+    notAfter: new Date(p.now.getTime() + 30 * DAY),
+    spki: await exportSpki(keys.publicKey),
+    signingKey: caKey.key,
+    signingKeyType: caKey.keyType,
+    profile: { kind: "leaf", extKeyUsage: ["serverAuth"] },
+    sans: [
+      { type: "dns", value: "localhost" },
+      { type: "ip", value: "127.0.0.1" },
+      { type: "ip", value: "::1" },
+    ],
+  });
+  return { certPem: cert.pem + (ca.intermediate?.pem ?? ""), keyPem: encodePem("PRIVATE KEY", await exportPkcs8(keys.privateKey)) };
+}
+
+export async function startGateway(p: ServeParams): Promise<RunningGateway> {
+  const { layout, config } = await openStore(p.pkiDir);
+  let upstream: URL | undefined;
+  if (p.upstream) {
+    try {
+      upstream = new URL(p.upstream);
+    } catch {
+      throw inputError("ERR_UPSTREAM", `invalid --upstream "${p.upstream}"`, "use http://host:port");
+    }
+  }
+  const server = p.serverCertPem && p.serverKeyPem ? { certPem: p.serverCertPem, keyPem: p.serverKeyPem } : await localServerCert(p, layout);
+  const material = await tlsMaterial(layout, config.ca.intermediate);
+  const stats = { requests: 0, refusedHandshakes: 0, crlReloads: 0 };
+
+  // Partner ids by serial, for the log line; re-read when the index changes.
+  let owners = new Map<string, string>();
+  const loadOwners = async () => {
+    owners = new Map((await readIndex(layout.index)).map((r) => [r.serial, r.partnerId]));
+  };
+  await loadOwners();
+
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    stats.requests++;
+    const peer = (req.socket as TLSSocket).getPeerCertificate();
+    const serial = (peer.serialNumber ?? "").toLowerCase().replace(/^0+/, "");
+    const partner = owners.get(serial);
+    const line = (status: number) => p.log(`${iso(new Date())} ${status} ${req.method} ${req.url} serial=${serial || "-"} partner=${partner ?? "-"}`);
+    if (upstream) {
+      const fwd = http.request(
+        {
+          host: upstream.hostname,
+          port: upstream.port || 80,
+          path: req.url,
+          method: req.method,
+          headers: { ...req.headers, "x-client-subject": peer.subject?.CN ?? "", "x-client-serial": serial },
+        },
+        (up) => {
+          line(up.statusCode ?? 502);
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        },
+      );
+      fwd.on("error", () => {
+        line(502);
+        res.writeHead(502).end("bad gateway: upstream unreachable\n");
+      });
+      req.pipe(fwd);
+      return;
+    }
+    const body = {
+      accepted: true,
+      partner: partner ?? null,
+      serial,
+      subject: peer.subject ?? {},
+      sans: peer.subjectaltname ? peer.subjectaltname.split(", ") : [],
+      notAfter: peer.valid_to,
+      fingerprint: peer.fingerprint256 ? `sha256:${peer.fingerprint256.replace(/:/g, "").toLowerCase()}` : undefined,
+      protocol: (req.socket as TLSSocket).getProtocol(),
+    };
+    line(200);
+    res.writeHead(200, { "content-type": "application/json" }).end(`${JSON.stringify(body)}\n`);
+  };
+
+  const httpsServer = https.createServer(
+    { cert: server.certPem, key: server.keyPem, ca: material.ca, crl: material.crl, requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.2" },
+    handler,
+  );
+  httpsServer.on("tlsClientError", (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    stats.refusedHandshakes++;
+    p.log(`${iso(new Date())} TLS refused from ${socket.remoteAddress ?? "?"}: ${err.code ?? err.message}`);
+  });
+
+  const reloadCrls = async () => {
+    const m = await tlsMaterial(layout, config.ca.intermediate);
+    httpsServer.setSecureContext({ cert: server.certPem, key: server.keyPem, ca: m.ca, crl: m.crl, minVersion: "TLSv1.2" });
+    await loadOwners();
+    stats.crlReloads++;
+    p.log(`${iso(new Date())} reloaded CRLs from ${layout.crlDir}`);
+  };
+  // Publishing replaces the file by rename; watchFile polls the path, so it follows the new file.
+  const onChange = (cur: { mtimeMs: number }, prev: { mtimeMs: number }) => {
+    if (cur.mtimeMs !== prev.mtimeMs) reloadCrls().catch((err) => p.log(`${iso(new Date())} CRL reload failed: ${(err as Error).message}`));
+  };
+  watchFile(layout.crlBundle, { interval: 500 }, onChange);
+
+  await new Promise<void>((resolve, reject) => {
+    httpsServer.once("error", reject);
+    httpsServer.listen(p.port, p.host, () => resolve());
+  });
+  const port = (httpsServer.address() as AddressInfo).port;
+  const host = p.host.includes(":") ? `[${p.host}]` : p.host;
+  return {
+    url: `https://${host === "127.0.0.1" || host === "[::1]" ? "localhost" : host}:${port}/`,
+    port,
+    serverCertPem: server.certPem,
+    stats,
+    reloadCrls,
+    close: () =>
+      new Promise<void>((resolve) => {
+        unwatchFile(layout.crlBundle, onChange);
+        httpsServer.close(() => resolve());
+        httpsServer.closeAllConnections?.();
+      }),
+  };
+}
