@@ -14,6 +14,7 @@ import * as partnerExport from "./commands/partner/export.js";
 import * as partnerIssue from "./commands/partner/issue.js";
 import * as partnerList from "./commands/partner/list.js";
 import * as partnerOffboard from "./commands/partner/offboard.js";
+import * as partnerOnboard from "./commands/partner/onboard.js";
 import * as partnerShow from "./commands/partner/show.js";
 import * as pgpInit from "./commands/pgp/init.js";
 import * as pgpShow from "./commands/pgp/show.js";
@@ -92,6 +93,7 @@ export function createProgram(ctx: CliContext): Command {
   caShow.register(ca, ctx);
 
   const partner = program.command("partner").description("register partners, issue and deliver their certificates, offboard them");
+  partnerOnboard.register(partner, ctx);
   partnerAdd.register(partner, ctx);
   partnerIssue.register(partner, ctx);
   partnerExport.register(partner, ctx);

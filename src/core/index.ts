@@ -16,6 +16,7 @@ export { validatePartnerId } from "./ids.js";
 export { type ListedCert, type ListResult, listCertificates, parseStatus } from "./inventory/list.js";
 export { type IssueParams, type IssueResult, issuePartnerCert } from "./issue/issue.js";
 export { KEY_TYPES, parseKeyType } from "./keys.js";
+export { type OnboardResult, onboardPartner } from "./partners/onboard.js";
 export { addPartner, listPartners, type PartnerSummary, showPartner } from "./partners/partners.js";
 export { renderJunit } from "./probe/junit.js";
 export { type ProbeResult, probeGateways } from "./probe/probe.js";

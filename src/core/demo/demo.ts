@@ -1,13 +1,14 @@
 // `mtls demo`: the whole partner lifecycle on this machine, in a directory of its own, with
 // every step checked. Each step names the command a person would type for it.
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import https from "node:https";
 import { join } from "node:path";
 import { openBundle } from "../bundle/open.js";
 import { generatePartnerKey } from "../bundle/pgp.js";
 import { initCa } from "../ca/init.js";
 import { publishCrls } from "../crl/publish.js";
+import { conflictError } from "../errors.js";
 import { type RunningGateway, startGateway } from "../gateway/serve.js";
 import { issuePartnerCert } from "../issue/issue.js";
 import { exportPkcs8, generateKeyPair } from "../keys.js";
@@ -90,6 +91,8 @@ export async function runDemo(p: {
     if (!cond) throw new Error(message);
   };
 
+  const existing = await readdir(p.dir).catch(() => []);
+  if (existing.length > 0) throw conflictError("ERR_EXISTS", `${p.dir} is not empty`, "give --dir a new or empty directory");
   try {
     await mkdir(aDir, { recursive: true });
     await mkdir(bDir, { recursive: true });
