@@ -1,12 +1,18 @@
 // `npm run bench [-- section ...]`: measures mtls against the tools users would use instead and
-// prints a Markdown table. Sections: crl, bundle, probe.
+// prints a Markdown table. Sections: startup, sign, batch, crl, inventory, bundle, probe.
 import { benchBundle } from "./bundle.js";
 import { benchCrl } from "./crl.js";
+import { benchInventory } from "./inventory.js";
+import { benchBatch, benchSignOne, benchStartup } from "./issuance.js";
 import { machine, markdownTable, type Row } from "./lib.js";
 import { benchProbe } from "./probe.js";
 
 const sections: Record<string, () => Promise<Row[]> | Row[]> = {
+  startup: () => benchStartup(),
+  sign: () => benchSignOne(),
+  batch: () => benchBatch(),
   crl: () => benchCrl(Number(process.env.BENCH_CRL_ENTRIES ?? 100_000)),
+  inventory: () => benchInventory(),
   bundle: () => benchBundle(),
   probe: () => benchProbe(),
 };

@@ -1,4 +1,6 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Command, Option } from "commander";
 import * as bundleOpen from "./commands/bundle/open.js";
 import * as caInit from "./commands/ca/init.js";
@@ -23,7 +25,19 @@ import * as revoke from "./commands/revoke.js";
 import * as status from "./commands/status.js";
 import type { CliContext, GlobalOptions } from "./context.js";
 
-export const VERSION: string = (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+/** mtls's own package.json, found from wherever this module runs (dist/src/… or dist/bundle/). */
+function readVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++, dir = dirname(dir)) {
+    const p = join(dir, "package.json");
+    if (existsSync(p)) {
+      const pkg = JSON.parse(readFileSync(p, "utf8")) as { name?: string; version: string };
+      if (pkg.name === "mtls") return pkg.version;
+    }
+  }
+  return "0.0.0";
+}
+export const VERSION = readVersion();
 
 const EXIT_CODES = `
 Exit codes:

@@ -14,6 +14,7 @@ export { type GatewayConfigResult, gatewayKinds, renderGatewayConfig } from "./g
 export { type RunningGateway, startGateway } from "./gateway/serve.js";
 export { validatePartnerId } from "./ids.js";
 export { type ListedCert, type ListResult, listCertificates, parseStatus } from "./inventory/list.js";
+export { type BatchResult, issueBatch } from "./issue/batch.js";
 export { type IssueParams, type IssueResult, issuePartnerCert } from "./issue/issue.js";
 export { KEY_TYPES, parseKeyType } from "./keys.js";
 export { type OnboardResult, onboardPartner } from "./partners/onboard.js";

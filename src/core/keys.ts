@@ -1,4 +1,15 @@
-import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, pbkdf2, randomBytes, webcrypto } from "node:crypto";
+import {
+  createCipheriv,
+  createDecipheriv,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  generateKeyPair as nodeGenerateKeyPair,
+  pbkdf2,
+  randomBytes,
+  webcrypto,
+} from "node:crypto";
 import { promisify } from "node:util";
 import { body, children, NULL, octets, oid, readOid, readTlv, seq, type Tlv, uint } from "./der.js";
 import { Exit, inputError, MtlsError } from "./errors.js";
@@ -55,6 +66,30 @@ export async function generateKeyPair(type: KeyType): Promise<CryptoKeyPair> {
   return (await subtle.generateKey(keyAlgorithms(type).generate, true, ["sign", "verify"])) as CryptoKeyPair;
 }
 
+/**
+ * A key pair as DER (SPKI and PKCS#8), made with node:crypto: for EC keys synchronously, which
+ * costs microseconds where WebCrypto's generate + two exports make three thread-pool round
+ * trips; RSA keys go to the thread pool so several generate on all cores at once.
+ */
+export async function generateKeyPairDer(type: KeyType): Promise<{ spki: Buffer; pkcs8: Buffer }> {
+  if (type === "ec-p256" || type === "ec-p384") {
+    const { publicKey, privateKey } = generateKeyPairSync("ec", {
+      namedCurve: type === "ec-p256" ? "P-256" : "P-384",
+      publicKeyEncoding: { type: "spki", format: "der" },
+      privateKeyEncoding: { type: "pkcs8", format: "der" },
+    });
+    return { spki: publicKey, pkcs8: privateKey };
+  }
+  const modulusLength = Number(type.slice(4));
+  return new Promise((resolve, reject) =>
+    nodeGenerateKeyPair(
+      "rsa",
+      { modulusLength, publicExponent: 0x10001, publicKeyEncoding: { type: "spki", format: "der" }, privateKeyEncoding: { type: "pkcs8", format: "der" } },
+      (err, publicKey, privateKey) => (err ? reject(err) : resolve({ spki: publicKey, pkcs8: privateKey })),
+    ),
+  );
+}
+
 export async function exportPkcs8(key: CryptoKey): Promise<Buffer> {
   return Buffer.from(await subtle.exportKey("pkcs8", key));
 }
@@ -62,6 +97,12 @@ export async function exportPkcs8(key: CryptoKey): Promise<Buffer> {
 export async function exportSpki(key: CryptoKey): Promise<Buffer> {
   return Buffer.from(await subtle.exportKey("spki", key));
 }
+
+/** The same key as a node:crypto KeyObject, for synchronous signing. */
+export const keyObjectFromPkcs8 = (pkcs8: Uint8Array): KeyObject => createPrivateKey({ key: Buffer.from(pkcs8), format: "der", type: "pkcs8" });
+
+/** The digest that goes with a signing key (node:crypto names). */
+export const signingDigest = (type: KeyType): "sha256" | "sha384" => (type === "ec-p384" ? "sha384" : "sha256");
 
 export async function importSigningKey(pkcs8: Uint8Array, type: KeyType): Promise<CryptoKey> {
   return subtle.importKey("pkcs8", new Uint8Array(pkcs8), keyAlgorithms(type).import, false, ["sign"]);

@@ -167,6 +167,19 @@ export async function isSignedBy(cert: CertInfo, issuer: CertInfo): Promise<bool
   }
 }
 
+/** A Name as encoded DER plus the text and CNs people see. */
+export interface NameInfo {
+  der: Buffer;
+  text: string;
+  commonNames: string[];
+  empty: boolean;
+}
+
+export function describeName(dn: DistinguishedName): NameInfo {
+  const name = toName(dn);
+  return { der: Buffer.from(name.toArrayBuffer()), text: name.toString(), commonNames: name.getField("CN"), empty: name.toJSON().length === 0 };
+}
+
 export interface CsrInfo {
   subject: string;
   subjectDer: Buffer;

@@ -1,9 +1,21 @@
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MtlsError } from "./errors.js";
 
-/** templates/ at the package root (this file is dist/src/core/templates.js once built). */
-export const TEMPLATES_DIR = fileURLToPath(new URL("../../../templates/", import.meta.url));
+/** The package root: the nearest directory above this module that holds templates/. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, "templates", "gateways"))) return dir;
+    dir = dirname(dir);
+  }
+  throw new MtlsError("ERR_INSTALL", "cannot find mtls's templates/ directory", 70);
+}
+
+/** templates/ at the package root (the code runs from dist/src/… or dist/bundle/). */
+export const TEMPLATES_DIR = `${join(packageRoot(), "templates")}/`;
 
 export type TemplateValue = string | number | boolean | undefined | TemplateValue[] | { [key: string]: TemplateValue };
 export type TemplateScope = Record<string, TemplateValue>;

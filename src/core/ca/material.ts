@@ -1,7 +1,7 @@
-import { createPrivateKey, createPublicKey } from "node:crypto";
+import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { lstat } from "node:fs/promises";
 import { envError, fsError, inputError } from "../errors.js";
-import { decryptKeyPemAsync, importSigningKey, type KeyType, keyTypeOf } from "../keys.js";
+import { decryptKeyPemAsync, importSigningKey, type KeyType, keyObjectFromPkcs8, keyTypeOf } from "../keys.js";
 import { pemOrDer } from "../pem.js";
 import { type CertInfo, parseCertificate } from "../pki.js";
 import type { StoreConfig } from "../store/config.js";
@@ -33,6 +33,8 @@ export async function loadCaCerts(layout: Layout, config: StoreConfig): Promise<
 
 export interface CaKey {
   key: CryptoKey;
+  /** The same key for node:crypto's synchronous signing (partner leaves, in bulk). */
+  keyObject?: KeyObject;
   keyType: KeyType;
 }
 
@@ -65,7 +67,7 @@ export async function loadCaKey(path: string, cert: CertInfo, passphrase: Passph
     );
   }
   const keyType = keyTypeOf(cert.spki);
-  return { key: await importSigningKey(pkcs8, keyType), keyType };
+  return { key: await importSigningKey(pkcs8, keyType), keyObject: keyObjectFromPkcs8(pkcs8), keyType };
 }
 
 export interface CaKeys {

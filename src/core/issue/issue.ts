@@ -6,9 +6,9 @@ import { BACKDATE_MS } from "../ca/init.js";
 import { type CaCerts, type CaKey, loadCaCerts, loadCaKey, type PassphraseSource } from "../ca/material.js";
 import { conflictError, inputError, usageError } from "../errors.js";
 import { randomSerial, validatePartnerId } from "../ids.js";
-import { exportPkcs8, exportSpki, generateKeyPair, type KeyType } from "../keys.js";
+import { generateKeyPairDer, type KeyType } from "../keys.js";
 import { encodePem, pemOrDer } from "../pem.js";
-import { type CertInfo, createCertificate, type DistinguishedName, parseCsr } from "../pki.js";
+import { type CertInfo, type DistinguishedName, describeName, type NameInfo, parseCsr } from "../pki.js";
 import { dedupeSans, formatSan, type San, sanProblem } from "../sans.js";
 import type { StoreConfig } from "../store/config.js";
 import { exists, StoreWriter, writeFileAtomic } from "../store/fs.js";
@@ -18,6 +18,7 @@ import { withLock } from "../store/lock.js";
 import { readPartners, serializePartners } from "../store/partners.js";
 import { openStore } from "../store/store.js";
 import { DAY, iso } from "../time.js";
+import { createLeaf, keyIdentifier } from "./leaf-encode.js";
 import { checkKeyPolicy } from "./policy.js";
 
 /** What one partner certificate should be. Exactly one of `csr` and `generateKeyType`. */
@@ -81,7 +82,7 @@ export interface IssueResult {
 /** A request checked against policy, ready to sign. */
 export interface PreparedRequest {
   partnerId: string;
-  subject: DistinguishedName;
+  subject: NameInfo;
   sans: San[];
   spki: Uint8Array;
   keyType: string;
@@ -126,16 +127,16 @@ export async function prepareRequest(req: IssueRequest, config: StoreConfig, iss
 
   if (req.generateKeyType) {
     if (req.csr) throw usageError("ERR_USAGE", "--csr and --generate exclude each other", "pass one of them");
-    const keys = await generateKeyPair(req.generateKeyType);
+    const keys = await generateKeyPairDer(req.generateKeyType);
     return {
       partnerId,
-      subject: { rdns: [["CN", req.cn ?? partnerId]] },
+      subject: describeName({ rdns: [["CN", req.cn ?? partnerId]] }),
       sans: dedupeSans(req.sans ?? []),
-      spki: await exportSpki(keys.publicKey),
+      spki: keys.spki,
       keyType: req.generateKeyType,
       source: "generated",
       days,
-      privateKey: await exportPkcs8(keys.privateKey),
+      privateKey: keys.pkcs8,
       warnings,
     };
   }
@@ -175,23 +176,29 @@ export async function prepareRequest(req: IssueRequest, config: StoreConfig, iss
   }
   let subject: DistinguishedName = req.cn !== undefined ? { rdns: [["CN", req.cn]] } : { der: csr.subjectDer };
   if (req.cn === undefined && csr.subjectEmpty && sans.length === 0) subject = { rdns: [["CN", partnerId]] };
-  return { partnerId, subject, sans: dedupeSans(sans), spki: csr.spki, keyType, source: "csr", days, warnings };
+  return { partnerId, subject: describeName(subject), sans: dedupeSans(sans), spki: csr.spki, keyType, source: "csr", days, warnings };
 }
 
 /** Signs a prepared request. `serial` must be unique in the index (the caller holds the lock). */
 export async function signRequest(r: PreparedRequest, ca: CaCerts, caKey: CaKey, serial: string, now: Date, config: StoreConfig): Promise<CertInfo> {
-  return createCertificate({
+  return createLeaf({
     serial,
-    subject: r.subject,
-    issuer: ca.issuer,
+    subjectDer: r.subject.der,
+    subjectEmpty: r.subject.empty,
+    subjectText: r.subject.text,
+    commonNames: r.subject.commonNames,
+    issuerDer: ca.issuer.subjectDer,
+    issuerText: ca.issuer.subject,
+    issuerKeyId: ca.issuer.subjectKeyId ?? keyIdentifier(ca.issuer.spki).toString("hex"),
     notBefore: new Date(now.getTime() - BACKDATE_MS),
     notAfter: new Date(now.getTime() + r.days * DAY),
     spki: r.spki,
-    signingKey: caKey.key,
-    signingKeyType: caKey.keyType,
-    profile: { kind: "leaf", extKeyUsage: ["clientAuth"] },
     sans: r.sans,
+    extKeyUsage: ["clientAuth"],
     ...(config.ca.crlUrl ? { crlUrl: config.ca.crlUrl } : {}),
+    signingKey: caKey.key,
+    ...(caKey.keyObject ? { signingKeyObject: caKey.keyObject } : {}),
+    signingKeyType: caKey.keyType,
   });
 }
 

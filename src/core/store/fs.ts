@@ -96,6 +96,42 @@ interface Staged {
   appendAt?: number;
 }
 
+async function createExclusive(path: string, data: string | Uint8Array, mode: number): Promise<void> {
+  let fh: import("node:fs/promises").FileHandle;
+  try {
+    fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") throw conflictError("ERR_EXISTS", `${path} already exists`);
+    throw fsError(err, path, "write");
+  }
+  try {
+    // No fchmod: a new file gets `mode` narrowed by the umask, never widened, so keys stay private.
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (err) {
+    await fh.close().catch(() => {});
+    await unlink(path).catch(() => {});
+    throw fsError(err, path, "write");
+  }
+  await fh.close();
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; the first failure wins once all settle. */
+export async function parallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: unknown;
+  const worker = async () => {
+    while (next < items.length && failure === undefined) {
+      const item = items[next++] as T;
+      await fn(item).catch((err) => {
+        failure ??= err;
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure !== undefined) throw failure;
+}
+
 /** Appends at `at` (dropping a torn tail first) and flushes; undo by truncating back to `at`. */
 async function appendAt(path: string, data: string | Uint8Array, at: number, mode: number): Promise<void> {
   const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, mode);
@@ -139,23 +175,20 @@ export class StoreWriter {
 
   async commit(): Promise<void> {
     const temps: string[] = [];
-    const done: Array<{ path: string; backup?: string; tmp?: string; truncateTo?: number }> = [];
-    const files = this.staged.filter((s) => s.appendAt === undefined);
+    const done: Array<{ path: string; backup?: string; truncateTo?: number }> = [];
+    const creates = this.staged.filter((s) => s.exclusive);
+    const files = this.staged.filter((s) => !s.exclusive && s.appendAt === undefined);
     const appends = this.staged.filter((s) => s.appendAt !== undefined);
     try {
+      // New names (certificate archive entries): written in place with O_EXCL, several at once.
+      // A crash may leave one half-written, but nothing refers to it until the index append.
+      await parallel(creates, 8, async (s) => {
+        await createExclusive(s.path, s.data, s.mode);
+        done.push({ path: s.path });
+      });
       for (const s of files) temps.push(await writeTemp(s.path, s.data, s.mode).catch((e) => Promise.reject(fsError(e, s.path, "write"))));
       for (const [i, s] of files.entries()) {
         const tmp = temps[i] as string;
-        if (s.exclusive) {
-          try {
-            await link(tmp, s.path);
-          } catch (err) {
-            if ((err as NodeJS.ErrnoException).code === "EEXIST") throw conflictError("ERR_EXISTS", `${s.path} already exists`);
-            throw fsError(err, s.path, "write");
-          }
-          done.push({ path: s.path, tmp });
-          continue;
-        }
         let backup: string | undefined = tmpName(s.path, "bak");
         try {
           await link(s.path, backup);
@@ -168,7 +201,7 @@ export class StoreWriter {
           if (backup) await unlink(backup).catch(() => {});
           throw fsError(err, s.path, "write");
         }
-        done.push({ path: s.path, tmp, ...(backup ? { backup } : {}) });
+        done.push({ path: s.path, ...(backup ? { backup } : {}) });
       }
       for (const s of appends) {
         const at = s.appendAt as number;

@@ -1,8 +1,10 @@
+import { dirname } from "node:path";
 import { type Command, Option } from "commander";
+import { Exit, usageError } from "../../../core/errors.js";
 import type { IssueResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
 import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, parseDays, passphraseSource } from "../../flags.js";
-import { fields, type Styles } from "../../output.js";
+import { fields, type Styles, table } from "../../output.js";
 import { askIssue } from "../../questions.js";
 
 interface Opts extends PassphraseOpts {
@@ -18,6 +20,9 @@ interface Opts extends PassphraseOpts {
   armor?: boolean;
   gatewayUrl?: string;
   force?: boolean;
+  batch?: string;
+  keyDir?: string;
+  allOrNothing?: boolean;
 }
 
 const render = (r: IssueResult, s: Styles): string =>
@@ -57,7 +62,10 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--bundle <file>", "with --generate: the encrypted delivery bundle (default when the partner has an OpenPGP key: ./<partner>-<serial>.zip.pgp)")
     .option("--armor", "ASCII-armored bundle")
     .option("--gateway-url <url>", "the gateway URL written into the bundle's test commands")
-    .option("--force", "overwrite --out / --out-key files");
+    .option("--force", "overwrite --out / --out-key files")
+    .option("--batch <file>", "issue every request of a JSON Lines file in one go (see README); no <partner-id> then")
+    .option("--key-dir <dir>", "with --batch: where generated keys go (0600) when a line names no outKey")
+    .option("--all-or-nothing", "with --batch: issue nothing when any line is invalid");
   addPassphraseOptions(cmd)
     .addHelpText(
       "after",
@@ -78,6 +86,7 @@ export function register(parent: Command, ctx: CliContext): void {
     )
     .action(async (partnerId: string | undefined, opts: Opts) => {
       const core = await loadCore();
+      if (opts.batch) return runBatch(ctx, core, partnerId, opts);
       let a = { partnerId, csr: opts.csr, generate: opts.generate, keyType: opts.keyType, outKey: opts.outKey, sans: opts.san, days: opts.days };
       if (!partnerId || (!opts.csr && !opts.generate)) {
         if (!ctx.prompt.interactive)
@@ -112,4 +121,32 @@ export function register(parent: Command, ctx: CliContext): void {
       for (const w of result.warnings) ctx.out.warn(w);
       ctx.out.result(result, render);
     });
+}
+
+async function runBatch(ctx: CliContext, core: typeof import("../../../core/index.js"), partnerId: string | undefined, opts: Opts): Promise<void> {
+  if (partnerId || opts.csr || opts.generate)
+    throw usageError("ERR_USAGE", "--batch takes every request from its file", "drop <partner-id>, --csr and --generate");
+  const file = ctx.resolvePath(opts.batch as string);
+  const result = await core.issueBatch({
+    pkiDir: ctx.pkiDir,
+    text: (await ctx.readInput(opts.batch as string, "batch file", 256 * 1024 * 1024)).toString("utf8"),
+    baseDir: dirname(file),
+    ...(opts.keyDir ? { keyDir: ctx.resolvePath(opts.keyDir) } : {}),
+    allOrNothing: Boolean(opts.allOrNothing),
+    passphrase: passphraseSource(ctx, opts),
+    now: ctx.now(),
+    onProgress: (done, total) => ctx.out.progress(`signed ${done}/${total}`),
+  });
+  ctx.out.progress("");
+  ctx.out.result(result, (r, s) => {
+    const failed = r.results.filter((x) => !x.ok);
+    const head = `${s.ok(`${r.issued} issued`)}${r.failed ? `, ${s.bad(`${r.failed} failed`)}` : ""} from ${opts.batch}`;
+    if (!failed.length) return head;
+    return `${head}\n${table(
+      ["LINE", "PARTNER", "ERROR"],
+      failed.map((x) => [String(x.line), x.partnerId ?? "", x.error?.message ?? ""]),
+      s,
+    )}`;
+  });
+  if (result.failed) ctx.out.setExit(Exit.CHECK_FAILED);
 }

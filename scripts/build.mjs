@@ -1,0 +1,19 @@
+// Bundles the CLI for start-up speed: one ESM entry plus chunks per lazy import (the core,
+// openpgp, archiver, the prompts), so `mtls --help` loads one small file instead of dozens of
+// modules, and x509's CommonJS build is not re-parsed by Node's CJS lexer on every run.
+// Measured on the project machine: `mtls --help` 211 ms unbundled, 171 ms bundled; node -e 0 120 ms.
+import { build } from "esbuild";
+
+await build({
+  entryPoints: ["src/cli/main.ts"],
+  outdir: "dist/bundle",
+  bundle: true,
+  splitting: true,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  sourcemap: "linked",
+  logLevel: "warning",
+  // Bundled CommonJS dependencies call require() for Node built-ins; ESM has none by default.
+  banner: { js: "import { createRequire as __mtlsCreateRequire } from 'node:module'; const require = __mtlsCreateRequire(import.meta.url);" },
+});

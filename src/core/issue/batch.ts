@@ -1,0 +1,185 @@
+// Batch issuance: every request of a JSON Lines file in one process, under one lock, with one
+// index append. Each line is validated and prepared before anything is signed; a bad line fails
+// alone (with its line number) unless all-or-nothing is asked for.
+import { readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { loadCaCerts, loadCaKey, type PassphraseSource } from "../ca/material.js";
+import { conflictError, inputError, MtlsError } from "../errors.js";
+import { parseKeyType } from "../keys.js";
+import { encodePem } from "../pem.js";
+import { parseSan } from "../sans.js";
+import { ensureDir, exists, parallel, StoreWriter } from "../store/fs.js";
+import { type CertRecord, readIndexSnapshot, stageIndex } from "../store/index-file.js";
+import { withLock } from "../store/lock.js";
+import { readPartners, serializePartners } from "../store/partners.js";
+import { openStore } from "../store/store.js";
+import { iso } from "../time.js";
+import { chainPemFor, type PreparedRequest, prepareRequest, recordFor, signRequest, uniqueSerial } from "./issue.js";
+
+/** One line of a batch file. */
+export interface BatchLine {
+  partner: string;
+  /** A CSR path (relative to the batch file), or "generate". */
+  csr?: string;
+  generate?: boolean;
+  keyType?: string;
+  cn?: string;
+  sans?: string[];
+  days?: number;
+  /** Where a generated key goes (0600). Without it, --key-dir is used. */
+  outKey?: string;
+}
+
+export interface BatchLineResult {
+  line: number;
+  ok: boolean;
+  partnerId?: string;
+  serial?: string;
+  notAfter?: string;
+  keyPath?: string;
+  error?: { code: string; message: string };
+}
+
+export interface BatchParams {
+  pkiDir: string;
+  /** The JSON Lines text. */
+  text: string;
+  /** Relative CSR and key paths resolve against this directory (the batch file's). */
+  baseDir: string;
+  /** Generated keys without an outKey go here as <partner>-<serial prefix>.key. */
+  keyDir?: string;
+  allOrNothing: boolean;
+  passphrase?: PassphraseSource;
+  now: Date;
+  /** Signatures in flight at once. */
+  concurrency?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface BatchResult {
+  issued: number;
+  failed: number;
+  results: BatchLineResult[];
+  /** Where the time went: checking and key generation, signing, writing (files + index). */
+  timings: { prepareMs: number; signMs: number; commitMs: number };
+}
+
+const lineError = (err: unknown) => ({ code: err instanceof MtlsError ? err.code : "ERR_INTERNAL", message: err instanceof Error ? err.message : String(err) });
+
+export async function issueBatch(p: BatchParams): Promise<BatchResult> {
+  const { layout, config } = await openStore(p.pkiDir);
+  const ca = await loadCaCerts(layout, config);
+  const caKeyPending = loadCaKey(ca.issuerRole === "root" ? layout.rootKey : layout.intermediateKey, ca.issuer, p.passphrase, `the ${ca.issuerRole} CA key`);
+  caKeyPending.catch(() => {});
+
+  const t0 = Date.now();
+  let t1 = 0;
+  let t2 = 0;
+  // 1. Parse and prepare every line (CSR checks, policy, key generation) before signing anything.
+  const lines = p.text.split("\n");
+  const results: BatchLineResult[] = [];
+  const prepared: Array<{ result: BatchLineResult; req: PreparedRequest; keyPath?: string }> = [];
+  const jobs: Array<{ n: number; raw: string }> = [];
+  lines.forEach((raw, i) => {
+    if (raw.trim() !== "" && !raw.trim().startsWith("#")) jobs.push({ n: i + 1, raw });
+  });
+  await parallel(jobs, p.concurrency ?? 8, async ({ n, raw }) => {
+    const result: BatchLineResult = { line: n, ok: false };
+    results.push(result);
+    try {
+      let l: BatchLine;
+      try {
+        l = JSON.parse(raw) as BatchLine;
+      } catch {
+        throw inputError("ERR_BATCH_LINE", `line ${n} is not a JSON object`);
+      }
+      if (!l || typeof l !== "object" || typeof l.partner !== "string") throw inputError("ERR_BATCH_LINE", `line ${n} has no "partner"`);
+      result.partnerId = l.partner;
+      const generate = l.generate === true || l.csr === "generate";
+      if (!generate && !l.csr) throw inputError("ERR_BATCH_LINE", `line ${n} has neither "csr" nor "generate"`);
+      if (generate && !l.outKey && !p.keyDir)
+        throw inputError("ERR_KEY_DESTINATION", `line ${n} generates a key but names no "outKey" and no --key-dir was given`);
+      if (generate && l.outKey && (await exists(resolve(p.baseDir, l.outKey)))) throw conflictError("ERR_EXISTS", `line ${n}: ${l.outKey} already exists`);
+      const csrPath = generate ? undefined : resolve(p.baseDir, l.csr as string);
+      const req = await prepareRequest(
+        {
+          partnerId: l.partner,
+          ...(csrPath
+            ? {
+                csr: await readFile(csrPath).catch(() => Promise.reject(inputError("ERR_BATCH_LINE", `line ${n}: cannot read CSR ${l.csr}`))),
+                csrSource: `line ${n} CSR ${l.csr}`,
+              }
+            : {}),
+          ...(generate ? { generateKeyType: parseKeyType(l.keyType ?? "ec-p256") } : {}),
+          ...(l.cn !== undefined ? { cn: l.cn } : {}),
+          ...(l.sans ? { sans: l.sans.map(parseSan) } : {}),
+          ...(l.days !== undefined ? { days: l.days } : {}),
+        },
+        config,
+        ca.issuer,
+        p.now,
+      );
+      prepared.push({ result, req, ...(generate && l.outKey ? { keyPath: resolve(p.baseDir, l.outKey) } : {}) });
+    } catch (err) {
+      result.error = lineError(err);
+    }
+  }).catch(() => {});
+  results.sort((a, b) => a.line - b.line);
+  prepared.sort((a, b) => a.result.line - b.result.line);
+  const failedEarly = results.filter((r) => r.error);
+  if (p.allOrNothing && failedEarly.length) {
+    const first = failedEarly[0] as BatchLineResult;
+    throw inputError(
+      "ERR_BATCH",
+      `${failedEarly.length} of ${results.length} lines are invalid (first: ${first.error?.message}); nothing was issued (--all-or-nothing)`,
+    );
+  }
+  const caKey = await caKeyPending;
+  t1 = Date.now();
+  if (p.keyDir && prepared.some((x) => x.req.privateKey && !x.keyPath)) await ensureDir(p.keyDir, 0o700);
+
+  // 2. Sign and commit everything under one lock, with one index append.
+  await withLock(
+    layout.lock,
+    async () => {
+      const snap = await readIndexSnapshot(layout.index);
+      const registry = await readPartners(layout.partners);
+      const taken = new Set(snap.records.map((r) => r.serial));
+      const records: CertRecord[] = [];
+      const tx = new StoreWriter();
+      let signed = 0;
+      await parallel(prepared, p.concurrency ?? 8, async (item) => {
+        const serial = uniqueSerial(taken);
+        const cert = await signRequest(item.req, ca, caKey, serial, p.now, config);
+        const record = recordFor(item.req, cert, ca, layout, p.now);
+        records.push(record);
+        tx.create(layout.certFile(serial), cert.pem).create(layout.chainFile(serial), chainPemFor(cert, ca));
+        if (item.req.privateKey) {
+          const keyPath = item.keyPath ?? join(p.keyDir as string, `${item.req.partnerId}-${serial.slice(0, 8)}.key`);
+          tx.create(keyPath, encodePem("PRIVATE KEY", item.req.privateKey), 0o600);
+          item.result.keyPath = keyPath;
+        }
+        Object.assign(item.result, { ok: true, serial, notAfter: record.notAfter });
+        if (!registry.partners[item.req.partnerId])
+          registry.partners[item.req.partnerId] = { id: item.req.partnerId, createdAt: iso(p.now), updatedAt: iso(p.now) };
+        p.onProgress?.(++signed, prepared.length);
+      });
+      // Index order follows the batch file, whatever order the signatures finished in.
+      const order = new Map(prepared.map((x, i) => [x.result.serial, i]));
+      records.sort((a, b) => (order.get(a.serial) ?? 0) - (order.get(b.serial) ?? 0));
+      tx.put(layout.partners, serializePartners(registry));
+      stageIndex(tx, layout.index, snap, records);
+      t2 = Date.now();
+      try {
+        await tx.commit();
+      } catch (err) {
+        for (const item of prepared)
+          Object.assign(item.result, { ok: false, error: lineError(err), serial: undefined, notAfter: undefined, keyPath: undefined });
+        throw err;
+      }
+    },
+    { purpose: "partner issue --batch" },
+  );
+  const timings = { prepareMs: t1 - t0, signMs: t2 - t1, commitMs: Date.now() - t2 };
+  return { issued: results.filter((r) => r.ok).length, failed: results.filter((r) => !r.ok).length, results, timings };
+}

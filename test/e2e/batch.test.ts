@@ -1,0 +1,92 @@
+import assert from "node:assert/strict";
+import { readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import test from "node:test";
+import { makeCsr } from "../helpers/csr.js";
+import { initTempCa, json, mtls, openssl, snapshot } from "../helpers/run.js";
+
+test("--batch issues every good line under one lock with one index append; bad lines fail alone with their line numbers", async (t) => {
+  const dir = await initTempCa(t);
+  const a = await makeCsr(dir, "alpha", { addext: ["subjectAltName=DNS:alpha.example"] });
+  const weak = await makeCsr(dir, "weak", { key: "rsa1024" });
+  const lines = [
+    JSON.stringify({ partner: "alpha", csr: "alpha.csr", days: 30 }),
+    JSON.stringify({ partner: "fleet-1", csr: "generate", sans: ["uri:spiffe://fleet.example/w/1"], outKey: "named.key" }),
+    "# comments and blank lines are skipped",
+    "",
+    JSON.stringify({ partner: "fleet-2", generate: true, keyType: "ec-p384", sans: ["uri:spiffe://fleet.example/w/2"] }),
+    "{ not json",
+    JSON.stringify({ partner: "weak", csr: "weak.csr" }),
+    JSON.stringify({ partner: "bad-san", generate: true, sans: ["dns:has space"] }),
+    JSON.stringify({ partner: "../escape", generate: true }),
+  ];
+  await writeFile(join(dir, "batch.jsonl"), `${lines.join("\n")}\n`);
+  void a;
+  void weak;
+  const indexBefore = (await readFile(join(dir, "pki/index.jsonl"), "utf8")).split("\n").filter(Boolean).length;
+  const r = await mtls(["partner", "issue", "--batch", "batch.jsonl", "--key-dir", "keys", "--json"], { cwd: dir });
+  assert.equal(r.exitCode, 1, r.stderr);
+  const doc = json(r);
+  assert.equal(doc.result.issued, 3);
+  assert.equal(doc.result.failed, 4);
+  const byLine = Object.fromEntries(doc.result.results.map((x: { line: number }) => [x.line, x]));
+  assert.equal(byLine[1].ok, true);
+  assert.equal(byLine[2].keyPath, join(dir, "named.key"));
+  assert.equal(byLine[5].keyPath, join(dir, "keys", `fleet-2-${byLine[5].serial.slice(0, 8)}.key`));
+  assert.match(byLine[6].error.message, /line 6 is not a JSON object/);
+  assert.equal(byLine[7].error.code, "ERR_KEY_POLICY");
+  assert.equal(byLine[8].error.code, "ERR_SAN");
+  assert.equal(byLine[9].error.code, "ERR_PARTNER_ID");
+  for (const n of [2, 5]) assert.equal((await stat(byLine[n].keyPath)).mode & 0o777, 0o600);
+  assert.equal((await stat(join(dir, "keys"))).mode & 0o777, 0o700);
+  for (const n of [1, 2, 5]) {
+    const v = await openssl([
+      "verify",
+      "-purpose",
+      "sslclient",
+      "-CAfile",
+      join(dir, "pki/ca/root.pem"),
+      "-untrusted",
+      join(dir, "pki/ca/intermediate.pem"),
+      join(dir, "pki/certs", `${byLine[n].serial}.pem`),
+    ]);
+    assert.equal(v.exitCode, 0, v.stderr);
+  }
+  const pub = await openssl(["x509", "-in", join(dir, "pki/certs", `${byLine[5].serial}.pem`), "-noout", "-pubkey"]);
+  const fromKey = await openssl(["pkey", "-in", byLine[5].keyPath, "-pubout"]);
+  assert.equal(pub.stdout, fromKey.stdout);
+  assert.match((await openssl(["x509", "-in", join(dir, "pki/certs", `${byLine[5].serial}.pem`), "-noout", "-text"])).stdout, /NIST CURVE: P-384/);
+  // One append: exactly the three new records, in batch-file order.
+  const index = (await readFile(join(dir, "pki/index.jsonl"), "utf8"))
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+  assert.equal(index.length, indexBefore + 3);
+  assert.deepEqual(
+    index.map((x: { partnerId: string }) => x.partnerId),
+    ["alpha", "fleet-1", "fleet-2"],
+  );
+  // Again: named.key exists now, so line 2 fails on its own and the rest is issued.
+  const human = await mtls(["partner", "issue", "--batch", "batch.jsonl", "--key-dir", "keys2"], { cwd: dir });
+  assert.equal(human.exitCode, 1);
+  assert.match(human.stdout, /2 issued, 5 failed from batch\.jsonl\nLINE\s+PARTNER\s+ERROR\n2\s+fleet-1\s+line 2: .*named\.key already exists\n6\s+/);
+});
+
+test("--batch --all-or-nothing issues nothing when a line is bad; a generated key with nowhere to go fails its line", async (t) => {
+  const dir = await initTempCa(t);
+  await writeFile(
+    join(dir, "b.jsonl"),
+    `${JSON.stringify({ partner: "good", generate: true, outKey: "good.key" })}\n${JSON.stringify({ partner: "nokey", generate: true })}\n`,
+  );
+  const before = await snapshot(join(dir, "pki"));
+  const all = await mtls(["partner", "issue", "--batch", "b.jsonl", "--all-or-nothing", "--json"], { cwd: dir });
+  assert.equal(all.exitCode, 3);
+  assert.match(json(all).error?.message ?? "", /1 of 2 lines are invalid .*line 2 generates a key but names no "outKey".*nothing was issued/);
+  assert.deepEqual(await snapshot(join(dir, "pki")), before);
+  await assert.rejects(stat(join(dir, "good.key")));
+  const some = json(await mtls(["partner", "issue", "--batch", "b.jsonl", "--json"], { cwd: dir }));
+  assert.equal(some.result.issued, 1);
+  assert.equal(some.result.results[1].error.code, "ERR_KEY_DESTINATION");
+  const mixed = await mtls(["partner", "issue", "acme", "--batch", "b.jsonl", "--json"], { cwd: dir });
+  assert.equal(mixed.exitCode, 2);
+});
