@@ -1,5 +1,6 @@
 // Options and helpers shared by several commands.
 import { readFile, stat } from "node:fs/promises";
+import { hostname, userInfo } from "node:os";
 import { type Command, Option } from "commander";
 import type { PassphraseSource } from "../core/ca/material.js";
 import { fsError, inputError, usageError } from "../core/errors.js";
@@ -103,5 +104,19 @@ export async function newPassphrase(ctx: CliContext, opts: PassphraseOpts, minLe
   return first;
 }
 
+/** Who the audit log names: MTLS_ACTOR, or user@host. */
+function actor(): string {
+  if (process.env.MTLS_ACTOR) return process.env.MTLS_ACTOR;
+  let user = process.env.USER ?? process.env.LOGNAME;
+  try {
+    user ??= userInfo().username;
+  } catch {}
+  return `${user ?? "unknown"}@${hostname()}`;
+}
+
 /** Loads the core library; kept out of start-up so `mtls --help` stays fast. */
-export const loadCore = () => import("../core/index.js");
+export async function loadCore() {
+  const core = await import("../core/index.js");
+  core.setAuditActor(actor());
+  return core;
+}

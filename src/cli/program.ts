@@ -2,12 +2,14 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, Option } from "commander";
+import * as audit from "./commands/audit.js";
 import * as bundleOpen from "./commands/bundle/open.js";
 import * as caInit from "./commands/ca/init.js";
 import * as caShow from "./commands/ca/show.js";
 import * as crlPublish from "./commands/crl/publish.js";
 import * as crlShow from "./commands/crl/show.js";
 import * as demo from "./commands/demo.js";
+import * as doctor from "./commands/doctor.js";
 import * as gatewayConfig from "./commands/gateway/config.js";
 import * as gatewayServe from "./commands/gateway/serve.js";
 import * as list from "./commands/list.js";
@@ -122,6 +124,8 @@ export function createProgram(ctx: CliContext): Command {
 
   list.register(program, ctx);
   status.register(program, ctx);
+  audit.register(program, ctx);
+  doctor.register(program, ctx);
   probe.register(program, ctx);
 
   const gateway = program.command("gateway").description("the gateway side: configuration from the PKI, and an embedded mTLS gateway");

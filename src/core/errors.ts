@@ -42,6 +42,13 @@ export function fsError(err: unknown, path: string, doing: string): MtlsError {
   if (code === "EACCES" || code === "EPERM")
     return envError("ERR_PERMISSION", `cannot ${doing} ${path}: permission denied`, "check the file's owner and mode", err);
   if (code === "ENOSPC") return envError("ERR_DISK_FULL", `cannot ${doing} ${path}: no space left on device`, undefined, err);
+  if (code === "ELOOP")
+    return envError(
+      "ERR_SYMLINK",
+      `cannot ${doing} ${path}: it is a symbolic link, and mtls does not write through links`,
+      "replace the link with the real file (someone may have planted it)",
+      err,
+    );
   if (code === "EISDIR") return envError("ERR_IS_DIRECTORY", `cannot ${doing} ${path}: it is a directory`, undefined, err);
   return envError("ERR_IO", `cannot ${doing} ${path}: ${(err as Error)?.message ?? String(err)}`, undefined, err);
 }

@@ -1,5 +1,6 @@
 // The public API of the core library. The CLI loads it lazily, in the commands that need it.
 
+export { type AuditRecord, queryAudit, readAuditLog, setAuditActor } from "./audit/audit.js";
 export { type DeliveredBundle, exportPartnerBundle } from "./bundle/export.js";
 export { initSigningKey, type SigningKeyResult, showSigningKey } from "./bundle/home-key.js";
 export { type OpenBundleResult, openBundle } from "./bundle/open.js";
@@ -9,6 +10,7 @@ export { type ShowCaResult, showCa } from "./ca/show.js";
 export { type PublishResult, publishCrls } from "./crl/publish.js";
 export { type CrlDetails, showCrls } from "./crl/show.js";
 export { type DemoResult, type DemoStep, runDemo } from "./demo/demo.js";
+export { type DoctorResult, runDoctor } from "./doctor/doctor.js";
 export { Exit, type ExitCode, MtlsError } from "./errors.js";
 export { type GatewayConfigResult, gatewayKinds, renderGatewayConfig } from "./gateway/config.js";
 export { type RunningGateway, startGateway } from "./gateway/serve.js";

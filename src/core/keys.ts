@@ -193,7 +193,11 @@ export function decryptKeyPem(pem: string, passphrase: string | undefined, what:
     const key = createPrivateKey(encrypted ? { key: pem, format: "pem", passphrase: passphrase ?? "" } : { key: pem, format: "pem" });
     return key.export({ format: "der", type: "pkcs8" });
   } catch (err) {
-    if (encrypted) throw inputError("ERR_PASSPHRASE_WRONG", `wrong passphrase for ${what}`, "check MTLS_CA_PASSPHRASE or the passphrase file", err);
+    // OpenSSL's "bad decrypt" is a wrong passphrase (or a damaged ciphertext: CBC cannot tell);
+    // anything else means the file itself is not a key.
+    const badDecrypt = /bad decrypt|BAD_DECRYPT|INTERRUPTED_OR_CANCELLED/i.test(`${(err as NodeJS.ErrnoException).code} ${(err as Error).message}`);
+    if (encrypted && badDecrypt)
+      throw inputError("ERR_PASSPHRASE_WRONG", `wrong passphrase for ${what} (or its file is damaged)`, "check MTLS_CA_PASSPHRASE or the passphrase file", err);
     const blocks = decodePemBlocks(pem);
     throw inputError(
       "ERR_KEY_CORRUPT",
@@ -214,7 +218,10 @@ interface Pbes2Params {
 /** Our own PBES2 layout (PBKDF2-HMAC-SHA256, AES-256-CBC); undefined for anything else. */
 function readOurPbes2(der: Buffer): Pbes2Params | undefined {
   try {
-    const [alg, enc] = children(der, readTlv(der, 0));
+    const outer = readTlv(der, 0);
+    const [alg, enc] = children(der, outer);
+    // Strict about the shape: anything unexpected goes to OpenSSL, which names the damage.
+    if (outer.tag !== 0x30 || outer.end !== der.length || alg?.tag !== 0x30 || enc?.tag !== 0x04) return undefined;
     const [algOid, params] = children(der, alg as Tlv);
     if (readOid(der, algOid as Tlv) !== OID_PBES2) return undefined;
     const [kdf, cipher] = children(der, params as Tlv);
@@ -246,6 +253,6 @@ export async function decryptKeyPemAsync(pem: string, passphrase: string | undef
     createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" }); // padding can pass by chance; structure cannot
     return pkcs8;
   } catch (err) {
-    throw inputError("ERR_PASSPHRASE_WRONG", `wrong passphrase for ${what}`, "check MTLS_CA_PASSPHRASE or the passphrase file", err);
+    throw inputError("ERR_PASSPHRASE_WRONG", `wrong passphrase for ${what} (or its file is damaged)`, "check MTLS_CA_PASSPHRASE or the passphrase file", err);
   }
 }

@@ -3,6 +3,7 @@
 import "reflect-metadata";
 import { createHash, webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
+import { children, readTlv, whole } from "./der.js";
 import { inputError } from "./errors.js";
 import { type KeyType, keyAlgorithms } from "./keys.js";
 import { encodePem } from "./pem.js";
@@ -200,6 +201,7 @@ const PARSE_LIMITS = { berOptions: { maxNodes: 10_000, maxDepth: 64 } } as unkno
 /** Parses a PKCS#10 request (DER) and checks its self-signature. Throws an input error when unparsable. */
 export async function parseCsr(der: Uint8Array, what: string): Promise<CsrInfo> {
   let csr: x509.Pkcs10CertificateRequest;
+  let subjectDer: Buffer;
   let sans: San[] = [];
   let unsupported: string[] = [];
   const requested: string[] = [];
@@ -220,6 +222,12 @@ export async function parseCsr(der: Uint8Array, what: string): Promise<CsrInfo> 
     // Touch the fields we rely on so a malformed body fails here, inside the try.
     void csr.subject;
     void csr.publicKey.rawData;
+    // The subject exactly as the partner encoded it: re-serialising the parsed Name would
+    // silently "repair" (and so hide) strings that are not what their ASN.1 type says.
+    const info = children(der, readTlv(der, 0))[0];
+    const subjectTlv = info ? children(der, info)[1] : undefined;
+    if (!subjectTlv) throw new Error("no subject");
+    subjectDer = whole(der, subjectTlv);
   } catch (err) {
     throw inputError("ERR_CSR_PARSE", `${what} is not a valid PKCS#10 certificate request`, "send a PEM or DER CSR, e.g. made with `openssl req -new`", err);
   }
@@ -229,7 +237,7 @@ export async function parseCsr(der: Uint8Array, what: string): Promise<CsrInfo> 
   } catch {
     signatureValid = false;
   }
-  const subjectDer = Buffer.from(csr.subjectName.toArrayBuffer());
+
   return {
     subject: csr.subject,
     subjectDer,

@@ -1,4 +1,5 @@
 import { unlink } from "node:fs/promises";
+import { appendAudit } from "../audit/audit.js";
 import { type CaCerts, loadCaCerts, type PassphraseSource, readCertFile } from "../ca/material.js";
 import { conflictError, inputError } from "../errors.js";
 import { parseSerial, validatePartnerId } from "../ids.js";
@@ -126,7 +127,7 @@ export async function exportPartnerBundle(p: ExportParams): Promise<DeliveredBun
   if (!record) throw inputError("ERR_NO_CERT", `partner ${id} has no valid certificate to deliver`, `issue one: mtls partner issue ${id} ...`);
   const cert = await readCertFile(layout.certFile(record.serial), `certificate ${record.serial}`);
   const ca = await loadCaCerts(layout, config);
-  return deliverBundle({
+  const delivered = await deliverBundle({
     store,
     partner: partner ?? { id, createdAt: record.issuedAt, updatedAt: record.issuedAt },
     cert,
@@ -139,4 +140,18 @@ export async function exportPartnerBundle(p: ExportParams): Promise<DeliveredBun
     ...(p.gatewayUrl ? { gatewayUrl: p.gatewayUrl } : {}),
     now: p.now,
   });
+  await appendAudit(
+    layout,
+    [
+      {
+        action: "bundle.export",
+        outcome: delivered.encrypted ? "encrypted" : "plain",
+        serial: record.serial,
+        partner: id,
+        ...(delivered.recipientFingerprint ? { details: { recipient: delivered.recipientFingerprint } } : {}),
+      },
+    ],
+    p.now,
+  );
+  return delivered;
 }

@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { stageAudit } from "../audit/audit.js";
 import type { PassphraseSource } from "../ca/material.js";
 import { conflictError, fsError } from "../errors.js";
 import { readConfig, type StoreConfig, serializeConfig } from "../store/config.js";
@@ -27,11 +28,12 @@ async function store(s: Store, pair: SigningKeyPair): Promise<void> {
       );
     config.delivery = { signingKeyFingerprint: pair.info.fingerprint, userId: pair.info.userIds[0] ?? "" };
     await ensureDir(layout.pgpDir);
-    await new StoreWriter()
+    const tx = new StoreWriter()
       .create(layout.homePrivateKey, pair.privateArmored, 0o600)
       .create(layout.homePublicKey, pair.publicArmored)
-      .put(layout.config, serializeConfig(config))
-      .commit();
+      .put(layout.config, serializeConfig(config));
+    await stageAudit(tx, layout, [{ action: "pgp.init", outcome: "ok", details: { fingerprint: pair.info.fingerprint } }], new Date());
+    await tx.commit();
   });
 }
 

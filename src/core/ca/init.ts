@@ -1,5 +1,6 @@
 import { readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { stageAudit } from "../audit/audit.js";
 import { copyCrls, type StagedCrls, stageCrls } from "../crl/publish.js";
 import { conflictError, fsError, inputError } from "../errors.js";
 import { randomSerial } from "../ids.js";
@@ -248,6 +249,18 @@ export async function initCa(p: InitCaParams): Promise<InitCaResult> {
       ...(intermediate ? { intermediate: { key: intermediate.keys.privateKey, keyType: p.keyType } } : {}),
     };
     staged = await stageCrls({ layout: t, config, ca, keys, revocations: [canaryRevocation], state: {}, now: p.now }, tx);
+    await stageAudit(
+      tx,
+      t,
+      [
+        {
+          action: "ca.init",
+          outcome: "ok",
+          details: { name: p.name, keyType: p.keyType, intermediate: p.intermediate, keyEncrypted: !p.insecureNoPassphrase },
+        },
+      ],
+      p.now,
+    );
     await tx.commit();
     // rename(2) onto an empty directory replaces it; onto a non-empty one it fails (checked above).
     await rename(tmpDir, final.root).catch((err) => Promise.reject(fsError(err, final.root, "create")));

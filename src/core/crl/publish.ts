@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { stageAudit } from "../audit/audit.js";
 import { type CaCerts, type CaKeys, loadCaCerts, loadCaKeys, type PassphraseSource } from "../ca/material.js";
 import { fsError } from "../errors.js";
 import { encodePem } from "../pem.js";
@@ -155,6 +156,12 @@ export async function publishCrls(p: PublishCrlParams): Promise<PublishResult> {
       const tx = new StoreWriter();
       const validity = p.validityDays ? { validityDays: p.validityDays } : {};
       const staged = await stageCrls({ layout, config, ca, keys: await keysPending, revocations: journal.entries, state, now: p.now, ...validity }, tx);
+      await stageAudit(
+        tx,
+        layout,
+        [{ action: "crl.publish", outcome: "ok", details: { number: staged.crls[0]?.number ?? 0, entries: staged.crls[0]?.entries ?? 0 } }],
+        p.now,
+      );
       await tx.commit();
       return staged;
     },

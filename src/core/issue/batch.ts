@@ -3,6 +3,7 @@
 // alone (with its line number) unless all-or-nothing is asked for.
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { stageAudit } from "../audit/audit.js";
 import { loadCaCerts, loadCaKey, type PassphraseSource } from "../ca/material.js";
 import { conflictError, inputError, MtlsError } from "../errors.js";
 import { parseKeyType } from "../keys.js";
@@ -168,6 +169,18 @@ export async function issueBatch(p: BatchParams): Promise<BatchResult> {
       const order = new Map(prepared.map((x, i) => [x.result.serial, i]));
       records.sort((a, b) => (order.get(a.serial) ?? 0) - (order.get(b.serial) ?? 0));
       tx.put(layout.partners, serializePartners(registry));
+      await stageAudit(
+        tx,
+        layout,
+        records.map((r) => ({
+          action: "cert.issue" as const,
+          outcome: "ok",
+          serial: r.serial,
+          partner: r.partnerId,
+          details: { source: r.source, notAfter: r.notAfter, batch: true },
+        })),
+        p.now,
+      );
       stageIndex(tx, layout.index, snap, records);
       t2 = Date.now();
       try {

@@ -1,5 +1,6 @@
 import { unlink } from "node:fs/promises";
 import { join, relative } from "node:path";
+import { stageAudit } from "../audit/audit.js";
 import { deliverBundle } from "../bundle/export.js";
 import { ensureSigningKey } from "../bundle/home-key.js";
 import { BACKDATE_MS } from "../ca/init.js";
@@ -19,7 +20,7 @@ import { readPartners, serializePartners } from "../store/partners.js";
 import { openStore } from "../store/store.js";
 import { DAY, iso } from "../time.js";
 import { createLeaf, keyIdentifier } from "./leaf-encode.js";
-import { checkKeyPolicy } from "./policy.js";
+import { checkKeyPolicy, subjectEncodingProblem } from "./policy.js";
 
 /** What one partner certificate should be. Exactly one of `csr` and `generateKeyType`. */
 export interface IssueRequest {
@@ -94,6 +95,8 @@ export interface PreparedRequest {
 }
 
 export const MAX_CSR_BYTES = 64 * 1024;
+/** A partner certificate names a client, not a fleet: more SANs than this is refused. */
+export const MAX_SANS = 100;
 
 const noPassphrase = async (): Promise<string> => {
   throw usageError("ERR_PASSPHRASE_REQUIRED", "no passphrase for the home party's signing key", "set MTLS_CA_PASSPHRASE or pass --passphrase-file <file>");
@@ -118,6 +121,7 @@ export async function prepareRequest(req: IssueRequest, config: StoreConfig, iss
       "issue a shorter certificate, or renew the CA",
     );
   }
+  if ((req.sans?.length ?? 0) > MAX_SANS) throw inputError("ERR_SAN", `${req.sans?.length} SANs given; at most ${MAX_SANS} are issued`);
   for (const s of req.sans ?? []) {
     const problem = sanProblem(s);
     if (problem) throw inputError("ERR_SAN", `invalid SAN "${formatSan(s)}": ${problem}`);
@@ -154,7 +158,8 @@ export async function prepareRequest(req: IssueRequest, config: StoreConfig, iss
       `${what} has an invalid signature (the request was altered, or not signed by its key)`,
       "ask the partner for a fresh CSR",
     );
-  if (csr.subject.includes("\uFFFD")) throw inputError("ERR_CSR_SUBJECT", `${what} has a subject that is not valid UTF-8`, "pass --cn to set the subject");
+  const encoding = req.cn === undefined ? subjectEncodingProblem(csr.subjectDer) : undefined;
+  if (encoding) throw inputError("ERR_CSR_SUBJECT", `${what} has a subject with ${encoding}`, "pass --cn to set the subject");
   if (csr.requestedExtensions.length) {
     warnings.push(
       `${what} asked for ${csr.requestedExtensions.join(", ")}: not copied; partner certificates get the client profile (CA:false, digitalSignature, clientAuth)`,
@@ -176,6 +181,8 @@ export async function prepareRequest(req: IssueRequest, config: StoreConfig, iss
   }
   let subject: DistinguishedName = req.cn !== undefined ? { rdns: [["CN", req.cn]] } : { der: csr.subjectDer };
   if (req.cn === undefined && csr.subjectEmpty && sans.length === 0) subject = { rdns: [["CN", partnerId]] };
+  if (sans.length > MAX_SANS)
+    throw inputError("ERR_SAN", `${what} asks for ${sans.length} SANs; at most ${MAX_SANS} are issued`, "pass --san with the names the client needs");
   return { partnerId, subject: describeName(subject), sans: dedupeSans(sans), spki: csr.spki, keyType, source: "csr", days, warnings };
 }
 
@@ -311,6 +318,20 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
         }
         const tx = new StoreWriter().create(layout.certFile(serial), cert.pem).create(layout.chainFile(serial), chainPemFor(cert, ca));
         if (partnerRegistered) tx.put(layout.partners, serializePartners(registry));
+        await stageAudit(
+          tx,
+          layout,
+          [
+            {
+              action: "cert.issue",
+              outcome: "ok",
+              serial,
+              partner: prepared.partnerId,
+              details: { source: prepared.source, notAfter: record.notAfter, ...(bundle ? { delivery: "bundle" } : {}) },
+            },
+          ],
+          p.now,
+        );
         stageIndex(tx, layout.index, snap, [record]);
         await tx.commit();
       } catch (err) {

@@ -1,3 +1,4 @@
+import { children, readTlv } from "../der.js";
 import { inputError } from "../errors.js";
 import { describePublicKey } from "../keys.js";
 
@@ -26,4 +27,47 @@ export function checkKeyPolicy(spki: Uint8Array, what: string): string {
     default:
       throw refuse(`${k.family} keys are not accepted`);
   }
+}
+
+const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Why a subject Name's strings are not what their ASN.1 types promise, if they are not:
+ * UTF8String must be valid UTF-8, PrintableString and IA5String must keep to their alphabets,
+ * BMPString must have whole UCS-2 units, and the legacy types are not accepted at all.
+ */
+export function subjectEncodingProblem(nameDer: Uint8Array): string | undefined {
+  try {
+    for (const set of children(nameDer, readTlv(nameDer, 0))) {
+      for (const atv of children(nameDer, set)) {
+        const value = children(nameDer, atv)[1];
+        if (!value) return "an attribute without a value";
+        const bytes = nameDer.subarray(value.start, value.end);
+        switch (value.tag) {
+          case 0x0c:
+            try {
+              strictUtf8.decode(bytes);
+            } catch {
+              return "a UTF8String that is not valid UTF-8";
+            }
+            break;
+          case 0x13:
+            if (!PRINTABLE.test(Buffer.from(bytes).toString("latin1"))) return "a PrintableString with characters outside its alphabet";
+            break;
+          case 0x16:
+            if (bytes.some((b) => b > 0x7f)) return "an IA5String with non-ASCII bytes";
+            break;
+          case 0x1e:
+            if (bytes.length % 2) return "a BMPString with an odd number of bytes";
+            break;
+          default:
+            return `a string of ASN.1 type ${value.tag} (T61String, UniversalString …), which mtls does not issue`;
+        }
+      }
+    }
+  } catch {
+    return "a malformed Name";
+  }
+  return undefined;
 }

@@ -1,4 +1,5 @@
 import { relative } from "node:path";
+import { stageAudit } from "../audit/audit.js";
 import { checkRecipientKey } from "../bundle/pgp.js";
 import { inputError } from "../errors.js";
 import { validatePartnerId } from "../ids.js";
@@ -50,7 +51,21 @@ export async function addPartner(p: AddPartnerParams): Promise<{ partner: Partne
         await ensureDir(`${layout.pgpDir}/partners`);
         tx.put(layout.partnerKey(id), key.armored);
       }
-      await tx.put(layout.partners, serializePartners(reg)).commit();
+      tx.put(layout.partners, serializePartners(reg));
+      await stageAudit(
+        tx,
+        layout,
+        [
+          {
+            action: "partner.add",
+            outcome: existing ? "updated" : "created",
+            partner: id,
+            ...(key ? { details: { pgpFingerprint: key.info.fingerprint } } : {}),
+          },
+        ],
+        p.now,
+      );
+      await tx.commit();
       return { partner, created: !existing };
     },
     { purpose: "partner add" },

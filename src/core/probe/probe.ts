@@ -1,4 +1,5 @@
 import { isIP, connect as tcpConnect } from "node:net";
+import { appendAudit } from "../audit/audit.js";
 import type { PassphraseSource } from "../ca/material.js";
 import { usageError } from "../errors.js";
 import { readConfig } from "../store/config.js";
@@ -317,5 +318,13 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
   const exitCode = findings ? 1 : summary.unreachable ? 5 : 0;
   const result: ProbeResult = { targets: results, summary, identity: creds.identity, durationMs: Date.now() - started, exitCode };
   if (p.junitPath) await writeFileAtomic(p.junitPath, renderJunit(result));
+  if (store) {
+    const outcome = exitCode === 0 ? "pass" : exitCode === 1 ? "fail" : "unreachable";
+    await appendAudit(
+      store.layout,
+      [{ action: "probe.run", outcome, details: { targets: results.map((r) => r.url).join(" "), passed: summary.passed, failed: summary.failed } }],
+      p.now,
+    );
+  }
   return result;
 }

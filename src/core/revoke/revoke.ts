@@ -1,3 +1,4 @@
+import { type AuditEntry, stageAudit } from "../audit/audit.js";
 import { type CaKeys, loadCaCerts, loadCaKeys, type PassphraseSource } from "../ca/material.js";
 import { copyCrls, type PublishedCrl, readCrlState, type StagedCrls, stageCrls } from "../crl/publish.js";
 import { conflictError, inputError } from "../errors.js";
@@ -43,6 +44,8 @@ interface ApplyParams {
   select: (index: CertRecord[]) => CertRecord[];
   /** Runs inside the lock, to stage further changes (the partner registry). */
   alsoStage?: (tx: StoreWriter, store: Store) => Promise<void>;
+  /** Audit records besides one per revoked certificate (partner.offboard). */
+  audit?: AuditEntry[];
 }
 
 /**
@@ -80,7 +83,19 @@ async function applyRevocations(p: ApplyParams): Promise<RevokeResult> {
         staged = await stageCrls({ layout, config, ca, keys: await keysPending, revocations, state: await readCrlState(layout), now: p.now }, tx);
       }
       if (p.alsoStage) await p.alsoStage(tx, store);
-      // Appends run in order after the other writes: the revocation journal, then the index.
+      await stageAudit(
+        tx,
+        layout,
+        [
+          ...changed.map((r) => ({ action: "cert.revoke" as const, outcome: "ok", serial: r.serial, partner: r.partnerId, details: { reason: p.reason } })),
+          ...(p.audit ?? []),
+          ...(staged
+            ? [{ action: "crl.publish" as const, outcome: "ok", details: { number: staged.crls[0]?.number ?? 0, entries: staged.crls[0]?.entries ?? 0 } }]
+            : []),
+        ],
+        p.now,
+      );
+      // Appends run in order after the other writes: audit, the revocation journal, then the index.
       tx.append(layout.revocations, serializeRevocations(added), journal.validBytes, 0o644);
       stageIndex(tx, layout.index, snap, changed);
       await tx.commit();
@@ -142,6 +157,7 @@ export async function offboardPartner(p: OffboardParams): Promise<RevokeResult &
       if (mine.length === 0) throw inputError("ERR_UNKNOWN_PARTNER", `no partner "${id}" in this PKI`, "see `mtls list` for partners");
       return mine.filter((r) => r.status === "valid" && Date.parse(r.notAfter) > now);
     },
+    audit: [{ action: "partner.offboard", outcome: "ok", partner: id, details: { reason: p.reason } }],
     alsoStage: async (tx, { layout }) => {
       const reg = await readPartners(layout.partners);
       const entry = reg.partners[id] ?? { id, createdAt: iso(p.now), updatedAt: iso(p.now) };

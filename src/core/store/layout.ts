@@ -35,6 +35,7 @@ export function layoutOf(pkiDir: string) {
     partnerKey: (id: string) => join(root, "pgp", "partners", `${id}.asc`),
     index: join(root, "index.jsonl"),
     revocations: join(root, "revocations.jsonl"),
+    audit: join(root, "audit.log"),
     partners: join(root, "partners.json"),
     lock: join(root, ".lock"),
   };

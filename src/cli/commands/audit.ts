@@ -1,0 +1,73 @@
+import type { Command } from "commander";
+import { Exit } from "../../core/errors.js";
+import type { AuditRecord } from "../../core/index.js";
+import type { CliContext } from "../context.js";
+import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
+import { type Styles, table } from "../output.js";
+
+interface Opts {
+  since?: string;
+  partner?: string;
+  action?: string;
+}
+
+const rows = (records: AuditRecord[]) =>
+  records.map((r) => [
+    String(r.seq),
+    r.time,
+    r.actor,
+    r.action,
+    r.outcome,
+    r.partner ?? "",
+    r.serial ?? "",
+    Object.entries(r.details ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(" "),
+  ]);
+
+export function register(parent: Command, ctx: CliContext): void {
+  const audit = parent
+    .command("audit")
+    .description("the tamper-evident audit log of every state-changing action")
+    .option("--since <when>", "records from this time on: an ISO date, or a duration back from now (7d)")
+    .option("--partner <id>", "only this partner's records")
+    .option("--action <name>", "only this action (cert.issue, cert.revoke, crl.publish, ... or a prefix: cert)")
+    .addHelpText("after", examplesHelp(["mtls audit --since 7d", "mtls audit --partner acme --json", "mtls audit verify"]))
+    .addHelpText("after", exitCodesHelp(["0  shown", "1  the chain is broken (records are shown; `audit verify` names the line)", "5  no PKI"]))
+    .action(async (opts: Opts) => {
+      const core = await loadCore();
+      const since = opts.since
+        ? /^\d+(\.\d+)?\s*[smhdw]?$/i.test(opts.since)
+          ? new Date(ctx.now().getTime() - core.parseDuration(opts.since, "--since"))
+          : new Date(opts.since)
+        : undefined;
+      const result = await core.queryAudit({
+        pkiDir: ctx.pkiDir,
+        ...(since ? { since } : {}),
+        ...(opts.partner ? { partner: opts.partner } : {}),
+        ...(opts.action ? { action: opts.action } : {}),
+      });
+      ctx.out.result(result, (r, s: Styles) =>
+        r.records.length ? table(["SEQ", "TIME", "ACTOR", "ACTION", "OUTCOME", "PARTNER", "SERIAL", "DETAILS"], rows(r.records), s) : s.dim("no records match"),
+      );
+      if (!result.verification.ok) {
+        ctx.out.warn(`the audit chain is broken at line ${result.verification.firstBad?.line}: ${result.verification.firstBad?.reason}`);
+        ctx.out.setExit(Exit.CHECK_FAILED);
+      }
+    });
+  audit
+    .command("verify")
+    .description("check the hash chain of the audit log; exit 1 naming the first bad line")
+    .addHelpText("after", examplesHelp(["mtls audit verify"]))
+    .addHelpText("after", exitCodesHelp(["0  the chain holds", "1  it is broken at the line named", "5  no PKI"]))
+    .action(async () => {
+      const core = await loadCore();
+      const { verification } = await core.queryAudit({ pkiDir: ctx.pkiDir });
+      ctx.out.result(verification, (v, s) =>
+        v.ok
+          ? `${s.ok("✔")} the audit chain holds over ${v.records} records`
+          : `${s.bad("✖")} the audit chain is broken at line ${v.firstBad?.line}: ${v.firstBad?.reason}`,
+      );
+      if (!verification.ok) ctx.out.setExit(Exit.CHECK_FAILED);
+    });
+}

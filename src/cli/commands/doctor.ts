@@ -1,0 +1,32 @@
+import type { Command } from "commander";
+import { Exit } from "../../core/errors.js";
+import type { DoctorResult } from "../../core/index.js";
+import type { CliContext } from "../context.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource } from "../flags.js";
+import type { Styles } from "../output.js";
+
+function render(r: DoctorResult, s: Styles): string {
+  const head = `checked ${r.checked.certificates} certificates, ${r.checked.revocations} revocations, ${r.checked.auditRecords} audit records`;
+  if (!r.problems.length) return `${s.ok("✔")} the store is consistent (${head})`;
+  const lines = r.problems.map((p) => `  ${p.fixed ? s.ok("fixed") : s.bad("✖")} [${p.check}] ${p.message}${p.fixed ? "" : `\n      ${s.dim(p.hint)}`}`);
+  return `${r.healthy ? s.ok("✔ every problem fixed") : s.bad(`${r.problems.filter((p) => !p.fixed).length} problem(s)`)} (${head}):\n${lines.join("\n")}`;
+}
+
+export function register(parent: Command, ctx: CliContext): void {
+  const cmd = parent
+    .command("doctor")
+    .description("check the store against itself: certificates, revocations, CRLs, file modes, lock, audit chain")
+    .option("--fix", "repair what is safe to repair (republishes CRLs, revokes unrecorded certificates, trims torn journal lines)");
+  addPassphraseOptions(cmd)
+    .addHelpText("after", examplesHelp(["mtls doctor", "mtls doctor --fix"]))
+    .addHelpText(
+      "after",
+      exitCodesHelp(["0  consistent (or every problem fixed)", "1  problems remain (each with how to fix it)", "3  wrong passphrase (--fix)", "5  no PKI"]),
+    )
+    .action(async (opts: PassphraseOpts & { fix?: boolean }) => {
+      const core = await loadCore();
+      const result = await core.runDoctor({ pkiDir: ctx.pkiDir, fix: Boolean(opts.fix), passphrase: passphraseSource(ctx, opts), now: ctx.now() });
+      ctx.out.result(result, render);
+      if (!result.healthy) ctx.out.setExit(Exit.CHECK_FAILED);
+    });
+}

@@ -1,0 +1,182 @@
+// The audit log: JSON Lines in the PKI, one record per state-changing action, each carrying the
+// SHA-256 of the previous line, so an edited, inserted or deleted line breaks the chain at that
+// point. Records are appended in the same commit as the change they describe. Tamper-evident,
+// not tamper-proof: someone who can rewrite the whole file can rebuild the chain, and dropping
+// the newest lines shows only against a copy (see README, "Security model").
+import { createHash } from "node:crypto";
+import { open, readFile } from "node:fs/promises";
+import { fsError } from "../errors.js";
+import type { StoreWriter } from "../store/fs.js";
+import type { Layout } from "../store/layout.js";
+import { withLock } from "../store/lock.js";
+import { iso } from "../time.js";
+
+export type AuditAction =
+  | "ca.init"
+  | "cert.issue"
+  | "cert.revoke"
+  | "crl.publish"
+  | "partner.add"
+  | "partner.offboard"
+  | "bundle.export"
+  | "pgp.init"
+  | "probe.run"
+  | "doctor.fix";
+
+export interface AuditEntry {
+  action: AuditAction;
+  outcome: string;
+  serial?: string;
+  partner?: string;
+  /** Small, non-secret facts: a reason, a CRL number, a target URL. */
+  details?: Record<string, string | number | boolean>;
+}
+
+export interface AuditRecord extends AuditEntry {
+  seq: number;
+  time: string;
+  actor: string;
+  /** SHA-256 (hex) of the previous record's line; 64 zeros for the first. */
+  prev: string;
+}
+
+export const GENESIS = "0".repeat(64);
+export const lineHash = (line: string) => createHash("sha256").update(line).digest("hex");
+
+let actor = "unknown";
+/** Who acts (`user@host`, or MTLS_ACTOR): set once by the command layer. */
+export function setAuditActor(a: string): void {
+  actor = a;
+}
+
+interface Tail {
+  seq: number;
+  prev: string;
+  /** Length of the complete lines: a torn last line (a crash mid-append) is overwritten. */
+  validBytes: number;
+}
+
+/** The last complete record of the log, read from the end of the file. */
+async function readTail(path: string): Promise<Tail> {
+  let fh: import("node:fs/promises").FileHandle;
+  try {
+    fh = await open(path, "r");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { seq: 0, prev: GENESIS, validBytes: 0 };
+    throw fsError(err, path, "read");
+  }
+  try {
+    const size = (await fh.stat()).size;
+    for (let window = 16 * 1024; ; window *= 4) {
+      const start = Math.max(0, size - window);
+      const buf = Buffer.alloc(size - start);
+      await fh.read(buf, 0, buf.length, start);
+      const end = buf.lastIndexOf(0x0a) + 1;
+      if (end === 0 && start > 0) continue; // no complete line in this window yet
+      const body = buf.subarray(0, end);
+      const prevNl = body.lastIndexOf(0x0a, Math.max(0, end - 2));
+      if (prevNl < 0 && start > 0) continue;
+      const last = body.subarray(prevNl + 1, end - 1).toString("utf8");
+      if (!last) return { seq: 0, prev: GENESIS, validBytes: start + end };
+      const rec = JSON.parse(last) as AuditRecord;
+      return { seq: rec.seq, prev: lineHash(last), validBytes: start + end };
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Stages records into `tx` (the caller holds the store lock). */
+export async function stageAudit(tx: StoreWriter, layout: Layout, entries: AuditEntry[], now: Date): Promise<void> {
+  if (entries.length === 0) return;
+  const tail = await readTail(layout.audit);
+  let { seq, prev } = tail;
+  let text = "";
+  for (const e of entries) {
+    const rec: AuditRecord = { seq: ++seq, time: iso(now), actor, ...e, prev };
+    const line = JSON.stringify(rec);
+    prev = lineHash(line);
+    text += `${line}\n`;
+  }
+  tx.append(layout.audit, text, tail.validBytes, 0o640);
+}
+
+/** Appends records on their own, for actions that change nothing else in the store. */
+export async function appendAudit(layout: Layout, entries: AuditEntry[], now: Date): Promise<void> {
+  const { StoreWriter } = await import("../store/fs.js");
+  await withLock(
+    layout.lock,
+    async () => {
+      const tx = new StoreWriter();
+      await stageAudit(tx, layout, entries, now);
+      await tx.commit();
+    },
+    { purpose: "audit" },
+  );
+}
+
+export interface AuditVerification {
+  ok: boolean;
+  records: number;
+  /** The first line that breaks the chain, and why. */
+  firstBad?: { line: number; reason: string };
+}
+
+/** Reads the log and checks the chain from the first line. */
+export async function readAuditLog(path: string): Promise<{ records: AuditRecord[]; verification: AuditVerification }> {
+  let text = "";
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fsError(err, path, "read");
+  }
+  const records: AuditRecord[] = [];
+  let prev = GENESIS;
+  let firstBad: AuditVerification["firstBad"];
+  const lines = text.split("\n");
+  if (lines.at(-1) === "") lines.pop();
+  lines.forEach((line, i) => {
+    if (firstBad) return;
+    let rec: AuditRecord;
+    try {
+      rec = JSON.parse(line) as AuditRecord;
+    } catch {
+      firstBad = { line: i + 1, reason: "not a JSON record (edited or torn)" };
+      return;
+    }
+    if (rec.prev !== prev) {
+      // The mismatch shows on the line after the damage: name the last line that still links.
+      firstBad =
+        i === 0
+          ? { line: 1, reason: "it does not start the chain: records before it were deleted" }
+          : { line: i, reason: `line ${i} was edited, or a record was inserted or deleted right after it (line ${i + 1} no longer links to it)` };
+    } else if (rec.seq !== records.length + 1) firstBad = { line: i + 1, reason: `sequence ${rec.seq}, expected ${records.length + 1}` };
+    records.push(rec);
+    prev = lineHash(line);
+  });
+  return { records, verification: { ok: !firstBad, records: records.length, ...(firstBad ? { firstBad } : {}) } };
+}
+
+export interface AuditQuery {
+  pkiDir: string;
+  since?: Date;
+  partner?: string;
+  action?: string;
+}
+
+/** The log, filtered, with the verification of the whole chain. */
+export async function queryAudit(q: AuditQuery): Promise<{ records: AuditRecord[]; verification: AuditVerification }> {
+  const { openStore } = await import("../store/store.js");
+  const { layout } = await openStore(q.pkiDir);
+  const { records, verification } = await readAuditLog(layout.audit);
+  const since = q.since?.getTime();
+  return {
+    records: records.filter(
+      (r) =>
+        (since === undefined || Date.parse(r.time) >= since) &&
+        (!q.partner || r.partner === q.partner) &&
+        (!q.action || r.action === q.action || r.action.startsWith(`${q.action}.`)),
+    ),
+    verification,
+  };
+}
