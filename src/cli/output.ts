@@ -154,17 +154,25 @@ export function toMtlsError(err: unknown): MtlsError {
 }
 
 const ANSI = /\u001b\[[0-9;]*m/g;
-const width = (s: string) => [...s.replace(ANSI, "")].length;
+const PLAIN = /^[\x20-\x7e]*$/;
+/** Visible width: plain ASCII (nearly every cell) is its length; otherwise strip colour, count code points. */
+const width = (s: string) => (PLAIN.test(s) ? s.length : [...s.replace(ANSI, "")].length);
 
-/** Left-aligned columns separated by two spaces; the header is dimmed. */
+/** Left-aligned columns separated by two spaces; the header is dimmed. Measures each cell once. */
 export function table(header: string[], rows: string[][], s: Styles): string {
-  const widths = header.map((h, i) => Math.max(width(h), ...rows.map((r) => width(r[i] ?? ""))));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c + " ".repeat((widths[i] ?? 0) - width(c))))
-      .join("  ")
-      .trimEnd();
-  return [s.dim(line(header)), ...rows.map(line)].join("\n");
+  const cellWidths = rows.map((r) => r.map(width));
+  const widths = header.map((h, i) => cellWidths.reduce((m, w) => Math.max(m, w[i] ?? 0), width(h)));
+  const line = (cells: string[], ws: number[]) => {
+    let out = "";
+    for (let i = 0; i < cells.length; i++) {
+      const c = cells[i] ?? "";
+      out += i === cells.length - 1 ? c : c + " ".repeat((widths[i] ?? 0) - (ws[i] ?? 0) + 2);
+    }
+    return out.trimEnd();
+  };
+  const lines = [s.dim(line(header, header.map(width)))];
+  for (let r = 0; r < rows.length; r++) lines.push(line(rows[r] as string[], cellWidths[r] as number[]));
+  return lines.join("\n");
 }
 
 /** "key: value" lines with aligned values. */

@@ -2,7 +2,7 @@ import { inputError } from "../errors.js";
 import type { CertRecord } from "../store/index-file.js";
 import { readIndex } from "../store/index-file.js";
 import { openStore } from "../store/store.js";
-import { DAY, daysUntil } from "../time.js";
+import { DAY } from "../time.js";
 
 export const CERT_STATUSES = ["valid", "expiring", "expired", "revoked"] as const;
 export type CertStatus = (typeof CERT_STATUSES)[number];
@@ -55,7 +55,11 @@ export async function listCertificates(p: ListParams): Promise<ListResult> {
       const end = Date.parse(r.notAfter);
       if (r.status === "revoked" || end <= now || end - now > p.expiringWithinMs) continue;
     }
-    out.push({ ...r, status, daysLeft: daysUntil(new Date(r.notAfter), p.now) });
+    // The records were parsed for this call alone: annotate them in place rather than copy 100k objects.
+    const listed = r as unknown as ListedCert;
+    listed.status = status;
+    listed.daysLeft = Math.floor((Date.parse(r.notAfter) - now) / DAY);
+    out.push(listed);
   }
   return { certificates: out, warnDays: Math.round(windowMs / DAY) };
 }
