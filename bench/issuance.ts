@@ -203,7 +203,7 @@ export async function benchBatch(n = 1000, peerN = Number(process.env.BENCH_PEER
   rows.push({
     task: `issue ${n} certs: mtls --batch`,
     mtls: batch,
-    peer: { name: `openssl req | openssl x509 loop (${peerN} run, scaled to ${n})`, t: scale(ossl) },
+    peer: { name: `openssl req + openssl x509 shell loop (${peerN} run, scaled to ${n})`, t: scale(ossl) },
   });
   if (peers.easyrsa) {
     const er = join(dir, "easyrsa");

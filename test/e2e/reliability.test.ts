@@ -262,3 +262,27 @@ test("a symlink planted where mtls writes is refused, and its target is untouche
   assert.equal(await readFile(victim, "utf8"), "precious\n");
   assert.match(await readFile(crl, "utf8"), /BEGIN X509 CRL/);
 });
+
+test("hostile input through the CLI: a 50 MB file, partner ids with NUL, '../' or 300 characters — exit 3, never 70", async (t) => {
+  const dir = await initTempCa(t);
+  const big = join(dir, "big.csr");
+  await writeFile(big, Buffer.alloc(50 * 1024 * 1024, 0x41));
+  const r = await mtls(["partner", "issue", "big", "--csr", big, "--json"], { cwd: dir });
+  assert.equal(r.exitCode, 3);
+  assert.equal(json(r).error?.code, "ERR_INPUT_TOO_LARGE");
+  const long = await mtls(["partner", "issue", "a".repeat(300), "--generate", "--out-key", "k.key", "--json"], { cwd: dir });
+  assert.equal(long.exitCode, 3);
+  assert.match(json(long).error?.message ?? "", /invalid partner id "a{80}…"/);
+  await writeFile(
+    join(dir, "ids.jsonl"),
+    [
+      JSON.stringify({ partner: "nul\u0000id", generate: true, outKey: "1.key" }),
+      JSON.stringify({ partner: "../../etc", generate: true, outKey: "2.key" }),
+    ].join("\n"),
+  );
+  const batch = json(await mtls(["partner", "issue", "--batch", "ids.jsonl", "--json"], { cwd: dir }));
+  assert.deepEqual(
+    batch.result.results.map((x: { error?: { code: string } }) => x.error?.code),
+    ["ERR_PARTNER_ID", "ERR_PARTNER_ID"],
+  );
+});
