@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ENV, mtlsSync, ROOT, tempDir } from "./fixtures.js";
+import { ENV, mtlsSync, opensslCsr, ROOT, tempDir } from "./fixtures.js";
 import { type Row, timeCommand } from "./lib.js";
 
 function gpg(home: string, args: string[], input?: string): string {
@@ -24,21 +24,7 @@ export function benchBundle(runs = 7): Row[] {
   writeFileSync(join(dir, "partner.asc"), gpg(home, ["--armor", "--export", "partner@bench.example"]));
   mtlsSync(["ca", "init", "--pki", "pki", "-q"], dir);
   mtlsSync(["--pki", "pki", "partner", "add", "acme", "--pgp-key", "partner.asc", "-q"], dir);
-  spawnSync("openssl", [
-    "req",
-    "-new",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    join(dir, "p.key"),
-    "-out",
-    join(dir, "p.csr"),
-    "-subj",
-    "/CN=acme",
-  ]);
+  opensslCsr(dir, "p");
   mtlsSync(["--pki", "pki", "partner", "issue", "acme", "--csr", "p.csr", "-q"], dir);
   mtlsSync(["--pki", "pki", "pgp", "init", "-q"], dir);
   const out = join(dir, "acme.zip.pgp");

@@ -56,3 +56,24 @@ export function pkiWithIndex(dir: string, n: number, revokedShare: number, extra
   );
   return records;
 }
+
+/** A partner key and CSR made by the openssl CLI, as a partner would: returns the CSR path. */
+export function opensslCsr(dir: string, name: string): string {
+  const csr = join(dir, `${name}.csr`);
+  spawnSync("openssl", [
+    "req",
+    "-new",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-keyout",
+    join(dir, `${name}.key`),
+    "-out",
+    csr,
+    "-subj",
+    `/CN=${name}`,
+  ]);
+  return csr;
+}

@@ -2,11 +2,20 @@ import { spawnSync } from "node:child_process";
 import { webcrypto } from "node:crypto";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ENV, mtlsSync, ROOT, tempDir } from "./fixtures.js";
+import { ENV, mtlsSync, opensslCsr, ROOT, tempDir } from "./fixtures.js";
 import { type Row, timeCommand, timeFn } from "./lib.js";
 
 const EASYRSA = "/usr/share/easy-rsa/easyrsa";
 const MTLS = [join(ROOT, "bin/mtls.js")];
+
+/** An easy-rsa PKI with an EC P-256 CA without a passphrase (easy-rsa's "nopass"). */
+function easyrsaCa(dir: string): { pki: string; env: NodeJS.ProcessEnv } {
+  const pki = join(dir, "easyrsa");
+  const env = { ...process.env, EASYRSA_BATCH: "1" };
+  spawnSync(EASYRSA, [`--pki-dir=${pki}`, "init-pki"], { env });
+  spawnSync(EASYRSA, ["--batch", `--pki-dir=${pki}`, "--use-algo=ec", "--curve=prime256v1", "--req-cn=Bench CA", "build-ca", "nopass"], { env });
+  return { pki, env };
+}
 
 /** Installs easy-rsa and cfssl from Debian's packages when missing (root only). */
 export function ensurePeers(): { easyrsa: boolean; cfssl: boolean } {
@@ -35,21 +44,7 @@ export function benchStartup(runs = 20): Row[] {
 export function benchSignOne(runs = 7): Row[] {
   const peers = ensurePeers();
   const dir = tempDir("sign");
-  spawnSync("openssl", [
-    "req",
-    "-new",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    join(dir, "p.key"),
-    "-out",
-    join(dir, "p.csr"),
-    "-subj",
-    "/CN=partner",
-  ]);
+  opensslCsr(dir, "p");
   mtlsSync(["ca", "init", "--pki", "enc", "-q"], dir);
   mtlsSync(["ca", "init", "--pki", "plain", "--insecure-no-passphrase", "-q"], dir);
   const n = 0;
@@ -120,10 +115,7 @@ export function benchSignOne(runs = 7): Row[] {
     { task: "sign one partner CSR, CA key unencrypted (--insecure-no-passphrase)", mtls: plain, peer: { name: "openssl x509 -req", t: opensslPlain } },
   ];
   if (peers.easyrsa) {
-    const er = join(dir, "easyrsa");
-    const env = { ...process.env, EASYRSA_BATCH: "1" };
-    spawnSync(EASYRSA, [`--pki-dir=${er}`, "init-pki"], { env });
-    spawnSync(EASYRSA, ["--batch", `--pki-dir=${er}`, "--use-algo=ec", "--curve=prime256v1", "--req-cn=Bench CA", "build-ca", "nopass"], { env });
+    const { pki: er, env } = easyrsaCa(dir);
     const easy = timeCommand(
       "sh",
       [
@@ -206,10 +198,7 @@ export async function benchBatch(n = 1000, peerN = Number(process.env.BENCH_PEER
     peer: { name: `openssl req + openssl x509 shell loop (${peerN} run, scaled to ${n})`, t: scale(ossl) },
   });
   if (peers.easyrsa) {
-    const er = join(dir, "easyrsa");
-    const env = { ...process.env, EASYRSA_BATCH: "1" };
-    spawnSync(EASYRSA, [`--pki-dir=${er}`, "init-pki"], { env });
-    spawnSync(EASYRSA, ["--batch", `--pki-dir=${er}`, "--use-algo=ec", "--curve=prime256v1", "--req-cn=Bench CA", "build-ca", "nopass"], { env });
+    const { pki: er, env } = easyrsaCa(dir);
     const easy = timeCommand(
       "sh",
       [

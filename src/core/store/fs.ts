@@ -79,6 +79,23 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * A journal's complete lines: the text up to its last newline (anything after it is an append
+ * cut short by a crash, which the next writer trims) and that text's length in bytes.
+ * A missing journal is an empty one.
+ */
+export async function readJournal(path: string): Promise<{ text: string; validBytes: number }> {
+  let raw: string;
+  try {
+    raw = await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { text: "", validBytes: 0 };
+    throw fsError(err, path, "read");
+  }
+  const text = raw.slice(0, raw.lastIndexOf("\n") + 1);
+  return { text, validBytes: Buffer.byteLength(text) };
+}
+
 export async function readText(path: string, what = "read"): Promise<string> {
   try {
     return await readFile(path, "utf8");

@@ -1,5 +1,5 @@
-import { readFile } from "node:fs/promises";
-import { envError, fsError } from "../errors.js";
+import { envError } from "../errors.js";
+import { readJournal } from "./fs.js";
 
 export const REVOCATION_REASONS = [
   "unspecified",
@@ -52,14 +52,8 @@ export interface IndexSnapshot {
  * trimmed by the next writer (under the lock).
  */
 export async function readIndexSnapshot(path: string): Promise<IndexSnapshot> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { records: [], lines: 0, validBytes: 0 };
-    throw fsError(err, path, "read");
-  }
-  const end = text.lastIndexOf("\n") + 1;
+  const { text, validBytes } = await readJournal(path);
+  const end = text.length;
   const bySerial = new Map<string, CertRecord>();
   let lines = 0;
   let lineNo = 0;
@@ -80,7 +74,7 @@ export async function readIndexSnapshot(path: string): Promise<IndexSnapshot> {
     // Map keeps the insertion order of a key's first set, so records stay in issue order.
     bySerial.set(record.serial, record);
   }
-  return { records: [...bySerial.values()], lines, validBytes: Buffer.byteLength(text.slice(0, end)) };
+  return { records: [...bySerial.values()], lines, validBytes };
 }
 
 export async function readIndex(path: string): Promise<CertRecord[]> {

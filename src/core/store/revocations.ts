@@ -1,5 +1,5 @@
-import { readFile } from "node:fs/promises";
-import { envError, fsError } from "../errors.js";
+import { envError } from "../errors.js";
+import { readJournal } from "./fs.js";
 import type { RevocationReason } from "./index-file.js";
 
 /** One line of revocations.jsonl: what every CRL of `issuer` must list, forever. */
@@ -23,16 +23,7 @@ export interface RevocationsSnapshot {
  * index still calls valid, the safe side, which `mtls doctor` reports.
  */
 export async function readRevocations(path: string): Promise<RevocationsSnapshot> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { entries: [], validBytes: 0 };
-    throw fsError(err, path, "read");
-  }
-  const end = text.lastIndexOf("\n") + 1;
-  const complete = text.slice(0, end);
-  const validBytes = Buffer.byteLength(complete);
+  const { text: complete, validBytes } = await readJournal(path);
   // One JSON.parse over the whole journal is ~25% faster than one per line at 100k entries;
   // the per-line pass only runs to name the line when the fast path fails.
   try {
