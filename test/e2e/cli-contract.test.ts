@@ -66,7 +66,33 @@ test("--help and --version exit 0; every command's help ends with examples and e
   const v = await mtls(["--version"]);
   assert.equal(v.exitCode, 0);
   assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);
-  for (const cmd of [["ca", "init"], ["ca", "show"], ["partner", "issue"], ["list"]]) {
+  const leaves = [
+    ["demo"],
+    ["ca", "init"],
+    ["ca", "show"],
+    ["partner", "onboard"],
+    ["partner", "add"],
+    ["partner", "issue"],
+    ["partner", "export"],
+    ["partner", "list"],
+    ["partner", "show"],
+    ["partner", "offboard"],
+    ["revoke"],
+    ["crl", "publish"],
+    ["crl", "show"],
+    ["list"],
+    ["status"],
+    ["audit"],
+    ["audit", "verify"],
+    ["doctor"],
+    ["probe"],
+    ["gateway", "config"],
+    ["gateway", "serve"],
+    ["pgp", "init"],
+    ["pgp", "show"],
+    ["bundle", "open"],
+  ];
+  for (const cmd of leaves) {
     const r = await mtls([...cmd, "--help"]);
     assert.equal(r.exitCode, 0, cmd.join(" "));
     assert.match(r.stdout, /Examples:\n\s+\$ .*mtls /, cmd.join(" "));

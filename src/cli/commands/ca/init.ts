@@ -79,6 +79,7 @@ export function register(parent: Command, ctx: CliContext): void {
       const core = await loadCore();
       const passphrase = opts.insecureNoPassphrase ? undefined : await newPassphrase(ctx, opts, core.MIN_PASSPHRASE_LENGTH);
       ctx.out.info(`creating the CA in ${ctx.pkiDir} ...`);
+      ctx.out.progress(`generating ${opts.keyType} keys, signing the CA certificates and the first CRLs…`);
       const result = await core.initCa({
         pkiDir: ctx.pkiDir,
         name: opts.name,
@@ -97,6 +98,7 @@ export function register(parent: Command, ctx: CliContext): void {
         ...(opts.crlPublishDir ? { crlPublishDir: ctx.resolvePath(opts.crlPublishDir) } : {}),
         now: ctx.now(),
       });
+      ctx.out.progress("");
       for (const w of result.warnings) ctx.out.warn(w);
       ctx.out.result(result, render);
       ctx.out.success(`CA ready in ${result.pkiDir}`);

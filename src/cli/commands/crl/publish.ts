@@ -20,6 +20,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .action(async (opts: Opts) => {
       const core = await loadCore();
       const validityDays = opts.validity ? core.parseDuration(opts.validity, "--validity") / 86_400_000 : undefined;
+      ctx.out.progress("unlocking the CA keys and signing CRLs…");
       const result = await core.publishCrls({
         pkiDir: ctx.pkiDir,
         now: ctx.now(),
@@ -27,6 +28,7 @@ export function register(parent: Command, ctx: CliContext): void {
         ...(validityDays ? { validityDays } : {}),
         ...(opts.out ? { out: ctx.resolvePath(opts.out) } : {}),
       });
+      ctx.out.progress("");
       ctx.out.result(result, renderPublished);
     });
 }

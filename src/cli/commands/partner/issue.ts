@@ -100,6 +100,7 @@ export function register(parent: Command, ctx: CliContext): void {
         );
         await ctx.prompt.confirmOrYes("Sign it?", ctx.globals.yes);
       }
+      ctx.out.progress(a.generate ? `generating a ${a.keyType} key pair and signing…` : "checking the CSR and signing…");
       const result = await core.issuePartnerCert({
         pkiDir: ctx.pkiDir,
         partnerId: a.partnerId as string,
@@ -118,6 +119,7 @@ export function register(parent: Command, ctx: CliContext): void {
         passphrase: passphraseSource(ctx, opts),
         now: ctx.now(),
       });
+      ctx.out.progress("");
       for (const w of result.warnings) ctx.out.warn(w);
       ctx.out.result(result, render);
     });
