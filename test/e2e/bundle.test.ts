@@ -202,12 +202,14 @@ test("partner add refuses keys that are expired, revoked, weak, private, or not 
   const revokedSource = await genKey(g, "cv25519", { email: "revoked@partner.example" });
   const revoked = await revokeKey(g, revokedSource);
   const weak = await genKey(g, "rsa1024", { email: "weak@partner.example" });
+  const signOnly = await genKey(g, "sign-only", { email: "sign-only@partner.example" });
   await writeFile(join(dir, "garbage.asc"), "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot a key\n-----END PGP PUBLIC KEY BLOCK-----\n");
   const before = await snapshot(join(dir, "pki"));
   const cases: Array<[string, RegExp]> = [
     [expired.publicFile, /expired on 2020-01-02/],
     [revoked, /is revoked/],
     [weak.publicFile, /too weak \(rsa\w*-1024\)/],
+    [signOnly.publicFile, /has no valid encryption subkey/],
     [weak.secretFile, /is a private key/],
     [join(dir, "garbage.asc"), /not a readable OpenPGP public key/],
   ];

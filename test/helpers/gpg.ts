@@ -24,12 +24,13 @@ export async function gpgHome(t: TestContext): Promise<GpgHome> {
   };
 }
 
-export type GpgKeyKind = "cv25519" | "rsa4096" | "rsa1024";
+export type GpgKeyKind = "cv25519" | "rsa4096" | "rsa1024" | "sign-only";
 
 const PARAMS: Record<GpgKeyKind, string> = {
   cv25519: "Key-Type: EDDSA\nKey-Curve: ed25519\nSubkey-Type: ECDH\nSubkey-Curve: cv25519\n",
   rsa4096: "Key-Type: RSA\nKey-Length: 4096\nSubkey-Type: RSA\nSubkey-Length: 4096\n",
   rsa1024: "Key-Type: RSA\nKey-Length: 1024\nSubkey-Type: RSA\nSubkey-Length: 1024\n",
+  "sign-only": "Key-Type: EDDSA\nKey-Curve: ed25519\nKey-Usage: sign\n",
 };
 
 export interface GpgKey {
