@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "node:test";
 import { StoreWriter, writeFileAtomic } from "../../src/core/store/fs.js";
-import { withLock } from "../../src/core/store/lock.js";
+import { breakStale, readLock, withLock } from "../../src/core/store/lock.js";
 
 async function tmp(t: import("node:test").TestContext) {
   const d = await mkdtemp(join(tmpdir(), "mtls-unit-"));
@@ -70,4 +70,64 @@ test("withLock gives up with ERR_LOCKED naming the holder", async (t) => {
     withLock(lock, async () => 1, { timeoutMs: 100 }),
     (e: Error & { code?: string }) => e.code === "ERR_LOCKED" && /pid \d+ .*partner issue/.test(e.message),
   );
+});
+
+test("withLock holds across processes that exit the moment they release (no stale-lock break of a live lock)", async (t) => {
+  const d = await tmp(t);
+  const lock = join(d, ".lock");
+  const inside = join(d, "inside");
+  // Each child takes the lock once, proves it is alone by creating `inside` exclusively, then exits:
+  // a waiter that read the previous holder's lock now sees a dead pid, the case that must not
+  // cost the next live holder its lock.
+  const child = `
+    import { open, unlink } from "node:fs/promises";
+    import { withLock } from ${JSON.stringify(new URL("../../src/core/store/lock.js", import.meta.url).href)};
+    await withLock(${JSON.stringify(lock)}, async () => {
+      const fh = await open(${JSON.stringify(inside)}, "wx").catch(() => { console.log("overlap"); process.exit(2); });
+      await fh.close();
+      await new Promise((r) => setTimeout(r, 3));
+      await unlink(${JSON.stringify(inside)});
+    });
+  `;
+  const { spawn } = await import("node:child_process");
+  const runOne = () =>
+    new Promise<number>((resolve) => {
+      const p = spawn(process.execPath, ["--input-type=module", "-e", child], { stdio: ["ignore", "pipe", "inherit"] });
+      p.on("exit", (code) => resolve(code ?? -1));
+    });
+  for (let round = 0; round < 3; round++) {
+    const codes = await Promise.all(Array.from({ length: 16 }, runOne));
+    assert.deepEqual(
+      codes.filter((c) => c !== 0),
+      [],
+      `round ${round}: a process found another inside the lock`,
+    );
+  }
+  assert.deepEqual(await readdir(d), []);
+});
+
+test("breaking a stale lock spares a live lock that replaced it, even one not yet written", async (t) => {
+  const d = await tmp(t);
+  const lock = join(d, ".lock");
+  const { hostname } = await import("node:os");
+  const dead = JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), nonce: "dead", since: "x", purpose: "crashed" });
+  // A waiter read the dead holder's lock...
+  await writeFile(lock, dead);
+  const seen = await readLock(lock);
+  assert.equal(seen?.info?.nonce, "dead");
+  // ...and before it acts, the lock was released and a live process created a new, still empty one.
+  await rm(lock);
+  await writeFile(lock, "");
+  await breakStale(lock, seen as NonNullable<typeof seen>);
+  assert.equal(await readFile(lock, "utf8"), "", "the live lock is still there");
+  // The same with the live lock written: another nonce, so it stays.
+  const live = JSON.stringify({ pid: process.pid, host: hostname(), nonce: "live", since: "y", purpose: "revoke" });
+  await writeFile(lock, live);
+  await breakStale(lock, seen as NonNullable<typeof seen>);
+  assert.equal(await readFile(lock, "utf8"), live);
+  // The dead holder's own lock is removed, and the breakers' turn file with it.
+  await rm(lock);
+  await writeFile(lock, dead);
+  await breakStale(lock, (await readLock(lock)) as NonNullable<typeof seen>);
+  assert.deepEqual(await readdir(d), []);
 });

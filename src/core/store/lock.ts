@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { link, open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { open, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { envError, fsError } from "../errors.js";
 
@@ -28,14 +28,27 @@ const isAlive = (pid: number): boolean => {
   }
 };
 
-async function readLock(path: string): Promise<{ info?: LockInfo; ageMs: number } | undefined> {
+export interface HeldLock {
+  info?: LockInfo;
+  ageMs: number;
+  /** Identifies this very lock file: a new lock at the same path has another inode. */
+  ino: number;
+}
+
+export async function readLock(path: string): Promise<HeldLock | undefined> {
   try {
-    const [text, st] = await Promise.all([readFile(path, "utf8"), stat(path)]);
-    const ageMs = Date.now() - st.mtimeMs;
+    const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
     try {
-      return { info: JSON.parse(text) as LockInfo, ageMs };
-    } catch {
-      return { ageMs };
+      // Content and inode from one open file, so they describe the same lock.
+      const [text, st] = await Promise.all([fh.readFile("utf8"), fh.stat()]);
+      const ageMs = Date.now() - st.mtimeMs;
+      try {
+        return { info: JSON.parse(text) as LockInfo, ageMs, ino: st.ino };
+      } catch {
+        return { ageMs, ino: st.ino };
+      }
+    } finally {
+      await fh.close();
     }
   } catch {
     return undefined;
@@ -68,7 +81,7 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: 
     }
     const held = await readLock(lockPath);
     if (held && isStale(held)) {
-      await takeOver(lockPath, held.info?.nonce);
+      await breakStale(lockPath, held);
       continue;
     }
     if (Date.now() > deadline) {
@@ -92,17 +105,27 @@ function isStale(held: { info?: LockInfo; ageMs: number }): boolean {
 }
 
 /**
- * Moves a stale lock aside. Two processes may judge the same lock stale at once; the one whose
- * rename picked up a *different* (fresh) lock puts it back with link(2), which cannot clobber.
+ * Removes a stale lock, unless it has been replaced meanwhile: between reading a lock and
+ * judging its holder dead, that holder may have released it and a live process taken a new one.
+ * Breakers take turns under a second lock file and re-check the inode and nonce before the
+ * unlink; nobody else removes a dead holder's lock, so the re-check cannot go out of date and
+ * the lock path is never empty while a live process holds it.
  */
-async function takeOver(lockPath: string, staleNonce: string | undefined): Promise<void> {
-  const aside = `${lockPath}.stale-${process.pid}-${randomBytes(4).toString("hex")}`;
+export async function breakStale(lockPath: string, stale: HeldLock): Promise<void> {
+  const breaker = `${lockPath}.break`;
   try {
-    await rename(lockPath, aside);
-  } catch {
-    return; // someone else moved it first
+    await (await open(breaker, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600)).close();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw fsError(err, breaker, "create lock");
+    // Another process is breaking the lock; a breaker that died mid-way leaves this file behind.
+    const st = await stat(breaker).catch(() => undefined);
+    if (st && Date.now() - st.mtimeMs > 10_000) await unlink(breaker).catch(() => {});
+    return;
   }
-  const moved = await readLock(aside);
-  if (moved?.info && moved.info.nonce !== staleNonce) await link(aside, lockPath).catch(() => {});
-  await unlink(aside).catch(() => {});
+  try {
+    const now = await readLock(lockPath);
+    if (now && now.ino === stale.ino && now.info?.nonce === stale.info?.nonce && isStale(now)) await unlink(lockPath).catch(() => {});
+  } finally {
+    await unlink(breaker).catch(() => {});
+  }
 }
