@@ -6,8 +6,8 @@ import { join } from "node:path";
 import test from "node:test";
 import { parseAllDocuments } from "yaml";
 import { makeCsr } from "../helpers/csr.js";
-import { freePort, haveHaproxy, haveNginx } from "../helpers/gateways.js";
-import { have, initTempCa, json, mtls, run } from "../helpers/run.js";
+import { apacheBin, freePort, haveApache, haveHaproxy, haveNginx } from "../helpers/gateways.js";
+import { initTempCa, json, mtls, run } from "../helpers/run.js";
 import { serverCert } from "../helpers/tls.js";
 
 /** A PKI with partner "acme" (CN acme-client, SPIFFE URI SAN) and "beta"; returns acme's credentials. */
@@ -29,6 +29,26 @@ async function upstream(t: import("node:test").TestContext): Promise<number> {
   await once(server, "listening");
   t.after(() => new Promise<void>((r) => server.close(() => r())));
   return (server.address() as import("node:net").AddressInfo).port;
+}
+
+/** The few lines of Debian's apache2.conf the rendered vhost relies on, pointed at the test's dir. */
+async function writeApacheMain(out: string) {
+  const mods = ["mpm_event", "authz_core", "ssl", "socache_shmcb", "proxy", "proxy_http", "headers"];
+  await writeFile(
+    join(out, "main.conf"),
+    [
+      ...mods.map((m) => `LoadModule ${m}_module /usr/lib/apache2/modules/mod_${m}.so`),
+      "ServerName localhost",
+      // Running as root, httpd drops its workers to an unprivileged user, as Debian's config does.
+      ...(process.getuid?.() === 0 ? ["User www-data", "Group www-data"] : []),
+      `PidFile ${out}/apache.pid`,
+      `ErrorLog ${out}/error.log`,
+      "LogLevel info ssl:info",
+      `DefaultRuntimeDir ${out}`,
+      `Include ${out}/mtls-partners.conf`,
+      "",
+    ].join("\n"),
+  );
 }
 
 async function render(dir: string, kind: string, extra: string[] = []) {
@@ -68,24 +88,20 @@ test("nginx -t, haproxy -c and apache2 -t accept the rendered configurations", a
     const check = await run("haproxy", ["-c", "-f", join(dir, "haproxy/haproxy.cfg")]);
     assert.equal(check.exitCode, 0, check.stdout + check.stderr);
   }
-  if (have("apache2") || have("/usr/sbin/apache2")) {
+  if (haveApache()) {
     await render(dir, "apache", ["--partner", "acme", "--listen", "127.0.0.1:18445", "--server-cert", srv.cert, "--server-key", srv.key, "--out", "apache/"]);
-    const mods = ["mpm_event", "authz_core", "ssl", "socache_shmcb", "proxy", "proxy_http", "headers"];
-    await writeFile(
-      join(dir, "apache/main.conf"),
-      `${mods.map((m) => `LoadModule ${m}_module /usr/lib/apache2/modules/mod_${m}.so`).join("\n")}\nServerName localhost\nPidFile ${dir}/apache.pid\nErrorLog ${dir}/apache-error.log\nDefaultRuntimeDir ${dir}\nInclude ${dir}/apache/mtls-partners.conf\n`,
-    );
-    const bin = have("apache2") ? "apache2" : "/usr/sbin/apache2";
-    const check = await run(bin, ["-t", "-f", join(dir, "apache/main.conf")]);
+    await writeApacheMain(join(dir, "apache"));
+    const check = await run(apacheBin(), ["-t", "-f", join(dir, "apache/main.conf")]);
     assert.equal(check.exitCode, 0, check.stdout + check.stderr);
     assert.match(await readFile(join(dir, "apache/mtls-partners.conf"), "utf8"), /Require expr "%\{SSL_CLIENT_S_DN_CN\} == 'acme-client'"/);
   }
-  if (!haveNginx() && !haveHaproxy()) t.skip("no gateway installed");
+  if (!haveNginx() && !haveHaproxy() && !haveApache()) t.skip("no gateway installed");
 });
 
-for (const kind of ["nginx", "haproxy"] as const) {
+const installed = { nginx: haveNginx, haproxy: haveHaproxy, apache: haveApache };
+for (const kind of ["nginx", "haproxy", "apache"] as const) {
   test(`the rendered ${kind} config, started on loopback, passes mtls probe: every scenario, other-identity rejected`, async (t) => {
-    if (kind === "nginx" ? !haveNginx() : !haveHaproxy()) return t.skip(`${kind} is not installed`);
+    if (!installed[kind]()) return t.skip(`${kind} is not installed`);
     const { dir, acmeChain, acmeKey } = await pkiWithPartners(t);
     const srv = await serverCert(dir);
     const port = await freePort();
@@ -120,8 +136,11 @@ for (const kind of ["nginx", "haproxy"] as const) {
         `daemon off; pid ${out}/nginx.pid; error_log ${out}/error.log; events {} http { access_log off; client_body_temp_path ${out}/b; proxy_temp_path ${out}/p; fastcgi_temp_path ${out}/f; uwsgi_temp_path ${out}/u; scgi_temp_path ${out}/s; include ${out}/mtls-partners.conf; }\n`,
       );
       child = spawn("nginx", ["-c", join(out, "main.conf"), "-p", out, "-e", join(out, "error.log")], { stdio: "ignore" });
-    } else {
+    } else if (kind === "haproxy") {
       child = spawn("haproxy", ["-db", "-f", join(out, "haproxy.cfg")], { stdio: "ignore" });
+    } else {
+      await writeApacheMain(out);
+      child = spawn(apacheBin(), ["-f", join(out, "main.conf"), "-DFOREGROUND"], { stdio: "ignore" });
     }
     t.after(() => {
       child.kill("SIGTERM");

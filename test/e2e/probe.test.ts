@@ -133,6 +133,37 @@ test("weak gateways: the probe exits 1 and names exactly the scenarios that were
   }
 });
 
+test("a gateway whose identity allow-list, not its CRL, refuses the canary gets an inconclusive revoked verdict", async (t) => {
+  if (!haveNginx()) return t.skip("nginx is not installed");
+  const { dir, srv, tls } = await setup(t);
+  // The probe's minted certificates are CN=mtls-probe; the canary and other-identity are not.
+  const allowOnly = await startNginx(t, dir, { ...tls, crlBundle: undefined, allowCn: "mtls-probe" });
+  const { r, doc } = await probe(dir, `https://localhost:${allowOnly.port}/`, srv.cert, ["--scenarios", "revoked", "--expect-allowlist"]);
+  assert.notEqual(r.exitCode, 0);
+  assert.deepEqual(failing(doc), ["revoked@1.2:inconclusive", "revoked@1.3:inconclusive"]);
+  for (const a of attemptsOf(doc).filter((x) => x.scenario === "revoked")) {
+    assert.equal(a.evidence.httpStatus, 403);
+    assert.match(a.evidence.summary, /same answer as other-identity/);
+  }
+  assert.deepEqual(
+    attemptsOf(doc)
+      .filter((a) => a.scenario === "other-identity")
+      .map((a) => a.verdict),
+    ["pass", "pass"],
+  );
+
+  // The same allow-list with the CRL loaded: the canary is refused by the CRL (400), a real pass.
+  const both = await startNginx(t, dir, { ...tls, allowCn: "mtls-probe" });
+  const strict = await probe(dir, `https://localhost:${both.port}/`, srv.cert, ["--scenarios", "revoked", "--expect-allowlist"]);
+  assert.equal(strict.r.exitCode, 0, JSON.stringify(failing(strict.doc)));
+  assert.deepEqual(
+    attemptsOf(strict.doc)
+      .filter((a) => a.scenario === "revoked")
+      .map((a) => a.evidence.httpStatus),
+    [400, 400],
+  );
+});
+
 test("a stopped port exits 5 with a clear message; a gateway whose server cert cannot be verified is an error, not a pass", async (t) => {
   const { dir, pki, srv, tls } = await setup(t);
   const port = await freePort();

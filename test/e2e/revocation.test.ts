@@ -4,7 +4,7 @@ import { join } from "node:path";
 import test from "node:test";
 import { makeCsr } from "../helpers/csr.js";
 import { curlWithCert } from "../helpers/curl.js";
-import { type Gateway, haveHaproxy, haveNginx, startHaproxy, startNginx } from "../helpers/gateways.js";
+import { type Gateway, haveApache, haveHaproxy, haveNginx, startApache, startHaproxy, startNginx } from "../helpers/gateways.js";
 import { initTempCa, json, mtls, openssl, snapshot } from "../helpers/run.js";
 import { serverCert } from "../helpers/tls.js";
 
@@ -234,6 +234,16 @@ test("a real HAProxy enforces the CRL: a revoked partner is rejected after reloa
   await gatewayRevocationScenario(
     t,
     (dir, tls) => startHaproxy(t, dir, tls),
+    (r) => r.status === 0 && r.exitCode !== 0,
+  );
+});
+
+test("a real Apache httpd enforces the CRL: a revoked partner is rejected after a graceful restart, another still passes", async (t) => {
+  if (!haveApache()) return t.skip("apache2 is not installed");
+  // mod_ssl with SSLVerifyClient require at the virtual host ends the TLS session: no HTTP status.
+  await gatewayRevocationScenario(
+    t,
+    (dir, tls) => startApache(t, dir, tls),
     (r) => r.status === 0 && r.exitCode !== 0,
   );
 });

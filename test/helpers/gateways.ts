@@ -52,6 +52,8 @@ export interface GatewayTls {
   verify?: "on" | "optional";
   /** Lowest TLS version to allow ("TLSv1" keeps TLS 1.0 open; default TLSv1.2). */
   minTls?: "TLSv1" | "TLSv1.2";
+  /** nginx only: answer 403 to every client whose subject CN is not this one. */
+  allowCn?: string;
 }
 
 async function startProcess(t: TestContext, cmd: string, args: string[], port: number, logFile: string): Promise<ChildProcess> {
@@ -116,6 +118,7 @@ http {
     ssl_verify_client ${tls.verify ?? "on"};
     ssl_verify_depth 2;
     ${tls.crlBundle ? `ssl_crl ${tls.crlBundle};` : ""}
+    ${tls.allowCn ? `if ($ssl_client_s_dn !~ "CN=${tls.allowCn}(,|$)") { return 403; }` : ""}
     location / { default_type text/plain; return 200 "ok $ssl_client_verify $ssl_client_s_dn\\n"; }
   }
 }
@@ -125,6 +128,9 @@ http {
   const child = await startProcess(t, bin, ["-c", conf, "-p", dir, "-e", errorLog], port, errorLog);
   return handle(child, port, "SIGHUP");
 }
+
+export const haveApache = () => have("apache2") || have("/usr/sbin/apache2");
+export const apacheBin = () => (have("apache2") ? "apache2" : "/usr/sbin/apache2");
 
 export const haveHaproxy = () => have("haproxy") || have("/usr/sbin/haproxy");
 
@@ -151,6 +157,60 @@ frontend mtls
   const bin = have("haproxy") ? "haproxy" : "/usr/sbin/haproxy";
   const child = await startProcess(t, bin, ["-W", "-db", "-f", conf], port, conf);
   return handle(child, port, "SIGUSR2");
+}
+
+/** Apache httpd with `SSLVerifyClient require`; answers 200 (its status page) when the certificate is accepted. */
+export async function startApache(t: TestContext, dir: string, tls: GatewayTls): Promise<Gateway> {
+  const port = await freePort();
+  const conf = join(dir, `apache-${port}.conf`);
+  const errorLog = join(dir, `apache-${port}.error.log`);
+  const mods = ["mpm_event", "authz_core", "ssl", "socache_shmcb", "status"];
+  await writeFile(
+    conf,
+    [
+      ...mods.map((m) => `LoadModule ${m}_module /usr/lib/apache2/modules/mod_${m}.so`),
+      "ServerName localhost",
+      // As root, httpd drops its workers to an unprivileged user, as Debian's config does.
+      ...(process.getuid?.() === 0 ? ["User www-data", "Group www-data"] : []),
+      `PidFile ${join(dir, `apache-${port}.pid`)}`,
+      `ErrorLog ${errorLog}`,
+      `DefaultRuntimeDir ${dir}`,
+      `Listen 127.0.0.1:${port}`,
+      `<VirtualHost 127.0.0.1:${port}>`,
+      "  SSLEngine on",
+      "  SSLProtocol -all +TLSv1.2 +TLSv1.3",
+      `  SSLCertificateFile ${tls.serverCert}`,
+      `  SSLCertificateKeyFile ${tls.serverKey}`,
+      `  SSLCACertificateFile ${tls.caBundle}`,
+      "  SSLVerifyClient require",
+      "  SSLVerifyDepth 2",
+      ...(tls.crlBundle ? [`  SSLCARevocationFile ${tls.crlBundle}`, "  SSLCARevocationCheck chain"] : []),
+      // The status handler answers without touching the file system the workers may not read.
+      '  <Location "/">',
+      "    SetHandler server-status",
+      "    Require all granted",
+      "  </Location>",
+      "</VirtualHost>",
+      "",
+    ].join("\n"),
+  );
+  const child = await startProcess(t, apacheBin(), ["-f", conf, "-DFOREGROUND"], port, errorLog);
+  const restarts = async () => ((await readFile(errorLog, "utf8").catch(() => "")).match(/resuming normal operations/g) ?? []).length;
+  return {
+    ...handle(child, port, "SIGUSR1"),
+    // SIGUSR1 is httpd's graceful restart: the parent re-reads config, certificates and CRLs and
+    // logs "resuming normal operations" once its new workers serve.
+    reload: async () => {
+      const before = await restarts();
+      child.kill("SIGUSR1");
+      const deadline = Date.now() + 10_000;
+      while ((await restarts()) <= before) {
+        if (Date.now() > deadline) throw new Error(`httpd did not finish its graceful restart:\n${await readFile(errorLog, "utf8")}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    },
+  };
 }
 
 /** A Node.js https gateway: requestCert + rejectUnauthorized, every CA's CRL passed as an array. */

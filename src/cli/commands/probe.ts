@@ -68,7 +68,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--servername <name>", "SNI and certificate name to use (default: the URL's host)")
     .option(
       "--scenarios <list>",
-      "comma-separated: valid, no-cert, self-signed, untrusted-ca (or untrusted), expired, not-yet-valid, revoked, wrong-eku, missing-intermediate, legacy-tls, other-identity",
+      "comma-separated: valid, no-cert, self-signed, untrusted-ca (or untrusted), expired, not-yet-valid, revoked, wrong-eku, missing-intermediate, legacy-tls, other-identity (revoked brings other-identity along as its control)",
       "all",
     )
     .addOption(new Option("--tls <versions>", "TLS versions to run every scenario on").default("1.2,1.3"))

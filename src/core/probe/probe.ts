@@ -170,6 +170,25 @@ function causesFor(valid: AttemptResult[], t: Target): string[] {
   return [...causes];
 }
 
+/**
+ * The revoked canary carries an identity of its own, so a gateway with an identity allow-list
+ * refuses it whether or not it checks the CRL. When the refusal is the very answer other-identity
+ * got (same HTTP status and text), it proves nothing about revocation.
+ */
+function distrustAllowlistAnswers(attempts: AttemptResult[]): void {
+  for (const revoked of attempts) {
+    if (revoked.scenario !== "revoked" || revoked.verdict !== "pass" || revoked.evidence.httpStatus === undefined) continue;
+    const control = attempts.find((a) => a.scenario === "other-identity" && a.tls === revoked.tls);
+    if (control?.observed !== "rejected") continue;
+    if (control.evidence.httpStatus !== revoked.evidence.httpStatus || control.evidence.httpText !== revoked.evidence.httpText) continue;
+    revoked.verdict = "inconclusive";
+    revoked.evidence = {
+      ...revoked.evidence,
+      summary: `${revoked.evidence.summary}: the same answer as other-identity, so the identity allow-list may have refused it, not the CRL; probe a route without an allow-list to prove revocation`,
+    };
+  }
+}
+
 /** Runs the scenario matrix against every target. */
 export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
   const started = Date.now();
@@ -278,6 +297,7 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
       const ok = a.tls === "1.0-1.1" ? anyBaseline : baseline[a.tls];
       if (!ok && (a.verdict === "pass" || a.verdict === "info")) a.verdict = "inconclusive";
     }
+    distrustAllowlistAnswers(attempts);
     const validAttempts = attempts.filter((x) => x.scenario === "valid");
     const obs = jobs.map((j, k) => (j.target === t && j.scenario.name === "valid" ? observations[k] : undefined)).filter((o): o is Observation => Boolean(o));
     const protocol = Object.fromEntries(validAttempts.filter((a) => a.protocol).map((a) => [a.tls, a.protocol as string]));

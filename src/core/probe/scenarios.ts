@@ -56,6 +56,9 @@ export function selectScenarios(list: string | undefined): Scenario[] {
     wanted.add(raw);
   }
   wanted.add("valid"); // the baseline every other verdict depends on
+  // The canary carries its own identity; other-identity is the control that tells a CRL rejection
+  // from an identity allow-list answering the same way.
+  if (wanted.has("revoked")) wanted.add("other-identity");
   return SCENARIOS.filter((s) => wanted.has(s.name));
 }
 
