@@ -6,7 +6,7 @@ import { join } from "node:path";
 import test from "node:test";
 import { parseAllDocuments } from "yaml";
 import { makeCsr } from "../helpers/csr.js";
-import { apacheBin, freePort, haveApache, haveHaproxy, haveNginx } from "../helpers/gateways.js";
+import { apacheBin, apacheGlobals, freePort, haveApache, haveHaproxy, haveNginx, startProcess } from "../helpers/gateways.js";
 import { initTempCa, json, mtls, run } from "../helpers/run.js";
 import { serverCert } from "../helpers/tls.js";
 
@@ -31,24 +31,11 @@ async function upstream(t: import("node:test").TestContext): Promise<number> {
   return (server.address() as import("node:net").AddressInfo).port;
 }
 
-/** The few lines of Debian's apache2.conf the rendered vhost relies on, pointed at the test's dir. */
+/** A main httpd config around the rendered virtual host. */
 async function writeApacheMain(out: string) {
   const mods = ["mpm_event", "authz_core", "ssl", "socache_shmcb", "proxy", "proxy_http", "headers"];
-  await writeFile(
-    join(out, "main.conf"),
-    [
-      ...mods.map((m) => `LoadModule ${m}_module /usr/lib/apache2/modules/mod_${m}.so`),
-      "ServerName localhost",
-      // Running as root, httpd drops its workers to an unprivileged user, as Debian's config does.
-      ...(process.getuid?.() === 0 ? ["User www-data", "Group www-data"] : []),
-      `PidFile ${out}/apache.pid`,
-      `ErrorLog ${out}/error.log`,
-      "LogLevel info ssl:info",
-      `DefaultRuntimeDir ${out}`,
-      `Include ${out}/mtls-partners.conf`,
-      "",
-    ].join("\n"),
-  );
+  const lines = [...apacheGlobals(out, mods, `${out}/error.log`, `${out}/apache.pid`), "LogLevel info ssl:info", `Include ${out}/mtls-partners.conf`, ""];
+  await writeFile(join(out, "main.conf"), lines.join("\n"));
 }
 
 async function render(dir: string, kind: string, extra: string[] = []) {
@@ -128,35 +115,17 @@ for (const kind of ["nginx", "haproxy", "apache"] as const) {
       "--out",
       `${kind}/`,
     ]);
-    const { spawn } = await import("node:child_process");
-    let child: import("node:child_process").ChildProcess;
     if (kind === "nginx") {
       await writeFile(
         join(out, "main.conf"),
         `daemon off; pid ${out}/nginx.pid; error_log ${out}/error.log; events {} http { access_log off; client_body_temp_path ${out}/b; proxy_temp_path ${out}/p; fastcgi_temp_path ${out}/f; uwsgi_temp_path ${out}/u; scgi_temp_path ${out}/s; include ${out}/mtls-partners.conf; }\n`,
       );
-      child = spawn("nginx", ["-c", join(out, "main.conf"), "-p", out, "-e", join(out, "error.log")], { stdio: "ignore" });
+      await startProcess(t, "nginx", ["-c", join(out, "main.conf"), "-p", out, "-e", join(out, "error.log")], port, join(out, "error.log"));
     } else if (kind === "haproxy") {
-      child = spawn("haproxy", ["-db", "-f", join(out, "haproxy.cfg")], { stdio: "ignore" });
+      await startProcess(t, "haproxy", ["-db", "-f", join(out, "haproxy.cfg")], port, join(out, "haproxy.cfg"));
     } else {
       await writeApacheMain(out);
-      child = spawn(apacheBin(), ["-f", join(out, "main.conf"), "-DFOREGROUND"], { stdio: "ignore" });
-    }
-    t.after(() => {
-      child.kill("SIGTERM");
-    });
-    for (let i = 0; i < 100; i++) {
-      const { connect } = await import("node:net");
-      const ok = await new Promise<boolean>((r) =>
-        connect(port, "127.0.0.1")
-          .once("connect", function (this: import("node:net").Socket) {
-            this.destroy();
-            r(true);
-          })
-          .once("error", () => r(false)),
-      );
-      if (ok) break;
-      await new Promise((r) => setTimeout(r, 50));
+      await startProcess(t, apacheBin(), ["-f", join(out, "main.conf"), "-DFOREGROUND"], port, join(out, "error.log"));
     }
     const probe = await mtls(
       ["probe", `https://localhost:${port}/`, "--server-ca", srv.cert, "--cert", acmeChain, "--key", acmeKey, "--expect-allowlist", "--json"],

@@ -5,7 +5,7 @@ import { appendFile, chmod, copyFile, readdir, readFile, stat, symlink, writeFil
 import { join } from "node:path";
 import test from "node:test";
 import { makeCsr } from "../helpers/csr.js";
-import { BIN, baseEnv, initTempCa, json, mtls, openssl, PASSPHRASE, tempDir } from "../helpers/run.js";
+import { BIN, baseEnv, initTempCa, json, mtls, opensslVerifyWithCrl, PASSPHRASE, tempDir } from "../helpers/run.js";
 
 /** A seeded PRNG (mulberry32), so a failing crash run can be replayed with MTLS_TEST_SEED. */
 function rng(seed: number) {
@@ -89,17 +89,7 @@ test("doctor finds what a crash or a careless hand leaves behind, and --fix repa
   // The unrecorded certificate is revoked and on the CRL; so is the journal-only revocation.
   const onCrl = await crlSerials(dir);
   assert.ok(onCrl.has(b.serial) && onCrl.has(a.serial));
-  const v = await openssl([
-    "verify",
-    "-crl_check_all",
-    "-CAfile",
-    join(dir, "pki/ca/root.pem"),
-    "-untrusted",
-    join(dir, "pki/ca/intermediate.pem"),
-    "-CRLfile",
-    join(dir, "pki/crl/crl-bundle.pem"),
-    join(dir, "pki/certs/orphans", `${b.serial}.pem`),
-  ]);
+  const v = await opensslVerifyWithCrl(join(dir, "pki"), join(dir, "pki/certs/orphans", `${b.serial}.pem`));
   assert.match(v.stdout + v.stderr, /certificate revoked/);
   assert.equal(json(await mtls(["list", "--partner", "doc", "--json"], { cwd: dir })).result.certificates[0].status, "revoked");
   assert.equal((await stat(join(dir, "pki/private/intermediate.key"))).mode & 0o777, 0o600);

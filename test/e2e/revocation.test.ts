@@ -5,7 +5,7 @@ import test from "node:test";
 import { makeCsr } from "../helpers/csr.js";
 import { curlWithCert } from "../helpers/curl.js";
 import { type Gateway, haveApache, haveHaproxy, haveNginx, startApache, startHaproxy, startNginx } from "../helpers/gateways.js";
-import { initTempCa, json, mtls, openssl, snapshot } from "../helpers/run.js";
+import { initTempCa, json, mtls, openssl, opensslVerifyWithCrl, snapshot } from "../helpers/run.js";
 import { serverCert } from "../helpers/tls.js";
 
 async function issue(dir: string, partner: string, extra: string[] = []) {
@@ -27,17 +27,7 @@ test("ca init publishes CRLs at once, with the revoked canary on the issuing CA'
   assert.equal(root.entries.length, 0);
   assert.ok(int.signatureValid && root.signatureValid);
   const canary = join(dir, "pki/ca/canary.pem");
-  const v = await openssl([
-    "verify",
-    "-crl_check_all",
-    "-CAfile",
-    join(dir, "pki/ca/root.pem"),
-    "-untrusted",
-    join(dir, "pki/ca/intermediate.pem"),
-    "-CRLfile",
-    join(dir, "pki/crl/crl-bundle.pem"),
-    canary,
-  ]);
+  const v = await opensslVerifyWithCrl(join(dir, "pki"), canary);
   assert.notEqual(v.exitCode, 0);
   assert.match(v.stdout + v.stderr, /certificate revoked/);
 });
@@ -77,22 +67,10 @@ test("revoke: openssl verifies each CRL, sees CRL Number, AKI, reason; -crl_chec
       `Serial Number: ${a.serial.toUpperCase()}\\n\\s+Revocation Date: .*\\n\\s+CRL entry extensions:\\n\\s+X509v3 CRL Reason Code: \\n\\s+Key Compromise`,
     ),
   );
-  const verify = (cert: string) =>
-    openssl([
-      "verify",
-      "-crl_check_all",
-      "-CAfile",
-      join(pki, "ca/root.pem"),
-      "-untrusted",
-      join(pki, "ca/intermediate.pem"),
-      "-CRLfile",
-      join(pki, "crl/crl-bundle.pem"),
-      cert,
-    ]);
-  const revoked = await verify(a.certPath);
+  const revoked = await opensslVerifyWithCrl(pki, a.certPath);
   assert.notEqual(revoked.exitCode, 0);
   assert.match(revoked.stdout + revoked.stderr, /certificate revoked/);
-  const valid = await verify(b.certPath);
+  const valid = await opensslVerifyWithCrl(pki, b.certPath);
   assert.equal(valid.exitCode, 0, valid.stdout + valid.stderr);
 });
 

@@ -56,7 +56,8 @@ export interface GatewayTls {
   allowCn?: string;
 }
 
-async function startProcess(t: TestContext, cmd: string, args: string[], port: number, logFile: string): Promise<ChildProcess> {
+/** Starts a gateway process, waits until it listens on `port`, and stops it by PID after the test. */
+export async function startProcess(t: TestContext, cmd: string, args: string[], port: number, logFile: string): Promise<ChildProcess> {
   const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout?.on("data", (d) => (output += d));
@@ -159,22 +160,28 @@ frontend mtls
   return handle(child, port, "SIGUSR2");
 }
 
+/** The lines of Debian's apache2.conf a virtual host relies on, pointed at the test's dir. */
+export function apacheGlobals(dir: string, mods: string[], errorLog: string, pidFile: string): string[] {
+  return [
+    ...mods.map((m) => `LoadModule ${m}_module /usr/lib/apache2/modules/mod_${m}.so`),
+    "ServerName localhost",
+    // As root, httpd drops its workers to an unprivileged user, as Debian's config does.
+    ...(process.getuid?.() === 0 ? ["User www-data", "Group www-data"] : []),
+    `PidFile ${pidFile}`,
+    `ErrorLog ${errorLog}`,
+    `DefaultRuntimeDir ${dir}`,
+  ];
+}
+
 /** Apache httpd with `SSLVerifyClient require`; answers 200 (its status page) when the certificate is accepted. */
 export async function startApache(t: TestContext, dir: string, tls: GatewayTls): Promise<Gateway> {
   const port = await freePort();
   const conf = join(dir, `apache-${port}.conf`);
   const errorLog = join(dir, `apache-${port}.error.log`);
-  const mods = ["mpm_event", "authz_core", "ssl", "socache_shmcb", "status"];
   await writeFile(
     conf,
     [
-      ...mods.map((m) => `LoadModule ${m}_module /usr/lib/apache2/modules/mod_${m}.so`),
-      "ServerName localhost",
-      // As root, httpd drops its workers to an unprivileged user, as Debian's config does.
-      ...(process.getuid?.() === 0 ? ["User www-data", "Group www-data"] : []),
-      `PidFile ${join(dir, `apache-${port}.pid`)}`,
-      `ErrorLog ${errorLog}`,
-      `DefaultRuntimeDir ${dir}`,
+      ...apacheGlobals(dir, ["mpm_event", "authz_core", "ssl", "socache_shmcb", "status"], errorLog, join(dir, `apache-${port}.pid`)),
       `Listen 127.0.0.1:${port}`,
       `<VirtualHost 127.0.0.1:${port}>`,
       "  SSLEngine on",

@@ -85,6 +85,21 @@ export function openssl(args: string[], opts: RunOptions = {}): Promise<RunResul
   return run("openssl", args, opts);
 }
 
+/** `openssl verify -crl_check_all` of a certificate against a PKI's root, intermediate and CRL bundle. */
+export function opensslVerifyWithCrl(pkiDir: string, cert: string): Promise<RunResult> {
+  return openssl([
+    "verify",
+    "-crl_check_all",
+    "-CAfile",
+    join(pkiDir, "ca/root.pem"),
+    "-untrusted",
+    join(pkiDir, "ca/intermediate.pem"),
+    "-CRLfile",
+    join(pkiDir, "crl/crl-bundle.pem"),
+    cert,
+  ]);
+}
+
 export function have(tool: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${tool}`]).status === 0;
 }
