@@ -12,7 +12,7 @@ export { type CrlDetails, showCrls } from "./crl/show.js";
 export { type DemoResult, type DemoStep, runDemo } from "./demo/demo.js";
 export { type DoctorResult, runDoctor } from "./doctor/doctor.js";
 export { Exit, type ExitCode, MtlsError } from "./errors.js";
-export { type GatewayConfigResult, gatewayKinds, renderGatewayConfig } from "./gateway/config.js";
+export { type GatewayConfigParams, type GatewayConfigResult, gatewayKinds, renderGatewayConfig } from "./gateway/config.js";
 export { type RunningGateway, startGateway } from "./gateway/serve.js";
 export { validatePartnerId } from "./ids.js";
 export { type ListedCert, type ListResult, listCertificates, parseStatus } from "./inventory/list.js";

@@ -1,19 +1,11 @@
 import type { Command } from "commander";
+import type { GatewayConfigParams } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
 import { collect, examplesHelp, exitCodesHelp, loadCore } from "../../flags.js";
 import { fields } from "../../output.js";
 
-interface Opts {
-  partner: string[];
-  hostname?: string;
-  upstream?: string;
-  listen?: string;
-  serverCert?: string;
-  serverKey?: string;
-  filesDir?: string;
-  out?: string;
-  force?: boolean;
-}
+/** The render options as commander hands them over (`--partner` repeatable, paths as typed). */
+type Opts = Pick<GatewayConfigParams, "hostname" | "upstream" | "listen" | "serverCert" | "serverKey" | "filesDir" | "out" | "force"> & { partner?: string[] };
 
 export function register(parent: Command, ctx: CliContext): void {
   parent
