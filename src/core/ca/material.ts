@@ -76,6 +76,11 @@ export interface CaKeys {
 }
 
 /** Both CA keys (CRLs are signed by each CA). Decrypt before taking the store lock: it is slow. */
+/** The key of the CA that signs partner certificates: the intermediate, or the root in a one-tier PKI. */
+export function loadIssuingKey(layout: Layout, ca: CaCerts, passphrase: PassphraseSource | undefined): Promise<CaKey> {
+  return loadCaKey(ca.issuerRole === "root" ? layout.rootKey : layout.intermediateKey, ca.issuer, passphrase, `the ${ca.issuerRole} CA key`);
+}
+
 export async function loadCaKeys(layout: Layout, ca: CaCerts, passphrase: PassphraseSource | undefined): Promise<CaKeys> {
   const [root, intermediate] = await Promise.all([
     loadCaKey(layout.rootKey, ca.root, passphrase, "the root CA key"),

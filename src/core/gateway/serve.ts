@@ -7,7 +7,7 @@ import http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
-import { loadCaCerts, loadCaKey, type PassphraseSource } from "../ca/material.js";
+import { loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
 import { inputError } from "../errors.js";
 import { randomSerial } from "../ids.js";
 import { exportPkcs8, exportSpki, generateKeyPair } from "../keys.js";
@@ -58,7 +58,7 @@ async function tlsMaterial(layout: Layout, withIntermediate: boolean) {
 async function localServerCert(p: ServeParams, layout: Layout) {
   const { config } = await openStore(p.pkiDir);
   const ca = await loadCaCerts(layout, config);
-  const caKey = await loadCaKey(ca.issuerRole === "root" ? layout.rootKey : layout.intermediateKey, ca.issuer, p.passphrase, `the ${ca.issuerRole} CA key`);
+  const caKey = await loadIssuingKey(layout, ca, p.passphrase);
   const keys = await generateKeyPair("ec-p256");
   const cert = await createCertificate({
     serial: randomSerial(),

@@ -4,7 +4,7 @@
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { stageAudit } from "../audit/audit.js";
-import { loadCaCerts, loadCaKey, type PassphraseSource } from "../ca/material.js";
+import { loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
 import { conflictError, inputError, MtlsError } from "../errors.js";
 import { parseKeyType } from "../keys.js";
 import { encodePem } from "../pem.js";
@@ -70,7 +70,7 @@ const lineError = (err: unknown) => ({ code: err instanceof MtlsError ? err.code
 export async function issueBatch(p: BatchParams): Promise<BatchResult> {
   const { layout, config } = await openStore(p.pkiDir);
   const ca = await loadCaCerts(layout, config);
-  const caKeyPending = loadCaKey(ca.issuerRole === "root" ? layout.rootKey : layout.intermediateKey, ca.issuer, p.passphrase, `the ${ca.issuerRole} CA key`);
+  const caKeyPending = loadIssuingKey(layout, ca, p.passphrase);
   caKeyPending.catch(() => {});
 
   const t0 = Date.now();

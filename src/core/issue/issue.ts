@@ -4,7 +4,7 @@ import { stageAudit } from "../audit/audit.js";
 import { deliverBundle } from "../bundle/export.js";
 import { ensureSigningKey } from "../bundle/home-key.js";
 import { BACKDATE_MS } from "../ca/init.js";
-import { type CaCerts, type CaKey, loadCaCerts, loadCaKey, type PassphraseSource } from "../ca/material.js";
+import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
 import { conflictError, inputError, usageError } from "../errors.js";
 import { randomSerial, validatePartnerId } from "../ids.js";
 import { generateKeyPairDer, type KeyType } from "../keys.js";
@@ -264,7 +264,7 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
   const ca = await loadCaCerts(layout, config);
   const prepared = await prepareRequest(p, config, ca.issuer, p.now);
   // Decrypt the CA key before taking the lock: the KDF is the slow part and needs no lock.
-  const caKey = await loadCaKey(ca.issuerRole === "root" ? layout.rootKey : layout.intermediateKey, ca.issuer, p.passphrase, `the ${ca.issuerRole} CA key`);
+  const caKey = await loadIssuingKey(layout, ca, p.passphrase);
   // Creating the signing key takes the lock itself, so it must exist before we take it.
   if (deliver) await ensureSigningKey(store, p.passphrase ?? noPassphrase, p.now);
 

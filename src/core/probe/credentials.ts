@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { type CaCerts, loadCaCerts, loadCaKey, type PassphraseSource } from "../ca/material.js";
+import { type CaCerts, loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
 import { inputError } from "../errors.js";
 import { randomSerial } from "../ids.js";
 import { decryptKeyPemAsync, exportPkcs8, exportSpki, generateKeyPair } from "../keys.js";
@@ -44,17 +44,11 @@ export async function prepareCredentials(p: {
   const now = p.now.getTime();
 
   let ca: CaCerts | undefined;
-  let caKey: Awaited<ReturnType<typeof loadCaKey>> | undefined;
+  let caKey: Awaited<ReturnType<typeof loadIssuingKey>> | undefined;
   if (p.store) {
     ca = await loadCaCerts(p.store.layout, p.store.config);
     const needsKey = [...p.wanted].some((s) => ["expired", "not-yet-valid", "wrong-eku", "other-identity", "revoked"].includes(s)) || !p.user;
-    if (needsKey)
-      caKey = await loadCaKey(
-        ca.issuerRole === "root" ? p.store.layout.rootKey : p.store.layout.intermediateKey,
-        ca.issuer,
-        p.passphrase,
-        `the ${ca.issuerRole} CA key`,
-      );
+    if (needsKey) caKey = await loadIssuingKey(p.store.layout, ca, p.passphrase);
   }
   const intermediates = ca?.intermediate ? ca.intermediate.pem : "";
 
