@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { stageAudit } from "../audit/audit.js";
+import { type AuditEntry, stageAudit } from "../audit/audit.js";
 import { type CaCerts, type CaKeys, loadCaCerts, loadCaKeys, type PassphraseSource } from "../ca/material.js";
 import { fsError } from "../errors.js";
 import { encodePem } from "../pem.js";
@@ -111,6 +111,11 @@ export async function stageCrls(p: RenderCrlsParams, tx: StoreWriter): Promise<S
   return { crls, files };
 }
 
+/** The audit record of a publication: the issuing CA's new CRL Number and its entry count. */
+export function publishAudit(staged: StagedCrls): AuditEntry {
+  return { action: "crl.publish", outcome: "ok", details: { number: staged.crls[0]?.number ?? 0, entries: staged.crls[0]?.entries ?? 0 } };
+}
+
 /** Copies what was published to the configured publish directory and to --out, each atomically. */
 export async function copyCrls(config: StoreConfig, staged: StagedCrls, out?: string): Promise<string[]> {
   const copies: string[] = [];
@@ -156,12 +161,7 @@ export async function publishCrls(p: PublishCrlParams): Promise<PublishResult> {
       const tx = new StoreWriter();
       const validity = p.validityDays ? { validityDays: p.validityDays } : {};
       const staged = await stageCrls({ layout, config, ca, keys: await keysPending, revocations: journal.entries, state, now: p.now, ...validity }, tx);
-      await stageAudit(
-        tx,
-        layout,
-        [{ action: "crl.publish", outcome: "ok", details: { number: staged.crls[0]?.number ?? 0, entries: staged.crls[0]?.entries ?? 0 } }],
-        p.now,
-      );
+      await stageAudit(tx, layout, [publishAudit(staged)], p.now);
       await tx.commit();
       return staged;
     },

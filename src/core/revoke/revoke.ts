@@ -1,6 +1,6 @@
 import { type AuditEntry, stageAudit } from "../audit/audit.js";
 import { type CaKeys, loadCaCerts, loadCaKeys, type PassphraseSource } from "../ca/material.js";
-import { copyCrls, type PublishedCrl, readCrlState, type StagedCrls, stageCrls } from "../crl/publish.js";
+import { copyCrls, type PublishedCrl, publishAudit, readCrlState, type StagedCrls, stageCrls } from "../crl/publish.js";
 import { conflictError, inputError } from "../errors.js";
 import { parseSerial, validatePartnerId } from "../ids.js";
 import { ensureDir, StoreWriter } from "../store/fs.js";
@@ -89,9 +89,7 @@ async function applyRevocations(p: ApplyParams): Promise<RevokeResult> {
         [
           ...changed.map((r) => ({ action: "cert.revoke" as const, outcome: "ok", serial: r.serial, partner: r.partnerId, details: { reason: p.reason } })),
           ...(p.audit ?? []),
-          ...(staged
-            ? [{ action: "crl.publish" as const, outcome: "ok", details: { number: staged.crls[0]?.number ?? 0, entries: staged.crls[0]?.entries ?? 0 } }]
-            : []),
+          ...(staged ? [publishAudit(staged)] : []),
         ],
         p.now,
       );
