@@ -23,6 +23,7 @@ import * as partnerShow from "./commands/partner/show.js";
 import * as pgpInit from "./commands/pgp/init.js";
 import * as pgpShow from "./commands/pgp/show.js";
 import * as probe from "./commands/probe.js";
+import * as revocationServe from "./commands/revocation/serve.js";
 import * as revoke from "./commands/revoke.js";
 import * as status from "./commands/status.js";
 import type { CliContext, GlobalOptions } from "./context.js";
@@ -121,6 +122,8 @@ export function createProgram(ctx: CliContext): Command {
   const crl = program.command("crl").description("publish and inspect certificate revocation lists");
   crlPublish.register(crl, ctx);
   crlShow.register(crl, ctx);
+  const revocation = program.command("revocation").description("revocation over HTTP: CRL distribution point and OCSP responder");
+  revocationServe.register(revocation, ctx);
 
   list.register(program, ctx);
   status.register(program, ctx);

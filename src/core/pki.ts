@@ -267,6 +267,8 @@ export interface CreateCertificateParams {
   sans?: San[];
   /** CRL Distribution Point URL written into the certificate. */
   crlUrl?: string;
+  /** id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1): for a delegated OCSP responder's own certificate. */
+  ocspNoCheck?: boolean;
 }
 
 function toName(dn: DistinguishedName): x509.Name {
@@ -305,6 +307,7 @@ export async function createCertificate(p: CreateCertificateParams): Promise<Cer
     extensions.push(new x509.SubjectAlternativeNameExtension(names, subjectEmpty));
   }
   if (p.crlUrl) extensions.push(new x509.CRLDistributionPointsExtension([p.crlUrl]));
+  if (p.ocspNoCheck) extensions.push(new x509.Extension("1.3.6.1.5.5.7.48.1.5", false, new Uint8Array([0x05, 0x00])));
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: p.serial,
     subject: subjectName,

@@ -52,6 +52,8 @@ export interface GatewayTls {
   verify?: "on" | "optional";
   /** Lowest TLS version to allow ("TLSv1" keeps TLS 1.0 open; default TLSv1.2). */
   minTls?: "TLSv1" | "TLSv1.2";
+  /** Check every client certificate online at this OCSP responder (nginx ssl_ocsp, Apache SSLOCSPEnable). */
+  ocspResponder?: string;
   /** nginx only: answer 403 to every client whose subject CN is not this one. */
   allowCn?: string;
 }
@@ -119,6 +121,7 @@ http {
     ssl_verify_client ${tls.verify ?? "on"};
     ssl_verify_depth 2;
     ${tls.crlBundle ? `ssl_crl ${tls.crlBundle};` : ""}
+    ${tls.ocspResponder ? `ssl_ocsp on; ssl_ocsp_responder ${tls.ocspResponder};` : ""}
     ${tls.allowCn ? `if ($ssl_client_s_dn !~ "CN=${tls.allowCn}(,|$)") { return 403; }` : ""}
     location / { default_type text/plain; return 200 "ok $ssl_client_verify $ssl_client_s_dn\\n"; }
   }
@@ -192,6 +195,9 @@ export async function startApache(t: TestContext, dir: string, tls: GatewayTls):
       "  SSLVerifyClient require",
       "  SSLVerifyDepth 2",
       ...(tls.crlBundle ? [`  SSLCARevocationFile ${tls.crlBundle}`, "  SSLCARevocationCheck chain"] : []),
+      ...(tls.ocspResponder
+        ? ["  SSLOCSPEnable on", `  SSLOCSPDefaultResponder ${tls.ocspResponder}`, "  SSLOCSPOverrideResponder on", "  SSLOCSPResponderTimeout 5"]
+        : []),
       // The status handler answers without touching the file system the workers may not read.
       '  <Location "/">',
       "    SetHandler server-status",
@@ -218,6 +224,45 @@ export async function startApache(t: TestContext, dir: string, tls: GatewayTls):
       await new Promise((r) => setTimeout(r, 200));
     },
   };
+}
+
+export const haveStunnel = () => have("stunnel4") || have("stunnel");
+
+/**
+ * stunnel as the mTLS terminator in front of a plain HTTP answer: `verifyChain` against the CA
+ * bundle, and the client certificate checked at `tls.ocspResponder` on every handshake.
+ */
+export async function startStunnel(t: TestContext, dir: string, tls: GatewayTls): Promise<Gateway> {
+  const http = await import("node:http");
+  const backend = http.createServer((_req, res) => res.end("ok\n"));
+  backend.listen(0, "127.0.0.1");
+  await once(backend, "listening");
+  t.after(() => new Promise<void>((r) => backend.close(() => r())));
+  const port = await freePort();
+  const conf = join(dir, `stunnel-${port}.conf`);
+  const logFile = join(dir, `stunnel-${port}.log`);
+  await writeFile(
+    conf,
+    [
+      "foreground = yes",
+      `output = ${logFile}`,
+      `pid = ${join(dir, `stunnel-${port}.pid`)}`,
+      "[mtls]",
+      `accept = 127.0.0.1:${port}`,
+      `connect = 127.0.0.1:${(backend.address() as import("node:net").AddressInfo).port}`,
+      `cert = ${tls.serverCert}`,
+      `key = ${tls.serverKey}`,
+      `CAfile = ${tls.caBundle}`,
+      "verifyChain = yes",
+      "requireCert = yes",
+      "sslVersionMin = TLSv1.2",
+      ...(tls.crlBundle ? [`CRLfile = ${tls.crlBundle}`] : []),
+      ...(tls.ocspResponder ? [`OCSP = ${tls.ocspResponder}`, "OCSPaia = no"] : []),
+      "",
+    ].join("\n"),
+  );
+  const child = await startProcess(t, have("stunnel4") ? "stunnel4" : "stunnel", [conf], port, logFile);
+  return handle(child, port, "SIGHUP");
 }
 
 /** A Node.js https gateway: requestCert + rejectUnauthorized, every CA's CRL passed as an array. */

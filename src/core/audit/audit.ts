@@ -21,7 +21,8 @@ export type AuditAction =
   | "bundle.export"
   | "pgp.init"
   | "probe.run"
-  | "doctor.fix";
+  | "doctor.fix"
+  | "ocsp.responder";
 
 export interface AuditEntry {
   action: AuditAction;

@@ -22,6 +22,9 @@ export function layoutOf(pkiDir: string) {
     /** A revoked "canary" client certificate kept on every CRL, for `mtls probe`. */
     canaryCert: join(root, "ca", "canary.pem"),
     canaryKey: join(root, "private", "canary.key"),
+    /** The delegated OCSP responder of each CA (short-lived, renewed by `mtls revocation serve`). */
+    ocspCert: (issuer: "root" | "intermediate") => join(root, "ca", `ocsp-${issuer}.pem`),
+    ocspKey: (issuer: "root" | "intermediate") => join(root, "private", `ocsp-${issuer}.key`),
     crlDir: join(root, "crl"),
     crlState: join(root, "crl", "state.json"),
     crlPem: (issuer: "root" | "intermediate") => join(root, "crl", `${issuer}.crl.pem`),

@@ -1,0 +1,50 @@
+import type { Command } from "commander";
+import type { CliContext } from "../../context.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource } from "../../flags.js";
+
+interface Opts extends PassphraseOpts {
+  host: string;
+  port: string;
+  ocspValidity: string;
+  maxAge: string;
+}
+
+export function register(parent: Command, ctx: CliContext): void {
+  const cmd = parent
+    .command("serve")
+    .description("serve every CA's CRL over HTTP and answer OCSP requests from the store's current state")
+    .option("--host <address>", "address to listen on (put a TLS proxy or load balancer in front for other hosts)", "127.0.0.1")
+    .option("--port <n>", "port (0 picks a free one)", "8080")
+    .option("--ocsp-validity <duration>", "how long each OCSP answer is valid (its nextUpdate)", "1h")
+    .option("--max-age <duration>", "longest HTTP caching of a CRL or OCSP answer (never past its nextUpdate)", "60s");
+  addPassphraseOptions(cmd)
+    .addHelpText(
+      "after",
+      examplesHelp([
+        "mtls revocation serve --port 8080",
+        "openssl ocsp -issuer pki/ca/intermediate.pem -cert partner.pem -url http://127.0.0.1:8080/ocsp -CAfile pki/ca/chain.pem",
+        "curl -o intermediate.crl http://127.0.0.1:8080/crl/intermediate.crl",
+      ]),
+    )
+    .addHelpText("after", exitCodesHelp(["0  stopped by Ctrl-C or SIGTERM", "2  bad option", "3  wrong passphrase", "5  no PKI, port in use"]))
+    .action(async (opts: Opts) => {
+      const core = await loadCore();
+      const server = await core.startRevocationServer({
+        pkiDir: ctx.pkiDir,
+        host: opts.host,
+        port: Number.parseInt(opts.port, 10),
+        ocspValidityMs: core.parseDuration(opts.ocspValidity, "--ocsp-validity", "h"),
+        maxAgeMs: core.parseDuration(opts.maxAge, "--max-age", "s"),
+        passphrase: passphraseSource(ctx, opts),
+        log: (line) => ctx.io.stderr.write(`${line}\n`),
+      });
+      ctx.out.result({ url: server.url, port: server.port, ocspUrl: server.ocspUrl, crlUrls: server.crlUrls, stats: server.stats }, (r) => r.url);
+      ctx.out.info(`OCSP responder at ${server.ocspUrl}; CRLs under ${server.url}/crl/; Ctrl-C stops it`);
+      await new Promise<void>((resolve) => {
+        process.once("SIGINT", resolve);
+        process.once("SIGTERM", resolve);
+      });
+      await server.close();
+      ctx.out.info(`stopped after ${server.stats.requests} requests (${server.stats.ocsp} OCSP, ${server.stats.crl} CRL)`);
+    });
+}

@@ -1,0 +1,185 @@
+// Delegated OCSP responders (RFC 6960 §4.2.2.2): one per CA, so the CA keys sign certificates
+// and CRLs only and never sit behind a network service's hot path. Each responder certificate
+// is short-lived and carries id-pkix-ocsp-nocheck, so gateways do not ask about the responder
+// itself; a compromised responder key is bounded by that lifetime. Its key is kept at rest like
+// the CA keys (PBES2 under the CA passphrase, or in the clear only when the CA keys are).
+import { readFile } from "node:fs/promises";
+import { stageAudit } from "../audit/audit.js";
+import { type CaCerts, type CaKey, loadCaCerts, loadCaKey, type PassphraseSource } from "../ca/material.js";
+import type { CaRole } from "../crl/publish.js";
+import { randomSerial } from "../ids.js";
+import { decryptKeyPemAsync, encryptPkcs8, generateKeyPairDer, isEncryptedKeyPem, keyObjectFromPkcs8 } from "../keys.js";
+import { encodePem, pemOrDer } from "../pem.js";
+import { type CertInfo, createCertificate, isSignedBy, parseCertificate } from "../pki.js";
+import { StoreWriter } from "../store/fs.js";
+import type { Layout } from "../store/layout.js";
+import { withLock } from "../store/lock.js";
+import { openStore } from "../store/store.js";
+import { DAY, HOUR, iso, MINUTE } from "../time.js";
+import type { OcspSigner } from "./protocol.js";
+
+/** Responder certificates live a week and are replaced once less than two days remain. */
+export const RESPONDER_LIFETIME_MS = 7 * DAY;
+export const RESPONDER_RENEW_BEFORE_MS = 2 * DAY;
+
+export interface Responder {
+  role: CaRole;
+  /** The CA the responder answers for. */
+  ca: CertInfo;
+  cert: CertInfo;
+  signer: OcspSigner;
+}
+
+export interface LoadRespondersParams {
+  pkiDir: string;
+  now: Date;
+  passphrase?: PassphraseSource;
+}
+
+export interface LoadedResponders {
+  responders: Responder[];
+  /** CAs whose responder certificate was issued (or renewed) by this call. */
+  issued: CaRole[];
+}
+
+const rolesOf = (ca: CaCerts): CaRole[] => (ca.intermediate ? ["intermediate", "root"] : ["root"]);
+const caCertOf = (ca: CaCerts, role: CaRole): CertInfo => (role === "root" ? ca.root : (ca.intermediate as CertInfo));
+
+async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+/** The stored responder certificate of a CA, when it is there, signed by that CA and not due for renewal. */
+async function currentResponderCert(layout: Layout, role: CaRole, caCert: CertInfo, now: Date): Promise<CertInfo | undefined> {
+  const pem = await readOptional(layout.ocspCert(role));
+  if (!pem) return undefined;
+  let cert: CertInfo;
+  try {
+    cert = parseCertificate(pemOrDer(Buffer.from(pem), ["CERTIFICATE"], "the OCSP responder certificate"));
+  } catch {
+    return undefined; // damaged: replaced below, which is what a repair would do
+  }
+  if (cert.notAfter.getTime() - now.getTime() < RESPONDER_RENEW_BEFORE_MS) return undefined;
+  if (!cert.issuerDer.equals(caCert.subjectDer) || !(await isSignedBy(cert, caCert))) return undefined;
+  return cert;
+}
+
+async function readResponderKey(layout: Layout, role: CaRole, passphrase: PassphraseSource | undefined): Promise<Buffer> {
+  const pem = (await readOptional(layout.ocspKey(role))) ?? "";
+  const what = `the ${role} CA's OCSP responder key`;
+  return decryptKeyPemAsync(pem, isEncryptedKeyPem(pem) && passphrase ? await passphrase() : undefined, what);
+}
+
+/** The responder's signer: its key, its certificate and the CAs below the root that vouch for it. */
+function signerOf(ca: CaCerts, role: CaRole, cert: CertInfo, pkcs8: Buffer): OcspSigner {
+  const chainDer = role === "intermediate" && ca.intermediate ? [ca.intermediate.der] : [];
+  return { certDer: cert.der, chainDer, spki: cert.spki, key: keyObjectFromPkcs8(pkcs8), keyType: "ec-p256" };
+}
+
+interface IssuedResponder {
+  cert: CertInfo;
+  keyPem: string;
+  pkcs8: Buffer;
+}
+
+async function issueResponder(caCert: CertInfo, caKey: CaKey, encryptWith: string | undefined, now: Date): Promise<IssuedResponder> {
+  const keys = await generateKeyPairDer("ec-p256");
+  const org = caCert.subject.match(/(?:^|,\s*)O=([^,]+)/)?.[1];
+  const cert = await createCertificate({
+    serial: randomSerial(),
+    subject: { rdns: [...(org ? ([["O", org]] as Array<[string, string]>) : []), ["CN", `${caCert.commonNames[0] ?? "CA"} OCSP Responder`]] },
+    issuer: caCert,
+    notBefore: new Date(now.getTime() - 5 * MINUTE),
+    notAfter: new Date(now.getTime() + RESPONDER_LIFETIME_MS),
+    spki: keys.spki,
+    signingKey: caKey.key,
+    signingKeyType: caKey.keyType,
+    profile: { kind: "leaf", extKeyUsage: ["1.3.6.1.5.5.7.3.9"] },
+    ocspNoCheck: true,
+  });
+  const keyPem = encryptWith === undefined ? encodePem("PRIVATE KEY", keys.pkcs8) : await encryptPkcs8(keys.pkcs8, encryptWith);
+  return { cert, keyPem, pkcs8: keys.pkcs8 };
+}
+
+/**
+ * Loads each CA's responder, issuing or renewing the ones that are missing, damaged or due, in
+ * one audited commit under the store lock. A CA key is decrypted only when a responder must be
+ * issued; several responder processes sharing a store re-check under the lock, so only one of
+ * them renews.
+ */
+export async function loadResponders(p: LoadRespondersParams): Promise<LoadedResponders> {
+  const { layout, config } = await openStore(p.pkiDir);
+  const ca = await loadCaCerts(layout, config);
+  const due: CaRole[] = [];
+  const found = new Map<CaRole, CertInfo>();
+  for (const role of rolesOf(ca)) {
+    const cert = await currentResponderCert(layout, role, caCertOf(ca, role), p.now);
+    if (cert) found.set(role, cert);
+    else due.push(role);
+  }
+  const fresh = new Map<CaRole, IssuedResponder>();
+  if (due.length) await issueDue({ ...p, layout, ca, due, found, fresh });
+  const responders: Responder[] = [];
+  for (const role of rolesOf(ca)) {
+    const issued = fresh.get(role);
+    const cert = issued?.cert ?? (found.get(role) as CertInfo);
+    const signer = signerOf(ca, role, cert, issued?.pkcs8 ?? (await readResponderKey(layout, role, p.passphrase)));
+    responders.push({ role, ca: caCertOf(ca, role), cert, signer });
+  }
+  return { responders, issued: [...fresh.keys()] };
+}
+
+interface IssueDueParams extends LoadRespondersParams {
+  layout: Layout;
+  ca: CaCerts;
+  due: CaRole[];
+  found: Map<CaRole, CertInfo>;
+  fresh: Map<CaRole, IssuedResponder>;
+}
+
+async function issueDue(p: IssueDueParams): Promise<void> {
+  const { layout, ca } = p;
+  const caKeyPath = (role: CaRole) => (role === "root" ? layout.rootKey : layout.intermediateKey);
+  // The responder key is protected exactly as the CA key that certifies it.
+  const caKeyEncrypted = async (role: CaRole) => isEncryptedKeyPem((await readOptional(caKeyPath(role))) ?? "");
+  await withLock(
+    layout.lock,
+    async () => {
+      const tx = new StoreWriter();
+      for (const role of p.due) {
+        const caCert = caCertOf(ca, role);
+        const again = await currentResponderCert(layout, role, caCert, p.now);
+        if (again) {
+          p.found.set(role, again);
+          continue;
+        }
+        const caKey = await loadCaKey(caKeyPath(role), caCert, p.passphrase, `the ${role} CA key`);
+        const passphrase = (await caKeyEncrypted(role)) && p.passphrase ? await p.passphrase() : undefined;
+        const issued = await issueResponder(caCert, caKey, passphrase, p.now);
+        tx.put(layout.ocspKey(role), issued.keyPem, 0o600).put(layout.ocspCert(role), issued.cert.pem);
+        p.fresh.set(role, issued);
+      }
+      if (!p.fresh.size) return;
+      const entries = [...p.fresh.entries()].map(([role, r]) => ({
+        action: "ocsp.responder" as const,
+        outcome: "issued",
+        serial: r.cert.serial,
+        details: { ca: role, notAfter: iso(r.cert.notAfter) },
+      }));
+      await stageAudit(tx, layout, entries, p.now);
+      await tx.commit();
+    },
+    { purpose: "ocsp responder" },
+  );
+}
+
+/** When a running responder should next look at its certificates. */
+export function nextRenewalCheck(responders: readonly Responder[], now: Date): number {
+  const soonest = Math.min(...responders.map((r) => r.cert.notAfter.getTime() - RESPONDER_RENEW_BEFORE_MS));
+  return Math.max(MINUTE, Math.min(HOUR, soonest - now.getTime()));
+}

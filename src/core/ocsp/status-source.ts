@@ -1,0 +1,89 @@
+// What the responder knows: each CA's certificates and revocations, read from the store and
+// re-read whenever the journals change, so a revocation is answered at the next request
+// without a restart (and by every responder process sharing the store).
+import { stat } from "node:fs/promises";
+import type { CaRole } from "../crl/publish.js";
+import type { CertInfo } from "../pki.js";
+import { readIndex } from "../store/index-file.js";
+import type { Layout } from "../store/layout.js";
+import { readRevocations } from "../store/revocations.js";
+import type { OcspCertStatus } from "./protocol.js";
+
+interface Known {
+  /** Serials each CA issued that the store knows of. */
+  issued: Map<CaRole, Set<string>>;
+  revoked: Map<CaRole, Map<string, OcspCertStatus>>;
+}
+
+export interface StatusSource {
+  /** The status of `serial` as issued by `role`, from the store as it is now. */
+  lookup(role: CaRole, serial: string): Promise<OcspCertStatus>;
+  /** Serials known for a CA (for the health check). */
+  size(): Promise<number>;
+}
+
+const signature = async (paths: string[]) =>
+  (
+    await Promise.all(
+      paths.map((p) =>
+        stat(p).then(
+          (s) => `${s.ino}:${s.size}:${s.mtimeMs}`,
+          () => "-",
+        ),
+      ),
+    )
+  ).join("|");
+
+/**
+ * `extra` lists certificates the store keeps outside the index (the intermediate under the
+ * root, the responders' own): they are known, hence good unless the journal says otherwise.
+ */
+export function storeStatusSource(layout: Layout, extra: Array<{ role: CaRole; cert: CertInfo }>): StatusSource {
+  let current: { sig: string; known: Known } | undefined;
+  let loading: Promise<Known> | undefined;
+
+  async function load(): Promise<Known> {
+    const [records, journal] = await Promise.all([readIndex(layout.index), readRevocations(layout.revocations)]);
+    const issued = new Map<CaRole, Set<string>>([
+      ["root", new Set()],
+      ["intermediate", new Set()],
+    ]);
+    const revoked = new Map<CaRole, Map<string, OcspCertStatus>>([
+      ["root", new Map()],
+      ["intermediate", new Map()],
+    ]);
+    for (const r of records) issued.get(r.issuer)?.add(r.serial);
+    for (const e of extra) issued.get(e.role)?.add(e.cert.serial);
+    // The journal is the source of the CRLs, so OCSP and the CRL can never disagree.
+    for (const r of journal.entries) {
+      issued.get(r.issuer)?.add(r.serial);
+      revoked.get(r.issuer)?.set(r.serial, { status: "revoked", revokedAt: new Date(r.revokedAt), reason: r.reason });
+    }
+    return { issued, revoked };
+  }
+
+  async function known(): Promise<Known> {
+    const sig = await signature([layout.index, layout.revocations]);
+    if (current?.sig === sig) return current.known;
+    // One reload at a time; concurrent requests wait for it rather than each parsing the index.
+    loading ??= load().finally(() => {
+      loading = undefined;
+    });
+    const k = await loading;
+    current = { sig, known: k };
+    return k;
+  }
+
+  return {
+    async lookup(role, serial) {
+      const k = await known();
+      const revoked = k.revoked.get(role)?.get(serial);
+      if (revoked) return revoked;
+      return k.issued.get(role)?.has(serial) ? { status: "good" } : { status: "unknown" };
+    },
+    async size() {
+      const k = await known();
+      return [...k.issued.values()].reduce((n, s) => n + s.size, 0);
+    },
+  };
+}

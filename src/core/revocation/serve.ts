@@ -1,0 +1,268 @@
+// `mtls revocation serve`: the CRLs over HTTP at the distribution point written into
+// certificates, and an OCSP responder (RFC 6960, RFC 5019 profile), both answering from the
+// store as it is at each request. Gateways that check client certificates online (nginx
+// ssl_ocsp, Apache SSLOCSPEnable, stunnel, Kong) then see a revocation without a reload.
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { PassphraseSource } from "../ca/material.js";
+import { parseCrl } from "../crl/encode.js";
+import type { CaRole } from "../crl/publish.js";
+import { inputError } from "../errors.js";
+import { respondOcsp } from "../ocsp/respond.js";
+import { loadResponders, nextRenewalCheck, type Responder } from "../ocsp/responder-cert.js";
+import { type StatusSource, storeStatusSource } from "../ocsp/status-source.js";
+import type { Layout } from "../store/layout.js";
+import { openStore } from "../store/store.js";
+import { HOUR, iso, MINUTE, SECOND } from "../time.js";
+
+export interface RevocationServeParams {
+  pkiDir: string;
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  passphrase?: PassphraseSource;
+  /** Validity of each OCSP answer (nextUpdate - thisUpdate). */
+  ocspValidityMs?: number;
+  /** Upper bound of HTTP caching of CRLs and OCSP answers; never past nextUpdate. */
+  maxAgeMs?: number;
+  /** The clock (tests move it); defaults to the real one at each request. */
+  clock?: () => Date;
+  log: (line: string) => void;
+}
+
+export interface RunningRevocationServer {
+  url: string;
+  port: number;
+  /** Where certificates should point: the OCSP URL and the issuing CA's CRL URL on this server. */
+  ocspUrl: string;
+  crlUrls: Record<string, string>;
+  stats: { requests: number; ocsp: number; crl: number };
+  close(): Promise<void>;
+}
+
+/** A request body larger than this is not an OCSP request (one asks about at most 16 certificates). */
+const MAX_BODY = 16 * 1024;
+const OCSP_PATH = "/ocsp";
+
+/** Request paths come from anyone who can connect: logged percent-encoded and cut short. */
+const logSafe = (s: string) => s.slice(0, 200).replace(/[^\x21-\x7e]/g, (c) => encodeURIComponent(c));
+
+interface CrlRoute {
+  file: string;
+  contentType: string;
+  /** The CRL whose nextUpdate bounds caching (the bundle's first, the issuing CA's). */
+  der: string;
+}
+
+function crlRoutes(layout: Layout, roles: CaRole[], configuredUrl: string | undefined): Map<string, CrlRoute> {
+  const routes = new Map<string, CrlRoute>();
+  for (const role of roles) {
+    routes.set(`/crl/${role}.crl`, { file: layout.crlDer(role), contentType: "application/pkix-crl", der: layout.crlDer(role) });
+    routes.set(`/crl/${role}.crl.pem`, { file: layout.crlPem(role), contentType: "application/x-pem-file", der: layout.crlDer(role) });
+  }
+  const issuing = roles[0] as CaRole;
+  routes.set("/crl/crl-bundle.pem", { file: layout.crlBundle, contentType: "application/x-pem-file", der: layout.crlDer(issuing) });
+  // The distribution point written into partner certificates names the issuing CA's CRL.
+  if (configuredUrl) {
+    try {
+      const path = new URL(configuredUrl).pathname;
+      if (!routes.has(path)) routes.set(path, { file: layout.crlDer(issuing), contentType: "application/pkix-crl", der: layout.crlDer(issuing) });
+    } catch {}
+  }
+  return routes;
+}
+
+function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    req.on("data", (d: Buffer) => {
+      size += d.length;
+      if (size > MAX_BODY) {
+        // Stop keeping it but drain the rest, so the client reads our 413 (requestTimeout bounds a slow one).
+        req.removeAllListeners("data");
+        req.resume();
+        resolve(undefined);
+        return;
+      }
+      parts.push(d);
+    });
+    req.on("end", () => resolve(Buffer.concat(parts)));
+    req.on("error", reject);
+  });
+}
+
+/** The base64 of an RFC 5019 GET, URL-decoded; undefined when it is not base64 at all. */
+function getRequestBytes(path: string): Buffer | undefined {
+  let text: string;
+  try {
+    text = decodeURIComponent(path.slice(OCSP_PATH.length + 1));
+  } catch {
+    return undefined;
+  }
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text) || text.length > (MAX_BODY * 4) / 3) return undefined;
+  return Buffer.from(text, "base64");
+}
+
+export async function startRevocationServer(p: RevocationServeParams): Promise<RunningRevocationServer> {
+  const { layout, config } = await openStore(p.pkiDir);
+  const clock = p.clock ?? (() => new Date());
+  const validityMs = p.ocspValidityMs ?? HOUR;
+  const maxAgeMs = p.maxAgeMs ?? MINUTE;
+  if (validityMs < MINUTE) throw inputError("ERR_OCSP_VALIDITY", "OCSP answers must be valid for at least a minute", "pass --ocsp-validity 1h");
+  let loaded = await loadResponders({ pkiDir: p.pkiDir, now: clock(), ...(p.passphrase ? { passphrase: p.passphrase } : {}) });
+  for (const role of loaded.issued) p.log(`${iso(clock())} issued the ${role} CA's OCSP responder certificate`);
+  let source: StatusSource = sourceFor(layout, loaded.responders);
+  const roles = loaded.responders.map((r) => r.role);
+  const routes = crlRoutes(layout, roles, config.ca.crlUrl);
+  const stats = { requests: 0, ocsp: 0, crl: 0 };
+
+  let timer: NodeJS.Timeout | undefined;
+  const scheduleRenewal = () => {
+    timer = setTimeout(
+      async () => {
+        try {
+          loaded = await loadResponders({ pkiDir: p.pkiDir, now: clock(), ...(p.passphrase ? { passphrase: p.passphrase } : {}) });
+          source = sourceFor(layout, loaded.responders);
+          for (const role of loaded.issued) p.log(`${iso(clock())} renewed the ${role} CA's OCSP responder certificate`);
+        } catch (err) {
+          p.log(`${iso(clock())} OCSP responder renewal failed: ${(err as Error).message}`);
+        }
+        scheduleRenewal();
+      },
+      nextRenewalCheck(loaded.responders, clock()),
+    );
+    timer.unref();
+  };
+  scheduleRenewal();
+
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<string> => {
+    const path = (req.url ?? "/").split("?")[0] as string;
+    const method = req.method ?? "GET";
+    if (method === "POST" && (path === OCSP_PATH || path === "/")) {
+      const body = await readBody(req);
+      if (!body) return send(res, 413, "text/plain", "request too large\n");
+      return answerOcsp(res, body, false);
+    }
+    if (method !== "GET" && method !== "HEAD") return send(res, 405, "text/plain", "method not allowed\n", { allow: "GET, HEAD, POST" });
+    if (path === "/health") return health(res);
+    const route = routes.get(path);
+    if (route) return serveCrl(req, res, route);
+    if (path.startsWith(`${OCSP_PATH}/`)) {
+      const bytes = getRequestBytes(path);
+      return answerOcsp(res, bytes ?? Buffer.alloc(0), true);
+    }
+    return send(res, 404, "text/plain", "not found\n");
+  };
+
+  async function answerOcsp(res: http.ServerResponse, request: Buffer, cacheable: boolean): Promise<string> {
+    stats.ocsp++;
+    const now = clock();
+    const out = await respondOcsp({ request, responders: loaded.responders, source, now, validityMs });
+    const headers: http.OutgoingHttpHeaders = {};
+    // RFC 5019 §6.2: GET answers without a nonce may be cached, never past nextUpdate.
+    if (cacheable && out.nextUpdate && !out.nonce) {
+      const maxAge = Math.max(0, Math.floor(Math.min(maxAgeMs, out.nextUpdate.getTime() - now.getTime()) / SECOND));
+      Object.assign(headers, {
+        "cache-control": `max-age=${maxAge}, public, no-transform, must-revalidate`,
+        "last-modified": now.toUTCString(),
+        expires: out.nextUpdate.toUTCString(),
+        etag: `"${createHash("sha256").update(out.der).digest("hex").slice(0, 32)}"`,
+      });
+    } else headers["cache-control"] = "no-store";
+    send(res, 200, "application/ocsp-response", out.der, headers);
+    const answers = out.answers.map((a) => `${a.serial}:${a.status}`).join(",") || "-";
+    return `200 ocsp=${out.responseStatus} ${answers}${out.nonce ? " nonce" : ""}${out.detail ? ` (${logSafe(out.detail)})` : ""}`;
+  }
+
+  async function serveCrl(req: http.IncomingMessage, res: http.ServerResponse, route: CrlRoute): Promise<string> {
+    stats.crl++;
+    let data: Buffer;
+    let der: Buffer;
+    try {
+      [data, der] = await Promise.all([readFile(route.file), route.der === route.file ? Promise.resolve(Buffer.alloc(0)) : readFile(route.der)]);
+    } catch {
+      return send(res, 503, "text/plain", "no CRL published yet: run `mtls crl publish`\n");
+    }
+    const crl = parseCrl(route.der === route.file ? data : der);
+    const now = clock();
+    const etag = `"${createHash("sha256").update(data).digest("hex").slice(0, 32)}"`;
+    const untilNext = crl.nextUpdate ? crl.nextUpdate.getTime() - now.getTime() : 0;
+    const headers: http.OutgoingHttpHeaders = {
+      etag,
+      "last-modified": crl.thisUpdate.toUTCString(),
+      "cache-control": `max-age=${Math.max(0, Math.floor(Math.min(maxAgeMs, untilNext) / SECOND))}, public, no-transform`,
+      ...(crl.nextUpdate ? { expires: crl.nextUpdate.toUTCString() } : {}),
+    };
+    if (req.headers["if-none-match"] === etag) {
+      res.writeHead(304, headers).end();
+      return "304 crl";
+    }
+    send(res, 200, route.contentType, req.method === "HEAD" ? undefined : data, { ...headers, "content-length": String(data.length) });
+    return `200 crl number=${crl.number ?? "-"}`;
+  }
+
+  async function health(res: http.ServerResponse): Promise<string> {
+    const now = clock();
+    const responders = loaded.responders.map((r: Responder) => ({ ca: r.role, responderNotAfter: iso(r.cert.notAfter), expired: r.cert.notAfter <= now }));
+    const ok = responders.every((r) => !r.expired);
+    send(res, ok ? 200 : 503, "application/json", `${JSON.stringify({ ok, responders, certificatesKnown: await source.size() })}\n`);
+    return `${ok ? 200 : 503} health`;
+  }
+
+  const server = http.createServer((req, res) => {
+    stats.requests++;
+    const started = Date.now();
+    handle(req, res).then(
+      (summary) => p.log(`${iso(clock())} ${req.method} ${logSafe(req.url ?? "/")} ${summary} ${Date.now() - started}ms`),
+      (err: Error) => {
+        // Never let one request take the responder down: gateways fail closed without it.
+        p.log(`${iso(clock())} ${req.method} ${logSafe(req.url ?? "/")} 500 internal error: ${logSafe(err.message)}`);
+        if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" }).end("internal error\n");
+        else res.destroy();
+      },
+    );
+  });
+  server.headersTimeout = 10 * SECOND;
+  server.requestTimeout = 30 * SECOND;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === "EADDRINUSE" ? inputError("ERR_PORT_IN_USE", `port ${p.port} on ${p.host} is in use`, "pick another --port, or 0 for a free one") : err,
+      ),
+    );
+    server.listen(p.port, p.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${p.host.includes(":") ? `[${p.host}]` : p.host}:${port}`;
+  return {
+    url,
+    port,
+    ocspUrl: `${url}${OCSP_PATH}`,
+    crlUrls: Object.fromEntries(roles.map((r) => [r, `${url}/crl/${r}.crl`])),
+    stats,
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (timer) clearTimeout(timer);
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function sourceFor(layout: Layout, responders: readonly Responder[]): StatusSource {
+  // The intermediate is the root's to answer for; each responder certificate is its CA's.
+  const extra = responders.map((r) => ({ role: r.role, cert: r.cert }));
+  const intermediate = responders.find((r) => r.role === "intermediate");
+  if (intermediate) extra.push({ role: "root", cert: intermediate.ca });
+  return storeStatusSource(layout, extra);
+}
+
+function send(res: http.ServerResponse, status: number, type: string, body: string | Buffer | undefined, headers: http.OutgoingHttpHeaders = {}): string {
+  res.writeHead(status, { "content-type": type, ...headers });
+  res.end(body);
+  return String(status);
+}

@@ -1,0 +1,275 @@
+// #17: `mtls revocation serve` — CRLs over HTTP and an OCSP responder, checked with openssl's
+// OCSP client and curl, and used live by nginx (ssl_ocsp), Apache (SSLOCSPEnable) and stunnel.
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { makeCsr } from "../helpers/csr.js";
+import { curlWithCert } from "../helpers/curl.js";
+import { haveApache, haveNginx, haveStunnel, startApache, startNginx, startStunnel } from "../helpers/gateways.js";
+import { BIN, baseEnv, json, mtls, openssl, PASSPHRASE, run } from "../helpers/run.js";
+import { serverCert } from "../helpers/tls.js";
+
+interface Responder {
+  child: ChildProcess;
+  url: string;
+  log: () => string;
+}
+
+let dir = "";
+let pki = "";
+let responder: Responder;
+
+async function startResponder(cwd: string): Promise<Responder> {
+  const child = spawn(process.execPath, [BIN, "revocation", "serve", "--port", "0"], { cwd, env: baseEnv({ MTLS_CA_PASSPHRASE: PASSPHRASE }) });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  for (let i = 0; i < 200 && !/http:\/\//.test(stdout); i++) await new Promise((r) => setTimeout(r, 50));
+  if (!/http:\/\//.test(stdout)) throw new Error(`revocation serve did not start:\n${stderr}`);
+  return { child, url: stdout.trim(), log: () => stderr };
+}
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "mtls-ocsp-"));
+  pki = join(dir, "pki");
+  const init = await mtls(["ca", "init", "--name", "Ocsp Test", "--org", "Test Org", "--json"], { cwd: dir });
+  assert.equal(init.exitCode, 0, init.stderr);
+  responder = await startResponder(dir);
+});
+
+after(async () => {
+  responder?.child.kill("SIGTERM");
+  if (responder && responder.child.exitCode === null) await once(responder.child, "exit");
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function issue(partner: string): Promise<{ serial: string; certPath: string; chainPath: string; key: string }> {
+  const { csr, key } = await makeCsr(dir, `${partner}-${Math.random().toString(36).slice(2, 7)}`, { subj: `/O=Partner/CN=${partner}-client` });
+  const r = await mtls(["partner", "issue", partner, "--csr", csr, "--json"], { cwd: dir });
+  assert.equal(r.exitCode, 0, r.stderr);
+  return { ...json(r).result, key };
+}
+
+/** Asks the responder with openssl's OCSP client, verifying the answer against the root. */
+function ocsp(target: string[], extra: string[] = []) {
+  return openssl([
+    "ocsp",
+    "-issuer",
+    join(pki, "ca/intermediate.pem"),
+    ...extra,
+    ...target,
+    "-url",
+    `${responder.url}/ocsp`,
+    "-CAfile",
+    join(pki, "ca/ca-bundle.pem"),
+    "-timeout",
+    "5",
+  ]);
+}
+
+test("openssl ocsp: good, then revoked with reason at the next request (no restart), unknown; SHA-1 and SHA-256 CertIDs, with and without nonce", async () => {
+  const a = await issue("alpha");
+  for (const extra of [[], ["-no_nonce"], ["-sha256"], ["-sha256", "-no_nonce"]]) {
+    const r = await ocsp(["-cert", a.certPath], extra);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.match(r.stderr + r.stdout, /Response verify OK/);
+    assert.match(r.stdout, new RegExp(`${a.certPath.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: good`));
+    // openssl checks an echoed nonce and warns when a response lacks the one it sent.
+    if (!extra.includes("-no_nonce")) assert.doesNotMatch(r.stdout + r.stderr, /no nonce in response|nonce verify error/i);
+  }
+  const rev = await mtls(["revoke", a.serial, "--reason", "keyCompromise", "--yes", "--json"], { cwd: dir });
+  assert.equal(rev.exitCode, 0, rev.stderr);
+  const r = await ocsp(["-cert", a.certPath], ["-sha256"]);
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.match(r.stderr + r.stdout, /Response verify OK/);
+  assert.match(r.stdout, /: revoked/);
+  assert.match(r.stdout, /Reason: keyCompromise/);
+  assert.match(r.stdout, /Revocation Time: /);
+
+  const unknown = await ocsp(["-serial", "0x7a1b2c3d4e5f"]);
+  assert.equal(unknown.exitCode, 0, unknown.stderr);
+  assert.match(unknown.stdout, /0x7a1b2c3d4e5f: unknown/);
+
+  // The intermediate is the root's to answer for, through the root's own responder.
+  const int = await openssl([
+    "ocsp",
+    "-issuer",
+    join(pki, "ca/root.pem"),
+    "-cert",
+    join(pki, "ca/intermediate.pem"),
+    "-url",
+    `${responder.url}/ocsp`,
+    "-CAfile",
+    join(pki, "ca/ca-bundle.pem"),
+  ]);
+  assert.equal(int.exitCode, 0, int.stderr);
+  assert.match(int.stdout, /intermediate\.pem: good/);
+  assert.match(int.stderr + int.stdout, /Response verify OK/);
+});
+
+test("the nonce of a POSTed request comes back byte for byte", async () => {
+  const a = await issue("nonce");
+  const reqFile = join(dir, "nonce-req.der");
+  const respFile = join(dir, "nonce-resp.der");
+  await openssl(["ocsp", "-issuer", join(pki, "ca/intermediate.pem"), "-cert", a.certPath, "-reqout", reqFile]);
+  const post = await run("curl", [
+    "-sS",
+    "--data-binary",
+    `@${reqFile}`,
+    "-H",
+    "Content-Type: application/ocsp-request",
+    "-o",
+    respFile,
+    `${responder.url}/ocsp`,
+  ]);
+  assert.equal(post.exitCode, 0, post.stderr);
+  const text = await openssl(["ocsp", "-respin", respFile, "-resp_text", "-noverify"]);
+  assert.match(text.stdout, /OCSP Nonce:/);
+  const reqText = await openssl(["ocsp", "-reqin", reqFile, "-req_text"]);
+  const nonceOf = (s: string) => /OCSP Nonce:\s*\n\s*([0-9A-F]+)/.exec(s)?.[1];
+  assert.ok(nonceOf(reqText.stdout));
+  assert.equal(nonceOf(text.stdout), nonceOf(reqText.stdout));
+});
+
+test("GET (RFC 5019): base64 in the path, cache headers bounded by nextUpdate; openssl verifies the answer", async () => {
+  const a = await issue("getter");
+  const reqFile = join(dir, "get-req.der");
+  await openssl(["ocsp", "-issuer", join(pki, "ca/intermediate.pem"), "-cert", a.certPath, "-no_nonce", "-reqout", reqFile]);
+  const b64 = encodeURIComponent((await readFile(reqFile)).toString("base64"));
+  const respFile = join(dir, "get-resp.der");
+  const get = await run("curl", ["-sS", "-D", "-", "-o", respFile, `${responder.url}/ocsp/${b64}`]);
+  assert.equal(get.exitCode, 0, get.stderr);
+  assert.match(get.stdout, /content-type: application\/ocsp-response/i);
+  const maxAge = Number(/max-age=(\d+)/.exec(get.stdout)?.[1]);
+  const expires = Date.parse(/expires: (.+)\r/i.exec(get.stdout)?.[1] ?? "");
+  assert.ok(maxAge > 0 && maxAge <= 60, get.stdout);
+  assert.ok(expires - Date.now() >= maxAge * 1000 - 2000, "max-age never outlasts nextUpdate");
+  assert.match(get.stdout, /etag: "/i);
+  const v = await openssl([
+    "ocsp",
+    "-respin",
+    respFile,
+    "-issuer",
+    join(pki, "ca/intermediate.pem"),
+    "-cert",
+    a.certPath,
+    "-CAfile",
+    join(pki, "ca/ca-bundle.pem"),
+  ]);
+  assert.equal(v.exitCode, 0, v.stderr);
+  assert.match(v.stderr + v.stdout, /Response verify OK/);
+  assert.match(v.stdout, /: good/);
+});
+
+test("hostile requests: garbage is malformedRequest, a foreign issuer unauthorized, a huge body 413; the responder keeps serving", async () => {
+  const bad = join(dir, "bad.der");
+  const post = await run("curl", ["-sS", "--data-binary", "not an ocsp request", "-o", bad, `${responder.url}/ocsp`]);
+  assert.equal(post.exitCode, 0);
+  assert.match((await openssl(["ocsp", "-respin", bad, "-resp_text", "-noverify"])).stdout + "", /malformedrequest/i);
+
+  const badGet = join(dir, "bad-get.der");
+  await run("curl", ["-sS", "-o", badGet, `${responder.url}/ocsp/%E0%A4%A`]);
+  assert.match((await openssl(["ocsp", "-respin", badGet, "-resp_text", "-noverify"])).stdout, /malformedrequest/i);
+
+  // A certificate issued by someone else: its issuer hashes match none of our CAs.
+  const foreign = await serverCert(await mkdtemp(join(dir, "foreign-")));
+  const u = await openssl(["ocsp", "-issuer", foreign.cert, "-cert", foreign.cert, "-url", `${responder.url}/ocsp`, "-noverify"]);
+  assert.match(u.stdout + u.stderr, /unauthorized/i);
+
+  const big = join(dir, "big.bin");
+  await writeFile(big, Buffer.alloc(64 * 1024, 0x30));
+  const huge = await run("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--data-binary", `@${big}`, `${responder.url}/ocsp`]);
+  assert.equal(huge.stdout, "413");
+
+  const ctl = await run("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", `${responder.url}/%1b%5b2J%07`]);
+  assert.equal(ctl.stdout, "404");
+  // Control characters from a request path never reach the log raw.
+  assert.doesNotMatch(responder.log(), /[\x00-\x08\x0b-\x1f\x7f]/);
+  const health = await run("curl", ["-sS", `${responder.url}/health`]);
+  assert.equal(JSON.parse(health.stdout).ok, true);
+});
+
+test("CRLs over HTTP: DER at the distribution point, verified by openssl; ETag revalidation; caching never past nextUpdate", async () => {
+  for (const role of ["intermediate", "root"]) {
+    const out = join(dir, `${role}-fetched.crl`);
+    const r = await run("curl", ["-sS", "-D", "-", "-o", out, `${responder.url}/crl/${role}.crl`]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.match(r.stdout, /content-type: application\/pkix-crl/i);
+    assert.match(r.stdout, /last-modified: /i);
+    const v = await openssl(["crl", "-inform", "DER", "-in", out, "-CAfile", join(pki, "ca/chain.pem"), "-noout", "-verify"]);
+    assert.match(v.stderr + v.stdout, /verify OK/);
+    assert.deepEqual(await readFile(out), await readFile(join(pki, "crl", `${role}.crl`)));
+    const etag = /etag: (".+")/i.exec(r.stdout)?.[1] as string;
+    const again = await run("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", `If-None-Match: ${etag}`, `${responder.url}/crl/${role}.crl`]);
+    assert.equal(again.stdout, "304");
+  }
+});
+
+test("the responder certificates: delegated (OCSPSigning, nocheck), short-lived, key encrypted at rest, audited, reused by the next start", async () => {
+  for (const role of ["intermediate", "root"]) {
+    const text = await openssl(["x509", "-in", join(pki, "ca", `ocsp-${role}.pem`), "-noout", "-text", "-enddate"]);
+    assert.match(text.stdout, /OCSP Signing/);
+    assert.match(text.stdout, /OCSP No Check/);
+    const end = Date.parse(/notAfter=(.+)/.exec(text.stdout)?.[1] ?? "");
+    assert.ok(end - Date.now() <= 7 * 86_400_000 + 60_000, "lives at most a week");
+    const v = await openssl([
+      "verify",
+      "-CAfile",
+      join(pki, "ca/root.pem"),
+      "-untrusted",
+      join(pki, "ca/intermediate.pem"),
+      join(pki, "ca", `ocsp-${role}.pem`),
+    ]);
+    assert.equal(v.exitCode, 0, v.stdout + v.stderr);
+    const key = join(pki, "private", `ocsp-${role}.key`);
+    assert.match(await readFile(key, "utf8"), /BEGIN ENCRYPTED PRIVATE KEY/);
+    assert.equal((await stat(key)).mode & 0o777, 0o600);
+    const pkey = await openssl(["pkey", "-in", key, "-passin", `pass:${PASSPHRASE}`, "-noout"]);
+    assert.equal(pkey.exitCode, 0, pkey.stderr);
+  }
+  const before = await readFile(join(pki, "ca/ocsp-intermediate.pem"), "utf8");
+  const second = await startResponder(dir);
+  second.child.kill("SIGTERM");
+  await once(second.child, "exit");
+  assert.equal(await readFile(join(pki, "ca/ocsp-intermediate.pem"), "utf8"), before, "a fresh responder certificate is reused, not reissued");
+  const audit = json(await mtls(["audit", "--json"], { cwd: dir })).result;
+  const issued = audit.records.filter((r: { action: string }) => r.action === "ocsp.responder");
+  assert.equal(issued.length, 2);
+});
+
+for (const [name, have, start] of [
+  ["nginx (ssl_ocsp, no CRL)", haveNginx, startNginx],
+  ["Apache httpd (SSLOCSPEnable, no CRL)", haveApache, startApache],
+  ["stunnel (OCSP, no CRL)", haveStunnel, startStunnel],
+] as const) {
+  test(`${name} asks the responder on every handshake: a partner revoked a moment ago is refused with no reload`, {
+    skip: have() ? false : `${name} not installed`,
+  }, async (t) => {
+    const gwDir = await mkdtemp(join(dir, "gw-"));
+    const server = await serverCert(gwDir);
+    const gw = await start(t, gwDir, {
+      serverCert: server.cert,
+      serverKey: server.key,
+      caBundle: join(pki, "ca/ca-bundle.pem"),
+      ocspResponder: `${responder.url}/ocsp`,
+    });
+    const keep = await issue("keeper");
+    const gone = await issue("leaver");
+    const cacert = server.cert;
+    const ok1 = await curlWithCert(gw.port, { cert: keep.chainPath, key: keep.key, cacert });
+    const ok2 = await curlWithCert(gw.port, { cert: gone.chainPath, key: gone.key, cacert });
+    assert.equal(ok1.status, 200, ok1.stderr + ok1.body);
+    assert.equal(ok2.status, 200, ok2.stderr + ok2.body);
+    const rev = await mtls(["revoke", gone.serial, "--yes", "--json"], { cwd: dir });
+    assert.equal(rev.exitCode, 0, rev.stderr);
+    const refused = await curlWithCert(gw.port, { cert: gone.chainPath, key: gone.key, cacert });
+    assert.notEqual(refused.status, 200, `revoked partner still accepted: ${refused.body}`);
+    const still = await curlWithCert(gw.port, { cert: keep.chainPath, key: keep.key, cacert });
+    assert.equal(still.status, 200, still.stderr + still.body);
+  });
+}
