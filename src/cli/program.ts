@@ -5,6 +5,7 @@ import { Command, Option } from "commander";
 import * as audit from "./commands/audit.js";
 import * as bundleOpen from "./commands/bundle/open.js";
 import * as caInit from "./commands/ca/init.js";
+import * as caPolicySet from "./commands/ca/policy/set.js";
 import * as caShow from "./commands/ca/show.js";
 import * as crlPublish from "./commands/crl/publish.js";
 import * as crlShow from "./commands/crl/show.js";
@@ -108,6 +109,7 @@ export function createProgram(ctx: CliContext): Command {
   const ca = program.command("ca").description("create and inspect the private CA");
   caInit.register(ca, ctx);
   caShow.register(ca, ctx);
+  caPolicySet.register(ca.command("policy").description("the CA's policy: revocation URLs, CRL publishing, validity limits"), ctx);
 
   const partner = program.command("partner").description("register partners, issue and deliver their certificates, offboard them");
   partnerOnboard.register(partner, ctx);

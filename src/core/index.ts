@@ -6,6 +6,7 @@ export { initSigningKey, type SigningKeyResult, showSigningKey } from "./bundle/
 export { type OpenBundleResult, openBundle } from "./bundle/open.js";
 export { type InitCaParams, type InitCaResult, initCa, MIN_PASSPHRASE_LENGTH } from "./ca/init.js";
 export type { PassphraseSource } from "./ca/material.js";
+export { type SetPolicyResult, setCaPolicy } from "./ca/policy.js";
 export { type ShowCaResult, showCa } from "./ca/show.js";
 export { type PublishResult, publishCrls } from "./crl/publish.js";
 export { type CrlDetails, showCrls } from "./crl/show.js";

@@ -47,6 +47,8 @@ export interface CertInfo {
   subjectKeyId?: string;
   authorityKeyId?: string;
   crlUrls: string[];
+  /** OCSP responders named in Authority Information Access. */
+  ocspUrls?: string[];
 }
 
 /** A copy backed by a plain ArrayBuffer, the only kind the WebCrypto and ASN.1 typings accept. */

@@ -273,3 +273,51 @@ for (const [name, have, start] of [
     assert.equal(still.status, 200, still.stderr + still.body);
   });
 }
+
+test("ca policy set: new certificates name the responder (AIA) and the distribution point; both answer, and stunnel follows the AIA", async (t) => {
+  const before = await readFile(join(pki, "config.json"), "utf8");
+  const bad = await mtls(["ca", "policy", "set", "--ocsp-url", "ftp://x/\u001b[2J", "--json"], { cwd: dir });
+  assert.equal(bad.exitCode, 3);
+  assert.equal(json(bad).error?.code, "ERR_OCSP_URL");
+  assert.equal(await readFile(join(pki, "config.json"), "utf8"), before, "a refused change leaves the store as it was");
+  const none = await mtls(["ca", "policy", "set", "--json"], { cwd: dir });
+  assert.equal(none.exitCode, 2);
+
+  const set = await mtls(["ca", "policy", "set", "--ocsp-url", `${responder.url}/ocsp`, "--crl-url", `${responder.url}/pki/partners.crl`, "--json"], {
+    cwd: dir,
+  });
+  assert.equal(set.exitCode, 0, set.stderr);
+  assert.deepEqual(
+    json(set)
+      .result.changed.map((c: { setting: string }) => c.setting)
+      .sort(),
+    ["crlUrl", "ocspUrl"],
+  );
+  const show = json(await mtls(["ca", "show", "--json"], { cwd: dir })).result;
+  assert.equal(show.ocspUrl, `${responder.url}/ocsp`);
+  const audit = json(await mtls(["audit", "--action", "ca.policy", "--json"], { cwd: dir })).result.records;
+  assert.equal(audit.at(-1).details.ocspUrl, `${responder.url}/ocsp`);
+
+  const a = await issue("aia");
+  const uri = (await openssl(["x509", "-in", a.certPath, "-noout", "-ocsp_uri"])).stdout.trim();
+  assert.equal(uri, `${responder.url}/ocsp`);
+  const r = await openssl(["ocsp", "-issuer", join(pki, "ca/intermediate.pem"), "-cert", a.certPath, "-url", uri, "-CAfile", join(pki, "ca/ca-bundle.pem")]);
+  assert.match(r.stdout, /: good/);
+  const cdp = /URI:(\S+)/.exec((await openssl(["x509", "-in", a.certPath, "-noout", "-ext", "crlDistributionPoints"])).stdout)?.[1] as string;
+  assert.equal(cdp, `${responder.url}/pki/partners.crl`);
+  const crlFile = join(dir, "cdp.crl");
+  assert.equal((await run("curl", ["-sS", "-o", crlFile, cdp])).exitCode, 0);
+  const v = await openssl(["crl", "-inform", "DER", "-in", crlFile, "-CAfile", join(pki, "ca/chain.pem"), "-noout", "-verify"]);
+  assert.match(v.stderr + v.stdout, /verify OK/);
+
+  if (!haveStunnel()) return t.skip("stunnel not installed");
+  const gwDir = await mkdtemp(join(dir, "aia-"));
+  const server = await serverCert(gwDir);
+  const gw = await startStunnel(t, gwDir, { serverCert: server.cert, serverKey: server.key, caBundle: join(pki, "ca/ca-bundle.pem"), ocspAia: true });
+  const b = await issue("aia-gone");
+  assert.equal((await curlWithCert(gw.port, { cert: a.chainPath, key: a.key, cacert: server.cert })).status, 200);
+  assert.equal((await curlWithCert(gw.port, { cert: b.chainPath, key: b.key, cacert: server.cert })).status, 200);
+  assert.equal((await mtls(["revoke", b.serial, "--yes"], { cwd: dir })).exitCode, 0);
+  assert.notEqual((await curlWithCert(gw.port, { cert: b.chainPath, key: b.key, cacert: server.cert })).status, 200);
+  assert.equal((await curlWithCert(gw.port, { cert: a.chainPath, key: a.key, cacert: server.cert })).status, 200);
+});

@@ -54,6 +54,8 @@ export interface GatewayTls {
   minTls?: "TLSv1" | "TLSv1.2";
   /** Check every client certificate online at this OCSP responder (nginx ssl_ocsp, Apache SSLOCSPEnable). */
   ocspResponder?: string;
+  /** stunnel only: ask the responder named in each certificate's Authority Information Access. */
+  ocspAia?: boolean;
   /** nginx only: answer 403 to every client whose subject CN is not this one. */
   allowCn?: string;
 }
@@ -257,7 +259,8 @@ export async function startStunnel(t: TestContext, dir: string, tls: GatewayTls)
       "requireCert = yes",
       "sslVersionMin = TLSv1.2",
       ...(tls.crlBundle ? [`CRLfile = ${tls.crlBundle}`] : []),
-      ...(tls.ocspResponder ? [`OCSP = ${tls.ocspResponder}`, "OCSPaia = no"] : []),
+      ...(tls.ocspResponder ? [`OCSP = ${tls.ocspResponder}`] : []),
+      `OCSPaia = ${tls.ocspAia ? "yes" : "no"}`,
       "",
     ].join("\n"),
   );

@@ -13,6 +13,7 @@ import { iso } from "../time.js";
 
 export type AuditAction =
   | "ca.init"
+  | "ca.policy"
   | "cert.issue"
   | "cert.revoke"
   | "crl.publish"

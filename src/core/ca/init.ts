@@ -13,6 +13,7 @@ import { layoutOf } from "../store/layout.js";
 import { serializePartners } from "../store/partners.js";
 import { type Revocation, serializeRevocations } from "../store/revocations.js";
 import { DAY, iso } from "../time.js";
+import { validateHttpUrl } from "./policy.js";
 
 export interface InitCaParams {
   pkiDir: string;
@@ -25,6 +26,8 @@ export interface InitCaParams {
   /** False makes a single-tier CA whose root signs partner certificates. */
   intermediate: boolean;
   crlUrl?: string;
+  /** OCSP responder URL (Authority Information Access) of every partner certificate. */
+  ocspUrl?: string;
   /** Encrypts both CA keys. Undefined only together with insecureNoPassphrase. */
   passphrase?: string;
   insecureNoPassphrase?: boolean;
@@ -71,18 +74,8 @@ function validate(p: InitCaParams): void {
     if (p.passphrase.length < MIN_PASSPHRASE_LENGTH)
       throw inputError("ERR_PASSPHRASE_WEAK", `the CA passphrase is shorter than ${MIN_PASSPHRASE_LENGTH} characters`, "choose a longer passphrase");
   }
-  if (p.crlUrl !== undefined) {
-    let ok = false;
-    try {
-      ok = ["http:", "https:"].includes(new URL(p.crlUrl).protocol);
-    } catch {}
-    if (!ok)
-      throw inputError(
-        "ERR_CRL_URL",
-        `invalid --crl-url "${p.crlUrl}": expected an http:// or https:// URL`,
-        "gateways fetch CRLs over HTTP, e.g. http://pki.example.com/crl/issuing.crl",
-      );
-  }
+  if (p.crlUrl !== undefined) validateHttpUrl(p.crlUrl, "--crl-url", "http://pki.example.com/crl/issuing.crl");
+  if (p.ocspUrl !== undefined) validateHttpUrl(p.ocspUrl, "--ocsp-url", "http://pki.example.com/ocsp");
   for (const [flag, v] of [
     ["--root-days", p.rootDays],
     ["--intermediate-days", p.intermediateDays],
@@ -201,7 +194,14 @@ export async function initCa(p: InitCaParams): Promise<InitCaResult> {
   const config: StoreConfig = {
     formatVersion: FORMAT_VERSION,
     createdAt: iso(p.now),
-    ca: { name: p.name, ...(p.org ? { org: p.org } : {}), keyType: p.keyType, intermediate: p.intermediate, ...(p.crlUrl ? { crlUrl: p.crlUrl } : {}) },
+    ca: {
+      name: p.name,
+      ...(p.org ? { org: p.org } : {}),
+      keyType: p.keyType,
+      intermediate: p.intermediate,
+      ...(p.crlUrl ? { crlUrl: validateHttpUrl(p.crlUrl, "--crl-url", "") } : {}),
+      ...(p.ocspUrl ? { ocspUrl: validateHttpUrl(p.ocspUrl, "--ocsp-url", "") } : {}),
+    },
     policy: { defaultDays: p.defaultDays, maxDays: p.maxDays, warnDays: p.warnDays },
     crl: { validityDays: p.crlDays, ...(p.crlPublishDir ? { publishDir: p.crlPublishDir } : {}) },
     canary: { serial: canary.serial, revokedAt: iso(p.now) },

@@ -35,6 +35,8 @@ export interface ShowCaResult {
   caBundlePath: string;
   chainPath: string;
   crlUrl?: string;
+  ocspUrl?: string;
+  crlPublishDir?: string;
   policy: { defaultDays: number; maxDays: number; warnDays: number; crlValidityDays: number };
 }
 
@@ -69,6 +71,8 @@ export async function showCa(p: ShowCaParams): Promise<ShowCaResult> {
     caBundlePath: layout.caBundle,
     chainPath: layout.chain,
     ...(config.ca.crlUrl ? { crlUrl: config.ca.crlUrl } : {}),
+    ...(config.ca.ocspUrl ? { ocspUrl: config.ca.ocspUrl } : {}),
+    ...(config.crl.publishDir ? { crlPublishDir: config.crl.publishDir } : {}),
     policy: { ...config.policy, crlValidityDays: config.crl.validityDays },
   };
 }

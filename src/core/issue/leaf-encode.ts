@@ -67,6 +67,8 @@ export interface LeafParams {
   sans: San[];
   extKeyUsage: string[];
   crlUrl?: string;
+  /** The OCSP responder, written as Authority Information Access (RFC 5280 §4.2.2.1). */
+  ocspUrl?: string;
   signingKey: CryptoKey;
   /** When given, signs synchronously with node:crypto (no thread-pool round trip). */
   signingKeyObject?: KeyObject;
@@ -81,6 +83,7 @@ export function leafTbs(p: LeafParams): Buffer {
   exts.push(extension("2.5.29.35", false, seq(tlv(0x80, Buffer.from(p.issuerKeyId, "hex")))));
   if (p.sans.length) exts.push(extension("2.5.29.17", p.subjectEmpty, seq(...p.sans.map(generalName))));
   if (p.crlUrl) exts.push(extension("2.5.29.31", false, seq(seq(tlv(0xa0, tlv(0xa0, tlv(0x86, Buffer.from(p.crlUrl, "ascii"))))))));
+  if (p.ocspUrl) exts.push(extension("1.3.6.1.5.5.7.1.1", false, seq(seq(oid("1.3.6.1.5.5.7.48.1"), tlv(0x86, Buffer.from(p.ocspUrl, "ascii"))))));
   const whole = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000);
   return seq(
     Buffer.from([0xa0, 0x03, 0x02, 0x01, 0x02]), // [0] EXPLICIT version v3
@@ -128,5 +131,6 @@ export async function createLeaf(p: LeafParams & { subjectText: string; commonNa
     subjectKeyId: keyIdentifier(p.spki).toString("hex"),
     authorityKeyId: p.issuerKeyId,
     crlUrls: p.crlUrl ? [p.crlUrl] : [],
+    ...(p.ocspUrl ? { ocspUrls: [p.ocspUrl] } : {}),
   };
 }

@@ -13,6 +13,7 @@ import { inputError } from "../errors.js";
 import { respondOcsp } from "../ocsp/respond.js";
 import { loadResponders, nextRenewalCheck, type Responder } from "../ocsp/responder-cert.js";
 import { type StatusSource, storeStatusSource } from "../ocsp/status-source.js";
+import { readConfig } from "../store/config.js";
 import type { Layout } from "../store/layout.js";
 import { openStore } from "../store/store.js";
 import { HOUR, iso, MINUTE, SECOND } from "../time.js";
@@ -116,7 +117,12 @@ export async function startRevocationServer(p: RevocationServeParams): Promise<R
   for (const role of loaded.issued) p.log(`${iso(clock())} issued the ${role} CA's OCSP responder certificate`);
   let source: StatusSource = sourceFor(layout, loaded.responders);
   const roles = loaded.responders.map((r) => r.role);
-  const routes = crlRoutes(layout, roles, config.ca.crlUrl);
+  let routes = crlRoutes(layout, roles, config.ca.crlUrl);
+  // `ca policy set --crl-url` may move the distribution point while we run: look again on a miss.
+  const routeFor = async (path: string): Promise<CrlRoute | undefined> => {
+    if (!routes.has(path)) routes = crlRoutes(layout, roles, (await readConfig(p.pkiDir)).ca.crlUrl);
+    return routes.get(path);
+  };
   const stats = { requests: 0, ocsp: 0, crl: 0 };
 
   let timer: NodeJS.Timeout | undefined;
@@ -148,12 +154,12 @@ export async function startRevocationServer(p: RevocationServeParams): Promise<R
     }
     if (method !== "GET" && method !== "HEAD") return send(res, 405, "text/plain", "method not allowed\n", { allow: "GET, HEAD, POST" });
     if (path === "/health") return health(res);
-    const route = routes.get(path);
-    if (route) return serveCrl(req, res, route);
     if (path.startsWith(`${OCSP_PATH}/`)) {
       const bytes = getRequestBytes(path);
       return answerOcsp(res, bytes ?? Buffer.alloc(0), true);
     }
+    const route = await routeFor(path);
+    if (route) return serveCrl(req, res, route);
     return send(res, 404, "text/plain", "not found\n");
   };
 

@@ -17,6 +17,8 @@ export interface StoreConfig {
     intermediate: boolean;
     /** Written as the CRL Distribution Point of every certificate issued. */
     crlUrl?: string;
+    /** Written as the OCSP responder (Authority Information Access) of every certificate issued. */
+    ocspUrl?: string;
   };
   policy: {
     /** Partner certificate validity when --days is not given. */

@@ -12,6 +12,7 @@ interface Opts extends PassphraseOpts {
   intermediateDays: number;
   intermediate: boolean;
   crlUrl?: string;
+  ocspUrl?: string;
   defaultDays: number;
   maxDays: number;
   warnDays: number;
@@ -55,6 +56,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--intermediate-days <n>", "intermediate validity in days", parseDays, 1825)
     .option("--no-intermediate", "single tier: the root signs partner certificates")
     .option("--crl-url <url>", "CRL Distribution Point written into every partner certificate")
+    .option("--ocsp-url <url>", "OCSP responder (Authority Information Access) written into every partner certificate")
     .option("--default-days <n>", "partner certificate validity when --days is not given", parseDays, 90)
     .option("--max-days <n>", "longest partner certificate validity allowed", parseDays, 398)
     .option("--warn-days <n>", "certificates expiring within this many days are reported as expiring", parseDays, 30)
@@ -89,6 +91,7 @@ export function register(parent: Command, ctx: CliContext): void {
         intermediateDays: opts.intermediateDays,
         intermediate: opts.intermediate,
         ...(opts.crlUrl ? { crlUrl: opts.crlUrl } : {}),
+        ...(opts.ocspUrl ? { ocspUrl: opts.ocspUrl } : {}),
         ...(passphrase !== undefined ? { passphrase } : {}),
         insecureNoPassphrase: Boolean(opts.insecureNoPassphrase),
         defaultDays: opts.defaultDays,

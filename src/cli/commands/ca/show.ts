@@ -22,7 +22,9 @@ function render(r: ShowCaResult, s: Styles): string {
     [
       ["gateway CA bundle", r.caBundlePath],
       ["chain", r.chainPath],
-      ["CRL URL", r.crlUrl],
+      ["CRL URL", r.crlUrl ?? "(none: gateways load CRL files)"],
+      ["OCSP URL", r.ocspUrl ?? "(none)"],
+      ["CRL publish dir", r.crlPublishDir ?? "(none)"],
       ["partner validity", `${r.policy.defaultDays} days by default, at most ${r.policy.maxDays}`],
       ["CRL validity", `${r.policy.crlValidityDays} days`],
     ],

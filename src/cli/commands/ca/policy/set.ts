@@ -1,0 +1,69 @@
+import type { Command } from "commander";
+import type { SetPolicyResult } from "../../../../core/index.js";
+import type { CliContext } from "../../../context.js";
+import { examplesHelp, exitCodesHelp, loadCore, parseDays } from "../../../flags.js";
+import { fields, type Styles } from "../../../output.js";
+
+interface Opts {
+  crlUrl?: string;
+  ocspUrl?: string;
+  crlPublishDir?: string;
+  defaultDays?: number;
+  maxDays?: number;
+  warnDays?: number;
+  crlDays?: number;
+}
+
+/** "none" removes an optional setting. */
+const orNone = (v: string | undefined, map: (v: string) => string = (x) => x) => (v === undefined ? undefined : v === "none" ? null : map(v));
+
+function render(r: SetPolicyResult, s: Styles): string {
+  if (!r.changed.length) return "nothing changed: the policy already says that";
+  return fields(
+    r.changed.map((c) => [c.setting, `${c.from ?? "(none)"} → ${s.bold(String(c.to ?? "(none)"))}`]),
+    s,
+  );
+}
+
+export function register(parent: Command, ctx: CliContext): void {
+  parent
+    .command("set")
+    .description("change the CA policy: revocation URLs written into new certificates, CRL publishing, validity limits")
+    .option("--crl-url <url>", "CRL Distribution Point of new partner certificates (none removes it)")
+    .option("--ocsp-url <url>", "OCSP responder (Authority Information Access) of new partner certificates (none removes it)")
+    .option("--crl-publish-dir <dir>", "copy every published CRL into this directory (none stops copying)")
+    .option("--default-days <n>", "partner certificate validity when --days is not given", parseDays)
+    .option("--max-days <n>", "longest validity partner issue accepts", parseDays)
+    .option("--warn-days <n>", "certificates expiring within this many days are reported as expiring", parseDays)
+    .option("--crl-days <n>", "validity of published CRLs (nextUpdate) in days", parseDays)
+    .addHelpText(
+      "after",
+      examplesHelp([
+        "mtls ca policy set --ocsp-url http://pki.acme.example/ocsp --crl-url http://pki.acme.example/crl/intermediate.crl",
+        "mtls ca policy set --crl-publish-dir none",
+      ]),
+    )
+    .addHelpText(
+      "after",
+      exitCodesHelp(["0  policy changed (or already so)", "2  no setting given", "3  invalid URL or number of days", "5  no PKI, lock held"]),
+    )
+    .action(async (opts: Opts) => {
+      const core = await loadCore();
+      const result = await core.setCaPolicy({
+        pkiDir: ctx.pkiDir,
+        now: ctx.now(),
+        changes: {
+          crlUrl: orNone(opts.crlUrl),
+          ocspUrl: orNone(opts.ocspUrl),
+          crlPublishDir: orNone(opts.crlPublishDir, (d) => ctx.resolvePath(d)),
+          defaultDays: opts.defaultDays,
+          maxDays: opts.maxDays,
+          warnDays: opts.warnDays,
+          crlDays: opts.crlDays,
+        },
+      });
+      ctx.out.result(result, render);
+      if (result.changed.some((c) => c.setting === "crlUrl" || c.setting === "ocspUrl"))
+        ctx.out.info("certificates issued from now on carry the new URLs; existing ones keep theirs until they are rotated");
+    });
+}

@@ -1,0 +1,132 @@
+// The CA's policy after `ca init`: revocation URLs written into new certificates, the CRL
+// publish directory, validity limits. Changing it is one audited commit; certificates already
+// issued keep what they carry.
+import { stageAudit } from "../audit/audit.js";
+import { inputError, usageError } from "../errors.js";
+import { readConfig, type StoreConfig, serializeConfig } from "../store/config.js";
+import { StoreWriter } from "../store/fs.js";
+import { withLock } from "../store/lock.js";
+import { openStore } from "../store/store.js";
+
+/**
+ * An http(s) URL as it will be written into certificates (an IA5String) and configs: parsed,
+ * then used in its normalised form, which is ASCII and percent-encoded.
+ */
+export function validateHttpUrl(value: string, flag: string, example: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {}
+  if (!url || !["http:", "https:"].includes(url.protocol) || url.username || url.password || /[\s\x00-\x1f\x7f]/.test(value))
+    throw inputError(
+      `ERR_${flag.slice(2).toUpperCase().replace(/-/g, "_")}`,
+      `invalid ${flag} "${value.replace(/[\x00-\x1f\x7f]/g, "?")}": expected an http:// or https:// URL`,
+      `e.g. ${flag} ${example}`,
+    );
+  return url.href;
+}
+
+/** A change to one setting; `null` removes an optional one. */
+export interface PolicyChanges {
+  crlUrl?: string | null;
+  ocspUrl?: string | null;
+  crlPublishDir?: string | null;
+  defaultDays?: number;
+  maxDays?: number;
+  warnDays?: number;
+  crlDays?: number;
+}
+
+export interface SetPolicyParams {
+  pkiDir: string;
+  now: Date;
+  changes: PolicyChanges;
+}
+
+export interface PolicyView {
+  crlUrl?: string;
+  ocspUrl?: string;
+  crlPublishDir?: string;
+  defaultDays: number;
+  maxDays: number;
+  warnDays: number;
+  crlDays: number;
+}
+
+export interface SetPolicyResult {
+  policy: PolicyView;
+  /** The settings that changed, old → new. */
+  changed: Array<{ setting: string; from: string | number | null; to: string | number | null }>;
+}
+
+export const policyView = (c: StoreConfig): PolicyView => ({
+  ...(c.ca.crlUrl ? { crlUrl: c.ca.crlUrl } : {}),
+  ...(c.ca.ocspUrl ? { ocspUrl: c.ca.ocspUrl } : {}),
+  ...(c.crl.publishDir ? { crlPublishDir: c.crl.publishDir } : {}),
+  defaultDays: c.policy.defaultDays,
+  maxDays: c.policy.maxDays,
+  warnDays: c.policy.warnDays,
+  crlDays: c.crl.validityDays,
+});
+
+function apply(config: StoreConfig, ch: PolicyChanges): StoreConfig {
+  const next: StoreConfig = { ...config, ca: { ...config.ca }, policy: { ...config.policy }, crl: { ...config.crl } };
+  const optional = <K extends "crlUrl" | "ocspUrl">(key: K, flag: string, example: string) => {
+    const v = ch[key];
+    if (v === undefined) return;
+    if (v === null) delete next.ca[key];
+    else next.ca[key] = validateHttpUrl(v, flag, example);
+  };
+  optional("crlUrl", "--crl-url", "http://pki.example.com/crl/intermediate.crl");
+  optional("ocspUrl", "--ocsp-url", "http://pki.example.com/ocsp");
+  if (ch.crlPublishDir === null) delete next.crl.publishDir;
+  else if (ch.crlPublishDir !== undefined) next.crl.publishDir = ch.crlPublishDir;
+  for (const [flag, v] of [
+    ["--default-days", ch.defaultDays],
+    ["--max-days", ch.maxDays],
+    ["--warn-days", ch.warnDays],
+    ["--crl-days", ch.crlDays],
+  ] as const) {
+    if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw inputError("ERR_DAYS", `${flag} must be a whole number of days, at least 1 (got ${v})`);
+  }
+  next.policy.defaultDays = ch.defaultDays ?? next.policy.defaultDays;
+  next.policy.maxDays = ch.maxDays ?? next.policy.maxDays;
+  next.policy.warnDays = ch.warnDays ?? next.policy.warnDays;
+  next.crl.validityDays = ch.crlDays ?? next.crl.validityDays;
+  if (next.policy.defaultDays > next.policy.maxDays)
+    throw inputError(
+      "ERR_DAYS",
+      `the default validity (${next.policy.defaultDays} days) exceeds the maximum (${next.policy.maxDays} days)`,
+      "raise --max-days or lower --default-days",
+    );
+  return next;
+}
+
+/** Changes the policy in one audited commit under the store lock. Nothing to change is a usage error. */
+export async function setCaPolicy(p: SetPolicyParams): Promise<SetPolicyResult> {
+  if (Object.values(p.changes).every((v) => v === undefined))
+    throw usageError(
+      "ERR_NOTHING_TO_SET",
+      "no policy setting given",
+      "pass at least one of --crl-url, --ocsp-url, --crl-publish-dir, --default-days, --max-days, --warn-days, --crl-days",
+    );
+  const { layout } = await openStore(p.pkiDir);
+  return withLock(
+    layout.lock,
+    async () => {
+      const config = await readConfig(p.pkiDir);
+      const next = apply(config, p.changes);
+      const [before, after] = [policyView(config), policyView(next)];
+      const keys = Object.keys({ ...before, ...after }) as Array<keyof PolicyView>;
+      const changed = keys.filter((k) => before[k] !== after[k]).map((k) => ({ setting: k, from: before[k] ?? null, to: after[k] ?? null }));
+      if (changed.length) {
+        const tx = new StoreWriter().put(layout.config, serializeConfig(next));
+        const details = Object.fromEntries(changed.map((c) => [c.setting, c.to === null ? "(removed)" : c.to]));
+        await stageAudit(tx, layout, [{ action: "ca.policy", outcome: "ok", details }], p.now);
+        await tx.commit();
+      }
+      return { policy: after, changed };
+    },
+    { purpose: "ca policy set" },
+  );
+}
