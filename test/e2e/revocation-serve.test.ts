@@ -321,3 +321,27 @@ test("ca policy set: new certificates name the responder (AIA) and the distribut
   assert.notEqual((await curlWithCert(gw.port, { cert: b.chainPath, key: b.key, cacert: server.cert })).status, 200);
   assert.equal((await curlWithCert(gw.port, { cert: a.chainPath, key: a.key, cacert: server.cert })).status, 200);
 });
+
+test("status asks the responder about the revoked canary: healthy while it answers, exit 1 naming it when it is down or not OCSP", async () => {
+  const set = (url: string) => mtls(["ca", "policy", "set", "--ocsp-url", url], { cwd: dir });
+  assert.equal((await set(`${responder.url}/ocsp`)).exitCode, 0);
+  const ok = await mtls(["status", "--json"], { cwd: dir });
+  const doc = json(ok);
+  assert.equal(doc.result.ocsp.ok, true, JSON.stringify(doc.result));
+  assert.equal(doc.result.ocsp.canaryStatus, "revoked");
+  assert.match(doc.result.ocsp.signer, /OCSP Responder/);
+  assert.ok(!doc.result.problems.some((p: { kind: string }) => p.kind.startsWith("ocsp")));
+
+  const deadPort = (await import("../helpers/gateways.js")).freePort;
+  for (const url of [`http://127.0.0.1:${await deadPort()}/ocsp`, `${responder.url}/crl/intermediate.crl`]) {
+    assert.equal((await set(url)).exitCode, 0);
+    const r = await mtls(["status", "--json"], { cwd: dir });
+    assert.equal(r.exitCode, 1, r.stdout);
+    const p = json(r).result.problems.find((x: { kind: string }) => x.kind === "ocsp-down");
+    assert.ok(p, r.stdout);
+    assert.ok(p.message.includes(url));
+    const human = await mtls(["status"], { cwd: dir });
+    assert.match(human.stdout, /OCSP responder .* cannot vouch for this PKI/);
+  }
+  assert.equal((await set(`${responder.url}/ocsp`)).exitCode, 0);
+});

@@ -24,11 +24,12 @@ function render(r: StatusResult, s: Styles): string {
     ),
     s,
   );
+  const ocsp = r.ocsp?.ok ? `OCSP responder ${r.ocsp.url}: answers for this PKI, valid until ${r.ocsp.nextUpdate ?? "?"}` : undefined;
   const c = r.certificates;
   const certs = `certificates: ${c.total} (${c.valid} valid, ${c.expiring} expiring within ${r.windows.warnDays} days, ${c.expired} expired, ${c.revoked} revoked)`;
   const verdict = r.healthy ? s.ok("healthy") : s.bad(`${r.problems.length} problem${r.problems.length === 1 ? "" : "s"}:`);
   const problems = r.problems.map((p) => `  ${s.bad("✖")} ${p.message}\n    ${s.dim(p.hint)}`);
-  return [cas, crls, certs, verdict, ...problems].join("\n\n").replace(/\n\n {2}/g, "\n  ");
+  return [cas, crls, ...(ocsp ? [ocsp] : []), certs, verdict, ...problems].join("\n\n").replace(/\n\n {2}/g, "\n  ");
 }
 
 export function register(parent: Command, ctx: CliContext): void {

@@ -99,7 +99,7 @@ async function issueResponder(caCert: CertInfo, caKey: CaKey, encryptWith: strin
     spki: keys.spki,
     signingKey: caKey.key,
     signingKeyType: caKey.keyType,
-    profile: { kind: "leaf", extKeyUsage: ["1.3.6.1.5.5.7.3.9"] },
+    profile: { kind: "leaf", extKeyUsage: ["OCSPSigning"] },
     ocspNoCheck: true,
   });
   const keyPem = encryptWith === undefined ? encodePem("PRIVATE KEY", keys.pkcs8) : await encryptPkcs8(keys.pkcs8, encryptWith);

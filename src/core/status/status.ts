@@ -1,6 +1,7 @@
 import { loadCaCerts } from "../ca/material.js";
 import { loadPublishedCrls } from "../crl/show.js";
 import { statusOf } from "../inventory/list.js";
+import { checkResponder, type ResponderHealth } from "../ocsp/health.js";
 import type { CertInfo } from "../pki.js";
 import { readIndex } from "../store/index-file.js";
 import { readRevocations } from "../store/revocations.js";
@@ -18,7 +19,17 @@ export interface StatusParams {
   crlMarginMs?: number;
 }
 
-export type ProblemKind = "ca-expiring" | "ca-expired" | "cert-expiring" | "crl-missing" | "crl-invalid" | "crl-expiring" | "crl-expired" | "crl-stale";
+export type ProblemKind =
+  | "ca-expiring"
+  | "ca-expired"
+  | "cert-expiring"
+  | "crl-missing"
+  | "crl-invalid"
+  | "crl-expiring"
+  | "crl-expired"
+  | "crl-stale"
+  | "ocsp-down"
+  | "ocsp-wrong";
 
 export interface Problem {
   kind: ProblemKind;
@@ -42,6 +53,8 @@ export interface StatusResult {
     entries?: number;
     missing?: boolean;
   }>;
+  /** The OCSP responder named in the policy, asked about the revoked canary. */
+  ocsp?: ResponderHealth;
   windows: { warnDays: number; caWarnDays: number; crlMarginHours: number };
 }
 
@@ -139,12 +152,16 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
     }
   }
 
+  const ocsp = await checkResponder(layout, config, ca, p.now);
+  if (ocsp?.problem) problems.push(ocsp.problem);
+
   return {
     healthy: problems.length === 0,
     problems,
     cas,
     certificates: counts,
     crls,
+    ...(ocsp ? { ocsp } : {}),
     windows: { warnDays: Math.round(warn / DAY), caWarnDays: Math.round(caWarn / DAY), crlMarginHours: Math.round(margin / HOUR) },
   };
 }
