@@ -1,10 +1,11 @@
 // `npm run bench [-- section ...]`: measures mtls against the tools users would use instead and
-// prints a Markdown table. Sections: startup, sign, batch, crl, inventory, bundle, probe.
+// prints a Markdown table. Sections: startup, sign, batch, crl, inventory, bundle, probe, ocsp.
 import { benchBundle } from "./bundle.js";
 import { benchCrl } from "./crl.js";
 import { benchInventory } from "./inventory.js";
 import { benchBatch, benchSignOne, benchStartup } from "./issuance.js";
 import { machine, markdownTable, type Row } from "./lib.js";
+import { benchOcsp } from "./ocsp.js";
 import { benchProbe } from "./probe.js";
 
 const sections: Record<string, () => Promise<Row[]> | Row[]> = {
@@ -15,6 +16,7 @@ const sections: Record<string, () => Promise<Row[]> | Row[]> = {
   inventory: () => benchInventory(),
   bundle: () => benchBundle(),
   probe: () => benchProbe(),
+  ocsp: () => benchOcsp(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));

@@ -50,6 +50,12 @@ export function time(d: Date): Buffer {
   return y < 2050 ? tlv(0x17, Buffer.from(pad2(y % 100) + rest)) : tlv(0x18, Buffer.from(String(y) + rest));
 }
 
+/** GeneralizedTime, whole seconds (RFC 6960 uses it for every OCSP time). */
+export function generalizedTime(d: Date): Buffer {
+  const s = d.toISOString();
+  return tlv(0x18, Buffer.from(`${s.slice(0, 4)}${s.slice(5, 7)}${s.slice(8, 10)}${s.slice(11, 13)}${s.slice(14, 16)}${s.slice(17, 19)}Z`));
+}
+
 // --- Reading ----------------------------------------------------------------------------------
 
 export interface Tlv {

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import http from "node:http";
 import test from "node:test";
-import { OCSPRequest } from "@peculiar/asn1-ocsp";
+import { CertID, OCSPRequest } from "@peculiar/asn1-ocsp";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { randomSerial } from "../../src/core/ids.js";
 import { exportPkcs8, exportSpki, generateKeyPair, keyObjectFromPkcs8 } from "../../src/core/keys.js";
@@ -99,8 +99,12 @@ test("checkOcsp trusts an answer only from the CA or its delegated responder, wi
     (signer: OcspSigner, o: { echoNonce?: boolean; nextUpdate?: Date; serialOf?: CertInfo } = {}) =>
     (reqDer: Buffer) => {
       const req = parseOcspRequest(reqDer);
-      const certId = req.queries[0]?.certId as NonNullable<(typeof req.queries)[0]>["certId"];
-      if (o.serialOf) certId.serialNumber = new Uint8Array(Buffer.from(o.serialOf.serial, "hex")).buffer;
+      let certId = req.queries[0]?.certId as Buffer;
+      if (o.serialOf) {
+        const id = AsnConvert.parse(certId, CertID);
+        id.serialNumber = new Uint8Array(Buffer.from(o.serialOf.serial, "hex")).buffer;
+        certId = Buffer.from(AsnConvert.serialize(id));
+      }
       return buildOcspResponse({
         answers: [{ certId, status: { status: "good" } }],
         signer,
