@@ -345,3 +345,38 @@ test("status asks the responder about the revoked canary: healthy while it answe
   }
   assert.equal((await set(`${responder.url}/ocsp`)).exitCode, 0);
 });
+
+test("crl publish --then reloads a file-loading gateway without a shell: nginx refuses the revoked partner only after the hook ran", async (t) => {
+  if (!haveNginx()) return t.skip("nginx not installed");
+  const gwDir = await mkdtemp(join(dir, "then-"));
+  const publishDir = join(gwDir, "crl");
+  assert.equal((await mtls(["ca", "policy", "set", "--crl-publish-dir", publishDir], { cwd: dir })).exitCode, 0);
+  assert.equal((await mtls(["crl", "publish", "-q"], { cwd: dir })).exitCode, 0);
+  const server = await serverCert(gwDir);
+  const gw = await startNginx(t, gwDir, {
+    serverCert: server.cert,
+    serverKey: server.key,
+    caBundle: join(pki, "ca/ca-bundle.pem"),
+    crlBundle: join(publishDir, "crl-bundle.pem"),
+  });
+  const p = await issue("then-partner");
+  assert.equal((await curlWithCert(gw.port, { cert: p.chainPath, key: p.key, cacert: server.cert })).status, 200);
+  assert.equal((await mtls(["revoke", p.serial, "--yes", "-q"], { cwd: dir })).exitCode, 0);
+  // nginx read its CRL at start: without a reload the revoked partner still gets in.
+  assert.equal((await curlWithCert(gw.port, { cert: p.chainPath, key: p.key, cacert: server.cert })).status, 200);
+
+  const refused = await mtls(["crl", "publish", "--then", "kill -HUP $(cat nginx.pid)"], { cwd: dir });
+  assert.equal(refused.exitCode, 2, "shell syntax is refused, not passed on");
+  const r = await mtls(["crl", "publish", "--then", `kill -HUP ${gw.pid}`, "--json"], { cwd: dir });
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.deepEqual(json(r).result.hook.command, ["kill", "-HUP", String(gw.pid)]);
+  assert.equal(json(r).result.hook.exitCode, 0);
+  await new Promise((res) => setTimeout(res, 700)); // nginx replaces its workers asynchronously
+  assert.equal((await curlWithCert(gw.port, { cert: p.chainPath, key: p.key, cacert: server.cert })).status, 400);
+
+  const failing = await mtls(["crl", "publish", "--then", "false", "--json"], { cwd: dir });
+  assert.equal(failing.exitCode, 1, "published, but the hook failed");
+  assert.equal(json(failing).result.hook.exitCode, 1);
+  assert.match(json(failing).warnings.join("\n"), /published, but `false` exited 1/);
+  assert.equal((await mtls(["ca", "policy", "set", "--crl-publish-dir", "none"], { cwd: dir })).exitCode, 0);
+});
