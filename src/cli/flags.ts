@@ -120,3 +120,11 @@ export async function loadCore() {
   core.setAuditActor(actor());
   return core;
 }
+
+/** Resolves on Ctrl-C or SIGTERM: how the long-running servers (gateway, revocation) stop. */
+export function untilStopped(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+}

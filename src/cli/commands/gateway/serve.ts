@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource, untilStopped } from "../../flags.js";
 
 interface Opts extends PassphraseOpts {
   host: string;
@@ -44,10 +44,7 @@ export function register(parent: Command, ctx: CliContext): void {
       // The URL is the result; the stats in it are final when --json prints it at exit.
       ctx.out.result({ url: gw.url, port: gw.port, stats: gw.stats }, (r) => r.url);
       ctx.out.info(`gateway listening on ${gw.url}; client certificates verified against ${ctx.pkiDir}/ca/ca-bundle.pem and every CA's CRL; Ctrl-C stops it`);
-      await new Promise<void>((resolve) => {
-        process.once("SIGINT", resolve);
-        process.once("SIGTERM", resolve);
-      });
+      await untilStopped();
       await gw.close();
       ctx.out.info(`stopped after ${gw.stats.requests} requests, ${gw.stats.refusedHandshakes} refused handshakes`);
     });

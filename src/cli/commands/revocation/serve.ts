@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource, untilStopped } from "../../flags.js";
 
 interface Opts extends PassphraseOpts {
   host: string;
@@ -40,10 +40,7 @@ export function register(parent: Command, ctx: CliContext): void {
       });
       ctx.out.result({ url: server.url, port: server.port, ocspUrl: server.ocspUrl, crlUrls: server.crlUrls, stats: server.stats }, (r) => r.url);
       ctx.out.info(`OCSP responder at ${server.ocspUrl}; CRLs under ${server.url}/crl/; Ctrl-C stops it`);
-      await new Promise<void>((resolve) => {
-        process.once("SIGINT", resolve);
-        process.once("SIGTERM", resolve);
-      });
+      await untilStopped();
       await server.close();
       ctx.out.info(`stopped after ${server.stats.requests} requests (${server.stats.ocsp} OCSP, ${server.stats.crl} CRL)`);
     });
