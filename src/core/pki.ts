@@ -168,6 +168,15 @@ export async function isSignedBy(cert: CertInfo, issuer: CertInfo): Promise<bool
   }
 }
 
+/** The CNs of a subject in its stored text form (the index of stores from before #12 keeps no other). */
+export function commonNamesFromText(text: string): string[] {
+  try {
+    return new x509.Name(text).getField("CN");
+  } catch {
+    return [];
+  }
+}
+
 /** A Name as encoded DER plus the text and CNs people see. */
 export interface NameInfo {
   der: Buffer;

@@ -32,7 +32,7 @@ function render(r: ProbeResult, s: Styles): string {
   const blocks = r.targets.map((t) => {
     if (!t.reachable) return `${s.bold(t.url)}\n  ${s.bad("unreachable")}: ${t.error}`;
     const rows = t.attempts.map((a) => [
-      a.scenario,
+      a.variant ? `${a.scenario} (${a.variant})` : a.scenario,
       a.tls,
       a.expected,
       a.observed,
@@ -109,7 +109,7 @@ export function register(parent: Command, ctx: CliContext): void {
               },
             }
           : {}),
-        scenarios: core.selectScenarios(opts.scenarios),
+        scenarios: core.selectScenarios(opts.scenarios, { expectAllowlist: Boolean(opts.expectAllowlist) }),
         tlsVersions: core.parseTlsVersions(opts.tls),
         ...(opts.servername ? { servername: opts.servername } : {}),
         ...(opts.serverCa ? { serverCa: (await ctx.readInput(opts.serverCa, "--server-ca")).toString("utf8") } : {}),
