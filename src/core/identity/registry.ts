@@ -59,10 +59,7 @@ export class IdentityOwners {
   /** Builds the map from the index; releases in the registry drop a partner's earlier certificates. */
   static build(records: readonly CertRecord[], registry: PartnerRegistry, now?: Date): IdentityOwners {
     const owners = new IdentityOwners();
-    const releases = new Map<string, Map<string, string>>();
-    for (const p of Object.values(registry.partners)) {
-      if (p.releasedIdentities?.length) releases.set(p.id, new Map(p.releasedIdentities.map((x) => [identityKey(x.identity), x.releasedAt])));
-    }
+    const releases = releasesOf(registry);
     for (const r of records) {
       const released = releases.get(r.partnerId);
       const active = r.status === "valid" && (!now || Date.parse(r.notAfter) > now.getTime());
@@ -70,23 +67,23 @@ export class IdentityOwners {
         const key = identityKey(id.value);
         const at = released?.get(key);
         if (at !== undefined && r.issuedAt <= at) continue;
-        owners.add(key, { ...id, partnerId: r.partnerId, active, serials: [r.serial] });
+        owners.add(key, id, r.partnerId, active, r.serial);
       }
     }
     return owners;
   }
 
-  private add(key: string, claim: IdentityClaim): void {
+  private add(key: string, id: Identity, partnerId: string, active: boolean, serial?: string): void {
     let m = this.byKey.get(key);
     if (!m) {
       m = new Map();
       this.byKey.set(key, m);
     }
-    const prev = m.get(claim.partnerId);
-    if (!prev) m.set(claim.partnerId, { ...claim, serials: [...claim.serials] });
+    const prev = m.get(partnerId);
+    if (!prev) m.set(partnerId, { type: id.type, value: id.value, partnerId, active, serials: serial ? [serial] : [] });
     else {
-      prev.active ||= claim.active;
-      prev.serials.push(...claim.serials);
+      prev.active ||= active;
+      if (serial) prev.serials.push(serial);
     }
   }
 
@@ -119,7 +116,7 @@ export class IdentityOwners {
       const other = this.claimsOf(id.value).find((c) => c.partnerId !== partnerId);
       if (other) throw ownedError(id, other);
     }
-    for (const id of identities) this.add(identityKey(id.value), { ...id, partnerId, active: true, serials: serial ? [serial] : [] });
+    for (const id of identities) this.add(identityKey(id.value), id, partnerId, true, serial || undefined);
   }
 }
 
@@ -143,5 +140,27 @@ export function assertIdentitiesAvailable(p: {
   partnerId: string;
   identities: readonly Identity[];
 }): void {
-  IdentityOwners.build(p.records, p.registry).claim(p.partnerId, p.identities);
+  // One scan for the requested keys only, without building the whole map: this runs on every issue.
+  const wanted = new Map(p.identities.map((i) => [identityKey(i.value), i]));
+  const releases = releasesOf(p.registry);
+  for (const r of p.records) {
+    if (r.partnerId === p.partnerId) continue;
+    for (const id of recordIdentities(r)) {
+      const key = identityKey(id.value);
+      const asked = wanted.get(key);
+      if (!asked) continue;
+      const at = releases.get(r.partnerId)?.get(key);
+      if (at !== undefined && r.issuedAt <= at) continue;
+      throw ownedError(asked, { ...id, partnerId: r.partnerId, active: true, serials: [r.serial] });
+    }
+  }
+}
+
+/** Partner id → released identity key → when. */
+function releasesOf(registry: PartnerRegistry): Map<string, Map<string, string>> {
+  const releases = new Map<string, Map<string, string>>();
+  for (const p of Object.values(registry.partners)) {
+    if (p.releasedIdentities?.length) releases.set(p.id, new Map(p.releasedIdentities.map((x) => [identityKey(x.identity), x.releasedAt])));
+  }
+  return releases;
 }
