@@ -34,4 +34,6 @@ test("#12 structures and characters the policy refuses, each named", () => {
 test("#12 identities compare case-insensitively after trimming", () => {
   assert.equal(identityKey("  Partner-A-Client "), identityKey("partner-a-client"));
   assert.notEqual(identityKey("partner-a-client2"), identityKey("partner-a-client"));
+  assert.equal(identityKey("0:0:0:0:0:0:0:1"), identityKey("::1"));
+  assert.equal(identityKey("2001:DB8::0:1"), identityKey("2001:db8::1"));
 });

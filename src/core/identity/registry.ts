@@ -6,6 +6,7 @@
 // partner's identities stay reserved — unless that partner released it afterwards
 // (`partner identity release`, recorded in partners.json). Building the map is one pass over the
 // index in memory (measured: 100,000 records in well under a second, next to the index parse itself).
+import { isIP } from "node:net";
 import { conflictError } from "../errors.js";
 import type { PreparedRequest } from "../issue/issue.js";
 import { commonNamesFromText } from "../pki.js";
@@ -24,7 +25,12 @@ export interface Identity {
  * gateways compare names case-insensitively in places (DNS, Kong consumers matching a CN or a SAN)
  * and people confuse "Acme-Client" with "acme-client".
  */
-export const identityKey = (value: string): string => value.trim().toLowerCase();
+export function identityKey(value: string): string {
+  const v = value.trim().toLowerCase();
+  // One IPv6 address has many spellings (::1, 0:0::1): compare the canonical one.
+  if (v.includes(":") && !v.includes("/") && isIP(v) === 6) return new URL(`http://[${v}]/`).hostname.slice(1, -1);
+  return v;
+}
 
 const SAN_TYPES = new Set(["dns", "uri", "email", "ip"]);
 
