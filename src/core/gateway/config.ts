@@ -22,6 +22,8 @@ export interface GatewayDescriptor {
   files: Array<{ template: string; output: string }>;
   /** Does the rendered config reference the CA bundle and CRL as files next to it? */
   usesFiles: boolean;
+  /** The templates write file paths as bare words (no quoting): paths are then refused unless plain. */
+  barePaths?: boolean;
   /** How the kind can express an identity allow-list: subject CN, SANs, consumers, or not at all. */
   allowlist: "subject-cn" | "san" | "consumer" | "none";
   /** "file": loads the CRL bundle; "cdp": fetches CRLs from the certificates' CRL Distribution Point; "none". */
@@ -220,6 +222,7 @@ export async function renderGatewayConfig(p: GatewayConfigParams): Promise<Gatew
   const upstream = parseUpstream(p.upstream ?? "http://127.0.0.1:8080");
   const all = <K extends keyof Identity>(k: K) => [...new Set(identities.flatMap((i) => i[k] as unknown as string[]))];
 
+  const pathFor = d.barePaths ? checkPath : (_flag: string, path: string) => path;
   const values: TemplateScope = {
     kind: d.kind,
     schema: d.schema,
@@ -234,10 +237,10 @@ export async function renderGatewayConfig(p: GatewayConfigParams): Promise<Gatew
     listenPort: listen.port,
     listenBind: listen.bind,
     listenVhost: listen.vhost,
-    serverCert: checkPath("--server-cert", p.serverCert ?? d.defaults?.serverCert ?? "/etc/ssl/gateway/server.pem"),
-    serverKey: checkPath("--server-key", p.serverKey ?? d.defaults?.serverKey ?? "/etc/ssl/gateway/server.key"),
-    caBundlePath: checkPath("--files-dir/--out", caBundlePath),
-    crlBundlePath: checkPath("--files-dir/--out", crlBundlePath),
+    serverCert: pathFor("--server-cert", p.serverCert ?? d.defaults?.serverCert ?? "/etc/ssl/gateway/server.pem"),
+    serverKey: pathFor("--server-key", p.serverKey ?? d.defaults?.serverKey ?? "/etc/ssl/gateway/server.key"),
+    caBundlePath: pathFor("--files-dir/--out", caBundlePath),
+    crlBundlePath: pathFor("--files-dir/--out", crlBundlePath),
     caBundlePem: caBundlePem.trim(),
     caBundleText: caBundlePem,
     crlBundleText: crlBundlePem,
