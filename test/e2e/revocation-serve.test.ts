@@ -4,12 +4,28 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { makeCsr } from "../helpers/csr.js";
 import { curlWithCert } from "../helpers/curl.js";
-import { haveApache, haveNginx, haveStunnel, startApache, startNginx, startStunnel } from "../helpers/gateways.js";
+import {
+  apacheBin,
+  apacheGlobals,
+  freePort,
+  haveApache,
+  haveNginx,
+  haveStunnel,
+  startApache,
+  startNginx,
+  startProcess,
+  startStunnel,
+} from "../helpers/gateways.js";
+import { have } from "../helpers/run.js";
+
+const haveStunnelBin = () => (have("stunnel4") ? "stunnel4" : "stunnel");
+
 import { BIN, baseEnv, json, mtls, openssl, PASSPHRASE, run } from "../helpers/run.js";
 import { serverCert } from "../helpers/tls.js";
 
@@ -379,4 +395,55 @@ test("crl publish --then reloads a file-loading gateway without a shell: nginx r
   assert.equal(json(failing).result.hook.exitCode, 1);
   assert.match(json(failing).warnings.join("\n"), /published, but `false` exited 1/);
   assert.equal((await mtls(["ca", "policy", "set", "--crl-publish-dir", "none"], { cwd: dir })).exitCode, 0);
+});
+
+test("gateway config renders OCSP for nginx, Apache and stunnel: the rendered configs, run live, refuse a partner revoked a moment before without a reload", async (t) => {
+  assert.equal((await mtls(["ca", "policy", "set", "--ocsp-url", `${responder.url}/ocsp`], { cwd: dir })).exitCode, 0);
+  const up = http.createServer((_req, res) => res.end("upstream ok\n"));
+  up.listen(0, "127.0.0.1");
+  await once(up, "listening");
+  t.after(() => new Promise<void>((r) => up.close(() => r())));
+  const upstream = `http://127.0.0.1:${(up.address() as import("node:net").AddressInfo).port}`;
+  const haproxy = await mtls(["gateway", "config", "haproxy", "--json"], { cwd: dir });
+  assert.match(json(haproxy).warnings.join("\n"), /cannot check client certificates with OCSP/);
+  const kong = await mtls(["gateway", "config", "kong"], { cwd: dir });
+  assert.match(kong.stdout, /revocation_check_mode: STRICT/);
+
+  for (const kind of ["nginx", "apache", "stunnel"] as const) {
+    if (!{ nginx: haveNginx, apache: haveApache, stunnel: haveStunnel }[kind]()) continue;
+    const out = await mkdtemp(join(dir, `${kind}-ocsp-`));
+    const srv = await serverCert(out);
+    const port = await freePort();
+    const args = ["gateway", "config", kind, "--listen", `127.0.0.1:${port}`, "--server-cert", srv.cert, "--server-key", srv.key];
+    const r = await mtls([...args, "--upstream", upstream, "--hostname", "localhost", "--out", `${out}/`, "--force", "--json"], { cwd: dir });
+    assert.equal(r.exitCode, 0, r.stdout + r.stderr);
+    const conf = await readFile(join(out, kind === "stunnel" ? "stunnel.conf" : "mtls-partners.conf"), "utf8");
+    if (kind === "stunnel") {
+      assert.match(conf, new RegExp(`OCSP    = ${responder.url}/ocsp`));
+      const conf2 = join(out, "run.conf");
+      await writeFile(conf2, `foreground = yes\npid = ${out}/stunnel.pid\noutput = ${out}/stunnel.log\n${conf}`);
+      await startProcess(t, haveStunnelBin(), [conf2], port, join(out, "stunnel.log"));
+    } else if (kind === "nginx") {
+      assert.match(conf, new RegExp(`ssl_ocsp_responder ${responder.url}/ocsp;`));
+      await writeFile(
+        join(out, "main.conf"),
+        `daemon off; pid ${out}/nginx.pid; error_log ${out}/error.log; events {} http { access_log off; client_body_temp_path ${out}/b; proxy_temp_path ${out}/p; fastcgi_temp_path ${out}/f; uwsgi_temp_path ${out}/u; scgi_temp_path ${out}/s; include ${out}/mtls-partners.conf; }\n`,
+      );
+      await startProcess(t, "nginx", ["-c", join(out, "main.conf"), "-p", out, "-e", join(out, "error.log")], port, join(out, "error.log"));
+    } else {
+      assert.match(conf, new RegExp(`SSLOCSPDefaultResponder  ${responder.url}/ocsp`));
+      const mods = ["mpm_event", "authz_core", "ssl", "socache_shmcb", "proxy", "proxy_http", "headers"];
+      await writeFile(
+        join(out, "main.conf"),
+        [...apacheGlobals(out, mods, `${out}/error.log`, `${out}/apache.pid`), `Include ${out}/mtls-partners.conf`, ""].join("\n"),
+      );
+      await startProcess(t, apacheBin(), ["-f", join(out, "main.conf"), "-DFOREGROUND"], port, join(out, "error.log"));
+    }
+    const p = await issue(`${kind}-rendered`);
+    const before = await curlWithCert(port, { cert: p.chainPath, key: p.key, cacert: srv.cert });
+    assert.equal(before.status, 200, `${kind}: ${before.stderr}${before.body}`);
+    assert.equal((await mtls(["revoke", p.serial, "--yes", "-q"], { cwd: dir })).exitCode, 0);
+    const after = await curlWithCert(port, { cert: p.chainPath, key: p.key, cacert: srv.cert });
+    assert.notEqual(after.status, 200, `${kind} still accepts a revoked partner`);
+  }
 });

@@ -9,15 +9,19 @@ import { withLock } from "../store/lock.js";
 import { openStore } from "../store/store.js";
 
 /**
- * An http(s) URL as it will be written into certificates (an IA5String) and configs: parsed,
- * then used in its normalised form, which is ASCII and percent-encoded.
+ * The shape of a revocation URL: scheme, host, port and a plain path. It is written into every
+ * certificate and as a bare word into gateway configs (nginx, Apache, stunnel), where `;`, quotes,
+ * `$` or `#` would end or extend a directive, so nothing else is let through.
  */
+const PLAIN_URL = /^https?:\/\/[A-Za-z0-9.\-[\]:]+(\/[A-Za-z0-9._~/%-]*)?$/;
+
+/** An http(s) URL as it will be written into certificates (an IA5String) and configs, normalised. */
 export function validateHttpUrl(value: string, flag: string, example: string): string {
   let url: URL | undefined;
   try {
     url = new URL(value);
   } catch {}
-  if (!url || !["http:", "https:"].includes(url.protocol) || url.username || url.password || /[\s\x00-\x1f\x7f]/.test(value))
+  if (!url || !["http:", "https:"].includes(url.protocol) || !PLAIN_URL.test(url.href))
     throw inputError(
       `ERR_${flag.slice(2).toUpperCase().replace(/-/g, "_")}`,
       `invalid ${flag} "${value.replace(/[\x00-\x1f\x7f]/g, "?")}": expected an http:// or https:// URL`,

@@ -28,6 +28,13 @@ export interface GatewayDescriptor {
   allowlist: "subject-cn" | "san" | "consumer" | "none";
   /** "file": loads the CRL bundle; "cdp": fetches CRLs from the certificates' CRL Distribution Point; "none". */
   crl: "file" | "cdp" | "none";
+  /**
+   * OCSP for client certificates: "responder" is told the policy's OCSP URL, "aia" follows the
+   * certificates' Authority Information Access, "none" cannot check OCSP.
+   */
+  ocsp?: "responder" | "aia" | "none";
+  /** The command that makes the product re-read its files, for the `crl publish --then` advice. */
+  reload?: string;
   warnings?: string[];
   /** Defaults for values the user did not give. */
   defaults?: { serverCert?: string; serverKey?: string; listen?: string; filesDir?: string };
@@ -87,6 +94,13 @@ function checkPath(flag: string, path: string): string {
   if (!SAFE_PATH.test(path))
     throw usageError("ERR_USAGE", `invalid ${flag} path ${JSON.stringify(path)}: gateway configs take letters, digits and _ . / @ + : = - only`);
   return path;
+}
+
+/** A URL a template writes as a bare word (the policy's OCSP URL): the same plain shape as --upstream. */
+function checkUrl(what: string, url: string): string {
+  if (!SAFE_UPSTREAM.test(url))
+    throw usageError("ERR_USAGE", `${what} ${JSON.stringify(url)} cannot be written into a gateway config: scheme, host, port and a plain path only`);
+  return url;
 }
 
 function checkHostname(name: string): string {
@@ -203,8 +217,20 @@ export async function renderGatewayConfig(p: GatewayConfigParams): Promise<Gatew
     warnings.push(`${d.title} cannot allow-list client identities in this configuration: every certificate the CA issued is accepted`);
   if (d.crl === "none")
     warnings.push(`${d.title} does not load CRLs here: revoked certificates keep working until they expire; keep partner certificates short-lived`);
-  if (d.crl === "cdp" && !config.ca.crlUrl)
-    warnings.push(`${d.title} fetches CRLs from the certificates' CRL Distribution Point, and this CA has none (ca init --crl-url): revocation is not checked`);
+  if (d.crl === "cdp" && !config.ca.crlUrl && !config.ca.ocspUrl)
+    warnings.push(
+      `${d.title} checks revocation at the URLs in the certificates, and this CA writes none: revocation is not checked (mtls ca policy set --ocsp-url or --crl-url, served by mtls revocation serve)`,
+    );
+  const ocsp = Boolean(config.ca.ocspUrl) && (d.ocsp ?? "none") !== "none";
+  if (config.ca.ocspUrl && !ocsp && d.crl === "file") warnings.push(`${d.title} cannot check client certificates with OCSP: it relies on the CRL file`);
+  if (d.crl === "file" && !ocsp && d.usesFiles)
+    warnings.push(
+      `${d.title} reads the CRL file at start and reload only: publish into the directory it reads (mtls ca policy set --crl-publish-dir <dir>) and reload it in the same step (mtls crl publish --then "${d.reload ?? "<reload command>"}")`,
+    );
+  if (d.crl === "file" && !d.usesFiles)
+    warnings.push(
+      `the CRLs are embedded in this configuration: render and apply it again after every mtls crl publish, well inside the CRL validity (${config.crl.validityDays} days)`,
+    );
 
   // Where the CA bundle and CRL live on the gateway host.
   const outIsDir =
@@ -248,6 +274,10 @@ export async function renderGatewayConfig(p: GatewayConfigParams): Promise<Gatew
     crlBundlePem: crlBundlePem.trim(),
     caUuid: stableUuid(ca.root.fingerprint),
     crlUrl: config.ca.crlUrl,
+    hasOcsp: ocsp,
+    ocspUrl: ocsp ? checkUrl("the OCSP URL (ca policy set --ocsp-url)", config.ca.ocspUrl as string) : undefined,
+    reloadCommand: d.reload ?? "",
+    listenStunnel: listen.bind.startsWith(":") ? String(listen.port) : listen.bind,
     partners: identities.map((i) => ({ id: i.id, cn: i.cn ?? i.id, commonNames: i.commonNames, uris: i.uris, dnsNames: i.dnsNames })),
     // Kong matches a consumer's username against the certificate's CN and SANs; the custom_id is
     // not matched (consumer_by: username), so a CN equal to some partner's id admits nobody.
