@@ -13,6 +13,7 @@ import * as doctor from "./commands/doctor.js";
 import * as gatewayConfig from "./commands/gateway/config.js";
 import * as gatewayServe from "./commands/gateway/serve.js";
 import * as list from "./commands/list.js";
+import * as p12Create from "./commands/p12/create.js";
 import * as partnerAdd from "./commands/partner/add.js";
 import * as partnerExport from "./commands/partner/export.js";
 import * as partnerIssue from "./commands/partner/issue.js";
@@ -137,6 +138,9 @@ export function createProgram(ctx: CliContext): Command {
   pgpShow.register(pgp, ctx);
   const bundle = program.command("bundle").description("the partner's side of a delivery bundle");
   bundleOpen.register(bundle, ctx);
+
+  const p12 = program.command("p12").description("PKCS#12 files for Java, Windows and macOS");
+  p12Create.register(p12, ctx);
 
   ctx.out.command = guessCommand(program, ctx.io.argv);
   return program;

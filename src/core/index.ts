@@ -19,6 +19,8 @@ export { type ListedCert, type ListResult, listCertificates, parseStatus } from 
 export { type BatchResult, issueBatch } from "./issue/batch.js";
 export { type IssueParams, type IssueResult, issuePartnerCert } from "./issue/issue.js";
 export { KEY_TYPES, parseKeyType } from "./keys.js";
+export { exportPartnerP12 } from "./p12/export.js";
+export { createP12File, P12_PROFILES, type P12FileResult, parseP12Profile } from "./p12/p12.js";
 export { type OnboardResult, onboardPartner } from "./partners/onboard.js";
 export { addPartner, listPartners, type PartnerSummary, showPartner } from "./partners/partners.js";
 export { renderJunit } from "./probe/junit.js";
