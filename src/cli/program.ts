@@ -25,6 +25,7 @@ import * as pgpInit from "./commands/pgp/init.js";
 import * as pgpShow from "./commands/pgp/show.js";
 import * as probe from "./commands/probe.js";
 import * as revoke from "./commands/revoke.js";
+import * as serverIssue from "./commands/server/issue.js";
 import * as status from "./commands/status.js";
 import type { CliContext, GlobalOptions } from "./context.js";
 
@@ -141,6 +142,8 @@ export function createProgram(ctx: CliContext): Command {
 
   const p12 = program.command("p12").description("PKCS#12 files for Java, Windows and macOS");
   p12Create.register(p12, ctx);
+  const server = program.command("server").description("the gateways' own TLS server certificates");
+  serverIssue.register(server, ctx);
 
   ctx.out.command = guessCommand(program, ctx.io.argv);
   return program;

@@ -28,5 +28,6 @@ export { type ProbeResult, probeGateways } from "./probe/probe.js";
 export { parseTlsVersions, SCENARIOS, selectScenarios } from "./probe/scenarios.js";
 export { offboardPartner, parseReason, type RevokeResult, revokeCertificate } from "./revoke/revoke.js";
 export { parseSan } from "./sans.js";
+export { issueServerCert, type ServerIssueResult } from "./server/issue.js";
 export { checkStatus, type StatusResult } from "./status/status.js";
 export { parseDuration } from "./time.js";
