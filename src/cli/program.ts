@@ -12,6 +12,7 @@ import * as demo from "./commands/demo.js";
 import * as doctor from "./commands/doctor.js";
 import * as gatewayConfig from "./commands/gateway/config.js";
 import * as gatewayServe from "./commands/gateway/serve.js";
+import * as inspect from "./commands/inspect.js";
 import * as list from "./commands/list.js";
 import * as p12Create from "./commands/p12/create.js";
 import * as partnerAdd from "./commands/partner/add.js";
@@ -144,6 +145,7 @@ export function createProgram(ctx: CliContext): Command {
   p12Create.register(p12, ctx);
   const server = program.command("server").description("the gateways' own TLS server certificates");
   serverIssue.register(server, ctx);
+  inspect.register(program, ctx);
 
   ctx.out.command = guessCommand(program, ctx.io.argv);
   return program;

@@ -15,6 +15,7 @@ export { Exit, type ExitCode, MtlsError } from "./errors.js";
 export { type GatewayConfigParams, type GatewayConfigResult, gatewayKinds, renderGatewayConfig } from "./gateway/config.js";
 export { type RunningGateway, startGateway } from "./gateway/serve.js";
 export { validatePartnerId } from "./ids.js";
+export { type InspectResult, inspectFile, MAX_INSPECT_BYTES } from "./inspect/inspect.js";
 export { type ListedCert, type ListResult, listCertificates, parseStatus } from "./inventory/list.js";
 export { type BatchResult, issueBatch } from "./issue/batch.js";
 export { type IssueParams, type IssueResult, issuePartnerCert } from "./issue/issue.js";
