@@ -71,17 +71,18 @@ function certLints(f: CertificateFacts, i: number, o: LintOptions, out: Lint[]):
 function chainLints(certs: CertInfo[], certIndex: number[], o: LintOptions, out: Lint[]): void {
   if (certs.length < 2) return;
   const issues = (issuer: CertInfo, c: CertInfo) => issuer.subjectDer.equals(c.issuerDer) && issuer !== c;
-  for (let k = 0; k < certs.length - 1; k++) {
+  for (let k = 0; k < certs.length; k++) {
     const c = certs[k] as CertInfo;
     if (c.subjectDer.equals(c.issuerDer)) continue;
-    if (issues(certs[k + 1] as CertInfo, c)) continue;
-    const elsewhere = certs.findIndex((x) => issues(x, c));
+    const at = certs.findIndex((x) => issues(x, c));
+    if (at === k + 1) continue;
+    if (at < 0 && k === certs.length - 1) continue; // the end of the chain: checked below
     out.push({
-      id: elsewhere >= 0 ? "chain-out-of-order" : "chain-incomplete",
+      id: at >= 0 ? "chain-out-of-order" : "chain-incomplete",
       object: certIndex[k] as number,
       message:
-        elsewhere >= 0
-          ? `certificate ${k + 1} (${c.subject}) is followed by ${(certs[k + 1] as CertInfo).subject}, not by its issuer ${c.issuer} (certificate ${elsewhere + 1}): order leaf → root`
+        at >= 0
+          ? `certificate ${k + 1} (${c.subject}) is not followed by its issuer ${c.issuer} (certificate ${at + 1}): order leaf → root`
           : `the issuer of certificate ${k + 1} (${c.issuer}) is not in the file`,
     });
   }
