@@ -43,3 +43,17 @@ test("#19 generated passwords: 25 characters without look-alikes, never repeated
   }
   assert.equal(seen.size, 200);
 });
+
+test("#19 a hostile work factor is refused before any key derivation runs", async () => {
+  const { privateKey } = generateKeyPairSync("ec", {
+    namedCurve: "P-256",
+    privateKeyEncoding: { type: "pkcs8", format: "der" },
+    publicKeyEncoding: { type: "spki", format: "der" },
+  });
+  const profile = { bags: { kind: "pkcs12-3des" as const, iterations: 2048 }, macHash: "sha1" as const, macIterations: 0x010000 };
+  const der = await buildPfx({ profile, password: "pw", pkcs8: privateKey, certs: [Buffer.from("3003020101", "hex")], friendlyName: "x" });
+  // The MacData's INTEGER 65536 (02 03 01 00 00) ends the file: make it 8,388,607 in place.
+  assert.deepEqual([...der.subarray(-5)], [2, 3, 1, 0, 0]);
+  der.set([0x7f, 0xff, 0xff], der.length - 3);
+  await assert.rejects(readPfx(der, "pw"), /more than mtls runs/);
+});

@@ -75,7 +75,7 @@ async function pkcs12Facts(der: Buffer, password: string | undefined, out: Inspe
   } catch (err) {
     if (err instanceof PfxPasswordError)
       throw inputError("ERR_P12_PASSWORD", "wrong password for the PKCS#12 file (its MAC does not verify)", "check the --password-file", err);
-    throw err;
+    throw inputError("ERR_P12_PARSE", `not a readable PKCS#12 file: ${(err as Error).message}`, undefined, err);
   }
   const names = pfx.schemes.map((s) => s.name);
   const all = (n: string) => names.length > 0 && names.every((x) => x === n);

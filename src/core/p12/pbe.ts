@@ -152,6 +152,17 @@ interface ParsedScheme extends SchemeInfo {
 
 const intOf = (der: Uint8Array, t: Tlv | undefined): number => (t ? Number.parseInt(body(der, t).toString("hex") || "0", 16) : 0);
 
+/**
+ * A file from outside may ask for any work factor; past this (Java's own PKCS#12 limit) it is
+ * refused instead of spinning for minutes.
+ */
+export const MAX_ITERATIONS = 5_000_000;
+const tooMany = (name: string, iterations: number): ParsedScheme => ({
+  name: `${name} (${iterations} iterations: more than mtls runs)`,
+  iterations,
+  supported: false,
+});
+
 function parsePbes2(der: Uint8Array, params: Tlv): ParsedScheme {
   const [kdf, enc] = children(der, params);
   const [kdfOid, kdfParams] = children(der, kdf as Tlv);
@@ -166,6 +177,7 @@ function parsePbes2(der: Uint8Array, params: Tlv): ParsedScheme {
   const iterations = intOf(der, iterT);
   const name = `PBES2 (PBKDF2-${ALGORITHM_NAMES[prfOid] ?? prfOid}, ${ALGORITHM_NAMES[cipherOid]})`;
   if (!prf || !saltT || !ivT) return { name, iterations, supported: false };
+  if (iterations > MAX_ITERATIONS) return tooMany(name, iterations);
   const salt = body(der, saltT);
   const iv = body(der, ivT);
   return {
@@ -191,6 +203,7 @@ export function parseScheme(algorithm: Uint8Array): ParsedScheme {
   const [saltT, iterT] = children(algorithm, params);
   const salt = body(algorithm, saltT as Tlv);
   const iterations = intOf(algorithm, iterT);
+  if (iterations > MAX_ITERATIONS) return tooMany(name, iterations);
   return {
     name,
     iterations,

@@ -22,7 +22,7 @@ import { DigestInfo } from "@peculiar/asn1-rsa";
 import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
 import { AlgorithmIdentifier } from "@peculiar/asn1-x509";
 import { children, NULL, octets, readTlv, seq, tlv, uint, whole } from "../der.js";
-import { ALGORITHM_NAMES, type EncryptionScheme, hashByOid, hashOid, parseScheme, pbeEncrypt, pkcs12Mac, type SchemeInfo } from "./pbe.js";
+import { ALGORITHM_NAMES, type EncryptionScheme, hashByOid, hashOid, MAX_ITERATIONS, parseScheme, pbeEncrypt, pkcs12Mac, type SchemeInfo } from "./pbe.js";
 
 const OID_FRIENDLY_NAME = "1.2.840.113549.1.9.20";
 const OID_LOCAL_KEY_ID = "1.2.840.113549.1.9.21";
@@ -186,6 +186,7 @@ export async function readPfx(bytes: Uint8Array, password?: string): Promise<Pfx
     const algOid = pfx.macData.mac.digestAlgorithm.algorithm;
     const hash = hashByOid(algOid);
     out.mac = { algorithm: `HMAC-${ALGORITHM_NAMES[algOid] ?? algOid}`, iterations: pfx.macData.iterations };
+    if (pfx.macData.iterations > MAX_ITERATIONS) throw new Error(`MAC iteration count ${pfx.macData.iterations} is more than mtls runs (${MAX_ITERATIONS})`);
     if (password !== undefined && hash) {
       const expected = Buffer.from(pfx.macData.mac.digest.buffer);
       const actual = pkcs12Mac(hash, password, Buffer.from(pfx.macData.macSalt.buffer), pfx.macData.iterations, authSafeDer);

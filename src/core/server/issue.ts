@@ -2,7 +2,7 @@ import { unlink } from "node:fs/promises";
 import { relative } from "node:path";
 import { stageAudit } from "../audit/audit.js";
 import { BACKDATE_MS } from "../ca/init.js";
-import { loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
+import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
 import { conflictError, inputError, usageError } from "../errors.js";
 import { validatePartnerId } from "../ids.js";
 import { chainPemFor, MAX_CSR_BYTES, uniqueSerial } from "../issue/issue.js";
@@ -10,10 +10,11 @@ import { createLeaf, keyIdentifier } from "../issue/leaf-encode.js";
 import { checkKeyPolicy } from "../issue/policy.js";
 import { generateKeyPairDer, type KeyType } from "../keys.js";
 import { encodePem, pemOrDer } from "../pem.js";
-import { describeName, parseCsr } from "../pki.js";
+import { type CertInfo, describeName, parseCsr } from "../pki.js";
 import { dedupeSans, formatSan, type San, sanProblem } from "../sans.js";
 import { exists, StoreWriter, writeFileAtomic } from "../store/fs.js";
-import { type CertRecord, readIndexSnapshot, stageIndex } from "../store/index-file.js";
+import { type CertRecord, type IndexSnapshot, readIndexSnapshot, stageIndex } from "../store/index-file.js";
+import type { Layout } from "../store/layout.js";
 import { withLock } from "../store/lock.js";
 import { openStore } from "../store/store.js";
 import { DAY, iso } from "../time.js";
@@ -66,7 +67,14 @@ function serverSans(p: ServerIssueParams): San[] {
   return dedupeSans(sans);
 }
 
-async function serverKey(p: ServerIssueParams): Promise<{ spki: Buffer; pkcs8?: Buffer; keyType: string }> {
+interface ServerKey {
+  spki: Buffer;
+  /** Only for a generated key; it goes to --out-key and nowhere else. */
+  pkcs8?: Buffer;
+  keyType: string;
+}
+
+async function serverKey(p: ServerIssueParams): Promise<ServerKey> {
   if (p.csr) {
     if (p.outKey) throw usageError("ERR_USAGE", "--csr and --out-key exclude each other", "the key stays with whoever made the CSR");
     const what = p.csrSource ?? "the CSR";
@@ -80,6 +88,85 @@ async function serverKey(p: ServerIssueParams): Promise<{ spki: Buffer; pkcs8?: 
   const keyType = p.keyType ?? "ec-p256";
   const keys = await generateKeyPairDer(keyType);
   return { spki: keys.spki, pkcs8: keys.pkcs8, keyType };
+}
+
+interface Signed {
+  cert: CertInfo;
+  record: CertRecord;
+}
+
+/** Signs the server certificate and describes it as an index record. */
+async function signServer(
+  p: ServerIssueParams,
+  name: string,
+  sans: San[],
+  key: ServerKey,
+  days: number,
+  serial: string,
+  ca: CaCerts,
+  caKey: CaKey,
+  ctx: { layout: Layout; crlUrl?: string },
+): Promise<Signed> {
+  const subject = describeName({ rdns: [["CN", sans[0]?.value ?? name]] });
+  const cert = await createLeaf({
+    serial,
+    subjectDer: subject.der,
+    subjectEmpty: false,
+    subjectText: subject.text,
+    commonNames: subject.commonNames,
+    issuerDer: ca.issuer.subjectDer,
+    issuerText: ca.issuer.subject,
+    issuerKeyId: ca.issuer.subjectKeyId ?? keyIdentifier(ca.issuer.spki).toString("hex"),
+    notBefore: new Date(p.now.getTime() - BACKDATE_MS),
+    notAfter: new Date(p.now.getTime() + days * DAY),
+    spki: key.spki,
+    sans,
+    extKeyUsage: ["serverAuth"],
+    ...(ctx.crlUrl ? { crlUrl: ctx.crlUrl } : {}),
+    signingKey: caKey.key,
+    ...(caKey.keyObject ? { signingKeyObject: caKey.keyObject } : {}),
+    signingKeyType: caKey.keyType,
+  });
+  const record: CertRecord = {
+    serial,
+    partnerId: `${SERVER_PREFIX}${name}`,
+    kind: "server",
+    subject: cert.subject,
+    sans: sans.map(formatSan),
+    keyType: key.keyType,
+    notBefore: iso(cert.notBefore),
+    notAfter: iso(cert.notAfter),
+    issuedAt: iso(p.now),
+    fingerprint: cert.fingerprint,
+    source: key.pkcs8 ? "generated" : "csr",
+    issuer: ca.issuerRole,
+    certPath: relative(ctx.layout.root, ctx.layout.certFile(serial)),
+    status: "valid",
+    serverCertPath: p.outCert,
+    ...(p.outKey ? { serverKeyPath: p.outKey } : {}),
+  };
+  return { cert, record };
+}
+
+/** The key file, the served chain, then the store commit; the files go again when the commit fails. */
+async function writeAndCommit(p: ServerIssueParams, s: Signed, key: ServerKey, ca: CaCerts, layout: Layout, snap: IndexSnapshot): Promise<void> {
+  const written: string[] = [];
+  try {
+    if (p.outKey && key.pkcs8) {
+      await writeFileAtomic(p.outKey, encodePem("PRIVATE KEY", key.pkcs8), { mode: 0o600, exclusive: !p.force });
+      written.push(p.outKey);
+    }
+    await writeFileAtomic(p.outCert, chainPemFor(s.cert, ca), { exclusive: !p.force });
+    written.push(p.outCert);
+    const tx = new StoreWriter().create(layout.certFile(s.record.serial), s.cert.pem).create(layout.chainFile(s.record.serial), chainPemFor(s.cert, ca));
+    const details = { kind: "server", source: s.record.source, notAfter: s.record.notAfter };
+    await stageAudit(tx, layout, [{ action: "cert.issue", outcome: "ok", serial: s.record.serial, partner: s.record.partnerId, details }], p.now);
+    stageIndex(tx, layout.index, snap, [s.record]);
+    await tx.commit();
+  } catch (err) {
+    for (const f of written) await unlink(f).catch(() => {});
+    throw err;
+  }
 }
 
 /** `mtls server issue`: the gateway's own certificate (serverAuth only), from the same issuing CA. */
@@ -98,67 +185,14 @@ export async function issueServerCert(p: ServerIssueParams): Promise<ServerIssue
   if (p.now.getTime() + days * DAY > ca.issuer.notAfter.getTime())
     throw inputError("ERR_POLICY_VALIDITY", `a ${days}-day certificate would outlive the issuing CA (valid until ${iso(ca.issuer.notAfter)})`);
   const caKey = await loadIssuingKey(layout, ca, p.passphrase);
-  const cn = sans[0]?.value ?? name;
-  const subject = describeName({ rdns: [["CN", cn]] });
   return withLock(
     layout.lock,
     async () => {
       const snap = await readIndexSnapshot(layout.index);
       const serial = uniqueSerial(new Set(snap.records.map((r) => r.serial)));
-      const cert = await createLeaf({
-        serial,
-        subjectDer: subject.der,
-        subjectEmpty: false,
-        subjectText: subject.text,
-        commonNames: subject.commonNames,
-        issuerDer: ca.issuer.subjectDer,
-        issuerText: ca.issuer.subject,
-        issuerKeyId: ca.issuer.subjectKeyId ?? keyIdentifier(ca.issuer.spki).toString("hex"),
-        notBefore: new Date(p.now.getTime() - BACKDATE_MS),
-        notAfter: new Date(p.now.getTime() + days * DAY),
-        spki: key.spki,
-        sans,
-        extKeyUsage: ["serverAuth"],
-        ...(config.ca.crlUrl ? { crlUrl: config.ca.crlUrl } : {}),
-        signingKey: caKey.key,
-        ...(caKey.keyObject ? { signingKeyObject: caKey.keyObject } : {}),
-        signingKeyType: caKey.keyType,
-      });
-      const record: CertRecord = {
-        serial,
-        partnerId: `${SERVER_PREFIX}${name}`,
-        kind: "server",
-        subject: cert.subject,
-        sans: sans.map(formatSan),
-        keyType: key.keyType,
-        notBefore: iso(cert.notBefore),
-        notAfter: iso(cert.notAfter),
-        issuedAt: iso(p.now),
-        fingerprint: cert.fingerprint,
-        source: key.pkcs8 ? "generated" : "csr",
-        issuer: ca.issuerRole,
-        certPath: relative(layout.root, layout.certFile(serial)),
-        status: "valid",
-        serverCertPath: p.outCert,
-        ...(p.outKey ? { serverKeyPath: p.outKey } : {}),
-      };
-      const written: string[] = [];
-      try {
-        if (p.outKey && key.pkcs8) {
-          await writeFileAtomic(p.outKey, encodePem("PRIVATE KEY", key.pkcs8), { mode: 0o600, exclusive: !p.force });
-          written.push(p.outKey);
-        }
-        await writeFileAtomic(p.outCert, chainPemFor(cert, ca), { exclusive: !p.force });
-        written.push(p.outCert);
-        const tx = new StoreWriter().create(layout.certFile(serial), cert.pem).create(layout.chainFile(serial), chainPemFor(cert, ca));
-        const details = { kind: "server", source: record.source, notAfter: record.notAfter };
-        await stageAudit(tx, layout, [{ action: "cert.issue", outcome: "ok", serial, partner: record.partnerId, details }], p.now);
-        stageIndex(tx, layout.index, snap, [record]);
-        await tx.commit();
-      } catch (err) {
-        for (const f of written) await unlink(f).catch(() => {});
-        throw err;
-      }
+      const signed = await signServer(p, name, sans, key, days, serial, ca, caKey, { layout, ...(config.ca.crlUrl ? { crlUrl: config.ca.crlUrl } : {}) });
+      await writeAndCommit(p, signed, key, ca, layout, snap);
+      const { record } = signed;
       return {
         serial,
         name,
