@@ -1,5 +1,6 @@
 // Human renderings shared by several commands.
 import type { DeliveredBundle, P12FileResult, PublishResult, RevokeResult } from "../core/index.js";
+import { safe } from "./inspect-render.js";
 import { fields, type Styles, table } from "./output.js";
 
 export function renderBundle(r: Pick<DeliveredBundle, "path" | "encrypted" | "bytes" | "recipientFingerprint" | "signerFingerprint">, s: Styles): string {
@@ -40,8 +41,9 @@ export function renderP12(r: Omit<P12FileResult, "password">, s: Styles): string
     [
       ["PKCS#12", s.bold(r.path)],
       ["profile", r.profile],
-      ["friendly name", r.friendlyName],
-      ["certificate", `${r.serial} ${r.subject}`],
+      // Both come from the user's certificate when it is not one of ours: printed terminal-safe.
+      ["friendly name", safe(r.friendlyName)],
+      ["certificate", `${r.serial} ${safe(r.subject)}`],
       ["certificates", r.certificates],
       ["password file", r.passwordFile],
     ],
