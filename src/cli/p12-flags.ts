@@ -36,6 +36,12 @@ export function checkP12PasswordDestination(ctx: CliContext, opts: P12PasswordOp
     );
 }
 
+/** Refuses the password options where no PKCS#12 is being made, instead of ignoring them. */
+export function refuseUnusedP12Options(opts: P12PasswordOpts, making: boolean, what: string): void {
+  if (!making && (opts.p12PasswordFile || opts.p12PasswordInJson))
+    throw usageError("ERR_USAGE", "--p12-password-file and --p12-password-in-json apply only when a PKCS#12 is made", `add ${what}`);
+}
+
 /** The result as rendered: the password only where the user asked for it. */
 export function withP12Password<T extends object>(ctx: CliContext, opts: P12PasswordOpts, result: T, password: string): T & { p12Password?: string } {
   if (opts.p12PasswordFile) {

@@ -264,3 +264,19 @@ test("p12 create: a PKCS#12 for a key the user supplies (openssl-made P-384, enc
   assert.equal(noKey.exitCode, 2);
   assert.match(noKey.stderr, /--key <file>/);
 });
+
+test("PKCS#12 options where no PKCS#12 is made are refused (exit 2), not ignored", async () => {
+  const cases = [
+    ["partner", "issue", "x", "--generate", "--out-key", join(dir, "ignored.key"), "--p12-password-file", join(dir, "ignored.pass")],
+    ["partner", "export", "p-modern-ec-p256", "--out", join(dir, "ignored.zip"), "--no-encrypt", "--p12", "legacy-des"],
+    ["partner", "export", "p-modern-ec-p256", "--out", join(dir, "ignored.zip"), "--no-encrypt", "--key", join(dir, "p-modern-ec-p256.key")],
+    ["partner", "export", "p-modern-ec-p256", "--out", join(dir, "ignored.zip"), "--no-encrypt", "--p12-password-in-json"],
+  ];
+  const before = await snapshot(join(dir, "pki"));
+  for (const args of cases) {
+    const r = await mtls([...args, "--json"], { cwd: dir });
+    assert.equal(r.exitCode, 2, `${args.join(" ")}: ${r.stdout}`);
+  }
+  assert.deepEqual(await snapshot(join(dir, "pki")), before);
+  await assert.rejects(stat(join(dir, "ignored.key")));
+});

@@ -2,14 +2,22 @@ import { type Command, Option } from "commander";
 import { usageError } from "../../../core/errors.js";
 import type { CliContext } from "../../context.js";
 import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource } from "../../flags.js";
-import { addP12PasswordOptions, checkP12PasswordDestination, keyPassphrase, type P12PasswordOpts, profileOption, withP12Password } from "../../p12-flags.js";
+import {
+  addP12PasswordOptions,
+  checkP12PasswordDestination,
+  keyPassphrase,
+  type P12PasswordOpts,
+  profileOption,
+  refuseUnusedP12Options,
+  withP12Password,
+} from "../../p12-flags.js";
 import { renderBundle, renderP12 } from "../../render.js";
 
 interface Opts extends PassphraseOpts, P12PasswordOpts {
   format: string;
   key?: string;
   keyPassphraseFile?: string;
-  p12: string;
+  p12?: string;
   serial?: string;
   out: string;
   encrypt: boolean;
@@ -34,7 +42,7 @@ export function register(parent: Command, ctx: CliContext): void {
     )
     .option("--key <file>", "with --format p12: the partner's private key (PEM or DER; mtls never keeps partner keys)")
     .option("--key-passphrase-file <file>", "with --format p12: the passphrase of an encrypted --key (first line)")
-    .addOption(profileOption("--p12 <profile>", "with --format p12: modern, or legacy-des for macOS Keychain and Windows Server 2016").default("modern"));
+    .addOption(profileOption("--p12 <profile>", "with --format p12: modern (default), or legacy-des for macOS Keychain and Windows Server 2016"));
   addP12PasswordOptions(cmd);
   addPassphraseOptions(cmd)
     .addHelpText("after", examplesHelp(["mtls partner export acme --out acme.zip.pgp", "gpg --decrypt acme.zip.pgp > acme.zip   # on the partner's side"]))
@@ -50,6 +58,9 @@ export function register(parent: Command, ctx: CliContext): void {
     .action(async (partnerId: string, opts: Opts) => {
       const core = await loadCore();
       if (opts.format === "p12") return exportP12(ctx, core, partnerId, opts);
+      refuseUnusedP12Options(opts, false, "--format p12");
+      if (opts.key || opts.keyPassphraseFile || opts.p12)
+        throw usageError("ERR_USAGE", "--key, --key-passphrase-file and --p12 apply only to --format p12", "add --format p12");
       const result = await core.exportPartnerBundle({
         pkiDir: ctx.pkiDir,
         partnerId,
@@ -86,7 +97,7 @@ async function exportP12(ctx: CliContext, core: Awaited<ReturnType<typeof loadCo
     key: await ctx.readInput(opts.key, "key"),
     keySource: `key ${opts.key}`,
     ...(pass !== undefined ? { keyPassphrase: pass } : {}),
-    profile: core.parseP12Profile(opts.p12),
+    profile: core.parseP12Profile(opts.p12 ?? "modern"),
     out: ctx.resolvePath(opts.out),
     ...(opts.p12PasswordFile ? { passwordFile: ctx.resolvePath(opts.p12PasswordFile) } : {}),
     force: Boolean(opts.force),

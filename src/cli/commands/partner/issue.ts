@@ -5,7 +5,14 @@ import type { IssueResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
 import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, parseDays, passphraseSource } from "../../flags.js";
 import { fields, type Styles, table } from "../../output.js";
-import { addP12PasswordOptions, checkP12PasswordDestination, type P12PasswordOpts, profileOption, withP12Password } from "../../p12-flags.js";
+import {
+  addP12PasswordOptions,
+  checkP12PasswordDestination,
+  type P12PasswordOpts,
+  profileOption,
+  refuseUnusedP12Options,
+  withP12Password,
+} from "../../p12-flags.js";
 import { askIssue } from "../../questions.js";
 
 interface Opts extends PassphraseOpts, P12PasswordOpts {
@@ -107,6 +114,7 @@ export function register(parent: Command, ctx: CliContext): void {
         );
         await ctx.prompt.confirmOrYes("Sign it?", ctx.globals.yes);
       }
+      refuseUnusedP12Options(opts, Boolean(opts.p12), "--p12 <profile>");
       if (opts.p12) checkP12PasswordDestination(ctx, opts);
       ctx.out.progress(a.generate ? `generating a ${a.keyType} key pair and signing…` : "checking the CSR and signing…");
       const result = await core.issuePartnerCert({
