@@ -80,6 +80,10 @@ for (const profile of PROFILES) {
         assert.match(bad.stdout + bad.stderr, /password was incorrect|Integrity check failed|keystore password/i);
       }
 
+      // mtls inspect names the profile it wrote and reads the file back.
+      const inspected = json(await mtls(["inspect", f.p12, "--password-file", f.pw, "--json"], { cwd: dir })).result.objects[0];
+      assert.deepEqual([inspected.profile, inspected.mac.verified, inspected.friendlyNames, inspected.certificates], [profile, true, [f.id], 3]);
+
       const pfx = await readFile(f.p12);
       assert.doesNotThrow(() => tls.createSecureContext({ pfx, passphrase: f.password }));
       assert.throws(() => tls.createSecureContext({ pfx, passphrase: "not-the-password" }), /mac verify failure/);
