@@ -263,6 +263,12 @@ test("each lint fires on a file made to fail it, with its reason; a clean partne
   await ok(ca(["-in", await csrFor("soon"), "-days", "10", "-out", o("soon.pem")]));
   await ok(ca(["-in", await csrFor("weak", [], ["rsa:1024"]), "-days", "100", "-out", o("weak.pem")]));
   await ok(ca(["-in", await csrFor("mismatch", ["-addext", "subjectAltName=DNS:other.example"]), "-days", "100", "-out", o("mismatch.pem")]));
+  await ok(ca(["-in", await csrFor("sha1"), "-days", "100", "-md", "sha1", "-out", o("sha1.pem")]));
+  // A CSR whose signature no longer matches: flip the last byte of its DER.
+  await ok(openssl(["req", "-in", await csrFor("tampered"), "-outform", "DER", "-out", o("tampered.der")]));
+  const tampered = await readFile(o("tampered.der"));
+  tampered.writeUInt8((tampered.at(-1) as number) ^ 0x01, tampered.length - 1);
+  await writeFile(o("tampered.der"), tampered);
   await ok(ca(["-gencrl", "-crl_lastupdate", "20200101000000Z", "-crl_nextupdate", "20200108000000Z", "-out", o("stale.crl")]));
   const server = await mtls(["server", "issue", "gw", "--dns", "gw.example", "--out", "gw.pem", "--out-key", "gw.key"], { cwd: dir });
   assert.equal(server.exitCode, 0, server.stderr);
@@ -288,6 +294,9 @@ test("each lint fires on a file made to fail it, with its reason; a clean partne
     [o("stale.crl"), "crl-stale", /past its nextUpdate \(2020-01-08T00:00:00Z\)/],
     [o("stale.crl"), "crl-not-signed-by-this-ca", /not signed by a CA of this PKI/],
     [o("soon.pem"), "expiring", /expires within 400 days/, ["--expiring-within", "400d"]],
+    [o("sha1.pem"), "weak-signature", /signed with sha1WithRSAEncryption|signed with ecdsa-with-SHA1/],
+    [o("tampered.der"), "csr-bad-signature", /signature does not verify/],
+    [partnerCert, "no-server-auth", /no serverAuth in the extended key usage \(clientAuth\)/, ["--purpose", "server"]],
   ];
   for (const [file, id, reason, extra] of cases) {
     const r = await inspect(file, extra ?? []);
