@@ -148,3 +148,10 @@ test("status reports a server whose newest certificate has expired, with the com
   assert.ok(p, JSON.stringify(s.result.problems));
   assert.match(p.hint, /mtls server issue short/);
 });
+
+test("two gateways behind one name: a second server certificate for localhost is issued, and doctor finds no identity clash", async () => {
+  const r = await mtls(["server", "issue", "gw-b", "--dns", "localhost", "--out", "gw-b.pem", "--out-key", "gw-b.key"], { cwd: dir });
+  assert.equal(r.exitCode, 0, r.stderr);
+  const doctor = await mtls(["doctor", "--json"], { cwd: dir });
+  assert.equal(doctor.exitCode, 0, doctor.stdout);
+});
