@@ -15,7 +15,7 @@ const FLAGS: Array<[FlagKey, string, string[]]> = [
   ["serverCert", "--server-cert", ["serverCert"]],
   ["serverKey", "--server-key", ["serverKey"]],
   ["hostname", "--hostname", ["hostname"]],
-  ["listen", "--listen", ["listen", "listenHost", "listenPort", "listenBind", "listenVhost"]],
+  ["listen", "--listen", ["listen", "listenHost", "listenPort", "listenBind", "listenVhost", "listenStunnel"]],
   ["filesDir", "--files-dir", ["caBundlePath", "crlBundlePath"]],
 ];
 
