@@ -27,4 +27,5 @@ export { parseTlsVersions, SCENARIOS, selectScenarios } from "./probe/scenarios.
 export { offboardPartner, parseReason, type RevokeResult, revokeCertificate } from "./revoke/revoke.js";
 export { parseSan } from "./sans.js";
 export { checkStatus, type StatusResult } from "./status/status.js";
+export { setDurableStepHook } from "./store/fs.js";
 export { parseDuration } from "./time.js";

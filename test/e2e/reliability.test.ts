@@ -76,7 +76,7 @@ test("doctor finds what a crash or a careless hand leaves behind, and --fix repa
     `${JSON.stringify({ serial: a.serial, issuer: "intermediate", revokedAt: "2026-11-22T00:00:00Z", reason: "keyCompromise", partnerId: "doc" })}\n`,
   );
   await chmod(join(dir, "pki/private/intermediate.key"), 0o644);
-  await writeFile(join(dir, "pki/.index.jsonl.tmp-999-abcd"), "half");
+  await writeFile(join(dir, "pki/.index.jsonl.tmp-999999-abcd1234"), "half");
   const sick = await mtls(["doctor", "--json"], { cwd: dir });
   assert.equal(sick.exitCode, 1);
   const checks = json(sick)

@@ -29,6 +29,7 @@ export function register(parent: Command, ctx: CliContext): void {
         ...(opts.out ? { out: ctx.resolvePath(opts.out) } : {}),
       });
       ctx.out.progress("");
+      for (const w of result.warnings) ctx.out.warn(w);
       ctx.out.result(result, renderPublished);
     });
 }
