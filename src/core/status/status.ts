@@ -1,8 +1,10 @@
-import { loadCaCerts } from "../ca/material.js";
+import { type CaCerts, loadCaCerts } from "../ca/material.js";
+import { readCrlHistory } from "../crl/history.js";
 import { loadPublishedCrls } from "../crl/show.js";
 import { statusOf } from "../inventory/list.js";
 import type { CertInfo } from "../pki.js";
 import { readIndex } from "../store/index-file.js";
+import type { Layout } from "../store/layout.js";
 import { readRevocations } from "../store/revocations.js";
 import { openStore } from "../store/store.js";
 import { DAY, daysUntil, HOUR, iso } from "../time.js";
@@ -18,7 +20,16 @@ export interface StatusParams {
   crlMarginMs?: number;
 }
 
-export type ProblemKind = "ca-expiring" | "ca-expired" | "cert-expiring" | "crl-missing" | "crl-invalid" | "crl-expiring" | "crl-expired" | "crl-stale";
+export type ProblemKind =
+  | "ca-expiring"
+  | "ca-expired"
+  | "cert-expiring"
+  | "crl-missing"
+  | "crl-invalid"
+  | "crl-expiring"
+  | "crl-expired"
+  | "crl-stale"
+  | "crl-publish-stale";
 
 export interface Problem {
   kind: ProblemKind;
@@ -139,6 +150,7 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
     }
   }
 
+  problems.push(...(await publishDirProblems(layout, config.crl.publishDir, ca)));
   return {
     healthy: problems.length === 0,
     problems,
@@ -147,4 +159,28 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
     crls,
     windows: { warnDays: Math.round(warn / DAY), caWarnDays: Math.round(caWarn / DAY), crlMarginHours: Math.round(margin / HOUR) },
   };
+}
+
+/** Gateways load the publish directory's copy: it must be the store's newest CRL (#13). */
+async function publishDirProblems(layout: Layout, publishDir: string | undefined, ca: CaCerts): Promise<Problem[]> {
+  if (!publishDir) return [];
+  const { seen } = await readCrlHistory(layout, publishDir, ca);
+  const out: Problem[] = [];
+  for (const s of seen.filter((x) => x.where === "publish")) {
+    const store = seen.find((x) => x.where === "store" && x.role === s.role);
+    const why = !s.crl
+      ? (s.damaged ?? "missing")
+      : !s.signatureValid
+        ? "not signed by this CA"
+        : (s.number ?? 0) < (store?.number ?? 0)
+          ? `#${s.number}, older than the store's #${store?.number}`
+          : "";
+    if (why)
+      out.push({
+        kind: "crl-publish-stale",
+        message: `the ${s.role} CRL in the publish directory (${s.path}) is ${why}`,
+        hint: "run `mtls crl publish` (or `mtls doctor --fix`)",
+      });
+  }
+  return out;
 }
