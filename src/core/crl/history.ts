@@ -47,7 +47,11 @@ export async function readSeen(at: { role: CaRole; path: string; where: SeenCrl[
   try {
     der = await readFile(at.path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return at;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return at;
+    // The publish directory belongs to the web server or gateway as much as to us: a problem
+    // there is reported (and repaired by the next publish), never a reason to refuse a change.
+    if (at.where === "publish") return { ...at, damaged: `unreadable (${code ?? "error"})` };
     throw fsError(err, at.path, "read");
   }
   let crl: ParsedCrl;
