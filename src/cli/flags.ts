@@ -126,15 +126,19 @@ export async function loadCore() {
 
 /**
  * Test-only: MTLS_TEST_CRASH_AT=N kills the process with SIGKILL just before its Nth durable
- * write, so the crash-point test can stop a command at every one in turn. Honoured only when
- * MTLS_TEST_HOOKS=1 is set as well, so a stray variable cannot make a real run crash.
+ * write, so the crash-point test can stop a command at every one in turn (`trace` lists them on
+ * stderr instead). Honoured only when MTLS_TEST_HOOKS=1 is set as well, so a stray variable
+ * cannot make a real run crash.
  */
 function installCrashHook(set: (hook: ((what: string, path: string) => void) | undefined) => void): void {
-  const at = Number(process.env.MTLS_TEST_CRASH_AT);
-  if (process.env.MTLS_TEST_HOOKS !== "1" || !Number.isSafeInteger(at) || at < 1) return;
+  const spec = process.env.MTLS_TEST_CRASH_AT;
+  const at = Number(spec);
+  if (process.env.MTLS_TEST_HOOKS !== "1" || (spec !== "trace" && (!Number.isSafeInteger(at) || at < 1))) return;
   let n = 0;
   set((what, path) => {
-    if (++n !== at) return;
+    n++;
+    if (spec === "trace") writeSync(2, `mtls-test-step: ${n} (${what} ${path})\n`);
+    if (n !== at) return;
     writeSync(2, `mtls-test-crash: step ${n} (${what} ${path})\n`);
     process.kill(process.pid, "SIGKILL");
   });

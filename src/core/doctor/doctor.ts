@@ -18,6 +18,7 @@ import { scanRevocations, serializeRevocations } from "../store/revocations.js";
 import { openStore } from "../store/store.js";
 import { iso } from "../time.js";
 import { journalCheck, leftoversCheck, modesCheck, recordsCheck } from "./file-checks.js";
+import { materialCheck } from "./material-check.js";
 import { auditCheck, certificatesCheck, crlCheck, orphansCheck, publishDirCheck, revocationsCheck } from "./revocation-checks.js";
 import type { DoctorCheckDef, DoctorContext, DoctorProblem, RepairPlan } from "./types.js";
 
@@ -33,6 +34,7 @@ const CHECKS: readonly DoctorCheckDef[] = [
   revocationsCheck,
   crlCheck,
   publishDirCheck,
+  materialCheck,
   modesCheck,
   auditCheck,
 ];
@@ -144,7 +146,7 @@ export async function runDoctor(p: DoctorParams): Promise<DoctorResult> {
         problems.push(...mine);
       }
       if (p.fix && problems.some((x) => x.fixable && x.check !== "lock")) {
-        const plan: RepairPlan = { remove: [], chmod: [], truncate: [], revoke: [], index: [], move: [], republish: false };
+        const plan: RepairPlan = { remove: [], chmod: [], truncate: [], revoke: [], index: [], put: [], move: [], republish: false };
         for (const [check, mine] of found) {
           const fixable = mine.filter((x) => x.fixable);
           if (fixable.length && check.fix) await check.fix(ctx, fixable, plan);
@@ -170,6 +172,7 @@ async function applyPlan(ctx: DoctorContext, plan: RepairPlan, fixedCount: numbe
   for (const t of plan.truncate) await truncate(t.path, t.at);
   for (const c of plan.chmod) await chmod(c.path, c.mode);
   const tx = new StoreWriter();
+  for (const f of plan.put) tx.put(f.path, f.data);
   let journal = { entries: ctx.journal.entries, validBytes: (await readJournal(layout.revocations)).validBytes };
   if (plan.quarantineJournal) {
     tx.create(`${layout.revocations}.quarantine-${iso(p.now).replace(/[-:]/g, "")}`, plan.quarantineJournal.bad);

@@ -34,7 +34,7 @@ export const certificatesCheck: DoctorCheckDef = {
       if (problem)
         out.push({
           check: "certificates",
-          message: `the certificate of index entry ${r.serial} (${r.partnerId}) ${problem}`,
+          message: `${rel(ctx, path)}, the certificate of index entry ${r.serial} (${r.partnerId}), ${problem}`,
           hint: "restore certs/ from your backup; revoke the serial if the certificate may be in use",
           fixable: false,
           serial: r.serial,

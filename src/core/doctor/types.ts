@@ -41,6 +41,8 @@ export interface DoctorProblem {
   /** For modes: the mode found and the one --fix sets. */
   mode?: number;
   wantMode?: number;
+  /** For a derived file: what --fix writes. */
+  data?: string;
 }
 
 /** What the repairs of one run do, collected from every check and applied as one commit. */
@@ -53,6 +55,8 @@ export interface RepairPlan {
   revoke: Revocation[];
   /** Index records to append (a revocation the index missed). */
   index: CertRecord[];
+  /** Files rewritten in the commit (derived ones, from their sources). */
+  put: Array<{ path: string; data: string }>;
   /** Files moved after the commit (unrecorded certificates into certs/orphans/). */
   move: Array<{ from: string; to: string }>;
   /** Lines of the revocation journal that are not records: moved aside, the rest rewritten. */
