@@ -101,7 +101,7 @@ test("#13 crash points: every durable write of issue, batch issue, revoke, offbo
     const steps = await stepsOf(f, op, t);
     assert.ok(steps.length >= 3, `${op.name} makes ${steps.length} durable writes`);
     t.diagnostic(`${op.name}: ${steps.length} durable writes`);
-    steps.forEach((step, i) => points.push({ op, n: i + 1, step }));
+    for (const [i, step] of steps.entries()) points.push({ op, n: i + 1, step });
   }
   await pool(points, async ({ op, n, step }) => {
     const dir = await cloneFixture(t, f);

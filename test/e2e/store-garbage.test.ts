@@ -39,7 +39,12 @@ const MUTATIONS: Record<string, Mutation> = {
   },
   "JSON null": () => Buffer.from("null\n"),
   "empty object": () => Buffer.from("{}\n"),
-  "cut short": (b, r) => b.subarray(0, Math.floor(r() * b.length)),
+  // Cut inside a line: a journal cut at a line boundary is a shorter journal, not a damaged one.
+  "cut short": (b, r) => {
+    let at = 1 + Math.floor(r() * (b.length - 1));
+    while (at > 1 && b[at - 1] === 0x0a) at--;
+    return b.subarray(0, at);
+  },
   "bytes flipped": (b, r) => {
     const out = Buffer.from(b);
     for (let i = 0; i < 1 + Math.floor(r() * 8); i++) {

@@ -161,9 +161,9 @@ async function signatureProblems(ctx: DoctorContext): Promise<DoctorProblem[]> {
     [layout.canaryKey, canaryCert],
   ];
   for (const [path, cert] of pairs) {
-    const pem = cert && (await read(path))?.toString("latin1");
+    const pem = cert ? (await read(path))?.toString("latin1") : undefined;
     // An encrypted key can only be checked with the passphrase (every signing command does).
-    if (!pem || !pem.includes("-----BEGIN PRIVATE KEY-----")) continue;
+    if (!cert || !pem?.includes("-----BEGIN PRIVATE KEY-----")) continue;
     try {
       const spki = createPublicKey(createPrivateKey(pem)).export({ type: "spki", format: "der" });
       if (!spki.equals(cert.spki)) bad(path, "it does not match its certificate");

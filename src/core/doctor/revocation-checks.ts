@@ -269,7 +269,7 @@ export const auditCheck: DoctorCheckDef = {
     if (bad && (!tail || bad.line < tail.fromLine))
       out.push({
         check: "audit",
-        message: `the audit chain is broken at line ${bad.line}: ${bad.reason}`,
+        message: `${relative(ctx.layout.root, ctx.layout.audit)}: the audit chain is broken at line ${bad.line}: ${bad.reason}`,
         hint: "compare audit.log with your backup; mtls does not rewrite history",
         fixable: false,
         path: ctx.layout.audit,
