@@ -1,11 +1,12 @@
 // #13, the store-integrity half: each reproduction of the issue, run against one shared CA
 // (copied per test), failing before the fix.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { chmod, copyFile, cp, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { makeCsr } from "../helpers/csr.js";
-import { json, mtls, snapshot, tempDir } from "../helpers/run.js";
+import { BIN, baseEnv, json, mtls, PASSPHRASE, snapshot, tempDir } from "../helpers/run.js";
 import { auditRevoked, cloneFixture, journalSerials, readCrl, sharedFixture } from "../helpers/store-fixture.js";
 
 const fixture = sharedFixture(after);
@@ -294,4 +295,39 @@ test("#13 repro 11: doctor checks modes everywhere in the store, not only privat
   assert.equal((await mtls(["doctor", "--fix"], { cwd: dir })).exitCode, 0);
   assert.equal((await stat(join(dir, "pki/index.jsonl"))).mode & 0o777, 0o644);
   assert.equal((await stat(join(dir, "pki/certs"))).mode & 0o777, 0o755);
+});
+
+test("#13 repro 11: a full disk leaves no 0-byte temporary and no empty lock; the next command runs at once", async (t) => {
+  const f = await fixture();
+  if (spawnSync("unshare", ["-rm", "true"]).status !== 0) return t.skip("unprivileged user and mount namespaces are not available (unshare -rm)");
+  const dir = await cloneFixture(t, f);
+  const mnt = join(dir, "small-disk");
+  await mkdir(mnt);
+  // In a private mount namespace: a 1 MB tmpfs holding the PKI, filled up, with 0 or 1 page left.
+  const script = `set -e
+mount -t tmpfs -o size=1m tmpfs "$MNT"
+cp -a "$DIR/pki" "$MNT/pki"
+sed -i "s#$DIR/pub#$MNT/pub#" "$MNT/pki/config.json"
+for free in 0 4096; do
+  dd if=/dev/zero of="$MNT/fill" bs=4096 2>/dev/null || true
+  [ "$free" = 0 ] || truncate -s -$free "$MNT/fill"
+  set +e; node "$BIN" --pki "$MNT/pki" revoke "$SERIAL" --yes --json > "$DIR/out-$free.json"; echo $? > "$DIR/rc-$free"; set -e
+  ls -A "$MNT/pki" "$MNT/pki/crl" > "$DIR/ls-$free"
+  rm "$MNT/fill"
+done
+node "$BIN" --pki "$MNT/pki" revoke "$SERIAL" --yes --json > "$DIR/out-after.json"; echo $? > "$DIR/rc-after"
+`;
+  const r = spawnSync("unshare", ["-rm", "sh", "-c", script], {
+    env: { ...baseEnv({ MTLS_CA_PASSPHRASE: PASSPHRASE }), MNT: mnt, DIR: dir, BIN, SERIAL: f.serials.alpha },
+    encoding: "utf8",
+  });
+  assert.equal(r.status, 0, r.stderr);
+  for (const free of ["0", "4096"]) {
+    const rc = Number(await readFile(join(dir, `rc-${free}`), "utf8"));
+    assert.equal(rc, 5, `${free} bytes free: ${await readFile(join(dir, `out-${free}.json`), "utf8")}`);
+    assert.equal(json({ exitCode: rc, stdout: await readFile(join(dir, `out-${free}.json`), "utf8"), stderr: "" }).error?.code, "ERR_DISK_FULL");
+    const listing = await readFile(join(dir, `ls-${free}`), "utf8");
+    assert.doesNotMatch(listing, /\.tmp-|^\.lock/m, `${free} bytes free left:\n${listing}`);
+  }
+  assert.equal(Number(await readFile(join(dir, "rc-after"), "utf8")), 0, await readFile(join(dir, "out-after.json"), "utf8"));
 });

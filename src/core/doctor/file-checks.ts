@@ -106,6 +106,18 @@ export const recordsCheck: DoctorCheckDef = {
         fixable: true,
         path: ctx.layout.crlState,
       });
+    else
+      for (const role of ["root", "intermediate"] as const) {
+        const published = ctx.history.numbers[role] ?? 0;
+        if ((ctx.crlState[role]?.number ?? 0) < published)
+          out.push({
+            check: "records",
+            message: `${ctx.layout.crlState} says the last ${role} CRL is #${ctx.crlState[role]?.number ?? "none"}, but #${published} was published (a crash before it was updated)`,
+            hint: "--fix republishes the CRLs, numbered after the highest one published",
+            fixable: true,
+            path: ctx.layout.crlState,
+          });
+      }
     return out;
   },
   fix(ctx, problems, plan) {
