@@ -9,15 +9,16 @@ import { REVOCATION_REASONS, type RevocationReason } from "../store/index-file.j
 import type { Layout } from "../store/layout.js";
 import type { Revocation } from "../store/revocations.js";
 import { iso } from "../time.js";
-import { type ParsedCrl, parseCrl, verifyCrlSignature } from "./encode.js";
+import { type ParsedCrl, parseCrl, parseCrlSerials, verifyCrlSignature } from "./encode.js";
 import type { CaRole, CrlState } from "./publish.js";
 
 export interface SeenCrl {
   role: CaRole;
   path: string;
   where: "store" | "publish";
-  /** Absent when the file is missing. */
+  /** Absent when the file is missing. Its header only: `entries` is empty, see `serials`. */
   crl?: ParsedCrl;
+  serials?: string[];
   number?: number;
   signatureValid?: boolean;
   /** Why the file could not be read as a CRL. */
@@ -28,8 +29,6 @@ export interface CrlHistory {
   seen: SeenCrl[];
   /** Highest CRL Number of a validly signed CRL, per CA. */
   numbers: Partial<Record<CaRole, number>>;
-  /** Every serial on a validly signed CRL, with the issuing CA, date and reason listed. */
-  listed: Map<string, { role: CaRole; revokedAt: Date; reason: string }>;
 }
 
 export const rolesOf = (ca: CaCerts): CaRole[] => (ca.intermediate ? ["intermediate", "root"] : ["root"]);
@@ -42,10 +41,11 @@ export function crlPaths(layout: Layout, publishDir: string | undefined, ca: CaC
   ]);
 }
 
-export async function readSeen(at: { role: CaRole; path: string; where: SeenCrl["where"] }, ca: CaCerts): Promise<SeenCrl> {
-  let der: Buffer;
+type Where = { role: CaRole; path: string; where: SeenCrl["where"] };
+
+async function readDer(at: Where): Promise<Buffer | SeenCrl> {
   try {
-    der = await readFile(at.path);
+    return await readFile(at.path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return at;
@@ -54,28 +54,46 @@ export async function readSeen(at: { role: CaRole; path: string; where: SeenCrl[
     if (at.where === "publish") return { ...at, damaged: `unreadable (${code ?? "error"})` };
     throw fsError(err, at.path, "read");
   }
-  let crl: ParsedCrl;
+}
+
+async function judge(at: Where, der: Buffer, ca: CaCerts): Promise<SeenCrl> {
+  let parsed: ReturnType<typeof parseCrlSerials>;
   try {
-    crl = parseCrl(der);
+    parsed = parseCrlSerials(der);
   } catch {
     return { ...at, damaged: "not a readable CRL" };
   }
+  const { serials, ...crl } = parsed;
   const signatureValid = await verifyCrlSignature(crl, at.role === "root" ? ca.root : (ca.intermediate ?? ca.root)).catch(() => false);
   const n = crl.number === undefined ? undefined : Number(crl.number);
-  return { ...at, crl, signatureValid, ...(n !== undefined && Number.isSafeInteger(n) ? { number: n } : {}) };
+  return { ...at, crl, serials, signatureValid, ...(n !== undefined && Number.isSafeInteger(n) ? { number: n } : {}) };
+}
+
+/** One published CRL, read and its signature checked. */
+export async function readSeen(at: Where, ca: CaCerts): Promise<SeenCrl> {
+  const der = await readDer(at);
+  return Buffer.isBuffer(der) ? judge(at, der, ca) : der;
 }
 
 /** Reads every published CRL; unreadable ones are reported, never trusted. */
 export async function readCrlHistory(layout: Layout, publishDir: string | undefined, ca: CaCerts): Promise<CrlHistory> {
-  const seen = await Promise.all(crlPaths(layout, publishDir, ca).map((at) => readSeen(at, ca)));
-  const numbers: CrlHistory["numbers"] = {};
-  const listed: CrlHistory["listed"] = new Map();
-  for (const s of seen) {
-    if (!s.crl || !s.signatureValid) continue;
-    if (s.number !== undefined) numbers[s.role] = Math.max(numbers[s.role] ?? 0, s.number);
-    for (const e of s.crl.entries) if (!listed.has(e.serial)) listed.set(e.serial, { role: s.role, revokedAt: e.revokedAt, reason: e.reason });
+  const seen: SeenCrl[] = [];
+  const judged: Array<{ der: Buffer; seen: SeenCrl }> = [];
+  for (const at of crlPaths(layout, publishDir, ca)) {
+    const der = await readDer(at);
+    if (!Buffer.isBuffer(der)) {
+      seen.push(der);
+      continue;
+    }
+    // The publish directory usually holds the very same bytes: judge them once.
+    const same = judged.find((j) => j.seen.role === at.role && j.der.equals(der));
+    const s = same ? { ...same.seen, ...at } : await judge(at, der, ca);
+    judged.push({ der, seen: s });
+    seen.push(s);
   }
-  return { seen, numbers, listed };
+  const numbers: CrlHistory["numbers"] = {};
+  for (const s of seen) if (s.signatureValid && s.number !== undefined) numbers[s.role] = Math.max(numbers[s.role] ?? 0, s.number);
+  return { seen, numbers };
 }
 
 /** state.json raised to the highest number published anywhere: the next CRL gets one more. */
@@ -92,13 +110,26 @@ export function mergeCrlNumbers(state: CrlState, history: CrlHistory): CrlState 
  * Serials a signed CRL lists that the journal lacks (a crash after the CRL was written, before
  * the journal append; or a damaged journal): journal entries that put them back.
  */
-export function unjournaled(history: CrlHistory, journal: readonly Revocation[], owners: ReadonlyMap<string, string>): Revocation[] {
+export async function unjournaled(history: CrlHistory, journal: readonly Revocation[], owners: ReadonlyMap<string, string>): Promise<Revocation[]> {
   const have = new Set(journal.map((e) => e.serial));
-  const out: Revocation[] = [];
-  for (const [serial, l] of history.listed) {
-    if (have.has(serial)) continue;
-    const reason = (REVOCATION_REASONS as readonly string[]).includes(l.reason) ? (l.reason as RevocationReason) : "unspecified";
-    out.push({ serial, issuer: l.role, revokedAt: iso(l.revokedAt), reason, partnerId: owners.get(serial) ?? "(unrecorded)" });
+  const missing: Array<[string, { role: CaRole; path: string }]> = [];
+  for (const s of history.seen) {
+    if (!s.serials || !s.signatureValid) continue;
+    for (const serial of s.serials)
+      if (!have.has(serial)) {
+        have.add(serial);
+        missing.push([serial, { role: s.role, path: s.path }]);
+      }
   }
-  return out;
+  if (missing.length === 0) return [];
+  // The rare path: the date and reason the CRL gives, from a full read of the files that list them.
+  const details = new Map<string, { revokedAt: Date; reason: string }>();
+  for (const path of new Set(missing.map(([, l]) => l.path))) {
+    for (const e of parseCrl(await readFile(path)).entries) if (!details.has(e.serial)) details.set(e.serial, e);
+  }
+  return missing.map(([serial, l]) => {
+    const d = details.get(serial);
+    const reason = d && (REVOCATION_REASONS as readonly string[]).includes(d.reason) ? (d.reason as RevocationReason) : "unspecified";
+    return { serial, issuer: l.role, revokedAt: d ? iso(d.revokedAt) : iso(new Date(0)), reason, partnerId: owners.get(serial) ?? "(unrecorded)" };
+  });
 }

@@ -149,8 +149,11 @@ export interface PublicationParams {
   /** The journal as read under the lock, and the revocations this change adds to it. */
   journal: RevocationsSnapshot;
   added: readonly Revocation[];
-  /** For the partner ids of serials recovered from a published CRL. */
-  index?: IndexSnapshot;
+  /**
+   * For the partner ids of serials recovered from a published CRL: the index, or how to read it
+   * (publishing reads the large index only in that rare case).
+   */
+  index?: IndexSnapshot | (() => Promise<IndexSnapshot>);
   now: Date;
   validityDays?: number;
 }
@@ -165,8 +168,12 @@ export interface PublicationParams {
 export async function stagePublication(p: PublicationParams, tx: StoreWriter): Promise<StagedCrls & { recovered: Revocation[] }> {
   const history = await readCrlHistory(p.layout, p.config.crl.publishDir, p.ca);
   const state = mergeCrlNumbers(await readCrlState(p.layout), history);
-  const owners = new Map((p.index?.records ?? []).map((r) => [r.serial, r.partnerId]));
-  const recovered = unjournaled(history, [...p.journal.entries, ...p.added], owners);
+  let recovered = await unjournaled(history, [...p.journal.entries, ...p.added], new Map());
+  if (recovered.length && p.index) {
+    const index = typeof p.index === "function" ? await p.index() : p.index;
+    const owners = new Map(index.records.map((r) => [r.serial, r.partnerId]));
+    recovered = recovered.map((e) => ({ ...e, partnerId: owners.get(e.serial) ?? e.partnerId }));
+  }
   const revocations = [...p.journal.entries, ...p.added, ...recovered];
   await ensureDir(p.layout.crlDir);
   const validity = p.validityDays ? { validityDays: p.validityDays } : {};
@@ -228,13 +235,21 @@ export async function publishCrls(p: PublishCrlParams): Promise<PublishResult> {
   return withLock(
     layout.lock,
     async () => {
-      const [journal, index] = await Promise.all([readRevocations(layout.revocations), readIndexSnapshot(layout.index)]);
+      const journal = await readRevocations(layout.revocations);
       const tx = new StoreWriter();
       const validity = p.validityDays ? { validityDays: p.validityDays } : {};
-      const staged = await stagePublication({ layout, config, ca, keys: await keysPending, journal, added: [], index, now: p.now, ...validity }, tx);
+      let index: IndexSnapshot | undefined;
+      const loadIndex = async () => {
+        index ??= await readIndexSnapshot(layout.index);
+        return index;
+      };
+      const staged = await stagePublication({ layout, config, ca, keys: await keysPending, journal, added: [], index: loadIndex, now: p.now, ...validity }, tx);
       await stageAudit(tx, layout, [publishAudit(staged)], p.now);
-      const fixes = revokedInIndex(index, staged.recovered);
-      if (fixes.length) stageIndex(tx, layout.index, index, fixes);
+      if (staged.recovered.length) {
+        const snap = await loadIndex();
+        const fixes = revokedInIndex(snap, staged.recovered);
+        if (fixes.length) stageIndex(tx, layout.index, snap, fixes);
+      }
       await tx.commit();
       const { copies, warnings } = await copyToPublishDir(config, ca, staged);
       const bundle = staged.files.find((f) => f.name === "crl-bundle.pem");

@@ -113,11 +113,11 @@ function auditedRevocations(ctx: DoctorContext): Revocation[] {
  */
 export const revocationsCheck: DoctorCheckDef = {
   name: "revocations",
-  find(ctx) {
+  async find(ctx) {
     const out: DoctorProblem[] = [];
     const have = journaled(ctx);
     const owners = new Map((ctx.index?.records ?? []).map((r) => [r.serial, r.partnerId]));
-    const fromCrl = unjournaled(ctx.history, ctx.journal.entries, owners);
+    const fromCrl = await unjournaled(ctx.history, ctx.journal.entries, owners);
     for (const e of fromCrl)
       out.push({
         check: "revocations",
@@ -162,7 +162,7 @@ export const revocationsCheck: DoctorCheckDef = {
     }
     return out;
   },
-  fix(ctx, problems, plan) {
+  async fix(ctx, problems, plan) {
     const want = new Set(problems.map((p) => p.serial));
     const have = journaled(ctx);
     const owners = new Map((ctx.index?.records ?? []).map((r) => [r.serial, r.partnerId]));
@@ -176,7 +176,7 @@ export const revocationsCheck: DoctorCheckDef = {
         partnerId: r.partnerId,
       }));
     const added = new Set<string>();
-    for (const e of [...unjournaled(ctx.history, ctx.journal.entries, owners), ...auditedRevocations(ctx), ...fromIndex]) {
+    for (const e of [...(await unjournaled(ctx.history, ctx.journal.entries, owners)), ...auditedRevocations(ctx), ...fromIndex]) {
       if (!want.has(e.serial) || have.has(e.serial) || added.has(e.serial)) continue;
       added.add(e.serial);
       plan.revoke.push(e);
@@ -199,7 +199,7 @@ export const crlCheck: DoctorCheckDef = {
       const why: string[] = [];
       if (!s.crl) why.push(s.damaged ?? "missing");
       else {
-        const have = new Set(s.crl.entries.map((e) => e.serial));
+        const have = new Set(s.serials);
         const absent = ctx.journal.entries.filter((e) => e.issuer === s.role && !have.has(e.serial)).length;
         if (absent) why.push(`${absent} revocation(s) missing`);
         if (!s.signatureValid) why.push("a bad signature");

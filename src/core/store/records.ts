@@ -42,6 +42,22 @@ export const checkRevocation: Check = (v) =>
     ["partnerId", str, "a partner id"],
   ]);
 
+const HEX = /^[0-9a-f]{1,40}$/;
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
+
+/** checkRevocation's verdict without building a reason: the fast path over a large journal. */
+export const isRevocation = (v: unknown): boolean =>
+  isObject(v) &&
+  typeof v.serial === "string" &&
+  HEX.test(v.serial) &&
+  (v.issuer === "intermediate" || v.issuer === "root") &&
+  typeof v.revokedAt === "string" &&
+  ISO.test(v.revokedAt) &&
+  typeof v.reason === "string" &&
+  v.reason !== "" &&
+  typeof v.partnerId === "string" &&
+  v.partnerId !== "";
+
 export const checkAuditRecord: Check = (v) =>
   firstBad(v, [
     ["seq", (x) => Number.isSafeInteger(x) && (x as number) > 0, "a positive sequence number"],

@@ -1,6 +1,6 @@
 import { readJournal } from "./fs.js";
 import type { RevocationReason } from "./index-file.js";
-import { checkRevocation, corruptError, isObject, parseRecord } from "./records.js";
+import { checkRevocation, corruptError, isRevocation, parseRecord } from "./records.js";
 
 /** One line of revocations.jsonl: what every CRL of `issuer` must list, forever. */
 export interface Revocation {
@@ -29,7 +29,7 @@ export async function readRevocations(path: string): Promise<RevocationsSnapshot
   try {
     const body = complete.replace(/\n+$/, "").replace(/\n+/g, ",");
     const entries = JSON.parse(`[${body}]`) as unknown[];
-    if (entries.every((e) => isObject(e) && !checkRevocation(e))) return { entries: entries as Revocation[], validBytes };
+    if (entries.every(isRevocation)) return { entries: entries as Revocation[], validBytes };
   } catch {}
   const { entries, bad } = scanRevocations(complete);
   if (bad[0]) throw corruptError(path, bad[0].line, bad[0].why);
