@@ -196,9 +196,13 @@ test("#13 repro 9: null, {} and broken lines in the index and journal are exit 5
     const path = join(dir, "pki", file);
     const lines = (await readFile(path, "utf8")).trimEnd().split("\n");
     await writeFile(path, `${[lines[0], bad, ...lines.slice(1)].join("\n")}\n`);
-    for (const cmd of [["list"], ["status"], ["crl", "publish"], ["partner", "list"], ["revoke", f.serials.alpha, "--yes"]]) {
+    // The commands that read the damaged file; `crl publish` builds CRLs from the journal alone.
+    const readers =
+      file === "index.jsonl"
+        ? [["list"], ["status"], ["partner", "list"], ["revoke", f.serials.alpha, "--yes"]]
+        : [["status"], ["crl", "publish"], ["revoke", f.serials.alpha, "--yes"]];
+    for (const cmd of readers) {
       const r = await mtls([...cmd, "--json"], { cwd: dir });
-      if (file === "revocations.jsonl" && (cmd[0] === "list" || cmd[1] === "list")) continue; // they do not read the journal
       assert.equal(r.exitCode, 5, `${cmd.join(" ")} with ${bad} in ${file}: ${r.stdout}`);
       assert.match(json(r).error?.message ?? "", new RegExp(`${file.replace(".", "\\.")} line 2 is damaged`));
     }
