@@ -125,7 +125,11 @@ export async function unjournaled(history: CrlHistory, journal: readonly Revocat
   // The rare path: the date and reason the CRL gives, from a full read of the files that list them.
   const details = new Map<string, { revokedAt: Date; reason: string }>();
   for (const path of new Set(missing.map(([, l]) => l.path))) {
-    for (const e of parseCrl(await readFile(path)).entries) if (!details.has(e.serial)) details.set(e.serial, e);
+    let entries: ParsedCrl["entries"] = [];
+    try {
+      entries = parseCrl(await readFile(path)).entries;
+    } catch {} // replaced since: the serial is still kept, dated at the epoch
+    for (const e of entries) if (!details.has(e.serial)) details.set(e.serial, e);
   }
   return missing.map(([serial, l]) => {
     const d = details.get(serial);

@@ -53,10 +53,12 @@ export interface DoctorParams {
   now: Date;
 }
 
+/** Every file of the store; a git repository kept in it (README suggests one) is not the store's. */
 async function walk(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
     const p = join(dir, e.name);
+    if (e.isDirectory() && e.name === ".git") continue;
     if (e.isDirectory()) out.push(...(await walk(p)));
     else out.push(p);
   }
