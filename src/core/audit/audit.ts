@@ -3,14 +3,14 @@
 // point. Records are appended in the same commit as the change they describe. Tamper-evident,
 // not tamper-proof: someone who can rewrite the whole file can rebuild the chain, and dropping
 // the newest lines shows only against a copy (see README, "Security model").
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { open, readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { fsError } from "../errors.js";
 import type { StoreWriter } from "../store/fs.js";
 import type { Layout } from "../store/layout.js";
 import { withLock } from "../store/lock.js";
-import { checkAuditRecord, parseRecord } from "../store/records.js";
+import { checkAuditRecord, parseRecord, quarantineName } from "../store/records.js";
 import { iso } from "../time.js";
 
 export type AuditAction =
@@ -162,7 +162,7 @@ export async function stageAudit(tx: StoreWriter, layout: Layout, entries: Audit
 }
 
 function quarantine(tx: StoreWriter, layout: Layout, d: DamagedTail, now: Date): AuditEntry {
-  const file = `${layout.audit}.quarantine-${iso(now).replace(/[-:]/g, "")}-${randomBytes(3).toString("hex")}`;
+  const file = quarantineName(layout.audit, now);
   tx.create(file, d.bytes, 0o640);
   return {
     action: "audit.quarantine",

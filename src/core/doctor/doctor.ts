@@ -14,9 +14,9 @@ import { ensureDir, readJournal, StoreWriter } from "../store/fs.js";
 import { readIndexSnapshot, stageIndex } from "../store/index-file.js";
 import { withLock } from "../store/lock.js";
 import { readPartners } from "../store/partners.js";
+import { quarantineName } from "../store/records.js";
 import { scanRevocations, serializeRevocations } from "../store/revocations.js";
 import { openStore } from "../store/store.js";
-import { iso } from "../time.js";
 import { journalCheck, leftoversCheck, modesCheck, recordsCheck } from "./file-checks.js";
 import { materialCheck } from "./material-check.js";
 import { auditCheck, certificatesCheck, crlCheck, orphansCheck, publishDirCheck, revocationsCheck } from "./revocation-checks.js";
@@ -177,7 +177,7 @@ async function applyPlan(ctx: DoctorContext, plan: RepairPlan, fixedCount: numbe
   for (const f of plan.put) tx.put(f.path, f.data);
   let journal = { entries: ctx.journal.entries, validBytes: (await readJournal(layout.revocations)).validBytes };
   if (plan.quarantineJournal) {
-    tx.create(`${layout.revocations}.quarantine-${iso(p.now).replace(/[-:]/g, "")}`, plan.quarantineJournal.bad);
+    tx.create(quarantineName(layout.revocations, p.now), plan.quarantineJournal.bad);
     const text = serializeRevocations(plan.quarantineJournal.good);
     tx.put(layout.revocations, text);
     journal = { entries: plan.quarantineJournal.good, validBytes: Buffer.byteLength(text) };

@@ -61,8 +61,14 @@ export const materialCheck: DoctorCheckDef = {
       [layout.rootKey, "key"],
       ...(ca.intermediate ? [[layout.intermediateKey, "key"] as const] : []),
       [layout.canaryKey, "key"],
-      [layout.homePublicKey, "pgp-public"],
-      [layout.homePrivateKey, "pgp-private"],
+      // Until config.json names the home key, files there are a crashed creation's, which the
+      // next creation replaces.
+      ...(ctx.config.delivery
+        ? ([
+            [layout.homePublicKey, "pgp-public"],
+            [layout.homePrivateKey, "pgp-private"],
+          ] as const)
+        : []),
       ...partnerKeys,
     ] as const;
     for (const [path, kind] of files) {

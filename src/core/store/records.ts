@@ -2,6 +2,7 @@
 // a crash on another tool's part or a careless edit can leave anything in it: a record that is
 // not what we wrote is a damaged store (exit 5 naming the file and line), never an exception
 // deeper down (#13).
+import { randomBytes } from "node:crypto";
 import { envError, type MtlsError } from "../errors.js";
 
 type Check = (v: Record<string, unknown>) => string | undefined;
@@ -86,3 +87,7 @@ export function corruptError(path: string, line: number | undefined, why: string
 }
 
 export { isObject };
+
+/** Where damaged lines of `path` are moved: `<name>.quarantine-<UTC time>-<6 hex>`, never reused. */
+export const quarantineName = (path: string, now: Date): string =>
+  `${path}.quarantine-${now.toISOString().replace(/[-:]|\.\d{3}/g, "")}-${randomBytes(3).toString("hex")}`;
