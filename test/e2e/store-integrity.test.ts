@@ -110,6 +110,18 @@ test("#13 repro 3: the publish directory never goes back to an older CRL; doctor
   assert.equal(status.exitCode, 1);
   assert.ok(json(status).result.problems.some((p: { kind: string }) => p.kind === "crl-publish-stale"));
   assert.equal((await mtls(["doctor", "--fix"], { cwd: dir })).exitCode, 0);
+  // A copy interrupted after the DER files: the bundle gateways load is still the old one.
+  await copyFile(join(oldPub, "crl-bundle.pem"), join(dir, "pub/crl-bundle.pem"));
+  const torn = await doctorChecks(dir);
+  assert.ok(
+    torn.problems.some((p) => p.check === "publish" && p.message.includes("crl-bundle.pem")),
+    JSON.stringify(torn.problems),
+  );
+  const status2 = await mtls(["status", "--json"], { cwd: dir });
+  assert.ok(
+    json(status2).result.problems.some((p: { kind: string; message: string }) => p.kind === "crl-publish-stale" && p.message.includes("crl-bundle.pem")),
+  );
+  assert.equal((await mtls(["doctor", "--fix"], { cwd: dir })).exitCode, 0);
   const fixed = await readCrl(join(dir, "pub/intermediate.crl"));
   assert.ok(fixed && newer && fixed.number > newer.number && fixed.serials.has(f.serials.alpha));
 

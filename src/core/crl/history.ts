@@ -137,3 +137,30 @@ export async function unjournaled(history: CrlHistory, journal: readonly Revocat
     return { serial, issuer: l.role, revokedAt: d ? iso(d.revokedAt) : iso(new Date(0)), reason, partnerId: owners.get(serial) ?? "(unrecorded)" };
   });
 }
+
+/**
+ * What in the publish directory lags the store: a CRL missing, unreadable, not signed by this
+ * CA or older than the store's, or a copy (PEM, bundle) whose bytes differ from the store's,
+ * as a crash in the middle of copying leaves them. Gateways load these files (#13).
+ */
+export async function publishDirLag(layout: Layout, publishDir: string, history: CrlHistory): Promise<Array<{ path: string; why: string }>> {
+  const out: Array<{ path: string; why: string }> = [];
+  const roles = [...new Set(history.seen.map((s) => s.role))];
+  for (const s of history.seen.filter((x) => x.where === "publish")) {
+    const store = history.seen.find((x) => x.where === "store" && x.role === s.role);
+    const why = !s.crl
+      ? (s.damaged ?? "missing")
+      : !s.signatureValid
+        ? "not signed by this CA"
+        : (s.number ?? 0) < (store?.number ?? 0)
+          ? `CRL #${s.number ?? "?"}, older than the store's #${store?.number}`
+          : undefined;
+    if (why) out.push({ path: s.path, why });
+  }
+  const copies: Array<[string, string]> = [...roles.map((r) => [layout.crlPem(r), `${r}.crl.pem`] as [string, string]), [layout.crlBundle, "crl-bundle.pem"]];
+  for (const [source, name] of copies) {
+    const [mine, theirs] = await Promise.all([readFile(source).catch(() => undefined), readFile(join(publishDir, name)).catch(() => undefined)]);
+    if (mine && !theirs?.equals(mine)) out.push({ path: join(publishDir, name), why: theirs ? "not the store's current copy" : "missing" });
+  }
+  return out;
+}

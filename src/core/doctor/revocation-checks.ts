@@ -3,7 +3,7 @@
 // journal, the publish directory against the store, and the audit chain.
 import { readFile } from "node:fs/promises";
 import { basename, dirname, join, relative } from "node:path";
-import { unjournaled } from "../crl/history.js";
+import { publishDirLag, unjournaled } from "../crl/history.js";
 import { pemOrDer } from "../pem.js";
 import { isSignedBy, parseCertificate } from "../pki.js";
 import { REVOCATION_REASONS, type RevocationReason } from "../store/index-file.js";
@@ -224,27 +224,16 @@ export const crlCheck: DoctorCheckDef = {
 /** The publish directory serves the store's newest CRLs (gateways load them from there). */
 export const publishDirCheck: DoctorCheckDef = {
   name: "publish",
-  find(ctx) {
-    const out: DoctorProblem[] = [];
-    for (const s of ctx.history.seen.filter((x) => x.where === "publish")) {
-      const store = ctx.history.seen.find((x) => x.where === "store" && x.role === s.role);
-      const why = !s.crl
-        ? (s.damaged ?? "missing")
-        : !s.signatureValid
-          ? "not signed by this CA"
-          : (s.number ?? 0) < (store?.number ?? 0)
-            ? `CRL #${s.number ?? "?"}, older than the store's #${store?.number}`
-            : undefined;
-      if (why)
-        out.push({
-          check: "publish",
-          message: `the ${s.role} CRL in the publish directory (${s.path}) is ${why}`,
-          hint: "--fix republishes and copies the CRLs there",
-          fixable: true,
-          path: s.path,
-        });
-    }
-    return out;
+  async find(ctx) {
+    const dir = ctx.config.crl.publishDir;
+    if (!dir) return [];
+    return (await publishDirLag(ctx.layout, dir, ctx.history)).map((l) => ({
+      check: "publish",
+      message: `${l.path} in the publish directory is ${l.why}`,
+      hint: "--fix republishes and copies the CRLs there",
+      fixable: true,
+      path: l.path,
+    }));
   },
   fix(_ctx, _problems, plan) {
     plan.republish = true;

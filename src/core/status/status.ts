@@ -1,5 +1,5 @@
 import { type CaCerts, loadCaCerts } from "../ca/material.js";
-import { readCrlHistory } from "../crl/history.js";
+import { publishDirLag, readCrlHistory } from "../crl/history.js";
 import { loadPublishedCrls } from "../crl/show.js";
 import { statusOf } from "../inventory/list.js";
 import type { CertInfo } from "../pki.js";
@@ -164,23 +164,10 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
 /** Gateways load the publish directory's copy: it must be the store's newest CRL (#13). */
 async function publishDirProblems(layout: Layout, publishDir: string | undefined, ca: CaCerts): Promise<Problem[]> {
   if (!publishDir) return [];
-  const { seen } = await readCrlHistory(layout, publishDir, ca);
-  const out: Problem[] = [];
-  for (const s of seen.filter((x) => x.where === "publish")) {
-    const store = seen.find((x) => x.where === "store" && x.role === s.role);
-    const why = !s.crl
-      ? (s.damaged ?? "missing")
-      : !s.signatureValid
-        ? "not signed by this CA"
-        : (s.number ?? 0) < (store?.number ?? 0)
-          ? `#${s.number}, older than the store's #${store?.number}`
-          : "";
-    if (why)
-      out.push({
-        kind: "crl-publish-stale",
-        message: `the ${s.role} CRL in the publish directory (${s.path}) is ${why}`,
-        hint: "run `mtls crl publish` (or `mtls doctor --fix`)",
-      });
-  }
-  return out;
+  const lag = await publishDirLag(layout, publishDir, await readCrlHistory(layout, publishDir, ca));
+  return lag.map((l) => ({
+    kind: "crl-publish-stale" as const,
+    message: `${l.path} in the publish directory is ${l.why}`,
+    hint: "run `mtls crl publish` (or `mtls doctor --fix`)",
+  }));
 }
