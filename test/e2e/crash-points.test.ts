@@ -34,7 +34,7 @@ const OPS: Op[] = [
   { name: "revoke", args: (f) => ["revoke", f.serials.alpha, "--yes"] },
   { name: "partner offboard", args: () => ["partner", "offboard", "beta", "--yes"] },
   { name: "crl publish", args: () => ["crl", "publish"] },
-  { name: "partner onboard", args: (f) => ["partner", "onboard", "delta", "--pgp-key", f.pgpKey as string, "--csr", "alpha.csr"], needsPgp: true },
+  { name: "partner onboard", args: (f) => ["partner", "onboard", "delta", "--pgp-key", f.pgpKey as string, "--csr", "delta.csr"], needsPgp: true },
 ];
 
 /** Runs `fn` over `items`, two at a time (CI machines have two cores). */

@@ -90,7 +90,9 @@ test("races: 20 concurrent revokes, and issues racing with CRL publishing; every
   for (const s of serials) assert.ok(onCrl.has(s), `${s} on the CRL`);
   const { csr } = await makeCsr(dir, "racer");
   const mixed = await Promise.all([
-    ...Array.from({ length: 10 }, (_, i) => mtls(["partner", "issue", `racer-${i}`, "--csr", csr, "--json"], { cwd: dir, timeoutMs: 120_000 })),
+    ...Array.from({ length: 10 }, (_, i) =>
+      mtls(["partner", "issue", `racer-${i}`, "--csr", csr, "--cn", `racer-${i}`, "--json"], { cwd: dir, timeoutMs: 120_000 }),
+    ),
     ...Array.from({ length: 5 }, () => mtls(["crl", "publish", "--json"], { cwd: dir, timeoutMs: 120_000 })),
   ]);
   for (const r of mixed) assert.equal(r.exitCode, 0, r.stderr);

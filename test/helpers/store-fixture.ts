@@ -50,6 +50,7 @@ async function buildFixture(t: Owner): Promise<Fixture> {
     return json(r).result.serial as string;
   };
   const serials = { alpha: await issue("alpha"), beta: await issue("beta"), gamma: await issue("gamma") };
+  await makeCsr(dir, "delta"); // for onboarding a new partner: its own identity
   const rev = await mtls(["revoke", serials.gamma, "--yes", "--json"], { cwd: dir });
   if (rev.exitCode !== 0) throw new Error(`revoke: ${rev.stdout}${rev.stderr}`);
   let pgpKey: string | undefined;

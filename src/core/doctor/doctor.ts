@@ -18,11 +18,18 @@ import { quarantineName } from "../store/records.js";
 import { scanRevocations, serializeRevocations } from "../store/revocations.js";
 import { openStore } from "../store/store.js";
 import { journalCheck, leftoversCheck, modesCheck, recordsCheck } from "./file-checks.js";
+import { identityProblems } from "./identity-check.js";
 import { materialCheck } from "./material-check.js";
 import { auditCheck, certificatesCheck, crlCheck, orphansCheck, publishDirCheck, revocationsCheck } from "./revocation-checks.js";
 import type { DoctorCheckDef, DoctorContext, DoctorProblem, RepairPlan } from "./types.js";
 
 export type { DoctorCheckDef, DoctorProblem } from "./types.js";
+
+/** #12: identities held by two partners, subject-policy breaches (reported only). */
+const identitiesCheck: DoctorCheckDef = {
+  name: "identities",
+  find: (ctx) => (ctx.index && ctx.partners ? identityProblems(ctx.layout, ctx.index.records) : []),
+};
 
 /** Every check, in the order they report. A new check: its own module, one line here. */
 const CHECKS: readonly DoctorCheckDef[] = [
@@ -37,6 +44,7 @@ const CHECKS: readonly DoctorCheckDef[] = [
   materialCheck,
   modesCheck,
   auditCheck,
+  identitiesCheck,
 ];
 
 export interface DoctorResult {

@@ -6,8 +6,11 @@ import { ensureSigningKey } from "../bundle/home-key.js";
 import { BACKDATE_MS } from "../ca/init.js";
 import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
 import { conflictError, inputError, usageError } from "../errors.js";
+import { assertIdentitiesAvailable, requestIdentities } from "../identity/registry.js";
+import { attributeValueProblem, checkSubjectPolicy } from "../identity/subject-policy.js";
 import { randomSerial, validatePartnerId } from "../ids.js";
 import { generateKeyPairDer, type KeyType } from "../keys.js";
+import { type P12Profile, p12ForBundle, writePasswordFile } from "../p12/p12.js";
 import { type PartnerRegistration, stagePartnerRegistration } from "../partners/partners.js";
 import { encodePem, pemOrDer } from "../pem.js";
 import { type CertInfo, type DistinguishedName, describeName, type NameInfo, parseCsr } from "../pki.js";
@@ -58,6 +61,10 @@ export interface IssueParams extends IssueRequest {
   bundleDir?: string;
   bundleArmor?: boolean;
   gatewayUrl?: string;
+  /** Also put a PKCS#12 of the generated key into the bundle, with a generated password. */
+  p12Profile?: P12Profile;
+  /** Where that password goes (0600); otherwise only into the result, for the terminal. */
+  p12PasswordFile?: string;
   now: Date;
   lockTimeoutMs?: number;
   /**
@@ -83,6 +90,8 @@ export interface IssueResult {
   outKey?: string;
   bundle?: { path: string; bytes: number; recipientFingerprint?: string; signerFingerprint?: string; signingKeyCreated: boolean };
   partnerRegistered: boolean;
+  /** `password` is for the person at the terminal only: never stored, logged or bundled. */
+  p12?: { profile: P12Profile; file: string; passwordFile?: string; password: string };
   warnings: string[];
 }
 
@@ -132,8 +141,8 @@ export async function prepareRequest(req: IssueRequest, config: StoreConfig, iss
     const problem = sanProblem(s);
     if (problem) throw inputError("ERR_SAN", `invalid SAN "${formatSan(s)}": ${problem}`);
   }
-  if (req.cn !== undefined && (req.cn.trim() === "" || req.cn.length > 64))
-    throw inputError("ERR_CN", `invalid --cn "${req.cn}": 1 to 64 characters (RFC 5280 ub-common-name)`);
+  const cnProblem = req.cn !== undefined ? attributeValueProblem("CN", req.cn) : undefined;
+  if (cnProblem) throw inputError("ERR_CN", `invalid --cn: ${cnProblem}`, 'use 1 to 64 printable ASCII characters without " \\ , + = < > # ;');
 
   if (req.generateKeyType) {
     if (req.csr) throw usageError("ERR_USAGE", "--csr and --generate exclude each other", "pass one of them");
@@ -166,6 +175,7 @@ export async function prepareRequest(req: IssueRequest, config: StoreConfig, iss
     );
   const encoding = req.cn === undefined ? subjectEncodingProblem(csr.subjectDer) : undefined;
   if (encoding) throw inputError("ERR_CSR_SUBJECT", `${what} has a subject with ${encoding}`, "pass --cn to set the subject");
+  if (req.cn === undefined) checkSubjectPolicy(csr.subjectDer, what);
   if (csr.requestedExtensions.length) {
     warnings.push(
       `${what} asked for ${csr.requestedExtensions.join(", ")}: not copied; partner certificates get the client profile (CA:false, digitalSignature, clientAuth)`,
@@ -220,6 +230,7 @@ export function recordFor(r: PreparedRequest, cert: CertInfo, ca: CaCerts, layou
     serial: cert.serial,
     partnerId: r.partnerId,
     subject: cert.subject,
+    commonNames: cert.commonNames,
     sans: cert.sans.map(formatSan),
     keyType: r.keyType,
     notBefore: iso(cert.notBefore),
@@ -263,9 +274,15 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
       `register the partner's OpenPGP key (mtls partner add ${p.partnerId} --pgp-key <file.asc>) so the key travels in an encrypted bundle, or pass --out-key <file>`,
     );
   }
+  if (p.p12Profile && !deliver)
+    throw usageError(
+      "ERR_USAGE",
+      "--p12 puts a PKCS#12 into the delivery bundle of a generated key",
+      "use it with --generate and a bundle, or `mtls p12 create` for a key file",
+    );
   if (deliver && !hasPgp)
     throw inputError("ERR_NO_PGP_KEY", `partner ${p.partnerId} has no OpenPGP key on file`, `run \`mtls partner add ${p.partnerId} --pgp-key <file.asc>\``);
-  for (const out of [p.outCert, p.outKey, p.bundleOut]) {
+  for (const out of [p.outCert, p.outKey, p.bundleOut, p.p12PasswordFile]) {
     if (out && !p.force && (await exists(out))) throw conflictError("ERR_EXISTS", `${out} already exists`, "pass --force to overwrite it");
   }
   const ca = await loadCaCerts(layout, config);
@@ -280,6 +297,7 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
     async () => {
       const snap = await readIndexSnapshot(layout.index);
       const registry = await readPartners(layout.partners);
+      assertIdentitiesAvailable({ records: snap.records, registry, partnerId: prepared.partnerId, identities: requestIdentities(prepared) });
       const serial = uniqueSerial(new Set(snap.records.map((r) => r.serial)));
       const cert = await signRequest(prepared, ca, caKey, serial, p.now, config);
       const record = recordFor(prepared, cert, ca, layout, p.now);
@@ -290,8 +308,10 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
 
       const written: string[] = [];
       let bundle: IssueResult["bundle"];
+      let p12: IssueResult["p12"];
       try {
         if (deliver && (prepared.privateKey || p.onboard)) {
+          const built = p.p12Profile && prepared.privateKey ? await p12ForBundle(p.p12Profile, prepared.privateKey, cert, ca, prepared.partnerId) : undefined;
           const path = p.bundleOut ?? join(p.bundleDir ?? ".", `${prepared.partnerId}-${serial.slice(0, 8)}.zip.pgp`);
           const partner = registry.partners[prepared.partnerId] ?? { id: prepared.partnerId, createdAt: iso(p.now), updatedAt: iso(p.now) };
           const d = await deliverBundle({
@@ -307,9 +327,16 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
             force: p.force ?? false,
             passphrase: p.passphrase ?? noPassphrase,
             ...(p.gatewayUrl ? { gatewayUrl: p.gatewayUrl } : {}),
+            ...(built ? { p12: { name: built.name, der: built.der, profile: built.profile } } : {}),
             now: p.now,
           });
           written.push(path);
+          if (built && p.p12PasswordFile) {
+            await writePasswordFile(p.p12PasswordFile, built.password, p.force ?? false);
+            written.push(p.p12PasswordFile);
+          }
+          if (built)
+            p12 = { profile: built.profile, file: built.name, password: built.password, ...(p.p12PasswordFile ? { passwordFile: p.p12PasswordFile } : {}) };
           bundle = {
             path,
             bytes: d.bytes,
@@ -337,7 +364,7 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
               outcome: "ok",
               serial,
               partner: prepared.partnerId,
-              details: { source: prepared.source, notAfter: record.notAfter, ...(bundle ? { delivery: "bundle" } : {}) },
+              details: { source: prepared.source, notAfter: record.notAfter, ...(bundle ? { delivery: "bundle" } : {}), ...(p12 ? { p12: p12.profile } : {}) },
             },
           ],
           p.now,
@@ -363,6 +390,7 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
         ...(p.outCert ? { outCert: p.outCert } : {}),
         ...(p.outKey ? { outKey: p.outKey } : {}),
         ...(bundle ? { bundle } : {}),
+        ...(p12 ? { p12 } : {}),
         partnerRegistered,
         warnings: prepared.warnings,
       };

@@ -1,5 +1,6 @@
 import type { PassphraseSource } from "../ca/material.js";
 import { inputError } from "../errors.js";
+import { precheckIssueRequest } from "../identity/precheck.js";
 import { issuePartnerCert } from "../issue/issue.js";
 import type { KeyType } from "../keys.js";
 import type { San } from "../sans.js";
@@ -52,6 +53,16 @@ export async function onboardPartner(p: OnboardParams): Promise<OnboardResult> {
     ...(p.pgpKey ? { pgpKey: p.pgpKey, pgpSource: p.pgpSource ?? "the OpenPGP key" } : {}),
     ...(p.name ? { name: p.name } : {}),
     ...(p.contact ? { contact: p.contact } : {}),
+    now: p.now,
+  });
+  // The identity check's early answer (issuing checks again under the lock), before the home
+  // party's signing key is made on first use.
+  await precheckIssueRequest({
+    pkiDir: p.pkiDir,
+    partnerId: p.partnerId,
+    ...(p.csr ? { csr: p.csr, csrSource: p.csrSource ?? "the CSR" } : {}),
+    ...(p.sans?.length ? { sans: p.sans } : {}),
+    ...(p.days ? { days: p.days } : {}),
     now: p.now,
   });
   const { layout } = await openStore(p.pkiDir);

@@ -3,6 +3,7 @@ import { publishDirLag, readCrlHistory } from "../crl/history.js";
 import { loadPublishedCrls } from "../crl/show.js";
 import { statusOf } from "../inventory/list.js";
 import type { CertInfo } from "../pki.js";
+import { expiredServerProblems, renewHint } from "../server/status.js";
 import { readIndex } from "../store/index-file.js";
 import type { Layout } from "../store/layout.js";
 import { readRevocations } from "../store/revocations.js";
@@ -24,6 +25,7 @@ export type ProblemKind =
   | "ca-expiring"
   | "ca-expired"
   | "cert-expiring"
+  | "server-cert-expired"
   | "crl-missing"
   | "crl-invalid"
   | "crl-expiring"
@@ -100,12 +102,13 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
       problems.push({
         kind: "cert-expiring",
         message: `${r.partnerId}: certificate ${r.serial} expires in ${daysUntil(new Date(r.notAfter), p.now)} days (${r.notAfter})`,
-        hint: `issue a new certificate: mtls partner issue ${r.partnerId} ...`,
+        hint: renewHint(r),
         serial: r.serial,
         partnerId: r.partnerId,
       });
     }
   }
+  problems.push(...expiredServerProblems(index, p.now));
 
   const crls: StatusResult["crls"] = [];
   const revocations = (await readRevocations(layout.revocations)).entries;

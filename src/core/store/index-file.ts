@@ -17,6 +17,8 @@ export interface CertRecord {
   serial: string;
   partnerId: string;
   subject: string;
+  /** The subject's CN values as issued (absent in records written before #12). */
+  commonNames?: string[];
   /** "dns:…", "uri:…", "email:…", "ip:…" */
   sans: string[];
   keyType: string;
@@ -31,6 +33,11 @@ export interface CertRecord {
   /** Path of the archived certificate, relative to the PKI directory. */
   certPath: string;
   status: "valid" | "revoked";
+  /** "server" for a gateway's own certificate (`mtls server issue`, partnerId "server:<name>"); absent for partner clients. */
+  kind?: "client" | "server";
+  /** Server certificates: where the chain and key were written, for `gateway config --server`. */
+  serverCertPath?: string;
+  serverKeyPath?: string;
   revokedAt?: string;
   revocationReason?: RevocationReason;
 }
