@@ -29,11 +29,11 @@ export function register(parent: Command, ctx: CliContext): void {
     .addHelpText(
       "after",
       exitCodesHelp([
-        "0  published (and --then succeeded)",
+        "0  published, and --then succeeded (a failed copy to the publish directory is a warning)",
         "1  published, but the --then command failed",
         "2  a --then the shell would have to interpret",
         "3  invalid --validity, wrong passphrase",
-        "5  no PKI, unwritable --out",
+        "5  no PKI, damaged store, unwritable --out",
       ]),
     )
     .action(async (opts: Opts) => {
@@ -50,6 +50,7 @@ export function register(parent: Command, ctx: CliContext): void {
         ...(opts.out ? { out: ctx.resolvePath(opts.out) } : {}),
       });
       ctx.out.progress("");
+      for (const w of result.warnings) ctx.out.warn(w);
       if (!hook) return ctx.out.result(result, renderPublished);
       const ran = await core.runHook(hook, (chunk) => ctx.io.stderr.write(chunk));
       ctx.out.result({ ...result, hook: ran }, renderPublished);
