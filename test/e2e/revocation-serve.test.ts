@@ -254,7 +254,7 @@ test("the responder certificates: delegated (OCSPSigning, nocheck), short-lived,
   await once(second.child, "exit");
   assert.equal(await readFile(join(pki, "ca/ocsp-intermediate.pem"), "utf8"), before, "a fresh responder certificate is reused, not reissued");
   const audit = json(await mtls(["audit", "--json"], { cwd: dir })).result;
-  const issued = audit.records.filter((r: { action: string }) => r.action === "ocsp.responder");
+  const issued = audit.records.filter((r: { action: string; outcome: string }) => r.action === "ocsp.responder" && r.outcome === "issued");
   assert.equal(issued.length, 2);
 });
 
@@ -447,4 +447,57 @@ test("gateway config renders OCSP for nginx, Apache and stunnel: the rendered co
     const after = await curlWithCert(port, { cert: p.chainPath, key: p.key, cacert: srv.cert });
     assert.notEqual(after.status, 200, `${kind} still accepts a revoked partner`);
   }
+});
+
+test("probe: the OCSP canary is refused only by a gateway that asks the responder; --measure-revocation times the refusal", async (t) => {
+  if (!haveNginx()) return t.skip("nginx not installed");
+  const config = JSON.parse(await readFile(join(pki, "config.json"), "utf8"));
+  assert.ok(config.ocspCanary?.serial, "revocation serve created the OCSP canary");
+  // The canary is revoked at the responder and on no CRL.
+  const ocspAnswer = await ocsp(["-cert", join(pki, "ca/ocsp-canary.pem")]);
+  assert.match(ocspAnswer.stdout, /: revoked/);
+  const onCrl = await openssl(["crl", "-in", join(pki, "crl/intermediate.crl.pem"), "-noout", "-text"]);
+  assert.doesNotMatch(onCrl.stdout, new RegExp(config.ocspCanary.serial, "i"));
+
+  const gwDir = await mkdtemp(join(dir, "probe-ocsp-"));
+  const server = await serverCert(gwDir);
+  const tls = { serverCert: server.cert, serverKey: server.key, caBundle: join(pki, "ca/ca-bundle.pem"), crlBundle: join(pki, "crl/crl-bundle.pem") };
+  const withOcsp = await startNginx(t, gwDir, { ...tls, ocspResponder: `${responder.url}/ocsp` });
+  const crlOnly = await startNginx(t, gwDir, tls);
+  const probe = (port: number, extra: string[]) =>
+    mtls(["probe", `https://localhost:${port}/`, "--server-ca", server.cert, "--scenarios", "valid,ocsp-revoked", "--json", ...extra], {
+      cwd: dir,
+      timeoutMs: 90_000,
+    });
+  const attemptsOf = (r: Awaited<ReturnType<typeof probe>>, scenario: string) =>
+    json(r).result.targets[0].attempts.filter((a: { scenario: string }) => a.scenario === scenario) as Array<{ verdict: string; observed: string }>;
+
+  const good = await probe(withOcsp.port, ["--expect-ocsp"]);
+  assert.equal(good.exitCode, 0, good.stdout);
+  for (const a of attemptsOf(good, "ocsp-revoked")) assert.deepEqual([a.observed, a.verdict], ["rejected", "pass"]);
+  const control = await probe(crlOnly.port, ["--expect-ocsp"]);
+  assert.equal(control.exitCode, 1, "a gateway that only loads CRL files fails --expect-ocsp");
+  for (const a of attemptsOf(control, "ocsp-revoked")) assert.deepEqual([a.observed, a.verdict], ["accepted", "fail"]);
+  const observed = await probe(crlOnly.port, []);
+  assert.equal(observed.exitCode, 0, "without --expect-ocsp the canary is only reported");
+  for (const a of attemptsOf(observed, "ocsp-revoked")) assert.equal(a.verdict, "info");
+
+  const before = (await readFile(join(pki, "revocations.jsonl"), "utf8")).split("\n").length;
+  const measured = await probe(withOcsp.port, ["--measure-revocation", "--revocation-timeout", "20s", "--scenarios", "valid"]);
+  assert.equal(measured.exitCode, 0, measured.stdout);
+  const m = json(measured).result.targets[0].revocation;
+  assert.equal(m.verdict, "pass", JSON.stringify(m));
+  assert.ok(m.refused && m.seconds >= 0 && m.seconds < 20, JSON.stringify(m));
+  const journal = (await readFile(join(pki, "revocations.jsonl"), "utf8")).trim().split("\n");
+  assert.equal(journal.length, before, "one revocation was recorded");
+  assert.equal(JSON.parse(journal.at(-1) as string).serial, m.serial);
+  assert.equal(JSON.parse(journal.at(-1) as string).partnerId, "(probe)");
+
+  const stale = await probe(crlOnly.port, ["--measure-revocation", "--revocation-timeout", "2s", "--scenarios", "valid"]);
+  assert.equal(stale.exitCode, 1, "a gateway that never sees the revocation fails the measurement");
+  const s = json(stale).result.targets[0].revocation;
+  assert.deepEqual([s.verdict, s.refused], ["fail", false]);
+  assert.match(s.summary, /still accepted/);
+  const doctor = await mtls(["doctor", "--json"], { cwd: dir });
+  assert.equal(doctor.exitCode, 0, `the measurements leave a consistent store: ${doctor.stdout}`);
 });

@@ -17,6 +17,9 @@ interface Opts extends PassphraseOpts {
   concurrency: string;
   junit?: string;
   expectAllowlist?: boolean;
+  expectOcsp?: boolean;
+  measureRevocation?: boolean;
+  revocationTimeout: string;
 }
 
 const MARK: Record<string, (s: Styles) => string> = {
@@ -46,6 +49,12 @@ function render(r: ProbeResult, s: Styles): string {
       const chain = t.serverChain.map((c) => `${c.subject} (${c.daysLeft} days left)`).join(" ← ");
       lines.push(s.dim(`server chain: ${chain}${t.chainComplete ? "" : " — INCOMPLETE: the gateway does not send its intermediate"}`));
     }
+    if (t.revocation) {
+      const m = t.revocation;
+      lines.push(
+        `revocation (TLS ${m.tls}, serial ${m.serial}): ${m.verdict === "pass" ? s.ok(m.summary) : m.verdict === "fail" ? s.bad(m.summary) : s.warn(m.summary)}`,
+      );
+    }
     if (t.likelyCauses.length)
       lines.push(`${s.warn("the valid certificate was not accepted; likely causes:")}\n${t.likelyCauses.map((c) => `  - ${c}`).join("\n")}`);
     return lines.join("\n");
@@ -68,20 +77,24 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--servername <name>", "SNI and certificate name to use (default: the URL's host)")
     .option(
       "--scenarios <list>",
-      "comma-separated: valid, no-cert, self-signed, untrusted-ca (or untrusted), expired, not-yet-valid, revoked, wrong-eku, missing-intermediate, legacy-tls, other-identity, identity-spoof (revoked brings other-identity along as its control; all includes identity-spoof with --expect-allowlist)",
+      "comma-separated: valid, no-cert, self-signed, untrusted-ca (or untrusted), expired, not-yet-valid, revoked, wrong-eku, missing-intermediate, legacy-tls, other-identity, identity-spoof, ocsp-revoked (revoked and ocsp-revoked bring other-identity along as their control; all includes identity-spoof with --expect-allowlist and ocsp-revoked with --expect-ocsp)",
       "all",
     )
     .addOption(new Option("--tls <versions>", "TLS versions to run every scenario on").default("1.2,1.3"))
     .option("--timeout <duration>", "per connection", "5s")
     .option("--concurrency <n>", "connections in flight at once", "8")
     .option("--junit <file>", "also write JUnit XML (one testcase per target, scenario and TLS version)")
-    .option("--expect-allowlist", "the gateway allow-lists partner identities: other-identity and identity-spoof must be rejected");
+    .option("--expect-allowlist", "the gateway allow-lists partner identities: other-identity and identity-spoof must be rejected")
+    .option("--expect-ocsp", "the gateway checks client certificates with OCSP: the OCSP canary (ocsp-revoked) must be rejected")
+    .option("--measure-revocation", "revoke a fresh certificate for real and report how many seconds until each gateway refuses it")
+    .option("--revocation-timeout <duration>", "how long --measure-revocation waits for the refusal", "60s");
   addPassphraseOptions(cmd)
     .addHelpText(
       "after",
       examplesHelp([
         "mtls probe https://api.example.com/health --server-ca gateway-ca.pem",
         "mtls probe https://gw1:8443/ https://gw2:8443/ --junit probe.xml --json > probe.json",
+        "mtls probe https://api.example.com/ --expect-ocsp --measure-revocation --revocation-timeout 2m",
       ]),
     )
     .addHelpText(
@@ -109,7 +122,7 @@ export function register(parent: Command, ctx: CliContext): void {
               },
             }
           : {}),
-        scenarios: core.selectScenarios(opts.scenarios, { expectAllowlist: Boolean(opts.expectAllowlist) }),
+        scenarios: core.selectScenarios(opts.scenarios, { expectAllowlist: Boolean(opts.expectAllowlist), expectOcsp: Boolean(opts.expectOcsp) }),
         tlsVersions: core.parseTlsVersions(opts.tls),
         ...(opts.servername ? { servername: opts.servername } : {}),
         ...(opts.serverCa ? { serverCa: (await ctx.readInput(opts.serverCa, "--server-ca")).toString("utf8") } : {}),
@@ -117,6 +130,8 @@ export function register(parent: Command, ctx: CliContext): void {
         timeoutMs,
         concurrency: Math.max(1, Number.parseInt(opts.concurrency, 10) || 8),
         expectAllowlist: Boolean(opts.expectAllowlist),
+        expectOcsp: Boolean(opts.expectOcsp),
+        ...(opts.measureRevocation ? { measureRevocation: { timeoutMs: core.parseDuration(opts.revocationTimeout, "--revocation-timeout", "s") } } : {}),
         ...(opts.junit ? { junitPath: ctx.resolvePath(opts.junit) } : {}),
         now: ctx.now(),
         onProgress: (done, total) => ctx.out.progress(`probing: ${done}/${total} connections`),

@@ -4,18 +4,20 @@
 // itself; a compromised responder key is bounded by that lifetime. Its key is kept at rest like
 // the CA keys (PBES2 under the CA passphrase, or in the clear only when the CA keys are).
 import { readFile } from "node:fs/promises";
-import { stageAudit } from "../audit/audit.js";
+import { type AuditEntry, stageAudit } from "../audit/audit.js";
 import { type CaCerts, type CaKey, loadCaCerts, loadCaKey, type PassphraseSource } from "../ca/material.js";
 import type { CaRole } from "../crl/publish.js";
 import { randomSerial } from "../ids.js";
 import { decryptKeyPemAsync, encryptPkcs8, generateKeyPairDer, isEncryptedKeyPem, keyObjectFromPkcs8 } from "../keys.js";
 import { encodePem, pemOrDer } from "../pem.js";
 import { type CertInfo, createCertificate, isSignedBy, parseCertificate } from "../pki.js";
+import { readConfig } from "../store/config.js";
 import { StoreWriter } from "../store/fs.js";
 import type { Layout } from "../store/layout.js";
 import { withLock } from "../store/lock.js";
 import { openStore } from "../store/store.js";
 import { DAY, HOUR, iso, MINUTE } from "../time.js";
+import { needsOcspCanary, stageOcspCanary } from "./canary.js";
 import type { OcspSigner } from "./protocol.js";
 
 /** Responder certificates live a week and are replaced once less than two days remain. */
@@ -40,6 +42,8 @@ export interface LoadedResponders {
   responders: Responder[];
   /** CAs whose responder certificate was issued (or renewed) by this call. */
   issued: CaRole[];
+  /** The OCSP-only canary's serial (issued by the issuing CA), answered "revoked". */
+  ocspCanary?: { serial: string; revokedAt: string };
 }
 
 const rolesOf = (ca: CaCerts): CaRole[] => (ca.intermediate ? ["intermediate", "root"] : ["root"]);
@@ -123,7 +127,7 @@ export async function loadResponders(p: LoadRespondersParams): Promise<LoadedRes
     else due.push(role);
   }
   const fresh = new Map<CaRole, IssuedResponder>();
-  if (due.length) await issueDue({ ...p, layout, ca, due, found, fresh });
+  if (due.length || (await needsOcspCanary(layout, config))) await issueDue({ ...p, layout, ca, due, found, fresh });
   const responders: Responder[] = [];
   for (const role of rolesOf(ca)) {
     const issued = fresh.get(role);
@@ -131,7 +135,8 @@ export async function loadResponders(p: LoadRespondersParams): Promise<LoadedRes
     const signer = signerOf(ca, role, cert, issued?.pkcs8 ?? (await readResponderKey(layout, role, p.passphrase)));
     responders.push({ role, ca: caCertOf(ca, role), cert, signer });
   }
-  return { responders, issued: [...fresh.keys()] };
+  const { ocspCanary } = await readConfig(p.pkiDir);
+  return { responders, issued: [...fresh.keys()], ...(ocspCanary ? { ocspCanary } : {}) };
 }
 
 interface IssueDueParams extends LoadRespondersParams {
@@ -151,6 +156,13 @@ async function issueDue(p: IssueDueParams): Promise<void> {
     layout.lock,
     async () => {
       const tx = new StoreWriter();
+      const keys = new Map<CaRole, CaKey>();
+      const keyOf = async (role: CaRole) => {
+        const key = keys.get(role) ?? (await loadCaKey(caKeyPath(role), caCertOf(ca, role), p.passphrase, `the ${role} CA key`));
+        keys.set(role, key);
+        return key;
+      };
+      const encryptWith = async (role: CaRole) => ((await caKeyEncrypted(role)) && p.passphrase ? await p.passphrase() : undefined);
       for (const role of p.due) {
         const caCert = caCertOf(ca, role);
         const again = await currentResponderCert(layout, role, caCert, p.now);
@@ -158,19 +170,23 @@ async function issueDue(p: IssueDueParams): Promise<void> {
           p.found.set(role, again);
           continue;
         }
-        const caKey = await loadCaKey(caKeyPath(role), caCert, p.passphrase, `the ${role} CA key`);
-        const passphrase = (await caKeyEncrypted(role)) && p.passphrase ? await p.passphrase() : undefined;
-        const issued = await issueResponder(caCert, caKey, passphrase, p.now);
+        const issued = await issueResponder(caCert, await keyOf(role), await encryptWith(role), p.now);
         tx.put(layout.ocspKey(role), issued.keyPem, 0o600).put(layout.ocspCert(role), issued.cert.pem);
         p.fresh.set(role, issued);
       }
-      if (!p.fresh.size) return;
-      const entries = [...p.fresh.entries()].map(([role, r]) => ({
-        action: "ocsp.responder" as const,
+      const entries: AuditEntry[] = [...p.fresh.entries()].map(([role, r]) => ({
+        action: "ocsp.responder",
         outcome: "issued",
         serial: r.cert.serial,
         details: { ca: role, notAfter: iso(r.cert.notAfter) },
       }));
+      const config = await readConfig(p.pkiDir);
+      if (await needsOcspCanary(layout, config)) {
+        const role = ca.issuerRole;
+        const canary = await stageOcspCanary({ layout, config, ca, caKey: await keyOf(role), encryptWith: await encryptWith(role), now: p.now }, tx);
+        entries.push({ action: "ocsp.responder", outcome: "canary", serial: canary.serial, details: { ca: role } });
+      }
+      if (!entries.length) return;
       await stageAudit(tx, layout, entries, p.now);
       await tx.commit();
     },

@@ -4,6 +4,7 @@
 import { statSync } from "node:fs";
 import type { CaRole } from "../crl/publish.js";
 import type { CertInfo } from "../pki.js";
+import { readProbeCerts } from "../probe/record.js";
 import { readIndex } from "../store/index-file.js";
 import type { Layout } from "../store/layout.js";
 import { readRevocations } from "../store/revocations.js";
@@ -38,12 +39,17 @@ const signature = (paths: string[]) =>
  * `extra` lists certificates the store keeps outside the index (the intermediate under the
  * root, the responders' own): they are known, hence good unless the journal says otherwise.
  */
-export function storeStatusSource(layout: Layout, extra: Array<{ role: CaRole; cert: CertInfo }>): StatusSource {
+export function storeStatusSource(
+  layout: Layout,
+  extra: Array<{ role: CaRole; cert: CertInfo }>,
+  /** Revoked here and nowhere else: the OCSP canary (see canary.ts). */
+  ocspOnly: Array<{ role: CaRole; serial: string; revokedAt: string }> = [],
+): StatusSource {
   let current: { sig: string; known: Known } | undefined;
   let loading: Promise<Known> | undefined;
 
   async function load(): Promise<Known> {
-    const [records, journal] = await Promise.all([readIndex(layout.index), readRevocations(layout.revocations)]);
+    const [records, journal, probes] = await Promise.all([readIndex(layout.index), readRevocations(layout.revocations), readProbeCerts(layout)]);
     const issued = new Map<CaRole, Set<string>>([
       ["root", new Set()],
       ["intermediate", new Set()],
@@ -54,6 +60,11 @@ export function storeStatusSource(layout: Layout, extra: Array<{ role: CaRole; c
     ]);
     for (const r of records) issued.get(r.issuer)?.add(r.serial);
     for (const e of extra) issued.get(e.role)?.add(e.cert.serial);
+    for (const c of probes) issued.get(c.issuer)?.add(c.serial);
+    for (const c of ocspOnly) {
+      issued.get(c.role)?.add(c.serial);
+      revoked.get(c.role)?.set(c.serial, { status: "revoked", revokedAt: new Date(c.revokedAt), reason: "cessationOfOperation" });
+    }
     // The journal is the source of the CRLs, so OCSP and the CRL can never disagree.
     for (const r of journal.entries) {
       issued.get(r.issuer)?.add(r.serial);
@@ -63,7 +74,7 @@ export function storeStatusSource(layout: Layout, extra: Array<{ role: CaRole; c
   }
 
   async function known(): Promise<Known> {
-    const sig = signature([layout.index, layout.revocations]);
+    const sig = signature([layout.index, layout.revocations, layout.probeCerts]);
     if (current?.sig === sig) return current.known;
     // One reload at a time; concurrent requests wait for it rather than each parsing the index.
     loading ??= load().finally(() => {

@@ -10,6 +10,7 @@ import { dedupeSans, type San } from "../sans.js";
 import type { Store } from "../store/store.js";
 import { DAY, HOUR, MINUTE } from "../time.js";
 import type { ClientCredential } from "./attempt.js";
+import { recordProbeCerts } from "./record.js";
 import type { ScenarioName } from "./scenarios.js";
 import { spoofSubjects } from "./spoof.js";
 
@@ -26,6 +27,8 @@ export interface ProbeCredentials {
   /** Why a scenario could not be prepared (it is then skipped). */
   skipped: Partial<Record<ScenarioName, string>>;
   identity: { subject: string; sans: string[] };
+  /** A fresh one-hour certificate with the valid identity (with the CA key only), for --measure-revocation. */
+  mintFresh?: () => Promise<{ serial: string; credential: ClientCredential }>;
 }
 
 const pemKey = async (k: CryptoKey) => encodePem("PRIVATE KEY", await exportPkcs8(k));
@@ -40,6 +43,8 @@ export async function prepareCredentials(p: {
   passphrase?: PassphraseSource;
   user?: UserCredential;
   wanted: Set<ScenarioName>;
+  /** Also load the CA key to mint a certificate to revoke (--measure-revocation). */
+  mintable?: boolean;
   now: Date;
 }): Promise<ProbeCredentials> {
   const byScenario: ProbeCredentials["byScenario"] = { "no-cert": null };
@@ -51,7 +56,8 @@ export async function prepareCredentials(p: {
   let caKey: Awaited<ReturnType<typeof loadIssuingKey>> | undefined;
   if (p.store) {
     ca = await loadCaCerts(p.store.layout, p.store.config);
-    const needsKey = [...p.wanted].some((s) => ["expired", "not-yet-valid", "wrong-eku", "other-identity", "identity-spoof", "revoked"].includes(s)) || !p.user;
+    const needsKey =
+      [...p.wanted].some((s) => ["expired", "not-yet-valid", "wrong-eku", "other-identity", "identity-spoof", "revoked"].includes(s)) || !p.user || p.mintable;
     if (needsKey) caKey = await loadIssuingKey(p.store.layout, ca, p.passphrase);
   }
   const intermediates = ca?.intermediate ? ca.intermediate.pem : "";
@@ -89,6 +95,7 @@ export async function prepareCredentials(p: {
     validLeaf = { certPem: leaf.pem, keyPem: p.user.keyPem };
   }
 
+  const minted: Array<{ serial: string; issuer: CaCerts["issuerRole"]; notAfter: Date }> = [];
   const mint = async (o: {
     notBefore: number;
     notAfter: number;
@@ -110,6 +117,7 @@ export async function prepareCredentials(p: {
       profile: { kind: "leaf", extKeyUsage: o.eku ?? ["clientAuth"] },
       sans: o.sans ?? sans,
     });
+    minted.push({ serial: cert.serial, issuer: ca.issuerRole, notAfter: cert.notAfter });
     return { cert, keyPem: await pemKey(keys.privateKey) };
   };
   const chainOf = (c: { cert: CertInfo; keyPem: string }): ClientCredential => ({ certPem: c.cert.pem + intermediates, keyPem: c.keyPem });
@@ -213,19 +221,36 @@ export async function prepareCredentials(p: {
       byScenario["identity-spoof"] = null;
     }
   }
+  const canary = async (certPath: string, keyPath: string, what: string): Promise<ClientCredential> => {
+    const certPem = await readFile(certPath, "utf8");
+    const keyPem = await readFile(keyPath, "utf8");
+    const pkcs8 = await decryptKeyPemAsync(keyPem, keyPem.includes("ENCRYPTED") && p.passphrase ? await p.passphrase() : undefined, what);
+    return { certPem: certPem + intermediates, keyPem: encodePem("PRIVATE KEY", pkcs8) };
+  };
   if (p.wanted.has("revoked")) {
     if (!p.store || !p.store.config.canary) skipped.revoked = caReason || "this PKI has no revoked canary certificate";
-    else {
-      const certPem = await readFile(p.store.layout.canaryCert, "utf8");
-      const keyPem = await readFile(p.store.layout.canaryKey, "utf8");
-      const pkcs8 = await decryptKeyPemAsync(keyPem, keyPem.includes("ENCRYPTED") && p.passphrase ? await p.passphrase() : undefined, "the canary key");
-      byScenario.revoked = { certPem: certPem + intermediates, keyPem: encodePem("PRIVATE KEY", pkcs8) };
-    }
+    else byScenario.revoked = await canary(p.store.layout.canaryCert, p.store.layout.canaryKey, "the canary key");
   }
+  if (p.wanted.has("ocsp-revoked")) {
+    if (!p.store?.config.ocspCanary)
+      skipped["ocsp-revoked"] = caReason || "this PKI has no OCSP canary yet: `mtls revocation serve` creates it when it first starts";
+    else byScenario["ocsp-revoked"] = await canary(p.store.layout.ocspCanaryCert, p.store.layout.ocspCanaryKey, "the OCSP canary key");
+  }
+  const store = p.store;
+  if (store) await recordProbeCerts(store.layout, minted.splice(0), p.now);
+  const mintFresh =
+    caKey && store
+      ? async () => {
+          const c = await mint({ notBefore: now - 5 * MINUTE, notAfter: now + HOUR });
+          await recordProbeCerts(store.layout, minted.splice(0), p.now);
+          return { serial: c.cert.serial, credential: chainOf(c) };
+        }
+      : undefined;
   return {
     byScenario,
     variants,
     skipped,
+    ...(mintFresh ? { mintFresh } : {}),
     identity: { subject: parseCertificate(decodePemBlocks(valid.certPem)[0]?.der ?? Buffer.alloc(0)).subject, sans: sans.map((s) => `${s.type}:${s.value}`) },
   };
 }

@@ -9,6 +9,7 @@ import type { Store } from "../store/store.js";
 import { attempt, type ClientCredential, type Evidence, type Observation, type ServerCertInfo, type TlsMode } from "./attempt.js";
 import { prepareCredentials, type UserCredential } from "./credentials.js";
 import { renderJunit } from "./junit.js";
+import { measureRevocation, type RevocationMeasurement, revokeProbeCertificate } from "./measure.js";
 import type { Scenario, ScenarioName } from "./scenarios.js";
 
 export type Verdict = "pass" | "fail" | "inconclusive" | "error" | "info" | "skipped";
@@ -41,6 +42,8 @@ export interface TargetResult {
   baseline: Record<string, boolean>;
   attempts: AttemptResult[];
   likelyCauses: string[];
+  /** --measure-revocation: how long until a revoked certificate was refused. */
+  revocation?: RevocationMeasurement;
   ok: boolean;
 }
 
@@ -80,6 +83,10 @@ export interface ProbeParams {
   concurrency: number;
   /** The gateway allow-lists identities: a valid certificate for another subject must be rejected. */
   expectAllowlist: boolean;
+  /** The gateway checks OCSP: the OCSP canary must be rejected. */
+  expectOcsp?: boolean;
+  /** Revoke a fresh certificate and time how long until each gateway refuses it. */
+  measureRevocation?: { timeoutMs: number };
   now: Date;
   /** Also write the results as JUnit XML here. */
   junitPath?: string;
@@ -179,16 +186,60 @@ function causesFor(valid: AttemptResult[], t: Target): string[] {
  */
 function distrustAllowlistAnswers(attempts: AttemptResult[]): void {
   for (const revoked of attempts) {
-    if (revoked.scenario !== "revoked" || revoked.verdict !== "pass" || revoked.evidence.httpStatus === undefined) continue;
+    const canary = revoked.scenario === "revoked" || revoked.scenario === "ocsp-revoked";
+    if (!canary || (revoked.verdict !== "pass" && revoked.verdict !== "info") || revoked.observed !== "rejected" || revoked.evidence.httpStatus === undefined)
+      continue;
     const control = attempts.find((a) => a.scenario === "other-identity" && a.tls === revoked.tls);
     if (control?.observed !== "rejected") continue;
     if (control.evidence.httpStatus !== revoked.evidence.httpStatus || control.evidence.httpText !== revoked.evidence.httpText) continue;
-    revoked.verdict = "inconclusive";
+    // An expectation that held for the wrong reason is inconclusive; an observation is only annotated.
+    if (revoked.verdict === "pass") revoked.verdict = "inconclusive";
     revoked.evidence = {
       ...revoked.evidence,
-      summary: `${revoked.evidence.summary}: the same answer as other-identity, so the identity allow-list may have refused it, not the CRL; probe a route without an allow-list to prove revocation`,
+      summary: `${revoked.evidence.summary}: the same answer as other-identity, so the identity allow-list may have refused it, not ${revoked.scenario === "revoked" ? "the CRL" : "the OCSP responder"}; probe a route without an allow-list to prove revocation`,
     };
   }
+}
+
+/** --measure-revocation over every reachable target whose valid certificate was accepted. */
+async function addMeasurements(
+  p: ProbeParams,
+  results: TargetResult[],
+  targets: Target[],
+  store: Store,
+  mintFresh: () => Promise<{ serial: string; credential: ClientCredential }>,
+): Promise<void> {
+  const fresh = await mintFresh();
+  const measured = results.map((r, i) => ({ r, t: targets[i] as Target })).filter(({ r }) => r.reachable && Object.values(r.baseline).some(Boolean));
+  const measurements = await measureRevocation({
+    serial: fresh.serial,
+    credential: fresh.credential,
+    targets: measured.map(({ r, t }) => {
+      const tls = r.baseline["1.3"] ? "1.3" : "1.2";
+      return {
+        tls,
+        connect: (credential) =>
+          attempt({
+            host: t.host,
+            port: t.port,
+            ...(t.servername ? { servername: t.servername } : {}),
+            hostHeader: t.hostHeader,
+            path: t.path,
+            tls,
+            credential,
+            ...(p.serverCa ? { serverCa: p.serverCa } : {}),
+            insecureServer: p.insecureServer,
+            timeoutMs: p.timeoutMs,
+          }),
+      };
+    }),
+    revoke: () => revokeProbeCertificate(store, fresh.serial, p.passphrase, new Date()),
+    timeoutMs: (p.measureRevocation as { timeoutMs: number }).timeoutMs,
+  });
+  measured.forEach(({ r }, i) => {
+    r.revocation = measurements[i] as RevocationMeasurement;
+    if (r.revocation.verdict !== "pass") r.ok = false;
+  });
 }
 
 /** Runs the scenario matrix against every target. */
@@ -211,8 +262,15 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
     ...(p.passphrase ? { passphrase: p.passphrase } : {}),
     ...(p.user ? { user: p.user } : {}),
     wanted,
+    mintable: Boolean(p.measureRevocation),
     now: p.now,
   });
+  if (p.measureRevocation && !(store && creds.mintFresh))
+    throw usageError(
+      "ERR_USAGE",
+      "--measure-revocation revokes a certificate it issues: it needs the home party's PKI and CA key",
+      "run it where --pki points at the PKI",
+    );
 
   // Every (target, scenario, TLS version) is one connection.
   type Job = { target: Target; scenario: Scenario; tls: TlsMode; variant?: { variant: string; credential: ClientCredential } };
@@ -269,7 +327,7 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
       if (j.target !== t) return;
       const o = observations[k];
       const identityCheck = j.scenario.name === "other-identity" || j.scenario.name === "identity-spoof";
-      const expected = identityCheck && p.expectAllowlist ? "reject" : j.scenario.expect;
+      const expected = (identityCheck && p.expectAllowlist) || (j.scenario.name === "ocsp-revoked" && p.expectOcsp) ? "reject" : j.scenario.expect;
       const variant = j.variant ? { variant: j.variant.variant } : {};
       const tls = j.tls === "legacy" ? "1.0-1.1" : j.tls;
       if (!o) {
@@ -329,14 +387,16 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
     };
   });
 
+  if (p.measureRevocation && store && creds.mintFresh) await addMeasurements(p, results, targets, store, creds.mintFresh);
+
   const all = results.flatMap((r) => r.attempts);
   const count = (v: Verdict) => all.filter((a) => a.verdict === v).length;
   const summary: ProbeSummary = {
     targets: results.length,
     unreachable: results.filter((r) => !r.reachable).length,
     passed: count("pass"),
-    failed: count("fail"),
-    inconclusive: count("inconclusive"),
+    failed: count("fail") + results.filter((r) => r.revocation?.verdict === "fail").length,
+    inconclusive: count("inconclusive") + results.filter((r) => r.revocation?.verdict === "inconclusive").length,
     errors: count("error"),
     info: count("info"),
     skipped: count("skipped"),

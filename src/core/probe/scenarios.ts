@@ -13,7 +13,8 @@ export type ScenarioName =
   | "missing-intermediate"
   | "legacy-tls"
   | "other-identity"
-  | "identity-spoof";
+  | "identity-spoof"
+  | "ocsp-revoked";
 
 export interface Scenario {
   name: ScenarioName;
@@ -24,6 +25,8 @@ export interface Scenario {
   needsCa: boolean;
   /** Only run when named, or when an allow-list is expected (its variants say nothing otherwise). */
   allowlistOnly?: boolean;
+  /** Only run when named, or when the gateway is expected to check OCSP. */
+  ocspOnly?: boolean;
   /** legacy-tls runs once, offering only TLS 1.0 and 1.1; the others run per --tls version. */
   tls?: TlsMode;
 }
@@ -47,11 +50,18 @@ export const SCENARIOS: Scenario[] = [
     needsCa: true,
     allowlistOnly: true,
   },
+  {
+    name: "ocsp-revoked",
+    description: "the OCSP canary: revoked at the PKI's OCSP responder and on no CRL, so only a gateway that asks the responder refuses it",
+    expect: "info",
+    needsCa: true,
+    ocspOnly: true,
+  },
 ];
 
 /** Parses --scenarios ("all", names, and "untrusted" for both untrusted kinds). */
-export function selectScenarios(list: string | undefined, o: { expectAllowlist?: boolean } = {}): Scenario[] {
-  if (!list || list === "all") return SCENARIOS.filter((s) => !s.allowlistOnly || o.expectAllowlist);
+export function selectScenarios(list: string | undefined, o: { expectAllowlist?: boolean; expectOcsp?: boolean } = {}): Scenario[] {
+  if (!list || list === "all") return SCENARIOS.filter((s) => (!s.allowlistOnly || o.expectAllowlist) && (!s.ocspOnly || o.expectOcsp));
   const wanted = new Set<string>();
   for (const raw of list
     .split(",")
@@ -68,7 +78,7 @@ export function selectScenarios(list: string | undefined, o: { expectAllowlist?:
   wanted.add("valid"); // the baseline every other verdict depends on
   // The canary carries its own identity; other-identity is the control that tells a CRL rejection
   // from an identity allow-list answering the same way.
-  if (wanted.has("revoked")) wanted.add("other-identity");
+  if (wanted.has("revoked") || wanted.has("ocsp-revoked")) wanted.add("other-identity");
   return SCENARIOS.filter((s) => wanted.has(s.name));
 }
 

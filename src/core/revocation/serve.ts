@@ -11,7 +11,7 @@ import { parseCrl } from "../crl/encode.js";
 import type { CaRole } from "../crl/publish.js";
 import { inputError } from "../errors.js";
 import { respondOcsp } from "../ocsp/respond.js";
-import { loadResponders, nextRenewalCheck, type Responder } from "../ocsp/responder-cert.js";
+import { type LoadedResponders, loadResponders, nextRenewalCheck, type Responder } from "../ocsp/responder-cert.js";
 import { type StatusSource, storeStatusSource } from "../ocsp/status-source.js";
 import { readConfig } from "../store/config.js";
 import type { Layout } from "../store/layout.js";
@@ -115,7 +115,7 @@ export async function startRevocationServer(p: RevocationServeParams): Promise<R
   if (validityMs < MINUTE) throw inputError("ERR_OCSP_VALIDITY", "OCSP answers must be valid for at least a minute", "pass --ocsp-validity 1h");
   let loaded = await loadResponders({ pkiDir: p.pkiDir, now: clock(), ...(p.passphrase ? { passphrase: p.passphrase } : {}) });
   for (const role of loaded.issued) p.log(`${iso(clock())} issued the ${role} CA's OCSP responder certificate`);
-  let source: StatusSource = sourceFor(layout, loaded.responders);
+  let source: StatusSource = sourceFor(layout, loaded);
   const roles = loaded.responders.map((r) => r.role);
   let routes = crlRoutes(layout, roles, config.ca.crlUrl);
   // `ca policy set --crl-url` may move the distribution point while we run: look again on a miss.
@@ -131,7 +131,7 @@ export async function startRevocationServer(p: RevocationServeParams): Promise<R
       async () => {
         try {
           loaded = await loadResponders({ pkiDir: p.pkiDir, now: clock(), ...(p.passphrase ? { passphrase: p.passphrase } : {}) });
-          source = sourceFor(layout, loaded.responders);
+          source = sourceFor(layout, loaded);
           for (const role of loaded.issued) p.log(`${iso(clock())} renewed the ${role} CA's OCSP responder certificate`);
         } catch (err) {
           p.log(`${iso(clock())} OCSP responder renewal failed: ${(err as Error).message}`);
@@ -259,12 +259,14 @@ export async function startRevocationServer(p: RevocationServeParams): Promise<R
   };
 }
 
-function sourceFor(layout: Layout, responders: readonly Responder[]): StatusSource {
+function sourceFor(layout: Layout, loaded: LoadedResponders): StatusSource {
   // The intermediate is the root's to answer for; each responder certificate is its CA's.
-  const extra = responders.map((r) => ({ role: r.role, cert: r.cert }));
-  const intermediate = responders.find((r) => r.role === "intermediate");
+  const extra = loaded.responders.map((r) => ({ role: r.role, cert: r.cert }));
+  const intermediate = loaded.responders.find((r) => r.role === "intermediate");
   if (intermediate) extra.push({ role: "root", cert: intermediate.ca });
-  return storeStatusSource(layout, extra);
+  // The canary comes from the issuing CA: the first responder (intermediate, or the root alone).
+  const issuing = loaded.responders[0]?.role ?? "root";
+  return storeStatusSource(layout, extra, loaded.ocspCanary ? [{ role: issuing, ...loaded.ocspCanary }] : []);
 }
 
 function send(res: http.ServerResponse, status: number, type: string, body: string | Buffer | undefined, headers: http.OutgoingHttpHeaders = {}): string {

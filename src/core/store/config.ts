@@ -38,6 +38,8 @@ export interface StoreConfig {
   delivery?: { signingKeyFingerprint: string; userId: string };
   /** The revoked canary certificate (see Layout.canaryCert). */
   canary?: { serial: string; revokedAt: string };
+  /** The OCSP-only canary (revoked at the responder, on no CRL), created by `revocation serve`. */
+  ocspCanary?: { serial: string; revokedAt: string };
 }
 
 export async function readConfig(pkiDir: string): Promise<StoreConfig> {
@@ -64,7 +66,10 @@ export async function readConfig(pkiDir: string): Promise<StoreConfig> {
     typeof config.policy?.maxDays !== "number" ||
     typeof config.policy.defaultDays !== "number" ||
     typeof config.crl?.validityDays !== "number" ||
-    (config.crl.publishDir !== undefined && typeof config.crl.publishDir !== "string")
+    (config.crl.publishDir !== undefined && typeof config.crl.publishDir !== "string") ||
+    (config.ca.crlUrl !== undefined && typeof config.ca.crlUrl !== "string") ||
+    (config.ca.ocspUrl !== undefined && typeof config.ca.ocspUrl !== "string") ||
+    (config.ocspCanary !== undefined && typeof config.ocspCanary?.serial !== "string")
   ) {
     throw envError("ERR_STORE_CORRUPT", `${path} is not an mtls configuration`, "restore it from your backup");
   }

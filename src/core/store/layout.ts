@@ -25,6 +25,9 @@ export function layoutOf(pkiDir: string) {
     /** The delegated OCSP responder of each CA (short-lived, renewed by `mtls revocation serve`). */
     ocspCert: (issuer: "root" | "intermediate") => join(root, "ca", `ocsp-${issuer}.pem`),
     ocspKey: (issuer: "root" | "intermediate") => join(root, "private", `ocsp-${issuer}.key`),
+    /** A client certificate revoked at the OCSP responder only (see core/ocsp/canary.ts). */
+    ocspCanaryCert: join(root, "ca", "ocsp-canary.pem"),
+    ocspCanaryKey: join(root, "private", "ocsp-canary.key"),
     crlDir: join(root, "crl"),
     crlState: join(root, "crl", "state.json"),
     crlPem: (issuer: "root" | "intermediate") => join(root, "crl", `${issuer}.crl.pem`),
@@ -38,6 +41,8 @@ export function layoutOf(pkiDir: string) {
     partnerKey: (id: string) => join(root, "pgp", "partners", `${id}.asc`),
     index: join(root, "index.jsonl"),
     revocations: join(root, "revocations.jsonl"),
+    /** Certificates `mtls probe` minted, until they expire (see core/probe/record.ts). */
+    probeCerts: join(root, "probe-certs.jsonl"),
     audit: join(root, "audit.log"),
     partners: join(root, "partners.json"),
     lock: join(root, ".lock"),

@@ -1,0 +1,51 @@
+// Certificates `mtls probe` mints from the CA live an hour and are no partner's, so they stay
+// out of the index; but the store still knows every certificate its CA signed: they are listed
+// here until they expire. The OCSP responder reads this list, so a probe's valid certificate is
+// "good" rather than "unknown" (which gateways checking OCSP refuse).
+import { readFile } from "node:fs/promises";
+import type { CaRole } from "../crl/publish.js";
+import { StoreWriter } from "../store/fs.js";
+import type { Layout } from "../store/layout.js";
+import { withLock } from "../store/lock.js";
+import { iso } from "../time.js";
+
+export interface ProbeCertRecord {
+  serial: string;
+  issuer: CaRole;
+  notAfter: string;
+  mintedAt: string;
+}
+
+/** The list's valid records; anything unreadable is skipped (it only ever widens "unknown"). */
+export async function readProbeCerts(layout: Layout): Promise<ProbeCertRecord[]> {
+  const text = await readFile(layout.probeCerts, "utf8").catch(() => "");
+  const out: ProbeCertRecord[] = [];
+  for (const line of text.split("\n")) {
+    try {
+      const r = JSON.parse(line) as ProbeCertRecord;
+      if (
+        typeof r?.serial === "string" &&
+        /^[0-9a-f]{1,40}$/.test(r.serial) &&
+        (r.issuer === "root" || r.issuer === "intermediate") &&
+        !Number.isNaN(Date.parse(r.notAfter))
+      )
+        out.push(r);
+    } catch {}
+  }
+  return out;
+}
+
+/** Adds minted certificates and drops expired ones, in one atomic replace under the store lock. */
+export async function recordProbeCerts(layout: Layout, certs: Array<{ serial: string; issuer: CaRole; notAfter: Date }>, now: Date): Promise<void> {
+  if (!certs.length) return;
+  await withLock(
+    layout.lock,
+    async () => {
+      const kept = (await readProbeCerts(layout)).filter((r) => Date.parse(r.notAfter) > now.getTime());
+      const added = certs.map((c) => ({ serial: c.serial, issuer: c.issuer, notAfter: iso(c.notAfter), mintedAt: iso(now) }));
+      const text = [...kept, ...added].map((r) => `${JSON.stringify(r)}\n`).join("");
+      await new StoreWriter().put(layout.probeCerts, text, 0o644).commit();
+    },
+    { purpose: "probe" },
+  );
+}
