@@ -251,7 +251,9 @@ test("the responder certificates: delegated (OCSPSigning, nocheck), short-lived,
   const before = await readFile(join(pki, "ca/ocsp-intermediate.pem"), "utf8");
   const second = await startResponder(dir);
   second.child.kill("SIGTERM");
-  await once(second.child, "exit");
+  const [code] = await once(second.child, "exit");
+  assert.equal(code, 0, "SIGTERM stops the responder cleanly");
+  assert.match(second.log(), /stopped after \d+ requests/);
   assert.equal(await readFile(join(pki, "ca/ocsp-intermediate.pem"), "utf8"), before, "a fresh responder certificate is reused, not reissued");
   const audit = json(await mtls(["audit", "--json"], { cwd: dir })).result;
   const issued = audit.records.filter((r: { action: string; outcome: string }) => r.action === "ocsp.responder" && r.outcome === "issued");
