@@ -106,3 +106,20 @@ test("invalid option values are input errors that name the value", async (t) => 
   assert.equal(days.exitCode, 3);
   assert.deepEqual(await snapshot(dir), {});
 });
+
+test("a CA name or organisation that RFC 4514 would read as hex, or with control characters, is refused (exit 3), never exit 70", async (t) => {
+  const dir = await tempDir(t);
+  for (const args of [
+    ["--name", "#x"],
+    ["--name", "a\u001b[2Jb"],
+    ["--name", "T", "--org", "#0c0141"],
+    ["--name", "T\u0085"],
+  ]) {
+    const r = await mtls(["ca", "init", ...args, "--json"], { cwd: dir });
+    assert.equal(r.exitCode, 3, `${JSON.stringify(args)}: ${r.stdout}`);
+    assert.equal(json(r).error?.code, "ERR_CA_NAME");
+  }
+  assert.deepEqual(await snapshot(dir), {});
+  const ok = await mtls(["ca", "init", "--name", "Acme, Inc. #1", "--json"], { cwd: dir });
+  assert.equal(ok.exitCode, 0, ok.stderr);
+});

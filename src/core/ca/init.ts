@@ -69,6 +69,15 @@ export const BACKDATE_MS = 5 * 60 * 1000;
 
 function validate(p: InitCaParams): void {
   if (!p.name.trim()) throw inputError("ERR_CA_NAME", "the CA name is empty", 'pass --name, e.g. --name "Acme Partner"');
+  // A leading "#" means "hex-encoded DER follows" in RFC 4514 names, and control characters end
+  // up in every certificate, CRL and gateway comment: both are refused rather than encoded.
+  for (const [flag, value] of [
+    ["--name", p.name],
+    ["--org", p.org ?? ""],
+  ] as const) {
+    if (value.startsWith("#") || /[\u0000-\u001f\u007f-\u009f]/.test(value))
+      throw inputError("ERR_CA_NAME", `${flag} may not begin with "#" or hold control characters`, `e.g. ${flag} "Acme Partner"`);
+  }
   if (!p.insecureNoPassphrase) {
     if (p.passphrase === undefined)
       throw inputError("ERR_PASSPHRASE_REQUIRED", "no passphrase for the CA keys", "set MTLS_CA_PASSPHRASE or pass --passphrase-file <file>");
