@@ -1,9 +1,10 @@
 // Options and helpers shared by several commands.
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
 import { type Command, Option } from "commander";
 import type { PassphraseSource } from "../core/ca/material.js";
 import { fsError, inputError, usageError } from "../core/errors.js";
+import { checkPassphraseText, INPUT_LIMITS, passphraseFromFile } from "../core/input.js";
 import type { CliContext } from "./context.js";
 
 /** The "Exit codes" block every command's --help ends with. */
@@ -49,17 +50,9 @@ function refuseArgv(opts: PassphraseOpts): void {
 
 async function readPassphraseFile(ctx: CliContext, file: string): Promise<string> {
   const path = ctx.resolvePath(file);
-  let text: string;
-  try {
-    const st = await stat(path);
-    if (st.mode & 0o077) ctx.out.warn(`${file} is readable by other users; chmod 600 it`);
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    throw fsError(err, file, "read passphrase file");
-  }
-  const first = text.split(/\r?\n/)[0] ?? "";
-  if (first === "") throw inputError("ERR_PASSPHRASE_FILE", `passphrase file ${file} is empty`, "write the passphrase on its first line");
-  return first;
+  const st = await stat(path).catch((err) => Promise.reject(fsError(err, file, "read passphrase file")));
+  if (st.mode & 0o077) ctx.out.warn(`${file} is readable by other users; chmod 600 it`);
+  return passphraseFromFile(await ctx.readInput(file, "passphrase file", INPUT_LIMITS.passphraseFile), file);
 }
 
 /**
@@ -73,7 +66,7 @@ export function passphraseSource(ctx: CliContext, opts: PassphraseOpts): Passphr
     cached ??= (async () => {
       if (opts.passphraseFile) return readPassphraseFile(ctx, opts.passphraseFile);
       const env = ctx.env.MTLS_CA_PASSPHRASE;
-      if (env !== undefined && env !== "") return env;
+      if (env !== undefined && env !== "") return checkPassphraseText(env, "MTLS_CA_PASSPHRASE");
       if (ctx.prompt.interactive) return ctx.prompt.password("CA key passphrase:");
       throw usageError(
         "ERR_PASSPHRASE_REQUIRED",
@@ -90,7 +83,7 @@ export async function newPassphrase(ctx: CliContext, opts: PassphraseOpts, minLe
   refuseArgv(opts);
   if (opts.passphraseFile) return readPassphraseFile(ctx, opts.passphraseFile);
   const env = ctx.env.MTLS_CA_PASSPHRASE;
-  if (env !== undefined && env !== "") return env;
+  if (env !== undefined && env !== "") return checkPassphraseText(env, "MTLS_CA_PASSPHRASE");
   if (!ctx.prompt.interactive) {
     throw usageError(
       "ERR_PASSPHRASE_REQUIRED",

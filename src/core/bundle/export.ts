@@ -4,12 +4,13 @@ import { type CaCerts, loadCaCerts, type PassphraseSource, readCertFile } from "
 import { conflictError, inputError } from "../errors.js";
 import { parseSerial, validatePartnerId } from "../ids.js";
 import type { CertInfo } from "../pki.js";
-import { exists, readText, writeFileAtomic } from "../store/fs.js";
+import { exists, writeFileAtomic } from "../store/fs.js";
 import { readIndex } from "../store/index-file.js";
 import { type PartnerRecord, readPartners } from "../store/partners.js";
 import { openStore, type Store } from "../store/store.js";
 import { buildBundleZip, type Manifest } from "./bundle.js";
 import { ensureSigningKey } from "./home-key.js";
+import { readPinnedPartnerKey } from "./partner-key.js";
 import { encryptAndSign } from "./pgp.js";
 
 export interface DeliveredBundle {
@@ -68,7 +69,7 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
   });
   let data: Uint8Array = zip;
   if (signer && p.partner.pgp) {
-    const recipientArmored = await readText(`${p.store.layout.root}/${p.partner.pgp.keyFile}`);
+    const recipientArmored = await readPinnedPartnerKey(p.store.layout, p.partner, p.now);
     data = await encryptAndSign({
       data: zip,
       filename: "bundle.zip",

@@ -15,8 +15,9 @@ import { withLock } from "../store/lock.js";
 import { type Revocation, readRevocations, serializeRevocations } from "../store/revocations.js";
 import { openStore } from "../store/store.js";
 import { iso } from "../time.js";
+import { pgpProblems } from "./pgp-check.js";
 
-export type DoctorCheck = "lock" | "leftovers" | "journal" | "certificates" | "orphans" | "revocations" | "crl" | "modes" | "audit";
+export type DoctorCheck = "lock" | "leftovers" | "journal" | "certificates" | "orphans" | "revocations" | "crl" | "modes" | "audit" | "pgp";
 
 export interface DoctorProblem {
   check: DoctorCheck;
@@ -233,6 +234,7 @@ export async function runDoctor(p: DoctorParams): Promise<DoctorResult> {
           });
       }
 
+      problems.push(...(await pgpProblems({ layout, config })));
       // The audit chain.
       const auditLog = await readAuditLog(layout.audit).catch(() => undefined);
       if (auditLog && !auditLog.verification.ok) {

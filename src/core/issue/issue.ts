@@ -3,6 +3,7 @@ import { join, relative } from "node:path";
 import { stageAudit } from "../audit/audit.js";
 import { deliverBundle } from "../bundle/export.js";
 import { ensureSigningKey } from "../bundle/home-key.js";
+import { readPinnedPartnerKey } from "../bundle/partner-key.js";
 import { BACKDATE_MS } from "../ca/init.js";
 import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
 import { conflictError, inputError, usageError } from "../errors.js";
@@ -265,6 +266,8 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
   const prepared = await prepareRequest(p, config, ca.issuer, p.now);
   // Decrypt the CA key before taking the lock: the KDF is the slow part and needs no lock.
   const caKey = await loadIssuingKey(layout, ca, p.passphrase);
+  // The pinned recipient key is checked before anything is written (the signing key included).
+  if (deliver && known) await readPinnedPartnerKey(layout, known, p.now);
   // Creating the signing key takes the lock itself, so it must exist before we take it.
   if (deliver) await ensureSigningKey(store, p.passphrase ?? noPassphrase, p.now);
 

@@ -2,10 +2,8 @@ import { isIP, connect as tcpConnect } from "node:net";
 import { appendAudit } from "../audit/audit.js";
 import type { PassphraseSource } from "../ca/material.js";
 import { usageError } from "../errors.js";
-import { readConfig } from "../store/config.js";
 import { writeFileAtomic } from "../store/fs.js";
-import { layoutOf } from "../store/layout.js";
-import type { Store } from "../store/store.js";
+import { openStore, type Store } from "../store/store.js";
 import { attempt, type Evidence, type Observation, type ServerCertInfo, type TlsMode } from "./attempt.js";
 import { prepareCredentials, type UserCredential } from "./credentials.js";
 import { renderJunit } from "./junit.js";
@@ -196,12 +194,11 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
   if (targets.length === 0) throw usageError("ERR_USAGE", "no target given", "pass at least one https:// URL");
   let store: Store | undefined;
   if (p.pkiDir) {
-    const layout = layoutOf(p.pkiDir);
-    const config = await readConfig(p.pkiDir).catch((err) => {
+    // openStore, not a bare config read: the probe reads CA keys, so the symlink check applies.
+    store = await openStore(p.pkiDir).catch((err) => {
       if (p.user && (err as { code?: string }).code === "ERR_NO_PKI") return undefined;
       throw err;
     });
-    if (config) store = { layout, config };
   }
   const wanted = new Set(p.scenarios.map((s) => s.name));
   const creds = await prepareCredentials({

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
 import { examplesHelp, exitCodesHelp, loadCore } from "../../flags.js";
 import { fields } from "../../output.js";
@@ -31,7 +32,7 @@ export function register(parent: Command, ctx: CliContext): void {
       const result = await core.addPartner({
         pkiDir: ctx.pkiDir,
         partnerId,
-        ...(opts.pgpKey ? { pgpKey: await ctx.readInput(opts.pgpKey, "OpenPGP key"), pgpSource: opts.pgpKey } : {}),
+        ...(opts.pgpKey ? { pgpKey: await ctx.readInput(opts.pgpKey, "OpenPGP key", INPUT_LIMITS.pgpKey), pgpSource: opts.pgpKey } : {}),
         ...(opts.name !== undefined ? { name: opts.name } : {}),
         ...(opts.contact !== undefined ? { contact: opts.contact } : {}),
         now: ctx.now(),

@@ -2,6 +2,7 @@ import { dirname } from "node:path";
 import { type Command, Option } from "commander";
 import { Exit, usageError } from "../../../core/errors.js";
 import type { IssueResult } from "../../../core/index.js";
+import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
 import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, parseDays, passphraseSource } from "../../flags.js";
 import { fields, type Styles, table } from "../../output.js";
@@ -104,7 +105,7 @@ export function register(parent: Command, ctx: CliContext): void {
       const result = await core.issuePartnerCert({
         pkiDir: ctx.pkiDir,
         partnerId: a.partnerId as string,
-        ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR"), csrSource: `CSR ${a.csr}` } : {}),
+        ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${a.csr}` } : {}),
         ...(a.generate ? { generateKeyType: core.parseKeyType(a.keyType) } : {}),
         ...(opts.cn !== undefined ? { cn: opts.cn } : {}),
         ...(a.sans?.length ? { sans: a.sans.map(core.parseSan) } : {}),
@@ -131,7 +132,7 @@ async function runBatch(ctx: CliContext, core: typeof import("../../../core/inde
   const file = ctx.resolvePath(opts.batch as string);
   const result = await core.issueBatch({
     pkiDir: ctx.pkiDir,
-    text: (await ctx.readInput(opts.batch as string, "batch file", 256 * 1024 * 1024)).toString("utf8"),
+    text: (await ctx.readInput(opts.batch as string, "batch file", INPUT_LIMITS.batchFile)).toString("utf8"),
     baseDir: dirname(file),
     ...(opts.keyDir ? { keyDir: ctx.resolvePath(opts.keyDir) } : {}),
     allOrNothing: Boolean(opts.allOrNothing),

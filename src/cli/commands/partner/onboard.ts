@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { usageError } from "../../../core/errors.js";
 import type { OnboardResult } from "../../../core/index.js";
+import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
 import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, parseDays, passphraseSource } from "../../flags.js";
 import type { Styles } from "../../output.js";
@@ -114,8 +115,8 @@ export function register(parent: Command, ctx: CliContext): void {
         partnerId: a.partnerId as string,
         ...(a.name ? { name: a.name } : {}),
         ...(a.contact ? { contact: a.contact } : {}),
-        ...(a.pgpKey ? { pgpKey: await ctx.readInput(a.pgpKey, "OpenPGP key"), pgpSource: a.pgpKey } : {}),
-        ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR"), csrSource: `CSR ${a.csr}` } : {}),
+        ...(a.pgpKey ? { pgpKey: await ctx.readInput(a.pgpKey, "OpenPGP key", INPUT_LIMITS.pgpKey), pgpSource: a.pgpKey } : {}),
+        ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${a.csr}` } : {}),
         ...(a.generate ? { generateKeyType: core.parseKeyType(a.keyType) } : {}),
         ...(a.sans?.length ? { sans: a.sans.map(core.parseSan) } : {}),
         ...(a.days ? { days: a.days } : {}),
