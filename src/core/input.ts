@@ -84,17 +84,24 @@ export async function readStreamBounded(stream: AsyncIterable<unknown> & { destr
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
- * The passphrase in a passphrase file: the bytes of its first line (up to LF, or CRLF), exactly.
- * They must be valid UTF-8: decoding replaces each bad byte by U+FFFD, so two different files
- * would unlock the same key and OpenSSL, which uses the raw bytes, could not open it (#13).
- * Keys are derived from the UTF-8 encoding of the result, which is then the file's own bytes.
+ * The passphrase in a passphrase file: the bytes of its first line, up to LF, exactly as OpenSSL's
+ * `-passin file:` reads them. They must be valid UTF-8: decoding replaces each bad byte by
+ * U+FFFD, so two different files would unlock the same key and OpenSSL, which uses the raw
+ * bytes, could not open it (#13). Keys are derived from the UTF-8 encoding of the result, which
+ * is then the file's own bytes. A CR before the LF is refused rather than dropped: OpenSSL would
+ * keep it, and the same file must give the same passphrase to both.
  */
 export function passphraseFromFile(bytes: Uint8Array, what: string): string {
   let end = bytes.indexOf(0x0a);
   if (end < 0) end = bytes.length;
-  if (end > 0 && bytes[end - 1] === 0x0d) end--;
   const line = bytes.subarray(0, end);
   if (line.length === 0) throw inputError("ERR_PASSPHRASE_FILE", `passphrase file ${what} is empty`, "write the passphrase on its first line");
+  if (line[line.length - 1] === 0x0d)
+    throw inputError(
+      "ERR_PASSPHRASE_FILE",
+      `passphrase file ${what} ends its first line with CR (a Windows line ending), which OpenSSL would read as part of the passphrase`,
+      "save the file with LF line endings (the passphrase stays the same)",
+    );
   try {
     return strictUtf8.decode(line);
   } catch {

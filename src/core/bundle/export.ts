@@ -55,6 +55,8 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
     );
   }
   if (!p.force && (await exists(p.out))) throw conflictError("ERR_EXISTS", `${p.out} already exists`, "pass --force to overwrite it");
+  // The pinned recipient first: a mismatch must leave the store as it was, signing key included.
+  const recipientArmored = p.encrypt && p.partner.pgp ? await readPinnedPartnerKey(p.store.layout, p.partner, p.now) : undefined;
   const signer = p.encrypt ? await ensureSigningKey(p.store, p.passphrase, p.now) : undefined;
   const { zip, manifest } = await buildBundleZip({
     partnerId: p.partner.id,
@@ -68,8 +70,7 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
     ...(p.gatewayUrl ? { gatewayUrl: p.gatewayUrl } : {}),
   });
   let data: Uint8Array = zip;
-  if (signer && p.partner.pgp) {
-    const recipientArmored = await readPinnedPartnerKey(p.store.layout, p.partner, p.now);
+  if (signer && recipientArmored) {
     data = await encryptAndSign({
       data: zip,
       filename: "bundle.zip",

@@ -1,0 +1,116 @@
+// #13 reproduction 7: one request must never stop `gateway serve`. A client certificate whose CN
+// holds characters outside Latin-1 made the forwarded header throw ERR_INVALID_CHAR, uncaught.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import http from "node:http";
+import { join } from "node:path";
+import test from "node:test";
+import { BIN, baseEnv, have, initTempCa, json, mtls, openssl, PASSPHRASE, run } from "../helpers/run.js";
+
+/** Reverses the gateway's RFC 4514 escaping: "\XX" hex pairs are UTF-8 bytes, "\c" is c. */
+function unescapeDn(value: string): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < value.length; i++) {
+    if (value[i] !== "\\") bytes.push(value.charCodeAt(i));
+    else if (/^[0-9A-F]{2}$/.test(value.slice(i + 1, i + 3))) {
+      bytes.push(Number.parseInt(value.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else bytes.push(value.charCodeAt(++i));
+  }
+  return Buffer.from(bytes).toString("utf8");
+}
+
+test("#13: gateway serve --upstream survives hostile certificates and upstreams; identities are RFC 4514-escaped", {
+  skip: !have("curl") && "curl is not installed",
+}, async (t) => {
+  const dir = await initTempCa(t);
+  const cn = 'Ünïcødé 日本 "a+b", <c>;\\';
+  const csr = join(dir, "intl.csr");
+  const key = join(dir, "intl.key");
+  const req = await openssl([
+    "req",
+    "-new",
+    "-utf8",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-keyout",
+    key,
+    "-out",
+    csr,
+    "-subj",
+    `/O=Partner/CN=${cn.replace(/[\\/+"]/g, "\\$&")}`,
+  ]);
+  assert.equal(req.exitCode, 0, req.stderr);
+  const issued = await mtls(["partner", "issue", "intl", "--csr", csr, "--json"], { cwd: dir });
+  assert.equal(issued.exitCode, 0, issued.stdout);
+  const cert = json(issued).result;
+
+  const seen: http.IncomingHttpHeaders[] = [];
+  const upstream = http.createServer((req, res) => {
+    seen.push(req.headers);
+    if (req.url === "/reset") {
+      res.writeHead(200, { "content-length": "100" }).write("partial");
+      setImmediate(() => req.socket.destroy());
+    } else res.end("ok\n");
+  });
+  upstream.listen(0, "127.0.0.1");
+  await once(upstream, "listening");
+  t.after(() => upstream.close());
+  const upPort = (upstream.address() as import("node:net").AddressInfo).port;
+  const child = spawn(process.execPath, [BIN, "gateway", "serve", "--port", "0", "--upstream", `http://127.0.0.1:${upPort}`], {
+    cwd: dir,
+    env: baseEnv({ MTLS_CA_PASSPHRASE: PASSPHRASE }),
+  });
+  t.after(() => child.kill("SIGKILL"));
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  for (let i = 0; i < 200 && !/https:\/\//.test(stdout) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
+  const port = Number(new URL(stdout.trim()).port);
+  const curl = (path: string, extra: string[] = []) =>
+    run("curl", [
+      "-sS",
+      "--max-time",
+      "5",
+      "--cacert",
+      join(dir, "pki/ca/ca-bundle.pem"),
+      "--cert",
+      cert.chainPath,
+      "--key",
+      key,
+      "-w",
+      "\n%{http_code}",
+      ...extra,
+      `https://localhost:${port}${path}`,
+    ]);
+
+  // A client claiming an identity in its own headers gets them replaced, not passed on.
+  const first = await curl("/", ["-H", "X-Client-Subject: admin", "-H", "X-Client-Role: root"]);
+  assert.match(first.stdout, /^ok\n\n200$/, first.stderr + stderr);
+  const h = seen.at(-1) as http.IncomingHttpHeaders;
+  assert.equal(h["x-client-subject"], '\\C3\\9Cn\\C3\\AFc\\C3\\B8d\\C3\\A9 \\E6\\97\\A5\\E6\\9C\\AC \\"a\\+b\\"\\, \\<c\\>\\;\\\\');
+  assert.equal(unescapeDn(h["x-client-subject"] as string), cn);
+  assert.equal(h["x-client-serial"], cert.serial);
+  assert.equal(h["x-client-role"], undefined);
+
+  // An upstream that dies mid-answer costs that request only.
+  const reset = await curl("/reset");
+  assert.notEqual(reset.exitCode, 0);
+  // An upstream that is gone: 502, logged.
+  upstream.close();
+  upstream.closeAllConnections();
+  const down = await curl("/");
+  assert.match(down.stdout, /502$/, down.stderr);
+  assert.match(stderr, /502 GET \/ upstream unreachable/);
+
+  assert.equal(child.exitCode, null, `the gateway stopped:\n${stderr}`);
+  child.kill("SIGTERM");
+  const [code] = await once(child, "exit");
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /stopped after 3 requests/);
+});
