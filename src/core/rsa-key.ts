@@ -68,7 +68,7 @@ export function rsaSpkiProblem(spki: Uint8Array): string | undefined {
   if (algorithm !== OID_RSA && algorithm !== OID_RSA_PSS) return undefined;
   try {
     const [, bits] = children(spki, readTlv(spki, 0));
-    if (!bits || bits.tag !== 0x03 || spki[bits.start] !== 0) return "a malformed RSA public key";
+    if (bits?.tag !== 0x03 || spki[bits.start] !== 0) return "a malformed RSA public key";
     const keyDer = spki.subarray(bits.start + 1, bits.end);
     const outer = readTlv(keyDer, 0);
     const [n, e, ...rest] = children(keyDer, outer);

@@ -7,7 +7,7 @@ import * as openpgp from "openpgp";
 import { makeCsr } from "../helpers/csr.js";
 import { type GpgHome, type GpgKey, genKey, gpgHome, haveGpg, revokeKey } from "../helpers/gpg.js";
 import { openHomeKey } from "../helpers/home-key.js";
-import { initTempCa, json, mtls, openssl, PASSPHRASE, run, snapshot } from "../helpers/run.js";
+import { initTempCa, json, mtls, openssl, run, snapshot } from "../helpers/run.js";
 import { craftZip } from "../helpers/zip.js";
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
