@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { readFile, writeFile } from "node:fs/promises";
 import http from "node:http";
 import { join } from "node:path";
 import test from "node:test";
@@ -98,6 +99,59 @@ test("#13: gateway serve --upstream survives hostile certificates and upstreams;
   assert.equal(h["x-client-serial"], cert.serial);
   assert.equal(h["x-client-role"], undefined);
 
+  // A certificate minted outside mtls (here by openssl with the CA key) for an e = 3 key is
+  // refused by the gateway itself, and the upstream never hears of it.
+  const weakKey = join(dir, "e3.key");
+  const weakCsr = join(dir, "e3.csr");
+  const weakCert = join(dir, "e3.pem");
+  const ext = join(dir, "client.ext");
+  await writeFile(ext, "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n");
+  for (const args of [
+    ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-pkeyopt", "rsa_keygen_pubexp:3", "-out", weakKey],
+    ["req", "-new", "-key", weakKey, "-subj", "/CN=e3", "-out", weakCsr],
+    [
+      "x509",
+      "-req",
+      "-in",
+      weakCsr,
+      "-CA",
+      join(dir, "pki/ca/intermediate.pem"),
+      "-CAkey",
+      join(dir, "pki/private/intermediate.key"),
+      "-passin",
+      `pass:${PASSPHRASE}`,
+      "-CAcreateserial",
+      "-days",
+      "1",
+      "-extfile",
+      ext,
+      "-out",
+      weakCert,
+    ],
+  ]) {
+    const o = await openssl(args);
+    assert.equal(o.exitCode, 0, o.stderr);
+  }
+  await writeFile(weakCert, (await readFile(weakCert, "utf8")) + (await readFile(join(dir, "pki/ca/intermediate.pem"), "utf8")));
+  const calls = seen.length;
+  const weak = await run("curl", [
+    "-sS",
+    "--max-time",
+    "5",
+    "--cacert",
+    join(dir, "pki/ca/ca-bundle.pem"),
+    "--cert",
+    weakCert,
+    "--key",
+    weakKey,
+    "-w",
+    "\n%{http_code}",
+    `https://localhost:${port}/`,
+  ]);
+  assert.match(weak.stdout, /403$/, weak.stderr + stderr);
+  assert.equal(seen.length, calls);
+  assert.match(stderr, /public exponent 3/);
+
   // An upstream that dies mid-answer costs that request only.
   const reset = await curl("/reset");
   assert.notEqual(reset.exitCode, 0);
@@ -112,5 +166,5 @@ test("#13: gateway serve --upstream survives hostile certificates and upstreams;
   child.kill("SIGTERM");
   const [code] = await once(child, "exit");
   assert.equal(code, 0, stderr);
-  assert.match(stderr, /stopped after 3 requests/);
+  assert.match(stderr, /stopped after 4 requests/);
 });

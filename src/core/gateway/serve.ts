@@ -6,13 +6,14 @@ import { readFile } from "node:fs/promises";
 import http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
-import type { TLSSocket } from "node:tls";
+import type { PeerCertificate, TLSSocket } from "node:tls";
 import { loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
 import { inputError } from "../errors.js";
 import { randomSerial } from "../ids.js";
 import { exportPkcs8, exportSpki, generateKeyPair } from "../keys.js";
-import { encodePem } from "../pem.js";
-import { createCertificate } from "../pki.js";
+import { decodePemBlocks, encodePem } from "../pem.js";
+import { createCertificate, parseCertificate } from "../pki.js";
+import { assertRsaKeySound, rsaParamsProblem } from "../rsa-key.js";
 import { readIndex } from "../store/index-file.js";
 import type { Layout } from "../store/layout.js";
 import { openStore } from "../store/store.js";
@@ -93,6 +94,13 @@ function failRequest(res: http.ServerResponse, status: number, line: string, log
   else res.writeHead(status, { "content-type": "text/plain" }).end(status === 400 ? "bad request\n" : "bad gateway\n");
 }
 
+/** A certificate issued before mtls checked RSA keys (#13) may hold e = 1: not a key at all. */
+function peerRsaProblem(peer: PeerCertificate): string | undefined {
+  if (!peer.modulus || !peer.exponent) return undefined;
+  const hex = (h: string) => Buffer.from(h.replace(/^0x/i, "").padStart(Math.ceil(h.replace(/^0x/i, "").length / 2) * 2, "0"), "hex");
+  return rsaParamsProblem(hex(peer.modulus), hex(peer.exponent));
+}
+
 interface RequestContext {
   owners: Map<string, string>;
   upstream?: URL;
@@ -106,6 +114,13 @@ function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, c: R
   const line = (status: number) => c.log(`${iso(new Date())} ${status} ${req.method} ${req.url} serial=${serial || "-"} partner=${partner ?? "-"}`);
   req.on("error", (err) => failRequest(res, 400, `${iso(new Date())} 400 ${req.method} client error: ${err.message}`, c.log));
   res.on("error", (err) => c.log(`${iso(new Date())} response error: ${err.message}`));
+  const weak = peerRsaProblem(peer);
+  if (weak) {
+    line(403);
+    c.log(`${iso(new Date())} refused serial=${serial || "-"}: the client's RSA key has ${weak}`);
+    res.writeHead(403, { "content-type": "text/plain" }).end("forbidden: unusable client key\n");
+    return;
+  }
   if (c.upstream) {
     forward(req, res, c.upstream, forwardHeaders(req.headers, peer, serial), line, c.log);
     return;
@@ -159,6 +174,8 @@ export async function startGateway(p: ServeParams): Promise<RunningGateway> {
       throw inputError("ERR_UPSTREAM", `invalid --upstream "${p.upstream}"`, "use http://host:port");
     }
   }
+  const leaf = p.serverCertPem ? decodePemBlocks(p.serverCertPem).find((b) => b.label === "CERTIFICATE") : undefined;
+  if (leaf) assertRsaKeySound(parseCertificate(leaf.der, "--server-cert").spki, "--server-cert");
   const server = p.serverCertPem && p.serverKeyPem ? { certPem: p.serverCertPem, keyPem: p.serverKeyPem } : await localServerCert(p, layout);
   const material = await tlsMaterial(layout, config.ca.intermediate);
   const stats = { requests: 0, refusedHandshakes: 0, crlReloads: 0 };
