@@ -19,9 +19,9 @@ test("#13: the partner registry knows only its own ids, __proto__ included", asy
   const back = await readPartners(path);
   assert.deepEqual(Object.keys(back.partners).sort(), ["__proto__", "constructor"]);
   const proto: string = "__proto__";
-  const toString: string = "toString";
+  const inherited: string = "toString";
   assert.equal(back.partners[proto]?.id, "__proto__");
-  assert.equal(back.partners[toString], undefined);
+  assert.equal(back.partners[inherited], undefined);
 });
 
 test("#13: templates look up own keys only: {{constructor}} is missing, not Object's constructor", () => {
