@@ -118,7 +118,7 @@ function rsaKeysProblem(key: OpenPgp.Key): string | undefined {
 /**
  * The home party's private key at rest: the armored OpenPGP key inside the PBES2 envelope of the
  * CA keys (PBKDF2-HMAC-SHA256 × 600,000), under the CA passphrase. OpenPGP's own S2K, as
- * OpenPGP.js writes it, hashes 16 MiB per guess, about a fifth of the CA keys' work, so the same
+ * OpenPGP.js writes it, hashes 16 MiB per guess, about a sixth of the CA keys' work, so the same
  * passphrase was cheaper to guess here (#13). Older stores keep their S2K-protected file, which
  * still opens.
  */
