@@ -90,8 +90,12 @@ async function localServerCert(p: ServeParams, layout: Layout) {
 function failRequest(res: http.ServerResponse, status: number, line: string, log: (l: string) => void): void {
   log(line);
   res.on("error", () => {});
-  if (res.headersSent) res.destroy();
-  else res.writeHead(status, { "content-type": "text/plain" }).end(status === 400 ? "bad request\n" : "bad gateway\n");
+  try {
+    if (res.headersSent) res.destroy();
+    else res.writeHead(status, { "content-type": "text/plain" }).end(status === 400 ? "bad request\n" : "bad gateway\n");
+  } catch {
+    res.destroy(); // the answer cannot be written any more: cutting the connection is all that is left
+  }
 }
 
 /** A certificate issued before mtls checked RSA keys (#13) may hold e = 1: not a key at all. */
