@@ -13,8 +13,10 @@ const MiB = 1024 * KiB;
 export const INPUT_LIMITS = {
   /** A CSR, PEM or DER: real ones are 1-4 KiB. */
   csr: 64 * KiB,
-  /** A private key or certificate chain file (PEM). */
+  /** A private key file (PEM). */
   key: 256 * KiB,
+  /** Certificates (PEM): a chain, or a CA bundle like the system's (about 220 KiB). */
+  certificates: 1 * MiB,
   /** An OpenPGP key file: keys with many signatures run to tens of KiB. */
   pgpKey: 1 * MiB,
   /** A passphrase file (only its first line is used). */

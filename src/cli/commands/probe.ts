@@ -105,7 +105,7 @@ export function register(parent: Command, ctx: CliContext): void {
         ...(opts.cert || opts.key
           ? {
               user: {
-                certPem: (await ctx.readInput(opts.cert ?? "", "--cert", INPUT_LIMITS.key)).toString("utf8"),
+                certPem: (await ctx.readInput(opts.cert ?? "", "--cert", INPUT_LIMITS.certificates)).toString("utf8"),
                 keyPem: (await ctx.readInput(opts.key ?? "", "--key", INPUT_LIMITS.key)).toString("utf8"),
               },
             }
@@ -113,7 +113,7 @@ export function register(parent: Command, ctx: CliContext): void {
         scenarios: core.selectScenarios(opts.scenarios),
         tlsVersions: core.parseTlsVersions(opts.tls),
         ...(opts.servername ? { servername: opts.servername } : {}),
-        ...(opts.serverCa ? { serverCa: (await ctx.readInput(opts.serverCa, "--server-ca", INPUT_LIMITS.key)).toString("utf8") } : {}),
+        ...(opts.serverCa ? { serverCa: (await ctx.readInput(opts.serverCa, "--server-ca", INPUT_LIMITS.certificates)).toString("utf8") } : {}),
         insecureServer: Boolean(opts.insecureServer),
         timeoutMs,
         concurrency: Math.max(1, Number.parseInt(opts.concurrency, 10) || 8),

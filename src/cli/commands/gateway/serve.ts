@@ -36,7 +36,7 @@ export function register(parent: Command, ctx: CliContext): void {
         host: opts.host,
         port: Number.parseInt(opts.port, 10),
         ...(opts.upstream ? { upstream: opts.upstream } : {}),
-        ...(opts.serverCert ? { serverCertPem: (await ctx.readInput(opts.serverCert, "--server-cert", INPUT_LIMITS.key)).toString("utf8") } : {}),
+        ...(opts.serverCert ? { serverCertPem: (await ctx.readInput(opts.serverCert, "--server-cert", INPUT_LIMITS.certificates)).toString("utf8") } : {}),
         ...(opts.serverKey ? { serverKeyPem: (await ctx.readInput(opts.serverKey, "--server-key", INPUT_LIMITS.key)).toString("utf8") } : {}),
         passphrase: passphraseSource(ctx, opts),
         now: ctx.now(),
