@@ -90,6 +90,15 @@ test("#13: every store directory is inside the symlink check, probe included", a
     await rename(path, `${path}.link`);
     await rename(`${path}.real`, path);
   }
+  // Nor is a certificate archived by serial.
+  const { csr } = await makeCsr(dir, "acme");
+  const serial = json(await mtls(["partner", "issue", "acme", "--csr", csr, "--json"], { cwd: dir })).result.serial;
+  const certFile = join(pki, `certs/${serial}.pem`);
+  await rename(certFile, join(dir, "elsewhere.pem"));
+  await symlink(join(dir, "elsewhere.pem"), certFile);
+  const exported = await mtls(["partner", "export", "acme", "--no-encrypt", "--out", "plain.zip", "--json"], { cwd: dir });
+  assert.equal(exported.exitCode, 5, exported.stdout);
+  assert.equal(json(exported).error?.code, "ERR_SYMLINK");
   // A partner's key file planted as a link is not followed either.
   const keyFile = join(pki, "pgp/partners/acme.asc");
   await rename(keyFile, join(dir, "elsewhere.asc"));

@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { lstat } from "node:fs/promises";
 import { envError, fsError, inputError } from "../errors.js";
+import { INPUT_LIMITS, readFileBounded } from "../input.js";
 import { decryptKeyPemAsync, importSigningKey, type KeyType, keyObjectFromPkcs8, keyTypeOf } from "../keys.js";
 import { pemOrDer } from "../pem.js";
 import { type CertInfo, parseCertificate } from "../pki.js";
@@ -19,9 +20,10 @@ export interface CaCerts {
   issuerRole: "intermediate" | "root";
 }
 
+/** A certificate of the store; a link planted in its place is not followed (#13). */
 export async function readCertFile(path: string, what: string): Promise<CertInfo> {
-  const text = await readText(path);
-  return parseCertificate(pemOrDer(Buffer.from(text), ["CERTIFICATE"], what), what);
+  const bytes = await readFileBounded(path, INPUT_LIMITS.certificates, what, { noFollow: true });
+  return parseCertificate(pemOrDer(bytes, ["CERTIFICATE"], what), what);
 }
 
 export async function loadCaCerts(layout: Layout, config: StoreConfig): Promise<CaCerts> {

@@ -11,8 +11,8 @@ export interface Store {
 
 /**
  * Every directory of the store and every file at a fixed name in it (#13: pgp/ and crl/ were
- * outside the check). Files named by serial or partner id are opened without following links
- * where they are read.
+ * outside the check). Certificates named by serial and partners' key files are opened without
+ * following links where they are read.
  */
 function storePaths(layout: Layout): string[] {
   const roles = ["root", "intermediate"] as const;
