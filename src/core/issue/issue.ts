@@ -7,6 +7,8 @@ import { readPinnedPartnerKey } from "../bundle/partner-key.js";
 import { BACKDATE_MS } from "../ca/init.js";
 import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
 import { conflictError, inputError, usageError } from "../errors.js";
+import { assertIdentitiesAvailable, requestIdentities } from "../identity/registry.js";
+import { attributeValueProblem, checkSubjectPolicy } from "../identity/subject-policy.js";
 import { randomSerial, validatePartnerId } from "../ids.js";
 import { generateKeyPairDer, type KeyType } from "../keys.js";
 import { encodePem, pemOrDer } from "../pem.js";
@@ -127,8 +129,8 @@ export async function prepareRequest(req: IssueRequest, config: StoreConfig, iss
     const problem = sanProblem(s);
     if (problem) throw inputError("ERR_SAN", `invalid SAN "${formatSan(s)}": ${problem}`);
   }
-  if (req.cn !== undefined && (req.cn.trim() === "" || req.cn.length > 64))
-    throw inputError("ERR_CN", `invalid --cn "${req.cn}": 1 to 64 characters (RFC 5280 ub-common-name)`);
+  const cnProblem = req.cn !== undefined ? attributeValueProblem("CN", req.cn) : undefined;
+  if (cnProblem) throw inputError("ERR_CN", `invalid --cn: ${cnProblem}`, 'use 1 to 64 printable ASCII characters without " \\ , + = < > # ;');
 
   if (req.generateKeyType) {
     if (req.csr) throw usageError("ERR_USAGE", "--csr and --generate exclude each other", "pass one of them");
@@ -161,6 +163,7 @@ export async function prepareRequest(req: IssueRequest, config: StoreConfig, iss
     );
   const encoding = req.cn === undefined ? subjectEncodingProblem(csr.subjectDer) : undefined;
   if (encoding) throw inputError("ERR_CSR_SUBJECT", `${what} has a subject with ${encoding}`, "pass --cn to set the subject");
+  if (req.cn === undefined) checkSubjectPolicy(csr.subjectDer, what);
   if (csr.requestedExtensions.length) {
     warnings.push(
       `${what} asked for ${csr.requestedExtensions.join(", ")}: not copied; partner certificates get the client profile (CA:false, digitalSignature, clientAuth)`,
@@ -215,6 +218,7 @@ export function recordFor(r: PreparedRequest, cert: CertInfo, ca: CaCerts, layou
     serial: cert.serial,
     partnerId: r.partnerId,
     subject: cert.subject,
+    commonNames: cert.commonNames,
     sans: cert.sans.map(formatSan),
     keyType: r.keyType,
     notBefore: iso(cert.notBefore),
@@ -276,6 +280,7 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
     async () => {
       const snap = await readIndexSnapshot(layout.index);
       const registry = await readPartners(layout.partners);
+      assertIdentitiesAvailable({ records: snap.records, registry, partnerId: prepared.partnerId, identities: requestIdentities(prepared) });
       const serial = uniqueSerial(new Set(snap.records.map((r) => r.serial)));
       const cert = await signRequest(prepared, ca, caKey, serial, p.now, config);
       const record = recordFor(prepared, cert, ca, layout, p.now);
