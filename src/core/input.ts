@@ -93,10 +93,11 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
  * is then the file's own bytes. A CR before the LF is refused rather than dropped: OpenSSL would
  * keep it, and the same file must give the same passphrase to both.
  */
-export function passphraseFromFile(bytes: Uint8Array, what: string): string {
+export function passphraseFromFile(bytes: Uint8Array, what: string, opts: { allowEmpty?: boolean } = {}): string {
   let end = bytes.indexOf(0x0a);
   if (end < 0) end = bytes.length;
   const line = bytes.subarray(0, end);
+  if (line.length === 0 && opts.allowEmpty) return "";
   if (line.length === 0) throw inputError("ERR_PASSPHRASE_FILE", `passphrase file ${what} is empty`, "write the passphrase on its first line");
   if (line[line.length - 1] === 0x0d)
     throw inputError(

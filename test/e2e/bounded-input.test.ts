@@ -71,6 +71,10 @@ test("#13: a passphrase file is its first line's bytes: invalid UTF-8 is refused
     assert.equal(r.exitCode, 3, r.stdout);
     assert.equal(json(r).error?.code, "ERR_PASSPHRASE_ENCODING");
   }
+  // Every passphrase or password file is read the same way (here PKCS#12 passwords for inspect).
+  const inspect = await mtls(["inspect", join(dir, "pki/ca/root.pem"), "--password-file", bad, "--json"], { cwd: dir, env });
+  assert.equal(inspect.exitCode, 3, inspect.stdout);
+  assert.equal(json(inspect).error?.code, "ERR_PASSPHRASE_ENCODING");
   // The environment variable: Node has already replaced the bytes, so U+FFFD is refused there.
   const viaEnv = await run(
     "sh",
