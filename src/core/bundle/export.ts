@@ -10,7 +10,7 @@ import { type PartnerRecord, readPartners } from "../store/partners.js";
 import { openStore, type Store } from "../store/store.js";
 import { type BundleInput, buildBundleZip, type Manifest } from "./bundle.js";
 import { ensureSigningKey } from "./home-key.js";
-import { readPinnedPartnerKey } from "./partner-key.js";
+import { checkStagedPartnerKey, readPinnedPartnerKey } from "./partner-key.js";
 import { encryptAndSign } from "./pgp.js";
 
 export interface DeliveredBundle {
@@ -38,6 +38,8 @@ export interface DeliverParams {
   gatewayUrl?: string;
   p12?: BundleInput["p12"];
   now: Date;
+  /** The recipient key, when it is being registered in the same commit (onboarding). */
+  recipientArmored?: string;
 }
 
 /** Builds the zip, encrypts it to the partner and signs it, and writes it to `out` (0600). */
@@ -57,7 +59,11 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
   }
   if (!p.force && (await exists(p.out))) throw conflictError("ERR_EXISTS", `${p.out} already exists`, "pass --force to overwrite it");
   // The pinned recipient first: a mismatch must leave the store as it was, signing key included.
-  const recipientArmored = p.encrypt && p.partner.pgp ? await readPinnedPartnerKey(p.store.layout, p.partner, p.now) : undefined;
+  const recipientArmored = !(p.encrypt && p.partner.pgp)
+    ? undefined
+    : p.recipientArmored !== undefined
+      ? await checkStagedPartnerKey(p.recipientArmored, p.partner)
+      : await readPinnedPartnerKey(p.store.layout, p.partner, p.now);
   const signer = p.encrypt ? await ensureSigningKey(p.store, p.passphrase, p.now) : undefined;
   const { zip, manifest } = await buildBundleZip({
     partnerId: p.partner.id,

@@ -51,3 +51,12 @@ export async function readPinnedPartnerKey(layout: Layout, partner: PartnerRecor
     );
   return (await checkRecipientKey(bytes, `the OpenPGP key of ${partner.id} (${file})`, now)).armored;
 }
+
+/** A key registered in the same commit (onboarding): it must be the one the new record pins. */
+export async function checkStagedPartnerKey(armored: string, partner: PartnerRecord): Promise<string> {
+  const pinned = normalize(partner.pgp?.fingerprint ?? "");
+  const found = await readKeyFingerprint(armored);
+  if (found !== pinned)
+    throw inputError("ERR_PGP_KEY_MISMATCH", `the OpenPGP key being registered is ${found}, but the record pins ${pinned} for ${partner.id}`);
+  return armored;
+}

@@ -6,15 +6,14 @@ import { readKeyFingerprint } from "../bundle/pgp.js";
 import { INPUT_LIMITS, readFileBounded } from "../input.js";
 import { readPartners } from "../store/partners.js";
 import type { Store } from "../store/store.js";
+import type { DoctorCheckDef, DoctorProblem } from "./types.js";
 
-export interface PgpProblem {
-  check: "pgp";
-  message: string;
-  hint: string;
-  fixable: false;
-}
+type PgpProblem = DoctorProblem & { check: "pgp"; fixable: false };
 
 const problem = (message: string, hint: string): PgpProblem => ({ check: "pgp", message, hint, fixable: false });
+
+/** Reported only: which key is the right one is for a person to establish with the partner. */
+export const pgpCheck: DoctorCheckDef = { name: "pgp", find: (ctx) => pgpProblems(ctx) };
 
 /** Partner key files against partners.json, and the home party's public key against config.json. */
 export async function pgpProblems(store: Store): Promise<PgpProblem[]> {
