@@ -4,6 +4,7 @@ import { hostname, userInfo } from "node:os";
 import { type Command, Option } from "commander";
 import type { PassphraseSource } from "../core/ca/material.js";
 import { fsError, inputError, usageError } from "../core/errors.js";
+import { DAY, parseDuration } from "../core/time.js";
 import type { CliContext } from "./context.js";
 
 /** The "Exit codes" block every command's --help ends with. */
@@ -20,9 +21,20 @@ export const REASONS = ["unspecified", "keyCompromise", "cACompromise", "affilia
 
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
+/**
+ * A validity in whole days, in the duration syntax every other option takes ("30d", "4w", "720h");
+ * a bare number keeps meaning days.
+ */
 export function parseDays(value: string): number {
-  if (!/^\d+$/.test(value)) throw usageError("ERR_USAGE", `invalid number of days "${value}"`, "use a whole number, e.g. --days 90");
-  return Number(value);
+  let ms: number;
+  try {
+    ms = parseDuration(value, "number of days");
+  } catch {
+    throw usageError("ERR_USAGE", `invalid number of days "${value}"`, "use whole days, e.g. --days 90, 90d or 12w");
+  }
+  const days = ms / DAY;
+  if (!Number.isInteger(days)) throw usageError("ERR_USAGE", `invalid number of days "${value}": not a whole number of days`, "use e.g. 90, 90d or 12w");
+  return days;
 }
 
 /** --passphrase-file, plus a hidden --passphrase that exists only to refuse politely. */

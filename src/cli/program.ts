@@ -61,7 +61,7 @@ export function commandPath(cmd: Command): string {
 }
 
 /** Best guess of the command path from argv, for errors raised before an action runs. */
-function guessCommand(program: Command, argv: string[]): string {
+export function guessCommand(program: Command, argv: string[]): string {
   let cmd = program;
   const names: string[] = [];
   for (const word of argv.slice(2)) {
@@ -81,7 +81,8 @@ export function createProgram(ctx: CliContext): Command {
   program
     .exitOverride()
     .configureOutput({
-      writeOut: (s) => ctx.io.stdout.write(s),
+      // With --json, help and version text become part of the one JSON document main writes.
+      writeOut: (s) => (ctx.globals.json ? ctx.out.capture(s) : ctx.io.stdout.write(s)),
       writeErr: (s) => ctx.io.stderr.write(s),
       outputError: () => {}, // main renders every error, in text or JSON
     })

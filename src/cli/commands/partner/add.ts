@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import type { CliContext } from "../../context.js";
 import { examplesHelp, exitCodesHelp, loadCore } from "../../flags.js";
 import { fields } from "../../output.js";
+import { gnupgAlgorithmName } from "../../pgp-names.js";
 
 interface Opts {
   pgpKey?: string;
@@ -46,7 +47,7 @@ export function register(parent: Command, ctx: CliContext): void {
             [
               "key",
               r.partner.pgp
-                ? `${r.partner.pgp.algorithm}, encrypts with ${r.partner.pgp.encryptionAlgorithm}${r.partner.pgp.expires ? `, expires ${r.partner.pgp.expires}` : ""}`
+                ? `${gnupgAlgorithmName(r.partner.pgp.algorithm)}/${gnupgAlgorithmName(r.partner.pgp.encryptionAlgorithm)}${r.partner.pgp.expires ? `, expires ${r.partner.pgp.expires}` : ""}`
                 : undefined,
             ],
             ["user IDs", r.partner.pgp?.userIds.join("; ")],

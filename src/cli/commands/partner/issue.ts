@@ -15,6 +15,7 @@ interface Opts extends PassphraseOpts {
   san: string[];
   days?: number;
   out?: string;
+  outLeaf?: string;
   outKey?: string;
   bundle?: string;
   armor?: boolean;
@@ -37,7 +38,11 @@ const render = (r: IssueResult, s: Styles): string =>
       ["fingerprint", r.fingerprint],
       ["certificate", r.certPath],
       ["full chain", r.chainPath],
-      ["also written", r.outCert],
+      [
+        "for the client",
+        r.outChain ? `${r.outChain} ${s.dim("(certificate + intermediate: what the partner's client presents, e.g. curl --cert)")}` : undefined,
+      ],
+      ["leaf only", r.outCert],
       ["private key", r.outKey],
       ["bundle", r.bundle ? `${r.bundle.path} (encrypted to ${r.bundle.recipientFingerprint}, signed by ${r.bundle.signerFingerprint})` : undefined],
     ],
@@ -57,12 +62,13 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--cn <name>", "subject CN (replaces the CSR's subject)")
     .option("--san <type:value>", "subject alternative name, repeatable: dns:, uri:, email:, ip: (replaces the CSR's)", collect)
     .option("--days <n>", "validity in days (default: the CA's policy)", parseDays)
-    .option("--out <file>", "also write the certificate (PEM) here")
+    .option("--out <file>", "also write what the partner's client presents here: the certificate followed by the intermediate (PEM)")
+    .option("--out-leaf <file>", "also write the certificate alone (PEM), e.g. for a gateway's allow-list")
     .option("--out-key <file>", "with --generate: also write the private key here in the clear, mode 0600")
     .option("--bundle <file>", "with --generate: the encrypted delivery bundle (default when the partner has an OpenPGP key: ./<partner>-<serial>.zip.pgp)")
     .option("--armor", "ASCII-armored bundle")
     .option("--gateway-url <url>", "the gateway URL written into the bundle's test commands")
-    .option("--force", "overwrite --out / --out-key files")
+    .option("--force", "overwrite --out / --out-leaf / --out-key files")
     .option("--batch <file>", "issue every request of a JSON Lines file in one go (see README); no <partner-id> then")
     .option("--key-dir <dir>", "with --batch: where generated keys go (0600) when a line names no outKey")
     .option("--all-or-nothing", "with --batch: issue nothing when any line is invalid");
@@ -80,7 +86,7 @@ export function register(parent: Command, ctx: CliContext): void {
         "0  issued",
         "2  missing or conflicting options",
         "3  invalid CSR, key policy, SAN or validity; wrong passphrase",
-        "4  --out/--out-key exists (use --force)",
+        "4  --out/--out-leaf/--out-key exists (use --force)",
         "5  no PKI, lock held, unreadable file",
       ]),
     )
@@ -109,7 +115,8 @@ export function register(parent: Command, ctx: CliContext): void {
         ...(opts.cn !== undefined ? { cn: opts.cn } : {}),
         ...(a.sans?.length ? { sans: a.sans.map(core.parseSan) } : {}),
         ...(a.days !== undefined ? { days: a.days } : {}),
-        ...(opts.out ? { outCert: ctx.resolvePath(opts.out) } : {}),
+        ...(opts.out ? { outChain: ctx.resolvePath(opts.out) } : {}),
+        ...(opts.outLeaf ? { outCert: ctx.resolvePath(opts.outLeaf) } : {}),
         ...(a.outKey ? { outKey: ctx.resolvePath(a.outKey) } : {}),
         ...(opts.bundle ? { bundleOut: ctx.resolvePath(opts.bundle) } : {}),
         bundleDir: ctx.resolvePath("."),
