@@ -86,7 +86,7 @@ export function passphraseSource(ctx: CliContext, opts: PassphraseOpts): Passphr
       if (opts.passphraseFile) return readPassphraseFile(ctx, opts.passphraseFile);
       const env = ctx.env.MTLS_CA_PASSPHRASE;
       if (env !== undefined && env !== "") return env;
-      if (ctx.prompt.interactive) return ctx.prompt.password("CA key passphrase:");
+      if (ctx.prompt.interactive) return askCaPassphrase(ctx);
       throw usageError(
         "ERR_PASSPHRASE_REQUIRED",
         "the CA key is encrypted and no passphrase was given",
@@ -95,6 +95,26 @@ export function passphraseSource(ctx: CliContext, opts: PassphraseOpts): Passphr
     })();
     return cached;
   };
+}
+
+const PASSPHRASE_ATTEMPTS = 3;
+
+/**
+ * The CA passphrase from a person: checked against the issuing key as soon as it is typed and asked
+ * again after a typo, a bounded number of times (a script gets its single wrong answer as exit 3).
+ */
+async function askCaPassphrase(ctx: CliContext): Promise<string> {
+  // A progress line may be on screen without a newline: the prompt starts on a line of its own.
+  ctx.out.progress("");
+  const core = await loadCore();
+  for (let attempt = 1; ; attempt++) {
+    const passphrase = await ctx.prompt.password("CA key passphrase:");
+    if (await core.verifyCaPassphrase(ctx.pkiDir, passphrase)) return passphrase;
+    const left = PASSPHRASE_ATTEMPTS - attempt;
+    if (left === 0)
+      throw inputError("ERR_PASSPHRASE_WRONG", `wrong CA key passphrase (${PASSPHRASE_ATTEMPTS} attempts)`, "check the passphrase and run the command again");
+    ctx.io.stderr.write(`${ctx.out.err.bad("wrong passphrase")}, ${left} attempt${left === 1 ? "" : "s"} left\n`);
+  }
 }
 
 /** A new passphrase (ca init): from the same sources, asked twice on a terminal. */

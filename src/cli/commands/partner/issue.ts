@@ -10,7 +10,7 @@ import { askIssue } from "../../questions.js";
 interface Opts extends PassphraseOpts {
   csr?: string;
   generate?: boolean;
-  keyType: string;
+  keyType?: string;
   cn?: string;
   san: string[];
   days?: number;
@@ -57,7 +57,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--csr <file>", "the partner's CSR, PEM or DER ('-' reads standard input)")
     .option("--generate", "generate the key pair here instead of signing a CSR")
     .addOption(
-      new Option("--key-type <type>", "key type with --generate").choices(["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"]).default("ec-p256"),
+      new Option("--key-type <type>", "key type with --generate (default: ec-p256)").choices(["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"]),
     )
     .option("--cn <name>", "subject CN (replaces the CSR's subject)")
     .option("--san <type:value>", "subject alternative name, repeatable: dns:, uri:, email:, ip: (replaces the CSR's)", collect)
@@ -93,26 +93,27 @@ export function register(parent: Command, ctx: CliContext): void {
     .action(async (partnerId: string | undefined, opts: Opts) => {
       const core = await loadCore();
       if (opts.batch) return runBatch(ctx, core, partnerId, opts);
-      let a = { partnerId, csr: opts.csr, generate: opts.generate, keyType: opts.keyType, outKey: opts.outKey, sans: opts.san, days: opts.days };
+      let a = { partnerId, csr: opts.csr, generate: opts.generate, keyType: opts.keyType, outKey: opts.outKey, cn: opts.cn, sans: opts.san, days: opts.days };
       if (!partnerId || (!opts.csr && !opts.generate)) {
         if (!ctx.prompt.interactive)
           throw ctx.prompt.missing(
             !partnerId ? "<partner-id>" : "--csr <file> or --generate",
             !partnerId ? "who the certificate is for" : "where the key comes from",
           );
-        a = { ...a, ...(await askIssue(ctx, core, a, (await core.showCa({ pkiDir: ctx.pkiDir, now: ctx.now() })).policy.defaultDays)) };
+        a = { ...a, ...(await askIssue(ctx, core, a, await core.readIssueLimits(ctx.pkiDir, ctx.now()))) };
         ctx.io.stderr.write(
-          `\nIssue a certificate to ${a.partnerId} (${a.csr ? `CSR ${a.csr}` : `generated ${a.keyType} key → ${a.outKey}`}), ${a.days} days, SANs: ${a.sans?.join(", ") || "from the CSR"}\n`,
+          `\nIssue a certificate to ${a.partnerId} (${a.csr ? `CSR ${a.csr}` : `generated ${a.keyType} key → ${a.outKey}`})${a.cn ? `, CN ${a.cn}` : ""}, ${a.days} days, SANs: ${a.sans?.join(", ") || "from the CSR"}\n`,
         );
         await ctx.prompt.confirmOrYes("Sign it?", ctx.globals.yes);
       }
-      ctx.out.progress(a.generate ? `generating a ${a.keyType} key pair and signing…` : "checking the CSR and signing…");
+      const keyType = a.keyType ?? "ec-p256";
+      ctx.out.progress(a.generate ? `generating a ${keyType} key pair and signing…` : "checking the CSR and signing…");
       const result = await core.issuePartnerCert({
         pkiDir: ctx.pkiDir,
         partnerId: a.partnerId as string,
         ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR"), csrSource: `CSR ${a.csr}` } : {}),
-        ...(a.generate ? { generateKeyType: core.parseKeyType(a.keyType) } : {}),
-        ...(opts.cn !== undefined ? { cn: opts.cn } : {}),
+        ...(a.generate ? { generateKeyType: core.parseKeyType(keyType) } : {}),
+        ...(a.cn !== undefined ? { cn: a.cn } : {}),
         ...(a.sans?.length ? { sans: a.sans.map(core.parseSan) } : {}),
         ...(a.days !== undefined ? { days: a.days } : {}),
         ...(opts.out ? { outChain: ctx.resolvePath(opts.out) } : {}),
