@@ -6,6 +6,7 @@ import * as audit from "./commands/audit.js";
 import * as bundleOpen from "./commands/bundle/open.js";
 import * as caInit from "./commands/ca/init.js";
 import * as caShow from "./commands/ca/show.js";
+import * as completion from "./commands/completion.js";
 import * as crlPublish from "./commands/crl/publish.js";
 import * as crlShow from "./commands/crl/show.js";
 import * as demo from "./commands/demo.js";
@@ -138,6 +139,7 @@ export function createProgram(ctx: CliContext): Command {
   pgpShow.register(pgp, ctx);
   const bundle = program.command("bundle").description("the partner's side of a delivery bundle");
   bundleOpen.register(bundle, ctx);
+  completion.register(program, ctx);
 
   ctx.out.command = guessCommand(program, ctx.io.argv);
   return program;
