@@ -24,6 +24,7 @@ import * as partnerShow from "./commands/partner/show.js";
 import * as pgpInit from "./commands/pgp/init.js";
 import * as pgpShow from "./commands/pgp/show.js";
 import * as probe from "./commands/probe.js";
+import * as report from "./commands/report.js";
 import * as revoke from "./commands/revoke.js";
 import * as status from "./commands/status.js";
 import type { CliContext, GlobalOptions } from "./context.js";
@@ -129,6 +130,7 @@ export function createProgram(ctx: CliContext): Command {
   audit.register(program, ctx);
   doctor.register(program, ctx);
   probe.register(program, ctx);
+  report.register(program, ctx);
 
   const gateway = program.command("gateway").description("the gateway side: configuration from the PKI, and an embedded mTLS gateway");
   gatewayConfig.register(gateway, ctx);

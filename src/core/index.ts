@@ -28,6 +28,7 @@ export { addPartner, listPartners, type PartnerSummary, showPartner } from "./pa
 export { renderJunit } from "./probe/junit.js";
 export { type ProbeResult, probeGateways } from "./probe/probe.js";
 export { parseTlsVersions, SCENARIOS, selectScenarios } from "./probe/scenarios.js";
+export { buildReport, type ReportData, type WriteReportResult, writeHtmlReport } from "./report/report.js";
 export { offboardPartner, parseReason, type RevokeResult, revokeCertificate } from "./revoke/revoke.js";
 export { parseSan } from "./sans.js";
 export { checkStatus, type StatusResult } from "./status/status.js";
