@@ -94,6 +94,7 @@ export function rewriteHelpArgv(root: Command, argv: string[]): string[] {
   if (!findCommand(root, names)) return argv;
   const after = words.slice(at + 1);
   const target = after.filter((w) => !w.startsWith("-"));
-  if (target.length && !findCommand(root, [...names, ...target])) return argv;
+  // `help nosuch`: without "help" commander names the unknown command and suggests the closest.
+  if (target.length && !findCommand(root, [...names, ...target])) return [...head, ...before, ...after];
   return [...head, ...before, ...after, "--help"];
 }
