@@ -6,7 +6,7 @@ import { join } from "node:path";
 import test from "node:test";
 import { makeCsr } from "../helpers/csr.js";
 import { haveNginx, startNginx } from "../helpers/gateways.js";
-import { initTempCa, json, mtls } from "../helpers/run.js";
+import { initTempCa, json, mtls, tempDir } from "../helpers/run.js";
 import { serverCert } from "../helpers/tls.js";
 
 type Attempt = { scenario: string; tls: string; verdict: string; evidence: { summary: string; alert?: { code: number }; httpStatus?: number } };
@@ -63,4 +63,12 @@ test("probe causes: TLS 1.3 not offered, an allow-list's 403, the partner's own 
   assert.equal(ownTarget.attempts[0].evidence.httpStatus, 400);
   assert.equal(ownTarget.likelyCauses.length, 1, ownTarget.likelyCauses.join("\n"));
   assert.match(ownTarget.likelyCauses[0], new RegExp(`--cert \\(serial ${issued.serial}\\) is revoked.*cessationOfOperation.*mtls partner show acme`));
+  // The partner's side has no PKI to look in: nginx's bare 400 still suggests its own certificate first.
+  const partnerSide = await tempDir(t);
+  const blind = await mtls(
+    ["probe", url, "--server-ca", srv.cert, "--cert", join(dir, "acme.pem"), "--key", key, "--tls", "1.2", "--scenarios", "valid", "--json"],
+    { cwd: partnerSide },
+  );
+  assert.equal(blind.exitCode, 1);
+  assert.match(json(blind).result.targets[0].likelyCauses[0], new RegExp(`--cert \\(serial ${issued.serial}\\) may have been revoked`));
 });

@@ -63,7 +63,17 @@ export function markNotOffered(attempts: AttemptResult[]): string[] {
 const VERIFY_FAILURE_ALERTS = new Set([40, 42, 43, 46, 51]);
 
 /** Reads the rejection of the valid certificate; empty when it was accepted wherever it ran. */
-export function likelyCauses(valid: AttemptResult[], o: { servername?: string; presented?: PresentedCert; now: Date; notOffered: string[] }): string[] {
+export function likelyCauses(
+  valid: AttemptResult[],
+  o: {
+    servername?: string;
+    presented?: PresentedCert;
+    now: Date;
+    notOffered: string[];
+    /** The presented certificate was looked up in this PKI's index. */
+    knowsRevocations?: boolean;
+  },
+): string[] {
   const causes = new Set<string>();
   const refused = valid.filter((a) => a.verdict !== "pass" && a.verdict !== "skipped");
   if (refused.length === 0) return [];
@@ -115,6 +125,10 @@ export function likelyCauses(valid: AttemptResult[], o: { servername?: string; p
       generic = true;
   }
   if (generic && !p?.revoked) {
+    if (p && !o.knowsRevocations)
+      causes.add(
+        `the certificate given with --cert (serial ${p.serial}) may have been revoked (at offboarding, or replaced): check its status with the CA operator`,
+      );
     if (!o.servername) causes.add("no SNI was sent (the target is an IP address): gateways with several virtual hosts need --servername");
     causes.add("a missing intermediate on the gateway's side: check that it builds leaf → intermediate → root (mtls sends the intermediate; verify depth ≥ 2)");
     causes.add(

@@ -300,6 +300,7 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
         ...(presented ? { presented } : {}),
         now: p.now,
         notOffered: tlsNotOffered,
+        knowsRevocations: Boolean(store),
       }),
       ...(tlsNotOffered.length ? { tlsNotOffered } : {}),
       ok: attempts.every((a) => a.verdict === "pass" || a.verdict === "info" || a.verdict === "skipped"),
