@@ -23,6 +23,7 @@ test("npm pack → npm install -g from the tarball → mtls demo works from any 
     [],
     "sources, tests and node_modules stay out",
   );
+  assert.ok(!files.some((f) => f.endsWith(".map")), "source maps stay out (they are 60% of the bundle)");
 
   const prefix = join(tmp, "prefix");
   const install = await run("npm", ["install", "-g", "--offline", "--prefix", prefix, join(tmp, info?.filename as string)], {
