@@ -166,3 +166,18 @@ test("without a terminal the wizard names every missing flag (exit 2); with all 
   assert.equal(res.keyHeldBy, "bundle");
   assert.equal(res.recipientFingerprint, key.fingerprint);
 });
+
+test("the CA passphrase prompt of partner issue starts on its own line, not after the progress text (#22)", async (t) => {
+  if (!have("tmux")) return t.skip("tmux is not installed");
+  const dir = await initTempCa(t);
+  const { csr } = await makeCsr(dir, "tty");
+  const term = await startTerminal(t, `node ${BIN} partner issue tty-co --csr ${csr}`, { cwd: dir, env: {} });
+  const screen = await term.waitFor(/CA key passphrase:/);
+  const line = screen.split("\n").find((l) => l.includes("CA key passphrase:")) ?? "";
+  assert.match(line, /^\W*CA key passphrase:/, `the prompt shares its line: ${JSON.stringify(line)}`);
+  await term.type(PASSPHRASE);
+  await term.press("Enter");
+  const done = await term.waitFor(/\[exit \d+\]/, 30_000);
+  assert.match(done, /\[exit 0\]/);
+  assert.match(done, /serial:/);
+});
