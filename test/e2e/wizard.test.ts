@@ -156,6 +156,11 @@ test("without a terminal the wizard names every missing flag (exit 2); with all 
   if (!haveGpg()) return t.skip("gpg is not installed");
   const g = await gpgHome(t);
   const key = await genKey(g, "cv25519", { email: "pki@flags.example" });
+  const before = await snapshot(join(dir, "pki"));
+  const tooLong = await mtls(["partner", "onboard", "flags-co", "--pgp-key", key.publicFile, "--generate", "--days", "500", "--json"], { cwd: dir });
+  assert.equal(tooLong.exitCode, 3);
+  assert.equal(json(tooLong).error?.code, "ERR_POLICY_VALIDITY");
+  assert.deepEqual(await snapshot(join(dir, "pki")), before, "#13: refused before anything is registered");
   const ok = await mtls(
     ["partner", "onboard", "flags-co", "--pgp-key", key.publicFile, "--generate", "--san", "dns:client.flags.example", "--out", "flags.zip.pgp", "--json"],
     { cwd: dir },

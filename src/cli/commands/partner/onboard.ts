@@ -89,6 +89,8 @@ export function register(parent: Command, ctx: CliContext): void {
           throw usageError("ERR_MISSING", `missing ${missing.join(", ")}`, "pass them on the command line; the wizard only asks on a terminal");
         a = { ...a, ...(await runOnboardWizard(ctx, core, a)) };
       }
+      // The policy check the wizard applies as days are typed, for flags too: before anything is written.
+      if (a.days !== undefined) core.checkValidityDays(a.days, await core.readIssueLimits(ctx.pkiDir, ctx.now()));
       const passphrase = passphraseSource(ctx, opts);
       // On a terminal the passphrase is asked (and asked again after a typo) before any work starts.
       if (ctx.prompt.interactive) await passphrase();
