@@ -124,6 +124,8 @@ export function likelyCauses(
     )
       generic = true;
   }
+  // Evidence nothing above explains still gets the verification-failure checklist.
+  if (causes.size === 0) generic = true;
   if (generic && !p?.revoked) {
     if (p && !o.knowsRevocations)
       causes.add(
