@@ -62,6 +62,9 @@ test("report --html: one self-contained page, every partner and the expiry timel
   assert.match(page, /<svg id="expiry-timeline"/);
   for (const s of serials) assert.match(page, new RegExp(`<rect class="cert-bar [a-z]+" data-partner="[a-z]+" data-serial="${s}"`), `bar for ${s}`);
   assert.equal(page.match(/class="ca-bar"/g)?.length, 2, "root and intermediate CA bars");
+  // acme's two certificates overlap (a rotation): they sit on two lanes of its row.
+  const lanesOf = (id: string) => [...page.matchAll(new RegExp(`data-partner="${id}" data-serial="[0-9a-f]+" x="[\\d.]+" y="(\\d+)"`, "g"))].map((m) => m[1]);
+  assert.equal(new Set(lanesOf("acme")).size, 2, "overlapping certificates on separate lanes");
   // The hostile values arrive as text: no element was created from them.
   assert.doesNotMatch(page, /<script|<img/i);
   assert.ok(page.includes('&lt;script&gt;document.title="pwned"&lt;/script&gt;'), "the hostile name shows as text");
