@@ -34,43 +34,58 @@ test("bash completion: commands, options, choices, files, partner ids and serial
   await writeFile(join(dir, "mtls.bash"), script.stdout);
   const env = { PATH: `${bin}:${process.env.PATH}`, MTLS_CA_PASSPHRASE: PASSPHRASE, HOME: dir };
 
-  /** Completes the last word of `line` (a trailing space completes an empty word). */
-  async function complete(line: string, cwd = dir): Promise<string[]> {
-    const words = line.split(" ");
-    const body = `source ${q(join(dir, "mtls.bash"))}
-complete -p mtls
-COMP_WORDS=(${words.map(q).join(" ")}); COMP_CWORD=${words.length - 1}; COMP_LINE=${q(line)}; COMP_POINT=${line.length}
-_mtls
-printf '%s\\n' "\${COMPREPLY[@]}"`;
-    const r = await run("bash", ["--norc", "--noprofile", "-c", body], { cwd, env });
+  /**
+   * Completes the last word of each line (a trailing space completes an empty word), all in one
+   * bash: the script is sourced once, then _mtls runs as readline would run it, once per line.
+   */
+  async function completeAll(lines: string[], cwd = dir): Promise<string[][]> {
+    const cases = lines.map((line) => {
+      const words = line.split(" ");
+      return `COMP_WORDS=(${words.map(q).join(" ")}); COMP_CWORD=${words.length - 1}; COMP_LINE=${q(line)}; COMP_POINT=${line.length}
+COMPREPLY=(); _mtls; echo "::case::"; printf '%s\n' "\${COMPREPLY[@]}"`;
+    });
+    const r = await run("bash", ["--norc", "--noprofile", "-c", `source ${q(join(dir, "mtls.bash"))}\ncomplete -p mtls\n${cases.join("\n")}`], { cwd, env });
     assert.equal(r.exitCode, 0, r.stderr);
-    const [spec, ...out] = r.stdout.split("\n");
-    assert.equal(spec, "complete -F _mtls mtls");
-    return out.filter(Boolean).sort();
+    const [spec, ...results] = r.stdout.split("::case::\n");
+    assert.equal(spec, "complete -F _mtls mtls\n");
+    return results.map((out) => out.split("\n").filter(Boolean).sort());
   }
 
-  assert.deepEqual(await complete("mtls pa"), ["partner"]);
-  assert.deepEqual(await complete("mtls c"), ["ca", "completion", "crl"]);
-  const partnerSubs = await complete("mtls partner ");
-  for (const s of ["add", "export", "issue", "list", "offboard", "onboard", "show"]) assert.ok(partnerSubs.includes(s), s);
-  assert.deepEqual(await complete("mtls partner issue --key"), ["--key-dir", "--key-type"]);
-  assert.deepEqual(await complete("mtls --json partner issue --out"), ["--out", "--out-key", "--out-leaf"]);
-  assert.deepEqual(await complete("mtls partner issue --key-type rsa"), ["rsa-2048", "rsa-3072", "rsa-4096"]);
-  assert.deepEqual(await complete("mtls revoke --reason key"), ["keyCompromise"]);
-  assert.ok((await complete("mtls list --")).includes("--json"), "global options complete after a command");
-  // Values from the PKI: partner ids, and serials that can still be revoked.
-  assert.deepEqual(await complete("mtls partner show acme"), ["acme", "acme-eu"]);
-  assert.deepEqual(await complete("mtls list --partner "), ["acme", "acme-eu", "beta"]);
-  assert.deepEqual(await complete("mtls revoke "), serials.filter((s) => s !== revoked).sort());
-  assert.deepEqual(await complete(`mtls partner export acme --serial ${(serials[0] as string).slice(0, 6)}`), [serials[0]]);
-  // The value of an option is not mistaken for a command word.
-  assert.deepEqual(await complete("mtls --pki pki partner show b"), ["beta"]);
-  // Files where a file is asked for.
-  assert.deepEqual(await complete("mtls partner issue acme --csr acme-e"), ["acme-eu.csr", "acme-eu.key"]);
-  assert.deepEqual(await complete("mtls completion "), ["bash", "fish", "zsh"]);
+  const revocable = serials.filter((s) => s !== revoked).sort();
+  const expectations: Array<[string, string[] | ((got: string[]) => void)]> = [
+    ["mtls pa", ["partner"]],
+    ["mtls c", ["ca", "completion", "crl"]],
+    [
+      "mtls partner ",
+      (got) =>
+        ["add", "export", "issue", "list", "offboard", "onboard", "show"].forEach((s) => {
+          assert.ok(got.includes(s), s);
+        }),
+    ],
+    ["mtls partner issue --key", ["--key-dir", "--key-type"]],
+    ["mtls --json partner issue --out", ["--out", "--out-key", "--out-leaf"]],
+    ["mtls partner issue --key-type rsa", ["rsa-2048", "rsa-3072", "rsa-4096"]],
+    ["mtls revoke --reason key", ["keyCompromise"]],
+    ["mtls list --", (got) => assert.ok(got.includes("--json"), "global options complete after a command")],
+    // Values from the PKI: partner ids, and serials that can still be revoked.
+    ["mtls partner show acme", ["acme", "acme-eu"]],
+    ["mtls list --partner ", ["acme", "acme-eu", "beta"]],
+    ["mtls revoke ", revocable],
+    [`mtls partner export acme --serial ${(serials[0] as string).slice(0, 6)}`, [serials[0] as string]],
+    // The value of an option is not mistaken for a command word.
+    ["mtls --pki pki partner show b", ["beta"]],
+    // Files where a file is asked for.
+    ["mtls partner issue acme --csr acme-e", ["acme-eu.csr", "acme-eu.key"]],
+    ["mtls completion ", ["bash", "fish", "zsh"]],
+  ];
+  const results = await completeAll(expectations.map(([line]) => line));
+  expectations.forEach(([line, want], i) => {
+    const got = results[i] ?? [];
+    if (typeof want === "function") want(got);
+    else assert.deepEqual(got, want, line);
+  });
   // No PKI here: ids complete to nothing and no error lands on the command line.
-  const elsewhere = join(dir, "bin");
-  assert.deepEqual(await complete("mtls partner show ", elsewhere), []);
+  assert.deepEqual(await completeAll(["mtls partner show "], join(dir, "bin")), [[]]);
 
   const bad = await mtls(["completion", "tcsh", "--json"], { cwd: dir });
   assert.equal(bad.exitCode, 2);
