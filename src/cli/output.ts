@@ -1,6 +1,7 @@
 // Rendering for people (colour, tables) and for scripts (--json). The only module that imports chalk.
 import { Chalk, type ChalkInstance } from "chalk";
 import { Exit, type ExitCode, MtlsError } from "../core/errors.js";
+import { cellText, safeDeep, safeJson, safeText, safeValue } from "./terminal-safe.js";
 
 export interface OutputOptions {
   json: boolean;
@@ -81,7 +82,7 @@ export class Output {
     this.resultValue = value;
     this.hasResult = true;
     if (!this.opts.json) {
-      const text = human(value, this.out);
+      const text = human(safeDeep(value), this.out);
       if (text) this.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
     }
   }
@@ -94,7 +95,7 @@ export class Output {
 
   /** Part of a result printed as it happens (a narrated run); nothing in --json mode. */
   line(text: string): void {
-    if (!this.opts.json) this.stdout.write(`${text}\n`);
+    if (!this.opts.json) this.stdout.write(`${safeText(text)}\n`);
   }
 
   /** Sets the exit code a successful run ends with (1 when a check said no). */
@@ -104,12 +105,12 @@ export class Output {
 
   warn(message: string): void {
     this.warnings.push(message);
-    this.stderr.write(`${this.err.warn("warning:")} ${message}\n`);
+    this.stderr.write(`${this.err.warn("warning:")} ${safeValue(message)}\n`);
   }
 
   /** Progress and context for people; silent with --quiet and --json. */
   info(message: string): void {
-    if (!this.opts.quiet && !this.opts.json) this.stderr.write(`${this.err.dim(message)}\n`);
+    if (!this.opts.quiet && !this.opts.json) this.stderr.write(`${this.err.dim(safeText(message))}\n`);
   }
 
   /**
@@ -122,7 +123,7 @@ export class Output {
   }
 
   success(message: string): void {
-    if (!this.opts.quiet && !this.opts.json) this.stderr.write(`${this.err.ok("✔")} ${message}\n`);
+    if (!this.opts.quiet && !this.opts.json) this.stderr.write(`${this.err.ok("✔")} ${safeText(message)}\n`);
   }
 
   /** Records a failure and prints it on stderr; returns the exit code it maps to. */
@@ -131,8 +132,8 @@ export class Output {
     this.error = { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) };
     this.exitCode = e.exit;
     const line = e.exit === Exit.INTERNAL ? `internal error: ${e.message} (this is a bug in mtls; please report it with MTLS_DEBUG=1 output)` : e.message;
-    this.stderr.write(`${this.err.bad("error:")} ${line}\n`);
-    if (e.hint) this.stderr.write(`  ${this.err.dim(`hint: ${e.hint}`)}\n`);
+    this.stderr.write(`${this.err.bad("error:")} ${safeValue(line)}\n`);
+    if (e.hint) this.stderr.write(`  ${this.err.dim(`hint: ${safeValue(e.hint)}`)}\n`);
     if (debug) {
       for (let c: unknown = err; c; c = (c as { cause?: unknown }).cause) this.stderr.write(`${(c as Error).stack ?? String(c)}\n`);
     }
@@ -146,7 +147,7 @@ export class Output {
       if (this.error) doc.error = this.error;
       else doc.result = this.hasResult ? this.resultValue : null;
       doc.warnings = this.warnings;
-      this.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+      this.stdout.write(`${safeJson(JSON.stringify(doc, null, 2))}\n`);
     }
     return this.exitCode;
   }
@@ -165,7 +166,8 @@ const PLAIN = /^[\x20-\x7e]*$/;
 const width = (s: string) => (PLAIN.test(s) ? s.length : [...s.replace(ANSI, "")].length);
 
 /** Left-aligned columns separated by two spaces; the header is dimmed. Measures each cell once. */
-export function table(header: string[], rows: string[][], s: Styles): string {
+export function table(header: string[], rawRows: string[][], s: Styles): string {
+  const rows = rawRows.map((r) => r.map(cellText));
   const cellWidths = rows.map((r) => r.map(width));
   const widths = header.map((h, i) => cellWidths.reduce((m, w) => Math.max(m, w[i] ?? 0), width(h)));
   const line = (cells: string[], ws: number[]) => {
@@ -183,7 +185,7 @@ export function table(header: string[], rows: string[][], s: Styles): string {
 
 /** "key: value" lines with aligned values. */
 export function fields(pairs: Array<[string, string | number | undefined]>, s: Styles): string {
-  const shown = pairs.filter(([, v]) => v !== undefined && v !== "");
+  const shown = pairs.filter(([, v]) => v !== undefined && v !== "").map(([k, v]) => [k, cellText(String(v))] as const);
   const w = Math.max(...shown.map(([k]) => k.length));
   return shown.map(([k, v]) => `${s.dim(`${k}:`.padEnd(w + 1))} ${v}`).join("\n");
 }

@@ -16,6 +16,7 @@ import * as gatewayServe from "./commands/gateway/serve.js";
 import * as list from "./commands/list.js";
 import * as partnerAdd from "./commands/partner/add.js";
 import * as partnerExport from "./commands/partner/export.js";
+import * as partnerIdentityRelease from "./commands/partner/identity/release.js";
 import * as partnerIssue from "./commands/partner/issue.js";
 import * as partnerList from "./commands/partner/list.js";
 import * as partnerOffboard from "./commands/partner/offboard.js";
@@ -119,6 +120,7 @@ export function createProgram(ctx: CliContext): Command {
   partnerList.register(partner, ctx);
   partnerShow.register(partner, ctx);
   partnerOffboard.register(partner, ctx);
+  partnerIdentityRelease.register(partner.command("identity").description("the identities (CN, SANs) a partner owns"), ctx);
 
   revoke.register(program, ctx);
   const crl = program.command("crl").description("publish and inspect certificate revocation lists");

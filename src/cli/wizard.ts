@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import type { CliContext } from "./context.js";
 import { gnupgAlgorithmName } from "./pgp-names.js";
 import { askIssue, check, type IssueAnswers } from "./questions.js";
+import { safeText } from "./terminal-safe.js";
 
 type Core = typeof import("../core/index.js");
 
@@ -41,14 +42,17 @@ export async function runOnboardWizard(ctx: CliContext, core: Core, given: Onboa
   });
   Object.assign(a, await askIssue(ctx, core, { ...a, outKey: "-" }, await core.readIssueLimits(ctx.pkiDir, ctx.now())));
   const key = await describeKey(ctx, core, a.pgpKey);
+  // The key's user ID and the answers are shown raw nowhere: a partner chose the user ID.
   ctx.io.stderr.write(
-    [
-      "",
-      `Onboard ${a.partnerId}${a.name ? ` (${a.name})` : ""}: ${a.csr ? `sign CSR ${a.csr}` : `generate a ${a.keyType ?? "ec-p256"} key`}${a.cn ? `, CN ${a.cn}` : ""}, SANs ${a.sans?.join(", ") || "from the CSR"}, ${a.days} days`,
-      `  bundle encrypted to OpenPGP key ${key}`,
-      "  compare this fingerprint with the partner by phone before going ahead",
-      "",
-    ].join("\n"),
+    safeText(
+      [
+        "",
+        `Onboard ${a.partnerId}${a.name ? ` (${a.name})` : ""}: ${a.csr ? `sign CSR ${a.csr}` : `generate a ${a.keyType ?? "ec-p256"} key`}${a.cn ? `, CN ${a.cn}` : ""}, SANs ${a.sans?.join(", ") || "from the CSR"}, ${a.days} days`,
+        `  bundle encrypted to OpenPGP key ${key}`,
+        "  compare this fingerprint with the partner by phone before going ahead",
+        "",
+      ].join("\n"),
+    ),
   );
   await ctx.prompt.confirmOrYes("Go ahead?", ctx.globals.yes);
   return a;

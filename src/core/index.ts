@@ -16,6 +16,7 @@ export { type DoctorResult, runDoctor } from "./doctor/doctor.js";
 export { Exit, type ExitCode, MtlsError } from "./errors.js";
 export { type GatewayConfigParams, type GatewayConfigResult, gatewayKinds, renderGatewayConfig } from "./gateway/config.js";
 export { type RunningGateway, startGateway } from "./gateway/serve.js";
+export { type ReleaseIdentityResult, releaseIdentity } from "./identity/release.js";
 export { validatePartnerId } from "./ids.js";
 export { type ListedCert, type ListResult, listCertificates, parseStatus } from "./inventory/list.js";
 export { type BatchResult, issueBatch } from "./issue/batch.js";

@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import { inputError } from "./errors.js";
+import { describeChar } from "./identity/subject-policy.js";
 
 export type SanType = "dns" | "uri" | "email" | "ip";
 export interface San {
@@ -21,9 +22,10 @@ function checkDns(v: string): string | undefined {
 }
 
 function checkUri(v: string): string | undefined {
+  if (v.length > 2048) return "longer than 2048 characters";
   if (!/^[a-z][a-z0-9+.-]*:/i.test(v)) return "a URI needs a scheme, e.g. spiffe://example.org/partner";
-  if (/[\s<>"{}|\\^`]/.test(v) || [...v].some((c) => c.charCodeAt(0) < 0x21 || c.charCodeAt(0) > 0x7e))
-    return "contains characters not allowed in a URI (RFC 3986)";
+  const bad = [...v].find((c) => /[\s<>"{}|\\^`]/.test(c) || c.charCodeAt(0) < 0x21 || c.charCodeAt(0) > 0x7e);
+  if (bad) return `contains the character ${describeChar(bad)}, not allowed in a URI (RFC 3986)`;
   try {
     const u = new URL(v);
     // SPIFFE IDs (spiffe.io/spiffe-id): trust domain, no port, query, fragment or user info.
@@ -35,9 +37,12 @@ function checkUri(v: string): string | undefined {
   return undefined;
 }
 
+const EMAIL_LOCAL = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+
 function checkEmail(v: string): string | undefined {
   const at = v.lastIndexOf("@");
-  if (at < 1 || /\s/.test(v) || checkDns(v.slice(at + 1))) return "not a valid e-mail address";
+  // The local part as an RFC 5322 dot-atom: no quoted strings, spaces, controls or commas (#12).
+  if (at < 1 || v.length > 254 || !EMAIL_LOCAL.test(v.slice(0, at)) || checkDns(v.slice(at + 1))) return "not a valid e-mail address";
   return undefined;
 }
 

@@ -7,9 +7,10 @@ import { initTempCa, json, mtls } from "../helpers/run.js";
 
 test("20 concurrent `partner issue` processes all succeed with 20 distinct serials and 20 index entries", async (t) => {
   const dir = await initTempCa(t);
+  // One CSR for all; --cn gives each partner an identity of its own (#12: a CN has one owner).
   const { csr } = await makeCsr(dir, "shared");
   const runs = await Promise.all(
-    Array.from({ length: 20 }, (_, i) => mtls(["partner", "issue", `p${i}`, "--csr", csr, "--json"], { cwd: dir, timeoutMs: 120_000 })),
+    Array.from({ length: 20 }, (_, i) => mtls(["partner", "issue", `p${i}`, "--csr", csr, "--cn", `p${i}-client`, "--json"], { cwd: dir, timeoutMs: 120_000 })),
   );
   for (const r of runs) assert.equal(r.exitCode, 0, r.stdout + r.stderr);
   const serials = runs.map((r) => json(r).result.serial);

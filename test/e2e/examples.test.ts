@@ -88,7 +88,8 @@ test("examples/nginx snippet + offboard-partner.sh + ci-gate.sh against a real n
   assert.equal(after.status, 400, `after offboarding: ${after.status} ${after.body}`);
 
   // A gateway whose CRL is stale makes the gate fail (status exits 1 with the problem named).
-  await mtls(["partner", "issue", "next", "--csr", csr], { cwd: dir });
+  // The offboarded partner's CN stays reserved (#12): the next partner gets a CN of its own.
+  await mtls(["partner", "issue", "next", "--csr", csr, "--cn", "next-client"], { cwd: dir });
   await mtls(["revoke", json(await mtls(["list", "--partner", "next", "--json"], { cwd: dir })).result.certificates[0].serial, "--no-publish", "--yes"], {
     cwd: dir,
   });

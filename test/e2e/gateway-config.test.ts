@@ -80,7 +80,8 @@ test("nginx -t, haproxy -c and apache2 -t accept the rendered configurations", a
     await writeApacheMain(join(dir, "apache"));
     const check = await run(apacheBin(), ["-t", "-f", join(dir, "apache/main.conf")]);
     assert.equal(check.exitCode, 0, check.stdout + check.stderr);
-    assert.match(await readFile(join(dir, "apache/mtls-partners.conf"), "utf8"), /Require expr "%\{SSL_CLIENT_S_DN_CN\} == 'acme-client'"/);
+    // #12: the whole RFC 2253 subject, anchored, with the one CN spelled out (no substring match).
+    assert.match(await readFile(join(dir, "apache/mtls-partners.conf"), "utf8"), /Require expr "%\{SSL_CLIENT_S_DN\} =~ m#\^.*CN=acme\\x\{2d\}client.*\\z#"/);
   }
   if (!haveNginx() && !haveHaproxy() && !haveApache()) t.skip("no gateway installed");
 });
@@ -183,6 +184,8 @@ test("the YAML kinds parse and carry the security-bearing fields; nothing secret
   assert.equal(plugin.config.skip_consumer_lookup, false);
   assert.equal(plugin.config.revocation_check_mode, "STRICT");
   assert.deepEqual(kong.consumers, [{ username: "acme-client", custom_id: "acme", tags: ["mtls"] }]);
+  // #12: only the username (the CN) is matched; a CN equal to a partner id must not pick a consumer.
+  assert.deepEqual(plugin.config.consumer_by, ["username"]);
 
   const flex = await docs("flex-gateway");
   const binding = flex.find((d) => d.kind === "PolicyBinding");

@@ -108,7 +108,7 @@ test("crash safety: kill -9 at random points of issue, revoke and crl publish; d
     const op = random();
     const args =
       op < 0.45 || certs.length === 0
-        ? ["partner", "issue", `crash-${i}`, "--csr", csr]
+        ? ["partner", "issue", `crash-${i}`, "--csr", csr, "--cn", `crash-${i}`]
         : op < 0.8
           ? ["revoke", (certs[Math.floor(random() * certs.length)] as { serial: string }).serial, "--yes"]
           : ["crl", "publish"];
@@ -126,7 +126,7 @@ test("crash safety: kill -9 at random points of issue, revoke and crl publish; d
   for (const s of completedRevocations) assert.ok(onCrl.has(s), `completed revocation ${s} is on the CRL`);
   for (const s of await journalSerials(dir)) assert.ok(onCrl.has(s), `journal revocation ${s} is on the CRL`);
   // And the PKI keeps working.
-  const after = await mtls(["partner", "issue", "after-crashes", "--csr", csr, "--json"], { cwd: dir });
+  const after = await mtls(["partner", "issue", "after-crashes", "--csr", csr, "--cn", "after-crashes", "--json"], { cwd: dir });
   assert.equal(after.exitCode, 0, after.stderr);
 });
 
@@ -144,7 +144,9 @@ test("races: 20 concurrent revokes, and issues racing with CRL publishing; every
   for (const s of serials) assert.ok(onCrl.has(s), `${s} on the CRL`);
   const { csr } = await makeCsr(dir, "racer");
   const mixed = await Promise.all([
-    ...Array.from({ length: 10 }, (_, i) => mtls(["partner", "issue", `racer-${i}`, "--csr", csr, "--json"], { cwd: dir, timeoutMs: 120_000 })),
+    ...Array.from({ length: 10 }, (_, i) =>
+      mtls(["partner", "issue", `racer-${i}`, "--csr", csr, "--cn", `racer-${i}`, "--json"], { cwd: dir, timeoutMs: 120_000 }),
+    ),
     ...Array.from({ length: 5 }, () => mtls(["crl", "publish", "--json"], { cwd: dir, timeoutMs: 120_000 })),
   ]);
   for (const r of mixed) assert.equal(r.exitCode, 0, r.stderr);

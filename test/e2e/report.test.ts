@@ -10,7 +10,8 @@ import { countColour, decodePng } from "../helpers/png.js";
 import { have, initTempCa, json, mtls, run, tempDir } from "../helpers/run.js";
 
 const HOSTILE_NAME = `<script>document.title="pwned"</script>`;
-const HOSTILE_CN = `"><img src=x onerror=alert(1)>`;
+// The subject policy refuses < > " in a CN (#12); what it allows must still be escaped in attributes.
+const HOSTILE_CN = "O'Brien & Sons";
 
 function chromium(args: string[], profile: string) {
   return run("chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", `--user-data-dir=${profile}`, ...args], { timeoutMs: 90_000 });
@@ -68,7 +69,8 @@ test("report --html: one self-contained page, every partner and the expiry timel
   // The hostile values arrive as text: no element was created from them.
   assert.doesNotMatch(page, /<script|<img/i);
   assert.ok(page.includes('&lt;script&gt;document.title="pwned"&lt;/script&gt;'), "the hostile name shows as text");
-  assert.ok(page.includes("&lt;img src=x onerror=alert(1)"), "the hostile CN shows as text");
+  assert.ok(page.includes("CN=O'Brien &amp; Sons"), "the CN shows as text");
+  assert.ok(html.includes("CN=O&#39;Brien &#38; Sons"), "quote and ampersand are escaped in the page source");
   assert.match(page, /id="probes".*https:\/\/127\.0\.0\.1:9\/health.*unreachable/s);
   assert.match(page, /chain intact/);
   assert.match(page, /<tr class="crl"><td>intermediate<\/td><td>\d+<\/td>/);

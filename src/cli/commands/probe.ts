@@ -32,7 +32,7 @@ function render(r: ProbeResult, s: Styles): string {
   const blocks = r.targets.map((t) => {
     if (!t.reachable) return `${s.bold(t.url)}\n  ${s.bad("unreachable")}: ${t.error}`;
     const rows = t.attempts.map((a) => [
-      a.scenario,
+      a.variant ? `${a.scenario} (${a.variant})` : a.scenario,
       a.tls,
       a.expected,
       a.observed,
@@ -70,14 +70,14 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--servername <name>", "SNI and certificate name to use (default: the URL's host)")
     .option(
       "--scenarios <list>",
-      "comma-separated: valid, no-cert, self-signed, untrusted-ca (or untrusted), expired, not-yet-valid, revoked, wrong-eku, missing-intermediate, legacy-tls, other-identity (revoked brings other-identity along as its control)",
+      "comma-separated: valid, no-cert, self-signed, untrusted-ca (or untrusted), expired, not-yet-valid, revoked, wrong-eku, missing-intermediate, legacy-tls, other-identity, identity-spoof (revoked brings other-identity along as its control; all includes identity-spoof with --expect-allowlist)",
       "all",
     )
     .addOption(new Option("--tls <versions>", "TLS versions to run every scenario on").default("1.2,1.3"))
     .option("--timeout <duration>", "per connection", "5s")
     .option("--concurrency <n>", "connections in flight at once", "8")
     .option("--junit <file>", "also write JUnit XML (one testcase per target, scenario and TLS version)")
-    .option("--expect-allowlist", "the gateway allow-lists partner identities: other-identity must be rejected");
+    .option("--expect-allowlist", "the gateway allow-lists partner identities: other-identity and identity-spoof must be rejected");
   addPassphraseOptions(cmd)
     .addHelpText(
       "after",
@@ -111,7 +111,7 @@ export function register(parent: Command, ctx: CliContext): void {
               },
             }
           : {}),
-        scenarios: core.selectScenarios(opts.scenarios),
+        scenarios: core.selectScenarios(opts.scenarios, { expectAllowlist: Boolean(opts.expectAllowlist) }),
         tlsVersions: core.parseTlsVersions(opts.tls),
         ...(opts.servername ? { servername: opts.servername } : {}),
         ...(opts.serverCa ? { serverCa: (await ctx.readInput(opts.serverCa, "--server-ca")).toString("utf8") } : {}),

@@ -18,6 +18,7 @@ export type AuditAction =
   | "crl.publish"
   | "partner.add"
   | "partner.offboard"
+  | "identity.release"
   | "bundle.export"
   | "pgp.init"
   | "probe.run"

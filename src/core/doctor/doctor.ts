@@ -15,8 +15,9 @@ import { withLock } from "../store/lock.js";
 import { type Revocation, readRevocations, serializeRevocations } from "../store/revocations.js";
 import { openStore } from "../store/store.js";
 import { iso } from "../time.js";
+import { identityProblems } from "./identity-check.js";
 
-export type DoctorCheck = "lock" | "leftovers" | "journal" | "certificates" | "orphans" | "revocations" | "crl" | "modes" | "audit";
+export type DoctorCheck = "lock" | "leftovers" | "journal" | "certificates" | "orphans" | "revocations" | "crl" | "modes" | "audit" | "identities";
 
 export interface DoctorProblem {
   check: DoctorCheck;
@@ -166,6 +167,8 @@ export async function runDoctor(p: DoctorParams): Promise<DoctorResult> {
           });
         }
       }
+
+      problems.push(...(await identityProblems(layout, snap.records)));
 
       // The revocation journal and the index must agree.
       const byIndex = new Map(snap.records.map((r) => [r.serial, r]));

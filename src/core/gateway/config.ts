@@ -4,11 +4,14 @@ import { isIP } from "node:net";
 import { join, resolve } from "node:path";
 import { loadCaCerts, readCertFile } from "../ca/material.js";
 import { conflictError, envError, fsError, inputError, usageError } from "../errors.js";
+import { attributeValueProblem } from "../identity/subject-policy.js";
 import { validatePartnerId } from "../ids.js";
+import { type San, sanProblem } from "../sans.js";
 import { ensureDir, exists, writeFileAtomic } from "../store/fs.js";
 import { readIndex } from "../store/index-file.js";
 import { openStore } from "../store/store.js";
 import { loadTemplate, renderTemplate, TEMPLATES_DIR, type TemplateScope } from "../templates.js";
+import { exactCnDnRegex } from "./allowlist.js";
 
 /** templates/gateways/<kind>/descriptor.json: everything kind-specific that is not the template text. */
 export interface GatewayDescriptor {
@@ -19,6 +22,8 @@ export interface GatewayDescriptor {
   files: Array<{ template: string; output: string }>;
   /** Does the rendered config reference the CA bundle and CRL as files next to it? */
   usesFiles: boolean;
+  /** The templates write file paths as bare words (no quoting): paths are then refused unless plain. */
+  barePaths?: boolean;
   /** How the kind can express an identity allow-list: subject CN, SANs, consumers, or not at all. */
   allowlist: "subject-cn" | "san" | "consumer" | "none";
   /** "file": loads the CRL bundle; "cdp": fetches CRLs from the certificates' CRL Distribution Point; "none". */
@@ -71,6 +76,41 @@ interface Identity {
   dnsNames: string[];
 }
 
+/**
+ * Gateway configs carry operator values too: each is checked to hold nothing that could change the
+ * structure of an nginx, HAProxy, Apache or YAML file (quotes, spaces, `;`, `#`, `$`, `{}`, newlines).
+ */
+const SAFE_PATH = /^[A-Za-z0-9_./@+:=-]+$/;
+const SAFE_UPSTREAM = /^https?:\/\/[A-Za-z0-9.\-[\]:]+(\/[A-Za-z0-9._~/-]*)?$/;
+
+function checkPath(flag: string, path: string): string {
+  if (!SAFE_PATH.test(path))
+    throw usageError("ERR_USAGE", `invalid ${flag} path ${JSON.stringify(path)}: gateway configs take letters, digits and _ . / @ + : = - only`);
+  return path;
+}
+
+function checkHostname(name: string): string {
+  if (isIP(name) || !sanProblem({ type: "dns", value: name.replace(/^\*\./, "") })) return name;
+  throw usageError("ERR_USAGE", `invalid --hostname ${JSON.stringify(name)}: a DNS name or IP address`);
+}
+
+/** The CA name appears in comments only; a control character could end the comment. */
+const commentSafe = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, "?");
+
+/** Identities from a store older than the subject policy are refused rather than rendered. */
+function refuseUnsafeIdentities(partnerId: string, serial: string, cns: string[], sans: San[]): void {
+  const problem =
+    (cns.length > 1 ? "the subject has more than one CN" : undefined) ??
+    cns.map((cn) => attributeValueProblem("CN", cn)).find(Boolean) ??
+    sans.map((s) => sanProblem(s) && `SAN ${s.type}: ${sanProblem(s)}`).find(Boolean);
+  if (problem)
+    throw inputError(
+      "ERR_IDENTITY_POLICY",
+      `partner ${partnerId}'s certificate ${serial} cannot be allow-listed exactly: ${problem}`,
+      `revoke it and issue one within the subject policy (mtls doctor lists every such certificate)`,
+    );
+}
+
 /** A stable UUID from the root certificate, so re-rendering a Kong config does not churn entity ids. */
 const stableUuid = (seed: string) => {
   const h = createHash("sha256").update(seed).digest("hex");
@@ -83,6 +123,8 @@ function parseListen(text: string | undefined, fallback: string): { listen: stri
   const port = Number(m?.[2]);
   if (!m || port < 1 || port > 65535) throw usageError("ERR_USAGE", `invalid --listen "${v}"`, "use PORT or HOST:PORT, e.g. 8443 or 127.0.0.1:8443");
   const host = m[1] ?? "";
+  if (host && !isIP(host) && sanProblem({ type: "dns", value: host }))
+    throw usageError("ERR_USAGE", `invalid --listen "${v}": the host must be an IP address or a DNS name`);
   const hostPart = host && isIP(host) === 6 ? `[${host}]` : host;
   return { listen: v, host: host || "0.0.0.0", port, bind: `${hostPart}:${port}`, vhost: `${hostPart || "*"}:${port}` };
 }
@@ -95,6 +137,8 @@ function parseUpstream(text: string): { url: string; host: string; port: number;
     throw usageError("ERR_USAGE", `invalid --upstream "${text}"`, "use a URL such as http://127.0.0.1:8080");
   }
   if (u.protocol !== "http:" && u.protocol !== "https:") throw usageError("ERR_USAGE", `invalid --upstream "${text}": http:// or https:// only`);
+  if (!SAFE_UPSTREAM.test(u.toString()))
+    throw usageError("ERR_USAGE", `invalid --upstream "${text}": scheme, host, port and a plain path only`, "e.g. http://127.0.0.1:8080/api");
   const tls = u.protocol === "https:";
   return { url: u.toString().replace(/\/$/, ""), host: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port || (tls ? 443 : 80)), tls };
 }
@@ -136,6 +180,7 @@ export async function renderGatewayConfig(p: GatewayConfigParams): Promise<Gatew
     const dns = new Set<string>();
     for (const r of records) {
       const cert = await readCertFile(layout.certFile(r.serial), `certificate ${r.serial}`);
+      refuseUnsafeIdentities(id, r.serial, cert.commonNames, cert.sans);
       for (const cn of cert.commonNames) cns.add(cn);
       for (const s of cert.sans) {
         if (s.type === "uri") uris.add(s.value);
@@ -177,11 +222,12 @@ export async function renderGatewayConfig(p: GatewayConfigParams): Promise<Gatew
   const upstream = parseUpstream(p.upstream ?? "http://127.0.0.1:8080");
   const all = <K extends keyof Identity>(k: K) => [...new Set(identities.flatMap((i) => i[k] as unknown as string[]))];
 
+  const pathFor = d.barePaths ? checkPath : (_flag: string, path: string) => path;
   const values: TemplateScope = {
     kind: d.kind,
     schema: d.schema,
-    caName: config.ca.name,
-    hostname: p.hostname ?? "api.example.com",
+    caName: commentSafe(config.ca.name),
+    hostname: checkHostname(p.hostname ?? "api.example.com"),
     upstream: upstream.url,
     upstreamHost: upstream.host,
     upstreamPort: upstream.port,
@@ -191,10 +237,10 @@ export async function renderGatewayConfig(p: GatewayConfigParams): Promise<Gatew
     listenPort: listen.port,
     listenBind: listen.bind,
     listenVhost: listen.vhost,
-    serverCert: p.serverCert ?? d.defaults?.serverCert ?? "/etc/ssl/gateway/server.pem",
-    serverKey: p.serverKey ?? d.defaults?.serverKey ?? "/etc/ssl/gateway/server.key",
-    caBundlePath,
-    crlBundlePath,
+    serverCert: pathFor("--server-cert", p.serverCert ?? d.defaults?.serverCert ?? "/etc/ssl/gateway/server.pem"),
+    serverKey: pathFor("--server-key", p.serverKey ?? d.defaults?.serverKey ?? "/etc/ssl/gateway/server.key"),
+    caBundlePath: pathFor("--files-dir/--out", caBundlePath),
+    crlBundlePath: pathFor("--files-dir/--out", crlBundlePath),
     caBundlePem: caBundlePem.trim(),
     caBundleText: caBundlePem,
     crlBundleText: crlBundlePem,
@@ -203,8 +249,11 @@ export async function renderGatewayConfig(p: GatewayConfigParams): Promise<Gatew
     caUuid: stableUuid(ca.root.fingerprint),
     crlUrl: config.ca.crlUrl,
     partners: identities.map((i) => ({ id: i.id, cn: i.cn ?? i.id, commonNames: i.commonNames, uris: i.uris, dnsNames: i.dnsNames })),
+    // Kong matches a consumer's username against the certificate's CN and SANs; the custom_id is
+    // not matched (consumer_by: username), so a CN equal to some partner's id admits nobody.
+    kongConsumers: identities.flatMap((i) => i.commonNames.map((c, n) => ({ username: c.cn, customId: n === 0 ? i.id : `${i.id}#${n + 1}` }))),
     hasAllowlist: identities.length > 0,
-    allowCns: all("commonNames"),
+    allowCns: [...new Set(identities.flatMap((i) => i.commonNames.map((c) => c.cn)))].map((cn) => ({ cn, dnRegex: exactCnDnRegex(cn) })),
     allowUris: all("uris"),
     allowDnsNames: all("dnsNames"),
     hasSanAllowlist: all("uris").length + all("dnsNames").length > 0,

@@ -6,6 +6,7 @@ import { join, resolve } from "node:path";
 import { stageAudit } from "../audit/audit.js";
 import { loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
 import { conflictError, inputError, MtlsError } from "../errors.js";
+import { IdentityOwners, requestIdentities } from "../identity/registry.js";
 import { parseKeyType } from "../keys.js";
 import { encodePem } from "../pem.js";
 import { parseSan } from "../sans.js";
@@ -146,10 +147,25 @@ export async function issueBatch(p: BatchParams): Promise<BatchResult> {
       const snap = await readIndexSnapshot(layout.index);
       const registry = await readPartners(layout.partners);
       const taken = new Set(snap.records.map((r) => r.serial));
+      // Ownership in file order: a line may not take an identity another partner owns, in the
+      // store or on an earlier line of this batch (#12).
+      const owners = IdentityOwners.build(snap.records, registry);
+      const toSign = prepared.filter((item) => {
+        try {
+          owners.claim(item.req.partnerId, requestIdentities(item.req));
+          return true;
+        } catch (err) {
+          if (p.allOrNothing && err instanceof MtlsError)
+            throw new MtlsError(err.code, `line ${item.result.line}: ${err.message}; nothing was issued (--all-or-nothing)`, err.exit, err.hint);
+          item.result.error = lineError(err);
+          return false;
+        }
+      });
+      if (toSign.length === 0) return;
       const records: CertRecord[] = [];
       const tx = new StoreWriter();
       let signed = 0;
-      await parallel(prepared, p.concurrency ?? 8, async (item) => {
+      await parallel(toSign, p.concurrency ?? 8, async (item) => {
         const serial = uniqueSerial(taken);
         const cert = await signRequest(item.req, ca, caKey, serial, p.now, config);
         const record = recordFor(item.req, cert, ca, layout, p.now);
@@ -163,10 +179,10 @@ export async function issueBatch(p: BatchParams): Promise<BatchResult> {
         Object.assign(item.result, { ok: true, serial, notAfter: record.notAfter });
         if (!registry.partners[item.req.partnerId])
           registry.partners[item.req.partnerId] = { id: item.req.partnerId, createdAt: iso(p.now), updatedAt: iso(p.now) };
-        p.onProgress?.(++signed, prepared.length);
+        p.onProgress?.(++signed, toSign.length);
       });
       // Index order follows the batch file, whatever order the signatures finished in.
-      const order = new Map(prepared.map((x, i) => [x.result.serial, i]));
+      const order = new Map(toSign.map((x, i) => [x.result.serial, i]));
       records.sort((a, b) => (order.get(a.serial) ?? 0) - (order.get(b.serial) ?? 0));
       tx.put(layout.partners, serializePartners(registry));
       await stageAudit(
@@ -186,8 +202,7 @@ export async function issueBatch(p: BatchParams): Promise<BatchResult> {
       try {
         await tx.commit();
       } catch (err) {
-        for (const item of prepared)
-          Object.assign(item.result, { ok: false, error: lineError(err), serial: undefined, notAfter: undefined, keyPath: undefined });
+        for (const item of toSign) Object.assign(item.result, { ok: false, error: lineError(err), serial: undefined, notAfter: undefined, keyPath: undefined });
         throw err;
       }
     },

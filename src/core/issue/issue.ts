@@ -6,6 +6,8 @@ import { ensureSigningKey } from "../bundle/home-key.js";
 import { BACKDATE_MS } from "../ca/init.js";
 import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
 import { conflictError, inputError, usageError } from "../errors.js";
+import { assertIdentitiesAvailable, requestIdentities } from "../identity/registry.js";
+import { checkSubjectPolicy } from "../identity/subject-policy.js";
 import { randomSerial, validatePartnerId } from "../ids.js";
 import { generateKeyPairDer, type KeyType } from "../keys.js";
 import { encodePem, pemOrDer } from "../pem.js";
@@ -150,6 +152,7 @@ export async function prepareRequest(req: IssueRequest, config: StoreConfig, iss
     );
   const encoding = req.cn === undefined ? subjectEncodingProblem(csr.subjectDer) : undefined;
   if (encoding) throw inputError("ERR_CSR_SUBJECT", `${what} has a subject with ${encoding}`, "pass --cn to set the subject");
+  if (req.cn === undefined) checkSubjectPolicy(csr.subjectDer, what);
   if (csr.requestedExtensions.length) {
     warnings.push(
       `${what} asked for ${csr.requestedExtensions.join(", ")}: not copied; partner certificates get the client profile (CA:false, digitalSignature, clientAuth)`,
@@ -204,6 +207,7 @@ export function recordFor(r: PreparedRequest, cert: CertInfo, ca: CaCerts, layou
     serial: cert.serial,
     partnerId: r.partnerId,
     subject: cert.subject,
+    commonNames: cert.commonNames,
     sans: cert.sans.map(formatSan),
     keyType: r.keyType,
     notBefore: iso(cert.notBefore),
@@ -263,6 +267,7 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
     async () => {
       const snap = await readIndexSnapshot(layout.index);
       const registry = await readPartners(layout.partners);
+      assertIdentitiesAvailable({ records: snap.records, registry, partnerId: prepared.partnerId, identities: requestIdentities(prepared) });
       const serial = uniqueSerial(new Set(snap.records.map((r) => r.serial)));
       const cert = await signRequest(prepared, ca, caKey, serial, p.now, config);
       const record = recordFor(prepared, cert, ca, layout, p.now);

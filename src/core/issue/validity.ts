@@ -3,6 +3,7 @@
 // would refuse (`--days 500` over the policy maximum) is refused at the prompt, not after the
 // summary was confirmed.
 import { inputError } from "../errors.js";
+import { attributeValueProblem } from "../identity/subject-policy.js";
 import { DAY, iso } from "../time.js";
 
 export interface ValidityLimits {
@@ -26,7 +27,8 @@ export function checkValidityDays(days: number, l: ValidityLimits): void {
   }
 }
 
-/** Throws when a subject CN given in place of the CSR's is empty or too long. */
+/** Throws when a subject CN given in place of the CSR's breaks the subject policy. */
 export function checkCn(cn: string): void {
-  if (cn.trim() === "" || cn.length > 64) throw inputError("ERR_CN", `invalid --cn "${cn}": 1 to 64 characters (RFC 5280 ub-common-name)`);
+  const problem = attributeValueProblem("CN", cn);
+  if (problem) throw inputError("ERR_CN", `invalid --cn: ${problem}`, 'use 1 to 64 printable ASCII characters without " \\ , + = < > # ;');
 }

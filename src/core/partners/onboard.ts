@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { exportPartnerBundle } from "../bundle/export.js";
 import type { PassphraseSource } from "../ca/material.js";
+import { precheckIssueRequest } from "../identity/precheck.js";
 import { issuePartnerCert } from "../issue/issue.js";
 import type { KeyType } from "../keys.js";
 import type { San } from "../sans.js";
@@ -45,6 +46,14 @@ export interface OnboardResult {
 
 /** Registers (or updates) a partner, issues its certificate and writes its encrypted bundle. */
 export async function onboardPartner(p: OnboardParams): Promise<OnboardResult> {
+  await precheckIssueRequest({
+    pkiDir: p.pkiDir,
+    partnerId: p.partnerId,
+    ...(p.csr ? { csr: p.csr, csrSource: p.csrSource ?? "the CSR" } : {}),
+    ...(p.sans?.length ? { sans: p.sans } : {}),
+    ...(p.days ? { days: p.days } : {}),
+    now: p.now,
+  });
   const reg = await addPartner({
     pkiDir: p.pkiDir,
     partnerId: p.partnerId,

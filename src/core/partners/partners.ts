@@ -2,6 +2,7 @@ import { relative } from "node:path";
 import { stageAudit } from "../audit/audit.js";
 import { checkRecipientKey } from "../bundle/pgp.js";
 import { inputError } from "../errors.js";
+import { IdentityOwners, type IdentityType } from "../identity/registry.js";
 import { validatePartnerId } from "../ids.js";
 import { type ListedCert, statusOf } from "../inventory/list.js";
 import { ensureDir, StoreWriter } from "../store/fs.js";
@@ -98,8 +99,19 @@ export async function listPartners(p: { pkiDir: string; now: Date }): Promise<{ 
   return { partners: [...byId.values()].sort((a, b) => a.id.localeCompare(b.id)) };
 }
 
-/** One partner: registry entry and every certificate. */
-export async function showPartner(p: { pkiDir: string; partnerId: string; now: Date }): Promise<{ partner: PartnerRecord; certificates: ListedCert[] }> {
+/** An identity a partner owns: "in-use" on a valid certificate, "reserved" when only revoked or expired ones carry it. */
+export interface OwnedIdentity {
+  type: IdentityType;
+  value: string;
+  status: "in-use" | "reserved";
+}
+
+/** One partner: registry entry, the identities it owns and every certificate. */
+export async function showPartner(p: {
+  pkiDir: string;
+  partnerId: string;
+  now: Date;
+}): Promise<{ partner: PartnerRecord; identities: OwnedIdentity[]; certificates: ListedCert[] }> {
   const id = validatePartnerId(p.partnerId);
   const { layout, config } = await openStore(p.pkiDir);
   const [reg, index] = await Promise.all([readPartners(layout.partners), readIndex(layout.index)]);
@@ -109,6 +121,9 @@ export async function showPartner(p: { pkiDir: string; partnerId: string; now: D
   const window = config.policy.warnDays * DAY;
   return {
     partner: partner ?? { id, createdAt: certs[0]?.issuedAt ?? iso(p.now), updatedAt: certs[0]?.issuedAt ?? iso(p.now) },
+    identities: IdentityOwners.build(certs, reg, p.now)
+      .identitiesOf(id)
+      .map((c) => ({ type: c.type, value: c.value, status: c.active ? ("in-use" as const) : ("reserved" as const) })),
     certificates: certs.map((r) => ({ ...r, status: statusOf(r, p.now, window), daysLeft: daysUntil(new Date(r.notAfter), p.now) })),
   };
 }

@@ -11,6 +11,7 @@ import type { Store } from "../store/store.js";
 import { DAY, HOUR, MINUTE } from "../time.js";
 import type { ClientCredential } from "./attempt.js";
 import type { ScenarioName } from "./scenarios.js";
+import { spoofSubjects } from "./spoof.js";
 
 export interface UserCredential {
   /** PEM: the leaf, optionally followed by its intermediates. */
@@ -20,6 +21,8 @@ export interface UserCredential {
 
 export interface ProbeCredentials {
   byScenario: Partial<Record<ScenarioName, ClientCredential | null>>;
+  /** Scenarios made of several certificates (identity-spoof), each run as its own attempt. */
+  variants: Partial<Record<ScenarioName, Array<{ variant: string; credential: ClientCredential }>>>;
   /** Why a scenario could not be prepared (it is then skipped). */
   skipped: Partial<Record<ScenarioName, string>>;
   identity: { subject: string; sans: string[] };
@@ -40,6 +43,7 @@ export async function prepareCredentials(p: {
   now: Date;
 }): Promise<ProbeCredentials> {
   const byScenario: ProbeCredentials["byScenario"] = { "no-cert": null };
+  const variants: ProbeCredentials["variants"] = {};
   const skipped: ProbeCredentials["skipped"] = {};
   const now = p.now.getTime();
 
@@ -47,7 +51,7 @@ export async function prepareCredentials(p: {
   let caKey: Awaited<ReturnType<typeof loadIssuingKey>> | undefined;
   if (p.store) {
     ca = await loadCaCerts(p.store.layout, p.store.config);
-    const needsKey = [...p.wanted].some((s) => ["expired", "not-yet-valid", "wrong-eku", "other-identity", "revoked"].includes(s)) || !p.user;
+    const needsKey = [...p.wanted].some((s) => ["expired", "not-yet-valid", "wrong-eku", "other-identity", "identity-spoof", "revoked"].includes(s)) || !p.user;
     if (needsKey) caKey = await loadIssuingKey(p.store.layout, ca, p.passphrase);
   }
   const intermediates = ca?.intermediate ? ca.intermediate.pem : "";
@@ -60,6 +64,7 @@ export async function prepareCredentials(p: {
     ],
   };
   let sans: San[] = [{ type: "uri", value: "spiffe://mtls.probe/valid" }];
+  let identity = "mtls-probe";
   let valid: ClientCredential | undefined;
   let validLeaf: { certPem: string; keyPem: string } | undefined;
   if (p.user) {
@@ -77,6 +82,7 @@ export async function prepareCredentials(p: {
     if (!keySpki.equals(leaf.spki)) throw inputError("ERR_KEY_MISMATCH", "--key does not belong to the certificate in --cert");
     subject = { der: leaf.subjectDer };
     sans = leaf.sans;
+    identity = leaf.commonNames[0] ?? leaf.sans[0]?.value ?? identity;
     // Send the user's chain; add our intermediate when their file holds only the leaf.
     const chain = blocks.length > 1 ? p.user.certPem : leaf.pem + (ca && leaf.issuer !== ca.root.subject ? intermediates : "");
     valid = { certPem: chain, keyPem: p.user.keyPem };
@@ -194,6 +200,19 @@ export async function prepareCredentials(p: {
     if (!caKey) skipped[name] = caReason || "needs the CA key";
     else byScenario[name] = chainOf(await make());
   }
+  if (p.wanted.has("identity-spoof")) {
+    if (!caKey) skipped["identity-spoof"] = caReason || "needs the CA key";
+    else {
+      const spoofSans = [{ type: "uri" as const, value: "spiffe://mtls.probe/identity-spoof" }];
+      const made = [];
+      for (const v of spoofSubjects(identity)) {
+        const c = await mint({ notBefore: now - 5 * MINUTE, notAfter: now + HOUR, subject: v.subject, sans: spoofSans });
+        made.push({ variant: v.variant, credential: chainOf(c) });
+      }
+      variants["identity-spoof"] = made;
+      byScenario["identity-spoof"] = null;
+    }
+  }
   if (p.wanted.has("revoked")) {
     if (!p.store || !p.store.config.canary) skipped.revoked = caReason || "this PKI has no revoked canary certificate";
     else {
@@ -205,6 +224,7 @@ export async function prepareCredentials(p: {
   }
   return {
     byScenario,
+    variants,
     skipped,
     identity: { subject: parseCertificate(decodePemBlocks(valid.certPem)[0]?.der ?? Buffer.alloc(0)).subject, sans: sans.map((s) => `${s.type}:${s.value}`) },
   };

@@ -6,7 +6,7 @@ const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replac
 export function renderJunit(r: ProbeResult): string {
   const suites = r.targets.map((t) => {
     const cases = t.attempts.map((a) => {
-      const name = `${a.scenario} TLS ${a.tls}`;
+      const name = `${a.scenario}${a.variant ? ` (${a.variant})` : ""} TLS ${a.tls}`;
       const head = `    <testcase classname="${esc(t.url)}" name="${esc(name)}" time="${(a.durationMs / 1000).toFixed(3)}"`;
       const detail = `expected ${a.expected}, observed ${a.observed}: ${a.evidence.summary}`;
       if (a.verdict === "pass") return `${head}/>`;

@@ -6,7 +6,7 @@ import { readConfig } from "../store/config.js";
 import { writeFileAtomic } from "../store/fs.js";
 import { layoutOf } from "../store/layout.js";
 import type { Store } from "../store/store.js";
-import { attempt, type Evidence, type Observation, type ServerCertInfo, type TlsMode } from "./attempt.js";
+import { attempt, type ClientCredential, type Evidence, type Observation, type ServerCertInfo, type TlsMode } from "./attempt.js";
 import { describePresented, likelyCauses, markNotOffered } from "./causes.js";
 import { prepareCredentials, type UserCredential } from "./credentials.js";
 import { renderJunit } from "./junit.js";
@@ -16,6 +16,8 @@ export type Verdict = "pass" | "fail" | "inconclusive" | "error" | "info" | "ski
 
 export interface AttemptResult {
   scenario: ScenarioName;
+  /** Which certificate of a multi-certificate scenario (identity-spoof: "second-cn" …). */
+  variant?: string;
   tls: "1.2" | "1.3" | "1.0-1.1";
   expected: "accept" | "reject" | "info";
   observed: Observation["outcome"] | "skipped";
@@ -192,20 +194,23 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
 
   const presented = await describePresented(p.user?.certPem, store);
   // Every (target, scenario, TLS version) is one connection.
-  type Job = { target: Target; scenario: Scenario; tls: TlsMode };
+  type Job = { target: Target; scenario: Scenario; tls: TlsMode; variant?: { variant: string; credential: ClientCredential } };
   const reach = await Promise.all(targets.map((t) => reachable(t, Math.min(p.timeoutMs, 3000))));
   const jobs: Job[] = [];
   targets.forEach((target, i) => {
     if (reach[i]) return;
     for (const scenario of p.scenarios) {
-      if (scenario.tls) jobs.push({ target, scenario, tls: scenario.tls });
-      else for (const tls of p.tlsVersions) jobs.push({ target, scenario, tls });
+      const variants = creds.variants[scenario.name] ?? [undefined];
+      for (const variant of variants) {
+        if (scenario.tls) jobs.push({ target, scenario, tls: scenario.tls, ...(variant ? { variant } : {}) });
+        else for (const tls of p.tlsVersions) jobs.push({ target, scenario, tls, ...(variant ? { variant } : {}) });
+      }
     }
   });
   let done = 0;
   const observations = await pool(
     jobs.map((j) => async () => {
-      const credential = creds.byScenario[j.scenario.name];
+      const credential = j.variant ? j.variant.credential : creds.byScenario[j.scenario.name];
       if (credential === undefined) return undefined; // skipped
       return attempt({
         host: j.target.host,
@@ -242,11 +247,14 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
     jobs.forEach((j, k) => {
       if (j.target !== t) return;
       const o = observations[k];
-      const expected = j.scenario.name === "other-identity" && p.expectAllowlist ? "reject" : j.scenario.expect;
+      const identityCheck = j.scenario.name === "other-identity" || j.scenario.name === "identity-spoof";
+      const expected = identityCheck && p.expectAllowlist ? "reject" : j.scenario.expect;
+      const variant = j.variant ? { variant: j.variant.variant } : {};
       const tls = j.tls === "legacy" ? "1.0-1.1" : j.tls;
       if (!o) {
         attempts.push({
           scenario: j.scenario.name,
+          ...variant,
           tls,
           expected,
           observed: "skipped",
@@ -258,6 +266,7 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
       }
       attempts.push({
         scenario: j.scenario.name,
+        ...variant,
         tls,
         expected,
         observed: o.outcome,

@@ -12,7 +12,8 @@ export type ScenarioName =
   | "wrong-eku"
   | "missing-intermediate"
   | "legacy-tls"
-  | "other-identity";
+  | "other-identity"
+  | "identity-spoof";
 
 export interface Scenario {
   name: ScenarioName;
@@ -21,6 +22,8 @@ export interface Scenario {
   expect: "accept" | "reject" | "info";
   /** Needs the CA key to mint its certificate. */
   needsCa: boolean;
+  /** Only run when named, or when an allow-list is expected (its variants say nothing otherwise). */
+  allowlistOnly?: boolean;
   /** legacy-tls runs once, offering only TLS 1.0 and 1.1; the others run per --tls version. */
   tls?: TlsMode;
 }
@@ -37,11 +40,18 @@ export const SCENARIOS: Scenario[] = [
   { name: "missing-intermediate", description: "the leaf alone, without its intermediate", expect: "reject", needsCa: false },
   { name: "legacy-tls", description: "a valid certificate, but only TLS 1.0 and 1.1 offered", expect: "reject", needsCa: false, tls: "legacy" },
   { name: "other-identity", description: "a valid certificate from the same CA for another subject", expect: "info", needsCa: true },
+  {
+    name: "identity-spoof",
+    description: "valid certificates from the same CA with the allowed identity in O/OU, after an escaped comma, or as a second CN",
+    expect: "info",
+    needsCa: true,
+    allowlistOnly: true,
+  },
 ];
 
 /** Parses --scenarios ("all", names, and "untrusted" for both untrusted kinds). */
-export function selectScenarios(list: string | undefined): Scenario[] {
-  if (!list || list === "all") return SCENARIOS;
+export function selectScenarios(list: string | undefined, o: { expectAllowlist?: boolean } = {}): Scenario[] {
+  if (!list || list === "all") return SCENARIOS.filter((s) => !s.allowlistOnly || o.expectAllowlist);
   const wanted = new Set<string>();
   for (const raw of list
     .split(",")

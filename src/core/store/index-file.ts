@@ -17,6 +17,8 @@ export interface CertRecord {
   serial: string;
   partnerId: string;
   subject: string;
+  /** The subject's CN values as issued (absent in records written before #12). */
+  commonNames?: string[];
   /** "dns:…", "uri:…", "email:…", "ip:…" */
   sans: string[];
   keyType: string;

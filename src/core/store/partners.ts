@@ -9,6 +9,8 @@ export interface PartnerRecord {
   updatedAt: string;
   /** Set by `partner offboard`: every certificate was revoked at this time. */
   offboardedAt?: string;
+  /** Identities the partner gave up (`partner identity release`): its earlier certificates no longer reserve them. */
+  releasedIdentities?: Array<{ identity: string; releasedAt: string }>;
   /** The partner's OpenPGP encryption key, as checked when it was added. */
   pgp?: {
     fingerprint: string;

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { CliContext } from "../../context.js";
 import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource } from "../../flags.js";
+import { safeValue } from "../../terminal-safe.js";
 
 interface Opts extends PassphraseOpts {
   host: string;
@@ -39,7 +40,7 @@ export function register(parent: Command, ctx: CliContext): void {
         ...(opts.serverKey ? { serverKeyPem: (await ctx.readInput(opts.serverKey, "--server-key")).toString("utf8") } : {}),
         passphrase: passphraseSource(ctx, opts),
         now: ctx.now(),
-        log: (line) => ctx.io.stderr.write(`${line}\n`),
+        log: (line) => ctx.io.stderr.write(`${safeValue(line)}\n`),
       });
       // The URL is the result; the stats in it are final when --json prints it at exit.
       ctx.out.result({ url: gw.url, port: gw.port, stats: gw.stats }, (r) => r.url);

@@ -86,7 +86,7 @@ export function register(parent: Command, ctx: CliContext): void {
         "0  issued",
         "2  missing or conflicting options",
         "3  invalid CSR, key policy, SAN or validity; wrong passphrase",
-        "4  --out/--out-leaf/--out-key exists (use --force)",
+        "4  --out/--out-leaf/--out-key exists (use --force); a CN or SAN belongs to another partner",
         "5  no PKI, lock held, unreadable file",
       ]),
     )

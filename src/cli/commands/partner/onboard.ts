@@ -63,7 +63,8 @@ export function register(parent: Command, ctx: CliContext): void {
       exitCodesHelp([
         "0  onboarded",
         "2  answers missing and no terminal to ask (the flags are named)",
-        "3  invalid id, key, CSR, SAN or validity",
+        "3  invalid id, key, CSR, SAN or validity; a subject outside the policy",
+        "4  a CN or SAN belongs to another partner (nothing is registered)",
         "130  cancelled",
       ]),
     )

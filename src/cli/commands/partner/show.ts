@@ -7,7 +7,7 @@ import { gnupgAlgorithmName } from "../../pgp-names.js";
 export function register(parent: Command, ctx: CliContext): void {
   parent
     .command("show")
-    .description("one partner: contact, OpenPGP key and every certificate")
+    .description("one partner: contact, OpenPGP key, the identities it owns and every certificate")
     .argument("<partner-id>", "the partner")
     .addHelpText("after", examplesHelp(["mtls partner show acme"]))
     .addHelpText("after", exitCodesHelp(["0  shown", "3  unknown partner", "5  no PKI"]))
@@ -30,9 +30,16 @@ export function register(parent: Command, ctx: CliContext): void {
           ],
           s,
         );
-        if (r.certificates.length === 0) return `${head}\n${s.dim("no certificates")}`;
+        const ids = r.identities.length
+          ? `\n\n${table(
+              ["IDENTITY", "TYPE", "STATUS"],
+              r.identities.map((i) => [i.value, i.type, i.status]),
+              s,
+            )}`
+          : "";
+        if (r.certificates.length === 0) return `${head}${ids}\n${s.dim("no certificates")}`;
         const rows = r.certificates.map((c) => [c.serial, c.subject, c.notAfter.slice(0, 10), String(c.daysLeft), s.status(c.status)]);
-        return `${head}\n\n${table(["SERIAL", "SUBJECT", "NOT AFTER", "DAYS", "STATUS"], rows, s)}`;
+        return `${head}${ids}\n\n${table(["SERIAL", "SUBJECT", "NOT AFTER", "DAYS", "STATUS"], rows, s)}`;
       });
     });
 }
