@@ -13,7 +13,9 @@ import * as demo from "./commands/demo.js";
 import * as doctor from "./commands/doctor.js";
 import * as gatewayConfig from "./commands/gateway/config.js";
 import * as gatewayServe from "./commands/gateway/serve.js";
+import * as inspect from "./commands/inspect.js";
 import * as list from "./commands/list.js";
+import * as p12Create from "./commands/p12/create.js";
 import * as partnerAdd from "./commands/partner/add.js";
 import * as partnerExport from "./commands/partner/export.js";
 import * as partnerIdentityRelease from "./commands/partner/identity/release.js";
@@ -27,6 +29,7 @@ import * as pgpShow from "./commands/pgp/show.js";
 import * as probe from "./commands/probe.js";
 import * as report from "./commands/report.js";
 import * as revoke from "./commands/revoke.js";
+import * as serverIssue from "./commands/server/issue.js";
 import * as status from "./commands/status.js";
 import type { CliContext, GlobalOptions } from "./context.js";
 
@@ -144,6 +147,12 @@ export function createProgram(ctx: CliContext): Command {
   const bundle = program.command("bundle").description("the partner's side of a delivery bundle");
   bundleOpen.register(bundle, ctx);
   completion.register(program, ctx);
+
+  const p12 = program.command("p12").description("PKCS#12 files for Java, Windows and macOS");
+  p12Create.register(p12, ctx);
+  const server = program.command("server").description("the gateways' own TLS server certificates");
+  serverIssue.register(server, ctx);
+  inspect.register(program, ctx);
 
   ctx.out.command = guessCommand(program, ctx.io.argv);
   return program;

@@ -1,5 +1,6 @@
 // Human renderings shared by several commands.
-import type { DeliveredBundle, PublishResult, RevokeResult } from "../core/index.js";
+import type { DeliveredBundle, P12FileResult, PublishResult, RevokeResult } from "../core/index.js";
+import { safe } from "./inspect-render.js";
 import { fields, type Styles, table } from "./output.js";
 
 export function renderBundle(r: Pick<DeliveredBundle, "path" | "encrypted" | "bytes" | "recipientFingerprint" | "signerFingerprint">, s: Styles): string {
@@ -33,4 +34,19 @@ export function renderRevoked(r: RevokeResult, s: Styles): string {
     : s.dim("nothing to revoke");
   const published = renderPublished(r, s);
   return published ? `${revoked}\n\n${published}` : revoked;
+}
+
+export function renderP12(r: Omit<P12FileResult, "password">, s: Styles): string {
+  return fields(
+    [
+      ["PKCS#12", s.bold(r.path)],
+      ["profile", r.profile],
+      // Both come from the user's certificate when it is not one of ours: printed terminal-safe.
+      ["friendly name", safe(r.friendlyName)],
+      ["certificate", `${r.serial} ${safe(r.subject)}`],
+      ["certificates", r.certificates],
+      ["password file", r.passwordFile],
+    ],
+    s,
+  );
 }

@@ -18,12 +18,15 @@ export { type GatewayConfigParams, type GatewayConfigResult, gatewayKinds, rende
 export { type RunningGateway, startGateway } from "./gateway/serve.js";
 export { type ReleaseIdentityResult, releaseIdentity } from "./identity/release.js";
 export { validatePartnerId } from "./ids.js";
+export { type InspectResult, inspectFile, MAX_INSPECT_BYTES } from "./inspect/inspect.js";
 export { type ListedCert, type ListResult, listCertificates, parseStatus } from "./inventory/list.js";
 export { type BatchResult, issueBatch } from "./issue/batch.js";
 export { checkIssueRequest, type IssueLimits, readIssueLimits } from "./issue/check.js";
 export { type IssueParams, type IssueResult, issuePartnerCert } from "./issue/issue.js";
 export { checkCn, checkValidityDays } from "./issue/validity.js";
 export { KEY_TYPES, parseKeyType } from "./keys.js";
+export { exportPartnerP12 } from "./p12/export.js";
+export { createP12File, P12_PROFILES, type P12FileResult, parseP12Profile } from "./p12/p12.js";
 export { type OnboardResult, onboardPartner } from "./partners/onboard.js";
 export { addPartner, listPartners, type PartnerSummary, showPartner } from "./partners/partners.js";
 export { renderJunit } from "./probe/junit.js";
@@ -32,5 +35,6 @@ export { parseTlsVersions, SCENARIOS, selectScenarios } from "./probe/scenarios.
 export { buildReport, type ReportData, type WriteReportResult, writeHtmlReport } from "./report/report.js";
 export { offboardPartner, parseReason, type RevokeResult, revokeCertificate } from "./revoke/revoke.js";
 export { parseSan } from "./sans.js";
+export { issueServerCert, type ServerIssueResult } from "./server/issue.js";
 export { checkStatus, type StatusResult } from "./status/status.js";
 export { parseDuration } from "./time.js";

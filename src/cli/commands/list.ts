@@ -8,6 +8,7 @@ interface Opts {
   partner?: string;
   status?: string;
   expiringWithin?: string;
+  kind?: "client" | "server";
 }
 
 function render(r: ListResult, s: Styles): string {
@@ -22,6 +23,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .description("inventory of issued certificates with status and days left")
     .option("--partner <id>", "only this partner's certificates")
     .addOption(new Option("--status <status>", "only certificates in this status").choices(["valid", "expiring", "expired", "revoked"]))
+    .addOption(new Option("--kind <kind>", "only partner client certificates or only gateway server certificates").choices(["client", "server"]))
     .option("--expiring-within <duration>", "only unexpired certificates whose notAfter is within this window (e.g. 30d)")
     .addHelpText("after", examplesHelp(["mtls list --partner acme", "mtls list --expiring-within 30d --json | jq -r '.result.certificates[].serial'"]))
     .addHelpText("after", exitCodesHelp(["0  listed (also when nothing matches)", "2  bad filter", "5  no PKI at --pki"]))
@@ -32,6 +34,7 @@ export function register(parent: Command, ctx: CliContext): void {
         now: ctx.now(),
         ...(opts.partner ? { partner: opts.partner } : {}),
         ...(opts.status ? { status: core.parseStatus(opts.status) } : {}),
+        ...(opts.kind ? { kind: opts.kind } : {}),
         ...(opts.expiringWithin ? { expiringWithinMs: core.parseDuration(opts.expiringWithin, "--expiring-within") } : {}),
       });
       ctx.out.result(result, render);

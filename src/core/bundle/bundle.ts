@@ -35,6 +35,8 @@ export interface BundleInput {
   privateKeyPem?: string;
   signer: { fingerprint: string; userId: string };
   gatewayUrl?: string;
+  /** A PKCS#12 of the generated key and chain (`--p12`); its password never goes into the bundle. */
+  p12?: { name: string; der: Buffer; profile: string };
 }
 
 export const RENEW_BEFORE_DAYS = 30;
@@ -62,6 +64,8 @@ export async function buildBundleZip(b: BundleInput): Promise<{ zip: Buffer; man
     renewBy: iso(renewBy),
     keyFile: b.privateKeyPem ? "private-key.pem" : "<your private key>",
     gatewayUrl: b.gatewayUrl ?? "https://<your gateway>/",
+    p12Name: b.p12?.name,
+    p12Profile: b.p12?.profile,
   });
   const files: ZipEntry[] = [
     { name: "certificate.pem", data: Buffer.from(b.cert.pem), mode: 0o644 },
@@ -69,6 +73,7 @@ export async function buildBundleZip(b: BundleInput): Promise<{ zip: Buffer; man
     { name: "ca.pem", data: Buffer.from(b.rootPem), mode: 0o644 },
     { name: "README.txt", data: Buffer.from(readme), mode: 0o644 },
     ...(b.privateKeyPem ? [{ name: "private-key.pem", data: Buffer.from(b.privateKeyPem), mode: 0o600 }] : []),
+    ...(b.p12 ? [{ name: b.p12.name, data: b.p12.der, mode: 0o600 }] : []),
   ];
   const manifest: Manifest = {
     formatVersion: 1,

@@ -8,7 +8,7 @@ import { exists, readText, writeFileAtomic } from "../store/fs.js";
 import { readIndex } from "../store/index-file.js";
 import { type PartnerRecord, readPartners } from "../store/partners.js";
 import { openStore, type Store } from "../store/store.js";
-import { buildBundleZip, type Manifest } from "./bundle.js";
+import { type BundleInput, buildBundleZip, type Manifest } from "./bundle.js";
 import { ensureSigningKey } from "./home-key.js";
 import { encryptAndSign } from "./pgp.js";
 
@@ -35,6 +35,7 @@ export interface DeliverParams {
   force: boolean;
   passphrase: PassphraseSource;
   gatewayUrl?: string;
+  p12?: BundleInput["p12"];
   now: Date;
 }
 
@@ -65,6 +66,7 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
     ...(p.privateKeyPem ? { privateKeyPem: p.privateKeyPem } : {}),
     signer: signer ? { fingerprint: signer.fingerprint, userId: signer.userId } : { fingerprint: "(unsigned)", userId: "(unsigned: plain zip)" },
     ...(p.gatewayUrl ? { gatewayUrl: p.gatewayUrl } : {}),
+    ...(p.p12 ? { p12: p.p12 } : {}),
   });
   let data: Uint8Array = zip;
   if (signer && p.partner.pgp) {

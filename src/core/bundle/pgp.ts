@@ -253,3 +253,15 @@ export async function generatePartnerKey(p: {
   });
   return { publicArmored: publicKey, privateArmored: privateKey, fingerprint: (await lib.readKey({ armoredKey: publicKey })).getFingerprint().toUpperCase() };
 }
+
+/**
+ * What can be learned of an encrypted bundle without its key: the key ids it is encrypted to
+ * (`gpg --list-packets` shows the same "keyid"). Throws when the bytes are not an OpenPGP message.
+ */
+export async function messageRecipients(bytes: Uint8Array): Promise<{ armored: boolean; recipients: string[] }> {
+  const lib = await pgp();
+  const armored = Buffer.from(bytes.subarray(0, 64)).toString("latin1").includes("-----BEGIN PGP MESSAGE");
+  const binary = armored ? (await lib.unarmor(Buffer.from(bytes).toString("latin1"))).data : bytes;
+  const message = await lib.readMessage({ binaryMessage: binary as Uint8Array });
+  return { armored, recipients: message.getEncryptionKeyIDs().map((k) => k.toHex().toUpperCase()) };
+}

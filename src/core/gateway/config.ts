@@ -12,6 +12,7 @@ import { readIndex } from "../store/index-file.js";
 import { openStore } from "../store/store.js";
 import { loadTemplate, renderTemplate, TEMPLATES_DIR, type TemplateScope } from "../templates.js";
 import { exactCnDnRegex } from "./allowlist.js";
+import { checkGatewayFlags } from "./server-flags.js";
 
 /** templates/gateways/<kind>/descriptor.json: everything kind-specific that is not the template text. */
 export interface GatewayDescriptor {
@@ -50,6 +51,8 @@ export interface GatewayConfigParams {
   listen?: string;
   serverCert?: string;
   serverKey?: string;
+  /** Take both from this server's newest certificate by `mtls server issue`. */
+  server?: string;
   /** Where the CA bundle and CRL files will live on the gateway (default: next to --out). */
   filesDir?: string;
   /** A directory (all files, plus the CA bundle and CRL copies) or a single file; undefined: return the text. */
@@ -154,8 +157,9 @@ export async function renderGatewayConfig(p: GatewayConfigParams): Promise<Gatew
   const d = kinds.find((k) => k.kind === p.kind);
   if (!d) throw usageError("ERR_USAGE", `unknown gateway kind "${p.kind}"`, `use one of: ${kinds.map((k) => k.kind).join(", ")}`);
   const { layout, config } = await openStore(p.pkiDir);
+  const server = await checkGatewayFlags(p, d, layout);
   const ca = await loadCaCerts(layout, config);
-  const warnings = [...(d.warnings ?? [])];
+  const warnings = [...(d.warnings ?? []), ...server.warnings];
 
   const read = async (path: string, what: string) => {
     try {
@@ -237,8 +241,14 @@ export async function renderGatewayConfig(p: GatewayConfigParams): Promise<Gatew
     listenPort: listen.port,
     listenBind: listen.bind,
     listenVhost: listen.vhost,
-    serverCert: pathFor("--server-cert", p.serverCert ?? d.defaults?.serverCert ?? "/etc/ssl/gateway/server.pem"),
-    serverKey: pathFor("--server-key", p.serverKey ?? d.defaults?.serverKey ?? "/etc/ssl/gateway/server.key"),
+    serverCert: pathFor(
+      server.serverCert ? "--server" : "--server-cert",
+      server.serverCert ?? p.serverCert ?? d.defaults?.serverCert ?? "/etc/ssl/gateway/server.pem",
+    ),
+    serverKey: pathFor(
+      server.serverKey ? "--server" : "--server-key",
+      server.serverKey ?? p.serverKey ?? d.defaults?.serverKey ?? "/etc/ssl/gateway/server.key",
+    ),
     caBundlePath: pathFor("--files-dir/--out", caBundlePath),
     crlBundlePath: pathFor("--files-dir/--out", crlBundlePath),
     caBundlePem: caBundlePem.trim(),

@@ -67,6 +67,9 @@ export class IdentityOwners {
     const owners = new IdentityOwners();
     const releases = releasesOf(registry);
     for (const r of records) {
+      // A gateway's server certificate (#19) names hosts, not a client an allow-list admits; gateways
+      // behind one name share it.
+      if (r.kind === "server") continue;
       const released = releases.get(r.partnerId);
       const active = r.status === "valid" && (!now || Date.parse(r.notAfter) > now.getTime());
       for (const id of recordIdentities(r)) {

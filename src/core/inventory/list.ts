@@ -12,6 +12,8 @@ export interface ListParams {
   now: Date;
   partner?: string;
   status?: CertStatus;
+  /** Only partner client certificates, or only the gateways' server certificates. */
+  kind?: "client" | "server";
   /** Only certificates, not revoked and not yet expired, whose notAfter falls within this window (ms). */
   expiringWithinMs?: number;
 }
@@ -49,6 +51,7 @@ export async function listCertificates(p: ListParams): Promise<ListResult> {
   const out: ListedCert[] = [];
   for (const r of await readIndex(layout.index)) {
     if (p.partner !== undefined && r.partnerId !== p.partner) continue;
+    if (p.kind !== undefined && (r.kind ?? "client") !== p.kind) continue;
     const status = statusOf(r, p.now, windowMs);
     if (p.status && status !== p.status) continue;
     if (p.expiringWithinMs !== undefined) {

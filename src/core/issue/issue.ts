@@ -10,6 +10,7 @@ import { assertIdentitiesAvailable, requestIdentities } from "../identity/regist
 import { checkSubjectPolicy } from "../identity/subject-policy.js";
 import { randomSerial, validatePartnerId } from "../ids.js";
 import { generateKeyPairDer, type KeyType } from "../keys.js";
+import { type P12Profile, p12ForBundle, writePasswordFile } from "../p12/p12.js";
 import { encodePem, pemOrDer } from "../pem.js";
 import { type CertInfo, type DistinguishedName, describeName, type NameInfo, parseCsr } from "../pki.js";
 import { dedupeSans, formatSan, type San, sanProblem } from "../sans.js";
@@ -62,6 +63,10 @@ export interface IssueParams extends IssueRequest {
   bundleDir?: string;
   bundleArmor?: boolean;
   gatewayUrl?: string;
+  /** Also put a PKCS#12 of the generated key into the bundle, with a generated password. */
+  p12Profile?: P12Profile;
+  /** Where that password goes (0600); otherwise only into the result, for the terminal. */
+  p12PasswordFile?: string;
   now: Date;
   lockTimeoutMs?: number;
 }
@@ -83,6 +88,8 @@ export interface IssueResult {
   outKey?: string;
   bundle?: { path: string; bytes: number; recipientFingerprint?: string; signerFingerprint?: string; signingKeyCreated: boolean };
   partnerRegistered: boolean;
+  /** `password` is for the person at the terminal only: never stored, logged or bundled. */
+  p12?: { profile: P12Profile; file: string; passwordFile?: string; password: string };
   warnings: string[];
 }
 
@@ -250,9 +257,15 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
       `register the partner's OpenPGP key (mtls partner add ${p.partnerId} --pgp-key <file.asc>) so the key travels in an encrypted bundle, or pass --out-key <file>`,
     );
   }
+  if (p.p12Profile && !deliver)
+    throw usageError(
+      "ERR_USAGE",
+      "--p12 puts a PKCS#12 into the delivery bundle of a generated key",
+      "use it with --generate and a bundle, or `mtls p12 create` for a key file",
+    );
   if (deliver && !known?.pgp)
     throw inputError("ERR_NO_PGP_KEY", `partner ${p.partnerId} has no OpenPGP key on file`, `run \`mtls partner add ${p.partnerId} --pgp-key <file.asc>\``);
-  for (const out of [p.outCert, p.outChain, p.outKey, p.bundleOut]) {
+  for (const out of [p.outCert, p.outChain, p.outKey, p.bundleOut, p.p12PasswordFile]) {
     if (out && !p.force && (await exists(out))) throw conflictError("ERR_EXISTS", `${out} already exists`, "pass --force to overwrite it");
   }
   const ca = await loadCaCerts(layout, config);
@@ -276,8 +289,10 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
 
       const written: string[] = [];
       let bundle: IssueResult["bundle"];
+      let p12: IssueResult["p12"];
       try {
         if (deliver && prepared.privateKey) {
+          const built = p.p12Profile ? await p12ForBundle(p.p12Profile, prepared.privateKey, cert, ca, prepared.partnerId) : undefined;
           const path = p.bundleOut ?? join(p.bundleDir ?? ".", `${prepared.partnerId}-${serial.slice(0, 8)}.zip.pgp`);
           const partner = registry.partners[prepared.partnerId] ?? { id: prepared.partnerId, createdAt: iso(p.now), updatedAt: iso(p.now) };
           const d = await deliverBundle({
@@ -292,9 +307,16 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
             force: p.force ?? false,
             passphrase: p.passphrase ?? noPassphrase,
             ...(p.gatewayUrl ? { gatewayUrl: p.gatewayUrl } : {}),
+            ...(built ? { p12: { name: built.name, der: built.der, profile: built.profile } } : {}),
             now: p.now,
           });
           written.push(path);
+          if (built && p.p12PasswordFile) {
+            await writePasswordFile(p.p12PasswordFile, built.password, p.force ?? false);
+            written.push(p.p12PasswordFile);
+          }
+          if (built)
+            p12 = { profile: built.profile, file: built.name, password: built.password, ...(p.p12PasswordFile ? { passwordFile: p.p12PasswordFile } : {}) };
           bundle = {
             path,
             bytes: d.bytes,
@@ -326,7 +348,7 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
               outcome: "ok",
               serial,
               partner: prepared.partnerId,
-              details: { source: prepared.source, notAfter: record.notAfter, ...(bundle ? { delivery: "bundle" } : {}) },
+              details: { source: prepared.source, notAfter: record.notAfter, ...(bundle ? { delivery: "bundle" } : {}), ...(p12 ? { p12: p12.profile } : {}) },
             },
           ],
           p.now,
@@ -353,6 +375,7 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
         ...(p.outChain ? { outChain: p.outChain } : {}),
         ...(p.outKey ? { outKey: p.outKey } : {}),
         ...(bundle ? { bundle } : {}),
+        ...(p12 ? { p12 } : {}),
         partnerRegistered,
         warnings: prepared.warnings,
       };

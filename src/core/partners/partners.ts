@@ -86,6 +86,7 @@ export async function listPartners(p: { pkiDir: string; now: Date }): Promise<{ 
   for (const r of Object.values(reg.partners)) byId.set(r.id, { ...r, certificates: { total: 0, valid: 0, expiring: 0, expired: 0, revoked: 0 } });
   const window = config.policy.warnDays * DAY;
   for (const r of index) {
+    if (r.kind === "server") continue;
     let s = byId.get(r.partnerId);
     if (!s) {
       s = { id: r.partnerId, createdAt: r.issuedAt, updatedAt: r.issuedAt, certificates: { total: 0, valid: 0, expiring: 0, expired: 0, revoked: 0 } };

@@ -2,6 +2,7 @@ import { loadCaCerts } from "../ca/material.js";
 import { loadPublishedCrls } from "../crl/show.js";
 import { statusOf } from "../inventory/list.js";
 import type { CertInfo } from "../pki.js";
+import { expiredServerProblems, renewHint } from "../server/status.js";
 import { readIndex } from "../store/index-file.js";
 import { readRevocations } from "../store/revocations.js";
 import { openStore } from "../store/store.js";
@@ -18,7 +19,16 @@ export interface StatusParams {
   crlMarginMs?: number;
 }
 
-export type ProblemKind = "ca-expiring" | "ca-expired" | "cert-expiring" | "crl-missing" | "crl-invalid" | "crl-expiring" | "crl-expired" | "crl-stale";
+export type ProblemKind =
+  | "ca-expiring"
+  | "ca-expired"
+  | "cert-expiring"
+  | "server-cert-expired"
+  | "crl-missing"
+  | "crl-invalid"
+  | "crl-expiring"
+  | "crl-expired"
+  | "crl-stale";
 
 export interface Problem {
   kind: ProblemKind;
@@ -89,12 +99,13 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
       problems.push({
         kind: "cert-expiring",
         message: `${r.partnerId}: certificate ${r.serial} expires in ${daysUntil(new Date(r.notAfter), p.now)} days (${r.notAfter})`,
-        hint: `issue a new certificate: mtls partner issue ${r.partnerId} ...`,
+        hint: renewHint(r),
         serial: r.serial,
         partnerId: r.partnerId,
       });
     }
   }
+  problems.push(...expiredServerProblems(index, p.now));
 
   const crls: StatusResult["crls"] = [];
   const revocations = (await readRevocations(layout.revocations)).entries;

@@ -33,6 +33,11 @@ export interface CertRecord {
   /** Path of the archived certificate, relative to the PKI directory. */
   certPath: string;
   status: "valid" | "revoked";
+  /** "server" for a gateway's own certificate (`mtls server issue`, partnerId "server:<name>"); absent for partner clients. */
+  kind?: "client" | "server";
+  /** Server certificates: where the chain and key were written, for `gateway config --server`. */
+  serverCertPath?: string;
+  serverKeyPath?: string;
   revokedAt?: string;
   revocationReason?: RevocationReason;
 }

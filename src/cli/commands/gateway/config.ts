@@ -5,7 +5,9 @@ import { collect, examplesHelp, exitCodesHelp, loadCore } from "../../flags.js";
 import { fields } from "../../output.js";
 
 /** The render options as commander hands them over (`--partner` repeatable, paths as typed). */
-type Opts = Pick<GatewayConfigParams, "hostname" | "upstream" | "listen" | "serverCert" | "serverKey" | "filesDir" | "out" | "force"> & { partner?: string[] };
+type Opts = Pick<GatewayConfigParams, "hostname" | "upstream" | "listen" | "serverCert" | "serverKey" | "server" | "filesDir" | "out" | "force"> & {
+  partner?: string[];
+};
 
 export function register(parent: Command, ctx: CliContext): void {
   parent
@@ -18,6 +20,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--listen <[host:]port>", "where the gateway listens")
     .option("--server-cert <path>", "the gateway's own certificate, by path (never embedded)")
     .option("--server-key <path>", "its private key, by path (never embedded)")
+    .option("--server <name>", "take --server-cert/--server-key from `mtls server issue <name>`")
     .option("--files-dir <dir>", "where the CA bundle and CRL will live on the gateway host (default: the --out directory)")
     .option("--out <file|dir>", "write here (a directory also gets ca-bundle.pem and crl-bundle.pem); default: stdout")
     .option("--force", "overwrite existing files")
@@ -32,7 +35,7 @@ export function register(parent: Command, ctx: CliContext): void {
       "after",
       exitCodesHelp([
         "0  rendered",
-        "2  unknown kind or bad option",
+        "2  unknown kind, bad option, or an option this kind does not use",
         "3  unknown partner or one without a valid certificate",
         "4  output exists (use --force)",
         "5  no PKI or no published CRL",
@@ -49,6 +52,7 @@ export function register(parent: Command, ctx: CliContext): void {
         ...(opts.listen ? { listen: opts.listen } : {}),
         ...(opts.serverCert ? { serverCert: opts.serverCert } : {}),
         ...(opts.serverKey ? { serverKey: opts.serverKey } : {}),
+        ...(opts.server ? { server: opts.server } : {}),
         ...(opts.filesDir ? { filesDir: ctx.resolvePath(opts.filesDir) } : {}),
         ...(opts.out ? { out: ctx.resolvePath(opts.out) + (opts.out.endsWith("/") ? "/" : "") } : {}),
         force: Boolean(opts.force),

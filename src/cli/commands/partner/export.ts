@@ -1,9 +1,23 @@
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
+import { usageError } from "../../../core/errors.js";
 import type { CliContext } from "../../context.js";
 import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource } from "../../flags.js";
-import { renderBundle } from "../../render.js";
+import {
+  addP12PasswordOptions,
+  checkP12PasswordDestination,
+  keyPassphrase,
+  type P12PasswordOpts,
+  profileOption,
+  refuseUnusedP12Options,
+  withP12Password,
+} from "../../p12-flags.js";
+import { renderBundle, renderP12 } from "../../render.js";
 
-interface Opts extends PassphraseOpts {
+interface Opts extends PassphraseOpts, P12PasswordOpts {
+  format: string;
+  key?: string;
+  keyPassphraseFile?: string;
+  p12?: string;
   serial?: string;
   out: string;
   encrypt: boolean;
@@ -22,7 +36,14 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--armor", "ASCII-armored OpenPGP output (for e-mail bodies)")
     .option("--no-encrypt", "a plain zip (refused when it would hold a private key)")
     .option("--gateway-url <url>", "the gateway URL written into the bundle's test commands")
-    .option("--force", "overwrite --out");
+    .option("--force", "overwrite --out")
+    .addOption(
+      new Option("--format <format>", "bundle (OpenPGP delivery bundle) or p12 (a PKCS#12 file with --key)").choices(["bundle", "p12"]).default("bundle"),
+    )
+    .option("--key <file>", "with --format p12: the partner's private key (PEM or DER; mtls never keeps partner keys)")
+    .option("--key-passphrase-file <file>", "with --format p12: the passphrase of an encrypted --key (first line)")
+    .addOption(profileOption("--p12 <profile>", "with --format p12: modern (default), or legacy-des for macOS Keychain and Windows Server 2016"));
+  addP12PasswordOptions(cmd);
   addPassphraseOptions(cmd)
     .addHelpText("after", examplesHelp(["mtls partner export acme --out acme.zip.pgp", "gpg --decrypt acme.zip.pgp > acme.zip   # on the partner's side"]))
     .addHelpText(
@@ -36,6 +57,10 @@ export function register(parent: Command, ctx: CliContext): void {
     )
     .action(async (partnerId: string, opts: Opts) => {
       const core = await loadCore();
+      if (opts.format === "p12") return exportP12(ctx, core, partnerId, opts);
+      refuseUnusedP12Options(opts, false, "--format p12");
+      if (opts.key || opts.keyPassphraseFile || opts.p12)
+        throw usageError("ERR_USAGE", "--key, --key-passphrase-file and --p12 apply only to --format p12", "add --format p12");
       const result = await core.exportPartnerBundle({
         pkiDir: ctx.pkiDir,
         partnerId,
@@ -57,4 +82,32 @@ export function register(parent: Command, ctx: CliContext): void {
         ].join("\n"),
       );
     });
+}
+
+async function exportP12(ctx: CliContext, core: Awaited<ReturnType<typeof loadCore>>, partnerId: string, opts: Opts): Promise<void> {
+  if (!opts.key)
+    throw usageError(
+      "ERR_USAGE",
+      "--format p12 needs the partner's private key",
+      "pass --key <file>; for a generated key use `partner issue --generate --p12 <profile>`",
+    );
+  if (opts.armor || !opts.encrypt || opts.gatewayUrl)
+    throw usageError("ERR_USAGE", "--armor, --no-encrypt and --gateway-url apply to bundles, not to --format p12");
+  checkP12PasswordDestination(ctx, opts);
+  const pass = await keyPassphrase(ctx, opts.keyPassphraseFile);
+  const result = await core.exportPartnerP12({
+    pkiDir: ctx.pkiDir,
+    partnerId,
+    ...(opts.serial ? { serial: opts.serial } : {}),
+    key: await ctx.readInput(opts.key, "key"),
+    keySource: `key ${opts.key}`,
+    ...(pass !== undefined ? { keyPassphrase: pass } : {}),
+    profile: core.parseP12Profile(opts.p12 ?? "modern"),
+    out: ctx.resolvePath(opts.out),
+    ...(opts.p12PasswordFile ? { passwordFile: ctx.resolvePath(opts.p12PasswordFile) } : {}),
+    force: Boolean(opts.force),
+    now: ctx.now(),
+  });
+  const { password, ...shown } = result;
+  ctx.out.result(withP12Password(ctx, opts, shown, password), renderP12);
 }

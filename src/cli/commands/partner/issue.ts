@@ -5,9 +5,18 @@ import type { IssueResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
 import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, parseDays, passphraseSource } from "../../flags.js";
 import { fields, type Styles, table } from "../../output.js";
+import {
+  addP12PasswordOptions,
+  checkP12PasswordDestination,
+  type P12PasswordOpts,
+  profileOption,
+  refuseUnusedP12Options,
+  withP12Password,
+} from "../../p12-flags.js";
 import { askIssue } from "../../questions.js";
 
-interface Opts extends PassphraseOpts {
+interface Opts extends PassphraseOpts, P12PasswordOpts {
+  p12?: string;
   csr?: string;
   generate?: boolean;
   keyType?: string;
@@ -26,7 +35,9 @@ interface Opts extends PassphraseOpts {
   allOrNothing?: boolean;
 }
 
-const render = (r: IssueResult, s: Styles): string =>
+type Shown = Omit<IssueResult, "p12"> & { p12?: Omit<NonNullable<IssueResult["p12"]>, "password"> };
+
+const render = (r: Shown, s: Styles): string =>
   fields(
     [
       ["serial", s.bold(r.serial)],
@@ -45,6 +56,7 @@ const render = (r: IssueResult, s: Styles): string =>
       ["leaf only", r.outCert],
       ["private key", r.outKey],
       ["bundle", r.bundle ? `${r.bundle.path} (encrypted to ${r.bundle.recipientFingerprint}, signed by ${r.bundle.signerFingerprint})` : undefined],
+      ["PKCS#12", r.p12 ? `${r.p12.file} in the bundle (${r.p12.profile} profile)` : undefined],
     ],
     s,
   );
@@ -71,7 +83,9 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--force", "overwrite --out / --out-leaf / --out-key files")
     .option("--batch <file>", "issue every request of a JSON Lines file in one go (see README); no <partner-id> then")
     .option("--key-dir <dir>", "with --batch: where generated keys go (0600) when a line names no outKey")
-    .option("--all-or-nothing", "with --batch: issue nothing when any line is invalid");
+    .option("--all-or-nothing", "with --batch: issue nothing when any line is invalid")
+    .addOption(profileOption("--p12 <profile>", "with --generate: also put <partner>.p12 into the bundle (modern, or legacy-des for macOS / old Windows)"));
+  addP12PasswordOptions(cmd);
   addPassphraseOptions(cmd)
     .addHelpText(
       "after",
@@ -107,6 +121,8 @@ export function register(parent: Command, ctx: CliContext): void {
         await ctx.prompt.confirmOrYes("Sign it?", ctx.globals.yes);
       }
       const keyType = a.keyType ?? "ec-p256";
+      refuseUnusedP12Options(opts, Boolean(opts.p12), "--p12 <profile>");
+      if (opts.p12) checkP12PasswordDestination(ctx, opts);
       ctx.out.progress(a.generate ? `generating a ${keyType} key pair and signing…` : "checking the CSR and signing…");
       const result = await core.issuePartnerCert({
         pkiDir: ctx.pkiDir,
@@ -123,13 +139,17 @@ export function register(parent: Command, ctx: CliContext): void {
         bundleDir: ctx.resolvePath("."),
         bundleArmor: Boolean(opts.armor),
         ...(opts.gatewayUrl ? { gatewayUrl: opts.gatewayUrl } : {}),
+        ...(opts.p12 ? { p12Profile: core.parseP12Profile(opts.p12) } : {}),
+        ...(opts.p12PasswordFile ? { p12PasswordFile: ctx.resolvePath(opts.p12PasswordFile) } : {}),
         force: Boolean(opts.force),
         passphrase: passphraseSource(ctx, opts),
         now: ctx.now(),
       });
       ctx.out.progress("");
       for (const w of result.warnings) ctx.out.warn(w);
-      ctx.out.result(result, render);
+      if (!result.p12) return ctx.out.result(result as Shown, render);
+      const { password, ...p12 } = result.p12;
+      ctx.out.result(withP12Password(ctx, opts, { ...result, p12 }, password), render);
     });
 }
 

@@ -1,0 +1,57 @@
+import { type Command, Option } from "commander";
+import { Exit } from "../../core/errors.js";
+import type { CliContext } from "../context.js";
+import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
+import { renderInspect } from "../inspect-render.js";
+
+interface Opts {
+  passwordFile?: string;
+  expiringWithin: string;
+  purpose: "client" | "server";
+  strict?: boolean;
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command("inspect")
+    .description("show what a certificate, chain, CSR, CRL, private key, PKCS#12 or delivery bundle holds (PEM or DER), with lints")
+    .argument("<file>", "the file ('-' reads standard input)")
+    .option("--password-file <file>", "the PKCS#12 password (first line)")
+    .option("--expiring-within <duration>", "lint certificates that expire within this window", "30d")
+    .addOption(new Option("--purpose <purpose>", "the extended key usage a leaf needs").choices(["client", "server"]).default("client"))
+    .option("--strict", "exit 1 when a lint fails")
+    .addHelpText(
+      "after",
+      examplesHelp([
+        "mtls inspect acme.pem",
+        "mtls inspect /etc/nginx/mtls/crl-bundle.pem --strict   # a gateway's CRL copy: stale? signed by this CA?",
+        "mtls inspect acme.p12 --password-file acme.p12.pass --json",
+      ]),
+    )
+    .addHelpText(
+      "after",
+      exitCodesHelp([
+        "0  inspected (lints are reported)",
+        "1  with --strict: a lint failed",
+        "3  unreadable or unrecognised file, wrong PKCS#12 password",
+        "5  unreadable file",
+      ]),
+    )
+    .action(async (file: string, opts: Opts) => {
+      const core = await loadCore();
+      const explicitPki = ctx.io.argv.some((a) => a === "--pki" || a.startsWith("--pki=")) || Boolean(ctx.env.MTLS_PKI);
+      const password = opts.passwordFile ? (await ctx.readInput(opts.passwordFile, "password file", 64 * 1024)).toString("utf8").split(/\r?\n/)[0] : undefined;
+      const result = await core.inspectFile({
+        bytes: await ctx.readInput(file, "file", core.MAX_INSPECT_BYTES),
+        source: file === "-" ? "standard input" : file,
+        ...(password !== undefined ? { password } : {}),
+        pkiDir: ctx.pkiDir,
+        pkiOptional: !explicitPki,
+        expiringWithinMs: core.parseDuration(opts.expiringWithin, "--expiring-within"),
+        purpose: opts.purpose,
+        now: ctx.now(),
+      });
+      ctx.out.result(result, renderInspect);
+      if (opts.strict && result.lints.length > 0) ctx.out.setExit(Exit.CHECK_FAILED);
+    });
+}

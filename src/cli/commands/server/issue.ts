@@ -1,0 +1,79 @@
+import { type Command, Option } from "commander";
+import type { CliContext } from "../../context.js";
+import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, parseDays, passphraseSource } from "../../flags.js";
+import { fields } from "../../output.js";
+
+interface Opts extends PassphraseOpts {
+  dns?: string[];
+  ip?: string[];
+  csr?: string;
+  keyType: string;
+  out: string;
+  outKey?: string;
+  days?: number;
+  force?: boolean;
+}
+
+export function register(parent: Command, ctx: CliContext): void {
+  const cmd = parent
+    .command("issue")
+    .description("issue the gateway's own TLS server certificate (serverAuth only) from the PKI's issuing CA")
+    .argument("<name>", "the server's name in the index: lowercase letters, digits, . _ -")
+    .option("--dns <name>", "DNS name the gateway answers to (repeatable); the first is also the CN", collect)
+    .option("--ip <address>", "IP address the gateway answers on (repeatable)", collect)
+    .option("--csr <file>", "sign this CSR instead of generating a key (its key stays where it was made)")
+    .addOption(new Option("--key-type <type>", "generated key type").choices(["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"]).default("ec-p256"))
+    .requiredOption("--out <file>", "where to write the certificate followed by the intermediate (what the gateway serves)")
+    .option("--out-key <file>", "where to write the generated private key (mode 0600)")
+    .option("--days <n>", "validity in days (default: the CA's policy)", parseDays)
+    .option("--force", "overwrite --out / --out-key");
+  addPassphraseOptions(cmd)
+    .addHelpText(
+      "after",
+      examplesHelp([
+        "mtls server issue gw --dns api.example.com --ip 203.0.113.10 --out /etc/nginx/tls/server.pem --out-key /etc/nginx/tls/server.key",
+        "mtls gateway config nginx --server gw --out /etc/nginx/mtls/",
+      ]),
+    )
+    .addHelpText(
+      "after",
+      exitCodesHelp([
+        "0  issued",
+        "2  no --dns/--ip, no key destination",
+        "3  invalid name, SAN, CSR or validity; wrong passphrase",
+        "4  --out/--out-key exists (use --force)",
+        "5  no PKI, lock held",
+      ]),
+    )
+    .action(async (name: string, opts: Opts) => {
+      const core = await loadCore();
+      const result = await core.issueServerCert({
+        pkiDir: ctx.pkiDir,
+        name,
+        dnsNames: opts.dns ?? [],
+        ips: opts.ip ?? [],
+        ...(opts.csr ? { csr: await ctx.readInput(opts.csr, "CSR"), csrSource: `CSR ${opts.csr}` } : { keyType: core.parseKeyType(opts.keyType) }),
+        outCert: ctx.resolvePath(opts.out),
+        ...(opts.outKey ? { outKey: ctx.resolvePath(opts.outKey) } : {}),
+        ...(opts.days !== undefined ? { days: opts.days } : {}),
+        force: Boolean(opts.force),
+        passphrase: passphraseSource(ctx, opts),
+        now: ctx.now(),
+      });
+      ctx.out.result(result, (r, s) =>
+        fields(
+          [
+            ["serial", s.bold(r.serial)],
+            ["server", r.name],
+            ["subject", r.subject],
+            ["SANs", r.sans.join(", ")],
+            ["key", `${r.keyType} (${r.source === "csr" ? "from the CSR" : "generated"})`],
+            ["valid", `${r.notBefore} → ${r.notAfter}`],
+            ["certificate", r.outCert],
+            ["private key", r.outKey],
+          ],
+          s,
+        ),
+      );
+    });
+}

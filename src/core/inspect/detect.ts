@@ -1,0 +1,219 @@
+// Finds what a file holds: PEM blocks by label, DER by trying each structure, zip and OpenPGP by
+// their magic. Every parser here has a bounded input (the caller caps the file size).
+import { messageRecipients } from "../bundle/pgp.js";
+import { parseCrl } from "../crl/encode.js";
+import { children, readTlv, whole } from "../der.js";
+import { inputError } from "../errors.js";
+import { parseScheme } from "../p12/pbe.js";
+import { PfxPasswordError, readPfx } from "../p12/pfx.js";
+import { decodePemBlocks, looksLikePem } from "../pem.js";
+import { type CertInfo, describeName, parseCertificate, parseCsr } from "../pki.js";
+import { iso } from "../time.js";
+import { readManifestEntries } from "./bundle.js";
+import {
+  type CrlFacts,
+  certificateFacts,
+  clearKeyFacts,
+  csrFacts,
+  type InspectedObject,
+  outerSignatureAlgorithm,
+  type Pkcs12Facts,
+  type PrivateKeyFacts,
+} from "./objects.js";
+
+export interface Detected {
+  format: "pem" | "der" | "zip" | "openpgp";
+  objects: InspectedObject[];
+  /** The parsed certificates and CRLs behind the facts, in the same order, for the lints. */
+  certs: CertInfo[];
+  crls: Buffer[];
+  /** What could not be shown, and why. */
+  notes: string[];
+}
+
+interface Raw {
+  certs: CertInfo[];
+  crls: Buffer[];
+}
+
+function certFacts(der: Uint8Array, what: string, raw: Raw) {
+  const info = parseCertificate(der, what);
+  raw.certs.push(info);
+  return certificateFacts(info);
+}
+
+function crlFacts(der: Buffer, raw: Raw): CrlFacts {
+  const crl = parseCrl(der);
+  raw.crls.push(der);
+  return {
+    type: "crl",
+    issuer: describeName({ der: crl.issuerDer }).text,
+    ...(crl.number !== undefined ? { number: crl.number } : {}),
+    thisUpdate: iso(crl.thisUpdate),
+    ...(crl.nextUpdate ? { nextUpdate: iso(crl.nextUpdate) } : {}),
+    signatureAlgorithm: outerSignatureAlgorithm(der),
+    ...(crl.authorityKeyId ? { authorityKeyId: crl.authorityKeyId } : {}),
+    entries: crl.entries.map((e) => ({ serial: e.serial, revokedAt: iso(e.revokedAt), reason: e.reason })),
+  };
+}
+
+function encryptedKeyFacts(der: Buffer, format: string): PrivateKeyFacts {
+  const alg = children(der, readTlv(der, 0))[0];
+  const scheme = alg ? parseScheme(whole(der, alg)) : undefined;
+  return {
+    type: "private-key",
+    encrypted: true,
+    format,
+    ...(scheme ? { encryption: scheme.name + (scheme.iterations ? `, ${scheme.iterations} iterations` : "") } : {}),
+  };
+}
+
+async function pkcs12Facts(der: Buffer, password: string | undefined, out: InspectedObject[], raw: Raw): Promise<void> {
+  let pfx: Awaited<ReturnType<typeof readPfx>>;
+  try {
+    pfx = await readPfx(der, password);
+  } catch (err) {
+    if (err instanceof PfxPasswordError)
+      throw inputError("ERR_P12_PASSWORD", "wrong password for the PKCS#12 file (its MAC does not verify)", "check the --password-file", err);
+    throw inputError("ERR_P12_PARSE", `not a readable PKCS#12 file: ${(err as Error).message}`, undefined, err);
+  }
+  const names = pfx.schemes.map((s) => s.name);
+  const all = (n: string) => names.length > 0 && names.every((x) => x === n);
+  const profile =
+    all("PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC)") && pfx.mac?.algorithm === "HMAC-SHA-256"
+      ? "modern"
+      : all("pbeWithSHA1And3-KeyTripleDES-CBC") && pfx.mac?.algorithm === "HMAC-SHA-1"
+        ? "legacy-des"
+        : undefined;
+  const facts: Pkcs12Facts = {
+    type: "pkcs12",
+    ...(pfx.mac
+      ? { mac: { algorithm: pfx.mac.algorithm, iterations: pfx.mac.iterations, ...(pfx.mac.valid !== undefined ? { verified: pfx.mac.valid } : {}) } }
+      : {}),
+    encryption: pfx.schemes,
+    ...(profile ? { profile } : {}),
+    friendlyNames: [...new Set([...pfx.certs, ...pfx.keys].flatMap((x) => (x.friendlyName ? [x.friendlyName] : [])))],
+    certificates: pfx.certs.length,
+    keys: pfx.keys.map((k) =>
+      k.pkcs8 ? { publicKey: clearKeyFacts({ key: k.pkcs8, format: "der", type: "pkcs8" }, "PKCS#8").publicKey as PrivateKeyFacts["publicKey"] } : {},
+    ),
+    unreadable: pfx.unreadable,
+  };
+  out.push(facts);
+  for (const c of pfx.certs) out.push(certFacts(c.der, "a certificate in the PKCS#12 file", raw));
+}
+
+const TRADITIONAL_ENCRYPTED = /-----BEGIN (RSA|EC|DSA) PRIVATE KEY-----\r?\nProc-Type: 4,ENCRYPTED\r?\nDEK-Info: ([A-Za-z0-9-]+)/g;
+
+async function fromPem(text: string, password: string | undefined, what: string, raw: Raw): Promise<InspectedObject[]> {
+  const out: InspectedObject[] = [];
+  for (const m of text.matchAll(TRADITIONAL_ENCRYPTED))
+    out.push({ type: "private-key", encrypted: true, format: `${m[1]} PRIVATE KEY (traditional)`, encryption: m[2] as string });
+  for (const b of decodePemBlocks(text)) {
+    switch (b.label) {
+      case "CERTIFICATE":
+      case "TRUSTED CERTIFICATE":
+        out.push(certFacts(b.der, what, raw));
+        break;
+      case "CERTIFICATE REQUEST":
+      case "NEW CERTIFICATE REQUEST":
+        out.push(csrFacts(await parseCsr(b.der, what)));
+        break;
+      case "X509 CRL":
+        out.push(tryParse(() => crlFacts(b.der, raw), `${what} holds a damaged CRL`));
+        break;
+      case "PRIVATE KEY":
+        out.push(tryParse(() => clearKeyFacts({ key: b.der, format: "der", type: "pkcs8" }, "PKCS#8"), `${what} holds a damaged private key`));
+        break;
+      case "RSA PRIVATE KEY":
+      case "EC PRIVATE KEY":
+        out.push(
+          tryParse(
+            () => clearKeyFacts({ key: b.der, format: "der", type: b.label === "RSA PRIVATE KEY" ? "pkcs1" : "sec1" }, b.label),
+            `${what} holds a damaged private key`,
+          ),
+        );
+        break;
+      case "ENCRYPTED PRIVATE KEY":
+        out.push(tryParse(() => encryptedKeyFacts(b.der, "PKCS#8"), `${what} holds a damaged private key`));
+        break;
+      case "PKCS12":
+        await pkcs12Facts(b.der, password, out, raw);
+        break;
+    }
+  }
+  return out;
+}
+
+function tryParse<T>(fn: () => T, message: string): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw inputError("ERR_INSPECT_PARSE", message, undefined, err);
+  }
+}
+
+/** DER: the top-level shape says which structure to try. */
+async function fromDer(der: Buffer, password: string | undefined, what: string, raw: Raw): Promise<InspectedObject[]> {
+  let top: ReturnType<typeof children>;
+  try {
+    top = children(der, readTlv(der, 0));
+  } catch {
+    return [];
+  }
+  const [a, b, c] = top;
+  const out: InspectedObject[] = [];
+  if (a?.tag === 0x02 && b?.tag === 0x30 && c?.tag === 0x30) {
+    await pkcs12Facts(der, password, out, raw); // PFX: version, authSafe, macData
+    return out;
+  }
+  if (a?.tag === 0x02 && b?.tag === 0x30 && c?.tag === 0x04)
+    return [tryParse(() => clearKeyFacts({ key: der, format: "der", type: "pkcs8" }, "PKCS#8 (DER)"), `${what}: damaged key`)];
+  if (a?.tag === 0x30 && b?.tag === 0x04 && top.length === 2) return [encryptedKeyFacts(der, "PKCS#8 (DER)")];
+  if (a?.tag === 0x30 && b?.tag === 0x30 && c?.tag === 0x03) {
+    for (const attempt of [() => certFacts(der, what, raw), () => crlFacts(der, raw)]) {
+      try {
+        return [attempt()];
+      } catch {}
+    }
+    return [csrFacts(await parseCsr(der, what))];
+  }
+  return [];
+}
+
+/** Everything inspect recognises in `bytes`; an input error when it recognises nothing. */
+export async function detectObjects(bytes: Buffer, what: string, password?: string): Promise<Detected> {
+  const head = bytes.subarray(0, 64).toString("latin1");
+  if (bytes.readUInt32LE(0) === 0x04034b50) {
+    const { manifest, files } = readManifestEntries(bytes);
+    return {
+      format: "zip",
+      objects: [{ type: "bundle", container: "zip", bytes: bytes.length, ...(manifest ? { manifest } : {}), files }],
+      certs: [],
+      crls: [],
+      notes: [],
+    };
+  }
+  // OpenPGP packets have the high bit of their first byte set; DER starts with 0x30.
+  if (head.includes("-----BEGIN PGP MESSAGE") || ((bytes[0] ?? 0) & 0x80) !== 0) {
+    const m = await messageRecipients(bytes).catch(() => undefined);
+    if (m)
+      return {
+        format: "openpgp",
+        objects: [{ type: "bundle", container: "openpgp", armored: m.armored, bytes: bytes.length, recipients: m.recipients }],
+        certs: [],
+        crls: [],
+        notes: ["the bundle is encrypted: its manifest can only be read after decryption (`mtls bundle open` or gpg)"],
+      };
+  }
+  const pem = looksLikePem(bytes);
+  const raw: Raw = { certs: [], crls: [] };
+  const objects = pem ? await fromPem(bytes.toString("latin1"), password, what, raw) : await fromDer(bytes, password, what, raw);
+  if (objects.length === 0)
+    throw inputError(
+      "ERR_INSPECT_UNKNOWN",
+      `${what} holds nothing mtls recognises`,
+      "inspect reads certificates, chains, CSRs, CRLs, private keys, PKCS#12 and delivery bundles, PEM or DER",
+    );
+  return { format: pem ? "pem" : "der", objects, ...raw, notes: [] };
+}

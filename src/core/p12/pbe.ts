@@ -1,0 +1,218 @@
+// Password-based encryption for PKCS#12: PBES2 (RFC 8018) and the PKCS#12 PBE scheme with its own
+// key derivation (RFC 7292 appendix B), which the 3DES bags and every PKCS#12 MAC use. node:crypto
+// has the primitives (PBKDF2, AES-CBC, DES-EDE3-CBC, HMAC) but not the appendix B KDF.
+import { createCipheriv, createDecipheriv, createHash, createHmac, pbkdf2, randomBytes } from "node:crypto";
+import { promisify } from "node:util";
+import { body, children, NULL, octets, oid, readOid, readTlv, seq, type Tlv, uint } from "../der.js";
+
+const pbkdf2Async = promisify(pbkdf2);
+
+export const OID = {
+  pbes2: "1.2.840.113549.1.5.13",
+  pbkdf2: "1.2.840.113549.1.5.12",
+  hmacSha1: "1.2.840.113549.2.7",
+  hmacSha256: "1.2.840.113549.2.9",
+  hmacSha384: "1.2.840.113549.2.10",
+  hmacSha512: "1.2.840.113549.2.11",
+  aes128cbc: "2.16.840.1.101.3.4.1.2",
+  aes192cbc: "2.16.840.1.101.3.4.1.22",
+  aes256cbc: "2.16.840.1.101.3.4.1.42",
+  desEde3cbc: "1.2.840.113549.3.7",
+  pbeSha3Des: "1.2.840.113549.1.12.1.3",
+  pbeSha2Des: "1.2.840.113549.1.12.1.4",
+  pbeSha40Rc2: "1.2.840.113549.1.12.1.6",
+  pbeSha128Rc2: "1.2.840.113549.1.12.1.5",
+  pbeSha128Rc4: "1.2.840.113549.1.12.1.1",
+  pbeSha40Rc4: "1.2.840.113549.1.12.1.2",
+  sha1: "1.3.14.3.2.26",
+  sha256: "2.16.840.1.101.3.4.2.1",
+  sha384: "2.16.840.1.101.3.4.2.2",
+  sha512: "2.16.840.1.101.3.4.2.3",
+} as const;
+
+/** Human names of the algorithms `inspect` reports. */
+export const ALGORITHM_NAMES: Record<string, string> = {
+  [OID.pbeSha3Des]: "pbeWithSHA1And3-KeyTripleDES-CBC",
+  [OID.pbeSha2Des]: "pbeWithSHA1And2-KeyTripleDES-CBC",
+  [OID.pbeSha40Rc2]: "pbeWithSHA1And40BitRC2-CBC",
+  [OID.pbeSha128Rc2]: "pbeWithSHA1And128BitRC2-CBC",
+  [OID.pbeSha128Rc4]: "pbeWithSHA1And128BitRC4",
+  [OID.pbeSha40Rc4]: "pbeWithSHA1And40BitRC4",
+  [OID.sha1]: "SHA-1",
+  [OID.sha256]: "SHA-256",
+  [OID.sha384]: "SHA-384",
+  [OID.sha512]: "SHA-512",
+  [OID.aes128cbc]: "AES-128-CBC",
+  [OID.aes192cbc]: "AES-192-CBC",
+  [OID.aes256cbc]: "AES-256-CBC",
+  [OID.desEde3cbc]: "DES-EDE3-CBC",
+  [OID.hmacSha1]: "HMAC-SHA1",
+  [OID.hmacSha256]: "HMAC-SHA256",
+  [OID.hmacSha384]: "HMAC-SHA384",
+  [OID.hmacSha512]: "HMAC-SHA512",
+};
+
+type Hash = "sha1" | "sha256" | "sha384" | "sha512";
+const HASH_BY_OID: Record<string, Hash> = { [OID.sha1]: "sha1", [OID.sha256]: "sha256", [OID.sha384]: "sha384", [OID.sha512]: "sha512" };
+const HMAC_BY_OID: Record<string, Hash> = { [OID.hmacSha1]: "sha1", [OID.hmacSha256]: "sha256", [OID.hmacSha384]: "sha384", [OID.hmacSha512]: "sha512" };
+const CIPHER_BY_OID: Record<string, { name: string; keyLength: number }> = {
+  [OID.aes128cbc]: { name: "aes-128-cbc", keyLength: 16 },
+  [OID.aes192cbc]: { name: "aes-192-cbc", keyLength: 24 },
+  [OID.aes256cbc]: { name: "aes-256-cbc", keyLength: 32 },
+  [OID.desEde3cbc]: { name: "des-ede3-cbc", keyLength: 24 },
+};
+
+export const hashOid = (h: Hash): string => OID[h];
+export const hashByOid = (o: string): Hash | undefined => HASH_BY_OID[o];
+
+/** RFC 7292 appendix B.1: the password as a BMPString (UTF-16BE) with a two-byte NUL terminator. */
+export function bmpPassword(password: string): Buffer {
+  const b = Buffer.alloc(password.length * 2 + 2);
+  for (let i = 0; i < password.length; i++) b.writeUInt16BE(password.charCodeAt(i), i * 2);
+  return b;
+}
+
+const BLOCK: Record<Hash, number> = { sha1: 64, sha256: 64, sha384: 128, sha512: 128 };
+
+/** RFC 7292 appendix B.2 key derivation. `id` 1 = key, 2 = IV, 3 = MAC key. */
+export function pkcs12Kdf(hash: Hash, password: string, salt: Uint8Array, iterations: number, id: 1 | 2 | 3, length: number): Buffer {
+  const v = BLOCK[hash];
+  const fill = (src: Uint8Array): Buffer => {
+    if (src.length === 0) return Buffer.alloc(0);
+    const out = Buffer.alloc(v * Math.ceil(src.length / v));
+    for (let i = 0; i < out.length; i++) out[i] = src[i % src.length] as number;
+    return out;
+  };
+  const I = Buffer.concat([fill(salt), fill(bmpPassword(password))]);
+  const D = Buffer.alloc(v, id);
+  const out: Buffer[] = [];
+  let produced = 0;
+  while (produced < length) {
+    let A = createHash(hash).update(D).update(I).digest();
+    for (let r = 1; r < iterations; r++) A = createHash(hash).update(A).digest();
+    out.push(A);
+    produced += A.length;
+    if (produced >= length) break;
+    const B = fill(A);
+    // I_j = (I_j + B + 1) mod 2^(8v), for every v-byte block of I.
+    for (let j = 0; j < I.length; j += v) {
+      let carry = 1;
+      for (let k = v - 1; k >= 0; k--) {
+        const sum = (I[j + k] as number) + (B[k] as number) + carry;
+        I[j + k] = sum & 0xff;
+        carry = sum >> 8;
+      }
+    }
+  }
+  return Buffer.concat(out).subarray(0, length);
+}
+
+/** The PKCS#12 MAC: HMAC with a key from the appendix B KDF (ID 3), over the AuthenticatedSafe. */
+export function pkcs12Mac(hash: Hash, password: string, salt: Uint8Array, iterations: number, data: Uint8Array): Buffer {
+  const key = pkcs12Kdf(hash, password, salt, iterations, 3, createHash(hash).digest().length);
+  return createHmac(hash, key).update(data).digest();
+}
+
+/** An encryption scheme to write: what a profile asks for. */
+export type EncryptionScheme = { kind: "pbes2-aes256"; iterations: number } | { kind: "pkcs12-3des"; iterations: number };
+
+/** Encrypts `data`; returns the DER AlgorithmIdentifier (OID + parameters) and the ciphertext. */
+export async function pbeEncrypt(scheme: EncryptionScheme, password: string, data: Uint8Array): Promise<{ algorithm: Buffer; encrypted: Buffer }> {
+  if (scheme.kind === "pkcs12-3des") {
+    const salt = randomBytes(8);
+    const key = pkcs12Kdf("sha1", password, salt, scheme.iterations, 1, 24);
+    const iv = pkcs12Kdf("sha1", password, salt, scheme.iterations, 2, 8);
+    const c = createCipheriv("des-ede3-cbc", key, iv);
+    return { algorithm: seq(oid(OID.pbeSha3Des), seq(octets(salt), uint(scheme.iterations))), encrypted: Buffer.concat([c.update(data), c.final()]) };
+  }
+  const salt = randomBytes(16);
+  const iv = randomBytes(16);
+  // PBES2 inside PKCS#12 takes the password's bytes as they are (OpenSSL and Java agree), not the BMPString.
+  const key = await pbkdf2Async(Buffer.from(password, "utf8"), salt, scheme.iterations, 32, "sha256");
+  const c = createCipheriv("aes-256-cbc", key, iv);
+  const algorithm = seq(
+    oid(OID.pbes2),
+    seq(seq(oid(OID.pbkdf2), seq(octets(salt), uint(scheme.iterations), seq(oid(OID.hmacSha256), NULL))), seq(oid(OID.aes256cbc), octets(iv))),
+  );
+  return { algorithm, encrypted: Buffer.concat([c.update(data), c.final()]) };
+}
+
+/** What an encrypted part of a PKCS#12 file uses, as `inspect` reports it. */
+export interface SchemeInfo {
+  /** e.g. "PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC)" or "pbeWithSHA1And3-KeyTripleDES-CBC". */
+  name: string;
+  iterations?: number;
+  /** False for RC2/RC4 and anything else mtls cannot decrypt (and OpenSSL 3 needs -legacy for). */
+  supported: boolean;
+}
+
+interface ParsedScheme extends SchemeInfo {
+  decrypt?: (password: string, data: Uint8Array) => Promise<Buffer>;
+}
+
+const intOf = (der: Uint8Array, t: Tlv | undefined): number => (t ? Number.parseInt(body(der, t).toString("hex") || "0", 16) : 0);
+
+/**
+ * A file from outside may ask for any work factor; past this (Java's own PKCS#12 limit) it is
+ * refused instead of spinning for minutes.
+ */
+export const MAX_ITERATIONS = 5_000_000;
+const tooMany = (name: string, iterations: number): ParsedScheme => ({
+  name: `${name} (${iterations} iterations: more than mtls runs)`,
+  iterations,
+  supported: false,
+});
+
+function parsePbes2(der: Uint8Array, params: Tlv): ParsedScheme {
+  const [kdf, enc] = children(der, params);
+  const [kdfOid, kdfParams] = children(der, kdf as Tlv);
+  const [encOid, ivT] = children(der, enc as Tlv);
+  const cipherOid = readOid(der, encOid as Tlv);
+  const cipher = CIPHER_BY_OID[cipherOid];
+  if (readOid(der, kdfOid as Tlv) !== OID.pbkdf2 || !cipher) return { name: `PBES2 (${ALGORITHM_NAMES[cipherOid] ?? cipherOid})`, supported: false };
+  const [saltT, iterT, ...rest] = children(der, kdfParams as Tlv);
+  const prfT = rest.find((t) => t.tag === 0x30);
+  const prfOid = prfT ? readOid(der, children(der, prfT)[0] as Tlv) : OID.hmacSha1;
+  const prf = HMAC_BY_OID[prfOid];
+  const iterations = intOf(der, iterT);
+  const name = `PBES2 (PBKDF2-${ALGORITHM_NAMES[prfOid] ?? prfOid}, ${ALGORITHM_NAMES[cipherOid]})`;
+  if (!prf || !saltT || !ivT) return { name, iterations, supported: false };
+  if (iterations > MAX_ITERATIONS) return tooMany(name, iterations);
+  const salt = body(der, saltT);
+  const iv = body(der, ivT);
+  return {
+    name,
+    iterations,
+    supported: true,
+    decrypt: async (password, data) => {
+      const key = await pbkdf2Async(Buffer.from(password, "utf8"), salt, iterations, cipher.keyLength, prf);
+      const d = createDecipheriv(cipher.name, key, iv);
+      return Buffer.concat([d.update(data), d.final()]);
+    },
+  };
+}
+
+/** Reads a DER AlgorithmIdentifier of a PBE scheme; `decrypt` is there when mtls can decrypt it. */
+export function parseScheme(algorithm: Uint8Array): ParsedScheme {
+  const outer = readTlv(algorithm, 0);
+  const [oidT, params] = children(algorithm, outer);
+  const o = readOid(algorithm, oidT as Tlv);
+  if (o === OID.pbes2 && params) return parsePbes2(algorithm, params);
+  const name = ALGORITHM_NAMES[o] ?? o;
+  if (o !== OID.pbeSha3Des || !params) return { name, supported: false };
+  const [saltT, iterT] = children(algorithm, params);
+  const salt = body(algorithm, saltT as Tlv);
+  const iterations = intOf(algorithm, iterT);
+  if (iterations > MAX_ITERATIONS) return tooMany(name, iterations);
+  return {
+    name,
+    iterations,
+    supported: true,
+    decrypt: async (password, data) => {
+      const key = pkcs12Kdf("sha1", password, salt, iterations, 1, 24);
+      const iv = pkcs12Kdf("sha1", password, salt, iterations, 2, 8);
+      const d = createDecipheriv("des-ede3-cbc", key, iv);
+      return Buffer.concat([d.update(data), d.final()]);
+    },
+  };
+}

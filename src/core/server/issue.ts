@@ -1,0 +1,213 @@
+import { unlink } from "node:fs/promises";
+import { relative } from "node:path";
+import { stageAudit } from "../audit/audit.js";
+import { BACKDATE_MS } from "../ca/init.js";
+import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
+import { conflictError, inputError, usageError } from "../errors.js";
+import { validatePartnerId } from "../ids.js";
+import { chainPemFor, MAX_CSR_BYTES, uniqueSerial } from "../issue/issue.js";
+import { createLeaf, keyIdentifier } from "../issue/leaf-encode.js";
+import { checkKeyPolicy } from "../issue/policy.js";
+import { generateKeyPairDer, type KeyType } from "../keys.js";
+import { encodePem, pemOrDer } from "../pem.js";
+import { type CertInfo, describeName, parseCsr } from "../pki.js";
+import { dedupeSans, formatSan, type San, sanProblem } from "../sans.js";
+import { exists, StoreWriter, writeFileAtomic } from "../store/fs.js";
+import { type CertRecord, type IndexSnapshot, readIndexSnapshot, stageIndex } from "../store/index-file.js";
+import type { Layout } from "../store/layout.js";
+import { withLock } from "../store/lock.js";
+import { openStore } from "../store/store.js";
+import { DAY, iso } from "../time.js";
+
+/** Index records of server certificates carry this prefix, which no partner id can have. */
+export const SERVER_PREFIX = "server:";
+
+export interface ServerIssueParams {
+  pkiDir: string;
+  /** The server's name in the index (same alphabet as partner ids), e.g. "gw-prod". */
+  name: string;
+  dnsNames: string[];
+  ips: string[];
+  /** Sign this CSR (its key stays with whoever made it) instead of generating a key. */
+  csr?: Uint8Array;
+  csrSource?: string;
+  keyType?: KeyType;
+  /** Certificate + intermediate, PEM: what the gateway serves. */
+  outCert: string;
+  /** The generated key (0600); required unless a CSR is given. */
+  outKey?: string;
+  days?: number;
+  force?: boolean;
+  passphrase?: PassphraseSource;
+  now: Date;
+}
+
+export interface ServerIssueResult {
+  serial: string;
+  name: string;
+  subject: string;
+  sans: string[];
+  keyType: string;
+  source: "csr" | "generated";
+  notBefore: string;
+  notAfter: string;
+  fingerprint: string;
+  certPath: string;
+  outCert: string;
+  outKey?: string;
+}
+
+function serverSans(p: ServerIssueParams): San[] {
+  const sans: San[] = [...p.dnsNames.map((v) => ({ type: "dns" as const, value: v })), ...p.ips.map((v) => ({ type: "ip" as const, value: v }))];
+  if (sans.length === 0) throw usageError("ERR_USAGE", "a server certificate needs at least one --dns or --ip", "e.g. --dns api.example.com --ip 127.0.0.1");
+  for (const s of sans) {
+    const problem = sanProblem(s);
+    if (problem) throw inputError("ERR_SAN", `invalid ${s.type === "ip" ? "--ip" : "--dns"} "${s.value}": ${problem}`);
+  }
+  return dedupeSans(sans);
+}
+
+interface ServerKey {
+  spki: Buffer;
+  /** Only for a generated key; it goes to --out-key and nowhere else. */
+  pkcs8?: Buffer;
+  keyType: string;
+}
+
+async function serverKey(p: ServerIssueParams): Promise<ServerKey> {
+  if (p.csr) {
+    if (p.outKey) throw usageError("ERR_USAGE", "--csr and --out-key exclude each other", "the key stays with whoever made the CSR");
+    const what = p.csrSource ?? "the CSR";
+    if (p.csr.length > MAX_CSR_BYTES) throw inputError("ERR_CSR_TOO_LARGE", `${what} is ${p.csr.length} bytes; a CSR is at most ${MAX_CSR_BYTES}`);
+    const csr = await parseCsr(pemOrDer(p.csr, ["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"], what), what);
+    const keyType = checkKeyPolicy(csr.spki, what);
+    if (!csr.signatureValid) throw inputError("ERR_CSR_SIGNATURE", `${what} has an invalid signature`, "make a fresh CSR");
+    return { spki: csr.spki, keyType };
+  }
+  if (!p.outKey) throw usageError("ERR_KEY_DESTINATION", "a generated server key needs a file", "pass --out-key <file> (written 0600), or --csr <file>");
+  const keyType = p.keyType ?? "ec-p256";
+  const keys = await generateKeyPairDer(keyType);
+  return { spki: keys.spki, pkcs8: keys.pkcs8, keyType };
+}
+
+interface Signed {
+  cert: CertInfo;
+  record: CertRecord;
+}
+
+/** Signs the server certificate and describes it as an index record. */
+async function signServer(
+  p: ServerIssueParams,
+  name: string,
+  sans: San[],
+  key: ServerKey,
+  days: number,
+  serial: string,
+  ca: CaCerts,
+  caKey: CaKey,
+  ctx: { layout: Layout; crlUrl?: string },
+): Promise<Signed> {
+  const subject = describeName({ rdns: [["CN", sans[0]?.value ?? name]] });
+  const cert = await createLeaf({
+    serial,
+    subjectDer: subject.der,
+    subjectEmpty: false,
+    subjectText: subject.text,
+    commonNames: subject.commonNames,
+    issuerDer: ca.issuer.subjectDer,
+    issuerText: ca.issuer.subject,
+    issuerKeyId: ca.issuer.subjectKeyId ?? keyIdentifier(ca.issuer.spki).toString("hex"),
+    notBefore: new Date(p.now.getTime() - BACKDATE_MS),
+    notAfter: new Date(p.now.getTime() + days * DAY),
+    spki: key.spki,
+    sans,
+    extKeyUsage: ["serverAuth"],
+    ...(ctx.crlUrl ? { crlUrl: ctx.crlUrl } : {}),
+    signingKey: caKey.key,
+    ...(caKey.keyObject ? { signingKeyObject: caKey.keyObject } : {}),
+    signingKeyType: caKey.keyType,
+  });
+  const record: CertRecord = {
+    serial,
+    partnerId: `${SERVER_PREFIX}${name}`,
+    kind: "server",
+    subject: cert.subject,
+    sans: sans.map(formatSan),
+    keyType: key.keyType,
+    notBefore: iso(cert.notBefore),
+    notAfter: iso(cert.notAfter),
+    issuedAt: iso(p.now),
+    fingerprint: cert.fingerprint,
+    source: key.pkcs8 ? "generated" : "csr",
+    issuer: ca.issuerRole,
+    certPath: relative(ctx.layout.root, ctx.layout.certFile(serial)),
+    status: "valid",
+    serverCertPath: p.outCert,
+    ...(p.outKey ? { serverKeyPath: p.outKey } : {}),
+  };
+  return { cert, record };
+}
+
+/** The key file, the served chain, then the store commit; the files go again when the commit fails. */
+async function writeAndCommit(p: ServerIssueParams, s: Signed, key: ServerKey, ca: CaCerts, layout: Layout, snap: IndexSnapshot): Promise<void> {
+  const written: string[] = [];
+  try {
+    if (p.outKey && key.pkcs8) {
+      await writeFileAtomic(p.outKey, encodePem("PRIVATE KEY", key.pkcs8), { mode: 0o600, exclusive: !p.force });
+      written.push(p.outKey);
+    }
+    await writeFileAtomic(p.outCert, chainPemFor(s.cert, ca), { exclusive: !p.force });
+    written.push(p.outCert);
+    const tx = new StoreWriter().create(layout.certFile(s.record.serial), s.cert.pem).create(layout.chainFile(s.record.serial), chainPemFor(s.cert, ca));
+    const details = { kind: "server", source: s.record.source, notAfter: s.record.notAfter };
+    await stageAudit(tx, layout, [{ action: "cert.issue", outcome: "ok", serial: s.record.serial, partner: s.record.partnerId, details }], p.now);
+    stageIndex(tx, layout.index, snap, [s.record]);
+    await tx.commit();
+  } catch (err) {
+    for (const f of written) await unlink(f).catch(() => {});
+    throw err;
+  }
+}
+
+/** `mtls server issue`: the gateway's own certificate (serverAuth only), from the same issuing CA. */
+export async function issueServerCert(p: ServerIssueParams): Promise<ServerIssueResult> {
+  const name = validatePartnerId(p.name);
+  const sans = serverSans(p);
+  const { layout, config } = await openStore(p.pkiDir);
+  const days = p.days ?? config.policy.defaultDays;
+  if (!Number.isInteger(days) || days < 1 || days > config.policy.maxDays)
+    throw inputError("ERR_POLICY_VALIDITY", `invalid validity ${days} days: 1 to ${config.policy.maxDays} (this CA's maximum)`);
+  for (const out of [p.outCert, p.outKey]) {
+    if (out && !p.force && (await exists(out))) throw conflictError("ERR_EXISTS", `${out} already exists`, "pass --force to overwrite it");
+  }
+  const key = await serverKey(p);
+  const ca = await loadCaCerts(layout, config);
+  if (p.now.getTime() + days * DAY > ca.issuer.notAfter.getTime())
+    throw inputError("ERR_POLICY_VALIDITY", `a ${days}-day certificate would outlive the issuing CA (valid until ${iso(ca.issuer.notAfter)})`);
+  const caKey = await loadIssuingKey(layout, ca, p.passphrase);
+  return withLock(
+    layout.lock,
+    async () => {
+      const snap = await readIndexSnapshot(layout.index);
+      const serial = uniqueSerial(new Set(snap.records.map((r) => r.serial)));
+      const signed = await signServer(p, name, sans, key, days, serial, ca, caKey, { layout, ...(config.ca.crlUrl ? { crlUrl: config.ca.crlUrl } : {}) });
+      await writeAndCommit(p, signed, key, ca, layout, snap);
+      const { record } = signed;
+      return {
+        serial,
+        name,
+        subject: record.subject,
+        sans: record.sans,
+        keyType: record.keyType,
+        source: record.source,
+        notBefore: record.notBefore,
+        notAfter: record.notAfter,
+        fingerprint: record.fingerprint,
+        certPath: layout.certFile(serial),
+        outCert: p.outCert,
+        ...(p.outKey ? { outKey: p.outKey } : {}),
+      };
+    },
+    { purpose: "server issue" },
+  );
+}
