@@ -1,4 +1,6 @@
 // Options and helpers shared by several commands.
+
+import { writeSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
 import { type Command, Option } from "commander";
@@ -150,5 +152,26 @@ function actor(): string {
 export async function loadCore() {
   const core = await import("../core/index.js");
   core.setAuditActor(actor());
+  installCrashHook(core.setDurableStepHook);
   return core;
+}
+
+/**
+ * Test-only: MTLS_TEST_CRASH_AT=N kills the process with SIGKILL just before its Nth durable
+ * write, so the crash-point test can stop a command at every one in turn (`trace` lists them on
+ * stderr instead). Honoured only when MTLS_TEST_HOOKS=1 is set as well, so a stray variable
+ * cannot make a real run crash.
+ */
+function installCrashHook(set: (hook: ((what: string, path: string) => void) | undefined) => void): void {
+  const spec = process.env.MTLS_TEST_CRASH_AT;
+  const at = Number(spec);
+  if (process.env.MTLS_TEST_HOOKS !== "1" || (spec !== "trace" && (!Number.isSafeInteger(at) || at < 1))) return;
+  let n = 0;
+  set((what, path) => {
+    n++;
+    if (spec === "trace") writeSync(2, `mtls-test-step: ${n} (${what} ${path})\n`);
+    if (n !== at) return;
+    writeSync(2, `mtls-test-crash: step ${n} (${what} ${path})\n`);
+    process.kill(process.pid, "SIGKILL");
+  });
 }

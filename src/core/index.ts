@@ -37,4 +37,5 @@ export { offboardPartner, parseReason, type RevokeResult, revokeCertificate } fr
 export { parseSan } from "./sans.js";
 export { issueServerCert, type ServerIssueResult } from "./server/issue.js";
 export { checkStatus, type StatusResult } from "./status/status.js";
+export { setDurableStepHook } from "./store/fs.js";
 export { parseDuration } from "./time.js";

@@ -1,31 +1,12 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { appendFile, chmod, copyFile, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import test from "node:test";
 import { makeCsr } from "../helpers/csr.js";
-import { BIN, baseEnv, initTempCa, json, mtls, opensslVerifyWithCrl, PASSPHRASE, tempDir } from "../helpers/run.js";
-
-/** A seeded PRNG (mulberry32), so a failing crash run can be replayed with MTLS_TEST_SEED. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { initTempCa, json, mtls, opensslVerifyWithCrl, PASSPHRASE, tempDir } from "../helpers/run.js";
 
 const crlSerials = async (dir: string) =>
   new Set<string>(json(await mtls(["crl", "show", "--json"], { cwd: dir })).result.crls[0].entries.map((e: { serial: string }) => e.serial));
-const journalSerials = async (dir: string) =>
-  (await readFile(join(dir, "pki/revocations.jsonl"), "utf8"))
-    .split("\n")
-    .filter((l) => l.endsWith("}"))
-    .map((l) => JSON.parse(l).serial as string);
 
 test("the audit log records every state-changing action with its actor, chains them, and holds no secret", async (t) => {
   const dir = await initTempCa(t, ["--insecure-no-passphrase"]);
@@ -76,7 +57,7 @@ test("doctor finds what a crash or a careless hand leaves behind, and --fix repa
     `${JSON.stringify({ serial: a.serial, issuer: "intermediate", revokedAt: "2026-11-22T00:00:00Z", reason: "keyCompromise", partnerId: "doc" })}\n`,
   );
   await chmod(join(dir, "pki/private/intermediate.key"), 0o644);
-  await writeFile(join(dir, "pki/.index.jsonl.tmp-999-abcd"), "half");
+  await writeFile(join(dir, "pki/.index.jsonl.tmp-999999-abcd1234"), "half");
   const sick = await mtls(["doctor", "--json"], { cwd: dir });
   assert.equal(sick.exitCode, 1);
   const checks = json(sick)
@@ -93,41 +74,6 @@ test("doctor finds what a crash or a careless hand leaves behind, and --fix repa
   assert.match(v.stdout + v.stderr, /certificate revoked/);
   assert.equal(json(await mtls(["list", "--partner", "doc", "--json"], { cwd: dir })).result.certificates[0].status, "revoked");
   assert.equal((await stat(join(dir, "pki/private/intermediate.key"))).mode & 0o777, 0o600);
-});
-
-test("crash safety: kill -9 at random points of issue, revoke and crl publish; doctor --fix restores consistency, no revocation is lost", async (t) => {
-  const seed = Number(process.env.MTLS_TEST_SEED ?? Date.now() % 1_000_000);
-  t.diagnostic(`seed ${seed} (replay with MTLS_TEST_SEED=${seed})`);
-  const random = rng(seed);
-  const dir = await initTempCa(t);
-  const { csr } = await makeCsr(dir, "crash");
-  const completedRevocations: string[] = [];
-  const runs = Number(process.env.MTLS_CRASH_RUNS ?? 24);
-  for (let i = 0; i < runs; i++) {
-    const certs = json(await mtls(["list", "--status", "valid", "--json"], { cwd: dir })).result.certificates as Array<{ serial: string }>;
-    const op = random();
-    const args =
-      op < 0.45 || certs.length === 0
-        ? ["partner", "issue", `crash-${i}`, "--csr", csr, "--cn", `crash-${i}`]
-        : op < 0.8
-          ? ["revoke", (certs[Math.floor(random() * certs.length)] as { serial: string }).serial, "--yes"]
-          : ["crl", "publish"];
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: baseEnv({ MTLS_CA_PASSPHRASE: PASSPHRASE }), stdio: "ignore" });
-    const delay = Math.floor(random() * 700);
-    const timer = setTimeout(() => child.kill("SIGKILL"), delay);
-    const [code, signal] = await once(child, "exit");
-    clearTimeout(timer);
-    if (code === 0 && args[0] === "revoke") completedRevocations.push(args[1] as string);
-    const doc = await mtls(["doctor", "--fix", "--json"], { cwd: dir });
-    assert.equal(doc.exitCode, 0, `run ${i} (${args.join(" ")}, killed after ${delay} ms: ${signal ?? code}): ${doc.stdout}${doc.stderr}`);
-  }
-  assert.equal((await mtls(["doctor"], { cwd: dir })).exitCode, 0);
-  const onCrl = await crlSerials(dir);
-  for (const s of completedRevocations) assert.ok(onCrl.has(s), `completed revocation ${s} is on the CRL`);
-  for (const s of await journalSerials(dir)) assert.ok(onCrl.has(s), `journal revocation ${s} is on the CRL`);
-  // And the PKI keeps working.
-  const after = await mtls(["partner", "issue", "after-crashes", "--csr", csr, "--cn", "after-crashes", "--json"], { cwd: dir });
-  assert.equal(after.exitCode, 0, after.stderr);
 });
 
 test("races: 20 concurrent revokes, and issues racing with CRL publishing; every serial unique, every revocation published", async (t) => {

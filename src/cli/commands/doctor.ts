@@ -15,8 +15,11 @@ function render(r: DoctorResult, s: Styles): string {
 export function register(parent: Command, ctx: CliContext): void {
   const cmd = parent
     .command("doctor")
-    .description("check the store against itself: certificates, revocations, CRLs, file modes, lock, audit chain")
-    .option("--fix", "repair what is safe to repair (republishes CRLs, revokes unrecorded certificates, trims torn journal lines)");
+    .description("check the store against itself: records, certificates, keys, revocations, CRLs, the publish directory, file modes, lock, audit chain")
+    .option(
+      "--fix",
+      "repair what is safe to repair (republishes CRLs, revokes unrecorded certificates, trims torn journal lines, moves damaged lines to quarantine files); never deletes anything but mtls's own temporaries",
+    );
   addPassphraseOptions(cmd)
     .addHelpText("after", examplesHelp(["mtls doctor", "mtls doctor --fix"]))
     .addHelpText(

@@ -21,7 +21,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .addHelpText(
       "after",
       exitCodesHelp([
-        "0  revoked (and CRLs published)",
+        "0  revoked (and CRLs published; a failed copy to the publish directory is a warning)",
         "2  no --yes and no terminal to confirm",
         "3  unknown serial or reason, wrong passphrase",
         "4  already revoked (nothing changed)",

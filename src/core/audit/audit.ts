@@ -5,10 +5,12 @@
 // the newest lines shows only against a copy (see README, "Security model").
 import { createHash } from "node:crypto";
 import { open, readFile } from "node:fs/promises";
+import { basename } from "node:path";
 import { fsError } from "../errors.js";
 import type { StoreWriter } from "../store/fs.js";
 import type { Layout } from "../store/layout.js";
 import { withLock } from "../store/lock.js";
+import { checkAuditRecord, parseRecord, quarantineName } from "../store/records.js";
 import { iso } from "../time.js";
 
 export type AuditAction =
@@ -22,7 +24,8 @@ export type AuditAction =
   | "bundle.export"
   | "pgp.init"
   | "probe.run"
-  | "doctor.fix";
+  | "doctor.fix"
+  | "audit.quarantine";
 
 export interface AuditEntry {
   action: AuditAction;
@@ -55,6 +58,56 @@ interface Tail {
   prev: string;
   /** Length of the complete lines: a torn last line (a crash mid-append) is overwritten. */
   validBytes: number;
+  /** Lines after the last intact record that are not records (garbage, a foreign write). */
+  damaged?: DamagedTail;
+}
+
+export interface DamagedTail {
+  /** 1-based line numbers of the first and last damaged line. */
+  fromLine: number;
+  toLine: number;
+  /** Everything from the first damaged line to the end of the file. */
+  bytes: Buffer;
+}
+
+/**
+ * The slow path when the last line is not a record: the last intact record, and what follows
+ * it, which the next append moves aside into a quarantine file instead of chaining onto it.
+ */
+export async function findDamagedTail(path: string): Promise<Tail> {
+  const buf = await readFile(path).catch((err) => {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return Buffer.alloc(0);
+    throw fsError(err, path, "read");
+  });
+  const lines = buf.toString("utf8").split("\n");
+  const complete = lines.length - 1; // the piece after the last newline is torn (or empty)
+  let good = 0;
+  let tail: Omit<Tail, "validBytes"> = { seq: 0, prev: GENESIS };
+  for (let i = complete - 1; i >= 0; i--) {
+    const parsed = parseRecord<AuditRecord>(lines[i] as string, checkAuditRecord);
+    if ("record" in parsed) {
+      good = i + 1;
+      tail = { seq: parsed.record.seq, prev: lineHash(lines[i] as string) };
+      break;
+    }
+  }
+  const validBytes = Buffer.byteLength(
+    lines
+      .slice(0, good)
+      .map((l) => `${l}\n`)
+      .join(""),
+  );
+  if (good === complete)
+    return {
+      ...tail,
+      validBytes: Buffer.byteLength(
+        lines
+          .slice(0, complete)
+          .map((l) => `${l}\n`)
+          .join(""),
+      ),
+    };
+  return { ...tail, validBytes, damaged: { fromLine: good + 1, toLine: complete, bytes: buf.subarray(validBytes) } };
 }
 
 /** The last complete record of the log, read from the end of the file. */
@@ -78,19 +131,26 @@ async function readTail(path: string): Promise<Tail> {
       const prevNl = body.lastIndexOf(0x0a, Math.max(0, end - 2));
       if (prevNl < 0 && start > 0) continue;
       const last = body.subarray(prevNl + 1, end - 1).toString("utf8");
-      if (!last) return { seq: 0, prev: GENESIS, validBytes: start + end };
-      const rec = JSON.parse(last) as AuditRecord;
-      return { seq: rec.seq, prev: lineHash(last), validBytes: start + end };
+      if (!last) return findDamagedTail(path); // an empty line: not one we wrote
+      const parsed = parseRecord<AuditRecord>(last, checkAuditRecord);
+      if ("bad" in parsed) return findDamagedTail(path);
+      return { seq: parsed.record.seq, prev: lineHash(last), validBytes: start + end };
     }
   } finally {
     await fh.close();
   }
 }
 
-/** Stages records into `tx` (the caller holds the store lock). */
+/**
+ * Stages records into `tx` (the caller holds the store lock). A damaged tail never blocks the
+ * change (a revocation must not wait for a repair): it is moved into `audit.log.quarantine-*`
+ * in the same commit and the chain goes on from the last intact record with an
+ * `audit.quarantine` record naming the file, the lines and their SHA-256.
+ */
 export async function stageAudit(tx: StoreWriter, layout: Layout, entries: AuditEntry[], now: Date): Promise<void> {
   if (entries.length === 0) return;
   const tail = await readTail(layout.audit);
+  if (tail.damaged) entries = [quarantine(tx, layout, tail.damaged, now), ...entries];
   let { seq, prev } = tail;
   let text = "";
   for (const e of entries) {
@@ -100,6 +160,16 @@ export async function stageAudit(tx: StoreWriter, layout: Layout, entries: Audit
     text += `${line}\n`;
   }
   tx.append(layout.audit, text, tail.validBytes, 0o640);
+}
+
+function quarantine(tx: StoreWriter, layout: Layout, d: DamagedTail, now: Date): AuditEntry {
+  const file = quarantineName(layout.audit, now);
+  tx.create(file, d.bytes, 0o640);
+  return {
+    action: "audit.quarantine",
+    outcome: "moved",
+    details: { file: basename(file), lines: `${d.fromLine}-${d.toLine}`, bytes: d.bytes.length, sha256: createHash("sha256").update(d.bytes).digest("hex") },
+  };
 }
 
 /** Appends records on their own, for actions that change nothing else in the store. */
@@ -138,13 +208,12 @@ export async function readAuditLog(path: string): Promise<{ records: AuditRecord
   if (lines.at(-1) === "") lines.pop();
   lines.forEach((line, i) => {
     if (firstBad) return;
-    let rec: AuditRecord;
-    try {
-      rec = JSON.parse(line) as AuditRecord;
-    } catch {
-      firstBad = { line: i + 1, reason: "not a JSON record (edited or torn)" };
+    const parsed = parseRecord<AuditRecord>(line, checkAuditRecord);
+    if ("bad" in parsed) {
+      firstBad = { line: i + 1, reason: `not an audit record (${parsed.bad}): edited or torn` };
       return;
     }
+    const rec = parsed.record;
     if (rec.prev !== prev) {
       // The mismatch shows on the line after the damage: name the last line that still links.
       firstBad =

@@ -37,6 +37,8 @@ export interface DeliverParams {
   gatewayUrl?: string;
   p12?: BundleInput["p12"];
   now: Date;
+  /** The recipient key, when it is being registered in the same commit (onboarding). */
+  recipientArmored?: string;
 }
 
 /** Builds the zip, encrypts it to the partner and signs it, and writes it to `out` (0600). */
@@ -70,7 +72,7 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
   });
   let data: Uint8Array = zip;
   if (signer && p.partner.pgp) {
-    const recipientArmored = await readText(`${p.store.layout.root}/${p.partner.pgp.keyFile}`);
+    const recipientArmored = p.recipientArmored ?? (await readText(`${p.store.layout.root}/${p.partner.pgp.keyFile}`));
     data = await encryptAndSign({
       data: zip,
       filename: "bundle.zip",

@@ -28,9 +28,11 @@ async function store(s: Store, pair: SigningKeyPair): Promise<void> {
       );
     config.delivery = { signingKeyFingerprint: pair.info.fingerprint, userId: pair.info.userIds[0] ?? "" };
     await ensureDir(layout.pgpDir);
+    // Replace, not create: until config.json names a key, key files there are what a crash
+    // during an earlier creation left, referenced by nothing (#13).
     const tx = new StoreWriter()
-      .create(layout.homePrivateKey, pair.privateArmored, 0o600)
-      .create(layout.homePublicKey, pair.publicArmored)
+      .put(layout.homePrivateKey, pair.privateArmored, 0o600)
+      .put(layout.homePublicKey, pair.publicArmored)
       .put(layout.config, serializeConfig(config));
     await stageAudit(tx, layout, [{ action: "pgp.init", outcome: "ok", details: { fingerprint: pair.info.fingerprint } }], new Date());
     await tx.commit();

@@ -1,7 +1,7 @@
 import { readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { stageAudit } from "../audit/audit.js";
-import { copyCrls, type StagedCrls, stageCrls } from "../crl/publish.js";
+import { copyToPublishDir, type StagedCrls, stageCrls } from "../crl/publish.js";
 import { conflictError, fsError, inputError } from "../errors.js";
 import { randomSerial } from "../ids.js";
 import { encryptPkcs8, exportPkcs8, exportSpki, generateKeyPair, type KeyType } from "../keys.js";
@@ -13,6 +13,7 @@ import { layoutOf } from "../store/layout.js";
 import { serializePartners } from "../store/partners.js";
 import { type Revocation, serializeRevocations } from "../store/revocations.js";
 import { DAY, iso } from "../time.js";
+import type { CaCerts } from "./material.js";
 
 export interface InitCaParams {
   pkiDir: string;
@@ -208,6 +209,7 @@ export async function initCa(p: InitCaParams): Promise<InitCaResult> {
   };
 
   let staged: StagedCrls | undefined;
+  let caCerts: CaCerts | undefined;
   await ensureDir(dirname(final.root));
   const tmpDir = join(dirname(final.root), `.${basename(final.root)}.init-${process.pid}`);
   const t = layoutOf(tmpDir);
@@ -244,6 +246,7 @@ export async function initCa(p: InitCaParams): Promise<InitCaResult> {
       issuer: issuer.cert,
       issuerRole: intermediate ? "intermediate" : "root",
     } as const;
+    caCerts = ca;
     const keys = {
       root: { key: rootKeys.privateKey, keyType: p.keyType },
       ...(intermediate ? { intermediate: { key: intermediate.keys.privateKey, keyType: p.keyType } } : {}),
@@ -268,7 +271,8 @@ export async function initCa(p: InitCaParams): Promise<InitCaResult> {
     await rm(tmpDir, { recursive: true, force: true }).catch(() => {});
     throw err;
   }
-  if (staged) await copyCrls(config, staged);
+  // The CA exists from here on: a failed copy is a warning, not a failed init (#13).
+  if (staged && caCerts) warnings.push(...(await copyToPublishDir(config, caCerts, staged)).warnings);
 
   return {
     pkiDir: final.root,

@@ -1,12 +1,13 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { lstat } from "node:fs/promises";
-import { envError, fsError, inputError } from "../errors.js";
+import { Exit, envError, fsError, inputError, MtlsError } from "../errors.js";
 import { decryptKeyPemAsync, importSigningKey, type KeyType, keyObjectFromPkcs8, keyTypeOf } from "../keys.js";
 import { pemOrDer } from "../pem.js";
 import { type CertInfo, parseCertificate } from "../pki.js";
 import type { StoreConfig } from "../store/config.js";
 import { readText } from "../store/fs.js";
 import type { Layout } from "../store/layout.js";
+import { corruptError } from "../store/records.js";
 
 /** Supplies the CA key passphrase when, and only when, a key turns out to be encrypted. */
 export type PassphraseSource = () => Promise<string>;
@@ -24,10 +25,18 @@ export async function readCertFile(path: string, what: string): Promise<CertInfo
   return parseCertificate(pemOrDer(Buffer.from(text), ["CERTIFICATE"], what), what);
 }
 
+/** A CA certificate of the store; one that does not parse is a damaged store (exit 5, naming the file). */
+function readCaCert(path: string, what: string): Promise<CertInfo> {
+  return readCertFile(path, what).catch((err) => {
+    if (err instanceof MtlsError && err.exit === Exit.INPUT) throw corruptError(path, undefined, err.message);
+    throw err;
+  });
+}
+
 export async function loadCaCerts(layout: Layout, config: StoreConfig): Promise<CaCerts> {
-  const root = await readCertFile(layout.rootCert, "the root CA certificate");
+  const root = await readCaCert(layout.rootCert, "the root CA certificate");
   if (!config.ca.intermediate) return { root, issuer: root, issuerRole: "root" };
-  const intermediate = await readCertFile(layout.intermediateCert, "the intermediate CA certificate");
+  const intermediate = await readCaCert(layout.intermediateCert, "the intermediate CA certificate");
   return { root, intermediate, issuer: intermediate, issuerRole: "intermediate" };
 }
 

@@ -6,12 +6,15 @@ import { fsError } from "../errors.js";
 import { encodePem } from "../pem.js";
 import type { StoreConfig } from "../store/config.js";
 import { ensureDir, StoreWriter, writeFileAtomic } from "../store/fs.js";
+import { type CertRecord, type IndexSnapshot, readIndexSnapshot, stageIndex } from "../store/index-file.js";
 import type { Layout } from "../store/layout.js";
 import { withLock } from "../store/lock.js";
-import { type Revocation, readRevocations } from "../store/revocations.js";
+import { isObject } from "../store/records.js";
+import { type Revocation, type RevocationsSnapshot, readRevocations, serializeRevocations } from "../store/revocations.js";
 import { openStore } from "../store/store.js";
 import { DAY, iso } from "../time.js";
 import { buildCrl, type CrlEntry } from "./encode.js";
+import { mergeCrlNumbers, readCrlHistory, readSeen, unjournaled } from "./history.js";
 
 export type CaRole = "root" | "intermediate";
 
@@ -36,18 +39,40 @@ export interface PublishResult {
   crls: PublishedCrl[];
   bundlePath: string;
   copies: string[];
+  warnings: string[];
 }
 
 /** A few minutes of back-dating so a gateway whose clock runs slow does not see a future CRL. */
 const THIS_UPDATE_BACKDATE_MS = 5 * 60 * 1000;
 
-export async function readCrlState(layout: Layout): Promise<CrlState> {
+/**
+ * The last CRL Numbers, and why state.json could not be used if it could not. It is only a
+ * cache of what the published CRLs say (see mergeCrlNumbers): damage costs nothing but a report.
+ */
+export async function readCrlState(layout: Layout): Promise<CrlState & { damaged?: string }> {
+  let text: string;
   try {
-    return JSON.parse(await readFile(layout.crlState, "utf8")) as CrlState;
+    text = await readFile(layout.crlState, "utf8");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return {};
     throw fsError(err, layout.crlState, "read");
   }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return { damaged: "not valid JSON" };
+  }
+  if (!isObject(v)) return { damaged: "not a JSON object" };
+  const state: CrlState = {};
+  for (const role of ["root", "intermediate"] as const) {
+    const entry = v[role];
+    if (entry === undefined) continue;
+    const n = isObject(entry) ? entry.number : undefined;
+    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1) return { ...state, damaged: `"${role}.number" is not a positive integer` };
+    state[role] = { number: n };
+  }
+  return state;
 }
 
 export interface RenderCrlsParams {
@@ -79,7 +104,7 @@ export async function stageCrls(p: RenderCrlsParams, tx: StoreWriter): Promise<S
     p.revocations.filter((r) => r.issuer === role).map((r) => ({ serial: r.serial, revokedAt: new Date(r.revokedAt), reason: r.reason }));
 
   const roles: CaRole[] = p.ca.intermediate ? ["intermediate", "root"] : ["root"];
-  const state: CrlState = { ...p.state };
+  const state: CrlState = { ...(p.state.root ? { root: p.state.root } : {}), ...(p.state.intermediate ? { intermediate: p.state.intermediate } : {}) };
   const crls: PublishedCrl[] = [];
   const pems: string[] = [];
   const files: StagedCrls["files"] = [];
@@ -116,23 +141,77 @@ export function publishAudit(staged: StagedCrls): AuditEntry {
   return { action: "crl.publish", outcome: "ok", details: { number: staged.crls[0]?.number ?? 0, entries: staged.crls[0]?.entries ?? 0 } };
 }
 
-/** Copies what was published to the configured publish directory and to --out, each atomically. */
-export async function copyCrls(config: StoreConfig, staged: StagedCrls, out?: string): Promise<string[]> {
+export interface PublicationParams {
+  layout: Layout;
+  config: StoreConfig;
+  ca: CaCerts;
+  keys: CaKeys;
+  /** The journal as read under the lock, and the revocations this change adds to it. */
+  journal: RevocationsSnapshot;
+  added: readonly Revocation[];
+  /**
+   * For the partner ids of serials recovered from a published CRL: the index, or how to read it
+   * (publishing reads the large index only in that rare case).
+   */
+  index?: IndexSnapshot | (() => Promise<IndexSnapshot>);
+  now: Date;
+  validityDays?: number;
+}
+
+/**
+ * The one way a change publishes CRLs: fresh CRLs staged into `tx`, then the journal append.
+ * Serials a signed CRL already lists (store or publish directory) stay listed, and the journal
+ * gets them back in the same commit; CRL Numbers continue from the highest published anywhere.
+ * Stage the audit and index appends after this: the journal append comes first, so an audit
+ * record of a revocation always has its journal line (the journal is the commit point).
+ */
+export async function stagePublication(p: PublicationParams, tx: StoreWriter): Promise<StagedCrls & { recovered: Revocation[] }> {
+  const history = await readCrlHistory(p.layout, p.config.crl.publishDir, p.ca);
+  const state = mergeCrlNumbers(await readCrlState(p.layout), history);
+  let recovered = await unjournaled(history, [...p.journal.entries, ...p.added], new Map());
+  if (recovered.length && p.index) {
+    const index = typeof p.index === "function" ? await p.index() : p.index;
+    const owners = new Map(index.records.map((r) => [r.serial, r.partnerId]));
+    recovered = recovered.map((e) => ({ ...e, partnerId: owners.get(e.serial) ?? e.partnerId }));
+  }
+  const revocations = [...p.journal.entries, ...p.added, ...recovered];
+  await ensureDir(p.layout.crlDir);
+  const validity = p.validityDays ? { validityDays: p.validityDays } : {};
+  const staged = await stageCrls({ layout: p.layout, config: p.config, ca: p.ca, keys: p.keys, revocations, state, now: p.now, ...validity }, tx);
+  tx.append(p.layout.revocations, serializeRevocations([...p.added, ...recovered]), p.journal.validBytes, 0o644);
+  return { ...staged, recovered };
+}
+
+/**
+ * Copies what was published to the configured publish directory, under the store lock and only
+ * forward: a CRL there with a higher number than ours (someone else's newer one) is kept.
+ * Returns the copies made, and a warning instead of an error when the copy fails, because the
+ * change it publishes has committed: the command succeeds, and `doctor --fix` or the next
+ * `crl publish` brings the directory up to date.
+ */
+export async function copyToPublishDir(config: StoreConfig, ca: CaCerts, staged: StagedCrls): Promise<{ copies: string[]; warnings: string[] }> {
+  const dir = config.crl.publishDir;
+  if (!dir) return { copies: [], warnings: [] };
   const copies: string[] = [];
-  if (config.crl.publishDir) {
-    await ensureDir(config.crl.publishDir);
+  try {
+    await ensureDir(dir);
+    for (const crl of staged.crls) {
+      // Only a CRL this CA signed counts: a leftover of another CA is simply replaced.
+      const there = await readSeen({ role: crl.issuer, path: join(dir, `${crl.issuer}.crl`), where: "publish" }, ca);
+      const number = there.signatureValid ? (there.number ?? 0) : 0;
+      if (number > crl.number)
+        return { copies, warnings: [`${dir} holds a newer ${crl.issuer} CRL (#${number}) than this one (#${crl.number}); it was left in place`] };
+    }
     for (const f of staged.files) {
-      const dest = join(config.crl.publishDir, f.name);
+      const dest = join(dir, f.name);
       await writeFileAtomic(dest, f.data);
       copies.push(dest);
     }
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    return { copies, warnings: [`the change is committed, but copying the CRLs to ${dir} failed (${why}); fix that, then run \`mtls crl publish\``] };
   }
-  const bundle = staged.files.find((f) => f.name === "crl-bundle.pem");
-  if (out && bundle) {
-    await writeFileAtomic(out, bundle.data);
-    copies.push(out);
-  }
-  return copies;
+  return { copies, warnings: [] };
 }
 
 export interface PublishCrlParams {
@@ -153,20 +232,42 @@ export async function publishCrls(p: PublishCrlParams): Promise<PublishResult> {
   // The key derivation runs in the thread pool while we wait for the lock and read the journal.
   const keysPending = loadCaKeys(layout, ca, p.passphrase);
   keysPending.catch(() => {});
-  const staged = await withLock(
+  return withLock(
     layout.lock,
     async () => {
-      await ensureDir(layout.crlDir);
-      const [journal, state] = await Promise.all([readRevocations(layout.revocations), readCrlState(layout)]);
+      const journal = await readRevocations(layout.revocations);
       const tx = new StoreWriter();
       const validity = p.validityDays ? { validityDays: p.validityDays } : {};
-      const staged = await stageCrls({ layout, config, ca, keys: await keysPending, revocations: journal.entries, state, now: p.now, ...validity }, tx);
+      let index: IndexSnapshot | undefined;
+      const loadIndex = async () => {
+        index ??= await readIndexSnapshot(layout.index);
+        return index;
+      };
+      const staged = await stagePublication({ layout, config, ca, keys: await keysPending, journal, added: [], index: loadIndex, now: p.now, ...validity }, tx);
       await stageAudit(tx, layout, [publishAudit(staged)], p.now);
+      if (staged.recovered.length) {
+        const snap = await loadIndex();
+        const fixes = revokedInIndex(snap, staged.recovered);
+        if (fixes.length) stageIndex(tx, layout.index, snap, fixes);
+      }
       await tx.commit();
-      return staged;
+      const { copies, warnings } = await copyToPublishDir(config, ca, staged);
+      const bundle = staged.files.find((f) => f.name === "crl-bundle.pem");
+      if (p.out && bundle) {
+        await writeFileAtomic(p.out, bundle.data);
+        copies.push(p.out);
+      }
+      return { crls: staged.crls, bundlePath: layout.crlBundle, copies, warnings };
     },
     { purpose: "crl publish", ...(p.lockTimeoutMs ? { timeoutMs: p.lockTimeoutMs } : {}) },
   );
-  const copies = await copyCrls(config, staged, p.out);
-  return { crls: staged.crls, bundlePath: layout.crlBundle, copies };
+}
+
+/** Index records to append for recovered revocations the index still calls valid. */
+export function revokedInIndex(index: IndexSnapshot, recovered: readonly Revocation[]): CertRecord[] {
+  const bySerial = new Map(index.records.map((r) => [r.serial, r]));
+  return recovered.flatMap((e) => {
+    const r = bySerial.get(e.serial);
+    return r && r.status !== "revoked" ? [{ ...r, status: "revoked" as const, revokedAt: e.revokedAt, revocationReason: e.reason }] : [];
+  });
 }

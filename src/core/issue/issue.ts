@@ -11,6 +11,7 @@ import { checkSubjectPolicy } from "../identity/subject-policy.js";
 import { randomSerial, validatePartnerId } from "../ids.js";
 import { generateKeyPairDer, type KeyType } from "../keys.js";
 import { type P12Profile, p12ForBundle, writePasswordFile } from "../p12/p12.js";
+import { type PartnerRegistration, stagePartnerRegistration } from "../partners/partners.js";
 import { encodePem, pemOrDer } from "../pem.js";
 import { type CertInfo, type DistinguishedName, describeName, type NameInfo, parseCsr } from "../pki.js";
 import { dedupeSans, formatSan, type San, sanProblem } from "../sans.js";
@@ -69,6 +70,11 @@ export interface IssueParams extends IssueRequest {
   p12PasswordFile?: string;
   now: Date;
   lockTimeoutMs?: number;
+  /**
+   * Onboarding: register (or update) the partner in the same commit as the certificate, and
+   * always deliver a bundle (with the generated key, or the certificate alone).
+   */
+  onboard?: PartnerRegistration;
 }
 
 export interface IssueResult {
@@ -249,7 +255,8 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
   const store = await openStore(p.pkiDir);
   const { layout, config } = store;
   const known = (await readPartners(layout.partners)).partners[validatePartnerId(p.partnerId)];
-  const deliver = Boolean(p.generateKeyType && (p.bundleOut || (!p.outKey && known?.pgp)));
+  const hasPgp = Boolean(p.onboard?.key || known?.pgp);
+  const deliver = Boolean(p.onboard) || Boolean(p.generateKeyType && (p.bundleOut || (!p.outKey && hasPgp)));
   if (p.generateKeyType && !p.outKey && !deliver) {
     throw usageError(
       "ERR_KEY_DESTINATION",
@@ -263,7 +270,7 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
       "--p12 puts a PKCS#12 into the delivery bundle of a generated key",
       "use it with --generate and a bundle, or `mtls p12 create` for a key file",
     );
-  if (deliver && !known?.pgp)
+  if (deliver && !hasPgp)
     throw inputError("ERR_NO_PGP_KEY", `partner ${p.partnerId} has no OpenPGP key on file`, `run \`mtls partner add ${p.partnerId} --pgp-key <file.asc>\``);
   for (const out of [p.outCert, p.outChain, p.outKey, p.bundleOut, p.p12PasswordFile]) {
     if (out && !p.force && (await exists(out))) throw conflictError("ERR_EXISTS", `${out} already exists`, "pass --force to overwrite it");
@@ -285,14 +292,16 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
       const cert = await signRequest(prepared, ca, caKey, serial, p.now, config);
       const record = recordFor(prepared, cert, ca, layout, p.now);
       const partnerRegistered = !registry.partners[prepared.partnerId];
-      if (partnerRegistered) registry.partners[prepared.partnerId] = { id: prepared.partnerId, createdAt: iso(p.now), updatedAt: iso(p.now) };
+      const tx = new StoreWriter().create(layout.certFile(serial), cert.pem).create(layout.chainFile(serial), chainPemFor(cert, ca));
+      const onboarded = p.onboard ? await stagePartnerRegistration(tx, layout, registry, p.onboard, p.now) : undefined;
+      if (partnerRegistered && !onboarded) registry.partners[prepared.partnerId] = { id: prepared.partnerId, createdAt: iso(p.now), updatedAt: iso(p.now) };
 
       const written: string[] = [];
       let bundle: IssueResult["bundle"];
       let p12: IssueResult["p12"];
       try {
-        if (deliver && prepared.privateKey) {
-          const built = p.p12Profile ? await p12ForBundle(p.p12Profile, prepared.privateKey, cert, ca, prepared.partnerId) : undefined;
+        if (deliver && (prepared.privateKey || p.onboard)) {
+          const built = p.p12Profile && prepared.privateKey ? await p12ForBundle(p.p12Profile, prepared.privateKey, cert, ca, prepared.partnerId) : undefined;
           const path = p.bundleOut ?? join(p.bundleDir ?? ".", `${prepared.partnerId}-${serial.slice(0, 8)}.zip.pgp`);
           const partner = registry.partners[prepared.partnerId] ?? { id: prepared.partnerId, createdAt: iso(p.now), updatedAt: iso(p.now) };
           const d = await deliverBundle({
@@ -300,7 +309,8 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
             partner,
             cert,
             ca,
-            privateKeyPem: encodePem("PRIVATE KEY", prepared.privateKey),
+            ...(prepared.privateKey ? { privateKeyPem: encodePem("PRIVATE KEY", prepared.privateKey) } : {}),
+            ...(p.onboard?.key ? { recipientArmored: p.onboard.key.armored } : {}),
             out: path,
             encrypt: true,
             armor: p.bundleArmor ?? false,
@@ -337,12 +347,12 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
           await writeFileAtomic(p.outChain, chainPemFor(cert, ca), { exclusive: !p.force });
           written.push(p.outChain);
         }
-        const tx = new StoreWriter().create(layout.certFile(serial), cert.pem).create(layout.chainFile(serial), chainPemFor(cert, ca));
-        if (partnerRegistered) tx.put(layout.partners, serializePartners(registry));
+        if (partnerRegistered || onboarded) tx.put(layout.partners, serializePartners(registry));
         await stageAudit(
           tx,
           layout,
           [
+            ...(onboarded ? [onboarded.audit] : []),
             {
               action: "cert.issue",
               outcome: "ok",

@@ -1,13 +1,12 @@
-import { join } from "node:path";
-import { exportPartnerBundle } from "../bundle/export.js";
 import type { PassphraseSource } from "../ca/material.js";
+import { inputError } from "../errors.js";
 import { precheckIssueRequest } from "../identity/precheck.js";
 import { issuePartnerCert } from "../issue/issue.js";
 import type { KeyType } from "../keys.js";
 import type { San } from "../sans.js";
 import { readPartners } from "../store/partners.js";
 import { openStore } from "../store/store.js";
-import { addPartner } from "./partners.js";
+import { preparePartnerRegistration } from "./partners.js";
 
 export interface OnboardParams {
   pkiDir: string;
@@ -44,8 +43,22 @@ export interface OnboardResult {
   keyHeldBy: "partner" | "bundle";
 }
 
-/** Registers (or updates) a partner, issues its certificate and writes its encrypted bundle. */
+/**
+ * Registers (or updates) a partner, issues its certificate and writes its encrypted bundle, as
+ * one transaction: everything is checked first (id, contact, OpenPGP key, CSR, validity), then
+ * the registration, key file, certificate, index and audit records commit together under one
+ * lock, with the bundle written just before the commit and removed if it fails.
+ */
 export async function onboardPartner(p: OnboardParams): Promise<OnboardResult> {
+  const registration = await preparePartnerRegistration({
+    partnerId: p.partnerId,
+    ...(p.pgpKey ? { pgpKey: p.pgpKey, pgpSource: p.pgpSource ?? "the OpenPGP key" } : {}),
+    ...(p.name ? { name: p.name } : {}),
+    ...(p.contact ? { contact: p.contact } : {}),
+    now: p.now,
+  });
+  // The identity check's early answer (issuing checks again under the lock), before the home
+  // party's signing key is made on first use.
   await precheckIssueRequest({
     pkiDir: p.pkiDir,
     partnerId: p.partnerId,
@@ -54,28 +67,22 @@ export async function onboardPartner(p: OnboardParams): Promise<OnboardResult> {
     ...(p.days ? { days: p.days } : {}),
     now: p.now,
   });
-  const reg = await addPartner({
-    pkiDir: p.pkiDir,
-    partnerId: p.partnerId,
-    ...(p.pgpKey ? { pgpKey: p.pgpKey, pgpSource: p.pgpSource ?? "the OpenPGP key" } : {}),
-    ...(p.name ? { name: p.name } : {}),
-    ...(p.contact ? { contact: p.contact } : {}),
-    now: p.now,
-  });
   const { layout } = await openStore(p.pkiDir);
-  if (!(await readPartners(layout.partners)).partners[reg.partner.id]?.pgp) {
-    const { inputError } = await import("../errors.js");
+  const known = (await readPartners(layout.partners)).partners[registration.id];
+  if (!registration.key && !known?.pgp)
     throw inputError(
       "ERR_NO_PGP_KEY",
-      `partner ${reg.partner.id} has no OpenPGP key on file`,
+      `partner ${registration.id} has no OpenPGP key on file`,
       "pass --pgp-key <file.asc>: onboarding delivers an encrypted bundle",
     );
-  }
   const issued = await issuePartnerCert({
     pkiDir: p.pkiDir,
-    partnerId: p.partnerId,
+    partnerId: registration.id,
+    onboard: registration,
     ...(p.csr ? { csr: p.csr, csrSource: p.csrSource ?? "the CSR" } : {}),
-    ...(p.generateKeyType ? { generateKeyType: p.generateKeyType, bundleDir: p.bundleDir, ...(p.bundleOut ? { bundleOut: p.bundleOut } : {}) } : {}),
+    ...(p.generateKeyType ? { generateKeyType: p.generateKeyType } : {}),
+    bundleDir: p.bundleDir,
+    ...(p.bundleOut ? { bundleOut: p.bundleOut } : {}),
     ...(p.cn !== undefined ? { cn: p.cn } : {}),
     ...(p.sans?.length ? { sans: p.sans } : {}),
     ...(p.days ? { days: p.days } : {}),
@@ -83,27 +90,9 @@ export async function onboardPartner(p: OnboardParams): Promise<OnboardResult> {
     passphrase: p.passphrase,
     now: p.now,
   });
-  let bundle = issued.bundle;
-  if (!bundle) {
-    const out = p.bundleOut ?? join(p.bundleDir, `${issued.partnerId}-${issued.serial.slice(0, 8)}.zip.pgp`);
-    const d = await exportPartnerBundle({
-      pkiDir: p.pkiDir,
-      partnerId: issued.partnerId,
-      serial: issued.serial,
-      out,
-      encrypt: true,
-      passphrase: p.passphrase,
-      ...(p.gatewayUrl ? { gatewayUrl: p.gatewayUrl } : {}),
-      now: p.now,
-    });
-    bundle = {
-      path: out,
-      bytes: d.bytes,
-      signingKeyCreated: d.signingKeyCreated,
-      ...(d.recipientFingerprint ? { recipientFingerprint: d.recipientFingerprint } : {}),
-      ...(d.signerFingerprint ? { signerFingerprint: d.signerFingerprint } : {}),
-    };
-  }
+  const bundle = issued.bundle;
+  if (!bundle) throw new Error("onboarding issued no bundle");
+  const contact = registration.contact ?? known?.contact;
   return {
     partnerId: issued.partnerId,
     serial: issued.serial,
@@ -112,7 +101,7 @@ export async function onboardPartner(p: OnboardParams): Promise<OnboardResult> {
     recipientFingerprint: bundle.recipientFingerprint ?? "",
     signerFingerprint: bundle.signerFingerprint ?? "",
     signerPublicKeyPath: layout.homePublicKey,
-    ...(reg.partner.contact ? { contact: reg.partner.contact } : {}),
+    ...(contact ? { contact } : {}),
     keyHeldBy: p.csr ? "partner" : "bundle",
   };
 }

@@ -1,14 +1,15 @@
 import { relative } from "node:path";
-import { stageAudit } from "../audit/audit.js";
-import { checkRecipientKey } from "../bundle/pgp.js";
+import { type AuditEntry, stageAudit } from "../audit/audit.js";
+import { checkRecipientKey, type PgpKeyInfo } from "../bundle/pgp.js";
 import { inputError } from "../errors.js";
 import { IdentityOwners, type IdentityType } from "../identity/registry.js";
 import { validatePartnerId } from "../ids.js";
 import { type ListedCert, statusOf } from "../inventory/list.js";
 import { ensureDir, StoreWriter } from "../store/fs.js";
 import { readIndex } from "../store/index-file.js";
+import type { Layout } from "../store/layout.js";
 import { withLock } from "../store/lock.js";
-import { type PartnerRecord, readPartners, serializePartners } from "../store/partners.js";
+import { type PartnerRecord, type PartnerRegistry, readPartners, serializePartners } from "../store/partners.js";
 import { openStore } from "../store/store.js";
 import { DAY, daysUntil, iso } from "../time.js";
 
@@ -26,48 +27,71 @@ export interface AddPartnerParams {
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
-/** Registers a partner, or updates its name, contact and OpenPGP key. */
-export async function addPartner(p: AddPartnerParams): Promise<{ partner: PartnerRecord; created: boolean }> {
+/** A registration checked and ready to stage: nothing is written yet. */
+export interface PartnerRegistration {
+  id: string;
+  name?: string;
+  contact?: string;
+  key?: { armored: string; info: PgpKeyInfo };
+}
+
+/** Validates a registration (exit 3 on a bad id, contact, name or OpenPGP key). */
+export async function preparePartnerRegistration(p: Omit<AddPartnerParams, "pkiDir">): Promise<PartnerRegistration> {
   const id = validatePartnerId(p.partnerId);
   if (p.contact !== undefined && !EMAIL.test(p.contact)) throw inputError("ERR_CONTACT", `invalid --contact "${p.contact}": expected an e-mail address`);
   if (p.name !== undefined && (p.name.trim() === "" || p.name.length > 200)) throw inputError("ERR_NAME", "invalid --name: 1 to 200 characters");
-  const { layout } = await openStore(p.pkiDir);
   const key = p.pgpKey ? await checkRecipientKey(p.pgpKey, p.pgpSource ?? "the OpenPGP key", p.now) : undefined;
+  return { id, ...(p.name !== undefined ? { name: p.name } : {}), ...(p.contact !== undefined ? { contact: p.contact } : {}), ...(key ? { key } : {}) };
+}
+
+/**
+ * Stages a registration into `tx` (the caller holds the lock and writes `reg` itself): the
+ * partner's key file, and its record in `reg`. Returns the record and its audit entry.
+ */
+export async function stagePartnerRegistration(
+  tx: StoreWriter,
+  layout: Layout,
+  reg: PartnerRegistry,
+  r: PartnerRegistration,
+  now: Date,
+): Promise<{ partner: PartnerRecord; created: boolean; audit: AuditEntry }> {
+  const existing = reg.partners[r.id];
+  const at = iso(now);
+  const partner: PartnerRecord = {
+    ...(existing ?? { id: r.id, createdAt: at }),
+    updatedAt: at,
+    ...(r.name !== undefined ? { name: r.name } : {}),
+    ...(r.contact !== undefined ? { contact: r.contact } : {}),
+    ...(r.key ? { pgp: { ...r.key.info, keyFile: relative(layout.root, layout.partnerKey(r.id)) } } : {}),
+  };
+  reg.partners[r.id] = partner;
+  if (r.key) {
+    await ensureDir(`${layout.pgpDir}/partners`);
+    tx.put(layout.partnerKey(r.id), r.key.armored);
+  }
+  const audit: AuditEntry = {
+    action: "partner.add",
+    outcome: existing ? "updated" : "created",
+    partner: r.id,
+    ...(r.key ? { details: { pgpFingerprint: r.key.info.fingerprint } } : {}),
+  };
+  return { partner, created: !existing, audit };
+}
+
+/** Registers a partner, or updates its name, contact and OpenPGP key. */
+export async function addPartner(p: AddPartnerParams): Promise<{ partner: PartnerRecord; created: boolean }> {
+  const r = await preparePartnerRegistration(p);
+  const { layout } = await openStore(p.pkiDir);
   return withLock(
     layout.lock,
     async () => {
       const reg = await readPartners(layout.partners);
-      const existing = reg.partners[id];
-      const now = iso(p.now);
-      const partner: PartnerRecord = {
-        ...(existing ?? { id, createdAt: now }),
-        updatedAt: now,
-        ...(p.name !== undefined ? { name: p.name } : {}),
-        ...(p.contact !== undefined ? { contact: p.contact } : {}),
-        ...(key ? { pgp: { ...key.info, keyFile: relative(layout.root, layout.partnerKey(id)) } } : {}),
-      };
-      reg.partners[id] = partner;
       const tx = new StoreWriter();
-      if (key) {
-        await ensureDir(`${layout.pgpDir}/partners`);
-        tx.put(layout.partnerKey(id), key.armored);
-      }
+      const { partner, created, audit } = await stagePartnerRegistration(tx, layout, reg, r, p.now);
       tx.put(layout.partners, serializePartners(reg));
-      await stageAudit(
-        tx,
-        layout,
-        [
-          {
-            action: "partner.add",
-            outcome: existing ? "updated" : "created",
-            partner: id,
-            ...(key ? { details: { pgpFingerprint: key.info.fingerprint } } : {}),
-          },
-        ],
-        p.now,
-      );
+      await stageAudit(tx, layout, [audit], p.now);
       await tx.commit();
-      return { partner, created: !existing };
+      return { partner, created };
     },
     { purpose: "partner add" },
   );

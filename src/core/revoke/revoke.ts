@@ -1,9 +1,9 @@
 import { type AuditEntry, stageAudit } from "../audit/audit.js";
 import { type CaKeys, loadCaCerts, loadCaKeys, type PassphraseSource } from "../ca/material.js";
-import { copyCrls, type PublishedCrl, publishAudit, readCrlState, type StagedCrls, stageCrls } from "../crl/publish.js";
+import { copyToPublishDir, type PublishedCrl, publishAudit, revokedInIndex, stagePublication } from "../crl/publish.js";
 import { conflictError, inputError } from "../errors.js";
 import { parseSerial, validatePartnerId } from "../ids.js";
-import { ensureDir, StoreWriter } from "../store/fs.js";
+import { StoreWriter } from "../store/fs.js";
 import { type CertRecord, REVOCATION_REASONS, type RevocationReason, readIndex, readIndexSnapshot, stageIndex } from "../store/index-file.js";
 import { withLock } from "../store/lock.js";
 import { readPartners, serializePartners } from "../store/partners.js";
@@ -62,8 +62,7 @@ async function applyRevocations(p: ApplyParams): Promise<RevokeResult> {
   const keysPending: Promise<CaKeys> | undefined = p.publish ? loadCaKeys(layout, ca, p.passphrase) : undefined;
   keysPending?.catch(() => {});
   const revokedAt = iso(p.now);
-  let staged: StagedCrls | undefined;
-  const revoked = await withLock(
+  return withLock(
     layout.lock,
     async () => {
       const [snap, journal] = await Promise.all([readIndexSnapshot(layout.index), readRevocations(layout.revocations)]);
@@ -77,11 +76,11 @@ async function applyRevocations(p: ApplyParams): Promise<RevokeResult> {
       }
       const added: Revocation[] = changed.map((r) => ({ serial: r.serial, issuer: r.issuer, revokedAt, reason: p.reason, partnerId: r.partnerId }));
       const tx = new StoreWriter();
-      if (keysPending) {
-        await ensureDir(layout.crlDir);
-        const revocations = [...journal.entries, ...added];
-        staged = await stageCrls({ layout, config, ca, keys: await keysPending, revocations, state: await readCrlState(layout), now: p.now }, tx);
-      }
+      // Order (README "Durable order of writes"): CRL files, the partner registry, then the
+      // appends: journal (the commit point), audit, index.
+      let staged: Awaited<ReturnType<typeof stagePublication>> | undefined;
+      if (keysPending) staged = await stagePublication({ layout, config, ca, keys: await keysPending, journal, added, index: snap, now: p.now }, tx);
+      else tx.append(layout.revocations, serializeRevocations(added), journal.validBytes, 0o644);
       if (p.alsoStage) await p.alsoStage(tx, store);
       await stageAudit(
         tx,
@@ -93,17 +92,16 @@ async function applyRevocations(p: ApplyParams): Promise<RevokeResult> {
         ],
         p.now,
       );
-      // Appends run in order after the other writes: audit, the revocation journal, then the index.
-      tx.append(layout.revocations, serializeRevocations(added), journal.validBytes, 0o644);
-      stageIndex(tx, layout.index, snap, changed);
+      stageIndex(tx, layout.index, snap, [...changed, ...revokedInIndex(snap, staged?.recovered ?? [])]);
       await tx.commit();
-      return out;
+      const copied = staged ? await copyToPublishDir(config, ca, staged) : { copies: [], warnings: [] };
+      const warnings = p.publish
+        ? copied.warnings
+        : ["the CRL was not published (--no-publish): gateways keep accepting the certificate until `mtls crl publish`"];
+      return { revoked: out, crls: staged?.crls ?? [], copies: copied.copies, warnings };
     },
     { purpose: "revoke", ...(p.lockTimeoutMs ? { timeoutMs: p.lockTimeoutMs } : {}) },
   );
-  const copies = staged ? await copyCrls(config, staged) : [];
-  const warnings = p.publish ? [] : ["the CRL was not published (--no-publish): gateways keep accepting the certificate until `mtls crl publish`"];
-  return { revoked, crls: staged?.crls ?? [], copies, warnings };
 }
 
 export interface RevokeParams {

@@ -1,9 +1,11 @@
-import { loadCaCerts } from "../ca/material.js";
+import { type CaCerts, loadCaCerts } from "../ca/material.js";
+import { publishDirLag, readCrlHistory } from "../crl/history.js";
 import { loadPublishedCrls } from "../crl/show.js";
 import { statusOf } from "../inventory/list.js";
 import type { CertInfo } from "../pki.js";
 import { expiredServerProblems, renewHint } from "../server/status.js";
 import { readIndex } from "../store/index-file.js";
+import type { Layout } from "../store/layout.js";
 import { readRevocations } from "../store/revocations.js";
 import { openStore } from "../store/store.js";
 import { DAY, daysUntil, HOUR, iso } from "../time.js";
@@ -28,7 +30,8 @@ export type ProblemKind =
   | "crl-invalid"
   | "crl-expiring"
   | "crl-expired"
-  | "crl-stale";
+  | "crl-stale"
+  | "crl-publish-stale";
 
 export interface Problem {
   kind: ProblemKind;
@@ -150,6 +153,7 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
     }
   }
 
+  problems.push(...(await publishDirProblems(layout, config.crl.publishDir, ca)));
   return {
     healthy: problems.length === 0,
     problems,
@@ -158,4 +162,15 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
     crls,
     windows: { warnDays: Math.round(warn / DAY), caWarnDays: Math.round(caWarn / DAY), crlMarginHours: Math.round(margin / HOUR) },
   };
+}
+
+/** Gateways load the publish directory's copy: it must be the store's newest CRL (#13). */
+async function publishDirProblems(layout: Layout, publishDir: string | undefined, ca: CaCerts): Promise<Problem[]> {
+  if (!publishDir) return [];
+  const lag = await publishDirLag(layout, publishDir, await readCrlHistory(layout, publishDir, ca));
+  return lag.map((l) => ({
+    kind: "crl-publish-stale" as const,
+    message: `${l.path} in the publish directory is ${l.why}`,
+    hint: "run `mtls crl publish` (or `mtls doctor --fix`)",
+  }));
 }

@@ -55,7 +55,15 @@ export async function readConfig(pkiDir: string): Promise<StoreConfig> {
   } catch (err) {
     throw fsError(err, path, "parse");
   }
-  if (typeof config.formatVersion !== "number" || !config.ca || !config.policy) {
+  if (
+    typeof config?.formatVersion !== "number" ||
+    typeof config.ca?.name !== "string" ||
+    typeof config.ca.keyType !== "string" ||
+    typeof config.policy?.maxDays !== "number" ||
+    typeof config.policy.defaultDays !== "number" ||
+    typeof config.crl?.validityDays !== "number" ||
+    (config.crl.publishDir !== undefined && typeof config.crl.publishDir !== "string")
+  ) {
     throw envError("ERR_STORE_CORRUPT", `${path} is not an mtls configuration`, "restore it from your backup");
   }
   if (config.formatVersion > FORMAT_VERSION) {

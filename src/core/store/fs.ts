@@ -6,6 +6,36 @@ import { conflictError, fsError } from "../errors.js";
 
 const tmpName = (path: string, tag: string) => join(dirname(path), `.${basename(path)}.${tag}-${process.pid}-${randomBytes(4).toString("hex")}`);
 
+/** The exact shape of tmpName's names: `.<name>.<tmp|bak>-<pid>-<8 hex>`. */
+const TEMP_NAME = /^\.(.+)\.(tmp|bak)-([1-9][0-9]{0,9})-([0-9a-f]{8})$/;
+
+/**
+ * The temporary that `name` (a bare file name, never a path) is, if mtls wrote it: what it
+ * stands in for, and the pid of its writer. Only these are ever removed by `doctor --fix`.
+ */
+export function parseTempName(name: string): { target: string; tag: "tmp" | "bak"; pid: number } | undefined {
+  const m = TEMP_NAME.exec(name);
+  if (!m) return undefined;
+  return { target: m[1] as string, tag: m[2] as "tmp" | "bak", pid: Number(m[3]) };
+}
+
+type CrashHook = (what: string, path: string) => void;
+let crashHook: CrashHook | undefined;
+
+/**
+ * Test-only fault injection: `hook` runs before every durable step (a rename, an exclusive
+ * create, a journal append) so a test can kill the process at each one in turn. The CLI
+ * installs it only under its test flag; nothing else calls this.
+ */
+export function setDurableStepHook(hook: CrashHook | undefined): void {
+  crashHook = hook;
+}
+
+/** Marks the point just before a durable write. */
+export function durableStep(what: string, path: string): void {
+  crashHook?.(what, path);
+}
+
 async function fsyncPath(path: string): Promise<void> {
   const fh = await open(path, constants.O_RDONLY);
   try {
@@ -23,9 +53,13 @@ async function writeTemp(path: string, data: string | Uint8Array, mode: number):
     await fh.writeFile(data);
     await fh.chmod(mode); // the umask must not widen or narrow what we asked for
     await fh.sync();
-  } finally {
-    await fh.close();
+  } catch (err) {
+    // A full disk must not leave a 0-byte temporary behind (#13).
+    await fh.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+    throw err;
   }
+  await fh.close();
   return tmp;
 }
 
@@ -45,6 +79,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
   let tmp: string | undefined;
   try {
     tmp = await writeTemp(path, data, mode);
+    durableStep("rename", path);
     if (opts.exclusive) {
       // link(2) fails with EEXIST instead of replacing: an atomic "create if absent".
       await link(tmp, path);
@@ -115,6 +150,7 @@ interface Staged {
 
 async function createExclusive(path: string, data: string | Uint8Array, mode: number): Promise<void> {
   let fh: import("node:fs/promises").FileHandle;
+  durableStep("create", path);
   try {
     fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
   } catch (err) {
@@ -213,6 +249,7 @@ export class StoreWriter {
           backup = undefined; // nothing there yet
         }
         try {
+          durableStep("rename", s.path);
           await rename(tmp, s.path);
         } catch (err) {
           if (backup) await unlink(backup).catch(() => {});
@@ -223,6 +260,7 @@ export class StoreWriter {
       for (const s of appends) {
         const at = s.appendAt as number;
         done.push({ path: s.path, truncateTo: at });
+        durableStep("append", s.path);
         await appendAt(s.path, s.data, at, s.mode).catch((e) => Promise.reject(fsError(e, s.path, "append to")));
       }
     } catch (err) {

@@ -1,5 +1,5 @@
-import { envError } from "../errors.js";
 import { readJournal } from "./fs.js";
+import { checkCertRecord, corruptError, parseRecord } from "./records.js";
 
 export const REVOCATION_REASONS = [
   "unspecified",
@@ -72,12 +72,9 @@ export async function readIndexSnapshot(path: string): Promise<IndexSnapshot> {
     lineNo++;
     if (line.trim() === "") continue;
     lines++;
-    let record: CertRecord;
-    try {
-      record = JSON.parse(line) as CertRecord;
-    } catch {
-      throw envError("ERR_STORE_CORRUPT", `${path} line ${lineNo} is not valid JSON`, "run `mtls doctor`, or restore the index from your backup");
-    }
+    const parsed = parseRecord<CertRecord>(line, checkCertRecord);
+    if ("bad" in parsed) throw corruptError(path, lineNo, parsed.bad);
+    const record = parsed.record;
     // Map keeps the insertion order of a key's first set, so records stay in issue order.
     bySerial.set(record.serial, record);
   }

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { open, stat, unlink } from "node:fs/promises";
+import { link, open, stat, unlink, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { envError, fsError } from "../errors.js";
 
@@ -19,7 +19,7 @@ export interface LockOptions {
   purpose?: string;
 }
 
-const isAlive = (pid: number): boolean => {
+export const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
     return true;
@@ -59,8 +59,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Runs `fn` while holding the PKI's exclusive lock (a `.lock` file created with O_EXCL).
- * A lock left by a process that died on this host is detected by its pid and taken over; a
- * half-written lock file is considered stale after 10 s. Waits with jittered back-off.
+ * A lock left by a process that died on this host is detected by its pid and taken over, as is
+ * an unreadable one (see isStale). Waits with jittered back-off.
  */
 export async function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
   const nonce = randomBytes(8).toString("hex");
@@ -68,17 +68,7 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: 
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   let delay = 10;
   for (;;) {
-    try {
-      const fh = await open(lockPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-      try {
-        await fh.writeFile(JSON.stringify(mine));
-      } finally {
-        await fh.close();
-      }
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw fsError(err, lockPath, "create lock");
-    }
+    if (await tryCreate(lockPath, mine)) break;
     const held = await readLock(lockPath);
     if (held && isStale(held)) {
       await breakStale(lockPath, held);
@@ -99,8 +89,32 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: 
   }
 }
 
+/**
+ * Creates the lock complete or not at all: the record is written to a private file first and
+ * linked into place with link(2), which fails with EEXIST when the lock is held. So a lock file
+ * never exists empty or half-written, even when the disk is full (#13).
+ */
+async function tryCreate(lockPath: string, mine: LockInfo): Promise<boolean> {
+  const tmp = `${lockPath}.${mine.nonce}`;
+  try {
+    await writeFile(tmp, JSON.stringify(mine), { mode: 0o600, flag: constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW });
+    await link(tmp, lockPath);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw fsError(err, lockPath, "create lock");
+    return false;
+  } finally {
+    await unlink(tmp).catch(() => {});
+  }
+}
+
+/**
+ * A lock is stale when its holder no longer runs on this host. A lock whose record cannot be
+ * read is stale at once: mtls links only complete records into place, so no live mtls holds
+ * an empty or garbled one (a crash of an older release, or a disk error, left it).
+ */
 function isStale(held: { info?: LockInfo; ageMs: number }): boolean {
-  if (!held.info) return held.ageMs > 10_000;
+  if (!held.info || typeof held.info.pid !== "number" || typeof held.info.host !== "string") return true;
   return held.info.host === hostname() && !isAlive(held.info.pid);
 }
 

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
-import { envError, fsError } from "../errors.js";
+import { fsError } from "../errors.js";
+import { corruptError, isObject } from "./records.js";
 
 export interface PartnerRecord {
   id: string;
@@ -36,13 +37,24 @@ export async function readPartners(path: string): Promise<PartnerRegistry> {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return { partners: {} };
     throw fsError(err, path, "read");
   }
+  let reg: PartnerRegistry;
   try {
-    const reg = JSON.parse(text) as PartnerRegistry;
-    if (!reg || typeof reg.partners !== "object") throw new Error("no partners map");
-    return reg;
+    reg = JSON.parse(text) as PartnerRegistry;
   } catch {
-    throw envError("ERR_STORE_CORRUPT", `${path} is not a valid partner registry`, "restore it from your backup");
+    throw corruptError(path, undefined, "not valid JSON");
   }
+  if (!isObject(reg) || !isObject(reg.partners)) throw corruptError(path, undefined, 'no "partners" object');
+  for (const [id, r] of Object.entries(reg.partners)) {
+    const bad = !isObject(r)
+      ? "not an object"
+      : typeof r.id !== "string"
+        ? '"id" is not a string'
+        : r.pgp !== undefined && (!isObject(r.pgp) || typeof r.pgp.keyFile !== "string" || typeof r.pgp.fingerprint !== "string")
+          ? '"pgp" is not a key record'
+          : undefined;
+    if (bad) throw corruptError(path, undefined, `partner ${JSON.stringify(id)}: ${bad}`);
+  }
+  return reg;
 }
 
 export function serializePartners(reg: PartnerRegistry): string {

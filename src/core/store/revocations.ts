@@ -1,6 +1,6 @@
-import { envError } from "../errors.js";
 import { readJournal } from "./fs.js";
 import type { RevocationReason } from "./index-file.js";
+import { checkRevocation, corruptError, isRevocation, parseRecord } from "./records.js";
 
 /** One line of revocations.jsonl: what every CRL of `issuer` must list, forever. */
 export interface Revocation {
@@ -28,20 +28,25 @@ export async function readRevocations(path: string): Promise<RevocationsSnapshot
   // the per-line pass only runs to name the line when the fast path fails.
   try {
     const body = complete.replace(/\n+$/, "").replace(/\n+/g, ",");
-    return { entries: JSON.parse(`[${body}]`) as Revocation[], validBytes };
+    const entries = JSON.parse(`[${body}]`) as unknown[];
+    if (entries.every(isRevocation)) return { entries: entries as Revocation[], validBytes };
   } catch {}
-  let lineNo = 0;
-  const entries: Revocation[] = [];
-  for (const line of complete.split("\n")) {
-    lineNo++;
-    if (line === "") continue;
-    try {
-      entries.push(JSON.parse(line) as Revocation);
-    } catch {
-      throw envError("ERR_STORE_CORRUPT", `${path} line ${lineNo} is not valid JSON`, "run `mtls doctor`, or restore it from your backup");
-    }
-  }
+  const { entries, bad } = scanRevocations(complete);
+  if (bad[0]) throw corruptError(path, bad[0].line, bad[0].why);
   return { entries, validBytes };
+}
+
+/** Every line of the journal: the records, and the lines that are not records (for doctor). */
+export function scanRevocations(text: string): { entries: Revocation[]; bad: Array<{ line: number; text: string; why: string }> } {
+  const entries: Revocation[] = [];
+  const bad: Array<{ line: number; text: string; why: string }> = [];
+  text.split("\n").forEach((line, i) => {
+    if (line === "") return;
+    const parsed = parseRecord<Revocation>(line, checkRevocation);
+    if ("bad" in parsed) bad.push({ line: i + 1, text: line, why: parsed.bad });
+    else entries.push(parsed.record);
+  });
+  return { entries, bad };
 }
 
 export const serializeRevocations = (entries: readonly Revocation[]): string => entries.map((e) => `${JSON.stringify(e)}\n`).join("");

@@ -16,7 +16,14 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--validity <duration>", "nextUpdate - thisUpdate, e.g. 7d or 36h (default: the CA's setting)");
   addPassphraseOptions(cmd)
     .addHelpText("after", examplesHelp(["mtls crl publish", "mtls crl publish --out /etc/nginx/mtls/crl.pem && nginx -s reload"]))
-    .addHelpText("after", exitCodesHelp(["0  published", "3  invalid --validity, wrong passphrase", "5  no PKI, unwritable --out"]))
+    .addHelpText(
+      "after",
+      exitCodesHelp([
+        "0  published (a failed copy to the publish directory is a warning)",
+        "3  invalid --validity, wrong passphrase",
+        "5  no PKI, damaged store, unwritable --out",
+      ]),
+    )
     .action(async (opts: Opts) => {
       const core = await loadCore();
       const validityDays = opts.validity ? core.parseDuration(opts.validity, "--validity") / 86_400_000 : undefined;
@@ -29,6 +36,7 @@ export function register(parent: Command, ctx: CliContext): void {
         ...(opts.out ? { out: ctx.resolvePath(opts.out) } : {}),
       });
       ctx.out.progress("");
+      for (const w of result.warnings) ctx.out.warn(w);
       ctx.out.result(result, renderPublished);
     });
 }

@@ -1,0 +1,166 @@
+// What has been published already, so that nothing published is ever taken back (#13):
+// every serial on a signed CRL (in the store or in the publish directory) stays on every later
+// CRL, and CRL Numbers continue from the highest one seen anywhere, not only from state.json.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { CaCerts } from "../ca/material.js";
+import { fsError } from "../errors.js";
+import { REVOCATION_REASONS, type RevocationReason } from "../store/index-file.js";
+import type { Layout } from "../store/layout.js";
+import type { Revocation } from "../store/revocations.js";
+import { iso } from "../time.js";
+import { type ParsedCrl, parseCrl, parseCrlSerials, verifyCrlSignature } from "./encode.js";
+import type { CaRole, CrlState } from "./publish.js";
+
+export interface SeenCrl {
+  role: CaRole;
+  path: string;
+  where: "store" | "publish";
+  /** Absent when the file is missing. Its header only: `entries` is empty, see `serials`. */
+  crl?: ParsedCrl;
+  serials?: string[];
+  number?: number;
+  signatureValid?: boolean;
+  /** Why the file could not be read as a CRL. */
+  damaged?: string;
+}
+
+export interface CrlHistory {
+  seen: SeenCrl[];
+  /** Highest CRL Number of a validly signed CRL, per CA. */
+  numbers: Partial<Record<CaRole, number>>;
+}
+
+export const rolesOf = (ca: CaCerts): CaRole[] => (ca.intermediate ? ["intermediate", "root"] : ["root"]);
+
+/** The DER CRL paths of each CA in the store and, when configured, in the publish directory. */
+export function crlPaths(layout: Layout, publishDir: string | undefined, ca: CaCerts): Array<{ role: CaRole; path: string; where: SeenCrl["where"] }> {
+  return rolesOf(ca).flatMap((role) => [
+    { role, path: layout.crlDer(role), where: "store" as const },
+    ...(publishDir ? [{ role, path: join(publishDir, `${role}.crl`), where: "publish" as const }] : []),
+  ]);
+}
+
+type Where = { role: CaRole; path: string; where: SeenCrl["where"] };
+
+async function readDer(at: Where): Promise<Buffer | SeenCrl> {
+  try {
+    return await readFile(at.path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return at;
+    // The publish directory belongs to the web server or gateway as much as to us: a problem
+    // there is reported (and repaired by the next publish), never a reason to refuse a change.
+    if (at.where === "publish") return { ...at, damaged: `unreadable (${code ?? "error"})` };
+    throw fsError(err, at.path, "read");
+  }
+}
+
+async function judge(at: Where, der: Buffer, ca: CaCerts): Promise<SeenCrl> {
+  let parsed: ReturnType<typeof parseCrlSerials>;
+  try {
+    parsed = parseCrlSerials(der);
+  } catch {
+    return { ...at, damaged: "not a readable CRL" };
+  }
+  const { serials, ...crl } = parsed;
+  const signatureValid = await verifyCrlSignature(crl, at.role === "root" ? ca.root : (ca.intermediate ?? ca.root)).catch(() => false);
+  const n = crl.number === undefined ? undefined : Number(crl.number);
+  return { ...at, crl, serials, signatureValid, ...(n !== undefined && Number.isSafeInteger(n) ? { number: n } : {}) };
+}
+
+/** One published CRL, read and its signature checked. */
+export async function readSeen(at: Where, ca: CaCerts): Promise<SeenCrl> {
+  const der = await readDer(at);
+  return Buffer.isBuffer(der) ? judge(at, der, ca) : der;
+}
+
+/** Reads every published CRL; unreadable ones are reported, never trusted. */
+export async function readCrlHistory(layout: Layout, publishDir: string | undefined, ca: CaCerts): Promise<CrlHistory> {
+  const seen: SeenCrl[] = [];
+  const judged: Array<{ der: Buffer; seen: SeenCrl }> = [];
+  for (const at of crlPaths(layout, publishDir, ca)) {
+    const der = await readDer(at);
+    if (!Buffer.isBuffer(der)) {
+      seen.push(der);
+      continue;
+    }
+    // The publish directory usually holds the very same bytes: judge them once.
+    const same = judged.find((j) => j.seen.role === at.role && j.der.equals(der));
+    const s = same ? { ...same.seen, ...at } : await judge(at, der, ca);
+    judged.push({ der, seen: s });
+    seen.push(s);
+  }
+  const numbers: CrlHistory["numbers"] = {};
+  for (const s of seen) if (s.signatureValid && s.number !== undefined) numbers[s.role] = Math.max(numbers[s.role] ?? 0, s.number);
+  return { seen, numbers };
+}
+
+/** state.json raised to the highest number published anywhere: the next CRL gets one more. */
+export function mergeCrlNumbers(state: CrlState, history: CrlHistory): CrlState {
+  const out: CrlState = {};
+  for (const role of ["root", "intermediate"] as const) {
+    const n = Math.max(state[role]?.number ?? 0, history.numbers[role] ?? 0);
+    if (n > 0) out[role] = { number: n };
+  }
+  return out;
+}
+
+/**
+ * Serials a signed CRL lists that the journal lacks (a crash after the CRL was written, before
+ * the journal append; or a damaged journal): journal entries that put them back.
+ */
+export async function unjournaled(history: CrlHistory, journal: readonly Revocation[], owners: ReadonlyMap<string, string>): Promise<Revocation[]> {
+  const have = new Set(journal.map((e) => e.serial));
+  const missing: Array<[string, { role: CaRole; path: string }]> = [];
+  for (const s of history.seen) {
+    if (!s.serials || !s.signatureValid) continue;
+    for (const serial of s.serials)
+      if (!have.has(serial)) {
+        have.add(serial);
+        missing.push([serial, { role: s.role, path: s.path }]);
+      }
+  }
+  if (missing.length === 0) return [];
+  // The rare path: the date and reason the CRL gives, from a full read of the files that list them.
+  const details = new Map<string, { revokedAt: Date; reason: string }>();
+  for (const path of new Set(missing.map(([, l]) => l.path))) {
+    let entries: ParsedCrl["entries"] = [];
+    try {
+      entries = parseCrl(await readFile(path)).entries;
+    } catch {} // replaced since: the serial is still kept, dated at the epoch
+    for (const e of entries) if (!details.has(e.serial)) details.set(e.serial, e);
+  }
+  return missing.map(([serial, l]) => {
+    const d = details.get(serial);
+    const reason = d && (REVOCATION_REASONS as readonly string[]).includes(d.reason) ? (d.reason as RevocationReason) : "unspecified";
+    return { serial, issuer: l.role, revokedAt: d ? iso(d.revokedAt) : iso(new Date(0)), reason, partnerId: owners.get(serial) ?? "(unrecorded)" };
+  });
+}
+
+/**
+ * What in the publish directory lags the store: a CRL missing, unreadable, not signed by this
+ * CA or older than the store's, or a copy (PEM, bundle) whose bytes differ from the store's,
+ * as a crash in the middle of copying leaves them. Gateways load these files (#13).
+ */
+export async function publishDirLag(layout: Layout, publishDir: string, history: CrlHistory): Promise<Array<{ path: string; why: string }>> {
+  const out: Array<{ path: string; why: string }> = [];
+  const roles = [...new Set(history.seen.map((s) => s.role))];
+  for (const s of history.seen.filter((x) => x.where === "publish")) {
+    const store = history.seen.find((x) => x.where === "store" && x.role === s.role);
+    const why = !s.crl
+      ? (s.damaged ?? "missing")
+      : !s.signatureValid
+        ? "not signed by this CA"
+        : (s.number ?? 0) < (store?.number ?? 0)
+          ? `CRL #${s.number ?? "?"}, older than the store's #${store?.number}`
+          : undefined;
+    if (why) out.push({ path: s.path, why });
+  }
+  const copies: Array<[string, string]> = [...roles.map((r) => [layout.crlPem(r), `${r}.crl.pem`] as [string, string]), [layout.crlBundle, "crl-bundle.pem"]];
+  for (const [source, name] of copies) {
+    const [mine, theirs] = await Promise.all([readFile(source).catch(() => undefined), readFile(join(publishDir, name)).catch(() => undefined)]);
+    if (mine && !theirs?.equals(mine)) out.push({ path: join(publishDir, name), why: theirs ? "not the store's current copy" : "missing" });
+  }
+  return out;
+}

@@ -1,0 +1,271 @@
+// Doctor checks on what the store says: certificates against the index, revocations against
+// every place that records one (journal, index, signed CRLs, audit log), CRLs against the
+// journal, the publish directory against the store, and the audit chain.
+import { readFile } from "node:fs/promises";
+import { basename, dirname, join, relative } from "node:path";
+import { publishDirLag, unjournaled } from "../crl/history.js";
+import { pemOrDer } from "../pem.js";
+import { isSignedBy, parseCertificate } from "../pki.js";
+import { REVOCATION_REASONS, type RevocationReason } from "../store/index-file.js";
+import type { Revocation } from "../store/revocations.js";
+import { iso } from "../time.js";
+import { orphanDir } from "./file-checks.js";
+import type { DoctorCheckDef, DoctorContext, DoctorProblem } from "./types.js";
+
+const rel = (ctx: DoctorContext, p: string) => relative(ctx.layout.root, p);
+const journaled = (ctx: DoctorContext) => new Set(ctx.journal.entries.map((e) => e.serial));
+
+export const certificatesCheck: DoctorCheckDef = {
+  name: "certificates",
+  async find(ctx) {
+    const out: DoctorProblem[] = [];
+    for (const r of ctx.index?.records ?? []) {
+      const path = ctx.layout.certFile(r.serial);
+      let problem: string | undefined;
+      try {
+        const cert = parseCertificate(pemOrDer(await readFile(path), ["CERTIFICATE"], path), path);
+        if (cert.serial !== r.serial) problem = `holds serial ${cert.serial}`;
+        else if (cert.fingerprint !== r.fingerprint) problem = "does not match the fingerprint in the index";
+        else if (!(await isSignedBy(cert, r.issuer === "root" ? ctx.ca.root : ctx.ca.issuer))) problem = "is not signed by this CA";
+      } catch (err) {
+        problem =
+          (err as NodeJS.ErrnoException).code === "ENOENT" || /no such file/.test((err as Error).message) ? "is missing" : "is not a readable certificate";
+      }
+      if (problem)
+        out.push({
+          check: "certificates",
+          message: `${rel(ctx, path)}, the certificate of index entry ${r.serial} (${r.partnerId}), ${problem}`,
+          hint: "restore certs/ from your backup; revoke the serial if the certificate may be in use",
+          fixable: false,
+          serial: r.serial,
+          path,
+        });
+    }
+    return out;
+  },
+};
+
+/** Certificates signed but never recorded: a crash between writing them and the index append. */
+export const orphansCheck: DoctorCheckDef = {
+  name: "orphans",
+  async find(ctx) {
+    if (!ctx.index) return []; // without a readable index every certificate would look unrecorded
+    const indexed = new Set(ctx.index.records.map((r) => r.serial));
+    const revoked = journaled(ctx);
+    const out: DoctorProblem[] = [];
+    for (const f of ctx.files) {
+      const m = /^([0-9a-f]+)\.pem$/.exec(basename(f));
+      if (!m || dirname(f) !== ctx.layout.certsDir || indexed.has(m[1] as string)) continue;
+      // Revoke what the file holds; its name is only where a crash left it.
+      let serial = m[1] as string;
+      try {
+        serial = parseCertificate(pemOrDer(await readFile(f), ["CERTIFICATE"], f), f).serial;
+      } catch {}
+      if (indexed.has(serial) || revoked.has(serial)) continue;
+      out.push({
+        check: "orphans",
+        message: `certificate ${serial} (${rel(ctx, f)}) was signed but never recorded (a crash before the index append)`,
+        hint: "--fix revokes it and moves it to certs/orphans/",
+        fixable: true,
+        serial,
+        path: f,
+      });
+    }
+    return out;
+  },
+  fix(ctx, problems, plan) {
+    const revoked = journaled(ctx);
+    for (const p of problems) {
+      if (!p.serial || !p.path) continue;
+      if (!revoked.has(p.serial))
+        plan.revoke.push({
+          serial: p.serial,
+          issuer: ctx.config.ca.intermediate ? "intermediate" : "root",
+          revokedAt: iso(ctx.now),
+          reason: "cessationOfOperation",
+          partnerId: "(unrecorded)",
+        });
+      plan.move.push({ from: p.path, to: join(orphanDir(ctx), basename(p.path)) });
+    }
+  },
+};
+
+/** cert.revoke records of the audit log, as journal entries. */
+function auditedRevocations(ctx: DoctorContext): Revocation[] {
+  const byIndex = new Map((ctx.index?.records ?? []).map((r) => [r.serial, r]));
+  return ctx.audit.records
+    .filter((r) => r.action === "cert.revoke" && typeof r.serial === "string" && /^[0-9a-f]{1,40}$/.test(r.serial))
+    .map((r) => {
+      const reason = String(r.details?.reason ?? "unspecified");
+      return {
+        serial: r.serial as string,
+        issuer: byIndex.get(r.serial as string)?.issuer ?? ctx.ca.issuerRole,
+        revokedAt: r.time,
+        reason: (REVOCATION_REASONS as readonly string[]).includes(reason) ? (reason as RevocationReason) : "unspecified",
+        partnerId: r.partner ?? "(unrecorded)",
+      };
+    });
+}
+
+/**
+ * Revocation is monotonic: whatever a signed CRL (store or publish directory), the audit log or
+ * the index records as revoked must be in the journal, and the journal's revocations in the index.
+ */
+export const revocationsCheck: DoctorCheckDef = {
+  name: "revocations",
+  async find(ctx) {
+    const out: DoctorProblem[] = [];
+    const have = journaled(ctx);
+    const owners = new Map((ctx.index?.records ?? []).map((r) => [r.serial, r.partnerId]));
+    const fromCrl = await unjournaled(ctx.history, ctx.journal.entries, owners);
+    for (const e of fromCrl)
+      out.push({
+        check: "revocations",
+        message: `${e.serial} (${e.partnerId}) is on a published CRL but not in the revocation journal (a crash before the journal append, or a damaged journal)`,
+        hint: "--fix puts it back in the journal; it stays on every CRL",
+        fixable: true,
+        serial: e.serial,
+      });
+    const seen = new Set([...have, ...fromCrl.map((e) => e.serial)]);
+    for (const e of auditedRevocations(ctx)) {
+      if (seen.has(e.serial)) continue;
+      seen.add(e.serial);
+      out.push({
+        check: "revocations",
+        message: `${e.serial} (${e.partnerId}) is revoked in the audit log but not in the revocation journal`,
+        hint: "--fix puts it back in the journal and on the CRL",
+        fixable: true,
+        serial: e.serial,
+      });
+    }
+    for (const r of ctx.index?.records ?? []) {
+      if (r.status === "revoked" && !seen.has(r.serial))
+        out.push({
+          check: "revocations",
+          message: `${r.serial} (${r.partnerId}) is revoked in the index but not in the revocation journal`,
+          hint: "--fix adds it to the journal and republishes the CRL",
+          fixable: true,
+          serial: r.serial,
+        });
+    }
+    const byIndex = new Map((ctx.index?.records ?? []).map((r) => [r.serial, r]));
+    for (const e of ctx.journal.entries) {
+      const r = byIndex.get(e.serial);
+      if (r && r.status !== "revoked")
+        out.push({
+          check: "revocations",
+          message: `${e.serial} (${e.partnerId}) is revoked in the journal but valid in the index (a crash between the two appends)`,
+          hint: "--fix records the revocation in the index",
+          fixable: true,
+          serial: e.serial,
+        });
+    }
+    return out;
+  },
+  async fix(ctx, problems, plan) {
+    const want = new Set(problems.map((p) => p.serial));
+    const have = journaled(ctx);
+    const owners = new Map((ctx.index?.records ?? []).map((r) => [r.serial, r.partnerId]));
+    const fromIndex: Revocation[] = (ctx.index?.records ?? [])
+      .filter((r) => r.status === "revoked")
+      .map((r) => ({
+        serial: r.serial,
+        issuer: r.issuer,
+        revokedAt: r.revokedAt ?? iso(ctx.now),
+        reason: r.revocationReason ?? "unspecified",
+        partnerId: r.partnerId,
+      }));
+    const added = new Set<string>();
+    for (const e of [...(await unjournaled(ctx.history, ctx.journal.entries, owners)), ...auditedRevocations(ctx), ...fromIndex]) {
+      if (!want.has(e.serial) || have.has(e.serial) || added.has(e.serial)) continue;
+      added.add(e.serial);
+      plan.revoke.push(e);
+    }
+    const byIndex = new Map((ctx.index?.records ?? []).map((r) => [r.serial, r]));
+    for (const e of [...ctx.journal.entries, ...plan.revoke]) {
+      const r = byIndex.get(e.serial);
+      if (r && r.status !== "revoked" && want.has(e.serial)) plan.index.push({ ...r, status: "revoked", revokedAt: e.revokedAt, revocationReason: e.reason });
+    }
+    if (plan.revoke.length) plan.republish = true;
+  },
+};
+
+/** The store's CRLs list exactly the journal's revocations, are signed by the CA, and current. */
+export const crlCheck: DoctorCheckDef = {
+  name: "crl",
+  find(ctx) {
+    const out: DoctorProblem[] = [];
+    for (const s of ctx.history.seen.filter((x) => x.where === "store")) {
+      const why: string[] = [];
+      if (!s.crl) why.push(s.damaged ?? "missing");
+      else {
+        const have = new Set(s.serials);
+        const absent = ctx.journal.entries.filter((e) => e.issuer === s.role && !have.has(e.serial)).length;
+        if (absent) why.push(`${absent} revocation(s) missing`);
+        if (!s.signatureValid) why.push("a bad signature");
+        if (!s.crl.nextUpdate || s.crl.nextUpdate.getTime() <= ctx.now.getTime()) why.push("past its nextUpdate");
+      }
+      if (why.length)
+        out.push({
+          check: "crl",
+          message: `the ${s.role} CRL (${rel(ctx, s.path)}): ${why.join(", ")}`,
+          hint: "--fix republishes the CRLs",
+          fixable: true,
+          path: s.path,
+        });
+    }
+    return out;
+  },
+  fix(_ctx, _problems, plan) {
+    plan.republish = true;
+  },
+};
+
+/** The publish directory serves the store's newest CRLs (gateways load them from there). */
+export const publishDirCheck: DoctorCheckDef = {
+  name: "publish",
+  async find(ctx) {
+    const dir = ctx.config.crl.publishDir;
+    if (!dir) return [];
+    return (await publishDirLag(ctx.layout, dir, ctx.history)).map((l) => ({
+      check: "publish",
+      message: `${l.path} in the publish directory is ${l.why}`,
+      hint: "--fix republishes and copies the CRLs there",
+      fixable: true,
+      path: l.path,
+    }));
+  },
+  fix(_ctx, _problems, plan) {
+    plan.republish = true;
+  },
+};
+
+export const auditCheck: DoctorCheckDef = {
+  name: "audit",
+  find(ctx) {
+    const out: DoctorProblem[] = [];
+    const tail = ctx.audit.damagedTail;
+    const bad = ctx.audit.verification.firstBad;
+    if (tail)
+      out.push({
+        check: "audit",
+        message: `${ctx.layout.audit} lines ${tail.fromLine}-${tail.toLine} are not audit records (a torn or foreign write)`,
+        hint: "--fix moves them to audit.log.quarantine-* and continues the chain with a record saying so",
+        fixable: true,
+        path: ctx.layout.audit,
+        line: tail.fromLine,
+      });
+    if (bad && (!tail || bad.line < tail.fromLine))
+      out.push({
+        check: "audit",
+        message: `${relative(ctx.layout.root, ctx.layout.audit)}: the audit chain is broken at line ${bad.line}: ${bad.reason}`,
+        hint: "compare audit.log with your backup; mtls does not rewrite history",
+        fixable: false,
+        path: ctx.layout.audit,
+        line: bad.line,
+      });
+    return out;
+  },
+  // The doctor.fix record itself moves a damaged tail aside (see stageAudit): nothing to plan.
+  fix() {},
+};

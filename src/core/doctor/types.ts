@@ -1,0 +1,73 @@
+import type { AuditRecord, AuditVerification, DamagedTail } from "../audit/audit.js";
+import type { CaCerts } from "../ca/material.js";
+import type { CrlHistory } from "../crl/history.js";
+import type { CrlState } from "../crl/publish.js";
+import type { MtlsError } from "../errors.js";
+import type { StoreConfig } from "../store/config.js";
+import type { CertRecord, IndexSnapshot } from "../store/index-file.js";
+import type { Layout } from "../store/layout.js";
+import type { PartnerRegistry } from "../store/partners.js";
+import type { Revocation } from "../store/revocations.js";
+
+/** Everything the checks look at, read once under the lock. A part that cannot be read is absent, with why. */
+export interface DoctorContext {
+  layout: Layout;
+  config: StoreConfig;
+  ca: CaCerts;
+  now: Date;
+  /** Every file under the PKI directory (not directories). */
+  files: string[];
+  index?: IndexSnapshot;
+  indexError?: MtlsError;
+  journal: { entries: Revocation[]; bad: Array<{ line: number; text: string; why: string }>; validBytes: number };
+  partners?: PartnerRegistry;
+  partnersError?: MtlsError;
+  crlState: CrlState & { damaged?: string };
+  history: CrlHistory;
+  audit: { records: AuditRecord[]; verification: AuditVerification; damagedTail?: DamagedTail };
+}
+
+/** One problem, with the structured facts its repair needs (never parsed back from `message`). */
+export interface DoctorProblem {
+  check: string;
+  message: string;
+  hint: string;
+  fixable: boolean;
+  fixed?: boolean;
+  /** The file concerned, relative to the PKI directory when inside it. */
+  path?: string;
+  line?: number;
+  serial?: string;
+  /** For modes: the mode found and the one --fix sets. */
+  mode?: number;
+  wantMode?: number;
+  /** For a derived file: what --fix writes. */
+  data?: string;
+}
+
+/** What the repairs of one run do, collected from every check and applied as one commit. */
+export interface RepairPlan {
+  /** Removed before the commit: temporaries mtls wrote, by exact name. */
+  remove: string[];
+  chmod: Array<{ path: string; mode: number }>;
+  truncate: Array<{ path: string; at: number }>;
+  /** Revocations the journal must gain (each also on the next CRL). */
+  revoke: Revocation[];
+  /** Index records to append (a revocation the index missed). */
+  index: CertRecord[];
+  /** Files rewritten in the commit (derived ones, from their sources). */
+  put: Array<{ path: string; data: string }>;
+  /** Files moved after the commit (unrecorded certificates into certs/orphans/). */
+  move: Array<{ from: string; to: string }>;
+  /** Lines of the revocation journal that are not records: moved aside, the rest rewritten. */
+  quarantineJournal?: { bad: string; good: Revocation[] };
+  republish: boolean;
+}
+
+/** A doctor check. Add one by appending it to CHECKS in doctor.ts. */
+export interface DoctorCheckDef {
+  name: string;
+  find(ctx: DoctorContext): Promise<DoctorProblem[]> | DoctorProblem[];
+  /** Adds the repair of `problems` (this check's fixable ones) to `plan`. */
+  fix?(ctx: DoctorContext, problems: DoctorProblem[], plan: RepairPlan): Promise<void> | void;
+}

@@ -1,0 +1,93 @@
+// Shape checks for every record read back from the store. The store is ours, but a disk error,
+// a crash on another tool's part or a careless edit can leave anything in it: a record that is
+// not what we wrote is a damaged store (exit 5 naming the file and line), never an exception
+// deeper down (#13).
+import { randomBytes } from "node:crypto";
+import { envError, type MtlsError } from "../errors.js";
+
+type Check = (v: Record<string, unknown>) => string | undefined;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const str = (v: unknown) => typeof v === "string" && v.length > 0;
+const time = (v: unknown) => typeof v === "string" && !Number.isNaN(Date.parse(v));
+const hex = (v: unknown) => typeof v === "string" && /^[0-9a-f]{1,40}$/.test(v);
+const issuer = (v: unknown) => v === "root" || v === "intermediate";
+
+/** The first field that is missing or of the wrong kind, as "field: want". */
+function firstBad(v: Record<string, unknown>, fields: Array<[string, (x: unknown) => boolean, string]>): string | undefined {
+  for (const [name, ok, want] of fields) if (!ok(v[name])) return `"${name}" is not ${want}`;
+  return undefined;
+}
+
+export const checkCertRecord: Check = (v) =>
+  firstBad(v, [
+    ["serial", hex, "a hex serial"],
+    ["partnerId", str, "a partner id"],
+    ["subject", (x) => typeof x === "string", "a string"],
+    ["sans", (x) => Array.isArray(x) && x.every((s) => typeof s === "string"), "a list of strings"],
+    ["notBefore", time, "a time"],
+    ["notAfter", time, "a time"],
+    ["issuedAt", time, "a time"],
+    ["fingerprint", str, "a fingerprint"],
+    ["issuer", issuer, '"root" or "intermediate"'],
+    ["certPath", str, "a path"],
+    ["status", (x) => x === "valid" || x === "revoked", '"valid" or "revoked"'],
+  ]);
+
+export const checkRevocation: Check = (v) =>
+  firstBad(v, [
+    ["serial", hex, "a hex serial"],
+    ["issuer", issuer, '"root" or "intermediate"'],
+    ["revokedAt", time, "a time"],
+    ["reason", str, "a reason"],
+    ["partnerId", str, "a partner id"],
+  ]);
+
+const HEX = /^[0-9a-f]{1,40}$/;
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
+
+/** checkRevocation's verdict without building a reason: the fast path over a large journal. */
+export const isRevocation = (v: unknown): boolean =>
+  isObject(v) &&
+  typeof v.serial === "string" &&
+  HEX.test(v.serial) &&
+  (v.issuer === "intermediate" || v.issuer === "root") &&
+  typeof v.revokedAt === "string" &&
+  ISO.test(v.revokedAt) &&
+  typeof v.reason === "string" &&
+  v.reason !== "" &&
+  typeof v.partnerId === "string" &&
+  v.partnerId !== "";
+
+export const checkAuditRecord: Check = (v) =>
+  firstBad(v, [
+    ["seq", (x) => Number.isSafeInteger(x) && (x as number) > 0, "a positive sequence number"],
+    ["time", time, "a time"],
+    ["action", str, "an action"],
+    ["prev", (x) => typeof x === "string" && /^[0-9a-f]{64}$/.test(x), "a SHA-256"],
+  ]);
+
+/** Parses one JSON line and checks its shape; the reason it is not a record otherwise. */
+export function parseRecord<T>(line: string, check: Check): { record: T } | { bad: string } {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return { bad: "not valid JSON" };
+  }
+  if (!isObject(v)) return { bad: "not a JSON object" };
+  const why = check(v);
+  return why ? { bad: why } : { record: v as T };
+}
+
+/** The error for a damaged store file: exit 5, naming the file and line, pointing at doctor. */
+export function corruptError(path: string, line: number | undefined, why: string): MtlsError {
+  const where = line === undefined ? path : `${path} line ${line}`;
+  return envError("ERR_STORE_CORRUPT", `${where} is damaged: ${why}`, "run `mtls doctor` to see what can be repaired, or restore the file from your backup");
+}
+
+export { isObject };
+
+/** Where damaged lines of `path` are moved: `<name>.quarantine-<UTC time>-<6 hex>`, never reused. */
+export const quarantineName = (path: string, now: Date): string =>
+  `${path}.quarantine-${now.toISOString().replace(/[-:]|\.\d{3}/g, "")}-${randomBytes(3).toString("hex")}`;

@@ -1,0 +1,104 @@
+// #13: seeded random garbage written into each store file in turn. Every read and write command
+// ends with a clear error or succeeds (never exit 70, the code for a bug), and `doctor` names
+// the damaged file. Replay a failure with MTLS_TEST_SEED.
+import assert from "node:assert/strict";
+import { readFile, writeFile } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { after, test } from "node:test";
+import { mtls } from "../helpers/run.js";
+import { cloneFixture, type Fixture, sharedFixture, storeFiles } from "../helpers/store-fixture.js";
+
+const fixture = sharedFixture(after);
+
+/** mulberry32: a small seeded PRNG, so a failing case replays exactly. */
+function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Mutation = (bytes: Buffer, r: () => number) => Buffer;
+const randomBytes = (n: number, r: () => number) => Buffer.from(Array.from({ length: n }, () => Math.floor(r() * 256)));
+const MUTATIONS: Record<string, Mutation> = {
+  "random bytes": (_b, r) => randomBytes(1 + Math.floor(r() * 300), r),
+  "a garbage line": (b, r) => {
+    const lines = b.toString("latin1").split("\n");
+    lines.splice(
+      Math.floor(r() * lines.length),
+      0,
+      randomBytes(1 + Math.floor(r() * 40), r)
+        .toString("latin1")
+        .replace(/\n/g, " "),
+    );
+    return Buffer.from(lines.join("\n"), "latin1");
+  },
+  "JSON null": () => Buffer.from("null\n"),
+  "empty object": () => Buffer.from("{}\n"),
+  // Cut inside a line: a journal cut at a line boundary is a shorter journal, not a damaged one.
+  "cut short": (b, r) => {
+    let at = 1 + Math.floor(r() * (b.length - 1));
+    while (at > 1 && b[at - 1] === 0x0a) at--;
+    return b.subarray(0, at);
+  },
+  "bytes flipped": (b, r) => {
+    const out = Buffer.from(b);
+    for (let i = 0; i < 1 + Math.floor(r() * 8); i++) {
+      const at = Math.floor(r() * out.length);
+      out[at] = (out[at] as number) ^ (1 + Math.floor(r() * 255));
+    }
+    return out;
+  },
+};
+
+const commands = (f: Fixture): string[][] => [
+  ["list"],
+  ["status"],
+  ["crl", "show"],
+  ["audit", "verify"],
+  ["partner", "issue", "alpha", "--csr", "alpha.csr"],
+  ["revoke", f.serials.beta, "--yes"],
+  ["crl", "publish"],
+  ["doctor", "--fix"],
+];
+
+async function pool<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++] as T);
+  };
+  await Promise.all([worker(), worker()]);
+}
+
+test("#13 garbage in any store file: no command exits 70, and doctor names the file", async (t) => {
+  const f = await fixture();
+  const seed = Number(process.env.MTLS_TEST_SEED ?? Date.now() % 1_000_000);
+  t.diagnostic(`seed ${seed} (replay with MTLS_TEST_SEED=${seed})`);
+  const random = rng(seed);
+  const files = (await storeFiles(f.dir)).map((p) => relative(join(f.dir, "pki"), p)).filter((p) => !p.startsWith(".lock"));
+  const names = Object.keys(MUTATIONS);
+  const cases = files.map((file) => ({ file, mutation: names[Math.floor(random() * names.length)] as string, seed: Math.floor(random() * 2 ** 31) }));
+  await pool(cases, async ({ file, mutation, seed: s }) => {
+    const dir = await cloneFixture(t, f);
+    const path = join(dir, "pki", file);
+    const original = await readFile(path);
+    const damaged = (MUTATIONS[mutation] as Mutation)(original, rng(s));
+    if (damaged.equals(original)) return;
+    await writeFile(path, damaged);
+    const label = `${file} (${mutation})`;
+    const doctor = await mtls(["doctor", "--json"], { cwd: dir });
+    assert.ok(doctor.exitCode !== 0 && doctor.exitCode !== 70, `doctor, ${label}: exit ${doctor.exitCode} ${doctor.stdout}${doctor.stderr}`);
+    const named = file.split("/").pop() as string;
+    assert.ok(doctor.stdout.includes(named), `doctor does not name ${label}: ${doctor.stdout}${doctor.stderr}`);
+    for (const cmd of commands(f)) {
+      const r = await mtls([...cmd, "--json"], { cwd: dir });
+      assert.notEqual(r.exitCode, 70, `${cmd.join(" ")}, ${label}: ${r.stdout}${r.stderr}`);
+      assert.doesNotThrow(() => JSON.parse(r.stdout), `${cmd.join(" ")}, ${label}: --json output is not JSON`);
+    }
+  });
+  t.diagnostic(`${cases.length} files damaged in turn: ${cases.map((c) => `${c.file} (${c.mutation})`).join(", ")}`);
+});

@@ -1,0 +1,349 @@
+// #13, the store-integrity half: each reproduction of the issue, run against one shared CA
+// (copied per test), failing before the fix.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { chmod, copyFile, cp, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { makeCsr } from "../helpers/csr.js";
+import { BIN, baseEnv, json, mtls, PASSPHRASE, snapshot, tempDir } from "../helpers/run.js";
+import { auditRevoked, cloneFixture, journalSerials, readCrl, sharedFixture } from "../helpers/store-fixture.js";
+
+const fixture = sharedFixture(after);
+
+const doctorChecks = async (dir: string) => {
+  const r = await mtls(["doctor", "--json"], { cwd: dir });
+  return { exitCode: r.exitCode, problems: json(r).result.problems as Array<{ check: string; message: string; fixable: boolean; path?: string }> };
+};
+
+test("#13 repro 1: doctor --fix never deletes a PKI whose path or partner id looks like a backup", async (t) => {
+  const f = await fixture();
+  const dir = await tempDir(t);
+  const pki = join(dir, "backup/pki.bak-20250101");
+  assert.equal((await mtls(["--pki", pki, "ca", "init", "--name", "Bak", "--insecure-no-passphrase"], { cwd: dir })).exitCode, 0);
+  if (f.pgpKey) assert.equal((await mtls(["--pki", pki, "partner", "add", "acme.bak-2", "--pgp-key", f.pgpKey], { cwd: dir })).exitCode, 0);
+  const before = await snapshot(pki);
+  const fixed = await mtls(["--pki", pki, "doctor", "--fix", "--json"], { cwd: dir });
+  assert.equal(fixed.exitCode, 0, fixed.stdout);
+  assert.deepEqual(await snapshot(pki), before, "a healthy store is left byte for byte as it was");
+
+  // A temporary in the exact shape mtls writes, from a writer that is gone, is removed; a file
+  // that only looks like one is reported and left.
+  await writeFile(join(pki, ".index.jsonl.tmp-999999-0badc0de"), "half");
+  await writeFile(join(pki, ".config.json.bak-5"), "mine");
+  await writeFile(join(pki, "certs/notes.bak-20250101.txt"), "also mine");
+  const r = await mtls(["--pki", pki, "doctor", "--fix", "--json"], { cwd: dir });
+  assert.equal(r.exitCode, 1, "the unexplained file keeps the store from being called healthy");
+  const problems = json(r).result.problems as Array<{ message: string; fixed?: boolean }>;
+  assert.ok(problems.some((p) => /\.index\.jsonl\.tmp-999999-0badc0de/.test(p.message) && p.fixed));
+  assert.ok(problems.some((p) => /\.config\.json\.bak-5 looks like a temporary/.test(p.message) && !p.fixed));
+  assert.equal(await readFile(join(pki, ".config.json.bak-5"), "utf8"), "mine");
+  assert.equal(await readFile(join(pki, "certs/notes.bak-20250101.txt"), "utf8"), "also mine");
+  await assert.rejects(stat(join(pki, ".index.jsonl.tmp-999999-0badc0de")));
+  for (const [path, hash] of Object.entries(before))
+    if (!path.startsWith("audit.log") && !path.startsWith("crl/")) assert.equal((await snapshot(pki))[path], hash, path);
+});
+
+test("#13 repro 2: a serial on a signed CRL stays revoked when a crash lost its journal line; doctor --fix re-journals it", async (t) => {
+  const f = await fixture();
+  const dir = await cloneFixture(t, f);
+  const before = await tempDir(t);
+  await cp(join(dir, "pki"), before, { recursive: true });
+  assert.equal((await mtls(["revoke", f.serials.alpha, "--yes"], { cwd: dir })).exitCode, 0);
+  // The state a crash in the journal append leaves: new CRLs (store and publish dir), old journal and index.
+  for (const name of ["revocations.jsonl", "index.jsonl", "audit.log"]) await copyFile(join(before, name), join(dir, "pki", name));
+  assert.ok((await readCrl(join(dir, "pub/intermediate.crl")))?.serials.has(f.serials.alpha));
+
+  const publish = await mtls(["crl", "publish", "--json"], { cwd: dir });
+  assert.equal(publish.exitCode, 0, publish.stderr);
+  assert.ok((await readCrl(join(dir, "pki/crl/intermediate.crl")))?.serials.has(f.serials.alpha), "crl publish keeps it");
+  assert.ok((await readCrl(join(dir, "pub/intermediate.crl")))?.serials.has(f.serials.alpha));
+  assert.ok((await journalSerials(dir)).has(f.serials.alpha), "and puts it back in the journal");
+
+  // The same through doctor: a CRL says revoked, the journal does not.
+  const dir2 = await cloneFixture(t, f);
+  await cp(join(dir2, "pki"), before, { recursive: true, force: true });
+  assert.equal((await mtls(["revoke", f.serials.beta, "--yes"], { cwd: dir2 })).exitCode, 0);
+  for (const name of ["revocations.jsonl", "index.jsonl", "audit.log"]) await copyFile(join(before, name), join(dir2, "pki", name));
+  const sick = await doctorChecks(dir2);
+  assert.equal(sick.exitCode, 1);
+  assert.ok(sick.problems.some((p) => p.check === "revocations" && p.message.includes(f.serials.beta)));
+  assert.equal((await mtls(["doctor", "--fix"], { cwd: dir2 })).exitCode, 0);
+  assert.equal((await mtls(["doctor"], { cwd: dir2 })).exitCode, 0);
+  assert.ok((await readCrl(join(dir2, "pki/crl/intermediate.crl")))?.serials.has(f.serials.beta));
+  assert.ok((await journalSerials(dir2)).has(f.serials.beta));
+  const listed = json(await mtls(["list", "--json"], { cwd: dir2 })).result.certificates.find((c: { serial: string }) => c.serial === f.serials.beta);
+  assert.equal(listed.status, "revoked");
+});
+
+test("#13 repro 2: a revocation only the audit log still records is put back by doctor --fix", async (t) => {
+  const f = await fixture();
+  const dir = await cloneFixture(t, f);
+  // A journal that lost gamma's line (the audit log still says revoked), and CRLs from before it.
+  const journal = (await readFile(join(dir, "pki/revocations.jsonl"), "utf8")).split("\n").filter((l) => l && !l.includes(f.serials.gamma));
+  await writeFile(join(dir, "pki/revocations.jsonl"), `${journal.join("\n")}\n`);
+  const index = (await readFile(join(dir, "pki/index.jsonl"), "utf8"))
+    .split("\n")
+    .filter((l) => l && !(l.includes(f.serials.gamma) && l.includes('"revoked"')));
+  await writeFile(join(dir, "pki/index.jsonl"), `${index.join("\n")}\n`);
+  assert.ok((await auditRevoked(dir)).has(f.serials.gamma));
+  await rm(join(dir, "pki/crl/intermediate.crl"));
+  await rm(join(dir, "pub/intermediate.crl"));
+  assert.equal((await mtls(["doctor", "--fix"], { cwd: dir })).exitCode, 0);
+  assert.ok((await readCrl(join(dir, "pki/crl/intermediate.crl")))?.serials.has(f.serials.gamma));
+  assert.equal((await mtls(["doctor"], { cwd: dir })).exitCode, 0);
+});
+
+test("#13 repro 3: the publish directory never goes back to an older CRL; doctor and status compare it with the store", async (t) => {
+  const f = await fixture();
+  const dir = await cloneFixture(t, f);
+  const oldPub = await tempDir(t);
+  await cp(join(dir, "pub"), oldPub, { recursive: true });
+  assert.equal((await mtls(["revoke", f.serials.alpha, "--yes"], { cwd: dir })).exitCode, 0);
+  const newer = await readCrl(join(dir, "pub/intermediate.crl"));
+  // The race of the issue: an older CRL lands in the publish directory last.
+  await cp(oldPub, join(dir, "pub"), { recursive: true, force: true });
+  const sick = await doctorChecks(dir);
+  assert.equal(sick.exitCode, 1);
+  assert.ok(sick.problems.some((p) => p.check === "publish" && /older than the store/.test(p.message)));
+  const status = await mtls(["status", "--json"], { cwd: dir });
+  assert.equal(status.exitCode, 1);
+  assert.ok(json(status).result.problems.some((p: { kind: string }) => p.kind === "crl-publish-stale"));
+  assert.equal((await mtls(["doctor", "--fix"], { cwd: dir })).exitCode, 0);
+  // A copy interrupted after the DER files: the bundle gateways load is still the old one.
+  await copyFile(join(oldPub, "crl-bundle.pem"), join(dir, "pub/crl-bundle.pem"));
+  const torn = await doctorChecks(dir);
+  assert.ok(
+    torn.problems.some((p) => p.check === "publish" && p.message.includes("crl-bundle.pem")),
+    JSON.stringify(torn.problems),
+  );
+  const status2 = await mtls(["status", "--json"], { cwd: dir });
+  assert.ok(
+    json(status2).result.problems.some((p: { kind: string; message: string }) => p.kind === "crl-publish-stale" && p.message.includes("crl-bundle.pem")),
+  );
+  assert.equal((await mtls(["doctor", "--fix"], { cwd: dir })).exitCode, 0);
+  const fixed = await readCrl(join(dir, "pub/intermediate.crl"));
+  assert.ok(fixed && newer && fixed.number > newer.number && fixed.serials.has(f.serials.alpha));
+
+  // A newer CRL in the publish directory is never replaced by an older one: the next number
+  // continues from it, and its revocations stay listed.
+  const dir2 = await cloneFixture(t, f);
+  const storeBefore = await tempDir(t);
+  await cp(join(dir2, "pki"), storeBefore, { recursive: true });
+  assert.equal((await mtls(["revoke", f.serials.beta, "--yes"], { cwd: dir2 })).exitCode, 0);
+  const published = await readCrl(join(dir2, "pub/intermediate.crl"));
+  await rm(join(dir2, "pki"), { recursive: true });
+  await cp(storeBefore, join(dir2, "pki"), { recursive: true }); // a store restored from before the revoke
+  const r = await mtls(["crl", "publish", "--json"], { cwd: dir2 });
+  assert.equal(r.exitCode, 0, r.stderr);
+  const after2 = await readCrl(join(dir2, "pub/intermediate.crl"));
+  assert.ok(after2 && published && after2.number > published.number, `CRL number ${after2?.number} after ${published?.number}`);
+  assert.ok(after2.serials.has(f.serials.beta));
+});
+
+test("#13 repro 4: CRL numbers strictly increase across a lost state.json update and a damaged one", async (t) => {
+  const f = await fixture();
+  const dir = await cloneFixture(t, f);
+  const state = join(dir, "pki/crl/state.json");
+  const numbers: number[] = [(await readCrl(join(dir, "pki/crl/intermediate.crl")))?.number ?? 0];
+  const publish = async () => {
+    const r = await mtls(["crl", "publish", "--json"], { cwd: dir });
+    assert.equal(r.exitCode, 0, r.stdout + r.stderr);
+    numbers.push(json(r).result.crls[0].number);
+  };
+  const saved = await readFile(state, "utf8");
+  await publish();
+  await writeFile(state, saved); // a crash before state.json was renamed into place
+  await publish();
+  for (const damaged of ["garbage", "null", '{"intermediate":{"number":"x"}}', '{"intermediate":{"number":null}}', "{}"]) {
+    await writeFile(state, damaged);
+    if (damaged !== "{}") {
+      const d = await doctorChecks(dir);
+      assert.ok(
+        d.problems.some((p) => p.check === "records" && p.message.includes("crl/state.json")),
+        `doctor names state.json for ${damaged}`,
+      );
+    }
+    await publish();
+  }
+  for (let i = 1; i < numbers.length; i++) assert.ok((numbers[i] as number) > (numbers[i - 1] as number), `CRL numbers ${numbers.join(", ")}`);
+  assert.equal((await mtls(["doctor"], { cwd: dir })).exitCode, 0);
+});
+
+test("#13 repro 9: a garbage audit tail never blocks revoke: it is moved to a quarantine file and the chain goes on", async (t) => {
+  const f = await fixture();
+  const dir = await cloneFixture(t, f);
+  const log = join(dir, "pki/audit.log");
+  const lines = (await readFile(log, "utf8")).trimEnd().split("\n");
+  await writeFile(log, `${[...lines.slice(0, -1), "garbage"].join("\n")}\n`);
+  const d = await doctorChecks(dir);
+  assert.ok(d.problems.some((p) => p.check === "audit" && p.fixable && /audit\.log lines/.test(p.message)));
+  const r = await mtls(["revoke", f.serials.alpha, "--yes", "--json"], { cwd: dir });
+  assert.equal(r.exitCode, 0, r.stdout + r.stderr);
+  const quarantined = (await readdir(join(dir, "pki"))).filter((n) => n.startsWith("audit.log.quarantine-"));
+  assert.equal(quarantined.length, 1);
+  assert.equal(await readFile(join(dir, "pki", quarantined[0] as string), "utf8"), "garbage\n");
+  const audit = json(await mtls(["audit", "--json"], { cwd: dir })).result;
+  assert.equal(audit.verification.ok, true);
+  assert.ok(audit.records.some((x: { action: string; details?: { file?: string } }) => x.action === "audit.quarantine" && x.details?.file === quarantined[0]));
+  assert.ok(audit.records.some((x: { action: string; serial?: string }) => x.action === "cert.revoke" && x.serial === f.serials.alpha));
+  assert.equal((await mtls(["doctor"], { cwd: dir })).exitCode, 0);
+
+  // The same damage repaired by doctor --fix instead.
+  const dir2 = await cloneFixture(t, f);
+  await writeFile(join(dir2, "pki/audit.log"), `${await readFile(join(dir2, "pki/audit.log"), "utf8")}{"seq":\n`);
+  assert.equal((await mtls(["doctor", "--fix"], { cwd: dir2 })).exitCode, 0);
+  assert.equal((await mtls(["audit", "verify"], { cwd: dir2 })).exitCode, 0);
+});
+
+test("#13 repro 9: null, {} and broken lines in the index and journal are exit 5 naming file and line, never 70", async (t) => {
+  const f = await fixture();
+  for (const [file, bad] of [
+    ["index.jsonl", "null"],
+    ["index.jsonl", "{}"],
+    ["revocations.jsonl", "null"],
+    ["revocations.jsonl", "{}"],
+  ] as const) {
+    const dir = await cloneFixture(t, f);
+    const path = join(dir, "pki", file);
+    const lines = (await readFile(path, "utf8")).trimEnd().split("\n");
+    await writeFile(path, `${[lines[0], bad, ...lines.slice(1)].join("\n")}\n`);
+    // The commands that read the damaged file; `crl publish` builds CRLs from the journal alone.
+    const readers =
+      file === "index.jsonl"
+        ? [["list"], ["status"], ["partner", "list"], ["revoke", f.serials.alpha, "--yes"]]
+        : [["status"], ["crl", "publish"], ["revoke", f.serials.alpha, "--yes"]];
+    for (const cmd of readers) {
+      const r = await mtls([...cmd, "--json"], { cwd: dir });
+      assert.equal(r.exitCode, 5, `${cmd.join(" ")} with ${bad} in ${file}: ${r.stdout}`);
+      assert.match(json(r).error?.message ?? "", new RegExp(`${file.replace(".", "\\.")} line 2 is damaged`));
+    }
+    const d = await doctorChecks(dir);
+    assert.equal(d.exitCode, 1);
+    assert.ok(d.problems.some((p) => p.check === "records" && p.message.includes(`${file} line 2`)));
+  }
+});
+
+test("#13 repro 9: doctor --fix quarantines a broken journal line and keeps every revocation a CRL shows", async (t) => {
+  const f = await fixture();
+  const dir = await cloneFixture(t, f);
+  const path = join(dir, "pki/revocations.jsonl");
+  // gamma's line broken in the middle of the journal (the canary's line stays intact).
+  const text = await readFile(path, "utf8");
+  await writeFile(path, text.replace(`"serial":"${f.serials.gamma}"`, `"serial":"${f.serials.gamma}`));
+  assert.equal((await mtls(["crl", "publish"], { cwd: dir })).exitCode, 5);
+  const fixed = await mtls(["doctor", "--fix", "--json"], { cwd: dir });
+  assert.equal(fixed.exitCode, 0, fixed.stdout);
+  assert.equal((await mtls(["doctor"], { cwd: dir })).exitCode, 0);
+  assert.ok((await journalSerials(dir)).has(f.serials.gamma), "gamma is back in the journal (from the signed CRL)");
+  assert.ok((await readCrl(join(dir, "pki/crl/intermediate.crl")))?.serials.has(f.serials.gamma));
+  const q = (await readdir(join(dir, "pki"))).filter((n) => n.startsWith("revocations.jsonl.quarantine-"));
+  assert.equal(q.length, 1);
+  assert.equal((await mtls(["crl", "publish"], { cwd: dir })).exitCode, 0);
+});
+
+test("#13 repro 10: partner onboard is all or nothing: --days 500 exits 3 and writes nothing", async (t) => {
+  const f = await fixture();
+  if (!f.pgpKey) return t.skip("gpg is not installed");
+  const dir = await cloneFixture(t, f);
+  await makeCsr(dir, "delta");
+  const before = await snapshot(join(dir, "pki"));
+  const r = await mtls(["partner", "onboard", "delta", "--pgp-key", f.pgpKey, "--csr", "delta.csr", "--days", "500", "--json"], { cwd: dir });
+  assert.equal(r.exitCode, 3, r.stdout);
+  assert.deepEqual(await snapshot(join(dir, "pki")), before);
+  assert.deepEqual(
+    (await readdir(dir)).filter((n) => n.endsWith(".pgp")),
+    [],
+  );
+  const ok = await mtls(["partner", "onboard", "delta", "--pgp-key", f.pgpKey, "--csr", "delta.csr", "--json"], { cwd: dir });
+  assert.equal(ok.exitCode, 0, ok.stdout + ok.stderr);
+  const audit = json(await mtls(["audit", "--partner", "delta", "--json"], { cwd: dir })).result.records.map((x: { action: string }) => x.action);
+  assert.deepEqual(audit, ["partner.add", "cert.issue"]);
+  const seqs = json(await mtls(["audit", "--partner", "delta", "--json"], { cwd: dir })).result.records.map((x: { seq: number }) => x.seq);
+  assert.equal(seqs[1], seqs[0] + 1, "one commit");
+  await stat(json(ok).result.bundlePath);
+});
+
+test("#13 repro 11: an empty or garbage lock from a dead writer is taken over at once; a 0-byte lock is never written", async (t) => {
+  const f = await fixture();
+  const dir = await cloneFixture(t, f);
+  for (const content of ["", "garbage", "null"]) {
+    await writeFile(join(dir, "pki/.lock"), content);
+    // Dated in the future (a skewed clock), so waiting for it to age can never take it over:
+    // only recognising it as no live writer's lock does.
+    const future = new Date(Date.now() + 3600_000);
+    await utimes(join(dir, "pki/.lock"), future, future);
+    const r = await mtls(["crl", "publish", "--json"], { cwd: dir });
+    assert.equal(r.exitCode, 0, r.stdout + r.stderr);
+    await assert.rejects(stat(join(dir, "pki/.lock")));
+  }
+});
+
+test("#13 repro 11: a failed copy to the publish directory after a committed change is exit 0 with a warning", async (t) => {
+  const f = await fixture();
+  const dir = await cloneFixture(t, f);
+  await rm(join(dir, "pub"), { recursive: true });
+  await writeFile(join(dir, "pub"), "a file where the publish directory should be");
+  const r = await mtls(["revoke", f.serials.alpha, "--yes", "--json"], { cwd: dir });
+  assert.equal(r.exitCode, 0, r.stdout + r.stderr);
+  assert.ok(json(r).warnings.some((w) => /committed, but copying the CRLs/.test(w)));
+  assert.ok((await readCrl(join(dir, "pki/crl/intermediate.crl")))?.serials.has(f.serials.alpha));
+  const d = await doctorChecks(dir);
+  assert.ok(d.problems.some((p) => p.check === "publish"));
+
+  const dir2 = await tempDir(t);
+  await writeFile(join(dir2, "pub"), "not a directory");
+  const init = await mtls(["ca", "init", "--name", "X", "--insecure-no-passphrase", "--crl-publish-dir", "pub", "--json"], { cwd: dir2 });
+  assert.equal(init.exitCode, 0, init.stdout);
+  assert.ok(json(init).warnings.some((w) => /copying the CRLs/.test(w)));
+});
+
+test("#13 repro 11: doctor checks modes everywhere in the store, not only private/", async (t) => {
+  const f = await fixture();
+  const dir = await cloneFixture(t, f);
+  await chmod(join(dir, "pki/index.jsonl"), 0o666);
+  await chmod(join(dir, "pki/certs"), 0o777);
+  await mkdir(join(dir, "pki/pgp"), { recursive: true });
+  const d = await doctorChecks(dir);
+  const modes = d.problems.filter((p) => p.check === "modes").map((p) => p.message);
+  assert.ok(modes.some((m) => m.startsWith("index.jsonl is mode 666")));
+  assert.ok(modes.some((m) => m.startsWith("certs is mode 777")));
+  assert.equal((await mtls(["doctor", "--fix"], { cwd: dir })).exitCode, 0);
+  assert.equal((await stat(join(dir, "pki/index.jsonl"))).mode & 0o777, 0o644);
+  assert.equal((await stat(join(dir, "pki/certs"))).mode & 0o777, 0o755);
+});
+
+test("#13 repro 11: a full disk leaves no 0-byte temporary and no empty lock; the next command runs at once", async (t) => {
+  const f = await fixture();
+  if (spawnSync("unshare", ["-rm", "true"]).status !== 0) return t.skip("unprivileged user and mount namespaces are not available (unshare -rm)");
+  const dir = await cloneFixture(t, f);
+  const mnt = join(dir, "small-disk");
+  await mkdir(mnt);
+  // In a private mount namespace: a 1 MB tmpfs holding the PKI, filled up, with 0 or 1 page left.
+  const script = `set -e
+mount -t tmpfs -o size=1m tmpfs "$MNT"
+cp -a "$DIR/pki" "$MNT/pki"
+sed -i "s#$DIR/pub#$MNT/pub#" "$MNT/pki/config.json"
+for free in 0 4096; do
+  dd if=/dev/zero of="$MNT/fill" bs=4096 2>/dev/null || true
+  [ "$free" = 0 ] || truncate -s -$free "$MNT/fill"
+  set +e; node "$BIN" --pki "$MNT/pki" revoke "$SERIAL" --yes --json > "$DIR/out-$free.json"; echo $? > "$DIR/rc-$free"; set -e
+  ls -A "$MNT/pki" "$MNT/pki/crl" > "$DIR/ls-$free"
+  rm "$MNT/fill"
+done
+node "$BIN" --pki "$MNT/pki" revoke "$SERIAL" --yes --json > "$DIR/out-after.json"; echo $? > "$DIR/rc-after"
+`;
+  const r = spawnSync("unshare", ["-rm", "sh", "-c", script], {
+    env: { ...baseEnv({ MTLS_CA_PASSPHRASE: PASSPHRASE }), MNT: mnt, DIR: dir, BIN, SERIAL: f.serials.alpha },
+    encoding: "utf8",
+  });
+  assert.equal(r.status, 0, r.stderr);
+  for (const free of ["0", "4096"]) {
+    const rc = Number(await readFile(join(dir, `rc-${free}`), "utf8"));
+    assert.equal(rc, 5, `${free} bytes free: ${await readFile(join(dir, `out-${free}.json`), "utf8")}`);
+    assert.equal(json({ exitCode: rc, stdout: await readFile(join(dir, `out-${free}.json`), "utf8"), stderr: "" }).error?.code, "ERR_DISK_FULL");
+    const listing = await readFile(join(dir, `ls-${free}`), "utf8");
+    assert.doesNotMatch(listing, /\.tmp-|^\.lock/m, `${free} bytes free left:\n${listing}`);
+  }
+  assert.equal(Number(await readFile(join(dir, "rc-after"), "utf8")), 0, await readFile(join(dir, "out-after.json"), "utf8"));
+});
