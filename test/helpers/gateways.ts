@@ -52,6 +52,8 @@ export interface GatewayTls {
   verify?: "on" | "optional";
   /** Lowest TLS version to allow ("TLSv1" keeps TLS 1.0 open; default TLSv1.2). */
   minTls?: "TLSv1" | "TLSv1.2";
+  /** nginx only: offer TLS 1.2 alone (nginx 1.22's default offers no TLS 1.3). */
+  noTls13?: boolean;
   /** nginx only: answer 403 to every client whose subject CN is not this one. */
   allowCn?: string;
 }
@@ -113,7 +115,7 @@ http {
     listen 127.0.0.1:${port} ssl;
     ssl_certificate ${tls.serverCert};
     ssl_certificate_key ${tls.serverKey};
-    ssl_protocols ${tls.minTls === "TLSv1" ? "TLSv1 TLSv1.1 TLSv1.2 TLSv1.3" : "TLSv1.2 TLSv1.3"};
+    ssl_protocols ${tls.minTls === "TLSv1" ? "TLSv1 TLSv1.1 TLSv1.2 TLSv1.3" : tls.noTls13 ? "TLSv1.2" : "TLSv1.2 TLSv1.3"};
     ${tls.minTls === "TLSv1" ? "ssl_ciphers DEFAULT@SECLEVEL=0;" : ""}
     ssl_client_certificate ${tls.caBundle};
     ssl_verify_client ${tls.verify ?? "on"};

@@ -47,6 +47,8 @@ function render(r: ProbeResult, s: Styles): string {
       const chain = t.serverChain.map((c) => `${c.subject} (${c.daysLeft} days left)`).join(" ← ");
       lines.push(s.dim(`server chain: ${chain}${t.chainComplete ? "" : " — INCOMPLETE: the gateway does not send its intermediate"}`));
     }
+    if (t.tlsNotOffered?.length)
+      lines.push(s.warn(`TLS ${t.tlsNotOffered.join(", ")} not offered by the gateway (alert protocol_version): those scenarios did not run`));
     if (t.likelyCauses.length)
       lines.push(`${s.warn("the valid certificate was not accepted; likely causes:")}\n${t.likelyCauses.map((c) => `  - ${c}`).join("\n")}`);
     return lines.join("\n");

@@ -118,8 +118,16 @@ export interface ExportParams {
   now: Date;
 }
 
+/** What `partner export` delivered, and which certificate it picked. */
+export interface ExportedBundle extends DeliveredBundle {
+  serial: string;
+  notAfter: string;
+  /** True when no --serial was given and the newest valid certificate was chosen. */
+  picked: boolean;
+}
+
 /** Exports a delivery bundle for one of the partner's certificates. */
-export async function exportPartnerBundle(p: ExportParams): Promise<DeliveredBundle> {
+export async function exportPartnerBundle(p: ExportParams): Promise<ExportedBundle> {
   const id = validatePartnerId(p.partnerId);
   const store = await openStore(p.pkiDir);
   const { layout, config } = store;
@@ -163,5 +171,5 @@ export async function exportPartnerBundle(p: ExportParams): Promise<DeliveredBun
     ],
     p.now,
   );
-  return delivered;
+  return { ...delivered, serial: record.serial, notAfter: record.notAfter, picked: !p.serial };
 }

@@ -5,6 +5,7 @@ import { usageError } from "../errors.js";
 import { writeFileAtomic } from "../store/fs.js";
 import { openStore, type Store } from "../store/store.js";
 import { attempt, type ClientCredential, type Evidence, type Observation, type ServerCertInfo, type TlsMode } from "./attempt.js";
+import { describePresented, likelyCauses, markNotOffered } from "./causes.js";
 import { prepareCredentials, type UserCredential } from "./credentials.js";
 import { renderJunit } from "./junit.js";
 import type { Scenario, ScenarioName } from "./scenarios.js";
@@ -39,6 +40,8 @@ export interface TargetResult {
   baseline: Record<string, boolean>;
   attempts: AttemptResult[];
   likelyCauses: string[];
+  /** TLS versions the gateway answered with alert protocol_version: their scenarios did not run. */
+  tlsNotOffered?: string[];
   ok: boolean;
 }
 
@@ -145,31 +148,6 @@ function verdictOf(expected: AttemptResult["expected"], observed: Observation["o
   return (expected === "accept") === (observed === "accepted") ? "pass" : "fail";
 }
 
-/** Reads the rejection of a valid certificate the way an operator would. */
-function causesFor(valid: AttemptResult[], t: Target): string[] {
-  const causes = new Set<string>();
-  for (const a of valid) {
-    if (a.verdict === "pass") continue;
-    const e = a.evidence;
-    if (e.httpStatus === 421) causes.add("the gateway routes by SNI/Host: pass --servername with the name it serves");
-    if (e.alert?.code === 45 || /expired/i.test(e.httpText ?? ""))
-      causes.add(
-        "an expired CRL on the gateway: with a CRL past its nextUpdate, OpenSSL-based gateways reject every client with 'certificate expired'; run `mtls crl publish` and reload it",
-      );
-    if (e.alert?.code === 48) causes.add("the gateway does not trust this CA: load the PKI's ca/ca-bundle.pem as its client CA file");
-    if (e.alert?.code === 116) causes.add("the gateway did not receive the client certificate (a TLS-terminating proxy in front of it?)");
-    if (e.errno === "SERVER_CERT") causes.add("the gateway's own certificate did not verify: pass --server-ca <its CA> (or --insecure-server)");
-  }
-  if (valid.some((a) => a.verdict !== "pass")) {
-    if (!t.servername) causes.add("no SNI was sent (the target is an IP address): gateways with several virtual hosts need --servername");
-    causes.add("a missing intermediate on the gateway's side: it must build leaf → intermediate → root (mtls sends the intermediate; verify depth ≥ 2)");
-    causes.add(
-      "no CRL loaded for some CA in the chain: nginx wants a CRL for every CA (use crl/crl-bundle.pem), or it rejects with 'unable to get certificate CRL'",
-    );
-  }
-  return [...causes];
-}
-
 /**
  * The revoked canary carries an identity of its own, so a gateway with an identity allow-list
  * refuses it whether or not it checks the CRL. When the refusal is the very answer other-identity
@@ -211,6 +189,7 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
     now: p.now,
   });
 
+  const presented = await describePresented(p.user?.certPem, store);
   // Every (target, scenario, TLS version) is one connection.
   type Job = { target: Target; scenario: Scenario; tls: TlsMode; variant?: { variant: string; credential: ClientCredential } };
   const reach = await Promise.all(targets.map((t) => reachable(t, Math.min(p.timeoutMs, 3000))));
@@ -294,6 +273,7 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
         durationMs: o.durationMs,
       });
     });
+    const tlsNotOffered = markNotOffered(attempts);
     const baseline: Record<string, boolean> = {};
     for (const a of attempts.filter((x) => x.scenario === "valid")) baseline[a.tls] = a.verdict === "pass";
     const anyBaseline = Object.values(baseline).some(Boolean);
@@ -321,7 +301,14 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
       ...(serverChain ? { serverChain, chainComplete: Boolean(last && last.subject === last.issuer) } : {}),
       baseline,
       attempts,
-      likelyCauses: causesFor(validAttempts, t),
+      likelyCauses: likelyCauses(validAttempts, {
+        ...(t.servername ? { servername: t.servername } : {}),
+        ...(presented ? { presented } : {}),
+        now: p.now,
+        notOffered: tlsNotOffered,
+        knowsRevocations: Boolean(store),
+      }),
+      ...(tlsNotOffered.length ? { tlsNotOffered } : {}),
       ok: attempts.every((a) => a.verdict === "pass" || a.verdict === "info" || a.verdict === "skipped"),
     };
   });

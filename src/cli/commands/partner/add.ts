@@ -3,6 +3,7 @@ import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
 import { examplesHelp, exitCodesHelp, loadCore } from "../../flags.js";
 import { fields } from "../../output.js";
+import { gnupgAlgorithmName } from "../../pgp-names.js";
 
 interface Opts {
   pgpKey?: string;
@@ -47,7 +48,7 @@ export function register(parent: Command, ctx: CliContext): void {
             [
               "key",
               r.partner.pgp
-                ? `${r.partner.pgp.algorithm}, encrypts with ${r.partner.pgp.encryptionAlgorithm}${r.partner.pgp.expires ? `, expires ${r.partner.pgp.expires}` : ""}`
+                ? `${gnupgAlgorithmName(r.partner.pgp.algorithm)}/${gnupgAlgorithmName(r.partner.pgp.encryptionAlgorithm)}${r.partner.pgp.expires ? `, expires ${r.partner.pgp.expires}` : ""}`
                 : undefined,
             ],
             ["user IDs", r.partner.pgp?.userIds.join("; ")],
