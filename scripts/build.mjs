@@ -2,7 +2,13 @@
 // openpgp, archiver, the prompts), so `mtls --help` loads one small file instead of dozens of
 // modules, and x509's CommonJS build is not re-parsed by Node's CJS lexer on every run.
 // Measured on the project machine: `mtls --help` 211 ms unbundled, 171 ms bundled; node -e 0 120 ms.
+// Every runtime library is bundled, so the package has no dependencies: `npm install -g` of its
+// tarball downloads nothing, and nothing it runs comes from devDependencies.
+import { rm } from "node:fs/promises";
 import { build } from "esbuild";
+
+// Chunk names carry content hashes: without a clean slate, stale chunks pile up and ship in the package.
+await rm(new URL("../dist/bundle/", import.meta.url), { recursive: true, force: true });
 
 await build({
   entryPoints: ["src/cli/main.ts"],

@@ -1,6 +1,5 @@
-import { readFile, stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import { fsError, inputError } from "../core/errors.js";
+import { readFileBounded, readStreamBounded } from "../core/input.js";
 import { Output } from "./output.js";
 import { Prompter } from "./prompt.js";
 
@@ -70,31 +69,12 @@ export class CliContext {
     return resolve(this.io.cwd(), p);
   }
 
-  /** Reads a file given on the command line ("-" is standard input), refusing huge inputs. */
+  /**
+   * Reads a file given on the command line ("-" is standard input), in constant memory: past
+   * `maxBytes` it stops reading and fails with exit 3 (a device like /dev/zero never ends).
+   */
   async readInput(path: string, what: string, maxBytes = 1024 * 1024): Promise<Buffer> {
-    if (path === "-") {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const c of this.io.stdin) {
-        size += (c as Buffer).length;
-        if (size > maxBytes) throw inputError("ERR_INPUT_TOO_LARGE", `${what} on standard input is larger than ${maxBytes} bytes`);
-        chunks.push(c as Buffer);
-      }
-      return Buffer.concat(chunks);
-    }
-    const full = this.resolvePath(path);
-    try {
-      const st = await stat(full);
-      if (st.size > maxBytes)
-        throw inputError(
-          "ERR_INPUT_TOO_LARGE",
-          `${what} ${path} is ${st.size} bytes, more than the ${maxBytes} allowed`,
-          "check that you passed the right file",
-        );
-      return await readFile(full);
-    } catch (err) {
-      if (err instanceof Error && err.name === "MtlsError") throw err;
-      throw fsError(err, path, "read");
-    }
+    if (path === "-") return readStreamBounded(this.io.stdin, maxBytes, `${what} on standard input`);
+    return readFileBounded(this.resolvePath(path), maxBytes, `${what} ${path}`);
   }
 }

@@ -1,11 +1,13 @@
 // Options and helpers shared by several commands.
 
 import { writeSync } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
 import { type Command, Option } from "commander";
 import type { PassphraseSource } from "../core/ca/material.js";
 import { fsError, inputError, usageError } from "../core/errors.js";
+import { checkPassphraseText, INPUT_LIMITS, passphraseFromFile } from "../core/input.js";
+import { DAY, parseDuration } from "../core/time.js";
 import type { CliContext } from "./context.js";
 
 /** The "Exit codes" block every command's --help ends with. */
@@ -22,9 +24,20 @@ export const REASONS = ["unspecified", "keyCompromise", "cACompromise", "affilia
 
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
+/**
+ * A validity in whole days, in the duration syntax every other option takes ("30d", "4w", "720h");
+ * a bare number keeps meaning days.
+ */
 export function parseDays(value: string): number {
-  if (!/^\d+$/.test(value)) throw usageError("ERR_USAGE", `invalid number of days "${value}"`, "use a whole number, e.g. --days 90");
-  return Number(value);
+  let ms: number;
+  try {
+    ms = parseDuration(value, "number of days");
+  } catch {
+    throw usageError("ERR_USAGE", `invalid number of days "${value}"`, "use whole days, e.g. --days 90, 90d or 12w");
+  }
+  const days = ms / DAY;
+  if (!Number.isInteger(days)) throw usageError("ERR_USAGE", `invalid number of days "${value}": not a whole number of days`, "use e.g. 90, 90d or 12w");
+  return days;
 }
 
 /** --passphrase-file, plus a hidden --passphrase that exists only to refuse politely. */
@@ -51,17 +64,9 @@ function refuseArgv(opts: PassphraseOpts): void {
 
 async function readPassphraseFile(ctx: CliContext, file: string): Promise<string> {
   const path = ctx.resolvePath(file);
-  let text: string;
-  try {
-    const st = await stat(path);
-    if (st.mode & 0o077) ctx.out.warn(`${file} is readable by other users; chmod 600 it`);
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    throw fsError(err, file, "read passphrase file");
-  }
-  const first = text.split(/\r?\n/)[0] ?? "";
-  if (first === "") throw inputError("ERR_PASSPHRASE_FILE", `passphrase file ${file} is empty`, "write the passphrase on its first line");
-  return first;
+  const st = await stat(path).catch((err) => Promise.reject(fsError(err, file, "read passphrase file")));
+  if (st.mode & 0o077) ctx.out.warn(`${file} is readable by other users; chmod 600 it`);
+  return passphraseFromFile(await ctx.readInput(file, "passphrase file", INPUT_LIMITS.passphraseFile), file);
 }
 
 /**
@@ -75,8 +80,8 @@ export function passphraseSource(ctx: CliContext, opts: PassphraseOpts): Passphr
     cached ??= (async () => {
       if (opts.passphraseFile) return readPassphraseFile(ctx, opts.passphraseFile);
       const env = ctx.env.MTLS_CA_PASSPHRASE;
-      if (env !== undefined && env !== "") return env;
-      if (ctx.prompt.interactive) return ctx.prompt.password("CA key passphrase:");
+      if (env !== undefined && env !== "") return checkPassphraseText(env, "MTLS_CA_PASSPHRASE");
+      if (ctx.prompt.interactive) return askCaPassphrase(ctx);
       throw usageError(
         "ERR_PASSPHRASE_REQUIRED",
         "the CA key is encrypted and no passphrase was given",
@@ -87,12 +92,32 @@ export function passphraseSource(ctx: CliContext, opts: PassphraseOpts): Passphr
   };
 }
 
+const PASSPHRASE_ATTEMPTS = 3;
+
+/**
+ * The CA passphrase from a person: checked against the issuing key as soon as it is typed and asked
+ * again after a typo, a bounded number of times (a script gets its single wrong answer as exit 3).
+ */
+async function askCaPassphrase(ctx: CliContext): Promise<string> {
+  // A progress line may be on screen without a newline: the prompt starts on a line of its own.
+  ctx.out.progress("");
+  const core = await loadCore();
+  for (let attempt = 1; ; attempt++) {
+    const passphrase = await ctx.prompt.password("CA key passphrase:");
+    if (await core.verifyCaPassphrase(ctx.pkiDir, passphrase)) return passphrase;
+    const left = PASSPHRASE_ATTEMPTS - attempt;
+    if (left === 0)
+      throw inputError("ERR_PASSPHRASE_WRONG", `wrong CA key passphrase (${PASSPHRASE_ATTEMPTS} attempts)`, "check the passphrase and run the command again");
+    ctx.io.stderr.write(`${ctx.out.err.bad("wrong passphrase")}, ${left} attempt${left === 1 ? "" : "s"} left\n`);
+  }
+}
+
 /** A new passphrase (ca init): from the same sources, asked twice on a terminal. */
 export async function newPassphrase(ctx: CliContext, opts: PassphraseOpts, minLength: number): Promise<string> {
   refuseArgv(opts);
   if (opts.passphraseFile) return readPassphraseFile(ctx, opts.passphraseFile);
   const env = ctx.env.MTLS_CA_PASSPHRASE;
-  if (env !== undefined && env !== "") return env;
+  if (env !== undefined && env !== "") return checkPassphraseText(env, "MTLS_CA_PASSPHRASE");
   if (!ctx.prompt.interactive) {
     throw usageError(
       "ERR_PASSPHRASE_REQUIRED",

@@ -1,7 +1,8 @@
 import { CommanderError } from "commander";
 import { Exit, MtlsError } from "../core/errors.js";
+import { describeCommand, findCommand, rewriteHelpArgv } from "./command-tree.js";
 import { CliContext } from "./context.js";
-import { createProgram } from "./program.js";
+import { createProgram, guessCommand, VERSION } from "./program.js";
 
 // The single exit point: commands render results and errors through ctx.out; only this module
 // sets the exit code, and never with process.exit(), which can cut off piped output.
@@ -21,12 +22,21 @@ process.stdout.on("error", (err: NodeJS.ErrnoException) => {
 });
 
 let helpShown = false;
+const program = createProgram(ctx);
+const argv = rewriteHelpArgv(program, process.argv);
+ctx.out.command = guessCommand(program, argv);
 try {
-  await createProgram(ctx).parseAsync(process.argv);
+  await program.parseAsync(argv);
 } catch (err) {
   if (err instanceof CommanderError) {
-    if (err.code === "commander.helpDisplayed" || err.code === "commander.version") helpShown = true;
-    else if (err.code === "commander.help")
+    if (err.code === "commander.helpDisplayed" || err.code === "commander.version") {
+      helpShown = true;
+      if (err.code === "commander.version") ctx.out.result({ version: VERSION }, () => "");
+      else {
+        const cmd = findCommand(program, ctx.out.command ? ctx.out.command.split(" ") : []) ?? program;
+        ctx.out.result({ ...describeCommand(cmd, commandParent(ctx.out.command)), text: ctx.out.captured }, () => "");
+      }
+    } else if (err.code === "commander.help")
       ctx.out.fail(new MtlsError("ERR_USAGE", "a subcommand is required", Exit.USAGE, `see mtls ${ctx.out.command} --help`.replace(/\s+--help/, " --help")));
     else
       ctx.out.fail(
@@ -36,4 +46,9 @@ try {
     ctx.out.fail(err, ctx.debug);
   }
 }
-process.exitCode = helpShown ? 0 : ctx.out.finish();
+const code = ctx.out.finish();
+process.exitCode = helpShown ? 0 : code;
+
+function commandParent(path: string): string {
+  return path.split(" ").slice(0, -1).join(" ");
+}

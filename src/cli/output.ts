@@ -87,6 +87,12 @@ export class Output {
     }
   }
 
+  /** Text commander printed (help, version) while --json holds stdout for the one document. */
+  captured = "";
+  capture(text: string): void {
+    this.captured += text;
+  }
+
   /** Part of a result printed as it happens (a narrated run); nothing in --json mode. */
   line(text: string): void {
     if (!this.opts.json) this.stdout.write(`${safeText(text)}\n`);

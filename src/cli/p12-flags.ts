@@ -3,6 +3,7 @@
 // --json result when the user asks for it there. Never stdout by default, never a log.
 import { type Command, Option } from "commander";
 import { usageError } from "../core/errors.js";
+import { INPUT_LIMITS, passphraseFromFile } from "../core/input.js";
 import type { CliContext } from "./context.js";
 
 export const P12_PROFILE_CHOICES = ["modern", "legacy-des"];
@@ -21,7 +22,8 @@ export function addP12PasswordOptions(cmd: Command): Command {
 /** --key-passphrase-file: the passphrase of an encrypted key file the user supplies (first line). */
 export async function keyPassphrase(ctx: CliContext, file: string | undefined): Promise<string | undefined> {
   if (!file) return undefined;
-  return (await ctx.readInput(file, "key passphrase file", 64 * 1024)).toString("utf8").split(/\r?\n/)[0];
+  // Raw bytes, refused when not UTF-8 rather than altered (#13).
+  return passphraseFromFile(await ctx.readInput(file, "key passphrase file", INPUT_LIMITS.passphraseFile), file);
 }
 
 export const profileOption = (flags: string, description: string) => new Option(flags, description).choices(P12_PROFILE_CHOICES);

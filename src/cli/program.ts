@@ -7,6 +7,7 @@ import * as bundleOpen from "./commands/bundle/open.js";
 import * as caInit from "./commands/ca/init.js";
 import * as caPolicySet from "./commands/ca/policy/set.js";
 import * as caShow from "./commands/ca/show.js";
+import * as completion from "./commands/completion.js";
 import * as crlPublish from "./commands/crl/publish.js";
 import * as crlShow from "./commands/crl/show.js";
 import * as demo from "./commands/demo.js";
@@ -27,6 +28,7 @@ import * as partnerShow from "./commands/partner/show.js";
 import * as pgpInit from "./commands/pgp/init.js";
 import * as pgpShow from "./commands/pgp/show.js";
 import * as probe from "./commands/probe.js";
+import * as report from "./commands/report.js";
 import * as revocationServe from "./commands/revocation/serve.js";
 import * as revoke from "./commands/revoke.js";
 import * as serverIssue from "./commands/server/issue.js";
@@ -67,7 +69,7 @@ export function commandPath(cmd: Command): string {
 }
 
 /** Best guess of the command path from argv, for errors raised before an action runs. */
-function guessCommand(program: Command, argv: string[]): string {
+export function guessCommand(program: Command, argv: string[]): string {
   let cmd = program;
   const names: string[] = [];
   for (const word of argv.slice(2)) {
@@ -87,7 +89,8 @@ export function createProgram(ctx: CliContext): Command {
   program
     .exitOverride()
     .configureOutput({
-      writeOut: (s) => ctx.io.stdout.write(s),
+      // With --json, help and version text become part of the one JSON document main writes.
+      writeOut: (s) => (ctx.globals.json ? ctx.out.capture(s) : ctx.io.stdout.write(s)),
       writeErr: (s) => ctx.io.stderr.write(s),
       outputError: () => {}, // main renders every error, in text or JSON
     })
@@ -137,6 +140,7 @@ export function createProgram(ctx: CliContext): Command {
   audit.register(program, ctx);
   doctor.register(program, ctx);
   probe.register(program, ctx);
+  report.register(program, ctx);
 
   const gateway = program.command("gateway").description("the gateway side: configuration from the PKI, and an embedded mTLS gateway");
   gatewayConfig.register(gateway, ctx);
@@ -147,6 +151,7 @@ export function createProgram(ctx: CliContext): Command {
   pgpShow.register(pgp, ctx);
   const bundle = program.command("bundle").description("the partner's side of a delivery bundle");
   bundleOpen.register(bundle, ctx);
+  completion.register(program, ctx);
 
   const p12 = program.command("p12").description("PKCS#12 files for Java, Windows and macOS");
   p12Create.register(p12, ctx);

@@ -40,7 +40,7 @@ export class Prompter {
     return usageError("ERR_MISSING", `missing ${flag} (${what})`, "pass it on the command line; mtls only asks on a terminal");
   }
 
-  input(message: string, opts: { default?: string; validate?: (v: string) => string | true } = {}): Promise<string> {
+  input(message: string, opts: { default?: string; validate?: (v: string) => string | true | Promise<string | true> } = {}): Promise<string> {
     return this.run((p, ctx) =>
       p.input({ message, ...(opts.default !== undefined ? { default: opts.default } : {}), ...(opts.validate ? { validate: opts.validate } : {}) }, ctx),
     );

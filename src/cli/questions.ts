@@ -1,18 +1,23 @@
 // Questions asked on a terminal when `partner issue` (and the onboarding wizard) lack values.
-// Each answer is validated as it is typed, with the same rules the core applies.
+// Each answer is validated as it is typed, with the same core checks the command applies, so an
+// answer the command would refuse never gets past its prompt.
 import { existsSync } from "node:fs";
 import type { CliContext } from "./context.js";
+import { parseDays } from "./flags.js";
 
 type Core = typeof import("../core/index.js");
+export type IssueLimits = Awaited<ReturnType<Core["readIssueLimits"]>>;
 
-const check =
+/** A prompt validator from a core check: its message, then its hint (which states the rule). */
+export const check =
   (fn: (v: string) => unknown) =>
-  (v: string): string | true => {
+  async (v: string): Promise<string | true> => {
     try {
-      fn(v);
+      await fn(v);
       return true;
     } catch (err) {
-      return (err as Error).message;
+      const e = err as { message: string; hint?: string };
+      return e.hint ? `${e.message}: ${e.hint}` : e.message;
     }
   };
 
@@ -22,6 +27,7 @@ export interface IssueAnswers {
   generate?: boolean;
   keyType?: string;
   outKey?: string;
+  cn?: string;
   sans?: string[];
   days?: number;
 }
@@ -35,19 +41,44 @@ export function parseSanList(core: Core, text: string): string[] {
   return items;
 }
 
+/** Validity in the duration syntax of --days ("90", "90d", "12w"), held to the CA's policy. */
+export function daysWithinPolicy(core: Core, text: string, limits: IssueLimits): number {
+  const days = parseDays(text.trim());
+  core.checkValidityDays(days, limits);
+  return days;
+}
+
+async function askKeySource(ctx: CliContext, core: Core, out: IssueAnswers): Promise<string | undefined> {
+  const p = ctx.prompt;
+  const how = await p.select("How does the partner get its key?", [
+    { value: "csr", name: "The partner sent a CSR (it keeps its private key)" },
+    { value: "generate", name: "Generate the key pair here" },
+  ]);
+  if (how === "generate") {
+    out.generate = true;
+    return undefined;
+  }
+  let subject: string | undefined;
+  out.csr = await p.input("Path of the CSR file:", {
+    validate: check(async (v) => {
+      if (!existsSync(ctx.resolvePath(v))) throw new Error(`${v} does not exist`);
+      const checked = await core.checkIssueRequest(
+        ctx.pkiDir,
+        { partnerId: out.partnerId as string, csr: await ctx.readInput(v, "CSR"), csrSource: `CSR ${v}` },
+        ctx.now(),
+      );
+      subject = checked.subject;
+    }),
+  });
+  return subject;
+}
+
 /** Fills in what is missing, asking one question per value. */
-export async function askIssue(ctx: CliContext, core: Core, a: IssueAnswers, defaultDays: number): Promise<IssueAnswers> {
+export async function askIssue(ctx: CliContext, core: Core, a: IssueAnswers, limits: IssueLimits): Promise<IssueAnswers> {
   const p = ctx.prompt;
   const out = { ...a };
   out.partnerId ??= await p.input("Partner id (e.g. acme-payments):", { validate: check(core.validatePartnerId) });
-  if (!out.csr && !out.generate) {
-    const how = await p.select("How does the partner get its key?", [
-      { value: "csr", name: "The partner sent a CSR (it keeps its private key)" },
-      { value: "generate", name: "Generate the key pair here" },
-    ]);
-    if (how === "csr") out.csr = await p.input("Path of the CSR file:", { validate: (v) => (existsSync(ctx.resolvePath(v)) ? true : `${v} does not exist`) });
-    else out.generate = true;
-  }
+  const csrSubject = !out.csr && !out.generate ? await askKeySource(ctx, core, out) : undefined;
   if (out.generate) {
     out.keyType ??= await p.select(
       "Key type:",
@@ -58,18 +89,25 @@ export async function askIssue(ctx: CliContext, core: Core, a: IssueAnswers, def
       validate: (v) => (existsSync(ctx.resolvePath(v)) ? `${v} exists` : true),
     });
   }
+  if (out.cn === undefined) {
+    const keeps = out.generate ? out.partnerId : (csrSubject ?? "the CSR's subject");
+    const cn = await p.input(`Subject CN (Enter for ${keeps}):`, { validate: check((v) => v === "" || core.checkCn(v)) });
+    if (cn !== "") out.cn = cn;
+  }
   if (out.sans === undefined) {
     const text = await p.input(
       `Subject alternative names (dns:…, uri:spiffe://…, email:…, ip:…), comma-separated${out.csr ? "; empty keeps the CSR's" : ""}:`,
-      {
-        validate: check((v) => parseSanList(core, v)),
-      },
+      { validate: check((v) => parseSanList(core, v)) },
     );
     const list = parseSanList(core, text);
     if (list.length || out.generate) out.sans = list;
   }
-  out.days ??= Number(
-    await p.input("Validity in days:", { default: String(defaultDays), validate: (v) => (/^\d+$/.test(v) && Number(v) > 0 ? true : "a whole number of days") }),
-  );
+  if (out.days === undefined) {
+    const text = await p.input(`Validity (days, or e.g. 12w; at most ${limits.maxDays} days):`, {
+      default: String(limits.defaultDays),
+      validate: check((v) => daysWithinPolicy(core, v, limits)),
+    });
+    out.days = daysWithinPolicy(core, text, limits);
+  }
   return out;
 }

@@ -4,8 +4,10 @@ export { type AuditRecord, queryAudit, readAuditLog, setAuditActor } from "./aud
 export { type DeliveredBundle, exportPartnerBundle } from "./bundle/export.js";
 export { initSigningKey, type SigningKeyResult, showSigningKey } from "./bundle/home-key.js";
 export { type OpenBundleResult, openBundle } from "./bundle/open.js";
+export { checkRecipientKey } from "./bundle/pgp.js";
 export { type InitCaParams, type InitCaResult, initCa, MIN_PASSPHRASE_LENGTH } from "./ca/init.js";
 export type { PassphraseSource } from "./ca/material.js";
+export { verifyCaPassphrase } from "./ca/passphrase-check.js";
 export { type SetPolicyResult, setCaPolicy } from "./ca/policy.js";
 export { type ShowCaResult, showCa } from "./ca/show.js";
 export { type PublishResult, publishCrls } from "./crl/publish.js";
@@ -21,7 +23,9 @@ export { validatePartnerId } from "./ids.js";
 export { type InspectResult, inspectFile, MAX_INSPECT_BYTES } from "./inspect/inspect.js";
 export { type ListedCert, type ListResult, listCertificates, parseStatus } from "./inventory/list.js";
 export { type BatchResult, issueBatch } from "./issue/batch.js";
+export { checkIssueRequest, type IssueLimits, readIssueLimits } from "./issue/check.js";
 export { type IssueParams, type IssueResult, issuePartnerCert } from "./issue/issue.js";
+export { checkCn, checkValidityDays } from "./issue/validity.js";
 export { KEY_TYPES, parseKeyType } from "./keys.js";
 export { exportPartnerP12 } from "./p12/export.js";
 export { createP12File, P12_PROFILES, type P12FileResult, parseP12Profile } from "./p12/p12.js";
@@ -30,6 +34,7 @@ export { addPartner, listPartners, type PartnerSummary, showPartner } from "./pa
 export { renderJunit } from "./probe/junit.js";
 export { type ProbeResult, probeGateways } from "./probe/probe.js";
 export { parseTlsVersions, SCENARIOS, selectScenarios } from "./probe/scenarios.js";
+export { buildReport, type ReportData, type WriteReportResult, writeHtmlReport } from "./report/report.js";
 export { type RunningRevocationServer, startRevocationServer } from "./revocation/serve.js";
 export { offboardPartner, parseReason, type RevokeResult, revokeCertificate } from "./revoke/revoke.js";
 export { parseSan } from "./sans.js";

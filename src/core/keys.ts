@@ -14,6 +14,7 @@ import { promisify } from "node:util";
 import { body, children, NULL, octets, oid, readOid, readTlv, seq, type Tlv, uint } from "./der.js";
 import { Exit, inputError, MtlsError } from "./errors.js";
 import { decodePemBlocks, encodePem } from "./pem.js";
+import { assertRsaKeySound } from "./rsa-key.js";
 
 export const KEY_TYPES = ["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"] as const;
 export type KeyType = (typeof KEY_TYPES)[number];
@@ -63,7 +64,19 @@ export function keyAlgorithms(type: KeyType): KeyAlgorithms {
 const subtle = webcrypto.subtle as SubtleCrypto;
 
 export async function generateKeyPair(type: KeyType): Promise<CryptoKeyPair> {
-  return (await subtle.generateKey(keyAlgorithms(type).generate, true, ["sign", "verify"])) as CryptoKeyPair;
+  const pair = (await subtle.generateKey(keyAlgorithms(type).generate, true, ["sign", "verify"])) as CryptoKeyPair;
+  if (type.startsWith("rsa-")) checkGeneratedKey(type, await exportSpki(pair.publicKey));
+  return pair;
+}
+
+/**
+ * A generated RSA key goes through the same checks as a partner's, and must have exactly the
+ * size asked for: a key that is not what it says is refused wherever it comes from (#13).
+ */
+function checkGeneratedKey(type: KeyType, spki: Uint8Array): void {
+  assertRsaKeySound(spki, `the generated ${type} key`);
+  const label = describePublicKey(spki).label;
+  if (label !== type) throw inputError("ERR_KEY_POLICY", `the generated ${type} key is a ${label} key`, "report this: the crypto library misbehaved");
 }
 
 /**
@@ -85,7 +98,15 @@ export async function generateKeyPairDer(type: KeyType): Promise<{ spki: Buffer;
     nodeGenerateKeyPair(
       "rsa",
       { modulusLength, publicExponent: 0x10001, publicKeyEncoding: { type: "spki", format: "der" }, privateKeyEncoding: { type: "pkcs8", format: "der" } },
-      (err, publicKey, privateKey) => (err ? reject(err) : resolve({ spki: publicKey, pkcs8: privateKey })),
+      (err, publicKey, privateKey) => {
+        if (err) return reject(err);
+        try {
+          checkGeneratedKey(type, publicKey);
+          resolve({ spki: publicKey, pkcs8: privateKey });
+        } catch (e) {
+          reject(e);
+        }
+      },
     ),
   );
 }
@@ -140,6 +161,7 @@ export function describePublicKey(spki: Uint8Array): PublicKeyInfo {
 
 /** The key type of a CA key we created, recovered from its public key. */
 export function keyTypeOf(spki: Uint8Array): KeyType {
+  assertRsaKeySound(spki, "the CA certificate");
   const label = describePublicKey(spki).label;
   if ((KEY_TYPES as readonly string[]).includes(label)) return label as KeyType;
   throw inputError("ERR_KEY_TYPE", `unsupported CA key type ${label}`);
@@ -161,16 +183,44 @@ const OID_AES256_CBC = "2.16.840.1.101.3.4.1.42";
 
 /** RFC 8018 PBES2 EncryptedPrivateKeyInfo, PEM "ENCRYPTED PRIVATE KEY" (opens with `openssl pkey`). */
 export async function encryptPkcs8(pkcs8: Uint8Array, passphrase: string, iterations = PBKDF2_ITERATIONS): Promise<string> {
+  return sealPbes2(pkcs8, passphrase, "ENCRYPTED PRIVATE KEY", iterations);
+}
+
+/**
+ * Any secret in the envelope the CA keys use: the EncryptedPrivateKeyInfo layout (PBES2,
+ * PBKDF2-HMAC-SHA256, AES-256-CBC) under its own PEM label, so a secret that is not PKCS#8 (the
+ * home party's OpenPGP key) costs an attacker as much per guess as the CA keys do.
+ */
+export async function sealPbes2(data: Uint8Array, passphrase: string, label: string, iterations = PBKDF2_ITERATIONS): Promise<string> {
   const salt = randomBytes(16);
   const iv = randomBytes(16);
   const key = await promisify(pbkdf2)(Buffer.from(passphrase, "utf8"), salt, iterations, 32, "sha256");
   const cipher = createCipheriv("aes-256-cbc", key, iv);
-  const encrypted = Buffer.concat([cipher.update(pkcs8), cipher.final()]);
+  const encrypted = Buffer.concat([cipher.update(data), cipher.final()]);
   const algorithm = seq(
     oid(OID_PBES2),
     seq(seq(oid(OID_PBKDF2), seq(octets(salt), uint(iterations), seq(oid(OID_HMAC_SHA256), NULL))), seq(oid(OID_AES256_CBC), octets(iv))),
   );
-  return encodePem("ENCRYPTED PRIVATE KEY", seq(algorithm, octets(encrypted)));
+  return encodePem(label, seq(algorithm, octets(encrypted)));
+}
+
+/**
+ * Opens a sealPbes2 envelope. `plausible` checks the plaintext: CBC padding can pass by chance
+ * under a wrong passphrase; a recognisable structure cannot.
+ */
+export async function openPbes2(pem: string, label: string, passphrase: string, what: string, plausible: (b: Buffer) => boolean): Promise<Buffer> {
+  const block = decodePemBlocks(pem).find((b) => b.label === label);
+  const params = block ? readOurPbes2(block.der) : undefined;
+  if (!params) throw inputError("ERR_KEY_CORRUPT", `${what} is not a readable encrypted key`, "restore the key file from your backup");
+  const key = await promisify(pbkdf2)(Buffer.from(passphrase, "utf8"), params.salt, params.iterations, 32, "sha256");
+  try {
+    const decipher = createDecipheriv("aes-256-cbc", key, params.iv);
+    const plain = Buffer.concat([decipher.update(params.encrypted), decipher.final()]);
+    if (!plausible(plain)) throw new Error("implausible plaintext");
+    return plain;
+  } catch (err) {
+    throw inputError("ERR_PASSPHRASE_WRONG", `wrong passphrase for ${what} (or its file is damaged)`, "check MTLS_CA_PASSPHRASE or the passphrase file", err);
+  }
 }
 
 export const isEncryptedKeyPem = (pem: string): boolean => pem.includes("-----BEGIN ENCRYPTED PRIVATE KEY-----");

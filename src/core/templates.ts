@@ -52,7 +52,9 @@ function lookup(scopes: TemplateScope[], name: string): TemplateValue {
   if (name === ".") return scopes[0]?.["."];
   const [head = "", ...rest] = name.split(".");
   for (const s of scopes) {
-    if (head in s) return rest.reduce<TemplateValue>((v, k) => (v && typeof v === "object" && !Array.isArray(v) ? v[k] : undefined), s[head]);
+    // Own keys only: `in` and plain indexing would find Object.prototype's "constructor" (#13).
+    if (Object.hasOwn(s, head))
+      return rest.reduce<TemplateValue>((v, k) => (v && typeof v === "object" && !Array.isArray(v) && Object.hasOwn(v, k) ? v[k] : undefined), s[head]);
   }
   return undefined;
 }
@@ -98,7 +100,7 @@ function renderNodes(nodes: Node[], scopes: TemplateScope[]): string {
       let s = structured ? JSON.stringify(v) : String(v);
       for (const f of structured ? n.filters.slice(1) : n.filters) {
         const [fname = "", arg] = f.split(":");
-        const fn = FILTERS[fname];
+        const fn = Object.hasOwn(FILTERS, fname) ? FILTERS[fname] : undefined;
         if (!fn) throw new MtlsError("ERR_TEMPLATE", `template filter "${fname}" is unknown`, 70);
         s = fn(s, arg);
       }

@@ -6,7 +6,8 @@ import test from "node:test";
 import * as openpgp from "openpgp";
 import { makeCsr } from "../helpers/csr.js";
 import { type GpgHome, type GpgKey, genKey, gpgHome, haveGpg, revokeKey } from "../helpers/gpg.js";
-import { initTempCa, json, mtls, openssl, PASSPHRASE, run, snapshot } from "../helpers/run.js";
+import { openHomeKey } from "../helpers/home-key.js";
+import { initTempCa, json, mtls, openssl, run, snapshot } from "../helpers/run.js";
 import { craftZip } from "../helpers/zip.js";
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
@@ -127,10 +128,7 @@ test("bundle open: round trip, then each refusal is a clear exit 3 and writes no
   await writeFile(join(dir, "tampered.pgp"), tampered);
 
   // Correctly signed by the home party's real key, but hostile inside: the checks must still hold.
-  const homeKey = await openpgp.decryptKey({
-    privateKey: await openpgp.readPrivateKey({ armoredKey: await readFile(join(dir, "pki/private/home-party.pgp.asc"), "utf8") }),
-    passphrase: PASSPHRASE,
-  });
+  const homeKey = await openHomeKey(join(dir, "pki"));
   const recipient = await openpgp.readKey({ armoredKey: key.publicArmored });
   const sealed = async (zip: Buffer) =>
     openpgp.encrypt({ message: await openpgp.createMessage({ binary: zip }), encryptionKeys: recipient, signingKeys: homeKey, format: "binary" });
@@ -258,8 +256,11 @@ test("the home party's signing key is created once, shown, and partners list the
   // The private half is encrypted at rest with the CA passphrase, mode 0600.
   const priv = join(dir, "pki/private/home-party.pgp.asc");
   assert.equal((await stat(priv)).mode & 0o777, 0o600);
-  const k = await openpgp.readPrivateKey({ armoredKey: await readFile(priv, "utf8") });
-  assert.equal(k.isDecrypted(), false);
+  // In the CA keys' PBES2 envelope (#13), not OpenPGP's cheaper S2K: no armored key in sight.
+  const sealedText = await readFile(priv, "utf8");
+  assert.match(sealedText, /^-----BEGIN MTLS ENCRYPTED OPENPGP PRIVATE KEY-----/);
+  assert.doesNotMatch(sealedText, /PGP PRIVATE KEY BLOCK/);
+  assert.equal((await openHomeKey(join(dir, "pki"))).getFingerprint().toUpperCase(), json(init).result.fingerprint);
   const list = json(await mtls(["partner", "list", "--json"], { cwd: dir })).result.partners;
   assert.equal(list[0].id, "acme");
   assert.match(list[0].pgp.fingerprint, /^[0-9A-F]{40}$/);

@@ -190,14 +190,19 @@ test("a symlink planted where mtls writes is refused, and its target is untouche
   assert.notEqual(r.exitCode, 70);
   assert.equal(json(r).error?.code, "ERR_SYMLINK");
   assert.equal(await readFile(victim, "utf8"), "precious\n");
-  // A planted CRL link is replaced, never written through: gateways get the real CRL.
+  // A planted CRL link is refused too (#13: every fixed store file is checked), neither written
+  // through nor read: a gateway or `status` reading through it could be shown an older CRL.
   await unlink(index);
   await writeFile(index, "");
   const crl = join(dir, "pki/crl/crl-bundle.pem");
   await unlink(crl);
   await symlink(victim, crl);
-  assert.equal((await mtls(["crl", "publish"], { cwd: dir })).exitCode, 0);
+  const publish = await mtls(["crl", "publish", "--json"], { cwd: dir });
+  assert.equal(publish.exitCode, 5, publish.stdout);
+  assert.equal(json(publish).error?.code, "ERR_SYMLINK");
   assert.equal(await readFile(victim, "utf8"), "precious\n");
+  await unlink(crl);
+  assert.equal((await mtls(["crl", "publish"], { cwd: dir })).exitCode, 0);
   assert.match(await readFile(crl, "utf8"), /BEGIN X509 CRL/);
 });
 

@@ -56,6 +56,8 @@ export interface GatewayTls {
   ocspResponder?: string;
   /** stunnel only: ask the responder named in each certificate's Authority Information Access. */
   ocspAia?: boolean;
+  /** nginx only: offer TLS 1.2 alone (nginx 1.22's default offers no TLS 1.3). */
+  noTls13?: boolean;
   /** nginx only: answer 403 to every client whose subject CN is not this one. */
   allowCn?: string;
 }
@@ -117,7 +119,7 @@ http {
     listen 127.0.0.1:${port} ssl;
     ssl_certificate ${tls.serverCert};
     ssl_certificate_key ${tls.serverKey};
-    ssl_protocols ${tls.minTls === "TLSv1" ? "TLSv1 TLSv1.1 TLSv1.2 TLSv1.3" : "TLSv1.2 TLSv1.3"};
+    ssl_protocols ${tls.minTls === "TLSv1" ? "TLSv1 TLSv1.1 TLSv1.2 TLSv1.3" : tls.noTls13 ? "TLSv1.2" : "TLSv1.2 TLSv1.3"};
     ${tls.minTls === "TLSv1" ? "ssl_ciphers DEFAULT@SECLEVEL=0;" : ""}
     ssl_client_certificate ${tls.caBundle};
     ssl_verify_client ${tls.verify ?? "on"};

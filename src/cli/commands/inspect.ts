@@ -1,5 +1,6 @@
 import { type Command, Option } from "commander";
 import { Exit } from "../../core/errors.js";
+import { INPUT_LIMITS, passphraseFromFile } from "../../core/input.js";
 import type { CliContext } from "../context.js";
 import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
 import { renderInspect } from "../inspect-render.js";
@@ -40,7 +41,10 @@ export function register(program: Command, ctx: CliContext): void {
     .action(async (file: string, opts: Opts) => {
       const core = await loadCore();
       const explicitPki = ctx.io.argv.some((a) => a === "--pki" || a.startsWith("--pki=")) || Boolean(ctx.env.MTLS_PKI);
-      const password = opts.passwordFile ? (await ctx.readInput(opts.passwordFile, "password file", 64 * 1024)).toString("utf8").split(/\r?\n/)[0] : undefined;
+      // Raw bytes, refused when not UTF-8 rather than altered (#13); an empty PKCS#12 password is valid.
+      const password = opts.passwordFile
+        ? passphraseFromFile(await ctx.readInput(opts.passwordFile, "password file", INPUT_LIMITS.passphraseFile), opts.passwordFile, { allowEmpty: true })
+        : undefined;
       const result = await core.inspectFile({
         bytes: await ctx.readInput(file, "file", core.MAX_INSPECT_BYTES),
         source: file === "-" ? "standard input" : file,

@@ -1,6 +1,7 @@
 import { type Command, Option } from "commander";
 import { envError } from "../../core/errors.js";
 import type { ProbeResult } from "../../core/index.js";
+import { INPUT_LIMITS } from "../../core/input.js";
 import type { CliContext } from "../context.js";
 import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource } from "../flags.js";
 import { type Styles, table } from "../output.js";
@@ -55,6 +56,8 @@ function render(r: ProbeResult, s: Styles): string {
         `revocation (TLS ${m.tls}, serial ${m.serial}): ${m.verdict === "pass" ? s.ok(m.summary) : m.verdict === "fail" ? s.bad(m.summary) : s.warn(m.summary)}`,
       );
     }
+    if (t.tlsNotOffered?.length)
+      lines.push(s.warn(`TLS ${t.tlsNotOffered.join(", ")} not offered by the gateway (alert protocol_version): those scenarios did not run`));
     if (t.likelyCauses.length)
       lines.push(`${s.warn("the valid certificate was not accepted; likely causes:")}\n${t.likelyCauses.map((c) => `  - ${c}`).join("\n")}`);
     return lines.join("\n");
@@ -117,15 +120,15 @@ export function register(parent: Command, ctx: CliContext): void {
         ...(opts.cert || opts.key
           ? {
               user: {
-                certPem: (await ctx.readInput(opts.cert ?? "", "--cert")).toString("utf8"),
-                keyPem: (await ctx.readInput(opts.key ?? "", "--key")).toString("utf8"),
+                certPem: (await ctx.readInput(opts.cert ?? "", "--cert", INPUT_LIMITS.certificates)).toString("utf8"),
+                keyPem: (await ctx.readInput(opts.key ?? "", "--key", INPUT_LIMITS.key)).toString("utf8"),
               },
             }
           : {}),
         scenarios: core.selectScenarios(opts.scenarios, { expectAllowlist: Boolean(opts.expectAllowlist), expectOcsp: Boolean(opts.expectOcsp) }),
         tlsVersions: core.parseTlsVersions(opts.tls),
         ...(opts.servername ? { servername: opts.servername } : {}),
-        ...(opts.serverCa ? { serverCa: (await ctx.readInput(opts.serverCa, "--server-ca")).toString("utf8") } : {}),
+        ...(opts.serverCa ? { serverCa: (await ctx.readInput(opts.serverCa, "--server-ca", INPUT_LIMITS.certificates)).toString("utf8") } : {}),
         insecureServer: Boolean(opts.insecureServer),
         timeoutMs,
         concurrency: Math.max(1, Number.parseInt(opts.concurrency, 10) || 8),

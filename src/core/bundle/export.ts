@@ -4,12 +4,13 @@ import { type CaCerts, loadCaCerts, type PassphraseSource, readCertFile } from "
 import { conflictError, inputError } from "../errors.js";
 import { parseSerial, validatePartnerId } from "../ids.js";
 import type { CertInfo } from "../pki.js";
-import { exists, readText, writeFileAtomic } from "../store/fs.js";
+import { exists, writeFileAtomic } from "../store/fs.js";
 import { readIndex } from "../store/index-file.js";
 import { type PartnerRecord, readPartners } from "../store/partners.js";
 import { openStore, type Store } from "../store/store.js";
 import { type BundleInput, buildBundleZip, type Manifest } from "./bundle.js";
 import { ensureSigningKey } from "./home-key.js";
+import { checkStagedPartnerKey, readPinnedPartnerKey } from "./partner-key.js";
 import { encryptAndSign } from "./pgp.js";
 
 export interface DeliveredBundle {
@@ -57,6 +58,12 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
     );
   }
   if (!p.force && (await exists(p.out))) throw conflictError("ERR_EXISTS", `${p.out} already exists`, "pass --force to overwrite it");
+  // The pinned recipient first: a mismatch must leave the store as it was, signing key included.
+  const recipientArmored = !(p.encrypt && p.partner.pgp)
+    ? undefined
+    : p.recipientArmored !== undefined
+      ? await checkStagedPartnerKey(p.recipientArmored, p.partner)
+      : await readPinnedPartnerKey(p.store.layout, p.partner, p.now);
   const signer = p.encrypt ? await ensureSigningKey(p.store, p.passphrase, p.now) : undefined;
   const { zip, manifest } = await buildBundleZip({
     partnerId: p.partner.id,
@@ -71,8 +78,7 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
     ...(p.p12 ? { p12: p.p12 } : {}),
   });
   let data: Uint8Array = zip;
-  if (signer && p.partner.pgp) {
-    const recipientArmored = p.recipientArmored ?? (await readText(`${p.store.layout.root}/${p.partner.pgp.keyFile}`));
+  if (signer && recipientArmored) {
     data = await encryptAndSign({
       data: zip,
       filename: "bundle.zip",
@@ -112,8 +118,16 @@ export interface ExportParams {
   now: Date;
 }
 
+/** What `partner export` delivered, and which certificate it picked. */
+export interface ExportedBundle extends DeliveredBundle {
+  serial: string;
+  notAfter: string;
+  /** True when no --serial was given and the newest valid certificate was chosen. */
+  picked: boolean;
+}
+
 /** Exports a delivery bundle for one of the partner's certificates. */
-export async function exportPartnerBundle(p: ExportParams): Promise<DeliveredBundle> {
+export async function exportPartnerBundle(p: ExportParams): Promise<ExportedBundle> {
   const id = validatePartnerId(p.partnerId);
   const store = await openStore(p.pkiDir);
   const { layout, config } = store;
@@ -157,5 +171,5 @@ export async function exportPartnerBundle(p: ExportParams): Promise<DeliveredBun
     ],
     p.now,
   );
-  return delivered;
+  return { ...delivered, serial: record.serial, notAfter: record.notAfter, picked: !p.serial };
 }

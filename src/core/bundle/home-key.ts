@@ -1,7 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { stageAudit } from "../audit/audit.js";
-import type { PassphraseSource } from "../ca/material.js";
-import { conflictError, fsError } from "../errors.js";
+import { loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
+import { conflictError } from "../errors.js";
+import { INPUT_LIMITS, readFileBounded } from "../input.js";
 import { readConfig, type StoreConfig, serializeConfig } from "../store/config.js";
 import { ensureDir, StoreWriter } from "../store/fs.js";
 import { withLock } from "../store/lock.js";
@@ -39,6 +40,16 @@ async function store(s: Store, pair: SigningKeyPair): Promise<void> {
   });
 }
 
+/**
+ * The CA passphrase, proven against the issuing CA key first: the signing key is sealed with it,
+ * and a mistyped one would lock that key for good (#13). An unencrypted CA key proves nothing;
+ * the passphrase is then taken as given.
+ */
+async function checkedPassphrase(s: Store, passphrase: PassphraseSource): Promise<string> {
+  await loadIssuingKey(s.layout, await loadCaCerts(s.layout, s.config), passphrase);
+  return passphrase();
+}
+
 export interface InitSigningKeyParams {
   pkiDir: string;
   /** Protects the private key at rest, like the CA keys (the CA passphrase). */
@@ -60,7 +71,7 @@ export async function initSigningKey(p: InitSigningKeyParams): Promise<SigningKe
       `the home party already has an OpenPGP signing key (${s.config.delivery.signingKeyFingerprint})`,
       "see `mtls pgp show`",
     );
-  const passphrase = await p.passphrase();
+  const passphrase = await checkedPassphrase(s, p.passphrase);
   const pair = p.importArmored
     ? await importSigningKey(p.importArmored, p.importPassphrase, passphrase, p.now)
     : await generateSigningKey({ name: p.name ?? `${s.config.ca.name} partner delivery`, ...(p.email ? { email: p.email } : {}), passphrase, now: p.now });
@@ -76,7 +87,7 @@ export async function ensureSigningKey(
 ): Promise<{ privateArmored: string; fingerprint: string; userId: string; created: boolean }> {
   let created = false;
   if (!s.config.delivery) {
-    const pair = await generateSigningKey({ name: `${s.config.ca.name} partner delivery`, passphrase: await passphrase(), now });
+    const pair = await generateSigningKey({ name: `${s.config.ca.name} partner delivery`, passphrase: await checkedPassphrase(s, passphrase), now });
     try {
       await store(s, pair);
       created = true;
@@ -87,12 +98,7 @@ export async function ensureSigningKey(
     s.config = await readConfig(s.layout.root);
   }
   const delivery = s.config.delivery as NonNullable<StoreConfig["delivery"]>;
-  let privateArmored: string;
-  try {
-    privateArmored = await readFile(s.layout.homePrivateKey, "utf8");
-  } catch (err) {
-    throw fsError(err, s.layout.homePrivateKey, "read");
-  }
+  const privateArmored = (await readFileBounded(s.layout.homePrivateKey, INPUT_LIMITS.pgpKey, s.layout.homePrivateKey, { noFollow: true })).toString("utf8");
   return { privateArmored, fingerprint: delivery.signingKeyFingerprint, userId: delivery.userId, created };
 }
 

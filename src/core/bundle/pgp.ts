@@ -8,6 +8,8 @@
 // unreadable for GnuPG 2.2, so we neither generate them nor accept them as recipients.
 import type * as OpenPgp from "openpgp";
 import { inputError } from "../errors.js";
+import { openPbes2, sealPbes2 } from "../keys.js";
+import { rsaParamsProblem } from "../rsa-key.js";
 import { iso } from "../time.js";
 
 let loaded: Promise<typeof OpenPgp> | undefined;
@@ -35,6 +37,11 @@ async function readAnyKey(input: string | Uint8Array): Promise<OpenPgp.Key> {
   const text = typeof input === "string" ? input : Buffer.from(input).toString("latin1");
   if (text.includes("-----BEGIN PGP")) return lib.readKey({ armoredKey: text });
   return lib.readKey({ binaryKey: typeof input === "string" ? Buffer.from(input, "latin1") : input });
+}
+
+/** The primary key fingerprint (upper-case hex) of an armored or binary key; throws when unreadable. */
+export async function readKeyFingerprint(input: string | Uint8Array): Promise<string> {
+  return (await readAnyKey(input)).getFingerprint().toUpperCase();
 }
 
 async function describe(key: OpenPgp.Key, now: Date): Promise<PgpKeyInfo> {
@@ -88,6 +95,8 @@ export async function checkRecipientKey(text: string | Uint8Array, what: string,
   for (const label of key.getKeys().map((k) => algorithmLabel(k.getAlgorithmInfo()))) {
     if (tooWeak(label)) throw refuse(`is too weak (${label}); at least 2048 bits are required`);
   }
+  const rsa = rsaKeysProblem(key);
+  if (rsa) throw refuse(`has an unusable RSA key: ${rsa}`);
   if (!info.encryptionAlgorithm) throw refuse("has no valid encryption subkey (expired, revoked or missing)");
   for (const label of [info.algorithm, info.encryptionAlgorithm]) {
     if (tooWeak(label)) throw refuse(`is too weak (${label}); at least 2048 bits are required`);
@@ -96,8 +105,30 @@ export async function checkRecipientKey(text: string | Uint8Array, what: string,
   return { armored: key.armor(), info };
 }
 
+/** The RSA arithmetic checks of the primary key and every subkey (e = 1 "encrypts" to plaintext). */
+function rsaKeysProblem(key: OpenPgp.Key): string | undefined {
+  for (const k of key.getKeys()) {
+    const params = k.keyPacket.publicParams as { n?: Uint8Array; e?: Uint8Array };
+    const problem = params.n && params.e ? rsaParamsProblem(params.n, params.e) : undefined;
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+/**
+ * The home party's private key at rest: the armored OpenPGP key inside the PBES2 envelope of the
+ * CA keys (PBKDF2-HMAC-SHA256 × 600,000), under the CA passphrase. OpenPGP's own S2K, as
+ * OpenPGP.js writes it, hashes 16 MiB per guess, about a sixth of the CA keys' work, so the same
+ * passphrase was cheaper to guess here (#13). Older stores keep their S2K-protected file, which
+ * still opens.
+ */
+export const SEALED_PGP_LABEL = "MTLS ENCRYPTED OPENPGP PRIVATE KEY";
+const ARMORED_PRIVATE = "-----BEGIN PGP PRIVATE KEY BLOCK-----";
+
+const sealHomeKey = (key: OpenPgp.PrivateKey, passphrase: string): Promise<string> => sealPbes2(Buffer.from(key.armor(), "utf8"), passphrase, SEALED_PGP_LABEL);
+
 export interface SigningKeyPair {
-  /** Armored private key, encrypted with the passphrase (openpgp's S2K). */
+  /** Armored private key, sealed with the passphrase (see SEALED_PGP_LABEL). */
   privateArmored: string;
   publicArmored: string;
   info: PgpKeyInfo;
@@ -110,12 +141,11 @@ export async function generateSigningKey(p: { name: string; email?: string; pass
     type: "ecc",
     curve: "curve25519Legacy",
     userIDs: [{ name: p.name, ...(p.email ? { email: p.email } : {}) }],
-    passphrase: p.passphrase,
     date: p.now,
-    format: "armored",
+    format: "object",
   });
-  const info = await describe(await lib.readKey({ armoredKey: publicKey }), p.now);
-  return { privateArmored: privateKey, publicArmored: publicKey, info };
+  const info = await describe(publicKey, p.now);
+  return { privateArmored: await sealHomeKey(privateKey, p.passphrase), publicArmored: publicKey.armor(), info };
 }
 
 /** Reads an existing private signing key (`pgp init --import`), re-encrypting it with our passphrase. */
@@ -139,13 +169,20 @@ export async function importSigningKey(text: string, keyPassphrase: string | und
   } catch (err) {
     throw inputError("ERR_PGP_KEY", "the imported key cannot sign (no valid signing key)", undefined, err);
   }
-  const encrypted = await lib.encryptKey({ privateKey: key, passphrase: storePassphrase });
+  const rsa = rsaKeysProblem(key);
+  if (rsa) throw inputError("ERR_PGP_KEY", `the imported key has an unusable RSA key: ${rsa}`);
   const publicArmored = key.toPublic().armor();
-  return { privateArmored: encrypted.armor(), publicArmored, info: await describe(key.toPublic(), now) };
+  return { privateArmored: await sealHomeKey(key, storePassphrase), publicArmored, info: await describe(key.toPublic(), now) };
 }
 
-async function unlock(armored: string, passphrase: () => Promise<string>, what: string): Promise<OpenPgp.PrivateKey> {
+async function unlock(text: string, passphrase: () => Promise<string>, what: string): Promise<OpenPgp.PrivateKey> {
   const lib = await pgp();
+  const sealed = text.includes(`-----BEGIN ${SEALED_PGP_LABEL}-----`);
+  const armored = sealed
+    ? (
+        await openPbes2(text, SEALED_PGP_LABEL, await passphrase(), what, (b) => b.subarray(0, ARMORED_PRIVATE.length).toString("latin1") === ARMORED_PRIVATE)
+      ).toString("utf8")
+    : text;
   let key: OpenPgp.PrivateKey;
   try {
     key = await lib.readPrivateKey({ armoredKey: armored });

@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { lstat } from "node:fs/promises";
 import { Exit, envError, fsError, inputError, MtlsError } from "../errors.js";
+import { INPUT_LIMITS, readFileBounded } from "../input.js";
 import { decryptKeyPemAsync, importSigningKey, type KeyType, keyObjectFromPkcs8, keyTypeOf } from "../keys.js";
 import { pemOrDer } from "../pem.js";
 import { type CertInfo, parseCertificate } from "../pki.js";
@@ -20,9 +21,10 @@ export interface CaCerts {
   issuerRole: "intermediate" | "root";
 }
 
+/** A certificate of the store; a link planted in its place is not followed (#13). */
 export async function readCertFile(path: string, what: string): Promise<CertInfo> {
-  const text = await readText(path);
-  return parseCertificate(pemOrDer(Buffer.from(text), ["CERTIFICATE"], what), what);
+  const bytes = await readFileBounded(path, INPUT_LIMITS.certificates, what, { noFollow: true });
+  return parseCertificate(pemOrDer(bytes, ["CERTIFICATE"], what), what);
 }
 
 /** A CA certificate of the store; one that does not parse is a damaged store (exit 5, naming the file). */

@@ -20,6 +20,7 @@ import { openStore } from "../store/store.js";
 import { journalCheck, leftoversCheck, modesCheck, recordsCheck } from "./file-checks.js";
 import { identityProblems } from "./identity-check.js";
 import { materialCheck } from "./material-check.js";
+import { pgpCheck } from "./pgp-check.js";
 import { auditCheck, certificatesCheck, crlCheck, orphansCheck, publishDirCheck, revocationsCheck } from "./revocation-checks.js";
 import type { DoctorCheckDef, DoctorContext, DoctorProblem, RepairPlan } from "./types.js";
 
@@ -45,6 +46,7 @@ const CHECKS: readonly DoctorCheckDef[] = [
   modesCheck,
   auditCheck,
   identitiesCheck,
+  pgpCheck,
 ];
 
 export interface DoctorResult {

@@ -4,6 +4,7 @@
 import { createPrivateKey, createPublicKey } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
+import { SEALED_PGP_LABEL } from "../bundle/pgp.js";
 import { decodePemBlocks, encodePem } from "../pem.js";
 import { type CertInfo, isSignedBy, parseCertificate } from "../pki.js";
 import type { DoctorCheckDef, DoctorContext, DoctorProblem } from "./types.js";
@@ -28,6 +29,11 @@ function wrongArmor(text: string, label: "PUBLIC" | "PRIVATE"): string | undefin
 /** Why `bytes` is not what `kind` files hold, or undefined when it is. */
 function wrongContent(bytes: Buffer, kind: "certs" | "key" | "pgp-public" | "pgp-private", path: string): string | undefined {
   const text = bytes.toString("latin1");
+  if (kind === "pgp-private" && text.startsWith(`-----BEGIN ${SEALED_PGP_LABEL}-----`)) {
+    // The home key sealed in the CA keys' envelope (#13): one canonical PEM block.
+    const [block, ...more] = decodePemBlocks(text);
+    return block && !more.length && encodePem(block.label, block.der) === text ? undefined : "not a sealed OpenPGP private key";
+  }
   if (kind === "pgp-public" || kind === "pgp-private") return wrongArmor(text, kind === "pgp-public" ? "PUBLIC" : "PRIVATE");
   const blocks = decodePemBlocks(text);
   // mtls writes every PEM file itself, canonically: anything else in it is damage.

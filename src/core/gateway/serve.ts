@@ -6,17 +6,19 @@ import { readFile } from "node:fs/promises";
 import http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
-import type { TLSSocket } from "node:tls";
+import type { PeerCertificate, TLSSocket } from "node:tls";
 import { loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
 import { inputError } from "../errors.js";
 import { randomSerial } from "../ids.js";
 import { exportPkcs8, exportSpki, generateKeyPair } from "../keys.js";
-import { encodePem } from "../pem.js";
-import { createCertificate } from "../pki.js";
+import { decodePemBlocks, encodePem } from "../pem.js";
+import { createCertificate, parseCertificate } from "../pki.js";
+import { assertRsaKeySound, rsaParamsProblem } from "../rsa-key.js";
 import { readIndex } from "../store/index-file.js";
 import type { Layout } from "../store/layout.js";
 import { openStore } from "../store/store.js";
 import { DAY, iso, MINUTE } from "../time.js";
+import { forwardHeaders } from "./forward-headers.js";
 
 export interface ServeParams {
   pkiDir: string;
@@ -84,6 +86,88 @@ async function localServerCert(p: ServeParams, layout: Layout) {
   return { certPem: cert.pem + (ca.intermediate?.pem ?? ""), keyPem: encodePem("PRIVATE KEY", await exportPkcs8(keys.privateKey)) };
 }
 
+/** Answers `status` unless an answer is under way (then the connection is cut), and logs why. */
+function failRequest(res: http.ServerResponse, status: number, line: string, log: (l: string) => void): void {
+  log(line);
+  res.on("error", () => {});
+  try {
+    if (res.headersSent) res.destroy();
+    else res.writeHead(status, { "content-type": "text/plain" }).end(status === 400 ? "bad request\n" : "bad gateway\n");
+  } catch {
+    res.destroy(); // the answer cannot be written any more: cutting the connection is all that is left
+  }
+}
+
+/** A certificate issued before mtls checked RSA keys (#13) may hold e = 1: not a key at all. */
+function peerRsaProblem(peer: PeerCertificate): string | undefined {
+  if (!peer.modulus || !peer.exponent) return undefined;
+  const hex = (h: string) => Buffer.from(h.replace(/^0x/i, "").padStart(Math.ceil(h.replace(/^0x/i, "").length / 2) * 2, "0"), "hex");
+  return rsaParamsProblem(hex(peer.modulus), hex(peer.exponent));
+}
+
+interface RequestContext {
+  owners: Map<string, string>;
+  upstream?: URL;
+  log: (line: string) => void;
+}
+
+function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, c: RequestContext): void {
+  const peer = (req.socket as TLSSocket).getPeerCertificate();
+  const serial = (peer.serialNumber ?? "").toLowerCase().replace(/^0+/, "");
+  const partner = c.owners.get(serial);
+  const line = (status: number) => c.log(`${iso(new Date())} ${status} ${req.method} ${req.url} serial=${serial || "-"} partner=${partner ?? "-"}`);
+  req.on("error", (err) => failRequest(res, 400, `${iso(new Date())} 400 ${req.method} client error: ${err.message}`, c.log));
+  res.on("error", (err) => c.log(`${iso(new Date())} response error: ${err.message}`));
+  const weak = peerRsaProblem(peer);
+  if (weak) {
+    line(403);
+    c.log(`${iso(new Date())} refused serial=${serial || "-"}: the client's RSA key has ${weak}`);
+    res.writeHead(403, { "content-type": "text/plain" }).end("forbidden: unusable client key\n");
+    return;
+  }
+  if (c.upstream) {
+    forward(req, res, c.upstream, forwardHeaders(req.headers, peer, serial), line, c.log);
+    return;
+  }
+  const body = {
+    accepted: true,
+    partner: partner ?? null,
+    serial,
+    subject: peer.subject ?? {},
+    sans: peer.subjectaltname ? peer.subjectaltname.split(", ") : [],
+    notAfter: peer.valid_to,
+    fingerprint: peer.fingerprint256 ? `sha256:${peer.fingerprint256.replace(/:/g, "").toLowerCase()}` : undefined,
+    protocol: (req.socket as TLSSocket).getProtocol(),
+  };
+  line(200);
+  res.writeHead(200, { "content-type": "application/json" }).end(`${JSON.stringify(body)}\n`);
+}
+
+function forward(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  upstream: URL,
+  headers: http.OutgoingHttpHeaders,
+  line: (status: number) => void,
+  log: (l: string) => void,
+): void {
+  const fwd = http.request({ host: upstream.hostname, port: upstream.port || 80, path: req.url, method: req.method, headers }, (up) => {
+    up.on("error", () => res.destroy());
+    try {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+    } catch (err) {
+      up.destroy();
+      failRequest(res, 502, `${iso(new Date())} 502 ${req.method} ${req.url} unusable upstream answer: ${(err as Error).message}`, log);
+      return;
+    }
+    line(up.statusCode ?? 502);
+    up.pipe(res);
+  });
+  fwd.on("error", (err) => failRequest(res, 502, `${iso(new Date())} 502 ${req.method} ${req.url} upstream unreachable: ${err.message}`, log));
+  req.on("error", () => fwd.destroy());
+  req.pipe(fwd);
+}
+
 export async function startGateway(p: ServeParams): Promise<RunningGateway> {
   const { layout, config } = await openStore(p.pkiDir);
   let upstream: URL | undefined;
@@ -94,6 +178,8 @@ export async function startGateway(p: ServeParams): Promise<RunningGateway> {
       throw inputError("ERR_UPSTREAM", `invalid --upstream "${p.upstream}"`, "use http://host:port");
     }
   }
+  const leaf = p.serverCertPem ? decodePemBlocks(p.serverCertPem).find((b) => b.label === "CERTIFICATE") : undefined;
+  if (leaf) assertRsaKeySound(parseCertificate(leaf.der, "--server-cert").spki, "--server-cert");
   const server = p.serverCertPem && p.serverKeyPem ? { certPem: p.serverCertPem, keyPem: p.serverKeyPem } : await localServerCert(p, layout);
   const material = await tlsMaterial(layout, config.ca.intermediate);
   const stats = { requests: 0, refusedHandshakes: 0, crlReloads: 0 };
@@ -107,44 +193,12 @@ export async function startGateway(p: ServeParams): Promise<RunningGateway> {
 
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     stats.requests++;
-    const peer = (req.socket as TLSSocket).getPeerCertificate();
-    const serial = (peer.serialNumber ?? "").toLowerCase().replace(/^0+/, "");
-    const partner = owners.get(serial);
-    const line = (status: number) => p.log(`${iso(new Date())} ${status} ${req.method} ${req.url} serial=${serial || "-"} partner=${partner ?? "-"}`);
-    if (upstream) {
-      const fwd = http.request(
-        {
-          host: upstream.hostname,
-          port: upstream.port || 80,
-          path: req.url,
-          method: req.method,
-          headers: { ...req.headers, "x-client-subject": peer.subject?.CN ?? "", "x-client-serial": serial },
-        },
-        (up) => {
-          line(up.statusCode ?? 502);
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          up.pipe(res);
-        },
-      );
-      fwd.on("error", () => {
-        line(502);
-        res.writeHead(502).end("bad gateway: upstream unreachable\n");
-      });
-      req.pipe(fwd);
-      return;
+    // One request never stops the gateway: whatever a handler throws is logged and answered.
+    try {
+      handleRequest(req, res, { owners, ...(upstream ? { upstream } : {}), log: p.log });
+    } catch (err) {
+      failRequest(res, 502, `${iso(new Date())} 502 ${req.method} handler error: ${(err as Error).message}`, p.log);
     }
-    const body = {
-      accepted: true,
-      partner: partner ?? null,
-      serial,
-      subject: peer.subject ?? {},
-      sans: peer.subjectaltname ? peer.subjectaltname.split(", ") : [],
-      notAfter: peer.valid_to,
-      fingerprint: peer.fingerprint256 ? `sha256:${peer.fingerprint256.replace(/:/g, "").toLowerCase()}` : undefined,
-      protocol: (req.socket as TLSSocket).getProtocol(),
-    };
-    line(200);
-    res.writeHead(200, { "content-type": "application/json" }).end(`${JSON.stringify(body)}\n`);
   };
 
   const httpsServer = https.createServer(

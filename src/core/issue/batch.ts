@@ -1,12 +1,12 @@
 // Batch issuance: every request of a JSON Lines file in one process, under one lock, with one
 // index append. Each line is validated and prepared before anything is signed; a bad line fails
 // alone (with its line number) unless all-or-nothing is asked for.
-import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { stageAudit } from "../audit/audit.js";
 import { loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
 import { conflictError, inputError, MtlsError } from "../errors.js";
 import { IdentityOwners, requestIdentities } from "../identity/registry.js";
+import { INPUT_LIMITS, readFileBounded } from "../input.js";
 import { parseKeyType } from "../keys.js";
 import { encodePem } from "../pem.js";
 import { parseSan } from "../sans.js";
@@ -108,7 +108,9 @@ export async function issueBatch(p: BatchParams): Promise<BatchResult> {
           partnerId: l.partner,
           ...(csrPath
             ? {
-                csr: await readFile(csrPath).catch(() => Promise.reject(inputError("ERR_BATCH_LINE", `line ${n}: cannot read CSR ${l.csr}`))),
+                csr: await readFileBounded(csrPath, INPUT_LIMITS.csr, `line ${n} CSR ${l.csr}`).catch((err) =>
+                  Promise.reject(err?.code === "ERR_INPUT_TOO_LARGE" ? err : inputError("ERR_BATCH_LINE", `line ${n}: cannot read CSR ${l.csr}`)),
+                ),
                 csrSource: `line ${n} CSR ${l.csr}`,
               }
             : {}),

@@ -3,11 +3,12 @@ import { join, relative } from "node:path";
 import { stageAudit } from "../audit/audit.js";
 import { deliverBundle } from "../bundle/export.js";
 import { ensureSigningKey } from "../bundle/home-key.js";
+import { readPinnedPartnerKey } from "../bundle/partner-key.js";
 import { BACKDATE_MS } from "../ca/init.js";
 import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
 import { conflictError, inputError, usageError } from "../errors.js";
 import { assertIdentitiesAvailable, requestIdentities } from "../identity/registry.js";
-import { attributeValueProblem, checkSubjectPolicy } from "../identity/subject-policy.js";
+import { checkSubjectPolicy } from "../identity/subject-policy.js";
 import { randomSerial, validatePartnerId } from "../ids.js";
 import { generateKeyPairDer, type KeyType } from "../keys.js";
 import { type P12Profile, p12ForBundle, writePasswordFile } from "../p12/p12.js";
@@ -25,6 +26,7 @@ import { openStore } from "../store/store.js";
 import { DAY, iso } from "../time.js";
 import { createLeaf, keyIdentifier } from "./leaf-encode.js";
 import { checkKeyPolicy, subjectEncodingProblem } from "./policy.js";
+import { checkCn, checkValidityDays } from "./validity.js";
 
 /** What one partner certificate should be. Exactly one of `csr` and `generateKeyType`. */
 export interface IssueRequest {
@@ -46,8 +48,10 @@ export interface IssueRequest {
 export interface IssueParams extends IssueRequest {
   pkiDir: string;
   passphrase?: PassphraseSource;
-  /** Also write the certificate here (PEM). */
+  /** Also write the certificate here (PEM, the leaf alone). */
   outCert?: string;
+  /** Also write what the partner presents here: the leaf followed by the intermediate (PEM). */
+  outChain?: string;
   /** Where a generated private key goes (PEM, mode 0600). Required with generateKeyType. */
   outKey?: string;
   /** Overwrite outCert/outKey/bundle files when they exist. */
@@ -87,6 +91,7 @@ export interface IssueResult {
   certPath: string;
   chainPath: string;
   outCert?: string;
+  outChain?: string;
   outKey?: string;
   bundle?: { path: string; bytes: number; recipientFingerprint?: string; signerFingerprint?: string; signingKeyCreated: boolean };
   partnerRegistered: boolean;
@@ -122,27 +127,13 @@ export async function prepareRequest(req: IssueRequest, config: StoreConfig, iss
   const partnerId = validatePartnerId(req.partnerId);
   const warnings: string[] = [];
   const days = req.days ?? config.policy.defaultDays;
-  if (!Number.isInteger(days) || days < 1) throw inputError("ERR_DAYS", `invalid validity ${days}: a whole number of days, at least 1`);
-  if (days > config.policy.maxDays)
-    throw inputError(
-      "ERR_POLICY_VALIDITY",
-      `${days} days exceeds this CA's maximum of ${config.policy.maxDays} days`,
-      `use --days ${config.policy.maxDays} or less`,
-    );
-  if (now.getTime() + days * DAY > issuer.notAfter.getTime()) {
-    throw inputError(
-      "ERR_POLICY_VALIDITY",
-      `a ${days}-day certificate would outlive the issuing CA (valid until ${iso(issuer.notAfter)})`,
-      "issue a shorter certificate, or renew the CA",
-    );
-  }
+  checkValidityDays(days, { maxDays: config.policy.maxDays, issuerNotAfter: issuer.notAfter, now });
   if ((req.sans?.length ?? 0) > MAX_SANS) throw inputError("ERR_SAN", `${req.sans?.length} SANs given; at most ${MAX_SANS} are issued`);
   for (const s of req.sans ?? []) {
     const problem = sanProblem(s);
     if (problem) throw inputError("ERR_SAN", `invalid SAN "${formatSan(s)}": ${problem}`);
   }
-  const cnProblem = req.cn !== undefined ? attributeValueProblem("CN", req.cn) : undefined;
-  if (cnProblem) throw inputError("ERR_CN", `invalid --cn: ${cnProblem}`, 'use 1 to 64 printable ASCII characters without " \\ , + = < > # ;');
+  if (req.cn !== undefined) checkCn(req.cn);
 
   if (req.generateKeyType) {
     if (req.csr) throw usageError("ERR_USAGE", "--csr and --generate exclude each other", "pass one of them");
@@ -283,13 +274,15 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
     );
   if (deliver && !hasPgp)
     throw inputError("ERR_NO_PGP_KEY", `partner ${p.partnerId} has no OpenPGP key on file`, `run \`mtls partner add ${p.partnerId} --pgp-key <file.asc>\``);
-  for (const out of [p.outCert, p.outKey, p.bundleOut, p.p12PasswordFile]) {
+  for (const out of [p.outCert, p.outChain, p.outKey, p.bundleOut, p.p12PasswordFile]) {
     if (out && !p.force && (await exists(out))) throw conflictError("ERR_EXISTS", `${out} already exists`, "pass --force to overwrite it");
   }
   const ca = await loadCaCerts(layout, config);
   const prepared = await prepareRequest(p, config, ca.issuer, p.now);
   // Decrypt the CA key before taking the lock: the KDF is the slow part and needs no lock.
   const caKey = await loadIssuingKey(layout, ca, p.passphrase);
+  // The pinned recipient key is checked before anything is written (the signing key included).
+  if (deliver && known?.pgp && !p.onboard?.key) await readPinnedPartnerKey(layout, known, p.now);
   // Creating the signing key takes the lock itself, so it must exist before we take it.
   if (deliver) await ensureSigningKey(store, p.passphrase ?? noPassphrase, p.now);
 
@@ -354,6 +347,10 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
           await writeFileAtomic(p.outCert, cert.pem, { exclusive: !p.force });
           written.push(p.outCert);
         }
+        if (p.outChain) {
+          await writeFileAtomic(p.outChain, chainPemFor(cert, ca), { exclusive: !p.force });
+          written.push(p.outChain);
+        }
         if (partnerRegistered || onboarded) tx.put(layout.partners, serializePartners(registry));
         await stageAudit(
           tx,
@@ -389,6 +386,7 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
         certPath: layout.certFile(serial),
         chainPath: layout.chainFile(serial),
         ...(p.outCert ? { outCert: p.outCert } : {}),
+        ...(p.outChain ? { outChain: p.outChain } : {}),
         ...(p.outKey ? { outKey: p.outKey } : {}),
         ...(bundle ? { bundle } : {}),
         ...(p12 ? { p12 } : {}),

@@ -1,6 +1,7 @@
 import { children, readTlv } from "../der.js";
 import { inputError } from "../errors.js";
 import { describePublicKey } from "../keys.js";
+import { assertRsaKeySound } from "../rsa-key.js";
 
 /**
  * Key policy for partner certificates: RSA 2048-8192 (rsaEncryption) or ECDSA P-256/P-384.
@@ -9,6 +10,9 @@ import { describePublicKey } from "../keys.js";
  * Returns the key's label ("ec-p256", "rsa-3072").
  */
 export function checkKeyPolicy(spki: Uint8Array, what: string): string {
+  // The arithmetic first: Node may not even parse a key with an even modulus, and "even modulus"
+  // is the useful message.
+  assertRsaKeySound(spki, what);
   const k = describePublicKey(spki);
   const refuse = (why: string) =>
     inputError("ERR_KEY_POLICY", `${what} has a ${k.label} key: ${why}`, "use an RSA key of at least 2048 bits or an EC key on P-256 or P-384");

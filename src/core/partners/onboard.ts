@@ -19,6 +19,8 @@ export interface OnboardParams {
   csr?: Uint8Array;
   csrSource?: string;
   generateKeyType?: KeyType;
+  /** Replaces the CSR's subject (or the default CN=<partner id>) with CN=<cn>. */
+  cn?: string;
   sans?: San[];
   days?: number;
   /** The bundle to write; default ./<partner>-<serial prefix>.zip.pgp in bundleDir. */
@@ -81,6 +83,7 @@ export async function onboardPartner(p: OnboardParams): Promise<OnboardResult> {
     ...(p.generateKeyType ? { generateKeyType: p.generateKeyType } : {}),
     bundleDir: p.bundleDir,
     ...(p.bundleOut ? { bundleOut: p.bundleOut } : {}),
+    ...(p.cn !== undefined ? { cn: p.cn } : {}),
     ...(p.sans?.length ? { sans: p.sans } : {}),
     ...(p.days ? { days: p.days } : {}),
     ...(p.gatewayUrl ? { gatewayUrl: p.gatewayUrl } : {}),

@@ -6,6 +6,7 @@ import { randomSerial } from "../ids.js";
 import { decryptKeyPemAsync, exportPkcs8, exportSpki, generateKeyPair } from "../keys.js";
 import { decodePemBlocks, encodePem } from "../pem.js";
 import { type CertInfo, createCertificate, type DistinguishedName, parseCertificate } from "../pki.js";
+import { assertRsaKeySound } from "../rsa-key.js";
 import { dedupeSans, type San } from "../sans.js";
 import type { Store } from "../store/store.js";
 import { DAY, HOUR, MINUTE } from "../time.js";
@@ -78,6 +79,7 @@ export async function prepareCredentials(p: {
     const leafBlock = blocks[0];
     if (!leafBlock) throw inputError("ERR_CERT_PARSE", "--cert holds no PEM certificate");
     const leaf = parseCertificate(leafBlock.der, "--cert");
+    assertRsaKeySound(leaf.spki, "--cert");
     const keySpki = (() => {
       try {
         return createPublicKey(createPrivateKey(p.user.keyPem)).export({ format: "der", type: "spki" });

@@ -2,11 +2,10 @@ import { isIP, connect as tcpConnect } from "node:net";
 import { appendAudit } from "../audit/audit.js";
 import type { PassphraseSource } from "../ca/material.js";
 import { usageError } from "../errors.js";
-import { readConfig } from "../store/config.js";
 import { writeFileAtomic } from "../store/fs.js";
-import { layoutOf } from "../store/layout.js";
-import type { Store } from "../store/store.js";
+import { openStore, type Store } from "../store/store.js";
 import { attempt, type ClientCredential, type Evidence, type Observation, type ServerCertInfo, type TlsMode } from "./attempt.js";
+import { describePresented, likelyCauses, markNotOffered } from "./causes.js";
 import { prepareCredentials, type UserCredential } from "./credentials.js";
 import { renderJunit } from "./junit.js";
 import { measureRevocation, type RevocationMeasurement, revokeProbeCertificate } from "./measure.js";
@@ -44,6 +43,8 @@ export interface TargetResult {
   likelyCauses: string[];
   /** --measure-revocation: how long until a revoked certificate was refused. */
   revocation?: RevocationMeasurement;
+  /** TLS versions the gateway answered with alert protocol_version: their scenarios did not run. */
+  tlsNotOffered?: string[];
   ok: boolean;
 }
 
@@ -154,31 +155,6 @@ function verdictOf(expected: AttemptResult["expected"], observed: Observation["o
   return (expected === "accept") === (observed === "accepted") ? "pass" : "fail";
 }
 
-/** Reads the rejection of a valid certificate the way an operator would. */
-function causesFor(valid: AttemptResult[], t: Target): string[] {
-  const causes = new Set<string>();
-  for (const a of valid) {
-    if (a.verdict === "pass") continue;
-    const e = a.evidence;
-    if (e.httpStatus === 421) causes.add("the gateway routes by SNI/Host: pass --servername with the name it serves");
-    if (e.alert?.code === 45 || /expired/i.test(e.httpText ?? ""))
-      causes.add(
-        "an expired CRL on the gateway: with a CRL past its nextUpdate, OpenSSL-based gateways reject every client with 'certificate expired'; run `mtls crl publish` and reload it",
-      );
-    if (e.alert?.code === 48) causes.add("the gateway does not trust this CA: load the PKI's ca/ca-bundle.pem as its client CA file");
-    if (e.alert?.code === 116) causes.add("the gateway did not receive the client certificate (a TLS-terminating proxy in front of it?)");
-    if (e.errno === "SERVER_CERT") causes.add("the gateway's own certificate did not verify: pass --server-ca <its CA> (or --insecure-server)");
-  }
-  if (valid.some((a) => a.verdict !== "pass")) {
-    if (!t.servername) causes.add("no SNI was sent (the target is an IP address): gateways with several virtual hosts need --servername");
-    causes.add("a missing intermediate on the gateway's side: it must build leaf → intermediate → root (mtls sends the intermediate; verify depth ≥ 2)");
-    causes.add(
-      "no CRL loaded for some CA in the chain: nginx wants a CRL for every CA (use crl/crl-bundle.pem), or it rejects with 'unable to get certificate CRL'",
-    );
-  }
-  return [...causes];
-}
-
 /**
  * The revoked canary carries an identity of its own, so a gateway with an identity allow-list
  * refuses it whether or not it checks the CRL. When the refusal is the very answer other-identity
@@ -249,12 +225,11 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
   if (targets.length === 0) throw usageError("ERR_USAGE", "no target given", "pass at least one https:// URL");
   let store: Store | undefined;
   if (p.pkiDir) {
-    const layout = layoutOf(p.pkiDir);
-    const config = await readConfig(p.pkiDir).catch((err) => {
+    // openStore, not a bare config read: the probe reads CA keys, so the symlink check applies.
+    store = await openStore(p.pkiDir).catch((err) => {
       if (p.user && (err as { code?: string }).code === "ERR_NO_PKI") return undefined;
       throw err;
     });
-    if (config) store = { layout, config };
   }
   const wanted = new Set(p.scenarios.map((s) => s.name));
   const creds = await prepareCredentials({
@@ -272,6 +247,7 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
       "run it where --pki points at the PKI",
     );
 
+  const presented = await describePresented(p.user?.certPem, store);
   // Every (target, scenario, TLS version) is one connection.
   type Job = { target: Target; scenario: Scenario; tls: TlsMode; variant?: { variant: string; credential: ClientCredential } };
   const reach = await Promise.all(targets.map((t) => reachable(t, Math.min(p.timeoutMs, 3000))));
@@ -355,6 +331,7 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
         durationMs: o.durationMs,
       });
     });
+    const tlsNotOffered = markNotOffered(attempts);
     const baseline: Record<string, boolean> = {};
     for (const a of attempts.filter((x) => x.scenario === "valid")) baseline[a.tls] = a.verdict === "pass";
     const anyBaseline = Object.values(baseline).some(Boolean);
@@ -382,7 +359,14 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
       ...(serverChain ? { serverChain, chainComplete: Boolean(last && last.subject === last.issuer) } : {}),
       baseline,
       attempts,
-      likelyCauses: causesFor(validAttempts, t),
+      likelyCauses: likelyCauses(validAttempts, {
+        ...(t.servername ? { servername: t.servername } : {}),
+        ...(presented ? { presented } : {}),
+        now: p.now,
+        notOffered: tlsNotOffered,
+        knowsRevocations: Boolean(store),
+      }),
+      ...(tlsNotOffered.length ? { tlsNotOffered } : {}),
       ok: attempts.every((a) => a.verdict === "pass" || a.verdict === "info" || a.verdict === "skipped"),
     };
   });

@@ -142,9 +142,28 @@ export interface OffboardParams {
 }
 
 /** Revokes every unexpired, unrevoked certificate of a partner and publishes once. */
+/**
+ * Offboarding an offboarded partner with nothing left to revoke changes nothing, so it publishes
+ * nothing and ends like `revoke` of a revoked serial (exit 4). Checked before the lock and the
+ * passphrase: a race with an issue only means the normal path runs.
+ */
+async function refuseRepeatedOffboard(pkiDir: string, id: string, now: number): Promise<void> {
+  const { layout } = await openStore(pkiDir);
+  const entry = (await readPartners(layout.partners)).partners[id];
+  if (!entry?.offboardedAt) return;
+  const live = (await readIndex(layout.index)).filter((r) => r.partnerId === id && r.status === "valid" && Date.parse(r.notAfter) > now);
+  if (live.length === 0)
+    throw conflictError(
+      "ERR_ALREADY_OFFBOARDED",
+      `partner ${id} was already offboarded at ${entry.offboardedAt} and has no valid certificate left`,
+      "nothing to do (run `mtls crl publish` if its revocations were recorded with --no-publish)",
+    );
+}
+
 export async function offboardPartner(p: OffboardParams): Promise<RevokeResult & { partnerId: string }> {
   const id = validatePartnerId(p.partnerId);
   const now = p.now.getTime();
+  await refuseRepeatedOffboard(p.pkiDir, id, now);
   const result = await applyRevocations({
     ...p,
     publish: p.publish ?? true,

@@ -38,6 +38,7 @@ export function layoutOf(pkiDir: string) {
     pgpDir: join(root, "pgp"),
     homePublicKey: join(root, "pgp", "home-party.asc"),
     homePrivateKey: join(root, "private", "home-party.pgp.asc"),
+    partnerKeysDir: join(root, "pgp", "partners"),
     partnerKey: (id: string) => join(root, "pgp", "partners", `${id}.asc`),
     index: join(root, "index.jsonl"),
     revocations: join(root, "revocations.jsonl"),

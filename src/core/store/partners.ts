@@ -26,15 +26,22 @@ export interface PartnerRecord {
 }
 
 export interface PartnerRegistry {
+  /**
+   * Keyed by partner id, on a null-prototype object: a plain `{}` answers `partners.constructor`
+   * with Object's constructor, so the id "constructor" looked registered and was never written
+   * (#13). Make new registries with emptyPartnerMap().
+   */
   partners: Record<string, PartnerRecord>;
 }
+
+export const emptyPartnerMap = (): Record<string, PartnerRecord> => Object.create(null) as Record<string, PartnerRecord>;
 
 export async function readPartners(path: string): Promise<PartnerRegistry> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { partners: {} };
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { partners: emptyPartnerMap() };
     throw fsError(err, path, "read");
   }
   let reg: PartnerRegistry;
@@ -54,7 +61,8 @@ export async function readPartners(path: string): Promise<PartnerRegistry> {
           : undefined;
     if (bad) throw corruptError(path, undefined, `partner ${JSON.stringify(id)}: ${bad}`);
   }
-  return reg;
+  // JSON.parse makes "__proto__" an own key; copying by entries keeps it one.
+  return { ...reg, partners: Object.assign(emptyPartnerMap(), Object.fromEntries(Object.entries(reg.partners))) };
 }
 
 export function serializePartners(reg: PartnerRegistry): string {

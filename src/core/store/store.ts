@@ -1,4 +1,5 @@
 import { lstat } from "node:fs/promises";
+import { join } from "node:path";
 import { envError } from "../errors.js";
 import { readConfig, type StoreConfig } from "./config.js";
 import { type Layout, layoutOf } from "./layout.js";
@@ -9,6 +10,22 @@ export interface Store {
 }
 
 /**
+ * Every directory of the store and every file at a fixed name in it (#13: pgp/ and crl/ were
+ * outside the check). Certificates named by serial and partners' key files are opened without
+ * following links where they are read.
+ */
+function storePaths(layout: Layout): string[] {
+  const roles = ["root", "intermediate"] as const;
+  return [
+    ...[layout.caDir, layout.privateDir, layout.certsDir, join(layout.certsDir, "orphans"), layout.crlDir, layout.pgpDir, layout.partnerKeysDir],
+    ...[layout.config, layout.index, layout.revocations, layout.audit, layout.partners],
+    ...[layout.rootCert, layout.intermediateCert, layout.caBundle, layout.chain, layout.canaryCert],
+    ...[layout.rootKey, layout.intermediateKey, layout.canaryKey, layout.homePrivateKey, layout.homePublicKey],
+    ...[layout.crlState, layout.crlBundle, ...roles.map(layout.crlPem), ...roles.map(layout.crlDer)],
+  ];
+}
+
+/**
  * Opens an existing PKI directory (exit 5 with a hint when there is none). The store's own files
  * and directories must be what they seem: a symlink planted among them is refused rather than
  * read or written through.
@@ -16,24 +33,13 @@ export interface Store {
 export async function openStore(pkiDir: string): Promise<Store> {
   const layout = layoutOf(pkiDir);
   const config = await readConfig(pkiDir);
-  for (const path of [
-    layout.config,
-    layout.index,
-    layout.revocations,
-    layout.audit,
-    layout.partners,
-    layout.caDir,
-    layout.privateDir,
-    layout.certsDir,
-    layout.crlDir,
-  ]) {
-    const st = await lstat(path).catch(() => undefined);
-    if (st?.isSymbolicLink())
-      throw envError(
-        "ERR_SYMLINK",
-        `${path} is a symbolic link, and mtls does not read or write the store through links`,
-        "replace the link with the real file (someone may have planted it)",
-      );
-  }
+  const links = await Promise.all(storePaths(layout).map(async (path) => ((await lstat(path).catch(() => undefined))?.isSymbolicLink() ? path : undefined)));
+  const link = links.find((l) => l !== undefined);
+  if (link)
+    throw envError(
+      "ERR_SYMLINK",
+      `${link} is a symbolic link, and mtls does not read or write the store through links`,
+      "replace the link with the real file (someone may have planted it)",
+    );
   return { layout, config };
 }

@@ -1,6 +1,6 @@
-import { readFile, stat } from "node:fs/promises";
 import type { Command } from "commander";
-import { fsError, inputError, usageError } from "../../../core/errors.js";
+import { usageError } from "../../../core/errors.js";
+import { checkPassphraseText, INPUT_LIMITS, passphraseFromFile } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
 import { examplesHelp, exitCodesHelp, loadCore } from "../../flags.js";
 import { fields, table } from "../../output.js";
@@ -43,13 +43,10 @@ export function register(parent: Command, ctx: CliContext): void {
       const core = await loadCore();
       const passphrase = async (): Promise<string> => {
         if (opts.passphraseFile) {
-          try {
-            return (await readFile(ctx.resolvePath(opts.passphraseFile), "utf8")).split(/\r?\n/)[0] ?? "";
-          } catch (err) {
-            throw fsError(err, opts.passphraseFile, "read");
-          }
+          const bytes = await ctx.readInput(opts.passphraseFile, "passphrase file", INPUT_LIMITS.passphraseFile);
+          return passphraseFromFile(bytes, opts.passphraseFile);
         }
-        if (ctx.env.MTLS_PGP_PASSPHRASE) return ctx.env.MTLS_PGP_PASSPHRASE;
+        if (ctx.env.MTLS_PGP_PASSPHRASE) return checkPassphraseText(ctx.env.MTLS_PGP_PASSPHRASE, "MTLS_PGP_PASSPHRASE");
         if (ctx.prompt.interactive) return ctx.prompt.password("Passphrase of your OpenPGP key:");
         throw usageError(
           "ERR_PASSPHRASE_REQUIRED",
@@ -57,13 +54,11 @@ export function register(parent: Command, ctx: CliContext): void {
           "set MTLS_PGP_PASSPHRASE or pass --passphrase-file <file>",
         );
       };
-      const size = (await stat(ctx.resolvePath(file)).catch((e) => Promise.reject(fsError(e, file, "read")))).size;
-      if (size > 64 * 1024 * 1024) throw inputError("ERR_INPUT_TOO_LARGE", `${file} is ${size} bytes; a bundle is far smaller`);
       const result = await core.openBundle({
-        bundle: await ctx.readInput(file, "bundle", 64 * 1024 * 1024),
-        keyArmored: (await ctx.readInput(opts.key, "OpenPGP private key")).toString("utf8"),
+        bundle: await ctx.readInput(file, "bundle", INPUT_LIMITS.bundle),
+        keyArmored: (await ctx.readInput(opts.key, "OpenPGP private key", INPUT_LIMITS.pgpKey)).toString("utf8"),
         keyPassphrase: passphrase,
-        signerArmored: (await ctx.readInput(opts.signer, "signer key")).toString("utf8"),
+        signerArmored: (await ctx.readInput(opts.signer, "signer key", INPUT_LIMITS.pgpKey)).toString("utf8"),
         outDir: ctx.resolvePath(opts.out ?? "bundle"),
         force: Boolean(opts.force),
       });

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
 import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource, untilStopped } from "../../flags.js";
 import { safeValue } from "../../terminal-safe.js";
@@ -36,8 +37,8 @@ export function register(parent: Command, ctx: CliContext): void {
         host: opts.host,
         port: Number.parseInt(opts.port, 10),
         ...(opts.upstream ? { upstream: opts.upstream } : {}),
-        ...(opts.serverCert ? { serverCertPem: (await ctx.readInput(opts.serverCert, "--server-cert")).toString("utf8") } : {}),
-        ...(opts.serverKey ? { serverKeyPem: (await ctx.readInput(opts.serverKey, "--server-key")).toString("utf8") } : {}),
+        ...(opts.serverCert ? { serverCertPem: (await ctx.readInput(opts.serverCert, "--server-cert", INPUT_LIMITS.certificates)).toString("utf8") } : {}),
+        ...(opts.serverKey ? { serverKeyPem: (await ctx.readInput(opts.serverKey, "--server-key", INPUT_LIMITS.key)).toString("utf8") } : {}),
         passphrase: passphraseSource(ctx, opts),
         now: ctx.now(),
         log: (line) => ctx.io.stderr.write(`${safeValue(line)}\n`),

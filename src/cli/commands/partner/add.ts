@@ -1,7 +1,9 @@
 import type { Command } from "commander";
+import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
 import { examplesHelp, exitCodesHelp, loadCore } from "../../flags.js";
 import { fields } from "../../output.js";
+import { gnupgAlgorithmName } from "../../pgp-names.js";
 
 interface Opts {
   pgpKey?: string;
@@ -31,7 +33,7 @@ export function register(parent: Command, ctx: CliContext): void {
       const result = await core.addPartner({
         pkiDir: ctx.pkiDir,
         partnerId,
-        ...(opts.pgpKey ? { pgpKey: await ctx.readInput(opts.pgpKey, "OpenPGP key"), pgpSource: opts.pgpKey } : {}),
+        ...(opts.pgpKey ? { pgpKey: await ctx.readInput(opts.pgpKey, "OpenPGP key", INPUT_LIMITS.pgpKey), pgpSource: opts.pgpKey } : {}),
         ...(opts.name !== undefined ? { name: opts.name } : {}),
         ...(opts.contact !== undefined ? { contact: opts.contact } : {}),
         now: ctx.now(),
@@ -46,7 +48,7 @@ export function register(parent: Command, ctx: CliContext): void {
             [
               "key",
               r.partner.pgp
-                ? `${r.partner.pgp.algorithm}, encrypts with ${r.partner.pgp.encryptionAlgorithm}${r.partner.pgp.expires ? `, expires ${r.partner.pgp.expires}` : ""}`
+                ? `${gnupgAlgorithmName(r.partner.pgp.algorithm)}/${gnupgAlgorithmName(r.partner.pgp.encryptionAlgorithm)}${r.partner.pgp.expires ? `, expires ${r.partner.pgp.expires}` : ""}`
                 : undefined,
             ],
             ["user IDs", r.partner.pgp?.userIds.join("; ")],

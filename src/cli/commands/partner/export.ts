@@ -75,7 +75,12 @@ export function register(parent: Command, ctx: CliContext): void {
       });
       if (result.signingKeyCreated) ctx.out.info("created the home party's OpenPGP signing key; give partners pki/pgp/home-party.asc (see `mtls pgp show`)");
       if (!result.encrypted) ctx.out.warn("the bundle is a plain zip (--no-encrypt): anyone who gets it can read it, and nothing proves who made it");
-      ctx.out.result(result, renderBundle);
+      ctx.out.result(result, (r, s) =>
+        [
+          `certificate ${s.bold(r.serial)}${r.picked ? " (the newest valid one; --serial picks another)" : ""}, valid until ${r.notAfter}`,
+          renderBundle(r, s),
+        ].join("\n"),
+      );
     });
 }
 

@@ -2,6 +2,7 @@ import { dirname } from "node:path";
 import { type Command, Option } from "commander";
 import { Exit, usageError } from "../../../core/errors.js";
 import type { IssueResult } from "../../../core/index.js";
+import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
 import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, parseDays, passphraseSource } from "../../flags.js";
 import { fields, type Styles, table } from "../../output.js";
@@ -19,11 +20,12 @@ interface Opts extends PassphraseOpts, P12PasswordOpts {
   p12?: string;
   csr?: string;
   generate?: boolean;
-  keyType: string;
+  keyType?: string;
   cn?: string;
   san: string[];
   days?: number;
   out?: string;
+  outLeaf?: string;
   outKey?: string;
   bundle?: string;
   armor?: boolean;
@@ -48,7 +50,11 @@ const render = (r: Shown, s: Styles): string =>
       ["fingerprint", r.fingerprint],
       ["certificate", r.certPath],
       ["full chain", r.chainPath],
-      ["also written", r.outCert],
+      [
+        "for the client",
+        r.outChain ? `${r.outChain} ${s.dim("(certificate + intermediate: what the partner's client presents, e.g. curl --cert)")}` : undefined,
+      ],
+      ["leaf only", r.outCert],
       ["private key", r.outKey],
       ["bundle", r.bundle ? `${r.bundle.path} (encrypted to ${r.bundle.recipientFingerprint}, signed by ${r.bundle.signerFingerprint})` : undefined],
       ["PKCS#12", r.p12 ? `${r.p12.file} in the bundle (${r.p12.profile} profile)` : undefined],
@@ -64,17 +70,18 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--csr <file>", "the partner's CSR, PEM or DER ('-' reads standard input)")
     .option("--generate", "generate the key pair here instead of signing a CSR")
     .addOption(
-      new Option("--key-type <type>", "key type with --generate").choices(["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"]).default("ec-p256"),
+      new Option("--key-type <type>", "key type with --generate (default: ec-p256)").choices(["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"]),
     )
     .option("--cn <name>", "subject CN (replaces the CSR's subject)")
     .option("--san <type:value>", "subject alternative name, repeatable: dns:, uri:, email:, ip: (replaces the CSR's)", collect)
     .option("--days <n>", "validity in days (default: the CA's policy)", parseDays)
-    .option("--out <file>", "also write the certificate (PEM) here")
+    .option("--out <file>", "also write what the partner's client presents here: the certificate followed by the intermediate (PEM)")
+    .option("--out-leaf <file>", "also write the certificate alone (PEM), e.g. for a gateway's allow-list")
     .option("--out-key <file>", "with --generate: also write the private key here in the clear, mode 0600")
     .option("--bundle <file>", "with --generate: the encrypted delivery bundle (default when the partner has an OpenPGP key: ./<partner>-<serial>.zip.pgp)")
     .option("--armor", "ASCII-armored bundle")
     .option("--gateway-url <url>", "the gateway URL written into the bundle's test commands")
-    .option("--force", "overwrite --out / --out-key files")
+    .option("--force", "overwrite --out / --out-leaf / --out-key files")
     .option("--batch <file>", "issue every request of a JSON Lines file in one go (see README); no <partner-id> then")
     .option("--key-dir <dir>", "with --batch: where generated keys go (0600) when a line names no outKey")
     .option("--all-or-nothing", "with --batch: issue nothing when any line is invalid")
@@ -94,38 +101,40 @@ export function register(parent: Command, ctx: CliContext): void {
         "0  issued",
         "2  missing or conflicting options",
         "3  invalid CSR, key policy, SAN or validity; wrong passphrase",
-        "4  --out/--out-key exists (use --force); a CN or SAN belongs to another partner",
+        "4  --out/--out-leaf/--out-key exists (use --force); a CN or SAN belongs to another partner",
         "5  no PKI, lock held, unreadable file",
       ]),
     )
     .action(async (partnerId: string | undefined, opts: Opts) => {
       const core = await loadCore();
       if (opts.batch) return runBatch(ctx, core, partnerId, opts);
-      let a = { partnerId, csr: opts.csr, generate: opts.generate, keyType: opts.keyType, outKey: opts.outKey, sans: opts.san, days: opts.days };
+      let a = { partnerId, csr: opts.csr, generate: opts.generate, keyType: opts.keyType, outKey: opts.outKey, cn: opts.cn, sans: opts.san, days: opts.days };
       if (!partnerId || (!opts.csr && !opts.generate)) {
         if (!ctx.prompt.interactive)
           throw ctx.prompt.missing(
             !partnerId ? "<partner-id>" : "--csr <file> or --generate",
             !partnerId ? "who the certificate is for" : "where the key comes from",
           );
-        a = { ...a, ...(await askIssue(ctx, core, a, (await core.showCa({ pkiDir: ctx.pkiDir, now: ctx.now() })).policy.defaultDays)) };
+        a = { ...a, ...(await askIssue(ctx, core, a, await core.readIssueLimits(ctx.pkiDir, ctx.now()))) };
         ctx.io.stderr.write(
-          `\nIssue a certificate to ${a.partnerId} (${a.csr ? `CSR ${a.csr}` : `generated ${a.keyType} key → ${a.outKey}`}), ${a.days} days, SANs: ${a.sans?.join(", ") || "from the CSR"}\n`,
+          `\nIssue a certificate to ${a.partnerId} (${a.csr ? `CSR ${a.csr}` : `generated ${a.keyType} key → ${a.outKey}`})${a.cn ? `, CN ${a.cn}` : ""}, ${a.days} days, SANs: ${a.sans?.join(", ") || "from the CSR"}\n`,
         );
         await ctx.prompt.confirmOrYes("Sign it?", ctx.globals.yes);
       }
+      const keyType = a.keyType ?? "ec-p256";
       refuseUnusedP12Options(opts, Boolean(opts.p12), "--p12 <profile>");
       if (opts.p12) checkP12PasswordDestination(ctx, opts);
-      ctx.out.progress(a.generate ? `generating a ${a.keyType} key pair and signing…` : "checking the CSR and signing…");
+      ctx.out.progress(a.generate ? `generating a ${keyType} key pair and signing…` : "checking the CSR and signing…");
       const result = await core.issuePartnerCert({
         pkiDir: ctx.pkiDir,
         partnerId: a.partnerId as string,
-        ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR"), csrSource: `CSR ${a.csr}` } : {}),
-        ...(a.generate ? { generateKeyType: core.parseKeyType(a.keyType) } : {}),
-        ...(opts.cn !== undefined ? { cn: opts.cn } : {}),
+        ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${a.csr}` } : {}),
+        ...(a.generate ? { generateKeyType: core.parseKeyType(keyType) } : {}),
+        ...(a.cn !== undefined ? { cn: a.cn } : {}),
         ...(a.sans?.length ? { sans: a.sans.map(core.parseSan) } : {}),
         ...(a.days !== undefined ? { days: a.days } : {}),
-        ...(opts.out ? { outCert: ctx.resolvePath(opts.out) } : {}),
+        ...(opts.out ? { outChain: ctx.resolvePath(opts.out) } : {}),
+        ...(opts.outLeaf ? { outCert: ctx.resolvePath(opts.outLeaf) } : {}),
         ...(a.outKey ? { outKey: ctx.resolvePath(a.outKey) } : {}),
         ...(opts.bundle ? { bundleOut: ctx.resolvePath(opts.bundle) } : {}),
         bundleDir: ctx.resolvePath("."),
@@ -151,7 +160,7 @@ async function runBatch(ctx: CliContext, core: typeof import("../../../core/inde
   const file = ctx.resolvePath(opts.batch as string);
   const result = await core.issueBatch({
     pkiDir: ctx.pkiDir,
-    text: (await ctx.readInput(opts.batch as string, "batch file", 256 * 1024 * 1024)).toString("utf8"),
+    text: (await ctx.readInput(opts.batch as string, "batch file", INPUT_LIMITS.batchFile)).toString("utf8"),
     baseDir: dirname(file),
     ...(opts.keyDir ? { keyDir: ctx.resolvePath(opts.keyDir) } : {}),
     allOrNothing: Boolean(opts.allOrNothing),

@@ -17,7 +17,15 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--no-publish", "record the revocations but do not publish CRLs now");
   addPassphraseOptions(cmd)
     .addHelpText("after", examplesHelp(["mtls partner offboard acme --yes", "mtls partner offboard acme --reason affiliationChanged --yes --json"]))
-    .addHelpText("after", exitCodesHelp(["0  offboarded", "2  no --yes and no terminal to confirm", "3  unknown partner, invalid reason, wrong passphrase"]))
+    .addHelpText(
+      "after",
+      exitCodesHelp([
+        "0  offboarded",
+        "2  no --yes and no terminal to confirm",
+        "3  unknown partner, invalid reason, wrong passphrase",
+        "4  already offboarded, nothing left to revoke (nothing changes)",
+      ]),
+    )
     .action(async (partnerId: string, opts: Opts) => {
       const core = await loadCore();
       const reason = core.parseReason(opts.reason);

@@ -1,11 +1,11 @@
-import { existsSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { usageError } from "../../../core/errors.js";
 import type { OnboardResult } from "../../../core/index.js";
+import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
 import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, parseDays, passphraseSource } from "../../flags.js";
 import type { Styles } from "../../output.js";
-import { askIssue } from "../../questions.js";
+import { runOnboardWizard } from "../../wizard.js";
 
 interface Opts extends PassphraseOpts {
   name?: string;
@@ -13,14 +13,15 @@ interface Opts extends PassphraseOpts {
   pgpKey?: string;
   csr?: string;
   generate?: boolean;
-  keyType: string;
+  keyType?: string;
+  cn?: string;
   san?: string[];
   days?: number;
   out?: string;
   gatewayUrl?: string;
 }
 
-const render = (r: OnboardResult, s: Styles): string =>
+const render = (r: OnboardResult, s: Styles, gatewayUrl: string | undefined): string =>
   [
     `${s.ok("✔")} ${s.bold(r.partnerId)} onboarded: certificate ${r.serial}, valid until ${r.notAfter}`,
     "",
@@ -31,7 +32,7 @@ const render = (r: OnboardResult, s: Styles): string =>
     "",
     s.bold("How they open and test it:"),
     '  gpg --import home-party.asc && gpg --output bundle.zip --decrypt <bundle>   (look for "Good signature")',
-    `  curl --cert chain.pem --key ${r.keyHeldBy === "bundle" ? "private-key.pem" : "<the key they made the CSR with>"} https://<your gateway>/`,
+    `  curl --cert chain.pem --key ${r.keyHeldBy === "bundle" ? "private-key.pem" : "<the key they made the CSR with>"} ${gatewayUrl ?? "https://<your gateway>/"}`,
   ].join("\n");
 
 export function register(parent: Command, ctx: CliContext): void {
@@ -44,7 +45,8 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--pgp-key <file>", "the partner's OpenPGP public key")
     .option("--csr <file>", "the partner's CSR (it keeps its key)")
     .option("--generate", "generate the key pair here (it travels only inside the encrypted bundle)")
-    .addOption(new Option("--key-type <type>", "with --generate").choices(["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"]).default("ec-p256"))
+    .addOption(new Option("--key-type <type>", "with --generate (default: ec-p256)").choices(["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"]))
+    .option("--cn <name>", "subject CN (replaces the CSR's subject; default for --generate: the partner id)")
     .option("--san <type:value>", "subject alternative name, repeatable: dns:, uri:, email:, ip:", collect)
     .option("--days <n>", "validity in days (default: the CA's policy)", parseDays)
     .option("--out <file>", "the bundle (default ./<partner>-<serial prefix>.zip.pgp)")
@@ -77,6 +79,7 @@ export function register(parent: Command, ctx: CliContext): void {
         csr: opts.csr,
         generate: opts.generate,
         keyType: opts.keyType,
+        cn: opts.cn,
         sans: opts.san,
         days: opts.days,
       };
@@ -86,46 +89,32 @@ export function register(parent: Command, ctx: CliContext): void {
       if (missing.length) {
         if (!ctx.prompt.interactive)
           throw usageError("ERR_MISSING", `missing ${missing.join(", ")}`, "pass them on the command line; the wizard only asks on a terminal");
-        const p = ctx.prompt;
-        const check = (fn: (v: string) => unknown) => (v: string) => {
-          try {
-            fn(v);
-            return true as const;
-          } catch (err) {
-            return (err as Error).message;
-          }
-        };
-        a.partnerId ??= await p.input("Partner id (e.g. acme-payments):", { validate: check(core.validatePartnerId) });
-        a.name ??= (await p.input("Organisation (Enter to skip):")) || undefined;
-        a.contact ??=
-          (await p.input("Contact e-mail for the bundle (Enter to skip):", {
-            validate: (v) => (v === "" || /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v) ? true : "an e-mail address"),
-          })) || undefined;
-        a.pgpKey ??= await p.input("Path of the partner's OpenPGP public key (.asc):", {
-          validate: (v) => (existsSync(ctx.resolvePath(v)) ? true : `${v} does not exist`),
-        });
-        a = { ...a, ...(await askIssue(ctx, core, { ...a, outKey: "-" }, (await core.showCa({ pkiDir: ctx.pkiDir, now: ctx.now() })).policy.defaultDays)) };
-        ctx.io.stderr.write(
-          `\nOnboard ${a.partnerId}${a.name ? ` (${a.name})` : ""}: ${a.csr ? `sign CSR ${a.csr}` : `generate a ${a.keyType} key`}, SANs ${a.sans?.join(", ") || "from the CSR"}, ${a.days} days, bundle encrypted to ${a.pgpKey}\n`,
-        );
-        await ctx.prompt.confirmOrYes("Go ahead?", ctx.globals.yes);
+        a = { ...a, ...(await runOnboardWizard(ctx, core, a)) };
       }
+      // The policy check the wizard applies as days are typed, for flags too: before anything is written.
+      if (a.days !== undefined) core.checkValidityDays(a.days, await core.readIssueLimits(ctx.pkiDir, ctx.now()));
+      const passphrase = passphraseSource(ctx, opts);
+      // On a terminal the passphrase is asked (and asked again after a typo) before any work starts.
+      if (ctx.prompt.interactive) await passphrase();
+      ctx.out.progress("registering, issuing and writing the encrypted bundle…");
       const result = await core.onboardPartner({
         pkiDir: ctx.pkiDir,
         partnerId: a.partnerId as string,
         ...(a.name ? { name: a.name } : {}),
         ...(a.contact ? { contact: a.contact } : {}),
-        ...(a.pgpKey ? { pgpKey: await ctx.readInput(a.pgpKey, "OpenPGP key"), pgpSource: a.pgpKey } : {}),
-        ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR"), csrSource: `CSR ${a.csr}` } : {}),
-        ...(a.generate ? { generateKeyType: core.parseKeyType(a.keyType) } : {}),
+        ...(a.pgpKey ? { pgpKey: await ctx.readInput(a.pgpKey, "OpenPGP key", INPUT_LIMITS.pgpKey), pgpSource: a.pgpKey } : {}),
+        ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${a.csr}` } : {}),
+        ...(a.generate ? { generateKeyType: core.parseKeyType(a.keyType ?? "ec-p256") } : {}),
+        ...(a.cn !== undefined ? { cn: a.cn } : {}),
         ...(a.sans?.length ? { sans: a.sans.map(core.parseSan) } : {}),
         ...(a.days ? { days: a.days } : {}),
         ...(opts.out ? { bundleOut: ctx.resolvePath(opts.out) } : {}),
         bundleDir: ctx.resolvePath("."),
         ...(opts.gatewayUrl ? { gatewayUrl: opts.gatewayUrl } : {}),
-        passphrase: passphraseSource(ctx, opts),
+        passphrase,
         now: ctx.now(),
       });
-      ctx.out.result(result, render);
+      ctx.out.progress("");
+      ctx.out.result(result, (r, st) => render(r, st, opts.gatewayUrl));
     });
 }

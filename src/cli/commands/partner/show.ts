@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import type { CliContext } from "../../context.js";
 import { examplesHelp, exitCodesHelp, loadCore } from "../../flags.js";
 import { fields, table } from "../../output.js";
+import { gnupgAlgorithmName } from "../../pgp-names.js";
 
 export function register(parent: Command, ctx: CliContext): void {
   parent
@@ -22,7 +23,7 @@ export function register(parent: Command, ctx: CliContext): void {
             [
               "OpenPGP key",
               r.partner.pgp
-                ? `${r.partner.pgp.fingerprint} (${r.partner.pgp.algorithm})`
+                ? `${r.partner.pgp.fingerprint} (${gnupgAlgorithmName(r.partner.pgp.algorithm)}/${gnupgAlgorithmName(r.partner.pgp.encryptionAlgorithm)})`
                 : s.dim("none: `mtls partner add --pgp-key` to enable encrypted delivery"),
             ],
             ["offboarded", r.partner.offboardedAt],

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { checkPassphraseText, INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
 import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource } from "../../flags.js";
 import { fields } from "../../output.js";
@@ -26,8 +27,8 @@ export function register(parent: Command, ctx: CliContext): void {
         passphrase: passphraseSource(ctx, opts),
         ...(opts.name ? { name: opts.name } : {}),
         ...(opts.email ? { email: opts.email } : {}),
-        ...(opts.import ? { importArmored: (await ctx.readInput(opts.import, "OpenPGP key")).toString("utf8") } : {}),
-        ...(ctx.env.MTLS_PGP_PASSPHRASE ? { importPassphrase: ctx.env.MTLS_PGP_PASSPHRASE } : {}),
+        ...(opts.import ? { importArmored: (await ctx.readInput(opts.import, "OpenPGP key", INPUT_LIMITS.pgpKey)).toString("utf8") } : {}),
+        ...(ctx.env.MTLS_PGP_PASSPHRASE ? { importPassphrase: checkPassphraseText(ctx.env.MTLS_PGP_PASSPHRASE, "MTLS_PGP_PASSPHRASE") } : {}),
         now: ctx.now(),
       });
       ctx.out.result(result, (r, s) =>

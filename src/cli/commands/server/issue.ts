@@ -1,4 +1,5 @@
 import { type Command, Option } from "commander";
+import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
 import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, parseDays, passphraseSource } from "../../flags.js";
 import { fields } from "../../output.js";
@@ -52,7 +53,9 @@ export function register(parent: Command, ctx: CliContext): void {
         name,
         dnsNames: opts.dns ?? [],
         ips: opts.ip ?? [],
-        ...(opts.csr ? { csr: await ctx.readInput(opts.csr, "CSR"), csrSource: `CSR ${opts.csr}` } : { keyType: core.parseKeyType(opts.keyType) }),
+        ...(opts.csr
+          ? { csr: await ctx.readInput(opts.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${opts.csr}` }
+          : { keyType: core.parseKeyType(opts.keyType) }),
         outCert: ctx.resolvePath(opts.out),
         ...(opts.outKey ? { outKey: ctx.resolvePath(opts.outKey) } : {}),
         ...(opts.days !== undefined ? { days: opts.days } : {}),

@@ -1,0 +1,62 @@
+// The partner's OpenPGP key as pinned at registration. `partners.json` records the fingerprint
+// the operator compared with the partner out of band; the key file next to it is only a copy.
+// Encrypting to whatever file is on disk let a swapped `pgp/partners/acme.asc` receive acme's
+// private key (#13), so the file must hold exactly the pinned key, or nothing is encrypted.
+import { relative } from "node:path";
+import { inputError } from "../errors.js";
+import { INPUT_LIMITS, readFileBounded } from "../input.js";
+import type { Layout } from "../store/layout.js";
+import type { PartnerRecord } from "../store/partners.js";
+import { checkRecipientKey, readKeyFingerprint } from "./pgp.js";
+
+export type PinnedKeyState =
+  | { ok: true; fingerprint: string }
+  | { ok: false; problem: "missing" | "unreadable" | "mismatch"; path: string; pinned: string; found?: string };
+
+const normalize = (fp: string) => fp.replace(/\s+/g, "").toUpperCase();
+
+const readKeyFile = (layout: Layout, id: string) =>
+  // No link-following: the file must be the store's own, not one a planted link points at.
+  readFileBounded(layout.partnerKey(id), INPUT_LIMITS.pgpKey, `the OpenPGP key file of ${id}`, { noFollow: true });
+
+/** What the key file of a registered partner holds, compared with its pinned fingerprint (for doctor). */
+export async function inspectPinnedKey(layout: Layout, partner: PartnerRecord): Promise<PinnedKeyState> {
+  const pinned = normalize(partner.pgp?.fingerprint ?? "");
+  const path = layout.partnerKey(partner.id);
+  let bytes: Buffer;
+  try {
+    bytes = await readKeyFile(layout, partner.id);
+  } catch (err) {
+    return { ok: false, problem: (err as { code?: string }).code === "ERR_NOT_FOUND" ? "missing" : "unreadable", path, pinned };
+  }
+  const found = await readKeyFingerprint(bytes).catch(() => undefined);
+  if (found === undefined) return { ok: false, problem: "unreadable", path, pinned };
+  return found === pinned ? { ok: true, fingerprint: found } : { ok: false, problem: "mismatch", path, pinned, found };
+}
+
+/** The armored key to encrypt to: the pinned one, still usable, or exit 3 naming both fingerprints. */
+export async function readPinnedPartnerKey(layout: Layout, partner: PartnerRecord, now: Date): Promise<string> {
+  const file = relative(layout.root, layout.partnerKey(partner.id));
+  const pinned = normalize(partner.pgp?.fingerprint ?? "");
+  const hint = `restore ${file} from your backup, or re-register the partner's key (mtls partner add ${partner.id} --pgp-key <file.asc>) after comparing its fingerprint with the partner`;
+  const bytes = await readKeyFile(layout, partner.id);
+  const found = await readKeyFingerprint(bytes).catch((err) =>
+    Promise.reject(inputError("ERR_PGP_KEY", `${file}, the OpenPGP key of ${partner.id}, is not readable`, hint, err)),
+  );
+  if (found !== pinned)
+    throw inputError(
+      "ERR_PGP_KEY_MISMATCH",
+      `${file} holds OpenPGP key ${found}, but partners.json pins ${pinned} for ${partner.id}: nothing was encrypted`,
+      hint,
+    );
+  return (await checkRecipientKey(bytes, `the OpenPGP key of ${partner.id} (${file})`, now)).armored;
+}
+
+/** A key registered in the same commit (onboarding): it must be the one the new record pins. */
+export async function checkStagedPartnerKey(armored: string, partner: PartnerRecord): Promise<string> {
+  const pinned = normalize(partner.pgp?.fingerprint ?? "");
+  const found = await readKeyFingerprint(armored);
+  if (found !== pinned)
+    throw inputError("ERR_PGP_KEY_MISMATCH", `the OpenPGP key being registered is ${found}, but the record pins ${pinned} for ${partner.id}`);
+  return armored;
+}

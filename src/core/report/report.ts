@@ -1,0 +1,122 @@
+// What the HTML report shows, gathered from the store with the same readers `status`, `list`,
+// `partner list` and `audit verify` use: the page states nothing those commands would not.
+import { readAuditLog } from "../audit/audit.js";
+import { conflictError } from "../errors.js";
+import { type ListedCert, listCertificates } from "../inventory/list.js";
+import { listPartners, type PartnerSummary } from "../partners/partners.js";
+import { checkStatus, type StatusResult } from "../status/status.js";
+import { exists, writeFileAtomic } from "../store/fs.js";
+import { layoutOf } from "../store/layout.js";
+import { iso } from "../time.js";
+import { renderReportHtml } from "./html.js";
+
+export type PartnerState = "active" | "expiring" | "offboarded" | "no valid certificate";
+
+export interface ReportPartner {
+  id: string;
+  name?: string;
+  contact?: string;
+  pgpFingerprint?: string;
+  offboardedAt?: string;
+  state: PartnerState;
+  counts: PartnerSummary["certificates"];
+  certificates: ListedCert[];
+}
+
+export interface ProbeRun {
+  time: string;
+  targets: string[];
+  outcome: string;
+  passed?: number;
+  failed?: number;
+}
+
+export interface ReportData {
+  generatedAt: string;
+  pkiDir: string;
+  health: Pick<StatusResult, "healthy" | "problems">;
+  cas: StatusResult["cas"];
+  crls: StatusResult["crls"];
+  partners: ReportPartner[];
+  /** The latest recorded probe run per set of targets, newest first. */
+  probes: ProbeRun[];
+  audit: { ok: boolean; records: number; firstBad?: { line: number; reason: string }; lastTime?: string };
+}
+
+function stateOf(p: PartnerSummary): PartnerState {
+  if (p.offboardedAt) return "offboarded";
+  if (p.certificates.valid > 0) return "active";
+  if (p.certificates.expiring > 0) return "expiring";
+  return "no valid certificate";
+}
+
+/** Gathers the report's data. Needs no passphrase and changes nothing. */
+export async function buildReport(p: { pkiDir: string; now: Date }): Promise<ReportData> {
+  const [status, partners, list] = await Promise.all([checkStatus(p), listPartners(p), listCertificates(p)]);
+  const layout = layoutOf(p.pkiDir);
+  const { records, verification } = await readAuditLog(layout.audit);
+  const byTargets = new Map<string, ProbeRun>();
+  for (const r of records) {
+    if (r.action !== "probe.run") continue;
+    const targets = String(r.details?.targets ?? "");
+    byTargets.set(targets, {
+      time: r.time,
+      targets: targets.split(" ").filter(Boolean),
+      outcome: r.outcome,
+      ...(typeof r.details?.passed === "number" ? { passed: r.details.passed } : {}),
+      ...(typeof r.details?.failed === "number" ? { failed: r.details.failed } : {}),
+    });
+  }
+  return {
+    generatedAt: iso(p.now),
+    pkiDir: layout.root,
+    health: { healthy: status.healthy, problems: status.problems },
+    cas: status.cas,
+    crls: status.crls,
+    partners: partners.partners.map((s) => ({
+      id: s.id,
+      ...(s.name ? { name: s.name } : {}),
+      ...(s.contact ? { contact: s.contact } : {}),
+      ...(s.pgp ? { pgpFingerprint: s.pgp.fingerprint } : {}),
+      ...(s.offboardedAt ? { offboardedAt: s.offboardedAt } : {}),
+      state: stateOf(s),
+      counts: s.certificates,
+      certificates: list.certificates.filter((c) => c.partnerId === s.id),
+    })),
+    probes: [...byTargets.values()].sort((a, b) => b.time.localeCompare(a.time)),
+    audit: { ...verification, ...(records.length ? { lastTime: records.at(-1)?.time as string } : {}) },
+  };
+}
+
+export interface WriteReportParams {
+  pkiDir: string;
+  now: Date;
+  /** The HTML file to write. */
+  out: string;
+  force?: boolean;
+}
+
+export interface WriteReportResult {
+  path: string;
+  bytes: number;
+  partners: number;
+  certificates: number;
+  healthy: boolean;
+  auditChainOk: boolean;
+}
+
+/** Writes the report as one self-contained HTML page (no script, no network, no external asset). */
+export async function writeHtmlReport(p: WriteReportParams): Promise<WriteReportResult> {
+  if (!p.force && (await exists(p.out))) throw conflictError("ERR_EXISTS", `${p.out} already exists`, "pass --force to overwrite it");
+  const data = await buildReport(p);
+  const html = renderReportHtml(data);
+  await writeFileAtomic(p.out, html);
+  return {
+    path: p.out,
+    bytes: Buffer.byteLength(html),
+    partners: data.partners.length,
+    certificates: data.partners.reduce((n, x) => n + x.certificates.length, 0),
+    healthy: data.health.healthy,
+    auditChainOk: data.audit.ok,
+  };
+}
