@@ -32,11 +32,14 @@ test("core never imports the CLI or terminal libraries; each library has one ada
     "src/cli/output.ts": /^chalk$/,
     "src/cli/prompt.ts": /^@inquirer\/prompts$|^inquirer$/,
   };
-  // The ASN.1 schema family has two adapters: CRL encoding, and PKCS#12 (#19), which alone uses the PFX/CMS schemas.
-  const asn1Owners = ["src/core/crl/encode.ts", "src/core/p12/pfx.ts"];
+  // The ASN.1 schema family has three adapters: CRL encoding; PKCS#12 (#19), which alone uses the
+  // PFX/CMS schemas; and the OCSP client (#17), which alone uses the OCSP schemas (the responder
+  // encodes with our DER module, for speed).
+  const asn1Owners = ["src/core/crl/encode.ts", "src/core/p12/pfx.ts", "src/core/ocsp/client.ts"];
   for (const { file, imports } of [...core, ...cli]) {
     for (const i of imports) {
       if (/^@peculiar\/asn1-(pfx|cms|rsa)$/.test(i)) assert.equal(file, "src/core/p12/pfx.ts", `${file} imports ${i}; only src/core/p12/pfx.ts may`);
+      if (i === "@peculiar/asn1-ocsp") assert.equal(file, "src/core/ocsp/client.ts", `${file} imports ${i}; only src/core/ocsp/client.ts may`);
       for (const [owner, re] of Object.entries(owners)) {
         if (owner === "src/core/crl/encode.ts" && re.test(i)) assert.ok(asn1Owners.includes(file), `${file} imports ${i}; only ${asn1Owners.join(" or ")} may`);
         else if (re.test(i)) assert.equal(file, owner, `${file} imports ${i}; only ${owner} may`);
