@@ -2,6 +2,7 @@
 // Each answer is validated as it is typed, with the same core checks the command applies, so an
 // answer the command would refuse never gets past its prompt.
 import { existsSync } from "node:fs";
+import { INPUT_LIMITS } from "../core/input.js";
 import type { CliContext } from "./context.js";
 import { parseDays } from "./flags.js";
 
@@ -64,7 +65,7 @@ async function askKeySource(ctx: CliContext, core: Core, out: IssueAnswers): Pro
       if (!existsSync(ctx.resolvePath(v))) throw new Error(`${v} does not exist`);
       const checked = await core.checkIssueRequest(
         ctx.pkiDir,
-        { partnerId: out.partnerId as string, csr: await ctx.readInput(v, "CSR"), csrSource: `CSR ${v}` },
+        { partnerId: out.partnerId as string, csr: await ctx.readInput(v, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${v}` },
         ctx.now(),
       );
       subject = checked.subject;

@@ -2,6 +2,7 @@
 // checks `partner onboard` itself applies (id rule, OpenPGP key policy, CSR, CN, SANs, validity
 // against the CA's policy), so "Go ahead?" is only asked about a request that will be accepted.
 import { existsSync } from "node:fs";
+import { INPUT_LIMITS } from "../core/input.js";
 import type { CliContext } from "./context.js";
 import { gnupgAlgorithmName } from "./pgp-names.js";
 import { askIssue, check, type IssueAnswers } from "./questions.js";
@@ -19,7 +20,7 @@ export interface OnboardAnswers extends IssueAnswers {
 export const groupFingerprint = (hex: string): string => (hex.match(/.{1,4}/g) ?? []).join(" ");
 
 async function describeKey(ctx: CliContext, core: Core, path: string): Promise<string> {
-  const { info } = await core.checkRecipientKey(await ctx.readInput(path, "OpenPGP key"), path, ctx.now());
+  const { info } = await core.checkRecipientKey(await ctx.readInput(path, "OpenPGP key", INPUT_LIMITS.pgpKey), path, ctx.now());
   const algo = [gnupgAlgorithmName(info.algorithm), gnupgAlgorithmName(info.encryptionAlgorithm)].filter(Boolean).join("/");
   return `${groupFingerprint(info.fingerprint)} (${algo}${info.userIds[0] ? `, ${info.userIds[0]}` : ""})`;
 }
@@ -37,7 +38,7 @@ export async function runOnboardWizard(ctx: CliContext, core: Core, given: Onboa
   a.pgpKey ??= await p.input("Path of the partner's OpenPGP public key (.asc):", {
     validate: check(async (v) => {
       if (!existsSync(ctx.resolvePath(v))) throw new Error(`${v} does not exist`);
-      await core.checkRecipientKey(await ctx.readInput(v, "OpenPGP key"), v, ctx.now());
+      await core.checkRecipientKey(await ctx.readInput(v, "OpenPGP key", INPUT_LIMITS.pgpKey), v, ctx.now());
     }),
   });
   Object.assign(a, await askIssue(ctx, core, { ...a, outKey: "-" }, await core.readIssueLimits(ctx.pkiDir, ctx.now())));
