@@ -224,6 +224,11 @@ test("CRLs over HTTP: DER at the distribution point, verified by openssl; ETag r
     const again = await run("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", `If-None-Match: ${etag}`, `${responder.url}/crl/${role}.crl`]);
     assert.equal(again.stdout, "304");
   }
+  // A newly published CRL is served at the next request (the parsed copy follows the file).
+  assert.equal((await mtls(["crl", "publish", "-q"], { cwd: dir })).exitCode, 0);
+  const fresh = join(dir, "fresh.crl");
+  assert.equal((await run("curl", ["-sS", "-o", fresh, `${responder.url}/crl/intermediate.crl`])).exitCode, 0);
+  assert.deepEqual(await readFile(fresh), await readFile(join(pki, "crl/intermediate.crl")));
 });
 
 test("the responder certificates: delegated (OCSPSigning, nocheck), short-lived, key encrypted at rest, audited, reused by the next start", async () => {

@@ -3,6 +3,7 @@
 // store as it is at each request. Gateways that check client certificates online (nginx
 // ssl_ocsp, Apache SSLOCSPEnable, stunnel, Kong) then see a revocation without a reload.
 import { createHash } from "node:crypto";
+import { statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -118,10 +119,36 @@ export async function startRevocationServer(p: RevocationServeParams): Promise<R
   let source: StatusSource = sourceFor(layout, loaded);
   const roles = loaded.responders.map((r) => r.role);
   let routes = crlRoutes(layout, roles, config.ca.crlUrl);
-  // `ca policy set --crl-url` may move the distribution point while we run: look again on a miss.
+  let configSeen = fileVersion(layout.config);
+  // `ca policy set --crl-url` may move the distribution point while we run: on a miss, look
+  // again, but only when config.json changed (a stream of random paths must not mean a read each).
   const routeFor = async (path: string): Promise<CrlRoute | undefined> => {
-    if (!routes.has(path)) routes = crlRoutes(layout, roles, (await readConfig(p.pkiDir)).ca.crlUrl);
+    const now = fileVersion(layout.config);
+    if (!routes.has(path) && now !== configSeen) {
+      configSeen = now;
+      routes = crlRoutes(layout, roles, (await readConfig(p.pkiDir)).ca.crlUrl);
+    }
     return routes.get(path);
+  };
+  // A published CRL, read and parsed once per version of its file: a 100,000-entry CRL is
+  // megabytes, and parsing it for every download would make each request expensive.
+  const crlCache = new Map<string, { version: string; data: Buffer; etag: string; thisUpdate: Date; nextUpdate?: Date; number?: string }>();
+  const loadCrl = async (route: CrlRoute) => {
+    const version = `${fileVersion(route.file)}|${fileVersion(route.der)}`;
+    const hit = crlCache.get(route.file);
+    if (hit?.version === version) return hit;
+    const [data, der] = await Promise.all([readFile(route.file), route.der === route.file ? undefined : readFile(route.der)]);
+    const crl = parseCrl(der ?? data);
+    const entry = {
+      version,
+      data,
+      etag: `"${createHash("sha256").update(data).digest("hex").slice(0, 32)}"`,
+      thisUpdate: crl.thisUpdate,
+      ...(crl.nextUpdate ? { nextUpdate: crl.nextUpdate } : {}),
+      ...(crl.number ? { number: crl.number } : {}),
+    };
+    crlCache.set(route.file, entry);
+    return entry;
   };
   const stats = { requests: 0, ocsp: 0, crl: 0 };
 
@@ -185,16 +212,14 @@ export async function startRevocationServer(p: RevocationServeParams): Promise<R
 
   async function serveCrl(req: http.IncomingMessage, res: http.ServerResponse, route: CrlRoute): Promise<string> {
     stats.crl++;
-    let data: Buffer;
-    let der: Buffer;
+    let crl: Awaited<ReturnType<typeof loadCrl>>;
     try {
-      [data, der] = await Promise.all([readFile(route.file), route.der === route.file ? Promise.resolve(Buffer.alloc(0)) : readFile(route.der)]);
+      crl = await loadCrl(route);
     } catch {
-      return send(res, 503, "text/plain", "no CRL published yet: run `mtls crl publish`\n");
+      return send(res, 503, "text/plain", "no readable CRL published: run `mtls crl publish`\n");
     }
-    const crl = parseCrl(route.der === route.file ? data : der);
+    const { data, etag } = crl;
     const now = clock();
-    const etag = `"${createHash("sha256").update(data).digest("hex").slice(0, 32)}"`;
     const untilNext = crl.nextUpdate ? crl.nextUpdate.getTime() - now.getTime() : 0;
     const headers: http.OutgoingHttpHeaders = {
       etag,
@@ -267,6 +292,12 @@ function sourceFor(layout: Layout, loaded: LoadedResponders): StatusSource {
   // The canary comes from the issuing CA: the first responder (intermediate, or the root alone).
   const issuing = loaded.responders[0]?.role ?? "root";
   return storeStatusSource(layout, extra, loaded.ocspCanary ? [{ role: issuing, ...loaded.ocspCanary }] : []);
+}
+
+/** Which version of a file this is (inode, size, mtime), or "-" when it is absent. */
+function fileVersion(path: string): string {
+  const s = statSync(path, { throwIfNoEntry: false });
+  return s ? `${s.ino}:${s.size}:${s.mtimeMs}` : "-";
 }
 
 function send(res: http.ServerResponse, status: number, type: string, body: string | Buffer | undefined, headers: http.OutgoingHttpHeaders = {}): string {
