@@ -91,9 +91,8 @@ interface IssuedResponder {
   pkcs8: Buffer;
 }
 
-async function issueResponder(caCert: CertInfo, caKey: CaKey, encryptWith: string | undefined, now: Date): Promise<IssuedResponder> {
+async function issueResponder(caCert: CertInfo, org: string | undefined, caKey: CaKey, encryptWith: string | undefined, now: Date): Promise<IssuedResponder> {
   const keys = await generateKeyPairDer("ec-p256");
-  const org = caCert.subject.match(/(?:^|,\s*)O=([^,]+)/)?.[1];
   const cert = await createCertificate({
     serial: randomSerial(),
     subject: { rdns: [...(org ? ([["O", org]] as Array<[string, string]>) : []), ["CN", `${caCert.commonNames[0] ?? "CA"} OCSP Responder`]] },
@@ -156,6 +155,7 @@ async function issueDue(p: IssueDueParams): Promise<void> {
     layout.lock,
     async () => {
       const tx = new StoreWriter();
+      const config = await readConfig(p.pkiDir);
       const keys = new Map<CaRole, CaKey>();
       const keyOf = async (role: CaRole) => {
         const key = keys.get(role) ?? (await loadCaKey(caKeyPath(role), caCertOf(ca, role), p.passphrase, `the ${role} CA key`));
@@ -170,7 +170,7 @@ async function issueDue(p: IssueDueParams): Promise<void> {
           p.found.set(role, again);
           continue;
         }
-        const issued = await issueResponder(caCert, await keyOf(role), await encryptWith(role), p.now);
+        const issued = await issueResponder(caCert, config.ca.org, await keyOf(role), await encryptWith(role), p.now);
         tx.put(layout.ocspKey(role), issued.keyPem, 0o600).put(layout.ocspCert(role), issued.cert.pem);
         p.fresh.set(role, issued);
       }
@@ -180,7 +180,6 @@ async function issueDue(p: IssueDueParams): Promise<void> {
         serial: r.cert.serial,
         details: { ca: role, notAfter: iso(r.cert.notAfter) },
       }));
-      const config = await readConfig(p.pkiDir);
       if (await needsOcspCanary(layout, config)) {
         const role = ca.issuerRole;
         const canary = await stageOcspCanary({ layout, config, ca, caKey: await keyOf(role), encryptWith: await encryptWith(role), now: p.now }, tx);

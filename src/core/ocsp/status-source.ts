@@ -1,10 +1,10 @@
 // What the responder knows: each CA's certificates and revocations, read from the store and
 // re-read whenever the journals change, so a revocation is answered at the next request
 // without a restart (and by every responder process sharing the store).
-import { statSync } from "node:fs";
 import type { CaRole } from "../crl/publish.js";
 import type { CertInfo } from "../pki.js";
 import { readProbeCerts } from "../probe/record.js";
+import { fileVersion } from "../store/fs.js";
 import { readIndex } from "../store/index-file.js";
 import type { Layout } from "../store/layout.js";
 import { readRevocations } from "../store/revocations.js";
@@ -23,17 +23,8 @@ export interface StatusSource {
   size(): Promise<number>;
 }
 
-/**
- * Which version of the journals we have read. A synchronous stat on purpose: it costs a few
- * microseconds, where the thread-pool round trip of an async one was half of an answer's time.
- */
-const signature = (paths: string[]) =>
-  paths
-    .map((p) => {
-      const s = statSync(p, { throwIfNoEntry: false });
-      return s ? `${s.ino}:${s.size}:${s.mtimeMs}` : "-";
-    })
-    .join("|");
+/** Which version of the journals we have read. */
+const signature = (paths: string[]) => paths.map(fileVersion).join("|");
 
 /**
  * `extra` lists certificates the store keeps outside the index (the intermediate under the

@@ -3,7 +3,6 @@
 // store as it is at each request. Gateways that check client certificates online (nginx
 // ssl_ocsp, Apache SSLOCSPEnable, stunnel, Kong) then see a revocation without a reload.
 import { createHash } from "node:crypto";
-import { statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -15,6 +14,7 @@ import { respondOcsp } from "../ocsp/respond.js";
 import { type LoadedResponders, loadResponders, nextRenewalCheck, type Responder } from "../ocsp/responder-cert.js";
 import { type StatusSource, storeStatusSource } from "../ocsp/status-source.js";
 import { readConfig } from "../store/config.js";
+import { fileVersion } from "../store/fs.js";
 import type { Layout } from "../store/layout.js";
 import { openStore } from "../store/store.js";
 import { HOUR, iso, MINUTE, SECOND } from "../time.js";
@@ -292,12 +292,6 @@ function sourceFor(layout: Layout, loaded: LoadedResponders): StatusSource {
   // The canary comes from the issuing CA: the first responder (intermediate, or the root alone).
   const issuing = loaded.responders[0]?.role ?? "root";
   return storeStatusSource(layout, extra, loaded.ocspCanary ? [{ role: issuing, ...loaded.ocspCanary }] : []);
-}
-
-/** Which version of a file this is (inode, size, mtime), or "-" when it is absent. */
-function fileVersion(path: string): string {
-  const s = statSync(path, { throwIfNoEntry: false });
-  return s ? `${s.ino}:${s.size}:${s.mtimeMs}` : "-";
 }
 
 function send(res: http.ServerResponse, status: number, type: string, body: string | Buffer | undefined, headers: http.OutgoingHttpHeaders = {}): string {
