@@ -52,23 +52,7 @@ async function setupPki(t: TestContext) {
   /** A client certificate for `subj` signed by the PKI's intermediate, bypassing mtls's policy. */
   const mint = async (subj: string, multivalue = false): Promise<Cred> => {
     const base = join(dir, `hostile-${++n}`);
-    const req = await openssl([
-      "req",
-      "-new",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      `${base}.key`,
-      "-out",
-      `${base}.csr`,
-      "-subj",
-      subj,
-      ...(multivalue ? ["-multivalue-rdn"] : []),
-    ]);
-    assert.equal(req.exitCode, 0, req.stderr);
+    await makeCsr(dir, `hostile-${n}`, { subj, extra: multivalue ? ["-multivalue-rdn"] : [] });
     const x = await openssl([
       "x509",
       "-req",

@@ -185,23 +185,7 @@ test("#12 subject policy: each forbidden character and structure exits 3 naming 
     ["30 KB subject", Array.from({ length: 40 }, (_, i) => `/OU=unit-${i}`).join("") + "/CN=a", /at most 16/],
   ];
   for (const [name, subj, message, multivalue] of structures) {
-    const args = [
-      "req",
-      "-new",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      join(dir, "s.key"),
-      "-out",
-      join(dir, "s.csr"),
-      "-subj",
-      subj,
-    ];
-    const made = await openssl(multivalue ? [...args, "-multivalue-rdn"] : args);
-    assert.equal(made.exitCode, 0, `${name}: ${made.stderr}`);
+    await makeCsr(dir, "s", { subj, extra: multivalue ? ["-multivalue-rdn"] : [] });
     await refused(dir, ["partner", "issue", "p", "--csr", "s.csr"], 3, "ERR_SUBJECT_POLICY", message);
   }
   for (const san of ["uri:spiffe://x/a\u001bb", "email:a b@x.example", 'email:"a,b"@x.example', "dns:a_b.example", "uri:no-scheme"])
@@ -221,22 +205,7 @@ test("#12 doctor reports identity collisions and policy violations of an older s
   await writeFile(join(dir, "leaf.ext"), "[leaf]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n");
   const plant = async (subj: string) => {
     const s = `1${randomBytes(15).toString("hex")}`;
-    await openssl([
-      "req",
-      "-new",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      join(dir, "x.key"),
-      "-out",
-      join(dir, "x.csr"),
-      "-subj",
-      subj,
-      "-utf8",
-    ]);
+    await makeCsr(dir, "x", { subj, extra: ["-utf8"] });
     const pem = join(dir, `pki/certs/${s}.pem`);
     const x = await openssl([
       "x509",

@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { makeCsr } from "../helpers/csr.js";
 import { genKey, gpgHome, haveGpg } from "../helpers/gpg.js";
 import { json, mtls, openssl, type RunResult } from "../helpers/run.js";
 
@@ -135,26 +136,7 @@ test("a certificate made by openssl, PEM and DER: serial, subject, SANs, validit
 });
 
 test("a CSR, a CRL and keys (clear, encrypted PKCS#8, encrypted traditional) made by openssl; a key is never printed", async () => {
-  const csr = join(dir, "r.csr");
-  await ok(
-    openssl([
-      "req",
-      "-new",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:secp384r1",
-      "-nodes",
-      "-keyout",
-      join(dir, "r.key"),
-      "-out",
-      csr,
-      "-subj",
-      "/O=Req/CN=req.example",
-      "-addext",
-      "subjectAltName=DNS:req.example",
-    ]),
-  );
+  const { csr } = await makeCsr(dir, "r", { key: "ec-p384", subj: "/O=Req/CN=req.example", addext: ["subjectAltName=DNS:req.example"] });
   const req = (await inspect(csr)).objects[0];
   const reqText = (await ok(openssl(["req", "-in", csr, "-noout", "-text"]))).stdout;
   assert.equal(req.type, "csr");
@@ -164,23 +146,7 @@ test("a CSR, a CRL and keys (clear, encrypted PKCS#8, encrypted traditional) mad
   assert.match(reqText, /NIST CURVE: P-384/);
   assert.equal(req.signatureValid, true);
 
-  await ok(
-    openssl([
-      "req",
-      "-new",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      o("rev.key"),
-      "-out",
-      o("rev.csr"),
-      "-subj",
-      "/CN=rev.example",
-    ]),
-  );
+  await makeCsr(other, "rev", { subj: "/CN=rev.example" });
   await ok(ca(["-in", o("rev.csr"), "-out", o("rev.pem"), "-days", "5"]));
   await ok(ca(["-revoke", o("rev.pem"), "-crl_reason", "keyCompromise"]));
   await ok(ca(["-gencrl", "-out", o("fresh.crl")]));

@@ -5,6 +5,8 @@ export interface CsrOptions {
   key?: "ec" | "ec-p384" | "rsa2048" | "rsa1024" | "ec-secp256k1";
   subj?: string;
   addext?: string[];
+  /** Further `openssl req` flags, e.g. -multivalue-rdn or -utf8. */
+  extra?: string[];
 }
 
 const NEWKEY: Record<NonNullable<CsrOptions["key"]>, string[]> = {
@@ -21,6 +23,7 @@ export async function makeCsr(dir: string, name: string, o: CsrOptions = {}): Pr
   const key = join(dir, `${name}.key`);
   const args = ["req", "-new", ...NEWKEY[o.key ?? "ec"], "-nodes", "-keyout", key, "-out", csr, "-subj", o.subj ?? `/O=Partner/CN=${name}.partner.example`];
   for (const e of o.addext ?? []) args.push("-addext", e);
+  args.push(...(o.extra ?? []));
   const r = await openssl(args);
   if (r.exitCode !== 0) throw new Error(`openssl req failed: ${r.stderr}`);
   return { csr, key };
