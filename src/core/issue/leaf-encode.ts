@@ -23,14 +23,16 @@ export function signatureAlgorithmDer(type: KeyType): Buffer {
 
 const extension = (id: string, critical: boolean, value: Buffer) => seq(oid(id), ...(critical ? [Buffer.from([0x01, 0x01, 0xff])] : []), octets(value));
 
+/** The subjectPublicKey BIT STRING's bits: what key identifiers and OCSP key hashes digest. */
+export function publicKeyBits(spki: Uint8Array): Buffer {
+  const bits = children(spki, readTlv(spki, 0))[1];
+  if (!bits) throw new Error("SPKI without subjectPublicKey");
+  return Buffer.from(spki.subarray(bits.start + 1, bits.end));
+}
+
 /** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING's bits. */
 export function keyIdentifier(spki: Uint8Array): Buffer {
-  const outer = readTlv(spki, 0);
-  const bits = children(spki, outer)[1];
-  if (!bits) throw new Error("SPKI without subjectPublicKey");
-  return createHash("sha1")
-    .update(spki.subarray(bits.start + 1, bits.end))
-    .digest();
+  return createHash("sha1").update(publicKeyBits(spki)).digest();
 }
 
 function generalName(s: San): Buffer {

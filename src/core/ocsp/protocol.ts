@@ -8,7 +8,7 @@
 import { createHash, type KeyObject, sign } from "node:crypto";
 import { REASON_CODES } from "../crl/encode.js";
 import { children, generalizedTime, octets, oid, readOid, readTlv, seq, type Tlv, tlv } from "../der.js";
-import { signatureAlgorithmDer } from "../issue/leaf-encode.js";
+import { keyIdentifier, publicKeyBits, signatureAlgorithmDer } from "../issue/leaf-encode.js";
 import { type KeyType, signingDigest } from "../keys.js";
 import { normalizeSerial } from "../pki.js";
 import type { RevocationReason } from "../store/index-file.js";
@@ -126,13 +126,6 @@ export function parseOcspRequest(der: Uint8Array): ParsedOcspRequest {
   return nonce ? { queries, nonce } : { queries };
 }
 
-/** The subjectPublicKey bits of an SPKI: what CertID.issuerKeyHash and ResponderID.byKey hash. */
-export function publicKeyBits(spki: Uint8Array): Buffer {
-  const bits = children(spki, readTlv(spki, 0))[1];
-  if (!bits) throw new Error("SPKI without subjectPublicKey");
-  return Buffer.from(spki.subarray(bits.start + 1, bits.end));
-}
-
 /** The name and key hashes a CertID carries for an issuer, under one hash algorithm. */
 export function issuerHashes(subjectDer: Uint8Array, spki: Uint8Array, hash: string): { name: Buffer; key: Buffer } {
   return {
@@ -183,7 +176,7 @@ function certStatus(s: OcspCertStatus): Buffer {
 
 /** A signed, successful OCSP response (DER). */
 export function buildOcspResponse(p: BuildResponseParams): Buffer {
-  const keyHash = createHash("sha1").update(publicKeyBits(p.signer.spki)).digest();
+  const keyHash = keyIdentifier(p.signer.spki); // ResponderID byKey: SHA-1 of the key's bits
   const [thisUpdate, nextUpdate] = [generalizedTime(wholeSeconds(p.thisUpdate)), tlv(0xa0, generalizedTime(wholeSeconds(p.nextUpdate)))];
   const responses = p.answers.map((a) => seq(a.certId, certStatus(a.status), thisUpdate, nextUpdate));
   const tbs = seq(
