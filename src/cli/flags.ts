@@ -141,12 +141,18 @@ function actor(): string {
   return `${user ?? "unknown"}@${hostname()}`;
 }
 
-/** Loads the core library; kept out of start-up so `mtls --help` stays fast. */
-export async function loadCore() {
-  const core = await import("../core/index.js");
-  core.setAuditActor(actor());
-  installCrashHook(core.setDurableStepHook);
-  return core;
+/**
+ * Loads one core module and what it imports, not the whole core: the bundle has a chunk per such
+ * import, so `mtls list` does not parse and run x509, openpgp or the probe (#21).
+ */
+export function loadCore<T>(load: () => Promise<T>): Promise<T>;
+/** Loads the whole core library; kept out of start-up so `mtls --help` stays fast. */
+export function loadCore(): Promise<typeof import("../core/index.js")>;
+export async function loadCore(load?: () => Promise<unknown>): Promise<unknown> {
+  const [audit, fs] = await Promise.all([import("../core/audit/audit.js"), import("../core/store/fs.js")]);
+  audit.setAuditActor(actor());
+  installCrashHook(fs.setDurableStepHook);
+  return load ? load() : import("../core/index.js");
 }
 
 /** Resolves on Ctrl-C or SIGTERM: how the long-running servers (gateway, revocation) stop. */

@@ -1,12 +1,12 @@
 // The adapter for @peculiar/x509 (and the reflect-metadata polyfill it needs). Nothing else in
 // the project imports either, so the rest of the core deals in bytes, strings and CryptoKeys.
 import "reflect-metadata";
-import { createHash, webcrypto } from "node:crypto";
+import { webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
+import { type CertInfo, EKU_NAMES, EXTENSION_NAMES, parseCertificate } from "./cert.js";
 import { children, readTlv, whole } from "./der.js";
 import { inputError } from "./errors.js";
 import { type KeyType, keyAlgorithms } from "./keys.js";
-import { encodePem } from "./pem.js";
 import type { San } from "./sans.js";
 
 // Crypto provider: Node's built-in WebCrypto rather than @peculiar/webcrypto. Measured on our
@@ -23,78 +23,13 @@ export interface DistinguishedName {
   der?: Uint8Array;
 }
 
-export interface CertInfo {
-  der: Buffer;
-  pem: string;
-  /** Lowercase hex without leading zero bytes, as stored in the index. */
-  serial: string;
-  subject: string;
-  /** The subject's commonName values (usually one). */
-  commonNames: string[];
-  issuer: string;
-  subjectDer: Buffer;
-  issuerDer: Buffer;
-  notBefore: Date;
-  notAfter: Date;
-  /** "sha256:<hex>" over the DER. */
-  fingerprint: string;
-  spki: Buffer;
-  sans: San[];
-  isCa: boolean;
-  pathLen?: number;
-  keyUsage: string[];
-  extKeyUsage: string[];
-  subjectKeyId?: string;
-  authorityKeyId?: string;
-  crlUrls: string[];
-  /** OCSP responders named in Authority Information Access. */
-  ocspUrls?: string[];
-}
+export type { CertInfo } from "./cert.js";
+export { commonNamesFromText, EXTENSION_NAMES, isSignedBy, normalizeSerial, parseCertificate, sha256Fingerprint } from "./cert.js";
 
 /** A copy backed by a plain ArrayBuffer, the only kind the WebCrypto and ASN.1 typings accept. */
 const ab = (b: Uint8Array): Uint8Array<ArrayBuffer> => new Uint8Array(b);
 
-export const sha256Fingerprint = (der: Uint8Array): string => `sha256:${createHash("sha256").update(der).digest("hex")}`;
-
-/** Serial numbers compare as lowercase hex without leading zeros (OpenSSL prints upper case). */
-export function normalizeSerial(hex: string): string {
-  const s = hex.toLowerCase().replace(/[:\s]/g, "").replace(/^0+/, "");
-  return s === "" ? "0" : s;
-}
-
-const EKU_NAMES: Record<string, string> = {
-  "1.3.6.1.5.5.7.3.1": "serverAuth",
-  "1.3.6.1.5.5.7.3.2": "clientAuth",
-  "1.3.6.1.5.5.7.3.3": "codeSigning",
-  "1.3.6.1.5.5.7.3.4": "emailProtection",
-  "1.3.6.1.5.5.7.3.8": "timeStamping",
-  "1.3.6.1.5.5.7.3.9": "OCSPSigning",
-};
 const EKU_OIDS = Object.fromEntries(Object.entries(EKU_NAMES).map(([k, v]) => [v, k]));
-
-const KEY_USAGE_NAMES: Array<[number, string]> = [
-  [x509.KeyUsageFlags.digitalSignature, "digitalSignature"],
-  [x509.KeyUsageFlags.nonRepudiation, "nonRepudiation"],
-  [x509.KeyUsageFlags.keyEncipherment, "keyEncipherment"],
-  [x509.KeyUsageFlags.dataEncipherment, "dataEncipherment"],
-  [x509.KeyUsageFlags.keyAgreement, "keyAgreement"],
-  [x509.KeyUsageFlags.keyCertSign, "keyCertSign"],
-  [x509.KeyUsageFlags.cRLSign, "cRLSign"],
-];
-
-export const EXTENSION_NAMES: Record<string, string> = {
-  "2.5.29.14": "subjectKeyIdentifier",
-  "2.5.29.15": "keyUsage",
-  "2.5.29.17": "subjectAltName",
-  "2.5.29.19": "basicConstraints",
-  "2.5.29.30": "nameConstraints",
-  "2.5.29.31": "cRLDistributionPoints",
-  "2.5.29.32": "certificatePolicies",
-  "2.5.29.35": "authorityKeyIdentifier",
-  "2.5.29.37": "extKeyUsage",
-  "1.3.6.1.5.5.7.1.1": "authorityInfoAccess",
-  "1.3.6.1.5.5.7.1.24": "tlsFeature",
-};
 
 function toSans(names: readonly x509.GeneralName[]): { sans: San[]; unsupported: string[] } {
   const sans: San[] = [];
@@ -107,84 +42,6 @@ function toSans(names: readonly x509.GeneralName[]): { sans: San[]; unsupported:
     else unsupported.push(`${n.type}:${n.value}`);
   }
   return { sans, unsupported };
-}
-
-function parseX509(der: Uint8Array): x509.X509Certificate {
-  return new x509.X509Certificate(ab(der));
-}
-
-/** Reads a certificate (DER). Throws an input error naming `what` when it is not one. */
-export function parseCertificate(der: Uint8Array, what = "certificate"): CertInfo {
-  let cert: x509.X509Certificate;
-  try {
-    cert = parseX509(der);
-  } catch (err) {
-    throw inputError("ERR_CERT_PARSE", `${what} is not a valid X.509 certificate`, undefined, err);
-  }
-  return describeCert(cert);
-}
-
-function describeCert(cert: x509.X509Certificate): CertInfo {
-  const der = Buffer.from(cert.rawData);
-  const bc = cert.getExtension(x509.BasicConstraintsExtension);
-  const ku = cert.getExtension(x509.KeyUsagesExtension);
-  const eku = cert.getExtension(x509.ExtendedKeyUsageExtension);
-  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
-  const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension);
-  const aki = cert.getExtension(x509.AuthorityKeyIdentifierExtension);
-  const cdp = cert.getExtension(x509.CRLDistributionPointsExtension);
-  const crlUrls: string[] = [];
-  for (const dp of cdp?.distributionPoints ?? []) {
-    for (const gn of dp.distributionPoint?.fullName ?? []) if (gn.uniformResourceIdentifier) crlUrls.push(gn.uniformResourceIdentifier);
-  }
-  return {
-    der,
-    pem: encodePem("CERTIFICATE", der),
-    serial: normalizeSerial(cert.serialNumber),
-    subject: cert.subject,
-    commonNames: cert.subjectName.getField("CN"),
-    issuer: cert.issuer,
-    subjectDer: Buffer.from(cert.subjectName.toArrayBuffer()),
-    issuerDer: Buffer.from(cert.issuerName.toArrayBuffer()),
-    notBefore: cert.notBefore,
-    notAfter: cert.notAfter,
-    fingerprint: sha256Fingerprint(der),
-    spki: Buffer.from(cert.publicKey.rawData),
-    sans: san ? toSans(san.names.items).sans : [],
-    isCa: bc?.ca ?? false,
-    ...(bc?.pathLength !== undefined ? { pathLen: bc.pathLength } : {}),
-    keyUsage: ku ? KEY_USAGE_NAMES.filter(([flag]) => (ku.usages & flag) !== 0).map(([, name]) => name) : [],
-    extKeyUsage: (eku?.usages ?? []).map((u) => EKU_NAMES[String(u)] ?? String(u)),
-    ...(ski ? { subjectKeyId: ski.keyId } : {}),
-    ...(aki?.keyId ? { authorityKeyId: aki.keyId } : {}),
-    crlUrls,
-  };
-}
-
-/** True when `cert` carries a valid signature by the holder of `issuer`'s key. */
-export async function isSignedBy(cert: CertInfo, issuer: CertInfo): Promise<boolean> {
-  try {
-    return await parseX509(cert.der).verify({ publicKey: new x509.PublicKey(ab(issuer.spki)), signatureOnly: true });
-  } catch {
-    return false;
-  }
-}
-
-/** The CNs of a subject in its stored text form (the index of stores from before #12 keeps no other). */
-export function commonNamesFromText(text: string): string[] {
-  // Without a backslash or quote nothing is escaped, so "," and "+" are separators and a split is
-  // exact: ~20x faster than parsing the Name, which matters for an index of 100,000 such records.
-  if (!/[\\"]/.test(text))
-    return text
-      .split(/[,+]/)
-      .map((p) => p.trim())
-      .filter((p) => p.startsWith("CN="))
-      .map((p) => p.slice(3));
-  try {
-    return new x509.Name(text).getField("CN");
-  } catch {
-    return [];
-  }
 }
 
 /** A Name as encoded DER plus the text and CNs people see. */
@@ -338,7 +195,7 @@ export async function createCertificate(p: CreateCertificateParams): Promise<Cer
     signingAlgorithm: keyAlgorithms(p.signingKeyType).sign,
     extensions,
   });
-  return describeCert(cert);
+  return parseCertificate(new Uint8Array(cert.rawData));
 }
 
 /** A PKCS#10 request, as a partner would make with `openssl req -new` (used by the demo). */

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { Exit } from "../../core/errors.js";
 import type { AuditRecord } from "../../core/index.js";
+import { parseDuration } from "../../core/time.js";
 import type { CliContext } from "../context.js";
 import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
 import { type Styles, table } from "../output.js";
@@ -35,10 +36,10 @@ export function register(parent: Command, ctx: CliContext): void {
     .addHelpText("after", examplesHelp(["mtls audit --since 7d", "mtls audit --partner acme --json", "mtls audit verify"]))
     .addHelpText("after", exitCodesHelp(["0  shown", "1  the chain is broken (records are shown; `audit verify` names the line)", "5  no PKI"]))
     .action(async (opts: Opts) => {
-      const core = await loadCore();
+      const core = await loadCore(() => import("../../core/audit/audit.js"));
       const since = opts.since
         ? /^\d+(\.\d+)?\s*[smhdw]?$/i.test(opts.since)
-          ? new Date(ctx.now().getTime() - core.parseDuration(opts.since, "--since"))
+          ? new Date(ctx.now().getTime() - parseDuration(opts.since, "--since"))
           : new Date(opts.since)
         : undefined;
       const result = await core.queryAudit({
@@ -61,7 +62,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .addHelpText("after", examplesHelp(["mtls audit verify"]))
     .addHelpText("after", exitCodesHelp(["0  the chain holds", "1  it is broken at the line named", "5  no PKI"]))
     .action(async () => {
-      const core = await loadCore();
+      const core = await loadCore(() => import("../../core/audit/audit.js"));
       const { verification } = await core.queryAudit({ pkiDir: ctx.pkiDir });
       ctx.out.result(verification, (v, s) =>
         v.ok

@@ -1,6 +1,7 @@
 import { type Command, Option } from "commander";
 import { Exit } from "../../core/errors.js";
 import { INPUT_LIMITS, passphraseFromFile } from "../../core/input.js";
+import { parseDuration } from "../../core/time.js";
 import type { CliContext } from "../context.js";
 import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
 import { renderInspect } from "../inspect-render.js";
@@ -39,7 +40,7 @@ export function register(program: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (file: string, opts: Opts) => {
-      const core = await loadCore();
+      const core = await loadCore(() => import("../../core/inspect/inspect.js"));
       const explicitPki = ctx.io.argv.some((a) => a === "--pki" || a.startsWith("--pki=")) || Boolean(ctx.env.MTLS_PKI);
       // Raw bytes, refused when not UTF-8 rather than altered (#13); an empty PKCS#12 password is valid.
       const password = opts.passwordFile
@@ -51,7 +52,7 @@ export function register(program: Command, ctx: CliContext): void {
         ...(password !== undefined ? { password } : {}),
         pkiDir: ctx.pkiDir,
         pkiOptional: !explicitPki,
-        expiringWithinMs: core.parseDuration(opts.expiringWithin, "--expiring-within"),
+        expiringWithinMs: parseDuration(opts.expiringWithin, "--expiring-within"),
         purpose: opts.purpose,
         now: ctx.now(),
       });

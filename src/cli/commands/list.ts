@@ -1,5 +1,6 @@
 import { type Command, Option } from "commander";
 import type { ListResult } from "../../core/index.js";
+import { parseDuration } from "../../core/time.js";
 import type { CliContext } from "../context.js";
 import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
 import { type Styles, table } from "../output.js";
@@ -28,14 +29,14 @@ export function register(parent: Command, ctx: CliContext): void {
     .addHelpText("after", examplesHelp(["mtls list --partner acme", "mtls list --expiring-within 30d --json | jq -r '.result.certificates[].serial'"]))
     .addHelpText("after", exitCodesHelp(["0  listed (also when nothing matches)", "2  bad filter", "5  no PKI at --pki"]))
     .action(async (opts: Opts) => {
-      const core = await loadCore();
+      const core = await loadCore(() => import("../../core/inventory/list.js"));
       const result = await core.listCertificates({
         pkiDir: ctx.pkiDir,
         now: ctx.now(),
         ...(opts.partner ? { partner: opts.partner } : {}),
         ...(opts.status ? { status: core.parseStatus(opts.status) } : {}),
         ...(opts.kind ? { kind: opts.kind } : {}),
-        ...(opts.expiringWithin ? { expiringWithinMs: core.parseDuration(opts.expiringWithin, "--expiring-within") } : {}),
+        ...(opts.expiringWithin ? { expiringWithinMs: parseDuration(opts.expiringWithin, "--expiring-within") } : {}),
       });
       ctx.out.result(result, render);
     });

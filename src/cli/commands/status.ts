@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { Exit } from "../../core/errors.js";
 import type { StatusResult } from "../../core/index.js";
+import { parseDuration } from "../../core/time.js";
 import type { CliContext } from "../context.js";
 import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
 import { type Styles, table } from "../output.js";
@@ -42,8 +43,8 @@ export function register(parent: Command, ctx: CliContext): void {
     .addHelpText("after", examplesHelp(["mtls status", "mtls status --warn-within 14d --json || notify-oncall"]))
     .addHelpText("after", exitCodesHelp(["0  healthy", "1  problems found (listed)", "3  invalid duration", "5  no PKI"]))
     .action(async (opts: Opts) => {
-      const core = await loadCore();
-      const d = (v: string | undefined, flag: string) => (v ? core.parseDuration(v, flag) : undefined);
+      const core = await loadCore(() => import("../../core/status/status.js"));
+      const d = (v: string | undefined, flag: string) => (v ? parseDuration(v, flag) : undefined);
       const warnWithinMs = d(opts.warnWithin, "--warn-within");
       const caWarnWithinMs = d(opts.caWarnWithin, "--ca-warn-within");
       const crlMarginMs = d(opts.crlMargin, "--crl-margin");

@@ -1,10 +1,10 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { lstat } from "node:fs/promises";
+import { type CertInfo, parseCertificate } from "../cert.js";
 import { Exit, envError, fsError, inputError, MtlsError } from "../errors.js";
 import { INPUT_LIMITS, readFileBounded } from "../input.js";
 import { decryptKeyPemAsync, importSigningKey, type KeyType, keyObjectFromPkcs8, keyTypeOf } from "../keys.js";
 import { pemOrDer } from "../pem.js";
-import { type CertInfo, parseCertificate } from "../pki.js";
 import type { StoreConfig } from "../store/config.js";
 import { readText } from "../store/fs.js";
 import type { Layout } from "../store/layout.js";

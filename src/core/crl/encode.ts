@@ -1,4 +1,4 @@
-// CRL encoding and decoding. @peculiar/x509's X509CrlGenerator is quadratic in the number of
+// CRL encoding (decoding is in decode.ts, which loads no ASN.1 library). @peculiar/x509's X509CrlGenerator is quadratic in the number of
 // entries (10k: ~6 s, 100k: > 20 min) and its PEM label is one OpenSSL refuses, so we encode
 // the TBSCertList ourselves. The extension values come from @peculiar/asn1-x509 (this is its one
 // adapter module); the hot loop over revoked entries is plain DER with the per-reason extension
@@ -15,27 +15,13 @@ import {
   id_ce_cRLReasons,
   KeyIdentifier,
 } from "@peculiar/asn1-x509";
-import { body, children, ecdsaDerToRaw, ecdsaRawToDer, NULL, oid, readOid, readTime, readTlv, seq, type Tlv, time, tlv, uint, whole } from "../der.js";
-import { type KeyType, keyAlgorithms, keyTypeOf } from "../keys.js";
-import type { CertInfo } from "../pki.js";
+import type { CertInfo } from "../cert.js";
+import { ecdsaRawToDer, NULL, oid, seq, time, tlv } from "../der.js";
+import { type KeyType, keyAlgorithms } from "../keys.js";
 import type { RevocationReason } from "../store/index-file.js";
+import { REASON_CODES } from "./decode.js";
 
-/** RFC 5280 §5.3.1 reason codes (certificateHold, 6, is deliberately not offered). */
-export const REASON_CODES: Record<RevocationReason, number> = {
-  unspecified: 0,
-  keyCompromise: 1,
-  cACompromise: 2,
-  affiliationChanged: 3,
-  superseded: 4,
-  cessationOfOperation: 5,
-  privilegeWithdrawn: 9,
-};
-const REASON_NAMES = new Map<number, string>([
-  ...Object.entries(REASON_CODES).map(([k, v]) => [v, k] as [number, string]),
-  [6, "certificateHold"],
-  [8, "removeFromCRL"],
-  [10, "aACompromise"],
-]);
+export { type ParsedCrl, type ParsedCrlEntry, parseCrl, parseCrlSerials, REASON_CODES, verifyCrlSignature } from "./decode.js";
 
 const extension = (id: string, value: ArrayBuffer, critical = false): Buffer =>
   Buffer.from(AsnConvert.serialize(new Extension({ extnID: id, critical, extnValue: new OctetString(value) })));
@@ -149,118 +135,4 @@ export async function buildCrl(p: BuildCrlParams): Promise<Buffer> {
   const sig = new Uint8Array(await webcrypto.subtle.sign(keyAlgorithms(p.keyType).sign as AlgorithmIdentifier, p.signingKey, tbs));
   const sigDer = p.keyType.startsWith("ec-") ? ecdsaRawToDer(sig) : Buffer.from(sig);
   return seq(tbs, alg, tlv(0x03, Buffer.concat([Buffer.from([0]), sigDer])));
-}
-
-export interface ParsedCrlEntry {
-  serial: string;
-  revokedAt: Date;
-  reason: string;
-}
-
-export interface ParsedCrl {
-  issuerDer: Buffer;
-  thisUpdate: Date;
-  nextUpdate?: Date;
-  number?: string;
-  authorityKeyId?: string;
-  entries: ParsedCrlEntry[];
-  tbs: Buffer;
-  signatureAlgorithm: string;
-  signature: Buffer;
-}
-
-function findExtension(der: Uint8Array, exts: Tlv | undefined, id: string): Buffer | undefined {
-  if (!exts) return undefined;
-  for (const ext of children(der, exts)) {
-    const parts = children(der, ext);
-    const first = parts[0];
-    const value = parts[parts.length - 1];
-    if (first && value && readOid(der, first) === id) return body(der, value);
-  }
-  return undefined;
-}
-
-/** Reads a CRL (DER) without a general ASN.1 parser, so 100,000 entries take milliseconds. */
-export function parseCrl(der: Uint8Array): ParsedCrl {
-  return parseCrlWith(der, true);
-}
-
-/**
- * The CRL with its serials only (`entries` stays empty): what checking that nothing published is
- * lost needs, at a fraction of parseCrl's work on a large CRL (no dates, no reason extensions).
- */
-export function parseCrlSerials(der: Uint8Array): ParsedCrl & { serials: string[] } {
-  const serials: string[] = [];
-  return { ...parseCrlWith(der, false, serials), serials };
-}
-
-function serialHex(der: Uint8Array, t: Tlv): string {
-  const hex = Buffer.from(der.buffer, der.byteOffset + t.start, t.end - t.start).toString("hex");
-  let i = 0;
-  while (i < hex.length - 1 && hex[i] === "0") i++;
-  return hex.slice(i);
-}
-
-function parseCrlWith(der: Uint8Array, full: boolean, serials: string[] = []): ParsedCrl {
-  const outer = readTlv(der, 0);
-  const [tbsT, algT, sigT] = children(der, outer);
-  if (!tbsT || !algT || !sigT) throw new Error("not a CertificateList");
-  const parts = children(der, tbsT);
-  let i = 0;
-  if (parts[i]?.tag === 0x02) i++; // version
-  i++; // signature algorithm
-  const issuer = parts[i++];
-  const thisT = parts[i++];
-  if (!issuer || !thisT) throw new Error("truncated TBSCertList");
-  const out: ParsedCrl = {
-    issuerDer: whole(der, issuer),
-    thisUpdate: readTime(der, thisT),
-    entries: [],
-    tbs: whole(der, tbsT),
-    signatureAlgorithm: readOid(der, children(der, algT)[0] as Tlv),
-    signature: body(der, sigT).subarray(1),
-  };
-  if (parts[i] && (parts[i]?.tag === 0x17 || parts[i]?.tag === 0x18)) out.nextUpdate = readTime(der, parts[i++] as Tlv);
-  if (parts[i]?.tag === 0x30) {
-    for (const entry of children(der, parts[i++] as Tlv)) {
-      if (!full) {
-        serials.push(serialHex(der, readTlv(der, entry.start)));
-        continue;
-      }
-      const [serialT, dateT, extsT] = children(der, entry);
-      if (!serialT || !dateT) throw new Error("bad CRL entry");
-      const reasonValue = findExtension(der, extsT, id_ce_cRLReasons);
-      const code = reasonValue ? (reasonValue[reasonValue.length - 1] as number) : 0;
-      out.entries.push({
-        serial: body(der, serialT)
-          .toString("hex")
-          .replace(/^0+(?=.)/, ""),
-        revokedAt: readTime(der, dateT),
-        reason: REASON_NAMES.get(code) ?? String(code),
-      });
-    }
-  }
-  const extsWrapper = parts[i]?.tag === 0xa0 ? parts[i] : undefined;
-  const exts = extsWrapper ? children(der, extsWrapper)[0] : undefined;
-  const num = findExtension(der, exts, id_ce_cRLNumber);
-  if (num) out.number = BigInt(`0x${body(num, readTlv(num, 0)).toString("hex") || "0"}`).toString();
-  const aki = findExtension(der, exts, id_ce_authorityKeyIdentifier);
-  if (aki) {
-    const keyId = children(aki, readTlv(aki, 0)).find((t) => t.tag === 0x80);
-    if (keyId) out.authorityKeyId = body(aki, keyId).toString("hex");
-  }
-  return out;
-}
-
-/** Checks the CRL's signature with the issuer certificate's public key. */
-export async function verifyCrlSignature(crl: ParsedCrl, issuer: CertInfo): Promise<boolean> {
-  const type = keyTypeOf(issuer.spki);
-  const alg = keyAlgorithms(type);
-  try {
-    const key = await webcrypto.subtle.importKey("spki", new Uint8Array(issuer.spki), alg.import, false, ["verify"]);
-    const sig = type.startsWith("ec-") ? ecdsaDerToRaw(crl.signature, type === "ec-p384" ? 48 : 32) : crl.signature;
-    return await webcrypto.subtle.verify(alg.sign as AlgorithmIdentifier, key, new Uint8Array(sig), new Uint8Array(crl.tbs));
-  } catch {
-    return false;
-  }
 }

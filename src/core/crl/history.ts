@@ -9,7 +9,7 @@ import { REVOCATION_REASONS, type RevocationReason } from "../store/index-file.j
 import type { Layout } from "../store/layout.js";
 import type { Revocation } from "../store/revocations.js";
 import { iso } from "../time.js";
-import { type ParsedCrl, parseCrl, parseCrlSerials, verifyCrlSignature } from "./encode.js";
+import { type ParsedCrl, parseCrl, parseCrlSerials, verifyCrlSignature } from "./decode.js";
 import type { CaRole, CrlState } from "./publish.js";
 
 export interface SeenCrl {

@@ -6,7 +6,7 @@ import type { Layout } from "../store/layout.js";
 import { readRevocations } from "../store/revocations.js";
 import { openStore } from "../store/store.js";
 import { HOUR, iso } from "../time.js";
-import { type ParsedCrl, parseCrl, verifyCrlSignature } from "./encode.js";
+import { type ParsedCrl, parseCrl, verifyCrlSignature } from "./decode.js";
 import type { CaRole } from "./publish.js";
 
 export interface CrlDetails {

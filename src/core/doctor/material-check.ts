@@ -5,8 +5,8 @@ import { createPrivateKey, createPublicKey } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { SEALED_PGP_LABEL } from "../bundle/pgp.js";
+import { type CertInfo, isSignedBy, parseCertificate } from "../cert.js";
 import { decodePemBlocks, encodePem } from "../pem.js";
-import { type CertInfo, isSignedBy, parseCertificate } from "../pki.js";
 import type { DoctorCheckDef, DoctorContext, DoctorProblem } from "./types.js";
 
 const rel = (ctx: DoctorContext, p: string) => relative(ctx.layout.root, p);

@@ -3,9 +3,9 @@
 // journal, the publish directory against the store, and the audit chain.
 import { readFile } from "node:fs/promises";
 import { basename, dirname, join, relative } from "node:path";
+import { isSignedBy, parseCertificate } from "../cert.js";
 import { publishDirLag, unjournaled } from "../crl/history.js";
 import { pemOrDer } from "../pem.js";
-import { isSignedBy, parseCertificate } from "../pki.js";
 import { REVOCATION_REASONS, type RevocationReason } from "../store/index-file.js";
 import type { Revocation } from "../store/revocations.js";
 import { iso } from "../time.js";

@@ -3,7 +3,7 @@
 // `<crt>.key` next to it) is refused, so nobody believes a setting took effect when it did not.
 import { usageError } from "../errors.js";
 import { validatePartnerId } from "../ids.js";
-import { SERVER_PREFIX } from "../server/issue.js";
+import { SERVER_PREFIX } from "../server/prefix.js";
 import { readIndex } from "../store/index-file.js";
 import type { Layout } from "../store/layout.js";
 import { loadTemplate } from "../templates.js";

@@ -1,13 +1,12 @@
 // Finds what a file holds: PEM blocks by label, DER by trying each structure, zip and OpenPGP by
 // their magic. Every parser here has a bounded input (the caller caps the file size).
 import { messageRecipients } from "../bundle/pgp.js";
-import { parseCrl } from "../crl/encode.js";
+import { type CertInfo, nameText, parseCertificate } from "../cert.js";
+import { parseCrl } from "../crl/decode.js";
 import { children, readTlv, whole } from "../der.js";
 import { inputError } from "../errors.js";
 import { parseScheme } from "../p12/pbe.js";
-import { PfxPasswordError, readPfx } from "../p12/pfx.js";
 import { decodePemBlocks, looksLikePem } from "../pem.js";
-import { type CertInfo, describeName, parseCertificate, parseCsr } from "../pki.js";
 import { iso } from "../time.js";
 import { readManifestEntries } from "./bundle.js";
 import {
@@ -47,7 +46,7 @@ function crlFacts(der: Buffer, raw: Raw): CrlFacts {
   raw.crls.push(der);
   return {
     type: "crl",
-    issuer: describeName({ der: crl.issuerDer }).text,
+    issuer: nameText(crl.issuerDer),
     ...(crl.number !== undefined ? { number: crl.number } : {}),
     thisUpdate: iso(crl.thisUpdate),
     ...(crl.nextUpdate ? { nextUpdate: iso(crl.nextUpdate) } : {}),
@@ -69,6 +68,8 @@ function encryptedKeyFacts(der: Buffer, format: string): PrivateKeyFacts {
 }
 
 async function pkcs12Facts(der: Buffer, password: string | undefined, out: InspectedObject[], raw: Raw): Promise<void> {
+  // The PKCS#12 and CSR readers load ASN.1 libraries that inspecting a certificate does not need (#21).
+  const { PfxPasswordError, readPfx } = await import("../p12/pfx.js");
   let pfx: Awaited<ReturnType<typeof readPfx>>;
   try {
     pfx = await readPfx(der, password);
@@ -117,7 +118,7 @@ async function fromPem(text: string, password: string | undefined, what: string,
         break;
       case "CERTIFICATE REQUEST":
       case "NEW CERTIFICATE REQUEST":
-        out.push(csrFacts(await parseCsr(b.der, what)));
+        out.push(csrFacts(await (await import("../pki.js")).parseCsr(b.der, what)));
         break;
       case "X509 CRL":
         out.push(tryParse(() => crlFacts(b.der, raw), `${what} holds a damaged CRL`));
@@ -176,7 +177,7 @@ async function fromDer(der: Buffer, password: string | undefined, what: string, 
         return [attempt()];
       } catch {}
     }
-    return [csrFacts(await parseCsr(der, what))];
+    return [csrFacts(await (await import("../pki.js")).parseCsr(der, what))];
   }
   return [];
 }

@@ -1,8 +1,8 @@
 // The checks `mtls inspect` runs, each with the reason a gateway or a partner would trip over it.
 import { isIP } from "node:net";
-import { type ParsedCrl, parseCrl, verifyCrlSignature } from "../crl/encode.js";
+import { type CertInfo, isSignedBy } from "../cert.js";
+import { type ParsedCrl, parseCrl, verifyCrlSignature } from "../crl/decode.js";
 import type { LoadedCrl } from "../crl/show.js";
-import { type CertInfo, isSignedBy } from "../pki.js";
 import { DAY, iso } from "../time.js";
 import type { Detected } from "./detect.js";
 import type { CertificateFacts, InspectedObject, PublicKeyFacts } from "./objects.js";

@@ -5,10 +5,10 @@
 // byte-for-byte equal to what @peculiar/x509 produces for the same inputs.
 import { createHash, type KeyObject, sign, webcrypto } from "node:crypto";
 import { isIP } from "node:net";
+import { type CertInfo, normalizeSerial, sha256Fingerprint } from "../cert.js";
 import { children, ecdsaRawToDer, NULL, octets, oid, readTlv, seq, time, tlv, uint } from "../der.js";
 import { type KeyType, keyAlgorithms, signingDigest } from "../keys.js";
 import { encodePem } from "../pem.js";
-import { type CertInfo, normalizeSerial, sha256Fingerprint } from "../pki.js";
 import type { San } from "../sans.js";
 
 const BASIC_CONSTRAINTS_LEAF = Buffer.from("300c0603551d130101ff04023000", "hex");

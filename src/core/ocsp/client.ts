@@ -18,8 +18,8 @@ import {
 } from "@peculiar/asn1-ocsp";
 import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
 import { AlgorithmIdentifier, Extension } from "@peculiar/asn1-x509";
+import { type CertInfo, isSignedBy, parseCertificate } from "../cert.js";
 import { children, readTlv, whole } from "../der.js";
-import { type CertInfo, isSignedBy, parseCertificate } from "../pki.js";
 import { CERT_ID_HASHES, issuerHashes } from "./protocol.js";
 
 const SHA1 = "1.3.14.3.2.26";

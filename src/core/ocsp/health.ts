@@ -6,7 +6,6 @@ import { readCertFile } from "../ca/material.js";
 import type { StoreConfig } from "../store/config.js";
 import type { Layout } from "../store/layout.js";
 import { iso } from "../time.js";
-import { checkOcsp, OcspCheckError } from "./client.js";
 
 export interface ResponderHealth {
   url: string;
@@ -23,6 +22,8 @@ export async function checkResponder(layout: Layout, config: StoreConfig, ca: Ca
   const url = config.ca.ocspUrl;
   if (!url || !config.canary) return undefined;
   const canary = await readCertFile(layout.canaryCert, "the canary certificate");
+  // The OCSP client loads the ASN.1 schemas: only when a responder is configured (#21).
+  const { checkOcsp, OcspCheckError } = await import("./client.js");
   try {
     const r = await checkOcsp(url, canary, ca.issuer, now);
     const facts = { url, canaryStatus: r.status, thisUpdate: iso(r.thisUpdate), ...(r.nextUpdate ? { nextUpdate: iso(r.nextUpdate) } : {}), signer: r.signer };

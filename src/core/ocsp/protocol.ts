@@ -6,11 +6,11 @@
 // anyone who can reach the responder, so the parser is strict and bounded: a request is read
 // only if every TLV is where RFC 6960 puts it and spans exactly its parent.
 import { createHash, type KeyObject, sign } from "node:crypto";
-import { REASON_CODES } from "../crl/encode.js";
+import { normalizeSerial } from "../cert.js";
+import { REASON_CODES } from "../crl/decode.js";
 import { children, generalizedTime, octets, oid, readOid, readTlv, seq, type Tlv, tlv } from "../der.js";
 import { keyIdentifier, publicKeyBits, signatureAlgorithmDer } from "../issue/leaf-encode.js";
 import { type KeyType, signingDigest } from "../keys.js";
-import { normalizeSerial } from "../pki.js";
 import type { RevocationReason } from "../store/index-file.js";
 
 /** CertID hash algorithms a responder must accept: SHA-1 (RFC 5019) and the SHA-2 family. */

@@ -6,11 +6,12 @@
 import { readFile } from "node:fs/promises";
 import { type AuditEntry, stageAudit } from "../audit/audit.js";
 import { type CaCerts, type CaKey, loadCaCerts, loadCaKey, type PassphraseSource } from "../ca/material.js";
+import { type CertInfo, isSignedBy, parseCertificate } from "../cert.js";
 import type { CaRole } from "../crl/publish.js";
 import { randomSerial } from "../ids.js";
 import { decryptKeyPemAsync, encryptPkcs8, generateKeyPairDer, isEncryptedKeyPem, keyObjectFromPkcs8 } from "../keys.js";
 import { encodePem, pemOrDer } from "../pem.js";
-import { type CertInfo, createCertificate, isSignedBy, parseCertificate } from "../pki.js";
+import { createCertificate } from "../pki.js";
 import { readConfig } from "../store/config.js";
 import { StoreWriter } from "../store/fs.js";
 import type { Layout } from "../store/layout.js";

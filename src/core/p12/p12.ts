@@ -1,9 +1,9 @@
 import { createPrivateKey, createPublicKey, randomInt } from "node:crypto";
 import { unlink } from "node:fs/promises";
+import { type CertInfo, parseCertificate } from "../cert.js";
 import { inputError } from "../errors.js";
 import { decryptKeyPem } from "../keys.js";
 import { decodePemBlocks, looksLikePem } from "../pem.js";
-import { type CertInfo, parseCertificate } from "../pki.js";
 import { writeFileAtomic } from "../store/fs.js";
 import { buildPfx, type PfxProfile } from "./pfx.js";
 

@@ -2,8 +2,9 @@
 // each cause comes from something observed (an alert, an HTTP status, a fact about the presented
 // certificate) and names what to check. Fixed advice (missing intermediate, missing CRL) is only
 // offered when the evidence is a certificate verification failure that does not say more.
+
+import { parseCertificate } from "../cert.js";
 import { decodePemBlocks } from "../pem.js";
-import { parseCertificate } from "../pki.js";
 import { readIndex } from "../store/index-file.js";
 import type { Store } from "../store/store.js";
 import type { AttemptResult } from "./probe.js";

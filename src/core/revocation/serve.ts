@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { PassphraseSource } from "../ca/material.js";
-import { parseCrl } from "../crl/encode.js";
+import { parseCrl } from "../crl/decode.js";
 import type { CaRole } from "../crl/publish.js";
 import { inputError } from "../errors.js";
 import { respondOcsp } from "../ocsp/respond.js";

@@ -19,8 +19,9 @@ import { withLock } from "../store/lock.js";
 import { openStore } from "../store/store.js";
 import { DAY, iso } from "../time.js";
 
-/** Index records of server certificates carry this prefix, which no partner id can have. */
-export const SERVER_PREFIX = "server:";
+import { SERVER_PREFIX } from "./prefix.js";
+
+export { SERVER_PREFIX };
 
 export interface ServerIssueParams {
   pkiDir: string;

@@ -2,7 +2,7 @@
 // the partner's business, an expired server certificate takes every partner's traffic down.
 import type { Problem } from "../status/status.js";
 import type { CertRecord } from "../store/index-file.js";
-import { SERVER_PREFIX } from "./issue.js";
+import { SERVER_PREFIX } from "./prefix.js";
 
 export const renewHint = (r: CertRecord): string =>
   r.kind === "server"

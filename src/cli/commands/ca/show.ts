@@ -40,7 +40,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .addHelpText("after", examplesHelp(["mtls ca show", "mtls ca show --json | jq -r .result.root.fingerprint"]))
     .addHelpText("after", exitCodesHelp(["0  shown", "5  no PKI at --pki"]))
     .action(async () => {
-      const core = await loadCore();
+      const core = await loadCore(() => import("../../../core/ca/show.js"));
       ctx.out.result(await core.showCa({ pkiDir: ctx.pkiDir, now: ctx.now() }), render);
     });
 }

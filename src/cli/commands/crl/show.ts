@@ -34,7 +34,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .addHelpText("after", examplesHelp(["mtls crl show", "mtls crl show --json | jq '.result.crls[0].nextUpdate'"]))
     .addHelpText("after", exitCodesHelp(["0  shown", "5  no PKI, or no CRL published yet"]))
     .action(async () => {
-      const core = await loadCore();
+      const core = await loadCore(() => import("../../../core/crl/show.js"));
       ctx.out.result(await core.showCrls({ pkiDir: ctx.pkiDir, now: ctx.now() }), render);
     });
 }

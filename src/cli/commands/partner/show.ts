@@ -12,7 +12,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .addHelpText("after", examplesHelp(["mtls partner show acme"]))
     .addHelpText("after", exitCodesHelp(["0  shown", "3  unknown partner", "5  no PKI"]))
     .action(async (partnerId: string) => {
-      const core = await loadCore();
+      const core = await loadCore(() => import("../../../core/partners/partners.js"));
       const result = await core.showPartner({ pkiDir: ctx.pkiDir, partnerId, now: ctx.now() });
       ctx.out.result(result, (r, s) => {
         const head = fields(

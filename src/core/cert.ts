@@ -1,0 +1,349 @@
+// Reading certificates without @peculiar/x509. Loading x509 (with reflect-metadata, tsyringe and
+// the ASN.1 schemas) costs ~45 ms per process on the project machine, as much as Node's own
+// start-up, and most commands only need to read the CA certificates: here OpenSSL (node:crypto)
+// checks that the bytes are a certificate and our DER reader takes the fields out. The strings
+// come out exactly as x509 writes them (test/unit/cert-read.test.ts compares the two), because
+// subjects are stored in the index and compared later.
+import { createHash, createPublicKey, X509Certificate } from "node:crypto";
+import { children, readOid, readTime, readTlv, type Tlv, whole } from "./der.js";
+import { inputError } from "./errors.js";
+import { encodePem } from "./pem.js";
+import type { San } from "./sans.js";
+
+export interface CertInfo {
+  der: Buffer;
+  pem: string;
+  /** Lowercase hex without leading zero bytes, as stored in the index. */
+  serial: string;
+  subject: string;
+  /** The subject's commonName values (usually one). */
+  commonNames: string[];
+  issuer: string;
+  subjectDer: Buffer;
+  issuerDer: Buffer;
+  notBefore: Date;
+  notAfter: Date;
+  /** "sha256:<hex>" over the DER. */
+  fingerprint: string;
+  spki: Buffer;
+  sans: San[];
+  isCa: boolean;
+  pathLen?: number;
+  keyUsage: string[];
+  extKeyUsage: string[];
+  subjectKeyId?: string;
+  authorityKeyId?: string;
+  crlUrls: string[];
+  /** OCSP responders named in Authority Information Access. */
+  ocspUrls?: string[];
+}
+
+export const sha256Fingerprint = (der: Uint8Array): string => `sha256:${createHash("sha256").update(der).digest("hex")}`;
+
+/** Serial numbers compare as lowercase hex without leading zeros (OpenSSL prints upper case). */
+export function normalizeSerial(hex: string): string {
+  const s = hex.toLowerCase().replace(/[:\s]/g, "").replace(/^0+/, "");
+  return s === "" ? "0" : s;
+}
+
+export const EKU_NAMES: Record<string, string> = {
+  "1.3.6.1.5.5.7.3.1": "serverAuth",
+  "1.3.6.1.5.5.7.3.2": "clientAuth",
+  "1.3.6.1.5.5.7.3.3": "codeSigning",
+  "1.3.6.1.5.5.7.3.4": "emailProtection",
+  "1.3.6.1.5.5.7.3.8": "timeStamping",
+  "1.3.6.1.5.5.7.3.9": "OCSPSigning",
+};
+
+/** RFC 5280 §4.2.1.3 bit order. */
+const KEY_USAGE_BITS = ["digitalSignature", "nonRepudiation", "keyEncipherment", "dataEncipherment", "keyAgreement", "keyCertSign", "cRLSign"];
+
+export const EXTENSION_NAMES: Record<string, string> = {
+  "2.5.29.14": "subjectKeyIdentifier",
+  "2.5.29.15": "keyUsage",
+  "2.5.29.17": "subjectAltName",
+  "2.5.29.19": "basicConstraints",
+  "2.5.29.30": "nameConstraints",
+  "2.5.29.31": "cRLDistributionPoints",
+  "2.5.29.32": "certificatePolicies",
+  "2.5.29.35": "authorityKeyIdentifier",
+  "2.5.29.37": "extKeyUsage",
+  "1.3.6.1.5.5.7.1.1": "authorityInfoAccess",
+  "1.3.6.1.5.5.7.1.24": "tlsFeature",
+};
+
+// --- Names (the text form @peculiar/x509 writes: RFC 4514-like, in encoding order) --------------
+
+const ATTRIBUTE_NAMES: Record<string, string> = {
+  "2.5.4.3": "CN",
+  "2.5.4.7": "L",
+  "2.5.4.8": "ST",
+  "2.5.4.10": "O",
+  "2.5.4.11": "OU",
+  "2.5.4.6": "C",
+  "0.9.2342.19200300.100.1.25": "DC",
+  "1.2.840.113549.1.9.1": "E",
+  "2.5.4.42": "G",
+  "2.5.4.43": "I",
+  "2.5.4.4": "SN",
+  "2.5.4.12": "T",
+};
+
+interface NameValue {
+  text: string;
+  /** Value of a string type x509 does not decode: it prints "#" and the hex of the whole TLV. */
+  raw?: string;
+}
+
+const UTF8 = 0x0c;
+const BMP = 0x1e;
+const UNIVERSAL = 0x1c;
+// Teletex, Printable, IA5: asn1js reads one character per byte.
+const BYTE_STRINGS = new Set([0x13, 0x14, 0x16]);
+
+function readNameValue(buf: Uint8Array, t: Tlv): NameValue {
+  const content = buf.subarray(t.start, t.end);
+  if (t.tag === UTF8) return { text: Buffer.from(content).toString("utf8") };
+  if (BYTE_STRINGS.has(t.tag)) return { text: Buffer.from(content).toString("latin1") };
+  if (t.tag === BMP || t.tag === UNIVERSAL) {
+    const width = t.tag === BMP ? 2 : 4;
+    let text = "";
+    for (let i = 0; i + width <= content.length; i += width) {
+      let code = 0;
+      for (let j = 0; j < width; j++) code = code * 256 + (content[i + j] as number);
+      text += String.fromCharCode(code);
+    }
+    return { text };
+  }
+  if (content.length === 0) return { text: "" };
+  const hex = whole(buf, t).toString("hex");
+  return { text: hex, raw: hex };
+}
+
+function escapeValue(v: string): string {
+  // Mirrors x509's escaping, including its single (first-match) replacement of CR, LF or TAB.
+  return v
+    .replace(/([,+"\\<>;])/g, "\\$1")
+    .replace(/^([ #])/, "\\$1")
+    .replace(/([ ]$)/, "\\$1")
+    .replace(/([\r\n\t])/, (c) => `\\${Buffer.from(c, "utf8").toString("hex").toUpperCase()}`);
+}
+
+export interface ReadName {
+  text: string;
+  commonNames: string[];
+  /** No attributes at all. */
+  empty: boolean;
+}
+
+/** A DER Name as text and CNs. Throws on a malformed encoding. */
+export function readName(buf: Uint8Array, name: Tlv): ReadName {
+  if (name.tag !== 0x30) throw new Error("DER: a Name is a SEQUENCE");
+  const rdns: string[] = [];
+  const commonNames: string[] = [];
+  for (const set of children(buf, name)) {
+    if (set.tag !== 0x31) throw new Error("DER: an RDN is a SET");
+    const parts: string[] = [];
+    for (const atv of children(buf, set)) {
+      const [type, value] = children(buf, atv);
+      if (atv.tag !== 0x30 || type?.tag !== 0x06 || !value) throw new Error("DER: bad AttributeTypeAndValue");
+      const oid = readOid(buf, type);
+      const v = readNameValue(buf, value);
+      if (oid === "2.5.4.3") commonNames.push(v.text);
+      parts.push(`${ATTRIBUTE_NAMES[oid] ?? oid}=${v.raw !== undefined ? `#${v.raw}` : escapeValue(v.text)}`);
+    }
+    rdns.push(parts.join("+"));
+  }
+  return { text: rdns.join(", "), commonNames, empty: rdns.length === 0 };
+}
+
+// --- Extensions -----------------------------------------------------------------------------------
+
+const hexOf = (buf: Uint8Array, t: Tlv) => Buffer.from(buf.subarray(t.start, t.end)).toString("hex");
+
+function formatIp(b: Uint8Array): string {
+  if (b.length === 4) return Array.from(b).join(".");
+  if (b.length !== 16) return Buffer.from(b).toString("hex");
+  const parts: string[] = [];
+  for (let i = 0; i < 16; i += 2) parts.push((((b[i] as number) << 8) | (b[i + 1] as number)).toString(16));
+  // The longest run of two or more zero groups becomes "::" (the first, on a tie).
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && parts[j] === "0") j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j > i ? j : i + 1;
+  }
+  return best < 0 ? parts.join(":") : `${parts.slice(0, best).join(":")}::${parts.slice(best + bestLen).join(":")}`;
+}
+
+/** GeneralNames (RFC 5280 §4.2.1.6) of the types we issue; others are reported as unsupported. */
+export function readGeneralNames(buf: Uint8Array, list: Tlv): { sans: San[]; unsupported: string[] } {
+  const sans: San[] = [];
+  const unsupported: string[] = [];
+  for (const gn of children(buf, list)) {
+    const text = () => Buffer.from(buf.subarray(gn.start, gn.end)).toString("latin1");
+    if (gn.tag === 0x82) sans.push({ type: "dns", value: text() });
+    else if (gn.tag === 0x86) sans.push({ type: "uri", value: text() });
+    else if (gn.tag === 0x81) sans.push({ type: "email", value: text() });
+    else if (gn.tag === 0x87) sans.push({ type: "ip", value: formatIp(buf.subarray(gn.start, gn.end)) });
+    else unsupported.push(GENERAL_NAME_TYPES[gn.tag] ?? `[${gn.tag & 0x1f}]`);
+  }
+  return { sans, unsupported };
+}
+
+const GENERAL_NAME_TYPES: Record<number, string> = { 160: "otherName", 163: "x400Address", 164: "directoryName", 165: "ediPartyName", 136: "registeredID" };
+
+interface Extensions {
+  isCa: boolean;
+  pathLen?: number;
+  keyUsage: string[];
+  extKeyUsage: string[];
+  subjectKeyId?: string;
+  authorityKeyId?: string;
+  crlUrls: string[];
+  sans: San[];
+}
+
+function readCrlUrls(buf: Uint8Array, value: Tlv): string[] {
+  const urls: string[] = [];
+  for (const dp of children(buf, value)) {
+    const name = children(buf, dp).find((t) => t.tag === 0xa0);
+    const full = name ? children(buf, name).find((t) => t.tag === 0xa0) : undefined;
+    if (full) for (const s of readGeneralNames(buf, full).sans) if (s.type === "uri") urls.push(s.value);
+  }
+  return urls;
+}
+
+function readExtension(buf: Uint8Array, oid: string, value: Tlv, out: Extensions): void {
+  if (oid === "2.5.29.19") {
+    const parts = children(buf, value);
+    const ca = parts.find((t) => t.tag === 0x01);
+    const len = parts.find((t) => t.tag === 0x02);
+    out.isCa = ca ? buf[ca.start] !== 0 : false;
+    if (len) out.pathLen = Number.parseInt(hexOf(buf, len) || "0", 16);
+  } else if (oid === "2.5.29.15") {
+    if (value.tag !== 0x03) throw new Error("DER: keyUsage is a BIT STRING");
+    const bits = buf.subarray(value.start + 1, value.end);
+    out.keyUsage = KEY_USAGE_BITS.filter((_, i) => ((bits[i >> 3] ?? 0) & (0x80 >> (i & 7))) !== 0);
+  } else if (oid === "2.5.29.37") {
+    out.extKeyUsage = children(buf, value).map((t) => {
+      const o = readOid(buf, t);
+      return EKU_NAMES[o] ?? o;
+    });
+  } else if (oid === "2.5.29.17") out.sans = readGeneralNames(buf, value).sans;
+  else if (oid === "2.5.29.14") out.subjectKeyId = hexOf(buf, value);
+  else if (oid === "2.5.29.35") {
+    const id = children(buf, value).find((t) => t.tag === 0x80);
+    if (id) out.authorityKeyId = hexOf(buf, id);
+  } else if (oid === "2.5.29.31") out.crlUrls = readCrlUrls(buf, value);
+}
+
+function readExtensions(buf: Uint8Array, wrapper: Tlv | undefined): Extensions {
+  const out: Extensions = { isCa: false, keyUsage: [], extKeyUsage: [], crlUrls: [], sans: [] };
+  const list = wrapper ? children(buf, wrapper)[0] : undefined;
+  for (const ext of list ? children(buf, list) : []) {
+    const parts = children(buf, ext);
+    const id = parts[0];
+    const octets = parts[parts.length - 1];
+    if (id?.tag !== 0x06 || octets?.tag !== 0x04) throw new Error("DER: bad Extension");
+    readExtension(buf, readOid(buf, id), readTlv(buf, octets.start), out);
+  }
+  return out;
+}
+
+// --- Certificates ---------------------------------------------------------------------------------
+
+function readTbs(der: Buffer) {
+  const [tbs] = children(der, readTlv(der, 0));
+  if (tbs?.tag !== 0x30) throw new Error("DER: no TBSCertificate");
+  const fields = children(der, tbs);
+  const at = fields[0]?.tag === 0xa0 ? 1 : 0;
+  const [serial, , issuer, validity, subject, spki] = fields.slice(at);
+  if (serial?.tag !== 0x02 || !issuer || validity?.tag !== 0x30 || !subject || spki?.tag !== 0x30) throw new Error("DER: bad TBSCertificate");
+  const [notBefore, notAfter] = children(der, validity);
+  if (!notBefore || !notAfter) throw new Error("DER: bad Validity");
+  return { serial, issuer, notBefore, notAfter, subject, spki, extensions: fields.find((t) => t.tag === 0xa3) };
+}
+
+/** Reads a certificate (DER). Throws an input error naming `what` when it is not one. */
+export function parseCertificate(input: Uint8Array, what = "certificate"): CertInfo {
+  const der = Buffer.from(input);
+  try {
+    // OpenSSL's parser decides what is a certificate; the DER walk below only reads fields.
+    new X509Certificate(der);
+    const f = readTbs(der);
+    const subject = readName(der, f.subject);
+    const ext = readExtensions(der, f.extensions);
+    return {
+      der,
+      pem: encodePem("CERTIFICATE", der),
+      serial: normalizeSerial(hexOf(der, f.serial)),
+      subject: subject.text,
+      commonNames: subject.commonNames,
+      issuer: readName(der, f.issuer).text,
+      subjectDer: whole(der, f.subject),
+      issuerDer: whole(der, f.issuer),
+      notBefore: readTime(der, f.notBefore),
+      notAfter: readTime(der, f.notAfter),
+      fingerprint: sha256Fingerprint(der),
+      spki: whole(der, f.spki),
+      sans: ext.sans,
+      isCa: ext.isCa,
+      ...(ext.pathLen !== undefined ? { pathLen: ext.pathLen } : {}),
+      keyUsage: ext.keyUsage,
+      extKeyUsage: ext.extKeyUsage,
+      ...(ext.subjectKeyId !== undefined ? { subjectKeyId: ext.subjectKeyId } : {}),
+      ...(ext.authorityKeyId !== undefined ? { authorityKeyId: ext.authorityKeyId } : {}),
+      crlUrls: ext.crlUrls,
+    };
+  } catch (err) {
+    throw inputError("ERR_CERT_PARSE", `${what} is not a valid X.509 certificate`, undefined, err);
+  }
+}
+
+const NAME_OIDS = new Set(Object.values(ATTRIBUTE_NAMES));
+
+/** x509's unescaping of one value of a Name's text form. */
+function unescapeValue(value: string): string {
+  const quoted = /"(.*?[^\\])?"/.exec(value);
+  return (quoted ? (quoted[1] ?? "") : value).replace(/\\0a/gi, "\n").replace(/\\0d/gi, "\r").replace(/\\0g/gi, "\t").replace(/\\(.)/g, "$1");
+}
+
+/** The CNs of a subject in its stored text form (the index of stores from before #12 keeps no other). */
+export function commonNamesFromText(text: string): string[] {
+  // Without a backslash or quote nothing is escaped, so "," and "+" are separators and a split is
+  // exact: ~20x faster than parsing the Name, which matters for an index of 100,000 such records.
+  if (!/[\\"]/.test(text))
+    return text
+      .split(/[,+]/)
+      .map((p) => p.trim())
+      .filter((p) => p.startsWith("CN="))
+      .map((p) => p.slice(3));
+  // Otherwise x509's own grammar for the text form (the form it wrote), without building the Name.
+  const re = /(\d\.[\d.]*\d|[A-Za-z]+)=((?:"")|(?:".*?[^\\]")|(?:[^,+"\\](?=[,+]|$))|(?:[^,+].*?(?:[^\\][,+]))|(?:))([,+])?/g;
+  const cns: string[] = [];
+  for (let m = re.exec(`${text},`); m; m = re.exec(`${text},`)) {
+    const type = m[1] as string;
+    let value = m[2] as string;
+    if (value.endsWith(",") || value.endsWith("+")) value = value.slice(0, -1);
+    if (!/[\d.]+/.test(type) && !NAME_OIDS.has(type)) return [];
+    if (type === "CN" || type === "2.5.4.3") cns.push(value.startsWith("#") ? value.slice(1).toLowerCase() : unescapeValue(value));
+  }
+  return cns;
+}
+
+/** A DER Name (a CRL's issuer, say) in the text form the rest of mtls prints. */
+export function nameText(der: Uint8Array): string {
+  return readName(der, readTlv(der, 0)).text;
+}
+
+/** True when `cert` carries a valid signature by the holder of `issuer`'s key (OpenSSL checks it). */
+export async function isSignedBy(cert: CertInfo, issuer: CertInfo): Promise<boolean> {
+  try {
+    return new X509Certificate(cert.der).verify(createPublicKey({ key: issuer.spki, format: "der", type: "spki" }));
+  } catch {
+    return false;
+  }
+}
