@@ -90,10 +90,18 @@ export function children(buf: Uint8Array, parent: Tlv): Tlv[] {
   const out: Tlv[] = [];
   for (let o = parent.start; o < parent.end; ) {
     const t = readTlv(buf, o);
+    if (t.end > parent.end) throw new Error("DER: an element overruns its parent");
     out.push(t);
     o = t.end;
   }
   return out;
+}
+
+/** The one TLV that fills `parent`'s content exactly (an extension's value in its OCTET STRING). */
+export function readInner(buf: Uint8Array, parent: Tlv): Tlv {
+  const t = readTlv(buf, parent.start);
+  if (t.end !== parent.end) throw new Error("DER: the content is not exactly one element");
+  return t;
 }
 
 export const body = (buf: Uint8Array, t: Tlv): Buffer => Buffer.from(buf.subarray(t.start, t.end));

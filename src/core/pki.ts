@@ -1,12 +1,12 @@
 // The adapter for @peculiar/x509 (and the reflect-metadata polyfill it needs). Nothing else in
 // the project imports either, so the rest of the core deals in bytes, strings and CryptoKeys.
-import "reflect-metadata";
+// Both load on first use: together they cost ~45 ms of start-up, and only the commands that
+// create certificates or CSRs with them need them (reading is in cert.ts, csr.ts, name.ts; #21).
 import { webcrypto } from "node:crypto";
-import * as x509 from "@peculiar/x509";
-import { type CertInfo, EKU_NAMES, EXTENSION_NAMES, parseCertificate } from "./cert.js";
-import { children, readTlv, whole } from "./der.js";
-import { inputError } from "./errors.js";
+import type * as X509 from "@peculiar/x509";
+import { type CertInfo, EKU_NAMES, parseCertificate } from "./cert.js";
 import { type KeyType, keyAlgorithms } from "./keys.js";
+import type { DistinguishedName } from "./name.js";
 import type { San } from "./sans.js";
 
 // Crypto provider: Node's built-in WebCrypto rather than @peculiar/webcrypto. Measured on our
@@ -14,117 +14,28 @@ import type { San } from "./sans.js";
 // RSASSA-PKCS1-v1_5) and OpenSSL accepts both outputs; @peculiar/webcrypto adds ~130 ms to every
 // command's start-up and its CryptoKeys do not convert to Node KeyObjects, while its ~1.3x
 // issuance throughput is irrelevant next to file I/O. So: no extra dependency.
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
-
-export interface DistinguishedName {
-  /** Relative distinguished names in encoding order, e.g. [["O", "Acme"], ["CN", "Acme Root CA"]]. */
-  rdns?: Array<[string, string]>;
-  /** An already encoded Name, copied byte for byte (a CSR's subject). */
-  der?: Uint8Array;
+type X509Lib = typeof X509.default;
+let loaded: Promise<X509Lib> | undefined;
+function loadX509(): Promise<X509Lib> {
+  loaded ??= (async () => {
+    await import("reflect-metadata");
+    // x509 is CommonJS: its module.exports is the default export (bundled, the only one).
+    const x509 = (await import("@peculiar/x509")).default;
+    x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+    return x509;
+  })();
+  return loaded;
 }
 
 export type { CertInfo } from "./cert.js";
-export { commonNamesFromText, EXTENSION_NAMES, isSignedBy, normalizeSerial, parseCertificate, sha256Fingerprint } from "./cert.js";
+export { EXTENSION_NAMES, isSignedBy, normalizeSerial, parseCertificate, sha256Fingerprint } from "./cert.js";
+export { type CsrInfo, parseCsr } from "./csr.js";
+export { commonNamesFromText, type DistinguishedName, describeName, type NameInfo } from "./name.js";
 
 /** A copy backed by a plain ArrayBuffer, the only kind the WebCrypto and ASN.1 typings accept. */
 const ab = (b: Uint8Array): Uint8Array<ArrayBuffer> => new Uint8Array(b);
 
 const EKU_OIDS = Object.fromEntries(Object.entries(EKU_NAMES).map(([k, v]) => [v, k]));
-
-function toSans(names: readonly x509.GeneralName[]): { sans: San[]; unsupported: string[] } {
-  const sans: San[] = [];
-  const unsupported: string[] = [];
-  for (const n of names) {
-    if (n.type === "dns") sans.push({ type: "dns", value: n.value });
-    else if (n.type === "url") sans.push({ type: "uri", value: n.value });
-    else if (n.type === "email") sans.push({ type: "email", value: n.value });
-    else if (n.type === "ip") sans.push({ type: "ip", value: n.value });
-    else unsupported.push(`${n.type}:${n.value}`);
-  }
-  return { sans, unsupported };
-}
-
-/** A Name as encoded DER plus the text and CNs people see. */
-export interface NameInfo {
-  der: Buffer;
-  text: string;
-  commonNames: string[];
-  empty: boolean;
-}
-
-export function describeName(dn: DistinguishedName): NameInfo {
-  const name = toName(dn);
-  return { der: Buffer.from(name.toArrayBuffer()), text: name.toString(), commonNames: name.getField("CN"), empty: name.toJSON().length === 0 };
-}
-
-export interface CsrInfo {
-  subject: string;
-  subjectDer: Buffer;
-  /** True when the subject has no attributes at all. */
-  subjectEmpty: boolean;
-  spki: Buffer;
-  sans: San[];
-  /** SAN entries of types we do not issue (otherName, directoryName, registeredID ...). */
-  unsupportedSans: string[];
-  /** Every extension the CSR asks for, by name, e.g. "basicConstraints (CA:true)". */
-  requestedExtensions: string[];
-  signatureValid: boolean;
-}
-
-// asn1js refuses inputs past these limits instead of allocating without bound (hostile CSRs).
-const PARSE_LIMITS = { berOptions: { maxNodes: 10_000, maxDepth: 64 } } as unknown as x509.ParseOptions;
-
-/** Parses a PKCS#10 request (DER) and checks its self-signature. Throws an input error when unparsable. */
-export async function parseCsr(der: Uint8Array, what: string): Promise<CsrInfo> {
-  let csr: x509.Pkcs10CertificateRequest;
-  let subjectDer: Buffer;
-  let sans: San[] = [];
-  let unsupported: string[] = [];
-  const requested: string[] = [];
-  try {
-    csr = new x509.Pkcs10CertificateRequest(ab(der), PARSE_LIMITS);
-    for (const ext of csr.extensions) {
-      const name = EXTENSION_NAMES[ext.type] ?? ext.type;
-      if (ext instanceof x509.SubjectAlternativeNameExtension) {
-        ({ sans, unsupported } = toSans(ext.names.items));
-      } else if (ext instanceof x509.BasicConstraintsExtension) {
-        requested.push(`${name} (CA:${ext.ca})`);
-      } else if (ext instanceof x509.ExtendedKeyUsageExtension) {
-        requested.push(`${name} (${ext.usages.map((u) => EKU_NAMES[String(u)] ?? String(u)).join(", ")})`);
-      } else {
-        requested.push(name);
-      }
-    }
-    // Touch the fields we rely on so a malformed body fails here, inside the try.
-    void csr.subject;
-    void csr.publicKey.rawData;
-    // The subject exactly as the partner encoded it: re-serialising the parsed Name would
-    // silently "repair" (and so hide) strings that are not what their ASN.1 type says.
-    const info = children(der, readTlv(der, 0))[0];
-    const subjectTlv = info ? children(der, info)[1] : undefined;
-    if (!subjectTlv) throw new Error("no subject");
-    subjectDer = whole(der, subjectTlv);
-  } catch (err) {
-    throw inputError("ERR_CSR_PARSE", `${what} is not a valid PKCS#10 certificate request`, "send a PEM or DER CSR, e.g. made with `openssl req -new`", err);
-  }
-  let signatureValid = false;
-  try {
-    signatureValid = await csr.verify();
-  } catch {
-    signatureValid = false;
-  }
-
-  return {
-    subject: csr.subject,
-    subjectDer,
-    subjectEmpty: csr.subjectName.toJSON().length === 0,
-    spki: Buffer.from(csr.publicKey.rawData),
-    sans,
-    unsupportedSans: unsupported,
-    requestedExtensions: requested,
-    signatureValid,
-  };
-}
 
 export type CertProfile = { kind: "root"; pathLen: number } | { kind: "intermediate"; pathLen: number } | { kind: "leaf"; extKeyUsage: string[] };
 
@@ -147,7 +58,7 @@ export interface CreateCertificateParams {
   ocspNoCheck?: boolean;
 }
 
-function toName(dn: DistinguishedName): x509.Name {
+function toName(x509: X509Lib, dn: DistinguishedName): X509.Name {
   if (dn.der) return new x509.Name(ab(dn.der));
   return new x509.Name((dn.rdns ?? []).map(([attr, value]) => ({ [attr]: [value] })));
 }
@@ -156,20 +67,21 @@ const wholeSeconds = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000
 
 /** Signs a certificate with the extensions of the given profile (RFC 5280 §4.2). */
 export async function createCertificate(p: CreateCertificateParams): Promise<CertInfo> {
+  const x509 = await loadX509();
   const publicKey = new x509.PublicKey(ab(p.spki));
-  const subjectName = toName(p.subject);
+  const subjectName = toName(x509, p.subject);
   const issuerName = p.issuer ? new x509.Name(ab(p.issuer.subjectDer)) : subjectName;
   const ski = await x509.SubjectKeyIdentifierExtension.create(publicKey);
   // AKI must equal the issuer's SKI as written in the issuer's certificate.
   const akiKeyId = p.issuer
     ? (p.issuer.subjectKeyId ?? (await x509.SubjectKeyIdentifierExtension.create(new x509.PublicKey(ab(p.issuer.spki)))).keyId)
     : ski.keyId;
-  const extensions: x509.Extension[] = [];
+  const extensions: X509.Extension[] = [];
   if (p.profile.kind === "leaf") {
     extensions.push(new x509.BasicConstraintsExtension(false, undefined, true));
     extensions.push(new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true));
     if (p.profile.extKeyUsage.length) {
-      extensions.push(new x509.ExtendedKeyUsageExtension(p.profile.extKeyUsage.map((u) => EKU_OIDS[u] ?? u) as x509.ExtendedKeyUsageType[], false));
+      extensions.push(new x509.ExtendedKeyUsageExtension(p.profile.extKeyUsage.map((u) => EKU_OIDS[u] ?? u) as X509.ExtendedKeyUsageType[], false));
     }
   } else {
     extensions.push(new x509.BasicConstraintsExtension(true, p.profile.pathLen, true));
@@ -177,7 +89,7 @@ export async function createCertificate(p: CreateCertificateParams): Promise<Cer
   }
   extensions.push(ski, new x509.AuthorityKeyIdentifierExtension(akiKeyId));
   if (p.sans?.length) {
-    const names = p.sans.map((s) => ({ type: s.type === "uri" ? "url" : s.type, value: s.value }) as x509.JsonGeneralName);
+    const names = p.sans.map((s) => ({ type: s.type === "uri" ? "url" : s.type, value: s.value }) as X509.JsonGeneralName);
     // RFC 5280 §4.2.1.6: the SAN extension is critical when the subject is empty.
     const subjectEmpty = subjectName.toJSON().length === 0;
     extensions.push(new x509.SubjectAlternativeNameExtension(names, subjectEmpty));
@@ -200,12 +112,13 @@ export async function createCertificate(p: CreateCertificateParams): Promise<Cer
 
 /** A PKCS#10 request, as a partner would make with `openssl req -new` (used by the demo). */
 export async function createCsr(p: { subject: DistinguishedName; keys: CryptoKeyPair; keyType: KeyType; sans?: San[] }): Promise<string> {
+  const x509 = await loadX509();
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: toName(p.subject),
+    name: toName(x509, p.subject),
     keys: p.keys,
     signingAlgorithm: keyAlgorithms(p.keyType).sign,
     extensions: p.sans?.length
-      ? [new x509.SubjectAlternativeNameExtension(p.sans.map((s) => ({ type: s.type === "uri" ? "url" : s.type, value: s.value }) as x509.JsonGeneralName))]
+      ? [new x509.SubjectAlternativeNameExtension(p.sans.map((s) => ({ type: s.type === "uri" ? "url" : s.type, value: s.value }) as X509.JsonGeneralName))]
       : [],
   });
   return `${csr.toString("pem")}\n`;

@@ -24,3 +24,6 @@ export const iso = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, "Z"
 
 /** Whole days from `now` until `d` (negative once past). */
 export const daysUntil = (d: Date, now: Date): number => Math.floor((d.getTime() - now.getTime()) / DAY);
+
+/** Certificates are back-dated this much so a partner whose clock runs slow can use them at once. */
+export const BACKDATE_MS = 5 * 60 * 1000;

@@ -4,13 +4,16 @@
 import "reflect-metadata";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import * as x509 from "@peculiar/x509";
-import { commonNamesFromText, isSignedBy, nameText, parseCertificate } from "../../src/core/cert.js";
+import { isSignedBy, parseCertificate } from "../../src/core/cert.js";
+import { parseCsr } from "../../src/core/csr.js";
 import { MtlsError } from "../../src/core/errors.js";
+import { commonNamesFromText, describeName, nameText } from "../../src/core/name.js";
 import { decodePemBlocks } from "../../src/core/pem.js";
 
 let dir: string;
@@ -212,4 +215,116 @@ test("bytes that are not a certificate are an input error naming what was read",
       (e: unknown) => e instanceof MtlsError && e.code === "ERR_CERT_PARSE" && /the gateway certificate/.test(e.message),
     );
   }
+});
+
+/** A CSR made by openssl with the given key and signing options and SAN/extension requests. */
+function opensslCsr(name: string, keyArgs: string[], subj: string, addext: string[]): Buffer {
+  const out = join(dir, `${name}.req.der`);
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-new",
+      ...keyArgs,
+      "-nodes",
+      "-keyout",
+      "/dev/null",
+      "-subj",
+      subj,
+      "-utf8",
+      ...addext.flatMap((e) => ["-addext", e]),
+      "-outform",
+      "DER",
+      "-out",
+      out,
+    ],
+    { stdio: "ignore" },
+  );
+  return readFileSync(out);
+}
+
+async function csrViaX509(der: Buffer) {
+  const csr = new x509.Pkcs10CertificateRequest(new Uint8Array(der));
+  const types: Record<string, string> = { dns: "dns", url: "uri", email: "email", ip: "ip" };
+  const san = csr.extensions.find((e) => e instanceof x509.SubjectAlternativeNameExtension) as x509.SubjectAlternativeNameExtension | undefined;
+  return {
+    subject: csr.subject,
+    subjectEmpty: csr.subjectName.toJSON().length === 0,
+    spki: Buffer.from(csr.publicKey.rawData).toString("hex"),
+    sans: (san?.names.items ?? []).filter((n) => types[n.type]).map((n) => ({ type: types[n.type], value: n.value })),
+    extensions: csr.extensions.map((e) => e.type),
+    signatureValid: await csr.verify(),
+  };
+}
+
+test("CSRs (EC, RSA, RSA-PSS, Ed25519; SANs and extension requests) read as x509 reads them", async () => {
+  const cases: Array<[string, string[], string, string[]]> = [
+    [
+      "ec",
+      ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"],
+      "/O=Acme \\+ Co/CN=api.acme.example",
+      ["subjectAltName=DNS:a.example,IP:::1,URI:spiffe://x/y"],
+    ],
+    [
+      "rsa",
+      ["-newkey", "rsa:2048", "-sha512"],
+      "/CN=Zoë",
+      ["basicConstraints=critical,CA:TRUE", "extendedKeyUsage=serverAuth,1.2.3.4", "keyUsage=digitalSignature"],
+    ],
+    ["pss", ["-newkey", "rsa:2048", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32"], "/CN=pss", []],
+    ["empty", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "/", ["subjectAltName=DNS:only.example"]],
+  ];
+  for (const [name, keyArgs, subj, exts] of cases) {
+    const der = opensslCsr(name, keyArgs, subj, exts);
+    const mine = await parseCsr(der, name);
+    const ref = await csrViaX509(der);
+    assert.deepEqual(
+      {
+        subject: mine.subject,
+        subjectEmpty: mine.subjectEmpty,
+        spki: mine.spki.toString("hex"),
+        sans: mine.sans,
+        extensions: mine.requestedExtensions.length + (mine.sans.length || mine.unsupportedSans.length ? 1 : 0),
+        signatureValid: mine.signatureValid,
+      },
+      { ...ref, extensions: ref.extensions.length },
+      name,
+    );
+    assert.equal(mine.signatureValid, true, name);
+  }
+  const rsa = await parseCsr(
+    opensslCsr("rsa2", ["-newkey", "rsa:2048"], "/CN=r", ["basicConstraints=critical,CA:TRUE", "extendedKeyUsage=serverAuth,1.2.3.4"]),
+    "r",
+  );
+  assert.deepEqual(rsa.requestedExtensions, ["basicConstraints (CA:true)", "extKeyUsage (serverAuth, 1.2.3.4)"]);
+  const ed = await parseCsr(opensslCsr("ed", ["-newkey", "ed25519"], "/CN=ed", []), "ed");
+  assert.equal(ed.signatureValid, true);
+  // One flipped bit in the signed part: still a CSR, but its signature no longer verifies.
+  const tampered = Buffer.from(opensslCsr("t", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "/CN=tamper", []));
+  const at = tampered.indexOf(Buffer.from("tamper"));
+  tampered[at] = (tampered[at] as number) ^ 0x01;
+  assert.equal((await parseCsr(tampered, "t")).signatureValid, false);
+  assert.equal((await csrViaX509(tampered)).signatureValid, false);
+});
+
+test("names built from attributes, or re-encoded from DER, are byte for byte what x509 builds", () => {
+  const rdns: Array<[string, string]> = [
+    ["C", "DE"],
+    ["O", "Müller, Söhne & Co"],
+    ["OU", "a+b"],
+    ["DC", "example"],
+    ["E", "ops@example.com"],
+    ["CN", " lead#"],
+  ];
+  const mine = describeName({ rdns });
+  const ref = new x509.Name(rdns.map(([k, v]) => ({ [k]: [v] })));
+  assert.equal(mine.der.toString("hex"), Buffer.from(ref.toArrayBuffer()).toString("hex"));
+  assert.equal(mine.text, ref.toString());
+  assert.deepEqual(mine.commonNames, ref.getField("CN"));
+  assert.equal(describeName({ rdns: [] }).empty, true);
+  // A Name whose lengths are not minimal (0x81 0x0b where 0x0b would do): re-encoded minimally.
+  const loose = Buffer.from("3081103181 0d3081 0a0603550403 0c03 616263".replace(/ /g, ""), "hex");
+  const fixed = describeName({ der: loose });
+  assert.equal(fixed.der.toString("hex"), Buffer.from(new x509.Name(new Uint8Array(loose)).toArrayBuffer()).toString("hex"));
+  assert.equal(fixed.text, "CN=abc");
 });

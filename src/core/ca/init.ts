@@ -12,7 +12,7 @@ import { ensureDir, exists, StoreWriter, writeFileAtomic } from "../store/fs.js"
 import { layoutOf } from "../store/layout.js";
 import { serializePartners } from "../store/partners.js";
 import { type Revocation, serializeRevocations } from "../store/revocations.js";
-import { DAY, iso } from "../time.js";
+import { BACKDATE_MS, DAY, iso } from "../time.js";
 import type { CaCerts } from "./material.js";
 import { validateHttpUrl } from "./policy.js";
 
@@ -64,8 +64,7 @@ export interface InitCaResult {
 }
 
 export const MIN_PASSPHRASE_LENGTH = 8;
-/** Certificates are back-dated this much so a partner whose clock runs slow can use them at once. */
-export const BACKDATE_MS = 5 * 60 * 1000;
+export { BACKDATE_MS };
 
 function validate(p: InitCaParams): void {
   if (!p.name.trim()) throw inputError("ERR_CA_NAME", "the CA name is empty", 'pass --name, e.g. --name "Acme Partner"');

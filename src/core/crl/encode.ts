@@ -1,37 +1,31 @@
-// CRL encoding (decoding is in decode.ts, which loads no ASN.1 library). @peculiar/x509's X509CrlGenerator is quadratic in the number of
-// entries (10k: ~6 s, 100k: > 20 min) and its PEM label is one OpenSSL refuses, so we encode
-// the TBSCertList ourselves. The extension values come from @peculiar/asn1-x509 (this is its one
-// adapter module); the hot loop over revoked entries is plain DER with the per-reason extension
-// bytes computed once.
+// CRL encoding (decoding is in decode.ts). @peculiar/x509's X509CrlGenerator is quadratic in the
+// number of entries (10k: ~6 s, 100k: > 20 min) and its PEM label is one OpenSSL refuses, so we
+// encode the TBSCertList ourselves; the hot loop over revoked entries is plain DER with the
+// per-reason extension bytes computed once. The three extensions (reason code, CRL number, AKI)
+// are a few bytes of DER each: building them with @peculiar/asn1-x509 cost every command that
+// publishes a CRL ~15 ms of start-up for loading the schema library (#21).
 import { webcrypto } from "node:crypto";
-import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
-import {
-  AuthorityKeyIdentifier,
-  CRLNumber,
-  CRLReason,
-  Extension,
-  id_ce_authorityKeyIdentifier,
-  id_ce_cRLNumber,
-  id_ce_cRLReasons,
-  KeyIdentifier,
-} from "@peculiar/asn1-x509";
 import type { CertInfo } from "../cert.js";
-import { ecdsaRawToDer, NULL, oid, seq, time, tlv } from "../der.js";
+import { ecdsaRawToDer, NULL, oid, seq, time, tlv, uint } from "../der.js";
 import { type KeyType, keyAlgorithms } from "../keys.js";
 import type { RevocationReason } from "../store/index-file.js";
 import { REASON_CODES } from "./decode.js";
 
 export { type ParsedCrl, type ParsedCrlEntry, parseCrl, parseCrlSerials, REASON_CODES, verifyCrlSignature } from "./decode.js";
 
-const extension = (id: string, value: ArrayBuffer, critical = false): Buffer =>
-  Buffer.from(AsnConvert.serialize(new Extension({ extnID: id, critical, extnValue: new OctetString(value) })));
+const id_ce_cRLReasons = "2.5.29.21";
+const id_ce_cRLNumber = "2.5.29.20";
+const id_ce_authorityKeyIdentifier = "2.5.29.35";
+
+/** RFC 5280 §4.1: Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue }. */
+const extension = (id: string, value: Uint8Array): Buffer => seq(oid(id), tlv(0x04, value));
 
 /** crlEntryExtensions for each reason, built once. RFC 5280: "unspecified" is expressed by omission. */
 const reasonExtensions = new Map<number, Buffer>();
 function entryExtensions(code: number): Buffer {
   let ext = reasonExtensions.get(code);
   if (!ext) {
-    ext = code === 0 ? Buffer.alloc(0) : seq(extension(id_ce_cRLReasons, AsnConvert.serialize(new CRLReason(code))));
+    ext = code === 0 ? Buffer.alloc(0) : seq(extension(id_ce_cRLReasons, tlv(0x0a, Buffer.from([code]))));
     reasonExtensions.set(code, ext);
   }
   return ext;
@@ -118,11 +112,8 @@ function encodeEntries(entries: readonly CrlEntry[]): Buffer | undefined {
 export async function buildCrl(p: BuildCrlParams): Promise<Buffer> {
   const alg = signatureAlgorithm(p.keyType);
   const revoked = encodeEntries(p.entries);
-  const aki = new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(Buffer.from(p.issuer.subjectKeyId ?? "", "hex")) });
-  const extensions = tlv(
-    0xa0,
-    seq(extension(id_ce_authorityKeyIdentifier, AsnConvert.serialize(aki)), extension(id_ce_cRLNumber, AsnConvert.serialize(new CRLNumber(p.number)))),
-  );
+  const aki = seq(tlv(0x80, Buffer.from(p.issuer.subjectKeyId ?? "", "hex")));
+  const extensions = tlv(0xa0, seq(extension(id_ce_authorityKeyIdentifier, aki), extension(id_ce_cRLNumber, uint(p.number))));
   const tbs = seq(
     Buffer.from([0x02, 0x01, 0x01]), // v2
     alg,

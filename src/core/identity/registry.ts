@@ -7,9 +7,9 @@
 // (`partner identity release`, recorded in partners.json). Building the map is one pass over the
 // index in memory (measured: 100,000 records in well under a second, next to the index parse itself).
 import { isIP } from "node:net";
-import { commonNamesFromText } from "../cert.js";
 import { conflictError } from "../errors.js";
 import type { PreparedRequest } from "../issue/issue.js";
+import { commonNamesFromText } from "../name.js";
 import type { CertRecord } from "../store/index-file.js";
 import type { PartnerRegistry } from "../store/partners.js";
 

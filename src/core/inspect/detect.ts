@@ -1,10 +1,11 @@
 // Finds what a file holds: PEM blocks by label, DER by trying each structure, zip and OpenPGP by
 // their magic. Every parser here has a bounded input (the caller caps the file size).
 import { messageRecipients } from "../bundle/pgp.js";
-import { type CertInfo, nameText, parseCertificate } from "../cert.js";
+import { type CertInfo, parseCertificate } from "../cert.js";
 import { parseCrl } from "../crl/decode.js";
 import { children, readTlv, whole } from "../der.js";
 import { inputError } from "../errors.js";
+import { nameText } from "../name.js";
 import { parseScheme } from "../p12/pbe.js";
 import { decodePemBlocks, looksLikePem } from "../pem.js";
 import { iso } from "../time.js";

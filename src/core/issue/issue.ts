@@ -4,17 +4,18 @@ import { stageAudit } from "../audit/audit.js";
 import { deliverBundle } from "../bundle/export.js";
 import { ensureSigningKey } from "../bundle/home-key.js";
 import { readPinnedPartnerKey } from "../bundle/partner-key.js";
-import { BACKDATE_MS } from "../ca/init.js";
 import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
+import type { CertInfo } from "../cert.js";
+import { parseCsr } from "../csr.js";
 import { conflictError, inputError, usageError } from "../errors.js";
 import { assertIdentitiesAvailable, requestIdentities } from "../identity/registry.js";
 import { checkSubjectPolicy } from "../identity/subject-policy.js";
 import { randomSerial, validatePartnerId } from "../ids.js";
 import { generateKeyPairDer, type KeyType } from "../keys.js";
-import { type P12Profile, p12ForBundle, writePasswordFile } from "../p12/p12.js";
+import { type DistinguishedName, describeName, type NameInfo } from "../name.js";
+import type { P12Profile } from "../p12/p12.js";
 import { type PartnerRegistration, stagePartnerRegistration } from "../partners/partners.js";
 import { encodePem, pemOrDer } from "../pem.js";
-import { type CertInfo, type DistinguishedName, describeName, type NameInfo, parseCsr } from "../pki.js";
 import { dedupeSans, formatSan, type San, sanProblem } from "../sans.js";
 import type { StoreConfig } from "../store/config.js";
 import { exists, StoreWriter, writeFileAtomic } from "../store/fs.js";
@@ -23,7 +24,7 @@ import type { Layout } from "../store/layout.js";
 import { withLock } from "../store/lock.js";
 import { readPartners, serializePartners } from "../store/partners.js";
 import { openStore } from "../store/store.js";
-import { DAY, iso } from "../time.js";
+import { BACKDATE_MS, DAY, iso } from "../time.js";
 import { createLeaf, keyIdentifier } from "./leaf-encode.js";
 import { checkKeyPolicy, subjectEncodingProblem } from "./policy.js";
 import { checkCn, checkValidityDays } from "./validity.js";
@@ -305,7 +306,12 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
       let p12: IssueResult["p12"];
       try {
         if (deliver && (prepared.privateKey || p.onboard)) {
-          const built = p.p12Profile && prepared.privateKey ? await p12ForBundle(p.p12Profile, prepared.privateKey, cert, ca, prepared.partnerId) : undefined;
+          // The PKCS#12 writer loads the ASN.1 schemas: only when one is asked for (#21).
+          const p12Module = p.p12Profile ? await import("../p12/p12.js") : undefined;
+          const built =
+            p12Module && p.p12Profile && prepared.privateKey
+              ? await p12Module.p12ForBundle(p.p12Profile, prepared.privateKey, cert, ca, prepared.partnerId)
+              : undefined;
           const path = p.bundleOut ?? join(p.bundleDir ?? ".", `${prepared.partnerId}-${serial.slice(0, 8)}.zip.pgp`);
           const partner = registry.partners[prepared.partnerId] ?? { id: prepared.partnerId, createdAt: iso(p.now), updatedAt: iso(p.now) };
           const d = await deliverBundle({
@@ -325,8 +331,8 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
             now: p.now,
           });
           written.push(path);
-          if (built && p.p12PasswordFile) {
-            await writePasswordFile(p.p12PasswordFile, built.password, p.force ?? false);
+          if (built && p12Module && p.p12PasswordFile) {
+            await p12Module.writePasswordFile(p.p12PasswordFile, built.password, p.force ?? false);
             written.push(p.p12PasswordFile);
           }
           if (built)

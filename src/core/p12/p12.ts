@@ -5,7 +5,7 @@ import { inputError } from "../errors.js";
 import { decryptKeyPem } from "../keys.js";
 import { decodePemBlocks, looksLikePem } from "../pem.js";
 import { writeFileAtomic } from "../store/fs.js";
-import { buildPfx, type PfxProfile } from "./pfx.js";
+import type { PfxProfile } from "./pfx.js";
 
 /**
  * Who reads which (shared/notes/next-features.md "PKCS#12 — who reads what"):
@@ -59,6 +59,8 @@ export interface P12Built {
 /** A PKCS#12 with a fresh password: key, leaf and chain, friendly name as given. */
 export async function makeP12(p: { profile: P12Profile; pkcs8: Uint8Array; certs: Uint8Array[]; friendlyName: string }): Promise<P12Built> {
   const password = generateP12Password();
+  // The PFX builder loads the PKCS#12/CMS schemas (~15 ms): only when a file is made (#21).
+  const { buildPfx } = await import("./pfx.js");
   const der = await buildPfx({ profile: PROFILES[p.profile], password, pkcs8: p.pkcs8, certs: p.certs, friendlyName: p.friendlyName });
   return { der, profile: p.profile, password };
 }

@@ -1,7 +1,6 @@
 import { unlink } from "node:fs/promises";
 import { relative } from "node:path";
 import { stageAudit } from "../audit/audit.js";
-import { BACKDATE_MS } from "../ca/init.js";
 import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
 import { conflictError, inputError, usageError } from "../errors.js";
 import { validatePartnerId } from "../ids.js";
@@ -17,7 +16,7 @@ import { type CertRecord, type IndexSnapshot, readIndexSnapshot, stageIndex } fr
 import type { Layout } from "../store/layout.js";
 import { withLock } from "../store/lock.js";
 import { openStore } from "../store/store.js";
-import { DAY, iso } from "../time.js";
+import { BACKDATE_MS, DAY, iso } from "../time.js";
 
 import { SERVER_PREFIX } from "./prefix.js";
 
