@@ -10,8 +10,8 @@ function gpg(home: string, args: string[], input?: string): string {
   return r.stdout;
 }
 
-/** One delivery bundle: `mtls partner export` vs `zip` + `gpg --encrypt --sign` of the same files. */
-export function benchBundle(runs = 7): Row[] {
+/** A PKI whose partner "acme" has a gpg-made OpenPGP key and a certificate: what export needs. */
+export function bundleFixture(): { dir: string; home: string; out: string } {
   const dir = tempDir("bundle");
   const home = join(dir, "gnupg");
   mkdirSync(home, { mode: 0o700 });
@@ -27,7 +27,12 @@ export function benchBundle(runs = 7): Row[] {
   opensslCsr(dir, "p");
   mtlsSync(["--pki", "pki", "partner", "issue", "acme", "--csr", "p.csr", "-q"], dir);
   mtlsSync(["--pki", "pki", "pgp", "init", "-q"], dir);
-  const out = join(dir, "acme.zip.pgp");
+  return { dir, home, out: join(dir, "acme.zip.pgp") };
+}
+
+/** One delivery bundle: `mtls partner export` vs `zip` + `gpg --encrypt --sign` of the same files. */
+export function benchBundle(runs = 7): Row[] {
+  const { dir, home, out } = bundleFixture();
   const mtls = timeCommand(process.execPath, [join(ROOT, "bin/mtls.js"), "--pki", "pki", "partner", "export", "acme", "--out", out, "-q"], {
     cwd: dir,
     env: ENV,

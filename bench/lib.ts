@@ -89,3 +89,62 @@ export function machine(): string {
   const openssl = spawnSync("openssl", ["version"], { encoding: "utf8" }).stdout.trim();
   return `${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${openssl}`;
 }
+
+export interface Cmd {
+  name: string;
+  cmd: string;
+  args: string[];
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Exit codes that count as success (default: 0). */
+  ok?: number[];
+  before?: () => void;
+}
+
+/**
+ * Runs each command once per round, round after round, so that every command (the floor
+ * `node -e 0` among them) sees the same machine: on a shared VM the load changes by the second,
+ * and commands timed one after another would compare different machines.
+ */
+export function timeInterleaved(cmds: Cmd[], rounds: number): Map<string, Timed> {
+  const times = new Map<string, number[]>(cmds.map((c) => [c.name, []]));
+  const rss = new Map<string, number>();
+  const withTime = existsSync(GNU_TIME);
+  for (let round = 0; round <= rounds; round++) {
+    for (const c of cmds) {
+      c.before?.();
+      const start = process.hrtime.bigint();
+      const r = withTime
+        ? spawnSync(GNU_TIME, ["-f", "%M", c.cmd, ...c.args], { env: c.env ?? process.env, cwd: c.cwd, encoding: "utf8", maxBuffer: 256 << 20 })
+        : spawnSync(c.cmd, c.args, { env: c.env ?? process.env, cwd: c.cwd, encoding: "utf8", maxBuffer: 256 << 20 });
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      if (!(c.ok ?? [0]).includes(r.status ?? -1)) throw new Error(`${c.name}: ${c.cmd} ${c.args.join(" ")} exited ${r.status}:\n${r.stderr}`);
+      if (round === 0) continue; // warm-up: the page cache and the disk
+      (times.get(c.name) as number[]).push(ms);
+      if (withTime) {
+        const kib = Number((r.stderr.trim().split("\n").pop() ?? "").trim());
+        if (Number.isFinite(kib)) rss.set(c.name, Math.max(rss.get(c.name) ?? 0, kib / 1024));
+      }
+    }
+  }
+  return new Map(cmds.map((c) => [c.name, summarize(times.get(c.name) as number[], rss.get(c.name))]));
+}
+
+export interface Goal {
+  goal: string;
+  /** What was measured, e.g. "list 84 ms, floor 58 ms". */
+  measured: string;
+  ratio?: number;
+  target?: string;
+  met: boolean | undefined;
+  note?: string;
+}
+
+export function goalTable(goals: Goal[]): string {
+  const lines = ["| goal | measured | ratio | target | result |", "|---|---|---|---|---|"];
+  for (const g of goals)
+    lines.push(
+      `| ${g.goal} | ${g.measured}${g.note ? ` (${g.note})` : ""} | ${g.ratio?.toFixed(2) ?? ""} | ${g.target ?? ""} | ${g.met === undefined ? "–" : g.met ? "met" : "**missed**"} |`,
+    );
+  return lines.join("\n");
+}

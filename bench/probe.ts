@@ -21,10 +21,8 @@ async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
-/** The full probe matrix against one nginx, and against 20 nginx endpoints at once. */
-export async function benchProbe(runs = 5): Promise<Row[]> {
-  const dir = tempDir("probe");
-  mtlsSync(["ca", "init", "--pki", "pki", "-q"], dir);
+/** `n` TLS endpoints on loopback, served by one nginx that asks for client certificates of the PKI at dir/pki. */
+export async function nginxEndpoints(dir: string, n: number): Promise<{ urls: string[]; stop: () => void }> {
   spawnSync("openssl", [
     "req",
     "-x509",
@@ -44,7 +42,7 @@ export async function benchProbe(runs = 5): Promise<Row[]> {
     "-addext",
     "subjectAltName=DNS:localhost",
   ]);
-  const ports = await freePorts(20);
+  const ports = await freePorts(n);
   const servers = ports
     .map(
       (p) =>
@@ -53,12 +51,20 @@ export async function benchProbe(runs = 5): Promise<Row[]> {
     .join("\n");
   writeFileSync(
     join(dir, "nginx.conf"),
-    `worker_processes 2; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log; events { worker_connections 512; } http { access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p; fastcgi_temp_path ${dir}/f; uwsgi_temp_path ${dir}/u; scgi_temp_path ${dir}/s;\n${servers}\n}\n`,
+    `worker_processes 2; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log; events { worker_connections 1024; } http { access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p; fastcgi_temp_path ${dir}/f; uwsgi_temp_path ${dir}/u; scgi_temp_path ${dir}/s;\n${servers}\n}\n`,
   );
   const nginx: ChildProcess = spawn("nginx", ["-c", join(dir, "nginx.conf"), "-p", dir], { stdio: "ignore" });
   await new Promise((r) => setTimeout(r, 800));
+  return { urls: ports.map((p) => `https://localhost:${p}/`), stop: () => nginx.kill("SIGTERM") };
+}
+
+/** The full probe matrix against one nginx, and against 20 nginx endpoints at once. */
+export async function benchProbe(runs = 5): Promise<Row[]> {
+  const dir = tempDir("probe");
+  mtlsSync(["ca", "init", "--pki", "pki", "-q"], dir);
+  const gw = await nginxEndpoints(dir, 20);
   try {
-    const urls = ports.map((p) => `https://localhost:${p}/`);
+    const urls = gw.urls;
     const args = (n: number) => [
       join(ROOT, "bin/mtls.js"),
       "--pki",
@@ -80,6 +86,6 @@ export async function benchProbe(runs = 5): Promise<Row[]> {
       { task: "probe: full matrix against 20 nginx endpoints at once (concurrency 16)", mtls: twenty, note: perConn(twenty, 20) },
     ];
   } finally {
-    nginx.kill("SIGTERM");
+    gw.stop();
   }
 }

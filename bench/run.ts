@@ -1,12 +1,24 @@
 // `npm run bench [-- section ...]`: measures mtls against the tools users would use instead and
-// prints a Markdown table. Sections: startup, sign, batch, crl, inventory, bundle, probe, ocsp.
+// prints a Markdown table. Sections: goals (the ratios of #21; its parts readonly, issue, export,
+// inventory-goal, batch-goal, probe-goal run alone too), startup, sign, batch, crl, inventory,
+// bundle, probe, ocsp. Without a section, everything runs.
 import { benchBundle } from "./bundle.js";
 import { benchCrl } from "./crl.js";
+import { batchGoal, exportGoal, inventoryGoals, issueGoals, probeGoal, readOnlyGoals } from "./goals.js";
 import { benchInventory } from "./inventory.js";
 import { benchBatch, benchSignOne, benchStartup } from "./issuance.js";
-import { machine, markdownTable, type Row } from "./lib.js";
+import { type Goal, goalTable, machine, markdownTable, type Row } from "./lib.js";
 import { benchOcsp } from "./ocsp.js";
 import { benchProbe } from "./probe.js";
+
+const goalSections: Record<string, () => Promise<Goal[]> | Goal[]> = {
+  readonly: () => readOnlyGoals(),
+  issue: () => issueGoals(),
+  export: () => exportGoal(),
+  "inventory-goal": () => inventoryGoals(),
+  "batch-goal": () => batchGoal(),
+  "probe-goal": () => probeGoal(),
+};
 
 const sections: Record<string, () => Promise<Row[]> | Row[]> = {
   startup: () => benchStartup(),
@@ -20,12 +32,21 @@ const sections: Record<string, () => Promise<Row[]> | Row[]> = {
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
-const names = wanted.length ? wanted : Object.keys(sections);
+const names = (wanted.length ? wanted : ["goals", ...Object.keys(sections)]).flatMap((n) => (n === "goals" ? Object.keys(goalSections) : [n]));
 const rows: Row[] = [];
+const goals: Goal[] = [];
 for (const name of names) {
-  const section = sections[name];
-  if (!section) throw new Error(`unknown section ${name}; have: ${Object.keys(sections).join(", ")}`);
   process.stderr.write(`running ${name} ...\n`);
-  rows.push(...(await section()));
+  const goal = goalSections[name];
+  const section = sections[name];
+  if (goal) goals.push(...(await goal()));
+  else if (section) rows.push(...(await section()));
+  else throw new Error(`unknown section ${name}; have: goals, ${[...Object.keys(goalSections), ...Object.keys(sections)].join(", ")}`);
 }
-process.stdout.write(`Machine: ${machine()}\n\n${markdownTable(rows)}\n`);
+const load = `load average at the end: ${(await import("node:os"))
+  .loadavg()
+  .map((l) => l.toFixed(1))
+  .join(" ")}`;
+process.stdout.write(`Machine: ${machine()}; ${load}\n\n`);
+if (goals.length) process.stdout.write(`${goalTable(goals)}\n\n`);
+if (rows.length) process.stdout.write(`${markdownTable(rows)}\n`);
