@@ -87,6 +87,16 @@ export class Output {
     }
   }
 
+  /**
+   * A result too large to render as one string (a table of 100,000 certificates): `human` yields
+   * it in pieces, written as they come, and makes its own cells safe (see tableChunks).
+   */
+  resultChunks<T>(value: T, human: (v: T, s: Styles) => Iterable<string>): void {
+    this.resultValue = value;
+    this.hasResult = true;
+    if (!this.opts.json) for (const chunk of human(value, this.out)) this.stdout.write(chunk);
+  }
+
   /** Text commander printed (help, version) while --json holds stdout for the one document. */
   captured = "";
   capture(text: string): void {
@@ -181,6 +191,36 @@ export function table(header: string[], rawRows: string[][], s: Styles): string 
   const lines = [s.dim(line(header, header.map(width)))];
   for (let r = 0; r < rows.length; r++) lines.push(line(rows[r] as string[], cellWidths[r] as number[]));
   return lines.join("\n");
+}
+
+/**
+ * The table `table` prints, in pieces of a few thousand lines, reading row `i` through `cells(i)`
+ * twice (widths, then lines) instead of holding every line: `mtls list` over 100,000
+ * certificates (#21). Each cell is made safe for a terminal here (safeValue).
+ */
+export function* tableChunks(header: string[], count: number, cells: (i: number) => string[], s: Styles): Generator<string> {
+  const widths = header.map(width);
+  for (let r = 0; r < count; r++) {
+    const row = cells(r);
+    for (let i = 0; i < row.length; i++) {
+      const w = width(safeValue(row[i] as string));
+      if (w > (widths[i] as number)) widths[i] = w;
+    }
+  }
+  const line = (row: string[]) => {
+    let out = "";
+    for (let i = 0; i < row.length; i++) {
+      const c = safeValue(row[i] as string);
+      out += i === row.length - 1 ? c : c + " ".repeat((widths[i] as number) - width(c) + 2);
+    }
+    return out.trimEnd();
+  };
+  yield `${s.dim(line(header))}\n`;
+  for (let r = 0; r < count; r += 2000) {
+    let chunk = "";
+    for (let i = r; i < Math.min(count, r + 2000); i++) chunk += `${line(cells(i))}\n`;
+    yield chunk;
+  }
 }
 
 /** "key: value" lines with aligned values. */

@@ -1,9 +1,9 @@
 import { type Command, Option } from "commander";
-import type { ListResult } from "../../core/index.js";
+import type { ListedRow, ListResult } from "../../core/inventory/list.js";
 import { parseDuration } from "../../core/time.js";
 import type { CliContext } from "../context.js";
 import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
-import { type Styles, table } from "../output.js";
+import { type Styles, tableChunks } from "../output.js";
 
 interface Opts {
   partner?: string;
@@ -12,11 +12,20 @@ interface Opts {
   kind?: "client" | "server";
 }
 
-function render(r: ListResult, s: Styles): string {
-  if (r.certificates.length === 0) return s.dim("no certificates match");
-  const rows = r.certificates.map((c) => [c.serial, c.partnerId, c.subject, c.notAfter.slice(0, 10), String(c.daysLeft), s.status(c.status)]);
-  return table(["SERIAL", "PARTNER", "SUBJECT", "NOT AFTER", "DAYS", "STATUS"], rows, s);
+function* render(r: ListResult<ListedRow>, s: Styles): Generator<string> {
+  const certs = r.certificates;
+  if (certs.length === 0) return yield `${s.dim("no certificates match")}\n`;
+  const header = ["SERIAL", "PARTNER", "SUBJECT", "NOT AFTER", "DAYS", "STATUS"];
+  const cells = (i: number) => {
+    const c = certs[i] as ListedRow;
+    return [c.serial, c.partnerId, c.subject, c.notAfter.slice(0, 10), String(c.daysLeft), c.status];
+  };
+  // The status colour is added after the widths are measured (colour codes take no columns).
+  const coloured = s.status("valid") !== "valid";
+  for (const chunk of tableChunks(header, certs.length, cells, s)) yield coloured ? chunk.replace(STATUS_AT_END, (st) => s.status(st)) : chunk;
 }
+
+const STATUS_AT_END = /(valid|expiring|expired|revoked)$/gm;
 
 export function register(parent: Command, ctx: CliContext): void {
   parent
@@ -30,7 +39,9 @@ export function register(parent: Command, ctx: CliContext): void {
     .addHelpText("after", exitCodesHelp(["0  listed (also when nothing matches)", "2  bad filter", "5  no PKI at --pki"]))
     .action(async (opts: Opts) => {
       const core = await loadCore(() => import("../../core/inventory/list.js"));
-      const result = await core.listCertificates({
+      // The table needs a few fields, which the index summary has; --json gives whole records.
+      const list = ctx.globals.json ? core.listCertificates : core.listCertificateRows;
+      const result: ListResult<ListedRow> = await list({
         pkiDir: ctx.pkiDir,
         now: ctx.now(),
         ...(opts.partner ? { partner: opts.partner } : {}),
@@ -38,6 +49,6 @@ export function register(parent: Command, ctx: CliContext): void {
         ...(opts.kind ? { kind: opts.kind } : {}),
         ...(opts.expiringWithin ? { expiringWithinMs: parseDuration(opts.expiringWithin, "--expiring-within") } : {}),
       });
-      ctx.out.result(result, render);
+      ctx.out.resultChunks(result, render);
     });
 }

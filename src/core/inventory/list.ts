@@ -1,6 +1,7 @@
 import { inputError } from "../errors.js";
 import type { CertRecord } from "../store/index-file.js";
 import { readIndex } from "../store/index-file.js";
+import { type IndexRow, readIndexRows } from "../store/index-summary.js";
 import { openStore } from "../store/store.js";
 import { DAY } from "../time.js";
 
@@ -23,8 +24,14 @@ export interface ListedCert extends Omit<CertRecord, "status"> {
   daysLeft: number;
 }
 
-export interface ListResult {
-  certificates: ListedCert[];
+/** A listed certificate with only the fields the table shows (see listCertificateRows). */
+export interface ListedRow extends Omit<IndexRow, "status"> {
+  status: CertStatus;
+  daysLeft: number;
+}
+
+export interface ListResult<T = ListedCert> {
+  certificates: T[];
   /** The window, in days, within which a certificate counts as expiring. */
   warnDays: number;
 }
@@ -35,7 +42,7 @@ export function parseStatus(s: string): CertStatus {
 }
 
 /** Status at `now`: revoked wins, then expired, then expiring within `windowMs`. */
-export function statusOf(r: CertRecord, now: Date, windowMs: number): CertStatus {
+export function statusOf(r: Pick<CertRecord, "status" | "notAfter">, now: Date, windowMs: number): CertStatus {
   if (r.status === "revoked") return "revoked";
   const end = Date.parse(r.notAfter);
   if (end <= now.getTime()) return "expired";
@@ -47,22 +54,34 @@ export function statusOf(r: CertRecord, now: Date, windowMs: number): CertStatus
 export async function listCertificates(p: ListParams): Promise<ListResult> {
   const { layout, config } = await openStore(p.pkiDir);
   const windowMs = p.expiringWithinMs ?? config.policy.warnDays * DAY;
+  return { certificates: select(await readIndex(layout.index), p, windowMs) as unknown as ListedCert[], warnDays: Math.round(windowMs / DAY) };
+}
+
+/**
+ * The same selection with only the fields a table shows, read from the index summary: what
+ * `mtls list` prints without --json, fast at 100,000 certificates (#21).
+ */
+export async function listCertificateRows(p: ListParams): Promise<ListResult<ListedRow>> {
+  const { layout, config } = await openStore(p.pkiDir);
+  const windowMs = p.expiringWithinMs ?? config.policy.warnDays * DAY;
+  return { certificates: select(await readIndexRows(layout.index), p, windowMs), warnDays: Math.round(windowMs / DAY) };
+}
+
+function select(records: IndexRow[], p: ListParams, windowMs: number): ListedRow[] {
   const now = p.now.getTime();
-  const out: ListedCert[] = [];
-  for (const r of await readIndex(layout.index)) {
+  const out: ListedRow[] = [];
+  for (const r of records) {
     if (p.partner !== undefined && r.partnerId !== p.partner) continue;
     if (p.kind !== undefined && (r.kind ?? "client") !== p.kind) continue;
     const status = statusOf(r, p.now, windowMs);
     if (p.status && status !== p.status) continue;
-    if (p.expiringWithinMs !== undefined) {
-      const end = Date.parse(r.notAfter);
-      if (r.status === "revoked" || end <= now || end - now > p.expiringWithinMs) continue;
-    }
-    // The records were parsed for this call alone: annotate them in place rather than copy 100k objects.
-    const listed = r as unknown as ListedCert;
+    const end = Date.parse(r.notAfter);
+    if (p.expiringWithinMs !== undefined && (r.status === "revoked" || end <= now || end - now > p.expiringWithinMs)) continue;
+    // The records were read for this call alone: annotate them in place rather than copy 100k objects.
+    const listed = r as unknown as ListedRow;
     listed.status = status;
-    listed.daysLeft = Math.floor((Date.parse(r.notAfter) - now) / DAY);
+    listed.daysLeft = Math.floor((end - now) / DAY);
     out.push(listed);
   }
-  return { certificates: out, warnDays: Math.round(windowMs / DAY) };
+  return out;
 }

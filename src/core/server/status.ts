@@ -2,16 +2,17 @@
 // the partner's business, an expired server certificate takes every partner's traffic down.
 import type { Problem } from "../status/status.js";
 import type { CertRecord } from "../store/index-file.js";
+import type { IndexRow } from "../store/index-summary.js";
 import { SERVER_PREFIX } from "./prefix.js";
 
-export const renewHint = (r: CertRecord): string =>
+export const renewHint = (r: Pick<CertRecord, "kind" | "partnerId">): string =>
   r.kind === "server"
     ? `issue a new one: mtls server issue ${r.partnerId.slice(SERVER_PREFIX.length)} --dns … --out … --out-key …, then reload the gateway`
     : `issue a new certificate: mtls partner issue ${r.partnerId} ...`;
 
 /** Servers whose newest unrevoked certificate has expired (an older expired one, since replaced, is fine). */
-export function expiredServerProblems(index: readonly CertRecord[], now: Date): Problem[] {
-  const newest = new Map<string, CertRecord>();
+export function expiredServerProblems(index: readonly IndexRow[], now: Date): Problem[] {
+  const newest = new Map<string, IndexRow>();
   for (const r of index) {
     if (r.kind !== "server" || r.status === "revoked") continue;
     const seen = newest.get(r.partnerId);

@@ -5,7 +5,7 @@ import { statusOf } from "../inventory/list.js";
 import { checkResponder, type ResponderHealth } from "../ocsp/health.js";
 import type { CertInfo } from "../pki.js";
 import { expiredServerProblems, renewHint } from "../server/status.js";
-import { readIndex } from "../store/index-file.js";
+import { readIndexRows } from "../store/index-summary.js";
 import type { Layout } from "../store/layout.js";
 import { readRevocations } from "../store/revocations.js";
 import { openStore } from "../store/store.js";
@@ -98,7 +98,7 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
       });
   }
 
-  const index = await readIndex(layout.index);
+  const index = await readIndexRows(layout.index);
   const counts = { total: index.length, valid: 0, expiring: 0, expired: 0, revoked: 0 };
   for (const r of index) {
     const s = statusOf(r, p.now, warn);
