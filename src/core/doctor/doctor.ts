@@ -22,6 +22,7 @@ import { identityProblems } from "./identity-check.js";
 import { materialCheck } from "./material-check.js";
 import { pgpCheck } from "./pgp-check.js";
 import { auditCheck, certificatesCheck, crlCheck, orphansCheck, publishDirCheck, revocationsCheck } from "./revocation-checks.js";
+import { summaryCheck } from "./summary-check.js";
 import type { DoctorCheckDef, DoctorContext, DoctorProblem, RepairPlan } from "./types.js";
 
 export type { DoctorCheckDef, DoctorProblem } from "./types.js";
@@ -47,6 +48,7 @@ const CHECKS: readonly DoctorCheckDef[] = [
   auditCheck,
   identitiesCheck,
   pgpCheck,
+  summaryCheck,
 ];
 
 export interface DoctorResult {

@@ -125,11 +125,11 @@ export async function readIndexRows(indexPath: string): Promise<IndexRow[]> {
 
 /**
  * For doctor: a summary that claims to match the journal but says something else (edited,
- * damaged) is a problem; a stale one is not (the next reader rebuilds it).
+ * damaged) is a problem; a stale one is not (the next reader rebuilds it). `records` are the
+ * journal's live records, as the caller already read them.
  */
-export async function checkSummary(indexPath: string): Promise<string | undefined> {
-  const path = summaryPath(indexPath);
-  const text = await readNoFollow(path);
+export async function checkSummary(indexPath: string, records: readonly CertRecord[]): Promise<string | undefined> {
+  const text = await readNoFollow(summaryPath(indexPath));
   if (text === undefined) return undefined;
   const stamp = stampOf(await statOrUndefined(indexPath));
   const head = text.slice(0, text.indexOf("\n")).split("\t");
@@ -137,6 +137,5 @@ export async function checkSummary(indexPath: string): Promise<string | undefine
   if (head[1] !== stamp) return undefined;
   const rows = decodeSummary(text, stamp);
   if (!rows) return "is damaged";
-  const truth = encodeSummary(stamp, (await readIndexSnapshot(indexPath)).records.map(toRow));
-  return truth === encodeSummary(stamp, rows) ? undefined : "does not match index.jsonl";
+  return encodeSummary(stamp, records.map(toRow)) === encodeSummary(stamp, rows) ? undefined : "does not match index.jsonl";
 }
