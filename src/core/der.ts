@@ -16,7 +16,20 @@ export const seq = (...parts: Uint8Array[]): Buffer => tlv(0x30, Buffer.concat(p
 export const octets = (b: Uint8Array): Buffer => tlv(0x04, b);
 export const NULL = Buffer.from([0x05, 0x00]);
 
+// The same few OIDs are encoded for every certificate of a batch: BigInt arithmetic made that
+// ~0.1 ms each, 12% of a 1,000-certificate batch's CPU (#21). Callers only copy the result.
+const oidCache = new Map<string, Buffer>();
+
 export function oid(dotted: string): Buffer {
+  let out = oidCache.get(dotted);
+  if (!out) {
+    out = encodeOid(dotted);
+    if (oidCache.size < 1000) oidCache.set(dotted, out);
+  }
+  return out;
+}
+
+function encodeOid(dotted: string): Buffer {
   const arcs = dotted.split(".").map((a) => BigInt(a));
   const [a0 = 0n, a1 = 0n, ...rest] = arcs;
   const out: number[] = [];
