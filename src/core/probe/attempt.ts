@@ -7,7 +7,7 @@
 //   - an HTTP answer: nginx never fails the handshake over a client certificate, it replies 400.
 // Probe problems are kept apart: refused connections, timeouts, a server certificate we could
 // not verify, HTTP 421, or our own OpenSSL refusing to offer legacy TLS.
-import { checkServerIdentity, connect, type PeerCertificate, type TLSSocket } from "node:tls";
+import { checkServerIdentity, connect, createSecureContext, type PeerCertificate, type SecureContext, type TLSSocket } from "node:tls";
 
 export type TlsMode = "1.2" | "1.3" | "legacy";
 
@@ -137,6 +137,50 @@ function chainOf(socket: TLSSocket, now: number): ServerCertInfo[] {
   return out;
 }
 
+// A TLS context per client credential, TLS mode and server CA, shared by every connection that
+// uses them: building one parses the key and certificates and loads them into OpenSSL, which was
+// ~30% of a 100-endpoint probe's CPU when each connection built its own (#21). Keyed weakly by
+// the credential, so a probe run's contexts go with its credentials.
+const contexts = new WeakMap<object, Map<string, SecureContext>>();
+const NO_CREDENTIAL = {};
+
+function secureContextFor(p: AttemptParams): SecureContext {
+  const owner = p.credential ?? NO_CREDENTIAL;
+  let byMode = contexts.get(owner);
+  if (!byMode) contexts.set(owner, (byMode = new Map()));
+  const key = `${p.tls}\0${p.serverCa ?? ""}`;
+  let ctx = byMode.get(key);
+  if (!ctx) {
+    const legacy = p.tls === "legacy";
+    ctx = createSecureContext({
+      ...(p.credential ? { cert: p.credential.certPem, key: p.credential.keyPem } : {}),
+      ...(p.serverCa ? { ca: p.serverCa } : {}),
+      minVersion: legacy ? "TLSv1" : p.tls === "1.2" ? "TLSv1.2" : "TLSv1.3",
+      maxVersion: legacy ? "TLSv1.1" : p.tls === "1.2" ? "TLSv1.2" : "TLSv1.3",
+      // OpenSSL 3 refuses TLS 1.0/1.1 at its default security level: without this a gateway that
+      // still allows TLS 1.0 would look as if it had refused it.
+      ...(legacy ? { ciphers: "DEFAULT@SECLEVEL=0" } : {}),
+    });
+    if (byMode.size >= 16) byMode.clear(); // server CAs come from the command line: a handful at most
+    byMode.set(key, ctx);
+  }
+  return ctx;
+}
+
+// What a gateway's certificate says (its chain, whether it names the host) is the same on every
+// connection that presents it: getPeerCertificate(true) builds JavaScript objects for the whole
+// chain and was the largest CPU cost left at 100 endpoints (#21). Keyed by the leaf's
+// fingerprint (SHA-256 over its DER: another certificate is another key).
+const facts = new Map<string, unknown>();
+function peerFacts<T>(key: string | undefined, compute: () => T): T {
+  if (key === undefined) return compute();
+  if (facts.has(key)) return facts.get(key) as T;
+  const value = compute();
+  if (facts.size >= 1000) facts.clear();
+  facts.set(key, value);
+  return value;
+}
+
 /** Makes one connection and classifies the gateway's answer. Never throws. */
 export function attempt(p: AttemptParams): Promise<Observation> {
   const started = Date.now();
@@ -162,19 +206,23 @@ export function attempt(p: AttemptParams): Promise<Observation> {
         durationMs: Date.now() - started,
       });
     };
-    const legacy = p.tls === "legacy";
+    let secureContext: SecureContext;
+    try {
+      secureContext = secureContextFor(p);
+    } catch (err) {
+      return resolve({
+        outcome: "error",
+        evidence: { errno: (err as NodeJS.ErrnoException).code ?? "ERR_TLS", summary: `our TLS library refused the connection: ${(err as Error).message}` },
+        handshake: false,
+        durationMs: Date.now() - started,
+      });
+    }
     const socket = connect({
       host: p.host,
       port: p.port,
       ...(p.servername ? { servername: p.servername } : {}),
-      ...(p.credential ? { cert: p.credential.certPem, key: p.credential.keyPem } : {}),
-      ...(p.serverCa ? { ca: p.serverCa } : {}),
+      secureContext,
       rejectUnauthorized: false, // verified below, so a bad server certificate is a probe error, not a rejection
-      minVersion: legacy ? "TLSv1" : p.tls === "1.2" ? "TLSv1.2" : "TLSv1.3",
-      maxVersion: legacy ? "TLSv1.1" : p.tls === "1.2" ? "TLSv1.2" : "TLSv1.3",
-      // OpenSSL 3 refuses TLS 1.0/1.1 at its default security level: without this a gateway that
-      // still allows TLS 1.0 would look as if it had refused it.
-      ...(legacy ? { ciphers: "DEFAULT@SECLEVEL=0" } : {}),
       ALPNProtocols: ["http/1.1"],
     });
     const timer = setTimeout(() => finish("error", { errno: "ETIMEDOUT", summary: `no answer within ${p.timeoutMs} ms` }), p.timeoutMs);
@@ -183,9 +231,13 @@ export function attempt(p: AttemptParams): Promise<Observation> {
       handshake = true;
       protocol = socket.getProtocol() ?? undefined;
       cipher = socket.getCipher()?.name;
-      serverChain = chainOf(socket, Date.now());
+      // (Not getPeerX509Certificate for the fingerprint: after it, Node 20's getPeerCertificate returns {}.)
+      const leaf = socket.getPeerCertificate();
+      const fingerprint = leaf.fingerprint256 || undefined;
+      serverChain = peerFacts(fingerprint, () => chainOf(socket, Date.now()));
       if (!p.insecureServer) {
-        const identityError = socket.authorized ? checkServerIdentity(p.servername ?? p.host, socket.getPeerCertificate()) : undefined;
+        const host = p.servername ?? p.host;
+        const identityError = socket.authorized ? peerFacts(`${fingerprint}\0${host}`, () => checkServerIdentity(host, leaf)) : undefined;
         if (!socket.authorized || identityError) {
           const why = socket.authorizationError ? String(socket.authorizationError) : identityError?.message;
           return finish("error", {
