@@ -11,7 +11,7 @@ import { openStore, type Store } from "../store/store.js";
 import { type BundleInput, buildBundleZip, type Manifest } from "./bundle.js";
 import { ensureSigningKey } from "./home-key.js";
 import { checkStagedPartnerKey, readPinnedPartnerKey } from "./partner-key.js";
-import { encryptAndSign } from "./pgp.js";
+import { encryptAndSign, startUnlock } from "./pgp.js";
 
 export interface DeliveredBundle {
   path: string;
@@ -58,13 +58,19 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
     );
   }
   if (!p.force && (await exists(p.out))) throw conflictError("ERR_EXISTS", `${p.out} already exists`, "pass --force to overwrite it");
+  // With a signing key on file (nothing to create), its PBKDF2 unlock starts now and runs in the
+  // thread pool while the recipient key is checked and the zip is built (#21).
+  const early = p.encrypt && p.partner.pgp && p.store.config.delivery ? ensureSigningKey(p.store, p.passphrase, p.now) : undefined;
+  const earlyKey = early?.then((s) => startUnlock(s.privateArmored, p.passphrase));
+  early?.catch(() => {}); // both are awaited below, unless an earlier step fails first
+  earlyKey?.catch(() => {});
   // The pinned recipient first: a mismatch must leave the store as it was, signing key included.
   const recipientArmored = !(p.encrypt && p.partner.pgp)
     ? undefined
     : p.recipientArmored !== undefined
       ? await checkStagedPartnerKey(p.recipientArmored, p.partner)
       : await readPinnedPartnerKey(p.store.layout, p.partner, p.now);
-  const signer = p.encrypt ? await ensureSigningKey(p.store, p.passphrase, p.now) : undefined;
+  const signer = p.encrypt ? await (early ?? ensureSigningKey(p.store, p.passphrase, p.now)) : undefined;
   const { zip, manifest } = await buildBundleZip({
     partnerId: p.partner.id,
     ...(p.partner.name ? { partnerName: p.partner.name } : {}),
@@ -85,6 +91,7 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
       recipientArmored,
       signerArmored: signer.privateArmored,
       signerPassphrase: p.passphrase,
+      ...(earlyKey ? { signerKey: earlyKey } : {}),
       armor: p.armor,
       now: p.now,
     });

@@ -176,13 +176,16 @@ export async function importSigningKey(text: string, keyPassphrase: string | und
 }
 
 async function unlock(text: string, passphrase: () => Promise<string>, what: string): Promise<OpenPgp.PrivateKey> {
-  const lib = await pgp();
   const sealed = text.includes(`-----BEGIN ${SEALED_PGP_LABEL}-----`);
-  const armored = sealed
-    ? (
-        await openPbes2(text, SEALED_PGP_LABEL, await passphrase(), what, (b) => b.subarray(0, ARMORED_PRIVATE.length).toString("latin1") === ARMORED_PRIVATE)
-      ).toString("utf8")
-    : text;
+  // PBKDF2 runs in the thread pool while openpgp loads on the main thread (#21).
+  const opening = sealed
+    ? passphrase().then((pw) =>
+        openPbes2(text, SEALED_PGP_LABEL, pw, what, (b) => b.subarray(0, ARMORED_PRIVATE.length).toString("latin1") === ARMORED_PRIVATE),
+      )
+    : undefined;
+  opening?.catch(() => {}); // awaited below; this only keeps it from counting as unhandled meanwhile
+  const lib = await pgp();
+  const armored = opening ? (await opening).toString("utf8") : text;
   let key: OpenPgp.PrivateKey;
   try {
     key = await lib.readPrivateKey({ armoredKey: armored });
@@ -199,19 +202,31 @@ async function unlock(text: string, passphrase: () => Promise<string>, what: str
 }
 
 /** Encrypts to the recipient and signs with the home party's key; binary or ASCII-armored. */
+/**
+ * Starts unlocking the home party's signing key (PBKDF2, in the thread pool) so that the work
+ * before encryptAndSign overlaps it; hand the result to encryptAndSign as `signerKey` (#21).
+ */
+export function startUnlock(signerArmored: string, passphrase: () => Promise<string>): Promise<OpenPgp.PrivateKey> {
+  const key = unlock(signerArmored, passphrase, "the home party's signing key");
+  key.catch(() => {}); // the caller awaits it (or has failed already for another reason)
+  return key;
+}
+
 export async function encryptAndSign(p: {
   data: Uint8Array;
   filename: string;
   recipientArmored: string;
   signerArmored: string;
   signerPassphrase: () => Promise<string>;
+  /** The signing key from startUnlock, when it was started early. */
+  signerKey?: Promise<OpenPgp.PrivateKey>;
   armor: boolean;
   now: Date;
 }): Promise<Uint8Array> {
   const lib = await pgp();
   const [recipient, signer] = await Promise.all([
     lib.readKey({ armoredKey: p.recipientArmored }),
-    unlock(p.signerArmored, p.signerPassphrase, "the home party's signing key"),
+    p.signerKey ?? unlock(p.signerArmored, p.signerPassphrase, "the home party's signing key"),
   ]);
   const message = await lib.createMessage({ binary: p.data, filename: p.filename, format: "binary", date: p.now });
   if (p.armor) return Buffer.from(await lib.encrypt({ message, encryptionKeys: recipient, signingKeys: signer, date: p.now, format: "armored" }));
