@@ -71,7 +71,8 @@ const HASHES: Record<string, string> = {
   "2.16.840.1.101.3.4.2.2": "sha384",
   "2.16.840.1.101.3.4.2.3": "sha512",
 };
-const SIGNATURES: Record<string, string> = {
+/** Signature algorithm OIDs (ECDSA, RSA PKCS#1 v1.5) and the digest each uses. */
+export const SIGNATURE_HASHES: Record<string, string> = {
   "1.2.840.10045.4.1": "sha1",
   "1.2.840.10045.4.3.2": "sha256",
   "1.2.840.10045.4.3.3": "sha384",
@@ -107,7 +108,7 @@ function checkSignature(der: Uint8Array, info: Tlv, alg: Tlv, sig: Tlv, key: Key
       const { hash, saltLength } = pssParams(der, params);
       return verify(hash, data, { key, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength }, signature);
     }
-    const hash = SIGNATURES[oid];
+    const hash = SIGNATURE_HASHES[oid];
     return hash ? verify(hash, data, key, signature) : false;
   } catch {
     return false;

@@ -1,10 +1,10 @@
 // CRL decoding with our DER reader, without a general ASN.1 parser: 100,000 entries take
 // milliseconds, and the commands that only read CRLs (crl show, status, inspect) load no ASN.1
 // library at all.
-import { webcrypto } from "node:crypto";
+import { createPublicKey, verify } from "node:crypto";
 import type { CertInfo } from "../cert.js";
-import { body, children, ecdsaDerToRaw, readOid, readTime, readTlv, type Tlv, whole } from "../der.js";
-import { keyAlgorithms, keyTypeOf } from "../keys.js";
+import { SIGNATURE_HASHES } from "../csr.js";
+import { body, children, readOid, readTime, readTlv, type Tlv, whole } from "../der.js";
 import type { RevocationReason } from "../store/index-file.js";
 
 const id_ce_cRLReasons = "2.5.29.21";
@@ -129,14 +129,16 @@ function parseCrlWith(der: Uint8Array, full: boolean, serials: string[] = []): P
   return out;
 }
 
-/** Checks the CRL's signature with the issuer certificate's public key. */
+/**
+ * Checks the CRL's signature with the issuer certificate's public key, by the algorithm the CRL
+ * names. node:crypto rather than WebCrypto: the commands that read CRLs (status, crl show)
+ * otherwise load WebCrypto for this one check (#21), and ECDSA needs no r||s conversion.
+ */
 export async function verifyCrlSignature(crl: ParsedCrl, issuer: CertInfo): Promise<boolean> {
-  const type = keyTypeOf(issuer.spki);
-  const alg = keyAlgorithms(type);
+  const hash = SIGNATURE_HASHES[crl.signatureAlgorithm];
+  if (!hash) return false;
   try {
-    const key = await webcrypto.subtle.importKey("spki", new Uint8Array(issuer.spki), alg.import, false, ["verify"]);
-    const sig = type.startsWith("ec-") ? ecdsaDerToRaw(crl.signature, type === "ec-p384" ? 48 : 32) : crl.signature;
-    return await webcrypto.subtle.verify(alg.sign as AlgorithmIdentifier, key, new Uint8Array(sig), new Uint8Array(crl.tbs));
+    return verify(hash, crl.tbs, createPublicKey({ key: issuer.spki, format: "der", type: "spki" }), crl.signature);
   } catch {
     return false;
   }
