@@ -14,6 +14,7 @@ import { layoutOf as storeLayout } from "../store/layout.js";
 import { serializePartners } from "../store/partners.js";
 import { type Revocation, serializeRevocations } from "../store/revocations.js";
 import { DAY, iso } from "../time.js";
+import { cryptoKeySigner } from "../x509/signer.js";
 import type { CaCerts } from "./material.js";
 import { validateHttpUrl } from "./policy.js";
 
@@ -241,8 +242,16 @@ export async function initCa(pki: Pki, p: InitCaParams): Promise<InitCaResult> {
     } as const;
     caCerts = ca;
     const keys = {
-      root: { key: rootKeys.privateKey, keyType: p.keyType },
-      ...(intermediate ? { intermediate: { key: intermediate.keys.privateKey, keyType: p.keyType } } : {}),
+      root: { key: rootKeys.privateKey, keyType: p.keyType, signer: cryptoKeySigner(rootKeys.privateKey, p.keyType, root.spki) },
+      ...(intermediate
+        ? {
+            intermediate: {
+              key: intermediate.keys.privateKey,
+              keyType: p.keyType,
+              signer: cryptoKeySigner(intermediate.keys.privateKey, p.keyType, intermediate.cert.spki),
+            },
+          }
+        : {}),
     };
     // The new store is built in a scratch directory by one transaction, then renamed into place.
     const scratch = await openPki(tmpDir, { now, actor: pki.actor, ...(pki.durableStep ? { onDurableStep: pki.durableStep } : {}) });

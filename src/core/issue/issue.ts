@@ -205,6 +205,7 @@ export async function signRequest(r: PreparedRequest, ca: CaCerts, caKey: CaKey,
     signingKey: caKey.key,
     ...(caKey.keyObject ? { signingKeyObject: caKey.keyObject } : {}),
     signingKeyType: caKey.keyType,
+    signer: caKey.signer,
   });
 }
 

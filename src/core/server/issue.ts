@@ -125,6 +125,7 @@ async function signServer(
     signingKey: caKey.key,
     ...(caKey.keyObject ? { signingKeyObject: caKey.keyObject } : {}),
     signingKeyType: caKey.keyType,
+    signer: caKey.signer,
   });
   const record: CertRecord = {
     serial,
