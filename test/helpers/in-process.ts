@@ -1,6 +1,7 @@
 // Runs the CLI in this process (no node spawn): the command functions with a context whose
 // stdout and stderr are captured. For contract tests over every command.
 import { PassThrough } from "node:stream";
+import type { Command } from "commander";
 import { describeCommand, leafCommands } from "../../src/cli/command-tree.js";
 import { CliContext } from "../../src/cli/context.js";
 import { createProgram } from "../../src/cli/program.js";
@@ -29,7 +30,7 @@ export async function runInProcess(args: string[], o: { cwd?: string; env?: Reco
   return { exitCode, stdout: out.text(), stderr: err.text() };
 }
 
-/** Every runnable command, read from the program itself. */
+/** Every runnable command, read from the program itself: the leaves, and parents with an action of their own (`audit`). */
 export function allCommands(): string[][] {
   const out = capture();
   const ctx = new CliContext({
@@ -40,5 +41,15 @@ export function allCommands(): string[][] {
     stdout: out.stream,
     stderr: out.stream,
   });
-  return leafCommands(describeCommand(createProgram(ctx))).map((p) => p.split(" "));
+  const program = createProgram(ctx);
+  const runnable: string[] = [];
+  const walk = (cmd: Command, path: string[]) => {
+    const subs = cmd.commands.filter((c) => c.name() !== "help");
+    if (path.length && (subs.length === 0 || (cmd as unknown as { _actionHandler?: unknown })._actionHandler)) runnable.push(path.join(" "));
+    for (const c of subs) walk(c, [...path, c.name()]);
+  };
+  walk(program, []);
+  // The same set the command tree describes, plus the parents that run on their own.
+  for (const leaf of leafCommands(describeCommand(program))) if (!runnable.includes(leaf)) runnable.push(leaf);
+  return runnable.map((p) => p.split(" "));
 }
