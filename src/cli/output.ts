@@ -134,6 +134,16 @@ export class Output {
     this.stderr.write(`\r\u001b[2K${message ? this.err.dim(message) : ""}`);
   }
 
+  /** Shows `message` as progress while `fn` runs, and clears it however `fn` ends (an error too). */
+  async withProgress<T>(message: string, fn: () => Promise<T>): Promise<T> {
+    this.progress(message);
+    try {
+      return await fn();
+    } finally {
+      this.progress("");
+    }
+  }
+
   success(message: string): void {
     if (!this.opts.quiet && !this.opts.json) this.stderr.write(`${this.err.ok("✔")} ${safeText(message)}\n`);
   }
