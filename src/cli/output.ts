@@ -79,7 +79,7 @@ export class Output {
 
   /** The command's result: JSON for scripts, `human(value)` on stdout for people. */
   result<T>(value: T, human: (v: T, s: Styles) => string): void {
-    this.resultValue = value;
+    this.resultValue = this.opts.json ? this.withoutWarnings(value) : value;
     this.hasResult = true;
     if (!this.opts.json) {
       const text = human(safeDeep(value), this.out);
@@ -92,9 +92,21 @@ export class Output {
    * it in pieces, written as they come, and makes its own cells safe (see tableChunks).
    */
   resultChunks<T>(value: T, human: (v: T, s: Styles) => Iterable<string>): void {
-    this.resultValue = value;
+    this.resultValue = this.opts.json ? this.withoutWarnings(value) : value;
     this.hasResult = true;
     if (!this.opts.json) for (const chunk of human(value, this.out)) this.stdout.write(chunk);
+  }
+
+  /**
+   * A result's own `warnings` belong in the document's one `warnings` list: each is warned
+   * there (once, whether or not the command already did) and left out of the result.
+   */
+  private withoutWarnings<T>(value: T): T {
+    const w = (value as { warnings?: unknown } | null)?.warnings;
+    if (!value || typeof value !== "object" || !Array.isArray(w)) return value;
+    for (const m of w) if (typeof m === "string" && !this.warnings.includes(m)) this.warn(m);
+    const { warnings: _, ...rest } = value as Record<string, unknown>;
+    return rest as T;
   }
 
   /** Text commander printed (help, version) while --json holds stdout for the one document. */
@@ -130,6 +142,16 @@ export class Output {
   progress(message: string): void {
     if (this.opts.quiet || this.opts.json || !this.stderr.isTTY) return;
     this.stderr.write(`\r\u001b[2K${message ? this.err.dim(message) : ""}`);
+  }
+
+  /** Shows `message` as progress while `fn` runs, and clears it however `fn` ends (an error too). */
+  async withProgress<T>(message: string, fn: () => Promise<T>): Promise<T> {
+    this.progress(message);
+    try {
+      return await fn();
+    } finally {
+      this.progress("");
+    }
   }
 
   success(message: string): void {

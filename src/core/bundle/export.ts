@@ -1,15 +1,14 @@
 import { unlink } from "node:fs/promises";
-import { appendAudit } from "../audit/audit.js";
-import { type CaCerts, loadCaCerts, type PassphraseSource, readCertFile } from "../ca/material.js";
+import { type CaCerts, loadCaCerts, readCertFile } from "../ca/material.js";
 import { conflictError, inputError } from "../errors.js";
 import { parseSerial, validatePartnerId } from "../ids.js";
 import type { CertInfo } from "../pki.js";
+import { layoutOf, type Pki } from "../session.js";
 import { exists, writeFileAtomic } from "../store/fs.js";
 import { readIndex } from "../store/index-file.js";
 import { type PartnerRecord, readPartners } from "../store/partners.js";
-import { openStore, type Store } from "../store/store.js";
 import { type BundleInput, buildBundleZip, type Manifest } from "./bundle.js";
-import { ensureSigningKey } from "./home-key.js";
+import { ensureSigningKey, type HomeSigningKey, noPassphrase } from "./home-key.js";
 import { checkStagedPartnerKey, readPinnedPartnerKey } from "./partner-key.js";
 import { encryptAndSign, startUnlock } from "./pgp.js";
 
@@ -25,7 +24,9 @@ export interface DeliveredBundle {
 }
 
 export interface DeliverParams {
-  store: Store;
+  pki: Pki;
+  /** The home party's signing key when the caller has it (staged in its own transaction). */
+  signer?: HomeSigningKey;
   partner: PartnerRecord;
   cert: CertInfo;
   ca: CaCerts;
@@ -34,7 +35,6 @@ export interface DeliverParams {
   encrypt: boolean;
   armor: boolean;
   force: boolean;
-  passphrase: PassphraseSource;
   gatewayUrl?: string;
   p12?: BundleInput["p12"];
   now: Date;
@@ -60,8 +60,14 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
   if (!p.force && (await exists(p.out))) throw conflictError("ERR_EXISTS", `${p.out} already exists`, "pass --force to overwrite it");
   // With a signing key on file (nothing to create), its PBKDF2 unlock starts now and runs in the
   // thread pool while the recipient key is checked and the zip is built (#21).
-  const early = p.encrypt && p.partner.pgp && p.store.config.delivery ? ensureSigningKey(p.store, p.passphrase, p.now) : undefined;
-  const earlyKey = early?.then((s) => startUnlock(s.privateArmored, p.passphrase));
+  const passphrase = p.pki.passphrase ?? noPassphrase;
+  const early =
+    p.encrypt && p.partner.pgp
+      ? p.signer
+        ? Promise.resolve(p.signer)
+        : p.pki.config().then((c) => (c.delivery ? ensureSigningKey(p.pki, p.now) : undefined))
+      : undefined;
+  const earlyKey = early?.then((s) => (s ? startUnlock(s.privateArmored, passphrase) : undefined));
   early?.catch(() => {}); // both are awaited below, unless an earlier step fails first
   earlyKey?.catch(() => {});
   // The pinned recipient first: a mismatch must leave the store as it was, signing key included.
@@ -69,8 +75,8 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
     ? undefined
     : p.recipientArmored !== undefined
       ? await checkStagedPartnerKey(p.recipientArmored, p.partner)
-      : await readPinnedPartnerKey(p.store.layout, p.partner, p.now);
-  const signer = p.encrypt ? await (early ?? ensureSigningKey(p.store, p.passphrase, p.now)) : undefined;
+      : await readPinnedPartnerKey(layoutOf(p.pki), p.partner, p.now);
+  const signer = p.encrypt ? ((await early) ?? p.signer ?? (await ensureSigningKey(p.pki, p.now))) : undefined;
   const { zip, manifest } = await buildBundleZip({
     partnerId: p.partner.id,
     ...(p.partner.name ? { partnerName: p.partner.name } : {}),
@@ -85,18 +91,19 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
   });
   let data: Uint8Array = zip;
   if (signer && recipientArmored) {
+    const signerKey = earlyKey ? await earlyKey : undefined;
     data = await encryptAndSign({
       data: zip,
       filename: "bundle.zip",
       recipientArmored,
       signerArmored: signer.privateArmored,
-      signerPassphrase: p.passphrase,
-      ...(earlyKey ? { signerKey: earlyKey } : {}),
+      signerPassphrase: passphrase,
+      ...(signerKey ? { signerKey: Promise.resolve(signerKey) } : {}),
       armor: p.armor,
       now: p.now,
     });
   }
-  await writeFileAtomic(p.out, data, { mode: 0o600, exclusive: !p.force });
+  await writeFileAtomic(p.out, data, { mode: 0o600, exclusive: !p.force, step: p.pki.durableStep });
   return {
     path: p.out,
     encrypted: Boolean(signer),
@@ -111,7 +118,6 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
 export const removeBundle = (path: string) => unlink(path).catch(() => {});
 
 export interface ExportParams {
-  pkiDir: string;
   partnerId: string;
   /** Default: the partner's newest valid certificate. */
   serial?: string;
@@ -120,9 +126,7 @@ export interface ExportParams {
   encrypt: boolean;
   armor?: boolean;
   force?: boolean;
-  passphrase: PassphraseSource;
   gatewayUrl?: string;
-  now: Date;
 }
 
 /** What `partner export` delivered, and which certificate it picked. */
@@ -134,15 +138,16 @@ export interface ExportedBundle extends DeliveredBundle {
 }
 
 /** Exports a delivery bundle for one of the partner's certificates. */
-export async function exportPartnerBundle(p: ExportParams): Promise<ExportedBundle> {
+export async function exportPartnerBundle(pki: Pki, p: ExportParams): Promise<ExportedBundle> {
   const id = validatePartnerId(p.partnerId);
-  const store = await openStore(p.pkiDir);
-  const { layout, config } = store;
+  const layout = layoutOf(pki);
+  const config = await pki.config();
   const [index, reg] = await Promise.all([readIndex(layout.index), readPartners(layout.partners)]);
   const mine = index.filter((r) => r.partnerId === id);
   const partner = reg.partners[id];
   if (!partner && mine.length === 0) throw inputError("ERR_UNKNOWN_PARTNER", `no partner "${id}" in this PKI`, "see `mtls partner list`");
-  let record = mine.filter((r) => r.status === "valid" && Date.parse(r.notAfter) > p.now.getTime()).at(-1);
+  const now = pki.now;
+  let record = mine.filter((r) => r.status === "valid" && Date.parse(r.notAfter) > now.getTime()).at(-1);
   if (p.serial) {
     const serial = parseSerial(p.serial);
     record = mine.find((r) => r.serial === serial);
@@ -153,7 +158,7 @@ export async function exportPartnerBundle(p: ExportParams): Promise<ExportedBund
   const cert = await readCertFile(layout.certFile(record.serial), `certificate ${record.serial}`);
   const ca = await loadCaCerts(layout, config);
   const delivered = await deliverBundle({
-    store,
+    pki,
     partner: partner ?? { id, createdAt: record.issuedAt, updatedAt: record.issuedAt },
     cert,
     ca,
@@ -161,22 +166,17 @@ export async function exportPartnerBundle(p: ExportParams): Promise<ExportedBund
     encrypt: p.encrypt,
     armor: p.armor ?? false,
     force: p.force ?? false,
-    passphrase: p.passphrase,
     ...(p.gatewayUrl ? { gatewayUrl: p.gatewayUrl } : {}),
-    now: p.now,
+    now,
   });
-  await appendAudit(
-    layout,
-    [
-      {
-        action: "bundle.export",
-        outcome: delivered.encrypted ? "encrypted" : "plain",
-        serial: record.serial,
-        partner: id,
-        ...(delivered.recipientFingerprint ? { details: { recipient: delivered.recipientFingerprint } } : {}),
-      },
-    ],
-    p.now,
-  );
+  await pki.transact("bundle.export", async (tx) => {
+    tx.audit({
+      action: "bundle.export",
+      outcome: delivered.encrypted ? "encrypted" : "plain",
+      serial: record.serial,
+      partner: id,
+      ...(delivered.recipientFingerprint ? { details: { recipient: delivered.recipientFingerprint } } : {}),
+    });
+  });
   return { ...delivered, serial: record.serial, notAfter: record.notAfter, picked: !p.serial };
 }

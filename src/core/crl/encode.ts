@@ -4,11 +4,12 @@
 // per-reason extension bytes computed once. The three extensions (reason code, CRL number, AKI)
 // are a few bytes of DER each: building them with @peculiar/asn1-x509 cost every command that
 // publishes a CRL ~15 ms of start-up for loading the schema library (#21).
-import { webcrypto } from "node:crypto";
 import type { CertInfo } from "../cert.js";
-import { ecdsaRawToDer, NULL, oid, seq, time, tlv, uint } from "../der.js";
-import { type KeyType, keyAlgorithms } from "../keys.js";
+import { oid, seq, time, tlv, uint } from "../der.js";
+import type { KeyType } from "../keys.js";
 import type { RevocationReason } from "../store/index-file.js";
+import { authorityKeyIdentifierValue } from "../x509/algorithm.js";
+import { cryptoKeySigner, type Signer, signAndWrap } from "../x509/signer.js";
 import { REASON_CODES } from "./decode.js";
 
 export { type ParsedCrl, type ParsedCrlEntry, parseCrl, parseCrlSerials, REASON_CODES, verifyCrlSignature } from "./decode.js";
@@ -31,12 +32,6 @@ function entryExtensions(code: number): Buffer {
   return ext;
 }
 
-function signatureAlgorithm(type: KeyType): Buffer {
-  if (type === "ec-p256") return seq(oid("1.2.840.10045.4.3.2"));
-  if (type === "ec-p384") return seq(oid("1.2.840.10045.4.3.3"));
-  return seq(oid("1.2.840.113549.1.1.11"), NULL); // sha256WithRSAEncryption
-}
-
 export interface CrlEntry {
   serial: string;
   revokedAt: Date;
@@ -47,6 +42,8 @@ export interface BuildCrlParams {
   issuer: CertInfo;
   signingKey: CryptoKey;
   keyType: KeyType;
+  /** Signs instead of signingKey (a CA key's Signer: a file key or a token key). */
+  signer?: Signer;
   /** CRL Number: must increase with every CRL this issuer publishes (RFC 5280 §5.2.3). */
   number: number;
   thisUpdate: Date;
@@ -110,9 +107,10 @@ function encodeEntries(entries: readonly CrlEntry[]): Buffer | undefined {
 
 /** A signed X.509 v2 CRL (DER) with AKI and CRL Number, entries with reason codes. */
 export async function buildCrl(p: BuildCrlParams): Promise<Buffer> {
-  const alg = signatureAlgorithm(p.keyType);
+  const signer = p.signer ?? cryptoKeySigner(p.signingKey, p.keyType, p.issuer.spki);
+  const alg = signer.algorithm;
   const revoked = encodeEntries(p.entries);
-  const aki = seq(tlv(0x80, Buffer.from(p.issuer.subjectKeyId ?? "", "hex")));
+  const aki = authorityKeyIdentifierValue(Buffer.from(p.issuer.subjectKeyId ?? "", "hex"));
   const extensions = tlv(0xa0, seq(extension(id_ce_authorityKeyIdentifier, aki), extension(id_ce_cRLNumber, uint(p.number))));
   const tbs = seq(
     Buffer.from([0x02, 0x01, 0x01]), // v2
@@ -123,7 +121,5 @@ export async function buildCrl(p: BuildCrlParams): Promise<Buffer> {
     ...(revoked ? [revoked] : []),
     extensions,
   );
-  const sig = new Uint8Array(await webcrypto.subtle.sign(keyAlgorithms(p.keyType).sign as AlgorithmIdentifier, p.signingKey, tbs));
-  const sigDer = p.keyType.startsWith("ec-") ? ecdsaRawToDer(sig) : Buffer.from(sig);
-  return seq(tbs, alg, tlv(0x03, Buffer.concat([Buffer.from([0]), sigDer])));
+  return signAndWrap(signer, tbs);
 }

@@ -147,7 +147,10 @@ const NO_CREDENTIAL = {};
 function secureContextFor(p: AttemptParams): SecureContext {
   const owner = p.credential ?? NO_CREDENTIAL;
   let byMode = contexts.get(owner);
-  if (!byMode) contexts.set(owner, (byMode = new Map()));
+  if (!byMode) {
+    byMode = new Map();
+    contexts.set(owner, byMode);
+  }
   const key = `${p.tls}\0${p.serverCa ?? ""}`;
   let ctx = byMode.get(key);
   if (!ctx) {
