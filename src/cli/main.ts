@@ -3,6 +3,7 @@ import { Exit, MtlsError } from "../core/errors.js";
 import { describeCommand, findCommand, rewriteHelpArgv } from "./command-tree.js";
 import { CliContext } from "./context.js";
 import { createProgram, guessCommand, VERSION } from "./program.js";
+import { rollbackCommandStore } from "./store-session.js";
 
 // The single exit point: commands render results and errors through ctx.out; only this module
 // sets the exit code, and never with process.exit(), which can cut off piped output.
@@ -46,6 +47,8 @@ try {
     ctx.out.fail(err, ctx.debug);
   }
 }
+// A database store's transaction ends here when the command failed: nothing it did commits.
+await rollbackCommandStore(ctx).catch(() => {});
 const code = ctx.out.finish();
 process.exitCode = helpShown ? 0 : code;
 

@@ -1,0 +1,99 @@
+// A command on the database store runs as one database transaction: it takes the store's
+// advisory lock (the database's, so it holds across machines), loads the store into a private
+// working directory, lets the command run on it exactly as on a directory store, and writes
+// back what changed before COMMIT. Anything that fails (the command, the network, the server)
+// rolls the whole command back: a revocation, its CRL number and its audit record commit
+// together or not at all.
+import { mkdtemp, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { envError } from "../../errors.js";
+import { type ConnectParams, connectPg, type SqlClient } from "./pg.js";
+import { ensureSchema, type SchemaState } from "./schema.js";
+import { loadTree, saveTree, type TreeSnapshot } from "./tree.js";
+
+/** The store-wide advisory lock key (an arbitrary, fixed number: "mtls" + 1). */
+export const STORE_LOCK = 0x6d746c73_01;
+
+export interface SqlSession {
+  /** The working directory the command reads and writes as its PKI directory. */
+  readonly workdir: string;
+  /** The store's URL without password, for output. */
+  readonly display: string;
+  readonly backendPid: number;
+  /** Writes back and commits; the working directory is removed either way. */
+  commit(): Promise<{ changed: boolean }>;
+  /** Rolls back (or finds the connection gone) and removes the working directory. */
+  rollback(): Promise<void>;
+}
+
+export interface OpenSqlParams extends ConnectParams {
+  /** Where the private working directory is made (os.tmpdir()). */
+  tmpRoot: string;
+  /** How long to wait for another command's lock before exit 5 (milliseconds). */
+  lockTimeoutMs?: number;
+}
+
+/**
+ * Connects, begins, creates or upgrades the schema if needed (so first use needs no set-up
+ * step), waits for the store lock and loads the store. The returned session must be committed
+ * or rolled back.
+ */
+export async function openSqlSession(p: OpenSqlParams): Promise<SqlSession> {
+  const db = await connectPg(p);
+  let workdir: string | undefined;
+  let open = true;
+  const close = async () => {
+    open = false;
+    await db.end();
+    if (workdir) await rm(workdir, { recursive: true, force: true }).catch(() => {});
+  };
+  try {
+    await db.query("BEGIN");
+    await db.query(`SET LOCAL lock_timeout = '${Math.max(1, Math.round((p.lockTimeoutMs ?? 60_000) / 1000))}s'`);
+    await ensureSchema(db, p.display);
+    await db.query("SELECT pg_advisory_xact_lock($1)", [STORE_LOCK]);
+    workdir = await mkdtemp(join(p.tmpRoot, "mtls-store-"));
+    const snap: TreeSnapshot = await loadTree(db, workdir);
+    const dir = workdir;
+    return {
+      workdir: dir,
+      display: p.display,
+      backendPid: db.backendPid,
+      async commit() {
+        if (!open) throw envError("ERR_STORE_CLOSED", "the database session is already closed");
+        try {
+          const r = await saveTree(db, dir, snap);
+          await db.query("COMMIT");
+          return r;
+        } catch (err) {
+          await db.query("ROLLBACK").catch(() => {});
+          throw err;
+        } finally {
+          await close();
+        }
+      },
+      async rollback() {
+        if (!open) return;
+        await db.query("ROLLBACK").catch(() => {});
+        await close();
+      },
+    };
+  } catch (err) {
+    await db.query("ROLLBACK").catch(() => {});
+    await close();
+    throw err;
+  }
+}
+
+/** `mtls store init`: creates or upgrades the schema and reports what it did. */
+export async function initSqlStore(p: ConnectParams): Promise<SchemaState & { store: string }> {
+  const db: SqlClient = await connectPg(p);
+  try {
+    await db.query("BEGIN");
+    const state = await ensureSchema(db, p.display);
+    await db.query("COMMIT");
+    return { ...state, store: p.display };
+  } finally {
+    await db.end();
+  }
+}
