@@ -3,24 +3,15 @@
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import test, { after, type TestContext } from "node:test";
+import test from "node:test";
 import { makeCsr } from "../helpers/csr.js";
+import { fileCluster, type PgCluster, pgSkipReason } from "../helpers/postgres.js";
 import { json, mtls, openssl, type RunResult, snapshot, tempDir } from "../helpers/run.js";
-import { type PgCluster, pgSkipReason, startPostgres } from "../helpers/postgres.js";
 
 const skip = pgSkipReason();
 
-/** One cluster for the whole file, started on first use. */
-let cluster: Promise<PgCluster> | undefined;
+const pg = fileCluster();
 let storeCount = 0;
-const cleanups: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const fn of cleanups) await fn();
-});
-function pg(): Promise<PgCluster> {
-  cluster ??= startPostgres({ after: (fn: () => Promise<void>) => cleanups.push(fn) } as unknown as TestContext);
-  return cluster;
-}
 
 /** A fresh database store: its URL and the environment that carries its password. */
 async function newStore(): Promise<{ url: string; env: NodeJS.ProcessEnv; db: string; cluster: PgCluster }> {
@@ -141,7 +132,16 @@ test("#16 every lifecycle command runs the same on a directory and on PostgreSQL
   const exported = await tempDir(t);
   const m = await mtls(["store", "migrate", "--from", s.url, "--to", join(exported, "pki")], { env: s.env });
   assert.equal(m.exitCode, 0, m.stderr);
-  const v = await openssl(["verify", "-CAfile", join(exported, "pki/ca/root.pem"), "-untrusted", join(exported, "pki/ca/intermediate.pem"), "-purpose", "sslclient", join(dirB, "beta-chain.pem")]);
+  const v = await openssl([
+    "verify",
+    "-CAfile",
+    join(exported, "pki/ca/root.pem"),
+    "-untrusted",
+    join(exported, "pki/ca/intermediate.pem"),
+    "-purpose",
+    "sslclient",
+    join(dirB, "beta-chain.pem"),
+  ]);
   assert.equal(v.exitCode, 0, v.stdout + v.stderr);
 });
 

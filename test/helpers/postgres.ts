@@ -9,7 +9,7 @@ import { chmod, chown, mkdtemp, readFile, rm, writeFile } from "node:fs/promises
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { TestContext } from "node:test";
+import { after, type TestContext } from "node:test";
 import pg from "pg";
 
 export interface PgCluster {
@@ -161,4 +161,20 @@ export async function startPostgres(t: TestContext, opts: { conf?: string } = {}
   };
   t.after(() => cluster.stop());
   return cluster;
+}
+
+/**
+ * The one cluster of a test file, started on first use and stopped when the file's tests end.
+ * Call at module level: `const pg = fileCluster();` then `await pg()` in a test.
+ */
+export function fileCluster(opts: { conf?: string } = {}): () => Promise<PgCluster> {
+  let cluster: Promise<PgCluster> | undefined;
+  const cleanups: Array<() => Promise<void>> = [];
+  after(async () => {
+    for (const fn of cleanups) await fn();
+  });
+  return () => {
+    cluster ??= startPostgres({ after: (fn: () => Promise<void>) => cleanups.push(fn) } as unknown as TestContext, opts);
+    return cluster;
+  };
 }

@@ -67,6 +67,9 @@ export async function tlsOptions(url: URL, host: string): Promise<ConnectionOpti
   opts.rejectUnauthorized = verify;
   if (mode !== "verify-full") opts.checkServerIdentity = () => undefined;
   else if (!isIP(host.replace(/^\[|\]$/g, ""))) opts.servername = host;
+  // An IP address is checked against the certificate's IP SANs: without `host`, Node would check
+  // the name "localhost" on the driver's already-connected socket.
+  else opts.host = host.replace(/^\[|\]$/g, "");
   return opts;
 }
 
