@@ -12,6 +12,28 @@ import type { CliContext } from "./context.js";
 
 /** Commands that never read the PKI, or that open the store themselves. */
 const NO_STORE = new Set(["demo", "inspect", "bundle open", "completion", "p12 create", "store init", "store migrate"]);
+/**
+ * Commands that never read an archived certificate (certs/*): on a database store they run
+ * without loading them. A command not listed here gets the whole store.
+ */
+const WITHOUT_CERTIFICATES = new Set([
+  "list",
+  "status",
+  "revoke",
+  "partner offboard",
+  "partner issue",
+  "partner add",
+  "partner list",
+  "partner show",
+  "partner identity release",
+  "crl publish",
+  "crl show",
+  "audit",
+  "audit verify",
+  "ca show",
+  "ca policy set",
+  "pgp show",
+]);
 /** Long-running servers: they would hold the store's transaction (and lock) for their lifetime. */
 const SERVERS = new Set(["gateway serve", "revocation serve"]);
 
@@ -56,7 +78,13 @@ export async function openCommandStore(ctx: CliContext, program: Command, path: 
     );
   const { openSqlSession } = await import("../core/store/sql/session.js");
   const password = await storePassword(ctx, program);
-  const session: SqlSession = await openSqlSession({ url: loc.url, display: loc.display, tmpRoot: tmpdir(), ...(password !== undefined ? { password } : {}) });
+  const session: SqlSession = await openSqlSession({
+    url: loc.url,
+    display: loc.display,
+    tmpRoot: tmpdir(),
+    withoutCertificates: WITHOUT_CERTIFICATES.has(path),
+    ...(password !== undefined ? { password } : {}),
+  });
   ctx.storeSession = session;
   ctx.globals.pki = session.workdir;
   ctx.out.storeAlias = { from: session.workdir, to: loc.display };

@@ -31,6 +31,8 @@ export interface OpenSqlParams extends ConnectParams {
   tmpRoot: string;
   /** How long to wait for another command's lock before exit 5 (milliseconds). */
   lockTimeoutMs?: number;
+  /** The command reads no archived certificate (see LoadOptions). */
+  withoutCertificates?: boolean;
 }
 
 /**
@@ -53,7 +55,7 @@ export async function openSqlSession(p: OpenSqlParams): Promise<SqlSession> {
     await ensureSchema(db, p.display);
     await db.query("SELECT pg_advisory_xact_lock($1)", [STORE_LOCK]);
     workdir = await mkdtemp(join(p.tmpRoot, "mtls-store-"));
-    const snap: TreeSnapshot = await loadTree(db, workdir);
+    const snap: TreeSnapshot = await loadTree(db, workdir, { withoutCertificates: p.withoutCertificates === true });
     const dir = workdir;
     return {
       workdir: dir,

@@ -37,8 +37,17 @@ const stampOf = (st: { ino: number; size: number; mtimeMs: number; mode: number 
   mode: st.mode & 0o7777,
 });
 
-/** Writes every row of the store into `dir` (which exists and is empty). */
-export async function loadTree(db: SqlClient, dir: string): Promise<TreeSnapshot> {
+export interface LoadOptions {
+  /**
+   * Leave the archived certificates (certs/*) in the database: most commands read only the
+   * index, and a store of 100,000 certificates is 200,000 files. What is not loaded is not
+   * written back either; new certificates the command creates are.
+   */
+  withoutCertificates?: boolean;
+}
+
+/** Writes the rows of the store into `dir` (which exists and is empty). */
+export async function loadTree(db: SqlClient, dir: string, opts: LoadOptions = {}): Promise<TreeSnapshot> {
   const snap = emptySnapshot();
   const dirs = await db.query<{ path: string; mode: number }>("SELECT path, mode FROM mtls.files WHERE is_dir ORDER BY path");
   for (const d of dirs) {
@@ -46,7 +55,9 @@ export async function loadTree(db: SqlClient, dir: string): Promise<TreeSnapshot
     snap.dirs.set(d.path, d.mode);
   }
   // Modes after every directory exists: a 0500 parent must not stop its children being made.
-  const files = await db.query<{ path: string; mode: number; data: Buffer }>("SELECT path, mode, data FROM mtls.files WHERE NOT is_dir");
+  const files = await db.query<{ path: string; mode: number; data: Buffer }>(
+    `SELECT path, mode, data FROM mtls.files WHERE NOT is_dir${opts.withoutCertificates ? " AND path NOT LIKE 'certs/%'" : ""}`,
+  );
   await parallel(files, 16, async (f) => {
     const path = join(dir, f.path);
     await writeFile(path, f.data, { mode: f.mode, flag: "wx" }).catch((err) => Promise.reject(fsError(err, path, "write")));
