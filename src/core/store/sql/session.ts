@@ -7,9 +7,10 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { envError } from "../../errors.js";
+import { checkDatabase, type DatabaseProblem, rebuildDerived } from "./check.js";
 import { type ConnectParams, connectPg, type SqlClient } from "./pg.js";
 import { ensureSchema, type SchemaState } from "./schema.js";
-import { loadTree, saveTree, type TreeSnapshot } from "./tree.js";
+import { loadTree, recordDerived, saveTree, type TreeSnapshot } from "./tree.js";
 
 /** The store-wide advisory lock key (an arbitrary, fixed number: "mtls" + 1). */
 export const STORE_LOCK = 0x6d746c73_01;
@@ -24,6 +25,11 @@ export interface SqlSession {
   commit(): Promise<{ changed: boolean }>;
   /** Rolls back (or finds the connection gone) and removes the working directory. */
   rollback(): Promise<void>;
+  /**
+   * doctor: where the database's tables disagree with the store's records; with `fix`, the
+   * tables are rebuilt from the journals in this transaction and the problems marked fixed.
+   */
+  checkDatabase(fix: boolean): Promise<Array<DatabaseProblem & { fixed?: boolean }>>;
 }
 
 export interface OpenSqlParams extends ConnectParams {
@@ -73,6 +79,16 @@ export async function openSqlSession(p: OpenSqlParams): Promise<SqlSession> {
         } finally {
           await close();
         }
+      },
+      async checkDatabase(fix) {
+        const found = await checkDatabase(db);
+        if (!fix || !found.some((f) => f.fixable)) return found;
+        await rebuildDerived(db, (j, first, lines) => recordDerived(db, j, first, lines));
+        const left = await checkDatabase(db);
+        return [
+          ...found.map((f) => ({ ...f, fixed: f.fixable && !left.some((l) => l.message === f.message) })),
+          ...left.filter((l) => !found.some((f) => f.message === l.message)),
+        ];
       },
       async rollback() {
         if (!open) return;

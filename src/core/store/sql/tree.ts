@@ -203,9 +203,19 @@ async function insertLines(db: SqlClient, j: Journal, first: number, lines: stri
     const part = lines.slice(at, at + CHUNK);
     const nums = part.map((_, i) => first + at + i);
     await db.query("INSERT INTO mtls.journal_lines (journal, line, text) SELECT $1, * FROM unnest($2::bigint[], $3::text[])", [j, nums, part]);
+    await recordDerived(db, j, first + at, part);
+  }
+}
+
+/** The typed rows of journal lines numbered from `first`: where the database's constraints judge them. */
+export async function recordDerived(db: SqlClient, j: string, first: number, lines: string[]): Promise<void> {
+  const nums = lines.map((_, i) => first + i);
+  for (let at = 0; at < lines.length; at += CHUNK) {
+    const part = lines.slice(at, at + CHUNK);
+    const partNums = nums.slice(at, at + CHUNK);
     if (j === "index.jsonl") await recordCertificates(db, part);
-    if (j === "revocations.jsonl") await recordRevocations(db, nums, part);
-    if (j === "audit.log") await recordAudit(db, nums, part);
+    if (j === "revocations.jsonl") await recordRevocations(db, partNums, part);
+    if (j === "audit.log") await recordAudit(db, partNums, part);
   }
 }
 
