@@ -106,35 +106,49 @@ export interface SchemaState {
 }
 
 async function currentVersion(db: SqlClient): Promise<number> {
-  const [t] = await db.query<{ t: string | null }>("SELECT to_regclass('mtls.schema_version')::text AS t");
-  if (!t?.t) return 0;
+  // pg_class rather than to_regclass(): a name lookup may answer from a cache that an advisory
+  // lock does not refresh, and miss a schema another session created meanwhile.
+  const [t] = await db.query<{ e: boolean }>(
+    "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'mtls' AND c.relname = 'schema_version') AS e",
+  );
+  if (!t?.e) return 0;
   const [row] = await db.query<{ v: number }>("SELECT coalesce(max(version), 0) AS v FROM mtls.schema_version");
   return row?.v ?? 0;
 }
 
 /**
- * Brings the schema to SCHEMA_VERSION inside the caller's transaction: creates it on first use,
- * applies the missing migrations in order, refuses a newer one. Concurrent first uses wait on
- * one advisory lock, so the schema is created once.
+ * Brings the schema to SCHEMA_VERSION, outside any transaction of the caller's: creates it on
+ * first use, applies the missing migrations in order (each run in one transaction with its
+ * version row), refuses a newer one. Concurrent first uses wait on one advisory lock, and the
+ * one that waited starts a fresh transaction, which sees what the first one created.
  */
 export async function ensureSchema(db: SqlClient, display: string): Promise<SchemaState> {
   const seen = await currentVersion(db);
   if (seen > SCHEMA_VERSION) throw newerSchema(display, seen);
   if (seen === SCHEMA_VERSION) return { from: seen, to: seen, applied: [] };
-  await db.query("SELECT pg_advisory_xact_lock($1)", [SCHEMA_LOCK]);
-  const from = await currentVersion(db);
-  if (from > SCHEMA_VERSION) throw newerSchema(display, from);
-  const applied: SchemaState["applied"] = [];
-  if (from === 0)
-    await db.query(
-      "CREATE SCHEMA IF NOT EXISTS mtls; CREATE TABLE IF NOT EXISTS mtls.schema_version (version int PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
-    );
-  for (const m of MIGRATIONS.filter((m) => m.version > from)) {
-    await db.query(m.sql);
-    await db.query("INSERT INTO mtls.schema_version (version, description) VALUES ($1, $2)", [m.version, m.description]);
-    applied.push({ version: m.version, description: m.description });
+  await db.query("SELECT pg_advisory_lock($1)", [SCHEMA_LOCK]);
+  try {
+    await db.query("BEGIN");
+    const from = await currentVersion(db);
+    if (from > SCHEMA_VERSION) throw newerSchema(display, from);
+    const applied: SchemaState["applied"] = [];
+    if (from === 0)
+      await db.query(
+        "CREATE SCHEMA IF NOT EXISTS mtls; CREATE TABLE IF NOT EXISTS mtls.schema_version (version int PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+      );
+    for (const m of MIGRATIONS.filter((m) => m.version > from)) {
+      await db.query(m.sql);
+      await db.query("INSERT INTO mtls.schema_version (version, description) VALUES ($1, $2)", [m.version, m.description]);
+      applied.push({ version: m.version, description: m.description });
+    }
+    await db.query("COMMIT");
+    return { from, to: SCHEMA_VERSION, applied };
+  } catch (err) {
+    await db.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    await db.query("SELECT pg_advisory_unlock($1)", [SCHEMA_LOCK]).catch(() => {});
   }
-  return { from, to: SCHEMA_VERSION, applied };
 }
 
 function newerSchema(display: string, version: number) {

@@ -56,9 +56,9 @@ export async function openSqlSession(p: OpenSqlParams): Promise<SqlSession> {
     if (workdir) await rm(workdir, { recursive: true, force: true }).catch(() => {});
   };
   try {
+    await ensureSchema(db, p.display);
     await db.query("BEGIN");
     await db.query(`SET LOCAL lock_timeout = '${Math.max(1, Math.round((p.lockTimeoutMs ?? 60_000) / 1000))}s'`);
-    await ensureSchema(db, p.display);
     await db.query("SELECT pg_advisory_xact_lock($1)", [STORE_LOCK]);
     workdir = await mkdtemp(join(p.tmpRoot, "mtls-store-"));
     const snap: TreeSnapshot = await loadTree(db, workdir, { withoutCertificates: p.withoutCertificates === true });
@@ -107,10 +107,7 @@ export async function openSqlSession(p: OpenSqlParams): Promise<SqlSession> {
 export async function initSqlStore(p: ConnectParams): Promise<SchemaState & { store: string }> {
   const db: SqlClient = await connectPg(p);
   try {
-    await db.query("BEGIN");
-    const state = await ensureSchema(db, p.display);
-    await db.query("COMMIT");
-    return { ...state, store: p.display };
+    return { ...(await ensureSchema(db, p.display)), store: p.display };
   } finally {
     await db.end();
   }

@@ -5,13 +5,13 @@
 // audit) are kept in step here, so their constraints judge every change.
 import { createHash } from "node:crypto";
 import { chmod, lstat, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { conflictError, envError, fsError } from "../../errors.js";
 import { parallel } from "../fs.js";
 import type { SqlClient } from "./pg.js";
 
 export const JOURNALS = ["index.jsonl", "revocations.jsonl", "probe-certs.jsonl", "audit.log"] as const;
-type Journal = (typeof JOURNALS)[number];
+export type Journal = (typeof JOURNALS)[number];
 const isJournal = (p: string): p is Journal => (JOURNALS as readonly string[]).includes(p);
 
 interface FileStamp {
@@ -60,6 +60,7 @@ export async function loadTree(db: SqlClient, dir: string, opts: LoadOptions = {
   );
   await parallel(files, 16, async (f) => {
     const path = join(dir, f.path);
+    if (f.path.includes("/")) await mkdir(dirname(path), { recursive: true });
     await writeFile(path, f.data, { mode: f.mode, flag: "wx" }).catch((err) => Promise.reject(fsError(err, path, "write")));
     await chmod(path, f.mode);
     snap.files.set(f.path, stampOf(await lstat(path)));
@@ -188,7 +189,7 @@ async function saveJournal(db: SqlClient, dir: string, j: Journal, st: FileStamp
   return true;
 }
 
-async function dropJournal(db: SqlClient, j: Journal): Promise<void> {
+export async function dropJournal(db: SqlClient, j: Journal): Promise<void> {
   await db.query("DELETE FROM mtls.journal_lines WHERE journal = $1", [j]);
   await db.query("DELETE FROM mtls.journal_files WHERE journal = $1", [j]);
   if (j === "index.jsonl") await db.query("DELETE FROM mtls.certificates");
@@ -198,7 +199,7 @@ async function dropJournal(db: SqlClient, j: Journal): Promise<void> {
 
 const CHUNK = 5000;
 
-async function insertLines(db: SqlClient, j: Journal, first: number, lines: string[]): Promise<void> {
+export async function insertLines(db: SqlClient, j: Journal, first: number, lines: string[]): Promise<void> {
   for (let at = 0; at < lines.length; at += CHUNK) {
     const part = lines.slice(at, at + CHUNK);
     const nums = part.map((_, i) => first + at + i);
@@ -313,7 +314,7 @@ async function recordAudit(db: SqlClient, nums: number[], lines: string[]): Prom
 }
 
 /** crl/state.json's numbers into crl_numbers, whose trigger refuses any that does not grow. */
-async function recordCrlNumbers(db: SqlClient, data: Buffer): Promise<void> {
+export async function recordCrlNumbers(db: SqlClient, data: Buffer): Promise<void> {
   const state = parse(data.toString("utf8"));
   if (!state) return; // a damaged cache: the CRLs themselves decide the next number
   for (const issuer of ["root", "intermediate"]) {
