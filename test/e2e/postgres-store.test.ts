@@ -5,6 +5,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import test from "node:test";
 import { makeCsr } from "../helpers/csr.js";
+import { genKey, gpgHome, haveGpg } from "../helpers/gpg.js";
 import { fileCluster, type PgCluster, pgSkipReason } from "../helpers/postgres.js";
 import { json, mtls, openssl, type RunResult, snapshot, tempDir } from "../helpers/run.js";
 
@@ -26,12 +27,13 @@ function shape(v: unknown): unknown {
   if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, shape(x)]));
   if (typeof v !== "string") return typeof v === "number" ? "<n>" : v;
   return v
+    .replace(/-----BEGIN ([A-Z ]+)-----[\s\S]*?-----END \1-----/g, "<$1>")
     .replace(/postgres:\/\/[^\s"#]*#?/g, "<store>/")
     .replace(/\/tmp\/mtls-test-\w+\/pki\/?/g, "<store>/")
     .replace(/\/tmp\/mtls-test-\w+/g, "<tmp>")
     .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, "<time>")
     .replace(/sha256:[0-9a-f]{64}/g, "<fp>")
-    .replace(/\b[0-9a-f]{16,}\b/g, "<hex>")
+    .replace(/\b[0-9a-fA-F]{16,}\b/g, "<hex>")
     .replace(/\b\d+\b/g, "<n>");
 }
 
@@ -177,4 +179,58 @@ test("#16 store migrate: directory → PostgreSQL → directory is lossless and 
   // A non-empty destination directory is refused.
   const busy = await mtls(["store", "migrate", "--from", s.url, "--to", join(dir, "back"), "--json"], { env: s.env });
   assert.equal(busy.exitCode, 4);
+});
+
+/** The delivery side on a store: OpenPGP keys, bundles, onboarding, gateway config, report. */
+async function delivery(dir: string, store: string[], env: NodeJS.ProcessEnv, pgpKey: string): Promise<Step[]> {
+  const steps: Step[] = [];
+  const step = async (name: string, args: string[]) => {
+    const r = await mtls([...args, ...store, "--json"], { cwd: dir, env, timeoutMs: 120_000 });
+    const doc = json(r);
+    steps.push({ name, exitCode: r.exitCode, shape: shape(doc), doc });
+    return doc;
+  };
+  await makeCsr(dir, "acme");
+  await step("ca init", ["ca", "init", "--name", "Deliver"]);
+  await step("partner add", ["partner", "add", "acme", "--pgp-key", pgpKey, "--name", "Acme"]);
+  await step("partner issue", ["partner", "issue", "acme", "--csr", "acme.csr"]);
+  await step("partner export", ["partner", "export", "acme", "--out", "acme.zip.pgp"]);
+  await step("pgp show", ["pgp", "show"]);
+  await step("onboard", ["partner", "onboard", "beta", "--pgp-key", pgpKey, "--generate", "--cn", "beta-client", "--out", "beta.zip.pgp", "--no-input"]);
+  await step("server issue", ["server", "issue", "gw", "--dns", "localhost", "--out", "gw.pem", "--out-key", "gw.key"]);
+  await step("gateway config", ["gateway", "config", "nginx", "--partner", "acme", "--server", "gw", "--out", "nginx/"]);
+  await step("report", ["report", "--html", "report.html"]);
+  await step("offboard", ["partner", "offboard", "beta", "--yes"]);
+  await step("identity release", ["partner", "identity", "release", "beta", "beta-client", "--yes"]);
+  await step("doctor", ["doctor"]);
+  return steps;
+}
+
+test("#16 the delivery side runs the same on both stores, and the partner opens a bundle made from the database", {
+  skip: skip ?? (haveGpg() ? undefined : "gpg not installed"),
+}, async (t) => {
+  const g = await gpgHome(t);
+  const key = await genKey(g, "cv25519", { email: "ops@acme.example" });
+  const dirA = await tempDir(t);
+  const dirB = await tempDir(t);
+  const s = await newStore();
+  const onDir = await delivery(dirA, ["--store", join(dirA, "pki")], {}, key.publicFile);
+  const onPg = await delivery(dirB, ["--store", s.url], s.env, key.publicFile);
+  assert.deepEqual(
+    onPg.map((x) => [x.name, x.exitCode]),
+    onDir.map((x) => [x.name, x.exitCode]),
+  );
+  assert.ok(
+    onDir.every((x) => x.exitCode === 0),
+    JSON.stringify(onDir.map((x) => [x.name, x.exitCode, x.doc.error])),
+  );
+  for (const [i, a] of onDir.entries()) assert.deepEqual(JSON.stringify(onPg[i]?.shape), JSON.stringify(a.shape), `${a.name}: the --json documents differ`);
+  // The partner pins the home party's key (as `pgp show` prints it) and checks the signature too.
+  const home = onPg.find((x) => x.name === "pgp show")?.doc.result.publicKey as string;
+  assert.equal((await g.gpg(["--import"], home)).exitCode, 0);
+  const out = await g.gpg(["--decrypt", "--output", join(dirB, "acme.zip"), join(dirB, "acme.zip.pgp")]);
+  assert.equal(out.exitCode, 0, out.stderr);
+  assert.match(out.stderr, /Good signature/);
+  // The gateway configuration from the database store carries its own copies of the CA and CRL.
+  assert.match(await readFile(join(dirB, "nginx", "ca-bundle.pem"), "utf8"), /BEGIN CERTIFICATE/);
 });

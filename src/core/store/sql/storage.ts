@@ -71,8 +71,11 @@ export class SqlStorage implements Storage {
   }
 
   async readJournal(name: JournalName): Promise<string> {
-    const rows = await (await this.db()).query<{ text: string }>("SELECT text FROM mtls.journal_lines WHERE journal = $1 ORDER BY line", [journalFile[name]]);
-    return rows.map((r) => `${r.text}\n`).join("");
+    const [row] = await (await this.db()).query<{ text: string | null }>(
+      "SELECT string_agg(text || E'\\n', '' ORDER BY line) AS text FROM mtls.journal_lines WHERE journal = $1",
+      [journalFile[name]],
+    );
+    return row?.text ?? "";
   }
 
   async lock<T>(purpose: string, fn: () => Promise<T>): Promise<T> {
