@@ -234,3 +234,31 @@ test("#16 doctor on a database store: tables edited by hand are reported and reb
   assert.equal(lost.exitCode, 1);
   assert.match(lost.stdout, new RegExp(`${serial}.*no certificate`));
 });
+
+test("#16 a client killed at any write of a revocation leaves the database as it was, and its lock dies with it", { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const s = await storeWithCa(dir);
+  const issue = async (cn: string) =>
+    json(await mtls(["partner", "issue", cn, "--generate", "--cn", cn, "--out-key", `${cn}.key`, "--store", s.url, "--json"], { cwd: dir, env: s.env })).result
+      .serial as string;
+  const [traced, target] = [await issue("traced"), await issue("target")];
+  const hooks = { ...s.env, MTLS_TEST_HOOKS: "1" };
+  const trace = await mtls(["revoke", traced, "--yes", "--store", s.url], { cwd: dir, env: { ...hooks, MTLS_TEST_CRASH_AT: "trace" } });
+  assert.equal(trace.exitCode, 0, trace.stderr);
+  const steps = (trace.stderr.match(/mtls-test-step: \d+/g) ?? []).length;
+  assert.ok(steps >= 2, trace.stderr);
+  const snap = () => s.c.sql("SELECT (SELECT revision FROM mtls.store)::int AS rev, (SELECT count(*) FROM mtls.journal_lines)::int AS lines", [], s.db);
+  const start = await snap();
+  for (let n = 1; n <= steps; n++) {
+    const r = await mtls(["revoke", target, "--yes", "--store", s.url], { cwd: dir, env: { ...hooks, MTLS_TEST_CRASH_AT: String(n) } });
+    assert.match(r.stderr, /mtls-test-crash/);
+    assert.deepEqual(await snap(), start, `crash at step ${n} changed the database`);
+  }
+  // The killed clients' locks died with their connections: the next command runs at once.
+  const list = await mtls(["list", "--store", s.url, "--json"], { env: s.env, timeoutMs: 20_000 });
+  const byCn = Object.fromEntries((json(list).result.certificates as Array<{ serial: string; status: string }>).map((c) => [c.serial, c.status]));
+  assert.equal(byCn[target], "valid");
+  assert.equal(byCn[traced], "revoked");
+  const doctor = await mtls(["doctor", "--store", s.url, "--json"], { env: s.env });
+  assert.equal(doctor.exitCode, 0, doctor.stdout);
+});
