@@ -25,7 +25,7 @@ interface FileStamp {
 export interface TreeSnapshot {
   files: Map<string, FileStamp>;
   dirs: Map<string, number>;
-  journals: Map<Journal, { text: string; lines: number }>;
+  journals: Map<Journal, { text: string; lines: number; stamp: FileStamp }>;
 }
 
 export const emptySnapshot = (): TreeSnapshot => ({ files: new Map(), dirs: new Map(), journals: new Map() });
@@ -75,7 +75,7 @@ export async function loadTree(db: SqlClient, dir: string, opts: LoadOptions = {
     const text = (j?.text ?? "") + h.tail;
     await writeFile(join(dir, h.journal), text, { mode: h.mode, flag: "wx" });
     await chmod(join(dir, h.journal), h.mode);
-    snap.journals.set(h.journal, { text, lines: j?.n ?? 0 });
+    snap.journals.set(h.journal, { text, lines: j?.n ?? 0, stamp: stampOf(await lstat(join(dir, h.journal))) });
   }
   for (const d of [...dirs].reverse()) await chmod(join(dir, d.path), d.mode);
   return snap;
@@ -158,6 +158,8 @@ async function saveJournal(db: SqlClient, dir: string, j: Journal, st: FileStamp
     await db.query("DELETE FROM mtls.files WHERE path = $1", [j]);
     return true;
   }
+  // Untouched since it was loaded (a command that only read): nothing to compare.
+  if (before && !wasFile && sameStamp(before.stamp, st)) return false;
   const buf = await readFile(join(dir, j)).catch((err) => Promise.reject(fsError(err, join(dir, j), "read")));
   const text = journalText(buf);
   if (text === undefined) {
