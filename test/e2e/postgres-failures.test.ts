@@ -53,6 +53,9 @@ test("#16 unreachable server, wrong or missing password, password on the command
   const pgpass = await mtls(["list"], { env: { MTLS_STORE: s.url, PGPASSFILE: join(dir, "pgpass") } });
   assert.equal(pgpass.exitCode, 0, pgpass.stderr);
 
+  // A Unix socket directory, as libpq's URLs name it (the socket trusts local users here).
+  const socket = await mtls(["list", "--store", `postgres:///${s.db}?host=${s.c.dir}&port=${s.c.port}&user=${s.user}`]);
+  assert.equal(socket.exitCode, 0, socket.stderr);
   // --store and --pki together are ambiguous.
   const both = await mtls(["list", "--store", s.url, "--pki", dir, "--json"], { env: s.env });
   assert.equal(both.exitCode, 2);
@@ -261,4 +264,19 @@ test("#16 a client killed at any write of a revocation leaves the database as it
   assert.equal(byCn[traced], "revoked");
   const doctor = await mtls(["doctor", "--store", s.url, "--json"], { env: s.env });
   assert.equal(doctor.exitCode, 0, doctor.stdout);
+});
+
+test("#16 a row planted in the shared database never makes mtls write outside its working copy", { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const s = await storeWithCa(dir);
+  const marker = `mtls-escape-${process.pid}-${Date.now()}`;
+  // Someone with the rights to drop the constraint plants a path that climbs out.
+  await s.c.sql("ALTER TABLE mtls.files DROP CONSTRAINT files_path_check", [], s.db);
+  await s.c.sql("INSERT INTO mtls.files (path, is_dir, mode, data) VALUES ($1, false, 420, 'x')", [`../../${marker}`], s.db);
+  const r = await mtls(["list", "--store", s.url, "--json"], { cwd: dir, env: s.env });
+  assert.equal(r.exitCode, 5);
+  assert.equal(json(r).error?.code, "ERR_STORE_CORRUPT");
+  const { existsSync } = await import("node:fs");
+  assert.equal(existsSync(join("/tmp", marker)), false);
+  assert.equal(existsSync(join("/", marker)), false);
 });

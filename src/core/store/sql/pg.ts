@@ -82,8 +82,8 @@ export async function connectPg(p: ConnectParams): Promise<SqlClient> {
   const { default: pg } = await import("pg");
   const client = new pg.Client({
     host: host.replace(/^\[|\]$/g, ""),
-    port: url.port ? Number(url.port) : 5432,
-    ...(url.username ? { user: decodeURIComponent(url.username) } : {}),
+    port: Number(url.port || q.get("port") || 5432),
+    ...(url.username || q.get("user") ? { user: url.username ? decodeURIComponent(url.username) : (q.get("user") as string) } : {}),
     ...(url.pathname.length > 1 ? { database: decodeURIComponent(url.pathname.slice(1)) } : {}),
     ...(p.password !== undefined ? { password: p.password } : url.password ? { password: decodeURIComponent(url.password) } : {}),
     ssl,

@@ -34,7 +34,7 @@ const stampOf = (st: { ino: number; size: number; mtimeMs: number; mode: number 
   ino: st.ino,
   size: st.size,
   mtimeMs: st.mtimeMs,
-  mode: st.mode & 0o7777,
+  mode: st.mode & 0o777,
 });
 
 export interface LoadOptions {
@@ -46,23 +46,41 @@ export interface LoadOptions {
   withoutCertificates?: boolean;
 }
 
+const SAFE_PATH = /^[A-Za-z0-9._+@-]+(\/[A-Za-z0-9._+@-]+)*$/;
+
+/**
+ * A row's path as a place under `dir`, or exit 5. The schema's CHECK says the same, but the
+ * database is shared: whoever can drop a constraint must still not make mtls write outside its
+ * working copy (`../../home/ops/.bashrc`) or create a set-uid file.
+ */
+function placeOf(dir: string, path: string, mode: number): { path: string; mode: number } {
+  if (!SAFE_PATH.test(path) || path.split("/").some((seg) => seg === "." || seg === ".."))
+    throw envError(
+      "ERR_STORE_CORRUPT",
+      `the database store holds a file named ${JSON.stringify(path)}, which is not a store path`,
+      "remove that row: mtls never writes one",
+    );
+  return { path: join(dir, path), mode: mode & 0o777 };
+}
+
 /** Writes the rows of the store into `dir` (which exists and is empty). */
 export async function loadTree(db: SqlClient, dir: string, opts: LoadOptions = {}): Promise<TreeSnapshot> {
   const snap = emptySnapshot();
   const dirs = await db.query<{ path: string; mode: number }>("SELECT path, mode FROM mtls.files WHERE is_dir ORDER BY path");
   for (const d of dirs) {
-    await mkdir(join(dir, d.path), { recursive: true }).catch((err) => Promise.reject(fsError(err, join(dir, d.path), "create directory")));
-    snap.dirs.set(d.path, d.mode);
+    const at = placeOf(dir, d.path, d.mode);
+    await mkdir(at.path, { recursive: true }).catch((err) => Promise.reject(fsError(err, at.path, "create directory")));
+    snap.dirs.set(d.path, at.mode);
   }
   // Modes after every directory exists: a 0500 parent must not stop its children being made.
   const files = await db.query<{ path: string; mode: number; data: Buffer }>(
     `SELECT path, mode, data FROM mtls.files WHERE NOT is_dir${opts.withoutCertificates ? " AND path NOT LIKE 'certs/%'" : ""}`,
   );
   await parallel(files, 16, async (f) => {
-    const path = join(dir, f.path);
+    const { path, mode } = placeOf(dir, f.path, f.mode);
     if (f.path.includes("/")) await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, f.data, { mode: f.mode, flag: "wx" }).catch((err) => Promise.reject(fsError(err, path, "write")));
-    await chmod(path, f.mode);
+    await writeFile(path, f.data, { mode, flag: "wx" }).catch((err) => Promise.reject(fsError(err, path, "write")));
+    await chmod(path, mode);
     snap.files.set(f.path, stampOf(await lstat(path)));
   });
   const heads = await db.query<{ journal: Journal; mode: number; tail: string }>("SELECT journal, mode, tail FROM mtls.journal_files");
@@ -73,11 +91,13 @@ export async function loadTree(db: SqlClient, dir: string, opts: LoadOptions = {
       [h.journal],
     );
     const text = (j?.text ?? "") + h.tail;
-    await writeFile(join(dir, h.journal), text, { mode: h.mode, flag: "wx" });
-    await chmod(join(dir, h.journal), h.mode);
+    if (!isJournal(h.journal))
+      throw envError("ERR_STORE_CORRUPT", `the database store holds an unknown journal ${JSON.stringify(h.journal)}`, "remove that row: mtls never writes one");
+    await writeFile(join(dir, h.journal), text, { mode: h.mode & 0o777, flag: "wx" });
+    await chmod(join(dir, h.journal), h.mode & 0o777);
     snap.journals.set(h.journal, { text, lines: j?.n ?? 0, stamp: stampOf(await lstat(join(dir, h.journal))) });
   }
-  for (const d of [...dirs].reverse()) await chmod(join(dir, d.path), d.mode);
+  for (const d of [...dirs].reverse()) await chmod(join(dir, d.path), d.mode & 0o777);
   return snap;
 }
 
@@ -90,7 +110,7 @@ async function walk(dir: string): Promise<{ dirs: Map<string, number>; files: Ma
     const rel = join(e.parentPath, e.name).slice(dir.length + 1);
     if (rel === ".lock" || rel.startsWith(".lock.")) continue;
     const st = await lstat(join(dir, rel));
-    if (st.isDirectory()) dirs.set(rel, st.mode & 0o7777);
+    if (st.isDirectory()) dirs.set(rel, st.mode & 0o777);
     else if (st.isFile()) files.set(rel, stampOf(st));
     else
       throw envError(
