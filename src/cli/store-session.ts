@@ -64,8 +64,12 @@ export async function storePassword(ctx: CliContext, program: Command): Promise<
 export async function openCommandStore(ctx: CliContext, program: Command, path: string): Promise<void> {
   const loc = await storeLocation(ctx, program);
   if (!loc || NO_STORE.has(path)) return;
-  if (program.getOptionValueSource("pki") === "cli" || program.getOptionValueSource("pki") === "env")
-    throw usageError("ERR_USAGE", "--store (or MTLS_STORE) and --pki (or MTLS_PKI) both name a store", "use one of them");
+  // A flag beats the other's environment variable; two of a kind are ambiguous.
+  const pkiFrom = program.getOptionValueSource("pki");
+  const storeFrom = program.getOptionValueSource("store");
+  if (pkiFrom === "cli" && storeFrom === "env") return;
+  if (pkiFrom === storeFrom)
+    throw usageError("ERR_USAGE", `${pkiFrom === "cli" ? "--store and --pki" : "MTLS_STORE and MTLS_PKI"} both name a store`, "use one of them");
   if (loc.kind === "directory") {
     ctx.globals.pki = loc.path;
     return;

@@ -59,6 +59,11 @@ test("#16 unreachable server, wrong or missing password, password on the command
   // --store and --pki together are ambiguous.
   const both = await mtls(["list", "--store", s.url, "--pki", dir, "--json"], { env: s.env });
   assert.equal(both.exitCode, 2);
+  // A flag beats the other option's environment variable.
+  const flagWins = await mtls(["list", "--store", s.url, "--json"], { env: { ...s.env, MTLS_PKI: join(dir, "nothing-here") } });
+  assert.equal(flagWins.exitCode, 0, flagWins.stderr);
+  const pkiWins = await mtls(["list", "--pki", join(dir, "nothing-here"), "--json"], { env: { ...s.env, MTLS_STORE: s.url } });
+  assert.equal(json(pkiWins).error?.code, "ERR_NO_PKI");
 });
 
 test("#16 schema: created on first use, a newer one is refused, missing without the right to create it", { skip }, async (t) => {
