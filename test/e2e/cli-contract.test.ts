@@ -125,3 +125,13 @@ test("every command, in-process: --json prints one document on success (--help) 
     assert.ok(Array.isArray(doc.warnings), path);
   }
 });
+
+test("a warning appears once in the --json document (revoke --no-publish)", async (t) => {
+  const dir = await initTempCa(t);
+  const { csr } = await makeCsr(dir, "w");
+  const issued = json(await mtls(["partner", "issue", "w", "--csr", csr, "--json"], { cwd: dir }));
+  const r = await mtls(["revoke", issued.result.serial, "--no-publish", "--yes", "--json"], { cwd: dir });
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.equal(r.stdout.match(/--no-publish/g)?.length, 1, r.stdout);
+  assert.match(json(r).warnings.join("\n"), /was not published/);
+});

@@ -117,7 +117,8 @@ export function register(parent: Command, ctx: CliContext): void {
       const { core, pki } = await openSession(ctx, opts);
       const timeoutMs = core.parseDuration(opts.timeout, "--timeout", "s");
       if (opts.insecureServer) ctx.out.warn("--insecure-server: the gateway's own certificate is not verified");
-      const result = await core.probeGateways({
+      const probe = (p: Parameters<typeof core.probeGateways>[0]) => ctx.out.withProgress("", () => core.probeGateways(p));
+      const result = await probe({
         targets: urls,
         pki,
         ...(opts.cert || opts.key
@@ -141,7 +142,6 @@ export function register(parent: Command, ctx: CliContext): void {
         now: ctx.now(),
         onProgress: (done, total) => ctx.out.progress(`probing: ${done}/${total} connections`),
       });
-      ctx.out.progress("");
       if (opts.junit) await core.writeFileAtomic(ctx.resolvePath(opts.junit), renderJunit(result));
       const exitCode = PROBE_EXIT[result.outcome];
       ctx.out.result({ ...result, exitCode }, render);
