@@ -94,6 +94,30 @@ test("#16 schema: created on first use, a newer one is refused, missing without 
   assert.equal(json(nodb).error?.code, "ERR_STORE_NO_DATABASE");
 });
 
+/**
+ * Runs `args` while holding the store row its commit updates last, so the command has written
+ * everything else in its transaction; then kills its backend with pg_terminate_backend.
+ */
+async function killAtCommit(s: Awaited<ReturnType<typeof storeWithCa>>, args: string[], cwd: string) {
+  const blocker = await s.c.admin(s.db);
+  await blocker.query("BEGIN; SELECT * FROM mtls.store FOR UPDATE");
+  const running = mtls(args, { cwd, env: s.env });
+  let victim: number | undefined;
+  for (let i = 0; i < 300 && victim === undefined; i++) {
+    const rows = await s.c.sql(
+      "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'mtls' AND wait_event_type = 'Lock' AND query LIKE 'UPDATE mtls.store%'",
+      [s.db],
+    );
+    victim = rows[0]?.pid as number | undefined;
+    if (victim === undefined) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(victim, `${args.join(" ")} never reached its commit`);
+  await s.c.sql("SELECT pg_terminate_backend($1)", [victim]);
+  await blocker.query("ROLLBACK");
+  await blocker.end();
+  return running;
+}
+
 test("#16 a connection killed mid-transaction (pg_terminate_backend) commits nothing, exits 5, and the next command works", { skip }, async (t) => {
   const dir = await tempDir(t);
   const s = await storeWithCa(dir);
@@ -104,24 +128,7 @@ test("#16 a connection killed mid-transaction (pg_terminate_backend) commits not
   assert.equal(issued.exitCode, 0, issued.stderr);
   const serial = json(issued).result.serial as string;
   const before = await s.c.sql("SELECT journal, count(*)::int AS n FROM mtls.journal_lines GROUP BY journal ORDER BY journal", [], s.db);
-  // Hold the store row the commit updates last: the revocation writes everything else, then waits.
-  const blocker = await s.c.admin(s.db);
-  await blocker.query("BEGIN; SELECT * FROM mtls.store FOR UPDATE");
-  const running = mtls(["revoke", serial, "--yes", "--store", s.url, "--json"], { cwd: dir, env: s.env });
-  let victim: number | undefined;
-  for (let i = 0; i < 300 && victim === undefined; i++) {
-    const rows = await s.c.sql(
-      "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'mtls' AND wait_event_type = 'Lock' AND query LIKE 'UPDATE mtls.store%'",
-      [s.db],
-    );
-    victim = rows[0]?.pid as number | undefined;
-    if (victim === undefined) await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.ok(victim, "the revocation never reached its commit");
-  await s.c.sql("SELECT pg_terminate_backend($1)", [victim]);
-  await blocker.query("ROLLBACK");
-  await blocker.end();
-  const r = await running;
+  const r = await killAtCommit(s, ["revoke", serial, "--yes", "--store", s.url, "--json"], dir);
   assert.equal(r.exitCode, 5, r.stdout + r.stderr);
   assert.equal(json(r).error?.code, "ERR_STORE_CONNECTION_LOST");
   assert.match(json(r).error?.message ?? "", /nothing was committed/);
@@ -135,6 +142,19 @@ test("#16 a connection killed mid-transaction (pg_terminate_backend) commits not
   assert.equal(again.exitCode, 0, again.stderr);
   const [now] = await s.c.sql("SELECT status FROM mtls.certificates WHERE serial = $1", [serial], s.db);
   assert.equal(now?.status, "revoked");
+  // Issuing: the certificate and key files the user asked for are written only after the
+  // database holds the certificate, so a failed commit hands out nothing unrecorded.
+  const lost = await killAtCommit(
+    s,
+    ["partner", "issue", "beta", "--generate", "--cn", "beta-client", "--out", "beta.pem", "--out-key", "beta.key", "--store", s.url, "--json"],
+    dir,
+  );
+  assert.equal(lost.exitCode, 5, lost.stdout);
+  const { existsSync } = await import("node:fs");
+  assert.equal(existsSync(join(dir, "beta.pem")), false);
+  assert.equal(existsSync(join(dir, "beta.key")), false);
+  const [count] = await s.c.sql("SELECT count(*)::int AS n FROM mtls.certificates", [], s.db);
+  assert.equal(count?.n, 1);
 });
 
 test("#16 TLS: sslmode=verify-full with a server certificate and a client certificate mtls issued", { skip }, async (t) => {

@@ -7,10 +7,12 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { envError } from "../../errors.js";
+import type { DirectoryStorageOptions } from "../directory.js";
 import { checkDatabase, type DatabaseProblem, rebuildDerived } from "./check.js";
 import { type ConnectParams, connectPg, type SqlClient } from "./pg.js";
 import { ensureSchema, type SchemaState } from "./schema.js";
-import { loadTree, recordDerived, saveTree, type TreeSnapshot } from "./tree.js";
+import { loadTree, recordDerived, saveTree, snapshotTree, type TreeSnapshot } from "./tree.js";
+import { WorkingCopyStorage } from "./working-copy.js";
 
 /** The store-wide advisory lock key (an arbitrary, fixed number: "mtls" + 1). */
 export const STORE_LOCK = 0x6d746c73_01;
@@ -30,6 +32,11 @@ export interface SqlSession {
    * tables are rebuilt from the journals in this transaction and the problems marked fixed.
    */
   checkDatabase(fix: boolean): Promise<Array<DatabaseProblem & { fixed?: boolean }>>;
+  /**
+   * The working copy as the session's storage: each transaction committed through it is in the
+   * database before the transaction returns (see WorkingCopyStorage).
+   */
+  storage(opts: DirectoryStorageOptions): WorkingCopyStorage;
 }
 
 export interface OpenSqlParams extends ConnectParams {
@@ -57,13 +64,22 @@ export async function openSqlSession(p: OpenSqlParams): Promise<SqlSession> {
   };
   try {
     await ensureSchema(db, p.display);
+    // A session-level lock: held across the command's transactions, released by the server
+    // when the connection ends, however it ends.
+    await db.query(`SET lock_timeout = '${Math.max(1, Math.round((p.lockTimeoutMs ?? 60_000) / 1000))}s'`);
+    await db.query("SELECT pg_advisory_lock($1)", [STORE_LOCK]);
     await db.query("BEGIN");
-    await db.query(`SET LOCAL lock_timeout = '${Math.max(1, Math.round((p.lockTimeoutMs ?? 60_000) / 1000))}s'`);
-    await db.query("SELECT pg_advisory_xact_lock($1)", [STORE_LOCK]);
     workdir = await mkdtemp(join(p.tmpRoot, "mtls-store-"));
-    const snap: TreeSnapshot = await loadTree(db, workdir, { withoutCertificates: p.withoutCertificates === true });
+    let snap: TreeSnapshot = await loadTree(db, workdir, { withoutCertificates: p.withoutCertificates === true });
     const dir = workdir;
+    const checkpoint = async () => {
+      await saveTree(db, dir, snap);
+      await db.query("COMMIT");
+      await db.query("BEGIN");
+      snap = await snapshotTree(dir);
+    };
     return {
+      storage: (opts) => new WorkingCopyStorage(dir, opts, checkpoint),
       workdir: dir,
       display: p.display,
       backendPid: db.backendPid,

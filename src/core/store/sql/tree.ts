@@ -351,3 +351,23 @@ export async function recordCrlNumbers(db: SqlClient, data: Buffer): Promise<voi
     await db.query("INSERT INTO mtls.crl_numbers (issuer, number) VALUES ($1, $2)", [issuer, n]);
   }
 }
+
+/**
+ * The snapshot of `dir` as it is now, after its changes were written back: what the next
+ * write-back compares against (a command that commits more than once, #15's transactions).
+ */
+export async function snapshotTree(dir: string): Promise<TreeSnapshot> {
+  const now = await walk(dir);
+  const snap = emptySnapshot();
+  snap.dirs = now.dirs;
+  for (const [path, st] of now.files) {
+    if (!isJournal(path)) {
+      snap.files.set(path, st);
+      continue;
+    }
+    const text = journalText(await readFile(join(dir, path)));
+    if (text === undefined) snap.files.set(path, st);
+    else snap.journals.set(path, { text, lines: text.split("\n").length - 1, stamp: st });
+  }
+  return snap;
+}
