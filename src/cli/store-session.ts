@@ -33,9 +33,10 @@ const WITHOUT_CERTIFICATES = new Set([
   "ca show",
   "ca policy set",
   "pgp show",
+  "revocation serve",
 ]);
-/** Long-running servers: they would hold the store's transaction (and lock) for their lifetime. */
-const SERVERS = new Set(["gateway serve", "revocation serve"]);
+/** Long-running servers: they follow the database instead of holding its lock (see follow.ts). */
+const FOLLOWERS = new Set(["revocation serve"]);
 
 interface StoreOpts {
   store?: string;
@@ -74,11 +75,11 @@ export async function openCommandStore(ctx: CliContext, program: Command, path: 
     ctx.globals.pki = loc.path;
     return;
   }
-  if (SERVERS.has(path))
+  if (path === "gateway serve")
     throw usageError(
       "ERR_STORE_UNSUPPORTED",
       `${path} does not run on a database store yet`,
-      "copy the store to a directory with `mtls store migrate --from <url> --to <dir>` and serve that, or serve the CRLs from --crl-publish-dir",
+      "copy the store to a directory with `mtls store migrate --from <url> --to <dir>` and serve that",
     );
   const { openSqlSession } = await import("../core/store/sql/session.js");
   const password = await storePassword(ctx, program);
@@ -87,6 +88,7 @@ export async function openCommandStore(ctx: CliContext, program: Command, path: 
     display: loc.display,
     tmpRoot: tmpdir(),
     withoutCertificates: WITHOUT_CERTIFICATES.has(path),
+    follow: FOLLOWERS.has(path),
     ...(password !== undefined ? { password } : {}),
   });
   ctx.storeSession = session;

@@ -1,13 +1,15 @@
 // #16: the PKI on PostgreSQL. One cluster for this file, started by the test (initdb into a temp
 // dir, pg_ctl on a free loopback port, as an unprivileged user) and stopped by PID.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import test from "node:test";
 import { makeCsr } from "../helpers/csr.js";
 import { genKey, gpgHome, haveGpg } from "../helpers/gpg.js";
 import { fileCluster, type PgCluster, pgSkipReason } from "../helpers/postgres.js";
-import { json, mtls, openssl, type RunResult, snapshot, tempDir } from "../helpers/run.js";
+import { BIN, baseEnv, json, mtls, openssl, PASSPHRASE, type RunResult, snapshot, tempDir } from "../helpers/run.js";
 
 const skip = pgSkipReason();
 
@@ -233,4 +235,77 @@ test("#16 the delivery side runs the same on both stores, and the partner opens 
   assert.match(out.stderr, /Good signature/);
   // The gateway configuration from the database store carries its own copies of the CA and CRL.
   assert.match(await readFile(join(dirB, "nginx", "ca-bundle.pem"), "utf8"), /BEGIN CERTIFICATE/);
+});
+
+test("#16 revocation serve follows a database store: a revocation committed elsewhere is answered without a restart", { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const s = await newStore();
+  const store = ["--store", s.url];
+  assert.equal((await mtls(["ca", "init", "--name", "Follow", ...store], { cwd: dir, env: s.env })).exitCode, 0);
+  const issued = await mtls(
+    ["partner", "issue", "acme", "--generate", "--cn", "acme-client", "--out-key", "acme.key", "--out-leaf", "acme.pem", ...store, "--json"],
+    {
+      cwd: dir,
+      env: s.env,
+    },
+  );
+  assert.equal(issued.exitCode, 0, issued.stderr);
+  const copy = join(dir, "copy");
+  assert.equal((await mtls(["store", "migrate", "--from", s.url, "--to", copy], { env: s.env })).exitCode, 0);
+  const child = spawn(process.execPath, [BIN, "revocation", "serve", "--port", "0", ...store], {
+    cwd: dir,
+    env: baseEnv({ MTLS_CA_PASSPHRASE: PASSPHRASE, ...s.env }),
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => {
+    stdout += d;
+  });
+  child.stderr.on("data", (d) => {
+    stderr += d;
+  });
+  t.after(() => {
+    if (child.exitCode === null) child.kill("SIGKILL");
+  });
+  for (let i = 0; i < 300 && !/http:\/\//.test(stdout); i++) await new Promise((r) => setTimeout(r, 50));
+  const url = stdout.trim();
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/, stderr);
+  const ask = () =>
+    openssl([
+      "ocsp",
+      "-issuer",
+      join(copy, "ca/intermediate.pem"),
+      "-cert",
+      join(dir, "acme.pem"),
+      "-url",
+      `${url}/ocsp`,
+      "-CAfile",
+      join(copy, "ca/ca-bundle.pem"),
+      "-timeout",
+      "5",
+    ]);
+  const good = await ask();
+  assert.match(good.stdout, /: good/, good.stdout + good.stderr);
+  // Another process revokes while the server runs: it does not wait for the server's lock.
+  const revoked = await mtls(["revoke", json(issued).result.serial, "--reason", "keyCompromise", "--yes", ...store], {
+    cwd: dir,
+    env: s.env,
+    timeoutMs: 30_000,
+  });
+  assert.equal(revoked.exitCode, 0, revoked.stderr);
+  let answer = "";
+  for (let i = 0; i < 40 && !/: revoked/.test(answer); i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    answer = (await ask()).stdout;
+  }
+  assert.match(answer, /: revoked/);
+  assert.match(answer, /Reason: keyCompromise/);
+  child.kill("SIGTERM");
+  const [code] = await once(child, "exit");
+  assert.equal(code, 0, stderr);
+  // The responder certificates the server issued for itself are in the database's audit chain.
+  const audit = await mtls(["audit", "--action", "ocsp", ...store, "--json"], { env: s.env });
+  assert.ok((json(audit).result.records as unknown[]).length >= 1, audit.stdout);
+  const verify = await mtls(["audit", "verify", ...store, "--json"], { env: s.env });
+  assert.equal(json(verify).result.ok, true);
 });

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { envError } from "../../errors.js";
 import type { DirectoryStorageOptions } from "../directory.js";
 import { checkDatabase, type DatabaseProblem, rebuildDerived } from "./check.js";
+import { type Follower, follow } from "./follow.js";
 import { type ConnectParams, connectPg, type SqlClient } from "./pg.js";
 import { ensureSchema, type SchemaState } from "./schema.js";
 import { loadTree, recordDerived, saveTree, snapshotTree, type TreeSnapshot } from "./tree.js";
@@ -46,6 +47,11 @@ export interface OpenSqlParams extends ConnectParams {
   lockTimeoutMs?: number;
   /** The command reads no archived certificate (see LoadOptions). */
   withoutCertificates?: boolean;
+  /**
+   * A long-running server: the lock is held only around each of its transactions, and the
+   * working copy follows the database (see follow.ts).
+   */
+  follow?: boolean;
 }
 
 /**
@@ -78,13 +84,35 @@ export async function openSqlSession(p: OpenSqlParams): Promise<SqlSession> {
       await db.query("BEGIN");
       snap = await snapshotTree(dir);
     };
+    let follower: Follower | undefined;
+    if (p.follow) {
+      await db.query("COMMIT");
+      await db.query("SELECT pg_advisory_unlock($1)", [STORE_LOCK]);
+      follower = await follow({
+        db,
+        dir,
+        tmpRoot: p.tmpRoot,
+        lockKey: STORE_LOCK,
+        lockTimeoutMs: p.lockTimeoutMs ?? 60_000,
+        withoutCertificates: p.withoutCertificates === true,
+        setSnapshot: (s) => {
+          snap = s;
+        },
+      });
+    }
     return {
-      storage: (opts) => new WorkingCopyStorage(dir, opts, checkpoint),
+      storage: (opts) => new WorkingCopyStorage(dir, opts, checkpoint, follower?.runLocked),
       workdir: dir,
       display: p.display,
       backendPid: db.backendPid,
       async commit() {
         if (!open) throw envError("ERR_STORE_CLOSED", "the database session is already closed");
+        if (follower) {
+          // Every change of a following server was committed by its own transactions.
+          follower.stop();
+          await close();
+          return { changed: false };
+        }
         try {
           const r = await saveTree(db, dir, snap);
           await db.query("COMMIT");
@@ -108,6 +136,7 @@ export async function openSqlSession(p: OpenSqlParams): Promise<SqlSession> {
       },
       async rollback() {
         if (!open) return;
+        follower?.stop();
         await db.query("ROLLBACK").catch(() => {});
         await close();
       },

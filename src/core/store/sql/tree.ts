@@ -371,3 +371,6 @@ export async function snapshotTree(dir: string): Promise<TreeSnapshot> {
   }
   return snap;
 }
+
+/** Every directory and file of a store tree, relative (see walk). */
+export const walkTree = (dir: string) => walk(dir);

@@ -13,8 +13,14 @@ export class WorkingCopyStorage extends DirectoryStorage {
     opts: DirectoryStorageOptions,
     /** Writes the working copy's changes to the database and commits them. */
     readonly checkpoint: () => Promise<void>,
+    /** For a following session (see follow.ts): takes the database's lock around each transaction. */
+    private readonly lockWith?: <T>(fn: () => Promise<T>) => Promise<T>,
   ) {
     super(dir, opts);
+  }
+
+  override lock<T>(purpose: string, fn: () => Promise<T>): Promise<T> {
+    return this.lockWith ? this.lockWith(() => super.lock(purpose, fn)) : super.lock(purpose, fn);
   }
 
   override begin(): DirectoryTransaction {
