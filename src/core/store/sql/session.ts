@@ -1,9 +1,9 @@
-// A command on the database store runs as one database transaction: it takes the store's
-// advisory lock (the database's, so it holds across machines), loads the store into a private
-// working directory, lets the command run on it exactly as on a directory store, and writes
-// back what changed before COMMIT. Anything that fails (the command, the network, the server)
-// rolls the whole command back: a revocation, its CRL number and its audit record commit
-// together or not at all.
+// A command on the database store takes the store's advisory lock (the database's, so it holds
+// across machines), loads the store into a private working directory and runs on it exactly as
+// on a directory store. Each of its transactions writes back what changed and commits before it
+// returns (WorkingCopyStorage); whatever fails (the command, the network, the server) rolls back
+// the transaction under way: a revocation, its CRL number and its audit record commit together
+// or not at all.
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { envError } from "../../errors.js";
@@ -55,19 +55,12 @@ export interface OpenSqlParams extends ConnectParams {
 }
 
 /**
- * Connects, begins, creates or upgrades the schema if needed (so first use needs no set-up
- * step), waits for the store lock and loads the store. The returned session must be committed
- * or rolled back.
+ * Connects, creates or upgrades the schema if needed (so first use needs no set-up step), waits
+ * for the store lock and loads the store. The returned session must be committed or rolled back.
  */
 export async function openSqlSession(p: OpenSqlParams): Promise<SqlSession> {
   const db = await connectPg(p);
   let workdir: string | undefined;
-  let open = true;
-  const close = async () => {
-    open = false;
-    await db.end();
-    if (workdir) await rm(workdir, { recursive: true, force: true }).catch(() => {});
-  };
   try {
     await ensureSchema(db, p.display);
     // A session-level lock: held across the command's transactions, released by the server
@@ -76,75 +69,102 @@ export async function openSqlSession(p: OpenSqlParams): Promise<SqlSession> {
     await db.query("SELECT pg_advisory_lock($1)", [STORE_LOCK]);
     await db.query("BEGIN");
     workdir = await mkdtemp(join(p.tmpRoot, "mtls-store-"));
-    let snap: TreeSnapshot = await loadTree(db, workdir, { withoutCertificates: p.withoutCertificates === true });
-    const dir = workdir;
-    const checkpoint = async () => {
-      await saveTree(db, dir, snap);
-      await db.query("COMMIT");
-      await db.query("BEGIN");
-      snap = await snapshotTree(dir);
-    };
-    let follower: Follower | undefined;
-    if (p.follow) {
-      await db.query("COMMIT");
-      await db.query("SELECT pg_advisory_unlock($1)", [STORE_LOCK]);
-      follower = await follow({
-        db,
-        dir,
-        tmpRoot: p.tmpRoot,
-        lockKey: STORE_LOCK,
-        lockTimeoutMs: p.lockTimeoutMs ?? 60_000,
-        withoutCertificates: p.withoutCertificates === true,
-        setSnapshot: (s) => {
-          snap = s;
-        },
-      });
-    }
-    return {
-      storage: (opts) => new WorkingCopyStorage(dir, opts, checkpoint, follower?.runLocked),
-      workdir: dir,
-      display: p.display,
-      backendPid: db.backendPid,
-      async commit() {
-        if (!open) throw envError("ERR_STORE_CLOSED", "the database session is already closed");
-        if (follower) {
-          // Every change of a following server was committed by its own transactions.
-          follower.stop();
-          await close();
-          return { changed: false };
-        }
-        try {
-          const r = await saveTree(db, dir, snap);
-          await db.query("COMMIT");
-          return r;
-        } catch (err) {
-          await db.query("ROLLBACK").catch(() => {});
-          throw err;
-        } finally {
-          await close();
-        }
-      },
-      async checkDatabase(fix) {
-        const found = await checkDatabase(db);
-        if (!fix || !found.some((f) => f.fixable)) return found;
-        await rebuildDerived(db, (j, first, lines) => recordDerived(db, j, first, lines));
-        const left = await checkDatabase(db);
-        return [
-          ...found.map((f) => ({ ...f, fixed: f.fixable && !left.some((l) => l.message === f.message) })),
-          ...left.filter((l) => !found.some((f) => f.message === l.message)),
-        ];
-      },
-      async rollback() {
-        if (!open) return;
-        follower?.stop();
-        await db.query("ROLLBACK").catch(() => {});
-        await close();
-      },
-    };
+    const session = new WorkingCopySession(db, workdir, p.display, await loadTree(db, workdir, { withoutCertificates: p.withoutCertificates === true }));
+    if (p.follow) await session.follow(p);
+    return session;
   } catch (err) {
     await db.query("ROLLBACK").catch(() => {});
-    await close();
+    await db.end();
+    if (workdir) await rm(workdir, { recursive: true, force: true }).catch(() => {});
     throw err;
+  }
+}
+
+class WorkingCopySession implements SqlSession {
+  private open = true;
+  private follower: Follower | undefined;
+
+  constructor(
+    private readonly db: SqlClient,
+    readonly workdir: string,
+    readonly display: string,
+    private snap: TreeSnapshot,
+  ) {}
+
+  get backendPid(): number {
+    return this.db.backendPid;
+  }
+
+  /** Releases the lock held since open and follows the database from now on (see follow.ts). */
+  async follow(p: OpenSqlParams): Promise<void> {
+    await this.db.query("COMMIT");
+    await this.db.query("SELECT pg_advisory_unlock($1)", [STORE_LOCK]);
+    this.follower = await follow({
+      db: this.db,
+      dir: this.workdir,
+      tmpRoot: p.tmpRoot,
+      lockKey: STORE_LOCK,
+      lockTimeoutMs: p.lockTimeoutMs ?? 60_000,
+      withoutCertificates: p.withoutCertificates === true,
+      setSnapshot: (s) => {
+        this.snap = s;
+      },
+    });
+  }
+
+  /** One of the command's transactions: its changes into the database, committed. */
+  private readonly checkpoint = async (): Promise<void> => {
+    await saveTree(this.db, this.workdir, this.snap);
+    await this.db.query("COMMIT");
+    await this.db.query("BEGIN");
+    this.snap = await snapshotTree(this.workdir);
+  };
+
+  storage(opts: DirectoryStorageOptions): WorkingCopyStorage {
+    return new WorkingCopyStorage(this.workdir, opts, this.checkpoint, this.follower?.runLocked);
+  }
+
+  async commit(): Promise<{ changed: boolean }> {
+    if (!this.open) throw envError("ERR_STORE_CLOSED", "the database session is already closed");
+    // A following server committed every change in its own transactions.
+    if (this.follower) {
+      await this.close();
+      return { changed: false };
+    }
+    try {
+      const r = await saveTree(this.db, this.workdir, this.snap);
+      await this.db.query("COMMIT");
+      return r;
+    } catch (err) {
+      await this.db.query("ROLLBACK").catch(() => {});
+      throw err;
+    } finally {
+      await this.close();
+    }
+  }
+
+  async rollback(): Promise<void> {
+    if (!this.open) return;
+    await this.db.query("ROLLBACK").catch(() => {});
+    await this.close();
+  }
+
+  async checkDatabase(fix: boolean): Promise<Array<DatabaseProblem & { fixed?: boolean }>> {
+    const found = await checkDatabase(this.db);
+    if (!fix || !found.some((f) => f.fixable)) return found;
+    await rebuildDerived(this.db, (j, first, lines) => recordDerived(this.db, j, first, lines));
+    const left = await checkDatabase(this.db);
+    return [
+      ...found.map((f) => ({ ...f, fixed: f.fixable && !left.some((l) => l.message === f.message) })),
+      ...left.filter((l) => !found.some((f) => f.message === l.message)),
+    ];
+  }
+
+  private async close(): Promise<void> {
+    this.open = false;
+    this.follower?.stop();
+    await this.db.end();
+    await rm(this.workdir, { recursive: true, force: true }).catch(() => {});
   }
 }
 
