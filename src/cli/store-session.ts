@@ -34,9 +34,10 @@ const WITHOUT_CERTIFICATES = new Set([
   "ca policy set",
   "pgp show",
   "revocation serve",
+  "gateway serve",
 ]);
 /** Long-running servers: they follow the database instead of holding its lock (see follow.ts). */
-const FOLLOWERS = new Set(["revocation serve"]);
+const FOLLOWERS = new Set(["revocation serve", "gateway serve"]);
 
 interface StoreOpts {
   store?: string;
@@ -75,12 +76,6 @@ export async function openCommandStore(ctx: CliContext, program: Command, path: 
     ctx.globals.pki = loc.path;
     return;
   }
-  if (path === "gateway serve")
-    throw usageError(
-      "ERR_STORE_UNSUPPORTED",
-      `${path} does not run on a database store yet`,
-      "copy the store to a directory with `mtls store migrate --from <url> --to <dir>` and serve that",
-    );
   const { openSqlSession } = await import("../core/store/sql/session.js");
   const password = await storePassword(ctx, program);
   const session: SqlSession = await openSqlSession({

@@ -5,8 +5,9 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import test from "node:test";
+import test, { type TestContext } from "node:test";
 import { makeCsr } from "../helpers/csr.js";
+import { curlWithCert } from "../helpers/curl.js";
 import { genKey, gpgHome, haveGpg } from "../helpers/gpg.js";
 import { fileCluster, type PgCluster, pgSkipReason } from "../helpers/postgres.js";
 import { BIN, baseEnv, json, mtls, openssl, PASSPHRASE, type RunResult, snapshot, tempDir } from "../helpers/run.js";
@@ -237,25 +238,9 @@ test("#16 the delivery side runs the same on both stores, and the partner opens 
   assert.match(await readFile(join(dirB, "nginx", "ca-bundle.pem"), "utf8"), /BEGIN CERTIFICATE/);
 });
 
-test("#16 revocation serve follows a database store: a revocation committed elsewhere is answered without a restart", { skip }, async (t) => {
-  const dir = await tempDir(t);
-  const s = await newStore();
-  const store = ["--store", s.url];
-  assert.equal((await mtls(["ca", "init", "--name", "Follow", ...store], { cwd: dir, env: s.env })).exitCode, 0);
-  const issued = await mtls(
-    ["partner", "issue", "acme", "--generate", "--cn", "acme-client", "--out-key", "acme.key", "--out-leaf", "acme.pem", ...store, "--json"],
-    {
-      cwd: dir,
-      env: s.env,
-    },
-  );
-  assert.equal(issued.exitCode, 0, issued.stderr);
-  const copy = join(dir, "copy");
-  assert.equal((await mtls(["store", "migrate", "--from", s.url, "--to", copy], { env: s.env })).exitCode, 0);
-  const child = spawn(process.execPath, [BIN, "revocation", "serve", "--port", "0", ...store], {
-    cwd: dir,
-    env: baseEnv({ MTLS_CA_PASSPHRASE: PASSPHRASE, ...s.env }),
-  });
+/** Starts a long-running mtls command and waits for the URL it prints. */
+async function serve(t: TestContext, args: string[], cwd: string, env: NodeJS.ProcessEnv) {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: baseEnv({ MTLS_CA_PASSPHRASE: PASSPHRASE, ...env }) });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d) => {
@@ -267,9 +252,48 @@ test("#16 revocation serve follows a database store: a revocation committed else
   t.after(() => {
     if (child.exitCode === null) child.kill("SIGKILL");
   });
-  for (let i = 0; i < 300 && !/http:\/\//.test(stdout); i++) await new Promise((r) => setTimeout(r, 50));
-  const url = stdout.trim();
-  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/, stderr);
+  for (let i = 0; i < 300 && !/https?:\/\//.test(stdout); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.match(stdout, /^https?:\/\/(127\.0\.0\.1|localhost):\d+/, stderr);
+  return { child, url: stdout.trim(), stderr: () => stderr };
+}
+
+async function until(check: () => Promise<boolean>, tries = 40): Promise<boolean> {
+  for (let i = 0; i < tries; i++) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return false;
+}
+
+test("#16 revocation serve and gateway serve follow a database store: a revocation committed elsewhere takes effect without a restart", { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const s = await newStore();
+  const store = ["--store", s.url];
+  assert.equal((await mtls(["ca", "init", "--name", "Follow", ...store], { cwd: dir, env: s.env })).exitCode, 0);
+  const issued = await mtls(
+    [
+      "partner",
+      "issue",
+      "acme",
+      "--generate",
+      "--cn",
+      "acme-client",
+      "--out-key",
+      "acme.key",
+      "--out-leaf",
+      "acme.pem",
+      "--out",
+      "acme-chain.pem",
+      ...store,
+      "--json",
+    ],
+    { cwd: dir, env: s.env },
+  );
+  assert.equal(issued.exitCode, 0, issued.stderr);
+  const copy = join(dir, "copy");
+  assert.equal((await mtls(["store", "migrate", "--from", s.url, "--to", copy], { env: s.env })).exitCode, 0);
+  const responder = await serve(t, ["revocation", "serve", "--port", "0", ...store], dir, s.env);
+  const gateway = await serve(t, ["gateway", "serve", "--port", "0", ...store], dir, s.env);
   const ask = () =>
     openssl([
       "ocsp",
@@ -278,31 +302,30 @@ test("#16 revocation serve follows a database store: a revocation committed else
       "-cert",
       join(dir, "acme.pem"),
       "-url",
-      `${url}/ocsp`,
+      `${responder.url}/ocsp`,
       "-CAfile",
       join(copy, "ca/ca-bundle.pem"),
       "-timeout",
       "5",
     ]);
-  const good = await ask();
-  assert.match(good.stdout, /: good/, good.stdout + good.stderr);
-  // Another process revokes while the server runs: it does not wait for the server's lock.
+  const call = () =>
+    curlWithCert(Number(new URL(gateway.url).port), { cert: join(dir, "acme-chain.pem"), key: join(dir, "acme.key"), cacert: join(copy, "ca/ca-bundle.pem") });
+  assert.match((await ask()).stdout, /: good/);
+  assert.equal((await call()).status, 200);
+  // Another process revokes while both servers run: neither holds the store's lock.
   const revoked = await mtls(["revoke", json(issued).result.serial, "--reason", "keyCompromise", "--yes", ...store], {
     cwd: dir,
     env: s.env,
     timeoutMs: 30_000,
   });
   assert.equal(revoked.exitCode, 0, revoked.stderr);
-  let answer = "";
-  for (let i = 0; i < 40 && !/: revoked/.test(answer); i++) {
-    await new Promise((r) => setTimeout(r, 500));
-    answer = (await ask()).stdout;
+  assert.ok(await until(async () => /: revoked[\s\S]*Reason: keyCompromise/.test((await ask()).stdout)), "the responder never answered revoked");
+  assert.ok(await until(async () => (await call()).status !== 200), "the gateway kept accepting the revoked certificate");
+  for (const server of [responder, gateway]) {
+    server.child.kill("SIGTERM");
+    const [code] = await once(server.child, "exit");
+    assert.equal(code, 0, server.stderr());
   }
-  assert.match(answer, /: revoked/);
-  assert.match(answer, /Reason: keyCompromise/);
-  child.kill("SIGTERM");
-  const [code] = await once(child, "exit");
-  assert.equal(code, 0, stderr);
   // The responder certificates the server issued for itself are in the database's audit chain.
   const audit = await mtls(["audit", "--action", "ocsp", ...store, "--json"], { env: s.env });
   assert.ok((json(audit).result.records as unknown[]).length >= 1, audit.stdout);
