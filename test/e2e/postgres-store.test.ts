@@ -312,6 +312,13 @@ test("#16 revocation serve and gateway serve follow a database store: a revocati
     curlWithCert(Number(new URL(gateway.url).port), { cert: join(dir, "acme-chain.pem"), key: join(dir, "acme.key"), cacert: join(copy, "ca/ca-bundle.pem") });
   assert.match((await ask()).stdout, /: good/);
   assert.equal((await call()).status, 200);
+  // probe mints its certificates from the database store and proves the gateway enforces mTLS.
+  const probe = await mtls(["probe", gateway.url, "--server-ca", join(copy, "ca/ca-bundle.pem"), ...store, "--json"], {
+    cwd: dir,
+    env: s.env,
+    timeoutMs: 60_000,
+  });
+  assert.equal(probe.exitCode, 0, probe.stdout.slice(0, 3000));
   // Another process revokes while both servers run: neither holds the store's lock.
   const revoked = await mtls(["revoke", json(issued).result.serial, "--reason", "keyCompromise", "--yes", ...store], {
     cwd: dir,
