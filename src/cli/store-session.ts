@@ -11,7 +11,7 @@ import type { SqlSession } from "../core/store/sql/session.js";
 import type { CliContext } from "./context.js";
 
 /** Commands that never read the PKI, or that open the store themselves. */
-const NO_STORE = new Set(["demo", "inspect", "bundle open", "completion", "p12 create", "store init", "store migrate"]);
+const NO_STORE = new Set(["demo", "bundle open", "completion", "p12 create", "store init", "store migrate"]);
 /**
  * Commands that never read an archived certificate (certs/*): on a database store they run
  * without loading them. A command not listed here gets the whole store.
@@ -35,6 +35,7 @@ const WITHOUT_CERTIFICATES = new Set([
   "pgp show",
   "revocation serve",
   "gateway serve",
+  "inspect",
 ]);
 /** Long-running servers: they follow the database instead of holding its lock (see follow.ts). */
 const FOLLOWERS = new Set(["revocation serve", "gateway serve"]);

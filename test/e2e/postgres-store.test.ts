@@ -326,6 +326,12 @@ test("#16 revocation serve and gateway serve follow a database store: a revocati
     timeoutMs: 30_000,
   });
   assert.equal(revoked.exitCode, 0, revoked.stderr);
+  // inspect's PKI lints read the database store too.
+  const lint = await mtls(["inspect", join(dir, "acme.pem"), ...store, "--json"], { cwd: dir, env: s.env });
+  assert.ok(
+    json(lint).result.lints.some((l: { id: string }) => l.id === "revoked"),
+    lint.stdout,
+  );
   assert.ok(await until(async () => /: revoked[\s\S]*Reason: keyCompromise/.test((await ask()).stdout)), "the responder never answered revoked");
   assert.ok(await until(async () => (await call()).status !== 200), "the gateway kept accepting the revoked certificate");
   for (const server of [responder, gateway]) {
