@@ -1,9 +1,9 @@
-// A long-running command on a database store (`revocation serve`) does not hold the store's
+// A long-running command on a database store (`revocation serve`, `gateway serve`) does not hold the store's
 // lock for its lifetime: it follows the database instead. Its working copy is refreshed when
 // the store's revision changes (another machine revoked something), and each of its own
 // transactions takes the lock, refreshes first (so it builds on the latest records and audit
 // chain), and commits to the database before the lock is released.
-import { chmod, mkdir, mkdtemp, rename, rm, unlink } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rename, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { SqlClient } from "./pg.js";
 import { loadTree, snapshotTree, type TreeSnapshot, walkTree } from "./tree.js";
@@ -60,7 +60,6 @@ async function refresh(p: FollowParams): Promise<void> {
 }
 
 async function same(a: string, b: string): Promise<boolean> {
-  const { readFile } = await import("node:fs/promises");
   const [x, y] = await Promise.all([readFile(a), readFile(b).catch(() => undefined)]);
   return y !== undefined && x.equals(y);
 }

@@ -1,6 +1,6 @@
 // `mtls store migrate`: a store moves between a directory and a database, both ways, byte for
 // byte (files, modes, journals, the audit chain). The directory form is the backup format.
-import { cp, mkdir, readdir, rename, rm } from "node:fs/promises";
+import { cp, mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { conflictError, envError, fsError, usageError } from "../../errors.js";
 import { exists } from "../fs.js";
@@ -25,8 +25,6 @@ export interface MigrateResult {
   auditRecords: number;
 }
 
-const shown = (l: StoreLocation) => (l.kind === "directory" ? l.path : l.display);
-
 /** Copies a store tree without its lock files; modes and bytes as they are. */
 async function copyTree(src: string, dest: string): Promise<void> {
   await cp(src, dest, {
@@ -42,7 +40,6 @@ async function countTree(dir: string): Promise<Omit<MigrateResult, "from" | "to"
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   const files = entries.filter((e) => e.isFile()).length;
   const certificates = entries.filter((e) => e.isFile() && e.parentPath === join(dir, "certs") && /^[0-9a-f]+\.pem$/.test(e.name)).length;
-  const { readFile } = await import("node:fs/promises");
   const audit = await readFile(join(dir, "audit.log"), "utf8").catch(() => "");
   return { files, certificates, auditRecords: audit.split("\n").filter((l) => l !== "").length };
 }
@@ -111,5 +108,3 @@ export async function migrateStore(p: MigrateParams): Promise<MigrateResult> {
     await s.rollback();
   }
 }
-
-export { shown as storeName };
