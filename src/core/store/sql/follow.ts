@@ -37,7 +37,7 @@ async function revision(db: SqlClient): Promise<string> {
  * files the database no longer has are removed.
  */
 async function refresh(p: FollowParams): Promise<void> {
-  const fresh = await mkdtemp(join(p.tmpRoot, "mtls-store-fresh-"));
+  const fresh = await mkdtemp(join(p.tmpRoot, `mtls-store-fresh-${process.pid}-`));
   try {
     await loadTree(p.db, fresh, { withoutCertificates: p.withoutCertificates });
     const want = await walkTree(fresh);

@@ -4,10 +4,11 @@
 // returns (WorkingCopyStorage); whatever fails (the command, the network, the server) rolls back
 // the transaction under way: a revocation, its CRL number and its audit record commit together
 // or not at all.
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { envError } from "../../errors.js";
 import type { DirectoryStorageOptions } from "../directory.js";
+import { isAlive } from "../lock.js";
 import { checkDatabase, type DatabaseProblem, rebuildDerived } from "./check.js";
 import { type Follower, follow } from "./follow.js";
 import { type ConnectParams, connectPg, type SqlClient } from "./pg.js";
@@ -68,7 +69,8 @@ export async function openSqlSession(p: OpenSqlParams): Promise<SqlSession> {
     await db.query(`SET lock_timeout = '${Math.max(1, Math.round((p.lockTimeoutMs ?? 60_000) / 1000))}s'`);
     await db.query("SELECT pg_advisory_lock($1)", [STORE_LOCK]);
     await db.query("BEGIN");
-    workdir = await mkdtemp(join(p.tmpRoot, "mtls-store-"));
+    await removeStaleCopies(p.tmpRoot);
+    workdir = await mkdtemp(join(p.tmpRoot, `mtls-store-${process.pid}-`));
     const session = new WorkingCopySession(db, workdir, p.display, await loadTree(db, workdir, { withoutCertificates: p.withoutCertificates === true }));
     if (p.follow) await session.follow(p);
     return session;
@@ -77,6 +79,21 @@ export async function openSqlSession(p: OpenSqlParams): Promise<SqlSession> {
     await db.end();
     if (workdir) await rm(workdir, { recursive: true, force: true }).catch(() => {});
     throw err;
+  }
+}
+
+/**
+ * Working copies left by a killed mtls (SIGKILL, a power cut) hold copies of the store's files,
+ * the CA keys in their encrypted envelopes among them: removed by the next command, when their
+ * process is gone and they are ours.
+ */
+async function removeStaleCopies(tmpRoot: string): Promise<void> {
+  const names = await readdir(tmpRoot).catch(() => [] as string[]);
+  for (const name of names) {
+    const m = /^mtls-store-(?:fresh-)?([1-9][0-9]{0,9})-[A-Za-z0-9]{6}$/.exec(name);
+    if (!m || isAlive(Number(m[1]))) continue;
+    const st = await stat(join(tmpRoot, name)).catch(() => undefined);
+    if (st?.isDirectory() && st.uid === process.getuid?.()) await rm(join(tmpRoot, name), { recursive: true, force: true }).catch(() => {});
   }
 }
 
