@@ -5,8 +5,11 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import test from "node:test";
+import { runDoctorCommand } from "../../src/cli/commands/doctor.js";
 import { runList } from "../../src/cli/commands/list.js";
 import { runIssue, runIssueBatch } from "../../src/cli/commands/partner/issue.js";
+import { runOffboard } from "../../src/cli/commands/partner/offboard.js";
+import { runPartnerShow } from "../../src/cli/commands/partner/show.js";
 import { runRevoke } from "../../src/cli/commands/revoke.js";
 import { runStatus } from "../../src/cli/commands/status.js";
 import { CliContext } from "../../src/cli/context.js";
@@ -54,6 +57,14 @@ test("issue, list, revoke and status as functions over one context", async (t) =
   assert.equal(revoked.revoked[0]?.serial, issued.serial);
   assert.equal((await runList(ctx, { status: "revoked" })).certificates[0]?.serial, issued.serial);
   assert.equal((await runStatus(ctx, {})).certificates.revoked, 1);
+  const shown = await runPartnerShow(ctx, { partnerId: "acme" });
+  assert.deepEqual(
+    shown.certificates.map((c) => c.status),
+    ["revoked"],
+  );
+  const doctor = await runDoctorCommand(ctx, {});
+  assert.equal(doctor.healthy, true, JSON.stringify(doctor.problems));
+  assert.equal(doctor.checked.revocations, 2, "the CA's canary and acme's certificate");
   assert.equal(stdout(), "", "the functions return results; printing is the command's part");
 
   // Bad input fails with the same typed errors the CLI maps to exit codes.
@@ -74,5 +85,10 @@ test("issue --batch as a function: one outcome per line", async (t) => {
   assert.deepEqual(
     r.results.map((x) => x.ok),
     [true, false],
+  );
+  const off = await runOffboard(ctx, { partnerId: "beta" });
+  assert.deepEqual(
+    off.revoked.map((x) => x.serial),
+    [r.results[0]?.serial],
   );
 });
