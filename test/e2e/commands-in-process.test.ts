@@ -7,9 +7,11 @@ import { PassThrough } from "node:stream";
 import test from "node:test";
 import { runDoctorCommand } from "../../src/cli/commands/doctor.js";
 import { runList } from "../../src/cli/commands/list.js";
+import { runPartnerAdd } from "../../src/cli/commands/partner/add.js";
 import { runIssue, runIssueBatch } from "../../src/cli/commands/partner/issue.js";
 import { runOffboard } from "../../src/cli/commands/partner/offboard.js";
 import { runPartnerShow } from "../../src/cli/commands/partner/show.js";
+import { runReport } from "../../src/cli/commands/report.js";
 import { runRevoke } from "../../src/cli/commands/revoke.js";
 import { runStatus } from "../../src/cli/commands/status.js";
 import { CliContext } from "../../src/cli/context.js";
@@ -62,6 +64,12 @@ test("issue, list, revoke and status as functions over one context", async (t) =
     shown.certificates.map((c) => c.status),
     ["revoked"],
   );
+  const updated = await runPartnerAdd(ctx, { partnerId: "acme", name: "Acme Payments" });
+  assert.equal(updated.created, false, "acme was registered by its first certificate");
+  assert.equal(updated.partner.name, "Acme Payments");
+  const report = await runReport(ctx, { html: "report.html" });
+  assert.equal(report.path, join(dir, "report.html"));
+  assert.match(await readFile(report.path, "utf8"), /Acme Payments/);
   const doctor = await runDoctorCommand(ctx, {});
   assert.equal(doctor.healthy, true, JSON.stringify(doctor.problems));
   assert.equal(doctor.checked.revocations, 2, "the CA's canary and acme's certificate");
