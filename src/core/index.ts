@@ -39,6 +39,8 @@ export { type RunningRevocationServer, startRevocationServer } from "./revocatio
 export { offboardPartner, parseReason, type RevokeResult, revokeCertificate } from "./revoke/revoke.js";
 export { parseSan } from "./sans.js";
 export { issueServerCert, type ServerIssueResult } from "./server/issue.js";
+export { type FileOptions, openPki, type Pki, type PkiOptions, type TransactOptions, type Tx } from "./session.js";
 export { checkStatus, type StatusResult } from "./status/status.js";
 export { setDurableStepHook } from "./store/fs.js";
+export type { PutOptions, Storage, StorageTransaction } from "./store/storage.js";
 export { parseDuration } from "./time.js";

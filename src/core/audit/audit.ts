@@ -49,12 +49,6 @@ export interface AuditRecord extends AuditEntry {
 export const GENESIS = "0".repeat(64);
 export const lineHash = (line: string) => createHash("sha256").update(line).digest("hex");
 
-let actor = "unknown";
-/** Who acts (`user@host`, or MTLS_ACTOR): set once by the command layer. */
-export function setAuditActor(a: string): void {
-  actor = a;
-}
-
 interface Tail {
   seq: number;
   prev: string;
@@ -149,7 +143,13 @@ async function readTail(path: string): Promise<Tail> {
  * in the same commit and the chain goes on from the last intact record with an
  * `audit.quarantine` record naming the file, the lines and their SHA-256.
  */
-export async function stageAudit(tx: StoreWriter, layout: Layout, entries: AuditEntry[], now: Date): Promise<void> {
+// Transitional: removed once every transaction goes through pki.transact (which carries the actor).
+let legacyActor = "unknown";
+export function setAuditActor(a: string): void {
+  legacyActor = a;
+}
+
+export async function stageAudit(tx: StoreWriter, layout: Layout, entries: AuditEntry[], now: Date, actor = legacyActor): Promise<void> {
   if (entries.length === 0) return;
   const tail = await readTail(layout.audit);
   if (tail.damaged) entries = [quarantine(tx, layout, tail.damaged, now), ...entries];
