@@ -9,6 +9,7 @@ import { fsError, inputError, usageError } from "../core/errors.js";
 import { checkPassphraseText, INPUT_LIMITS, passphraseFromFile } from "../core/input.js";
 import { DAY, parseDuration } from "../core/time.js";
 import type { CliContext } from "./context.js";
+import { addPinOptions, type PinOpts, tokenAccessFor } from "./pin.js";
 
 /** The "Exit codes" block every command's --help ends with. */
 export function exitCodesHelp(lines: string[]): string {
@@ -42,12 +43,14 @@ export function parseDays(value: string): number {
 
 /** --passphrase-file, plus a hidden --passphrase that exists only to refuse politely. */
 export function addPassphraseOptions(cmd: Command): Command {
-  return cmd
-    .option("--passphrase-file <file>", "read the CA key passphrase from the first line of <file> (or set MTLS_CA_PASSPHRASE)")
-    .addOption(new Option("--passphrase <value>").hideHelp());
+  return addPinOptions(
+    cmd
+      .option("--passphrase-file <file>", "read the CA key passphrase from the first line of <file> (or set MTLS_CA_PASSPHRASE)")
+      .addOption(new Option("--passphrase <value>").hideHelp()),
+  );
 }
 
-export interface PassphraseOpts {
+export interface PassphraseOpts extends PinOpts {
   passphraseFile?: string;
   passphrase?: string;
 }
@@ -76,7 +79,7 @@ async function readPassphraseFile(ctx: CliContext, file: string): Promise<string
 export function passphraseSource(ctx: CliContext, opts: PassphraseOpts): PassphraseSource {
   refuseArgv(opts);
   let cached: Promise<string> | undefined;
-  return () => {
+  const source = () => {
     cached ??= (async () => {
       if (opts.passphraseFile) return readPassphraseFile(ctx, opts.passphraseFile);
       const env = ctx.env.MTLS_CA_PASSPHRASE;
@@ -90,6 +93,8 @@ export function passphraseSource(ctx: CliContext, opts: PassphraseOpts): Passphr
     })();
     return cached;
   };
+  // CA keys in a PKCS#11 token are reached through the same source (see PassphraseSource).
+  return Object.assign(source, { tokens: tokenAccessFor(ctx, opts) });
 }
 
 const PASSPHRASE_ATTEMPTS = 3;

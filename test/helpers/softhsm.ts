@@ -7,7 +7,8 @@ import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { have, ROOT, run, tempDir } from "./run.js";
 
-export const SOFTHSM_MODULE = ["/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so"].find((p) => existsSync(p)) ?? "/usr/lib/softhsm/libsofthsm2.so";
+export const SOFTHSM_MODULE =
+  ["/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so"].find((p) => existsSync(p)) ?? "/usr/lib/softhsm/libsofthsm2.so";
 export const TOKEN_PIN = "4711-test-pin";
 const SO_PIN = "so-pin-0815";
 
@@ -48,7 +49,9 @@ export async function softHsm(t: TestContext): Promise<SoftHsm> {
     env,
     uri: (label) => `pkcs11:token=${encodeURIComponent(label)}?module-path=${SOFTHSM_MODULE}`,
     async addToken(label) {
-      const r = await run("softhsm2-util", ["--init-token", "--free", "--label", label, "--so-pin", SO_PIN, "--pin", TOKEN_PIN], { env: { ...process.env, ...env } });
+      const r = await run("softhsm2-util", ["--init-token", "--free", "--label", label, "--so-pin", SO_PIN, "--pin", TOKEN_PIN], {
+        env: { ...process.env, ...env },
+      });
       if (r.exitCode !== 0) throw new Error(`softhsm2-util --init-token failed: ${r.stderr}${r.stdout}`);
     },
   };
@@ -56,5 +59,7 @@ export async function softHsm(t: TestContext): Promise<SoftHsm> {
 
 /** `pkcs11-tool --list-objects` of one token, logged in (private objects are listed only then). */
 export function listObjects(hsm: SoftHsm, label: string) {
-  return run("pkcs11-tool", ["--module", SOFTHSM_MODULE, "--token-label", label, "--login", "--pin", TOKEN_PIN, "--list-objects"], { env: { ...process.env, ...hsm.env } });
+  return run("pkcs11-tool", ["--module", SOFTHSM_MODULE, "--token-label", label, "--login", "--pin", TOKEN_PIN, "--list-objects"], {
+    env: { ...process.env, ...hsm.env },
+  });
 }

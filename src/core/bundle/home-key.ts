@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { stageAudit } from "../audit/audit.js";
-import { loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
+import { loadCaCerts, type PassphraseSource, provePassphrase } from "../ca/material.js";
 import { conflictError } from "../errors.js";
 import { INPUT_LIMITS, readFileBounded } from "../input.js";
 import { readConfig, type StoreConfig, serializeConfig } from "../store/config.js";
@@ -46,7 +46,7 @@ async function store(s: Store, pair: SigningKeyPair): Promise<void> {
  * the passphrase is then taken as given.
  */
 async function checkedPassphrase(s: Store, passphrase: PassphraseSource): Promise<string> {
-  await loadIssuingKey(s.layout, await loadCaCerts(s.layout, s.config), passphrase);
+  await provePassphrase(s.layout, await loadCaCerts(s.layout, s.config), passphrase);
   return passphrase();
 }
 

@@ -19,6 +19,7 @@ import { body, children, ecdsaDerToRaw, ecdsaRawToDer, NULL, oid, readOid, readT
 import { type KeyType, keyAlgorithms, keyTypeOf } from "../keys.js";
 import type { CertInfo } from "../pki.js";
 import type { RevocationReason } from "../store/index-file.js";
+import type { Signer } from "../x509/signer.js";
 
 /** RFC 5280 §5.3.1 reason codes (certificateHold, 6, is deliberately not offered). */
 export const REASON_CODES: Record<RevocationReason, number> = {
@@ -65,7 +66,8 @@ export interface CrlEntry {
 
 export interface BuildCrlParams {
   issuer: CertInfo;
-  signingKey: CryptoKey;
+  /** The CA's Signer: a file or a token key. */
+  signer: Signer;
   keyType: KeyType;
   /** CRL Number: must increase with every CRL this issuer publishes (RFC 5280 §5.2.3). */
   number: number;
@@ -146,9 +148,7 @@ export async function buildCrl(p: BuildCrlParams): Promise<Buffer> {
     ...(revoked ? [revoked] : []),
     extensions,
   );
-  const sig = new Uint8Array(await webcrypto.subtle.sign(keyAlgorithms(p.keyType).sign as AlgorithmIdentifier, p.signingKey, tbs));
-  const sigDer = p.keyType.startsWith("ec-") ? ecdsaRawToDer(sig) : Buffer.from(sig);
-  return seq(tbs, alg, tlv(0x03, Buffer.concat([Buffer.from([0]), sigDer])));
+  return seq(tbs, alg, tlv(0x03, Buffer.concat([Buffer.from([0]), await p.signer.sign(tbs)])));
 }
 
 export interface ParsedCrlEntry {

@@ -114,7 +114,7 @@ export async function stageCrls(p: RenderCrlsParams, tx: StoreWriter): Promise<S
     const number = (state[role]?.number ?? 0) + 1;
     state[role] = { number };
     const entries = entriesOf(role);
-    const der = await buildCrl({ issuer: cert, signingKey: key.key, keyType: key.keyType, number, thisUpdate, nextUpdate, entries });
+    const der = await buildCrl({ issuer: cert, signer: key.signer, keyType: key.keyType, number, thisUpdate, nextUpdate, entries });
     const pem = encodePem("X509 CRL", der);
     pems.push(pem);
     tx.put(p.layout.crlDer(role), der).put(p.layout.crlPem(role), pem);

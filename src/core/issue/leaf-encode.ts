@@ -10,6 +10,7 @@ import { type KeyType, keyAlgorithms, signingDigest } from "../keys.js";
 import { encodePem } from "../pem.js";
 import { type CertInfo, normalizeSerial, sha256Fingerprint } from "../pki.js";
 import type { San } from "../sans.js";
+import type { Signer } from "../x509/signer.js";
 
 const BASIC_CONSTRAINTS_LEAF = Buffer.from("300c0603551d130101ff04023000", "hex");
 const KEY_USAGE_DIGITAL_SIGNATURE = Buffer.from("300e0603551d0f0101ff040403020780", "hex");
@@ -71,7 +72,9 @@ export interface LeafParams {
   crlUrl?: string;
   /** The OCSP responder, written as Authority Information Access (RFC 5280 §4.2.2.1). */
   ocspUrl?: string;
-  signingKey: CryptoKey;
+  /** The CA's Signer (a file or token key); or signingKey / signingKeyObject. */
+  signer?: Signer;
+  signingKey?: CryptoKey;
   /** When given, signs synchronously with node:crypto (no thread-pool round trip). */
   signingKeyObject?: KeyObject;
   signingKeyType: KeyType;
@@ -107,7 +110,10 @@ export async function createLeaf(p: LeafParams & { subjectText: string; commonNa
   if (p.signingKeyObject) {
     // ECDSA comes out DER-encoded (dsaEncoding "der" is node's default), RSA as PKCS#1 v1.5.
     sig = sign(signingDigest(p.signingKeyType), tbs, p.signingKeyObject);
+  } else if (p.signer) {
+    sig = Buffer.from(await p.signer.sign(tbs));
   } else {
+    if (!p.signingKey) throw new Error("createLeaf needs a signer or a signing key");
     const raw = new Uint8Array(await webcrypto.subtle.sign(keyAlgorithms(p.signingKeyType).sign as AlgorithmIdentifier, p.signingKey, tbs));
     sig = p.signingKeyType.startsWith("ec-") ? ecdsaRawToDer(raw) : Buffer.from(raw);
   }

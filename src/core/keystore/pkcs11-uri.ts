@@ -18,7 +18,21 @@ export interface Pkcs11Uri {
   type?: string;
 }
 
-const PATH_ATTRS = new Set(["token", "manufacturer", "serial", "model", "object", "id", "type", "library-manufacturer", "library-description", "library-version", "slot-manufacturer", "slot-description", "slot-id"]);
+const PATH_ATTRS = new Set([
+  "token",
+  "manufacturer",
+  "serial",
+  "model",
+  "object",
+  "id",
+  "type",
+  "library-manufacturer",
+  "library-description",
+  "library-version",
+  "slot-manufacturer",
+  "slot-description",
+  "slot-id",
+]);
 const QUERY_ATTRS = new Set(["module-path", "module-name", "pin-source", "pin-value"]);
 
 const EXAMPLE = "pkcs11:token=mtls-ca?module-path=/usr/lib/softhsm/libsofthsm2.so";
@@ -67,18 +81,25 @@ export function parsePkcs11Uri(uri: string, flag: string): Pkcs11Uri {
     if (seen.has(attr)) throw usageError("ERR_PKCS11_URI", `${flag}: "${attr}" is given twice`);
     seen.add(attr);
     if (attr === "pin-value" || attr === "pin-source")
-      throw usageError("ERR_PKCS11_PIN_IN_URI", `${flag}: a PIN may not be part of the key URI (it would be stored and shown in \`ps\`)`, "set MTLS_PKCS11_PIN, or pass --pin-file <file>, or type it at the prompt");
+      throw usageError(
+        "ERR_PKCS11_PIN_IN_URI",
+        `${flag}: a PIN may not be part of the key URI (it would be stored and shown in \`ps\`)`,
+        "set MTLS_PKCS11_PIN, or pass --pin-file <file>, or type it at the prompt",
+      );
     if (attr === "module-name")
       throw usageError("ERR_PKCS11_URI", `${flag}: name the module by module-path (its absolute path), not module-name`, `e.g. ${EXAMPLE}`);
     if (attr === "id") out.id = raw;
     else if (attr === "module-path") out.modulePath = text(raw, attr, flag);
-    else if (attr === "token" || attr === "manufacturer" || attr === "serial" || attr === "model" || attr === "object" || attr === "type") out[attr] = text(raw, attr, flag);
+    else if (attr === "token" || attr === "manufacturer" || attr === "serial" || attr === "model" || attr === "object" || attr === "type")
+      out[attr] = text(raw, attr, flag);
     // library-* and slot-* narrow nothing mtls needs; accepted so URIs from p11tool work.
   }
   if (!out.modulePath || !out.modulePath.startsWith("/"))
     throw usageError("ERR_PKCS11_URI", `${flag} needs ?module-path=<absolute path of the PKCS#11 module>`, `e.g. ${EXAMPLE}`);
-  if (out.type !== undefined && out.type !== "private") throw usageError("ERR_PKCS11_URI", `${flag}: type=${out.type} does not name a private key`, "use type=private or leave it out");
-  if (out.token === undefined && out.serial === undefined) throw usageError("ERR_PKCS11_URI", `${flag} must name the token (token=<label> or serial=<serial>)`, `e.g. ${EXAMPLE}`);
+  if (out.type !== undefined && out.type !== "private")
+    throw usageError("ERR_PKCS11_URI", `${flag}: type=${out.type} does not name a private key`, "use type=private or leave it out");
+  if (out.token === undefined && out.serial === undefined)
+    throw usageError("ERR_PKCS11_URI", `${flag} must name the token (token=<label> or serial=<serial>)`, `e.g. ${EXAMPLE}`);
   return out as Pkcs11Uri;
 }
 
@@ -100,7 +121,8 @@ export function formatPkcs11Uri(u: Pkcs11Uri): string {
     const v = u[attr];
     if (v !== undefined) path.push(`${attr}=${encode(v, /[:@!$'()*+,&]/)}`);
   }
-  if (u.id) path.push(`id=${encode(u.id, /(?!)/)}`);
+  // The id is binary: every byte percent-encoded, as p11tool and OpenSC write it.
+  if (u.id) path.push(`id=${[...u.id].map((b) => `%${b.toString(16).padStart(2, "0")}`).join("")}`);
   if (u.type) path.push(`type=${u.type}`);
   return `pkcs11:${path.join(";")}?module-path=${encode(u.modulePath, /[/:@!$'()*+,]/)}`;
 }

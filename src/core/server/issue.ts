@@ -123,7 +123,7 @@ async function signServer(
     sans,
     extKeyUsage: ["serverAuth"],
     ...(ctx.crlUrl ? { crlUrl: ctx.crlUrl } : {}),
-    signingKey: caKey.key,
+    signer: caKey.signer,
     ...(caKey.keyObject ? { signingKeyObject: caKey.keyObject } : {}),
     signingKeyType: caKey.keyType,
   });
