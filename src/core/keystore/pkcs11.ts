@@ -167,6 +167,10 @@ function ecSpki(point: Buffer, keyType: KeyType): Buffer {
   return seq(seq(oid("1.2.840.10045.2.1"), oid(c.oid)), tlv(0x03, Buffer.concat([Buffer.from([0]), bare])));
 }
 
+// A CA key signs and does nothing else: SoftHSM2 would otherwise default decrypt/unwrap to true.
+const PRIVATE_USAGE = { sign: true, decrypt: false, unwrap: false, derive: false };
+const PUBLIC_USAGE = { verify: true, encrypt: false, wrap: false, derive: false };
+
 /** A private key found in a token, with what `ca show` and the tests report about it. */
 export interface TokenKey {
   uri: Pkcs11Uri;
@@ -243,8 +247,8 @@ export class TokenSessions {
     try {
       const pair = s.generateKeyPair(
         this.g.KeyGenMechanism.EC,
-        { keyType: this.g.KeyType.EC, token: true, private: false, verify: true, paramsEC: params, label, id },
-        { keyType: this.g.KeyType.EC, token: true, private: true, sign: true, sensitive: true, extractable: false, label, id },
+        { keyType: this.g.KeyType.EC, token: true, private: false, ...PUBLIC_USAGE, paramsEC: params, label, id },
+        { keyType: this.g.KeyType.EC, token: true, private: true, ...PRIVATE_USAGE, sensitive: true, extractable: false, label, id },
       );
       const point = pair.publicKey.getAttribute({ pointEC: null }).pointEC as Buffer;
       return { uri: keyUri(uri, label, id), spki: ecSpki(point, keyType) };
@@ -271,7 +275,7 @@ export class TokenSessions {
         keyType: this.g.KeyType.EC,
         token: true,
         private: false,
-        verify: true,
+        ...PUBLIC_USAGE,
         paramsEC,
         pointEC: tlv(0x04, point),
         label,
@@ -282,7 +286,7 @@ export class TokenSessions {
         keyType: this.g.KeyType.EC,
         token: true,
         private: true,
-        sign: true,
+        ...PRIVATE_USAGE,
         sensitive: true,
         extractable: false,
         paramsEC,
