@@ -17,9 +17,11 @@ export function softhsmMissing(): string | undefined {
   if (!have("softhsm2-util")) return "softhsm2-util is not installed (Debian: softhsm2)";
   if (!existsSync(SOFTHSM_MODULE)) return `the SoftHSM2 module is not at ${SOFTHSM_MODULE}`;
   try {
-    createRequire(join(ROOT, "package.json")).resolve("graphene-pk11");
-  } catch {
-    return "the optional graphene-pk11 package is not installed (npm install needs python3, make and g++ to build it)";
+    // Loaded, not just resolved: its native addon must have been built for this Node's ABI
+    // (CI's second runtime runs the suite with the addon built for the first).
+    createRequire(join(ROOT, "package.json"))("graphene-pk11");
+  } catch (err) {
+    return `the optional graphene-pk11 package does not load here (${String((err as Error).message).split("\n")[0]?.slice(0, 120)}); npm install builds it with python3, make and g++`;
   }
   return undefined;
 }
