@@ -137,7 +137,7 @@ export async function newPassphrase(ctx: CliContext, opts: PassphraseOpts, minLe
 }
 
 /** Who the audit log names: MTLS_ACTOR, or user@host. */
-function actor(): string {
+export function actor(): string {
   if (process.env.MTLS_ACTOR) return process.env.MTLS_ACTOR;
   let user = process.env.USER ?? process.env.LOGNAME;
   try {
@@ -148,10 +148,27 @@ function actor(): string {
 
 /** Loads the core library; kept out of start-up so `mtls --help` stays fast. */
 export async function loadCore() {
-  const core = await import("../core/index.js");
-  core.setAuditActor(actor());
-  installCrashHook(core.setDurableStepHook);
-  return core;
+  return import("../core/index.js");
+}
+
+export type Session = Awaited<ReturnType<typeof openSession>>;
+
+/**
+ * Opens the PKI session a command works on: the time of the command, who acts, where the CA
+ * passphrase comes from (when the command takes the passphrase options). `clock` is for the
+ * long-running servers, whose transactions each read the time afresh.
+ */
+export async function openSession(ctx: CliContext, opts?: PassphraseOpts, o: { clock?: boolean; passphrase?: PassphraseSource } = {}) {
+  const core = await loadCore();
+  const hook = durableStepHook();
+  const passphrase = o.passphrase ?? (opts ? passphraseSource(ctx, opts) : undefined);
+  const pki = await core.openPki(ctx.pkiDir, {
+    now: o.clock ? () => ctx.now() : ctx.now(),
+    actor: actor(),
+    ...(passphrase ? { passphrase } : {}),
+    ...(hook ? { onDurableStep: hook } : {}),
+  });
+  return { core, pki };
 }
 
 /** Resolves on Ctrl-C or SIGTERM: how the long-running servers (gateway, revocation) stop. */
@@ -168,16 +185,19 @@ export function untilStopped(): Promise<void> {
  * stderr instead). Honoured only when MTLS_TEST_HOOKS=1 is set as well, so a stray variable
  * cannot make a real run crash.
  */
-function installCrashHook(set: (hook: ((what: string, path: string) => void) | undefined) => void): void {
+let crashHook: ((what: string, path: string) => void) | undefined;
+function durableStepHook(): ((what: string, path: string) => void) | undefined {
   const spec = process.env.MTLS_TEST_CRASH_AT;
   const at = Number(spec);
-  if (process.env.MTLS_TEST_HOOKS !== "1" || (spec !== "trace" && (!Number.isSafeInteger(at) || at < 1))) return;
+  if (process.env.MTLS_TEST_HOOKS !== "1" || (spec !== "trace" && (!Number.isSafeInteger(at) || at < 1))) return undefined;
+  if (crashHook) return crashHook;
   let n = 0;
-  set((what, path) => {
+  crashHook = (what, path) => {
     n++;
     if (spec === "trace") writeSync(2, `mtls-test-step: ${n} (${what} ${path})\n`);
     if (n !== at) return;
     writeSync(2, `mtls-test-crash: step ${n} (${what} ${path})\n`);
     process.kill(process.pid, "SIGKILL");
-  });
+  };
+  return crashHook;
 }

@@ -45,16 +45,23 @@ export interface Tx {
   /** A blob, as this transaction left it (its own staged puts included). */
   get(key: string): Promise<Uint8Array | undefined>;
   readJournal(name: JournalName): Promise<string>;
-  put(key: string, data: string | Uint8Array, opts?: PutOptions): void;
-  append(journal: JournalName, text: string): void;
-  rewrite(journal: JournalName, text: string): void;
+  put(key: string, data: string | Uint8Array, opts?: PutOptions): this;
+  append(journal: JournalName, text: string): this;
+  rewrite(journal: JournalName, text: string): this;
   /** Stages audit records; they are committed with the rest, after it. */
   audit(...entries: AuditEntry[]): void;
   /**
    * A file outside the store (a CRL copy in a web root, a key the user named with --out):
    * in the same commit where the storage is local, written just before it otherwise.
    */
-  writeFile(path: string, data: string | Uint8Array, opts?: FileOptions): void;
+  writeFile(path: string, data: string | Uint8Array, opts?: FileOptions): this;
+  /**
+   * Runs `fn` after a successful commit, still under the lock: follow-up work whose failure
+   * must not undo the change (copying CRLs to a publish directory is a warning, not an error).
+   */
+  afterCommit(fn: () => Promise<void>): void;
+  /** Runs `fn` when the commit fails: undoes what the body did outside the store (files for the user). */
+  onRollback(fn: (err: unknown) => Promise<void>): void;
 }
 
 export interface Pki {
@@ -80,6 +87,15 @@ export interface Pki {
    * and its audit records together. If `fn` throws, nothing is written.
    */
   transact<T>(action: string, fn: (tx: Tx) => Promise<T>, opts?: TransactOptions): Promise<T>;
+}
+
+/**
+ * The directory layout of a session on a directory store: for the core code that still reads
+ * files directly. Fails (a bug, exit 70) on any other storage.
+ */
+export function layoutOf(pki: Pki): Layout {
+  if (!pki.layout) throw new Error(`${pki.location} is not a directory store`);
+  return pki.layout;
 }
 
 /** Opens the PKI at `location` (a directory, or a Storage such as the database store). Reads nothing yet. */
@@ -154,6 +170,8 @@ class StagedTx implements Tx {
   private readonly puts = new Map<string, Uint8Array>();
   private readonly entries: AuditEntry[] = [];
   private readonly outside: Array<{ path: string; data: string | Uint8Array; opts: FileOptions }> = [];
+  private readonly after: Array<() => Promise<void>> = [];
+  private readonly undo: Array<(err: unknown) => Promise<void>> = [];
   private configRead: Promise<StoreConfig> | undefined;
 
   constructor(
@@ -177,32 +195,50 @@ class StagedTx implements Tx {
     return this.storage.readJournal(name);
   }
 
-  put(key: string, data: string | Uint8Array, opts?: PutOptions): void {
+  put(key: string, data: string | Uint8Array, opts?: PutOptions): this {
     this.puts.set(key, typeof data === "string" ? Buffer.from(data) : data);
     this.inner.put(key, data, opts);
+    return this;
   }
 
-  append(journal: JournalName, text: string): void {
+  append(journal: JournalName, text: string): this {
     this.inner.append(journal, text);
+    return this;
   }
 
-  rewrite(journal: JournalName, text: string): void {
+  rewrite(journal: JournalName, text: string): this {
     this.inner.rewrite(journal, text);
+    return this;
+  }
+
+  afterCommit(fn: () => Promise<void>): void {
+    this.after.push(fn);
+  }
+
+  onRollback(fn: (err: unknown) => Promise<void>): void {
+    this.undo.push(fn);
   }
 
   audit(...entries: AuditEntry[]): void {
     this.entries.push(...entries);
   }
 
-  writeFile(path: string, data: string | Uint8Array, opts: FileOptions = {}): void {
+  writeFile(path: string, data: string | Uint8Array, opts: FileOptions = {}): this {
     if (isLocalStaging(this.inner)) this.inner.putFile(path, data, opts);
     else this.outside.push({ path, data, opts });
+    return this;
   }
 
   async commit(): Promise<void> {
-    for (const f of this.outside) await writeFileAtomic(f.path, f.data, { ...f.opts, step: this.step });
-    if (this.entries.length) await this.inner.audit(this.entries, { time: this.now, actor: this.actor });
-    await this.inner.commit();
+    try {
+      for (const f of this.outside) await writeFileAtomic(f.path, f.data, { ...f.opts, step: this.step });
+      if (this.entries.length) await this.inner.audit(this.entries, { time: this.now, actor: this.actor });
+      await this.inner.commit();
+    } catch (err) {
+      for (const fn of this.undo) await fn(err);
+      throw err;
+    }
+    for (const fn of this.after) await fn();
   }
 }
 

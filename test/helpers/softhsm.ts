@@ -21,7 +21,9 @@ export function softhsmMissing(): string | undefined {
     // (CI's second runtime runs the suite with the addon built for the first).
     createRequire(join(ROOT, "package.json"))("graphene-pk11");
   } catch (err) {
-    return `the optional graphene-pk11 package does not load here (${String((err as Error).message).split("\n")[0]?.slice(0, 120)}); npm install builds it with python3, make and g++`;
+    return `the optional graphene-pk11 package does not load here (${String((err as Error).message)
+      .split("\n")[0]
+      ?.slice(0, 120)}); npm install builds it with python3, make and g++`;
   }
   return undefined;
 }

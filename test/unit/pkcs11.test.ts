@@ -11,6 +11,7 @@ import { issueBatch } from "../../src/core/issue/batch.js";
 import { tokenAccess } from "../../src/core/keystore/access.js";
 import { tokenError } from "../../src/core/keystore/pkcs11.js";
 import { formatPkcs11Uri, parsePkcs11Uri } from "../../src/core/keystore/pkcs11-uri.js";
+import { openPki } from "../../src/core/session.js";
 import { PASSPHRASE, ROOT, tempDir } from "../helpers/run.js";
 import { SOFTHSM_MODULE, softHsm, softhsmMissing, TOKEN_PIN } from "../helpers/softhsm.js";
 
@@ -111,8 +112,8 @@ test("a batch of 30 certificates logs into the token once and keeps that session
   const dir = await tempDir(t, "mtls-p11-batch-");
   const now = new Date();
   const initAccess = tokenAccess(async () => TOKEN_PIN);
-  await initCa({
-    pkiDir: join(dir, "pki"),
+  const pkiDir = join(dir, "pki");
+  await initCa(await openPki(pkiDir, { now, actor: "test" }), {
     name: "Batch",
     keyType: "ec-p256",
     rootDays: 3650,
@@ -125,7 +126,6 @@ test("a batch of 30 certificates logs into the token once and keeps that session
     crlDays: 7,
     keyStore: hsm.uri("batch"),
     tokens: initAccess,
-    now,
   });
   initAccess.close();
 
@@ -137,7 +137,7 @@ test("a batch of 30 certificates logs into the token once and keeps that session
   const text = `${Array.from({ length: 30 }, (_, i) => JSON.stringify({ partner: `d-${i}`, generate: true, outKey: `d-${i}.key` })).join("\n")}\n`;
   await writeFile(join(dir, "batch.jsonl"), text);
   const passphrase = Object.assign(async () => PASSPHRASE, { tokens: access });
-  const r = await issueBatch({ pkiDir: join(dir, "pki"), text, baseDir: dir, allOrNothing: true, passphrase, now });
+  const r = await issueBatch(await openPki(pkiDir, { now, actor: "test", passphrase }), { text, baseDir: dir, allOrNothing: true });
   access.close();
   assert.equal(r.issued, 30);
   assert.equal(logins, 1, "one login (one session) for the whole batch");

@@ -3,7 +3,7 @@ import { envError } from "../../core/errors.js";
 import type { ProbeResult } from "../../core/index.js";
 import { INPUT_LIMITS } from "../../core/input.js";
 import type { CliContext } from "../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource } from "../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts } from "../flags.js";
 import { type Styles, table } from "../output.js";
 
 interface Opts extends PassphraseOpts {
@@ -110,13 +110,12 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (urls: string[], opts: Opts) => {
-      const core = await loadCore();
+      const { core, pki } = await openSession(ctx, opts);
       const timeoutMs = core.parseDuration(opts.timeout, "--timeout", "s");
       if (opts.insecureServer) ctx.out.warn("--insecure-server: the gateway's own certificate is not verified");
       const result = await core.probeGateways({
         targets: urls,
-        pkiDir: ctx.pkiDir,
-        passphrase: passphraseSource(ctx, opts),
+        pki,
         ...(opts.cert || opts.key
           ? {
               user: {

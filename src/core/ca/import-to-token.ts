@@ -2,28 +2,23 @@
 // token. Explicit by design: the key was once on disk, so whoever had the file and the
 // passphrase had the CA; the file is removed only when asked (--remove-file-key).
 import { unlink } from "node:fs/promises";
-import { stageAudit } from "../audit/audit.js";
 import { conflictError, fsError, usageError } from "../errors.js";
 import type { TokenAccess } from "../keystore/access.js";
 import { type CaRole, openTokenCaKey } from "../keystore/key-store.js";
 import { formatPkcs11Uri, type Pkcs11Uri, parsePkcs11Uri } from "../keystore/pkcs11-uri.js";
-import { readConfig, serializeConfig } from "../store/config.js";
-import { StoreWriter } from "../store/fs.js";
+import { layoutOf, type Pki } from "../session.js";
+import { serializeConfig } from "../store/config.js";
+import { storeKeys } from "../store/keys.js";
 import type { Layout } from "../store/layout.js";
-import { withLock } from "../store/lock.js";
-import { openStore } from "../store/store.js";
-import { type CaCerts, loadCaCerts, loadCaKey, type PassphraseSource } from "./material.js";
+import { type CaCerts, loadCaCerts, loadCaKey } from "./material.js";
 
 export interface ImportToTokenParams {
-  pkiDir: string;
   /** The token (RFC 7512 URI without object/id). */
   keyStore: string;
   /** Which CA keys; default every CA key still in a file. */
   roles?: CaRole[];
   removeFileKey: boolean;
-  passphrase?: PassphraseSource;
   tokens: TokenAccess;
-  now: Date;
 }
 
 export interface ImportToTokenResult {
@@ -56,24 +51,24 @@ function chooseRoles(ca: CaCerts, asked: CaRole[] | undefined): CaRole[] {
 
 /**
  * Imports the CA keys into the token as non-extractable, sensitive objects, proves each signs for
- * its certificate, then records the URIs in config.json (audited) in one commit under the lock.
- * A failure before the commit removes what was put in the token; the store is unchanged.
+ * its certificate, then records the URIs in config.json (audited) in one transaction. When the
+ * transaction fails, what was put in the token is removed again; the store is unchanged.
  */
-export async function importCaKeyToToken(p: ImportToTokenParams): Promise<ImportToTokenResult> {
+export async function importCaKeyToToken(pki: Pki, p: ImportToTokenParams): Promise<ImportToTokenResult> {
   const token = tokenOf(p.keyStore);
-  const { layout } = await openStore(p.pkiDir);
-  return withLock(
-    layout.lock,
-    async () => {
-      const config = await readConfig(p.pkiDir);
-      const ca = await loadCaCerts(layout, config);
-      const roles = chooseRoles(ca, p.roles);
-      const sessions = await p.tokens.sessions();
-      const done: Array<{ role: CaRole; uri: Pkcs11Uri }> = [];
-      try {
-        for (const role of roles) {
+  const layout = layoutOf(pki);
+  await pki.config();
+  const sessions = await p.tokens.sessions();
+  const done: Array<{ role: CaRole; uri: Pkcs11Uri }> = [];
+  try {
+    await pki.transact(
+      "ca.key.import-to-token",
+      async (tx) => {
+        const config = await tx.config();
+        const ca = await loadCaCerts(layout, config);
+        for (const role of chooseRoles(ca, p.roles)) {
           const cert = certOf(ca, role) as CaCerts["root"];
-          const file = await loadCaKey(keyPathOf(layout, role), cert, p.passphrase, `the ${role} CA key`);
+          const file = await loadCaKey(keyPathOf(layout, role), cert, pki.passphrase, `the ${role} CA key`);
           if (!file.keyType.startsWith("ec-"))
             throw usageError("ERR_PKCS11_KEY_TYPE", `the ${role} CA key is ${file.keyType}: mtls keeps only EC P-256/P-384 keys in tokens`);
           const jwk = file.keyObject?.export({ format: "jwk" }) as { d: string; x: string; y: string };
@@ -83,18 +78,17 @@ export async function importCaKeyToToken(p: ImportToTokenParams): Promise<Import
         }
         const next = { ...config, ca: { ...config.ca, keyStore: { ...config.ca.keyStore } } };
         for (const d of done) next.ca.keyStore[d.role] = formatPkcs11Uri(d.uri);
-        const tx = new StoreWriter().put(layout.config, serializeConfig(next));
+        tx.put(storeKeys.config, serializeConfig(next));
         const details = Object.fromEntries(done.map((d) => [`${d.role}KeyUri`, formatPkcs11Uri(d.uri)]));
-        await stageAudit(tx, layout, [{ action: "ca.key.import-to-token", outcome: "ok", details: { ...details, removeFileKey: p.removeFileKey } }], p.now);
-        await tx.commit();
-      } catch (err) {
-        for (const d of done) await sessions.discard(d.uri, p.tokens.pin);
-        throw err;
-      }
-      return removeFiles(layout, done, p.removeFileKey);
-    },
-    { purpose: "ca key import-to-token" },
-  );
+        tx.audit({ action: "ca.key.import-to-token", outcome: "ok", details: { ...details, removeFileKey: p.removeFileKey } });
+      },
+      { purpose: "ca key import-to-token" },
+    );
+  } catch (err) {
+    for (const d of done) await sessions.discard(d.uri, p.tokens.pin);
+    throw err;
+  }
+  return removeFiles(layout, done, p.removeFileKey);
 }
 
 /** After the commit: the token key is in use; a file that cannot be removed is a warning. */

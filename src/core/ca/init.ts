@@ -1,6 +1,5 @@
 import { readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { stageAudit } from "../audit/audit.js";
 import { copyToPublishDir, type StagedCrls, stageCrls } from "../crl/publish.js";
 import { conflictError, fsError, inputError } from "../errors.js";
 import { randomSerial } from "../ids.js";
@@ -8,9 +7,11 @@ import { encryptPkcs8, exportPkcs8, exportSpki, generateKeyPair, type KeyType } 
 import type { TokenAccess } from "../keystore/key-store.js";
 import { encodePem } from "../pem.js";
 import { type CertInfo, createCertificate, type DistinguishedName } from "../pki.js";
+import { layoutOf, openPki, type Pki } from "../session.js";
 import { FORMAT_VERSION, type StoreConfig, serializeConfig } from "../store/config.js";
-import { ensureDir, exists, StoreWriter, writeFileAtomic } from "../store/fs.js";
-import { layoutOf } from "../store/layout.js";
+import { ensureDir, exists } from "../store/fs.js";
+import { storeKeys } from "../store/keys.js";
+import { layoutOf as storeLayout } from "../store/layout.js";
 import { serializePartners } from "../store/partners.js";
 import { type Revocation, serializeRevocations } from "../store/revocations.js";
 import { DAY, iso } from "../time.js";
@@ -19,7 +20,6 @@ import type { CaCerts } from "./material.js";
 import { validateHttpUrl } from "./policy.js";
 
 export interface InitCaParams {
-  pkiDir: string;
   /** Base name: the CAs become "<name> Root CA" and "<name> Intermediate CA". */
   name: string;
   org?: string;
@@ -46,7 +46,6 @@ export interface InitCaParams {
   rootKeyStore?: string;
   /** The PIN source and sessions for token key stores. */
   tokens?: TokenAccess;
-  now: Date;
 }
 
 export interface CaSummary {
@@ -150,14 +149,13 @@ async function checkTarget(dir: string): Promise<void> {
  * Creates a root CA and (by default) an issuing intermediate in a new PKI directory. Everything
  * is built in a sibling temp directory and renamed into place, so a failure leaves nothing.
  */
-export async function initCa(p: InitCaParams): Promise<InitCaResult> {
+export async function initCa(pki: Pki, p: InitCaParams): Promise<InitCaResult> {
   validate(p);
   const plan = planKeys(p);
-  const final = layoutOf(p.pkiDir);
-  await checkTarget(final.root);
+  await checkTarget(layoutOf(pki).root);
   const made: NewCaKey[] = [];
   try {
-    return await buildCa(p, plan, made);
+    return await buildCa(pki, p, plan, made);
   } catch (err) {
     // Nothing half-made survives: the temp directory is gone, and so are keys made in a token.
     await discardCaKeys(made, p.tokens);
@@ -165,13 +163,14 @@ export async function initCa(p: InitCaParams): Promise<InitCaResult> {
   }
 }
 
-async function buildCa(p: InitCaParams, plan: KeyPlan, made: NewCaKey[]): Promise<InitCaResult> {
-  const final = layoutOf(p.pkiDir);
+async function buildCa(pki: Pki, p: InitCaParams, plan: KeyPlan, made: NewCaKey[]): Promise<InitCaResult> {
+  const final = layoutOf(pki);
+  const now = pki.now;
   const warnings: string[] = [];
   if (p.insecureNoPassphrase)
     warnings.push("the CA keys are stored unencrypted (--insecure-no-passphrase): anyone who can read the PKI directory can issue certificates");
 
-  const notBefore = new Date(p.now.getTime() - BACKDATE_MS);
+  const notBefore = new Date(now.getTime() - BACKDATE_MS);
   const keyParams = {
     keyType: p.keyType,
     ...(p.tokens ? { tokens: p.tokens } : {}),
@@ -184,7 +183,7 @@ async function buildCa(p: InitCaParams, plan: KeyPlan, made: NewCaKey[]): Promis
     serial: randomSerial(),
     subject: caName(p, `${p.name} Root CA`),
     notBefore,
-    notAfter: new Date(p.now.getTime() + p.rootDays * DAY),
+    notAfter: new Date(now.getTime() + p.rootDays * DAY),
     spki: rootKey.spki,
     signer: rootKey.signer,
     signingKeyType: p.keyType,
@@ -199,7 +198,7 @@ async function buildCa(p: InitCaParams, plan: KeyPlan, made: NewCaKey[]): Promis
       subject: caName(p, `${p.name} Intermediate CA`),
       issuer: root,
       notBefore,
-      notAfter: new Date(p.now.getTime() + p.intermediateDays * DAY),
+      notAfter: new Date(now.getTime() + p.intermediateDays * DAY),
       spki: key.spki,
       signer: rootKey.signer,
       signingKeyType: p.keyType,
@@ -230,7 +229,7 @@ async function buildCa(p: InitCaParams, plan: KeyPlan, made: NewCaKey[]): Promis
 
   const config: StoreConfig = {
     formatVersion: FORMAT_VERSION,
-    createdAt: iso(p.now),
+    createdAt: iso(now),
     ca: {
       name: p.name,
       ...(p.org ? { org: p.org } : {}),
@@ -242,41 +241,25 @@ async function buildCa(p: InitCaParams, plan: KeyPlan, made: NewCaKey[]): Promis
     },
     policy: { defaultDays: p.defaultDays, maxDays: p.maxDays, warnDays: p.warnDays },
     crl: { validityDays: p.crlDays, ...(p.crlPublishDir ? { publishDir: p.crlPublishDir } : {}) },
-    canary: { serial: canary.serial, revokedAt: iso(p.now) },
+    canary: { serial: canary.serial, revokedAt: iso(now) },
   };
 
   let staged: StagedCrls | undefined;
   let caCerts: CaCerts | undefined;
   await ensureDir(dirname(final.root));
   const tmpDir = join(dirname(final.root), `.${basename(final.root)}.init-${process.pid}`);
-  const t = layoutOf(tmpDir);
+  const t = storeLayout(tmpDir);
   try {
     await rm(tmpDir, { recursive: true, force: true });
     await ensureDir(t.root, 0o755);
     await Promise.all([ensureDir(t.caDir), ensureDir(t.privateDir, 0o700), ensureDir(t.certsDir), ensureDir(t.crlDir)]);
-    if (rootKey.pem) await writeFileAtomic(t.rootKey, rootKey.pem, { mode: 0o600 });
-    await writeFileAtomic(t.rootCert, root.pem);
-    if (intermediate) {
-      if (intermediate.key.pem) await writeFileAtomic(t.intermediateKey, intermediate.key.pem, { mode: 0o600 });
-      await writeFileAtomic(t.intermediateCert, intermediate.cert.pem);
-    }
-    await writeFileAtomic(t.canaryKey, canaryKeyPem, { mode: 0o600 });
-    await writeFileAtomic(t.canaryCert, canary.pem);
-    await writeFileAtomic(t.caBundle, root.pem);
-    await writeFileAtomic(t.chain, (intermediate ? intermediate.cert.pem : "") + root.pem);
-    await writeFileAtomic(t.index, "");
     const canaryRevocation: Revocation = {
       serial: canary.serial,
       issuer: intermediate ? "intermediate" : "root",
-      revokedAt: iso(p.now),
+      revokedAt: iso(now),
       reason: "cessationOfOperation",
       partnerId: "(canary)",
     };
-    await writeFileAtomic(t.revocations, serializeRevocations([canaryRevocation]));
-    await writeFileAtomic(t.partners, serializePartners({ partners: {} }));
-    await writeFileAtomic(t.config, serializeConfig(config));
-    // Gateways can load a CRL from the first minute on, with the canary already listed.
-    const tx = new StoreWriter();
     const ca = {
       root,
       ...(intermediate ? { intermediate: intermediate.cert } : {}),
@@ -286,27 +269,33 @@ async function buildCa(p: InitCaParams, plan: KeyPlan, made: NewCaKey[]): Promis
     caCerts = ca;
     const caKey = (k: NewCaKey) => ({ signer: k.signer, keyType: p.keyType, location: k.location });
     const keys = { root: caKey(rootKey), ...(intermediate ? { intermediate: caKey(intermediate.key) } : {}) };
-    staged = await stageCrls({ layout: t, config, ca, keys, revocations: [canaryRevocation], state: {}, now: p.now }, tx);
-    await stageAudit(
-      tx,
-      t,
-      [
-        {
-          action: "ca.init",
-          outcome: "ok",
-          details: {
-            name: p.name,
-            keyType: p.keyType,
-            intermediate: p.intermediate,
-            keyEncrypted: !p.insecureNoPassphrase,
-            ...(keyStore.root ? { rootKeyUri: keyStore.root } : {}),
-            ...(keyStore.intermediate ? { intermediateKeyUri: keyStore.intermediate } : {}),
-          },
+    // The new store is built in a scratch directory by one transaction, then renamed into place.
+    const scratch = await openPki(tmpDir, { now, actor: pki.actor, ...(pki.durableStep ? { onDurableStep: pki.durableStep } : {}) });
+    staged = await scratch.transact("ca.init", async (tx) => {
+      if (rootKey.pem) tx.put(storeKeys.rootKey, rootKey.pem, { secret: true });
+      tx.put(storeKeys.rootCert, root.pem);
+      if (intermediate?.key.pem) tx.put(storeKeys.intermediateKey, intermediate.key.pem, { secret: true });
+      if (intermediate) tx.put(storeKeys.intermediateCert, intermediate.cert.pem);
+      tx.put(storeKeys.canaryKey, canaryKeyPem, { secret: true }).put(storeKeys.canaryCert, canary.pem);
+      tx.put(storeKeys.caBundle, root.pem).put(storeKeys.chain, (intermediate ? intermediate.cert.pem : "") + root.pem);
+      tx.rewrite("index", "").rewrite("revocations", serializeRevocations([canaryRevocation]));
+      tx.put(storeKeys.partners, serializePartners({ partners: {} })).put(storeKeys.config, serializeConfig(config));
+      // Gateways can load a CRL from the first minute on, with the canary already listed.
+      const crls = await stageCrls({ layout: t, config, ca, keys, revocations: [canaryRevocation], state: {}, now }, tx);
+      tx.audit({
+        action: "ca.init",
+        outcome: "ok",
+        details: {
+          name: p.name,
+          keyType: p.keyType,
+          intermediate: p.intermediate,
+          keyEncrypted: !p.insecureNoPassphrase,
+          ...(keyStore.root ? { rootKeyUri: keyStore.root } : {}),
+          ...(keyStore.intermediate ? { intermediateKeyUri: keyStore.intermediate } : {}),
         },
-      ],
-      p.now,
-    );
-    await tx.commit();
+      });
+      return crls;
+    });
     // rename(2) onto an empty directory replaces it; onto a non-empty one it fails (checked above).
     await rename(tmpDir, final.root).catch((err) => Promise.reject(fsError(err, final.root, "create")));
   } catch (err) {
@@ -314,7 +303,7 @@ async function buildCa(p: InitCaParams, plan: KeyPlan, made: NewCaKey[]): Promis
     throw err;
   }
   // The CA exists from here on: a failed copy is a warning, not a failed init (#13).
-  if (staged && caCerts) warnings.push(...(await copyToPublishDir(config, caCerts, staged)).warnings);
+  if (staged && caCerts) warnings.push(...(await copyToPublishDir(config, caCerts, staged, pki.durableStep)).warnings);
 
   return {
     pkiDir: final.root,

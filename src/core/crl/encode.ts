@@ -15,7 +15,7 @@ import {
   id_ce_cRLReasons,
   KeyIdentifier,
 } from "@peculiar/asn1-x509";
-import { body, children, ecdsaDerToRaw, ecdsaRawToDer, NULL, oid, readOid, readTime, readTlv, seq, type Tlv, time, tlv, uint, whole } from "../der.js";
+import { body, children, ecdsaDerToRaw, ecdsaRawToDer, NULL, oid, readOid, readTime, readTlv, seq, type Tlv, time, tlv, whole } from "../der.js";
 import { type KeyType, keyAlgorithms, keyTypeOf } from "../keys.js";
 import type { CertInfo } from "../pki.js";
 import type { RevocationReason } from "../store/index-file.js";

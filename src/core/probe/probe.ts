@@ -1,9 +1,8 @@
 import { isIP, connect as tcpConnect } from "node:net";
-import { appendAudit } from "../audit/audit.js";
-import type { PassphraseSource } from "../ca/material.js";
 import { usageError } from "../errors.js";
+import { layoutOf, type Pki } from "../session.js";
 import { writeFileAtomic } from "../store/fs.js";
-import { openStore, type Store } from "../store/store.js";
+import type { Store } from "../store/store.js";
 import { attempt, type ClientCredential, type Evidence, type Observation, type ServerCertInfo, type TlsMode } from "./attempt.js";
 import { describePresented, likelyCauses, markNotOffered } from "./causes.js";
 import { prepareCredentials, type UserCredential } from "./credentials.js";
@@ -69,11 +68,13 @@ export interface ProbeResult {
   exitCode: 0 | 1 | 5;
 }
 
+/** The PKI a probe runs from, opened and checked. */
+type ProbeStore = Store & { pki: Pki };
+
 export interface ProbeParams {
   targets: string[];
   /** The home party's PKI; without one (a partner probing) only scenarios needing no CA run. */
-  pkiDir?: string;
-  passphrase?: PassphraseSource;
+  pki?: Pki;
   user?: UserCredential;
   scenarios: Scenario[];
   tlsVersions: Array<"1.2" | "1.3">;
@@ -182,7 +183,7 @@ async function addMeasurements(
   p: ProbeParams,
   results: TargetResult[],
   targets: Target[],
-  store: Store,
+  store: ProbeStore,
   mintFresh: () => Promise<{ serial: string; credential: ClientCredential }>,
 ): Promise<void> {
   const fresh = await mintFresh();
@@ -209,7 +210,7 @@ async function addMeasurements(
           }),
       };
     }),
-    revoke: () => revokeProbeCertificate(store, fresh.serial, p.passphrase, new Date()),
+    revoke: () => revokeProbeCertificate(store.pki, fresh.serial),
     timeoutMs: (p.measureRevocation as { timeoutMs: number }).timeoutMs,
   });
   measured.forEach(({ r }, i) => {
@@ -223,18 +224,22 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
   const started = Date.now();
   const targets = p.targets.map((t) => parseTarget(t, p.servername));
   if (targets.length === 0) throw usageError("ERR_USAGE", "no target given", "pass at least one https:// URL");
-  let store: Store | undefined;
-  if (p.pkiDir) {
-    // openStore, not a bare config read: the probe reads CA keys, so the symlink check applies.
-    store = await openStore(p.pkiDir).catch((err) => {
-      if (p.user && (err as { code?: string }).code === "ERR_NO_PKI") return undefined;
-      throw err;
-    });
+  let store: ProbeStore | undefined;
+  if (p.pki) {
+    const pki = p.pki;
+    // The session's open checks the store (symlinks included): the probe reads CA keys.
+    store = await pki.config().then(
+      (config) => ({ pki, layout: layoutOf(pki), config }),
+      (err) => {
+        if (p.user && (err as { code?: string }).code === "ERR_NO_PKI") return undefined;
+        throw err;
+      },
+    );
   }
   const wanted = new Set(p.scenarios.map((s) => s.name));
   const creds = await prepareCredentials({
     ...(store ? { store } : {}),
-    ...(p.passphrase ? { passphrase: p.passphrase } : {}),
+    ...(p.pki?.passphrase ? { passphrase: p.pki.passphrase } : {}),
     ...(p.user ? { user: p.user } : {}),
     wanted,
     mintable: Boolean(p.measureRevocation),
@@ -393,11 +398,9 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
   if (p.junitPath) await writeFileAtomic(p.junitPath, renderJunit(result));
   if (store) {
     const outcome = exitCode === 0 ? "pass" : exitCode === 1 ? "fail" : "unreachable";
-    await appendAudit(
-      store.layout,
-      [{ action: "probe.run", outcome, details: { targets: results.map((r) => r.url).join(" "), passed: summary.passed, failed: summary.failed } }],
-      p.now,
-    );
+    await store.pki.transact("probe.run", async (tx) => {
+      tx.audit({ action: "probe.run", outcome, details: { targets: results.map((r) => r.url).join(" "), passed: summary.passed, failed: summary.failed } });
+    });
   }
   return result;
 }

@@ -2,10 +2,10 @@
 // the README documents ("Store layout"). Writes go through StoreWriter (temp + fsync + rename,
 // journal appends last), so a commit is all-or-nothing and a crash leaves what doctor repairs.
 import { lstat, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { type AuditEntry, stageAudit } from "../audit/audit.js";
 import { fsError } from "../errors.js";
-import { completeLength, type DurableStepHook, readJournal, readText, StoreWriter } from "./fs.js";
+import { completeLength, type DurableStepHook, ensureDir, readJournal, readText, StoreWriter } from "./fs.js";
 import { isStoreKey, type JournalName, journalFile } from "./keys.js";
 import { type Layout, layoutOf } from "./layout.js";
 import { withLock } from "./lock.js";
@@ -92,6 +92,8 @@ export class DirectoryTransaction implements StorageTransaction, LocalFileStagin
   private readonly journals: Pending[] = [];
   private auditEntries: AuditEntry[] = [];
   private auditAt: { time: Date; actor: string } | undefined;
+  /** Directories of the store that staged blobs go into, created at commit if missing. */
+  private readonly dirs = new Map<string, number>();
 
   constructor(private readonly store: DirectoryStorage) {
     this.writer = new StoreWriter(store.durableStep);
@@ -99,6 +101,7 @@ export class DirectoryTransaction implements StorageTransaction, LocalFileStagin
 
   put(key: string, data: string | Uint8Array, opts: PutOptions = {}): void {
     const mode = opts.secret ? 0o600 : 0o644;
+    this.dirs.set(dirname(this.store.pathOf(key)), key.startsWith("private/") ? 0o700 : 0o755);
     if (opts.exclusive) this.writer.create(this.store.pathOf(key), data, mode);
     else this.writer.put(this.store.pathOf(key), data, mode);
   }
@@ -126,6 +129,7 @@ export class DirectoryTransaction implements StorageTransaction, LocalFileStagin
   async commit(): Promise<void> {
     // Journal offsets are taken now, under the lock: anything after the last newline is a
     // torn append of a crashed writer, which this commit overwrites.
+    for (const [dir, mode] of this.dirs) await ensureDir(dir, mode);
     const pending = new Map<JournalName, { rewrite?: string; append: string }>();
     for (const j of this.journals) {
       const cur = pending.get(j.journal) ?? { append: "" };
@@ -133,14 +137,18 @@ export class DirectoryTransaction implements StorageTransaction, LocalFileStagin
       else if (cur.rewrite !== undefined) pending.set(j.journal, { rewrite: cur.rewrite + j.text, append: "" });
       else pending.set(j.journal, { append: cur.append + j.text });
     }
-    // The index goes last of the journals: its append is the commit point of an issue.
-    for (const name of ["revocations", "probe-certs", "index"] as const) {
+    // Order (README "Durable order of writes"): blobs, then the appends: the revocation journal,
+    // the audit log, and the index last, as the commit point of an issue.
+    const stageJournal = async (name: JournalName) => {
       const j = pending.get(name);
       const path = this.store.journalPath(name);
       if (j?.rewrite !== undefined) this.writer.put(path, j.rewrite, 0o644);
       else if (j?.append) this.writer.append(path, j.append, await completeLength(path), 0o644);
-    }
+    };
+    await stageJournal("revocations");
+    await stageJournal("probe-certs");
     if (this.auditAt && this.auditEntries.length) await stageAudit(this.writer, this.store.layout, this.auditEntries, this.auditAt.time, this.auditAt.actor);
+    await stageJournal("index");
     await this.writer.commit();
   }
 }

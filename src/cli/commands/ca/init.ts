@@ -1,7 +1,7 @@
 import { type Command, Option } from "commander";
 import type { InitCaResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, newPassphrase, type PassphraseOpts, parseDays } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, newPassphrase, openSession, type PassphraseOpts, parseDays } from "../../flags.js";
 import { fields, type Styles } from "../../output.js";
 import { tokenAccessFor } from "../../pin.js";
 
@@ -95,12 +95,11 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (opts: Opts) => {
-      const core = await loadCore();
+      const { core, pki } = await openSession(ctx);
       const passphrase = opts.insecureNoPassphrase ? undefined : await newPassphrase(ctx, opts, core.MIN_PASSPHRASE_LENGTH);
       ctx.out.info(`creating the CA in ${ctx.pkiDir} ...`);
       ctx.out.progress(`generating ${opts.keyType} keys, signing the CA certificates and the first CRLs…`);
-      const result = await core.initCa({
-        pkiDir: ctx.pkiDir,
+      const result = await core.initCa(pki, {
         name: opts.name,
         ...(opts.org ? { org: opts.org } : {}),
         keyType: core.parseKeyType(opts.keyType),
@@ -119,7 +118,6 @@ export function register(parent: Command, ctx: CliContext): void {
         ...(opts.keyStore !== undefined ? { keyStore: opts.keyStore } : {}),
         ...(opts.rootKeyStore !== undefined ? { rootKeyStore: opts.rootKeyStore } : {}),
         tokens: tokenAccessFor(ctx, opts),
-        now: ctx.now(),
       });
       ctx.out.progress("");
       for (const w of result.warnings) ctx.out.warn(w);

@@ -3,7 +3,17 @@ import { usageError } from "../../../core/errors.js";
 import type { OnboardResult } from "../../../core/index.js";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, parseDays, passphraseSource } from "../../flags.js";
+import {
+  addPassphraseOptions,
+  collect,
+  examplesHelp,
+  exitCodesHelp,
+  loadCore,
+  openSession,
+  type PassphraseOpts,
+  parseDays,
+  passphraseSource,
+} from "../../flags.js";
 import type { Styles } from "../../output.js";
 import { runOnboardWizard } from "../../wizard.js";
 
@@ -97,8 +107,8 @@ export function register(parent: Command, ctx: CliContext): void {
       // On a terminal the passphrase is asked (and asked again after a typo) before any work starts.
       if (ctx.prompt.interactive) await passphrase();
       ctx.out.progress("registering, issuing and writing the encrypted bundle…");
-      const result = await core.onboardPartner({
-        pkiDir: ctx.pkiDir,
+      const { pki } = await openSession(ctx, opts, { passphrase });
+      const result = await core.onboardPartner(pki, {
         partnerId: a.partnerId as string,
         ...(a.name ? { name: a.name } : {}),
         ...(a.contact ? { contact: a.contact } : {}),
@@ -111,8 +121,6 @@ export function register(parent: Command, ctx: CliContext): void {
         ...(opts.out ? { bundleOut: ctx.resolvePath(opts.out) } : {}),
         bundleDir: ctx.resolvePath("."),
         ...(opts.gatewayUrl ? { gatewayUrl: opts.gatewayUrl } : {}),
-        passphrase,
-        now: ctx.now(),
       });
       ctx.out.progress("");
       ctx.out.result(result, (r, st) => render(r, st, opts.gatewayUrl));

@@ -1,8 +1,9 @@
 import { type Command, Option } from "commander";
 import type { ImportToTokenResult } from "../../../../core/index.js";
 import type { CliContext } from "../../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource } from "../../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts } from "../../../flags.js";
 import { fields, type Styles } from "../../../output.js";
+import { tokenAccessFor } from "../../../pin.js";
 
 interface Opts extends PassphraseOpts {
   keyStore: string;
@@ -50,16 +51,12 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (opts: Opts) => {
-      const core = await loadCore();
-      const passphrase = passphraseSource(ctx, opts);
-      const result = await core.importCaKeyToToken({
-        pkiDir: ctx.pkiDir,
+      const { core, pki } = await openSession(ctx, opts);
+      const result = await core.importCaKeyToToken(pki, {
         keyStore: opts.keyStore,
         ...(opts.role && opts.role !== "all" ? { roles: [opts.role] } : {}),
         removeFileKey: Boolean(opts.removeFileKey),
-        passphrase,
-        tokens: passphrase.tokens as NonNullable<typeof passphrase.tokens>,
-        now: ctx.now(),
+        tokens: pki.passphrase?.tokens ?? tokenAccessFor(ctx, opts),
       });
       for (const w of result.warnings) ctx.out.warn(w);
       ctx.out.result(result, render);
