@@ -3,6 +3,7 @@
 // certificates (CSR and generated) and CRLs that openssl verifies and nginx enforces; the keys
 // are non-extractable and no file of the PKI holds private key material.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
 import { cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -130,6 +131,40 @@ test("a token CA issues from a CSR and generated, revokes and publishes: openssl
   const revoked = await opensslVerifyWithCrl(f.pki, join(f.dir, "bravo.pem"));
   assert.notEqual(revoked.exitCode, 0);
   assert.match(revoked.stdout + revoked.stderr, /certificate revoked/);
+
+  // OCSP: the responder's delegated certificate is issued by the token key when serve starts.
+  const serve = spawn(process.execPath, [BIN, "revocation", "serve", "--port", "0"], {
+    cwd: f.dir,
+    env: baseEnv({ ...f.env, MTLS_CA_PASSPHRASE: PASSPHRASE }),
+  });
+  t.after(() => serve.kill("SIGTERM"));
+  let url = "";
+  let serveErr = "";
+  serve.stdout.on("data", (d) => (url += d));
+  serve.stderr.on("data", (d) => (serveErr += d));
+  for (let i = 0; i < 200 && !/http:\/\//.test(url); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.match(url, /http:\/\//, serveErr);
+  for (const [cert, status] of [
+    ["acme.pem", "good"],
+    ["bravo.pem", "revoked"],
+  ]) {
+    const o = await run("openssl", [
+      "ocsp",
+      "-issuer",
+      join(f.pki, "ca/intermediate.pem"),
+      "-cert",
+      join(f.dir, cert as string),
+      "-url",
+      `${url.trim()}/ocsp`,
+      "-CAfile",
+      join(f.pki, "ca/ca-bundle.pem"),
+      "-timeout",
+      "5",
+    ]);
+    assert.match(o.stderr + o.stdout, /Response verify OK/);
+    assert.match(o.stdout, new RegExp(`: ${status}`));
+  }
+  serve.kill("SIGTERM");
 
   if (!haveNginx() || !have("curl")) return t.skip("nginx or curl is not installed");
   const gw = await startNginx(t, f.dir, {
