@@ -12,7 +12,7 @@ import { makeCsr } from "../helpers/csr.js";
 import { curlWithCert } from "../helpers/curl.js";
 import { haveNginx, startNginx } from "../helpers/gateways.js";
 import { BIN, baseEnv, have, json, mtls, opensslVerifyWithCrl, PASSPHRASE, ROOT, run, snapshot, tempDir } from "../helpers/run.js";
-import { listObjects, type SoftHsm, softHsm, softhsmMissing, TOKEN_PIN } from "../helpers/softhsm.js";
+import { listObjects, SOFTHSM_MODULE, type SoftHsm, softHsm, softhsmMissing, TOKEN_PIN } from "../helpers/softhsm.js";
 
 const missing = softhsmMissing();
 
@@ -332,6 +332,26 @@ test("ca key import-to-token --remove-file-key: the file key moves into the toke
   const audit = await readFile(join(pki, "audit.log"), "utf8");
   assert.match(audit, /ca\.key\.import-to-token/);
   assert.ok(!audit.includes(TOKEN_PIN));
+
+  // Both CA keys of one token opened at once (each CA signs its CRL): one login serves both.
+  const pub = await mtls(["crl", "publish", "--json"], { cwd: dir, env: f.env });
+  assert.equal(pub.exitCode, 0, pub.stdout);
+  const crlOk = await run("openssl", ["crl", "-in", join(pki, "crl/root.crl.pem"), "-CAfile", join(pki, "ca/root.pem"), "-noout", "-verify"]);
+  assert.match(crlOk.stdout + crlOk.stderr, /verify OK/);
+
+  // The key deleted from the token: signing is exit 5 naming the key, and nothing changes.
+  const label = JSON.parse(await readFile(join(pki, "config.json"), "utf8")).ca.keyStore.intermediate.match(/object=([^;]+)/)[1];
+  const del = await run(
+    "pkcs11-tool",
+    ["--module", SOFTHSM_MODULE, "--token-label", "mtls-import", "--login", "--pin", TOKEN_PIN, "--delete-object", "--type", "privkey", "--label", label],
+    { env: { ...process.env, ...f.hsm.env } },
+  );
+  assert.equal(del.exitCode, 0, del.stderr);
+  const unchanged = await snapshot(pki);
+  const gone = await mtls(["crl", "publish", "--json"], { cwd: dir, env: f.env });
+  assert.equal(gone.exitCode, 5, gone.stdout);
+  assert.equal(json(gone).error?.code, "ERR_PKCS11_KEY_MISSING", gone.stdout);
+  assert.deepEqual(await snapshot(pki), unchanged);
 });
 
 test("without the optional graphene-pk11 package, a PKCS#11 key store is exit 5 naming what to install", { skip: missing }, async (t) => {

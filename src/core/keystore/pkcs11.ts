@@ -188,7 +188,8 @@ export interface TokenKey {
  */
 export class TokenSessions {
   private readonly modules = new Map<string, GModule>();
-  private readonly sessions = new Map<string, GSession>();
+  private readonly sessions = new Map<string, Promise<GSession>>();
+  private readonly opened: GSession[] = [];
   private constructor(private readonly g: G) {}
 
   static async open(): Promise<TokenSessions> {
@@ -213,14 +214,28 @@ export class TokenSessions {
     return m;
   }
 
-  /** The logged-in read/write session of the token `uri` names. */
-  async session(uri: Pkcs11Uri, pin: PinSource): Promise<GSession> {
-    const m = this.module(uri.modulePath);
-    const slot = findSlot(m, uri);
-    const tok = slot.getToken();
-    const key = `${uri.modulePath}\0${tok.serialNumber}`;
-    const open = this.sessions.get(key);
-    if (open) return open;
+  /**
+   * The logged-in read/write session of the token `uri` names. Keys of one token share it: the
+   * root and intermediate opened at once (CRL publishing) must not log in twice.
+   */
+  session(uri: Pkcs11Uri, pin: PinSource): Promise<GSession> {
+    let slot: GSlot;
+    try {
+      slot = findSlot(this.module(uri.modulePath), uri);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const key = `${uri.modulePath}\0${slot.getToken().serialNumber}`;
+    let open = this.sessions.get(key);
+    if (!open) {
+      open = this.login(slot, uri, pin);
+      this.sessions.set(key, open);
+      open.catch(() => this.sessions.delete(key));
+    }
+    return open;
+  }
+
+  private async login(slot: GSlot, uri: Pkcs11Uri, pin: PinSource): Promise<GSession> {
     let s: GSession;
     try {
       s = slot.open(this.g.SessionFlag.SERIAL_SESSION | this.g.SessionFlag.RW_SESSION);
@@ -233,7 +248,7 @@ export class TokenSessions {
       s.close();
       throw tokenError(err, uri, "logging in");
     }
-    this.sessions.set(key, s);
+    this.opened.push(s);
     return s;
   }
 
@@ -392,7 +407,7 @@ export class TokenSessions {
 
   /** Logs out and releases every module (also when something failed half-way). */
   close(): void {
-    for (const s of this.sessions.values()) {
+    for (const s of this.opened) {
       try {
         s.logout();
       } catch {}
@@ -400,6 +415,7 @@ export class TokenSessions {
         s.close();
       } catch {}
     }
+    this.opened.length = 0;
     this.sessions.clear();
     for (const m of this.modules.values()) {
       try {

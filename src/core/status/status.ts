@@ -100,7 +100,7 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
       });
   }
 
-  if (ca.keyStore) problems.push(...(await keyStoreProblems(layout, ca, cas)));
+  problems.push(...(await keyStoreProblems(layout, ca, cas)));
 
   const index = await readIndex(layout.index);
   const counts = { total: index.length, valid: 0, expiring: 0, expired: 0, revoked: 0 };
