@@ -45,7 +45,7 @@ interface GSession {
 
 /** What to install when the optional dependency is missing: said once, the same everywhere. */
 export const PKCS11_INSTALL_HINT =
-  "install PKCS#11 support next to mtls: `npm install graphene-pk11` (it compiles a native addon: needs python3, make and g++; Debian: apt-get install python3 make g++)";
+  "install PKCS#11 support next to mtls: `npm install -g --allow-scripts=pkcs11js graphene-pk11` for a global mtls, `npm install` in a checkout; it compiles a native addon with python3, make and g++ (Debian: apt-get install python3 make g++)";
 
 async function loadGraphene(): Promise<G> {
   try {
