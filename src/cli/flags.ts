@@ -66,33 +66,54 @@ function refuseArgv(opts: PassphraseOpts): void {
 }
 
 async function readPassphraseFile(ctx: CliContext, file: string): Promise<string> {
-  const path = ctx.resolvePath(file);
-  const st = await stat(path).catch((err) => Promise.reject(fsError(err, file, "read passphrase file")));
-  if (st.mode & 0o077) ctx.out.warn(`${file} is readable by other users; chmod 600 it`);
+  if (file !== "-") {
+    const st = await stat(ctx.resolvePath(file)).catch((err) => Promise.reject(fsError(err, file, "read passphrase file")));
+    if (st.mode & 0o077) ctx.out.warn(`${file} is readable by other users; chmod 600 it`);
+  }
   return passphraseFromFile(await ctx.readInput(file, "passphrase file", INPUT_LIMITS.passphraseFile), file);
 }
 
+/** One secret's sources, in the order every passphrase is looked for. */
+export interface SecretSources {
+  /** --passphrase-file (or the command's equivalent), as given. */
+  file?: string | undefined;
+  /** The environment variable that may hold it. */
+  envVar: string;
+  /** Asks a person on a terminal. */
+  ask: () => Promise<string>;
+  /** The error when there is no file, no variable and no terminal. */
+  missing: { message: string; hint: string };
+}
+
 /**
- * Where the CA passphrase comes from, in order: --passphrase-file, MTLS_CA_PASSPHRASE, a prompt
- * on a terminal. Returned as a source so the passphrase is only asked for when a key needs it.
+ * The shared passphrase sourcing: the file, then the environment variable, then a prompt on a
+ * terminal; a usage error otherwise. Returned as a source so the secret is only asked for when
+ * it is needed, and asked at most once.
  */
-export function passphraseSource(ctx: CliContext, opts: PassphraseOpts): PassphraseSource {
-  refuseArgv(opts);
+export function secretSource(ctx: CliContext, s: SecretSources): PassphraseSource {
   let cached: Promise<string> | undefined;
   const source = () => {
     cached ??= (async () => {
-      if (opts.passphraseFile) return readPassphraseFile(ctx, opts.passphraseFile);
-      const env = ctx.env.MTLS_CA_PASSPHRASE;
-      if (env !== undefined && env !== "") return checkPassphraseText(env, "MTLS_CA_PASSPHRASE");
-      if (ctx.prompt.interactive) return askCaPassphrase(ctx);
-      throw usageError(
-        "ERR_PASSPHRASE_REQUIRED",
-        "the CA key is encrypted and no passphrase was given",
-        "set MTLS_CA_PASSPHRASE or pass --passphrase-file <file>",
-      );
+      if (s.file) return readPassphraseFile(ctx, s.file);
+      const env = ctx.env[s.envVar];
+      if (env !== undefined && env !== "") return checkPassphraseText(env, s.envVar);
+      if (ctx.prompt.interactive) return s.ask();
+      throw usageError("ERR_PASSPHRASE_REQUIRED", s.missing.message, s.missing.hint);
     })();
     return cached;
   };
+  return source;
+}
+
+/** Where the CA passphrase comes from: --passphrase-file, MTLS_CA_PASSPHRASE, a prompt on a terminal. */
+export function passphraseSource(ctx: CliContext, opts: PassphraseOpts): PassphraseSource {
+  refuseArgv(opts);
+  const source = secretSource(ctx, {
+    file: opts.passphraseFile,
+    envVar: "MTLS_CA_PASSPHRASE",
+    ask: () => askCaPassphrase(ctx),
+    missing: { message: "the CA key is encrypted and no passphrase was given", hint: "set MTLS_CA_PASSPHRASE or pass --passphrase-file <file>" },
+  });
   // CA keys in a PKCS#11 token are reached through the same source (see PassphraseSource).
   return Object.assign(source, { tokens: tokenAccessFor(ctx, opts) });
 }

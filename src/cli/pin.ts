@@ -51,6 +51,15 @@ export function tokenAccessFor(ctx: CliContext, opts: PinOpts): TokenAccess {
     cached ??= readPin(ctx, opts);
     return cached;
   });
-  process.once("exit", () => access.close());
-  return access;
+  // Closed when the process exits, registered only once a token is actually opened (commands
+  // also run in-process, many per process, and most never touch a token).
+  let closing = false;
+  return {
+    ...access,
+    sessions() {
+      if (!closing) process.once("exit", () => access.close());
+      closing = true;
+      return access.sessions();
+    },
+  };
 }

@@ -1,13 +1,13 @@
 // `mtls ca key import-to-token`: moves an existing CA key from its encrypted file into a PKCS#11
 // token. Explicit by design: the key was once on disk, so whoever had the file and the
 // passphrase had the CA; the file is removed only when asked (--remove-file-key).
-import { unlink } from "node:fs/promises";
-import { conflictError, fsError, usageError } from "../errors.js";
+import { conflictError, usageError } from "../errors.js";
 import type { TokenAccess } from "../keystore/access.js";
 import { type CaRole, openTokenCaKey } from "../keystore/key-store.js";
 import { formatPkcs11Uri, type Pkcs11Uri, parsePkcs11Uri } from "../keystore/pkcs11-uri.js";
 import { layoutOf, type Pki } from "../session.js";
 import { serializeConfig } from "../store/config.js";
+import { removeKeyFile } from "../store/key-files.js";
 import { storeKeys } from "../store/keys.js";
 import type { Layout } from "../store/layout.js";
 import { type CaCerts, loadCaCerts, loadCaKey } from "./material.js";
@@ -99,12 +99,9 @@ async function removeFiles(layout: Layout, done: Array<{ role: CaRole; uri: Pkcs
     const keyPath = keyPathOf(layout, d.role);
     let fileRemoved = false;
     if (remove) {
-      try {
-        await unlink(keyPath);
-        fileRemoved = true;
-      } catch (err) {
-        warnings.push(`${fsError(err, keyPath, "remove").message}: remove it by hand`);
-      }
+      const failed = await removeKeyFile(keyPath);
+      if (failed) warnings.push(`${failed}: remove it by hand`);
+      fileRemoved = !failed;
     }
     imported.push({ role: d.role, keyUri: formatPkcs11Uri(d.uri), fileRemoved, keyPath });
   }

@@ -6,7 +6,6 @@ import type { Store } from "../store/store.js";
 import { attempt, type ClientCredential, type Evidence, type Observation, type ServerCertInfo, type TlsMode } from "./attempt.js";
 import { describePresented, likelyCauses, markNotOffered } from "./causes.js";
 import { prepareCredentials, type UserCredential } from "./credentials.js";
-import { renderJunit } from "./junit.js";
 import { measureRevocation, type RevocationMeasurement, revokeProbeCertificate } from "./measure.js";
 import type { Scenario, ScenarioName } from "./scenarios.js";
 
@@ -64,8 +63,8 @@ export interface ProbeResult {
   summary: ProbeSummary;
   identity: { subject: string; sans: string[] };
   durationMs: number;
-  /** 0 every expectation held; 1 one did not (or a baseline failed); 5 a target was unreachable. */
-  exitCode: 0 | 1 | 5;
+  /** pass: every expectation held; fail: one did not (or a baseline failed); unreachable: a target could not be reached. */
+  outcome: "pass" | "fail" | "unreachable";
 }
 
 /** The PKI a probe runs from, opened and checked. */
@@ -90,8 +89,6 @@ export interface ProbeParams {
   /** Revoke a fresh certificate and time how long until each gateway refuses it. */
   measureRevocation?: { timeoutMs: number };
   now: Date;
-  /** Also write the results as JUnit XML here. */
-  junitPath?: string;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -393,11 +390,9 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
   };
   const findings = summary.failed + summary.inconclusive + summary.errors > 0;
   // A failed expectation on a reachable gateway is a security finding: it outranks "unreachable".
-  const exitCode = findings ? 1 : summary.unreachable ? 5 : 0;
-  const result: ProbeResult = { targets: results, summary, identity: creds.identity, durationMs: Date.now() - started, exitCode };
-  if (p.junitPath) await writeFileAtomic(p.junitPath, renderJunit(result));
+  const outcome = findings ? "fail" : summary.unreachable ? "unreachable" : "pass";
+  const result: ProbeResult = { targets: results, summary, identity: creds.identity, durationMs: Date.now() - started, outcome };
   if (store) {
-    const outcome = exitCode === 0 ? "pass" : exitCode === 1 ? "fail" : "unreachable";
     await store.pki.transact("probe.run", async (tx) => {
       tx.audit({ action: "probe.run", outcome, details: { targets: results.map((r) => r.url).join(" "), passed: summary.passed, failed: summary.failed } });
     });

@@ -26,12 +26,6 @@ export function parseTempName(name: string): { target: string; tag: "tmp" | "bak
  */
 export type DurableStepHook = (what: string, path: string) => void;
 
-// Transitional: removed once every writer gets its hook from the session.
-let legacyHook: DurableStepHook | undefined;
-export function setDurableStepHook(hook: DurableStepHook | undefined): void {
-  legacyHook = hook;
-}
-
 async function fsyncPath(path: string): Promise<void> {
   const fh = await open(path, constants.O_RDONLY);
   try {
@@ -77,7 +71,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
   let tmp: string | undefined;
   try {
     tmp = await writeTemp(path, data, mode);
-    (opts.step ?? legacyHook)?.("rename", path);
+    opts.step?.("rename", path);
     if (opts.exclusive) {
       // link(2) fails with EEXIST instead of replacing: an atomic "create if absent".
       await link(tmp, path);
@@ -235,7 +229,7 @@ export class StoreWriter {
   private readonly step: DurableStepHook | undefined;
 
   constructor(step?: DurableStepHook) {
-    this.step = step ?? legacyHook;
+    this.step = step;
   }
 
   put(path: string, data: string | Uint8Array, mode = 0o644): this {

@@ -41,12 +41,12 @@ export function register(parent: Command, ctx: CliContext): void {
       const validityDays = opts.validity ? core.parseDuration(opts.validity, "--validity") / 86_400_000 : undefined;
       // Checked before anything is signed: a hook that cannot run must not follow a publication.
       const hook = opts.then ? core.splitCommand(opts.then, "--then") : undefined;
-      ctx.out.progress("unlocking the CA keys and signing CRLs…");
-      const result = await core.publishCrls(pki, {
-        ...(validityDays ? { validityDays } : {}),
-        ...(opts.out ? { out: ctx.resolvePath(opts.out) } : {}),
+      const result = await ctx.out.withProgress("unlocking the CA keys and signing CRLs…", async () => {
+        return core.publishCrls(pki, {
+          ...(validityDays ? { validityDays } : {}),
+          ...(opts.out ? { out: ctx.resolvePath(opts.out) } : {}),
+        });
       });
-      ctx.out.progress("");
       for (const w of result.warnings) ctx.out.warn(w);
       if (!hook) return ctx.out.result(result, renderPublished);
       const ran = await core.runHook(hook, (chunk) => ctx.io.stderr.write(chunk));

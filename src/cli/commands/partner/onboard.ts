@@ -106,23 +106,23 @@ export function register(parent: Command, ctx: CliContext): void {
       const passphrase = passphraseSource(ctx, opts);
       // On a terminal the passphrase is asked (and asked again after a typo) before any work starts.
       if (ctx.prompt.interactive) await passphrase();
-      ctx.out.progress("registering, issuing and writing the encrypted bundle…");
-      const { pki } = await openSession(ctx, opts, { passphrase });
-      const result = await core.onboardPartner(pki, {
-        partnerId: a.partnerId as string,
-        ...(a.name ? { name: a.name } : {}),
-        ...(a.contact ? { contact: a.contact } : {}),
-        ...(a.pgpKey ? { pgpKey: await ctx.readInput(a.pgpKey, "OpenPGP key", INPUT_LIMITS.pgpKey), pgpSource: a.pgpKey } : {}),
-        ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${a.csr}` } : {}),
-        ...(a.generate ? { generateKeyType: core.parseKeyType(a.keyType ?? "ec-p256") } : {}),
-        ...(a.cn !== undefined ? { cn: a.cn } : {}),
-        ...(a.sans?.length ? { sans: a.sans.map(core.parseSan) } : {}),
-        ...(a.days ? { days: a.days } : {}),
-        ...(opts.out ? { bundleOut: ctx.resolvePath(opts.out) } : {}),
-        bundleDir: ctx.resolvePath("."),
-        ...(opts.gatewayUrl ? { gatewayUrl: opts.gatewayUrl } : {}),
+      const result = await ctx.out.withProgress("registering, issuing and writing the encrypted bundle…", async () => {
+        const { pki } = await openSession(ctx, opts, { passphrase });
+        return core.onboardPartner(pki, {
+          partnerId: a.partnerId as string,
+          ...(a.name ? { name: a.name } : {}),
+          ...(a.contact ? { contact: a.contact } : {}),
+          ...(a.pgpKey ? { pgpKey: await ctx.readInput(a.pgpKey, "OpenPGP key", INPUT_LIMITS.pgpKey), pgpSource: a.pgpKey } : {}),
+          ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${a.csr}` } : {}),
+          ...(a.generate ? { generateKeyType: core.parseKeyType(a.keyType ?? "ec-p256") } : {}),
+          ...(a.cn !== undefined ? { cn: a.cn } : {}),
+          ...(a.sans?.length ? { sans: a.sans.map(core.parseSan) } : {}),
+          ...(a.days ? { days: a.days } : {}),
+          ...(opts.out ? { bundleOut: ctx.resolvePath(opts.out) } : {}),
+          bundleDir: ctx.resolvePath("."),
+          ...(opts.gatewayUrl ? { gatewayUrl: opts.gatewayUrl } : {}),
+        });
       });
-      ctx.out.progress("");
       ctx.out.result(result, (r, st) => render(r, st, opts.gatewayUrl));
     });
 }
