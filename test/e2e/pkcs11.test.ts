@@ -249,6 +249,8 @@ test("ca init: missing module, absent token, PIN in the URI, RSA in a token: ref
   const cases: Array<[string[], number, string]> = [
     [["--key-store", "pkcs11:token=mtls-ca?module-path=/nonexistent/libpkcs11.so"], 5, "ERR_PKCS11_MODULE"],
     [["--key-store", f.hsm.uri("no-such-token")], 5, "ERR_PKCS11_TOKEN_ABSENT"],
+    // The root made in a token, then the intermediate's token missing: the root key is removed again.
+    [["--root-key-store", f.hsm.uri("mtls-ca"), "--key-store", f.hsm.uri("no-such-token")], 5, "ERR_PKCS11_TOKEN_ABSENT"],
     [["--key-store", `${f.hsm.uri("mtls-ca")}&pin-value=${TOKEN_PIN}`], 2, "ERR_PKCS11_PIN_IN_URI"],
     [["--key-store", f.hsm.uri("mtls-ca"), "--key-type", "rsa-2048"], 2, "ERR_PKCS11_KEY_TYPE"],
     [["--key-store", "pkcs11:token=mtls-ca"], 2, "ERR_PKCS11_URI"],
