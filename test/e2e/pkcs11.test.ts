@@ -298,8 +298,12 @@ test("ca key import-to-token --remove-file-key: the file key moves into the toke
 
   const pinFile = join(dir, "pin.txt");
   await writeFile(pinFile, `${TOKEN_PIN}\n`, { mode: 0o600 });
+  const importArgs = ["ca", "key", "import-to-token", "--key-store", f.hsm.uri("mtls-import"), "--pin-file", pinFile, "--remove-file-key", "--json"];
+  const noYes = await mtls(importArgs, { cwd: dir, env: f.hsm.env });
+  assert.equal(noYes.exitCode, 2, "removing the key files needs --yes without a terminal");
+  assert.deepEqual(await snapshot(pki), before);
   const r = json(
-    await mtls(["ca", "key", "import-to-token", "--key-store", f.hsm.uri("mtls-import"), "--pin-file", pinFile, "--remove-file-key", "--json"], {
+    await mtls([...importArgs, "--yes"], {
       cwd: dir,
       env: f.hsm.env,
     }),

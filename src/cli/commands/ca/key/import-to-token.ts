@@ -37,20 +37,26 @@ export function register(parent: Command, ctx: CliContext): void {
       "after",
       examplesHelp([
         "MTLS_PKCS11_PIN=... mtls ca key import-to-token --key-store 'pkcs11:token=acme-ca?module-path=/usr/lib/softhsm/libsofthsm2.so'",
-        "mtls ca key import-to-token --role root --key-store 'pkcs11:token=offline-root?module-path=/usr/lib/softhsm/libsofthsm2.so' --pin-file pin.txt --remove-file-key",
+        "mtls ca key import-to-token --role root --key-store 'pkcs11:token=offline-root?module-path=/usr/lib/softhsm/libsofthsm2.so' --pin-file pin.txt --remove-file-key --yes",
       ]),
     )
     .addHelpText(
       "after",
       exitCodesHelp([
         "0  imported (and the files removed with --remove-file-key)",
-        "2  bad URI, PIN on the command line, RSA key, no PIN and no terminal",
+        "2  bad URI, PIN on the command line, RSA key, no PIN and no terminal, --remove-file-key without --yes and no terminal",
         "3  wrong CA passphrase",
         "4  the key is already in a token",
         "5  PKCS#11: module missing, token absent, wrong PIN, mechanism unsupported, or PKCS#11 support not installed",
       ]),
     )
     .action(async (opts: Opts) => {
+      // A token key cannot be exported: once the file is gone, the token (and its backup) is the CA.
+      if (opts.removeFileKey)
+        await ctx.prompt.confirmOrYes(
+          "Remove the CA key files once the token holds the keys? Back the token up first: its keys cannot be exported.",
+          ctx.globals.yes,
+        );
       const { core, pki } = await openSession(ctx, opts);
       const result = await core.importCaKeyToToken(pki, {
         keyStore: opts.keyStore,
