@@ -18,10 +18,11 @@ import { dedupeSans, formatSan, type San, sanProblem } from "../sans.js";
 import { layoutOf, type Pki } from "../session.js";
 import type { StoreConfig } from "../store/config.js";
 import { exists, writeFileAtomic } from "../store/fs.js";
-import { type CertRecord, readIndexSnapshot, stageIndex } from "../store/index-file.js";
+import { type CertRecord, stageIndex } from "../store/index-file.js";
 import { storeKeys } from "../store/keys.js";
 import type { Layout } from "../store/layout.js";
-import { readPartners, serializePartners } from "../store/partners.js";
+import { serializePartners } from "../store/partners.js";
+import { readIndexFrom, readPartnersFrom } from "../store/read.js";
 import { DAY, iso } from "../time.js";
 import { createLeaf, keyIdentifier } from "./leaf-encode.js";
 import { checkKeyPolicy, subjectEncodingProblem } from "./policy.js";
@@ -248,7 +249,7 @@ export async function issuePartnerCert(pki: Pki, p: IssueParams): Promise<IssueR
   const layout = layoutOf(pki);
   const config = await pki.config();
   const now = pki.now;
-  const known = (await readPartners(layout.partners)).partners[validatePartnerId(p.partnerId)];
+  const known = (await readPartnersFrom(pki.storage, pki.storage)).partners[validatePartnerId(p.partnerId)];
   const hasPgp = Boolean(p.onboard?.key || known?.pgp);
   const deliver = Boolean(p.onboard) || Boolean(p.generateKeyType && (p.bundleOut || (!p.outKey && hasPgp)));
   if (p.generateKeyType && !p.outKey && !deliver) {
@@ -281,8 +282,8 @@ export async function issuePartnerCert(pki: Pki, p: IssueParams): Promise<IssueR
   return pki.transact(
     "cert.issue",
     async (tx) => {
-      const snap = await readIndexSnapshot(layout.index);
-      const registry = await readPartners(layout.partners);
+      const snap = await readIndexFrom(tx, pki.storage);
+      const registry = await readPartnersFrom(tx, pki.storage);
       assertIdentitiesAvailable({ records: snap.records, registry, partnerId: prepared.partnerId, identities: requestIdentities(prepared) });
       const serial = uniqueSerial(new Set(snap.records.map((r) => r.serial)));
       const cert = await signRequest(prepared, ca, caKey, serial, now, config);
