@@ -2,7 +2,7 @@ import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { lstat } from "node:fs/promises";
 import { Exit, envError, fsError, inputError, MtlsError } from "../errors.js";
 import { INPUT_LIMITS, readFileBounded } from "../input.js";
-import { decryptKeyPemAsync, importSigningKey, type KeyType, keyObjectFromPkcs8, keyTypeOf } from "../keys.js";
+import { decryptKeyPemAsync, type KeyType, keyObjectFromPkcs8, keyTypeOf } from "../keys.js";
 import { type CaRole, type KeyLocation, openTokenCaKey, type TokenAccess, tokenLocation } from "../keystore/key-store.js";
 import { parsePkcs11Uri } from "../keystore/pkcs11-uri.js";
 import { pemOrDer } from "../pem.js";
@@ -53,10 +53,11 @@ export async function loadCaCerts(layout: Layout, config: StoreConfig): Promise<
 }
 
 export interface CaKey {
-  /** Every signature by this CA goes through it, wherever the key lives. */
+  /**
+   * Every signature by this CA goes through it, wherever the key lives. (There is deliberately
+   * no CryptoKey here: a token key has none, so signing code that took one would fail on it.)
+   */
   signer: Signer;
-  /** A file key as WebCrypto key (absent for a token key). */
-  key?: CryptoKey;
   /** A file key for node:crypto's synchronous signing (partner leaves, in bulk). */
   keyObject?: KeyObject;
   keyType: KeyType;
@@ -95,7 +96,6 @@ export async function loadCaKey(path: string, cert: CertInfo, passphrase: Passph
   const keyObject = keyObjectFromPkcs8(pkcs8);
   return {
     signer: keyObjectSigner(keyObject, keyType, cert.spki),
-    key: await importSigningKey(pkcs8, keyType),
     keyObject,
     keyType,
     location: { kind: "file", path },
