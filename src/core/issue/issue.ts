@@ -277,7 +277,7 @@ export async function issuePartnerCert(pki: Pki, p: IssueParams): Promise<IssueR
   // The pinned recipient key is checked before anything is written (the signing key included).
   if (deliver && known?.pgp && !p.onboard?.key) await readPinnedPartnerKey(layout, known, now);
   // A first delivery creates the home party's signing key, in this same transaction.
-  const newSigningKey = deliver ? await prepareSigningKey(pki) : undefined;
+  const newSigningKey = deliver ? await prepareSigningKey(pki, now) : undefined;
 
   return pki.transact(
     "cert.issue",
