@@ -1,5 +1,5 @@
 // `npm run bench [-- section ...]`: measures mtls against the tools users would use instead and
-// prints a Markdown table. Sections: startup, sign, batch, crl, inventory, bundle, probe, ocsp, pkcs11.
+// prints a Markdown table. Sections: startup, sign, batch, crl, inventory, bundle, probe, ocsp, store, pkcs11.
 import { benchBundle } from "./bundle.js";
 import { benchCrl } from "./crl.js";
 import { benchInventory } from "./inventory.js";
@@ -8,6 +8,7 @@ import { machine, markdownTable, type Row } from "./lib.js";
 import { benchOcsp } from "./ocsp.js";
 import { benchPkcs11 } from "./pkcs11.js";
 import { benchProbe } from "./probe.js";
+import { benchStore } from "./store.js";
 
 const sections: Record<string, () => Promise<Row[]> | Row[]> = {
   startup: () => benchStartup(),
@@ -18,6 +19,7 @@ const sections: Record<string, () => Promise<Row[]> | Row[]> = {
   bundle: () => benchBundle(),
   probe: () => benchProbe(),
   ocsp: () => benchOcsp(),
+  store: () => benchStore(),
   pkcs11: () => benchPkcs11(),
 };
 
