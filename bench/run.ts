@@ -1,7 +1,7 @@
 // `npm run bench [-- section ...]`: measures mtls against the tools users would use instead and
 // prints a Markdown table. Sections: goals (the ratios of #21; its parts readonly, issue, export,
 // inventory-goal, batch-goal, probe-goal run alone too), startup, sign, batch, crl, inventory,
-// bundle, probe, ocsp, store. Without a section, everything runs.
+// bundle, probe, ocsp, store, pkcs11. Without a section, everything runs.
 import { benchBundle } from "./bundle.js";
 import { benchCrl } from "./crl.js";
 import { batchGoal, exportGoal, inventoryGoals, issueGoals, probeGoal, readOnlyGoals } from "./goals.js";
@@ -9,6 +9,7 @@ import { benchInventory } from "./inventory.js";
 import { benchBatch, benchSignOne, benchStartup } from "./issuance.js";
 import { type Goal, goalTable, machine, markdownTable, type Row } from "./lib.js";
 import { benchOcsp } from "./ocsp.js";
+import { benchPkcs11 } from "./pkcs11.js";
 import { benchProbe } from "./probe.js";
 import { benchStore } from "./store.js";
 
@@ -31,6 +32,7 @@ const sections: Record<string, () => Promise<Row[]> | Row[]> = {
   probe: () => benchProbe(),
   ocsp: () => benchOcsp(),
   store: () => benchStore(),
+  pkcs11: () => benchPkcs11(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));

@@ -1,15 +1,38 @@
 import { type Command, Option } from "commander";
-import type { ListedRow, ListResult } from "../../core/inventory/list.js";
+import type { CertStatus, ListedRow, ListResult } from "../../core/inventory/list.js";
 import { parseDuration } from "../../core/time.js";
 import type { CliContext } from "../context.js";
 import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
 import { type Styles, tableChunks } from "../output.js";
 
-interface Opts {
+export interface ListOptions {
   partner?: string;
   status?: string;
   expiringWithin?: string;
   kind?: "client" | "server";
+}
+
+/** `mtls list`, in-process: the filters as the command line spells them. */
+export async function runList(ctx: CliContext, opts: ListOptions): Promise<ListResult> {
+  const core = await loadCore(() => import("../../core/inventory/list.js"));
+  return core.listCertificates(listParams(ctx, opts, core.parseStatus));
+}
+
+/** The same selection with only the fields the table shows, from the index summary (#21). */
+export async function runListRows(ctx: CliContext, opts: ListOptions): Promise<ListResult<ListedRow>> {
+  const core = await loadCore(() => import("../../core/inventory/list.js"));
+  return core.listCertificateRows(listParams(ctx, opts, core.parseStatus));
+}
+
+function listParams(ctx: CliContext, opts: ListOptions, parseStatus: (s: string) => CertStatus) {
+  return {
+    pkiDir: ctx.pkiDir,
+    now: ctx.now(),
+    ...(opts.partner ? { partner: opts.partner } : {}),
+    ...(opts.status ? { status: parseStatus(opts.status) } : {}),
+    ...(opts.kind ? { kind: opts.kind } : {}),
+    ...(opts.expiringWithin ? { expiringWithinMs: parseDuration(opts.expiringWithin, "--expiring-within") } : {}),
+  };
 }
 
 function* render(r: ListResult<ListedRow>, s: Styles): Generator<string> {
@@ -37,18 +60,8 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--expiring-within <duration>", "only unexpired certificates whose notAfter is within this window (e.g. 30d)")
     .addHelpText("after", examplesHelp(["mtls list --partner acme", "mtls list --expiring-within 30d --json | jq -r '.result.certificates[].serial'"]))
     .addHelpText("after", exitCodesHelp(["0  listed (also when nothing matches)", "2  bad filter", "5  no PKI at --pki"]))
-    .action(async (opts: Opts) => {
-      const core = await loadCore(() => import("../../core/inventory/list.js"));
+    .action(async (opts: ListOptions) => {
       // The table needs a few fields, which the index summary has; --json gives whole records.
-      const list = ctx.globals.json ? core.listCertificates : core.listCertificateRows;
-      const result: ListResult<ListedRow> = await list({
-        pkiDir: ctx.pkiDir,
-        now: ctx.now(),
-        ...(opts.partner ? { partner: opts.partner } : {}),
-        ...(opts.status ? { status: core.parseStatus(opts.status) } : {}),
-        ...(opts.kind ? { kind: opts.kind } : {}),
-        ...(opts.expiringWithin ? { expiringWithinMs: parseDuration(opts.expiringWithin, "--expiring-within") } : {}),
-      });
-      ctx.out.resultChunks(result, render);
+      ctx.out.resultChunks(ctx.globals.json ? await runList(ctx, opts) : await runListRows(ctx, opts), render);
     });
 }

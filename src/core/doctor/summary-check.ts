@@ -21,7 +21,7 @@ export const summaryCheck: DoctorCheckDef = {
       },
     ];
   },
-  fix(_ctx, problems, plan) {
-    for (const p of problems) if (p.path) plan.remove.push(p.path);
+  fix(ctx, tx) {
+    for (const p of ctx.problems) if (p.path) tx.remove(p.path);
   },
 };
