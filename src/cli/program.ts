@@ -24,6 +24,7 @@ import * as partnerIssue from "./commands/partner/issue.js";
 import * as partnerList from "./commands/partner/list.js";
 import * as partnerOffboard from "./commands/partner/offboard.js";
 import * as partnerOnboard from "./commands/partner/onboard.js";
+import * as partnerRotate from "./commands/partner/rotate.js";
 import * as partnerShow from "./commands/partner/show.js";
 import * as pgpInit from "./commands/pgp/init.js";
 import * as pgpShow from "./commands/pgp/show.js";
@@ -126,6 +127,7 @@ export function createProgram(ctx: CliContext): Command {
   partnerList.register(partner, ctx);
   partnerShow.register(partner, ctx);
   partnerOffboard.register(partner, ctx);
+  partnerRotate.register(partner, ctx);
   partnerIdentityRelease.register(partner.command("identity").description("the identities (CN, SANs) a partner owns"), ctx);
 
   revoke.register(program, ctx);

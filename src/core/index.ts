@@ -19,7 +19,7 @@ export { type GatewayConfigParams, type GatewayConfigResult, gatewayKinds, rende
 export { type RunningGateway, startGateway } from "./gateway/serve.js";
 export { type HookResult, runHook, splitCommand } from "./hooks.js";
 export { type ReleaseIdentityResult, releaseIdentity } from "./identity/release.js";
-export { validatePartnerId } from "./ids.js";
+export { parseSerial, validatePartnerId } from "./ids.js";
 export { type InspectResult, inspectFile, MAX_INSPECT_BYTES } from "./inspect/inspect.js";
 export { type ListedCert, type ListResult, listCertificates, parseStatus } from "./inventory/list.js";
 export { type BatchResult, issueBatch } from "./issue/batch.js";
@@ -37,6 +37,7 @@ export { parseTlsVersions, SCENARIOS, selectScenarios } from "./probe/scenarios.
 export { buildReport, type ReportData, type WriteReportResult, writeHtmlReport } from "./report/report.js";
 export { type RunningRevocationServer, startRevocationServer } from "./revocation/serve.js";
 export { offboardPartner, parseReason, type RevokeResult, revokeCertificate } from "./revoke/revoke.js";
+export { type FinishResult, finishRotations, type RotateResult, rotatePartner } from "./rotate/rotate.js";
 export { parseSan } from "./sans.js";
 export { issueServerCert, type ServerIssueResult } from "./server/issue.js";
 export { checkStatus, type StatusResult } from "./status/status.js";

@@ -27,7 +27,10 @@ export type AuditAction =
   | "probe.run"
   | "doctor.fix"
   | "ocsp.responder"
-  | "audit.quarantine";
+  | "audit.quarantine"
+  | "cert.rotate"
+  | "rotation.finish"
+  | "notify.sent";
 
 export interface AuditEntry {
   action: AuditAction;

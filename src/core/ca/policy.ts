@@ -3,6 +3,7 @@
 // issued keep what they carry.
 import { stageAudit } from "../audit/audit.js";
 import { inputError, usageError } from "../errors.js";
+import { checkAddress } from "../notify/address.js";
 import { readConfig, type StoreConfig, serializeConfig } from "../store/config.js";
 import { StoreWriter } from "../store/fs.js";
 import { withLock } from "../store/lock.js";
@@ -30,6 +31,11 @@ export function validateHttpUrl(value: string, flag: string, example: string): s
   return url.href;
 }
 
+/** How long a rotated-out certificate stays valid next to its successor, unless the policy says otherwise. */
+export const DEFAULT_OVERLAP_DAYS = 14;
+/** Reminder thresholds (days before expiry), unless the policy says otherwise. */
+export const DEFAULT_NOTIFY_DAYS = [30, 14, 7, 1];
+
 /** A change to one setting; `null` removes an optional one. */
 export interface PolicyChanges {
   crlUrl?: string | null;
@@ -39,6 +45,11 @@ export interface PolicyChanges {
   maxDays?: number;
   warnDays?: number;
   crlDays?: number;
+  overlapDays?: number;
+  /** Reminder thresholds in days before expiry. */
+  notifyDays?: number[];
+  /** Operators copied on every reminder; `null` removes them. */
+  notifyOperators?: string[] | null;
 }
 
 export interface SetPolicyParams {
@@ -55,6 +66,10 @@ export interface PolicyView {
   maxDays: number;
   warnDays: number;
   crlDays: number;
+  overlapDays: number;
+  /** Reminder thresholds, e.g. "30,14,7,1". */
+  notifyDays: string;
+  notifyOperators?: string;
 }
 
 export interface SetPolicyResult {
@@ -71,6 +86,9 @@ export const policyView = (c: StoreConfig): PolicyView => ({
   maxDays: c.policy.maxDays,
   warnDays: c.policy.warnDays,
   crlDays: c.crl.validityDays,
+  overlapDays: c.policy.overlapDays ?? DEFAULT_OVERLAP_DAYS,
+  notifyDays: (c.policy.notifyDays ?? DEFAULT_NOTIFY_DAYS).join(","),
+  ...(c.policy.notifyOperators?.length ? { notifyOperators: c.policy.notifyOperators.join(",") } : {}),
 });
 
 function apply(config: StoreConfig, ch: PolicyChanges): StoreConfig {
@@ -90,6 +108,8 @@ function apply(config: StoreConfig, ch: PolicyChanges): StoreConfig {
     ["--max-days", ch.maxDays],
     ["--warn-days", ch.warnDays],
     ["--crl-days", ch.crlDays],
+    ["--overlap-days", ch.overlapDays],
+    ...(ch.notifyDays ?? []).map((d) => ["--notify-days", d] as const),
   ] as const) {
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw inputError("ERR_DAYS", `${flag} must be a whole number of days, at least 1 (got ${v})`);
   }
@@ -97,6 +117,10 @@ function apply(config: StoreConfig, ch: PolicyChanges): StoreConfig {
   next.policy.maxDays = ch.maxDays ?? next.policy.maxDays;
   next.policy.warnDays = ch.warnDays ?? next.policy.warnDays;
   next.crl.validityDays = ch.crlDays ?? next.crl.validityDays;
+  if (ch.overlapDays !== undefined) next.policy.overlapDays = ch.overlapDays;
+  if (ch.notifyDays !== undefined) next.policy.notifyDays = [...new Set(ch.notifyDays)].sort((a, b) => b - a);
+  if (ch.notifyOperators === null) delete next.policy.notifyOperators;
+  else if (ch.notifyOperators !== undefined) next.policy.notifyOperators = ch.notifyOperators.map((a) => checkAddress(a, "--notify-operators address"));
   if (next.policy.defaultDays > next.policy.maxDays)
     throw inputError(
       "ERR_DAYS",
@@ -112,7 +136,7 @@ export async function setCaPolicy(p: SetPolicyParams): Promise<SetPolicyResult> 
     throw usageError(
       "ERR_NOTHING_TO_SET",
       "no policy setting given",
-      "pass at least one of --crl-url, --ocsp-url, --crl-publish-dir, --default-days, --max-days, --warn-days, --crl-days",
+      "pass at least one of --crl-url, --ocsp-url, --crl-publish-dir, --default-days, --max-days, --warn-days, --crl-days, --overlap-days, --notify-days, --notify-operators",
     );
   const { layout } = await openStore(p.pkiDir);
   return withLock(

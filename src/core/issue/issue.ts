@@ -1,6 +1,6 @@
 import { unlink } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { stageAudit } from "../audit/audit.js";
+import { type AuditEntry, stageAudit } from "../audit/audit.js";
 import { deliverBundle } from "../bundle/export.js";
 import { ensureSigningKey } from "../bundle/home-key.js";
 import { readPinnedPartnerKey } from "../bundle/partner-key.js";
@@ -43,6 +43,14 @@ export interface IssueRequest {
   sans?: San[];
   /** Validity in days; the store's policy default when omitted. */
   days?: number;
+  /** With generateKeyType: this exact subject instead of CN=<cn> (a rotation keeps the old one). */
+  subject?: DistinguishedName;
+}
+
+/** A rotation (`partner rotate`): the request is checked against the certificate it replaces, under the lock. */
+export interface SuccessorHook {
+  /** Throws to refuse; otherwise the fields stamped on the new index record, its audit entry and warnings. */
+  stamp(prepared: PreparedRequest, records: readonly CertRecord[]): { fields: Partial<CertRecord>; audit: AuditEntry; warnings: string[] };
 }
 
 export interface IssueParams extends IssueRequest {
@@ -76,6 +84,7 @@ export interface IssueParams extends IssueRequest {
    * always deliver a bundle (with the generated key, or the certificate alone).
    */
   onboard?: PartnerRegistration;
+  successor?: SuccessorHook;
 }
 
 export interface IssueResult {
@@ -140,7 +149,7 @@ export async function prepareRequest(req: IssueRequest, config: StoreConfig, iss
     const keys = await generateKeyPairDer(req.generateKeyType);
     return {
       partnerId,
-      subject: describeName({ rdns: [["CN", req.cn ?? partnerId]] }),
+      subject: describeName(req.subject ?? { rdns: [["CN", req.cn ?? partnerId]] }),
       sans: dedupeSans(req.sans ?? []),
       spki: keys.spki,
       keyType: req.generateKeyType,
@@ -292,9 +301,11 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
       const snap = await readIndexSnapshot(layout.index);
       const registry = await readPartners(layout.partners);
       assertIdentitiesAvailable({ records: snap.records, registry, partnerId: prepared.partnerId, identities: requestIdentities(prepared) });
+      const successor = p.successor?.stamp(prepared, snap.records);
+      if (successor) prepared.warnings.push(...successor.warnings);
       const serial = uniqueSerial(new Set(snap.records.map((r) => r.serial)));
       const cert = await signRequest(prepared, ca, caKey, serial, p.now, config);
-      const record = recordFor(prepared, cert, ca, layout, p.now);
+      const record = { ...recordFor(prepared, cert, ca, layout, p.now), ...successor?.fields };
       const partnerRegistered = !registry.partners[prepared.partnerId];
       const tx = new StoreWriter().create(layout.certFile(serial), cert.pem).create(layout.chainFile(serial), chainPemFor(cert, ca));
       const onboarded = p.onboard ? await stagePartnerRegistration(tx, layout, registry, p.onboard, p.now) : undefined;
@@ -364,6 +375,7 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
               partner: prepared.partnerId,
               details: { source: prepared.source, notAfter: record.notAfter, ...(bundle ? { delivery: "bundle" } : {}), ...(p12 ? { p12: p12.profile } : {}) },
             },
+            ...(successor ? [{ ...successor.audit, serial }] : []),
           ],
           p.now,
         );

@@ -33,7 +33,7 @@ export interface RevokeResult {
   warnings: string[];
 }
 
-interface ApplyParams {
+export interface ApplyParams {
   pkiDir: string;
   reason: RevocationReason;
   now: Date;
@@ -52,7 +52,7 @@ interface ApplyParams {
  * Marks records revoked and, unless told not to, publishes fresh CRLs in the same atomic
  * commit, so no revocation is ever recorded without its CRL or the other way round.
  */
-async function applyRevocations(p: ApplyParams): Promise<RevokeResult> {
+export async function applyRevocations(p: ApplyParams): Promise<RevokeResult> {
   const store = await openStore(p.pkiDir);
   const { layout, config } = store;
   // Refuse early, without asking for a passphrase, when the request cannot succeed.

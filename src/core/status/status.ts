@@ -1,12 +1,14 @@
 import { type CaCerts, loadCaCerts } from "../ca/material.js";
 import { publishDirLag, readCrlHistory } from "../crl/history.js";
 import { loadPublishedCrls } from "../crl/show.js";
+import { assessPartners, type PartnerHealth, partnerProblems } from "../health/partners.js";
 import { statusOf } from "../inventory/list.js";
 import { checkResponder, type ResponderHealth } from "../ocsp/health.js";
 import type { CertInfo } from "../pki.js";
 import { expiredServerProblems, renewHint } from "../server/status.js";
 import { readIndex } from "../store/index-file.js";
 import type { Layout } from "../store/layout.js";
+import { readPartners } from "../store/partners.js";
 import { readRevocations } from "../store/revocations.js";
 import { openStore } from "../store/store.js";
 import { DAY, daysUntil, HOUR, iso } from "../time.js";
@@ -34,7 +36,9 @@ export type ProblemKind =
   | "crl-stale"
   | "ocsp-down"
   | "ocsp-wrong"
-  | "crl-publish-stale";
+  | "crl-publish-stale"
+  | "partner-due"
+  | "partner-locked-out";
 
 export interface Problem {
   kind: ProblemKind;
@@ -60,6 +64,8 @@ export interface StatusResult {
   }>;
   /** The OCSP responder named in the policy, asked about the revoked canary. */
   ocsp?: ResponderHealth;
+  /** Each partner's state (ok, due, locked-out, rotating, offboarded, pending). */
+  partners: PartnerHealth[];
   windows: { warnDays: number; caWarnDays: number; crlMarginHours: number };
 }
 
@@ -103,7 +109,8 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
   for (const r of index) {
     const s = statusOf(r, p.now, warn);
     counts[s]++;
-    if (s === "expiring") {
+    // Partner certificates are judged per partner below: a superseded or offboarded one is no problem.
+    if (s === "expiring" && r.kind === "server") {
       problems.push({
         kind: "cert-expiring",
         message: `${r.partnerId}: certificate ${r.serial} expires in ${daysUntil(new Date(r.notAfter), p.now)} days (${r.notAfter})`,
@@ -114,6 +121,8 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
     }
   }
   problems.push(...expiredServerProblems(index, p.now));
+  const partners = assessPartners({ records: index, registry: await readPartners(layout.partners), now: p.now, warnMs: warn });
+  problems.push(...partnerProblems(partners));
 
   const crls: StatusResult["crls"] = [];
   const revocations = (await readRevocations(layout.revocations)).entries;
@@ -169,6 +178,7 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
     certificates: counts,
     crls,
     ...(ocsp ? { ocsp } : {}),
+    partners,
     windows: { warnDays: Math.round(warn / DAY), caWarnDays: Math.round(caWarn / DAY), crlMarginHours: Math.round(margin / HOUR) },
   };
 }

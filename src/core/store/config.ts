@@ -27,6 +27,12 @@ export interface StoreConfig {
     maxDays: number;
     /** Certificates expiring within this many days are "expiring". */
     warnDays: number;
+    /** `partner rotate`: how long the old certificate stays valid next to its successor (default 14). */
+    overlapDays?: number;
+    /** `mtls notify`: days before expiry at which reminders go out (default 30, 14, 7, 1). */
+    notifyDays?: number[];
+    /** `mtls notify`: operators who receive a copy of every reminder and notice. */
+    notifyOperators?: string[];
   };
   crl: {
     /** nextUpdate - thisUpdate of published CRLs, in days. */

@@ -40,6 +40,10 @@ export interface CertRecord {
   serverKeyPath?: string;
   revokedAt?: string;
   revocationReason?: RevocationReason;
+  /** A rotation's successor (`partner rotate`): the serial it replaces. */
+  supersedes?: string;
+  /** Until when the superseded certificate stays valid; `partner rotate --finish` revokes it after. */
+  overlapUntil?: string;
 }
 
 export interface IndexSnapshot {
