@@ -16,6 +16,7 @@ import * as gatewayConfig from "./commands/gateway/config.js";
 import * as gatewayServe from "./commands/gateway/serve.js";
 import * as inspect from "./commands/inspect.js";
 import * as list from "./commands/list.js";
+import * as notify from "./commands/notify.js";
 import * as p12Create from "./commands/p12/create.js";
 import * as partnerAdd from "./commands/partner/add.js";
 import * as partnerExport from "./commands/partner/export.js";
@@ -143,6 +144,7 @@ export function createProgram(ctx: CliContext): Command {
   doctor.register(program, ctx);
   probe.register(program, ctx);
   report.register(program, ctx);
+  notify.register(program, ctx);
 
   const gateway = program.command("gateway").description("the gateway side: configuration from the PKI, and an embedded mTLS gateway");
   gatewayConfig.register(gateway, ctx);
