@@ -35,7 +35,10 @@ const rec = (serial: string, partnerId: string, notAfterDays: number, extra: Par
 test("#14 choosePredecessor: the one valid certificate; --serial among several; superseded, revoked and unknown refused", () => {
   assert.equal(choosePredecessor([rec("a1", "acme", 30)], "acme", NOW).serial, "a1");
   const two = [rec("a1", "acme", 30), rec("a2", "acme", 60)];
-  assert.throws(() => choosePredecessor(two, "acme", NOW), (e: Error & { exit: number; code: string }) => e.exit === 2 && /a1, a2/.test(e.message));
+  assert.throws(
+    () => choosePredecessor(two, "acme", NOW),
+    (e: Error & { exit: number; code: string }) => e.exit === 2 && /a1, a2/.test(e.message),
+  );
   assert.equal(choosePredecessor(two, "acme", NOW, "a2").serial, "a2");
   const rotated = [rec("a1", "acme", 30), rec("a2", "acme", 90, { supersedes: "a1", overlapUntil: at(14) })];
   assert.throws(() => choosePredecessor(rotated, "acme", NOW, "a1"), { code: "ERR_ALREADY_ROTATED" });
@@ -92,7 +95,8 @@ test("#14 overlap: never past the old certificate's expiry; due only once it end
 
 test("#14 partner health: ok, due, rotating, locked-out, offboarded, pending; only due and locked-out are problems", () => {
   const warn = 30 * DAY;
-  const state = (certs: CertRecord[], offboardedAt?: string) => assessPartner({ partnerId: "p", certs, now: NOW, warnMs: warn, ...(offboardedAt ? { offboardedAt } : {}) });
+  const state = (certs: CertRecord[], offboardedAt?: string) =>
+    assessPartner({ partnerId: "p", certs, now: NOW, warnMs: warn, ...(offboardedAt ? { offboardedAt } : {}) });
   assert.equal(state([rec("a", "p", 60)]).state, "ok");
   assert.equal(state([rec("a", "p", 20)]).state, "due");
   // A successor issued plainly (not by rotate) makes the old certificate irrelevant: the newest counts.
@@ -113,7 +117,12 @@ test("#14 partner health: ok, due, rotating, locked-out, offboarded, pending; on
   assert.equal(state([]).state, "pending");
 
   const registry = { partners: Object.assign(emptyPartnerMap(), { newbie: { id: "newbie", createdAt: at(0), updatedAt: at(0) } }) };
-  const all = assessPartners({ records: [rec("x", "due", 3), rec("y", "gone", -5), rec("s", "server:gw", -5, { kind: "server" })], registry, now: NOW, warnMs: warn });
+  const all = assessPartners({
+    records: [rec("x", "due", 3), rec("y", "gone", -5), rec("s", "server:gw", -5, { kind: "server" })],
+    registry,
+    now: NOW,
+    warnMs: warn,
+  });
   assert.deepEqual(
     all.map((h) => [h.partnerId, h.state]),
     [
