@@ -263,6 +263,31 @@ test("#14 hostile partner values: CR/LF in a name or a contact never adds a head
   assert.match(m.body, /Hello Evil\\u\{d\}\\u\{a\}Bcc: victim@attacker\.example\\u\{1b\}\]0;owned\\u\{7\},/);
   assert.doesNotMatch(m.body, /[\u0000-\u0008\u000b-\u001f\u007f]/);
 
+  // The webhook gets the same values inside its JSON body; no header carries anything of the partner's.
+  const seen: Array<{ headers: http.IncomingHttpHeaders; body: string }> = [];
+  const receiver = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      seen.push({ headers: req.headers, body });
+      res.end();
+    });
+  });
+  receiver.listen(0, "127.0.0.1");
+  await once(receiver, "listening");
+  t.after(() => new Promise<void>((r) => receiver.close(() => r())));
+  const port = (receiver.address() as import("node:net").AddressInfo).port;
+  const w = await mtls(["notify", "--webhook", `http://127.0.0.1:${port}/`, "--partner", "evil"], {
+    cwd: dir,
+    env: { ...clock(0), MTLS_WEBHOOK_SECRET: "hostile-test-secret" },
+  });
+  assert.equal(w.exitCode, 0, w.stderr);
+  const [hit] = seen;
+  assert.ok(hit);
+  const payload = JSON.parse(hit.body);
+  assert.equal(payload.partner.name, "Evil\\u{d}\\u{a}Bcc: victim@attacker.example\\u{1b}]0;owned\\u{7}");
+  for (const [k, v] of Object.entries(hit.headers)) assert.doesNotMatch(`${k}: ${v}`, /evil'|Evil|attacker|owned/, k);
+
   const command = /^\s*(openssl req .*)$/m.exec(m.body)?.[1] as string;
   const side = await tempDir(t);
   const made = await run("sh", ["-c", command], { cwd: side });

@@ -197,6 +197,24 @@ test("#14 hostile values: addresses that could split SMTP commands or headers ar
   assert.match(r.warnings[0] as string, /not a plain e-mail address/);
 });
 
+test("#14 every notice template renders with the values it is given (a missing one would be a bug, not an empty string)", async () => {
+  const ctx = { caName: "Home", operators: [], from: "pki@home.example", overlapDays: 14, now: NOW };
+  const old = rec("a1", "acme", 3);
+  const next = rec("a2", "acme", 90, { supersedes: "a1", overlapUntil: at(2) });
+  const kinds = [
+    { key: "reminder:a1:7", kind: "reminder" as const, partnerId: "acme", cert: old, threshold: 7 },
+    { key: "locked-out:a1", kind: "locked-out" as const, partnerId: "acme", cert: { ...old, status: "revoked" as const, revokedAt: at(-1) } },
+    { key: "overlap-ending:a2", kind: "overlap-ending" as const, partnerId: "acme", cert: old, successor: next },
+  ];
+  for (const n of kinds) {
+    const r = await renderNotice(n, ctx);
+    assert.match(r.subject, /^\[Home\] /);
+    assert.ok(r.text.includes(n.kind === "overlap-ending" ? "a2" : "a1"), r.text);
+    if (n.kind !== "overlap-ending") assert.match(r.text, /Send acme\.csr \(it is not secret\) to pki@home\.example/);
+  }
+  assert.match((await renderNotice(kinds[1] as (typeof kinds)[1], ctx)).text, /was revoked at /);
+});
+
 test("#14 webhook signature: HMAC-SHA256 over timestamp and body, as a receiver recomputes it", async () => {
   const { createHmac } = await import("node:crypto");
   const body = '{"event":"mtls.reminder"}';
