@@ -27,7 +27,7 @@ export { checkIssueRequest, type IssueLimits, readIssueLimits } from "./issue/ch
 export { type IssueParams, type IssueResult, issuePartnerCert } from "./issue/issue.js";
 export { checkCn, checkValidityDays } from "./issue/validity.js";
 export { KEY_TYPES, parseKeyType } from "./keys.js";
-export { type NotifyResult, sendNotices } from "./notify/notify.js";
+export { type NotifyParams, type NotifyResult, sendNotices } from "./notify/notify.js";
 export { exportPartnerP12 } from "./p12/export.js";
 export { createP12File, P12_PROFILES, type P12FileResult, parseP12Profile } from "./p12/p12.js";
 export { type OnboardResult, onboardPartner } from "./partners/onboard.js";

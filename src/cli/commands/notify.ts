@@ -1,7 +1,7 @@
 import { stat } from "node:fs/promises";
 import { type Command, Option } from "commander";
 import { fsError, usageError } from "../../core/errors.js";
-import type { NotifyResult } from "../../core/index.js";
+import type { NotifyParams, NotifyResult } from "../../core/index.js";
 import { INPUT_LIMITS, passphraseFromFile } from "../../core/input.js";
 import type { CliContext } from "../context.js";
 import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
@@ -49,6 +49,30 @@ async function readSecret(ctx: CliContext, file: string | undefined, envName: st
   }
   const v = ctx.env[envName];
   return v ? v : undefined;
+}
+
+/** The SMTP and webhook settings the flags name, with their secrets read from files or the environment. */
+async function channels(ctx: CliContext, opts: Opts): Promise<Pick<NotifyParams, "smtp" | "webhook">> {
+  const pem = async (f: string | undefined) => (f ? (await ctx.readInput(f, "CA certificate file", INPUT_LIMITS.certificates)).toString("utf8") : undefined);
+  const out: Pick<NotifyParams, "smtp" | "webhook"> = {};
+  if (opts.smtp) {
+    const password = await readSecret(ctx, opts.smtpPasswordFile, "MTLS_SMTP_PASSWORD", "SMTP password");
+    const ca = await pem(opts.smtpCa);
+    out.smtp = {
+      url: opts.smtp,
+      from: opts.from as string,
+      ...(opts.smtpTls ? { tls: opts.smtpTls } : {}),
+      ...(opts.smtpUser ? { user: opts.smtpUser } : {}),
+      ...(password ? { password } : {}),
+      ...(ca ? { ca } : {}),
+    };
+  }
+  if (opts.webhook) {
+    const secret = await readSecret(ctx, opts.webhookSecretFile, "MTLS_WEBHOOK_SECRET", "webhook secret");
+    const ca = await pem(opts.webhookCa);
+    out.webhook = { url: opts.webhook, secret: secret ?? "", ...(ca ? { ca } : {}) };
+  }
+  return out;
 }
 
 export function register(parent: Command, ctx: CliContext): void {
@@ -101,30 +125,13 @@ export function register(parent: Command, ctx: CliContext): void {
         );
       if (opts.smtp && !opts.from) throw usageError("ERR_USAGE", "--smtp needs --from <address>", "e.g. --from pki@example.com");
       const core = await loadCore();
-      const password = opts.smtp ? await readSecret(ctx, opts.smtpPasswordFile, "MTLS_SMTP_PASSWORD", "SMTP password") : undefined;
-      const secret = opts.webhook ? await readSecret(ctx, opts.webhookSecretFile, "MTLS_WEBHOOK_SECRET", "webhook secret") : undefined;
-      const pem = async (f: string | undefined) =>
-        f ? (await ctx.readInput(f, "CA certificate file", INPUT_LIMITS.certificates)).toString("utf8") : undefined;
-      const [smtpCa, webhookCa] = [await pem(opts.smtpCa), await pem(opts.webhookCa)];
       const result = await core.sendNotices({
         pkiDir: ctx.pkiDir,
         now: ctx.now(),
         dryRun: Boolean(opts.dryRun),
         ...(opts.partner ? { partnerId: core.validatePartnerId(opts.partner) } : {}),
         overlapNoticeMs: core.parseDuration(opts.overlapNotice ?? "3d", "--overlap-notice"),
-        ...(opts.smtp
-          ? {
-              smtp: {
-                url: opts.smtp,
-                from: opts.from as string,
-                ...(opts.smtpTls ? { tls: opts.smtpTls } : {}),
-                ...(opts.smtpUser ? { user: opts.smtpUser } : {}),
-                ...(password ? { password } : {}),
-                ...(smtpCa ? { ca: smtpCa } : {}),
-              },
-            }
-          : {}),
-        ...(opts.webhook ? { webhook: { url: opts.webhook, secret: secret ?? "", ...(webhookCa ? { ca: webhookCa } : {}) } } : {}),
+        ...(await channels(ctx, opts)),
       });
       for (const w of result.warnings) ctx.out.warn(w);
       ctx.out.result(result, render);
