@@ -1,10 +1,9 @@
-import { stat } from "node:fs/promises";
 import { type Command, Option } from "commander";
-import { fsError, usageError } from "../../core/errors.js";
+import { usageError } from "../../core/errors.js";
 import type { NotifyParams, NotifyResult } from "../../core/index.js";
-import { INPUT_LIMITS, passphraseFromFile } from "../../core/input.js";
+import { INPUT_LIMITS } from "../../core/input.js";
 import type { CliContext } from "../context.js";
-import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
+import { examplesHelp, exitCodesHelp, openSession, secretSource } from "../flags.js";
 import { type Styles, table } from "../output.js";
 
 interface Opts {
@@ -40,23 +39,19 @@ function render(r: NotifyResult, s: Styles): string {
   return [head, table(["PARTNER", "NOTICE", "SERIAL", "RECIPIENTS", "CHANNELS"], rows, s), ...texts].join("\n");
 }
 
-/** A secret from a file (first line) or an environment variable; never from the command line. */
-async function readSecret(ctx: CliContext, file: string | undefined, envName: string, what: string): Promise<string | undefined> {
-  if (file) {
-    const st = await stat(ctx.resolvePath(file)).catch((err) => Promise.reject(fsError(err, file, `read ${what} file`)));
-    if (st.mode & 0o077) ctx.out.warn(`${file} is readable by other users; chmod 600 it`);
-    return passphraseFromFile(await ctx.readInput(file, `${what} file`, INPUT_LIMITS.passphraseFile), file);
-  }
-  const v = ctx.env[envName];
-  return v ? v : undefined;
-}
-
 /** The SMTP and webhook settings the flags name, with their secrets read from files or the environment. */
 async function channels(ctx: CliContext, opts: Opts): Promise<Pick<NotifyParams, "smtp" | "webhook">> {
   const pem = async (f: string | undefined) => (f ? (await ctx.readInput(f, "CA certificate file", INPUT_LIMITS.certificates)).toString("utf8") : undefined);
   const out: Pick<NotifyParams, "smtp" | "webhook"> = {};
   if (opts.smtp) {
-    const password = await readSecret(ctx, opts.smtpPasswordFile, "MTLS_SMTP_PASSWORD", "SMTP password");
+    const password = opts.smtpUser
+      ? await secretSource(ctx, {
+          file: opts.smtpPasswordFile,
+          envVar: "MTLS_SMTP_PASSWORD",
+          ask: () => ctx.prompt.password("SMTP password:"),
+          missing: { message: "--smtp-user needs a password", hint: "set MTLS_SMTP_PASSWORD or pass --smtp-password-file <file>" },
+        })()
+      : undefined;
     const ca = await pem(opts.smtpCa);
     out.smtp = {
       url: opts.smtp,
@@ -68,9 +63,14 @@ async function channels(ctx: CliContext, opts: Opts): Promise<Pick<NotifyParams,
     };
   }
   if (opts.webhook) {
-    const secret = await readSecret(ctx, opts.webhookSecretFile, "MTLS_WEBHOOK_SECRET", "webhook secret");
+    const secret = await secretSource(ctx, {
+      file: opts.webhookSecretFile,
+      envVar: "MTLS_WEBHOOK_SECRET",
+      ask: () => ctx.prompt.password("Webhook signing secret:"),
+      missing: { message: "a webhook needs a signing secret", hint: "set MTLS_WEBHOOK_SECRET or pass --webhook-secret-file <file>" },
+    })();
     const ca = await pem(opts.webhookCa);
-    out.webhook = { url: opts.webhook, secret: secret ?? "", ...(ca ? { ca } : {}) };
+    out.webhook = { url: opts.webhook, secret, ...(ca ? { ca } : {}) };
   }
   return out;
 }
@@ -124,10 +124,8 @@ export function register(parent: Command, ctx: CliContext): void {
           "pass --smtp <url> --from <address> and/or --webhook <url>, or --dry-run to see what is due",
         );
       if (opts.smtp && !opts.from) throw usageError("ERR_USAGE", "--smtp needs --from <address>", "e.g. --from pki@example.com");
-      const core = await loadCore();
-      const result = await core.sendNotices({
-        pkiDir: ctx.pkiDir,
-        now: ctx.now(),
+      const { core, pki } = await openSession(ctx);
+      const result = await core.sendNotices(pki, {
         dryRun: Boolean(opts.dryRun),
         ...(opts.partner ? { partnerId: core.validatePartnerId(opts.partner) } : {}),
         overlapNoticeMs: core.parseDuration(opts.overlapNotice ?? "3d", "--overlap-notice"),

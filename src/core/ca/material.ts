@@ -9,6 +9,7 @@ import type { StoreConfig } from "../store/config.js";
 import { readText } from "../store/fs.js";
 import type { Layout } from "../store/layout.js";
 import { corruptError } from "../store/records.js";
+import { keyObjectSigner, type Signer } from "../x509/signer.js";
 
 /** Supplies the CA key passphrase when, and only when, a key turns out to be encrypted. */
 export type PassphraseSource = () => Promise<string>;
@@ -47,6 +48,8 @@ export interface CaKey {
   /** The same key for node:crypto's synchronous signing (partner leaves, in bulk). */
   keyObject?: KeyObject;
   keyType: KeyType;
+  /** How certificates and CRLs are signed with this key (a file key here; a token key elsewhere). */
+  signer: Signer;
 }
 
 /**
@@ -78,7 +81,8 @@ export async function loadCaKey(path: string, cert: CertInfo, passphrase: Passph
     );
   }
   const keyType = keyTypeOf(cert.spki);
-  return { key: await importSigningKey(pkcs8, keyType), keyObject: keyObjectFromPkcs8(pkcs8), keyType };
+  const keyObject = keyObjectFromPkcs8(pkcs8);
+  return { key: await importSigningKey(pkcs8, keyType), keyObject, keyType, signer: keyObjectSigner(keyObject, keyType, cert.spki) };
 }
 
 export interface CaKeys {

@@ -3,17 +3,13 @@
 // (action notify.sent, with the notice key and channel) in one commit. That record is the state:
 // a second run finds it and sends nothing again. A failed delivery is never recorded, so the next
 // run retries it; the run then exits 5 naming the channel.
-import { readFile } from "node:fs/promises";
-import { type AuditEntry, stageAudit } from "../audit/audit.js";
+import type { AuditEntry } from "../audit/audit.js";
 import { DEFAULT_NOTIFY_DAYS, DEFAULT_OVERLAP_DAYS } from "../ca/policy.js";
 import { envError, inputError, type MtlsError } from "../errors.js";
 import { assessPartners } from "../health/partners.js";
-import { StoreWriter } from "../store/fs.js";
+import { layoutOf, type Pki, type Tx } from "../session.js";
 import { readIndex } from "../store/index-file.js";
-import type { Layout } from "../store/layout.js";
-import { withLock } from "../store/lock.js";
 import { type PartnerRecord, readPartners } from "../store/partners.js";
-import { openStore } from "../store/store.js";
 import { DAY } from "../time.js";
 import { type MessageContext, type RenderedNotice, renderNotice, webhookPayload } from "./message.js";
 import { type Channel, type Notice, planNotices, sentKey, unsent } from "./plan.js";
@@ -21,8 +17,6 @@ import { checkSmtpSettings, type Mailer, openMailer, type SmtpSettings } from ".
 import { checkWebhookSettings, postWebhook, type WebhookSettings } from "./webhook.js";
 
 export interface NotifyParams {
-  pkiDir: string;
-  now: Date;
   smtp?: SmtpSettings;
   webhook?: WebhookSettings;
   /** Show what would be sent; send and record nothing. */
@@ -31,7 +25,6 @@ export interface NotifyParams {
   partnerId?: string;
   /** A rotation's overlap ending within this window gets a notice (default 3 days). */
   overlapNoticeMs?: number;
-  lockTimeoutMs?: number;
 }
 
 export interface NotifyItem {
@@ -58,8 +51,8 @@ export interface NotifyResult {
 }
 
 /** "<key>@<channel>" of every delivery the audit log records; lines that do not parse are skipped. */
-export async function readSentKeys(layout: Layout): Promise<Set<string>> {
-  const text = await readFile(layout.audit, "utf8").catch(() => "");
+export async function readSentKeys(pki: Pki): Promise<Set<string>> {
+  const text = await pki.storage.readJournal("audit");
   const sent = new Set<string>();
   for (const line of text.split("\n")) {
     if (!line.includes('"notify.sent"')) continue;
@@ -81,12 +74,14 @@ interface Prepared {
   channels: Channel[];
 }
 
-async function prepare(p: NotifyParams): Promise<Prepared & { layout: Layout }> {
-  const { layout, config } = await openStore(p.pkiDir);
+async function prepare(pki: Pki, p: NotifyParams): Promise<Prepared> {
+  const layout = layoutOf(pki);
+  const config = await pki.config();
+  const now = pki.now;
   const [records, registry] = await Promise.all([readIndex(layout.index), readPartners(layout.partners)]);
   if (p.partnerId !== undefined && !registry.partners[p.partnerId] && !records.some((r) => r.partnerId === p.partnerId))
     throw inputError("ERR_UNKNOWN_PARTNER", `no partner "${p.partnerId}" in this PKI`, "see `mtls partner list`");
-  const health = assessPartners({ records, registry, now: p.now, warnMs: config.policy.warnDays * DAY }).filter(
+  const health = assessPartners({ records, registry, now, warnMs: config.policy.warnDays * DAY }).filter(
     (h) => p.partnerId === undefined || h.partnerId === p.partnerId,
   );
   const notices = planNotices({
@@ -94,7 +89,7 @@ async function prepare(p: NotifyParams): Promise<Prepared & { layout: Layout }> 
     records,
     thresholds: config.policy.notifyDays ?? DEFAULT_NOTIFY_DAYS,
     overlapNoticeMs: p.overlapNoticeMs ?? 3 * DAY,
-    now: p.now,
+    now,
   });
   const channels: Channel[] = [...(p.smtp ? (["smtp"] as const) : []), ...(p.webhook ? (["webhook"] as const) : [])];
   const context: MessageContext = {
@@ -102,9 +97,9 @@ async function prepare(p: NotifyParams): Promise<Prepared & { layout: Layout }> 
     operators: config.policy.notifyOperators ?? [],
     ...(p.smtp ? { from: p.smtp.from } : {}),
     overlapDays: config.policy.overlapDays ?? DEFAULT_OVERLAP_DAYS,
-    now: p.now,
+    now,
   };
-  return { layout, notices, channels, context, partners: registry.partners };
+  return { notices, channels, context, partners: registry.partners };
 }
 
 const contextFor = (prep: Prepared, partnerId: string): MessageContext => {
@@ -125,12 +120,16 @@ const item = (n: Notice, r: RenderedNotice, channels: Channel[]): NotifyItem => 
 });
 
 /** Sends the renewal reminders and notices that are due (see the module comment). */
-export async function sendNotices(p: NotifyParams): Promise<NotifyResult> {
+export async function sendNotices(pki: Pki, p: NotifyParams): Promise<NotifyResult> {
   if (p.smtp) checkSmtpSettings(p.smtp);
   if (p.webhook) checkWebhookSettings(p.webhook);
-  const prep = await prepare(p);
-  if (p.dryRun) return dryRun(prep, await readSentKeys(prep.layout));
-  return withLock(prep.layout.lock, () => deliver(p, prep), { purpose: "notify", ...(p.lockTimeoutMs ? { timeoutMs: p.lockTimeoutMs } : {}) });
+  const prep = await prepare(pki, p);
+  if (p.dryRun) return dryRun(prep, await readSentKeys(pki));
+  // Delivery runs under the store lock, so two runs never both send a notice; what was delivered
+  // commits as audit records even when a later delivery fails, which then ends the run (exit 5).
+  const { result, failure } = await pki.transact("notify", (tx) => deliver(pki, tx, p, prep));
+  if (failure) throw failure;
+  return result;
 }
 
 async function dryRun(prep: Prepared, sent: Set<string>): Promise<NotifyResult> {
@@ -151,9 +150,24 @@ async function dryRun(prep: Prepared, sent: Set<string>): Promise<NotifyResult> 
   return { dryRun: true, notices: out, alreadySent, warnings: [...warnings] };
 }
 
-async function deliver(p: NotifyParams, prep: Prepared & { layout: Layout }): Promise<NotifyResult> {
+/** The audit record of one delivery: the state that keeps the next run from sending it again. */
+const sentRecord = (n: Notice, r: RenderedNotice, channel: Channel): AuditEntry => ({
+  action: "notify.sent",
+  outcome: "ok",
+  serial: n.cert.serial,
+  partner: n.partnerId,
+  details: {
+    key: n.key,
+    channel,
+    kind: n.kind,
+    ...(n.threshold !== undefined ? { thresholdDays: n.threshold } : {}),
+    ...(channel === "smtp" ? { to: [...r.to, ...r.cc].join(",") } : {}),
+  },
+});
+
+async function deliver(pki: Pki, tx: Tx, p: NotifyParams, prep: Prepared): Promise<{ result: NotifyResult; failure?: MtlsError }> {
   // Read again under the lock: a concurrent run may have sent some meanwhile.
-  const sent = await readSentKeys(prep.layout);
+  const sent = await readSentKeys(pki);
   const delivered = new Map<string, { notice: Notice; rendered: RenderedNotice; channels: Channel[] }>();
   const warnings = new Set<string>();
   const failures: MtlsError[] = [];
@@ -171,36 +185,21 @@ async function deliver(p: NotifyParams, prep: Prepared & { layout: Layout }): Pr
   for (const channel of prep.channels) {
     const todo = unsent(prep.notices, sent, channel);
     if (!todo.length) continue;
-    const failure = await deliverOn(channel, todo, p, render, (n, r) => {
+    const failure = await deliverOn(channel, todo, p, tx.now, render, (n, r) => {
       const d = delivered.get(n.key) ?? { notice: n, rendered: r, channels: [] };
       d.channels.push(channel);
       delivered.set(n.key, d);
-      audit.push({
-        action: "notify.sent",
-        outcome: "ok",
-        serial: n.cert.serial,
-        partner: n.partnerId,
-        details: {
-          key: n.key,
-          channel,
-          kind: n.kind,
-          ...(n.threshold !== undefined ? { thresholdDays: n.threshold } : {}),
-          ...(channel === "smtp" ? { to: [...r.to, ...r.cc].join(",") } : {}),
-        },
-      });
+      audit.push(sentRecord(n, r, channel));
     });
     if (failure) failures.push(failure);
   }
-  if (audit.length) {
-    const tx = new StoreWriter();
-    await stageAudit(tx, prep.layout, audit, p.now);
-    await tx.commit();
-  }
-  const first = failures[0];
-  if (first)
-    throw envError(first.code, `${first.message}; ${audit.length} deliveries recorded, the failed ones were not and the next run retries them`, first.hint);
+  if (audit.length) tx.audit(...audit);
   const alreadySent = prep.notices.filter((n) => prep.channels.every((c) => sent.has(sentKey(n.key, c)))).length;
-  return { dryRun: false, notices: [...delivered.values()].map((d) => item(d.notice, d.rendered, d.channels)), alreadySent, warnings: [...warnings] };
+  const result = { dryRun: false, notices: [...delivered.values()].map((d) => item(d.notice, d.rendered, d.channels)), alreadySent, warnings: [...warnings] };
+  const first = failures[0];
+  if (!first) return { result };
+  const why = `${first.message}; ${audit.length} deliveries recorded, the failed ones were not and the next run retries them`;
+  return { result, failure: envError(first.code, why, first.hint) };
 }
 
 /** Delivers `todo` on one channel until the first failure, which it returns (the rest wait for the next run). */
@@ -208,6 +207,7 @@ async function deliverOn(
   channel: Channel,
   todo: Notice[],
   p: NotifyParams,
+  now: Date,
   render: (n: Notice) => Promise<RenderedNotice>,
   done: (n: Notice, r: RenderedNotice) => void,
 ): Promise<MtlsError | undefined> {
@@ -220,8 +220,8 @@ async function deliverOn(
         if (r.to.length === 0) continue; // no contact and no operator: the warning says so
         await mailer?.send({ to: r.to, cc: r.cc, subject: r.subject, text: r.text });
       } else {
-        const body = JSON.stringify(webhookPayload(n, r, p.now));
-        await postWebhook(p.webhook as WebhookSettings, { event: `mtls.${n.kind}`, delivery: n.key, body, now: p.now });
+        const body = JSON.stringify(webhookPayload(n, r, now));
+        await postWebhook(p.webhook as WebhookSettings, { event: `mtls.${n.kind}`, delivery: n.key, body, now });
       }
       done(n, r);
     }

@@ -2,42 +2,28 @@
 // overlap ends; and finishing rotations (revoke what the overlap no longer covers, one CRL).
 // The decisions live in plan.ts; this file reads the store and hands them to the issuing and
 // revoking transactions.
-import { readFile } from "node:fs/promises";
-import type { PassphraseSource } from "../ca/material.js";
 import { DEFAULT_OVERLAP_DAYS } from "../ca/policy.js";
-import { conflictError, fsError, inputError } from "../errors.js";
+import { conflictError, envError, inputError } from "../errors.js";
 import { requestIdentities } from "../identity/registry.js";
 import { validatePartnerId } from "../ids.js";
 import { type IssueParams, type IssueResult, issuePartnerCert } from "../issue/issue.js";
 import { pemOrDer } from "../pem.js";
 import { type CertInfo, parseCertificate } from "../pki.js";
 import { applyRevocations, type RevokeResult } from "../revoke/revoke.js";
+import { layoutOf, type Pki } from "../session.js";
 import { readIndex } from "../store/index-file.js";
+import { storeKeys } from "../store/keys.js";
 import { readPartners } from "../store/partners.js";
-import { openStore } from "../store/store.js";
 import { DAY, iso } from "../time.js";
 import { checkSuccessor, choosePredecessor, type DueRotation, dueRotations, openRotations, overlapEnd, overlapEnded } from "./plan.js";
 
 /** What `partner issue` takes for delivery (Option B bundle, output files), minus names and identities. */
 type Delivery = Pick<
   IssueParams,
-  | "outCert"
-  | "outChain"
-  | "outKey"
-  | "force"
-  | "bundleOut"
-  | "bundleDir"
-  | "bundleArmor"
-  | "gatewayUrl"
-  | "days"
-  | "csr"
-  | "csrSource"
-  | "generateKeyType"
-  | "lockTimeoutMs"
+  "outCert" | "outChain" | "outKey" | "force" | "bundleOut" | "bundleDir" | "bundleArmor" | "gatewayUrl" | "days" | "csr" | "csrSource" | "generateKeyType"
 >;
 
 export interface RotateParams extends Delivery {
-  pkiDir: string;
   partnerId: string;
   /** The certificate to succeed; required when the partner has several valid ones. */
   serial?: string;
@@ -45,8 +31,6 @@ export interface RotateParams extends Delivery {
   reuseKey?: boolean;
   /** How long the old certificate stays valid (default: the policy's overlap). */
   overlapMs?: number;
-  passphrase?: PassphraseSource;
-  now: Date;
 }
 
 export interface RotateResult {
@@ -62,15 +46,18 @@ export interface RotateResult {
   warnings: string[];
 }
 
-async function readArchived(certPath: string, serial: string): Promise<CertInfo> {
-  const bytes = await readFile(certPath).catch((err) => Promise.reject(fsError(err, certPath, "read")));
+async function readArchived(pki: Pki, serial: string): Promise<CertInfo> {
+  const bytes = await pki.storage.get(storeKeys.certFile(serial));
+  if (!bytes) throw envError("ERR_STORE_CORRUPT", `certificate ${serial} is in the index but not in the store`, "run `mtls doctor`");
   return parseCertificate(pemOrDer(bytes, ["CERTIFICATE"], `certificate ${serial}`), `certificate ${serial}`);
 }
 
 /** Issues the successor of a partner's certificate (Option A: its new CSR; B: a generated key in a bundle). */
-export async function rotatePartner(p: RotateParams): Promise<RotateResult> {
+export async function rotatePartner(pki: Pki, p: RotateParams): Promise<RotateResult> {
   const id = validatePartnerId(p.partnerId);
-  const { layout, config } = await openStore(p.pkiDir);
+  const layout = layoutOf(pki);
+  const config = await pki.config();
+  const now = pki.now;
   const [records, registry] = await Promise.all([readIndex(layout.index), readPartners(layout.partners)]);
   const offboarded = registry.partners[id]?.offboardedAt;
   if (offboarded)
@@ -80,12 +67,12 @@ export async function rotatePartner(p: RotateParams): Promise<RotateResult> {
       `onboard it again with \`mtls partner issue ${id}\``,
     );
   // Refused early (no passphrase asked); the issuing transaction checks again under the lock.
-  const old = choosePredecessor(records, id, p.now, p.serial);
-  const oldCert = await readArchived(layout.certFile(old.serial), old.serial);
+  const old = choosePredecessor(records, id, now, p.serial);
+  const oldCert = await readArchived(pki, old.serial);
   const overlapMs = p.overlapMs ?? (config.policy.overlapDays ?? DEFAULT_OVERLAP_DAYS) * DAY;
-  const until = iso(overlapEnd(p.now, overlapMs, old));
+  const until = iso(overlapEnd(now, overlapMs, old));
   if (p.csr && p.generateKeyType) throw inputError("ERR_USAGE", "--csr and --generate exclude each other", "pass one of them");
-  const issued = await issuePartnerCert({
+  const issued = await issuePartnerCert(pki, {
     ...p,
     partnerId: id,
     // The names come from the certificate being replaced; a CSR only brings the key (and a subject naming the same CN).
@@ -93,7 +80,7 @@ export async function rotatePartner(p: RotateParams): Promise<RotateResult> {
     ...(p.generateKeyType ? { subject: { der: oldCert.subjectDer } } : {}),
     successor: {
       stamp(prepared, current) {
-        const again = choosePredecessor(current, id, p.now, old.serial);
+        const again = choosePredecessor(current, id, now, old.serial);
         const warnings = checkSuccessor({
           predecessor: again,
           predecessorSpki: oldCert.spki,
@@ -123,14 +110,10 @@ export async function rotatePartner(p: RotateParams): Promise<RotateResult> {
 }
 
 export interface FinishParams {
-  pkiDir: string;
   /** Only this partner's rotations. */
   partnerId?: string;
   /** End every overlap now instead of waiting for its end. */
   early?: boolean;
-  passphrase?: PassphraseSource;
-  now: Date;
-  lockTimeoutMs?: number;
 }
 
 export interface FinishResult {
@@ -147,32 +130,28 @@ export interface FinishResult {
  * the CRLs once. Idempotent: with nothing due it changes nothing, publishes nothing and asks for
  * no passphrase, so it is safe in cron or CI.
  */
-export async function finishRotations(p: FinishParams): Promise<FinishResult> {
+export async function finishRotations(pki: Pki, p: FinishParams): Promise<FinishResult> {
   const id = p.partnerId === undefined ? undefined : validatePartnerId(p.partnerId);
-  const { layout } = await openStore(p.pkiDir);
-  const records = await readIndex(layout.index);
+  const now = pki.now;
+  const records = await readIndex(layoutOf(pki).index);
   if (id !== undefined && !records.some((r) => r.partnerId === id))
     throw inputError("ERR_UNKNOWN_PARTNER", `no partner "${id}" with certificates in this PKI`, "see `mtls partner list`");
   const scope = id === undefined ? {} : { partnerId: id };
   const pending = p.early
     ? []
-    : openRotations(records, p.now, id)
-        .filter((d) => !overlapEnded(d, p.now))
+    : openRotations(records, now, id)
+        .filter((d) => !overlapEnded(d, now))
         .map(view);
-  const due = dueRotations(records, p.now, { ...scope, early: Boolean(p.early) });
+  const due = dueRotations(records, now, { ...scope, early: Boolean(p.early) });
   if (due.length === 0) return { finished: [], pending, crls: [], copies: [], warnings: [] };
   const finished: FinishResult["finished"] = [];
-  const result = await applyRevocations({
-    pkiDir: p.pkiDir,
+  const result = await applyRevocations(pki, {
     reason: "superseded",
-    now: p.now,
     publish: true,
-    ...(p.passphrase ? { passphrase: p.passphrase } : {}),
-    ...(p.lockTimeoutMs ? { lockTimeoutMs: p.lockTimeoutMs } : {}),
     select: (index) => {
-      const now = dueRotations(index, p.now, { ...scope, early: Boolean(p.early) });
-      finished.splice(0, finished.length, ...now.map((d) => ({ ...view(d), early: Date.parse(d.successor.overlapUntil ?? "") > p.now.getTime() })));
-      return now.map((d) => d.superseded);
+      const picked = dueRotations(index, now, { ...scope, early: Boolean(p.early) });
+      finished.splice(0, finished.length, ...picked.map((d) => ({ ...view(d), early: Date.parse(d.successor.overlapUntil ?? "") > now.getTime() })));
+      return picked.map((d) => d.superseded);
     },
     audit: [{ action: "rotation.finish", outcome: "ok", ...(id ? { partner: id } : {}), details: { revoked: due.length, early: Boolean(p.early) } }],
   });

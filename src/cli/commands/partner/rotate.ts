@@ -3,7 +3,7 @@ import { usageError } from "../../../core/errors.js";
 import type { FinishResult, RotateResult } from "../../../core/index.js";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, parseDays, passphraseSource } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, parseDays, type Session } from "../../flags.js";
 import { fields, type Styles, table } from "../../output.js";
 
 interface Opts extends PassphraseOpts {
@@ -100,15 +100,14 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (partnerId: string | undefined, opts: Opts) => {
-      const core = await loadCore();
-      if (opts.finish) return finish(ctx, core, partnerId, opts);
+      const { core, pki } = await openSession(ctx, opts);
+      if (opts.finish) return finish(ctx, { core, pki }, partnerId, opts);
       if (opts.now) throw usageError("ERR_USAGE", "--now ends overlaps: it goes with --finish", "mtls partner rotate --finish <partner-id> --now");
       if (!partnerId) throw ctx.prompt.missing("<partner-id>", "whose certificate to rotate");
       if (Boolean(opts.csr) === Boolean(opts.generate))
         throw usageError("ERR_USAGE", "a rotation needs exactly one of --csr <file> (the partner's new CSR) and --generate", "see mtls partner rotate --help");
       ctx.out.progress(opts.generate ? "generating the new key pair and signing…" : "checking the CSR and signing…");
-      const result = await core.rotatePartner({
-        pkiDir: ctx.pkiDir,
+      const result = await core.rotatePartner(pki, {
         partnerId,
         ...(opts.serial ? { serial: core.parseSerial(opts.serial) } : {}),
         ...(opts.csr ? { csr: await ctx.readInput(opts.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${opts.csr}` } : {}),
@@ -124,8 +123,6 @@ export function register(parent: Command, ctx: CliContext): void {
         bundleArmor: Boolean(opts.armor),
         ...(opts.gatewayUrl ? { gatewayUrl: opts.gatewayUrl } : {}),
         force: Boolean(opts.force),
-        passphrase: passphraseSource(ctx, opts),
-        now: ctx.now(),
       });
       ctx.out.progress("");
       for (const w of result.warnings) ctx.out.warn(w);
@@ -133,7 +130,7 @@ export function register(parent: Command, ctx: CliContext): void {
     });
 }
 
-async function finish(ctx: CliContext, core: typeof import("../../../core/index.js"), partnerId: string | undefined, opts: Opts): Promise<void> {
+async function finish(ctx: CliContext, { core, pki }: Session, partnerId: string | undefined, opts: Opts): Promise<void> {
   const creating = [opts.csr, opts.generate, opts.serial, opts.overlap, opts.reuseKey, opts.outKey, opts.bundle].some((v) => v !== undefined);
   if (creating)
     throw usageError(
@@ -143,13 +140,7 @@ async function finish(ctx: CliContext, core: typeof import("../../../core/index.
     );
   if (opts.now)
     await ctx.prompt.confirmOrYes(`End the overlap of ${partnerId ?? "every open rotation"} now and revoke the superseded certificates?`, ctx.globals.yes);
-  const result = await core.finishRotations({
-    pkiDir: ctx.pkiDir,
-    ...(partnerId ? { partnerId } : {}),
-    early: Boolean(opts.now),
-    passphrase: passphraseSource(ctx, opts),
-    now: ctx.now(),
-  });
+  const result = await core.finishRotations(pki, { ...(partnerId ? { partnerId } : {}), early: Boolean(opts.now) });
   for (const w of result.warnings) ctx.out.warn(w);
   ctx.out.result(result, renderFinished);
 }
