@@ -7,11 +7,12 @@ import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import http from "node:http";
+import https from "node:https";
 import { join } from "node:path";
 import test, { after } from "node:test";
 import { makeCsr } from "../helpers/csr.js";
 import { json, mtls, openssl, run, tempDir } from "../helpers/run.js";
-import { haveAiosmtpd, readMail, startSmtp, startSmtpAuth } from "../helpers/smtp.js";
+import { haveAiosmtpd, readMail, startSmtp, startSmtpAuth, startSmtps } from "../helpers/smtp.js";
 import { serverCert } from "../helpers/tls.js";
 
 const DAY = 86_400_000;
@@ -234,6 +235,19 @@ test("#14 SMTP with STARTTLS and AUTH: a wrong password is exit 5 and never show
   assert.equal(mails[0]?.to, "ops@delta.example");
   const audit = await auditText(dir);
   for (const s of secrets) assert.ok(!audit.includes(s), "the password is not in the audit log");
+
+  // Implicit TLS (smtps://), the server's certificate checked against --smtp-ca.
+  await partner(dir, "epsilon", 5, { contact: "ops@epsilon.example" });
+  const smtps = await startSmtps(t, dir, srv);
+  const viaTls = await mtls(
+    ["notify", "--smtp", `smtps://127.0.0.1:${smtps.port}`, "--smtp-ca", srv.cert, "--from", "pki@home.example", "--partner", "epsilon"],
+    {
+      cwd: dir,
+      env: clock(0),
+    },
+  );
+  assert.equal(viaTls.exitCode, 0, viaTls.stdout + viaTls.stderr);
+  assert.equal((await readMail(smtps.maildir))[0]?.to, "ops@epsilon.example");
 });
 
 test("#14 hostile partner values: CR/LF in a name or a contact never adds a header or a recipient; escapes arrive inert; the CSR command stays one quoted word", async (t) => {
@@ -265,7 +279,8 @@ test("#14 hostile partner values: CR/LF in a name or a contact never adds a head
 
   // The webhook gets the same values inside its JSON body; no header carries anything of the partner's.
   const seen: Array<{ headers: http.IncomingHttpHeaders; body: string }> = [];
-  const receiver = http.createServer((req, res) => {
+  const srv = await serverCert(await tempDir(t));
+  const receiver = https.createServer({ cert: await readFile(srv.cert), key: await readFile(srv.key) }, (req, res) => {
     let body = "";
     req.on("data", (c) => (body += c));
     req.on("end", () => {
@@ -277,7 +292,7 @@ test("#14 hostile partner values: CR/LF in a name or a contact never adds a head
   await once(receiver, "listening");
   t.after(() => new Promise<void>((r) => receiver.close(() => r())));
   const port = (receiver.address() as import("node:net").AddressInfo).port;
-  const w = await mtls(["notify", "--webhook", `http://127.0.0.1:${port}/`, "--partner", "evil"], {
+  const w = await mtls(["notify", "--webhook", `https://127.0.0.1:${port}/`, "--webhook-ca", srv.cert, "--partner", "evil"], {
     cwd: dir,
     env: { ...clock(0), MTLS_WEBHOOK_SECRET: "hostile-test-secret" },
   });

@@ -38,6 +38,15 @@ export async function startSmtp(t: TestContext, dir: string, name = "mail"): Pro
   return { port, maildir, child, stop: () => stopChild(child) };
 }
 
+/** `aiosmtpd --smtpscert/--smtpskey`: SMTP over implicit TLS (smtps), no login. */
+export async function startSmtps(t: TestContext, dir: string, tls: { cert: string; key: string }): Promise<SmtpServer> {
+  const port = await freePort();
+  const maildir = join(dir, `smtps-mail-${port}`);
+  const args = ["-n", "-l", `127.0.0.1:${port}`, "--smtpscert", tls.cert, "--smtpskey", tls.key, "-c", "aiosmtpd.handlers.Mailbox", maildir];
+  const child = await startProcess(t, "aiosmtpd", args, port, join(dir, "smtps.log"));
+  return { port, maildir, child, stop: () => stopChild(child) };
+}
+
 /** aiosmtpd requiring STARTTLS, and AUTH after it (test/helpers/smtp-auth-server.py). */
 export async function startSmtpAuth(
   t: TestContext,
