@@ -60,7 +60,8 @@ export async function rotatePartner(pki: Pki, p: RotateParams): Promise<RotateRe
   const now = pki.now;
   const [records, registry] = await Promise.all([readIndex(layout.index), readPartners(layout.partners)]);
   const offboarded = registry.partners[id]?.offboardedAt;
-  if (offboarded)
+  // Issued again after offboarding, a partner is back: its new certificates rotate like any.
+  if (offboarded && !records.some((r) => r.partnerId === id && r.issuedAt > offboarded))
     throw conflictError(
       "ERR_OFFBOARDED",
       `partner ${id} was offboarded at ${offboarded}; there is nothing to rotate`,
