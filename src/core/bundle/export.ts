@@ -64,7 +64,7 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
     : p.recipientArmored !== undefined
       ? await checkStagedPartnerKey(p.recipientArmored, p.partner)
       : await readPinnedPartnerKey(layoutOf(p.pki), p.partner, p.now);
-  const signer = p.encrypt ? (p.signer ?? (await ensureSigningKey(p.pki))) : undefined;
+  const signer = p.encrypt ? (p.signer ?? (await ensureSigningKey(p.pki, p.now))) : undefined;
   const { zip, manifest } = await buildBundleZip({
     partnerId: p.partner.id,
     ...(p.partner.name ? { partnerName: p.partner.name } : {}),
@@ -132,7 +132,8 @@ export async function exportPartnerBundle(pki: Pki, p: ExportParams): Promise<Ex
   const mine = index.filter((r) => r.partnerId === id);
   const partner = reg.partners[id];
   if (!partner && mine.length === 0) throw inputError("ERR_UNKNOWN_PARTNER", `no partner "${id}" in this PKI`, "see `mtls partner list`");
-  let record = mine.filter((r) => r.status === "valid" && Date.parse(r.notAfter) > pki.now.getTime()).at(-1);
+  const now = pki.now;
+  let record = mine.filter((r) => r.status === "valid" && Date.parse(r.notAfter) > now.getTime()).at(-1);
   if (p.serial) {
     const serial = parseSerial(p.serial);
     record = mine.find((r) => r.serial === serial);
@@ -152,7 +153,7 @@ export async function exportPartnerBundle(pki: Pki, p: ExportParams): Promise<Ex
     armor: p.armor ?? false,
     force: p.force ?? false,
     ...(p.gatewayUrl ? { gatewayUrl: p.gatewayUrl } : {}),
-    now: pki.now,
+    now,
   });
   await pki.transact("bundle.export", async (tx) => {
     tx.audit({

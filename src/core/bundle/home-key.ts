@@ -67,6 +67,7 @@ export interface InitSigningKeyParams {
 
 /** Creates (or imports) the home party's OpenPGP signing key, once; protected by the CA passphrase. */
 export async function initSigningKey(pki: Pki, p: InitSigningKeyParams): Promise<SigningKeyResult> {
+  const now = pki.now; // one instant: a key must not be created after the time it is used at
   const config = await pki.config();
   if (config.delivery)
     throw conflictError(
@@ -76,8 +77,8 @@ export async function initSigningKey(pki: Pki, p: InitSigningKeyParams): Promise
     );
   const passphrase = await checkedPassphrase(pki, pki.passphrase ?? noPassphrase);
   const pair = p.importArmored
-    ? await importSigningKey(p.importArmored, p.importPassphrase, passphrase, pki.now)
-    : await generateSigningKey({ name: p.name ?? `${config.ca.name} partner delivery`, ...(p.email ? { email: p.email } : {}), passphrase, now: pki.now });
+    ? await importSigningKey(p.importArmored, p.importPassphrase, passphrase, now)
+    : await generateSigningKey({ name: p.name ?? `${config.ca.name} partner delivery`, ...(p.email ? { email: p.email } : {}), passphrase, now });
   await store(pki, pair);
   return { fingerprint: pair.info.fingerprint, userId: pair.info.userIds[0] ?? "", publicKeyPath: layoutOf(pki).homePublicKey, created: true, info: pair.info };
 }
@@ -99,13 +100,13 @@ export interface HomeSigningKey {
  * generation and the passphrase check are slow): stage it with stageSigningKey. Undefined when
  * the store has one.
  */
-export async function prepareSigningKey(pki: Pki): Promise<SigningKeyPair | undefined> {
+export async function prepareSigningKey(pki: Pki, now: Date = pki.now): Promise<SigningKeyPair | undefined> {
   const config = await pki.config();
   if (config.delivery) return undefined;
   return generateSigningKey({
     name: `${config.ca.name} partner delivery`,
     passphrase: await checkedPassphrase(pki, pki.passphrase ?? noPassphrase),
-    now: pki.now,
+    now,
   });
 }
 
@@ -117,8 +118,8 @@ export async function loadSigningKey(layout: Layout, config: StoreConfig): Promi
 }
 
 /** The signing key, created on first use (its own transaction) so `partner export` works on a fresh PKI. */
-export async function ensureSigningKey(pki: Pki): Promise<HomeSigningKey> {
-  const pair = await prepareSigningKey(pki);
+export async function ensureSigningKey(pki: Pki, now: Date = pki.now): Promise<HomeSigningKey> {
+  const pair = await prepareSigningKey(pki, now);
   if (pair) {
     const created = await pki.transact("pgp.init", (tx) => stageSigningKey(tx, pair));
     if (created) return { privateArmored: pair.privateArmored, fingerprint: pair.info.fingerprint, userId: pair.info.userIds[0] ?? "", created };

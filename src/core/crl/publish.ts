@@ -7,11 +7,12 @@ import { encodePem } from "../pem.js";
 import { layoutOf, type Pki, type Tx } from "../session.js";
 import type { StoreConfig } from "../store/config.js";
 import { type DurableStepHook, ensureDir, writeFileAtomic } from "../store/fs.js";
-import { type CertRecord, type IndexSnapshot, readIndexSnapshot, stageIndex } from "../store/index-file.js";
+import { type CertRecord, type IndexSnapshot, stageIndex } from "../store/index-file.js";
 import { storeKeys } from "../store/keys.js";
 import type { Layout } from "../store/layout.js";
+import { readIndexFrom, readRevocationsFrom } from "../store/read.js";
 import { isObject } from "../store/records.js";
-import { type Revocation, type RevocationsSnapshot, readRevocations, serializeRevocations } from "../store/revocations.js";
+import { type Revocation, type RevocationsSnapshot, serializeRevocations } from "../store/revocations.js";
 import { DAY, iso } from "../time.js";
 import { buildCrl, type CrlEntry } from "./encode.js";
 import { mergeCrlNumbers, readCrlHistory, readSeen, unjournaled } from "./history.js";
@@ -237,11 +238,11 @@ export async function publishCrls(pki: Pki, p: PublishCrlParams = {}): Promise<P
   return pki.transact(
     "crl.publish",
     async (tx) => {
-      const journal = await readRevocations(layout.revocations);
+      const journal = await readRevocationsFrom(tx, pki.storage);
       const validity = p.validityDays ? { validityDays: p.validityDays } : {};
       let index: IndexSnapshot | undefined;
       const loadIndex = async () => {
-        index ??= await readIndexSnapshot(layout.index);
+        index ??= await readIndexFrom(tx, pki.storage);
         return index;
       };
       const staged = await stagePublication(

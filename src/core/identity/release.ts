@@ -1,9 +1,9 @@
 import { conflictError, inputError } from "../errors.js";
 import { validatePartnerId } from "../ids.js";
 import { layoutOf, type Pki } from "../session.js";
-import { readIndexSnapshot } from "../store/index-file.js";
 import { storeKeys } from "../store/keys.js";
-import { readPartners, serializePartners } from "../store/partners.js";
+import { serializePartners } from "../store/partners.js";
+import { readIndexFrom, readPartnersFrom } from "../store/read.js";
 import { iso } from "../time.js";
 import { IdentityOwners, identityKey } from "./registry.js";
 
@@ -31,8 +31,8 @@ export async function releaseIdentity(pki: Pki, p: ReleaseIdentityParams): Promi
   return pki.transact(
     "identity.release",
     async (tx) => {
-      const snap = await readIndexSnapshot(layout.index);
-      const registry = await readPartners(layout.partners);
+      const snap = await readIndexFrom(tx, pki.storage);
+      const registry = await readPartnersFrom(tx, pki.storage);
       const claim = IdentityOwners.build(snap.records, registry, tx.now)
         .claimsOf(p.identity)
         .find((c) => c.partnerId === id);

@@ -11,9 +11,10 @@ import { encodePem } from "../pem.js";
 import { parseSan } from "../sans.js";
 import { layoutOf, type Pki } from "../session.js";
 import { ensureDir, exists, parallel } from "../store/fs.js";
-import { type CertRecord, readIndexSnapshot, stageIndex } from "../store/index-file.js";
+import { type CertRecord, stageIndex } from "../store/index-file.js";
 import { storeKeys } from "../store/keys.js";
-import { readPartners, serializePartners } from "../store/partners.js";
+import { serializePartners } from "../store/partners.js";
+import { readIndexFrom, readPartnersFrom } from "../store/read.js";
 import { iso } from "../time.js";
 import { chainPemFor, type PreparedRequest, prepareRequest, recordFor, signRequest, uniqueSerial } from "./issue.js";
 
@@ -144,8 +145,8 @@ export async function issueBatch(pki: Pki, p: BatchParams): Promise<BatchResult>
   await pki.transact(
     "cert.issue",
     async (tx) => {
-      const snap = await readIndexSnapshot(layout.index);
-      const registry = await readPartners(layout.partners);
+      const snap = await readIndexFrom(tx, pki.storage);
+      const registry = await readPartnersFrom(tx, pki.storage);
       const taken = new Set(snap.records.map((r) => r.serial));
       // Ownership in file order: a line may not take an identity another partner owns, in the
       // store or on an earlier line of this batch (#12).

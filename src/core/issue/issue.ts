@@ -19,10 +19,11 @@ import { dedupeSans, formatSan, type San, sanProblem } from "../sans.js";
 import { layoutOf, type Pki } from "../session.js";
 import type { StoreConfig } from "../store/config.js";
 import { exists, writeFileAtomic } from "../store/fs.js";
-import { type CertRecord, readIndexSnapshot, stageIndex } from "../store/index-file.js";
+import { type CertRecord, stageIndex } from "../store/index-file.js";
 import { storeKeys } from "../store/keys.js";
 import type { Layout } from "../store/layout.js";
-import { readPartners, serializePartners } from "../store/partners.js";
+import { serializePartners } from "../store/partners.js";
+import { readIndexFrom, readPartnersFrom } from "../store/read.js";
 import { DAY, iso } from "../time.js";
 import { createLeaf, keyIdentifier } from "./leaf-encode.js";
 import { checkKeyPolicy, subjectEncodingProblem } from "./policy.js";
@@ -259,7 +260,7 @@ export async function issuePartnerCert(pki: Pki, p: IssueParams): Promise<IssueR
   const layout = layoutOf(pki);
   const config = await pki.config();
   const now = pki.now;
-  const known = (await readPartners(layout.partners)).partners[validatePartnerId(p.partnerId)];
+  const known = (await readPartnersFrom(pki.storage, pki.storage)).partners[validatePartnerId(p.partnerId)];
   const hasPgp = Boolean(p.onboard?.key || known?.pgp);
   const deliver = Boolean(p.onboard) || Boolean(p.generateKeyType && (p.bundleOut || (!p.outKey && hasPgp)));
   if (p.generateKeyType && !p.outKey && !deliver) {
@@ -287,13 +288,13 @@ export async function issuePartnerCert(pki: Pki, p: IssueParams): Promise<IssueR
   // The pinned recipient key is checked before anything is written (the signing key included).
   if (deliver && known?.pgp && !p.onboard?.key) await readPinnedPartnerKey(layout, known, now);
   // A first delivery creates the home party's signing key, in this same transaction.
-  const newSigningKey = deliver ? await prepareSigningKey(pki) : undefined;
+  const newSigningKey = deliver ? await prepareSigningKey(pki, now) : undefined;
 
   return pki.transact(
     "cert.issue",
     async (tx) => {
-      const snap = await readIndexSnapshot(layout.index);
-      const registry = await readPartners(layout.partners);
+      const snap = await readIndexFrom(tx, pki.storage);
+      const registry = await readPartnersFrom(tx, pki.storage);
       assertIdentitiesAvailable({ records: snap.records, registry, partnerId: prepared.partnerId, identities: requestIdentities(prepared) });
       const successor = p.successor?.stamp(prepared, snap.records);
       if (successor) prepared.warnings.push(...successor.warnings);

@@ -11,6 +11,7 @@ import { readIndex } from "../store/index-file.js";
 import { storeKeys } from "../store/keys.js";
 import type { Layout } from "../store/layout.js";
 import { type PartnerRecord, type PartnerRegistry, readPartners, serializePartners } from "../store/partners.js";
+import { readPartnersFrom } from "../store/read.js";
 import { openStore } from "../store/store.js";
 import { DAY, daysUntil, iso } from "../time.js";
 
@@ -82,7 +83,7 @@ export async function addPartner(pki: Pki, p: AddPartnerParams): Promise<{ partn
   return pki.transact(
     "partner.add",
     async (tx) => {
-      const reg = await readPartners(layout.partners);
+      const reg = await readPartnersFrom(tx, pki.storage);
       const { partner, created, audit } = await stagePartnerRegistration(tx, layout, reg, r, tx.now);
       tx.put(storeKeys.partners, serializePartners(reg));
       tx.audit(audit);

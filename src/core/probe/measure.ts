@@ -5,7 +5,7 @@
 import { loadCaCerts, loadCaKeys } from "../ca/material.js";
 import { copyToPublishDir, publishAudit, stagePublication } from "../crl/publish.js";
 import { layoutOf, type Pki } from "../session.js";
-import { readRevocations } from "../store/revocations.js";
+import { readRevocationsFrom } from "../store/read.js";
 import { iso } from "../time.js";
 import type { ClientCredential, Evidence, Observation } from "./attempt.js";
 
@@ -34,7 +34,7 @@ export async function revokeProbeCertificate(pki: Pki, serial: string): Promise<
   await pki.transact(
     "cert.revoke",
     async (tx) => {
-      const journal = await readRevocations(layout.revocations);
+      const journal = await readRevocationsFrom(tx, pki.storage);
       const added = [{ serial, issuer: ca.issuerRole, revokedAt: iso(tx.now), reason: "cessationOfOperation" as const, partnerId: "(probe)" }];
       const staged = await stagePublication({ layout, config, ca, keys, journal, added, now: tx.now }, tx);
       tx.audit(

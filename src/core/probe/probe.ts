@@ -1,7 +1,6 @@
 import { isIP, connect as tcpConnect } from "node:net";
 import { usageError } from "../errors.js";
 import { layoutOf, type Pki } from "../session.js";
-import { writeFileAtomic } from "../store/fs.js";
 import type { Store } from "../store/store.js";
 import { attempt, type ClientCredential, type Evidence, type Observation, type ServerCertInfo, type TlsMode } from "./attempt.js";
 import { describePresented, likelyCauses, markNotOffered } from "./causes.js";

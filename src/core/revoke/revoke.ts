@@ -5,10 +5,11 @@ import { conflictError, inputError } from "../errors.js";
 import { parseSerial, validatePartnerId } from "../ids.js";
 import { layoutOf, type Pki, type Tx } from "../session.js";
 import type { StoreConfig } from "../store/config.js";
-import { type CertRecord, REVOCATION_REASONS, type RevocationReason, readIndex, readIndexSnapshot, stageIndex } from "../store/index-file.js";
+import { type CertRecord, REVOCATION_REASONS, type RevocationReason, stageIndex } from "../store/index-file.js";
 import { storeKeys } from "../store/keys.js";
-import { readPartners, serializePartners } from "../store/partners.js";
-import { type Revocation, readRevocations, serializeRevocations } from "../store/revocations.js";
+import { serializePartners } from "../store/partners.js";
+import { readIndexFrom, readPartnersFrom, readRevocationsFrom } from "../store/read.js";
+import { type Revocation, serializeRevocations } from "../store/revocations.js";
 import { iso } from "../time.js";
 
 export function parseReason(text: string): RevocationReason {
@@ -52,7 +53,7 @@ export async function applyRevocations(pki: Pki, p: ApplyParams): Promise<Revoke
   const layout = layoutOf(pki);
   const config = await pki.config();
   // Refuse early, without asking for a passphrase, when the request cannot succeed.
-  p.select(await readIndex(layout.index));
+  p.select(await (await readIndexFrom(pki.storage, pki.storage)).records);
   const ca = await loadCaCerts(layout, config);
   // Key derivation runs in the thread pool while we take the lock and read the journals.
   const keysPending: Promise<CaKeys> | undefined = p.publish ? loadCaKeys(layout, ca, pki.passphrase) : undefined;
@@ -61,7 +62,7 @@ export async function applyRevocations(pki: Pki, p: ApplyParams): Promise<Revoke
     "cert.revoke",
     async (tx) => {
       const revokedAt = iso(tx.now);
-      const [snap, journal] = await Promise.all([readIndexSnapshot(layout.index), readRevocations(layout.revocations)]);
+      const [snap, journal] = await Promise.all([readIndexFrom(tx, pki.storage), readRevocationsFrom(tx, pki.storage)]);
       const targets = new Set(p.select(snap.records).map((r) => r.serial));
       const out: RevokedEntry[] = [];
       const changed: CertRecord[] = [];
@@ -137,9 +138,11 @@ export interface OffboardParams {
 async function refuseRepeatedOffboard(pki: Pki, id: string, now: number): Promise<void> {
   const layout = layoutOf(pki);
   await pki.config();
-  const entry = (await readPartners(layout.partners)).partners[id];
+  const entry = (await readPartnersFrom(pki.storage, pki.storage)).partners[id];
   if (!entry?.offboardedAt) return;
-  const live = (await readIndex(layout.index)).filter((r) => r.partnerId === id && r.status === "valid" && Date.parse(r.notAfter) > now);
+  const live = (await (await readIndexFrom(pki.storage, pki.storage)).records).filter(
+    (r) => r.partnerId === id && r.status === "valid" && Date.parse(r.notAfter) > now,
+  );
   if (live.length === 0)
     throw conflictError(
       "ERR_ALREADY_OFFBOARDED",
@@ -163,7 +166,7 @@ export async function offboardPartner(pki: Pki, p: OffboardParams): Promise<Revo
     },
     audit: [{ action: "partner.offboard", outcome: "ok", partner: id, details: { reason: p.reason } }],
     alsoStage: async (tx) => {
-      const reg = await readPartners(layoutOf(pki).partners);
+      const reg = await readPartnersFrom(tx, pki.storage);
       const entry = reg.partners[id] ?? { id, createdAt: iso(tx.now), updatedAt: iso(tx.now) };
       reg.partners[id] = { ...entry, updatedAt: iso(tx.now), offboardedAt: iso(tx.now) };
       tx.put(storeKeys.partners, serializePartners(reg));

@@ -13,9 +13,10 @@ import { type CertInfo, describeName, parseCsr } from "../pki.js";
 import { dedupeSans, formatSan, type San, sanProblem } from "../sans.js";
 import { layoutOf, type Pki, type Tx } from "../session.js";
 import { exists, writeFileAtomic } from "../store/fs.js";
-import { type CertRecord, type IndexSnapshot, readIndexSnapshot, stageIndex } from "../store/index-file.js";
+import { type CertRecord, type IndexSnapshot, stageIndex } from "../store/index-file.js";
 import { storeKeys } from "../store/keys.js";
 import type { Layout } from "../store/layout.js";
+import { readIndexFrom } from "../store/read.js";
 import { DAY, iso } from "../time.js";
 
 /** Index records of server certificates carry this prefix, which no partner id can have. */
@@ -195,7 +196,7 @@ export async function issueServerCert(pki: Pki, params: ServerIssueParams): Prom
   return pki.transact(
     "cert.issue",
     async (tx) => {
-      const snap = await readIndexSnapshot(layout.index);
+      const snap = await readIndexFrom(tx, pki.storage);
       const serial = uniqueSerial(new Set(snap.records.map((r) => r.serial)));
       const signed = await signServer(p, name, sans, key, days, serial, ca, caKey, { layout, ...(config.ca.crlUrl ? { crlUrl: config.ca.crlUrl } : {}) });
       await writeAndStage(tx, p, signed, key, ca, snap, pki.durableStep);

@@ -64,6 +64,11 @@ export interface IndexSnapshot {
  */
 export async function readIndexSnapshot(path: string): Promise<IndexSnapshot> {
   const { text, validBytes } = await readJournal(path);
+  return parseIndex(text, validBytes, path);
+}
+
+/** The index's complete lines, the last record per serial winning; `path` names it in errors. */
+export function parseIndex(text: string, validBytes: number, path: string): IndexSnapshot {
   const end = text.length;
   const bySerial = new Map<string, CertRecord>();
   let lines = 0;
