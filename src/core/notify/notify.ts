@@ -7,9 +7,9 @@ import type { AuditEntry } from "../audit/audit.js";
 import { DEFAULT_NOTIFY_DAYS, DEFAULT_OVERLAP_DAYS } from "../ca/policy.js";
 import { envError, inputError, type MtlsError } from "../errors.js";
 import { assessPartners } from "../health/partners.js";
-import { layoutOf, type Pki, type Tx } from "../session.js";
-import { readIndex } from "../store/index-file.js";
-import { type PartnerRecord, readPartners } from "../store/partners.js";
+import type { Pki, Tx } from "../session.js";
+import type { PartnerRecord } from "../store/partners.js";
+import { readIndexFrom, readPartnersFrom } from "../store/read.js";
 import { DAY } from "../time.js";
 import { type MessageContext, type RenderedNotice, renderNotice, webhookPayload } from "./message.js";
 import { type Channel, type Notice, planNotices, sentKey, unsent } from "./plan.js";
@@ -75,10 +75,9 @@ interface Prepared {
 }
 
 async function prepare(pki: Pki, p: NotifyParams): Promise<Prepared> {
-  const layout = layoutOf(pki);
   const config = await pki.config();
   const now = pki.now;
-  const [records, registry] = await Promise.all([readIndex(layout.index), readPartners(layout.partners)]);
+  const [records, registry] = await Promise.all([readIndexFrom(pki.storage, pki.storage).then((s) => s.records), readPartnersFrom(pki.storage, pki.storage)]);
   if (p.partnerId !== undefined && !registry.partners[p.partnerId] && !records.some((r) => r.partnerId === p.partnerId))
     throw inputError("ERR_UNKNOWN_PARTNER", `no partner "${p.partnerId}" in this PKI`, "see `mtls partner list`");
   const health = assessPartners({ records, registry, now, warnMs: config.policy.warnDays * DAY }).filter(

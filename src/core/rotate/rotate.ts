@@ -10,10 +10,9 @@ import { type IssueParams, type IssueResult, issuePartnerCert } from "../issue/i
 import { pemOrDer } from "../pem.js";
 import { type CertInfo, parseCertificate } from "../pki.js";
 import { applyRevocations, type RevokeResult } from "../revoke/revoke.js";
-import { layoutOf, type Pki } from "../session.js";
-import { readIndex } from "../store/index-file.js";
+import type { Pki } from "../session.js";
 import { storeKeys } from "../store/keys.js";
-import { readPartners } from "../store/partners.js";
+import { readIndexFrom, readPartnersFrom } from "../store/read.js";
 import { DAY, iso } from "../time.js";
 import { checkSuccessor, choosePredecessor, type DueRotation, dueRotations, openRotations, overlapEnd, overlapEnded } from "./plan.js";
 
@@ -55,10 +54,9 @@ async function readArchived(pki: Pki, serial: string): Promise<CertInfo> {
 /** Issues the successor of a partner's certificate (Option A: its new CSR; B: a generated key in a bundle). */
 export async function rotatePartner(pki: Pki, p: RotateParams): Promise<RotateResult> {
   const id = validatePartnerId(p.partnerId);
-  const layout = layoutOf(pki);
   const config = await pki.config();
   const now = pki.now;
-  const [records, registry] = await Promise.all([readIndex(layout.index), readPartners(layout.partners)]);
+  const [records, registry] = await Promise.all([readIndexFrom(pki.storage, pki.storage).then((s) => s.records), readPartnersFrom(pki.storage, pki.storage)]);
   const offboarded = registry.partners[id]?.offboardedAt;
   // Issued again after offboarding, a partner is back: its new certificates rotate like any.
   if (offboarded && !records.some((r) => r.partnerId === id && r.issuedAt > offboarded))
@@ -134,7 +132,7 @@ export interface FinishResult {
 export async function finishRotations(pki: Pki, p: FinishParams): Promise<FinishResult> {
   const id = p.partnerId === undefined ? undefined : validatePartnerId(p.partnerId);
   const now = pki.now;
-  const records = await readIndex(layoutOf(pki).index);
+  const { records } = await readIndexFrom(pki.storage, pki.storage);
   if (id !== undefined && !records.some((r) => r.partnerId === id))
     throw inputError("ERR_UNKNOWN_PARTNER", `no partner "${id}" with certificates in this PKI`, "see `mtls partner list`");
   const scope = id === undefined ? {} : { partnerId: id };
