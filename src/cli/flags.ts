@@ -177,7 +177,9 @@ export async function openSession(ctx: CliContext, opts?: PassphraseOpts, o: { c
   const core = await loadCore();
   const hook = durableStepHook();
   const passphrase = o.passphrase ?? (opts ? passphraseSource(ctx, opts) : undefined);
-  const pki = await core.openPki(ctx.pkiDir, {
+  // A database store: its working copy commits each transaction to the database (#16).
+  const location = ctx.storeSession ? ctx.storeSession.storage(hook ? { onDurableStep: hook } : {}) : ctx.pkiDir;
+  const pki = await core.openPki(location, {
     now: o.clock ? () => ctx.now() : ctx.now(),
     actor: actor(),
     ...(passphrase ? { passphrase } : {}),

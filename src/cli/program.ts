@@ -35,7 +35,10 @@ import * as revocationServe from "./commands/revocation/serve.js";
 import * as revoke from "./commands/revoke.js";
 import * as serverIssue from "./commands/server/issue.js";
 import * as status from "./commands/status.js";
+import * as storeInit from "./commands/store/init.js";
+import * as storeMigrate from "./commands/store/migrate.js";
 import type { CliContext, GlobalOptions } from "./context.js";
+import { commitCommandStore, openCommandStore } from "./store-session.js";
 
 /** mtls's own package.json, found from wherever this module runs (dist/src/… or dist/bundle/). */
 function readVersion(): string {
@@ -102,6 +105,10 @@ export function createProgram(ctx: CliContext): Command {
     .description("Private CA and partner certificate lifecycle for mutual-TLS API gateways")
     .version(VERSION, "-V, --version", "print the version")
     .addOption(new Option("--pki <dir>", "PKI directory").env("MTLS_PKI").default("pki"))
+    .addOption(new Option("--store <url>", "the store: a directory, file:<dir> or postgres://user@host:5432/db (instead of --pki)").env("MTLS_STORE"))
+    .addOption(
+      new Option("--store-password-file <file>", "the database password, first line of <file> (or PGPASSWORD, ~/.pgpass)").env("MTLS_STORE_PASSWORD_FILE"),
+    )
     .option("--json", "write one JSON document to stdout (no colour, no prompts)")
     .option("-q, --quiet", "print only results, warnings and errors")
     .option("--no-color", "no colour (also NO_COLOR=1)")
@@ -111,7 +118,9 @@ export function createProgram(ctx: CliContext): Command {
     .hook("preAction", (_root, action) => {
       ctx.applyGlobals(action.optsWithGlobals() as GlobalOptions);
       ctx.out.command = commandPath(action);
-    });
+    })
+    .hook("preAction", (_root, action) => openCommandStore(ctx, program, commandPath(action)))
+    .hook("postAction", () => commitCommandStore(ctx));
 
   demo.register(program, ctx);
 
@@ -162,6 +171,9 @@ export function createProgram(ctx: CliContext): Command {
   const server = program.command("server").description("the gateways' own TLS server certificates");
   serverIssue.register(server, ctx);
   inspect.register(program, ctx);
+  const store = program.command("store").description("where the PKI lives: a directory or a PostgreSQL database shared by a team");
+  storeInit.register(store, ctx);
+  storeMigrate.register(store, ctx);
 
   ctx.out.command = guessCommand(program, ctx.io.argv);
   return program;
