@@ -12,6 +12,7 @@ import { makeCsr } from "../helpers/csr.js";
 import { curlWithCert } from "../helpers/curl.js";
 import { freePort, haveHaproxy, haveNginx, startProcess } from "../helpers/gateways.js";
 import { genKey, gpgHome, haveGpg } from "../helpers/gpg.js";
+import { fileCluster, pgSkipReason } from "../helpers/postgres.js";
 import { json, mtls, openssl, opensslVerifyWithCrl, run, snapshot, tempDir } from "../helpers/run.js";
 import { serverCert } from "../helpers/tls.js";
 
@@ -41,6 +42,8 @@ async function issue(dir: string, id: string, subj: string, extra: string[] = []
   assert.equal(r.exitCode, 0, r.stderr);
   return { ...json(r).result, key } as { serial: string; chainPath: string; key: string };
 }
+
+const pgCluster = fileCluster();
 
 const crlNumber = async (dir: string) =>
   Number(
@@ -277,4 +280,31 @@ test("#14 rotate --generate: a new encrypted bundle that GnuPG opens; --json nam
   const cert = await run("unzip", ["-p", zip, "certificate.pem"]);
   const serial = (await openssl(["x509", "-noout", "-serial"], { input: cert.stdout })).stdout.trim().split("=")[1]?.toLowerCase();
   assert.equal(serial, r.newSerial);
+});
+
+test("#14 on the database store (#16): rotate, --finish and notify --dry-run run through the same storage interface", async (t) => {
+  const reason = pgSkipReason();
+  if (reason) return t.skip(reason);
+  const c = await pgCluster();
+  const s = await c.newStore("rotate");
+  const dir = await tempDir(t);
+  const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+    mtls([...args, "--store", s.url, "--json"], { cwd: dir, env: { PGPASSWORD: s.password, ...env } });
+  assert.equal((await run(["ca", "init", "--name", "PG", "--insecure-no-passphrase"])).exitCode, 0);
+  const first = await makeCsr(dir, "acme", { subj: "/CN=acme-client" });
+  const old = json(await run(["partner", "issue", "acme", "--csr", first.csr])).result.serial;
+  const next = await makeCsr(dir, "acme-next", { subj: "/CN=acme-client" });
+  const rot = await run(["partner", "rotate", "acme", "--csr", next.csr]);
+  assert.equal(rot.exitCode, 0, rot.stdout);
+  assert.equal(json(rot).result.oldSerial, old);
+  const fin = await run(["partner", "rotate", "--finish", "--now", "--yes"]);
+  assert.deepEqual(
+    json(fin).result.finished.map((f: { serial: string }) => f.serial),
+    [old],
+  );
+  const later = await run(["notify", "--dry-run"], clock(70));
+  assert.deepEqual(
+    json(later).result.notices.map((n: { key: string }) => n.key),
+    [`reminder:${json(rot).result.newSerial}:30`],
+  );
 });
