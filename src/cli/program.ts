@@ -5,6 +5,7 @@ import { Command, Option } from "commander";
 import * as audit from "./commands/audit.js";
 import * as bundleOpen from "./commands/bundle/open.js";
 import * as caInit from "./commands/ca/init.js";
+import * as caKeyImportToToken from "./commands/ca/key/import-to-token.js";
 import * as caPolicySet from "./commands/ca/policy/set.js";
 import * as caShow from "./commands/ca/show.js";
 import * as completion from "./commands/completion.js";
@@ -128,6 +129,7 @@ export function createProgram(ctx: CliContext): Command {
   caInit.register(ca, ctx);
   caShow.register(ca, ctx);
   caPolicySet.register(ca.command("policy").description("the CA's policy: revocation URLs, CRL publishing, validity limits"), ctx);
+  caKeyImportToToken.register(ca.command("key").description("where the CA keys live: files or a PKCS#11 token"), ctx);
 
   const partner = program.command("partner").description("register partners, issue and deliver their certificates, offboard them");
   partnerOnboard.register(partner, ctx);

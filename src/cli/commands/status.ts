@@ -5,16 +5,39 @@ import type { CliContext } from "../context.js";
 import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
 import { type Styles, table } from "../output.js";
 
-interface Opts {
+export interface StatusOptions {
   warnWithin?: string;
+  /** Default 90d, as on the command line. */
   caWarnWithin?: string;
   crlMargin?: string;
 }
 
+/** `mtls status`, in-process: the verdict (the CLI exits 1 when it is not healthy). */
+export async function runStatus(ctx: CliContext, opts: StatusOptions): Promise<StatusResult> {
+  const core = await loadCore();
+  const d = (v: string | undefined, flag: string) => (v ? core.parseDuration(v, flag) : undefined);
+  const warnWithinMs = d(opts.warnWithin, "--warn-within");
+  const caWarnWithinMs = d(opts.caWarnWithin ?? "90d", "--ca-warn-within");
+  const crlMarginMs = d(opts.crlMargin, "--crl-margin");
+  return core.checkStatus({
+    pkiDir: ctx.pkiDir,
+    now: ctx.now(),
+    ...(warnWithinMs ? { warnWithinMs } : {}),
+    ...(caWarnWithinMs ? { caWarnWithinMs } : {}),
+    ...(crlMarginMs ? { crlMarginMs } : {}),
+  });
+}
+
 function render(r: StatusResult, s: Styles): string {
   const cas = table(
-    ["CA", "SUBJECT", "NOT AFTER", "DAYS"],
-    r.cas.map((c) => [c.role, c.subject, c.notAfter.slice(0, 10), String(c.daysLeft)]),
+    ["CA", "SUBJECT", "NOT AFTER", "DAYS", "KEY"],
+    r.cas.map((c) => [
+      c.role,
+      c.subject,
+      c.notAfter.slice(0, 10),
+      String(c.daysLeft),
+      c.keyStore === "pkcs11" ? `token${c.tokenReachable ? "" : " (unreachable)"}` : "file",
+    ]),
     s,
   );
   const crls = table(
@@ -55,19 +78,8 @@ export function register(parent: Command, ctx: CliContext): void {
         "5  no PKI",
       ]),
     )
-    .action(async (opts: Opts) => {
-      const core = await loadCore();
-      const d = (v: string | undefined, flag: string) => (v ? core.parseDuration(v, flag) : undefined);
-      const warnWithinMs = d(opts.warnWithin, "--warn-within");
-      const caWarnWithinMs = d(opts.caWarnWithin, "--ca-warn-within");
-      const crlMarginMs = d(opts.crlMargin, "--crl-margin");
-      const result = await core.checkStatus({
-        pkiDir: ctx.pkiDir,
-        now: ctx.now(),
-        ...(warnWithinMs ? { warnWithinMs } : {}),
-        ...(caWarnWithinMs ? { caWarnWithinMs } : {}),
-        ...(crlMarginMs ? { crlMarginMs } : {}),
-      });
+    .action(async (opts: StatusOptions) => {
+      const result = await runStatus(ctx, opts);
       ctx.out.result(result, render);
       if (!result.healthy) ctx.out.setExit(Exit.CHECK_FAILED);
     });

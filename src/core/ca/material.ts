@@ -2,7 +2,9 @@ import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { lstat } from "node:fs/promises";
 import { Exit, envError, fsError, inputError, MtlsError } from "../errors.js";
 import { INPUT_LIMITS, readFileBounded } from "../input.js";
-import { decryptKeyPemAsync, importSigningKey, type KeyType, keyObjectFromPkcs8, keyTypeOf } from "../keys.js";
+import { decryptKeyPemAsync, type KeyType, keyObjectFromPkcs8, keyTypeOf } from "../keys.js";
+import { type CaRole, type KeyLocation, openTokenCaKey, type TokenAccess, tokenLocation } from "../keystore/key-store.js";
+import { parsePkcs11Uri } from "../keystore/pkcs11-uri.js";
 import { pemOrDer } from "../pem.js";
 import { type CertInfo, parseCertificate } from "../pki.js";
 import type { StoreConfig } from "../store/config.js";
@@ -11,8 +13,12 @@ import type { Layout } from "../store/layout.js";
 import { corruptError } from "../store/records.js";
 import { keyObjectSigner, type Signer } from "../x509/signer.js";
 
-/** Supplies the CA key passphrase when, and only when, a key turns out to be encrypted. */
-export type PassphraseSource = () => Promise<string>;
+/**
+ * Supplies the CA key passphrase when, and only when, a key turns out to be encrypted. Token
+ * access (the PIN source and the command's open PKCS#11 sessions) rides along on the same
+ * value, so every path that can reach a CA key file can reach a CA key in a token.
+ */
+export type PassphraseSource = (() => Promise<string>) & { tokens?: TokenAccess };
 
 export interface CaCerts {
   root: CertInfo;
@@ -20,6 +26,8 @@ export interface CaCerts {
   /** The CA that signs partner certificates: the intermediate, or the root for a single tier. */
   issuer: CertInfo;
   issuerRole: "intermediate" | "root";
+  /** CA keys in a PKCS#11 token (config.json ca.keyStore), by role. */
+  keyStore?: { root?: string; intermediate?: string };
 }
 
 /** A certificate of the store; a link planted in its place is not followed (#13). */
@@ -38,18 +46,22 @@ function readCaCert(path: string, what: string): Promise<CertInfo> {
 
 export async function loadCaCerts(layout: Layout, config: StoreConfig): Promise<CaCerts> {
   const root = await readCaCert(layout.rootCert, "the root CA certificate");
-  if (!config.ca.intermediate) return { root, issuer: root, issuerRole: "root" };
+  const keyStore = config.ca.keyStore ? { keyStore: config.ca.keyStore } : {};
+  if (!config.ca.intermediate) return { root, issuer: root, issuerRole: "root", ...keyStore };
   const intermediate = await readCaCert(layout.intermediateCert, "the intermediate CA certificate");
-  return { root, intermediate, issuer: intermediate, issuerRole: "intermediate" };
+  return { root, intermediate, issuer: intermediate, issuerRole: "intermediate", ...keyStore };
 }
 
 export interface CaKey {
-  key: CryptoKey;
-  /** The same key for node:crypto's synchronous signing (partner leaves, in bulk). */
+  /**
+   * Every signature by this CA goes through it, wherever the key lives. (There is deliberately
+   * no CryptoKey here: a token key has none, so signing code that took one would fail on it.)
+   */
+  signer: Signer;
+  /** A file key for node:crypto's synchronous signing (partner leaves, in bulk). */
   keyObject?: KeyObject;
   keyType: KeyType;
-  /** How certificates and CRLs are signed with this key (a file key here; a token key elsewhere). */
-  signer: Signer;
+  location: KeyLocation;
 }
 
 /**
@@ -82,7 +94,34 @@ export async function loadCaKey(path: string, cert: CertInfo, passphrase: Passph
   }
   const keyType = keyTypeOf(cert.spki);
   const keyObject = keyObjectFromPkcs8(pkcs8);
-  return { key: await importSigningKey(pkcs8, keyType), keyObject, keyType, signer: keyObjectSigner(keyObject, keyType, cert.spki) };
+  return {
+    signer: keyObjectSigner(keyObject, keyType, cert.spki),
+    keyObject,
+    keyType,
+    location: { kind: "file", path },
+  };
+}
+
+/** A CA key in a PKCS#11 token: the token must be there, the PIN right, and the key the certificate's. */
+async function loadTokenCaKey(uriText: string, role: CaRole, cert: CertInfo, passphrase: PassphraseSource | undefined, what: string): Promise<CaKey> {
+  const uri = parsePkcs11Uri(uriText, `config.json ca.keyStore.${role}`);
+  if (!passphrase?.tokens)
+    throw new MtlsError(
+      "ERR_PIN_REQUIRED",
+      `${what} is in a PKCS#11 token and no PIN source was given`,
+      Exit.USAGE,
+      "set MTLS_PKCS11_PIN or pass --pin-file <file>",
+    );
+  const { signer, keyType } = await openTokenCaKey(passphrase.tokens, uri, cert, what);
+  return { signer, keyType, location: tokenLocation(uri) };
+}
+
+/** A CA's key, from its file or its token as config.json says. */
+export function loadRoleKey(layout: Layout, ca: CaCerts, role: CaRole, cert: CertInfo, passphrase: PassphraseSource | undefined): Promise<CaKey> {
+  const what = `the ${role} CA key`;
+  const uri = ca.keyStore?.[role];
+  if (uri !== undefined) return loadTokenCaKey(uri, role, cert, passphrase, what);
+  return loadCaKey(role === "root" ? layout.rootKey : layout.intermediateKey, cert, passphrase, what);
 }
 
 export interface CaKeys {
@@ -93,13 +132,26 @@ export interface CaKeys {
 /** Both CA keys (CRLs are signed by each CA). Decrypt before taking the store lock: it is slow. */
 /** The key of the CA that signs partner certificates: the intermediate, or the root in a one-tier PKI. */
 export function loadIssuingKey(layout: Layout, ca: CaCerts, passphrase: PassphraseSource | undefined): Promise<CaKey> {
-  return loadCaKey(ca.issuerRole === "root" ? layout.rootKey : layout.intermediateKey, ca.issuer, passphrase, `the ${ca.issuerRole} CA key`);
+  return loadRoleKey(layout, ca, ca.issuerRole, ca.issuer, passphrase);
 }
 
 export async function loadCaKeys(layout: Layout, ca: CaCerts, passphrase: PassphraseSource | undefined): Promise<CaKeys> {
   const [root, intermediate] = await Promise.all([
-    loadCaKey(layout.rootKey, ca.root, passphrase, "the root CA key"),
-    ca.intermediate ? loadCaKey(layout.intermediateKey, ca.intermediate, passphrase, "the intermediate CA key") : undefined,
+    loadRoleKey(layout, ca, "root", ca.root, passphrase),
+    ca.intermediate ? loadRoleKey(layout, ca, "intermediate", ca.intermediate, passphrase) : undefined,
   ]);
   return intermediate ? { root, intermediate } : { root };
+}
+
+/**
+ * Proves the CA passphrase by opening a key sealed with it: the issuing CA key, or, when that key
+ * is in a token, the canary's key (sealed with the same passphrase at `ca init`).
+ */
+export async function provePassphrase(layout: Layout, ca: CaCerts, passphrase: PassphraseSource): Promise<void> {
+  if (ca.keyStore?.[ca.issuerRole] === undefined) {
+    await loadIssuingKey(layout, ca, passphrase);
+    return;
+  }
+  const pem = await readText(layout.canaryKey);
+  if (pem.includes("ENCRYPTED PRIVATE KEY")) await decryptKeyPemAsync(pem, await passphrase(), "the canary key");
 }

@@ -1,5 +1,6 @@
 import { stat } from "node:fs/promises";
 import { isEncryptedKeyPem, keyTypeOf } from "../keys.js";
+import { type CaKeyPlace, locateCaKeys } from "../keystore/reachability.js";
 import type { CertInfo } from "../pki.js";
 import { readText } from "../store/fs.js";
 import { openStore } from "../store/store.js";
@@ -22,9 +23,16 @@ export interface CaDetails {
   fingerprint: string;
   pathLen?: number;
   certPath: string;
-  keyPath: string;
-  keyEncrypted: boolean;
-  keyMode: string;
+  /** "file" (keyPath, keyEncrypted, keyMode) or "pkcs11" (keyUri, token, tokenReachable). */
+  keyStore: "file" | "pkcs11";
+  keyPath?: string;
+  keyEncrypted?: boolean;
+  keyMode?: string;
+  keyUri?: string;
+  token?: string;
+  /** The token is present and holds the key's public half (checked without a PIN). */
+  tokenReachable?: boolean;
+  tokenProblem?: { code: string; message: string; hint: string };
 }
 
 export interface ShowCaResult {
@@ -40,8 +48,20 @@ export interface ShowCaResult {
   policy: { defaultDays: number; maxDays: number; warnDays: number; crlValidityDays: number };
 }
 
-async function details(cert: CertInfo, certPath: string, keyPath: string, now: Date): Promise<CaDetails> {
+async function keyDetails(place: CaKeyPlace | undefined, keyPath: string) {
+  if (place?.keyStore === "pkcs11")
+    return {
+      keyStore: "pkcs11" as const,
+      ...(place.keyUri ? { keyUri: place.keyUri } : {}),
+      ...(place.token ? { token: place.token } : {}),
+      tokenReachable: place.reachable === true,
+      ...(place.problem ? { tokenProblem: place.problem } : {}),
+    };
   const [pem, st] = await Promise.all([readText(keyPath), stat(keyPath)]);
+  return { keyStore: "file" as const, keyPath, keyEncrypted: isEncryptedKeyPem(pem), keyMode: (st.mode & 0o777).toString(8).padStart(4, "0") };
+}
+
+async function details(cert: CertInfo, certPath: string, keyPath: string, now: Date, place: CaKeyPlace | undefined): Promise<CaDetails> {
   return {
     subject: cert.subject,
     issuer: cert.issuer,
@@ -53,9 +73,7 @@ async function details(cert: CertInfo, certPath: string, keyPath: string, now: D
     fingerprint: cert.fingerprint,
     ...(cert.pathLen !== undefined ? { pathLen: cert.pathLen } : {}),
     certPath,
-    keyPath,
-    keyEncrypted: isEncryptedKeyPem(pem),
-    keyMode: (st.mode & 0o777).toString(8).padStart(4, "0"),
+    ...(await keyDetails(place, keyPath)),
   };
 }
 
@@ -63,11 +81,13 @@ async function details(cert: CertInfo, certPath: string, keyPath: string, now: D
 export async function showCa(p: ShowCaParams): Promise<ShowCaResult> {
   const { layout, config } = await openStore(p.pkiDir);
   const ca = await loadCaCerts(layout, config);
+  const places = await locateCaKeys(layout, ca);
+  const place = (role: string) => places.find((pl) => pl.role === role);
   return {
     pkiDir: layout.root,
     formatVersion: config.formatVersion,
-    root: await details(ca.root, layout.rootCert, layout.rootKey, p.now),
-    ...(ca.intermediate ? { intermediate: await details(ca.intermediate, layout.intermediateCert, layout.intermediateKey, p.now) } : {}),
+    root: await details(ca.root, layout.rootCert, layout.rootKey, p.now, place("root")),
+    ...(ca.intermediate ? { intermediate: await details(ca.intermediate, layout.intermediateCert, layout.intermediateKey, p.now, place("intermediate")) } : {}),
     caBundlePath: layout.caBundle,
     chainPath: layout.chain,
     ...(config.ca.crlUrl ? { crlUrl: config.ca.crlUrl } : {}),

@@ -115,7 +115,7 @@ export async function prepareCredentials(p: {
       notBefore: new Date(o.notBefore),
       notAfter: new Date(o.notAfter),
       spki: await exportSpki(keys.publicKey),
-      signingKey: caKey.key,
+      signer: caKey.signer,
       signingKeyType: caKey.keyType,
       profile: { kind: "leaf", extKeyUsage: o.eku ?? ["clientAuth"] },
       sans: o.sans ?? sans,

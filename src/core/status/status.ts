@@ -3,6 +3,7 @@ import { publishDirLag, readCrlHistory } from "../crl/history.js";
 import { loadPublishedCrls } from "../crl/show.js";
 import { assessPartners, type PartnerHealth, partnerProblems } from "../health/partners.js";
 import { statusOf } from "../inventory/list.js";
+import { locateCaKeys } from "../keystore/reachability.js";
 import { checkResponder, type ResponderHealth } from "../ocsp/health.js";
 import type { CertInfo } from "../pki.js";
 import { expiredServerProblems, renewHint } from "../server/status.js";
@@ -37,6 +38,7 @@ export type ProblemKind =
   | "ocsp-down"
   | "ocsp-wrong"
   | "crl-publish-stale"
+  | "ca-key-unreachable"
   | "partner-due"
   | "partner-locked-out";
 
@@ -51,7 +53,7 @@ export interface Problem {
 export interface StatusResult {
   healthy: boolean;
   problems: Problem[];
-  cas: Array<{ role: "root" | "intermediate"; subject: string; notAfter: string; daysLeft: number }>;
+  cas: Array<{ role: "root" | "intermediate"; subject: string; notAfter: string; daysLeft: number; keyStore?: "file" | "pkcs11"; tokenReachable?: boolean }>;
   certificates: { total: number; valid: number; expiring: number; expired: number; revoked: number };
   crls: Array<{
     issuer: "root" | "intermediate";
@@ -103,6 +105,8 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
         hint: "plan the CA rollover now",
       });
   }
+
+  problems.push(...(await keyStoreProblems(layout, ca, cas)));
 
   const index = await readIndex(layout.index);
   const counts = { total: index.length, valid: 0, expiring: 0, expired: 0, revoked: 0 };
@@ -192,4 +196,15 @@ async function publishDirProblems(layout: Layout, publishDir: string | undefined
     message: `${l.path} in the publish directory is ${l.why}`,
     hint: "run `mtls crl publish` (or `mtls doctor --fix`)",
   }));
+}
+
+/** #20: where each CA key lives; a token that does not answer is a problem (no PIN needed). */
+async function keyStoreProblems(layout: Layout, ca: CaCerts, cas: StatusResult["cas"]): Promise<Problem[]> {
+  const problems: Problem[] = [];
+  for (const place of await locateCaKeys(layout, ca)) {
+    const entry = cas.find((c) => c.role === place.role);
+    if (entry) Object.assign(entry, { keyStore: place.keyStore, ...(place.keyStore === "pkcs11" ? { tokenReachable: place.reachable === true } : {}) });
+    if (place.problem) problems.push({ kind: "ca-key-unreachable", message: place.problem.message, hint: place.problem.hint });
+  }
+  return problems;
 }
