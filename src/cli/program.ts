@@ -6,6 +6,10 @@ import * as audit from "./commands/audit.js";
 import * as bundleOpen from "./commands/bundle/open.js";
 import * as caInit from "./commands/ca/init.js";
 import * as caPolicySet from "./commands/ca/policy/set.js";
+import * as caRolloverIntermediate from "./commands/ca/rollover/intermediate.js";
+import * as caRolloverRootFinish from "./commands/ca/rollover/root-finish.js";
+import * as caRolloverRootStart from "./commands/ca/rollover/root-start.js";
+import * as caRolloverStatus from "./commands/ca/rollover/status.js";
 import * as caShow from "./commands/ca/show.js";
 import * as completion from "./commands/completion.js";
 import * as crlPublish from "./commands/crl/publish.js";
@@ -117,6 +121,12 @@ export function createProgram(ctx: CliContext): Command {
   caInit.register(ca, ctx);
   caShow.register(ca, ctx);
   caPolicySet.register(ca.command("policy").description("the CA's policy: revocation URLs, CRL publishing, validity limits"), ctx);
+  const rollover = ca.command("rollover").description("renew the intermediate or roll the root over without locking a partner out");
+  caRolloverIntermediate.register(rollover, ctx);
+  const rolloverRoot = rollover.command("root").description("root rollover: start (dual trust), finish (old root out)");
+  caRolloverRootStart.register(rolloverRoot, ctx);
+  caRolloverRootFinish.register(rolloverRoot, ctx);
+  caRolloverStatus.register(rollover, ctx);
 
   const partner = program.command("partner").description("register partners, issue and deliver their certificates, offboard them");
   partnerOnboard.register(partner, ctx);

@@ -16,6 +16,7 @@ import { iso } from "../time.js";
 export type AuditAction =
   | "ca.init"
   | "ca.policy"
+  | "ca.rollover"
   | "cert.issue"
   | "cert.revoke"
   | "crl.publish"

@@ -13,8 +13,9 @@ import { layoutOf } from "../store/layout.js";
 import { serializePartners } from "../store/partners.js";
 import { type Revocation, serializeRevocations } from "../store/revocations.js";
 import { DAY, iso } from "../time.js";
-import type { CaCerts } from "./material.js";
+import type { CaCerts, CaEntry } from "./material.js";
 import { validateHttpUrl } from "./policy.js";
+import { registryOf } from "./registry.js";
 
 export interface InitCaParams {
   pkiDir: string;
@@ -249,12 +250,16 @@ export async function initCa(p: InitCaParams): Promise<InitCaResult> {
     await writeFileAtomic(t.config, serializeConfig(config));
     // Gateways can load a CRL from the first minute on, with the canary already listed.
     const tx = new StoreWriter();
-    const ca = {
+    const registry = registryOf(config);
+    const all: CaEntry[] = registry.list.map((r) => ({ ...r, cert: r.id === "root" ? root : (intermediate?.cert as CertInfo) }));
+    const ca: CaCerts = {
       root,
       ...(intermediate ? { intermediate: intermediate.cert } : {}),
       issuer: issuer.cert,
       issuerRole: intermediate ? "intermediate" : "root",
-    } as const;
+      all,
+      registry,
+    };
     caCerts = ca;
     const keys = {
       root: { key: rootKeys.privateKey, keyType: p.keyType },

@@ -5,20 +5,67 @@ import { INPUT_LIMITS, readFileBounded } from "../input.js";
 import { decryptKeyPemAsync, importSigningKey, type KeyType, keyObjectFromPkcs8, keyTypeOf } from "../keys.js";
 import { pemOrDer } from "../pem.js";
 import { type CertInfo, parseCertificate } from "../pki.js";
-import type { StoreConfig } from "../store/config.js";
+import type { CaRecord, CaRegistry, StoreConfig } from "../store/config.js";
 import { readText } from "../store/fs.js";
 import type { Layout } from "../store/layout.js";
 import { corruptError } from "../store/records.js";
+import { type CaId, publishOrder, registryOf } from "./registry.js";
 
 /** Supplies the CA key passphrase when, and only when, a key turns out to be encrypted. */
 export type PassphraseSource = () => Promise<string>;
 
+/** One CA of the store with its certificate. */
+export interface CaEntry extends CaRecord {
+  cert: CertInfo;
+}
+
 export interface CaCerts {
+  /** The root of the issuing hierarchy. */
   root: CertInfo;
+  /** The issuing intermediate (absent for a single tier). */
   intermediate?: CertInfo;
   /** The CA that signs partner certificates: the intermediate, or the root for a single tier. */
   issuer: CertInfo;
-  issuerRole: "intermediate" | "root";
+  /** Its id: "intermediate" or "root" until a rollover, then e.g. "intermediate-2" (see registry.ts). */
+  issuerRole: CaId;
+  /** Every CA of the store, oldest first (after a rollover: old ones, retired ones too). */
+  all: CaEntry[];
+  registry: CaRegistry;
+}
+
+/** A CA of the store by id; an id the store does not know is a damaged record. */
+export function caEntry(ca: CaCerts, id: CaId): CaEntry {
+  const e = ca.all.find((c) => c.id === id);
+  if (!e) throw envError("ERR_STORE_CORRUPT", `the store names a CA "${id}" it does not hold`, "run `mtls doctor`, or restore config.json from your backup");
+  return e;
+}
+
+export const certOf = (ca: CaCerts, id: CaId): CertInfo => caEntry(ca, id).cert;
+
+/** The CAs whose CRLs are published, issuing CA first (see registry.publishOrder). */
+export const crlCas = (ca: CaCerts): CaEntry[] => publishOrder(ca.registry).map((r) => caEntry(ca, r.id));
+
+/**
+ * What a partner sends after its certificate: the intermediate that issued it ("" when a root
+ * did). A certificate keeps the chain of the CA that issued it, whatever CA issues today.
+ */
+export function intermediatePemOf(ca: CaCerts, issuerId: CaId): string {
+  const e = ca.all.find((c) => c.id === issuerId);
+  return e && e.kind === "intermediate" ? e.cert.pem : "";
+}
+
+/** Which CA of the store issued a certificate (by name and key id); the issuing CA when none matches. */
+export function issuerIdOf(ca: CaCerts, cert: CertInfo): CaId {
+  const e = ca.all.find((c) => c.cert.subject === cert.issuer && (!cert.authorityKeyId || c.cert.subjectKeyId === cert.authorityKeyId));
+  return e?.id ?? ca.issuerRole;
+}
+
+/** The issuing intermediate's and root's certificates of a CA: leaf → root order, for PKCS#12. */
+export function chainCertsOf(ca: CaCerts, issuerId: CaId): CertInfo[] {
+  const e = ca.all.find((c) => c.id === issuerId);
+  if (!e) return [ca.root];
+  if (e.kind === "root") return [e.cert];
+  return [e.cert, certOf(ca, e.parent as CaId)];
 }
 
 /** A certificate of the store; a link planted in its place is not followed (#13). */
@@ -36,10 +83,14 @@ function readCaCert(path: string, what: string): Promise<CertInfo> {
 }
 
 export async function loadCaCerts(layout: Layout, config: StoreConfig): Promise<CaCerts> {
-  const root = await readCaCert(layout.rootCert, "the root CA certificate");
-  if (!config.ca.intermediate) return { root, issuer: root, issuerRole: "root" };
-  const intermediate = await readCaCert(layout.intermediateCert, "the intermediate CA certificate");
-  return { root, intermediate, issuer: intermediate, issuerRole: "intermediate" };
+  const registry = registryOf(config);
+  const all: CaEntry[] = await Promise.all(
+    registry.list.map(async (r) => ({ ...r, cert: await readCaCert(layout.caCert(r.id), `the ${r.id} CA certificate`) })),
+  );
+  const issuing = all.find((c) => c.id === registry.issuing) as CaEntry;
+  if (issuing.kind === "root") return { root: issuing.cert, issuer: issuing.cert, issuerRole: issuing.id, all, registry };
+  const root = (all.find((c) => c.id === issuing.parent) as CaEntry).cert;
+  return { root, intermediate: issuing.cert, issuer: issuing.cert, issuerRole: issuing.id, all, registry };
 }
 
 export interface CaKey {
@@ -81,21 +132,23 @@ export async function loadCaKey(path: string, cert: CertInfo, passphrase: Passph
   return { key: await importSigningKey(pkcs8, keyType), keyObject: keyObjectFromPkcs8(pkcs8), keyType };
 }
 
+/** CA keys by CA id ("root", "intermediate", after a rollover "intermediate-2" …). */
 export interface CaKeys {
-  root: CaKey;
-  intermediate?: CaKey;
+  [id: CaId]: CaKey | undefined;
 }
 
-/** Both CA keys (CRLs are signed by each CA). Decrypt before taking the store lock: it is slow. */
 /** The key of the CA that signs partner certificates: the intermediate, or the root in a one-tier PKI. */
 export function loadIssuingKey(layout: Layout, ca: CaCerts, passphrase: PassphraseSource | undefined): Promise<CaKey> {
-  return loadCaKey(ca.issuerRole === "root" ? layout.rootKey : layout.intermediateKey, ca.issuer, passphrase, `the ${ca.issuerRole} CA key`);
+  return loadCaKey(layout.caKey(ca.issuerRole), ca.issuer, passphrase, `the ${ca.issuerRole} CA key`);
 }
 
+/** The key of any CA of the store. */
+export const loadKeyOf = (layout: Layout, ca: CaCerts, id: CaId, passphrase: PassphraseSource | undefined): Promise<CaKey> =>
+  loadCaKey(layout.caKey(id), certOf(ca, id), passphrase, `the ${id} CA key`);
+
+/** The keys of every CA that signs CRLs. Decrypt before taking the store lock: it is slow. */
 export async function loadCaKeys(layout: Layout, ca: CaCerts, passphrase: PassphraseSource | undefined): Promise<CaKeys> {
-  const [root, intermediate] = await Promise.all([
-    loadCaKey(layout.rootKey, ca.root, passphrase, "the root CA key"),
-    ca.intermediate ? loadCaKey(layout.intermediateKey, ca.intermediate, passphrase, "the intermediate CA key") : undefined,
-  ]);
-  return intermediate ? { root, intermediate } : { root };
+  const ids = crlCas(ca).map((c) => c.id);
+  const keys = await Promise.all(ids.map((id) => loadKeyOf(layout, ca, id, passphrase)));
+  return Object.fromEntries(ids.map((id, i) => [id, keys[i]]));
 }

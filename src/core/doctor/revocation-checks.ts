@@ -80,7 +80,7 @@ export const orphansCheck: DoctorCheckDef = {
       if (!revoked.has(p.serial))
         plan.revoke.push({
           serial: p.serial,
-          issuer: ctx.config.ca.intermediate ? "intermediate" : "root",
+          issuer: ctx.ca.issuerRole,
           revokedAt: iso(ctx.now),
           reason: "cessationOfOperation",
           partnerId: "(unrecorded)",

@@ -47,13 +47,10 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-async function tlsMaterial(layout: Layout, withIntermediate: boolean) {
-  const [ca, ...crls] = await Promise.all([
-    readFile(layout.caBundle),
-    ...(withIntermediate ? [readFile(layout.crlPem("intermediate"))] : []),
-    readFile(layout.crlPem("root")),
-  ]);
-  return { ca, crl: crls };
+// The CRL bundle holds every CA's CRL (both hierarchies during a root rollover).
+async function tlsMaterial(layout: Layout, _withIntermediate: boolean) {
+  const [ca, crls] = await Promise.all([readFile(layout.caBundle), readFile(layout.crlBundle)]);
+  return { ca, crl: [crls] };
 }
 
 /** A server certificate for localhost from the PKI's issuing CA, 30 days, held in memory only. */

@@ -1,4 +1,4 @@
-import { type CaCerts, loadCaCerts } from "../ca/material.js";
+import { type CaCerts, crlCas, loadCaCerts } from "../ca/material.js";
 import { publishDirLag, readCrlHistory } from "../crl/history.js";
 import { loadPublishedCrls } from "../crl/show.js";
 import { statusOf } from "../inventory/list.js";
@@ -47,10 +47,10 @@ export interface Problem {
 export interface StatusResult {
   healthy: boolean;
   problems: Problem[];
-  cas: Array<{ role: "root" | "intermediate"; subject: string; notAfter: string; daysLeft: number }>;
+  cas: Array<{ role: string; subject: string; notAfter: string; daysLeft: number }>;
   certificates: { total: number; valid: number; expiring: number; expired: number; revoked: number };
   crls: Array<{
-    issuer: "root" | "intermediate";
+    issuer: string;
     number?: string;
     thisUpdate?: string;
     nextUpdate?: string;
@@ -77,10 +77,11 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
   const problems: Problem[] = [];
 
   const cas: StatusResult["cas"] = [];
-  const caCerts: Array<["root" | "intermediate", CertInfo]> = [
-    ["root", ca.root],
-    ...(ca.intermediate ? [["intermediate", ca.intermediate] as ["intermediate", CertInfo]] : []),
-  ];
+  // Every CA still in service, roots first as before a rollover; an old intermediate counts
+  // too, since the partners it issued stop working when it expires.
+  const caCerts: Array<[string, CertInfo]> = crlCas(ca)
+    .sort((a, b) => (a.kind === b.kind ? 0 : a.kind === "root" ? -1 : 1))
+    .map((c) => [c.id, c.cert]);
   for (const [role, cert] of caCerts) {
     const left = cert.notAfter.getTime() - now;
     cas.push({ role, subject: cert.subject, notAfter: iso(cert.notAfter), daysLeft: daysUntil(cert.notAfter, p.now) });
@@ -94,7 +95,10 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
       problems.push({
         kind: "ca-expiring",
         message: `the ${role} CA expires in ${daysUntil(cert.notAfter, p.now)} days (${iso(cert.notAfter)})`,
-        hint: "plan the CA rollover now",
+        hint:
+          role === ca.issuerRole || cert === ca.root
+            ? "plan the CA rollover now: `mtls ca rollover intermediate`, or `mtls ca rollover root start` (see the README's runbook)"
+            : "rotate the partners it issued onto the current CA (`mtls ca rollover status` lists them)",
       });
   }
 

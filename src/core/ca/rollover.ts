@@ -1,0 +1,198 @@
+// The CA rollover steps (`mtls ca rollover …`): each one audited commit under the store lock.
+// What changes is decided by rollover-plan.ts; this module signs, writes and publishes it.
+import { readFile } from "node:fs/promises";
+import { type AuditEntry, stageAudit } from "../audit/audit.js";
+import { copyToPublishDir, type PublishedCrl, publishAudit, stagePublication } from "../crl/publish.js";
+import { conflictError } from "../errors.js";
+import { randomSerial } from "../ids.js";
+import { encryptPkcs8, exportPkcs8, exportSpki, generateKeyPair, isEncryptedKeyPem, type KeyType } from "../keys.js";
+import { encodePem } from "../pem.js";
+import { type CertInfo, createCertificate } from "../pki.js";
+import { ROLLOVER_FORMAT_VERSION, type StoreConfig, serializeConfig } from "../store/config.js";
+import { StoreWriter } from "../store/fs.js";
+import { readIndexSnapshot } from "../store/index-file.js";
+import type { Layout } from "../store/layout.js";
+import { withLock } from "../store/lock.js";
+import { type Revocation, readRevocations } from "../store/revocations.js";
+import { openStore } from "../store/store.js";
+import { iso } from "../time.js";
+import { type CaCerts, type CaEntry, type CaKey, type CaKeys, certOf, loadCaCerts, loadCaKeys, type PassphraseSource } from "./material.js";
+import type { CrossSpec, NewCaSpec } from "./rollover-plan.js";
+import { caBundlePem, issuingChainPem } from "./trust.js";
+
+export interface RolloverParams {
+  pkiDir: string;
+  now: Date;
+  passphrase?: PassphraseSource;
+  lockTimeoutMs?: number;
+}
+
+export interface RolloverCa {
+  id: string;
+  subject: string;
+  serial: string;
+  notBefore: string;
+  notAfter: string;
+  fingerprint: string;
+  certPath: string;
+}
+
+export interface RolloverResult {
+  step: "intermediate" | "root start" | "root finish";
+  created: RolloverCa[];
+  crosses: Array<RolloverCa & { subjectCa: string; issuerCa: string }>;
+  issuing: string;
+  trusted: string[];
+  caBundlePath: string;
+  crls: PublishedCrl[];
+  copies: string[];
+  warnings: string[];
+}
+
+export const describeCa = (id: string, cert: CertInfo, path: string): RolloverCa => ({
+  id,
+  subject: cert.subject,
+  serial: cert.serial,
+  notBefore: iso(cert.notBefore),
+  notAfter: iso(cert.notAfter),
+  fingerprint: cert.fingerprint,
+  certPath: path,
+});
+
+/** A new CA key and certificate; `signer` is its parent root (absent: self-signed). */
+export async function mintCa(spec: NewCaSpec, keyType: KeyType, signer?: { cert: CertInfo; key: CaKey }) {
+  const keys = await generateKeyPair(keyType);
+  const cert = await createCertificate({
+    serial: randomSerial(),
+    subject: spec.subject,
+    ...(signer ? { issuer: signer.cert } : {}),
+    notBefore: spec.notBefore,
+    notAfter: spec.notAfter,
+    spki: await exportSpki(keys.publicKey),
+    signingKey: signer ? signer.key.key : keys.privateKey,
+    signingKeyType: signer ? signer.key.keyType : keyType,
+    profile: spec.kind === "root" ? { kind: "root", pathLen: spec.pathLen } : { kind: "intermediate", pathLen: spec.pathLen },
+  });
+  return { cert, keys, key: { key: keys.privateKey, keyType } as CaKey };
+}
+
+/** A cross certificate: the subject CA's name and key, signed by another root. */
+export function mintCross(spec: CrossSpec, subject: CertInfo, issuer: { cert: CertInfo; key: CaKey }): Promise<CertInfo> {
+  return createCertificate({
+    serial: randomSerial(),
+    subject: { der: subject.subjectDer },
+    issuer: issuer.cert,
+    notBefore: spec.notBefore,
+    notAfter: spec.notAfter,
+    spki: subject.spki,
+    signingKey: issuer.key.key,
+    signingKeyType: issuer.key.keyType,
+    profile: { kind: "intermediate", pathLen: 0 },
+  });
+}
+
+/** The revoked canary of the new issuing CA, so `probe`'s revoked scenario follows the rollover. */
+async function mintCanary(config: StoreConfig, issuer: { cert: CertInfo; key: CaKey }, now: Date) {
+  const keys = await generateKeyPair("ec-p256");
+  const cert = await createCertificate({
+    serial: randomSerial(),
+    subject: { rdns: [...(config.ca.org ? ([["O", config.ca.org]] as Array<[string, string]>) : []), ["CN", `${config.ca.name} revocation canary`]] },
+    issuer: issuer.cert,
+    notBefore: new Date(now.getTime() - 5 * 60 * 1000),
+    notAfter: issuer.cert.notAfter,
+    spki: await exportSpki(keys.publicKey),
+    signingKey: issuer.key.key,
+    signingKeyType: issuer.key.keyType,
+    profile: { kind: "leaf", extKeyUsage: ["clientAuth"] },
+  });
+  return { cert, keys };
+}
+
+/** Keys are protected like the root key already is: encrypted with the same passphrase, or (--insecure-no-passphrase stores) not. */
+export async function keyProtector(layout: Layout, passphrase: PassphraseSource | undefined) {
+  const encrypted = isEncryptedKeyPem(await readFile(layout.rootKey, "latin1"));
+  const secret = encrypted && passphrase ? await passphrase() : undefined;
+  return async (key: CryptoKey) => {
+    const der = await exportPkcs8(key);
+    return secret === undefined ? encodePem("PRIVATE KEY", der) : encryptPkcs8(der, secret);
+  };
+}
+
+/** The store as the step found it, with the keys of every CA in service, decrypted before the lock. */
+export async function openForRollover(p: RolloverParams) {
+  const { layout, config } = await openStore(p.pkiDir);
+  const ca = await loadCaCerts(layout, config);
+  const keys = await loadCaKeys(layout, ca, p.passphrase);
+  const protect = await keyProtector(layout, p.passphrase);
+  return { layout, config, ca, keys, protect };
+}
+
+/** CaCerts for a registry and certificates: what the store holds once the step commits. */
+export function nextCaCerts(config: StoreConfig, before: CaCerts, added: Array<{ id: string; cert: CertInfo }>): CaCerts {
+  const reg = config.cas as NonNullable<StoreConfig["cas"]>;
+  const certs = new Map([...before.all.map((c) => [c.id, c.cert] as const), ...added.map((a) => [a.id, a.cert] as const)]);
+  const all: CaEntry[] = reg.list.map((r) => ({ ...r, cert: certs.get(r.id) as CertInfo }));
+  const issuing = all.find((c) => c.id === reg.issuing) as CaEntry;
+  const root = issuing.parent ? certOf({ all } as CaCerts, issuing.parent) : issuing.cert;
+  return { root, ...(issuing.parent ? { intermediate: issuing.cert } : {}), issuer: issuing.cert, issuerRole: issuing.id, all, registry: reg };
+}
+
+export interface CommitStepParams {
+  p: RolloverParams;
+  layout: Layout;
+  /** The config as the step read it: the commit is refused if the store changed since. */
+  before: StoreConfig;
+  next: StoreConfig;
+  ca: CaCerts;
+  keys: CaKeys;
+  /** New files (CA certificates and keys, cross certificates). */
+  creates: Array<{ path: string; data: string; mode?: number }>;
+  /** Derived files rewritten whole (the cross bundle). */
+  puts?: Array<{ path: string; data: string }>;
+  /** A new canary from the new issuing CA. */
+  canary?: boolean;
+  audit: AuditEntry;
+  purpose: string;
+  protect: (key: CryptoKey) => Promise<string>;
+}
+
+/**
+ * One step as one commit: new files, ca-bundle.pem, chain.pem, the canary, config.json, fresh CRLs
+ * for every CA in service, the journal, then the audit record (README "Durable order of writes").
+ */
+export async function commitStep(c: CommitStepParams): Promise<{ crls: PublishedCrl[]; copies: string[]; warnings: string[] }> {
+  const { layout, p } = c;
+  return withLock(
+    layout.lock,
+    async () => {
+      const current = await readFile(layout.config, "utf8");
+      if (current !== serializeConfig(c.before))
+        throw conflictError("ERR_STORE_CHANGED", "the CA configuration changed while this step was prepared", "run the command again");
+      const tx = new StoreWriter();
+      for (const f of c.creates) tx.create(f.path, f.data, f.mode ?? 0o644);
+      const added: Revocation[] = [];
+      const next: StoreConfig = { ...c.next, formatVersion: Math.max(c.next.formatVersion, ROLLOVER_FORMAT_VERSION) };
+      if (c.canary) {
+        const issuer = { cert: c.ca.issuer, key: c.keys[c.ca.issuerRole] as CaKey };
+        const canary = await mintCanary(next, issuer, p.now);
+        const keyPem = await c.protect(canary.keys.privateKey);
+        tx.put(layout.canaryCert, canary.cert.pem).put(layout.canaryKey, keyPem, 0o600);
+        next.canary = { serial: canary.cert.serial, revokedAt: iso(p.now) };
+        added.push({ serial: canary.cert.serial, issuer: c.ca.issuerRole, revokedAt: iso(p.now), reason: "cessationOfOperation", partnerId: "(canary)" });
+      }
+      for (const f of c.puts ?? []) tx.put(f.path, f.data);
+      tx.put(layout.caBundle, caBundlePem(c.ca)).put(layout.chain, issuingChainPem(c.ca));
+      tx.put(layout.config, serializeConfig(next));
+      const journal = await readRevocations(layout.revocations);
+      const staged = await stagePublication(
+        { layout, config: next, ca: c.ca, keys: c.keys, journal, added, index: () => readIndexSnapshot(layout.index), now: p.now },
+        tx,
+      );
+      await stageAudit(tx, layout, [c.audit, publishAudit(staged)], p.now);
+      await tx.commit();
+      const copied = await copyToPublishDir(next, c.ca, staged);
+      return { crls: staged.crls, copies: copied.copies, warnings: copied.warnings };
+    },
+    { purpose: c.purpose, ...(p.lockTimeoutMs ? { timeoutMs: p.lockTimeoutMs } : {}) },
+  );
+}
