@@ -178,6 +178,8 @@ export async function commitStep(c: CommitStepParams): Promise<{ crls: Published
         const keyPem = await c.protect(canary.keys.privateKey);
         tx.put(layout.canaryCert, canary.cert.pem).put(layout.canaryKey, keyPem, 0o600);
         next.canary = { serial: canary.cert.serial, revokedAt: iso(p.now) };
+        // The OCSP canary belongs to the old issuing CA too: `revocation serve` makes a new one.
+        delete next.ocspCanary;
         added.push({ serial: canary.cert.serial, issuer: c.ca.issuerRole, revokedAt: iso(p.now), reason: "cessationOfOperation", partnerId: "(canary)" });
       }
       for (const f of c.puts ?? []) tx.put(f.path, f.data);
