@@ -242,6 +242,19 @@ test("nginx, HAProxy and Apache: both hierarchies accepted, revocations in eithe
       assert.ok(await accepted(gw, name, srv.cert), `${gw.kind} accepts ${name} (${partners[name]?.issuer})`);
     for (const name of ["old2", "new2"]) assert.ok(!(await accepted(gw, name, srv.cert)), `${gw.kind} refuses revoked ${name}`);
   }
+  // The probe checks both chains during the rollover: valid (new hierarchy) and previous-hierarchy.
+  const gw0 = gws[0] as (typeof gws)[number];
+  const probe = await mtls(["probe", `https://localhost:${gw0.port}/`, "--server-ca", srv.cert, "--scenarios", "valid,revoked", "--json"], {
+    cwd: dir,
+    timeoutMs: 60_000,
+  });
+  const attempts = json(probe).result.targets[0].attempts as Array<{ scenario: string; verdict: string }>;
+  assert.equal(probe.exitCode, 0, JSON.stringify(attempts));
+  assert.deepEqual(
+    attempts.filter((a) => a.scenario === "previous-hierarchy").map((a) => a.verdict),
+    attempts.filter((a) => a.scenario === "valid").map(() => "pass"),
+    `${gw0.kind}: the previous hierarchy is accepted`,
+  );
   // finish refuses while old1, mid1 and old3's first certificate still chain to the old root only.
   const before = await snapshot(pki());
   const refused = await mtls(["ca", "rollover", "root", "finish", "--yes", "--json"], { cwd: dir });
@@ -267,6 +280,12 @@ test("nginx, HAProxy and Apache: both hierarchies accepted, revocations in eithe
     for (const name of ["old1", "mid1"]) assert.ok(!(await accepted(gw, name, srv.cert)), `${gw.kind} refuses ${name} of the old hierarchy after finish`);
     assert.ok(!(await accepted(gw, "new2", srv.cert)), `${gw.kind} still refuses revoked new2`);
   }
+  const after = await mtls(["probe", `https://localhost:${gw0.port}/`, "--server-ca", srv.cert, "--scenarios", "valid,revoked", "--json"], {
+    cwd: dir,
+    timeoutMs: 60_000,
+  });
+  assert.equal(after.exitCode, 0, after.stdout);
+  assert.ok(!after.stdout.includes("previous-hierarchy"), "no rollover, no previous-hierarchy scenario");
   const status = await mtls(["status", "--json"], { cwd: dir });
   assert.equal(status.exitCode, 0, status.stdout);
   assert.equal((await mtls(["doctor"], { cwd: dir })).exitCode, 0);

@@ -9,7 +9,7 @@ import { describePresented, likelyCauses, markNotOffered } from "./causes.js";
 import { prepareCredentials, type UserCredential } from "./credentials.js";
 import { renderJunit } from "./junit.js";
 import { measureRevocation, type RevocationMeasurement, revokeProbeCertificate } from "./measure.js";
-import type { Scenario, ScenarioName } from "./scenarios.js";
+import { type Scenario, type ScenarioName, withRolloverScenarios } from "./scenarios.js";
 
 export type Verdict = "pass" | "fail" | "inconclusive" | "error" | "info" | "skipped";
 
@@ -231,7 +231,8 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
       throw err;
     });
   }
-  const wanted = new Set(p.scenarios.map((s) => s.name));
+  const scenarios = withRolloverScenarios(p.scenarios, Boolean(store?.config.cas?.rootRollover));
+  const wanted = new Set(scenarios.map((s) => s.name));
   const creds = await prepareCredentials({
     ...(store ? { store } : {}),
     ...(p.passphrase ? { passphrase: p.passphrase } : {}),
@@ -254,7 +255,7 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
   const jobs: Job[] = [];
   targets.forEach((target, i) => {
     if (reach[i]) return;
-    for (const scenario of p.scenarios) {
+    for (const scenario of scenarios) {
       const variants = creds.variants[scenario.name] ?? [undefined];
       for (const variant of variants) {
         if (scenario.tls) jobs.push({ target, scenario, tls: scenario.tls, ...(variant ? { variant } : {}) });
