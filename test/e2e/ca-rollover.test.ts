@@ -3,7 +3,7 @@
 // the rendered nginx / HAProxy / Apache configurations (each started once), finish, reload.
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +11,7 @@ import test, { after, before } from "node:test";
 import { makeCsr } from "../helpers/csr.js";
 import { curlWithCert } from "../helpers/curl.js";
 import { apacheBin, apacheGlobals, freePort, haveApache, haveHaproxy, haveNginx, startProcess } from "../helpers/gateways.js";
-import { have, json, mtls, openssl, snapshot } from "../helpers/run.js";
+import { have, json, mtls, openssl, PASSPHRASE, snapshot } from "../helpers/run.js";
 import { serverCert } from "../helpers/tls.js";
 
 let dir: string;
@@ -83,6 +83,13 @@ test("ca rollover intermediate: new issuing CA, old partners and the gateway tru
   assert.equal(await readFile(pki("ca/ca-bundle.pem"), "utf8"), bundleBefore, "gateways need no trust change");
   assert.equal(await readFile(pki(`certs/${partners.old1?.serial}.chain.pem`), "utf8"), old1Chain);
   assert.equal(JSON.parse(await readFile(pki("config.json"), "utf8")).formatVersion, 2);
+  // The new CA key is protected like the others: 0600, PBES2-encrypted, opened by openssl with the passphrase.
+  assert.equal((await stat(pki("private/intermediate-2.key"))).mode & 0o777, 0o600);
+  assert.match(await readFile(pki("private/intermediate-2.key"), "utf8"), /BEGIN ENCRYPTED PRIVATE KEY/);
+  const opened = await openssl(["pkey", "-in", pki("private/intermediate-2.key"), "-passin", "env:MTLS_CA_PASSPHRASE", "-noout"], {
+    env: { ...process.env, MTLS_CA_PASSPHRASE: PASSPHRASE },
+  });
+  assert.equal(opened.exitCode, 0, opened.stderr);
   await issue("mid1");
   assert.equal(partners.mid1?.issuer, "intermediate-2", "issuance follows the rollover");
   assert.equal(partners.old1?.issuer, "intermediate");
