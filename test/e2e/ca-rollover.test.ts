@@ -167,6 +167,14 @@ test("revocations land on the CRL of the CA that issued them; status, doctor and
   );
   const doctor = await mtls(["doctor", "--json"], { cwd: dir });
   assert.equal(doctor.exitCode, 0, doctor.stdout);
+  // doctor checks the cross certificates too, and rewrites the derived bundle of them.
+  const crossBundle = await readFile(pki("ca/cross-bundle.pem"), "utf8");
+  await writeFile(pki("ca/cross-bundle.pem"), crossBundle.slice(0, crossBundle.length / 2));
+  const damaged = await mtls(["doctor", "--json"], { cwd: dir });
+  assert.equal(damaged.exitCode, 1);
+  assert.match(damaged.stdout, /cross-bundle.pem does not match the cross certificates/);
+  assert.equal((await mtls(["doctor", "--fix", "--json"], { cwd: dir })).exitCode, 0);
+  assert.equal(await readFile(pki("ca/cross-bundle.pem"), "utf8"), crossBundle);
   const ro = json(await mtls(["ca", "rollover", "status", "--json"], { cwd: dir })).result;
   assert.equal(ro.phase, "root-rollover");
   const blockers = ro.certificates.filter((c: { root: string }) => c.root === "root").map((c: { partnerId: string }) => c.partnerId);

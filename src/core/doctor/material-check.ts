@@ -9,6 +9,7 @@ import { certOf } from "../ca/material.js";
 import { caBundlePem, certChainPem, issuingChainPem } from "../ca/trust.js";
 import { decodePemBlocks, encodePem } from "../pem.js";
 import { type CertInfo, isSignedBy, parseCertificate } from "../pki.js";
+import { crossProblems } from "./cross-check.js";
 import type { DoctorCheckDef, DoctorContext, DoctorProblem } from "./types.js";
 
 const rel = (ctx: DoctorContext, p: string) => relative(ctx.layout.root, p);
@@ -82,7 +83,7 @@ export const materialCheck: DoctorCheckDef = {
       const why = bytes && wrongContent(bytes, kind, path);
       if (why) out.push({ check: "material", message: `${rel(ctx, path)} is damaged: ${why}`, hint: "restore it from your backup", fixable: false, path });
     }
-    out.push(...(await signatureProblems(ctx)));
+    out.push(...(await signatureProblems(ctx)), ...(await crossProblems(ctx)));
     // Derived from the CA certificates: rewritten from them when they differ.
     const derived: Array<[string, string]> = [
       [layout.caBundle, caBundlePem(ca)],
