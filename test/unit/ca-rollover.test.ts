@@ -7,7 +7,7 @@ import test from "node:test";
 import type { CaCerts, CaEntry } from "../../src/core/ca/material.js";
 import { issuingCaId, publishOrder, registryOf } from "../../src/core/ca/registry.js";
 import { planIntermediateRollover, planRootFinish, planRootStart } from "../../src/core/ca/rollover-plan.js";
-import { rolloverView } from "../../src/core/ca/rollover-status.js";
+import { rolloverView, supersededWithoutCerts } from "../../src/core/ca/rollover-status.js";
 import type { CertInfo } from "../../src/core/pki.js";
 import { readConfig, type StoreConfig } from "../../src/core/store/config.js";
 import type { CertRecord } from "../../src/core/store/index-file.js";
@@ -122,6 +122,10 @@ test("root start cross-certifies intermediates directly, both ways; finish retir
       ["b1", "current", false],
     ],
   );
+  // status stays quiet about a replaced CA's expiry once nothing valid hangs off it.
+  assert.deepEqual([...supersededWithoutCerts(caOf(during), records, NOW)].sort(), ["intermediate-2"]);
+  assert.deepEqual([...supersededWithoutCerts(caOf(during), [], NOW)].sort(), ["intermediate", "intermediate-2", "root"]);
+  assert.deepEqual([...supersededWithoutCerts(caOf(config()), [], NOW)], [], "a store that never rolled over reports as before");
   const finish = planRootFinish(during, records, NOW);
   assert.deepEqual(
     finish.stranded.map((r) => r.serial),

@@ -1,4 +1,5 @@
 import { type CaCerts, crlCas, loadCaCerts } from "../ca/material.js";
+import { supersededWithoutCerts } from "../ca/rollover-status.js";
 import { publishDirLag, readCrlHistory } from "../crl/history.js";
 import { loadPublishedCrls } from "../crl/show.js";
 import { statusOf } from "../inventory/list.js";
@@ -82,9 +83,13 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
   const caCerts: Array<[string, CertInfo]> = crlCas(ca)
     .sort((a, b) => (a.kind === b.kind ? 0 : a.kind === "root" ? -1 : 1))
     .map((c) => [c.id, c.cert]);
+  const index = await readIndex(layout.index);
+  const superseded = supersededWithoutCerts(ca, index, p.now);
   for (const [role, cert] of caCerts) {
     const left = cert.notAfter.getTime() - now;
     cas.push({ role, subject: cert.subject, notAfter: iso(cert.notAfter), daysLeft: daysUntil(cert.notAfter, p.now) });
+    // A CA a rollover replaced matters only while certificates it issued are still valid.
+    if (superseded.has(role)) continue;
     if (left <= 0)
       problems.push({
         kind: "ca-expired",
@@ -102,7 +107,6 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
       });
   }
 
-  const index = await readIndex(layout.index);
   const counts = { total: index.length, valid: 0, expiring: 0, expired: 0, revoked: 0 };
   for (const r of index) {
     const s = statusOf(r, p.now, warn);
