@@ -41,10 +41,14 @@ export const rootIdOf = (reg: CaRegistry, id: CaId): CaId => {
 /** CAs still in service: their CRLs are published. A retired CA's hierarchy is no longer trusted. */
 export const liveCas = (reg: CaRegistry): CaRecord[] => reg.list.filter((c) => !c.retiredAt);
 
-/** The next free id of a kind: "intermediate" → "intermediate-2", then "-3" … */
-export function nextCaId(reg: CaRegistry, kind: CaRecord["kind"]): CaId {
+/**
+ * The next free id of a kind: "intermediate" → "intermediate-2", then "-3" … `taken` holds ids
+ * whose files exist without a registry entry (a step interrupted before its commit): skipped,
+ * never overwritten.
+ */
+export function nextCaId(reg: CaRegistry, kind: CaRecord["kind"], taken: ReadonlySet<string> = new Set()): CaId {
   let n = 2;
-  while (reg.list.some((c) => c.id === `${kind}-${n}`)) n++;
+  while (reg.list.some((c) => c.id === `${kind}-${n}`) || taken.has(`${kind}-${n}`)) n++;
   return `${kind}-${n}`;
 }
 

@@ -67,7 +67,7 @@ export interface IntermediatePlan {
 }
 
 /** A new issuing intermediate under the current root; the old one stays for its CRLs. */
-export function planIntermediateRollover(config: StoreConfig, ca: CaCerts, now: Date, days: number): IntermediatePlan {
+export function planIntermediateRollover(config: StoreConfig, ca: CaCerts, now: Date, days: number, taken: ReadonlySet<string> = new Set()): IntermediatePlan {
   assertTwoTier(config);
   assertDays("--days", days);
   const reg = registryOf(config);
@@ -86,7 +86,7 @@ export function planIntermediateRollover(config: StoreConfig, ca: CaCerts, now: 
       `a ${days}-day intermediate would outlive the root, which expires on ${iso(root.cert.notAfter)}`,
       `pass --days ${Math.max(0, Math.floor((root.cert.notAfter.getTime() - now.getTime()) / DAY))} or less, or roll the root over: \`mtls ca rollover root start\``,
     );
-  const id = nextCaId(reg, "intermediate");
+  const id = nextCaId(reg, "intermediate", taken);
   const newCa: NewCaSpec = {
     id,
     kind: "intermediate",
@@ -115,7 +115,14 @@ export interface RootStartPlan {
 }
 
 /** A new root and intermediate, cross certificates both ways, both roots trusted. */
-export function planRootStart(config: StoreConfig, ca: CaCerts, now: Date, rootDays: number, intermediateDays: number): RootStartPlan {
+export function planRootStart(
+  config: StoreConfig,
+  ca: CaCerts,
+  now: Date,
+  rootDays: number,
+  intermediateDays: number,
+  taken: ReadonlySet<string> = new Set(),
+): RootStartPlan {
   assertTwoTier(config);
   assertDays("--root-days", rootDays);
   assertDays("--intermediate-days", intermediateDays);
@@ -130,8 +137,8 @@ export function planRootStart(config: StoreConfig, ca: CaCerts, now: Date, rootD
     );
   const oldRoot = rootIdOf(reg, reg.issuing);
   const oldRootCert = ca.all.find((c) => c.id === oldRoot)?.cert as CertInfo;
-  const rootId = nextCaId(reg, "root");
-  const intId = nextCaId(reg, "intermediate");
+  const rootId = nextCaId(reg, "root", taken);
+  const intId = nextCaId(reg, "intermediate", taken);
   const notBefore = new Date(now.getTime() - BACKDATE_MS);
   const newRoot: NewCaSpec = {
     id: rootId,

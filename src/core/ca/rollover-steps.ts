@@ -20,7 +20,7 @@ function crlUrlWarning(config: StoreConfig): string[] {
 /** `ca rollover intermediate`: a new issuing intermediate under the same root; gateways change nothing. */
 export async function rolloverIntermediate(p: RolloverParams & { days: number }): Promise<RolloverResult> {
   const s = await openForRollover(p);
-  const plan = planIntermediateRollover(s.config, s.ca, p.now, p.days);
+  const plan = planIntermediateRollover(s.config, s.ca, p.now, p.days, s.taken);
   const parent = plan.newCa.parent as string;
   const minted = await mintCa(plan.newCa, s.config.ca.keyType, { cert: certOf(s.ca, parent), key: s.keys[parent] as CaKey });
   const next: StoreConfig = { ...s.config, cas: plan.registry };
@@ -57,7 +57,7 @@ export async function rolloverIntermediate(p: RolloverParams & { days: number })
 /** `ca rollover root start`: new root and intermediate, cross certificates, the dual trust bundle. */
 export async function startRootRollover(p: RolloverParams & { rootDays: number; intermediateDays: number }): Promise<RolloverResult> {
   const s = await openForRollover(p);
-  const plan = planRootStart(s.config, s.ca, p.now, p.rootDays, p.intermediateDays);
+  const plan = planRootStart(s.config, s.ca, p.now, p.rootDays, p.intermediateDays, s.taken);
   const keyType = s.config.ca.keyType;
   const root = await mintCa(plan.newRoot, keyType);
   const int = await mintCa(plan.newIntermediate, keyType, { cert: root.cert, key: root.key });

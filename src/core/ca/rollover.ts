@@ -1,6 +1,6 @@
 // The CA rollover steps (`mtls ca rollover …`): each one audited commit under the store lock.
 // What changes is decided by rollover-plan.ts; this module signs, writes and publishes it.
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { type AuditEntry, stageAudit } from "../audit/audit.js";
 import { copyToPublishDir, type PublishedCrl, publishAudit, stagePublication } from "../crl/publish.js";
 import { conflictError } from "../errors.js";
@@ -17,6 +17,7 @@ import { type Revocation, readRevocations } from "../store/revocations.js";
 import { openStore } from "../store/store.js";
 import { iso } from "../time.js";
 import { type CaCerts, type CaEntry, type CaKey, type CaKeys, certOf, loadCaCerts, loadCaKeys, type PassphraseSource } from "./material.js";
+import { isCaId } from "./registry.js";
 import type { CrossSpec, NewCaSpec } from "./rollover-plan.js";
 import { caBundlePem, issuingChainPem } from "./trust.js";
 
@@ -124,7 +125,13 @@ export async function openForRollover(p: RolloverParams) {
   const ca = await loadCaCerts(layout, config);
   const keys = await loadCaKeys(layout, ca, p.passphrase);
   const protect = await keyProtector(layout, p.passphrase);
-  return { layout, config, ca, keys, protect };
+  return { layout, config, ca, keys, protect, taken: await takenIds(layout) };
+}
+
+/** CA ids whose certificate or key file exists: a step interrupted before its commit leaves them. */
+async function takenIds(layout: Layout): Promise<Set<string>> {
+  const names = [...(await readdir(layout.caDir).catch(() => [])), ...(await readdir(layout.privateDir).catch(() => []))];
+  return new Set(names.map((n) => n.replace(/\.(pem|key)$/, "")).filter(isCaId));
 }
 
 /** CaCerts for a registry and certificates: what the store holds once the step commits. */
