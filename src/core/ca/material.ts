@@ -1,15 +1,15 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
-import { lstat } from "node:fs/promises";
+import { lstat, readdir } from "node:fs/promises";
 import { Exit, envError, fsError, inputError, MtlsError } from "../errors.js";
 import { INPUT_LIMITS, readFileBounded } from "../input.js";
-import { decryptKeyPemAsync, importSigningKey, type KeyType, keyObjectFromPkcs8, keyTypeOf } from "../keys.js";
+import { decryptKeyPemAsync, importSigningKey, isEncryptedKeyPem, type KeyType, keyObjectFromPkcs8, keyTypeOf } from "../keys.js";
 import { pemOrDer } from "../pem.js";
 import { type CertInfo, parseCertificate } from "../pki.js";
 import type { CaRecord, CaRegistry, StoreConfig } from "../store/config.js";
 import { readText } from "../store/fs.js";
 import type { Layout } from "../store/layout.js";
 import { corruptError } from "../store/records.js";
-import { type CaId, publishOrder, registryOf } from "./registry.js";
+import { type CaId, isCaId, publishOrder, registryOf } from "./registry.js";
 
 /** Supplies the CA key passphrase when, and only when, a key turns out to be encrypted. */
 export type PassphraseSource = () => Promise<string>;
@@ -52,6 +52,17 @@ export const crlCas = (ca: CaCerts): CaEntry[] => publishOrder(ca.registry).map(
 export function intermediatePemOf(ca: CaCerts, issuerId: CaId): string {
   const e = ca.all.find((c) => c.id === issuerId);
   return e && e.kind === "intermediate" ? e.cert.pem : "";
+}
+
+/** Whether the root key is stored encrypted: new CA keys are protected the same way. */
+export async function rootKeyEncrypted(layout: Layout): Promise<boolean> {
+  return isEncryptedKeyPem(await readText(layout.rootKey));
+}
+
+/** CA ids whose certificate or key file exists (with or without a registry entry). */
+export async function caIdsOnDisk(layout: Layout): Promise<Set<CaId>> {
+  const names = [...(await readdir(layout.caDir).catch(() => [])), ...(await readdir(layout.privateDir).catch(() => []))];
+  return new Set(names.map((n) => n.replace(/\.(pem|key)$/, "")).filter(isCaId));
 }
 
 /** Which CA of the store issued a certificate (by name and key id); the issuing CA when none matches. */

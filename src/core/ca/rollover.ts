@@ -1,14 +1,13 @@
 // The CA rollover steps (`mtls ca rollover …`): each one audited commit under the store lock.
 // What changes is decided by rollover-plan.ts; this module signs, writes and publishes it.
-import { readdir, readFile } from "node:fs/promises";
 import { type AuditEntry, stageAudit } from "../audit/audit.js";
 import { copyToPublishDir, type PublishedCrl, publishAudit, stagePublication } from "../crl/publish.js";
 import { conflictError } from "../errors.js";
 import { randomSerial } from "../ids.js";
-import { encryptPkcs8, exportPkcs8, exportSpki, generateKeyPair, isEncryptedKeyPem, type KeyType } from "../keys.js";
+import { encryptPkcs8, exportPkcs8, exportSpki, generateKeyPair, type KeyType } from "../keys.js";
 import { encodePem } from "../pem.js";
 import { type CertInfo, createCertificate } from "../pki.js";
-import { ROLLOVER_FORMAT_VERSION, type StoreConfig, serializeConfig } from "../store/config.js";
+import { ROLLOVER_FORMAT_VERSION, readConfig, type StoreConfig, serializeConfig } from "../store/config.js";
 import { StoreWriter } from "../store/fs.js";
 import { readIndexSnapshot } from "../store/index-file.js";
 import type { Layout } from "../store/layout.js";
@@ -16,8 +15,18 @@ import { withLock } from "../store/lock.js";
 import { type Revocation, readRevocations } from "../store/revocations.js";
 import { openStore } from "../store/store.js";
 import { iso } from "../time.js";
-import { type CaCerts, type CaEntry, type CaKey, type CaKeys, certOf, loadCaCerts, loadCaKeys, type PassphraseSource } from "./material.js";
-import { isCaId } from "./registry.js";
+import {
+  type CaCerts,
+  type CaEntry,
+  type CaKey,
+  type CaKeys,
+  caIdsOnDisk,
+  certOf,
+  loadCaCerts,
+  loadCaKeys,
+  type PassphraseSource,
+  rootKeyEncrypted,
+} from "./material.js";
 import type { CrossSpec, NewCaSpec } from "./rollover-plan.js";
 import { caBundlePem, issuingChainPem } from "./trust.js";
 
@@ -111,7 +120,7 @@ async function mintCanary(config: StoreConfig, issuer: { cert: CertInfo; key: Ca
 
 /** Keys are protected like the root key already is: encrypted with the same passphrase, or (--insecure-no-passphrase stores) not. */
 export async function keyProtector(layout: Layout, passphrase: PassphraseSource | undefined) {
-  const encrypted = isEncryptedKeyPem(await readFile(layout.rootKey, "latin1"));
+  const encrypted = await rootKeyEncrypted(layout);
   const secret = encrypted && passphrase ? await passphrase() : undefined;
   return async (key: CryptoKey) => {
     const der = await exportPkcs8(key);
@@ -125,13 +134,8 @@ export async function openForRollover(p: RolloverParams) {
   const ca = await loadCaCerts(layout, config);
   const keys = await loadCaKeys(layout, ca, p.passphrase);
   const protect = await keyProtector(layout, p.passphrase);
-  return { layout, config, ca, keys, protect, taken: await takenIds(layout) };
-}
-
-/** CA ids whose certificate or key file exists: a step interrupted before its commit leaves them. */
-async function takenIds(layout: Layout): Promise<Set<string>> {
-  const names = [...(await readdir(layout.caDir).catch(() => [])), ...(await readdir(layout.privateDir).catch(() => []))];
-  return new Set(names.map((n) => n.replace(/\.(pem|key)$/, "")).filter(isCaId));
+  // A step interrupted before its commit leaves files of a CA id: the next step skips that id.
+  return { layout, config, ca, keys, protect, taken: await caIdsOnDisk(layout) };
 }
 
 /** CaCerts for a registry and certificates: what the store holds once the step commits. */
@@ -172,8 +176,7 @@ export async function commitStep(c: CommitStepParams): Promise<{ crls: Published
   return withLock(
     layout.lock,
     async () => {
-      const current = await readFile(layout.config, "utf8");
-      if (current !== serializeConfig(c.before))
+      if (serializeConfig(await readConfig(layout.root)) !== serializeConfig(c.before))
         throw conflictError("ERR_STORE_CHANGED", "the CA configuration changed while this step was prepared", "run the command again");
       const tx = new StoreWriter();
       for (const f of c.creates) tx.create(f.path, f.data, f.mode ?? 0o644);

@@ -1,13 +1,13 @@
 // Doctor's view of a root rollover's cross certificates (#18): each one present, signed by the
 // root it names and certifying exactly the key of the CA it names; the cross bundle their sum.
-import { readFile } from "node:fs/promises";
 import { relative } from "node:path";
 import { certOf } from "../ca/material.js";
 import { decodePemBlocks } from "../pem.js";
 import { type CertInfo, isSignedBy, parseCertificate } from "../pki.js";
 import type { DoctorContext, DoctorProblem } from "./types.js";
 
-const readOptional = (path: string) => readFile(path, "utf8").catch(() => undefined);
+/** Reads a store file as text, undefined when it is missing (the doctor's own reader). */
+export type ReadText = (path: string) => Promise<string | undefined>;
 
 /** What is wrong with a cross certificate, or undefined. */
 async function crossProblem(ctx: DoctorContext, pem: string | undefined, subject: string, issuer: string): Promise<string | undefined> {
@@ -23,7 +23,7 @@ async function crossProblem(ctx: DoctorContext, pem: string | undefined, subject
   return undefined;
 }
 
-export async function crossProblems(ctx: DoctorContext): Promise<DoctorProblem[]> {
+export async function crossProblems(ctx: DoctorContext, readOptional: ReadText): Promise<DoctorProblem[]> {
   const crosses = ctx.ca.registry.crosses ?? [];
   if (crosses.length === 0) return [];
   const out: DoctorProblem[] = [];

@@ -83,7 +83,7 @@ export const materialCheck: DoctorCheckDef = {
       const why = bytes && wrongContent(bytes, kind, path);
       if (why) out.push({ check: "material", message: `${rel(ctx, path)} is damaged: ${why}`, hint: "restore it from your backup", fixable: false, path });
     }
-    out.push(...(await signatureProblems(ctx)), ...(await crossProblems(ctx)));
+    out.push(...(await signatureProblems(ctx)), ...(await crossProblems(ctx, async (path) => (await read(path))?.toString("utf8"))));
     // Derived from the CA certificates: rewritten from them when they differ.
     const derived: Array<[string, string]> = [
       [layout.caBundle, caBundlePem(ca)],
