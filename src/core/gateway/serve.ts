@@ -167,7 +167,7 @@ function forward(
 }
 
 export async function startGateway(p: ServeParams): Promise<RunningGateway> {
-  const { layout, config } = await openStore(p.pkiDir);
+  const { layout } = await openStore(p.pkiDir);
   let upstream: URL | undefined;
   if (p.upstream) {
     try {
