@@ -48,6 +48,15 @@ const issuingChain = async (name: string) => {
   return f;
 };
 
+// The gateways live for the whole file: started before the first rollover step, stopped at the end.
+const cleanups: Array<() => Promise<void> | void> = [];
+const fileContext = { after: (fn: () => Promise<void> | void) => cleanups.push(fn) } as unknown as import("node:test").TestContext;
+type Running = Awaited<ReturnType<typeof startRendered>>;
+const gws: Running[] = [];
+let srv: { cert: string; key: string };
+const kinds = (["nginx", "haproxy", "apache"] as const).filter((k) => ({ nginx: haveNginx, haproxy: haveHaproxy, apache: haveApache })[k]());
+const noGateways = !have("curl") ? "curl is not installed" : kinds.length === 0 ? "none of nginx, HAProxy, Apache is installed" : false;
+
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), "mtls-rollover-"));
   const r = await mtls(["ca", "init", "--name", "Roll", "--org", "Roll Org", "--json"], { cwd: dir });
@@ -56,7 +65,10 @@ before(async () => {
   await issue("old2");
   await issue("old3");
 });
-after(() => rm(dir, { recursive: true, force: true }));
+after(async () => {
+  for (const fn of cleanups.reverse()) await fn();
+  await rm(dir, { recursive: true, force: true });
+});
 
 test("a store without rollover state stays format 1 and reports no rollover", async () => {
   const config = JSON.parse(await readFile(pki("config.json"), "utf8"));
@@ -69,6 +81,18 @@ test("a store without rollover state stays format 1 and reports no rollover", as
   const fin = await mtls(["ca", "rollover", "root", "finish", "--yes", "--json"], { cwd: dir });
   assert.equal(fin.exitCode, 4);
   assert.equal(json(fin).error?.code, "ERR_NO_ROLLOVER");
+});
+
+test("nginx, HAProxy and Apache start on the rendered configuration of the one-root CA", { skip: noGateways }, async (t) => {
+  for (const k of ["nginx", "haproxy", "apache"].filter((x) => !kinds.includes(x as never))) t.diagnostic(`${k} is not installed: not tested`);
+  srv = await serverCert(dir);
+  const upstream = http.createServer((req, res) => res.end(`upstream saw ${req.headers["x-client-subject"] ?? "?"}\n`));
+  upstream.listen(0, "127.0.0.1");
+  await once(upstream, "listening");
+  cleanups.push(() => new Promise<void>((r) => upstream.close(() => r())));
+  const up = (upstream.address() as import("node:net").AddressInfo).port;
+  for (const kind of kinds) gws.push(await startRendered(fileContext, kind, srv, up));
+  for (const gw of gws) for (const name of ["old1", "old3"]) assert.ok(await accepted(gw, name, srv.cert), `${gw.kind} accepts ${name}`);
 });
 
 test("ca rollover intermediate: new issuing CA, old partners and the gateway trust bundle untouched", async () => {
@@ -98,6 +122,8 @@ test("ca rollover intermediate: new issuing CA, old partners and the gateway tru
     const v = await verify(name, pki("ca/ca-bundle.pem"), [await issuingChain(name)], true);
     assert.equal(v.exitCode, 0, `${name}: ${v.stdout}${v.stderr}`);
   }
+  // No gateway change: the running gateways, not reloaded, still accept the existing partners.
+  for (const gw of gws) assert.ok(await accepted(gw, "old1", srv.cert), `${gw.kind} still accepts old1 without a reload`);
   const audit = await readFile(pki("audit.log"), "utf8");
   assert.match(audit, /"action":"ca.rollover".*"step":"intermediate"/);
   assert.equal((await mtls(["audit", "verify"], { cwd: dir })).exitCode, 0);
@@ -238,19 +264,12 @@ async function accepted(gw: { port: number }, name: string, cacert: string): Pro
   return r.status === 200 && /upstream saw/.test(r.body);
 }
 
-test("nginx, HAProxy and Apache: both hierarchies accepted, revocations in either refused; after finish only the new", async (t) => {
-  const kinds = (["nginx", "haproxy", "apache"] as const).filter((k) => ({ nginx: haveNginx, haproxy: haveHaproxy, apache: haveApache })[k]());
-  if (!have("curl")) return t.skip("curl is not installed");
-  if (kinds.length === 0) return t.skip("none of nginx, HAProxy, Apache is installed");
-  for (const k of ["nginx", "haproxy", "apache"].filter((x) => !kinds.includes(x as never))) t.diagnostic(`${k} is not installed: not tested`);
-  const srv = await serverCert(dir);
-  const upstream = http.createServer((req, res) => res.end(`upstream saw ${req.headers["x-client-subject"] ?? "?"}\n`));
-  upstream.listen(0, "127.0.0.1");
-  await once(upstream, "listening");
-  t.after(() => new Promise<void>((r) => upstream.close(() => r())));
-  const up = (upstream.address() as import("node:net").AddressInfo).port;
-  const gws = [];
-  for (const kind of kinds) gws.push(await startRendered(t, kind, srv, up));
+test("nginx, HAProxy and Apache: both hierarchies accepted, revocations in either refused; after finish only the new", { skip: noGateways }, async () => {
+  // The runbook's step after root start: the dual bundle and every CA's CRL on every gateway.
+  for (const gw of gws) {
+    await gw.render();
+    await gw.reload();
+  }
   for (const gw of gws) {
     assert.equal(await readFile(join(gw.out, "ca-bundle.pem"), "utf8"), await readFile(pki("ca/ca-bundle.pem"), "utf8"), `${gw.kind}: the dual bundle`);
     for (const name of ["old1", "mid1", "new1", "old3"])
