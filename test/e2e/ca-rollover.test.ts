@@ -2,6 +2,7 @@
 // runbook in order: intermediate renewal, root rollover start, revocations in both hierarchies,
 // the rendered nginx / HAProxy / Apache configurations (each started once), finish, reload.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import http from "node:http";
@@ -11,7 +12,7 @@ import test, { after, before } from "node:test";
 import { makeCsr } from "../helpers/csr.js";
 import { curlWithCert } from "../helpers/curl.js";
 import { apacheBin, apacheGlobals, freePort, haveApache, haveHaproxy, haveNginx, startProcess } from "../helpers/gateways.js";
-import { have, json, mtls, openssl, PASSPHRASE, snapshot } from "../helpers/run.js";
+import { BIN, baseEnv, have, json, mtls, openssl, PASSPHRASE, snapshot } from "../helpers/run.js";
 import { serverCert } from "../helpers/tls.js";
 
 let dir: string;
@@ -206,6 +207,34 @@ test("revocations land on the CRL of the CA that issued them; status, doctor and
   const blockers = ro.certificates.filter((c: { root: string }) => c.root === "root").map((c: { partnerId: string }) => c.partnerId);
   assert.deepEqual(blockers.sort(), ["mid1", "old1", "old3"], "old3's first certificate, old1 and mid1 are still on the old root");
   assert.equal(ro.finishBlockers, 3);
+});
+
+test("revocation serve answers OCSP for both hierarchies, each answer verified by openssl against the dual bundle", async () => {
+  const child = spawn(process.execPath, [BIN, "revocation", "serve", "--port", "0"], { cwd: dir, env: baseEnv({ MTLS_CA_PASSPHRASE: PASSPHRASE }) });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  try {
+    for (let i = 0; i < 300 && !/http:\/\//.test(stdout) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.match(stdout, /http:\/\//, stderr);
+    const ask = async (name: string) => {
+      const issuer = pki(`ca/${partners[name]?.issuer}.pem`);
+      await verify(name, pki("ca/ca-bundle.pem"), []); // writes <name>.leaf.pem
+      const cert = join(dir, `${name}.leaf.pem`);
+      const r = await openssl(["ocsp", "-issuer", issuer, "-cert", cert, "-url", `${stdout.trim()}/ocsp`, "-CAfile", pki("ca/ca-bundle.pem")]);
+      assert.match(r.stderr, /Response verify OK/, `${name}: ${r.stdout}${r.stderr}`);
+      return r.stdout;
+    };
+    assert.match(await ask("old1"), /: good/);
+    assert.match(await ask("mid1"), /: good/);
+    assert.match(await ask("old2"), /: revoked/);
+    assert.match(await ask("new1"), /: good/);
+    assert.match(await ask("new2"), /: revoked/);
+  } finally {
+    child.kill("SIGTERM");
+    if (child.exitCode === null) await once(child, "exit");
+  }
 });
 
 /** A rendered gateway configuration, started once, reloadable. */
