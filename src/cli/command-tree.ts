@@ -98,3 +98,9 @@ export function rewriteHelpArgv(root: Command, argv: string[]): string[] {
   if (target.length && !findCommand(root, [...names, ...target])) return [...head, ...before, ...after];
   return [...head, ...before, ...after, "--help"];
 }
+
+/** Every runnable command below `info` ("partner issue", "list", ...): the leaves of the tree. */
+export function leafCommands(info: CommandInfo): string[] {
+  if (info.commands.length === 0) return info.path ? [info.path] : [];
+  return info.commands.flatMap(leafCommands);
+}

@@ -63,33 +63,53 @@ function refuseArgv(opts: PassphraseOpts): void {
 }
 
 async function readPassphraseFile(ctx: CliContext, file: string): Promise<string> {
-  const path = ctx.resolvePath(file);
-  const st = await stat(path).catch((err) => Promise.reject(fsError(err, file, "read passphrase file")));
-  if (st.mode & 0o077) ctx.out.warn(`${file} is readable by other users; chmod 600 it`);
+  if (file !== "-") {
+    const st = await stat(ctx.resolvePath(file)).catch((err) => Promise.reject(fsError(err, file, "read passphrase file")));
+    if (st.mode & 0o077) ctx.out.warn(`${file} is readable by other users; chmod 600 it`);
+  }
   return passphraseFromFile(await ctx.readInput(file, "passphrase file", INPUT_LIMITS.passphraseFile), file);
 }
 
+/** One secret's sources, in the order every passphrase is looked for. */
+export interface SecretSources {
+  /** --passphrase-file (or the command's equivalent), as given. */
+  file?: string | undefined;
+  /** The environment variable that may hold it. */
+  envVar: string;
+  /** Asks a person on a terminal. */
+  ask: () => Promise<string>;
+  /** The error when there is no file, no variable and no terminal. */
+  missing: { message: string; hint: string };
+}
+
 /**
- * Where the CA passphrase comes from, in order: --passphrase-file, MTLS_CA_PASSPHRASE, a prompt
- * on a terminal. Returned as a source so the passphrase is only asked for when a key needs it.
+ * The shared passphrase sourcing: the file, then the environment variable, then a prompt on a
+ * terminal; a usage error otherwise. Returned as a source so the secret is only asked for when
+ * it is needed, and asked at most once.
  */
-export function passphraseSource(ctx: CliContext, opts: PassphraseOpts): PassphraseSource {
-  refuseArgv(opts);
+export function secretSource(ctx: CliContext, s: SecretSources): PassphraseSource {
   let cached: Promise<string> | undefined;
   return () => {
     cached ??= (async () => {
-      if (opts.passphraseFile) return readPassphraseFile(ctx, opts.passphraseFile);
-      const env = ctx.env.MTLS_CA_PASSPHRASE;
-      if (env !== undefined && env !== "") return checkPassphraseText(env, "MTLS_CA_PASSPHRASE");
-      if (ctx.prompt.interactive) return askCaPassphrase(ctx);
-      throw usageError(
-        "ERR_PASSPHRASE_REQUIRED",
-        "the CA key is encrypted and no passphrase was given",
-        "set MTLS_CA_PASSPHRASE or pass --passphrase-file <file>",
-      );
+      if (s.file) return readPassphraseFile(ctx, s.file);
+      const env = ctx.env[s.envVar];
+      if (env !== undefined && env !== "") return checkPassphraseText(env, s.envVar);
+      if (ctx.prompt.interactive) return s.ask();
+      throw usageError("ERR_PASSPHRASE_REQUIRED", s.missing.message, s.missing.hint);
     })();
     return cached;
   };
+}
+
+/** Where the CA passphrase comes from: --passphrase-file, MTLS_CA_PASSPHRASE, a prompt on a terminal. */
+export function passphraseSource(ctx: CliContext, opts: PassphraseOpts): PassphraseSource {
+  refuseArgv(opts);
+  return secretSource(ctx, {
+    file: opts.passphraseFile,
+    envVar: "MTLS_CA_PASSPHRASE",
+    ask: () => askCaPassphrase(ctx),
+    missing: { message: "the CA key is encrypted and no passphrase was given", hint: "set MTLS_CA_PASSPHRASE or pass --passphrase-file <file>" },
+  });
 }
 
 const PASSPHRASE_ATTEMPTS = 3;
@@ -132,7 +152,7 @@ export async function newPassphrase(ctx: CliContext, opts: PassphraseOpts, minLe
 }
 
 /** Who the audit log names: MTLS_ACTOR, or user@host. */
-function actor(): string {
+export function actor(): string {
   if (process.env.MTLS_ACTOR) return process.env.MTLS_ACTOR;
   let user = process.env.USER ?? process.env.LOGNAME;
   try {
@@ -143,10 +163,27 @@ function actor(): string {
 
 /** Loads the core library; kept out of start-up so `mtls --help` stays fast. */
 export async function loadCore() {
-  const core = await import("../core/index.js");
-  core.setAuditActor(actor());
-  installCrashHook(core.setDurableStepHook);
-  return core;
+  return import("../core/index.js");
+}
+
+export type Session = Awaited<ReturnType<typeof openSession>>;
+
+/**
+ * Opens the PKI session a command works on: the time of the command, who acts, where the CA
+ * passphrase comes from (when the command takes the passphrase options). `clock` is for the
+ * long-running servers, whose transactions each read the time afresh.
+ */
+export async function openSession(ctx: CliContext, opts?: PassphraseOpts, o: { clock?: boolean; passphrase?: PassphraseSource } = {}) {
+  const core = await loadCore();
+  const hook = durableStepHook();
+  const passphrase = o.passphrase ?? (opts ? passphraseSource(ctx, opts) : undefined);
+  const pki = await core.openPki(ctx.pkiDir, {
+    now: o.clock ? () => ctx.now() : ctx.now(),
+    actor: actor(),
+    ...(passphrase ? { passphrase } : {}),
+    ...(hook ? { onDurableStep: hook } : {}),
+  });
+  return { core, pki };
 }
 
 /** Resolves on Ctrl-C or SIGTERM: how the long-running servers (gateway, revocation) stop. */
@@ -163,16 +200,19 @@ export function untilStopped(): Promise<void> {
  * stderr instead). Honoured only when MTLS_TEST_HOOKS=1 is set as well, so a stray variable
  * cannot make a real run crash.
  */
-function installCrashHook(set: (hook: ((what: string, path: string) => void) | undefined) => void): void {
+let crashHook: ((what: string, path: string) => void) | undefined;
+function durableStepHook(): ((what: string, path: string) => void) | undefined {
   const spec = process.env.MTLS_TEST_CRASH_AT;
   const at = Number(spec);
-  if (process.env.MTLS_TEST_HOOKS !== "1" || (spec !== "trace" && (!Number.isSafeInteger(at) || at < 1))) return;
+  if (process.env.MTLS_TEST_HOOKS !== "1" || (spec !== "trace" && (!Number.isSafeInteger(at) || at < 1))) return undefined;
+  if (crashHook) return crashHook;
   let n = 0;
-  set((what, path) => {
+  crashHook = (what, path) => {
     n++;
     if (spec === "trace") writeSync(2, `mtls-test-step: ${n} (${what} ${path})\n`);
     if (n !== at) return;
     writeSync(2, `mtls-test-crash: step ${n} (${what} ${path})\n`);
     process.kill(process.pid, "SIGKILL");
-  });
+  };
+  return crashHook;
 }

@@ -79,12 +79,24 @@ export class Output {
 
   /** The command's result: JSON for scripts, `human(value)` on stdout for people. */
   result<T>(value: T, human: (v: T, s: Styles) => string): void {
-    this.resultValue = value;
+    this.resultValue = this.opts.json ? this.withoutWarnings(value) : value;
     this.hasResult = true;
     if (!this.opts.json) {
       const text = human(safeDeep(value), this.out);
       if (text) this.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
     }
+  }
+
+  /**
+   * A result's own `warnings` belong in the document's one `warnings` list: each is warned
+   * there (once, whether or not the command already did) and left out of the result.
+   */
+  private withoutWarnings<T>(value: T): T {
+    const w = (value as { warnings?: unknown } | null)?.warnings;
+    if (!value || typeof value !== "object" || !Array.isArray(w)) return value;
+    for (const m of w) if (typeof m === "string" && !this.warnings.includes(m)) this.warn(m);
+    const { warnings: _, ...rest } = value as Record<string, unknown>;
+    return rest as T;
   }
 
   /** Text commander printed (help, version) while --json holds stdout for the one document. */
@@ -120,6 +132,16 @@ export class Output {
   progress(message: string): void {
     if (this.opts.quiet || this.opts.json || !this.stderr.isTTY) return;
     this.stderr.write(`\r\u001b[2K${message ? this.err.dim(message) : ""}`);
+  }
+
+  /** Shows `message` as progress while `fn` runs, and clears it however `fn` ends (an error too). */
+  async withProgress<T>(message: string, fn: () => Promise<T>): Promise<T> {
+    this.progress(message);
+    try {
+      return await fn();
+    } finally {
+      this.progress("");
+    }
   }
 
   success(message: string): void {

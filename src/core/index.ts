@@ -1,6 +1,6 @@
 // The public API of the core library. The CLI loads it lazily, in the commands that need it.
 
-export { type AuditRecord, queryAudit, readAuditLog, setAuditActor } from "./audit/audit.js";
+export { type AuditRecord, queryAudit, readAuditLog } from "./audit/audit.js";
 export { type DeliveredBundle, exportPartnerBundle } from "./bundle/export.js";
 export { initSigningKey, type SigningKeyResult, showSigningKey } from "./bundle/home-key.js";
 export { type OpenBundleResult, openBundle } from "./bundle/open.js";
@@ -34,7 +34,6 @@ export { exportPartnerP12 } from "./p12/export.js";
 export { createP12File, P12_PROFILES, type P12FileResult, parseP12Profile } from "./p12/p12.js";
 export { type OnboardResult, onboardPartner } from "./partners/onboard.js";
 export { addPartner, listPartners, type PartnerSummary, showPartner } from "./partners/partners.js";
-export { renderJunit } from "./probe/junit.js";
 export { type ProbeResult, probeGateways } from "./probe/probe.js";
 export { parseTlsVersions, SCENARIOS, selectScenarios } from "./probe/scenarios.js";
 export { buildReport, type ReportData, type WriteReportResult, writeHtmlReport } from "./report/report.js";
@@ -42,6 +41,8 @@ export { type RunningRevocationServer, startRevocationServer } from "./revocatio
 export { offboardPartner, parseReason, type RevokeResult, revokeCertificate } from "./revoke/revoke.js";
 export { parseSan } from "./sans.js";
 export { issueServerCert, type ServerIssueResult } from "./server/issue.js";
+export { type FileOptions, openPki, type Pki, type PkiOptions, type TransactOptions, type Tx } from "./session.js";
 export { checkStatus, type StatusResult } from "./status/status.js";
-export { setDurableStepHook } from "./store/fs.js";
+export { writeFileAtomic } from "./store/fs.js";
+export type { PutOptions, Storage, StorageTransaction } from "./store/storage.js";
 export { parseDuration } from "./time.js";

@@ -8,6 +8,7 @@ import { inputError } from "./errors.js";
 import { type KeyType, keyAlgorithms } from "./keys.js";
 import { encodePem } from "./pem.js";
 import type { San } from "./sans.js";
+import { wholeSeconds } from "./x509/algorithm.js";
 
 // Crypto provider: Node's built-in WebCrypto rather than @peculiar/webcrypto. Measured on our
 // machines (shared/notes/libraries.md §2): both support every algorithm we use (ECDSA P-256/384,
@@ -294,8 +295,6 @@ function toName(dn: DistinguishedName): x509.Name {
   if (dn.der) return new x509.Name(ab(dn.der));
   return new x509.Name((dn.rdns ?? []).map(([attr, value]) => ({ [attr]: [value] })));
 }
-
-const wholeSeconds = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000);
 
 /** Signs a certificate with the extensions of the given profile (RFC 5280 §4.2). */
 export async function createCertificate(p: CreateCertificateParams): Promise<CertInfo> {

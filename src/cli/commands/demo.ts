@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { Exit } from "../../core/errors.js";
 import type { CliContext } from "../context.js";
-import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
+import { actor, examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
 
 interface Opts {
   dir?: string;
@@ -28,6 +28,7 @@ export function register(parent: Command, ctx: CliContext): void {
         const result = await core.runDemo({
           dir,
           now: () => ctx.now(),
+          actor: actor(),
           onStart: (n, title, command) => ctx.out.line(`\n${s.bold(`${n}.`)} ${title}\n   ${s.dim(`$ ${command}`)}`),
           onStep: (step) => ctx.out.line(`   ${step.ok ? s.ok("✔") : s.bad("✖")} ${step.detail} ${s.dim(`(${step.ms} ms)`)}`),
         });

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { Exit } from "../../core/errors.js";
 import type { DoctorResult } from "../../core/index.js";
 import type { CliContext } from "../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource } from "../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts } from "../flags.js";
 import type { Styles } from "../output.js";
 
 function render(r: DoctorResult, s: Styles): string {
@@ -27,8 +27,8 @@ export function register(parent: Command, ctx: CliContext): void {
       exitCodesHelp(["0  consistent (or every problem fixed)", "1  problems remain (each with how to fix it)", "3  wrong passphrase (--fix)", "5  no PKI"]),
     )
     .action(async (opts: PassphraseOpts & { fix?: boolean }) => {
-      const core = await loadCore();
-      const result = await core.runDoctor({ pkiDir: ctx.pkiDir, fix: Boolean(opts.fix), passphrase: passphraseSource(ctx, opts), now: ctx.now() });
+      const { core, pki } = await openSession(ctx, opts);
+      const result = await core.runDoctor(pki, { fix: Boolean(opts.fix) });
       ctx.out.result(result, render);
       if (!result.healthy) ctx.out.setExit(Exit.CHECK_FAILED);
     });

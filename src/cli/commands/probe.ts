@@ -1,10 +1,14 @@
 import { type Command, Option } from "commander";
-import { envError } from "../../core/errors.js";
+import { Exit, envError } from "../../core/errors.js";
 import type { ProbeResult } from "../../core/index.js";
 import { INPUT_LIMITS } from "../../core/input.js";
 import type { CliContext } from "../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource } from "../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts } from "../flags.js";
+import { renderJunit } from "../junit.js";
 import { type Styles, table } from "../output.js";
+
+/** The probe's outcome as the process exit code (see `mtls probe --help`). */
+const PROBE_EXIT = { pass: Exit.OK, fail: Exit.CHECK_FAILED, unreachable: Exit.ENV } as const;
 
 interface Opts extends PassphraseOpts {
   cert?: string;
@@ -63,7 +67,7 @@ function render(r: ProbeResult, s: Styles): string {
     return lines.join("\n");
   });
   const m = r.summary;
-  const verdict = r.exitCode === 0 ? s.ok("every expectation held") : s.bad("expectations NOT met");
+  const verdict = r.outcome === "pass" ? s.ok("every expectation held") : s.bad("expectations NOT met");
   const summary = `probe: ${verdict}: ${m.passed} pass, ${m.failed} fail, ${m.inconclusive} inconclusive, ${m.errors} error, ${m.info} info, ${m.skipped} skipped; ${m.connections} connections to ${m.targets} target${m.targets === 1 ? "" : "s"} in ${(r.durationMs / 1000).toFixed(1)} s`;
   return `${blocks.join("\n\n")}\n\n${summary}`;
 }
@@ -110,13 +114,13 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (urls: string[], opts: Opts) => {
-      const core = await loadCore();
+      const { core, pki } = await openSession(ctx, opts);
       const timeoutMs = core.parseDuration(opts.timeout, "--timeout", "s");
       if (opts.insecureServer) ctx.out.warn("--insecure-server: the gateway's own certificate is not verified");
-      const result = await core.probeGateways({
+      const probe = (p: Parameters<typeof core.probeGateways>[0]) => ctx.out.withProgress("", () => core.probeGateways(p));
+      const result = await probe({
         targets: urls,
-        pkiDir: ctx.pkiDir,
-        passphrase: passphraseSource(ctx, opts),
+        pki,
         ...(opts.cert || opts.key
           ? {
               user: {
@@ -135,16 +139,16 @@ export function register(parent: Command, ctx: CliContext): void {
         expectAllowlist: Boolean(opts.expectAllowlist),
         expectOcsp: Boolean(opts.expectOcsp),
         ...(opts.measureRevocation ? { measureRevocation: { timeoutMs: core.parseDuration(opts.revocationTimeout, "--revocation-timeout", "s") } } : {}),
-        ...(opts.junit ? { junitPath: ctx.resolvePath(opts.junit) } : {}),
         now: ctx.now(),
         onProgress: (done, total) => ctx.out.progress(`probing: ${done}/${total} connections`),
       });
-      ctx.out.progress("");
-      ctx.out.result(result, render);
-      if (result.exitCode === 5) {
+      if (opts.junit) await core.writeFileAtomic(ctx.resolvePath(opts.junit), renderJunit(result));
+      const exitCode = PROBE_EXIT[result.outcome];
+      ctx.out.result({ ...result, exitCode }, render);
+      if (exitCode === Exit.ENV) {
         const down = result.targets.filter((t) => !t.reachable).map((t) => `${t.url} (${t.error})`);
         throw envError("ERR_UNREACHABLE", `could not reach ${down.join(", ")}`, "check the address and that the gateway is running");
       }
-      ctx.out.setExit(result.exitCode);
+      ctx.out.setExit(exitCode);
     });
 }

@@ -1,7 +1,7 @@
 import { type Command, Option } from "commander";
 import type { RevokeResult } from "../../core/index.js";
 import type { CliContext } from "../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource, REASONS } from "../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, REASONS } from "../flags.js";
 import { renderRevoked } from "../render.js";
 
 interface Opts extends PassphraseOpts {
@@ -28,16 +28,13 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (serial: string, opts: Opts) => {
-      const core = await loadCore();
+      const { core, pki } = await openSession(ctx, opts);
       const reason = core.parseReason(opts.reason);
       await ctx.prompt.confirmOrYes(`Revoke certificate ${serial} (${reason})? This cannot be undone.`, ctx.globals.yes);
-      const result: RevokeResult = await core.revokeCertificate({
-        pkiDir: ctx.pkiDir,
+      const result: RevokeResult = await core.revokeCertificate(pki, {
         serial,
         reason,
         publish: opts.publish,
-        passphrase: passphraseSource(ctx, opts),
-        now: ctx.now(),
       });
       for (const w of result.warnings) ctx.out.warn(w);
       ctx.out.result(result, renderRevoked);

@@ -9,7 +9,6 @@ import { basename } from "node:path";
 import { fsError } from "../errors.js";
 import type { StoreWriter } from "../store/fs.js";
 import type { Layout } from "../store/layout.js";
-import { withLock } from "../store/lock.js";
 import { checkAuditRecord, parseRecord, quarantineName } from "../store/records.js";
 import { iso } from "../time.js";
 
@@ -49,12 +48,6 @@ export interface AuditRecord extends AuditEntry {
 
 export const GENESIS = "0".repeat(64);
 export const lineHash = (line: string) => createHash("sha256").update(line).digest("hex");
-
-let actor = "unknown";
-/** Who acts (`user@host`, or MTLS_ACTOR): set once by the command layer. */
-export function setAuditActor(a: string): void {
-  actor = a;
-}
 
 interface Tail {
   seq: number;
@@ -150,7 +143,7 @@ async function readTail(path: string): Promise<Tail> {
  * in the same commit and the chain goes on from the last intact record with an
  * `audit.quarantine` record naming the file, the lines and their SHA-256.
  */
-export async function stageAudit(tx: StoreWriter, layout: Layout, entries: AuditEntry[], now: Date): Promise<void> {
+export async function stageAudit(tx: StoreWriter, layout: Layout, entries: AuditEntry[], now: Date, actor = "unknown"): Promise<void> {
   if (entries.length === 0) return;
   const tail = await readTail(layout.audit);
   if (tail.damaged) entries = [quarantine(tx, layout, tail.damaged, now), ...entries];
@@ -173,20 +166,6 @@ function quarantine(tx: StoreWriter, layout: Layout, d: DamagedTail, now: Date):
     outcome: "moved",
     details: { file: basename(file), lines: `${d.fromLine}-${d.toLine}`, bytes: d.bytes.length, sha256: createHash("sha256").update(d.bytes).digest("hex") },
   };
-}
-
-/** Appends records on their own, for actions that change nothing else in the store. */
-export async function appendAudit(layout: Layout, entries: AuditEntry[], now: Date): Promise<void> {
-  const { StoreWriter } = await import("../store/fs.js");
-  await withLock(
-    layout.lock,
-    async () => {
-      const tx = new StoreWriter();
-      await stageAudit(tx, layout, entries, now);
-      await tx.commit();
-    },
-    { purpose: "audit" },
-  );
 }
 
 export interface AuditVerification {

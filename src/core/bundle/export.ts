@@ -1,16 +1,15 @@
 import { unlink } from "node:fs/promises";
-import { appendAudit } from "../audit/audit.js";
-import { type CaCerts, chainCertsOf, issuerIdOf, loadCaCerts, type PassphraseSource, readCertFile } from "../ca/material.js";
+import { type CaCerts, chainCertsOf, issuerIdOf, loadCaCerts, readCertFile } from "../ca/material.js";
 import { certChainPem } from "../ca/trust.js";
 import { conflictError, inputError } from "../errors.js";
 import { parseSerial, validatePartnerId } from "../ids.js";
 import type { CertInfo } from "../pki.js";
+import { layoutOf, type Pki } from "../session.js";
 import { exists, writeFileAtomic } from "../store/fs.js";
 import { readIndex } from "../store/index-file.js";
 import { type PartnerRecord, readPartners } from "../store/partners.js";
-import { openStore, type Store } from "../store/store.js";
 import { type BundleInput, buildBundleZip, type Manifest } from "./bundle.js";
-import { ensureSigningKey } from "./home-key.js";
+import { ensureSigningKey, type HomeSigningKey, noPassphrase } from "./home-key.js";
 import { checkStagedPartnerKey, readPinnedPartnerKey } from "./partner-key.js";
 import { encryptAndSign } from "./pgp.js";
 
@@ -26,7 +25,9 @@ export interface DeliveredBundle {
 }
 
 export interface DeliverParams {
-  store: Store;
+  pki: Pki;
+  /** The home party's signing key when the caller has it (staged in its own transaction). */
+  signer?: HomeSigningKey;
   partner: PartnerRecord;
   cert: CertInfo;
   ca: CaCerts;
@@ -35,7 +36,6 @@ export interface DeliverParams {
   encrypt: boolean;
   armor: boolean;
   force: boolean;
-  passphrase: PassphraseSource;
   gatewayUrl?: string;
   p12?: BundleInput["p12"];
   now: Date;
@@ -64,8 +64,8 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
     ? undefined
     : p.recipientArmored !== undefined
       ? await checkStagedPartnerKey(p.recipientArmored, p.partner)
-      : await readPinnedPartnerKey(p.store.layout, p.partner, p.now);
-  const signer = p.encrypt ? await ensureSigningKey(p.store, p.passphrase, p.now) : undefined;
+      : await readPinnedPartnerKey(layoutOf(p.pki), p.partner, p.now);
+  const signer = p.encrypt ? (p.signer ?? (await ensureSigningKey(p.pki, p.now))) : undefined;
   const { zip, manifest } = await buildBundleZip({
     partnerId: p.partner.id,
     ...(p.partner.name ? { partnerName: p.partner.name } : {}),
@@ -86,12 +86,12 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
       filename: "bundle.zip",
       recipientArmored,
       signerArmored: signer.privateArmored,
-      signerPassphrase: p.passphrase,
+      signerPassphrase: p.pki.passphrase ?? noPassphrase,
       armor: p.armor,
       now: p.now,
     });
   }
-  await writeFileAtomic(p.out, data, { mode: 0o600, exclusive: !p.force });
+  await writeFileAtomic(p.out, data, { mode: 0o600, exclusive: !p.force, step: p.pki.durableStep });
   return {
     path: p.out,
     encrypted: Boolean(signer),
@@ -106,7 +106,6 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
 export const removeBundle = (path: string) => unlink(path).catch(() => {});
 
 export interface ExportParams {
-  pkiDir: string;
   partnerId: string;
   /** Default: the partner's newest valid certificate. */
   serial?: string;
@@ -115,9 +114,7 @@ export interface ExportParams {
   encrypt: boolean;
   armor?: boolean;
   force?: boolean;
-  passphrase: PassphraseSource;
   gatewayUrl?: string;
-  now: Date;
 }
 
 /** What `partner export` delivered, and which certificate it picked. */
@@ -129,15 +126,16 @@ export interface ExportedBundle extends DeliveredBundle {
 }
 
 /** Exports a delivery bundle for one of the partner's certificates. */
-export async function exportPartnerBundle(p: ExportParams): Promise<ExportedBundle> {
+export async function exportPartnerBundle(pki: Pki, p: ExportParams): Promise<ExportedBundle> {
   const id = validatePartnerId(p.partnerId);
-  const store = await openStore(p.pkiDir);
-  const { layout, config } = store;
+  const layout = layoutOf(pki);
+  const config = await pki.config();
   const [index, reg] = await Promise.all([readIndex(layout.index), readPartners(layout.partners)]);
   const mine = index.filter((r) => r.partnerId === id);
   const partner = reg.partners[id];
   if (!partner && mine.length === 0) throw inputError("ERR_UNKNOWN_PARTNER", `no partner "${id}" in this PKI`, "see `mtls partner list`");
-  let record = mine.filter((r) => r.status === "valid" && Date.parse(r.notAfter) > p.now.getTime()).at(-1);
+  const now = pki.now;
+  let record = mine.filter((r) => r.status === "valid" && Date.parse(r.notAfter) > now.getTime()).at(-1);
   if (p.serial) {
     const serial = parseSerial(p.serial);
     record = mine.find((r) => r.serial === serial);
@@ -148,7 +146,7 @@ export async function exportPartnerBundle(p: ExportParams): Promise<ExportedBund
   const cert = await readCertFile(layout.certFile(record.serial), `certificate ${record.serial}`);
   const ca = await loadCaCerts(layout, config);
   const delivered = await deliverBundle({
-    store,
+    pki,
     partner: partner ?? { id, createdAt: record.issuedAt, updatedAt: record.issuedAt },
     cert,
     ca,
@@ -156,22 +154,17 @@ export async function exportPartnerBundle(p: ExportParams): Promise<ExportedBund
     encrypt: p.encrypt,
     armor: p.armor ?? false,
     force: p.force ?? false,
-    passphrase: p.passphrase,
     ...(p.gatewayUrl ? { gatewayUrl: p.gatewayUrl } : {}),
-    now: p.now,
+    now,
   });
-  await appendAudit(
-    layout,
-    [
-      {
-        action: "bundle.export",
-        outcome: delivered.encrypted ? "encrypted" : "plain",
-        serial: record.serial,
-        partner: id,
-        ...(delivered.recipientFingerprint ? { details: { recipient: delivered.recipientFingerprint } } : {}),
-      },
-    ],
-    p.now,
-  );
+  await pki.transact("bundle.export", async (tx) => {
+    tx.audit({
+      action: "bundle.export",
+      outcome: delivered.encrypted ? "encrypted" : "plain",
+      serial: record.serial,
+      partner: id,
+      ...(delivered.recipientFingerprint ? { details: { recipient: delivered.recipientFingerprint } } : {}),
+    });
+  });
   return { ...delivered, serial: record.serial, notAfter: record.notAfter, picked: !p.serial };
 }

@@ -1,12 +1,12 @@
 import { readFile } from "node:fs/promises";
-import { stageAudit } from "../audit/audit.js";
 import { loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
-import { conflictError } from "../errors.js";
+import { conflictError, usageError } from "../errors.js";
 import { INPUT_LIMITS, readFileBounded } from "../input.js";
-import { readConfig, type StoreConfig, serializeConfig } from "../store/config.js";
-import { ensureDir, StoreWriter } from "../store/fs.js";
-import { withLock } from "../store/lock.js";
-import { openStore, type Store } from "../store/store.js";
+import { layoutOf, type Pki, type Tx } from "../session.js";
+import { parseConfig, type StoreConfig, serializeConfig } from "../store/config.js";
+import { readText } from "../store/fs.js";
+import { storeKeys } from "../store/keys.js";
+import type { Layout } from "../store/layout.js";
 import { generateSigningKey, importSigningKey, type PgpKeyInfo, type SigningKeyPair } from "./pgp.js";
 
 export interface SigningKeyResult {
@@ -17,26 +17,32 @@ export interface SigningKeyResult {
   info: PgpKeyInfo;
 }
 
-async function store(s: Store, pair: SigningKeyPair): Promise<void> {
-  const { layout } = s;
-  await withLock(layout.lock, async () => {
-    const config: StoreConfig = await readConfig(layout.root);
-    if (config.delivery)
+/**
+ * Stages a new signing key into `tx`, unless config.json (as read under the lock) names one
+ * already: then another process was first, and false says to use theirs.
+ */
+export async function stageSigningKey(tx: Tx, pair: SigningKeyPair): Promise<boolean> {
+  const config: StoreConfig = { ...(await tx.config()) };
+  if (config.delivery) return false;
+  config.delivery = { signingKeyFingerprint: pair.info.fingerprint, userId: pair.info.userIds[0] ?? "" };
+  // Replace, not create: until config.json names a key, key files there are what a crash
+  // during an earlier creation left, referenced by nothing (#13).
+  tx.put(storeKeys.homePrivateKey, pair.privateArmored, { secret: true })
+    .put(storeKeys.homePublicKey, pair.publicArmored)
+    .put(storeKeys.config, serializeConfig(config));
+  tx.audit({ action: "pgp.init", outcome: "ok", details: { fingerprint: pair.info.fingerprint } });
+  return true;
+}
+
+async function store(pki: Pki, pair: SigningKeyPair): Promise<void> {
+  await pki.transact("pgp.init", async (tx) => {
+    const current = await tx.config();
+    if (!(await stageSigningKey(tx, pair)))
       throw conflictError(
         "ERR_PGP_EXISTS",
-        `the home party already has an OpenPGP signing key (${config.delivery.signingKeyFingerprint})`,
+        `the home party already has an OpenPGP signing key (${current.delivery?.signingKeyFingerprint})`,
         "partners pin that key; replacing it is not supported",
       );
-    config.delivery = { signingKeyFingerprint: pair.info.fingerprint, userId: pair.info.userIds[0] ?? "" };
-    await ensureDir(layout.pgpDir);
-    // Replace, not create: until config.json names a key, key files there are what a crash
-    // during an earlier creation left, referenced by nothing (#13).
-    const tx = new StoreWriter()
-      .put(layout.homePrivateKey, pair.privateArmored, 0o600)
-      .put(layout.homePublicKey, pair.publicArmored)
-      .put(layout.config, serializeConfig(config));
-    await stageAudit(tx, layout, [{ action: "pgp.init", outcome: "ok", details: { fingerprint: pair.info.fingerprint } }], new Date());
-    await tx.commit();
   });
 }
 
@@ -45,72 +51,91 @@ async function store(s: Store, pair: SigningKeyPair): Promise<void> {
  * and a mistyped one would lock that key for good (#13). An unencrypted CA key proves nothing;
  * the passphrase is then taken as given.
  */
-async function checkedPassphrase(s: Store, passphrase: PassphraseSource): Promise<string> {
-  await loadIssuingKey(s.layout, await loadCaCerts(s.layout, s.config), passphrase);
+async function checkedPassphrase(pki: Pki, passphrase: PassphraseSource): Promise<string> {
+  const layout = layoutOf(pki);
+  await loadIssuingKey(layout, await loadCaCerts(layout, await pki.config()), passphrase);
   return passphrase();
 }
 
 export interface InitSigningKeyParams {
-  pkiDir: string;
-  /** Protects the private key at rest, like the CA keys (the CA passphrase). */
-  passphrase: PassphraseSource;
   name?: string;
   email?: string;
   /** Import this armored private key instead of generating one. */
   importArmored?: string;
   importPassphrase?: string;
-  now: Date;
 }
 
-/** Creates (or imports) the home party's OpenPGP signing key, once. */
-export async function initSigningKey(p: InitSigningKeyParams): Promise<SigningKeyResult> {
-  const s = await openStore(p.pkiDir);
-  if (s.config.delivery)
+/** Creates (or imports) the home party's OpenPGP signing key, once; protected by the CA passphrase. */
+export async function initSigningKey(pki: Pki, p: InitSigningKeyParams): Promise<SigningKeyResult> {
+  const now = pki.now; // one instant: a key must not be created after the time it is used at
+  const config = await pki.config();
+  if (config.delivery)
     throw conflictError(
       "ERR_PGP_EXISTS",
-      `the home party already has an OpenPGP signing key (${s.config.delivery.signingKeyFingerprint})`,
+      `the home party already has an OpenPGP signing key (${config.delivery.signingKeyFingerprint})`,
       "see `mtls pgp show`",
     );
-  const passphrase = await checkedPassphrase(s, p.passphrase);
+  const passphrase = await checkedPassphrase(pki, pki.passphrase ?? noPassphrase);
   const pair = p.importArmored
-    ? await importSigningKey(p.importArmored, p.importPassphrase, passphrase, p.now)
-    : await generateSigningKey({ name: p.name ?? `${s.config.ca.name} partner delivery`, ...(p.email ? { email: p.email } : {}), passphrase, now: p.now });
-  await store(s, pair);
-  return { fingerprint: pair.info.fingerprint, userId: pair.info.userIds[0] ?? "", publicKeyPath: s.layout.homePublicKey, created: true, info: pair.info };
+    ? await importSigningKey(p.importArmored, p.importPassphrase, passphrase, now)
+    : await generateSigningKey({ name: p.name ?? `${config.ca.name} partner delivery`, ...(p.email ? { email: p.email } : {}), passphrase, now });
+  await store(pki, pair);
+  return { fingerprint: pair.info.fingerprint, userId: pair.info.userIds[0] ?? "", publicKeyPath: layoutOf(pki).homePublicKey, created: true, info: pair.info };
 }
 
-/** The signing key, created on first use so `partner export` works on a fresh PKI. */
-export async function ensureSigningKey(
-  s: Store,
-  passphrase: PassphraseSource,
-  now: Date,
-): Promise<{ privateArmored: string; fingerprint: string; userId: string; created: boolean }> {
-  let created = false;
-  if (!s.config.delivery) {
-    const pair = await generateSigningKey({ name: `${s.config.ca.name} partner delivery`, passphrase: await checkedPassphrase(s, passphrase), now });
-    try {
-      await store(s, pair);
-      created = true;
-    } catch (err) {
-      // Another process created it first: use theirs.
-      if ((err as { code?: string }).code !== "ERR_PGP_EXISTS") throw err;
-    }
-    s.config = await readConfig(s.layout.root);
+/** For a CA without a passphrase source: the signing key cannot be opened without one. */
+export const noPassphrase: PassphraseSource = async () => {
+  throw usageError("ERR_PASSPHRASE_REQUIRED", "no passphrase for the home party's signing key", "set MTLS_CA_PASSPHRASE or pass --passphrase-file <file>");
+};
+
+export interface HomeSigningKey {
+  privateArmored: string;
+  fingerprint: string;
+  userId: string;
+  created: boolean;
+}
+
+/**
+ * A new signing key for a store that has none yet, made before the lock is taken (key
+ * generation and the passphrase check are slow): stage it with stageSigningKey. Undefined when
+ * the store has one.
+ */
+export async function prepareSigningKey(pki: Pki, now: Date = pki.now): Promise<SigningKeyPair | undefined> {
+  const config = await pki.config();
+  if (config.delivery) return undefined;
+  return generateSigningKey({
+    name: `${config.ca.name} partner delivery`,
+    passphrase: await checkedPassphrase(pki, pki.passphrase ?? noPassphrase),
+    now,
+  });
+}
+
+/** The stored signing key named by `config`. */
+export async function loadSigningKey(layout: Layout, config: StoreConfig): Promise<HomeSigningKey> {
+  const delivery = config.delivery as NonNullable<StoreConfig["delivery"]>;
+  const privateArmored = (await readFileBounded(layout.homePrivateKey, INPUT_LIMITS.pgpKey, layout.homePrivateKey, { noFollow: true })).toString("utf8");
+  return { privateArmored, fingerprint: delivery.signingKeyFingerprint, userId: delivery.userId, created: false };
+}
+
+/** The signing key, created on first use (its own transaction) so `partner export` works on a fresh PKI. */
+export async function ensureSigningKey(pki: Pki, now: Date = pki.now): Promise<HomeSigningKey> {
+  const pair = await prepareSigningKey(pki, now);
+  if (pair) {
+    const created = await pki.transact("pgp.init", (tx) => stageSigningKey(tx, pair));
+    if (created) return { privateArmored: pair.privateArmored, fingerprint: pair.info.fingerprint, userId: pair.info.userIds[0] ?? "", created };
   }
-  const delivery = s.config.delivery as NonNullable<StoreConfig["delivery"]>;
-  const privateArmored = (await readFileBounded(s.layout.homePrivateKey, INPUT_LIMITS.pgpKey, s.layout.homePrivateKey, { noFollow: true })).toString("utf8");
-  return { privateArmored, fingerprint: delivery.signingKeyFingerprint, userId: delivery.userId, created };
+  const layout = layoutOf(pki);
+  return loadSigningKey(layout, parseConfig(await readText(layout.config), layout.config));
 }
 
-export async function showSigningKey(p: {
-  pkiDir: string;
-}): Promise<{ fingerprint: string; userId: string; publicKeyPath: string; publicKey: string } | undefined> {
-  const s = await openStore(p.pkiDir);
-  if (!s.config.delivery) return undefined;
+export async function showSigningKey(pki: Pki): Promise<{ fingerprint: string; userId: string; publicKeyPath: string; publicKey: string } | undefined> {
+  const config = await pki.config();
+  const layout = layoutOf(pki);
+  if (!config.delivery) return undefined;
   return {
-    ...s.config.delivery,
-    fingerprint: s.config.delivery.signingKeyFingerprint,
-    publicKeyPath: s.layout.homePublicKey,
-    publicKey: await readFile(s.layout.homePublicKey, "utf8"),
+    ...config.delivery,
+    fingerprint: config.delivery.signingKeyFingerprint,
+    publicKeyPath: layout.homePublicKey,
+    publicKey: await readFile(layout.homePublicKey, "utf8"),
   };
 }

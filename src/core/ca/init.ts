@@ -1,24 +1,25 @@
 import { readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { stageAudit } from "../audit/audit.js";
 import { copyToPublishDir, type StagedCrls, stageCrls } from "../crl/publish.js";
 import { conflictError, fsError, inputError } from "../errors.js";
 import { randomSerial } from "../ids.js";
 import { encryptPkcs8, exportPkcs8, exportSpki, generateKeyPair, type KeyType } from "../keys.js";
 import { encodePem } from "../pem.js";
 import { type CertInfo, createCertificate, type DistinguishedName } from "../pki.js";
+import { layoutOf, openPki, type Pki } from "../session.js";
 import { FORMAT_VERSION, type StoreConfig, serializeConfig } from "../store/config.js";
-import { ensureDir, exists, StoreWriter, writeFileAtomic } from "../store/fs.js";
-import { layoutOf } from "../store/layout.js";
+import { ensureDir, exists } from "../store/fs.js";
+import { storeKeys } from "../store/keys.js";
+import { layoutOf as storeLayout } from "../store/layout.js";
 import { serializePartners } from "../store/partners.js";
 import { type Revocation, serializeRevocations } from "../store/revocations.js";
 import { DAY, iso } from "../time.js";
+import { cryptoKeySigner } from "../x509/signer.js";
 import type { CaCerts, CaEntry } from "./material.js";
 import { validateHttpUrl } from "./policy.js";
 import { registryOf } from "./registry.js";
 
 export interface InitCaParams {
-  pkiDir: string;
   /** Base name: the CAs become "<name> Root CA" and "<name> Intermediate CA". */
   name: string;
   org?: string;
@@ -39,7 +40,6 @@ export interface InitCaParams {
   crlDays: number;
   /** Another directory that receives a copy of every published CRL. */
   crlPublishDir?: string;
-  now: Date;
 }
 
 export interface CaSummary {
@@ -139,21 +139,22 @@ async function checkTarget(dir: string): Promise<void> {
  * Creates a root CA and (by default) an issuing intermediate in a new PKI directory. Everything
  * is built in a sibling temp directory and renamed into place, so a failure leaves nothing.
  */
-export async function initCa(p: InitCaParams): Promise<InitCaResult> {
+export async function initCa(pki: Pki, p: InitCaParams): Promise<InitCaResult> {
   validate(p);
-  const final = layoutOf(p.pkiDir);
+  const final = layoutOf(pki);
+  const now = pki.now;
   await checkTarget(final.root);
   const warnings: string[] = [];
   if (p.insecureNoPassphrase)
     warnings.push("the CA keys are stored unencrypted (--insecure-no-passphrase): anyone who can read the PKI directory can issue certificates");
 
-  const notBefore = new Date(p.now.getTime() - BACKDATE_MS);
+  const notBefore = new Date(now.getTime() - BACKDATE_MS);
   const rootKeys = await generateKeyPair(p.keyType);
   const root = await createCertificate({
     serial: randomSerial(),
     subject: caName(p, `${p.name} Root CA`),
     notBefore,
-    notAfter: new Date(p.now.getTime() + p.rootDays * DAY),
+    notAfter: new Date(now.getTime() + p.rootDays * DAY),
     spki: await exportSpki(rootKeys.publicKey),
     signingKey: rootKeys.privateKey,
     signingKeyType: p.keyType,
@@ -167,7 +168,7 @@ export async function initCa(p: InitCaParams): Promise<InitCaResult> {
       subject: caName(p, `${p.name} Intermediate CA`),
       issuer: root,
       notBefore,
-      notAfter: new Date(p.now.getTime() + p.intermediateDays * DAY),
+      notAfter: new Date(now.getTime() + p.intermediateDays * DAY),
       spki: await exportSpki(keys.publicKey),
       signingKey: rootKeys.privateKey,
       signingKeyType: p.keyType,
@@ -204,7 +205,7 @@ export async function initCa(p: InitCaParams): Promise<InitCaResult> {
 
   const config: StoreConfig = {
     formatVersion: FORMAT_VERSION,
-    createdAt: iso(p.now),
+    createdAt: iso(now),
     ca: {
       name: p.name,
       ...(p.org ? { org: p.org } : {}),
@@ -215,41 +216,25 @@ export async function initCa(p: InitCaParams): Promise<InitCaResult> {
     },
     policy: { defaultDays: p.defaultDays, maxDays: p.maxDays, warnDays: p.warnDays },
     crl: { validityDays: p.crlDays, ...(p.crlPublishDir ? { publishDir: p.crlPublishDir } : {}) },
-    canary: { serial: canary.serial, revokedAt: iso(p.now) },
+    canary: { serial: canary.serial, revokedAt: iso(now) },
   };
 
   let staged: StagedCrls | undefined;
   let caCerts: CaCerts | undefined;
   await ensureDir(dirname(final.root));
   const tmpDir = join(dirname(final.root), `.${basename(final.root)}.init-${process.pid}`);
-  const t = layoutOf(tmpDir);
+  const t = storeLayout(tmpDir);
   try {
     await rm(tmpDir, { recursive: true, force: true });
     await ensureDir(t.root, 0o755);
     await Promise.all([ensureDir(t.caDir), ensureDir(t.privateDir, 0o700), ensureDir(t.certsDir), ensureDir(t.crlDir)]);
-    await writeFileAtomic(t.rootKey, rootKeyPem, { mode: 0o600 });
-    await writeFileAtomic(t.rootCert, root.pem);
-    if (intermediate && intKeyPem) {
-      await writeFileAtomic(t.intermediateKey, intKeyPem, { mode: 0o600 });
-      await writeFileAtomic(t.intermediateCert, intermediate.cert.pem);
-    }
-    await writeFileAtomic(t.canaryKey, canaryKeyPem, { mode: 0o600 });
-    await writeFileAtomic(t.canaryCert, canary.pem);
-    await writeFileAtomic(t.caBundle, root.pem);
-    await writeFileAtomic(t.chain, (intermediate ? intermediate.cert.pem : "") + root.pem);
-    await writeFileAtomic(t.index, "");
     const canaryRevocation: Revocation = {
       serial: canary.serial,
       issuer: intermediate ? "intermediate" : "root",
-      revokedAt: iso(p.now),
+      revokedAt: iso(now),
       reason: "cessationOfOperation",
       partnerId: "(canary)",
     };
-    await writeFileAtomic(t.revocations, serializeRevocations([canaryRevocation]));
-    await writeFileAtomic(t.partners, serializePartners({ partners: {} }));
-    await writeFileAtomic(t.config, serializeConfig(config));
-    // Gateways can load a CRL from the first minute on, with the canary already listed.
-    const tx = new StoreWriter();
     const registry = registryOf(config);
     const all: CaEntry[] = registry.list.map((r) => ({ ...r, cert: r.id === "root" ? root : (intermediate?.cert as CertInfo) }));
     const ca: CaCerts = {
@@ -262,23 +247,35 @@ export async function initCa(p: InitCaParams): Promise<InitCaResult> {
     };
     caCerts = ca;
     const keys = {
-      root: { key: rootKeys.privateKey, keyType: p.keyType },
-      ...(intermediate ? { intermediate: { key: intermediate.keys.privateKey, keyType: p.keyType } } : {}),
+      root: { key: rootKeys.privateKey, keyType: p.keyType, signer: cryptoKeySigner(rootKeys.privateKey, p.keyType, root.spki) },
+      ...(intermediate
+        ? {
+            intermediate: {
+              key: intermediate.keys.privateKey,
+              keyType: p.keyType,
+              signer: cryptoKeySigner(intermediate.keys.privateKey, p.keyType, intermediate.cert.spki),
+            },
+          }
+        : {}),
     };
-    staged = await stageCrls({ layout: t, config, ca, keys, revocations: [canaryRevocation], state: {}, now: p.now }, tx);
-    await stageAudit(
-      tx,
-      t,
-      [
-        {
-          action: "ca.init",
-          outcome: "ok",
-          details: { name: p.name, keyType: p.keyType, intermediate: p.intermediate, keyEncrypted: !p.insecureNoPassphrase },
-        },
-      ],
-      p.now,
-    );
-    await tx.commit();
+    // The new store is built in a scratch directory by one transaction, then renamed into place.
+    const scratch = await openPki(tmpDir, { now, actor: pki.actor, ...(pki.durableStep ? { onDurableStep: pki.durableStep } : {}) });
+    staged = await scratch.transact("ca.init", async (tx) => {
+      tx.put(storeKeys.rootKey, rootKeyPem, { secret: true }).put(storeKeys.rootCert, root.pem);
+      if (intermediate && intKeyPem) tx.put(storeKeys.intermediateKey, intKeyPem, { secret: true }).put(storeKeys.intermediateCert, intermediate.cert.pem);
+      tx.put(storeKeys.canaryKey, canaryKeyPem, { secret: true }).put(storeKeys.canaryCert, canary.pem);
+      tx.put(storeKeys.caBundle, root.pem).put(storeKeys.chain, (intermediate ? intermediate.cert.pem : "") + root.pem);
+      tx.rewrite("index", "").rewrite("revocations", serializeRevocations([canaryRevocation]));
+      tx.put(storeKeys.partners, serializePartners({ partners: {} })).put(storeKeys.config, serializeConfig(config));
+      // Gateways can load a CRL from the first minute on, with the canary already listed.
+      const crls = await stageCrls({ layout: t, config, ca, keys, revocations: [canaryRevocation], state: {}, now }, tx);
+      tx.audit({
+        action: "ca.init",
+        outcome: "ok",
+        details: { name: p.name, keyType: p.keyType, intermediate: p.intermediate, keyEncrypted: !p.insecureNoPassphrase },
+      });
+      return crls;
+    });
     // rename(2) onto an empty directory replaces it; onto a non-empty one it fails (checked above).
     await rename(tmpDir, final.root).catch((err) => Promise.reject(fsError(err, final.root, "create")));
   } catch (err) {
@@ -286,7 +283,7 @@ export async function initCa(p: InitCaParams): Promise<InitCaResult> {
     throw err;
   }
   // The CA exists from here on: a failed copy is a warning, not a failed init (#13).
-  if (staged && caCerts) warnings.push(...(await copyToPublishDir(config, caCerts, staged)).warnings);
+  if (staged && caCerts) warnings.push(...(await copyToPublishDir(config, caCerts, staged, pki.durableStep)).warnings);
 
   return {
     pkiDir: final.root,

@@ -9,6 +9,7 @@ import type { CaRecord, CaRegistry, StoreConfig } from "../store/config.js";
 import { readText } from "../store/fs.js";
 import type { Layout } from "../store/layout.js";
 import { corruptError } from "../store/records.js";
+import { keyObjectSigner, type Signer } from "../x509/signer.js";
 import { type CaId, isCaId, publishOrder, registryOf } from "./registry.js";
 
 /** Supplies the CA key passphrase when, and only when, a key turns out to be encrypted. */
@@ -109,6 +110,8 @@ export interface CaKey {
   /** The same key for node:crypto's synchronous signing (partner leaves, in bulk). */
   keyObject?: KeyObject;
   keyType: KeyType;
+  /** How certificates and CRLs are signed with this key (a file key here; a token key elsewhere). */
+  signer: Signer;
 }
 
 /**
@@ -140,7 +143,8 @@ export async function loadCaKey(path: string, cert: CertInfo, passphrase: Passph
     );
   }
   const keyType = keyTypeOf(cert.spki);
-  return { key: await importSigningKey(pkcs8, keyType), keyObject: keyObjectFromPkcs8(pkcs8), keyType };
+  const keyObject = keyObjectFromPkcs8(pkcs8);
+  return { key: await importSigningKey(pkcs8, keyType), keyObject, keyType, signer: keyObjectSigner(keyObject, keyType, cert.spki) };
 }
 
 /** CA keys by CA id ("root", "intermediate", after a rollover "intermediate-2" …). */

@@ -1,12 +1,10 @@
 // The CA's policy after `ca init`: revocation URLs written into new certificates, the CRL
 // publish directory, validity limits. Changing it is one audited commit; certificates already
 // issued keep what they carry.
-import { stageAudit } from "../audit/audit.js";
 import { inputError, usageError } from "../errors.js";
-import { readConfig, type StoreConfig, serializeConfig } from "../store/config.js";
-import { StoreWriter } from "../store/fs.js";
-import { withLock } from "../store/lock.js";
-import { openStore } from "../store/store.js";
+import type { Pki } from "../session.js";
+import { type StoreConfig, serializeConfig } from "../store/config.js";
+import { storeKeys } from "../store/keys.js";
 
 /**
  * The shape of a revocation URL: scheme, host, port and a plain path. It is written into every
@@ -42,8 +40,6 @@ export interface PolicyChanges {
 }
 
 export interface SetPolicyParams {
-  pkiDir: string;
-  now: Date;
   changes: PolicyChanges;
 }
 
@@ -107,27 +103,26 @@ function apply(config: StoreConfig, ch: PolicyChanges): StoreConfig {
 }
 
 /** Changes the policy in one audited commit under the store lock. Nothing to change is a usage error. */
-export async function setCaPolicy(p: SetPolicyParams): Promise<SetPolicyResult> {
+export async function setCaPolicy(pki: Pki, p: SetPolicyParams): Promise<SetPolicyResult> {
   if (Object.values(p.changes).every((v) => v === undefined))
     throw usageError(
       "ERR_NOTHING_TO_SET",
       "no policy setting given",
       "pass at least one of --crl-url, --ocsp-url, --crl-publish-dir, --default-days, --max-days, --warn-days, --crl-days",
     );
-  const { layout } = await openStore(p.pkiDir);
-  return withLock(
-    layout.lock,
-    async () => {
-      const config = await readConfig(p.pkiDir);
+  await pki.config();
+  return pki.transact(
+    "ca.policy",
+    async (tx) => {
+      const config = await tx.config();
       const next = apply(config, p.changes);
       const [before, after] = [policyView(config), policyView(next)];
       const keys = Object.keys({ ...before, ...after }) as Array<keyof PolicyView>;
       const changed = keys.filter((k) => before[k] !== after[k]).map((k) => ({ setting: k, from: before[k] ?? null, to: after[k] ?? null }));
       if (changed.length) {
-        const tx = new StoreWriter().put(layout.config, serializeConfig(next));
+        tx.put(storeKeys.config, serializeConfig(next));
         const details = Object.fromEntries(changed.map((c) => [c.setting, c.to === null ? "(removed)" : c.to]));
-        await stageAudit(tx, layout, [{ action: "ca.policy", outcome: "ok", details }], p.now);
-        await tx.commit();
+        tx.audit({ action: "ca.policy", outcome: "ok", details });
       }
       return { policy: after, changed };
     },

@@ -2,10 +2,12 @@
 // commit (rollover.ts). Each step is one audited transaction.
 import { conflictError } from "../errors.js";
 import type { CertInfo } from "../pki.js";
+import type { Pki } from "../session.js";
 import type { StoreConfig } from "../store/config.js";
 import { readIndex } from "../store/index-file.js";
+import { storeKeys } from "../store/keys.js";
 import { type CaKey, certOf } from "./material.js";
-import { commitStep, describeCa, mintCa, mintCross, nextCaCerts, openForRollover, type RolloverParams, type RolloverResult } from "./rollover.js";
+import { commitStep, describeCa, mintCa, mintCross, nextCaCerts, openForRollover, type RolloverResult } from "./rollover.js";
 import { planIntermediateRollover, planRootFinish, planRootStart } from "./rollover-plan.js";
 
 /** The distribution point names one CA's CRL: after a rollover it names the wrong one for some certificates. */
@@ -18,16 +20,15 @@ function crlUrlWarning(config: StoreConfig): string[] {
 }
 
 /** `ca rollover intermediate`: a new issuing intermediate under the same root; gateways change nothing. */
-export async function rolloverIntermediate(p: RolloverParams & { days: number }): Promise<RolloverResult> {
-  const s = await openForRollover(p);
-  const plan = planIntermediateRollover(s.config, s.ca, p.now, p.days, s.taken);
+export async function rolloverIntermediate(pki: Pki, p: { days: number }): Promise<RolloverResult> {
+  const s = await openForRollover(pki);
+  const plan = planIntermediateRollover(s.config, s.ca, s.now, p.days, s.taken);
   const parent = plan.newCa.parent as string;
   const minted = await mintCa(plan.newCa, s.config.ca.keyType, { cert: certOf(s.ca, parent), key: s.keys[parent] as CaKey });
   const next: StoreConfig = { ...s.config, cas: plan.registry };
   const ca = nextCaCerts(next, s.ca, [{ id: plan.newCa.id, cert: minted.cert }]);
   const keys = { ...s.keys, [plan.newCa.id]: minted.key };
-  const done = await commitStep({
-    p,
+  const done = await commitStep(pki, {
     layout: s.layout,
     before: s.config,
     next,
@@ -35,8 +36,8 @@ export async function rolloverIntermediate(p: RolloverParams & { days: number })
     keys,
     protect: s.protect,
     creates: [
-      { path: s.layout.caKey(plan.newCa.id), data: await s.protect(minted.keys.privateKey), mode: 0o600 },
-      { path: s.layout.caCert(plan.newCa.id), data: minted.cert.pem },
+      { key: storeKeys.caKey(plan.newCa.id), data: await s.protect(minted.keys.privateKey), secret: true },
+      { key: storeKeys.caCert(plan.newCa.id), data: minted.cert.pem },
     ],
     canary: true,
     audit: { action: "ca.rollover", outcome: "ok", serial: minted.cert.serial, details: { step: "intermediate", ca: plan.newCa.id, previous: plan.previous } },
@@ -55,9 +56,9 @@ export async function rolloverIntermediate(p: RolloverParams & { days: number })
 }
 
 /** `ca rollover root start`: new root and intermediate, cross certificates, the dual trust bundle. */
-export async function startRootRollover(p: RolloverParams & { rootDays: number; intermediateDays: number }): Promise<RolloverResult> {
-  const s = await openForRollover(p);
-  const plan = planRootStart(s.config, s.ca, p.now, p.rootDays, p.intermediateDays, s.taken);
+export async function startRootRollover(pki: Pki, p: { rootDays: number; intermediateDays: number }): Promise<RolloverResult> {
+  const s = await openForRollover(pki);
+  const plan = planRootStart(s.config, s.ca, s.now, p.rootDays, p.intermediateDays, s.taken);
   const keyType = s.config.ca.keyType;
   const root = await mintCa(plan.newRoot, keyType);
   const int = await mintCa(plan.newIntermediate, keyType, { cert: root.cert, key: root.key });
@@ -83,8 +84,7 @@ export async function startRootRollover(p: RolloverParams & { rootDays: number; 
   const ca = nextCaCerts(next, s.ca, added);
   const L = s.layout;
   const crossBundle = crosses.map((c) => c.cert.pem).join("");
-  const done = await commitStep({
-    p,
+  const done = await commitStep(pki, {
     layout: L,
     before: s.config,
     next,
@@ -92,13 +92,13 @@ export async function startRootRollover(p: RolloverParams & { rootDays: number; 
     keys,
     protect: s.protect,
     creates: [
-      { path: L.caKey(plan.newRoot.id), data: await s.protect(root.keys.privateKey), mode: 0o600 },
-      { path: L.caKey(plan.newIntermediate.id), data: await s.protect(int.keys.privateKey), mode: 0o600 },
-      { path: L.caCert(plan.newRoot.id), data: root.cert.pem },
-      { path: L.caCert(plan.newIntermediate.id), data: int.cert.pem },
-      ...crosses.map((c) => ({ path: L.crossFile(c.spec.file), data: c.cert.pem })),
+      { key: storeKeys.caKey(plan.newRoot.id), data: await s.protect(root.keys.privateKey), secret: true },
+      { key: storeKeys.caKey(plan.newIntermediate.id), data: await s.protect(int.keys.privateKey), secret: true },
+      { key: storeKeys.caCert(plan.newRoot.id), data: root.cert.pem },
+      { key: storeKeys.caCert(plan.newIntermediate.id), data: int.cert.pem },
+      ...crosses.map((c) => ({ key: storeKeys.crossFile(c.spec.file), data: c.cert.pem })),
     ],
-    puts: [{ path: L.crossBundle, data: crossBundle }],
+    puts: [{ key: storeKeys.crossBundle, data: crossBundle }],
     canary: true,
     audit: {
       action: "ca.rollover",
@@ -124,17 +124,18 @@ export async function startRootRollover(p: RolloverParams & { rootDays: number; 
   };
 }
 
-export interface FinishParams extends RolloverParams {
+export interface FinishParams {
   /** Finish although valid certificates still chain only to the old root (they are listed). */
   force?: boolean;
 }
 
 /** `ca rollover root finish`: the old root leaves the trust bundle, its hierarchy retires. */
 export async function finishRootRollover(
+  pki: Pki,
   p: FinishParams,
 ): Promise<RolloverResult & { stranded: Array<{ serial: string; partnerId: string; issuer: string; notAfter: string }> }> {
-  const s = await openForRollover(p);
-  const plan = planRootFinish(s.config, await readIndex(s.layout.index), p.now);
+  const s = await openForRollover(pki);
+  const plan = planRootFinish(s.config, await readIndex(s.layout.index), s.now);
   const stranded = plan.stranded.map((r) => ({ serial: r.serial, partnerId: r.partnerId, issuer: r.issuer, notAfter: r.notAfter }));
   if (stranded.length && !p.force) {
     const shown = stranded
@@ -149,8 +150,7 @@ export async function finishRootRollover(
   }
   const next: StoreConfig = { ...s.config, cas: plan.registry };
   const ca = nextCaCerts(next, s.ca, []);
-  const done = await commitStep({
-    p,
+  const done = await commitStep(pki, {
     layout: s.layout,
     before: s.config,
     next,

@@ -1,20 +1,20 @@
 // The CA rollover steps (`mtls ca rollover …`): each one audited commit under the store lock.
 // What changes is decided by rollover-plan.ts; this module signs, writes and publishes it.
-import { type AuditEntry, stageAudit } from "../audit/audit.js";
+import type { AuditEntry } from "../audit/audit.js";
 import { copyToPublishDir, type PublishedCrl, publishAudit, stagePublication } from "../crl/publish.js";
 import { conflictError } from "../errors.js";
 import { randomSerial } from "../ids.js";
 import { encryptPkcs8, exportPkcs8, exportSpki, generateKeyPair, type KeyType } from "../keys.js";
 import { encodePem } from "../pem.js";
 import { type CertInfo, createCertificate } from "../pki.js";
-import { ROLLOVER_FORMAT_VERSION, readConfig, type StoreConfig, serializeConfig } from "../store/config.js";
-import { StoreWriter } from "../store/fs.js";
-import { readIndexSnapshot } from "../store/index-file.js";
+import { layoutOf, type Pki } from "../session.js";
+import { ROLLOVER_FORMAT_VERSION, type StoreConfig, serializeConfig } from "../store/config.js";
+import { storeKeys } from "../store/keys.js";
 import type { Layout } from "../store/layout.js";
-import { withLock } from "../store/lock.js";
-import { type Revocation, readRevocations } from "../store/revocations.js";
-import { openStore } from "../store/store.js";
+import { readIndexFrom, readRevocationsFrom } from "../store/read.js";
+import type { Revocation } from "../store/revocations.js";
 import { iso } from "../time.js";
+import { cryptoKeySigner } from "../x509/signer.js";
 import {
   type CaCerts,
   type CaEntry,
@@ -29,13 +29,6 @@ import {
 } from "./material.js";
 import type { CrossSpec, NewCaSpec } from "./rollover-plan.js";
 import { caBundlePem, issuingChainPem } from "./trust.js";
-
-export interface RolloverParams {
-  pkiDir: string;
-  now: Date;
-  passphrase?: PassphraseSource;
-  lockTimeoutMs?: number;
-}
 
 export interface RolloverCa {
   id: string;
@@ -72,18 +65,20 @@ export const describeCa = (id: string, cert: CertInfo, path: string): RolloverCa
 /** A new CA key and certificate; `signer` is its parent root (absent: self-signed). */
 export async function mintCa(spec: NewCaSpec, keyType: KeyType, signer?: { cert: CertInfo; key: CaKey }) {
   const keys = await generateKeyPair(keyType);
+  const spki = await exportSpki(keys.publicKey);
   const cert = await createCertificate({
     serial: randomSerial(),
     subject: spec.subject,
     ...(signer ? { issuer: signer.cert } : {}),
     notBefore: spec.notBefore,
     notAfter: spec.notAfter,
-    spki: await exportSpki(keys.publicKey),
+    spki,
     signingKey: signer ? signer.key.key : keys.privateKey,
     signingKeyType: signer ? signer.key.keyType : keyType,
     profile: spec.kind === "root" ? { kind: "root", pathLen: spec.pathLen } : { kind: "intermediate", pathLen: spec.pathLen },
   });
-  return { cert, keys, key: { key: keys.privateKey, keyType } as CaKey };
+  const key: CaKey = { key: keys.privateKey, keyType, signer: cryptoKeySigner(keys.privateKey, keyType, spki) };
+  return { cert, keys, key };
 }
 
 /** A cross certificate: the subject CA's name and key, signed by another root. */
@@ -129,13 +124,13 @@ export async function keyProtector(layout: Layout, passphrase: PassphraseSource 
 }
 
 /** The store as the step found it, with the keys of every CA in service, decrypted before the lock. */
-export async function openForRollover(p: RolloverParams) {
-  const { layout, config } = await openStore(p.pkiDir);
+export async function openForRollover(pki: Pki) {
+  const layout = layoutOf(pki);
+  const config = await pki.config();
   const ca = await loadCaCerts(layout, config);
-  const keys = await loadCaKeys(layout, ca, p.passphrase);
-  const protect = await keyProtector(layout, p.passphrase);
-  // A step interrupted before its commit leaves files of a CA id: the next step skips that id.
-  return { layout, config, ca, keys, protect, taken: await caIdsOnDisk(layout) };
+  const keys = await loadCaKeys(layout, ca, pki.passphrase);
+  const protect = await keyProtector(layout, pki.passphrase);
+  return { layout, config, ca, keys, protect, now: pki.now, taken: await caIdsOnDisk(layout) };
 }
 
 /** CaCerts for a registry and certificates: what the store holds once the step commits. */
@@ -149,17 +144,16 @@ export function nextCaCerts(config: StoreConfig, before: CaCerts, added: Array<{
 }
 
 export interface CommitStepParams {
-  p: RolloverParams;
   layout: Layout;
   /** The config as the step read it: the commit is refused if the store changed since. */
   before: StoreConfig;
   next: StoreConfig;
   ca: CaCerts;
   keys: CaKeys;
-  /** New files (CA certificates and keys, cross certificates). */
-  creates: Array<{ path: string; data: string; mode?: number }>;
-  /** Derived files rewritten whole (the cross bundle). */
-  puts?: Array<{ path: string; data: string }>;
+  /** New store entries (CA certificates and keys, cross certificates), by storage key. */
+  creates: Array<{ key: string; data: string; secret?: boolean }>;
+  /** Derived entries rewritten whole (the cross bundle). */
+  puts?: Array<{ key: string; data: string }>;
   /** A new canary from the new issuing CA. */
   canary?: boolean;
   audit: AuditEntry;
@@ -168,43 +162,43 @@ export interface CommitStepParams {
 }
 
 /**
- * One step as one commit: new files, ca-bundle.pem, chain.pem, the canary, config.json, fresh CRLs
- * for every CA in service, the journal, then the audit record (README "Durable order of writes").
+ * One step as one transaction: new CA files, ca-bundle.pem, chain.pem, the canary, config.json,
+ * fresh CRLs for every CA in service and the journal, with the step's audit record.
  */
-export async function commitStep(c: CommitStepParams): Promise<{ crls: PublishedCrl[]; copies: string[]; warnings: string[] }> {
-  const { layout, p } = c;
-  return withLock(
-    layout.lock,
-    async () => {
-      if (serializeConfig(await readConfig(layout.root)) !== serializeConfig(c.before))
+export async function commitStep(pki: Pki, c: CommitStepParams): Promise<{ crls: PublishedCrl[]; copies: string[]; warnings: string[] }> {
+  const { layout } = c;
+  return pki.transact(
+    "ca.rollover",
+    async (tx) => {
+      if (serializeConfig(await tx.config()) !== serializeConfig(c.before))
         throw conflictError("ERR_STORE_CHANGED", "the CA configuration changed while this step was prepared", "run the command again");
-      const tx = new StoreWriter();
-      for (const f of c.creates) tx.create(f.path, f.data, f.mode ?? 0o644);
+      for (const f of c.creates) tx.put(f.key, f.data, { exclusive: true, ...(f.secret ? { secret: true } : {}) });
       const added: Revocation[] = [];
       const next: StoreConfig = { ...c.next, formatVersion: Math.max(c.next.formatVersion, ROLLOVER_FORMAT_VERSION) };
       if (c.canary) {
         const issuer = { cert: c.ca.issuer, key: c.keys[c.ca.issuerRole] as CaKey };
-        const canary = await mintCanary(next, issuer, p.now);
-        const keyPem = await c.protect(canary.keys.privateKey);
-        tx.put(layout.canaryCert, canary.cert.pem).put(layout.canaryKey, keyPem, 0o600);
-        next.canary = { serial: canary.cert.serial, revokedAt: iso(p.now) };
+        const canary = await mintCanary(next, issuer, tx.now);
+        tx.put(storeKeys.canaryCert, canary.cert.pem).put(storeKeys.canaryKey, await c.protect(canary.keys.privateKey), { secret: true });
+        next.canary = { serial: canary.cert.serial, revokedAt: iso(tx.now) };
         // The OCSP canary belongs to the old issuing CA too: `revocation serve` makes a new one.
         delete next.ocspCanary;
-        added.push({ serial: canary.cert.serial, issuer: c.ca.issuerRole, revokedAt: iso(p.now), reason: "cessationOfOperation", partnerId: "(canary)" });
+        added.push({ serial: canary.cert.serial, issuer: c.ca.issuerRole, revokedAt: iso(tx.now), reason: "cessationOfOperation", partnerId: "(canary)" });
       }
-      for (const f of c.puts ?? []) tx.put(f.path, f.data);
-      tx.put(layout.caBundle, caBundlePem(c.ca)).put(layout.chain, issuingChainPem(c.ca));
-      tx.put(layout.config, serializeConfig(next));
-      const journal = await readRevocations(layout.revocations);
-      const staged = await stagePublication(
-        { layout, config: next, ca: c.ca, keys: c.keys, journal, added, index: () => readIndexSnapshot(layout.index), now: p.now },
-        tx,
-      );
-      await stageAudit(tx, layout, [c.audit, publishAudit(staged)], p.now);
-      await tx.commit();
-      const copied = await copyToPublishDir(next, c.ca, staged);
-      return { crls: staged.crls, copies: copied.copies, warnings: copied.warnings };
+      for (const f of c.puts ?? []) tx.put(f.key, f.data);
+      tx.put(storeKeys.caBundle, caBundlePem(c.ca)).put(storeKeys.chain, issuingChainPem(c.ca));
+      tx.put(storeKeys.config, serializeConfig(next));
+      const journal = await readRevocationsFrom(tx, pki.storage);
+      const pub = { layout, config: next, ca: c.ca, keys: c.keys, journal, added, index: () => readIndexFrom(tx, pki.storage), now: tx.now };
+      const staged = await stagePublication(pub, tx);
+      tx.audit(c.audit, publishAudit(staged));
+      const result = { crls: staged.crls, copies: [] as string[], warnings: [] as string[] };
+      tx.afterCommit(async () => {
+        const copied = await copyToPublishDir(next, c.ca, staged, pki.durableStep);
+        result.copies.push(...copied.copies);
+        result.warnings.push(...copied.warnings);
+      });
+      return result;
     },
-    { purpose: c.purpose, ...(p.lockTimeoutMs ? { timeoutMs: p.lockTimeoutMs } : {}) },
+    { purpose: c.purpose },
   );
 }

@@ -5,20 +5,13 @@
 // bytes computed once.
 import { webcrypto } from "node:crypto";
 import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
-import {
-  AuthorityKeyIdentifier,
-  CRLNumber,
-  CRLReason,
-  Extension,
-  id_ce_authorityKeyIdentifier,
-  id_ce_cRLNumber,
-  id_ce_cRLReasons,
-  KeyIdentifier,
-} from "@peculiar/asn1-x509";
-import { body, children, ecdsaDerToRaw, ecdsaRawToDer, NULL, oid, readOid, readTime, readTlv, seq, type Tlv, time, tlv, uint, whole } from "../der.js";
+import { CRLNumber, CRLReason, Extension, id_ce_authorityKeyIdentifier, id_ce_cRLNumber, id_ce_cRLReasons } from "@peculiar/asn1-x509";
+import { body, children, ecdsaDerToRaw, readOid, readTime, readTlv, seq, type Tlv, time, tlv, whole } from "../der.js";
 import { type KeyType, keyAlgorithms, keyTypeOf } from "../keys.js";
 import type { CertInfo } from "../pki.js";
 import type { RevocationReason } from "../store/index-file.js";
+import { authorityKeyIdentifierValue } from "../x509/algorithm.js";
+import { cryptoKeySigner, type Signer, signAndWrap } from "../x509/signer.js";
 
 /** RFC 5280 §5.3.1 reason codes (certificateHold, 6, is deliberately not offered). */
 export const REASON_CODES: Record<RevocationReason, number> = {
@@ -51,12 +44,6 @@ function entryExtensions(code: number): Buffer {
   return ext;
 }
 
-function signatureAlgorithm(type: KeyType): Buffer {
-  if (type === "ec-p256") return seq(oid("1.2.840.10045.4.3.2"));
-  if (type === "ec-p384") return seq(oid("1.2.840.10045.4.3.3"));
-  return seq(oid("1.2.840.113549.1.1.11"), NULL); // sha256WithRSAEncryption
-}
-
 export interface CrlEntry {
   serial: string;
   revokedAt: Date;
@@ -67,6 +54,8 @@ export interface BuildCrlParams {
   issuer: CertInfo;
   signingKey: CryptoKey;
   keyType: KeyType;
+  /** Signs instead of signingKey (a CA key's Signer: a file key or a token key). */
+  signer?: Signer;
   /** CRL Number: must increase with every CRL this issuer publishes (RFC 5280 §5.2.3). */
   number: number;
   thisUpdate: Date;
@@ -130,12 +119,13 @@ function encodeEntries(entries: readonly CrlEntry[]): Buffer | undefined {
 
 /** A signed X.509 v2 CRL (DER) with AKI and CRL Number, entries with reason codes. */
 export async function buildCrl(p: BuildCrlParams): Promise<Buffer> {
-  const alg = signatureAlgorithm(p.keyType);
+  const signer = p.signer ?? cryptoKeySigner(p.signingKey, p.keyType, p.issuer.spki);
+  const alg = signer.algorithm;
   const revoked = encodeEntries(p.entries);
-  const aki = new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(Buffer.from(p.issuer.subjectKeyId ?? "", "hex")) });
+  const aki = authorityKeyIdentifierValue(Buffer.from(p.issuer.subjectKeyId ?? "", "hex"));
   const extensions = tlv(
     0xa0,
-    seq(extension(id_ce_authorityKeyIdentifier, AsnConvert.serialize(aki)), extension(id_ce_cRLNumber, AsnConvert.serialize(new CRLNumber(p.number)))),
+    seq(extension(id_ce_authorityKeyIdentifier, new Uint8Array(aki).buffer), extension(id_ce_cRLNumber, AsnConvert.serialize(new CRLNumber(p.number)))),
   );
   const tbs = seq(
     Buffer.from([0x02, 0x01, 0x01]), // v2
@@ -146,9 +136,7 @@ export async function buildCrl(p: BuildCrlParams): Promise<Buffer> {
     ...(revoked ? [revoked] : []),
     extensions,
   );
-  const sig = new Uint8Array(await webcrypto.subtle.sign(keyAlgorithms(p.keyType).sign as AlgorithmIdentifier, p.signingKey, tbs));
-  const sigDer = p.keyType.startsWith("ec-") ? ecdsaRawToDer(sig) : Buffer.from(sig);
-  return seq(tbs, alg, tlv(0x03, Buffer.concat([Buffer.from([0]), sigDer])));
+  return signAndWrap(signer, tbs);
 }
 
 export interface ParsedCrlEntry {

@@ -1,18 +1,19 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type AuditEntry, stageAudit } from "../audit/audit.js";
-import { type CaCerts, type CaKeys, crlCas, loadCaCerts, loadCaKeys, type PassphraseSource } from "../ca/material.js";
+import type { AuditEntry } from "../audit/audit.js";
+import { type CaCerts, type CaKeys, crlCas, loadCaCerts, loadCaKeys } from "../ca/material.js";
 import { type CaId, isCaId } from "../ca/registry.js";
 import { fsError } from "../errors.js";
 import { encodePem } from "../pem.js";
+import { layoutOf, type Pki, type Tx } from "../session.js";
 import type { StoreConfig } from "../store/config.js";
-import { ensureDir, StoreWriter, writeFileAtomic } from "../store/fs.js";
-import { type CertRecord, type IndexSnapshot, readIndexSnapshot, stageIndex } from "../store/index-file.js";
+import { type DurableStepHook, ensureDir, writeFileAtomic } from "../store/fs.js";
+import { type CertRecord, type IndexSnapshot, stageIndex } from "../store/index-file.js";
+import { storeKeys } from "../store/keys.js";
 import type { Layout } from "../store/layout.js";
-import { withLock } from "../store/lock.js";
+import { readIndexFrom, readRevocationsFrom } from "../store/read.js";
 import { isObject } from "../store/records.js";
-import { type Revocation, type RevocationsSnapshot, readRevocations, serializeRevocations } from "../store/revocations.js";
-import { openStore } from "../store/store.js";
+import { type Revocation, type RevocationsSnapshot, serializeRevocations } from "../store/revocations.js";
 import { DAY, iso } from "../time.js";
 import { buildCrl, type CrlEntry } from "./encode.js";
 import { mergeCrlNumbers, readCrlHistory, readSeen, unjournaled } from "./history.js";
@@ -95,7 +96,7 @@ export interface StagedCrls {
   files: Array<{ name: string; data: string | Buffer }>;
 }
 
-export async function stageCrls(p: RenderCrlsParams, tx: StoreWriter): Promise<StagedCrls> {
+export async function stageCrls(p: RenderCrlsParams, tx: Tx): Promise<StagedCrls> {
   const thisUpdate = new Date(p.now.getTime() - THIS_UPDATE_BACKDATE_MS);
   const nextUpdate = new Date(p.now.getTime() + (p.validityDays ?? p.config.crl.validityDays) * DAY);
   const entriesOf = (role: CaRole): CrlEntry[] =>
@@ -112,10 +113,10 @@ export async function stageCrls(p: RenderCrlsParams, tx: StoreWriter): Promise<S
     const number = (state[role]?.number ?? 0) + 1;
     state[role] = { number };
     const entries = entriesOf(role);
-    const der = await buildCrl({ issuer: cert, signingKey: key.key, keyType: key.keyType, number, thisUpdate, nextUpdate, entries });
+    const der = await buildCrl({ issuer: cert, signingKey: key.key, keyType: key.keyType, signer: key.signer, number, thisUpdate, nextUpdate, entries });
     const pem = encodePem("X509 CRL", der);
     pems.push(pem);
-    tx.put(p.layout.crlDer(role), der).put(p.layout.crlPem(role), pem);
+    tx.put(storeKeys.crlDer(role), der).put(storeKeys.crlPem(role), pem);
     files.push({ name: `${role}.crl`, data: der }, { name: `${role}.crl.pem`, data: pem });
     crls.push({
       issuer: role,
@@ -130,7 +131,7 @@ export async function stageCrls(p: RenderCrlsParams, tx: StoreWriter): Promise<S
   }
   const bundle = pems.join("");
   files.push({ name: "crl-bundle.pem", data: bundle });
-  tx.put(p.layout.crlBundle, bundle).put(p.layout.crlState, `${JSON.stringify(state, null, 2)}\n`);
+  tx.put(storeKeys.crlBundle, bundle).put(storeKeys.crlState, `${JSON.stringify(state, null, 2)}\n`);
   return { crls, files };
 }
 
@@ -163,7 +164,7 @@ export interface PublicationParams {
  * Stage the audit and index appends after this: the journal append comes first, so an audit
  * record of a revocation always has its journal line (the journal is the commit point).
  */
-export async function stagePublication(p: PublicationParams, tx: StoreWriter): Promise<StagedCrls & { recovered: Revocation[] }> {
+export async function stagePublication(p: PublicationParams, tx: Tx): Promise<StagedCrls & { recovered: Revocation[] }> {
   const history = await readCrlHistory(p.layout, p.config.crl.publishDir, p.ca);
   const state = mergeCrlNumbers((await readCrlState(p.layout)).state, history);
   let recovered = await unjournaled(history, [...p.journal.entries, ...p.added], new Map());
@@ -176,7 +177,7 @@ export async function stagePublication(p: PublicationParams, tx: StoreWriter): P
   await ensureDir(p.layout.crlDir);
   const validity = p.validityDays ? { validityDays: p.validityDays } : {};
   const staged = await stageCrls({ layout: p.layout, config: p.config, ca: p.ca, keys: p.keys, revocations, state, now: p.now, ...validity }, tx);
-  tx.append(p.layout.revocations, serializeRevocations([...p.added, ...recovered]), p.journal.validBytes, 0o644);
+  tx.append("revocations", serializeRevocations([...p.added, ...recovered]));
   return { ...staged, recovered };
 }
 
@@ -187,7 +188,12 @@ export async function stagePublication(p: PublicationParams, tx: StoreWriter): P
  * change it publishes has committed: the command succeeds, and `doctor --fix` or the next
  * `crl publish` brings the directory up to date.
  */
-export async function copyToPublishDir(config: StoreConfig, ca: CaCerts, staged: StagedCrls): Promise<{ copies: string[]; warnings: string[] }> {
+export async function copyToPublishDir(
+  config: StoreConfig,
+  ca: CaCerts,
+  staged: StagedCrls,
+  step?: DurableStepHook,
+): Promise<{ copies: string[]; warnings: string[] }> {
   const dir = config.crl.publishDir;
   if (!dir) return { copies: [], warnings: [] };
   const copies: string[] = [];
@@ -202,7 +208,7 @@ export async function copyToPublishDir(config: StoreConfig, ca: CaCerts, staged:
     }
     for (const f of staged.files) {
       const dest = join(dir, f.name);
-      await writeFileAtomic(dest, f.data);
+      await writeFileAtomic(dest, f.data, { step });
       copies.push(dest);
     }
   } catch (err) {
@@ -213,51 +219,54 @@ export async function copyToPublishDir(config: StoreConfig, ca: CaCerts, staged:
 }
 
 export interface PublishCrlParams {
-  pkiDir: string;
-  now: Date;
-  passphrase?: PassphraseSource;
   /** Overrides the configured CRL validity, in days. */
   validityDays?: number;
   /** Also write the combined PEM here. */
   out?: string;
-  lockTimeoutMs?: number;
 }
 
 /** Signs and publishes fresh CRLs for every CA in the chain. */
-export async function publishCrls(p: PublishCrlParams): Promise<PublishResult> {
-  const { layout, config } = await openStore(p.pkiDir);
+export async function publishCrls(pki: Pki, p: PublishCrlParams = {}): Promise<PublishResult> {
+  const layout = layoutOf(pki);
+  const config = await pki.config();
   const ca = await loadCaCerts(layout, config);
   // The key derivation runs in the thread pool while we wait for the lock and read the journal.
-  const keysPending = loadCaKeys(layout, ca, p.passphrase);
+  const keysPending = loadCaKeys(layout, ca, pki.passphrase);
   keysPending.catch(() => {});
-  return withLock(
-    layout.lock,
-    async () => {
-      const journal = await readRevocations(layout.revocations);
-      const tx = new StoreWriter();
+  return pki.transact(
+    "crl.publish",
+    async (tx) => {
+      const journal = await readRevocationsFrom(tx, pki.storage);
       const validity = p.validityDays ? { validityDays: p.validityDays } : {};
       let index: IndexSnapshot | undefined;
       const loadIndex = async () => {
-        index ??= await readIndexSnapshot(layout.index);
+        index ??= await readIndexFrom(tx, pki.storage);
         return index;
       };
-      const staged = await stagePublication({ layout, config, ca, keys: await keysPending, journal, added: [], index: loadIndex, now: p.now, ...validity }, tx);
-      await stageAudit(tx, layout, [publishAudit(staged)], p.now);
+      const staged = await stagePublication(
+        { layout, config, ca, keys: await keysPending, journal, added: [], index: loadIndex, now: tx.now, ...validity },
+        tx,
+      );
+      tx.audit(publishAudit(staged));
       if (staged.recovered.length) {
         const snap = await loadIndex();
         const fixes = revokedInIndex(snap, staged.recovered);
-        if (fixes.length) stageIndex(tx, layout.index, snap, fixes);
+        if (fixes.length) stageIndex(tx, snap, fixes);
       }
-      await tx.commit();
-      const { copies, warnings } = await copyToPublishDir(config, ca, staged);
-      const bundle = staged.files.find((f) => f.name === "crl-bundle.pem");
-      if (p.out && bundle) {
-        await writeFileAtomic(p.out, bundle.data);
-        copies.push(p.out);
-      }
-      return { crls: staged.crls, bundlePath: layout.crlBundle, copies, warnings };
+      const result: PublishResult = { crls: staged.crls, bundlePath: layout.crlBundle, copies: [], warnings: [] };
+      tx.afterCommit(async () => {
+        const { copies, warnings } = await copyToPublishDir(config, ca, staged, pki.durableStep);
+        const bundle = staged.files.find((f) => f.name === "crl-bundle.pem");
+        if (p.out && bundle) {
+          await writeFileAtomic(p.out, bundle.data, { step: pki.durableStep });
+          copies.push(p.out);
+        }
+        result.copies.push(...copies);
+        result.warnings.push(...warnings);
+      });
+      return result;
     },
-    { purpose: "crl publish", ...(p.lockTimeoutMs ? { timeoutMs: p.lockTimeoutMs } : {}) },
+    { purpose: "crl publish" },
   );
 }
 

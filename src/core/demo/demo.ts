@@ -18,6 +18,7 @@ import { createCsr } from "../pki.js";
 import { probeGateways } from "../probe/probe.js";
 import { SCENARIOS } from "../probe/scenarios.js";
 import { offboardPartner } from "../revoke/revoke.js";
+import { openPki } from "../session.js";
 import { checkStatus } from "../status/status.js";
 
 export interface DemoStep {
@@ -59,6 +60,8 @@ function call(url: string, certPem: string, keyPem: string, caPem: string): Prom
 export async function runDemo(p: {
   dir: string;
   now: () => Date;
+  /** Who the demo store's audit log names. */
+  actor: string;
   onStep?: (s: DemoStep) => void;
   onStart?: (n: number, title: string, command: string) => void;
 }): Promise<DemoResult> {
@@ -69,6 +72,7 @@ export async function runDemo(p: {
   const bDir = join(p.dir, "partner-b");
   const passphrase = randomBytes(18).toString("base64url");
   const secret = async () => passphrase;
+  const session = await openPki(pki, { now: p.now, actor: p.actor, passphrase: secret });
   let gateway: RunningGateway | undefined;
   const step = async (title: string, command: string, fn: () => Promise<string>): Promise<boolean> => {
     const n = steps.length + 1;
@@ -98,8 +102,7 @@ export async function runDemo(p: {
     await mkdir(bDir, { recursive: true });
     const ok =
       (await step("The home party creates its private CA (root + issuing intermediate, keys encrypted)", 'mtls ca init --name "Demo Home Party"', async () => {
-        const r = await initCa({
-          pkiDir: pki,
+        const r = await initCa(session, {
           name: "Demo Home Party",
           keyType: "ec-p256",
           rootDays: 3650,
@@ -110,7 +113,6 @@ export async function runDemo(p: {
           maxDays: 398,
           warnDays: 30,
           crlDays: 7,
-          now: p.now(),
         });
         return `${r.root.subject} → ${r.intermediate?.subject}; CRLs published with the revoked canary`;
       })) &&
@@ -138,13 +140,10 @@ export async function runDemo(p: {
         },
       )) &&
       (await step("The home party signs partner A's CSR", "mtls partner issue partner-a --csr partner-a/request.csr", async () => {
-        const r = await issuePartnerCert({
-          pkiDir: pki,
+        const r = await issuePartnerCert(session, {
           partnerId: "partner-a",
           csr: await readFile(join(aDir, "request.csr")),
           csrSource: "CSR partner-a/request.csr",
-          passphrase: secret,
-          now: p.now(),
         });
         await writeFile(join(aDir, "chain.pem"), await readFile(r.chainPath));
         return `serial ${r.serial}, valid until ${r.notAfter}; partner A receives pki/certs/${r.serial}.chain.pem`;
@@ -160,13 +159,11 @@ export async function runDemo(p: {
         },
       )) &&
       (await step("The home party registers partner B and its key", "mtls partner add partner-b --pgp-key partner-b/pgp.asc --name 'Partner B'", async () => {
-        const r = await addPartner({
-          pkiDir: pki,
+        const r = await addPartner(session, {
           partnerId: "partner-b",
           pgpKey: await readFile(join(bDir, "pgp.asc")),
           pgpSource: "partner-b/pgp.asc",
           name: "Partner B",
-          now: p.now(),
         });
         return `fingerprint ${r.partner.pgp?.fingerprint} (compare it by phone)`;
       })) &&
@@ -174,14 +171,11 @@ export async function runDemo(p: {
         "The home party generates partner B's key; it leaves only inside an encrypted, signed bundle",
         "mtls partner issue partner-b --generate --san uri:spiffe://partner-b.example/client --bundle partner-b.zip.pgp",
         async () => {
-          const r = await issuePartnerCert({
-            pkiDir: pki,
+          const r = await issuePartnerCert(session, {
             partnerId: "partner-b",
             generateKeyType: "ec-p256",
             sans: [{ type: "uri", value: "spiffe://partner-b.example/client" }],
             bundleOut: join(p.dir, "partner-b.zip.pgp"),
-            passphrase: secret,
-            now: p.now(),
           });
           return `serial ${r.serial}; bundle ${r.bundle?.bytes} bytes, encrypted to ${r.bundle?.recipientFingerprint}`;
         },
@@ -214,8 +208,7 @@ export async function runDemo(p: {
         async () => {
           const r = await probeGateways({
             targets: [gateway?.url ?? ""],
-            pkiDir: pki,
-            passphrase: secret,
+            pki: session,
             scenarios: SCENARIOS,
             tlsVersions: ["1.2", "1.3"],
             serverCa: await readFile(join(pki, "ca/ca-bundle.pem"), "utf8"),
@@ -226,7 +219,7 @@ export async function runDemo(p: {
             now: p.now(),
           });
           const s = r.summary;
-          expect(r.exitCode === 0, `probe: ${s.failed} failed, ${s.inconclusive} inconclusive, ${s.errors} errors`);
+          expect(r.outcome === "pass", `probe: ${s.failed} failed, ${s.inconclusive} inconclusive, ${s.errors} errors`);
           return `${s.passed} expectations held over ${s.connections} connections (TLS 1.2 and 1.3)`;
         },
       ));
@@ -249,7 +242,7 @@ export async function runDemo(p: {
       },
     )) &&
       (await step("Offboard partner B: every certificate revoked, one CRL published", "mtls partner offboard partner-b --yes", async () => {
-        const r = await offboardPartner({ pkiDir: pki, partnerId: "partner-b", reason: "cessationOfOperation", passphrase: secret, now: p.now() });
+        const r = await offboardPartner(session, { partnerId: "partner-b", reason: "cessationOfOperation" });
         await gateway?.reloadCrls();
         return `${r.revoked.length} revoked; CRL number ${r.crls[0]?.number}; the gateway reloaded its CRLs without a restart`;
       })) &&
@@ -260,7 +253,7 @@ export async function runDemo(p: {
         return `partner A: 200; partner B: refused (${b.error})`;
       })) &&
       (await step("The CRL keeps itself honest", "mtls crl publish && mtls status", async () => {
-        const r = await publishCrls({ pkiDir: pki, passphrase: secret, now: p.now() });
+        const r = await publishCrls(session);
         const health = await checkStatus({ pkiDir: pki, now: p.now() });
         expect(health.healthy, `status: ${health.problems.map((x) => x.message).join("; ")}`);
         return `CRL number ${r.crls[0]?.number}, next update ${r.crls[0]?.nextUpdate}, ${r.crls[0]?.entries} entries (partner B and the canary); status healthy`;

@@ -2,21 +2,20 @@
 // structured problems and, when it can, adds their repair to one plan; the plan is applied as one
 // commit. A repair never destroys: it removes only temporaries mtls wrote (by exact name), moves
 // what it takes out of a file into a quarantine file, and only ever adds revocations.
-import { chmod, readdir, readFile, rename, truncate, unlink } from "node:fs/promises";
-import { hostname } from "node:os";
-import { join } from "node:path";
-import { findDamagedTail, readAuditLog, stageAudit } from "../audit/audit.js";
-import { loadCaCerts, loadCaKeys, type PassphraseSource } from "../ca/material.js";
+import { chmod, readdir, rename, truncate, unlink } from "node:fs/promises";
+import { basename, join, relative } from "node:path";
+import { findDamagedTail, readAuditLog } from "../audit/audit.js";
+import { loadCaCerts, loadCaKeys } from "../ca/material.js";
 import { readCrlHistory } from "../crl/history.js";
 import { copyToPublishDir, readCrlState, stagePublication } from "../crl/publish.js";
 import { MtlsError } from "../errors.js";
-import { ensureDir, readJournal, StoreWriter } from "../store/fs.js";
+import { layoutOf, type Pki, type Tx } from "../session.js";
+import { ensureDir, readJournal } from "../store/fs.js";
 import { readIndexSnapshot, stageIndex } from "../store/index-file.js";
-import { withLock } from "../store/lock.js";
+import { lockState } from "../store/lock.js";
 import { readPartners } from "../store/partners.js";
 import { quarantineName } from "../store/records.js";
 import { scanRevocations, serializeRevocations } from "../store/revocations.js";
-import { openStore } from "../store/store.js";
 import { journalCheck, leftoversCheck, modesCheck, recordsCheck } from "./file-checks.js";
 import { identityProblems } from "./identity-check.js";
 import { materialCheck } from "./material-check.js";
@@ -56,11 +55,8 @@ export interface DoctorResult {
 }
 
 export interface DoctorParams {
-  pkiDir: string;
+  /** Apply the repairs (the session's passphrase is needed when the CRLs must be republished). */
   fix: boolean;
-  /** Needed by --fix when the CRLs must be republished. */
-  passphrase?: PassphraseSource;
-  now: Date;
 }
 
 /** Every file of the store; a git repository kept in it (README suggests one) is not the store's. */
@@ -75,14 +71,11 @@ async function walk(dir: string): Promise<string[]> {
   return out;
 }
 
+/** A lock left by a process that no longer runs, or an unreadable one; a live holder is no problem. */
 async function lockProblem(lockPath: string): Promise<DoctorProblem | undefined> {
-  const text = await readFile(lockPath, "utf8").catch(() => undefined);
-  if (text === undefined) return undefined;
-  let info: { pid?: unknown; host?: unknown; purpose?: unknown; since?: unknown } | undefined;
-  try {
-    info = JSON.parse(text);
-  } catch {}
-  if (!info || typeof info.pid !== "number" || typeof info.host !== "string")
+  const lock = await lockState(lockPath);
+  if (!lock.held || !lock.stale) return undefined;
+  if (!lock.info)
     return {
       check: "lock",
       message: "an unreadable lock file (left by a crash)",
@@ -90,24 +83,19 @@ async function lockProblem(lockPath: string): Promise<DoctorProblem | undefined>
       fixable: true,
       path: lockPath,
     };
-  if (info.host !== hostname()) return undefined;
-  try {
-    process.kill(info.pid, 0);
-    return undefined; // a command is running
-  } catch {
-    return {
-      check: "lock",
-      message: `a stale lock from pid ${info.pid} (${String(info.purpose)}, since ${String(info.since)}), a process that no longer runs`,
-      hint: "any command takes it over safely; --fix removes it",
-      fixable: true,
-      path: lockPath,
-    };
-  }
+  return {
+    check: "lock",
+    message: `a stale lock from pid ${lock.info.pid} (${String(lock.info.purpose)}, since ${String(lock.info.since)}), a process that no longer runs`,
+    hint: "any command takes it over safely; --fix removes it",
+    fixable: true,
+    path: lockPath,
+  };
 }
 
 /** Reads everything the checks need; a damaged part is recorded, not thrown. */
-async function loadContext(pkiDir: string, now: Date): Promise<DoctorContext> {
-  const { layout, config } = await openStore(pkiDir);
+async function loadContext(pki: Pki, now: Date): Promise<DoctorContext> {
+  const layout = layoutOf(pki);
+  const config = await pki.config();
   const ca = await loadCaCerts(layout, config);
   const ctx: DoctorContext = {
     layout,
@@ -143,13 +131,14 @@ async function loadContext(pkiDir: string, now: Date): Promise<DoctorContext> {
 }
 
 /** Runs every check; with `fix`, applies the repairs of the fixable problems as one commit. */
-export async function runDoctor(p: DoctorParams): Promise<DoctorResult> {
-  const { layout } = await openStore(p.pkiDir);
+export async function runDoctor(pki: Pki, p: DoctorParams): Promise<DoctorResult> {
+  const layout = layoutOf(pki);
+  await pki.config();
   const stale = await lockProblem(layout.lock);
-  return withLock(
-    layout.lock,
-    async () => {
-      const ctx = await loadContext(p.pkiDir, p.now);
+  return pki.transact(
+    "doctor.fix",
+    async (tx) => {
+      const ctx = await loadContext(pki, tx.now);
       const problems: DoctorProblem[] = stale ? [stale] : [];
       const found = new Map<DoctorCheckDef, DoctorProblem[]>();
       for (const check of CHECKS) {
@@ -163,7 +152,7 @@ export async function runDoctor(p: DoctorParams): Promise<DoctorResult> {
           const fixable = mine.filter((x) => x.fixable);
           if (fixable.length && check.fix) await check.fix(ctx, fixable, plan);
         }
-        await applyPlan(ctx, plan, problems.filter((x) => x.fixable).length, p);
+        await applyPlan(pki, tx, ctx, plan, problems.filter((x) => x.fixable).length);
         for (const x of problems) if (x.fixable) x.fixed = true;
       }
       if (p.fix && stale) stale.fixed = true; // taking the lock above replaced it
@@ -177,39 +166,38 @@ export async function runDoctor(p: DoctorParams): Promise<DoctorResult> {
   );
 }
 
-/** The repair as one commit: quarantine and rewrite, republish, journal, audit, index; then moves and the publish copy. */
-async function applyPlan(ctx: DoctorContext, plan: RepairPlan, fixedCount: number, p: DoctorParams): Promise<void> {
+/**
+ * The repair as one transaction: quarantine and rewrite, republish, journal, audit, index; then
+ * moves and the publish copy. Removing temporaries, truncating torn tails and fixing modes are
+ * done first, on the directory itself: they restore what the store's own writes left half done.
+ */
+async function applyPlan(pki: Pki, tx: Tx, ctx: DoctorContext, plan: RepairPlan, fixedCount: number): Promise<void> {
   const { layout, config, ca } = ctx;
   for (const f of plan.remove) await unlink(f).catch(() => {});
   for (const t of plan.truncate) await truncate(t.path, t.at);
   for (const c of plan.chmod) await chmod(c.path, c.mode);
-  const tx = new StoreWriter();
-  for (const f of plan.put) tx.put(f.path, f.data);
+  for (const f of plan.put) tx.put(relative(layout.root, f.path), f.data);
   let journal = { entries: ctx.journal.entries, validBytes: (await readJournal(layout.revocations)).validBytes };
   if (plan.quarantineJournal) {
-    tx.create(quarantineName(layout.revocations, p.now), plan.quarantineJournal.bad);
+    tx.put(basename(quarantineName(layout.revocations, tx.now)), plan.quarantineJournal.bad, { exclusive: true });
     const text = serializeRevocations(plan.quarantineJournal.good);
-    tx.put(layout.revocations, text);
+    tx.rewrite("revocations", text);
     journal = { entries: plan.quarantineJournal.good, validBytes: Buffer.byteLength(text) };
   }
   let staged: Awaited<ReturnType<typeof stagePublication>> | undefined;
   if (plan.republish || plan.revoke.length) {
-    const keys = await loadCaKeys(layout, ca, p.passphrase);
+    const keys = await loadCaKeys(layout, ca, pki.passphrase);
     const index = ctx.index ? { index: ctx.index } : {};
-    staged = await stagePublication({ layout, config, ca, keys, journal, added: plan.revoke, ...index, now: p.now }, tx);
+    staged = await stagePublication({ layout, config, ca, keys, journal, added: plan.revoke, ...index, now: tx.now }, tx);
   }
-  await stageAudit(
-    tx,
-    layout,
-    [{ action: "doctor.fix", outcome: "ok", details: { problems: fixedCount, revoked: plan.revoke.length + (staged?.recovered.length ?? 0) } }],
-    p.now,
-  );
-  if (ctx.index && plan.index.length) stageIndex(tx, layout.index, await readIndexSnapshot(layout.index), plan.index);
-  await tx.commit();
-  if (plan.move.length) await ensureDir(join(layout.certsDir, "orphans"));
-  for (const m of plan.move) {
-    await rename(m.from, m.to);
-    await rename(m.from.replace(/\.pem$/, ".chain.pem"), m.to.replace(/\.pem$/, ".chain.pem")).catch(() => {});
-  }
-  if (staged) await copyToPublishDir(config, ca, staged);
+  tx.audit({ action: "doctor.fix", outcome: "ok", details: { problems: fixedCount, revoked: plan.revoke.length + (staged?.recovered.length ?? 0) } });
+  if (ctx.index && plan.index.length) stageIndex(tx, await readIndexSnapshot(layout.index), plan.index);
+  tx.afterCommit(async () => {
+    if (plan.move.length) await ensureDir(join(layout.certsDir, "orphans"));
+    for (const m of plan.move) {
+      await rename(m.from, m.to);
+      await rename(m.from.replace(/\.pem$/, ".chain.pem"), m.to.replace(/\.pem$/, ".chain.pem")).catch(() => {});
+    }
+    if (staged) await copyToPublishDir(config, ca, staged, pki.durableStep);
+  });
 }

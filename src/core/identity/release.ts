@@ -1,19 +1,15 @@
-import { stageAudit } from "../audit/audit.js";
 import { conflictError, inputError } from "../errors.js";
 import { validatePartnerId } from "../ids.js";
-import { StoreWriter } from "../store/fs.js";
-import { readIndexSnapshot } from "../store/index-file.js";
-import { withLock } from "../store/lock.js";
-import { readPartners, serializePartners } from "../store/partners.js";
-import { openStore } from "../store/store.js";
+import { layoutOf, type Pki } from "../session.js";
+import { storeKeys } from "../store/keys.js";
+import { serializePartners } from "../store/partners.js";
+import { readIndexFrom, readPartnersFrom } from "../store/read.js";
 import { iso } from "../time.js";
 import { IdentityOwners, identityKey } from "./registry.js";
 
 export interface ReleaseIdentityParams {
-  pkiDir: string;
   partnerId: string;
   identity: string;
-  now: Date;
 }
 
 export interface ReleaseIdentityResult {
@@ -28,15 +24,16 @@ export interface ReleaseIdentityResult {
  * Gives up one identity of a partner, so another partner may be issued it. Only an identity no
  * valid certificate carries can go: otherwise two partners would pass the same allow-list entry.
  */
-export async function releaseIdentity(p: ReleaseIdentityParams): Promise<ReleaseIdentityResult> {
+export async function releaseIdentity(pki: Pki, p: ReleaseIdentityParams): Promise<ReleaseIdentityResult> {
   const id = validatePartnerId(p.partnerId);
-  const { layout } = await openStore(p.pkiDir);
-  return withLock(
-    layout.lock,
-    async () => {
-      const snap = await readIndexSnapshot(layout.index);
-      const registry = await readPartners(layout.partners);
-      const claim = IdentityOwners.build(snap.records, registry, p.now)
+  const layout = layoutOf(pki);
+  await pki.config();
+  return pki.transact(
+    "identity.release",
+    async (tx) => {
+      const snap = await readIndexFrom(tx, pki.storage);
+      const registry = await readPartnersFrom(tx, pki.storage);
+      const claim = IdentityOwners.build(snap.records, registry, tx.now)
         .claimsOf(p.identity)
         .find((c) => c.partnerId === id);
       if (!claim)
@@ -47,13 +44,12 @@ export async function releaseIdentity(p: ReleaseIdentityParams): Promise<Release
           `identity ${JSON.stringify(claim.value)} is on a valid certificate of partner ${id}`,
           `revoke it first (mtls partner offboard ${id}, or mtls revoke <serial>)`,
         );
-      const releasedAt = iso(p.now);
+      const releasedAt = iso(tx.now);
       const partner = registry.partners[id] ?? { id, createdAt: releasedAt, updatedAt: releasedAt };
       const kept = (partner.releasedIdentities ?? []).filter((x) => identityKey(x.identity) !== identityKey(claim.value));
       registry.partners[id] = { ...partner, updatedAt: releasedAt, releasedIdentities: [...kept, { identity: claim.value, releasedAt }] };
-      const tx = new StoreWriter().put(layout.partners, serializePartners(registry));
-      await stageAudit(tx, layout, [{ action: "identity.release", outcome: "ok", partner: id, details: { identity: claim.value } }], p.now);
-      await tx.commit();
+      tx.put(storeKeys.partners, serializePartners(registry));
+      tx.audit({ action: "identity.release", outcome: "ok", partner: id, details: { identity: claim.value } });
       return { partnerId: id, identity: claim.value, releasedAt, serials: claim.serials };
     },
     { purpose: "partner identity release" },

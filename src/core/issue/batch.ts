@@ -2,19 +2,19 @@
 // index append. Each line is validated and prepared before anything is signed; a bad line fails
 // alone (with its line number) unless all-or-nothing is asked for.
 import { join, resolve } from "node:path";
-import { stageAudit } from "../audit/audit.js";
-import { loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
+import { loadCaCerts, loadIssuingKey } from "../ca/material.js";
 import { conflictError, inputError, MtlsError } from "../errors.js";
 import { IdentityOwners, requestIdentities } from "../identity/registry.js";
 import { INPUT_LIMITS, readFileBounded } from "../input.js";
 import { parseKeyType } from "../keys.js";
 import { encodePem } from "../pem.js";
 import { parseSan } from "../sans.js";
-import { ensureDir, exists, parallel, StoreWriter } from "../store/fs.js";
-import { type CertRecord, readIndexSnapshot, stageIndex } from "../store/index-file.js";
-import { withLock } from "../store/lock.js";
-import { readPartners, serializePartners } from "../store/partners.js";
-import { openStore } from "../store/store.js";
+import { layoutOf, type Pki } from "../session.js";
+import { ensureDir, exists, parallel } from "../store/fs.js";
+import { type CertRecord, stageIndex } from "../store/index-file.js";
+import { storeKeys } from "../store/keys.js";
+import { serializePartners } from "../store/partners.js";
+import { readIndexFrom, readPartnersFrom } from "../store/read.js";
 import { iso } from "../time.js";
 import { chainPemFor, type PreparedRequest, prepareRequest, recordFor, signRequest, uniqueSerial } from "./issue.js";
 
@@ -43,7 +43,6 @@ export interface BatchLineResult {
 }
 
 export interface BatchParams {
-  pkiDir: string;
   /** The JSON Lines text. */
   text: string;
   /** Relative CSR and key paths resolve against this directory (the batch file's). */
@@ -51,8 +50,6 @@ export interface BatchParams {
   /** Generated keys without an outKey go here as <partner>-<serial prefix>.key. */
   keyDir?: string;
   allOrNothing: boolean;
-  passphrase?: PassphraseSource;
-  now: Date;
   /** Signatures in flight at once. */
   concurrency?: number;
   onProgress?: (done: number, total: number) => void;
@@ -68,10 +65,12 @@ export interface BatchResult {
 
 const lineError = (err: unknown) => ({ code: err instanceof MtlsError ? err.code : "ERR_INTERNAL", message: err instanceof Error ? err.message : String(err) });
 
-export async function issueBatch(p: BatchParams): Promise<BatchResult> {
-  const { layout, config } = await openStore(p.pkiDir);
+export async function issueBatch(pki: Pki, p: BatchParams): Promise<BatchResult> {
+  const layout = layoutOf(pki);
+  const config = await pki.config();
+  const now = pki.now;
   const ca = await loadCaCerts(layout, config);
-  const caKeyPending = loadIssuingKey(layout, ca, p.passphrase);
+  const caKeyPending = loadIssuingKey(layout, ca, pki.passphrase);
   caKeyPending.catch(() => {});
 
   const t0 = Date.now();
@@ -121,7 +120,7 @@ export async function issueBatch(p: BatchParams): Promise<BatchResult> {
         },
         config,
         ca.issuer,
-        p.now,
+        now,
       );
       prepared.push({ result, req, ...(generate && l.outKey ? { keyPath: resolve(p.baseDir, l.outKey) } : {}) });
     } catch (err) {
@@ -143,11 +142,11 @@ export async function issueBatch(p: BatchParams): Promise<BatchResult> {
   if (p.keyDir && prepared.some((x) => x.req.privateKey && !x.keyPath)) await ensureDir(p.keyDir, 0o700);
 
   // 2. Sign and commit everything under one lock, with one index append.
-  await withLock(
-    layout.lock,
-    async () => {
-      const snap = await readIndexSnapshot(layout.index);
-      const registry = await readPartners(layout.partners);
+  await pki.transact(
+    "cert.issue",
+    async (tx) => {
+      const snap = await readIndexFrom(tx, pki.storage);
+      const registry = await readPartnersFrom(tx, pki.storage);
       const taken = new Set(snap.records.map((r) => r.serial));
       // Ownership in file order: a line may not take an identity another partner owns, in the
       // store or on an earlier line of this batch (#12).
@@ -165,48 +164,41 @@ export async function issueBatch(p: BatchParams): Promise<BatchResult> {
       });
       if (toSign.length === 0) return;
       const records: CertRecord[] = [];
-      const tx = new StoreWriter();
       let signed = 0;
       await parallel(toSign, p.concurrency ?? 8, async (item) => {
         const serial = uniqueSerial(taken);
-        const cert = await signRequest(item.req, ca, caKey, serial, p.now, config);
-        const record = recordFor(item.req, cert, ca, layout, p.now);
+        const cert = await signRequest(item.req, ca, caKey, serial, now, config);
+        const record = recordFor(item.req, cert, ca, layout, now);
         records.push(record);
-        tx.create(layout.certFile(serial), cert.pem).create(layout.chainFile(serial), chainPemFor(cert, ca));
+        tx.put(storeKeys.certFile(serial), cert.pem, { exclusive: true }).put(storeKeys.chainFile(serial), chainPemFor(cert, ca), { exclusive: true });
         if (item.req.privateKey) {
           const keyPath = item.keyPath ?? join(p.keyDir as string, `${item.req.partnerId}-${serial.slice(0, 8)}.key`);
-          tx.create(keyPath, encodePem("PRIVATE KEY", item.req.privateKey), 0o600);
+          tx.writeFile(keyPath, encodePem("PRIVATE KEY", item.req.privateKey), { mode: 0o600, exclusive: true });
           item.result.keyPath = keyPath;
         }
         Object.assign(item.result, { ok: true, serial, notAfter: record.notAfter });
         if (!registry.partners[item.req.partnerId])
-          registry.partners[item.req.partnerId] = { id: item.req.partnerId, createdAt: iso(p.now), updatedAt: iso(p.now) };
+          registry.partners[item.req.partnerId] = { id: item.req.partnerId, createdAt: iso(now), updatedAt: iso(now) };
         p.onProgress?.(++signed, toSign.length);
       });
       // Index order follows the batch file, whatever order the signatures finished in.
       const order = new Map(toSign.map((x, i) => [x.result.serial, i]));
       records.sort((a, b) => (order.get(a.serial) ?? 0) - (order.get(b.serial) ?? 0));
-      tx.put(layout.partners, serializePartners(registry));
-      await stageAudit(
-        tx,
-        layout,
-        records.map((r) => ({
+      tx.put(storeKeys.partners, serializePartners(registry));
+      tx.audit(
+        ...records.map((r) => ({
           action: "cert.issue" as const,
           outcome: "ok",
           serial: r.serial,
           partner: r.partnerId,
           details: { source: r.source, notAfter: r.notAfter, batch: true },
         })),
-        p.now,
       );
-      stageIndex(tx, layout.index, snap, records);
+      stageIndex(tx, snap, records);
       t2 = Date.now();
-      try {
-        await tx.commit();
-      } catch (err) {
+      tx.onRollback(async (err) => {
         for (const item of toSign) Object.assign(item.result, { ok: false, error: lineError(err), serial: undefined, notAfter: undefined, keyPath: undefined });
-        throw err;
-      }
+      });
     },
     { purpose: "partner issue --batch" },
   );

@@ -1,11 +1,10 @@
 import { unlink } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { stageAudit } from "../audit/audit.js";
 import { deliverBundle } from "../bundle/export.js";
-import { ensureSigningKey } from "../bundle/home-key.js";
+import { type HomeSigningKey, loadSigningKey, prepareSigningKey, stageSigningKey } from "../bundle/home-key.js";
 import { readPinnedPartnerKey } from "../bundle/partner-key.js";
 import { BACKDATE_MS } from "../ca/init.js";
-import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
+import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey } from "../ca/material.js";
 import { conflictError, inputError, usageError } from "../errors.js";
 import { assertIdentitiesAvailable, requestIdentities } from "../identity/registry.js";
 import { checkSubjectPolicy } from "../identity/subject-policy.js";
@@ -16,13 +15,14 @@ import { type PartnerRegistration, stagePartnerRegistration } from "../partners/
 import { encodePem, pemOrDer } from "../pem.js";
 import { type CertInfo, type DistinguishedName, describeName, type NameInfo, parseCsr } from "../pki.js";
 import { dedupeSans, formatSan, type San, sanProblem } from "../sans.js";
+import { layoutOf, type Pki } from "../session.js";
 import type { StoreConfig } from "../store/config.js";
-import { exists, StoreWriter, writeFileAtomic } from "../store/fs.js";
-import { type CertRecord, readIndexSnapshot, stageIndex } from "../store/index-file.js";
+import { exists, writeFileAtomic } from "../store/fs.js";
+import { type CertRecord, stageIndex } from "../store/index-file.js";
+import { storeKeys } from "../store/keys.js";
 import type { Layout } from "../store/layout.js";
-import { withLock } from "../store/lock.js";
-import { readPartners, serializePartners } from "../store/partners.js";
-import { openStore } from "../store/store.js";
+import { serializePartners } from "../store/partners.js";
+import { readIndexFrom, readPartnersFrom } from "../store/read.js";
 import { DAY, iso } from "../time.js";
 import { createLeaf, keyIdentifier } from "./leaf-encode.js";
 import { checkKeyPolicy, subjectEncodingProblem } from "./policy.js";
@@ -46,8 +46,6 @@ export interface IssueRequest {
 }
 
 export interface IssueParams extends IssueRequest {
-  pkiDir: string;
-  passphrase?: PassphraseSource;
   /** Also write the certificate here (PEM, the leaf alone). */
   outCert?: string;
   /** Also write what the partner presents here: the leaf followed by the intermediate (PEM). */
@@ -69,8 +67,6 @@ export interface IssueParams extends IssueRequest {
   p12Profile?: P12Profile;
   /** Where that password goes (0600); otherwise only into the result, for the terminal. */
   p12PasswordFile?: string;
-  now: Date;
-  lockTimeoutMs?: number;
   /**
    * Onboarding: register (or update) the partner in the same commit as the certificate, and
    * always deliver a bundle (with the generated key, or the certificate alone).
@@ -117,10 +113,6 @@ export interface PreparedRequest {
 export const MAX_CSR_BYTES = 64 * 1024;
 /** A partner certificate names a client, not a fleet: more SANs than this is refused. */
 export const MAX_SANS = 100;
-
-const noPassphrase = async (): Promise<string> => {
-  throw usageError("ERR_PASSPHRASE_REQUIRED", "no passphrase for the home party's signing key", "set MTLS_CA_PASSPHRASE or pass --passphrase-file <file>");
-};
 
 /** Validates a request against the store's policy and, for Option B, generates the key pair. */
 export async function prepareRequest(req: IssueRequest, config: StoreConfig, issuer: CertInfo, now: Date): Promise<PreparedRequest> {
@@ -214,6 +206,7 @@ export async function signRequest(r: PreparedRequest, ca: CaCerts, caKey: CaKey,
     signingKey: caKey.key,
     ...(caKey.keyObject ? { signingKeyObject: caKey.keyObject } : {}),
     signingKeyType: caKey.keyType,
+    signer: caKey.signer,
   });
 }
 
@@ -253,10 +246,11 @@ export const chainPemFor = (cert: CertInfo, ca: CaCerts): string => cert.pem + (
  * Issues one partner certificate (Option A: from the partner's CSR; Option B: generated key
  * pair), archives it by serial, records it in the index and registers a new partner id.
  */
-export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
-  const store = await openStore(p.pkiDir);
-  const { layout, config } = store;
-  const known = (await readPartners(layout.partners)).partners[validatePartnerId(p.partnerId)];
+export async function issuePartnerCert(pki: Pki, p: IssueParams): Promise<IssueResult> {
+  const layout = layoutOf(pki);
+  const config = await pki.config();
+  const now = pki.now;
+  const known = (await readPartnersFrom(pki.storage, pki.storage)).partners[validatePartnerId(p.partnerId)];
   const hasPgp = Boolean(p.onboard?.key || known?.pgp);
   const deliver = Boolean(p.onboard) || Boolean(p.generateKeyType && (p.bundleOut || (!p.outKey && hasPgp)));
   if (p.generateKeyType && !p.outKey && !deliver) {
@@ -278,27 +272,27 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
     if (out && !p.force && (await exists(out))) throw conflictError("ERR_EXISTS", `${out} already exists`, "pass --force to overwrite it");
   }
   const ca = await loadCaCerts(layout, config);
-  const prepared = await prepareRequest(p, config, ca.issuer, p.now);
+  const prepared = await prepareRequest(p, config, ca.issuer, now);
   // Decrypt the CA key before taking the lock: the KDF is the slow part and needs no lock.
-  const caKey = await loadIssuingKey(layout, ca, p.passphrase);
+  const caKey = await loadIssuingKey(layout, ca, pki.passphrase);
   // The pinned recipient key is checked before anything is written (the signing key included).
-  if (deliver && known?.pgp && !p.onboard?.key) await readPinnedPartnerKey(layout, known, p.now);
-  // Creating the signing key takes the lock itself, so it must exist before we take it.
-  if (deliver) await ensureSigningKey(store, p.passphrase ?? noPassphrase, p.now);
+  if (deliver && known?.pgp && !p.onboard?.key) await readPinnedPartnerKey(layout, known, now);
+  // A first delivery creates the home party's signing key, in this same transaction.
+  const newSigningKey = deliver ? await prepareSigningKey(pki, now) : undefined;
 
-  return withLock(
-    layout.lock,
-    async () => {
-      const snap = await readIndexSnapshot(layout.index);
-      const registry = await readPartners(layout.partners);
+  return pki.transact(
+    "cert.issue",
+    async (tx) => {
+      const snap = await readIndexFrom(tx, pki.storage);
+      const registry = await readPartnersFrom(tx, pki.storage);
       assertIdentitiesAvailable({ records: snap.records, registry, partnerId: prepared.partnerId, identities: requestIdentities(prepared) });
       const serial = uniqueSerial(new Set(snap.records.map((r) => r.serial)));
-      const cert = await signRequest(prepared, ca, caKey, serial, p.now, config);
-      const record = recordFor(prepared, cert, ca, layout, p.now);
+      const cert = await signRequest(prepared, ca, caKey, serial, now, config);
+      const record = recordFor(prepared, cert, ca, layout, now);
       const partnerRegistered = !registry.partners[prepared.partnerId];
-      const tx = new StoreWriter().create(layout.certFile(serial), cert.pem).create(layout.chainFile(serial), chainPemFor(cert, ca));
-      const onboarded = p.onboard ? await stagePartnerRegistration(tx, layout, registry, p.onboard, p.now) : undefined;
-      if (partnerRegistered && !onboarded) registry.partners[prepared.partnerId] = { id: prepared.partnerId, createdAt: iso(p.now), updatedAt: iso(p.now) };
+      tx.put(storeKeys.certFile(serial), cert.pem, { exclusive: true }).put(storeKeys.chainFile(serial), chainPemFor(cert, ca), { exclusive: true });
+      const onboarded = p.onboard ? await stagePartnerRegistration(tx, layout, registry, p.onboard, now) : undefined;
+      if (partnerRegistered && !onboarded) registry.partners[prepared.partnerId] = { id: prepared.partnerId, createdAt: iso(now), updatedAt: iso(now) };
 
       const written: string[] = [];
       let bundle: IssueResult["bundle"];
@@ -307,9 +301,20 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
         if (deliver && (prepared.privateKey || p.onboard)) {
           const built = p.p12Profile && prepared.privateKey ? await p12ForBundle(p.p12Profile, prepared.privateKey, cert, ca, prepared.partnerId) : undefined;
           const path = p.bundleOut ?? join(p.bundleDir ?? ".", `${prepared.partnerId}-${serial.slice(0, 8)}.zip.pgp`);
-          const partner = registry.partners[prepared.partnerId] ?? { id: prepared.partnerId, createdAt: iso(p.now), updatedAt: iso(p.now) };
+          const partner = registry.partners[prepared.partnerId] ?? { id: prepared.partnerId, createdAt: iso(now), updatedAt: iso(now) };
+          const created = newSigningKey ? await stageSigningKey(tx, newSigningKey) : false;
+          const signer: HomeSigningKey =
+            created && newSigningKey
+              ? {
+                  privateArmored: newSigningKey.privateArmored,
+                  fingerprint: newSigningKey.info.fingerprint,
+                  userId: newSigningKey.info.userIds[0] ?? "",
+                  created,
+                }
+              : await loadSigningKey(layout, await tx.config());
           const d = await deliverBundle({
-            store,
+            pki,
+            signer,
             partner,
             cert,
             ca,
@@ -319,10 +324,9 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
             encrypt: true,
             armor: p.bundleArmor ?? false,
             force: p.force ?? false,
-            passphrase: p.passphrase ?? noPassphrase,
             ...(p.gatewayUrl ? { gatewayUrl: p.gatewayUrl } : {}),
             ...(built ? { p12: { name: built.name, der: built.der, profile: built.profile } } : {}),
-            now: p.now,
+            now: now,
           });
           written.push(path);
           if (built && p.p12PasswordFile) {
@@ -340,39 +344,34 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
           };
         }
         if (p.outKey && prepared.privateKey) {
-          await writeFileAtomic(p.outKey, encodePem("PRIVATE KEY", prepared.privateKey), { mode: 0o600, exclusive: !p.force });
+          await writeFileAtomic(p.outKey, encodePem("PRIVATE KEY", prepared.privateKey), { mode: 0o600, exclusive: !p.force, step: pki.durableStep });
           written.push(p.outKey);
         }
         if (p.outCert) {
-          await writeFileAtomic(p.outCert, cert.pem, { exclusive: !p.force });
+          await writeFileAtomic(p.outCert, cert.pem, { exclusive: !p.force, step: pki.durableStep });
           written.push(p.outCert);
         }
         if (p.outChain) {
-          await writeFileAtomic(p.outChain, chainPemFor(cert, ca), { exclusive: !p.force });
+          await writeFileAtomic(p.outChain, chainPemFor(cert, ca), { exclusive: !p.force, step: pki.durableStep });
           written.push(p.outChain);
         }
-        if (partnerRegistered || onboarded) tx.put(layout.partners, serializePartners(registry));
-        await stageAudit(
-          tx,
-          layout,
-          [
-            ...(onboarded ? [onboarded.audit] : []),
-            {
-              action: "cert.issue",
-              outcome: "ok",
-              serial,
-              partner: prepared.partnerId,
-              details: { source: prepared.source, notAfter: record.notAfter, ...(bundle ? { delivery: "bundle" } : {}), ...(p12 ? { p12: p12.profile } : {}) },
-            },
-          ],
-          p.now,
-        );
-        stageIndex(tx, layout.index, snap, [record]);
-        await tx.commit();
+        if (partnerRegistered || onboarded) tx.put(storeKeys.partners, serializePartners(registry));
+        tx.audit(...(onboarded ? [onboarded.audit] : []), {
+          action: "cert.issue",
+          outcome: "ok",
+          serial,
+          partner: prepared.partnerId,
+          details: { source: prepared.source, notAfter: record.notAfter, ...(bundle ? { delivery: "bundle" } : {}), ...(p12 ? { p12: p12.profile } : {}) },
+        });
+        stageIndex(tx, snap, [record]);
       } catch (err) {
         for (const f of written) await unlink(f).catch(() => {});
         throw err;
       }
+      // The files written for the user go if the commit fails; they stay once it succeeds.
+      tx.onRollback(async () => {
+        for (const f of written) await unlink(f).catch(() => {});
+      });
       return {
         serial,
         partnerId: prepared.partnerId,
@@ -394,6 +393,6 @@ export async function issuePartnerCert(p: IssueParams): Promise<IssueResult> {
         warnings: prepared.warnings,
       };
     },
-    { purpose: "partner issue", ...(p.lockTimeoutMs ? { timeoutMs: p.lockTimeoutMs } : {}) },
+    { purpose: "partner issue" },
   );
 }

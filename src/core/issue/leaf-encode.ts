@@ -3,37 +3,24 @@
 // of through @peculiar/x509 (whose asn1js encode-then-parse dominated batch issuance) makes a
 // certificate cost little more than its signature. A unit test holds the TBSCertificate
 // byte-for-byte equal to what @peculiar/x509 produces for the same inputs.
-import { createHash, type KeyObject, sign, webcrypto } from "node:crypto";
+import type { KeyObject } from "node:crypto";
 import { isIP } from "node:net";
-import { children, ecdsaRawToDer, NULL, octets, oid, readTlv, seq, time, tlv, uint } from "../der.js";
-import { type KeyType, keyAlgorithms, signingDigest } from "../keys.js";
+import { octets, oid, seq, time, tlv, uint } from "../der.js";
+import type { KeyType } from "../keys.js";
 import { encodePem } from "../pem.js";
 import { type CertInfo, normalizeSerial, sha256Fingerprint } from "../pki.js";
 import type { San } from "../sans.js";
+import { authorityKeyIdentifierValue, keyIdentifier, publicKeyBits, signatureAlgorithmDer, wholeSeconds } from "../x509/algorithm.js";
+import { cryptoKeySigner, keyObjectSigner, type Signer, signAndWrap } from "../x509/signer.js";
 
 const BASIC_CONSTRAINTS_LEAF = Buffer.from("300c0603551d130101ff04023000", "hex");
 const KEY_USAGE_DIGITAL_SIGNATURE = Buffer.from("300e0603551d0f0101ff040403020780", "hex");
 const EKU_OIDS: Record<string, string> = { clientAuth: "1.3.6.1.5.5.7.3.2", serverAuth: "1.3.6.1.5.5.7.3.1" };
 
-export function signatureAlgorithmDer(type: KeyType): Buffer {
-  if (type === "ec-p256") return seq(oid("1.2.840.10045.4.3.2"));
-  if (type === "ec-p384") return seq(oid("1.2.840.10045.4.3.3"));
-  return seq(oid("1.2.840.113549.1.1.11"), NULL);
-}
+// Written once in core/x509; re-exported for the modules that import them from here.
+export { keyIdentifier, publicKeyBits, signatureAlgorithmDer };
 
 const extension = (id: string, critical: boolean, value: Buffer) => seq(oid(id), ...(critical ? [Buffer.from([0x01, 0x01, 0xff])] : []), octets(value));
-
-/** The subjectPublicKey BIT STRING's bits: what key identifiers and OCSP key hashes digest. */
-export function publicKeyBits(spki: Uint8Array): Buffer {
-  const bits = children(spki, readTlv(spki, 0))[1];
-  if (!bits) throw new Error("SPKI without subjectPublicKey");
-  return Buffer.from(spki.subarray(bits.start + 1, bits.end));
-}
-
-/** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING's bits. */
-export function keyIdentifier(spki: Uint8Array): Buffer {
-  return createHash("sha1").update(publicKeyBits(spki)).digest();
-}
 
 function generalName(s: San): Buffer {
   switch (s.type) {
@@ -75,18 +62,27 @@ export interface LeafParams {
   /** When given, signs synchronously with node:crypto (no thread-pool round trip). */
   signingKeyObject?: KeyObject;
   signingKeyType: KeyType;
+  /** Signs instead of the key fields above (a CA key's Signer: a file key or a token key). */
+  signer?: Signer;
 }
 
+/** The signer of a leaf: the one given, or one over the key fields (its spki is not needed to sign). */
+const signerFor = (p: LeafParams): Signer =>
+  p.signer ??
+  (p.signingKeyObject
+    ? keyObjectSigner(p.signingKeyObject, p.signingKeyType, new Uint8Array())
+    : cryptoKeySigner(p.signingKey, p.signingKeyType, new Uint8Array()));
+
 export function leafTbs(p: LeafParams): Buffer {
-  const alg = signatureAlgorithmDer(p.signingKeyType);
+  const alg = p.signer?.algorithm ?? signatureAlgorithmDer(p.signingKeyType);
   const exts: Buffer[] = [BASIC_CONSTRAINTS_LEAF, KEY_USAGE_DIGITAL_SIGNATURE];
   if (p.extKeyUsage.length) exts.push(extension("2.5.29.37", false, seq(...p.extKeyUsage.map((u) => oid(EKU_OIDS[u] ?? u)))));
   exts.push(extension("2.5.29.14", false, octets(keyIdentifier(p.spki))));
-  exts.push(extension("2.5.29.35", false, seq(tlv(0x80, Buffer.from(p.issuerKeyId, "hex")))));
+  exts.push(extension("2.5.29.35", false, authorityKeyIdentifierValue(Buffer.from(p.issuerKeyId, "hex"))));
   if (p.sans.length) exts.push(extension("2.5.29.17", p.subjectEmpty, seq(...p.sans.map(generalName))));
   if (p.crlUrl) exts.push(extension("2.5.29.31", false, seq(seq(tlv(0xa0, tlv(0xa0, tlv(0x86, Buffer.from(p.crlUrl, "ascii"))))))));
   if (p.ocspUrl) exts.push(extension("1.3.6.1.5.5.7.1.1", false, seq(seq(oid("1.3.6.1.5.5.7.48.1"), tlv(0x86, Buffer.from(p.ocspUrl, "ascii"))))));
-  const whole = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000);
+  const whole = wholeSeconds;
   return seq(
     Buffer.from([0xa0, 0x03, 0x02, 0x01, 0x02]), // [0] EXPLICIT version v3
     uint(p.serial),
@@ -101,18 +97,9 @@ export function leafTbs(p: LeafParams): Buffer {
 
 /** Signs a partner leaf and describes it without parsing it back. */
 export async function createLeaf(p: LeafParams & { subjectText: string; commonNames: string[]; issuerText: string }): Promise<CertInfo> {
-  const alg = signatureAlgorithmDer(p.signingKeyType);
   const tbs = leafTbs(p);
-  let sig: Buffer;
-  if (p.signingKeyObject) {
-    // ECDSA comes out DER-encoded (dsaEncoding "der" is node's default), RSA as PKCS#1 v1.5.
-    sig = sign(signingDigest(p.signingKeyType), tbs, p.signingKeyObject);
-  } else {
-    const raw = new Uint8Array(await webcrypto.subtle.sign(keyAlgorithms(p.signingKeyType).sign as AlgorithmIdentifier, p.signingKey, tbs));
-    sig = p.signingKeyType.startsWith("ec-") ? ecdsaRawToDer(raw) : Buffer.from(raw);
-  }
-  const der = seq(tbs, alg, tlv(0x03, Buffer.concat([Buffer.from([0]), sig])));
-  const whole = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000);
+  const der = await signAndWrap(signerFor(p), tbs);
+  const whole = wholeSeconds;
   return {
     der,
     pem: encodePem("CERTIFICATE", der),

@@ -8,9 +8,10 @@ import { randomSerial } from "../ids.js";
 import { encryptPkcs8, generateKeyPairDer } from "../keys.js";
 import { encodePem } from "../pem.js";
 import { createCertificate } from "../pki.js";
+import type { Tx } from "../session.js";
 import type { StoreConfig } from "../store/config.js";
 import { serializeConfig } from "../store/config.js";
-import type { StoreWriter } from "../store/fs.js";
+import { storeKeys } from "../store/keys.js";
 import type { Layout } from "../store/layout.js";
 import { iso, MINUTE } from "../time.js";
 
@@ -31,7 +32,7 @@ export async function needsOcspCanary(layout: Layout, config: StoreConfig): Prom
 /** Issues the canary from the issuing CA and stages it, with the config that names it, into `tx`. */
 export async function stageOcspCanary(
   p: { layout: Layout; config: StoreConfig; ca: CaCerts; caKey: CaKey; encryptWith: string | undefined; now: Date },
-  tx: StoreWriter,
+  tx: Tx,
 ): Promise<{ serial: string }> {
   const keys = await generateKeyPairDer("ec-p256");
   const org = p.config.ca.org;
@@ -47,7 +48,7 @@ export async function stageOcspCanary(
     profile: { kind: "leaf", extKeyUsage: ["clientAuth"] },
   });
   const keyPem = p.encryptWith === undefined ? encodePem("PRIVATE KEY", keys.pkcs8) : await encryptPkcs8(keys.pkcs8, p.encryptWith);
-  tx.put(p.layout.ocspCanaryKey, keyPem, 0o600).put(p.layout.ocspCanaryCert, cert.pem);
-  tx.put(p.layout.config, serializeConfig({ ...p.config, ocspCanary: { serial: cert.serial, revokedAt: iso(p.now) } }));
+  tx.put(storeKeys.ocspCanaryKey, keyPem, { secret: true }).put(storeKeys.ocspCanaryCert, cert.pem);
+  tx.put(storeKeys.config, serializeConfig({ ...p.config, ocspCanary: { serial: cert.serial, revokedAt: iso(p.now) } }));
   return { serial: cert.serial };
 }

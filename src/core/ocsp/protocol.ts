@@ -8,10 +8,10 @@
 import { createHash, type KeyObject, sign } from "node:crypto";
 import { REASON_CODES } from "../crl/encode.js";
 import { children, generalizedTime, octets, oid, readOid, readTlv, seq, type Tlv, tlv } from "../der.js";
-import { keyIdentifier, publicKeyBits, signatureAlgorithmDer } from "../issue/leaf-encode.js";
 import { type KeyType, signingDigest } from "../keys.js";
 import { normalizeSerial } from "../pki.js";
 import type { RevocationReason } from "../store/index-file.js";
+import { keyIdentifier, publicKeyBits, signatureAlgorithmDer, wholeSeconds } from "../x509/algorithm.js";
 
 /** CertID hash algorithms a responder must accept: SHA-1 (RFC 5019) and the SHA-2 family. */
 export const CERT_ID_HASHES = new Map<string, "sha1" | "sha256" | "sha384" | "sha512">([
@@ -164,8 +164,6 @@ export interface BuildResponseParams {
   nonce?: Buffer;
 }
 
-const wholeSeconds = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000);
-
 function certStatus(s: OcspCertStatus): Buffer {
   if (s.status === "good") return Buffer.from([0x80, 0x00]); // [0] IMPLICIT NULL
   if (s.status === "unknown") return Buffer.from([0x82, 0x00]); // [2] IMPLICIT NULL
@@ -185,6 +183,8 @@ export function buildOcspResponse(p: BuildResponseParams): Buffer {
     seq(...responses),
     ...(p.nonce ? [tlv(0xa1, seq(seq(oid(OID_OCSP_NONCE), octets(p.nonce))))] : []),
   );
+  // Signed synchronously with the delegated responder's in-memory key, not through an async
+  // Signer: this is the responder's hot path, and responder keys never live on a token.
   const signature = sign(signingDigest(p.signer.keyType), tbs, p.signer.key);
   const basic = seq(
     tbs,

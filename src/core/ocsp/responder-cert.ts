@@ -4,18 +4,17 @@
 // itself; a compromised responder key is bounded by that lifetime. Its key is kept at rest like
 // the CA keys (PBES2 under the CA passphrase, or in the clear only when the CA keys are).
 import { readFile } from "node:fs/promises";
-import { type AuditEntry, stageAudit } from "../audit/audit.js";
+import type { AuditEntry } from "../audit/audit.js";
 import { type CaCerts, type CaKey, caEntry, certOf, crlCas, loadCaCerts, loadCaKey, type PassphraseSource } from "../ca/material.js";
 import type { CaRole } from "../crl/publish.js";
 import { randomSerial } from "../ids.js";
 import { decryptKeyPemAsync, encryptPkcs8, generateKeyPairDer, isEncryptedKeyPem, keyObjectFromPkcs8 } from "../keys.js";
 import { encodePem, pemOrDer } from "../pem.js";
 import { type CertInfo, createCertificate, isSignedBy, parseCertificate } from "../pki.js";
+import { layoutOf, type Pki } from "../session.js";
 import { readConfig } from "../store/config.js";
-import { StoreWriter } from "../store/fs.js";
+import { storeKeys } from "../store/keys.js";
 import type { Layout } from "../store/layout.js";
-import { withLock } from "../store/lock.js";
-import { openStore } from "../store/store.js";
 import { DAY, HOUR, iso, MINUTE } from "../time.js";
 import { needsOcspCanary, stageOcspCanary } from "./canary.js";
 import type { OcspSigner } from "./protocol.js";
@@ -35,9 +34,8 @@ export interface Responder {
 }
 
 export interface LoadRespondersParams {
-  pkiDir: string;
+  /** The time of this check (a long-running server passes its clock's reading). */
   now: Date;
-  passphrase?: PassphraseSource;
 }
 
 export interface LoadedResponders {
@@ -118,8 +116,10 @@ async function issueResponder(caCert: CertInfo, org: string | undefined, caKey: 
  * issued; several responder processes sharing a store re-check under the lock, so only one of
  * them renews.
  */
-export async function loadResponders(p: LoadRespondersParams): Promise<LoadedResponders> {
-  const { layout, config } = await openStore(p.pkiDir);
+export async function loadResponders(pki: Pki, p: LoadRespondersParams): Promise<LoadedResponders> {
+  const layout = layoutOf(pki);
+  await pki.config(); // opens and checks the store once per session
+  const config = await readConfig(layout.root);
   const ca = await loadCaCerts(layout, config);
   const due: CaRole[] = [];
   const found = new Map<CaRole, CertInfo>();
@@ -129,16 +129,16 @@ export async function loadResponders(p: LoadRespondersParams): Promise<LoadedRes
     else due.push(role);
   }
   const fresh = new Map<CaRole, IssuedResponder>();
-  if (due.length || (await needsOcspCanary(layout, config))) await issueDue({ ...p, layout, ca, due, found, fresh });
+  if (due.length || (await needsOcspCanary(layout, config))) await issueDue(pki, { ...p, layout, ca, due, found, fresh });
   const responders: Responder[] = [];
   for (const role of rolesOf(ca)) {
     const issued = fresh.get(role);
     const cert = issued?.cert ?? (found.get(role) as CertInfo);
-    const signer = signerOf(ca, role, cert, issued?.pkcs8 ?? (await readResponderKey(layout, role, p.passphrase)));
+    const signer = signerOf(ca, role, cert, issued?.pkcs8 ?? (await readResponderKey(layout, role, pki.passphrase)));
     const parent = caEntry(ca, role).parent;
     responders.push({ role, ca: caCertOf(ca, role), cert, signer, ...(parent ? { parent } : {}) });
   }
-  const { ocspCanary } = await readConfig(p.pkiDir);
+  const { ocspCanary } = await readConfig(layout.root);
   return { responders, issued: [...fresh.keys()], ...(ocspCanary ? { ocspCanary } : {}) };
 }
 
@@ -150,23 +150,23 @@ interface IssueDueParams extends LoadRespondersParams {
   fresh: Map<CaRole, IssuedResponder>;
 }
 
-async function issueDue(p: IssueDueParams): Promise<void> {
+async function issueDue(pki: Pki, p: IssueDueParams): Promise<void> {
   const { layout, ca } = p;
   const caKeyPath = (role: CaRole) => layout.caKey(role);
   // The responder key is protected exactly as the CA key that certifies it.
   const caKeyEncrypted = async (role: CaRole) => isEncryptedKeyPem((await readOptional(caKeyPath(role))) ?? "");
-  await withLock(
-    layout.lock,
-    async () => {
-      const tx = new StoreWriter();
-      const config = await readConfig(p.pkiDir);
+  const passphrase = pki.passphrase;
+  await pki.transact(
+    "ocsp.responder",
+    async (tx) => {
+      const config = await tx.config();
       const keys = new Map<CaRole, CaKey>();
       const keyOf = async (role: CaRole) => {
-        const key = keys.get(role) ?? (await loadCaKey(caKeyPath(role), caCertOf(ca, role), p.passphrase, `the ${role} CA key`));
+        const key = keys.get(role) ?? (await loadCaKey(caKeyPath(role), caCertOf(ca, role), passphrase, `the ${role} CA key`));
         keys.set(role, key);
         return key;
       };
-      const encryptWith = async (role: CaRole) => ((await caKeyEncrypted(role)) && p.passphrase ? await p.passphrase() : undefined);
+      const encryptWith = async (role: CaRole) => ((await caKeyEncrypted(role)) && passphrase ? await passphrase() : undefined);
       for (const role of p.due) {
         const caCert = caCertOf(ca, role);
         const again = await currentResponderCert(layout, role, caCert, p.now);
@@ -175,7 +175,7 @@ async function issueDue(p: IssueDueParams): Promise<void> {
           continue;
         }
         const issued = await issueResponder(caCert, config.ca.org, await keyOf(role), await encryptWith(role), p.now);
-        tx.put(layout.ocspKey(role), issued.keyPem, 0o600).put(layout.ocspCert(role), issued.cert.pem);
+        tx.put(storeKeys.ocspKey(role), issued.keyPem, { secret: true }).put(storeKeys.ocspCert(role), issued.cert.pem);
         p.fresh.set(role, issued);
       }
       const entries: AuditEntry[] = [...p.fresh.entries()].map(([role, r]) => ({
@@ -189,9 +189,7 @@ async function issueDue(p: IssueDueParams): Promise<void> {
         const canary = await stageOcspCanary({ layout, config, ca, caKey: await keyOf(role), encryptWith: await encryptWith(role), now: p.now }, tx);
         entries.push({ action: "ocsp.responder", outcome: "canary", serial: canary.serial, details: { ca: role } });
       }
-      if (!entries.length) return;
-      await stageAudit(tx, layout, entries, p.now);
-      await tx.commit();
+      tx.audit(...entries);
     },
     { purpose: "ocsp responder" },
   );

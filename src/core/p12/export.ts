@@ -1,13 +1,11 @@
-import { appendAudit } from "../audit/audit.js";
 import { chainCertsOf, loadCaCerts, readCertFile } from "../ca/material.js";
 import { inputError } from "../errors.js";
 import { parseSerial, validatePartnerId } from "../ids.js";
+import { layoutOf, type Pki } from "../session.js";
 import { readIndex } from "../store/index-file.js";
-import { openStore } from "../store/store.js";
 import { makeP12, type P12FileResult, type P12Profile, readKeyFor, writeP12 } from "./p12.js";
 
 export interface ExportP12Params {
-  pkiDir: string;
   partnerId: string;
   /** Default: the partner's newest valid certificate. */
   serial?: string;
@@ -19,18 +17,17 @@ export interface ExportP12Params {
   out: string;
   passwordFile?: string;
   force: boolean;
-  now: Date;
 }
 
 /** `partner export --format p12`: the partner's certificate from the PKI, its chain, and the key the user holds. */
-export async function exportPartnerP12(p: ExportP12Params): Promise<P12FileResult> {
+export async function exportPartnerP12(pki: Pki, p: ExportP12Params): Promise<P12FileResult> {
   const id = validatePartnerId(p.partnerId);
-  const store = await openStore(p.pkiDir);
-  const { layout, config } = store;
+  const layout = layoutOf(pki);
+  const config = await pki.config();
   const mine = (await readIndex(layout.index)).filter((r) => r.partnerId === id);
   if (mine.length === 0) throw inputError("ERR_UNKNOWN_PARTNER", `partner "${id}" has no certificate in this PKI`, "see `mtls partner list`");
   const serial = p.serial ? parseSerial(p.serial) : undefined;
-  const record = serial ? mine.find((r) => r.serial === serial) : mine.filter((r) => r.status === "valid" && Date.parse(r.notAfter) > p.now.getTime()).at(-1);
+  const record = serial ? mine.find((r) => r.serial === serial) : mine.filter((r) => r.status === "valid" && Date.parse(r.notAfter) > pki.now.getTime()).at(-1);
   if (!record)
     throw inputError(
       serial ? "ERR_UNKNOWN_SERIAL" : "ERR_NO_CERT",
@@ -50,6 +47,8 @@ export async function exportPartnerP12(p: ExportP12Params): Promise<P12FileResul
     count: chain.length,
     ...(p.passwordFile ? { passwordFile: p.passwordFile } : {}),
   });
-  await appendAudit(layout, [{ action: "bundle.export", outcome: "p12", serial: record.serial, partner: id, details: { profile: p.profile } }], p.now);
+  await pki.transact("bundle.export", async (tx) => {
+    tx.audit({ action: "bundle.export", outcome: "p12", serial: record.serial, partner: id, details: { profile: p.profile } });
+  });
   return result;
 }

@@ -1,15 +1,13 @@
-import type { PassphraseSource } from "../ca/material.js";
 import { inputError } from "../errors.js";
 import { precheckIssueRequest } from "../identity/precheck.js";
 import { issuePartnerCert } from "../issue/issue.js";
 import type { KeyType } from "../keys.js";
 import type { San } from "../sans.js";
+import { layoutOf, type Pki } from "../session.js";
 import { readPartners } from "../store/partners.js";
-import { openStore } from "../store/store.js";
 import { preparePartnerRegistration } from "./partners.js";
 
 export interface OnboardParams {
-  pkiDir: string;
   partnerId: string;
   name?: string;
   contact?: string;
@@ -27,8 +25,6 @@ export interface OnboardParams {
   bundleOut?: string;
   bundleDir: string;
   gatewayUrl?: string;
-  passphrase: PassphraseSource;
-  now: Date;
 }
 
 export interface OnboardResult {
@@ -49,25 +45,27 @@ export interface OnboardResult {
  * the registration, key file, certificate, index and audit records commit together under one
  * lock, with the bundle written just before the commit and removed if it fails.
  */
-export async function onboardPartner(p: OnboardParams): Promise<OnboardResult> {
+export async function onboardPartner(pki: Pki, p: OnboardParams): Promise<OnboardResult> {
+  const now = pki.now;
+  const layout = layoutOf(pki);
   const registration = await preparePartnerRegistration({
     partnerId: p.partnerId,
     ...(p.pgpKey ? { pgpKey: p.pgpKey, pgpSource: p.pgpSource ?? "the OpenPGP key" } : {}),
     ...(p.name ? { name: p.name } : {}),
     ...(p.contact ? { contact: p.contact } : {}),
-    now: p.now,
+    now,
   });
   // The identity check's early answer (issuing checks again under the lock), before the home
   // party's signing key is made on first use.
   await precheckIssueRequest({
-    pkiDir: p.pkiDir,
+    pkiDir: layout.root,
     partnerId: p.partnerId,
     ...(p.csr ? { csr: p.csr, csrSource: p.csrSource ?? "the CSR" } : {}),
     ...(p.sans?.length ? { sans: p.sans } : {}),
     ...(p.days ? { days: p.days } : {}),
-    now: p.now,
+    now,
   });
-  const { layout } = await openStore(p.pkiDir);
+  await pki.config();
   const known = (await readPartners(layout.partners)).partners[registration.id];
   if (!registration.key && !known?.pgp)
     throw inputError(
@@ -75,8 +73,7 @@ export async function onboardPartner(p: OnboardParams): Promise<OnboardResult> {
       `partner ${registration.id} has no OpenPGP key on file`,
       "pass --pgp-key <file.asc>: onboarding delivers an encrypted bundle",
     );
-  const issued = await issuePartnerCert({
-    pkiDir: p.pkiDir,
+  const issued = await issuePartnerCert(pki, {
     partnerId: registration.id,
     onboard: registration,
     ...(p.csr ? { csr: p.csr, csrSource: p.csrSource ?? "the CSR" } : {}),
@@ -87,8 +84,6 @@ export async function onboardPartner(p: OnboardParams): Promise<OnboardResult> {
     ...(p.sans?.length ? { sans: p.sans } : {}),
     ...(p.days ? { days: p.days } : {}),
     ...(p.gatewayUrl ? { gatewayUrl: p.gatewayUrl } : {}),
-    passphrase: p.passphrase,
-    now: p.now,
   });
   const bundle = issued.bundle;
   if (!bundle) throw new Error("onboarding issued no bundle");

@@ -1,20 +1,20 @@
 import { relative } from "node:path";
-import { type AuditEntry, stageAudit } from "../audit/audit.js";
+import type { AuditEntry } from "../audit/audit.js";
 import { checkRecipientKey, type PgpKeyInfo } from "../bundle/pgp.js";
 import { inputError } from "../errors.js";
 import { IdentityOwners, type IdentityType } from "../identity/registry.js";
 import { validatePartnerId } from "../ids.js";
 import { type ListedCert, statusOf } from "../inventory/list.js";
-import { ensureDir, StoreWriter } from "../store/fs.js";
+import { layoutOf, type Pki, type Tx } from "../session.js";
 import { readIndex } from "../store/index-file.js";
+import { storeKeys } from "../store/keys.js";
 import type { Layout } from "../store/layout.js";
-import { withLock } from "../store/lock.js";
 import { type PartnerRecord, type PartnerRegistry, readPartners, serializePartners } from "../store/partners.js";
+import { readPartnersFrom } from "../store/read.js";
 import { openStore } from "../store/store.js";
 import { DAY, daysUntil, iso } from "../time.js";
 
 export interface AddPartnerParams {
-  pkiDir: string;
   partnerId: string;
   /** The partner's OpenPGP public key (armored or binary). */
   pgpKey?: Uint8Array;
@@ -22,7 +22,6 @@ export interface AddPartnerParams {
   pgpSource?: string;
   name?: string;
   contact?: string;
-  now: Date;
 }
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -36,7 +35,7 @@ export interface PartnerRegistration {
 }
 
 /** Validates a registration (exit 3 on a bad id, contact, name or OpenPGP key). */
-export async function preparePartnerRegistration(p: Omit<AddPartnerParams, "pkiDir">): Promise<PartnerRegistration> {
+export async function preparePartnerRegistration(p: AddPartnerParams & { now: Date }): Promise<PartnerRegistration> {
   const id = validatePartnerId(p.partnerId);
   if (p.contact !== undefined && !EMAIL.test(p.contact)) throw inputError("ERR_CONTACT", `invalid --contact "${p.contact}": expected an e-mail address`);
   if (p.name !== undefined && (p.name.trim() === "" || p.name.length > 200)) throw inputError("ERR_NAME", "invalid --name: 1 to 200 characters");
@@ -49,7 +48,7 @@ export async function preparePartnerRegistration(p: Omit<AddPartnerParams, "pkiD
  * partner's key file, and its record in `reg`. Returns the record and its audit entry.
  */
 export async function stagePartnerRegistration(
-  tx: StoreWriter,
+  tx: Tx,
   layout: Layout,
   reg: PartnerRegistry,
   r: PartnerRegistration,
@@ -65,10 +64,7 @@ export async function stagePartnerRegistration(
     ...(r.key ? { pgp: { ...r.key.info, keyFile: relative(layout.root, layout.partnerKey(r.id)) } } : {}),
   };
   reg.partners[r.id] = partner;
-  if (r.key) {
-    await ensureDir(`${layout.pgpDir}/partners`);
-    tx.put(layout.partnerKey(r.id), r.key.armored);
-  }
+  if (r.key) tx.put(storeKeys.partnerKey(r.id), r.key.armored);
   const audit: AuditEntry = {
     action: "partner.add",
     outcome: existing ? "updated" : "created",
@@ -79,18 +75,17 @@ export async function stagePartnerRegistration(
 }
 
 /** Registers a partner, or updates its name, contact and OpenPGP key. */
-export async function addPartner(p: AddPartnerParams): Promise<{ partner: PartnerRecord; created: boolean }> {
-  const r = await preparePartnerRegistration(p);
-  const { layout } = await openStore(p.pkiDir);
-  return withLock(
-    layout.lock,
-    async () => {
-      const reg = await readPartners(layout.partners);
-      const tx = new StoreWriter();
-      const { partner, created, audit } = await stagePartnerRegistration(tx, layout, reg, r, p.now);
-      tx.put(layout.partners, serializePartners(reg));
-      await stageAudit(tx, layout, [audit], p.now);
-      await tx.commit();
+export async function addPartner(pki: Pki, p: AddPartnerParams): Promise<{ partner: PartnerRecord; created: boolean }> {
+  const r = await preparePartnerRegistration({ ...p, now: pki.now });
+  const layout = layoutOf(pki);
+  await pki.config();
+  return pki.transact(
+    "partner.add",
+    async (tx) => {
+      const reg = await readPartnersFrom(tx, pki.storage);
+      const { partner, created, audit } = await stagePartnerRegistration(tx, layout, reg, r, tx.now);
+      tx.put(storeKeys.partners, serializePartners(reg));
+      tx.audit(audit);
       return { partner, created };
     },
     { purpose: "partner add" },

@@ -8,6 +8,7 @@ import { decodePemBlocks, encodePem } from "../pem.js";
 import { type CertInfo, createCertificate, type DistinguishedName, parseCertificate } from "../pki.js";
 import { assertRsaKeySound } from "../rsa-key.js";
 import { dedupeSans, type San } from "../sans.js";
+import type { Pki } from "../session.js";
 import type { Store } from "../store/store.js";
 import { DAY, HOUR, MINUTE } from "../time.js";
 import type { ClientCredential } from "./attempt.js";
@@ -40,7 +41,7 @@ const pemKey = async (k: CryptoKey) => encodePem("PRIVATE KEY", await exportPkcs
  * the only difference the gateway can see.
  */
 export async function prepareCredentials(p: {
-  store?: Store;
+  store?: Store & { pki: Pki };
   passphrase?: PassphraseSource;
   user?: UserCredential;
   wanted: Set<ScenarioName>;
@@ -261,12 +262,12 @@ export async function prepareCredentials(p: {
     else byScenario["ocsp-revoked"] = await canary(p.store.layout.ocspCanaryCert, p.store.layout.ocspCanaryKey, "the OCSP canary key");
   }
   const store = p.store;
-  if (store) await recordProbeCerts(store.layout, minted.splice(0), p.now);
+  if (store) await recordProbeCerts(store.pki, minted.splice(0));
   const mintFresh =
     caKey && store
       ? async () => {
           const c = await mint({ notBefore: now - 5 * MINUTE, notAfter: now + HOUR });
-          await recordProbeCerts(store.layout, minted.splice(0), p.now);
+          await recordProbeCerts(store.pki, minted.splice(0));
           return { serial: c.cert.serial, credential: chainOf(c) };
         }
       : undefined;

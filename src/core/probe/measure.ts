@@ -2,13 +2,10 @@
 // gateway. A fresh certificate is accepted, then revoked for real (journal, CRLs, audit, the
 // publish directory, the OCSP responder's next answer), and the gateway is asked again until it
 // refuses it; the time from the commit to the first refusal is the measurement.
-import { stageAudit } from "../audit/audit.js";
-import { loadCaCerts, loadCaKeys, type PassphraseSource } from "../ca/material.js";
+import { loadCaCerts, loadCaKeys } from "../ca/material.js";
 import { copyToPublishDir, publishAudit, stagePublication } from "../crl/publish.js";
-import { StoreWriter } from "../store/fs.js";
-import { withLock } from "../store/lock.js";
-import { readRevocations } from "../store/revocations.js";
-import type { Store } from "../store/store.js";
+import { layoutOf, type Pki } from "../session.js";
+import { readRevocationsFrom } from "../store/read.js";
 import { iso } from "../time.js";
 import type { ClientCredential, Evidence, Observation } from "./attempt.js";
 
@@ -29,38 +26,33 @@ export interface RevocationMeasurement {
 }
 
 /** Revokes a probe certificate the store never recorded as issued: journal + CRLs + audit, one commit. */
-export async function revokeProbeCertificate(store: Store, serial: string, passphrase: PassphraseSource | undefined, now: Date): Promise<void> {
-  const { layout, config } = store;
+export async function revokeProbeCertificate(pki: Pki, serial: string): Promise<void> {
+  const layout = layoutOf(pki);
+  const config = await pki.config();
   const ca = await loadCaCerts(layout, config);
-  const keys = await loadCaKeys(layout, ca, passphrase);
-  const staged = await withLock(
-    layout.lock,
-    async () => {
-      const journal = await readRevocations(layout.revocations);
-      const added = [{ serial, issuer: ca.issuerRole, revokedAt: iso(now), reason: "cessationOfOperation" as const, partnerId: "(probe)" }];
-      const tx = new StoreWriter();
-      const staged = await stagePublication({ layout, config, ca, keys, journal, added, now }, tx);
-      await stageAudit(
-        tx,
-        layout,
-        [
-          {
-            action: "cert.revoke",
-            outcome: "ok",
-            serial,
-            partner: "(probe)",
-            details: { reason: "cessationOfOperation", purpose: "probe --measure-revocation" },
-          },
-          publishAudit(staged),
-        ],
-        now,
+  const keys = await loadCaKeys(layout, ca, pki.passphrase);
+  await pki.transact(
+    "cert.revoke",
+    async (tx) => {
+      const journal = await readRevocationsFrom(tx, pki.storage);
+      const added = [{ serial, issuer: ca.issuerRole, revokedAt: iso(tx.now), reason: "cessationOfOperation" as const, partnerId: "(probe)" }];
+      const staged = await stagePublication({ layout, config, ca, keys, journal, added, now: tx.now }, tx);
+      tx.audit(
+        {
+          action: "cert.revoke",
+          outcome: "ok",
+          serial,
+          partner: "(probe)",
+          details: { reason: "cessationOfOperation", purpose: "probe --measure-revocation" },
+        },
+        publishAudit(staged),
       );
-      await tx.commit();
-      return staged;
+      tx.afterCommit(async () => {
+        await copyToPublishDir(config, ca, staged, pki.durableStep);
+      });
     },
     { purpose: "probe --measure-revocation" },
   );
-  await copyToPublishDir(config, ca, staged);
 }
 
 export interface MeasureParams {

@@ -1,13 +1,10 @@
 import { isIP, connect as tcpConnect } from "node:net";
-import { appendAudit } from "../audit/audit.js";
-import type { PassphraseSource } from "../ca/material.js";
 import { usageError } from "../errors.js";
-import { writeFileAtomic } from "../store/fs.js";
-import { openStore, type Store } from "../store/store.js";
+import { layoutOf, type Pki } from "../session.js";
+import type { Store } from "../store/store.js";
 import { attempt, type ClientCredential, type Evidence, type Observation, type ServerCertInfo, type TlsMode } from "./attempt.js";
 import { describePresented, likelyCauses, markNotOffered } from "./causes.js";
 import { prepareCredentials, type UserCredential } from "./credentials.js";
-import { renderJunit } from "./junit.js";
 import { measureRevocation, type RevocationMeasurement, revokeProbeCertificate } from "./measure.js";
 import { type Scenario, type ScenarioName, withRolloverScenarios } from "./scenarios.js";
 
@@ -65,15 +62,17 @@ export interface ProbeResult {
   summary: ProbeSummary;
   identity: { subject: string; sans: string[] };
   durationMs: number;
-  /** 0 every expectation held; 1 one did not (or a baseline failed); 5 a target was unreachable. */
-  exitCode: 0 | 1 | 5;
+  /** pass: every expectation held; fail: one did not (or a baseline failed); unreachable: a target could not be reached. */
+  outcome: "pass" | "fail" | "unreachable";
 }
+
+/** The PKI a probe runs from, opened and checked. */
+type ProbeStore = Store & { pki: Pki };
 
 export interface ProbeParams {
   targets: string[];
   /** The home party's PKI; without one (a partner probing) only scenarios needing no CA run. */
-  pkiDir?: string;
-  passphrase?: PassphraseSource;
+  pki?: Pki;
   user?: UserCredential;
   scenarios: Scenario[];
   tlsVersions: Array<"1.2" | "1.3">;
@@ -89,8 +88,6 @@ export interface ProbeParams {
   /** Revoke a fresh certificate and time how long until each gateway refuses it. */
   measureRevocation?: { timeoutMs: number };
   now: Date;
-  /** Also write the results as JUnit XML here. */
-  junitPath?: string;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -182,7 +179,7 @@ async function addMeasurements(
   p: ProbeParams,
   results: TargetResult[],
   targets: Target[],
-  store: Store,
+  store: ProbeStore,
   mintFresh: () => Promise<{ serial: string; credential: ClientCredential }>,
 ): Promise<void> {
   const fresh = await mintFresh();
@@ -209,7 +206,7 @@ async function addMeasurements(
           }),
       };
     }),
-    revoke: () => revokeProbeCertificate(store, fresh.serial, p.passphrase, new Date()),
+    revoke: () => revokeProbeCertificate(store.pki, fresh.serial),
     timeoutMs: (p.measureRevocation as { timeoutMs: number }).timeoutMs,
   });
   measured.forEach(({ r }, i) => {
@@ -223,19 +220,23 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
   const started = Date.now();
   const targets = p.targets.map((t) => parseTarget(t, p.servername));
   if (targets.length === 0) throw usageError("ERR_USAGE", "no target given", "pass at least one https:// URL");
-  let store: Store | undefined;
-  if (p.pkiDir) {
-    // openStore, not a bare config read: the probe reads CA keys, so the symlink check applies.
-    store = await openStore(p.pkiDir).catch((err) => {
-      if (p.user && (err as { code?: string }).code === "ERR_NO_PKI") return undefined;
-      throw err;
-    });
+  let store: ProbeStore | undefined;
+  if (p.pki) {
+    const pki = p.pki;
+    // The session's open checks the store (symlinks included): the probe reads CA keys.
+    store = await pki.config().then(
+      (config) => ({ pki, layout: layoutOf(pki), config }),
+      (err) => {
+        if (p.user && (err as { code?: string }).code === "ERR_NO_PKI") return undefined;
+        throw err;
+      },
+    );
   }
   const scenarios = withRolloverScenarios(p.scenarios, Boolean(store?.config.cas?.rootRollover));
   const wanted = new Set(scenarios.map((s) => s.name));
   const creds = await prepareCredentials({
     ...(store ? { store } : {}),
-    ...(p.passphrase ? { passphrase: p.passphrase } : {}),
+    ...(p.pki?.passphrase ? { passphrase: p.pki.passphrase } : {}),
     ...(p.user ? { user: p.user } : {}),
     wanted,
     mintable: Boolean(p.measureRevocation),
@@ -389,16 +390,12 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
   };
   const findings = summary.failed + summary.inconclusive + summary.errors > 0;
   // A failed expectation on a reachable gateway is a security finding: it outranks "unreachable".
-  const exitCode = findings ? 1 : summary.unreachable ? 5 : 0;
-  const result: ProbeResult = { targets: results, summary, identity: creds.identity, durationMs: Date.now() - started, exitCode };
-  if (p.junitPath) await writeFileAtomic(p.junitPath, renderJunit(result));
+  const outcome = findings ? "fail" : summary.unreachable ? "unreachable" : "pass";
+  const result: ProbeResult = { targets: results, summary, identity: creds.identity, durationMs: Date.now() - started, outcome };
   if (store) {
-    const outcome = exitCode === 0 ? "pass" : exitCode === 1 ? "fail" : "unreachable";
-    await appendAudit(
-      store.layout,
-      [{ action: "probe.run", outcome, details: { targets: results.map((r) => r.url).join(" "), passed: summary.passed, failed: summary.failed } }],
-      p.now,
-    );
+    await store.pki.transact("probe.run", async (tx) => {
+      tx.audit({ action: "probe.run", outcome, details: { targets: results.map((r) => r.url).join(" "), passed: summary.passed, failed: summary.failed } });
+    });
   }
   return result;
 }

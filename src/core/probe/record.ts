@@ -5,9 +5,8 @@
 import { readFile } from "node:fs/promises";
 import { isCaId } from "../ca/registry.js";
 import type { CaRole } from "../crl/publish.js";
-import { StoreWriter } from "../store/fs.js";
+import { layoutOf, type Pki } from "../session.js";
 import type { Layout } from "../store/layout.js";
-import { withLock } from "../store/lock.js";
 import { iso } from "../time.js";
 
 export interface ProbeCertRecord {
@@ -31,15 +30,15 @@ export async function readProbeCerts(layout: Layout): Promise<ProbeCertRecord[]>
 }
 
 /** Adds minted certificates and drops expired ones, in one atomic replace under the store lock. */
-export async function recordProbeCerts(layout: Layout, certs: Array<{ serial: string; issuer: CaRole; notAfter: Date }>, now: Date): Promise<void> {
+export async function recordProbeCerts(pki: Pki, certs: Array<{ serial: string; issuer: CaRole; notAfter: Date }>): Promise<void> {
   if (!certs.length) return;
-  await withLock(
-    layout.lock,
-    async () => {
-      const kept = (await readProbeCerts(layout)).filter((r) => Date.parse(r.notAfter) > now.getTime());
-      const added = certs.map((c) => ({ serial: c.serial, issuer: c.issuer, notAfter: iso(c.notAfter), mintedAt: iso(now) }));
-      const text = [...kept, ...added].map((r) => `${JSON.stringify(r)}\n`).join("");
-      await new StoreWriter().put(layout.probeCerts, text, 0o644).commit();
+  const layout = layoutOf(pki);
+  await pki.transact(
+    "probe.certs",
+    async (tx) => {
+      const kept = (await readProbeCerts(layout)).filter((r) => Date.parse(r.notAfter) > tx.now.getTime());
+      const added = certs.map((c) => ({ serial: c.serial, issuer: c.issuer, notAfter: iso(c.notAfter), mintedAt: iso(tx.now) }));
+      tx.rewrite("probe-certs", [...kept, ...added].map((r) => `${JSON.stringify(r)}\n`).join(""));
     },
     { purpose: "probe" },
   );

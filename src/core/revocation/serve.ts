@@ -6,25 +6,24 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { PassphraseSource } from "../ca/material.js";
 import { parseCrl } from "../crl/encode.js";
 import type { CaRole } from "../crl/publish.js";
 import { inputError } from "../errors.js";
 import { respondOcsp } from "../ocsp/respond.js";
 import { type LoadedResponders, loadResponders, nextRenewalCheck, type Responder } from "../ocsp/responder-cert.js";
 import { type StatusSource, storeStatusSource } from "../ocsp/status-source.js";
+import { layoutOf, type Pki } from "../session.js";
 import { readConfig } from "../store/config.js";
 import { fileVersion } from "../store/fs.js";
 import type { Layout } from "../store/layout.js";
-import { openStore } from "../store/store.js";
 import { HOUR, iso, MINUTE, SECOND } from "../time.js";
 
 export interface RevocationServeParams {
-  pkiDir: string;
+  /** The PKI, opened with a clock (`now: () => new Date()`): responder renewals are transactions. */
+  pki: Pki;
   host: string;
   /** 0 picks a free port. */
   port: number;
-  passphrase?: PassphraseSource;
   /** Validity of each OCSP answer (nextUpdate - thisUpdate). */
   ocspValidityMs?: number;
   /** Upper bound of HTTP caching of CRLs and OCSP answers; never past nextUpdate. */
@@ -109,12 +108,13 @@ function getRequestBytes(path: string): Buffer | undefined {
 }
 
 export async function startRevocationServer(p: RevocationServeParams): Promise<RunningRevocationServer> {
-  const { layout, config } = await openStore(p.pkiDir);
+  const layout = layoutOf(p.pki);
+  const config = await p.pki.config();
   const clock = p.clock ?? (() => new Date());
   const validityMs = p.ocspValidityMs ?? HOUR;
   const maxAgeMs = p.maxAgeMs ?? MINUTE;
   if (validityMs < MINUTE) throw inputError("ERR_OCSP_VALIDITY", "OCSP answers must be valid for at least a minute", "pass --ocsp-validity 1h");
-  let loaded = await loadResponders({ pkiDir: p.pkiDir, now: clock(), ...(p.passphrase ? { passphrase: p.passphrase } : {}) });
+  let loaded = await loadResponders(p.pki, { now: clock() });
   for (const role of loaded.issued) p.log(`${iso(clock())} issued the ${role} CA's OCSP responder certificate`);
   let source: StatusSource = sourceFor(layout, loaded);
   const roles = loaded.responders.map((r) => r.role);
@@ -126,7 +126,7 @@ export async function startRevocationServer(p: RevocationServeParams): Promise<R
     const now = fileVersion(layout.config);
     if (!routes.has(path) && now !== configSeen) {
       configSeen = now;
-      routes = crlRoutes(layout, roles, (await readConfig(p.pkiDir)).ca.crlUrl);
+      routes = crlRoutes(layout, roles, (await readConfig(layout.root)).ca.crlUrl);
     }
     return routes.get(path);
   };
@@ -157,7 +157,7 @@ export async function startRevocationServer(p: RevocationServeParams): Promise<R
     timer = setTimeout(
       async () => {
         try {
-          loaded = await loadResponders({ pkiDir: p.pkiDir, now: clock(), ...(p.passphrase ? { passphrase: p.passphrase } : {}) });
+          loaded = await loadResponders(p.pki, { now: clock() });
           source = sourceFor(layout, loaded);
           for (const role of loaded.issued) p.log(`${iso(clock())} renewed the ${role} CA's OCSP responder certificate`);
         } catch (err) {

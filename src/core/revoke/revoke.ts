@@ -1,14 +1,15 @@
-import { type AuditEntry, stageAudit } from "../audit/audit.js";
-import { type CaKeys, loadCaCerts, loadCaKeys, type PassphraseSource } from "../ca/material.js";
+import type { AuditEntry } from "../audit/audit.js";
+import { type CaKeys, loadCaCerts, loadCaKeys } from "../ca/material.js";
 import { copyToPublishDir, type PublishedCrl, publishAudit, revokedInIndex, stagePublication } from "../crl/publish.js";
 import { conflictError, inputError } from "../errors.js";
 import { parseSerial, validatePartnerId } from "../ids.js";
-import { StoreWriter } from "../store/fs.js";
-import { type CertRecord, REVOCATION_REASONS, type RevocationReason, readIndex, readIndexSnapshot, stageIndex } from "../store/index-file.js";
-import { withLock } from "../store/lock.js";
-import { readPartners, serializePartners } from "../store/partners.js";
-import { type Revocation, readRevocations, serializeRevocations } from "../store/revocations.js";
-import { openStore, type Store } from "../store/store.js";
+import { layoutOf, type Pki, type Tx } from "../session.js";
+import type { StoreConfig } from "../store/config.js";
+import { type CertRecord, REVOCATION_REASONS, type RevocationReason, stageIndex } from "../store/index-file.js";
+import { storeKeys } from "../store/keys.js";
+import { serializePartners } from "../store/partners.js";
+import { readIndexFrom, readPartnersFrom, readRevocationsFrom } from "../store/read.js";
+import { type Revocation, serializeRevocations } from "../store/revocations.js";
 import { iso } from "../time.js";
 
 export function parseReason(text: string): RevocationReason {
@@ -34,16 +35,12 @@ export interface RevokeResult {
 }
 
 interface ApplyParams {
-  pkiDir: string;
   reason: RevocationReason;
-  now: Date;
   publish: boolean;
-  passphrase?: PassphraseSource;
-  lockTimeoutMs?: number;
   /** Picks the records to revoke from the current index; throws to refuse. */
   select: (index: CertRecord[]) => CertRecord[];
-  /** Runs inside the lock, to stage further changes (the partner registry). */
-  alsoStage?: (tx: StoreWriter, store: Store) => Promise<void>;
+  /** Runs inside the transaction, to stage further changes (the partner registry). */
+  alsoStage?: (tx: Tx, config: StoreConfig) => Promise<void>;
   /** Audit records besides one per revoked certificate (partner.offboard). */
   audit?: AuditEntry[];
 }
@@ -52,20 +49,20 @@ interface ApplyParams {
  * Marks records revoked and, unless told not to, publishes fresh CRLs in the same atomic
  * commit, so no revocation is ever recorded without its CRL or the other way round.
  */
-async function applyRevocations(p: ApplyParams): Promise<RevokeResult> {
-  const store = await openStore(p.pkiDir);
-  const { layout, config } = store;
+async function applyRevocations(pki: Pki, p: ApplyParams): Promise<RevokeResult> {
+  const layout = layoutOf(pki);
+  const config = await pki.config();
   // Refuse early, without asking for a passphrase, when the request cannot succeed.
-  p.select(await readIndex(layout.index));
+  p.select(await (await readIndexFrom(pki.storage, pki.storage)).records);
   const ca = await loadCaCerts(layout, config);
   // Key derivation runs in the thread pool while we take the lock and read the journals.
-  const keysPending: Promise<CaKeys> | undefined = p.publish ? loadCaKeys(layout, ca, p.passphrase) : undefined;
+  const keysPending: Promise<CaKeys> | undefined = p.publish ? loadCaKeys(layout, ca, pki.passphrase) : undefined;
   keysPending?.catch(() => {});
-  const revokedAt = iso(p.now);
-  return withLock(
-    layout.lock,
-    async () => {
-      const [snap, journal] = await Promise.all([readIndexSnapshot(layout.index), readRevocations(layout.revocations)]);
+  return pki.transact(
+    "cert.revoke",
+    async (tx) => {
+      const revokedAt = iso(tx.now);
+      const [snap, journal] = await Promise.all([readIndexFrom(tx, pki.storage), readRevocationsFrom(tx, pki.storage)]);
       const targets = new Set(p.select(snap.records).map((r) => r.serial));
       const out: RevokedEntry[] = [];
       const changed: CertRecord[] = [];
@@ -75,51 +72,46 @@ async function applyRevocations(p: ApplyParams): Promise<RevokeResult> {
         changed.push({ ...r, status: "revoked", revokedAt, revocationReason: p.reason });
       }
       const added: Revocation[] = changed.map((r) => ({ serial: r.serial, issuer: r.issuer, revokedAt, reason: p.reason, partnerId: r.partnerId }));
-      const tx = new StoreWriter();
       // Order (README "Durable order of writes"): CRL files, the partner registry, then the
       // appends: journal (the commit point), audit, index.
       let staged: Awaited<ReturnType<typeof stagePublication>> | undefined;
-      if (keysPending) staged = await stagePublication({ layout, config, ca, keys: await keysPending, journal, added, index: snap, now: p.now }, tx);
-      else tx.append(layout.revocations, serializeRevocations(added), journal.validBytes, 0o644);
-      if (p.alsoStage) await p.alsoStage(tx, store);
-      await stageAudit(
-        tx,
-        layout,
-        [
-          ...changed.map((r) => ({ action: "cert.revoke" as const, outcome: "ok", serial: r.serial, partner: r.partnerId, details: { reason: p.reason } })),
-          ...(p.audit ?? []),
-          ...(staged ? [publishAudit(staged)] : []),
-        ],
-        p.now,
+      if (keysPending) staged = await stagePublication({ layout, config, ca, keys: await keysPending, journal, added, index: snap, now: tx.now }, tx);
+      else tx.append("revocations", serializeRevocations(added));
+      if (p.alsoStage) await p.alsoStage(tx, config);
+      tx.audit(
+        ...changed.map((r) => ({ action: "cert.revoke" as const, outcome: "ok", serial: r.serial, partner: r.partnerId, details: { reason: p.reason } })),
+        ...(p.audit ?? []),
+        ...(staged ? [publishAudit(staged)] : []),
       );
-      stageIndex(tx, layout.index, snap, [...changed, ...revokedInIndex(snap, staged?.recovered ?? [])]);
-      await tx.commit();
-      const copied = staged ? await copyToPublishDir(config, ca, staged) : { copies: [], warnings: [] };
-      const warnings = p.publish
-        ? copied.warnings
-        : ["the CRL was not published (--no-publish): gateways keep accepting the certificate until `mtls crl publish`"];
-      return { revoked: out, crls: staged?.crls ?? [], copies: copied.copies, warnings };
+      stageIndex(tx, snap, [...changed, ...revokedInIndex(snap, staged?.recovered ?? [])]);
+      const warnings = p.publish ? [] : ["the CRL was not published (--no-publish): gateways keep accepting the certificate until `mtls crl publish`"];
+      const result: RevokeResult = { revoked: out, crls: staged?.crls ?? [], copies: [], warnings };
+      if (staged) {
+        const published = staged;
+        tx.afterCommit(async () => {
+          const copied = await copyToPublishDir(config, ca, published, pki.durableStep);
+          result.copies.push(...copied.copies);
+          result.warnings.push(...copied.warnings);
+        });
+      }
+      return result;
     },
-    { purpose: "revoke", ...(p.lockTimeoutMs ? { timeoutMs: p.lockTimeoutMs } : {}) },
+    { purpose: "revoke" },
   );
 }
 
 export interface RevokeParams {
-  pkiDir: string;
   serial: string;
   reason: RevocationReason;
-  now: Date;
   /** Publish fresh CRLs in the same step (default true). */
   publish?: boolean;
-  passphrase?: PassphraseSource;
-  lockTimeoutMs?: number;
 }
 
 /** Revokes one certificate by serial. Unknown serial: exit 3; already revoked: exit 4, no change. */
-export function revokeCertificate(p: RevokeParams): Promise<RevokeResult> {
+export function revokeCertificate(pki: Pki, p: RevokeParams): Promise<RevokeResult> {
   const serial = parseSerial(p.serial);
-  return applyRevocations({
-    ...p,
+  return applyRevocations(pki, {
+    reason: p.reason,
     publish: p.publish ?? true,
     select: (index) => {
       const r = index.find((x) => x.serial === serial);
@@ -132,13 +124,9 @@ export function revokeCertificate(p: RevokeParams): Promise<RevokeResult> {
 }
 
 export interface OffboardParams {
-  pkiDir: string;
   partnerId: string;
   reason: RevocationReason;
-  now: Date;
   publish?: boolean;
-  passphrase?: PassphraseSource;
-  lockTimeoutMs?: number;
 }
 
 /** Revokes every unexpired, unrevoked certificate of a partner and publishes once. */
@@ -147,11 +135,14 @@ export interface OffboardParams {
  * nothing and ends like `revoke` of a revoked serial (exit 4). Checked before the lock and the
  * passphrase: a race with an issue only means the normal path runs.
  */
-async function refuseRepeatedOffboard(pkiDir: string, id: string, now: number): Promise<void> {
-  const { layout } = await openStore(pkiDir);
-  const entry = (await readPartners(layout.partners)).partners[id];
+async function refuseRepeatedOffboard(pki: Pki, id: string, now: number): Promise<void> {
+  const layout = layoutOf(pki);
+  await pki.config();
+  const entry = (await readPartnersFrom(pki.storage, pki.storage)).partners[id];
   if (!entry?.offboardedAt) return;
-  const live = (await readIndex(layout.index)).filter((r) => r.partnerId === id && r.status === "valid" && Date.parse(r.notAfter) > now);
+  const live = (await (await readIndexFrom(pki.storage, pki.storage)).records).filter(
+    (r) => r.partnerId === id && r.status === "valid" && Date.parse(r.notAfter) > now,
+  );
   if (live.length === 0)
     throw conflictError(
       "ERR_ALREADY_OFFBOARDED",
@@ -160,12 +151,13 @@ async function refuseRepeatedOffboard(pkiDir: string, id: string, now: number): 
     );
 }
 
-export async function offboardPartner(p: OffboardParams): Promise<RevokeResult & { partnerId: string }> {
+export async function offboardPartner(pki: Pki, p: OffboardParams): Promise<RevokeResult & { partnerId: string }> {
   const id = validatePartnerId(p.partnerId);
-  const now = p.now.getTime();
-  await refuseRepeatedOffboard(p.pkiDir, id, now);
-  const result = await applyRevocations({
-    ...p,
+  const at = pki.now;
+  const now = at.getTime();
+  await refuseRepeatedOffboard(pki, id, now);
+  const result = await applyRevocations(pki, {
+    reason: p.reason,
     publish: p.publish ?? true,
     select: (index) => {
       const mine = index.filter((r) => r.partnerId === id);
@@ -173,11 +165,11 @@ export async function offboardPartner(p: OffboardParams): Promise<RevokeResult &
       return mine.filter((r) => r.status === "valid" && Date.parse(r.notAfter) > now);
     },
     audit: [{ action: "partner.offboard", outcome: "ok", partner: id, details: { reason: p.reason } }],
-    alsoStage: async (tx, { layout }) => {
-      const reg = await readPartners(layout.partners);
-      const entry = reg.partners[id] ?? { id, createdAt: iso(p.now), updatedAt: iso(p.now) };
-      reg.partners[id] = { ...entry, updatedAt: iso(p.now), offboardedAt: iso(p.now) };
-      tx.put(layout.partners, serializePartners(reg));
+    alsoStage: async (tx) => {
+      const reg = await readPartnersFrom(tx, pki.storage);
+      const entry = reg.partners[id] ?? { id, createdAt: iso(tx.now), updatedAt: iso(tx.now) };
+      reg.partners[id] = { ...entry, updatedAt: iso(tx.now), offboardedAt: iso(tx.now) };
+      tx.put(storeKeys.partners, serializePartners(reg));
     },
   });
   if (result.revoked.length === 0) result.warnings.push(`partner ${id} had no valid certificates; it is marked offboarded`);

@@ -1,8 +1,7 @@
 import { unlink } from "node:fs/promises";
 import { relative } from "node:path";
-import { stageAudit } from "../audit/audit.js";
 import { BACKDATE_MS } from "../ca/init.js";
-import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
+import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey } from "../ca/material.js";
 import { conflictError, inputError, usageError } from "../errors.js";
 import { validatePartnerId } from "../ids.js";
 import { chainPemFor, MAX_CSR_BYTES, uniqueSerial } from "../issue/issue.js";
@@ -12,18 +11,18 @@ import { generateKeyPairDer, type KeyType } from "../keys.js";
 import { encodePem, pemOrDer } from "../pem.js";
 import { type CertInfo, describeName, parseCsr } from "../pki.js";
 import { dedupeSans, formatSan, type San, sanProblem } from "../sans.js";
-import { exists, StoreWriter, writeFileAtomic } from "../store/fs.js";
-import { type CertRecord, type IndexSnapshot, readIndexSnapshot, stageIndex } from "../store/index-file.js";
+import { layoutOf, type Pki, type Tx } from "../session.js";
+import { exists, writeFileAtomic } from "../store/fs.js";
+import { type CertRecord, type IndexSnapshot, stageIndex } from "../store/index-file.js";
+import { storeKeys } from "../store/keys.js";
 import type { Layout } from "../store/layout.js";
-import { withLock } from "../store/lock.js";
-import { openStore } from "../store/store.js";
+import { readIndexFrom } from "../store/read.js";
 import { DAY, iso } from "../time.js";
 
 /** Index records of server certificates carry this prefix, which no partner id can have. */
 export const SERVER_PREFIX = "server:";
 
 export interface ServerIssueParams {
-  pkiDir: string;
   /** The server's name in the index (same alphabet as partner ids), e.g. "gw-prod". */
   name: string;
   dnsNames: string[];
@@ -38,9 +37,10 @@ export interface ServerIssueParams {
   outKey?: string;
   days?: number;
   force?: boolean;
-  passphrase?: PassphraseSource;
-  now: Date;
 }
+
+/** The parameters with the session's time, as the steps below use them. */
+type Timed = ServerIssueParams & { now: Date };
 
 export interface ServerIssueResult {
   serial: string;
@@ -57,7 +57,7 @@ export interface ServerIssueResult {
   outKey?: string;
 }
 
-function serverSans(p: ServerIssueParams): San[] {
+function serverSans(p: Timed): San[] {
   const sans: San[] = [...p.dnsNames.map((v) => ({ type: "dns" as const, value: v })), ...p.ips.map((v) => ({ type: "ip" as const, value: v }))];
   if (sans.length === 0) throw usageError("ERR_USAGE", "a server certificate needs at least one --dns or --ip", "e.g. --dns api.example.com --ip 127.0.0.1");
   for (const s of sans) {
@@ -74,7 +74,7 @@ interface ServerKey {
   keyType: string;
 }
 
-async function serverKey(p: ServerIssueParams): Promise<ServerKey> {
+async function serverKey(p: Timed): Promise<ServerKey> {
   if (p.csr) {
     if (p.outKey) throw usageError("ERR_USAGE", "--csr and --out-key exclude each other", "the key stays with whoever made the CSR");
     const what = p.csrSource ?? "the CSR";
@@ -97,7 +97,7 @@ interface Signed {
 
 /** Signs the server certificate and describes it as an index record. */
 async function signServer(
-  p: ServerIssueParams,
+  p: Timed,
   name: string,
   sans: San[],
   key: ServerKey,
@@ -126,6 +126,7 @@ async function signServer(
     signingKey: caKey.key,
     ...(caKey.keyObject ? { signingKeyObject: caKey.keyObject } : {}),
     signingKeyType: caKey.keyType,
+    signer: caKey.signer,
   });
   const record: CertRecord = {
     serial,
@@ -148,32 +149,39 @@ async function signServer(
   return { cert, record };
 }
 
-/** The key file, the served chain, then the store commit; the files go again when the commit fails. */
-async function writeAndCommit(p: ServerIssueParams, s: Signed, key: ServerKey, ca: CaCerts, layout: Layout, snap: IndexSnapshot): Promise<void> {
+/** The key file and the served chain, then the store writes; the files go again when the commit fails. */
+async function writeAndStage(tx: Tx, p: Timed, s: Signed, key: ServerKey, ca: CaCerts, snap: IndexSnapshot, step: Pki["durableStep"]): Promise<void> {
   const written: string[] = [];
+  const removeWritten = async () => {
+    for (const f of written) await unlink(f).catch(() => {});
+  };
   try {
     if (p.outKey && key.pkcs8) {
-      await writeFileAtomic(p.outKey, encodePem("PRIVATE KEY", key.pkcs8), { mode: 0o600, exclusive: !p.force });
+      await writeFileAtomic(p.outKey, encodePem("PRIVATE KEY", key.pkcs8), { mode: 0o600, exclusive: !p.force, step });
       written.push(p.outKey);
     }
-    await writeFileAtomic(p.outCert, chainPemFor(s.cert, ca), { exclusive: !p.force });
+    await writeFileAtomic(p.outCert, chainPemFor(s.cert, ca), { exclusive: !p.force, step });
     written.push(p.outCert);
-    const tx = new StoreWriter().create(layout.certFile(s.record.serial), s.cert.pem).create(layout.chainFile(s.record.serial), chainPemFor(s.cert, ca));
-    const details = { kind: "server", source: s.record.source, notAfter: s.record.notAfter };
-    await stageAudit(tx, layout, [{ action: "cert.issue", outcome: "ok", serial: s.record.serial, partner: s.record.partnerId, details }], p.now);
-    stageIndex(tx, layout.index, snap, [s.record]);
-    await tx.commit();
   } catch (err) {
-    for (const f of written) await unlink(f).catch(() => {});
+    await removeWritten();
     throw err;
   }
+  tx.onRollback(removeWritten);
+  tx.put(storeKeys.certFile(s.record.serial), s.cert.pem, { exclusive: true }).put(storeKeys.chainFile(s.record.serial), chainPemFor(s.cert, ca), {
+    exclusive: true,
+  });
+  const details = { kind: "server", source: s.record.source, notAfter: s.record.notAfter };
+  tx.audit({ action: "cert.issue", outcome: "ok", serial: s.record.serial, partner: s.record.partnerId, details });
+  stageIndex(tx, snap, [s.record]);
 }
 
 /** `mtls server issue`: the gateway's own certificate (serverAuth only), from the same issuing CA. */
-export async function issueServerCert(p: ServerIssueParams): Promise<ServerIssueResult> {
+export async function issueServerCert(pki: Pki, params: ServerIssueParams): Promise<ServerIssueResult> {
+  const p: Timed = { ...params, now: pki.now };
   const name = validatePartnerId(p.name);
   const sans = serverSans(p);
-  const { layout, config } = await openStore(p.pkiDir);
+  const layout = layoutOf(pki);
+  const config = await pki.config();
   const days = p.days ?? config.policy.defaultDays;
   if (!Number.isInteger(days) || days < 1 || days > config.policy.maxDays)
     throw inputError("ERR_POLICY_VALIDITY", `invalid validity ${days} days: 1 to ${config.policy.maxDays} (this CA's maximum)`);
@@ -184,14 +192,14 @@ export async function issueServerCert(p: ServerIssueParams): Promise<ServerIssue
   const ca = await loadCaCerts(layout, config);
   if (p.now.getTime() + days * DAY > ca.issuer.notAfter.getTime())
     throw inputError("ERR_POLICY_VALIDITY", `a ${days}-day certificate would outlive the issuing CA (valid until ${iso(ca.issuer.notAfter)})`);
-  const caKey = await loadIssuingKey(layout, ca, p.passphrase);
-  return withLock(
-    layout.lock,
-    async () => {
-      const snap = await readIndexSnapshot(layout.index);
+  const caKey = await loadIssuingKey(layout, ca, pki.passphrase);
+  return pki.transact(
+    "cert.issue",
+    async (tx) => {
+      const snap = await readIndexFrom(tx, pki.storage);
       const serial = uniqueSerial(new Set(snap.records.map((r) => r.serial)));
       const signed = await signServer(p, name, sans, key, days, serial, ca, caKey, { layout, ...(config.ca.crlUrl ? { crlUrl: config.ca.crlUrl } : {}) });
-      await writeAndCommit(p, signed, key, ca, layout, snap);
+      await writeAndStage(tx, p, signed, key, ca, snap, pki.durableStep);
       const { record } = signed;
       return {
         serial,

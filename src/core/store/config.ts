@@ -117,6 +117,11 @@ export async function readConfig(pkiDir: string): Promise<StoreConfig> {
     }
     throw err;
   }
+  return parseConfig(text, path);
+}
+
+/** config.json's text, checked; `path` names it in errors. */
+export function parseConfig(text: string, path: string): StoreConfig {
   let config: StoreConfig;
   try {
     config = JSON.parse(text) as StoreConfig;

@@ -19,22 +19,12 @@ export function parseTempName(name: string): { target: string; tag: "tmp" | "bak
   return { target: m[1] as string, tag: m[2] as "tmp" | "bak", pid: Number(m[3]) };
 }
 
-type CrashHook = (what: string, path: string) => void;
-let crashHook: CrashHook | undefined;
-
 /**
- * Test-only fault injection: `hook` runs before every durable step (a rename, an exclusive
- * create, a journal append) so a test can kill the process at each one in turn. The CLI
- * installs it only under its test flag; nothing else calls this.
+ * Test-only fault injection: runs before every durable step (a rename, an exclusive create, a
+ * journal append) so a test can kill the process at each one in turn. The CLI passes one to
+ * openPki only under its test flag; the directory storage hands it to every writer.
  */
-export function setDurableStepHook(hook: CrashHook | undefined): void {
-  crashHook = hook;
-}
-
-/** Marks the point just before a durable write. */
-export function durableStep(what: string, path: string): void {
-  crashHook?.(what, path);
-}
+export type DurableStepHook = (what: string, path: string) => void;
 
 async function fsyncPath(path: string): Promise<void> {
   const fh = await open(path, constants.O_RDONLY);
@@ -65,6 +55,8 @@ async function writeTemp(path: string, data: string | Uint8Array, mode: number):
 
 export interface WriteOptions {
   mode?: number;
+  /** Test-only: see DurableStepHook. */
+  step?: DurableStepHook | undefined;
   /** Fail with a conflict error when the file exists (no silent overwrite). */
   exclusive?: boolean;
 }
@@ -79,7 +71,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
   let tmp: string | undefined;
   try {
     tmp = await writeTemp(path, data, mode);
-    durableStep("rename", path);
+    opts.step?.("rename", path);
     if (opts.exclusive) {
       // link(2) fails with EEXIST instead of replacing: an atomic "create if absent".
       await link(tmp, path);
@@ -111,6 +103,34 @@ export async function exists(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * The length in bytes of a journal's complete lines, read from its end: where the next append
+ * goes (anything after the last newline is a torn write, overwritten). 0 for a missing file.
+ */
+export async function completeLength(path: string): Promise<number> {
+  let fh: import("node:fs/promises").FileHandle;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
+    throw fsError(err, path, "read");
+  }
+  try {
+    const size = (await fh.stat()).size;
+    for (let end = size; end > 0; ) {
+      const start = Math.max(0, end - 64 * 1024);
+      const buf = Buffer.alloc(end - start);
+      await fh.read(buf, 0, buf.length, start);
+      const nl = buf.lastIndexOf(0x0a);
+      if (nl >= 0) return start + nl + 1;
+      end = start;
+    }
+    return 0;
+  } finally {
+    await fh.close();
   }
 }
 
@@ -148,9 +168,9 @@ interface Staged {
   appendAt?: number;
 }
 
-async function createExclusive(path: string, data: string | Uint8Array, mode: number): Promise<void> {
+async function createExclusive(path: string, data: string | Uint8Array, mode: number, step: DurableStepHook | undefined): Promise<void> {
   let fh: import("node:fs/promises").FileHandle;
-  durableStep("create", path);
+  step?.("create", path);
   try {
     fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
   } catch (err) {
@@ -206,6 +226,12 @@ async function appendAt(path: string, data: string | Uint8Array, at: number, mod
 export class StoreWriter {
   private readonly staged: Staged[] = [];
 
+  private readonly step: DurableStepHook | undefined;
+
+  constructor(step?: DurableStepHook) {
+    this.step = step;
+  }
+
   put(path: string, data: string | Uint8Array, mode = 0o644): this {
     this.staged.push({ path, data, mode, exclusive: false });
     return this;
@@ -236,7 +262,7 @@ export class StoreWriter {
       // New names (certificate archive entries): written in place with O_EXCL, several at once.
       // A crash may leave one half-written, but nothing refers to it until the index append.
       await parallel(creates, 8, async (s) => {
-        await createExclusive(s.path, s.data, s.mode);
+        await createExclusive(s.path, s.data, s.mode, this.step);
         done.push({ path: s.path });
       });
       for (const s of files) temps.push(await writeTemp(s.path, s.data, s.mode).catch((e) => Promise.reject(fsError(e, s.path, "write"))));
@@ -249,7 +275,7 @@ export class StoreWriter {
           backup = undefined; // nothing there yet
         }
         try {
-          durableStep("rename", s.path);
+          this.step?.("rename", s.path);
           await rename(tmp, s.path);
         } catch (err) {
           if (backup) await unlink(backup).catch(() => {});
@@ -260,7 +286,7 @@ export class StoreWriter {
       for (const s of appends) {
         const at = s.appendAt as number;
         done.push({ path: s.path, truncateTo: at });
-        durableStep("append", s.path);
+        this.step?.("append", s.path);
         await appendAt(s.path, s.data, at, s.mode).catch((e) => Promise.reject(fsError(e, s.path, "append to")));
       }
     } catch (err) {

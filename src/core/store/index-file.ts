@@ -60,6 +60,11 @@ export interface IndexSnapshot {
  */
 export async function readIndexSnapshot(path: string): Promise<IndexSnapshot> {
   const { text, validBytes } = await readJournal(path);
+  return parseIndex(text, validBytes, path);
+}
+
+/** The index's complete lines, the last record per serial winning; `path` names it in errors. */
+export function parseIndex(text: string, validBytes: number, path: string): IndexSnapshot {
   const end = text.length;
   const bySerial = new Map<string, CertRecord>();
   let lines = 0;
@@ -91,13 +96,13 @@ export const serializeIndex = (records: readonly CertRecord[]): string => record
  * Stages `changed` records into the index: appended, or, once superseded lines outnumber live
  * ones (plus slack), the whole index rewritten compactly in the same atomic commit.
  */
-export function stageIndex(tx: import("./fs.js").StoreWriter, path: string, snap: IndexSnapshot, changed: readonly CertRecord[]): void {
+export function stageIndex(tx: import("../session.js").Tx, snap: IndexSnapshot, changed: readonly CertRecord[]): void {
   const dead = snap.lines - snap.records.length;
   if (dead + changed.length > snap.records.length + 1000) {
     const bySerial = new Map(snap.records.map((r) => [r.serial, r]));
     for (const r of changed) bySerial.set(r.serial, r);
-    tx.put(path, serializeIndex([...bySerial.values()]));
+    tx.rewrite("index", serializeIndex([...bySerial.values()]));
   } else {
-    tx.append(path, serializeIndex(changed), snap.validBytes);
+    tx.append("index", serializeIndex(changed));
   }
 }

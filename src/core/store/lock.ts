@@ -108,6 +108,22 @@ async function tryCreate(lockPath: string, mine: LockInfo): Promise<boolean> {
   }
 }
 
+export type LockState = { held: false } | { held: true; stale: boolean; info?: LockInfo };
+
+/**
+ * Whether the lock is held and, if so, by a live holder: the liveness rule withLock itself
+ * applies (doctor reports with it rather than a second implementation).
+ */
+export async function lockState(lockPath: string): Promise<LockState> {
+  const held = await readLock(lockPath);
+  if (!held) return { held: false };
+  return {
+    held: true,
+    stale: isStale(held),
+    ...(held.info && typeof held.info.pid === "number" && typeof held.info.host === "string" ? { info: held.info } : {}),
+  };
+}
+
 /**
  * A lock is stale when its holder no longer runs on this host. A lock whose record cannot be
  * read is stale at once: mtls links only complete records into place, so no live mtls holds

@@ -44,6 +44,11 @@ export async function readPartners(path: string): Promise<PartnerRegistry> {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return { partners: emptyPartnerMap() };
     throw fsError(err, path, "read");
   }
+  return parsePartners(text, path);
+}
+
+/** partners.json's text, checked; `path` names it in errors. */
+export function parsePartners(text: string, path: string): PartnerRegistry {
   let reg: PartnerRegistry;
   try {
     reg = JSON.parse(text) as PartnerRegistry;

@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import { usageError } from "../../../core/errors.js";
-import { checkPassphraseText, INPUT_LIMITS, passphraseFromFile } from "../../../core/input.js";
+import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import { examplesHelp, exitCodesHelp, loadCore } from "../../flags.js";
+import { examplesHelp, exitCodesHelp, loadCore, secretSource } from "../../flags.js";
 import { fields, table } from "../../output.js";
 
 interface Opts {
@@ -41,19 +41,12 @@ export function register(parent: Command, ctx: CliContext): void {
           "a bundle is only trusted when its signature is checked against a key you got out of band",
         );
       const core = await loadCore();
-      const passphrase = async (): Promise<string> => {
-        if (opts.passphraseFile) {
-          const bytes = await ctx.readInput(opts.passphraseFile, "passphrase file", INPUT_LIMITS.passphraseFile);
-          return passphraseFromFile(bytes, opts.passphraseFile);
-        }
-        if (ctx.env.MTLS_PGP_PASSPHRASE) return checkPassphraseText(ctx.env.MTLS_PGP_PASSPHRASE, "MTLS_PGP_PASSPHRASE");
-        if (ctx.prompt.interactive) return ctx.prompt.password("Passphrase of your OpenPGP key:");
-        throw usageError(
-          "ERR_PASSPHRASE_REQUIRED",
-          "your OpenPGP key is encrypted and no passphrase was given",
-          "set MTLS_PGP_PASSPHRASE or pass --passphrase-file <file>",
-        );
-      };
+      const passphrase = secretSource(ctx, {
+        file: opts.passphraseFile,
+        envVar: "MTLS_PGP_PASSPHRASE",
+        ask: () => ctx.prompt.password("Passphrase of your OpenPGP key:"),
+        missing: { message: "your OpenPGP key is encrypted and no passphrase was given", hint: "set MTLS_PGP_PASSPHRASE or pass --passphrase-file <file>" },
+      });
       const result = await core.openBundle({
         bundle: await ctx.readInput(file, "bundle", INPUT_LIMITS.bundle),
         keyArmored: (await ctx.readInput(opts.key, "OpenPGP private key", INPUT_LIMITS.pgpKey)).toString("utf8"),

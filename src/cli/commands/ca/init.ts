@@ -1,7 +1,7 @@
 import { type Command, Option } from "commander";
 import type { InitCaResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, newPassphrase, type PassphraseOpts, parseDays } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, newPassphrase, openSession, type PassphraseOpts, parseDays } from "../../flags.js";
 import { fields, type Styles } from "../../output.js";
 
 interface Opts extends PassphraseOpts {
@@ -78,30 +78,28 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (opts: Opts) => {
-      const core = await loadCore();
+      const { core, pki } = await openSession(ctx);
       const passphrase = opts.insecureNoPassphrase ? undefined : await newPassphrase(ctx, opts, core.MIN_PASSPHRASE_LENGTH);
       ctx.out.info(`creating the CA in ${ctx.pkiDir} ...`);
-      ctx.out.progress(`generating ${opts.keyType} keys, signing the CA certificates and the first CRLs…`);
-      const result = await core.initCa({
-        pkiDir: ctx.pkiDir,
-        name: opts.name,
-        ...(opts.org ? { org: opts.org } : {}),
-        keyType: core.parseKeyType(opts.keyType),
-        rootDays: opts.rootDays,
-        intermediateDays: opts.intermediateDays,
-        intermediate: opts.intermediate,
-        ...(opts.crlUrl ? { crlUrl: opts.crlUrl } : {}),
-        ...(opts.ocspUrl ? { ocspUrl: opts.ocspUrl } : {}),
-        ...(passphrase !== undefined ? { passphrase } : {}),
-        insecureNoPassphrase: Boolean(opts.insecureNoPassphrase),
-        defaultDays: opts.defaultDays,
-        maxDays: opts.maxDays,
-        warnDays: opts.warnDays,
-        crlDays: opts.crlDays,
-        ...(opts.crlPublishDir ? { crlPublishDir: ctx.resolvePath(opts.crlPublishDir) } : {}),
-        now: ctx.now(),
+      const result = await ctx.out.withProgress(`generating ${opts.keyType} keys, signing the CA certificates and the first CRLs…`, async () => {
+        return core.initCa(pki, {
+          name: opts.name,
+          ...(opts.org ? { org: opts.org } : {}),
+          keyType: core.parseKeyType(opts.keyType),
+          rootDays: opts.rootDays,
+          intermediateDays: opts.intermediateDays,
+          intermediate: opts.intermediate,
+          ...(opts.crlUrl ? { crlUrl: opts.crlUrl } : {}),
+          ...(opts.ocspUrl ? { ocspUrl: opts.ocspUrl } : {}),
+          ...(passphrase !== undefined ? { passphrase } : {}),
+          insecureNoPassphrase: Boolean(opts.insecureNoPassphrase),
+          defaultDays: opts.defaultDays,
+          maxDays: opts.maxDays,
+          warnDays: opts.warnDays,
+          crlDays: opts.crlDays,
+          ...(opts.crlPublishDir ? { crlPublishDir: ctx.resolvePath(opts.crlPublishDir) } : {}),
+        });
       });
-      ctx.out.progress("");
       for (const w of result.warnings) ctx.out.warn(w);
       ctx.out.result(result, render);
       ctx.out.success(`CA ready in ${result.pkiDir}`);

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { Exit } from "../../../core/errors.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts } from "../../flags.js";
 import { renderPublished } from "../../render.js";
 
 interface Opts extends PassphraseOpts {
@@ -37,19 +37,16 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (opts: Opts) => {
-      const core = await loadCore();
+      const { core, pki } = await openSession(ctx, opts);
       const validityDays = opts.validity ? core.parseDuration(opts.validity, "--validity") / 86_400_000 : undefined;
       // Checked before anything is signed: a hook that cannot run must not follow a publication.
       const hook = opts.then ? core.splitCommand(opts.then, "--then") : undefined;
-      ctx.out.progress("unlocking the CA keys and signing CRLs…");
-      const result = await core.publishCrls({
-        pkiDir: ctx.pkiDir,
-        now: ctx.now(),
-        passphrase: passphraseSource(ctx, opts),
-        ...(validityDays ? { validityDays } : {}),
-        ...(opts.out ? { out: ctx.resolvePath(opts.out) } : {}),
+      const result = await ctx.out.withProgress("unlocking the CA keys and signing CRLs…", async () => {
+        return core.publishCrls(pki, {
+          ...(validityDays ? { validityDays } : {}),
+          ...(opts.out ? { out: ctx.resolvePath(opts.out) } : {}),
+        });
       });
-      ctx.out.progress("");
       for (const w of result.warnings) ctx.out.warn(w);
       if (!hook) return ctx.out.result(result, renderPublished);
       const ran = await core.runHook(hook, (chunk) => ctx.io.stderr.write(chunk));

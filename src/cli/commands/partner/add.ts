@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import { examplesHelp, exitCodesHelp, loadCore } from "../../flags.js";
+import { examplesHelp, exitCodesHelp, openSession } from "../../flags.js";
 import { fields } from "../../output.js";
 import { gnupgAlgorithmName } from "../../pgp-names.js";
 
@@ -29,14 +29,12 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (partnerId: string, opts: Opts) => {
-      const core = await loadCore();
-      const result = await core.addPartner({
-        pkiDir: ctx.pkiDir,
+      const { core, pki } = await openSession(ctx);
+      const result = await core.addPartner(pki, {
         partnerId,
         ...(opts.pgpKey ? { pgpKey: await ctx.readInput(opts.pgpKey, "OpenPGP key", INPUT_LIMITS.pgpKey), pgpSource: opts.pgpKey } : {}),
         ...(opts.name !== undefined ? { name: opts.name } : {}),
         ...(opts.contact !== undefined ? { contact: opts.contact } : {}),
-        now: ctx.now(),
       });
       ctx.out.result(result, (r, s) =>
         fields(

@@ -1,7 +1,7 @@
 import { type Command, Option } from "commander";
 import { usageError } from "../../../core/errors.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, type Session } from "../../flags.js";
 import {
   addP12PasswordOptions,
   checkP12PasswordDestination,
@@ -56,22 +56,19 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (partnerId: string, opts: Opts) => {
-      const core = await loadCore();
-      if (opts.format === "p12") return exportP12(ctx, core, partnerId, opts);
+      const { core, pki } = await openSession(ctx, opts);
+      if (opts.format === "p12") return exportP12(ctx, core, pki, partnerId, opts);
       refuseUnusedP12Options(opts, false, "--format p12");
       if (opts.key || opts.keyPassphraseFile || opts.p12)
         throw usageError("ERR_USAGE", "--key, --key-passphrase-file and --p12 apply only to --format p12", "add --format p12");
-      const result = await core.exportPartnerBundle({
-        pkiDir: ctx.pkiDir,
+      const result = await core.exportPartnerBundle(pki, {
         partnerId,
         ...(opts.serial ? { serial: opts.serial } : {}),
         out: ctx.resolvePath(opts.out),
         encrypt: opts.encrypt,
         armor: Boolean(opts.armor),
         force: Boolean(opts.force),
-        passphrase: passphraseSource(ctx, opts),
         ...(opts.gatewayUrl ? { gatewayUrl: opts.gatewayUrl } : {}),
-        now: ctx.now(),
       });
       if (result.signingKeyCreated) ctx.out.info("created the home party's OpenPGP signing key; give partners pki/pgp/home-party.asc (see `mtls pgp show`)");
       if (!result.encrypted) ctx.out.warn("the bundle is a plain zip (--no-encrypt): anyone who gets it can read it, and nothing proves who made it");
@@ -84,7 +81,7 @@ export function register(parent: Command, ctx: CliContext): void {
     });
 }
 
-async function exportP12(ctx: CliContext, core: Awaited<ReturnType<typeof loadCore>>, partnerId: string, opts: Opts): Promise<void> {
+async function exportP12(ctx: CliContext, core: Session["core"], pki: Session["pki"], partnerId: string, opts: Opts): Promise<void> {
   if (!opts.key)
     throw usageError(
       "ERR_USAGE",
@@ -95,8 +92,7 @@ async function exportP12(ctx: CliContext, core: Awaited<ReturnType<typeof loadCo
     throw usageError("ERR_USAGE", "--armor, --no-encrypt and --gateway-url apply to bundles, not to --format p12");
   checkP12PasswordDestination(ctx, opts);
   const pass = await keyPassphrase(ctx, opts.keyPassphraseFile);
-  const result = await core.exportPartnerP12({
-    pkiDir: ctx.pkiDir,
+  const result = await core.exportPartnerP12(pki, {
     partnerId,
     ...(opts.serial ? { serial: opts.serial } : {}),
     key: await ctx.readInput(opts.key, "key"),
@@ -106,7 +102,6 @@ async function exportP12(ctx: CliContext, core: Awaited<ReturnType<typeof loadCo
     out: ctx.resolvePath(opts.out),
     ...(opts.p12PasswordFile ? { passwordFile: ctx.resolvePath(opts.p12PasswordFile) } : {}),
     force: Boolean(opts.force),
-    now: ctx.now(),
   });
   const { password, ...shown } = result;
   ctx.out.result(withP12Password(ctx, opts, shown, password), renderP12);

@@ -4,7 +4,7 @@ import { Exit, usageError } from "../../../core/errors.js";
 import type { IssueResult } from "../../../core/index.js";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, parseDays, passphraseSource } from "../../flags.js";
+import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, loadCore, openSession, type PassphraseOpts, parseDays } from "../../flags.js";
 import { fields, type Styles, table } from "../../output.js";
 import {
   addP12PasswordOptions,
@@ -124,29 +124,27 @@ export function register(parent: Command, ctx: CliContext): void {
       const keyType = a.keyType ?? "ec-p256";
       refuseUnusedP12Options(opts, Boolean(opts.p12), "--p12 <profile>");
       if (opts.p12) checkP12PasswordDestination(ctx, opts);
-      ctx.out.progress(a.generate ? `generating a ${keyType} key pair and signing…` : "checking the CSR and signing…");
-      const result = await core.issuePartnerCert({
-        pkiDir: ctx.pkiDir,
-        partnerId: a.partnerId as string,
-        ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${a.csr}` } : {}),
-        ...(a.generate ? { generateKeyType: core.parseKeyType(keyType) } : {}),
-        ...(a.cn !== undefined ? { cn: a.cn } : {}),
-        ...(a.sans?.length ? { sans: a.sans.map(core.parseSan) } : {}),
-        ...(a.days !== undefined ? { days: a.days } : {}),
-        ...(opts.out ? { outChain: ctx.resolvePath(opts.out) } : {}),
-        ...(opts.outLeaf ? { outCert: ctx.resolvePath(opts.outLeaf) } : {}),
-        ...(a.outKey ? { outKey: ctx.resolvePath(a.outKey) } : {}),
-        ...(opts.bundle ? { bundleOut: ctx.resolvePath(opts.bundle) } : {}),
-        bundleDir: ctx.resolvePath("."),
-        bundleArmor: Boolean(opts.armor),
-        ...(opts.gatewayUrl ? { gatewayUrl: opts.gatewayUrl } : {}),
-        ...(opts.p12 ? { p12Profile: core.parseP12Profile(opts.p12) } : {}),
-        ...(opts.p12PasswordFile ? { p12PasswordFile: ctx.resolvePath(opts.p12PasswordFile) } : {}),
-        force: Boolean(opts.force),
-        passphrase: passphraseSource(ctx, opts),
-        now: ctx.now(),
+      const result = await ctx.out.withProgress(a.generate ? `generating a ${keyType} key pair and signing…` : "checking the CSR and signing…", async () => {
+        const { pki } = await openSession(ctx, opts);
+        return core.issuePartnerCert(pki, {
+          partnerId: a.partnerId as string,
+          ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${a.csr}` } : {}),
+          ...(a.generate ? { generateKeyType: core.parseKeyType(keyType) } : {}),
+          ...(a.cn !== undefined ? { cn: a.cn } : {}),
+          ...(a.sans?.length ? { sans: a.sans.map(core.parseSan) } : {}),
+          ...(a.days !== undefined ? { days: a.days } : {}),
+          ...(opts.out ? { outChain: ctx.resolvePath(opts.out) } : {}),
+          ...(opts.outLeaf ? { outCert: ctx.resolvePath(opts.outLeaf) } : {}),
+          ...(a.outKey ? { outKey: ctx.resolvePath(a.outKey) } : {}),
+          ...(opts.bundle ? { bundleOut: ctx.resolvePath(opts.bundle) } : {}),
+          bundleDir: ctx.resolvePath("."),
+          bundleArmor: Boolean(opts.armor),
+          ...(opts.gatewayUrl ? { gatewayUrl: opts.gatewayUrl } : {}),
+          ...(opts.p12 ? { p12Profile: core.parseP12Profile(opts.p12) } : {}),
+          ...(opts.p12PasswordFile ? { p12PasswordFile: ctx.resolvePath(opts.p12PasswordFile) } : {}),
+          force: Boolean(opts.force),
+        });
       });
-      ctx.out.progress("");
       for (const w of result.warnings) ctx.out.warn(w);
       if (!result.p12) return ctx.out.result(result as Shown, render);
       const { password, ...p12 } = result.p12;
@@ -158,17 +156,17 @@ async function runBatch(ctx: CliContext, core: typeof import("../../../core/inde
   if (partnerId || opts.csr || opts.generate)
     throw usageError("ERR_USAGE", "--batch takes every request from its file", "drop <partner-id>, --csr and --generate");
   const file = ctx.resolvePath(opts.batch as string);
-  const result = await core.issueBatch({
-    pkiDir: ctx.pkiDir,
-    text: (await ctx.readInput(opts.batch as string, "batch file", INPUT_LIMITS.batchFile)).toString("utf8"),
-    baseDir: dirname(file),
-    ...(opts.keyDir ? { keyDir: ctx.resolvePath(opts.keyDir) } : {}),
-    allOrNothing: Boolean(opts.allOrNothing),
-    passphrase: passphraseSource(ctx, opts),
-    now: ctx.now(),
-    onProgress: (done, total) => ctx.out.progress(`signed ${done}/${total}`),
-  });
-  ctx.out.progress("");
+  const { pki } = await openSession(ctx, opts);
+  const batch = (text: string) =>
+    core.issueBatch(pki, {
+      text,
+      baseDir: dirname(file),
+      ...(opts.keyDir ? { keyDir: ctx.resolvePath(opts.keyDir) } : {}),
+      allOrNothing: Boolean(opts.allOrNothing),
+      onProgress: (done, total) => ctx.out.progress(`signed ${done}/${total}`),
+    });
+  const text = (await ctx.readInput(opts.batch as string, "batch file", INPUT_LIMITS.batchFile)).toString("utf8");
+  const result = await ctx.out.withProgress("", () => batch(text));
   ctx.out.result(result, (r, s) => {
     const failed = r.results.filter((x) => !x.ok);
     const head = `${s.ok(`${r.issued} issued`)}${r.failed ? `, ${s.bad(`${r.failed} failed`)}` : ""} from ${opts.batch}`;

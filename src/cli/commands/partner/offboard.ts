@@ -1,6 +1,6 @@
 import { type Command, Option } from "commander";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource, REASONS } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, REASONS } from "../../flags.js";
 import { renderRevoked } from "../../render.js";
 
 interface Opts extends PassphraseOpts {
@@ -27,16 +27,13 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (partnerId: string, opts: Opts) => {
-      const core = await loadCore();
+      const { core, pki } = await openSession(ctx, opts);
       const reason = core.parseReason(opts.reason);
       await ctx.prompt.confirmOrYes(`Revoke every valid certificate of ${partnerId} (${reason})? This cannot be undone.`, ctx.globals.yes);
-      const result = await core.offboardPartner({
-        pkiDir: ctx.pkiDir,
+      const result = await core.offboardPartner(pki, {
         partnerId,
         reason,
         publish: opts.publish,
-        passphrase: passphraseSource(ctx, opts),
-        now: ctx.now(),
       });
       for (const w of result.warnings) ctx.out.warn(w);
       ctx.out.result(result, renderRevoked);

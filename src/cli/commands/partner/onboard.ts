@@ -3,7 +3,17 @@ import { usageError } from "../../../core/errors.js";
 import type { OnboardResult } from "../../../core/index.js";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, parseDays, passphraseSource } from "../../flags.js";
+import {
+  addPassphraseOptions,
+  collect,
+  examplesHelp,
+  exitCodesHelp,
+  loadCore,
+  openSession,
+  type PassphraseOpts,
+  parseDays,
+  passphraseSource,
+} from "../../flags.js";
 import type { Styles } from "../../output.js";
 import { runOnboardWizard } from "../../wizard.js";
 
@@ -96,25 +106,23 @@ export function register(parent: Command, ctx: CliContext): void {
       const passphrase = passphraseSource(ctx, opts);
       // On a terminal the passphrase is asked (and asked again after a typo) before any work starts.
       if (ctx.prompt.interactive) await passphrase();
-      ctx.out.progress("registering, issuing and writing the encrypted bundle…");
-      const result = await core.onboardPartner({
-        pkiDir: ctx.pkiDir,
-        partnerId: a.partnerId as string,
-        ...(a.name ? { name: a.name } : {}),
-        ...(a.contact ? { contact: a.contact } : {}),
-        ...(a.pgpKey ? { pgpKey: await ctx.readInput(a.pgpKey, "OpenPGP key", INPUT_LIMITS.pgpKey), pgpSource: a.pgpKey } : {}),
-        ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${a.csr}` } : {}),
-        ...(a.generate ? { generateKeyType: core.parseKeyType(a.keyType ?? "ec-p256") } : {}),
-        ...(a.cn !== undefined ? { cn: a.cn } : {}),
-        ...(a.sans?.length ? { sans: a.sans.map(core.parseSan) } : {}),
-        ...(a.days ? { days: a.days } : {}),
-        ...(opts.out ? { bundleOut: ctx.resolvePath(opts.out) } : {}),
-        bundleDir: ctx.resolvePath("."),
-        ...(opts.gatewayUrl ? { gatewayUrl: opts.gatewayUrl } : {}),
-        passphrase,
-        now: ctx.now(),
+      const result = await ctx.out.withProgress("registering, issuing and writing the encrypted bundle…", async () => {
+        const { pki } = await openSession(ctx, opts, { passphrase });
+        return core.onboardPartner(pki, {
+          partnerId: a.partnerId as string,
+          ...(a.name ? { name: a.name } : {}),
+          ...(a.contact ? { contact: a.contact } : {}),
+          ...(a.pgpKey ? { pgpKey: await ctx.readInput(a.pgpKey, "OpenPGP key", INPUT_LIMITS.pgpKey), pgpSource: a.pgpKey } : {}),
+          ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${a.csr}` } : {}),
+          ...(a.generate ? { generateKeyType: core.parseKeyType(a.keyType ?? "ec-p256") } : {}),
+          ...(a.cn !== undefined ? { cn: a.cn } : {}),
+          ...(a.sans?.length ? { sans: a.sans.map(core.parseSan) } : {}),
+          ...(a.days ? { days: a.days } : {}),
+          ...(opts.out ? { bundleOut: ctx.resolvePath(opts.out) } : {}),
+          bundleDir: ctx.resolvePath("."),
+          ...(opts.gatewayUrl ? { gatewayUrl: opts.gatewayUrl } : {}),
+        });
       });
-      ctx.out.progress("");
       ctx.out.result(result, (r, st) => render(r, st, opts.gatewayUrl));
     });
 }

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { checkPassphraseText, INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts } from "../../flags.js";
 import { fields } from "../../output.js";
 
 interface Opts extends PassphraseOpts {
@@ -21,15 +21,12 @@ export function register(parent: Command, ctx: CliContext): void {
     .addHelpText("after", examplesHelp(["mtls pgp init --email pki@home.example", "mtls pgp show --json | jq -r .result.publicKey > home-party.asc"]))
     .addHelpText("after", exitCodesHelp(["0  created", "3  unreadable or unusable key to import, wrong passphrase", "4  a signing key exists already"]))
     .action(async (opts: Opts) => {
-      const core = await loadCore();
-      const result = await core.initSigningKey({
-        pkiDir: ctx.pkiDir,
-        passphrase: passphraseSource(ctx, opts),
+      const { core, pki } = await openSession(ctx, opts);
+      const result = await core.initSigningKey(pki, {
         ...(opts.name ? { name: opts.name } : {}),
         ...(opts.email ? { email: opts.email } : {}),
         ...(opts.import ? { importArmored: (await ctx.readInput(opts.import, "OpenPGP key", INPUT_LIMITS.pgpKey)).toString("utf8") } : {}),
         ...(ctx.env.MTLS_PGP_PASSPHRASE ? { importPassphrase: checkPassphraseText(ctx.env.MTLS_PGP_PASSPHRASE, "MTLS_PGP_PASSPHRASE") } : {}),
-        now: ctx.now(),
       });
       ctx.out.result(result, (r, s) =>
         fields(

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { envError } from "../../../core/errors.js";
 import type { CliContext } from "../../context.js";
-import { examplesHelp, exitCodesHelp, loadCore } from "../../flags.js";
+import { examplesHelp, exitCodesHelp, openSession } from "../../flags.js";
 import { fields } from "../../output.js";
 
 export function register(parent: Command, ctx: CliContext): void {
@@ -12,8 +12,8 @@ export function register(parent: Command, ctx: CliContext): void {
     .addHelpText("after", examplesHelp(["mtls pgp show", "mtls pgp show --armor > home-party.asc"]))
     .addHelpText("after", exitCodesHelp(["0  shown", "5  no PKI, or no signing key yet (`mtls pgp init`)"]))
     .action(async (opts: { armor?: boolean }) => {
-      const core = await loadCore();
-      const key = await core.showSigningKey({ pkiDir: ctx.pkiDir });
+      const { core, pki } = await openSession(ctx);
+      const key = await core.showSigningKey(pki);
       if (!key)
         throw envError("ERR_NO_PGP_KEY", "the home party has no OpenPGP signing key yet", "run `mtls pgp init` (or `mtls partner export`, which creates one)");
       ctx.out.result(key, (k, s) =>

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource, untilStopped } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, untilStopped } from "../../flags.js";
 
 interface Opts extends PassphraseOpts {
   host: string;
@@ -28,14 +28,13 @@ export function register(parent: Command, ctx: CliContext): void {
     )
     .addHelpText("after", exitCodesHelp(["0  stopped by Ctrl-C or SIGTERM", "2  bad option", "3  wrong passphrase", "5  no PKI, port in use"]))
     .action(async (opts: Opts) => {
-      const core = await loadCore();
+      const { core, pki } = await openSession(ctx, opts, { clock: true });
       const server = await core.startRevocationServer({
-        pkiDir: ctx.pkiDir,
+        pki,
         host: opts.host,
         port: Number.parseInt(opts.port, 10),
         ocspValidityMs: core.parseDuration(opts.ocspValidity, "--ocsp-validity", "h"),
         maxAgeMs: core.parseDuration(opts.maxAge, "--max-age", "s"),
-        passphrase: passphraseSource(ctx, opts),
         log: (line) => ctx.io.stderr.write(`${line}\n`),
       });
       ctx.out.result({ url: server.url, port: server.port, ocspUrl: server.ocspUrl, crlUrls: server.crlUrls, stats: server.stats }, (r) => r.url);

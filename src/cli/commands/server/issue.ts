@@ -1,7 +1,7 @@
 import { type Command, Option } from "commander";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, parseDays, passphraseSource } from "../../flags.js";
+import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, parseDays } from "../../flags.js";
 import { fields } from "../../output.js";
 
 interface Opts extends PassphraseOpts {
@@ -47,9 +47,8 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (name: string, opts: Opts) => {
-      const core = await loadCore();
-      const result = await core.issueServerCert({
-        pkiDir: ctx.pkiDir,
+      const { core, pki } = await openSession(ctx, opts);
+      const result = await core.issueServerCert(pki, {
         name,
         dnsNames: opts.dns ?? [],
         ips: opts.ip ?? [],
@@ -60,8 +59,6 @@ export function register(parent: Command, ctx: CliContext): void {
         ...(opts.outKey ? { outKey: ctx.resolvePath(opts.outKey) } : {}),
         ...(opts.days !== undefined ? { days: opts.days } : {}),
         force: Boolean(opts.force),
-        passphrase: passphraseSource(ctx, opts),
-        now: ctx.now(),
       });
       ctx.out.result(result, (r, s) =>
         fields(

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { SetPolicyResult } from "../../../../core/index.js";
 import type { CliContext } from "../../../context.js";
-import { examplesHelp, exitCodesHelp, loadCore, parseDays } from "../../../flags.js";
+import { examplesHelp, exitCodesHelp, openSession, parseDays } from "../../../flags.js";
 import { fields, type Styles } from "../../../output.js";
 
 interface Opts {
@@ -48,10 +48,8 @@ export function register(parent: Command, ctx: CliContext): void {
       exitCodesHelp(["0  policy changed (or already so)", "2  no setting given", "3  invalid URL or number of days", "5  no PKI, lock held"]),
     )
     .action(async (opts: Opts) => {
-      const core = await loadCore();
-      const result = await core.setCaPolicy({
-        pkiDir: ctx.pkiDir,
-        now: ctx.now(),
+      const { core, pki } = await openSession(ctx);
+      const result = await core.setCaPolicy(pki, {
         changes: {
           crlUrl: orNone(opts.crlUrl),
           ocspUrl: orNone(opts.ocspUrl),

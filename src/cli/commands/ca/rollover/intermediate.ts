@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { CliContext } from "../../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, parseDays, passphraseSource } from "../../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, parseDays } from "../../../flags.js";
 import { renderRolloverStep } from "../../../render-rollover.js";
 
 interface Opts extends PassphraseOpts {
@@ -24,9 +24,9 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (opts: Opts) => {
-      const core = await loadCore();
+      const { core, pki } = await openSession(ctx, opts);
       ctx.out.progress("unlocking the CA keys, signing the new intermediate and the CRLs…");
-      const r = await core.rolloverIntermediate({ pkiDir: ctx.pkiDir, now: ctx.now(), passphrase: passphraseSource(ctx, opts), days: opts.days });
+      const r = await core.rolloverIntermediate(pki, { days: opts.days });
       ctx.out.progress("");
       for (const w of r.warnings) ctx.out.warn(w);
       ctx.out.result(r, renderRolloverStep);

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { CliContext } from "../../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource } from "../../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts } from "../../../flags.js";
 import { renderRolloverStep } from "../../../render-rollover.js";
 
 interface Opts extends PassphraseOpts {
@@ -26,12 +26,12 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (opts: Opts) => {
-      const core = await loadCore();
       await ctx.prompt.confirmOrYes(
         "Remove the old root from the trust bundle? Partners still on it will be refused after the gateways reload.",
         ctx.globals.yes,
       );
-      const r = await core.finishRootRollover({ pkiDir: ctx.pkiDir, now: ctx.now(), passphrase: passphraseSource(ctx, opts), force: Boolean(opts.force) });
+      const { core, pki } = await openSession(ctx, opts);
+      const r = await core.finishRootRollover(pki, { force: Boolean(opts.force) });
       for (const w of r.warnings) ctx.out.warn(w);
       for (const c of r.stranded) ctx.out.warn(`cut off: ${c.partnerId} ${c.serial} (${c.issuer}, valid until ${c.notAfter})`);
       ctx.out.result(r, renderRolloverStep);

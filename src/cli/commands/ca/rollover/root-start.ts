@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { CliContext } from "../../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, parseDays, passphraseSource } from "../../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, parseDays } from "../../../flags.js";
 import { renderRolloverStep } from "../../../render-rollover.js";
 
 interface Opts extends PassphraseOpts {
@@ -29,15 +29,9 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (opts: Opts) => {
-      const core = await loadCore();
+      const { core, pki } = await openSession(ctx, opts);
       ctx.out.progress("unlocking the CA keys, making the new hierarchy, cross-signing…");
-      const r = await core.startRootRollover({
-        pkiDir: ctx.pkiDir,
-        now: ctx.now(),
-        passphrase: passphraseSource(ctx, opts),
-        rootDays: opts.rootDays,
-        intermediateDays: opts.intermediateDays,
-      });
+      const r = await core.startRootRollover(pki, { rootDays: opts.rootDays, intermediateDays: opts.intermediateDays });
       ctx.out.progress("");
       for (const w of r.warnings) ctx.out.warn(w);
       ctx.out.result(r, renderRolloverStep);

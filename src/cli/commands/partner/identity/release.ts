@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { CliContext } from "../../../context.js";
-import { examplesHelp, exitCodesHelp, loadCore } from "../../../flags.js";
+import { examplesHelp, exitCodesHelp, openSession } from "../../../flags.js";
 
 export function register(parent: Command, ctx: CliContext): void {
   parent
@@ -19,12 +19,12 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (partnerId: string, identity: string) => {
-      const core = await loadCore();
+      const { core, pki } = await openSession(ctx);
       await ctx.prompt.confirmOrYes(
         `Release ${JSON.stringify(identity)} from ${partnerId}? Another partner may then be issued it, and gateway allow-lists listing it would admit that partner.`,
         ctx.globals.yes,
       );
-      const result = await core.releaseIdentity({ pkiDir: ctx.pkiDir, partnerId, identity, now: ctx.now() });
+      const result = await core.releaseIdentity(pki, { partnerId, identity });
       ctx.out.result(result, (r) => `released ${r.identity} from ${r.partnerId} at ${r.releasedAt}`);
     });
 }

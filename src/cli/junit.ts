@@ -1,4 +1,4 @@
-import type { ProbeResult } from "./probe.js";
+import type { ProbeResult } from "../core/index.js";
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 

@@ -1,0 +1,246 @@
+// The PKI session: opened once per command by the CLI (or a test), handed to core functions.
+// It carries the context every operation shares (the time, who acts, where the CA passphrase
+// comes from) and owns the one transaction path: pki.transact takes the lock, stages every
+// write and the audit record, and commits all of it or none.
+import type { AuditEntry } from "./audit/audit.js";
+import type { PassphraseSource } from "./ca/material.js";
+import { parseConfig, type StoreConfig } from "./store/config.js";
+import { DirectoryStorage, type LocalFileStaging } from "./store/directory.js";
+import type { DurableStepHook } from "./store/fs.js";
+import { writeFileAtomic } from "./store/fs.js";
+import type { JournalName } from "./store/keys.js";
+import type { Layout } from "./store/layout.js";
+import type { PutOptions, Storage, StorageTransaction } from "./store/storage.js";
+
+export interface PkiOptions {
+  /** The time of this command; a function for long-running servers (each transaction reads it). */
+  now?: Date | (() => Date);
+  /** Who acts, as the audit log names them (`user@host`, or MTLS_ACTOR). */
+  actor: string;
+  /** Where the CA key passphrase comes from; asked only when an encrypted key must be opened. */
+  passphrase?: PassphraseSource;
+  /** How long a transaction waits for the store lock (milliseconds). */
+  lockTimeoutMs?: number;
+  /** Test-only fault injection, passed to the directory storage (see DurableStepHook). */
+  onDurableStep?: DurableStepHook;
+}
+
+export interface TransactOptions {
+  /** Shown to whoever waits for the lock ("partner issue"); defaults to the action. */
+  purpose?: string;
+}
+
+export interface FileOptions {
+  mode?: number;
+  exclusive?: boolean;
+}
+
+/** What a transaction's body sees: reads of the store, staged writes, staged audit records. */
+export interface Tx {
+  /** The transaction's time: one instant for every record it writes. */
+  readonly now: Date;
+  readonly actor: string;
+  /** config.json as it is under the lock (read once per transaction). */
+  config(): Promise<StoreConfig>;
+  /** A blob, as this transaction left it (its own staged puts included). */
+  get(key: string): Promise<Uint8Array | undefined>;
+  readJournal(name: JournalName): Promise<string>;
+  put(key: string, data: string | Uint8Array, opts?: PutOptions): this;
+  append(journal: JournalName, text: string): this;
+  rewrite(journal: JournalName, text: string): this;
+  /** Stages audit records; they are committed with the rest, after it. */
+  audit(...entries: AuditEntry[]): void;
+  /**
+   * A file outside the store (a CRL copy in a web root, a key the user named with --out):
+   * in the same commit where the storage is local, written just before it otherwise.
+   */
+  writeFile(path: string, data: string | Uint8Array, opts?: FileOptions): this;
+  /**
+   * Runs `fn` after a successful commit, still under the lock: follow-up work whose failure
+   * must not undo the change (copying CRLs to a publish directory is a warning, not an error).
+   */
+  afterCommit(fn: () => Promise<void>): void;
+  /** Runs `fn` when the commit fails: undoes what the body did outside the store (files for the user). */
+  onRollback(fn: (err: unknown) => Promise<void>): void;
+}
+
+export interface Pki {
+  readonly storage: Storage;
+  /** Where the store is, for messages. */
+  readonly location: string;
+  readonly actor: string;
+  /** The session's time (a fresh reading per access when opened with a clock). */
+  readonly now: Date;
+  /**
+   * The directory layout, while core reads still go to the files directly; undefined for a
+   * storage that is not a directory.
+   */
+  readonly layout: Layout | undefined;
+  /** The test-only durable-step hook, for writers outside a transaction (see DurableStepHook). */
+  readonly durableStep: DurableStepHook | undefined;
+  /** The CA key passphrase source (asked at most once), for loadCaKey and friends. */
+  readonly passphrase: PassphraseSource | undefined;
+  /** config.json, checked; read once per session (a transaction reads it afresh under the lock). */
+  config(): Promise<StoreConfig>;
+  /**
+   * The only write path: runs `fn` under the store lock, then commits everything it staged
+   * and its audit records together. If `fn` throws, nothing is written.
+   */
+  transact<T>(action: string, fn: (tx: Tx) => Promise<T>, opts?: TransactOptions): Promise<T>;
+}
+
+/**
+ * The directory layout of a session on a directory store: for the core code that still reads
+ * files directly. Fails (a bug, exit 70) on any other storage.
+ */
+export function layoutOf(pki: Pki): Layout {
+  if (!pki.layout) throw new Error(`${pki.location} is not a directory store`);
+  return pki.layout;
+}
+
+/** Opens the PKI at `location` (a directory, or a Storage such as the database store). Reads nothing yet. */
+export async function openPki(location: string | Storage, opts: PkiOptions): Promise<Pki> {
+  const storage =
+    typeof location === "string"
+      ? new DirectoryStorage(location, {
+          ...(opts.lockTimeoutMs ? { lockTimeoutMs: opts.lockTimeoutMs } : {}),
+          ...(opts.onDurableStep ? { onDurableStep: opts.onDurableStep } : {}),
+        })
+      : location;
+  return new Session(storage, opts);
+}
+
+class Session implements Pki {
+  private configRead: Promise<StoreConfig> | undefined;
+  private passphraseRead: Promise<string> | undefined;
+
+  constructor(
+    readonly storage: Storage,
+    private readonly opts: PkiOptions,
+  ) {}
+
+  get location(): string {
+    return this.storage.location;
+  }
+
+  get actor(): string {
+    return this.opts.actor;
+  }
+
+  get now(): Date {
+    const n = this.opts.now;
+    return typeof n === "function" ? n() : (n ?? new Date());
+  }
+
+  get layout(): Layout | undefined {
+    return this.storage instanceof DirectoryStorage ? this.storage.layout : undefined;
+  }
+
+  get durableStep(): DurableStepHook | undefined {
+    return this.opts.onDurableStep;
+  }
+
+  get passphrase(): PassphraseSource | undefined {
+    const source = this.opts.passphrase;
+    if (!source) return undefined;
+    return () => {
+      this.passphraseRead ??= source();
+      return this.passphraseRead;
+    };
+  }
+
+  config(): Promise<StoreConfig> {
+    this.configRead ??= this.storage.open().then((text) => parseConfig(text, configName(this.storage)));
+    return this.configRead;
+  }
+
+  transact<T>(action: string, fn: (tx: Tx) => Promise<T>, opts: TransactOptions = {}): Promise<T> {
+    return this.storage.lock(opts.purpose ?? action, async () => {
+      const staged = new StagedTx(this.storage, this.storage.begin(), this.now, this.actor, this.durableStep);
+      const result = await fn(staged);
+      await staged.commit();
+      return result;
+    });
+  }
+}
+
+class StagedTx implements Tx {
+  private readonly puts = new Map<string, Uint8Array>();
+  private readonly entries: AuditEntry[] = [];
+  private readonly outside: Array<{ path: string; data: string | Uint8Array; opts: FileOptions }> = [];
+  private readonly after: Array<() => Promise<void>> = [];
+  private readonly undo: Array<(err: unknown) => Promise<void>> = [];
+  private configRead: Promise<StoreConfig> | undefined;
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly inner: StorageTransaction,
+    readonly now: Date,
+    readonly actor: string,
+    private readonly step: DurableStepHook | undefined,
+  ) {}
+
+  config(): Promise<StoreConfig> {
+    this.configRead ??= this.storage.open().then((text) => parseConfig(text, configName(this.storage)));
+    return this.configRead;
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    return this.puts.get(key) ?? this.storage.get(key);
+  }
+
+  readJournal(name: JournalName): Promise<string> {
+    return this.storage.readJournal(name);
+  }
+
+  put(key: string, data: string | Uint8Array, opts?: PutOptions): this {
+    this.puts.set(key, typeof data === "string" ? Buffer.from(data) : data);
+    this.inner.put(key, data, opts);
+    return this;
+  }
+
+  append(journal: JournalName, text: string): this {
+    this.inner.append(journal, text);
+    return this;
+  }
+
+  rewrite(journal: JournalName, text: string): this {
+    this.inner.rewrite(journal, text);
+    return this;
+  }
+
+  afterCommit(fn: () => Promise<void>): void {
+    this.after.push(fn);
+  }
+
+  onRollback(fn: (err: unknown) => Promise<void>): void {
+    this.undo.push(fn);
+  }
+
+  audit(...entries: AuditEntry[]): void {
+    this.entries.push(...entries);
+  }
+
+  writeFile(path: string, data: string | Uint8Array, opts: FileOptions = {}): this {
+    if (isLocalStaging(this.inner)) this.inner.putFile(path, data, opts);
+    else this.outside.push({ path, data, opts });
+    return this;
+  }
+
+  async commit(): Promise<void> {
+    try {
+      for (const f of this.outside) await writeFileAtomic(f.path, f.data, { ...f.opts, step: this.step });
+      if (this.entries.length) await this.inner.audit(this.entries, { time: this.now, actor: this.actor });
+      await this.inner.commit();
+    } catch (err) {
+      for (const fn of this.undo) await fn(err);
+      throw err;
+    }
+    for (const fn of this.after) await fn();
+  }
+}
+
+const isLocalStaging = (t: StorageTransaction): t is StorageTransaction & LocalFileStaging => typeof (t as Partial<LocalFileStaging>).putFile === "function";
+
+/** How errors name config.json: its path in a directory store. */
+const configName = (s: Storage): string => (s instanceof DirectoryStorage ? s.layout.config : `config.json in ${s.location}`);

@@ -1,0 +1,65 @@
+// The storage interface under a PKI session. The directory store (directory.ts) is one
+// implementation; a database is another. Commands and core logic see only this and the session
+// (core/session.ts), never which one is underneath.
+//
+// The model is small on purpose:
+// - blobs: opaque bytes under a key (certificates, keys, CRLs, config.json, partners.json);
+// - journals: append-only text, one JSON record per line (the index, revocations, probe certs);
+// - the audit log: a hash-chained journal the storage appends to, chaining each record onto the
+//   last one it holds (see core/audit/audit.ts for the record and chain format);
+// - one exclusive lock per store, and transactions that commit all their writes or none.
+// Reads outside a transaction see the last committed state; writes are only ever staged in a
+// transaction and become visible together at commit.
+import type { AuditEntry } from "../audit/audit.js";
+import type { JournalName } from "./keys.js";
+
+export type { JournalName } from "./keys.js";
+
+export interface PutOptions {
+  /** Private key material: readable by the owner only (a directory store writes it 0600). */
+  secret?: boolean;
+  /** The key must not exist yet: the commit fails with ERR_EXISTS rather than replace it. */
+  exclusive?: boolean;
+}
+
+export interface Storage {
+  /** Where the store is, for messages only ("/srv/pki", "postgres://db/mtls"). Never parsed. */
+  readonly location: string;
+  /** Whether a PKI exists here (config.json is present). */
+  exists(): Promise<boolean>;
+  /**
+   * Checks the store can be used as it is (a directory store refuses planted symlinks) and
+   * returns config.json's text. Fails with ERR_NO_PKI (exit 5) when there is no PKI.
+   */
+  open(): Promise<string>;
+  /** A blob's bytes, or undefined when there is none under `key`. */
+  get(key: string): Promise<Uint8Array | undefined>;
+  /** A journal's complete lines (a line cut short by a crash is left out); "" when empty. */
+  readJournal(name: JournalName): Promise<string>;
+  /**
+   * Runs `fn` holding the store's exclusive lock; `purpose` is shown to whoever waits for it.
+   * Fails with ERR_LOCKED (exit 5) when the lock is not free within the timeout.
+   */
+  lock<T>(purpose: string, fn: () => Promise<T>): Promise<T>;
+  /** Starts staging writes. Call under lock(); an uncommitted transaction is simply dropped. */
+  begin(): StorageTransaction;
+}
+
+export interface StorageTransaction {
+  /** Stages a blob write (replace, or create with `exclusive`). */
+  put(key: string, data: string | Uint8Array, opts?: PutOptions): void;
+  /** Stages lines (each ending in "\n") to append to a journal, after the blobs in commit order. */
+  append(journal: JournalName, text: string): void;
+  /** Stages a journal's whole content (compaction, a repair), replacing it. */
+  rewrite(journal: JournalName, text: string): void;
+  /**
+   * Stages audit records, chained after the last record the store holds. `time` and `actor`
+   * are the session's; the storage assigns the sequence number and the hash link.
+   */
+  audit(entries: AuditEntry[], at: { time: Date; actor: string }): Promise<void>;
+  /**
+   * Applies every staged write, or none: on failure the store is as it was before. The journal
+   * appends (the index last among them) are the commit point of a change.
+   */
+  commit(): Promise<void>;
+}

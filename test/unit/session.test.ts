@@ -1,0 +1,144 @@
+// #15: the session and its one transaction path, over the directory store and over a storage
+// that is not a directory (an in-memory one, shaped like a database store would be).
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import type { AuditEntry } from "../../src/core/audit/audit.js";
+import { openPki } from "../../src/core/session.js";
+import type { JournalName, PutOptions, Storage, StorageTransaction } from "../../src/core/store/storage.js";
+import { runInProcess } from "../helpers/in-process.js";
+
+const dir = await mkdtemp(join(tmpdir(), "mtls-session-"));
+after(() => rm(dir, { recursive: true, force: true }));
+const init = await runInProcess(["ca", "init", "--insecure-no-passphrase", "--name", "Session", "--json"], { cwd: dir });
+assert.equal(init.exitCode, 0, init.stderr);
+const pkiDir = join(dir, "pki");
+const auditLines = async () => (await readFile(join(pkiDir, "audit.log"), "utf8")).trim().split("\n");
+
+test("a transaction commits its blobs, journal lines and audit records together, with the session's actor", async () => {
+  const pki = await openPki(pkiDir, { now: new Date("2026-01-02T03:04:05Z"), actor: "alice@test" });
+  const before = (await auditLines()).length;
+  const seen = await pki.transact("test.write", async (tx) => {
+    tx.put("crl/test-note.txt", "hello").append("probe-certs", '{"note":1}\n');
+    tx.audit({ action: "doctor.fix", outcome: "ok" });
+    return new TextDecoder().decode(await tx.get("crl/test-note.txt")); // reads see this transaction's writes
+  });
+  assert.equal(seen, "hello");
+  assert.equal(await readFile(join(pkiDir, "crl/test-note.txt"), "utf8"), "hello");
+  assert.match(await pki.storage.readJournal("probe-certs"), /"note":1/);
+  const lines = await auditLines();
+  assert.equal(lines.length, before + 1);
+  const rec = JSON.parse(lines.at(-1) as string);
+  assert.equal(rec.actor, "alice@test");
+  assert.equal(rec.time, "2026-01-02T03:04:05Z");
+  assert.equal((await stat(join(pkiDir, "crl/test-note.txt"))).mode & 0o777, 0o644);
+});
+
+test("a transaction that throws, or whose commit fails, leaves the store as it was", async () => {
+  const pki = await openPki(pkiDir, { actor: "bob@test" });
+  const before = await auditLines();
+  await assert.rejects(
+    pki.transact("test.fail", async (tx) => {
+      tx.put("crl/never.txt", "x");
+      tx.audit({ action: "doctor.fix", outcome: "ok" });
+      throw new Error("changed my mind");
+    }),
+    /changed my mind/,
+  );
+  await assert.rejects(stat(join(pkiDir, "crl/never.txt")), { code: "ENOENT" });
+  // An exclusive put onto an existing key fails the commit; the other staged writes are undone.
+  let undone = false;
+  await assert.rejects(
+    pki.transact("test.exists", async (tx) => {
+      tx.put("crl/test-note.txt", "replaced").put("ca/root.pem", "not a certificate", { exclusive: true });
+      tx.onRollback(async () => {
+        undone = true;
+      });
+    }),
+    { code: "ERR_EXISTS" },
+  );
+  assert.equal(undone, true);
+  assert.equal(await readFile(join(pkiDir, "crl/test-note.txt"), "utf8"), "hello");
+  assert.deepEqual(await auditLines(), before);
+});
+
+test("secret blobs are private to the owner; keys are not paths", async () => {
+  const pki = await openPki(pkiDir, { actor: "carol@test" });
+  await pki.transact("test.secret", async (tx) => {
+    tx.put("private/test-secret.key", "s", { secret: true });
+  });
+  assert.equal((await stat(join(pkiDir, "private/test-secret.key"))).mode & 0o777, 0o600);
+  await assert.rejects(
+    pki.transact("test.escape", async (tx) => {
+      tx.put("../outside.txt", "x");
+    }),
+    /not a store key/,
+  );
+});
+
+/** A storage with no file system at all: what a database store looks like to the session. */
+class MemoryStorage implements Storage {
+  readonly location = "memory:test";
+  blobs = new Map<string, Uint8Array>();
+  journals = new Map<JournalName, string>();
+  audit: Array<AuditEntry & { actor: string; time: string }> = [];
+  locked = false;
+  async exists() {
+    return this.blobs.has("config.json");
+  }
+  async open() {
+    return new TextDecoder().decode(this.blobs.get("config.json"));
+  }
+  async get(key: string) {
+    return this.blobs.get(key);
+  }
+  async readJournal(name: JournalName) {
+    return this.journals.get(name) ?? "";
+  }
+  async lock<T>(_purpose: string, fn: () => Promise<T>) {
+    assert.equal(this.locked, false);
+    this.locked = true;
+    try {
+      return await fn();
+    } finally {
+      this.locked = false;
+    }
+  }
+  begin(): StorageTransaction {
+    const puts: Array<[string, Uint8Array, PutOptions | undefined]> = [];
+    const appends: Array<[JournalName, string]> = [];
+    const audits: MemoryStorage["audit"] = [];
+    return {
+      put: (key, data, opts) => void puts.push([key, typeof data === "string" ? new TextEncoder().encode(data) : data, opts]),
+      append: (j, text) => void appends.push([j, text]),
+      rewrite: (j, text) => void this.journals.set(j, text),
+      audit: async (entries, at) => void audits.push(...entries.map((e) => ({ ...e, actor: at.actor, time: at.time.toISOString() }))),
+      commit: async () => {
+        for (const [k, , o] of puts) if (o?.exclusive && this.blobs.has(k)) throw Object.assign(new Error(`${k} exists`), { code: "ERR_EXISTS" });
+        for (const [k, v] of puts) this.blobs.set(k, v);
+        for (const [j, t] of appends) this.journals.set(j, (this.journals.get(j) ?? "") + t);
+        this.audit.push(...audits);
+      },
+    };
+  }
+}
+
+test("the session runs over a storage that is not a directory", async () => {
+  const mem = new MemoryStorage();
+  mem.blobs.set("config.json", await readFile(join(pkiDir, "config.json")));
+  const pki = await openPki(mem, { now: new Date("2026-02-03T04:05:06Z"), actor: "dave@test" });
+  assert.equal(pki.layout, undefined);
+  assert.equal((await pki.config()).ca.name, "Session");
+  const outside = join(dir, "outside-copy.txt");
+  await pki.transact("test.memory", async (tx) => {
+    tx.put("certs/01.pem", "cert").append("index", '{"serial":"01"}\n');
+    tx.writeFile(outside, "a file the user named"); // not the storage's: written just before its commit
+    tx.audit({ action: "cert.issue", outcome: "ok", serial: "01" });
+  });
+  assert.equal(new TextDecoder().decode(mem.blobs.get("certs/01.pem")), "cert");
+  assert.equal(await mem.readJournal("index"), '{"serial":"01"}\n');
+  assert.deepEqual(mem.audit, [{ action: "cert.issue", outcome: "ok", serial: "01", actor: "dave@test", time: "2026-02-03T04:05:06.000Z" }]);
+  assert.equal(await readFile(outside, "utf8"), "a file the user named");
+});
