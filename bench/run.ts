@@ -1,12 +1,14 @@
 // `npm run bench [-- section ...]`: measures mtls against the tools users would use instead and
-// prints a Markdown table. Sections: startup, sign, batch, crl, inventory, bundle, probe, ocsp.
+// prints a Markdown table. Sections: startup, sign, batch, crl, inventory, bundle, probe, ocsp, store, pkcs11.
 import { benchBundle } from "./bundle.js";
 import { benchCrl } from "./crl.js";
 import { benchInventory } from "./inventory.js";
 import { benchBatch, benchSignOne, benchStartup } from "./issuance.js";
 import { machine, markdownTable, type Row } from "./lib.js";
 import { benchOcsp } from "./ocsp.js";
+import { benchPkcs11 } from "./pkcs11.js";
 import { benchProbe } from "./probe.js";
+import { benchStore } from "./store.js";
 
 const sections: Record<string, () => Promise<Row[]> | Row[]> = {
   startup: () => benchStartup(),
@@ -17,6 +19,8 @@ const sections: Record<string, () => Promise<Row[]> | Row[]> = {
   bundle: () => benchBundle(),
   probe: () => benchProbe(),
   ocsp: () => benchOcsp(),
+  store: () => benchStore(),
+  pkcs11: () => benchPkcs11(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));

@@ -20,6 +20,9 @@ await build({
   target: "node20",
   sourcemap: "linked",
   logLevel: "warning",
+  // The PKCS#11 binding is a native addon, an optional dependency loaded only for token keys:
+  // it cannot be bundled, and the bundle must load without it.
+  external: ["graphene-pk11"],
   // Bundled CommonJS dependencies call require() for Node built-ins; ESM has none by default.
   banner: { js: "import { createRequire as __mtlsCreateRequire } from 'node:module'; const require = __mtlsCreateRequire(import.meta.url);" },
 });

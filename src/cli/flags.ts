@@ -9,6 +9,7 @@ import { fsError, inputError, usageError } from "../core/errors.js";
 import { checkPassphraseText, INPUT_LIMITS, passphraseFromFile } from "../core/input.js";
 import { DAY, parseDuration } from "../core/time.js";
 import type { CliContext } from "./context.js";
+import { addPinOptions, type PinOpts, tokenAccessFor } from "./pin.js";
 
 /** The "Exit codes" block every command's --help ends with. */
 export function exitCodesHelp(lines: string[]): string {
@@ -42,12 +43,14 @@ export function parseDays(value: string): number {
 
 /** --passphrase-file, plus a hidden --passphrase that exists only to refuse politely. */
 export function addPassphraseOptions(cmd: Command): Command {
-  return cmd
-    .option("--passphrase-file <file>", "read the CA key passphrase from the first line of <file> (or set MTLS_CA_PASSPHRASE)")
-    .addOption(new Option("--passphrase <value>").hideHelp());
+  return addPinOptions(
+    cmd
+      .option("--passphrase-file <file>", "read the CA key passphrase from the first line of <file> (or set MTLS_CA_PASSPHRASE)")
+      .addOption(new Option("--passphrase <value>").hideHelp()),
+  );
 }
 
-export interface PassphraseOpts {
+export interface PassphraseOpts extends PinOpts {
   passphraseFile?: string;
   passphrase?: string;
 }
@@ -89,7 +92,7 @@ export interface SecretSources {
  */
 export function secretSource(ctx: CliContext, s: SecretSources): PassphraseSource {
   let cached: Promise<string> | undefined;
-  return () => {
+  const source = () => {
     cached ??= (async () => {
       if (s.file) return readPassphraseFile(ctx, s.file);
       const env = ctx.env[s.envVar];
@@ -99,17 +102,20 @@ export function secretSource(ctx: CliContext, s: SecretSources): PassphraseSourc
     })();
     return cached;
   };
+  return source;
 }
 
 /** Where the CA passphrase comes from: --passphrase-file, MTLS_CA_PASSPHRASE, a prompt on a terminal. */
 export function passphraseSource(ctx: CliContext, opts: PassphraseOpts): PassphraseSource {
   refuseArgv(opts);
-  return secretSource(ctx, {
+  const source = secretSource(ctx, {
     file: opts.passphraseFile,
     envVar: "MTLS_CA_PASSPHRASE",
     ask: () => askCaPassphrase(ctx),
     missing: { message: "the CA key is encrypted and no passphrase was given", hint: "set MTLS_CA_PASSPHRASE or pass --passphrase-file <file>" },
   });
+  // CA keys in a PKCS#11 token are reached through the same source (see PassphraseSource).
+  return Object.assign(source, { tokens: tokenAccessFor(ctx, opts) });
 }
 
 const PASSPHRASE_ATTEMPTS = 3;
@@ -177,7 +183,9 @@ export async function openSession(ctx: CliContext, opts?: PassphraseOpts, o: { c
   const core = await loadCore();
   const hook = durableStepHook();
   const passphrase = o.passphrase ?? (opts ? passphraseSource(ctx, opts) : undefined);
-  const pki = await core.openPki(ctx.pkiDir, {
+  // A database store: its working copy commits each transaction to the database (#16).
+  const location = ctx.storeSession ? ctx.storeSession.storage(hook ? { onDurableStep: hook } : {}) : ctx.pkiDir;
+  const pki = await core.openPki(location, {
     now: o.clock ? () => ctx.now() : ctx.now(),
     actor: actor(),
     ...(passphrase ? { passphrase } : {}),

@@ -5,6 +5,7 @@ import { Command, Option } from "commander";
 import * as audit from "./commands/audit.js";
 import * as bundleOpen from "./commands/bundle/open.js";
 import * as caInit from "./commands/ca/init.js";
+import * as caKeyImportToToken from "./commands/ca/key/import-to-token.js";
 import * as caPolicySet from "./commands/ca/policy/set.js";
 import * as caRolloverIntermediate from "./commands/ca/rollover/intermediate.js";
 import * as caRolloverRootFinish from "./commands/ca/rollover/root-finish.js";
@@ -37,7 +38,10 @@ import * as revocationServe from "./commands/revocation/serve.js";
 import * as revoke from "./commands/revoke.js";
 import * as serverIssue from "./commands/server/issue.js";
 import * as status from "./commands/status.js";
+import * as storeInit from "./commands/store/init.js";
+import * as storeMigrate from "./commands/store/migrate.js";
 import type { CliContext, GlobalOptions } from "./context.js";
+import { commitCommandStore, openCommandStore } from "./store-session.js";
 
 /** mtls's own package.json, found from wherever this module runs (dist/src/… or dist/bundle/). */
 function readVersion(): string {
@@ -104,6 +108,10 @@ export function createProgram(ctx: CliContext): Command {
     .description("Private CA and partner certificate lifecycle for mutual-TLS API gateways")
     .version(VERSION, "-V, --version", "print the version")
     .addOption(new Option("--pki <dir>", "PKI directory").env("MTLS_PKI").default("pki"))
+    .addOption(new Option("--store <url>", "the store: a directory, file:<dir> or postgres://user@host:5432/db (instead of --pki)").env("MTLS_STORE"))
+    .addOption(
+      new Option("--store-password-file <file>", "the database password, first line of <file> (or PGPASSWORD, ~/.pgpass)").env("MTLS_STORE_PASSWORD_FILE"),
+    )
     .option("--json", "write one JSON document to stdout (no colour, no prompts)")
     .option("-q, --quiet", "print only results, warnings and errors")
     .option("--no-color", "no colour (also NO_COLOR=1)")
@@ -113,7 +121,9 @@ export function createProgram(ctx: CliContext): Command {
     .hook("preAction", (_root, action) => {
       ctx.applyGlobals(action.optsWithGlobals() as GlobalOptions);
       ctx.out.command = commandPath(action);
-    });
+    })
+    .hook("preAction", (_root, action) => openCommandStore(ctx, program, commandPath(action)))
+    .hook("postAction", () => commitCommandStore(ctx));
 
   demo.register(program, ctx);
 
@@ -127,6 +137,7 @@ export function createProgram(ctx: CliContext): Command {
   caRolloverRootStart.register(rolloverRoot, ctx);
   caRolloverRootFinish.register(rolloverRoot, ctx);
   caRolloverStatus.register(rollover, ctx);
+  caKeyImportToToken.register(ca.command("key").description("where the CA keys live: files or a PKCS#11 token"), ctx);
 
   const partner = program.command("partner").description("register partners, issue and deliver their certificates, offboard them");
   partnerOnboard.register(partner, ctx);
@@ -168,6 +179,9 @@ export function createProgram(ctx: CliContext): Command {
   const server = program.command("server").description("the gateways' own TLS server certificates");
   serverIssue.register(server, ctx);
   inspect.register(program, ctx);
+  const store = program.command("store").description("where the PKI lives: a directory or a PostgreSQL database shared by a team");
+  storeInit.register(store, ctx);
+  storeMigrate.register(store, ctx);
 
   ctx.out.command = guessCommand(program, ctx.io.argv);
   return program;

@@ -6,6 +6,7 @@ import { Exit, MtlsError } from "../core/errors.js";
 import { describeCommand, findCommand, rewriteHelpArgv } from "./command-tree.js";
 import { CliContext, type Io } from "./context.js";
 import { createProgram, guessCommand, VERSION } from "./program.js";
+import { rollbackCommandStore } from "./store-session.js";
 
 export async function runCli(io: Io): Promise<number> {
   const ctx = new CliContext(io);
@@ -19,6 +20,8 @@ export async function runCli(io: Io): Promise<number> {
     if (err instanceof CommanderError) helpShown = commanderOutcome(ctx, program, err);
     else ctx.out.fail(err, ctx.debug);
   }
+  // A database store's transaction ends here when the command failed: nothing it did commits.
+  await rollbackCommandStore(ctx).catch(() => {});
   const code = ctx.out.finish();
   return helpShown ? Exit.OK : code;
 }

@@ -5,6 +5,7 @@ export { type DeliveredBundle, exportPartnerBundle } from "./bundle/export.js";
 export { initSigningKey, type SigningKeyResult, showSigningKey } from "./bundle/home-key.js";
 export { type OpenBundleResult, openBundle } from "./bundle/open.js";
 export { checkRecipientKey } from "./bundle/pgp.js";
+export { type ImportToTokenResult, importCaKeyToToken } from "./ca/import-to-token.js";
 export { type InitCaParams, type InitCaResult, initCa, MIN_PASSPHRASE_LENGTH } from "./ca/init.js";
 export type { PassphraseSource } from "./ca/material.js";
 export { verifyCaPassphrase } from "./ca/passphrase-check.js";

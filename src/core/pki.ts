@@ -3,12 +3,13 @@
 import "reflect-metadata";
 import { createHash, webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
-import { children, readTlv, whole } from "./der.js";
+import { children, ecdsaDerToRaw, readTlv, whole } from "./der.js";
 import { inputError } from "./errors.js";
 import { type KeyType, keyAlgorithms } from "./keys.js";
 import { encodePem } from "./pem.js";
 import type { San } from "./sans.js";
 import { wholeSeconds } from "./x509/algorithm.js";
+import type { Signer } from "./x509/signer.js";
 
 // Crypto provider: Node's built-in WebCrypto rather than @peculiar/webcrypto. Measured on our
 // machines (shared/notes/libraries.md §2): both support every algorithm we use (ECDSA P-256/384,
@@ -281,7 +282,10 @@ export interface CreateCertificateParams {
   notAfter: Date;
   /** SubjectPublicKeyInfo DER of the certified key. */
   spki: Uint8Array;
-  signingKey: CryptoKey;
+  /** A key in memory (a fresh CA key at init, a probe's throw-away CA); or `signer`. */
+  signingKey?: CryptoKey;
+  /** The CA's Signer (a file or token key): takes precedence over signingKey. */
+  signer?: Signer;
   signingKeyType: KeyType;
   profile: CertProfile;
   sans?: San[];
@@ -326,18 +330,50 @@ export async function createCertificate(p: CreateCertificateParams): Promise<Cer
   }
   if (p.crlUrl) extensions.push(new x509.CRLDistributionPointsExtension([p.crlUrl]));
   if (p.ocspNoCheck) extensions.push(new x509.Extension("1.3.6.1.5.5.7.48.1.5", false, new Uint8Array([0x05, 0x00])));
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: p.serial,
-    subject: subjectName,
-    issuer: issuerName,
-    notBefore: wholeSeconds(p.notBefore),
-    notAfter: wholeSeconds(p.notAfter),
-    publicKey,
-    signingKey: p.signingKey,
-    signingAlgorithm: keyAlgorithms(p.signingKeyType).sign,
-    extensions,
-  });
+  const signing = p.signer ? signerAsWebCrypto(p.signer) : undefined;
+  const signingKey = signing?.key ?? p.signingKey;
+  if (!signingKey) throw new Error("createCertificate needs a signer or a signing key");
+  const cert = await x509.X509CertificateGenerator.create(
+    {
+      serialNumber: p.serial,
+      subject: subjectName,
+      issuer: issuerName,
+      notBefore: wholeSeconds(p.notBefore),
+      notAfter: wholeSeconds(p.notAfter),
+      publicKey,
+      signingKey,
+      signingAlgorithm: keyAlgorithms(p.signingKeyType).sign,
+      extensions,
+    },
+    signing?.crypto,
+  );
   return describeCert(cert);
+}
+
+/**
+ * A Signer dressed as the WebCrypto pair @peculiar/x509's generator calls: a key that only
+ * carries its algorithm, and a provider whose sign() goes to the Signer (a token key cannot be
+ * a Node CryptoKey). x509 wants WebCrypto's raw r||s for ECDSA and re-encodes it as DER.
+ */
+function signerAsWebCrypto(signer: Signer): { key: CryptoKey; crypto: Crypto } {
+  const ec = signer.keyType.startsWith("ec-");
+  const algorithm = ec
+    ? { name: "ECDSA", namedCurve: signer.keyType === "ec-p384" ? "P-384" : "P-256" }
+    : { name: "RSASSA-PKCS1-v1_5", hash: { name: "SHA-256" } };
+  const key = { algorithm, type: "private", extractable: false, usages: ["sign"] } as unknown as CryptoKey;
+  const size = signer.keyType === "ec-p384" ? 48 : 32;
+  const crypto = {
+    getRandomValues: <T extends ArrayBufferView | null>(a: T) => webcrypto.getRandomValues(a as never) as T,
+    subtle: {
+      sign: async (_alg: unknown, _key: unknown, tbs: BufferSource) => {
+        const bytes = ArrayBuffer.isView(tbs) ? new Uint8Array(tbs.buffer, tbs.byteOffset, tbs.byteLength) : new Uint8Array(tbs);
+        const sig = await signer.sign(bytes);
+        const raw = ec ? ecdsaDerToRaw(sig, size) : Buffer.from(sig);
+        return raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
+      },
+    },
+  } as unknown as Crypto;
+  return { key, crypto };
 }
 
 /** A PKCS#10 request, as a partner would make with `openssl req -new` (used by the demo). */

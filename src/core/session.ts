@@ -143,10 +143,12 @@ class Session implements Pki {
   get passphrase(): PassphraseSource | undefined {
     const source = this.opts.passphrase;
     if (!source) return undefined;
-    return () => {
+    const once = () => {
       this.passphraseRead ??= source();
       return this.passphraseRead;
     };
+    // Token access travels with the passphrase source (see PassphraseSource).
+    return source.tokens ? Object.assign(once, { tokens: source.tokens }) : once;
   }
 
   config(): Promise<StoreConfig> {

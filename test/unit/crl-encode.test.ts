@@ -9,6 +9,7 @@ import { exportSpki, generateKeyPair, type KeyType } from "../../src/core/keys.j
 import { encodePem } from "../../src/core/pem.js";
 import { createCertificate } from "../../src/core/pki.js";
 import type { RevocationReason } from "../../src/core/store/index-file.js";
+import { cryptoKeySigner } from "../../src/core/x509/signer.js";
 import { openssl } from "../helpers/run.js";
 
 async function ca(keyType: KeyType) {
@@ -46,7 +47,15 @@ for (const keyType of ["ec-p256", "ec-p384", "rsa-2048"] as const) {
     );
     const thisUpdate = new Date(Date.UTC(2026, 10, 1, 12, 0, 0));
     const nextUpdate = new Date(Date.UTC(2051, 0, 1)); // GeneralizedTime from 2050 on
-    const der = await buildCrl({ issuer: cert, signingKey: keys.privateKey, keyType, number: 300, thisUpdate, nextUpdate, entries });
+    const der = await buildCrl({
+      issuer: cert,
+      signer: cryptoKeySigner(keys.privateKey, keyType, cert.spki),
+      keyType,
+      number: 300,
+      thisUpdate,
+      nextUpdate,
+      entries,
+    });
     const parsed = parseCrl(der);
     assert.equal(parsed.number, "300");
     assert.equal(parsed.thisUpdate.toISOString(), thisUpdate.toISOString());
@@ -81,7 +90,7 @@ test("a CRL without revoked certificates omits the empty list (RFC 5280 §5.1.2.
   const { cert, keys } = await ca("ec-p256");
   const der = await buildCrl({
     issuer: cert,
-    signingKey: keys.privateKey,
+    signer: cryptoKeySigner(keys.privateKey, "ec-p256", cert.spki),
     keyType: "ec-p256",
     number: 1,
     thisUpdate: new Date(),

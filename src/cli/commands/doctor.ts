@@ -29,6 +29,10 @@ export function register(parent: Command, ctx: CliContext): void {
     .action(async (opts: PassphraseOpts & { fix?: boolean }) => {
       const { core, pki } = await openSession(ctx, opts);
       const result = await core.runDoctor(pki, { fix: Boolean(opts.fix) });
+      // A database store: its tables must also agree with the records checked above (#16).
+      const db = (await ctx.storeSession?.checkDatabase(Boolean(opts.fix))) ?? [];
+      result.problems.push(...db);
+      if (db.some((p) => !p.fixed)) result.healthy = false;
       ctx.out.result(result, render);
       if (!result.healthy) ctx.out.setExit(Exit.CHECK_FAILED);
     });

@@ -13,8 +13,14 @@ interface Opts {
 
 function render(r: StatusResult, s: Styles): string {
   const cas = table(
-    ["CA", "SUBJECT", "NOT AFTER", "DAYS"],
-    r.cas.map((c) => [c.role, c.subject, c.notAfter.slice(0, 10), String(c.daysLeft)]),
+    ["CA", "SUBJECT", "NOT AFTER", "DAYS", "KEY"],
+    r.cas.map((c) => [
+      c.role,
+      c.subject,
+      c.notAfter.slice(0, 10),
+      String(c.daysLeft),
+      c.keyStore === "pkcs11" ? `token${c.tokenReachable ? "" : " (unreachable)"}` : "file",
+    ]),
     s,
   );
   const crls = table(

@@ -16,6 +16,7 @@ export type AuditAction =
   | "ca.init"
   | "ca.policy"
   | "ca.rollover"
+  | "ca.key.import-to-token"
   | "cert.issue"
   | "cert.revoke"
   | "crl.publish"
@@ -231,4 +232,24 @@ export async function queryAudit(q: AuditQuery): Promise<{ records: AuditRecord[
     ),
     verification,
   };
+}
+
+/**
+ * The lines of `entries` chained after the record `tail` (its seq and line hash): the one
+ * definition of the record format and its link, for storages that append without a file (#16).
+ */
+export function chainAuditLines(
+  entries: AuditEntry[],
+  tail: { seq: number; prev: string },
+  now: Date,
+  actor: string,
+): { text: string; seq: number; prev: string } {
+  let { seq, prev } = tail;
+  let text = "";
+  for (const e of entries) {
+    const line = JSON.stringify({ seq: ++seq, time: iso(now), actor, ...e, prev } satisfies AuditRecord);
+    prev = lineHash(line);
+    text += `${line}\n`;
+  }
+  return { text, seq, prev };
 }

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
+import { loadCaCerts, type PassphraseSource, provePassphrase } from "../ca/material.js";
 import { conflictError, usageError } from "../errors.js";
 import { INPUT_LIMITS, readFileBounded } from "../input.js";
 import { layoutOf, type Pki, type Tx } from "../session.js";
@@ -53,7 +53,7 @@ async function store(pki: Pki, pair: SigningKeyPair): Promise<void> {
  */
 async function checkedPassphrase(pki: Pki, passphrase: PassphraseSource): Promise<string> {
   const layout = layoutOf(pki);
-  await loadIssuingKey(layout, await loadCaCerts(layout, await pki.config()), passphrase);
+  await provePassphrase(layout, await loadCaCerts(layout, await pki.config()), passphrase);
   return passphrase();
 }
 

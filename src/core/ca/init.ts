@@ -4,6 +4,7 @@ import { copyToPublishDir, type StagedCrls, stageCrls } from "../crl/publish.js"
 import { conflictError, fsError, inputError } from "../errors.js";
 import { randomSerial } from "../ids.js";
 import { encryptPkcs8, exportPkcs8, exportSpki, generateKeyPair, type KeyType } from "../keys.js";
+import type { TokenAccess } from "../keystore/key-store.js";
 import { encodePem } from "../pem.js";
 import { type CertInfo, createCertificate, type DistinguishedName } from "../pki.js";
 import { layoutOf, openPki, type Pki } from "../session.js";
@@ -14,7 +15,7 @@ import { layoutOf as storeLayout } from "../store/layout.js";
 import { serializePartners } from "../store/partners.js";
 import { type Revocation, serializeRevocations } from "../store/revocations.js";
 import { DAY, iso } from "../time.js";
-import { cryptoKeySigner } from "../x509/signer.js";
+import { discardCaKeys, type KeyPlan, makeCaKey, type NewCaKey, planKeys } from "./init-keys.js";
 import type { CaCerts, CaEntry } from "./material.js";
 import { validateHttpUrl } from "./policy.js";
 import { registryOf } from "./registry.js";
@@ -40,6 +41,12 @@ export interface InitCaParams {
   crlDays: number;
   /** Another directory that receives a copy of every published CRL. */
   crlPublishDir?: string;
+  /** A PKCS#11 token (RFC 7512 URI) that generates and keeps the CA keys. */
+  keyStore?: string;
+  /** A token for the root key alone (an offline root); the intermediate follows keyStore. */
+  rootKeyStore?: string;
+  /** The PIN source and sessions for token key stores. */
+  tokens?: TokenAccess;
 }
 
 export interface CaSummary {
@@ -50,7 +57,11 @@ export interface CaSummary {
   notAfter: string;
   fingerprint: string;
   certPath: string;
-  keyPath: string;
+  /** The key file; absent when the key is in a token. */
+  keyPath?: string;
+  /** Where the key lives: "file", or "pkcs11" with the key's URI. */
+  keyStore: "file" | "pkcs11";
+  keyUri?: string;
 }
 
 export interface InitCaResult {
@@ -107,7 +118,7 @@ function validate(p: InitCaParams): void {
 
 const caName = (p: InitCaParams, cn: string): DistinguishedName => ({ rdns: [...(p.org ? ([["O", p.org]] as Array<[string, string]>) : []), ["CN", cn]] });
 
-function summarize(cert: CertInfo, keyType: KeyType, certPath: string, keyPath: string): CaSummary {
+function summarize(cert: CertInfo, keyType: KeyType, certPath: string, keyPath: string, key: NewCaKey): CaSummary {
   return {
     subject: cert.subject,
     serial: cert.serial,
@@ -116,7 +127,7 @@ function summarize(cert: CertInfo, keyType: KeyType, certPath: string, keyPath: 
     notAfter: iso(cert.notAfter),
     fingerprint: cert.fingerprint,
     certPath,
-    keyPath,
+    ...(key.uri ? { keyStore: "pkcs11", keyUri: key.uri } : { keyPath, keyStore: "file" }),
   };
 }
 
@@ -141,45 +152,65 @@ async function checkTarget(dir: string): Promise<void> {
  */
 export async function initCa(pki: Pki, p: InitCaParams): Promise<InitCaResult> {
   validate(p);
+  const plan = planKeys(p);
+  await checkTarget(layoutOf(pki).root);
+  const made: NewCaKey[] = [];
+  try {
+    return await buildCa(pki, p, plan, made);
+  } catch (err) {
+    // Nothing half-made survives: the temp directory is gone, and so are keys made in a token.
+    await discardCaKeys(made, p.tokens);
+    throw err;
+  }
+}
+
+async function buildCa(pki: Pki, p: InitCaParams, plan: KeyPlan, made: NewCaKey[]): Promise<InitCaResult> {
   const final = layoutOf(pki);
   const now = pki.now;
-  await checkTarget(final.root);
   const warnings: string[] = [];
   if (p.insecureNoPassphrase)
     warnings.push("the CA keys are stored unencrypted (--insecure-no-passphrase): anyone who can read the PKI directory can issue certificates");
 
   const notBefore = new Date(now.getTime() - BACKDATE_MS);
-  const rootKeys = await generateKeyPair(p.keyType);
+  const keyParams = {
+    keyType: p.keyType,
+    ...(p.tokens ? { tokens: p.tokens } : {}),
+    ...(p.passphrase !== undefined ? { passphrase: p.passphrase } : {}),
+    ...(p.insecureNoPassphrase ? { insecureNoPassphrase: true } : {}),
+  };
+  const rootKey = await makeCaKey({ ...keyParams, role: "root", ...(plan.root ? { token: plan.root } : {}) });
+  made.push(rootKey);
   const root = await createCertificate({
     serial: randomSerial(),
     subject: caName(p, `${p.name} Root CA`),
     notBefore,
     notAfter: new Date(now.getTime() + p.rootDays * DAY),
-    spki: await exportSpki(rootKeys.publicKey),
-    signingKey: rootKeys.privateKey,
+    spki: rootKey.spki,
+    signer: rootKey.signer,
     signingKeyType: p.keyType,
     profile: { kind: "root", pathLen: p.intermediate ? 1 : 0 },
   });
-  let intermediate: { cert: CertInfo; keys: CryptoKeyPair } | undefined;
+  let intermediate: { cert: CertInfo; key: NewCaKey } | undefined;
   if (p.intermediate) {
-    const keys = await generateKeyPair(p.keyType);
+    const key = await makeCaKey({ ...keyParams, role: "intermediate", ...(plan.intermediate ? { token: plan.intermediate } : {}) });
+    made.push(key);
     const cert = await createCertificate({
       serial: randomSerial(),
       subject: caName(p, `${p.name} Intermediate CA`),
       issuer: root,
       notBefore,
       notAfter: new Date(now.getTime() + p.intermediateDays * DAY),
-      spki: await exportSpki(keys.publicKey),
-      signingKey: rootKeys.privateKey,
+      spki: key.spki,
+      signer: rootKey.signer,
       signingKeyType: p.keyType,
       profile: { kind: "intermediate", pathLen: 0 },
     });
-    intermediate = { cert, keys };
+    intermediate = { cert, key };
   }
 
   // The canary: a client certificate revoked the moment it exists, so it is on every CRL the
   // gateways ever load. `mtls probe` presents it to prove the gateway enforces the current CRL.
-  const issuer = intermediate ? { cert: intermediate.cert, keys: intermediate.keys } : { cert: root, keys: rootKeys };
+  const issuer = intermediate ? { cert: intermediate.cert, key: intermediate.key } : { cert: root, key: rootKey };
   const canaryKeys = await generateKeyPair("ec-p256");
   const canary = await createCertificate({
     serial: randomSerial(),
@@ -188,20 +219,14 @@ export async function initCa(pki: Pki, p: InitCaParams): Promise<InitCaResult> {
     notBefore,
     notAfter: issuer.cert.notAfter,
     spki: await exportSpki(canaryKeys.publicKey),
-    signingKey: issuer.keys.privateKey,
+    signer: issuer.key.signer,
     signingKeyType: p.keyType,
     profile: { kind: "leaf", extKeyUsage: ["clientAuth"] },
   });
 
-  const protect = async (key: CryptoKey) => {
-    const der = await exportPkcs8(key);
-    return p.insecureNoPassphrase ? encodePem("PRIVATE KEY", der) : encryptPkcs8(der, p.passphrase as string);
-  };
-  const [rootKeyPem, intKeyPem, canaryKeyPem] = await Promise.all([
-    protect(rootKeys.privateKey),
-    intermediate ? protect(intermediate.keys.privateKey) : undefined,
-    protect(canaryKeys.privateKey),
-  ]);
+  const canaryDer = await exportPkcs8(canaryKeys.privateKey);
+  const canaryKeyPem = p.insecureNoPassphrase ? encodePem("PRIVATE KEY", canaryDer) : await encryptPkcs8(canaryDer, p.passphrase as string);
+  const keyStore = { ...(rootKey.uri ? { root: rootKey.uri } : {}), ...(intermediate?.key.uri ? { intermediate: intermediate.key.uri } : {}) };
 
   const config: StoreConfig = {
     formatVersion: FORMAT_VERSION,
@@ -213,6 +238,7 @@ export async function initCa(pki: Pki, p: InitCaParams): Promise<InitCaResult> {
       intermediate: p.intermediate,
       ...(p.crlUrl ? { crlUrl: validateHttpUrl(p.crlUrl, "--crl-url", "") } : {}),
       ...(p.ocspUrl ? { ocspUrl: validateHttpUrl(p.ocspUrl, "--ocsp-url", "") } : {}),
+      ...(Object.keys(keyStore).length ? { keyStore } : {}),
     },
     policy: { defaultDays: p.defaultDays, maxDays: p.maxDays, warnDays: p.warnDays },
     crl: { validityDays: p.crlDays, ...(p.crlPublishDir ? { publishDir: p.crlPublishDir } : {}) },
@@ -246,23 +272,15 @@ export async function initCa(pki: Pki, p: InitCaParams): Promise<InitCaResult> {
       registry,
     };
     caCerts = ca;
-    const keys = {
-      root: { key: rootKeys.privateKey, keyType: p.keyType, signer: cryptoKeySigner(rootKeys.privateKey, p.keyType, root.spki) },
-      ...(intermediate
-        ? {
-            intermediate: {
-              key: intermediate.keys.privateKey,
-              keyType: p.keyType,
-              signer: cryptoKeySigner(intermediate.keys.privateKey, p.keyType, intermediate.cert.spki),
-            },
-          }
-        : {}),
-    };
+    const caKey = (k: NewCaKey) => ({ signer: k.signer, keyType: p.keyType, location: k.location });
+    const keys = { root: caKey(rootKey), ...(intermediate ? { intermediate: caKey(intermediate.key) } : {}) };
     // The new store is built in a scratch directory by one transaction, then renamed into place.
     const scratch = await openPki(tmpDir, { now, actor: pki.actor, ...(pki.durableStep ? { onDurableStep: pki.durableStep } : {}) });
     staged = await scratch.transact("ca.init", async (tx) => {
-      tx.put(storeKeys.rootKey, rootKeyPem, { secret: true }).put(storeKeys.rootCert, root.pem);
-      if (intermediate && intKeyPem) tx.put(storeKeys.intermediateKey, intKeyPem, { secret: true }).put(storeKeys.intermediateCert, intermediate.cert.pem);
+      if (rootKey.pem) tx.put(storeKeys.rootKey, rootKey.pem, { secret: true });
+      tx.put(storeKeys.rootCert, root.pem);
+      if (intermediate?.key.pem) tx.put(storeKeys.intermediateKey, intermediate.key.pem, { secret: true });
+      if (intermediate) tx.put(storeKeys.intermediateCert, intermediate.cert.pem);
       tx.put(storeKeys.canaryKey, canaryKeyPem, { secret: true }).put(storeKeys.canaryCert, canary.pem);
       tx.put(storeKeys.caBundle, root.pem).put(storeKeys.chain, (intermediate ? intermediate.cert.pem : "") + root.pem);
       tx.rewrite("index", "").rewrite("revocations", serializeRevocations([canaryRevocation]));
@@ -272,7 +290,14 @@ export async function initCa(pki: Pki, p: InitCaParams): Promise<InitCaResult> {
       tx.audit({
         action: "ca.init",
         outcome: "ok",
-        details: { name: p.name, keyType: p.keyType, intermediate: p.intermediate, keyEncrypted: !p.insecureNoPassphrase },
+        details: {
+          name: p.name,
+          keyType: p.keyType,
+          intermediate: p.intermediate,
+          keyEncrypted: !p.insecureNoPassphrase,
+          ...(keyStore.root ? { rootKeyUri: keyStore.root } : {}),
+          ...(keyStore.intermediate ? { intermediateKeyUri: keyStore.intermediate } : {}),
+        },
       });
       return crls;
     });
@@ -287,8 +312,8 @@ export async function initCa(pki: Pki, p: InitCaParams): Promise<InitCaResult> {
 
   return {
     pkiDir: final.root,
-    root: summarize(root, p.keyType, final.rootCert, final.rootKey),
-    ...(intermediate ? { intermediate: summarize(intermediate.cert, p.keyType, final.intermediateCert, final.intermediateKey) } : {}),
+    root: summarize(root, p.keyType, final.rootCert, final.rootKey, rootKey),
+    ...(intermediate ? { intermediate: summarize(intermediate.cert, p.keyType, final.intermediateCert, final.intermediateKey, intermediate.key) } : {}),
     caBundlePath: final.caBundle,
     chainPath: final.chain,
     crlBundlePath: final.crlBundle,

@@ -2,7 +2,9 @@ import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { lstat, readdir } from "node:fs/promises";
 import { Exit, envError, fsError, inputError, MtlsError } from "../errors.js";
 import { INPUT_LIMITS, readFileBounded } from "../input.js";
-import { decryptKeyPemAsync, importSigningKey, isEncryptedKeyPem, type KeyType, keyObjectFromPkcs8, keyTypeOf } from "../keys.js";
+import { decryptKeyPemAsync, isEncryptedKeyPem, type KeyType, keyObjectFromPkcs8, keyTypeOf } from "../keys.js";
+import { type KeyLocation, openTokenCaKey, type TokenAccess, tokenLocation } from "../keystore/key-store.js";
+import { parsePkcs11Uri } from "../keystore/pkcs11-uri.js";
 import { pemOrDer } from "../pem.js";
 import { type CertInfo, parseCertificate } from "../pki.js";
 import type { CaRecord, CaRegistry, StoreConfig } from "../store/config.js";
@@ -12,8 +14,12 @@ import { corruptError } from "../store/records.js";
 import { keyObjectSigner, type Signer } from "../x509/signer.js";
 import { type CaId, isCaId, publishOrder, registryOf } from "./registry.js";
 
-/** Supplies the CA key passphrase when, and only when, a key turns out to be encrypted. */
-export type PassphraseSource = () => Promise<string>;
+/**
+ * Supplies the CA key passphrase when, and only when, a key turns out to be encrypted. Token
+ * access (the PIN source and the command's open PKCS#11 sessions) rides along on the same
+ * value, so every path that can reach a CA key file can reach a CA key in a token.
+ */
+export type PassphraseSource = (() => Promise<string>) & { tokens?: TokenAccess };
 
 /** One CA of the store with its certificate. */
 export interface CaEntry extends CaRecord {
@@ -32,6 +38,8 @@ export interface CaCerts {
   /** Every CA of the store, oldest first (after a rollover: old ones, retired ones too). */
   all: CaEntry[];
   registry: CaRegistry;
+  /** CA keys in a PKCS#11 token (config.json ca.keyStore), by CA id (the first two CAs only). */
+  keyStore?: { root?: string; intermediate?: string };
 }
 
 /** A CA of the store by id; an id the store does not know is a damaged record. */
@@ -55,9 +63,13 @@ export function intermediatePemOf(ca: CaCerts, issuerId: CaId): string {
   return e && e.kind === "intermediate" ? e.cert.pem : "";
 }
 
-/** Whether the root key is stored encrypted: new CA keys are protected the same way. */
-export async function rootKeyEncrypted(layout: Layout): Promise<boolean> {
-  return isEncryptedKeyPem(await readText(layout.rootKey));
+/**
+ * Whether the store's file keys are encrypted, as the canary key shows (always a file, sealed
+ * with the CA passphrase unless the CA was made with --insecure-no-passphrase): new CA keys are
+ * protected the same way, also when the first CA keys are in a token.
+ */
+export async function canaryKeyEncrypted(layout: Layout): Promise<boolean> {
+  return isEncryptedKeyPem(await readText(layout.canaryKey));
 }
 
 /** CA ids whose certificate or key file exists (with or without a registry entry). */
@@ -99,19 +111,23 @@ export async function loadCaCerts(layout: Layout, config: StoreConfig): Promise<
   const all: CaEntry[] = await Promise.all(
     registry.list.map(async (r) => ({ ...r, cert: await readCaCert(layout.caCert(r.id), `the ${r.id} CA certificate`) })),
   );
+  const keyStore = config.ca.keyStore ? { keyStore: config.ca.keyStore } : {};
   const issuing = all.find((c) => c.id === registry.issuing) as CaEntry;
-  if (issuing.kind === "root") return { root: issuing.cert, issuer: issuing.cert, issuerRole: issuing.id, all, registry };
+  if (issuing.kind === "root") return { root: issuing.cert, issuer: issuing.cert, issuerRole: issuing.id, all, registry, ...keyStore };
   const root = (all.find((c) => c.id === issuing.parent) as CaEntry).cert;
-  return { root, intermediate: issuing.cert, issuer: issuing.cert, issuerRole: issuing.id, all, registry };
+  return { root, intermediate: issuing.cert, issuer: issuing.cert, issuerRole: issuing.id, all, registry, ...keyStore };
 }
 
 export interface CaKey {
-  key: CryptoKey;
-  /** The same key for node:crypto's synchronous signing (partner leaves, in bulk). */
+  /**
+   * Every signature by this CA goes through it, wherever the key lives. (There is deliberately
+   * no CryptoKey here: a token key has none, so signing code that took one would fail on it.)
+   */
+  signer: Signer;
+  /** A file key for node:crypto's synchronous signing (partner leaves, in bulk). */
   keyObject?: KeyObject;
   keyType: KeyType;
-  /** How certificates and CRLs are signed with this key (a file key here; a token key elsewhere). */
-  signer: Signer;
+  location: KeyLocation;
 }
 
 /**
@@ -144,7 +160,34 @@ export async function loadCaKey(path: string, cert: CertInfo, passphrase: Passph
   }
   const keyType = keyTypeOf(cert.spki);
   const keyObject = keyObjectFromPkcs8(pkcs8);
-  return { key: await importSigningKey(pkcs8, keyType), keyObject, keyType, signer: keyObjectSigner(keyObject, keyType, cert.spki) };
+  return {
+    signer: keyObjectSigner(keyObject, keyType, cert.spki),
+    keyObject,
+    keyType,
+    location: { kind: "file", path },
+  };
+}
+
+/** A CA key in a PKCS#11 token: the token must be there, the PIN right, and the key the certificate's. */
+async function loadTokenCaKey(uriText: string, role: CaId, cert: CertInfo, passphrase: PassphraseSource | undefined, what: string): Promise<CaKey> {
+  const uri = parsePkcs11Uri(uriText, `config.json ca.keyStore.${role}`);
+  if (!passphrase?.tokens)
+    throw new MtlsError(
+      "ERR_PIN_REQUIRED",
+      `${what} is in a PKCS#11 token and no PIN source was given`,
+      Exit.USAGE,
+      "set MTLS_PKCS11_PIN or pass --pin-file <file>",
+    );
+  const { signer, keyType } = await openTokenCaKey(passphrase.tokens, uri, cert, what);
+  return { signer, keyType, location: tokenLocation(uri) };
+}
+
+/** A CA's key, from its file or its token as config.json says (CAs a rollover adds are files). */
+export function loadRoleKey(layout: Layout, ca: CaCerts, role: CaId, cert: CertInfo, passphrase: PassphraseSource | undefined): Promise<CaKey> {
+  const what = `the ${role} CA key`;
+  const uri = role === "root" || role === "intermediate" ? ca.keyStore?.[role] : undefined;
+  if (uri !== undefined) return loadTokenCaKey(uri, role, cert, passphrase, what);
+  return loadCaKey(layout.caKey(role), cert, passphrase, what);
 }
 
 /** CA keys by CA id ("root", "intermediate", after a rollover "intermediate-2" …). */
@@ -154,16 +197,30 @@ export interface CaKeys {
 
 /** The key of the CA that signs partner certificates: the intermediate, or the root in a one-tier PKI. */
 export function loadIssuingKey(layout: Layout, ca: CaCerts, passphrase: PassphraseSource | undefined): Promise<CaKey> {
-  return loadCaKey(layout.caKey(ca.issuerRole), ca.issuer, passphrase, `the ${ca.issuerRole} CA key`);
+  return loadRoleKey(layout, ca, ca.issuerRole, ca.issuer, passphrase);
 }
 
 /** The key of any CA of the store. */
 export const loadKeyOf = (layout: Layout, ca: CaCerts, id: CaId, passphrase: PassphraseSource | undefined): Promise<CaKey> =>
-  loadCaKey(layout.caKey(id), certOf(ca, id), passphrase, `the ${id} CA key`);
+  loadRoleKey(layout, ca, id, certOf(ca, id), passphrase);
 
 /** The keys of every CA that signs CRLs. Decrypt before taking the store lock: it is slow. */
 export async function loadCaKeys(layout: Layout, ca: CaCerts, passphrase: PassphraseSource | undefined): Promise<CaKeys> {
   const ids = crlCas(ca).map((c) => c.id);
   const keys = await Promise.all(ids.map((id) => loadKeyOf(layout, ca, id, passphrase)));
   return Object.fromEntries(ids.map((id, i) => [id, keys[i]]));
+}
+
+/**
+ * Proves the CA passphrase by opening a key sealed with it: the issuing CA key, or, when that key
+ * is in a token, the canary's key (sealed with the same passphrase at `ca init`).
+ */
+export async function provePassphrase(layout: Layout, ca: CaCerts, passphrase: PassphraseSource): Promise<void> {
+  const issuing = ca.issuerRole === "root" || ca.issuerRole === "intermediate" ? ca.keyStore?.[ca.issuerRole] : undefined;
+  if (issuing === undefined) {
+    await loadIssuingKey(layout, ca, passphrase);
+    return;
+  }
+  const pem = await readText(layout.canaryKey);
+  if (pem.includes("ENCRYPTED PRIVATE KEY")) await decryptKeyPemAsync(pem, await passphrase(), "the canary key");
 }

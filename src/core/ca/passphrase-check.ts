@@ -1,5 +1,5 @@
 import { openStore } from "../store/store.js";
-import { loadCaCerts, loadIssuingKey } from "./material.js";
+import { loadCaCerts, provePassphrase } from "./material.js";
 
 /**
  * True when `passphrase` opens the key that signs partner certificates. Lets a prompt ask again
@@ -9,7 +9,7 @@ export async function verifyCaPassphrase(pkiDir: string, passphrase: string): Pr
   const { layout, config } = await openStore(pkiDir);
   const ca = await loadCaCerts(layout, config);
   try {
-    await loadIssuingKey(layout, ca, async () => passphrase);
+    await provePassphrase(layout, ca, async () => passphrase);
     return true;
   } catch (err) {
     if ((err as { code?: string }).code === "ERR_PASSPHRASE_WRONG") return false;

@@ -21,11 +21,11 @@ import {
   type CaKey,
   type CaKeys,
   caIdsOnDisk,
+  canaryKeyEncrypted,
   certOf,
   loadCaCerts,
   loadCaKeys,
   type PassphraseSource,
-  rootKeyEncrypted,
 } from "./material.js";
 import type { CrossSpec, NewCaSpec } from "./rollover-plan.js";
 import { caBundlePem, issuingChainPem } from "./trust.js";
@@ -73,11 +73,12 @@ export async function mintCa(spec: NewCaSpec, keyType: KeyType, signer?: { cert:
     notBefore: spec.notBefore,
     notAfter: spec.notAfter,
     spki,
-    signingKey: signer ? signer.key.key : keys.privateKey,
+    // Cross-signing and signing go through the parent's Signer (a file or a token key).
+    ...(signer ? { signer: signer.key.signer } : { signingKey: keys.privateKey }),
     signingKeyType: signer ? signer.key.keyType : keyType,
     profile: spec.kind === "root" ? { kind: "root", pathLen: spec.pathLen } : { kind: "intermediate", pathLen: spec.pathLen },
   });
-  const key: CaKey = { key: keys.privateKey, keyType, signer: cryptoKeySigner(keys.privateKey, keyType, spki) };
+  const key: CaKey = { signer: cryptoKeySigner(keys.privateKey, keyType, spki), keyType, location: { kind: "file", path: "" } };
   return { cert, keys, key };
 }
 
@@ -90,7 +91,7 @@ export function mintCross(spec: CrossSpec, subject: CertInfo, issuer: { cert: Ce
     notBefore: spec.notBefore,
     notAfter: spec.notAfter,
     spki: subject.spki,
-    signingKey: issuer.key.key,
+    signer: issuer.key.signer,
     signingKeyType: issuer.key.keyType,
     profile: { kind: "intermediate", pathLen: 0 },
   });
@@ -106,7 +107,7 @@ async function mintCanary(config: StoreConfig, issuer: { cert: CertInfo; key: Ca
     notBefore: new Date(now.getTime() - 5 * 60 * 1000),
     notAfter: issuer.cert.notAfter,
     spki: await exportSpki(keys.publicKey),
-    signingKey: issuer.key.key,
+    signer: issuer.key.signer,
     signingKeyType: issuer.key.keyType,
     profile: { kind: "leaf", extKeyUsage: ["clientAuth"] },
   });
@@ -115,7 +116,7 @@ async function mintCanary(config: StoreConfig, issuer: { cert: CertInfo; key: Ca
 
 /** Keys are protected like the root key already is: encrypted with the same passphrase, or (--insecure-no-passphrase stores) not. */
 export async function keyProtector(layout: Layout, passphrase: PassphraseSource | undefined) {
-  const encrypted = await rootKeyEncrypted(layout);
+  const encrypted = await canaryKeyEncrypted(layout);
   const secret = encrypted && passphrase ? await passphrase() : undefined;
   return async (key: CryptoKey) => {
     const der = await exportPkcs8(key);

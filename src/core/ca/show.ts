@@ -1,5 +1,6 @@
 import { stat } from "node:fs/promises";
 import { isEncryptedKeyPem, keyTypeOf } from "../keys.js";
+import { type CaKeyPlace, locateCaKeys } from "../keystore/reachability.js";
 import type { CertInfo } from "../pki.js";
 import { readText } from "../store/fs.js";
 import { openStore } from "../store/store.js";
@@ -22,9 +23,16 @@ export interface CaDetails {
   fingerprint: string;
   pathLen?: number;
   certPath: string;
-  keyPath: string;
-  keyEncrypted: boolean;
-  keyMode: string;
+  /** "file" (keyPath, keyEncrypted, keyMode) or "pkcs11" (keyUri, token, tokenReachable). */
+  keyStore: "file" | "pkcs11";
+  keyPath?: string;
+  keyEncrypted?: boolean;
+  keyMode?: string;
+  keyUri?: string;
+  token?: string;
+  /** The token is present and holds the key's public half (checked without a PIN). */
+  tokenReachable?: boolean;
+  tokenProblem?: { code: string; message: string; hint: string };
 }
 
 export interface ShowCaResult {
@@ -42,8 +50,20 @@ export interface ShowCaResult {
   otherCas?: Array<CaDetails & { id: string; state: "in-service" | "retired" }>;
 }
 
-async function details(cert: CertInfo, certPath: string, keyPath: string, now: Date): Promise<CaDetails> {
+async function keyDetails(place: CaKeyPlace | undefined, keyPath: string) {
+  if (place?.keyStore === "pkcs11")
+    return {
+      keyStore: "pkcs11" as const,
+      ...(place.keyUri ? { keyUri: place.keyUri } : {}),
+      ...(place.token ? { token: place.token } : {}),
+      tokenReachable: place.reachable === true,
+      ...(place.problem ? { tokenProblem: place.problem } : {}),
+    };
   const [pem, st] = await Promise.all([readText(keyPath), stat(keyPath)]);
+  return { keyStore: "file" as const, keyPath, keyEncrypted: isEncryptedKeyPem(pem), keyMode: (st.mode & 0o777).toString(8).padStart(4, "0") };
+}
+
+async function details(cert: CertInfo, certPath: string, keyPath: string, now: Date, place: CaKeyPlace | undefined): Promise<CaDetails> {
   return {
     subject: cert.subject,
     issuer: cert.issuer,
@@ -55,9 +75,7 @@ async function details(cert: CertInfo, certPath: string, keyPath: string, now: D
     fingerprint: cert.fingerprint,
     ...(cert.pathLen !== undefined ? { pathLen: cert.pathLen } : {}),
     certPath,
-    keyPath,
-    keyEncrypted: isEncryptedKeyPem(pem),
-    keyMode: (st.mode & 0o777).toString(8).padStart(4, "0"),
+    ...(await keyDetails(place, keyPath)),
   };
 }
 
@@ -65,9 +83,11 @@ async function details(cert: CertInfo, certPath: string, keyPath: string, now: D
 export async function showCa(p: ShowCaParams): Promise<ShowCaResult> {
   const { layout, config } = await openStore(p.pkiDir);
   const ca = await loadCaCerts(layout, config);
+  const places = await locateCaKeys(layout, ca);
+  const place = (role: string) => places.find((pl) => pl.role === role);
   // The issuing hierarchy; after a rollover its files are ca/<id>.pem and private/<id>.key.
   const rootId = caEntry(ca, ca.issuerRole).parent ?? ca.issuerRole;
-  const of = (id: string) => details(certOf(ca, id), layout.caCert(id), layout.caKey(id), p.now);
+  const of = (id: string) => details(certOf(ca, id), layout.caCert(id), layout.caKey(id), p.now, place(id));
   const others = ca.all.filter((c) => c.id !== rootId && c.id !== ca.issuerRole);
   return {
     pkiDir: layout.root,

@@ -52,7 +52,8 @@ export interface CrlEntry {
 
 export interface BuildCrlParams {
   issuer: CertInfo;
-  signingKey: CryptoKey;
+  /** A key in memory; a token key has none and signs through `signer`. */
+  signingKey?: CryptoKey;
   keyType: KeyType;
   /** Signs instead of signingKey (a CA key's Signer: a file key or a token key). */
   signer?: Signer;
@@ -119,7 +120,8 @@ function encodeEntries(entries: readonly CrlEntry[]): Buffer | undefined {
 
 /** A signed X.509 v2 CRL (DER) with AKI and CRL Number, entries with reason codes. */
 export async function buildCrl(p: BuildCrlParams): Promise<Buffer> {
-  const signer = p.signer ?? cryptoKeySigner(p.signingKey, p.keyType, p.issuer.spki);
+  if (!p.signer && !p.signingKey) throw new Error("buildCrl needs a signer or a signing key");
+  const signer = p.signer ?? cryptoKeySigner(p.signingKey as CryptoKey, p.keyType, p.issuer.spki);
   const alg = signer.algorithm;
   const revoked = encodeEntries(p.entries);
   const aki = authorityKeyIdentifierValue(Buffer.from(p.issuer.subjectKeyId ?? "", "hex"));

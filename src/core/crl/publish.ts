@@ -113,7 +113,7 @@ export async function stageCrls(p: RenderCrlsParams, tx: Tx): Promise<StagedCrls
     const number = (state[role]?.number ?? 0) + 1;
     state[role] = { number };
     const entries = entriesOf(role);
-    const der = await buildCrl({ issuer: cert, signingKey: key.key, keyType: key.keyType, signer: key.signer, number, thisUpdate, nextUpdate, entries });
+    const der = await buildCrl({ issuer: cert, keyType: key.keyType, signer: key.signer, number, thisUpdate, nextUpdate, entries });
     const pem = encodePem("X509 CRL", der);
     pems.push(pem);
     tx.put(storeKeys.crlDer(role), der).put(storeKeys.crlPem(role), pem);

@@ -18,6 +18,7 @@ import { quarantineName } from "../store/records.js";
 import { scanRevocations, serializeRevocations } from "../store/revocations.js";
 import { journalCheck, leftoversCheck, modesCheck, recordsCheck } from "./file-checks.js";
 import { identityProblems } from "./identity-check.js";
+import { keyStoreCheck } from "./key-store-check.js";
 import { materialCheck } from "./material-check.js";
 import { pgpCheck } from "./pgp-check.js";
 import { auditCheck, certificatesCheck, crlCheck, orphansCheck, publishDirCheck, revocationsCheck } from "./revocation-checks.js";
@@ -46,6 +47,7 @@ const CHECKS: readonly DoctorCheckDef[] = [
   auditCheck,
   identitiesCheck,
   pgpCheck,
+  keyStoreCheck,
 ];
 
 export interface DoctorResult {

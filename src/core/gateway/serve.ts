@@ -72,7 +72,7 @@ async function localServerCert(p: ServeParams, layout: Layout) {
     notBefore: new Date(p.now.getTime() - 5 * MINUTE),
     notAfter: new Date(p.now.getTime() + 30 * DAY),
     spki: await exportSpki(keys.publicKey),
-    signingKey: caKey.key,
+    signer: caKey.signer,
     signingKeyType: caKey.keyType,
     profile: { kind: "leaf", extKeyUsage: ["serverAuth"] },
     sans: [

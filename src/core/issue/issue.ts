@@ -203,10 +203,9 @@ export async function signRequest(r: PreparedRequest, ca: CaCerts, caKey: CaKey,
     extKeyUsage: ["clientAuth"],
     ...(config.ca.crlUrl ? { crlUrl: config.ca.crlUrl } : {}),
     ...(config.ca.ocspUrl ? { ocspUrl: config.ca.ocspUrl } : {}),
-    signingKey: caKey.key,
+    signer: caKey.signer,
     ...(caKey.keyObject ? { signingKeyObject: caKey.keyObject } : {}),
     signingKeyType: caKey.keyType,
-    signer: caKey.signer,
   });
 }
 

@@ -58,7 +58,8 @@ export interface LeafParams {
   crlUrl?: string;
   /** The OCSP responder, written as Authority Information Access (RFC 5280 §4.2.2.1). */
   ocspUrl?: string;
-  signingKey: CryptoKey;
+  /** A key in memory; a token key has none and signs through `signer`. */
+  signingKey?: CryptoKey;
   /** When given, signs synchronously with node:crypto (no thread-pool round trip). */
   signingKeyObject?: KeyObject;
   signingKeyType: KeyType;
@@ -71,7 +72,13 @@ const signerFor = (p: LeafParams): Signer =>
   p.signer ??
   (p.signingKeyObject
     ? keyObjectSigner(p.signingKeyObject, p.signingKeyType, new Uint8Array())
-    : cryptoKeySigner(p.signingKey, p.signingKeyType, new Uint8Array()));
+    : p.signingKey
+      ? cryptoKeySigner(p.signingKey, p.signingKeyType, new Uint8Array())
+      : missingKey());
+
+function missingKey(): never {
+  throw new Error("a leaf needs a signer or a signing key");
+}
 
 export function leafTbs(p: LeafParams): Buffer {
   const alg = p.signer?.algorithm ?? signatureAlgorithmDer(p.signingKeyType);

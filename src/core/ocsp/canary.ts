@@ -43,7 +43,7 @@ export async function stageOcspCanary(
     notBefore: new Date(p.now.getTime() - 5 * MINUTE),
     notAfter: p.ca.issuer.notAfter,
     spki: keys.spki,
-    signingKey: p.caKey.key,
+    signer: p.caKey.signer,
     signingKeyType: p.caKey.keyType,
     profile: { kind: "leaf", extKeyUsage: ["clientAuth"] },
   });

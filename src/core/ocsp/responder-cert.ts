@@ -5,7 +5,7 @@
 // the CA keys (PBES2 under the CA passphrase, or in the clear only when the CA keys are).
 import { readFile } from "node:fs/promises";
 import type { AuditEntry } from "../audit/audit.js";
-import { type CaCerts, type CaKey, caEntry, certOf, crlCas, loadCaCerts, loadCaKey, type PassphraseSource } from "../ca/material.js";
+import { type CaCerts, type CaKey, caEntry, certOf, crlCas, loadCaCerts, loadRoleKey, type PassphraseSource } from "../ca/material.js";
 import type { CaRole } from "../crl/publish.js";
 import { randomSerial } from "../ids.js";
 import { decryptKeyPemAsync, encryptPkcs8, generateKeyPairDer, isEncryptedKeyPem, keyObjectFromPkcs8 } from "../keys.js";
@@ -101,7 +101,7 @@ async function issueResponder(caCert: CertInfo, org: string | undefined, caKey: 
     notBefore: new Date(now.getTime() - 5 * MINUTE),
     notAfter: new Date(now.getTime() + RESPONDER_LIFETIME_MS),
     spki: keys.spki,
-    signingKey: caKey.key,
+    signer: caKey.signer,
     signingKeyType: caKey.keyType,
     profile: { kind: "leaf", extKeyUsage: ["OCSPSigning"] },
     ocspNoCheck: true,
@@ -152,7 +152,9 @@ interface IssueDueParams extends LoadRespondersParams {
 
 async function issueDue(pki: Pki, p: IssueDueParams): Promise<void> {
   const { layout, ca } = p;
-  const caKeyPath = (role: CaRole) => layout.caKey(role);
+  // A CA key in a token: the responder key is protected like the canary's, the PKI's other keys.
+  const caKeyPath = (role: CaRole) =>
+    (role === "root" || role === "intermediate") && ca.keyStore?.[role] !== undefined ? layout.canaryKey : layout.caKey(role);
   // The responder key is protected exactly as the CA key that certifies it.
   const caKeyEncrypted = async (role: CaRole) => isEncryptedKeyPem((await readOptional(caKeyPath(role))) ?? "");
   const passphrase = pki.passphrase;
@@ -162,7 +164,7 @@ async function issueDue(pki: Pki, p: IssueDueParams): Promise<void> {
       const config = await tx.config();
       const keys = new Map<CaRole, CaKey>();
       const keyOf = async (role: CaRole) => {
-        const key = keys.get(role) ?? (await loadCaKey(caKeyPath(role), caCertOf(ca, role), passphrase, `the ${role} CA key`));
+        const key = keys.get(role) ?? (await loadRoleKey(layout, ca, role, caCertOf(ca, role), passphrase));
         keys.set(role, key);
         return key;
       };

@@ -123,10 +123,9 @@ async function signServer(
     sans,
     extKeyUsage: ["serverAuth"],
     ...(ctx.crlUrl ? { crlUrl: ctx.crlUrl } : {}),
-    signingKey: caKey.key,
+    signer: caKey.signer,
     ...(caKey.keyObject ? { signingKeyObject: caKey.keyObject } : {}),
     signingKeyType: caKey.keyType,
-    signer: caKey.signer,
   });
   const record: CertRecord = {
     serial,

@@ -3,6 +3,7 @@ import { supersededWithoutCerts } from "../ca/rollover-status.js";
 import { publishDirLag, readCrlHistory } from "../crl/history.js";
 import { loadPublishedCrls } from "../crl/show.js";
 import { statusOf } from "../inventory/list.js";
+import { locateCaKeys } from "../keystore/reachability.js";
 import { checkResponder, type ResponderHealth } from "../ocsp/health.js";
 import type { CertInfo } from "../pki.js";
 import { expiredServerProblems, renewHint } from "../server/status.js";
@@ -35,7 +36,8 @@ export type ProblemKind =
   | "crl-stale"
   | "ocsp-down"
   | "ocsp-wrong"
-  | "crl-publish-stale";
+  | "crl-publish-stale"
+  | "ca-key-unreachable";
 
 export interface Problem {
   kind: ProblemKind;
@@ -48,7 +50,7 @@ export interface Problem {
 export interface StatusResult {
   healthy: boolean;
   problems: Problem[];
-  cas: Array<{ role: string; subject: string; notAfter: string; daysLeft: number }>;
+  cas: Array<{ role: string; subject: string; notAfter: string; daysLeft: number; keyStore?: "file" | "pkcs11"; tokenReachable?: boolean }>;
   certificates: { total: number; valid: number; expiring: number; expired: number; revoked: number };
   crls: Array<{
     issuer: string;
@@ -106,6 +108,8 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
             : "rotate the partners it issued onto the current CA (`mtls ca rollover status` lists them)",
       });
   }
+
+  problems.push(...(await keyStoreProblems(layout, ca, cas)));
 
   const counts = { total: index.length, valid: 0, expiring: 0, expired: 0, revoked: 0 };
   for (const r of index) {
@@ -190,4 +194,15 @@ async function publishDirProblems(layout: Layout, publishDir: string | undefined
     message: `${l.path} in the publish directory is ${l.why}`,
     hint: "run `mtls crl publish` (or `mtls doctor --fix`)",
   }));
+}
+
+/** #20: where each CA key lives; a token that does not answer is a problem (no PIN needed). */
+async function keyStoreProblems(layout: Layout, ca: CaCerts, cas: StatusResult["cas"]): Promise<Problem[]> {
+  const problems: Problem[] = [];
+  for (const place of await locateCaKeys(layout, ca)) {
+    const entry = cas.find((c) => c.role === place.role);
+    if (entry) Object.assign(entry, { keyStore: place.keyStore, ...(place.keyStore === "pkcs11" ? { tokenReachable: place.reachable === true } : {}) });
+    if (place.problem) problems.push({ kind: "ca-key-unreachable", message: place.problem.message, hint: place.problem.hint });
+  }
+  return problems;
 }

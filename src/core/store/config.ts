@@ -59,6 +59,11 @@ export interface StoreConfig {
     crlUrl?: string;
     /** Written as the OCSP responder (Authority Information Access) of every certificate issued. */
     ocspUrl?: string;
+    /**
+     * CA keys kept in a PKCS#11 token, by role: the key's RFC 7512 URI (never a PIN). A role
+     * without an entry keeps its key in private/<role>.key.
+     */
+    keyStore?: { root?: string; intermediate?: string };
   };
   policy: {
     /** Partner certificate validity when --days is not given. */
@@ -138,7 +143,11 @@ export function parseConfig(text: string, path: string): StoreConfig {
     (config.crl.publishDir !== undefined && typeof config.crl.publishDir !== "string") ||
     (config.ca.crlUrl !== undefined && typeof config.ca.crlUrl !== "string") ||
     (config.ca.ocspUrl !== undefined && typeof config.ca.ocspUrl !== "string") ||
-    (config.ocspCanary !== undefined && typeof config.ocspCanary?.serial !== "string")
+    (config.ocspCanary !== undefined && typeof config.ocspCanary?.serial !== "string") ||
+    (config.ca.keyStore !== undefined &&
+      (typeof config.ca.keyStore !== "object" ||
+        config.ca.keyStore === null ||
+        Object.values(config.ca.keyStore).some((u) => typeof u !== "string" || !u.startsWith("pkcs11:"))))
   ) {
     throw envError("ERR_STORE_CORRUPT", `${path} is not an mtls configuration`, "restore it from your backup");
   }

@@ -3,6 +3,7 @@ import type { InitCaResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
 import { addPassphraseOptions, examplesHelp, exitCodesHelp, newPassphrase, openSession, type PassphraseOpts, parseDays } from "../../flags.js";
 import { fields, type Styles } from "../../output.js";
+import { tokenAccessFor } from "../../pin.js";
 
 interface Opts extends PassphraseOpts {
   name: string;
@@ -19,6 +20,8 @@ interface Opts extends PassphraseOpts {
   crlDays: number;
   crlPublishDir?: string;
   insecureNoPassphrase?: boolean;
+  keyStore?: string;
+  rootKeyStore?: string;
 }
 
 function render(r: InitCaResult, s: Styles): string {
@@ -26,7 +29,12 @@ function render(r: InitCaResult, s: Styles): string {
     fields(
       [
         [label, c.subject],
-        ["key", `${c.keyType}, ${r.keyEncrypted ? "encrypted" : s.warn("NOT encrypted")} (${c.keyPath})`],
+        [
+          "key",
+          c.keyUri
+            ? `${c.keyType}, in a PKCS#11 token, not extractable (${c.keyUri})`
+            : `${c.keyType}, ${r.keyEncrypted ? "encrypted" : s.warn("NOT encrypted")} (${c.keyPath})`,
+        ],
         ["valid until", c.notAfter],
         ["fingerprint", c.fingerprint],
       ],
@@ -62,11 +70,19 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--warn-days <n>", "certificates expiring within this many days are reported as expiring", parseDays, 30)
     .option("--crl-days <n>", "validity of published CRLs (nextUpdate) in days", parseDays, 7)
     .option("--crl-publish-dir <dir>", "also copy every published CRL into this directory (a web root, a gateway's config dir)")
-    .option("--insecure-no-passphrase", "store the CA keys unencrypted (not recommended)");
+    .option("--insecure-no-passphrase", "store the CA keys unencrypted (not recommended)")
+    .option(
+      "--key-store <uri>",
+      "generate the CA keys inside a PKCS#11 token (RFC 7512 URI naming the token and module-path); PIN from MTLS_PKCS11_PIN or --pin-file",
+    )
+    .option("--root-key-store <uri>", "generate the root key in this token instead (an offline root); the intermediate follows --key-store, or stays a file");
   addPassphraseOptions(cmd)
     .addHelpText(
       "after",
-      examplesHelp(['MTLS_CA_PASSPHRASE=... mtls ca init --name "Acme Partner" --org "Acme Corp" --crl-url http://pki.acme.example/crl/issuing.crl']),
+      examplesHelp([
+        'MTLS_CA_PASSPHRASE=... mtls ca init --name "Acme Partner" --org "Acme Corp" --crl-url http://pki.acme.example/crl/issuing.crl',
+        "MTLS_PKCS11_PIN=... mtls ca init --name Acme --key-store 'pkcs11:token=acme-ca?module-path=/usr/lib/softhsm/libsofthsm2.so'",
+      ]),
     )
     .addHelpText(
       "after",
@@ -75,6 +91,7 @@ export function register(parent: Command, ctx: CliContext): void {
         "2  no passphrase given and no terminal to ask",
         "3  invalid option value or weak passphrase",
         "4  a CA (or other files) already in the directory",
+        "5  PKCS#11: module missing, token absent, wrong PIN, mechanism unsupported, or PKCS#11 support not installed",
       ]),
     )
     .action(async (opts: Opts) => {
@@ -98,6 +115,9 @@ export function register(parent: Command, ctx: CliContext): void {
           warnDays: opts.warnDays,
           crlDays: opts.crlDays,
           ...(opts.crlPublishDir ? { crlPublishDir: ctx.resolvePath(opts.crlPublishDir) } : {}),
+          ...(opts.keyStore !== undefined ? { keyStore: opts.keyStore } : {}),
+          ...(opts.rootKeyStore !== undefined ? { rootKeyStore: opts.rootKeyStore } : {}),
+          tokens: tokenAccessFor(ctx, opts),
         });
       });
       for (const w of result.warnings) ctx.out.warn(w);

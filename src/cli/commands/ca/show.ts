@@ -9,12 +9,17 @@ function render(r: ShowCaResult, s: Styles): string {
     fields(
       [
         [label, s.bold(c.subject)],
-        ["key", `${c.keyType}, ${c.keyEncrypted ? "encrypted" : s.warn("NOT encrypted")}, mode ${c.keyMode}`],
+        c.keyStore === "pkcs11"
+          ? [
+              "key",
+              `${c.keyType}, in a PKCS#11 token: ${c.tokenReachable ? s.ok("reachable") : s.warn(`NOT reachable (${c.tokenProblem?.message ?? "unknown"})`)}`,
+            ]
+          : ["key", `${c.keyType}, ${c.keyEncrypted ? "encrypted" : s.warn("NOT encrypted")}, mode ${c.keyMode}`],
         ["valid", `${c.notBefore} → ${c.notAfter} (${c.daysLeft} days left)`],
         ["serial", c.serial],
         ["fingerprint", c.fingerprint],
         ["certificate", c.certPath],
-        ["key file", c.keyPath],
+        c.keyStore === "pkcs11" ? ["key URI", c.keyUri ?? ""] : ["key file", c.keyPath ?? ""],
       ],
       s,
     );

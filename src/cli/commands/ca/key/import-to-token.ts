@@ -1,0 +1,71 @@
+import { type Command, Option } from "commander";
+import type { ImportToTokenResult } from "../../../../core/index.js";
+import type { CliContext } from "../../../context.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts } from "../../../flags.js";
+import { fields, type Styles } from "../../../output.js";
+import { tokenAccessFor } from "../../../pin.js";
+
+interface Opts extends PassphraseOpts {
+  keyStore: string;
+  role?: "root" | "intermediate" | "all";
+  removeFileKey?: boolean;
+}
+
+function render(r: ImportToTokenResult, s: Styles): string {
+  return r.imported
+    .map((i) =>
+      fields(
+        [
+          [i.role, s.bold(i.keyUri)],
+          ["key file", i.fileRemoved ? `${i.keyPath} (removed)` : `${i.keyPath} (kept)`],
+        ],
+        s,
+      ),
+    )
+    .join("\n\n");
+}
+
+export function register(parent: Command, ctx: CliContext): void {
+  const cmd = parent
+    .command("import-to-token")
+    .description("move CA keys from their encrypted files into a PKCS#11 token (non-extractable); the files stay unless --remove-file-key")
+    .requiredOption("--key-store <uri>", "the token: an RFC 7512 URI with module-path, e.g. 'pkcs11:token=acme-ca?module-path=/usr/lib/softhsm/libsofthsm2.so'")
+    .addOption(new Option("--role <role>", "which CA key (default: every CA key still in a file)").choices(["root", "intermediate", "all"]))
+    .option("--remove-file-key", "remove the key files once the token key is recorded and proven to sign");
+  addPassphraseOptions(cmd)
+    .addHelpText(
+      "after",
+      examplesHelp([
+        "MTLS_PKCS11_PIN=... mtls ca key import-to-token --key-store 'pkcs11:token=acme-ca?module-path=/usr/lib/softhsm/libsofthsm2.so'",
+        "mtls ca key import-to-token --role root --key-store 'pkcs11:token=offline-root?module-path=/usr/lib/softhsm/libsofthsm2.so' --pin-file pin.txt --remove-file-key --yes",
+      ]),
+    )
+    .addHelpText(
+      "after",
+      exitCodesHelp([
+        "0  imported (and the files removed with --remove-file-key)",
+        "2  bad URI, PIN on the command line, RSA key, no PIN and no terminal, --remove-file-key without --yes and no terminal",
+        "3  wrong CA passphrase",
+        "4  the key is already in a token",
+        "5  PKCS#11: module missing, token absent, wrong PIN, mechanism unsupported, or PKCS#11 support not installed",
+      ]),
+    )
+    .action(async (opts: Opts) => {
+      // A token key cannot be exported: once the file is gone, the token (and its backup) is the CA.
+      if (opts.removeFileKey)
+        await ctx.prompt.confirmOrYes(
+          "Remove the CA key files once the token holds the keys? Back the token up first: its keys cannot be exported.",
+          ctx.globals.yes,
+        );
+      const { core, pki } = await openSession(ctx, opts);
+      const result = await core.importCaKeyToToken(pki, {
+        keyStore: opts.keyStore,
+        ...(opts.role && opts.role !== "all" ? { roles: [opts.role] } : {}),
+        removeFileKey: Boolean(opts.removeFileKey),
+        tokens: pki.passphrase?.tokens ?? tokenAccessFor(ctx, opts),
+      });
+      for (const w of result.warnings) ctx.out.warn(w);
+      ctx.out.result(result, render);
+      ctx.out.success(`${result.imported.map((i) => i.role).join(" and ")} CA key${result.imported.length > 1 ? "s" : ""} now in the token`);
+    });
+}

@@ -1,0 +1,108 @@
+// Store selection for every command (#16): `--store` / MTLS_STORE name a directory or a
+// PostgreSQL database. For a database, the command runs in one database transaction opened
+// before its action and committed after it (rolled back on any failure), on a private working
+// directory that stands in for --pki, so the commands themselves do not change.
+import { tmpdir } from "node:os";
+import type { Command } from "commander";
+import { usageError } from "../core/errors.js";
+import { INPUT_LIMITS, passphraseFromFile } from "../core/input.js";
+import type { StoreLocation } from "../core/store/location.js";
+import type { SqlSession } from "../core/store/sql/session.js";
+import type { CliContext } from "./context.js";
+
+/** Commands that never read the PKI, or that open the store themselves. */
+const NO_STORE = new Set(["demo", "bundle open", "completion", "p12 create", "store init", "store migrate"]);
+/**
+ * Commands that never read an archived certificate (certs/*): on a database store they run
+ * without loading them. A command not listed here gets the whole store.
+ */
+const WITHOUT_CERTIFICATES = new Set([
+  "list",
+  "status",
+  "revoke",
+  "partner offboard",
+  "partner issue",
+  "partner add",
+  "partner list",
+  "partner show",
+  "partner identity release",
+  "crl publish",
+  "crl show",
+  "audit",
+  "audit verify",
+  "ca show",
+  "ca policy set",
+  "pgp show",
+  "revocation serve",
+  "gateway serve",
+  "inspect",
+]);
+/** Long-running servers: they follow the database instead of holding its lock (see follow.ts). */
+const FOLLOWERS = new Set(["revocation serve", "gateway serve"]);
+
+interface StoreOpts {
+  store?: string;
+  storePasswordFile?: string;
+}
+
+/** The location named by --store / MTLS_STORE, or undefined when neither is set. */
+export async function storeLocation(ctx: CliContext, program: Command): Promise<StoreLocation | undefined> {
+  const opts = program.opts() as StoreOpts;
+  if (!opts.store) return undefined;
+  const { parseStoreLocation } = await import("../core/store/location.js");
+  return parseStoreLocation(opts.store, { cwd: ctx.io.cwd(), fromArgv: program.getOptionValueSource("store") === "cli" });
+}
+
+/** The database password from --store-password-file (first line, as passphrase files are read). */
+export async function storePassword(ctx: CliContext, program: Command): Promise<string | undefined> {
+  const file = (program.opts() as StoreOpts).storePasswordFile;
+  if (!file) return undefined;
+  return passphraseFromFile(await ctx.readInput(file, "database password file", INPUT_LIMITS.passphraseFile), file);
+}
+
+/**
+ * preAction: points ctx at the store. A directory store is --pki by another name; a database
+ * store opens its session and hands the command the working directory.
+ */
+export async function openCommandStore(ctx: CliContext, program: Command, path: string): Promise<void> {
+  const loc = await storeLocation(ctx, program);
+  if (!loc || NO_STORE.has(path)) return;
+  // A flag beats the other's environment variable; two of a kind are ambiguous.
+  const pkiFrom = program.getOptionValueSource("pki");
+  const storeFrom = program.getOptionValueSource("store");
+  if (pkiFrom === "cli" && storeFrom === "env") return;
+  if (pkiFrom === storeFrom)
+    throw usageError("ERR_USAGE", `${pkiFrom === "cli" ? "--store and --pki" : "MTLS_STORE and MTLS_PKI"} both name a store`, "use one of them");
+  if (loc.kind === "directory") {
+    ctx.globals.pki = loc.path;
+    return;
+  }
+  const { openSqlSession } = await import("../core/store/sql/session.js");
+  const password = await storePassword(ctx, program);
+  const session: SqlSession = await openSqlSession({
+    url: loc.url,
+    display: loc.display,
+    tmpRoot: tmpdir(),
+    withoutCertificates: WITHOUT_CERTIFICATES.has(path),
+    follow: FOLLOWERS.has(path),
+    ...(password !== undefined ? { password } : {}),
+  });
+  ctx.storeSession = session;
+  ctx.globals.pki = session.workdir;
+  ctx.out.storeAlias = { from: session.workdir, to: loc.display };
+}
+
+/** postAction: the command succeeded (exit 0 or 1), so its changes commit. */
+export async function commitCommandStore(ctx: CliContext): Promise<void> {
+  const s = ctx.storeSession;
+  if (!s) return;
+  ctx.storeSession = undefined;
+  await s.commit();
+}
+
+/** After a failure: nothing the command did reaches the database. */
+export async function rollbackCommandStore(ctx: CliContext): Promise<void> {
+  const s = ctx.storeSession;
+  ctx.storeSession = undefined;
+  await s?.rollback();
+}

@@ -1,0 +1,160 @@
+// The database store's schema (#16), created and upgraded by numbered migrations. Each migration
+// runs once, in order, in the transaction that records it in mtls.schema_version; a database
+// whose schema is newer than this release knows is refused rather than written.
+import { envError } from "../../errors.js";
+import type { SqlClient } from "./pg.js";
+
+interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+/**
+ * Version 1. The directory store's files, journals and directories are rows, byte for byte, so
+ * that a store moves between a directory and the database without loss; the rows that carry
+ * meaning also land in typed columns, where the database enforces what the directory store
+ * enforces by its lock: one certificate per serial, one revocation per serial and CA, CRL numbers
+ * that only grow, an audit chain without forks.
+ */
+const V1 = `
+CREATE SCHEMA IF NOT EXISTS mtls;
+CREATE TABLE mtls.store (
+  id int PRIMARY KEY CHECK (id = 1),
+  revision bigint NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+-- Every file and directory of the store except the journals below: config, keys (encrypted
+-- exactly as on disk), certificates, CRLs, OpenPGP keys, quarantine files.
+CREATE TABLE mtls.files (
+  path text PRIMARY KEY CHECK (path ~ '^[A-Za-z0-9._+@-]+(/[A-Za-z0-9._+@-]+)*$' AND path !~ '(^|/)\\.\\.?(/|$)'),
+  is_dir boolean NOT NULL,
+  mode int NOT NULL CHECK (mode BETWEEN 0 AND 4095),
+  data bytea CHECK ((data IS NULL) = is_dir)
+);
+-- Lines of the append-only journals (index.jsonl, revocations.jsonl, probe-certs.jsonl,
+-- audit.log), in file order. The typed tables below are derived from them in the same transaction.
+CREATE TABLE mtls.journal_lines (
+  journal text NOT NULL CHECK (journal IN ('index.jsonl', 'revocations.jsonl', 'probe-certs.jsonl', 'audit.log')),
+  line bigint NOT NULL CHECK (line > 0),
+  text text NOT NULL,
+  PRIMARY KEY (journal, line)
+);
+CREATE TABLE mtls.journal_files (
+  journal text PRIMARY KEY,
+  mode int NOT NULL,
+  -- A last line without its newline (a torn write in a migrated directory), kept verbatim.
+  tail text NOT NULL DEFAULT ''
+);
+CREATE TABLE mtls.certificates (
+  serial text PRIMARY KEY CHECK (serial ~ '^[0-9a-f]{1,40}$'),
+  fingerprint text NOT NULL,
+  partner_id text NOT NULL,
+  issuer text NOT NULL,
+  not_after timestamptz NOT NULL,
+  status text NOT NULL CHECK (status IN ('valid', 'revoked'))
+);
+CREATE INDEX certificates_partner ON mtls.certificates (partner_id);
+CREATE TABLE mtls.revocations (
+  line bigint PRIMARY KEY,
+  serial text NOT NULL,
+  issuer text NOT NULL,
+  revoked_at timestamptz NOT NULL,
+  reason text NOT NULL,
+  UNIQUE (issuer, serial)
+);
+CREATE TABLE mtls.crl_numbers (
+  issuer text NOT NULL,
+  number bigint NOT NULL CHECK (number > 0),
+  recorded_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (issuer, number)
+);
+CREATE FUNCTION mtls.crl_number_grows() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.number <= (SELECT coalesce(max(number), 0) FROM mtls.crl_numbers WHERE issuer = NEW.issuer) THEN
+    RAISE EXCEPTION 'CRL number % of % does not exceed the last one', NEW.number, NEW.issuer USING ERRCODE = 'check_violation';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER crl_number_grows BEFORE INSERT ON mtls.crl_numbers FOR EACH ROW EXECUTE FUNCTION mtls.crl_number_grows();
+-- The audit records (lines of audit.log that are records): two records chaining onto the same
+-- predecessor would be a fork, which the unique constraint makes impossible.
+CREATE TABLE mtls.audit (
+  line bigint PRIMARY KEY,
+  seq bigint NOT NULL,
+  prev text NOT NULL,
+  hash text NOT NULL,
+  action text NOT NULL,
+  UNIQUE (prev)
+);
+INSERT INTO mtls.store (id, revision, updated_at) VALUES (1, 0, now());
+`;
+
+export const MIGRATIONS: readonly Migration[] = [{ version: 1, description: "files, journals, certificates, revocations, CRL numbers, audit", sql: V1 }];
+
+/** The schema version this release reads and writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Serialises schema changes between processes (an arbitrary, fixed advisory-lock key). */
+const SCHEMA_LOCK = 0x6d746c73_00;
+
+export interface SchemaState {
+  /** The version found before any migration ran (0: none). */
+  from: number;
+  to: number;
+  applied: Array<{ version: number; description: string }>;
+}
+
+async function currentVersion(db: SqlClient): Promise<number> {
+  // pg_class rather than to_regclass(): a name lookup may answer from a cache that an advisory
+  // lock does not refresh, and miss a schema another session created meanwhile.
+  const [t] = await db.query<{ e: boolean }>(
+    "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'mtls' AND c.relname = 'schema_version') AS e",
+  );
+  if (!t?.e) return 0;
+  const [row] = await db.query<{ v: number }>("SELECT coalesce(max(version), 0) AS v FROM mtls.schema_version");
+  return row?.v ?? 0;
+}
+
+/**
+ * Brings the schema to SCHEMA_VERSION, outside any transaction of the caller's: creates it on
+ * first use, applies the missing migrations in order (each run in one transaction with its
+ * version row), refuses a newer one. Concurrent first uses wait on one advisory lock, and the
+ * one that waited starts a fresh transaction, which sees what the first one created.
+ */
+export async function ensureSchema(db: SqlClient, display: string): Promise<SchemaState> {
+  const seen = await currentVersion(db);
+  if (seen > SCHEMA_VERSION) throw newerSchema(display, seen);
+  if (seen === SCHEMA_VERSION) return { from: seen, to: seen, applied: [] };
+  await db.query("SELECT pg_advisory_lock($1)", [SCHEMA_LOCK]);
+  try {
+    await db.query("BEGIN");
+    const from = await currentVersion(db);
+    if (from > SCHEMA_VERSION) throw newerSchema(display, from);
+    const applied: SchemaState["applied"] = [];
+    if (from === 0)
+      await db.query(
+        "CREATE SCHEMA IF NOT EXISTS mtls; CREATE TABLE IF NOT EXISTS mtls.schema_version (version int PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+      );
+    for (const m of MIGRATIONS.filter((m) => m.version > from)) {
+      await db.query(m.sql);
+      await db.query("INSERT INTO mtls.schema_version (version, description) VALUES ($1, $2)", [m.version, m.description]);
+      applied.push({ version: m.version, description: m.description });
+    }
+    await db.query("COMMIT");
+    return { from, to: SCHEMA_VERSION, applied };
+  } catch (err) {
+    await db.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    await db.query("SELECT pg_advisory_unlock($1)", [SCHEMA_LOCK]).catch(() => {});
+  }
+}
+
+function newerSchema(display: string, version: number) {
+  return envError(
+    "ERR_STORE_VERSION",
+    `the database store ${display} has schema version ${version}; this mtls knows up to ${SCHEMA_VERSION}`,
+    "upgrade mtls on this machine (every machine sharing the store needs the newer release)",
+  );
+}

@@ -1,0 +1,191 @@
+// The Storage interface (store/storage.ts) on PostgreSQL: the same rows the working copy of
+// session.ts reads and writes (store keys are the files table's paths, journals its lines), so
+// both paths see one store. lock() is a session-level advisory lock, which a dropped
+// connection releases; commit() is one database transaction.
+
+import type { AuditEntry } from "../../audit/audit.js";
+import { chainAuditLines, GENESIS, lineHash } from "../../audit/audit.js";
+import { conflictError, envError } from "../../errors.js";
+import { isStoreKey, type JournalName, journalFile } from "../keys.js";
+import type { PutOptions, Storage, StorageTransaction } from "../storage.js";
+import { type ConnectParams, connectPg, type SqlClient } from "./pg.js";
+import { ensureSchema } from "./schema.js";
+import { STORE_LOCK } from "./session.js";
+import { dropJournal, insertLines, type Journal, recordCrlNumbers } from "./tree.js";
+
+export interface SqlStorageOptions extends ConnectParams {
+  /** How long lock() waits for another process (milliseconds). */
+  lockTimeoutMs?: number;
+}
+
+const keyError = (key: string) => new Error(`not a store key: ${JSON.stringify(key)}`);
+/** Directory modes as the directory store makes them: private/ is the owner's alone. */
+const dirMode = (path: string) => (path === "private" || path.startsWith("private/") ? 0o700 : 0o755);
+
+export class SqlStorage implements Storage {
+  private conn: Promise<SqlClient> | undefined;
+  private locked = false;
+
+  constructor(private readonly opts: SqlStorageOptions) {}
+
+  get location(): string {
+    return this.opts.display;
+  }
+
+  /** The connection, made on first use with the schema brought up to date. */
+  db(): Promise<SqlClient> {
+    this.conn ??= (async () => {
+      const db = await connectPg(this.opts);
+      try {
+        await ensureSchema(db, this.opts.display);
+      } catch (err) {
+        await db.end();
+        throw err;
+      }
+      return db;
+    })();
+    return this.conn;
+  }
+
+  async close(): Promise<void> {
+    const c = this.conn;
+    this.conn = undefined;
+    if (c) await (await c).end();
+  }
+
+  async exists(): Promise<boolean> {
+    return (await (await this.db()).query("SELECT 1 FROM mtls.files WHERE path = 'config.json'")).length > 0;
+  }
+
+  async open(): Promise<string> {
+    const data = await this.get("config.json");
+    if (!data)
+      throw envError("ERR_NO_PKI", `no PKI found in ${this.location}`, "run `mtls ca init` with this --store, or `mtls store migrate` a directory into it");
+    return Buffer.from(data).toString("utf8");
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    if (!isStoreKey(key)) throw keyError(key);
+    const [row] = await (await this.db()).query<{ data: Buffer }>("SELECT data FROM mtls.files WHERE path = $1 AND NOT is_dir", [key]);
+    return row?.data;
+  }
+
+  async readJournal(name: JournalName): Promise<string> {
+    const [row] = await (await this.db()).query<{ text: string | null }>(
+      "SELECT string_agg(text || E'\\n', '' ORDER BY line) AS text FROM mtls.journal_lines WHERE journal = $1",
+      [journalFile[name]],
+    );
+    return row?.text ?? "";
+  }
+
+  async lock<T>(purpose: string, fn: () => Promise<T>): Promise<T> {
+    const db = await this.db();
+    if (this.locked) return fn(); // nested in this session: the lock is already ours
+    const seconds = Math.max(1, Math.round((this.opts.lockTimeoutMs ?? 60_000) / 1000));
+    await db.query(`SET lock_timeout = '${seconds}s'`);
+    try {
+      await db.query("SELECT pg_advisory_lock($1)", [STORE_LOCK]);
+    } catch (err) {
+      if ((err as { code?: string }).code === "ERR_LOCKED")
+        throw envError(
+          "ERR_LOCKED",
+          `the database store ${this.location} is locked by another mtls command (${purpose} waited ${seconds}s)`,
+          "wait for it to finish and run the command again",
+        );
+      throw err;
+    }
+    this.locked = true;
+    try {
+      return await fn();
+    } finally {
+      this.locked = false;
+      await db.query("SELECT pg_advisory_unlock($1)", [STORE_LOCK]).catch(() => {});
+    }
+  }
+
+  begin(): StorageTransaction {
+    return new SqlTransaction(this);
+  }
+}
+
+type Staged = { kind: "append" | "rewrite"; journal: JournalName; text: string };
+
+class SqlTransaction implements StorageTransaction {
+  private readonly puts: Array<{ key: string; data: Buffer; opts: PutOptions }> = [];
+  private readonly journals: Staged[] = [];
+  private readonly entries: AuditEntry[] = [];
+  private at: { time: Date; actor: string } | undefined;
+
+  constructor(private readonly storage: SqlStorage) {}
+
+  put(key: string, data: string | Uint8Array, opts: PutOptions = {}): void {
+    if (!isStoreKey(key)) throw keyError(key);
+    this.puts.push({ key, data: Buffer.from(data), opts });
+  }
+
+  append(journal: JournalName, text: string): void {
+    if (journal === "audit") throw new Error("audit records are staged with audit(), which chains them");
+    this.journals.push({ kind: "append", journal, text });
+  }
+
+  rewrite(journal: JournalName, text: string): void {
+    if (journal === "audit") throw new Error("the audit log is never rewritten");
+    this.journals.push({ kind: "rewrite", journal, text });
+  }
+
+  async audit(entries: AuditEntry[], at: { time: Date; actor: string }): Promise<void> {
+    this.entries.push(...entries);
+    this.at = at;
+  }
+
+  async commit(): Promise<void> {
+    const db = await this.storage.db();
+    await db.query("BEGIN");
+    try {
+      for (const p of this.puts) await this.writeBlob(db, p.key, p.data, p.opts);
+      for (const j of this.journals) await this.writeJournal(db, journalFile[j.journal] as Journal, j.kind, j.text);
+      if (this.entries.length && this.at) await this.writeAudit(db, this.at);
+      await db.query("UPDATE mtls.store SET revision = revision + 1, updated_at = now() WHERE id = 1");
+      await db.query("COMMIT");
+    } catch (err) {
+      await db.query("ROLLBACK").catch(() => {});
+      throw err;
+    }
+  }
+
+  private async writeBlob(db: SqlClient, key: string, data: Buffer, opts: PutOptions): Promise<void> {
+    const parts = key.split("/");
+    for (let i = 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join("/");
+      await db.query("INSERT INTO mtls.files (path, is_dir, mode) VALUES ($1, true, $2) ON CONFLICT (path) DO NOTHING", [dir, dirMode(dir)]);
+    }
+    const mode = opts.secret ? 0o600 : 0o644;
+    const rows = await db.query(
+      `INSERT INTO mtls.files (path, is_dir, mode, data) VALUES ($1, false, $2, $3)
+       ON CONFLICT (path) DO ${opts.exclusive ? "NOTHING" : "UPDATE SET mode = EXCLUDED.mode, data = EXCLUDED.data"} RETURNING path`,
+      [key, mode, data],
+    );
+    if (rows.length === 0) throw conflictError("ERR_EXISTS", `${key} already exists in ${this.storage.location}`);
+    if (key === "crl/state.json") await recordCrlNumbers(db, data);
+  }
+
+  private async writeJournal(db: SqlClient, j: Journal, kind: "append" | "rewrite", text: string): Promise<void> {
+    if (kind === "rewrite") await dropJournal(db, j);
+    await db.query("INSERT INTO mtls.journal_files (journal, mode, tail) VALUES ($1, $2, '') ON CONFLICT (journal) DO UPDATE SET tail = ''", [
+      j,
+      j === "audit.log" ? 0o640 : 0o644,
+    ]);
+    const [last] = await db.query<{ n: number }>("SELECT coalesce(max(line), 0)::int AS n FROM mtls.journal_lines WHERE journal = $1", [j]);
+    const lines = text === "" ? [] : text.replace(/\n$/, "").split("\n");
+    await insertLines(db, j, (last?.n ?? 0) + 1, lines);
+  }
+
+  /** Chains the staged records onto the last record the store holds (its seq and line hash). */
+  private async writeAudit(db: SqlClient, at: { time: Date; actor: string }): Promise<void> {
+    const [tail] = await db.query<{ text: string; seq: number }>(
+      "SELECT l.text, a.seq::int AS seq FROM mtls.audit a JOIN mtls.journal_lines l ON l.journal = 'audit.log' AND l.line = a.line ORDER BY a.line DESC LIMIT 1",
+    );
+    const chained = chainAuditLines(this.entries, tail ? { seq: tail.seq, prev: lineHash(tail.text) } : { seq: 0, prev: GENESIS }, at.time, at.actor);
+    await this.writeJournal(db, "audit.log", "append", chained.text);
+  }
+}

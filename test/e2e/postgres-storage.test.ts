@@ -1,0 +1,120 @@
+// #16: the Storage interface of the session (#15) on PostgreSQL, driven through pki.transact as
+// core code drives it. The rows are the same the CLI's database store uses, so a store written
+// here migrates to a directory whose audit chain `mtls audit verify` accepts.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import test from "node:test";
+import { openPki } from "../../src/core/session.js";
+import { SqlStorage } from "../../src/core/store/sql/storage.js";
+import { fileCluster, pgSkipReason } from "../helpers/postgres.js";
+import { json, mtls, tempDir } from "../helpers/run.js";
+
+const skip = pgSkipReason();
+const pg = fileCluster();
+let n = 0;
+
+async function storage() {
+  const c = await pg();
+  const s = await c.newStore(`native${++n}`);
+  const make = () => new SqlStorage({ url: s.url, display: s.url, password: s.password, lockTimeoutMs: 20_000 });
+  return { c, s, make };
+}
+
+const STATE = "crl/state.json";
+const CONFIG = {
+  formatVersion: 1,
+  createdAt: "2026-12-06T12:00:00Z",
+  ca: { name: "Native", keyType: "ec-p256", intermediate: true },
+  policy: { defaultDays: 90, maxDays: 398, warnDays: 30 },
+  crl: { validityDays: 7 },
+};
+
+test("#16 SqlStorage: pki.transact commits blobs, journal lines and chained audit records together, or nothing", { skip }, async (t) => {
+  const { c, s, make } = await storage();
+  const st = make();
+  t.after(() => st.close());
+  const pki = await openPki(st, { actor: "tester@host", now: new Date("2026-12-06T12:00:00Z") });
+  assert.equal(await st.exists(), false);
+  await pki.transact("test.write", async (tx) => {
+    tx.put("config.json", `${JSON.stringify(CONFIG)}\n`);
+    tx.put("private/k.key", "secret", { secret: true });
+    tx.append(
+      "index",
+      `${JSON.stringify({ serial: "0a", fingerprint: "f", partnerId: "p", issuer: "intermediate", notAfter: "2027-01-01T00:00:00Z", status: "valid" })}\n`,
+    );
+    tx.audit({ action: "ca.init", outcome: "ok" }, { action: "cert.issue", outcome: "ok", serial: "0a" });
+  });
+  assert.equal(await st.exists(), true);
+  assert.equal(Buffer.from((await st.get("private/k.key")) as Uint8Array).toString(), "secret");
+  assert.match(await st.readJournal("index"), /"serial":"0a"/);
+  const [mode] = await c.sql("SELECT mode FROM mtls.files WHERE path = 'private/k.key'", [], s.db);
+  assert.equal(mode?.mode, 0o600);
+  const [dir] = await c.sql("SELECT mode FROM mtls.files WHERE path = 'private' AND is_dir", [], s.db);
+  assert.equal(dir?.mode, 0o700);
+  // A body that throws writes nothing; an exclusive put on an existing key fails the whole commit.
+  await assert.rejects(
+    pki.transact("test.fail", async (tx) => {
+      tx.put("x.json", "{}");
+      throw new Error("changed my mind");
+    }),
+    /changed my mind/,
+  );
+  await assert.rejects(
+    pki.transact("test.exclusive", async (tx) => {
+      tx.put("y.json", "{}");
+      tx.put("private/k.key", "other", { exclusive: true });
+      tx.audit({ action: "cert.issue", outcome: "ok" });
+    }),
+    (err: Error & { code?: string }) => err.code === "ERR_EXISTS",
+  );
+  assert.equal(await st.get("x.json"), undefined);
+  assert.equal(await st.get("y.json"), undefined);
+  await pki.transact("test.more", async (tx) => {
+    tx.audit({ action: "partner.add", outcome: "ok", partner: "p" });
+  });
+  // The chain the storage built verifies with the CLI, after a migration to a directory.
+  const dirOut = await tempDir(t);
+  const m = await mtls(["store", "migrate", "--from", s.url, "--to", join(dirOut, "pki")], { env: { PGPASSWORD: s.password } });
+  assert.equal(m.exitCode, 0, m.stderr);
+  const v = await mtls(["audit", "verify", "--pki", join(dirOut, "pki"), "--json"]);
+  assert.equal(v.exitCode, 0, v.stdout);
+  assert.equal(json(v).result.records, 3);
+  assert.equal(json(v).result.ok, true);
+});
+
+test("#16 SqlStorage: two sessions incrementing one counter under lock() lose no update; CRL numbers never repeat", { skip }, async (t) => {
+  const { c, s, make } = await storage();
+  const a = make();
+  const b = make();
+  t.after(() => Promise.all([a.close(), b.close()]));
+  const bump = async (st: SqlStorage) => {
+    const pki = await openPki(st, { actor: "t", now: new Date() });
+    for (let i = 0; i < 10; i++)
+      await pki.transact("crl.publish", async (tx) => {
+        const cur = JSON.parse(Buffer.from((await tx.get(STATE)) ?? Buffer.from('{"intermediate":{"number":0}}')).toString());
+        tx.put(STATE, JSON.stringify({ intermediate: { number: cur.intermediate.number + 1 } }));
+        tx.audit({ action: "crl.publish", outcome: "ok" });
+      });
+  };
+  await Promise.all([bump(a), bump(b)]);
+  const numbers = await c.sql("SELECT number::int AS n FROM mtls.crl_numbers WHERE issuer = 'intermediate' ORDER BY number", [], s.db);
+  assert.deepEqual(
+    numbers.map((r) => r.n),
+    Array.from({ length: 20 }, (_, i) => i + 1),
+  );
+  const audit = await c.sql("SELECT count(*)::int AS n, count(DISTINCT prev)::int AS links FROM mtls.audit", [], s.db);
+  assert.deepEqual(audit[0], { n: 20, links: 20 });
+  // A session whose backend is killed while it holds the lock: the lock dies with it.
+  const victim = make();
+  const pkiV = await openPki(victim, { actor: "t", now: new Date() });
+  const dead = pkiV.transact("doomed", async (tx) => {
+    const [row] = await c.sql("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted", [], s.db);
+    await c.sql("SELECT pg_terminate_backend($1)", [row?.pid]);
+    tx.put("z.json", "{}");
+  });
+  await assert.rejects(dead, (err: Error & { exit?: number }) => err.exit === 5);
+  const pkiA = await openPki(a, { actor: "t", now: new Date() });
+  await pkiA.transact("after", async (tx) => tx.put("after.json", "{}"));
+  assert.ok(await a.get("after.json"));
+  assert.equal(await a.get("z.json"), undefined);
+});

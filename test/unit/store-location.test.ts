@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import test from "node:test";
+import { parseStoreLocation } from "../../src/core/store/location.js";
+import { tlsOptions } from "../../src/core/store/sql/pg.js";
+
+const at = { cwd: "/work", fromArgv: true };
+
+test("#16 store locations: paths and file: URLs are directories, postgres:// a database", () => {
+  assert.deepEqual(parseStoreLocation("pki", at), { kind: "directory", path: "/work/pki" });
+  assert.deepEqual(parseStoreLocation("file:rel/pki", at), { kind: "directory", path: "/work/rel/pki" });
+  assert.deepEqual(parseStoreLocation("file:///srv/pki", at), { kind: "directory", path: "/srv/pki" });
+  const db = parseStoreLocation("postgresql://mtls@db.example:5432/mtls?sslmode=verify-full", at);
+  assert.equal(db.kind, "postgres");
+  assert.throws(
+    () => parseStoreLocation("mysql://x@h/db", at),
+    (e: Error & { exit?: number }) => e.exit === 2,
+  );
+  assert.throws(() => parseStoreLocation("postgres:///db", at), /names no host/);
+});
+
+test("#16 a password in the store URL: refused on the command line, never shown from the environment", () => {
+  assert.throws(
+    () => parseStoreLocation("postgres://u:hunter2@h/db", at),
+    (e: Error & { code?: string }) => e.code === "ERR_SECRET_IN_ARGV" && !e.message.includes("hunter2"),
+  );
+  const fromEnv = parseStoreLocation("postgres://u:hunter2@h/db", { cwd: "/", fromArgv: false });
+  assert.ok(fromEnv.kind === "postgres" && !fromEnv.display.includes("hunter2") && fromEnv.url.includes("hunter2"));
+});
+
+test("#16 sslmode as libpq means it; no silent fall-back to plaintext", async () => {
+  // A socket directory travels as ?host=… (as libpq's URLs allow); the URL's own host is then empty.
+  const opts = (q: string, host = "db.example") => tlsOptions(new URL(host.startsWith("/") ? `postgres://u@x/db${q}` : `postgres://u@${host}/db${q}`), host);
+  assert.equal(await opts("", "127.0.0.1"), false);
+  assert.equal(await opts("", "/var/run/postgresql"), false);
+  const remote = await opts("");
+  assert.ok(remote && remote.rejectUnauthorized === true && remote.servername === "db.example", "a remote host defaults to verify-full");
+  const req = await opts("?sslmode=require");
+  assert.ok(req && req.rejectUnauthorized === false);
+  const ca = await opts("?sslmode=verify-ca");
+  assert.ok(ca && ca.rejectUnauthorized === true && typeof ca.checkServerIdentity === "function");
+  const ip = await opts("?sslmode=verify-full", "10.0.0.5");
+  assert.ok(ip && ip.host === "10.0.0.5" && ip.servername === undefined, "an IP is checked against IP SANs");
+  for (const mode of ["prefer", "allow", "bogus"]) await assert.rejects(opts(`?sslmode=${mode}`), (e: Error & { exit?: number }) => e.exit === 2);
+  await assert.rejects(opts("?sslmode=require&sslcert=/nonexistent"), /sslcert and sslkey go together/);
+});
