@@ -27,13 +27,19 @@ export function register(parent: Command, ctx: CliContext): void {
       exitCodesHelp(["0  consistent (or every problem fixed)", "1  problems remain (each with how to fix it)", "3  wrong passphrase (--fix)", "5  no PKI"]),
     )
     .action(async (opts: PassphraseOpts & { fix?: boolean }) => {
-      const { core, pki } = await openSession(ctx, opts);
-      const result = await core.runDoctor(pki, { fix: Boolean(opts.fix) });
-      // A database store: its tables must also agree with the records checked above (#16).
-      const db = (await ctx.storeSession?.checkDatabase(Boolean(opts.fix))) ?? [];
-      result.problems.push(...db);
-      if (db.some((p) => !p.fixed)) result.healthy = false;
+      const result = await runDoctorCommand(ctx, opts);
       ctx.out.result(result, render);
       if (!result.healthy) ctx.out.setExit(Exit.CHECK_FAILED);
     });
+}
+
+/** `mtls doctor`, in-process: every check's structured problems (fixed ones marked with `fix`). */
+export async function runDoctorCommand(ctx: CliContext, opts: PassphraseOpts & { fix?: boolean }): Promise<DoctorResult> {
+  const { core, pki } = await openSession(ctx, opts);
+  const result = await core.runDoctor(pki, { fix: Boolean(opts.fix) });
+  // A database store: its tables must also agree with the records checked above (#16).
+  const db = (await ctx.storeSession?.checkDatabase(Boolean(opts.fix))) ?? [];
+  result.problems.push(...db);
+  if (db.some((p) => !p.fixed)) result.healthy = false;
+  return result;
 }

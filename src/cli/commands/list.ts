@@ -4,11 +4,24 @@ import type { CliContext } from "../context.js";
 import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
 import { type Styles, table } from "../output.js";
 
-interface Opts {
+export interface ListOptions {
   partner?: string;
   status?: string;
   expiringWithin?: string;
   kind?: "client" | "server";
+}
+
+/** `mtls list`, in-process: the filters as the command line spells them. */
+export async function runList(ctx: CliContext, opts: ListOptions): Promise<ListResult> {
+  const core = await loadCore();
+  return core.listCertificates({
+    pkiDir: ctx.pkiDir,
+    now: ctx.now(),
+    ...(opts.partner ? { partner: opts.partner } : {}),
+    ...(opts.status ? { status: core.parseStatus(opts.status) } : {}),
+    ...(opts.kind ? { kind: opts.kind } : {}),
+    ...(opts.expiringWithin ? { expiringWithinMs: core.parseDuration(opts.expiringWithin, "--expiring-within") } : {}),
+  });
 }
 
 function render(r: ListResult, s: Styles): string {
@@ -27,16 +40,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--expiring-within <duration>", "only unexpired certificates whose notAfter is within this window (e.g. 30d)")
     .addHelpText("after", examplesHelp(["mtls list --partner acme", "mtls list --expiring-within 30d --json | jq -r '.result.certificates[].serial'"]))
     .addHelpText("after", exitCodesHelp(["0  listed (also when nothing matches)", "2  bad filter", "5  no PKI at --pki"]))
-    .action(async (opts: Opts) => {
-      const core = await loadCore();
-      const result = await core.listCertificates({
-        pkiDir: ctx.pkiDir,
-        now: ctx.now(),
-        ...(opts.partner ? { partner: opts.partner } : {}),
-        ...(opts.status ? { status: core.parseStatus(opts.status) } : {}),
-        ...(opts.kind ? { kind: opts.kind } : {}),
-        ...(opts.expiringWithin ? { expiringWithinMs: core.parseDuration(opts.expiringWithin, "--expiring-within") } : {}),
-      });
-      ctx.out.result(result, render);
+    .action(async (opts: ListOptions) => {
+      ctx.out.result(await runList(ctx, opts), render);
     });
 }

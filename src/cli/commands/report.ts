@@ -12,8 +12,7 @@ export function register(program: Command, ctx: CliContext): void {
     .addHelpText("after", examplesHelp(["mtls report --html pki-report.html", "mtls report --html /srv/www/pki/index.html --force   # from cron"]))
     .addHelpText("after", exitCodesHelp(["0  written", "4  --html exists (use --force)", "5  no PKI, unwritable file"]))
     .action(async (opts: { html: string; force?: boolean }) => {
-      const core = await loadCore();
-      const result = await core.writeHtmlReport({ pkiDir: ctx.pkiDir, now: ctx.now(), out: ctx.resolvePath(opts.html), force: Boolean(opts.force) });
+      const result = await runReport(ctx, opts);
       ctx.out.result(result, (r, s) =>
         fields(
           [
@@ -27,4 +26,10 @@ export function register(program: Command, ctx: CliContext): void {
         ),
       );
     });
+}
+
+/** `mtls report`, in-process: writes the HTML page and returns what it holds. */
+export async function runReport(ctx: CliContext, opts: { html: string; force?: boolean }) {
+  const core = await loadCore();
+  return core.writeHtmlReport({ pkiDir: ctx.pkiDir, now: ctx.now(), out: ctx.resolvePath(opts.html), force: Boolean(opts.force) });
 }

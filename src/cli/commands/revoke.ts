@@ -9,6 +9,26 @@ interface Opts extends PassphraseOpts {
   publish: boolean;
 }
 
+export interface RevokeOptions extends PassphraseOpts {
+  serial: string;
+  /** Default "unspecified", as on the command line. */
+  reason?: string;
+  /** Default true, as on the command line. */
+  publish?: boolean;
+}
+
+/** `mtls revoke`, in-process: confirms (or takes --yes from the context), revokes, returns what the CLI prints. */
+export async function runRevoke(ctx: CliContext, opts: RevokeOptions): Promise<RevokeResult> {
+  const { core, pki } = await openSession(ctx, opts);
+  const reason = core.parseReason(opts.reason ?? "unspecified");
+  await ctx.prompt.confirmOrYes(`Revoke certificate ${opts.serial} (${reason})? This cannot be undone.`, ctx.globals.yes);
+  return core.revokeCertificate(pki, {
+    serial: opts.serial,
+    reason,
+    publish: opts.publish !== false,
+  });
+}
+
 export function register(parent: Command, ctx: CliContext): void {
   const cmd = parent
     .command("revoke")
@@ -28,14 +48,7 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (serial: string, opts: Opts) => {
-      const { core, pki } = await openSession(ctx, opts);
-      const reason = core.parseReason(opts.reason);
-      await ctx.prompt.confirmOrYes(`Revoke certificate ${serial} (${reason})? This cannot be undone.`, ctx.globals.yes);
-      const result: RevokeResult = await core.revokeCertificate(pki, {
-        serial,
-        reason,
-        publish: opts.publish,
-      });
+      const result = await runRevoke(ctx, { ...opts, serial });
       for (const w of result.warnings) ctx.out.warn(w);
       ctx.out.result(result, renderRevoked);
     });

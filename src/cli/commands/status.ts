@@ -5,10 +5,27 @@ import type { CliContext } from "../context.js";
 import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
 import { type Styles, table } from "../output.js";
 
-interface Opts {
+export interface StatusOptions {
   warnWithin?: string;
+  /** Default 90d, as on the command line. */
   caWarnWithin?: string;
   crlMargin?: string;
+}
+
+/** `mtls status`, in-process: the verdict (the CLI exits 1 when it is not healthy). */
+export async function runStatus(ctx: CliContext, opts: StatusOptions): Promise<StatusResult> {
+  const core = await loadCore();
+  const d = (v: string | undefined, flag: string) => (v ? core.parseDuration(v, flag) : undefined);
+  const warnWithinMs = d(opts.warnWithin, "--warn-within");
+  const caWarnWithinMs = d(opts.caWarnWithin ?? "90d", "--ca-warn-within");
+  const crlMarginMs = d(opts.crlMargin, "--crl-margin");
+  return core.checkStatus({
+    pkiDir: ctx.pkiDir,
+    now: ctx.now(),
+    ...(warnWithinMs ? { warnWithinMs } : {}),
+    ...(caWarnWithinMs ? { caWarnWithinMs } : {}),
+    ...(crlMarginMs ? { crlMarginMs } : {}),
+  });
 }
 
 function render(r: StatusResult, s: Styles): string {
@@ -47,19 +64,8 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--crl-margin <duration>", "a CRL this close to its nextUpdate is a problem (default: half its validity)")
     .addHelpText("after", examplesHelp(["mtls status", "mtls status --warn-within 14d --json || notify-oncall"]))
     .addHelpText("after", exitCodesHelp(["0  healthy", "1  problems found (listed)", "3  invalid duration", "5  no PKI"]))
-    .action(async (opts: Opts) => {
-      const core = await loadCore();
-      const d = (v: string | undefined, flag: string) => (v ? core.parseDuration(v, flag) : undefined);
-      const warnWithinMs = d(opts.warnWithin, "--warn-within");
-      const caWarnWithinMs = d(opts.caWarnWithin, "--ca-warn-within");
-      const crlMarginMs = d(opts.crlMargin, "--crl-margin");
-      const result = await core.checkStatus({
-        pkiDir: ctx.pkiDir,
-        now: ctx.now(),
-        ...(warnWithinMs ? { warnWithinMs } : {}),
-        ...(caWarnWithinMs ? { caWarnWithinMs } : {}),
-        ...(crlMarginMs ? { crlMarginMs } : {}),
-      });
+    .action(async (opts: StatusOptions) => {
+      const result = await runStatus(ctx, opts);
       ctx.out.result(result, render);
       if (!result.healthy) ctx.out.setExit(Exit.CHECK_FAILED);
     });

@@ -22,9 +22,9 @@ import { keyStoreCheck } from "./key-store-check.js";
 import { materialCheck } from "./material-check.js";
 import { pgpCheck } from "./pgp-check.js";
 import { auditCheck, certificatesCheck, crlCheck, orphansCheck, publishDirCheck, revocationsCheck } from "./revocation-checks.js";
-import type { DoctorCheckDef, DoctorContext, DoctorProblem, RepairPlan } from "./types.js";
+import type { DoctorCheckDef, DoctorContext, DoctorProblem, RepairPlan, RepairTx } from "./types.js";
 
-export type { DoctorCheckDef, DoctorProblem } from "./types.js";
+export type { DoctorCheckDef, DoctorFixContext, DoctorProblem, RepairTx } from "./types.js";
 
 /** #12: identities held by two partners, subject-policy breaches (reported only). */
 const identitiesCheck: DoctorCheckDef = {
@@ -150,9 +150,10 @@ export async function runDoctor(pki: Pki, p: DoctorParams): Promise<DoctorResult
       }
       if (p.fix && problems.some((x) => x.fixable && x.check !== "lock")) {
         const plan: RepairPlan = { remove: [], chmod: [], truncate: [], revoke: [], index: [], put: [], move: [], republish: false };
+        const repair = repairTx(plan, tx.now);
         for (const [check, mine] of found) {
           const fixable = mine.filter((x) => x.fixable);
-          if (fixable.length && check.fix) await check.fix(ctx, fixable, plan);
+          if (fixable.length && check.fix) await check.fix({ ...ctx, problems: fixable }, repair);
         }
         await applyPlan(pki, tx, ctx, plan, problems.filter((x) => x.fixable).length);
         for (const x of problems) if (x.fixable) x.fixed = true;
@@ -166,6 +167,27 @@ export async function runDoctor(pki: Pki, p: DoctorParams): Promise<DoctorResult
     },
     { purpose: "doctor" },
   );
+}
+
+/** The verbs a check's fix stages its repair with, recorded in `plan` for applyPlan. */
+function repairTx(plan: RepairPlan, now: Date): RepairTx {
+  return {
+    now,
+    remove: (path) => plan.remove.push(path),
+    truncate: (path, at) => plan.truncate.push({ path, at }),
+    chmod: (path, mode) => plan.chmod.push({ path, mode }),
+    revoke: (r) => plan.revoke.push(r),
+    revoking: plan.revoke,
+    appendIndex: (r) => plan.index.push(r),
+    put: (path, data) => plan.put.push({ path, data }),
+    move: (from, to) => plan.move.push({ from, to }),
+    quarantineJournal: (bad, good) => {
+      plan.quarantineJournal = { bad, good };
+    },
+    republish: () => {
+      plan.republish = true;
+    },
+  };
 }
 
 /**

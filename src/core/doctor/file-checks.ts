@@ -47,8 +47,8 @@ export const leftoversCheck: DoctorCheckDef = {
     }
     return out;
   },
-  fix(_ctx, problems, plan) {
-    for (const p of problems) if (p.path) plan.remove.push(p.path);
+  fix(ctx, tx) {
+    for (const p of ctx.problems) if (p.path) tx.remove(p.path);
   },
 };
 
@@ -76,8 +76,8 @@ export const journalCheck: DoctorCheckDef = {
     }
     return out;
   },
-  fix(_ctx, problems, plan) {
-    for (const p of problems) if (p.path && p.line !== undefined) plan.truncate.push({ path: p.path, at: p.line });
+  fix(ctx, tx) {
+    for (const p of ctx.problems) if (p.path && p.line !== undefined) tx.truncate(p.path, p.line);
   },
 };
 
@@ -120,10 +120,10 @@ export const recordsCheck: DoctorCheckDef = {
       }
     return out;
   },
-  fix(ctx, problems, plan) {
-    if (problems.some((p) => p.path === ctx.layout.revocations))
-      plan.quarantineJournal = { bad: ctx.journal.bad.map((b) => `${b.text}\n`).join(""), good: ctx.journal.entries };
-    plan.republish = true;
+  fix(ctx, tx) {
+    if (ctx.problems.some((p) => p.path === ctx.layout.revocations))
+      tx.quarantineJournal(ctx.journal.bad.map((b) => `${b.text}\n`).join(""), ctx.journal.entries);
+    tx.republish();
   },
 };
 
@@ -159,8 +159,8 @@ export const modesCheck: DoctorCheckDef = {
     }
     return out;
   },
-  fix(_ctx, problems, plan) {
-    for (const p of problems) if (p.path && p.wantMode !== undefined) plan.chmod.push({ path: p.path, mode: p.wantMode });
+  fix(ctx, tx) {
+    for (const p of ctx.problems) if (p.path && p.wantMode !== undefined) tx.chmod(p.path, p.wantMode);
   },
 };
 

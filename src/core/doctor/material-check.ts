@@ -141,15 +141,15 @@ export const materialCheck: DoctorCheckDef = {
       });
     return out;
   },
-  fix(ctx, problems, plan) {
+  fix(ctx, tx) {
     const rewrite = new Map<string, string>([
       [ctx.layout.caBundle, caBundlePem(ctx.ca)],
       [ctx.layout.chain, issuingChainPem(ctx.ca)],
     ]);
-    for (const p of problems) {
+    for (const p of ctx.problems) {
       const data = p.data ?? (p.path ? rewrite.get(p.path) : undefined);
-      if (data !== undefined && p.path) plan.put.push({ path: p.path, data });
-      else plan.republish = true;
+      if (data !== undefined && p.path) tx.put(p.path, data);
+      else tx.republish();
     }
   },
 };

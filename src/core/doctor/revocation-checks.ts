@@ -73,19 +73,19 @@ export const orphansCheck: DoctorCheckDef = {
     }
     return out;
   },
-  fix(ctx, problems, plan) {
+  fix(ctx, tx) {
     const revoked = journaled(ctx);
-    for (const p of problems) {
+    for (const p of ctx.problems) {
       if (!p.serial || !p.path) continue;
       if (!revoked.has(p.serial))
-        plan.revoke.push({
+        tx.revoke({
           serial: p.serial,
           issuer: ctx.ca.issuerRole,
           revokedAt: iso(ctx.now),
           reason: "cessationOfOperation",
           partnerId: "(unrecorded)",
         });
-      plan.move.push({ from: p.path, to: join(orphanDir(ctx), basename(p.path)) });
+      tx.move(p.path, join(orphanDir(ctx), basename(p.path)));
     }
   },
 };
@@ -162,8 +162,8 @@ export const revocationsCheck: DoctorCheckDef = {
     }
     return out;
   },
-  async fix(ctx, problems, plan) {
-    const want = new Set(problems.map((p) => p.serial));
+  async fix(ctx, tx) {
+    const want = new Set(ctx.problems.map((p) => p.serial));
     const have = journaled(ctx);
     const owners = new Map((ctx.index?.records ?? []).map((r) => [r.serial, r.partnerId]));
     const fromIndex: Revocation[] = (ctx.index?.records ?? [])
@@ -179,14 +179,14 @@ export const revocationsCheck: DoctorCheckDef = {
     for (const e of [...(await unjournaled(ctx.history, ctx.journal.entries, owners)), ...auditedRevocations(ctx), ...fromIndex]) {
       if (!want.has(e.serial) || have.has(e.serial) || added.has(e.serial)) continue;
       added.add(e.serial);
-      plan.revoke.push(e);
+      tx.revoke(e);
     }
     const byIndex = new Map((ctx.index?.records ?? []).map((r) => [r.serial, r]));
-    for (const e of [...ctx.journal.entries, ...plan.revoke]) {
+    for (const e of [...ctx.journal.entries, ...tx.revoking]) {
       const r = byIndex.get(e.serial);
-      if (r && r.status !== "revoked" && want.has(e.serial)) plan.index.push({ ...r, status: "revoked", revokedAt: e.revokedAt, revocationReason: e.reason });
+      if (r && r.status !== "revoked" && want.has(e.serial)) tx.appendIndex({ ...r, status: "revoked", revokedAt: e.revokedAt, revocationReason: e.reason });
     }
-    if (plan.revoke.length) plan.republish = true;
+    if (tx.revoking.length) tx.republish();
   },
 };
 
@@ -216,8 +216,8 @@ export const crlCheck: DoctorCheckDef = {
     }
     return out;
   },
-  fix(_ctx, _problems, plan) {
-    plan.republish = true;
+  fix(_ctx, tx) {
+    tx.republish();
   },
 };
 
@@ -235,8 +235,8 @@ export const publishDirCheck: DoctorCheckDef = {
       path: l.path,
     }));
   },
-  fix(_ctx, _problems, plan) {
-    plan.republish = true;
+  fix(_ctx, tx) {
+    tx.republish();
   },
 };
 

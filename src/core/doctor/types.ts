@@ -45,7 +45,7 @@ export interface DoctorProblem {
   data?: string;
 }
 
-/** What the repairs of one run do, collected from every check and applied as one commit. */
+/** What the repairs of one run staged through their RepairTx, applied as one commit. */
 export interface RepairPlan {
   /** Removed before the commit: temporaries mtls wrote, by exact name. */
   remove: string[];
@@ -64,10 +64,42 @@ export interface RepairPlan {
   republish: boolean;
 }
 
+/**
+ * A check's repair as the doctor's one transaction sees it: each verb is staged, and everything
+ * every check staged commits together (or nothing does).
+ */
+export interface RepairTx {
+  readonly now: Date;
+  /** Removes a temporary mtls wrote, by exact name (before the commit). */
+  remove(path: string): void;
+  /** Trims a torn tail at byte `at`. */
+  truncate(path: string, at: number): void;
+  chmod(path: string, mode: number): void;
+  /** A revocation the journal gains (also on the next CRL). */
+  revoke(r: Revocation): void;
+  /** The revocations staged so far: a later check's repair builds on an earlier one's. */
+  readonly revoking: readonly Revocation[];
+  /** An index record to append (a revocation the index missed). */
+  appendIndex(r: CertRecord): void;
+  /** A derived file rewritten from its sources. */
+  put(path: string, data: string): void;
+  /** A file moved after the commit (an unrecorded certificate into certs/orphans/). */
+  move(from: string, to: string): void;
+  /** The journal's lines that are not records go to a quarantine file; `good` is rewritten. */
+  quarantineJournal(bad: string, good: Revocation[]): void;
+  /** The CRLs are signed and published again in the commit. */
+  republish(): void;
+}
+
+/** What a repair sees: everything the checks read, and this check's fixable problems. */
+export interface DoctorFixContext extends DoctorContext {
+  problems: DoctorProblem[];
+}
+
 /** A doctor check. Add one by appending it to CHECKS in doctor.ts. */
 export interface DoctorCheckDef {
   name: string;
   find(ctx: DoctorContext): Promise<DoctorProblem[]> | DoctorProblem[];
-  /** Adds the repair of `problems` (this check's fixable ones) to `plan`. */
-  fix?(ctx: DoctorContext, problems: DoctorProblem[], plan: RepairPlan): Promise<void> | void;
+  /** Stages the repair of `ctx.problems` (this check's fixable ones) in the doctor's transaction. */
+  fix?(ctx: DoctorFixContext, tx: RepairTx): Promise<void> | void;
 }

@@ -2,18 +2,20 @@
 // index append. Each line is validated and prepared before anything is signed; a bad line fails
 // alone (with its line number) unless all-or-nothing is asked for.
 import { join, resolve } from "node:path";
-import { loadCaCerts, loadIssuingKey } from "../ca/material.js";
+import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey } from "../ca/material.js";
 import { conflictError, inputError, MtlsError } from "../errors.js";
 import { IdentityOwners, requestIdentities } from "../identity/registry.js";
 import { INPUT_LIMITS, readFileBounded } from "../input.js";
 import { parseKeyType } from "../keys.js";
 import { encodePem } from "../pem.js";
+import type { CertInfo } from "../pki.js";
 import { parseSan } from "../sans.js";
-import { layoutOf, type Pki } from "../session.js";
+import { layoutOf, type Pki, type Tx } from "../session.js";
+import type { StoreConfig } from "../store/config.js";
 import { ensureDir, exists, parallel } from "../store/fs.js";
 import { type CertRecord, stageIndex } from "../store/index-file.js";
 import { storeKeys } from "../store/keys.js";
-import { serializePartners } from "../store/partners.js";
+import { type PartnerRegistry, serializePartners } from "../store/partners.js";
 import { readIndexFrom, readPartnersFrom } from "../store/read.js";
 import { iso } from "../time.js";
 import { chainPemFor, type PreparedRequest, prepareRequest, recordFor, signRequest, uniqueSerial } from "./issue.js";
@@ -65,6 +67,129 @@ export interface BatchResult {
 
 const lineError = (err: unknown) => ({ code: err instanceof MtlsError ? err.code : "ERR_INTERNAL", message: err instanceof Error ? err.message : String(err) });
 
+type PreparedLine = { result: BatchLineResult; req: PreparedRequest; keyPath?: string };
+
+/** One line of the batch file checked and prepared (CSR read and checked, or key generated); throws what is wrong with it. */
+async function prepareLine(
+  n: number,
+  raw: string,
+  result: BatchLineResult,
+  p: BatchParams,
+  config: StoreConfig,
+  issuer: CertInfo,
+  now: Date,
+): Promise<{ req: PreparedRequest; keyPath?: string }> {
+  let l: BatchLine;
+  try {
+    l = JSON.parse(raw) as BatchLine;
+  } catch {
+    throw inputError("ERR_BATCH_LINE", `line ${n} is not a JSON object`);
+  }
+  if (!l || typeof l !== "object" || typeof l.partner !== "string") throw inputError("ERR_BATCH_LINE", `line ${n} has no "partner"`);
+  result.partnerId = l.partner;
+  const generate = l.generate === true || l.csr === "generate";
+  if (!generate && !l.csr) throw inputError("ERR_BATCH_LINE", `line ${n} has neither "csr" nor "generate"`);
+  if (generate && !l.outKey && !p.keyDir) throw inputError("ERR_KEY_DESTINATION", `line ${n} generates a key but names no "outKey" and no --key-dir was given`);
+  if (generate && l.outKey && (await exists(resolve(p.baseDir, l.outKey)))) throw conflictError("ERR_EXISTS", `line ${n}: ${l.outKey} already exists`);
+  const csrPath = generate ? undefined : resolve(p.baseDir, l.csr as string);
+  const req = await prepareRequest(
+    {
+      partnerId: l.partner,
+      ...(csrPath
+        ? {
+            csr: await readFileBounded(csrPath, INPUT_LIMITS.csr, `line ${n} CSR ${l.csr}`).catch((err) =>
+              Promise.reject(err?.code === "ERR_INPUT_TOO_LARGE" ? err : inputError("ERR_BATCH_LINE", `line ${n}: cannot read CSR ${l.csr}`)),
+            ),
+            csrSource: `line ${n} CSR ${l.csr}`,
+          }
+        : {}),
+      ...(generate ? { generateKeyType: parseKeyType(l.keyType ?? "ec-p256") } : {}),
+      ...(l.cn !== undefined ? { cn: l.cn } : {}),
+      ...(l.sans ? { sans: l.sans.map(parseSan) } : {}),
+      ...(l.days !== undefined ? { days: l.days } : {}),
+    },
+    config,
+    issuer,
+    now,
+  );
+  return { req, ...(generate && l.outKey ? { keyPath: resolve(p.baseDir, l.outKey) } : {}) };
+}
+
+/**
+ * Ownership in file order: a line may not take an identity another partner owns, in the store or
+ * on an earlier line of this batch (#12). Returns the lines that may be signed; the others get their error.
+ */
+function claimIdentities(prepared: PreparedLine[], records: CertRecord[], registry: PartnerRegistry, allOrNothing: boolean): PreparedLine[] {
+  const owners = IdentityOwners.build(records, registry);
+  return prepared.filter((item) => {
+    try {
+      owners.claim(item.req.partnerId, requestIdentities(item.req));
+      return true;
+    } catch (err) {
+      if (allOrNothing && err instanceof MtlsError)
+        throw new MtlsError(err.code, `line ${item.result.line}: ${err.message}; nothing was issued (--all-or-nothing)`, err.exit, err.hint);
+      item.result.error = lineError(err);
+      return false;
+    }
+  });
+}
+
+/**
+ * Signs every prepared line that may take its identities, and stages certificates, keys, the
+ * partner registry, the audit records and one index append. Returns when staging ended.
+ */
+async function signAndStage(
+  pki: Pki,
+  tx: Tx,
+  p: BatchParams,
+  prepared: PreparedLine[],
+  k: { config: StoreConfig; ca: CaCerts; caKey: CaKey; now: Date },
+): Promise<number | undefined> {
+  const { config, ca, caKey, now } = k;
+  const layout = layoutOf(pki);
+  const snap = await readIndexFrom(tx, pki.storage);
+  const registry = await readPartnersFrom(tx, pki.storage);
+  const taken = new Set(snap.records.map((r) => r.serial));
+  const toSign = claimIdentities(prepared, snap.records, registry, Boolean(p.allOrNothing));
+  if (toSign.length === 0) return undefined;
+  const records: CertRecord[] = [];
+  let signed = 0;
+  await parallel(toSign, p.concurrency ?? 8, async (item) => {
+    const serial = uniqueSerial(taken);
+    const cert = await signRequest(item.req, ca, caKey, serial, now, config);
+    const record = recordFor(item.req, cert, ca, layout, now);
+    records.push(record);
+    tx.put(storeKeys.certFile(serial), cert.pem, { exclusive: true }).put(storeKeys.chainFile(serial), chainPemFor(cert, ca), { exclusive: true });
+    if (item.req.privateKey) {
+      const keyPath = item.keyPath ?? join(p.keyDir as string, `${item.req.partnerId}-${serial.slice(0, 8)}.key`);
+      tx.writeFile(keyPath, encodePem("PRIVATE KEY", item.req.privateKey), { mode: 0o600, exclusive: true });
+      item.result.keyPath = keyPath;
+    }
+    Object.assign(item.result, { ok: true, serial, notAfter: record.notAfter });
+    if (!registry.partners[item.req.partnerId]) registry.partners[item.req.partnerId] = { id: item.req.partnerId, createdAt: iso(now), updatedAt: iso(now) };
+    p.onProgress?.(++signed, toSign.length);
+  });
+  // Index order follows the batch file, whatever order the signatures finished in.
+  const order = new Map(toSign.map((x, i) => [x.result.serial, i]));
+  records.sort((a, b) => (order.get(a.serial) ?? 0) - (order.get(b.serial) ?? 0));
+  tx.put(storeKeys.partners, serializePartners(registry));
+  tx.audit(
+    ...records.map((r) => ({
+      action: "cert.issue" as const,
+      outcome: "ok",
+      serial: r.serial,
+      partner: r.partnerId,
+      details: { source: r.source, notAfter: r.notAfter, batch: true },
+    })),
+  );
+  stageIndex(tx, snap, records);
+  const staged = Date.now();
+  tx.onRollback(async (err) => {
+    for (const item of toSign) Object.assign(item.result, { ok: false, error: lineError(err), serial: undefined, notAfter: undefined, keyPath: undefined });
+  });
+  return staged;
+}
+
 export async function issueBatch(pki: Pki, p: BatchParams): Promise<BatchResult> {
   const layout = layoutOf(pki);
   const config = await pki.config();
@@ -79,7 +204,7 @@ export async function issueBatch(pki: Pki, p: BatchParams): Promise<BatchResult>
   // 1. Parse and prepare every line (CSR checks, policy, key generation) before signing anything.
   const lines = p.text.split("\n");
   const results: BatchLineResult[] = [];
-  const prepared: Array<{ result: BatchLineResult; req: PreparedRequest; keyPath?: string }> = [];
+  const prepared: PreparedLine[] = [];
   const jobs: Array<{ n: number; raw: string }> = [];
   lines.forEach((raw, i) => {
     if (raw.trim() !== "" && !raw.trim().startsWith("#")) jobs.push({ n: i + 1, raw });
@@ -88,41 +213,7 @@ export async function issueBatch(pki: Pki, p: BatchParams): Promise<BatchResult>
     const result: BatchLineResult = { line: n, ok: false };
     results.push(result);
     try {
-      let l: BatchLine;
-      try {
-        l = JSON.parse(raw) as BatchLine;
-      } catch {
-        throw inputError("ERR_BATCH_LINE", `line ${n} is not a JSON object`);
-      }
-      if (!l || typeof l !== "object" || typeof l.partner !== "string") throw inputError("ERR_BATCH_LINE", `line ${n} has no "partner"`);
-      result.partnerId = l.partner;
-      const generate = l.generate === true || l.csr === "generate";
-      if (!generate && !l.csr) throw inputError("ERR_BATCH_LINE", `line ${n} has neither "csr" nor "generate"`);
-      if (generate && !l.outKey && !p.keyDir)
-        throw inputError("ERR_KEY_DESTINATION", `line ${n} generates a key but names no "outKey" and no --key-dir was given`);
-      if (generate && l.outKey && (await exists(resolve(p.baseDir, l.outKey)))) throw conflictError("ERR_EXISTS", `line ${n}: ${l.outKey} already exists`);
-      const csrPath = generate ? undefined : resolve(p.baseDir, l.csr as string);
-      const req = await prepareRequest(
-        {
-          partnerId: l.partner,
-          ...(csrPath
-            ? {
-                csr: await readFileBounded(csrPath, INPUT_LIMITS.csr, `line ${n} CSR ${l.csr}`).catch((err) =>
-                  Promise.reject(err?.code === "ERR_INPUT_TOO_LARGE" ? err : inputError("ERR_BATCH_LINE", `line ${n}: cannot read CSR ${l.csr}`)),
-                ),
-                csrSource: `line ${n} CSR ${l.csr}`,
-              }
-            : {}),
-          ...(generate ? { generateKeyType: parseKeyType(l.keyType ?? "ec-p256") } : {}),
-          ...(l.cn !== undefined ? { cn: l.cn } : {}),
-          ...(l.sans ? { sans: l.sans.map(parseSan) } : {}),
-          ...(l.days !== undefined ? { days: l.days } : {}),
-        },
-        config,
-        ca.issuer,
-        now,
-      );
-      prepared.push({ result, req, ...(generate && l.outKey ? { keyPath: resolve(p.baseDir, l.outKey) } : {}) });
+      prepared.push({ result, ...(await prepareLine(n, raw, result, p, config, ca.issuer, now)) });
     } catch (err) {
       result.error = lineError(err);
     }
@@ -142,66 +233,7 @@ export async function issueBatch(pki: Pki, p: BatchParams): Promise<BatchResult>
   if (p.keyDir && prepared.some((x) => x.req.privateKey && !x.keyPath)) await ensureDir(p.keyDir, 0o700);
 
   // 2. Sign and commit everything under one lock, with one index append.
-  await pki.transact(
-    "cert.issue",
-    async (tx) => {
-      const snap = await readIndexFrom(tx, pki.storage);
-      const registry = await readPartnersFrom(tx, pki.storage);
-      const taken = new Set(snap.records.map((r) => r.serial));
-      // Ownership in file order: a line may not take an identity another partner owns, in the
-      // store or on an earlier line of this batch (#12).
-      const owners = IdentityOwners.build(snap.records, registry);
-      const toSign = prepared.filter((item) => {
-        try {
-          owners.claim(item.req.partnerId, requestIdentities(item.req));
-          return true;
-        } catch (err) {
-          if (p.allOrNothing && err instanceof MtlsError)
-            throw new MtlsError(err.code, `line ${item.result.line}: ${err.message}; nothing was issued (--all-or-nothing)`, err.exit, err.hint);
-          item.result.error = lineError(err);
-          return false;
-        }
-      });
-      if (toSign.length === 0) return;
-      const records: CertRecord[] = [];
-      let signed = 0;
-      await parallel(toSign, p.concurrency ?? 8, async (item) => {
-        const serial = uniqueSerial(taken);
-        const cert = await signRequest(item.req, ca, caKey, serial, now, config);
-        const record = recordFor(item.req, cert, ca, layout, now);
-        records.push(record);
-        tx.put(storeKeys.certFile(serial), cert.pem, { exclusive: true }).put(storeKeys.chainFile(serial), chainPemFor(cert, ca), { exclusive: true });
-        if (item.req.privateKey) {
-          const keyPath = item.keyPath ?? join(p.keyDir as string, `${item.req.partnerId}-${serial.slice(0, 8)}.key`);
-          tx.writeFile(keyPath, encodePem("PRIVATE KEY", item.req.privateKey), { mode: 0o600, exclusive: true });
-          item.result.keyPath = keyPath;
-        }
-        Object.assign(item.result, { ok: true, serial, notAfter: record.notAfter });
-        if (!registry.partners[item.req.partnerId])
-          registry.partners[item.req.partnerId] = { id: item.req.partnerId, createdAt: iso(now), updatedAt: iso(now) };
-        p.onProgress?.(++signed, toSign.length);
-      });
-      // Index order follows the batch file, whatever order the signatures finished in.
-      const order = new Map(toSign.map((x, i) => [x.result.serial, i]));
-      records.sort((a, b) => (order.get(a.serial) ?? 0) - (order.get(b.serial) ?? 0));
-      tx.put(storeKeys.partners, serializePartners(registry));
-      tx.audit(
-        ...records.map((r) => ({
-          action: "cert.issue" as const,
-          outcome: "ok",
-          serial: r.serial,
-          partner: r.partnerId,
-          details: { source: r.source, notAfter: r.notAfter, batch: true },
-        })),
-      );
-      stageIndex(tx, snap, records);
-      t2 = Date.now();
-      tx.onRollback(async (err) => {
-        for (const item of toSign) Object.assign(item.result, { ok: false, error: lineError(err), serial: undefined, notAfter: undefined, keyPath: undefined });
-      });
-    },
-    { purpose: "partner issue --batch" },
-  );
+  t2 = (await pki.transact("cert.issue", (tx) => signAndStage(pki, tx, p, prepared, { config, ca, caKey, now }), { purpose: "partner issue --batch" })) ?? 0;
   const timings = { prepareMs: t1 - t0, signMs: t2 - t1, commitMs: Date.now() - t2 };
   return { issued: results.filter((r) => r.ok).length, failed: results.filter((r) => !r.ok).length, results, timings };
 }

@@ -15,13 +15,13 @@ import { type PartnerRegistration, stagePartnerRegistration } from "../partners/
 import { encodePem, pemOrDer } from "../pem.js";
 import { type CertInfo, type DistinguishedName, describeName, type NameInfo, parseCsr } from "../pki.js";
 import { dedupeSans, formatSan, type San, sanProblem } from "../sans.js";
-import { layoutOf, type Pki } from "../session.js";
+import { layoutOf, type Pki, type Tx } from "../session.js";
 import type { StoreConfig } from "../store/config.js";
 import { exists, writeFileAtomic } from "../store/fs.js";
 import { type CertRecord, stageIndex } from "../store/index-file.js";
 import { storeKeys } from "../store/keys.js";
 import type { Layout } from "../store/layout.js";
-import { serializePartners } from "../store/partners.js";
+import { type PartnerRegistry, serializePartners } from "../store/partners.js";
 import { readIndexFrom, readPartnersFrom } from "../store/read.js";
 import { DAY, iso } from "../time.js";
 import { createLeaf, keyIdentifier } from "./leaf-encode.js";
@@ -114,6 +114,21 @@ export const MAX_CSR_BYTES = 64 * 1024;
 /** A partner certificate names a client, not a fleet: more SANs than this is refused. */
 export const MAX_SANS = 100;
 
+/** The SANs a CSR asks for, when no --san replaces them: only types and values mtls issues. */
+function csrSans(csr: Awaited<ReturnType<typeof parseCsr>>, what: string): San[] {
+  if (csr.unsupportedSans.length)
+    throw inputError(
+      "ERR_SAN",
+      `${what} asks for SANs of types mtls does not issue: ${csr.unsupportedSans.join(", ")}`,
+      "pass --san to set the SANs explicitly",
+    );
+  for (const s of csr.sans) {
+    const problem = sanProblem(s);
+    if (problem) throw inputError("ERR_SAN", `${what} asks for an invalid SAN "${formatSan(s)}": ${problem}`, "pass --san to set the SANs explicitly");
+  }
+  return csr.sans;
+}
+
 /** Validates a request against the store's policy and, for Option B, generates the key pair. */
 export async function prepareRequest(req: IssueRequest, config: StoreConfig, issuer: CertInfo, now: Date): Promise<PreparedRequest> {
   const partnerId = validatePartnerId(req.partnerId);
@@ -164,20 +179,7 @@ export async function prepareRequest(req: IssueRequest, config: StoreConfig, iss
       `${what} asked for ${csr.requestedExtensions.join(", ")}: not copied; partner certificates get the client profile (CA:false, digitalSignature, clientAuth)`,
     );
   }
-  let sans = req.sans;
-  if (!sans) {
-    if (csr.unsupportedSans.length)
-      throw inputError(
-        "ERR_SAN",
-        `${what} asks for SANs of types mtls does not issue: ${csr.unsupportedSans.join(", ")}`,
-        "pass --san to set the SANs explicitly",
-      );
-    for (const s of csr.sans) {
-      const problem = sanProblem(s);
-      if (problem) throw inputError("ERR_SAN", `${what} asks for an invalid SAN "${formatSan(s)}": ${problem}`, "pass --san to set the SANs explicitly");
-    }
-    sans = csr.sans;
-  }
+  const sans = req.sans ?? csrSans(csr, what);
   let subject: DistinguishedName = req.cn !== undefined ? { rdns: [["CN", req.cn]] } : { der: csr.subjectDer };
   if (req.cn === undefined && csr.subjectEmpty && sans.length === 0) subject = { rdns: [["CN", partnerId]] };
   if (sans.length > MAX_SANS)
@@ -241,16 +243,124 @@ export function uniqueSerial(taken: Set<string>): string {
 
 export const chainPemFor = (cert: CertInfo, ca: CaCerts): string => cert.pem + (ca.intermediate ? ca.intermediate.pem : "");
 
-/**
- * Issues one partner certificate (Option A: from the partner's CSR; Option B: generated key
- * pair), archives it by serial, records it in the index and registers a new partner id.
- */
-export async function issuePartnerCert(pki: Pki, p: IssueParams): Promise<IssueResult> {
+interface DeliveryStep {
+  pki: Pki;
+  tx: Tx;
+  p: IssueParams;
+  prepared: PreparedRequest;
+  cert: CertInfo;
+  ca: CaCerts;
+  serial: string;
+  registry: PartnerRegistry;
+  newSigningKey: Awaited<ReturnType<typeof prepareSigningKey>> | undefined;
+  /** Files written for the user, removed again if the transaction fails. */
+  written: string[];
+}
+
+/** The encrypted bundle (and its PKCS#12) for a generated key or an onboarding, in the issue's transaction. */
+async function stageDelivery(s: DeliveryStep): Promise<{ bundle: IssueResult["bundle"]; p12: IssueResult["p12"] }> {
+  const { pki, tx, p, prepared, cert, ca, serial, registry, newSigningKey, written } = s;
   const layout = layoutOf(pki);
-  const config = await pki.config();
   const now = pki.now;
-  const known = (await readPartnersFrom(pki.storage, pki.storage)).partners[validatePartnerId(p.partnerId)];
-  const hasPgp = Boolean(p.onboard?.key || known?.pgp);
+  let p12: IssueResult["p12"];
+  const built = p.p12Profile && prepared.privateKey ? await p12ForBundle(p.p12Profile, prepared.privateKey, cert, ca, prepared.partnerId) : undefined;
+  const path = p.bundleOut ?? join(p.bundleDir ?? ".", `${prepared.partnerId}-${serial.slice(0, 8)}.zip.pgp`);
+  const partner = registry.partners[prepared.partnerId] ?? { id: prepared.partnerId, createdAt: iso(now), updatedAt: iso(now) };
+  const created = newSigningKey ? await stageSigningKey(tx, newSigningKey) : false;
+  const signer: HomeSigningKey =
+    created && newSigningKey
+      ? {
+          privateArmored: newSigningKey.privateArmored,
+          fingerprint: newSigningKey.info.fingerprint,
+          userId: newSigningKey.info.userIds[0] ?? "",
+          created,
+        }
+      : await loadSigningKey(layout, await tx.config());
+  const d = await deliverBundle({
+    pki,
+    signer,
+    partner,
+    cert,
+    ca,
+    ...(prepared.privateKey ? { privateKeyPem: encodePem("PRIVATE KEY", prepared.privateKey) } : {}),
+    ...(p.onboard?.key ? { recipientArmored: p.onboard.key.armored } : {}),
+    out: path,
+    encrypt: true,
+    armor: p.bundleArmor ?? false,
+    force: p.force ?? false,
+    ...(p.gatewayUrl ? { gatewayUrl: p.gatewayUrl } : {}),
+    ...(built ? { p12: { name: built.name, der: built.der, profile: built.profile } } : {}),
+    now: now,
+  });
+  written.push(path);
+  if (built && p.p12PasswordFile) {
+    await writePasswordFile(p.p12PasswordFile, built.password, p.force ?? false);
+    written.push(p.p12PasswordFile);
+  }
+  if (built) p12 = { profile: built.profile, file: built.name, password: built.password, ...(p.p12PasswordFile ? { passwordFile: p.p12PasswordFile } : {}) };
+  const bundle: NonNullable<IssueResult["bundle"]> = {
+    path,
+    bytes: d.bytes,
+    signingKeyCreated: d.signingKeyCreated,
+    ...(d.recipientFingerprint ? { recipientFingerprint: d.recipientFingerprint } : {}),
+    ...(d.signerFingerprint ? { signerFingerprint: d.signerFingerprint } : {}),
+  };
+  return { bundle, p12 };
+}
+
+/** --out-key, --out-leaf, --out: the copies the user asked for, each recorded in `written`. */
+async function writeUserFiles(pki: Pki, p: IssueParams, prepared: PreparedRequest, cert: CertInfo, ca: CaCerts, written: string[]): Promise<void> {
+  if (p.outKey && prepared.privateKey) {
+    await writeFileAtomic(p.outKey, encodePem("PRIVATE KEY", prepared.privateKey), { mode: 0o600, exclusive: !p.force, step: pki.durableStep });
+    written.push(p.outKey);
+  }
+  if (p.outCert) {
+    await writeFileAtomic(p.outCert, cert.pem, { exclusive: !p.force, step: pki.durableStep });
+    written.push(p.outCert);
+  }
+  if (p.outChain) {
+    await writeFileAtomic(p.outChain, chainPemFor(cert, ca), { exclusive: !p.force, step: pki.durableStep });
+    written.push(p.outChain);
+  }
+}
+
+/** What the command reports for one issued certificate. */
+function issueResult(
+  p: IssueParams,
+  prepared: PreparedRequest,
+  record: CertRecord,
+  layout: Layout,
+  o: { bundle: IssueResult["bundle"]; p12: IssueResult["p12"]; partnerRegistered: boolean },
+): IssueResult {
+  const { bundle, p12, partnerRegistered } = o;
+  const serial = record.serial;
+  return {
+    serial,
+    partnerId: prepared.partnerId,
+    subject: record.subject,
+    sans: record.sans,
+    keyType: record.keyType,
+    source: record.source,
+    notBefore: record.notBefore,
+    notAfter: record.notAfter,
+    fingerprint: record.fingerprint,
+    certPath: layout.certFile(serial),
+    chainPath: layout.chainFile(serial),
+    ...(p.outCert ? { outCert: p.outCert } : {}),
+    ...(p.outChain ? { outChain: p.outChain } : {}),
+    ...(p.outKey ? { outKey: p.outKey } : {}),
+    ...(bundle ? { bundle } : {}),
+    ...(p12 ? { p12 } : {}),
+    partnerRegistered,
+    warnings: prepared.warnings,
+  };
+}
+
+/**
+ * Where the certificate and a generated key go, checked before any work: true when the key
+ * travels in an encrypted bundle (which needs the partner's OpenPGP key).
+ */
+async function checkDestinations(p: IssueParams, hasPgp: boolean): Promise<boolean> {
   const deliver = Boolean(p.onboard) || Boolean(p.generateKeyType && (p.bundleOut || (!p.outKey && hasPgp)));
   if (p.generateKeyType && !p.outKey && !deliver) {
     throw usageError(
@@ -270,6 +380,19 @@ export async function issuePartnerCert(pki: Pki, p: IssueParams): Promise<IssueR
   for (const out of [p.outCert, p.outChain, p.outKey, p.bundleOut, p.p12PasswordFile]) {
     if (out && !p.force && (await exists(out))) throw conflictError("ERR_EXISTS", `${out} already exists`, "pass --force to overwrite it");
   }
+  return deliver;
+}
+
+/**
+ * Issues one partner certificate (Option A: from the partner's CSR; Option B: generated key
+ * pair), archives it by serial, records it in the index and registers a new partner id.
+ */
+export async function issuePartnerCert(pki: Pki, p: IssueParams): Promise<IssueResult> {
+  const layout = layoutOf(pki);
+  const config = await pki.config();
+  const now = pki.now;
+  const known = (await readPartnersFrom(pki.storage, pki.storage)).partners[validatePartnerId(p.partnerId)];
+  const deliver = await checkDestinations(p, Boolean(p.onboard?.key || known?.pgp));
   const ca = await loadCaCerts(layout, config);
   const prepared = await prepareRequest(p, config, ca.issuer, now);
   // Decrypt the CA key before taking the lock: the KDF is the slow part and needs no lock.
@@ -297,63 +420,9 @@ export async function issuePartnerCert(pki: Pki, p: IssueParams): Promise<IssueR
       let bundle: IssueResult["bundle"];
       let p12: IssueResult["p12"];
       try {
-        if (deliver && (prepared.privateKey || p.onboard)) {
-          const built = p.p12Profile && prepared.privateKey ? await p12ForBundle(p.p12Profile, prepared.privateKey, cert, ca, prepared.partnerId) : undefined;
-          const path = p.bundleOut ?? join(p.bundleDir ?? ".", `${prepared.partnerId}-${serial.slice(0, 8)}.zip.pgp`);
-          const partner = registry.partners[prepared.partnerId] ?? { id: prepared.partnerId, createdAt: iso(now), updatedAt: iso(now) };
-          const created = newSigningKey ? await stageSigningKey(tx, newSigningKey) : false;
-          const signer: HomeSigningKey =
-            created && newSigningKey
-              ? {
-                  privateArmored: newSigningKey.privateArmored,
-                  fingerprint: newSigningKey.info.fingerprint,
-                  userId: newSigningKey.info.userIds[0] ?? "",
-                  created,
-                }
-              : await loadSigningKey(layout, await tx.config());
-          const d = await deliverBundle({
-            pki,
-            signer,
-            partner,
-            cert,
-            ca,
-            ...(prepared.privateKey ? { privateKeyPem: encodePem("PRIVATE KEY", prepared.privateKey) } : {}),
-            ...(p.onboard?.key ? { recipientArmored: p.onboard.key.armored } : {}),
-            out: path,
-            encrypt: true,
-            armor: p.bundleArmor ?? false,
-            force: p.force ?? false,
-            ...(p.gatewayUrl ? { gatewayUrl: p.gatewayUrl } : {}),
-            ...(built ? { p12: { name: built.name, der: built.der, profile: built.profile } } : {}),
-            now: now,
-          });
-          written.push(path);
-          if (built && p.p12PasswordFile) {
-            await writePasswordFile(p.p12PasswordFile, built.password, p.force ?? false);
-            written.push(p.p12PasswordFile);
-          }
-          if (built)
-            p12 = { profile: built.profile, file: built.name, password: built.password, ...(p.p12PasswordFile ? { passwordFile: p.p12PasswordFile } : {}) };
-          bundle = {
-            path,
-            bytes: d.bytes,
-            signingKeyCreated: d.signingKeyCreated,
-            ...(d.recipientFingerprint ? { recipientFingerprint: d.recipientFingerprint } : {}),
-            ...(d.signerFingerprint ? { signerFingerprint: d.signerFingerprint } : {}),
-          };
-        }
-        if (p.outKey && prepared.privateKey) {
-          await writeFileAtomic(p.outKey, encodePem("PRIVATE KEY", prepared.privateKey), { mode: 0o600, exclusive: !p.force, step: pki.durableStep });
-          written.push(p.outKey);
-        }
-        if (p.outCert) {
-          await writeFileAtomic(p.outCert, cert.pem, { exclusive: !p.force, step: pki.durableStep });
-          written.push(p.outCert);
-        }
-        if (p.outChain) {
-          await writeFileAtomic(p.outChain, chainPemFor(cert, ca), { exclusive: !p.force, step: pki.durableStep });
-          written.push(p.outChain);
-        }
+        if (deliver && (prepared.privateKey || p.onboard))
+          ({ bundle, p12 } = await stageDelivery({ pki, tx, p, prepared, cert, ca, serial, registry, newSigningKey, written }));
+        await writeUserFiles(pki, p, prepared, cert, ca, written);
         if (partnerRegistered || onboarded) tx.put(storeKeys.partners, serializePartners(registry));
         tx.audit(...(onboarded ? [onboarded.audit] : []), {
           action: "cert.issue",
@@ -371,26 +440,7 @@ export async function issuePartnerCert(pki: Pki, p: IssueParams): Promise<IssueR
       tx.onRollback(async () => {
         for (const f of written) await unlink(f).catch(() => {});
       });
-      return {
-        serial,
-        partnerId: prepared.partnerId,
-        subject: record.subject,
-        sans: record.sans,
-        keyType: record.keyType,
-        source: record.source,
-        notBefore: record.notBefore,
-        notAfter: record.notAfter,
-        fingerprint: record.fingerprint,
-        certPath: layout.certFile(serial),
-        chainPath: layout.chainFile(serial),
-        ...(p.outCert ? { outCert: p.outCert } : {}),
-        ...(p.outChain ? { outChain: p.outChain } : {}),
-        ...(p.outKey ? { outKey: p.outKey } : {}),
-        ...(bundle ? { bundle } : {}),
-        ...(p12 ? { p12 } : {}),
-        partnerRegistered,
-        warnings: prepared.warnings,
-      };
+      return issueResult(p, prepared, record, layout, { bundle, p12, partnerRegistered });
     },
     { purpose: "partner issue" },
   );

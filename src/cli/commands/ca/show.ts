@@ -46,7 +46,12 @@ export function register(parent: Command, ctx: CliContext): void {
     .addHelpText("after", examplesHelp(["mtls ca show", "mtls ca show --json | jq -r .result.root.fingerprint"]))
     .addHelpText("after", exitCodesHelp(["0  shown", "5  no PKI at --pki"]))
     .action(async () => {
-      const core = await loadCore();
-      ctx.out.result(await core.showCa({ pkiDir: ctx.pkiDir, now: ctx.now() }), render);
+      ctx.out.result(await runCaShow(ctx), render);
     });
+}
+
+/** `mtls ca show`, in-process. */
+export async function runCaShow(ctx: CliContext): Promise<ShowCaResult> {
+  const core = await loadCore();
+  return core.showCa({ pkiDir: ctx.pkiDir, now: ctx.now() });
 }

@@ -34,7 +34,12 @@ export function register(parent: Command, ctx: CliContext): void {
     .addHelpText("after", examplesHelp(["mtls crl show", "mtls crl show --json | jq '.result.crls[0].nextUpdate'"]))
     .addHelpText("after", exitCodesHelp(["0  shown", "5  no PKI, or no CRL published yet"]))
     .action(async () => {
-      const core = await loadCore();
-      ctx.out.result(await core.showCrls({ pkiDir: ctx.pkiDir, now: ctx.now() }), render);
+      ctx.out.result(await runCrlShow(ctx), render);
     });
+}
+
+/** `mtls crl show`, in-process. */
+export async function runCrlShow(ctx: CliContext): Promise<{ crls: CrlDetails[] }> {
+  const core = await loadCore();
+  return core.showCrls({ pkiDir: ctx.pkiDir, now: ctx.now() });
 }

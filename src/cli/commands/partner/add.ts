@@ -29,13 +29,7 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (partnerId: string, opts: Opts) => {
-      const { core, pki } = await openSession(ctx);
-      const result = await core.addPartner(pki, {
-        partnerId,
-        ...(opts.pgpKey ? { pgpKey: await ctx.readInput(opts.pgpKey, "OpenPGP key", INPUT_LIMITS.pgpKey), pgpSource: opts.pgpKey } : {}),
-        ...(opts.name !== undefined ? { name: opts.name } : {}),
-        ...(opts.contact !== undefined ? { contact: opts.contact } : {}),
-      });
+      const result = await runPartnerAdd(ctx, { ...opts, partnerId });
       ctx.out.result(result, (r, s) =>
         fields(
           [
@@ -56,4 +50,15 @@ export function register(parent: Command, ctx: CliContext): void {
       );
       if (result.partner.pgp) ctx.out.info("compare this fingerprint with the partner by phone or another channel before sending anything");
     });
+}
+
+/** `mtls partner add`, in-process: registers or updates the partner (its OpenPGP key read from the named file). */
+export async function runPartnerAdd(ctx: CliContext, opts: Opts & { partnerId: string }) {
+  const { core, pki } = await openSession(ctx);
+  return core.addPartner(pki, {
+    partnerId: opts.partnerId,
+    ...(opts.pgpKey ? { pgpKey: await ctx.readInput(opts.pgpKey, "OpenPGP key", INPUT_LIMITS.pgpKey), pgpSource: opts.pgpKey } : {}),
+    ...(opts.name !== undefined ? { name: opts.name } : {}),
+    ...(opts.contact !== undefined ? { contact: opts.contact } : {}),
+  });
 }

@@ -22,7 +22,7 @@ interface Opts extends PassphraseOpts, P12PasswordOpts {
   generate?: boolean;
   keyType?: string;
   cn?: string;
-  san: string[];
+  san?: string[];
   days?: number;
   out?: string;
   outLeaf?: string;
@@ -106,45 +106,8 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (partnerId: string | undefined, opts: Opts) => {
-      const core = await loadCore();
-      if (opts.batch) return runBatch(ctx, core, partnerId, opts);
-      let a = { partnerId, csr: opts.csr, generate: opts.generate, keyType: opts.keyType, outKey: opts.outKey, cn: opts.cn, sans: opts.san, days: opts.days };
-      if (!partnerId || (!opts.csr && !opts.generate)) {
-        if (!ctx.prompt.interactive)
-          throw ctx.prompt.missing(
-            !partnerId ? "<partner-id>" : "--csr <file> or --generate",
-            !partnerId ? "who the certificate is for" : "where the key comes from",
-          );
-        a = { ...a, ...(await askIssue(ctx, core, a, await core.readIssueLimits(ctx.pkiDir, ctx.now()))) };
-        ctx.io.stderr.write(
-          `\nIssue a certificate to ${a.partnerId} (${a.csr ? `CSR ${a.csr}` : `generated ${a.keyType} key → ${a.outKey}`})${a.cn ? `, CN ${a.cn}` : ""}, ${a.days} days, SANs: ${a.sans?.join(", ") || "from the CSR"}\n`,
-        );
-        await ctx.prompt.confirmOrYes("Sign it?", ctx.globals.yes);
-      }
-      const keyType = a.keyType ?? "ec-p256";
-      refuseUnusedP12Options(opts, Boolean(opts.p12), "--p12 <profile>");
-      if (opts.p12) checkP12PasswordDestination(ctx, opts);
-      const result = await ctx.out.withProgress(a.generate ? `generating a ${keyType} key pair and signing…` : "checking the CSR and signing…", async () => {
-        const { pki } = await openSession(ctx, opts);
-        return core.issuePartnerCert(pki, {
-          partnerId: a.partnerId as string,
-          ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${a.csr}` } : {}),
-          ...(a.generate ? { generateKeyType: core.parseKeyType(keyType) } : {}),
-          ...(a.cn !== undefined ? { cn: a.cn } : {}),
-          ...(a.sans?.length ? { sans: a.sans.map(core.parseSan) } : {}),
-          ...(a.days !== undefined ? { days: a.days } : {}),
-          ...(opts.out ? { outChain: ctx.resolvePath(opts.out) } : {}),
-          ...(opts.outLeaf ? { outCert: ctx.resolvePath(opts.outLeaf) } : {}),
-          ...(a.outKey ? { outKey: ctx.resolvePath(a.outKey) } : {}),
-          ...(opts.bundle ? { bundleOut: ctx.resolvePath(opts.bundle) } : {}),
-          bundleDir: ctx.resolvePath("."),
-          bundleArmor: Boolean(opts.armor),
-          ...(opts.gatewayUrl ? { gatewayUrl: opts.gatewayUrl } : {}),
-          ...(opts.p12 ? { p12Profile: core.parseP12Profile(opts.p12) } : {}),
-          ...(opts.p12PasswordFile ? { p12PasswordFile: ctx.resolvePath(opts.p12PasswordFile) } : {}),
-          force: Boolean(opts.force),
-        });
-      });
+      if (opts.batch) return renderBatch(ctx, opts.batch, await runIssueBatch(ctx, { ...opts, batch: opts.batch, ...(partnerId ? { partnerId } : {}) }));
+      const result = await runIssue(ctx, { ...opts, ...(partnerId ? { partnerId } : {}) });
       for (const w of result.warnings) ctx.out.warn(w);
       if (!result.p12) return ctx.out.result(result as Shown, render);
       const { password, ...p12 } = result.p12;
@@ -152,10 +115,64 @@ export function register(parent: Command, ctx: CliContext): void {
     });
 }
 
-async function runBatch(ctx: CliContext, core: typeof import("../../../core/index.js"), partnerId: string | undefined, opts: Opts): Promise<void> {
-  if (partnerId || opts.csr || opts.generate)
+export interface IssueOptions extends Opts {
+  partnerId?: string;
+}
+
+/**
+ * `mtls partner issue` (one certificate), in-process: asks what is missing when the context has a
+ * terminal, signs, returns the result with the PKCS#12 password (the CLI decides where it goes).
+ */
+export async function runIssue(ctx: CliContext, opts: IssueOptions): Promise<IssueResult> {
+  const core = await loadCore();
+  const partnerId = opts.partnerId;
+  let a = { partnerId, csr: opts.csr, generate: opts.generate, keyType: opts.keyType, outKey: opts.outKey, cn: opts.cn, sans: opts.san, days: opts.days };
+  if (!partnerId || (!opts.csr && !opts.generate)) {
+    if (!ctx.prompt.interactive)
+      throw ctx.prompt.missing(
+        !partnerId ? "<partner-id>" : "--csr <file> or --generate",
+        !partnerId ? "who the certificate is for" : "where the key comes from",
+      );
+    a = { ...a, ...(await askIssue(ctx, core, a, await core.readIssueLimits(ctx.pkiDir, ctx.now()))) };
+    ctx.io.stderr.write(
+      `\nIssue a certificate to ${a.partnerId} (${a.csr ? `CSR ${a.csr}` : `generated ${a.keyType} key → ${a.outKey}`})${a.cn ? `, CN ${a.cn}` : ""}, ${a.days} days, SANs: ${a.sans?.join(", ") || "from the CSR"}\n`,
+    );
+    await ctx.prompt.confirmOrYes("Sign it?", ctx.globals.yes);
+  }
+  const keyType = a.keyType ?? "ec-p256";
+  refuseUnusedP12Options(opts, Boolean(opts.p12), "--p12 <profile>");
+  if (opts.p12) checkP12PasswordDestination(ctx, opts);
+  return ctx.out.withProgress(a.generate ? `generating a ${keyType} key pair and signing…` : "checking the CSR and signing…", async () => {
+    const { pki } = await openSession(ctx, opts);
+    return core.issuePartnerCert(pki, {
+      partnerId: a.partnerId as string,
+      ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${a.csr}` } : {}),
+      ...(a.generate ? { generateKeyType: core.parseKeyType(keyType) } : {}),
+      ...(a.cn !== undefined ? { cn: a.cn } : {}),
+      ...(a.sans?.length ? { sans: a.sans.map(core.parseSan) } : {}),
+      ...(a.days !== undefined ? { days: a.days } : {}),
+      ...(opts.out ? { outChain: ctx.resolvePath(opts.out) } : {}),
+      ...(opts.outLeaf ? { outCert: ctx.resolvePath(opts.outLeaf) } : {}),
+      ...(a.outKey ? { outKey: ctx.resolvePath(a.outKey) } : {}),
+      ...(opts.bundle ? { bundleOut: ctx.resolvePath(opts.bundle) } : {}),
+      bundleDir: ctx.resolvePath("."),
+      bundleArmor: Boolean(opts.armor),
+      ...(opts.gatewayUrl ? { gatewayUrl: opts.gatewayUrl } : {}),
+      ...(opts.p12 ? { p12Profile: core.parseP12Profile(opts.p12) } : {}),
+      ...(opts.p12PasswordFile ? { p12PasswordFile: ctx.resolvePath(opts.p12PasswordFile) } : {}),
+      force: Boolean(opts.force),
+    });
+  });
+}
+
+type BatchResult = Awaited<ReturnType<typeof import("../../../core/index.js").issueBatch>>;
+
+/** `mtls partner issue --batch <file>`, in-process: every line's outcome (the CLI exits 1 when one failed). */
+export async function runIssueBatch(ctx: CliContext, opts: IssueOptions & { batch: string }): Promise<BatchResult> {
+  const core = await loadCore();
+  if (opts.partnerId || opts.csr || opts.generate)
     throw usageError("ERR_USAGE", "--batch takes every request from its file", "drop <partner-id>, --csr and --generate");
-  const file = ctx.resolvePath(opts.batch as string);
+  const file = ctx.resolvePath(opts.batch);
   const { pki } = await openSession(ctx, opts);
   const batch = (text: string) =>
     core.issueBatch(pki, {
@@ -165,11 +182,14 @@ async function runBatch(ctx: CliContext, core: typeof import("../../../core/inde
       allOrNothing: Boolean(opts.allOrNothing),
       onProgress: (done, total) => ctx.out.progress(`signed ${done}/${total}`),
     });
-  const text = (await ctx.readInput(opts.batch as string, "batch file", INPUT_LIMITS.batchFile)).toString("utf8");
-  const result = await ctx.out.withProgress("", () => batch(text));
+  const text = (await ctx.readInput(opts.batch, "batch file", INPUT_LIMITS.batchFile)).toString("utf8");
+  return ctx.out.withProgress("", () => batch(text));
+}
+
+function renderBatch(ctx: CliContext, batchFile: string, result: BatchResult): void {
   ctx.out.result(result, (r, s) => {
     const failed = r.results.filter((x) => !x.ok);
-    const head = `${s.ok(`${r.issued} issued`)}${r.failed ? `, ${s.bad(`${r.failed} failed`)}` : ""} from ${opts.batch}`;
+    const head = `${s.ok(`${r.issued} issued`)}${r.failed ? `, ${s.bad(`${r.failed} failed`)}` : ""} from ${batchFile}`;
     if (!failed.length) return head;
     return `${head}\n${table(
       ["LINE", "PARTNER", "ERROR"],

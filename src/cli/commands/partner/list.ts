@@ -10,8 +10,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .addHelpText("after", examplesHelp(["mtls partner list", "mtls partner list --json | jq -r '.result.partners[] | select(.pgp == null) | .id'"]))
     .addHelpText("after", exitCodesHelp(["0  listed", "5  no PKI"]))
     .action(async () => {
-      const core = await loadCore();
-      const result = await core.listPartners({ pkiDir: ctx.pkiDir, now: ctx.now() });
+      const result = await runPartnerList(ctx);
       ctx.out.result(result, (r, s) => {
         if (r.partners.length === 0) return s.dim("no partners yet");
         const rows = r.partners.map((p) => [
@@ -25,4 +24,10 @@ export function register(parent: Command, ctx: CliContext): void {
         return table(["PARTNER", "NAME", "PGP KEY", "VALID/ALL", "NEXT EXPIRY", ""], rows, s);
       });
     });
+}
+
+/** `mtls partner list`, in-process. */
+export async function runPartnerList(ctx: CliContext) {
+  const core = await loadCore();
+  return core.listPartners({ pkiDir: ctx.pkiDir, now: ctx.now() });
 }

@@ -1,4 +1,5 @@
 import { type Command, Option } from "commander";
+import type { RevokeResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
 import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, REASONS } from "../../flags.js";
 import { renderRevoked } from "../../render.js";
@@ -27,15 +28,28 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (partnerId: string, opts: Opts) => {
-      const { core, pki } = await openSession(ctx, opts);
-      const reason = core.parseReason(opts.reason);
-      await ctx.prompt.confirmOrYes(`Revoke every valid certificate of ${partnerId} (${reason})? This cannot be undone.`, ctx.globals.yes);
-      const result = await core.offboardPartner(pki, {
-        partnerId,
-        reason,
-        publish: opts.publish,
-      });
+      const result = await runOffboard(ctx, { ...opts, partnerId });
       for (const w of result.warnings) ctx.out.warn(w);
       ctx.out.result(result, renderRevoked);
     });
+}
+
+export interface OffboardOptions extends PassphraseOpts {
+  partnerId: string;
+  /** Default "cessationOfOperation", as on the command line. */
+  reason?: string;
+  /** Default true, as on the command line. */
+  publish?: boolean;
+}
+
+/** `mtls partner offboard`, in-process: confirms (or takes --yes from the context), revokes every valid certificate. */
+export async function runOffboard(ctx: CliContext, opts: OffboardOptions): Promise<RevokeResult> {
+  const { core, pki } = await openSession(ctx, opts);
+  const reason = core.parseReason(opts.reason ?? "cessationOfOperation");
+  await ctx.prompt.confirmOrYes(`Revoke every valid certificate of ${opts.partnerId} (${reason})? This cannot be undone.`, ctx.globals.yes);
+  return core.offboardPartner(pki, {
+    partnerId: opts.partnerId,
+    reason,
+    publish: opts.publish !== false,
+  });
 }

@@ -12,8 +12,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .addHelpText("after", examplesHelp(["mtls partner show acme"]))
     .addHelpText("after", exitCodesHelp(["0  shown", "3  unknown partner", "5  no PKI"]))
     .action(async (partnerId: string) => {
-      const core = await loadCore();
-      const result = await core.showPartner({ pkiDir: ctx.pkiDir, partnerId, now: ctx.now() });
+      const result = await runPartnerShow(ctx, { partnerId });
       ctx.out.result(result, (r, s) => {
         const head = fields(
           [
@@ -42,4 +41,10 @@ export function register(parent: Command, ctx: CliContext): void {
         return `${head}${ids}\n\n${table(["SERIAL", "SUBJECT", "NOT AFTER", "DAYS", "STATUS"], rows, s)}`;
       });
     });
+}
+
+/** `mtls partner show`, in-process. */
+export async function runPartnerShow(ctx: CliContext, opts: { partnerId: string }) {
+  const core = await loadCore();
+  return core.showPartner({ pkiDir: ctx.pkiDir, partnerId: opts.partnerId, now: ctx.now() });
 }
