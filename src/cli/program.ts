@@ -7,6 +7,10 @@ import * as bundleOpen from "./commands/bundle/open.js";
 import * as caInit from "./commands/ca/init.js";
 import * as caKeyImportToToken from "./commands/ca/key/import-to-token.js";
 import * as caPolicySet from "./commands/ca/policy/set.js";
+import * as caRolloverIntermediate from "./commands/ca/rollover/intermediate.js";
+import * as caRolloverRootFinish from "./commands/ca/rollover/root-finish.js";
+import * as caRolloverRootStart from "./commands/ca/rollover/root-start.js";
+import * as caRolloverStatus from "./commands/ca/rollover/status.js";
 import * as caShow from "./commands/ca/show.js";
 import * as completion from "./commands/completion.js";
 import * as crlPublish from "./commands/crl/publish.js";
@@ -129,6 +133,12 @@ export function createProgram(ctx: CliContext): Command {
   caInit.register(ca, ctx);
   caShow.register(ca, ctx);
   caPolicySet.register(ca.command("policy").description("the CA's policy: revocation URLs, CRL publishing, validity limits"), ctx);
+  const rollover = ca.command("rollover").description("renew the intermediate or roll the root over without locking a partner out");
+  caRolloverIntermediate.register(rollover, ctx);
+  const rolloverRoot = rollover.command("root").description("root rollover: start (dual trust), finish (old root out)");
+  caRolloverRootStart.register(rolloverRoot, ctx);
+  caRolloverRootFinish.register(rolloverRoot, ctx);
+  caRolloverStatus.register(rollover, ctx);
   caKeyImportToToken.register(ca.command("key").description("where the CA keys live: files or a PKCS#11 token"), ctx);
 
   const partner = program.command("partner").description("register partners, issue and deliver their certificates, offboard them");

@@ -10,6 +10,9 @@ export { type InitCaParams, type InitCaResult, initCa, MIN_PASSPHRASE_LENGTH } f
 export type { PassphraseSource } from "./ca/material.js";
 export { verifyCaPassphrase } from "./ca/passphrase-check.js";
 export { type SetPolicyResult, setCaPolicy } from "./ca/policy.js";
+export type { RolloverResult } from "./ca/rollover.js";
+export { type RolloverStatus, rolloverStatus } from "./ca/rollover-status.js";
+export { finishRootRollover, rolloverIntermediate, startRootRollover } from "./ca/rollover-steps.js";
 export { type ShowCaResult, showCa } from "./ca/show.js";
 export { type PublishResult, publishCrls } from "./crl/publish.js";
 export { type CrlDetails, showCrls } from "./crl/show.js";

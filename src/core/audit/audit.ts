@@ -15,6 +15,7 @@ import { iso } from "../time.js";
 export type AuditAction =
   | "ca.init"
   | "ca.policy"
+  | "ca.rollover"
   | "ca.key.import-to-token"
   | "cert.issue"
   | "cert.revoke"

@@ -1,4 +1,5 @@
-import { type CaCerts, loadCaCerts } from "../ca/material.js";
+import { type CaCerts, crlCas, loadCaCerts } from "../ca/material.js";
+import { supersededWithoutCerts } from "../ca/rollover-status.js";
 import { publishDirLag, readCrlHistory } from "../crl/history.js";
 import { loadPublishedCrls } from "../crl/show.js";
 import { assessPartners, type PartnerHealth, partnerProblems } from "../health/partners.js";
@@ -53,10 +54,10 @@ export interface Problem {
 export interface StatusResult {
   healthy: boolean;
   problems: Problem[];
-  cas: Array<{ role: "root" | "intermediate"; subject: string; notAfter: string; daysLeft: number; keyStore?: "file" | "pkcs11"; tokenReachable?: boolean }>;
+  cas: Array<{ role: string; subject: string; notAfter: string; daysLeft: number; keyStore?: "file" | "pkcs11"; tokenReachable?: boolean }>;
   certificates: { total: number; valid: number; expiring: number; expired: number; revoked: number };
   crls: Array<{
-    issuer: "root" | "intermediate";
+    issuer: string;
     number?: string;
     thisUpdate?: string;
     nextUpdate?: string;
@@ -85,13 +86,18 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
   const problems: Problem[] = [];
 
   const cas: StatusResult["cas"] = [];
-  const caCerts: Array<["root" | "intermediate", CertInfo]> = [
-    ["root", ca.root],
-    ...(ca.intermediate ? [["intermediate", ca.intermediate] as ["intermediate", CertInfo]] : []),
-  ];
+  // Every CA still in service, roots first as before a rollover; an old intermediate counts
+  // too, since the partners it issued stop working when it expires.
+  const caCerts: Array<[string, CertInfo]> = crlCas(ca)
+    .sort((a, b) => (a.kind === b.kind ? 0 : a.kind === "root" ? -1 : 1))
+    .map((c) => [c.id, c.cert]);
+  const index = await readIndex(layout.index);
+  const superseded = supersededWithoutCerts(ca, index, p.now);
   for (const [role, cert] of caCerts) {
     const left = cert.notAfter.getTime() - now;
     cas.push({ role, subject: cert.subject, notAfter: iso(cert.notAfter), daysLeft: daysUntil(cert.notAfter, p.now) });
+    // A CA a rollover replaced matters only while certificates it issued are still valid.
+    if (superseded.has(role)) continue;
     if (left <= 0)
       problems.push({
         kind: "ca-expired",
@@ -102,13 +108,15 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
       problems.push({
         kind: "ca-expiring",
         message: `the ${role} CA expires in ${daysUntil(cert.notAfter, p.now)} days (${iso(cert.notAfter)})`,
-        hint: "plan the CA rollover now",
+        hint:
+          role === ca.issuerRole || cert === ca.root
+            ? "plan the CA rollover now: `mtls ca rollover intermediate`, or `mtls ca rollover root start` (see the README's runbook)"
+            : "rotate the partners it issued onto the current CA (`mtls ca rollover status` lists them)",
       });
   }
 
   problems.push(...(await keyStoreProblems(layout, ca, cas)));
 
-  const index = await readIndex(layout.index);
   const counts = { total: index.length, valid: 0, expiring: 0, expired: 0, revoked: 0 };
   for (const r of index) {
     const s = statusOf(r, p.now, warn);
