@@ -64,7 +64,13 @@ export class CliContext {
     return Boolean(this.io.env.MTLS_DEBUG && this.io.env.MTLS_DEBUG !== "0");
   }
 
+  /**
+   * The clock. Tests move it with MTLS_TEST_NOW (an ISO time), honoured only together with
+   * MTLS_TEST_HOOKS=1 so a stray variable cannot make a real run sign with a false date.
+   */
   now(): Date {
+    const fake = this.io.env.MTLS_TEST_HOOKS === "1" ? this.io.env.MTLS_TEST_NOW : undefined;
+    if (fake && !Number.isNaN(Date.parse(fake))) return new Date(fake);
     return new Date();
   }
 

@@ -7,6 +7,10 @@ import * as bundleOpen from "./commands/bundle/open.js";
 import * as caInit from "./commands/ca/init.js";
 import * as caKeyImportToToken from "./commands/ca/key/import-to-token.js";
 import * as caPolicySet from "./commands/ca/policy/set.js";
+import * as caRolloverIntermediate from "./commands/ca/rollover/intermediate.js";
+import * as caRolloverRootFinish from "./commands/ca/rollover/root-finish.js";
+import * as caRolloverRootStart from "./commands/ca/rollover/root-start.js";
+import * as caRolloverStatus from "./commands/ca/rollover/status.js";
 import * as caShow from "./commands/ca/show.js";
 import * as completion from "./commands/completion.js";
 import * as crlPublish from "./commands/crl/publish.js";
@@ -17,6 +21,7 @@ import * as gatewayConfig from "./commands/gateway/config.js";
 import * as gatewayServe from "./commands/gateway/serve.js";
 import * as inspect from "./commands/inspect.js";
 import * as list from "./commands/list.js";
+import * as notify from "./commands/notify.js";
 import * as p12Create from "./commands/p12/create.js";
 import * as partnerAdd from "./commands/partner/add.js";
 import * as partnerExport from "./commands/partner/export.js";
@@ -25,6 +30,7 @@ import * as partnerIssue from "./commands/partner/issue.js";
 import * as partnerList from "./commands/partner/list.js";
 import * as partnerOffboard from "./commands/partner/offboard.js";
 import * as partnerOnboard from "./commands/partner/onboard.js";
+import * as partnerRotate from "./commands/partner/rotate.js";
 import * as partnerShow from "./commands/partner/show.js";
 import * as pgpInit from "./commands/pgp/init.js";
 import * as pgpShow from "./commands/pgp/show.js";
@@ -127,6 +133,12 @@ export function createProgram(ctx: CliContext): Command {
   caInit.register(ca, ctx);
   caShow.register(ca, ctx);
   caPolicySet.register(ca.command("policy").description("the CA's policy: revocation URLs, CRL publishing, validity limits"), ctx);
+  const rollover = ca.command("rollover").description("renew the intermediate or roll the root over without locking a partner out");
+  caRolloverIntermediate.register(rollover, ctx);
+  const rolloverRoot = rollover.command("root").description("root rollover: start (dual trust), finish (old root out)");
+  caRolloverRootStart.register(rolloverRoot, ctx);
+  caRolloverRootFinish.register(rolloverRoot, ctx);
+  caRolloverStatus.register(rollover, ctx);
   caKeyImportToToken.register(ca.command("key").description("where the CA keys live: files or a PKCS#11 token"), ctx);
 
   const partner = program.command("partner").description("register partners, issue and deliver their certificates, offboard them");
@@ -137,6 +149,7 @@ export function createProgram(ctx: CliContext): Command {
   partnerList.register(partner, ctx);
   partnerShow.register(partner, ctx);
   partnerOffboard.register(partner, ctx);
+  partnerRotate.register(partner, ctx);
   partnerIdentityRelease.register(partner.command("identity").description("the identities (CN, SANs) a partner owns"), ctx);
 
   revoke.register(program, ctx);
@@ -152,6 +165,7 @@ export function createProgram(ctx: CliContext): Command {
   doctor.register(program, ctx);
   probe.register(program, ctx);
   report.register(program, ctx);
+  notify.register(program, ctx);
 
   const gateway = program.command("gateway").description("the gateway side: configuration from the PKI, and an embedded mTLS gateway");
   gatewayConfig.register(gateway, ctx);

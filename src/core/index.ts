@@ -10,6 +10,9 @@ export { type InitCaParams, type InitCaResult, initCa, MIN_PASSPHRASE_LENGTH } f
 export type { PassphraseSource } from "./ca/material.js";
 export { verifyCaPassphrase } from "./ca/passphrase-check.js";
 export { type SetPolicyResult, setCaPolicy } from "./ca/policy.js";
+export type { RolloverResult } from "./ca/rollover.js";
+export { type RolloverStatus, rolloverStatus } from "./ca/rollover-status.js";
+export { finishRootRollover, rolloverIntermediate, startRootRollover } from "./ca/rollover-steps.js";
 export { type ShowCaResult, showCa } from "./ca/show.js";
 export { type PublishResult, publishCrls } from "./crl/publish.js";
 export { type CrlDetails, showCrls } from "./crl/show.js";
@@ -20,7 +23,7 @@ export { type GatewayConfigParams, type GatewayConfigResult, gatewayKinds, rende
 export { type RunningGateway, startGateway } from "./gateway/serve.js";
 export { type HookResult, runHook, splitCommand } from "./hooks.js";
 export { type ReleaseIdentityResult, releaseIdentity } from "./identity/release.js";
-export { validatePartnerId } from "./ids.js";
+export { parseSerial, validatePartnerId } from "./ids.js";
 export { type InspectResult, inspectFile, MAX_INSPECT_BYTES } from "./inspect/inspect.js";
 export { type ListedCert, type ListResult, listCertificates, parseStatus } from "./inventory/list.js";
 export { type BatchResult, issueBatch } from "./issue/batch.js";
@@ -28,6 +31,7 @@ export { checkIssueRequest, type IssueLimits, readIssueLimits } from "./issue/ch
 export { type IssueParams, type IssueResult, issuePartnerCert } from "./issue/issue.js";
 export { checkCn, checkValidityDays } from "./issue/validity.js";
 export { KEY_TYPES, parseKeyType } from "./keys.js";
+export { type NotifyParams, type NotifyResult, sendNotices } from "./notify/notify.js";
 export { exportPartnerP12 } from "./p12/export.js";
 export { createP12File, P12_PROFILES, type P12FileResult, parseP12Profile } from "./p12/p12.js";
 export { type OnboardResult, onboardPartner } from "./partners/onboard.js";
@@ -37,6 +41,7 @@ export { parseTlsVersions, SCENARIOS, selectScenarios } from "./probe/scenarios.
 export { buildReport, type ReportData, type WriteReportResult, writeHtmlReport } from "./report/report.js";
 export { type RunningRevocationServer, startRevocationServer } from "./revocation/serve.js";
 export { offboardPartner, parseReason, type RevokeResult, revokeCertificate } from "./revoke/revoke.js";
+export { type FinishResult, finishRotations, type RotateResult, rotatePartner } from "./rotate/rotate.js";
 export { parseSan } from "./sans.js";
 export { issueServerCert, type ServerIssueResult } from "./server/issue.js";
 export { type FileOptions, openPki, type Pki, type PkiOptions, type TransactOptions, type Tx } from "./session.js";

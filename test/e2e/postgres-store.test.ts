@@ -116,7 +116,8 @@ test("#16 every lifecycle command runs the same on a directory and on PostgreSQL
       ["list revoked", 0],
       ["partner list", 0],
       ["partner show", 0],
-      ["status", 0],
+      // #14: acme's one certificate is revoked and acme is not offboarded: a locked-out partner.
+      ["status", 1],
       ["audit verify", 0],
       ["audit", 0],
       ["doctor", 0],

@@ -143,11 +143,12 @@ test("status: exit 0 when healthy, 1 for an expiring cert, a CRL near nextUpdate
   assert.equal(doc.ok, false);
   assert.deepEqual(
     doc.result.problems.map((p: { kind: string; serial?: string }) => [p.kind, p.serial]),
-    [["cert-expiring", soon.serial]],
+    [["partner-due", soon.serial]],
   );
   assert.equal((await mtls(["status", "--warn-within", "2d"], { cwd: dir })).exitCode, 0);
 
-  await mtls(["revoke", soon.serial, "--no-publish", "--yes"], { cwd: dir });
+  // Offboarded rather than revoked alone: a partner left with no valid certificate is locked out (#14).
+  await mtls(["partner", "offboard", "soon", "--no-publish", "--yes"], { cwd: dir });
   const stale = json(await mtls(["status", "--json"], { cwd: dir }));
   assert.deepEqual(
     stale.result.problems.map((p: { kind: string }) => p.kind),

@@ -51,20 +51,34 @@ function render(r: StatusResult, s: Styles): string {
   const ocsp = r.ocsp?.ok ? `OCSP responder ${r.ocsp.url}: answers for this PKI, valid until ${r.ocsp.nextUpdate ?? "?"}` : undefined;
   const c = r.certificates;
   const certs = `certificates: ${c.total} (${c.valid} valid, ${c.expiring} expiring within ${r.windows.warnDays} days, ${c.expired} expired, ${c.revoked} revoked)`;
+  const states = new Map<string, number>();
+  for (const p of r.partners) states.set(p.state, (states.get(p.state) ?? 0) + 1);
+  const partners = `partners: ${r.partners.length}${states.size ? ` (${[...states].map(([k, n]) => `${n} ${k}`).join(", ")})` : ""}`;
+  const overdue = r.partners
+    .filter((p) => p.rotation?.overlapEnded)
+    .map((p) => `  ${s.warn("!")} ${p.partnerId}: the overlap ended at ${p.rotation?.overlapUntil}; run \`mtls partner rotate --finish\``);
   const verdict = r.healthy ? s.ok("healthy") : s.bad(`${r.problems.length} problem${r.problems.length === 1 ? "" : "s"}:`);
   const problems = r.problems.map((p) => `  ${s.bad("✖")} ${p.message}\n    ${s.dim(p.hint)}`);
-  return [cas, crls, ...(ocsp ? [ocsp] : []), certs, verdict, ...problems].join("\n\n").replace(/\n\n {2}/g, "\n  ");
+  return [cas, crls, ...(ocsp ? [ocsp] : []), certs, partners, ...overdue, verdict, ...problems].join("\n\n").replace(/\n\n {2}/g, "\n  ");
 }
 
 export function register(parent: Command, ctx: CliContext): void {
   parent
     .command("status")
-    .description("health gate for CI: CA expiry, expiring partner certificates, CRL freshness")
-    .option("--warn-within <duration>", "partner certificates expiring within this window are problems (default: the CA's warn days)")
+    .description("health gate for CI: CA expiry, partners due or locked out, CRL freshness")
+    .option("--warn-within <duration>", "a partner whose newest certificate expires within this window is due (default: the CA's warn days)")
     .option("--ca-warn-within <duration>", "CA certificates expiring within this window are problems", "90d")
     .option("--crl-margin <duration>", "a CRL this close to its nextUpdate is a problem (default: half its validity)")
     .addHelpText("after", examplesHelp(["mtls status", "mtls status --warn-within 14d --json || notify-oncall"]))
-    .addHelpText("after", exitCodesHelp(["0  healthy", "1  problems found (listed)", "3  invalid duration", "5  no PKI"]))
+    .addHelpText(
+      "after",
+      exitCodesHelp([
+        "0  healthy (partners ok, rotating, offboarded or pending)",
+        "1  problems found (listed): a partner due or locked out, the CA, a CRL",
+        "3  invalid duration",
+        "5  no PKI",
+      ]),
+    )
     .action(async (opts: StatusOptions) => {
       const result = await runStatus(ctx, opts);
       ctx.out.result(result, render);

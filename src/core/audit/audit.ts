@@ -15,6 +15,7 @@ import { iso } from "../time.js";
 export type AuditAction =
   | "ca.init"
   | "ca.policy"
+  | "ca.rollover"
   | "ca.key.import-to-token"
   | "cert.issue"
   | "cert.revoke"
@@ -27,7 +28,10 @@ export type AuditAction =
   | "probe.run"
   | "doctor.fix"
   | "ocsp.responder"
-  | "audit.quarantine";
+  | "audit.quarantine"
+  | "cert.rotate"
+  | "rotation.finish"
+  | "notify.sent";
 
 export interface AuditEntry {
   action: AuditAction;

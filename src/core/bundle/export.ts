@@ -1,5 +1,6 @@
 import { unlink } from "node:fs/promises";
-import { type CaCerts, loadCaCerts, readCertFile } from "../ca/material.js";
+import { type CaCerts, chainCertsOf, issuerIdOf, loadCaCerts, readCertFile } from "../ca/material.js";
+import { certChainPem } from "../ca/trust.js";
 import { conflictError, inputError } from "../errors.js";
 import { parseSerial, validatePartnerId } from "../ids.js";
 import type { CertInfo } from "../pki.js";
@@ -81,9 +82,10 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
     partnerId: p.partner.id,
     ...(p.partner.name ? { partnerName: p.partner.name } : {}),
     cert: p.cert,
-    chainPem: p.cert.pem + (p.ca.intermediate?.pem ?? ""),
-    rootPem: p.ca.root.pem,
-    issuerSubject: p.ca.issuer.subject,
+    // A certificate of an earlier CA keeps that CA's chain and root (#18).
+    chainPem: certChainPem(p.cert.pem, p.ca, issuerIdOf(p.ca, p.cert)),
+    rootPem: (chainCertsOf(p.ca, issuerIdOf(p.ca, p.cert)).at(-1) ?? p.ca.root).pem,
+    issuerSubject: p.cert.issuer,
     ...(p.privateKeyPem ? { privateKeyPem: p.privateKeyPem } : {}),
     signer: signer ? { fingerprint: signer.fingerprint, userId: signer.userId } : { fingerprint: "(unsigned)", userId: "(unsigned: plain zip)" },
     ...(p.gatewayUrl ? { gatewayUrl: p.gatewayUrl } : {}),

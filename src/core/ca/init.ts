@@ -16,8 +16,9 @@ import { serializePartners } from "../store/partners.js";
 import { type Revocation, serializeRevocations } from "../store/revocations.js";
 import { BACKDATE_MS, DAY, iso } from "../time.js";
 import { discardCaKeys, type KeyPlan, makeCaKey, type NewCaKey, planKeys } from "./init-keys.js";
-import type { CaCerts } from "./material.js";
+import type { CaCerts, CaEntry } from "./material.js";
 import { validateHttpUrl } from "./policy.js";
+import { registryOf } from "./registry.js";
 
 export interface InitCaParams {
   /** Base name: the CAs become "<name> Root CA" and "<name> Intermediate CA". */
@@ -259,12 +260,16 @@ async function buildCa(pki: Pki, p: InitCaParams, plan: KeyPlan, made: NewCaKey[
       reason: "cessationOfOperation",
       partnerId: "(canary)",
     };
-    const ca = {
+    const registry = registryOf(config);
+    const all: CaEntry[] = registry.list.map((r) => ({ ...r, cert: r.id === "root" ? root : (intermediate?.cert as CertInfo) }));
+    const ca: CaCerts = {
       root,
       ...(intermediate ? { intermediate: intermediate.cert } : {}),
       issuer: issuer.cert,
       issuerRole: intermediate ? "intermediate" : "root",
-    } as const;
+      all,
+      registry,
+    };
     caCerts = ca;
     const caKey = (k: NewCaKey) => ({ signer: k.signer, keyType: p.keyType, location: k.location });
     const keys = { root: caKey(rootKey), ...(intermediate ? { intermediate: caKey(intermediate.key) } : {}) };

@@ -1,17 +1,18 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
-import { lstat } from "node:fs/promises";
+import { lstat, readdir } from "node:fs/promises";
 import { type CertInfo, parseCertificate } from "../cert.js";
 import { Exit, envError, fsError, inputError, MtlsError } from "../errors.js";
 import { INPUT_LIMITS, readFileBounded } from "../input.js";
-import { decryptKeyPemAsync, type KeyType, keyObjectFromPkcs8, keyTypeOf } from "../keys.js";
-import { type CaRole, type KeyLocation, openTokenCaKey, type TokenAccess, tokenLocation } from "../keystore/key-store.js";
+import { decryptKeyPemAsync, isEncryptedKeyPem, type KeyType, keyObjectFromPkcs8, keyTypeOf } from "../keys.js";
+import { type KeyLocation, openTokenCaKey, type TokenAccess, tokenLocation } from "../keystore/key-store.js";
 import { parsePkcs11Uri } from "../keystore/pkcs11-uri.js";
 import { pemOrDer } from "../pem.js";
-import type { StoreConfig } from "../store/config.js";
+import type { CaRecord, CaRegistry, StoreConfig } from "../store/config.js";
 import { readText } from "../store/fs.js";
 import type { Layout } from "../store/layout.js";
 import { corruptError } from "../store/records.js";
 import { keyObjectSigner, type Signer } from "../x509/signer.js";
+import { type CaId, isCaId, publishOrder, registryOf } from "./registry.js";
 
 /**
  * Supplies the CA key passphrase when, and only when, a key turns out to be encrypted. Token
@@ -20,14 +21,75 @@ import { keyObjectSigner, type Signer } from "../x509/signer.js";
  */
 export type PassphraseSource = (() => Promise<string>) & { tokens?: TokenAccess };
 
+/** One CA of the store with its certificate. */
+export interface CaEntry extends CaRecord {
+  cert: CertInfo;
+}
+
 export interface CaCerts {
+  /** The root of the issuing hierarchy. */
   root: CertInfo;
+  /** The issuing intermediate (absent for a single tier). */
   intermediate?: CertInfo;
   /** The CA that signs partner certificates: the intermediate, or the root for a single tier. */
   issuer: CertInfo;
-  issuerRole: "intermediate" | "root";
-  /** CA keys in a PKCS#11 token (config.json ca.keyStore), by role. */
+  /** Its id: "intermediate" or "root" until a rollover, then e.g. "intermediate-2" (see registry.ts). */
+  issuerRole: CaId;
+  /** Every CA of the store, oldest first (after a rollover: old ones, retired ones too). */
+  all: CaEntry[];
+  registry: CaRegistry;
+  /** CA keys in a PKCS#11 token (config.json ca.keyStore), by CA id (the first two CAs only). */
   keyStore?: { root?: string; intermediate?: string };
+}
+
+/** A CA of the store by id; an id the store does not know is a damaged record. */
+export function caEntry(ca: CaCerts, id: CaId): CaEntry {
+  const e = ca.all.find((c) => c.id === id);
+  if (!e) throw envError("ERR_STORE_CORRUPT", `the store names a CA "${id}" it does not hold`, "run `mtls doctor`, or restore config.json from your backup");
+  return e;
+}
+
+export const certOf = (ca: CaCerts, id: CaId): CertInfo => caEntry(ca, id).cert;
+
+/** The CAs whose CRLs are published, issuing CA first (see registry.publishOrder). */
+export const crlCas = (ca: CaCerts): CaEntry[] => publishOrder(ca.registry).map((r) => caEntry(ca, r.id));
+
+/**
+ * What a partner sends after its certificate: the intermediate that issued it ("" when a root
+ * did). A certificate keeps the chain of the CA that issued it, whatever CA issues today.
+ */
+export function intermediatePemOf(ca: CaCerts, issuerId: CaId): string {
+  const e = ca.all.find((c) => c.id === issuerId);
+  return e && e.kind === "intermediate" ? e.cert.pem : "";
+}
+
+/**
+ * Whether the store's file keys are encrypted, as the canary key shows (always a file, sealed
+ * with the CA passphrase unless the CA was made with --insecure-no-passphrase): new CA keys are
+ * protected the same way, also when the first CA keys are in a token.
+ */
+export async function canaryKeyEncrypted(layout: Layout): Promise<boolean> {
+  return isEncryptedKeyPem(await readText(layout.canaryKey));
+}
+
+/** CA ids whose certificate or key file exists (with or without a registry entry). */
+export async function caIdsOnDisk(layout: Layout): Promise<Set<CaId>> {
+  const names = [...(await readdir(layout.caDir).catch(() => [])), ...(await readdir(layout.privateDir).catch(() => []))];
+  return new Set(names.map((n) => n.replace(/\.(pem|key)$/, "")).filter(isCaId));
+}
+
+/** Which CA of the store issued a certificate (by name and key id); the issuing CA when none matches. */
+export function issuerIdOf(ca: CaCerts, cert: CertInfo): CaId {
+  const e = ca.all.find((c) => c.cert.subject === cert.issuer && (!cert.authorityKeyId || c.cert.subjectKeyId === cert.authorityKeyId));
+  return e?.id ?? ca.issuerRole;
+}
+
+/** The issuing intermediate's and root's certificates of a CA: leaf → root order, for PKCS#12. */
+export function chainCertsOf(ca: CaCerts, issuerId: CaId): CertInfo[] {
+  const e = ca.all.find((c) => c.id === issuerId);
+  if (!e) return [ca.root];
+  if (e.kind === "root") return [e.cert];
+  return [e.cert, certOf(ca, e.parent as CaId)];
 }
 
 /** A certificate of the store; a link planted in its place is not followed (#13). */
@@ -45,11 +107,15 @@ function readCaCert(path: string, what: string): Promise<CertInfo> {
 }
 
 export async function loadCaCerts(layout: Layout, config: StoreConfig): Promise<CaCerts> {
-  const root = await readCaCert(layout.rootCert, "the root CA certificate");
+  const registry = registryOf(config);
+  const all: CaEntry[] = await Promise.all(
+    registry.list.map(async (r) => ({ ...r, cert: await readCaCert(layout.caCert(r.id), `the ${r.id} CA certificate`) })),
+  );
   const keyStore = config.ca.keyStore ? { keyStore: config.ca.keyStore } : {};
-  if (!config.ca.intermediate) return { root, issuer: root, issuerRole: "root", ...keyStore };
-  const intermediate = await readCaCert(layout.intermediateCert, "the intermediate CA certificate");
-  return { root, intermediate, issuer: intermediate, issuerRole: "intermediate", ...keyStore };
+  const issuing = all.find((c) => c.id === registry.issuing) as CaEntry;
+  if (issuing.kind === "root") return { root: issuing.cert, issuer: issuing.cert, issuerRole: issuing.id, all, registry, ...keyStore };
+  const root = (all.find((c) => c.id === issuing.parent) as CaEntry).cert;
+  return { root, intermediate: issuing.cert, issuer: issuing.cert, issuerRole: issuing.id, all, registry, ...keyStore };
 }
 
 export interface CaKey {
@@ -103,7 +169,7 @@ export async function loadCaKey(path: string, cert: CertInfo, passphrase: Passph
 }
 
 /** A CA key in a PKCS#11 token: the token must be there, the PIN right, and the key the certificate's. */
-async function loadTokenCaKey(uriText: string, role: CaRole, cert: CertInfo, passphrase: PassphraseSource | undefined, what: string): Promise<CaKey> {
+async function loadTokenCaKey(uriText: string, role: CaId, cert: CertInfo, passphrase: PassphraseSource | undefined, what: string): Promise<CaKey> {
   const uri = parsePkcs11Uri(uriText, `config.json ca.keyStore.${role}`);
   if (!passphrase?.tokens)
     throw new MtlsError(
@@ -116,31 +182,33 @@ async function loadTokenCaKey(uriText: string, role: CaRole, cert: CertInfo, pas
   return { signer, keyType, location: tokenLocation(uri) };
 }
 
-/** A CA's key, from its file or its token as config.json says. */
-export function loadRoleKey(layout: Layout, ca: CaCerts, role: CaRole, cert: CertInfo, passphrase: PassphraseSource | undefined): Promise<CaKey> {
+/** A CA's key, from its file or its token as config.json says (CAs a rollover adds are files). */
+export function loadRoleKey(layout: Layout, ca: CaCerts, role: CaId, cert: CertInfo, passphrase: PassphraseSource | undefined): Promise<CaKey> {
   const what = `the ${role} CA key`;
-  const uri = ca.keyStore?.[role];
+  const uri = role === "root" || role === "intermediate" ? ca.keyStore?.[role] : undefined;
   if (uri !== undefined) return loadTokenCaKey(uri, role, cert, passphrase, what);
-  return loadCaKey(role === "root" ? layout.rootKey : layout.intermediateKey, cert, passphrase, what);
+  return loadCaKey(layout.caKey(role), cert, passphrase, what);
 }
 
+/** CA keys by CA id ("root", "intermediate", after a rollover "intermediate-2" …). */
 export interface CaKeys {
-  root: CaKey;
-  intermediate?: CaKey;
+  [id: CaId]: CaKey | undefined;
 }
 
-/** Both CA keys (CRLs are signed by each CA). Decrypt before taking the store lock: it is slow. */
 /** The key of the CA that signs partner certificates: the intermediate, or the root in a one-tier PKI. */
 export function loadIssuingKey(layout: Layout, ca: CaCerts, passphrase: PassphraseSource | undefined): Promise<CaKey> {
   return loadRoleKey(layout, ca, ca.issuerRole, ca.issuer, passphrase);
 }
 
+/** The key of any CA of the store. */
+export const loadKeyOf = (layout: Layout, ca: CaCerts, id: CaId, passphrase: PassphraseSource | undefined): Promise<CaKey> =>
+  loadRoleKey(layout, ca, id, certOf(ca, id), passphrase);
+
+/** The keys of every CA that signs CRLs. Decrypt before taking the store lock: it is slow. */
 export async function loadCaKeys(layout: Layout, ca: CaCerts, passphrase: PassphraseSource | undefined): Promise<CaKeys> {
-  const [root, intermediate] = await Promise.all([
-    loadRoleKey(layout, ca, "root", ca.root, passphrase),
-    ca.intermediate ? loadRoleKey(layout, ca, "intermediate", ca.intermediate, passphrase) : undefined,
-  ]);
-  return intermediate ? { root, intermediate } : { root };
+  const ids = crlCas(ca).map((c) => c.id);
+  const keys = await Promise.all(ids.map((id) => loadKeyOf(layout, ca, id, passphrase)));
+  return Object.fromEntries(ids.map((id, i) => [id, keys[i]]));
 }
 
 /**
@@ -148,7 +216,8 @@ export async function loadCaKeys(layout: Layout, ca: CaCerts, passphrase: Passph
  * is in a token, the canary's key (sealed with the same passphrase at `ca init`).
  */
 export async function provePassphrase(layout: Layout, ca: CaCerts, passphrase: PassphraseSource): Promise<void> {
-  if (ca.keyStore?.[ca.issuerRole] === undefined) {
+  const issuing = ca.issuerRole === "root" || ca.issuerRole === "intermediate" ? ca.keyStore?.[ca.issuerRole] : undefined;
+  if (issuing === undefined) {
     await loadIssuingKey(layout, ca, passphrase);
     return;
   }

@@ -2,6 +2,7 @@
 // publish directory, validity limits. Changing it is one audited commit; certificates already
 // issued keep what they carry.
 import { inputError, usageError } from "../errors.js";
+import { checkAddress } from "../notify/address.js";
 import type { Pki } from "../session.js";
 import { type StoreConfig, serializeConfig } from "../store/config.js";
 import { storeKeys } from "../store/keys.js";
@@ -28,6 +29,11 @@ export function validateHttpUrl(value: string, flag: string, example: string): s
   return url.href;
 }
 
+/** How long a rotated-out certificate stays valid next to its successor, unless the policy says otherwise. */
+export const DEFAULT_OVERLAP_DAYS = 14;
+/** Reminder thresholds (days before expiry), unless the policy says otherwise. */
+export const DEFAULT_NOTIFY_DAYS = [30, 14, 7, 1];
+
 /** A change to one setting; `null` removes an optional one. */
 export interface PolicyChanges {
   crlUrl?: string | null;
@@ -37,6 +43,11 @@ export interface PolicyChanges {
   maxDays?: number;
   warnDays?: number;
   crlDays?: number;
+  overlapDays?: number;
+  /** Reminder thresholds in days before expiry. */
+  notifyDays?: number[];
+  /** Operators copied on every reminder; `null` removes them. */
+  notifyOperators?: string[] | null;
 }
 
 export interface SetPolicyParams {
@@ -51,6 +62,10 @@ export interface PolicyView {
   maxDays: number;
   warnDays: number;
   crlDays: number;
+  overlapDays: number;
+  /** Reminder thresholds, e.g. "30,14,7,1". */
+  notifyDays: string;
+  notifyOperators?: string;
 }
 
 export interface SetPolicyResult {
@@ -67,6 +82,9 @@ export const policyView = (c: StoreConfig): PolicyView => ({
   maxDays: c.policy.maxDays,
   warnDays: c.policy.warnDays,
   crlDays: c.crl.validityDays,
+  overlapDays: c.policy.overlapDays ?? DEFAULT_OVERLAP_DAYS,
+  notifyDays: (c.policy.notifyDays ?? DEFAULT_NOTIFY_DAYS).join(","),
+  ...(c.policy.notifyOperators?.length ? { notifyOperators: c.policy.notifyOperators.join(",") } : {}),
 });
 
 function apply(config: StoreConfig, ch: PolicyChanges): StoreConfig {
@@ -86,6 +104,8 @@ function apply(config: StoreConfig, ch: PolicyChanges): StoreConfig {
     ["--max-days", ch.maxDays],
     ["--warn-days", ch.warnDays],
     ["--crl-days", ch.crlDays],
+    ["--overlap-days", ch.overlapDays],
+    ...(ch.notifyDays ?? []).map((d) => ["--notify-days", d] as const),
   ] as const) {
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw inputError("ERR_DAYS", `${flag} must be a whole number of days, at least 1 (got ${v})`);
   }
@@ -93,6 +113,10 @@ function apply(config: StoreConfig, ch: PolicyChanges): StoreConfig {
   next.policy.maxDays = ch.maxDays ?? next.policy.maxDays;
   next.policy.warnDays = ch.warnDays ?? next.policy.warnDays;
   next.crl.validityDays = ch.crlDays ?? next.crl.validityDays;
+  if (ch.overlapDays !== undefined) next.policy.overlapDays = ch.overlapDays;
+  if (ch.notifyDays !== undefined) next.policy.notifyDays = [...new Set(ch.notifyDays)].sort((a, b) => b - a);
+  if (ch.notifyOperators === null) delete next.policy.notifyOperators;
+  else if (ch.notifyOperators !== undefined) next.policy.notifyOperators = ch.notifyOperators.map((a) => checkAddress(a, "--notify-operators address"));
   if (next.policy.defaultDays > next.policy.maxDays)
     throw inputError(
       "ERR_DAYS",
@@ -108,7 +132,7 @@ export async function setCaPolicy(pki: Pki, p: SetPolicyParams): Promise<SetPoli
     throw usageError(
       "ERR_NOTHING_TO_SET",
       "no policy setting given",
-      "pass at least one of --crl-url, --ocsp-url, --crl-publish-dir, --default-days, --max-days, --warn-days, --crl-days",
+      "pass at least one of --crl-url, --ocsp-url, --crl-publish-dir, --default-days, --max-days, --warn-days, --crl-days, --overlap-days, --notify-days, --notify-operators",
     );
   await pki.config();
   return pki.transact(

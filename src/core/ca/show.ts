@@ -5,7 +5,7 @@ import type { CertInfo } from "../pki.js";
 import { readText } from "../store/fs.js";
 import { openStore } from "../store/store.js";
 import { daysUntil, iso } from "../time.js";
-import { loadCaCerts } from "./material.js";
+import { caEntry, certOf, loadCaCerts } from "./material.js";
 
 export interface ShowCaParams {
   pkiDir: string;
@@ -46,6 +46,8 @@ export interface ShowCaResult {
   ocspUrl?: string;
   crlPublishDir?: string;
   policy: { defaultDays: number; maxDays: number; warnDays: number; crlValidityDays: number };
+  /** After a rollover (#18): the other CAs of the store, by id, with their state. */
+  otherCas?: Array<CaDetails & { id: string; state: "in-service" | "retired" }>;
 }
 
 async function keyDetails(place: CaKeyPlace | undefined, keyPath: string) {
@@ -83,16 +85,27 @@ export async function showCa(p: ShowCaParams): Promise<ShowCaResult> {
   const ca = await loadCaCerts(layout, config);
   const places = await locateCaKeys(layout, ca);
   const place = (role: string) => places.find((pl) => pl.role === role);
+  // The issuing hierarchy; after a rollover its files are ca/<id>.pem and private/<id>.key.
+  const rootId = caEntry(ca, ca.issuerRole).parent ?? ca.issuerRole;
+  const of = (id: string) => details(certOf(ca, id), layout.caCert(id), layout.caKey(id), p.now, place(id));
+  const others = ca.all.filter((c) => c.id !== rootId && c.id !== ca.issuerRole);
   return {
     pkiDir: layout.root,
     formatVersion: config.formatVersion,
-    root: await details(ca.root, layout.rootCert, layout.rootKey, p.now, place("root")),
-    ...(ca.intermediate ? { intermediate: await details(ca.intermediate, layout.intermediateCert, layout.intermediateKey, p.now, place("intermediate")) } : {}),
+    root: await of(rootId),
+    ...(ca.intermediate ? { intermediate: await of(ca.issuerRole) } : {}),
     caBundlePath: layout.caBundle,
     chainPath: layout.chain,
     ...(config.ca.crlUrl ? { crlUrl: config.ca.crlUrl } : {}),
     ...(config.ca.ocspUrl ? { ocspUrl: config.ca.ocspUrl } : {}),
     ...(config.crl.publishDir ? { crlPublishDir: config.crl.publishDir } : {}),
     policy: { ...config.policy, crlValidityDays: config.crl.validityDays },
+    ...(others.length
+      ? {
+          otherCas: await Promise.all(
+            others.map(async (c) => ({ id: c.id, state: c.retiredAt ? ("retired" as const) : ("in-service" as const), ...(await of(c.id)) })),
+          ),
+        }
+      : {}),
   };
 }

@@ -3,7 +3,7 @@
 // CRL, and CRL Numbers continue from the highest one seen anywhere, not only from state.json.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { CaCerts } from "../ca/material.js";
+import { type CaCerts, certOf, crlCas } from "../ca/material.js";
 import { fsError } from "../errors.js";
 import { REVOCATION_REASONS, type RevocationReason } from "../store/index-file.js";
 import type { Layout } from "../store/layout.js";
@@ -31,7 +31,8 @@ export interface CrlHistory {
   numbers: Partial<Record<CaRole, number>>;
 }
 
-export const rolesOf = (ca: CaCerts): CaRole[] => (ca.intermediate ? ["intermediate", "root"] : ["root"]);
+/** The CAs that publish CRLs, issuing CA first. */
+export const rolesOf = (ca: CaCerts): CaRole[] => crlCas(ca).map((c) => c.id);
 
 /** The DER CRL paths of each CA in the store and, when configured, in the publish directory. */
 export function crlPaths(layout: Layout, publishDir: string | undefined, ca: CaCerts): Array<{ role: CaRole; path: string; where: SeenCrl["where"] }> {
@@ -64,7 +65,7 @@ async function judge(at: Where, der: Buffer, ca: CaCerts): Promise<SeenCrl> {
     return { ...at, damaged: "not a readable CRL" };
   }
   const { serials, ...crl } = parsed;
-  const signatureValid = await verifyCrlSignature(crl, at.role === "root" ? ca.root : (ca.intermediate ?? ca.root)).catch(() => false);
+  const signatureValid = await verifyCrlSignature(crl, certOf(ca, at.role)).catch(() => false);
   const n = crl.number === undefined ? undefined : Number(crl.number);
   return { ...at, crl, serials, signatureValid, ...(n !== undefined && Number.isSafeInteger(n) ? { number: n } : {}) };
 }
@@ -99,7 +100,7 @@ export async function readCrlHistory(layout: Layout, publishDir: string | undefi
 /** state.json raised to the highest number published anywhere: the next CRL gets one more. */
 export function mergeCrlNumbers(state: CrlState, history: CrlHistory): CrlState {
   const out: CrlState = {};
-  for (const role of ["root", "intermediate"] as const) {
+  for (const role of new Set([...Object.keys(state), ...Object.keys(history.numbers)])) {
     const n = Math.max(state[role]?.number ?? 0, history.numbers[role] ?? 0);
     if (n > 0) out[role] = { number: n };
   }

@@ -1,7 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { AuditEntry } from "../audit/audit.js";
-import { type CaCerts, type CaKeys, loadCaCerts, loadCaKeys } from "../ca/material.js";
+import { type CaCerts, type CaKeys, crlCas, loadCaCerts, loadCaKeys } from "../ca/material.js";
+import { type CaId, isCaId } from "../ca/registry.js";
 import { fsError } from "../errors.js";
 import { encodePem } from "../pem.js";
 import { layoutOf, type Pki, type Tx } from "../session.js";
@@ -17,13 +18,11 @@ import { DAY, iso } from "../time.js";
 import { buildCrl, type CrlEntry } from "./encode.js";
 import { mergeCrlNumbers, readCrlHistory, readSeen, unjournaled } from "./history.js";
 
-export type CaRole = "root" | "intermediate";
+/** A CA id: "root", "intermediate", after a rollover "intermediate-2" … (see ca/registry.ts). */
+export type CaRole = CaId;
 
 /** Last CRL Number used per CA, so numbers only ever grow (RFC 5280 §5.2.3). */
-export interface CrlState {
-  root?: { number: number };
-  intermediate?: { number: number };
-}
+export type CrlState = Partial<Record<CaId, { number: number }>>;
 
 export interface PublishedCrl {
   issuer: CaRole;
@@ -50,30 +49,29 @@ const THIS_UPDATE_BACKDATE_MS = 5 * 60 * 1000;
  * The last CRL Numbers, and why state.json could not be used if it could not. It is only a
  * cache of what the published CRLs say (see mergeCrlNumbers): damage costs nothing but a report.
  */
-export async function readCrlState(layout: Layout): Promise<CrlState & { damaged?: string }> {
+export async function readCrlState(layout: Layout): Promise<{ state: CrlState; damaged?: string }> {
   let text: string;
   try {
     text = await readFile(layout.crlState, "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return {};
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { state: {} };
     throw fsError(err, layout.crlState, "read");
   }
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch {
-    return { damaged: "not valid JSON" };
+    return { state: {}, damaged: "not valid JSON" };
   }
-  if (!isObject(v)) return { damaged: "not a JSON object" };
+  if (!isObject(v)) return { state: {}, damaged: "not a JSON object" };
   const state: CrlState = {};
-  for (const role of ["root", "intermediate"] as const) {
-    const entry = v[role];
-    if (entry === undefined) continue;
+  for (const [role, entry] of Object.entries(v)) {
+    if (!isCaId(role)) return { state, damaged: `"${role}" is not a CA` };
     const n = isObject(entry) ? entry.number : undefined;
-    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1) return { ...state, damaged: `"${role}.number" is not a positive integer` };
+    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1) return { state, damaged: `"${role}.number" is not a positive integer` };
     state[role] = { number: n };
   }
-  return state;
+  return { state };
 }
 
 export interface RenderCrlsParams {
@@ -104,14 +102,14 @@ export async function stageCrls(p: RenderCrlsParams, tx: Tx): Promise<StagedCrls
   const entriesOf = (role: CaRole): CrlEntry[] =>
     p.revocations.filter((r) => r.issuer === role).map((r) => ({ serial: r.serial, revokedAt: new Date(r.revokedAt), reason: r.reason }));
 
-  const roles: CaRole[] = p.ca.intermediate ? ["intermediate", "root"] : ["root"];
-  const state: CrlState = { ...(p.state.root ? { root: p.state.root } : {}), ...(p.state.intermediate ? { intermediate: p.state.intermediate } : {}) };
+  // Numbers of retired CAs stay in the state: should one ever publish again, it continues.
+  const state: CrlState = { ...p.state };
   const crls: PublishedCrl[] = [];
   const pems: string[] = [];
   const files: StagedCrls["files"] = [];
-  for (const role of roles) {
-    const cert = role === "root" ? p.ca.root : (p.ca.intermediate as NonNullable<CaCerts["intermediate"]>);
-    const key = role === "root" ? p.keys.root : (p.keys.intermediate as NonNullable<CaKeys["intermediate"]>);
+  for (const { id: role, cert } of crlCas(p.ca)) {
+    const key = p.keys[role];
+    if (!key) throw new Error(`no key loaded for CA ${role}`);
     const number = (state[role]?.number ?? 0) + 1;
     state[role] = { number };
     const entries = entriesOf(role);
@@ -168,7 +166,7 @@ export interface PublicationParams {
  */
 export async function stagePublication(p: PublicationParams, tx: Tx): Promise<StagedCrls & { recovered: Revocation[] }> {
   const history = await readCrlHistory(p.layout, p.config.crl.publishDir, p.ca);
-  const state = mergeCrlNumbers(await readCrlState(p.layout), history);
+  const state = mergeCrlNumbers((await readCrlState(p.layout)).state, history);
   let recovered = await unjournaled(history, [...p.journal.entries, ...p.added], new Map());
   if (recovered.length && p.index) {
     const index = typeof p.index === "function" ? await p.index() : p.index;

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { type CaCerts, loadCaCerts } from "../ca/material.js";
+import { type CaCerts, certOf, crlCas, loadCaCerts } from "../ca/material.js";
 import { envError, fsError } from "../errors.js";
 import type { StoreConfig } from "../store/config.js";
 import type { Layout } from "../store/layout.js";
@@ -34,7 +34,8 @@ export async function loadPublishedCrls(
   config: StoreConfig,
   ca: CaCerts,
 ): Promise<Array<LoadedCrl | { role: CaRole; path: string; missing: true }>> {
-  const roles: CaRole[] = config.ca.intermediate ? ["intermediate", "root"] : ["root"];
+  void config;
+  const roles: CaRole[] = crlCas(ca).map((c) => c.id);
   const out: Array<LoadedCrl | { role: CaRole; path: string; missing: true }> = [];
   for (const role of roles) {
     const path = layout.crlDer(role);
@@ -54,7 +55,7 @@ export async function loadPublishedCrls(
     } catch (err) {
       throw envError("ERR_CRL_CORRUPT", `${path} is not a readable CRL`, "run `mtls crl publish` to write a fresh one", err);
     }
-    const issuer = role === "root" ? ca.root : (ca.intermediate ?? ca.root);
+    const issuer = certOf(ca, role);
     out.push({ role, path, crl, signatureValid: await verifyCrlSignature(crl, issuer) });
   }
   return out;
@@ -71,7 +72,7 @@ export async function showCrls(p: { pkiDir: string; now: Date }): Promise<{ crls
     const { crl } = l;
     crls.push({
       issuer: l.role,
-      issuerSubject: (l.role === "root" ? ca.root : (ca.intermediate ?? ca.root)).subject,
+      issuerSubject: certOf(ca, l.role).subject,
       path: l.path,
       ...(crl.number !== undefined ? { number: crl.number } : {}),
       thisUpdate: iso(crl.thisUpdate),

@@ -107,12 +107,12 @@ export const recordsCheck: DoctorCheckDef = {
         path: ctx.layout.crlState,
       });
     else
-      for (const role of ["root", "intermediate"] as const) {
-        const published = ctx.history.numbers[role] ?? 0;
-        if ((ctx.crlState[role]?.number ?? 0) < published)
+      for (const [role, n] of Object.entries(ctx.history.numbers)) {
+        const published = n ?? 0;
+        if ((ctx.crlState.state[role]?.number ?? 0) < published)
           out.push({
             check: "records",
-            message: `${ctx.layout.crlState} says the last ${role} CRL is #${ctx.crlState[role]?.number ?? "none"}, but #${published} was published (a crash before it was updated)`,
+            message: `${ctx.layout.crlState} says the last ${role} CRL is #${ctx.crlState.state[role]?.number ?? "none"}, but #${published} was published (a crash before it was updated)`,
             hint: "--fix republishes the CRLs, numbered after the highest one published",
             fixable: true,
             path: ctx.layout.crlState,

@@ -5,8 +5,11 @@ import { createPrivateKey, createPublicKey } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { SEALED_PGP_LABEL } from "../bundle/pgp.js";
+import { certOf } from "../ca/material.js";
+import { caBundlePem, certChainPem, issuingChainPem } from "../ca/trust.js";
 import { type CertInfo, isSignedBy, parseCertificate } from "../cert.js";
 import { decodePemBlocks, encodePem } from "../pem.js";
+import { crossProblems } from "./cross-check.js";
 import type { DoctorCheckDef, DoctorContext, DoctorProblem } from "./types.js";
 
 const rel = (ctx: DoctorContext, p: string) => relative(ctx.layout.root, p);
@@ -60,12 +63,10 @@ export const materialCheck: DoctorCheckDef = {
       .filter((n) => n.endsWith(".asc"))
       .map((n) => [join(layout.pgpDir, "partners", n), "pgp-public"] as const);
     const files = [
-      [layout.rootCert, "certs"],
-      ...(ca.intermediate ? [[layout.intermediateCert, "certs"] as const] : []),
+      ...ca.all.map((c) => [layout.caCert(c.id), "certs"] as const),
       [layout.canaryCert, "certs"],
       ...(ctx.index?.records ?? []).map((r) => [layout.certFile(r.serial), "certs"] as const),
-      [layout.rootKey, "key"],
-      ...(ca.intermediate ? [[layout.intermediateKey, "key"] as const] : []),
+      ...ca.all.map((c) => [layout.caKey(c.id), "key"] as const),
       [layout.canaryKey, "key"],
       // Until config.json names the home key, files there are a crashed creation's, which the
       // next creation replaces.
@@ -82,11 +83,11 @@ export const materialCheck: DoctorCheckDef = {
       const why = bytes && wrongContent(bytes, kind, path);
       if (why) out.push({ check: "material", message: `${rel(ctx, path)} is damaged: ${why}`, hint: "restore it from your backup", fixable: false, path });
     }
-    out.push(...(await signatureProblems(ctx)));
+    out.push(...(await signatureProblems(ctx)), ...(await crossProblems(ctx, async (path) => (await read(path))?.toString("utf8"))));
     // Derived from the CA certificates: rewritten from them when they differ.
     const derived: Array<[string, string]> = [
-      [layout.caBundle, ca.root.pem],
-      [layout.chain, (ca.intermediate?.pem ?? "") + ca.root.pem],
+      [layout.caBundle, caBundlePem(ca)],
+      [layout.chain, issuingChainPem(ca)],
     ];
     for (const [path, want] of derived) {
       const have = await read(path);
@@ -102,7 +103,7 @@ export const materialCheck: DoctorCheckDef = {
     // Each certificate's chain file is the certificate followed by the issuing chain.
     for (const r of ctx.index?.records ?? []) {
       const [cert, chain] = await Promise.all([read(layout.certFile(r.serial)), read(layout.chainFile(r.serial))]);
-      const want = cert && !wrongContent(cert, "certs", layout.certFile(r.serial)) ? cert.toString("utf8") + (ca.intermediate?.pem ?? "") : undefined;
+      const want = cert && !wrongContent(cert, "certs", layout.certFile(r.serial)) ? certChainPem(cert.toString("utf8"), ca, r.issuer) : undefined;
       if (chain && chain.toString("utf8") !== want)
         out.push({
           check: "material",
@@ -142,8 +143,8 @@ export const materialCheck: DoctorCheckDef = {
   },
   fix(ctx, tx) {
     const rewrite = new Map<string, string>([
-      [ctx.layout.caBundle, ctx.ca.root.pem],
-      [ctx.layout.chain, (ctx.ca.intermediate?.pem ?? "") + ctx.ca.root.pem],
+      [ctx.layout.caBundle, caBundlePem(ctx.ca)],
+      [ctx.layout.chain, issuingChainPem(ctx.ca)],
     ]);
     for (const p of ctx.problems) {
       const data = p.data ?? (p.path ? rewrite.get(p.path) : undefined);
@@ -159,8 +160,10 @@ async function signatureProblems(ctx: DoctorContext): Promise<DoctorProblem[]> {
   const out: DoctorProblem[] = [];
   const bad = (path: string, why: string) =>
     out.push({ check: "material", message: `${rel(ctx, path)} is damaged: ${why}`, hint: "restore it from your backup", fixable: false, path });
-  if (!(await isSignedBy(ca.root, ca.root))) bad(layout.rootCert, "its self-signature does not verify");
-  if (ca.intermediate && !(await isSignedBy(ca.intermediate, ca.root))) bad(layout.intermediateCert, "it is not signed by the root");
+  for (const c of ca.all) {
+    if (c.kind === "root" && !(await isSignedBy(c.cert, c.cert))) bad(layout.caCert(c.id), "its self-signature does not verify");
+    if (c.parent && !(await isSignedBy(c.cert, certOf(ca, c.parent)))) bad(layout.caCert(c.id), `it is not signed by the ${c.parent} CA`);
+  }
   const canary = await read(layout.canaryCert);
   let canaryCert: CertInfo | undefined;
   try {
@@ -168,8 +171,7 @@ async function signatureProblems(ctx: DoctorContext): Promise<DoctorProblem[]> {
   } catch {}
   if (canaryCert && !(await isSignedBy(canaryCert, ca.issuer))) bad(layout.canaryCert, "it is not signed by the issuing CA");
   const pairs: Array<[string, CertInfo | undefined]> = [
-    [layout.rootKey, ca.root],
-    [layout.intermediateKey, ca.intermediate],
+    ...ca.all.map((c) => [layout.caKey(c.id), c.cert] as [string, CertInfo]),
     [layout.canaryKey, canaryCert],
   ];
   for (const [path, cert] of pairs) {

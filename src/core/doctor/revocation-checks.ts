@@ -26,7 +26,7 @@ export const certificatesCheck: DoctorCheckDef = {
         const cert = parseCertificate(pemOrDer(await readFile(path), ["CERTIFICATE"], path), path);
         if (cert.serial !== r.serial) problem = `holds serial ${cert.serial}`;
         else if (cert.fingerprint !== r.fingerprint) problem = "does not match the fingerprint in the index";
-        else if (!(await isSignedBy(cert, r.issuer === "root" ? ctx.ca.root : ctx.ca.issuer))) problem = "is not signed by this CA";
+        else if (!(await isSignedBy(cert, ctx.ca.all.find((c) => c.id === r.issuer)?.cert ?? ctx.ca.issuer))) problem = "is not signed by this CA";
       } catch (err) {
         problem =
           (err as NodeJS.ErrnoException).code === "ENOENT" || /no such file/.test((err as Error).message) ? "is missing" : "is not a readable certificate";
@@ -80,7 +80,7 @@ export const orphansCheck: DoctorCheckDef = {
       if (!revoked.has(p.serial))
         tx.revoke({
           serial: p.serial,
-          issuer: ctx.config.ca.intermediate ? "intermediate" : "root",
+          issuer: ctx.ca.issuerRole,
           revokedAt: iso(ctx.now),
           reason: "cessationOfOperation",
           partnerId: "(unrecorded)",

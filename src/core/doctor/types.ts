@@ -22,7 +22,7 @@ export interface DoctorContext {
   journal: { entries: Revocation[]; bad: Array<{ line: number; text: string; why: string }>; validBytes: number };
   partners?: PartnerRegistry;
   partnersError?: MtlsError;
-  crlState: CrlState & { damaged?: string };
+  crlState: { state: CrlState; damaged?: string };
   history: CrlHistory;
   audit: { records: AuditRecord[]; verification: AuditVerification; damagedTail?: DamagedTail };
 }

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { isIP } from "node:net";
 import { join, resolve } from "node:path";
-import { loadCaCerts, readCertFile } from "../ca/material.js";
+import { certOf, loadCaCerts, readCertFile } from "../ca/material.js";
 import { conflictError, envError, fsError, inputError, usageError } from "../errors.js";
 import { attributeValueProblem } from "../identity/subject-policy.js";
 import { validatePartnerId } from "../ids.js";
@@ -283,6 +283,9 @@ export async function renderGatewayConfig(p: GatewayConfigParams): Promise<Gatew
     rootPem: ca.root.pem.trim(),
     crlBundlePem: crlBundlePem.trim(),
     caUuid: stableUuid(ca.root.fingerprint),
+    // Every trusted root: one during normal operation, both during a root rollover (#18).
+    trustedRoots: ca.registry.trusted.map((id) => certOf(ca, id)).map((c) => ({ uuid: stableUuid(c.fingerprint), pem: c.pem.trim() })),
+    caUuids: ca.registry.trusted.map((id) => stableUuid(certOf(ca, id).fingerprint)).join(", "),
     crlUrl: config.ca.crlUrl,
     hasOcsp: ocsp,
     ocspUrl: ocsp ? checkUrl("the OCSP URL (ca policy set --ocsp-url)", config.ca.ocspUrl as string) : undefined,

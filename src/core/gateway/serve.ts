@@ -47,13 +47,11 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-async function tlsMaterial(layout: Layout, withIntermediate: boolean) {
-  const [ca, ...crls] = await Promise.all([
-    readFile(layout.caBundle),
-    ...(withIntermediate ? [readFile(layout.crlPem("intermediate"))] : []),
-    readFile(layout.crlPem("root")),
-  ]);
-  return { ca, crl: crls };
+// Every CA's CRL, from the bundle (both hierarchies during a root rollover). Node reads one CRL
+// per entry of its `crl` option, so each goes in on its own.
+async function tlsMaterial(layout: Layout) {
+  const [ca, crls] = await Promise.all([readFile(layout.caBundle), readFile(layout.crlBundle, "latin1")]);
+  return { ca, crl: crls.match(/-----BEGIN X509 CRL-----[\s\S]*?-----END X509 CRL-----\n?/g) ?? [] };
 }
 
 /** A server certificate for localhost from the PKI's issuing CA, 30 days, held in memory only. */
@@ -169,7 +167,7 @@ function forward(
 }
 
 export async function startGateway(p: ServeParams): Promise<RunningGateway> {
-  const { layout, config } = await openStore(p.pkiDir);
+  const { layout } = await openStore(p.pkiDir);
   let upstream: URL | undefined;
   if (p.upstream) {
     try {
@@ -181,7 +179,7 @@ export async function startGateway(p: ServeParams): Promise<RunningGateway> {
   const leaf = p.serverCertPem ? decodePemBlocks(p.serverCertPem).find((b) => b.label === "CERTIFICATE") : undefined;
   if (leaf) assertRsaKeySound(parseCertificate(leaf.der, "--server-cert").spki, "--server-cert");
   const server = p.serverCertPem && p.serverKeyPem ? { certPem: p.serverCertPem, keyPem: p.serverKeyPem } : await localServerCert(p, layout);
-  const material = await tlsMaterial(layout, config.ca.intermediate);
+  const material = await tlsMaterial(layout);
   const stats = { requests: 0, refusedHandshakes: 0, crlReloads: 0 };
 
   // Partner ids by serial, for the log line; re-read when the index changes.
@@ -211,7 +209,7 @@ export async function startGateway(p: ServeParams): Promise<RunningGateway> {
   });
 
   const reloadCrls = async () => {
-    const m = await tlsMaterial(layout, config.ca.intermediate);
+    const m = await tlsMaterial(layout);
     httpsServer.setSecureContext({ cert: server.certPem, key: server.keyPem, ca: m.ca, crl: m.crl, minVersion: "TLSv1.2" });
     await loadOwners();
     stats.crlReloads++;

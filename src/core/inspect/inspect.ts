@@ -41,7 +41,7 @@ async function loadPki(p: InspectParams): Promise<{ ctx?: PkiContext; note?: str
     const { layout, config } = await openStore(p.pkiDir);
     const ca = await loadCaCerts(layout, config);
     const crls = (await loadPublishedCrls(layout, config, ca)).filter((l): l is LoadedCrl => !("missing" in l));
-    return { ctx: { cas: [ca.root, ...(ca.intermediate ? [ca.intermediate] : [])], crls } };
+    return { ctx: { cas: ca.all.map((c) => c.cert), crls } };
   } catch (err) {
     if (p.pkiOptional && err instanceof MtlsError && err.code === "ERR_NO_PKI")
       return { note: `no PKI at ${p.pkiDir}: not checked against a CA or CRL (pass --pki <dir>)` };

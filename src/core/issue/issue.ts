@@ -1,5 +1,6 @@
 import { unlink } from "node:fs/promises";
 import { join, relative } from "node:path";
+import type { AuditEntry } from "../audit/audit.js";
 import { deliverBundle } from "../bundle/export.js";
 import { type HomeSigningKey, loadSigningKey, prepareSigningKey, stageSigningKey } from "../bundle/home-key.js";
 import { readPinnedPartnerKey } from "../bundle/partner-key.js";
@@ -44,6 +45,14 @@ export interface IssueRequest {
   sans?: San[];
   /** Validity in days; the store's policy default when omitted. */
   days?: number;
+  /** With generateKeyType: this exact subject instead of CN=<cn> (a rotation keeps the old one). */
+  subject?: DistinguishedName;
+}
+
+/** A rotation (`partner rotate`): the request is checked against the certificate it replaces, under the lock. */
+export interface SuccessorHook {
+  /** Throws to refuse; otherwise the fields stamped on the new index record, its audit entry and warnings. */
+  stamp(prepared: PreparedRequest, records: readonly CertRecord[]): { fields: Partial<CertRecord>; audit: AuditEntry; warnings: string[] };
 }
 
 export interface IssueParams extends IssueRequest {
@@ -73,6 +82,7 @@ export interface IssueParams extends IssueRequest {
    * always deliver a bundle (with the generated key, or the certificate alone).
    */
   onboard?: PartnerRegistration;
+  successor?: SuccessorHook;
 }
 
 export interface IssueResult {
@@ -148,7 +158,7 @@ export async function prepareRequest(req: IssueRequest, config: StoreConfig, iss
     const keys = await generateKeyPairDer(req.generateKeyType);
     return {
       partnerId,
-      subject: describeName({ rdns: [["CN", req.cn ?? partnerId]] }),
+      subject: describeName(req.subject ?? { rdns: [["CN", req.cn ?? partnerId]] }),
       sans: dedupeSans(req.sans ?? []),
       spki: keys.spki,
       keyType: req.generateKeyType,
@@ -414,9 +424,11 @@ export async function issuePartnerCert(pki: Pki, p: IssueParams): Promise<IssueR
       const snap = await readIndexFrom(tx, pki.storage);
       const registry = await readPartnersFrom(tx, pki.storage);
       assertIdentitiesAvailable({ records: snap.records, registry, partnerId: prepared.partnerId, identities: requestIdentities(prepared) });
+      const successor = p.successor?.stamp(prepared, snap.records);
+      if (successor) prepared.warnings.push(...successor.warnings);
       const serial = uniqueSerial(new Set(snap.records.map((r) => r.serial)));
       const cert = await signRequest(prepared, ca, caKey, serial, now, config);
-      const record = recordFor(prepared, cert, ca, layout, now);
+      const record = { ...recordFor(prepared, cert, ca, layout, now), ...successor?.fields };
       const partnerRegistered = !registry.partners[prepared.partnerId];
       tx.put(storeKeys.certFile(serial), cert.pem, { exclusive: true }).put(storeKeys.chainFile(serial), chainPemFor(cert, ca), { exclusive: true });
       const onboarded = p.onboard ? await stagePartnerRegistration(tx, layout, registry, p.onboard, now) : undefined;
@@ -430,13 +442,17 @@ export async function issuePartnerCert(pki: Pki, p: IssueParams): Promise<IssueR
           ({ bundle, p12 } = await stageDelivery({ pki, tx, p, prepared, cert, ca, serial, registry, newSigningKey, written }));
         await writeUserFiles(pki, p, prepared, cert, ca, written);
         if (partnerRegistered || onboarded) tx.put(storeKeys.partners, serializePartners(registry));
-        tx.audit(...(onboarded ? [onboarded.audit] : []), {
-          action: "cert.issue",
-          outcome: "ok",
-          serial,
-          partner: prepared.partnerId,
-          details: { source: prepared.source, notAfter: record.notAfter, ...(bundle ? { delivery: "bundle" } : {}), ...(p12 ? { p12: p12.profile } : {}) },
-        });
+        tx.audit(
+          ...(onboarded ? [onboarded.audit] : []),
+          {
+            action: "cert.issue",
+            outcome: "ok",
+            serial,
+            partner: prepared.partnerId,
+            details: { source: prepared.source, notAfter: record.notAfter, ...(bundle ? { delivery: "bundle" } : {}), ...(p12 ? { p12: p12.profile } : {}) },
+          },
+          ...(successor ? [{ ...successor.audit, serial }] : []),
+        );
         stageIndex(tx, snap, [record]);
       } catch (err) {
         for (const f of written) await unlink(f).catch(() => {});

@@ -22,17 +22,19 @@ export interface CaKeyPlace {
 
 /** Every CA key's place; token keys are checked (one module load per module, no login). */
 export async function locateCaKeys(layout: Layout, ca: CaCerts): Promise<CaKeyPlace[]> {
-  const roles: Array<[CaRole, CaCerts["root"]]> = [
-    ["root", ca.root],
-    ...(ca.intermediate ? [["intermediate", ca.intermediate] as [CaRole, CaCerts["root"]]] : []),
-  ];
+  // The first two CAs by id: after a rollover (#18) "root" and "intermediate" are still those,
+  // whichever CA issues now; CAs a rollover adds keep file keys.
+  const roles = (["root", "intermediate"] as const).flatMap((id): Array<[CaRole, CaCerts["root"]]> => {
+    const e = ca.all.find((c) => c.id === id);
+    return e ? [[id, e.cert]] : [];
+  });
   const places: CaKeyPlace[] = [];
   let sessions: import("./pkcs11.js").TokenSessions | undefined;
   try {
     for (const [role, cert] of roles) {
       const text = ca.keyStore?.[role];
       if (text === undefined) {
-        places.push({ role, keyStore: "file", keyPath: role === "root" ? layout.rootKey : layout.intermediateKey });
+        places.push({ role, keyStore: "file", keyPath: layout.caKey(role) });
         continue;
       }
       const uri = parsePkcs11Uri(text, `config.json ca.keyStore.${role}`);

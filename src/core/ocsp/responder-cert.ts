@@ -5,7 +5,7 @@
 // the CA keys (PBES2 under the CA passphrase, or in the clear only when the CA keys are).
 import { readFile } from "node:fs/promises";
 import type { AuditEntry } from "../audit/audit.js";
-import { type CaCerts, type CaKey, loadCaCerts, loadRoleKey, type PassphraseSource } from "../ca/material.js";
+import { type CaCerts, type CaKey, caEntry, certOf, crlCas, loadCaCerts, loadRoleKey, type PassphraseSource } from "../ca/material.js";
 import { type CertInfo, isSignedBy, parseCertificate } from "../cert.js";
 import type { CaRole } from "../crl/publish.js";
 import { randomSerial } from "../ids.js";
@@ -26,6 +26,8 @@ export const RESPONDER_RENEW_BEFORE_MS = 2 * DAY;
 
 export interface Responder {
   role: CaRole;
+  /** The root that answers for this CA's own certificate (an intermediate's). */
+  parent?: CaRole;
   /** The CA the responder answers for. */
   ca: CertInfo;
   cert: CertInfo;
@@ -45,8 +47,9 @@ export interface LoadedResponders {
   ocspCanary?: { serial: string; revokedAt: string };
 }
 
-const rolesOf = (ca: CaCerts): CaRole[] => (ca.intermediate ? ["intermediate", "root"] : ["root"]);
-const caCertOf = (ca: CaCerts, role: CaRole): CertInfo => (role === "root" ? ca.root : (ca.intermediate as CertInfo));
+// Every CA still in service answers for its own certificates (both hierarchies during a rollover).
+const rolesOf = (ca: CaCerts): CaRole[] => crlCas(ca).map((c) => c.id);
+const caCertOf = (ca: CaCerts, role: CaRole): CertInfo => certOf(ca, role);
 
 async function readOptional(path: string): Promise<string | undefined> {
   try {
@@ -80,7 +83,7 @@ async function readResponderKey(layout: Layout, role: CaRole, passphrase: Passph
 
 /** The responder's signer: its key, its certificate and the CAs below the root that vouch for it. */
 function signerOf(ca: CaCerts, role: CaRole, cert: CertInfo, pkcs8: Buffer): OcspSigner {
-  const chainDer = role === "intermediate" && ca.intermediate ? [ca.intermediate.der] : [];
+  const chainDer = caEntry(ca, role).kind === "intermediate" ? [certOf(ca, role).der] : [];
   return { certDer: cert.der, chainDer, spki: cert.spki, key: keyObjectFromPkcs8(pkcs8), keyType: "ec-p256" };
 }
 
@@ -133,7 +136,8 @@ export async function loadResponders(pki: Pki, p: LoadRespondersParams): Promise
     const issued = fresh.get(role);
     const cert = issued?.cert ?? (found.get(role) as CertInfo);
     const signer = signerOf(ca, role, cert, issued?.pkcs8 ?? (await readResponderKey(layout, role, pki.passphrase)));
-    responders.push({ role, ca: caCertOf(ca, role), cert, signer });
+    const parent = caEntry(ca, role).parent;
+    responders.push({ role, ca: caCertOf(ca, role), cert, signer, ...(parent ? { parent } : {}) });
   }
   const { ocspCanary } = await readConfig(layout.root);
   return { responders, issued: [...fresh.keys()], ...(ocspCanary ? { ocspCanary } : {}) };
@@ -150,7 +154,8 @@ interface IssueDueParams extends LoadRespondersParams {
 async function issueDue(pki: Pki, p: IssueDueParams): Promise<void> {
   const { layout, ca } = p;
   // A CA key in a token: the responder key is protected like the canary's, the PKI's other keys.
-  const caKeyPath = (role: CaRole) => (ca.keyStore?.[role] !== undefined ? layout.canaryKey : role === "root" ? layout.rootKey : layout.intermediateKey);
+  const caKeyPath = (role: CaRole) =>
+    (role === "root" || role === "intermediate") && ca.keyStore?.[role] !== undefined ? layout.canaryKey : layout.caKey(role);
   // The responder key is protected exactly as the CA key that certifies it.
   const caKeyEncrypted = async (role: CaRole) => isEncryptedKeyPem((await readOptional(caKeyPath(role))) ?? "");
   const passphrase = pki.passphrase;

@@ -41,25 +41,22 @@ export function storeStatusSource(
 
   async function load(): Promise<Known> {
     const [records, journal, probes] = await Promise.all([readIndex(layout.index), readRevocations(layout.revocations), readProbeCerts(layout)]);
-    const issued = new Map<CaRole, Set<string>>([
-      ["root", new Set()],
-      ["intermediate", new Set()],
-    ]);
-    const revoked = new Map<CaRole, Map<string, OcspCertStatus>>([
-      ["root", new Map()],
-      ["intermediate", new Map()],
-    ]);
-    for (const r of records) issued.get(r.issuer)?.add(r.serial);
-    for (const e of extra) issued.get(e.role)?.add(e.cert.serial);
-    for (const c of probes) issued.get(c.issuer)?.add(c.serial);
+    // One set per CA id: "root", "intermediate", and after a rollover the newer CAs (#18).
+    const issued = new Map<CaRole, Set<string>>();
+    const revoked = new Map<CaRole, Map<string, OcspCertStatus>>();
+    const issuedBy = (role: CaRole) => issued.get(role) ?? (issued.set(role, new Set()).get(role) as Set<string>);
+    const revokedBy = (role: CaRole) => revoked.get(role) ?? (revoked.set(role, new Map()).get(role) as Map<string, OcspCertStatus>);
+    for (const r of records) issuedBy(r.issuer).add(r.serial);
+    for (const e of extra) issuedBy(e.role).add(e.cert.serial);
+    for (const c of probes) issuedBy(c.issuer).add(c.serial);
     for (const c of ocspOnly) {
-      issued.get(c.role)?.add(c.serial);
-      revoked.get(c.role)?.set(c.serial, { status: "revoked", revokedAt: new Date(c.revokedAt), reason: "cessationOfOperation" });
+      issuedBy(c.role).add(c.serial);
+      revokedBy(c.role).set(c.serial, { status: "revoked", revokedAt: new Date(c.revokedAt), reason: "cessationOfOperation" });
     }
     // The journal is the source of the CRLs, so OCSP and the CRL can never disagree.
     for (const r of journal.entries) {
-      issued.get(r.issuer)?.add(r.serial);
-      revoked.get(r.issuer)?.set(r.serial, { status: "revoked", revokedAt: new Date(r.revokedAt), reason: r.reason });
+      issuedBy(r.issuer).add(r.serial);
+      revokedBy(r.issuer).set(r.serial, { status: "revoked", revokedAt: new Date(r.revokedAt), reason: r.reason });
     }
     return { issued, revoked };
   }

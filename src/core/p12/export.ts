@@ -1,4 +1,4 @@
-import { loadCaCerts, readCertFile } from "../ca/material.js";
+import { chainCertsOf, loadCaCerts, readCertFile } from "../ca/material.js";
 import { inputError } from "../errors.js";
 import { parseSerial, validatePartnerId } from "../ids.js";
 import { layoutOf, type Pki } from "../session.js";
@@ -36,7 +36,7 @@ export async function exportPartnerP12(pki: Pki, p: ExportP12Params): Promise<P1
   if (record.status === "revoked") throw inputError("ERR_REVOKED", `certificate ${record.serial} is revoked`, "issue a new certificate first");
   const leaf = await readCertFile(layout.certFile(record.serial), `certificate ${record.serial}`);
   const ca = await loadCaCerts(layout, config);
-  const chain = [leaf, ...(ca.intermediate ? [ca.intermediate] : []), ca.root];
+  const chain = [leaf, ...chainCertsOf(ca, record.issuer)];
   const pkcs8 = readKeyFor(leaf, p.key, p.keySource, p.keyPassphrase);
   const built = await makeP12({ profile: p.profile, pkcs8, certs: chain.map((c) => c.der), friendlyName: id });
   const result = await writeP12(built, {

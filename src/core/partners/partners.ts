@@ -2,6 +2,7 @@ import { relative } from "node:path";
 import type { AuditEntry } from "../audit/audit.js";
 import { checkRecipientKey, type PgpKeyInfo } from "../bundle/pgp.js";
 import { inputError } from "../errors.js";
+import { assessPartners, type PartnerHealth, type PartnerState } from "../health/partners.js";
 import { IdentityOwners, type IdentityType } from "../identity/registry.js";
 import { validatePartnerId } from "../ids.js";
 import { type ListedCert, statusOf } from "../inventory/list.js";
@@ -95,6 +96,12 @@ export async function addPartner(pki: Pki, p: AddPartnerParams): Promise<{ partn
 export interface PartnerSummary extends PartnerRecord {
   certificates: { total: number; valid: number; expiring: number; expired: number; revoked: number };
   nextExpiry?: string;
+  /** Partner-level health (see core/health/partners.ts): ok, due, locked-out, rotating, offboarded, pending. */
+  state?: PartnerState;
+  /** The newest valid certificate (the successor while rotating), and its days left. */
+  newestSerial?: string;
+  daysLeft?: number;
+  rotation?: PartnerHealth["rotation"];
 }
 
 /** Every partner (registered, or known from issued certificates) with certificate counts. */
@@ -115,6 +122,14 @@ export async function listPartners(p: { pkiDir: string; now: Date }): Promise<{ 
     s.certificates.total++;
     s.certificates[status]++;
     if ((status === "valid" || status === "expiring") && (!s.nextExpiry || r.notAfter < s.nextExpiry)) s.nextExpiry = r.notAfter;
+  }
+  for (const h of assessPartners({ records: index, registry: reg, now: p.now, warnMs: window })) {
+    const s = byId.get(h.partnerId);
+    if (!s) continue;
+    s.state = h.state;
+    if (h.newestSerial) s.newestSerial = h.newestSerial;
+    if (h.daysLeft !== undefined) s.daysLeft = h.daysLeft;
+    if (h.rotation) s.rotation = h.rotation;
   }
   return { partners: [...byId.values()].sort((a, b) => a.id.localeCompare(b.id)) };
 }

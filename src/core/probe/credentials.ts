@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { type CaCerts, loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
+import { type CaCerts, type CaEntry, loadCaCerts, loadIssuingKey, loadKeyOf, type PassphraseSource } from "../ca/material.js";
 import { inputError } from "../errors.js";
 import { randomSerial } from "../ids.js";
 import { decryptKeyPemAsync, exportPkcs8, exportSpki, generateKeyPair } from "../keys.js";
@@ -211,6 +211,28 @@ export async function prepareCredentials(p: {
     if (!caKey) skipped[name] = caReason || "needs the CA key";
     else byScenario[name] = chainOf(await make());
   }
+  if (p.wanted.has("previous-hierarchy")) {
+    const prev = ca && p.store ? previousIssuer(ca) : undefined;
+    if (!prev || !p.store) skipped["previous-hierarchy"] = caReason || "no root rollover in progress";
+    else {
+      const key = await loadKeyOf(p.store.layout, ca as CaCerts, prev.id, p.passphrase);
+      const keys = await generateKeyPair("ec-p256");
+      const cert = await createCertificate({
+        serial: randomSerial(),
+        subject,
+        issuer: prev.cert,
+        notBefore: new Date(now - 5 * MINUTE),
+        notAfter: new Date(now + HOUR),
+        spki: await exportSpki(keys.publicKey),
+        signer: key.signer,
+        signingKeyType: key.keyType,
+        profile: { kind: "leaf", extKeyUsage: ["clientAuth"] },
+        sans,
+      });
+      minted.push({ serial: cert.serial, issuer: prev.id, notAfter: cert.notAfter });
+      byScenario["previous-hierarchy"] = { certPem: cert.pem + prev.cert.pem, keyPem: await pemKey(keys.privateKey) };
+    }
+  }
   if (p.wanted.has("identity-spoof")) {
     if (!caKey) skipped["identity-spoof"] = caReason || "needs the CA key";
     else {
@@ -256,4 +278,11 @@ export async function prepareCredentials(p: {
     ...(mintFresh ? { mintFresh } : {}),
     identity: { subject: parseCertificate(decodePemBlocks(valid.certPem)[0]?.der ?? Buffer.alloc(0)).subject, sans: sans.map((s) => `${s.type}:${s.value}`) },
   };
+}
+
+/** During a root rollover: the newest intermediate in service under the root being replaced. */
+function previousIssuer(ca: CaCerts): CaEntry | undefined {
+  const from = ca.registry.rootRollover?.from;
+  if (!from) return undefined;
+  return ca.all.filter((c) => c.kind === "intermediate" && c.parent === from && !c.retiredAt).at(-1);
 }

@@ -6,7 +6,7 @@ import { attempt, type ClientCredential, type Evidence, type Observation, type S
 import { describePresented, likelyCauses, markNotOffered } from "./causes.js";
 import { prepareCredentials, type UserCredential } from "./credentials.js";
 import { measureRevocation, type RevocationMeasurement, revokeProbeCertificate } from "./measure.js";
-import type { Scenario, ScenarioName } from "./scenarios.js";
+import { type Scenario, type ScenarioName, withRolloverScenarios } from "./scenarios.js";
 
 export type Verdict = "pass" | "fail" | "inconclusive" | "error" | "info" | "skipped";
 
@@ -232,7 +232,8 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
       },
     );
   }
-  const wanted = new Set(p.scenarios.map((s) => s.name));
+  const scenarios = withRolloverScenarios(p.scenarios, Boolean(store?.config.cas?.rootRollover));
+  const wanted = new Set(scenarios.map((s) => s.name));
   const creds = await prepareCredentials({
     ...(store ? { store } : {}),
     ...(p.pki?.passphrase ? { passphrase: p.pki.passphrase } : {}),
@@ -255,7 +256,7 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
   const jobs: Job[] = [];
   targets.forEach((target, i) => {
     if (reach[i]) return;
-    for (const scenario of p.scenarios) {
+    for (const scenario of scenarios) {
       const variants = creds.variants[scenario.name] ?? [undefined];
       for (const variant of variants) {
         if (scenario.tls) jobs.push({ target, scenario, tls: scenario.tls, ...(variant ? { variant } : {}) });

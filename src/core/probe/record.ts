@@ -3,6 +3,7 @@
 // here until they expire. The OCSP responder reads this list, so a probe's valid certificate is
 // "good" rather than "unknown" (which gateways checking OCSP refuse).
 import { readFile } from "node:fs/promises";
+import { isCaId } from "../ca/registry.js";
 import type { CaRole } from "../crl/publish.js";
 import { layoutOf, type Pki } from "../session.js";
 import type { Layout } from "../store/layout.js";
@@ -22,13 +23,7 @@ export async function readProbeCerts(layout: Layout): Promise<ProbeCertRecord[]>
   for (const line of text.split("\n")) {
     try {
       const r = JSON.parse(line) as ProbeCertRecord;
-      if (
-        typeof r?.serial === "string" &&
-        /^[0-9a-f]{1,40}$/.test(r.serial) &&
-        (r.issuer === "root" || r.issuer === "intermediate") &&
-        !Number.isNaN(Date.parse(r.notAfter))
-      )
-        out.push(r);
+      if (typeof r?.serial === "string" && /^[0-9a-f]{1,40}$/.test(r.serial) && isCaId(r.issuer) && !Number.isNaN(Date.parse(r.notAfter))) out.push(r);
     } catch {}
   }
   return out;

@@ -14,7 +14,8 @@ export type ScenarioName =
   | "legacy-tls"
   | "other-identity"
   | "identity-spoof"
-  | "ocsp-revoked";
+  | "ocsp-revoked"
+  | "previous-hierarchy";
 
 export interface Scenario {
   name: ScenarioName;
@@ -27,6 +28,8 @@ export interface Scenario {
   allowlistOnly?: boolean;
   /** Only run when named, or when the gateway is expected to check OCSP. */
   ocspOnly?: boolean;
+  /** Only during a root rollover (#18): the probe adds it by itself then. */
+  rolloverOnly?: boolean;
   /** legacy-tls runs once, offering only TLS 1.0 and 1.1; the others run per --tls version. */
   tls?: TlsMode;
 }
@@ -36,6 +39,13 @@ export const SCENARIOS: Scenario[] = [
   { name: "no-cert", description: "no client certificate at all", expect: "reject", needsCa: false },
   { name: "self-signed", description: "a self-signed certificate with the same identity", expect: "reject", needsCa: false },
   { name: "untrusted-ca", description: "a chain from a CA the gateway does not trust", expect: "reject", needsCa: false },
+  {
+    name: "previous-hierarchy",
+    description: "during a root rollover: a good certificate from the hierarchy being replaced, with its chain (the gateway must trust both roots)",
+    expect: "accept",
+    needsCa: true,
+    rolloverOnly: true,
+  },
   { name: "expired", description: "issued by the real CA, expired yesterday", expect: "reject", needsCa: true },
   { name: "not-yet-valid", description: "issued by the real CA, valid from tomorrow", expect: "reject", needsCa: true },
   { name: "revoked", description: "the CA's canary certificate, revoked at CA creation and on every CRL", expect: "reject", needsCa: true },
@@ -61,7 +71,7 @@ export const SCENARIOS: Scenario[] = [
 
 /** Parses --scenarios ("all", names, and "untrusted" for both untrusted kinds). */
 export function selectScenarios(list: string | undefined, o: { expectAllowlist?: boolean; expectOcsp?: boolean } = {}): Scenario[] {
-  if (!list || list === "all") return SCENARIOS.filter((s) => (!s.allowlistOnly || o.expectAllowlist) && (!s.ocspOnly || o.expectOcsp));
+  if (!list || list === "all") return SCENARIOS.filter((s) => !s.rolloverOnly && (!s.allowlistOnly || o.expectAllowlist) && (!s.ocspOnly || o.expectOcsp));
   const wanted = new Set<string>();
   for (const raw of list
     .split(",")
@@ -86,4 +96,12 @@ export function parseTlsVersions(list: string | undefined): Array<"1.2" | "1.3">
   const out = (list ?? "1.2,1.3").split(",").map((s) => s.trim());
   for (const v of out) if (v !== "1.2" && v !== "1.3") throw usageError("ERR_USAGE", `unknown TLS version "${v}"`, "use 1.2, 1.3 or 1.2,1.3");
   return [...new Set(out)] as Array<"1.2" | "1.3">;
+}
+
+/** During a root rollover the gateway must accept both hierarchies: a scenario per chain (#18). */
+export function withRolloverScenarios(scenarios: Scenario[], rootRollover: boolean): Scenario[] {
+  if (!rootRollover || scenarios.some((s) => s.rolloverOnly)) return scenarios;
+  const extra = SCENARIOS.filter((s) => s.rolloverOnly);
+  const at = scenarios.findIndex((s) => s.name === "valid") + 1;
+  return [...scenarios.slice(0, at), ...extra, ...scenarios.slice(at)];
 }

@@ -287,8 +287,7 @@ export async function startRevocationServer(p: RevocationServeParams): Promise<R
 function sourceFor(layout: Layout, loaded: LoadedResponders): StatusSource {
   // The intermediate is the root's to answer for; each responder certificate is its CA's.
   const extra = loaded.responders.map((r) => ({ role: r.role, cert: r.cert }));
-  const intermediate = loaded.responders.find((r) => r.role === "intermediate");
-  if (intermediate) extra.push({ role: "root", cert: intermediate.ca });
+  for (const r of loaded.responders) if (r.parent) extra.push({ role: r.parent, cert: r.ca });
   // The canary comes from the issuing CA: the first responder (intermediate, or the root alone).
   const issuing = loaded.responders[0]?.role ?? "root";
   return storeStatusSource(layout, extra, loaded.ocspCanary ? [{ role: issuing, ...loaded.ocspCanary }] : []);

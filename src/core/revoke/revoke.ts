@@ -34,7 +34,7 @@ export interface RevokeResult {
   warnings: string[];
 }
 
-interface ApplyParams {
+export interface ApplyParams {
   reason: RevocationReason;
   publish: boolean;
   /** Picks the records to revoke from the current index; throws to refuse. */
@@ -49,7 +49,7 @@ interface ApplyParams {
  * Marks records revoked and, unless told not to, publishes fresh CRLs in the same atomic
  * commit, so no revocation is ever recorded without its CRL or the other way round.
  */
-async function applyRevocations(pki: Pki, p: ApplyParams): Promise<RevokeResult> {
+export async function applyRevocations(pki: Pki, p: ApplyParams): Promise<RevokeResult> {
   const layout = layoutOf(pki);
   const config = await pki.config();
   // Refuse early, without asking for a passphrase, when the request cannot succeed.

@@ -1,13 +1,16 @@
-import { type CaCerts, loadCaCerts } from "../ca/material.js";
+import { type CaCerts, crlCas, loadCaCerts } from "../ca/material.js";
+import { supersededWithoutCerts } from "../ca/rollover-status.js";
 import { publishDirLag, readCrlHistory } from "../crl/history.js";
 import { loadPublishedCrls } from "../crl/show.js";
+import { assessPartners, type PartnerHealth, partnerProblems } from "../health/partners.js";
 import { statusOf } from "../inventory/list.js";
 import { locateCaKeys } from "../keystore/reachability.js";
 import { checkResponder, type ResponderHealth } from "../ocsp/health.js";
 import type { CertInfo } from "../pki.js";
 import { expiredServerProblems, renewHint } from "../server/status.js";
-import { readIndexRows } from "../store/index-summary.js";
+import { readIndex } from "../store/index-file.js";
 import type { Layout } from "../store/layout.js";
+import { readPartners } from "../store/partners.js";
 import { readRevocations } from "../store/revocations.js";
 import { openStore } from "../store/store.js";
 import { DAY, daysUntil, HOUR, iso } from "../time.js";
@@ -36,7 +39,9 @@ export type ProblemKind =
   | "ocsp-down"
   | "ocsp-wrong"
   | "crl-publish-stale"
-  | "ca-key-unreachable";
+  | "ca-key-unreachable"
+  | "partner-due"
+  | "partner-locked-out";
 
 export interface Problem {
   kind: ProblemKind;
@@ -49,10 +54,10 @@ export interface Problem {
 export interface StatusResult {
   healthy: boolean;
   problems: Problem[];
-  cas: Array<{ role: "root" | "intermediate"; subject: string; notAfter: string; daysLeft: number; keyStore?: "file" | "pkcs11"; tokenReachable?: boolean }>;
+  cas: Array<{ role: string; subject: string; notAfter: string; daysLeft: number; keyStore?: "file" | "pkcs11"; tokenReachable?: boolean }>;
   certificates: { total: number; valid: number; expiring: number; expired: number; revoked: number };
   crls: Array<{
-    issuer: "root" | "intermediate";
+    issuer: string;
     number?: string;
     thisUpdate?: string;
     nextUpdate?: string;
@@ -62,6 +67,8 @@ export interface StatusResult {
   }>;
   /** The OCSP responder named in the policy, asked about the revoked canary. */
   ocsp?: ResponderHealth;
+  /** Each partner's state (ok, due, locked-out, rotating, offboarded, pending). */
+  partners: PartnerHealth[];
   windows: { warnDays: number; caWarnDays: number; crlMarginHours: number };
 }
 
@@ -79,13 +86,18 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
   const problems: Problem[] = [];
 
   const cas: StatusResult["cas"] = [];
-  const caCerts: Array<["root" | "intermediate", CertInfo]> = [
-    ["root", ca.root],
-    ...(ca.intermediate ? [["intermediate", ca.intermediate] as ["intermediate", CertInfo]] : []),
-  ];
+  // Every CA still in service, roots first as before a rollover; an old intermediate counts
+  // too, since the partners it issued stop working when it expires.
+  const caCerts: Array<[string, CertInfo]> = crlCas(ca)
+    .sort((a, b) => (a.kind === b.kind ? 0 : a.kind === "root" ? -1 : 1))
+    .map((c) => [c.id, c.cert]);
+  const index = await readIndex(layout.index);
+  const superseded = supersededWithoutCerts(ca, index, p.now);
   for (const [role, cert] of caCerts) {
     const left = cert.notAfter.getTime() - now;
     cas.push({ role, subject: cert.subject, notAfter: iso(cert.notAfter), daysLeft: daysUntil(cert.notAfter, p.now) });
+    // A CA a rollover replaced matters only while certificates it issued are still valid.
+    if (superseded.has(role)) continue;
     if (left <= 0)
       problems.push({
         kind: "ca-expired",
@@ -96,18 +108,21 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
       problems.push({
         kind: "ca-expiring",
         message: `the ${role} CA expires in ${daysUntil(cert.notAfter, p.now)} days (${iso(cert.notAfter)})`,
-        hint: "plan the CA rollover now",
+        hint:
+          role === ca.issuerRole || cert === ca.root
+            ? "plan the CA rollover now: `mtls ca rollover intermediate`, or `mtls ca rollover root start` (see the README's runbook)"
+            : "rotate the partners it issued onto the current CA (`mtls ca rollover status` lists them)",
       });
   }
 
   problems.push(...(await keyStoreProblems(layout, ca, cas)));
 
-  const index = await readIndexRows(layout.index);
   const counts = { total: index.length, valid: 0, expiring: 0, expired: 0, revoked: 0 };
   for (const r of index) {
     const s = statusOf(r, p.now, warn);
     counts[s]++;
-    if (s === "expiring") {
+    // Partner certificates are judged per partner below: a superseded or offboarded one is no problem.
+    if (s === "expiring" && r.kind === "server") {
       problems.push({
         kind: "cert-expiring",
         message: `${r.partnerId}: certificate ${r.serial} expires in ${daysUntil(new Date(r.notAfter), p.now)} days (${r.notAfter})`,
@@ -118,6 +133,8 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
     }
   }
   problems.push(...expiredServerProblems(index, p.now));
+  const partners = assessPartners({ records: index, registry: await readPartners(layout.partners), now: p.now, warnMs: warn });
+  problems.push(...partnerProblems(partners));
 
   const crls: StatusResult["crls"] = [];
   const revocations = (await readRevocations(layout.revocations)).entries;
@@ -173,6 +190,7 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
     certificates: counts,
     crls,
     ...(ocsp ? { ocsp } : {}),
+    partners,
     windows: { warnDays: Math.round(warn / DAY), caWarnDays: Math.round(caWarn / DAY), crlMarginHours: Math.round(margin / HOUR) },
   };
 }

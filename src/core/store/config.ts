@@ -5,6 +5,46 @@ import { layoutOf } from "./layout.js";
 
 /** The store format this release reads and writes. Bump it (and add a migration) on any change. */
 export const FORMAT_VERSION = 1;
+/**
+ * The format of a store that went through a CA rollover: a CA registry (`cas`) and CA ids
+ * beyond "root" and "intermediate" in its records, which an older mtls would misread as damage.
+ * The rollover that adds the registry writes it (the migration from 1 is exactly that addition);
+ * every other store stays at FORMAT_VERSION.
+ */
+export const ROLLOVER_FORMAT_VERSION = 2;
+
+/** One CA of the store (see core/ca/registry.ts). */
+export interface CaRecord {
+  id: string;
+  kind: "root" | "intermediate";
+  /** The root that signed an intermediate. */
+  parent?: string;
+  createdAt: string;
+  /** Set when its hierarchy left the trust bundle (`ca rollover root finish`): no more CRLs. */
+  retiredAt?: string;
+}
+
+/** A cross certificate: `subject`'s name and key, signed by the root `issuer` (ca/<file>). */
+export interface CrossRecord {
+  subject: string;
+  issuer: string;
+  serial: string;
+  file: string;
+}
+
+export interface CaRegistry {
+  /** Every CA, oldest first. */
+  list: CaRecord[];
+  /** The CA that signs new certificates. */
+  issuing: string;
+  /** The roots in ca/ca-bundle.pem, the gateways' trust anchors. */
+  trusted: string[];
+  crosses?: CrossRecord[];
+  /** A root rollover between `ca rollover root start` and `finish`. */
+  rootRollover?: { from: string; to: string; startedAt: string };
+  /** When each rollover step happened, for `ca rollover status`. */
+  history?: Array<{ step: string; at: string; ca: string }>;
+}
 
 export interface StoreConfig {
   formatVersion: number;
@@ -32,6 +72,12 @@ export interface StoreConfig {
     maxDays: number;
     /** Certificates expiring within this many days are "expiring". */
     warnDays: number;
+    /** `partner rotate`: how long the old certificate stays valid next to its successor (default 14). */
+    overlapDays?: number;
+    /** `mtls notify`: days before expiry at which reminders go out (default 30, 14, 7, 1). */
+    notifyDays?: number[];
+    /** `mtls notify`: operators who receive a copy of every reminder and notice. */
+    notifyOperators?: string[];
   };
   crl: {
     /** nextUpdate - thisUpdate of published CRLs, in days. */
@@ -45,6 +91,30 @@ export interface StoreConfig {
   canary?: { serial: string; revokedAt: string };
   /** The OCSP-only canary (revoked at the responder, on no CRL), created by `revocation serve`. */
   ocspCanary?: { serial: string; revokedAt: string };
+  /** The CAs, once a rollover happened (format 2); absent: the hierarchy `ca init` made. */
+  cas?: CaRegistry;
+}
+
+const CA_ID = /^(root|intermediate)(-[1-9][0-9]{0,3})?$/;
+
+/** Why a registry is not one this release wrote, or undefined. */
+function registryProblem(cas: unknown): string | undefined {
+  if (typeof cas !== "object" || cas === null) return "cas is not an object";
+  const r = cas as Partial<CaRegistry>;
+  if (!Array.isArray(r.list) || r.list.length === 0) return "cas.list is not a list of CAs";
+  const ids = new Set<string>();
+  for (const c of r.list) {
+    if (typeof c?.id !== "string" || !CA_ID.test(c.id) || ids.has(c.id)) return "cas.list holds a bad or repeated CA id";
+    if (!c.id.startsWith(c.kind)) return `CA ${c.id} has kind ${String(c.kind)}`;
+    if (c.kind === "intermediate" && !(typeof c.parent === "string" && ids.has(c.parent))) return `CA ${c.id} names no earlier root as parent`;
+    ids.add(c.id);
+  }
+  if (typeof r.issuing !== "string" || !ids.has(r.issuing)) return "cas.issuing is not one of the CAs";
+  if (!Array.isArray(r.trusted) || r.trusted.length === 0 || !r.trusted.every((t) => ids.has(t) && t.startsWith("root")))
+    return "cas.trusted is not a list of roots";
+  for (const x of r.crosses ?? [])
+    if (!ids.has(x?.subject) || !ids.has(x?.issuer) || typeof x.file !== "string" || !/^cross-[a-z0-9-]+\.pem$/.test(x.file)) return "cas.crosses is damaged";
+  return undefined;
 }
 
 export async function readConfig(pkiDir: string): Promise<StoreConfig> {
@@ -87,9 +157,11 @@ export function parseConfig(text: string, path: string): StoreConfig {
   ) {
     throw envError("ERR_STORE_CORRUPT", `${path} is not an mtls configuration`, "restore it from your backup");
   }
-  if (config.formatVersion > FORMAT_VERSION) {
-    throw envError("ERR_STORE_VERSION", `${path} has format ${config.formatVersion}; this mtls reads up to ${FORMAT_VERSION}`, "upgrade mtls");
+  if (config.formatVersion > ROLLOVER_FORMAT_VERSION) {
+    throw envError("ERR_STORE_VERSION", `${path} has format ${config.formatVersion}; this mtls reads up to ${ROLLOVER_FORMAT_VERSION}`, "upgrade mtls");
   }
+  const bad = config.cas === undefined ? undefined : registryProblem(config.cas);
+  if (bad) throw envError("ERR_STORE_CORRUPT", `${path} is damaged: ${bad}`, "restore it from your backup");
   return config;
 }
 

@@ -1,7 +1,8 @@
 // The names of everything the store holds, as storage keys: "/"-separated, relative, stable.
 // A directory store maps a key to the file of that name under the PKI directory (the README's
 // "Store layout"); a database store uses it as a primary key. Nothing here is a path.
-export type Issuer = "root" | "intermediate";
+/** A CA id: "root", "intermediate", after a rollover "intermediate-2", "root-2" … (ca/registry.ts). */
+export type Issuer = string;
 
 export const storeKeys = {
   config: "config.json",
@@ -13,6 +14,11 @@ export const storeKeys = {
   intermediateKey: "private/intermediate.key",
   certFile: (serial: string) => `certs/${serial}.pem`,
   chainFile: (serial: string) => `certs/${serial}.chain.pem`,
+  /** Any CA by id: root.pem and intermediate.pem are the first two (#18). */
+  caCert: (id: Issuer) => `ca/${id}.pem`,
+  caKey: (id: Issuer) => `private/${id}.key`,
+  crossFile: (name: string) => `ca/${name}`,
+  crossBundle: "ca/cross-bundle.pem",
   canaryCert: "ca/canary.pem",
   canaryKey: "private/canary.key",
   ocspCert: (issuer: Issuer) => `ca/ocsp-${issuer}.pem`,

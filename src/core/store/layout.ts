@@ -13,6 +13,12 @@ export function layoutOf(pkiDir: string) {
     caBundle: join(root, "ca", "ca-bundle.pem"),
     /** Issuing chain (intermediate, root) for partners and `openssl verify -untrusted`. */
     chain: join(root, "ca", "chain.pem"),
+    /** Any CA of the store by id (core/ca/registry.ts): root.pem and intermediate.pem are the first two. */
+    caCert: (id: string) => join(root, "ca", `${id}.pem`),
+    caKey: (id: string) => join(root, "private", `${id}.key`),
+    /** Cross certificates of a root rollover (ca/cross-<subject>-by-<issuer>.pem), all of them in one file. */
+    crossFile: (name: string) => join(root, "ca", name),
+    crossBundle: join(root, "ca", "cross-bundle.pem"),
     privateDir: join(root, "private"),
     rootKey: join(root, "private", "root.key"),
     intermediateKey: join(root, "private", "intermediate.key"),
@@ -23,15 +29,15 @@ export function layoutOf(pkiDir: string) {
     canaryCert: join(root, "ca", "canary.pem"),
     canaryKey: join(root, "private", "canary.key"),
     /** The delegated OCSP responder of each CA (short-lived, renewed by `mtls revocation serve`). */
-    ocspCert: (issuer: "root" | "intermediate") => join(root, "ca", `ocsp-${issuer}.pem`),
-    ocspKey: (issuer: "root" | "intermediate") => join(root, "private", `ocsp-${issuer}.key`),
+    ocspCert: (issuer: string) => join(root, "ca", `ocsp-${issuer}.pem`),
+    ocspKey: (issuer: string) => join(root, "private", `ocsp-${issuer}.key`),
     /** A client certificate revoked at the OCSP responder only (see core/ocsp/canary.ts). */
     ocspCanaryCert: join(root, "ca", "ocsp-canary.pem"),
     ocspCanaryKey: join(root, "private", "ocsp-canary.key"),
     crlDir: join(root, "crl"),
     crlState: join(root, "crl", "state.json"),
-    crlPem: (issuer: "root" | "intermediate") => join(root, "crl", `${issuer}.crl.pem`),
-    crlDer: (issuer: "root" | "intermediate") => join(root, "crl", `${issuer}.crl`),
+    crlPem: (issuer: string) => join(root, "crl", `${issuer}.crl.pem`),
+    crlDer: (issuer: string) => join(root, "crl", `${issuer}.crl`),
     /** Every CA's CRL in one PEM file: what nginx ssl_crl, HAProxy crl-file and Apache load. */
     crlBundle: join(root, "crl", "crl-bundle.pem"),
     /** OpenPGP: the home party's public signing key (give it to partners) and partners' keys. */

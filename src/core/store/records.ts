@@ -11,7 +11,9 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 const str = (v: unknown) => typeof v === "string" && v.length > 0;
 const time = (v: unknown) => typeof v === "string" && !Number.isNaN(Date.parse(v));
 const hex = (v: unknown) => typeof v === "string" && /^[0-9a-f]{1,40}$/.test(v);
-const issuer = (v: unknown) => v === "root" || v === "intermediate";
+// "root", "intermediate", and after a rollover "intermediate-2", "root-2" … (core/ca/registry.ts)
+const CA_ID = /^(root|intermediate)(-[1-9][0-9]{0,3})?$/;
+const issuer = (v: unknown) => typeof v === "string" && CA_ID.test(v);
 
 /** The first field that is missing or of the wrong kind, as "field: want". */
 function firstBad(v: Record<string, unknown>, fields: Array<[string, (x: unknown) => boolean, string]>): string | undefined {
@@ -29,7 +31,7 @@ export const checkCertRecord: Check = (v) =>
     ["notAfter", time, "a time"],
     ["issuedAt", time, "a time"],
     ["fingerprint", str, "a fingerprint"],
-    ["issuer", issuer, '"root" or "intermediate"'],
+    ["issuer", issuer, "a CA id"],
     ["certPath", str, "a path"],
     ["status", (x) => x === "valid" || x === "revoked", '"valid" or "revoked"'],
   ]);
@@ -37,7 +39,7 @@ export const checkCertRecord: Check = (v) =>
 export const checkRevocation: Check = (v) =>
   firstBad(v, [
     ["serial", hex, "a hex serial"],
-    ["issuer", issuer, '"root" or "intermediate"'],
+    ["issuer", issuer, "a CA id"],
     ["revokedAt", time, "a time"],
     ["reason", str, "a reason"],
     ["partnerId", str, "a partner id"],
@@ -51,7 +53,7 @@ export const isRevocation = (v: unknown): boolean =>
   isObject(v) &&
   typeof v.serial === "string" &&
   HEX.test(v.serial) &&
-  (v.issuer === "intermediate" || v.issuer === "root") &&
+  (v.issuer === "intermediate" || v.issuer === "root" || issuer(v.issuer)) &&
   typeof v.revokedAt === "string" &&
   ISO.test(v.revokedAt) &&
   typeof v.reason === "string" &&

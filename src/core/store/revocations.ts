@@ -5,7 +5,8 @@ import { checkRevocation, corruptError, isRevocation, parseRecord } from "./reco
 /** One line of revocations.jsonl: what every CRL of `issuer` must list, forever. */
 export interface Revocation {
   serial: string;
-  issuer: "root" | "intermediate";
+  /** The CA id (core/ca/registry.ts) whose CRL lists it. */
+  issuer: string;
   revokedAt: string;
   reason: RevocationReason;
   partnerId: string;

@@ -14,9 +14,15 @@ export interface Store {
  * outside the check). Certificates named by serial and partners' key files are opened without
  * following links where they are read.
  */
-function storePaths(layout: Layout): string[] {
-  const roles = ["root", "intermediate"] as const;
+function storePaths(layout: Layout, config: StoreConfig): string[] {
+  // After a rollover, every CA of the registry has its certificate, key and CRLs (#18).
+  const roles = ["root", "intermediate", ...(config.cas?.list.map((c) => c.id) ?? [])];
+  const crosses = config.cas?.crosses?.map((x) => layout.crossFile(x.file)) ?? [];
   return [
+    ...roles.map(layout.caCert),
+    ...roles.map(layout.caKey),
+    ...crosses,
+    ...(crosses.length ? [layout.crossBundle] : []),
     ...[layout.caDir, layout.privateDir, layout.certsDir, join(layout.certsDir, "orphans"), layout.crlDir, layout.pgpDir, layout.partnerKeysDir],
     ...[layout.config, layout.index, layout.revocations, layout.audit, layout.partners],
     ...[layout.rootCert, layout.intermediateCert, layout.caBundle, layout.chain, layout.canaryCert],
@@ -33,7 +39,9 @@ function storePaths(layout: Layout): string[] {
 export async function openStore(pkiDir: string): Promise<Store> {
   const layout = layoutOf(pkiDir);
   const config = await readConfig(pkiDir);
-  const links = await Promise.all(storePaths(layout).map(async (path) => ((await lstat(path).catch(() => undefined))?.isSymbolicLink() ? path : undefined)));
+  const links = await Promise.all(
+    storePaths(layout, config).map(async (path) => ((await lstat(path).catch(() => undefined))?.isSymbolicLink() ? path : undefined)),
+  );
   const link = links.find((l) => l !== undefined);
   if (link)
     throw envError(

@@ -35,7 +35,8 @@ function render(r: ShowCaResult, s: Styles): string {
     ],
     s,
   );
-  return [ca("root", r.root), ...(r.intermediate ? [ca("intermediate", r.intermediate)] : []), policy].join("\n\n");
+  const others = (r.otherCas ?? []).map((c) => ca(`${c.id} (${c.state})`, c));
+  return [ca("root", r.root), ...(r.intermediate ? [ca("intermediate", r.intermediate)] : []), policy, ...others].join("\n\n");
 }
 
 export function register(parent: Command, ctx: CliContext): void {

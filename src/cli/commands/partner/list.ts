@@ -1,12 +1,18 @@
 import type { Command } from "commander";
 import type { CliContext } from "../../context.js";
 import { examplesHelp, exitCodesHelp, loadCore } from "../../flags.js";
-import { table } from "../../output.js";
+import { type Styles, table } from "../../output.js";
+
+function stateText(state: string | undefined, s: Styles): string {
+  if (state === "due" || state === "locked-out") return s.bad(state);
+  if (state === "rotating") return s.warn(state);
+  return state === "ok" ? s.ok(state) : (state ?? "");
+}
 
 export function register(parent: Command, ctx: CliContext): void {
   parent
     .command("list")
-    .description("partners with their OpenPGP key and certificate counts")
+    .description("partners with their state (ok, due, locked-out, rotating, offboarded), OpenPGP key and certificate counts")
     .addHelpText("after", examplesHelp(["mtls partner list", "mtls partner list --json | jq -r '.result.partners[] | select(.pgp == null) | .id'"]))
     .addHelpText("after", exitCodesHelp(["0  listed", "5  no PKI"]))
     .action(async () => {
@@ -19,9 +25,11 @@ export function register(parent: Command, ctx: CliContext): void {
           p.pgp ? p.pgp.fingerprint.slice(-16) : s.dim("none"),
           `${p.certificates.valid + p.certificates.expiring}/${p.certificates.total}`,
           p.nextExpiry?.slice(0, 10) ?? "",
-          p.offboardedAt ? s.bad("offboarded") : "",
+          stateText(p.state, s),
+          p.newestSerial ?? "",
+          p.daysLeft === undefined ? "" : String(p.daysLeft),
         ]);
-        return table(["PARTNER", "NAME", "PGP KEY", "VALID/ALL", "NEXT EXPIRY", ""], rows, s);
+        return table(["PARTNER", "NAME", "PGP KEY", "VALID/ALL", "NEXT EXPIRY", "STATE", "NEWEST SERIAL", "DAYS"], rows, s);
       });
     });
 }

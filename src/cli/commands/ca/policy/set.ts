@@ -12,6 +12,14 @@ interface Opts {
   maxDays?: number;
   warnDays?: number;
   crlDays?: number;
+  overlapDays?: number;
+  notifyDays?: string;
+  notifyOperators?: string;
+}
+
+/** "30,14,7,1": whole days, each at least 1. */
+function parseDayList(text: string): number[] {
+  return text.split(",").map((d) => parseDays(d.trim()));
 }
 
 /** "none" removes an optional setting. */
@@ -36,11 +44,15 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--max-days <n>", "longest validity partner issue accepts", parseDays)
     .option("--warn-days <n>", "certificates expiring within this many days are reported as expiring", parseDays)
     .option("--crl-days <n>", "validity of published CRLs (nextUpdate) in days", parseDays)
+    .option("--overlap-days <n>", "partner rotate: how long the old certificate stays valid next to its successor (default 14)", parseDays)
+    .option("--notify-days <list>", "mtls notify: reminder thresholds in days before expiry (default 30,14,7,1)")
+    .option("--notify-operators <emails>", "mtls notify: comma-separated operator addresses copied on every reminder (none removes them)")
     .addHelpText(
       "after",
       examplesHelp([
         "mtls ca policy set --ocsp-url http://pki.acme.example/ocsp --crl-url http://pki.acme.example/crl/intermediate.crl",
         "mtls ca policy set --crl-publish-dir none",
+        "mtls ca policy set --overlap-days 21 --notify-days 30,14,7,1 --notify-operators pki-ops@acme.example",
       ]),
     )
     .addHelpText(
@@ -58,6 +70,10 @@ export function register(parent: Command, ctx: CliContext): void {
           maxDays: opts.maxDays,
           warnDays: opts.warnDays,
           crlDays: opts.crlDays,
+          overlapDays: opts.overlapDays,
+          ...(opts.notifyDays !== undefined ? { notifyDays: parseDayList(opts.notifyDays) } : {}),
+          notifyOperators:
+            opts.notifyOperators === undefined ? undefined : opts.notifyOperators === "none" ? null : opts.notifyOperators.split(",").map((a) => a.trim()),
         },
       });
       ctx.out.result(result, render);

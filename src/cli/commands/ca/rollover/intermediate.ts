@@ -1,0 +1,35 @@
+import type { Command } from "commander";
+import type { CliContext } from "../../../context.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, parseDays } from "../../../flags.js";
+import { renderRolloverStep } from "../../../render-rollover.js";
+
+interface Opts extends PassphraseOpts {
+  days: number;
+}
+
+export function register(parent: Command, ctx: CliContext): void {
+  const cmd = parent
+    .command("intermediate")
+    .description("renew the issuing intermediate: a new key and CA under the same root; new certificates come from it, the old one keeps its CRL")
+    .option("--days <n>", "validity of the new intermediate in days (it may not outlive the root)", parseDays, 1825);
+  addPassphraseOptions(cmd)
+    .addHelpText("after", examplesHelp(["mtls ca rollover intermediate", "mtls ca rollover intermediate --days 730 --json"]))
+    .addHelpText(
+      "after",
+      exitCodesHelp([
+        "0  the new intermediate issues from now on; gateways need no change (same root)",
+        "3  --days outlives the root, a single-tier CA, wrong passphrase",
+        "4  a root rollover is in progress",
+        "5  no PKI, damaged store, lock held",
+      ]),
+    )
+    .action(async (opts: Opts) => {
+      const { core, pki } = await openSession(ctx, opts);
+      ctx.out.progress("unlocking the CA keys, signing the new intermediate and the CRLs…");
+      const r = await core.rolloverIntermediate(pki, { days: opts.days });
+      ctx.out.progress("");
+      for (const w of r.warnings) ctx.out.warn(w);
+      ctx.out.result(r, renderRolloverStep);
+      ctx.out.info("partners keep their certificates and chains; rotate them onto the new intermediate before the old one expires (`mtls ca rollover status`)");
+    });
+}

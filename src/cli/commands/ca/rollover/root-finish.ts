@@ -1,0 +1,40 @@
+import type { Command } from "commander";
+import type { CliContext } from "../../../context.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts } from "../../../flags.js";
+import { renderRolloverStep } from "../../../render-rollover.js";
+
+interface Opts extends PassphraseOpts {
+  force?: boolean;
+}
+
+export function register(parent: Command, ctx: CliContext): void {
+  const cmd = parent
+    .command("finish")
+    .description("finish a root rollover: the old root leaves the trust bundle and its CAs publish no more CRLs")
+    .option("--force", "finish although valid certificates still chain only to the old root (they are listed and stop working)");
+  addPassphraseOptions(cmd)
+    .addHelpText("after", examplesHelp(["mtls ca rollover status && mtls ca rollover root finish --yes", "mtls ca rollover root finish --force --yes --json"]))
+    .addHelpText(
+      "after",
+      exitCodesHelp([
+        "0  finished: deploy the new bundle to every gateway and reload",
+        "2  no --yes and no terminal to confirm",
+        "3  wrong passphrase",
+        "4  no root rollover in progress, or valid certificates still on the old root (without --force)",
+        "5  no PKI, damaged store, lock held",
+        "130  not confirmed",
+      ]),
+    )
+    .action(async (opts: Opts) => {
+      await ctx.prompt.confirmOrYes(
+        "Remove the old root from the trust bundle? Partners still on it will be refused after the gateways reload.",
+        ctx.globals.yes,
+      );
+      const { core, pki } = await openSession(ctx, opts);
+      const r = await core.finishRootRollover(pki, { force: Boolean(opts.force) });
+      for (const w of r.warnings) ctx.out.warn(w);
+      for (const c of r.stranded) ctx.out.warn(`cut off: ${c.partnerId} ${c.serial} (${c.issuer}, valid until ${c.notAfter})`);
+      ctx.out.result(r, renderRolloverStep);
+      ctx.out.info("next: deploy ca/ca-bundle.pem and crl/crl-bundle.pem to every gateway and reload");
+    });
+}

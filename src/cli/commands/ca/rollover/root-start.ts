@@ -1,0 +1,40 @@
+import type { Command } from "commander";
+import type { CliContext } from "../../../context.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, parseDays } from "../../../flags.js";
+import { renderRolloverStep } from "../../../render-rollover.js";
+
+interface Opts extends PassphraseOpts {
+  rootDays: number;
+  intermediateDays: number;
+}
+
+export function register(parent: Command, ctx: CliContext): void {
+  const cmd = parent
+    .command("start")
+    .description("start a root rollover: new root and intermediate, cross certificates both ways, a trust bundle with both roots")
+    .option("--root-days <n>", "validity of the new root in days", parseDays, 3650)
+    .option("--intermediate-days <n>", "validity of the new intermediate in days", parseDays, 1825);
+  addPassphraseOptions(cmd)
+    .addHelpText(
+      "after",
+      examplesHelp(["mtls ca rollover root start", "mtls gateway config nginx --out /etc/nginx/mtls/ && nginx -s reload   # deploy the dual bundle"]),
+    )
+    .addHelpText(
+      "after",
+      exitCodesHelp([
+        "0  started: deploy ca/ca-bundle.pem and crl/crl-bundle.pem to every gateway",
+        "3  bad --root-days/--intermediate-days, a single-tier CA, wrong passphrase",
+        "4  a root rollover is already in progress",
+        "5  no PKI, damaged store, lock held",
+      ]),
+    )
+    .action(async (opts: Opts) => {
+      const { core, pki } = await openSession(ctx, opts);
+      ctx.out.progress("unlocking the CA keys, making the new hierarchy, cross-signing…");
+      const r = await core.startRootRollover(pki, { rootDays: opts.rootDays, intermediateDays: opts.intermediateDays });
+      ctx.out.progress("");
+      for (const w of r.warnings) ctx.out.warn(w);
+      ctx.out.result(r, renderRolloverStep);
+      ctx.out.info("next: give every gateway the dual bundle (`mtls gateway config …`, reload), then rotate partners; `mtls ca rollover status` tracks them");
+    });
+}

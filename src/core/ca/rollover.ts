@@ -1,0 +1,205 @@
+// The CA rollover steps (`mtls ca rollover …`): each one audited commit under the store lock.
+// What changes is decided by rollover-plan.ts; this module signs, writes and publishes it.
+import type { AuditEntry } from "../audit/audit.js";
+import { copyToPublishDir, type PublishedCrl, publishAudit, stagePublication } from "../crl/publish.js";
+import { conflictError } from "../errors.js";
+import { randomSerial } from "../ids.js";
+import { encryptPkcs8, exportPkcs8, exportSpki, generateKeyPair, type KeyType } from "../keys.js";
+import { encodePem } from "../pem.js";
+import { type CertInfo, createCertificate } from "../pki.js";
+import { layoutOf, type Pki } from "../session.js";
+import { ROLLOVER_FORMAT_VERSION, type StoreConfig, serializeConfig } from "../store/config.js";
+import { storeKeys } from "../store/keys.js";
+import type { Layout } from "../store/layout.js";
+import { readIndexFrom, readRevocationsFrom } from "../store/read.js";
+import type { Revocation } from "../store/revocations.js";
+import { iso } from "../time.js";
+import { cryptoKeySigner } from "../x509/signer.js";
+import {
+  type CaCerts,
+  type CaEntry,
+  type CaKey,
+  type CaKeys,
+  caIdsOnDisk,
+  canaryKeyEncrypted,
+  certOf,
+  loadCaCerts,
+  loadCaKeys,
+  type PassphraseSource,
+} from "./material.js";
+import type { CrossSpec, NewCaSpec } from "./rollover-plan.js";
+import { caBundlePem, issuingChainPem } from "./trust.js";
+
+export interface RolloverCa {
+  id: string;
+  subject: string;
+  serial: string;
+  notBefore: string;
+  notAfter: string;
+  fingerprint: string;
+  certPath: string;
+}
+
+export interface RolloverResult {
+  step: "intermediate" | "root start" | "root finish";
+  created: RolloverCa[];
+  crosses: Array<RolloverCa & { subjectCa: string; issuerCa: string }>;
+  issuing: string;
+  trusted: string[];
+  caBundlePath: string;
+  crls: PublishedCrl[];
+  copies: string[];
+  warnings: string[];
+}
+
+export const describeCa = (id: string, cert: CertInfo, path: string): RolloverCa => ({
+  id,
+  subject: cert.subject,
+  serial: cert.serial,
+  notBefore: iso(cert.notBefore),
+  notAfter: iso(cert.notAfter),
+  fingerprint: cert.fingerprint,
+  certPath: path,
+});
+
+/** A new CA key and certificate; `signer` is its parent root (absent: self-signed). */
+export async function mintCa(spec: NewCaSpec, keyType: KeyType, signer?: { cert: CertInfo; key: CaKey }) {
+  const keys = await generateKeyPair(keyType);
+  const spki = await exportSpki(keys.publicKey);
+  const cert = await createCertificate({
+    serial: randomSerial(),
+    subject: spec.subject,
+    ...(signer ? { issuer: signer.cert } : {}),
+    notBefore: spec.notBefore,
+    notAfter: spec.notAfter,
+    spki,
+    // Cross-signing and signing go through the parent's Signer (a file or a token key).
+    ...(signer ? { signer: signer.key.signer } : { signingKey: keys.privateKey }),
+    signingKeyType: signer ? signer.key.keyType : keyType,
+    profile: spec.kind === "root" ? { kind: "root", pathLen: spec.pathLen } : { kind: "intermediate", pathLen: spec.pathLen },
+  });
+  const key: CaKey = { signer: cryptoKeySigner(keys.privateKey, keyType, spki), keyType, location: { kind: "file", path: "" } };
+  return { cert, keys, key };
+}
+
+/** A cross certificate: the subject CA's name and key, signed by another root. */
+export function mintCross(spec: CrossSpec, subject: CertInfo, issuer: { cert: CertInfo; key: CaKey }): Promise<CertInfo> {
+  return createCertificate({
+    serial: randomSerial(),
+    subject: { der: subject.subjectDer },
+    issuer: issuer.cert,
+    notBefore: spec.notBefore,
+    notAfter: spec.notAfter,
+    spki: subject.spki,
+    signer: issuer.key.signer,
+    signingKeyType: issuer.key.keyType,
+    profile: { kind: "intermediate", pathLen: 0 },
+  });
+}
+
+/** The revoked canary of the new issuing CA, so `probe`'s revoked scenario follows the rollover. */
+async function mintCanary(config: StoreConfig, issuer: { cert: CertInfo; key: CaKey }, now: Date) {
+  const keys = await generateKeyPair("ec-p256");
+  const cert = await createCertificate({
+    serial: randomSerial(),
+    subject: { rdns: [...(config.ca.org ? ([["O", config.ca.org]] as Array<[string, string]>) : []), ["CN", `${config.ca.name} revocation canary`]] },
+    issuer: issuer.cert,
+    notBefore: new Date(now.getTime() - 5 * 60 * 1000),
+    notAfter: issuer.cert.notAfter,
+    spki: await exportSpki(keys.publicKey),
+    signer: issuer.key.signer,
+    signingKeyType: issuer.key.keyType,
+    profile: { kind: "leaf", extKeyUsage: ["clientAuth"] },
+  });
+  return { cert, keys };
+}
+
+/** Keys are protected like the root key already is: encrypted with the same passphrase, or (--insecure-no-passphrase stores) not. */
+export async function keyProtector(layout: Layout, passphrase: PassphraseSource | undefined) {
+  const encrypted = await canaryKeyEncrypted(layout);
+  const secret = encrypted && passphrase ? await passphrase() : undefined;
+  return async (key: CryptoKey) => {
+    const der = await exportPkcs8(key);
+    return secret === undefined ? encodePem("PRIVATE KEY", der) : encryptPkcs8(der, secret);
+  };
+}
+
+/** The store as the step found it, with the keys of every CA in service, decrypted before the lock. */
+export async function openForRollover(pki: Pki) {
+  const layout = layoutOf(pki);
+  const config = await pki.config();
+  const ca = await loadCaCerts(layout, config);
+  const keys = await loadCaKeys(layout, ca, pki.passphrase);
+  const protect = await keyProtector(layout, pki.passphrase);
+  return { layout, config, ca, keys, protect, now: pki.now, taken: await caIdsOnDisk(layout) };
+}
+
+/** CaCerts for a registry and certificates: what the store holds once the step commits. */
+export function nextCaCerts(config: StoreConfig, before: CaCerts, added: Array<{ id: string; cert: CertInfo }>): CaCerts {
+  const reg = config.cas as NonNullable<StoreConfig["cas"]>;
+  const certs = new Map([...before.all.map((c) => [c.id, c.cert] as const), ...added.map((a) => [a.id, a.cert] as const)]);
+  const all: CaEntry[] = reg.list.map((r) => ({ ...r, cert: certs.get(r.id) as CertInfo }));
+  const issuing = all.find((c) => c.id === reg.issuing) as CaEntry;
+  const root = issuing.parent ? certOf({ all } as CaCerts, issuing.parent) : issuing.cert;
+  return { root, ...(issuing.parent ? { intermediate: issuing.cert } : {}), issuer: issuing.cert, issuerRole: issuing.id, all, registry: reg };
+}
+
+export interface CommitStepParams {
+  layout: Layout;
+  /** The config as the step read it: the commit is refused if the store changed since. */
+  before: StoreConfig;
+  next: StoreConfig;
+  ca: CaCerts;
+  keys: CaKeys;
+  /** New store entries (CA certificates and keys, cross certificates), by storage key. */
+  creates: Array<{ key: string; data: string; secret?: boolean }>;
+  /** Derived entries rewritten whole (the cross bundle). */
+  puts?: Array<{ key: string; data: string }>;
+  /** A new canary from the new issuing CA. */
+  canary?: boolean;
+  audit: AuditEntry;
+  purpose: string;
+  protect: (key: CryptoKey) => Promise<string>;
+}
+
+/**
+ * One step as one transaction: new CA files, ca-bundle.pem, chain.pem, the canary, config.json,
+ * fresh CRLs for every CA in service and the journal, with the step's audit record.
+ */
+export async function commitStep(pki: Pki, c: CommitStepParams): Promise<{ crls: PublishedCrl[]; copies: string[]; warnings: string[] }> {
+  const { layout } = c;
+  return pki.transact(
+    "ca.rollover",
+    async (tx) => {
+      if (serializeConfig(await tx.config()) !== serializeConfig(c.before))
+        throw conflictError("ERR_STORE_CHANGED", "the CA configuration changed while this step was prepared", "run the command again");
+      for (const f of c.creates) tx.put(f.key, f.data, { exclusive: true, ...(f.secret ? { secret: true } : {}) });
+      const added: Revocation[] = [];
+      const next: StoreConfig = { ...c.next, formatVersion: Math.max(c.next.formatVersion, ROLLOVER_FORMAT_VERSION) };
+      if (c.canary) {
+        const issuer = { cert: c.ca.issuer, key: c.keys[c.ca.issuerRole] as CaKey };
+        const canary = await mintCanary(next, issuer, tx.now);
+        tx.put(storeKeys.canaryCert, canary.cert.pem).put(storeKeys.canaryKey, await c.protect(canary.keys.privateKey), { secret: true });
+        next.canary = { serial: canary.cert.serial, revokedAt: iso(tx.now) };
+        // The OCSP canary belongs to the old issuing CA too: `revocation serve` makes a new one.
+        delete next.ocspCanary;
+        added.push({ serial: canary.cert.serial, issuer: c.ca.issuerRole, revokedAt: iso(tx.now), reason: "cessationOfOperation", partnerId: "(canary)" });
+      }
+      for (const f of c.puts ?? []) tx.put(f.key, f.data);
+      tx.put(storeKeys.caBundle, caBundlePem(c.ca)).put(storeKeys.chain, issuingChainPem(c.ca));
+      tx.put(storeKeys.config, serializeConfig(next));
+      const journal = await readRevocationsFrom(tx, pki.storage);
+      const pub = { layout, config: next, ca: c.ca, keys: c.keys, journal, added, index: () => readIndexFrom(tx, pki.storage), now: tx.now };
+      const staged = await stagePublication(pub, tx);
+      tx.audit(c.audit, publishAudit(staged));
+      const result = { crls: staged.crls, copies: [] as string[], warnings: [] as string[] };
+      tx.afterCommit(async () => {
+        const copied = await copyToPublishDir(next, c.ca, staged, pki.durableStep);
+        result.copies.push(...copied.copies);
+        result.warnings.push(...copied.warnings);
+      });
+      return result;
+    },
+    { purpose: c.purpose },
+  );
+}

@@ -1,0 +1,122 @@
+// Partner-level health: the unit an operator cares about is the partner, not the certificate.
+// A partner that rotated, or was offboarded, is judged by where it stands now, so its old
+// certificates (superseded, expired, revoked) never keep `status` red.
+
+import { openRotations, overlapEnded } from "../rotate/plan.js";
+import type { CertRecord } from "../store/index-file.js";
+import type { PartnerRegistry } from "../store/partners.js";
+import { daysUntil } from "../time.js";
+
+/**
+ * - ok: a valid certificate that does not expire within the warning window
+ * - due: the newest valid certificate expires within the window and nothing succeeds it
+ * - locked-out: certificates, but none valid (all expired or revoked), and not offboarded
+ * - rotating: a successor exists and the superseded certificate is still valid (the overlap)
+ * - offboarded: `partner offboard` ran and nothing was issued since
+ * - pending: registered, nothing issued yet
+ */
+export const PARTNER_STATES = ["ok", "due", "locked-out", "rotating", "offboarded", "pending"] as const;
+export type PartnerState = (typeof PARTNER_STATES)[number];
+
+export interface PartnerHealth {
+  partnerId: string;
+  state: PartnerState;
+  /** The newest valid certificate (the successor during a rotation); when locked out, the newest one. */
+  newestSerial?: string;
+  notAfter?: string;
+  daysLeft?: number;
+  /** Whether that certificate is valid, expired or revoked. */
+  newestStatus?: "valid" | "expired" | "revoked";
+  rotation?: { superseded: string; successor: string; overlapUntil: string; overlapEnded: boolean };
+  offboardedAt?: string;
+}
+
+const live = (r: CertRecord, now: Date) => r.status === "valid" && Date.parse(r.notAfter) > now.getTime();
+const newest = (rs: readonly CertRecord[]) => rs.reduce<CertRecord | undefined>((a, r) => (!a || r.notAfter > a.notAfter ? r : a), undefined);
+
+/** One partner's state at `now`, from its client certificates and its registry entry. */
+export function assessPartner(p: { partnerId: string; certs: readonly CertRecord[]; offboardedAt?: string; now: Date; warnMs: number }): PartnerHealth {
+  const valid = p.certs.filter((r) => live(r, p.now));
+  const base = { partnerId: p.partnerId, ...(p.offboardedAt ? { offboardedAt: p.offboardedAt } : {}) };
+  const at = (r: CertRecord | undefined) =>
+    r
+      ? {
+          newestSerial: r.serial,
+          notAfter: r.notAfter,
+          daysLeft: daysUntil(new Date(r.notAfter), p.now),
+          newestStatus: r.status === "revoked" ? ("revoked" as const) : live(r, p.now) ? ("valid" as const) : ("expired" as const),
+        }
+      : {};
+  // Issued again after offboarding: judged like any partner from then on.
+  const offboardedAt = p.offboardedAt;
+  if (offboardedAt && !p.certs.some((r) => r.issuedAt > offboardedAt)) return { ...base, state: "offboarded", ...at(newest(p.certs)) };
+  if (p.certs.length === 0) return { ...base, state: "pending" };
+  if (valid.length === 0) return { ...base, state: "locked-out", ...at(newest(p.certs)) };
+  const open = openRotations(p.certs, p.now)[0];
+  if (open)
+    return {
+      ...base,
+      state: "rotating",
+      ...at(open.successor),
+      rotation: {
+        superseded: open.superseded.serial,
+        successor: open.successor.serial,
+        overlapUntil: open.successor.overlapUntil ?? open.successor.issuedAt,
+        overlapEnded: overlapEnded(open, p.now),
+      },
+    };
+  const current = newest(valid) as CertRecord;
+  const due = Date.parse(current.notAfter) - p.now.getTime() <= p.warnMs;
+  return { ...base, state: due ? "due" : "ok", ...at(current) };
+}
+
+/** Every partner known to the registry or the index (server certificates are not partners), by id. */
+export function assessPartners(p: { records: readonly CertRecord[]; registry: PartnerRegistry; now: Date; warnMs: number }): PartnerHealth[] {
+  const certs = new Map<string, CertRecord[]>();
+  for (const id of Object.keys(p.registry.partners)) certs.set(id, []);
+  for (const r of p.records) {
+    if ((r.kind ?? "client") !== "client") continue;
+    const list = certs.get(r.partnerId);
+    if (list) list.push(r);
+    else certs.set(r.partnerId, [r]);
+  }
+  return [...certs.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([partnerId, list]) => {
+      const offboardedAt = p.registry.partners[partnerId]?.offboardedAt;
+      return assessPartner({ partnerId, certs: list, ...(offboardedAt ? { offboardedAt } : {}), now: p.now, warnMs: p.warnMs });
+    });
+}
+
+export interface PartnerProblem {
+  kind: "partner-due" | "partner-locked-out";
+  message: string;
+  hint: string;
+  serial?: string;
+  partnerId: string;
+}
+
+/** What makes `status` exit 1: due and locked-out partners. Rotating, ok, offboarded and pending ones do not. */
+export function partnerProblems(health: readonly PartnerHealth[]): PartnerProblem[] {
+  const out: PartnerProblem[] = [];
+  for (const h of health) {
+    const serial = h.newestSerial ? { serial: h.newestSerial } : {};
+    if (h.state === "due")
+      out.push({
+        kind: "partner-due",
+        message: `${h.partnerId}: certificate ${h.newestSerial} expires in ${h.daysLeft} days (${h.notAfter}) and nothing succeeds it`,
+        hint: `rotate it: \`mtls partner rotate ${h.partnerId} --csr <new CSR>\` (or --generate); \`mtls notify\` reminds the partner`,
+        partnerId: h.partnerId,
+        ...serial,
+      });
+    if (h.state === "locked-out")
+      out.push({
+        kind: "partner-locked-out",
+        message: `${h.partnerId}: no valid certificate (the newest, ${h.newestSerial}, ${h.newestStatus === "revoked" ? "was revoked" : `expired ${h.notAfter}`}): the partner is locked out`,
+        hint: `issue a successor (\`mtls partner rotate ${h.partnerId} --csr <new CSR>\`), or \`mtls partner offboard ${h.partnerId}\` if it left`,
+        partnerId: h.partnerId,
+        ...serial,
+      });
+  }
+  return out;
+}
