@@ -87,7 +87,11 @@ const PARSE = String.raw`
 import json, mailbox, re, sys
 box = mailbox.Maildir(sys.argv[1], create=False)
 out = []
-for key in sorted(box.keys()):
+def arrival(key):
+    # Maildir names are "<seconds>.M<microseconds>P<pid>Q<count>...": compare the numbers, not the text.
+    m = re.match(r"(\d+)\.M(\d+)P\d+Q(\d+)", key)
+    return (int(m[1]), int(m[2]), int(m[3])) if m else (float("inf"), 0, 0)
+for key in sorted(box.keys(), key=arrival):
     m = box[key]
     body = m.get_payload(decode=True).decode(m.get_content_charset() or "utf-8")
     out.append({"subject": re.sub(r"\r?\n(?=[ \t])", "", str(m["Subject"])), "from": str(m["From"]), "to": str(m["To"]), "cc": str(m.get("Cc", "")),
