@@ -175,7 +175,7 @@ test("root start: dual bundle, cross certificates; each hierarchy verifies again
 
 // old2 and new2 were revoked, not offboarded: status is red for them alone (partner health, #14),
 // and for nothing on the CA or CRL side of the rollover.
-function onlyRevokedPartnersLockedOut(status: { exitCode: number | null; stdout: string }): void {
+function onlyRevokedPartnersLockedOut(status: Awaited<ReturnType<typeof mtls>>): void {
   assert.equal(status.exitCode, 1, status.stdout);
   const problems = json(status).result.problems as { kind: string; partnerId?: string }[];
   assert.deepEqual(problems.map((p) => `${p.kind}:${p.partnerId}`).sort(), ["partner-locked-out:new2", "partner-locked-out:old2"]);
