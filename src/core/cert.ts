@@ -109,16 +109,7 @@ export function readGeneralNames(buf: Uint8Array, list: Tlv): { sans: San[]; uns
 
 const GENERAL_NAME_TYPES: Record<number, string> = { 160: "otherName", 163: "x400Address", 164: "directoryName", 165: "ediPartyName", 136: "registeredID" };
 
-interface Extensions {
-  isCa: boolean;
-  pathLen?: number;
-  keyUsage: string[];
-  extKeyUsage: string[];
-  subjectKeyId?: string;
-  authorityKeyId?: string;
-  crlUrls: string[];
-  sans: San[];
-}
+type Extensions = Pick<CertInfo, "isCa" | "pathLen" | "keyUsage" | "extKeyUsage" | "subjectKeyId" | "authorityKeyId" | "crlUrls" | "sans">;
 
 function readCrlUrls(buf: Uint8Array, value: Tlv): string[] {
   const urls: string[] = [];

@@ -6,6 +6,7 @@ import { dirname, join } from "node:path";
 import { type AuditEntry, stageAudit } from "../audit/audit.js";
 import { fsError } from "../errors.js";
 import { completeLength, type DurableStepHook, ensureDir, readJournal, readText, StoreWriter } from "./fs.js";
+import { type StagedJournal, stageJournal } from "./journal-staging.js";
 import { isStoreKey, type JournalName, journalFile } from "./keys.js";
 import { type Layout, layoutOf } from "./layout.js";
 import { withLock } from "./lock.js";
@@ -85,11 +86,9 @@ export class DirectoryStorage implements Storage {
   }
 }
 
-type Pending = { kind: "append" | "rewrite"; journal: JournalName; text: string };
-
 export class DirectoryTransaction implements StorageTransaction, LocalFileStaging {
   private readonly writer: StoreWriter;
-  private readonly journals: Pending[] = [];
+  private readonly journals: StagedJournal[] = [];
   private auditEntries: AuditEntry[] = [];
   private auditAt: { time: Date; actor: string } | undefined;
   /** Directories of the store that staged blobs go into, created at commit if missing. */
@@ -112,13 +111,11 @@ export class DirectoryTransaction implements StorageTransaction, LocalFileStagin
   }
 
   append(journal: JournalName, text: string): void {
-    if (journal === "audit") throw new Error("audit records are staged with audit(), which chains them");
-    this.journals.push({ kind: "append", journal, text });
+    stageJournal(this.journals, "append", journal, text);
   }
 
   rewrite(journal: JournalName, text: string): void {
-    if (journal === "audit") throw new Error("the audit log is never rewritten");
-    this.journals.push({ kind: "rewrite", journal, text });
+    stageJournal(this.journals, "rewrite", journal, text);
   }
 
   async audit(entries: AuditEntry[], at: { time: Date; actor: string }): Promise<void> {
@@ -139,16 +136,16 @@ export class DirectoryTransaction implements StorageTransaction, LocalFileStagin
     }
     // Order (README "Durable order of writes"): blobs, then the appends: the revocation journal,
     // the audit log, and the index last, as the commit point of an issue.
-    const stageJournal = async (name: JournalName) => {
+    const writeJournal = async (name: JournalName) => {
       const j = pending.get(name);
       const path = this.store.journalPath(name);
       if (j?.rewrite !== undefined) this.writer.put(path, j.rewrite, 0o644);
       else if (j?.append) this.writer.append(path, j.append, await completeLength(path), 0o644);
     };
-    await stageJournal("revocations");
-    await stageJournal("probe-certs");
+    await writeJournal("revocations");
+    await writeJournal("probe-certs");
     if (this.auditAt && this.auditEntries.length) await stageAudit(this.writer, this.store.layout, this.auditEntries, this.auditAt.time, this.auditAt.actor);
-    await stageJournal("index");
+    await writeJournal("index");
     await this.writer.commit();
   }
 }

@@ -6,6 +6,7 @@
 import type { AuditEntry } from "../../audit/audit.js";
 import { chainAuditLines, GENESIS, lineHash } from "../../audit/audit.js";
 import { conflictError, envError } from "../../errors.js";
+import { type StagedJournal, stageJournal } from "../journal-staging.js";
 import { isStoreKey, type JournalName, journalFile } from "../keys.js";
 import type { PutOptions, Storage, StorageTransaction } from "../storage.js";
 import { type ConnectParams, connectPg, type SqlClient } from "./pg.js";
@@ -108,11 +109,9 @@ export class SqlStorage implements Storage {
   }
 }
 
-type Staged = { kind: "append" | "rewrite"; journal: JournalName; text: string };
-
 class SqlTransaction implements StorageTransaction {
   private readonly puts: Array<{ key: string; data: Buffer; opts: PutOptions }> = [];
-  private readonly journals: Staged[] = [];
+  private readonly journals: StagedJournal[] = [];
   private readonly entries: AuditEntry[] = [];
   private at: { time: Date; actor: string } | undefined;
 
@@ -124,13 +123,11 @@ class SqlTransaction implements StorageTransaction {
   }
 
   append(journal: JournalName, text: string): void {
-    if (journal === "audit") throw new Error("audit records are staged with audit(), which chains them");
-    this.journals.push({ kind: "append", journal, text });
+    stageJournal(this.journals, "append", journal, text);
   }
 
   rewrite(journal: JournalName, text: string): void {
-    if (journal === "audit") throw new Error("the audit log is never rewritten");
-    this.journals.push({ kind: "rewrite", journal, text });
+    stageJournal(this.journals, "rewrite", journal, text);
   }
 
   async audit(entries: AuditEntry[], at: { time: Date; actor: string }): Promise<void> {
