@@ -88,6 +88,22 @@ async function checkInvariants(dir: string, label: string): Promise<void> {
     issued.every((s) => files.includes(`${s}.pem`)),
     `${label}: an issued certificate has no file`,
   );
+  // Every certificate the index names is in its file, whole (#21: a batch's, after a crash
+  // between its commit and its per-serial files, written again from the pack).
+  const indexed = (await readFile(join(dir, "pki/index.jsonl"), "utf8"))
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l).serial as string);
+  for (const s of indexed) {
+    const pem = await readFile(join(dir, `pki/certs/${s}.pem`), "utf8").catch(() => "");
+    assert.match(
+      pem,
+      /^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n$/,
+      `${label}: the certificate of index entry ${s} is not whole`,
+    );
+    const chain = await readFile(join(dir, `pki/certs/${s}.chain.pem`), "utf8").catch(() => "");
+    assert.ok(chain.startsWith(pem), `${label}: the chain file of index entry ${s} does not start with its certificate`);
+  }
 }
 
 /** The durable writes a command makes, from a traced run on its own copy. */
@@ -107,6 +123,19 @@ test("#13 crash points: every durable write of issue, batch issue, revoke, offbo
   for (const op of ops) {
     const steps = await stepsOf(f, op, t);
     assert.ok(steps.length >= 3, `${op.name} makes ${steps.length} durable writes`);
+    if (op.name === "batch issue") {
+      // #21: a batch's certificates go to disk in one pack before the index append, and their
+      // per-serial files are written from it after the commit: both are crash points here.
+      assert.ok(
+        steps.some((s) => /^create .*\/certs\/packs\/[0-9a-f]+\.pack$/.test(s)),
+        `batch issue writes no pack: ${steps.join(", ")}`,
+      );
+      assert.ok(
+        steps.some((s) => s.startsWith("unpack ")),
+        `batch issue unpacks nothing: ${steps.join(", ")}`,
+      );
+      assert.ok(!steps.some((s) => /\/certs\/[0-9a-f]+(\.chain)?\.pem$/.test(s)), `batch issue still flushes per-serial files: ${steps.join(", ")}`);
+    }
     t.diagnostic(`${op.name}: ${steps.length} durable writes`);
     for (const [i, step] of steps.entries()) points.push({ op, n: i + 1, step });
   }

@@ -20,6 +20,7 @@ import { journalCheck, leftoversCheck, modesCheck, recordsCheck } from "./file-c
 import { identityProblems } from "./identity-check.js";
 import { keyStoreCheck } from "./key-store-check.js";
 import { materialCheck } from "./material-check.js";
+import { packsCheck } from "./pack-check.js";
 import { pgpCheck } from "./pgp-check.js";
 import { auditCheck, certificatesCheck, crlCheck, orphansCheck, publishDirCheck, revocationsCheck } from "./revocation-checks.js";
 import { summaryCheck } from "./summary-check.js";
@@ -40,6 +41,7 @@ const CHECKS: readonly DoctorCheckDef[] = [
   recordsCheck,
   certificatesCheck,
   orphansCheck,
+  packsCheck,
   revocationsCheck,
   crlCheck,
   publishDirCheck,

@@ -7,6 +7,7 @@ import { isSignedBy, parseCertificate } from "../cert.js";
 import { publishDirLag, unjournaled } from "../crl/history.js";
 import { pemOrDer } from "../pem.js";
 import { REVOCATION_REASONS, type RevocationReason } from "../store/index-file.js";
+import { packRestores } from "../store/pack.js";
 import type { Revocation } from "../store/revocations.js";
 import { iso } from "../time.js";
 import { orphanDir } from "./file-checks.js";
@@ -30,6 +31,8 @@ export const certificatesCheck: DoctorCheckDef = {
       } catch (err) {
         problem =
           (err as NodeJS.ErrnoException).code === "ENOENT" || /no such file/.test((err as Error).message) ? "is missing" : "is not a readable certificate";
+        // A batch's file a crash kept from being written: the packs check restores it.
+        if (await packRestores(ctx.layout.root, path)) problem = undefined;
       }
       if (problem)
         out.push({

@@ -265,6 +265,8 @@ export class StoreWriter {
         await createExclusive(s.path, s.data, s.mode, this.step);
         done.push({ path: s.path });
       });
+      // Their names must be as durable as their content before an append can refer to them.
+      for (const d of new Set(creates.map((s) => dirname(s.path)))) await fsyncPath(d);
       for (const s of files) temps.push(await writeTemp(s.path, s.data, s.mode).catch((e) => Promise.reject(fsError(e, s.path, "write"))));
       for (const [i, s] of files.entries()) {
         const tmp = temps[i] as string;
