@@ -1,6 +1,7 @@
 // Rendering for people (colour, tables) and for scripts (--json). The only module that imports chalk.
 import { Chalk, type ChalkInstance } from "chalk";
 import { Exit, type ExitCode, MtlsError } from "../core/errors.js";
+import { writeJsonPretty } from "./json-stream.js";
 import { cellText, safeDeep, safeJson, safeText, safeValue } from "./terminal-safe.js";
 
 export interface OutputOptions {
@@ -185,7 +186,8 @@ export class Output {
       if (this.error) doc.error = this.error;
       else doc.result = this.hasResult ? this.resultValue : null;
       doc.warnings = this.warnings;
-      this.stdout.write(`${safeJson(this.alias(JSON.stringify(doc, null, 2)))}\n`);
+      writeJsonPretty(doc, (text) => this.stdout.write(safeJson(this.alias(text))));
+      this.stdout.write("\n");
     }
     return this.exitCode;
   }

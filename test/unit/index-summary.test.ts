@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type CertRecord, readIndex, serializeIndex } from "../../src/core/store/index-file.js";
-import { checkSummary, readIndexRows, summaryPath } from "../../src/core/store/index-summary.js";
+import { checkSummary, openIndexView, readIndexRows, summaryPath } from "../../src/core/store/index-summary.js";
 
 let dir: string;
 before(async () => {
@@ -30,15 +30,29 @@ const record = (serial: string, subject: string, extra: Partial<CertRecord> = {}
   ...extra,
 });
 
-const rowsOf = (records: CertRecord[]) =>
-  records.map((r) => ({
-    serial: r.serial,
-    partnerId: r.partnerId,
-    subject: r.subject,
-    notAfter: r.notAfter,
-    status: r.status,
-    ...(r.kind === "server" ? { kind: "server" } : {}),
-  }));
+/** The rows of a journal that is exactly serializeIndex(records): each line's place, and the fields list and status use. */
+const rowsOf = (records: CertRecord[]) => {
+  let at = 0;
+  return records.map((r) => {
+    const len = Buffer.byteLength(JSON.stringify(r));
+    const row = {
+      serial: r.serial,
+      partnerId: r.partnerId,
+      subject: r.subject,
+      notAfter: r.notAfter,
+      issuedAt: r.issuedAt,
+      issuer: r.issuer,
+      status: r.status,
+      at,
+      len,
+      ...(r.kind === "server" ? { kind: "server" } : {}),
+      ...(r.supersedes ? { supersedes: r.supersedes } : {}),
+      ...(r.overlapUntil ? { overlapUntil: r.overlapUntil } : {}),
+    };
+    at += len + 1;
+    return row;
+  });
+};
 
 test("the summary is built from the journal, then read instead of it, and says the same", async () => {
   const index = join(dir, "a.jsonl");
@@ -46,6 +60,7 @@ test("the summary is built from the journal, then read instead of it, and says t
     record("0a", "CN=plain"),
     record("0b", "CN=tab\there, O=new\nline, OU=100% %41"),
     record("0c", "CN=gw", { kind: "server", partnerId: "server:gw" }),
+    record("0d", "CN=next", { supersedes: "0a", overlapUntil: "2026-02-01T00:00:00Z" }),
   ];
   await writeFile(index, serializeIndex(records));
   assert.deepEqual(await readIndexRows(index), rowsOf(records));
@@ -78,7 +93,7 @@ test("a summary that claims to match the journal but was edited is reported; a p
   await writeFile(path, (await readFile(path, "utf8")).replace("\tv\t", "\tr\t"));
   assert.equal(await checkSummary(index, await readIndex(index)), "does not match index.jsonl");
   await rm(path);
-  await writeFile(join(dir, "elsewhere"), "mtls-index-summary 1\tforged\t0\n");
+  await writeFile(join(dir, "elsewhere"), "mtls-index-summary 2\tforged\t0\n");
   await symlink(join(dir, "elsewhere"), path);
   assert.deepEqual(await readIndexRows(index), rowsOf([record("01", "CN=a")]));
   assert.equal(await checkSummary(index, await readIndex(index)), undefined);
@@ -89,4 +104,21 @@ test("a damaged journal fails the same way with or without a summary", async () 
   await writeFile(index, `${serializeIndex([record("01", "CN=a")])}{"serial":"zz"}\n`);
   await assert.rejects(readIndexRows(index), (e: Error) => e.name === "MtlsError");
   await assert.rejects(readIndex(index), (e: Error) => e.name === "MtlsError");
+});
+
+test("list --json's records are read from where the summary says, in the journal version it came from", async () => {
+  const index = join(dir, "e.jsonl");
+  const records = [record("01", "CN=a"), record("02", "CN=b")];
+  await writeFile(index, serializeIndex(records));
+  await readIndexRows(index);
+  await appendFile(index, serializeIndex([record("01", "CN=a", { status: "revoked", revokedAt: "2026-06-01T00:00:00Z" })]));
+  const view = await openIndexView(index);
+  try {
+    assert.deepEqual(
+      view.rows.map((r) => view.record(r)),
+      [record("01", "CN=a", { status: "revoked", revokedAt: "2026-06-01T00:00:00Z" }), record("02", "CN=b")],
+    );
+  } finally {
+    view.close();
+  }
 });

@@ -24,6 +24,12 @@ export async function runListRows(ctx: CliContext, opts: ListOptions): Promise<L
   return core.listCertificateRows(listParams(ctx, opts, core.parseStatus));
 }
 
+/** `list --json`: the same records as runList, each read from the index as the document is written (#21). */
+async function runListStreamed(ctx: CliContext, opts: ListOptions) {
+  const core = await loadCore(() => import("../../core/inventory/list.js"));
+  return core.streamCertificates(listParams(ctx, opts, core.parseStatus));
+}
+
 function listParams(ctx: CliContext, opts: ListOptions, parseStatus: (s: string) => CertStatus) {
   return {
     pkiDir: ctx.pkiDir,
@@ -61,7 +67,9 @@ export function register(parent: Command, ctx: CliContext): void {
     .addHelpText("after", examplesHelp(["mtls list --partner acme", "mtls list --expiring-within 30d --json | jq -r '.result.certificates[].serial'"]))
     .addHelpText("after", exitCodesHelp(["0  listed (also when nothing matches)", "2  bad filter", "5  no PKI at --pki"]))
     .action(async (opts: ListOptions) => {
-      // The table needs a few fields, which the index summary has; --json gives whole records.
-      ctx.out.resultChunks(ctx.globals.json ? await runList(ctx, opts) : await runListRows(ctx, opts), render);
+      // The table needs a few fields, which the index summary has; --json gives whole records,
+      // read one at a time as the document is written.
+      if (ctx.globals.json) ctx.out.result(await runListStreamed(ctx, opts), () => "");
+      else ctx.out.resultChunks(await runListRows(ctx, opts), render);
     });
 }

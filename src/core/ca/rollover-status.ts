@@ -97,13 +97,13 @@ export function rolloverView(ca: CaCerts, records: readonly CertRecord[], now: D
  * CAs a rollover replaced (neither the issuing CA nor its root) under which no valid certificate
  * is left: their expiry concerns nobody, so `status` does not report it.
  */
-export function supersededWithoutCerts(ca: CaCerts, index: readonly CertRecord[], now: Date): Set<string> {
+export function supersededWithoutCerts(ca: CaCerts, index: readonly Pick<CertRecord, "status" | "notAfter" | "issuer">[], now: Date): Set<string> {
   const reg = ca.registry;
   const active = new Set([reg.issuing, rootIdOf(reg, reg.issuing)]);
   const known = new Set(ca.all.map((c) => c.id));
   const used = new Set<string>();
   for (const r of index) {
-    if (r.status !== "valid" || Date.parse(r.notAfter) <= now.getTime() || !known.has(r.issuer)) continue;
+    if (used.has(r.issuer) || r.status !== "valid" || Date.parse(r.notAfter) <= now.getTime() || !known.has(r.issuer)) continue;
     used.add(r.issuer).add(rootIdOf(reg, r.issuer));
   }
   return new Set(ca.all.filter((c) => !active.has(c.id) && !used.has(c.id)).map((c) => c.id));

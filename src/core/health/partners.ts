@@ -2,7 +2,7 @@
 // A partner that rotated, or was offboarded, is judged by where it stands now, so its old
 // certificates (superseded, expired, revoked) never keep `status` red.
 
-import { openRotations, overlapEnded } from "../rotate/plan.js";
+import { openRotations, overlapEnded, type RotationFields } from "../rotate/plan.js";
 import type { CertRecord } from "../store/index-file.js";
 import type { PartnerRegistry } from "../store/partners.js";
 import { daysUntil } from "../time.js";
@@ -31,14 +31,17 @@ export interface PartnerHealth {
   offboardedAt?: string;
 }
 
-const live = (r: CertRecord, now: Date) => r.status === "valid" && Date.parse(r.notAfter) > now.getTime();
-const newest = (rs: readonly CertRecord[]) => rs.reduce<CertRecord | undefined>((a, r) => (!a || r.notAfter > a.notAfter ? r : a), undefined);
+/** What partner health is judged by: status reads these from the index summary (#21). */
+export type PartnerCertFields = RotationFields & Pick<CertRecord, "kind">;
+
+const live = (r: PartnerCertFields, now: Date) => r.status === "valid" && Date.parse(r.notAfter) > now.getTime();
+const newest = (rs: readonly PartnerCertFields[]) => rs.reduce<PartnerCertFields | undefined>((a, r) => (!a || r.notAfter > a.notAfter ? r : a), undefined);
 
 /** One partner's state at `now`, from its client certificates and its registry entry. */
-export function assessPartner(p: { partnerId: string; certs: readonly CertRecord[]; offboardedAt?: string; now: Date; warnMs: number }): PartnerHealth {
+export function assessPartner(p: { partnerId: string; certs: readonly PartnerCertFields[]; offboardedAt?: string; now: Date; warnMs: number }): PartnerHealth {
   const valid = p.certs.filter((r) => live(r, p.now));
   const base = { partnerId: p.partnerId, ...(p.offboardedAt ? { offboardedAt: p.offboardedAt } : {}) };
-  const at = (r: CertRecord | undefined) =>
+  const at = (r: PartnerCertFields | undefined) =>
     r
       ? {
           newestSerial: r.serial,
@@ -65,14 +68,14 @@ export function assessPartner(p: { partnerId: string; certs: readonly CertRecord
         overlapEnded: overlapEnded(open, p.now),
       },
     };
-  const current = newest(valid) as CertRecord;
+  const current = newest(valid) as PartnerCertFields;
   const due = Date.parse(current.notAfter) - p.now.getTime() <= p.warnMs;
   return { ...base, state: due ? "due" : "ok", ...at(current) };
 }
 
 /** Every partner known to the registry or the index (server certificates are not partners), by id. */
-export function assessPartners(p: { records: readonly CertRecord[]; registry: PartnerRegistry; now: Date; warnMs: number }): PartnerHealth[] {
-  const certs = new Map<string, CertRecord[]>();
+export function assessPartners(p: { records: readonly PartnerCertFields[]; registry: PartnerRegistry; now: Date; warnMs: number }): PartnerHealth[] {
+  const certs = new Map<string, PartnerCertFields[]>();
   for (const id of Object.keys(p.registry.partners)) certs.set(id, []);
   for (const r of p.records) {
     if ((r.kind ?? "client") !== "client") continue;

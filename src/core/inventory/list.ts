@@ -1,7 +1,7 @@
 import { inputError } from "../errors.js";
 import type { CertRecord } from "../store/index-file.js";
 import { readIndex } from "../store/index-file.js";
-import { type IndexRow, readIndexRows } from "../store/index-summary.js";
+import { type IndexRow, openIndexView, readIndexRows } from "../store/index-summary.js";
 import { openStore } from "../store/store.js";
 import { DAY } from "../time.js";
 
@@ -65,6 +65,42 @@ export async function listCertificateRows(p: ListParams): Promise<ListResult<Lis
   const { layout, config } = await openStore(p.pkiDir);
   const windowMs = p.expiringWithinMs ?? config.policy.warnDays * DAY;
   return { certificates: select(await readIndexRows(layout.index), p, windowMs), warnDays: Math.round(windowMs / DAY) };
+}
+
+/**
+ * A list of records read one at a time as it is iterated: what `list --json` writes as it goes,
+ * so 100,000 whole records are never parsed or held at once (#21). Iterate it once.
+ */
+export interface StreamedList<T> extends Iterable<T> {
+  readonly length: number;
+}
+
+/**
+ * The selection of listCertificates, chosen from the index summary, each whole record read from
+ * the journal only when the list is iterated (by the --json writer).
+ */
+export async function streamCertificates(p: ListParams): Promise<{ certificates: StreamedList<ListedCert>; warnDays: number }> {
+  const { layout, config } = await openStore(p.pkiDir);
+  const windowMs = p.expiringWithinMs ?? config.policy.warnDays * DAY;
+  const view = await openIndexView(layout.index);
+  let rows: ListedRow[];
+  try {
+    rows = select(view.rows, p, windowMs);
+  } catch (err) {
+    view.close();
+    throw err;
+  }
+  const certificates: StreamedList<ListedCert> = {
+    length: rows.length,
+    *[Symbol.iterator]() {
+      try {
+        for (const row of rows) yield Object.assign(view.record(row), { status: row.status, daysLeft: row.daysLeft }) as unknown as ListedCert;
+      } finally {
+        view.close();
+      }
+    },
+  };
+  return { certificates, warnDays: Math.round(windowMs / DAY) };
 }
 
 function select(records: IndexRow[], p: ListParams, windowMs: number): ListedRow[] {

@@ -8,7 +8,8 @@ import { locateCaKeys } from "../keystore/reachability.js";
 import { checkResponder, type ResponderHealth } from "../ocsp/health.js";
 import type { CertInfo } from "../pki.js";
 import { expiredServerProblems, renewHint } from "../server/status.js";
-import { readIndex } from "../store/index-file.js";
+import type { StoreConfig } from "../store/config.js";
+import { type IndexRow, readIndexRows } from "../store/index-summary.js";
 import type { Layout } from "../store/layout.js";
 import { readPartners } from "../store/partners.js";
 import { readRevocations } from "../store/revocations.js";
@@ -79,23 +80,46 @@ export interface StatusResult {
 export async function checkStatus(p: StatusParams): Promise<StatusResult> {
   const { layout, config } = await openStore(p.pkiDir);
   const ca = await loadCaCerts(layout, config);
-  const now = p.now.getTime();
   const warn = p.warnWithinMs ?? config.policy.warnDays * DAY;
   const caWarn = p.caWarnWithinMs ?? 90 * DAY;
   const margin = p.crlMarginMs ?? (config.crl.validityDays * DAY) / 2;
+  // The index summary, not the journal: status over 100,000 certificates parses no JSON (#21).
+  const index = await readIndexRows(layout.index);
   const problems: Problem[] = [];
+  const cas = caExpiry(ca, index, p.now, caWarn, problems);
+  problems.push(...(await keyStoreProblems(layout, ca, cas)));
+  const certificates = certificateCounts(index, p.now, warn, problems);
+  const partners = assessPartners({ records: index, registry: await readPartners(layout.partners), now: p.now, warnMs: warn });
+  problems.push(...partnerProblems(partners));
+  const crls = await crlHealth(layout, config, ca, p.now, margin, problems);
+  problems.push(...(await publishDirProblems(layout, config.crl.publishDir, ca)));
+  const ocsp = await checkResponder(layout, config, ca, p.now);
+  if (ocsp?.problem) problems.push(ocsp.problem);
+  return {
+    healthy: problems.length === 0,
+    problems,
+    cas,
+    certificates,
+    crls,
+    ...(ocsp ? { ocsp } : {}),
+    partners,
+    windows: { warnDays: Math.round(warn / DAY), caWarnDays: Math.round(caWarn / DAY), crlMarginHours: Math.round(margin / HOUR) },
+  };
+}
 
+/** Every CA still in service and when it expires; expiring or expired ones are problems. */
+function caExpiry(ca: CaCerts, index: readonly IndexRow[], at: Date, caWarn: number, problems: Problem[]): StatusResult["cas"] {
+  const now = at.getTime();
   const cas: StatusResult["cas"] = [];
   // Every CA still in service, roots first as before a rollover; an old intermediate counts
   // too, since the partners it issued stop working when it expires.
   const caCerts: Array<[string, CertInfo]> = crlCas(ca)
     .sort((a, b) => (a.kind === b.kind ? 0 : a.kind === "root" ? -1 : 1))
     .map((c) => [c.id, c.cert]);
-  const index = await readIndex(layout.index);
-  const superseded = supersededWithoutCerts(ca, index, p.now);
+  const superseded = supersededWithoutCerts(ca, index, at);
   for (const [role, cert] of caCerts) {
     const left = cert.notAfter.getTime() - now;
-    cas.push({ role, subject: cert.subject, notAfter: iso(cert.notAfter), daysLeft: daysUntil(cert.notAfter, p.now) });
+    cas.push({ role, subject: cert.subject, notAfter: iso(cert.notAfter), daysLeft: daysUntil(cert.notAfter, at) });
     // A CA a rollover replaced matters only while certificates it issued are still valid.
     if (superseded.has(role)) continue;
     if (left <= 0)
@@ -107,35 +131,40 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
     else if (left <= caWarn)
       problems.push({
         kind: "ca-expiring",
-        message: `the ${role} CA expires in ${daysUntil(cert.notAfter, p.now)} days (${iso(cert.notAfter)})`,
+        message: `the ${role} CA expires in ${daysUntil(cert.notAfter, at)} days (${iso(cert.notAfter)})`,
         hint:
           role === ca.issuerRole || cert === ca.root
             ? "plan the CA rollover now: `mtls ca rollover intermediate`, or `mtls ca rollover root start` (see the README's runbook)"
             : "rotate the partners it issued onto the current CA (`mtls ca rollover status` lists them)",
       });
   }
+  return cas;
+}
 
-  problems.push(...(await keyStoreProblems(layout, ca, cas)));
-
+/** Certificates by status; expiring and expired gateway server certificates are problems. */
+function certificateCounts(index: readonly IndexRow[], now: Date, warn: number, problems: Problem[]): StatusResult["certificates"] {
   const counts = { total: index.length, valid: 0, expiring: 0, expired: 0, revoked: 0 };
   for (const r of index) {
-    const s = statusOf(r, p.now, warn);
+    const s = statusOf(r, now, warn);
     counts[s]++;
-    // Partner certificates are judged per partner below: a superseded or offboarded one is no problem.
+    // Partner certificates are judged per partner (assessPartners): a superseded or offboarded one is no problem.
     if (s === "expiring" && r.kind === "server") {
       problems.push({
         kind: "cert-expiring",
-        message: `${r.partnerId}: certificate ${r.serial} expires in ${daysUntil(new Date(r.notAfter), p.now)} days (${r.notAfter})`,
+        message: `${r.partnerId}: certificate ${r.serial} expires in ${daysUntil(new Date(r.notAfter), now)} days (${r.notAfter})`,
         hint: renewHint(r),
         serial: r.serial,
         partnerId: r.partnerId,
       });
     }
   }
-  problems.push(...expiredServerProblems(index, p.now));
-  const partners = assessPartners({ records: index, registry: await readPartners(layout.partners), now: p.now, warnMs: warn });
-  problems.push(...partnerProblems(partners));
+  problems.push(...expiredServerProblems(index, now));
+  return counts;
+}
 
+/** Each CA's published CRL: present, well signed, not near or past nextUpdate, listing every revocation. */
+async function crlHealth(layout: Layout, config: StoreConfig, ca: CaCerts, at: Date, margin: number, problems: Problem[]): Promise<StatusResult["crls"]> {
+  const now = at.getTime();
   const crls: StatusResult["crls"] = [];
   const revocations = (await readRevocations(layout.revocations)).entries;
   for (const l of await loadPublishedCrls(layout, config, ca)) {
@@ -178,21 +207,7 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
       });
     }
   }
-
-  problems.push(...(await publishDirProblems(layout, config.crl.publishDir, ca)));
-  const ocsp = await checkResponder(layout, config, ca, p.now);
-  if (ocsp?.problem) problems.push(ocsp.problem);
-
-  return {
-    healthy: problems.length === 0,
-    problems,
-    cas,
-    certificates: counts,
-    crls,
-    ...(ocsp ? { ocsp } : {}),
-    partners,
-    windows: { warnDays: Math.round(warn / DAY), caWarnDays: Math.round(caWarn / DAY), crlMarginHours: Math.round(margin / HOUR) },
-  };
+  return crls;
 }
 
 /** Gateways load the publish directory's copy: it must be the store's newest CRL (#13). */

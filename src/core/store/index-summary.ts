@@ -5,17 +5,28 @@
 // summary names the journal's size, inode and mtime it was derived from, and any append,
 // compaction or repair of the journal makes it stale, so the next reader rebuilds it from the
 // journal. It is written without fsync (losing it costs one rebuild) and never under the lock.
-// `doctor` compares it with the journal.
+// `doctor` compares it with the journal. Each row also names where its record's line is in the
+// journal (byte offset and length), so `list --json` reads only the records it prints, one at a
+// time, and status judges partners (rotation fields included) without parsing the journal.
 import { randomBytes } from "node:crypto";
-import { constants, type Stats } from "node:fs";
-import { open, rename, stat, unlink } from "node:fs/promises";
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from "node:fs";
+import { open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { type CertRecord, readIndexSnapshot } from "./index-file.js";
+import type { CertRecord } from "./index-file.js";
+import { checkCertRecord, corruptError, parseRecord } from "./records.js";
 
-/** What list and status need of a certificate record. */
-export type IndexRow = Pick<CertRecord, "serial" | "partnerId" | "subject" | "notAfter" | "status" | "kind">;
+/** What list and status need of a certificate record, and where its line is in the journal. */
+export type IndexRow = Pick<
+  CertRecord,
+  "serial" | "partnerId" | "subject" | "notAfter" | "issuedAt" | "issuer" | "status" | "kind" | "supersedes" | "overlapUntil"
+> & {
+  /** The byte offset and length of the record's (last) line in index.jsonl (rows of the summary have them). */
+  at?: number;
+  len?: number;
+};
 
-const FORMAT = "mtls-index-summary 1";
+const FORMAT = "mtls-index-summary 2";
+const FIELDS = 12;
 
 export const summaryPath = (indexPath: string): string => `${indexPath}.summary`;
 
@@ -33,7 +44,7 @@ const dec = (s: string) => (s.includes("%") ? s.replace(/%([0-9a-f]{2})/g, (_, h
 export function encodeSummary(stamp: string, rows: readonly IndexRow[]): string {
   let out = `${FORMAT}\t${stamp}\t${rows.length}\n`;
   for (const r of rows)
-    out += `${r.serial}\t${enc(r.partnerId)}\t${r.notAfter}\t${r.status === "revoked" ? "r" : "v"}\t${r.kind === "server" ? "s" : ""}\t${enc(r.subject)}\n`;
+    out += `${r.serial}\t${enc(r.partnerId)}\t${r.notAfter}\t${r.status === "revoked" ? "r" : "v"}\t${r.kind === "server" ? "s" : ""}\t${enc(r.subject)}\t${r.issuedAt}\t${enc(r.issuer)}\t${r.supersedes ?? ""}\t${r.overlapUntil ?? ""}\t${r.at}\t${r.len}\n`;
   return out;
 }
 
@@ -48,26 +59,79 @@ export function decodeSummary(text: string, stamp: string): IndexRow[] | undefin
     const end = text.indexOf("\n", at);
     if (end < 0) return undefined;
     const f = text.slice(at, end).split("\t");
-    if (f.length !== 6) return undefined;
+    if (f.length !== FIELDS) return undefined;
     const row: IndexRow = {
       serial: f[0] as string,
       partnerId: dec(f[1] as string),
       subject: dec(f[5] as string),
       notAfter: f[2] as string,
+      issuedAt: f[6] as string,
+      issuer: dec(f[7] as string),
       status: f[3] === "r" ? "revoked" : "valid",
+      at: Number(f[10]),
+      len: Number(f[11]),
     };
     if (f[4] === "s") row.kind = "server";
+    if (f[8]) row.supersedes = f[8];
+    if (f[9]) row.overlapUntil = f[9];
     rows.push(row);
     at = end + 1;
   }
   return rows.length === Number(count) ? rows : undefined;
 }
 
-const toRow = (r: CertRecord): IndexRow => {
-  const row: IndexRow = { serial: r.serial, partnerId: r.partnerId, subject: r.subject, notAfter: r.notAfter, status: r.status };
+const toRow = (r: CertRecord, at: number, len: number): IndexRow => {
+  const row: IndexRow = {
+    serial: r.serial,
+    partnerId: r.partnerId,
+    subject: r.subject,
+    notAfter: r.notAfter,
+    issuedAt: r.issuedAt,
+    issuer: r.issuer,
+    status: r.status,
+    at,
+    len,
+  };
   if (r.kind === "server") row.kind = "server";
+  if (r.supersedes) row.supersedes = r.supersedes;
+  if (r.overlapUntil) row.overlapUntil = r.overlapUntil;
   return row;
 };
+
+/**
+ * The rows of the journal's complete lines, the last line per serial winning (as parseIndex),
+ * each with its line's place. A damaged line fails exactly as readIndex does.
+ */
+export function rowsOfJournal(buf: Buffer, path: string): IndexRow[] {
+  const end = buf.lastIndexOf(0x0a) + 1;
+  const bySerial = new Map<string, IndexRow>();
+  let lineNo = 0;
+  for (let start = 0; start < end; ) {
+    const nl = buf.indexOf(0x0a, start);
+    const line = buf.toString("utf8", start, nl);
+    lineNo++;
+    if (line.trim() !== "") {
+      const parsed = parseRecord<CertRecord>(line, checkCertRecord);
+      if ("bad" in parsed) throw corruptError(path, lineNo, parsed.bad);
+      const prev = bySerial.get(parsed.record.serial);
+      const row = toRow(parsed.record, start, nl - start);
+      // Records stay in issue order: a later line for a serial replaces its row in place.
+      if (prev) Object.assign(prev, row, { kind: row.kind, supersedes: row.supersedes, overlapUntil: row.overlapUntil });
+      else bySerial.set(row.serial, row);
+    }
+    start = nl + 1;
+  }
+  const rows = [...bySerial.values()];
+  for (const r of rows) for (const k of ["kind", "supersedes", "overlapUntil"] as const) if (r[k] === undefined) delete r[k];
+  return rows;
+}
+
+async function readBuffer(path: string): Promise<Buffer> {
+  return readFile(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return Buffer.alloc(0);
+    throw err;
+  });
+}
 
 const statOrUndefined = (path: string) =>
   stat(path).catch((err: NodeJS.ErrnoException) => {
@@ -112,30 +176,80 @@ async function writeSummary(path: string, text: string): Promise<void> {
  * summary). A damaged journal fails exactly as readIndex does.
  */
 export async function readIndexRows(indexPath: string): Promise<IndexRow[]> {
+  const view = await openIndexView(indexPath);
+  view.close();
+  return view.rows;
+}
+
+export interface IndexView {
+  rows: IndexRow[];
+  /** A row's whole record, read from the journal version the rows came from. */
+  record(row: Pick<IndexRow, "serial" | "at" | "len">): CertRecord;
+  close(): void;
+}
+
+/**
+ * The rows, and a reader of their records that goes through a window of the journal, so that
+ * printing 100,000 records never holds the journal or its parsed records whole. The journal is
+ * opened first and the summary checked against that open file: an append after it only adds
+ * lines past the rows' offsets, and a compaction (a rename) leaves the open file as it was.
+ */
+export async function openIndexView(indexPath: string): Promise<IndexView> {
+  let fd: number | undefined;
+  try {
+    fd = openSync(indexPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  const st = fd === undefined ? undefined : fstatSync(fd);
+  const stamp = stampOf(st);
   const path = summaryPath(indexPath);
-  const before = stampOf(await statOrUndefined(indexPath));
   const cached = await readNoFollow(path);
-  const rows = cached === undefined ? undefined : decodeSummary(cached, before);
-  if (rows) return rows;
-  const fresh = (await readIndexSnapshot(indexPath)).records.map(toRow);
-  // Only a journal that did not change while it was read may be summarised under its stamp.
-  if (before !== "absent" && stampOf(await statOrUndefined(indexPath)) === before) await writeSummary(path, encodeSummary(before, fresh));
-  return fresh;
+  let rows = cached === undefined ? undefined : decodeSummary(cached, stamp);
+  if (!rows) {
+    const buf = Buffer.alloc(st?.size ?? 0);
+    if (fd !== undefined) for (let n = 0; n < buf.length; ) n += readSync(fd, buf, n, buf.length - n, n) || buf.length;
+    rows = rowsOfJournal(buf, indexPath);
+    // Only a journal that did not change while it was read may be summarised under its stamp.
+    if (st && stampOf(await statOrUndefined(indexPath)) === stamp) await writeSummary(path, encodeSummary(stamp, rows));
+  }
+  const WINDOW = 1 << 20;
+  let win = Buffer.alloc(0);
+  let from = 0;
+  return {
+    rows,
+    record(row) {
+      if (fd === undefined || row.at === undefined || row.len === undefined) throw corruptError(indexPath, undefined, `no record for ${row.serial}`);
+      if (row.at < from || row.at + row.len > from + win.length) {
+        win = Buffer.alloc(Math.max(WINDOW, row.len));
+        win = win.subarray(0, readSync(fd, win, 0, win.length, row.at));
+        from = row.at;
+      }
+      const parsed = parseRecord<CertRecord>(win.toString("utf8", row.at - from, row.at - from + row.len), checkCertRecord);
+      if ("bad" in parsed || parsed.record.serial !== row.serial)
+        throw corruptError(indexPath, undefined, `the record of ${row.serial} is not where the summary says`);
+      return parsed.record;
+    },
+    close() {
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+    },
+  };
 }
 
 /**
  * For doctor: a summary that claims to match the journal but says something else (edited,
- * damaged) is a problem; a stale one is not (the next reader rebuilds it). `records` are the
- * journal's live records, as the caller already read them.
+ * damaged) is a problem; a stale one is not (the next reader rebuilds it). The rows it should
+ * hold are derived from the journal again here.
  */
-export async function checkSummary(indexPath: string, records: readonly CertRecord[]): Promise<string | undefined> {
+export async function checkSummary(indexPath: string, _records?: readonly CertRecord[]): Promise<string | undefined> {
   const text = await readNoFollow(summaryPath(indexPath));
   if (text === undefined) return undefined;
   const stamp = stampOf(await statOrUndefined(indexPath));
   const head = text.slice(0, text.indexOf("\n")).split("\t");
-  if (head[0] !== FORMAT) return "is not an index summary mtls wrote";
+  if (head[0] !== FORMAT) return head[0]?.startsWith("mtls-index-summary ") ? undefined : "is not an index summary mtls wrote";
   if (head[1] !== stamp) return undefined;
   const rows = decodeSummary(text, stamp);
   if (!rows) return "is damaged";
-  return encodeSummary(stamp, records.map(toRow)) === encodeSummary(stamp, rows) ? undefined : "does not match index.jsonl";
+  return encodeSummary(stamp, rowsOfJournal(await readBuffer(indexPath), indexPath)) === encodeSummary(stamp, rows) ? undefined : "does not match index.jsonl";
 }
