@@ -92,6 +92,178 @@ export function guessCommand(program: Command, argv: string[]): string {
   return names.join(" ");
 }
 
+/** Global options that take a value: the word after them is not a command. */
+const VALUE_OPTIONS = new Set(["--pki", "--store", "--store-password-file"]);
+
+/**
+ * The top-level command argv invokes, when building only it is safe: a known name (not help or
+ * completion, which read the whole tree); "" for a bare --version; undefined otherwise.
+ */
+export function invokedCommand(argv: readonly string[]): string | undefined {
+  const args = argv.slice(2);
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    if (a === "--") return undefined;
+    if (a.startsWith("-")) {
+      if (VALUE_OPTIONS.has(a)) i++;
+      continue;
+    }
+    return TOP_COMMANDS.some((t) => t.name === a) && a !== "completion" ? a : undefined;
+  }
+  return args.some((a) => a === "-V" || a === "--version") && !args.some((a) => a === "-h" || a === "--help") ? "" : undefined;
+}
+
+interface TopCommand {
+  name: string;
+  /** Its description, as its own definition gives it (a unit test compares them). */
+  description: string;
+  register(program: Command, ctx: CliContext): void;
+}
+
+/** Every top-level command and group, in the order of `mtls --help`. */
+export const TOP_COMMANDS: readonly TopCommand[] = [
+  {
+    name: "demo",
+    description: "run the whole partner lifecycle on this machine: CA, two partners, bundle, gateway, probe, offboarding",
+    register: (program, ctx) => demo.register(program, ctx),
+  },
+  {
+    name: "ca",
+    description: "create and inspect the private CA",
+    register(program, ctx) {
+      const ca = program.command("ca").description(this.description);
+      caInit.register(ca, ctx);
+      caShow.register(ca, ctx);
+      caPolicySet.register(ca.command("policy").description("the CA's policy: revocation URLs, CRL publishing, validity limits"), ctx);
+      const rollover = ca.command("rollover").description("renew the intermediate or roll the root over without locking a partner out");
+      caRolloverIntermediate.register(rollover, ctx);
+      const rolloverRoot = rollover.command("root").description("root rollover: start (dual trust), finish (old root out)");
+      caRolloverRootStart.register(rolloverRoot, ctx);
+      caRolloverRootFinish.register(rolloverRoot, ctx);
+      caRolloverStatus.register(rollover, ctx);
+      caKeyImportToToken.register(ca.command("key").description("where the CA keys live: files or a PKCS#11 token"), ctx);
+    },
+  },
+  {
+    name: "partner",
+    description: "register partners, issue and deliver their certificates, offboard them",
+    register(program, ctx) {
+      const partner = program.command("partner").description(this.description);
+      partnerOnboard.register(partner, ctx);
+      partnerAdd.register(partner, ctx);
+      partnerIssue.register(partner, ctx);
+      partnerExport.register(partner, ctx);
+      partnerList.register(partner, ctx);
+      partnerShow.register(partner, ctx);
+      partnerOffboard.register(partner, ctx);
+      partnerRotate.register(partner, ctx);
+      partnerIdentityRelease.register(partner.command("identity").description("the identities (CN, SANs) a partner owns"), ctx);
+    },
+  },
+  { name: "revoke", description: "revoke a partner certificate and publish a fresh CRL", register: (program, ctx) => revoke.register(program, ctx) },
+  {
+    name: "crl",
+    description: "publish and inspect certificate revocation lists",
+    register(program, ctx) {
+      const crl = program.command("crl").description(this.description);
+      crlPublish.register(crl, ctx);
+      crlShow.register(crl, ctx);
+    },
+  },
+  {
+    name: "revocation",
+    description: "revocation over HTTP: CRL distribution point and OCSP responder",
+    register(program, ctx) {
+      revocationServe.register(program.command("revocation").description(this.description), ctx);
+    },
+  },
+  { name: "list", description: "inventory of issued certificates with status and days left", register: (program, ctx) => list.register(program, ctx) },
+  {
+    name: "status",
+    description: "health gate for CI: CA expiry, partners due or locked out, CRL freshness",
+    register: (program, ctx) => status.register(program, ctx),
+  },
+  { name: "audit", description: "the tamper-evident audit log of every state-changing action", register: (program, ctx) => audit.register(program, ctx) },
+  {
+    name: "doctor",
+    description: "check the store against itself: records, certificates, keys, revocations, CRLs, the publish directory, file modes, lock, audit chain",
+    register: (program, ctx) => doctor.register(program, ctx),
+  },
+  {
+    name: "probe",
+    description: "prove a gateway accepts a valid client certificate and rejects missing, untrusted, expired, revoked and wrong-purpose ones",
+    register: (program, ctx) => probe.register(program, ctx),
+  },
+  {
+    name: "report",
+    description: "write a self-contained HTML report: partners and their state, expiry timeline, CRL freshness, last probes, audit chain",
+    register: (program, ctx) => report.register(program, ctx),
+  },
+  {
+    name: "notify",
+    description: "send renewal reminders, locked-out and overlap-ending notices to partners and operators (e-mail, webhook)",
+    register: (program, ctx) => notify.register(program, ctx),
+  },
+  {
+    name: "gateway",
+    description: "the gateway side: configuration from the PKI, and an embedded mTLS gateway",
+    register(program, ctx) {
+      const gateway = program.command("gateway").description(this.description);
+      gatewayConfig.register(gateway, ctx);
+      gatewayServe.register(gateway, ctx);
+    },
+  },
+  {
+    name: "pgp",
+    description: "the home party's OpenPGP key that signs delivery bundles",
+    register(program, ctx) {
+      const pgp = program.command("pgp").description(this.description);
+      pgpInit.register(pgp, ctx);
+      pgpShow.register(pgp, ctx);
+    },
+  },
+  {
+    name: "bundle",
+    description: "the partner's side of a delivery bundle",
+    register(program, ctx) {
+      bundleOpen.register(program.command("bundle").description(this.description), ctx);
+    },
+  },
+  {
+    name: "completion",
+    description: "print a shell completion script (commands, options, partner ids and serials from the PKI)",
+    register: (program, ctx) => completion.register(program, ctx),
+  },
+  {
+    name: "p12",
+    description: "PKCS#12 files for Java, Windows and macOS",
+    register(program, ctx) {
+      p12Create.register(program.command("p12").description(this.description), ctx);
+    },
+  },
+  {
+    name: "server",
+    description: "the gateways' own TLS server certificates",
+    register(program, ctx) {
+      serverIssue.register(program.command("server").description(this.description), ctx);
+    },
+  },
+  {
+    name: "inspect",
+    description: "show what a certificate, chain, CSR, CRL, private key, PKCS#12 or delivery bundle holds (PEM or DER), with lints",
+    register: (program, ctx) => inspect.register(program, ctx),
+  },
+  {
+    name: "store",
+    description: "where the PKI lives: a directory or a PostgreSQL database shared by a team",
+    register(program, ctx) {
+      const store = program.command("store").description(this.description);
+      storeInit.register(store, ctx);
+      storeMigrate.register(store, ctx);
+    },
+  },
+];
+
 export function createProgram(ctx: CliContext): Command {
   const program = new Command("mtls");
   // Both settings must be in place before any subcommand exists: commander copies them into a
@@ -127,65 +299,14 @@ export function createProgram(ctx: CliContext): Command {
     .hook("preAction", (_root, action) => openCommandStore(ctx, program, commandPath(action)))
     .hook("postAction", () => commitCommandStore(ctx));
 
-  demo.register(program, ctx);
-
-  const ca = program.command("ca").description("create and inspect the private CA");
-  caInit.register(ca, ctx);
-  caShow.register(ca, ctx);
-  caPolicySet.register(ca.command("policy").description("the CA's policy: revocation URLs, CRL publishing, validity limits"), ctx);
-  const rollover = ca.command("rollover").description("renew the intermediate or roll the root over without locking a partner out");
-  caRolloverIntermediate.register(rollover, ctx);
-  const rolloverRoot = rollover.command("root").description("root rollover: start (dual trust), finish (old root out)");
-  caRolloverRootStart.register(rolloverRoot, ctx);
-  caRolloverRootFinish.register(rolloverRoot, ctx);
-  caRolloverStatus.register(rollover, ctx);
-  caKeyImportToToken.register(ca.command("key").description("where the CA keys live: files or a PKCS#11 token"), ctx);
-
-  const partner = program.command("partner").description("register partners, issue and deliver their certificates, offboard them");
-  partnerOnboard.register(partner, ctx);
-  partnerAdd.register(partner, ctx);
-  partnerIssue.register(partner, ctx);
-  partnerExport.register(partner, ctx);
-  partnerList.register(partner, ctx);
-  partnerShow.register(partner, ctx);
-  partnerOffboard.register(partner, ctx);
-  partnerRotate.register(partner, ctx);
-  partnerIdentityRelease.register(partner.command("identity").description("the identities (CN, SANs) a partner owns"), ctx);
-
-  revoke.register(program, ctx);
-  const crl = program.command("crl").description("publish and inspect certificate revocation lists");
-  crlPublish.register(crl, ctx);
-  crlShow.register(crl, ctx);
-  const revocation = program.command("revocation").description("revocation over HTTP: CRL distribution point and OCSP responder");
-  revocationServe.register(revocation, ctx);
-
-  list.register(program, ctx);
-  status.register(program, ctx);
-  audit.register(program, ctx);
-  doctor.register(program, ctx);
-  probe.register(program, ctx);
-  report.register(program, ctx);
-  notify.register(program, ctx);
-
-  const gateway = program.command("gateway").description("the gateway side: configuration from the PKI, and an embedded mTLS gateway");
-  gatewayConfig.register(gateway, ctx);
-  gatewayServe.register(gateway, ctx);
-
-  const pgp = program.command("pgp").description("the home party's OpenPGP key that signs delivery bundles");
-  pgpInit.register(pgp, ctx);
-  pgpShow.register(pgp, ctx);
-  const bundle = program.command("bundle").description("the partner's side of a delivery bundle");
-  bundleOpen.register(bundle, ctx);
-  completion.register(program, ctx);
-
-  const p12 = program.command("p12").description("PKCS#12 files for Java, Windows and macOS");
-  p12Create.register(p12, ctx);
-  const server = program.command("server").description("the gateways' own TLS server certificates");
-  serverIssue.register(server, ctx);
-  inspect.register(program, ctx);
-  const store = program.command("store").description("where the PKI lives: a directory or a PostgreSQL database shared by a team");
-  storeInit.register(store, ctx);
-  storeMigrate.register(store, ctx);
+  // Only the invoked command is built (#21): the others are a name and a description, which is
+  // all commander needs of them to run one command. Help at the top, and a run naming no known
+  // command, build everything, so help, suggestions and the reference stay exactly as they were.
+  const only = invokedCommand(ctx.io.argv);
+  for (const t of TOP_COMMANDS) {
+    if (only === undefined || only === t.name) t.register(program, ctx);
+    else program.command(t.name).description(t.description);
+  }
 
   ctx.out.command = guessCommand(program, ctx.io.argv);
   return program;
