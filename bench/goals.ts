@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { bundleFixture } from "./bundle.js";
 import { BIN, ENV, mtlsSync, opensslCsr, PASSPHRASE, pkiWithIndex, tempDir } from "./fixtures.js";
-import { type Cmd, type Goal, type Timed, timeFn, timeInterleaved } from "./lib.js";
+import { type Cmd, cpuInterleaved, type Goal, type Timed, timeFn, timeInterleaved } from "./lib.js";
 import { nginxEndpoints } from "./probe.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 11);
@@ -42,10 +42,9 @@ function pki100(): string {
   return dir;
 }
 
-export function readOnlyGoals(): Goal[] {
-  const dir = pki100();
+function readOnlyCommands(dir: string): Array<[string, string[]]> {
   const serial = JSON.parse(mtlsSync(["--pki", "pki", "list", "--json"], dir)).result.certificates[0].serial as string;
-  const commands: Array<[string, string[]]> = [
+  return [
     ["--help", ["--help"]],
     ["--version", ["--version"]],
     ["list", ["--pki", "pki", "list"]],
@@ -57,6 +56,11 @@ export function readOnlyGoals(): Goal[] {
     ["audit", ["--pki", "pki", "audit"]],
     ["inspect", ["--pki", "pki", "inspect", `pki/certs/${serial}.pem`]],
   ];
+}
+
+export function readOnlyGoals(): Goal[] {
+  const dir = pki100();
+  const commands = readOnlyCommands(dir);
   const t = timeInterleaved([floorCmd, ...commands.map(([name, args]) => mtls(name, args, dir, { ok: [0, 1] }))], ROUNDS);
   const floor = t.get("floor") as Timed;
   return commands.map(([name]) => {
@@ -215,4 +219,46 @@ export async function probeGoal(endpoints = Number(process.env.BENCH_PROBE_ENDPO
   } finally {
     gw.stop();
   }
+}
+
+/**
+ * The read-only and 100,000-certificate goals by CPU time (user + system of the process, at
+ * exit), interleaved with `node -e 0`: the shared machine's load stretches wall time, hardly CPU
+ * time. The same targets as the wall-time rows.
+ */
+export function cpuGoals(n = Number(process.env.BENCH_INVENTORY ?? 100_000)): Goal[] {
+  const ro = pki100();
+  const inv = tempDir("goals-cpu-inventory");
+  pkiWithIndex(inv, n, 0.01);
+  mtlsSync(["--pki", "pki", "crl", "publish", "-q"], inv);
+  const readOnly = readOnlyCommands(ro);
+  const inventory: Array<[string, string[]]> = [
+    ["list", ["--pki", "pki", "list", "--no-color"]],
+    ["list --json", ["--pki", "pki", "list", "--json"]],
+    ["status", ["--pki", "pki", "status"]],
+  ];
+  const t = cpuInterleaved(
+    [
+      floorCmd,
+      ...readOnly.map(([name, args]) => mtls(`ro ${name}`, args, ro, { ok: [0, 1] })),
+      ...inventory.map(([name, args]) => mtls(`inv ${name}`, args, inv, { ok: [0, 1] })),
+    ],
+    ROUNDS,
+    inv,
+  );
+  const floor = t.get("floor") as number;
+  const row = (name: string, label: string, limit: number): Goal => {
+    const ratio = (t.get(name) as number) / floor;
+    return {
+      goal: `${label}, CPU time`,
+      measured: `${ms(t.get(name) as number)}, node -e 0 ${ms(floor)}`,
+      ratio,
+      target: `≤ ${limit}× node -e 0`,
+      met: ratio <= limit,
+    };
+  };
+  return [
+    ...readOnly.map(([name]) => row(`ro ${name}`, `mtls ${name} (PKI of 100 partners)`, 1.5)),
+    ...inventory.map(([name]) => row(`inv ${name}`, `mtls ${name} over ${n.toLocaleString("en")} certificates`, 3)),
+  ];
 }

@@ -1,7 +1,8 @@
 // Helpers for the benchmark script: timing whole commands, medians, peak memory, Markdown tables.
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
 
 export interface Timed {
   medianMs: number;
@@ -147,4 +148,30 @@ export function goalTable(goals: Goal[]): string {
       `| ${g.goal} | ${g.measured}${g.note ? ` (${g.note})` : ""} | ${g.ratio?.toFixed(2) ?? ""} | ${g.target ?? ""} | ${g.met === undefined ? "–" : g.met ? "met" : "**missed**"} |`,
     );
   return lines.join("\n");
+}
+
+/**
+ * CPU time (user + system, `process.cpuUsage()` at exit) of each command, in interleaved rounds
+ * after a warm-up: on a shared machine the load stretches wall time far more than CPU time.
+ * Only Node commands: the measurement is a `--require`d exit hook.
+ */
+export function cpuInterleaved(cmds: Cmd[], rounds: number, dir: string): Map<string, number> {
+  const hook = join(dir, "cpu-at-exit.cjs");
+  const out = join(dir, "cpu-at-exit.txt");
+  writeFileSync(
+    hook,
+    'process.on("exit", () => { const c = process.cpuUsage(); require("fs").writeFileSync(process.env.MTLS_BENCH_CPU_OUT, String((c.user + c.system) / 1000)); });\n',
+  );
+  const times = new Map<string, number[]>(cmds.map((c) => [c.name, []]));
+  for (let round = 0; round <= rounds; round++) {
+    for (const c of cmds) {
+      c.before?.();
+      rmSync(out, { force: true });
+      const env = { ...(c.env ?? process.env), NODE_OPTIONS: `--require ${hook}`, MTLS_BENCH_CPU_OUT: out };
+      const r = spawnSync(c.cmd, c.args, { env, cwd: c.cwd, encoding: "utf8", maxBuffer: 256 << 20 });
+      if (!(c.ok ?? [0]).includes(r.status ?? -1)) throw new Error(`${c.name}: ${c.cmd} ${c.args.join(" ")} exited ${r.status}:\n${r.stderr}`);
+      if (round > 0) (times.get(c.name) as number[]).push(Number(readFileSync(out, "utf8")));
+    }
+  }
+  return new Map(cmds.map((c) => [c.name, summarize(times.get(c.name) as number[]).medianMs]));
 }
