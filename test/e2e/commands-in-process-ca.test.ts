@@ -34,7 +34,7 @@ import { runServerIssue } from "../../src/cli/commands/server/issue.js";
 import type { CliContext } from "../../src/cli/context.js";
 import { createProgram } from "../../src/cli/program.js";
 import { makeCsr } from "../helpers/csr.js";
-import { commandContext } from "../helpers/in-process.js";
+import { CA_INIT_DEFAULTS, commandContext } from "../helpers/in-process.js";
 import { openssl, run } from "../helpers/run.js";
 
 let dir = "";
@@ -59,18 +59,7 @@ async function serialOf(file: string): Promise<string> {
 }
 
 test("ca init, policy set, server issue, gateway config, inspect and p12 create as functions", async () => {
-  const options = {
-    name: "InProc",
-    org: "Test Org",
-    keyType: "ec-p256",
-    rootDays: 3650,
-    intermediateDays: 1825,
-    intermediate: true,
-    defaultDays: 90,
-    maxDays: 398,
-    warnDays: 30,
-    crlDays: 7,
-  };
+  const options = CA_INIT_DEFAULTS;
   const init = await runCaInit(ctx, options);
   assert.equal(init.pkiDir, join(dir, "pki"));
   assert.equal(init.keyEncrypted, true);

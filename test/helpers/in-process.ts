@@ -74,3 +74,17 @@ export function commandContext(dir: string, env: Record<string, string> = {}): {
   ctx.applyGlobals({ ...ctx.globals, yes: true, input: false });
   return { ctx, stdout: out.text, stderr: err.text };
 }
+
+/** `mtls ca init`'s options with the defaults commander fills in (runCaInit takes them all). */
+export const CA_INIT_DEFAULTS = {
+  name: "InProc",
+  org: "Test Org",
+  keyType: "ec-p256",
+  rootDays: 3650,
+  intermediateDays: 1825,
+  intermediate: true,
+  defaultDays: 90,
+  maxDays: 398,
+  warnDays: 30,
+  crlDays: 7,
+};
