@@ -44,6 +44,13 @@ export interface Tx {
   config(): Promise<StoreConfig>;
   /** A blob, as this transaction left it (its own staged puts included). */
   get(key: string): Promise<Uint8Array | undefined>;
+  /** A secret blob (see Storage.getSecret), its own staged puts included. */
+  getSecret(key: string): Promise<Uint8Array | undefined>;
+  /** Keys under a prefix, as committed plus this transaction's own puts. */
+  list(prefix: string): Promise<string[]>;
+  /** How messages name a key (see Storage.where). */
+  where(key: string): string;
+  /** A journal as committed, followed by this transaction's own appends (or its rewrite). */
   readJournal(name: JournalName): Promise<string>;
   put(key: string, data: string | Uint8Array, opts?: PutOptions): this;
   append(journal: JournalName, text: string): this;
@@ -168,6 +175,8 @@ class Session implements Pki {
 
 class StagedTx implements Tx {
   private readonly puts = new Map<string, Uint8Array>();
+  /** This transaction's own journal edits, so that its reads see them. */
+  private readonly journalEdits = new Map<JournalName, { rewritten?: string; appended: string }>();
   private readonly entries: AuditEntry[] = [];
   private readonly outside: Array<{ path: string; data: string | Uint8Array; opts: FileOptions }> = [];
   private readonly after: Array<() => Promise<void>> = [];
@@ -191,8 +200,23 @@ class StagedTx implements Tx {
     return this.puts.get(key) ?? this.storage.get(key);
   }
 
-  readJournal(name: JournalName): Promise<string> {
-    return this.storage.readJournal(name);
+  async getSecret(key: string): Promise<Uint8Array | undefined> {
+    return this.puts.get(key) ?? this.storage.getSecret(key);
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const staged = [...this.puts.keys()].filter((k) => k.startsWith(prefix));
+    return [...new Set([...(await this.storage.list(prefix)), ...staged])].sort();
+  }
+
+  where(key: string): string {
+    return this.storage.where(key);
+  }
+
+  async readJournal(name: JournalName): Promise<string> {
+    const own = this.journalEdits.get(name);
+    if (own?.rewritten !== undefined) return own.rewritten + own.appended;
+    return (await this.storage.readJournal(name)) + (own?.appended ?? "");
   }
 
   put(key: string, data: string | Uint8Array, opts?: PutOptions): this {
@@ -202,11 +226,15 @@ class StagedTx implements Tx {
   }
 
   append(journal: JournalName, text: string): this {
+    const e = this.journalEdits.get(journal) ?? { appended: "" };
+    e.appended += text;
+    this.journalEdits.set(journal, e);
     this.inner.append(journal, text);
     return this;
   }
 
   rewrite(journal: JournalName, text: string): this {
+    this.journalEdits.set(journal, { rewritten: text, appended: "" });
     this.inner.rewrite(journal, text);
     return this;
   }

@@ -1,7 +1,7 @@
 // #15: the session and its one transaction path, over the directory store and over a storage
 // that is not a directory (an in-memory one, shaped like a database store would be).
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, stat, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -34,6 +34,41 @@ test("a transaction commits its blobs, journal lines and audit records together,
   assert.equal(rec.actor, "alice@test");
   assert.equal(rec.time, "2026-01-02T03:04:05Z");
   assert.equal((await stat(join(pkiDir, "crl/test-note.txt"))).mode & 0o777, 0o644);
+});
+
+test("a transaction reads its own journal appends and rewrites, and lists its own puts", async () => {
+  const pki = await openPki(pkiDir, { actor: "carol@test" });
+  const before = await pki.storage.readJournal("probe-certs");
+  const seen = await pki.transact("test.read-own", async (tx) => {
+    tx.append("probe-certs", '{"own":1}\n');
+    const afterAppend = await tx.readJournal("probe-certs");
+    tx.rewrite("probe-certs", '{"only":1}\n').append("probe-certs", '{"own":2}\n');
+    tx.put("crl/listed-note.txt", "x");
+    return { afterAppend, afterRewrite: await tx.readJournal("probe-certs"), listed: await tx.list("crl/") };
+  });
+  assert.equal(seen.afterAppend, `${before}{"own":1}\n`);
+  assert.equal(seen.afterRewrite, '{"only":1}\n{"own":2}\n');
+  assert.ok(seen.listed.includes("crl/listed-note.txt"));
+  // What the transaction read is what it committed.
+  assert.equal(await pki.storage.readJournal("probe-certs"), seen.afterRewrite);
+  assert.ok((await pki.storage.list("crl/")).includes("crl/listed-note.txt"));
+  assert.match(pki.storage.where("crl/listed-note.txt"), /crl\/listed-note\.txt$/);
+});
+
+test("a directory store refuses a secret others can read and a link planted in a blob's place", async () => {
+  const pki = await openPki(pkiDir, { actor: "dave@test" });
+  await pki.transact("test.secret", async (tx) => {
+    tx.put("private/loose-test.key", "k", { secret: true });
+  });
+  assert.equal(new TextDecoder().decode(await pki.storage.getSecret("private/loose-test.key")), "k");
+  await chmod(join(pkiDir, "private/loose-test.key"), 0o644);
+  await assert.rejects(pki.storage.getSecret("private/loose-test.key"), { code: "ERR_KEY_PERMISSIONS" });
+  assert.equal(new TextDecoder().decode(await pki.storage.get("private/loose-test.key")), "k");
+  await symlink(join(pkiDir, "private/loose-test.key"), join(pkiDir, "crl/planted.txt"));
+  await assert.rejects(pki.storage.get("crl/planted.txt"), { code: "ERR_SYMLINK" });
+  assert.equal(await pki.storage.get("crl/absent.txt"), undefined);
+  await rm(join(pkiDir, "crl/planted.txt"));
+  await rm(join(pkiDir, "private/loose-test.key"));
 });
 
 test("a transaction that throws, or whose commit fails, leaves the store as it was", async () => {
@@ -93,6 +128,18 @@ class MemoryStorage implements Storage {
   }
   async get(key: string) {
     return this.blobs.get(key);
+  }
+  async getSecret(key: string) {
+    return this.blobs.get(key);
+  }
+  async list(prefix: string) {
+    return [...this.blobs.keys()].filter((k) => k.startsWith(prefix)).sort();
+  }
+  where(key: string) {
+    return `${key} in ${this.location}`;
+  }
+  localPath() {
+    return undefined;
   }
   async readJournal(name: JournalName) {
     return this.journals.get(name) ?? "";

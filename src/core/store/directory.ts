@@ -1,10 +1,11 @@
 // The directory store: the Storage interface over a PKI directory, in the layout and formats
 // the README documents ("Store layout"). Writes go through StoreWriter (temp + fsync + rename,
 // journal appends last), so a commit is all-or-nothing and a crash leaves what doctor repairs.
-import { lstat, readFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { constants } from "node:fs";
+import { lstat, open, readdir } from "node:fs/promises";
+import { dirname, join, relative } from "node:path";
 import { type AuditEntry, stageAudit } from "../audit/audit.js";
-import { fsError } from "../errors.js";
+import { envError, fsError } from "../errors.js";
 import { completeLength, type DurableStepHook, ensureDir, readJournal, readText, StoreWriter } from "./fs.js";
 import { type StagedJournal, stageJournal } from "./journal-staging.js";
 import { isStoreKey, type JournalName, journalFile } from "./keys.js";
@@ -64,13 +65,57 @@ export class DirectoryStorage implements Storage {
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
+    return (await this.read(key, false))?.data;
+  }
+
+  async getSecret(key: string): Promise<Uint8Array | undefined> {
+    return (await this.read(key, true))?.data;
+  }
+
+  /** A blob's file, opened without following a link planted in its place (#13). */
+  private async read(key: string, secret: boolean): Promise<{ data: Buffer } | undefined> {
     const path = this.pathOf(key);
+    let fh: import("node:fs/promises").FileHandle;
     try {
-      return await readFile(path);
+      fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw fsError(err, path, "read");
     }
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw envError("ERR_KEY_FILE", `${path} is not a regular file`, "restore it from your backup");
+      if (secret && st.mode & 0o077)
+        throw envError("ERR_KEY_PERMISSIONS", `${path} is readable by other users (mode ${(st.mode & 0o777).toString(8)})`, `run: chmod 600 ${path}`);
+      return { data: await fh.readFile() };
+    } catch (err) {
+      if (err instanceof Error && err.name === "MtlsError") throw err;
+      throw fsError(err, path, "read");
+    } finally {
+      await fh.close().catch(() => {});
+    }
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const dir = prefix.replace(/\/+$/, "");
+    const base = dir ? this.pathOf(dir) : this.layout.root;
+    const names = await readdir(base, { recursive: true, withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return [];
+      throw fsError(err, base, "list");
+    });
+    const keys = names
+      .filter((d) => d.isFile())
+      .map((d) => [dir, ...relative(base, join(d.parentPath ?? d.path, d.name)).split("/")].filter(Boolean).join("/"))
+      .filter(isStoreKey);
+    return keys.sort();
+  }
+
+  where(key: string): string {
+    return this.pathOf(key);
+  }
+
+  localPath(key: string): string | undefined {
+    return this.pathOf(key);
   }
 
   async readJournal(name: JournalName): Promise<string> {

@@ -32,8 +32,25 @@ export interface Storage {
    * returns config.json's text. Fails with ERR_NO_PKI (exit 5) when there is no PKI.
    */
   open(): Promise<string>;
-  /** A blob's bytes, or undefined when there is none under `key`. */
+  /**
+   * A blob's bytes, or undefined when there is none under `key`. A directory store refuses a
+   * symbolic link planted in the store rather than follow it.
+   */
   get(key: string): Promise<Uint8Array | undefined>;
+  /**
+   * A secret blob (a private key): as get(), but a directory store also refuses a file that is
+   * not regular or that other users can read (exit 5, naming the file and the chmod that fixes it).
+   */
+  getSecret(key: string): Promise<Uint8Array | undefined>;
+  /** Every key under `prefix` ("certs/", "ca/"), sorted; journals are not blobs and never listed. */
+  list(prefix: string): Promise<string[]>;
+  /** How messages name a key: its file in a directory store, "key in postgres://…" elsewhere. */
+  where(key: string): string;
+  /**
+   * The file a gateway or web server may read a blob from (a CA bundle, a CRL) when the storage
+   * keeps one on local disk; undefined for a store with no such file (the caller then writes a copy).
+   */
+  localPath(key: string): string | undefined;
   /** A journal's complete lines (a line cut short by a crash is left out); "" when empty. */
   readJournal(name: JournalName): Promise<string>;
   /**
@@ -44,6 +61,9 @@ export interface Storage {
   /** Starts staging writes. Call under lock(); an uncommitted transaction is simply dropped. */
   begin(): StorageTransaction;
 }
+
+/** What reading the store needs: the storage itself, or a transaction's view of it (Tx). */
+export type StoreReader = Pick<Storage, "get" | "getSecret" | "readJournal" | "list" | "where">;
 
 export interface StorageTransaction {
   /** Stages a blob write (replace, or create with `exclusive`). */

@@ -71,6 +71,24 @@ export class SqlStorage implements Storage {
     return row?.data;
   }
 
+  getSecret(key: string): Promise<Uint8Array | undefined> {
+    return this.get(key);
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const like = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const rows = await (await this.db()).query<{ path: string }>("SELECT path FROM mtls.files WHERE path LIKE $1 AND NOT is_dir ORDER BY path", [like]);
+    return rows.map((r) => r.path);
+  }
+
+  where(key: string): string {
+    return `${key} in ${this.location}`;
+  }
+
+  localPath(): string | undefined {
+    return undefined;
+  }
+
   async readJournal(name: JournalName): Promise<string> {
     const [row] = await (await this.db()).query<{ text: string | null }>(
       "SELECT string_agg(text || E'\\n', '' ORDER BY line) AS text FROM mtls.journal_lines WHERE journal = $1",
