@@ -3,61 +3,67 @@
 // it without a flush of their own. So after a crash a recorded certificate's file may be missing
 // or cut short (written again from the pack), and a pack whose certificates no index entry names
 // is a batch that never committed (revoked and quarantined, as unrecorded certificates are).
-import { basename, join, relative } from "node:path";
-import { PACK_DIR, packedSerial, packFiles } from "../store/pack.js";
+import { packedSerial, packsOf } from "../store/pack.js";
 import { iso } from "../time.js";
-import { orphanDir } from "./file-checks.js";
+import { textOf } from "./blobs.js";
 import type { DoctorCheckDef, DoctorProblem } from "./types.js";
+
+/** Where --fix puts an unrecorded certificate (as orphansCheck does). */
+const orphanKey = (name: string) => `certs/orphans/${name}`;
 
 export const packsCheck: DoctorCheckDef = {
   name: "packs",
   async find(ctx) {
     if (!ctx.index) return []; // without a readable index every certificate would look unrecorded
-    const packDir = join(ctx.layout.root, PACK_DIR);
-    if (!ctx.files.some((f) => f.startsWith(`${packDir}/`))) return [];
+    const packs = await packsOf(ctx.store);
+    if (!packs.length) return [];
     const indexed = new Set(ctx.index.records.map((r) => r.serial));
     const revoked = new Set(ctx.journal.entries.map((e) => e.serial));
+    // The files themselves: a read of an absent one falls back to its pack.
+    const present = new Set([...(await ctx.store.list("certs/")).filter((k) => !k.startsWith("certs/packs/"))]);
     const out: DoctorProblem[] = [];
-    for (const pack of await packFiles(ctx.layout.root)) {
-      const packName = relative(ctx.layout.root, pack.file);
+    for (const pack of packs) {
       const recorded = pack.entries.some((e) => indexed.has(packedSerial(e.key) as string));
       for (const e of pack.entries) {
         const serial = packedSerial(e.key) as string;
         if (indexed.has(serial)) {
           // Missing, or a prefix of what the pack holds: a write a crash cut short. Anything
           // else is left to the certificates and material checks.
-          const { path, have } = e;
+          const have = present.has(e.key) ? await textOf(ctx.store, e.key) : undefined;
           if (have === undefined || (have !== e.data && e.data.startsWith(have)))
             out.push({
               check: "packs",
-              message: `${e.key} is ${have === undefined ? "missing" : "cut short"}; ${packName} holds it`,
+              message: `${e.key} is ${have === undefined ? "missing" : "cut short"}; ${pack.key} holds it`,
               hint: "--fix writes it again from the pack",
               fixable: true,
-              path,
+              path: ctx.store.where(e.key),
+              key: e.key,
               data: e.data,
             });
           continue;
         }
         if (e.key.endsWith(".chain.pem")) continue;
-        const quarantined = join(orphanDir(ctx), basename(e.key));
-        if (revoked.has(serial) && e.quarantined) continue;
+        const quarantined = orphanKey(e.key.slice("certs/".length));
+        if (revoked.has(serial) && present.has(quarantined)) continue;
         out.push({
           check: "packs",
-          message: `certificate ${serial} (${packName}) was signed but never recorded (a crash before the index append)`,
+          message: `certificate ${serial} (${pack.key}) was signed but never recorded (a crash before the index append)`,
           hint: "--fix revokes it and copies it to certs/orphans/",
           fixable: true,
           serial,
-          path: quarantined,
+          path: ctx.store.where(quarantined),
+          key: quarantined,
           data: e.data,
         });
       }
       if (!recorded)
         out.push({
           check: "packs",
-          message: `${packName} holds only certificates that were never recorded`,
+          message: `${pack.key} holds only certificates that were never recorded`,
           hint: "--fix moves it to certs/orphans/",
           fixable: true,
-          path: pack.file,
+          path: ctx.store.where(pack.key),
+          key: pack.key,
         });
     }
     return out;
@@ -65,12 +71,12 @@ export const packsCheck: DoctorCheckDef = {
   fix(ctx, tx) {
     const revoked = new Set([...ctx.journal.entries, ...tx.revoking].map((e) => e.serial));
     for (const p of ctx.problems) {
-      if (!p.path) continue;
+      if (!p.key) continue;
       if (p.data === undefined) {
-        tx.move(p.path, join(orphanDir(ctx), basename(p.path)));
+        tx.move(p.key, orphanKey(p.key.slice("certs/packs/".length)));
         continue;
       }
-      tx.put(p.path, p.data);
+      tx.put(p.key, p.data);
       if (p.serial && !revoked.has(p.serial)) {
         revoked.add(p.serial);
         tx.revoke({ serial: p.serial, issuer: ctx.ca.issuerRole, revokedAt: iso(ctx.now), reason: "cessationOfOperation", partnerId: "(unrecorded)" });

@@ -166,19 +166,41 @@ function forward(
   req.pipe(fwd);
 }
 
-export async function startGateway(p: ServeParams): Promise<RunningGateway> {
-  const { layout } = await openStore(p.pkiDir);
-  let upstream: URL | undefined;
-  if (p.upstream) {
-    try {
-      upstream = new URL(p.upstream);
-    } catch {
-      throw inputError("ERR_UPSTREAM", `invalid --upstream "${p.upstream}"`, "use http://host:port");
-    }
+function parseUpstream(text: string | undefined): URL | undefined {
+  if (!text) return undefined;
+  try {
+    return new URL(text);
+  } catch {
+    throw inputError("ERR_UPSTREAM", `invalid --upstream "${text}"`, "use http://host:port");
   }
+}
+
+/** The certificate and key the gateway presents: the ones given (an RSA key checked first), or one issued for localhost. */
+async function serverCredential(p: ServeParams, layout: Layout): Promise<{ certPem: string; keyPem: string }> {
   const leaf = p.serverCertPem ? decodePemBlocks(p.serverCertPem).find((b) => b.label === "CERTIFICATE") : undefined;
   if (leaf) assertRsaKeySound(parseCertificate(leaf.der, "--server-cert").spki, "--server-cert");
-  const server = p.serverCertPem && p.serverKeyPem ? { certPem: p.serverCertPem, keyPem: p.serverKeyPem } : await localServerCert(p, layout);
+  return p.serverCertPem && p.serverKeyPem ? { certPem: p.serverCertPem, keyPem: p.serverKeyPem } : localServerCert(p, layout);
+}
+
+/** Listens and returns the port (the one picked when `port` is 0). */
+async function listen(server: https.Server, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+/** Loopback is named localhost: the certificate issued for it names localhost. */
+function gatewayUrl(listenHost: string, port: number): string {
+  const host = listenHost.includes(":") ? `[${listenHost}]` : listenHost;
+  return `https://${host === "127.0.0.1" || host === "[::1]" ? "localhost" : host}:${port}/`;
+}
+
+export async function startGateway(p: ServeParams): Promise<RunningGateway> {
+  const { layout } = await openStore(p.pkiDir);
+  const upstream = parseUpstream(p.upstream);
+  const server = await serverCredential(p, layout);
   const material = await tlsMaterial(layout);
   const stats = { requests: 0, refusedHandshakes: 0, crlReloads: 0 };
 
@@ -221,14 +243,9 @@ export async function startGateway(p: ServeParams): Promise<RunningGateway> {
   };
   watchFile(layout.crlBundle, { interval: 500 }, onChange);
 
-  await new Promise<void>((resolve, reject) => {
-    httpsServer.once("error", reject);
-    httpsServer.listen(p.port, p.host, () => resolve());
-  });
-  const port = (httpsServer.address() as AddressInfo).port;
-  const host = p.host.includes(":") ? `[${p.host}]` : p.host;
+  const port = await listen(httpsServer, p.port, p.host);
   return {
-    url: `https://${host === "127.0.0.1" || host === "[::1]" ? "localhost" : host}:${port}/`,
+    url: gatewayUrl(p.host, port),
     port,
     serverCertPem: server.certPem,
     stats,

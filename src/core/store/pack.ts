@@ -8,7 +8,8 @@
 // Format: JSON Lines, one {"key":"certs/<serial>.pem","data":"<PEM text>"} per file. A line cut
 // short (a crash while the pack was written, before any index entry could name it) is ignored.
 import { readdir, readFile } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { join } from "node:path";
+import type { StoreReader } from "./storage.js";
 
 /** Where packs live, as a store key prefix. */
 export const PACK_DIR = "certs/packs";
@@ -70,36 +71,25 @@ export async function readPacked(root: string, key: string): Promise<string | un
   return undefined;
 }
 
-/**
- * Whether the file at `path` (a per-serial file of the store at `root`) is missing or cut short
- * while a pack holds it whole: what a crash after a batch's commit leaves, written again from it.
- */
-export async function packRestores(root: string, path: string): Promise<boolean> {
-  const key = relative(root, path);
-  if (!isPackable(key)) return false;
-  const data = await readPacked(root, key).catch(() => undefined);
-  if (data === undefined) return false;
-  const have = await readFile(path, "utf8").catch(() => undefined);
-  return have === undefined || (have !== data && data.startsWith(have));
+/** Every pack of a store, read through its storage: key and entries. */
+export async function packsOf(store: Pick<StoreReader, "get" | "list">): Promise<Array<{ key: string; entries: PackEntry[] }>> {
+  const out: Array<{ key: string; entries: PackEntry[] }> = [];
+  for (const key of await store.list(`${PACK_DIR}/`)) {
+    if (!key.endsWith(".pack")) continue;
+    const bytes = await store.get(key);
+    if (bytes) out.push({ key, entries: decodePack(new TextDecoder().decode(bytes)) });
+  }
+  return out;
 }
 
 /**
- * Every pack with, per entry, what its per-serial file holds now (undefined when absent) and
- * whether a copy is quarantined in certs/orphans/: what doctor's packs check judges.
+ * Whether `key`'s per-serial file is cut short (a prefix of what a pack holds, empty included):
+ * what a crash after a batch's commit can leave, and doctor writes again from the pack.
  */
-export async function packFiles(
-  root: string,
-): Promise<Array<{ file: string; entries: Array<PackEntry & { path: string; have: string | undefined; quarantined: boolean }> }>> {
-  const read = (path: string) => readFile(path, "utf8").catch(() => undefined);
-  const out = [];
-  for (const p of await readPacks(root)) {
-    const entries = [];
-    for (const e of p.entries) {
-      const path = join(root, e.key);
-      const orphan = join(root, "certs", "orphans", e.key.slice("certs/".length));
-      entries.push({ ...e, path, have: await read(path), quarantined: (await read(orphan)) !== undefined });
-    }
-    out.push({ file: p.file, entries });
-  }
-  return out;
+export async function packHoldsWhole(store: Pick<StoreReader, "get" | "list">, key: string): Promise<boolean> {
+  if (!isPackable(key)) return false;
+  const bytes = await store.get(key);
+  const have = bytes ? new TextDecoder().decode(bytes) : "";
+  for (const p of await packsOf(store)) for (const e of p.entries) if (e.key === key) return e.data !== have && e.data.startsWith(have);
+  return false;
 }
