@@ -4,12 +4,12 @@
 // what it takes out of a file into a quarantine file, and only ever adds revocations.
 import { chmod, readdir, rename, truncate, unlink } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
-import { findDamagedTail, readAuditLog } from "../audit/audit.js";
 import { loadCaCerts, loadCaKeys } from "../ca/material.js";
 import { readCrlHistory } from "../crl/history.js";
 import { copyToPublishDir, readCrlState, stagePublication } from "../crl/publish.js";
 import { MtlsError } from "../errors.js";
 import { layoutOf, type Pki, type Tx } from "../session.js";
+import { findDamagedTail, readAuditLog } from "../store/audit-file.js";
 import { ensureDir, readJournal } from "../store/fs.js";
 import { readIndexSnapshot, stageIndex } from "../store/index-file.js";
 import { lockState } from "../store/lock.js";
@@ -100,7 +100,7 @@ async function lockProblem(lockPath: string): Promise<DoctorProblem | undefined>
 async function loadContext(pki: Pki, now: Date): Promise<DoctorContext> {
   const layout = layoutOf(pki);
   const config = await pki.config();
-  const ca = await loadCaCerts(layout, config);
+  const ca = await loadCaCerts(pki.storage, config);
   const ctx: DoctorContext = {
     layout,
     config,
@@ -108,8 +108,8 @@ async function loadContext(pki: Pki, now: Date): Promise<DoctorContext> {
     now,
     files: await walk(layout.root),
     journal: { entries: [], bad: [], validBytes: 0 },
-    crlState: await readCrlState(layout),
-    history: await readCrlHistory(layout, config.crl.publishDir, ca),
+    crlState: await readCrlState(pki.storage),
+    history: await readCrlHistory(pki.storage, config.crl.publishDir, ca),
     audit: { ...(await readAuditLog(layout.audit)) },
   };
   const soft = <T>(p: Promise<T>, set: (v: T) => void, fail: (e: MtlsError) => void) =>
@@ -212,9 +212,9 @@ async function applyPlan(pki: Pki, tx: Tx, ctx: DoctorContext, plan: RepairPlan,
   }
   let staged: Awaited<ReturnType<typeof stagePublication>> | undefined;
   if (plan.republish || plan.revoke.length) {
-    const keys = await loadCaKeys(layout, ca, pki.passphrase);
+    const keys = await loadCaKeys(pki.storage, ca, pki.passphrase);
     const index = ctx.index ? { index: ctx.index } : {};
-    staged = await stagePublication({ layout, config, ca, keys, journal, added: plan.revoke, ...index, now: tx.now }, tx);
+    staged = await stagePublication({ config, ca, keys, journal, added: plan.revoke, ...index, now: tx.now }, tx);
   }
   tx.audit({ action: "doctor.fix", outcome: "ok", details: { problems: fixedCount, revoked: plan.revoke.length + (staged?.recovered.length ?? 0) } });
   if (ctx.index && plan.index.length) stageIndex(tx, await readIndexSnapshot(layout.index), plan.index);

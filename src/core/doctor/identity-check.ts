@@ -7,8 +7,10 @@ import { subjectPolicyProblem } from "../identity/subject-policy.js";
 import { formatSan, sanProblem } from "../sans.js";
 import { parallel } from "../store/fs.js";
 import type { CertRecord } from "../store/index-file.js";
+import { storeKeys } from "../store/keys.js";
 import type { Layout } from "../store/layout.js";
 import { readPartners } from "../store/partners.js";
+import { directoryReader } from "../store/read.js";
 import type { DoctorProblem } from "./doctor.js";
 
 /** Collisions across partners and policy violations among the certificates that are not revoked. */
@@ -32,7 +34,7 @@ export async function identityProblems(layout: Layout, records: readonly CertRec
     async ({ r, i }) => {
       let cert: Awaited<ReturnType<typeof readCertFile>>;
       try {
-        cert = await readCertFile(layout.certFile(r.serial), `certificate ${r.serial}`);
+        cert = await readCertFile(directoryReader(layout.root), storeKeys.certFile(r.serial), `certificate ${r.serial}`);
       } catch {
         return; // the certificates check reports unreadable files
       }

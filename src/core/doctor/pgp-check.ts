@@ -5,6 +5,7 @@ import { inspectPinnedKey } from "../bundle/partner-key.js";
 import { readKeyFingerprint } from "../bundle/pgp.js";
 import { INPUT_LIMITS, readFileBounded } from "../input.js";
 import { readPartners } from "../store/partners.js";
+import { directoryReader } from "../store/read.js";
 import type { Store } from "../store/store.js";
 import type { DoctorCheckDef, DoctorProblem } from "./types.js";
 
@@ -22,7 +23,7 @@ export async function pgpProblems(store: Store): Promise<PgpProblem[]> {
   const reg = await readPartners(layout.partners).catch(() => undefined);
   for (const partner of Object.values(reg?.partners ?? {})) {
     if (!partner.pgp) continue;
-    const s = await inspectPinnedKey(layout, partner);
+    const s = await inspectPinnedKey(directoryReader(layout.root), partner);
     if (s.ok) continue;
     const file = relative(layout.root, s.path);
     out.push(

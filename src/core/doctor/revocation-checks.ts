@@ -7,6 +7,7 @@ import { isSignedBy, parseCertificate } from "../cert.js";
 import { publishDirLag, unjournaled } from "../crl/history.js";
 import { pemOrDer } from "../pem.js";
 import { REVOCATION_REASONS, type RevocationReason } from "../store/index-file.js";
+import { directoryReader } from "../store/read.js";
 import type { Revocation } from "../store/revocations.js";
 import { iso } from "../time.js";
 import { orphanDir } from "./file-checks.js";
@@ -227,7 +228,7 @@ export const publishDirCheck: DoctorCheckDef = {
   async find(ctx) {
     const dir = ctx.config.crl.publishDir;
     if (!dir) return [];
-    return (await publishDirLag(ctx.layout, dir, ctx.history)).map((l) => ({
+    return (await publishDirLag(directoryReader(ctx.layout.root), dir, ctx.history)).map((l) => ({
       check: "publish",
       message: `${l.path} in the publish directory is ${l.why}`,
       hint: "--fix republishes and copies the CRLs there",

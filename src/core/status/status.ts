@@ -9,9 +9,10 @@ import { checkResponder, type ResponderHealth } from "../ocsp/health.js";
 import type { CertInfo } from "../pki.js";
 import { expiredServerProblems, renewHint } from "../server/status.js";
 import { readIndex } from "../store/index-file.js";
-import type { Layout } from "../store/layout.js";
 import { readPartners } from "../store/partners.js";
+import { directoryReader } from "../store/read.js";
 import { readRevocations } from "../store/revocations.js";
+import type { StoreReader } from "../store/storage.js";
 import { openStore } from "../store/store.js";
 import { DAY, daysUntil, HOUR, iso } from "../time.js";
 
@@ -78,7 +79,8 @@ export interface StatusResult {
  */
 export async function checkStatus(p: StatusParams): Promise<StatusResult> {
   const { layout, config } = await openStore(p.pkiDir);
-  const ca = await loadCaCerts(layout, config);
+  const store = directoryReader(layout.root);
+  const ca = await loadCaCerts(store, config);
   const now = p.now.getTime();
   const warn = p.warnWithinMs ?? config.policy.warnDays * DAY;
   const caWarn = p.caWarnWithinMs ?? 90 * DAY;
@@ -115,7 +117,7 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
       });
   }
 
-  problems.push(...(await keyStoreProblems(layout, ca, cas)));
+  problems.push(...(await keyStoreProblems(store, ca, cas)));
 
   const counts = { total: index.length, valid: 0, expiring: 0, expired: 0, revoked: 0 };
   for (const r of index) {
@@ -138,7 +140,7 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
 
   const crls: StatusResult["crls"] = [];
   const revocations = (await readRevocations(layout.revocations)).entries;
-  for (const l of await loadPublishedCrls(layout, config, ca)) {
+  for (const l of await loadPublishedCrls(store, config, ca)) {
     if ("missing" in l) {
       crls.push({ issuer: l.role, missing: true });
       problems.push({ kind: "crl-missing", message: `no CRL published for the ${l.role} CA`, hint: "run `mtls crl publish`" });
@@ -179,8 +181,8 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
     }
   }
 
-  problems.push(...(await publishDirProblems(layout, config.crl.publishDir, ca)));
-  const ocsp = await checkResponder(layout, config, ca, p.now);
+  problems.push(...(await publishDirProblems(store, config.crl.publishDir, ca)));
+  const ocsp = await checkResponder(store, config, ca, p.now);
   if (ocsp?.problem) problems.push(ocsp.problem);
 
   return {
@@ -196,9 +198,9 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
 }
 
 /** Gateways load the publish directory's copy: it must be the store's newest CRL (#13). */
-async function publishDirProblems(layout: Layout, publishDir: string | undefined, ca: CaCerts): Promise<Problem[]> {
+async function publishDirProblems(store: StoreReader, publishDir: string | undefined, ca: CaCerts): Promise<Problem[]> {
   if (!publishDir) return [];
-  const lag = await publishDirLag(layout, publishDir, await readCrlHistory(layout, publishDir, ca));
+  const lag = await publishDirLag(store, publishDir, await readCrlHistory(store, publishDir, ca));
   return lag.map((l) => ({
     kind: "crl-publish-stale" as const,
     message: `${l.path} in the publish directory is ${l.why}`,
@@ -207,9 +209,9 @@ async function publishDirProblems(layout: Layout, publishDir: string | undefined
 }
 
 /** #20: where each CA key lives; a token that does not answer is a problem (no PIN needed). */
-async function keyStoreProblems(layout: Layout, ca: CaCerts, cas: StatusResult["cas"]): Promise<Problem[]> {
+async function keyStoreProblems(store: StoreReader, ca: CaCerts, cas: StatusResult["cas"]): Promise<Problem[]> {
   const problems: Problem[] = [];
-  for (const place of await locateCaKeys(layout, ca)) {
+  for (const place of await locateCaKeys(store, ca)) {
     const entry = cas.find((c) => c.role === place.role);
     if (entry) Object.assign(entry, { keyStore: place.keyStore, ...(place.keyStore === "pkcs11" ? { tokenReachable: place.reachable === true } : {}) });
     if (place.problem) problems.push({ kind: "ca-key-unreachable", message: place.problem.message, hint: place.problem.hint });
