@@ -1,9 +1,10 @@
-// Files outside the store: what the user names (--out, --csr, a bundle to open, a gateway's
-// output directory), the CRL publish directory a web server reads, mtls's own templates. The
-// one core module besides store/ that touches the file system, so the rule "store data goes
-// through the storage" stays checkable (test/unit/architecture.test.ts): no store file is
-// reached from here by path, because no core module outside store/ knows one.
-import { readFile, rm, stat, unlink } from "node:fs/promises";
+// Files outside the store: what the user names (--out, a bundle to open, a gateway's output
+// directory, the demo's scratch directory) and the CRL publish directory a web server reads.
+// Core modules reach the file system through here (user input through input.ts, templates
+// through templates.ts), never directly, so "store data goes through the storage" stays
+// checkable (test/unit/architecture.test.ts): no store file is reached from here by path,
+// because no core module outside store/ knows one.
+import { readFile, stat, unlink } from "node:fs/promises";
 import { fsError } from "./errors.js";
 
 /** Plain file operations, for the user's own files and scratch directories only (never a store's). */
@@ -31,9 +32,6 @@ export async function readUserFile(path: string): Promise<Buffer> {
 
 /** Removes a file mtls wrote for the user (an undo after a failed commit); absence is fine. */
 export const removeFile = (path: string): Promise<void> => unlink(path).catch(() => {});
-
-/** Removes a scratch directory mtls made; absence is fine. */
-export const removeTree = (path: string): Promise<void> => rm(path, { recursive: true, force: true });
 
 /** Whether a path the user gave names an existing directory. */
 export const isDirectory = (path: string): Promise<boolean> =>

@@ -182,7 +182,7 @@ export async function renderGatewayConfig(p: GatewayConfigParams): Promise<Gatew
     readPublished(pki.storage, storeKeys.crlBundle, "the CRL bundle"),
   ]);
   const identities = await allowListed(pki.storage, p, d, warnings);
-  warnings.push(...revocationWarnings(d, config, identities.length > 0 || p.partners.length > 0));
+  warnings.push(...revocationWarnings(d, config, p.partners.length > 0));
   const outIsDir = p.out !== undefined && (d.files.length > 1 || d.usesFiles || p.out.endsWith("/") || (await isDirectory(p.out)));
   const files = gatewayFilePaths(pki.storage, d, p.filesDir ?? (outIsDir && p.out ? resolve(p.out) : undefined));
   const values = templateValues({ p, d, config, ca, server, identities, files, caBundlePem, crlBundlePem });

@@ -44,9 +44,9 @@ export async function readRevocationsOf(r: JournalReader): Promise<RevocationsSn
 
 /** partners.json as the reader sees it (an empty registry when there is none yet). */
 export async function readPartnersOf(r: StoreReader): Promise<PartnerRegistry> {
-  const bytes = await r.get("partners.json");
+  const bytes = await r.get(storeKeys.partners);
   if (!bytes) return { partners: emptyPartnerMap() };
-  return parsePartners(utf8(bytes), r.where("partners.json"));
+  return parsePartners(utf8(bytes), r.where(storeKeys.partners));
 }
 
 /** config.json as the store holds it now (a session reads it once; a long-running server needs it afresh). */
