@@ -92,6 +92,7 @@ export function guessCommand(program: Command, argv: string[]): string {
   return names.join(" ");
 }
 
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: the whole command tree in one place, in the order `mtls --help` lists it
 export function createProgram(ctx: CliContext): Command {
   const program = new Command("mtls");
   // Both settings must be in place before any subcommand exists: commander copies them into a

@@ -47,15 +47,39 @@ interface StoreOpts {
 
 /** The location named by --store / MTLS_STORE, or undefined when neither is set. */
 export async function storeLocation(ctx: CliContext, program: Command): Promise<StoreLocation | undefined> {
+  return parseStoreOption(ctx, storeOptions(program));
+}
+
+/** The global store options as given, and whether --store came from the command line (a password there is refused). */
+export function storeOptions(program: Command): StoreOptions {
   const opts = program.opts() as StoreOpts;
+  return {
+    ...(opts.store ? { store: opts.store, storeFromArgv: program.getOptionValueSource("store") === "cli" } : {}),
+    ...(opts.storePasswordFile ? { storePasswordFile: opts.storePasswordFile } : {}),
+  };
+}
+
+/** --store, --store-password-file as the in-process commands take them (`store init`, `store migrate`). */
+export interface StoreOptions {
+  store?: string;
+  /** --store was typed on the command line (not MTLS_STORE): a password in it is refused. */
+  storeFromArgv?: boolean;
+  storePasswordFile?: string;
+}
+
+export async function parseStoreOption(ctx: CliContext, opts: StoreOptions): Promise<StoreLocation | undefined> {
   if (!opts.store) return undefined;
   const { parseStoreLocation } = await import("../core/store/location.js");
-  return parseStoreLocation(opts.store, { cwd: ctx.io.cwd(), fromArgv: program.getOptionValueSource("store") === "cli" });
+  return parseStoreLocation(opts.store, { cwd: ctx.io.cwd(), fromArgv: Boolean(opts.storeFromArgv) });
 }
 
 /** The database password from --store-password-file (first line, as passphrase files are read). */
 export async function storePassword(ctx: CliContext, program: Command): Promise<string | undefined> {
-  const file = (program.opts() as StoreOpts).storePasswordFile;
+  return readStorePassword(ctx, storeOptions(program));
+}
+
+export async function readStorePassword(ctx: CliContext, opts: StoreOptions): Promise<string | undefined> {
+  const file = opts.storePasswordFile;
   if (!file) return undefined;
   return passphraseFromFile(await ctx.readInput(file, "database password file", INPUT_LIMITS.passphraseFile), file);
 }

@@ -9,7 +9,6 @@ import { DirectoryStorage, type LocalFileStaging } from "./store/directory.js";
 import type { DurableStepHook } from "./store/fs.js";
 import { writeFileAtomic } from "./store/fs.js";
 import type { JournalName } from "./store/keys.js";
-import type { Layout } from "./store/layout.js";
 import type { PutOptions, Storage, StorageTransaction } from "./store/storage.js";
 
 export interface PkiOptions {
@@ -89,17 +88,6 @@ export interface Pki {
    * and its audit records together. If `fn` throws, nothing is written.
    */
   transact<T>(action: string, fn: (tx: Tx) => Promise<T>, opts?: TransactOptions): Promise<T>;
-}
-
-/**
- * The directory layout of a session on a directory store, for doctor's checks of the directory
- * itself (temporaries, modes, torn tails) until they move under store/; every other module reads
- * through pki.storage (test/unit/architecture.test.ts holds the list). Fails (a bug, exit 70) on
- * any other storage.
- */
-export function layoutOf(pki: Pki): Layout {
-  if (!(pki.storage instanceof DirectoryStorage)) throw new Error(`${pki.location} is not a directory store`);
-  return pki.storage.layout;
 }
 
 /**

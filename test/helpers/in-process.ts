@@ -6,6 +6,7 @@ import { describeCommand, leafCommands } from "../../src/cli/command-tree.js";
 import { CliContext } from "../../src/cli/context.js";
 import { createProgram } from "../../src/cli/program.js";
 import { runCli } from "../../src/cli/run.js";
+import { PASSPHRASE } from "./run.js";
 
 export interface InProcessResult {
   exitCode: number;
@@ -53,3 +54,37 @@ export function allCommands(): string[][] {
   for (const leaf of leafCommands(describeCommand(program))) if (!runnable.includes(leaf)) runnable.push(leaf);
   return runnable.map((p) => p.split(" "));
 }
+
+/**
+ * A context for calling the command functions directly (no argv): working directory `dir`, no
+ * terminal (prompts refuse, confirmations take --yes), the test passphrase in the environment,
+ * stdout and stderr captured.
+ */
+export function commandContext(dir: string, env: Record<string, string> = {}): { ctx: CliContext; stdout: () => string; stderr: () => string } {
+  const out = capture();
+  const err = capture();
+  const ctx = new CliContext({
+    argv: ["node", "mtls"],
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", NO_COLOR: "1", MTLS_CA_PASSPHRASE: PASSPHRASE, ...env },
+    cwd: () => dir,
+    stdin: new PassThrough() as unknown as NodeJS.ReadStream,
+    stdout: out.stream,
+    stderr: err.stream,
+  });
+  ctx.applyGlobals({ ...ctx.globals, yes: true, input: false });
+  return { ctx, stdout: out.text, stderr: err.text };
+}
+
+/** `mtls ca init`'s options with the defaults commander fills in (runCaInit takes them all). */
+export const CA_INIT_DEFAULTS = {
+  name: "InProc",
+  org: "Test Org",
+  keyType: "ec-p256",
+  rootDays: 3650,
+  intermediateDays: 1825,
+  intermediate: true,
+  defaultDays: 90,
+  maxDays: 398,
+  warnDays: 30,
+  crlDays: 7,
+};

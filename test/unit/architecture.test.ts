@@ -67,15 +67,7 @@ test("the transaction ritual (lock, StoreWriter, audit staging) exists only unde
 // input.ts reads user input with a size bound, templates.ts reads mtls's own templates. doctor/
 // checks the directory itself (temporaries, modes, torn tails) until those checks move under
 // store/. The list may only shrink.
-const FS_USERS = new Set([
-  "src/core/doctor/doctor.ts",
-  "src/core/doctor/file-checks.ts",
-  "src/core/doctor/material-check.ts",
-  "src/core/doctor/revocation-checks.ts",
-  "src/core/input.ts",
-  "src/core/templates.ts",
-  "src/core/user-files.ts",
-]);
+const FS_USERS = new Set(["src/core/input.ts", "src/core/templates.ts", "src/core/user-files.ts"]);
 
 const FS_MODULES = new Set(["node:fs", "node:fs/promises", "fs", "fs/promises"]);
 
@@ -98,24 +90,17 @@ test("only store/ touches the file system, apart from the modules listed (a list
 });
 
 // Store paths are known under store/ only: a module outside it that imports the directory
-// layout, asks the session for it (layoutOf), opens a store by its path (openStore) or reaches
+// layout, asks for one (layoutOf, pki.layout), opens a store by its path (openStore) or reaches
 // for the store's file writer would read store data past the storage interface. Each list may
-// only shrink; doctor/ is on them until its directory checks move under store/.
-const LAYOUT_USERS = new Set([
-  // Defines layoutOf, for doctor.
-  "src/core/session.ts",
-  "src/core/doctor/doctor.ts",
-  "src/core/doctor/identity-check.ts",
-  "src/core/doctor/types.ts",
-]);
-const STORE_OPENERS = new Set(["src/core/doctor/pgp-check.ts", "src/core/inventory/list.ts", "src/core/status/status.ts"]);
+// only shrink.
+const LAYOUT_USERS = new Set<string>([]);
+const STORE_OPENERS = new Set(["src/core/inventory/list.ts", "src/core/status/status.ts"]);
 const STORE_FS_USERS = new Set([
   // The transaction path (files outside the store in the same commit), and the atomic writer
   // re-exported for files the user names.
   "src/core/session.ts",
   "src/core/user-files.ts",
-  "src/core/doctor/doctor.ts",
-  "src/core/doctor/file-checks.ts",
+  // parallel() (a bounded Promise pool) lives in store/fs.ts; batch also writes the user's files.
   "src/core/doctor/identity-check.ts",
   "src/core/issue/batch.ts",
 ]);

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import type { queryAudit } from "../../core/audit/audit.js";
 import { Exit } from "../../core/errors.js";
 import type { AuditRecord } from "../../core/index.js";
 import { parseDuration } from "../../core/time.js";
@@ -6,10 +7,36 @@ import type { CliContext } from "../context.js";
 import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
 import { type Styles, table } from "../output.js";
 
-interface Opts {
+export interface AuditOptions {
+  /** An ISO date, or a duration back from now ("7d"), as on the command line. */
   since?: string;
   partner?: string;
   action?: string;
+}
+
+export type AuditQueryResult = Awaited<ReturnType<typeof queryAudit>>;
+export type AuditVerifyResult = AuditQueryResult["verification"];
+
+/** `mtls audit`, in-process: the matching records and the chain's verdict (the CLI exits 1 when it is broken). */
+export async function runAudit(ctx: CliContext, opts: AuditOptions): Promise<AuditQueryResult> {
+  const core = await loadCore(() => import("../../core/audit/audit.js"));
+  const since = opts.since
+    ? /^\d+(\.\d+)?\s*[smhdw]?$/i.test(opts.since)
+      ? new Date(ctx.now().getTime() - parseDuration(opts.since, "--since"))
+      : new Date(opts.since)
+    : undefined;
+  return core.queryAudit({
+    pkiDir: ctx.pkiDir,
+    ...(since ? { since } : {}),
+    ...(opts.partner ? { partner: opts.partner } : {}),
+    ...(opts.action ? { action: opts.action } : {}),
+  });
+}
+
+/** `mtls audit verify`, in-process: the hash chain's verdict, naming the first bad line. */
+export async function runAuditVerify(ctx: CliContext): Promise<AuditVerifyResult> {
+  const core = await loadCore(() => import("../../core/audit/audit.js"));
+  return (await core.queryAudit({ pkiDir: ctx.pkiDir })).verification;
 }
 
 const rows = (records: AuditRecord[]) =>
@@ -35,19 +62,8 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--action <name>", "only this action (cert.issue, cert.revoke, crl.publish, ... or a prefix: cert)")
     .addHelpText("after", examplesHelp(["mtls audit --since 7d", "mtls audit --partner acme --json", "mtls audit verify"]))
     .addHelpText("after", exitCodesHelp(["0  shown", "1  the chain is broken (records are shown; `audit verify` names the line)", "5  no PKI"]))
-    .action(async (opts: Opts) => {
-      const core = await loadCore(() => import("../../core/audit/audit.js"));
-      const since = opts.since
-        ? /^\d+(\.\d+)?\s*[smhdw]?$/i.test(opts.since)
-          ? new Date(ctx.now().getTime() - parseDuration(opts.since, "--since"))
-          : new Date(opts.since)
-        : undefined;
-      const result = await core.queryAudit({
-        pkiDir: ctx.pkiDir,
-        ...(since ? { since } : {}),
-        ...(opts.partner ? { partner: opts.partner } : {}),
-        ...(opts.action ? { action: opts.action } : {}),
-      });
+    .action(async (opts: AuditOptions) => {
+      const result = await runAudit(ctx, opts);
       ctx.out.result(result, (r, s: Styles) =>
         r.records.length ? table(["SEQ", "TIME", "ACTOR", "ACTION", "OUTCOME", "PARTNER", "SERIAL", "DETAILS"], rows(r.records), s) : s.dim("no records match"),
       );
@@ -62,8 +78,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .addHelpText("after", examplesHelp(["mtls audit verify"]))
     .addHelpText("after", exitCodesHelp(["0  the chain holds", "1  it is broken at the line named", "5  no PKI"]))
     .action(async () => {
-      const core = await loadCore(() => import("../../core/audit/audit.js"));
-      const { verification } = await core.queryAudit({ pkiDir: ctx.pkiDir });
+      const verification = await runAuditVerify(ctx);
       ctx.out.result(verification, (v, s) =>
         v.ok
           ? `${s.ok("✔")} the audit chain holds over ${v.records} records`

@@ -5,17 +5,39 @@ import { completionScript, SHELLS, type Shell } from "../completion.js";
 import type { CliContext } from "../context.js";
 import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
 
-/** Partner ids or unrevoked serials for a completion script; silent when there is no PKI. */
-async function listForCompletion(ctx: CliContext, what: string): Promise<void> {
+export interface CompletionOptions {
+  /** bash, zsh or fish. */
+  shell?: string | undefined;
+  /** The program whose commands and options the script completes. */
+  program: Command;
+}
+
+export interface CompletionResult {
+  shell: Shell;
+  script: string;
+}
+
+/** `mtls completion <shell>`, in-process: the script for that shell. */
+export async function runCompletion(_ctx: CliContext, opts: CompletionOptions): Promise<CompletionResult> {
+  const { shell } = opts;
+  if (!shell || !(SHELLS as readonly string[]).includes(shell))
+    throw usageError("ERR_USAGE", `${shell ? `unknown shell "${shell}"` : "missing <shell>"}`, `use one of: ${SHELLS.join(", ")}`);
+  return { shell: shell as Shell, script: completionScript(shell as Shell, describeCommand(opts.program)) };
+}
+
+/**
+ * `mtls completion --list partners|serials` (what a completion script calls): partner ids or
+ * unrevoked serials; empty when there is no PKI, because completion must never print an error
+ * into the middle of a command line.
+ */
+export async function runCompletionList(ctx: CliContext, what: string): Promise<string[]> {
   try {
     const core = await loadCore();
-    const words =
-      what === "partners"
-        ? (await core.listPartners({ pkiDir: ctx.pkiDir, now: ctx.now() })).partners.map((p) => p.id)
-        : (await core.listCertificates({ pkiDir: ctx.pkiDir, now: ctx.now() })).certificates.filter((c) => c.status !== "revoked").map((c) => c.serial);
-    if (words.length) ctx.io.stdout.write(`${words.join("\n")}\n`);
+    return what === "partners"
+      ? (await core.listPartners({ pkiDir: ctx.pkiDir, now: ctx.now() })).partners.map((p) => p.id)
+      : (await core.listCertificates({ pkiDir: ctx.pkiDir, now: ctx.now() })).certificates.filter((c) => c.status !== "revoked").map((c) => c.serial);
   } catch {
-    // Completion must never print an error into the middle of a command line.
+    return [];
   }
 }
 
@@ -35,10 +57,11 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .addHelpText("after", exitCodesHelp(["0  printed", "2  unknown shell"]))
     .action(async (shell: string | undefined, opts: { list?: string }) => {
-      if (opts.list) return listForCompletion(ctx, opts.list);
-      if (!shell || !(SHELLS as readonly string[]).includes(shell))
-        throw usageError("ERR_USAGE", `${shell ? `unknown shell "${shell}"` : "missing <shell>"}`, `use one of: ${SHELLS.join(", ")}`);
-      const script = completionScript(shell as Shell, describeCommand(program));
-      ctx.out.result({ shell, script }, (r) => r.script);
+      if (opts.list) {
+        const words = await runCompletionList(ctx, opts.list);
+        if (words.length) ctx.io.stdout.write(`${words.join("\n")}\n`);
+        return;
+      }
+      ctx.out.result(await runCompletion(ctx, { shell, program }), (r) => r.script);
     });
 }

@@ -1,5 +1,6 @@
 import { type Command, Option } from "commander";
 import { Exit } from "../../core/errors.js";
+import type { InspectResult } from "../../core/index.js";
 import { INPUT_LIMITS, passphraseFromFile } from "../../core/input.js";
 import { parseDuration } from "../../core/time.js";
 import type { CliContext } from "../context.js";
@@ -8,9 +9,39 @@ import { renderInspect } from "../inspect-render.js";
 
 interface Opts {
   passwordFile?: string;
-  expiringWithin: string;
-  purpose: "client" | "server";
+  /** Default 30d, as on the command line. */
+  expiringWithin?: string;
+  /** Default client. */
+  purpose?: "client" | "server";
   strict?: boolean;
+}
+
+export interface InspectOptions extends Opts {
+  /** The file ("-" is standard input). */
+  file: string;
+}
+
+/**
+ * `mtls inspect`, in-process: what the file holds, with lints (the CLI exits 1 on a lint with
+ * --strict). The PKI is consulted when there is one; it is required only when --pki or MTLS_PKI names it.
+ */
+export async function runInspect(ctx: CliContext, opts: InspectOptions): Promise<InspectResult> {
+  const core = await loadCore(() => import("../../core/inspect/inspect.js"));
+  const explicitPki = ctx.io.argv.some((a) => a === "--pki" || a.startsWith("--pki=")) || Boolean(ctx.env.MTLS_PKI);
+  // Raw bytes, refused when not UTF-8 rather than altered (#13); an empty PKCS#12 password is valid.
+  const password = opts.passwordFile
+    ? passphraseFromFile(await ctx.readInput(opts.passwordFile, "password file", INPUT_LIMITS.passphraseFile), opts.passwordFile, { allowEmpty: true })
+    : undefined;
+  return core.inspectFile({
+    bytes: await ctx.readInput(opts.file, "file", core.MAX_INSPECT_BYTES),
+    source: opts.file === "-" ? "standard input" : opts.file,
+    ...(password !== undefined ? { password } : {}),
+    pkiDir: ctx.pkiDir,
+    pkiOptional: !explicitPki,
+    expiringWithinMs: parseDuration(opts.expiringWithin ?? "30d", "--expiring-within"),
+    purpose: opts.purpose ?? "client",
+    now: ctx.now(),
+  });
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -40,22 +71,7 @@ export function register(program: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (file: string, opts: Opts) => {
-      const core = await loadCore(() => import("../../core/inspect/inspect.js"));
-      const explicitPki = ctx.io.argv.some((a) => a === "--pki" || a.startsWith("--pki=")) || Boolean(ctx.env.MTLS_PKI);
-      // Raw bytes, refused when not UTF-8 rather than altered (#13); an empty PKCS#12 password is valid.
-      const password = opts.passwordFile
-        ? passphraseFromFile(await ctx.readInput(opts.passwordFile, "password file", INPUT_LIMITS.passphraseFile), opts.passwordFile, { allowEmpty: true })
-        : undefined;
-      const result = await core.inspectFile({
-        bytes: await ctx.readInput(file, "file", core.MAX_INSPECT_BYTES),
-        source: file === "-" ? "standard input" : file,
-        ...(password !== undefined ? { password } : {}),
-        pkiDir: ctx.pkiDir,
-        pkiOptional: !explicitPki,
-        expiringWithinMs: parseDuration(opts.expiringWithin, "--expiring-within"),
-        purpose: opts.purpose,
-        now: ctx.now(),
-      });
+      const result = await runInspect(ctx, { ...opts, file });
       ctx.out.result(result, renderInspect);
       if (opts.strict && result.lints.length > 0) ctx.out.setExit(Exit.CHECK_FAILED);
     });

@@ -6,7 +6,7 @@ import type { CliContext } from "../context.js";
 import { examplesHelp, exitCodesHelp, openSession, secretSource } from "../flags.js";
 import { type Styles, table } from "../output.js";
 
-interface Opts {
+export interface NotifyOptions {
   smtp?: string;
   smtpTls?: "starttls" | "tls" | "none";
   smtpUser?: string;
@@ -40,7 +40,7 @@ function render(r: NotifyResult, s: Styles): string {
 }
 
 /** The SMTP and webhook settings the flags name, with their secrets read from files or the environment. */
-async function channels(ctx: CliContext, opts: Opts): Promise<Pick<NotifyParams, "smtp" | "webhook">> {
+async function channels(ctx: CliContext, opts: NotifyOptions): Promise<Pick<NotifyParams, "smtp" | "webhook">> {
   const pem = async (f: string | undefined) => (f ? (await ctx.readInput(f, "CA certificate file", INPUT_LIMITS.certificates)).toString("utf8") : undefined);
   const out: Pick<NotifyParams, "smtp" | "webhook"> = {};
   if (opts.smtp) {
@@ -73,6 +73,26 @@ async function channels(ctx: CliContext, opts: Opts): Promise<Pick<NotifyParams,
     out.webhook = { url: opts.webhook, secret, ...(ca ? { ca } : {}) };
   }
   return out;
+}
+
+/** `mtls notify`, in-process: the notices due, sent (or, with dryRun, only listed) and recorded. */
+export async function runNotify(ctx: CliContext, opts: NotifyOptions): Promise<NotifyResult> {
+  if (opts.smtpPassword !== undefined || opts.webhookSecret !== undefined)
+    throw usageError(
+      "ERR_SECRET_ARGV",
+      "secrets are not accepted on the command line (other users can read them in the process list and your shell history)",
+      "set MTLS_SMTP_PASSWORD / MTLS_WEBHOOK_SECRET or pass --smtp-password-file / --webhook-secret-file",
+    );
+  if (!opts.smtp && !opts.webhook && !opts.dryRun)
+    throw usageError("ERR_NO_CHANNEL", "no channel to send on", "pass --smtp <url> --from <address> and/or --webhook <url>, or --dry-run to see what is due");
+  if (opts.smtp && !opts.from) throw usageError("ERR_USAGE", "--smtp needs --from <address>", "e.g. --from pki@example.com");
+  const { core, pki } = await openSession(ctx);
+  return core.sendNotices(pki, {
+    dryRun: Boolean(opts.dryRun),
+    ...(opts.partner ? { partnerId: core.validatePartnerId(opts.partner) } : {}),
+    overlapNoticeMs: core.parseDuration(opts.overlapNotice ?? "3d", "--overlap-notice"),
+    ...(await channels(ctx, opts)),
+  });
 }
 
 export function register(parent: Command, ctx: CliContext): void {
@@ -110,27 +130,8 @@ export function register(parent: Command, ctx: CliContext): void {
         "5  a channel failed (named): what it delivered is recorded, the rest is retried by the next run; no PKI, lock held",
       ]),
     )
-    .action(async (opts: Opts) => {
-      if (opts.smtpPassword !== undefined || opts.webhookSecret !== undefined)
-        throw usageError(
-          "ERR_SECRET_ARGV",
-          "secrets are not accepted on the command line (other users can read them in the process list and your shell history)",
-          "set MTLS_SMTP_PASSWORD / MTLS_WEBHOOK_SECRET or pass --smtp-password-file / --webhook-secret-file",
-        );
-      if (!opts.smtp && !opts.webhook && !opts.dryRun)
-        throw usageError(
-          "ERR_NO_CHANNEL",
-          "no channel to send on",
-          "pass --smtp <url> --from <address> and/or --webhook <url>, or --dry-run to see what is due",
-        );
-      if (opts.smtp && !opts.from) throw usageError("ERR_USAGE", "--smtp needs --from <address>", "e.g. --from pki@example.com");
-      const { core, pki } = await openSession(ctx);
-      const result = await core.sendNotices(pki, {
-        dryRun: Boolean(opts.dryRun),
-        ...(opts.partner ? { partnerId: core.validatePartnerId(opts.partner) } : {}),
-        overlapNoticeMs: core.parseDuration(opts.overlapNotice ?? "3d", "--overlap-notice"),
-        ...(await channels(ctx, opts)),
-      });
+    .action(async (opts: NotifyOptions) => {
+      const result = await runNotify(ctx, opts);
       for (const w of result.warnings) ctx.out.warn(w);
       ctx.out.result(result, render);
     });

@@ -17,14 +17,15 @@ interface Opts extends PassphraseOpts {
   insecureServer?: boolean;
   servername?: string;
   scenarios?: string;
-  tls: string;
-  timeout: string;
-  concurrency: string;
+  /** Defaults as on the command line: "1.2,1.3", "5s", "8", "60s". */
+  tls?: string;
+  timeout?: string;
+  concurrency?: string;
   junit?: string;
   expectAllowlist?: boolean;
   expectOcsp?: boolean;
   measureRevocation?: boolean;
-  revocationTimeout: string;
+  revocationTimeout?: string;
 }
 
 const MARK: Record<string, (s: Styles) => string> = {
@@ -35,6 +36,47 @@ const MARK: Record<string, (s: Styles) => string> = {
   info: (s) => s.warn("info"),
   skipped: (s) => s.dim("skipped"),
 };
+
+export interface ProbeOptions extends Opts {
+  /** Gateway endpoints, e.g. https://api.example.com/health. */
+  urls: string[];
+}
+
+/** The probe's verdicts and the exit code they mean (1: an expectation failed, 5: a target unreachable). */
+export type ProbeCommandResult = ProbeResult & { exitCode: (typeof PROBE_EXIT)[keyof typeof PROBE_EXIT] };
+
+/** `mtls probe`, in-process: every scenario against every target, and the JUnit file when asked for. */
+export async function runProbe(ctx: CliContext, opts: ProbeOptions): Promise<ProbeCommandResult> {
+  const { core, pki } = await openSession(ctx, opts);
+  const timeoutMs = core.parseDuration(opts.timeout ?? "5s", "--timeout", "s");
+  const probe = (p: Parameters<typeof core.probeGateways>[0]) => ctx.out.withProgress("", () => core.probeGateways(p));
+  const result = await probe({
+    targets: opts.urls,
+    pki,
+    ...(opts.cert || opts.key
+      ? {
+          user: {
+            certPem: (await ctx.readInput(opts.cert ?? "", "--cert", INPUT_LIMITS.certificates)).toString("utf8"),
+            keyPem: (await ctx.readInput(opts.key ?? "", "--key", INPUT_LIMITS.key)).toString("utf8"),
+          },
+        }
+      : {}),
+    scenarios: core.selectScenarios(opts.scenarios, { expectAllowlist: Boolean(opts.expectAllowlist), expectOcsp: Boolean(opts.expectOcsp) }),
+    tlsVersions: core.parseTlsVersions(opts.tls ?? "1.2,1.3"),
+    ...(opts.servername ? { servername: opts.servername } : {}),
+    ...(opts.serverCa ? { serverCa: (await ctx.readInput(opts.serverCa, "--server-ca", INPUT_LIMITS.certificates)).toString("utf8") } : {}),
+    insecureServer: Boolean(opts.insecureServer),
+    timeoutMs,
+    concurrency: Math.max(1, Number.parseInt(opts.concurrency ?? "8", 10) || 8),
+    expectAllowlist: Boolean(opts.expectAllowlist),
+    expectOcsp: Boolean(opts.expectOcsp),
+    ...(opts.measureRevocation ? { measureRevocation: { timeoutMs: core.parseDuration(opts.revocationTimeout ?? "60s", "--revocation-timeout", "s") } } : {}),
+    now: ctx.now(),
+    onProgress: (done, total) => ctx.out.progress(`probing: ${done}/${total} connections`),
+  });
+  if (opts.junit) await core.writeFileAtomic(ctx.resolvePath(opts.junit), renderJunit(result));
+  return { ...result, exitCode: PROBE_EXIT[result.outcome] };
+}
 
 function render(r: ProbeResult, s: Styles): string {
   const blocks = r.targets.map((t) => {
@@ -114,41 +156,13 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (urls: string[], opts: Opts) => {
-      const { core, pki } = await openSession(ctx, opts);
-      const timeoutMs = core.parseDuration(opts.timeout, "--timeout", "s");
       if (opts.insecureServer) ctx.out.warn("--insecure-server: the gateway's own certificate is not verified");
-      const probe = (p: Parameters<typeof core.probeGateways>[0]) => ctx.out.withProgress("", () => core.probeGateways(p));
-      const result = await probe({
-        targets: urls,
-        pki,
-        ...(opts.cert || opts.key
-          ? {
-              user: {
-                certPem: (await ctx.readInput(opts.cert ?? "", "--cert", INPUT_LIMITS.certificates)).toString("utf8"),
-                keyPem: (await ctx.readInput(opts.key ?? "", "--key", INPUT_LIMITS.key)).toString("utf8"),
-              },
-            }
-          : {}),
-        scenarios: core.selectScenarios(opts.scenarios, { expectAllowlist: Boolean(opts.expectAllowlist), expectOcsp: Boolean(opts.expectOcsp) }),
-        tlsVersions: core.parseTlsVersions(opts.tls),
-        ...(opts.servername ? { servername: opts.servername } : {}),
-        ...(opts.serverCa ? { serverCa: (await ctx.readInput(opts.serverCa, "--server-ca", INPUT_LIMITS.certificates)).toString("utf8") } : {}),
-        insecureServer: Boolean(opts.insecureServer),
-        timeoutMs,
-        concurrency: Math.max(1, Number.parseInt(opts.concurrency, 10) || 8),
-        expectAllowlist: Boolean(opts.expectAllowlist),
-        expectOcsp: Boolean(opts.expectOcsp),
-        ...(opts.measureRevocation ? { measureRevocation: { timeoutMs: core.parseDuration(opts.revocationTimeout, "--revocation-timeout", "s") } } : {}),
-        now: ctx.now(),
-        onProgress: (done, total) => ctx.out.progress(`probing: ${done}/${total} connections`),
-      });
-      if (opts.junit) await core.writeFileAtomic(ctx.resolvePath(opts.junit), renderJunit(result));
-      const exitCode = PROBE_EXIT[result.outcome];
-      ctx.out.result({ ...result, exitCode }, render);
-      if (exitCode === Exit.ENV) {
+      const result = await runProbe(ctx, { ...opts, urls });
+      ctx.out.result(result, render);
+      if (result.exitCode === Exit.ENV) {
         const down = result.targets.filter((t) => !t.reachable).map((t) => `${t.url} (${t.error})`);
         throw envError("ERR_UNREACHABLE", `could not reach ${down.join(", ")}`, "check the address and that the gateway is running");
       }
-      ctx.out.setExit(exitCode);
+      ctx.out.setExit(result.exitCode);
     });
 }

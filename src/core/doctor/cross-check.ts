@@ -1,13 +1,11 @@
 // Doctor's view of a root rollover's cross certificates (#18): each one present, signed by the
 // root it names and certifying exactly the key of the CA it names; the cross bundle their sum.
-import { relative } from "node:path";
 import { certOf } from "../ca/material.js";
 import { decodePemBlocks } from "../pem.js";
 import { type CertInfo, isSignedBy, parseCertificate } from "../pki.js";
+import { storeKeys } from "../store/keys.js";
+import { textOf } from "./blobs.js";
 import type { DoctorContext, DoctorProblem } from "./types.js";
-
-/** Reads a store file as text, undefined when it is missing (the doctor's own reader). */
-export type ReadText = (path: string) => Promise<string | undefined>;
 
 /** What is wrong with a cross certificate, or undefined. */
 async function crossProblem(ctx: DoctorContext, pem: string | undefined, subject: string, issuer: string): Promise<string | undefined> {
@@ -23,33 +21,35 @@ async function crossProblem(ctx: DoctorContext, pem: string | undefined, subject
   return undefined;
 }
 
-export async function crossProblems(ctx: DoctorContext, readOptional: ReadText): Promise<DoctorProblem[]> {
+export async function crossProblems(ctx: DoctorContext): Promise<DoctorProblem[]> {
   const crosses = ctx.ca.registry.crosses ?? [];
   if (crosses.length === 0) return [];
   const out: DoctorProblem[] = [];
   const pems: string[] = [];
   for (const x of crosses) {
-    const path = ctx.layout.crossFile(x.file);
-    const pem = await readOptional(path);
+    const key = storeKeys.crossFile(x.file);
+    const pem = await textOf(ctx.store, key);
     const why = await crossProblem(ctx, pem, x.subject, x.issuer);
     if (why)
       out.push({
         check: "material",
-        message: `${relative(ctx.layout.root, path)} is damaged: ${why}`,
+        message: `${key} is damaged: ${why}`,
         hint: "restore it from your backup",
         fixable: false,
-        path,
+        path: ctx.store.where(key),
+        key,
       });
     else pems.push(pem as string);
   }
-  const bundle = await readOptional(ctx.layout.crossBundle);
+  const bundle = await textOf(ctx.store, storeKeys.crossBundle);
   if (out.length === 0 && bundle !== pems.join(""))
     out.push({
       check: "material",
-      message: `${relative(ctx.layout.root, ctx.layout.crossBundle)} does not match the cross certificates`,
+      message: `${storeKeys.crossBundle} does not match the cross certificates`,
       hint: "--fix writes it again from them",
       fixable: true,
-      path: ctx.layout.crossBundle,
+      path: ctx.store.where(storeKeys.crossBundle),
+      key: storeKeys.crossBundle,
       data: pems.join(""),
     });
   return out;

@@ -1,28 +1,29 @@
 // `mtls doctor`: the store checked against itself, and the safe repairs. Each check finds
 // structured problems and, when it can, adds their repair to one plan; the plan is applied as one
-// commit. A repair never destroys: it removes only temporaries mtls wrote (by exact name), moves
-// what it takes out of a file into a quarantine file, and only ever adds revocations.
-import { chmod, readdir, rename, truncate, unlink } from "node:fs/promises";
-import { basename, join, relative } from "node:path";
-import { loadCaCerts, loadCaKeys } from "../ca/material.js";
-import { readCrlHistory } from "../crl/history.js";
-import { copyToPublishDir, readCrlState, stagePublication } from "../crl/publish.js";
+// transaction. A repair never destroys: it removes only temporaries mtls wrote (by exact name),
+// moves what it takes out of a blob into a quarantine blob, and only ever adds revocations.
+//
+// Two kinds of checks share the table: those on the records, which read the store only through
+// the transaction (keys, never paths), and those of the storage on itself (store/health.ts:
+// temporaries, torn journal tails, modes, the lock, caches), which doctor runs without knowing
+// what the storage is.
+import { copyToPublishDir } from "../crl/publish.js";
 import { MtlsError } from "../errors.js";
-import { layoutOf, type Pki, type Tx } from "../session.js";
-import { findDamagedTail, readAuditLog } from "../store/audit-file.js";
-import { ensureDir, readJournal } from "../store/fs.js";
-import { readIndexSnapshot, stageIndex } from "../store/index-file.js";
-import { lockState } from "../store/lock.js";
-import { readPartners } from "../store/partners.js";
+import type { Pki, Tx } from "../session.js";
+import { type StorageCheck, type StorageHealth, type StorageProblem, storageHealthOf } from "../store/health.js";
+import { stageIndex } from "../store/index-file.js";
+import { journalFile } from "../store/keys.js";
+import { readIndexFrom, readPartnersFrom } from "../store/read.js";
 import { quarantineName } from "../store/records.js";
 import { scanRevocations, serializeRevocations } from "../store/revocations.js";
-import { journalCheck, leftoversCheck, modesCheck, recordsCheck } from "./file-checks.js";
+import { bytesOf } from "./blobs.js";
 import { identityProblems } from "./identity-check.js";
 import { keyStoreCheck } from "./key-store-check.js";
+import { layoutReads } from "./layout-reads.js";
 import { materialCheck } from "./material-check.js";
 import { pgpCheck } from "./pgp-check.js";
+import { recordsCheck } from "./records-check.js";
 import { auditCheck, certificatesCheck, crlCheck, orphansCheck, publishDirCheck, revocationsCheck } from "./revocation-checks.js";
-import { summaryCheck } from "./summary-check.js";
 import type { DoctorCheckDef, DoctorContext, DoctorProblem, RepairPlan, RepairTx } from "./types.js";
 
 export type { DoctorCheckDef, DoctorFixContext, DoctorProblem, RepairTx } from "./types.js";
@@ -30,13 +31,20 @@ export type { DoctorCheckDef, DoctorFixContext, DoctorProblem, RepairTx } from "
 /** #12: identities held by two partners, subject-policy breaches (reported only). */
 const identitiesCheck: DoctorCheckDef = {
   name: "identities",
-  find: (ctx) => (ctx.index && ctx.partners ? identityProblems(ctx.layout, ctx.index.records) : []),
+  find: (ctx) => (ctx.index && ctx.partners ? identityProblems(ctx.store, ctx.partners, ctx.index.records) : []),
 };
+
+/** A check the storage runs on itself: found in its health report, repaired by the storage. */
+const storageCheck = (name: StorageCheck): DoctorCheckDef => ({
+  name,
+  find: (ctx) => ctx.storage.filter((p) => p.check === name),
+  fix: (ctx, tx) => tx.repairStorage(ctx.problems as StorageProblem[]),
+});
 
 /** Every check, in the order they report. A new check: its own module, one line here. */
 const CHECKS: readonly DoctorCheckDef[] = [
-  leftoversCheck,
-  journalCheck,
+  storageCheck("leftovers"),
+  storageCheck("journal"),
   recordsCheck,
   certificatesCheck,
   orphansCheck,
@@ -44,11 +52,11 @@ const CHECKS: readonly DoctorCheckDef[] = [
   crlCheck,
   publishDirCheck,
   materialCheck,
-  modesCheck,
+  storageCheck("modes"),
   auditCheck,
   identitiesCheck,
   pgpCheck,
-  summaryCheck,
+  storageCheck("index-summary"),
   keyStoreCheck,
 ];
 
@@ -63,54 +71,23 @@ export interface DoctorParams {
   fix: boolean;
 }
 
-/** Every file of the store; a git repository kept in it (README suggests one) is not the store's. */
-async function walk(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const p = join(dir, e.name);
-    if (e.isDirectory() && e.name === ".git") continue;
-    if (e.isDirectory()) out.push(...(await walk(p)));
-    else out.push(p);
-  }
-  return out;
-}
-
-/** A lock left by a process that no longer runs, or an unreadable one; a live holder is no problem. */
-async function lockProblem(lockPath: string): Promise<DoctorProblem | undefined> {
-  const lock = await lockState(lockPath);
-  if (!lock.held || !lock.stale) return undefined;
-  if (!lock.info)
-    return {
-      check: "lock",
-      message: "an unreadable lock file (left by a crash)",
-      hint: "any command takes it over; --fix removes it",
-      fixable: true,
-      path: lockPath,
-    };
-  return {
-    check: "lock",
-    message: `a stale lock from pid ${lock.info.pid} (${String(lock.info.purpose)}, since ${String(lock.info.since)}), a process that no longer runs`,
-    hint: "any command takes it over safely; --fix removes it",
-    fixable: true,
-    path: lockPath,
-  };
-}
-
-/** Reads everything the checks need; a damaged part is recorded, not thrown. */
-async function loadContext(pki: Pki, now: Date): Promise<DoctorContext> {
-  const layout = layoutOf(pki);
-  const config = await pki.config();
-  const ca = await loadCaCerts(pki.storage, config);
+/** Reads everything the checks need through the transaction; a damaged part is recorded, not thrown. */
+async function loadContext(pki: Pki, tx: Tx, health: StorageHealth | undefined): Promise<DoctorContext> {
+  const reads = layoutReads(pki);
+  const config = await tx.config();
+  const ca = await reads.caCerts(config);
+  const text = await tx.readJournal("revocations");
   const ctx: DoctorContext = {
-    layout,
+    store: tx,
     config,
     ca,
-    now,
-    files: await walk(layout.root),
-    journal: { entries: [], bad: [], validBytes: 0 },
-    crlState: await readCrlState(pki.storage),
-    history: await readCrlHistory(pki.storage, config.crl.publishDir, ca),
-    audit: { ...(await readAuditLog(layout.audit)) },
+    now: tx.now,
+    journal: { ...scanRevocations(text), validBytes: Buffer.byteLength(text) },
+    crlState: await reads.crlState(),
+    history: await reads.crlHistory(config.crl.publishDir, ca),
+    audit: { ...(await reads.auditLog()) },
+    storage: [],
+    reads,
   };
   const soft = <T>(p: Promise<T>, set: (v: T) => void, fail: (e: MtlsError) => void) =>
     p.then(set, (e) => {
@@ -118,32 +95,32 @@ async function loadContext(pki: Pki, now: Date): Promise<DoctorContext> {
       else throw e;
     });
   await soft(
-    readIndexSnapshot(layout.index),
+    readIndexFrom(tx, pki.storage),
     (v) => (ctx.index = v),
     (e) => (ctx.indexError = e),
   );
   await soft(
-    readPartners(layout.partners),
+    readPartnersFrom(tx, pki.storage),
     (v) => (ctx.partners = v),
     (e) => (ctx.partnersError = e),
   );
-  const journal = await readJournal(layout.revocations);
-  ctx.journal = { ...scanRevocations(journal.text), validBytes: journal.validBytes };
-  const tail = await findDamagedTail(layout.audit);
+  const tail = await reads.auditTail();
   if (tail.damaged) ctx.audit.damagedTail = tail.damaged;
+  ctx.storage = (await health?.health(ctx.index ? { records: ctx.index.records } : {})) ?? [];
   return ctx;
 }
 
 /** Runs every check; with `fix`, applies the repairs of the fixable problems as one commit. */
 export async function runDoctor(pki: Pki, p: DoctorParams): Promise<DoctorResult> {
-  const layout = layoutOf(pki);
   await pki.config();
-  const stale = await lockProblem(layout.lock);
+  const health = storageHealthOf(pki.storage);
+  // Read before the transaction takes the lock, which replaces a stale one.
+  const lock: DoctorProblem[] = (await health?.lockProblems()) ?? [];
   return pki.transact(
     "doctor.fix",
     async (tx) => {
-      const ctx = await loadContext(pki, tx.now);
-      const problems: DoctorProblem[] = stale ? [stale] : [];
+      const ctx = await loadContext(pki, tx, health);
+      const problems: DoctorProblem[] = [...lock];
       const found = new Map<DoctorCheckDef, DoctorProblem[]>();
       for (const check of CHECKS) {
         const mine = await check.find(ctx);
@@ -151,16 +128,16 @@ export async function runDoctor(pki: Pki, p: DoctorParams): Promise<DoctorResult
         problems.push(...mine);
       }
       if (p.fix && problems.some((x) => x.fixable && x.check !== "lock")) {
-        const plan: RepairPlan = { remove: [], chmod: [], truncate: [], revoke: [], index: [], put: [], move: [], republish: false };
+        const plan: RepairPlan = { storage: [], revoke: [], index: [], put: [], move: [], republish: false };
         const repair = repairTx(plan, tx.now);
         for (const [check, mine] of found) {
           const fixable = mine.filter((x) => x.fixable);
           if (fixable.length && check.fix) await check.fix({ ...ctx, problems: fixable }, repair);
         }
-        await applyPlan(pki, tx, ctx, plan, problems.filter((x) => x.fixable).length);
+        await applyPlan(pki, tx, ctx, plan, { health, fixed: problems.filter((x) => x.fixable).length });
         for (const x of problems) if (x.fixable) x.fixed = true;
       }
-      if (p.fix && stale) stale.fixed = true; // taking the lock above replaced it
+      if (p.fix) for (const x of lock) x.fixed = true; // taking the lock above replaced it
       return {
         healthy: problems.every((x) => x.fixed),
         problems,
@@ -175,13 +152,11 @@ export async function runDoctor(pki: Pki, p: DoctorParams): Promise<DoctorResult
 function repairTx(plan: RepairPlan, now: Date): RepairTx {
   return {
     now,
-    remove: (path) => plan.remove.push(path),
-    truncate: (path, at) => plan.truncate.push({ path, at }),
-    chmod: (path, mode) => plan.chmod.push({ path, mode }),
+    repairStorage: (problems) => plan.storage.push(...problems),
     revoke: (r) => plan.revoke.push(r),
     revoking: plan.revoke,
     appendIndex: (r) => plan.index.push(r),
-    put: (path, data) => plan.put.push({ path, data }),
+    put: (key, data) => plan.put.push({ key, data }),
     move: (from, to) => plan.move.push({ from, to }),
     quarantineJournal: (bad, good) => {
       plan.quarantineJournal = { bad, good };
@@ -194,36 +169,50 @@ function repairTx(plan: RepairPlan, now: Date): RepairTx {
 
 /**
  * The repair as one transaction: quarantine and rewrite, republish, journal, audit, index; then
- * moves and the publish copy. Removing temporaries, truncating torn tails and fixing modes are
- * done first, on the directory itself: they restore what the store's own writes left half done.
+ * dropping what was moved aside and the publish copy. The storage's own repairs (temporaries,
+ * torn tails, modes) come first: they restore what its own writes left half done.
  */
-async function applyPlan(pki: Pki, tx: Tx, ctx: DoctorContext, plan: RepairPlan, fixedCount: number): Promise<void> {
-  const { layout, config, ca } = ctx;
-  for (const f of plan.remove) await unlink(f).catch(() => {});
-  for (const t of plan.truncate) await truncate(t.path, t.at);
-  for (const c of plan.chmod) await chmod(c.path, c.mode);
-  for (const f of plan.put) tx.put(relative(layout.root, f.path), f.data);
-  let journal = { entries: ctx.journal.entries, validBytes: (await readJournal(layout.revocations)).validBytes };
+async function applyPlan(pki: Pki, tx: Tx, ctx: DoctorContext, plan: RepairPlan, run: { health: StorageHealth | undefined; fixed: number }) {
+  const { config, ca, reads } = ctx;
+  if (plan.storage.length) await run.health?.repair(plan.storage);
+  for (const f of plan.put) tx.put(f.key, f.data);
+  let journal = { entries: ctx.journal.entries, validBytes: ctx.journal.validBytes };
   if (plan.quarantineJournal) {
-    tx.put(basename(quarantineName(layout.revocations, tx.now)), plan.quarantineJournal.bad, { exclusive: true });
+    tx.put(quarantineName(journalFile.revocations, tx.now), plan.quarantineJournal.bad, { exclusive: true });
     const text = serializeRevocations(plan.quarantineJournal.good);
     tx.rewrite("revocations", text);
     journal = { entries: plan.quarantineJournal.good, validBytes: Buffer.byteLength(text) };
   }
-  let staged: Awaited<ReturnType<typeof stagePublication>> | undefined;
+  let staged: Awaited<ReturnType<typeof reads.stagePublication>> | undefined;
   if (plan.republish || plan.revoke.length) {
-    const keys = await loadCaKeys(pki.storage, ca, pki.passphrase);
+    const keys = await reads.caKeys(ca);
     const index = ctx.index ? { index: ctx.index } : {};
-    staged = await stagePublication({ config, ca, keys, journal, added: plan.revoke, ...index, now: tx.now }, tx);
+    staged = await reads.stagePublication({ config, ca, keys, journal, added: plan.revoke, ...index, now: tx.now }, tx);
   }
-  tx.audit({ action: "doctor.fix", outcome: "ok", details: { problems: fixedCount, revoked: plan.revoke.length + (staged?.recovered.length ?? 0) } });
-  if (ctx.index && plan.index.length) stageIndex(tx, await readIndexSnapshot(layout.index), plan.index);
+  tx.audit({ action: "doctor.fix", outcome: "ok", details: { problems: run.fixed, revoked: plan.revoke.length + (staged?.recovered.length ?? 0) } });
+  if (ctx.index && plan.index.length) stageIndex(tx, await readIndexFrom(tx, pki.storage), plan.index);
+  const moved = await stageMoves(tx, plan.move);
   tx.afterCommit(async () => {
-    if (plan.move.length) await ensureDir(join(layout.certsDir, "orphans"));
-    for (const m of plan.move) {
-      await rename(m.from, m.to);
-      await rename(m.from.replace(/\.pem$/, ".chain.pem"), m.to.replace(/\.pem$/, ".chain.pem")).catch(() => {});
-    }
+    for (const m of moved) await run.health?.discardMoved(m.from, m.to);
     if (staged) await copyToPublishDir(config, ca, staged, pki.durableStep);
   });
+}
+
+/**
+ * Copies each blob to move (and a certificate's chain file with it) to its new key in the
+ * commit; the original is dropped after it, by the storage, only while the copy is identical.
+ * A different blob already at the new key is never replaced: the original then stays put.
+ */
+async function stageMoves(tx: Tx, moves: RepairPlan["move"]): Promise<RepairPlan["move"]> {
+  const out: RepairPlan["move"] = [];
+  const chainOf = (key: string) => key.replace(/\.pem$/, ".chain.pem");
+  for (const m of moves.flatMap((m) => [m, { from: chainOf(m.from), to: chainOf(m.to) }])) {
+    const bytes = await bytesOf(tx, m.from);
+    if (!bytes) continue;
+    const there = await bytesOf(tx, m.to);
+    if (there && !there.equals(bytes)) continue;
+    if (!there) tx.put(m.to, bytes, { exclusive: true });
+    out.push(m);
+  }
+  return out;
 }

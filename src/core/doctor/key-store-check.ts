@@ -1,5 +1,3 @@
-import { locateCaKeys } from "../keystore/reachability.js";
-import { directoryReader } from "../store/read.js";
 import type { DoctorCheckDef } from "./types.js";
 
 /** #20: a CA key kept in a PKCS#11 token must be reachable (token present, key's public half there). */
@@ -7,7 +5,7 @@ export const keyStoreCheck: DoctorCheckDef = {
   name: "key-store",
   async find(ctx) {
     if (!ctx.ca.keyStore) return [];
-    return (await locateCaKeys(directoryReader(ctx.layout.root), ctx.ca))
+    return (await ctx.reads.caKeyPlaces(ctx.ca))
       .filter((p) => p.problem)
       .map((p) => ({ check: "key-store", message: p.problem?.message ?? "", hint: p.problem?.hint ?? "", fixable: false }));
   },

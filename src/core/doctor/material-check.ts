@@ -2,24 +2,28 @@
 // OpenPGP file still holds what its name promises, and the files derived from others (the CA
 // bundles, the CRL PEMs) still match their sources.
 import { createPrivateKey, createPublicKey } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
-import { join, relative } from "node:path";
 import { SEALED_PGP_LABEL } from "../bundle/pgp.js";
 import { certOf } from "../ca/material.js";
 import { caBundlePem, certChainPem, issuingChainPem } from "../ca/trust.js";
 import { type CertInfo, isSignedBy, parseCertificate } from "../cert.js";
 import { decodePemBlocks, encodePem } from "../pem.js";
+import { storeKeys } from "../store/keys.js";
+import { bytesOf, textOf } from "./blobs.js";
 import { crossProblems } from "./cross-check.js";
 import type { DoctorCheckDef, DoctorContext, DoctorProblem } from "./types.js";
 
-const rel = (ctx: DoctorContext, p: string) => relative(ctx.layout.root, p);
+type Kind = "certs" | "key" | "pgp-public" | "pgp-private";
 
-async function read(path: string): Promise<Buffer | undefined> {
-  return readFile(path).catch((err) => {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  });
-}
+/** A problem with the blob under `key`, named by its key in the message. */
+const at = (ctx: DoctorContext, key: string) => ({ path: ctx.store.where(key), key });
+
+const damaged = (ctx: DoctorContext, key: string, why: string): DoctorProblem => ({
+  check: "material",
+  message: `${key} is damaged: ${why}`,
+  hint: "restore it from your backup",
+  fixable: false,
+  ...at(ctx, key),
+});
 
 /** An armored OpenPGP key as OpenPGP.js writes it: header, base64 body, footer, nothing else. */
 function wrongArmor(text: string, label: "PUBLIC" | "PRIVATE"): string | undefined {
@@ -30,7 +34,7 @@ function wrongArmor(text: string, label: "PUBLIC" | "PRIVATE"): string | undefin
 }
 
 /** Why `bytes` is not what `kind` files hold, or undefined when it is. */
-function wrongContent(bytes: Buffer, kind: "certs" | "key" | "pgp-public" | "pgp-private", path: string): string | undefined {
+function wrongContent(bytes: Buffer, kind: Kind, path: string): string | undefined {
   const text = bytes.toString("latin1");
   if (kind === "pgp-private" && text.startsWith(`-----BEGIN ${SEALED_PGP_LABEL}-----`)) {
     // The home key sealed in the CA keys' envelope (#13): one canonical PEM block.
@@ -57,132 +61,154 @@ function wrongContent(bytes: Buffer, kind: "certs" | "key" | "pgp-public" | "pgp
 export const materialCheck: DoctorCheckDef = {
   name: "material",
   async find(ctx) {
-    const { layout, ca } = ctx;
-    const out: DoctorProblem[] = [];
-    const partnerKeys = (await readdir(join(layout.pgpDir, "partners")).catch(() => [] as string[]))
-      .filter((n) => n.endsWith(".asc"))
-      .map((n) => [join(layout.pgpDir, "partners", n), "pgp-public"] as const);
-    const files = [
-      ...ca.all.map((c) => [layout.caCert(c.id), "certs"] as const),
-      [layout.canaryCert, "certs"],
-      ...(ctx.index?.records ?? []).map((r) => [layout.certFile(r.serial), "certs"] as const),
-      ...ca.all.map((c) => [layout.caKey(c.id), "key"] as const),
-      [layout.canaryKey, "key"],
-      // Until config.json names the home key, files there are a crashed creation's, which the
-      // next creation replaces.
-      ...(ctx.config.delivery
-        ? ([
-            [layout.homePublicKey, "pgp-public"],
-            [layout.homePrivateKey, "pgp-private"],
-          ] as const)
-        : []),
-      ...partnerKeys,
-    ] as const;
-    for (const [path, kind] of files) {
-      const bytes = await read(path);
-      const why = bytes && wrongContent(bytes, kind, path);
-      if (why) out.push({ check: "material", message: `${rel(ctx, path)} is damaged: ${why}`, hint: "restore it from your backup", fixable: false, path });
-    }
-    out.push(...(await signatureProblems(ctx)), ...(await crossProblems(ctx, async (path) => (await read(path))?.toString("utf8"))));
-    // Derived from the CA certificates: rewritten from them when they differ.
-    const derived: Array<[string, string]> = [
-      [layout.caBundle, caBundlePem(ca)],
-      [layout.chain, issuingChainPem(ca)],
+    return [
+      ...(await contentProblems(ctx)),
+      ...(await signatureProblems(ctx)),
+      ...(await crossProblems(ctx)),
+      ...(await derivedProblems(ctx)),
+      ...(await chainFileProblems(ctx)),
+      ...(await crlPemProblems(ctx)),
     ];
-    for (const [path, want] of derived) {
-      const have = await read(path);
-      if (have && have.toString("utf8") !== want)
-        out.push({
-          check: "material",
-          message: `${rel(ctx, path)} does not match the CA certificates`,
-          hint: "--fix writes it again from them",
-          fixable: true,
-          path,
-        });
-    }
-    // Each certificate's chain file is the certificate followed by the issuing chain.
-    for (const r of ctx.index?.records ?? []) {
-      const [cert, chain] = await Promise.all([read(layout.certFile(r.serial)), read(layout.chainFile(r.serial))]);
-      const want = cert && !wrongContent(cert, "certs", layout.certFile(r.serial)) ? certChainPem(cert.toString("utf8"), ca, r.issuer) : undefined;
-      if (chain && chain.toString("utf8") !== want)
-        out.push({
-          check: "material",
-          message: `${rel(ctx, layout.chainFile(r.serial))} does not match the certificate and its issuer`,
-          hint: want ? "--fix writes it again from them" : `restore ${rel(ctx, layout.certFile(r.serial))} from your backup first`,
-          fixable: want !== undefined,
-          path: layout.chainFile(r.serial),
-          ...(want !== undefined ? { data: want } : {}),
-        });
-    }
-    // The CRL PEMs and bundle are the DER CRLs re-encoded: a difference means a republish.
-    const pems: string[] = [];
-    for (const s of ctx.history.seen.filter((x) => x.where === "store" && x.crl)) {
-      const der = await read(s.path);
-      const pem = der ? encodePem("X509 CRL", der) : "";
-      pems.push(pem);
-      const have = await read(layout.crlPem(s.role));
-      if (have?.toString("utf8") !== pem)
-        out.push({
-          check: "material",
-          message: `${rel(ctx, layout.crlPem(s.role))} does not match ${rel(ctx, s.path)}`,
-          hint: "--fix republishes the CRLs",
-          fixable: true,
-          path: layout.crlPem(s.role),
-        });
-    }
-    const bundle = await read(layout.crlBundle);
-    if (pems.length && bundle?.toString("utf8") !== pems.join(""))
-      out.push({
-        check: "material",
-        message: `${rel(ctx, layout.crlBundle)} does not match the CRLs`,
-        hint: "--fix republishes the CRLs",
-        fixable: true,
-        path: layout.crlBundle,
-      });
-    return out;
   },
   fix(ctx, tx) {
     const rewrite = new Map<string, string>([
-      [ctx.layout.caBundle, caBundlePem(ctx.ca)],
-      [ctx.layout.chain, issuingChainPem(ctx.ca)],
+      [storeKeys.caBundle, caBundlePem(ctx.ca)],
+      [storeKeys.chain, issuingChainPem(ctx.ca)],
     ]);
     for (const p of ctx.problems) {
-      const data = p.data ?? (p.path ? rewrite.get(p.path) : undefined);
-      if (data !== undefined && p.path) tx.put(p.path, data);
+      const data = p.data ?? (p.key ? rewrite.get(p.key) : undefined);
+      if (data !== undefined && p.key) tx.put(p.key, data);
       else tx.republish();
     }
   },
 };
 
+/** Every certificate, key and OpenPGP file holds what its name promises. */
+async function contentProblems(ctx: DoctorContext): Promise<DoctorProblem[]> {
+  const { ca } = ctx;
+  const partnerKeys = (await ctx.store.list("pgp/partners/")).filter((k) => /^pgp\/partners\/[^/]+\.asc$/.test(k)).map((k) => [k, "pgp-public"] as const);
+  const files: ReadonlyArray<readonly [string, Kind]> = [
+    ...ca.all.map((c) => [storeKeys.caCert(c.id), "certs"] as const),
+    [storeKeys.canaryCert, "certs"],
+    ...(ctx.index?.records ?? []).map((r) => [storeKeys.certFile(r.serial), "certs"] as const),
+    ...ca.all.map((c) => [storeKeys.caKey(c.id), "key"] as const),
+    [storeKeys.canaryKey, "key"],
+    // Until config.json names the home key, files there are a crashed creation's, which the
+    // next creation replaces.
+    ...(ctx.config.delivery
+      ? ([
+          [storeKeys.homePublicKey, "pgp-public"],
+          [storeKeys.homePrivateKey, "pgp-private"],
+        ] as const)
+      : []),
+    ...partnerKeys,
+  ];
+  const out: DoctorProblem[] = [];
+  for (const [key, kind] of files) {
+    // A planted link or a file mtls may not read is reported, not a reason to stop checking.
+    const read = await bytesOf(ctx.store, key).then(
+      (bytes) => ({ bytes }),
+      (err: Error) => ({ unreadable: err.message }),
+    );
+    const why = "unreadable" in read ? `not readable (${read.unreadable})` : read.bytes && wrongContent(read.bytes, kind, ctx.store.where(key));
+    if (why) out.push(damaged(ctx, key, why));
+  }
+  return out;
+}
+
+/** Derived from the CA certificates: rewritten from them when they differ. */
+async function derivedProblems(ctx: DoctorContext): Promise<DoctorProblem[]> {
+  const out: DoctorProblem[] = [];
+  const derived: Array<[string, string]> = [
+    [storeKeys.caBundle, caBundlePem(ctx.ca)],
+    [storeKeys.chain, issuingChainPem(ctx.ca)],
+  ];
+  for (const [key, want] of derived) {
+    const have = await textOf(ctx.store, key);
+    if (have !== undefined && have !== want)
+      out.push({
+        check: "material",
+        message: `${key} does not match the CA certificates`,
+        hint: "--fix writes it again from them",
+        fixable: true,
+        ...at(ctx, key),
+      });
+  }
+  return out;
+}
+
+/** Each certificate's chain file is the certificate followed by the issuing chain. */
+async function chainFileProblems(ctx: DoctorContext): Promise<DoctorProblem[]> {
+  const out: DoctorProblem[] = [];
+  for (const r of ctx.index?.records ?? []) {
+    const [certKey, chainKey] = [storeKeys.certFile(r.serial), storeKeys.chainFile(r.serial)];
+    const [cert, chain] = await Promise.all([bytesOf(ctx.store, certKey), bytesOf(ctx.store, chainKey)]);
+    const want = cert && !wrongContent(cert, "certs", ctx.store.where(certKey)) ? certChainPem(cert.toString("utf8"), ctx.ca, r.issuer) : undefined;
+    if (chain && chain.toString("utf8") !== want)
+      out.push({
+        check: "material",
+        message: `${chainKey} does not match the certificate and its issuer`,
+        hint: want ? "--fix writes it again from them" : `restore ${certKey} from your backup first`,
+        fixable: want !== undefined,
+        ...at(ctx, chainKey),
+        ...(want !== undefined ? { data: want } : {}),
+      });
+  }
+  return out;
+}
+
+/** The CRL PEMs and bundle are the DER CRLs re-encoded: a difference means a republish. */
+async function crlPemProblems(ctx: DoctorContext): Promise<DoctorProblem[]> {
+  const out: DoctorProblem[] = [];
+  const pems: string[] = [];
+  const republish = (key: string, message: string): DoctorProblem => ({
+    check: "material",
+    message,
+    hint: "--fix republishes the CRLs",
+    fixable: true,
+    ...at(ctx, key),
+  });
+  for (const s of ctx.history.seen.filter((x) => x.where === "store" && x.crl)) {
+    const der = await bytesOf(ctx.store, storeKeys.crlDer(s.role));
+    const pem = der ? encodePem("X509 CRL", der) : "";
+    pems.push(pem);
+    const pemKey = storeKeys.crlPem(s.role);
+    if ((await textOf(ctx.store, pemKey)) !== pem) out.push(republish(pemKey, `${pemKey} does not match ${storeKeys.crlDer(s.role)}`));
+  }
+  const bundle = await textOf(ctx.store, storeKeys.crlBundle);
+  if (pems.length && bundle !== pems.join("")) out.push(republish(storeKeys.crlBundle, `${storeKeys.crlBundle} does not match the CRLs`));
+  return out;
+}
+
 /** Certificates whose signatures do not verify, and unencrypted keys that do not match their certificate. */
 async function signatureProblems(ctx: DoctorContext): Promise<DoctorProblem[]> {
-  const { layout, ca } = ctx;
+  const { ca } = ctx;
   const out: DoctorProblem[] = [];
-  const bad = (path: string, why: string) =>
-    out.push({ check: "material", message: `${rel(ctx, path)} is damaged: ${why}`, hint: "restore it from your backup", fixable: false, path });
+  const bad = (key: string, why: string) => out.push(damaged(ctx, key, why));
   for (const c of ca.all) {
-    if (c.kind === "root" && !(await isSignedBy(c.cert, c.cert))) bad(layout.caCert(c.id), "its self-signature does not verify");
-    if (c.parent && !(await isSignedBy(c.cert, certOf(ca, c.parent)))) bad(layout.caCert(c.id), `it is not signed by the ${c.parent} CA`);
+    if (c.kind === "root" && !(await isSignedBy(c.cert, c.cert))) bad(storeKeys.caCert(c.id), "its self-signature does not verify");
+    if (c.parent && !(await isSignedBy(c.cert, certOf(ca, c.parent)))) bad(storeKeys.caCert(c.id), `it is not signed by the ${c.parent} CA`);
   }
-  const canary = await read(layout.canaryCert);
+  const canary = await bytesOf(ctx.store, storeKeys.canaryCert);
   let canaryCert: CertInfo | undefined;
   try {
-    canaryCert = canary ? parseCertificate(decodePemBlocks(canary.toString("latin1"))[0]?.der ?? Buffer.alloc(0), layout.canaryCert) : undefined;
+    const where = ctx.store.where(storeKeys.canaryCert);
+    canaryCert = canary ? parseCertificate(decodePemBlocks(canary.toString("latin1"))[0]?.der ?? Buffer.alloc(0), where) : undefined;
   } catch {}
-  if (canaryCert && !(await isSignedBy(canaryCert, ca.issuer))) bad(layout.canaryCert, "it is not signed by the issuing CA");
+  if (canaryCert && !(await isSignedBy(canaryCert, ca.issuer))) bad(storeKeys.canaryCert, "it is not signed by the issuing CA");
   const pairs: Array<[string, CertInfo | undefined]> = [
-    ...ca.all.map((c) => [layout.caKey(c.id), c.cert] as [string, CertInfo]),
-    [layout.canaryKey, canaryCert],
+    ...ca.all.map((c) => [storeKeys.caKey(c.id), c.cert] as [string, CertInfo]),
+    [storeKeys.canaryKey, canaryCert],
   ];
-  for (const [path, cert] of pairs) {
-    const pem = cert ? (await read(path))?.toString("latin1") : undefined;
+  for (const [key, cert] of pairs) {
+    const pem = cert ? (await bytesOf(ctx.store, key))?.toString("latin1") : undefined;
     // An encrypted key can only be checked with the passphrase (every signing command does).
     if (!cert || !pem?.includes("-----BEGIN PRIVATE KEY-----")) continue;
     try {
       const spki = createPublicKey(createPrivateKey(pem)).export({ type: "spki", format: "der" });
-      if (!spki.equals(cert.spki)) bad(path, "it does not match its certificate");
+      if (!spki.equals(cert.spki)) bad(key, "it does not match its certificate");
     } catch {
-      bad(path, "not a readable private key");
+      bad(key, "not a readable private key");
     }
   }
   return out;

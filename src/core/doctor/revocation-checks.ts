@@ -1,19 +1,18 @@
 // Doctor checks on what the store says: certificates against the index, revocations against
 // every place that records one (journal, index, signed CRLs, audit log), CRLs against the
 // journal, the publish directory against the store, and the audit chain.
-import { readFile } from "node:fs/promises";
-import { basename, dirname, join, relative } from "node:path";
 import { isSignedBy, parseCertificate } from "../cert.js";
-import { publishDirLag, unjournaled } from "../crl/history.js";
+import { unjournaled } from "../crl/history.js";
 import { pemOrDer } from "../pem.js";
 import { REVOCATION_REASONS, type RevocationReason } from "../store/index-file.js";
-import { directoryReader } from "../store/read.js";
+import { journalFile, storeKeys } from "../store/keys.js";
 import type { Revocation } from "../store/revocations.js";
 import { iso } from "../time.js";
-import { orphanDir } from "./file-checks.js";
+import { bytesOf } from "./blobs.js";
 import type { DoctorCheckDef, DoctorContext, DoctorProblem } from "./types.js";
 
-const rel = (ctx: DoctorContext, p: string) => relative(ctx.layout.root, p);
+/** Where --fix moves an unrecorded certificate (and its chain file). */
+const orphanKey = (name: string) => `certs/orphans/${name}`;
 const journaled = (ctx: DoctorContext) => new Set(ctx.journal.entries.map((e) => e.serial));
 
 export const certificatesCheck: DoctorCheckDef = {
@@ -21,25 +20,27 @@ export const certificatesCheck: DoctorCheckDef = {
   async find(ctx) {
     const out: DoctorProblem[] = [];
     for (const r of ctx.index?.records ?? []) {
-      const path = ctx.layout.certFile(r.serial);
+      const key = storeKeys.certFile(r.serial);
       let problem: string | undefined;
       try {
-        const cert = parseCertificate(pemOrDer(await readFile(path), ["CERTIFICATE"], path), path);
-        if (cert.serial !== r.serial) problem = `holds serial ${cert.serial}`;
+        const bytes = await bytesOf(ctx.store, key);
+        const cert = bytes && parseCertificate(pemOrDer(bytes, ["CERTIFICATE"], ctx.store.where(key)), ctx.store.where(key));
+        if (!cert) problem = "is missing";
+        else if (cert.serial !== r.serial) problem = `holds serial ${cert.serial}`;
         else if (cert.fingerprint !== r.fingerprint) problem = "does not match the fingerprint in the index";
         else if (!(await isSignedBy(cert, ctx.ca.all.find((c) => c.id === r.issuer)?.cert ?? ctx.ca.issuer))) problem = "is not signed by this CA";
-      } catch (err) {
-        problem =
-          (err as NodeJS.ErrnoException).code === "ENOENT" || /no such file/.test((err as Error).message) ? "is missing" : "is not a readable certificate";
+      } catch {
+        problem = "is not a readable certificate";
       }
       if (problem)
         out.push({
           check: "certificates",
-          message: `${rel(ctx, path)}, the certificate of index entry ${r.serial} (${r.partnerId}), ${problem}`,
+          message: `${key}, the certificate of index entry ${r.serial} (${r.partnerId}), ${problem}`,
           hint: "restore certs/ from your backup; revoke the serial if the certificate may be in use",
           fixable: false,
           serial: r.serial,
-          path,
+          path: ctx.store.where(key),
+          key,
         });
     }
     return out;
@@ -54,22 +55,36 @@ export const orphansCheck: DoctorCheckDef = {
     const indexed = new Set(ctx.index.records.map((r) => r.serial));
     const revoked = journaled(ctx);
     const out: DoctorProblem[] = [];
-    for (const f of ctx.files) {
-      const m = /^([0-9a-f]+)\.pem$/.exec(basename(f));
-      if (!m || dirname(f) !== ctx.layout.certsDir || indexed.has(m[1] as string)) continue;
+    for (const key of await ctx.store.list("certs/")) {
+      const m = /^certs\/([0-9a-f]+)\.pem$/.exec(key);
+      if (!m || indexed.has(m[1] as string)) continue;
       // Revoke what the file holds; its name is only where a crash left it.
+      const bytes = await bytesOf(ctx.store, key).catch(() => undefined);
       let serial = m[1] as string;
       try {
-        serial = parseCertificate(pemOrDer(await readFile(f), ["CERTIFICATE"], f), f).serial;
+        serial = parseCertificate(pemOrDer(bytes ?? Buffer.alloc(0), ["CERTIFICATE"], key), key).serial;
       } catch {}
-      if (indexed.has(serial) || revoked.has(serial)) continue;
+      const at = { serial, path: ctx.store.where(key), key };
+      if (indexed.has(serial)) continue;
+      if (revoked.has(serial)) {
+        // Revoked and already copied aside, but still here: a move that a crash cut short.
+        const copy = await bytesOf(ctx.store, orphanKey(`${m[1]}.pem`));
+        if (bytes && copy?.equals(bytes))
+          out.push({
+            check: "orphans",
+            message: `${key} was moved to certs/orphans/ but is still here`,
+            hint: "--fix finishes the move",
+            fixable: true,
+            ...at,
+          });
+        continue;
+      }
       out.push({
         check: "orphans",
-        message: `certificate ${serial} (${rel(ctx, f)}) was signed but never recorded (a crash before the index append)`,
+        message: `certificate ${serial} (${key}) was signed but never recorded (a crash before the index append)`,
         hint: "--fix revokes it and moves it to certs/orphans/",
         fixable: true,
-        serial,
-        path: f,
+        ...at,
       });
     }
     return out;
@@ -77,7 +92,7 @@ export const orphansCheck: DoctorCheckDef = {
   fix(ctx, tx) {
     const revoked = journaled(ctx);
     for (const p of ctx.problems) {
-      if (!p.serial || !p.path) continue;
+      if (!p.serial || !p.key) continue;
       if (!revoked.has(p.serial))
         tx.revoke({
           serial: p.serial,
@@ -86,7 +101,7 @@ export const orphansCheck: DoctorCheckDef = {
           reason: "cessationOfOperation",
           partnerId: "(unrecorded)",
         });
-      tx.move(p.path, join(orphanDir(ctx), basename(p.path)));
+      tx.move(p.key, orphanKey(p.key.slice("certs/".length)));
     }
   },
 };
@@ -209,10 +224,11 @@ export const crlCheck: DoctorCheckDef = {
       if (why.length)
         out.push({
           check: "crl",
-          message: `the ${s.role} CRL (${rel(ctx, s.path)}): ${why.join(", ")}`,
+          message: `the ${s.role} CRL (${storeKeys.crlDer(s.role)}): ${why.join(", ")}`,
           hint: "--fix republishes the CRLs",
           fixable: true,
-          path: s.path,
+          path: ctx.store.where(storeKeys.crlDer(s.role)),
+          key: storeKeys.crlDer(s.role),
         });
     }
     return out;
@@ -228,7 +244,7 @@ export const publishDirCheck: DoctorCheckDef = {
   async find(ctx) {
     const dir = ctx.config.crl.publishDir;
     if (!dir) return [];
-    return (await publishDirLag(directoryReader(ctx.layout.root), dir, ctx.history)).map((l) => ({
+    return (await ctx.reads.publishDirLag(dir, ctx.history)).map((l) => ({
       check: "publish",
       message: `${l.path} in the publish directory is ${l.why}`,
       hint: "--fix republishes and copies the CRLs there",
@@ -247,22 +263,23 @@ export const auditCheck: DoctorCheckDef = {
     const out: DoctorProblem[] = [];
     const tail = ctx.audit.damagedTail;
     const bad = ctx.audit.verification.firstBad;
+    const at = { path: ctx.store.where(journalFile.audit), key: journalFile.audit };
     if (tail)
       out.push({
         check: "audit",
-        message: `${ctx.layout.audit} lines ${tail.fromLine}-${tail.toLine} are not audit records (a torn or foreign write)`,
+        message: `${at.path} lines ${tail.fromLine}-${tail.toLine} are not audit records (a torn or foreign write)`,
         hint: "--fix moves them to audit.log.quarantine-* and continues the chain with a record saying so",
         fixable: true,
-        path: ctx.layout.audit,
+        ...at,
         line: tail.fromLine,
       });
     if (bad && (!tail || bad.line < tail.fromLine))
       out.push({
         check: "audit",
-        message: `${relative(ctx.layout.root, ctx.layout.audit)}: the audit chain is broken at line ${bad.line}: ${bad.reason}`,
+        message: `${journalFile.audit}: the audit chain is broken at line ${bad.line}: ${bad.reason}`,
         hint: "compare audit.log with your backup; mtls does not rewrite history",
         fixable: false,
-        path: ctx.layout.audit,
+        ...at,
         line: bad.line,
       });
     return out;

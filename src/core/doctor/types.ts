@@ -5,19 +5,20 @@ import type { CrlState } from "../crl/publish.js";
 import type { MtlsError } from "../errors.js";
 import type { DamagedTail } from "../store/audit-file.js";
 import type { StoreConfig } from "../store/config.js";
+import type { StorageProblem } from "../store/health.js";
 import type { CertRecord, IndexSnapshot } from "../store/index-file.js";
-import type { Layout } from "../store/layout.js";
 import type { PartnerRegistry } from "../store/partners.js";
 import type { Revocation } from "../store/revocations.js";
+import type { StoreReader } from "../store/storage.js";
+import type { LayoutReads } from "./layout-reads.js";
 
 /** Everything the checks look at, read once under the lock. A part that cannot be read is absent, with why. */
 export interface DoctorContext {
-  layout: Layout;
+  /** The doctor's transaction: every read of the store goes through it, by key (messages name keys via `where`). */
+  store: StoreReader;
   config: StoreConfig;
   ca: CaCerts;
   now: Date;
-  /** Every file under the PKI directory (not directories). */
-  files: string[];
   index?: IndexSnapshot;
   indexError?: MtlsError;
   journal: { entries: Revocation[]; bad: Array<{ line: number; text: string; why: string }>; validBytes: number };
@@ -26,6 +27,10 @@ export interface DoctorContext {
   crlState: { state: CrlState; damaged?: string };
   history: CrlHistory;
   audit: { records: AuditRecord[]; verification: AuditVerification; damagedTail?: DamagedTail };
+  /** What the storage's own health check found (store/health.ts); none for a storage without one. */
+  storage: StorageProblem[];
+  /** Reads through modules that still take a directory layout (see layout-reads.ts). */
+  reads: LayoutReads;
 }
 
 /** One problem, with the structured facts its repair needs (never parsed back from `message`). */
@@ -35,8 +40,10 @@ export interface DoctorProblem {
   hint: string;
   fixable: boolean;
   fixed?: boolean;
-  /** The file concerned, relative to the PKI directory when inside it. */
+  /** Where the problem is, for display: `where(key)` for a blob or journal, a path outside the store. */
   path?: string;
+  /** The storage key concerned (a blob, or a journal's key): what a repair acts on. */
+  key?: string;
   line?: number;
   serial?: string;
   /** For modes: the mode found and the one --fix sets. */
@@ -48,17 +55,15 @@ export interface DoctorProblem {
 
 /** What the repairs of one run staged through their RepairTx, applied as one commit. */
 export interface RepairPlan {
-  /** Removed before the commit: temporaries mtls wrote, by exact name. */
-  remove: string[];
-  chmod: Array<{ path: string; mode: number }>;
-  truncate: Array<{ path: string; at: number }>;
+  /** Problems of the medium, handed back to the storage's own repair (before the commit). */
+  storage: StorageProblem[];
   /** Revocations the journal must gain (each also on the next CRL). */
   revoke: Revocation[];
   /** Index records to append (a revocation the index missed). */
   index: CertRecord[];
-  /** Files rewritten in the commit (derived ones, from their sources). */
-  put: Array<{ path: string; data: string }>;
-  /** Files moved after the commit (unrecorded certificates into certs/orphans/). */
+  /** Blobs rewritten in the commit (derived ones, from their sources). */
+  put: Array<{ key: string; data: string }>;
+  /** Blobs moved aside (unrecorded certificates into certs/orphans/): copied in the commit, the original dropped after it. */
   move: Array<{ from: string; to: string }>;
   /** Lines of the revocation journal that are not records: moved aside, the rest rewritten. */
   quarantineJournal?: { bad: string; good: Revocation[] };
@@ -71,22 +76,19 @@ export interface RepairPlan {
  */
 export interface RepairTx {
   readonly now: Date;
-  /** Removes a temporary mtls wrote, by exact name (before the commit). */
-  remove(path: string): void;
-  /** Trims a torn tail at byte `at`. */
-  truncate(path: string, at: number): void;
-  chmod(path: string, mode: number): void;
+  /** Problems of the medium (store/health.ts), repaired by the storage itself. */
+  repairStorage(problems: readonly StorageProblem[]): void;
   /** A revocation the journal gains (also on the next CRL). */
   revoke(r: Revocation): void;
   /** The revocations staged so far: a later check's repair builds on an earlier one's. */
   readonly revoking: readonly Revocation[];
   /** An index record to append (a revocation the index missed). */
   appendIndex(r: CertRecord): void;
-  /** A derived file rewritten from its sources. */
-  put(path: string, data: string): void;
-  /** A file moved after the commit (an unrecorded certificate into certs/orphans/). */
+  /** A derived blob rewritten from its sources. */
+  put(key: string, data: string): void;
+  /** A blob moved aside under `to` (an unrecorded certificate into certs/orphans/). */
   move(from: string, to: string): void;
-  /** The journal's lines that are not records go to a quarantine file; `good` is rewritten. */
+  /** The journal's lines that are not records go to a quarantine blob; `good` is rewritten. */
   quarantineJournal(bad: string, good: Revocation[]): void;
   /** The CRLs are signed and published again in the commit. */
   republish(): void;

@@ -84,22 +84,6 @@ async function localServerCert(p: ServeParams, store: Storage, config: StoreConf
   return { certPem: cert.pem + (ca.intermediate?.pem ?? ""), keyPem: encodePem("PRIVATE KEY", await exportPkcs8(keys.privateKey)) };
 }
 
-/**
- * Calls `onChange` when the blob under `key` changes: publishing replaces it, and the storage's
- * version says so cheaply (a directory store: the file's inode, size and mtime). A storage
- * without versions is compared by content. Polled, as the file watcher before it was.
- */
-function watchBlob(store: Storage, key: string, onChange: () => void): () => void {
-  const current = async () => store.version?.(key) ?? Buffer.from((await store.get(key).catch(() => undefined)) ?? []).toString("base64");
-  let seen: Promise<string> = current();
-  const timer = setInterval(async () => {
-    const before = await seen;
-    seen = current();
-    if ((await seen) !== before) onChange();
-  }, 500);
-  return () => clearInterval(timer);
-}
-
 /** Answers `status` unless an answer is under way (then the connection is cut), and logs why. */
 function failRequest(res: http.ServerResponse, status: number, line: string, log: (l: string) => void): void {
   log(line);
@@ -182,21 +166,59 @@ function forward(
   req.pipe(fwd);
 }
 
+function parseUpstream(text: string | undefined): URL | undefined {
+  if (!text) return undefined;
+  try {
+    return new URL(text);
+  } catch {
+    throw inputError("ERR_UPSTREAM", `invalid --upstream "${text}"`, "use http://host:port");
+  }
+}
+
+/** The certificate and key the gateway presents: the ones given (an RSA key checked first), or one issued for localhost. */
+async function serverCredential(p: ServeParams, store: Storage, config: StoreConfig): Promise<{ certPem: string; keyPem: string }> {
+  const leaf = p.serverCertPem ? decodePemBlocks(p.serverCertPem).find((b) => b.label === "CERTIFICATE") : undefined;
+  if (leaf) assertRsaKeySound(parseCertificate(leaf.der, "--server-cert").spki, "--server-cert");
+  return p.serverCertPem && p.serverKeyPem ? { certPem: p.serverCertPem, keyPem: p.serverKeyPem } : localServerCert(p, store, config);
+}
+
+/**
+ * Calls `onChange` when the blob under `key` changes: publishing replaces it, and the storage's
+ * version says so cheaply (a directory store: the file's inode, size and mtime). A storage
+ * without versions is compared by content. Polled, as the file watcher before it was.
+ */
+function watchBlob(store: Storage, key: string, onChange: () => void): () => void {
+  const current = async () => store.version?.(key) ?? Buffer.from((await store.get(key).catch(() => undefined)) ?? []).toString("base64");
+  let seen: Promise<string> = current();
+  const timer = setInterval(async () => {
+    const before = await seen;
+    seen = current();
+    if ((await seen) !== before) onChange();
+  }, 500);
+  return () => clearInterval(timer);
+}
+
+/** Listens and returns the port (the one picked when `port` is 0). */
+async function listen(server: https.Server, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+/** Loopback is named localhost: the certificate issued for it names localhost. */
+function gatewayUrl(listenHost: string, port: number): string {
+  const host = listenHost.includes(":") ? `[${listenHost}]` : listenHost;
+  return `https://${host === "127.0.0.1" || host === "[::1]" ? "localhost" : host}:${port}/`;
+}
+
 export async function startGateway(p: ServeParams): Promise<RunningGateway> {
   const pki = await openReader(p.pkiDir);
   const config = await pki.config();
   const store = pki.storage;
-  let upstream: URL | undefined;
-  if (p.upstream) {
-    try {
-      upstream = new URL(p.upstream);
-    } catch {
-      throw inputError("ERR_UPSTREAM", `invalid --upstream "${p.upstream}"`, "use http://host:port");
-    }
-  }
-  const leaf = p.serverCertPem ? decodePemBlocks(p.serverCertPem).find((b) => b.label === "CERTIFICATE") : undefined;
-  if (leaf) assertRsaKeySound(parseCertificate(leaf.der, "--server-cert").spki, "--server-cert");
-  const server = p.serverCertPem && p.serverKeyPem ? { certPem: p.serverCertPem, keyPem: p.serverKeyPem } : await localServerCert(p, store, config);
+  const upstream = parseUpstream(p.upstream);
+  const server = await serverCredential(p, store, config);
   const material = await tlsMaterial(store);
   const stats = { requests: 0, refusedHandshakes: 0, crlReloads: 0 };
 
@@ -237,14 +259,9 @@ export async function startGateway(p: ServeParams): Promise<RunningGateway> {
     reloadCrls().catch((err) => p.log(`${iso(new Date())} CRL reload failed: ${(err as Error).message}`));
   });
 
-  await new Promise<void>((resolve, reject) => {
-    httpsServer.once("error", reject);
-    httpsServer.listen(p.port, p.host, () => resolve());
-  });
-  const port = (httpsServer.address() as AddressInfo).port;
-  const host = p.host.includes(":") ? `[${p.host}]` : p.host;
+  const port = await listen(httpsServer, p.port, p.host);
   return {
-    url: `https://${host === "127.0.0.1" || host === "[::1]" ? "localhost" : host}:${port}/`,
+    url: gatewayUrl(p.host, port),
     port,
     serverCertPem: server.certPem,
     stats,

@@ -75,6 +75,7 @@ const CKR = {
   PIN_INVALID: 0xa1,
   PIN_LEN_RANGE: 0xa2,
   PIN_LOCKED: 0xa4,
+  USER_ALREADY_LOGGED_IN: 0x100,
   SESSION_CLOSED: 0xb0,
   SESSION_HANDLE_INVALID: 0xb3,
   TOKEN_NOT_PRESENT: 0xe0,
@@ -245,6 +246,12 @@ export class TokenSessions {
     try {
       s.login(await pin(), this.g.UserType.USER);
     } catch (err) {
+      // Login state is per application, not per session (PKCS#11 v2.40 §5.6): an earlier command
+      // in this process (commands also run in-process) logged in with the PIN, so this session is too.
+      if ((err as { code?: unknown }).code === CKR.USER_ALREADY_LOGGED_IN) {
+        this.opened.push(s);
+        return s;
+      }
       s.close();
       throw tokenError(err, uri, "logging in");
     }

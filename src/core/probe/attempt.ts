@@ -184,6 +184,52 @@ function peerFacts<T>(key: string | undefined, compute: () => T): T {
   return value;
 }
 
+type Classified = [Observation["outcome"], Evidence];
+
+/** The gateway's HTTP answer, once its status line and the body's first bytes are in (or the stream ended). */
+function classifyResponse(response: string, ended: boolean): Classified | undefined {
+  const m = /^HTTP\/\d(?:\.\d)? (\d{3})/.exec(response);
+  if (!m) return undefined;
+  // Wait for the body's first bytes (nginx puts the reason in its title), but not forever.
+  if (!ended && !/\r\n\r\n[\s\S]{1,}/.test(response) && response.length < 4096) return undefined;
+  const status = Number(m[1]);
+  const text = httpText(response);
+  const evidence = { httpStatus: status, httpText: text, summary: `HTTP ${status}${text ? ` ${text}` : ""}` };
+  if (!ended && status === 421) return ["error", { ...evidence, summary: `${evidence.summary}: the gateway wants another SNI/Host (--servername)` }];
+  return [REJECT_STATUSES.has(status) ? "rejected" : "accepted", evidence];
+}
+
+/** A socket error: the gateway's refusal (an alert, a reset), our own TLS library's, or no TLS at all. */
+function classifyError(err: NodeJS.ErrnoException, handshake: boolean): Classified {
+  const alert = alertFromError(err);
+  if (alert)
+    return ["rejected", { alert, errno: err.code ?? "", summary: `TLS alert ${alert.code} ${alert.name}${handshake ? " (after the handshake)" : ""}` }];
+  const code = err.code ?? "";
+  if (LOCAL_TLS_FAILURE.test(code) || LOCAL_TLS_FAILURE.test(err.message))
+    return ["error", { errno: code, summary: `our TLS library refused the connection: ${err.message}` }];
+  if (code === "ECONNRESET" || code === "EPIPE")
+    return ["rejected", { errno: code, summary: `${code}${handshake ? " after the handshake" : " during the handshake"}` }];
+  if (/WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|RECORD_LAYER_FAILURE/.test(code)) return ["error", { errno: code, summary: "the port does not speak TLS" }];
+  return ["error", { errno: code || "ERROR", summary: err.message }];
+}
+
+/** After the handshake: the gateway's chain, and why its own certificate fails verification (unless --insecure-server). */
+function checkServer(socket: TLSSocket, p: AttemptParams): { serverChain: ServerCertInfo[]; problem?: Evidence } {
+  // (Not getPeerX509Certificate for the fingerprint: after it, Node 20's getPeerCertificate returns {}.)
+  const leaf = socket.getPeerCertificate();
+  const fingerprint = leaf.fingerprint256 || undefined;
+  const serverChain = peerFacts(fingerprint, () => chainOf(socket, Date.now()));
+  if (p.insecureServer) return { serverChain };
+  const host = p.servername ?? p.host;
+  const identityError = socket.authorized ? peerFacts(`${fingerprint}\0${host}`, () => checkServerIdentity(host, leaf)) : undefined;
+  if (socket.authorized && !identityError) return { serverChain };
+  const why = socket.authorizationError ? String(socket.authorizationError) : identityError?.message;
+  return {
+    serverChain,
+    problem: { errno: "SERVER_CERT", summary: `the gateway's own certificate failed verification: ${why} (use --server-ca, or --insecure-server)` },
+  };
+}
+
 /** Makes one connection and classifies the gateway's answer. Never throws. */
 export function attempt(p: AttemptParams): Promise<Observation> {
   const started = Date.now();
@@ -234,68 +280,23 @@ export function attempt(p: AttemptParams): Promise<Observation> {
       handshake = true;
       protocol = socket.getProtocol() ?? undefined;
       cipher = socket.getCipher()?.name;
-      // (Not getPeerX509Certificate for the fingerprint: after it, Node 20's getPeerCertificate returns {}.)
-      const leaf = socket.getPeerCertificate();
-      const fingerprint = leaf.fingerprint256 || undefined;
-      serverChain = peerFacts(fingerprint, () => chainOf(socket, Date.now()));
-      if (!p.insecureServer) {
-        const host = p.servername ?? p.host;
-        const identityError = socket.authorized ? peerFacts(`${fingerprint}\0${host}`, () => checkServerIdentity(host, leaf)) : undefined;
-        if (!socket.authorized || identityError) {
-          const why = socket.authorizationError ? String(socket.authorizationError) : identityError?.message;
-          return finish("error", {
-            errno: "SERVER_CERT",
-            summary: `the gateway's own certificate failed verification: ${why} (use --server-ca, or --insecure-server)`,
-          });
-        }
-      }
+      const server = checkServer(socket, p);
+      serverChain = server.serverChain;
+      if (server.problem) return finish("error", server.problem);
       socket.write(`GET ${p.path} HTTP/1.1\r\nHost: ${p.hostHeader}\r\nUser-Agent: mtls-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n`);
     });
     socket.on("data", (d: Buffer) => {
       response += d.toString("latin1");
-      const m = /^HTTP\/\d(?:\.\d)? (\d{3})/.exec(response);
-      if (!m) return;
-      // Wait for the body's first bytes (nginx puts the reason in its title), but not forever.
-      if (!/\r\n\r\n[\s\S]{1,}/.test(response) && response.length < 4096) return;
-      const status = Number(m[1]);
-      const text = httpText(response);
-      const evidence = { httpStatus: status, httpText: text, summary: `HTTP ${status}${text ? ` ${text}` : ""}` };
-      if (status === 421) return finish("error", { ...evidence, summary: `${evidence.summary}: the gateway wants another SNI/Host (--servername)` });
-      finish(REJECT_STATUSES.has(status) ? "rejected" : "accepted", evidence);
+      const answer = classifyResponse(response, false);
+      if (answer) finish(...answer);
     });
     socket.on("end", () => {
-      const m = /^HTTP\/\d(?:\.\d)? (\d{3})/.exec(response);
-      if (m) {
-        const status = Number(m[1]);
-        const text = httpText(response);
-        return finish(REJECT_STATUSES.has(status) ? "rejected" : "accepted", {
-          httpStatus: status,
-          httpText: text,
-          summary: `HTTP ${status}${text ? ` ${text}` : ""}`,
-        });
-      }
-      finish("rejected", {
-        errno: "EOF",
-        summary: handshake ? "connection closed after the handshake, without a response" : "connection closed during the handshake",
-      });
+      const answer = classifyResponse(response, true) ?? [
+        "rejected",
+        { errno: "EOF", summary: handshake ? "connection closed after the handshake, without a response" : "connection closed during the handshake" },
+      ];
+      finish(...answer);
     });
-    socket.on("error", (err: NodeJS.ErrnoException) => {
-      const alert = alertFromError(err);
-      if (alert)
-        return finish("rejected", {
-          alert,
-          errno: err.code ?? "",
-          summary: `TLS alert ${alert.code} ${alert.name}${handshake ? " (after the handshake)" : ""}`,
-        });
-      const code = err.code ?? "";
-      if (LOCAL_TLS_FAILURE.test(code) || LOCAL_TLS_FAILURE.test(err.message)) {
-        return finish("error", { errno: code, summary: `our TLS library refused the connection: ${err.message}` });
-      }
-      if (code === "ECONNRESET" || code === "EPIPE")
-        return finish("rejected", { errno: code, summary: `${code}${handshake ? " after the handshake" : " during the handshake"}` });
-      if (/WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|RECORD_LAYER_FAILURE/.test(code))
-        return finish("error", { errno: code, summary: "the port does not speak TLS" });
-      finish("error", { errno: code || "ERROR", summary: err.message });
-    });
+    socket.on("error", (err: NodeJS.ErrnoException) => finish(...classifyError(err, handshake)));
   });
 }

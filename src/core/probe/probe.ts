@@ -215,44 +215,32 @@ async function addMeasurements(
   });
 }
 
-/** Runs the scenario matrix against every target. */
-export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
-  const started = Date.now();
-  const targets = p.targets.map((t) => parseTarget(t, p.servername));
-  if (targets.length === 0) throw usageError("ERR_USAGE", "no target given", "pass at least one https:// URL");
-  let store: ProbeStore | undefined;
-  if (p.pki) {
-    const pki = p.pki;
-    // The session's open checks the store (symlinks included): the probe reads CA keys.
-    store = await pki.config().then(
-      (config) => ({ pki, config }),
-      (err) => {
-        if (p.user && (err as { code?: string }).code === "ERR_NO_PKI") return undefined;
-        throw err;
-      },
-    );
-  }
-  const scenarios = withRolloverScenarios(p.scenarios, Boolean(store?.config.cas?.rootRollover));
-  const wanted = new Set(scenarios.map((s) => s.name));
-  const creds = await prepareCredentials({
-    ...(store ? { store } : {}),
-    ...(p.pki?.passphrase ? { passphrase: p.pki.passphrase } : {}),
-    ...(p.user ? { user: p.user } : {}),
-    wanted,
-    mintable: Boolean(p.measureRevocation),
-    now: p.now,
-  });
-  if (p.measureRevocation && !(store && creds.mintFresh))
-    throw usageError(
-      "ERR_USAGE",
-      "--measure-revocation revokes a certificate it issues: it needs the home party's PKI and CA key",
-      "run it where --pki points at the PKI",
-    );
+/** The home party's store, when the probe runs with one; a partner probing with its own certificate may have none. */
+async function openProbeStore(p: ProbeParams): Promise<ProbeStore | undefined> {
+  if (!p.pki) return undefined;
+  const pki = p.pki;
+  // The session's open checks the store (symlinks included): the probe reads CA keys.
+  return pki.config().then(
+    (config) => ({ pki, config }),
+    (err) => {
+      if (p.user && (err as { code?: string }).code === "ERR_NO_PKI") return undefined;
+      throw err;
+    },
+  );
+}
 
-  const presented = await describePresented(p.user?.certPem, store);
-  // Every (target, scenario, TLS version) is one connection.
-  type Job = { target: Target; scenario: Scenario; tls: TlsMode; variant?: { variant: string; credential: ClientCredential } };
-  const reach = await Promise.all(targets.map((t) => reachable(t, Math.min(p.timeoutMs, 3000))));
+type Credentials = Awaited<ReturnType<typeof prepareCredentials>>;
+
+/** One connection: a target, a scenario (and its variant certificate), a TLS version. */
+interface Job {
+  target: Target;
+  scenario: Scenario;
+  tls: TlsMode;
+  variant?: { variant: string; credential: ClientCredential };
+}
+
+/** Every (reachable target, scenario, variant, TLS version) is one connection. */
+function planJobs(targets: Target[], reach: Array<string | undefined>, scenarios: Scenario[], creds: Credentials, tlsVersions: Array<"1.2" | "1.3">): Job[] {
   const jobs: Job[] = [];
   targets.forEach((target, i) => {
     if (reach[i]) return;
@@ -260,12 +248,17 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
       const variants = creds.variants[scenario.name] ?? [undefined];
       for (const variant of variants) {
         if (scenario.tls) jobs.push({ target, scenario, tls: scenario.tls, ...(variant ? { variant } : {}) });
-        else for (const tls of p.tlsVersions) jobs.push({ target, scenario, tls, ...(variant ? { variant } : {}) });
+        else for (const tls of tlsVersions) jobs.push({ target, scenario, tls, ...(variant ? { variant } : {}) });
       }
     }
   });
+  return jobs;
+}
+
+/** Runs the jobs `concurrency` at a time; a job without a credential is skipped (undefined). */
+function runJobs(jobs: Job[], creds: Credentials, p: ProbeParams): Promise<Array<Observation | undefined>> {
   let done = 0;
-  const observations = await pool(
+  return pool(
     jobs.map((j) => async () => {
       const credential = j.variant ? j.variant.credential : creds.byScenario[j.scenario.name];
       if (credential === undefined) return undefined; // skipped
@@ -285,99 +278,121 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
     Math.max(1, p.concurrency),
     () => p.onProgress?.(++done, jobs.length),
   );
+}
 
-  const results: TargetResult[] = targets.map((t, i) => {
-    if (reach[i])
-      return {
-        url: t.url,
-        host: t.host,
-        port: t.port,
-        ...(t.servername ? { servername: t.servername } : {}),
-        reachable: false,
-        error: reach[i],
-        baseline: {},
-        attempts: [],
-        likelyCauses: [],
-        ok: false,
-      };
-    const attempts: AttemptResult[] = [];
-    jobs.forEach((j, k) => {
-      if (j.target !== t) return;
-      const o = observations[k];
-      const identityCheck = j.scenario.name === "other-identity" || j.scenario.name === "identity-spoof";
-      const expected = (identityCheck && p.expectAllowlist) || (j.scenario.name === "ocsp-revoked" && p.expectOcsp) ? "reject" : j.scenario.expect;
-      const variant = j.variant ? { variant: j.variant.variant } : {};
-      const tls = j.tls === "legacy" ? "1.0-1.1" : j.tls;
-      if (!o) {
-        attempts.push({
-          scenario: j.scenario.name,
-          ...variant,
-          tls,
-          expected,
-          observed: "skipped",
-          evidence: { summary: creds.skipped[j.scenario.name] ?? "skipped" },
-          verdict: "skipped",
-          durationMs: 0,
-        });
-        return;
-      }
-      attempts.push({
-        scenario: j.scenario.name,
-        ...variant,
-        tls,
-        expected,
-        observed: o.outcome,
-        evidence: o.evidence,
-        verdict: verdictOf(expected, o.outcome),
-        ...(o.protocol ? { protocol: o.protocol } : {}),
-        durationMs: o.durationMs,
-      });
-    });
-    const tlsNotOffered = markNotOffered(attempts);
-    const baseline: Record<string, boolean> = {};
-    for (const a of attempts.filter((x) => x.scenario === "valid")) baseline[a.tls] = a.verdict === "pass";
-    const anyBaseline = Object.values(baseline).some(Boolean);
-    // Without an accepted valid certificate, a rejection proves nothing: mark those inconclusive.
-    for (const a of attempts) {
-      if (a.scenario === "valid" || a.verdict === "skipped") continue;
-      const ok = a.tls === "1.0-1.1" ? anyBaseline : baseline[a.tls];
-      if (!ok && (a.verdict === "pass" || a.verdict === "info")) a.verdict = "inconclusive";
-    }
-    distrustAllowlistAnswers(attempts);
-    const validAttempts = attempts.filter((x) => x.scenario === "valid");
-    const obs = jobs.map((j, k) => (j.target === t && j.scenario.name === "valid" ? observations[k] : undefined)).filter((o): o is Observation => Boolean(o));
-    const protocol = Object.fromEntries(validAttempts.filter((a) => a.protocol).map((a) => [a.tls, a.protocol as string]));
-    const cipher = Object.fromEntries(obs.filter((o) => o.cipher).map((o) => [o.protocol ?? "?", o.cipher as string]));
-    const serverChain = obs.find((o) => o.serverChain?.length)?.serverChain;
-    const last = serverChain?.at(-1);
+/** What was expected and observed for one job: its verdict before the baseline is applied. */
+function attemptOf(j: Job, o: Observation | undefined, creds: Credentials, p: ProbeParams): AttemptResult {
+  const identityCheck = j.scenario.name === "other-identity" || j.scenario.name === "identity-spoof";
+  const expected = (identityCheck && p.expectAllowlist) || (j.scenario.name === "ocsp-revoked" && p.expectOcsp) ? "reject" : j.scenario.expect;
+  const variant = j.variant ? { variant: j.variant.variant } : {};
+  const tls = j.tls === "legacy" ? "1.0-1.1" : j.tls;
+  if (!o)
     return {
-      url: t.url,
-      host: t.host,
-      port: t.port,
-      ...(t.servername ? { servername: t.servername } : {}),
-      reachable: true,
-      protocol,
-      cipher,
-      ...(serverChain ? { serverChain, chainComplete: Boolean(last && last.subject === last.issuer) } : {}),
-      baseline,
-      attempts,
-      likelyCauses: likelyCauses(validAttempts, {
-        ...(t.servername ? { servername: t.servername } : {}),
-        ...(presented ? { presented } : {}),
-        now: p.now,
-        notOffered: tlsNotOffered,
-        knowsRevocations: Boolean(store),
-      }),
-      ...(tlsNotOffered.length ? { tlsNotOffered } : {}),
-      ok: attempts.every((a) => a.verdict === "pass" || a.verdict === "info" || a.verdict === "skipped"),
+      scenario: j.scenario.name,
+      ...variant,
+      tls,
+      expected,
+      observed: "skipped",
+      evidence: { summary: creds.skipped[j.scenario.name] ?? "skipped" },
+      verdict: "skipped",
+      durationMs: 0,
     };
+  return {
+    scenario: j.scenario.name,
+    ...variant,
+    tls,
+    expected,
+    observed: o.outcome,
+    evidence: o.evidence,
+    verdict: verdictOf(expected, o.outcome),
+    ...(o.protocol ? { protocol: o.protocol } : {}),
+    durationMs: o.durationMs,
+  };
+}
+
+/**
+ * The baseline per TLS version (was the valid certificate accepted?); without it a rejection
+ * proves nothing, so those verdicts become inconclusive.
+ */
+function applyBaseline(attempts: AttemptResult[]): Record<string, boolean> {
+  const baseline: Record<string, boolean> = {};
+  for (const a of attempts.filter((x) => x.scenario === "valid")) baseline[a.tls] = a.verdict === "pass";
+  const anyBaseline = Object.values(baseline).some(Boolean);
+  for (const a of attempts) {
+    if (a.scenario === "valid" || a.verdict === "skipped") continue;
+    const ok = a.tls === "1.0-1.1" ? anyBaseline : baseline[a.tls];
+    if (!ok && (a.verdict === "pass" || a.verdict === "info")) a.verdict = "inconclusive";
+  }
+  return baseline;
+}
+
+interface Judged {
+  jobs: Job[];
+  observations: Array<Observation | undefined>;
+  creds: Credentials;
+  presented: Awaited<ReturnType<typeof describePresented>>;
+  store: ProbeStore | undefined;
+}
+
+function unreachableResult(t: Target, error: string): TargetResult {
+  return {
+    url: t.url,
+    host: t.host,
+    port: t.port,
+    ...(t.servername ? { servername: t.servername } : {}),
+    reachable: false,
+    error,
+    baseline: {},
+    attempts: [],
+    likelyCauses: [],
+    ok: false,
+  };
+}
+
+/** One reachable target's attempts, judged, with what the valid certificate's handshakes showed of the gateway. */
+function targetResult(t: Target, j: Judged, p: ProbeParams): TargetResult {
+  const attempts: AttemptResult[] = [];
+  j.jobs.forEach((job, k) => {
+    if (job.target === t) attempts.push(attemptOf(job, j.observations[k], j.creds, p));
   });
+  const tlsNotOffered = markNotOffered(attempts);
+  const baseline = applyBaseline(attempts);
+  distrustAllowlistAnswers(attempts);
+  const validAttempts = attempts.filter((x) => x.scenario === "valid");
+  const obs = j.jobs
+    .map((job, k) => (job.target === t && job.scenario.name === "valid" ? j.observations[k] : undefined))
+    .filter((o): o is Observation => Boolean(o));
+  const protocol = Object.fromEntries(validAttempts.filter((a) => a.protocol).map((a) => [a.tls, a.protocol as string]));
+  const cipher = Object.fromEntries(obs.filter((o) => o.cipher).map((o) => [o.protocol ?? "?", o.cipher as string]));
+  const serverChain = obs.find((o) => o.serverChain?.length)?.serverChain;
+  const last = serverChain?.at(-1);
+  return {
+    url: t.url,
+    host: t.host,
+    port: t.port,
+    ...(t.servername ? { servername: t.servername } : {}),
+    reachable: true,
+    protocol,
+    cipher,
+    ...(serverChain ? { serverChain, chainComplete: Boolean(last && last.subject === last.issuer) } : {}),
+    baseline,
+    attempts,
+    likelyCauses: likelyCauses(validAttempts, {
+      ...(t.servername ? { servername: t.servername } : {}),
+      ...(j.presented ? { presented: j.presented } : {}),
+      now: p.now,
+      notOffered: tlsNotOffered,
+      knowsRevocations: Boolean(j.store),
+    }),
+    ...(tlsNotOffered.length ? { tlsNotOffered } : {}),
+    ok: attempts.every((a) => a.verdict === "pass" || a.verdict === "info" || a.verdict === "skipped"),
+  };
+}
 
-  if (p.measureRevocation && store && creds.mintFresh) await addMeasurements(p, results, targets, store, creds.mintFresh);
-
+function summarize(results: TargetResult[], observations: Array<Observation | undefined>): ProbeSummary {
   const all = results.flatMap((r) => r.attempts);
   const count = (v: Verdict) => all.filter((a) => a.verdict === v).length;
-  const summary: ProbeSummary = {
+  return {
     targets: results.length,
     unreachable: results.filter((r) => !r.reachable).length,
     passed: count("pass"),
@@ -388,6 +403,40 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
     skipped: count("skipped"),
     connections: observations.filter(Boolean).length,
   };
+}
+
+/** Runs the scenario matrix against every target. */
+export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
+  const started = Date.now();
+  const targets = p.targets.map((t) => parseTarget(t, p.servername));
+  if (targets.length === 0) throw usageError("ERR_USAGE", "no target given", "pass at least one https:// URL");
+  const store = await openProbeStore(p);
+  const scenarios = withRolloverScenarios(p.scenarios, Boolean(store?.config.cas?.rootRollover));
+  const creds = await prepareCredentials({
+    ...(store ? { store } : {}),
+    ...(p.pki?.passphrase ? { passphrase: p.pki.passphrase } : {}),
+    ...(p.user ? { user: p.user } : {}),
+    wanted: new Set(scenarios.map((s) => s.name)),
+    mintable: Boolean(p.measureRevocation),
+    now: p.now,
+  });
+  if (p.measureRevocation && !(store && creds.mintFresh))
+    throw usageError(
+      "ERR_USAGE",
+      "--measure-revocation revokes a certificate it issues: it needs the home party's PKI and CA key",
+      "run it where --pki points at the PKI",
+    );
+
+  const presented = await describePresented(p.user?.certPem, store);
+  const reach = await Promise.all(targets.map((t) => reachable(t, Math.min(p.timeoutMs, 3000))));
+  const jobs = planJobs(targets, reach, scenarios, creds, p.tlsVersions);
+  const observations = await runJobs(jobs, creds, p);
+  const judged: Judged = { jobs, observations, creds, presented, store };
+  const results = targets.map((t, i) => (reach[i] ? unreachableResult(t, reach[i]) : targetResult(t, judged, p)));
+
+  if (p.measureRevocation && store && creds.mintFresh) await addMeasurements(p, results, targets, store, creds.mintFresh);
+
+  const summary = summarize(results, observations);
   const findings = summary.failed + summary.inconclusive + summary.errors > 0;
   // A failed expectation on a reachable gateway is a security finding: it outranks "unreachable".
   const outcome = findings ? "fail" : summary.unreachable ? "unreachable" : "pass";

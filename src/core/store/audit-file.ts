@@ -8,8 +8,10 @@ import { type AuditEntry, type AuditRecord, type AuditVerification, GENESIS, lin
 import { fsError } from "../errors.js";
 import { iso } from "../time.js";
 import type { StoreWriter } from "./fs.js";
+import { journalFile } from "./keys.js";
 import type { Layout } from "./layout.js";
 import { checkAuditRecord, parseRecord, quarantineName } from "./records.js";
+import type { Storage } from "./storage.js";
 
 interface Tail {
   seq: number;
@@ -139,4 +141,21 @@ export async function readAuditLog(path: string): Promise<{ records: AuditRecord
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fsError(err, path, "read");
   }
   return verifyAuditLog(text);
+}
+
+/**
+ * The audit log as doctor checks it: the file itself where the storage keeps one (a torn last
+ * line is then damage to report), the storage's complete lines otherwise.
+ */
+export async function readAuditLogOf(
+  storage: Pick<Storage, "localPath" | "readJournal">,
+): Promise<{ records: AuditRecord[]; verification: AuditVerification }> {
+  const path = storage.localPath(journalFile.audit);
+  return path ? readAuditLog(path) : verifyAuditLog(await storage.readJournal("audit"));
+}
+
+/** What follows the last intact record of a storage's audit file (nothing for a storage without one). */
+export async function findDamagedTailOf(storage: Pick<Storage, "localPath">): Promise<Tail> {
+  const path = storage.localPath(journalFile.audit);
+  return path ? findDamagedTail(path) : { seq: 0, prev: GENESIS, validBytes: 0 };
 }

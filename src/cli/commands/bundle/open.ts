@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { usageError } from "../../../core/errors.js";
+import type { OpenBundleResult } from "../../../core/index.js";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
 import { examplesHelp, exitCodesHelp, loadCore, secretSource } from "../../flags.js";
@@ -11,6 +12,39 @@ interface Opts {
   out?: string;
   force?: boolean;
   passphraseFile?: string;
+}
+
+export interface BundleOpenOptions extends Opts {
+  /** The bundle ("-" is standard input). */
+  file: string;
+}
+
+/**
+ * `mtls bundle open`, in-process: decrypts with the partner's key (its passphrase from the shared
+ * sourcing), verifies the signer and every file, unpacks.
+ */
+export async function runBundleOpen(ctx: CliContext, opts: BundleOpenOptions): Promise<OpenBundleResult> {
+  if (!opts.signer)
+    throw usageError(
+      "ERR_MISSING",
+      "missing --signer <file> (the home party's public key)",
+      "a bundle is only trusted when its signature is checked against a key you got out of band",
+    );
+  const core = await loadCore();
+  const passphrase = secretSource(ctx, {
+    file: opts.passphraseFile,
+    envVar: "MTLS_PGP_PASSPHRASE",
+    ask: () => ctx.prompt.password("Passphrase of your OpenPGP key:"),
+    missing: { message: "your OpenPGP key is encrypted and no passphrase was given", hint: "set MTLS_PGP_PASSPHRASE or pass --passphrase-file <file>" },
+  });
+  return core.openBundle({
+    bundle: await ctx.readInput(opts.file, "bundle", INPUT_LIMITS.bundle),
+    keyArmored: (await ctx.readInput(opts.key, "OpenPGP private key", INPUT_LIMITS.pgpKey)).toString("utf8"),
+    keyPassphrase: passphrase,
+    signerArmored: (await ctx.readInput(opts.signer, "signer key", INPUT_LIMITS.pgpKey)).toString("utf8"),
+    outDir: ctx.resolvePath(opts.out ?? "bundle"),
+    force: Boolean(opts.force),
+  });
 }
 
 export function register(parent: Command, ctx: CliContext): void {
@@ -34,27 +68,7 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (file: string, opts: Opts) => {
-      if (!opts.signer)
-        throw usageError(
-          "ERR_MISSING",
-          "missing --signer <file> (the home party's public key)",
-          "a bundle is only trusted when its signature is checked against a key you got out of band",
-        );
-      const core = await loadCore();
-      const passphrase = secretSource(ctx, {
-        file: opts.passphraseFile,
-        envVar: "MTLS_PGP_PASSPHRASE",
-        ask: () => ctx.prompt.password("Passphrase of your OpenPGP key:"),
-        missing: { message: "your OpenPGP key is encrypted and no passphrase was given", hint: "set MTLS_PGP_PASSPHRASE or pass --passphrase-file <file>" },
-      });
-      const result = await core.openBundle({
-        bundle: await ctx.readInput(file, "bundle", INPUT_LIMITS.bundle),
-        keyArmored: (await ctx.readInput(opts.key, "OpenPGP private key", INPUT_LIMITS.pgpKey)).toString("utf8"),
-        keyPassphrase: passphrase,
-        signerArmored: (await ctx.readInput(opts.signer, "signer key", INPUT_LIMITS.pgpKey)).toString("utf8"),
-        outDir: ctx.resolvePath(opts.out ?? "bundle"),
-        force: Boolean(opts.force),
-      });
+      const result = await runBundleOpen(ctx, { ...opts, file });
       ctx.out.result(result, (r, s) => {
         const head = fields(
           [

@@ -5,7 +5,8 @@ import { addPassphraseOptions, examplesHelp, exitCodesHelp, newPassphrase, openS
 import { fields, type Styles } from "../../output.js";
 import { tokenAccessFor } from "../../pin.js";
 
-interface Opts extends PassphraseOpts {
+/** The options as on the command line; commander fills in the defaults `--help` shows. */
+export interface CaInitOptions extends PassphraseOpts {
   name: string;
   org?: string;
   keyType: string;
@@ -53,6 +54,35 @@ function render(r: InitCaResult, s: Styles): string {
   ].join("\n\n");
 }
 
+/** `mtls ca init`, in-process: the new passphrase from the shared sourcing, then the CA and its first CRLs. */
+export async function runCaInit(ctx: CliContext, opts: CaInitOptions): Promise<InitCaResult> {
+  const { core, pki } = await openSession(ctx);
+  const passphrase = opts.insecureNoPassphrase ? undefined : await newPassphrase(ctx, opts, core.MIN_PASSPHRASE_LENGTH);
+  ctx.out.info(`creating the CA in ${ctx.pkiDir} ...`);
+  return ctx.out.withProgress(`generating ${opts.keyType} keys, signing the CA certificates and the first CRLs…`, async () => {
+    return core.initCa(pki, {
+      name: opts.name,
+      ...(opts.org ? { org: opts.org } : {}),
+      keyType: core.parseKeyType(opts.keyType),
+      rootDays: opts.rootDays,
+      intermediateDays: opts.intermediateDays,
+      intermediate: opts.intermediate,
+      ...(opts.crlUrl ? { crlUrl: opts.crlUrl } : {}),
+      ...(opts.ocspUrl ? { ocspUrl: opts.ocspUrl } : {}),
+      ...(passphrase !== undefined ? { passphrase } : {}),
+      insecureNoPassphrase: Boolean(opts.insecureNoPassphrase),
+      defaultDays: opts.defaultDays,
+      maxDays: opts.maxDays,
+      warnDays: opts.warnDays,
+      crlDays: opts.crlDays,
+      ...(opts.crlPublishDir ? { crlPublishDir: ctx.resolvePath(opts.crlPublishDir) } : {}),
+      ...(opts.keyStore !== undefined ? { keyStore: opts.keyStore } : {}),
+      ...(opts.rootKeyStore !== undefined ? { rootKeyStore: opts.rootKeyStore } : {}),
+      tokens: tokenAccessFor(ctx, opts),
+    });
+  });
+}
+
 export function register(parent: Command, ctx: CliContext): void {
   const cmd = parent
     .command("init")
@@ -94,32 +124,8 @@ export function register(parent: Command, ctx: CliContext): void {
         "5  PKCS#11: module missing, token absent, wrong PIN, mechanism unsupported, or PKCS#11 support not installed",
       ]),
     )
-    .action(async (opts: Opts) => {
-      const { core, pki } = await openSession(ctx);
-      const passphrase = opts.insecureNoPassphrase ? undefined : await newPassphrase(ctx, opts, core.MIN_PASSPHRASE_LENGTH);
-      ctx.out.info(`creating the CA in ${ctx.pkiDir} ...`);
-      const result = await ctx.out.withProgress(`generating ${opts.keyType} keys, signing the CA certificates and the first CRLs…`, async () => {
-        return core.initCa(pki, {
-          name: opts.name,
-          ...(opts.org ? { org: opts.org } : {}),
-          keyType: core.parseKeyType(opts.keyType),
-          rootDays: opts.rootDays,
-          intermediateDays: opts.intermediateDays,
-          intermediate: opts.intermediate,
-          ...(opts.crlUrl ? { crlUrl: opts.crlUrl } : {}),
-          ...(opts.ocspUrl ? { ocspUrl: opts.ocspUrl } : {}),
-          ...(passphrase !== undefined ? { passphrase } : {}),
-          insecureNoPassphrase: Boolean(opts.insecureNoPassphrase),
-          defaultDays: opts.defaultDays,
-          maxDays: opts.maxDays,
-          warnDays: opts.warnDays,
-          crlDays: opts.crlDays,
-          ...(opts.crlPublishDir ? { crlPublishDir: ctx.resolvePath(opts.crlPublishDir) } : {}),
-          ...(opts.keyStore !== undefined ? { keyStore: opts.keyStore } : {}),
-          ...(opts.rootKeyStore !== undefined ? { rootKeyStore: opts.rootKeyStore } : {}),
-          tokens: tokenAccessFor(ctx, opts),
-        });
-      });
+    .action(async (opts: CaInitOptions) => {
+      const result = await runCaInit(ctx, opts);
       for (const w of result.warnings) ctx.out.warn(w);
       ctx.out.result(result, render);
       ctx.out.success(`CA ready in ${result.pkiDir}`);

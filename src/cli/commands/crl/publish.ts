@@ -1,13 +1,41 @@
 import type { Command } from "commander";
 import { Exit } from "../../../core/errors.js";
+import type { HookResult, PublishResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
 import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts } from "../../flags.js";
 import { renderPublished } from "../../render.js";
 
-interface Opts extends PassphraseOpts {
+export interface CrlPublishOptions extends PassphraseOpts {
   out?: string;
   validity?: string;
+  /** --then: the command to run once the CRLs are published (not named `then`: an object with one is a thenable). */
+  hook?: string;
+}
+
+interface Opts extends Omit<CrlPublishOptions, "hook"> {
   then?: string;
+}
+
+export type CrlPublishResult = PublishResult & { hook?: HookResult };
+
+/**
+ * `mtls crl publish`, in-process: fresh CRLs for every CA, then the --then command (its output
+ * streams to stderr; its exit code is in the result, and the CLI exits 1 when it failed).
+ */
+export async function runCrlPublish(ctx: CliContext, opts: CrlPublishOptions): Promise<CrlPublishResult> {
+  const { core, pki } = await openSession(ctx, opts);
+  const validityDays = opts.validity ? core.parseDuration(opts.validity, "--validity") / 86_400_000 : undefined;
+  // Checked before anything is signed: a hook that cannot run must not follow a publication.
+  const hook = opts.hook ? core.splitCommand(opts.hook, "--then") : undefined;
+  const result = await ctx.out.withProgress("unlocking the CA keys and signing CRLs…", async () => {
+    return core.publishCrls(pki, {
+      ...(validityDays ? { validityDays } : {}),
+      ...(opts.out ? { out: ctx.resolvePath(opts.out) } : {}),
+    });
+  });
+  if (!hook) return result;
+  const ran = await core.runHook(hook, (chunk) => ctx.io.stderr.write(chunk));
+  return { ...result, hook: ran };
 }
 
 export function register(parent: Command, ctx: CliContext): void {
@@ -36,24 +64,17 @@ export function register(parent: Command, ctx: CliContext): void {
         "5  no PKI, damaged store, unwritable --out",
       ]),
     )
-    .action(async (opts: Opts) => {
-      const { core, pki } = await openSession(ctx, opts);
-      const validityDays = opts.validity ? core.parseDuration(opts.validity, "--validity") / 86_400_000 : undefined;
-      // Checked before anything is signed: a hook that cannot run must not follow a publication.
-      const hook = opts.then ? core.splitCommand(opts.then, "--then") : undefined;
-      const result = await ctx.out.withProgress("unlocking the CA keys and signing CRLs…", async () => {
-        return core.publishCrls(pki, {
-          ...(validityDays ? { validityDays } : {}),
-          ...(opts.out ? { out: ctx.resolvePath(opts.out) } : {}),
-        });
-      });
+    .action(async ({ then, ...opts }: Opts) => {
+      const result = await runCrlPublish(ctx, { ...opts, ...(then !== undefined ? { hook: then } : {}) });
       for (const w of result.warnings) ctx.out.warn(w);
-      if (!hook) return ctx.out.result(result, renderPublished);
-      const ran = await core.runHook(hook, (chunk) => ctx.io.stderr.write(chunk));
-      ctx.out.result({ ...result, hook: ran }, renderPublished);
-      if (ran.exitCode !== 0) {
-        ctx.out.warn(`the CRLs were published, but \`${hook.join(" ")}\` ${ran.error ?? `exited ${ran.exitCode}`}: gateways may still hold the old CRL`);
+      ctx.out.result(result, renderPublished);
+      if (!result.hook) return;
+      const command = result.hook.command.join(" ");
+      if (result.hook.exitCode !== 0) {
+        ctx.out.warn(
+          `the CRLs were published, but \`${command}\` ${result.hook.error ?? `exited ${result.hook.exitCode}`}: gateways may still hold the old CRL`,
+        );
         ctx.out.setExit(Exit.CHECK_FAILED);
-      } else ctx.out.info(`ran ${hook.join(" ")} (exit 0)`);
+      } else ctx.out.info(`ran ${command} (exit 0)`);
     });
 }

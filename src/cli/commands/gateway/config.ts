@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { GatewayConfigParams } from "../../../core/index.js";
+import type { GatewayConfigParams, GatewayConfigResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
 import { collect, examplesHelp, exitCodesHelp, loadCore } from "../../flags.js";
 import { fields } from "../../output.js";
@@ -8,6 +8,31 @@ import { fields } from "../../output.js";
 type Opts = Pick<GatewayConfigParams, "hostname" | "upstream" | "listen" | "serverCert" | "serverKey" | "server" | "filesDir" | "out" | "force"> & {
   partner?: string[];
 };
+
+export interface GatewayConfigOptions extends Opts {
+  /** nginx, haproxy, apache, kong, flex-gateway, envoy, gateway-api, k8s-secret. */
+  kind: string;
+}
+
+/** `mtls gateway config <kind>`, in-process: the rendered text (no --out) or the files written. */
+export async function runGatewayConfig(ctx: CliContext, opts: GatewayConfigOptions): Promise<GatewayConfigResult> {
+  const core = await loadCore();
+  return core.renderGatewayConfig({
+    pkiDir: ctx.pkiDir,
+    kind: opts.kind,
+    partners: opts.partner ?? [],
+    ...(opts.hostname ? { hostname: opts.hostname } : {}),
+    ...(opts.upstream ? { upstream: opts.upstream } : {}),
+    ...(opts.listen ? { listen: opts.listen } : {}),
+    ...(opts.serverCert ? { serverCert: opts.serverCert } : {}),
+    ...(opts.serverKey ? { serverKey: opts.serverKey } : {}),
+    ...(opts.server ? { server: opts.server } : {}),
+    ...(opts.filesDir ? { filesDir: ctx.resolvePath(opts.filesDir) } : {}),
+    ...(opts.out ? { out: ctx.resolvePath(opts.out) + (opts.out.endsWith("/") ? "/" : "") } : {}),
+    force: Boolean(opts.force),
+    now: ctx.now(),
+  });
+}
 
 export function register(parent: Command, ctx: CliContext): void {
   parent
@@ -42,22 +67,7 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (kind: string, opts: Opts) => {
-      const core = await loadCore();
-      const result = await core.renderGatewayConfig({
-        pkiDir: ctx.pkiDir,
-        kind,
-        partners: opts.partner ?? [],
-        ...(opts.hostname ? { hostname: opts.hostname } : {}),
-        ...(opts.upstream ? { upstream: opts.upstream } : {}),
-        ...(opts.listen ? { listen: opts.listen } : {}),
-        ...(opts.serverCert ? { serverCert: opts.serverCert } : {}),
-        ...(opts.serverKey ? { serverKey: opts.serverKey } : {}),
-        ...(opts.server ? { server: opts.server } : {}),
-        ...(opts.filesDir ? { filesDir: ctx.resolvePath(opts.filesDir) } : {}),
-        ...(opts.out ? { out: ctx.resolvePath(opts.out) + (opts.out.endsWith("/") ? "/" : "") } : {}),
-        force: Boolean(opts.force),
-        now: ctx.now(),
-      });
+      const result = await runGatewayConfig(ctx, { ...opts, kind });
       for (const w of result.warnings) ctx.out.warn(w);
       ctx.out.result(
         result,

@@ -1,15 +1,45 @@
 import type { Command } from "commander";
+import type { RunningGateway } from "../../../core/index.js";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
 import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource, untilStopped } from "../../flags.js";
 import { safeValue } from "../../terminal-safe.js";
 
-interface Opts extends PassphraseOpts {
-  host: string;
-  port: string;
+export interface GatewayServeOptions extends PassphraseOpts {
+  /** Default 127.0.0.1, as on the command line. */
+  host?: string;
+  /** Default 8443; "0" picks a free one. */
+  port?: string;
   upstream?: string;
   serverCert?: string;
   serverKey?: string;
+}
+
+/** A running gateway: where it listens, what it counted, and how to stop it. */
+export interface GatewayServeHandle {
+  url: string;
+  port: number;
+  /** The chain the gateway presents (verify it against the PKI's root). */
+  serverCertPem: string;
+  stats: RunningGateway["stats"];
+  stop(): Promise<void>;
+}
+
+/** `mtls gateway serve`, in-process: starts the gateway and returns at once; the CLI waits for Ctrl-C. */
+export async function runGatewayServe(ctx: CliContext, opts: GatewayServeOptions): Promise<GatewayServeHandle> {
+  const core = await loadCore();
+  const gw = await core.startGateway({
+    pkiDir: ctx.pkiDir,
+    host: opts.host ?? "127.0.0.1",
+    port: Number.parseInt(opts.port ?? "8443", 10),
+    ...(opts.upstream ? { upstream: opts.upstream } : {}),
+    ...(opts.serverCert ? { serverCertPem: (await ctx.readInput(opts.serverCert, "--server-cert", INPUT_LIMITS.certificates)).toString("utf8") } : {}),
+    ...(opts.serverKey ? { serverKeyPem: (await ctx.readInput(opts.serverKey, "--server-key", INPUT_LIMITS.key)).toString("utf8") } : {}),
+    passphrase: passphraseSource(ctx, opts),
+    now: ctx.now(),
+    log: (line) => ctx.io.stderr.write(`${safeValue(line)}\n`),
+  });
+  return { url: gw.url, port: gw.port, serverCertPem: gw.serverCertPem, stats: gw.stats, stop: () => gw.close() };
 }
 
 export function register(parent: Command, ctx: CliContext): void {
@@ -30,24 +60,13 @@ export function register(parent: Command, ctx: CliContext): void {
       "after",
       exitCodesHelp(["0  stopped by Ctrl-C or SIGTERM", "3  unreadable server certificate or key, wrong passphrase", "5  no PKI or CRL, port in use"]),
     )
-    .action(async (opts: Opts) => {
-      const core = await loadCore();
-      const gw = await core.startGateway({
-        pkiDir: ctx.pkiDir,
-        host: opts.host,
-        port: Number.parseInt(opts.port, 10),
-        ...(opts.upstream ? { upstream: opts.upstream } : {}),
-        ...(opts.serverCert ? { serverCertPem: (await ctx.readInput(opts.serverCert, "--server-cert", INPUT_LIMITS.certificates)).toString("utf8") } : {}),
-        ...(opts.serverKey ? { serverKeyPem: (await ctx.readInput(opts.serverKey, "--server-key", INPUT_LIMITS.key)).toString("utf8") } : {}),
-        passphrase: passphraseSource(ctx, opts),
-        now: ctx.now(),
-        log: (line) => ctx.io.stderr.write(`${safeValue(line)}\n`),
-      });
+    .action(async (opts: GatewayServeOptions) => {
+      const gw = await runGatewayServe(ctx, opts);
       // The URL is the result; the stats in it are final when --json prints it at exit.
       ctx.out.result({ url: gw.url, port: gw.port, stats: gw.stats }, (r) => r.url);
       ctx.out.info(`gateway listening on ${gw.url}; client certificates verified against ${ctx.pkiDir}/ca/ca-bundle.pem and every CA's CRL; Ctrl-C stops it`);
       await untilStopped();
-      await gw.close();
+      await gw.stop();
       ctx.out.info(`stopped after ${gw.stats.requests} requests, ${gw.stats.refusedHandshakes} refused handshakes`);
     });
 }

@@ -1,18 +1,43 @@
 import type { Command } from "commander";
+import type { P12FileResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
 import { examplesHelp, exitCodesHelp, loadCore } from "../../flags.js";
 import { addP12PasswordOptions, checkP12PasswordDestination, keyPassphrase, type P12PasswordOpts, profileOption, withP12Password } from "../../p12-flags.js";
 import { renderP12 } from "../../render.js";
 
-interface Opts extends P12PasswordOpts {
+export interface P12CreateOptions extends P12PasswordOpts {
   cert: string;
   key: string;
   keyPassphraseFile?: string;
   chain?: string;
-  profile: string;
+  /** Default modern, as on the command line. */
+  profile?: string;
   name?: string;
   out: string;
   force?: boolean;
+}
+
+/**
+ * `mtls p12 create`, in-process: writes the PKCS#12 file and returns it with its password (the CLI
+ * decides where the password goes: --p12-password-file, stdout or --json).
+ */
+export async function runP12Create(ctx: CliContext, opts: P12CreateOptions): Promise<P12FileResult> {
+  checkP12PasswordDestination(ctx, opts);
+  const core = await loadCore();
+  const pass = await keyPassphrase(ctx, opts.keyPassphraseFile);
+  return core.createP12File({
+    cert: await ctx.readInput(opts.cert, "certificate"),
+    certSource: `certificate ${opts.cert}`,
+    key: await ctx.readInput(opts.key, "key"),
+    keySource: `key ${opts.key}`,
+    ...(pass !== undefined ? { keyPassphrase: pass } : {}),
+    ...(opts.chain ? { chain: await ctx.readInput(opts.chain, "chain"), chainSource: `chain ${opts.chain}` } : {}),
+    profile: core.parseP12Profile(opts.profile ?? "modern"),
+    ...(opts.name ? { name: opts.name } : {}),
+    out: ctx.resolvePath(opts.out),
+    ...(opts.p12PasswordFile ? { passwordFile: ctx.resolvePath(opts.p12PasswordFile) } : {}),
+    force: Boolean(opts.force),
+  });
 }
 
 export function register(parent: Command, ctx: CliContext): void {
@@ -46,24 +71,8 @@ export function register(parent: Command, ctx: CliContext): void {
         "4  --out exists (use --force)",
       ]),
     )
-    .action(async (opts: Opts) => {
-      checkP12PasswordDestination(ctx, opts);
-      const core = await loadCore();
-      const pass = await keyPassphrase(ctx, opts.keyPassphraseFile);
-      const result = await core.createP12File({
-        cert: await ctx.readInput(opts.cert, "certificate"),
-        certSource: `certificate ${opts.cert}`,
-        key: await ctx.readInput(opts.key, "key"),
-        keySource: `key ${opts.key}`,
-        ...(pass !== undefined ? { keyPassphrase: pass } : {}),
-        ...(opts.chain ? { chain: await ctx.readInput(opts.chain, "chain"), chainSource: `chain ${opts.chain}` } : {}),
-        profile: core.parseP12Profile(opts.profile),
-        ...(opts.name ? { name: opts.name } : {}),
-        out: ctx.resolvePath(opts.out),
-        ...(opts.p12PasswordFile ? { passwordFile: ctx.resolvePath(opts.p12PasswordFile) } : {}),
-        force: Boolean(opts.force),
-      });
-      const { password, ...shown } = result;
+    .action(async (opts: P12CreateOptions) => {
+      const { password, ...shown } = await runP12Create(ctx, opts);
       ctx.out.result(withP12Password(ctx, opts, shown, password), renderP12);
     });
 }

@@ -1,7 +1,9 @@
 import { type Command, Option } from "commander";
+import type { ExportedBundle } from "../../../core/bundle/export.js";
 import { usageError } from "../../../core/errors.js";
+import type { P12FileResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, type Session } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts } from "../../flags.js";
 import {
   addP12PasswordOptions,
   checkP12PasswordDestination,
@@ -56,20 +58,11 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (partnerId: string, opts: Opts) => {
-      const { core, pki } = await openSession(ctx, opts);
-      if (opts.format === "p12") return exportP12(ctx, core, pki, partnerId, opts);
-      refuseUnusedP12Options(opts, false, "--format p12");
-      if (opts.key || opts.keyPassphraseFile || opts.p12)
-        throw usageError("ERR_USAGE", "--key, --key-passphrase-file and --p12 apply only to --format p12", "add --format p12");
-      const result = await core.exportPartnerBundle(pki, {
-        partnerId,
-        ...(opts.serial ? { serial: opts.serial } : {}),
-        out: ctx.resolvePath(opts.out),
-        encrypt: opts.encrypt,
-        armor: Boolean(opts.armor),
-        force: Boolean(opts.force),
-        ...(opts.gatewayUrl ? { gatewayUrl: opts.gatewayUrl } : {}),
-      });
+      if (opts.format === "p12") {
+        const { password, ...shown } = await runPartnerExportP12(ctx, { ...opts, partnerId });
+        return ctx.out.result(withP12Password(ctx, opts, shown, password), renderP12);
+      }
+      const result = await runPartnerExport(ctx, { ...opts, partnerId });
       if (result.signingKeyCreated) ctx.out.info("created the home party's OpenPGP signing key; give partners pki/pgp/home-party.asc (see `mtls pgp show`)");
       if (!result.encrypted) ctx.out.warn("the bundle is a plain zip (--no-encrypt): anyone who gets it can read it, and nothing proves who made it");
       ctx.out.result(result, (r, s) =>
@@ -81,19 +74,47 @@ export function register(parent: Command, ctx: CliContext): void {
     });
 }
 
-async function exportP12(ctx: CliContext, core: Session["core"], pki: Session["pki"], partnerId: string, opts: Opts): Promise<void> {
+export interface PartnerExportOptions extends Omit<Opts, "format" | "encrypt"> {
+  partnerId: string;
+  /** Default true, as on the command line (--no-encrypt). */
+  encrypt?: boolean;
+}
+
+/** `mtls partner export` (a delivery bundle), in-process: the bundle written, encrypted and signed unless told otherwise. */
+export async function runPartnerExport(ctx: CliContext, opts: PartnerExportOptions): Promise<ExportedBundle> {
+  const { core, pki } = await openSession(ctx, opts);
+  refuseUnusedP12Options(opts, false, "--format p12");
+  if (opts.key || opts.keyPassphraseFile || opts.p12)
+    throw usageError("ERR_USAGE", "--key, --key-passphrase-file and --p12 apply only to --format p12", "add --format p12");
+  return core.exportPartnerBundle(pki, {
+    partnerId: opts.partnerId,
+    ...(opts.serial ? { serial: opts.serial } : {}),
+    out: ctx.resolvePath(opts.out),
+    encrypt: opts.encrypt !== false,
+    armor: Boolean(opts.armor),
+    force: Boolean(opts.force),
+    ...(opts.gatewayUrl ? { gatewayUrl: opts.gatewayUrl } : {}),
+  });
+}
+
+/**
+ * `mtls partner export --format p12`, in-process: the partner's certificate and the key it holds
+ * as a PKCS#12 file, returned with its password (the CLI decides where the password goes).
+ */
+export async function runPartnerExportP12(ctx: CliContext, opts: PartnerExportOptions): Promise<P12FileResult> {
+  const { core, pki } = await openSession(ctx, opts);
   if (!opts.key)
     throw usageError(
       "ERR_USAGE",
       "--format p12 needs the partner's private key",
       "pass --key <file>; for a generated key use `partner issue --generate --p12 <profile>`",
     );
-  if (opts.armor || !opts.encrypt || opts.gatewayUrl)
+  if (opts.armor || opts.encrypt === false || opts.gatewayUrl)
     throw usageError("ERR_USAGE", "--armor, --no-encrypt and --gateway-url apply to bundles, not to --format p12");
   checkP12PasswordDestination(ctx, opts);
   const pass = await keyPassphrase(ctx, opts.keyPassphraseFile);
-  const result = await core.exportPartnerP12(pki, {
-    partnerId,
+  return core.exportPartnerP12(pki, {
+    partnerId: opts.partnerId,
     ...(opts.serial ? { serial: opts.serial } : {}),
     key: await ctx.readInput(opts.key, "key"),
     keySource: `key ${opts.key}`,
@@ -103,6 +124,4 @@ async function exportP12(ctx: CliContext, core: Session["core"], pki: Session["p
     ...(opts.p12PasswordFile ? { passwordFile: ctx.resolvePath(opts.p12PasswordFile) } : {}),
     force: Boolean(opts.force),
   });
-  const { password, ...shown } = result;
-  ctx.out.result(withP12Password(ctx, opts, shown, password), renderP12);
 }

@@ -45,6 +45,60 @@ const render = (r: OnboardResult, s: Styles, gatewayUrl: string | undefined): st
     `  curl --cert chain.pem --key ${r.keyHeldBy === "bundle" ? "private-key.pem" : "<the key they made the CSR with>"} ${gatewayUrl ?? "https://<your gateway>/"}`,
   ].join("\n");
 
+export interface PartnerOnboardOptions extends Opts {
+  partnerId?: string;
+}
+
+/**
+ * `mtls partner onboard`, in-process: asks what is missing when the context has a terminal (the
+ * wizard), otherwise names the missing flags; then one transaction registers, issues and writes the bundle.
+ */
+export async function runPartnerOnboard(ctx: CliContext, opts: PartnerOnboardOptions): Promise<OnboardResult> {
+  const core = await loadCore();
+  let a = {
+    partnerId: opts.partnerId,
+    name: opts.name,
+    contact: opts.contact,
+    pgpKey: opts.pgpKey,
+    csr: opts.csr,
+    generate: opts.generate,
+    keyType: opts.keyType,
+    cn: opts.cn,
+    sans: opts.san,
+    days: opts.days,
+  };
+  const missing = [!a.partnerId && "<partner-id>", !a.pgpKey && "--pgp-key <file>", !a.csr && !a.generate && "--csr <file> or --generate"].filter(
+    Boolean,
+  ) as string[];
+  if (missing.length) {
+    if (!ctx.prompt.interactive)
+      throw usageError("ERR_MISSING", `missing ${missing.join(", ")}`, "pass them on the command line; the wizard only asks on a terminal");
+    a = { ...a, ...(await runOnboardWizard(ctx, core, a)) };
+  }
+  // The policy check the wizard applies as days are typed, for flags too: before anything is written.
+  if (a.days !== undefined) core.checkValidityDays(a.days, await core.readIssueLimits(ctx.pkiDir, ctx.now()));
+  const passphrase = passphraseSource(ctx, opts);
+  // On a terminal the passphrase is asked (and asked again after a typo) before any work starts.
+  if (ctx.prompt.interactive) await passphrase();
+  return ctx.out.withProgress("registering, issuing and writing the encrypted bundle…", async () => {
+    const { pki } = await openSession(ctx, opts, { passphrase });
+    return core.onboardPartner(pki, {
+      partnerId: a.partnerId as string,
+      ...(a.name ? { name: a.name } : {}),
+      ...(a.contact ? { contact: a.contact } : {}),
+      ...(a.pgpKey ? { pgpKey: await ctx.readInput(a.pgpKey, "OpenPGP key", INPUT_LIMITS.pgpKey), pgpSource: a.pgpKey } : {}),
+      ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${a.csr}` } : {}),
+      ...(a.generate ? { generateKeyType: core.parseKeyType(a.keyType ?? "ec-p256") } : {}),
+      ...(a.cn !== undefined ? { cn: a.cn } : {}),
+      ...(a.sans?.length ? { sans: a.sans.map(core.parseSan) } : {}),
+      ...(a.days ? { days: a.days } : {}),
+      ...(opts.out ? { bundleOut: ctx.resolvePath(opts.out) } : {}),
+      bundleDir: ctx.resolvePath("."),
+      ...(opts.gatewayUrl ? { gatewayUrl: opts.gatewayUrl } : {}),
+    });
+  });
+}
+
 export function register(parent: Command, ctx: CliContext): void {
   const cmd = parent
     .command("onboard")
@@ -80,49 +134,7 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (partnerId: string | undefined, opts: Opts) => {
-      const core = await loadCore();
-      let a = {
-        partnerId,
-        name: opts.name,
-        contact: opts.contact,
-        pgpKey: opts.pgpKey,
-        csr: opts.csr,
-        generate: opts.generate,
-        keyType: opts.keyType,
-        cn: opts.cn,
-        sans: opts.san,
-        days: opts.days,
-      };
-      const missing = [!a.partnerId && "<partner-id>", !a.pgpKey && "--pgp-key <file>", !a.csr && !a.generate && "--csr <file> or --generate"].filter(
-        Boolean,
-      ) as string[];
-      if (missing.length) {
-        if (!ctx.prompt.interactive)
-          throw usageError("ERR_MISSING", `missing ${missing.join(", ")}`, "pass them on the command line; the wizard only asks on a terminal");
-        a = { ...a, ...(await runOnboardWizard(ctx, core, a)) };
-      }
-      // The policy check the wizard applies as days are typed, for flags too: before anything is written.
-      if (a.days !== undefined) core.checkValidityDays(a.days, await core.readIssueLimits(ctx.pkiDir, ctx.now()));
-      const passphrase = passphraseSource(ctx, opts);
-      // On a terminal the passphrase is asked (and asked again after a typo) before any work starts.
-      if (ctx.prompt.interactive) await passphrase();
-      const result = await ctx.out.withProgress("registering, issuing and writing the encrypted bundle…", async () => {
-        const { pki } = await openSession(ctx, opts, { passphrase });
-        return core.onboardPartner(pki, {
-          partnerId: a.partnerId as string,
-          ...(a.name ? { name: a.name } : {}),
-          ...(a.contact ? { contact: a.contact } : {}),
-          ...(a.pgpKey ? { pgpKey: await ctx.readInput(a.pgpKey, "OpenPGP key", INPUT_LIMITS.pgpKey), pgpSource: a.pgpKey } : {}),
-          ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${a.csr}` } : {}),
-          ...(a.generate ? { generateKeyType: core.parseKeyType(a.keyType ?? "ec-p256") } : {}),
-          ...(a.cn !== undefined ? { cn: a.cn } : {}),
-          ...(a.sans?.length ? { sans: a.sans.map(core.parseSan) } : {}),
-          ...(a.days ? { days: a.days } : {}),
-          ...(opts.out ? { bundleOut: ctx.resolvePath(opts.out) } : {}),
-          bundleDir: ctx.resolvePath("."),
-          ...(opts.gatewayUrl ? { gatewayUrl: opts.gatewayUrl } : {}),
-        });
-      });
+      const result = await runPartnerOnboard(ctx, { ...opts, ...(partnerId ? { partnerId } : {}) });
       ctx.out.result(result, (r, st) => render(r, st, opts.gatewayUrl));
     });
 }

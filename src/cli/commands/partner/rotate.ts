@@ -3,7 +3,7 @@ import { usageError } from "../../../core/errors.js";
 import type { FinishResult, RotateResult } from "../../../core/index.js";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, parseDays, type Session } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, parseDays } from "../../flags.js";
 import { fields, type Styles, table } from "../../output.js";
 
 interface Opts extends PassphraseOpts {
@@ -100,37 +100,55 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (partnerId: string | undefined, opts: Opts) => {
-      const { core, pki } = await openSession(ctx, opts);
-      if (opts.finish) return finish(ctx, { core, pki }, partnerId, opts);
-      if (opts.now) throw usageError("ERR_USAGE", "--now ends overlaps: it goes with --finish", "mtls partner rotate --finish <partner-id> --now");
-      if (!partnerId) throw ctx.prompt.missing("<partner-id>", "whose certificate to rotate");
-      if (Boolean(opts.csr) === Boolean(opts.generate))
-        throw usageError("ERR_USAGE", "a rotation needs exactly one of --csr <file> (the partner's new CSR) and --generate", "see mtls partner rotate --help");
-      ctx.out.progress(opts.generate ? "generating the new key pair and signing…" : "checking the CSR and signing…");
-      const result = await core.rotatePartner(pki, {
-        partnerId,
-        ...(opts.serial ? { serial: core.parseSerial(opts.serial) } : {}),
-        ...(opts.csr ? { csr: await ctx.readInput(opts.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${opts.csr}` } : {}),
-        ...(opts.generate ? { generateKeyType: core.parseKeyType(opts.keyType ?? "ec-p256") } : {}),
-        reuseKey: Boolean(opts.reuseKey),
-        ...(opts.overlap ? { overlapMs: core.parseDuration(opts.overlap, "--overlap") } : {}),
-        ...(opts.days !== undefined ? { days: opts.days } : {}),
-        ...(opts.out ? { outChain: ctx.resolvePath(opts.out) } : {}),
-        ...(opts.outLeaf ? { outCert: ctx.resolvePath(opts.outLeaf) } : {}),
-        ...(opts.outKey ? { outKey: ctx.resolvePath(opts.outKey) } : {}),
-        ...(opts.bundle ? { bundleOut: ctx.resolvePath(opts.bundle) } : {}),
-        bundleDir: ctx.resolvePath("."),
-        bundleArmor: Boolean(opts.armor),
-        ...(opts.gatewayUrl ? { gatewayUrl: opts.gatewayUrl } : {}),
-        force: Boolean(opts.force),
-      });
-      ctx.out.progress("");
+      const o = { ...opts, ...(partnerId ? { partnerId } : {}) };
+      const result = opts.finish ? await runPartnerRotateFinish(ctx, o) : await runPartnerRotate(ctx, o);
       for (const w of result.warnings) ctx.out.warn(w);
-      ctx.out.result(result, renderRotated);
+      if ("finished" in result) ctx.out.result(result, renderFinished);
+      else ctx.out.result(result, renderRotated);
     });
 }
 
-async function finish(ctx: CliContext, { core, pki }: Session, partnerId: string | undefined, opts: Opts): Promise<void> {
+export interface PartnerRotateOptions extends Opts {
+  /** The partner (with finish: only this partner's rotations). */
+  partnerId?: string;
+}
+
+/** `mtls partner rotate <partner>`, in-process: the successor certificate, issued with an overlap. */
+export async function runPartnerRotate(ctx: CliContext, opts: PartnerRotateOptions): Promise<RotateResult> {
+  const { core, pki } = await openSession(ctx, opts);
+  const { partnerId } = opts;
+  if (opts.now) throw usageError("ERR_USAGE", "--now ends overlaps: it goes with --finish", "mtls partner rotate --finish <partner-id> --now");
+  if (!partnerId) throw ctx.prompt.missing("<partner-id>", "whose certificate to rotate");
+  if (Boolean(opts.csr) === Boolean(opts.generate))
+    throw usageError("ERR_USAGE", "a rotation needs exactly one of --csr <file> (the partner's new CSR) and --generate", "see mtls partner rotate --help");
+  ctx.out.progress(opts.generate ? "generating the new key pair and signing…" : "checking the CSR and signing…");
+  const result = await core.rotatePartner(pki, {
+    partnerId,
+    ...(opts.serial ? { serial: core.parseSerial(opts.serial) } : {}),
+    ...(opts.csr ? { csr: await ctx.readInput(opts.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${opts.csr}` } : {}),
+    ...(opts.generate ? { generateKeyType: core.parseKeyType(opts.keyType ?? "ec-p256") } : {}),
+    reuseKey: Boolean(opts.reuseKey),
+    ...(opts.overlap ? { overlapMs: core.parseDuration(opts.overlap, "--overlap") } : {}),
+    ...(opts.days !== undefined ? { days: opts.days } : {}),
+    ...(opts.out ? { outChain: ctx.resolvePath(opts.out) } : {}),
+    ...(opts.outLeaf ? { outCert: ctx.resolvePath(opts.outLeaf) } : {}),
+    ...(opts.outKey ? { outKey: ctx.resolvePath(opts.outKey) } : {}),
+    ...(opts.bundle ? { bundleOut: ctx.resolvePath(opts.bundle) } : {}),
+    bundleDir: ctx.resolvePath("."),
+    bundleArmor: Boolean(opts.armor),
+    ...(opts.gatewayUrl ? { gatewayUrl: opts.gatewayUrl } : {}),
+    force: Boolean(opts.force),
+  });
+  ctx.out.progress("");
+  return result;
+}
+
+/**
+ * `mtls partner rotate --finish`, in-process: revokes (superseded) what rotations replaced once
+ * their overlap ended, or now (confirmed, or --yes from the context).
+ */
+export async function runPartnerRotateFinish(ctx: CliContext, opts: PartnerRotateOptions): Promise<FinishResult> {
+  const { core, pki } = await openSession(ctx, opts);
   const creating = [opts.csr, opts.generate, opts.serial, opts.overlap, opts.reuseKey, opts.outKey, opts.bundle].some((v) => v !== undefined);
   if (creating)
     throw usageError(
@@ -139,8 +157,6 @@ async function finish(ctx: CliContext, { core, pki }: Session, partnerId: string
       "drop --csr, --generate, --serial, --overlap and the output options",
     );
   if (opts.now)
-    await ctx.prompt.confirmOrYes(`End the overlap of ${partnerId ?? "every open rotation"} now and revoke the superseded certificates?`, ctx.globals.yes);
-  const result = await core.finishRotations(pki, { ...(partnerId ? { partnerId } : {}), early: Boolean(opts.now) });
-  for (const w of result.warnings) ctx.out.warn(w);
-  ctx.out.result(result, renderFinished);
+    await ctx.prompt.confirmOrYes(`End the overlap of ${opts.partnerId ?? "every open rotation"} now and revoke the superseded certificates?`, ctx.globals.yes);
+  return core.finishRotations(pki, { ...(opts.partnerId ? { partnerId: opts.partnerId } : {}), early: Boolean(opts.now) });
 }

@@ -1,13 +1,25 @@
 import type { Command } from "commander";
+import type { SigningKeyResult } from "../../../core/index.js";
 import { checkPassphraseText, INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
 import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts } from "../../flags.js";
 import { fields } from "../../output.js";
 
-interface Opts extends PassphraseOpts {
+export interface PgpInitOptions extends PassphraseOpts {
   name?: string;
   email?: string;
   import?: string;
+}
+
+/** `mtls pgp init`, in-process: the home party's new (or imported) signing key; an imported key's passphrase comes from MTLS_PGP_PASSPHRASE. */
+export async function runPgpInit(ctx: CliContext, opts: PgpInitOptions): Promise<SigningKeyResult> {
+  const { core, pki } = await openSession(ctx, opts);
+  return core.initSigningKey(pki, {
+    ...(opts.name ? { name: opts.name } : {}),
+    ...(opts.email ? { email: opts.email } : {}),
+    ...(opts.import ? { importArmored: (await ctx.readInput(opts.import, "OpenPGP key", INPUT_LIMITS.pgpKey)).toString("utf8") } : {}),
+    ...(ctx.env.MTLS_PGP_PASSPHRASE ? { importPassphrase: checkPassphraseText(ctx.env.MTLS_PGP_PASSPHRASE, "MTLS_PGP_PASSPHRASE") } : {}),
+  });
 }
 
 export function register(parent: Command, ctx: CliContext): void {
@@ -20,14 +32,8 @@ export function register(parent: Command, ctx: CliContext): void {
   addPassphraseOptions(cmd)
     .addHelpText("after", examplesHelp(["mtls pgp init --email pki@home.example", "mtls pgp show --json | jq -r .result.publicKey > home-party.asc"]))
     .addHelpText("after", exitCodesHelp(["0  created", "3  unreadable or unusable key to import, wrong passphrase", "4  a signing key exists already"]))
-    .action(async (opts: Opts) => {
-      const { core, pki } = await openSession(ctx, opts);
-      const result = await core.initSigningKey(pki, {
-        ...(opts.name ? { name: opts.name } : {}),
-        ...(opts.email ? { email: opts.email } : {}),
-        ...(opts.import ? { importArmored: (await ctx.readInput(opts.import, "OpenPGP key", INPUT_LIMITS.pgpKey)).toString("utf8") } : {}),
-        ...(ctx.env.MTLS_PGP_PASSPHRASE ? { importPassphrase: checkPassphraseText(ctx.env.MTLS_PGP_PASSPHRASE, "MTLS_PGP_PASSPHRASE") } : {}),
-      });
+    .action(async (opts: PgpInitOptions) => {
+      const result = await runPgpInit(ctx, opts);
       ctx.out.result(result, (r, s) =>
         fields(
           [

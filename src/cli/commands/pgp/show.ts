@@ -1,8 +1,19 @@
 import type { Command } from "commander";
 import { envError } from "../../../core/errors.js";
 import type { CliContext } from "../../context.js";
-import { examplesHelp, exitCodesHelp, openSession } from "../../flags.js";
+import { examplesHelp, exitCodesHelp, openSession, type Session } from "../../flags.js";
 import { fields } from "../../output.js";
+
+export type PgpShowResult = NonNullable<Awaited<ReturnType<Session["core"]["showSigningKey"]>>>;
+
+/** `mtls pgp show`, in-process: the home party's signing key (exit 5 when there is none yet). */
+export async function runPgpShow(ctx: CliContext): Promise<PgpShowResult> {
+  const { core, pki } = await openSession(ctx);
+  const key = await core.showSigningKey(pki);
+  if (!key)
+    throw envError("ERR_NO_PGP_KEY", "the home party has no OpenPGP signing key yet", "run `mtls pgp init` (or `mtls partner export`, which creates one)");
+  return key;
+}
 
 export function register(parent: Command, ctx: CliContext): void {
   parent
@@ -12,10 +23,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .addHelpText("after", examplesHelp(["mtls pgp show", "mtls pgp show --armor > home-party.asc"]))
     .addHelpText("after", exitCodesHelp(["0  shown", "5  no PKI, or no signing key yet (`mtls pgp init`)"]))
     .action(async (opts: { armor?: boolean }) => {
-      const { core, pki } = await openSession(ctx);
-      const key = await core.showSigningKey(pki);
-      if (!key)
-        throw envError("ERR_NO_PGP_KEY", "the home party has no OpenPGP signing key yet", "run `mtls pgp init` (or `mtls partner export`, which creates one)");
+      const key = await runPgpShow(ctx);
       ctx.out.result(key, (k, s) =>
         opts.armor
           ? k.publicKey

@@ -1,12 +1,39 @@
 import type { Command } from "commander";
+import type { RunningRevocationServer } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
 import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, untilStopped } from "../../flags.js";
 
-interface Opts extends PassphraseOpts {
-  host: string;
-  port: string;
-  ocspValidity: string;
-  maxAge: string;
+export interface RevocationServeOptions extends PassphraseOpts {
+  /** Defaults as on the command line: 127.0.0.1, 8080 ("0" picks a free port), 1h, 60s. */
+  host?: string;
+  port?: string;
+  ocspValidity?: string;
+  maxAge?: string;
+}
+
+/** A running responder: its URLs, what it counted, and how to stop it. */
+export interface RevocationServeHandle {
+  url: string;
+  port: number;
+  ocspUrl: string;
+  crlUrls: Record<string, string>;
+  stats: RunningRevocationServer["stats"];
+  stop(): Promise<void>;
+}
+
+/** `mtls revocation serve`, in-process: starts the CRL and OCSP server and returns at once; the CLI waits for Ctrl-C. */
+export async function runRevocationServe(ctx: CliContext, opts: RevocationServeOptions): Promise<RevocationServeHandle> {
+  const { core, pki } = await openSession(ctx, opts, { clock: true });
+  const server = await core.startRevocationServer({
+    pki,
+    host: opts.host ?? "127.0.0.1",
+    port: Number.parseInt(opts.port ?? "8080", 10),
+    ocspValidityMs: core.parseDuration(opts.ocspValidity ?? "1h", "--ocsp-validity", "h"),
+    maxAgeMs: core.parseDuration(opts.maxAge ?? "60s", "--max-age", "s"),
+    log: (line) => ctx.io.stderr.write(`${line}\n`),
+  });
+  const { url, port, ocspUrl, crlUrls, stats } = server;
+  return { url, port, ocspUrl, crlUrls, stats, stop: () => server.close() };
 }
 
 export function register(parent: Command, ctx: CliContext): void {
@@ -27,20 +54,12 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .addHelpText("after", exitCodesHelp(["0  stopped by Ctrl-C or SIGTERM", "2  bad option", "3  wrong passphrase", "5  no PKI, port in use"]))
-    .action(async (opts: Opts) => {
-      const { core, pki } = await openSession(ctx, opts, { clock: true });
-      const server = await core.startRevocationServer({
-        pki,
-        host: opts.host,
-        port: Number.parseInt(opts.port, 10),
-        ocspValidityMs: core.parseDuration(opts.ocspValidity, "--ocsp-validity", "h"),
-        maxAgeMs: core.parseDuration(opts.maxAge, "--max-age", "s"),
-        log: (line) => ctx.io.stderr.write(`${line}\n`),
-      });
+    .action(async (opts: RevocationServeOptions) => {
+      const server = await runRevocationServe(ctx, opts);
       ctx.out.result({ url: server.url, port: server.port, ocspUrl: server.ocspUrl, crlUrls: server.crlUrls, stats: server.stats }, (r) => r.url);
       ctx.out.info(`OCSP responder at ${server.ocspUrl}; CRLs under ${server.url}/crl/; Ctrl-C stops it`);
       await untilStopped();
-      await server.close();
+      await server.stop();
       ctx.out.info(`stopped after ${server.stats.requests} requests (${server.stats.ocsp} OCSP, ${server.stats.crl} CRL)`);
     });
 }

@@ -1,4 +1,5 @@
 import { type Command, Option } from "commander";
+import type { ServerIssueResult } from "../../../core/index.js";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
 import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, parseDays } from "../../flags.js";
@@ -8,11 +9,34 @@ interface Opts extends PassphraseOpts {
   dns?: string[];
   ip?: string[];
   csr?: string;
-  keyType: string;
+  /** Default ec-p256, as on the command line. */
+  keyType?: string;
   out: string;
   outKey?: string;
   days?: number;
   force?: boolean;
+}
+
+export interface ServerIssueOptions extends Opts {
+  /** The server's name in the index. */
+  name: string;
+}
+
+/** `mtls server issue`, in-process: the gateway's serverAuth certificate (and key, unless from a CSR) written where asked. */
+export async function runServerIssue(ctx: CliContext, opts: ServerIssueOptions): Promise<ServerIssueResult> {
+  const { core, pki } = await openSession(ctx, opts);
+  return core.issueServerCert(pki, {
+    name: opts.name,
+    dnsNames: opts.dns ?? [],
+    ips: opts.ip ?? [],
+    ...(opts.csr
+      ? { csr: await ctx.readInput(opts.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${opts.csr}` }
+      : { keyType: core.parseKeyType(opts.keyType ?? "ec-p256") }),
+    outCert: ctx.resolvePath(opts.out),
+    ...(opts.outKey ? { outKey: ctx.resolvePath(opts.outKey) } : {}),
+    ...(opts.days !== undefined ? { days: opts.days } : {}),
+    force: Boolean(opts.force),
+  });
 }
 
 export function register(parent: Command, ctx: CliContext): void {
@@ -47,19 +71,7 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (name: string, opts: Opts) => {
-      const { core, pki } = await openSession(ctx, opts);
-      const result = await core.issueServerCert(pki, {
-        name,
-        dnsNames: opts.dns ?? [],
-        ips: opts.ip ?? [],
-        ...(opts.csr
-          ? { csr: await ctx.readInput(opts.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${opts.csr}` }
-          : { keyType: core.parseKeyType(opts.keyType) }),
-        outCert: ctx.resolvePath(opts.out),
-        ...(opts.outKey ? { outKey: ctx.resolvePath(opts.outKey) } : {}),
-        ...(opts.days !== undefined ? { days: opts.days } : {}),
-        force: Boolean(opts.force),
-      });
+      const result = await runServerIssue(ctx, { ...opts, name });
       ctx.out.result(result, (r, s) =>
         fields(
           [

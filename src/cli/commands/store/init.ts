@@ -3,16 +3,16 @@ import { usageError } from "../../../core/errors.js";
 import type { CliContext } from "../../context.js";
 import { examplesHelp, exitCodesHelp } from "../../flags.js";
 import { fields, type Styles } from "../../output.js";
-import { storeLocation, storePassword } from "../../store-session.js";
+import { parseStoreOption, readStorePassword, type StoreOptions, storeOptions } from "../../store-session.js";
 
-interface InitResult {
+export interface StoreInitResult {
   store: string;
   from: number;
   to: number;
   applied: Array<{ version: number; description: string }>;
 }
 
-function render(r: InitResult, s: Styles): string {
+function render(r: StoreInitResult, s: Styles): string {
   const what = r.applied.length === 0 ? `schema ${r.to} is current` : r.from === 0 ? `schema ${r.to} created` : `schema upgraded from ${r.from} to ${r.to}`;
   return `${s.ok("✔")} ${what}\n${fields(
     [
@@ -21,6 +21,20 @@ function render(r: InitResult, s: Styles): string {
     ],
     s,
   )}`;
+}
+
+/** `mtls store init`, in-process: the database store's schema, created or upgraded (a usage error for a directory store). */
+export async function runStoreInit(ctx: CliContext, opts: StoreOptions): Promise<StoreInitResult> {
+  const loc = await parseStoreOption(ctx, opts);
+  if (loc?.kind !== "postgres")
+    throw usageError(
+      "ERR_USAGE",
+      "store init needs a database: --store postgres://… (or MTLS_STORE)",
+      "a directory store needs no set-up: `mtls ca init` creates it",
+    );
+  const password = await readStorePassword(ctx, opts);
+  const { initSqlStore } = await import("../../../core/store/sql/session.js");
+  return initSqlStore({ url: loc.url, display: loc.display, ...(password !== undefined ? { password } : {}) });
 }
 
 export function register(parent: Command, ctx: CliContext): void {
@@ -43,17 +57,6 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (_opts: unknown, cmd: Command) => {
-      const program = cmd.parent?.parent as Command;
-      const loc = await storeLocation(ctx, program);
-      if (loc?.kind !== "postgres")
-        throw usageError(
-          "ERR_USAGE",
-          "store init needs a database: --store postgres://… (or MTLS_STORE)",
-          "a directory store needs no set-up: `mtls ca init` creates it",
-        );
-      const password = await storePassword(ctx, program);
-      const { initSqlStore } = await import("../../../core/store/sql/session.js");
-      const result = await initSqlStore({ url: loc.url, display: loc.display, ...(password !== undefined ? { password } : {}) });
-      ctx.out.result(result, render);
+      ctx.out.result(await runStoreInit(ctx, storeOptions(cmd.parent?.parent as Command)), render);
     });
 }

@@ -3,9 +3,9 @@ import type { Command } from "commander";
 import type { CliContext } from "../../context.js";
 import { examplesHelp, exitCodesHelp } from "../../flags.js";
 import { fields, type Styles } from "../../output.js";
-import { storePassword } from "../../store-session.js";
+import { readStorePassword, type StoreOptions, storeOptions } from "../../store-session.js";
 
-interface MigrateResult {
+export interface StoreMigrateResult {
   from: string;
   to: string;
   files: number;
@@ -13,7 +13,7 @@ interface MigrateResult {
   auditRecords: number;
 }
 
-function render(r: MigrateResult, s: Styles): string {
+function render(r: StoreMigrateResult, s: Styles): string {
   return `${s.ok("✔")} store copied\n${fields(
     [
       ["from", r.from],
@@ -24,6 +24,27 @@ function render(r: MigrateResult, s: Styles): string {
     ],
     s,
   )}`;
+}
+
+export interface StoreMigrateOptions extends Pick<StoreOptions, "storePasswordFile"> {
+  /** The store to copy: a directory or postgres://… */
+  from: string;
+  /** An empty database, or a new or empty directory. */
+  to: string;
+}
+
+/** `mtls store migrate`, in-process: the PKI copied byte for byte between a directory and a database. */
+export async function runStoreMigrate(ctx: CliContext, opts: StoreMigrateOptions): Promise<StoreMigrateResult> {
+  const { parseStoreLocation } = await import("../../../core/store/location.js");
+  const { migrateStore } = await import("../../../core/store/sql/migrate.js");
+  const at = { cwd: ctx.io.cwd(), fromArgv: true };
+  const password = await readStorePassword(ctx, opts);
+  return migrateStore({
+    from: parseStoreLocation(opts.from, at),
+    to: parseStoreLocation(opts.to, at),
+    tmpRoot: tmpdir(),
+    ...(password !== undefined ? { password } : {}),
+  });
 }
 
 export function register(parent: Command, ctx: CliContext): void {
@@ -49,17 +70,6 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (opts: { from: string; to: string }, cmd: Command) => {
-      const program = cmd.parent?.parent as Command;
-      const { parseStoreLocation } = await import("../../../core/store/location.js");
-      const { migrateStore } = await import("../../../core/store/sql/migrate.js");
-      const at = { cwd: ctx.io.cwd(), fromArgv: true };
-      const password = await storePassword(ctx, program);
-      const result = await migrateStore({
-        from: parseStoreLocation(opts.from, at),
-        to: parseStoreLocation(opts.to, at),
-        tmpRoot: tmpdir(),
-        ...(password !== undefined ? { password } : {}),
-      });
-      ctx.out.result(result, render);
+      ctx.out.result(await runStoreMigrate(ctx, { ...opts, ...storeOptions(cmd.parent?.parent as Command) }), render);
     });
 }

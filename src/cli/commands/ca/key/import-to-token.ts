@@ -5,7 +5,7 @@ import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type Pa
 import { fields, type Styles } from "../../../output.js";
 import { tokenAccessFor } from "../../../pin.js";
 
-interface Opts extends PassphraseOpts {
+export interface CaKeyImportToTokenOptions extends PassphraseOpts {
   keyStore: string;
   role?: "root" | "intermediate" | "all";
   removeFileKey?: boolean;
@@ -23,6 +23,26 @@ function render(r: ImportToTokenResult, s: Styles): string {
       ),
     )
     .join("\n\n");
+}
+
+/**
+ * `mtls ca key import-to-token`, in-process: the CA keys moved into the token; removing the key
+ * files is confirmed first (or --yes from the context).
+ */
+export async function runCaKeyImportToToken(ctx: CliContext, opts: CaKeyImportToTokenOptions): Promise<ImportToTokenResult> {
+  // A token key cannot be exported: once the file is gone, the token (and its backup) is the CA.
+  if (opts.removeFileKey)
+    await ctx.prompt.confirmOrYes(
+      "Remove the CA key files once the token holds the keys? Back the token up first: its keys cannot be exported.",
+      ctx.globals.yes,
+    );
+  const { core, pki } = await openSession(ctx, opts);
+  return core.importCaKeyToToken(pki, {
+    keyStore: opts.keyStore,
+    ...(opts.role && opts.role !== "all" ? { roles: [opts.role] } : {}),
+    removeFileKey: Boolean(opts.removeFileKey),
+    tokens: pki.passphrase?.tokens ?? tokenAccessFor(ctx, opts),
+  });
 }
 
 export function register(parent: Command, ctx: CliContext): void {
@@ -50,20 +70,8 @@ export function register(parent: Command, ctx: CliContext): void {
         "5  PKCS#11: module missing, token absent, wrong PIN, mechanism unsupported, or PKCS#11 support not installed",
       ]),
     )
-    .action(async (opts: Opts) => {
-      // A token key cannot be exported: once the file is gone, the token (and its backup) is the CA.
-      if (opts.removeFileKey)
-        await ctx.prompt.confirmOrYes(
-          "Remove the CA key files once the token holds the keys? Back the token up first: its keys cannot be exported.",
-          ctx.globals.yes,
-        );
-      const { core, pki } = await openSession(ctx, opts);
-      const result = await core.importCaKeyToToken(pki, {
-        keyStore: opts.keyStore,
-        ...(opts.role && opts.role !== "all" ? { roles: [opts.role] } : {}),
-        removeFileKey: Boolean(opts.removeFileKey),
-        tokens: pki.passphrase?.tokens ?? tokenAccessFor(ctx, opts),
-      });
+    .action(async (opts: CaKeyImportToTokenOptions) => {
+      const result = await runCaKeyImportToToken(ctx, opts);
       for (const w of result.warnings) ctx.out.warn(w);
       ctx.out.result(result, render);
       ctx.out.success(`${result.imported.map((i) => i.role).join(" and ")} CA key${result.imported.length > 1 ? "s" : ""} now in the token`);

@@ -4,7 +4,8 @@ import type { CliContext } from "../../../context.js";
 import { examplesHelp, exitCodesHelp, openSession, parseDays } from "../../../flags.js";
 import { fields, type Styles } from "../../../output.js";
 
-interface Opts {
+/** The settings as on the command line ("none" removes an optional one). */
+export interface CaPolicySetOptions {
   crlUrl?: string;
   ocspUrl?: string;
   crlPublishDir?: string;
@@ -33,6 +34,26 @@ function render(r: SetPolicyResult, s: Styles): string {
   );
 }
 
+/** `mtls ca policy set`, in-process: what changed, from what to what. */
+export async function runCaPolicySet(ctx: CliContext, opts: CaPolicySetOptions): Promise<SetPolicyResult> {
+  const { core, pki } = await openSession(ctx);
+  return core.setCaPolicy(pki, {
+    changes: {
+      crlUrl: orNone(opts.crlUrl),
+      ocspUrl: orNone(opts.ocspUrl),
+      crlPublishDir: orNone(opts.crlPublishDir, (d) => ctx.resolvePath(d)),
+      defaultDays: opts.defaultDays,
+      maxDays: opts.maxDays,
+      warnDays: opts.warnDays,
+      crlDays: opts.crlDays,
+      overlapDays: opts.overlapDays,
+      ...(opts.notifyDays !== undefined ? { notifyDays: parseDayList(opts.notifyDays) } : {}),
+      notifyOperators:
+        opts.notifyOperators === undefined ? undefined : opts.notifyOperators === "none" ? null : opts.notifyOperators.split(",").map((a) => a.trim()),
+    },
+  });
+}
+
 export function register(parent: Command, ctx: CliContext): void {
   parent
     .command("set")
@@ -59,23 +80,8 @@ export function register(parent: Command, ctx: CliContext): void {
       "after",
       exitCodesHelp(["0  policy changed (or already so)", "2  no setting given", "3  invalid URL or number of days", "5  no PKI, lock held"]),
     )
-    .action(async (opts: Opts) => {
-      const { core, pki } = await openSession(ctx);
-      const result = await core.setCaPolicy(pki, {
-        changes: {
-          crlUrl: orNone(opts.crlUrl),
-          ocspUrl: orNone(opts.ocspUrl),
-          crlPublishDir: orNone(opts.crlPublishDir, (d) => ctx.resolvePath(d)),
-          defaultDays: opts.defaultDays,
-          maxDays: opts.maxDays,
-          warnDays: opts.warnDays,
-          crlDays: opts.crlDays,
-          overlapDays: opts.overlapDays,
-          ...(opts.notifyDays !== undefined ? { notifyDays: parseDayList(opts.notifyDays) } : {}),
-          notifyOperators:
-            opts.notifyOperators === undefined ? undefined : opts.notifyOperators === "none" ? null : opts.notifyOperators.split(",").map((a) => a.trim()),
-        },
-      });
+    .action(async (opts: CaPolicySetOptions) => {
+      const result = await runCaPolicySet(ctx, opts);
       ctx.out.result(result, render);
       if (result.changed.some((c) => c.setting === "crlUrl" || c.setting === "ocspUrl"))
         ctx.out.info("certificates issued from now on carry the new URLs; existing ones keep theirs until they are rotated");

@@ -1,10 +1,25 @@
 import type { Command } from "commander";
+import type { RolloverResult } from "../../../../core/index.js";
 import type { CliContext } from "../../../context.js";
 import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, parseDays } from "../../../flags.js";
 import { renderRolloverStep } from "../../../render-rollover.js";
 
 interface Opts extends PassphraseOpts {
   days: number;
+}
+
+export interface RolloverIntermediateOptions extends PassphraseOpts {
+  /** Validity of the new intermediate; default 1825, as on the command line. */
+  days?: number;
+}
+
+/** `mtls ca rollover intermediate`, in-process: a new issuing intermediate under the same root. */
+export async function runRolloverIntermediate(ctx: CliContext, opts: RolloverIntermediateOptions): Promise<RolloverResult> {
+  const { core, pki } = await openSession(ctx, opts);
+  ctx.out.progress("unlocking the CA keys, signing the new intermediate and the CRLs…");
+  const r = await core.rolloverIntermediate(pki, { days: opts.days ?? 1825 });
+  ctx.out.progress("");
+  return r;
 }
 
 export function register(parent: Command, ctx: CliContext): void {
@@ -24,10 +39,7 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (opts: Opts) => {
-      const { core, pki } = await openSession(ctx, opts);
-      ctx.out.progress("unlocking the CA keys, signing the new intermediate and the CRLs…");
-      const r = await core.rolloverIntermediate(pki, { days: opts.days });
-      ctx.out.progress("");
+      const r = await runRolloverIntermediate(ctx, opts);
       for (const w of r.warnings) ctx.out.warn(w);
       ctx.out.result(r, renderRolloverStep);
       ctx.out.info("partners keep their certificates and chains; rotate them onto the new intermediate before the old one expires (`mtls ca rollover status`)");

@@ -1,10 +1,19 @@
 import type { Command } from "commander";
 import type { CliContext } from "../../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts } from "../../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, type Session } from "../../../flags.js";
 import { renderRolloverStep } from "../../../render-rollover.js";
 
 interface Opts extends PassphraseOpts {
   force?: boolean;
+}
+
+export type RootFinishResult = Awaited<ReturnType<Session["core"]["finishRootRollover"]>>;
+
+/** `mtls ca rollover root finish`, in-process: confirms (or takes --yes from the context), then the old root leaves the trust bundle. */
+export async function runRolloverRootFinish(ctx: CliContext, opts: Opts): Promise<RootFinishResult> {
+  await ctx.prompt.confirmOrYes("Remove the old root from the trust bundle? Partners still on it will be refused after the gateways reload.", ctx.globals.yes);
+  const { core, pki } = await openSession(ctx, opts);
+  return core.finishRootRollover(pki, { force: Boolean(opts.force) });
 }
 
 export function register(parent: Command, ctx: CliContext): void {
@@ -26,12 +35,7 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (opts: Opts) => {
-      await ctx.prompt.confirmOrYes(
-        "Remove the old root from the trust bundle? Partners still on it will be refused after the gateways reload.",
-        ctx.globals.yes,
-      );
-      const { core, pki } = await openSession(ctx, opts);
-      const r = await core.finishRootRollover(pki, { force: Boolean(opts.force) });
+      const r = await runRolloverRootFinish(ctx, opts);
       for (const w of r.warnings) ctx.out.warn(w);
       for (const c of r.stranded) ctx.out.warn(`cut off: ${c.partnerId} ${c.serial} (${c.issuer}, valid until ${c.notAfter})`);
       ctx.out.result(r, renderRolloverStep);

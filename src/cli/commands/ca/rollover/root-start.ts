@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import type { RolloverResult } from "../../../../core/index.js";
 import type { CliContext } from "../../../context.js";
 import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, parseDays } from "../../../flags.js";
 import { renderRolloverStep } from "../../../render-rollover.js";
@@ -6,6 +7,21 @@ import { renderRolloverStep } from "../../../render-rollover.js";
 interface Opts extends PassphraseOpts {
   rootDays: number;
   intermediateDays: number;
+}
+
+export interface RolloverRootStartOptions extends PassphraseOpts {
+  /** Defaults 3650 and 1825, as on the command line. */
+  rootDays?: number;
+  intermediateDays?: number;
+}
+
+/** `mtls ca rollover root start`, in-process: the new hierarchy, cross-signed both ways, and the dual trust bundle. */
+export async function runRolloverRootStart(ctx: CliContext, opts: RolloverRootStartOptions): Promise<RolloverResult> {
+  const { core, pki } = await openSession(ctx, opts);
+  ctx.out.progress("unlocking the CA keys, making the new hierarchy, cross-signing…");
+  const r = await core.startRootRollover(pki, { rootDays: opts.rootDays ?? 3650, intermediateDays: opts.intermediateDays ?? 1825 });
+  ctx.out.progress("");
+  return r;
 }
 
 export function register(parent: Command, ctx: CliContext): void {
@@ -29,10 +45,7 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (opts: Opts) => {
-      const { core, pki } = await openSession(ctx, opts);
-      ctx.out.progress("unlocking the CA keys, making the new hierarchy, cross-signing…");
-      const r = await core.startRootRollover(pki, { rootDays: opts.rootDays, intermediateDays: opts.intermediateDays });
-      ctx.out.progress("");
+      const r = await runRolloverRootStart(ctx, opts);
       for (const w of r.warnings) ctx.out.warn(w);
       ctx.out.result(r, renderRolloverStep);
       ctx.out.info("next: give every gateway the dual bundle (`mtls gateway config …`, reload), then rotate partners; `mtls ca rollover status` tracks them");

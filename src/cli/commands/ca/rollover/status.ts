@@ -1,7 +1,14 @@
 import type { Command } from "commander";
+import type { RolloverStatus } from "../../../../core/index.js";
 import type { CliContext } from "../../../context.js";
 import { examplesHelp, exitCodesHelp, loadCore } from "../../../flags.js";
 import { renderRolloverStatus } from "../../../render-rollover.js";
+
+/** `mtls ca rollover status`, in-process: every CA, and each valid certificate's chain and whether it is due. */
+export async function runRolloverStatus(ctx: CliContext): Promise<RolloverStatus> {
+  const core = await loadCore();
+  return core.rolloverStatus({ pkiDir: ctx.pkiDir, now: ctx.now() });
+}
 
 export function register(parent: Command, ctx: CliContext): void {
   parent
@@ -13,7 +20,6 @@ export function register(parent: Command, ctx: CliContext): void {
     )
     .addHelpText("after", exitCodesHelp(["0  shown", "5  no PKI, damaged store"]))
     .action(async () => {
-      const core = await loadCore();
-      ctx.out.result(await core.rolloverStatus({ pkiDir: ctx.pkiDir, now: ctx.now() }), renderRolloverStatus);
+      ctx.out.result(await runRolloverStatus(ctx), renderRolloverStatus);
     });
 }

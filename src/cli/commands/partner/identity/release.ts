@@ -1,6 +1,23 @@
 import type { Command } from "commander";
+import type { ReleaseIdentityResult } from "../../../../core/index.js";
 import type { CliContext } from "../../../context.js";
 import { examplesHelp, exitCodesHelp, openSession } from "../../../flags.js";
+
+export interface PartnerIdentityReleaseOptions {
+  partnerId: string;
+  /** The CN or SAN value, as `mtls partner show` lists it. */
+  identity: string;
+}
+
+/** `mtls partner identity release`, in-process: confirms (or takes --yes from the context), releases. */
+export async function runPartnerIdentityRelease(ctx: CliContext, opts: PartnerIdentityReleaseOptions): Promise<ReleaseIdentityResult> {
+  const { core, pki } = await openSession(ctx);
+  await ctx.prompt.confirmOrYes(
+    `Release ${JSON.stringify(opts.identity)} from ${opts.partnerId}? Another partner may then be issued it, and gateway allow-lists listing it would admit that partner.`,
+    ctx.globals.yes,
+  );
+  return core.releaseIdentity(pki, { partnerId: opts.partnerId, identity: opts.identity });
+}
 
 export function register(parent: Command, ctx: CliContext): void {
   parent
@@ -19,12 +36,7 @@ export function register(parent: Command, ctx: CliContext): void {
       ]),
     )
     .action(async (partnerId: string, identity: string) => {
-      const { core, pki } = await openSession(ctx);
-      await ctx.prompt.confirmOrYes(
-        `Release ${JSON.stringify(identity)} from ${partnerId}? Another partner may then be issued it, and gateway allow-lists listing it would admit that partner.`,
-        ctx.globals.yes,
-      );
-      const result = await core.releaseIdentity(pki, { partnerId, identity });
+      const result = await runPartnerIdentityRelease(ctx, { partnerId, identity });
       ctx.out.result(result, (r) => `released ${r.identity} from ${r.partnerId} at ${r.releasedAt}`);
     });
 }

@@ -1,0 +1,82 @@
+// #15: doctor's two kinds of checks. The records are read and repaired through the storage
+// interface (an orphan is moved aside in the transaction, its original dropped only once the
+// copy holds the same bytes); the directory storage's own repair acts only on what it can
+// re-judge as its own, whatever problems it is handed.
+import assert from "node:assert/strict";
+import { copyFile, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import test from "node:test";
+import { DirectoryStorage } from "../../src/core/store/directory.js";
+import { storageHealthOf } from "../../src/core/store/health.js";
+import { initTempCa, json, mtls } from "../helpers/run.js";
+
+const checksOf = async (dir: string) => {
+  const r = await mtls(["doctor", "--json"], { cwd: dir });
+  return { exitCode: r.exitCode, problems: json(r).result.problems as Array<{ check: string; message: string; key?: string; path?: string }> };
+};
+
+test("an unrecorded certificate is moved aside through the transaction, and a move a crash cut short is finished", async (t) => {
+  const dir = await initTempCa(t, ["--insecure-no-passphrase"]);
+  const issued = json(await mtls(["partner", "issue", "acme", "--generate", "--out-key", "acme.key", "--json"], { cwd: dir })).result;
+  // The state a crash before the index append leaves: the certificate without its index line.
+  const indexPath = join(dir, "pki/index.jsonl");
+  const lines = (await readFile(indexPath, "utf8")).split("\n").filter((l) => l && !l.includes(issued.serial));
+  await writeFile(indexPath, lines.map((l) => `${l}\n`).join(""));
+  const sick = await checksOf(dir);
+  const orphan = sick.problems.find((p) => p.check === "orphans");
+  assert.ok(orphan, JSON.stringify(sick.problems));
+  assert.equal(orphan.key, `certs/${issued.serial}.pem`, "problems name the blob by its key");
+  assert.equal(orphan.path, join(dir, "pki", "certs", `${issued.serial}.pem`), "and show where the storage keeps it");
+
+  const original = await readFile(join(dir, "pki/certs", `${issued.serial}.pem`));
+  assert.equal((await mtls(["doctor", "--fix"], { cwd: dir })).exitCode, 0);
+  assert.deepEqual(await readFile(join(dir, "pki/certs/orphans", `${issued.serial}.pem`)), original);
+  assert.ok(!(await readdir(join(dir, "pki/certs"))).includes(`${issued.serial}.pem`));
+  assert.equal((await stat(join(dir, "pki/certs/orphans", `${issued.serial}.pem`))).mode & 0o777, 0o644);
+  assert.equal((await mtls(["doctor"], { cwd: dir })).exitCode, 0);
+
+  // A crash after the commit, before the original was dropped: both files, the same bytes.
+  await copyFile(join(dir, "pki/certs/orphans", `${issued.serial}.pem`), join(dir, "pki/certs", `${issued.serial}.pem`));
+  const cut = await checksOf(dir);
+  assert.deepEqual(
+    cut.problems.map((p) => [p.check, p.message]),
+    [["orphans", `certs/${issued.serial}.pem was moved to certs/orphans/ but is still here`]],
+  );
+  assert.equal((await mtls(["doctor", "--fix"], { cwd: dir })).exitCode, 0);
+  assert.ok(!(await readdir(join(dir, "pki/certs"))).includes(`${issued.serial}.pem`));
+  assert.deepEqual(await readFile(join(dir, "pki/certs/orphans", `${issued.serial}.pem`)), original);
+  assert.equal((await mtls(["doctor"], { cwd: dir })).exitCode, 0);
+});
+
+test("the directory storage's repair removes only its own temporaries, whatever problems it is handed", async (t) => {
+  const dir = await initTempCa(t, ["--insecure-no-passphrase"]);
+  const pki = join(dir, "pki");
+  const storage = new DirectoryStorage(pki);
+  const health = storageHealthOf(storage);
+  assert.ok(health);
+  const ours = join(pki, ".index.jsonl.tmp-999999-0badc0de");
+  await writeFile(ours, "half");
+  await writeFile(join(pki, "notes.txt"), "mine");
+  const found = await health.health({});
+  assert.deepEqual(
+    found.filter((p) => p.check === "leftovers").map((p) => p.path),
+    [ours],
+  );
+  // Problems that are not what the storage reported: a store file, a file of the user's, a path outside the store.
+  const forged = [join(pki, "config.json"), join(pki, "notes.txt"), join(dir, "acme.key")].map((path) => ({
+    check: "leftovers" as const,
+    message: "forged",
+    hint: "",
+    fixable: true,
+    path,
+  }));
+  await writeFile(join(dir, "acme.key"), "not a store file");
+  await health.repair([...forged, ...found]);
+  for (const p of forged) await stat(p.path as string);
+  await assert.rejects(stat(ours));
+  // Moving aside drops the original only while the copy is byte for byte the same.
+  await writeFile(join(pki, "certs/a.pem"), "one");
+  await writeFile(join(pki, "certs/b.pem"), "two");
+  await health.discardMoved("certs/a.pem", "certs/b.pem");
+  assert.equal(await readFile(join(pki, "certs/a.pem"), "utf8"), "one");
+});
