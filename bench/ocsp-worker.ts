@@ -9,6 +9,7 @@ import { readCertFile } from "../src/core/ca/material.js";
 import { children, readTlv } from "../src/core/der.js";
 import { buildOcspRequest } from "../src/core/ocsp/client.js";
 import type { CertInfo } from "../src/core/pki.js";
+import { directoryReader } from "../src/core/store/read.js";
 import { BIN, ENV, PASSPHRASE } from "./fixtures.js";
 import { type Timed, timeFn } from "./lib.js";
 
@@ -84,7 +85,7 @@ try {
     { stdio: "ignore" },
   );
   await new Promise((r) => setTimeout(r, 500));
-  const issuer = await readCertFile(join(pki, "ca/intermediate.pem"), "the intermediate");
+  const issuer = await readCertFile(directoryReader(pki), "ca/intermediate.pem", "the intermediate");
   const serials = JSON.parse(readFileSync(join(dir, "serials.json"), "utf8")) as string[];
   const requests = Array.from({ length: n }, (_, i) => buildOcspRequest({ serial: serials[i % serials.length] } as CertInfo, issuer, randomBytes(16)));
   const result: Record<string, Timed> = {};

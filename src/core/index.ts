@@ -1,6 +1,6 @@
 // The public API of the core library. The CLI loads it lazily, in the commands that need it.
 
-export { type AuditRecord, queryAudit, readAuditLog } from "./audit/audit.js";
+export { type AuditRecord, queryAudit } from "./audit/audit.js";
 export { type DeliveredBundle, exportPartnerBundle } from "./bundle/export.js";
 export { initSigningKey, type SigningKeyResult, showSigningKey } from "./bundle/home-key.js";
 export { type OpenBundleResult, openBundle } from "./bundle/open.js";
@@ -46,6 +46,7 @@ export { parseSan } from "./sans.js";
 export { issueServerCert, type ServerIssueResult } from "./server/issue.js";
 export { type FileOptions, openPki, type Pki, type PkiOptions, type TransactOptions, type Tx } from "./session.js";
 export { checkStatus, type StatusResult } from "./status/status.js";
-export { writeFileAtomic } from "./store/fs.js";
+export { readAuditLog } from "./store/audit-file.js";
 export type { PutOptions, Storage, StorageTransaction } from "./store/storage.js";
 export { parseDuration } from "./time.js";
+export { writeFileAtomic } from "./user-files.js";

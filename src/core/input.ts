@@ -32,6 +32,11 @@ const CHUNK = 64 * KiB;
 const tooLarge = (what: string, maxBytes: number) =>
   inputError("ERR_INPUT_TOO_LARGE", `${what} is larger than ${maxBytes} bytes, the limit for it`, "check that you passed the right file");
 
+/** Bytes already read (a blob of the store) held to the same limit as a file read here. */
+export function checkSize(bytes: Uint8Array, maxBytes: number, what: string): void {
+  if (bytes.length > maxBytes) throw tooLarge(`${what} (${bytes.length} bytes)`, maxBytes);
+}
+
 export interface ReadBoundedOptions {
   /** Refuse a symbolic link instead of following it (files inside the store). */
   noFollow?: boolean;

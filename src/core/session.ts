@@ -9,7 +9,6 @@ import { DirectoryStorage, type LocalFileStaging } from "./store/directory.js";
 import type { DurableStepHook } from "./store/fs.js";
 import { writeFileAtomic } from "./store/fs.js";
 import type { JournalName } from "./store/keys.js";
-import type { Layout } from "./store/layout.js";
 import type { PutOptions, Storage, StorageTransaction } from "./store/storage.js";
 
 export interface PkiOptions {
@@ -78,11 +77,6 @@ export interface Pki {
   readonly actor: string;
   /** The session's time (a fresh reading per access when opened with a clock). */
   readonly now: Date;
-  /**
-   * The directory layout, while core reads still go to the files directly; undefined for a
-   * storage that is not a directory.
-   */
-  readonly layout: Layout | undefined;
   /** The test-only durable-step hook, for writers outside a transaction (see DurableStepHook). */
   readonly durableStep: DurableStepHook | undefined;
   /** The CA key passphrase source (asked at most once), for loadCaKey and friends. */
@@ -97,12 +91,11 @@ export interface Pki {
 }
 
 /**
- * The directory layout of a session on a directory store: for the core code that still reads
- * files directly. Fails (a bug, exit 70) on any other storage.
+ * A session for reading only, for the core functions the CLI still calls with a location (the
+ * read-only commands): it never runs a transaction, so it needs no actor or passphrase.
  */
-export function layoutOf(pki: Pki): Layout {
-  if (!pki.layout) throw new Error(`${pki.location} is not a directory store`);
-  return pki.layout;
+export function openReader(location: string | Storage): Promise<Pki> {
+  return openPki(location, { actor: "(read only)" });
 }
 
 /** Opens the PKI at `location` (a directory, or a Storage such as the database store). Reads nothing yet. */
@@ -137,10 +130,6 @@ class Session implements Pki {
   get now(): Date {
     const n = this.opts.now;
     return typeof n === "function" ? n() : (n ?? new Date());
-  }
-
-  get layout(): Layout | undefined {
-    return this.storage instanceof DirectoryStorage ? this.storage.layout : undefined;
   }
 
   get durableStep(): DurableStepHook | undefined {
@@ -272,5 +261,5 @@ class StagedTx implements Tx {
 
 const isLocalStaging = (t: StorageTransaction): t is StorageTransaction & LocalFileStaging => typeof (t as Partial<LocalFileStaging>).putFile === "function";
 
-/** How errors name config.json: its path in a directory store. */
-const configName = (s: Storage): string => (s instanceof DirectoryStorage ? s.layout.config : `config.json in ${s.location}`);
+/** How errors name config.json: as the storage names it (its path in a directory store). */
+const configName = (s: Storage): string => s.where("config.json");

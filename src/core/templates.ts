@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MtlsError } from "./errors.js";
@@ -124,4 +124,9 @@ export function renderTemplate(text: string, values: TemplateScope): string {
 
 export async function loadTemplate(relativePath: string): Promise<string> {
   return readFile(new URL(relativePath, `file://${TEMPLATES_DIR}`), "utf8");
+}
+
+/** The entries of a directory under templates/ (e.g. "gateways": one per gateway kind), sorted. */
+export async function templateEntries(relativeDir: string): Promise<string[]> {
+  return (await readdir(join(TEMPLATES_DIR, relativeDir))).sort();
 }

@@ -1,12 +1,19 @@
 // #15: the session and its one transaction path, over the directory store and over a storage
 // that is not a directory (an in-memory one, shaped like a database store would be).
 import assert from "node:assert/strict";
-import { chmod, mkdtemp, readFile, rm, stat, symlink } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, readFile, rm, stat, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { after, test } from "node:test";
 import type { AuditEntry } from "../../src/core/audit/audit.js";
+import { loadCaCerts, loadIssuingKey } from "../../src/core/ca/material.js";
+import { parseCrl } from "../../src/core/crl/decode.js";
+import { showCrls } from "../../src/core/crl/show.js";
+import { issuePartnerCert } from "../../src/core/issue/issue.js";
+import { revokeCertificate } from "../../src/core/revoke/revoke.js";
 import { openPki } from "../../src/core/session.js";
+import { readIndexOf } from "../../src/core/store/blobs.js";
+import { JOURNALS, journalFile } from "../../src/core/store/keys.js";
 import type { JournalName, PutOptions, Storage, StorageTransaction } from "../../src/core/store/storage.js";
 import { runInProcess } from "../helpers/in-process.js";
 
@@ -176,7 +183,8 @@ test("the session runs over a storage that is not a directory", async () => {
   const mem = new MemoryStorage();
   mem.blobs.set("config.json", await readFile(join(pkiDir, "config.json")));
   const pki = await openPki(mem, { now: new Date("2026-02-03T04:05:06Z"), actor: "dave@test" });
-  assert.equal(pki.layout, undefined);
+  // No directory behind it: nothing a gateway could read as a local file, blobs named by key.
+  assert.equal(pki.storage.localPath("config.json"), undefined);
   assert.equal((await pki.config()).ca.name, "Session");
   const outside = join(dir, "outside-copy.txt");
   await pki.transact("test.memory", async (tx) => {
@@ -188,4 +196,55 @@ test("the session runs over a storage that is not a directory", async () => {
   assert.equal(await mem.readJournal("index"), '{"serial":"01"}\n');
   assert.deepEqual(mem.audit, [{ action: "cert.issue", outcome: "ok", serial: "01", actor: "dave@test", time: "2026-02-03T04:05:06.000Z" }]);
   assert.equal(await readFile(outside, "utf8"), "a file the user named");
+});
+
+/** Every blob and journal of a directory store, copied into a storage with no file system behind it. */
+async function memoryCopyOf(dir: string): Promise<MemoryStorage> {
+  const mem = new MemoryStorage();
+  const journalOf = new Map(JOURNALS.map((j) => [journalFile[j], j]));
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile() || e.name.startsWith(".")) continue;
+    const key = relative(dir, join(e.parentPath, e.name));
+    const bytes = await readFile(join(dir, key));
+    const journal = journalOf.get(key);
+    if (journal) mem.journals.set(journal, bytes.toString("utf8"));
+    else mem.blobs.set(key, bytes);
+  }
+  return mem;
+}
+
+test("loading the CA, issuing, revoking and publishing CRLs need no path: they run on a storage that is not a directory", async () => {
+  const mem = await memoryCopyOf(pkiDir);
+  const pki = await openPki(mem, { now: new Date(), actor: "erin@test" });
+  const ca = await loadCaCerts(pki.storage, await pki.config());
+  assert.equal(ca.issuerRole, "intermediate");
+  assert.equal(ca.issuer.subject, "CN=Session Intermediate CA");
+  const key = await loadIssuingKey(pki.storage, ca, undefined);
+  // A file key still names where it is, as the storage names it: no path exists here.
+  assert.deepEqual(key.location, { kind: "file", path: "private/intermediate.key in memory:test" });
+
+  const outKey = join(dir, "memory-partner.key");
+  const issued = await issuePartnerCert(pki, { partnerId: "memory-partner", generateKeyType: "ec-p256", outKey });
+  assert.equal(issued.certPath, `certs/${issued.serial}.pem in memory:test`);
+  assert.ok(mem.blobs.has(`certs/${issued.serial}.pem`));
+  assert.equal((await readIndexOf(pki.storage)).records.at(-1)?.serial, issued.serial);
+
+  const revoked = await revokeCertificate(pki, { serial: issued.serial, reason: "keyCompromise" });
+  assert.deepEqual(
+    revoked.revoked.map((r) => r.serial),
+    [issued.serial],
+  );
+  assert.equal(revoked.crls[0]?.derPath, "crl/intermediate.crl in memory:test");
+  const crl = parseCrl(Buffer.from(mem.blobs.get("crl/intermediate.crl") as Uint8Array));
+  assert.ok(crl.entries.some((e) => e.serial === issued.serial && e.reason === "keyCompromise"));
+  assert.match(await mem.readJournal("revocations"), new RegExp(`"serial":"${issued.serial}"`));
+  assert.deepEqual(
+    mem.audit.map((a) => a.action),
+    ["cert.issue", "cert.revoke", "crl.publish"],
+  );
+  // The directory store it was copied from is untouched.
+  assert.equal(
+    (await showCrls({ pkiDir, now: new Date() })).crls[0]?.entries.some((e) => e.serial === issued.serial),
+    false,
+  );
 });

@@ -1,13 +1,13 @@
-import { unlink } from "node:fs/promises";
 import { type CaCerts, chainCertsOf, issuerIdOf, loadCaCerts, readCertFile } from "../ca/material.js";
 import { certChainPem } from "../ca/trust.js";
 import { conflictError, inputError } from "../errors.js";
 import { parseSerial, validatePartnerId } from "../ids.js";
 import type { CertInfo } from "../pki.js";
-import { layoutOf, type Pki } from "../session.js";
-import { exists, writeFileAtomic } from "../store/fs.js";
-import { readIndex } from "../store/index-file.js";
-import { type PartnerRecord, readPartners } from "../store/partners.js";
+import type { Pki } from "../session.js";
+import { readIndexOf, readPartnersOf } from "../store/blobs.js";
+import { storeKeys } from "../store/keys.js";
+import type { PartnerRecord } from "../store/partners.js";
+import { exists, removeFile, writeFileAtomic } from "../user-files.js";
 import { type BundleInput, buildBundleZip, type Manifest } from "./bundle.js";
 import { ensureSigningKey, type HomeSigningKey, noPassphrase } from "./home-key.js";
 import { checkStagedPartnerKey, readPinnedPartnerKey } from "./partner-key.js";
@@ -76,7 +76,7 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
     ? undefined
     : p.recipientArmored !== undefined
       ? await checkStagedPartnerKey(p.recipientArmored, p.partner)
-      : await readPinnedPartnerKey(layoutOf(p.pki), p.partner, p.now);
+      : await readPinnedPartnerKey(p.pki.storage, p.partner, p.now);
   const signer = p.encrypt ? ((await early) ?? p.signer ?? (await ensureSigningKey(p.pki, p.now))) : undefined;
   const { zip, manifest } = await buildBundleZip({
     partnerId: p.partner.id,
@@ -117,7 +117,7 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
   };
 }
 
-export const removeBundle = (path: string) => unlink(path).catch(() => {});
+export const removeBundle = (path: string) => removeFile(path);
 
 export interface ExportParams {
   partnerId: string;
@@ -142,9 +142,8 @@ export interface ExportedBundle extends DeliveredBundle {
 /** Exports a delivery bundle for one of the partner's certificates. */
 export async function exportPartnerBundle(pki: Pki, p: ExportParams): Promise<ExportedBundle> {
   const id = validatePartnerId(p.partnerId);
-  const layout = layoutOf(pki);
   const config = await pki.config();
-  const [index, reg] = await Promise.all([readIndex(layout.index), readPartners(layout.partners)]);
+  const [{ records: index }, reg] = await Promise.all([readIndexOf(pki.storage), readPartnersOf(pki.storage)]);
   const mine = index.filter((r) => r.partnerId === id);
   const partner = reg.partners[id];
   if (!partner && mine.length === 0) throw inputError("ERR_UNKNOWN_PARTNER", `no partner "${id}" in this PKI`, "see `mtls partner list`");
@@ -157,8 +156,8 @@ export async function exportPartnerBundle(pki: Pki, p: ExportParams): Promise<Ex
     if (record.status === "revoked") throw inputError("ERR_REVOKED", `certificate ${serial} is revoked`, "issue a new certificate first");
   }
   if (!record) throw inputError("ERR_NO_CERT", `partner ${id} has no valid certificate to deliver`, `issue one: mtls partner issue ${id} ...`);
-  const cert = await readCertFile(layout.certFile(record.serial), `certificate ${record.serial}`);
-  const ca = await loadCaCerts(layout, config);
+  const cert = await readCertFile(pki.storage, storeKeys.certFile(record.serial), `certificate ${record.serial}`);
+  const ca = await loadCaCerts(pki.storage, config);
   const delivered = await deliverBundle({
     pki,
     partner: partner ?? { id, createdAt: record.issuedAt, updatedAt: record.issuedAt },

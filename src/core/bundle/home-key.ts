@@ -1,12 +1,11 @@
-import { readFile } from "node:fs/promises";
 import { loadCaCerts, type PassphraseSource, provePassphrase } from "../ca/material.js";
 import { conflictError, usageError } from "../errors.js";
-import { INPUT_LIMITS, readFileBounded } from "../input.js";
-import { layoutOf, type Pki, type Tx } from "../session.js";
-import { parseConfig, type StoreConfig, serializeConfig } from "../store/config.js";
-import { readText } from "../store/fs.js";
+import { checkSize, INPUT_LIMITS } from "../input.js";
+import type { Pki, Tx } from "../session.js";
+import { mustGet, readConfigOf, utf8 } from "../store/blobs.js";
+import { type StoreConfig, serializeConfig } from "../store/config.js";
 import { storeKeys } from "../store/keys.js";
-import type { Layout } from "../store/layout.js";
+import type { StoreReader } from "../store/storage.js";
 import { generateSigningKey, importSigningKey, type PgpKeyInfo, type SigningKeyPair } from "./pgp.js";
 
 export interface SigningKeyResult {
@@ -52,8 +51,7 @@ async function store(pki: Pki, pair: SigningKeyPair): Promise<void> {
  * the passphrase is then taken as given.
  */
 async function checkedPassphrase(pki: Pki, passphrase: PassphraseSource): Promise<string> {
-  const layout = layoutOf(pki);
-  await provePassphrase(layout, await loadCaCerts(layout, await pki.config()), passphrase);
+  await provePassphrase(pki.storage, await loadCaCerts(pki.storage, await pki.config()), passphrase);
   return passphrase();
 }
 
@@ -80,7 +78,13 @@ export async function initSigningKey(pki: Pki, p: InitSigningKeyParams): Promise
     ? await importSigningKey(p.importArmored, p.importPassphrase, passphrase, now)
     : await generateSigningKey({ name: p.name ?? `${config.ca.name} partner delivery`, ...(p.email ? { email: p.email } : {}), passphrase, now });
   await store(pki, pair);
-  return { fingerprint: pair.info.fingerprint, userId: pair.info.userIds[0] ?? "", publicKeyPath: layoutOf(pki).homePublicKey, created: true, info: pair.info };
+  return {
+    fingerprint: pair.info.fingerprint,
+    userId: pair.info.userIds[0] ?? "",
+    publicKeyPath: pki.storage.where(storeKeys.homePublicKey),
+    created: true,
+    info: pair.info,
+  };
 }
 
 /** For a CA without a passphrase source: the signing key cannot be opened without one. */
@@ -111,9 +115,11 @@ export async function prepareSigningKey(pki: Pki, now: Date = pki.now): Promise<
 }
 
 /** The stored signing key named by `config`. */
-export async function loadSigningKey(layout: Layout, config: StoreConfig): Promise<HomeSigningKey> {
+export async function loadSigningKey(store: StoreReader, config: StoreConfig): Promise<HomeSigningKey> {
   const delivery = config.delivery as NonNullable<StoreConfig["delivery"]>;
-  const privateArmored = (await readFileBounded(layout.homePrivateKey, INPUT_LIMITS.pgpKey, layout.homePrivateKey, { noFollow: true })).toString("utf8");
+  const bytes = await mustGet(store, storeKeys.homePrivateKey);
+  checkSize(bytes, INPUT_LIMITS.pgpKey, store.where(storeKeys.homePrivateKey));
+  const privateArmored = utf8(bytes);
   return { privateArmored, fingerprint: delivery.signingKeyFingerprint, userId: delivery.userId, created: false };
 }
 
@@ -124,18 +130,17 @@ export async function ensureSigningKey(pki: Pki, now: Date = pki.now): Promise<H
     const created = await pki.transact("pgp.init", (tx) => stageSigningKey(tx, pair));
     if (created) return { privateArmored: pair.privateArmored, fingerprint: pair.info.fingerprint, userId: pair.info.userIds[0] ?? "", created };
   }
-  const layout = layoutOf(pki);
-  return loadSigningKey(layout, parseConfig(await readText(layout.config), layout.config));
+  // config.json afresh: another process may have created the key since this session read it.
+  return loadSigningKey(pki.storage, await readConfigOf(pki.storage));
 }
 
 export async function showSigningKey(pki: Pki): Promise<{ fingerprint: string; userId: string; publicKeyPath: string; publicKey: string } | undefined> {
   const config = await pki.config();
-  const layout = layoutOf(pki);
   if (!config.delivery) return undefined;
   return {
     ...config.delivery,
     fingerprint: config.delivery.signingKeyFingerprint,
-    publicKeyPath: layout.homePublicKey,
-    publicKey: await readFile(layout.homePublicKey, "utf8"),
+    publicKeyPath: pki.storage.where(storeKeys.homePublicKey),
+    publicKey: utf8(await mustGet(pki.storage, storeKeys.homePublicKey)),
   };
 }

@@ -1,10 +1,9 @@
 import { createHash, createPrivateKey, createPublicKey } from "node:crypto";
-import { readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { parseCertificate } from "../cert.js";
 import { conflictError, fsError, inputError } from "../errors.js";
 import { pemOrDer } from "../pem.js";
-import { ensureDir, writeFileAtomic } from "../store/fs.js";
+import { ensureDir, readdir, rename, rm, writeFileAtomic } from "../user-files.js";
 import type { Manifest } from "./bundle.js";
 import { decryptAndVerify, type PgpKeyInfo } from "./pgp.js";
 import { readZip, unsafeName } from "./zip.js";

@@ -2,11 +2,12 @@
 // the operator compared with the partner out of band; the key file next to it is only a copy.
 // Encrypting to whatever file is on disk let a swapped `pgp/partners/acme.asc` receive acme's
 // private key (#13), so the file must hold exactly the pinned key, or nothing is encrypted.
-import { relative } from "node:path";
 import { inputError } from "../errors.js";
-import { INPUT_LIMITS, readFileBounded } from "../input.js";
-import type { Layout } from "../store/layout.js";
+import { checkSize, INPUT_LIMITS } from "../input.js";
+import { mustGet } from "../store/blobs.js";
+import { storeKeys } from "../store/keys.js";
 import type { PartnerRecord } from "../store/partners.js";
+import type { StoreReader } from "../store/storage.js";
 import { checkRecipientKey, readKeyFingerprint } from "./pgp.js";
 
 export type PinnedKeyState =
@@ -15,17 +16,20 @@ export type PinnedKeyState =
 
 const normalize = (fp: string) => fp.replace(/\s+/g, "").toUpperCase();
 
-const readKeyFile = (layout: Layout, id: string) =>
-  // No link-following: the file must be the store's own, not one a planted link points at.
-  readFileBounded(layout.partnerKey(id), INPUT_LIMITS.pgpKey, `the OpenPGP key file of ${id}`, { noFollow: true });
+/** The key file as stored (a directory store follows no link planted in its place). */
+async function readKeyFile(store: StoreReader, id: string): Promise<Buffer> {
+  const bytes = Buffer.from(await mustGet(store, storeKeys.partnerKey(id)));
+  checkSize(bytes, INPUT_LIMITS.pgpKey, `the OpenPGP key file of ${id}`);
+  return bytes;
+}
 
 /** What the key file of a registered partner holds, compared with its pinned fingerprint (for doctor). */
-export async function inspectPinnedKey(layout: Layout, partner: PartnerRecord): Promise<PinnedKeyState> {
+export async function inspectPinnedKey(store: StoreReader, partner: PartnerRecord): Promise<PinnedKeyState> {
   const pinned = normalize(partner.pgp?.fingerprint ?? "");
-  const path = layout.partnerKey(partner.id);
+  const path = store.where(storeKeys.partnerKey(partner.id));
   let bytes: Buffer;
   try {
-    bytes = await readKeyFile(layout, partner.id);
+    bytes = await readKeyFile(store, partner.id);
   } catch (err) {
     return { ok: false, problem: (err as { code?: string }).code === "ERR_NOT_FOUND" ? "missing" : "unreadable", path, pinned };
   }
@@ -35,11 +39,11 @@ export async function inspectPinnedKey(layout: Layout, partner: PartnerRecord): 
 }
 
 /** The armored key to encrypt to: the pinned one, still usable, or exit 3 naming both fingerprints. */
-export async function readPinnedPartnerKey(layout: Layout, partner: PartnerRecord, now: Date): Promise<string> {
-  const file = relative(layout.root, layout.partnerKey(partner.id));
+export async function readPinnedPartnerKey(store: StoreReader, partner: PartnerRecord, now: Date): Promise<string> {
+  const file = storeKeys.partnerKey(partner.id);
   const pinned = normalize(partner.pgp?.fingerprint ?? "");
   const hint = `restore ${file} from your backup, or re-register the partner's key (mtls partner add ${partner.id} --pgp-key <file.asc>) after comparing its fingerprint with the partner`;
-  const bytes = await readKeyFile(layout, partner.id);
+  const bytes = await readKeyFile(store, partner.id);
   const found = await readKeyFingerprint(bytes).catch((err) =>
     Promise.reject(inputError("ERR_PGP_KEY", `${file}, the OpenPGP key of ${partner.id}, is not readable`, hint, err)),
   );

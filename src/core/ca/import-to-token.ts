@@ -5,11 +5,11 @@ import { conflictError, usageError } from "../errors.js";
 import type { TokenAccess } from "../keystore/access.js";
 import { type CaRole, openTokenCaKey } from "../keystore/key-store.js";
 import { formatPkcs11Uri, type Pkcs11Uri, parsePkcs11Uri } from "../keystore/pkcs11-uri.js";
-import { layoutOf, type Pki } from "../session.js";
+import type { Pki } from "../session.js";
 import { serializeConfig } from "../store/config.js";
 import { removeKeyFile } from "../store/key-files.js";
 import { storeKeys } from "../store/keys.js";
-import type { Layout } from "../store/layout.js";
+import type { Storage } from "../store/storage.js";
 import { type CaCerts, loadCaCerts, loadCaKey } from "./material.js";
 
 export interface ImportToTokenParams {
@@ -33,7 +33,7 @@ function tokenOf(text: string): Pkcs11Uri {
   return uri;
 }
 
-const keyPathOf = (layout: Layout, role: CaRole) => (role === "root" ? layout.rootKey : layout.intermediateKey);
+const keyOf = (role: CaRole) => (role === "root" ? storeKeys.rootKey : storeKeys.intermediateKey);
 const certOf = (ca: CaCerts, role: CaRole) => (role === "root" ? ca.root : ca.intermediate);
 
 /** Which roles to move: each must have a certificate and a key that is still a file. */
@@ -56,7 +56,6 @@ function chooseRoles(ca: CaCerts, asked: CaRole[] | undefined): CaRole[] {
  */
 export async function importCaKeyToToken(pki: Pki, p: ImportToTokenParams): Promise<ImportToTokenResult> {
   const token = tokenOf(p.keyStore);
-  const layout = layoutOf(pki);
   await pki.config();
   const sessions = await p.tokens.sessions();
   const done: Array<{ role: CaRole; uri: Pkcs11Uri }> = [];
@@ -65,10 +64,10 @@ export async function importCaKeyToToken(pki: Pki, p: ImportToTokenParams): Prom
       "ca.key.import-to-token",
       async (tx) => {
         const config = await tx.config();
-        const ca = await loadCaCerts(layout, config);
+        const ca = await loadCaCerts(tx, config);
         for (const role of chooseRoles(ca, p.roles)) {
           const cert = certOf(ca, role) as CaCerts["root"];
-          const file = await loadCaKey(keyPathOf(layout, role), cert, pki.passphrase, `the ${role} CA key`);
+          const file = await loadCaKey(tx, keyOf(role), cert, pki.passphrase, `the ${role} CA key`);
           if (!file.keyType.startsWith("ec-"))
             throw usageError("ERR_PKCS11_KEY_TYPE", `the ${role} CA key is ${file.keyType}: mtls keeps only EC P-256/P-384 keys in tokens`);
           const jwk = file.keyObject?.export({ format: "jwk" }) as { d: string; x: string; y: string };
@@ -88,18 +87,18 @@ export async function importCaKeyToToken(pki: Pki, p: ImportToTokenParams): Prom
     for (const d of done) await sessions.discard(d.uri, p.tokens.pin);
     throw err;
   }
-  return removeFiles(layout, done, p.removeFileKey);
+  return removeFiles(pki.storage, done, p.removeFileKey);
 }
 
 /** After the commit: the token key is in use; a file that cannot be removed is a warning. */
-async function removeFiles(layout: Layout, done: Array<{ role: CaRole; uri: Pkcs11Uri }>, remove: boolean): Promise<ImportToTokenResult> {
+async function removeFiles(storage: Storage, done: Array<{ role: CaRole; uri: Pkcs11Uri }>, remove: boolean): Promise<ImportToTokenResult> {
   const warnings: string[] = [];
   const imported: ImportToTokenResult["imported"] = [];
   for (const d of done) {
-    const keyPath = keyPathOf(layout, d.role);
+    const keyPath = storage.where(keyOf(d.role));
     let fileRemoved = false;
     if (remove) {
-      const failed = await removeKeyFile(keyPath);
+      const failed = await removeKeyFile(storage, keyOf(d.role));
       if (failed) warnings.push(`${failed}: remove it by hand`);
       fileRemoved = !failed;
     }

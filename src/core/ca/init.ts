@@ -1,22 +1,19 @@
-import { readdir, rename, rm } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
 import { copyToPublishDir, type StagedCrls, stageCrls } from "../crl/publish.js";
-import { conflictError, fsError, inputError } from "../errors.js";
+import { inputError } from "../errors.js";
 import { randomSerial } from "../ids.js";
 import { encryptPkcs8, exportPkcs8, exportSpki, generateKeyPair, type KeyType } from "../keys.js";
 import type { TokenAccess } from "../keystore/key-store.js";
 import { encodePem } from "../pem.js";
 import { type CertInfo, createCertificate, type DistinguishedName } from "../pki.js";
-import { layoutOf, openPki, type Pki } from "../session.js";
+import { openPki, type Pki } from "../session.js";
 import { FORMAT_VERSION, type StoreConfig, serializeConfig } from "../store/config.js";
-import { ensureDir, exists } from "../store/fs.js";
+import { checkNewStoreTarget, newStoreBeside } from "../store/create.js";
 import { storeKeys } from "../store/keys.js";
-import { layoutOf as storeLayout } from "../store/layout.js";
 import { serializePartners } from "../store/partners.js";
 import { type Revocation, serializeRevocations } from "../store/revocations.js";
 import { BACKDATE_MS, DAY, iso } from "../time.js";
 import { discardCaKeys, type KeyPlan, makeCaKey, type NewCaKey, planKeys } from "./init-keys.js";
-import type { CaCerts, CaEntry } from "./material.js";
+import type { CaCerts, CaEntry, CaKeys } from "./material.js";
 import { validateHttpUrl } from "./policy.js";
 import { registryOf } from "./registry.js";
 
@@ -130,46 +127,64 @@ function summarize(cert: CertInfo, keyType: KeyType, certPath: string, keyPath: 
   };
 }
 
-/** Refuses to touch a directory that already holds a CA, or anything else. */
-async function checkTarget(dir: string): Promise<void> {
-  if (await exists(join(dir, "config.json")))
-    throw conflictError("ERR_CA_EXISTS", `a CA already exists in ${dir}`, "use another --pki directory; mtls never overwrites a CA");
-  let entries: string[] = [];
-  try {
-    entries = await readdir(dir);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") return;
-    throw fsError(err, dir, "read");
-  }
-  if (entries.length > 0) throw conflictError("ERR_PKI_NOT_EMPTY", `${dir} exists and is not empty`, "point --pki at a new or empty directory");
-}
-
 /**
  * Creates a root CA and (by default) an issuing intermediate in a new PKI directory. Everything
- * is built in a sibling temp directory and renamed into place, so a failure leaves nothing.
+ * is built in a sibling scratch store and moved into place, so a failure leaves nothing.
  */
 export async function initCa(pki: Pki, p: InitCaParams): Promise<InitCaResult> {
   validate(p);
   const plan = planKeys(p);
-  await checkTarget(layoutOf(pki).root);
+  await checkNewStoreTarget(pki.storage);
   const made: NewCaKey[] = [];
   try {
     return await buildCa(pki, p, plan, made);
   } catch (err) {
-    // Nothing half-made survives: the temp directory is gone, and so are keys made in a token.
+    // Nothing half-made survives: the scratch store is gone, and so are keys made in a token.
     await discardCaKeys(made, p.tokens);
     throw err;
   }
 }
 
 async function buildCa(pki: Pki, p: InitCaParams, plan: KeyPlan, made: NewCaKey[]): Promise<InitCaResult> {
-  const final = layoutOf(pki);
   const now = pki.now;
   const warnings: string[] = [];
   if (p.insecureNoPassphrase)
     warnings.push("the CA keys are stored unencrypted (--insecure-no-passphrase): anyone who can read the PKI directory can issue certificates");
+  const m = await mintHierarchy(p, plan, made, now);
+  const config = storeConfigFor(p, m, now);
+  const ca = caCertsOf(config, m);
+  const staged = await writeNewStore(pki, p, m, config, ca);
+  // The CA exists from here on: a failed copy is a warning, not a failed init (#13).
+  warnings.push(...(await copyToPublishDir(config, ca, staged, pki.durableStep)).warnings);
+  const where = (key: string) => pki.storage.where(key);
+  return {
+    pkiDir: pki.location,
+    root: summarize(m.root, p.keyType, where(storeKeys.rootCert), where(storeKeys.rootKey), m.rootKey),
+    ...(m.intermediate
+      ? { intermediate: summarize(m.intermediate.cert, p.keyType, where(storeKeys.intermediateCert), where(storeKeys.intermediateKey), m.intermediate.key) }
+      : {}),
+    caBundlePath: where(storeKeys.caBundle),
+    chainPath: where(storeKeys.chain),
+    crlBundlePath: where(storeKeys.crlBundle),
+    keyEncrypted: !p.insecureNoPassphrase,
+    warnings,
+  };
+}
 
+/** What a new CA is made of before anything is written. */
+interface MintedHierarchy {
+  root: CertInfo;
+  rootKey: NewCaKey;
+  intermediate?: { cert: CertInfo; key: NewCaKey };
+  /** The issuing CA: the intermediate, or the root of a single tier. */
+  issuer: { cert: CertInfo; key: NewCaKey };
+  canary: CertInfo;
+  canaryKeyPem: string;
+  keyStore: { root?: string; intermediate?: string };
+}
+
+/** The CA keys (each recorded in `made` as soon as it exists), the root, the intermediate and the canary. */
+async function mintHierarchy(p: InitCaParams, plan: KeyPlan, made: NewCaKey[], now: Date): Promise<MintedHierarchy> {
   const notBefore = new Date(now.getTime() - BACKDATE_MS);
   const keyParams = {
     keyType: p.keyType,
@@ -206,10 +221,16 @@ async function buildCa(pki: Pki, p: InitCaParams, plan: KeyPlan, made: NewCaKey[
     });
     intermediate = { cert, key };
   }
+  const issuer = intermediate ?? { cert: root, key: rootKey };
+  const keyStore = { ...(rootKey.uri ? { root: rootKey.uri } : {}), ...(intermediate?.key.uri ? { intermediate: intermediate.key.uri } : {}) };
+  return { root, rootKey, ...(intermediate ? { intermediate } : {}), issuer, ...(await mintCanary(p, issuer, notBefore)), keyStore };
+}
 
-  // The canary: a client certificate revoked the moment it exists, so it is on every CRL the
-  // gateways ever load. `mtls probe` presents it to prove the gateway enforces the current CRL.
-  const issuer = intermediate ? { cert: intermediate.cert, key: intermediate.key } : { cert: root, key: rootKey };
+/**
+ * The canary: a client certificate revoked the moment it exists, so it is on every CRL the
+ * gateways ever load. `mtls probe` presents it to prove the gateway enforces the current CRL.
+ */
+async function mintCanary(p: InitCaParams, issuer: { cert: CertInfo; key: NewCaKey }, notBefore: Date): Promise<{ canary: CertInfo; canaryKeyPem: string }> {
   const canaryKeys = await generateKeyPair("ec-p256");
   const canary = await createCertificate({
     serial: randomSerial(),
@@ -222,12 +243,13 @@ async function buildCa(pki: Pki, p: InitCaParams, plan: KeyPlan, made: NewCaKey[
     signingKeyType: p.keyType,
     profile: { kind: "leaf", extKeyUsage: ["clientAuth"] },
   });
-
   const canaryDer = await exportPkcs8(canaryKeys.privateKey);
   const canaryKeyPem = p.insecureNoPassphrase ? encodePem("PRIVATE KEY", canaryDer) : await encryptPkcs8(canaryDer, p.passphrase as string);
-  const keyStore = { ...(rootKey.uri ? { root: rootKey.uri } : {}), ...(intermediate?.key.uri ? { intermediate: intermediate.key.uri } : {}) };
+  return { canary, canaryKeyPem };
+}
 
-  const config: StoreConfig = {
+function storeConfigFor(p: InitCaParams, m: MintedHierarchy, now: Date): StoreConfig {
+  return {
     formatVersion: FORMAT_VERSION,
     createdAt: iso(now),
     ca: {
@@ -237,86 +259,71 @@ async function buildCa(pki: Pki, p: InitCaParams, plan: KeyPlan, made: NewCaKey[
       intermediate: p.intermediate,
       ...(p.crlUrl ? { crlUrl: validateHttpUrl(p.crlUrl, "--crl-url", "") } : {}),
       ...(p.ocspUrl ? { ocspUrl: validateHttpUrl(p.ocspUrl, "--ocsp-url", "") } : {}),
-      ...(Object.keys(keyStore).length ? { keyStore } : {}),
+      ...(Object.keys(m.keyStore).length ? { keyStore: m.keyStore } : {}),
     },
     policy: { defaultDays: p.defaultDays, maxDays: p.maxDays, warnDays: p.warnDays },
     crl: { validityDays: p.crlDays, ...(p.crlPublishDir ? { publishDir: p.crlPublishDir } : {}) },
-    canary: { serial: canary.serial, revokedAt: iso(now) },
+    canary: { serial: m.canary.serial, revokedAt: iso(now) },
   };
+}
 
-  let staged: StagedCrls | undefined;
-  let caCerts: CaCerts | undefined;
-  await ensureDir(dirname(final.root));
-  const tmpDir = join(dirname(final.root), `.${basename(final.root)}.init-${process.pid}`);
-  const t = storeLayout(tmpDir);
+function caCertsOf(config: StoreConfig, m: MintedHierarchy): CaCerts {
+  const registry = registryOf(config);
+  const all: CaEntry[] = registry.list.map((r) => ({ ...r, cert: r.id === "root" ? m.root : (m.intermediate?.cert as CertInfo) }));
+  return {
+    root: m.root,
+    ...(m.intermediate ? { intermediate: m.intermediate.cert } : {}),
+    issuer: m.issuer.cert,
+    issuerRole: m.intermediate ? "intermediate" : "root",
+    all,
+    registry,
+  };
+}
+
+/** The new store, built in a scratch store by one transaction and moved into place. */
+async function writeNewStore(pki: Pki, p: InitCaParams, m: MintedHierarchy, config: StoreConfig, ca: CaCerts): Promise<StagedCrls> {
+  const now = pki.now;
+  const scratch = await newStoreBeside(pki.storage, pki.durableStep ? { onDurableStep: pki.durableStep } : {});
   try {
-    await rm(tmpDir, { recursive: true, force: true });
-    await ensureDir(t.root, 0o755);
-    await Promise.all([ensureDir(t.caDir), ensureDir(t.privateDir, 0o700), ensureDir(t.certsDir), ensureDir(t.crlDir)]);
     const canaryRevocation: Revocation = {
-      serial: canary.serial,
-      issuer: intermediate ? "intermediate" : "root",
+      serial: m.canary.serial,
+      issuer: ca.issuerRole,
       revokedAt: iso(now),
       reason: "cessationOfOperation",
       partnerId: "(canary)",
     };
-    const registry = registryOf(config);
-    const all: CaEntry[] = registry.list.map((r) => ({ ...r, cert: r.id === "root" ? root : (intermediate?.cert as CertInfo) }));
-    const ca: CaCerts = {
-      root,
-      ...(intermediate ? { intermediate: intermediate.cert } : {}),
-      issuer: issuer.cert,
-      issuerRole: intermediate ? "intermediate" : "root",
-      all,
-      registry,
-    };
-    caCerts = ca;
     const caKey = (k: NewCaKey) => ({ signer: k.signer, keyType: p.keyType, location: k.location });
-    const keys = { root: caKey(rootKey), ...(intermediate ? { intermediate: caKey(intermediate.key) } : {}) };
-    // The new store is built in a scratch directory by one transaction, then renamed into place.
-    const scratch = await openPki(tmpDir, { now, actor: pki.actor, ...(pki.durableStep ? { onDurableStep: pki.durableStep } : {}) });
-    staged = await scratch.transact("ca.init", async (tx) => {
-      if (rootKey.pem) tx.put(storeKeys.rootKey, rootKey.pem, { secret: true });
-      tx.put(storeKeys.rootCert, root.pem);
-      if (intermediate?.key.pem) tx.put(storeKeys.intermediateKey, intermediate.key.pem, { secret: true });
-      if (intermediate) tx.put(storeKeys.intermediateCert, intermediate.cert.pem);
-      tx.put(storeKeys.canaryKey, canaryKeyPem, { secret: true }).put(storeKeys.canaryCert, canary.pem);
-      tx.put(storeKeys.caBundle, root.pem).put(storeKeys.chain, (intermediate ? intermediate.cert.pem : "") + root.pem);
+    const keys: CaKeys = { root: caKey(m.rootKey), ...(m.intermediate ? { intermediate: caKey(m.intermediate.key) } : {}) };
+    const session = await openPki(scratch.storage, { now, actor: pki.actor });
+    const staged = await session.transact("ca.init", async (tx) => {
+      if (m.rootKey.pem) tx.put(storeKeys.rootKey, m.rootKey.pem, { secret: true });
+      tx.put(storeKeys.rootCert, m.root.pem);
+      if (m.intermediate?.key.pem) tx.put(storeKeys.intermediateKey, m.intermediate.key.pem, { secret: true });
+      if (m.intermediate) tx.put(storeKeys.intermediateCert, m.intermediate.cert.pem);
+      tx.put(storeKeys.canaryKey, m.canaryKeyPem, { secret: true }).put(storeKeys.canaryCert, m.canary.pem);
+      tx.put(storeKeys.caBundle, m.root.pem).put(storeKeys.chain, (m.intermediate ? m.intermediate.cert.pem : "") + m.root.pem);
       tx.rewrite("index", "").rewrite("revocations", serializeRevocations([canaryRevocation]));
       tx.put(storeKeys.partners, serializePartners({ partners: {} })).put(storeKeys.config, serializeConfig(config));
       // Gateways can load a CRL from the first minute on, with the canary already listed.
-      const crls = await stageCrls({ layout: t, config, ca, keys, revocations: [canaryRevocation], state: {}, now }, tx);
-      tx.audit({
-        action: "ca.init",
-        outcome: "ok",
-        details: {
-          name: p.name,
-          keyType: p.keyType,
-          intermediate: p.intermediate,
-          keyEncrypted: !p.insecureNoPassphrase,
-          ...(keyStore.root ? { rootKeyUri: keyStore.root } : {}),
-          ...(keyStore.intermediate ? { intermediateKeyUri: keyStore.intermediate } : {}),
-        },
-      });
+      const crls = await stageCrls({ config, ca, keys, revocations: [canaryRevocation], state: {}, now }, tx);
+      tx.audit({ action: "ca.init", outcome: "ok", details: initAuditDetails(p, m) });
       return crls;
     });
-    // rename(2) onto an empty directory replaces it; onto a non-empty one it fails (checked above).
-    await rename(tmpDir, final.root).catch((err) => Promise.reject(fsError(err, final.root, "create")));
+    await scratch.place();
+    return staged;
   } catch (err) {
-    await rm(tmpDir, { recursive: true, force: true }).catch(() => {});
+    await scratch.discard();
     throw err;
   }
-  // The CA exists from here on: a failed copy is a warning, not a failed init (#13).
-  if (staged && caCerts) warnings.push(...(await copyToPublishDir(config, caCerts, staged, pki.durableStep)).warnings);
+}
 
+function initAuditDetails(p: InitCaParams, m: MintedHierarchy) {
   return {
-    pkiDir: final.root,
-    root: summarize(root, p.keyType, final.rootCert, final.rootKey, rootKey),
-    ...(intermediate ? { intermediate: summarize(intermediate.cert, p.keyType, final.intermediateCert, final.intermediateKey, intermediate.key) } : {}),
-    caBundlePath: final.caBundle,
-    chainPath: final.chain,
-    crlBundlePath: final.crlBundle,
+    name: p.name,
+    keyType: p.keyType,
+    intermediate: p.intermediate,
     keyEncrypted: !p.insecureNoPassphrase,
-    warnings,
+    ...(m.keyStore.root ? { rootKeyUri: m.keyStore.root } : {}),
+    ...(m.keyStore.intermediate ? { intermediateKeyUri: m.keyStore.intermediate } : {}),
   };
 }

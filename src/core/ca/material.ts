@@ -1,16 +1,16 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
-import { lstat, readdir } from "node:fs/promises";
 import { type CertInfo, parseCertificate } from "../cert.js";
-import { Exit, envError, fsError, inputError, MtlsError } from "../errors.js";
-import { INPUT_LIMITS, readFileBounded } from "../input.js";
+import { Exit, envError, inputError, MtlsError } from "../errors.js";
+import { checkSize, INPUT_LIMITS } from "../input.js";
 import { decryptKeyPemAsync, isEncryptedKeyPem, type KeyType, keyObjectFromPkcs8, keyTypeOf } from "../keys.js";
 import { type KeyLocation, openTokenCaKey, type TokenAccess, tokenLocation } from "../keystore/key-store.js";
 import { parsePkcs11Uri } from "../keystore/pkcs11-uri.js";
 import { pemOrDer } from "../pem.js";
+import { mustGet, utf8 } from "../store/blobs.js";
 import type { CaRecord, CaRegistry, StoreConfig } from "../store/config.js";
-import { readText } from "../store/fs.js";
-import type { Layout } from "../store/layout.js";
+import { type Issuer, storeKeys } from "../store/keys.js";
 import { corruptError } from "../store/records.js";
+import type { StoreReader } from "../store/storage.js";
 import { keyObjectSigner, type Signer } from "../x509/signer.js";
 import { type CaId, isCaId, publishOrder, registryOf } from "./registry.js";
 
@@ -68,14 +68,14 @@ export function intermediatePemOf(ca: CaCerts, issuerId: CaId): string {
  * with the CA passphrase unless the CA was made with --insecure-no-passphrase): new CA keys are
  * protected the same way, also when the first CA keys are in a token.
  */
-export async function canaryKeyEncrypted(layout: Layout): Promise<boolean> {
-  return isEncryptedKeyPem(await readText(layout.canaryKey));
+export async function canaryKeyEncrypted(store: StoreReader): Promise<boolean> {
+  return isEncryptedKeyPem(utf8(await mustGet(store, storeKeys.canaryKey, { secret: true })));
 }
 
-/** CA ids whose certificate or key file exists (with or without a registry entry). */
-export async function caIdsOnDisk(layout: Layout): Promise<Set<CaId>> {
-  const names = [...(await readdir(layout.caDir).catch(() => [])), ...(await readdir(layout.privateDir).catch(() => []))];
-  return new Set(names.map((n) => n.replace(/\.(pem|key)$/, "")).filter(isCaId));
+/** CA ids whose certificate or key the store holds (with or without a registry entry). */
+export async function caIdsOnDisk(store: StoreReader): Promise<Set<CaId>> {
+  const keys = [...(await store.list("ca/")), ...(await store.list("private/"))].filter((k) => k.split("/").length === 2);
+  return new Set(keys.map((k) => (k.split("/")[1] as string).replace(/\.(pem|key)$/, "")).filter(isCaId));
 }
 
 /** Which CA of the store issued a certificate (by name and key id); the issuing CA when none matches. */
@@ -93,23 +93,24 @@ export function chainCertsOf(ca: CaCerts, issuerId: CaId): CertInfo[] {
 }
 
 /** A certificate of the store; a link planted in its place is not followed (#13). */
-export async function readCertFile(path: string, what: string): Promise<CertInfo> {
-  const bytes = await readFileBounded(path, INPUT_LIMITS.certificates, what, { noFollow: true });
+export async function readCertFile(store: StoreReader, key: string, what: string): Promise<CertInfo> {
+  const bytes = Buffer.from(await mustGet(store, key));
+  checkSize(bytes, INPUT_LIMITS.certificates, what);
   return parseCertificate(pemOrDer(bytes, ["CERTIFICATE"], what), what);
 }
 
 /** A CA certificate of the store; one that does not parse is a damaged store (exit 5, naming the file). */
-function readCaCert(path: string, what: string): Promise<CertInfo> {
-  return readCertFile(path, what).catch((err) => {
-    if (err instanceof MtlsError && err.exit === Exit.INPUT) throw corruptError(path, undefined, err.message);
+function readCaCert(store: StoreReader, key: string, what: string): Promise<CertInfo> {
+  return readCertFile(store, key, what).catch((err) => {
+    if (err instanceof MtlsError && err.exit === Exit.INPUT) throw corruptError(store.where(key), undefined, err.message);
     throw err;
   });
 }
 
-export async function loadCaCerts(layout: Layout, config: StoreConfig): Promise<CaCerts> {
+export async function loadCaCerts(store: StoreReader, config: StoreConfig): Promise<CaCerts> {
   const registry = registryOf(config);
   const all: CaEntry[] = await Promise.all(
-    registry.list.map(async (r) => ({ ...r, cert: await readCaCert(layout.caCert(r.id), `the ${r.id} CA certificate`) })),
+    registry.list.map(async (r) => ({ ...r, cert: await readCaCert(store, storeKeys.caCert(r.id), `the ${r.id} CA certificate`) })),
   );
   const keyStore = config.ca.keyStore ? { keyStore: config.ca.keyStore } : {};
   const issuing = all.find((c) => c.id === registry.issuing) as CaEntry;
@@ -131,23 +132,11 @@ export interface CaKey {
 }
 
 /**
- * Loads and decrypts a CA key, refusing a key file others can read and a key that does not
- * belong to the certificate it is supposed to sign for.
+ * Loads and decrypts a CA key, refusing a key others can read (the storage's getSecret) and a
+ * key that does not belong to the certificate it is supposed to sign for.
  */
-export async function loadCaKey(path: string, cert: CertInfo, passphrase: PassphraseSource | undefined, what: string): Promise<CaKey> {
-  let mode: number;
-  try {
-    const st = await lstat(path);
-    if (!st.isFile()) throw envError("ERR_KEY_FILE", `${path} is not a regular file`, "restore the key file from your backup");
-    mode = st.mode;
-  } catch (err) {
-    if (err instanceof Error && err.name === "MtlsError") throw err;
-    throw fsError(err, path, "read");
-  }
-  if (mode & 0o077) {
-    throw envError("ERR_KEY_PERMISSIONS", `${path} is readable by other users (mode ${(mode & 0o777).toString(8)})`, `run: chmod 600 ${path}`);
-  }
-  const pem = await readText(path);
+export async function loadCaKey(store: StoreReader, key: string, cert: CertInfo, passphrase: PassphraseSource | undefined, what: string): Promise<CaKey> {
+  const pem = utf8(await mustGet(store, key, { secret: true }));
   const encrypted = pem.includes("ENCRYPTED PRIVATE KEY");
   const pkcs8 = await decryptKeyPemAsync(pem, encrypted && passphrase ? await passphrase() : undefined, what);
   const spki = createPublicKey(createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" })).export({ format: "der", type: "spki" });
@@ -164,7 +153,7 @@ export async function loadCaKey(path: string, cert: CertInfo, passphrase: Passph
     signer: keyObjectSigner(keyObject, keyType, cert.spki),
     keyObject,
     keyType,
-    location: { kind: "file", path },
+    location: { kind: "file", path: store.where(key) },
   };
 }
 
@@ -183,11 +172,11 @@ async function loadTokenCaKey(uriText: string, role: CaId, cert: CertInfo, passp
 }
 
 /** A CA's key, from its file or its token as config.json says (CAs a rollover adds are files). */
-export function loadRoleKey(layout: Layout, ca: CaCerts, role: CaId, cert: CertInfo, passphrase: PassphraseSource | undefined): Promise<CaKey> {
+export function loadRoleKey(store: StoreReader, ca: CaCerts, role: CaId, cert: CertInfo, passphrase: PassphraseSource | undefined): Promise<CaKey> {
   const what = `the ${role} CA key`;
   const uri = role === "root" || role === "intermediate" ? ca.keyStore?.[role] : undefined;
   if (uri !== undefined) return loadTokenCaKey(uri, role, cert, passphrase, what);
-  return loadCaKey(layout.caKey(role), cert, passphrase, what);
+  return loadCaKey(store, storeKeys.caKey(role as Issuer), cert, passphrase, what);
 }
 
 /** CA keys by CA id ("root", "intermediate", after a rollover "intermediate-2" …). */
@@ -196,18 +185,18 @@ export interface CaKeys {
 }
 
 /** The key of the CA that signs partner certificates: the intermediate, or the root in a one-tier PKI. */
-export function loadIssuingKey(layout: Layout, ca: CaCerts, passphrase: PassphraseSource | undefined): Promise<CaKey> {
-  return loadRoleKey(layout, ca, ca.issuerRole, ca.issuer, passphrase);
+export function loadIssuingKey(store: StoreReader, ca: CaCerts, passphrase: PassphraseSource | undefined): Promise<CaKey> {
+  return loadRoleKey(store, ca, ca.issuerRole, ca.issuer, passphrase);
 }
 
 /** The key of any CA of the store. */
-export const loadKeyOf = (layout: Layout, ca: CaCerts, id: CaId, passphrase: PassphraseSource | undefined): Promise<CaKey> =>
-  loadRoleKey(layout, ca, id, certOf(ca, id), passphrase);
+export const loadKeyOf = (store: StoreReader, ca: CaCerts, id: CaId, passphrase: PassphraseSource | undefined): Promise<CaKey> =>
+  loadRoleKey(store, ca, id, certOf(ca, id), passphrase);
 
 /** The keys of every CA that signs CRLs. Decrypt before taking the store lock: it is slow. */
-export async function loadCaKeys(layout: Layout, ca: CaCerts, passphrase: PassphraseSource | undefined): Promise<CaKeys> {
+export async function loadCaKeys(store: StoreReader, ca: CaCerts, passphrase: PassphraseSource | undefined): Promise<CaKeys> {
   const ids = crlCas(ca).map((c) => c.id);
-  const keys = await Promise.all(ids.map((id) => loadKeyOf(layout, ca, id, passphrase)));
+  const keys = await Promise.all(ids.map((id) => loadKeyOf(store, ca, id, passphrase)));
   return Object.fromEntries(ids.map((id, i) => [id, keys[i]]));
 }
 
@@ -215,12 +204,12 @@ export async function loadCaKeys(layout: Layout, ca: CaCerts, passphrase: Passph
  * Proves the CA passphrase by opening a key sealed with it: the issuing CA key, or, when that key
  * is in a token, the canary's key (sealed with the same passphrase at `ca init`).
  */
-export async function provePassphrase(layout: Layout, ca: CaCerts, passphrase: PassphraseSource): Promise<void> {
+export async function provePassphrase(store: StoreReader, ca: CaCerts, passphrase: PassphraseSource): Promise<void> {
   const issuing = ca.issuerRole === "root" || ca.issuerRole === "intermediate" ? ca.keyStore?.[ca.issuerRole] : undefined;
   if (issuing === undefined) {
-    await loadIssuingKey(layout, ca, passphrase);
+    await loadIssuingKey(store, ca, passphrase);
     return;
   }
-  const pem = await readText(layout.canaryKey);
+  const pem = utf8(await mustGet(store, storeKeys.canaryKey));
   if (pem.includes("ENCRYPTED PRIVATE KEY")) await decryptKeyPemAsync(pem, await passphrase(), "the canary key");
 }

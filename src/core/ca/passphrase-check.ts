@@ -1,4 +1,4 @@
-import { openStore } from "../store/store.js";
+import { openReader } from "../session.js";
 import { loadCaCerts, provePassphrase } from "./material.js";
 
 /**
@@ -6,10 +6,10 @@ import { loadCaCerts, provePassphrase } from "./material.js";
  * after a typo instead of failing the whole command once the answers were given.
  */
 export async function verifyCaPassphrase(pkiDir: string, passphrase: string): Promise<boolean> {
-  const { layout, config } = await openStore(pkiDir);
-  const ca = await loadCaCerts(layout, config);
+  const pki = await openReader(pkiDir);
+  const ca = await loadCaCerts(pki.storage, await pki.config());
   try {
-    await provePassphrase(layout, ca, async () => passphrase);
+    await provePassphrase(pki.storage, ca, async () => passphrase);
     return true;
   } catch (err) {
     if ((err as { code?: string }).code === "ERR_PASSPHRASE_WRONG") return false;

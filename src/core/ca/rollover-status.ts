@@ -1,7 +1,8 @@
 // `mtls ca rollover status`: where each CA and each partner certificate stands.
+
+import { openReader } from "../session.js";
+import { readIndexOf } from "../store/blobs.js";
 import type { CertRecord } from "../store/index-file.js";
-import { readIndex } from "../store/index-file.js";
-import { openStore } from "../store/store.js";
 import { daysUntil, iso } from "../time.js";
 import { type CaCerts, loadCaCerts } from "./material.js";
 import { rootIdOf } from "./registry.js";
@@ -110,7 +111,7 @@ export function supersededWithoutCerts(ca: CaCerts, index: readonly Pick<CertRec
 }
 
 export async function rolloverStatus(p: { pkiDir: string; now: Date }): Promise<RolloverStatus> {
-  const { layout, config } = await openStore(p.pkiDir);
-  const ca = await loadCaCerts(layout, config);
-  return rolloverView(ca, await readIndex(layout.index), p.now);
+  const pki = await openReader(p.pkiDir);
+  const ca = await loadCaCerts(pki.storage, await pki.config());
+  return rolloverView(ca, (await readIndexOf(pki.storage)).records, p.now);
 }

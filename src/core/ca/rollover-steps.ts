@@ -3,8 +3,8 @@
 import { conflictError } from "../errors.js";
 import type { CertInfo } from "../pki.js";
 import type { Pki } from "../session.js";
+import { readIndexOf } from "../store/blobs.js";
 import type { StoreConfig } from "../store/config.js";
-import { readIndex } from "../store/index-file.js";
 import { storeKeys } from "../store/keys.js";
 import { type CaKey, certOf } from "./material.js";
 import { commitStep, describeCa, mintCa, mintCross, nextCaCerts, openForRollover, type RolloverResult } from "./rollover.js";
@@ -29,7 +29,6 @@ export async function rolloverIntermediate(pki: Pki, p: { days: number }): Promi
   const ca = nextCaCerts(next, s.ca, [{ id: plan.newCa.id, cert: minted.cert }]);
   const keys = { ...s.keys, [plan.newCa.id]: minted.key };
   const done = await commitStep(pki, {
-    layout: s.layout,
     before: s.config,
     next,
     ca,
@@ -45,11 +44,11 @@ export async function rolloverIntermediate(pki: Pki, p: { days: number }): Promi
   });
   return {
     step: "intermediate",
-    created: [describeCa(plan.newCa.id, minted.cert, s.layout.caCert(plan.newCa.id))],
+    created: [describeCa(plan.newCa.id, minted.cert, s.store.where(storeKeys.caCert(plan.newCa.id)))],
     crosses: [],
     issuing: plan.newCa.id,
     trusted: plan.registry.trusted,
-    caBundlePath: s.layout.caBundle,
+    caBundlePath: s.store.where(storeKeys.caBundle),
     ...done,
     warnings: [...crlUrlWarning(s.config), ...done.warnings],
   };
@@ -82,10 +81,9 @@ export async function startRootRollover(pki: Pki, p: { rootDays: number; interme
   };
   const next: StoreConfig = { ...s.config, cas: registry };
   const ca = nextCaCerts(next, s.ca, added);
-  const L = s.layout;
+  const where = (key: string) => s.store.where(key);
   const crossBundle = crosses.map((c) => c.cert.pem).join("");
   const done = await commitStep(pki, {
-    layout: L,
     before: s.config,
     next,
     ca,
@@ -110,15 +108,15 @@ export async function startRootRollover(pki: Pki, p: { rootDays: number; interme
   });
   return {
     step: "root start",
-    created: added.map((a) => describeCa(a.id, a.cert, L.caCert(a.id))),
+    created: added.map((a) => describeCa(a.id, a.cert, where(storeKeys.caCert(a.id)))),
     crosses: crosses.map((c) => ({
-      ...describeCa(c.spec.file.replace(/\.pem$/, ""), c.cert, L.crossFile(c.spec.file)),
+      ...describeCa(c.spec.file.replace(/\.pem$/, ""), c.cert, where(storeKeys.crossFile(c.spec.file))),
       subjectCa: c.spec.subject,
       issuerCa: c.spec.issuer,
     })),
     issuing: plan.newIntermediate.id,
     trusted: registry.trusted,
-    caBundlePath: L.caBundle,
+    caBundlePath: where(storeKeys.caBundle),
     ...done,
     warnings: [...crlUrlWarning(s.config), ...done.warnings],
   };
@@ -135,7 +133,7 @@ export async function finishRootRollover(
   p: FinishParams,
 ): Promise<RolloverResult & { stranded: Array<{ serial: string; partnerId: string; issuer: string; notAfter: string }> }> {
   const s = await openForRollover(pki);
-  const plan = planRootFinish(s.config, await readIndex(s.layout.index), s.now);
+  const plan = planRootFinish(s.config, (await readIndexOf(s.store)).records, s.now);
   const stranded = plan.stranded.map((r) => ({ serial: r.serial, partnerId: r.partnerId, issuer: r.issuer, notAfter: r.notAfter }));
   if (stranded.length && !p.force) {
     const shown = stranded
@@ -151,7 +149,6 @@ export async function finishRootRollover(
   const next: StoreConfig = { ...s.config, cas: plan.registry };
   const ca = nextCaCerts(next, s.ca, []);
   const done = await commitStep(pki, {
-    layout: s.layout,
     before: s.config,
     next,
     ca,
@@ -174,7 +171,7 @@ export async function finishRootRollover(
     crosses: [],
     issuing: plan.registry.issuing,
     trusted: plan.registry.trusted,
-    caBundlePath: s.layout.caBundle,
+    caBundlePath: s.store.where(storeKeys.caBundle),
     ...done,
     warnings: [...warnings, ...done.warnings],
     stranded,

@@ -7,12 +7,12 @@ import { randomSerial } from "../ids.js";
 import { encryptPkcs8, exportPkcs8, exportSpki, generateKeyPair, type KeyType } from "../keys.js";
 import { encodePem } from "../pem.js";
 import { type CertInfo, createCertificate } from "../pki.js";
-import { layoutOf, type Pki } from "../session.js";
+import type { Pki } from "../session.js";
+import { readIndexOf, readRevocationsOf } from "../store/blobs.js";
 import { ROLLOVER_FORMAT_VERSION, type StoreConfig, serializeConfig } from "../store/config.js";
 import { storeKeys } from "../store/keys.js";
-import type { Layout } from "../store/layout.js";
-import { readIndexFrom, readRevocationsFrom } from "../store/read.js";
 import type { Revocation } from "../store/revocations.js";
+import type { StoreReader } from "../store/storage.js";
 import { iso } from "../time.js";
 import { cryptoKeySigner } from "../x509/signer.js";
 import {
@@ -115,8 +115,8 @@ async function mintCanary(config: StoreConfig, issuer: { cert: CertInfo; key: Ca
 }
 
 /** Keys are protected like the root key already is: encrypted with the same passphrase, or (--insecure-no-passphrase stores) not. */
-export async function keyProtector(layout: Layout, passphrase: PassphraseSource | undefined) {
-  const encrypted = await canaryKeyEncrypted(layout);
+export async function keyProtector(store: StoreReader, passphrase: PassphraseSource | undefined) {
+  const encrypted = await canaryKeyEncrypted(store);
   const secret = encrypted && passphrase ? await passphrase() : undefined;
   return async (key: CryptoKey) => {
     const der = await exportPkcs8(key);
@@ -126,12 +126,12 @@ export async function keyProtector(layout: Layout, passphrase: PassphraseSource 
 
 /** The store as the step found it, with the keys of every CA in service, decrypted before the lock. */
 export async function openForRollover(pki: Pki) {
-  const layout = layoutOf(pki);
+  const store = pki.storage;
   const config = await pki.config();
-  const ca = await loadCaCerts(layout, config);
-  const keys = await loadCaKeys(layout, ca, pki.passphrase);
-  const protect = await keyProtector(layout, pki.passphrase);
-  return { layout, config, ca, keys, protect, now: pki.now, taken: await caIdsOnDisk(layout) };
+  const ca = await loadCaCerts(store, config);
+  const keys = await loadCaKeys(store, ca, pki.passphrase);
+  const protect = await keyProtector(store, pki.passphrase);
+  return { store, config, ca, keys, protect, now: pki.now, taken: await caIdsOnDisk(store) };
 }
 
 /** CaCerts for a registry and certificates: what the store holds once the step commits. */
@@ -145,7 +145,6 @@ export function nextCaCerts(config: StoreConfig, before: CaCerts, added: Array<{
 }
 
 export interface CommitStepParams {
-  layout: Layout;
   /** The config as the step read it: the commit is refused if the store changed since. */
   before: StoreConfig;
   next: StoreConfig;
@@ -167,7 +166,6 @@ export interface CommitStepParams {
  * fresh CRLs for every CA in service and the journal, with the step's audit record.
  */
 export async function commitStep(pki: Pki, c: CommitStepParams): Promise<{ crls: PublishedCrl[]; copies: string[]; warnings: string[] }> {
-  const { layout } = c;
   return pki.transact(
     "ca.rollover",
     async (tx) => {
@@ -188,8 +186,8 @@ export async function commitStep(pki: Pki, c: CommitStepParams): Promise<{ crls:
       for (const f of c.puts ?? []) tx.put(f.key, f.data);
       tx.put(storeKeys.caBundle, caBundlePem(c.ca)).put(storeKeys.chain, issuingChainPem(c.ca));
       tx.put(storeKeys.config, serializeConfig(next));
-      const journal = await readRevocationsFrom(tx, pki.storage);
-      const pub = { layout, config: next, ca: c.ca, keys: c.keys, journal, added, index: () => readIndexFrom(tx, pki.storage), now: tx.now };
+      const journal = await readRevocationsOf(tx);
+      const pub = { config: next, ca: c.ca, keys: c.keys, journal, added, index: () => readIndexOf(tx), now: tx.now };
       const staged = await stagePublication(pub, tx);
       tx.audit(c.audit, publishAudit(staged));
       const result = { crls: staged.crls, copies: [] as string[], warnings: [] as string[] };

@@ -1,9 +1,10 @@
-import { stat } from "node:fs/promises";
 import { isEncryptedKeyPem, keyTypeOf } from "../keys.js";
 import { type CaKeyPlace, locateCaKeys } from "../keystore/reachability.js";
 import type { CertInfo } from "../pki.js";
-import { readText } from "../store/fs.js";
-import { openStore } from "../store/store.js";
+import { openReader } from "../session.js";
+import { mustGet, utf8 } from "../store/blobs.js";
+import { type Issuer, storeKeys } from "../store/keys.js";
+import type { Storage } from "../store/storage.js";
 import { daysUntil, iso } from "../time.js";
 import { caEntry, certOf, loadCaCerts } from "./material.js";
 
@@ -50,7 +51,7 @@ export interface ShowCaResult {
   otherCas?: Array<CaDetails & { id: string; state: "in-service" | "retired" }>;
 }
 
-async function keyDetails(place: CaKeyPlace | undefined, keyPath: string) {
+async function keyDetails(place: CaKeyPlace | undefined, store: Storage, key: string) {
   if (place?.keyStore === "pkcs11")
     return {
       keyStore: "pkcs11" as const,
@@ -59,11 +60,17 @@ async function keyDetails(place: CaKeyPlace | undefined, keyPath: string) {
       tokenReachable: place.reachable === true,
       ...(place.problem ? { tokenProblem: place.problem } : {}),
     };
-  const [pem, st] = await Promise.all([readText(keyPath), stat(keyPath)]);
-  return { keyStore: "file" as const, keyPath, keyEncrypted: isEncryptedKeyPem(pem), keyMode: (st.mode & 0o777).toString(8).padStart(4, "0") };
+  // Read as it is, loose mode or not: showing the mode is the point (use and doctor refuse it).
+  const [pem, mode] = await Promise.all([mustGet(store, key), store.mode?.(key)]);
+  return {
+    keyStore: "file" as const,
+    keyPath: store.where(key),
+    keyEncrypted: isEncryptedKeyPem(utf8(pem)),
+    ...(mode !== undefined ? { keyMode: (mode & 0o777).toString(8).padStart(4, "0") } : {}),
+  };
 }
 
-async function details(cert: CertInfo, certPath: string, keyPath: string, now: Date, place: CaKeyPlace | undefined): Promise<CaDetails> {
+async function details(cert: CertInfo, store: Storage, id: Issuer, now: Date, place: CaKeyPlace | undefined): Promise<CaDetails> {
   return {
     subject: cert.subject,
     issuer: cert.issuer,
@@ -74,28 +81,30 @@ async function details(cert: CertInfo, certPath: string, keyPath: string, now: D
     daysLeft: daysUntil(cert.notAfter, now),
     fingerprint: cert.fingerprint,
     ...(cert.pathLen !== undefined ? { pathLen: cert.pathLen } : {}),
-    certPath,
-    ...(await keyDetails(place, keyPath)),
+    certPath: store.where(storeKeys.caCert(id)),
+    ...(await keyDetails(place, store, storeKeys.caKey(id))),
   };
 }
 
 /** The CA certificates, their keys' protection and the store's policy. Needs no passphrase. */
 export async function showCa(p: ShowCaParams): Promise<ShowCaResult> {
-  const { layout, config } = await openStore(p.pkiDir);
-  const ca = await loadCaCerts(layout, config);
-  const places = await locateCaKeys(layout, ca);
+  const pki = await openReader(p.pkiDir);
+  const config = await pki.config();
+  const store = pki.storage;
+  const ca = await loadCaCerts(store, config);
+  const places = await locateCaKeys(store, ca);
   const place = (role: string) => places.find((pl) => pl.role === role);
   // The issuing hierarchy; after a rollover its files are ca/<id>.pem and private/<id>.key.
   const rootId = caEntry(ca, ca.issuerRole).parent ?? ca.issuerRole;
-  const of = (id: string) => details(certOf(ca, id), layout.caCert(id), layout.caKey(id), p.now, place(id));
+  const of = (id: string) => details(certOf(ca, id), store, id, p.now, place(id));
   const others = ca.all.filter((c) => c.id !== rootId && c.id !== ca.issuerRole);
   return {
-    pkiDir: layout.root,
+    pkiDir: pki.location,
     formatVersion: config.formatVersion,
     root: await of(rootId),
     ...(ca.intermediate ? { intermediate: await of(ca.issuerRole) } : {}),
-    caBundlePath: layout.caBundle,
-    chainPath: layout.chain,
+    caBundlePath: store.where(storeKeys.caBundle),
+    chainPath: store.where(storeKeys.chain),
     ...(config.ca.crlUrl ? { crlUrl: config.ca.crlUrl } : {}),
     ...(config.ca.ocspUrl ? { ocspUrl: config.ca.ocspUrl } : {}),
     ...(config.crl.publishDir ? { crlPublishDir: config.crl.publishDir } : {}),

@@ -1,21 +1,24 @@
 // What has been published already, so that nothing published is ever taken back (#13):
 // every serial on a signed CRL (in the store or in the publish directory) stays on every later
 // CRL, and CRL Numbers continue from the highest one seen anywhere, not only from state.json.
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type CaCerts, certOf, crlCas } from "../ca/material.js";
-import { fsError } from "../errors.js";
 import { REVOCATION_REASONS, type RevocationReason } from "../store/index-file.js";
-import type { Layout } from "../store/layout.js";
+import { storeKeys } from "../store/keys.js";
 import type { Revocation } from "../store/revocations.js";
+import type { StoreReader } from "../store/storage.js";
 import { iso } from "../time.js";
+import { readOptionalFile, readUserFile } from "../user-files.js";
 import { type ParsedCrl, parseCrl, parseCrlSerials, verifyCrlSignature } from "./decode.js";
 import type { CaRole, CrlState } from "./publish.js";
 
 export interface SeenCrl {
   role: CaRole;
+  /** The store's name for it (see Storage.where), or its path in the publish directory. */
   path: string;
   where: "store" | "publish";
+  /** Reads its bytes again (for the rare full parse); undefined when it is gone. */
+  read: () => Promise<Uint8Array | undefined>;
   /** Absent when the file is missing. Its header only: `entries` is empty, see `serials`. */
   crl?: ParsedCrl;
   serials?: string[];
@@ -34,26 +37,30 @@ export interface CrlHistory {
 /** The CAs that publish CRLs, issuing CA first. */
 export const rolesOf = (ca: CaCerts): CaRole[] => crlCas(ca).map((c) => c.id);
 
-/** The DER CRL paths of each CA in the store and, when configured, in the publish directory. */
-export function crlPaths(layout: Layout, publishDir: string | undefined, ca: CaCerts): Array<{ role: CaRole; path: string; where: SeenCrl["where"] }> {
-  return rolesOf(ca).flatMap((role) => [
-    { role, path: layout.crlDer(role), where: "store" as const },
-    ...(publishDir ? [{ role, path: join(publishDir, `${role}.crl`), where: "publish" as const }] : []),
-  ]);
-}
+type Where = Pick<SeenCrl, "role" | "path" | "where" | "read">;
 
-type Where = { role: CaRole; path: string; where: SeenCrl["where"] };
+/** A CRL in the publish directory (a file the web server or gateway reads). */
+export const publishedAt = (role: CaRole, path: string): Where => ({ role, path, where: "publish", read: () => readOptionalFile(path) });
+
+/** The DER CRL of each CA in the store and, when configured, in the publish directory. */
+export function crlSources(store: StoreReader, publishDir: string | undefined, ca: CaCerts): Where[] {
+  return rolesOf(ca).flatMap((role) => {
+    const key = storeKeys.crlDer(role);
+    const inStore: Where = { role, path: store.where(key), where: "store", read: () => store.get(key) };
+    return [inStore, ...(publishDir ? [publishedAt(role, join(publishDir, `${role}.crl`))] : [])];
+  });
+}
 
 async function readDer(at: Where): Promise<Buffer | SeenCrl> {
   try {
-    return await readFile(at.path);
+    const bytes = await at.read();
+    return bytes ? Buffer.from(bytes) : at;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") return at;
     // The publish directory belongs to the web server or gateway as much as to us: a problem
     // there is reported (and repaired by the next publish), never a reason to refuse a change.
+    const code = (err as { cause?: NodeJS.ErrnoException }).cause?.code;
     if (at.where === "publish") return { ...at, damaged: `unreadable (${code ?? "error"})` };
-    throw fsError(err, at.path, "read");
+    throw err;
   }
 }
 
@@ -77,10 +84,10 @@ export async function readSeen(at: Where, ca: CaCerts): Promise<SeenCrl> {
 }
 
 /** Reads every published CRL; unreadable ones are reported, never trusted. */
-export async function readCrlHistory(layout: Layout, publishDir: string | undefined, ca: CaCerts): Promise<CrlHistory> {
+export async function readCrlHistory(store: StoreReader, publishDir: string | undefined, ca: CaCerts): Promise<CrlHistory> {
   const seen: SeenCrl[] = [];
   const judged: Array<{ der: Buffer; seen: SeenCrl }> = [];
-  for (const at of crlPaths(layout, publishDir, ca)) {
+  for (const at of crlSources(store, publishDir, ca)) {
     const der = await readDer(at);
     if (!Buffer.isBuffer(der)) {
       seen.push(der);
@@ -113,22 +120,22 @@ export function mergeCrlNumbers(state: CrlState, history: CrlHistory): CrlState 
  */
 export async function unjournaled(history: CrlHistory, journal: readonly Revocation[], owners: ReadonlyMap<string, string>): Promise<Revocation[]> {
   const have = new Set(journal.map((e) => e.serial));
-  const missing: Array<[string, { role: CaRole; path: string }]> = [];
+  const missing: Array<[string, SeenCrl]> = [];
   for (const s of history.seen) {
     if (!s.serials || !s.signatureValid) continue;
     for (const serial of s.serials)
       if (!have.has(serial)) {
         have.add(serial);
-        missing.push([serial, { role: s.role, path: s.path }]);
+        missing.push([serial, s]);
       }
   }
   if (missing.length === 0) return [];
-  // The rare path: the date and reason the CRL gives, from a full read of the files that list them.
+  // The rare path: the date and reason the CRL gives, from a full read of the CRLs that list them.
   const details = new Map<string, { revokedAt: Date; reason: string }>();
-  for (const path of new Set(missing.map(([, l]) => l.path))) {
+  for (const at of new Set(missing.map(([, l]) => l))) {
     let entries: ParsedCrl["entries"] = [];
     try {
-      entries = parseCrl(await readFile(path)).entries;
+      entries = parseCrl(Buffer.from((await at.read()) ?? [])).entries;
     } catch {} // replaced since: the serial is still kept, dated at the epoch
     for (const e of entries) if (!details.has(e.serial)) details.set(e.serial, e);
   }
@@ -144,7 +151,7 @@ export async function unjournaled(history: CrlHistory, journal: readonly Revocat
  * CA or older than the store's, or a copy (PEM, bundle) whose bytes differ from the store's,
  * as a crash in the middle of copying leaves them. Gateways load these files (#13).
  */
-export async function publishDirLag(layout: Layout, publishDir: string, history: CrlHistory): Promise<Array<{ path: string; why: string }>> {
+export async function publishDirLag(store: StoreReader, publishDir: string, history: CrlHistory): Promise<Array<{ path: string; why: string }>> {
   const out: Array<{ path: string; why: string }> = [];
   const roles = [...new Set(history.seen.map((s) => s.role))];
   for (const s of history.seen.filter((x) => x.where === "publish")) {
@@ -158,9 +165,12 @@ export async function publishDirLag(layout: Layout, publishDir: string, history:
           : undefined;
     if (why) out.push({ path: s.path, why });
   }
-  const copies: Array<[string, string]> = [...roles.map((r) => [layout.crlPem(r), `${r}.crl.pem`] as [string, string]), [layout.crlBundle, "crl-bundle.pem"]];
-  for (const [source, name] of copies) {
-    const [mine, theirs] = await Promise.all([readFile(source).catch(() => undefined), readFile(join(publishDir, name)).catch(() => undefined)]);
+  const copies: Array<[string, string]> = [
+    ...roles.map((r) => [storeKeys.crlPem(r), `${r}.crl.pem`] as [string, string]),
+    [storeKeys.crlBundle, "crl-bundle.pem"],
+  ];
+  for (const [key, name] of copies) {
+    const [mine, theirs] = await Promise.all([store.get(key).catch(() => undefined), readUserFile(join(publishDir, name)).catch(() => undefined)]);
     if (mine && !theirs?.equals(mine)) out.push({ path: join(publishDir, name), why: theirs ? "not the store's current copy" : "missing" });
   }
   return out;

@@ -1,22 +1,20 @@
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { AuditEntry } from "../audit/audit.js";
 import { type CaCerts, type CaKeys, crlCas, loadCaCerts, loadCaKeys } from "../ca/material.js";
 import { type CaId, isCaId } from "../ca/registry.js";
-import { fsError } from "../errors.js";
 import { encodePem } from "../pem.js";
-import { layoutOf, type Pki, type Tx } from "../session.js";
+import type { Pki, Tx } from "../session.js";
+import { getText, readIndexOf, readRevocationsOf } from "../store/blobs.js";
 import type { StoreConfig } from "../store/config.js";
-import { type DurableStepHook, ensureDir, writeFileAtomic } from "../store/fs.js";
 import { type CertRecord, type IndexSnapshot, stageIndex } from "../store/index-file.js";
 import { storeKeys } from "../store/keys.js";
-import type { Layout } from "../store/layout.js";
-import { readIndexFrom, readRevocationsFrom } from "../store/read.js";
 import { isObject } from "../store/records.js";
 import { type Revocation, type RevocationsSnapshot, serializeRevocations } from "../store/revocations.js";
+import type { StoreReader } from "../store/storage.js";
 import { DAY, iso } from "../time.js";
+import { type DurableStepHook, ensureDir, writeFileAtomic } from "../user-files.js";
 import { buildCrl, type CrlEntry } from "./encode.js";
-import { mergeCrlNumbers, readCrlHistory, readSeen, unjournaled } from "./history.js";
+import { mergeCrlNumbers, publishedAt, readCrlHistory, readSeen, unjournaled } from "./history.js";
 
 /** A CA id: "root", "intermediate", after a rollover "intermediate-2" … (see ca/registry.ts). */
 export type CaRole = CaId;
@@ -49,14 +47,9 @@ const THIS_UPDATE_BACKDATE_MS = 5 * 60 * 1000;
  * The last CRL Numbers, and why state.json could not be used if it could not. It is only a
  * cache of what the published CRLs say (see mergeCrlNumbers): damage costs nothing but a report.
  */
-export async function readCrlState(layout: Layout): Promise<{ state: CrlState; damaged?: string }> {
-  let text: string;
-  try {
-    text = await readFile(layout.crlState, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { state: {} };
-    throw fsError(err, layout.crlState, "read");
-  }
+export async function readCrlState(store: StoreReader): Promise<{ state: CrlState; damaged?: string }> {
+  const text = await getText(store, storeKeys.crlState);
+  if (text === undefined) return { state: {} };
   let v: unknown;
   try {
     v = JSON.parse(text);
@@ -75,7 +68,6 @@ export async function readCrlState(layout: Layout): Promise<{ state: CrlState; d
 }
 
 export interface RenderCrlsParams {
-  layout: Layout;
   config: StoreConfig;
   ca: CaCerts;
   keys: CaKeys;
@@ -125,8 +117,8 @@ export async function stageCrls(p: RenderCrlsParams, tx: Tx): Promise<StagedCrls
       thisUpdate: iso(thisUpdate),
       nextUpdate: iso(nextUpdate),
       entries: entries.length,
-      pemPath: p.layout.crlPem(role),
-      derPath: p.layout.crlDer(role),
+      pemPath: tx.where(storeKeys.crlPem(role)),
+      derPath: tx.where(storeKeys.crlDer(role)),
     });
   }
   const bundle = pems.join("");
@@ -141,7 +133,6 @@ export function publishAudit(staged: StagedCrls): AuditEntry {
 }
 
 export interface PublicationParams {
-  layout: Layout;
   config: StoreConfig;
   ca: CaCerts;
   keys: CaKeys;
@@ -165,8 +156,8 @@ export interface PublicationParams {
  * record of a revocation always has its journal line (the journal is the commit point).
  */
 export async function stagePublication(p: PublicationParams, tx: Tx): Promise<StagedCrls & { recovered: Revocation[] }> {
-  const history = await readCrlHistory(p.layout, p.config.crl.publishDir, p.ca);
-  const state = mergeCrlNumbers((await readCrlState(p.layout)).state, history);
+  const history = await readCrlHistory(tx, p.config.crl.publishDir, p.ca);
+  const state = mergeCrlNumbers((await readCrlState(tx)).state, history);
   let recovered = await unjournaled(history, [...p.journal.entries, ...p.added], new Map());
   if (recovered.length && p.index) {
     const index = typeof p.index === "function" ? await p.index() : p.index;
@@ -174,9 +165,8 @@ export async function stagePublication(p: PublicationParams, tx: Tx): Promise<St
     recovered = recovered.map((e) => ({ ...e, partnerId: owners.get(e.serial) ?? e.partnerId }));
   }
   const revocations = [...p.journal.entries, ...p.added, ...recovered];
-  await ensureDir(p.layout.crlDir);
   const validity = p.validityDays ? { validityDays: p.validityDays } : {};
-  const staged = await stageCrls({ layout: p.layout, config: p.config, ca: p.ca, keys: p.keys, revocations, state, now: p.now, ...validity }, tx);
+  const staged = await stageCrls({ config: p.config, ca: p.ca, keys: p.keys, revocations, state, now: p.now, ...validity }, tx);
   tx.append("revocations", serializeRevocations([...p.added, ...recovered]));
   return { ...staged, recovered };
 }
@@ -201,7 +191,7 @@ export async function copyToPublishDir(
     await ensureDir(dir);
     for (const crl of staged.crls) {
       // Only a CRL this CA signed counts: a leftover of another CA is simply replaced.
-      const there = await readSeen({ role: crl.issuer, path: join(dir, `${crl.issuer}.crl`), where: "publish" }, ca);
+      const there = await readSeen(publishedAt(crl.issuer, join(dir, `${crl.issuer}.crl`)), ca);
       const number = there.signatureValid ? (there.number ?? 0) : 0;
       if (number > crl.number)
         return { copies, warnings: [`${dir} holds a newer ${crl.issuer} CRL (#${number}) than this one (#${crl.number}); it was left in place`] };
@@ -227,33 +217,29 @@ export interface PublishCrlParams {
 
 /** Signs and publishes fresh CRLs for every CA in the chain. */
 export async function publishCrls(pki: Pki, p: PublishCrlParams = {}): Promise<PublishResult> {
-  const layout = layoutOf(pki);
   const config = await pki.config();
-  const ca = await loadCaCerts(layout, config);
+  const ca = await loadCaCerts(pki.storage, config);
   // The key derivation runs in the thread pool while we wait for the lock and read the journal.
-  const keysPending = loadCaKeys(layout, ca, pki.passphrase);
+  const keysPending = loadCaKeys(pki.storage, ca, pki.passphrase);
   keysPending.catch(() => {});
   return pki.transact(
     "crl.publish",
     async (tx) => {
-      const journal = await readRevocationsFrom(tx, pki.storage);
+      const journal = await readRevocationsOf(tx);
       const validity = p.validityDays ? { validityDays: p.validityDays } : {};
       let index: IndexSnapshot | undefined;
       const loadIndex = async () => {
-        index ??= await readIndexFrom(tx, pki.storage);
+        index ??= await readIndexOf(tx);
         return index;
       };
-      const staged = await stagePublication(
-        { layout, config, ca, keys: await keysPending, journal, added: [], index: loadIndex, now: tx.now, ...validity },
-        tx,
-      );
+      const staged = await stagePublication({ config, ca, keys: await keysPending, journal, added: [], index: loadIndex, now: tx.now, ...validity }, tx);
       tx.audit(publishAudit(staged));
       if (staged.recovered.length) {
         const snap = await loadIndex();
         const fixes = revokedInIndex(snap, staged.recovered);
         if (fixes.length) stageIndex(tx, snap, fixes);
       }
-      const result: PublishResult = { crls: staged.crls, bundlePath: layout.crlBundle, copies: [], warnings: [] };
+      const result: PublishResult = { crls: staged.crls, bundlePath: pki.storage.where(storeKeys.crlBundle), copies: [], warnings: [] };
       tx.afterCommit(async () => {
         const { copies, warnings } = await copyToPublishDir(config, ca, staged, pki.durableStep);
         const bundle = staged.files.find((f) => f.name === "crl-bundle.pem");

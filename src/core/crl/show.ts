@@ -1,10 +1,10 @@
-import { readFile } from "node:fs/promises";
 import { type CaCerts, certOf, crlCas, loadCaCerts } from "../ca/material.js";
-import { envError, fsError } from "../errors.js";
+import { envError } from "../errors.js";
+import { openReader } from "../session.js";
+import { readRevocationsOf } from "../store/blobs.js";
 import type { StoreConfig } from "../store/config.js";
-import type { Layout } from "../store/layout.js";
-import { readRevocations } from "../store/revocations.js";
-import { openStore } from "../store/store.js";
+import { storeKeys } from "../store/keys.js";
+import type { StoreReader } from "../store/storage.js";
 import { HOUR, iso } from "../time.js";
 import { type ParsedCrl, parseCrl, verifyCrlSignature } from "./decode.js";
 import type { CaRole } from "./publish.js";
@@ -30,7 +30,7 @@ export interface LoadedCrl {
 
 /** Reads and checks the published CRL of each CA; undefined for a CA whose CRL is missing. */
 export async function loadPublishedCrls(
-  layout: Layout,
+  store: StoreReader,
   config: StoreConfig,
   ca: CaCerts,
 ): Promise<Array<LoadedCrl | { role: CaRole; path: string; missing: true }>> {
@@ -38,16 +38,11 @@ export async function loadPublishedCrls(
   const roles: CaRole[] = crlCas(ca).map((c) => c.id);
   const out: Array<LoadedCrl | { role: CaRole; path: string; missing: true }> = [];
   for (const role of roles) {
-    const path = layout.crlDer(role);
-    let der: Buffer;
-    try {
-      der = await readFile(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") {
-        out.push({ role, path, missing: true });
-        continue;
-      }
-      throw fsError(err, path, "read");
+    const path = store.where(storeKeys.crlDer(role));
+    const der = await store.get(storeKeys.crlDer(role));
+    if (!der) {
+      out.push({ role, path, missing: true });
+      continue;
     }
     let crl: ParsedCrl;
     try {
@@ -63,11 +58,12 @@ export async function loadPublishedCrls(
 
 /** The published CRLs: number, validity, signature check and entries (with partner ids). */
 export async function showCrls(p: { pkiDir: string; now: Date }): Promise<{ crls: CrlDetails[] }> {
-  const { layout, config } = await openStore(p.pkiDir);
-  const ca = await loadCaCerts(layout, config);
-  const owners = new Map((await readRevocations(layout.revocations)).entries.map((r) => [r.serial, r.partnerId]));
+  const pki = await openReader(p.pkiDir);
+  const config = await pki.config();
+  const ca = await loadCaCerts(pki.storage, config);
+  const owners = new Map((await readRevocationsOf(pki.storage)).entries.map((r) => [r.serial, r.partnerId]));
   const crls: CrlDetails[] = [];
-  for (const l of await loadPublishedCrls(layout, config, ca)) {
+  for (const l of await loadPublishedCrls(pki.storage, config, ca)) {
     if ("missing" in l) throw envError("ERR_NO_CRL", `no CRL published for the ${l.role} CA (${l.path})`, "run `mtls crl publish`");
     const { crl } = l;
     crls.push({

@@ -1,7 +1,6 @@
 // `mtls demo`: the whole partner lifecycle on this machine, in a directory of its own, with
 // every step checked. Each step names the command a person would type for it.
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import https from "node:https";
 import { join } from "node:path";
 import { openBundle } from "../bundle/open.js";
@@ -20,6 +19,7 @@ import { SCENARIOS } from "../probe/scenarios.js";
 import { offboardPartner } from "../revoke/revoke.js";
 import { openPki, type Pki } from "../session.js";
 import { checkStatus } from "../status/status.js";
+import { mkdir, readdir, readFile, writeFile } from "../user-files.js";
 
 export interface DemoStep {
   n: number;

@@ -1,8 +1,9 @@
-import type { AuditRecord, AuditVerification, DamagedTail } from "../audit/audit.js";
+import type { AuditRecord, AuditVerification } from "../audit/audit.js";
 import type { CaCerts } from "../ca/material.js";
 import type { CrlHistory } from "../crl/history.js";
 import type { CrlState } from "../crl/publish.js";
 import type { MtlsError } from "../errors.js";
+import type { DamagedTail } from "../store/audit-file.js";
 import type { StoreConfig } from "../store/config.js";
 import type { StorageProblem } from "../store/health.js";
 import type { CertRecord, IndexSnapshot } from "../store/index-file.js";

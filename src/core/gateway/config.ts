@@ -1,16 +1,19 @@
 import { createHash } from "node:crypto";
-import { readdir, readFile, stat } from "node:fs/promises";
 import { isIP } from "node:net";
 import { join, resolve } from "node:path";
-import { certOf, loadCaCerts, readCertFile } from "../ca/material.js";
-import { conflictError, envError, fsError, inputError, usageError } from "../errors.js";
+import { type CaCerts, certOf, loadCaCerts, readCertFile } from "../ca/material.js";
+import { conflictError, envError, inputError, usageError } from "../errors.js";
 import { attributeValueProblem } from "../identity/subject-policy.js";
 import { validatePartnerId } from "../ids.js";
 import { type San, sanProblem } from "../sans.js";
-import { ensureDir, exists, writeFileAtomic } from "../store/fs.js";
-import { readIndex } from "../store/index-file.js";
-import { openStore } from "../store/store.js";
-import { loadTemplate, renderTemplate, TEMPLATES_DIR, type TemplateScope } from "../templates.js";
+import { openReader } from "../session.js";
+import { readIndexOf, utf8 } from "../store/blobs.js";
+import type { StoreConfig } from "../store/config.js";
+import type { CertRecord } from "../store/index-file.js";
+import { storeKeys } from "../store/keys.js";
+import type { Storage, StoreReader } from "../store/storage.js";
+import { loadTemplate, renderTemplate, type TemplateScope, templateEntries } from "../templates.js";
+import { ensureDir, exists, isDirectory, writeFileAtomic } from "../user-files.js";
 import { exactCnDnRegex } from "./allowlist.js";
 import { checkGatewayFlags } from "./server-flags.js";
 
@@ -42,9 +45,8 @@ export interface GatewayDescriptor {
 }
 
 export async function gatewayKinds(): Promise<GatewayDescriptor[]> {
-  const dir = join(TEMPLATES_DIR, "gateways");
-  const kinds = (await readdir(dir)).sort();
-  return Promise.all(kinds.map(async (k) => JSON.parse(await readFile(join(dir, k, "descriptor.json"), "utf8")) as GatewayDescriptor));
+  const kinds = await templateEntries("gateways");
+  return Promise.all(kinds.map(async (k) => JSON.parse(await loadTemplate(`gateways/${k}/descriptor.json`)) as GatewayDescriptor));
 }
 
 export interface GatewayConfigParams {
@@ -170,54 +172,85 @@ export async function renderGatewayConfig(p: GatewayConfigParams): Promise<Gatew
   const kinds = await gatewayKinds();
   const d = kinds.find((k) => k.kind === p.kind);
   if (!d) throw usageError("ERR_USAGE", `unknown gateway kind "${p.kind}"`, `use one of: ${kinds.map((k) => k.kind).join(", ")}`);
-  const { layout, config } = await openStore(p.pkiDir);
-  const server = await checkGatewayFlags(p, d, layout);
-  const ca = await loadCaCerts(layout, config);
+  const pki = await openReader(p.pkiDir);
+  const config = await pki.config();
+  const server = await checkGatewayFlags(p, d, pki.storage);
+  const ca = await loadCaCerts(pki.storage, config);
   const warnings = [...(d.warnings ?? []), ...server.warnings];
-
-  const read = async (path: string, what: string) => {
-    try {
-      return await readFile(path, "utf8");
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") throw envError("ERR_NO_CRL", `${what} is missing (${path})`, "run `mtls crl publish`");
-      throw fsError(err, path, "read");
-    }
+  const [caBundlePem, crlBundlePem] = await Promise.all([
+    readPublished(pki.storage, storeKeys.caBundle, "the CA bundle"),
+    readPublished(pki.storage, storeKeys.crlBundle, "the CRL bundle"),
+  ]);
+  const identities = await allowListed(pki.storage, p, d, warnings);
+  warnings.push(...revocationWarnings(d, config, p.partners.length > 0));
+  const outIsDir = p.out !== undefined && (d.files.length > 1 || d.usesFiles || p.out.endsWith("/") || (await isDirectory(p.out)));
+  const files = gatewayFilePaths(pki.storage, d, p.filesDir ?? (outIsDir && p.out ? resolve(p.out) : undefined));
+  const values = templateValues({ p, d, config, ca, server, identities, files, caBundlePem, crlBundlePem });
+  const rendered: Array<{ name: string; text: string }> = [];
+  for (const f of d.files) rendered.push({ name: f.output, text: renderTemplate(await loadTemplate(`gateways/${d.kind}/${f.template}`), values) });
+  const allowlist = {
+    commonNames: (values.allowCns as Array<{ cn: string }>).map((c) => c.cn),
+    uris: values.allowUris as string[],
+    dnsNames: values.allowDnsNames as string[],
   };
-  const [caBundlePem, crlBundlePem] = await Promise.all([read(layout.caBundle, "the CA bundle"), read(layout.crlBundle, "the CRL bundle")]);
+  if (p.out === undefined)
+    return { kind: d.kind, schema: d.schema, files: rendered.map((r) => ({ name: r.name })), text: rendered.map((r) => r.text).join(""), allowlist, warnings };
+  const written = await writeGatewayFiles(p, d, outIsDir, rendered, { caBundlePem, crlBundlePem });
+  return { kind: d.kind, schema: d.schema, files: written, allowlist, warnings };
+}
 
-  // Identities of the allow-listed partners, from their valid certificates.
-  const index = await readIndex(layout.index);
+/** A published bundle of the store (exit 5 naming it when it is missing). */
+async function readPublished(store: StoreReader, key: string, what: string): Promise<string> {
+  const bytes = await store.get(key);
+  if (!bytes) throw envError("ERR_NO_CRL", `${what} is missing (${store.where(key)})`, "run `mtls crl publish`");
+  return utf8(bytes);
+}
+
+/** Identities of the allow-listed partners, from their valid certificates. */
+async function allowListed(store: StoreReader, p: GatewayConfigParams, d: GatewayDescriptor, warnings: string[]): Promise<Identity[]> {
+  const index = (await readIndexOf(store)).records;
   const identities: Identity[] = [];
   for (const raw of p.partners) {
     const id = validatePartnerId(raw);
     const records = index.filter((r) => r.partnerId === id && r.status === "valid" && Date.parse(r.notAfter) > p.now.getTime());
     if (records.length === 0)
       throw inputError("ERR_NO_CERT", `partner ${id} has no valid certificate to allow-list`, `issue one first: mtls partner issue ${id} ...`);
-    const cns = new Set<string>();
-    const uris = new Set<string>();
-    const dns = new Set<string>();
-    for (const r of records) {
-      const cert = await readCertFile(layout.certFile(r.serial), `certificate ${r.serial}`);
-      refuseUnsafeIdentities(id, r.serial, cert.commonNames, cert.sans);
-      for (const cn of cert.commonNames) cns.add(cn);
-      for (const s of cert.sans) {
-        if (s.type === "uri") uris.add(s.value);
-        if (s.type === "dns") dns.add(s.value);
-      }
-    }
-    if (d.allowlist === "subject-cn" && cns.size === 0)
+    const identity = await identityOf(store, id, records);
+    if (d.allowlist === "subject-cn" && identity.commonNames.length === 0)
       warnings.push(`partner ${id}'s certificates have no subject CN, which ${d.title} matches on: it would be refused`);
-    if (d.allowlist === "san" && uris.size + dns.size === 0)
+    if (d.allowlist === "san" && identity.uris.length + identity.dnsNames.length === 0)
       warnings.push(`partner ${id}'s certificates have no URI or DNS SAN, which ${d.title} matches on: it would be refused`);
-    identities.push({
-      id,
-      ...(cns.size ? { cn: [...cns][0] as string } : {}),
-      commonNames: [...cns].map((cn) => ({ cn })),
-      uris: [...uris],
-      dnsNames: [...dns],
-    });
+    identities.push(identity);
   }
-  if (p.partners.length && d.allowlist === "none")
+  return identities;
+}
+
+async function identityOf(store: StoreReader, id: string, records: CertRecord[]): Promise<Identity> {
+  const cns = new Set<string>();
+  const uris = new Set<string>();
+  const dns = new Set<string>();
+  for (const r of records) {
+    const cert = await readCertFile(store, storeKeys.certFile(r.serial), `certificate ${r.serial}`);
+    refuseUnsafeIdentities(id, r.serial, cert.commonNames, cert.sans);
+    for (const cn of cert.commonNames) cns.add(cn);
+    for (const s of cert.sans) {
+      if (s.type === "uri") uris.add(s.value);
+      if (s.type === "dns") dns.add(s.value);
+    }
+  }
+  return {
+    id,
+    ...(cns.size ? { cn: [...cns][0] as string } : {}),
+    commonNames: [...cns].map((cn) => ({ cn })),
+    uris: [...uris],
+    dnsNames: [...dns],
+  };
+}
+
+/** What the kind cannot do about revocation and allow-listing, in the operator's terms. */
+function revocationWarnings(d: GatewayDescriptor, config: StoreConfig, allowListing: boolean): string[] {
+  const warnings: string[] = [];
+  if (allowListing && d.allowlist === "none")
     warnings.push(`${d.title} cannot allow-list client identities in this configuration: every certificate the CA issued is accepted`);
   if (d.crl === "none")
     warnings.push(`${d.title} does not load CRLs here: revoked certificates keep working until they expire; keep partner certificates short-lived`);
@@ -235,25 +268,49 @@ export async function renderGatewayConfig(p: GatewayConfigParams): Promise<Gatew
     warnings.push(
       `the CRLs are embedded in this configuration: render and apply it again after every mtls crl publish, well inside the CRL validity (${config.crl.validityDays} days)`,
     );
+  return warnings;
+}
 
-  // Where the CA bundle and CRL live on the gateway host.
-  const outIsDir =
-    p.out !== undefined &&
-    (d.files.length > 1 ||
-      d.usesFiles ||
-      p.out.endsWith("/") ||
-      (await stat(p.out)
-        .then((s) => s.isDirectory())
-        .catch(() => false)));
-  const filesDir = p.filesDir ?? (outIsDir && p.out ? resolve(p.out) : undefined);
-  const caBundlePath = filesDir ? join(filesDir, "ca-bundle.pem") : layout.caBundle;
-  const crlBundlePath = filesDir ? join(filesDir, "crl-bundle.pem") : layout.crlBundle;
+/**
+ * Where the CA bundle and CRL live on the gateway host: the files directory, or the store's own
+ * files when the storage keeps them on local disk. A store with no such files (a database) needs
+ * --out <dir> or --files-dir, which get the copies.
+ */
+function gatewayFilePaths(storage: Storage, d: GatewayDescriptor, filesDir: string | undefined): { caBundlePath: string; crlBundlePath: string } {
+  if (filesDir) return { caBundlePath: join(filesDir, "ca-bundle.pem"), crlBundlePath: join(filesDir, "crl-bundle.pem") };
+  const [ca, crl] = [storage.localPath(storeKeys.caBundle), storage.localPath(storeKeys.crlBundle)];
+  if (ca !== undefined && crl !== undefined) return { caBundlePath: ca, crlBundlePath: crl };
+  if (d.usesFiles)
+    throw usageError(
+      "ERR_USAGE",
+      `${d.title} loads the CA bundle and CRL as files, and ${storage.location} keeps none a gateway could read`,
+      "pass --out <dir> (the copies are written there) or --files-dir <dir>",
+    );
+  // Not referenced by this kind's templates: any plain name will do.
+  return { caBundlePath: "ca-bundle.pem", crlBundlePath: "crl-bundle.pem" };
+}
+
+interface ValuesInput {
+  p: GatewayConfigParams;
+  d: GatewayDescriptor;
+  config: StoreConfig;
+  ca: CaCerts;
+  server: { serverCert?: string; serverKey?: string };
+  identities: Identity[];
+  files: { caBundlePath: string; crlBundlePath: string };
+  caBundlePem: string;
+  crlBundlePem: string;
+}
+
+/** Every value the templates may use. Over ~60 lines: one flat table of template variables, kept together. */
+function templateValues(v: ValuesInput): TemplateScope {
+  const { p, d, config, ca, server, identities } = v;
   const listen = parseListen(p.listen, d.defaults?.listen ?? "443");
   const upstream = parseUpstream(p.upstream ?? "http://127.0.0.1:8080");
   const all = <K extends keyof Identity>(k: K) => [...new Set(identities.flatMap((i) => i[k] as unknown as string[]))];
-
+  const ocsp = Boolean(config.ca.ocspUrl) && (d.ocsp ?? "none") !== "none";
   const pathFor = d.barePaths ? checkPath : (_flag: string, path: string) => path;
-  const values: TemplateScope = {
+  return {
     kind: d.kind,
     schema: d.schema,
     caName: commentSafe(config.ca.name),
@@ -275,13 +332,13 @@ export async function renderGatewayConfig(p: GatewayConfigParams): Promise<Gatew
       server.serverKey ? "--server" : "--server-key",
       server.serverKey ?? p.serverKey ?? d.defaults?.serverKey ?? "/etc/ssl/gateway/server.key",
     ),
-    caBundlePath: pathFor("--files-dir/--out", caBundlePath),
-    crlBundlePath: pathFor("--files-dir/--out", crlBundlePath),
-    caBundlePem: caBundlePem.trim(),
-    caBundleText: caBundlePem,
-    crlBundleText: crlBundlePem,
+    caBundlePath: pathFor("--files-dir/--out", v.files.caBundlePath),
+    crlBundlePath: pathFor("--files-dir/--out", v.files.crlBundlePath),
+    caBundlePem: v.caBundlePem.trim(),
+    caBundleText: v.caBundlePem,
+    crlBundleText: v.crlBundlePem,
     rootPem: ca.root.pem.trim(),
-    crlBundlePem: crlBundlePem.trim(),
+    crlBundlePem: v.crlBundlePem.trim(),
     caUuid: stableUuid(ca.root.fingerprint),
     // Every trusted root: one during normal operation, both during a root rollover (#18).
     trustedRoots: ca.registry.trusted.map((id) => certOf(ca, id)).map((c) => ({ uuid: stableUuid(c.fingerprint), pem: c.pem.trim() })),
@@ -303,33 +360,33 @@ export async function renderGatewayConfig(p: GatewayConfigParams): Promise<Gatew
     hasAllowUris: all("uris").length > 0,
     hasAllowDnsNames: all("dnsNames").length > 0,
   };
-  const rendered: Array<{ name: string; text: string }> = [];
-  for (const f of d.files) rendered.push({ name: f.output, text: renderTemplate(await loadTemplate(`gateways/${d.kind}/${f.template}`), values) });
-  const allowlist = {
-    commonNames: (values.allowCns as Array<{ cn: string }>).map((c) => c.cn),
-    uris: values.allowUris as string[],
-    dnsNames: values.allowDnsNames as string[],
-  };
+}
 
-  if (p.out === undefined)
-    return { kind: d.kind, schema: d.schema, files: rendered.map((r) => ({ name: r.name })), text: rendered.map((r) => r.text).join(""), allowlist, warnings };
-
+/** Writes the rendered files (and, for kinds that load them, the CA bundle and CRL copies) where --out says. */
+async function writeGatewayFiles(
+  p: GatewayConfigParams,
+  d: GatewayDescriptor,
+  outIsDir: boolean,
+  rendered: Array<{ name: string; text: string }>,
+  bundles: { caBundlePem: string; crlBundlePem: string },
+): Promise<GatewayConfigResult["files"]> {
   const files: GatewayConfigResult["files"] = [];
   const write = async (path: string, data: string) => {
     if (!p.force && (await exists(path))) throw conflictError("ERR_EXISTS", `${path} already exists`, "pass --force to overwrite it");
     await writeFileAtomic(path, data);
     files.push({ name: path.split("/").pop() as string, path });
   };
-  if (outIsDir) {
-    const dir = resolve(p.out);
-    await ensureDir(dir);
-    for (const r of rendered) await write(join(dir, r.name), r.text);
-    if (d.usesFiles) {
-      await write(join(dir, "ca-bundle.pem"), caBundlePem);
-      await write(join(dir, "crl-bundle.pem"), crlBundlePem);
-    }
-  } else {
-    await write(resolve(p.out), rendered.map((r) => r.text).join(""));
+  const out = p.out as string;
+  if (!outIsDir) {
+    await write(resolve(out), rendered.map((r) => r.text).join(""));
+    return files;
   }
-  return { kind: d.kind, schema: d.schema, files, allowlist, warnings };
+  const dir = resolve(out);
+  await ensureDir(dir);
+  for (const r of rendered) await write(join(dir, r.name), r.text);
+  if (d.usesFiles) {
+    await write(join(dir, "ca-bundle.pem"), bundles.caBundlePem);
+    await write(join(dir, "crl-bundle.pem"), bundles.crlBundlePem);
+  }
+  return files;
 }

@@ -1,8 +1,6 @@
 // The embedded mTLS gateway: what the home party gives partners as a test environment, and what
 // `mtls demo` runs against. Node's TLS server enforces the client certificate (CA bundle, every
 // CA's CRL as an array, TLS 1.2 minimum); a newly published CRL is picked up without a restart.
-import { unwatchFile, watchFile } from "node:fs";
-import { readFile } from "node:fs/promises";
 import http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
@@ -14,9 +12,11 @@ import { exportPkcs8, exportSpki, generateKeyPair } from "../keys.js";
 import { decodePemBlocks, encodePem } from "../pem.js";
 import { createCertificate, parseCertificate } from "../pki.js";
 import { assertRsaKeySound, rsaParamsProblem } from "../rsa-key.js";
-import { readIndex } from "../store/index-file.js";
-import type { Layout } from "../store/layout.js";
-import { openStore } from "../store/store.js";
+import { openReader } from "../session.js";
+import { mustGet, readIndexOf } from "../store/blobs.js";
+import type { StoreConfig } from "../store/config.js";
+import { storeKeys } from "../store/keys.js";
+import type { Storage } from "../store/storage.js";
 import { DAY, iso, MINUTE } from "../time.js";
 import { forwardHeaders } from "./forward-headers.js";
 
@@ -49,16 +49,16 @@ export interface RunningGateway {
 
 // Every CA's CRL, from the bundle (both hierarchies during a root rollover). Node reads one CRL
 // per entry of its `crl` option, so each goes in on its own.
-async function tlsMaterial(layout: Layout) {
-  const [ca, crls] = await Promise.all([readFile(layout.caBundle), readFile(layout.crlBundle, "latin1")]);
-  return { ca, crl: crls.match(/-----BEGIN X509 CRL-----[\s\S]*?-----END X509 CRL-----\n?/g) ?? [] };
+async function tlsMaterial(store: Storage) {
+  const [ca, crlBytes] = await Promise.all([mustGet(store, storeKeys.caBundle), mustGet(store, storeKeys.crlBundle)]);
+  const crls = Buffer.from(crlBytes).toString("latin1");
+  return { ca: Buffer.from(ca), crl: crls.match(/-----BEGIN X509 CRL-----[\s\S]*?-----END X509 CRL-----\n?/g) ?? [] };
 }
 
 /** A server certificate for localhost from the PKI's issuing CA, 30 days, held in memory only. */
-async function localServerCert(p: ServeParams, layout: Layout) {
-  const { config } = await openStore(p.pkiDir);
-  const ca = await loadCaCerts(layout, config);
-  const caKey = await loadIssuingKey(layout, ca, p.passphrase);
+async function localServerCert(p: ServeParams, store: Storage, config: StoreConfig) {
+  const ca = await loadCaCerts(store, config);
+  const caKey = await loadIssuingKey(store, ca, p.passphrase);
   const keys = await generateKeyPair("ec-p256");
   const cert = await createCertificate({
     serial: randomSerial(),
@@ -176,10 +176,26 @@ function parseUpstream(text: string | undefined): URL | undefined {
 }
 
 /** The certificate and key the gateway presents: the ones given (an RSA key checked first), or one issued for localhost. */
-async function serverCredential(p: ServeParams, layout: Layout): Promise<{ certPem: string; keyPem: string }> {
+async function serverCredential(p: ServeParams, store: Storage, config: StoreConfig): Promise<{ certPem: string; keyPem: string }> {
   const leaf = p.serverCertPem ? decodePemBlocks(p.serverCertPem).find((b) => b.label === "CERTIFICATE") : undefined;
   if (leaf) assertRsaKeySound(parseCertificate(leaf.der, "--server-cert").spki, "--server-cert");
-  return p.serverCertPem && p.serverKeyPem ? { certPem: p.serverCertPem, keyPem: p.serverKeyPem } : localServerCert(p, layout);
+  return p.serverCertPem && p.serverKeyPem ? { certPem: p.serverCertPem, keyPem: p.serverKeyPem } : localServerCert(p, store, config);
+}
+
+/**
+ * Calls `onChange` when the blob under `key` changes: publishing replaces it, and the storage's
+ * version says so cheaply (a directory store: the file's inode, size and mtime). A storage
+ * without versions is compared by content. Polled, as the file watcher before it was.
+ */
+function watchBlob(store: Storage, key: string, onChange: () => void): () => void {
+  const current = async () => store.version?.(key) ?? Buffer.from((await store.get(key).catch(() => undefined)) ?? []).toString("base64");
+  let seen: Promise<string> = current();
+  const timer = setInterval(async () => {
+    const before = await seen;
+    seen = current();
+    if ((await seen) !== before) onChange();
+  }, 500);
+  return () => clearInterval(timer);
 }
 
 /** Listens and returns the port (the one picked when `port` is 0). */
@@ -198,16 +214,18 @@ function gatewayUrl(listenHost: string, port: number): string {
 }
 
 export async function startGateway(p: ServeParams): Promise<RunningGateway> {
-  const { layout } = await openStore(p.pkiDir);
+  const pki = await openReader(p.pkiDir);
+  const config = await pki.config();
+  const store = pki.storage;
   const upstream = parseUpstream(p.upstream);
-  const server = await serverCredential(p, layout);
-  const material = await tlsMaterial(layout);
+  const server = await serverCredential(p, store, config);
+  const material = await tlsMaterial(store);
   const stats = { requests: 0, refusedHandshakes: 0, crlReloads: 0 };
 
   // Partner ids by serial, for the log line; re-read when the index changes.
   let owners = new Map<string, string>();
   const loadOwners = async () => {
-    owners = new Map((await readIndex(layout.index)).map((r) => [r.serial, r.partnerId]));
+    owners = new Map((await readIndexOf(store)).records.map((r) => [r.serial, r.partnerId]));
   };
   await loadOwners();
 
@@ -231,17 +249,15 @@ export async function startGateway(p: ServeParams): Promise<RunningGateway> {
   });
 
   const reloadCrls = async () => {
-    const m = await tlsMaterial(layout);
+    const m = await tlsMaterial(store);
     httpsServer.setSecureContext({ cert: server.certPem, key: server.keyPem, ca: m.ca, crl: m.crl, minVersion: "TLSv1.2" });
     await loadOwners();
     stats.crlReloads++;
-    p.log(`${iso(new Date())} reloaded CRLs from ${layout.crlDir}`);
+    p.log(`${iso(new Date())} reloaded CRLs from ${store.where(storeKeys.crlBundle)}`);
   };
-  // Publishing replaces the file by rename; watchFile polls the path, so it follows the new file.
-  const onChange = (cur: { mtimeMs: number }, prev: { mtimeMs: number }) => {
-    if (cur.mtimeMs !== prev.mtimeMs) reloadCrls().catch((err) => p.log(`${iso(new Date())} CRL reload failed: ${(err as Error).message}`));
-  };
-  watchFile(layout.crlBundle, { interval: 500 }, onChange);
+  const unwatch = watchBlob(store, storeKeys.crlBundle, () => {
+    reloadCrls().catch((err) => p.log(`${iso(new Date())} CRL reload failed: ${(err as Error).message}`));
+  });
 
   const port = await listen(httpsServer, p.port, p.host);
   return {
@@ -252,7 +268,7 @@ export async function startGateway(p: ServeParams): Promise<RunningGateway> {
     reloadCrls,
     close: () =>
       new Promise<void>((resolve) => {
-        unwatchFile(layout.crlBundle, onChange);
+        unwatch();
         httpsServer.close(() => resolve());
         httpsServer.closeAllConnections?.();
       }),

@@ -4,8 +4,8 @@
 import { usageError } from "../errors.js";
 import { validatePartnerId } from "../ids.js";
 import { SERVER_PREFIX } from "../server/prefix.js";
-import { readIndex } from "../store/index-file.js";
-import type { Layout } from "../store/layout.js";
+import { readIndexOf } from "../store/blobs.js";
+import type { StoreReader } from "../store/storage.js";
 import { loadTemplate } from "../templates.js";
 import type { GatewayConfigParams, GatewayDescriptor } from "./config.js";
 
@@ -35,7 +35,7 @@ export interface ServerPaths {
  * Refuses options the kind's templates never use (exit 2), and resolves `--server <name>` to the
  * paths `mtls server issue` wrote for that server's newest valid certificate.
  */
-export async function checkGatewayFlags(p: GatewayConfigParams & { server?: string }, d: GatewayDescriptor, layout: Layout): Promise<ServerPaths> {
+export async function checkGatewayFlags(p: GatewayConfigParams & { server?: string }, d: GatewayDescriptor, store: StoreReader): Promise<ServerPaths> {
   const text = (await Promise.all(d.files.map((f) => loadTemplate(`gateways/${d.kind}/${f.template}`)))).join("\n");
   for (const [key, flag, vars] of FLAGS) {
     if (p[key] !== undefined && !vars.some((v) => uses(text, v)))
@@ -46,7 +46,7 @@ export async function checkGatewayFlags(p: GatewayConfigParams & { server?: stri
     throw usageError("ERR_USAGE", "--server and --server-cert/--server-key exclude each other", "--server takes both paths from `mtls server issue`");
   if (!uses(text, "serverCert")) throw usageError("ERR_FLAG_UNUSED", `${d.title} does not use --server: its configuration names no server certificate`);
   const id = `${SERVER_PREFIX}${validatePartnerId(p.server)}`;
-  const valid = (await readIndex(layout.index)).filter((r) => r.partnerId === id && r.status === "valid" && Date.parse(r.notAfter) > p.now.getTime());
+  const valid = (await readIndexOf(store)).records.filter((r) => r.partnerId === id && r.status === "valid" && Date.parse(r.notAfter) > p.now.getTime());
   const record = valid.sort((a, b) => a.notAfter.localeCompare(b.notAfter)).at(-1);
   if (!record?.serverCertPath)
     throw usageError(

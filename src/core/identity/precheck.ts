@@ -1,8 +1,7 @@
 import { loadCaCerts } from "../ca/material.js";
 import { type IssueRequest, prepareRequest } from "../issue/issue.js";
-import { readIndex } from "../store/index-file.js";
-import { readPartners } from "../store/partners.js";
-import { openStore } from "../store/store.js";
+import type { Pki } from "../session.js";
+import { readIndexOf, readPartnersOf } from "../store/blobs.js";
 import { assertIdentitiesAvailable, type Identity, requestIdentities } from "./registry.js";
 
 /**
@@ -11,17 +10,18 @@ import { assertIdentitiesAvailable, type Identity, requestIdentities } from "./r
  * store as it was. Issuing checks ownership again under the lock: this is the early answer,
  * not the guard.
  */
-export async function precheckIssueRequest(p: IssueRequest & { pkiDir: string; now: Date }): Promise<void> {
-  const { layout, config } = await openStore(p.pkiDir);
+export async function precheckIssueRequest(pki: Pki, p: IssueRequest & { now: Date }): Promise<void> {
+  const config = await pki.config();
+  const storage = pki.storage;
   let identities: Identity[];
   if (p.csr) {
-    const ca = await loadCaCerts(layout, config);
+    const ca = await loadCaCerts(storage, config);
     const { generateKeyType: _skip, ...req } = p;
     identities = requestIdentities(await prepareRequest(req, config, ca.issuer, p.now));
   } else {
     // A generated key's certificate is CN=<cn or partner id> plus the given SANs (no key needed to know that).
     identities = [{ type: "cn", value: p.cn ?? p.partnerId }, ...(p.sans ?? []).map((s) => ({ type: s.type, value: s.value }))];
   }
-  const [records, registry] = await Promise.all([readIndex(layout.index), readPartners(layout.partners)]);
+  const [{ records }, registry] = await Promise.all([readIndexOf(storage), readPartnersOf(storage)]);
   assertIdentitiesAvailable({ records, registry, partnerId: p.partnerId, identities });
 }

@@ -1,9 +1,9 @@
 import { conflictError, inputError } from "../errors.js";
 import { validatePartnerId } from "../ids.js";
-import { layoutOf, type Pki } from "../session.js";
+import type { Pki } from "../session.js";
+import { readIndexOf, readPartnersOf } from "../store/blobs.js";
 import { storeKeys } from "../store/keys.js";
 import { serializePartners } from "../store/partners.js";
-import { readIndexFrom, readPartnersFrom } from "../store/read.js";
 import { iso } from "../time.js";
 import { IdentityOwners, identityKey } from "./registry.js";
 
@@ -26,13 +26,12 @@ export interface ReleaseIdentityResult {
  */
 export async function releaseIdentity(pki: Pki, p: ReleaseIdentityParams): Promise<ReleaseIdentityResult> {
   const id = validatePartnerId(p.partnerId);
-  const layout = layoutOf(pki);
   await pki.config();
   return pki.transact(
     "identity.release",
     async (tx) => {
-      const snap = await readIndexFrom(tx, pki.storage);
-      const registry = await readPartnersFrom(tx, pki.storage);
+      const snap = await readIndexOf(tx);
+      const registry = await readPartnersOf(tx);
       const claim = IdentityOwners.build(snap.records, registry, tx.now)
         .claimsOf(p.identity)
         .find((c) => c.partnerId === id);

@@ -1,7 +1,7 @@
 import { loadCaCerts } from "../ca/material.js";
 import { type LoadedCrl, loadPublishedCrls } from "../crl/show.js";
 import { inputError, MtlsError } from "../errors.js";
-import { openStore } from "../store/store.js";
+import { openReader } from "../session.js";
 import { DAY } from "../time.js";
 import { detectObjects } from "./detect.js";
 import { type Lint, lintObjects, type PkiContext } from "./lints.js";
@@ -38,9 +38,10 @@ export interface InspectResult {
 
 async function loadPki(p: InspectParams): Promise<{ ctx?: PkiContext; note?: string }> {
   try {
-    const { layout, config } = await openStore(p.pkiDir);
-    const ca = await loadCaCerts(layout, config);
-    const crls = (await loadPublishedCrls(layout, config, ca)).filter((l): l is LoadedCrl => !("missing" in l));
+    const pki = await openReader(p.pkiDir);
+    const config = await pki.config();
+    const ca = await loadCaCerts(pki.storage, config);
+    const crls = (await loadPublishedCrls(pki.storage, config, ca)).filter((l): l is LoadedCrl => !("missing" in l));
     return { ctx: { cas: ca.all.map((c) => c.cert), crls } };
   } catch (err) {
     if (p.pkiOptional && err instanceof MtlsError && err.code === "ERR_NO_PKI")

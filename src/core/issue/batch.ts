@@ -10,7 +10,7 @@ import { parseKeyType } from "../keys.js";
 import { encodePem } from "../pem.js";
 import type { CertInfo } from "../pki.js";
 import { parseSan } from "../sans.js";
-import { layoutOf, type Pki, type Tx } from "../session.js";
+import type { Pki, Tx } from "../session.js";
 import type { StoreConfig } from "../store/config.js";
 import { ensureDir, exists, parallel } from "../store/fs.js";
 import { type CertRecord, stageIndex } from "../store/index-file.js";
@@ -146,7 +146,6 @@ async function signAndStage(
   k: { config: StoreConfig; ca: CaCerts; caKey: CaKey; now: Date },
 ): Promise<number | undefined> {
   const { config, ca, caKey, now } = k;
-  const layout = layoutOf(pki);
   const snap = await readIndexFrom(tx, pki.storage);
   const registry = await readPartnersFrom(tx, pki.storage);
   const taken = new Set(snap.records.map((r) => r.serial));
@@ -157,7 +156,7 @@ async function signAndStage(
   await parallel(toSign, p.concurrency ?? 8, async (item) => {
     const serial = uniqueSerial(taken);
     const cert = await signRequest(item.req, ca, caKey, serial, now, config);
-    const record = recordFor(item.req, cert, ca, layout, now);
+    const record = recordFor(item.req, cert, ca, now);
     records.push(record);
     tx.put(storeKeys.certFile(serial), cert.pem, { exclusive: true }).put(storeKeys.chainFile(serial), chainPemFor(cert, ca), { exclusive: true });
     if (item.req.privateKey) {
@@ -191,11 +190,10 @@ async function signAndStage(
 }
 
 export async function issueBatch(pki: Pki, p: BatchParams): Promise<BatchResult> {
-  const layout = layoutOf(pki);
   const config = await pki.config();
   const now = pki.now;
-  const ca = await loadCaCerts(layout, config);
-  const caKeyPending = loadIssuingKey(layout, ca, pki.passphrase);
+  const ca = await loadCaCerts(pki.storage, config);
+  const caKeyPending = loadIssuingKey(pki.storage, ca, pki.passphrase);
   caKeyPending.catch(() => {});
 
   const t0 = Date.now();

@@ -2,7 +2,7 @@
 // interactive `partner issue` validate each typed answer with these, so an answer the command
 // would refuse is refused at its prompt instead of after the summary was confirmed (#13).
 import { loadCaCerts } from "../ca/material.js";
-import { openStore } from "../store/store.js";
+import { openReader } from "../session.js";
 import type { IssueRequest } from "./issue.js";
 import { prepareRequest } from "./issue.js";
 import type { ValidityLimits } from "./validity.js";
@@ -13,8 +13,9 @@ export interface IssueLimits extends ValidityLimits {
 
 /** The policy limits a partner certificate of this PKI must meet. Needs no passphrase. */
 export async function readIssueLimits(pkiDir: string, now: Date): Promise<IssueLimits> {
-  const { layout, config } = await openStore(pkiDir);
-  const ca = await loadCaCerts(layout, config);
+  const pki = await openReader(pkiDir);
+  const config = await pki.config();
+  const ca = await loadCaCerts(pki.storage, config);
   return { defaultDays: config.policy.defaultDays, maxDays: config.policy.maxDays, issuerNotAfter: ca.issuer.notAfter, now };
 }
 
@@ -31,8 +32,9 @@ export interface CheckedRequest {
  * validity) and returns what would be issued; throws the command's own error otherwise.
  */
 export async function checkIssueRequest(pkiDir: string, req: IssueRequest & { csr: Uint8Array }, now: Date): Promise<CheckedRequest> {
-  const { layout, config } = await openStore(pkiDir);
-  const ca = await loadCaCerts(layout, config);
+  const pki = await openReader(pkiDir);
+  const config = await pki.config();
+  const ca = await loadCaCerts(pki.storage, config);
   const { generateKeyType: _ignored, ...csrOnly } = req;
   const r = await prepareRequest(csrOnly, config, ca.issuer, now);
   return { subject: r.subject.text, sans: r.sans.map((s) => `${s.type}:${s.value}`), keyType: r.keyType, days: r.days, warnings: r.warnings };

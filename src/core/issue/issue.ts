@@ -1,5 +1,4 @@
-import { unlink } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import type { AuditEntry } from "../audit/audit.js";
 import { deliverBundle } from "../bundle/export.js";
 import { type HomeSigningKey, loadSigningKey, prepareSigningKey, stageSigningKey } from "../bundle/home-key.js";
@@ -17,15 +16,15 @@ import type { P12Profile } from "../p12/p12.js";
 import { type PartnerRegistration, stagePartnerRegistration } from "../partners/partners.js";
 import { encodePem, pemOrDer } from "../pem.js";
 import { dedupeSans, formatSan, type San, sanProblem } from "../sans.js";
-import { layoutOf, type Pki, type Tx } from "../session.js";
+import type { Pki, Tx } from "../session.js";
+import { readIndexOf, readPartnersOf } from "../store/blobs.js";
 import type { StoreConfig } from "../store/config.js";
-import { exists, writeFileAtomic } from "../store/fs.js";
 import { type CertRecord, stageIndex } from "../store/index-file.js";
 import { storeKeys } from "../store/keys.js";
-import type { Layout } from "../store/layout.js";
 import { type PartnerRegistry, serializePartners } from "../store/partners.js";
-import { readIndexFrom, readPartnersFrom } from "../store/read.js";
+import type { StoreReader } from "../store/storage.js";
 import { BACKDATE_MS, DAY, iso } from "../time.js";
+import { exists, removeFile, writeFileAtomic } from "../user-files.js";
 import { createLeaf, keyIdentifier } from "./leaf-encode.js";
 import { checkKeyPolicy, subjectEncodingProblem } from "./policy.js";
 import { checkCn, checkValidityDays } from "./validity.js";
@@ -222,7 +221,7 @@ export async function signRequest(r: PreparedRequest, ca: CaCerts, caKey: CaKey,
   });
 }
 
-export function recordFor(r: PreparedRequest, cert: CertInfo, ca: CaCerts, layout: Layout, now: Date): CertRecord {
+export function recordFor(r: PreparedRequest, cert: CertInfo, ca: CaCerts, now: Date): CertRecord {
   return {
     serial: cert.serial,
     partnerId: r.partnerId,
@@ -236,7 +235,7 @@ export function recordFor(r: PreparedRequest, cert: CertInfo, ca: CaCerts, layou
     fingerprint: cert.fingerprint,
     source: r.source,
     issuer: ca.issuerRole,
-    certPath: relative(layout.root, layout.certFile(cert.serial)),
+    certPath: storeKeys.certFile(cert.serial),
     status: "valid",
   };
 }
@@ -271,7 +270,6 @@ interface DeliveryStep {
 /** The encrypted bundle (and its PKCS#12) for a generated key or an onboarding, in the issue's transaction. */
 async function stageDelivery(s: DeliveryStep): Promise<{ bundle: IssueResult["bundle"]; p12: IssueResult["p12"] }> {
   const { pki, tx, p, prepared, cert, ca, serial, registry, newSigningKey, written } = s;
-  const layout = layoutOf(pki);
   const now = pki.now;
   let p12: IssueResult["p12"];
   // The PKCS#12 writer loads the ASN.1 schemas: only when one is asked for (#21).
@@ -291,7 +289,7 @@ async function stageDelivery(s: DeliveryStep): Promise<{ bundle: IssueResult["bu
           userId: newSigningKey.info.userIds[0] ?? "",
           created,
         }
-      : await loadSigningKey(layout, await tx.config());
+      : await loadSigningKey(tx, await tx.config());
   const d = await deliverBundle({
     pki,
     signer,
@@ -345,7 +343,7 @@ function issueResult(
   p: IssueParams,
   prepared: PreparedRequest,
   record: CertRecord,
-  layout: Layout,
+  store: Pick<StoreReader, "where">,
   o: { bundle: IssueResult["bundle"]; p12: IssueResult["p12"]; partnerRegistered: boolean },
 ): IssueResult {
   const { bundle, p12, partnerRegistered } = o;
@@ -360,8 +358,8 @@ function issueResult(
     notBefore: record.notBefore,
     notAfter: record.notAfter,
     fingerprint: record.fingerprint,
-    certPath: layout.certFile(serial),
-    chainPath: layout.chainFile(serial),
+    certPath: store.where(storeKeys.certFile(serial)),
+    chainPath: store.where(storeKeys.chainFile(serial)),
     ...(p.outCert ? { outCert: p.outCert } : {}),
     ...(p.outChain ? { outChain: p.outChain } : {}),
     ...(p.outKey ? { outKey: p.outKey } : {}),
@@ -404,34 +402,33 @@ async function checkDestinations(p: IssueParams, hasPgp: boolean): Promise<boole
  * pair), archives it by serial, records it in the index and registers a new partner id.
  */
 export async function issuePartnerCert(pki: Pki, p: IssueParams): Promise<IssueResult> {
-  const layout = layoutOf(pki);
   const config = await pki.config();
   const now = pki.now;
-  const known = (await readPartnersFrom(pki.storage, pki.storage)).partners[validatePartnerId(p.partnerId)];
+  const known = (await readPartnersOf(pki.storage)).partners[validatePartnerId(p.partnerId)];
   const deliver = await checkDestinations(p, Boolean(p.onboard?.key || known?.pgp));
-  const ca = await loadCaCerts(layout, config);
+  const ca = await loadCaCerts(pki.storage, config);
   const prepared = await prepareRequest(p, config, ca.issuer, now);
   // Decrypt the CA key before taking the lock: the KDF is the slow part and needs no lock.
-  const caKey = await loadIssuingKey(layout, ca, pki.passphrase);
+  const caKey = await loadIssuingKey(pki.storage, ca, pki.passphrase);
   // The pinned recipient key is checked before anything is written (the signing key included).
-  if (deliver && known?.pgp && !p.onboard?.key) await readPinnedPartnerKey(layout, known, now);
+  if (deliver && known?.pgp && !p.onboard?.key) await readPinnedPartnerKey(pki.storage, known, now);
   // A first delivery creates the home party's signing key, in this same transaction.
   const newSigningKey = deliver ? await prepareSigningKey(pki, now) : undefined;
 
   return pki.transact(
     "cert.issue",
     async (tx) => {
-      const snap = await readIndexFrom(tx, pki.storage);
-      const registry = await readPartnersFrom(tx, pki.storage);
+      const snap = await readIndexOf(tx);
+      const registry = await readPartnersOf(tx);
       assertIdentitiesAvailable({ records: snap.records, registry, partnerId: prepared.partnerId, identities: requestIdentities(prepared) });
       const successor = p.successor?.stamp(prepared, snap.records);
       if (successor) prepared.warnings.push(...successor.warnings);
       const serial = uniqueSerial(new Set(snap.records.map((r) => r.serial)));
       const cert = await signRequest(prepared, ca, caKey, serial, now, config);
-      const record = { ...recordFor(prepared, cert, ca, layout, now), ...successor?.fields };
+      const record = { ...recordFor(prepared, cert, ca, now), ...successor?.fields };
       const partnerRegistered = !registry.partners[prepared.partnerId];
       tx.put(storeKeys.certFile(serial), cert.pem, { exclusive: true }).put(storeKeys.chainFile(serial), chainPemFor(cert, ca), { exclusive: true });
-      const onboarded = p.onboard ? await stagePartnerRegistration(tx, layout, registry, p.onboard, now) : undefined;
+      const onboarded = p.onboard ? await stagePartnerRegistration(tx, registry, p.onboard, now) : undefined;
       if (partnerRegistered && !onboarded) registry.partners[prepared.partnerId] = { id: prepared.partnerId, createdAt: iso(now), updatedAt: iso(now) };
 
       const written: string[] = [];
@@ -455,14 +452,14 @@ export async function issuePartnerCert(pki: Pki, p: IssueParams): Promise<IssueR
         );
         stageIndex(tx, snap, [record]);
       } catch (err) {
-        for (const f of written) await unlink(f).catch(() => {});
+        for (const f of written) await removeFile(f);
         throw err;
       }
       // The files written for the user go if the commit fails; they stay once it succeeds.
       tx.onRollback(async () => {
-        for (const f of written) await unlink(f).catch(() => {});
+        for (const f of written) await removeFile(f);
       });
-      return issueResult(p, prepared, record, layout, { bundle, p12, partnerRegistered });
+      return issueResult(p, prepared, record, tx, { bundle, p12, partnerRegistered });
     },
     { purpose: "partner issue" },
   );

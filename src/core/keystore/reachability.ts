@@ -3,7 +3,8 @@
 import type { CaCerts } from "../ca/material.js";
 import { MtlsError } from "../errors.js";
 import { keyTypeOf } from "../keys.js";
-import type { Layout } from "../store/layout.js";
+import { storeKeys } from "../store/keys.js";
+import type { StoreReader } from "../store/storage.js";
 import type { CaRole } from "./key-store.js";
 import { describeToken, parsePkcs11Uri } from "./pkcs11-uri.js";
 
@@ -21,7 +22,7 @@ export interface CaKeyPlace {
 }
 
 /** Every CA key's place; token keys are checked (one module load per module, no login). */
-export async function locateCaKeys(layout: Layout, ca: CaCerts): Promise<CaKeyPlace[]> {
+export async function locateCaKeys(store: Pick<StoreReader, "where">, ca: CaCerts): Promise<CaKeyPlace[]> {
   // The first two CAs by id: after a rollover (#18) "root" and "intermediate" are still those,
   // whichever CA issues now; CAs a rollover adds keep file keys.
   const roles = (["root", "intermediate"] as const).flatMap((id): Array<[CaRole, CaCerts["root"]]> => {
@@ -34,7 +35,7 @@ export async function locateCaKeys(layout: Layout, ca: CaCerts): Promise<CaKeyPl
     for (const [role, cert] of roles) {
       const text = ca.keyStore?.[role];
       if (text === undefined) {
-        places.push({ role, keyStore: "file", keyPath: layout.caKey(role) });
+        places.push({ role, keyStore: "file", keyPath: store.where(storeKeys.caKey(role)) });
         continue;
       }
       const uri = parsePkcs11Uri(text, `config.json ca.keyStore.${role}`);

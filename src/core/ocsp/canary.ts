@@ -2,7 +2,6 @@
 // lists. A gateway refuses it only if it asks the responder, so `mtls probe` can tell a gateway
 // that really checks OCSP from one that only loads CRL files (where the CRL canary is refused
 // either way). It is a probe instrument, not a partner: the journal and the CRLs never hold it.
-import { readFile } from "node:fs/promises";
 import type { CaCerts, CaKey } from "../ca/material.js";
 import { randomSerial } from "../ids.js";
 import { encryptPkcs8, generateKeyPairDer } from "../keys.js";
@@ -12,16 +11,16 @@ import type { Tx } from "../session.js";
 import type { StoreConfig } from "../store/config.js";
 import { serializeConfig } from "../store/config.js";
 import { storeKeys } from "../store/keys.js";
-import type { Layout } from "../store/layout.js";
+import type { StoreReader } from "../store/storage.js";
 import { iso, MINUTE } from "../time.js";
 
 /** Whether the store still lacks its OCSP canary (or its files). */
-export async function needsOcspCanary(layout: Layout, config: StoreConfig): Promise<boolean> {
+export async function needsOcspCanary(store: StoreReader, config: StoreConfig): Promise<boolean> {
   if (!config.ocspCanary) return true;
   const present = await Promise.all(
-    [layout.ocspCanaryCert, layout.ocspCanaryKey].map((f) =>
-      readFile(f).then(
-        () => true,
+    [storeKeys.ocspCanaryCert, storeKeys.ocspCanaryKey].map((k) =>
+      store.get(k).then(
+        (b) => b !== undefined,
         () => false,
       ),
     ),
@@ -31,7 +30,7 @@ export async function needsOcspCanary(layout: Layout, config: StoreConfig): Prom
 
 /** Issues the canary from the issuing CA and stages it, with the config that names it, into `tx`. */
 export async function stageOcspCanary(
-  p: { layout: Layout; config: StoreConfig; ca: CaCerts; caKey: CaKey; encryptWith: string | undefined; now: Date },
+  p: { config: StoreConfig; ca: CaCerts; caKey: CaKey; encryptWith: string | undefined; now: Date },
   tx: Tx,
 ): Promise<{ serial: string }> {
   const keys = await generateKeyPairDer("ec-p256");

@@ -4,7 +4,8 @@
 import type { CaCerts } from "../ca/material.js";
 import { readCertFile } from "../ca/material.js";
 import type { StoreConfig } from "../store/config.js";
-import type { Layout } from "../store/layout.js";
+import { storeKeys } from "../store/keys.js";
+import type { StoreReader } from "../store/storage.js";
 import { iso } from "../time.js";
 
 export interface ResponderHealth {
@@ -18,10 +19,10 @@ export interface ResponderHealth {
   problem?: { kind: "ocsp-down" | "ocsp-wrong"; message: string; hint: string };
 }
 
-export async function checkResponder(layout: Layout, config: StoreConfig, ca: CaCerts, now: Date): Promise<ResponderHealth | undefined> {
+export async function checkResponder(store: StoreReader, config: StoreConfig, ca: CaCerts, now: Date): Promise<ResponderHealth | undefined> {
   const url = config.ca.ocspUrl;
   if (!url || !config.canary) return undefined;
-  const canary = await readCertFile(layout.canaryCert, "the canary certificate");
+  const canary = await readCertFile(store, storeKeys.canaryCert, "the canary certificate");
   // The OCSP client loads the ASN.1 schemas: only when a responder is configured (#21).
   const { checkOcsp, OcspCheckError } = await import("./client.js");
   try {

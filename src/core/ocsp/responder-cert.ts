@@ -3,7 +3,6 @@
 // is short-lived and carries id-pkix-ocsp-nocheck, so gateways do not ask about the responder
 // itself; a compromised responder key is bounded by that lifetime. Its key is kept at rest like
 // the CA keys (PBES2 under the CA passphrase, or in the clear only when the CA keys are).
-import { readFile } from "node:fs/promises";
 import type { AuditEntry } from "../audit/audit.js";
 import { type CaCerts, type CaKey, caEntry, certOf, crlCas, loadCaCerts, loadRoleKey, type PassphraseSource } from "../ca/material.js";
 import { type CertInfo, isSignedBy, parseCertificate } from "../cert.js";
@@ -12,10 +11,10 @@ import { randomSerial } from "../ids.js";
 import { decryptKeyPemAsync, encryptPkcs8, generateKeyPairDer, isEncryptedKeyPem, keyObjectFromPkcs8 } from "../keys.js";
 import { encodePem, pemOrDer } from "../pem.js";
 import { createCertificate } from "../pki.js";
-import { layoutOf, type Pki } from "../session.js";
-import { readConfig } from "../store/config.js";
-import { storeKeys } from "../store/keys.js";
-import type { Layout } from "../store/layout.js";
+import type { Pki } from "../session.js";
+import { getText, readConfigOf } from "../store/blobs.js";
+import { type Issuer, storeKeys } from "../store/keys.js";
+import type { StoreReader } from "../store/storage.js";
 import { DAY, HOUR, iso, MINUTE } from "../time.js";
 import { needsOcspCanary, stageOcspCanary } from "./canary.js";
 import type { OcspSigner } from "./protocol.js";
@@ -51,18 +50,9 @@ export interface LoadedResponders {
 const rolesOf = (ca: CaCerts): CaRole[] => crlCas(ca).map((c) => c.id);
 const caCertOf = (ca: CaCerts, role: CaRole): CertInfo => certOf(ca, role);
 
-async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  }
-}
-
 /** The stored responder certificate of a CA, when it is there, signed by that CA and not due for renewal. */
-async function currentResponderCert(layout: Layout, role: CaRole, caCert: CertInfo, now: Date): Promise<CertInfo | undefined> {
-  const pem = await readOptional(layout.ocspCert(role));
+async function currentResponderCert(store: StoreReader, role: CaRole, caCert: CertInfo, now: Date): Promise<CertInfo | undefined> {
+  const pem = await getText(store, storeKeys.ocspCert(role));
   if (!pem) return undefined;
   let cert: CertInfo;
   try {
@@ -75,8 +65,8 @@ async function currentResponderCert(layout: Layout, role: CaRole, caCert: CertIn
   return cert;
 }
 
-async function readResponderKey(layout: Layout, role: CaRole, passphrase: PassphraseSource | undefined): Promise<Buffer> {
-  const pem = (await readOptional(layout.ocspKey(role))) ?? "";
+async function readResponderKey(store: StoreReader, role: CaRole, passphrase: PassphraseSource | undefined): Promise<Buffer> {
+  const pem = (await getText(store, storeKeys.ocspKey(role))) ?? "";
   const what = `the ${role} CA's OCSP responder key`;
   return decryptKeyPemAsync(pem, isEncryptedKeyPem(pem) && passphrase ? await passphrase() : undefined, what);
 }
@@ -118,33 +108,33 @@ async function issueResponder(caCert: CertInfo, org: string | undefined, caKey: 
  * them renews.
  */
 export async function loadResponders(pki: Pki, p: LoadRespondersParams): Promise<LoadedResponders> {
-  const layout = layoutOf(pki);
+  const store = pki.storage;
   await pki.config(); // opens and checks the store once per session
-  const config = await readConfig(layout.root);
-  const ca = await loadCaCerts(layout, config);
+  // config.json afresh each time: a long-running server sees `ca policy set` and rollovers.
+  const config = await readConfigOf(store);
+  const ca = await loadCaCerts(store, config);
   const due: CaRole[] = [];
   const found = new Map<CaRole, CertInfo>();
   for (const role of rolesOf(ca)) {
-    const cert = await currentResponderCert(layout, role, caCertOf(ca, role), p.now);
+    const cert = await currentResponderCert(store, role, caCertOf(ca, role), p.now);
     if (cert) found.set(role, cert);
     else due.push(role);
   }
   const fresh = new Map<CaRole, IssuedResponder>();
-  if (due.length || (await needsOcspCanary(layout, config))) await issueDue(pki, { ...p, layout, ca, due, found, fresh });
+  if (due.length || (await needsOcspCanary(store, config))) await issueDue(pki, { ...p, ca, due, found, fresh });
   const responders: Responder[] = [];
   for (const role of rolesOf(ca)) {
     const issued = fresh.get(role);
     const cert = issued?.cert ?? (found.get(role) as CertInfo);
-    const signer = signerOf(ca, role, cert, issued?.pkcs8 ?? (await readResponderKey(layout, role, pki.passphrase)));
+    const signer = signerOf(ca, role, cert, issued?.pkcs8 ?? (await readResponderKey(store, role, pki.passphrase)));
     const parent = caEntry(ca, role).parent;
     responders.push({ role, ca: caCertOf(ca, role), cert, signer, ...(parent ? { parent } : {}) });
   }
-  const { ocspCanary } = await readConfig(layout.root);
+  const { ocspCanary } = await readConfigOf(store);
   return { responders, issued: [...fresh.keys()], ...(ocspCanary ? { ocspCanary } : {}) };
 }
 
 interface IssueDueParams extends LoadRespondersParams {
-  layout: Layout;
   ca: CaCerts;
   due: CaRole[];
   found: Map<CaRole, CertInfo>;
@@ -152,12 +142,13 @@ interface IssueDueParams extends LoadRespondersParams {
 }
 
 async function issueDue(pki: Pki, p: IssueDueParams): Promise<void> {
-  const { layout, ca } = p;
+  const { ca } = p;
+  const store = pki.storage;
   // A CA key in a token: the responder key is protected like the canary's, the PKI's other keys.
-  const caKeyPath = (role: CaRole) =>
-    (role === "root" || role === "intermediate") && ca.keyStore?.[role] !== undefined ? layout.canaryKey : layout.caKey(role);
+  const caKeyOf = (role: CaRole) =>
+    (role === "root" || role === "intermediate") && ca.keyStore?.[role] !== undefined ? storeKeys.canaryKey : storeKeys.caKey(role as Issuer);
   // The responder key is protected exactly as the CA key that certifies it.
-  const caKeyEncrypted = async (role: CaRole) => isEncryptedKeyPem((await readOptional(caKeyPath(role))) ?? "");
+  const caKeyEncrypted = async (role: CaRole) => isEncryptedKeyPem((await getText(store, caKeyOf(role))) ?? "");
   const passphrase = pki.passphrase;
   await pki.transact(
     "ocsp.responder",
@@ -165,14 +156,14 @@ async function issueDue(pki: Pki, p: IssueDueParams): Promise<void> {
       const config = await tx.config();
       const keys = new Map<CaRole, CaKey>();
       const keyOf = async (role: CaRole) => {
-        const key = keys.get(role) ?? (await loadRoleKey(layout, ca, role, caCertOf(ca, role), passphrase));
+        const key = keys.get(role) ?? (await loadRoleKey(tx, ca, role, caCertOf(ca, role), passphrase));
         keys.set(role, key);
         return key;
       };
       const encryptWith = async (role: CaRole) => ((await caKeyEncrypted(role)) && passphrase ? await passphrase() : undefined);
       for (const role of p.due) {
         const caCert = caCertOf(ca, role);
-        const again = await currentResponderCert(layout, role, caCert, p.now);
+        const again = await currentResponderCert(tx, role, caCert, p.now);
         if (again) {
           p.found.set(role, again);
           continue;
@@ -187,9 +178,9 @@ async function issueDue(pki: Pki, p: IssueDueParams): Promise<void> {
         serial: r.cert.serial,
         details: { ca: role, notAfter: iso(r.cert.notAfter) },
       }));
-      if (await needsOcspCanary(layout, config)) {
+      if (await needsOcspCanary(tx, config)) {
         const role = ca.issuerRole;
-        const canary = await stageOcspCanary({ layout, config, ca, caKey: await keyOf(role), encryptWith: await encryptWith(role), now: p.now }, tx);
+        const canary = await stageOcspCanary({ config, ca, caKey: await keyOf(role), encryptWith: await encryptWith(role), now: p.now }, tx);
         entries.push({ action: "ocsp.responder", outcome: "canary", serial: canary.serial, details: { ca: role } });
       }
       tx.audit(...entries);

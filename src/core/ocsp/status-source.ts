@@ -4,10 +4,8 @@
 import type { CaRole } from "../crl/publish.js";
 import type { CertInfo } from "../pki.js";
 import { readProbeCerts } from "../probe/record.js";
-import { fileVersion } from "../store/fs.js";
-import { readIndex } from "../store/index-file.js";
-import type { Layout } from "../store/layout.js";
-import { readRevocations } from "../store/revocations.js";
+import { readIndexOf, readRevocationsOf } from "../store/blobs.js";
+import type { Storage } from "../store/storage.js";
 import type { OcspCertStatus } from "./protocol.js";
 
 interface Known {
@@ -23,24 +21,28 @@ export interface StatusSource {
   size(): Promise<number>;
 }
 
-/** Which version of the journals we have read. */
-const signature = (paths: string[]) => paths.map(fileVersion).join("|");
+/** What the source reads: the journals, and (when the storage has them) their versions. */
+export type StatusStore = Pick<Storage, "readJournal" | "where" | "journalVersion">;
+
+/** Which version of the journals we have read; undefined when the storage cannot say (read again). */
+const signature = (store: StatusStore): string | undefined =>
+  store.journalVersion ? (["index", "revocations", "probe-certs"] as const).map((j) => store.journalVersion?.(j)).join("|") : undefined;
 
 /**
  * `extra` lists certificates the store keeps outside the index (the intermediate under the
  * root, the responders' own): they are known, hence good unless the journal says otherwise.
  */
 export function storeStatusSource(
-  layout: Layout,
+  store: StatusStore,
   extra: Array<{ role: CaRole; cert: CertInfo }>,
   /** Revoked here and nowhere else: the OCSP canary (see canary.ts). */
   ocspOnly: Array<{ role: CaRole; serial: string; revokedAt: string }> = [],
 ): StatusSource {
-  let current: { sig: string; known: Known } | undefined;
+  let current: { sig: string | undefined; known: Known } | undefined;
   let loading: Promise<Known> | undefined;
 
   async function load(): Promise<Known> {
-    const [records, journal, probes] = await Promise.all([readIndex(layout.index), readRevocations(layout.revocations), readProbeCerts(layout)]);
+    const [{ records }, journal, probes] = await Promise.all([readIndexOf(store), readRevocationsOf(store), readProbeCerts(store)]);
     // One set per CA id: "root", "intermediate", and after a rollover the newer CAs (#18).
     const issued = new Map<CaRole, Set<string>>();
     const revoked = new Map<CaRole, Map<string, OcspCertStatus>>();
@@ -62,8 +64,8 @@ export function storeStatusSource(
   }
 
   async function known(): Promise<Known> {
-    const sig = signature([layout.index, layout.revocations, layout.probeCerts]);
-    if (current?.sig === sig) return current.known;
+    const sig = signature(store);
+    if (sig !== undefined && current?.sig === sig) return current.known;
     // One reload at a time; concurrent requests wait for it rather than each parsing the index.
     loading ??= load().finally(() => {
       loading = undefined;

@@ -1,8 +1,9 @@
 import { chainCertsOf, loadCaCerts, readCertFile } from "../ca/material.js";
 import { inputError } from "../errors.js";
 import { parseSerial, validatePartnerId } from "../ids.js";
-import { layoutOf, type Pki } from "../session.js";
-import { readIndex } from "../store/index-file.js";
+import type { Pki } from "../session.js";
+import { readIndexOf } from "../store/blobs.js";
+import { storeKeys } from "../store/keys.js";
 import { makeP12, type P12FileResult, type P12Profile, readKeyFor, writeP12 } from "./p12.js";
 
 export interface ExportP12Params {
@@ -22,9 +23,8 @@ export interface ExportP12Params {
 /** `partner export --format p12`: the partner's certificate from the PKI, its chain, and the key the user holds. */
 export async function exportPartnerP12(pki: Pki, p: ExportP12Params): Promise<P12FileResult> {
   const id = validatePartnerId(p.partnerId);
-  const layout = layoutOf(pki);
   const config = await pki.config();
-  const mine = (await readIndex(layout.index)).filter((r) => r.partnerId === id);
+  const mine = (await readIndexOf(pki.storage)).records.filter((r) => r.partnerId === id);
   if (mine.length === 0) throw inputError("ERR_UNKNOWN_PARTNER", `partner "${id}" has no certificate in this PKI`, "see `mtls partner list`");
   const serial = p.serial ? parseSerial(p.serial) : undefined;
   const record = serial ? mine.find((r) => r.serial === serial) : mine.filter((r) => r.status === "valid" && Date.parse(r.notAfter) > pki.now.getTime()).at(-1);
@@ -34,8 +34,8 @@ export async function exportPartnerP12(pki: Pki, p: ExportP12Params): Promise<P1
       `partner ${id} has no ${serial ? `certificate with serial ${serial}` : "valid certificate"}`,
     );
   if (record.status === "revoked") throw inputError("ERR_REVOKED", `certificate ${record.serial} is revoked`, "issue a new certificate first");
-  const leaf = await readCertFile(layout.certFile(record.serial), `certificate ${record.serial}`);
-  const ca = await loadCaCerts(layout, config);
+  const leaf = await readCertFile(pki.storage, storeKeys.certFile(record.serial), `certificate ${record.serial}`);
+  const ca = await loadCaCerts(pki.storage, config);
   const chain = [leaf, ...chainCertsOf(ca, record.issuer)];
   const pkcs8 = readKeyFor(leaf, p.key, p.keySource, p.keyPassphrase);
   const built = await makeP12({ profile: p.profile, pkcs8, certs: chain.map((c) => c.der), friendlyName: id });

@@ -1,10 +1,9 @@
 import { createPrivateKey, createPublicKey, randomInt } from "node:crypto";
-import { unlink } from "node:fs/promises";
 import { type CertInfo, parseCertificate } from "../cert.js";
 import { inputError } from "../errors.js";
 import { decryptKeyPem } from "../keys.js";
 import { decodePemBlocks, looksLikePem } from "../pem.js";
-import { writeFileAtomic } from "../store/fs.js";
+import { removeFile, writeFileAtomic } from "../user-files.js";
 import type { PfxProfile } from "./pfx.js";
 
 /**
@@ -82,7 +81,7 @@ export async function writePasswordFile(path: string, password: string, force: b
   await writeFileAtomic(path, `${password}\n`, { mode: 0o600, exclusive: !force });
 }
 
-export const removeQuietly = (path: string) => unlink(path).catch(() => {});
+export const removeQuietly = (path: string) => removeFile(path);
 
 /** Every certificate of a PEM (or one DER) file, in file order. */
 export function readCertificates(bytes: Uint8Array, what: string): CertInfo[] {

@@ -3,8 +3,9 @@ import { precheckIssueRequest } from "../identity/precheck.js";
 import { issuePartnerCert } from "../issue/issue.js";
 import type { KeyType } from "../keys.js";
 import type { San } from "../sans.js";
-import { layoutOf, type Pki } from "../session.js";
-import { readPartners } from "../store/partners.js";
+import type { Pki } from "../session.js";
+import { readPartnersOf } from "../store/blobs.js";
+import { storeKeys } from "../store/keys.js";
 import { preparePartnerRegistration } from "./partners.js";
 
 export interface OnboardParams {
@@ -47,7 +48,6 @@ export interface OnboardResult {
  */
 export async function onboardPartner(pki: Pki, p: OnboardParams): Promise<OnboardResult> {
   const now = pki.now;
-  const layout = layoutOf(pki);
   const registration = await preparePartnerRegistration({
     partnerId: p.partnerId,
     ...(p.pgpKey ? { pgpKey: p.pgpKey, pgpSource: p.pgpSource ?? "the OpenPGP key" } : {}),
@@ -57,8 +57,7 @@ export async function onboardPartner(pki: Pki, p: OnboardParams): Promise<Onboar
   });
   // The identity check's early answer (issuing checks again under the lock), before the home
   // party's signing key is made on first use.
-  await precheckIssueRequest({
-    pkiDir: layout.root,
+  await precheckIssueRequest(pki, {
     partnerId: p.partnerId,
     ...(p.csr ? { csr: p.csr, csrSource: p.csrSource ?? "the CSR" } : {}),
     ...(p.sans?.length ? { sans: p.sans } : {}),
@@ -66,7 +65,7 @@ export async function onboardPartner(pki: Pki, p: OnboardParams): Promise<Onboar
     now,
   });
   await pki.config();
-  const known = (await readPartners(layout.partners)).partners[registration.id];
+  const known = (await readPartnersOf(pki.storage)).partners[registration.id];
   if (!registration.key && !known?.pgp)
     throw inputError(
       "ERR_NO_PGP_KEY",
@@ -95,7 +94,7 @@ export async function onboardPartner(pki: Pki, p: OnboardParams): Promise<Onboar
     bundlePath: bundle.path,
     recipientFingerprint: bundle.recipientFingerprint ?? "",
     signerFingerprint: bundle.signerFingerprint ?? "",
-    signerPublicKeyPath: layout.homePublicKey,
+    signerPublicKeyPath: pki.storage.where(storeKeys.homePublicKey),
     ...(contact ? { contact } : {}),
     keyHeldBy: p.csr ? "partner" : "bundle",
   };

@@ -1,4 +1,3 @@
-import { relative } from "node:path";
 import type { AuditEntry } from "../audit/audit.js";
 import { checkRecipientKey, type PgpKeyInfo } from "../bundle/pgp.js";
 import { inputError } from "../errors.js";
@@ -6,13 +5,10 @@ import { assessPartners, type PartnerHealth, type PartnerState } from "../health
 import { IdentityOwners, type IdentityType } from "../identity/registry.js";
 import { validatePartnerId } from "../ids.js";
 import { type ListedCert, statusOf } from "../inventory/list.js";
-import { layoutOf, type Pki, type Tx } from "../session.js";
-import { readIndex } from "../store/index-file.js";
+import { openReader, type Pki, type Tx } from "../session.js";
+import { readIndexOf, readPartnersOf } from "../store/blobs.js";
 import { storeKeys } from "../store/keys.js";
-import type { Layout } from "../store/layout.js";
-import { type PartnerRecord, type PartnerRegistry, readPartners, serializePartners } from "../store/partners.js";
-import { readPartnersFrom } from "../store/read.js";
-import { openStore } from "../store/store.js";
+import { type PartnerRecord, type PartnerRegistry, serializePartners } from "../store/partners.js";
 import { DAY, daysUntil, iso } from "../time.js";
 
 export interface AddPartnerParams {
@@ -50,7 +46,6 @@ export async function preparePartnerRegistration(p: AddPartnerParams & { now: Da
  */
 export async function stagePartnerRegistration(
   tx: Tx,
-  layout: Layout,
   reg: PartnerRegistry,
   r: PartnerRegistration,
   now: Date,
@@ -62,7 +57,7 @@ export async function stagePartnerRegistration(
     updatedAt: at,
     ...(r.name !== undefined ? { name: r.name } : {}),
     ...(r.contact !== undefined ? { contact: r.contact } : {}),
-    ...(r.key ? { pgp: { ...r.key.info, keyFile: relative(layout.root, layout.partnerKey(r.id)) } } : {}),
+    ...(r.key ? { pgp: { ...r.key.info, keyFile: storeKeys.partnerKey(r.id) } } : {}),
   };
   reg.partners[r.id] = partner;
   if (r.key) tx.put(storeKeys.partnerKey(r.id), r.key.armored);
@@ -78,13 +73,12 @@ export async function stagePartnerRegistration(
 /** Registers a partner, or updates its name, contact and OpenPGP key. */
 export async function addPartner(pki: Pki, p: AddPartnerParams): Promise<{ partner: PartnerRecord; created: boolean }> {
   const r = await preparePartnerRegistration({ ...p, now: pki.now });
-  const layout = layoutOf(pki);
   await pki.config();
   return pki.transact(
     "partner.add",
     async (tx) => {
-      const reg = await readPartnersFrom(tx, pki.storage);
-      const { partner, created, audit } = await stagePartnerRegistration(tx, layout, reg, r, tx.now);
+      const reg = await readPartnersOf(tx);
+      const { partner, created, audit } = await stagePartnerRegistration(tx, reg, r, tx.now);
       tx.put(storeKeys.partners, serializePartners(reg));
       tx.audit(audit);
       return { partner, created };
@@ -106,8 +100,9 @@ export interface PartnerSummary extends PartnerRecord {
 
 /** Every partner (registered, or known from issued certificates) with certificate counts. */
 export async function listPartners(p: { pkiDir: string; now: Date }): Promise<{ partners: PartnerSummary[] }> {
-  const { layout, config } = await openStore(p.pkiDir);
-  const [reg, index] = await Promise.all([readPartners(layout.partners), readIndex(layout.index)]);
+  const pki = await openReader(p.pkiDir);
+  const config = await pki.config();
+  const [reg, { records: index }] = await Promise.all([readPartnersOf(pki.storage), readIndexOf(pki.storage)]);
   const byId = new Map<string, PartnerSummary>();
   for (const r of Object.values(reg.partners)) byId.set(r.id, { ...r, certificates: { total: 0, valid: 0, expiring: 0, expired: 0, revoked: 0 } });
   const window = config.policy.warnDays * DAY;
@@ -148,8 +143,9 @@ export async function showPartner(p: {
   now: Date;
 }): Promise<{ partner: PartnerRecord; identities: OwnedIdentity[]; certificates: ListedCert[] }> {
   const id = validatePartnerId(p.partnerId);
-  const { layout, config } = await openStore(p.pkiDir);
-  const [reg, index] = await Promise.all([readPartners(layout.partners), readIndex(layout.index)]);
+  const pki = await openReader(p.pkiDir);
+  const config = await pki.config();
+  const [reg, { records: index }] = await Promise.all([readPartnersOf(pki.storage), readIndexOf(pki.storage)]);
   const certs = index.filter((r) => r.partnerId === id);
   const partner = reg.partners[id];
   if (!partner && certs.length === 0) throw inputError("ERR_UNKNOWN_PARTNER", `no partner "${id}" in this PKI`, "see `mtls partner list`");

@@ -5,8 +5,8 @@
 
 import { parseCertificate } from "../cert.js";
 import { decodePemBlocks } from "../pem.js";
-import { readIndex } from "../store/index-file.js";
-import type { Store } from "../store/store.js";
+import type { Pki } from "../session.js";
+import { readIndexOf } from "../store/blobs.js";
 import type { Evidence } from "./attempt.js";
 import type { AttemptResult } from "./probe.js";
 
@@ -20,11 +20,18 @@ export interface PresentedCert {
 }
 
 /** Facts about a user-supplied certificate; undefined when mtls minted the valid one itself. */
-export async function describePresented(certPem: string | undefined, store: Store | undefined): Promise<PresentedCert | undefined> {
+export async function describePresented(certPem: string | undefined, store: { pki: Pki } | undefined): Promise<PresentedCert | undefined> {
   const der = certPem ? decodePemBlocks(certPem).find((b) => b.label === "CERTIFICATE")?.der : undefined;
   if (!der) return undefined;
   const leaf = parseCertificate(der, "--cert");
-  const record = store ? (await readIndex(store.layout.index).catch(() => [])).find((r) => r.serial === leaf.serial) : undefined;
+  const record = store
+    ? (
+        await readIndexOf(store.pki.storage).then(
+          (s) => s.records,
+          () => [],
+        )
+      ).find((r) => r.serial === leaf.serial)
+    : undefined;
   return {
     serial: leaf.serial,
     subject: leaf.subject,

@@ -4,8 +4,8 @@
 // refuses it; the time from the commit to the first refusal is the measurement.
 import { loadCaCerts, loadCaKeys } from "../ca/material.js";
 import { copyToPublishDir, publishAudit, stagePublication } from "../crl/publish.js";
-import { layoutOf, type Pki } from "../session.js";
-import { readRevocationsFrom } from "../store/read.js";
+import type { Pki } from "../session.js";
+import { readRevocationsOf } from "../store/blobs.js";
 import { iso } from "../time.js";
 import type { ClientCredential, Evidence, Observation } from "./attempt.js";
 
@@ -27,16 +27,15 @@ export interface RevocationMeasurement {
 
 /** Revokes a probe certificate the store never recorded as issued: journal + CRLs + audit, one commit. */
 export async function revokeProbeCertificate(pki: Pki, serial: string): Promise<void> {
-  const layout = layoutOf(pki);
   const config = await pki.config();
-  const ca = await loadCaCerts(layout, config);
-  const keys = await loadCaKeys(layout, ca, pki.passphrase);
+  const ca = await loadCaCerts(pki.storage, config);
+  const keys = await loadCaKeys(pki.storage, ca, pki.passphrase);
   await pki.transact(
     "cert.revoke",
     async (tx) => {
-      const journal = await readRevocationsFrom(tx, pki.storage);
+      const journal = await readRevocationsOf(tx);
       const added = [{ serial, issuer: ca.issuerRole, revokedAt: iso(tx.now), reason: "cessationOfOperation" as const, partnerId: "(probe)" }];
-      const staged = await stagePublication({ layout, config, ca, keys, journal, added, now: tx.now }, tx);
+      const staged = await stagePublication({ config, ca, keys, journal, added, now: tx.now }, tx);
       tx.audit(
         {
           action: "cert.revoke",

@@ -1,7 +1,7 @@
 import { isIP, connect as tcpConnect } from "node:net";
 import { usageError } from "../errors.js";
-import { layoutOf, type Pki } from "../session.js";
-import type { Store } from "../store/store.js";
+import type { Pki } from "../session.js";
+import type { StoreConfig } from "../store/config.js";
 import { attempt, type ClientCredential, type Evidence, type Observation, type ServerCertInfo, type TlsMode } from "./attempt.js";
 import { describePresented, likelyCauses, markNotOffered } from "./causes.js";
 import { prepareCredentials, type UserCredential } from "./credentials.js";
@@ -67,7 +67,7 @@ export interface ProbeResult {
 }
 
 /** The PKI a probe runs from, opened and checked. */
-type ProbeStore = Store & { pki: Pki };
+type ProbeStore = { pki: Pki; config: StoreConfig };
 
 export interface ProbeParams {
   targets: string[];
@@ -221,7 +221,7 @@ async function openProbeStore(p: ProbeParams): Promise<ProbeStore | undefined> {
   const pki = p.pki;
   // The session's open checks the store (symlinks included): the probe reads CA keys.
   return pki.config().then(
-    (config) => ({ pki, layout: layoutOf(pki), config }),
+    (config) => ({ pki, config }),
     (err) => {
       if (p.user && (err as { code?: string }).code === "ERR_NO_PKI") return undefined;
       throw err;

@@ -2,11 +2,10 @@
 // out of the index; but the store still knows every certificate its CA signed: they are listed
 // here until they expire. The OCSP responder reads this list, so a probe's valid certificate is
 // "good" rather than "unknown" (which gateways checking OCSP refuse).
-import { readFile } from "node:fs/promises";
 import { isCaId } from "../ca/registry.js";
 import type { CaRole } from "../crl/publish.js";
-import { layoutOf, type Pki } from "../session.js";
-import type { Layout } from "../store/layout.js";
+import type { Pki } from "../session.js";
+import type { StoreReader } from "../store/storage.js";
 import { iso } from "../time.js";
 
 export interface ProbeCertRecord {
@@ -17,8 +16,8 @@ export interface ProbeCertRecord {
 }
 
 /** The list's valid records; anything unreadable is skipped (it only ever widens "unknown"). */
-export async function readProbeCerts(layout: Layout): Promise<ProbeCertRecord[]> {
-  const text = await readFile(layout.probeCerts, "utf8").catch(() => "");
+export async function readProbeCerts(store: Pick<StoreReader, "readJournal">): Promise<ProbeCertRecord[]> {
+  const text = await store.readJournal("probe-certs").catch(() => "");
   const out: ProbeCertRecord[] = [];
   for (const line of text.split("\n")) {
     try {
@@ -32,11 +31,10 @@ export async function readProbeCerts(layout: Layout): Promise<ProbeCertRecord[]>
 /** Adds minted certificates and drops expired ones, in one atomic replace under the store lock. */
 export async function recordProbeCerts(pki: Pki, certs: Array<{ serial: string; issuer: CaRole; notAfter: Date }>): Promise<void> {
   if (!certs.length) return;
-  const layout = layoutOf(pki);
   await pki.transact(
     "probe.certs",
     async (tx) => {
-      const kept = (await readProbeCerts(layout)).filter((r) => Date.parse(r.notAfter) > tx.now.getTime());
+      const kept = (await readProbeCerts(tx)).filter((r) => Date.parse(r.notAfter) > tx.now.getTime());
       const added = certs.map((c) => ({ serial: c.serial, issuer: c.issuer, notAfter: iso(c.notAfter), mintedAt: iso(tx.now) }));
       tx.rewrite("probe-certs", [...kept, ...added].map((r) => `${JSON.stringify(r)}\n`).join(""));
     },

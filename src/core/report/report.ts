@@ -1,13 +1,13 @@
 // What the HTML report shows, gathered from the store with the same readers `status`, `list`,
 // `partner list` and `audit verify` use: the page states nothing those commands would not.
-import { readAuditLog } from "../audit/audit.js";
+import { readAuditFrom } from "../audit/audit.js";
 import { conflictError } from "../errors.js";
 import { type ListedCert, listCertificates } from "../inventory/list.js";
 import { listPartners, type PartnerSummary } from "../partners/partners.js";
+import { openReader } from "../session.js";
 import { checkStatus, type StatusResult } from "../status/status.js";
-import { exists, writeFileAtomic } from "../store/fs.js";
-import { layoutOf } from "../store/layout.js";
 import { iso } from "../time.js";
+import { exists, writeFileAtomic } from "../user-files.js";
 import { renderReportHtml } from "./html.js";
 
 export type PartnerState = "active" | "expiring" | "offboarded" | "no valid certificate";
@@ -53,8 +53,8 @@ function stateOf(p: PartnerSummary): PartnerState {
 /** Gathers the report's data. Needs no passphrase and changes nothing. */
 export async function buildReport(p: { pkiDir: string; now: Date }): Promise<ReportData> {
   const [status, partners, list] = await Promise.all([checkStatus(p), listPartners(p), listCertificates(p)]);
-  const layout = layoutOf(p.pkiDir);
-  const { records, verification } = await readAuditLog(layout.audit);
+  const pki = await openReader(p.pkiDir);
+  const { records, verification } = await readAuditFrom(pki.storage);
   const byTargets = new Map<string, ProbeRun>();
   for (const r of records) {
     if (r.action !== "probe.run") continue;
@@ -69,7 +69,7 @@ export async function buildReport(p: { pkiDir: string; now: Date }): Promise<Rep
   }
   return {
     generatedAt: iso(p.now),
-    pkiDir: layout.root,
+    pkiDir: pki.location,
     health: { healthy: status.healthy, problems: status.problems },
     cas: status.cas,
     crls: status.crls,

@@ -3,7 +3,6 @@
 // store as it is at each request. Gateways that check client certificates online (nginx
 // ssl_ocsp, Apache SSLOCSPEnable, stunnel, Kong) then see a revocation without a reload.
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseCrl } from "../crl/decode.js";
@@ -12,10 +11,10 @@ import { inputError } from "../errors.js";
 import { respondOcsp } from "../ocsp/respond.js";
 import { type LoadedResponders, loadResponders, nextRenewalCheck, type Responder } from "../ocsp/responder-cert.js";
 import { type StatusSource, storeStatusSource } from "../ocsp/status-source.js";
-import { layoutOf, type Pki } from "../session.js";
-import { readConfig } from "../store/config.js";
-import { fileVersion } from "../store/fs.js";
-import type { Layout } from "../store/layout.js";
+import type { Pki } from "../session.js";
+import { readConfigOf } from "../store/blobs.js";
+import { storeKeys } from "../store/keys.js";
+import type { Storage } from "../store/storage.js";
 import { HOUR, iso, MINUTE, SECOND } from "../time.js";
 
 export interface RevocationServeParams {
@@ -51,28 +50,90 @@ const OCSP_PATH = "/ocsp";
 const logSafe = (s: string) => s.slice(0, 200).replace(/[^\x21-\x7e]/g, (c) => encodeURIComponent(c));
 
 interface CrlRoute {
-  file: string;
+  /** The store key served. */
+  key: string;
   contentType: string;
   /** The CRL whose nextUpdate bounds caching (the bundle's first, the issuing CA's). */
   der: string;
 }
 
-function crlRoutes(layout: Layout, roles: CaRole[], configuredUrl: string | undefined): Map<string, CrlRoute> {
+function crlRoutes(roles: CaRole[], configuredUrl: string | undefined): Map<string, CrlRoute> {
   const routes = new Map<string, CrlRoute>();
   for (const role of roles) {
-    routes.set(`/crl/${role}.crl`, { file: layout.crlDer(role), contentType: "application/pkix-crl", der: layout.crlDer(role) });
-    routes.set(`/crl/${role}.crl.pem`, { file: layout.crlPem(role), contentType: "application/x-pem-file", der: layout.crlDer(role) });
+    routes.set(`/crl/${role}.crl`, { key: storeKeys.crlDer(role), contentType: "application/pkix-crl", der: storeKeys.crlDer(role) });
+    routes.set(`/crl/${role}.crl.pem`, { key: storeKeys.crlPem(role), contentType: "application/x-pem-file", der: storeKeys.crlDer(role) });
   }
   const issuing = roles[0] as CaRole;
-  routes.set("/crl/crl-bundle.pem", { file: layout.crlBundle, contentType: "application/x-pem-file", der: layout.crlDer(issuing) });
+  routes.set("/crl/crl-bundle.pem", { key: storeKeys.crlBundle, contentType: "application/x-pem-file", der: storeKeys.crlDer(issuing) });
   // The distribution point written into partner certificates names the issuing CA's CRL.
   if (configuredUrl) {
     try {
       const path = new URL(configuredUrl).pathname;
-      if (!routes.has(path)) routes.set(path, { file: layout.crlDer(issuing), contentType: "application/pkix-crl", der: layout.crlDer(issuing) });
+      if (!routes.has(path)) routes.set(path, { key: storeKeys.crlDer(issuing), contentType: "application/pkix-crl", der: storeKeys.crlDer(issuing) });
     } catch {}
   }
   return routes;
+}
+
+/** A blob's version where the storage can tell one cheaply; undefined means "read it again". */
+const versionOf = (storage: Storage, key: string): string | undefined => storage.version?.(key);
+
+/**
+ * The CRL routes, looked up again on a miss when config.json changed: `ca policy set --crl-url`
+ * may move the distribution point while the server runs, but a stream of random paths must not
+ * mean a read each.
+ */
+function routeFinder(storage: Storage, roles: CaRole[], configuredUrl: string | undefined): (path: string) => Promise<CrlRoute | undefined> {
+  let routes = crlRoutes(roles, configuredUrl);
+  let configSeen = versionOf(storage, storeKeys.config);
+  return async (path) => {
+    const now = versionOf(storage, storeKeys.config);
+    if (!routes.has(path) && (now === undefined || now !== configSeen)) {
+      configSeen = now;
+      routes = crlRoutes(roles, (await readConfigOf(storage)).ca.crlUrl);
+    }
+    return routes.get(path);
+  };
+}
+
+interface CachedCrl {
+  version: string | undefined;
+  data: Buffer;
+  etag: string;
+  thisUpdate: Date;
+  nextUpdate?: Date;
+  number?: string;
+}
+
+/**
+ * A published CRL, read and parsed once per version of its blob: a 100,000-entry CRL is
+ * megabytes, and parsing it for every download would make each request expensive.
+ */
+function crlLoader(storage: Storage): (route: CrlRoute) => Promise<CachedCrl> {
+  const cache = new Map<string, CachedCrl>();
+  const must = async (key: string) => {
+    const bytes = await storage.get(key);
+    if (!bytes) throw new Error(`${storage.where(key)} is missing`);
+    return Buffer.from(bytes);
+  };
+  return async (route) => {
+    const [a, b] = [versionOf(storage, route.key), versionOf(storage, route.der)];
+    const version = a === undefined || b === undefined ? undefined : `${a}|${b}`;
+    const hit = cache.get(route.key);
+    if (version !== undefined && hit?.version === version) return hit;
+    const [data, der] = await Promise.all([must(route.key), route.der === route.key ? undefined : must(route.der)]);
+    const crl = parseCrl(der ?? data);
+    const entry: CachedCrl = {
+      version,
+      data,
+      etag: `"${createHash("sha256").update(data).digest("hex").slice(0, 32)}"`,
+      thisUpdate: crl.thisUpdate,
+      ...(crl.nextUpdate ? { nextUpdate: crl.nextUpdate } : {}),
+      ...(crl.number ? { number: crl.number } : {}),
+    };
+    cache.set(route.key, entry);
+    return entry;
+  };
 }
 
 function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> {
@@ -108,69 +169,86 @@ function getRequestBytes(path: string): Buffer | undefined {
 }
 
 export async function startRevocationServer(p: RevocationServeParams): Promise<RunningRevocationServer> {
-  const layout = layoutOf(p.pki);
   const config = await p.pki.config();
   const clock = p.clock ?? (() => new Date());
   const validityMs = p.ocspValidityMs ?? HOUR;
   const maxAgeMs = p.maxAgeMs ?? MINUTE;
   if (validityMs < MINUTE) throw inputError("ERR_OCSP_VALIDITY", "OCSP answers must be valid for at least a minute", "pass --ocsp-validity 1h");
-  let loaded = await loadResponders(p.pki, { now: clock() });
-  for (const role of loaded.issued) p.log(`${iso(clock())} issued the ${role} CA's OCSP responder certificate`);
-  let source: StatusSource = sourceFor(layout, loaded);
-  const roles = loaded.responders.map((r) => r.role);
-  let routes = crlRoutes(layout, roles, config.ca.crlUrl);
-  let configSeen = fileVersion(layout.config);
-  // `ca policy set --crl-url` may move the distribution point while we run: on a miss, look
-  // again, but only when config.json changed (a stream of random paths must not mean a read each).
-  const routeFor = async (path: string): Promise<CrlRoute | undefined> => {
-    const now = fileVersion(layout.config);
-    if (!routes.has(path) && now !== configSeen) {
-      configSeen = now;
-      routes = crlRoutes(layout, roles, (await readConfig(layout.root)).ca.crlUrl);
-    }
-    return routes.get(path);
-  };
-  // A published CRL, read and parsed once per version of its file: a 100,000-entry CRL is
-  // megabytes, and parsing it for every download would make each request expensive.
-  const crlCache = new Map<string, { version: string; data: Buffer; etag: string; thisUpdate: Date; nextUpdate?: Date; number?: string }>();
-  const loadCrl = async (route: CrlRoute) => {
-    const version = `${fileVersion(route.file)}|${fileVersion(route.der)}`;
-    const hit = crlCache.get(route.file);
-    if (hit?.version === version) return hit;
-    const [data, der] = await Promise.all([readFile(route.file), route.der === route.file ? undefined : readFile(route.der)]);
-    const crl = parseCrl(der ?? data);
-    const entry = {
-      version,
-      data,
-      etag: `"${createHash("sha256").update(data).digest("hex").slice(0, 32)}"`,
-      thisUpdate: crl.thisUpdate,
-      ...(crl.nextUpdate ? { nextUpdate: crl.nextUpdate } : {}),
-      ...(crl.number ? { number: crl.number } : {}),
-    };
-    crlCache.set(route.file, entry);
-    return entry;
-  };
+  const state = await startResponders(p, clock);
+  const roles = state.loaded.responders.map((r) => r.role);
+  const routeFor = routeFinder(p.pki.storage, roles, config.ca.crlUrl);
+  const loadCrl = crlLoader(p.pki.storage);
   const stats = { requests: 0, ocsp: 0, crl: 0 };
+  const handle = requestHandler({ state, routeFor, loadCrl, stats, clock, validityMs, maxAgeMs });
+  const server = await listen(p, handle, stats, clock);
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${p.host.includes(":") ? `[${p.host}]` : p.host}:${port}`;
+  return {
+    url,
+    port,
+    ocspUrl: `${url}${OCSP_PATH}`,
+    crlUrls: Object.fromEntries(roles.map((r) => [r, `${url}/crl/${r}.crl`])),
+    stats,
+    close: () =>
+      new Promise<void>((resolve) => {
+        state.stop();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
 
+/** The responders and the status source they answer from, renewed in the background as they come due. */
+interface ResponderState {
+  loaded: LoadedResponders;
+  source: StatusSource;
+  stop(): void;
+}
+
+async function startResponders(p: RevocationServeParams, clock: () => Date): Promise<ResponderState> {
+  const loaded = await loadResponders(p.pki, { now: clock() });
+  for (const role of loaded.issued) p.log(`${iso(clock())} issued the ${role} CA's OCSP responder certificate`);
   let timer: NodeJS.Timeout | undefined;
+  const state: ResponderState = {
+    loaded,
+    source: sourceFor(p.pki.storage, loaded),
+    stop: () => {
+      if (timer) clearTimeout(timer);
+    },
+  };
   const scheduleRenewal = () => {
     timer = setTimeout(
       async () => {
         try {
-          loaded = await loadResponders(p.pki, { now: clock() });
-          source = sourceFor(layout, loaded);
-          for (const role of loaded.issued) p.log(`${iso(clock())} renewed the ${role} CA's OCSP responder certificate`);
+          state.loaded = await loadResponders(p.pki, { now: clock() });
+          state.source = sourceFor(p.pki.storage, state.loaded);
+          for (const role of state.loaded.issued) p.log(`${iso(clock())} renewed the ${role} CA's OCSP responder certificate`);
         } catch (err) {
           p.log(`${iso(clock())} OCSP responder renewal failed: ${(err as Error).message}`);
         }
         scheduleRenewal();
       },
-      nextRenewalCheck(loaded.responders, clock()),
+      nextRenewalCheck(state.loaded.responders, clock()),
     );
     timer.unref();
   };
   scheduleRenewal();
+  return state;
+}
 
+interface HandlerContext {
+  state: ResponderState;
+  routeFor: (path: string) => Promise<CrlRoute | undefined>;
+  loadCrl: (route: CrlRoute) => Promise<CachedCrl>;
+  stats: RunningRevocationServer["stats"];
+  clock: () => Date;
+  validityMs: number;
+  maxAgeMs: number;
+}
+
+/** Answers one request; resolves to the summary the access log shows. Over ~60 lines: its four answers (dispatch, OCSP, CRL, health) share one closure. */
+function requestHandler(c: HandlerContext): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<string> {
+  const { state, routeFor, loadCrl, stats, clock, validityMs, maxAgeMs } = c;
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<string> => {
     const path = (req.url ?? "/").split("?")[0] as string;
     const method = req.method ?? "GET";
@@ -193,7 +271,7 @@ export async function startRevocationServer(p: RevocationServeParams): Promise<R
   async function answerOcsp(res: http.ServerResponse, request: Buffer, cacheable: boolean): Promise<string> {
     stats.ocsp++;
     const now = clock();
-    const out = await respondOcsp({ request, responders: loaded.responders, source, now, validityMs });
+    const out = await respondOcsp({ request, responders: state.loaded.responders, source: state.source, now, validityMs });
     const headers: http.OutgoingHttpHeaders = {};
     // RFC 5019 §6.2: GET answers without a nonce may be cached, never past nextUpdate.
     if (cacheable && out.nextUpdate && !out.nonce) {
@@ -237,12 +315,26 @@ export async function startRevocationServer(p: RevocationServeParams): Promise<R
 
   async function health(res: http.ServerResponse): Promise<string> {
     const now = clock();
-    const responders = loaded.responders.map((r: Responder) => ({ ca: r.role, responderNotAfter: iso(r.cert.notAfter), expired: r.cert.notAfter <= now }));
+    const responders = state.loaded.responders.map((r: Responder) => ({
+      ca: r.role,
+      responderNotAfter: iso(r.cert.notAfter),
+      expired: r.cert.notAfter <= now,
+    }));
     const ok = responders.every((r) => !r.expired);
-    send(res, ok ? 200 : 503, "application/json", `${JSON.stringify({ ok, responders, certificatesKnown: await source.size() })}\n`);
+    send(res, ok ? 200 : 503, "application/json", `${JSON.stringify({ ok, responders, certificatesKnown: await state.source.size() })}\n`);
     return `${ok ? 200 : 503} health`;
   }
 
+  return handle;
+}
+
+/** The HTTP server: every request logged, none able to take the responder down. */
+async function listen(
+  p: RevocationServeParams,
+  handle: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<string>,
+  stats: RunningRevocationServer["stats"],
+  clock: () => Date,
+): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     stats.requests++;
     const started = Date.now();
@@ -258,7 +350,6 @@ export async function startRevocationServer(p: RevocationServeParams): Promise<R
   });
   server.headersTimeout = 10 * SECOND;
   server.requestTimeout = 30 * SECOND;
-
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) =>
       reject(
@@ -267,30 +358,16 @@ export async function startRevocationServer(p: RevocationServeParams): Promise<R
     );
     server.listen(p.port, p.host, () => resolve());
   });
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://${p.host.includes(":") ? `[${p.host}]` : p.host}:${port}`;
-  return {
-    url,
-    port,
-    ocspUrl: `${url}${OCSP_PATH}`,
-    crlUrls: Object.fromEntries(roles.map((r) => [r, `${url}/crl/${r}.crl`])),
-    stats,
-    close: () =>
-      new Promise<void>((resolve) => {
-        if (timer) clearTimeout(timer);
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return server;
 }
 
-function sourceFor(layout: Layout, loaded: LoadedResponders): StatusSource {
+function sourceFor(storage: Storage, loaded: LoadedResponders): StatusSource {
   // The intermediate is the root's to answer for; each responder certificate is its CA's.
   const extra = loaded.responders.map((r) => ({ role: r.role, cert: r.cert }));
   for (const r of loaded.responders) if (r.parent) extra.push({ role: r.parent, cert: r.ca });
   // The canary comes from the issuing CA: the first responder (intermediate, or the root alone).
   const issuing = loaded.responders[0]?.role ?? "root";
-  return storeStatusSource(layout, extra, loaded.ocspCanary ? [{ role: issuing, ...loaded.ocspCanary }] : []);
+  return storeStatusSource(storage, extra, loaded.ocspCanary ? [{ role: issuing, ...loaded.ocspCanary }] : []);
 }
 
 function send(res: http.ServerResponse, status: number, type: string, body: string | Buffer | undefined, headers: http.OutgoingHttpHeaders = {}): string {

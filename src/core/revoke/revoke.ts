@@ -3,12 +3,12 @@ import { type CaKeys, loadCaCerts, loadCaKeys } from "../ca/material.js";
 import { copyToPublishDir, type PublishedCrl, publishAudit, revokedInIndex, stagePublication } from "../crl/publish.js";
 import { conflictError, inputError } from "../errors.js";
 import { parseSerial, validatePartnerId } from "../ids.js";
-import { layoutOf, type Pki, type Tx } from "../session.js";
+import type { Pki, Tx } from "../session.js";
+import { readIndexOf, readPartnersOf, readRevocationsOf } from "../store/blobs.js";
 import type { StoreConfig } from "../store/config.js";
 import { type CertRecord, REVOCATION_REASONS, type RevocationReason, stageIndex } from "../store/index-file.js";
 import { storeKeys } from "../store/keys.js";
 import { serializePartners } from "../store/partners.js";
-import { readIndexFrom, readPartnersFrom, readRevocationsFrom } from "../store/read.js";
 import { type Revocation, serializeRevocations } from "../store/revocations.js";
 import { iso } from "../time.js";
 
@@ -50,19 +50,18 @@ export interface ApplyParams {
  * commit, so no revocation is ever recorded without its CRL or the other way round.
  */
 export async function applyRevocations(pki: Pki, p: ApplyParams): Promise<RevokeResult> {
-  const layout = layoutOf(pki);
   const config = await pki.config();
   // Refuse early, without asking for a passphrase, when the request cannot succeed.
-  p.select(await (await readIndexFrom(pki.storage, pki.storage)).records);
-  const ca = await loadCaCerts(layout, config);
+  p.select(await (await readIndexOf(pki.storage)).records);
+  const ca = await loadCaCerts(pki.storage, config);
   // Key derivation runs in the thread pool while we take the lock and read the journals.
-  const keysPending: Promise<CaKeys> | undefined = p.publish ? loadCaKeys(layout, ca, pki.passphrase) : undefined;
+  const keysPending: Promise<CaKeys> | undefined = p.publish ? loadCaKeys(pki.storage, ca, pki.passphrase) : undefined;
   keysPending?.catch(() => {});
   return pki.transact(
     "cert.revoke",
     async (tx) => {
       const revokedAt = iso(tx.now);
-      const [snap, journal] = await Promise.all([readIndexFrom(tx, pki.storage), readRevocationsFrom(tx, pki.storage)]);
+      const [snap, journal] = await Promise.all([readIndexOf(tx), readRevocationsOf(tx)]);
       const targets = new Set(p.select(snap.records).map((r) => r.serial));
       const out: RevokedEntry[] = [];
       const changed: CertRecord[] = [];
@@ -75,7 +74,7 @@ export async function applyRevocations(pki: Pki, p: ApplyParams): Promise<Revoke
       // Order (README "Durable order of writes"): CRL files, the partner registry, then the
       // appends: journal (the commit point), audit, index.
       let staged: Awaited<ReturnType<typeof stagePublication>> | undefined;
-      if (keysPending) staged = await stagePublication({ layout, config, ca, keys: await keysPending, journal, added, index: snap, now: tx.now }, tx);
+      if (keysPending) staged = await stagePublication({ config, ca, keys: await keysPending, journal, added, index: snap, now: tx.now }, tx);
       else tx.append("revocations", serializeRevocations(added));
       if (p.alsoStage) await p.alsoStage(tx, config);
       tx.audit(
@@ -136,13 +135,10 @@ export interface OffboardParams {
  * passphrase: a race with an issue only means the normal path runs.
  */
 async function refuseRepeatedOffboard(pki: Pki, id: string, now: number): Promise<void> {
-  const layout = layoutOf(pki);
   await pki.config();
-  const entry = (await readPartnersFrom(pki.storage, pki.storage)).partners[id];
+  const entry = (await readPartnersOf(pki.storage)).partners[id];
   if (!entry?.offboardedAt) return;
-  const live = (await (await readIndexFrom(pki.storage, pki.storage)).records).filter(
-    (r) => r.partnerId === id && r.status === "valid" && Date.parse(r.notAfter) > now,
-  );
+  const live = (await (await readIndexOf(pki.storage)).records).filter((r) => r.partnerId === id && r.status === "valid" && Date.parse(r.notAfter) > now);
   if (live.length === 0)
     throw conflictError(
       "ERR_ALREADY_OFFBOARDED",
@@ -166,7 +162,7 @@ export async function offboardPartner(pki: Pki, p: OffboardParams): Promise<Revo
     },
     audit: [{ action: "partner.offboard", outcome: "ok", partner: id, details: { reason: p.reason } }],
     alsoStage: async (tx) => {
-      const reg = await readPartnersFrom(tx, pki.storage);
+      const reg = await readPartnersOf(tx);
       const entry = reg.partners[id] ?? { id, createdAt: iso(tx.now), updatedAt: iso(tx.now) };
       reg.partners[id] = { ...entry, updatedAt: iso(tx.now), offboardedAt: iso(tx.now) };
       tx.put(storeKeys.partners, serializePartners(reg));

@@ -1,5 +1,3 @@
-import { unlink } from "node:fs/promises";
-import { relative } from "node:path";
 import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey } from "../ca/material.js";
 import { conflictError, inputError, usageError } from "../errors.js";
 import { validatePartnerId } from "../ids.js";
@@ -10,13 +8,12 @@ import { generateKeyPairDer, type KeyType } from "../keys.js";
 import { encodePem, pemOrDer } from "../pem.js";
 import { type CertInfo, describeName, parseCsr } from "../pki.js";
 import { dedupeSans, formatSan, type San, sanProblem } from "../sans.js";
-import { layoutOf, type Pki, type Tx } from "../session.js";
-import { exists, writeFileAtomic } from "../store/fs.js";
+import type { Pki, Tx } from "../session.js";
+import { readIndexOf } from "../store/blobs.js";
 import { type CertRecord, type IndexSnapshot, stageIndex } from "../store/index-file.js";
 import { storeKeys } from "../store/keys.js";
-import type { Layout } from "../store/layout.js";
-import { readIndexFrom } from "../store/read.js";
 import { BACKDATE_MS, DAY, iso } from "../time.js";
+import { exists, removeFile, writeFileAtomic } from "../user-files.js";
 
 import { SERVER_PREFIX } from "./prefix.js";
 
@@ -105,7 +102,7 @@ async function signServer(
   serial: string,
   ca: CaCerts,
   caKey: CaKey,
-  ctx: { layout: Layout; crlUrl?: string },
+  ctx: { crlUrl?: string },
 ): Promise<Signed> {
   const subject = describeName({ rdns: [["CN", sans[0]?.value ?? name]] });
   const cert = await createLeaf({
@@ -140,7 +137,7 @@ async function signServer(
     fingerprint: cert.fingerprint,
     source: key.pkcs8 ? "generated" : "csr",
     issuer: ca.issuerRole,
-    certPath: relative(ctx.layout.root, ctx.layout.certFile(serial)),
+    certPath: storeKeys.certFile(serial),
     status: "valid",
     serverCertPath: p.outCert,
     ...(p.outKey ? { serverKeyPath: p.outKey } : {}),
@@ -152,7 +149,7 @@ async function signServer(
 async function writeAndStage(tx: Tx, p: Timed, s: Signed, key: ServerKey, ca: CaCerts, snap: IndexSnapshot, step: Pki["durableStep"]): Promise<void> {
   const written: string[] = [];
   const removeWritten = async () => {
-    for (const f of written) await unlink(f).catch(() => {});
+    for (const f of written) await removeFile(f);
   };
   try {
     if (p.outKey && key.pkcs8) {
@@ -179,7 +176,6 @@ export async function issueServerCert(pki: Pki, params: ServerIssueParams): Prom
   const p: Timed = { ...params, now: pki.now };
   const name = validatePartnerId(p.name);
   const sans = serverSans(p);
-  const layout = layoutOf(pki);
   const config = await pki.config();
   const days = p.days ?? config.policy.defaultDays;
   if (!Number.isInteger(days) || days < 1 || days > config.policy.maxDays)
@@ -188,16 +184,16 @@ export async function issueServerCert(pki: Pki, params: ServerIssueParams): Prom
     if (out && !p.force && (await exists(out))) throw conflictError("ERR_EXISTS", `${out} already exists`, "pass --force to overwrite it");
   }
   const key = await serverKey(p);
-  const ca = await loadCaCerts(layout, config);
+  const ca = await loadCaCerts(pki.storage, config);
   if (p.now.getTime() + days * DAY > ca.issuer.notAfter.getTime())
     throw inputError("ERR_POLICY_VALIDITY", `a ${days}-day certificate would outlive the issuing CA (valid until ${iso(ca.issuer.notAfter)})`);
-  const caKey = await loadIssuingKey(layout, ca, pki.passphrase);
+  const caKey = await loadIssuingKey(pki.storage, ca, pki.passphrase);
   return pki.transact(
     "cert.issue",
     async (tx) => {
-      const snap = await readIndexFrom(tx, pki.storage);
+      const snap = await readIndexOf(tx);
       const serial = uniqueSerial(new Set(snap.records.map((r) => r.serial)));
-      const signed = await signServer(p, name, sans, key, days, serial, ca, caKey, { layout, ...(config.ca.crlUrl ? { crlUrl: config.ca.crlUrl } : {}) });
+      const signed = await signServer(p, name, sans, key, days, serial, ca, caKey, { ...(config.ca.crlUrl ? { crlUrl: config.ca.crlUrl } : {}) });
       await writeAndStage(tx, p, signed, key, ca, snap, pki.durableStep);
       const { record } = signed;
       return {
@@ -210,7 +206,7 @@ export async function issueServerCert(pki: Pki, params: ServerIssueParams): Prom
         notBefore: record.notBefore,
         notAfter: record.notAfter,
         fingerprint: record.fingerprint,
-        certPath: layout.certFile(serial),
+        certPath: pki.storage.where(storeKeys.certFile(serial)),
         outCert: p.outCert,
         ...(p.outKey ? { outKey: p.outKey } : {}),
       };

@@ -10,9 +10,10 @@ import type { CertInfo } from "../pki.js";
 import { expiredServerProblems, renewHint } from "../server/status.js";
 import type { StoreConfig } from "../store/config.js";
 import { type IndexRow, readIndexRows } from "../store/index-summary.js";
-import type { Layout } from "../store/layout.js";
 import { readPartners } from "../store/partners.js";
-import { readRevocations } from "../store/revocations.js";
+import { directoryReader } from "../store/read.js";
+import { type Revocation, readRevocations } from "../store/revocations.js";
+import type { StoreReader } from "../store/storage.js";
 import { openStore } from "../store/store.js";
 import { DAY, daysUntil, HOUR, iso } from "../time.js";
 
@@ -79,7 +80,8 @@ export interface StatusResult {
  */
 export async function checkStatus(p: StatusParams): Promise<StatusResult> {
   const { layout, config } = await openStore(p.pkiDir);
-  const ca = await loadCaCerts(layout, config);
+  const store = directoryReader(layout.root);
+  const ca = await loadCaCerts(store, config);
   const warn = p.warnWithinMs ?? config.policy.warnDays * DAY;
   const caWarn = p.caWarnWithinMs ?? 90 * DAY;
   const margin = p.crlMarginMs ?? (config.crl.validityDays * DAY) / 2;
@@ -87,13 +89,14 @@ export async function checkStatus(p: StatusParams): Promise<StatusResult> {
   const index = await readIndexRows(layout.index);
   const problems: Problem[] = [];
   const cas = caExpiry(ca, index, p.now, caWarn, problems);
-  problems.push(...(await keyStoreProblems(layout, ca, cas)));
+  problems.push(...(await keyStoreProblems(store, ca, cas)));
   const certificates = certificateCounts(index, p.now, warn, problems);
   const partners = assessPartners({ records: index, registry: await readPartners(layout.partners), now: p.now, warnMs: warn });
   problems.push(...partnerProblems(partners));
-  const crls = await crlHealth(layout, config, ca, p.now, margin, problems);
-  problems.push(...(await publishDirProblems(layout, config.crl.publishDir, ca)));
-  const ocsp = await checkResponder(layout, config, ca, p.now);
+  const revocations = (await readRevocations(layout.revocations)).entries;
+  const crls = await crlHealth(store, revocations, config, ca, p.now, margin, problems);
+  problems.push(...(await publishDirProblems(store, config.crl.publishDir, ca)));
+  const ocsp = await checkResponder(store, config, ca, p.now);
   if (ocsp?.problem) problems.push(ocsp.problem);
   return {
     healthy: problems.length === 0,
@@ -163,11 +166,18 @@ function certificateCounts(index: readonly IndexRow[], now: Date, warn: number, 
 }
 
 /** Each CA's published CRL: present, well signed, not near or past nextUpdate, listing every revocation. */
-async function crlHealth(layout: Layout, config: StoreConfig, ca: CaCerts, at: Date, margin: number, problems: Problem[]): Promise<StatusResult["crls"]> {
+async function crlHealth(
+  store: StoreReader,
+  revocations: readonly Revocation[],
+  config: StoreConfig,
+  ca: CaCerts,
+  at: Date,
+  margin: number,
+  problems: Problem[],
+): Promise<StatusResult["crls"]> {
   const now = at.getTime();
   const crls: StatusResult["crls"] = [];
-  const revocations = (await readRevocations(layout.revocations)).entries;
-  for (const l of await loadPublishedCrls(layout, config, ca)) {
+  for (const l of await loadPublishedCrls(store, config, ca)) {
     if ("missing" in l) {
       crls.push({ issuer: l.role, missing: true });
       problems.push({ kind: "crl-missing", message: `no CRL published for the ${l.role} CA`, hint: "run `mtls crl publish`" });
@@ -211,9 +221,9 @@ async function crlHealth(layout: Layout, config: StoreConfig, ca: CaCerts, at: D
 }
 
 /** Gateways load the publish directory's copy: it must be the store's newest CRL (#13). */
-async function publishDirProblems(layout: Layout, publishDir: string | undefined, ca: CaCerts): Promise<Problem[]> {
+async function publishDirProblems(store: StoreReader, publishDir: string | undefined, ca: CaCerts): Promise<Problem[]> {
   if (!publishDir) return [];
-  const lag = await publishDirLag(layout, publishDir, await readCrlHistory(layout, publishDir, ca));
+  const lag = await publishDirLag(store, publishDir, await readCrlHistory(store, publishDir, ca));
   return lag.map((l) => ({
     kind: "crl-publish-stale" as const,
     message: `${l.path} in the publish directory is ${l.why}`,
@@ -222,9 +232,9 @@ async function publishDirProblems(layout: Layout, publishDir: string | undefined
 }
 
 /** #20: where each CA key lives; a token that does not answer is a problem (no PIN needed). */
-async function keyStoreProblems(layout: Layout, ca: CaCerts, cas: StatusResult["cas"]): Promise<Problem[]> {
+async function keyStoreProblems(store: StoreReader, ca: CaCerts, cas: StatusResult["cas"]): Promise<Problem[]> {
   const problems: Problem[] = [];
-  for (const place of await locateCaKeys(layout, ca)) {
+  for (const place of await locateCaKeys(store, ca)) {
     const entry = cas.find((c) => c.role === place.role);
     if (entry) Object.assign(entry, { keyStore: place.keyStore, ...(place.keyStore === "pkcs11" ? { tokenReachable: place.reachable === true } : {}) });
     if (place.problem) problems.push({ kind: "ca-key-unreachable", message: place.problem.message, hint: place.problem.hint });

@@ -4,9 +4,10 @@
 import { closeSync, constants, openSync, writeFileSync } from "node:fs";
 import { lstat, open, readdir } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
-import { type AuditEntry, stageAudit } from "../audit/audit.js";
+import type { AuditEntry } from "../audit/audit.js";
 import { envError, fsError } from "../errors.js";
-import { completeLength, type DurableStepHook, ensureDir, readJournal, readText, StoreWriter } from "./fs.js";
+import { stageAudit } from "./audit-file.js";
+import { completeLength, type DurableStepHook, ensureDir, fileVersion, readJournal, readText, StoreWriter } from "./fs.js";
 import { type StagedJournal, stageJournal } from "./journal-staging.js";
 import { isStoreKey, type JournalName, journalFile } from "./keys.js";
 import { type Layout, layoutOf } from "./layout.js";
@@ -123,6 +124,18 @@ export class DirectoryStorage implements Storage {
 
   async readJournal(name: JournalName): Promise<string> {
     return (await readJournal(this.journalPath(name))).text;
+  }
+
+  version(key: string): string {
+    return fileVersion(this.pathOf(key));
+  }
+
+  journalVersion(name: JournalName): string {
+    return fileVersion(this.journalPath(name));
+  }
+
+  async mode(key: string): Promise<number | undefined> {
+    return (await lstat(this.pathOf(key)).catch(() => undefined))?.mode;
   }
 
   lock<T>(purpose: string, fn: () => Promise<T>): Promise<T> {

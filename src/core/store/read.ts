@@ -14,6 +14,12 @@ export interface StoreReader {
   readJournal(name: JournalName): Promise<string>;
 }
 
+/**
+ * The storage of a PKI directory, for the modules that still open a store by its path (status,
+ * doctor's checks) and hand it to readers that take a StoreReader. New code gets a session.
+ */
+export const directoryReader = (dir: string): Storage => new DirectoryStorage(dir);
+
 /** How messages name a key or journal: its path in a directory store, "<location> <key>" otherwise. */
 export function nameOf(storage: Storage, key: string): string {
   return storage instanceof DirectoryStorage ? storage.pathOf(key) : `${storage.location} ${key}`;

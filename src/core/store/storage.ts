@@ -54,6 +54,16 @@ export interface Storage {
   /** A journal's complete lines (a line cut short by a crash is left out); "" when empty. */
   readJournal(name: JournalName): Promise<string>;
   /**
+   * Optional, for long-running readers (the OCSP responder, the CRL server): a cheap token that
+   * changes whenever the blob under `key` changes, so a reader re-reads only then. A storage
+   * without one is simply re-read each time.
+   */
+  version?(key: string): string;
+  /** As version(), for a journal. */
+  journalVersion?(name: JournalName): string;
+  /** Optional, for display (`ca show`): a blob's permission bits where the storage has them (a file's mode). */
+  mode?(key: string): Promise<number | undefined>;
+  /**
    * Runs `fn` holding the store's exclusive lock; `purpose` is shown to whoever waits for it.
    * Fails with ERR_LOCKED (exit 5) when the lock is not free within the timeout.
    */

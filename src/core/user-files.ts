@@ -1,0 +1,41 @@
+// Files outside the store: what the user names (--out, a bundle to open, a gateway's output
+// directory, the demo's scratch directory) and the CRL publish directory a web server reads.
+// Core modules reach the file system through here (user input through input.ts, templates
+// through templates.ts), never directly, so "store data goes through the storage" stays
+// checkable (test/unit/architecture.test.ts): no store file is reached from here by path,
+// because no core module outside store/ knows one.
+import { readFile, stat, unlink } from "node:fs/promises";
+import { fsError } from "./errors.js";
+
+/** Plain file operations, for the user's own files and scratch directories only (never a store's). */
+export { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+export { type DurableStepHook, ensureDir, exists, writeFileAtomic } from "./store/fs.js";
+
+/** A user's file, whole; undefined when it does not exist (any other failure is an error naming it). */
+export async function readOptionalFile(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw fsError(err, path, "read");
+  }
+}
+
+/** A user's file, whole; a missing or unreadable one is an error naming it. */
+export async function readUserFile(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw fsError(err, path, "read");
+  }
+}
+
+/** Removes a file mtls wrote for the user (an undo after a failed commit); absence is fine. */
+export const removeFile = (path: string): Promise<void> => unlink(path).catch(() => {});
+
+/** Whether a path the user gave names an existing directory. */
+export const isDirectory = (path: string): Promise<boolean> =>
+  stat(path).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
