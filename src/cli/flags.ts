@@ -7,6 +7,7 @@ import { type Command, Option } from "commander";
 import type { PassphraseSource } from "../core/ca/material.js";
 import { fsError, inputError, usageError } from "../core/errors.js";
 import { checkPassphraseText, INPUT_LIMITS, passphraseFromFile } from "../core/input.js";
+import type { Pki } from "../core/session.js";
 import { DAY, parseDuration } from "../core/time.js";
 import type { CliContext } from "./context.js";
 import { addPinOptions, type PinOpts, tokenAccessFor } from "./pin.js";
@@ -106,12 +107,12 @@ export function secretSource(ctx: CliContext, s: SecretSources): PassphraseSourc
 }
 
 /** Where the CA passphrase comes from: --passphrase-file, MTLS_CA_PASSPHRASE, a prompt on a terminal. */
-export function passphraseSource(ctx: CliContext, opts: PassphraseOpts): PassphraseSource {
+export function passphraseSource(ctx: CliContext, opts: PassphraseOpts, session: () => Promise<Pki> = () => openReadSession(ctx)): PassphraseSource {
   refuseArgv(opts);
   const source = secretSource(ctx, {
     file: opts.passphraseFile,
     envVar: "MTLS_CA_PASSPHRASE",
-    ask: () => askCaPassphrase(ctx),
+    ask: async () => askCaPassphrase(ctx, await session()),
     missing: { message: "the CA key is encrypted and no passphrase was given", hint: "set MTLS_CA_PASSPHRASE or pass --passphrase-file <file>" },
   });
   // CA keys in a PKCS#11 token are reached through the same source (see PassphraseSource).
@@ -124,13 +125,13 @@ const PASSPHRASE_ATTEMPTS = 3;
  * The CA passphrase from a person: checked against the issuing key as soon as it is typed and asked
  * again after a typo, a bounded number of times (a script gets its single wrong answer as exit 3).
  */
-async function askCaPassphrase(ctx: CliContext): Promise<string> {
+async function askCaPassphrase(ctx: CliContext, pki: Pki): Promise<string> {
   // A progress line may be on screen without a newline: the prompt starts on a line of its own.
   ctx.out.progress("");
   const core = await loadCore();
   for (let attempt = 1; ; attempt++) {
     const passphrase = await ctx.prompt.password("CA key passphrase:");
-    if (await core.verifyCaPassphrase(ctx.pkiDir, passphrase)) return passphrase;
+    if (await core.verifyCaPassphrase(pki, passphrase)) return passphrase;
     const left = PASSPHRASE_ATTEMPTS - attempt;
     if (left === 0)
       throw inputError("ERR_PASSPHRASE_WRONG", `wrong CA key passphrase (${PASSPHRASE_ATTEMPTS} attempts)`, "check the passphrase and run the command again");
@@ -187,17 +188,38 @@ export type Session = Awaited<ReturnType<typeof openSession>>;
  */
 export async function openSession(ctx: CliContext, opts?: PassphraseOpts, o: { clock?: boolean; passphrase?: PassphraseSource } = {}) {
   const core = await loadCore();
+  const pki = await openPkiOf(ctx, core.openPki, opts, o);
+  return { core, pki };
+}
+
+/**
+ * The session of a command that only reads (list, status, show): no passphrase, and no lock,
+ * since it runs no transaction. Loads the session module alone, not the whole core (#21).
+ */
+export async function openReadSession(ctx: CliContext, o: { clock?: boolean } = {}): Promise<Pki> {
+  const { openPki } = await loadCore(() => import("../core/session.js"));
+  return openPkiOf(ctx, openPki, undefined, o);
+}
+
+async function openPkiOf(
+  ctx: CliContext,
+  openPki: typeof import("../core/session.js").openPki,
+  opts: PassphraseOpts | undefined,
+  o: { clock?: boolean; passphrase?: PassphraseSource },
+): Promise<Pki> {
   const hook = durableStepHook();
-  const passphrase = o.passphrase ?? (opts ? passphraseSource(ctx, opts) : undefined);
+  let opened: Pki | undefined;
+  // The prompt checks each answer against the key of the session being opened.
+  const passphrase = o.passphrase ?? (opts ? passphraseSource(ctx, opts, async () => opened ?? openReadSession(ctx)) : undefined);
   // A database store: its working copy commits each transaction to the database (#16).
   const location = ctx.storeSession ? ctx.storeSession.storage(hook ? { onDurableStep: hook } : {}) : ctx.pkiDir;
-  const pki = await core.openPki(location, {
+  opened = await openPki(location, {
     now: o.clock ? () => ctx.now() : ctx.now(),
     actor: actor(),
     ...(passphrase ? { passphrase } : {}),
     ...(hook ? { onDurableStep: hook } : {}),
   });
-  return { core, pki };
+  return opened;
 }
 
 /** Resolves on Ctrl-C or SIGTERM: how the long-running servers (gateway, revocation) stop. */

@@ -3,6 +3,7 @@
 // answer the command would refuse never gets past its prompt.
 import { existsSync } from "node:fs";
 import { INPUT_LIMITS } from "../core/input.js";
+import type { Pki } from "../core/session.js";
 import type { CliContext } from "./context.js";
 import { parseDays } from "./flags.js";
 
@@ -49,7 +50,7 @@ export function daysWithinPolicy(core: Core, text: string, limits: IssueLimits):
   return days;
 }
 
-async function askKeySource(ctx: CliContext, core: Core, out: IssueAnswers): Promise<string | undefined> {
+async function askKeySource(ctx: CliContext, core: Core, pki: Pki, out: IssueAnswers): Promise<string | undefined> {
   const p = ctx.prompt;
   const how = await p.select("How does the partner get its key?", [
     { value: "csr", name: "The partner sent a CSR (it keeps its private key)" },
@@ -63,23 +64,24 @@ async function askKeySource(ctx: CliContext, core: Core, out: IssueAnswers): Pro
   out.csr = await p.input("Path of the CSR file:", {
     validate: check(async (v) => {
       if (!existsSync(ctx.resolvePath(v))) throw new Error(`${v} does not exist`);
-      const checked = await core.checkIssueRequest(
-        ctx.pkiDir,
-        { partnerId: out.partnerId as string, csr: await ctx.readInput(v, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${v}` },
-        ctx.now(),
-      );
+      const checked = await core.checkIssueRequest(pki, {
+        partnerId: out.partnerId as string,
+        csr: await ctx.readInput(v, "CSR", INPUT_LIMITS.csr),
+        csrSource: `CSR ${v}`,
+      });
       subject = checked.subject;
     }),
   });
   return subject;
 }
 
-/** Fills in what is missing, asking one question per value. */
-export async function askIssue(ctx: CliContext, core: Core, a: IssueAnswers, limits: IssueLimits): Promise<IssueAnswers> {
+/** Fills in what is missing, asking one question per value; answers are checked against the session's CA and policy. */
+export async function askIssue(ctx: CliContext, core: Core, pki: Pki, a: IssueAnswers): Promise<IssueAnswers> {
+  const limits = await core.readIssueLimits(pki);
   const p = ctx.prompt;
   const out = { ...a };
   out.partnerId ??= await p.input("Partner id (e.g. acme-payments):", { validate: check(core.validatePartnerId) });
-  const csrSubject = !out.csr && !out.generate ? await askKeySource(ctx, core, out) : undefined;
+  const csrSubject = !out.csr && !out.generate ? await askKeySource(ctx, core, pki, out) : undefined;
   if (out.generate) {
     out.keyType ??= await p.select(
       "Key type:",

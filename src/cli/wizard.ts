@@ -3,6 +3,7 @@
 // against the CA's policy), so "Go ahead?" is only asked about a request that will be accepted.
 import { existsSync } from "node:fs";
 import { INPUT_LIMITS } from "../core/input.js";
+import type { Pki } from "../core/session.js";
 import type { CliContext } from "./context.js";
 import { gnupgAlgorithmName } from "./pgp-names.js";
 import { askIssue, check, type IssueAnswers } from "./questions.js";
@@ -26,7 +27,7 @@ async function describeKey(ctx: CliContext, core: Core, path: string): Promise<s
 }
 
 /** Asks for every missing answer, shows the summary and asks to go ahead. */
-export async function runOnboardWizard(ctx: CliContext, core: Core, given: OnboardAnswers): Promise<OnboardAnswers> {
+export async function runOnboardWizard(ctx: CliContext, core: Core, pki: Pki, given: OnboardAnswers): Promise<OnboardAnswers> {
   const p = ctx.prompt;
   const a = { ...given };
   a.partnerId ??= await p.input("Partner id (e.g. acme-payments):", { validate: check(core.validatePartnerId) });
@@ -41,7 +42,7 @@ export async function runOnboardWizard(ctx: CliContext, core: Core, given: Onboa
       await core.checkRecipientKey(await ctx.readInput(v, "OpenPGP key", INPUT_LIMITS.pgpKey), v, ctx.now());
     }),
   });
-  Object.assign(a, await askIssue(ctx, core, { ...a, outKey: "-" }, await core.readIssueLimits(ctx.pkiDir, ctx.now())));
+  Object.assign(a, await askIssue(ctx, core, pki, { ...a, outKey: "-" }));
   const key = await describeKey(ctx, core, a.pgpKey);
   // The key's user ID and the answers are shown raw nowhere: a partner chose the user ID.
   ctx.io.stderr.write(

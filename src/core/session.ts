@@ -90,14 +90,6 @@ export interface Pki {
   transact<T>(action: string, fn: (tx: Tx) => Promise<T>, opts?: TransactOptions): Promise<T>;
 }
 
-/**
- * A session for reading only, for the core functions the CLI still calls with a location (the
- * read-only commands): it never runs a transaction, so it needs no actor or passphrase.
- */
-export function openReader(location: string | Storage): Promise<Pki> {
-  return openPki(location, { actor: "(read only)" });
-}
-
 /** Opens the PKI at `location` (a directory, or a Storage such as the database store). Reads nothing yet. */
 export async function openPki(location: string | Storage, opts: PkiOptions): Promise<Pki> {
   const storage =

@@ -196,6 +196,28 @@ test("#13 repro 9: a garbage audit tail never blocks revoke: it is moved to a qu
   assert.equal((await mtls(["audit", "verify"], { cwd: dir2 })).exitCode, 0);
 });
 
+test("#15: a torn last line of the audit log is a torn append doctor repairs (kept in a quarantine file), not a broken chain", async (t) => {
+  const f = await fixture();
+  const dir = await cloneFixture(t, f);
+  const log = join(dir, "pki/audit.log");
+  const intact = await readFile(log, "utf8");
+  await writeFile(log, `${intact}{"seq":99,"ti`);
+  const d = await doctorChecks(dir);
+  assert.deepEqual(
+    d.problems.map((p) => [p.check, p.fixable]),
+    [["journal", true]],
+  );
+  assert.equal((await mtls(["audit", "verify"], { cwd: dir })).exitCode, 0);
+  const fixed = await mtls(["doctor", "--fix", "--json"], { cwd: dir });
+  assert.equal(fixed.exitCode, 0, fixed.stdout);
+  const q = (await readdir(join(dir, "pki"))).filter((n) => n.startsWith("audit.log.quarantine-"));
+  assert.equal(q.length, 1);
+  assert.equal(await readFile(join(dir, "pki", q[0] as string), "utf8"), '{"seq":99,"ti');
+  assert.ok((await readFile(log, "utf8")).startsWith(intact));
+  assert.equal((await mtls(["audit", "verify"], { cwd: dir })).exitCode, 0);
+  assert.equal((await mtls(["doctor"], { cwd: dir })).exitCode, 0);
+});
+
 test("#13 repro 9: null, {} and broken lines in the index and journal are exit 5 naming file and line, never 70", async (t) => {
   const f = await fixture();
   for (const [file, bad] of [

@@ -94,7 +94,8 @@ test("only store/ touches the file system, apart from the modules listed (a list
 // for the store's file writer would read store data past the storage interface. Each list may
 // only shrink.
 const LAYOUT_USERS = new Set<string>([]);
-const STORE_OPENERS = new Set(["src/core/inventory/list.ts", "src/core/status/status.ts"]);
+/** Where a store is opened by its location: the session alone (openPki), besides store/ itself. */
+const STORE_OPENERS = new Set(["src/core/session.ts"]);
 const STORE_FS_USERS = new Set([
   // The transaction path (files outside the store in the same commit), and the atomic writer
   // re-exported for files the user names.
@@ -124,7 +125,11 @@ test("no module outside store/ knows a store path: the layout, layoutOf, openSto
   for (const { file, text, imports } of await allSources()) {
     if (file.startsWith("src/core/store/")) continue;
     if (imports.some((i) => /(^|\/)store\/layout\.js$/.test(i)) || /\blayoutOf\s*\(/.test(text) || /\bpki\.layout\b/.test(text)) found.layout.push(file);
-    if (imports.some((i) => /(^|\/)store\/store\.js$/.test(i)) || /\bopenStore\s*\(/.test(text)) found.openers.push(file);
+    if (
+      imports.some((i) => /(^|\/)store\/(store|directory|sql\/working-copy|sql\/storage)\.js$/.test(i)) ||
+      /\b(openStore|directoryReader)\s*\(|\bnew\s+(DirectoryStorage|WorkingCopyStorage|SqlStorage)\b/.test(text)
+    )
+      found.openers.push(file);
     if (imports.some((i) => /(^|\/)store\/fs\.js$/.test(i))) found.storeFs.push(file);
   }
   assert.deepEqual(
@@ -132,6 +137,64 @@ test("no module outside store/ knows a store path: the layout, layoutOf, openSto
     [...LAYOUT_USERS].sort(),
     "read the store through pki.storage (get, getSecret, list, readJournal), name a blob with where(key)",
   );
-  assert.deepEqual(found.openers.sort(), [...STORE_OPENERS].sort(), "take a session (openPki, openReader) instead of opening the store by its path");
+  assert.deepEqual(found.openers.sort(), [...STORE_OPENERS].sort(), "take the session the CLI opened (pki: Pki) instead of opening the store by its location");
   assert.deepEqual(found.storeFs.sort(), [...STORE_FS_USERS].sort(), "write files the user names through user-files.ts, store data through pki.transact");
+});
+
+// #15: the CLI opens the PKI once and hands the session over; a core function that takes the
+// store's directory would open it again. ca/init.ts creates the store and demo/ builds its own.
+const LOCATION_TAKERS = ["src/core/store/", "src/core/session.ts", "src/core/ca/init.ts", "src/core/demo/"];
+
+/** The text between the bracket at `open` and its match. */
+function balanced(text: string, open: number): string {
+  const pairs: Record<string, string> = { "(": ")", "{": "}", "<": ">" };
+  const stack: string[] = [];
+  for (let i = open; i < text.length; i++) {
+    const c = text[i] as string;
+    if (c in pairs) stack.push(pairs[c] as string);
+    else if (c === stack.at(-1)) {
+      stack.pop();
+      if (stack.length === 0) return text.slice(open + 1, i);
+    }
+  }
+  return text.slice(open + 1);
+}
+
+/** Exported functions whose parameters, or the fields of the types they name, include `pkiDir`. */
+function pkiDirTakers(sources: ReadonlyArray<{ file: string; text: string }>): string[] {
+  const types = new Map<string, string>();
+  for (const { text } of sources)
+    for (const m of text.matchAll(/^(?:export )?(?:interface (\w+)[^{]*|type (\w+)(?:<[^>]*>)? = )\{/gm))
+      types.set((m[1] ?? m[2]) as string, balanced(text, (m.index ?? 0) + m[0].length - 1));
+  const takesDir = (params: string, seen = new Set<string>()): boolean => {
+    if (/\bpkiDir\b/.test(params)) return true;
+    return [...params.matchAll(/\b([A-Z]\w*)\b/g)].some(([, name]) => {
+      if (!name || seen.has(name) || !types.has(name)) return false;
+      seen.add(name);
+      return takesDir(types.get(name) as string, seen);
+    });
+  };
+  const found: string[] = [];
+  for (const { file, text } of sources)
+    for (const m of text.matchAll(/^export (?:async )?function\*? *(\w+) *(?:<[^(]*>)? *\(/gm))
+      if (takesDir(balanced(text, (m.index ?? 0) + m[0].length - 1))) found.push(`${file}:${m[1]}`);
+  return found;
+}
+
+test("the check for core functions that take the store's directory finds one", () => {
+  const sample = [
+    "export interface ListParams { partner?: string; pkiDir: string }",
+    "export interface ShownResult { pkiDir: string }",
+    "export async function listA(p: ListParams): Promise<ShownResult> {}",
+    "export function listB(p: { pkiDir: string; now: Date }) {}",
+    "export async function listC(pkiDir: string, now: Date) {}",
+    "export async function shown(pki: Pki, p: { partner?: string }): Promise<ShownResult> {}",
+  ].join("\n");
+  assert.deepEqual(pkiDirTakers([{ file: "sample.ts", text: sample }]), ["sample.ts:listA", "sample.ts:listB", "sample.ts:listC"]);
+});
+
+test("no core function outside store/, the session, ca init and the demo takes the store's directory (pkiDir): it takes the session", async () => {
+  const sources = await coreSources();
+  const takers = pkiDirTakers(sources).filter((t) => !LOCATION_TAKERS.some((l) => t.startsWith(l)));
+  assert.deepEqual(takers, [], "take `pki: Pki` as the first parameter and read through pki.storage, pki.config(), pki.now");
 });

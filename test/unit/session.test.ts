@@ -9,9 +9,11 @@ import type { AuditEntry } from "../../src/core/audit/audit.js";
 import { loadCaCerts, loadIssuingKey } from "../../src/core/ca/material.js";
 import { parseCrl } from "../../src/core/crl/decode.js";
 import { showCrls } from "../../src/core/crl/show.js";
+import { listCertificateRows, listCertificates, streamCertificates } from "../../src/core/inventory/list.js";
 import { issuePartnerCert } from "../../src/core/issue/issue.js";
 import { revokeCertificate } from "../../src/core/revoke/revoke.js";
 import { openPki } from "../../src/core/session.js";
+import { checkStatus } from "../../src/core/status/status.js";
 import { readIndexOf } from "../../src/core/store/blobs.js";
 import { JOURNALS, journalFile } from "../../src/core/store/keys.js";
 import type { JournalName, PutOptions, Storage, StorageTransaction } from "../../src/core/store/storage.js";
@@ -244,7 +246,36 @@ test("loading the CA, issuing, revoking and publishing CRLs need no path: they r
   );
   // The directory store it was copied from is untouched.
   assert.equal(
-    (await showCrls({ pkiDir, now: new Date() })).crls[0]?.entries.some((e) => e.serial === issued.serial),
+    (await showCrls(await openPki(pkiDir, { actor: "reader@test" }))).crls[0]?.entries.some((e) => e.serial === issued.serial),
     false,
   );
+});
+
+test("list and status read any storage: one without the directory's summary cache answers from its index journal", async () => {
+  const writer = await openPki(pkiDir, { actor: "frank@test" });
+  const issued = await issuePartnerCert(writer, { partnerId: "listed", generateKeyType: "ec-p256", outKey: join(dir, "listed.key") });
+  await revokeCertificate(writer, { serial: issued.serial, reason: "superseded" });
+  await issuePartnerCert(writer, { partnerId: "listed", generateKeyType: "ec-p256", outKey: join(dir, "listed-2.key") });
+  const mem = await memoryCopyOf(pkiDir);
+  const now = new Date();
+  const onDir = await openPki(pkiDir, { now, actor: "reader@test" });
+  const onMem = await openPki(mem, { now, actor: "reader@test" });
+  assert.equal(typeof onDir.storage.indexView, "function");
+  assert.equal(onMem.storage.indexView, undefined);
+
+  const rows = await listCertificateRows(onMem, { partner: "listed" });
+  assert.deepEqual(
+    rows.certificates.map((r) => [r.partnerId, r.status]),
+    [
+      ["listed", "revoked"],
+      ["listed", "valid"],
+    ],
+  );
+  assert.deepEqual(rows, await listCertificateRows(onDir, { partner: "listed" }));
+  const whole = await listCertificates(onDir);
+  assert.deepEqual([...(await streamCertificates(onMem)).certificates], whole.certificates);
+  assert.deepEqual([...(await streamCertificates(onDir)).certificates], whole.certificates);
+  const [a, b] = [await checkStatus(onMem), await checkStatus(onDir)];
+  assert.deepEqual(a.certificates, b.certificates);
+  assert.deepEqual(a.partners, b.partners);
 });

@@ -4,7 +4,7 @@ import { Exit } from "../../core/errors.js";
 import type { AuditRecord } from "../../core/index.js";
 import { parseDuration } from "../../core/time.js";
 import type { CliContext } from "../context.js";
-import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
+import { examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../flags.js";
 import { type Styles, table } from "../output.js";
 
 export interface AuditOptions {
@@ -25,8 +25,7 @@ export async function runAudit(ctx: CliContext, opts: AuditOptions): Promise<Aud
       ? new Date(ctx.now().getTime() - parseDuration(opts.since, "--since"))
       : new Date(opts.since)
     : undefined;
-  return core.queryAudit({
-    pkiDir: ctx.pkiDir,
+  return core.queryAudit(await openReadSession(ctx), {
     ...(since ? { since } : {}),
     ...(opts.partner ? { partner: opts.partner } : {}),
     ...(opts.action ? { action: opts.action } : {}),
@@ -36,7 +35,7 @@ export async function runAudit(ctx: CliContext, opts: AuditOptions): Promise<Aud
 /** `mtls audit verify`, in-process: the hash chain's verdict, naming the first bad line. */
 export async function runAuditVerify(ctx: CliContext): Promise<AuditVerifyResult> {
   const core = await loadCore(() => import("../../core/audit/audit.js"));
-  return (await core.queryAudit({ pkiDir: ctx.pkiDir })).verification;
+  return (await core.queryAudit(await openReadSession(ctx))).verification;
 }
 
 const rows = (records: AuditRecord[]) =>

@@ -3,7 +3,7 @@ import { usageError } from "../../core/errors.js";
 import { describeCommand } from "../command-tree.js";
 import { completionScript, SHELLS, type Shell } from "../completion.js";
 import type { CliContext } from "../context.js";
-import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
+import { examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../flags.js";
 
 export interface CompletionOptions {
   /** bash, zsh or fish. */
@@ -33,9 +33,10 @@ export async function runCompletion(_ctx: CliContext, opts: CompletionOptions): 
 export async function runCompletionList(ctx: CliContext, what: string): Promise<string[]> {
   try {
     const core = await loadCore();
+    const pki = await openReadSession(ctx);
     return what === "partners"
-      ? (await core.listPartners({ pkiDir: ctx.pkiDir, now: ctx.now() })).partners.map((p) => p.id)
-      : (await core.listCertificates({ pkiDir: ctx.pkiDir, now: ctx.now() })).certificates.filter((c) => c.status !== "revoked").map((c) => c.serial);
+      ? (await core.listPartners(pki)).partners.map((p) => p.id)
+      : (await core.listCertificates(pki)).certificates.filter((c) => c.status !== "revoked").map((c) => c.serial);
   } catch {
     return [];
   }

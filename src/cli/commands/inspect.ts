@@ -4,7 +4,7 @@ import type { InspectResult } from "../../core/index.js";
 import { INPUT_LIMITS, passphraseFromFile } from "../../core/input.js";
 import { parseDuration } from "../../core/time.js";
 import type { CliContext } from "../context.js";
-import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
+import { examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../flags.js";
 import { renderInspect } from "../inspect-render.js";
 
 interface Opts {
@@ -32,15 +32,13 @@ export async function runInspect(ctx: CliContext, opts: InspectOptions): Promise
   const password = opts.passwordFile
     ? passphraseFromFile(await ctx.readInput(opts.passwordFile, "password file", INPUT_LIMITS.passphraseFile), opts.passwordFile, { allowEmpty: true })
     : undefined;
-  return core.inspectFile({
+  return core.inspectFile(await openReadSession(ctx), {
     bytes: await ctx.readInput(opts.file, "file", core.MAX_INSPECT_BYTES),
     source: opts.file === "-" ? "standard input" : opts.file,
     ...(password !== undefined ? { password } : {}),
-    pkiDir: ctx.pkiDir,
     pkiOptional: !explicitPki,
     expiringWithinMs: parseDuration(opts.expiringWithin ?? "30d", "--expiring-within"),
     purpose: opts.purpose ?? "client",
-    now: ctx.now(),
   });
 }
 

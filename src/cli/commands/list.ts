@@ -2,7 +2,7 @@ import { type Command, Option } from "commander";
 import type { CertStatus, ListedRow, ListResult } from "../../core/inventory/list.js";
 import { parseDuration } from "../../core/time.js";
 import type { CliContext } from "../context.js";
-import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
+import { examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../flags.js";
 import { type Styles, tableChunks } from "../output.js";
 
 export interface ListOptions {
@@ -15,25 +15,23 @@ export interface ListOptions {
 /** `mtls list`, in-process: the filters as the command line spells them. */
 export async function runList(ctx: CliContext, opts: ListOptions): Promise<ListResult> {
   const core = await loadCore(() => import("../../core/inventory/list.js"));
-  return core.listCertificates(listParams(ctx, opts, core.parseStatus));
+  return core.listCertificates(await openReadSession(ctx), listParams(opts, core.parseStatus));
 }
 
 /** The same selection with only the fields the table shows, from the index summary (#21). */
 export async function runListRows(ctx: CliContext, opts: ListOptions): Promise<ListResult<ListedRow>> {
   const core = await loadCore(() => import("../../core/inventory/list.js"));
-  return core.listCertificateRows(listParams(ctx, opts, core.parseStatus));
+  return core.listCertificateRows(await openReadSession(ctx), listParams(opts, core.parseStatus));
 }
 
 /** `list --json`: the same records as runList, each read from the index as the document is written (#21). */
 async function runListStreamed(ctx: CliContext, opts: ListOptions) {
   const core = await loadCore(() => import("../../core/inventory/list.js"));
-  return core.streamCertificates(listParams(ctx, opts, core.parseStatus));
+  return core.streamCertificates(await openReadSession(ctx), listParams(opts, core.parseStatus));
 }
 
-function listParams(ctx: CliContext, opts: ListOptions, parseStatus: (s: string) => CertStatus) {
+function listParams(opts: ListOptions, parseStatus: (s: string) => CertStatus) {
   return {
-    pkiDir: ctx.pkiDir,
-    now: ctx.now(),
     ...(opts.partner ? { partner: opts.partner } : {}),
     ...(opts.status ? { status: parseStatus(opts.status) } : {}),
     ...(opts.kind ? { kind: opts.kind } : {}),

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { CliContext } from "../context.js";
-import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
+import { examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../flags.js";
 import { fields } from "../output.js";
 
 export function register(program: Command, ctx: CliContext): void {
@@ -31,5 +31,5 @@ export function register(program: Command, ctx: CliContext): void {
 /** `mtls report`, in-process: writes the HTML page and returns what it holds. */
 export async function runReport(ctx: CliContext, opts: { html: string; force?: boolean }) {
   const core = await loadCore();
-  return core.writeHtmlReport({ pkiDir: ctx.pkiDir, now: ctx.now(), out: ctx.resolvePath(opts.html), force: Boolean(opts.force) });
+  return core.writeHtmlReport(await openReadSession(ctx), { out: ctx.resolvePath(opts.html), force: Boolean(opts.force) });
 }

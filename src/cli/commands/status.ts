@@ -3,7 +3,7 @@ import { Exit } from "../../core/errors.js";
 import type { StatusResult } from "../../core/index.js";
 import { parseDuration } from "../../core/time.js";
 import type { CliContext } from "../context.js";
-import { examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
+import { examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../flags.js";
 import { type Styles, table } from "../output.js";
 
 export interface StatusOptions {
@@ -20,9 +20,7 @@ export async function runStatus(ctx: CliContext, opts: StatusOptions): Promise<S
   const warnWithinMs = d(opts.warnWithin, "--warn-within");
   const caWarnWithinMs = d(opts.caWarnWithin ?? "90d", "--ca-warn-within");
   const crlMarginMs = d(opts.crlMargin, "--crl-margin");
-  return core.checkStatus({
-    pkiDir: ctx.pkiDir,
-    now: ctx.now(),
+  return core.checkStatus(await openReadSession(ctx), {
     ...(warnWithinMs ? { warnWithinMs } : {}),
     ...(caWarnWithinMs ? { caWarnWithinMs } : {}),
     ...(crlMarginMs ? { crlMarginMs } : {}),

@@ -4,6 +4,7 @@
 // not tamper-proof: someone who can rewrite the whole file can rebuild the chain, and dropping
 // the newest lines shows only against a copy (see README, "Security model").
 import { createHash } from "node:crypto";
+import type { Pki } from "../session.js";
 import { checkAuditRecord, parseRecord } from "../store/records.js";
 import type { StoreReader } from "../store/storage.js";
 import { iso } from "../time.js";
@@ -90,16 +91,13 @@ export function verifyAuditLog(text: string): { records: AuditRecord[]; verifica
 }
 
 export interface AuditQuery {
-  pkiDir: string;
   since?: Date;
   partner?: string;
   action?: string;
 }
 
 /** The log, filtered, with the verification of the whole chain. */
-export async function queryAudit(q: AuditQuery): Promise<{ records: AuditRecord[]; verification: AuditVerification }> {
-  const { openReader } = await import("../session.js");
-  const pki = await openReader(q.pkiDir);
+export async function queryAudit(pki: Pki, q: AuditQuery = {}): Promise<{ records: AuditRecord[]; verification: AuditVerification }> {
   await pki.config(); // opens and checks the store (exit 5 when there is no PKI)
   const { records, verification } = await readAuditFrom(pki.storage);
   const since = q.since?.getTime();

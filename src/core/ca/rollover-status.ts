@@ -1,6 +1,6 @@
 // `mtls ca rollover status`: where each CA and each partner certificate stands.
 
-import { openReader } from "../session.js";
+import type { Pki } from "../session.js";
 import { readIndexOf } from "../store/blobs.js";
 import type { CertRecord } from "../store/index-file.js";
 import { daysUntil, iso } from "../time.js";
@@ -110,8 +110,7 @@ export function supersededWithoutCerts(ca: CaCerts, index: readonly Pick<CertRec
   return new Set(ca.all.filter((c) => !active.has(c.id) && !used.has(c.id)).map((c) => c.id));
 }
 
-export async function rolloverStatus(p: { pkiDir: string; now: Date }): Promise<RolloverStatus> {
-  const pki = await openReader(p.pkiDir);
+export async function rolloverStatus(pki: Pki): Promise<RolloverStatus> {
   const ca = await loadCaCerts(pki.storage, await pki.config());
-  return rolloverView(ca, (await readIndexOf(pki.storage)).records, p.now);
+  return rolloverView(ca, (await readIndexOf(pki.storage)).records, pki.now);
 }

@@ -1,17 +1,12 @@
 import { isEncryptedKeyPem, keyTypeOf } from "../keys.js";
 import { type CaKeyPlace, locateCaKeys } from "../keystore/reachability.js";
 import type { CertInfo } from "../pki.js";
-import { openReader } from "../session.js";
+import type { Pki } from "../session.js";
 import { mustGet, utf8 } from "../store/blobs.js";
 import { type Issuer, storeKeys } from "../store/keys.js";
 import type { Storage } from "../store/storage.js";
 import { daysUntil, iso } from "../time.js";
 import { caEntry, certOf, loadCaCerts } from "./material.js";
-
-export interface ShowCaParams {
-  pkiDir: string;
-  now: Date;
-}
 
 export interface CaDetails {
   subject: string;
@@ -87,8 +82,8 @@ async function details(cert: CertInfo, store: Storage, id: Issuer, now: Date, pl
 }
 
 /** The CA certificates, their keys' protection and the store's policy. Needs no passphrase. */
-export async function showCa(p: ShowCaParams): Promise<ShowCaResult> {
-  const pki = await openReader(p.pkiDir);
+export async function showCa(pki: Pki): Promise<ShowCaResult> {
+  const now = pki.now;
   const config = await pki.config();
   const store = pki.storage;
   const ca = await loadCaCerts(store, config);
@@ -96,7 +91,7 @@ export async function showCa(p: ShowCaParams): Promise<ShowCaResult> {
   const place = (role: string) => places.find((pl) => pl.role === role);
   // The issuing hierarchy; after a rollover its files are ca/<id>.pem and private/<id>.key.
   const rootId = caEntry(ca, ca.issuerRole).parent ?? ca.issuerRole;
-  const of = (id: string) => details(certOf(ca, id), store, id, p.now, place(id));
+  const of = (id: string) => details(certOf(ca, id), store, id, now, place(id));
   const others = ca.all.filter((c) => c.id !== rootId && c.id !== ca.issuerRole);
   return {
     pkiDir: pki.location,

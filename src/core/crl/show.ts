@@ -1,6 +1,6 @@
 import { type CaCerts, certOf, crlCas, loadCaCerts } from "../ca/material.js";
 import { envError } from "../errors.js";
-import { openReader } from "../session.js";
+import type { Pki } from "../session.js";
 import { readRevocationsOf } from "../store/blobs.js";
 import type { StoreConfig } from "../store/config.js";
 import { storeKeys } from "../store/keys.js";
@@ -57,8 +57,8 @@ export async function loadPublishedCrls(
 }
 
 /** The published CRLs: number, validity, signature check and entries (with partner ids). */
-export async function showCrls(p: { pkiDir: string; now: Date }): Promise<{ crls: CrlDetails[] }> {
-  const pki = await openReader(p.pkiDir);
+export async function showCrls(pki: Pki): Promise<{ crls: CrlDetails[] }> {
+  const now = pki.now;
   const config = await pki.config();
   const ca = await loadCaCerts(pki.storage, config);
   const owners = new Map((await readRevocationsOf(pki.storage)).entries.map((r) => [r.serial, r.partnerId]));
@@ -72,7 +72,7 @@ export async function showCrls(p: { pkiDir: string; now: Date }): Promise<{ crls
       path: l.path,
       ...(crl.number !== undefined ? { number: crl.number } : {}),
       thisUpdate: iso(crl.thisUpdate),
-      ...(crl.nextUpdate ? { nextUpdate: iso(crl.nextUpdate), hoursLeft: Math.floor((crl.nextUpdate.getTime() - p.now.getTime()) / HOUR) } : {}),
+      ...(crl.nextUpdate ? { nextUpdate: iso(crl.nextUpdate), hoursLeft: Math.floor((crl.nextUpdate.getTime() - now.getTime()) / HOUR) } : {}),
       signatureValid: l.signatureValid,
       entries: crl.entries.map((e) => ({
         serial: e.serial,

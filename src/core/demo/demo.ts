@@ -64,7 +64,6 @@ interface Demo {
   aDir: string;
   bDir: string;
   passphrase: string;
-  secret: () => Promise<string>;
   session: Pki;
   gateway?: RunningGateway;
 }
@@ -170,7 +169,7 @@ async function openPartnerBBundle(d: Demo): Promise<string> {
 }
 
 async function serveGateway(d: Demo): Promise<string> {
-  d.gateway = await startGateway({ pkiDir: d.pki, host: "127.0.0.1", port: 0, passphrase: d.secret, now: d.now(), log: () => {} });
+  d.gateway = await startGateway(d.session, { host: "127.0.0.1", port: 0, log: () => {} });
   return `listening on ${d.gateway.url}`;
 }
 
@@ -222,7 +221,7 @@ async function onlyPartnerAAccepted(d: Demo): Promise<string> {
 
 async function republishAndCheck(d: Demo): Promise<string> {
   const r = await publishCrls(d.session);
-  const health = await checkStatus({ pkiDir: d.pki, now: d.now() });
+  const health = await checkStatus(d.session);
   expect(health.healthy, `status: ${health.problems.map((x) => x.message).join("; ")}`);
   return `CRL number ${r.crls[0]?.number}, next update ${r.crls[0]?.nextUpdate}, ${r.crls[0]?.entries} entries (partner B and the canary); status healthy`;
 }
@@ -291,7 +290,7 @@ export async function runDemo(p: {
   const passphrase = randomBytes(18).toString("base64url");
   const secret = async () => passphrase;
   const session = await openPki(pki, { now: p.now, actor: p.actor, passphrase: secret });
-  const d: Demo = { dir: p.dir, now: p.now, pki, aDir: join(p.dir, "partner-a"), bDir: join(p.dir, "partner-b"), passphrase, secret, session };
+  const d: Demo = { dir: p.dir, now: p.now, pki, aDir: join(p.dir, "partner-a"), bDir: join(p.dir, "partner-b"), passphrase, session };
 
   const existing = await readdir(p.dir).catch(() => []);
   if (existing.length > 0) throw conflictError("ERR_EXISTS", `${p.dir} is not empty`, "give --dir a new or empty directory");

@@ -6,7 +6,7 @@ import { conflictError, envError, inputError, usageError } from "../errors.js";
 import { attributeValueProblem } from "../identity/subject-policy.js";
 import { validatePartnerId } from "../ids.js";
 import { type San, sanProblem } from "../sans.js";
-import { openReader } from "../session.js";
+import type { Pki } from "../session.js";
 import { readIndexOf, utf8 } from "../store/blobs.js";
 import type { StoreConfig } from "../store/config.js";
 import type { CertRecord } from "../store/index-file.js";
@@ -50,7 +50,6 @@ export async function gatewayKinds(): Promise<GatewayDescriptor[]> {
 }
 
 export interface GatewayConfigParams {
-  pkiDir: string;
   kind: string;
   /** Allow-list these partners' identities (subject CN / SANs of their valid certificates). */
   partners: string[];
@@ -67,8 +66,10 @@ export interface GatewayConfigParams {
   /** A directory (all files, plus the CA bundle and CRL copies) or a single file; undefined: return the text. */
   out?: string;
   force?: boolean;
-  now: Date;
 }
+
+/** The parameters with the session's time, as the helpers below read them. */
+type Rendering = GatewayConfigParams & { now: Date };
 
 export interface GatewayConfigResult {
   kind: string;
@@ -168,11 +169,11 @@ function parseUpstream(text: string): { url: string; host: string; port: number;
  * every CA's CRL where the gateway can, allow-list selected partners, TLS 1.2 minimum, forward
  * to the upstream. Nothing secret is ever rendered: server keys are referenced by path only.
  */
-export async function renderGatewayConfig(p: GatewayConfigParams): Promise<GatewayConfigResult> {
+export async function renderGatewayConfig(pki: Pki, params: GatewayConfigParams): Promise<GatewayConfigResult> {
+  const p: Rendering = { ...params, now: pki.now };
   const kinds = await gatewayKinds();
   const d = kinds.find((k) => k.kind === p.kind);
   if (!d) throw usageError("ERR_USAGE", `unknown gateway kind "${p.kind}"`, `use one of: ${kinds.map((k) => k.kind).join(", ")}`);
-  const pki = await openReader(p.pkiDir);
   const config = await pki.config();
   const server = await checkGatewayFlags(p, d, pki.storage);
   const ca = await loadCaCerts(pki.storage, config);
@@ -207,7 +208,7 @@ async function readPublished(store: StoreReader, key: string, what: string): Pro
 }
 
 /** Identities of the allow-listed partners, from their valid certificates. */
-async function allowListed(store: StoreReader, p: GatewayConfigParams, d: GatewayDescriptor, warnings: string[]): Promise<Identity[]> {
+async function allowListed(store: StoreReader, p: Rendering, d: GatewayDescriptor, warnings: string[]): Promise<Identity[]> {
   const index = (await readIndexOf(store)).records;
   const identities: Identity[] = [];
   for (const raw of p.partners) {
@@ -291,7 +292,7 @@ function gatewayFilePaths(storage: Storage, d: GatewayDescriptor, filesDir: stri
 }
 
 interface ValuesInput {
-  p: GatewayConfigParams;
+  p: Rendering;
   d: GatewayDescriptor;
   config: StoreConfig;
   ca: CaCerts;

@@ -5,14 +5,14 @@ import http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { PeerCertificate, TLSSocket } from "node:tls";
-import { loadCaCerts, loadIssuingKey, type PassphraseSource } from "../ca/material.js";
+import { loadCaCerts, loadIssuingKey } from "../ca/material.js";
 import { inputError } from "../errors.js";
 import { randomSerial } from "../ids.js";
 import { exportPkcs8, exportSpki, generateKeyPair } from "../keys.js";
 import { decodePemBlocks, encodePem } from "../pem.js";
 import { createCertificate, parseCertificate } from "../pki.js";
 import { assertRsaKeySound, rsaParamsProblem } from "../rsa-key.js";
-import { openReader } from "../session.js";
+import type { Pki } from "../session.js";
 import { mustGet, readIndexOf } from "../store/blobs.js";
 import type { StoreConfig } from "../store/config.js";
 import { storeKeys } from "../store/keys.js";
@@ -21,7 +21,6 @@ import { DAY, iso, MINUTE } from "../time.js";
 import { forwardHeaders } from "./forward-headers.js";
 
 export interface ServeParams {
-  pkiDir: string;
   host: string;
   /** 0 picks a free port. */
   port: number;
@@ -30,8 +29,6 @@ export interface ServeParams {
   /** The gateway's own certificate (chain PEM) and key; default: issued from the PKI for localhost. */
   serverCertPem?: string;
   serverKeyPem?: string;
-  passphrase?: PassphraseSource;
-  now: Date;
   /** One line per request, and one per refused handshake. */
   log: (line: string) => void;
 }
@@ -56,9 +53,11 @@ async function tlsMaterial(store: Storage) {
 }
 
 /** A server certificate for localhost from the PKI's issuing CA, 30 days, held in memory only. */
-async function localServerCert(p: ServeParams, store: Storage, config: StoreConfig) {
+async function localServerCert(pki: Pki, config: StoreConfig) {
+  const store = pki.storage;
+  const now = pki.now;
   const ca = await loadCaCerts(store, config);
-  const caKey = await loadIssuingKey(store, ca, p.passphrase);
+  const caKey = await loadIssuingKey(store, ca, pki.passphrase);
   const keys = await generateKeyPair("ec-p256");
   const cert = await createCertificate({
     serial: randomSerial(),
@@ -69,8 +68,8 @@ async function localServerCert(p: ServeParams, store: Storage, config: StoreConf
       ],
     },
     issuer: ca.issuer,
-    notBefore: new Date(p.now.getTime() - 5 * MINUTE),
-    notAfter: new Date(p.now.getTime() + 30 * DAY),
+    notBefore: new Date(now.getTime() - 5 * MINUTE),
+    notAfter: new Date(now.getTime() + 30 * DAY),
     spki: await exportSpki(keys.publicKey),
     signer: caKey.signer,
     signingKeyType: caKey.keyType,
@@ -176,10 +175,10 @@ function parseUpstream(text: string | undefined): URL | undefined {
 }
 
 /** The certificate and key the gateway presents: the ones given (an RSA key checked first), or one issued for localhost. */
-async function serverCredential(p: ServeParams, store: Storage, config: StoreConfig): Promise<{ certPem: string; keyPem: string }> {
+async function serverCredential(pki: Pki, p: ServeParams, config: StoreConfig): Promise<{ certPem: string; keyPem: string }> {
   const leaf = p.serverCertPem ? decodePemBlocks(p.serverCertPem).find((b) => b.label === "CERTIFICATE") : undefined;
   if (leaf) assertRsaKeySound(parseCertificate(leaf.der, "--server-cert").spki, "--server-cert");
-  return p.serverCertPem && p.serverKeyPem ? { certPem: p.serverCertPem, keyPem: p.serverKeyPem } : localServerCert(p, store, config);
+  return p.serverCertPem && p.serverKeyPem ? { certPem: p.serverCertPem, keyPem: p.serverKeyPem } : localServerCert(pki, config);
 }
 
 /**
@@ -213,12 +212,11 @@ function gatewayUrl(listenHost: string, port: number): string {
   return `https://${host === "127.0.0.1" || host === "[::1]" ? "localhost" : host}:${port}/`;
 }
 
-export async function startGateway(p: ServeParams): Promise<RunningGateway> {
-  const pki = await openReader(p.pkiDir);
+export async function startGateway(pki: Pki, p: ServeParams): Promise<RunningGateway> {
   const config = await pki.config();
   const store = pki.storage;
   const upstream = parseUpstream(p.upstream);
-  const server = await serverCredential(p, store, config);
+  const server = await serverCredential(pki, p, config);
   const material = await tlsMaterial(store);
   const stats = { requests: 0, refusedHandshakes: 0, crlReloads: 0 };
 

@@ -35,7 +35,7 @@ export interface ServerPaths {
  * Refuses options the kind's templates never use (exit 2), and resolves `--server <name>` to the
  * paths `mtls server issue` wrote for that server's newest valid certificate.
  */
-export async function checkGatewayFlags(p: GatewayConfigParams & { server?: string }, d: GatewayDescriptor, store: StoreReader): Promise<ServerPaths> {
+export async function checkGatewayFlags(p: GatewayConfigParams & { now: Date }, d: GatewayDescriptor, store: StoreReader): Promise<ServerPaths> {
   const text = (await Promise.all(d.files.map((f) => loadTemplate(`gateways/${d.kind}/${f.template}`)))).join("\n");
   for (const [key, flag, vars] of FLAGS) {
     if (p[key] !== undefined && !vars.some((v) => uses(text, v)))

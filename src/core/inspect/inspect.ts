@@ -1,7 +1,7 @@
 import { loadCaCerts } from "../ca/material.js";
 import { type LoadedCrl, loadPublishedCrls } from "../crl/show.js";
 import { inputError, MtlsError } from "../errors.js";
-import { openReader } from "../session.js";
+import type { Pki } from "../session.js";
 import { DAY } from "../time.js";
 import { detectObjects } from "./detect.js";
 import { type Lint, lintObjects, type PkiContext } from "./lints.js";
@@ -16,14 +16,12 @@ export interface InspectParams {
   source: string;
   /** The PKCS#12 password (from --password-file). */
   password?: string;
-  pkiDir: string;
   /** When false, a missing PKI is an error; when true, the PKI lints are skipped with a note. */
   pkiOptional: boolean;
   /** The "expiring" window; default 30 days. */
   expiringWithinMs?: number;
   /** Which extended key usage a leaf should have; default client (partner certificates). */
   purpose?: "client" | "server";
-  now: Date;
 }
 
 export interface InspectResult {
@@ -36,16 +34,15 @@ export interface InspectResult {
   notes: string[];
 }
 
-async function loadPki(p: InspectParams): Promise<{ ctx?: PkiContext; note?: string }> {
+async function loadPki(pki: Pki, p: InspectParams): Promise<{ ctx?: PkiContext; note?: string }> {
   try {
-    const pki = await openReader(p.pkiDir);
     const config = await pki.config();
     const ca = await loadCaCerts(pki.storage, config);
     const crls = (await loadPublishedCrls(pki.storage, config, ca)).filter((l): l is LoadedCrl => !("missing" in l));
     return { ctx: { cas: ca.all.map((c) => c.cert), crls } };
   } catch (err) {
     if (p.pkiOptional && err instanceof MtlsError && err.code === "ERR_NO_PKI")
-      return { note: `no PKI at ${p.pkiDir}: not checked against a CA or CRL (pass --pki <dir>)` };
+      return { note: `no PKI at ${pki.location}: not checked against a CA or CRL (pass --pki <dir>)` };
     throw err;
   }
 }
@@ -54,20 +51,20 @@ async function loadPki(p: InspectParams): Promise<{ ctx?: PkiContext; note?: str
  * `mtls inspect`: what a certificate, chain, CSR, CRL, key, PKCS#12 or delivery bundle holds, PEM
  * or DER, and the lints it fails. A private key is described by its public half only.
  */
-export async function inspectFile(p: InspectParams): Promise<InspectResult> {
+export async function inspectFile(pki: Pki, p: InspectParams): Promise<InspectResult> {
   if (p.bytes.length > MAX_INSPECT_BYTES)
     throw inputError("ERR_INPUT_TOO_LARGE", `${p.source} is ${p.bytes.length} bytes; inspect reads at most ${MAX_INSPECT_BYTES}`);
   if (p.bytes.length === 0) throw inputError("ERR_INSPECT_UNKNOWN", `${p.source} is empty`);
   const detected = await detectObjects(p.bytes, p.source, p.password);
-  const pki = await loadPki(p);
+  const checked = await loadPki(pki, p);
   const lints = await lintObjects(detected, {
-    now: p.now,
+    now: pki.now,
     expiringWithinMs: p.expiringWithinMs ?? 30 * DAY,
     purpose: p.purpose ?? "client",
-    ...(pki.ctx ? { pki: pki.ctx } : {}),
+    ...(checked.ctx ? { pki: checked.ctx } : {}),
   });
-  const notes = [...detected.notes, ...(pki.note ? [pki.note] : [])];
+  const notes = [...detected.notes, ...(checked.note ? [checked.note] : [])];
   if (detected.objects.some((o) => o.type === "pkcs12" && o.unreadable.length > 0) && p.password === undefined)
     notes.push("pass --password-file <file> to read the PKCS#12 file's certificates and key");
-  return { source: p.source, format: detected.format, objects: detected.objects, lints, ...(pki.ctx ? { pki: p.pkiDir } : {}), notes };
+  return { source: p.source, format: detected.format, objects: detected.objects, lints, ...(checked.ctx ? { pki: pki.location } : {}), notes };
 }

@@ -1,16 +1,15 @@
 import { inputError } from "../errors.js";
+import type { Pki } from "../session.js";
+import { readIndexOf } from "../store/blobs.js";
 import type { CertRecord } from "../store/index-file.js";
-import { readIndex } from "../store/index-file.js";
-import { type IndexRow, openIndexView, readIndexRows } from "../store/index-summary.js";
-import { openStore } from "../store/store.js";
+import { openIndexRows, readIndexRowsOf } from "../store/index-rows.js";
+import type { IndexRow } from "../store/index-summary.js";
 import { DAY } from "../time.js";
 
 export const CERT_STATUSES = ["valid", "expiring", "expired", "revoked"] as const;
 export type CertStatus = (typeof CERT_STATUSES)[number];
 
 export interface ListParams {
-  pkiDir: string;
-  now: Date;
   partner?: string;
   status?: CertStatus;
   /** Only partner client certificates, or only the gateways' server certificates. */
@@ -51,20 +50,21 @@ export function statusOf(r: Pick<CertRecord, "status" | "notAfter">, now: Date, 
 }
 
 /** The certificate inventory, filtered, oldest first. */
-export async function listCertificates(p: ListParams): Promise<ListResult> {
-  const { layout, config } = await openStore(p.pkiDir);
+export async function listCertificates(pki: Pki, p: ListParams = {}): Promise<ListResult> {
+  const config = await pki.config();
   const windowMs = p.expiringWithinMs ?? config.policy.warnDays * DAY;
-  return { certificates: select(await readIndex(layout.index), p, windowMs) as unknown as ListedCert[], warnDays: Math.round(windowMs / DAY) };
+  const records = (await readIndexOf(pki.storage)).records;
+  return { certificates: select(records, p, pki.now, windowMs) as unknown as ListedCert[], warnDays: Math.round(windowMs / DAY) };
 }
 
 /**
  * The same selection with only the fields a table shows, read from the index summary: what
  * `mtls list` prints without --json, fast at 100,000 certificates (#21).
  */
-export async function listCertificateRows(p: ListParams): Promise<ListResult<ListedRow>> {
-  const { layout, config } = await openStore(p.pkiDir);
+export async function listCertificateRows(pki: Pki, p: ListParams = {}): Promise<ListResult<ListedRow>> {
+  const config = await pki.config();
   const windowMs = p.expiringWithinMs ?? config.policy.warnDays * DAY;
-  return { certificates: select(await readIndexRows(layout.index), p, windowMs), warnDays: Math.round(windowMs / DAY) };
+  return { certificates: select(await readIndexRowsOf(pki.storage), p, pki.now, windowMs), warnDays: Math.round(windowMs / DAY) };
 }
 
 /**
@@ -79,13 +79,13 @@ export interface StreamedList<T> extends Iterable<T> {
  * The selection of listCertificates, chosen from the index summary, each whole record read from
  * the journal only when the list is iterated (by the --json writer).
  */
-export async function streamCertificates(p: ListParams): Promise<{ certificates: StreamedList<ListedCert>; warnDays: number }> {
-  const { layout, config } = await openStore(p.pkiDir);
+export async function streamCertificates(pki: Pki, p: ListParams = {}): Promise<{ certificates: StreamedList<ListedCert>; warnDays: number }> {
+  const config = await pki.config();
   const windowMs = p.expiringWithinMs ?? config.policy.warnDays * DAY;
-  const view = await openIndexView(layout.index);
+  const view = await openIndexRows(pki.storage);
   let rows: ListedRow[];
   try {
-    rows = select(view.rows, p, windowMs);
+    rows = select(view.rows, p, pki.now, windowMs);
   } catch (err) {
     view.close();
     throw err;
@@ -103,13 +103,13 @@ export async function streamCertificates(p: ListParams): Promise<{ certificates:
   return { certificates, warnDays: Math.round(windowMs / DAY) };
 }
 
-function select(records: IndexRow[], p: ListParams, windowMs: number): ListedRow[] {
-  const now = p.now.getTime();
+function select(records: IndexRow[], p: ListParams, at: Date, windowMs: number): ListedRow[] {
+  const now = at.getTime();
   const out: ListedRow[] = [];
   for (const r of records) {
     if (p.partner !== undefined && r.partnerId !== p.partner) continue;
     if (p.kind !== undefined && (r.kind ?? "client") !== p.kind) continue;
-    const status = statusOf(r, p.now, windowMs);
+    const status = statusOf(r, at, windowMs);
     if (p.status && status !== p.status) continue;
     const end = Date.parse(r.notAfter);
     if (p.expiringWithinMs !== undefined && (r.status === "revoked" || end <= now || end - now > p.expiringWithinMs)) continue;

@@ -2,7 +2,7 @@
 // interactive `partner issue` validate each typed answer with these, so an answer the command
 // would refuse is refused at its prompt instead of after the summary was confirmed (#13).
 import { loadCaCerts } from "../ca/material.js";
-import { openReader } from "../session.js";
+import type { Pki } from "../session.js";
 import type { IssueRequest } from "./issue.js";
 import { prepareRequest } from "./issue.js";
 import type { ValidityLimits } from "./validity.js";
@@ -12,11 +12,10 @@ export interface IssueLimits extends ValidityLimits {
 }
 
 /** The policy limits a partner certificate of this PKI must meet. Needs no passphrase. */
-export async function readIssueLimits(pkiDir: string, now: Date): Promise<IssueLimits> {
-  const pki = await openReader(pkiDir);
+export async function readIssueLimits(pki: Pki): Promise<IssueLimits> {
   const config = await pki.config();
   const ca = await loadCaCerts(pki.storage, config);
-  return { defaultDays: config.policy.defaultDays, maxDays: config.policy.maxDays, issuerNotAfter: ca.issuer.notAfter, now };
+  return { defaultDays: config.policy.defaultDays, maxDays: config.policy.maxDays, issuerNotAfter: ca.issuer.notAfter, now: pki.now };
 }
 
 export interface CheckedRequest {
@@ -31,11 +30,10 @@ export interface CheckedRequest {
  * Runs every check issuing runs on a CSR request (parse, signature, key policy, subject, SANs,
  * validity) and returns what would be issued; throws the command's own error otherwise.
  */
-export async function checkIssueRequest(pkiDir: string, req: IssueRequest & { csr: Uint8Array }, now: Date): Promise<CheckedRequest> {
-  const pki = await openReader(pkiDir);
+export async function checkIssueRequest(pki: Pki, req: IssueRequest & { csr: Uint8Array }): Promise<CheckedRequest> {
   const config = await pki.config();
   const ca = await loadCaCerts(pki.storage, config);
   const { generateKeyType: _ignored, ...csrOnly } = req;
-  const r = await prepareRequest(csrOnly, config, ca.issuer, now);
+  const r = await prepareRequest(csrOnly, config, ca.issuer, pki.now);
   return { subject: r.subject.text, sans: r.sans.map((s) => `${s.type}:${s.value}`), keyType: r.keyType, days: r.days, warnings: r.warnings };
 }

@@ -5,7 +5,7 @@ import { assessPartners, type PartnerHealth, type PartnerState } from "../health
 import { IdentityOwners, type IdentityType } from "../identity/registry.js";
 import { validatePartnerId } from "../ids.js";
 import { type ListedCert, statusOf } from "../inventory/list.js";
-import { openReader, type Pki, type Tx } from "../session.js";
+import type { Pki, Tx } from "../session.js";
 import { readIndexOf, readPartnersOf } from "../store/blobs.js";
 import { storeKeys } from "../store/keys.js";
 import { type PartnerRecord, type PartnerRegistry, serializePartners } from "../store/partners.js";
@@ -99,8 +99,8 @@ export interface PartnerSummary extends PartnerRecord {
 }
 
 /** Every partner (registered, or known from issued certificates) with certificate counts. */
-export async function listPartners(p: { pkiDir: string; now: Date }): Promise<{ partners: PartnerSummary[] }> {
-  const pki = await openReader(p.pkiDir);
+export async function listPartners(pki: Pki): Promise<{ partners: PartnerSummary[] }> {
+  const now = pki.now;
   const config = await pki.config();
   const [reg, { records: index }] = await Promise.all([readPartnersOf(pki.storage), readIndexOf(pki.storage)]);
   const byId = new Map<string, PartnerSummary>();
@@ -113,12 +113,12 @@ export async function listPartners(p: { pkiDir: string; now: Date }): Promise<{ 
       s = { id: r.partnerId, createdAt: r.issuedAt, updatedAt: r.issuedAt, certificates: { total: 0, valid: 0, expiring: 0, expired: 0, revoked: 0 } };
       byId.set(r.partnerId, s);
     }
-    const status = statusOf(r, p.now, window);
+    const status = statusOf(r, now, window);
     s.certificates.total++;
     s.certificates[status]++;
     if ((status === "valid" || status === "expiring") && (!s.nextExpiry || r.notAfter < s.nextExpiry)) s.nextExpiry = r.notAfter;
   }
-  for (const h of assessPartners({ records: index, registry: reg, now: p.now, warnMs: window })) {
+  for (const h of assessPartners({ records: index, registry: reg, now, warnMs: window })) {
     const s = byId.get(h.partnerId);
     if (!s) continue;
     s.state = h.state;
@@ -137,13 +137,12 @@ export interface OwnedIdentity {
 }
 
 /** One partner: registry entry, the identities it owns and every certificate. */
-export async function showPartner(p: {
-  pkiDir: string;
-  partnerId: string;
-  now: Date;
-}): Promise<{ partner: PartnerRecord; identities: OwnedIdentity[]; certificates: ListedCert[] }> {
+export async function showPartner(
+  pki: Pki,
+  p: { partnerId: string },
+): Promise<{ partner: PartnerRecord; identities: OwnedIdentity[]; certificates: ListedCert[] }> {
   const id = validatePartnerId(p.partnerId);
-  const pki = await openReader(p.pkiDir);
+  const now = pki.now;
   const config = await pki.config();
   const [reg, { records: index }] = await Promise.all([readPartnersOf(pki.storage), readIndexOf(pki.storage)]);
   const certs = index.filter((r) => r.partnerId === id);
@@ -151,10 +150,10 @@ export async function showPartner(p: {
   if (!partner && certs.length === 0) throw inputError("ERR_UNKNOWN_PARTNER", `no partner "${id}" in this PKI`, "see `mtls partner list`");
   const window = config.policy.warnDays * DAY;
   return {
-    partner: partner ?? { id, createdAt: certs[0]?.issuedAt ?? iso(p.now), updatedAt: certs[0]?.issuedAt ?? iso(p.now) },
-    identities: IdentityOwners.build(certs, reg, p.now)
+    partner: partner ?? { id, createdAt: certs[0]?.issuedAt ?? iso(now), updatedAt: certs[0]?.issuedAt ?? iso(now) },
+    identities: IdentityOwners.build(certs, reg, now)
       .identitiesOf(id)
       .map((c) => ({ type: c.type, value: c.value, status: c.active ? ("in-use" as const) : ("reserved" as const) })),
-    certificates: certs.map((r) => ({ ...r, status: statusOf(r, p.now, window), daysLeft: daysUntil(new Date(r.notAfter), p.now) })),
+    certificates: certs.map((r) => ({ ...r, status: statusOf(r, now, window), daysLeft: daysUntil(new Date(r.notAfter), now) })),
   };
 }

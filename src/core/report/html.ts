@@ -80,10 +80,10 @@ export function renderReportHtml(d: ReportData): string {
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>mtls report — ${e(d.pkiDir)}</title><style>${CSS}</style></head>
+<title>mtls report — ${e(d.location)}</title><style>${CSS}</style></head>
 <body>
 <h1>mtls PKI report</h1>
-<p class="muted">${e(d.pkiDir)} · generated ${e(d.generatedAt)} · ${badge(d.health.healthy, "healthy", `${d.health.problems.length} problem(s)`)}</p>
+<p class="muted">${e(d.location)} · generated ${e(d.generatedAt)} · ${badge(d.health.healthy, "healthy", `${d.health.problems.length} problem(s)`)}</p>
 ${problemsList(d)}
 <h2>Partners</h2>${partnersTable(d.partners)}
 <h2>Expiry timeline</h2><p class="legend">${legend}</p>${renderTimeline(d)}

@@ -4,7 +4,7 @@ import { readAuditFrom } from "../audit/audit.js";
 import { conflictError } from "../errors.js";
 import { type ListedCert, listCertificates } from "../inventory/list.js";
 import { listPartners, type PartnerSummary } from "../partners/partners.js";
-import { openReader } from "../session.js";
+import type { Pki } from "../session.js";
 import { checkStatus, type StatusResult } from "../status/status.js";
 import { iso } from "../time.js";
 import { exists, writeFileAtomic } from "../user-files.js";
@@ -33,7 +33,8 @@ export interface ProbeRun {
 
 export interface ReportData {
   generatedAt: string;
-  pkiDir: string;
+  /** The store the report is of (its directory, or the database as messages name it). */
+  location: string;
   health: Pick<StatusResult, "healthy" | "problems">;
   cas: StatusResult["cas"];
   crls: StatusResult["crls"];
@@ -51,9 +52,9 @@ function stateOf(p: PartnerSummary): PartnerState {
 }
 
 /** Gathers the report's data. Needs no passphrase and changes nothing. */
-export async function buildReport(p: { pkiDir: string; now: Date }): Promise<ReportData> {
-  const [status, partners, list] = await Promise.all([checkStatus(p), listPartners(p), listCertificates(p)]);
-  const pki = await openReader(p.pkiDir);
+export async function buildReport(pki: Pki): Promise<ReportData> {
+  const now = pki.now;
+  const [status, partners, list] = await Promise.all([checkStatus(pki), listPartners(pki), listCertificates(pki)]);
   const { records, verification } = await readAuditFrom(pki.storage);
   const byTargets = new Map<string, ProbeRun>();
   for (const r of records) {
@@ -68,8 +69,8 @@ export async function buildReport(p: { pkiDir: string; now: Date }): Promise<Rep
     });
   }
   return {
-    generatedAt: iso(p.now),
-    pkiDir: pki.location,
+    generatedAt: iso(now),
+    location: pki.location,
     health: { healthy: status.healthy, problems: status.problems },
     cas: status.cas,
     crls: status.crls,
@@ -89,8 +90,6 @@ export async function buildReport(p: { pkiDir: string; now: Date }): Promise<Rep
 }
 
 export interface WriteReportParams {
-  pkiDir: string;
-  now: Date;
   /** The HTML file to write. */
   out: string;
   force?: boolean;
@@ -106,9 +105,9 @@ export interface WriteReportResult {
 }
 
 /** Writes the report as one self-contained HTML page (no script, no network, no external asset). */
-export async function writeHtmlReport(p: WriteReportParams): Promise<WriteReportResult> {
+export async function writeHtmlReport(pki: Pki, p: WriteReportParams): Promise<WriteReportResult> {
   if (!p.force && (await exists(p.out))) throw conflictError("ERR_EXISTS", `${p.out} already exists`, "pass --force to overwrite it");
-  const data = await buildReport(p);
+  const data = await buildReport(pki);
   const html = renderReportHtml(data);
   await writeFileAtomic(p.out, html);
   return {

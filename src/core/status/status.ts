@@ -8,18 +8,16 @@ import { locateCaKeys } from "../keystore/reachability.js";
 import { checkResponder, type ResponderHealth } from "../ocsp/health.js";
 import type { CertInfo } from "../pki.js";
 import { expiredServerProblems, renewHint } from "../server/status.js";
+import type { Pki } from "../session.js";
+import { readPartnersOf, readRevocationsOf } from "../store/blobs.js";
 import type { StoreConfig } from "../store/config.js";
-import { type IndexRow, readIndexRows } from "../store/index-summary.js";
-import { readPartners } from "../store/partners.js";
-import { directoryReader } from "../store/read.js";
-import { type Revocation, readRevocations } from "../store/revocations.js";
+import { readIndexRowsOf } from "../store/index-rows.js";
+import type { IndexRow } from "../store/index-summary.js";
+import type { Revocation } from "../store/revocations.js";
 import type { StoreReader } from "../store/storage.js";
-import { openStore } from "../store/store.js";
 import { DAY, daysUntil, HOUR, iso } from "../time.js";
 
 export interface StatusParams {
-  pkiDir: string;
-  now: Date;
   /** Partner certificates expiring within this window are problems (default: the CA's warnDays). */
   warnWithinMs?: number;
   /** CA certificates expiring within this window are problems (default 90 days). */
@@ -78,25 +76,26 @@ export interface StatusResult {
  * The health gate for CI: CA expiry, partner certificates expiring soon, and the published CRLs
  * (present, correctly signed, not close to nextUpdate, and listing every revocation).
  */
-export async function checkStatus(p: StatusParams): Promise<StatusResult> {
-  const { layout, config } = await openStore(p.pkiDir);
-  const store = directoryReader(layout.root);
+export async function checkStatus(pki: Pki, p: StatusParams = {}): Promise<StatusResult> {
+  const config = await pki.config();
+  const store = pki.storage;
+  const now = pki.now;
   const ca = await loadCaCerts(store, config);
   const warn = p.warnWithinMs ?? config.policy.warnDays * DAY;
   const caWarn = p.caWarnWithinMs ?? 90 * DAY;
   const margin = p.crlMarginMs ?? (config.crl.validityDays * DAY) / 2;
-  // The index summary, not the journal: status over 100,000 certificates parses no JSON (#21).
-  const index = await readIndexRows(layout.index);
+  // The index rows, not the journal: status over 100,000 certificates parses no JSON (#21).
+  const index = await readIndexRowsOf(store);
   const problems: Problem[] = [];
-  const cas = caExpiry(ca, index, p.now, caWarn, problems);
+  const cas = caExpiry(ca, index, now, caWarn, problems);
   problems.push(...(await keyStoreProblems(store, ca, cas)));
-  const certificates = certificateCounts(index, p.now, warn, problems);
-  const partners = assessPartners({ records: index, registry: await readPartners(layout.partners), now: p.now, warnMs: warn });
+  const certificates = certificateCounts(index, now, warn, problems);
+  const partners = assessPartners({ records: index, registry: await readPartnersOf(store), now, warnMs: warn });
   problems.push(...partnerProblems(partners));
-  const revocations = (await readRevocations(layout.revocations)).entries;
-  const crls = await crlHealth(store, revocations, config, ca, p.now, margin, problems);
+  const revocations = (await readRevocationsOf(store)).entries;
+  const crls = await crlHealth(store, revocations, config, ca, now, margin, problems);
   problems.push(...(await publishDirProblems(store, config.crl.publishDir, ca)));
-  const ocsp = await checkResponder(store, config, ca, p.now);
+  const ocsp = await checkResponder(store, config, ca, now);
   if (ocsp?.problem) problems.push(ocsp.problem);
   return {
     healthy: problems.length === 0,

@@ -144,14 +144,12 @@ export async function readAuditLog(path: string): Promise<{ records: AuditRecord
 }
 
 /**
- * The audit log as doctor checks it: the file itself where the storage keeps one (a torn last
- * line is then damage to report), the storage's complete lines otherwise.
+ * The audit log as doctor checks it: its complete lines. A last line cut short by a crash is not
+ * a break in the chain but a torn append, which the storage's own check reports and repairs
+ * (directory-health.ts), and which the next append would overwrite.
  */
-export async function readAuditLogOf(
-  storage: Pick<Storage, "localPath" | "readJournal">,
-): Promise<{ records: AuditRecord[]; verification: AuditVerification }> {
-  const path = storage.localPath(journalFile.audit);
-  return path ? readAuditLog(path) : verifyAuditLog(await storage.readJournal("audit"));
+export async function readAuditLogOf(storage: Pick<Storage, "readJournal">): Promise<{ records: AuditRecord[]; verification: AuditVerification }> {
+  return verifyAuditLog(await storage.readJournal("audit"));
 }
 
 /** What follows the last intact record of a storage's audit file (nothing for a storage without one). */

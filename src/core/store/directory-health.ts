@@ -4,12 +4,13 @@
 import { chmod, lstat, readdir, readFile, truncate, unlink } from "node:fs/promises";
 import { basename, dirname, join, relative } from "node:path";
 import type { DirectoryStorage } from "./directory.js";
-import { parseTempName } from "./fs.js";
+import { parseTempName, writeFileAtomic } from "./fs.js";
 import type { StorageHealth, StorageProblem } from "./health.js";
 import type { CertRecord } from "./index-file.js";
 import { checkSummary, summaryPath } from "./index-summary.js";
 import type { Layout } from "./layout.js";
 import { isAlive, lockState } from "./lock.js";
+import { quarantineName } from "./records.js";
 
 /**
  * A hidden file named like a temporary but not in the exact shape mtls writes: reported, never
@@ -121,7 +122,7 @@ export class DirectoryHealth implements StorageHealth {
         out.push({
           check: "journal",
           message: `${this.rel(j)} ends with a partial line (an append cut short by a crash)`,
-          hint: "--fix trims it; the next write would too",
+          hint: j === this.layout.audit ? "--fix moves it to audit.log.quarantine-*; the next write would drop it" : "--fix trims it; the next write would too",
           fixable: true,
           path: j,
           line: at,
@@ -184,9 +185,21 @@ export class DirectoryHealth implements StorageHealth {
     // Re-judged here rather than trusted: only a temporary of a writer that is gone is removed.
     for (const p of fixable) if (p.check === "leftovers" && p.path && (await this.isOurTemp(p.path))) await unlink(p.path).catch(() => {});
     for (const p of fixable) if (p.check === "index-summary" && p.path === summary) await unlink(summary).catch(() => {});
-    for (const p of fixable) if (p.check === "journal" && p.path && p.line !== undefined) await truncate(p.path, p.line);
+    for (const p of fixable) if (p.check === "journal" && p.path && p.line !== undefined) await this.trim(p.path, p.line);
     for (const p of fixable) if (p.check === "modes" && p.path && p.wantMode !== undefined) await chmod(p.path, p.wantMode);
     // "lock": taking the lock for this repair already replaced a stale one.
+  }
+
+  /**
+   * Cuts a torn last line off a journal. The audit log's is kept in a quarantine file first, as
+   * its damaged lines are (audit-file.ts): mtls does not drop history, even half a record of it.
+   */
+  private async trim(path: string, at: number): Promise<void> {
+    if (path === this.layout.audit) {
+      const torn = (await readFile(path)).subarray(at);
+      if (torn.length > 0) await writeFileAtomic(quarantineName(path, new Date()), torn, { mode: 0o640, exclusive: true, step: this.storage.durableStep });
+    }
+    await truncate(path, at);
   }
 
   async discardMoved(from: string, to: string): Promise<void> {

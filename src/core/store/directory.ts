@@ -8,6 +8,7 @@ import type { AuditEntry } from "../audit/audit.js";
 import { envError, fsError } from "../errors.js";
 import { stageAudit } from "./audit-file.js";
 import { completeLength, type DurableStepHook, ensureDir, fileVersion, readJournal, readText, StoreWriter } from "./fs.js";
+import { type IndexView, openIndexView } from "./index-summary.js";
 import { type StagedJournal, stageJournal } from "./journal-staging.js";
 import { isStoreKey, type JournalName, journalFile } from "./keys.js";
 import { type Layout, layoutOf } from "./layout.js";
@@ -136,6 +137,11 @@ export class DirectoryStorage implements Storage {
 
   async mode(key: string): Promise<number | undefined> {
     return (await lstat(this.pathOf(key)).catch(() => undefined))?.mode;
+  }
+
+  /** From the summary when it matches the journal, rebuilding it when stale (index-summary.ts). */
+  indexView(): Promise<IndexView> {
+    return openIndexView(this.journalPath("index"));
   }
 
   lock<T>(purpose: string, fn: () => Promise<T>): Promise<T> {

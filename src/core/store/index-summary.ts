@@ -225,16 +225,21 @@ export async function openIndexView(indexPath: string): Promise<IndexView> {
         win = win.subarray(0, readSync(fd, win, 0, win.length, row.at));
         from = row.at;
       }
-      const parsed = parseRecord<CertRecord>(win.toString("utf8", row.at - from, row.at - from + row.len), checkCertRecord);
-      if ("bad" in parsed || parsed.record.serial !== row.serial)
-        throw corruptError(indexPath, undefined, `the record of ${row.serial} is not where the summary says`);
-      return parsed.record;
+      return recordOfLine(win.toString("utf8", row.at - from, row.at - from + row.len), row, indexPath);
     },
     close() {
       if (fd !== undefined) closeSync(fd);
       fd = undefined;
     },
   };
+}
+
+/** The record on a row's line: it must be there, and be that serial's. */
+export function recordOfLine(line: string, row: Pick<IndexRow, "serial">, indexName: string): CertRecord {
+  const parsed = parseRecord<CertRecord>(line, checkCertRecord);
+  if ("bad" in parsed || parsed.record.serial !== row.serial)
+    throw corruptError(indexName, undefined, `the record of ${row.serial} is not where the summary says`);
+  return parsed.record;
 }
 
 /**

@@ -15,8 +15,8 @@ export interface StoreReader {
 }
 
 /**
- * The storage of a PKI directory, for the modules that still open a store by its path (status,
- * doctor's checks) and hand it to readers that take a StoreReader. New code gets a session.
+ * The storage of a PKI directory, for tools outside the CLI and the core (the benchmarks) that
+ * read a store by its path. Core modules and commands get a session (openPki) instead.
  */
 export const directoryReader = (dir: string): Storage => new DirectoryStorage(dir);
 

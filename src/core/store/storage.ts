@@ -11,6 +11,7 @@
 // Reads outside a transaction see the last committed state; writes are only ever staged in a
 // transaction and become visible together at commit.
 import type { AuditEntry } from "../audit/audit.js";
+import type { IndexView } from "./index-summary.js";
 import type { JournalName } from "./keys.js";
 
 export type { JournalName } from "./keys.js";
@@ -63,6 +64,13 @@ export interface Storage {
   journalVersion?(name: JournalName): string;
   /** Optional, for display (`ca show`): a blob's permission bits where the storage has them (a file's mode). */
   mode?(key: string): Promise<number | undefined>;
+  /**
+   * Optional, for `list` and `status` over many certificates: the index's live certificates with
+   * the few fields those show (IndexRow), and each whole record on demand. A directory store
+   * answers from its summary cache (index.jsonl.summary) without parsing the journal as JSON. A
+   * storage without it is answered by parsing readJournal("index") (see openIndexRows).
+   */
+  indexView?(): Promise<IndexView>;
   /**
    * Runs `fn` holding the store's exclusive lock; `purpose` is shown to whoever waits for it.
    * Fails with ERR_LOCKED (exit 5) when the lock is not free within the timeout.

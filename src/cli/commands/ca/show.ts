@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { ShowCaResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
-import { examplesHelp, exitCodesHelp, loadCore } from "../../flags.js";
+import { examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../../flags.js";
 import { fields, type Styles } from "../../output.js";
 
 function render(r: ShowCaResult, s: Styles): string {
@@ -53,5 +53,5 @@ export function register(parent: Command, ctx: CliContext): void {
 /** `mtls ca show`, in-process. */
 export async function runCaShow(ctx: CliContext): Promise<ShowCaResult> {
   const core = await loadCore(() => import("../../../core/ca/show.js"));
-  return core.showCa({ pkiDir: ctx.pkiDir, now: ctx.now() });
+  return core.showCa(await openReadSession(ctx));
 }

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { GatewayConfigParams, GatewayConfigResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
-import { collect, examplesHelp, exitCodesHelp, loadCore } from "../../flags.js";
+import { collect, examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../../flags.js";
 import { fields } from "../../output.js";
 
 /** The render options as commander hands them over (`--partner` repeatable, paths as typed). */
@@ -17,8 +17,7 @@ export interface GatewayConfigOptions extends Opts {
 /** `mtls gateway config <kind>`, in-process: the rendered text (no --out) or the files written. */
 export async function runGatewayConfig(ctx: CliContext, opts: GatewayConfigOptions): Promise<GatewayConfigResult> {
   const core = await loadCore();
-  return core.renderGatewayConfig({
-    pkiDir: ctx.pkiDir,
+  return core.renderGatewayConfig(await openReadSession(ctx), {
     kind: opts.kind,
     partners: opts.partner ?? [],
     ...(opts.hostname ? { hostname: opts.hostname } : {}),
@@ -30,7 +29,6 @@ export async function runGatewayConfig(ctx: CliContext, opts: GatewayConfigOptio
     ...(opts.filesDir ? { filesDir: ctx.resolvePath(opts.filesDir) } : {}),
     ...(opts.out ? { out: ctx.resolvePath(opts.out) + (opts.out.endsWith("/") ? "/" : "") } : {}),
     force: Boolean(opts.force),
-    now: ctx.now(),
   });
 }
 

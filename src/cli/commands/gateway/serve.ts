@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { RunningGateway } from "../../../core/index.js";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, type PassphraseOpts, passphraseSource, untilStopped } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, untilStopped } from "../../flags.js";
 import { safeValue } from "../../terminal-safe.js";
 
 export interface GatewayServeOptions extends PassphraseOpts {
@@ -27,16 +27,13 @@ export interface GatewayServeHandle {
 
 /** `mtls gateway serve`, in-process: starts the gateway and returns at once; the CLI waits for Ctrl-C. */
 export async function runGatewayServe(ctx: CliContext, opts: GatewayServeOptions): Promise<GatewayServeHandle> {
-  const core = await loadCore();
-  const gw = await core.startGateway({
-    pkiDir: ctx.pkiDir,
+  const { core, pki } = await openSession(ctx, opts, { clock: true });
+  const gw = await core.startGateway(pki, {
     host: opts.host ?? "127.0.0.1",
     port: Number.parseInt(opts.port ?? "8443", 10),
     ...(opts.upstream ? { upstream: opts.upstream } : {}),
     ...(opts.serverCert ? { serverCertPem: (await ctx.readInput(opts.serverCert, "--server-cert", INPUT_LIMITS.certificates)).toString("utf8") } : {}),
     ...(opts.serverKey ? { serverKeyPem: (await ctx.readInput(opts.serverKey, "--server-key", INPUT_LIMITS.key)).toString("utf8") } : {}),
-    passphrase: passphraseSource(ctx, opts),
-    now: ctx.now(),
     log: (line) => ctx.io.stderr.write(`${safeValue(line)}\n`),
   });
   return { url: gw.url, port: gw.port, serverCertPem: gw.serverCertPem, stats: gw.stats, stop: () => gw.close() };

@@ -124,7 +124,7 @@ export interface IssueOptions extends Opts {
  * terminal, signs, returns the result with the PKCS#12 password (the CLI decides where it goes).
  */
 export async function runIssue(ctx: CliContext, opts: IssueOptions): Promise<IssueResult> {
-  const core = await loadCore();
+  const { core, pki } = await openSession(ctx, opts);
   const partnerId = opts.partnerId;
   let a = { partnerId, csr: opts.csr, generate: opts.generate, keyType: opts.keyType, outKey: opts.outKey, cn: opts.cn, sans: opts.san, days: opts.days };
   if (!partnerId || (!opts.csr && !opts.generate)) {
@@ -133,7 +133,7 @@ export async function runIssue(ctx: CliContext, opts: IssueOptions): Promise<Iss
         !partnerId ? "<partner-id>" : "--csr <file> or --generate",
         !partnerId ? "who the certificate is for" : "where the key comes from",
       );
-    a = { ...a, ...(await askIssue(ctx, core, a, await core.readIssueLimits(ctx.pkiDir, ctx.now()))) };
+    a = { ...a, ...(await askIssue(ctx, core, pki, a)) };
     ctx.io.stderr.write(
       `\nIssue a certificate to ${a.partnerId} (${a.csr ? `CSR ${a.csr}` : `generated ${a.keyType} key → ${a.outKey}`})${a.cn ? `, CN ${a.cn}` : ""}, ${a.days} days, SANs: ${a.sans?.join(", ") || "from the CSR"}\n`,
     );
@@ -143,7 +143,6 @@ export async function runIssue(ctx: CliContext, opts: IssueOptions): Promise<Iss
   refuseUnusedP12Options(opts, Boolean(opts.p12), "--p12 <profile>");
   if (opts.p12) checkP12PasswordDestination(ctx, opts);
   return ctx.out.withProgress(a.generate ? `generating a ${keyType} key pair and signing…` : "checking the CSR and signing…", async () => {
-    const { pki } = await openSession(ctx, opts);
     return core.issuePartnerCert(pki, {
       partnerId: a.partnerId as string,
       ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${a.csr}` } : {}),

@@ -3,17 +3,7 @@ import { usageError } from "../../../core/errors.js";
 import type { OnboardResult } from "../../../core/index.js";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import {
-  addPassphraseOptions,
-  collect,
-  examplesHelp,
-  exitCodesHelp,
-  loadCore,
-  openSession,
-  type PassphraseOpts,
-  parseDays,
-  passphraseSource,
-} from "../../flags.js";
+import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, parseDays } from "../../flags.js";
 import type { Styles } from "../../output.js";
 import { runOnboardWizard } from "../../wizard.js";
 
@@ -54,7 +44,7 @@ export interface PartnerOnboardOptions extends Opts {
  * wizard), otherwise names the missing flags; then one transaction registers, issues and writes the bundle.
  */
 export async function runPartnerOnboard(ctx: CliContext, opts: PartnerOnboardOptions): Promise<OnboardResult> {
-  const core = await loadCore();
+  const { core, pki } = await openSession(ctx, opts);
   let a = {
     partnerId: opts.partnerId,
     name: opts.name,
@@ -73,15 +63,13 @@ export async function runPartnerOnboard(ctx: CliContext, opts: PartnerOnboardOpt
   if (missing.length) {
     if (!ctx.prompt.interactive)
       throw usageError("ERR_MISSING", `missing ${missing.join(", ")}`, "pass them on the command line; the wizard only asks on a terminal");
-    a = { ...a, ...(await runOnboardWizard(ctx, core, a)) };
+    a = { ...a, ...(await runOnboardWizard(ctx, core, pki, a)) };
   }
   // The policy check the wizard applies as days are typed, for flags too: before anything is written.
-  if (a.days !== undefined) core.checkValidityDays(a.days, await core.readIssueLimits(ctx.pkiDir, ctx.now()));
-  const passphrase = passphraseSource(ctx, opts);
+  if (a.days !== undefined) core.checkValidityDays(a.days, await core.readIssueLimits(pki));
   // On a terminal the passphrase is asked (and asked again after a typo) before any work starts.
-  if (ctx.prompt.interactive) await passphrase();
+  if (ctx.prompt.interactive) await pki.passphrase?.();
   return ctx.out.withProgress("registering, issuing and writing the encrypted bundle…", async () => {
-    const { pki } = await openSession(ctx, opts, { passphrase });
     return core.onboardPartner(pki, {
       partnerId: a.partnerId as string,
       ...(a.name ? { name: a.name } : {}),

@@ -1,13 +1,13 @@
 import type { Command } from "commander";
 import type { RolloverStatus } from "../../../../core/index.js";
 import type { CliContext } from "../../../context.js";
-import { examplesHelp, exitCodesHelp, loadCore } from "../../../flags.js";
+import { examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../../../flags.js";
 import { renderRolloverStatus } from "../../../render-rollover.js";
 
 /** `mtls ca rollover status`, in-process: every CA, and each valid certificate's chain and whether it is due. */
 export async function runRolloverStatus(ctx: CliContext): Promise<RolloverStatus> {
   const core = await loadCore();
-  return core.rolloverStatus({ pkiDir: ctx.pkiDir, now: ctx.now() });
+  return core.rolloverStatus(await openReadSession(ctx));
 }
 
 export function register(parent: Command, ctx: CliContext): void {
