@@ -106,8 +106,11 @@ export function secretSource(ctx: CliContext, s: SecretSources): PassphraseSourc
   return source;
 }
 
-/** Where the CA passphrase comes from: --passphrase-file, MTLS_CA_PASSPHRASE, a prompt on a terminal. */
-export function passphraseSource(ctx: CliContext, opts: PassphraseOpts, session: () => Promise<Pki> = () => openReadSession(ctx)): PassphraseSource {
+/**
+ * Where the CA passphrase comes from: --passphrase-file, MTLS_CA_PASSPHRASE, a prompt on a
+ * terminal. `session` is the PKI whose CA key a typed passphrase is checked against.
+ */
+export function passphraseSource(ctx: CliContext, opts: PassphraseOpts, session: () => Promise<Pki>): PassphraseSource {
   refuseArgv(opts);
   const source = secretSource(ctx, {
     file: opts.passphraseFile,
@@ -186,7 +189,7 @@ export type Session = Awaited<ReturnType<typeof openSession>>;
  * passphrase comes from (when the command takes the passphrase options). `clock` is for the
  * long-running servers, whose transactions each read the time afresh.
  */
-export async function openSession(ctx: CliContext, opts?: PassphraseOpts, o: { clock?: boolean; passphrase?: PassphraseSource } = {}) {
+export async function openSession(ctx: CliContext, opts?: PassphraseOpts, o: { clock?: boolean } = {}) {
   const core = await loadCore();
   const pki = await openPkiOf(ctx, core.openPki, opts, o);
   return { core, pki };
@@ -205,12 +208,12 @@ async function openPkiOf(
   ctx: CliContext,
   openPki: typeof import("../core/session.js").openPki,
   opts: PassphraseOpts | undefined,
-  o: { clock?: boolean; passphrase?: PassphraseSource },
+  o: { clock?: boolean },
 ): Promise<Pki> {
   const hook = durableStepHook();
   let opened: Pki | undefined;
   // The prompt checks each answer against the key of the session being opened.
-  const passphrase = o.passphrase ?? (opts ? passphraseSource(ctx, opts, async () => opened ?? openReadSession(ctx)) : undefined);
+  const passphrase = opts ? passphraseSource(ctx, opts, async () => opened as Pki) : undefined;
   // A database store: its working copy commits each transaction to the database (#16).
   const location = ctx.storeSession ? ctx.storeSession.storage(hook ? { onDurableStep: hook } : {}) : ctx.pkiDir;
   opened = await openPki(location, {
