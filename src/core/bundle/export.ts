@@ -43,8 +43,8 @@ export interface DeliverParams {
   recipientArmored?: string;
 }
 
-/** Builds the zip, encrypts it to the partner and signs it, and writes it to `out` (0600). */
-export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> {
+/** What is never delivered: a private key in the clear, an encrypted bundle without a recipient key. */
+function refuseUnsafeDelivery(p: DeliverParams): void {
   if (!p.encrypt && p.privateKeyPem)
     throw inputError(
       "ERR_PLAINTEXT_KEY",
@@ -58,6 +58,11 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
       `run \`mtls partner add ${p.partner.id} --pgp-key <file.asc>\` (or --no-encrypt for a bundle without a key)`,
     );
   }
+}
+
+/** Builds the zip, encrypts it to the partner and signs it, and writes it to `out` (0600). */
+export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> {
+  refuseUnsafeDelivery(p);
   if (!p.force && (await exists(p.out))) throw conflictError("ERR_EXISTS", `${p.out} already exists`, "pass --force to overwrite it");
   // With a signing key on file (nothing to create), its PBKDF2 unlock starts now and runs in the
   // thread pool while the recipient key is checked and the zip is built (#21).

@@ -246,7 +246,8 @@ interface HandlerContext {
   maxAgeMs: number;
 }
 
-/** Answers one request; resolves to the summary the access log shows. Over ~60 lines: its four answers (dispatch, OCSP, CRL, health) share one closure. */
+/** Answers one request; resolves to the summary the access log shows. */
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: its four answers (dispatch, OCSP, CRL, health) share one closure
 function requestHandler(c: HandlerContext): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<string> {
   const { state, routeFor, loadCrl, stats, clock, validityMs, maxAgeMs } = c;
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<string> => {
