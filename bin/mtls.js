@@ -1,9 +1,65 @@
 #!/usr/bin/env node
-import("../dist/bundle/main.js").catch((err) => {
-  if (err && err.code === "ERR_MODULE_NOT_FOUND" && String(err.message).includes("dist/bundle/main.js")) {
+// Runs the CommonJS bundle through a V8 code cache (#21). Valid as CommonJS and as an ES module
+// (no import, require or import.meta): bin/package.json makes it CommonJS, so that no ES module
+// loader runs at all, and a copy beside the package's own package.json still works.
+const { readFileSync, writeFileSync, renameSync, rmSync, realpathSync, openSync, fstatSync, closeSync } = process.getBuiltinModule("node:fs");
+const { dirname, join } = process.getBuiltinModule("node:path");
+const { Script } = process.getBuiltinModule("node:vm");
+const { createRequire } = process.getBuiltinModule("node:module");
+
+const dir = join(dirname(realpathSync(process.argv[1])), "..", "dist", "bundle");
+const file = join(dir, "main.js");
+const cacheFile = `${file}.cache`;
+
+/** The bundle's text (ASCII, checked at build) and a stamp that a cache made from it carries. */
+function readBundle() {
+  let fd;
+  try {
+    fd = openSync(file, "r");
+  } catch (err) {
+    if (err && err.code === "ENOENT") return undefined;
+    throw err;
+  }
+  try {
+    const st = fstatSync(fd);
+    return { source: readFileSync(fd).latin1Slice(), stamp: `${st.size}:${st.mtimeMs}:${process.version}:${process.arch}\n` };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A cache made from exactly this bundle by this Node, else undefined: a stale one is never used. */
+function readCache(stamp) {
+  try {
+    const c = readFileSync(cacheFile);
+    const nl = c.indexOf(10);
+    if (nl > 0 && c.latin1Slice(0, nl + 1) === stamp) return c.subarray(nl + 1);
+  } catch {}
+  return undefined;
+}
+
+function run() {
+  const bundle = readBundle();
+  if (bundle === undefined) {
     process.stderr.write("error: mtls is not built; run `npm install && npm run build` in its directory\n");
     process.exitCode = 5;
     return;
   }
-  throw err;
-});
+  const cachedData = readCache(bundle.stamp);
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${bundle.source}\n})`, { filename: file, cachedData });
+  const mod = { exports: {} };
+  script.runInThisContext()(mod.exports, createRequire(file), mod, file, dir);
+  if (cachedData !== undefined && !script.cachedDataRejected) return;
+  // Made once, after the run, from the functions it compiled; best effort (the directory may be read-only).
+  process.once("beforeExit", () => {
+    const tmp = `${cacheFile}.${process.pid}.tmp`;
+    try {
+      writeFileSync(tmp, Buffer.concat([Buffer.from(bundle.stamp, "latin1"), script.createCachedData()]));
+      renameSync(tmp, cacheFile);
+    } catch {
+      rmSync(tmp, { force: true });
+    }
+  });
+}
+
+run();
