@@ -40,6 +40,32 @@ await build({
   outdir: "dist/bundle",
 });
 
+// x509, the ASN.1 schemas and the Reflect polyfill share state (asn1-schema's registry of
+// schemas), so they are one file, each package evaluated on first access, as inside the bundle.
+const PECULIAR = [
+  "reflect-metadata",
+  "@peculiar/x509",
+  "@peculiar/asn1-schema",
+  "@peculiar/asn1-x509",
+  "@peculiar/asn1-cms",
+  "@peculiar/asn1-ocsp",
+  "@peculiar/asn1-pfx",
+  "@peculiar/asn1-rsa",
+];
+await build({
+  ...common,
+  stdin: {
+    contents: [
+      "const once = (load) => { let m; return () => (m ??= load()); };",
+      ...PECULIAR.map((n) => `Object.defineProperty(exports, ${JSON.stringify(n)}, { enumerable: true, get: once(() => require(${JSON.stringify(n)})) });`),
+    ].join("\n"),
+    resolveDir: ".",
+    sourcefile: "peculiar.js",
+    loader: "js",
+  },
+  outfile: "dist/bundle/vendor/peculiar.js",
+});
+
 await build({
   ...common,
   entryPoints: ["src/cli/main.ts"],
@@ -55,6 +81,15 @@ await build({
       name: "vendor",
       setup(b) {
         b.onResolve({ filter: /^(openpgp|@inquirer\/prompts|nodemailer|pg)$/ }, (args) => ({ path: `./${vendorFile(args.path)}`, external: true }));
+        b.onResolve({ filter: /^(reflect-metadata|@peculiar\/.*)$/ }, (args) => {
+          if (!PECULIAR.includes(args.path)) throw new Error(`${args.path}: add it to PECULIAR in scripts/build.mjs`);
+          return { path: args.path, namespace: "peculiar" };
+        });
+        b.onLoad({ filter: /.*/, namespace: "peculiar" }, (args) => ({
+          contents: `module.exports = require("./vendor/peculiar.js")[${JSON.stringify(args.path)}];`,
+          loader: "js",
+        }));
+        b.onResolve({ filter: /^\.\/vendor\//, namespace: "peculiar" }, (args) => ({ path: args.path, external: true }));
       },
     },
   ],
