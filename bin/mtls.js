@@ -9,57 +9,66 @@ const { createRequire } = process.getBuiltinModule("node:module");
 const { createHash } = process.getBuiltinModule("node:crypto");
 
 const dir = join(dirname(realpathSync(process.argv[1])), "..", "dist", "bundle");
-const file = join(dir, "main.js");
-const cacheFile = `${file}.cache`;
+const main = join(dir, "main.js");
 
-/**
- * The bundle's text (ASCII, checked at build) and the stamp a cache made from it carries: its
- * SHA-256 (0.6 ms; a size or mtime would not survive `npm install`, which resets mtimes, nor
- * catch an edit) and the Node that made the cache.
- */
-function readBundle() {
-  let bytes;
+/** A cache made from exactly this source by this Node, else undefined: a stale one is never used. */
+function readCache(file, stamp) {
   try {
-    bytes = readFileSync(file);
-  } catch (err) {
-    if (err && err.code === "ENOENT") return undefined;
-    throw err;
-  }
-  return { source: bytes.latin1Slice(), stamp: `${createHash("sha256").update(bytes).digest("hex")}:${process.version}:${process.arch}\n` };
-}
-
-/** A cache made from exactly this bundle by this Node, else undefined: a stale one is never used. */
-function readCache(stamp) {
-  try {
-    const c = readFileSync(cacheFile);
+    const c = readFileSync(`${file}.cache`);
     const nl = c.indexOf(10);
     if (nl > 0 && c.latin1Slice(0, nl + 1) === stamp) return c.subarray(nl + 1);
-  } catch {}
+  } catch {
+    // none yet, or unreadable: compiled from source
+  }
   return undefined;
 }
 
-function run() {
-  const bundle = readBundle();
-  if (bundle === undefined) {
-    process.stderr.write("error: mtls is not built; run `npm install && npm run build` in its directory\n");
-    process.exitCode = 5;
-    return;
-  }
-  const cachedData = readCache(bundle.stamp);
-  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${bundle.source}\n})`, { filename: file, cachedData });
+/**
+ * Runs one CommonJS file of the bundle (main.js, or a vendor/ file it requires) as Node would,
+ * compiled with its code cache. The file's text is ASCII (checked at build), hence latin1. The
+ * cache carries the file's SHA-256 (0.6 ms for main.js; a size or mtime would neither survive
+ * `npm install`, which resets mtimes, nor catch an edit) and the Node that made it. A missing or
+ * stale cache is made after the run from the functions it compiled, best effort (the directory
+ * may be read-only).
+ */
+function load(file) {
+  const bytes = readFileSync(file);
+  const stamp = `${createHash("sha256").update(bytes).digest("hex")}:${process.version}:${process.arch}\n`;
+  const cachedData = readCache(file, stamp);
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${bytes.latin1Slice()}\n})`, { filename: file, cachedData });
   const mod = { exports: {} };
-  script.runInThisContext()(mod.exports, createRequire(file), mod, file, dir);
-  if (cachedData !== undefined && !script.cachedDataRejected) return;
-  // Made once, after the run, from the functions it compiled; best effort (the directory may be read-only).
-  process.once("beforeExit", () => {
-    const tmp = `${cacheFile}.${process.pid}.tmp`;
-    try {
-      writeFileSync(tmp, Buffer.concat([Buffer.from(bundle.stamp, "latin1"), script.createCachedData()]));
-      renameSync(tmp, cacheFile);
-    } catch {
-      rmSync(tmp, { force: true });
-    }
-  });
+  script.runInThisContext()(mod.exports, requireFrom(file), mod, file, dirname(file));
+  if (cachedData === undefined || script.cachedDataRejected) {
+    process.once("beforeExit", () => {
+      const tmp = `${file}.cache.${process.pid}.tmp`;
+      try {
+        writeFileSync(tmp, Buffer.concat([Buffer.from(stamp, "latin1"), script.createCachedData()]));
+        renameSync(tmp, `${file}.cache`);
+      } catch {
+        rmSync(tmp, { force: true });
+      }
+    });
+  }
+  return mod.exports;
 }
 
-run();
+/** Node's require for the file, except that the bundle's vendor/ files load through load(). */
+const vendored = new Map();
+function requireFrom(file) {
+  const nodeRequire = createRequire(file);
+  const req = (id) => {
+    if (!id.startsWith("./vendor/")) return nodeRequire(id);
+    const path = join(dir, id);
+    if (!vendored.has(path)) vendored.set(path, load(path));
+    return vendored.get(path);
+  };
+  return Object.assign(req, { resolve: nodeRequire.resolve, cache: nodeRequire.cache, main: nodeRequire.main });
+}
+
+try {
+  load(main);
+} catch (err) {
+  if (!(err && err.code === "ENOENT" && err.path === main)) throw err;
+  process.stderr.write("error: mtls is not built; run `npm install && npm run build` in its directory\n");
+  process.exitCode = 5;
+}

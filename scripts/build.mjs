@@ -3,7 +3,7 @@
 // wraps each in an init function that runs on first use. Why CommonJS and one file: ES modules
 // cost Node's ESM loader per module and per chunk, and Node 20 has no code cache for them; a
 // CommonJS script compiled with `cachedData` skips parsing what the cache holds. Measured by CPU
-// time against `node -e 0` (BENCH.md): `list` 1.77× as ESM chunks, 1.49× as this bundle + cache.
+// time against `node -e 0` (BENCH.md, third round): `list` 1.62× as ES chunks, 1.40× as this bundle.
 // Every runtime library is bundled, so the package has no dependencies: `npm install -g` of its
 // tarball downloads nothing, and nothing it runs comes from devDependencies.
 import { spawnSync } from "node:child_process";
