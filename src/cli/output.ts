@@ -233,15 +233,20 @@ export function* tableChunks(header: string[], count: number, cells: (i: number)
   for (let r = 0; r < count; r++) {
     const row = cells(r);
     for (let i = 0; i < row.length; i++) {
-      const w = width(safeValue(row[i] as string));
+      const raw = row[i] as string;
+      // Printable ASCII (nearly every cell) is safe as it is and as wide as it is long: one regex
+      // test per cell instead of three, at 100,000 rows.
+      const w = PLAIN.test(raw) ? raw.length : width(safeValue(raw));
       if (w > (widths[i] as number)) widths[i] = w;
     }
   }
   const line = (row: string[]) => {
     let out = "";
     for (let i = 0; i < row.length; i++) {
-      const c = safeValue(row[i] as string);
-      out += i === row.length - 1 ? c : c + " ".repeat((widths[i] as number) - width(c) + 2);
+      const raw = row[i] as string;
+      const plain = PLAIN.test(raw);
+      const c = plain ? raw : safeValue(raw);
+      out += i === row.length - 1 ? c : c + " ".repeat((widths[i] as number) - (plain ? c.length : width(c)) + 2);
     }
     return out.trimEnd();
   };

@@ -109,9 +109,10 @@ function select(records: IndexRow[], p: ListParams, at: Date, windowMs: number):
   for (const r of records) {
     if (p.partner !== undefined && r.partnerId !== p.partner) continue;
     if (p.kind !== undefined && (r.kind ?? "client") !== p.kind) continue;
-    const status = statusOf(r, at, windowMs);
-    if (p.status && status !== p.status) continue;
+    // notAfter parsed once per row (statusOf's rule, inline): at 100,000 rows Date.parse shows (#21).
     const end = Date.parse(r.notAfter);
+    const status: CertStatus = r.status === "revoked" ? "revoked" : end <= now ? "expired" : end - now <= windowMs ? "expiring" : "valid";
+    if (p.status && status !== p.status) continue;
     if (p.expiringWithinMs !== undefined && (r.status === "revoked" || end <= now || end - now > p.expiringWithinMs)) continue;
     // The records were read for this call alone: annotate them in place rather than copy 100k objects.
     const listed = r as unknown as ListedRow;
