@@ -9,11 +9,14 @@ process.stdout.on("error", (err: NodeJS.ErrnoException) => {
   else throw err;
 });
 
-process.exitCode = await runCli({
+// No top-level await: the bundle is CommonJS (see scripts/build.mjs).
+void runCli({
   argv: process.argv,
   env: process.env,
   cwd: () => process.cwd(),
   stdin: process.stdin,
   stdout: process.stdout,
   stderr: process.stderr,
+}).then((code) => {
+  process.exitCode = code;
 });

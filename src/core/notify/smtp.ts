@@ -2,7 +2,7 @@
 // authentication. The password lives only in this module's transport; errors are scrubbed of it
 // (and of its base64 forms, which an AUTH exchange could echo) before they leave.
 import { isIP } from "node:net";
-import nodemailer from "nodemailer";
+import type { Transporter } from "nodemailer";
 import { envError, usageError } from "../errors.js";
 import { checkAddress } from "./address.js";
 
@@ -78,27 +78,35 @@ function scrub(text: string, s: SmtpSettings): string {
 export function openMailer(s: SmtpSettings): Mailer {
   const { host, port, tls } = checkSmtpSettings(s);
   const timeout = s.timeoutMs ?? 20_000;
-  const transport = nodemailer.createTransport({
+  const options = {
     host,
     port,
     secure: tls === "tls",
     requireTLS: tls === "starttls",
     ignoreTLS: tls === "none",
     ...(s.user ? { auth: { user: s.user, pass: s.password ?? "" } } : {}),
-    tls: { minVersion: "TLSv1.2", ...(s.ca ? { ca: s.ca } : {}), ...(isIP(host) ? {} : { servername: host }) },
+    tls: { minVersion: "TLSv1.2" as const, ...(s.ca ? { ca: s.ca } : {}), ...(isIP(host) ? {} : { servername: host }) },
     connectionTimeout: timeout,
     greetingTimeout: timeout,
     socketTimeout: timeout,
     disableFileAccess: true,
     disableUrlAccess: true,
     logger: false,
-  });
+  };
+  // nodemailer (300 KB) loads on the first message, not with every command whose module graph
+  // reaches notify (#21: issuance's hooks do).
+  let transport: Transporter | undefined;
+  const open = async (): Promise<Transporter> => {
+    transport ??= (await import("nodemailer")).default.createTransport(options);
+    return transport;
+  };
   const where = `${host}:${port}`;
   return {
     where,
     async send(m) {
+      const t = await open();
       try {
-        await transport.sendMail({
+        await t.sendMail({
           from: s.from,
           to: m.to,
           cc: m.cc,
@@ -120,6 +128,6 @@ export function openMailer(s: SmtpSettings): Mailer {
         );
       }
     },
-    close: () => transport.close(),
+    close: () => transport?.close(),
   };
 }

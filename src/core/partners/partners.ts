@@ -1,5 +1,6 @@
 import type { AuditEntry } from "../audit/audit.js";
 import { checkRecipientKey, type PgpKeyInfo } from "../bundle/pgp.js";
+import { compareNames } from "../collate.js";
 import { inputError } from "../errors.js";
 import { assessPartners, type PartnerHealth, type PartnerState } from "../health/partners.js";
 import { IdentityOwners, type IdentityType } from "../identity/registry.js";
@@ -126,7 +127,7 @@ export async function listPartners(pki: Pki): Promise<{ partners: PartnerSummary
     if (h.daysLeft !== undefined) s.daysLeft = h.daysLeft;
     if (h.rotation) s.rotation = h.rotation;
   }
-  return { partners: [...byId.values()].sort((a, b) => a.id.localeCompare(b.id)) };
+  return { partners: [...byId.values()].sort((a, b) => compareNames(a.id, b.id)) };
 }
 
 /** An identity a partner owns: "in-use" on a valid certificate, "reserved" when only revoked or expired ones carry it. */

@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { compareNames } from "../collate.js";
 import { fsError } from "../errors.js";
 import { corruptError, isObject } from "./records.js";
 
@@ -71,6 +72,6 @@ export function parsePartners(text: string, path: string): PartnerRegistry {
 }
 
 export function serializePartners(reg: PartnerRegistry): string {
-  const sorted = Object.fromEntries(Object.entries(reg.partners).sort(([a], [b]) => a.localeCompare(b)));
+  const sorted = Object.fromEntries(Object.entries(reg.partners).sort(([a], [b]) => compareNames(a, b)));
   return `${JSON.stringify({ partners: sorted }, null, 2)}\n`;
 }

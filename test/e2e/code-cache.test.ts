@@ -1,0 +1,72 @@
+// #21: bin/mtls.js runs the bundle through a V8 code cache kept next to it. A cache is used only
+// when it was made from this very bundle by this Node; anything else is ignored, the command runs
+// as without one, and the cache is written anew (best effort).
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { cp, readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import test from "node:test";
+import { baseEnv, ROOT, run, tempDir } from "../helpers/run.js";
+
+async function copyOfPackage(dir: string): Promise<string> {
+  await cp(join(ROOT, "bin"), join(dir, "bin"), { recursive: true });
+  await cp(join(ROOT, "dist/bundle"), join(dir, "dist/bundle"), { recursive: true });
+  await cp(join(ROOT, "package.json"), join(dir, "package.json"));
+  await cp(join(ROOT, "templates"), join(dir, "templates"), { recursive: true });
+  return join(dir, "bin/mtls.js");
+}
+
+const stampOf = (b: Buffer) => b.subarray(0, b.indexOf(10) + 1).toString("latin1");
+
+test("a missing, foreign, corrupt or stale code cache is ignored and rewritten; the command's output is unchanged", async (t) => {
+  const dir = await tempDir(t, "mtls-cache-");
+  const bin = await copyOfPackage(dir);
+  const main = join(dir, "dist/bundle/main.js");
+  const cache = `${main}.cache`;
+  const help = async () => {
+    const r = await run(process.execPath, [bin, "--help"], { cwd: dir, env: baseEnv() });
+    assert.equal(r.exitCode, 0, r.stderr);
+    return r.stdout;
+  };
+  const expected = (await run(process.execPath, [join(ROOT, "bin/mtls.js"), "--help"], { env: baseEnv() })).stdout;
+  const sha = async () =>
+    createHash("sha256")
+      .update(await readFile(main))
+      .digest("hex");
+  const ours = `${await sha()}:${process.version}:${process.arch}\n`;
+  const shipped = stampOf(await readFile(cache));
+  // The build's Node finds the cache the build wrote; another Node (the suite also runs on
+  // Node 22) finds a foreign one, which its first run replaces.
+  if (shipped.endsWith(`:${process.version}:${process.arch}\n`))
+    assert.equal(shipped, ours, "the build wrote a cache stamped with the bundle's SHA-256 and the Node");
+  else assert.equal(await help(), expected);
+  const stamp = stampOf(await readFile(cache));
+  assert.equal(stamp, ours);
+  // A used cache is left alone: the file (its inode) stays the one the previous run wrote.
+  const usedAsIs = async () => {
+    const before = (await stat(cache)).ino;
+    assert.equal(await help(), expected);
+    assert.equal((await stat(cache)).ino, before, "the cache was accepted, not made again");
+  };
+  await usedAsIs();
+
+  for (const [what, bad] of [
+    ["empty", Buffer.alloc(0)],
+    ["made from another bundle", Buffer.concat([Buffer.from(`${"0".repeat(64)}${stamp.slice(64)}`, "latin1"), (await readFile(cache)).subarray(stamp.length)])],
+    ["corrupt (V8 rejects it)", Buffer.concat([Buffer.from(stamp, "latin1"), Buffer.alloc(4096, 7)])],
+  ] as const) {
+    await writeFile(cache, bad);
+    assert.equal(await help(), expected, what);
+    const now = await readFile(cache);
+    assert.equal(stampOf(now), stamp, what);
+    assert.notDeepEqual(now, bad, what);
+    await usedAsIs();
+  }
+
+  // An edited bundle (here one comment more) no longer matches the cache made from the original.
+  await writeFile(main, `${await readFile(main, "latin1")}\n// edited\n`, "latin1");
+  assert.equal(await help(), expected);
+  assert.equal(stampOf(await readFile(cache)), `${await sha()}:${process.version}:${process.arch}\n`);
+  assert.notEqual(stampOf(await readFile(cache)), stamp);
+  await usedAsIs();
+});
