@@ -23,13 +23,11 @@ const EXISTS_HINT = "use another store (--pki or --store); mtls never overwrites
 /** Refuses a target that already holds a CA, or (a directory) anything else. */
 export async function checkNewStoreTarget(target: Storage): Promise<void> {
   if (!(target instanceof DirectoryStorage)) {
-    if (await target.exists())
-      throw conflictError("ERR_CA_EXISTS", `a CA already exists in ${target.location}`, EXISTS_HINT);
+    if (await target.exists()) throw conflictError("ERR_CA_EXISTS", `a CA already exists in ${target.location}`, EXISTS_HINT);
     return;
   }
   const dir = target.location;
-  if (await exists(join(dir, "config.json")))
-    throw conflictError("ERR_CA_EXISTS", `a CA already exists in ${dir}`, EXISTS_HINT);
+  if (await exists(join(dir, "config.json"))) throw conflictError("ERR_CA_EXISTS", `a CA already exists in ${dir}`, EXISTS_HINT);
   let entries: string[] = [];
   try {
     entries = await readdir(dir);
