@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { readFileBounded, readStreamBounded } from "../core/input.js";
-import type { SqlSession } from "../core/store/sql/session.js";
+import type { DatabaseStore } from "../core/store/sql/session.js";
 import { Output } from "./output.js";
 import { Prompter } from "./prompt.js";
 
@@ -27,8 +27,8 @@ export class CliContext {
   readonly out: Output;
   readonly prompt: Prompter;
   globals: GlobalOptions;
-  /** The open database transaction when --store names a database (#16). */
-  storeSession: SqlSession | undefined;
+  /** The database store when --store names a database (#16). */
+  storeSession: DatabaseStore | undefined;
 
   constructor(readonly io: Io) {
     this.out = new Output(io.stdout, io.stderr, io.env);

@@ -214,7 +214,7 @@ async function openPkiOf(
   let opened: Pki | undefined;
   // The prompt checks each answer against the key of the session being opened.
   const passphrase = opts ? passphraseSource(ctx, opts, async () => opened as Pki) : undefined;
-  // A database store: its working copy commits each transaction to the database (#16).
+  // A database store: the session runs on its storage directly (#16).
   const location = ctx.storeSession ? ctx.storeSession.storage(hook ? { onDurableStep: hook } : {}) : ctx.pkiDir;
   opened = await openPki(location, {
     now: o.clock ? () => ctx.now() : ctx.now(),

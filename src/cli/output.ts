@@ -62,11 +62,6 @@ export class Output {
   private readonly warnings: string[] = [];
   private error: ErrorJson | undefined;
   private exitCode: ExitCode = Exit.OK;
-  /** A database store's working directory, shown as the store's URL wherever a path names it (#16). */
-  storeAlias: { from: string; to: string } | undefined;
-  private alias(s: string): string {
-    return this.storeAlias ? s.split(`${this.storeAlias.from}/`).join(`${this.storeAlias.to}#`).split(this.storeAlias.from).join(this.storeAlias.to) : s;
-  }
 
   constructor(
     private readonly stdout: NodeJS.WriteStream,
@@ -88,7 +83,7 @@ export class Output {
     this.resultValue = this.opts.json ? this.withoutWarnings(value) : value;
     this.hasResult = true;
     if (!this.opts.json) {
-      const text = this.alias(human(safeDeep(value), this.out));
+      const text = human(safeDeep(value), this.out);
       if (text) this.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
     }
   }
@@ -123,7 +118,7 @@ export class Output {
 
   /** Part of a result printed as it happens (a narrated run); nothing in --json mode. */
   line(text: string): void {
-    if (!this.opts.json) this.stdout.write(`${safeText(this.alias(text))}\n`);
+    if (!this.opts.json) this.stdout.write(`${safeText(text)}\n`);
   }
 
   /** Sets the exit code a successful run ends with (1 when a check said no). */
@@ -132,13 +127,13 @@ export class Output {
   }
 
   warn(message: string): void {
-    this.warnings.push(this.alias(message));
-    this.stderr.write(`${this.err.warn("warning:")} ${safeValue(this.alias(message))}\n`);
+    this.warnings.push(message);
+    this.stderr.write(`${this.err.warn("warning:")} ${safeValue(message)}\n`);
   }
 
   /** Progress and context for people; silent with --quiet and --json. */
   info(message: string): void {
-    if (!this.opts.quiet && !this.opts.json) this.stderr.write(`${this.err.dim(safeText(this.alias(message)))}\n`);
+    if (!this.opts.quiet && !this.opts.json) this.stderr.write(`${this.err.dim(safeText(message))}\n`);
   }
 
   /**
@@ -161,18 +156,17 @@ export class Output {
   }
 
   success(message: string): void {
-    if (!this.opts.quiet && !this.opts.json) this.stderr.write(`${this.err.ok("✔")} ${safeText(this.alias(message))}\n`);
+    if (!this.opts.quiet && !this.opts.json) this.stderr.write(`${this.err.ok("✔")} ${safeText(message)}\n`);
   }
 
   /** Records a failure and prints it on stderr; returns the exit code it maps to. */
   fail(err: unknown, debug = false): ExitCode {
     const e = toMtlsError(err);
-    e.message = this.alias(e.message);
-    this.error = { code: e.code, message: e.message, ...(e.hint ? { hint: this.alias(e.hint) } : {}) };
+    this.error = { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) };
     this.exitCode = e.exit;
     const line = e.exit === Exit.INTERNAL ? `internal error: ${e.message} (this is a bug in mtls; please report it with MTLS_DEBUG=1 output)` : e.message;
     this.stderr.write(`${this.err.bad("error:")} ${safeValue(line)}\n`);
-    if (e.hint) this.stderr.write(`  ${this.err.dim(`hint: ${safeValue(this.alias(e.hint))}`)}\n`);
+    if (e.hint) this.stderr.write(`  ${this.err.dim(`hint: ${safeValue(e.hint)}`)}\n`);
     if (debug) {
       for (let c: unknown = err; c; c = (c as { cause?: unknown }).cause) this.stderr.write(`${(c as Error).stack ?? String(c)}\n`);
     }
@@ -186,7 +180,7 @@ export class Output {
       if (this.error) doc.error = this.error;
       else doc.result = this.hasResult ? this.resultValue : null;
       doc.warnings = this.warnings;
-      writeJsonPretty(doc, (text) => this.stdout.write(safeJson(this.alias(text))));
+      writeJsonPretty(doc, (text) => this.stdout.write(safeJson(text)));
       this.stdout.write("\n");
     }
     return this.exitCode;

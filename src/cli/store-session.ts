@@ -1,45 +1,15 @@
 // Store selection for every command (#16): `--store` / MTLS_STORE name a directory or a
-// PostgreSQL database. For a database, the command runs in one database transaction opened
-// before its action and committed after it (rolled back on any failure), on a private working
-// directory that stands in for --pki, so the commands themselves do not change.
-import { tmpdir } from "node:os";
+// PostgreSQL database. For a database, the command's session runs on the database's storage
+// directly (SqlStorage): reads query the rows they need, and each pki.transact is one database
+// transaction under the store's advisory lock, so the commands themselves do not change.
 import type { Command } from "commander";
 import { usageError } from "../core/errors.js";
 import { INPUT_LIMITS, passphraseFromFile } from "../core/input.js";
 import type { StoreLocation } from "../core/store/location.js";
-import type { SqlSession } from "../core/store/sql/session.js";
 import type { CliContext } from "./context.js";
 
 /** Commands that never read the PKI, or that open the store themselves. */
 const NO_STORE = new Set(["demo", "bundle open", "completion", "p12 create", "store init", "store migrate"]);
-/**
- * Commands that never read an archived certificate (certs/*): on a database store they run
- * without loading them. A command not listed here gets the whole store.
- */
-const WITHOUT_CERTIFICATES = new Set([
-  "list",
-  "status",
-  "revoke",
-  "partner offboard",
-  "partner issue",
-  "partner add",
-  "partner list",
-  "partner show",
-  "partner identity release",
-  "crl publish",
-  "crl show",
-  "audit",
-  "audit verify",
-  "ca show",
-  "ca policy set",
-  "pgp show",
-  "revocation serve",
-  "gateway serve",
-  "inspect",
-]);
-/** Long-running servers: they follow the database instead of holding its lock (see follow.ts). */
-const FOLLOWERS = new Set(["revocation serve", "gateway serve"]);
-
 interface StoreOpts {
   store?: string;
   storePasswordFile?: string;
@@ -86,7 +56,7 @@ export async function readStorePassword(ctx: CliContext, opts: StoreOptions): Pr
 
 /**
  * preAction: points ctx at the store. A directory store is --pki by another name; a database
- * store opens its session and hands the command the working directory.
+ * store is opened (connected on first use) for the command's session.
  */
 export async function openCommandStore(ctx: CliContext, program: Command, path: string): Promise<void> {
   const loc = await storeLocation(ctx, program);
@@ -101,32 +71,21 @@ export async function openCommandStore(ctx: CliContext, program: Command, path: 
     ctx.globals.pki = loc.path;
     return;
   }
-  const { openSqlSession } = await import("../core/store/sql/session.js");
+  const { openDatabaseStore } = await import("../core/store/sql/session.js");
   const password = await storePassword(ctx, program);
-  const session: SqlSession = await openSqlSession({
-    url: loc.url,
-    display: loc.display,
-    tmpRoot: tmpdir(),
-    withoutCertificates: WITHOUT_CERTIFICATES.has(path),
-    follow: FOLLOWERS.has(path),
-    ...(password !== undefined ? { password } : {}),
-  });
-  ctx.storeSession = session;
-  ctx.globals.pki = session.workdir;
-  ctx.out.storeAlias = { from: session.workdir, to: loc.display };
+  ctx.storeSession = openDatabaseStore({ url: loc.url, display: loc.display, ...(password !== undefined ? { password } : {}) });
 }
 
-/** postAction: the command succeeded (exit 0 or 1), so its changes commit. */
+/** postAction: every transaction of the command has committed; its connection ends. */
 export async function commitCommandStore(ctx: CliContext): Promise<void> {
   const s = ctx.storeSession;
-  if (!s) return;
   ctx.storeSession = undefined;
-  await s.commit();
+  await s?.close();
 }
 
-/** After a failure: nothing the command did reaches the database. */
+/** After a failure: the transaction under way was rolled back (or died with the connection). */
 export async function rollbackCommandStore(ctx: CliContext): Promise<void> {
   const s = ctx.storeSession;
   ctx.storeSession = undefined;
-  await s?.rollback();
+  await s?.close().catch(() => {});
 }

@@ -7,9 +7,10 @@ import type { PassphraseSource } from "./ca/material.js";
 import { parseConfig, type StoreConfig } from "./store/config.js";
 import { DirectoryStorage, type LocalFileStaging } from "./store/directory.js";
 import type { DurableStepHook } from "./store/fs.js";
-import { writeFileAtomic } from "./store/fs.js";
+import { exists, writeFileAtomic } from "./store/fs.js";
 import type { JournalName } from "./store/keys.js";
 import type { PutOptions, Storage, StorageTransaction } from "./store/storage.js";
+import { removeFile } from "./user-files.js";
 
 export interface PkiOptions {
   /** The time of this command; a function for long-running servers (each transaction reads it). */
@@ -239,11 +240,19 @@ class StagedTx implements Tx {
   }
 
   async commit(): Promise<void> {
+    // Files outside a storage that cannot stage them go first, so that nothing the store records
+    // lacks them; the ones this commit created are removed again if the store's commit fails.
+    const created: string[] = [];
     try {
-      for (const f of this.outside) await writeFileAtomic(f.path, f.data, { ...f.opts, step: this.step });
+      for (const f of this.outside) {
+        const fresh = f.opts.exclusive || !(await exists(f.path));
+        await writeFileAtomic(f.path, f.data, { ...f.opts, step: this.step });
+        if (fresh) created.push(f.path);
+      }
       if (this.entries.length) await this.inner.audit(this.entries, { time: this.now, actor: this.actor });
       await this.inner.commit();
     } catch (err) {
+      for (const path of created) await removeFile(path);
       for (const fn of this.undo) await fn(err);
       throw err;
     }

@@ -126,8 +126,8 @@ test("no module outside store/ knows a store path: the layout, layoutOf, openSto
     if (file.startsWith("src/core/store/")) continue;
     if (imports.some((i) => /(^|\/)store\/layout\.js$/.test(i)) || /\blayoutOf\s*\(/.test(text) || /\bpki\.layout\b/.test(text)) found.layout.push(file);
     if (
-      imports.some((i) => /(^|\/)store\/(store|directory|sql\/working-copy|sql\/storage)\.js$/.test(i)) ||
-      /\b(openStore|directoryReader)\s*\(|\bnew\s+(DirectoryStorage|WorkingCopyStorage|SqlStorage)\b/.test(text)
+      imports.some((i) => /(^|\/)store\/(store|directory|sql\/storage)\.js$/.test(i)) ||
+      /\b(openStore|directoryReader)\s*\(|\bnew\s+(DirectoryStorage|SqlStorage)\b/.test(text)
     )
       found.openers.push(file);
     if (imports.some((i) => /(^|\/)store\/fs\.js$/.test(i))) found.storeFs.push(file);

@@ -303,7 +303,7 @@ async function writeNewStore(pki: Pki, p: InitCaParams, m: MintedHierarchy, conf
       tx.put(storeKeys.canaryKey, m.canaryKeyPem, { secret: true }).put(storeKeys.canaryCert, m.canary.pem);
       tx.put(storeKeys.caBundle, m.root.pem).put(storeKeys.chain, (m.intermediate ? m.intermediate.cert.pem : "") + m.root.pem);
       tx.rewrite("index", "").rewrite("revocations", serializeRevocations([canaryRevocation]));
-      tx.put(storeKeys.partners, serializePartners({ partners: {} })).put(storeKeys.config, serializeConfig(config));
+      tx.put(storeKeys.partners, serializePartners({ partners: {} })).put(storeKeys.config, serializeConfig(config), { exclusive: true });
       // Gateways can load a CRL from the first minute on, with the canary already listed.
       const crls = await stageCrls({ config, ca, keys, revocations: [canaryRevocation], state: {}, now }, tx);
       tx.audit({ action: "ca.init", outcome: "ok", details: initAuditDetails(p, m) });

@@ -25,8 +25,10 @@ export interface StatusSource {
 export type StatusStore = Pick<Storage, "readJournal" | "where" | "journalVersion">;
 
 /** Which version of the journals we have read; undefined when the storage cannot say (read again). */
-const signature = (store: StatusStore): string | undefined =>
-  store.journalVersion ? (["index", "revocations", "probe-certs"] as const).map((j) => store.journalVersion?.(j)).join("|") : undefined;
+const signature = (store: StatusStore): string | undefined => {
+  const versions = (["index", "revocations", "probe-certs"] as const).map((j) => store.journalVersion?.(j));
+  return versions.every((v) => v !== undefined) ? versions.join("|") : undefined;
+};
 
 /**
  * `extra` lists certificates the store keeps outside the index (the intermediate under the

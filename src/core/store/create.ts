@@ -1,8 +1,10 @@
-// A new store, made whole or not at all: `ca init` builds it in a scratch directory next to the
-// target by one transaction, then renames it into place, so a failure leaves nothing behind.
+// A new store, made whole or not at all: `ca init` builds a directory store in a scratch
+// directory next to the target by one transaction, then renames it into place, so a failure
+// leaves nothing behind. Any other storage (the database) is built in place by that one
+// transaction, which commits all of it or none.
 import { readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { conflictError, fsError, usageError } from "../errors.js";
+import { conflictError, fsError } from "../errors.js";
 import { DirectoryStorage } from "./directory.js";
 import { type DurableStepHook, ensureDir, exists } from "./fs.js";
 import type { Storage } from "./storage.js";
@@ -16,21 +18,16 @@ export interface NewStore {
   discard(): Promise<void>;
 }
 
-const dirOf = (target: Storage): string => {
-  if (!(target instanceof DirectoryStorage))
-    throw usageError(
-      "ERR_USAGE",
-      `${target.location} is not a directory: a CA is created in a directory store`,
-      "create the database store with `mtls store init`",
-    );
-  return target.location;
-};
+const EXISTS_HINT = "use another store (--pki or --store); mtls never overwrites a CA";
 
-/** Refuses a target that already holds a CA, or anything else. */
+/** Refuses a target that already holds a CA, or (a directory) anything else. */
 export async function checkNewStoreTarget(target: Storage): Promise<void> {
-  const dir = dirOf(target);
-  if (await exists(join(dir, "config.json")))
-    throw conflictError("ERR_CA_EXISTS", `a CA already exists in ${dir}`, "use another --pki directory; mtls never overwrites a CA");
+  if (!(target instanceof DirectoryStorage)) {
+    if (await target.exists()) throw conflictError("ERR_CA_EXISTS", `a CA already exists in ${target.location}`, EXISTS_HINT);
+    return;
+  }
+  const dir = target.location;
+  if (await exists(join(dir, "config.json"))) throw conflictError("ERR_CA_EXISTS", `a CA already exists in ${dir}`, EXISTS_HINT);
   let entries: string[] = [];
   try {
     entries = await readdir(dir);
@@ -44,7 +41,9 @@ export async function checkNewStoreTarget(target: Storage): Promise<void> {
 
 /** A scratch store next to `target`, with the store's directories made. */
 export async function newStoreBeside(target: Storage, opts: { onDurableStep?: DurableStepHook } = {}): Promise<NewStore> {
-  const final = dirOf(target);
+  // config.json is put exclusively (see initCa): a CA made meanwhile by another process fails the commit.
+  if (!(target instanceof DirectoryStorage)) return { storage: target, place: async () => {}, discard: async () => {} };
+  const final = target.location;
   await ensureDir(dirname(final));
   const tmpDir = join(dirname(final), `.${basename(final)}.init-${process.pid}`);
   const discard = () => rm(tmpDir, { recursive: true, force: true }).catch(() => {});

@@ -45,7 +45,7 @@ export interface Storage {
   getSecret(key: string): Promise<Uint8Array | undefined>;
   /** Every key under `prefix` ("certs/", "ca/"), sorted; journals are not blobs and never listed. */
   list(prefix: string): Promise<string[]>;
-  /** How messages name a key: its file in a directory store, "key in postgres://…" elsewhere. */
+  /** How messages name a key: its file in a directory store, "postgres://…#key" in the database. */
   where(key: string): string;
   /**
    * The file a gateway or web server may read a blob from (a CA bundle, a CRL) when the storage
@@ -57,11 +57,11 @@ export interface Storage {
   /**
    * Optional, for long-running readers (the OCSP responder, the CRL server): a cheap token that
    * changes whenever the blob under `key` changes, so a reader re-reads only then. A storage
-   * without one is simply re-read each time.
+   * without one, or one answering undefined (it cannot tell yet), is simply re-read each time.
    */
-  version?(key: string): string;
+  version?(key: string): string | undefined;
   /** As version(), for a journal. */
-  journalVersion?(name: JournalName): string;
+  journalVersion?(name: JournalName): string | undefined;
   /** Optional, for display (`ca show`): a blob's permission bits where the storage has them (a file's mode). */
   mode?(key: string): Promise<number | undefined>;
   /**

@@ -7,7 +7,7 @@ import { exists } from "../fs.js";
 import { layoutOf } from "../layout.js";
 import type { StoreLocation } from "../location.js";
 import { withLock } from "../lock.js";
-import { openSqlSession } from "./session.js";
+import { openSqlCopy } from "./session.js";
 
 export interface MigrateParams {
   from: StoreLocation;
@@ -63,7 +63,7 @@ export async function migrateStore(p: MigrateParams): Promise<MigrateResult> {
     return await withLock(
       layoutOf(from.path).lock,
       async () => {
-        const s = await openSqlSession({ url: to.url, display: to.display, tmpRoot: p.tmpRoot, ...pw });
+        const s = await openSqlCopy({ url: to.url, display: to.display, tmpRoot: p.tmpRoot, ...pw });
         try {
           if ((await readdir(s.workdir)).length > 0)
             throw conflictError(
@@ -88,7 +88,7 @@ export async function migrateStore(p: MigrateParams): Promise<MigrateResult> {
   const dest = to.path;
   const there = await readdir(dest).catch((err) => ((err as NodeJS.ErrnoException).code === "ENOENT" ? undefined : Promise.reject(fsError(err, dest, "read"))));
   if (there && there.length > 0) throw conflictError("ERR_PKI_NOT_EMPTY", `${dest} exists and is not empty`, "migrate into a new or empty directory");
-  const s = await openSqlSession({ url: from.url, display: from.display, tmpRoot: p.tmpRoot, ...pw });
+  const s = await openSqlCopy({ url: from.url, display: from.display, tmpRoot: p.tmpRoot, ...pw });
   try {
     if (!(await exists(layoutOf(s.workdir).config)))
       throw envError("ERR_NO_PKI", `no PKI found in ${from.display}`, "run `mtls ca init --store <url>` or migrate a directory into it first");

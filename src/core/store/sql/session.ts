@@ -1,44 +1,30 @@
-// A command on the database store takes the store's advisory lock (the database's, so it holds
-// across machines), loads the store into a private working directory and runs on it exactly as
-// on a directory store. Each of its transactions writes back what changed and commits before it
-// returns (WorkingCopyStorage); whatever fails (the command, the network, the server) rolls back
-// the transaction under way: a revocation, its CRL number and its audit record commit together
-// or not at all.
+// Sessions on the database store. A command runs on SqlStorage directly (openDatabaseStore):
+// each of its transactions takes the store's advisory lock (the database's, so it holds across
+// machines) and commits in one database transaction; whatever fails (the command, the network,
+// the server) rolls back the transaction under way, so a revocation, its CRL number and its
+// audit record commit together or not at all. `store migrate` alone copies the whole store
+// through a private directory (openSqlCopy), since a directory is what it reads or writes.
 import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { envError } from "../../errors.js";
-import type { DirectoryStorageOptions } from "../directory.js";
+import type { DurableStepHook } from "../fs.js";
 import { isAlive } from "../lock.js";
-import { checkDatabase, type DatabaseProblem, rebuildDerived } from "./check.js";
-import { type Follower, follow } from "./follow.js";
+import type { DatabaseProblem } from "./check.js";
 import { type ConnectParams, connectPg, type SqlClient } from "./pg.js";
 import { ensureSchema, type SchemaState } from "./schema.js";
-import { loadTree, recordDerived, saveTree, snapshotTree, type TreeSnapshot } from "./tree.js";
-import { WorkingCopyStorage } from "./working-copy.js";
+import { SqlStorage, STORE_LOCK } from "./storage.js";
+import { loadTree, saveTree, type TreeSnapshot } from "./tree.js";
 
-/** The store-wide advisory lock key (an arbitrary, fixed number: "mtls" + 1). */
-export const STORE_LOCK = 0x6d746c73_01;
-
-export interface SqlSession {
-  /** The working directory the command reads and writes as its PKI directory. */
+/** A database store copied into a private directory for `store migrate`. */
+export interface SqlCopy {
+  /** The directory holding the store's files, as a directory store would. */
   readonly workdir: string;
   /** The store's URL without password, for output. */
   readonly display: string;
-  readonly backendPid: number;
-  /** Writes back and commits; the working directory is removed either way. */
+  /** Writes the directory's changes back and commits; the directory is removed either way. */
   commit(): Promise<{ changed: boolean }>;
-  /** Rolls back (or finds the connection gone) and removes the working directory. */
+  /** Rolls back (or finds the connection gone) and removes the directory. */
   rollback(): Promise<void>;
-  /**
-   * doctor: where the database's tables disagree with the store's records; with `fix`, the
-   * tables are rebuilt from the journals in this transaction and the problems marked fixed.
-   */
-  checkDatabase(fix: boolean): Promise<Array<DatabaseProblem & { fixed?: boolean }>>;
-  /**
-   * The working copy as the session's storage: each transaction committed through it is in the
-   * database before the transaction returns (see WorkingCopyStorage).
-   */
-  storage(opts: DirectoryStorageOptions): WorkingCopyStorage;
 }
 
 export interface OpenSqlParams extends ConnectParams {
@@ -46,20 +32,13 @@ export interface OpenSqlParams extends ConnectParams {
   tmpRoot: string;
   /** How long to wait for another command's lock before exit 5 (milliseconds). */
   lockTimeoutMs?: number;
-  /** The command reads no archived certificate (see LoadOptions). */
-  withoutCertificates?: boolean;
-  /**
-   * A long-running server: the lock is held only around each of its transactions, and the
-   * working copy follows the database (see follow.ts).
-   */
-  follow?: boolean;
 }
 
 /**
  * Connects, creates or upgrades the schema if needed (so first use needs no set-up step), waits
  * for the store lock and loads the store. The returned session must be committed or rolled back.
  */
-export async function openSqlSession(p: OpenSqlParams): Promise<SqlSession> {
+export async function openSqlCopy(p: OpenSqlParams): Promise<SqlCopy> {
   const db = await connectPg(p);
   let workdir: string | undefined;
   try {
@@ -71,9 +50,7 @@ export async function openSqlSession(p: OpenSqlParams): Promise<SqlSession> {
     await db.query("BEGIN");
     await removeStaleCopies(p.tmpRoot);
     workdir = await mkdtemp(join(p.tmpRoot, `mtls-store-${process.pid}-`));
-    const session = new WorkingCopySession(db, workdir, p.display, await loadTree(db, workdir, { withoutCertificates: p.withoutCertificates === true }));
-    if (p.follow) await session.follow(p);
-    return session;
+    return new CopySession(db, workdir, p.display, await loadTree(db, workdir));
   } catch (err) {
     await db.query("ROLLBACK").catch(() => {});
     await db.end();
@@ -97,57 +74,18 @@ async function removeStaleCopies(tmpRoot: string): Promise<void> {
   }
 }
 
-class WorkingCopySession implements SqlSession {
+class CopySession implements SqlCopy {
   private open = true;
-  private follower: Follower | undefined;
 
   constructor(
     private readonly db: SqlClient,
     readonly workdir: string,
     readonly display: string,
-    private snap: TreeSnapshot,
+    private readonly snap: TreeSnapshot,
   ) {}
-
-  get backendPid(): number {
-    return this.db.backendPid;
-  }
-
-  /** Releases the lock held since open and follows the database from now on (see follow.ts). */
-  async follow(p: OpenSqlParams): Promise<void> {
-    await this.db.query("COMMIT");
-    await this.db.query("SELECT pg_advisory_unlock($1)", [STORE_LOCK]);
-    this.follower = await follow({
-      db: this.db,
-      dir: this.workdir,
-      tmpRoot: p.tmpRoot,
-      lockKey: STORE_LOCK,
-      lockTimeoutMs: p.lockTimeoutMs ?? 60_000,
-      withoutCertificates: p.withoutCertificates === true,
-      setSnapshot: (s) => {
-        this.snap = s;
-      },
-    });
-  }
-
-  /** One of the command's transactions: its changes into the database, committed. */
-  private readonly checkpoint = async (): Promise<void> => {
-    await saveTree(this.db, this.workdir, this.snap);
-    await this.db.query("COMMIT");
-    await this.db.query("BEGIN");
-    this.snap = await snapshotTree(this.workdir);
-  };
-
-  storage(opts: DirectoryStorageOptions): WorkingCopyStorage {
-    return new WorkingCopyStorage(this.workdir, opts, this.checkpoint, this.follower?.runLocked);
-  }
 
   async commit(): Promise<{ changed: boolean }> {
     if (!this.open) throw envError("ERR_STORE_CLOSED", "the database session is already closed");
-    // A following server committed every change in its own transactions.
-    if (this.follower) {
-      await this.close();
-      return { changed: false };
-    }
     try {
       const r = await saveTree(this.db, this.workdir, this.snap);
       await this.db.query("COMMIT");
@@ -166,20 +104,8 @@ class WorkingCopySession implements SqlSession {
     await this.close();
   }
 
-  async checkDatabase(fix: boolean): Promise<Array<DatabaseProblem & { fixed?: boolean }>> {
-    const found = await checkDatabase(this.db);
-    if (!fix || !found.some((f) => f.fixable)) return found;
-    await rebuildDerived(this.db, (j, first, lines) => recordDerived(this.db, j, first, lines));
-    const left = await checkDatabase(this.db);
-    return [
-      ...found.map((f) => ({ ...f, fixed: f.fixable && !left.some((l) => l.message === f.message) })),
-      ...left.filter((l) => !found.some((f) => f.message === l.message)),
-    ];
-  }
-
   private async close(): Promise<void> {
     this.open = false;
-    this.follower?.stop();
     await this.db.end();
     await rm(this.workdir, { recursive: true, force: true }).catch(() => {});
   }
@@ -193,4 +119,33 @@ export async function initSqlStore(p: ConnectParams): Promise<SchemaState & { st
   } finally {
     await db.end();
   }
+}
+
+/** A command's database store: the storage it runs on directly, and how the CLI ends it. */
+export interface DatabaseStore {
+  readonly display: string;
+  /** The storage for openPki; `onDurableStep` is the test-only fault hook. */
+  storage(opts: { onDurableStep?: DurableStepHook }): SqlStorage;
+  /** Ends the command's connection (every transaction has committed or rolled back by then). */
+  close(): Promise<void>;
+  /** doctor: see SqlStorage.checkDatabase. */
+  checkDatabase(fix: boolean): Promise<Array<DatabaseProblem & { fixed?: boolean }>>;
+}
+
+/**
+ * Opens the database store a command runs on: nothing is read or locked yet; the connection is
+ * made (and the schema brought up to date) on first use, each pki.transact takes the store's
+ * advisory lock and commits in one database transaction.
+ */
+export function openDatabaseStore(p: ConnectParams & { lockTimeoutMs?: number }): DatabaseStore {
+  const storage = new SqlStorage(p);
+  return {
+    display: p.display,
+    storage: (opts) => {
+      storage.setDurableStep(opts.onDurableStep);
+      return storage;
+    },
+    close: () => storage.close(),
+    checkDatabase: (fix) => storage.checkDatabase(fix),
+  };
 }

@@ -1,23 +1,32 @@
-// The Storage interface (store/storage.ts) on PostgreSQL: the same rows the working copy of
-// session.ts reads and writes (store keys are the files table's paths, journals its lines), so
-// both paths see one store. lock() is a session-level advisory lock, which a dropped
-// connection releases; commit() is one database transaction.
+// The Storage interface (store/storage.ts) on PostgreSQL, which commands run on directly: store
+// keys are the files table's paths, journals its lines. Reads query the rows they need (nothing
+// is copied out of the database); lock() is a session-level advisory lock held around each
+// transaction, which a dropped connection releases; commit() is one database transaction.
 
 import type { AuditEntry } from "../../audit/audit.js";
 import { chainAuditLines, GENESIS, lineHash } from "../../audit/audit.js";
 import { conflictError, envError } from "../../errors.js";
+import type { DurableStepHook } from "../fs.js";
 import { type StagedJournal, stageJournal } from "../journal-staging.js";
 import { isStoreKey, type JournalName, journalFile } from "../keys.js";
 import type { PutOptions, Storage, StorageTransaction } from "../storage.js";
+import { checkDatabase, type DatabaseProblem, rebuildDerived } from "./check.js";
 import { type ConnectParams, connectPg, type SqlClient } from "./pg.js";
 import { ensureSchema } from "./schema.js";
-import { STORE_LOCK } from "./session.js";
-import { dropJournal, insertLines, type Journal, recordCrlNumbers } from "./tree.js";
+import { dropJournal, insertLines, type Journal, recordCrlNumbers, recordDerived } from "./tree.js";
+
+/** The store-wide advisory lock key (an arbitrary, fixed number: "mtls" + 1). */
+export const STORE_LOCK = 0x6d746c73_01;
 
 export interface SqlStorageOptions extends ConnectParams {
   /** How long lock() waits for another process (milliseconds). */
   lockTimeoutMs?: number;
+  /** Test-only fault injection: called before each statement of a commit (see DurableStepHook). */
+  onDurableStep?: DurableStepHook;
 }
+
+/** What the schema's CHECK on mtls.files allows; checked again when someone has dropped it. */
+const SAFE_PATH = "^[A-Za-z0-9._+@-]+(/[A-Za-z0-9._+@-]+)*$";
 
 const keyError = (key: string) => new Error(`not a store key: ${JSON.stringify(key)}`);
 /** Directory modes as the directory store makes them: private/ is the owner's alone. */
@@ -26,8 +35,22 @@ const dirMode = (path: string) => (path === "private" || path.startsWith("privat
 export class SqlStorage implements Storage {
   private conn: Promise<SqlClient> | undefined;
   private locked = false;
+  private checked = false;
+  /** The store's last seen change (see version()), and the poll that keeps it current. */
+  private revision: string | undefined;
+  private poll: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: SqlStorageOptions) {}
+
+  get durableStep(): DurableStepHook | undefined {
+    return this.opts.onDurableStep;
+  }
+
+  /** Sets the test-only fault hook (the CLI opens the storage before it knows the command's hook). */
+  setDurableStep(hook: DurableStepHook | undefined): void {
+    if (hook) this.opts.onDurableStep = hook;
+    else delete this.opts.onDurableStep;
+  }
 
   get location(): string {
     return this.opts.display;
@@ -49,6 +72,8 @@ export class SqlStorage implements Storage {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.poll);
+    this.poll = undefined;
     const c = this.conn;
     this.conn = undefined;
     if (c) await (await c).end();
@@ -59,10 +84,32 @@ export class SqlStorage implements Storage {
   }
 
   async open(): Promise<string> {
+    await this.refusePlantedRows();
     const data = await this.get("config.json");
     if (!data)
       throw envError("ERR_NO_PKI", `no PKI found in ${this.location}`, "run `mtls ca init` with this --store, or `mtls store migrate` a directory into it");
     return Buffer.from(data).toString("utf8");
+  }
+
+  /**
+   * The database is shared: whoever can drop the schema's CHECK on paths could plant a row no
+   * directory store could hold. Refused (exit 5) rather than served; costs one catalogue query
+   * while the constraint is in place.
+   */
+  private async refusePlantedRows(): Promise<void> {
+    if (this.checked) return;
+    const db = await this.db();
+    const [c] = await db.query("SELECT 1 FROM pg_constraint WHERE conname = 'files_path_check' AND conrelid = 'mtls.files'::regclass");
+    if (!c) {
+      const [bad] = await db.query<{ path: string }>("SELECT path FROM mtls.files WHERE path !~ $1 OR path ~ '(^|/)\\.\\.?(/|$)' LIMIT 1", [SAFE_PATH]);
+      if (bad)
+        throw envError(
+          "ERR_STORE_CORRUPT",
+          `the database store holds a file named ${JSON.stringify(bad.path)}, which is not a store path`,
+          "remove that row: mtls never writes one",
+        );
+    }
+    this.checked = true;
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
@@ -81,12 +128,68 @@ export class SqlStorage implements Storage {
     return rows.map((r) => r.path);
   }
 
+  /** `postgres://host/db#certs/ab.pem`: the store's URL with the key as its fragment. */
   where(key: string): string {
-    return `${key} in ${this.location}`;
+    return `${this.location}#${key}`;
   }
 
   localPath(): string | undefined {
     return undefined;
+  }
+
+  /**
+   * For the long-running servers: a token for the store's state, the same for every key (any
+   * commit changes it; updated_at tells apart two commits that reached the same count after a
+   * rollback). Polled twice a second once asked for, so a server re-reads what it serves only
+   * after a change, at most half a second after it committed; undefined ("read it again")
+   * until the first poll has answered.
+   */
+  version(_key?: string): string | undefined {
+    if (!this.poll) {
+      const read = async () => {
+        const [row] = await (await this.db()).query<{ v: string }>("SELECT revision::text || '@' || updated_at::text AS v FROM mtls.store WHERE id = 1");
+        this.revision = row?.v;
+      };
+      this.poll = setInterval(() => read().catch(() => (this.revision = undefined)), 500);
+      this.poll.unref();
+      read().catch(() => {});
+    }
+    return this.revision;
+  }
+
+  journalVersion(_name: JournalName): string | undefined {
+    return this.version();
+  }
+
+  async mode(key: string): Promise<number | undefined> {
+    if (!isStoreKey(key)) throw keyError(key);
+    const [row] = await (await this.db()).query<{ mode: number }>("SELECT mode FROM mtls.files WHERE path = $1 AND NOT is_dir", [key]);
+    return row ? row.mode & 0o777 : undefined;
+  }
+
+  /**
+   * doctor: where the database's tables disagree with the store's records; with `fix`, the
+   * tables are rebuilt from the journals in one transaction under the store lock.
+   */
+  async checkDatabase(fix: boolean): Promise<Array<DatabaseProblem & { fixed?: boolean }>> {
+    const db = await this.db();
+    const found = await checkDatabase(db);
+    if (!fix || !found.some((f) => f.fixable)) return found;
+    const left = await this.lock("doctor --fix", async () => {
+      await db.query("BEGIN");
+      try {
+        await rebuildDerived(db, (j, first, lines) => recordDerived(db, j, first, lines));
+        await db.query("COMMIT");
+      } catch (err) {
+        await db.query("ROLLBACK").catch(() => {});
+        throw err;
+      }
+      return checkDatabase(db);
+    });
+    return [
+      ...found.map((f) => ({ ...f, fixed: f.fixable && !left.some((l) => l.message === f.message) })),
+      ...left.filter((l) => !found.some((f) => f.message === l.message)),
+    ];
   }
 
   async readJournal(name: JournalName): Promise<string> {
@@ -155,12 +258,23 @@ class SqlTransaction implements StorageTransaction {
 
   async commit(): Promise<void> {
     const db = await this.storage.db();
+    const step = this.storage.durableStep;
     await db.query("BEGIN");
     try {
-      for (const p of this.puts) await this.writeBlob(db, p.key, p.data, p.opts);
-      for (const j of this.journals) await this.writeJournal(db, journalFile[j.journal] as Journal, j.kind, j.text);
-      if (this.entries.length && this.at) await this.writeAudit(db, this.at);
+      for (const p of this.puts) {
+        step?.("write", p.key);
+        await this.writeBlob(db, p.key, p.data, p.opts);
+      }
+      for (const j of this.journals) {
+        step?.("append", journalFile[j.journal]);
+        await this.writeJournal(db, journalFile[j.journal] as Journal, j.kind, j.text);
+      }
+      if (this.entries.length && this.at) {
+        step?.("append", "audit.log");
+        await this.writeAudit(db, this.at);
+      }
       await db.query("UPDATE mtls.store SET revision = revision + 1, updated_at = now() WHERE id = 1");
+      step?.("commit", this.storage.location);
       await db.query("COMMIT");
     } catch (err) {
       await db.query("ROLLBACK").catch(() => {});

@@ -37,21 +37,12 @@ const stampOf = (st: { ino: number; size: number; mtimeMs: number; mode: number 
   mode: st.mode & 0o777,
 });
 
-export interface LoadOptions {
-  /**
-   * Leave the archived certificates (certs/*) in the database: most commands read only the
-   * index, and a store of 100,000 certificates is 200,000 files. What is not loaded is not
-   * written back either; new certificates the command creates are.
-   */
-  withoutCertificates?: boolean;
-}
-
 const SAFE_PATH = /^[A-Za-z0-9._+@-]+(\/[A-Za-z0-9._+@-]+)*$/;
 
 /**
  * A row's path as a place under `dir`, or exit 5. The schema's CHECK says the same, but the
  * database is shared: whoever can drop a constraint must still not make mtls write outside its
- * working copy (`../../home/ops/.bashrc`) or create a set-uid file.
+ * copy (`../../home/ops/.bashrc`) or create a set-uid file.
  */
 function placeOf(dir: string, path: string, mode: number): { path: string; mode: number } {
   if (!SAFE_PATH.test(path) || path.split("/").some((seg) => seg === "." || seg === ".."))
@@ -64,7 +55,7 @@ function placeOf(dir: string, path: string, mode: number): { path: string; mode:
 }
 
 /** Writes the rows of the store into `dir` (which exists and is empty). */
-export async function loadTree(db: SqlClient, dir: string, opts: LoadOptions = {}): Promise<TreeSnapshot> {
+export async function loadTree(db: SqlClient, dir: string): Promise<TreeSnapshot> {
   const snap = emptySnapshot();
   const dirs = await db.query<{ path: string; mode: number }>("SELECT path, mode FROM mtls.files WHERE is_dir ORDER BY path");
   for (const d of dirs) {
@@ -73,9 +64,7 @@ export async function loadTree(db: SqlClient, dir: string, opts: LoadOptions = {
     snap.dirs.set(d.path, at.mode);
   }
   // Modes after every directory exists: a 0500 parent must not stop its children being made.
-  const files = await db.query<{ path: string; mode: number; data: Buffer }>(
-    `SELECT path, mode, data FROM mtls.files WHERE NOT is_dir${opts.withoutCertificates ? " AND path NOT LIKE 'certs/%'" : ""}`,
-  );
+  const files = await db.query<{ path: string; mode: number; data: Buffer }>("SELECT path, mode, data FROM mtls.files WHERE NOT is_dir");
   await parallel(files, 16, async (f) => {
     const { path, mode } = placeOf(dir, f.path, f.mode);
     if (f.path.includes("/")) await mkdir(dirname(path), { recursive: true });
@@ -351,26 +340,3 @@ export async function recordCrlNumbers(db: SqlClient, data: Buffer): Promise<voi
     await db.query("INSERT INTO mtls.crl_numbers (issuer, number) VALUES ($1, $2)", [issuer, n]);
   }
 }
-
-/**
- * The snapshot of `dir` as it is now, after its changes were written back: what the next
- * write-back compares against (a command that commits more than once, #15's transactions).
- */
-export async function snapshotTree(dir: string): Promise<TreeSnapshot> {
-  const now = await walk(dir);
-  const snap = emptySnapshot();
-  snap.dirs = now.dirs;
-  for (const [path, st] of now.files) {
-    if (!isJournal(path)) {
-      snap.files.set(path, st);
-      continue;
-    }
-    const text = journalText(await readFile(join(dir, path)));
-    if (text === undefined) snap.files.set(path, st);
-    else snap.journals.set(path, { text, lines: text.split("\n").length - 1, stamp: st });
-  }
-  return snap;
-}
-
-/** Every directory and file of a store tree, relative (see walk). */
-export const walkTree = (dir: string) => walk(dir);
