@@ -2,7 +2,8 @@
 // Runs the CommonJS bundle through a V8 code cache (#21). Valid as CommonJS and as an ES module
 // (no import, require or import.meta): bin/package.json makes it CommonJS, so that no ES module
 // loader runs at all, and a copy beside the package's own package.json still works.
-const { readFileSync, writeFileSync, renameSync, rmSync, realpathSync } = process.getBuiltinModule("node:fs");
+const { readFileSync, writeFileSync, renameSync, rmSync, realpathSync, openSync, fstatSync, closeSync, accessSync, constants } =
+  process.getBuiltinModule("node:fs");
 const { dirname, join } = process.getBuiltinModule("node:path");
 const { Script } = process.getBuiltinModule("node:vm");
 const { createRequire } = process.getBuiltinModule("node:module");
@@ -11,16 +12,37 @@ const { createHash } = process.getBuiltinModule("node:crypto");
 const dir = join(dirname(realpathSync(process.argv[1])), "..", "dist", "bundle");
 const main = join(dir, "main.js");
 
-/** A cache made from exactly this source by this Node, else undefined: a stale one is never used. */
+/**
+ * A cache made from exactly this source by this Node, else undefined: a stale one is never used.
+ * V8 checks little more than the source's length, so the cache decides what runs: one that
+ * another user could have written (not ours or root's, or writable by group or others) is ignored.
+ */
 function readCache(file, stamp) {
+  let fd;
   try {
-    const c = readFileSync(`${file}.cache`);
+    fd = openSync(`${file}.cache`, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const st = fstatSync(fd);
+    const owner = st.uid === 0 || st.uid === process.geteuid?.();
+    if (!st.isFile() || !owner || st.mode & 0o022) return undefined;
+    const c = readFileSync(fd);
     const nl = c.indexOf(10);
-    if (nl > 0 && c.latin1Slice(0, nl + 1) === stamp) return c.subarray(nl + 1);
+    if (nl > 0 && c.toString("latin1", 0, nl + 1) === stamp) return c.subarray(nl + 1);
   } catch {
     // none yet, or unreadable: compiled from source
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
   return undefined;
+}
+
+/** Whether a new cache can be written beside the file (a root-owned install often cannot). */
+function writable(file) {
+  try {
+    accessSync(dirname(file), constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -35,14 +57,15 @@ function load(file) {
   const bytes = readFileSync(file);
   const stamp = `${createHash("sha256").update(bytes).digest("hex")}:${process.version}:${process.arch}\n`;
   const cachedData = readCache(file, stamp);
-  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${bytes.latin1Slice()}\n})`, { filename: file, cachedData });
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${bytes.toString("latin1")}\n})`, { filename: file, cachedData });
   const mod = { exports: {} };
   script.runInThisContext()(mod.exports, requireFrom(file), mod, file, dirname(file));
-  if (cachedData === undefined || script.cachedDataRejected) {
+  if ((cachedData === undefined || script.cachedDataRejected) && writable(file)) {
     process.once("beforeExit", () => {
       const tmp = `${file}.cache.${process.pid}.tmp`;
       try {
-        writeFileSync(tmp, Buffer.concat([Buffer.from(stamp, "latin1"), script.createCachedData()]));
+        // A new file only (a link planted at the name is not followed), never group- or world-writable.
+        writeFileSync(tmp, Buffer.concat([Buffer.from(stamp, "latin1"), script.createCachedData()]), { flag: "wx", mode: 0o644 });
         renameSync(tmp, `${file}.cache`);
       } catch {
         rmSync(tmp, { force: true });

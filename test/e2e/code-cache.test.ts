@@ -3,7 +3,7 @@
 // as without one, and the cache is written anew (best effort).
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { cp, readFile, stat, writeFile } from "node:fs/promises";
+import { chmod, cp, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import test from "node:test";
 import { baseEnv, ROOT, run, tempDir } from "../helpers/run.js";
@@ -62,6 +62,15 @@ test("a missing, foreign, corrupt or stale code cache is ignored and rewritten; 
     assert.notDeepEqual(now, bad, what);
     await usedAsIs();
   }
+
+  // A cache others could have written decides what runs (V8 checks little more than the
+  // source's length): one writable by group or others is not used, and is replaced by our own.
+  await chmod(cache, 0o666);
+  const loose = (await stat(cache)).ino;
+  assert.equal(await help(), expected);
+  assert.notEqual((await stat(cache)).ino, loose, "a group- or world-writable cache was used");
+  assert.equal((await stat(cache)).mode & 0o022, 0);
+  await usedAsIs();
 
   // An edited bundle (here one comment more) no longer matches the cache made from the original.
   await writeFile(main, `${await readFile(main, "latin1")}\n// edited\n`, "latin1");

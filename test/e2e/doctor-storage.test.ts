@@ -3,7 +3,7 @@
 // copy holds the same bytes); the directory storage's own repair acts only on what it can
 // re-judge as its own, whatever problems it is handed.
 import assert from "node:assert/strict";
-import { copyFile, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import test from "node:test";
 import { DirectoryStorage } from "../../src/core/store/directory.js";
@@ -79,4 +79,44 @@ test("the directory storage's repair removes only its own temporaries, whatever 
   await writeFile(join(pki, "certs/b.pem"), "two");
   await health.discardMoved("certs/a.pem", "certs/b.pem");
   assert.equal(await readFile(join(pki, "certs/a.pem"), "utf8"), "one");
+});
+
+test("a pack entry that is not the certificate it names is reported and left alone; a torn lock file is no internal error", async (t) => {
+  const dir = await initTempCa(t, ["--insecure-no-passphrase"]);
+  const pki = join(dir, "pki");
+  const crlBefore = await readFile(join(pki, "revocations.jsonl"), "utf8").catch(() => "");
+  await mkdir(join(pki, "certs/packs"), { recursive: true });
+  // A name far longer than any serial, and a short one whose data is no certificate.
+  const long = "ab".repeat(150);
+  await writeFile(
+    join(pki, "certs/packs/0badc0de.pack"),
+    `${JSON.stringify({ key: `certs/${long}.pem`, data: "x" })}\n${JSON.stringify({ key: "certs/0badc0de.pem", data: "not a certificate" })}\n`,
+  );
+  // What a kill between writing a lock file and linking it leaves: an empty one, a minute old.
+  const lockTemp = join(pki, ".lock.0123456789abcdef");
+  await writeFile(lockTemp, "");
+  const old = new Date(Date.now() - 5 * 60_000);
+  await utimes(lockTemp, old, old);
+
+  const sick = await checksOf(dir);
+  assert.notEqual(sick.exitCode, 70);
+  const packs = sick.problems.filter((p) => p.check === "packs").map((p) => p.message);
+  assert.ok(
+    packs.some((m) => m.includes(`certs/${long}.pem, which is not a certificate with that serial`)),
+    JSON.stringify(packs),
+  );
+  assert.ok(
+    packs.some((m) => m.includes("certs/0badc0de.pem, which is not a certificate with that serial")),
+    JSON.stringify(packs),
+  );
+  assert.ok(!packs.some((m) => m.includes("was signed but never recorded")), "nothing made up is revoked");
+  assert.ok(
+    sick.problems.some((p) => p.check === "leftovers" && p.message.includes(".lock.0123456789abcdef")),
+    JSON.stringify(sick.problems),
+  );
+
+  const fix = await mtls(["doctor", "--fix", "--json"], { cwd: dir });
+  assert.notEqual(fix.exitCode, 70, fix.stderr);
+  assert.equal(await readFile(join(pki, "revocations.jsonl"), "utf8").catch(() => ""), crlBefore, "no revocation of a serial a pack merely names");
+  await assert.rejects(stat(lockTemp), { code: "ENOENT" });
 });

@@ -118,3 +118,26 @@ test("#16 SqlStorage: two sessions incrementing one counter under lock() lose no
   assert.ok(await a.get("after.json"));
   assert.equal(await a.get("z.json"), undefined);
 });
+
+test("#16 SqlStorage: two transactions of one process take turns on the store lock; one inside the holder's work runs at once", { skip }, async (t) => {
+  const { make } = await storage();
+  const st = make();
+  t.after(() => st.close());
+  const pki = await openPki(st, { actor: "tester@host", now: new Date("2026-12-06T12:00:00Z") });
+  await pki.transact("test.init", async (tx) => {
+    tx.put("config.json", `${JSON.stringify(CONFIG)}\n`);
+    tx.put("crl/counter.txt", "0");
+  });
+  // Each reads the counter, yields to the other, then writes it plus one: interleaved, both
+  // would read 0 and the count would end at 1.
+  const bump = () =>
+    pki.transact("test.bump", async (tx) => {
+      const n = Number(Buffer.from((await tx.get("crl/counter.txt")) as Uint8Array).toString());
+      await new Promise((r) => setTimeout(r, 50));
+      tx.put("crl/counter.txt", String(n + 1));
+      tx.audit({ action: "doctor.fix", outcome: "ok" });
+    });
+  await Promise.all([bump(), bump(), bump()]);
+  assert.equal(Buffer.from((await st.get("crl/counter.txt")) as Uint8Array).toString(), "3");
+  assert.equal(await st.lock("outer", () => st.lock("inner", async () => "nested")), "nested");
+});

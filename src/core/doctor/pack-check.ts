@@ -3,10 +3,27 @@
 // it without a flush of their own. So after a crash a recorded certificate's file may be missing
 // or cut short (written again from the pack), and a pack whose certificates no index entry names
 // is a batch that never committed (revoked and quarantined, as unrecorded certificates are).
-import { packedSerial, packsOf } from "../store/pack.js";
+import { parseCertificate } from "../cert.js";
+import { pemOrDer } from "../pem.js";
+import { type PackEntry, packedSerial, packsOf } from "../store/pack.js";
 import { iso } from "../time.js";
 import { textOf } from "./blobs.js";
 import type { DoctorCheckDef, DoctorProblem } from "./types.js";
+
+/**
+ * The fingerprint of the certificate a pack entry holds (a chain file's first), when it is one
+ * whose serial is the entry's name: a pack is the store's own file, but doctor restores and
+ * revokes from it only what it can prove.
+ */
+function entryFingerprint(e: PackEntry, serial: string): string | undefined {
+  if (serial.length > 40) return undefined; // RFC 5280: at most 20 octets
+  try {
+    const cert = parseCertificate(pemOrDer(Buffer.from(e.data), ["CERTIFICATE"], e.key), e.key);
+    return cert.serial === serial ? cert.fingerprint : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Where --fix puts an unrecorded certificate (as orphansCheck does). */
 const orphanKey = (name: string) => `certs/orphans/${name}`;
@@ -17,7 +34,7 @@ export const packsCheck: DoctorCheckDef = {
     if (!ctx.index) return []; // without a readable index every certificate would look unrecorded
     const packs = await packsOf(ctx.store);
     if (!packs.length) return [];
-    const indexed = new Set(ctx.index.records.map((r) => r.serial));
+    const indexed = new Map(ctx.index.records.map((r) => [r.serial, r.fingerprint]));
     const revoked = new Set(ctx.journal.entries.map((e) => e.serial));
     // The files themselves: a read of an absent one falls back to its pack.
     const present = new Set([...(await ctx.store.list("certs/")).filter((k) => !k.startsWith("certs/packs/"))]);
@@ -26,9 +43,12 @@ export const packsCheck: DoctorCheckDef = {
       const recorded = pack.entries.some((e) => indexed.has(packedSerial(e.key) as string));
       for (const e of pack.entries) {
         const serial = packedSerial(e.key) as string;
+        const fingerprint = entryFingerprint(e, serial);
         if (indexed.has(serial)) {
           // Missing, or a prefix of what the pack holds: a write a crash cut short. Anything
-          // else is left to the certificates and material checks.
+          // else (and an entry that is not the certificate the index names) is left to the
+          // certificates and material checks.
+          if (fingerprint !== indexed.get(serial)) continue;
           const have = present.has(e.key) ? await textOf(ctx.store, e.key) : undefined;
           if (have === undefined || (have !== e.data && e.data.startsWith(have)))
             out.push({
@@ -43,6 +63,17 @@ export const packsCheck: DoctorCheckDef = {
           continue;
         }
         if (e.key.endsWith(".chain.pem")) continue;
+        if (fingerprint === undefined) {
+          out.push({
+            check: "packs",
+            message: `${pack.key} holds ${e.key}, which is not a certificate with that serial`,
+            hint: "restore the store from your backup if this pack is not one mtls wrote",
+            fixable: false,
+            path: ctx.store.where(pack.key),
+            key: pack.key,
+          });
+          continue;
+        }
         const quarantined = orphanKey(e.key.slice("certs/".length));
         if (revoked.has(serial) && present.has(quarantined)) continue;
         out.push({
@@ -71,7 +102,7 @@ export const packsCheck: DoctorCheckDef = {
   fix(ctx, tx) {
     const revoked = new Set([...ctx.journal.entries, ...tx.revoking].map((e) => e.serial));
     for (const p of ctx.problems) {
-      if (!p.key) continue;
+      if (!p.key || !p.fixable) continue;
       if (p.data === undefined) {
         tx.move(p.key, orphanKey(p.key.slice("certs/packs/".length)));
         continue;

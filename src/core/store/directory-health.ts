@@ -90,7 +90,15 @@ export class DirectoryHealth implements StorageHealth {
     const t = parseTempName(name);
     if (t) return t.pid !== process.pid && !isAlive(t.pid);
     if (dirname(path) !== this.layout.root || !LOCK_TEMP.test(name)) return false;
-    const pid = (JSON.parse(await readFile(path, "utf8").catch(() => "{}")) as { pid?: unknown }).pid;
+    let pid: unknown;
+    try {
+      pid = (JSON.parse(await readFile(path, "utf8")) as { pid?: unknown }).pid;
+    } catch {
+      // Unreadable or cut short (a crash between writing it and linking it into place): its
+      // writer is gone unless it is still writing, which takes far less than a minute.
+      const st = await lstat(path).catch(() => undefined);
+      return st !== undefined && Date.now() - st.mtimeMs > 60_000;
+    }
     return typeof pid !== "number" || !isAlive(pid);
   }
 

@@ -3,6 +3,7 @@
 // is copied out of the database); lock() is a session-level advisory lock held around each
 // transaction, which a dropped connection releases; commit() is one database transaction.
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { AuditEntry } from "../../audit/audit.js";
 import { chainAuditLines, GENESIS, lineHash } from "../../audit/audit.js";
 import { conflictError, envError } from "../../errors.js";
@@ -34,7 +35,8 @@ const dirMode = (path: string) => (path === "private" || path.startsWith("privat
 
 export class SqlStorage implements Storage {
   private conn: Promise<SqlClient> | undefined;
-  private locked = false;
+  private readonly holder = new AsyncLocalStorage<boolean>();
+  private queue: Promise<unknown> = Promise.resolve();
   private checked = false;
   /** The store's last seen change (see version()), and the poll that keeps it current. */
   private revision: string | undefined;
@@ -200,9 +202,21 @@ export class SqlStorage implements Storage {
     return row?.text ?? "";
   }
 
-  async lock<T>(purpose: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * One holder at a time within this process too: the advisory lock is per connection, so a
+   * second transaction of the same process (a server's timer beside a request) would otherwise
+   * pass straight through it and interleave its statements on the one connection. A call made
+   * inside the holder's own work (doctor's repair) runs at once.
+   */
+  lock<T>(purpose: string, fn: () => Promise<T>): Promise<T> {
+    if (this.holder.getStore()) return fn();
+    const turn = this.queue.then(() => this.holder.run(true, () => this.lockDb(purpose, fn)));
+    this.queue = turn.catch(() => {});
+    return turn;
+  }
+
+  private async lockDb<T>(purpose: string, fn: () => Promise<T>): Promise<T> {
     const db = await this.db();
-    if (this.locked) return fn(); // nested in this session: the lock is already ours
     const seconds = Math.max(1, Math.round((this.opts.lockTimeoutMs ?? 60_000) / 1000));
     await db.query(`SET lock_timeout = '${seconds}s'`);
     try {
@@ -216,11 +230,9 @@ export class SqlStorage implements Storage {
         );
       throw err;
     }
-    this.locked = true;
     try {
       return await fn();
     } finally {
-      this.locked = false;
       await db.query("SELECT pg_advisory_unlock($1)", [STORE_LOCK]).catch(() => {});
     }
   }
