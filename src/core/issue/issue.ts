@@ -84,9 +84,8 @@ export interface IssueParams extends IssueRequest {
   successor?: SuccessorHook;
 }
 
-export interface IssueResult {
-  serial: string;
-  partnerId: string;
+/** What a result says of a certificate just issued, partner or server: its record's facts and where it is kept. */
+export interface IssuedFacts {
   subject: string;
   sans: string[];
   keyType: string;
@@ -95,6 +94,22 @@ export interface IssueResult {
   notAfter: string;
   fingerprint: string;
   certPath: string;
+}
+
+export const issuedFacts = (record: CertRecord, where: (key: string) => string): IssuedFacts => ({
+  subject: record.subject,
+  sans: record.sans,
+  keyType: record.keyType,
+  source: record.source,
+  notBefore: record.notBefore,
+  notAfter: record.notAfter,
+  fingerprint: record.fingerprint,
+  certPath: where(storeKeys.certFile(record.serial)),
+});
+
+export interface IssueResult extends IssuedFacts {
+  serial: string;
+  partnerId: string;
   chainPath: string;
   outCert?: string;
   outChain?: string;
@@ -351,14 +366,7 @@ function issueResult(
   return {
     serial,
     partnerId: prepared.partnerId,
-    subject: record.subject,
-    sans: record.sans,
-    keyType: record.keyType,
-    source: record.source,
-    notBefore: record.notBefore,
-    notAfter: record.notAfter,
-    fingerprint: record.fingerprint,
-    certPath: store.where(storeKeys.certFile(serial)),
+    ...issuedFacts(record, (k) => store.where(k)),
     chainPath: store.where(storeKeys.chainFile(serial)),
     ...(p.outCert ? { outCert: p.outCert } : {}),
     ...(p.outChain ? { outChain: p.outChain } : {}),

@@ -1,7 +1,7 @@
 import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey } from "../ca/material.js";
 import { conflictError, inputError, usageError } from "../errors.js";
 import { validatePartnerId } from "../ids.js";
-import { chainPemFor, MAX_CSR_BYTES, uniqueSerial } from "../issue/issue.js";
+import { chainPemFor, type IssuedFacts, issuedFacts, MAX_CSR_BYTES, uniqueSerial } from "../issue/issue.js";
 import { createLeaf, keyIdentifier } from "../issue/leaf-encode.js";
 import { checkKeyPolicy } from "../issue/policy.js";
 import { generateKeyPairDer, type KeyType } from "../keys.js";
@@ -39,17 +39,9 @@ export interface ServerIssueParams {
 /** The parameters with the session's time, as the steps below use them. */
 type Timed = ServerIssueParams & { now: Date };
 
-export interface ServerIssueResult {
+export interface ServerIssueResult extends IssuedFacts {
   serial: string;
   name: string;
-  subject: string;
-  sans: string[];
-  keyType: string;
-  source: "csr" | "generated";
-  notBefore: string;
-  notAfter: string;
-  fingerprint: string;
-  certPath: string;
   outCert: string;
   outKey?: string;
 }
@@ -199,14 +191,7 @@ export async function issueServerCert(pki: Pki, params: ServerIssueParams): Prom
       return {
         serial,
         name,
-        subject: record.subject,
-        sans: record.sans,
-        keyType: record.keyType,
-        source: record.source,
-        notBefore: record.notBefore,
-        notAfter: record.notAfter,
-        fingerprint: record.fingerprint,
-        certPath: pki.storage.where(storeKeys.certFile(serial)),
+        ...issuedFacts(record, (k) => pki.storage.where(k)),
         outCert: p.outCert,
         ...(p.outKey ? { outKey: p.outKey } : {}),
       };
