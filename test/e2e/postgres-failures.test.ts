@@ -5,7 +5,7 @@ import { chmod, copyFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "node:test";
-import { fileCluster, freePort, pgSkipReason } from "../helpers/postgres.js";
+import { alive, fileCluster, freePort, pgSkipReason } from "../helpers/postgres.js";
 import { json, mtls, tempDir } from "../helpers/run.js";
 
 const skip = pgSkipReason();
@@ -284,17 +284,9 @@ test("#16 a client killed at any write of a revocation leaves the database as it
     assert.deepEqual(await snap(), start, `crash at step ${n} changed the database`);
   }
   // The killed clients' locks died with their connections: the next command runs at once, and
-  // removes the working copies they left in the temp directory.
+  // no scratch copy of the store is left in the temp directory.
   const list = await mtls(["list", "--store", s.url, "--json"], { env: s.env, timeoutMs: 20_000 });
   const { readdirSync } = await import("node:fs");
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   const left = readdirSync(tmpdir()).filter((n) => /^mtls-store-\d+-/.test(n) && !alive(Number(n.split("-")[2])));
   assert.deepEqual(left, []);
   const byCn = Object.fromEntries((json(list).result.certificates as Array<{ serial: string; status: string }>).map((c) => [c.serial, c.status]));

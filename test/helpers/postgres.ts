@@ -71,7 +71,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-const alive = (pid: number) => {
+/** Whether a process is still running (signal 0 tests without touching it). */
+export const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
     return true;

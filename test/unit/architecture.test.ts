@@ -8,17 +8,23 @@ import { join, relative } from "node:path";
 import test from "node:test";
 import { ROOT } from "../helpers/run.js";
 
-async function coreSources(): Promise<Array<{ file: string; text: string; imports: string[] }>> {
-  const dir = join(ROOT, "src/core");
+/** Every TypeScript module under the given folders, with the modules it imports. */
+async function sources(subs: readonly string[]): Promise<Array<{ file: string; text: string; imports: string[] }>> {
   const out = [];
-  for (const f of await readdir(dir, { recursive: true })) {
-    if (!f.endsWith(".ts")) continue;
-    const text = await readFile(join(dir, f), "utf8");
-    const imports = [...text.matchAll(/^(?:import|export)[^"';]*?from\s+["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/gm)].map((m) => m[1] ?? m[2] ?? "");
-    out.push({ file: relative(ROOT, join(dir, f)), text, imports });
+  for (const sub of subs) {
+    const dir = join(ROOT, sub);
+    for (const f of await readdir(dir, { recursive: true })) {
+      if (!f.endsWith(".ts")) continue;
+      const text = await readFile(join(dir, f), "utf8");
+      const imports = [...text.matchAll(/^(?:import|export)[^"';]*?from\s+["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/gm)].map((m) => m[1] ?? m[2] ?? "");
+      out.push({ file: relative(ROOT, join(dir, f)), text, imports });
+    }
   }
   return out;
 }
+
+const coreSources = () => sources(["src/core"]);
+const allSources = () => sources(["src/core", "src/cli"]);
 
 test("core never imports from cli/", async () => {
   for (const { file, imports } of await coreSources()) {
@@ -106,20 +112,6 @@ const STORE_FS_USERS = new Set([
   "src/core/issue/batch.ts",
 ]);
 
-async function allSources(): Promise<Array<{ file: string; text: string; imports: string[] }>> {
-  const out = [];
-  for (const sub of ["src/core", "src/cli"]) {
-    const dir = join(ROOT, sub);
-    for (const f of await readdir(dir, { recursive: true })) {
-      if (!f.endsWith(".ts")) continue;
-      const text = await readFile(join(dir, f), "utf8");
-      const imports = [...text.matchAll(/^(?:import|export)[^"';]*?from\s+["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/gm)].map((m) => m[1] ?? m[2] ?? "");
-      out.push({ file: relative(ROOT, join(dir, f)), text, imports });
-    }
-  }
-  return out;
-}
-
 test("no module outside store/ knows a store path: the layout, layoutOf, openStore and the store's writer stay under store/ (lists that only shrink)", async () => {
   const found = { layout: [] as string[], openers: [] as string[], storeFs: [] as string[] };
   for (const { file, text, imports } of await allSources()) {
@@ -194,7 +186,7 @@ test("the check for core functions that take the store's directory finds one", (
 });
 
 test("no core function outside store/, the session, ca init and the demo takes the store's directory (pkiDir): it takes the session", async () => {
-  const sources = await coreSources();
-  const takers = pkiDirTakers(sources).filter((t) => !LOCATION_TAKERS.some((l) => t.startsWith(l)));
+  const core = await coreSources();
+  const takers = pkiDirTakers(core).filter((t) => !LOCATION_TAKERS.some((l) => t.startsWith(l)));
   assert.deepEqual(takers, [], "take `pki: Pki` as the first parameter and read through pki.storage, pki.config(), pki.now");
 });
