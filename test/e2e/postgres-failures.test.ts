@@ -296,7 +296,7 @@ test("#16 a client killed at any write of a revocation leaves the database as it
   assert.equal(doctor.exitCode, 0, doctor.stdout);
 });
 
-test("#16 a row planted in the shared database never makes mtls write outside its working copy", { skip }, async (t) => {
+test("#16 a row planted in the shared database never makes mtls write outside the store", { skip }, async (t) => {
   const dir = await tempDir(t);
   const s = await storeWithCa(dir);
   const marker = `mtls-escape-${process.pid}-${Date.now()}`;
