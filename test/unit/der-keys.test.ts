@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createPrivateKey, generateKeyPairSync } from "node:crypto";
 import test from "node:test";
 import { oid, time, uint } from "../../src/core/der.js";
-import { decryptKeyPem, describePublicKey, encryptPkcs8 } from "../../src/core/keys.js";
+import { decryptKeyPem, describePublicKey, encryptPkcs8, generateKeyPairDer } from "../../src/core/keys.js";
 import { decodePemBlocks, encodePem, pemOrDer } from "../../src/core/pem.js";
 
 test("DER: INTEGER sign byte and minimal form, OID arcs, UTCTime/GeneralizedTime switch at 2050", () => {
@@ -59,4 +59,24 @@ test("decryptKeyPemAsync reads our PBES2 files in the thread pool and agrees wit
   // A key in another format (Node's own export, PBKDF2 x2048) takes the synchronous path.
   const nodePem = privateKey.export({ format: "pem", type: "pkcs8", cipher: "aes-128-cbc", passphrase: "right" }) as string;
   assert.deepEqual(await decryptKeyPemAsync(nodePem, "right", "k"), der);
+});
+
+test("#21 generated EC keys: byte for byte OpenSSL's PKCS#8 and SPKI, the public key that of the private one", async () => {
+  const { createPublicKey } = await import("node:crypto");
+  for (const [type, curve] of [
+    ["ec-p256", "P-256"],
+    ["ec-p384", "P-384"],
+  ] as const) {
+    // Until a private scalar with a leading zero byte (1 in 256) came by: it must be kept.
+    let padded = false;
+    for (let i = 0; i < 50 || (!padded && i < 20_000); i++) {
+      const { spki, pkcs8 } = await generateKeyPairDer(type);
+      padded ||= pkcs8[pkcs8.indexOf(Buffer.from([0x02, 0x01, 0x01, 0x04])) + 5] === 0;
+      const priv = createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" });
+      assert.equal(priv.asymmetricKeyDetails?.namedCurve, curve === "P-256" ? "prime256v1" : "secp384r1");
+      assert.deepEqual(priv.export({ type: "pkcs8", format: "der" }), pkcs8, `${type} PKCS#8 differs from OpenSSL's`);
+      assert.deepEqual(createPublicKey(priv).export({ type: "spki", format: "der" }), spki, `${type} SPKI is not the private key's`);
+    }
+    assert.ok(padded, `${type}: no key with a leading zero byte came by`);
+  }
 });
