@@ -185,6 +185,28 @@ test("#16 store migrate: directory → PostgreSQL → directory is lossless and 
   assert.equal(busy.exitCode, 4);
 });
 
+test("#21 store migrate: a batch's certificates, held only in its pack, reach the database store", { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const s = await newStore();
+  const src = join(dir, "pki");
+  await writeFile(
+    join(dir, "b.jsonl"),
+    `${JSON.stringify({ partner: "w-1", generate: true, outKey: "w-1.key" })}\n${JSON.stringify({ partner: "w-2", generate: true, outKey: "w-2.key" })}\n`,
+  );
+  for (const args of [
+    ["ca", "init", "--name", "Packed"],
+    ["partner", "issue", "--batch", "b.jsonl"],
+  ]) {
+    const r = await mtls([...args, "--store", src], { cwd: dir });
+    assert.equal(r.exitCode, 0, r.stderr);
+  }
+  const up = await mtls(["store", "migrate", "--from", src, "--to", s.url, "--json"], { cwd: dir, env: s.env });
+  assert.equal(up.exitCode, 0, up.stderr);
+  assert.equal(json(up).result.certificates, 2);
+  const doctor = await mtls(["doctor", "--store", s.url, "--json"], { env: s.env });
+  assert.equal(doctor.exitCode, 0, doctor.stdout);
+});
+
 /** The delivery side on a store: OpenPGP keys, bundles, onboarding, gateway config, report. */
 async function delivery(dir: string, store: string[], env: NodeJS.ProcessEnv, pgpKey: string): Promise<Step[]> {
   const steps: Step[] = [];

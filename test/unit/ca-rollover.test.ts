@@ -160,6 +160,6 @@ test("records accept CA ids of a rollover and nothing else; config.json with a d
   await assert.rejects(readConfig(d), /cas.issuing/);
   await write(config({ formatVersion: 2, cas: { ...start.registry, crosses: [{ subject: "root", issuer: "root-2", serial: "1", file: "../x.pem" }] } }));
   await assert.rejects(readConfig(d), /cas.crosses/);
-  await write(config({ formatVersion: 3 }));
+  await write(config({ formatVersion: 4 }));
   await assert.rejects(readConfig(d), (e: { code?: string }) => e.code === "ERR_STORE_VERSION");
 });

@@ -1,8 +1,10 @@
 // Doctor check on certificate packs (store/pack.ts, #21): a batch's certificates are flushed to
-// disk once, in their pack, before the index append; their per-serial files are written after
-// it without a flush of their own. So after a crash a recorded certificate's file may be missing
-// or cut short (written again from the pack), and a pack whose certificates no index entry names
-// is a batch that never committed (revoked and quarantined, as unrecorded certificates are).
+// disk once, in their pack, before the index append, and the pack is their only copy: a packed
+// certificate without a per-serial file is present (reads fall back to the pack). A per-serial
+// file that is a prefix of what the pack holds is what a crash left while an earlier release
+// wrote the files from the pack after the commit (written again from the pack); a pack whose
+// certificates no index entry names is a batch that never committed (revoked and quarantined,
+// as unrecorded certificates are).
 import { parseCertificate } from "../cert.js";
 import { pemOrDer } from "../pem.js";
 import { type PackEntry, packedSerial, packsOf } from "../store/pack.js";
@@ -45,15 +47,15 @@ export const packsCheck: DoctorCheckDef = {
         const serial = packedSerial(e.key) as string;
         const fingerprint = entryFingerprint(e, serial);
         if (indexed.has(serial)) {
-          // Missing, or a prefix of what the pack holds: a write a crash cut short. Anything
-          // else (and an entry that is not the certificate the index names) is left to the
-          // certificates and material checks.
-          if (fingerprint !== indexed.get(serial)) continue;
-          const have = present.has(e.key) ? await textOf(ctx.store, e.key) : undefined;
-          if (have === undefined || (have !== e.data && e.data.startsWith(have)))
+          // Absent: the pack holds it. A prefix of what the pack holds: a write a crash cut
+          // short. Anything else (and an entry that is not the certificate the index names) is
+          // left to the certificates and material checks.
+          if (fingerprint !== indexed.get(serial) || !present.has(e.key)) continue;
+          const have = (await textOf(ctx.store, e.key)) ?? "";
+          if (have !== e.data && e.data.startsWith(have))
             out.push({
               check: "packs",
-              message: `${e.key} is ${have === undefined ? "missing" : "cut short"}; ${pack.key} holds it`,
+              message: `${e.key} is cut short; ${pack.key} holds it`,
               hint: "--fix writes it again from the pack",
               fixable: true,
               path: ctx.store.where(e.key),

@@ -12,6 +12,14 @@ export const FORMAT_VERSION = 1;
  * every other store stays at FORMAT_VERSION.
  */
 export const ROLLOVER_FORMAT_VERSION = 2;
+/**
+ * The format of a directory store holding certificates only in packs (store/pack.ts, #21): an
+ * mtls that knows no packs would find those certificates missing. The first batch that writes
+ * such a pack raises it (no migration: older files stay readable as they are).
+ */
+export const PACK_FORMAT_VERSION = 3;
+/** The newest format this release reads. */
+const READABLE_FORMAT_VERSION = PACK_FORMAT_VERSION;
 
 /** One CA of the store (see core/ca/registry.ts). */
 export interface CaRecord {
@@ -157,8 +165,8 @@ export function parseConfig(text: string, path: string): StoreConfig {
   ) {
     throw envError("ERR_STORE_CORRUPT", `${path} is not an mtls configuration`, "restore it from your backup");
   }
-  if (config.formatVersion > ROLLOVER_FORMAT_VERSION) {
-    throw envError("ERR_STORE_VERSION", `${path} has format ${config.formatVersion}; this mtls reads up to ${ROLLOVER_FORMAT_VERSION}`, "upgrade mtls");
+  if (config.formatVersion > READABLE_FORMAT_VERSION) {
+    throw envError("ERR_STORE_VERSION", `${path} has format ${config.formatVersion}; this mtls reads up to ${READABLE_FORMAT_VERSION}`, "upgrade mtls");
   }
   const bad = config.cas === undefined ? undefined : registryProblem(config.cas);
   if (bad) throw envError("ERR_STORE_CORRUPT", `${path} is damaged: ${bad}`, "restore it from your backup");

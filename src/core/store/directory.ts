@@ -1,19 +1,20 @@
 // The directory store: the Storage interface over a PKI directory, in the layout and formats
 // the README documents ("Store layout"). Writes go through StoreWriter (temp + fsync + rename,
 // journal appends last), so a commit is all-or-nothing and a crash leaves what doctor repairs.
-import { closeSync, constants, openSync, writeFileSync } from "node:fs";
+import { constants } from "node:fs";
 import { lstat, open, readdir } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import type { AuditEntry } from "../audit/audit.js";
 import { envError, fsError } from "../errors.js";
 import { stageAudit } from "./audit-file.js";
+import { PACK_FORMAT_VERSION, parseConfig, serializeConfig } from "./config.js";
 import { completeLength, type DurableStepHook, ensureDir, fileVersion, readJournal, readText, StoreWriter } from "./fs.js";
 import { type IndexView, openIndexView } from "./index-summary.js";
 import { type StagedJournal, stageJournal } from "./journal-staging.js";
 import { isStoreKey, type JournalName, journalFile } from "./keys.js";
 import { type Layout, layoutOf } from "./layout.js";
 import { withLock } from "./lock.js";
-import { encodePack, isPackable, PACK_DIR, PACK_MIN_CERTS, type PackEntry, packedSerial, packKey, readPacked } from "./pack.js";
+import { encodePack, isPackable, PACK_DIR, PACK_MIN_CERTS, PackIndex, packedSerial, packKey } from "./pack.js";
 import type { PutOptions, Storage, StorageTransaction } from "./storage.js";
 import { openStore } from "./store.js";
 
@@ -31,12 +32,15 @@ export interface LocalFileStaging {
 
 export class DirectoryStorage implements Storage {
   readonly layout: Layout;
+  /** Where each packed certificate is (pack.ts), built on the first read that needs it. */
+  private readonly packs: PackIndex;
 
   constructor(
     dir: string,
     private readonly opts: DirectoryStorageOptions = {},
   ) {
     this.layout = layoutOf(dir);
+    this.packs = new PackIndex(join(this.layout.root, PACK_DIR));
   }
 
   get location(): string {
@@ -83,8 +87,8 @@ export class DirectoryStorage implements Storage {
       fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fsError(err, path, "read");
-      // A batch's certificate whose file a crash kept from being written after the commit.
-      const packed = !secret && isPackable(key) ? await readPacked(this.layout.root, key).catch(() => undefined) : undefined;
+      // A batch's certificates are only in its pack (pack.ts).
+      const packed = !secret && isPackable(key) ? this.packs.get(key) : undefined;
       return packed === undefined ? undefined : { data: Buffer.from(packed) };
     }
     try {
@@ -162,6 +166,8 @@ export class DirectoryTransaction implements StorageTransaction, LocalFileStagin
   private readonly dirs = new Map<string, number>();
   /** New certificate and chain files, written as one pack when there are enough of them (pack.ts). */
   private readonly packable: Array<{ key: string; data: string | Uint8Array; mode: number }> = [];
+  /** config.json as this transaction writes it, if it does (a pack may raise its format). */
+  private config: string | undefined;
 
   constructor(private readonly store: DirectoryStorage) {
     this.writer = new StoreWriter(store.durableStep);
@@ -173,6 +179,7 @@ export class DirectoryTransaction implements StorageTransaction, LocalFileStagin
     if (opts.exclusive && !opts.secret && isPackable(key)) this.packable.push({ key, data, mode });
     else if (opts.exclusive) this.writer.create(this.store.pathOf(key), data, mode);
     else this.writer.put(this.store.pathOf(key), data, mode);
+    if (key === "config.json") this.config = typeof data === "string" ? data : Buffer.from(data).toString("utf8");
   }
 
   putFile(path: string, data: string | Uint8Array, opts: { mode?: number; exclusive?: boolean } = {}): void {
@@ -196,7 +203,7 @@ export class DirectoryTransaction implements StorageTransaction, LocalFileStagin
   async commit(): Promise<void> {
     // Journal offsets are taken now, under the lock: anything after the last newline is a
     // torn append of a crashed writer, which this commit overwrites.
-    const unpack = this.stagePack();
+    if (this.stagePack()) await this.raiseFormat();
     for (const [dir, mode] of this.dirs) await ensureDir(dir, mode);
     const pending = new Map<JournalName, { rewrite?: string; append: string }>();
     for (const j of this.journals) {
@@ -218,44 +225,36 @@ export class DirectoryTransaction implements StorageTransaction, LocalFileStagin
     if (this.auditAt && this.auditEntries.length) await stageAudit(this.writer, this.store.layout, this.auditEntries, this.auditAt.time, this.auditAt.actor);
     await writeJournal("index");
     await this.writer.commit();
-    if (unpack.length) this.unpack(unpack);
   }
 
   /**
    * Stages the certificate files: one pack for a transaction creating many (a batch), flushed once
-   * instead of twice per certificate; the files themselves otherwise. Returns what to unpack.
+   * instead of creating and flushing two files per certificate; the files themselves otherwise.
+   * Returns whether it staged a pack.
    */
-  private stagePack(): PackEntry[] {
+  private stagePack(): boolean {
     const certs = this.packable.filter((p) => !p.key.endsWith(".chain.pem"));
     if (certs.length < PACK_MIN_CERTS) {
       for (const p of this.packable) this.writer.create(this.store.pathOf(p.key), p.data, p.mode);
-      return [];
+      return false;
     }
     const entries = this.packable.map((p) => ({ key: p.key, data: typeof p.data === "string" ? p.data : Buffer.from(p.data).toString("utf8") }));
     const key = packKey(packedSerial(certs[0]?.key as string) as string);
     this.dirs.set(dirname(this.store.pathOf(key)), 0o755);
     this.writer.create(this.store.pathOf(key), encodePack(entries), 0o644);
-    return entries;
+    return true;
   }
 
   /**
-   * After the commit: the per-serial files, from the pack, without a flush of their own (the pack
-   * is the durable copy). A failure here changes nothing committed: a reader falls back to the
-   * pack, and doctor --fix writes the file again from it.
+   * A store holding certificates only in packs has PACK_FORMAT_VERSION: an mtls that knows no
+   * packs would find them missing. Raised in the commit that writes the first such pack, before
+   * its index append; a store that never issues a batch keeps its format.
    */
-  private unpack(entries: PackEntry[]): void {
-    this.store.durableStep?.("unpack", this.store.pathOf(PACK_DIR));
-    // Synchronous on purpose: creating a small file is all system time, and the thread pool's
-    // round trips doubled the CPU time of 2,000 of them (measured, BENCH.md).
-    for (const e of entries) {
-      try {
-        const fd = openSync(this.store.pathOf(e.key), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
-        try {
-          writeFileSync(fd, e.data);
-        } finally {
-          closeSync(fd);
-        }
-      } catch {}
-    }
+  private async raiseFormat(): Promise<void> {
+    const text = this.config ?? (await readText(this.store.layout.config));
+    const config = parseConfig(text, this.store.layout.config);
+    // Staged after any config.json this transaction wrote, so it is the version renamed last.
+    if (config.formatVersion < PACK_FORMAT_VERSION)
+      this.writer.put(this.store.layout.config, serializeConfig({ ...config, formatVersion: PACK_FORMAT_VERSION }), 0o644);
   }
 }

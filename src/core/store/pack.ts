@@ -1,14 +1,18 @@
 // Certificate packs of the directory store (#21): a transaction that creates many certificates
-// (a batch) writes them, with their chain files, into one file under certs/packs/, flushed once,
-// before the index append that commits them, instead of flushing two files per certificate.
-// After the commit the per-serial files are written from it without a flush of their own: the
-// pack is the durable copy. A reader that finds a per-serial file absent reads the pack, and
-// `mtls doctor --fix` writes a missing or damaged per-serial file again from it.
+// (a batch) writes them, with their chain files, into one file under certs/packs/, created with
+// O_EXCL and flushed once before the index append that commits them, instead of creating and
+// flushing two files per certificate. The pack is the only copy: no per-serial file is written
+// for a packed certificate (store format PACK_FORMAT_VERSION, config.ts). Every read of
+// certs/<serial>.pem or .chain.pem goes through DirectoryStorage.get, which falls back to the
+// packs when the file is absent (PackIndex below). Stores of earlier formats may also hold
+// per-serial files written from their packs; a file, when present, wins.
 //
 // Format: JSON Lines, one {"key":"certs/<serial>.pem","data":"<PEM text>"} per file. A line cut
 // short (a crash while the pack was written, before any index entry could name it) is ignored.
-import { readdir, readFile } from "node:fs/promises";
+import { closeSync, constants, openSync, readdirSync, readFileSync, readSync } from "node:fs";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileVersion } from "./fs.js";
 import type { StoreReader } from "./storage.js";
 
 /** Where packs live, as a store key prefix. */
@@ -50,25 +54,91 @@ export function decodePack(text: string): PackEntry[] {
   return out;
 }
 
-/** Every pack of the store at `root`: its file name and entries. */
-export async function readPacks(root: string): Promise<Array<{ file: string; entries: PackEntry[] }>> {
-  const dir = join(root, PACK_DIR);
-  const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === "ENOENT") return [] as string[];
-    throw err;
-  });
-  const out: Array<{ file: string; entries: PackEntry[] }> = [];
-  for (const name of names.filter((n) => n.endsWith(".pack")).sort()) {
-    const file = join(dir, name);
-    out.push({ file, entries: decodePack(await readFile(file, "utf8")) });
+const KEY_PREFIX = Buffer.from('{"key":"');
+/** A pack is opened without following a link planted in its place (#13). */
+const NO_LINKS = constants.O_RDONLY | constants.O_NOFOLLOW;
+
+/**
+ * Where each packed file is, per storage instance: built on the first read that misses a
+ * per-serial file, by reading each pack once, and kept while certs/packs/ is unchanged (packs
+ * are only ever created whole or moved away as a whole, each of which changes the directory).
+ * It holds positions, not contents, so a store of 100,000 packed certificates costs a few MB.
+ * Synchronous reads on purpose: one lookup is a few small reads, where the thread pool's round
+ * trips would cost more than the reads themselves.
+ */
+export class PackIndex {
+  private version = "";
+  private readonly files = new Map<string, Map<string, { start: number; end: number }>>();
+
+  constructor(private readonly dir: string) {}
+
+  /** What a pack holds for `key`, if any (serials are unique: a key is in at most one pack). */
+  get(key: string): string | undefined {
+    this.refresh();
+    for (const [file, entries] of this.files) {
+      const at = entries.get(key);
+      if (!at) continue;
+      const line = readSlice(join(this.dir, file), at.start, at.end);
+      const entry = line ? decodePack(`${line}\n`)[0] : undefined;
+      if (entry?.key === key) return entry.data;
+    }
+    return undefined;
   }
-  return out;
+
+  private refresh(): void {
+    const version = fileVersion(this.dir);
+    if (version === this.version) return;
+    this.version = version;
+    let names: string[] = [];
+    try {
+      names = readdirSync(this.dir).filter((n) => n.endsWith(".pack"));
+    } catch {}
+    for (const file of this.files.keys()) if (!names.includes(file)) this.files.delete(file);
+    for (const file of names) if (!this.files.has(file)) this.files.set(file, indexPack(join(this.dir, file)));
+  }
 }
 
-/** The data a pack holds for `key`, if any (serials are unique: a key is in at most one pack). */
-export async function readPacked(root: string, key: string): Promise<string | undefined> {
-  for (const p of await readPacks(root)) for (const e of p.entries) if (e.key === key) return e.data;
-  return undefined;
+function readSlice(path: string, start: number, end: number): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, NO_LINKS);
+  } catch {
+    return undefined;
+  }
+  try {
+    const buf = Buffer.alloc(end - start);
+    const n = readSync(fd, buf, 0, buf.length, start);
+    return buf.subarray(0, n).toString("utf8");
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The byte range of each complete line of a pack, by the key it names. */
+function indexPack(path: string): Map<string, { start: number; end: number }> {
+  const out = new Map<string, { start: number; end: number }>();
+  let bytes: Buffer;
+  try {
+    const fd = openSync(path, NO_LINKS);
+    try {
+      bytes = readFileSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return out;
+  }
+  for (let start = 0; start < bytes.length; ) {
+    const nl = bytes.indexOf(0x0a, start);
+    if (nl < 0) break; // a line cut short
+    if (bytes.subarray(start, start + KEY_PREFIX.length).equals(KEY_PREFIX)) {
+      const close = bytes.indexOf(0x22, start + KEY_PREFIX.length);
+      const key = bytes.toString("utf8", start + KEY_PREFIX.length, close);
+      if (close > 0 && close < nl && isPackable(key)) out.set(key, { start, end: nl });
+    }
+    start = nl + 1;
+  }
+  return out;
 }
 
 /** Every pack of a store, read through its storage: key and entries. */
@@ -92,4 +162,20 @@ export async function packHoldsWhole(store: Pick<StoreReader, "get" | "list">, k
   const have = bytes ? new TextDecoder().decode(bytes) : "";
   for (const p of await packsOf(store)) for (const e of p.entries) if (e.key === key) return e.data !== have && e.data.startsWith(have);
   return false;
+}
+
+/**
+ * Writes every packed file that has no per-serial file of its own into the store tree at `root`:
+ * for a copy of a directory store going to a storage that reads no packs (store migrate).
+ */
+export async function writePackedFiles(root: string): Promise<void> {
+  const dir = join(root, PACK_DIR);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names.filter((n) => n.endsWith(".pack"))) {
+    for (const e of decodePack(await readFile(join(dir, name), "utf8"))) {
+      await writeFile(join(root, e.key), e.data, { flag: "wx", mode: 0o644 }).catch((err: NodeJS.ErrnoException) =>
+        err.code === "EEXIST" ? undefined : Promise.reject(err),
+      );
+    }
+  }
 }

@@ -7,6 +7,7 @@ import { exists } from "../fs.js";
 import { layoutOf } from "../layout.js";
 import type { StoreLocation } from "../location.js";
 import { withLock } from "../lock.js";
+import { writePackedFiles } from "../pack.js";
 import { openSqlCopy } from "./session.js";
 
 export interface MigrateParams {
@@ -73,6 +74,8 @@ export async function migrateStore(p: MigrateParams): Promise<MigrateResult> {
             );
           await rm(s.workdir, { recursive: true });
           await copyTree(from.path, s.workdir);
+          // The database store reads certificates by key only: a batch's come out of their pack.
+          await writePackedFiles(s.workdir);
           const counts = await countTree(s.workdir);
           await s.commit();
           return { from: from.path, to: to.display, ...counts };
