@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { constants, statSync } from "node:fs";
+import { close as closeCb, constants, fsync as fsyncCb, open as openCb, statSync, write as writeCb } from "node:fs";
 import { link, mkdir, open, readFile, rename, stat, truncate, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { conflictError, fsError } from "../errors.js";
@@ -168,25 +168,34 @@ interface Staged {
   appendAt?: number;
 }
 
+const call = <T>(fn: (cb: (err: NodeJS.ErrnoException | null, value?: T) => void) => void): Promise<T> =>
+  new Promise((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value as T))));
+
+/**
+ * Callback fs on purpose: a FileHandle's open, write, sync and close through fs/promises cost
+ * twice the CPU of the same calls here, ~0.18 against ~0.1 ms per small file (1,000 keys of a
+ * batch, #21).
+ */
 async function createExclusive(path: string, data: string | Uint8Array, mode: number, step: DurableStepHook | undefined): Promise<void> {
-  let fh: import("node:fs/promises").FileHandle;
+  let fd: number;
   step?.("create", path);
   try {
-    fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+    fd = await call<number>((cb) => openCb(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode, cb));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EEXIST") throw conflictError("ERR_EXISTS", `${path} already exists`);
     throw fsError(err, path, "write");
   }
   try {
     // No fchmod: a new file gets `mode` narrowed by the umask, never widened, so keys stay private.
-    await fh.writeFile(data);
-    await fh.sync();
+    const bytes = typeof data === "string" ? Buffer.from(data) : data;
+    for (let at = 0; at < bytes.length; ) at += await call<number>((cb) => writeCb(fd, bytes, at, bytes.length - at, null, cb));
+    await call<void>((cb) => fsyncCb(fd, cb));
   } catch (err) {
-    await fh.close().catch(() => {});
+    await call<void>((cb) => closeCb(fd, cb)).catch(() => {});
     await unlink(path).catch(() => {});
     throw fsError(err, path, "write");
   }
-  await fh.close();
+  await call<void>((cb) => closeCb(fd, cb));
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; the first failure wins once all settle. */
@@ -261,7 +270,7 @@ export class StoreWriter {
     try {
       // New names (certificate archive entries): written in place with O_EXCL, several at once.
       // A crash may leave one half-written, but nothing refers to it until the index append.
-      await parallel(creates, 8, async (s) => {
+      await parallel(creates, 16, async (s) => {
         await createExclusive(s.path, s.data, s.mode, this.step);
         done.push({ path: s.path });
       });
