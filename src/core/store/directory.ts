@@ -1,7 +1,7 @@
 // The directory store: the Storage interface over a PKI directory, in the layout and formats
 // the README documents ("Store layout"). Writes go through StoreWriter (temp + fsync + rename,
 // journal appends last), so a commit is all-or-nothing and a crash leaves what doctor repairs.
-import { constants } from "node:fs";
+import { constants, existsSync } from "node:fs";
 import { lstat, open, readdir } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import type { AuditEntry } from "../audit/audit.js";
@@ -124,7 +124,10 @@ export class DirectoryStorage implements Storage {
   }
 
   localPath(key: string): string | undefined {
-    return this.pathOf(key);
+    const path = this.pathOf(key);
+    // A packed certificate has no file of its own to hand out (pack.ts).
+    if (isPackable(key) && !existsSync(path)) return undefined;
+    return path;
   }
 
   async readJournal(name: JournalName): Promise<string> {
