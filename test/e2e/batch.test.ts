@@ -1,9 +1,27 @@
 import assert from "node:assert/strict";
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import test from "node:test";
 import { makeCsr } from "../helpers/csr.js";
 import { initTempCa, json, mtls, openssl, snapshot } from "../helpers/run.js";
+
+/**
+ * A batch's certificate, taken out of its pack the way README "The PKI directory" shows (#21:
+ * the pack is its only copy), into a file of its own for openssl.
+ */
+async function packedCert(dir: string, serial: string): Promise<string> {
+  const packs = join(dir, "pki/certs/packs");
+  for (const name of await readdir(packs)) {
+    for (const line of (await readFile(join(packs, name), "utf8")).split("\n").filter(Boolean)) {
+      const e = JSON.parse(line) as { key: string; data: string };
+      if (e.key !== `certs/${serial}.pem`) continue;
+      const out = join(dir, `${serial}.pem`);
+      await writeFile(out, e.data);
+      return out;
+    }
+  }
+  throw new Error(`certificate ${serial} is in no pack`);
+}
 
 test("--batch issues every good line under one lock with one index append; bad lines fail alone with their line numbers", async (t) => {
   const dir = await initTempCa(t);
@@ -48,14 +66,17 @@ test("--batch issues every good line under one lock with one index append; bad l
       join(dir, "pki/ca/root.pem"),
       "-untrusted",
       join(dir, "pki/ca/intermediate.pem"),
-      join(dir, "pki/certs", `${byLine[n].serial}.pem`),
+      await packedCert(dir, byLine[n].serial),
     ]);
     assert.equal(v.exitCode, 0, v.stderr);
   }
-  const pub = await openssl(["x509", "-in", join(dir, "pki/certs", `${byLine[5].serial}.pem`), "-noout", "-pubkey"]);
+  // No per-serial files for a batch's certificates: the pack holds them.
+  for (const n of [1, 2, 5]) await assert.rejects(stat(join(dir, "pki/certs", `${byLine[n].serial}.pem`)), { code: "ENOENT" });
+  const p5 = await packedCert(dir, byLine[5].serial);
+  const pub = await openssl(["x509", "-in", p5, "-noout", "-pubkey"]);
   const fromKey = await openssl(["pkey", "-in", byLine[5].keyPath, "-pubout"]);
   assert.equal(pub.stdout, fromKey.stdout);
-  assert.match((await openssl(["x509", "-in", join(dir, "pki/certs", `${byLine[5].serial}.pem`), "-noout", "-text"])).stdout, /NIST CURVE: P-384/);
+  assert.match((await openssl(["x509", "-in", p5, "-noout", "-text"])).stdout, /NIST CURVE: P-384/);
   // One append: exactly the three new records, in batch-file order.
   const index = (await readFile(join(dir, "pki/index.jsonl"), "utf8"))
     .split("\n")

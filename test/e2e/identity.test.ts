@@ -2,7 +2,7 @@
 // leave the PKI byte-identical; doctor reports what older stores hold; terminals get no raw controls.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { appendFile, readFile, writeFile } from "node:fs/promises";
+import { appendFile, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import test, { type TestContext } from "node:test";
 import { makeCsr } from "../helpers/csr.js";
@@ -67,6 +67,8 @@ test("#12 another partner's CN or SAN is refused with exit 4 on every issuing pa
   );
   const all = await refused(dir, ["partner", "issue", "--batch", batch, "--all-or-nothing"], 4, "ERR_IDENTITY_OWNED", /line 2: .*partner-a/);
   assert.match(all.stderr, /line 2/);
+  // #21: a generated key is written before the lock is taken; a line that is not issued leaves none.
+  await assert.rejects(stat(join(dir, "b.key")), { code: "ENOENT" });
   const partial = await mtls(["partner", "issue", "--batch", batch, "--json"], { cwd: dir });
   assert.equal(partial.exitCode, 1);
   const results = json(partial).result.results as Array<{ line: number; ok: boolean; error?: { code: string } }>;
@@ -77,6 +79,7 @@ test("#12 another partner's CN or SAN is refused with exit 4 on every issuing pa
       [2, false, "ERR_IDENTITY_OWNED"],
     ],
   );
+  await assert.rejects(stat(join(dir, "b.key")), { code: "ENOENT" });
   // Two lines of one batch for different partners cannot both take one new identity.
   await writeFile(
     batch,
