@@ -2,6 +2,7 @@
 // core code drives it. The rows are the same the CLI's database store uses, so a store written
 // here migrates to a directory whose audit chain `mtls audit verify` accepts.
 import assert from "node:assert/strict";
+import { AsyncLocalStorage } from "node:async_hooks";
 import { join } from "node:path";
 import test from "node:test";
 import { openPki } from "../../src/core/session.js";
@@ -140,4 +141,34 @@ test("#16 SqlStorage: two transactions of one process take turns on the store lo
   await Promise.all([bump(), bump(), bump()]);
   assert.equal(Buffer.from((await st.get("crl/counter.txt")) as Uint8Array).toString(), "3");
   assert.equal(await st.lock("outer", () => st.lock("inner", async () => "nested")), "nested");
+});
+
+test("a read from outside a transaction of the same process never sees its uncommitted rows, even one it rolls back", { skip }, async (t) => {
+  const { make } = await storage();
+  const st = make();
+  t.after(() => st.close());
+  const pki = await openPki(st, { actor: "tester@host", now: new Date("2026-12-06T12:00:00Z") });
+  await pki.transact("test.init", async (tx) => {
+    tx.put("config.json", `${JSON.stringify(CONFIG)}\n`);
+    tx.put("crl/taken.txt", "first");
+  });
+  // A server's request handler, bound to the context outside any transaction.
+  const fromOutside = AsyncLocalStorage.bind((key: string) => st.get(key));
+  let seen: Promise<Uint8Array | undefined> | undefined;
+  st.setDurableStep((_what, key) => {
+    // Queued between the transaction's statements: after its first row, before the put that fails.
+    if (key === "crl/taken.txt") seen = fromOutside("crl/phantom.txt");
+  });
+  await assert.rejects(
+    pki.transact("test.fail", async (tx) => {
+      tx.put("crl/phantom.txt", "never committed");
+      tx.put("crl/taken.txt", "second", { exclusive: true });
+    }),
+    /already exists/,
+  );
+  st.setDurableStep(undefined);
+  assert.ok(seen, "the read ran during the commit");
+  assert.equal(await seen, undefined);
+  assert.equal(await st.get("crl/phantom.txt"), undefined);
+  assert.equal(Buffer.from((await st.get("crl/taken.txt")) as Uint8Array).toString(), "first");
 });

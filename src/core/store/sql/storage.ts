@@ -35,6 +35,9 @@ const dirMode = (path: string) => (path === "private" || path.startsWith("privat
 
 export class SqlStorage implements Storage {
   private conn: Promise<SqlClient> | undefined;
+  /** A second connection for reads while this process holds the lock (see reader()). */
+  private readConn: Promise<SqlClient> | undefined;
+  private held = false;
   private readonly holder = new AsyncLocalStorage<boolean>();
   private queue: Promise<unknown> = Promise.resolve();
   private checked = false;
@@ -73,12 +76,32 @@ export class SqlStorage implements Storage {
     return this.conn;
   }
 
+  /**
+   * The connection a read goes to. A transaction's statements run on the main connection, and a
+   * read queued there between them (a server answering a request while its own timer commits)
+   * would see rows the transaction has not committed, or later rolls back. So while this process
+   * holds the lock, reads from outside the holder's work go to a second connection, made on
+   * first need, which sees committed rows only. A command that never overlaps reads with its own
+   * transaction never makes it.
+   */
+  private reader(): Promise<SqlClient> {
+    if (!this.held || this.holder.getStore()) return this.db();
+    this.readConn ??= this.db().then(() =>
+      connectPg(this.opts).catch((err) => {
+        this.readConn = undefined;
+        throw err;
+      }),
+    );
+    return this.readConn;
+  }
+
   async close(): Promise<void> {
     clearInterval(this.poll);
     this.poll = undefined;
-    const c = this.conn;
+    const conns = [this.conn, this.readConn];
     this.conn = undefined;
-    if (c) await (await c).end();
+    this.readConn = undefined;
+    for (const c of conns) if (c) await (await c).end();
   }
 
   async exists(): Promise<boolean> {
@@ -116,7 +139,7 @@ export class SqlStorage implements Storage {
 
   async get(key: string): Promise<Uint8Array | undefined> {
     if (!isStoreKey(key)) throw keyError(key);
-    const [row] = await (await this.db()).query<{ data: Buffer }>("SELECT data FROM mtls.files WHERE path = $1 AND NOT is_dir", [key]);
+    const [row] = await (await this.reader()).query<{ data: Buffer }>("SELECT data FROM mtls.files WHERE path = $1 AND NOT is_dir", [key]);
     return row?.data;
   }
 
@@ -126,7 +149,7 @@ export class SqlStorage implements Storage {
 
   async list(prefix: string): Promise<string[]> {
     const like = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    const rows = await (await this.db()).query<{ path: string }>("SELECT path FROM mtls.files WHERE path LIKE $1 AND NOT is_dir ORDER BY path", [like]);
+    const rows = await (await this.reader()).query<{ path: string }>("SELECT path FROM mtls.files WHERE path LIKE $1 AND NOT is_dir ORDER BY path", [like]);
     return rows.map((r) => r.path);
   }
 
@@ -149,7 +172,7 @@ export class SqlStorage implements Storage {
   version(_key?: string): string | undefined {
     if (!this.poll) {
       const read = async () => {
-        const [row] = await (await this.db()).query<{ v: string }>("SELECT revision::text || '@' || updated_at::text AS v FROM mtls.store WHERE id = 1");
+        const [row] = await (await this.reader()).query<{ v: string }>("SELECT revision::text || '@' || updated_at::text AS v FROM mtls.store WHERE id = 1");
         this.revision = row?.v;
       };
       this.poll = setInterval(() => read().catch(() => (this.revision = undefined)), 500);
@@ -165,7 +188,7 @@ export class SqlStorage implements Storage {
 
   async mode(key: string): Promise<number | undefined> {
     if (!isStoreKey(key)) throw keyError(key);
-    const [row] = await (await this.db()).query<{ mode: number }>("SELECT mode FROM mtls.files WHERE path = $1 AND NOT is_dir", [key]);
+    const [row] = await (await this.reader()).query<{ mode: number }>("SELECT mode FROM mtls.files WHERE path = $1 AND NOT is_dir", [key]);
     return row ? row.mode & 0o777 : undefined;
   }
 
@@ -195,7 +218,7 @@ export class SqlStorage implements Storage {
   }
 
   async readJournal(name: JournalName): Promise<string> {
-    const [row] = await (await this.db()).query<{ text: string | null }>(
+    const [row] = await (await this.reader()).query<{ text: string | null }>(
       "SELECT string_agg(text || E'\\n', '' ORDER BY line) AS text FROM mtls.journal_lines WHERE journal = $1",
       [journalFile[name]],
     );
@@ -217,23 +240,29 @@ export class SqlStorage implements Storage {
 
   private async lockDb<T>(purpose: string, fn: () => Promise<T>): Promise<T> {
     const db = await this.db();
-    const seconds = Math.max(1, Math.round((this.opts.lockTimeoutMs ?? 60_000) / 1000));
-    await db.query(`SET lock_timeout = '${seconds}s'`);
+    // From here on the main connection waits for the lock, then carries the transaction.
+    this.held = true;
     try {
-      await db.query("SELECT pg_advisory_lock($1)", [STORE_LOCK]);
-    } catch (err) {
-      if ((err as { code?: string }).code === "ERR_LOCKED")
-        throw envError(
-          "ERR_LOCKED",
-          `the database store ${this.location} is locked by another mtls command (${purpose} waited ${seconds}s)`,
-          "wait for it to finish and run the command again",
-        );
-      throw err;
-    }
-    try {
-      return await fn();
+      const seconds = Math.max(1, Math.round((this.opts.lockTimeoutMs ?? 60_000) / 1000));
+      await db.query(`SET lock_timeout = '${seconds}s'`);
+      try {
+        await db.query("SELECT pg_advisory_lock($1)", [STORE_LOCK]);
+      } catch (err) {
+        if ((err as { code?: string }).code === "ERR_LOCKED")
+          throw envError(
+            "ERR_LOCKED",
+            `the database store ${this.location} is locked by another mtls command (${purpose} waited ${seconds}s)`,
+            "wait for it to finish and run the command again",
+          );
+        throw err;
+      }
+      try {
+        return await fn();
+      } finally {
+        await db.query("SELECT pg_advisory_unlock($1)", [STORE_LOCK]).catch(() => {});
+      }
     } finally {
-      await db.query("SELECT pg_advisory_unlock($1)", [STORE_LOCK]).catch(() => {});
+      this.held = false;
     }
   }
 
