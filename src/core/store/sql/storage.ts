@@ -225,6 +225,24 @@ export class SqlStorage implements Storage {
     return row?.text ?? "";
   }
 
+  /** One row gone, in a transaction of its own under the store lock; a missing row is an error, as a missing file is. */
+  async remove(key: string): Promise<void> {
+    if (!isStoreKey(key)) throw keyError(key);
+    await this.lock("remove", async () => {
+      const db = await this.db();
+      await db.query("BEGIN");
+      try {
+        const gone = await db.query("DELETE FROM mtls.files WHERE path = $1 AND NOT is_dir RETURNING path", [key]);
+        if (gone.length === 0) throw envError("ERR_NOT_FOUND", `${this.where(key)} does not exist`);
+        await db.query("UPDATE mtls.store SET revision = revision + 1, updated_at = now() WHERE id = 1");
+        await db.query("COMMIT");
+      } catch (err) {
+        await db.query("ROLLBACK").catch(() => {});
+        throw err;
+      }
+    });
+  }
+
   /**
    * One holder at a time within this process too: the advisory lock is per connection, so a
    * second transaction of the same process (a server's timer beside a request) would otherwise
