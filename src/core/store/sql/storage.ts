@@ -192,29 +192,41 @@ export class SqlStorage implements Storage {
     return row ? row.mode & 0o777 : undefined;
   }
 
-  /**
-   * doctor: where the database's tables disagree with the store's records; with `fix`, the
-   * tables are rebuilt from the journals in one transaction under the store lock.
-   */
-  async checkDatabase(fix: boolean): Promise<Array<DatabaseProblem & { fixed?: boolean }>> {
-    const db = await this.db();
-    const found = await checkDatabase(db);
-    if (!fix || !found.some((f) => f.fixable)) return found;
-    const left = await this.lock("doctor --fix", async () => {
+  /** doctor (sql/health.ts): where the database's tables disagree with the store's records. */
+  async checkTables(): Promise<DatabaseProblem[]> {
+    return checkDatabase(await this.db());
+  }
+
+  /** doctor --fix: the derived tables rebuilt from the journals, in one transaction under the store lock. */
+  rebuildTables(): Promise<void> {
+    return this.inOwnTransaction("doctor --fix", (db) => rebuildDerived(db, (j, first, lines) => recordDerived(db, j, first, lines)));
+  }
+
+  /** After a commit copied `from` to `to` (doctor moving a blob aside): `from` goes, while `to` holds the same bytes. */
+  discardMoved(from: string, to: string): Promise<void> {
+    if (!isStoreKey(from) || !isStoreKey(to)) throw keyError(isStoreKey(from) ? to : from);
+    return this.inOwnTransaction("doctor --fix", async (db) => {
+      await db.query(
+        "DELETE FROM mtls.files f WHERE f.path = $1 AND NOT f.is_dir AND f.data = (SELECT t.data FROM mtls.files t WHERE t.path = $2 AND NOT t.is_dir)",
+        [from, to],
+      );
+    });
+  }
+
+  /** `fn` in a database transaction of its own, under the store lock (re-entered by its holder), marked as a change. */
+  private inOwnTransaction(purpose: string, fn: (db: SqlClient) => Promise<void>): Promise<void> {
+    return this.lock(purpose, async () => {
+      const db = await this.db();
       await db.query("BEGIN");
       try {
-        await rebuildDerived(db, (j, first, lines) => recordDerived(db, j, first, lines));
+        await fn(db);
+        await db.query("UPDATE mtls.store SET revision = revision + 1, updated_at = now() WHERE id = 1");
         await db.query("COMMIT");
       } catch (err) {
         await db.query("ROLLBACK").catch(() => {});
         throw err;
       }
-      return checkDatabase(db);
     });
-    return [
-      ...found.map((f) => ({ ...f, fixed: f.fixable && !left.some((l) => l.message === f.message) })),
-      ...left.filter((l) => !found.some((f) => f.message === l.message)),
-    ];
   }
 
   async readJournal(name: JournalName): Promise<string> {
@@ -226,20 +238,11 @@ export class SqlStorage implements Storage {
   }
 
   /** One row gone, in a transaction of its own under the store lock; a missing row is an error, as a missing file is. */
-  async remove(key: string): Promise<void> {
+  remove(key: string): Promise<void> {
     if (!isStoreKey(key)) throw keyError(key);
-    await this.lock("remove", async () => {
-      const db = await this.db();
-      await db.query("BEGIN");
-      try {
-        const gone = await db.query("DELETE FROM mtls.files WHERE path = $1 AND NOT is_dir RETURNING path", [key]);
-        if (gone.length === 0) throw envError("ERR_NOT_FOUND", `${this.where(key)} does not exist`);
-        await db.query("UPDATE mtls.store SET revision = revision + 1, updated_at = now() WHERE id = 1");
-        await db.query("COMMIT");
-      } catch (err) {
-        await db.query("ROLLBACK").catch(() => {});
-        throw err;
-      }
+    return this.inOwnTransaction("remove", async (db) => {
+      const gone = await db.query("DELETE FROM mtls.files WHERE path = $1 AND NOT is_dir RETURNING path", [key]);
+      if (gone.length === 0) throw envError("ERR_NOT_FOUND", `${this.where(key)} does not exist`);
     });
   }
 
