@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { join } from "node:path";
-import test from "node:test";
+import test, { type TestContext } from "node:test";
 import { openPki } from "../../src/core/session.js";
 import { SqlStorage } from "../../src/core/store/sql/storage.js";
 import { fileCluster, pgSkipReason } from "../helpers/postgres.js";
@@ -29,6 +29,19 @@ const CONFIG = {
   policy: { defaultDays: 90, maxDays: 398, warnDays: 30 },
   crl: { validityDays: 7 },
 };
+
+/** A fresh store holding config.json and one more blob, and its session. */
+async function storeWith(t: TestContext, key: string, data: string) {
+  const { make } = await storage();
+  const st = make();
+  t.after(() => st.close());
+  const pki = await openPki(st, { actor: "tester@host", now: new Date("2026-12-06T12:00:00Z") });
+  await pki.transact("test.init", async (tx) => {
+    tx.put("config.json", `${JSON.stringify(CONFIG)}\n`);
+    tx.put(key, data);
+  });
+  return { st, pki };
+}
 
 test("#16 SqlStorage: pki.transact commits blobs, journal lines and chained audit records together, or nothing", { skip }, async (t) => {
   const { c, s, make } = await storage();
@@ -121,14 +134,7 @@ test("#16 SqlStorage: two sessions incrementing one counter under lock() lose no
 });
 
 test("#16 SqlStorage: two transactions of one process take turns on the store lock; one inside the holder's work runs at once", { skip }, async (t) => {
-  const { make } = await storage();
-  const st = make();
-  t.after(() => st.close());
-  const pki = await openPki(st, { actor: "tester@host", now: new Date("2026-12-06T12:00:00Z") });
-  await pki.transact("test.init", async (tx) => {
-    tx.put("config.json", `${JSON.stringify(CONFIG)}\n`);
-    tx.put("crl/counter.txt", "0");
-  });
+  const { st, pki } = await storeWith(t, "crl/counter.txt", "0");
   // Each reads the counter, yields to the other, then writes it plus one: interleaved, both
   // would read 0 and the count would end at 1.
   const bump = () =>
@@ -144,14 +150,7 @@ test("#16 SqlStorage: two transactions of one process take turns on the store lo
 });
 
 test("a read from outside a transaction of the same process never sees its uncommitted rows, even one it rolls back", { skip }, async (t) => {
-  const { make } = await storage();
-  const st = make();
-  t.after(() => st.close());
-  const pki = await openPki(st, { actor: "tester@host", now: new Date("2026-12-06T12:00:00Z") });
-  await pki.transact("test.init", async (tx) => {
-    tx.put("config.json", `${JSON.stringify(CONFIG)}\n`);
-    tx.put("crl/taken.txt", "first");
-  });
+  const { st, pki } = await storeWith(t, "crl/taken.txt", "first");
   // A server's request handler, bound to the context outside any transaction.
   const fromOutside = AsyncLocalStorage.bind((key: string) => st.get(key));
   let seen: Promise<Uint8Array | undefined> | undefined;
