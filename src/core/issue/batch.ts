@@ -1,7 +1,6 @@
 // Batch issuance: every request of a JSON Lines file in one process, under one lock, with one
 // index append. Each line is validated and prepared before anything is signed; a bad line fails
 // alone (with its line number) unless all-or-nothing is asked for.
-import { unlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey } from "../ca/material.js";
 import { conflictError, fsError, inputError, MtlsError } from "../errors.js";
@@ -13,12 +12,13 @@ import type { CertInfo } from "../pki.js";
 import { parseSan } from "../sans.js";
 import type { Pki, Tx } from "../session.js";
 import type { StoreConfig } from "../store/config.js";
-import { createExclusive, type DurableStepHook, ensureDir, exists, fsyncPath, parallel } from "../store/fs.js";
+import { exists, parallel } from "../store/fs.js";
 import { type CertRecord, stageIndex } from "../store/index-file.js";
 import { storeKeys } from "../store/keys.js";
 import { type PartnerRegistry, serializePartners } from "../store/partners.js";
 import { readIndexFrom, readPartnersFrom } from "../store/read.js";
 import { iso } from "../time.js";
+import { createExclusive, type DurableStepHook, ensureDir, fsyncPath, removeFile } from "../user-files.js";
 import { chainPemFor, type PreparedRequest, prepareRequest, recordFor, signRequest, uniqueSerial } from "./issue.js";
 
 /** One line of a batch file. */
@@ -107,7 +107,7 @@ class KeyFiles {
   }
 
   async remove(paths: Iterable<string> = this.written): Promise<void> {
-    for (const path of [...paths]) await unlink(path).catch(() => {});
+    for (const path of [...paths]) await removeFile(path);
   }
 }
 
