@@ -111,3 +111,32 @@ test("--batch --all-or-nothing issues nothing when a line is bad; a generated ke
   const mixed = await mtls(["partner", "issue", "acme", "--batch", "b.jsonl", "--json"], { cwd: dir });
   assert.equal(mixed.exitCode, 2);
 });
+
+test("#21 --batch: a key that cannot be written fails its line alone, and its certificate is not issued", async (t) => {
+  const dir = await initTempCa(t);
+  await writeFile(
+    join(dir, "b.jsonl"),
+    `${JSON.stringify({ partner: "lost", generate: true, outKey: "no-such-dir/lost.key" })}\n${JSON.stringify({ partner: "kept", generate: true, outKey: "kept.key" })}\n`,
+  );
+  const indexBefore = (await readFile(join(dir, "pki/index.jsonl"), "utf8")).split("\n").filter(Boolean).length;
+  const r = await mtls(["partner", "issue", "--batch", "b.jsonl", "--json"], { cwd: dir });
+  assert.equal(r.exitCode, 1, r.stderr);
+  const results = json(r).result.results as Array<{ line: number; ok: boolean; serial?: string; error?: { message: string } }>;
+  assert.equal(results[0]?.ok, false);
+  assert.match(results[0]?.error?.message ?? "", /no-such-dir\/lost\.key/);
+  assert.equal(results[1]?.ok, true);
+  const index = (await readFile(join(dir, "pki/index.jsonl"), "utf8"))
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+  assert.equal(index.length, indexBefore + 1);
+  assert.equal(index.at(-1).partnerId, "kept");
+  assert.equal((await stat(join(dir, "kept.key"))).mode & 0o777, 0o600);
+  // With --all-or-nothing the same batch issues nothing and leaves no key behind.
+  await writeFile(join(dir, "b.jsonl"), (await readFile(join(dir, "b.jsonl"), "utf8")).replaceAll("kept", "again"));
+  const all = await mtls(["partner", "issue", "--batch", "b.jsonl", "--all-or-nothing", "--json"], { cwd: dir });
+  assert.notEqual(all.exitCode, 0);
+  assert.match(json(all).error?.message ?? "", /line 1: .*no-such-dir\/lost\.key.*nothing was issued/);
+  await assert.rejects(stat(join(dir, "again.key")), { code: "ENOENT" });
+  assert.equal((await readFile(join(dir, "pki/index.jsonl"), "utf8")).split("\n").filter(Boolean).length, indexBefore + 1);
+});

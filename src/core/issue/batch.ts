@@ -13,7 +13,7 @@ import { parseSan } from "../sans.js";
 import type { Pki, Tx } from "../session.js";
 import type { StoreConfig } from "../store/config.js";
 import { exists, parallel } from "../store/fs.js";
-import { type CertRecord, stageIndex } from "../store/index-file.js";
+import { type CertRecord, type IndexSnapshot, stageIndex } from "../store/index-file.js";
 import { storeKeys } from "../store/keys.js";
 import { type PartnerRegistry, serializePartners } from "../store/partners.js";
 import { readIndexFrom, readPartnersFrom } from "../store/read.js";
@@ -69,45 +69,88 @@ export interface BatchResult {
 const lineError = (err: unknown) => ({ code: err instanceof MtlsError ? err.code : "ERR_INTERNAL", message: err instanceof Error ? err.message : String(err) });
 
 /** A checked line; a generated key is on disk already, under the serial its certificate will get. */
-type PreparedLine = { result: BatchLineResult; req: PreparedRequest; serial?: string; keyPath?: string };
+type PreparedLine = { result: BatchLineResult; req: PreparedRequest; serial?: string; keyPath?: string; written?: Promise<unknown> };
 
 /**
- * Generated keys are written (0600, O_EXCL, flushed, then their directories) while the CA key's
- * derivation still runs, not in the commit: 1,000 key files cost ~0.1-0.15 s of file creation
- * and flushes that way overlapped with the PBKDF2 (#21). They carry the serial picked for their
- * certificate (checked against the index under the lock); every one whose certificate is not
- * issued is removed again, so a failed batch leaves none behind.
+ * Generated keys are written (0600, O_EXCL, flushed, then their directories) as soon as they are
+ * made, while the CA key's derivation and then the signing run, not in the commit: the file
+ * creation and flushes of 1,000 keys overlap that work instead of following it (#21). Each
+ * carries the serial picked for its certificate (checked against the index under the lock);
+ * its certificate is staged only once its file is written, the directories are flushed before
+ * the index append, and every key whose certificate is not issued is removed again, so a failed
+ * batch leaves none behind.
  */
+const KEY_WRITES_IN_FLIGHT = 8;
+
 class KeyFiles {
   readonly serials = new Set<string>();
   /** Set once the store committed: from then on the signed lines' keys belong to their certificates. */
   committed = false;
   private readonly written: string[] = [];
   private readonly dirs = new Map<string, Promise<void>>();
+  /** The directories a key was written into. */
+  private readonly toFlush = new Set<string>();
+  /**
+   * Writes in flight at once: a few keep the thread pool busy, more would queue ahead of the CA
+   * key's read and derivation, which share the pool and are the longer path.
+   */
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  private turn(): Promise<void> {
+    if (this.active < KEY_WRITES_IN_FLIGHT) {
+      this.active++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private done(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active--;
+  }
 
   constructor(
     private readonly keyDir: string | undefined,
     private readonly step: DurableStepHook | undefined,
   ) {}
 
-  async write(item: { req: PreparedRequest; keyPath?: string }): Promise<{ serial: string; keyPath: string }> {
+  private readonly pending: Array<Promise<unknown>> = [];
+
+  /** Starts writing a line's key; `written` resolves to the error that kept it from being written, if any. */
+  start(item: { req: PreparedRequest; keyPath?: string }): { serial: string; keyPath: string; written: Promise<unknown> } {
     const serial = uniqueSerial(this.serials);
     const keyPath = item.keyPath ?? join(this.keyDir as string, `${item.req.partnerId}-${serial.slice(0, 8)}.key`);
     const dir = dirname(keyPath);
     if (!this.dirs.has(dir)) this.dirs.set(dir, item.keyPath ? Promise.resolve() : ensureDir(dir, 0o700));
-    await this.dirs.get(dir);
-    await createExclusive(keyPath, encodePem("PRIVATE KEY", item.req.privateKey as Uint8Array), 0o600, this.step);
-    this.written.push(keyPath);
-    return { serial, keyPath };
+    const written = (async () => {
+      await this.dirs.get(dir);
+      await this.turn();
+      try {
+        await createExclusive(keyPath, encodePem("PRIVATE KEY", item.req.privateKey as Uint8Array), 0o600, this.step);
+      } finally {
+        this.done();
+      }
+      this.written.push(keyPath);
+      this.toFlush.add(dir);
+    })().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    this.pending.push(written);
+    return { serial, keyPath, written };
   }
 
   /** Their names as durable as their content, before an index append can refer to them. */
   async flush(): Promise<void> {
-    for (const dir of this.dirs.keys()) await fsyncPath(dir).catch((err) => Promise.reject(fsError(err, dir, "flush")));
+    for (const dir of this.toFlush) await fsyncPath(dir).catch((err) => Promise.reject(fsError(err, dir, "flush")));
   }
 
-  async remove(paths: Iterable<string> = this.written): Promise<void> {
-    for (const path of [...paths]) await removeFile(path);
+  /** Removes the keys written (those of `only`, when given), once no write is in flight. */
+  async remove(only?: Iterable<string>): Promise<void> {
+    await Promise.all(this.pending);
+    for (const path of only ? [...only] : this.written) await removeFile(path);
   }
 }
 
@@ -177,22 +220,21 @@ function claimIdentities(prepared: PreparedLine[], records: CertRecord[], regist
 }
 
 /**
- * Signs every prepared line that may take its identities, and stages certificates, keys, the
- * partner registry, the audit records and one index append. Returns when staging ended.
+ * Signs every prepared line that may take its identities, and stages certificates, the partner
+ * registry, the audit records and one index append. Returns when staging ended.
  */
 async function signAndStage(
   pki: Pki,
   tx: Tx,
   p: BatchParams,
   prepared: PreparedLine[],
-  k: { config: StoreConfig; ca: CaCerts; caKey: CaKey; now: Date },
+  k: { config: StoreConfig; ca: CaCerts; caKey: CaKey; now: Date; keys: KeyFiles },
 ): Promise<number | undefined> {
   const { config, ca, caKey, now } = k;
   const snap = await readIndexFrom(tx, pki.storage);
   const registry = await readPartnersFrom(tx, pki.storage);
   const taken = new Set(snap.records.map((r) => r.serial));
   const toSign = claimIdentities(prepared, snap.records, registry, Boolean(p.allOrNothing));
-  if (toSign.length === 0) return undefined;
   const records: CertRecord[] = [];
   let signed = 0;
   for (const item of toSign) {
@@ -205,15 +247,28 @@ async function signAndStage(
   await parallel(toSign, p.concurrency ?? 8, async (item) => {
     const serial = item.serial ?? uniqueSerial(taken);
     const cert = await signRequest(item.req, ca, caKey, serial, now, config);
+    // A certificate is staged only with its key on disk: the line fails alone when it is not.
+    const failed = await item.written;
+    if (failed !== undefined) {
+      if (p.allOrNothing && failed instanceof MtlsError)
+        throw new MtlsError(failed.code, `line ${item.result.line}: ${failed.message}; nothing was issued (--all-or-nothing)`, failed.exit, failed.hint);
+      item.result.error = lineError(failed);
+      return;
+    }
     const record = recordFor(item.req, cert, ca, now);
     records.push(record);
     tx.put(storeKeys.certFile(serial), cert.pem, { exclusive: true }).put(storeKeys.chainFile(serial), chainPemFor(cert, ca), { exclusive: true });
-    if (item.keyPath && item.req.privateKey) item.result.keyPath = item.keyPath;
-    Object.assign(item.result, { ok: true, serial, notAfter: record.notAfter });
+    Object.assign(item.result, { ok: true, serial, notAfter: record.notAfter, ...(item.written ? { keyPath: item.keyPath } : {}) });
     if (!registry.partners[item.req.partnerId]) registry.partners[item.req.partnerId] = { id: item.req.partnerId, createdAt: iso(now), updatedAt: iso(now) };
     p.onProgress?.(++signed, toSign.length);
   });
-  // Index order follows the batch file, whatever order the signatures finished in.
+  if (records.length === 0) return undefined;
+  await k.keys.flush();
+  return stageRecords(tx, snap, registry, records, toSign);
+}
+
+/** The partner registry, the audit records and the index append of the signed lines, in batch-file order. */
+function stageRecords(tx: Tx, snap: IndexSnapshot, registry: PartnerRegistry, records: CertRecord[], toSign: PreparedLine[]): number {
   const order = new Map(toSign.map((x, i) => [x.result.serial, i]));
   records.sort((a, b) => (order.get(a.serial) ?? 0) - (order.get(b.serial) ?? 0));
   tx.put(storeKeys.partners, serializePartners(registry));
@@ -229,7 +284,8 @@ async function signAndStage(
   stageIndex(tx, snap, records);
   const staged = Date.now();
   tx.onRollback(async (err) => {
-    for (const item of toSign) Object.assign(item.result, { ok: false, error: lineError(err), serial: undefined, notAfter: undefined, keyPath: undefined });
+    for (const item of toSign)
+      if (item.result.ok) Object.assign(item.result, { ok: false, error: lineError(err), serial: undefined, notAfter: undefined, keyPath: undefined });
   });
   return staged;
 }
@@ -272,7 +328,7 @@ async function prepareSignCommit(
     results.push(result);
     try {
       const line = await prepareLine(n, raw, result, p, config, ca.issuer, now);
-      prepared.push({ result, ...line, ...(line.req.privateKey ? await keys.write(line) : {}) });
+      prepared.push({ result, ...line, ...(line.req.privateKey ? keys.start(line) : {}) });
     } catch (err) {
       result.error = lineError(err);
     }
@@ -288,7 +344,6 @@ async function prepareSignCommit(
     );
   }
   const caKey = await caKeyPending;
-  await keys.flush();
   t1 = Date.now();
 
   // 2. Sign and commit everything under one lock, with one index append.
@@ -296,7 +351,7 @@ async function prepareSignCommit(
     tx.afterCommit(async () => {
       keys.committed = true;
     });
-    return signAndStage(pki, tx, p, prepared, { config, ca, caKey, now });
+    return signAndStage(pki, tx, p, prepared, { config, ca, caKey, now, keys });
   };
   t2 = (await pki.transact("cert.issue", signAndCommit, { purpose: "partner issue --batch" })) ?? 0;
   // Keys of lines that were prepared but not signed (an identity another partner owns).
