@@ -8,6 +8,7 @@
 // tarball downloads nothing, and nothing it runs comes from devDependencies.
 import { spawnSync } from "node:child_process";
 import { readFile, rm, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
 import { build } from "esbuild";
 
 // A clean slate: nothing stale (an old chunk, an old cache) ships in the package.
@@ -66,6 +67,37 @@ await build({
   outfile: "dist/bundle/vendor/peculiar.js",
 });
 
+// Node modules a library loads at start-up for something mtls never or rarely does (#21): each
+// loaded module is compiled on every run (child_process with net and the streams is ~2.5 ms of
+// CPU, tty ~2 ms). The text replaced is checked, so a library update that moves it fails here.
+const TRIMS = [
+  {
+    // Executable subcommands (`mtls-foo` files) are the only use of child_process; mtls has none.
+    file: /node_modules\/commander\/lib\/command\.js$/,
+    from: "const childProcess = require('node:child_process');",
+    to: "const childProcess = { get spawn() { return require('node:child_process').spawn; } };",
+  },
+  {
+    // chalk's colour detection (tty.isatty and os at load): every Chalk here gets its level from
+    // colorEnabled in src/cli/output.ts, so the detected one is never used.
+    file: /node_modules\/chalk\/source\/index\.js$/,
+    from: "import supportsColor from '#supports-color';",
+    to: "const supportsColor = { stdout: false, stderr: false };",
+  },
+];
+const trims = {
+  name: "trims",
+  setup(b) {
+    for (const t of TRIMS) {
+      b.onLoad({ filter: t.file }, async (args) => {
+        const text = await readFile(args.path, "utf8");
+        if (!text.includes(t.from)) throw new Error(`${args.path} no longer has ${JSON.stringify(t.from)}: update TRIMS in scripts/build.mjs`);
+        return { contents: text.replace(t.from, t.to), loader: "js", resolveDir: dirname(args.path) };
+      });
+    }
+  },
+};
+
 await build({
   ...common,
   entryPoints: ["src/cli/main.ts"],
@@ -77,6 +109,7 @@ await build({
   external: ["graphene-pk11"],
   supported: { "dynamic-import": false },
   plugins: [
+    trims,
     {
       name: "vendor",
       setup(b) {
