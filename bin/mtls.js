@@ -81,11 +81,44 @@ function load(file) {
   return mod.exports;
 }
 
+/**
+ * Node modules that cost a run milliseconds to load (crypto, with the stream modules it pulls
+ * in, ~2.5 ms of CPU; fs/promises ~1 ms) and that modules of the bundle import for what a given
+ * command may never do (`mtls list` signs nothing). The bundle gets a stand-in that loads the
+ * module on the first use of one of its exports: esbuild's output reads `mod.name` at each use
+ * of a named import. Each is an object of functions and classes, none a function itself.
+ */
+const LAZY = new Set(["node:crypto", "node:fs/promises", "node:zlib", "node:net", "node:tls", "node:os", "node:child_process", "node:readline", "node:dns"]);
+const lazy = new Map();
+function lazyBuiltin(id) {
+  let m;
+  const real = () => {
+    m ??= process.getBuiltinModule(id);
+    return m;
+  };
+  return new Proxy(
+    {},
+    {
+      get: (_, key) => real()[key],
+      has: (_, key) => key in real(),
+      ownKeys: () => Reflect.ownKeys(real()),
+      getOwnPropertyDescriptor: (_, key) => {
+        const d = Reflect.getOwnPropertyDescriptor(real(), key);
+        return d && { ...d, configurable: true };
+      },
+    },
+  );
+}
+
 /** Node's require for the file, except that the bundle's vendor/ files load through load(). */
 const vendored = new Map();
 function requireFrom(file) {
   const nodeRequire = createRequire(file);
   const req = (id) => {
+    if (file === main && LAZY.has(id)) {
+      if (!lazy.has(id)) lazy.set(id, lazyBuiltin(id));
+      return lazy.get(id);
+    }
     if (!id.startsWith("./vendor/")) return nodeRequire(id);
     const path = join(dir, id);
     if (!vendored.has(path)) vendored.set(path, load(path));
