@@ -2,7 +2,7 @@
 // the README documents ("Store layout"). Writes go through StoreWriter (temp + fsync + rename,
 // journal appends last), so a commit is all-or-nothing and a crash leaves what doctor repairs.
 import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, writeFileSync } from "node:fs";
-import { lstat, open, readdir } from "node:fs/promises";
+import { lstat, readdir } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import type { AuditEntry } from "../audit/audit.js";
 import { envError, fsError } from "../errors.js";
