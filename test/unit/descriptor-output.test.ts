@@ -54,7 +54,9 @@ test("a pipe is written directly, in order, and Node's stream is never built", a
   const out = new DescriptorOutput(fd, s.open);
   assert.equal(out.isTTY, false);
   out.write("serial  partner\n");
-  out.write(Buffer.from("ab12    acme ✔\n"));
+  const done = await new Promise((resolve) => out.write(Buffer.from("ab12    acme ✔\n"), resolve));
+  assert.equal(done, undefined, "the callback follows the write, without an error");
+  assert.equal(out.writableLength, 0);
   assert.equal(drain(reader), "serial  partner\nab12    acme ✔\n");
   assert.equal(s.built(), 0);
   closeSync(fd);
@@ -67,8 +69,11 @@ test("a pipe whose reader went away (EPIPE) drops the rest quietly, as the strea
   closeSync(reader);
   const s = fakeStream();
   const out = new DescriptorOutput(fd, s.open);
+  assert.equal(out.destroyed, false);
   assert.equal(out.write("first\n"), false);
-  assert.equal(out.write("second\n"), false);
+  assert.equal(out.destroyed, true, "destroyed, as the stream is after EPIPE");
+  const err = await new Promise((resolve) => out.write("second\n", resolve));
+  assert.ok(err instanceof Error, "a later write's callback gets an error");
   assert.equal(s.built(), 0);
   closeSync(fd);
 });
