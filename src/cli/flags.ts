@@ -103,7 +103,8 @@ export function secretSource(ctx: CliContext, s: SecretSources): PassphraseSourc
     })();
     return cached;
   };
-  return source;
+  const env = ctx.env[s.envVar];
+  return Object.assign(source, { unattended: Boolean(s.file) || (env !== undefined && env !== "") });
 }
 
 /**

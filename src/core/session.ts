@@ -136,8 +136,11 @@ class Session implements Pki {
       this.passphraseRead ??= source();
       return this.passphraseRead;
     };
-    // Token access travels with the passphrase source (see PassphraseSource).
-    return source.tokens ? Object.assign(once, { tokens: source.tokens }) : once;
+    // Token access and whether it asks anyone travel with the passphrase source (see PassphraseSource).
+    return Object.assign(once, {
+      ...(source.tokens ? { tokens: source.tokens } : {}),
+      ...(source.unattended !== undefined ? { unattended: source.unattended } : {}),
+    });
   }
 
   config(): Promise<StoreConfig> {

@@ -19,7 +19,11 @@ import { type CaId, isCaId, publishOrder, registryOf } from "./registry.js";
  * access (the PIN source and the command's open PKCS#11 sessions) rides along on the same
  * value, so every path that can reach a CA key file can reach a CA key in a token.
  */
-export type PassphraseSource = (() => Promise<string>) & { tokens?: TokenAccess };
+export type PassphraseSource = (() => Promise<string>) & {
+  tokens?: TokenAccess;
+  /** It answers without asking anyone (a file, the environment): a key may be opened ahead of need. */
+  unattended?: boolean;
+};
 
 /** One CA of the store with its certificate. */
 export interface CaEntry extends CaRecord {

@@ -415,9 +415,13 @@ export async function issuePartnerCert(pki: Pki, p: IssueParams): Promise<IssueR
   const known = (await readPartnersOf(pki.storage)).partners[validatePartnerId(p.partnerId)];
   const deliver = await checkDestinations(p, Boolean(p.onboard?.key || known?.pgp));
   const ca = await loadCaCerts(pki.storage, config);
+  // Decrypt the CA key before taking the lock: the KDF is the slow part and needs no lock. With a
+  // passphrase nobody is asked for, it runs (in the thread pool) while the request is checked (#21).
+  const early = pki.passphrase?.unattended ? loadIssuingKey(pki.storage, ca, pki.passphrase) : undefined;
+  // Awaited below; failing before that (a wrong passphrase) is no unhandled rejection meanwhile.
+  early?.catch(() => {});
   const prepared = await prepareRequest(p, config, ca.issuer, now);
-  // Decrypt the CA key before taking the lock: the KDF is the slow part and needs no lock.
-  const caKey = await loadIssuingKey(pki.storage, ca, pki.passphrase);
+  const caKey = await (early ?? loadIssuingKey(pki.storage, ca, pki.passphrase));
   // The pinned recipient key is checked before anything is written (the signing key included).
   if (deliver && known?.pgp && !p.onboard?.key) await readPinnedPartnerKey(pki.storage, known, now);
   // A first delivery creates the home party's signing key, in this same transaction.
