@@ -57,8 +57,8 @@ function writable(file) {
 /**
  * Runs one CommonJS file of the bundle (main.js, or a vendor/ file it requires) as Node would,
  * compiled with its code cache. The file's text is ASCII (checked at build), hence latin1. A
- * missing or stale cache is made after the run from the functions it compiled, best effort (the
- * directory may be read-only).
+ * missing or stale cache is made after the run from the functions it compiled (and those it
+ * was given), best effort (the directory may be read-only).
  */
 function load(file) {
   const bytes = readFileSync(file);
@@ -66,7 +66,10 @@ function load(file) {
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${bytes.toString("latin1")}\n})`, { filename: file, cachedData });
   const mod = { exports: {} };
   script.runInThisContext()(mod.exports, requireFrom(file), mod, file, dirname(file));
-  if ((cachedData === undefined || script.cachedDataRejected) && writable(file)) {
+  // MTLS_CODE_CACHE_TRAIN=1 (the build's): rewrite even a cache that was used, with what this run
+  // compiled besides, so that the cache a few typical commands leave behind holds their functions.
+  const train = file === main && process.env.MTLS_CODE_CACHE_TRAIN === "1";
+  if ((cachedData === undefined || script.cachedDataRejected || train) && writable(file)) {
     process.once("beforeExit", () => {
       const tmp = `${file}.cache.${process.pid}.tmp`;
       try {

@@ -306,8 +306,9 @@ export class StoreWriter {
       for (const t of temps) await unlink(t).catch(() => {});
     }
     for (const d of done) if (d.backup) await unlink(d.backup).catch(() => {});
+    // The directories' flushes are independent of each other: at once, not one after another.
     const dirs = new Set(this.staged.map((s) => dirname(s.path)));
-    for (const d of dirs) await fsyncPath(d).catch(() => {});
+    await Promise.all([...dirs].map((d) => fsyncPath(d).catch(() => {})));
   }
 }
 
