@@ -229,7 +229,7 @@ async function openPkiOf(
   const location = ctx.storeSession ? ctx.storeSession.storage(hook ? { onDurableStep: hook } : {}) : ctx.pkiDir;
   opened = await openPki(location, {
     now: o.clock ? () => ctx.now() : ctx.now(),
-    actor: actor(),
+    actor,
     ...(passphrase ? { passphrase } : {}),
     ...(hook ? { onDurableStep: hook } : {}),
   });
