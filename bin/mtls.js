@@ -7,17 +7,20 @@ const { readFileSync, writeFileSync, renameSync, rmSync, realpathSync, openSync,
 const { dirname, join } = process.getBuiltinModule("node:path");
 const { Script } = process.getBuiltinModule("node:vm");
 const { createRequire } = process.getBuiltinModule("node:module");
-const { createHash } = process.getBuiltinModule("node:crypto");
 
 const dir = join(dirname(realpathSync(process.argv[1])), "..", "dist", "bundle");
 const main = join(dir, "main.js");
 
 /**
- * A cache made from exactly this source by this Node, else undefined: a stale one is never used.
+ * The cache made from exactly `bytes` by this Node, else undefined: a stale one is never used.
  * V8 checks little more than the source's length, so the cache decides what runs: one that
  * another user could have written (not ours or root's, or writable by group or others) is ignored.
+ * The cache file holds a copy of the source it was made from, compared byte for byte: exact,
+ * and cheaper than hashing it, which would load node:crypto on every run (~3 ms of CPU; a
+ * size or mtime would neither survive `npm install`, which resets mtimes, nor catch an edit).
  */
-function readCache(file, stamp) {
+function readCache(file, bytes) {
+  const stamp = stampOf(bytes);
   let fd;
   try {
     fd = openSync(`${file}.cache`, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -25,14 +28,20 @@ function readCache(file, stamp) {
     const owner = st.uid === 0 || st.uid === process.geteuid?.();
     if (!st.isFile() || !owner || st.mode & 0o022) return undefined;
     const c = readFileSync(fd);
-    const nl = c.indexOf(10);
-    if (nl > 0 && c.toString("latin1", 0, nl + 1) === stamp) return c.subarray(nl + 1);
+    const start = stamp.length;
+    const end = start + bytes.length;
+    if (c.length > end && c.toString("latin1", 0, start) === stamp && bytes.compare(c, start, end) === 0) return c.subarray(end);
   } catch {
     // none yet, or unreadable: compiled from source
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
   return undefined;
+}
+
+/** The cache file's first line: its format, the Node that made it, the length of the source copy that follows. */
+function stampOf(bytes) {
+  return `mtls-code-cache 2 ${process.version} ${process.arch} ${bytes.length}\n`;
 }
 
 /** Whether a new cache can be written beside the file (a root-owned install often cannot). */
@@ -47,25 +56,25 @@ function writable(file) {
 
 /**
  * Runs one CommonJS file of the bundle (main.js, or a vendor/ file it requires) as Node would,
- * compiled with its code cache. The file's text is ASCII (checked at build), hence latin1. The
- * cache carries the file's SHA-256 (0.6 ms for main.js; a size or mtime would neither survive
- * `npm install`, which resets mtimes, nor catch an edit) and the Node that made it. A missing or
- * stale cache is made after the run from the functions it compiled, best effort (the directory
- * may be read-only).
+ * compiled with its code cache. The file's text is ASCII (checked at build), hence latin1. A
+ * missing or stale cache is made after the run from the functions it compiled (and those it
+ * was given), best effort (the directory may be read-only).
  */
 function load(file) {
   const bytes = readFileSync(file);
-  const stamp = `${createHash("sha256").update(bytes).digest("hex")}:${process.version}:${process.arch}\n`;
-  const cachedData = readCache(file, stamp);
+  const cachedData = readCache(file, bytes);
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${bytes.toString("latin1")}\n})`, { filename: file, cachedData });
   const mod = { exports: {} };
   script.runInThisContext()(mod.exports, requireFrom(file), mod, file, dirname(file));
-  if ((cachedData === undefined || script.cachedDataRejected) && writable(file)) {
+  // MTLS_CODE_CACHE_TRAIN=1 (the build's): rewrite even a cache that was used, with what this run
+  // compiled besides, so that the cache a few typical commands leave behind holds their functions.
+  const train = file === main && process.env.MTLS_CODE_CACHE_TRAIN === "1";
+  if ((cachedData === undefined || script.cachedDataRejected || train) && writable(file)) {
     process.once("beforeExit", () => {
       const tmp = `${file}.cache.${process.pid}.tmp`;
       try {
         // A new file only (a link planted at the name is not followed), never group- or world-writable.
-        writeFileSync(tmp, Buffer.concat([Buffer.from(stamp, "latin1"), script.createCachedData()]), { flag: "wx", mode: 0o644 });
+        writeFileSync(tmp, Buffer.concat([Buffer.from(stampOf(bytes), "latin1"), bytes, script.createCachedData()]), { flag: "wx", mode: 0o644 });
         renameSync(tmp, `${file}.cache`);
       } catch {
         rmSync(tmp, { force: true });
@@ -75,11 +84,44 @@ function load(file) {
   return mod.exports;
 }
 
+/**
+ * Node modules that cost a run milliseconds to load (crypto, with the stream modules it pulls
+ * in, ~2.5 ms of CPU; fs/promises ~1 ms) and that modules of the bundle import for what a given
+ * command may never do (`mtls list` signs nothing). The bundle gets a stand-in that loads the
+ * module on the first use of one of its exports: esbuild's output reads `mod.name` at each use
+ * of a named import. Each is an object of functions and classes, none a function itself.
+ */
+const LAZY = new Set(["node:crypto", "node:fs/promises", "node:zlib", "node:net", "node:tls", "node:os", "node:child_process", "node:readline", "node:dns"]);
+const lazy = new Map();
+function lazyBuiltin(id) {
+  let m;
+  const real = () => {
+    m ??= process.getBuiltinModule(id);
+    return m;
+  };
+  return new Proxy(
+    {},
+    {
+      get: (_, key) => real()[key],
+      has: (_, key) => key in real(),
+      ownKeys: () => Reflect.ownKeys(real()),
+      getOwnPropertyDescriptor: (_, key) => {
+        const d = Reflect.getOwnPropertyDescriptor(real(), key);
+        return d && { ...d, configurable: true };
+      },
+    },
+  );
+}
+
 /** Node's require for the file, except that the bundle's vendor/ files load through load(). */
 const vendored = new Map();
 function requireFrom(file) {
   const nodeRequire = createRequire(file);
   const req = (id) => {
+    if (file === main && LAZY.has(id)) {
+      if (!lazy.has(id)) lazy.set(id, lazyBuiltin(id));
+      return lazy.get(id);
+    }
     if (!id.startsWith("./vendor/")) return nodeRequire(id);
     const path = join(dir, id);
     if (!vendored.has(path)) vendored.set(path, load(path));

@@ -32,7 +32,8 @@ export class CliContext {
 
   constructor(readonly io: Io) {
     this.out = new Output(io.stdout, io.stderr, io.env);
-    this.prompt = new Prompter({ stdin: io.stdin, stderr: io.stderr, env: io.env });
+    // The Io itself, not its streams: standard input is built only when a prompt or "-" needs it.
+    this.prompt = new Prompter(io);
     // Before commander has parsed anything (usage errors), honour the output flags we can see.
     const has = (...flags: string[]) => io.argv.some((a) => flags.includes(a));
     this.globals = {

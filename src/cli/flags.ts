@@ -103,7 +103,8 @@ export function secretSource(ctx: CliContext, s: SecretSources): PassphraseSourc
     })();
     return cached;
   };
-  return source;
+  const env = ctx.env[s.envVar];
+  return Object.assign(source, { unattended: Boolean(s.file) || (env !== undefined && env !== "") });
 }
 
 /**
@@ -196,6 +197,16 @@ export async function openSession(ctx: CliContext, opts?: PassphraseOpts, o: { c
 }
 
 /**
+ * The session of a command that writes, like openSession, with the session module alone: the
+ * command loads the core module it calls, not the whole core (#21: the core's index brings in
+ * every module, the gateway and demo servers' http and https among them, ~20 ms).
+ */
+export async function openWriteSession(ctx: CliContext, opts: PassphraseOpts): Promise<Pki> {
+  const { openPki } = await loadCore(() => import("../core/session.js"));
+  return openPkiOf(ctx, openPki, opts, {});
+}
+
+/**
  * The session of a command that only reads (list, status, show): no passphrase, and no lock,
  * since it runs no transaction. Loads the session module alone, not the whole core (#21).
  */
@@ -218,7 +229,7 @@ async function openPkiOf(
   const location = ctx.storeSession ? ctx.storeSession.storage(hook ? { onDurableStep: hook } : {}) : ctx.pkiDir;
   opened = await openPki(location, {
     now: o.clock ? () => ctx.now() : ctx.now(),
-    actor: actor(),
+    actor,
     ...(passphrase ? { passphrase } : {}),
     ...(hook ? { onDurableStep: hook } : {}),
   });

@@ -1,22 +1,33 @@
+import { DescriptorOutput } from "./descriptor-output.js";
 import { runCli } from "./run.js";
 
 // The process entry point: the CLI over the process's own I/O. Only this module sets the exit
 // code, and never with process.exit(), which can cut off piped output.
 
-// A closed pipe (`mtls list | head -1`) is not an error worth a stack trace.
-process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-  if (err.code === "EPIPE") process.exitCode = process.exitCode ?? 0;
-  else throw err;
-});
+/** process.stdout, built on first use; a closed pipe (`mtls list | head -1`) is not an error worth a stack trace. */
+function stdoutStream(): NodeJS.WriteStream {
+  const s = process.stdout;
+  if (s.listenerCount("error") === 0) {
+    s.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "EPIPE") process.exitCode = process.exitCode ?? 0;
+      else throw err;
+    });
+  }
+  return s;
+}
 
+// The process's streams are built only when something needs them (#21): a command that reads
+// no standard input and writes to a pipe or a file never builds one (see DescriptorOutput).
 // No top-level await: the bundle is CommonJS (see scripts/build.mjs).
 void runCli({
   argv: process.argv,
   env: process.env,
   cwd: () => process.cwd(),
-  stdin: process.stdin,
-  stdout: process.stdout,
-  stderr: process.stderr,
+  get stdin() {
+    return process.stdin;
+  },
+  stdout: new DescriptorOutput(1, stdoutStream).asWriteStream(),
+  stderr: new DescriptorOutput(2, () => process.stderr).asWriteStream(),
 }).then((code) => {
   process.exitCode = code;
 });

@@ -61,10 +61,11 @@ export function keyAlgorithms(type: KeyType): KeyAlgorithms {
   }
 }
 
-const subtle = webcrypto.subtle as SubtleCrypto;
+// Read on use, not at load: the module loads for commands that never touch a key (#21).
+const subtle = (): SubtleCrypto => webcrypto.subtle as SubtleCrypto;
 
 export async function generateKeyPair(type: KeyType): Promise<CryptoKeyPair> {
-  const pair = (await subtle.generateKey(keyAlgorithms(type).generate, true, ["sign", "verify"])) as CryptoKeyPair;
+  const pair = (await subtle().generateKey(keyAlgorithms(type).generate, true, ["sign", "verify"])) as CryptoKeyPair;
   if (type.startsWith("rsa-")) checkGeneratedKey(type, await exportSpki(pair.publicKey));
   return pair;
 }
@@ -125,11 +126,11 @@ export async function generateKeyPairDer(type: KeyType): Promise<{ spki: Buffer;
 }
 
 export async function exportPkcs8(key: CryptoKey): Promise<Buffer> {
-  return Buffer.from(await subtle.exportKey("pkcs8", key));
+  return Buffer.from(await subtle().exportKey("pkcs8", key));
 }
 
 export async function exportSpki(key: CryptoKey): Promise<Buffer> {
-  return Buffer.from(await subtle.exportKey("spki", key));
+  return Buffer.from(await subtle().exportKey("spki", key));
 }
 
 /** The same key as a node:crypto KeyObject, for synchronous signing. */
@@ -139,7 +140,7 @@ export const keyObjectFromPkcs8 = (pkcs8: Uint8Array): KeyObject => createPrivat
 export const signingDigest = (type: KeyType): "sha256" | "sha384" => (type === "ec-p384" ? "sha384" : "sha256");
 
 export async function importSigningKey(pkcs8: Uint8Array, type: KeyType): Promise<CryptoKey> {
-  return subtle.importKey("pkcs8", new Uint8Array(pkcs8), keyAlgorithms(type).import, false, ["sign"]);
+  return subtle().importKey("pkcs8", new Uint8Array(pkcs8), keyAlgorithms(type).import, false, ["sign"]);
 }
 
 /** What a public key is, in our vocabulary: "ec-p256", "rsa-3072", "ed25519", "dsa-2048" ... */

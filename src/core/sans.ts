@@ -1,6 +1,6 @@
-import { isIP } from "node:net";
 import { inputError } from "./errors.js";
 import { describeChar } from "./identity/subject-policy.js";
+import { ipVersion } from "./ip.js";
 
 export type SanType = "dns" | "uri" | "email" | "ip";
 export interface San {
@@ -50,7 +50,7 @@ const CHECKS: Record<SanType, (v: string) => string | undefined> = {
   dns: checkDns,
   uri: checkUri,
   email: checkEmail,
-  ip: (v) => (isIP(v) ? undefined : "not an IPv4 or IPv6 address"),
+  ip: (v) => (ipVersion(v) ? undefined : "not an IPv4 or IPv6 address"),
 };
 
 /** Validates one SAN value of a known type; returns the reason it is invalid, if it is. */

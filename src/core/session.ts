@@ -15,8 +15,11 @@ import { removeFile } from "./user-files.js";
 export interface PkiOptions {
   /** The time of this command; a function for long-running servers (each transaction reads it). */
   now?: Date | (() => Date);
-  /** Who acts, as the audit log names them (`user@host`, or MTLS_ACTOR). */
-  actor: string;
+  /**
+   * Who acts, as the audit log names them (`user@host`, or MTLS_ACTOR); a function is asked once,
+   * when a record needs it (finding the user reads /etc/passwd, which a read-only command need not).
+   */
+  actor: string | (() => string);
   /** Where the CA key passphrase comes from; asked only when an encrypted key must be opened. */
   passphrase?: PassphraseSource;
   /** How long a transaction waits for the store lock (milliseconds). */
@@ -106,6 +109,7 @@ export async function openPki(location: string | Storage, opts: PkiOptions): Pro
 class Session implements Pki {
   private configRead: Promise<StoreConfig> | undefined;
   private passphraseRead: Promise<string> | undefined;
+  private actorName: string | undefined;
 
   constructor(
     readonly storage: Storage,
@@ -117,7 +121,9 @@ class Session implements Pki {
   }
 
   get actor(): string {
-    return this.opts.actor;
+    const a = this.opts.actor;
+    this.actorName ??= typeof a === "function" ? a() : a;
+    return this.actorName;
   }
 
   get now(): Date {
@@ -136,8 +142,11 @@ class Session implements Pki {
       this.passphraseRead ??= source();
       return this.passphraseRead;
     };
-    // Token access travels with the passphrase source (see PassphraseSource).
-    return source.tokens ? Object.assign(once, { tokens: source.tokens }) : once;
+    // Token access and whether it asks anyone travel with the passphrase source (see PassphraseSource).
+    return Object.assign(once, {
+      ...(source.tokens ? { tokens: source.tokens } : {}),
+      ...(source.unattended !== undefined ? { unattended: source.unattended } : {}),
+    });
   }
 
   config(): Promise<StoreConfig> {

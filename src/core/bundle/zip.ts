@@ -2,8 +2,10 @@
 // a delivery bundle never contains: ZIP64, encryption, symlinks, names that climb out of the
 // target directory. The writer replaces archiver, which took ~25 ms of CPU just to load, a third
 // of `partner export`'s budget over Node's start-up (#21), to write five stored files.
-import { crc32, inflateRawSync } from "node:zlib";
 import { inputError } from "../errors.js";
+
+/** node:zlib on first use: `mtls inspect` imports the reader for bundles and mostly reads PEM files (#21). */
+const zlib = () => process.getBuiltinModule("node:zlib");
 
 export interface ZipEntry {
   name: string;
@@ -30,7 +32,7 @@ export async function makeZip(entries: ZipEntry[]): Promise<Buffer> {
   for (const e of [...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const name = Buffer.from(e.name, "utf8");
     if (e.data.length >= 0xffffffff || offset >= 0xffffffff) throw new Error("zip: entries past 4 GiB need ZIP64");
-    const crc = crc32(e.data);
+    const crc = zlib().crc32(e.data);
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(VERSION, 4);
@@ -131,12 +133,12 @@ export function readZip(zip: Buffer, maxBytes = 64 * 1024 * 1024): ZipEntry[] {
     if (method === 0) data = Buffer.from(raw);
     else if (method === 8) {
       try {
-        data = inflateRawSync(raw, { maxOutputLength: Math.max(size, 1) });
+        data = zlib().inflateRawSync(raw, { maxOutputLength: Math.max(size, 1) });
       } catch {
         throw corrupt(`${name} does not inflate`);
       }
     } else throw corrupt(`${name} uses compression method ${method}`);
-    if (data.length !== size || crc32(data) !== crc) throw corrupt(`${name} fails its CRC or size check`);
+    if (data.length !== size || zlib().crc32(data) !== crc) throw corrupt(`${name} fails its CRC or size check`);
     out.push({ name, data, mode: unixMode & 0o777 });
   }
   return out;

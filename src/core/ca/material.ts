@@ -19,7 +19,11 @@ import { type CaId, isCaId, publishOrder, registryOf } from "./registry.js";
  * access (the PIN source and the command's open PKCS#11 sessions) rides along on the same
  * value, so every path that can reach a CA key file can reach a CA key in a token.
  */
-export type PassphraseSource = (() => Promise<string>) & { tokens?: TokenAccess };
+export type PassphraseSource = (() => Promise<string>) & {
+  tokens?: TokenAccess;
+  /** It answers without asking anyone (a file, the environment): a key may be opened ahead of need. */
+  unattended?: boolean;
+};
 
 /** One CA of the store with its certificate. */
 export interface CaEntry extends CaRecord {
@@ -135,10 +139,17 @@ export interface CaKey {
  * Loads and decrypts a CA key, refusing a key others can read (the storage's getSecret) and a
  * key that does not belong to the certificate it is supposed to sign for.
  */
-export async function loadCaKey(store: StoreReader, key: string, cert: CertInfo, passphrase: PassphraseSource | undefined, what: string): Promise<CaKey> {
+export async function loadCaKey(
+  store: StoreReader,
+  key: string,
+  certificate: CertInfo | Promise<CertInfo>,
+  passphrase: PassphraseSource | undefined,
+  what: string,
+): Promise<CaKey> {
   const pem = utf8(await mustGet(store, key, { secret: true }));
   const encrypted = pem.includes("ENCRYPTED PRIVATE KEY");
   const pkcs8 = await decryptKeyPemAsync(pem, encrypted && passphrase ? await passphrase() : undefined, what);
+  const cert = await certificate;
   const spki = createPublicKey(createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" })).export({ format: "der", type: "spki" });
   if (!spki.equals(cert.spki)) {
     throw inputError(
@@ -187,6 +198,28 @@ export interface CaKeys {
 /** The key of the CA that signs partner certificates: the intermediate, or the root in a one-tier PKI. */
 export function loadIssuingKey(store: StoreReader, ca: CaCerts, passphrase: PassphraseSource | undefined): Promise<CaKey> {
   return loadRoleKey(store, ca, ca.issuerRole, ca.issuer, passphrase);
+}
+
+/**
+ * loadIssuingKey begun before the CA certificates are read, from config.json alone: a file key's
+ * derivation (the slow part) runs in the thread pool while they are read and the request is
+ * checked (#21); the key is still held to its certificate once that is read.
+ */
+export async function loadIssuingKeyEarly(
+  store: StoreReader,
+  config: StoreConfig,
+  certs: Promise<CaCerts>,
+  passphrase: PassphraseSource | undefined,
+): Promise<CaKey> {
+  const role = registryOf(config).issuing;
+  if ((role === "root" || role === "intermediate") && config.ca.keyStore?.[role] !== undefined) return loadIssuingKey(store, await certs, passphrase);
+  return loadCaKey(
+    store,
+    storeKeys.caKey(role as Issuer),
+    certs.then((ca) => ca.issuer),
+    passphrase,
+    `the ${role} CA key`,
+  );
 }
 
 /** The key of any CA of the store. */

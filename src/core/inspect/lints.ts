@@ -1,8 +1,8 @@
 // The checks `mtls inspect` runs, each with the reason a gateway or a partner would trip over it.
-import { isIP } from "node:net";
 import { type CertInfo, isSignedBy } from "../cert.js";
 import { type ParsedCrl, parseCrl, verifyCrlSignature } from "../crl/decode.js";
 import type { LoadedCrl } from "../crl/show.js";
+import { ipVersion } from "../ip.js";
 import { DAY, iso } from "../time.js";
 import type { Detected } from "./detect.js";
 import type { CertificateFacts, InspectedObject, PublicKeyFacts } from "./objects.js";
@@ -38,7 +38,7 @@ export function weakKeyReason(k: PublicKeyFacts): string | undefined {
   return undefined;
 }
 
-const looksLikeHost = (cn: string) => isIP(cn) !== 0 || /^(\*\.)?([a-z0-9-]+\.)+[a-z]{2,}$/i.test(cn);
+const looksLikeHost = (cn: string) => ipVersion(cn) !== 0 || /^(\*\.)?([a-z0-9-]+\.)+[a-z]{2,}$/i.test(cn);
 
 /** A CN that names a host (or an IP) must be among the SANs: clients ignore the CN when SANs exist (RFC 6125 §6.4.4). */
 function sanCnMismatch(subject: string, sans: string[]): string | undefined {

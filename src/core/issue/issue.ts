@@ -3,7 +3,7 @@ import type { AuditEntry } from "../audit/audit.js";
 import { deliverBundle } from "../bundle/export.js";
 import { type HomeSigningKey, loadSigningKey, prepareSigningKey, stageSigningKey } from "../bundle/home-key.js";
 import { readPinnedPartnerKey } from "../bundle/partner-key.js";
-import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey } from "../ca/material.js";
+import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey, loadIssuingKeyEarly } from "../ca/material.js";
 import type { CertInfo } from "../cert.js";
 import { parseCsr } from "../csr.js";
 import { conflictError, inputError, usageError } from "../errors.js";
@@ -412,12 +412,18 @@ async function checkDestinations(p: IssueParams, hasPgp: boolean): Promise<boole
 export async function issuePartnerCert(pki: Pki, p: IssueParams): Promise<IssueResult> {
   const config = await pki.config();
   const now = pki.now;
+  const caCerts = loadCaCerts(pki.storage, config);
+  // Decrypt the CA key before taking the lock: the KDF is the slow part and needs no lock. With a
+  // passphrase nobody is asked for, it runs (in the thread pool) while the certificates are read
+  // and the request is checked (#21). Both are awaited below; failing before that (a wrong
+  // passphrase) is no unhandled rejection meanwhile.
+  const early = pki.passphrase?.unattended ? loadIssuingKeyEarly(pki.storage, config, caCerts, pki.passphrase) : undefined;
+  for (const started of [caCerts, early]) started?.catch(() => {});
   const known = (await readPartnersOf(pki.storage)).partners[validatePartnerId(p.partnerId)];
   const deliver = await checkDestinations(p, Boolean(p.onboard?.key || known?.pgp));
-  const ca = await loadCaCerts(pki.storage, config);
+  const ca = await caCerts;
   const prepared = await prepareRequest(p, config, ca.issuer, now);
-  // Decrypt the CA key before taking the lock: the KDF is the slow part and needs no lock.
-  const caKey = await loadIssuingKey(pki.storage, ca, pki.passphrase);
+  const caKey = await (early ?? loadIssuingKey(pki.storage, ca, pki.passphrase));
   // The pinned recipient key is checked before anything is written (the signing key included).
   if (deliver && known?.pgp && !p.onboard?.key) await readPinnedPartnerKey(pki.storage, known, now);
   // A first delivery creates the home party's signing key, in this same transaction.

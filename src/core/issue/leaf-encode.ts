@@ -4,9 +4,9 @@
 // certificate cost little more than its signature. A unit test holds the TBSCertificate
 // byte-for-byte equal to what @peculiar/x509 produces for the same inputs.
 import type { KeyObject } from "node:crypto";
-import { isIP } from "node:net";
 import { type CertInfo, normalizeSerial, sha256Fingerprint } from "../cert.js";
 import { octets, oid, seq, time, tlv, uint } from "../der.js";
+import { ipVersion } from "../ip.js";
 import type { KeyType } from "../keys.js";
 import { encodePem } from "../pem.js";
 import type { San } from "../sans.js";
@@ -31,7 +31,7 @@ function generalName(s: San): Buffer {
     case "email":
       return tlv(0x81, Buffer.from(s.value, "ascii"));
     case "ip": {
-      if (isIP(s.value) === 4) return tlv(0x87, Buffer.from(s.value.split(".").map(Number)));
+      if (ipVersion(s.value) === 4) return tlv(0x87, Buffer.from(s.value.split(".").map(Number)));
       // Expand "::" and write the 8 groups.
       const [head = "", tail = ""] = s.value.split("::");
       const h = head ? head.split(":") : [];

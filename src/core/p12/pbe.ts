@@ -5,7 +5,10 @@ import { createCipheriv, createDecipheriv, createHash, createHmac, pbkdf2, rando
 import { promisify } from "node:util";
 import { body, children, NULL, octets, oid, readOid, readTlv, seq, type Tlv, uint } from "../der.js";
 
-const pbkdf2Async = promisify(pbkdf2);
+// Made on first use: reading pbkdf2 when the module loads would load node:crypto for every
+// `mtls inspect`, which imports this module to recognise PKCS#12 files (#21).
+const pbkdf2Async = (password: Buffer, salt: Buffer, iterations: number, keyLength: number, digest: string): Promise<Buffer> =>
+  promisify(pbkdf2)(password, salt, iterations, keyLength, digest);
 
 export const OID = {
   pbes2: "1.2.840.113549.1.5.13",

@@ -1,8 +1,8 @@
 // The directory store: the Storage interface over a PKI directory, in the layout and formats
 // the README documents ("Store layout"). Writes go through StoreWriter (temp + fsync + rename,
 // journal appends last), so a commit is all-or-nothing and a crash leaves what doctor repairs.
-import { constants, existsSync } from "node:fs";
-import { lstat, open, readdir, unlink } from "node:fs/promises";
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readFileSync } from "node:fs";
+import { lstat, readdir, unlink } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import type { AuditEntry } from "../audit/audit.js";
 import { envError, fsError } from "../errors.js";
@@ -79,12 +79,16 @@ export class DirectoryStorage implements Storage {
     return (await this.read(key, true))?.data;
   }
 
-  /** A blob's file, opened without following a link planted in its place (#13). */
+  /**
+   * A blob's file, opened without following a link planted in its place (#13). Synchronous, as
+   * the store's other reads (see readText in fs.ts): a blob is a few KiB.
+   */
   private async read(key: string, secret: boolean): Promise<{ data: Buffer } | undefined> {
     const path = this.pathOf(key);
-    let fh: import("node:fs/promises").FileHandle;
+    let fd: number;
     try {
-      fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      // Non-blocking, so a FIFO planted in the store is refused below instead of hanging the open.
+      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fsError(err, path, "read");
       // A batch's certificates are only in its pack (pack.ts).
@@ -92,16 +96,18 @@ export class DirectoryStorage implements Storage {
       return packed === undefined ? undefined : { data: Buffer.from(packed) };
     }
     try {
-      const st = await fh.stat();
+      const st = fstatSync(fd);
       if (!st.isFile()) throw envError("ERR_KEY_FILE", `${path} is not a regular file`, "restore it from your backup");
       if (secret && st.mode & 0o077)
         throw envError("ERR_KEY_PERMISSIONS", `${path} is readable by other users (mode ${(st.mode & 0o777).toString(8)})`, `run: chmod 600 ${path}`);
-      return { data: await fh.readFile() };
+      return { data: readFileSync(fd) };
     } catch (err) {
       if (err instanceof Error && err.name === "MtlsError") throw err;
       throw fsError(err, path, "read");
     } finally {
-      await fh.close().catch(() => {});
+      try {
+        closeSync(fd);
+      } catch {}
     }
   }
 
@@ -143,7 +149,11 @@ export class DirectoryStorage implements Storage {
   }
 
   async mode(key: string): Promise<number | undefined> {
-    return (await lstat(this.pathOf(key)).catch(() => undefined))?.mode;
+    try {
+      return lstatSync(this.pathOf(key), { throwIfNoEntry: false })?.mode;
+    } catch {
+      return undefined;
+    }
   }
 
   /** From the summary when it matches the journal, rebuilding it when stale (index-summary.ts). */

@@ -1,4 +1,4 @@
-import { lstat } from "node:fs/promises";
+import { lstatSync } from "node:fs";
 import { join } from "node:path";
 import { envError } from "../errors.js";
 import { readConfig, type StoreConfig } from "./config.js";
@@ -40,6 +40,15 @@ function storePaths(layout: Layout, config: StoreConfig): string[] {
   ];
 }
 
+/** A path that cannot be read (missing, no permission) is no link: its reader reports it. */
+function isSymlink(path: string): boolean {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() ?? false;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Opens an existing PKI directory (exit 5 with a hint when there is none). The store's own files
  * and directories must be what they seem: a symlink planted among them is refused rather than
@@ -48,10 +57,9 @@ function storePaths(layout: Layout, config: StoreConfig): string[] {
 export async function openStore(pkiDir: string): Promise<Store> {
   const layout = layoutOf(pkiDir);
   const config = await readConfig(pkiDir);
-  const links = await Promise.all(
-    storePaths(layout, config).map(async (path) => ((await lstat(path).catch(() => undefined))?.isSymbolicLink() ? path : undefined)),
-  );
-  const link = links.find((l) => l !== undefined);
+  // Synchronous: some 30 lstat calls of a few microseconds each, where a promise per call cost
+  // a round trip through the thread pool each (~1.5 ms of CPU for every command, #21).
+  const link = storePaths(layout, config).find(isSymlink);
   if (link)
     throw envError(
       "ERR_SYMLINK",

@@ -4,7 +4,17 @@ import { Exit, usageError } from "../../../core/errors.js";
 import type { IssueResult } from "../../../core/index.js";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, loadCore, openSession, type PassphraseOpts, parseDays } from "../../flags.js";
+import {
+  addPassphraseOptions,
+  collect,
+  examplesHelp,
+  exitCodesHelp,
+  loadCore,
+  openSession,
+  openWriteSession,
+  type PassphraseOpts,
+  parseDays,
+} from "../../flags.js";
 import { fields, type Styles, table } from "../../output.js";
 import {
   addP12PasswordOptions,
@@ -124,16 +134,19 @@ export interface IssueOptions extends Opts {
  * terminal, signs, returns the result with the PKCS#12 password (the CLI decides where it goes).
  */
 export async function runIssue(ctx: CliContext, opts: IssueOptions): Promise<IssueResult> {
-  const { core, pki } = await openSession(ctx, opts);
   const partnerId = opts.partnerId;
   let a = { partnerId, csr: opts.csr, generate: opts.generate, keyType: opts.keyType, outKey: opts.outKey, cn: opts.cn, sans: opts.san, days: opts.days };
-  if (!partnerId || (!opts.csr && !opts.generate)) {
-    if (!ctx.prompt.interactive)
-      throw ctx.prompt.missing(
-        !partnerId ? "<partner-id>" : "--csr <file> or --generate",
-        !partnerId ? "who the certificate is for" : "where the key comes from",
-      );
-    a = { ...a, ...(await askIssue(ctx, core, pki, a)) };
+  const pki = await openWriteSession(ctx, opts);
+  const questions = !partnerId || (!opts.csr && !opts.generate);
+  if (questions && !ctx.prompt.interactive)
+    throw ctx.prompt.missing(
+      !partnerId ? "<partner-id>" : "--csr <file> or --generate",
+      !partnerId ? "who the certificate is for" : "where the key comes from",
+    );
+  // Without questions, the issuing module and what it imports, not the whole core (#21).
+  const core = await (questions ? loadCore() : loadIssueCore());
+  if (questions) {
+    a = { ...a, ...(await askIssue(ctx, await loadCore(), pki, a)) };
     ctx.io.stderr.write(
       `\nIssue a certificate to ${a.partnerId} (${a.csr ? `CSR ${a.csr}` : `generated ${a.keyType} key → ${a.outKey}`})${a.cn ? `, CN ${a.cn}` : ""}, ${a.days} days, SANs: ${a.sans?.join(", ") || "from the CSR"}\n`,
     );
@@ -162,6 +175,17 @@ export async function runIssue(ctx: CliContext, opts: IssueOptions): Promise<Iss
       force: Boolean(opts.force),
     });
   });
+}
+
+/** What issuing one certificate calls, from the modules that hold it. */
+async function loadIssueCore() {
+  const [issue, keys, sans, p12] = await Promise.all([
+    loadCore(() => import("../../../core/issue/issue.js")),
+    loadCore(() => import("../../../core/keys.js")),
+    loadCore(() => import("../../../core/sans.js")),
+    loadCore(() => import("../../../core/p12/p12.js")),
+  ]);
+  return { issuePartnerCert: issue.issuePartnerCert, parseKeyType: keys.parseKeyType, parseSan: sans.parseSan, parseP12Profile: p12.parseP12Profile };
 }
 
 type BatchResult = Awaited<ReturnType<typeof import("../../../core/index.js").issueBatch>>;
