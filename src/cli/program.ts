@@ -12,6 +12,7 @@ import * as caRolloverRootFinish from "./commands/ca/rollover/root-finish.js";
 import * as caRolloverRootStart from "./commands/ca/rollover/root-start.js";
 import * as caRolloverStatus from "./commands/ca/rollover/status.js";
 import * as caShow from "./commands/ca/show.js";
+import * as certShow from "./commands/cert/show.js";
 import * as completion from "./commands/completion.js";
 import * as crlPublish from "./commands/crl/publish.js";
 import * as crlShow from "./commands/crl/show.js";
@@ -178,6 +179,13 @@ export const TOP_COMMANDS: readonly TopCommand[] = [
     },
   },
   { name: "list", description: "inventory of issued certificates with status and days left", register: (program, ctx) => list.register(program, ctx) },
+  {
+    name: "cert",
+    description: "one issued certificate by serial",
+    register(program, ctx) {
+      certShow.register(program.command("cert").description(this.description), ctx);
+    },
+  },
   {
     name: "status",
     description: "health gate for CI: CA expiry, partners due or locked out, CRL freshness",

@@ -1,26 +1,17 @@
 import assert from "node:assert/strict";
-import { readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import test from "node:test";
 import { makeCsr } from "../helpers/csr.js";
 import { initTempCa, json, mtls, openssl, snapshot } from "../helpers/run.js";
 
-/**
- * A batch's certificate, taken out of its pack the way README "The PKI directory" shows (#21:
- * the pack is its only copy), into a file of its own for openssl.
- */
-async function packedCert(dir: string, serial: string): Promise<string> {
-  const packs = join(dir, "pki/certs/packs");
-  for (const name of await readdir(packs)) {
-    for (const line of (await readFile(join(packs, name), "utf8")).split("\n").filter(Boolean)) {
-      const e = JSON.parse(line) as { key: string; data: string };
-      if (e.key !== `certs/${serial}.pem`) continue;
-      const out = join(dir, `${serial}.pem`);
-      await writeFile(out, e.data);
-      return out;
-    }
-  }
-  throw new Error(`certificate ${serial} is in no pack`);
+/** A batch's certificate (#21: its pack is its only copy), into a file of its own for openssl, by `mtls cert show`. */
+async function packedCert(dir: string, serial: string, opts: string[] = []): Promise<string> {
+  const r = await mtls(["cert", "show", serial, ...opts], { cwd: dir });
+  assert.equal(r.exitCode, 0, r.stderr);
+  const out = join(dir, `${serial}${opts.length ? "-chain" : ""}.pem`);
+  await writeFile(out, r.stdout);
+  return out;
 }
 
 test("--batch issues every good line under one lock with one index append; bad lines fail alone with their line numbers", async (t) => {
@@ -57,6 +48,7 @@ test("--batch issues every good line under one lock with one index append; bad l
   assert.equal(byLine[9].error.code, "ERR_PARTNER_ID");
   for (const n of [2, 5]) assert.equal((await stat(byLine[n].keyPath)).mode & 0o777, 0o600);
   assert.equal((await stat(join(dir, "keys"))).mode & 0o777, 0o700);
+  const p5Path = () => join(dir, `${byLine[5].serial}.pem`);
   for (const n of [1, 2, 5]) {
     const v = await openssl([
       "verify",
@@ -70,9 +62,18 @@ test("--batch issues every good line under one lock with one index append; bad l
     ]);
     assert.equal(v.exitCode, 0, v.stderr);
   }
+  // --chain: what a client presents, verified without naming the intermediate.
+  const chain = await packedCert(dir, byLine[5].serial, ["--chain"]);
+  const chained = await openssl(["verify", "-purpose", "sslclient", "-CAfile", join(dir, "pki/ca/root.pem"), "-untrusted", chain, chain]);
+  assert.equal(chained.exitCode, 0, chained.stderr);
+  const shown = json(await mtls(["cert", "show", byLine[5].serial.toUpperCase(), "--json"], { cwd: dir }));
+  assert.deepEqual([shown.result.partnerId, shown.result.status, shown.result.pem], ["fleet-2", "valid", await readFile(p5Path(), "utf8")]);
+  const unknown = await mtls(["cert", "show", "0badc0de", "--json"], { cwd: dir });
+  assert.equal(unknown.exitCode, 3);
+  assert.equal(json(unknown).error?.code, "ERR_UNKNOWN_SERIAL");
   // No per-serial files for a batch's certificates: the pack holds them.
   for (const n of [1, 2, 5]) await assert.rejects(stat(join(dir, "pki/certs", `${byLine[n].serial}.pem`)), { code: "ENOENT" });
-  const p5 = await packedCert(dir, byLine[5].serial);
+  const p5 = p5Path();
   const pub = await openssl(["x509", "-in", p5, "-noout", "-pubkey"]);
   const fromKey = await openssl(["pkey", "-in", byLine[5].keyPath, "-pubout"]);
   assert.equal(pub.stdout, fromKey.stdout);
