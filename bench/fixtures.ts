@@ -9,6 +9,11 @@ import type { CertRecord } from "../src/core/store/index-file.js";
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const BIN = join(ROOT, "bin", "mtls.js");
 export const PASSPHRASE = "benchmark passphrase";
+// A machine may set NODE_EXTRA_CA_CERTS (the one BENCH.md was measured on sets it to the system
+// bundle): every Node process then parses some 140 CA certificates as it starts, ~38 ms that would
+// sit in the floor `node -e 0` and in every mtls run alike, and flatter each ratio. The
+// benchmarks run without it, as most machines do; nothing they measure needs it.
+delete process.env.NODE_EXTRA_CA_CERTS;
 export const ENV = { ...process.env, MTLS_CA_PASSPHRASE: PASSPHRASE, NO_COLOR: "1" };
 
 export function tempDir(tag: string): string {
