@@ -1,12 +1,21 @@
 // The --json document written in pieces (#21): `list --json` over 100,000 certificates built one
 // 100 MB string with JSON.stringify(doc, null, 2) and held every record while doing it. This
 // writes the same bytes, element by element, and takes a non-array iterable (a list read as it
-// is iterated, core/inventory/list.ts) as the array it stands for.
+// is iterated, core/inventory/list.ts) as the array it stands for. Such a list may also give its
+// elements' text as bytes (rawJson: the index summary's pre-rendered elements), which are
+// written as they are, between the brackets and separators written here.
 
 const CHUNK = 64 * 1024;
 
 const isIterableList = (v: unknown): v is Iterable<unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v) && typeof (v as { [Symbol.iterator]?: unknown })[Symbol.iterator] === "function";
+
+interface RawJsonList {
+  readonly length: number;
+  rawJson(indent: string): Iterable<Uint8Array> | undefined;
+}
+
+const hasRawJson = (v: Iterable<unknown>): v is Iterable<unknown> & RawJsonList => typeof (v as Partial<RawJsonList>).rawJson === "function";
 
 /** Whether `v` holds a streamed list anywhere JSON.stringify would not see it whole. */
 function hasStreamedList(v: unknown, depth = 0): boolean {
@@ -18,9 +27,10 @@ function hasStreamedList(v: unknown, depth = 0): boolean {
 /**
  * Writes `JSON.stringify(value, null, 2)` through `write`, in pieces of about 64 KiB: objects
  * and arrays at the top are opened here, and each element is stringified on its own (its
- * newlines, never inside a JSON string, get the element's indentation).
+ * newlines, never inside a JSON string, get the element's indentation). A list that has its
+ * elements' text goes through `writeBytes`, when given.
  */
-export function writeJsonPretty(value: unknown, write: (text: string) => void): void {
+export function writeJsonPretty(value: unknown, write: (text: string) => void, writeBytes?: (bytes: Uint8Array) => void): void {
   if (!hasStreamedList(value)) {
     write(JSON.stringify(value, null, 2));
     return;
@@ -34,6 +44,16 @@ export function writeJsonPretty(value: unknown, write: (text: string) => void): 
     }
   };
   const walk = (v: unknown, indent: string) => {
+    const raw = writeBytes && isIterableList(v) && hasRawJson(v) ? v.rawJson(`${indent}  `) : undefined;
+    if (raw && writeBytes) {
+      // The elements come joined by ",\n" and their indentation, as below.
+      put((v as RawJsonList).length ? `[\n${indent}  ` : "[");
+      if (buf) write(buf);
+      buf = "";
+      for (const b of raw) writeBytes(b);
+      put((v as RawJsonList).length ? `\n${indent}]` : "]");
+      return;
+    }
     if (isIterableList(v)) {
       let first = true;
       for (const el of v) {

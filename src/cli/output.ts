@@ -2,6 +2,7 @@
 import { Chalk, type ChalkInstance } from "chalk";
 import { Exit, type ExitCode, MtlsError } from "../core/errors.js";
 import { writeJsonPretty } from "./json-stream.js";
+import { displayWidth } from "../core/display-text.js";
 import { cellText, safeDeep, safeJson, safeText, safeValue } from "./terminal-safe.js";
 
 export interface OutputOptions {
@@ -92,7 +93,7 @@ export class Output {
    * A result too large to render as one string (a table of 100,000 certificates): `human` yields
    * it in pieces, written as they come, and makes its own cells safe (see tableChunks).
    */
-  resultChunks<T>(value: T, human: (v: T, s: Styles) => Iterable<string>): void {
+  resultChunks<T>(value: T, human: (v: T, s: Styles) => Iterable<string | Uint8Array>): void {
     this.resultValue = this.opts.json ? this.withoutWarnings(value) : value;
     this.hasResult = true;
     if (!this.opts.json) for (const chunk of human(value, this.out)) this.stdout.write(chunk);
@@ -180,7 +181,12 @@ export class Output {
       if (this.error) doc.error = this.error;
       else doc.result = this.hasResult ? this.resultValue : null;
       doc.warnings = this.warnings;
-      writeJsonPretty(doc, (text) => this.stdout.write(safeJson(text)));
+      // Raw pieces (a list's elements as the index summary holds them) were made safe when written there.
+      writeJsonPretty(
+        doc,
+        (text) => this.stdout.write(safeJson(text)),
+        (bytes) => this.stdout.write(bytes),
+      );
       this.stdout.write("\n");
     }
     return this.exitCode;
@@ -194,10 +200,8 @@ export function toMtlsError(err: unknown): MtlsError {
   return new MtlsError("ERR_INTERNAL", message, Exit.INTERNAL, undefined, { cause: err });
 }
 
-const ANSI = /\u001b\[[0-9;]*m/g;
 const PLAIN = /^[\x20-\x7e]*$/;
-/** Visible width: plain ASCII (nearly every cell) is its length; otherwise strip colour, count code points. */
-const width = (s: string) => (PLAIN.test(s) ? s.length : [...s.replace(ANSI, "")].length);
+const width = displayWidth;
 
 /** Left-aligned columns separated by two spaces; the header is dimmed. Measures each cell once. */
 export function table(header: string[], rawRows: string[][], s: Styles): string {

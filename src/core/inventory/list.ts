@@ -2,8 +2,8 @@ import { inputError } from "../errors.js";
 import type { Pki } from "../session.js";
 import { readIndexOf } from "../store/blobs.js";
 import type { CertRecord } from "../store/index-file.js";
-import { openIndexRows, readIndexRowsOf } from "../store/index-rows.js";
-import type { IndexRow } from "../store/index-summary.js";
+import { openIndexRows } from "../store/index-rows.js";
+import { DAYS_FIRST, ELEMENT_INDENT, type IndexCells, type IndexView, REVOKED, SERVER } from "../store/index-summary.js";
 import { DAY } from "../time.js";
 
 export const CERT_STATUSES = ["valid", "expiring", "expired", "revoked"] as const;
@@ -19,12 +19,6 @@ export interface ListParams {
 }
 
 export interface ListedCert extends Omit<CertRecord, "status"> {
-  status: CertStatus;
-  daysLeft: number;
-}
-
-/** A listed certificate with only the fields the table shows (see listCertificateRows). */
-export interface ListedRow extends Omit<IndexRow, "status"> {
   status: CertStatus;
   daysLeft: number;
 }
@@ -53,72 +47,169 @@ export function statusOf(r: Pick<CertRecord, "status" | "notAfter">, now: Date, 
 export async function listCertificates(pki: Pki, p: ListParams = {}): Promise<ListResult> {
   const config = await pki.config();
   const windowMs = p.expiringWithinMs ?? config.policy.warnDays * DAY;
-  const records = (await readIndexOf(pki.storage)).records;
-  return { certificates: select(records, p, pki.now, windowMs) as unknown as ListedCert[], warnDays: Math.round(windowMs / DAY) };
+  const now = pki.now.getTime();
+  const certificates: ListedCert[] = [];
+  for (const r of (await readIndexOf(pki.storage)).records) {
+    if (p.partner !== undefined && r.partnerId !== p.partner) continue;
+    if (p.kind !== undefined && (r.kind ?? "client") !== p.kind) continue;
+    const status = statusOf(r, pki.now, windowMs);
+    const end = Date.parse(r.notAfter);
+    if (p.status && status !== p.status) continue;
+    if (p.expiringWithinMs !== undefined && (r.status === "revoked" || end <= now || end - now > p.expiringWithinMs)) continue;
+    certificates.push({ ...r, status, daysLeft: Math.floor((end - now) / DAY) });
+  }
+  return { certificates, warnDays: Math.round(windowMs / DAY) };
 }
 
 /**
- * The same selection with only the fields a table shows, read from the index summary: what
- * `mtls list` prints without --json, fast at 100,000 certificates (#21).
+ * The same selection as listCertificates, as rows of the index summary: what `mtls list` prints
+ * without --json, with no object per certificate at 100,000 of them (#21).
  */
-export async function listCertificateRows(pki: Pki, p: ListParams = {}): Promise<ListResult<ListedRow>> {
+export async function listCertificateTable(pki: Pki, p: ListParams = {}): Promise<{ certificates: CertTable; warnDays: number }> {
   const config = await pki.config();
   const windowMs = p.expiringWithinMs ?? config.policy.warnDays * DAY;
-  return { certificates: select(await readIndexRowsOf(pki.storage), p, pki.now, windowMs), warnDays: Math.round(windowMs / DAY) };
+  const view = await openIndexRows(pki.storage);
+  try {
+    return { certificates: { ...selectRows(view, p, pki.now, windowMs), cells: view.cells() }, warnDays: Math.round(windowMs / DAY) };
+  } finally {
+    view.close();
+  }
 }
 
 /**
- * A list of records read one at a time as it is iterated: what `list --json` writes as it goes,
- * so 100,000 whole records are never parsed or held at once (#21). Iterate it once.
+ * A list of records read as it is iterated: what `list --json` writes as it goes, so 100,000
+ * records are never parsed or held at once (#21). Iterate it once. rawJson gives the elements'
+ * text as the --json writer would print it (for elements at `indent`), or undefined when the
+ * summary's text is for another indentation.
  */
 export interface StreamedList<T> extends Iterable<T> {
   readonly length: number;
+  rawJson(indent: string): Iterable<Uint8Array> | undefined;
 }
 
-/**
- * The selection of listCertificates, chosen from the index summary, each whole record read from
- * the journal only when the list is iterated (by the --json writer).
- */
+/** The selection of listCertificates, as the index summary's rendered elements (see StreamedList). */
 export async function streamCertificates(pki: Pki, p: ListParams = {}): Promise<{ certificates: StreamedList<ListedCert>; warnDays: number }> {
   const config = await pki.config();
   const windowMs = p.expiringWithinMs ?? config.policy.warnDays * DAY;
   const view = await openIndexRows(pki.storage);
-  let rows: ListedRow[];
+  let sel: Selection;
   try {
-    rows = select(view.rows, p, pki.now, windowMs);
+    sel = selectRows(view, p, pki.now, windowMs);
   } catch (err) {
     view.close();
     throw err;
   }
   const certificates: StreamedList<ListedCert> = {
-    length: rows.length,
+    length: sel.length,
     *[Symbol.iterator]() {
-      try {
-        for (const row of rows) yield Object.assign(view.record(row), { status: row.status, daysLeft: row.daysLeft }) as unknown as ListedCert;
-      } finally {
-        view.close();
-      }
+      for (const el of closing(view, elementTexts(view, sel, false))) yield JSON.parse(el.toString("utf8")) as ListedCert;
     },
+    rawJson: (indent) => (indent === ELEMENT_INDENT ? closing(view, elementTexts(view, sel, true)) : undefined),
   };
   return { certificates, warnDays: Math.round(windowMs / DAY) };
 }
 
-function select(records: IndexRow[], p: ListParams, at: Date, windowMs: number): ListedRow[] {
-  const now = at.getTime();
-  const out: ListedRow[] = [];
-  for (const r of records) {
-    if (p.partner !== undefined && r.partnerId !== p.partner) continue;
-    if (p.kind !== undefined && (r.kind ?? "client") !== p.kind) continue;
-    // notAfter parsed once per row (statusOf's rule, inline): at 100,000 rows Date.parse shows (#21).
-    const end = Date.parse(r.notAfter);
-    const status: CertStatus = r.status === "revoked" ? "revoked" : end <= now ? "expired" : end - now <= windowMs ? "expiring" : "valid";
-    if (p.status && status !== p.status) continue;
-    if (p.expiringWithinMs !== undefined && (r.status === "revoked" || end <= now || end - now > p.expiringWithinMs)) continue;
-    // The records were read for this call alone: annotate them in place rather than copy 100k objects.
-    const listed = r as unknown as ListedRow;
-    listed.status = status;
-    listed.daysLeft = Math.floor((end - now) / DAY);
-    out.push(listed);
+function* closing<T>(view: IndexView, items: Iterable<T>): Generator<T> {
+  try {
+    yield* items;
+  } finally {
+    view.close();
   }
-  return out;
+}
+
+/** The selected rows of the summary: which, their status at `now` (CERT_STATUSES' index) and days left. */
+export interface Selection {
+  readonly length: number;
+  readonly row: Uint32Array;
+  readonly status: Uint8Array;
+  readonly daysLeft: Float64Array;
+}
+
+/** The table's rows: the selection and the summary's cells (serial, partner, subject, notAfter's date). */
+export interface CertTable extends Selection {
+  readonly cells: IndexCells;
+}
+
+const [VALID, EXPIRING, EXPIRED, REVOKED_STATUS] = [0, 1, 2, 3];
+
+/** listCertificates' filters and statusOf's rule over the summary's columns. */
+function selectRows(view: IndexView, p: ListParams, at: Date, windowMs: number): Selection {
+  const now = at.getTime();
+  const n = view.count;
+  const row = new Uint32Array(n);
+  const status = new Uint8Array(n);
+  const daysLeft = new Float64Array(n);
+  const partner = p.partner === undefined ? -2 : view.partners.indexOf(p.partner);
+  const kind = p.kind === undefined ? -1 : p.kind === "server" ? SERVER : 0;
+  const want = p.status === undefined ? -1 : CERT_STATUSES.indexOf(p.status);
+  const within = p.expiringWithinMs;
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    if (partner !== -2 && view.partnerOf[i] !== partner) continue;
+    const flags = view.flags[i] as number;
+    if (kind !== -1 && (flags & SERVER) !== kind) continue;
+    const end = view.notAfterMs[i] as number;
+    const revoked = (flags & REVOKED) !== 0;
+    const st = revoked ? REVOKED_STATUS : end <= now ? EXPIRED : end - now <= windowMs ? EXPIRING : VALID;
+    if (want !== -1 && st !== want) continue;
+    if (within !== undefined && (revoked || end <= now || end - now > within)) continue;
+    row[k] = i;
+    status[k] = st;
+    daysLeft[k] = Math.floor((end - now) / DAY);
+    k++;
+  }
+  return { length: k, row: row.subarray(0, k), status: status.subarray(0, k), daysLeft: daysLeft.subarray(0, k) };
+}
+
+const OUT = 1 << 20;
+const WINDOW = 1 << 20;
+const STATUS_JSON = CERT_STATUSES.map((s) => Buffer.from(JSON.stringify(s)));
+const SEPARATOR = Buffer.from(`,\n${ELEMENT_INDENT}`);
+
+/** Writes ASCII `s` into `out` at `o`; returns the new offset. */
+function putAscii(out: Buffer, o: number, s: string): number {
+  for (let i = 0; i < s.length; i++) out[o++] = s.charCodeAt(i);
+  return o;
+}
+
+/**
+ * The selected rows' --json elements: joined by the writer's separator in pieces of about 1 MiB
+ * (`joined`), or one buffer per element. The summary's text is read through a 1 MiB window.
+ */
+function* elementTexts(view: IndexView, sel: Selection, joined: boolean): Generator<Buffer> {
+  const { pieceLen, read, length: total } = view.json();
+  let win: Buffer = Buffer.alloc(0);
+  let winFrom = 0;
+  let pos = 0; // where row r's text starts
+  let r = 0;
+  let out: Buffer = Buffer.allocUnsafe(OUT);
+  let o = 0;
+  for (let k = 0; k < sel.length; k++) {
+    const i = sel.row[k] as number;
+    for (; r < i; r++) pos += (pieceLen[3 * r] as number) + (pieceLen[3 * r + 1] as number) + (pieceLen[3 * r + 2] as number);
+    const l0 = pieceLen[3 * i] as number;
+    const l1 = pieceLen[3 * i + 1] as number;
+    const len = l0 + l1 + (pieceLen[3 * i + 2] as number);
+    if (pos < winFrom || pos + len > winFrom + win.length) {
+      win = read(pos, Math.max(len, Math.min(WINDOW, total - pos)));
+      winFrom = pos;
+    }
+    const days = JSON.stringify(sel.daysLeft[k]);
+    const need = len + days.length + 16;
+    if (o + need > out.length || (!joined && o > 0)) {
+      yield out.subarray(0, o);
+      out = Buffer.allocUnsafe(Math.max(joined ? OUT : need, need));
+      o = 0;
+    }
+    if (joined && k > 0) o += SEPARATOR.copy(out, o);
+    const status = STATUS_JSON[sel.status[k] as number] as Buffer;
+    const daysFirst = ((view.flags[i] as number) & DAYS_FIRST) !== 0;
+    const at = pos - winFrom;
+    o += win.copy(out, o, at, at + l0);
+    o = daysFirst ? putAscii(out, o, days) : o + status.copy(out, o);
+    o += win.copy(out, o, at + l0, at + l0 + l1);
+    o = daysFirst ? o + status.copy(out, o) : putAscii(out, o, days);
+    o += win.copy(out, o, at + l0 + l1, at + len);
+  }
+  if (o > 0) yield out.subarray(0, o);
 }

@@ -1,95 +1,131 @@
-// A compact summary of the index (index.jsonl.summary): per live certificate the few fields that
-// `list` and `status` show, as tab-separated text. Parsing the 48 MB journal of a 100,000
-// certificate PKI as JSON took ~0.6 s and most of 275 MiB; the summary is ~10 MB of plain
-// fields. It is a cache and nothing more (#21): the journal stays the source of truth, the
-// summary names the journal's size, inode and mtime it was derived from, and any append,
-// compaction or repair of the journal makes it stale, so the next reader rebuilds it from the
-// journal. It is written without fsync (losing it costs one rebuild) and never under the lock.
-// `doctor` compares it with the journal. Each row also names where its record's line is in the
-// journal (byte offset and length), so `list --json` reads only the records it prints, one at a
-// time, and status judges partners (rotation fields included) without parsing the journal.
+// The index summary (index.jsonl.summary): a sidecar of the index journal laid out so that `list`,
+// `list --json` and `status` over 100,000 certificates build no object per certificate (#21).
+// Parsing the 48 MB journal as JSON took ~0.6 s; decoding even a compact text summary into 100,000
+// row objects, and pretty-printing 100,000 records, kept those commands at 5–19× `node -e 0`.
+// So the summary holds what the commands print, already rendered, and the few numbers their
+// choices depend on:
+//   - per certificate, columns: notAfter (ms), revoked/server flags, the partner's number;
+//   - per certificate, the table cells (serial, partner, subject, notAfter's date), made safe for
+//     a terminal, with their widths;
+//   - per certificate, its `list --json` element as text, cut around the two values that depend on
+//     the time of the run (`status`, `daysLeft`), made safe as the --json writer makes it;
+//   - the few rows `status` judges partners, servers and CAs by (statusRowsOf).
+// It is a cache and nothing more: the journal stays the source of truth. The summary names the
+// journal's size, inode and mtime it was derived from; any append, compaction or repair of the
+// journal makes it stale, and the next reader rebuilds it from the journal. It is written without
+// fsync (losing it costs one rebuild) and never under the lock. `doctor` derives it from the
+// journal again and compares bytes.
+//
+// File layout: [element texts][columns A][columns B][trailer: one text line of TRAILER bytes].
+// The trailer is last so that the file is written front to back as the journal is read.
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from "node:fs";
-import { open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { closeSync, constants, fstatSync, openSync, readSync, renameSync, type Stats, unlinkSync, writeSync } from "node:fs";
+import { open, readFile, stat } from "node:fs/promises";
+import { endianness } from "node:os";
 import { basename, dirname, join } from "node:path";
 import type { CertRecord } from "./index-file.js";
 import { checkCertRecord, corruptError, parseRecord } from "./records.js";
+import { type SummaryParts, summaryParts } from "./summary-build.js";
 
-/** What list and status need of a certificate record, and where its line is in the journal. */
+/** What status needs of a certificate record (and, from the journal, where its line is). */
 export type IndexRow = Pick<
   CertRecord,
   "serial" | "partnerId" | "subject" | "notAfter" | "issuedAt" | "issuer" | "status" | "kind" | "supersedes" | "overlapUntil"
 > & {
-  /** The byte offset and length of the record's (last) line in index.jsonl (rows of the summary have them). */
+  /** The byte offset and length of the record's (last) line in index.jsonl (rows read from the journal have them). */
   at?: number;
   len?: number;
 };
 
-const FORMAT = "mtls-index-summary 2";
-const FIELDS = 12;
+const FORMAT = "mtls-index-summary 3";
+const ANY_FORMAT = "mtls-index-summary ";
+const TRAILER = 256;
+
+/** Row flags. DAYS_FIRST: the record had a `daysLeft` key before `status` (the element's values come the other way round). */
+export const REVOKED = 1;
+export const SERVER = 2;
+export const DAYS_FIRST = 4;
+
+/** The indentation of the `list --json` elements the summary holds (`result.certificates[i]`). */
+export const ELEMENT_INDENT = "      ";
 
 export const summaryPath = (indexPath: string): string => `${indexPath}.summary`;
 
 /** The journal version a summary was derived from: any write to the journal changes it. */
-function stampOf(st: Stats | undefined): string {
+export function stampOf(st: Stats | undefined): string {
   return st ? `${st.size} ${st.ino} ${st.mtimeMs}` : "absent";
 }
 
-// Fields are separated by tabs, rows by newlines: a value holding either (or a "%") is
-// percent-encoded. Partner ids, serials and times never do; a subject may.
+/** The table cells of every row: serial, partner, subject, notAfter's date (4 per row, ends and widths). */
+export interface IndexCells {
+  bytes: Buffer;
+  /** Byte end of cell c of row r at [4r + c] (a cell starts where the one before ends). */
+  end: Uint32Array;
+  width: Uint32Array;
+}
+
+/**
+ * The rows' `list --json` elements: row r's text is P0 V1 P1 V2 P2, where the pieces' byte lengths
+ * are pieceLen[3r..3r+2] (laid out one after another, row after row) and V1, V2 are the quoted
+ * status and the daysLeft number (the other way round when the row has DAYS_FIRST).
+ */
+export interface IndexJson {
+  pieceLen: Uint32Array;
+  /** The byte length of all the texts. */
+  length: number;
+  /** `len` bytes of the element texts from byte `from` (a fresh buffer or a view of one). */
+  read(from: number, len: number): Buffer;
+}
+
+/** The index as list and status read it (see the top of this file). Close it when done. */
+export interface IndexView {
+  readonly count: number;
+  readonly notAfterMs: Float64Array;
+  readonly flags: Uint8Array;
+  readonly partnerOf: Uint32Array;
+  readonly partners: readonly string[];
+  /** The rows status judges partners, servers and CAs by, in issue order (statusRowsOf). */
+  readonly statusRows: readonly IndexRow[];
+  cells(): IndexCells;
+  json(): IndexJson;
+  close(): void;
+}
+
+// Partner ids and status rows are text: a value holding a tab, newline or "%" is percent-encoded.
 const SPECIAL = /[%\t\n\r]/;
 const enc = (s: string) => (SPECIAL.test(s) ? s.replace(/[%\t\n\r]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`) : s);
 const dec = (s: string) => (s.includes("%") ? s.replace(/%([0-9a-f]{2})/g, (_, h: string) => String.fromCharCode(Number.parseInt(h, 16))) : s);
+const ROW_FIELDS = 10;
 
-export function encodeSummary(stamp: string, rows: readonly IndexRow[]): string {
-  let out = `${FORMAT}\t${stamp}\t${rows.length}\n`;
+export function encodeRows(rows: readonly IndexRow[]): string {
+  let out = "";
   for (const r of rows)
-    out += `${r.serial}\t${enc(r.partnerId)}\t${r.notAfter}\t${r.status === "revoked" ? "r" : "v"}\t${r.kind === "server" ? "s" : ""}\t${enc(r.subject)}\t${r.issuedAt}\t${enc(r.issuer)}\t${r.supersedes ?? ""}\t${r.overlapUntil ?? ""}\t${r.at}\t${r.len}\n`;
+    out += `${r.serial}\t${enc(r.partnerId)}\t${r.notAfter}\t${r.status === "revoked" ? "r" : "v"}\t${r.kind === "server" ? "s" : ""}\t${enc(r.subject)}\t${r.issuedAt}\t${enc(r.issuer)}\t${r.supersedes ?? ""}\t${r.overlapUntil ?? ""}\n`;
   return out;
 }
 
-/** The rows of a summary derived from journal version `stamp`; undefined when it is another's or damaged. */
-export function decodeSummary(text: string, stamp: string): IndexRow[] | undefined {
-  const nl = text.indexOf("\n");
-  const [format, head, count] = text.slice(0, nl).split("\t");
-  if (format !== FORMAT || head !== stamp) return undefined;
+/** The rows of encodeRows' text; undefined when it is damaged. */
+export function decodeRows(text: string): IndexRow[] | undefined {
   const rows: IndexRow[] = [];
-  const f: string[] = new Array(FIELDS);
-  let at = nl + 1;
-  // Fields are cut with indexOf rather than split: at 100,000 rows the per-row array and the
-  // regex test per field were most of the decode (#21).
-  const hasEscapes = text.includes("%", at);
-  while (at < text.length) {
-    const end = text.indexOf("\n", at);
-    if (end < 0) return undefined;
-    let from = at;
-    for (let i = 0; i < FIELDS - 1; i++) {
-      const tab = text.indexOf("\t", from);
-      if (tab < 0 || tab > end) return undefined;
-      f[i] = text.slice(from, tab);
-      from = tab + 1;
-    }
-    const last = text.slice(from, end);
-    if (last.includes("\t")) return undefined;
-    f[FIELDS - 1] = last;
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const f = line.split("\t").map(dec);
+    if (f.length !== ROW_FIELDS) return undefined;
     const row: IndexRow = {
       serial: f[0] as string,
-      partnerId: hasEscapes ? dec(f[1] as string) : (f[1] as string),
-      subject: hasEscapes ? dec(f[5] as string) : (f[5] as string),
+      partnerId: f[1] as string,
+      subject: f[5] as string,
       notAfter: f[2] as string,
       issuedAt: f[6] as string,
-      issuer: hasEscapes ? dec(f[7] as string) : (f[7] as string),
+      issuer: f[7] as string,
       status: f[3] === "r" ? "revoked" : "valid",
-      at: Number(f[10]),
-      len: Number(f[11]),
     };
     if (f[4] === "s") row.kind = "server";
     if (f[8]) row.supersedes = f[8];
     if (f[9]) row.overlapUntil = f[9];
     rows.push(row);
-    at = end + 1;
   }
-  return rows.length === Number(count) ? rows : undefined;
+  return rows;
 }
 
 const toRow = (r: CertRecord, at: number, len: number): IndexRow => {
@@ -138,73 +174,201 @@ export function rowsOfJournal(buf: Buffer, path: string): IndexRow[] {
   return rows;
 }
 
-async function readBuffer(path: string): Promise<Buffer> {
-  return readFile(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === "ENOENT") return Buffer.alloc(0);
-    throw err;
-  });
+const pad8 = (n: number) => (n + 7) & ~7;
+
+/** Where each section is, from the counts in the trailer. */
+function layoutOf(n: number, lens: { json: number; partners: number; status: number; cells: number }) {
+  const a = 8 * n + 4 * n + pad8(n) + pad8(lens.partners) + pad8(lens.status);
+  const b = 12 * n + 16 * n + 16 * n + lens.cells;
+  return { a, b, size: lens.json + a + b + TRAILER };
 }
 
-const statOrUndefined = (path: string) =>
-  stat(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === "ENOENT") return undefined;
-    throw err;
-  });
-
-/** The summary's text; undefined when there is none, or a link was planted in its place (#13). */
-async function readNoFollow(path: string): Promise<string | undefined> {
-  try {
-    const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      return await fh.readFile("utf8");
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    return undefined;
-  }
+/** The trailer line naming the journal version and the sections' sizes. */
+function trailerOf(stamp: string, n: number, lens: { json: number; partners: number; status: number; cells: number }): Buffer {
+  const line = `${FORMAT}\t${stamp}\t${n}\t${lens.json}\t${lens.partners}\t${lens.status}\t${lens.cells}\t${endianness()}`;
+  return Buffer.from(`${line.padEnd(TRAILER - 1, " ")}\n`, "latin1");
 }
 
-/** Writes the summary next to the journal (temp file + rename, so a reader never sees half of one). */
-async function writeSummary(path: string, text: string): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
-  try {
-    const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
-    try {
-      await fh.writeFile(text);
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch {
-    // A read-only PKI directory, a full disk: the summary is only a cache.
-    await unlink(tmp).catch(() => {});
-  }
+interface Trailer {
+  n: number;
+  lens: { json: number; partners: number; status: number; cells: number };
 }
 
-/**
- * The index's live certificates, in issue order, with only the fields list and status show:
- * from the summary when it matches the journal, else from the journal (which rebuilds the
- * summary). A damaged journal fails exactly as readIndex does.
- */
-export async function readIndexRows(indexPath: string): Promise<IndexRow[]> {
-  const view = await openIndexView(indexPath);
-  view.close();
-  return view.rows;
+/** The trailer's counts when it is this format's, for journal version `stamp` and a file of `size` bytes. */
+function readTrailer(t: Buffer, stamp: string, size: number): Trailer | undefined {
+  const f = t.toString("latin1").trimEnd().split("\t");
+  if (f.length !== 8 || f[0] !== FORMAT || f[1] !== stamp || f[7] !== endianness()) return undefined;
+  const [n, json, partners, status, cells] = f.slice(2, 7).map(Number) as [number, number, number, number, number];
+  const lens = { json, partners, status, cells };
+  if (![n, json, partners, status, cells].every((x) => Number.isSafeInteger(x) && x >= 0)) return undefined;
+  return layoutOf(n, lens).size === size ? { n, lens } : undefined;
 }
 
-export interface IndexView {
-  rows: IndexRow[];
-  /** A row's whole record, read from the journal version the rows came from. */
-  record(row: Pick<IndexRow, "serial" | "at" | "len">): CertRecord;
+/** Writes a summary's sections: the element texts as they come, then the columns and the trailer. */
+export function writeSummaryParts(parts: SummaryParts, stamp: string, emit: (b: Buffer) => void): void {
+  const n = parts.notAfterMs.length;
+  const partners = Buffer.from(parts.partners.map(enc).join("\n"));
+  const status = Buffer.from(encodeRows(parts.statusRows));
+  const lens = { json: parts.jsonLength, partners: partners.length, status: status.length, cells: parts.cells.length };
+  const zeros = (k: number) => Buffer.alloc(pad8(k) - k);
+  const view = (a: Float64Array | Uint32Array | Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  emit(view(parts.notAfterMs));
+  emit(view(parts.partnerOf));
+  emit(Buffer.concat([view(parts.flags), zeros(n)]));
+  emit(Buffer.concat([partners, zeros(partners.length)]));
+  emit(Buffer.concat([status, zeros(status.length)]));
+  emit(view(parts.pieceLen));
+  emit(view(parts.cellEnd));
+  emit(view(parts.cellWidth));
+  emit(parts.cells);
+  emit(trailerOf(stamp, n, lens));
+}
+
+/** A summary's bytes, read at an offset: from its file, or from memory. */
+interface Source {
+  size: number;
+  read(from: number, len: number): Buffer;
   close(): void;
 }
 
+function fileSource(fd: number, size: number): Source {
+  return {
+    size,
+    read(from, len) {
+      // Its own ArrayBuffer, at offset 0: the columns are viewed as typed arrays in place.
+      const buf = Buffer.allocUnsafeSlow(len);
+      for (let n = 0; n < len; ) {
+        const got = readSync(fd, buf, n, len - n, from + n);
+        if (got === 0) throw new Error("the index summary ended early");
+        n += got;
+      }
+      return buf;
+    },
+    close: () => closeSync(fd),
+  };
+}
+
+function memorySource(bytes: Buffer): Source {
+  return {
+    size: bytes.length,
+    read(from, len) {
+      const out = Buffer.allocUnsafeSlow(len);
+      bytes.copy(out, 0, from, from + len);
+      return out;
+    },
+    close() {},
+  };
+}
+
+const u32 = (b: Buffer, at: number, n: number) => new Uint32Array(b.buffer, b.byteOffset + at, n);
+
+/** The view of a summary in `src` for journal version `stamp`; undefined when it is another's or damaged. */
+function viewOf(src: Source, stamp: string): IndexView | undefined {
+  if (src.size < TRAILER) return undefined;
+  const t = readTrailer(src.read(src.size - TRAILER, TRAILER), stamp, src.size);
+  if (!t) return undefined;
+  const { n, lens } = t;
+  const { a, b } = layoutOf(n, lens);
+  const A = src.read(lens.json, a);
+  const flagsAt = 12 * n;
+  const partnersAt = flagsAt + pad8(n);
+  const statusAt = partnersAt + pad8(lens.partners);
+  const partnersText = A.toString("utf8", partnersAt, partnersAt + lens.partners);
+  const partners = n === 0 && lens.partners === 0 ? [] : partnersText.split("\n").map(dec);
+  const statusRows = decodeRows(A.toString("utf8", statusAt, statusAt + lens.status));
+  const partnerOf = u32(A, 8 * n, n);
+  if (!statusRows || partnerOf.some((p) => p >= partners.length)) return undefined;
+  let B: Buffer | undefined;
+  const columnsB = () => {
+    B ??= src.read(lens.json + a, b);
+    return B;
+  };
+  const cells = (): IndexCells => {
+    const bytes = columnsB();
+    const end = u32(bytes, 12 * n, 4 * n);
+    if (n > 0 && end[4 * n - 1] !== lens.cells) throw damaged();
+    for (let i = 1; i < end.length; i++) if ((end[i] as number) < (end[i - 1] as number)) throw damaged();
+    return { bytes: bytes.subarray(44 * n, 44 * n + lens.cells), end, width: u32(bytes, 28 * n, 4 * n) };
+  };
+  const json = (): IndexJson => {
+    const pieceLen = u32(columnsB(), 0, 3 * n);
+    let total = 0;
+    for (let i = 0; i < pieceLen.length; i++) total += pieceLen[i] as number;
+    if (total !== lens.json) throw damaged();
+    return { pieceLen, length: total, read: (from, len) => src.read(from, len) };
+  };
+  return {
+    count: n,
+    notAfterMs: new Float64Array(A.buffer, A.byteOffset, n),
+    flags: new Uint8Array(A.buffer, A.byteOffset + flagsAt, n),
+    partnerOf,
+    partners,
+    statusRows,
+    cells,
+    json,
+    close: () => src.close(),
+  };
+}
+
+const damaged = () => corruptError("index.jsonl.summary", undefined, "the index summary is damaged; run `mtls doctor --fix`");
+
+/** A summary built from the journal's bytes, held in memory (a store without a summary file, or one that cannot be written). */
+export function summaryInMemory(journal: Buffer, name: string, stamp: string): Buffer {
+  const chunks: Buffer[] = [];
+  const parts = summaryParts(journal, name, (b) => chunks.push(b));
+  writeSummaryParts(parts, stamp, (b) => chunks.push(Buffer.from(b)));
+  return Buffer.concat(chunks);
+}
+
+/** The view of the index journal `journal` (all of it), built in memory. */
+export function viewOfJournal(journal: Buffer, name: string): IndexView {
+  return viewOf(memorySource(summaryInMemory(journal, name, "memory")), "memory") as IndexView;
+}
+
+/** Builds the summary into a new file next to `path`; its descriptor, or undefined when the directory takes no file. */
+function buildFile(path: string, journal: Buffer, name: string, stamp: string): { fd: number; tmp: string } | undefined {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+  let fd: number;
+  try {
+    fd = openSync(tmp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+  } catch {
+    return undefined; // a read-only PKI directory: the summary is only a cache
+  }
+  try {
+    let at = 0;
+    const put = (b: Buffer) => {
+      for (let n = 0; n < b.length; ) n += writeSync(fd, b, n, b.length - n, at + n);
+      at += b.length;
+    };
+    writeSummaryParts(summaryParts(journal, name, put), stamp, put);
+    return { fd, tmp };
+  } catch (err) {
+    closeSync(fd);
+    unlinkSync(tmp);
+    if ((err as NodeJS.ErrnoException).code && (err as { name?: string }).name !== "MtlsError") return undefined; // a full disk
+    throw err;
+  }
+}
+
+/** The summary file when it is there, not a link (#13), and derived from journal version `stamp`. */
+function openCurrent(path: string, stamp: string): IndexView | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  const view = viewOf(fileSource(fd, fstatSync(fd).size), stamp);
+  if (!view) closeSync(fd);
+  return view;
+}
+
 /**
- * The rows, and a reader of their records that goes through a window of the journal, so that
- * printing 100,000 records never holds the journal or its parsed records whole. The journal is
- * opened first and the summary checked against that open file: an append after it only adds
- * lines past the rows' offsets, and a compaction (a rename) leaves the open file as it was.
+ * The index as list and status read it: from the summary when it matches the journal, else
+ * built from the journal (and written for the next reader when the journal did not change while
+ * it was read). The journal is opened first and the summary checked against that open file: an
+ * append or a compaction after it leaves what this reader shows consistent with one version.
+ * A damaged journal fails exactly as readIndex does.
  */
 export async function openIndexView(indexPath: string): Promise<IndexView> {
   let fd: number | undefined;
@@ -213,60 +377,73 @@ export async function openIndexView(indexPath: string): Promise<IndexView> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
   }
-  const st = fd === undefined ? undefined : fstatSync(fd);
-  const stamp = stampOf(st);
-  const path = summaryPath(indexPath);
-  const cached = await readNoFollow(path);
-  let rows = cached === undefined ? undefined : decodeSummary(cached, stamp);
-  if (!rows) {
-    const buf = Buffer.alloc(st?.size ?? 0);
-    if (fd !== undefined) for (let n = 0; n < buf.length; ) n += readSync(fd, buf, n, buf.length - n, n) || buf.length;
-    rows = rowsOfJournal(buf, indexPath);
+  try {
+    const st = fd === undefined ? undefined : fstatSync(fd);
+    const stamp = stampOf(st);
+    const path = summaryPath(indexPath);
+    const current = openCurrent(path, stamp);
+    if (current) return current;
+    const journal = Buffer.alloc(st?.size ?? 0);
+    if (fd !== undefined) for (let n = 0; n < journal.length; ) n += readSync(fd, journal, n, journal.length - n, n) || journal.length;
+    const built = buildFile(path, journal, indexPath, stamp);
+    if (!built) return viewOfJournal(journal, indexPath);
     // Only a journal that did not change while it was read may be summarised under its stamp.
-    if (st && stampOf(await statOrUndefined(indexPath)) === stamp) await writeSummary(path, encodeSummary(stamp, rows));
+    if (st && stampOf(await statOrUndefined(indexPath)) === stamp) renameSync(built.tmp, path);
+    else unlinkSync(built.tmp);
+    return viewOf(fileSource(built.fd, fstatSync(built.fd).size), stamp) as IndexView;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
-  const WINDOW = 1 << 20;
-  let win = Buffer.alloc(0);
-  let from = 0;
-  return {
-    rows,
-    record(row) {
-      if (fd === undefined || row.at === undefined || row.len === undefined) throw corruptError(indexPath, undefined, `no record for ${row.serial}`);
-      if (row.at < from || row.at + row.len > from + win.length) {
-        win = Buffer.alloc(Math.max(WINDOW, row.len));
-        win = win.subarray(0, readSync(fd, win, 0, win.length, row.at));
-        from = row.at;
-      }
-      return recordOfLine(win.toString("utf8", row.at - from, row.at - from + row.len), row, indexPath);
-    },
-    close() {
-      if (fd !== undefined) closeSync(fd);
-      fd = undefined;
-    },
-  };
 }
 
-/** The record on a row's line: it must be there, and be that serial's. */
-export function recordOfLine(line: string, row: Pick<IndexRow, "serial">, indexName: string): CertRecord {
-  const parsed = parseRecord<CertRecord>(line, checkCertRecord);
-  if ("bad" in parsed || parsed.record.serial !== row.serial)
-    throw corruptError(indexName, undefined, `the record of ${row.serial} is not where the summary says`);
-  return parsed.record;
+const statOrUndefined = (path: string) =>
+  stat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return undefined;
+    throw err;
+  });
+
+async function readBuffer(path: string): Promise<Buffer> {
+  return readFile(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return Buffer.alloc(0);
+    throw err;
+  });
+}
+
+/** The summary's bytes; undefined when there is none, or a link was planted in its place (#13). */
+async function readNoFollow(path: string): Promise<Buffer | undefined> {
+  try {
+    const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      return await fh.readFile();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return undefined;
+  }
 }
 
 /**
  * For doctor: a summary that claims to match the journal but says something else (edited,
- * damaged) is a problem; a stale one is not (the next reader rebuilds it). The rows it should
- * hold are derived from the journal again here.
+ * damaged) is a problem; a stale one, or one of another format version, is not (the next reader
+ * rebuilds it). What it should hold is derived from the journal again here, byte for byte.
  */
-export async function checkSummary(indexPath: string, _records?: readonly CertRecord[]): Promise<string | undefined> {
-  const text = await readNoFollow(summaryPath(indexPath));
-  if (text === undefined) return undefined;
+export async function checkSummary(indexPath: string): Promise<string | undefined> {
+  const bytes = await readNoFollow(summaryPath(indexPath));
+  if (bytes === undefined) return undefined;
   const stamp = stampOf(await statOrUndefined(indexPath));
-  const head = text.slice(0, text.indexOf("\n")).split("\t");
-  if (head[0] !== FORMAT) return head[0]?.startsWith("mtls-index-summary ") ? undefined : "is not an index summary mtls wrote";
-  if (head[1] !== stamp) return undefined;
-  const rows = decodeSummary(text, stamp);
-  if (!rows) return "is damaged";
-  return encodeSummary(stamp, rowsOfJournal(await readBuffer(indexPath), indexPath)) === encodeSummary(stamp, rows) ? undefined : "does not match index.jsonl";
+  const trailer = bytes.subarray(Math.max(0, bytes.length - TRAILER)).toString("latin1");
+  if (!trailer.startsWith(FORMAT)) return bytes.subarray(0, ANY_FORMAT.length).toString("latin1") === ANY_FORMAT ? undefined : "is not an index summary mtls wrote";
+  if (trailer.split("\t")[1] !== stamp) return undefined;
+  if (!viewOf(memorySource(bytes), stamp)) return "is damaged";
+  return summaryInMemory(await readBuffer(indexPath), indexPath, stamp).equals(bytes) ? undefined : "does not match index.jsonl";
+}
+
+/** For doctor --fix: writes the summary of the journal as it is now (best effort: it is a cache). */
+export async function rebuildSummary(indexPath: string): Promise<void> {
+  try {
+    (await openIndexView(indexPath)).close();
+  } catch {
+    // A damaged journal is doctor's other finding; the next reader fails on it as readIndex does.
+  }
 }

@@ -1,0 +1,159 @@
+// Building the index summary (index-summary.ts) from the journal: every record parsed and checked
+// once, its `list --json` element and table cells rendered once, for every later run to copy (#21).
+import { randomBytes } from "node:crypto";
+import { displayWidth, isPlain, safeJson, safeValue } from "../display-text.js";
+import type { CertRecord } from "./index-file.js";
+import { DAYS_FIRST, ELEMENT_INDENT, type IndexRow, REVOKED, rowsOfJournal, SERVER } from "./index-summary.js";
+
+export interface SummaryParts {
+  notAfterMs: Float64Array;
+  partnerOf: Uint32Array;
+  flags: Uint8Array;
+  partners: string[];
+  statusRows: IndexRow[];
+  pieceLen: Uint32Array;
+  cellEnd: Uint32Array;
+  cellWidth: Uint32Array;
+  cells: Buffer;
+  jsonLength: number;
+}
+
+const CHUNK = 1 << 20;
+
+/**
+ * The summary's columns of the journal `journal` (named `name` in errors), its element texts
+ * passed to `emitJson` in order as they are rendered. A damaged journal fails as readIndex does.
+ */
+export function summaryParts(journal: Buffer, name: string, emitJson: (b: Buffer) => void): SummaryParts {
+  const rows = rowsOfJournal(journal, name);
+  const n = rows.length;
+  const p: SummaryParts = {
+    notAfterMs: new Float64Array(n),
+    partnerOf: new Uint32Array(n),
+    flags: new Uint8Array(n),
+    partners: [],
+    statusRows: statusRowsOf(rows),
+    pieceLen: new Uint32Array(3 * n),
+    cellEnd: new Uint32Array(4 * n),
+    cellWidth: new Uint32Array(4 * n),
+    cells: Buffer.alloc(0),
+    jsonLength: 0,
+  };
+  const partnerNo = new Map<string, number>();
+  const element = elementCutter();
+  let json = "";
+  let cells = "";
+  let cellBytes = 0;
+  for (let i = 0; i < n; i++) {
+    const row = rows[i] as IndexRow;
+    const at = row.at as number;
+    const record = JSON.parse(journal.toString("utf8", at, at + (row.len as number))) as CertRecord;
+    p.notAfterMs[i] = Date.parse(row.notAfter);
+    p.flags[i] = (row.status === "revoked" ? REVOKED : 0) | (row.kind === "server" ? SERVER : 0);
+    let no = partnerNo.get(row.partnerId);
+    if (no === undefined) partnerNo.set(row.partnerId, (no = p.partners.push(row.partnerId) - 1));
+    p.partnerOf[i] = no;
+    const [p0, p1, p2, daysFirst] = element(record);
+    if (daysFirst) p.flags[i] = (p.flags[i] as number) | DAYS_FIRST;
+    p.pieceLen[3 * i] = Buffer.byteLength(p0);
+    p.pieceLen[3 * i + 1] = Buffer.byteLength(p1);
+    p.pieceLen[3 * i + 2] = Buffer.byteLength(p2);
+    json += p0 + p1 + p2;
+    if (json.length >= CHUNK) {
+      p.jsonLength += emitString(json, emitJson);
+      json = "";
+    }
+    const raw = [row.serial, row.partnerId, row.subject, row.notAfter.slice(0, 10)];
+    for (let c = 0; c < 4; c++) {
+      const r = raw[c] as string;
+      const cell = isPlain(r) ? r : safeValue(r);
+      cells += cell;
+      cellBytes += isPlain(cell) ? cell.length : Buffer.byteLength(cell);
+      p.cellEnd[4 * i + c] = cellBytes;
+      p.cellWidth[4 * i + c] = displayWidth(cell);
+    }
+  }
+  if (json) p.jsonLength += emitString(json, emitJson);
+  p.cells = Buffer.from(cells);
+  return p;
+}
+
+function emitString(s: string, emit: (b: Buffer) => void): number {
+  const b = Buffer.from(s);
+  emit(b);
+  return b.length;
+}
+
+/**
+ * The --json element of a record as the writer prints it (`JSON.stringify(Object.assign(record,
+ * { status, daysLeft }), null, 2)`, indented for its place, made safe), cut where the two values
+ * of the run go. The values are placed as tokens no record can hold (random per build) and
+ * found again; a record that somehow holds one fails loudly rather than print wrong text.
+ */
+function elementCutter(): (r: CertRecord) => [string, string, string, boolean] {
+  const id = randomBytes(16).toString("hex");
+  const tokS = `@status-${id}@`;
+  const tokD = `@days-${id}@`;
+  const qs = `"${tokS}"`;
+  const qd = `"${tokD}"`;
+  return (record) => {
+    const text = safeJson(
+      JSON.stringify(Object.assign(record, { status: tokS, daysLeft: tokD }), null, 2).replaceAll("\n", `\n${ELEMENT_INDENT}`),
+    );
+    const s = text.indexOf(qs);
+    const d = text.indexOf(qd);
+    if (s < 0 || d < 0 || text.indexOf(qs, s + 1) >= 0 || text.indexOf(qd, d + 1) >= 0) throw new Error(`the --json text of ${record.serial} could not be cut`);
+    const [first, firstLen, second, secondLen] = s < d ? [s, qs.length, d, qd.length] : [d, qd.length, s, qs.length];
+    return [text.slice(0, first), text.slice(first + firstLen, second), text.slice(second + secondLen), d < s];
+  };
+}
+
+const isRotating = (r: IndexRow) => r.supersedes !== undefined || r.overlapUntil !== undefined;
+
+/**
+ * The rows status needs to judge every partner, server and CA exactly as it would from all rows
+ * (#21), in issue order:
+ * - every server certificate (each is judged on its own);
+ * - per partner that ever rotated, or whose times are not in the plain form (string order is
+ *   time order only for one form): all its certificates;
+ * - per other partner: the first newest certificate, the first newest unrevoked one and the first
+ *   latest issued one. assessPartner looks only at these: its newest certificate, the newest
+ *   valid one (the newest unrevoked, when that has not expired: any other valid one is older),
+ *   and whether any was issued after an offboarding;
+ * - per issuer: the unrevoked certificate that expires last (whether the CA still has valid ones).
+ */
+export function statusRowsOf(rows: readonly IndexRow[]): IndexRow[] {
+  const keep = new Set<IndexRow>();
+  const groups = new Map<string, IndexRow[]>();
+  const lastByIssuer = new Map<string, IndexRow>();
+  for (const r of rows) {
+    if (r.kind === "server") keep.add(r);
+    else {
+      const g = groups.get(r.partnerId);
+      if (g) g.push(r);
+      else groups.set(r.partnerId, [r]);
+    }
+    const last = lastByIssuer.get(r.issuer);
+    if (r.status !== "revoked" && (!last || Date.parse(r.notAfter) > Date.parse(last.notAfter))) lastByIssuer.set(r.issuer, r);
+  }
+  for (const r of lastByIssuer.values()) keep.add(r);
+  const first = (g: readonly IndexRow[], better: (a: IndexRow, b: IndexRow) => boolean, ok: (r: IndexRow) => boolean = () => true) => {
+    let best: IndexRow | undefined;
+    for (const r of g) if (ok(r) && (!best || better(r, best))) best = r;
+    if (best) keep.add(best);
+  };
+  for (const g of groups.values()) {
+    if (g.some((r) => isRotating(r) || r.notAfter.length !== 20 || r.issuedAt.length !== 20)) {
+      for (const r of g) keep.add(r);
+      continue;
+    }
+    first(g, (a, b) => a.notAfter > b.notAfter);
+    first(
+      g,
+      (a, b) => a.notAfter > b.notAfter,
+      (r) => r.status !== "revoked",
+    );
+    first(g, (a, b) => a.issuedAt > b.issuedAt);
+  }
+  return rows.filter((r) => keep.has(r)).map(({ at: _a, len: _l, ...r }) => r);
+}
