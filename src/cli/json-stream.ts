@@ -25,57 +25,58 @@ function hasStreamedList(v: unknown, depth = 0): boolean {
 }
 
 /**
- * Writes `JSON.stringify(value, null, 2)` through `write`, in pieces of about 64 KiB: objects
- * and arrays at the top are opened here, and each element is stringified on its own (its
- * newlines, never inside a JSON string, get the element's indentation). A list that has its
- * elements' text goes through `writeBytes`, when given.
+ * `JSON.stringify(value, null, 2)` in pieces of about 64 KiB: objects and arrays at the top are
+ * opened here, and each element is stringified on its own (its newlines, never inside a JSON
+ * string, get the element's indentation). A list that has its elements' text gives it as bytes,
+ * which come as they are (Uint8Array pieces, already made safe); strings are yet to be.
  */
-export function writeJsonPretty(value: unknown, write: (text: string) => void, writeBytes?: (bytes: Uint8Array) => void): void {
+export function* jsonPrettyPieces(value: unknown): Generator<string | Uint8Array> {
   if (!hasStreamedList(value)) {
-    write(JSON.stringify(value, null, 2));
+    yield JSON.stringify(value, null, 2);
     return;
   }
   let buf = "";
-  const put = (s: string) => {
+  function* put(s: string): Generator<string> {
     buf += s;
     if (buf.length >= CHUNK) {
-      write(buf);
+      yield buf;
       buf = "";
     }
-  };
-  const walk = (v: unknown, indent: string) => {
-    const raw = writeBytes && isIterableList(v) && hasRawJson(v) ? v.rawJson(`${indent}  `) : undefined;
-    if (raw && writeBytes) {
+  }
+  function* walk(v: unknown, indent: string): Generator<string | Uint8Array> {
+    const raw = isIterableList(v) && hasRawJson(v) ? v.rawJson(`${indent}  `) : undefined;
+    if (raw) {
       // The elements come joined by ",\n" and their indentation, as below.
-      put((v as RawJsonList).length ? `[\n${indent}  ` : "[");
-      if (buf) write(buf);
+      const some = (v as RawJsonList).length > 0;
+      yield* put(some ? `[\n${indent}  ` : "[");
+      if (buf) yield buf;
       buf = "";
-      for (const b of raw) writeBytes(b);
-      put((v as RawJsonList).length ? `\n${indent}]` : "]");
+      yield* raw;
+      yield* put(some ? `\n${indent}]` : "]");
       return;
     }
     if (isIterableList(v)) {
       let first = true;
       for (const el of v) {
-        put(`${first ? "[\n" : ",\n"}${indent}  `);
+        yield* put(`${first ? "[\n" : ",\n"}${indent}  `);
         first = false;
-        put(JSON.stringify(el ?? null, null, 2).replaceAll("\n", `\n${indent}  `));
+        yield* put(JSON.stringify(el ?? null, null, 2).replaceAll("\n", `\n${indent}  `));
       }
-      put(first ? "[]" : `\n${indent}]`);
+      yield* put(first ? "[]" : `\n${indent}]`);
       return;
     }
     if (!hasStreamedList(v)) {
-      put((JSON.stringify(v, null, 2) ?? "null").replaceAll("\n", `\n${indent}`));
+      yield* put((JSON.stringify(v, null, 2) ?? "null").replaceAll("\n", `\n${indent}`));
       return;
     }
     const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined && typeof x !== "function");
-    put("{");
-    entries.forEach(([k, x], i) => {
-      put(`${i ? "," : ""}\n${indent}  ${JSON.stringify(k)}: `);
-      walk(x, `${indent}  `);
-    });
-    put(entries.length ? `\n${indent}}` : "}");
-  };
-  walk(value, "");
-  if (buf) write(buf);
+    yield* put("{");
+    for (const [i, [k, x]] of entries.entries()) {
+      yield* put(`${i ? "," : ""}\n${indent}  ${JSON.stringify(k)}: `);
+      yield* walk(x, `${indent}  `);
+    }
+    yield* put(entries.length ? `\n${indent}}` : "}");
+  }
+  yield* walk(value, "");
+  if (buf) yield buf;
 }

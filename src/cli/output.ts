@@ -1,7 +1,7 @@
 // Rendering for people (colour, tables) and for scripts (--json). The only module that imports chalk.
 import { Chalk, type ChalkInstance } from "chalk";
 import { Exit, type ExitCode, MtlsError } from "../core/errors.js";
-import { writeJsonPretty } from "./json-stream.js";
+import { jsonPrettyPieces } from "./json-stream.js";
 import { displayWidth } from "../core/display-text.js";
 import { cellText, safeDeep, safeJson, safeText, safeValue } from "./terminal-safe.js";
 
@@ -93,10 +93,22 @@ export class Output {
    * A result too large to render as one string (a table of 100,000 certificates): `human` yields
    * it in pieces, written as they come, and makes its own cells safe (see tableChunks).
    */
-  resultChunks<T>(value: T, human: (v: T, s: Styles) => Iterable<string | Uint8Array>): void {
+  async resultChunks<T>(value: T, human: (v: T, s: Styles) => Iterable<string | Uint8Array>): Promise<void> {
     this.resultValue = this.opts.json ? this.withoutWarnings(value) : value;
     this.hasResult = true;
-    if (!this.opts.json) for (const chunk of human(value, this.out)) this.stdout.write(chunk);
+    if (!this.opts.json) await this.writeAll(human(value, this.out));
+  }
+
+  /**
+   * Writes pieces to stdout, waiting for it to drain whenever its buffer is full: a pipe takes
+   * writes asynchronously, and 60 MB of `list --json` would otherwise all be queued in memory (#21).
+   */
+  private async writeAll(pieces: Iterable<string | Uint8Array>, text: (s: string) => string = (s) => s): Promise<void> {
+    for (const piece of pieces) {
+      // A reader that went away (`mtls list | head -1`): the rest has nowhere to go.
+      if (this.stdout.destroyed) return;
+      if (this.stdout.write(typeof piece === "string" ? text(piece) : piece) === false) await drained(this.stdout);
+    }
   }
 
   /**
@@ -175,22 +187,29 @@ export class Output {
   }
 
   /** Writes the one JSON document (with --json) and returns the process exit code. */
-  finish(): ExitCode {
+  async finish(): Promise<ExitCode> {
     if (this.opts.json) {
       const doc: Record<string, unknown> = { schemaVersion: 1, command: this.command, ok: this.exitCode === Exit.OK, exitCode: this.exitCode };
       if (this.error) doc.error = this.error;
       else doc.result = this.hasResult ? this.resultValue : null;
       doc.warnings = this.warnings;
-      // Raw pieces (a list's elements as the index summary holds them) were made safe when written there.
-      writeJsonPretty(
-        doc,
-        (text) => this.stdout.write(safeJson(text)),
-        (bytes) => this.stdout.write(bytes),
-      );
+      // Byte pieces (a list's elements as the index summary holds them) were made safe when written there.
+      await this.writeAll(jsonPrettyPieces(doc), safeJson);
       this.stdout.write("\n");
     }
     return this.exitCode;
   }
+}
+
+/** Resolves when `stream` drains, or can take no more (closed, failed: its error is handled elsewhere). */
+function drained(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off("drain", done).off("close", done).off("error", done);
+      resolve();
+    };
+    stream.on("drain", done).on("close", done).on("error", done);
+  });
 }
 
 export function toMtlsError(err: unknown): MtlsError {

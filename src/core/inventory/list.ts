@@ -102,9 +102,9 @@ export async function streamCertificates(pki: Pki, p: ListParams = {}): Promise<
   const certificates: StreamedList<ListedCert> = {
     length: sel.length,
     *[Symbol.iterator]() {
-      for (const el of closing(view, elementTexts(view, sel, false))) yield JSON.parse(el.toString("utf8")) as ListedCert;
+      for (const el of closing(view, elementTexts(view, sel))) yield JSON.parse(el.toString("utf8")) as ListedCert;
     },
-    rawJson: (indent) => (indent === ELEMENT_INDENT ? closing(view, elementTexts(view, sel, true)) : undefined),
+    rawJson: (indent) => (indent === ELEMENT_INDENT ? closing(view, joinedElements(view, sel)) : undefined),
   };
   return { certificates, warnDays: Math.round(windowMs / DAY) };
 }
@@ -163,8 +163,8 @@ function selectRows(view: IndexView, p: ListParams, at: Date, windowMs: number):
 
 const OUT = 1 << 20;
 const WINDOW = 1 << 20;
-const STATUS_JSON = CERT_STATUSES.map((s) => Buffer.from(JSON.stringify(s)));
-const SEPARATOR = Buffer.from(`,\n${ELEMENT_INDENT}`);
+const STATUS_JSON = CERT_STATUSES.map((st) => JSON.stringify(st));
+const SEPARATOR = `,\n${ELEMENT_INDENT}`;
 
 /** Writes ASCII `s` into `out` at `o`; returns the new offset. */
 function putAscii(out: Buffer, o: number, s: string): number {
@@ -172,44 +172,81 @@ function putAscii(out: Buffer, o: number, s: string): number {
   return o;
 }
 
-/**
- * The selected rows' --json elements: joined by the writer's separator in pieces of about 1 MiB
- * (`joined`), or one buffer per element. The summary's text is read through a 1 MiB window.
- */
-function* elementTexts(view: IndexView, sel: Selection, joined: boolean): Generator<Buffer> {
-  const { pieceLen, read, length: total } = view.json();
-  let win: Buffer = Buffer.alloc(0);
-  let winFrom = 0;
-  let pos = 0; // where row r's text starts
+/** Where each selected row's text starts in the summary's element texts. */
+function* rowStarts(pieceLen: Uint32Array, sel: Selection): Generator<[k: number, i: number, pos: number]> {
+  let pos = 0;
   let r = 0;
-  let out: Buffer = Buffer.allocUnsafe(OUT);
-  let o = 0;
   for (let k = 0; k < sel.length; k++) {
     const i = sel.row[k] as number;
     for (; r < i; r++) pos += (pieceLen[3 * r] as number) + (pieceLen[3 * r + 1] as number) + (pieceLen[3 * r + 2] as number);
-    const l0 = pieceLen[3 * i] as number;
-    const l1 = pieceLen[3 * i + 1] as number;
-    const len = l0 + l1 + (pieceLen[3 * i + 2] as number);
-    if (pos < winFrom || pos + len > winFrom + win.length) {
-      win = read(pos, Math.max(len, Math.min(WINDOW, total - pos)));
+    yield [k, i, pos];
+  }
+}
+
+/** Row i's element with its two values put in, from its text at `at` in `src`, into `out` at `o`; returns the new offset. */
+function putElement(out: Buffer, o: number, src: Buffer, at: number, pieceLen: Uint32Array, i: number, daysFirst: boolean, status: string, days: string): number {
+  const l0 = pieceLen[3 * i] as number;
+  const l1 = pieceLen[3 * i + 1] as number;
+  const l2 = pieceLen[3 * i + 2] as number;
+  // copyWithin within one buffer allocates nothing; Buffer.copy made a view per call (#21).
+  if (src === out) out.copyWithin(o, at, at + l0);
+  else src.copy(out, o, at, at + l0);
+  o = putAscii(out, o + l0, daysFirst ? days : status);
+  if (src === out) out.copyWithin(o, at + l0, at + l0 + l1);
+  else src.copy(out, o, at + l0, at + l0 + l1);
+  o = putAscii(out, o + l1, daysFirst ? status : days);
+  if (src === out) out.copyWithin(o, at + l0 + l1, at + l0 + l1 + l2);
+  else src.copy(out, o, at + l0 + l1, at + l0 + l1 + l2);
+  return o + l2;
+}
+
+/**
+ * The selected rows' --json elements, joined by the writer's separator, in pieces of about
+ * 1 MiB. Each piece is the output part of a buffer whose first part is a window on the
+ * summary's texts, so that every copy stays within one buffer.
+ */
+function* joinedElements(view: IndexView, sel: Selection): Generator<Buffer> {
+  const { pieceLen, read, length: total } = view.json();
+  let arena = Buffer.alloc(0);
+  let wcap = 0; // the window is arena[0, winLen), the texts from winFrom on; the output starts at wcap
+  let winFrom = 0;
+  let winLen = 0;
+  let o = 0;
+  for (const [k, i, pos] of rowStarts(pieceLen, sel)) {
+    const len = (pieceLen[3 * i] as number) + (pieceLen[3 * i + 1] as number) + (pieceLen[3 * i + 2] as number);
+    const days = JSON.stringify(sel.daysLeft[k]);
+    const need = len + days.length + 32;
+    if (o + need > arena.length || len > wcap) {
+      if (o > wcap) yield arena.subarray(wcap, o);
+      // What the window holds from this row on moves to the new buffer.
+      const keep = pos >= winFrom && pos < winFrom + winLen ? winLen - (pos - winFrom) : 0;
+      const w = Math.max(WINDOW, len, keep);
+      const next = Buffer.allocUnsafeSlow(w + Math.max(OUT, need));
+      if (keep > 0) arena.copy(next, 0, pos - winFrom, winLen);
+      [arena, wcap, winFrom, winLen, o] = [next, w, pos, keep, w];
+    }
+    if (pos < winFrom || pos + len > winFrom + winLen) {
+      winLen = Math.min(wcap, total - pos);
+      read(pos, winLen, arena, 0);
       winFrom = pos;
     }
-    const days = JSON.stringify(sel.daysLeft[k]);
-    const need = len + days.length + 16;
-    if (o + need > out.length || (!joined && o > 0)) {
-      yield out.subarray(0, o);
-      out = Buffer.allocUnsafe(Math.max(joined ? OUT : need, need));
-      o = 0;
-    }
-    if (joined && k > 0) o += SEPARATOR.copy(out, o);
-    const status = STATUS_JSON[sel.status[k] as number] as Buffer;
+    if (k > 0) o = putAscii(arena, o, SEPARATOR);
     const daysFirst = ((view.flags[i] as number) & DAYS_FIRST) !== 0;
-    const at = pos - winFrom;
-    o += win.copy(out, o, at, at + l0);
-    o = daysFirst ? putAscii(out, o, days) : o + status.copy(out, o);
-    o += win.copy(out, o, at + l0, at + l0 + l1);
-    o = daysFirst ? o + status.copy(out, o) : putAscii(out, o, days);
-    o += win.copy(out, o, at + l0 + l1, at + len);
+    o = putElement(arena, o, arena, pos - winFrom, pieceLen, i, daysFirst, STATUS_JSON[sel.status[k] as number] as string, days);
   }
-  if (o > 0) yield out.subarray(0, o);
+  if (o > wcap) yield arena.subarray(wcap, o);
+}
+
+/** The selected rows' --json elements one by one (the slow way, for a writer that wants objects). */
+function* elementTexts(view: IndexView, sel: Selection): Generator<Buffer> {
+  const { pieceLen, read } = view.json();
+  for (const [k, i, pos] of rowStarts(pieceLen, sel)) {
+    const len = (pieceLen[3 * i] as number) + (pieceLen[3 * i + 1] as number) + (pieceLen[3 * i + 2] as number);
+    const text = Buffer.alloc(len);
+    read(pos, len, text, 0);
+    const days = JSON.stringify(sel.daysLeft[k]);
+    const out = Buffer.alloc(len + days.length + 16);
+    const daysFirst = ((view.flags[i] as number) & DAYS_FIRST) !== 0;
+    yield out.subarray(0, putElement(out, 0, text, 0, pieceLen, i, daysFirst, STATUS_JSON[sel.status[k] as number] as string, days));
+  }
 }

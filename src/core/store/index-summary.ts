@@ -73,8 +73,8 @@ export interface IndexJson {
   pieceLen: Uint32Array;
   /** The byte length of all the texts. */
   length: number;
-  /** `len` bytes of the element texts from byte `from` (a fresh buffer or a view of one). */
-  read(from: number, len: number): Buffer;
+  /** Reads `len` bytes of the element texts from byte `from` into `into` at `at`. */
+  read(from: number, len: number, into: Buffer, at: number): void;
 }
 
 /** The index as list and status read it (see the top of this file). Close it when done. */
@@ -227,22 +227,19 @@ export function writeSummaryParts(parts: SummaryParts, stamp: string, emit: (b: 
 /** A summary's bytes, read at an offset: from its file, or from memory. */
 interface Source {
   size: number;
-  read(from: number, len: number): Buffer;
+  readInto(from: number, len: number, into: Buffer, at: number): void;
   close(): void;
 }
 
 function fileSource(fd: number, size: number): Source {
   return {
     size,
-    read(from, len) {
-      // Its own ArrayBuffer, at offset 0: the columns are viewed as typed arrays in place.
-      const buf = Buffer.allocUnsafeSlow(len);
+    readInto(from, len, into, at) {
       for (let n = 0; n < len; ) {
-        const got = readSync(fd, buf, n, len - n, from + n);
-        if (got === 0) throw new Error("the index summary ended early");
+        const got = readSync(fd, into, at + n, len - n, from + n);
+        if (got === 0) throw damaged();
         n += got;
       }
-      return buf;
     },
     close: () => closeSync(fd),
   };
@@ -251,13 +248,18 @@ function fileSource(fd: number, size: number): Source {
 function memorySource(bytes: Buffer): Source {
   return {
     size: bytes.length,
-    read(from, len) {
-      const out = Buffer.allocUnsafeSlow(len);
-      bytes.copy(out, 0, from, from + len);
-      return out;
+    readInto(from, len, into, at) {
+      bytes.copy(into, at, from, from + len);
     },
     close() {},
   };
+}
+
+/** `len` bytes at `from` in a buffer of their own (offset 0: the columns are viewed as typed arrays in place). */
+function readFresh(src: Source, from: number, len: number): Buffer {
+  const buf = Buffer.allocUnsafeSlow(len);
+  src.readInto(from, len, buf, 0);
+  return buf;
 }
 
 const u32 = (b: Buffer, at: number, n: number) => new Uint32Array(b.buffer, b.byteOffset + at, n);
@@ -265,11 +267,11 @@ const u32 = (b: Buffer, at: number, n: number) => new Uint32Array(b.buffer, b.by
 /** The view of a summary in `src` for journal version `stamp`; undefined when it is another's or damaged. */
 function viewOf(src: Source, stamp: string): IndexView | undefined {
   if (src.size < TRAILER) return undefined;
-  const t = readTrailer(src.read(src.size - TRAILER, TRAILER), stamp, src.size);
+  const t = readTrailer(readFresh(src, src.size - TRAILER, TRAILER), stamp, src.size);
   if (!t) return undefined;
   const { n, lens } = t;
   const { a, b } = layoutOf(n, lens);
-  const A = src.read(lens.json, a);
+  const A = readFresh(src, lens.json, a);
   const flagsAt = 12 * n;
   const partnersAt = flagsAt + pad8(n);
   const statusAt = partnersAt + pad8(lens.partners);
@@ -280,7 +282,7 @@ function viewOf(src: Source, stamp: string): IndexView | undefined {
   if (!statusRows || partnerOf.some((p) => p >= partners.length)) return undefined;
   let B: Buffer | undefined;
   const columnsB = () => {
-    B ??= src.read(lens.json + a, b);
+    B ??= readFresh(src, lens.json + a, b);
     return B;
   };
   const cells = (): IndexCells => {
@@ -295,7 +297,7 @@ function viewOf(src: Source, stamp: string): IndexView | undefined {
     let total = 0;
     for (let i = 0; i < pieceLen.length; i++) total += pieceLen[i] as number;
     if (total !== lens.json) throw damaged();
-    return { pieceLen, length: total, read: (from, len) => src.read(from, len) };
+    return { pieceLen, length: total, read: (from, len, into, at) => src.readInto(from, len, into, at) };
   };
   return {
     count: n,
