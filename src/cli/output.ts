@@ -100,14 +100,19 @@ export class Output {
   }
 
   /**
-   * Writes pieces to stdout, waiting for it to drain whenever its buffer is full: a pipe takes
-   * writes asynchronously, and 60 MB of `list --json` would otherwise all be queued in memory (#21).
+   * Writes pieces to stdout, holding at most QUEUED bytes in its buffer: a pipe takes writes
+   * asynchronously, and 60 MB of `list --json` would otherwise all be queued in memory (#21).
+   * Waiting only above a few MiB (not for a full drain) lets the reader read while the next
+   * piece is made.
    */
   private async writeAll(pieces: Iterable<string | Uint8Array>, text: (s: string) => string = (s) => s): Promise<void> {
+    let wake: (() => void) | undefined;
+    const written = () => wake?.();
     for (const piece of pieces) {
       // A reader that went away (`mtls list | head -1`): the rest has nowhere to go.
       if (this.stdout.destroyed) return;
-      if (this.stdout.write(typeof piece === "string" ? text(piece) : piece) === false) await drained(this.stdout);
+      this.stdout.write(typeof piece === "string" ? text(piece) : piece, written);
+      while (this.stdout.writableLength > QUEUED && !this.stdout.destroyed) await new Promise<void>((resolve) => (wake = resolve));
     }
   }
 
@@ -201,16 +206,7 @@ export class Output {
   }
 }
 
-/** Resolves when `stream` drains, or can take no more (closed, failed: its error is handled elsewhere). */
-function drained(stream: NodeJS.WriteStream): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.off("drain", done).off("close", done).off("error", done);
-      resolve();
-    };
-    stream.on("drain", done).on("close", done).on("error", done);
-  });
-}
+const QUEUED = 4 << 20;
 
 export function toMtlsError(err: unknown): MtlsError {
   if (err instanceof MtlsError) return err;
