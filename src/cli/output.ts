@@ -1,8 +1,8 @@
 // Rendering for people (colour, tables) and for scripts (--json). The only module that imports chalk.
 import { Chalk, type ChalkInstance } from "chalk";
+import { displayWidth } from "../core/display-text.js";
 import { Exit, type ExitCode, MtlsError } from "../core/errors.js";
 import { jsonPrettyPieces } from "./json-stream.js";
-import { displayWidth } from "../core/display-text.js";
 import { cellText, safeDeep, safeJson, safeText, safeValue } from "./terminal-safe.js";
 
 export interface OutputOptions {

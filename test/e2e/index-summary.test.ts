@@ -5,15 +5,15 @@ import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import test from "node:test";
-import { CERT_STATUSES, listCertificates, type ListParams } from "../../src/core/inventory/list.js";
-import { openPki } from "../../src/core/session.js";
-import { assessPartners, partnerProblems } from "../../src/core/health/partners.js";
-import { expiredServerProblems } from "../../src/core/server/status.js";
-import type { CertRecord } from "../../src/core/store/index-file.js";
-import { parsePartners } from "../../src/core/store/partners.js";
-import { rowsOfJournal } from "../../src/core/store/index-summary.js";
 import { Output, tableChunks } from "../../src/cli/output.js";
 import { safeJson } from "../../src/cli/terminal-safe.js";
+import { assessPartners, partnerProblems } from "../../src/core/health/partners.js";
+import { CERT_STATUSES, type ListParams, listCertificates } from "../../src/core/inventory/list.js";
+import { expiredServerProblems } from "../../src/core/server/status.js";
+import { openPki } from "../../src/core/session.js";
+import type { CertRecord } from "../../src/core/store/index-file.js";
+import { rowsOfJournal } from "../../src/core/store/index-summary.js";
+import { parsePartners } from "../../src/core/store/partners.js";
 import { initTempCa, mtls } from "../helpers/run.js";
 
 test("a summary edited to disagree with the index: doctor reports it, --fix rebuilds it, list tells the truth again", async (t) => {
@@ -79,14 +79,18 @@ function hostileJournal(): { lines: CertRecord[]; offboarded: string } {
   const hostile = [
     cert("evil\u001b[31mred", "CN=a\nb", 100),
     cert("tab\tpart", "CN=\u0000nul", 5),
-    cert("pct%41%", "CN=100% \"quoted\" \\ back", 50),
+    cert("pct%41%", 'CN=100% "quoted" \\ back', 50),
     cert("ünï-日本", "CN=😀 wide, O=日本", 60),
     cert("bidi\u202eabc", "CN=\u2028ls \u0085nel \u200bzw", 25),
     cert("empty", "", 70),
   ];
   const locked = [cert("locked", "CN=l1", -3), cert("locked", "CN=l2", 90, { status: "revoked", revokedAt: at(-2), revocationReason: "keyCompromise" })];
   const offboarded = [cert("gone", "CN=gone", 80)];
-  const servers = [cert("server:gw1", "CN=gw1", -10, { kind: "server" }), cert("server:gw1", "CN=gw1 b", -1, { kind: "server" }), cert("server:gw2", "CN=gw2", 12, { kind: "server" })];
+  const servers = [
+    cert("server:gw1", "CN=gw1", -10, { kind: "server" }),
+    cert("server:gw1", "CN=gw1 b", -1, { kind: "server" }),
+    cert("server:gw2", "CN=gw2", 12, { kind: "server" }),
+  ];
   const odd = [
     cert("odd", "CN=days first", 33, { daysLeft: 7, status: "valid", note: "kept" } as Partial<CertRecord>),
     cert("frac", "CN=frac", 15, { notAfter: at(15).replace("Z", ".500Z") }),
@@ -94,7 +98,11 @@ function hostileJournal(): { lines: CertRecord[]; offboarded: string } {
   ];
   // daysLeft before status in the record's key order: the element's two values come the other way round.
   const first = odd[0] as CertRecord & { daysLeft?: number };
-  odd[0] = { ...Object.fromEntries(Object.entries(first).filter(([k]) => k !== "status" && k !== "daysLeft")), daysLeft: 7, status: "valid" } as unknown as CertRecord;
+  odd[0] = {
+    ...Object.fromEntries(Object.entries(first).filter(([k]) => k !== "status" && k !== "daysLeft")),
+    daysLeft: 7,
+    status: "valid",
+  } as unknown as CertRecord;
   const revokedLater: CertRecord = { ...(acme[0] as CertRecord), status: "revoked", revokedAt: at(-1), revocationReason: "superseded" };
   return { lines: [...acme, ...rot, ...rot2, ...hostile, ...locked, ...offboarded, ...servers, ...odd, revokedLater], offboarded: "gone" };
 }
@@ -148,7 +156,10 @@ test("list, list --json and status from the summary say exactly what the journal
   }
   const coloured = await mtls(["list"], { cwd: dir, env: { FORCE_COLOR: "1" } });
   assert.equal(coloured.stdout, (await renderedSlowly(pki, {}, true)).table, "list, coloured");
-  assert.ok(CERT_STATUSES.every((st) => coloured.stdout.includes(st)), "every status is listed");
+  assert.ok(
+    CERT_STATUSES.every((st) => coloured.stdout.includes(st)),
+    "every status is listed",
+  );
 
   const status = JSON.parse((await mtls(["status", "--json"], { cwd: dir })).stdout).result;
   const now = new Date();
@@ -163,7 +174,13 @@ test("list, list --json and status from the summary say exactly what the journal
   );
   const listed = (await listCertificates(await openPki(pki, { now, actor: "test" }))).certificates;
   const count = (st: string) => listed.filter((c) => c.status === st).length;
-  assert.deepEqual(status.certificates, { total: listed.length, valid: count("valid"), expiring: count("expiring"), expired: count("expired"), revoked: count("revoked") });
+  assert.deepEqual(status.certificates, {
+    total: listed.length,
+    valid: count("valid"),
+    expiring: count("expiring"),
+    expired: count("expired"),
+    revoked: count("revoked"),
+  });
   const kinds = new Set(["partner-due", "partner-locked-out", "server-cert-expired"]);
   assert.deepEqual(
     status.problems.filter((p: { kind: string }) => kinds.has(p.kind)),

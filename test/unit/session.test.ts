@@ -265,7 +265,10 @@ test("list and status read any storage: one without the directory's summary cach
 
   const shown = async (pki: typeof onMem) => {
     const t = (await listCertificateTable(pki, { partner: "listed" })).certificates;
-    return [...t.row].map((_, k) => [t.cells.bytes.toString("utf8", t.cells.end[4 * (t.row[k] as number)], t.cells.end[4 * (t.row[k] as number) + 1]), t.status[k]]);
+    return [...t.row].map((_, k) => [
+      t.cells.bytes.toString("utf8", t.cells.end[4 * (t.row[k] as number)], t.cells.end[4 * (t.row[k] as number) + 1]),
+      t.status[k],
+    ]);
   };
   assert.deepEqual(await shown(onMem), [
     ["listed", 3],

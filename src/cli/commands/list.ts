@@ -3,7 +3,7 @@ import { CERT_STATUSES, type CertStatus, type CertTable, type ListResult } from 
 import { parseDuration } from "../../core/time.js";
 import type { CliContext } from "../context.js";
 import { examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../flags.js";
-import { type Styles, tableChunks } from "../output.js";
+import type { Styles } from "../output.js";
 
 export interface ListOptions {
   partner?: string;
@@ -103,7 +103,10 @@ function daysTexts(daysLeft: Float64Array): string[] {
   for (let k = 0; k < daysLeft.length; k++) {
     const d = daysLeft[k] as number;
     let text = seen.get(d);
-    if (text === undefined) seen.set(d, (text = String(d)));
+    if (text === undefined) {
+      text = String(d);
+      seen.set(d, text);
+    }
     out[k] = text;
   }
   return out;

@@ -184,7 +184,17 @@ function* rowStarts(pieceLen: Uint32Array, sel: Selection): Generator<[k: number
 }
 
 /** Row i's element with its two values put in, from its text at `at` in `src`, into `out` at `o`; returns the new offset. */
-function putElement(out: Buffer, o: number, src: Buffer, at: number, pieceLen: Uint32Array, i: number, daysFirst: boolean, status: string, days: string): number {
+function putElement(
+  out: Buffer,
+  o: number,
+  src: Buffer,
+  at: number,
+  pieceLen: Uint32Array,
+  i: number,
+  daysFirst: boolean,
+  status: string,
+  days: string,
+): number {
   const l0 = pieceLen[3 * i] as number;
   const l1 = pieceLen[3 * i + 1] as number;
   const l2 = pieceLen[3 * i + 2] as number;

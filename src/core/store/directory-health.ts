@@ -76,12 +76,7 @@ export class DirectoryHealth implements StorageHealth {
 
   async health(p: { records?: readonly CertRecord[] }): Promise<StorageProblem[]> {
     const files = await walk(this.layout.root);
-    return [
-      ...(await this.leftovers(files)),
-      ...(await this.tornJournals()),
-      ...(await this.modes(files)),
-      ...(p.records ? await this.summary(p.records) : []),
-    ];
+    return [...(await this.leftovers(files)), ...(await this.tornJournals()), ...(await this.modes(files)), ...(p.records ? await this.summary() : [])];
   }
 
   /** A temporary mtls wrote whose writer is gone: the only kind of file a repair removes. */
@@ -172,7 +167,7 @@ export class DirectoryHealth implements StorageHealth {
   }
 
   /** index.jsonl.summary is this storage's cache of the index (for list and status): it must not disagree with it. */
-  private async summary(records: readonly CertRecord[]): Promise<StorageProblem[]> {
+  private async summary(): Promise<StorageProblem[]> {
     const why = await checkSummary(this.layout.index);
     if (!why) return [];
     const path = summaryPath(this.layout.index);

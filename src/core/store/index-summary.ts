@@ -435,7 +435,8 @@ export async function checkSummary(indexPath: string): Promise<string | undefine
   if (bytes === undefined) return undefined;
   const stamp = stampOf(await statOrUndefined(indexPath));
   const trailer = bytes.subarray(Math.max(0, bytes.length - TRAILER)).toString("latin1");
-  if (!trailer.startsWith(FORMAT)) return bytes.subarray(0, ANY_FORMAT.length).toString("latin1") === ANY_FORMAT ? undefined : "is not an index summary mtls wrote";
+  if (!trailer.startsWith(FORMAT))
+    return bytes.subarray(0, ANY_FORMAT.length).toString("latin1") === ANY_FORMAT ? undefined : "is not an index summary mtls wrote";
   if (trailer.split("\t")[1] !== stamp) return undefined;
   if (!viewOf(memorySource(bytes), stamp)) return "is damaged";
   return summaryInMemory(await readBuffer(indexPath), indexPath, stamp).equals(bytes) ? undefined : "does not match index.jsonl";

@@ -51,7 +51,10 @@ export function summaryParts(journal: Buffer, name: string, emitJson: (b: Buffer
     p.notAfterMs[i] = Date.parse(row.notAfter);
     p.flags[i] = (row.status === "revoked" ? REVOKED : 0) | (row.kind === "server" ? SERVER : 0);
     let no = partnerNo.get(row.partnerId);
-    if (no === undefined) partnerNo.set(row.partnerId, (no = p.partners.push(row.partnerId) - 1));
+    if (no === undefined) {
+      no = p.partners.push(row.partnerId) - 1;
+      partnerNo.set(row.partnerId, no);
+    }
     p.partnerOf[i] = no;
     const [p0, p1, p2, daysFirst] = element(record);
     if (daysFirst) p.flags[i] = (p.flags[i] as number) | DAYS_FIRST;
@@ -97,9 +100,7 @@ function elementCutter(): (r: CertRecord) => [string, string, string, boolean] {
   const qs = `"${tokS}"`;
   const qd = `"${tokD}"`;
   return (record) => {
-    const text = safeJson(
-      JSON.stringify(Object.assign(record, { status: tokS, daysLeft: tokD }), null, 2).replaceAll("\n", `\n${ELEMENT_INDENT}`),
-    );
+    const text = safeJson(JSON.stringify(Object.assign(record, { status: tokS, daysLeft: tokD }), null, 2).replaceAll("\n", `\n${ELEMENT_INDENT}`));
     const s = text.indexOf(qs);
     const d = text.indexOf(qd);
     if (s < 0 || d < 0 || text.indexOf(qs, s + 1) >= 0 || text.indexOf(qd, d + 1) >= 0) throw new Error(`the --json text of ${record.serial} could not be cut`);
