@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type CertRecord, readIndex, serializeIndex } from "../../src/core/store/index-file.js";
-import { checkSummary, type IndexView, openIndexView, summaryPath } from "../../src/core/store/index-summary.js";
+import { cellTextOf, checkSummary, type IndexView, openIndexView, summaryPath } from "../../src/core/store/index-summary.js";
 
 let dir: string;
 before(async () => {
@@ -32,13 +32,8 @@ const record = (serial: string, subject: string, extra: Partial<CertRecord> = {}
 
 /** What the view says of each row: serial (first cell), partner, flags, notAfter. */
 const shown = (v: IndexView) => {
-  const { bytes, end } = v.cells();
-  return Array.from({ length: v.count }, (_, i) => [
-    bytes.toString("utf8", i > 0 ? end[4 * i - 1] : 0, end[4 * i]),
-    v.partners[v.partnerOf[i] as number],
-    v.flags[i],
-    v.notAfterMs[i],
-  ]);
+  const cells = v.cells();
+  return Array.from({ length: v.count }, (_, i) => [cellTextOf(cells, i, 0), v.partners[v.partnerOf[i] as number], v.flags[i], v.notAfterMs[i]]);
 };
 
 const read = async (index: string) => {

@@ -15,6 +15,7 @@ import { revokeCertificate } from "../../src/core/revoke/revoke.js";
 import { openPki } from "../../src/core/session.js";
 import { checkStatus } from "../../src/core/status/status.js";
 import { readIndexOf } from "../../src/core/store/blobs.js";
+import { cellTextOf } from "../../src/core/store/index-summary.js";
 import { JOURNALS, journalFile } from "../../src/core/store/keys.js";
 import type { JournalName, PutOptions, Storage, StorageTransaction } from "../../src/core/store/storage.js";
 import { runInProcess } from "../helpers/in-process.js";
@@ -265,10 +266,9 @@ test("list and status read any storage: one without the directory's summary cach
 
   const shown = async (pki: typeof onMem) => {
     const t = (await listCertificateTable(pki, { partner: "listed" })).certificates;
-    return [...t.row].map((_, k) => [
-      t.cells.bytes.toString("utf8", t.cells.end[4 * (t.row[k] as number)], t.cells.end[4 * (t.row[k] as number) + 1]),
-      t.status[k],
-    ]);
+    const partners = [...t.row].map((i, k) => [cellTextOf(t.cells, i, 1), t.status[k]]);
+    t.close();
+    return partners;
   };
   assert.deepEqual(await shown(onMem), [
     ["listed", 3],

@@ -1,5 +1,6 @@
 import { type Command, Option } from "commander";
-import { CERT_STATUSES, type CertStatus, type CertTable, type ListResult } from "../../core/inventory/list.js";
+import type { CertStatus, CertTable, ListResult } from "../../core/inventory/list.js";
+import type { PieceAssembler } from "../../core/store/summary-pieces.js";
 import { parseDuration } from "../../core/time.js";
 import type { CliContext } from "../context.js";
 import { examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../flags.js";
@@ -19,10 +20,14 @@ export async function runList(ctx: CliContext, opts: ListOptions): Promise<ListR
 }
 
 /** The same selection as the table shows it, from the index summary's cells (#21). */
-export async function runListTable(ctx: CliContext, opts: ListOptions): Promise<{ certificates: CertTable; warnDays: number }> {
+export async function runListTable(ctx: CliContext, opts: ListOptions): Promise<{ certificates: CertTable; warnDays: number; pieces: PieceMaker }> {
   const core = await loadCore(() => import("../../core/inventory/list.js"));
-  return core.listCertificateTable(await openReadSession(ctx), listParams(opts, core.parseStatus));
+  const { PieceAssembler } = await loadCore(() => import("../../core/store/summary-pieces.js"));
+  const listed = await core.listCertificateTable(await openReadSession(ctx), listParams(opts, core.parseStatus));
+  return { ...listed, pieces: (read, total) => new PieceAssembler(read, total) };
 }
+
+type PieceMaker = (...a: ConstructorParameters<typeof PieceAssembler>) => PieceAssembler;
 
 /** `list --json`: the same records as runList, each read from the index as the document is written (#21). */
 async function runListStreamed(ctx: CliContext, opts: ListOptions) {
@@ -40,19 +45,63 @@ function listParams(opts: ListOptions, parseStatus: (s: string) => CertStatus) {
 }
 
 const HEADER = ["SERIAL", "PARTNER", "SUBJECT", "NOT AFTER", "DAYS", "STATUS"];
-const OUT = 1 << 20;
+// The order of core's CERT_STATUSES (the table's status codes), without loading core at start-up.
+const CERT_STATUSES = ["valid", "expiring", "expired", "revoked"] as const;
 
 /**
  * The table `table` would print (columns two spaces apart, the header dimmed, the status
- * coloured), assembled as bytes from the summary's cells, which are already safe for a terminal
- * and measured: at 100,000 rows a string per cell and line was most of the run (#21).
+ * coloured), assembled as bytes from the summary's cells, which are already safe for a terminal,
+ * measured and padded for a table of every row: at 100,000 rows a string per cell and line was
+ * most of the run (#21).
  */
-function* render(r: { certificates: CertTable }, s: Styles): Generator<string | Uint8Array> {
-  const t = r.certificates;
+function* render(r: { certificates: CertTable; pieces: PieceMaker }, s: Styles): Generator<string | Uint8Array> {
+  try {
+    yield* renderRows(r.certificates, r.pieces, s);
+  } finally {
+    r.certificates.close();
+  }
+}
+
+function* renderRows(t: CertTable, pieces: PieceMaker, s: Styles): Generator<string | Uint8Array> {
   if (t.length === 0) return yield `${s.dim("no certificates match")}\n`;
-  const { bytes, end, width } = t.cells;
+  const cells = t.cells;
   const days = daysTexts(t.daysLeft);
+  const widths = columnWidths(t, days);
+  yield `${s.dim(HEADER.map((h, c) => (c < 5 ? h.padEnd((widths[c] as number) + 2) : h)).join(""))}\n`;
+  // The cells were padded for these widths: each row's four cells are one run of bytes.
+  const asStored = [0, 1, 2, 3].every((c) => widths[c] === cells.columnWidths[c]);
+  const status = CERT_STATUSES.map((st) => `${s.status(st)}\n`);
+  const room = widths.reduce((a, w) => a + w + 2, 0) + 64;
+  const out = pieces(cells.read, cells.length);
+  const { end, width } = cells;
+  for (let k = 0; k < t.length; k++) {
+    const i = t.row[k] as number;
+    const from = i > 0 ? (end[4 * i - 1] as number) + (cells.columnWidths[3] as number) - (width[4 * i - 1] as number) + 2 : 0;
+    const to = (end[4 * i + 3] as number) + (cells.columnWidths[3] as number) - (width[4 * i + 3] as number) + 2;
+    const done = out.begin(from, to - from, to - from + room);
+    if (done) yield done;
+    if (asStored) out.copy(from, to);
+    else {
+      let at = from;
+      for (let c = 0; c < 4; c++) {
+        out.copy(at, end[4 * i + c] as number);
+        out.spaces((widths[c] as number) - (width[4 * i + c] as number) + 2);
+        at = (end[4 * i + c] as number) + (cells.columnWidths[c] as number) - (width[4 * i + c] as number) + 2;
+      }
+    }
+    const d = days[k] as string;
+    out.ascii(d);
+    out.spaces((widths[4] as number) - d.length + 2);
+    out.ascii(status[t.status[k] as number] as string);
+  }
+  const last = out.finish();
+  if (last) yield last;
+}
+
+/** Each column's width: its header's or its widest selected cell's. */
+function columnWidths(t: CertTable, days: readonly string[]): number[] {
   const widths = HEADER.map((h) => h.length);
+  const width = t.cells.width;
   for (let k = 0; k < t.length; k++) {
     const i = t.row[k] as number;
     for (let c = 0; c < 4; c++) if ((width[4 * i + c] as number) > (widths[c] as number)) widths[c] = width[4 * i + c] as number;
@@ -60,40 +109,7 @@ function* render(r: { certificates: CertTable }, s: Styles): Generator<string | 
     const st = (CERT_STATUSES[t.status[k] as number] as string).length;
     if (st > (widths[5] as number)) widths[5] = st;
   }
-  yield `${s.dim(HEADER.map((h, c) => (c < 5 ? h.padEnd((widths[c] as number) + 2) : h)).join(""))}\n`;
-  const status = CERT_STATUSES.map((st) => Buffer.from(`${s.status(st)}\n`));
-  const statusLen = status.map((b) => b.length);
-  // A line is at most its cells' bytes, the padding of every column and the coloured status.
-  const room = widths.reduce((a, w) => a + w + 2, 0) + 64;
-  let out = Buffer.allocUnsafe(OUT);
-  let o = 0;
-  for (let k = 0; k < t.length; k++) {
-    const i = t.row[k] as number;
-    let from = i > 0 ? (end[4 * i - 1] as number) : 0;
-    const need = (end[4 * i + 3] as number) - from + room;
-    if (o + need > out.length) {
-      yield out.subarray(0, o);
-      out = Buffer.allocUnsafe(Math.max(OUT, need));
-      o = 0;
-    }
-    for (let c = 0; c < 4; c++) {
-      // Byte by byte: Buffer.copy makes a view per call, which at 400,000 cells was most of the run.
-      const to = end[4 * i + c] as number;
-      for (; from < to; from++) out[o++] = bytes[from] as number;
-      o = spaces(out, o, (widths[c] as number) - (width[4 * i + c] as number) + 2);
-    }
-    const d = days[k] as string;
-    for (let j = 0; j < d.length; j++) out[o++] = d.charCodeAt(j);
-    o = spaces(out, o, (widths[4] as number) - d.length + 2);
-    const st = status[t.status[k] as number] as Buffer;
-    for (let j = 0, n = statusLen[t.status[k] as number] as number; j < n; j++) out[o++] = st[j] as number;
-  }
-  if (o > 0) yield out.subarray(0, o);
-}
-
-function spaces(out: Buffer, o: number, n: number): number {
-  for (let j = 0; j < n; j++) out[o++] = 0x20;
-  return o;
+  return widths;
 }
 
 /** The DAYS cells (String(daysLeft)), each distinct number turned into text once. */
@@ -117,7 +133,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .command("list")
     .description("inventory of issued certificates with status and days left")
     .option("--partner <id>", "only this partner's certificates")
-    .addOption(new Option("--status <status>", "only certificates in this status").choices(["valid", "expiring", "expired", "revoked"]))
+    .addOption(new Option("--status <status>", "only certificates in this status").choices([...CERT_STATUSES]))
     .addOption(new Option("--kind <kind>", "only partner client certificates or only gateway server certificates").choices(["client", "server"]))
     .option("--expiring-within <duration>", "only unexpired certificates whose notAfter is within this window (e.g. 30d)")
     .addHelpText("after", examplesHelp(["mtls list --partner acme", "mtls list --expiring-within 30d --json | jq -r '.result.certificates[].serial'"]))

@@ -4,6 +4,7 @@ import { readIndexOf } from "../store/blobs.js";
 import type { CertRecord } from "../store/index-file.js";
 import { openIndexRows } from "../store/index-rows.js";
 import { DAYS_FIRST, ELEMENT_INDENT, type IndexCells, type IndexView, REVOKED, SERVER } from "../store/index-summary.js";
+import { PieceAssembler } from "../store/summary-pieces.js";
 import { DAY } from "../time.js";
 
 export const CERT_STATUSES = ["valid", "expiring", "expired", "revoked"] as const;
@@ -70,9 +71,11 @@ export async function listCertificateTable(pki: Pki, p: ListParams = {}): Promis
   const windowMs = p.expiringWithinMs ?? config.policy.warnDays * DAY;
   const view = await openIndexRows(pki.storage);
   try {
-    return { certificates: { ...selectRows(view, p, pki.now, windowMs), cells: view.cells() }, warnDays: Math.round(windowMs / DAY) };
-  } finally {
+    const table = { ...selectRows(view, p, pki.now, windowMs), cells: view.cells(), close: () => view.close() };
+    return { certificates: table, warnDays: Math.round(windowMs / DAY) };
+  } catch (err) {
     view.close();
+    throw err;
   }
 }
 
@@ -125,9 +128,10 @@ export interface Selection {
   readonly daysLeft: Float64Array;
 }
 
-/** The table's rows: the selection and the summary's cells (serial, partner, subject, notAfter's date). */
+/** The table's rows: the selection and the summary's cells (serial, partner, subject, notAfter's date), read as they are printed. Close it when done. */
 export interface CertTable extends Selection {
   readonly cells: IndexCells;
+  close(): void;
 }
 
 const [VALID, EXPIRING, EXPIRED, REVOKED_STATUS] = [0, 1, 2, 3];
@@ -161,102 +165,76 @@ function selectRows(view: IndexView, p: ListParams, at: Date, windowMs: number):
   return { length: k, row: row.subarray(0, k), status: status.subarray(0, k), daysLeft: daysLeft.subarray(0, k) };
 }
 
-const OUT = 1 << 20;
-const WINDOW = 1 << 20;
 const STATUS_JSON = CERT_STATUSES.map((st) => JSON.stringify(st));
 const SEPARATOR = `,\n${ELEMENT_INDENT}`;
 
-/** Writes ASCII `s` into `out` at `o`; returns the new offset. */
-function putAscii(out: Buffer, o: number, s: string): number {
-  for (let i = 0; i < s.length; i++) out[o++] = s.charCodeAt(i);
-  return o;
-}
-
-/** Where each selected row's text starts in the summary's element texts. */
-function* rowStarts(pieceLen: Uint32Array, sel: Selection): Generator<[k: number, i: number, pos: number]> {
+/** Where row i's text starts in the summary's element texts, for rows asked in increasing order. */
+function rowStarts(pieceLen: Uint32Array): (i: number) => number {
   let pos = 0;
   let r = 0;
-  for (let k = 0; k < sel.length; k++) {
-    const i = sel.row[k] as number;
+  return (i) => {
     for (; r < i; r++) pos += (pieceLen[3 * r] as number) + (pieceLen[3 * r + 1] as number) + (pieceLen[3 * r + 2] as number);
-    yield [k, i, pos];
-  }
+    return pos;
+  };
 }
 
-/** Row i's element with its two values put in, from its text at `at` in `src`, into `out` at `o`; returns the new offset. */
-function putElement(
-  out: Buffer,
-  o: number,
-  src: Buffer,
-  at: number,
-  pieceLen: Uint32Array,
-  i: number,
-  daysFirst: boolean,
-  status: string,
-  days: string,
-): number {
-  const l0 = pieceLen[3 * i] as number;
-  const l1 = pieceLen[3 * i + 1] as number;
-  const l2 = pieceLen[3 * i + 2] as number;
-  // copyWithin within one buffer allocates nothing; Buffer.copy made a view per call (#21).
-  if (src === out) out.copyWithin(o, at, at + l0);
-  else src.copy(out, o, at, at + l0);
-  o = putAscii(out, o + l0, daysFirst ? days : status);
-  if (src === out) out.copyWithin(o, at + l0, at + l0 + l1);
-  else src.copy(out, o, at + l0, at + l0 + l1);
-  o = putAscii(out, o + l1, daysFirst ? status : days);
-  if (src === out) out.copyWithin(o, at + l0 + l1, at + l0 + l1 + l2);
-  else src.copy(out, o, at + l0 + l1, at + l0 + l1 + l2);
-  return o + l2;
+/** daysLeft as JSON, each distinct number turned into text once. */
+function daysJson(): (d: number) => string {
+  const seen = new Map<number, string>();
+  return (d) => {
+    let text = seen.get(d);
+    if (text === undefined) {
+      text = JSON.stringify(d);
+      seen.set(d, text);
+    }
+    return text;
+  };
 }
 
 /**
  * The selected rows' --json elements, joined by the writer's separator, in pieces of about
- * 1 MiB. Each piece is the output part of a buffer whose first part is a window on the
- * summary's texts, so that every copy stays within one buffer.
+ * 1 MiB (PieceAssembler: no view or copy per row beyond the bytes themselves).
  */
 function* joinedElements(view: IndexView, sel: Selection): Generator<Buffer> {
   const { pieceLen, read, length: total } = view.json();
-  let arena = Buffer.alloc(0);
-  let wcap = 0; // the window is arena[0, winLen), the texts from winFrom on; the output starts at wcap
-  let winFrom = 0;
-  let winLen = 0;
-  let o = 0;
-  for (const [k, i, pos] of rowStarts(pieceLen, sel)) {
-    const len = (pieceLen[3 * i] as number) + (pieceLen[3 * i + 1] as number) + (pieceLen[3 * i + 2] as number);
-    const days = JSON.stringify(sel.daysLeft[k]);
-    const need = len + days.length + 32;
-    if (o + need > arena.length || len > wcap) {
-      if (o > wcap) yield arena.subarray(wcap, o);
-      // What the window holds from this row on moves to the new buffer.
-      const keep = pos >= winFrom && pos < winFrom + winLen ? winLen - (pos - winFrom) : 0;
-      const w = Math.max(WINDOW, len, keep);
-      const next = Buffer.allocUnsafeSlow(w + Math.max(OUT, need));
-      if (keep > 0) arena.copy(next, 0, pos - winFrom, winLen);
-      [arena, wcap, winFrom, winLen, o] = [next, w, pos, keep, w];
-    }
-    if (pos < winFrom || pos + len > winFrom + winLen) {
-      winLen = Math.min(wcap, total - pos);
-      read(pos, winLen, arena, 0);
-      winFrom = pos;
-    }
-    if (k > 0) o = putAscii(arena, o, SEPARATOR);
+  const out = new PieceAssembler(read, total);
+  const startOf = rowStarts(pieceLen);
+  const daysText = daysJson();
+  for (let k = 0; k < sel.length; k++) {
+    const i = sel.row[k] as number;
+    const pos = startOf(i);
+    const end0 = pos + (pieceLen[3 * i] as number);
+    const end1 = end0 + (pieceLen[3 * i + 1] as number);
+    const end2 = end1 + (pieceLen[3 * i + 2] as number);
+    const days = daysText(sel.daysLeft[k] as number);
+    const status = STATUS_JSON[sel.status[k] as number] as string;
+    const done = out.begin(pos, end2 - pos, end2 - pos + days.length + 32);
+    if (done) yield done;
+    if (k > 0) out.ascii(SEPARATOR);
     const daysFirst = ((view.flags[i] as number) & DAYS_FIRST) !== 0;
-    o = putElement(arena, o, arena, pos - winFrom, pieceLen, i, daysFirst, STATUS_JSON[sel.status[k] as number] as string, days);
+    out.copy(pos, end0);
+    out.ascii(daysFirst ? days : status);
+    out.copy(end0, end1);
+    out.ascii(daysFirst ? status : days);
+    out.copy(end1, end2);
   }
-  if (o > wcap) yield arena.subarray(wcap, o);
+  const last = out.finish();
+  if (last) yield last;
 }
 
 /** The selected rows' --json elements one by one (the slow way, for a writer that wants objects). */
 function* elementTexts(view: IndexView, sel: Selection): Generator<Buffer> {
   const { pieceLen, read } = view.json();
-  for (const [k, i, pos] of rowStarts(pieceLen, sel)) {
-    const len = (pieceLen[3 * i] as number) + (pieceLen[3 * i + 1] as number) + (pieceLen[3 * i + 2] as number);
-    const text = Buffer.alloc(len);
-    read(pos, len, text, 0);
-    const days = JSON.stringify(sel.daysLeft[k]);
-    const out = Buffer.alloc(len + days.length + 16);
+  const startOf = rowStarts(pieceLen);
+  for (let k = 0; k < sel.length; k++) {
+    const i = sel.row[k] as number;
+    const pos = startOf(i);
+    const [l0, l1, l2] = [pieceLen[3 * i] as number, pieceLen[3 * i + 1] as number, pieceLen[3 * i + 2] as number];
+    const text = Buffer.alloc(l0 + l1 + l2);
+    read(pos, text.length, text, 0);
+    const days = Buffer.from(JSON.stringify(sel.daysLeft[k]));
+    const status = Buffer.from(STATUS_JSON[sel.status[k] as number] as string);
     const daysFirst = ((view.flags[i] as number) & DAYS_FIRST) !== 0;
-    yield out.subarray(0, putElement(out, 0, text, 0, pieceLen, i, daysFirst, STATUS_JSON[sel.status[k] as number] as string, days));
+    yield Buffer.concat([text.subarray(0, l0), daysFirst ? days : status, text.subarray(l0, l0 + l1), daysFirst ? status : days, text.subarray(l0 + l1)]);
   }
 }

@@ -56,12 +56,21 @@ export function stampOf(st: Stats | undefined): string {
   return st ? `${st.size} ${st.ino} ${st.mtimeMs}` : "absent";
 }
 
-/** The table cells of every row: serial, partner, subject, notAfter's date (4 per row, ends and widths). */
+/**
+ * The table cells of every row (serial, partner, subject, notAfter's date), each followed by the
+ * spaces that pad it to its column's widest cell (columnWidths) and two more, row after row: a
+ * table of all the rows copies each row's cells as one run of bytes.
+ */
 export interface IndexCells {
-  bytes: Buffer;
-  /** Byte end of cell c of row r at [4r + c] (a cell starts where the one before ends). */
+  /** Byte end of the text of cell c of row r at [4r + c]; its padding follows, then the next cell. */
   end: Uint32Array;
+  /** Columns each cell takes. */
   width: Uint32Array;
+  columnWidths: readonly number[];
+  /** The byte length of all the cells. */
+  length: number;
+  /** Reads `len` bytes of the cells from byte `from` into `into` at `at`. */
+  read(from: number, len: number, into: Buffer, at: number): void;
 }
 
 /**
@@ -69,6 +78,16 @@ export interface IndexCells {
  * are pieceLen[3r..3r+2] (laid out one after another, row after row) and V1, V2 are the quoted
  * status and the daysLeft number (the other way round when the row has DAYS_FIRST).
  */
+/** The text of cell c of row i (for tests and the slow paths; the table copies runs of cells). */
+export function cellTextOf(cells: IndexCells, i: number, c: number): string {
+  const pad = (j: number) => (cells.columnWidths[j % 4] as number) - (cells.width[j] as number) + 2;
+  const j = 4 * i + c;
+  const from = j > 0 ? (cells.end[j - 1] as number) + pad(j - 1) : 0;
+  const buf = Buffer.alloc((cells.end[j] as number) - from);
+  cells.read(from, buf.length, buf, 0);
+  return buf.toString("utf8");
+}
+
 export interface IndexJson {
   pieceLen: Uint32Array;
   /** The byte length of all the texts. */
@@ -177,31 +196,35 @@ export function rowsOfJournal(buf: Buffer, path: string): IndexRow[] {
 const pad8 = (n: number) => (n + 7) & ~7;
 
 /** Where each section is, from the counts in the trailer. */
-function layoutOf(n: number, lens: { json: number; partners: number; status: number; cells: number }) {
+type Lens = { json: number; partners: number; status: number; cells: number };
+
+function layoutOf(n: number, lens: Lens) {
   const a = 8 * n + 4 * n + pad8(n) + pad8(lens.partners) + pad8(lens.status);
-  const b = 12 * n + 16 * n + 16 * n + lens.cells;
+  const b = 44 * n + lens.cells;
   return { a, b, size: lens.json + a + b + TRAILER };
 }
 
 /** The trailer line naming the journal version and the sections' sizes. */
-function trailerOf(stamp: string, n: number, lens: { json: number; partners: number; status: number; cells: number }): Buffer {
-  const line = `${FORMAT}\t${stamp}\t${n}\t${lens.json}\t${lens.partners}\t${lens.status}\t${lens.cells}\t${endianness()}`;
+function trailerOf(stamp: string, n: number, lens: Lens, widths: readonly number[]): Buffer {
+  const line = `${FORMAT}\t${stamp}\t${n}\t${lens.json}\t${lens.partners}\t${lens.status}\t${lens.cells}\t${widths.join(",")}\t${endianness()}`;
   return Buffer.from(`${line.padEnd(TRAILER - 1, " ")}\n`, "latin1");
 }
 
 interface Trailer {
   n: number;
-  lens: { json: number; partners: number; status: number; cells: number };
+  lens: Lens;
+  widths: number[];
 }
 
 /** The trailer's counts when it is this format's, for journal version `stamp` and a file of `size` bytes. */
 function readTrailer(t: Buffer, stamp: string, size: number): Trailer | undefined {
   const f = t.toString("latin1").trimEnd().split("\t");
-  if (f.length !== 8 || f[0] !== FORMAT || f[1] !== stamp || f[7] !== endianness()) return undefined;
+  if (f.length !== 9 || f[0] !== FORMAT || f[1] !== stamp || f[8] !== endianness()) return undefined;
   const [n, json, partners, status, cells] = f.slice(2, 7).map(Number) as [number, number, number, number, number];
   const lens = { json, partners, status, cells };
-  if (![n, json, partners, status, cells].every((x) => Number.isSafeInteger(x) && x >= 0)) return undefined;
-  return layoutOf(n, lens).size === size ? { n, lens } : undefined;
+  const widths = (f[7] as string).split(",").map(Number);
+  if (![n, json, partners, status, cells, ...widths].every((x) => Number.isSafeInteger(x) && x >= 0) || widths.length !== 4) return undefined;
+  return layoutOf(n, lens).size === size ? { n, lens, widths } : undefined;
 }
 
 /** Writes a summary's sections: the element texts as they come, then the columns and the trailer. */
@@ -221,7 +244,7 @@ export function writeSummaryParts(parts: SummaryParts, stamp: string, emit: (b: 
   emit(view(parts.cellEnd));
   emit(view(parts.cellWidth));
   emit(parts.cells);
-  emit(trailerOf(stamp, n, lens));
+  emit(trailerOf(stamp, n, lens, parts.columnWidths));
 }
 
 /** A summary's bytes, read at an offset: from its file, or from memory. */
@@ -282,15 +305,24 @@ function viewOf(src: Source, stamp: string): IndexView | undefined {
   if (!statusRows || partnerOf.some((p) => p >= partners.length)) return undefined;
   let B: Buffer | undefined;
   const columnsB = () => {
-    B ??= readFresh(src, lens.json + a, b);
+    B ??= readFresh(src, lens.json + a, 44 * n);
     return B;
   };
   const cells = (): IndexCells => {
     const bytes = columnsB();
     const end = u32(bytes, 12 * n, 4 * n);
-    if (n > 0 && end[4 * n - 1] !== lens.cells) throw damaged();
-    for (let i = 1; i < end.length; i++) if ((end[i] as number) < (end[i - 1] as number)) throw damaged();
-    return { bytes: bytes.subarray(44 * n, 44 * n + lens.cells), end, width: u32(bytes, 28 * n, 4 * n) };
+    const width = u32(bytes, 28 * n, 4 * n);
+    // Every cell and its padding inside the section, in order: a damaged summary fails here, before anything is printed.
+    let at = 0;
+    for (let j = 0; j < end.length; j++) {
+      const e = end[j] as number;
+      const w = t.widths[j % 4] as number;
+      if (e < at || (width[j] as number) > w) throw damaged();
+      at = e + w - (width[j] as number) + 2;
+    }
+    if (at !== lens.cells) throw damaged();
+    const from = lens.json + a + 44 * n;
+    return { end, width, columnWidths: t.widths, length: lens.cells, read: (f, len, into, to) => src.readInto(from + f, len, into, to) };
   };
   const json = (): IndexJson => {
     const pieceLen = u32(columnsB(), 0, 3 * n);

@@ -14,7 +14,10 @@ export interface SummaryParts {
   pieceLen: Uint32Array;
   cellEnd: Uint32Array;
   cellWidth: Uint32Array;
+  /** The rows' table cells, each padded to its column's widest cell and two spaces (cellEnd: where each cell's text ends). */
   cells: Buffer;
+  /** The widest cell of each column. */
+  columnWidths: number[];
   jsonLength: number;
 }
 
@@ -37,13 +40,13 @@ export function summaryParts(journal: Buffer, name: string, emitJson: (b: Buffer
     cellEnd: new Uint32Array(4 * n),
     cellWidth: new Uint32Array(4 * n),
     cells: Buffer.alloc(0),
+    columnWidths: [0, 0, 0, 0],
     jsonLength: 0,
   };
   const partnerNo = new Map<string, number>();
   const element = elementCutter();
   let json = "";
-  let cells = "";
-  let cellBytes = 0;
+  const cellTexts = new Array<string>(4 * n);
   for (let i = 0; i < n; i++) {
     const row = rows[i] as IndexRow;
     const at = row.at as number;
@@ -70,15 +73,30 @@ export function summaryParts(journal: Buffer, name: string, emitJson: (b: Buffer
     for (let c = 0; c < 4; c++) {
       const r = raw[c] as string;
       const cell = isPlain(r) ? r : safeValue(r);
-      cells += cell;
-      cellBytes += isPlain(cell) ? cell.length : Buffer.byteLength(cell);
-      p.cellEnd[4 * i + c] = cellBytes;
-      p.cellWidth[4 * i + c] = displayWidth(cell);
+      cellTexts[4 * i + c] = cell;
+      const w = displayWidth(cell);
+      p.cellWidth[4 * i + c] = w;
+      if (w > (p.columnWidths[c] as number)) p.columnWidths[c] = w;
     }
   }
   if (json) p.jsonLength += emitString(json, emitJson);
-  p.cells = Buffer.from(cells);
+  p.cells = paddedCells(cellTexts, p);
   return p;
+}
+
+/** The cells row after row, each followed by the spaces that pad it to its column's widest cell and two. */
+function paddedCells(texts: readonly string[], p: SummaryParts): Buffer {
+  let out = "";
+  let bytes = 0;
+  for (let j = 0; j < texts.length; j++) {
+    const cell = texts[j] as string;
+    bytes += isPlain(cell) ? cell.length : Buffer.byteLength(cell);
+    p.cellEnd[j] = bytes;
+    const pad = (p.columnWidths[j % 4] as number) - (p.cellWidth[j] as number) + 2;
+    out += cell + " ".repeat(pad);
+    bytes += pad;
+  }
+  return Buffer.from(out);
 }
 
 function emitString(s: string, emit: (b: Buffer) => void): number {
