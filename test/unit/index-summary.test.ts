@@ -1,11 +1,13 @@
 // #21: the index summary is a cache of index.jsonl; the journal stays the source of truth.
 import assert from "node:assert/strict";
-import { appendFile, lstat, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { closeSync } from "node:fs";
+import { appendFile, lstat, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type CertRecord, readIndex, serializeIndex } from "../../src/core/store/index-file.js";
-import { cellTextOf, checkSummary, type IndexView, openIndexView, summaryPath } from "../../src/core/store/index-summary.js";
+import { cellTextOf, checkSummary, type IndexView, openIndexView, stampOf, summaryInMemory, summaryPath } from "../../src/core/store/index-summary.js";
+import { extendSummary } from "../../src/core/store/summary-extend.js";
 
 let dir: string;
 before(async () => {
@@ -110,4 +112,58 @@ test("a damaged journal fails the same way with or without a summary", async () 
   await writeFile(index, `${serializeIndex([record("01", "CN=a")])}{"serial":"zz"}\n`);
   await assert.rejects(openIndexView(index), (e: Error) => e.name === "MtlsError");
   await assert.rejects(readIndex(index), (e: Error) => e.name === "MtlsError");
+});
+
+test("new certificates appended to the journal extend the summary, byte for byte what a rebuild writes; anything else is rebuilt", async () => {
+  const index = join(dir, "f.jsonl");
+  await writeFile(
+    index,
+    serializeIndex([record("01", "CN=a"), record("02", "CN=tab\there"), record("03", "CN=gw", { kind: "server", partnerId: "server:gw" })]),
+  );
+  await read(index);
+  const path = summaryPath(index);
+  const extend = async () => {
+    const journal = await readFile(index);
+    const st = await stat(index);
+    const tmp = join(dir, `ext-${Math.random()}`);
+    const fd = extendSummary(path, tmp, journal, index, st, stampOf(st));
+    if (fd === undefined) return undefined;
+    closeSync(fd);
+    const bytes = await readFile(tmp);
+    await rm(tmp);
+    return { bytes, rebuilt: summaryInMemory(journal, index, stampOf(st)) };
+  };
+  await appendFile(index, serializeIndex([record("04", "CN=d"), record("05", "CN=e", { partnerId: "beta" })]));
+  const grown = await extend();
+  assert.ok(grown, "extended");
+  assert.ok(grown.bytes.equals(grown.rebuilt), "the same bytes as a rebuild");
+  assert.deepEqual(
+    (await read(index)).map((r) => r[0]),
+    ["01", "02", "03", "04", "05"],
+  );
+  assert.equal(await checkSummary(index), undefined);
+  await appendFile(index, serializeIndex([record("02", "CN=tab\there", { status: "revoked", revokedAt: "2026-06-01T00:00:00Z" })]));
+  assert.equal(await extend(), undefined, "a revocation changes a row in place: rebuilt");
+  assert.deepEqual(
+    (await read(index)).map((r) => [r[0], r[2]]),
+    [
+      ["01", 0],
+      ["02", 1],
+      ["03", 2],
+      ["04", 0],
+      ["05", 0],
+    ],
+  );
+  await appendFile(index, serializeIndex([record("06", "CN=a subject wider than any before it")]));
+  assert.equal(await extend(), undefined, "a wider cell pads every row anew: rebuilt");
+  await read(index);
+  await appendFile(index, serializeIndex([record("07", "CN=g", { supersedes: "01" })]));
+  assert.equal(await extend(), undefined, "a rotation: rebuilt");
+  await read(index);
+  const text = await readFile(index, "latin1");
+  await writeFile(index, text.replace('"CN=a"', '"CN=z"'), { flag: "r+" });
+  await appendFile(index, serializeIndex([record("08", "CN=h")]));
+  assert.equal(await extend(), undefined, "the covered lines changed: rebuilt");
+  assert.equal((await read(index)).length, 8);
+  assert.equal(await checkSummary(index), undefined);
 });

@@ -26,6 +26,7 @@ import { basename, dirname, join } from "node:path";
 import type { CertRecord } from "./index-file.js";
 import { checkCertRecord, corruptError, parseRecord } from "./records.js";
 import { type SummaryParts, summaryParts } from "./summary-build.js";
+import { extendSummary } from "./summary-extend.js";
 
 /** What status needs of a certificate record (and, from the journal, where its line is). */
 export type IndexRow = Pick<
@@ -39,7 +40,7 @@ export type IndexRow = Pick<
 
 const FORMAT = "mtls-index-summary 3";
 const ANY_FORMAT = "mtls-index-summary ";
-const TRAILER = 256;
+const TRAILER = 512;
 
 /** Row flags. DAYS_FIRST: the record had a `daysLeft` key before `status` (the element's values come the other way round). */
 export const REVOKED = 1;
@@ -170,16 +171,23 @@ const toRow = (r: CertRecord, at: number, len: number): IndexRow => {
  * each with its line's place. A damaged line fails exactly as readIndex does.
  */
 export function rowsOfJournal(buf: Buffer, path: string): IndexRow[] {
+  return rowsOfLines(buf, 0, 0, path).rows;
+}
+
+/** rowsOfJournal of the complete lines from byte `from` on (line `firstLine` + 1); `records`: how many lines held one. */
+export function rowsOfLines(buf: Buffer, from: number, firstLine: number, path: string): { rows: IndexRow[]; records: number } {
   const end = buf.lastIndexOf(0x0a) + 1;
   const bySerial = new Map<string, IndexRow>();
-  let lineNo = 0;
-  for (let start = 0; start < end; ) {
+  let lineNo = firstLine;
+  let records = 0;
+  for (let start = from; start < end; ) {
     const nl = buf.indexOf(0x0a, start);
     const line = buf.toString("utf8", start, nl);
     lineNo++;
     if (line.trim() !== "") {
       const parsed = parseRecord<CertRecord>(line, checkCertRecord);
       if ("bad" in parsed) throw corruptError(path, lineNo, parsed.bad);
+      records++;
       const prev = bySerial.get(parsed.record.serial);
       const row = toRow(parsed.record, start, nl - start);
       // Records stay in issue order: a later line for a serial replaces its row in place.
@@ -190,7 +198,7 @@ export function rowsOfJournal(buf: Buffer, path: string): IndexRow[] {
   }
   const rows = [...bySerial.values()];
   for (const r of rows) for (const k of ["kind", "supersedes", "overlapUntil"] as const) if (r[k] === undefined) delete r[k];
-  return rows;
+  return { rows, records };
 }
 
 const pad8 = (n: number) => (n + 7) & ~7;
@@ -204,27 +212,55 @@ function layoutOf(n: number, lens: Lens) {
   return { a, b, size: lens.json + a + b + TRAILER };
 }
 
+/**
+ * What a summary covers of its journal: the bytes of its complete lines, how many lines those
+ * are, and their SHA-256 (an append leaves them as they were; see summary-extend.ts).
+ */
+export interface JournalFacts {
+  covered: number;
+  lines: number;
+  hash: string;
+}
+
 /** The trailer line naming the journal version and the sections' sizes. */
-function trailerOf(stamp: string, n: number, lens: Lens, widths: readonly number[]): Buffer {
-  const line = `${FORMAT}\t${stamp}\t${n}\t${lens.json}\t${lens.partners}\t${lens.status}\t${lens.cells}\t${widths.join(",")}\t${endianness()}`;
+function trailerOf(stamp: string, n: number, lens: Lens, widths: readonly number[], facts: JournalFacts): Buffer {
+  const line = [
+    FORMAT,
+    stamp,
+    n,
+    lens.json,
+    lens.partners,
+    lens.status,
+    lens.cells,
+    widths.join(","),
+    facts.covered,
+    facts.lines,
+    facts.hash,
+    endianness(),
+  ].join("\t");
   return Buffer.from(`${line.padEnd(TRAILER - 1, " ")}\n`, "latin1");
 }
 
-interface Trailer {
+export interface Trailer {
+  stamp: string;
   n: number;
   lens: Lens;
   widths: number[];
+  facts: JournalFacts;
 }
 
-/** The trailer's counts when it is this format's, for journal version `stamp` and a file of `size` bytes. */
-function readTrailer(t: Buffer, stamp: string, size: number): Trailer | undefined {
+/** The trailer's counts when it is this format's, for journal version `stamp` (any, when undefined) and a file of `size` bytes. */
+export function readTrailer(t: Buffer, stamp: string | undefined, size: number): Trailer | undefined {
   const f = t.toString("latin1").trimEnd().split("\t");
-  if (f.length !== 9 || f[0] !== FORMAT || f[1] !== stamp || f[8] !== endianness()) return undefined;
+  if (f.length !== 12 || f[0] !== FORMAT || (stamp !== undefined && f[1] !== stamp) || f[11] !== endianness()) return undefined;
   const [n, json, partners, status, cells] = f.slice(2, 7).map(Number) as [number, number, number, number, number];
   const lens = { json, partners, status, cells };
   const widths = (f[7] as string).split(",").map(Number);
-  if (![n, json, partners, status, cells, ...widths].every((x) => Number.isSafeInteger(x) && x >= 0) || widths.length !== 4) return undefined;
-  return layoutOf(n, lens).size === size ? { n, lens, widths } : undefined;
+  const [covered, lines] = [Number(f[8]), Number(f[9])];
+  const numbers = [n, json, partners, status, cells, covered, lines, ...widths];
+  if (!numbers.every((x) => Number.isSafeInteger(x) && x >= 0) || widths.length !== 4 || !/^[0-9a-f]{64}$/.test(f[10] as string)) return undefined;
+  const facts = { covered, lines, hash: f[10] as string };
+  return layoutOf(n, lens).size === size ? { stamp: f[1] as string, n, lens, widths, facts } : undefined;
 }
 
 /** Writes a summary's sections: the element texts as they come, then the columns and the trailer. */
@@ -244,17 +280,17 @@ export function writeSummaryParts(parts: SummaryParts, stamp: string, emit: (b: 
   emit(view(parts.cellEnd));
   emit(view(parts.cellWidth));
   emit(parts.cells);
-  emit(trailerOf(stamp, n, lens, parts.columnWidths));
+  emit(trailerOf(stamp, n, lens, parts.columnWidths, parts.facts));
 }
 
 /** A summary's bytes, read at an offset: from its file, or from memory. */
-interface Source {
+export interface Source {
   size: number;
   readInto(from: number, len: number, into: Buffer, at: number): void;
   close(): void;
 }
 
-function fileSource(fd: number, size: number): Source {
+export function fileSource(fd: number, size: number): Source {
   return {
     size,
     readInto(from, len, into, at) {
@@ -279,7 +315,7 @@ function memorySource(bytes: Buffer): Source {
 }
 
 /** `len` bytes at `from` in a buffer of their own (offset 0: the columns are viewed as typed arrays in place). */
-function readFresh(src: Source, from: number, len: number): Buffer {
+export function readFresh(src: Source, from: number, len: number): Buffer {
   const buf = Buffer.allocUnsafeSlow(len);
   src.readInto(from, len, buf, 0);
   return buf;
@@ -288,7 +324,7 @@ function readFresh(src: Source, from: number, len: number): Buffer {
 const u32 = (b: Buffer, at: number, n: number) => new Uint32Array(b.buffer, b.byteOffset + at, n);
 
 /** The view of a summary in `src` for journal version `stamp`; undefined when it is another's or damaged. */
-function viewOf(src: Source, stamp: string): IndexView | undefined {
+export function viewOf(src: Source, stamp: string): IndexView | undefined {
   if (src.size < TRAILER) return undefined;
   const t = readTrailer(readFresh(src, src.size - TRAILER, TRAILER), stamp, src.size);
   if (!t) return undefined;
@@ -359,14 +395,28 @@ export function viewOfJournal(journal: Buffer, name: string): IndexView {
   return viewOf(memorySource(summaryInMemory(journal, name, "memory")), "memory") as IndexView;
 }
 
-/** Builds the summary into a new file next to `path`; its descriptor, or undefined when the directory takes no file. */
-function buildFile(path: string, journal: Buffer, name: string, stamp: string): { fd: number; tmp: string } | undefined {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+const tempNameOf = (path: string) => join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+
+/**
+ * Writes the summary of `journal` into a new file next to `path`: the summary there extended by
+ * the journal's new lines when it only grew (summary-extend.ts), else built anew. Its descriptor
+ * and name, or undefined when the directory takes no file (read-only, full: it is only a cache).
+ */
+function buildFile(path: string, journal: Buffer, name: string, stamp: string, st: Stats | undefined): { fd: number; tmp: string } | undefined {
+  try {
+    const tmp = tempNameOf(path);
+    const fd = st ? extendSummary(path, tmp, journal, name, st, stamp) : undefined;
+    if (fd !== undefined) return { fd, tmp };
+  } catch (err) {
+    if ((err as { name?: string }).name === "MtlsError" || !(err as NodeJS.ErrnoException).code) throw err;
+    // A directory that takes no file: built anew below, which finds out the same way.
+  }
+  const tmp = tempNameOf(path);
   let fd: number;
   try {
     fd = openSync(tmp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
   } catch {
-    return undefined; // a read-only PKI directory: the summary is only a cache
+    return undefined;
   }
   try {
     let at = 0;
@@ -419,7 +469,7 @@ export async function openIndexView(indexPath: string): Promise<IndexView> {
     if (current) return current;
     const journal = Buffer.alloc(st?.size ?? 0);
     if (fd !== undefined) for (let n = 0; n < journal.length; ) n += readSync(fd, journal, n, journal.length - n, n) || journal.length;
-    const built = buildFile(path, journal, indexPath, stamp);
+    const built = buildFile(path, journal, indexPath, stamp, st);
     if (!built) return viewOfJournal(journal, indexPath);
     // Only a journal that did not change while it was read may be summarised under its stamp.
     if (st && stampOf(await statOrUndefined(indexPath)) === stamp) renameSync(built.tmp, path);

@@ -1,9 +1,9 @@
 // Building the index summary (index-summary.ts) from the journal: every record parsed and checked
 // once, its `list --json` element and table cells rendered once, for every later run to copy (#21).
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { displayWidth, isPlain, safeJson, safeValue } from "../display-text.js";
 import type { CertRecord } from "./index-file.js";
-import { DAYS_FIRST, ELEMENT_INDENT, type IndexRow, REVOKED, rowsOfJournal, SERVER } from "./index-summary.js";
+import { DAYS_FIRST, ELEMENT_INDENT, type IndexRow, type JournalFacts, REVOKED, rowsOfJournal, SERVER } from "./index-summary.js";
 
 export interface SummaryParts {
   notAfterMs: Float64Array;
@@ -19,6 +19,7 @@ export interface SummaryParts {
   /** The widest cell of each column. */
   columnWidths: number[];
   jsonLength: number;
+  facts: JournalFacts;
 }
 
 const CHUNK = 1 << 20;
@@ -29,26 +30,64 @@ const CHUNK = 1 << 20;
  */
 export function summaryParts(journal: Buffer, name: string, emitJson: (b: Buffer) => void): SummaryParts {
   const rows = rowsOfJournal(journal, name);
-  const n = rows.length;
+  const covered = journal.lastIndexOf(0x0a) + 1;
+  const facts = { covered, lines: countLines(journal, 0, covered), hash: createHash("sha256").update(journal.subarray(0, covered)).digest("hex") };
+  return partsOfRows(rows, journal, emitJson, emptyParts(facts)) as SummaryParts;
+}
+
+export const countLines = (buf: Buffer, from: number, to: number): number => {
+  let n = 0;
+  for (let at = buf.indexOf(0x0a, from); at >= 0 && at < to; at = buf.indexOf(0x0a, at + 1)) n++;
+  return n;
+};
+
+const emptyParts = (facts: JournalFacts): SummaryParts => ({
+  notAfterMs: new Float64Array(0),
+  partnerOf: new Uint32Array(0),
+  flags: new Uint8Array(0),
+  partners: [],
+  statusRows: [],
+  pieceLen: new Uint32Array(0),
+  cellEnd: new Uint32Array(0),
+  cellWidth: new Uint32Array(0),
+  cells: Buffer.alloc(0),
+  columnWidths: [0, 0, 0, 0],
+  jsonLength: 0,
+  facts,
+});
+
+function grown<T extends Float64Array | Uint32Array | Uint8Array>(a: T, by: number): T {
+  const out = new (a.constructor as new (n: number) => T)(a.length + by);
+  out.set(a);
+  return out;
+}
+
+/**
+ * `base` with `rows` (whose lines are in `journal`) added after its rows, their element texts
+ * passed to `emitJson`. Undefined when a new cell is wider than its column's widest, which
+ * would change every row's padding: only a summary of no rows is then built anew.
+ */
+export function partsOfRows(rows: readonly IndexRow[], journal: Buffer, emitJson: (b: Buffer) => void, base: SummaryParts): SummaryParts | undefined {
+  const n0 = base.notAfterMs.length;
+  const n = n0 + rows.length;
   const p: SummaryParts = {
-    notAfterMs: new Float64Array(n),
-    partnerOf: new Uint32Array(n),
-    flags: new Uint8Array(n),
-    partners: [],
-    statusRows: statusRowsOf(rows),
-    pieceLen: new Uint32Array(3 * n),
-    cellEnd: new Uint32Array(4 * n),
-    cellWidth: new Uint32Array(4 * n),
-    cells: Buffer.alloc(0),
-    columnWidths: [0, 0, 0, 0],
-    jsonLength: 0,
+    ...base,
+    notAfterMs: grown(base.notAfterMs, rows.length),
+    partnerOf: grown(base.partnerOf, rows.length),
+    flags: grown(base.flags, rows.length),
+    partners: [...base.partners],
+    statusRows: statusRowsOf([...base.statusRows, ...rows]),
+    pieceLen: grown(base.pieceLen, 3 * rows.length),
+    cellEnd: grown(base.cellEnd, 4 * rows.length),
+    cellWidth: grown(base.cellWidth, 4 * rows.length),
+    columnWidths: [...base.columnWidths],
   };
-  const partnerNo = new Map<string, number>();
+  const partnerNo = new Map<string, number>(p.partners.map((id, i) => [id, i]));
   const element = elementCutter();
   let json = "";
-  const cellTexts = new Array<string>(4 * n);
-  for (let i = 0; i < n; i++) {
-    const row = rows[i] as IndexRow;
+  const cellTexts = new Array<string>(4 * (n - n0));
+  for (let i = n0; i < n; i++) {
+    const row = rows[i - n0] as IndexRow;
     const at = row.at as number;
     const record = JSON.parse(journal.toString("utf8", at, at + (row.len as number))) as CertRecord;
     p.notAfterMs[i] = Date.parse(row.notAfter);
@@ -73,23 +112,25 @@ export function summaryParts(journal: Buffer, name: string, emitJson: (b: Buffer
     for (let c = 0; c < 4; c++) {
       const r = raw[c] as string;
       const cell = isPlain(r) ? r : safeValue(r);
-      cellTexts[4 * i + c] = cell;
+      cellTexts[4 * (i - n0) + c] = cell;
       const w = displayWidth(cell);
       p.cellWidth[4 * i + c] = w;
       if (w > (p.columnWidths[c] as number)) p.columnWidths[c] = w;
     }
   }
   if (json) p.jsonLength += emitString(json, emitJson);
-  p.cells = paddedCells(cellTexts, p);
+  if (n0 > 0 && p.columnWidths.some((w, c) => w !== base.columnWidths[c])) return undefined;
+  p.cells = Buffer.concat([base.cells, paddedCells(cellTexts, p, 4 * n0, base.cells.length)]);
   return p;
 }
 
-/** The cells row after row, each followed by the spaces that pad it to its column's widest cell and two. */
-function paddedCells(texts: readonly string[], p: SummaryParts): Buffer {
+/** The cells (cell `first` on) row after row, each followed by the spaces that pad it to its column's widest cell and two. */
+function paddedCells(texts: readonly string[], p: SummaryParts, first: number, offset: number): Buffer {
   let out = "";
-  let bytes = 0;
-  for (let j = 0; j < texts.length; j++) {
-    const cell = texts[j] as string;
+  let bytes = offset;
+  for (let k = 0; k < texts.length; k++) {
+    const j = first + k;
+    const cell = texts[k] as string;
     bytes += isPlain(cell) ? cell.length : Buffer.byteLength(cell);
     p.cellEnd[j] = bytes;
     const pad = (p.columnWidths[j % 4] as number) - (p.cellWidth[j] as number) + 2;
