@@ -20,7 +20,7 @@
 // The trailer is last so that the file is written front to back as the journal is read.
 import { randomBytes } from "node:crypto";
 import { closeSync, constants, fstatSync, openSync, readSync, renameSync, type Stats, unlinkSync, writeSync } from "node:fs";
-import { open, readFile, stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { endianness } from "node:os";
 import { basename, dirname, join } from "node:path";
 import type { CertRecord } from "./index-file.js";
@@ -329,7 +329,7 @@ export function viewOf(src: Source, stamp: string): IndexView | undefined {
   const t = readTrailer(readFresh(src, src.size - TRAILER, TRAILER), stamp, src.size);
   if (!t) return undefined;
   const { n, lens } = t;
-  const { a, b } = layoutOf(n, lens);
+  const { a } = layoutOf(n, lens);
   const A = readFresh(src, lens.json, a);
   const flagsAt = 12 * n;
   const partnersAt = flagsAt + pad8(n);
@@ -493,35 +493,38 @@ async function readBuffer(path: string): Promise<Buffer> {
   });
 }
 
-/** The summary's bytes; undefined when there is none, or a link was planted in its place (#13). */
-async function readNoFollow(path: string): Promise<Buffer | undefined> {
-  try {
-    const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      return await fh.readFile();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * For doctor: a summary that claims to match the journal but says something else (edited,
  * damaged) is a problem; a stale one, or one of another format version, is not (the next reader
  * rebuilds it). What it should hold is derived from the journal again here, byte for byte.
  */
 export async function checkSummary(indexPath: string): Promise<string | undefined> {
-  const bytes = await readNoFollow(summaryPath(indexPath));
-  if (bytes === undefined) return undefined;
-  const stamp = stampOf(await statOrUndefined(indexPath));
-  const trailer = bytes.subarray(Math.max(0, bytes.length - TRAILER)).toString("latin1");
-  if (!trailer.startsWith(FORMAT))
-    return bytes.subarray(0, ANY_FORMAT.length).toString("latin1") === ANY_FORMAT ? undefined : "is not an index summary mtls wrote";
-  if (trailer.split("\t")[1] !== stamp) return undefined;
-  if (!viewOf(memorySource(bytes), stamp)) return "is damaged";
-  return summaryInMemory(await readBuffer(indexPath), indexPath, stamp).equals(bytes) ? undefined : "does not match index.jsonl";
+  let fd: number;
+  try {
+    fd = openSync(summaryPath(indexPath), constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  try {
+    const src = fileSource(fd, fstatSync(fd).size);
+    const stamp = stampOf(await statOrUndefined(indexPath));
+    const tail = readFresh(src, Math.max(0, src.size - TRAILER), Math.min(src.size, TRAILER)).toString("latin1");
+    if (!tail.startsWith(FORMAT))
+      return readFresh(src, 0, Math.min(src.size, ANY_FORMAT.length)).toString("latin1") === ANY_FORMAT ? undefined : "is not an index summary mtls wrote";
+    if (tail.split("\t")[1] !== stamp) return undefined;
+    if (!viewOf(src, stamp)) return "is damaged";
+    // The summary the journal gives, compared piece by piece as it is made: never both whole in memory.
+    let at = 0;
+    let same = true;
+    const compare = (b: Buffer) => {
+      same &&= at + b.length <= src.size && readFresh(src, at, b.length).equals(b);
+      at += b.length;
+    };
+    writeSummaryParts(summaryParts(await readBuffer(indexPath), indexPath, compare), stamp, compare);
+    return same && at === src.size ? undefined : "does not match index.jsonl";
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** For doctor --fix: writes the summary of the journal as it is now (best effort: it is a cache). */
