@@ -13,8 +13,8 @@ import { nginxEndpoints } from "./probe.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 11);
 const ms = (t: Timed | number) => `${(typeof t === "number" ? t : t.medianMs).toFixed(0)} ms`;
-const floorCmd: Cmd = { name: "floor", cmd: process.execPath, args: ["-e", "0"] };
-const mtls = (name: string, args: string[], cwd: string, extra: Partial<Cmd> = {}): Cmd => ({
+export const floorCmd: Cmd = { name: "floor", cmd: process.execPath, args: ["-e", "0"] };
+export const mtls = (name: string, args: string[], cwd: string, extra: Partial<Cmd> = {}): Cmd => ({
   name,
   cmd: process.execPath,
   args: [BIN, ...args],
@@ -24,13 +24,13 @@ const mtls = (name: string, args: string[], cwd: string, extra: Partial<Cmd> = {
 });
 
 /** PBKDF2-HMAC-SHA256 ×600,000, what unlocking one CA key costs by design. */
-async function kdf(): Promise<Timed> {
+export async function kdf(): Promise<Timed> {
   const salt = Buffer.alloc(16, 1);
   return timeFn(() => promisify(pbkdf2)(PASSPHRASE, salt, 600_000, 32, "sha256"), 5);
 }
 
 /** A PKI with 100 partners, one certificate each, a published CRL. */
-function pki100(): string {
+export function pki100(): string {
   const dir = tempDir("goals-ro");
   mtlsSync(["ca", "init", "--pki", "pki", "-q"], dir);
   writeFileSync(
@@ -42,7 +42,7 @@ function pki100(): string {
   return dir;
 }
 
-function readOnlyCommands(dir: string): Array<[string, string[]]> {
+export function readOnlyCommands(dir: string): Array<[string, string[]]> {
   const serial = JSON.parse(mtlsSync(["--pki", "pki", "list", "--json"], dir)).result.certificates[0].serial as string;
   return [
     ["--help", ["--help"]],

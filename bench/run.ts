@@ -1,10 +1,11 @@
 // `npm run bench [-- section ...]`: measures mtls against the tools users would use instead and
 // prints a Markdown table. Sections: goals (the ratios of #21; its parts readonly, issue, export,
-// inventory-goal, batch-goal, probe-goal, cpu-goal run alone too), startup, sign, batch, crl, inventory,
+// inventory-goal, batch-goal, probe-goal, cpu-goal, pg-goal run alone too), startup, sign, batch, crl, inventory,
 // bundle, probe, ocsp, store, pkcs11. Without a section, everything runs.
 import { benchBundle } from "./bundle.js";
 import { benchCrl } from "./crl.js";
 import { batchGoal, cpuGoals, exportGoal, inventoryGoals, issueGoals, probeGoal, readOnlyGoals } from "./goals.js";
+import { pgGoals } from "./goals-pg.js";
 import { benchInventory } from "./inventory.js";
 import { benchBatch, benchSignOne, benchStartup } from "./issuance.js";
 import { type Goal, goalTable, machine, markdownTable, type Row } from "./lib.js";
@@ -21,6 +22,7 @@ const goalSections: Record<string, () => Promise<Goal[]> | Goal[]> = {
   "batch-goal": () => batchGoal(),
   "probe-goal": () => probeGoal(),
   "cpu-goal": () => cpuGoals(),
+  "pg-goal": () => pgGoals(),
 };
 
 const sections: Record<string, () => Promise<Row[]> | Row[]> = {

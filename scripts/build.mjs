@@ -34,10 +34,24 @@ const common = {
   banner: { js: 'var __mtlsModuleUrl=require("node:url").pathToFileURL(__filename).href;' },
 };
 
+// pg asks whether it runs in a Cloudflare Worker by constructing a fetch `Response`, and on Node 20
+// (no `navigator`) that loads Node's whole fetch implementation, undici: ~10 ms of every command on
+// a database store (a --cpu-prof of `ca show`). mtls runs on Node only, so pg gets Node's sockets.
+const pgNodeStreams = {
+  name: "pg-node-streams",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]pg[\\/]lib[\\/]stream\.js$/ }, () => ({
+      contents: 'module.exports = { getStream: () => new (require("net").Socket)(), getSecureStream: (options) => require("tls").connect(options) };',
+      loader: "js",
+    }));
+  },
+};
+
 await build({
   ...common,
   entryPoints: Object.fromEntries(VENDOR.map((name) => [vendorFile(name).slice(0, -3), name])),
   outdir: "dist/bundle",
+  plugins: [pgNodeStreams],
 });
 
 // x509, the ASN.1 schemas and the Reflect polyfill share state (asn1-schema's registry of

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { stat, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import test from "node:test";
 import { initTempCa, json, mtls, openssl, PASSPHRASE, snapshot, tempDir } from "../helpers/run.js";
@@ -122,4 +123,29 @@ test("a CA name or organisation that RFC 4514 would read as hex, or with control
   assert.deepEqual(await snapshot(dir), {});
   const ok = await mtls(["ca", "init", "--name", "Acme, Inc. #1", "--json"], { cwd: dir });
   assert.equal(ok.exitCode, 0, ok.stderr);
+});
+
+test("ca init onto a mount point builds the store inside it (rename cannot replace a mount point)", async (t) => {
+  const dir = await tempDir(t);
+  const mnt = join(dir, "pki");
+  await mkdir(mnt);
+  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "mode=0755", "mtls-test", mnt]);
+  if (mounted.status !== 0) return t.skip(`cannot mount a tmpfs here (needs root): ${mounted.stderr}`);
+  try {
+    // A refused init leaves the mount point as it was.
+    const bad = await mtls(["ca", "init", "--pki", mnt, "--key-type", "dsa-1024"], { cwd: dir });
+    assert.equal(bad.exitCode, 2, bad.stderr);
+    assert.deepEqual(await readdir(mnt), []);
+    const r = await mtls(["ca", "init", "--pki", mnt, "--org", "Test Org", "-q"], { cwd: dir });
+    assert.equal(r.exitCode, 0, r.stderr);
+    // The same entries as a store made where rename works, and no scratch directory left.
+    const plain = join(dir, "plain");
+    assert.equal((await mtls(["ca", "init", "--pki", plain, "--org", "Test Org", "-q"], { cwd: dir })).exitCode, 0);
+    assert.deepEqual((await readdir(mnt)).sort(), (await readdir(plain)).sort());
+    const doctor = json(await mtls(["--pki", mnt, "doctor", "--json"], { cwd: dir }));
+    assert.equal(doctor.ok, true, JSON.stringify(doctor));
+    assert.equal((await stat(join(mnt, "private"))).mode & 0o777, 0o700);
+  } finally {
+    spawnSync("umount", [mnt]);
+  }
 });

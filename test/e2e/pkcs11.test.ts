@@ -11,6 +11,7 @@ import test, { after, type TestContext } from "node:test";
 import { makeCsr } from "../helpers/csr.js";
 import { curlWithCert } from "../helpers/curl.js";
 import { haveNginx, startNginx } from "../helpers/gateways.js";
+import { fileCluster, pgSkipReason } from "../helpers/postgres.js";
 import { BIN, baseEnv, have, json, mtls, opensslVerifyWithCrl, PASSPHRASE, ROOT, run, snapshot, tempDir } from "../helpers/run.js";
 import { listObjects, SOFTHSM_MODULE, type SoftHsm, softHsm, softhsmMissing, TOKEN_PIN } from "../helpers/softhsm.js";
 
@@ -378,4 +379,42 @@ test("without the optional graphene-pk11 package, a PKCS#11 key store is exit 5 
   assert.match(doc.error?.hint ?? "", /npm install -g --allow-scripts=pkcs11js graphene-pk11/);
   assert.match(doc.error?.hint ?? "", /g\+\+/);
   await assert.rejects(stat(join(dir, "pki")), "nothing created");
+});
+
+const pgCluster = fileCluster();
+
+test("on the database store, import-to-token --remove-file-key deletes the key rows, and the CA signs from the token", {
+  skip: missing ?? pgSkipReason(),
+}, async (t) => {
+  const f = await fixture();
+  await f.hsm.addToken("mtls-import-db");
+  const c = await pgCluster();
+  const s = await c.newStore("p11import");
+  const dir = await tempDir(t, "mtls-p11-db-");
+  const env = { ...f.env, PGPASSWORD: s.password };
+  const init = await mtls(["ca", "init", "--store", s.url, "--name", "ImpDb", "--json"], { cwd: dir, env });
+  assert.equal(init.exitCode, 0, init.stdout);
+  const keyRows = async () =>
+    (await c.sql("SELECT path FROM mtls.files WHERE path LIKE 'private/%' AND NOT is_dir ORDER BY path", [], s.db)).map((r) => r.path);
+  assert.deepEqual(await keyRows(), ["private/canary.key", "private/intermediate.key", "private/root.key"]);
+  const r = json(
+    await mtls(["--store", s.url, "ca", "key", "import-to-token", "--key-store", f.hsm.uri("mtls-import-db"), "--remove-file-key", "--yes", "--json"], {
+      cwd: dir,
+      env,
+    }),
+  );
+  assert.equal(r.exitCode, 0, JSON.stringify(r));
+  assert.deepEqual(
+    r.result.imported.map((i: { role: string; fileRemoved: boolean }) => [i.role, i.fileRemoved]),
+    [
+      ["root", true],
+      ["intermediate", true],
+    ],
+  );
+  assert.ok(!r.warnings.some((w: string) => /by hand/.test(w)), JSON.stringify(r.warnings));
+  assert.deepEqual(await keyRows(), ["private/canary.key"]);
+  const issue = await mtls(["--store", s.url, "partner", "issue", "p", "--generate", "--out-key", "p.key", "--out", "p.pem", "--json"], { cwd: dir, env });
+  assert.equal(issue.exitCode, 0, issue.stdout);
+  const audit = await mtls(["--store", s.url, "audit", "verify", "--json"], { cwd: dir, env });
+  assert.equal(audit.exitCode, 0, audit.stdout);
 });

@@ -1,7 +1,7 @@
 // #16: what goes wrong with a database store, and TLS to it with a client certificate mtls
 // issued. Every failure is exit 5 with the cause and a hint, and leaves the store as it was.
 import assert from "node:assert/strict";
-import { chmod, copyFile, writeFile } from "node:fs/promises";
+import { chmod, copyFile, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "node:test";
@@ -262,6 +262,29 @@ test("#16 doctor on a database store: tables edited by hand are reported and reb
   const lost = await mtls(["doctor", "--store", s.url, "--json"], { env: s.env });
   assert.equal(lost.exitCode, 1);
   assert.match(lost.stdout, new RegExp(`${serial}.*no certificate`));
+});
+
+test("doctor --fix on a database store revokes a certificate the index never named and moves its row aside, leaving no copy", { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const s = await storeWithCa(dir);
+  // A certificate the CA signed that this store never recorded: issued from a copy of the store.
+  const copy = join(dir, "copy");
+  assert.equal((await mtls(["store", "migrate", "--from", s.url, "--to", copy], { cwd: dir, env: s.env })).exitCode, 0);
+  const stray = json(await mtls(["partner", "issue", "stray", "--generate", "--out-key", "stray.key", "--pki", copy, "--json"], { cwd: dir })).result
+    .serial as string;
+  const pem = await readFile(join(copy, "certs", `${stray}.pem`));
+  await s.c.sql("INSERT INTO mtls.files (path, is_dir, mode, data) VALUES ($1, false, 420, $2)", [`certs/${stray}.pem`, pem], s.db);
+  const sick = await mtls(["doctor", "--store", s.url, "--json"], { env: s.env });
+  assert.equal(sick.exitCode, 1, sick.stdout);
+  assert.match(sick.stdout, new RegExp(`certificate ${stray} .*never recorded`));
+  const fixed = await mtls(["doctor", "--fix", "--store", s.url, "--json"], { env: s.env });
+  assert.equal(fixed.exitCode, 0, fixed.stdout);
+  const rows = (await s.c.sql("SELECT path FROM mtls.files WHERE path LIKE $1 ORDER BY path", [`%${stray}%`], s.db)).map((r) => r.path);
+  assert.deepEqual(rows, [`certs/orphans/${stray}.pem`]);
+  const again = await mtls(["doctor", "--store", s.url, "--json"], { env: s.env });
+  assert.equal(again.exitCode, 0, again.stdout);
+  const revoked = await s.c.sql("SELECT serial FROM mtls.revocations WHERE serial = $1", [stray], s.db);
+  assert.equal(revoked.length, 1, "the stray certificate is revoked");
 });
 
 test("#16 a client killed at any write of a revocation leaves the database as it was, and its lock dies with it", { skip }, async (t) => {

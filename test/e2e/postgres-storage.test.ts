@@ -2,8 +2,9 @@
 // core code drives it. The rows are the same the CLI's database store uses, so a store written
 // here migrates to a directory whose audit chain `mtls audit verify` accepts.
 import assert from "node:assert/strict";
+import { AsyncLocalStorage } from "node:async_hooks";
 import { join } from "node:path";
-import test from "node:test";
+import test, { type TestContext } from "node:test";
 import { openPki } from "../../src/core/session.js";
 import { SqlStorage } from "../../src/core/store/sql/storage.js";
 import { fileCluster, pgSkipReason } from "../helpers/postgres.js";
@@ -28,6 +29,19 @@ const CONFIG = {
   policy: { defaultDays: 90, maxDays: 398, warnDays: 30 },
   crl: { validityDays: 7 },
 };
+
+/** A fresh store holding config.json and one more blob, and its session. */
+async function storeWith(t: TestContext, key: string, data: string) {
+  const { make } = await storage();
+  const st = make();
+  t.after(() => st.close());
+  const pki = await openPki(st, { actor: "tester@host", now: new Date("2026-12-06T12:00:00Z") });
+  await pki.transact("test.init", async (tx) => {
+    tx.put("config.json", `${JSON.stringify(CONFIG)}\n`);
+    tx.put(key, data);
+  });
+  return { st, pki };
+}
 
 test("#16 SqlStorage: pki.transact commits blobs, journal lines and chained audit records together, or nothing", { skip }, async (t) => {
   const { c, s, make } = await storage();
@@ -120,14 +134,7 @@ test("#16 SqlStorage: two sessions incrementing one counter under lock() lose no
 });
 
 test("#16 SqlStorage: two transactions of one process take turns on the store lock; one inside the holder's work runs at once", { skip }, async (t) => {
-  const { make } = await storage();
-  const st = make();
-  t.after(() => st.close());
-  const pki = await openPki(st, { actor: "tester@host", now: new Date("2026-12-06T12:00:00Z") });
-  await pki.transact("test.init", async (tx) => {
-    tx.put("config.json", `${JSON.stringify(CONFIG)}\n`);
-    tx.put("crl/counter.txt", "0");
-  });
+  const { st, pki } = await storeWith(t, "crl/counter.txt", "0");
   // Each reads the counter, yields to the other, then writes it plus one: interleaved, both
   // would read 0 and the count would end at 1.
   const bump = () =>
@@ -140,4 +147,27 @@ test("#16 SqlStorage: two transactions of one process take turns on the store lo
   await Promise.all([bump(), bump(), bump()]);
   assert.equal(Buffer.from((await st.get("crl/counter.txt")) as Uint8Array).toString(), "3");
   assert.equal(await st.lock("outer", () => st.lock("inner", async () => "nested")), "nested");
+});
+
+test("a read from outside a transaction of the same process never sees its uncommitted rows, even one it rolls back", { skip }, async (t) => {
+  const { st, pki } = await storeWith(t, "crl/taken.txt", "first");
+  // A server's request handler, bound to the context outside any transaction.
+  const fromOutside = AsyncLocalStorage.bind((key: string) => st.get(key));
+  let seen: Promise<Uint8Array | undefined> | undefined;
+  st.setDurableStep((_what, key) => {
+    // Queued between the transaction's statements: after its first row, before the put that fails.
+    if (key === "crl/taken.txt") seen = fromOutside("crl/phantom.txt");
+  });
+  await assert.rejects(
+    pki.transact("test.fail", async (tx) => {
+      tx.put("crl/phantom.txt", "never committed");
+      tx.put("crl/taken.txt", "second", { exclusive: true });
+    }),
+    /already exists/,
+  );
+  st.setDurableStep(undefined);
+  assert.ok(seen, "the read ran during the commit");
+  assert.equal(await seen, undefined);
+  assert.equal(await st.get("crl/phantom.txt"), undefined);
+  assert.equal(Buffer.from((await st.get("crl/taken.txt")) as Uint8Array).toString(), "first");
 });

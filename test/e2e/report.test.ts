@@ -60,6 +60,10 @@ test("report --html: one self-contained page, every partner and the expiry timel
     assert.match(page, new RegExp(`<g class="timeline-row" data-partner="${id}">`), `${id} in the timeline`);
   }
   assert.match(page, /<tr class="partner" data-partner="beta">.*?offboarded/);
+  // Each partner's state is the one `partner list` (and `status`) gives it.
+  const listed = json(await mtls(["partner", "list", "--json"], { cwd: dir })).result.partners as Array<{ id: string; state: string }>;
+  assert.deepEqual(listed.map((p) => p.state).sort(), ["offboarded", "ok", "ok"]);
+  for (const p of listed) assert.match(page, new RegExp(`<tr class="partner" data-partner="${p.id}">.*?<span class="badge [a-z]+">${p.state}</span>`));
   assert.match(page, /<svg id="expiry-timeline"/);
   for (const s of serials) assert.match(page, new RegExp(`<rect class="cert-bar [a-z]+" data-partner="[a-z]+" data-serial="${s}"`), `bar for ${s}`);
   assert.equal(page.match(/class="ca-bar"/g)?.length, 2, "root and intermediate CA bars");

@@ -85,7 +85,11 @@ export const alive = (pid: number) => {
  * Starts a cluster for this test file. Local socket connections are trusted; TCP connections
  * authenticate with scram-sha-256, so the tests exercise real passwords.
  */
-export async function startPostgres(t: TestContext, opts: { conf?: string } = {}): Promise<PgCluster> {
+/**
+ * `durable`: keep PostgreSQL's fsync and synchronous commit, as a production cluster has them (the
+ * benchmark); tests leave them off.
+ */
+export async function startPostgres(t: TestContext, opts: { conf?: string; durable?: boolean } = {}): Promise<PgCluster> {
   const bin = pgBinDir() as string;
   const user = isRoot() ? serverUser() : undefined;
   const dir = await mkdtemp(join(tmpdir(), "mtls-pg-"));
@@ -113,7 +117,8 @@ export async function startPostgres(t: TestContext, opts: { conf?: string } = {}
   const port = await freePort();
   if (opts.conf) await writeFile(join(data, "postgresql.conf"), `\n${opts.conf}\n`, { flag: "a" });
   // fsync off: a test cluster need not survive a power cut, and it saves seconds per file.
-  const o = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=60`;
+  const sync = opts.durable ? "" : " -c fsync=off -c synchronous_commit=off";
+  const o = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1${sync} -c max_connections=60`;
   const start = asServer("pg_ctl", ["-D", data, "-l", join(dir, "server.log"), "-w", "-t", "30", "-o", o, "start"]);
   if (start.status !== 0) throw new Error(`pg_ctl start failed: ${start.stderr}\n${await readFile(join(dir, "server.log"), "utf8").catch(() => "")}`);
   const pid = Number((await readFile(join(data, "postmaster.pid"), "utf8")).split("\n")[0]);

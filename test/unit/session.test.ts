@@ -154,6 +154,9 @@ class MemoryStorage implements Storage {
   async readJournal(name: JournalName) {
     return this.journals.get(name) ?? "";
   }
+  async remove(key: string) {
+    if (!this.blobs.delete(key)) throw new Error(`${key} does not exist`);
+  }
   async lock<T>(_purpose: string, fn: () => Promise<T>) {
     assert.equal(this.locked, false);
     this.locked = true;

@@ -36,10 +36,5 @@ export function register(parent: Command, ctx: CliContext): void {
 /** `mtls doctor`, in-process: every check's structured problems (fixed ones marked with `fix`). */
 export async function runDoctorCommand(ctx: CliContext, opts: PassphraseOpts & { fix?: boolean }): Promise<DoctorResult> {
   const { core, pki } = await openSession(ctx, opts);
-  const result = await core.runDoctor(pki, { fix: Boolean(opts.fix) });
-  // A database store: its tables must also agree with the records checked above (#16).
-  const db = (await ctx.storeSession?.checkDatabase(Boolean(opts.fix))) ?? [];
-  result.problems.push(...db);
-  if (db.some((p) => !p.fixed)) result.healthy = false;
-  return result;
+  return core.runDoctor(pki, { fix: Boolean(opts.fix) });
 }

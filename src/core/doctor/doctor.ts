@@ -59,6 +59,7 @@ const CHECKS: readonly DoctorCheckDef[] = [
   identitiesCheck,
   pgpCheck,
   storageCheck("index-summary"),
+  storageCheck("database"),
   keyStoreCheck,
 ];
 

@@ -1,6 +1,7 @@
 // One self-contained page: inline CSS and SVG, no script, and a Content-Security-Policy that
 // forbids loading anything, so the file can be mailed to an auditor and opened offline. Every
 // value from the store is escaped (partners choose their names, subjects and SANs).
+import type { PartnerState } from "../health/partners.js";
 import { escapeHtml as e } from "./escape.js";
 import type { ReportData, ReportPartner } from "./report.js";
 import { renderTimeline, STATUS_COLOURS } from "./timeline.js";
@@ -18,13 +19,13 @@ svg .grid{stroke:#eee}svg .sep{stroke:#f3f3f3}svg .now{stroke:#c62828;stroke-das
 `;
 
 const badge = (ok: boolean, yes: string, no: string) => `<span class="badge ${ok ? "ok" : "bad"}">${e(ok ? yes : no)}</span>`;
-const STATE_CLASS: Record<string, string> = { active: "ok", expiring: "warn", offboarded: "bad", "no valid certificate": "warn" };
+const STATE_CLASS: Record<PartnerState, string> = { ok: "ok", rotating: "ok", due: "warn", pending: "warn", "locked-out": "bad", offboarded: "bad" };
 
 function partnersTable(ps: ReportPartner[]): string {
   if (ps.length === 0) return `<p class="muted">No partners yet.</p>`;
   const rows = ps.map(
     (p) =>
-      `<tr class="partner" data-partner="${e(p.id)}"><td class="mono">${e(p.id)}</td><td>${e(p.name)}</td><td>${e(p.contact)}</td><td><span class="badge ${STATE_CLASS[p.state] ?? "warn"}">${e(p.state)}</span>${p.offboardedAt ? ` <span class="muted">${e(p.offboardedAt)}</span>` : ""}</td><td>${p.counts.valid} valid, ${p.counts.expiring} expiring, ${p.counts.expired} expired, ${p.counts.revoked} revoked</td><td class="mono">${e(p.pgpFingerprint ?? "—")}</td></tr>`,
+      `<tr class="partner" data-partner="${e(p.id)}"><td class="mono">${e(p.id)}</td><td>${e(p.name)}</td><td>${e(p.contact)}</td><td><span class="badge ${STATE_CLASS[p.state]}">${e(p.state)}</span>${p.offboardedAt ? ` <span class="muted">${e(p.offboardedAt)}</span>` : ""}</td><td>${p.counts.valid} valid, ${p.counts.expiring} expiring, ${p.counts.expired} expired, ${p.counts.revoked} revoked</td><td class="mono">${e(p.pgpFingerprint ?? "—")}</td></tr>`,
   );
   return `<table id="partners"><tr><th>Partner</th><th>Name</th><th>Contact</th><th>State</th><th>Certificates</th><th>OpenPGP key</th></tr>${rows.join("")}</table>`;
 }

@@ -2,6 +2,7 @@
 // `partner list` and `audit verify` use: the page states nothing those commands would not.
 import { readAuditFrom } from "../audit/audit.js";
 import { conflictError } from "../errors.js";
+import type { PartnerState } from "../health/partners.js";
 import { type ListedCert, listCertificates } from "../inventory/list.js";
 import { listPartners, type PartnerSummary } from "../partners/partners.js";
 import type { Pki } from "../session.js";
@@ -10,14 +11,13 @@ import { iso } from "../time.js";
 import { exists, writeFileAtomic } from "../user-files.js";
 import { renderReportHtml } from "./html.js";
 
-export type PartnerState = "active" | "expiring" | "offboarded" | "no valid certificate";
-
 export interface ReportPartner {
   id: string;
   name?: string;
   contact?: string;
   pgpFingerprint?: string;
   offboardedAt?: string;
+  /** The partner's health as `status` and `partner list` judge it (core/health/partners.ts). */
   state: PartnerState;
   counts: PartnerSummary["certificates"];
   certificates: ListedCert[];
@@ -42,13 +42,6 @@ export interface ReportData {
   /** The latest recorded probe run per set of targets, newest first. */
   probes: ProbeRun[];
   audit: { ok: boolean; records: number; firstBad?: { line: number; reason: string }; lastTime?: string };
-}
-
-function stateOf(p: PartnerSummary): PartnerState {
-  if (p.offboardedAt) return "offboarded";
-  if (p.certificates.valid > 0) return "active";
-  if (p.certificates.expiring > 0) return "expiring";
-  return "no valid certificate";
 }
 
 /** Gathers the report's data. Needs no passphrase and changes nothing. */
@@ -80,7 +73,7 @@ export async function buildReport(pki: Pki): Promise<ReportData> {
       ...(s.contact ? { contact: s.contact } : {}),
       ...(s.pgp ? { pgpFingerprint: s.pgp.fingerprint } : {}),
       ...(s.offboardedAt ? { offboardedAt: s.offboardedAt } : {}),
-      state: stateOf(s),
+      state: s.state ?? "pending",
       counts: s.certificates,
       certificates: list.certificates.filter((c) => c.partnerId === s.id),
     })),

@@ -1,8 +1,7 @@
 // A new store, made whole or not at all: `ca init` builds a directory store in a scratch
-// directory next to the target by one transaction, then renames it into place, so a failure
-// leaves nothing behind. Any other storage (the database) is built in place by that one
+// directory by one transaction, then moves it into place, so a failure leaves nothing behind. Any other storage (the database) is built in place by that one
 // transaction, which commits all of it or none.
-import { readdir, rename, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { conflictError, fsError } from "../errors.js";
 import { DirectoryStorage } from "./directory.js";
@@ -39,26 +38,50 @@ export async function checkNewStoreTarget(target: Storage): Promise<void> {
   if (entries.length > 0) throw conflictError("ERR_PKI_NOT_EMPTY", `${dir} exists and is not empty`, "point --pki at a new or empty directory");
 }
 
-/** A scratch store next to `target`, with the store's directories made. */
+/**
+ * A scratch store for `target`, with the store's directories made. Its name comes from mkdtemp:
+ * a predictable name in a shared parent directory could be a link planted there to receive the
+ * CA keys. An existing (empty) target may be a mount point, which rename(2) cannot replace; the
+ * store is then built inside it and its entries moved up one by one, config.json (what makes the
+ * directory a CA) last.
+ */
 export async function newStoreBeside(target: Storage, opts: { onDurableStep?: DurableStepHook } = {}): Promise<NewStore> {
   // config.json is put exclusively (see initCa): a CA made meanwhile by another process fails the commit.
   if (!(target instanceof DirectoryStorage)) return { storage: target, place: async () => {}, discard: async () => {} };
   const final = target.location;
   await ensureDir(dirname(final));
-  const tmpDir = join(dirname(final), `.${basename(final)}.init-${process.pid}`);
-  const discard = () => rm(tmpDir, { recursive: true, force: true }).catch(() => {});
-  await rm(tmpDir, { recursive: true, force: true });
-  await ensureDir(tmpDir, 0o755);
+  const inside = (await stat(final).catch(() => undefined))?.isDirectory() === true;
+  const tmpDir = await mkdtemp(inside ? join(final, ".init-") : join(dirname(final), `.${basename(final)}.init-`)).catch((err) =>
+    Promise.reject(fsError(err, final, "create")),
+  );
+  await chmod(tmpDir, 0o755);
   await Promise.all([
     ensureDir(join(tmpDir, "ca")),
     ensureDir(join(tmpDir, "private"), 0o700),
     ensureDir(join(tmpDir, "certs")),
     ensureDir(join(tmpDir, "crl")),
   ]);
+  const moved: string[] = [];
+  const removeScratch = () => rm(tmpDir, { recursive: true, force: true }).catch(() => {});
   return {
     storage: new DirectoryStorage(tmpDir, opts.onDurableStep ? { onDurableStep: opts.onDurableStep } : {}),
-    // rename(2) onto an empty directory replaces it; onto a non-empty one it fails (checked before).
-    place: () => rename(tmpDir, final).catch((err) => Promise.reject(fsError(err, final, "create"))),
-    discard,
+    place: inside
+      ? () => moveEntries(tmpDir, final, moved).catch((err) => Promise.reject(fsError(err, final, "create")))
+      : // rename(2) onto an empty directory replaces it; onto a non-empty one it fails (checked before).
+        () => rename(tmpDir, final).catch((err) => Promise.reject(fsError(err, final, "create"))),
+    discard: async () => {
+      for (const name of moved) await rm(join(final, name), { recursive: true, force: true }).catch(() => {});
+      await removeScratch();
+    },
   };
+}
+
+/** Moves the built store's entries into `final`, config.json last, recording each for discard. */
+async function moveEntries(scratch: string, final: string, moved: string[]): Promise<void> {
+  const names = (await readdir(scratch)).sort((a, b) => Number(a === "config.json") - Number(b === "config.json"));
+  for (const name of names) {
+    await rename(join(scratch, name), join(final, name));
+    moved.push(name);
+  }
+  await rm(scratch, { recursive: true, force: true });
 }

@@ -2,7 +2,7 @@
 // the README documents ("Store layout"). Writes go through StoreWriter (temp + fsync + rename,
 // journal appends last), so a commit is all-or-nothing and a crash leaves what doctor repairs.
 import { closeSync, constants, openSync, writeFileSync } from "node:fs";
-import { lstat, open, readdir } from "node:fs/promises";
+import { lstat, open, readdir, unlink } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import type { AuditEntry } from "../audit/audit.js";
 import { envError, fsError } from "../errors.js";
@@ -142,6 +142,11 @@ export class DirectoryStorage implements Storage {
   /** From the summary when it matches the journal, rebuilding it when stale (index-summary.ts). */
   indexView(): Promise<IndexView> {
     return openIndexView(this.journalPath("index"));
+  }
+
+  async remove(key: string): Promise<void> {
+    const path = this.pathOf(key);
+    await unlink(path).catch((err) => Promise.reject(fsError(err, path, "remove")));
   }
 
   lock<T>(purpose: string, fn: () => Promise<T>): Promise<T> {

@@ -3,17 +3,19 @@
 // stale lock, a cache that disagrees with its journal), as opposed to what the records say,
 // which doctor checks through the Storage interface whatever holds them.
 //
-// The directory storage implements it (directory-health.ts). A database store may implement it
-// too (its table checks live in sql/check.ts and are run by the CLI for now); a storage without
-// one simply has no storage-level problems to report.
+// The directory storage implements it (directory-health.ts), and so does the database store
+// (sql/health.ts: its derived tables against the journals); a storage without one simply has no
+// storage-level problems to report.
 
 import { DirectoryStorage } from "./directory.js";
 import { DirectoryHealth } from "./directory-health.js";
 import type { CertRecord } from "./index-file.js";
+import { SqlHealth } from "./sql/health.js";
+import { SqlStorage } from "./sql/storage.js";
 import type { Storage } from "./storage.js";
 
 /** The storage-level checks, by the names doctor reports them under. */
-export type StorageCheck = "lock" | "leftovers" | "journal" | "modes" | "index-summary";
+export type StorageCheck = "lock" | "leftovers" | "journal" | "modes" | "index-summary" | "database";
 
 /** One problem of the medium, with the structured facts its repair needs (never parsed back from `message`). */
 export interface StorageProblem {
@@ -23,6 +25,8 @@ export interface StorageProblem {
   fixable: boolean;
   /** Where it is, for display (a file of a directory store). */
   path?: string;
+  /** The certificate a database row is about. */
+  serial?: string;
   /** A torn journal: the byte offset its complete lines end at. */
   line?: number;
   /** Modes: the one found and the one a repair sets. */
@@ -52,5 +56,7 @@ export interface StorageHealth {
 
 /** The health check of `storage`, when its kind has one. */
 export function storageHealthOf(storage: Storage): StorageHealth | undefined {
-  return storage instanceof DirectoryStorage ? new DirectoryHealth(storage) : undefined;
+  if (storage instanceof DirectoryStorage) return new DirectoryHealth(storage);
+  if (storage instanceof SqlStorage) return new SqlHealth(storage);
+  return undefined;
 }

@@ -1,5 +1,3 @@
-import { unlink } from "node:fs/promises";
-import { fsError } from "../errors.js";
 import type { Storage } from "./storage.js";
 
 /**
@@ -7,13 +5,11 @@ import type { Storage } from "./storage.js";
  * --remove-file-key`), after the commit that recorded the token key: a crash in between leaves
  * the file, the state the user gets without the flag. Returns why it failed, or undefined.
  */
-export async function removeKeyFile(storage: Pick<Storage, "localPath" | "where">, key: string): Promise<string | undefined> {
-  const path = storage.localPath(key);
-  if (path === undefined) return `${storage.where(key)} is not a file this storage can remove`;
+export async function removeKeyFile(storage: Pick<Storage, "remove">, key: string): Promise<string | undefined> {
   try {
-    await unlink(path);
+    await storage.remove(key);
     return undefined;
   } catch (err) {
-    return fsError(err, path, "remove").message;
+    return err instanceof Error ? err.message : String(err);
   }
 }

@@ -72,6 +72,12 @@ export interface Storage {
    */
   indexView?(): Promise<IndexView>;
   /**
+   * Removes one blob at once, outside any transaction: a CA key file whose key a token now holds,
+   * after the commit that recorded the token key. A directory store unlinks the file; a database
+   * deletes the row in a transaction of its own, under the store lock.
+   */
+  remove(key: string): Promise<void>;
+  /**
    * Runs `fn` holding the store's exclusive lock; `purpose` is shown to whoever waits for it.
    * Fails with ERR_LOCKED (exit 5) when the lock is not free within the timeout.
    */

@@ -9,7 +9,6 @@ import { join } from "node:path";
 import { envError } from "../../errors.js";
 import type { DurableStepHook } from "../fs.js";
 import { isAlive } from "../lock.js";
-import type { DatabaseProblem } from "./check.js";
 import { type ConnectParams, connectPg, type SqlClient } from "./pg.js";
 import { ensureSchema, type SchemaState } from "./schema.js";
 import { SqlStorage, STORE_LOCK } from "./storage.js";
@@ -128,8 +127,6 @@ export interface DatabaseStore {
   storage(opts: { onDurableStep?: DurableStepHook }): SqlStorage;
   /** Ends the command's connection (every transaction has committed or rolled back by then). */
   close(): Promise<void>;
-  /** doctor: see SqlStorage.checkDatabase. */
-  checkDatabase(fix: boolean): Promise<Array<DatabaseProblem & { fixed?: boolean }>>;
 }
 
 /**
@@ -146,6 +143,5 @@ export function openDatabaseStore(p: ConnectParams & { lockTimeoutMs?: number })
       return storage;
     },
     close: () => storage.close(),
-    checkDatabase: (fix) => storage.checkDatabase(fix),
   };
 }

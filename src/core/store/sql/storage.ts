@@ -35,6 +35,9 @@ const dirMode = (path: string) => (path === "private" || path.startsWith("privat
 
 export class SqlStorage implements Storage {
   private conn: Promise<SqlClient> | undefined;
+  /** A second connection for reads while this process holds the lock (see reader()). */
+  private readConn: Promise<SqlClient> | undefined;
+  private held = false;
   private readonly holder = new AsyncLocalStorage<boolean>();
   private queue: Promise<unknown> = Promise.resolve();
   private checked = false;
@@ -73,12 +76,32 @@ export class SqlStorage implements Storage {
     return this.conn;
   }
 
+  /**
+   * The connection a read goes to. A transaction's statements run on the main connection, and a
+   * read queued there between them (a server answering a request while its own timer commits)
+   * would see rows the transaction has not committed, or later rolls back. So while this process
+   * holds the lock, reads from outside the holder's work go to a second connection, made on
+   * first need, which sees committed rows only. A command that never overlaps reads with its own
+   * transaction never makes it.
+   */
+  private reader(): Promise<SqlClient> {
+    if (!this.held || this.holder.getStore()) return this.db();
+    this.readConn ??= this.db().then(() =>
+      connectPg(this.opts).catch((err) => {
+        this.readConn = undefined;
+        throw err;
+      }),
+    );
+    return this.readConn;
+  }
+
   async close(): Promise<void> {
     clearInterval(this.poll);
     this.poll = undefined;
-    const c = this.conn;
+    const conns = [this.conn, this.readConn];
     this.conn = undefined;
-    if (c) await (await c).end();
+    this.readConn = undefined;
+    for (const c of conns) if (c) await (await c).end();
   }
 
   async exists(): Promise<boolean> {
@@ -116,7 +139,7 @@ export class SqlStorage implements Storage {
 
   async get(key: string): Promise<Uint8Array | undefined> {
     if (!isStoreKey(key)) throw keyError(key);
-    const [row] = await (await this.db()).query<{ data: Buffer }>("SELECT data FROM mtls.files WHERE path = $1 AND NOT is_dir", [key]);
+    const [row] = await (await this.reader()).query<{ data: Buffer }>("SELECT data FROM mtls.files WHERE path = $1 AND NOT is_dir", [key]);
     return row?.data;
   }
 
@@ -126,7 +149,7 @@ export class SqlStorage implements Storage {
 
   async list(prefix: string): Promise<string[]> {
     const like = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    const rows = await (await this.db()).query<{ path: string }>("SELECT path FROM mtls.files WHERE path LIKE $1 AND NOT is_dir ORDER BY path", [like]);
+    const rows = await (await this.reader()).query<{ path: string }>("SELECT path FROM mtls.files WHERE path LIKE $1 AND NOT is_dir ORDER BY path", [like]);
     return rows.map((r) => r.path);
   }
 
@@ -149,7 +172,7 @@ export class SqlStorage implements Storage {
   version(_key?: string): string | undefined {
     if (!this.poll) {
       const read = async () => {
-        const [row] = await (await this.db()).query<{ v: string }>("SELECT revision::text || '@' || updated_at::text AS v FROM mtls.store WHERE id = 1");
+        const [row] = await (await this.reader()).query<{ v: string }>("SELECT revision::text || '@' || updated_at::text AS v FROM mtls.store WHERE id = 1");
         this.revision = row?.v;
       };
       this.poll = setInterval(() => read().catch(() => (this.revision = undefined)), 500);
@@ -165,41 +188,62 @@ export class SqlStorage implements Storage {
 
   async mode(key: string): Promise<number | undefined> {
     if (!isStoreKey(key)) throw keyError(key);
-    const [row] = await (await this.db()).query<{ mode: number }>("SELECT mode FROM mtls.files WHERE path = $1 AND NOT is_dir", [key]);
+    const [row] = await (await this.reader()).query<{ mode: number }>("SELECT mode FROM mtls.files WHERE path = $1 AND NOT is_dir", [key]);
     return row ? row.mode & 0o777 : undefined;
   }
 
-  /**
-   * doctor: where the database's tables disagree with the store's records; with `fix`, the
-   * tables are rebuilt from the journals in one transaction under the store lock.
-   */
-  async checkDatabase(fix: boolean): Promise<Array<DatabaseProblem & { fixed?: boolean }>> {
-    const db = await this.db();
-    const found = await checkDatabase(db);
-    if (!fix || !found.some((f) => f.fixable)) return found;
-    const left = await this.lock("doctor --fix", async () => {
+  /** doctor (sql/health.ts): where the database's tables disagree with the store's records. */
+  async checkTables(): Promise<DatabaseProblem[]> {
+    return checkDatabase(await this.db());
+  }
+
+  /** doctor --fix: the derived tables rebuilt from the journals, in one transaction under the store lock. */
+  rebuildTables(): Promise<void> {
+    return this.inOwnTransaction("doctor --fix", (db) => rebuildDerived(db, (j, first, lines) => recordDerived(db, j, first, lines)));
+  }
+
+  /** After a commit copied `from` to `to` (doctor moving a blob aside): `from` goes, while `to` holds the same bytes. */
+  discardMoved(from: string, to: string): Promise<void> {
+    if (!isStoreKey(from) || !isStoreKey(to)) throw keyError(isStoreKey(from) ? to : from);
+    return this.inOwnTransaction("doctor --fix", async (db) => {
+      await db.query(
+        "DELETE FROM mtls.files f WHERE f.path = $1 AND NOT f.is_dir AND f.data = (SELECT t.data FROM mtls.files t WHERE t.path = $2 AND NOT t.is_dir)",
+        [from, to],
+      );
+    });
+  }
+
+  /** `fn` in a database transaction of its own, under the store lock (re-entered by its holder), marked as a change. */
+  private inOwnTransaction(purpose: string, fn: (db: SqlClient) => Promise<void>): Promise<void> {
+    return this.lock(purpose, async () => {
+      const db = await this.db();
       await db.query("BEGIN");
       try {
-        await rebuildDerived(db, (j, first, lines) => recordDerived(db, j, first, lines));
+        await fn(db);
+        await db.query("UPDATE mtls.store SET revision = revision + 1, updated_at = now() WHERE id = 1");
         await db.query("COMMIT");
       } catch (err) {
         await db.query("ROLLBACK").catch(() => {});
         throw err;
       }
-      return checkDatabase(db);
     });
-    return [
-      ...found.map((f) => ({ ...f, fixed: f.fixable && !left.some((l) => l.message === f.message) })),
-      ...left.filter((l) => !found.some((f) => f.message === l.message)),
-    ];
   }
 
   async readJournal(name: JournalName): Promise<string> {
-    const [row] = await (await this.db()).query<{ text: string | null }>(
+    const [row] = await (await this.reader()).query<{ text: string | null }>(
       "SELECT string_agg(text || E'\\n', '' ORDER BY line) AS text FROM mtls.journal_lines WHERE journal = $1",
       [journalFile[name]],
     );
     return row?.text ?? "";
+  }
+
+  /** One row gone, in a transaction of its own under the store lock; a missing row is an error, as a missing file is. */
+  remove(key: string): Promise<void> {
+    if (!isStoreKey(key)) throw keyError(key);
+    return this.inOwnTransaction("remove", async (db) => {
+      const gone = await db.query("DELETE FROM mtls.files WHERE path = $1 AND NOT is_dir RETURNING path", [key]);
+      if (gone.length === 0) throw envError("ERR_NOT_FOUND", `${this.where(key)} does not exist`);
+    });
   }
 
   /**
@@ -217,23 +261,29 @@ export class SqlStorage implements Storage {
 
   private async lockDb<T>(purpose: string, fn: () => Promise<T>): Promise<T> {
     const db = await this.db();
-    const seconds = Math.max(1, Math.round((this.opts.lockTimeoutMs ?? 60_000) / 1000));
-    await db.query(`SET lock_timeout = '${seconds}s'`);
+    // From here on the main connection waits for the lock, then carries the transaction.
+    this.held = true;
     try {
-      await db.query("SELECT pg_advisory_lock($1)", [STORE_LOCK]);
-    } catch (err) {
-      if ((err as { code?: string }).code === "ERR_LOCKED")
-        throw envError(
-          "ERR_LOCKED",
-          `the database store ${this.location} is locked by another mtls command (${purpose} waited ${seconds}s)`,
-          "wait for it to finish and run the command again",
-        );
-      throw err;
-    }
-    try {
-      return await fn();
+      const seconds = Math.max(1, Math.round((this.opts.lockTimeoutMs ?? 60_000) / 1000));
+      await db.query(`SET lock_timeout = '${seconds}s'`);
+      try {
+        await db.query("SELECT pg_advisory_lock($1)", [STORE_LOCK]);
+      } catch (err) {
+        if ((err as { code?: string }).code === "ERR_LOCKED")
+          throw envError(
+            "ERR_LOCKED",
+            `the database store ${this.location} is locked by another mtls command (${purpose} waited ${seconds}s)`,
+            "wait for it to finish and run the command again",
+          );
+        throw err;
+      }
+      try {
+        return await fn();
+      } finally {
+        await db.query("SELECT pg_advisory_unlock($1)", [STORE_LOCK]).catch(() => {});
+      }
     } finally {
-      await db.query("SELECT pg_advisory_unlock($1)", [STORE_LOCK]).catch(() => {});
+      this.held = false;
     }
   }
 

@@ -1,0 +1,174 @@
+// The goals of #21 on the PostgreSQL store (#16): the same commands and targets as goals.ts, with
+// `--store postgres://…` against a cluster this run starts on loopback with fsync and synchronous
+// commit on, as a production database runs. The data is the directory fixtures', copied in by
+// `mtls store migrate`, so both stores answer the same questions about the same PKI. Every row
+// also subtracts a new database connection, measured in the same run (connectCmd).
+import { spawnSync } from "node:child_process";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import type { TestContext } from "node:test";
+import { type PgCluster, pgSkipReason, startPostgres } from "../test/helpers/postgres.js";
+import { bundleFixture } from "./bundle.js";
+import { BIN, ENV, opensslCsr, pkiWithIndex, tempDir } from "./fixtures.js";
+import { floorCmd, kdf, mtls, pki100, readOnlyCommands } from "./goals.js";
+import { type Cmd, type Goal, type Timed, timeInterleaved } from "./lib.js";
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 11);
+const ms = (t: Timed | number) => `${(typeof t === "number" ? t : t.medianMs).toFixed(0)} ms`;
+const PG = "(PostgreSQL store)";
+
+type Store = { url: string; env: NodeJS.ProcessEnv };
+
+async function newStore(cluster: PgCluster, name: string): Promise<Store> {
+  const s = await cluster.newStore(name);
+  return { url: s.url, env: { ...ENV, PGPASSWORD: s.password } };
+}
+
+function run(args: string[], cwd: string, s: Store): string {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, env: s.env, encoding: "utf8", maxBuffer: 256 << 20 });
+  if (r.status !== 0 && r.status !== 1) throw new Error(`mtls ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
+}
+
+/** The directory fixture's arguments, pointed at the database instead of ./pki. */
+const onStore = (args: string[], s: Store) =>
+  args.flatMap((a, i) => (a === "--pki" && args[i + 1] === "pki" ? ["--store", s.url] : a === "pki" && args[i - 1] === "--pki" ? [] : [a]));
+
+/**
+ * A new connection to PostgreSQL (TCP, a backend forked for it, SCRAM) costs what no client can
+ * avoid; `psql -c "SELECT 1"` measures it in the same run, and the ratio is judged without it:
+ * (t − connect) against the directory store's target. The raw ratio is in `measured`.
+ */
+const connectCmd = (s: Store, cwd: string): Cmd => ({ name: "connect", cmd: "psql", args: [s.url, "-Atc", "SELECT 1"], cwd, env: s.env });
+
+function ratioRows(t: Map<string, Timed>, names: string[], label: (n: string) => string, target: number, withRss = false): Goal[] {
+  const floor = t.get("floor") as Timed;
+  const connect = t.get("connect") as Timed;
+  return names.map((name) => {
+    const m = t.get(name) as Timed;
+    const ratio = (m.medianMs - connect.medianMs) / floor.medianMs;
+    const rss = m.rssMiB ?? Number.NaN;
+    return {
+      goal: `${label(name)} ${PG}`,
+      measured: `${ms(m)} (${(m.medianMs / floor.medianMs).toFixed(2)}×), node -e 0 ${ms(floor)}, psql connect ${ms(connect)}${withRss ? `; peak RSS ${rss.toFixed(0)} MiB` : ""}`,
+      ratio,
+      target: `(t − connect) ≤ ${target}× node -e 0${withRss ? " and ≤ 150 MiB" : ""}`,
+      met: ratio <= target && (!withRss || rss <= 150),
+    };
+  });
+}
+
+async function readOnly(cluster: PgCluster): Promise<Goal[]> {
+  const dir = pki100();
+  const s = await newStore(cluster, "goals_ro");
+  run(["store", "migrate", "--from", "pki", "--to", s.url], dir, s);
+  // --help and --version never open a store: their rows are the directory's.
+  const commands = readOnlyCommands(dir).filter(([, args]) => args.includes("--pki"));
+  const t = timeInterleaved(
+    [floorCmd, connectCmd(s, dir), ...commands.map(([name, args]) => mtls(name, onStore(args, s), dir, { env: s.env, ok: [0, 1] }))],
+    ROUNDS,
+  );
+  return ratioRows(
+    t,
+    commands.map(([name]) => name),
+    (n) => `mtls ${n} (PKI of 100 partners)`,
+    1.5,
+  );
+}
+
+async function issue(cluster: PgCluster): Promise<Goal[]> {
+  const dir = tempDir("goals-pg-issue");
+  opensslCsr(dir, "p");
+  const enc = await newStore(cluster, "goals_enc");
+  const plain = await newStore(cluster, "goals_plain");
+  run(["ca", "init", "--store", enc.url, "-q"], dir, enc);
+  run(["ca", "init", "--store", plain.url, "--insecure-no-passphrase", "-q"], dir, plain);
+  const { dir: bdir, out } = bundleFixture();
+  const exp = await newStore(cluster, "goals_export");
+  run(["store", "migrate", "--from", "pki", "--to", exp.url], bdir, exp);
+  const before = await kdf();
+  const t = timeInterleaved(
+    [
+      floorCmd,
+      connectCmd(enc, dir),
+      mtls("enc", ["--store", enc.url, "partner", "issue", "p", "--csr", "p.csr", "-q"], dir, { env: enc.env }),
+      mtls("plain", ["--store", plain.url, "partner", "issue", "p", "--csr", "p.csr", "-q"], dir, { env: plain.env }),
+      mtls("export", ["--store", exp.url, "partner", "export", "acme", "--out", out, "--force", "-q"], bdir, { env: exp.env }),
+    ],
+    ROUNDS,
+  );
+  const k = ((await kdf()).medianMs + before.medianMs) / 2;
+  const floor = t.get("floor") as Timed;
+  const connect = t.get("connect") as Timed;
+  const row = (name: string, goal: string, minusKdf: boolean, target: number): Goal => {
+    const m = t.get(name) as Timed;
+    const ratio = (m.medianMs - connect.medianMs - (minusKdf ? k : 0)) / floor.medianMs;
+    return {
+      goal: `${goal} ${PG}`,
+      measured: `${ms(m)}, node -e 0 ${ms(floor)}, psql connect ${ms(connect)}${minusKdf ? `, PBKDF2 ×600k ${ms(k)}` : ""}`,
+      ratio,
+      target: `(t − connect${minusKdf ? " − KDF" : ""}) ≤ ${target}× node -e 0`,
+      met: ratio <= target,
+    };
+  };
+  return [
+    row("enc", "partner issue --csr, CA key encrypted", true, 1.5),
+    row("plain", "partner issue --csr, CA key unencrypted", false, 2),
+    row("export", "partner export (OpenPGP-signed and encrypted bundle)", true, 2.5),
+  ];
+}
+
+async function inventory(cluster: PgCluster, n = Number(process.env.BENCH_INVENTORY ?? 100_000)): Promise<Goal[]> {
+  const dir = tempDir("goals-pg-inventory");
+  pkiWithIndex(dir, n, 0.01);
+  const s = await newStore(cluster, "goals_inventory");
+  run(["--pki", "pki", "crl", "publish", "-q"], dir, s);
+  run(["store", "migrate", "--from", "pki", "--to", s.url], dir, s);
+  const names = ["list", "list --json", "status"];
+  const args = [["list", "--no-color"], ["list", "--json"], ["status"]];
+  const t = timeInterleaved(
+    [floorCmd, connectCmd(s, dir), ...names.map((name, i) => mtls(name, ["--store", s.url, ...(args[i] as string[])], dir, { env: s.env, ok: [0, 1] }))],
+    Math.max(3, Math.ceil(ROUNDS / 2)),
+  );
+  return ratioRows(t, names, (name) => `mtls ${name} over ${n.toLocaleString("en")} certificates`, 3, true);
+}
+
+async function batch(cluster: PgCluster, n = 1000): Promise<Goal[]> {
+  const dir = tempDir("goals-pg-batch");
+  const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ partner: `w-${i}`, generate: true, sans: [`uri:spiffe://fleet.example/w/${i}`] }));
+  (await import("node:fs")).writeFileSync(join(dir, "fleet.jsonl"), lines.join("\n"));
+  const times: number[] = [];
+  const rounds = Math.max(3, Math.ceil(ROUNDS / 3));
+  for (let i = 0; i < rounds; i++) {
+    const s = await newStore(cluster, `goals_batch_${i}`);
+    rmSync(join(dir, "keys"), { recursive: true, force: true });
+    run(["ca", "init", "--store", s.url, "-q"], dir, s);
+    const start = process.hrtime.bigint();
+    run(["--store", s.url, "partner", "issue", "--batch", "fleet.jsonl", "--key-dir", "keys", "-q"], dir, s);
+    times.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  const med = [...times].sort((a, b) => a - b)[times.length >> 1] as number;
+  return [
+    {
+      goal: `batch of ${n.toLocaleString("en")} generated P-256 certificates (keys to --key-dir) ${PG}`,
+      measured: ms(med),
+      met: undefined,
+      note: "the directory row gives the ratio against the in-process floor",
+    },
+  ];
+}
+
+export async function pgGoals(): Promise<Goal[]> {
+  const skip = pgSkipReason();
+  if (skip) {
+    process.stderr.write(`pg-goal: skipped (${skip})\n`);
+    return [];
+  }
+  const cleanups: Array<() => Promise<void>> = [];
+  try {
+    const cluster = await startPostgres({ after: (fn: () => Promise<void>) => cleanups.push(fn) } as unknown as TestContext, { durable: true });
+    return [...(await readOnly(cluster)), ...(await issue(cluster)), ...(await inventory(cluster)), ...(await batch(cluster))];
+  } finally {
+    for (const fn of cleanups) await fn();
+  }
+}

@@ -1,0 +1,33 @@
+// The database store's check of itself for `mtls doctor` (store/health.ts): its certificate,
+// revocation, audit and CRL-number tables are derived from the journal lines by the transaction
+// that writes them, so a difference means a hand edit (or a bug); the repair rebuilds them from
+// the journals, which are the record.
+import type { StorageHealth, StorageProblem } from "../health.js";
+import type { SqlStorage } from "./storage.js";
+
+export class SqlHealth implements StorageHealth {
+  constructor(private readonly storage: SqlStorage) {}
+
+  /** A session's advisory lock ends with its connection: the database never holds a stale one. */
+  async lockProblems(): Promise<StorageProblem[]> {
+    return [];
+  }
+
+  async health(): Promise<StorageProblem[]> {
+    return (await this.storage.checkTables()).map((p) => ({
+      check: "database",
+      message: p.message,
+      hint: p.hint,
+      fixable: p.fixable,
+      ...(p.serial ? { serial: p.serial } : {}),
+    }));
+  }
+
+  async repair(problems: readonly StorageProblem[]): Promise<void> {
+    if (problems.some((p) => p.check === "database" && p.fixable)) await this.storage.rebuildTables();
+  }
+
+  discardMoved(from: string, to: string): Promise<void> {
+    return this.storage.discardMoved(from, to);
+  }
+}
