@@ -3,7 +3,7 @@ import type { Pki } from "../session.js";
 import { readIndexOf } from "../store/blobs.js";
 import type { CertRecord } from "../store/index-file.js";
 import { openIndexRows } from "../store/index-rows.js";
-import { DAYS_FIRST, ELEMENT_INDENT, type IndexCells, type IndexView, REVOKED, SERVER } from "../store/index-summary.js";
+import { DAYS_FIRST, ELEMENT_INDENT, ELEMENT_SEPARATOR, type IndexCells, type IndexView, REVOKED, SERVER } from "../store/index-summary.js";
 import { PieceAssembler } from "../store/summary-pieces.js";
 import { DAY } from "../time.js";
 
@@ -147,12 +147,13 @@ function selectRows(view: IndexView, p: ListParams, at: Date, windowMs: number):
   const kind = p.kind === undefined ? -1 : p.kind === "server" ? SERVER : 0;
   const want = p.status === undefined ? -1 : CERT_STATUSES.indexOf(p.status);
   const within = p.expiringWithinMs;
+  const { partnerOf, flags: flagsOf, notAfterMs } = view;
   let k = 0;
   for (let i = 0; i < n; i++) {
-    if (partner !== -2 && view.partnerOf[i] !== partner) continue;
-    const flags = view.flags[i] as number;
+    if (partner !== -2 && partnerOf[i] !== partner) continue;
+    const flags = flagsOf[i] as number;
     if (kind !== -1 && (flags & SERVER) !== kind) continue;
-    const end = view.notAfterMs[i] as number;
+    const end = notAfterMs[i] as number;
     const revoked = (flags & REVOKED) !== 0;
     const st = revoked ? REVOKED_STATUS : end <= now ? EXPIRED : end - now <= windowMs ? EXPIRING : VALID;
     if (want !== -1 && st !== want) continue;
@@ -166,7 +167,6 @@ function selectRows(view: IndexView, p: ListParams, at: Date, windowMs: number):
 }
 
 const STATUS_JSON = CERT_STATUSES.map((st) => JSON.stringify(st));
-const SEPARATOR = `,\n${ELEMENT_INDENT}`;
 
 /** Where row i's text starts in the summary's element texts, for rows asked in increasing order. */
 function rowStarts(pieceLen: Uint32Array): (i: number) => number {
@@ -200,6 +200,10 @@ function* joinedElements(view: IndexView, sel: Selection): Generator<Buffer> {
   const out = new PieceAssembler(read, total);
   const startOf = rowStarts(pieceLen);
   const daysText = daysJson();
+  // The last piece of the row before, not copied yet: when rows follow each other it and the
+  // next row's first piece (separator included) are one run of bytes, one copy.
+  let tailFrom = -1;
+  let tailTo = -1;
   for (let k = 0; k < sel.length; k++) {
     const i = sel.row[k] as number;
     const pos = startOf(i);
@@ -208,18 +212,26 @@ function* joinedElements(view: IndexView, sel: Selection): Generator<Buffer> {
     const end2 = end1 + (pieceLen[3 * i + 2] as number);
     const days = daysText(sel.daysLeft[k] as number);
     const status = STATUS_JSON[sel.status[k] as number] as string;
-    const done = out.begin(pos, end2 - pos, end2 - pos + days.length + 32);
+    const from = tailTo === pos ? tailFrom : pos;
+    if (from === pos && tailFrom >= 0) yield* copyRun(out, tailFrom, tailTo);
+    const done = out.begin(from, end2 - from, end2 - from + days.length + status.length);
     if (done) yield done;
-    if (k > 0) out.ascii(SEPARATOR);
+    out.copy(k === 0 ? pos + ELEMENT_SEPARATOR.length : from, end0);
     const daysFirst = ((view.flags[i] as number) & DAYS_FIRST) !== 0;
-    out.copy(pos, end0);
     out.ascii(daysFirst ? days : status);
     out.copy(end0, end1);
     out.ascii(daysFirst ? status : days);
-    out.copy(end1, end2);
+    [tailFrom, tailTo] = [end1, end2];
   }
+  if (tailFrom >= 0) yield* copyRun(out, tailFrom, tailTo);
   const last = out.finish();
   if (last) yield last;
+}
+
+function* copyRun(out: PieceAssembler, from: number, to: number): Generator<Buffer> {
+  const done = out.begin(from, to - from, to - from);
+  if (done) yield done;
+  out.copy(from, to);
 }
 
 /** The selected rows' --json elements one by one (the slow way, for a writer that wants objects). */
@@ -235,6 +247,7 @@ function* elementTexts(view: IndexView, sel: Selection): Generator<Buffer> {
     const days = Buffer.from(JSON.stringify(sel.daysLeft[k]));
     const status = Buffer.from(STATUS_JSON[sel.status[k] as number] as string);
     const daysFirst = ((view.flags[i] as number) & DAYS_FIRST) !== 0;
-    yield Buffer.concat([text.subarray(0, l0), daysFirst ? days : status, text.subarray(l0, l0 + l1), daysFirst ? status : days, text.subarray(l0 + l1)]);
+    const first = text.subarray(ELEMENT_SEPARATOR.length, l0);
+    yield Buffer.concat([first, daysFirst ? days : status, text.subarray(l0, l0 + l1), daysFirst ? status : days, text.subarray(l0 + l1)]);
   }
 }

@@ -38,7 +38,7 @@ export type IndexRow = Pick<
   len?: number;
 };
 
-const FORMAT = "mtls-index-summary 3";
+const FORMAT = "mtls-index-summary 4";
 const ANY_FORMAT = "mtls-index-summary ";
 const TRAILER = 512;
 
@@ -49,6 +49,8 @@ export const DAYS_FIRST = 4;
 
 /** The indentation of the `list --json` elements the summary holds (`result.certificates[i]`). */
 export const ELEMENT_INDENT = "      ";
+/** What the writer puts between two elements; each element's first piece begins with it. */
+export const ELEMENT_SEPARATOR = `,\n${ELEMENT_INDENT}`;
 
 export const summaryPath = (indexPath: string): string => `${indexPath}.summary`;
 
@@ -74,11 +76,6 @@ export interface IndexCells {
   read(from: number, len: number, into: Buffer, at: number): void;
 }
 
-/**
- * The rows' `list --json` elements: row r's text is P0 V1 P1 V2 P2, where the pieces' byte lengths
- * are pieceLen[3r..3r+2] (laid out one after another, row after row) and V1, V2 are the quoted
- * status and the daysLeft number (the other way round when the row has DAYS_FIRST).
- */
 /** The text of cell c of row i (for tests and the slow paths; the table copies runs of cells). */
 export function cellTextOf(cells: IndexCells, i: number, c: number): string {
   const pad = (j: number) => (cells.columnWidths[j % 4] as number) - (cells.width[j] as number) + 2;
@@ -89,6 +86,12 @@ export function cellTextOf(cells: IndexCells, i: number, c: number): string {
   return buf.toString("utf8");
 }
 
+/**
+ * The rows' `list --json` elements: row r's text is P0 V1 P1 V2 P2, where the pieces' byte lengths
+ * are pieceLen[3r..3r+2] (laid out one after another, row after row) and V1, V2 are the quoted
+ * status and the daysLeft number (the other way round when the row has DAYS_FIRST). P0 begins
+ * with ELEMENT_SEPARATOR, so that one row's P2 and the next row's P0 are one run of bytes.
+ */
 export interface IndexJson {
   pieceLen: Uint32Array;
   /** The byte length of all the texts. */
@@ -350,12 +353,14 @@ export function viewOf(src: Source, stamp: string): IndexView | undefined {
     const width = u32(bytes, 28 * n, 4 * n);
     // Every cell and its padding inside the section, in order: a damaged summary fails here, before anything is printed.
     let at = 0;
-    for (let j = 0; j < end.length; j++) {
-      const e = end[j] as number;
-      const w = t.widths[j % 4] as number;
-      if (e < at || (width[j] as number) > w) throw damaged();
-      at = e + w - (width[j] as number) + 2;
-    }
+    const [w0, w1, w2, w3] = t.widths as [number, number, number, number];
+    for (let j = 0; j < end.length; j += 4)
+      for (let c = 0; c < 4; c++) {
+        const e = end[j + c] as number;
+        const w = c === 0 ? w0 : c === 1 ? w1 : c === 2 ? w2 : w3;
+        if (e < at || (width[j + c] as number) > w) throw damaged();
+        at = e + w - (width[j + c] as number) + 2;
+      }
     if (at !== lens.cells) throw damaged();
     const from = lens.json + a + 44 * n;
     return { end, width, columnWidths: t.widths, length: lens.cells, read: (f, len, into, to) => src.readInto(from + f, len, into, to) };

@@ -3,7 +3,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { displayWidth, isPlain, safeJson, safeValue } from "../display-text.js";
 import type { CertRecord } from "./index-file.js";
-import { DAYS_FIRST, ELEMENT_INDENT, type IndexRow, type JournalFacts, REVOKED, rowsOfJournal, SERVER } from "./index-summary.js";
+import { DAYS_FIRST, ELEMENT_INDENT, ELEMENT_SEPARATOR, type IndexRow, type JournalFacts, REVOKED, rowsOfJournal, SERVER } from "./index-summary.js";
 
 export interface SummaryParts {
   notAfterMs: Float64Array;
@@ -164,7 +164,7 @@ function elementCutter(): (r: CertRecord) => [string, string, string, boolean] {
     const d = text.indexOf(qd);
     if (s < 0 || d < 0 || text.indexOf(qs, s + 1) >= 0 || text.indexOf(qd, d + 1) >= 0) throw new Error(`the --json text of ${record.serial} could not be cut`);
     const [first, firstLen, second, secondLen] = s < d ? [s, qs.length, d, qd.length] : [d, qd.length, s, qs.length];
-    return [text.slice(0, first), text.slice(first + firstLen, second), text.slice(second + secondLen), d < s];
+    return [ELEMENT_SEPARATOR + text.slice(0, first), text.slice(first + firstLen, second), text.slice(second + secondLen), d < s];
   };
 }
 
