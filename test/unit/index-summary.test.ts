@@ -105,6 +105,8 @@ test("a summary that claims to match the journal but was edited is reported; a p
   await rm(path);
   await writeFile(path, "mtls-index-summary 2\tforged\t0\n");
   assert.equal(await checkSummary(index), undefined, "another format version is only stale");
+  await writeFile(path, `{"a later format's texts first"}\n${"mtls-index-summary 9\tforged".padEnd(511)}\n`);
+  assert.equal(await checkSummary(index), undefined, "so is one with its trailer last");
 });
 
 test("a damaged journal fails the same way with or without a summary", async () => {

@@ -514,8 +514,9 @@ export async function checkSummary(indexPath: string): Promise<string | undefine
     const src = fileSource(fd, fstatSync(fd).size);
     const stamp = stampOf(await statOrUndefined(indexPath));
     const tail = readFresh(src, Math.max(0, src.size - TRAILER), Math.min(src.size, TRAILER)).toString("latin1");
-    if (!tail.startsWith(FORMAT))
-      return readFresh(src, 0, Math.min(src.size, ANY_FORMAT.length)).toString("latin1") === ANY_FORMAT ? undefined : "is not an index summary mtls wrote";
+    // Another format version (its trailer last, or format 2's header first) is only stale.
+    const head = readFresh(src, 0, Math.min(src.size, ANY_FORMAT.length)).toString("latin1");
+    if (!tail.startsWith(FORMAT)) return tail.startsWith(ANY_FORMAT) || head === ANY_FORMAT ? undefined : "is not an index summary mtls wrote";
     if (tail.split("\t")[1] !== stamp) return undefined;
     if (!viewOf(src, stamp)) return "is damaged";
     // The summary the journal gives, compared piece by piece as it is made: never both whole in memory.
