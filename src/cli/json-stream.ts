@@ -1,12 +1,21 @@
 // The --json document written in pieces (#21): `list --json` over 100,000 certificates built one
 // 100 MB string with JSON.stringify(doc, null, 2) and held every record while doing it. This
 // writes the same bytes, element by element, and takes a non-array iterable (a list read as it
-// is iterated, core/inventory/list.ts) as the array it stands for.
+// is iterated, core/inventory/list.ts) as the array it stands for. Such a list may also give its
+// elements' text as bytes (rawJson: the index summary's pre-rendered elements), which are
+// written as they are, between the brackets and separators written here.
 
 const CHUNK = 64 * 1024;
 
 const isIterableList = (v: unknown): v is Iterable<unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v) && typeof (v as { [Symbol.iterator]?: unknown })[Symbol.iterator] === "function";
+
+interface RawJsonList {
+  readonly length: number;
+  rawJson(indent: string): Iterable<Uint8Array> | undefined;
+}
+
+const hasRawJson = (v: Iterable<unknown>): v is Iterable<unknown> & RawJsonList => typeof (v as Partial<RawJsonList>).rawJson === "function";
 
 /** Whether `v` holds a streamed list anywhere JSON.stringify would not see it whole. */
 function hasStreamedList(v: unknown, depth = 0): boolean {
@@ -16,46 +25,58 @@ function hasStreamedList(v: unknown, depth = 0): boolean {
 }
 
 /**
- * Writes `JSON.stringify(value, null, 2)` through `write`, in pieces of about 64 KiB: objects
- * and arrays at the top are opened here, and each element is stringified on its own (its
- * newlines, never inside a JSON string, get the element's indentation).
+ * `JSON.stringify(value, null, 2)` in pieces of about 64 KiB: objects and arrays at the top are
+ * opened here, and each element is stringified on its own (its newlines, never inside a JSON
+ * string, get the element's indentation). A list that has its elements' text gives it as bytes,
+ * which come as they are (Uint8Array pieces, already made safe); strings are yet to be.
  */
-export function writeJsonPretty(value: unknown, write: (text: string) => void): void {
+export function* jsonPrettyPieces(value: unknown): Generator<string | Uint8Array> {
   if (!hasStreamedList(value)) {
-    write(JSON.stringify(value, null, 2));
+    yield JSON.stringify(value, null, 2);
     return;
   }
   let buf = "";
-  const put = (s: string) => {
+  function* put(s: string): Generator<string> {
     buf += s;
     if (buf.length >= CHUNK) {
-      write(buf);
+      yield buf;
       buf = "";
     }
-  };
-  const walk = (v: unknown, indent: string) => {
+  }
+  function* walk(v: unknown, indent: string): Generator<string | Uint8Array> {
+    const raw = isIterableList(v) && hasRawJson(v) ? v.rawJson(`${indent}  `) : undefined;
+    if (raw) {
+      // The elements come joined by ",\n" and their indentation, as below.
+      const some = (v as RawJsonList).length > 0;
+      yield* put(some ? `[\n${indent}  ` : "[");
+      if (buf) yield buf;
+      buf = "";
+      yield* raw;
+      yield* put(some ? `\n${indent}]` : "]");
+      return;
+    }
     if (isIterableList(v)) {
       let first = true;
       for (const el of v) {
-        put(`${first ? "[\n" : ",\n"}${indent}  `);
+        yield* put(`${first ? "[\n" : ",\n"}${indent}  `);
         first = false;
-        put(JSON.stringify(el ?? null, null, 2).replaceAll("\n", `\n${indent}  `));
+        yield* put(JSON.stringify(el ?? null, null, 2).replaceAll("\n", `\n${indent}  `));
       }
-      put(first ? "[]" : `\n${indent}]`);
+      yield* put(first ? "[]" : `\n${indent}]`);
       return;
     }
     if (!hasStreamedList(v)) {
-      put((JSON.stringify(v, null, 2) ?? "null").replaceAll("\n", `\n${indent}`));
+      yield* put((JSON.stringify(v, null, 2) ?? "null").replaceAll("\n", `\n${indent}`));
       return;
     }
     const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined && typeof x !== "function");
-    put("{");
-    entries.forEach(([k, x], i) => {
-      put(`${i ? "," : ""}\n${indent}  ${JSON.stringify(k)}: `);
-      walk(x, `${indent}  `);
-    });
-    put(entries.length ? `\n${indent}}` : "}");
-  };
-  walk(value, "");
-  if (buf) write(buf);
+    yield* put("{");
+    for (const [i, [k, x]] of entries.entries()) {
+      yield* put(`${i ? "," : ""}\n${indent}  ${JSON.stringify(k)}: `);
+      yield* walk(x, `${indent}  `);
+    }
+    yield* put(entries.length ? `\n${indent}}` : "}");
+  }
+  yield* walk(value, "");
+  if (buf) yield buf;
 }

@@ -1,7 +1,8 @@
 // Rendering for people (colour, tables) and for scripts (--json). The only module that imports chalk.
 import { Chalk, type ChalkInstance } from "chalk";
+import { displayWidth } from "../core/display-text.js";
 import { Exit, type ExitCode, MtlsError } from "../core/errors.js";
-import { writeJsonPretty } from "./json-stream.js";
+import { jsonPrettyPieces } from "./json-stream.js";
 import { cellText, safeDeep, safeJson, safeText, safeValue } from "./terminal-safe.js";
 
 export interface OutputOptions {
@@ -92,10 +93,27 @@ export class Output {
    * A result too large to render as one string (a table of 100,000 certificates): `human` yields
    * it in pieces, written as they come, and makes its own cells safe (see tableChunks).
    */
-  resultChunks<T>(value: T, human: (v: T, s: Styles) => Iterable<string>): void {
+  async resultChunks<T>(value: T, human: (v: T, s: Styles) => Iterable<string | Uint8Array>): Promise<void> {
     this.resultValue = this.opts.json ? this.withoutWarnings(value) : value;
     this.hasResult = true;
-    if (!this.opts.json) for (const chunk of human(value, this.out)) this.stdout.write(chunk);
+    if (!this.opts.json) await this.writeAll(human(value, this.out));
+  }
+
+  /**
+   * Writes pieces to stdout, holding at most QUEUED bytes in its buffer: a pipe takes writes
+   * asynchronously, and 60 MB of `list --json` would otherwise all be queued in memory (#21).
+   * Waiting only above a few MiB (not for a full drain) lets the reader read while the next
+   * piece is made.
+   */
+  private async writeAll(pieces: Iterable<string | Uint8Array>, text: (s: string) => string = (s) => s): Promise<void> {
+    let wake: (() => void) | undefined;
+    const written = () => wake?.();
+    for (const piece of pieces) {
+      // A reader that went away (`mtls list | head -1`): the rest has nowhere to go.
+      if (this.stdout.destroyed) return;
+      this.stdout.write(typeof piece === "string" ? text(piece) : piece, written);
+      while (this.stdout.writableLength > QUEUED && !this.stdout.destroyed) await new Promise<void>((resolve) => (wake = resolve));
+    }
   }
 
   /**
@@ -174,18 +192,21 @@ export class Output {
   }
 
   /** Writes the one JSON document (with --json) and returns the process exit code. */
-  finish(): ExitCode {
+  async finish(): Promise<ExitCode> {
     if (this.opts.json) {
       const doc: Record<string, unknown> = { schemaVersion: 1, command: this.command, ok: this.exitCode === Exit.OK, exitCode: this.exitCode };
       if (this.error) doc.error = this.error;
       else doc.result = this.hasResult ? this.resultValue : null;
       doc.warnings = this.warnings;
-      writeJsonPretty(doc, (text) => this.stdout.write(safeJson(text)));
+      // Byte pieces (a list's elements as the index summary holds them) were made safe when written there.
+      await this.writeAll(jsonPrettyPieces(doc), safeJson);
       this.stdout.write("\n");
     }
     return this.exitCode;
   }
 }
+
+const QUEUED = 4 << 20;
 
 export function toMtlsError(err: unknown): MtlsError {
   if (err instanceof MtlsError) return err;
@@ -194,10 +215,8 @@ export function toMtlsError(err: unknown): MtlsError {
   return new MtlsError("ERR_INTERNAL", message, Exit.INTERNAL, undefined, { cause: err });
 }
 
-const ANSI = /\u001b\[[0-9;]*m/g;
 const PLAIN = /^[\x20-\x7e]*$/;
-/** Visible width: plain ASCII (nearly every cell) is its length; otherwise strip colour, count code points. */
-const width = (s: string) => (PLAIN.test(s) ? s.length : [...s.replace(ANSI, "")].length);
+const width = displayWidth;
 
 /** Left-aligned columns separated by two spaces; the header is dimmed. Measures each cell once. */
 export function table(header: string[], rawRows: string[][], s: Styles): string {

@@ -22,7 +22,7 @@ export async function runCli(io: Io): Promise<number> {
   }
   // A database store's transaction ends here when the command failed: nothing it did commits.
   await rollbackCommandStore(ctx).catch(() => {});
-  const code = ctx.out.finish();
+  const code = await ctx.out.finish();
   return helpShown ? Exit.OK : code;
 }
 

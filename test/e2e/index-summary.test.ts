@@ -1,19 +1,31 @@
-// #21: list and status read index.jsonl.summary, a cache of the index; doctor checks it.
+// #21: list and status read index.jsonl.summary, a cache of the index with the table cells and
+// the --json elements already rendered; doctor checks it. What they print must be exactly what
+// the journal's records say, rendered the slow way.
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import test from "node:test";
+import { Output, tableChunks } from "../../src/cli/output.js";
+import { safeJson } from "../../src/cli/terminal-safe.js";
+import { assessPartners, partnerProblems } from "../../src/core/health/partners.js";
+import { CERT_STATUSES, type ListParams, listCertificates } from "../../src/core/inventory/list.js";
+import { expiredServerProblems } from "../../src/core/server/status.js";
+import { openPki } from "../../src/core/session.js";
+import type { CertRecord } from "../../src/core/store/index-file.js";
+import { rowsOfJournal } from "../../src/core/store/index-summary.js";
+import { parsePartners } from "../../src/core/store/partners.js";
 import { initTempCa, mtls } from "../helpers/run.js";
 
-test("a summary edited to disagree with the index: doctor reports it, --fix deletes it, list tells the truth again", async (t) => {
+test("a summary edited to disagree with the index: doctor reports it, --fix rebuilds it, list tells the truth again", async (t) => {
   const dir = await initTempCa(t);
   const issued = await mtls(["partner", "issue", "acme", "--generate", "--out-key", "acme.key", "--json"], { cwd: dir });
   assert.equal(issued.exitCode, 0, issued.stderr);
   const serial = JSON.parse(issued.stdout).result.serial as string;
-  assert.match((await mtls(["list"], { cwd: dir })).stdout, new RegExp(`${serial} .* valid`));
+  assert.match((await mtls(["list"], { cwd: dir })).stdout, new RegExp(`${serial} +acme .* valid`));
   const path = join(dir, "pki/index.jsonl.summary");
-  await writeFile(path, (await readFile(path, "utf8")).replace("\tv\t", "\tr\t"));
-  assert.match((await mtls(["list"], { cwd: dir })).stdout, /revoked/, "the cache is trusted while its stamp matches");
+  // Same length, bytes kept (latin1): the partner's name in every section of the summary.
+  await writeFile(path, Buffer.from((await readFile(path)).toString("latin1").replaceAll("acme", "acmX"), "latin1"));
+  assert.match((await mtls(["list"], { cwd: dir })).stdout, /acmX/, "the cache is trusted while its stamp matches");
 
   const doctor = await mtls(["doctor", "--json"], { cwd: dir });
   assert.equal(doctor.exitCode, 1, doctor.stdout);
@@ -26,6 +38,157 @@ test("a summary edited to disagree with the index: doctor reports it, --fix dele
   assert.equal(fixed.exitCode, 0, fixed.stdout);
   assert.equal((await mtls(["doctor", "--json"], { cwd: dir })).exitCode, 0);
   const list = await mtls(["list"], { cwd: dir });
-  assert.match(list.stdout, new RegExp(`${serial} .* valid`));
-  assert.doesNotMatch(list.stdout, /revoked/);
+  assert.match(list.stdout, new RegExp(`${serial} +acme .* valid`));
+  assert.doesNotMatch(list.stdout, /acmX/);
+});
+
+const DAY = 86_400_000;
+// Every time sits half a day from a day boundary, so that the test and the spawned command,
+// a moment apart, agree on days left and on expiring.
+const BASE = Math.floor(Date.now() / 1000) * 1000 + DAY / 2;
+const at = (days: number) => new Date(BASE + days * DAY).toISOString().replace(/\.000Z$/, "Z");
+let serialNo = 0x1000;
+
+function cert(partnerId: string, subject: string, days: number, extra: Partial<CertRecord> & Record<string, unknown> = {}): CertRecord {
+  const serial = (serialNo++).toString(16);
+  return {
+    serial,
+    partnerId,
+    subject,
+    sans: [`dns:${serial}.example`],
+    keyType: "ec-p256",
+    notBefore: at(-400),
+    notAfter: at(days),
+    issuedAt: at(-400 + (serialNo % 50)),
+    fingerprint: `sha256:${serial}`,
+    source: "csr",
+    issuer: "intermediate",
+    certPath: `certs/${serial}.pem`,
+    status: "valid",
+    ...extra,
+  } as CertRecord;
+}
+
+/** A journal with revocations (one appended later), rotations, expired and superseded certificates, servers, and hostile ids and subjects. */
+function hostileJournal(): { lines: CertRecord[]; offboarded: string } {
+  const acme = [cert("acme", "CN=acme", 200), cert("acme", "CN=acme 2", 10), cert("acme", "CN=old", -5)];
+  const old = cert("rot", "CN=rot old", 20);
+  const rot = [old, cert("rot", "CN=rot new", 300, { supersedes: old.serial, overlapUntil: at(-1) })];
+  const old2 = cert("rot2", "CN=rot2 old", 40);
+  const rot2 = [old2, cert("rot2", "CN=rot2 new", 300, { supersedes: old2.serial, overlapUntil: at(3) })];
+  const hostile = [
+    cert("evil\u001b[31mred", "CN=a\nb", 100),
+    cert("tab\tpart", "CN=\u0000nul", 5),
+    cert("pct%41%", 'CN=100% "quoted" \\ back', 50),
+    cert("ünï-日本", "CN=😀 wide, O=日本", 60),
+    cert("bidi\u202eabc", "CN=\u2028ls \u0085nel \u200bzw", 25),
+    cert("empty", "", 70),
+  ];
+  const locked = [cert("locked", "CN=l1", -3), cert("locked", "CN=l2", 90, { status: "revoked", revokedAt: at(-2), revocationReason: "keyCompromise" })];
+  const offboarded = [cert("gone", "CN=gone", 80)];
+  const servers = [
+    cert("server:gw1", "CN=gw1", -10, { kind: "server" }),
+    cert("server:gw1", "CN=gw1 b", -1, { kind: "server" }),
+    cert("server:gw2", "CN=gw2", 12, { kind: "server" }),
+  ];
+  const odd = [
+    cert("odd", "CN=days first", 33, { daysLeft: 7, status: "valid", note: "kept" } as Partial<CertRecord>),
+    cert("frac", "CN=frac", 15, { notAfter: at(15).replace("Z", ".500Z") }),
+    cert("frac", "CN=frac 2", 16),
+  ];
+  // daysLeft before status in the record's key order: the element's two values come the other way round.
+  const first = odd[0] as CertRecord & { daysLeft?: number };
+  odd[0] = {
+    ...Object.fromEntries(Object.entries(first).filter(([k]) => k !== "status" && k !== "daysLeft")),
+    daysLeft: 7,
+    status: "valid",
+  } as unknown as CertRecord;
+  const revokedLater: CertRecord = { ...(acme[0] as CertRecord), status: "revoked", revokedAt: at(-1), revocationReason: "superseded" };
+  return { lines: [...acme, ...rot, ...rot2, ...hostile, ...locked, ...offboarded, ...servers, ...odd, revokedLater], offboarded: "gone" };
+}
+
+const HEADER = ["SERIAL", "PARTNER", "SUBJECT", "NOT AFTER", "DAYS", "STATUS"];
+const STATUS_AT_END = /(valid|expiring|expired|revoked)$/gm;
+
+/** The table and the --json document the way they were rendered before the summary held them: from the parsed records. */
+async function renderedSlowly(pkiDir: string, p: ListParams, color: boolean): Promise<{ table: string; json: string }> {
+  const listed = await listCertificates(await openPki(pkiDir, { now: new Date(), actor: "test" }), p);
+  const out = new Output(process.stdout, process.stderr, color ? { FORCE_COLOR: "1" } : {});
+  out.configure({ json: false, quiet: false, color });
+  const s = out.out;
+  const certs = listed.certificates;
+  const cells = (i: number) => {
+    const c = certs[i] as (typeof certs)[number];
+    return [c.serial, c.partnerId, c.subject, c.notAfter.slice(0, 10), String(c.daysLeft), c.status];
+  };
+  const table =
+    certs.length === 0
+      ? `${s.dim("no certificates match")}\n`
+      : [...tableChunks(HEADER, certs.length, cells, s)].map((c) => (color ? c.replace(STATUS_AT_END, (st) => s.status(st)) : c)).join("");
+  const doc = { schemaVersion: 1, command: "list", ok: true, exitCode: 0, result: listed, warnings: [] };
+  return { table, json: `${safeJson(JSON.stringify(doc, null, 2))}\n` };
+}
+
+test("list, list --json and status from the summary say exactly what the journal's records say, hostile values and all", async (t) => {
+  const dir = await initTempCa(t);
+  const pki = join(dir, "pki");
+  const { lines, offboarded } = hostileJournal();
+  await writeFile(join(pki, "index.jsonl"), lines.map((r) => `${JSON.stringify(r)}\n`).join(""));
+  const since = { createdAt: at(-500), updatedAt: at(-100) };
+  await writeFile(
+    join(pki, "partners.json"),
+    JSON.stringify({ partners: { [offboarded]: { id: offboarded, ...since, offboardedAt: at(-100) }, pending: { id: "pending", ...since } } }),
+  );
+  const filters: Array<[string[], ListParams]> = [
+    [[], {}],
+    [["--partner", "evil\u001b[31mred"], { partner: "evil\u001b[31mred" }],
+    [["--partner", "nobody"], { partner: "nobody" }],
+    [["--status", "expiring"], { status: "expiring" }],
+    [["--kind", "server"], { kind: "server" }],
+    [["--expiring-within", "20d"], { expiringWithinMs: 20 * DAY }],
+  ];
+  for (const [args, p] of filters) {
+    const want = await renderedSlowly(pki, p, false);
+    const json = await mtls(["list", ...args, "--json"], { cwd: dir });
+    assert.equal(json.stdout, want.json, `list ${args.join(" ")} --json`);
+    const table = await mtls(["list", ...args], { cwd: dir });
+    assert.equal(table.stdout, want.table, `list ${args.join(" ")}`);
+  }
+  const coloured = await mtls(["list"], { cwd: dir, env: { FORCE_COLOR: "1" } });
+  assert.equal(coloured.stdout, (await renderedSlowly(pki, {}, true)).table, "list, coloured");
+  assert.ok(
+    CERT_STATUSES.every((st) => coloured.stdout.includes(st)),
+    "every status is listed",
+  );
+
+  const status = JSON.parse((await mtls(["status", "--json"], { cwd: dir })).stdout).result;
+  const now = new Date();
+  const rows = rowsOfJournal(await readFile(join(pki, "index.jsonl")), "index.jsonl");
+  const registry = parsePartners(await readFile(join(pki, "partners.json"), "utf8"), "partners.json");
+  const partners = assessPartners({ records: rows, registry, now, warnMs: 30 * DAY });
+  assert.deepEqual(status.partners, JSON.parse(JSON.stringify(partners)));
+  assert.deepEqual(
+    new Set(partners.map((p) => p.state)),
+    new Set(["ok", "due", "locked-out", "rotating", "offboarded", "pending"]),
+    "every partner state is covered",
+  );
+  const listed = (await listCertificates(await openPki(pki, { now, actor: "test" }))).certificates;
+  const count = (st: string) => listed.filter((c) => c.status === st).length;
+  assert.deepEqual(status.certificates, {
+    total: listed.length,
+    valid: count("valid"),
+    expiring: count("expiring"),
+    expired: count("expired"),
+    revoked: count("revoked"),
+  });
+  const kinds = new Set(["partner-due", "partner-locked-out", "server-cert-expired"]);
+  assert.deepEqual(
+    status.problems.filter((p: { kind: string }) => kinds.has(p.kind)),
+    JSON.parse(JSON.stringify([...expiredServerProblems(rows, now), ...partnerProblems(partners)])),
+  );
+  const gw2 = lines.find((r) => r.subject === "CN=gw2");
+  assert.deepEqual(
+    status.problems.filter((p: { kind: string }) => p.kind === "cert-expiring").map((p: { serial: string }) => p.serial),
+    [gw2?.serial],
+  );
 });

@@ -1,11 +1,13 @@
 // #21: the index summary is a cache of index.jsonl; the journal stays the source of truth.
 import assert from "node:assert/strict";
-import { appendFile, lstat, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { closeSync } from "node:fs";
+import { appendFile, lstat, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type CertRecord, readIndex, serializeIndex } from "../../src/core/store/index-file.js";
-import { checkSummary, openIndexView, readIndexRows, summaryPath } from "../../src/core/store/index-summary.js";
+import { cellTextOf, checkSummary, type IndexView, openIndexView, stampOf, summaryInMemory, summaryPath } from "../../src/core/store/index-summary.js";
+import { extendSummary } from "../../src/core/store/summary-extend.js";
 
 let dir: string;
 before(async () => {
@@ -30,28 +32,19 @@ const record = (serial: string, subject: string, extra: Partial<CertRecord> = {}
   ...extra,
 });
 
-/** The rows of a journal that is exactly serializeIndex(records): each line's place, and the fields list and status use. */
-const rowsOf = (records: CertRecord[]) => {
-  let at = 0;
-  return records.map((r) => {
-    const len = Buffer.byteLength(JSON.stringify(r));
-    const row = {
-      serial: r.serial,
-      partnerId: r.partnerId,
-      subject: r.subject,
-      notAfter: r.notAfter,
-      issuedAt: r.issuedAt,
-      issuer: r.issuer,
-      status: r.status,
-      at,
-      len,
-      ...(r.kind === "server" ? { kind: "server" } : {}),
-      ...(r.supersedes ? { supersedes: r.supersedes } : {}),
-      ...(r.overlapUntil ? { overlapUntil: r.overlapUntil } : {}),
-    };
-    at += len + 1;
-    return row;
-  });
+/** What the view says of each row: serial (first cell), partner, flags, notAfter. */
+const shown = (v: IndexView) => {
+  const cells = v.cells();
+  return Array.from({ length: v.count }, (_, i) => [cellTextOf(cells, i, 0), v.partners[v.partnerOf[i] as number], v.flags[i], v.notAfterMs[i]]);
+};
+
+const read = async (index: string) => {
+  const v = await openIndexView(index);
+  try {
+    return shown(v);
+  } finally {
+    v.close();
+  }
 };
 
 test("the summary is built from the journal, then read instead of it, and says the same", async () => {
@@ -63,24 +56,33 @@ test("the summary is built from the journal, then read instead of it, and says t
     record("0d", "CN=next", { supersedes: "0a", overlapUntil: "2026-02-01T00:00:00Z" }),
   ];
   await writeFile(index, serializeIndex(records));
-  assert.deepEqual(await readIndexRows(index), rowsOf(records));
+  const want = records.map((r) => [r.serial, r.partnerId, (r.kind === "server" ? 2 : 0) | 0, Date.parse(r.notAfter)]);
+  assert.deepEqual(await read(index), want);
   assert.ok((await lstat(summaryPath(index))).isFile(), "the first reader writes the summary");
-  assert.deepEqual(await readIndexRows(index), rowsOf(records), "read back from the summary");
-  assert.equal(await checkSummary(index, await readIndex(index)), undefined);
+  const before = await readFile(summaryPath(index));
+  assert.deepEqual(await read(index), want, "read back from the summary");
+  assert.ok(before.equals(await readFile(summaryPath(index))), "and not rewritten");
+  assert.equal(await checkSummary(index), undefined);
+  const v = await openIndexView(index);
+  v.close();
+  assert.deepEqual(
+    v.statusRows.map((r) => [r.serial, r.subject, r.kind, r.supersedes]),
+    records.map((r) => [r.serial, r.subject, r.kind, r.supersedes]),
+    "a partner that rotated is judged by all its rows",
+  );
 });
 
 test("an append (a revocation, an issue) makes the summary stale: readers see the journal's state", async () => {
   const index = join(dir, "b.jsonl");
   await writeFile(index, serializeIndex([record("01", "CN=a"), record("02", "CN=b")]));
-  await readIndexRows(index);
+  await read(index);
   await appendFile(index, serializeIndex([record("01", "CN=a", { status: "revoked", revokedAt: "2026-06-01T00:00:00Z" }), record("03", "CN=c")]));
-  const rows = await readIndexRows(index);
   assert.deepEqual(
-    rows.map((r) => [r.serial, r.status]),
+    (await read(index)).map((r) => [r[0], r[2]]),
     [
-      ["01", "revoked"],
-      ["02", "valid"],
-      ["03", "valid"],
+      ["01", 1],
+      ["02", 0],
+      ["03", 0],
     ],
   );
 });
@@ -88,37 +90,82 @@ test("an append (a revocation, an issue) makes the summary stale: readers see th
 test("a summary that claims to match the journal but was edited is reported; a planted link is not followed", async () => {
   const index = join(dir, "c.jsonl");
   await writeFile(index, serializeIndex([record("01", "CN=a")]));
-  await readIndexRows(index);
+  await read(index);
   const path = summaryPath(index);
-  await writeFile(path, (await readFile(path, "utf8")).replace("\tv\t", "\tr\t"));
-  assert.equal(await checkSummary(index, await readIndex(index)), "does not match index.jsonl");
+  await writeFile(path, Buffer.from((await readFile(path)).toString("latin1").replaceAll("CN=a", "CN=b"), "latin1"));
+  assert.equal(await checkSummary(index), "does not match index.jsonl");
+  await writeFile(path, (await readFile(path)).subarray(0, 100));
+  assert.equal(await checkSummary(index), "is not an index summary mtls wrote");
+  assert.deepEqual((await read(index))[0]?.[0], "01", "a damaged summary is rebuilt, never read");
   await rm(path);
   await writeFile(join(dir, "elsewhere"), "mtls-index-summary 2\tforged\t0\n");
   await symlink(join(dir, "elsewhere"), path);
-  assert.deepEqual(await readIndexRows(index), rowsOf([record("01", "CN=a")]));
-  assert.equal(await checkSummary(index, await readIndex(index)), undefined);
+  assert.deepEqual((await read(index))[0]?.[0], "01");
+  assert.equal(await checkSummary(index), undefined);
+  await rm(path);
+  await writeFile(path, "mtls-index-summary 2\tforged\t0\n");
+  assert.equal(await checkSummary(index), undefined, "another format version is only stale");
+  await writeFile(path, `{"a later format's texts first"}\n${"mtls-index-summary 9\tforged".padEnd(511)}\n`);
+  assert.equal(await checkSummary(index), undefined, "so is one with its trailer last");
 });
 
 test("a damaged journal fails the same way with or without a summary", async () => {
   const index = join(dir, "d.jsonl");
   await writeFile(index, `${serializeIndex([record("01", "CN=a")])}{"serial":"zz"}\n`);
-  await assert.rejects(readIndexRows(index), (e: Error) => e.name === "MtlsError");
+  await assert.rejects(openIndexView(index), (e: Error) => e.name === "MtlsError");
   await assert.rejects(readIndex(index), (e: Error) => e.name === "MtlsError");
 });
 
-test("list --json's records are read from where the summary says, in the journal version it came from", async () => {
-  const index = join(dir, "e.jsonl");
-  const records = [record("01", "CN=a"), record("02", "CN=b")];
-  await writeFile(index, serializeIndex(records));
-  await readIndexRows(index);
-  await appendFile(index, serializeIndex([record("01", "CN=a", { status: "revoked", revokedAt: "2026-06-01T00:00:00Z" })]));
-  const view = await openIndexView(index);
-  try {
-    assert.deepEqual(
-      view.rows.map((r) => view.record(r)),
-      [record("01", "CN=a", { status: "revoked", revokedAt: "2026-06-01T00:00:00Z" }), record("02", "CN=b")],
-    );
-  } finally {
-    view.close();
-  }
+test("new certificates appended to the journal extend the summary, byte for byte what a rebuild writes; anything else is rebuilt", async () => {
+  const index = join(dir, "f.jsonl");
+  await writeFile(
+    index,
+    serializeIndex([record("01", "CN=a"), record("02", "CN=tab\there"), record("03", "CN=gw", { kind: "server", partnerId: "server:gw" })]),
+  );
+  await read(index);
+  const path = summaryPath(index);
+  const extend = async () => {
+    const journal = await readFile(index);
+    const st = await stat(index);
+    const tmp = join(dir, `ext-${Math.random()}`);
+    const fd = extendSummary(path, tmp, journal, index, st, stampOf(st));
+    if (fd === undefined) return undefined;
+    closeSync(fd);
+    const bytes = await readFile(tmp);
+    await rm(tmp);
+    return { bytes, rebuilt: summaryInMemory(journal, index, stampOf(st)) };
+  };
+  await appendFile(index, serializeIndex([record("04", "CN=d"), record("05", "CN=e", { partnerId: "beta" })]));
+  const grown = await extend();
+  assert.ok(grown, "extended");
+  assert.ok(grown.bytes.equals(grown.rebuilt), "the same bytes as a rebuild");
+  assert.deepEqual(
+    (await read(index)).map((r) => r[0]),
+    ["01", "02", "03", "04", "05"],
+  );
+  assert.equal(await checkSummary(index), undefined);
+  await appendFile(index, serializeIndex([record("02", "CN=tab\there", { status: "revoked", revokedAt: "2026-06-01T00:00:00Z" })]));
+  assert.equal(await extend(), undefined, "a revocation changes a row in place: rebuilt");
+  assert.deepEqual(
+    (await read(index)).map((r) => [r[0], r[2]]),
+    [
+      ["01", 0],
+      ["02", 1],
+      ["03", 2],
+      ["04", 0],
+      ["05", 0],
+    ],
+  );
+  await appendFile(index, serializeIndex([record("06", "CN=a subject wider than any before it")]));
+  assert.equal(await extend(), undefined, "a wider cell pads every row anew: rebuilt");
+  await read(index);
+  await appendFile(index, serializeIndex([record("07", "CN=g", { supersedes: "01" })]));
+  assert.equal(await extend(), undefined, "a rotation: rebuilt");
+  await read(index);
+  const text = await readFile(index, "latin1");
+  await writeFile(index, text.replace('"CN=a"', '"CN=z"'), { flag: "r+" });
+  await appendFile(index, serializeIndex([record("08", "CN=h")]));
+  assert.equal(await extend(), undefined, "the covered lines changed: rebuilt");
+  assert.equal((await read(index)).length, 8);
+  assert.equal(await checkSummary(index), undefined);
 });

@@ -11,8 +11,8 @@ import { expiredServerProblems, renewHint } from "../server/status.js";
 import type { Pki } from "../session.js";
 import { readPartnersOf, readRevocationsOf } from "../store/blobs.js";
 import type { StoreConfig } from "../store/config.js";
-import { readIndexRowsOf } from "../store/index-rows.js";
-import type { IndexRow } from "../store/index-summary.js";
+import { openIndexRows } from "../store/index-rows.js";
+import { type IndexRow, type IndexView, REVOKED } from "../store/index-summary.js";
 import type { Revocation } from "../store/revocations.js";
 import type { StoreReader } from "../store/storage.js";
 import { DAY, daysUntil, HOUR, iso } from "../time.js";
@@ -84,12 +84,15 @@ export async function checkStatus(pki: Pki, p: StatusParams = {}): Promise<Statu
   const warn = p.warnWithinMs ?? config.policy.warnDays * DAY;
   const caWarn = p.caWarnWithinMs ?? 90 * DAY;
   const margin = p.crlMarginMs ?? (config.crl.validityDays * DAY) / 2;
-  // The index rows, not the journal: status over 100,000 certificates parses no JSON (#21).
-  const index = await readIndexRowsOf(store);
+  // The index summary, not the journal: counts from its columns, and partners, servers and CAs
+  // judged by the few rows that decide them (statusRowsOf), so no object per certificate (#21).
+  const view = await openIndexRows(store);
+  view.close();
+  const index = view.statusRows;
   const problems: Problem[] = [];
   const cas = caExpiry(ca, index, now, caWarn, problems);
   problems.push(...(await keyStoreProblems(store, ca, cas)));
-  const certificates = certificateCounts(index, now, warn, problems);
+  const certificates = certificateCounts(view, now, warn, problems);
   const partners = assessPartners({ records: index, registry: await readPartnersOf(store), now, warnMs: warn });
   problems.push(...partnerProblems(partners));
   const revocations = (await readRevocationsOf(store)).entries;
@@ -143,14 +146,22 @@ function caExpiry(ca: CaCerts, index: readonly IndexRow[], at: Date, caWarn: num
   return cas;
 }
 
-/** Certificates by status; expiring and expired gateway server certificates are problems. */
-function certificateCounts(index: readonly IndexRow[], now: Date, warn: number, problems: Problem[]): StatusResult["certificates"] {
-  const counts = { total: index.length, valid: 0, expiring: 0, expired: 0, revoked: 0 };
+/** Certificates by status (statusOf's rule over the summary's columns); expiring and expired gateway server certificates are problems. */
+function certificateCounts(view: IndexView, now: Date, warn: number, problems: Problem[]): StatusResult["certificates"] {
+  const counts = { total: view.count, valid: 0, expiring: 0, expired: 0, revoked: 0 };
+  const t = now.getTime();
+  for (let i = 0; i < view.count; i++) {
+    const end = view.notAfterMs[i] as number;
+    if (((view.flags[i] as number) & REVOKED) !== 0) counts.revoked++;
+    else if (end <= t) counts.expired++;
+    else if (end - t <= warn) counts.expiring++;
+    else counts.valid++;
+  }
+  // Every server certificate is among the status rows. Partner certificates are judged per
+  // partner (assessPartners): a superseded or offboarded one is no problem.
+  const index = view.statusRows;
   for (const r of index) {
-    const s = statusOf(r, now, warn);
-    counts[s]++;
-    // Partner certificates are judged per partner (assessPartners): a superseded or offboarded one is no problem.
-    if (s === "expiring" && r.kind === "server") {
+    if (r.kind === "server" && statusOf(r, now, warn) === "expiring") {
       problems.push({
         kind: "cert-expiring",
         message: `${r.partnerId}: certificate ${r.serial} expires in ${daysUntil(new Date(r.notAfter), now)} days (${r.notAfter})`,

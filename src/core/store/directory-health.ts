@@ -7,7 +7,7 @@ import type { DirectoryStorage } from "./directory.js";
 import { parseTempName, writeFileAtomic } from "./fs.js";
 import type { StorageHealth, StorageProblem } from "./health.js";
 import type { CertRecord } from "./index-file.js";
-import { checkSummary, summaryPath } from "./index-summary.js";
+import { checkSummary, rebuildSummary, summaryPath } from "./index-summary.js";
 import type { Layout } from "./layout.js";
 import { isAlive, lockState } from "./lock.js";
 import { quarantineName } from "./records.js";
@@ -76,12 +76,7 @@ export class DirectoryHealth implements StorageHealth {
 
   async health(p: { records?: readonly CertRecord[] }): Promise<StorageProblem[]> {
     const files = await walk(this.layout.root);
-    return [
-      ...(await this.leftovers(files)),
-      ...(await this.tornJournals()),
-      ...(await this.modes(files)),
-      ...(p.records ? await this.summary(p.records) : []),
-    ];
+    return [...(await this.leftovers(files)), ...(await this.tornJournals()), ...(await this.modes(files)), ...(p.records ? await this.summary() : [])];
   }
 
   /** A temporary mtls wrote whose writer is gone: the only kind of file a repair removes. */
@@ -172,15 +167,15 @@ export class DirectoryHealth implements StorageHealth {
   }
 
   /** index.jsonl.summary is this storage's cache of the index (for list and status): it must not disagree with it. */
-  private async summary(records: readonly CertRecord[]): Promise<StorageProblem[]> {
-    const why = await checkSummary(this.layout.index, records);
+  private async summary(): Promise<StorageProblem[]> {
+    const why = await checkSummary(this.layout.index);
     if (!why) return [];
     const path = summaryPath(this.layout.index);
     return [
       {
         check: "index-summary",
         message: `${this.rel(path)} ${why}`,
-        hint: "--fix deletes it; list and status rebuild it from index.jsonl",
+        hint: "--fix rebuilds it from index.jsonl",
         fixable: true,
         path,
       },
@@ -192,9 +187,13 @@ export class DirectoryHealth implements StorageHealth {
     const fixable = problems.filter((p) => p.fixable && p.path !== undefined && (p.path === this.layout.root || this.inside(p.path)));
     // Re-judged here rather than trusted: only a temporary of a writer that is gone is removed.
     for (const p of fixable) if (p.check === "leftovers" && p.path && (await this.isOurTemp(p.path))) await unlink(p.path).catch(() => {});
-    for (const p of fixable) if (p.check === "index-summary" && p.path === summary) await unlink(summary).catch(() => {});
     for (const p of fixable) if (p.check === "journal" && p.path && p.line !== undefined) await this.trim(p.path, p.line);
     for (const p of fixable) if (p.check === "modes" && p.path && p.wantMode !== undefined) await chmod(p.path, p.wantMode);
+    if (fixable.some((p) => p.check === "index-summary" && p.path === summary)) {
+      await unlink(summary).catch(() => {});
+      // After the trims: the summary of the journal as the repair leaves it.
+      await rebuildSummary(this.layout.index);
+    }
     // "lock": taking the lock for this repair already replaced a stale one.
   }
 

@@ -1,95 +1,154 @@
-// A compact summary of the index (index.jsonl.summary): per live certificate the few fields that
-// `list` and `status` show, as tab-separated text. Parsing the 48 MB journal of a 100,000
-// certificate PKI as JSON took ~0.6 s and most of 275 MiB; the summary is ~10 MB of plain
-// fields. It is a cache and nothing more (#21): the journal stays the source of truth, the
-// summary names the journal's size, inode and mtime it was derived from, and any append,
-// compaction or repair of the journal makes it stale, so the next reader rebuilds it from the
-// journal. It is written without fsync (losing it costs one rebuild) and never under the lock.
-// `doctor` compares it with the journal. Each row also names where its record's line is in the
-// journal (byte offset and length), so `list --json` reads only the records it prints, one at a
-// time, and status judges partners (rotation fields included) without parsing the journal.
+// The index summary (index.jsonl.summary): a sidecar of the index journal laid out so that `list`,
+// `list --json` and `status` over 100,000 certificates build no object per certificate (#21).
+// Parsing the 48 MB journal as JSON took ~0.6 s; decoding even a compact text summary into 100,000
+// row objects, and pretty-printing 100,000 records, kept those commands at 5–19× `node -e 0`.
+// So the summary holds what the commands print, already rendered, and the few numbers their
+// choices depend on:
+//   - per certificate, columns: notAfter (ms), revoked/server flags, the partner's number;
+//   - per certificate, the table cells (serial, partner, subject, notAfter's date), made safe for
+//     a terminal, with their widths;
+//   - per certificate, its `list --json` element as text, cut around the two values that depend on
+//     the time of the run (`status`, `daysLeft`), made safe as the --json writer makes it;
+//   - the few rows `status` judges partners, servers and CAs by (statusRowsOf).
+// It is a cache and nothing more: the journal stays the source of truth. The summary names the
+// journal's size, inode and mtime it was derived from; any append, compaction or repair of the
+// journal makes it stale, and the next reader rebuilds it from the journal. It is written without
+// fsync (losing it costs one rebuild) and never under the lock. `doctor` derives it from the
+// journal again and compares bytes.
+//
+// File layout: [element texts][columns A][columns B][trailer: one text line of TRAILER bytes].
+// The trailer is last so that the file is written front to back as the journal is read.
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from "node:fs";
-import { open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { closeSync, constants, fstatSync, openSync, readSync, renameSync, type Stats, unlinkSync, writeSync } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
+import { endianness } from "node:os";
 import { basename, dirname, join } from "node:path";
 import type { CertRecord } from "./index-file.js";
 import { checkCertRecord, corruptError, parseRecord } from "./records.js";
+import { type SummaryParts, summaryParts } from "./summary-build.js";
+import { extendSummary } from "./summary-extend.js";
 
-/** What list and status need of a certificate record, and where its line is in the journal. */
+/** What status needs of a certificate record (and, from the journal, where its line is). */
 export type IndexRow = Pick<
   CertRecord,
   "serial" | "partnerId" | "subject" | "notAfter" | "issuedAt" | "issuer" | "status" | "kind" | "supersedes" | "overlapUntil"
 > & {
-  /** The byte offset and length of the record's (last) line in index.jsonl (rows of the summary have them). */
+  /** The byte offset and length of the record's (last) line in index.jsonl (rows read from the journal have them). */
   at?: number;
   len?: number;
 };
 
-const FORMAT = "mtls-index-summary 2";
-const FIELDS = 12;
+const FORMAT = "mtls-index-summary 4";
+const ANY_FORMAT = "mtls-index-summary ";
+const TRAILER = 512;
+
+/** Row flags. DAYS_FIRST: the record had a `daysLeft` key before `status` (the element's values come the other way round). */
+export const REVOKED = 1;
+export const SERVER = 2;
+export const DAYS_FIRST = 4;
+
+/** The indentation of the `list --json` elements the summary holds (`result.certificates[i]`). */
+export const ELEMENT_INDENT = "      ";
+/** What the writer puts between two elements; each element's first piece begins with it. */
+export const ELEMENT_SEPARATOR = `,\n${ELEMENT_INDENT}`;
 
 export const summaryPath = (indexPath: string): string => `${indexPath}.summary`;
 
 /** The journal version a summary was derived from: any write to the journal changes it. */
-function stampOf(st: Stats | undefined): string {
+export function stampOf(st: Stats | undefined): string {
   return st ? `${st.size} ${st.ino} ${st.mtimeMs}` : "absent";
 }
 
-// Fields are separated by tabs, rows by newlines: a value holding either (or a "%") is
-// percent-encoded. Partner ids, serials and times never do; a subject may.
+/**
+ * The table cells of every row (serial, partner, subject, notAfter's date), each followed by the
+ * spaces that pad it to its column's widest cell (columnWidths) and two more, row after row: a
+ * table of all the rows copies each row's cells as one run of bytes.
+ */
+export interface IndexCells {
+  /** Byte end of the text of cell c of row r at [4r + c]; its padding follows, then the next cell. */
+  end: Uint32Array;
+  /** Columns each cell takes. */
+  width: Uint32Array;
+  columnWidths: readonly number[];
+  /** The byte length of all the cells. */
+  length: number;
+  /** Reads `len` bytes of the cells from byte `from` into `into` at `at`. */
+  read(from: number, len: number, into: Buffer, at: number): void;
+}
+
+/** The text of cell c of row i (for tests and the slow paths; the table copies runs of cells). */
+export function cellTextOf(cells: IndexCells, i: number, c: number): string {
+  const pad = (j: number) => (cells.columnWidths[j % 4] as number) - (cells.width[j] as number) + 2;
+  const j = 4 * i + c;
+  const from = j > 0 ? (cells.end[j - 1] as number) + pad(j - 1) : 0;
+  const buf = Buffer.alloc((cells.end[j] as number) - from);
+  cells.read(from, buf.length, buf, 0);
+  return buf.toString("utf8");
+}
+
+/**
+ * The rows' `list --json` elements: row r's text is P0 V1 P1 V2 P2, where the pieces' byte lengths
+ * are pieceLen[3r..3r+2] (laid out one after another, row after row) and V1, V2 are the quoted
+ * status and the daysLeft number (the other way round when the row has DAYS_FIRST). P0 begins
+ * with ELEMENT_SEPARATOR, so that one row's P2 and the next row's P0 are one run of bytes.
+ */
+export interface IndexJson {
+  pieceLen: Uint32Array;
+  /** The byte length of all the texts. */
+  length: number;
+  /** Reads `len` bytes of the element texts from byte `from` into `into` at `at`. */
+  read(from: number, len: number, into: Buffer, at: number): void;
+}
+
+/** The index as list and status read it (see the top of this file). Close it when done. */
+export interface IndexView {
+  readonly count: number;
+  readonly notAfterMs: Float64Array;
+  readonly flags: Uint8Array;
+  readonly partnerOf: Uint32Array;
+  readonly partners: readonly string[];
+  /** The rows status judges partners, servers and CAs by, in issue order (statusRowsOf). */
+  readonly statusRows: readonly IndexRow[];
+  cells(): IndexCells;
+  json(): IndexJson;
+  close(): void;
+}
+
+// Partner ids and status rows are text: a value holding a tab, newline or "%" is percent-encoded.
 const SPECIAL = /[%\t\n\r]/;
 const enc = (s: string) => (SPECIAL.test(s) ? s.replace(/[%\t\n\r]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`) : s);
 const dec = (s: string) => (s.includes("%") ? s.replace(/%([0-9a-f]{2})/g, (_, h: string) => String.fromCharCode(Number.parseInt(h, 16))) : s);
+const ROW_FIELDS = 10;
 
-export function encodeSummary(stamp: string, rows: readonly IndexRow[]): string {
-  let out = `${FORMAT}\t${stamp}\t${rows.length}\n`;
+export function encodeRows(rows: readonly IndexRow[]): string {
+  let out = "";
   for (const r of rows)
-    out += `${r.serial}\t${enc(r.partnerId)}\t${r.notAfter}\t${r.status === "revoked" ? "r" : "v"}\t${r.kind === "server" ? "s" : ""}\t${enc(r.subject)}\t${r.issuedAt}\t${enc(r.issuer)}\t${r.supersedes ?? ""}\t${r.overlapUntil ?? ""}\t${r.at}\t${r.len}\n`;
+    out += `${r.serial}\t${enc(r.partnerId)}\t${r.notAfter}\t${r.status === "revoked" ? "r" : "v"}\t${r.kind === "server" ? "s" : ""}\t${enc(r.subject)}\t${r.issuedAt}\t${enc(r.issuer)}\t${r.supersedes ?? ""}\t${r.overlapUntil ?? ""}\n`;
   return out;
 }
 
-/** The rows of a summary derived from journal version `stamp`; undefined when it is another's or damaged. */
-export function decodeSummary(text: string, stamp: string): IndexRow[] | undefined {
-  const nl = text.indexOf("\n");
-  const [format, head, count] = text.slice(0, nl).split("\t");
-  if (format !== FORMAT || head !== stamp) return undefined;
+/** The rows of encodeRows' text; undefined when it is damaged. */
+export function decodeRows(text: string): IndexRow[] | undefined {
   const rows: IndexRow[] = [];
-  const f: string[] = new Array(FIELDS);
-  let at = nl + 1;
-  // Fields are cut with indexOf rather than split: at 100,000 rows the per-row array and the
-  // regex test per field were most of the decode (#21).
-  const hasEscapes = text.includes("%", at);
-  while (at < text.length) {
-    const end = text.indexOf("\n", at);
-    if (end < 0) return undefined;
-    let from = at;
-    for (let i = 0; i < FIELDS - 1; i++) {
-      const tab = text.indexOf("\t", from);
-      if (tab < 0 || tab > end) return undefined;
-      f[i] = text.slice(from, tab);
-      from = tab + 1;
-    }
-    const last = text.slice(from, end);
-    if (last.includes("\t")) return undefined;
-    f[FIELDS - 1] = last;
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const f = line.split("\t").map(dec);
+    if (f.length !== ROW_FIELDS) return undefined;
     const row: IndexRow = {
       serial: f[0] as string,
-      partnerId: hasEscapes ? dec(f[1] as string) : (f[1] as string),
-      subject: hasEscapes ? dec(f[5] as string) : (f[5] as string),
+      partnerId: f[1] as string,
+      subject: f[5] as string,
       notAfter: f[2] as string,
       issuedAt: f[6] as string,
-      issuer: hasEscapes ? dec(f[7] as string) : (f[7] as string),
+      issuer: f[7] as string,
       status: f[3] === "r" ? "revoked" : "valid",
-      at: Number(f[10]),
-      len: Number(f[11]),
     };
     if (f[4] === "s") row.kind = "server";
     if (f[8]) row.supersedes = f[8];
     if (f[9]) row.overlapUntil = f[9];
     rows.push(row);
-    at = end + 1;
   }
-  return rows.length === Number(count) ? rows : undefined;
+  return rows;
 }
 
 const toRow = (r: CertRecord, at: number, len: number): IndexRow => {
@@ -115,16 +174,23 @@ const toRow = (r: CertRecord, at: number, len: number): IndexRow => {
  * each with its line's place. A damaged line fails exactly as readIndex does.
  */
 export function rowsOfJournal(buf: Buffer, path: string): IndexRow[] {
+  return rowsOfLines(buf, 0, 0, path).rows;
+}
+
+/** rowsOfJournal of the complete lines from byte `from` on (line `firstLine` + 1); `records`: how many lines held one. */
+export function rowsOfLines(buf: Buffer, from: number, firstLine: number, path: string): { rows: IndexRow[]; records: number } {
   const end = buf.lastIndexOf(0x0a) + 1;
   const bySerial = new Map<string, IndexRow>();
-  let lineNo = 0;
-  for (let start = 0; start < end; ) {
+  let lineNo = firstLine;
+  let records = 0;
+  for (let start = from; start < end; ) {
     const nl = buf.indexOf(0x0a, start);
     const line = buf.toString("utf8", start, nl);
     lineNo++;
     if (line.trim() !== "") {
       const parsed = parseRecord<CertRecord>(line, checkCertRecord);
       if ("bad" in parsed) throw corruptError(path, lineNo, parsed.bad);
+      records++;
       const prev = bySerial.get(parsed.record.serial);
       const row = toRow(parsed.record, start, nl - start);
       // Records stay in issue order: a later line for a serial replaces its row in place.
@@ -135,76 +201,263 @@ export function rowsOfJournal(buf: Buffer, path: string): IndexRow[] {
   }
   const rows = [...bySerial.values()];
   for (const r of rows) for (const k of ["kind", "supersedes", "overlapUntil"] as const) if (r[k] === undefined) delete r[k];
-  return rows;
+  return { rows, records };
 }
 
-async function readBuffer(path: string): Promise<Buffer> {
-  return readFile(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === "ENOENT") return Buffer.alloc(0);
-    throw err;
-  });
-}
+const pad8 = (n: number) => (n + 7) & ~7;
 
-const statOrUndefined = (path: string) =>
-  stat(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === "ENOENT") return undefined;
-    throw err;
-  });
+/** Where each section is, from the counts in the trailer. */
+type Lens = { json: number; partners: number; status: number; cells: number };
 
-/** The summary's text; undefined when there is none, or a link was planted in its place (#13). */
-async function readNoFollow(path: string): Promise<string | undefined> {
-  try {
-    const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      return await fh.readFile("utf8");
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    return undefined;
-  }
-}
-
-/** Writes the summary next to the journal (temp file + rename, so a reader never sees half of one). */
-async function writeSummary(path: string, text: string): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
-  try {
-    const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
-    try {
-      await fh.writeFile(text);
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch {
-    // A read-only PKI directory, a full disk: the summary is only a cache.
-    await unlink(tmp).catch(() => {});
-  }
+function layoutOf(n: number, lens: Lens) {
+  const a = 8 * n + 4 * n + pad8(n) + pad8(lens.partners) + pad8(lens.status);
+  const b = 44 * n + lens.cells;
+  return { a, b, size: lens.json + a + b + TRAILER };
 }
 
 /**
- * The index's live certificates, in issue order, with only the fields list and status show:
- * from the summary when it matches the journal, else from the journal (which rebuilds the
- * summary). A damaged journal fails exactly as readIndex does.
+ * What a summary covers of its journal: the bytes of its complete lines, how many lines those
+ * are, and their SHA-256 (an append leaves them as they were; see summary-extend.ts).
  */
-export async function readIndexRows(indexPath: string): Promise<IndexRow[]> {
-  const view = await openIndexView(indexPath);
-  view.close();
-  return view.rows;
+export interface JournalFacts {
+  covered: number;
+  lines: number;
+  hash: string;
 }
 
-export interface IndexView {
-  rows: IndexRow[];
-  /** A row's whole record, read from the journal version the rows came from. */
-  record(row: Pick<IndexRow, "serial" | "at" | "len">): CertRecord;
+/** The trailer line naming the journal version and the sections' sizes. */
+function trailerOf(stamp: string, n: number, lens: Lens, widths: readonly number[], facts: JournalFacts): Buffer {
+  const line = [
+    FORMAT,
+    stamp,
+    n,
+    lens.json,
+    lens.partners,
+    lens.status,
+    lens.cells,
+    widths.join(","),
+    facts.covered,
+    facts.lines,
+    facts.hash,
+    endianness(),
+  ].join("\t");
+  return Buffer.from(`${line.padEnd(TRAILER - 1, " ")}\n`, "latin1");
+}
+
+export interface Trailer {
+  stamp: string;
+  n: number;
+  lens: Lens;
+  widths: number[];
+  facts: JournalFacts;
+}
+
+/** The trailer's counts when it is this format's, for journal version `stamp` (any, when undefined) and a file of `size` bytes. */
+export function readTrailer(t: Buffer, stamp: string | undefined, size: number): Trailer | undefined {
+  const f = t.toString("latin1").trimEnd().split("\t");
+  if (f.length !== 12 || f[0] !== FORMAT || (stamp !== undefined && f[1] !== stamp) || f[11] !== endianness()) return undefined;
+  const [n, json, partners, status, cells] = f.slice(2, 7).map(Number) as [number, number, number, number, number];
+  const lens = { json, partners, status, cells };
+  const widths = (f[7] as string).split(",").map(Number);
+  const [covered, lines] = [Number(f[8]), Number(f[9])];
+  const numbers = [n, json, partners, status, cells, covered, lines, ...widths];
+  if (!numbers.every((x) => Number.isSafeInteger(x) && x >= 0) || widths.length !== 4 || !/^[0-9a-f]{64}$/.test(f[10] as string)) return undefined;
+  const facts = { covered, lines, hash: f[10] as string };
+  return layoutOf(n, lens).size === size ? { stamp: f[1] as string, n, lens, widths, facts } : undefined;
+}
+
+/** Writes a summary's sections: the element texts as they come, then the columns and the trailer. */
+export function writeSummaryParts(parts: SummaryParts, stamp: string, emit: (b: Buffer) => void): void {
+  const n = parts.notAfterMs.length;
+  const partners = Buffer.from(parts.partners.map(enc).join("\n"));
+  const status = Buffer.from(encodeRows(parts.statusRows));
+  const lens = { json: parts.jsonLength, partners: partners.length, status: status.length, cells: parts.cells.length };
+  const zeros = (k: number) => Buffer.alloc(pad8(k) - k);
+  const view = (a: Float64Array | Uint32Array | Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  emit(view(parts.notAfterMs));
+  emit(view(parts.partnerOf));
+  emit(Buffer.concat([view(parts.flags), zeros(n)]));
+  emit(Buffer.concat([partners, zeros(partners.length)]));
+  emit(Buffer.concat([status, zeros(status.length)]));
+  emit(view(parts.pieceLen));
+  emit(view(parts.cellEnd));
+  emit(view(parts.cellWidth));
+  emit(parts.cells);
+  emit(trailerOf(stamp, n, lens, parts.columnWidths, parts.facts));
+}
+
+/** A summary's bytes, read at an offset: from its file, or from memory. */
+export interface Source {
+  size: number;
+  readInto(from: number, len: number, into: Buffer, at: number): void;
   close(): void;
 }
 
+export function fileSource(fd: number, size: number): Source {
+  return {
+    size,
+    readInto(from, len, into, at) {
+      for (let n = 0; n < len; ) {
+        const got = readSync(fd, into, at + n, len - n, from + n);
+        if (got === 0) throw damaged();
+        n += got;
+      }
+    },
+    close: () => closeSync(fd),
+  };
+}
+
+function memorySource(bytes: Buffer): Source {
+  return {
+    size: bytes.length,
+    readInto(from, len, into, at) {
+      bytes.copy(into, at, from, from + len);
+    },
+    close() {},
+  };
+}
+
+/** `len` bytes at `from` in a buffer of their own (offset 0: the columns are viewed as typed arrays in place). */
+export function readFresh(src: Source, from: number, len: number): Buffer {
+  const buf = Buffer.allocUnsafeSlow(len);
+  src.readInto(from, len, buf, 0);
+  return buf;
+}
+
+const u32 = (b: Buffer, at: number, n: number) => new Uint32Array(b.buffer, b.byteOffset + at, n);
+
+/** The view of a summary in `src` for journal version `stamp`; undefined when it is another's or damaged. */
+export function viewOf(src: Source, stamp: string): IndexView | undefined {
+  if (src.size < TRAILER) return undefined;
+  const t = readTrailer(readFresh(src, src.size - TRAILER, TRAILER), stamp, src.size);
+  if (!t) return undefined;
+  const { n, lens } = t;
+  const { a } = layoutOf(n, lens);
+  const A = readFresh(src, lens.json, a);
+  const flagsAt = 12 * n;
+  const partnersAt = flagsAt + pad8(n);
+  const statusAt = partnersAt + pad8(lens.partners);
+  const partnersText = A.toString("utf8", partnersAt, partnersAt + lens.partners);
+  const partners = n === 0 && lens.partners === 0 ? [] : partnersText.split("\n").map(dec);
+  const statusRows = decodeRows(A.toString("utf8", statusAt, statusAt + lens.status));
+  const partnerOf = u32(A, 8 * n, n);
+  if (!statusRows || partnerOf.some((p) => p >= partners.length)) return undefined;
+  let B: Buffer | undefined;
+  const columnsB = () => {
+    B ??= readFresh(src, lens.json + a, 44 * n);
+    return B;
+  };
+  const cells = (): IndexCells => {
+    const bytes = columnsB();
+    const end = u32(bytes, 12 * n, 4 * n);
+    const width = u32(bytes, 28 * n, 4 * n);
+    // Every cell and its padding inside the section, in order: a damaged summary fails here, before anything is printed.
+    let at = 0;
+    const [w0, w1, w2, w3] = t.widths as [number, number, number, number];
+    for (let j = 0; j < end.length; j += 4)
+      for (let c = 0; c < 4; c++) {
+        const e = end[j + c] as number;
+        const w = c === 0 ? w0 : c === 1 ? w1 : c === 2 ? w2 : w3;
+        if (e < at || (width[j + c] as number) > w) throw damaged();
+        at = e + w - (width[j + c] as number) + 2;
+      }
+    if (at !== lens.cells) throw damaged();
+    const from = lens.json + a + 44 * n;
+    return { end, width, columnWidths: t.widths, length: lens.cells, read: (f, len, into, to) => src.readInto(from + f, len, into, to) };
+  };
+  const json = (): IndexJson => {
+    const pieceLen = u32(columnsB(), 0, 3 * n);
+    let total = 0;
+    for (let i = 0; i < pieceLen.length; i++) total += pieceLen[i] as number;
+    if (total !== lens.json) throw damaged();
+    return { pieceLen, length: total, read: (from, len, into, at) => src.readInto(from, len, into, at) };
+  };
+  return {
+    count: n,
+    notAfterMs: new Float64Array(A.buffer, A.byteOffset, n),
+    flags: new Uint8Array(A.buffer, A.byteOffset + flagsAt, n),
+    partnerOf,
+    partners,
+    statusRows,
+    cells,
+    json,
+    close: () => src.close(),
+  };
+}
+
+const damaged = () => corruptError("index.jsonl.summary", undefined, "the index summary is damaged; run `mtls doctor --fix`");
+
+/** A summary built from the journal's bytes, held in memory (a store without a summary file, or one that cannot be written). */
+export function summaryInMemory(journal: Buffer, name: string, stamp: string): Buffer {
+  const chunks: Buffer[] = [];
+  const parts = summaryParts(journal, name, (b) => chunks.push(b));
+  writeSummaryParts(parts, stamp, (b) => chunks.push(Buffer.from(b)));
+  return Buffer.concat(chunks);
+}
+
+/** The view of the index journal `journal` (all of it), built in memory. */
+export function viewOfJournal(journal: Buffer, name: string): IndexView {
+  return viewOf(memorySource(summaryInMemory(journal, name, "memory")), "memory") as IndexView;
+}
+
+const tempNameOf = (path: string) => join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+
 /**
- * The rows, and a reader of their records that goes through a window of the journal, so that
- * printing 100,000 records never holds the journal or its parsed records whole. The journal is
- * opened first and the summary checked against that open file: an append after it only adds
- * lines past the rows' offsets, and a compaction (a rename) leaves the open file as it was.
+ * Writes the summary of `journal` into a new file next to `path`: the summary there extended by
+ * the journal's new lines when it only grew (summary-extend.ts), else built anew. Its descriptor
+ * and name, or undefined when the directory takes no file (read-only, full: it is only a cache).
+ */
+function buildFile(path: string, journal: Buffer, name: string, stamp: string, st: Stats | undefined): { fd: number; tmp: string } | undefined {
+  try {
+    const tmp = tempNameOf(path);
+    const fd = st ? extendSummary(path, tmp, journal, name, st, stamp) : undefined;
+    if (fd !== undefined) return { fd, tmp };
+  } catch (err) {
+    if ((err as { name?: string }).name === "MtlsError" || !(err as NodeJS.ErrnoException).code) throw err;
+    // A directory that takes no file: built anew below, which finds out the same way.
+  }
+  const tmp = tempNameOf(path);
+  let fd: number;
+  try {
+    fd = openSync(tmp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+  } catch {
+    return undefined;
+  }
+  try {
+    let at = 0;
+    const put = (b: Buffer) => {
+      for (let n = 0; n < b.length; ) n += writeSync(fd, b, n, b.length - n, at + n);
+      at += b.length;
+    };
+    writeSummaryParts(summaryParts(journal, name, put), stamp, put);
+    return { fd, tmp };
+  } catch (err) {
+    closeSync(fd);
+    unlinkSync(tmp);
+    if ((err as NodeJS.ErrnoException).code && (err as { name?: string }).name !== "MtlsError") return undefined; // a full disk
+    throw err;
+  }
+}
+
+/** The summary file when it is there, not a link (#13), and derived from journal version `stamp`. */
+function openCurrent(path: string, stamp: string): IndexView | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  const view = viewOf(fileSource(fd, fstatSync(fd).size), stamp);
+  if (!view) closeSync(fd);
+  return view;
+}
+
+/**
+ * The index as list and status read it: from the summary when it matches the journal, else
+ * built from the journal (and written for the next reader when the journal did not change while
+ * it was read). The journal is opened first and the summary checked against that open file: an
+ * append or a compaction after it leaves what this reader shows consistent with one version.
+ * A damaged journal fails exactly as readIndex does.
  */
 export async function openIndexView(indexPath: string): Promise<IndexView> {
   let fd: number | undefined;
@@ -213,60 +466,78 @@ export async function openIndexView(indexPath: string): Promise<IndexView> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
   }
-  const st = fd === undefined ? undefined : fstatSync(fd);
-  const stamp = stampOf(st);
-  const path = summaryPath(indexPath);
-  const cached = await readNoFollow(path);
-  let rows = cached === undefined ? undefined : decodeSummary(cached, stamp);
-  if (!rows) {
-    const buf = Buffer.alloc(st?.size ?? 0);
-    if (fd !== undefined) for (let n = 0; n < buf.length; ) n += readSync(fd, buf, n, buf.length - n, n) || buf.length;
-    rows = rowsOfJournal(buf, indexPath);
+  try {
+    const st = fd === undefined ? undefined : fstatSync(fd);
+    const stamp = stampOf(st);
+    const path = summaryPath(indexPath);
+    const current = openCurrent(path, stamp);
+    if (current) return current;
+    const journal = Buffer.alloc(st?.size ?? 0);
+    if (fd !== undefined) for (let n = 0; n < journal.length; ) n += readSync(fd, journal, n, journal.length - n, n) || journal.length;
+    const built = buildFile(path, journal, indexPath, stamp, st);
+    if (!built) return viewOfJournal(journal, indexPath);
     // Only a journal that did not change while it was read may be summarised under its stamp.
-    if (st && stampOf(await statOrUndefined(indexPath)) === stamp) await writeSummary(path, encodeSummary(stamp, rows));
+    if (st && stampOf(await statOrUndefined(indexPath)) === stamp) renameSync(built.tmp, path);
+    else unlinkSync(built.tmp);
+    return viewOf(fileSource(built.fd, fstatSync(built.fd).size), stamp) as IndexView;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
-  const WINDOW = 1 << 20;
-  let win = Buffer.alloc(0);
-  let from = 0;
-  return {
-    rows,
-    record(row) {
-      if (fd === undefined || row.at === undefined || row.len === undefined) throw corruptError(indexPath, undefined, `no record for ${row.serial}`);
-      if (row.at < from || row.at + row.len > from + win.length) {
-        win = Buffer.alloc(Math.max(WINDOW, row.len));
-        win = win.subarray(0, readSync(fd, win, 0, win.length, row.at));
-        from = row.at;
-      }
-      return recordOfLine(win.toString("utf8", row.at - from, row.at - from + row.len), row, indexPath);
-    },
-    close() {
-      if (fd !== undefined) closeSync(fd);
-      fd = undefined;
-    },
-  };
 }
 
-/** The record on a row's line: it must be there, and be that serial's. */
-export function recordOfLine(line: string, row: Pick<IndexRow, "serial">, indexName: string): CertRecord {
-  const parsed = parseRecord<CertRecord>(line, checkCertRecord);
-  if ("bad" in parsed || parsed.record.serial !== row.serial)
-    throw corruptError(indexName, undefined, `the record of ${row.serial} is not where the summary says`);
-  return parsed.record;
+const statOrUndefined = (path: string) =>
+  stat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return undefined;
+    throw err;
+  });
+
+async function readBuffer(path: string): Promise<Buffer> {
+  return readFile(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return Buffer.alloc(0);
+    throw err;
+  });
 }
 
 /**
  * For doctor: a summary that claims to match the journal but says something else (edited,
- * damaged) is a problem; a stale one is not (the next reader rebuilds it). The rows it should
- * hold are derived from the journal again here.
+ * damaged) is a problem; a stale one, or one of another format version, is not (the next reader
+ * rebuilds it). What it should hold is derived from the journal again here, byte for byte.
  */
-export async function checkSummary(indexPath: string, _records?: readonly CertRecord[]): Promise<string | undefined> {
-  const text = await readNoFollow(summaryPath(indexPath));
-  if (text === undefined) return undefined;
-  const stamp = stampOf(await statOrUndefined(indexPath));
-  const head = text.slice(0, text.indexOf("\n")).split("\t");
-  if (head[0] !== FORMAT) return head[0]?.startsWith("mtls-index-summary ") ? undefined : "is not an index summary mtls wrote";
-  if (head[1] !== stamp) return undefined;
-  const rows = decodeSummary(text, stamp);
-  if (!rows) return "is damaged";
-  return encodeSummary(stamp, rowsOfJournal(await readBuffer(indexPath), indexPath)) === encodeSummary(stamp, rows) ? undefined : "does not match index.jsonl";
+export async function checkSummary(indexPath: string): Promise<string | undefined> {
+  let fd: number;
+  try {
+    fd = openSync(summaryPath(indexPath), constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  try {
+    const src = fileSource(fd, fstatSync(fd).size);
+    const stamp = stampOf(await statOrUndefined(indexPath));
+    const tail = readFresh(src, Math.max(0, src.size - TRAILER), Math.min(src.size, TRAILER)).toString("latin1");
+    // Another format version (its trailer last, or format 2's header first) is only stale.
+    const head = readFresh(src, 0, Math.min(src.size, ANY_FORMAT.length)).toString("latin1");
+    if (!tail.startsWith(FORMAT)) return tail.startsWith(ANY_FORMAT) || head === ANY_FORMAT ? undefined : "is not an index summary mtls wrote";
+    if (tail.split("\t")[1] !== stamp) return undefined;
+    if (!viewOf(src, stamp)) return "is damaged";
+    // The summary the journal gives, compared piece by piece as it is made: never both whole in memory.
+    let at = 0;
+    let same = true;
+    const compare = (b: Buffer) => {
+      same &&= at + b.length <= src.size && readFresh(src, at, b.length).equals(b);
+      at += b.length;
+    };
+    writeSummaryParts(summaryParts(await readBuffer(indexPath), indexPath, compare), stamp, compare);
+    return same && at === src.size ? undefined : "does not match index.jsonl";
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** For doctor --fix: writes the summary of the journal as it is now (best effort: it is a cache). */
+export async function rebuildSummary(indexPath: string): Promise<void> {
+  try {
+    (await openIndexView(indexPath)).close();
+  } catch {
+    // A damaged journal is doctor's other finding; the next reader fails on it as readIndex does.
+  }
 }

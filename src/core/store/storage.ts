@@ -65,10 +65,10 @@ export interface Storage {
   /** Optional, for display (`ca show`): a blob's permission bits where the storage has them (a file's mode). */
   mode?(key: string): Promise<number | undefined>;
   /**
-   * Optional, for `list` and `status` over many certificates: the index's live certificates with
-   * the few fields those show (IndexRow), and each whole record on demand. A directory store
-   * answers from its summary cache (index.jsonl.summary) without parsing the journal as JSON. A
-   * storage without it is answered by parsing readJournal("index") (see openIndexRows).
+   * Optional, for `list` and `status` over many certificates: the index's summary (columns, the
+   * rendered cells and --json elements, see index-summary.ts). A directory store keeps it as a
+   * file next to the journal (index.jsonl.summary). A storage without it is answered by building
+   * the summary in memory from readJournal("index") (see openIndexRows).
    */
   indexView?(): Promise<IndexView>;
   /**
