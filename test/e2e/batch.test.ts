@@ -141,3 +141,63 @@ test("#21 --batch: a key that cannot be written fails its line alone, and its ce
   await assert.rejects(stat(join(dir, "again.key")), { code: "ENOENT" });
   assert.equal((await readFile(join(dir, "pki/index.jsonl"), "utf8")).split("\n").filter(Boolean).length, indexBefore + 1);
 });
+
+test("#21 --batch --keys-out: every generated key in one new 0600 file with its certificate and chain, in batch order; an existing file or a failed batch writes nothing", async (t) => {
+  const dir = await initTempCa(t);
+  await makeCsr(dir, "alpha");
+  const lines = [
+    JSON.stringify({ partner: "w-1", generate: true, sans: ["uri:spiffe://fleet.example/w/1"] }),
+    JSON.stringify({ partner: "alpha", csr: "alpha.csr" }),
+    JSON.stringify({ partner: "w-2", generate: true, keyType: "ec-p384" }),
+    JSON.stringify({ partner: "w-3", generate: true, outKey: "w3.key" }),
+    JSON.stringify({ partner: "bad-san", generate: true, sans: ["dns:has space"] }),
+  ];
+  await writeFile(join(dir, "b.jsonl"), `${lines.join("\n")}\n`);
+  // Nothing is written when the batch issues nothing, and the store stays as it was.
+  const before = await snapshot(join(dir, "pki"));
+  const none = await mtls(["partner", "issue", "--batch", "b.jsonl", "--keys-out", "keys.jsonl", "--all-or-nothing", "--json"], { cwd: dir });
+  assert.equal(none.exitCode, 3, none.stdout);
+  await assert.rejects(stat(join(dir, "keys.jsonl")), { code: "ENOENT" });
+  assert.deepEqual(await snapshot(join(dir, "pki")), before);
+
+  const r = await mtls(["partner", "issue", "--batch", "b.jsonl", "--keys-out", "keys.jsonl", "--json"], { cwd: dir });
+  assert.equal(r.exitCode, 1, r.stdout);
+  const byLine = Object.fromEntries(json(r).result.results.map((x: { line: number }) => [x.line, x]));
+  assert.deepEqual(
+    [1, 2, 3, 4, 5].map((n) => byLine[n].ok),
+    [true, true, true, true, false],
+  );
+  assert.equal((await stat(join(dir, "keys.jsonl"))).mode & 0o777, 0o600);
+  assert.equal(byLine[1].keyPath, join(dir, "keys.jsonl"));
+  assert.equal(byLine[4].keyPath, join(dir, "w3.key"), "a line's own outKey still gets its own file");
+  assert.equal(byLine[2].keyPath, undefined, "a CSR line has no key");
+  const bundle = (await readFile(join(dir, "keys.jsonl"), "utf8"))
+    .trimEnd()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { partner: string; serial: string; key: string; certificate: string; chain: string });
+  assert.deepEqual(
+    bundle.map((b) => [b.partner, b.serial]),
+    [
+      ["w-1", byLine[1].serial],
+      ["w-2", byLine[3].serial],
+    ],
+  );
+  for (const b of bundle) {
+    const files = { key: join(dir, `${b.serial}.key`), cert: join(dir, `${b.serial}.crt`), chain: join(dir, `${b.serial}.chain`) };
+    await writeFile(files.key, b.key, { mode: 0o600 });
+    await writeFile(files.cert, b.certificate);
+    await writeFile(files.chain, b.chain);
+    const pub = await openssl(["x509", "-in", files.cert, "-noout", "-pubkey"]);
+    assert.equal(pub.stdout, (await openssl(["pkey", "-in", files.key, "-pubout"])).stdout, `${b.partner}: key and certificate belong together`);
+    const v = await openssl(["verify", "-purpose", "sslclient", "-CAfile", join(dir, "pki/ca/root.pem"), "-untrusted", files.chain, files.cert]);
+    assert.equal(v.exitCode, 0, v.stderr);
+    assert.equal((await mtls(["cert", "show", b.serial], { cwd: dir })).stdout, b.certificate);
+  }
+  await assert.rejects(stat(join(dir, "keys")), { code: "ENOENT" });
+  // An existing file is never overwritten: refused before anything is issued.
+  const indexBefore = await readFile(join(dir, "pki/index.jsonl"), "utf8");
+  const again = await mtls(["partner", "issue", "--batch", "b.jsonl", "--keys-out", "keys.jsonl", "--json"], { cwd: dir });
+  assert.equal(again.exitCode, 4);
+  assert.equal(json(again).error?.code, "ERR_EXISTS");
+  assert.equal(await readFile(join(dir, "pki/index.jsonl"), "utf8"), indexBefore);
+});

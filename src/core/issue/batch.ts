@@ -52,6 +52,12 @@ export interface BatchParams {
   baseDir: string;
   /** Generated keys without an outKey go here as <partner>-<serial prefix>.key. */
   keyDir?: string;
+  /**
+   * Instead of keyDir: generated keys without an outKey go into this one new file (0600), one
+   * JSON object per line with the partner, serial, key, certificate and chain (KeysOutLine),
+   * written and flushed in the commit, before the index append names their certificates.
+   */
+  keysOut?: string;
   allOrNothing: boolean;
   /** Signatures in flight at once. */
   concurrency?: number;
@@ -64,6 +70,17 @@ export interface BatchResult {
   results: BatchLineResult[];
   /** Where the time went: checking and key generation, signing, writing (files + index). */
   timings: { prepareMs: number; signMs: number; commitMs: number };
+}
+
+/** One line of the --keys-out file. */
+export interface KeysOutLine {
+  partner: string;
+  serial: string;
+  /** PKCS#8, PEM, unencrypted: the file is 0600 and the user's to protect. */
+  key: string;
+  certificate: string;
+  /** The certificate followed by the intermediate, as a client presents them. */
+  chain: string;
 }
 
 const lineError = (err: unknown) => ({ code: err instanceof MtlsError ? err.code : "ERR_INTERNAL", message: err instanceof Error ? err.message : String(err) });
@@ -174,7 +191,8 @@ async function prepareLine(
   result.partnerId = l.partner;
   const generate = l.generate === true || l.csr === "generate";
   if (!generate && !l.csr) throw inputError("ERR_BATCH_LINE", `line ${n} has neither "csr" nor "generate"`);
-  if (generate && !l.outKey && !p.keyDir) throw inputError("ERR_KEY_DESTINATION", `line ${n} generates a key but names no "outKey" and no --key-dir was given`);
+  if (generate && !l.outKey && !p.keyDir && !p.keysOut)
+    throw inputError("ERR_KEY_DESTINATION", `line ${n} generates a key but names no "outKey" and neither --key-dir nor --keys-out was given`);
   if (generate && l.outKey && (await exists(resolve(p.baseDir, l.outKey)))) throw conflictError("ERR_EXISTS", `line ${n}: ${l.outKey} already exists`);
   const csrPath = generate ? undefined : resolve(p.baseDir, l.csr as string);
   const req = await prepareRequest(
@@ -236,6 +254,7 @@ async function signAndStage(
   const taken = new Set(snap.records.map((r) => r.serial));
   const toSign = claimIdentities(prepared, snap.records, registry, Boolean(p.allOrNothing));
   const records: CertRecord[] = [];
+  const keysOut = new Map<PreparedLine, KeysOutLine>();
   let signed = 0;
   for (const item of toSign) {
     if (item.serial === undefined) continue;
@@ -257,13 +276,27 @@ async function signAndStage(
     }
     const record = recordFor(item.req, cert, ca, now);
     records.push(record);
-    tx.put(storeKeys.certFile(serial), cert.pem, { exclusive: true }).put(storeKeys.chainFile(serial), chainPemFor(cert, ca), { exclusive: true });
-    Object.assign(item.result, { ok: true, serial, notAfter: record.notAfter, ...(item.written ? { keyPath: item.keyPath } : {}) });
+    const chain = chainPemFor(cert, ca);
+    tx.put(storeKeys.certFile(serial), cert.pem, { exclusive: true }).put(storeKeys.chainFile(serial), chain, { exclusive: true });
+    const bundled = p.keysOut !== undefined && item.req.privateKey !== undefined && !item.written;
+    if (bundled)
+      keysOut.set(item, {
+        partner: item.req.partnerId,
+        serial,
+        key: encodePem("PRIVATE KEY", item.req.privateKey as Uint8Array),
+        certificate: cert.pem,
+        chain,
+      });
+    const keyPath = item.written ? item.keyPath : bundled ? p.keysOut : undefined;
+    Object.assign(item.result, { ok: true, serial, notAfter: record.notAfter, ...(keyPath ? { keyPath } : {}) });
     if (!registry.partners[item.req.partnerId]) registry.partners[item.req.partnerId] = { id: item.req.partnerId, createdAt: iso(now), updatedAt: iso(now) };
     p.onProgress?.(++signed, toSign.length);
   });
   if (records.length === 0) return undefined;
   await k.keys.flush();
+  // In batch-file order, created with the commit's other files, before its index append.
+  const bundle = toSign.flatMap((item) => (keysOut.has(item) ? [`${JSON.stringify(keysOut.get(item))}\n`] : []));
+  if (bundle.length) tx.writeFile(p.keysOut as string, bundle.join(""), { mode: 0o600, exclusive: true });
   return stageRecords(tx, snap, registry, records, toSign);
 }
 
@@ -297,6 +330,8 @@ export async function issueBatch(pki: Pki, p: BatchParams): Promise<BatchResult>
   const caKeyPending = loadIssuingKey(pki.storage, ca, pki.passphrase);
   caKeyPending.catch(() => {});
 
+  if (p.keysOut !== undefined && (await exists(p.keysOut)))
+    throw conflictError("ERR_EXISTS", `${p.keysOut} already exists`, "name a new file for --keys-out: mtls never overwrites keys");
   const t0 = Date.now();
   const keys = new KeyFiles(p.keyDir, pki.durableStep);
   try {
@@ -328,7 +363,8 @@ async function prepareSignCommit(
     results.push(result);
     try {
       const line = await prepareLine(n, raw, result, p, config, ca.issuer, now);
-      prepared.push({ result, ...line, ...(line.req.privateKey ? keys.start(line) : {}) });
+      const ownFile = line.req.privateKey !== undefined && (line.keyPath !== undefined || p.keysOut === undefined);
+      prepared.push({ result, ...line, ...(ownFile ? keys.start(line) : {}) });
     } catch (err) {
       result.error = lineError(err);
     }

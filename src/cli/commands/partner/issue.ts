@@ -43,6 +43,7 @@ interface Opts extends PassphraseOpts, P12PasswordOpts {
   force?: boolean;
   batch?: string;
   keyDir?: string;
+  keysOut?: string;
   allOrNothing?: boolean;
 }
 
@@ -94,6 +95,12 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--force", "overwrite --out / --out-leaf / --out-key files")
     .option("--batch <file>", "issue every request of a JSON Lines file in one go (see README); no <partner-id> then")
     .option("--key-dir <dir>", "with --batch: where generated keys go (0600) when a line names no outKey")
+    .addOption(
+      new Option(
+        "--keys-out <file>",
+        "with --batch: generated keys go into this one new file (0600) instead, a JSON line each with partner, serial, key, certificate and chain",
+      ).conflicts("keyDir"),
+    )
     .option("--all-or-nothing", "with --batch: issue nothing when any line is invalid")
     .addOption(profileOption("--p12 <profile>", "with --generate: also put <partner>.p12 into the bundle (modern, or legacy-des for macOS / old Windows)"));
   addP12PasswordOptions(cmd);
@@ -202,6 +209,7 @@ export async function runIssueBatch(ctx: CliContext, opts: IssueOptions & { batc
       text,
       baseDir: dirname(file),
       ...(opts.keyDir ? { keyDir: ctx.resolvePath(opts.keyDir) } : {}),
+      ...(opts.keysOut ? { keysOut: ctx.resolvePath(opts.keysOut) } : {}),
       allOrNothing: Boolean(opts.allOrNothing),
       onProgress: (done, total) => ctx.out.progress(`signed ${done}/${total}`),
     });
