@@ -160,53 +160,70 @@ export function inventoryGoals(n = Number(process.env.BENCH_INVENTORY ?? 100_000
   });
 }
 
-export async function batchGoal(n = 1000): Promise<Goal[]> {
-  const dir = tempDir("goals-batch");
+/** A fleet file of `n` lines, each generating a P-256 key for one workload. */
+export function fleetFile(dir: string, n: number): void {
   writeFileSync(
     join(dir, "fleet.jsonl"),
     Array.from({ length: n }, (_, i) => JSON.stringify({ partner: `w-${i}`, generate: true, sans: [`uri:spiffe://fleet.example/w/${i}`] })).join("\n"),
   );
+}
+
+/** The batch's floor: `n` WebCrypto P-256 key generations and signatures in-process, eight in flight, no I/O. */
+export async function batchFloor(n: number): Promise<() => Promise<number>> {
   const ca = (await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"])) as CryptoKeyPair;
   const tbs = new Uint8Array(400).fill(7);
-  const floorOnce = async () => {
+  const once = async () => {
     const one = async () => {
       await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"]);
       await webcrypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, ca.privateKey, tbs);
     };
     for (let i = 0; i < n; i += 8) await Promise.all(Array.from({ length: Math.min(8, n - i) }, one));
   };
-  const batch: number[] = [];
+  return async () => (await timeFn(once, 1)).medianMs;
+}
+
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1] as number;
+
+/**
+ * A batch of `n` generated certificates, its keys delivered two ways: a file per key (--key-dir,
+ * each created and flushed) and one file for all (--keys-out), in interleaved rounds with the
+ * in-process floor.
+ */
+export async function batchGoal(n = 1000): Promise<Goal[]> {
+  const dir = tempDir("goals-batch");
+  fleetFile(dir, n);
+  const floorOnce = await batchFloor(n);
+  const ways = [
+    { name: "keys to --key-dir, a file each", args: ["--key-dir", "keys"] },
+    { name: "keys to one --keys-out file", args: ["--keys-out", "keys.jsonl"] },
+  ];
+  const times = new Map<string, number[]>(ways.map((w) => [w.name, []]));
   const floor: number[] = [];
-  const rounds = Math.max(3, Math.ceil(ROUNDS / 3));
   const before = await kdf();
-  for (let i = 0; i < rounds; i++) {
-    rmSync(join(dir, "pki"), { recursive: true, force: true });
-    rmSync(join(dir, "keys"), { recursive: true, force: true });
-    mtlsSync(["ca", "init", "--pki", "pki", "-q"], dir);
-    const start = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, [BIN, "--pki", "pki", "partner", "issue", "--batch", "fleet.jsonl", "--key-dir", "keys", "-q"], {
-      cwd: dir,
-      env: ENV,
-    });
-    if (r.status !== 0) throw new Error(`batch: ${r.stderr}`);
-    batch.push(Number(process.hrtime.bigint() - start) / 1e6);
-    floor.push((await timeFn(floorOnce, 1)).medianMs);
+  for (let i = 0; i < Math.max(3, Math.ceil(ROUNDS / 3)); i++) {
+    for (const w of ways) {
+      for (const old of ["pki", "keys", "keys.jsonl"]) rmSync(join(dir, old), { recursive: true, force: true });
+      mtlsSync(["ca", "init", "--pki", "pki", "-q"], dir);
+      const start = process.hrtime.bigint();
+      const r = spawnSync(process.execPath, [BIN, "--pki", "pki", "partner", "issue", "--batch", "fleet.jsonl", ...w.args, "-q"], { cwd: dir, env: ENV });
+      if (r.status !== 0) throw new Error(`batch: ${r.stderr}`);
+      (times.get(w.name) as number[]).push(Number(process.hrtime.bigint() - start) / 1e6);
+    }
+    floor.push(await floorOnce());
   }
-  const after = await kdf();
-  const k = (before.medianMs + after.medianMs) / 2;
-  const med = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1] as number;
-  const raw = med(batch) / med(floor);
-  // The batch unlocks the CA key once (PBKDF2 ×600k, by design), as the other goals' (t − KDF).
-  const ratio = (med(batch) - k) / med(floor);
-  return [
-    {
-      goal: `batch of ${n.toLocaleString("en")} generated P-256 certificates (keys to --key-dir)`,
-      measured: `${ms(med(batch))}, in-process keygen + sign ${ms(med(floor))}, PBKDF2 ×600k ${ms(k)}; raw ${raw.toFixed(2)}×`,
+  const k = (before.medianMs + (await kdf()).medianMs) / 2;
+  return ways.map((w) => {
+    const t = median(times.get(w.name) as number[]);
+    // The batch unlocks the CA key once (PBKDF2 ×600k, by design), as the other goals' (t − KDF).
+    const ratio = (t - k) / median(floor);
+    return {
+      goal: `batch of ${n.toLocaleString("en")} generated P-256 certificates (${w.name})`,
+      measured: `${ms(t)}, in-process keygen + sign ${ms(median(floor))}, PBKDF2 ×600k ${ms(k)}; raw ${(t / median(floor)).toFixed(2)}×`,
       ratio,
       target: "(t − KDF) ≤ 3× in-process floor",
       met: ratio <= 3,
-    },
-  ];
+    };
+  });
 }
 
 export async function probeGoal(endpoints = Number(process.env.BENCH_PROBE_ENDPOINTS ?? 100)): Promise<Goal[]> {
