@@ -54,7 +54,7 @@ COMPREPLY=(); _mtls; echo "::case::"; printf '%s\n' "\${COMPREPLY[@]}"`;
   const revocable = serials.filter((s) => s !== revoked).sort();
   const expectations: Array<[string, string[] | ((got: string[]) => void)]> = [
     ["mtls pa", ["partner"]],
-    ["mtls c", ["ca", "completion", "crl"]],
+    ["mtls c", ["ca", "cert", "completion", "crl"]],
     [
       "mtls partner ",
       (got) =>
