@@ -62,7 +62,7 @@ COMPREPLY=(); _mtls; echo "::case::"; printf '%s\n' "\${COMPREPLY[@]}"`;
           assert.ok(got.includes(s), s);
         }),
     ],
-    ["mtls partner issue --key", ["--key-dir", "--key-type"]],
+    ["mtls partner issue --key", ["--key-dir", "--key-type", "--keys-out"]],
     ["mtls --json partner issue --out", ["--out", "--out-key", "--out-leaf"]],
     ["mtls partner issue --key-type rsa", ["rsa-2048", "rsa-3072", "rsa-4096"]],
     ["mtls revoke --reason key", ["keyCompromise"]],
