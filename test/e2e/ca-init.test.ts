@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import test from "node:test";
 import { initTempCa, json, mtls, openssl, PASSPHRASE, snapshot, tempDir } from "../helpers/run.js";
@@ -147,5 +147,27 @@ test("ca init onto a mount point builds the store inside it (rename cannot repla
     assert.equal((await stat(join(mnt, "private"))).mode & 0o777, 0o700);
   } finally {
     spawnSync("umount", [mnt]);
+  }
+});
+
+test("two ca init at once into one existing directory: at most one CA, whole, and a loser leaves nothing; the root gets 0755", async (t) => {
+  const dir = await tempDir(t);
+  for (let round = 0; round < 4; round++) {
+    const target = join(dir, `pki${round}`);
+    await mkdir(target, { mode: 0o777 });
+    await chmod(target, 0o777);
+    const runs = await Promise.all([1, 2].map((n) => mtls(["ca", "init", "--pki", target, "--name", `Race ${n}`, "-q", "--json"], { cwd: dir })));
+    const won = runs.filter((r) => r.exitCode === 0);
+    for (const r of runs) if (r.exitCode !== 0) assert.equal(r.exitCode, 4, r.stdout);
+    assert.ok(won.length <= 1, "never two CAs in one directory");
+    if (won.length === 0) {
+      assert.deepEqual(await readdir(target), [], "both stepped back: nothing left");
+      continue;
+    }
+    const doctor = json(await mtls(["--pki", target, "doctor", "--json"], { cwd: dir }));
+    assert.equal(doctor.ok, true, JSON.stringify(doctor));
+    assert.ok((await readdir(target)).includes("audit.log"));
+    assert.equal(doctor.result.checked.auditRecords > 0, true);
+    assert.equal((await stat(target)).mode & 0o777, 0o755);
   }
 });

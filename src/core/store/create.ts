@@ -55,6 +55,15 @@ export async function newStoreBeside(target: Storage, opts: { onDurableStep?: Du
     Promise.reject(fsError(err, final, "create")),
   );
   await chmod(tmpDir, 0o755);
+  // Built inside the target: refuse when another `ca init` builds there too (its scratch), so
+  // that two never move their entries over each other's.
+  if (inside)
+    try {
+      await claimTarget(final, tmpDir, true);
+    } catch (err) {
+      await rm(tmpDir, { recursive: true, force: true });
+      throw err;
+    }
   await Promise.all([
     ensureDir(join(tmpDir, "ca")),
     ensureDir(join(tmpDir, "private"), 0o700),
@@ -66,7 +75,12 @@ export async function newStoreBeside(target: Storage, opts: { onDurableStep?: Du
   return {
     storage: new DirectoryStorage(tmpDir, opts.onDurableStep ? { onDurableStep: opts.onDurableStep } : {}),
     place: inside
-      ? () => moveEntries(tmpDir, final, moved).catch((err) => Promise.reject(fsError(err, final, "create")))
+      ? async () => {
+          await claimTarget(final, tmpDir, false);
+          await moveEntries(tmpDir, final, moved).catch((err) => Promise.reject(fsError(err, final, "create")));
+          // The store's root as a new one gets it (the target may have been made world-writable).
+          await chmod(final, 0o755).catch((err) => Promise.reject(fsError(err, final, "create")));
+        }
       : // rename(2) onto an empty directory replaces it; onto a non-empty one it fails (checked before).
         () => rename(tmpDir, final).catch((err) => Promise.reject(fsError(err, final, "create"))),
     discard: async () => {
@@ -74,6 +88,22 @@ export async function newStoreBeside(target: Storage, opts: { onDurableStep?: Du
       await removeScratch();
     },
   };
+}
+
+/**
+ * Whether `final` holds nothing but our scratch directory: another `ca init`'s scratch is a
+ * conflict while claiming (`strict`); at placing, only something else is (the other one saw ours
+ * and stepped back, or will).
+ */
+async function claimTarget(final: string, scratch: string, strict: boolean): Promise<void> {
+  const others = (await readdir(final)).filter((n) => n !== basename(scratch) && (strict || !n.startsWith(".init-")));
+  if (others.length === 0) return;
+  const busy = others.every((n) => n.startsWith(".init-"));
+  throw conflictError(
+    busy ? "ERR_CA_INIT_BUSY" : "ERR_PKI_NOT_EMPTY",
+    busy ? `another \`mtls ca init\` is creating a CA in ${final}` : `${final} is no longer empty`,
+    busy ? "let it finish, or remove the stale .init-* directory left by one that crashed" : "point --pki at a new or empty directory",
+  );
 }
 
 /** Moves the built store's entries into `final`, config.json last, recording each for discard. */
