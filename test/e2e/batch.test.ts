@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import test from "node:test";
+import { issueBatch } from "../../src/core/issue/batch.js";
+import { openPki } from "../../src/core/session.js";
 import { makeCsr } from "../helpers/csr.js";
-import { initTempCa, json, mtls, openssl, snapshot } from "../helpers/run.js";
+import { initTempCa, json, mtls, openssl, PASSPHRASE, snapshot } from "../helpers/run.js";
 
 /** A batch's certificate (#21: its pack is its only copy), into a file of its own for openssl, by `mtls cert show`. */
 async function packedCert(dir: string, serial: string, opts: string[] = []): Promise<string> {
@@ -200,4 +202,21 @@ test("#21 --batch --keys-out: every generated key in one new 0600 file with its 
   assert.equal(again.exitCode, 4);
   assert.equal(json(again).error?.code, "ERR_EXISTS");
   assert.equal(await readFile(join(dir, "pki/index.jsonl"), "utf8"), indexBefore);
+});
+
+test("#21 --batch: while someone is asked for the CA passphrase, no generated key is on disk yet", async (t) => {
+  const dir = await initTempCa(t);
+  const keyDir = join(dir, "keys");
+  const text = Array.from({ length: 20 }, (_, i) => JSON.stringify({ partner: `p-${i}`, generate: true })).join("\n");
+  let onDiskWhileAsked: string[] | undefined;
+  // A prompt answers late, as a person does; a process killed meanwhile must leave no keys.
+  const prompt = async () => {
+    await new Promise((r) => setTimeout(r, 400));
+    onDiskWhileAsked = await readdir(keyDir).catch(() => []);
+    return PASSPHRASE;
+  };
+  const r = await issueBatch(await openPki(join(dir, "pki"), { actor: "test", passphrase: prompt }), { text, baseDir: dir, keyDir, allOrNothing: false });
+  assert.equal(r.issued, 20);
+  assert.deepEqual(onDiskWhileAsked, []);
+  assert.equal((await readdir(keyDir)).length, 20);
 });
