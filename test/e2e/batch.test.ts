@@ -220,3 +220,18 @@ test("#21 --batch: while someone is asked for the CA passphrase, no generated ke
   assert.deepEqual(onDiskWhileAsked, []);
   assert.equal((await readdir(keyDir)).length, 20);
 });
+
+test("#21 cert show prints only the certificate the index records for the serial, not what a planted pack entry holds", async (t) => {
+  const dir = await initTempCa(t);
+  const text = ["a", "b"].map((p) => JSON.stringify({ partner: p, generate: true })).join("\n");
+  await writeFile(join(dir, "b.jsonl"), text);
+  const r = json(await mtls(["partner", "issue", "--batch", "b.jsonl", "--keys-out", "k.jsonl", "--json"], { cwd: dir }));
+  const [a, b] = r.result.results.map((x: { serial: string }) => x.serial) as [string, string];
+  const bPem = (await mtls(["cert", "show", b], { cwd: dir })).stdout;
+  // A pack that sorts first, claiming a's name with b's certificate.
+  await writeFile(join(dir, "pki/certs/packs/0.pack"), `${JSON.stringify({ key: `certs/${a}.pem`, data: bPem })}\n`);
+  const shown = await mtls(["cert", "show", a, "--json"], { cwd: dir });
+  assert.equal(shown.exitCode, 5, shown.stdout);
+  assert.equal(json(shown).error?.code, "ERR_CERT_MISMATCH");
+  assert.doesNotMatch(shown.stdout, /BEGIN CERTIFICATE/);
+});

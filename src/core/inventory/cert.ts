@@ -1,8 +1,10 @@
 // One issued certificate by serial, as PEM (`mtls cert show`): the way to a certificate whatever
 // holds it, a file of its own or the pack of the batch that issued it (which writes no
 // per-serial files, store/pack.ts).
+import { sha256Fingerprint } from "../cert.js";
 import { envError, inputError } from "../errors.js";
 import { parseSerial } from "../ids.js";
+import { decodePemBlocks } from "../pem.js";
 import type { Pki } from "../session.js";
 import { readIndexOf } from "../store/blobs.js";
 import { storeKeys } from "../store/keys.js";
@@ -31,6 +33,12 @@ export async function showCertificate(pki: Pki, p: { serial: string; chain?: boo
   const key = p.chain ? storeKeys.chainFile(serial) : storeKeys.certFile(serial);
   const bytes = await pki.storage.get(key);
   if (!bytes) throw envError("ERR_CERT_MISSING", `the index names certificate ${serial}, but ${pki.storage.where(key)} is missing`, "run `mtls doctor`");
+  const pem = Buffer.from(bytes).toString("utf8");
+  // What the store holds under that name must be the certificate the index recorded: a damaged or
+  // planted file (or pack entry) is never printed as this serial's.
+  const first = decodePemBlocks(pem)[0];
+  if (first?.label !== "CERTIFICATE" || sha256Fingerprint(first.der) !== r.fingerprint)
+    throw envError("ERR_CERT_MISMATCH", `${pki.storage.where(key)} is not the certificate the index records for serial ${serial}`, "run `mtls doctor`");
   return {
     serial,
     partnerId: r.partnerId,
@@ -38,6 +46,6 @@ export async function showCertificate(pki: Pki, p: { serial: string; chain?: boo
     subject: r.subject,
     notAfter: r.notAfter,
     status: statusOf(r, pki.now, config.policy.warnDays * DAY),
-    pem: Buffer.from(bytes).toString("utf8"),
+    pem,
   };
 }
