@@ -2,7 +2,7 @@
 // Runs the CommonJS bundle through a V8 code cache (#21). Valid as CommonJS and as an ES module
 // (no import, require or import.meta): bin/package.json makes it CommonJS, so that no ES module
 // loader runs at all, and a copy beside the package's own package.json still works.
-const { readFileSync, writeFileSync, renameSync, rmSync, realpathSync, openSync, fstatSync, closeSync, accessSync, constants } =
+const { readFileSync, writeFileSync, renameSync, rmSync, realpathSync, openSync, fstatSync, fsyncSync, closeSync, accessSync, constants } =
   process.getBuiltinModule("node:fs");
 const { dirname, join } = process.getBuiltinModule("node:path");
 const { Script } = process.getBuiltinModule("node:vm");
@@ -74,7 +74,15 @@ function load(file) {
       const tmp = `${file}.cache.${process.pid}.tmp`;
       try {
         // A new file only (a link planted at the name is not followed), never group- or world-writable.
-        writeFileSync(tmp, Buffer.concat([Buffer.from(stampOf(bytes), "latin1"), bytes, script.createCachedData()]), { flag: "wx", mode: 0o644 });
+        // Flushed before it takes the name: V8 does not check a cache's payload, so a cache torn by
+        // a crash would abort every later run instead of being ignored.
+        const fd = openSync(tmp, "wx", 0o644);
+        try {
+          writeFileSync(fd, Buffer.concat([Buffer.from(stampOf(bytes), "latin1"), bytes, script.createCachedData()]));
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
         renameSync(tmp, `${file}.cache`);
       } catch {
         rmSync(tmp, { force: true });

@@ -12,14 +12,15 @@
 //   - the few rows `status` judges partners, servers and CAs by (statusRowsOf).
 // It is a cache and nothing more: the journal stays the source of truth. The summary names the
 // journal's size, inode and mtime it was derived from; any append, compaction or repair of the
-// journal makes it stale, and the next reader rebuilds it from the journal. It is written without
-// fsync (losing it costs one rebuild) and never under the lock. `doctor` derives it from the
+// journal makes it stale, and the next reader rebuilds it from the journal. It is flushed before
+// it takes its name (never a valid trailer over pages lost in a crash) and never written under
+// the lock. `doctor` derives it from the
 // journal again and compares bytes.
 //
 // File layout: [element texts][columns A][columns B][trailer: one text line of TRAILER bytes].
 // The trailer is last so that the file is written front to back as the journal is read.
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, fstatSync, openSync, readSync, renameSync, type Stats, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, fsyncSync, openSync, readSync, renameSync, type Stats, unlinkSync, writeSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { endianness } from "node:os";
 import { basename, dirname, join } from "node:path";
@@ -477,8 +478,13 @@ export async function openIndexView(indexPath: string): Promise<IndexView> {
     const built = buildFile(path, journal, indexPath, stamp, st);
     if (!built) return viewOfJournal(journal, indexPath);
     // Only a journal that did not change while it was read may be summarised under its stamp.
-    if (st && stampOf(await statOrUndefined(indexPath)) === stamp) renameSync(built.tmp, path);
-    else unlinkSync(built.tmp);
+    if (st && stampOf(await statOrUndefined(indexPath)) === stamp) {
+      // Flushed before it takes the name: after a crash the name holds a whole summary or the old
+      // one, never one with a valid trailer over pages that never reached the disk. Rare: only a
+      // rebuild or an extension pays it.
+      fsyncSync(built.fd);
+      renameSync(built.tmp, path);
+    } else unlinkSync(built.tmp);
     return viewOf(fileSource(built.fd, fstatSync(built.fd).size), stamp) as IndexView;
   } finally {
     if (fd !== undefined) closeSync(fd);
