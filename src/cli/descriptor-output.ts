@@ -21,9 +21,9 @@ function writesDirectly(fd: number): boolean {
 /**
  * Standard output or error, written with writeSync while the descriptor takes it, as Node's own
  * stream does for pipes and files on Linux; Node's stream is built only for a terminal, for
- * anything else asked of it (`on`, `columns`, …), or when a write fails with anything but EPIPE
- * (a non-blocking descriptor's EAGAIN, an I/O error), and then takes every later write, so
- * output stays in order and errors are reported as before.
+ * anything else asked of it (`on`, `columns`, …), or when a non-blocking descriptor is full
+ * (EAGAIN), and then takes every later write, so output stays in order. A write that fails for
+ * good (ENOSPC, EIO) drops the rest and is reported through `onError`; EPIPE just drops the rest.
  */
 export class DescriptorOutput {
   private stream: NodeJS.WriteStream | undefined;
@@ -34,6 +34,8 @@ export class DescriptorOutput {
   constructor(
     private readonly fd: number,
     private readonly open: () => NodeJS.WriteStream,
+    /** A write that failed for good (a full disk, an I/O error): the output is lost, and the command must say so. */
+    private readonly onError: (err: NodeJS.ErrnoException) => void = () => {},
   ) {
     this.direct = writesDirectly(fd);
   }
@@ -70,8 +72,11 @@ export class DescriptorOutput {
       while (written < bytes.length) written += writeSync(this.fd, bytes, written);
       return this.after(cb);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EPIPE") return this.real().write(bytes.subarray(written), cb);
+      const code = (err as NodeJS.ErrnoException).code;
+      // A non-blocking descriptor that is full: Node's stream waits for it to drain.
+      if (code === "EAGAIN") return this.real().write(bytes.subarray(written), cb);
       this.closed = true;
+      if (code !== "EPIPE") this.onError(err as NodeJS.ErrnoException);
       return this.after(cb, err as Error);
     }
   }

@@ -4,13 +4,25 @@ import { runCli } from "./run.js";
 // The process entry point: the CLI over the process's own I/O. Only this module sets the exit
 // code, and never with process.exit(), which can cut off piped output.
 
+/**
+ * Output that could not be written (a full disk, an I/O error): the result is incomplete, which is
+ * an environment failure (exit 5) whatever the command concluded, said once on stderr.
+ */
+let outputLost = false;
+function outputFailed(err: NodeJS.ErrnoException): void {
+  if (outputLost) return;
+  outputLost = true;
+  process.stderr.write(`error: cannot write the output: ${err.code ?? err.message}\n  hint: free space on the disk it goes to, or send it elsewhere\n`);
+  process.exitCode = 5;
+}
+
 /** process.stdout, built on first use; a closed pipe (`mtls list | head -1`) is not an error worth a stack trace. */
 function stdoutStream(): NodeJS.WriteStream {
   const s = process.stdout;
   if (s.listenerCount("error") === 0) {
     s.on("error", (err: NodeJS.ErrnoException) => {
       if (err.code === "EPIPE") process.exitCode = process.exitCode ?? 0;
-      else throw err;
+      else outputFailed(err);
     });
   }
   return s;
@@ -26,8 +38,8 @@ void runCli({
   get stdin() {
     return process.stdin;
   },
-  stdout: new DescriptorOutput(1, stdoutStream).asWriteStream(),
+  stdout: new DescriptorOutput(1, stdoutStream, outputFailed).asWriteStream(),
   stderr: new DescriptorOutput(2, () => process.stderr).asWriteStream(),
 }).then((code) => {
-  process.exitCode = code;
+  process.exitCode = outputLost ? 5 : code;
 });

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import test from "node:test";
 import { makeCsr } from "../helpers/csr.js";
 import { allCommands, runInProcess } from "../helpers/in-process.js";
-import { initTempCa, json, mtls, tempDir } from "../helpers/run.js";
+import { BIN, baseEnv, initTempCa, json, mtls, tempDir } from "../helpers/run.js";
 
 test("--json: one parseable document on success and on failure, for every command", async (t) => {
   const dir = await initTempCa(t);
@@ -134,4 +136,19 @@ test("a warning appears once in the --json document (revoke --no-publish)", asyn
   assert.equal(r.exitCode, 0, r.stderr);
   assert.equal(r.stdout.match(/--no-publish/g)?.length, 1, r.stdout);
   assert.match(json(r).warnings.join("\n"), /was not published/);
+});
+
+test("output that cannot be written (a full disk) is exit 5 with one error line, not a stack; a closed pipe is not an error", async (t) => {
+  const dir = await initTempCa(t);
+  const full = openSync("/dev/full", "w");
+  t.after(() => closeSync(full));
+  for (const args of [["list"], ["list", "--json"], ["ca", "show"]]) {
+    const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, env: baseEnv(), stdio: ["ignore", full, "pipe"], encoding: "utf8" });
+    assert.equal(r.status, 5, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, /^error: cannot write the output: ENOSPC\n {2}hint: /);
+    assert.doesNotMatch(r.stderr, /at |node:internal/);
+  }
+  const head = spawnSync("sh", ["-c", `"${process.execPath}" "${BIN}" ca show | head -c 1 >/dev/null`], { cwd: dir, env: baseEnv(), encoding: "utf8" });
+  assert.equal(head.status, 0, head.stderr);
+  assert.equal(head.stderr, "");
 });
