@@ -36,6 +36,11 @@ export interface TransactOptions {
 export interface FileOptions {
   mode?: number;
   exclusive?: boolean;
+  /**
+   * A new file that must become durable only after the store's own new files (a batch's pack): it
+   * names certificates, which a crash must never leave where no record or pack can find them.
+   */
+  afterStoreFiles?: boolean;
 }
 
 /** What a transaction's body sees: reads of the store, staged writes, staged audit records. */

@@ -31,6 +31,12 @@ const OPS: Op[] = [
         `${JSON.stringify({ partner: "alpha", csr: "alpha.csr" })}\n${JSON.stringify({ partner: "beta", csr: "beta.csr" })}\n`,
       ),
   },
+  {
+    name: "batch issue --keys-out",
+    args: () => ["partner", "issue", "--batch", "gen.jsonl", "--keys-out", "keys.jsonl"],
+    prepare: (dir) =>
+      writeFile(join(dir, "gen.jsonl"), `${JSON.stringify({ partner: "gen-1", generate: true })}\n${JSON.stringify({ partner: "gen-2", generate: true })}\n`),
+  },
   { name: "revoke", args: (f) => ["revoke", f.serials.alpha, "--yes"] },
   { name: "partner offboard", args: () => ["partner", "offboard", "beta", "--yes"] },
   { name: "crl publish", args: () => ["crl", "publish"] },
@@ -99,6 +105,11 @@ async function checkIndexedWhole(dir: string, label: string): Promise<void> {
 async function checkInvariants(dir: string, label: string): Promise<void> {
   // What the index names survived the crash itself, before any repair.
   await checkIndexedWhole(dir, `${label}, before doctor`);
+  // A --keys-out file holds signed certificates: never durable where no pack can find them.
+  const keysOut = await readFile(join(dir, "keys.jsonl"), "utf8").catch(() => "");
+  const packedNow = await packedFiles(dir, "certs/packs");
+  for (const line of keysOut.split("\n").filter(Boolean))
+    assert.ok(packedNow.has(`certs/${JSON.parse(line).serial}.pem`), `${label}: keys.jsonl names a certificate no pack holds`);
   const before = await published(dir);
   const fixed = await mtls(["doctor", "--fix", "--json"], { cwd: dir });
   assert.equal(fixed.exitCode, 0, `${label}: doctor --fix did not converge: ${fixed.stdout}${fixed.stderr}`);
@@ -136,7 +147,7 @@ async function stepsOf(f: Fixture, op: Op, t: Parameters<typeof cloneFixture>[0]
   const dir = await cloneFixture(t, f);
   await op.prepare?.(dir);
   const r = await mtls(op.args(f), { cwd: dir, env: { ...HOOKS, MTLS_TEST_CRASH_AT: "trace" } });
-  assert.ok(r.exitCode === 0 || (op.name === "batch issue" && r.exitCode === 1), `${op.name} without a crash: ${r.stdout}${r.stderr}`);
+  assert.ok(r.exitCode === 0 || (op.name.startsWith("batch issue") && r.exitCode === 1), `${op.name} without a crash: ${r.stdout}${r.stderr}`);
   return [...r.stderr.matchAll(/^mtls-test-step: \d+ \((.*)\)$/gm)].map((m) => m[1] as string);
 }
 
@@ -161,6 +172,12 @@ test("#13 crash points: every durable write of issue, batch issue, revoke, offbo
         `batch issue does not raise the store format: ${steps.join(", ")}`,
       );
       assert.ok(!steps.some((s) => /\/certs\/[0-9a-f]+(\.chain)?\.pem$/.test(s)), `batch issue still writes per-serial files: ${steps.join(", ")}`);
+    }
+    if (op.name === "batch issue --keys-out") {
+      // The keys file names signed certificates: it is made only once their pack is durable.
+      const pack = steps.findIndex((s) => /^create .*\/certs\/packs\/[0-9a-f]+\.pack$/.test(s));
+      const keys = steps.findIndex((s) => /^create .*\/keys\.jsonl$/.test(s));
+      assert.ok(pack >= 0 && keys > pack, `the keys file is not created after the pack: ${steps.join(", ")}`);
     }
     t.diagnostic(`${op.name}: ${steps.length} durable writes`);
     for (const [i, step] of steps.entries()) points.push({ op, n: i + 1, step });

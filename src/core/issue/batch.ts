@@ -294,9 +294,10 @@ async function signAndStage(
   });
   if (records.length === 0) return undefined;
   await k.keys.flush();
-  // In batch-file order, created with the commit's other files, before its index append.
+  // In batch-file order, created in the commit before its index append.
   const bundle = toSign.flatMap((item) => (keysOut.has(item) ? [`${JSON.stringify(keysOut.get(item))}\n`] : []));
-  if (bundle.length) tx.writeFile(p.keysOut as string, bundle.join(""), { mode: 0o600, exclusive: true });
+  // After the pack: a crash must not leave these certificates in a durable file no pack names.
+  if (bundle.length) tx.writeFile(p.keysOut as string, bundle.join(""), { mode: 0o600, exclusive: true, afterStoreFiles: true });
   return stageRecords(tx, snap, registry, records, toSign);
 }
 

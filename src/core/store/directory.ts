@@ -27,7 +27,7 @@ export interface DirectoryStorageOptions {
 
 /** Local files a transaction may write outside the store, in the same all-or-nothing commit. */
 export interface LocalFileStaging {
-  putFile(path: string, data: string | Uint8Array, opts?: { mode?: number; exclusive?: boolean }): void;
+  putFile(path: string, data: string | Uint8Array, opts?: { mode?: number; exclusive?: boolean; afterStoreFiles?: boolean }): void;
 }
 
 export class DirectoryStorage implements Storage {
@@ -200,8 +200,9 @@ export class DirectoryTransaction implements StorageTransaction, LocalFileStagin
     if (key === "config.json") this.config = typeof data === "string" ? data : Buffer.from(data).toString("utf8");
   }
 
-  putFile(path: string, data: string | Uint8Array, opts: { mode?: number; exclusive?: boolean } = {}): void {
-    if (opts.exclusive) this.writer.create(path, data, opts.mode ?? 0o644);
+  putFile(path: string, data: string | Uint8Array, opts: { mode?: number; exclusive?: boolean; afterStoreFiles?: boolean } = {}): void {
+    if (opts.exclusive && opts.afterStoreFiles) this.writer.createAfter(path, data, opts.mode ?? 0o644);
+    else if (opts.exclusive) this.writer.create(path, data, opts.mode ?? 0o644);
     else this.writer.put(path, data, opts.mode ?? 0o644);
   }
 

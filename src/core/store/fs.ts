@@ -171,6 +171,8 @@ interface Staged {
   exclusive: boolean;
   /** For appends: the length of the file's intact content (anything after it is a torn write). */
   appendAt?: number;
+  /** A new file created once the other new files and their directories are durable (createAfter). */
+  after?: boolean;
 }
 
 const call = <T>(fn: (cb: (err: NodeJS.ErrnoException | null, value?: T) => void) => void): Promise<T> =>
@@ -258,6 +260,12 @@ export class StoreWriter {
     return this;
   }
 
+  /** Like create, once every create and its directory is durable, and itself durable before the replaced files and appends. */
+  createAfter(path: string, data: string | Uint8Array, mode = 0o644): this {
+    this.staged.push({ path, data, mode, exclusive: true, after: true });
+    return this;
+  }
+
   /**
    * Appends to a journal file whose intact content is `at` bytes long. Appends run after every
    * other staged write, in order: the index append is the commit point of a change.
@@ -270,7 +278,8 @@ export class StoreWriter {
   async commit(): Promise<void> {
     const temps: string[] = [];
     const done: Array<{ path: string; backup?: string; truncateTo?: number }> = [];
-    const creates = this.staged.filter((s) => s.exclusive);
+    const creates = this.staged.filter((s) => s.exclusive && !s.after);
+    const later = this.staged.filter((s) => s.after);
     const files = this.staged.filter((s) => !s.exclusive && s.appendAt === undefined);
     const appends = this.staged.filter((s) => s.appendAt !== undefined);
     try {
@@ -282,6 +291,11 @@ export class StoreWriter {
       });
       // Their names must be as durable as their content before an append can refer to them.
       for (const d of new Set(creates.map((s) => dirname(s.path)))) await fsyncPath(d);
+      for (const s of later) {
+        await createExclusive(s.path, s.data, s.mode, this.step);
+        done.push({ path: s.path });
+        await fsyncPath(dirname(s.path));
+      }
       for (const s of files) temps.push(await writeTemp(s.path, s.data, s.mode).catch((e) => Promise.reject(fsError(e, s.path, "write"))));
       for (const [i, s] of files.entries()) {
         const tmp = temps[i] as string;
