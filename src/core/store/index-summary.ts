@@ -24,6 +24,7 @@ import { closeSync, constants, fstatSync, fsyncSync, openSync, readSync, renameS
 import { readFile, stat } from "node:fs/promises";
 import { endianness } from "node:os";
 import { basename, dirname, join } from "node:path";
+import { envError } from "../errors.js";
 import type { CertRecord } from "./index-file.js";
 import { checkCertRecord, corruptError, parseRecord } from "./records.js";
 import { type SummaryParts, summaryParts } from "./summary-build.js";
@@ -386,7 +387,8 @@ export function viewOf(src: Source, stamp: string): IndexView | undefined {
   };
 }
 
-const damaged = () => corruptError("index.jsonl.summary", undefined, "the index summary is damaged; run `mtls doctor --fix`");
+const damaged = () =>
+  envError("ERR_STORE_CORRUPT", "index.jsonl.summary is damaged: its cells do not add up", "`mtls doctor --fix` rebuilds it from index.jsonl, which is intact");
 
 /** A summary built from the journal's bytes, held in memory (a store without a summary file, or one that cannot be written). */
 export function summaryInMemory(journal: Buffer, name: string, stamp: string): Buffer {
