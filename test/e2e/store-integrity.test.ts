@@ -369,3 +369,23 @@ node "$BIN" --pki "$MNT/pki" revoke "$SERIAL" --yes --json > "$DIR/out-after.jso
   }
   assert.equal(Number(await readFile(join(dir, "rc-after"), "utf8")), 0, await readFile(join(dir, "out-after.json"), "utf8"));
 });
+
+test("an audit log deleted or emptied is a broken chain for audit verify and doctor, also after the next command starts it again", async (t) => {
+  const dir = await cloneFixture(t, await fixture());
+  const log = join(dir, "pki/audit.log");
+  const verify = async () => json(await mtls(["audit", "verify", "--json"], { cwd: dir }));
+  assert.equal((await verify()).result.ok, true);
+  await writeFile(log, "");
+  const empty = await verify();
+  assert.equal(empty.exitCode, 1);
+  assert.match(empty.result.firstBad.reason, /log is empty/);
+  const doctor = await mtls(["doctor", "--json"], { cwd: dir });
+  assert.equal(doctor.exitCode, 1);
+  assert.match(doctor.stdout, /deleted or emptied/);
+  // The next command begins a new chain from nothing: its first record is not the store's ca.init.
+  await rm(log);
+  assert.equal((await mtls(["crl", "publish", "-q"], { cwd: dir })).exitCode, 0);
+  const restarted = await verify();
+  assert.equal(restarted.exitCode, 1);
+  assert.match(restarted.result.firstBad.reason, /begins with crl\.publish, not the store's ca\.init record/);
+});

@@ -69,6 +69,17 @@ export function verifyAuditLog(text: string): { records: AuditRecord[]; verifica
   let firstBad: AuditVerification["firstBad"];
   const lines = text.split("\n");
   if (lines.at(-1) === "") lines.pop();
+  // A chain cannot see records cut from its end, but it can see the whole log gone: every store's
+  // log begins with its ca.init record, and only a store is ever verified.
+  if (lines.length === 0)
+    return {
+      records,
+      verification: {
+        ok: false,
+        records: 0,
+        firstBad: { line: 1, reason: "the log is empty, yet every store's log begins with its ca.init record: it was deleted or emptied" },
+      },
+    };
   lines.forEach((line, i) => {
     if (firstBad) return;
     const parsed = parseRecord<AuditRecord>(line, checkAuditRecord);
@@ -77,6 +88,12 @@ export function verifyAuditLog(text: string): { records: AuditRecord[]; verifica
       return;
     }
     const rec = parsed.record;
+    // A log deleted and begun again by the next command links from the start: but a store's log
+    // begins with ca.init (or with the record of a damaged start moved aside, audit.quarantine).
+    if (i === 0 && rec.prev === GENESIS && rec.action !== "ca.init" && rec.action !== "audit.quarantine") {
+      firstBad = { line: 1, reason: `it begins with ${rec.action}, not the store's ca.init record: the records before it were deleted` };
+      return;
+    }
     if (rec.prev !== prev) {
       // The mismatch shows on the line after the damage: name the last line that still links.
       firstBad =
