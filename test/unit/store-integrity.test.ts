@@ -63,12 +63,13 @@ test("#13 a damaged audit tail is moved to a quarantine file and the chain goes 
   const d = await tmp(t);
   const layout = layoutOf(d);
   const now = new Date("2026-12-01T00:00:00Z");
-  const append = async () => {
+  const append = async (action: "ca.init" | "crl.publish" = "crl.publish") => {
     const tx = new StoreWriter();
-    await stageAudit(tx, layout, [{ action: "crl.publish", outcome: "ok" }], now);
+    await stageAudit(tx, layout, [{ action, outcome: "ok" }], now);
     await tx.commit();
   };
-  await append();
+  // A store's log begins with its ca.init record.
+  await append("ca.init");
   await append();
   const intact = await readFile(layout.audit, "utf8");
   await writeFile(layout.audit, `${intact}garbage\nnull\n{"half":`);
@@ -77,7 +78,7 @@ test("#13 a damaged audit tail is moved to a quarantine file and the chain goes 
   assert.equal(verification.ok, true);
   assert.deepEqual(
     records.map((r) => r.action),
-    ["crl.publish", "crl.publish", "audit.quarantine", "crl.publish"],
+    ["ca.init", "crl.publish", "audit.quarantine", "crl.publish"],
   );
   const q = (await readdir(d)).filter((n) => n.startsWith("audit.log.quarantine-"));
   assert.equal(q.length, 1);
