@@ -14,6 +14,7 @@ import { openPki } from "../../src/core/session.js";
 import type { CertRecord } from "../../src/core/store/index-file.js";
 import { rowsOfJournal } from "../../src/core/store/index-summary.js";
 import { parsePartners } from "../../src/core/store/partners.js";
+import { certRecord } from "../helpers/records.js";
 import { initTempCa, mtls } from "../helpers/run.js";
 
 test("a summary edited to disagree with the index: doctor reports it, --fix rebuilds it, list tells the truth again", async (t) => {
@@ -51,22 +52,15 @@ let serialNo = 0x1000;
 
 function cert(partnerId: string, subject: string, days: number, extra: Partial<CertRecord> & Record<string, unknown> = {}): CertRecord {
   const serial = (serialNo++).toString(16);
-  return {
-    serial,
+  return certRecord(serial, {
     partnerId,
     subject,
     sans: [`dns:${serial}.example`],
-    keyType: "ec-p256",
     notBefore: at(-400),
     notAfter: at(days),
     issuedAt: at(-400 + (serialNo % 50)),
-    fingerprint: `sha256:${serial}`,
-    source: "csr",
-    issuer: "intermediate",
-    certPath: `certs/${serial}.pem`,
-    status: "valid",
     ...extra,
-  } as CertRecord;
+  });
 }
 
 /** A journal with revocations (one appended later), rotations, expired and superseded certificates, servers, and hostile ids and subjects. */

@@ -12,6 +12,7 @@ import type { CertInfo } from "../../src/core/pki.js";
 import { readConfig, type StoreConfig } from "../../src/core/store/config.js";
 import type { CertRecord } from "../../src/core/store/index-file.js";
 import { checkCertRecord, isRevocation } from "../../src/core/store/records.js";
+import { certRecord } from "../helpers/records.js";
 
 const NOW = new Date("2030-01-01T00:00:00Z");
 const YEAR = 365 * 86_400_000;
@@ -37,22 +38,17 @@ function caOf(cfg: StoreConfig, notAfter: Record<string, Date> = {}): CaCerts {
   return { root, intermediate: issuing.cert, issuer: issuing.cert, issuerRole: issuing.id, all, registry: reg };
 }
 
-const rec = (serial: string, issuer: string, over: Partial<CertRecord> = {}): CertRecord => ({
-  serial,
-  partnerId: `p-${serial}`,
-  subject: `CN=${serial}`,
-  sans: [],
-  keyType: "ec-p256",
-  notBefore: "2029-12-01T00:00:00Z",
-  notAfter: "2030-03-01T00:00:00Z",
-  issuedAt: "2029-12-01T00:00:00Z",
-  fingerprint: "sha256:00",
-  source: "csr",
-  issuer,
-  certPath: `certs/${serial}.pem`,
-  status: "valid",
-  ...over,
-});
+const rec = (serial: string, issuer: string, over: Partial<CertRecord> = {}): CertRecord =>
+  certRecord(serial, {
+    partnerId: `p-${serial}`,
+    subject: `CN=${serial}`,
+    notBefore: "2029-12-01T00:00:00Z",
+    notAfter: "2030-03-01T00:00:00Z",
+    issuedAt: "2029-12-01T00:00:00Z",
+    fingerprint: "sha256:00",
+    issuer,
+    ...over,
+  });
 
 test("a store without a registry reads as the hierarchy ca init made (root + intermediate, or the root alone)", () => {
   assert.deepEqual(

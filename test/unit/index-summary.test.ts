@@ -8,6 +8,7 @@ import { after, before, test } from "node:test";
 import { type CertRecord, readIndex, serializeIndex } from "../../src/core/store/index-file.js";
 import { cellTextOf, checkSummary, type IndexView, openIndexView, stampOf, summaryInMemory, summaryPath } from "../../src/core/store/index-summary.js";
 import { extendSummary } from "../../src/core/store/summary-extend.js";
+import { certRecord } from "../helpers/records.js";
 
 let dir: string;
 before(async () => {
@@ -15,22 +16,15 @@ before(async () => {
 });
 after(() => rm(dir, { recursive: true, force: true }));
 
-const record = (serial: string, subject: string, extra: Partial<CertRecord> = {}): CertRecord => ({
-  serial,
-  partnerId: "acme",
-  subject,
-  sans: [],
-  keyType: "ec-p256",
-  notBefore: "2026-01-01T00:00:00Z",
-  notAfter: "2027-01-01T00:00:00Z",
-  issuedAt: "2026-01-01T00:00:00Z",
-  fingerprint: `sha256:${serial}`,
-  source: "csr",
-  issuer: "intermediate",
-  certPath: `certs/${serial}.pem`,
-  status: "valid",
-  ...extra,
-});
+const record = (serial: string, subject: string, extra: Partial<CertRecord> = {}): CertRecord =>
+  certRecord(serial, {
+    partnerId: "acme",
+    subject,
+    notBefore: "2026-01-01T00:00:00Z",
+    notAfter: "2027-01-01T00:00:00Z",
+    issuedAt: "2026-01-01T00:00:00Z",
+    ...extra,
+  });
 
 /** What the view says of each row: serial (first cell), partner, flags, notAfter. */
 const shown = (v: IndexView) => {

@@ -10,27 +10,23 @@ import { checkSuccessor, choosePredecessor, dueRotations, overlapEnd } from "../
 import type { CertRecord } from "../../src/core/store/index-file.js";
 import { emptyPartnerMap } from "../../src/core/store/partners.js";
 import { DAY } from "../../src/core/time.js";
+import { certRecord } from "../helpers/records.js";
 
 const NOW = new Date("2026-06-01T00:00:00Z");
 const at = (days: number) => new Date(NOW.getTime() + days * DAY).toISOString().replace(/\.\d{3}Z$/, "Z");
 
-const rec = (serial: string, partnerId: string, notAfterDays: number, extra: Partial<CertRecord> = {}): CertRecord => ({
-  serial,
-  partnerId,
-  subject: `CN=${partnerId}-client`,
-  commonNames: [`${partnerId}-client`],
-  sans: [`dns:${partnerId}.example`],
-  keyType: "ec-p256",
-  notBefore: at(-60),
-  notAfter: at(notAfterDays),
-  issuedAt: at(-60),
-  fingerprint: "sha256:00",
-  source: "csr",
-  issuer: "intermediate",
-  certPath: `certs/${serial}.pem`,
-  status: "valid",
-  ...extra,
-});
+const rec = (serial: string, partnerId: string, notAfterDays: number, extra: Partial<CertRecord> = {}): CertRecord =>
+  certRecord(serial, {
+    partnerId,
+    subject: `CN=${partnerId}-client`,
+    commonNames: [`${partnerId}-client`],
+    sans: [`dns:${partnerId}.example`],
+    notBefore: at(-60),
+    notAfter: at(notAfterDays),
+    issuedAt: at(-60),
+    fingerprint: "sha256:00",
+    ...extra,
+  });
 
 test("#14 choosePredecessor: the one valid certificate; --serial among several; superseded, revoked and unknown refused", () => {
   assert.equal(choosePredecessor([rec("a1", "acme", 30)], "acme", NOW).serial, "a1");

@@ -2,24 +2,21 @@ import assert from "node:assert/strict";
 import test from "node:test";
 import { expiredServerProblems } from "../../src/core/server/status.js";
 import type { CertRecord } from "../../src/core/store/index-file.js";
+import { certRecord } from "../helpers/records.js";
 
-const rec = (serial: string, name: string, notAfter: string, extra: Partial<CertRecord> = {}): CertRecord => ({
-  serial,
-  partnerId: `server:${name}`,
-  kind: "server",
-  subject: `CN=${name}.example`,
-  sans: [`dns:${name}.example`],
-  keyType: "ec-p256",
-  notBefore: "2026-01-01T00:00:00Z",
-  notAfter,
-  issuedAt: "2026-01-01T00:00:00Z",
-  fingerprint: "sha256:00",
-  source: "generated",
-  issuer: "intermediate",
-  certPath: `certs/${serial}.pem`,
-  status: "valid",
-  ...extra,
-});
+const rec = (serial: string, name: string, notAfter: string, extra: Partial<CertRecord> = {}): CertRecord =>
+  certRecord(serial, {
+    partnerId: `server:${name}`,
+    kind: "server",
+    subject: `CN=${name}.example`,
+    sans: [`dns:${name}.example`],
+    notBefore: "2026-01-01T00:00:00Z",
+    notAfter,
+    issuedAt: "2026-01-01T00:00:00Z",
+    fingerprint: "sha256:00",
+    source: "generated",
+    ...extra,
+  });
 
 test("#19 status: a server whose newest certificate expired is a problem; one renewed in time, a revoked one or a partner's is not", () => {
   const now = new Date("2026-06-01T00:00:00Z");
