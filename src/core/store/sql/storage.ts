@@ -14,7 +14,7 @@ import type { PutOptions, Storage, StorageTransaction } from "../storage.js";
 import { checkDatabase, type DatabaseProblem, rebuildDerived } from "./check.js";
 import { type ConnectParams, connectPg, type SqlClient } from "./pg.js";
 import { ensureSchema } from "./schema.js";
-import { dropJournal, insertLines, type Journal, recordCrlNumbers, recordDerived } from "./tree.js";
+import { dropJournal, insertLines, type Journal, markChanged, recordCrlNumbers, recordDerived } from "./tree.js";
 
 /** The store-wide advisory lock key (an arbitrary, fixed number: "mtls" + 1). */
 export const STORE_LOCK = 0x6d746c73_01;
@@ -213,14 +213,14 @@ export class SqlStorage implements Storage {
     });
   }
 
-  /** `fn` in a database transaction of its own, under the store lock (re-entered by its holder), marked as a change. */
-  private inOwnTransaction(purpose: string, fn: (db: SqlClient) => Promise<void>): Promise<void> {
+  /** `fn` in one database transaction under the store lock (re-entered by its holder), counted as a change. */
+  inOwnTransaction(purpose: string, fn: (db: SqlClient) => Promise<void>): Promise<void> {
     return this.lock(purpose, async () => {
       const db = await this.db();
       await db.query("BEGIN");
       try {
         await fn(db);
-        await db.query("UPDATE mtls.store SET revision = revision + 1, updated_at = now() WHERE id = 1");
+        await markChanged(db);
         await db.query("COMMIT");
       } catch (err) {
         await db.query("ROLLBACK").catch(() => {});
@@ -318,11 +318,10 @@ class SqlTransaction implements StorageTransaction {
     this.at = at;
   }
 
-  async commit(): Promise<void> {
-    const db = await this.storage.db();
+  /** Under the lock its caller holds: one database transaction, all of it or none. */
+  commit(): Promise<void> {
     const step = this.storage.durableStep;
-    await db.query("BEGIN");
-    try {
+    return this.storage.inOwnTransaction("commit", async (db) => {
       for (const p of this.puts) {
         step?.("write", p.key);
         await this.writeBlob(db, p.key, p.data, p.opts);
@@ -335,13 +334,8 @@ class SqlTransaction implements StorageTransaction {
         step?.("append", "audit.log");
         await this.writeAudit(db, this.at);
       }
-      await db.query("UPDATE mtls.store SET revision = revision + 1, updated_at = now() WHERE id = 1");
       step?.("commit", this.storage.location);
-      await db.query("COMMIT");
-    } catch (err) {
-      await db.query("ROLLBACK").catch(() => {});
-      throw err;
-    }
+    });
   }
 
   private async writeBlob(db: SqlClient, key: string, data: Buffer, opts: PutOptions): Promise<void> {

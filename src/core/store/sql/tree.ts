@@ -153,8 +153,13 @@ export async function saveTree(db: SqlClient, dir: string, snap: TreeSnapshot): 
     if (path === "crl/state.json") await recordCrlNumbers(db, data);
   }
   for (const j of JOURNALS) if (await saveJournal(db, dir, j, now.files.get(j), snap)) changed = true;
-  if (changed) await db.query("UPDATE mtls.store SET revision = revision + 1, updated_at = now() WHERE id = 1");
+  if (changed) await markChanged(db);
   return { changed };
+}
+
+/** Counts a change of the store, in the transaction making it: what SqlStorage.version() follows. */
+export async function markChanged(db: SqlClient): Promise<void> {
+  await db.query("UPDATE mtls.store SET revision = revision + 1, updated_at = now() WHERE id = 1");
 }
 
 /** One journal: appended lines as new rows, anything else as a rewrite of all its rows. */
