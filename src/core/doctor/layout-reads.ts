@@ -1,12 +1,14 @@
 // The reads doctor makes through the modules that own the records (ca/material, crl/publish,
 // crl/history, the audit file, keystore), all through the storage: the checks themselves see
 // only these functions and the transaction.
+
+import { readAuditFrom } from "../audit/audit.js";
 import { type CaCerts, loadCaCerts, loadCaKeys } from "../ca/material.js";
 import { type CrlHistory, publishDirLag, readCrlHistory } from "../crl/history.js";
 import { type PublicationParams, readCrlState, stagePublication } from "../crl/publish.js";
 import { locateCaKeys } from "../keystore/reachability.js";
 import type { Pki, Tx } from "../session.js";
-import { findDamagedTailOf, readAuditLogOf } from "../store/audit-file.js";
+import { findDamagedTailOf } from "../store/audit-file.js";
 import type { StoreConfig } from "../store/config.js";
 
 export function layoutReads(pki: Pki) {
@@ -16,7 +18,7 @@ export function layoutReads(pki: Pki) {
     caKeys: (ca: CaCerts) => loadCaKeys(store, ca, pki.passphrase),
     crlState: () => readCrlState(store),
     crlHistory: (publishDir: string | undefined, ca: CaCerts) => readCrlHistory(store, publishDir, ca),
-    auditLog: () => readAuditLogOf(store),
+    auditLog: () => readAuditFrom(store),
     auditTail: () => findDamagedTailOf(store),
     publishDirLag: (publishDir: string, history: CrlHistory) => publishDirLag(store, publishDir, history),
     caKeyPlaces: (ca: CaCerts) => locateCaKeys(store, ca),

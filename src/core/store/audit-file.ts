@@ -57,16 +57,7 @@ export async function findDamagedTail(path: string): Promise<Tail> {
       .map((l) => `${l}\n`)
       .join(""),
   );
-  if (good === complete)
-    return {
-      ...tail,
-      validBytes: Buffer.byteLength(
-        lines
-          .slice(0, complete)
-          .map((l) => `${l}\n`)
-          .join(""),
-      ),
-    };
+  if (good === complete) return { ...tail, validBytes };
   return { ...tail, validBytes, damaged: { fromLine: good + 1, toLine: complete, bytes: buf.subarray(validBytes) } };
 }
 
@@ -141,15 +132,6 @@ export async function readAuditLog(path: string): Promise<{ records: AuditRecord
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fsError(err, path, "read");
   }
   return verifyAuditLog(text);
-}
-
-/**
- * The audit log as doctor checks it: its complete lines. A last line cut short by a crash is not
- * a break in the chain but a torn append, which the storage's own check reports and repairs
- * (directory-health.ts), and which the next append would overwrite.
- */
-export async function readAuditLogOf(storage: Pick<Storage, "readJournal">): Promise<{ records: AuditRecord[]; verification: AuditVerification }> {
-  return verifyAuditLog(await storage.readJournal("audit"));
 }
 
 /** What follows the last intact record of a storage's audit file (nothing for a storage without one). */

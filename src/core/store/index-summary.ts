@@ -42,7 +42,7 @@ export type IndexRow = Pick<
 
 const FORMAT = "mtls-index-summary 4";
 const ANY_FORMAT = "mtls-index-summary ";
-const TRAILER = 512;
+export const TRAILER = 512;
 
 /** Row flags. DAYS_FIRST: the record had a `daysLeft` key before `status` (the element's values come the other way round). */
 export const REVOKED = 1;

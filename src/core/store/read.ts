@@ -30,11 +30,6 @@ export async function readIndexFrom(r: StoreReader, storage: Storage): Promise<I
   return parseIndex(text, Buffer.byteLength(text), nameOf(storage, journalFile.index));
 }
 
-export async function readRevocationsFrom(r: StoreReader, storage: Storage): Promise<RevocationsSnapshot> {
-  const text = await r.readJournal("revocations");
-  return parseRevocations(text, Buffer.byteLength(text), nameOf(storage, journalFile.revocations));
-}
-
 export async function readPartnersFrom(r: StoreReader, storage: Storage): Promise<PartnerRegistry> {
   const bytes = await r.get(storeKeys.partners);
   if (!bytes) return { partners: emptyPartnerMap() };

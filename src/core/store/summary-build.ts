@@ -168,7 +168,7 @@ function elementCutter(): (r: CertRecord) => [string, string, string, boolean] {
   };
 }
 
-const isRotating = (r: IndexRow) => r.supersedes !== undefined || r.overlapUntil !== undefined;
+export const isRotating = (r: IndexRow) => r.supersedes !== undefined || r.overlapUntil !== undefined;
 
 /**
  * The rows status needs to judge every partner, server and CA exactly as it would from all rows

@@ -8,10 +8,19 @@
 // write (doctor compares exactly that).
 import { createHash } from "node:crypto";
 import { closeSync, constants, fstatSync, openSync, type Stats, unlinkSync, writeSync } from "node:fs";
-import { fileSource, type IndexRow, type IndexView, readFresh, readTrailer, rowsOfLines, type Trailer, viewOf, writeSummaryParts } from "./index-summary.js";
-import { countLines, partsOfRows, type SummaryParts } from "./summary-build.js";
-
-const TRAILER = 512;
+import {
+  fileSource,
+  type IndexRow,
+  type IndexView,
+  readFresh,
+  readTrailer,
+  rowsOfLines,
+  TRAILER,
+  type Trailer,
+  viewOf,
+  writeSummaryParts,
+} from "./index-summary.js";
+import { countLines, isRotating, partsOfRows, type SummaryParts } from "./summary-build.js";
 
 /** The summary at `path` with its trailer and view, when it is this format's (for any journal version). */
 function openAny(path: string): { fd: number; trailer: Trailer; view: IndexView } | undefined {
@@ -77,7 +86,7 @@ export function extendSummary(path: string, tmp: string, journal: Buffer, name: 
     const added = rowsOfLines(journal, covered, lines, name);
     const rows = added.rows;
     // A line for a serial already summarised (or two for one serial) changes a row in place: rebuild.
-    if (added.records !== rows.length || rows.some((r) => r.supersedes !== undefined || r.overlapUntil !== undefined)) return undefined;
+    if (added.records !== rows.length || rows.some(isRotating)) return undefined;
     const base = partsOf(old.view, old.trailer);
     const known = serialsOf(base);
     if (rows.some((r) => known.has(r.serial))) return undefined;
