@@ -35,13 +35,16 @@ export function parseStatus(s: string): CertStatus {
   throw inputError("ERR_STATUS", `unknown status "${s}"`, `use one of: ${CERT_STATUSES.join(", ")}`);
 }
 
-/** Status at `now`: revoked wins, then expired, then expiring within `windowMs`. */
+const [VALID, EXPIRING, EXPIRED, REVOKED_STATUS] = [0, 1, 2, 3];
+
+/** The status rule as an index into CERT_STATUSES: revoked wins, then expired, then expiring within `windowMs`. */
+export function statusIndex(revoked: boolean, endMs: number, nowMs: number, windowMs: number): number {
+  return revoked ? REVOKED_STATUS : endMs <= nowMs ? EXPIRED : endMs - nowMs <= windowMs ? EXPIRING : VALID;
+}
+
+/** Status at `now` (statusIndex's rule). */
 export function statusOf(r: Pick<CertRecord, "status" | "notAfter">, now: Date, windowMs: number): CertStatus {
-  if (r.status === "revoked") return "revoked";
-  const end = Date.parse(r.notAfter);
-  if (end <= now.getTime()) return "expired";
-  if (end - now.getTime() <= windowMs) return "expiring";
-  return "valid";
+  return CERT_STATUSES[statusIndex(r.status === "revoked", Date.parse(r.notAfter), now.getTime(), windowMs)] as CertStatus;
 }
 
 /** The certificate inventory, filtered, oldest first. */
@@ -134,8 +137,6 @@ export interface CertTable extends Selection {
   close(): void;
 }
 
-const [VALID, EXPIRING, EXPIRED, REVOKED_STATUS] = [0, 1, 2, 3];
-
 /** listCertificates' filters and statusOf's rule over the summary's columns. */
 function selectRows(view: IndexView, p: ListParams, at: Date, windowMs: number): Selection {
   const now = at.getTime();
@@ -155,7 +156,7 @@ function selectRows(view: IndexView, p: ListParams, at: Date, windowMs: number):
     if (kind !== -1 && (flags & SERVER) !== kind) continue;
     const end = notAfterMs[i] as number;
     const revoked = (flags & REVOKED) !== 0;
-    const st = revoked ? REVOKED_STATUS : end <= now ? EXPIRED : end - now <= windowMs ? EXPIRING : VALID;
+    const st = statusIndex(revoked, end, now, windowMs);
     if (want !== -1 && st !== want) continue;
     if (within !== undefined && (revoked || end <= now || end - now > within)) continue;
     row[k] = i;

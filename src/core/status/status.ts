@@ -3,7 +3,7 @@ import { supersededWithoutCerts } from "../ca/rollover-status.js";
 import { publishDirLag, readCrlHistory } from "../crl/history.js";
 import { loadPublishedCrls } from "../crl/show.js";
 import { assessPartners, type PartnerHealth, partnerProblems } from "../health/partners.js";
-import { statusOf } from "../inventory/list.js";
+import { statusIndex, statusOf } from "../inventory/list.js";
 import { locateCaKeys } from "../keystore/reachability.js";
 import { checkResponder, type ResponderHealth } from "../ocsp/health.js";
 import type { CertInfo } from "../pki.js";
@@ -148,15 +148,13 @@ function caExpiry(ca: CaCerts, index: readonly IndexRow[], at: Date, caWarn: num
 
 /** Certificates by status (statusOf's rule over the summary's columns); expiring and expired gateway server certificates are problems. */
 function certificateCounts(view: IndexView, now: Date, warn: number, problems: Problem[]): StatusResult["certificates"] {
-  const counts = { total: view.count, valid: 0, expiring: 0, expired: 0, revoked: 0 };
   const t = now.getTime();
+  const n = [0, 0, 0, 0]; // by CERT_STATUSES' index
   for (let i = 0; i < view.count; i++) {
-    const end = view.notAfterMs[i] as number;
-    if (((view.flags[i] as number) & REVOKED) !== 0) counts.revoked++;
-    else if (end <= t) counts.expired++;
-    else if (end - t <= warn) counts.expiring++;
-    else counts.valid++;
+    const s = statusIndex(((view.flags[i] as number) & REVOKED) !== 0, view.notAfterMs[i] as number, t, warn);
+    n[s] = (n[s] as number) + 1;
   }
+  const counts = { total: view.count, valid: n[0] as number, expiring: n[1] as number, expired: n[2] as number, revoked: n[3] as number };
   // Every server certificate is among the status rows. Partner certificates are judged per
   // partner (assessPartners): a superseded or offboarded one is no problem.
   const index = view.statusRows;
