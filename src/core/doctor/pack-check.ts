@@ -45,12 +45,11 @@ export const packsCheck: DoctorCheckDef = {
       const recorded = pack.entries.some((e) => indexed.has(packedSerial(e.key) as string));
       for (const e of pack.entries) {
         const serial = packedSerial(e.key) as string;
-        const fingerprint = entryFingerprint(e, serial);
         if (indexed.has(serial)) {
           // Absent: the pack holds it. A prefix of what the pack holds: a write a crash cut
           // short. Anything else (and an entry that is not the certificate the index names) is
           // left to the certificates and material checks.
-          if (fingerprint !== indexed.get(serial) || !present.has(e.key)) continue;
+          if (!present.has(e.key) || entryFingerprint(e, serial) !== indexed.get(serial)) continue;
           const have = (await textOf(ctx.store, e.key)) ?? "";
           if (have !== e.data && e.data.startsWith(have))
             out.push({
@@ -65,6 +64,7 @@ export const packsCheck: DoctorCheckDef = {
           continue;
         }
         if (e.key.endsWith(".chain.pem")) continue;
+        const fingerprint = entryFingerprint(e, serial);
         if (fingerprint === undefined) {
           out.push({
             check: "packs",

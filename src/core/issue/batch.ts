@@ -86,7 +86,7 @@ export interface KeysOutLine {
 const lineError = (err: unknown) => ({ code: err instanceof MtlsError ? err.code : "ERR_INTERNAL", message: err instanceof Error ? err.message : String(err) });
 
 /** A checked line; a generated key is on disk already, under the serial its certificate will get. */
-type PreparedLine = { result: BatchLineResult; req: PreparedRequest; serial?: string; keyPath?: string; written?: Promise<unknown>; keyLater?: boolean };
+type PreparedLine = { result: BatchLineResult; req: PreparedRequest; serial?: string; keyPath?: string; written?: Promise<unknown> };
 
 /**
  * Generated keys are written (0600, O_EXCL, flushed, then their directories) as soon as they are
@@ -359,6 +359,8 @@ async function prepareSignCommit(
   // a prompt may wait for ever, and a process killed meanwhile (a closed terminal, a cancelled
   // job) would leave the keys of certificates never issued.
   const early = pki.passphrase?.unattended === true;
+  // A generated key gets a file of its own unless it goes into the --keys-out file.
+  const ownFile = (l: { req: PreparedRequest; keyPath?: string }) => l.req.privateKey !== undefined && (l.keyPath !== undefined || p.keysOut === undefined);
   const jobs: Array<{ n: number; raw: string }> = [];
   lines.forEach((raw, i) => {
     if (raw.trim() !== "" && !raw.trim().startsWith("#")) jobs.push({ n: i + 1, raw });
@@ -368,8 +370,7 @@ async function prepareSignCommit(
     results.push(result);
     try {
       const line = await prepareLine(n, raw, result, p, config, ca.issuer, now);
-      const ownFile = line.req.privateKey !== undefined && (line.keyPath !== undefined || p.keysOut === undefined);
-      prepared.push({ result, ...line, ...(ownFile && early ? keys.start(line) : {}), ...(ownFile && !early ? { keyLater: true } : {}) });
+      prepared.push({ result, ...line, ...(early && ownFile(line) ? keys.start(line) : {}) });
     } catch (err) {
       result.error = lineError(err);
     }
@@ -385,7 +386,7 @@ async function prepareSignCommit(
     );
   }
   const caKey = await caKeyPending;
-  for (const item of prepared) if (item.keyLater) Object.assign(item, keys.start(item));
+  if (!early) for (const item of prepared) if (ownFile(item)) Object.assign(item, keys.start(item));
   t1 = Date.now();
 
   // 2. Sign and commit everything under one lock, with one index append.
