@@ -122,8 +122,6 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
   };
 }
 
-export const removeBundle = (path: string) => removeFile(path);
-
 export interface ExportParams {
   partnerId: string;
   /** Default: the partner's newest valid certificate. */

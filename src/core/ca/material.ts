@@ -182,10 +182,14 @@ async function loadTokenCaKey(uriText: string, role: CaId, cert: CertInfo, passp
   return { signer, keyType, location: tokenLocation(uri) };
 }
 
+/** The token URI config.json gives a CA's key: only the first two CAs can have one (a rollover adds files). */
+const tokenUriOf = (keyStore: { root?: string; intermediate?: string } | undefined, role: CaId): string | undefined =>
+  role === "root" || role === "intermediate" ? keyStore?.[role] : undefined;
+
 /** A CA's key, from its file or its token as config.json says (CAs a rollover adds are files). */
 export function loadRoleKey(store: StoreReader, ca: CaCerts, role: CaId, cert: CertInfo, passphrase: PassphraseSource | undefined): Promise<CaKey> {
   const what = `the ${role} CA key`;
-  const uri = role === "root" || role === "intermediate" ? ca.keyStore?.[role] : undefined;
+  const uri = tokenUriOf(ca.keyStore, role);
   if (uri !== undefined) return loadTokenCaKey(uri, role, cert, passphrase, what);
   return loadCaKey(store, storeKeys.caKey(role as Issuer), cert, passphrase, what);
 }
@@ -212,7 +216,7 @@ export async function loadIssuingKeyEarly(
   passphrase: PassphraseSource | undefined,
 ): Promise<CaKey> {
   const role = registryOf(config).issuing;
-  if ((role === "root" || role === "intermediate") && config.ca.keyStore?.[role] !== undefined) return loadIssuingKey(store, await certs, passphrase);
+  if (tokenUriOf(config.ca.keyStore, role) !== undefined) return loadIssuingKey(store, await certs, passphrase);
   return loadCaKey(
     store,
     storeKeys.caKey(role as Issuer),
@@ -238,7 +242,7 @@ export async function loadCaKeys(store: StoreReader, ca: CaCerts, passphrase: Pa
  * is in a token, the canary's key (sealed with the same passphrase at `ca init`).
  */
 export async function provePassphrase(store: StoreReader, ca: CaCerts, passphrase: PassphraseSource): Promise<void> {
-  const issuing = ca.issuerRole === "root" || ca.issuerRole === "intermediate" ? ca.keyStore?.[ca.issuerRole] : undefined;
+  const issuing = tokenUriOf(ca.keyStore, ca.issuerRole);
   if (issuing === undefined) {
     await loadIssuingKey(store, ca, passphrase);
     return;

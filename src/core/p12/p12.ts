@@ -81,8 +81,6 @@ export async function writePasswordFile(path: string, password: string, force: b
   await writeFileAtomic(path, `${password}\n`, { mode: 0o600, exclusive: !force });
 }
 
-export const removeQuietly = (path: string) => removeFile(path);
-
 /** Every certificate of a PEM (or one DER) file, in file order. */
 export function readCertificates(bytes: Uint8Array, what: string): CertInfo[] {
   if (!looksLikePem(bytes)) return [parseCertificate(bytes, what)];
@@ -175,7 +173,7 @@ export async function writeP12(
     try {
       await writePasswordFile(p.passwordFile, built.password, p.force);
     } catch (err) {
-      await removeQuietly(p.out);
+      await removeFile(p.out);
       throw err;
     }
   }

@@ -12,7 +12,7 @@ import { respondOcsp } from "../ocsp/respond.js";
 import { type LoadedResponders, loadResponders, nextRenewalCheck, type Responder } from "../ocsp/responder-cert.js";
 import { type StatusSource, storeStatusSource } from "../ocsp/status-source.js";
 import type { Pki } from "../session.js";
-import { readConfigOf } from "../store/blobs.js";
+import { mustGet, readConfigOf } from "../store/blobs.js";
 import { storeKeys } from "../store/keys.js";
 import type { Storage } from "../store/storage.js";
 import { HOUR, iso, MINUTE, SECOND } from "../time.js";
@@ -111,11 +111,7 @@ interface CachedCrl {
  */
 function crlLoader(storage: Storage): (route: CrlRoute) => Promise<CachedCrl> {
   const cache = new Map<string, CachedCrl>();
-  const must = async (key: string) => {
-    const bytes = await storage.get(key);
-    if (!bytes) throw new Error(`${storage.where(key)} is missing`);
-    return Buffer.from(bytes);
-  };
+  const must = async (key: string) => Buffer.from(await mustGet(storage, key));
   return async (route) => {
     const [a, b] = [versionOf(storage, route.key), versionOf(storage, route.der)];
     const version = a === undefined || b === undefined ? undefined : `${a}|${b}`;
