@@ -7,7 +7,7 @@ import type { Pki } from "../session.js";
 import { readIndexOf, readPartnersOf } from "../store/blobs.js";
 import { storeKeys } from "../store/keys.js";
 import type { PartnerRecord } from "../store/partners.js";
-import { exists, removeFile, writeFileAtomic } from "../user-files.js";
+import { exists, writeFileAtomic } from "../user-files.js";
 import { type BundleInput, buildBundleZip, type Manifest } from "./bundle.js";
 import { ensureSigningKey, type HomeSigningKey, noPassphrase } from "./home-key.js";
 import { checkStagedPartnerKey, readPinnedPartnerKey } from "./partner-key.js";

@@ -5,7 +5,6 @@ import { DirectoryStorage } from "./directory.js";
 import { type IndexSnapshot, parseIndex } from "./index-file.js";
 import { type JournalName, journalFile, storeKeys } from "./keys.js";
 import { emptyPartnerMap, type PartnerRegistry, parsePartners } from "./partners.js";
-import { parseRevocations, type RevocationsSnapshot } from "./revocations.js";
 import type { Storage } from "./storage.js";
 
 /** What reading needs: a storage, or a transaction over one. */
