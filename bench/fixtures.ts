@@ -20,8 +20,8 @@ export function tempDir(tag: string): string {
   return mkdtempSync(join(tmpdir(), `mtls-bench-${tag}-`));
 }
 
-export function mtlsSync(args: string[], cwd: string): string {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, env: ENV, encoding: "utf8", maxBuffer: 256 << 20 });
+export function mtlsSync(args: string[], cwd: string, env: NodeJS.ProcessEnv = ENV): string {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, env, encoding: "utf8", maxBuffer: 256 << 20 });
   if (r.status !== 0) throw new Error(`mtls ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
   return r.stdout;
 }

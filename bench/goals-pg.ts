@@ -1,20 +1,11 @@
-// The goals of #21 on the PostgreSQL store (#16): the same commands and targets as goals.ts, with
-// `--store postgres://…` against a cluster this run starts on loopback with fsync and synchronous
-// commit on, as a production database runs. The data is the directory fixtures', copied in by
-// `mtls store migrate`, so both stores answer the same questions about the same PKI. Every row
-// also subtracts a new database connection, measured in the same run (connectCmd).
-import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import type { TestContext } from "node:test";
 import { type PgCluster, pgSkipReason, startPostgres } from "../test/helpers/postgres.js";
 import { bundleFixture } from "./bundle.js";
-import { BIN, ENV, opensslCsr, pkiWithIndex, tempDir } from "./fixtures.js";
-import { batchFloor, fleetFile, floorCmd, kdf, mtls, pki100, readOnlyCommands } from "./goals.js";
+import { ENV, mtlsSync, opensslCsr, pkiWithIndex, tempDir } from "./fixtures.js";
+import { batchFloor, fleetFile, floorCmd, kdf, median, ms, mtls, pki100, ROUNDS, readOnlyCommands } from "./goals.js";
 import { type Cmd, type Goal, type Timed, timeInterleaved } from "./lib.js";
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 11);
-const ms = (t: Timed | number) => `${(typeof t === "number" ? t : t.medianMs).toFixed(0)} ms`;
 const PG = "(PostgreSQL store)";
 
 type Store = { url: string; env: NodeJS.ProcessEnv };
@@ -24,11 +15,7 @@ async function newStore(cluster: PgCluster, name: string): Promise<Store> {
   return { url: s.url, env: { ...ENV, PGPASSWORD: s.password } };
 }
 
-function run(args: string[], cwd: string, s: Store): string {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, env: s.env, encoding: "utf8", maxBuffer: 256 << 20 });
-  if (r.status !== 0 && r.status !== 1) throw new Error(`mtls ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
-  return r.stdout;
-}
+const run = (args: string[], cwd: string, s: Store) => mtlsSync(args, cwd, s.env);
 
 /** The directory fixture's arguments, pointed at the database instead of ./pki. */
 const onStore = (args: string[], s: Store) =>
@@ -41,21 +28,20 @@ const onStore = (args: string[], s: Store) =>
  */
 const connectCmd = (s: Store, cwd: string): Cmd => ({ name: "connect", cmd: "psql", args: [s.url, "-Atc", "SELECT 1"], cwd, env: s.env });
 
-function ratioRows(t: Map<string, Timed>, names: string[], label: (n: string) => string, target: number, withRss = false): Goal[] {
+/** One goal row from an interleaved run holding "floor" and "connect": (t − connect [− KDF]) / floor, with the raw ratio in `measured`. */
+function pgRow(t: Map<string, Timed>, name: string, goal: string, target: number, o: { kdf?: number; rss?: boolean } = {}): Goal {
   const floor = t.get("floor") as Timed;
   const connect = t.get("connect") as Timed;
-  return names.map((name) => {
-    const m = t.get(name) as Timed;
-    const ratio = (m.medianMs - connect.medianMs) / floor.medianMs;
-    const rss = m.rssMiB ?? Number.NaN;
-    return {
-      goal: `${label(name)} ${PG}`,
-      measured: `${ms(m)} (${(m.medianMs / floor.medianMs).toFixed(2)}×), node -e 0 ${ms(floor)}, psql connect ${ms(connect)}${withRss ? `; peak RSS ${rss.toFixed(0)} MiB` : ""}`,
-      ratio,
-      target: `(t − connect) ≤ ${target}× node -e 0${withRss ? " and ≤ 150 MiB" : ""}`,
-      met: ratio <= target && (!withRss || rss <= 150),
-    };
-  });
+  const m = t.get(name) as Timed;
+  const ratio = (m.medianMs - connect.medianMs - (o.kdf ?? 0)) / floor.medianMs;
+  const rss = m.rssMiB ?? Number.NaN;
+  return {
+    goal: `${goal} ${PG}`,
+    measured: `${ms(m)} (${(m.medianMs / floor.medianMs).toFixed(2)}×), node -e 0 ${ms(floor)}, psql connect ${ms(connect)}${o.kdf !== undefined ? `, PBKDF2 ×600k ${ms(o.kdf)}` : ""}${o.rss ? `; peak RSS ${rss.toFixed(0)} MiB` : ""}`,
+    ratio,
+    target: `(t − connect${o.kdf !== undefined ? " − KDF" : ""}) ≤ ${target}× node -e 0${o.rss ? " and ≤ 150 MiB" : ""}`,
+    met: ratio <= target && (!o.rss || rss <= 150),
+  };
 }
 
 async function readOnly(cluster: PgCluster): Promise<Goal[]> {
@@ -68,12 +54,7 @@ async function readOnly(cluster: PgCluster): Promise<Goal[]> {
     [floorCmd, connectCmd(s, dir), ...commands.map(([name, args]) => mtls(name, onStore(args, s), dir, { env: s.env, ok: [0, 1] }))],
     ROUNDS,
   );
-  return ratioRows(
-    t,
-    commands.map(([name]) => name),
-    (n) => `mtls ${n} (PKI of 100 partners)`,
-    1.5,
-  );
+  return commands.map(([name]) => pgRow(t, name, `mtls ${name} (PKI of 100 partners)`, 1.5));
 }
 
 async function issue(cluster: PgCluster): Promise<Goal[]> {
@@ -98,23 +79,10 @@ async function issue(cluster: PgCluster): Promise<Goal[]> {
     ROUNDS,
   );
   const k = ((await kdf()).medianMs + before.medianMs) / 2;
-  const floor = t.get("floor") as Timed;
-  const connect = t.get("connect") as Timed;
-  const row = (name: string, goal: string, minusKdf: boolean, target: number): Goal => {
-    const m = t.get(name) as Timed;
-    const ratio = (m.medianMs - connect.medianMs - (minusKdf ? k : 0)) / floor.medianMs;
-    return {
-      goal: `${goal} ${PG}`,
-      measured: `${ms(m)}, node -e 0 ${ms(floor)}, psql connect ${ms(connect)}${minusKdf ? `, PBKDF2 ×600k ${ms(k)}` : ""}`,
-      ratio,
-      target: `(t − connect${minusKdf ? " − KDF" : ""}) ≤ ${target}× node -e 0`,
-      met: ratio <= target,
-    };
-  };
   return [
-    row("enc", "partner issue --csr, CA key encrypted", true, 1.5),
-    row("plain", "partner issue --csr, CA key unencrypted", false, 2),
-    row("export", "partner export (OpenPGP-signed and encrypted bundle)", true, 2.5),
+    pgRow(t, "enc", "partner issue --csr, CA key encrypted", 1.5, { kdf: k }),
+    pgRow(t, "plain", "partner issue --csr, CA key unencrypted", 2),
+    pgRow(t, "export", "partner export (OpenPGP-signed and encrypted bundle)", 2.5, { kdf: k }),
   ];
 }
 
@@ -130,7 +98,7 @@ async function inventory(cluster: PgCluster, n = Number(process.env.BENCH_INVENT
     [floorCmd, connectCmd(s, dir), ...names.map((name, i) => mtls(name, ["--store", s.url, ...(args[i] as string[])], dir, { env: s.env, ok: [0, 1] }))],
     Math.max(3, Math.ceil(ROUNDS / 2)),
   );
-  return ratioRows(t, names, (name) => `mtls ${name} over ${n.toLocaleString("en")} certificates`, 3, true);
+  return names.map((name) => pgRow(t, name, `mtls ${name} over ${n.toLocaleString("en")} certificates`, 3, { rss: true }));
 }
 
 async function batch(cluster: PgCluster, n = 1000): Promise<Goal[]> {
@@ -150,12 +118,11 @@ async function batch(cluster: PgCluster, n = 1000): Promise<Goal[]> {
     floor.push(await floorOnce());
   }
   const k = (before.medianMs + (await kdf()).medianMs) / 2;
-  const med = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1] as number;
-  const ratio = (med(times) - k) / med(floor);
+  const ratio = (median(times) - k) / median(floor);
   return [
     {
       goal: `batch of ${n.toLocaleString("en")} generated P-256 certificates (keys to one --keys-out file) ${PG}`,
-      measured: `${ms(med(times))}, in-process keygen + sign ${ms(med(floor))}, PBKDF2 ×600k ${ms(k)}`,
+      measured: `${ms(median(times))}, in-process keygen + sign ${ms(median(floor))}, PBKDF2 ×600k ${ms(k)}`,
       ratio,
       target: "(t − KDF) ≤ 3× in-process floor",
       met: ratio <= 3,
@@ -171,7 +138,7 @@ export async function pgGoals(): Promise<Goal[]> {
   }
   const cleanups: Array<() => Promise<void>> = [];
   try {
-    const cluster = await startPostgres({ after: (fn: () => Promise<void>) => cleanups.push(fn) } as unknown as TestContext, { durable: true });
+    const cluster = await startPostgres({ after: (fn: () => Promise<void>) => void cleanups.push(fn) }, { durable: true });
     return [...(await readOnly(cluster)), ...(await issue(cluster)), ...(await inventory(cluster)), ...(await batch(cluster))];
   } finally {
     for (const fn of cleanups) await fn();

@@ -11,8 +11,8 @@ import { BIN, ENV, mtlsSync, opensslCsr, PASSPHRASE, pkiWithIndex, tempDir } fro
 import { type Cmd, cpuInterleaved, type Goal, type Timed, timeFn, timeInterleaved } from "./lib.js";
 import { nginxEndpoints } from "./probe.js";
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 11);
-const ms = (t: Timed | number) => `${(typeof t === "number" ? t : t.medianMs).toFixed(0)} ms`;
+export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 11);
+export const ms = (t: Timed | number) => `${(typeof t === "number" ? t : t.medianMs).toFixed(0)} ms`;
 export const floorCmd: Cmd = { name: "floor", cmd: process.execPath, args: ["-e", "0"] };
 export const mtls = (name: string, args: string[], cwd: string, extra: Partial<Cmd> = {}): Cmd => ({
   name,
@@ -182,7 +182,7 @@ export async function batchFloor(n: number): Promise<() => Promise<number>> {
   return async () => (await timeFn(once, 1)).medianMs;
 }
 
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1] as number;
+export const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1] as number;
 
 /**
  * A batch of `n` generated certificates, its keys delivered two ways: a file per key (--key-dir,

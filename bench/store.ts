@@ -3,7 +3,6 @@
 // certificates. The database is a cluster this run starts (initdb into a temp dir, loopback).
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import type { TestContext } from "node:test";
 import { pgSkipReason, startPostgres } from "../test/helpers/postgres.js";
 import { ENV, mtlsSync, opensslCsr, pkiWithIndex, ROOT, tempDir } from "./fixtures.js";
 import { type Row, type Timed, timeCommand } from "./lib.js";
@@ -44,7 +43,7 @@ export async function benchStore(n = Number(process.env.BENCH_STORE_CERTS ?? 100
   }
   const cleanups: Array<() => Promise<void>> = [];
   try {
-    const cluster = await startPostgres({ after: (fn: () => Promise<void>) => cleanups.push(fn) } as unknown as TestContext);
+    const cluster = await startPostgres({ after: (fn: () => Promise<void>) => void cleanups.push(fn) });
     const rows: Row[] = [];
     // Issue throughput: a CA per store, the same CSR, one `partner issue` per certificate.
     const dir = tempDir("store-issue");

@@ -89,7 +89,7 @@ export const alive = (pid: number) => {
  * `durable`: keep PostgreSQL's fsync and synchronous commit, as a production cluster has them (the
  * benchmark); tests leave them off.
  */
-export async function startPostgres(t: TestContext, opts: { conf?: string; durable?: boolean } = {}): Promise<PgCluster> {
+export async function startPostgres(t: Pick<TestContext, "after">, opts: { conf?: string; durable?: boolean } = {}): Promise<PgCluster> {
   const bin = pgBinDir() as string;
   const user = isRoot() ? serverUser() : undefined;
   const dir = await mkdtemp(join(tmpdir(), "mtls-pg-"));
@@ -180,7 +180,7 @@ export function fileCluster(opts: { conf?: string } = {}): () => Promise<PgClust
     for (const fn of cleanups) await fn();
   });
   return () => {
-    cluster ??= startPostgres({ after: (fn: () => Promise<void>) => cleanups.push(fn) } as unknown as TestContext, opts);
+    cluster ??= startPostgres({ after: (fn: () => Promise<void>) => void cleanups.push(fn) }, opts);
     return cluster;
   };
 }
