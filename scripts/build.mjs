@@ -83,15 +83,11 @@ await build({
 });
 
 // Node modules a library loads at start-up for something mtls never or rarely does (#21): each
-// loaded module is compiled on every run (child_process with net and the streams is ~2.5 ms of
-// CPU, tty ~2 ms). The text replaced is checked, so a library update that moves it fails here.
+// loaded module is compiled on every run (tty ~2 ms of CPU). Built-ins required by name get the
+// shim's lazy stand-ins instead (bin/mtls.js LAZY: commander's child_process among them); what
+// is left here the shim cannot defer. The text replaced is checked, so a library update that
+// moves it fails here.
 const TRIMS = [
-  {
-    // Executable subcommands (`mtls-foo` files) are the only use of child_process; mtls has none.
-    file: /node_modules\/commander\/lib\/command\.js$/,
-    from: "const childProcess = require('node:child_process');",
-    to: "const childProcess = { get spawn() { return require('node:child_process').spawn; } };",
-  },
   {
     // chalk's colour detection (tty.isatty and os at load): every Chalk here gets its level from
     // colorEnabled in src/cli/output.ts, so the detected one is never used.
