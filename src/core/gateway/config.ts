@@ -15,7 +15,7 @@ import type { Storage, StoreReader } from "../store/storage.js";
 import { loadTemplate, renderTemplate, type TemplateScope, templateEntries } from "../templates.js";
 import { ensureDir, exists, isDirectory, writeFileAtomic } from "../user-files.js";
 import { exactCnDnRegex } from "./allowlist.js";
-import { checkGatewayFlags } from "./server-flags.js";
+import { checkGatewayFlags, validOf } from "./server-flags.js";
 
 /** templates/gateways/<kind>/descriptor.json: everything kind-specific that is not the template text. */
 export interface GatewayDescriptor {
@@ -175,14 +175,17 @@ export async function renderGatewayConfig(pki: Pki, params: GatewayConfigParams)
   const d = kinds.find((k) => k.kind === p.kind);
   if (!d) throw usageError("ERR_USAGE", `unknown gateway kind "${p.kind}"`, `use one of: ${kinds.map((k) => k.kind).join(", ")}`);
   const config = await pki.config();
-  const server = await checkGatewayFlags(p, d, pki.storage);
+  // Read once, and only when --server or an allow-listed partner needs it.
+  let indexRead: Promise<CertRecord[]> | undefined;
+  const index = () => (indexRead ??= readIndexOf(pki.storage).then((s) => s.records));
+  const server = await checkGatewayFlags(p, d, index);
   const ca = await loadCaCerts(pki.storage, config);
   const warnings = [...(d.warnings ?? []), ...server.warnings];
   const [caBundlePem, crlBundlePem] = await Promise.all([
     readPublished(pki.storage, storeKeys.caBundle, "the CA bundle"),
     readPublished(pki.storage, storeKeys.crlBundle, "the CRL bundle"),
   ]);
-  const identities = await allowListed(pki.storage, p, d, warnings);
+  const identities = await allowListed(pki.storage, index, p, d, warnings);
   warnings.push(...revocationWarnings(d, config, p.partners.length > 0));
   const outIsDir = p.out !== undefined && (d.files.length > 1 || d.usesFiles || p.out.endsWith("/") || (await isDirectory(p.out)));
   const files = gatewayFilePaths(pki.storage, d, p.filesDir ?? (outIsDir && p.out ? resolve(p.out) : undefined));
@@ -208,12 +211,17 @@ async function readPublished(store: StoreReader, key: string, what: string): Pro
 }
 
 /** Identities of the allow-listed partners, from their valid certificates. */
-async function allowListed(store: StoreReader, p: Rendering, d: GatewayDescriptor, warnings: string[]): Promise<Identity[]> {
-  const index = (await readIndexOf(store)).records;
+async function allowListed(
+  store: StoreReader,
+  index: () => Promise<CertRecord[]>,
+  p: Rendering,
+  d: GatewayDescriptor,
+  warnings: string[],
+): Promise<Identity[]> {
   const identities: Identity[] = [];
   for (const raw of p.partners) {
     const id = validatePartnerId(raw);
-    const records = index.filter((r) => r.partnerId === id && r.status === "valid" && Date.parse(r.notAfter) > p.now.getTime());
+    const records = validOf(await index(), id, p.now);
     if (records.length === 0)
       throw inputError("ERR_NO_CERT", `partner ${id} has no valid certificate to allow-list`, `issue one first: mtls partner issue ${id} ...`);
     const identity = await identityOf(store, id, records);

@@ -4,8 +4,7 @@
 import { usageError } from "../errors.js";
 import { validatePartnerId } from "../ids.js";
 import { SERVER_PREFIX } from "../server/prefix.js";
-import { readIndexOf } from "../store/blobs.js";
-import type { StoreReader } from "../store/storage.js";
+import type { CertRecord } from "../store/index-file.js";
 import { loadTemplate } from "../templates.js";
 import type { GatewayConfigParams, GatewayDescriptor } from "./config.js";
 
@@ -35,7 +34,15 @@ export interface ServerPaths {
  * Refuses options the kind's templates never use (exit 2), and resolves `--server <name>` to the
  * paths `mtls server issue` wrote for that server's newest valid certificate.
  */
-export async function checkGatewayFlags(p: GatewayConfigParams & { now: Date }, d: GatewayDescriptor, store: StoreReader): Promise<ServerPaths> {
+/** A partner's (or server's) certificates that are valid at `now`. */
+export const validOf = (index: readonly CertRecord[], id: string, now: Date): CertRecord[] =>
+  index.filter((r) => r.partnerId === id && r.status === "valid" && Date.parse(r.notAfter) > now.getTime());
+
+export async function checkGatewayFlags(
+  p: GatewayConfigParams & { now: Date },
+  d: GatewayDescriptor,
+  index: () => Promise<CertRecord[]>,
+): Promise<ServerPaths> {
   const text = (await Promise.all(d.files.map((f) => loadTemplate(`gateways/${d.kind}/${f.template}`)))).join("\n");
   for (const [key, flag, vars] of FLAGS) {
     if (p[key] !== undefined && !vars.some((v) => uses(text, v)))
@@ -46,7 +53,7 @@ export async function checkGatewayFlags(p: GatewayConfigParams & { now: Date }, 
     throw usageError("ERR_USAGE", "--server and --server-cert/--server-key exclude each other", "--server takes both paths from `mtls server issue`");
   if (!uses(text, "serverCert")) throw usageError("ERR_FLAG_UNUSED", `${d.title} does not use --server: its configuration names no server certificate`);
   const id = `${SERVER_PREFIX}${validatePartnerId(p.server)}`;
-  const valid = (await readIndexOf(store)).records.filter((r) => r.partnerId === id && r.status === "valid" && Date.parse(r.notAfter) > p.now.getTime());
+  const valid = validOf(await index(), id, p.now);
   const record = valid.sort((a, b) => a.notAfter.localeCompare(b.notAfter)).at(-1);
   if (!record?.serverCertPath)
     throw usageError(
