@@ -1,6 +1,6 @@
 // Rendering for people (colour, tables) and for scripts (--json). The only module that imports chalk.
 import { Chalk, type ChalkInstance } from "chalk";
-import { displayWidth } from "../core/display-text.js";
+import { displayWidth, isPlain } from "../core/display-text.js";
 import { Exit, type ExitCode, MtlsError } from "../core/errors.js";
 import { jsonPrettyPieces } from "./json-stream.js";
 import { cellText, safeDeep, safeJson, safeText, safeValue } from "./terminal-safe.js";
@@ -215,14 +215,11 @@ export function toMtlsError(err: unknown): MtlsError {
   return new MtlsError("ERR_INTERNAL", message, Exit.INTERNAL, undefined, { cause: err });
 }
 
-const PLAIN = /^[\x20-\x7e]*$/;
-const width = displayWidth;
-
 /** Left-aligned columns separated by two spaces; the header is dimmed. Measures each cell once. */
 export function table(header: string[], rawRows: string[][], s: Styles): string {
   const rows = rawRows.map((r) => r.map(cellText));
-  const cellWidths = rows.map((r) => r.map(width));
-  const widths = header.map((h, i) => cellWidths.reduce((m, w) => Math.max(m, w[i] ?? 0), width(h)));
+  const cellWidths = rows.map((r) => r.map(displayWidth));
+  const widths = header.map((h, i) => cellWidths.reduce((m, w) => Math.max(m, w[i] ?? 0), displayWidth(h)));
   const line = (cells: string[], ws: number[]) => {
     let out = "";
     for (let i = 0; i < cells.length; i++) {
@@ -231,7 +228,7 @@ export function table(header: string[], rawRows: string[][], s: Styles): string 
     }
     return out.trimEnd();
   };
-  const lines = [s.dim(line(header, header.map(width)))];
+  const lines = [s.dim(line(header, header.map(displayWidth)))];
   for (let r = 0; r < rows.length; r++) lines.push(line(rows[r] as string[], cellWidths[r] as number[]));
   return lines.join("\n");
 }
@@ -242,14 +239,14 @@ export function table(header: string[], rawRows: string[][], s: Styles): string 
  * certificates (#21). Each cell is made safe for a terminal here (safeValue).
  */
 export function* tableChunks(header: string[], count: number, cells: (i: number) => string[], s: Styles): Generator<string> {
-  const widths = header.map(width);
+  const widths = header.map(displayWidth);
   for (let r = 0; r < count; r++) {
     const row = cells(r);
     for (let i = 0; i < row.length; i++) {
       const raw = row[i] as string;
       // Printable ASCII (nearly every cell) is safe as it is and as wide as it is long: one regex
       // test per cell instead of three, at 100,000 rows.
-      const w = PLAIN.test(raw) ? raw.length : width(safeValue(raw));
+      const w = isPlain(raw) ? raw.length : displayWidth(safeValue(raw));
       if (w > (widths[i] as number)) widths[i] = w;
     }
   }
@@ -257,9 +254,9 @@ export function* tableChunks(header: string[], count: number, cells: (i: number)
     let out = "";
     for (let i = 0; i < row.length; i++) {
       const raw = row[i] as string;
-      const plain = PLAIN.test(raw);
+      const plain = isPlain(raw);
       const c = plain ? raw : safeValue(raw);
-      out += i === row.length - 1 ? c : c + " ".repeat((widths[i] as number) - (plain ? c.length : width(c)) + 2);
+      out += i === row.length - 1 ? c : c + " ".repeat((widths[i] as number) - (plain ? c.length : displayWidth(c)) + 2);
     }
     return out.trimEnd();
   };
