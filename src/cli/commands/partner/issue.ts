@@ -151,9 +151,10 @@ export async function runIssue(ctx: CliContext, opts: IssueOptions): Promise<Iss
       !partnerId ? "who the certificate is for" : "where the key comes from",
     );
   // Without questions, the issuing module and what it imports, not the whole core (#21).
-  const core = await (questions ? loadCore() : loadIssueCore());
-  if (questions) {
-    a = { ...a, ...(await askIssue(ctx, await loadCore(), pki, a)) };
+  const full = questions ? await loadCore() : undefined;
+  const core = full ?? (await loadIssueCore());
+  if (full) {
+    a = { ...a, ...(await askIssue(ctx, full, pki, a)) };
     ctx.io.stderr.write(
       `\nIssue a certificate to ${a.partnerId} (${a.csr ? `CSR ${a.csr}` : `generated ${a.keyType} key → ${a.outKey}`})${a.cn ? `, CN ${a.cn}` : ""}, ${a.days} days, SANs: ${a.sans?.join(", ") || "from the CSR"}\n`,
     );
