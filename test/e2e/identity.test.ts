@@ -232,12 +232,15 @@ test("#12 doctor reports identity collisions and policy violations of an older s
     ]);
     assert.equal(x.exitCode, 0, x.stderr);
     await writeFile(join(dir, `pki/certs/${s}.chain.pem`), (await readFile(pem, "utf8")) + (await readFile(join(dir, "pki/ca/intermediate.pem"), "utf8")));
-    const fp = await openssl(["x509", "-in", pem, "-noout", "-fingerprint", "-sha256"]);
-    const fingerprint = `sha256:${fp.stdout.split("=")[1]?.trim().replace(/:/g, "").toLowerCase()}`;
+    const facts = await openssl(["x509", "-in", pem, "-noout", "-fingerprint", "-sha256", "-startdate", "-enddate"]);
+    const field = (name: string) => facts.stdout.match(new RegExp(`^${name}=(.*)$`, "m"))?.[1]?.trim() as string;
+    const fingerprint = `sha256:${field("sha256 Fingerprint").replace(/:/g, "").toLowerCase()}`;
+    const date = (name: string) => new Date(field(name)).toISOString().replace(/\.\d{3}Z$/, "Z");
     const { commonNames: _c, ...rest } = aRecord;
+    const dates = { notBefore: date("notBefore"), notAfter: date("notAfter") };
     await appendFile(
       index,
-      `${JSON.stringify({ ...rest, serial: s, partnerId: "partner-b", subject: subj.slice(1), sans: [], fingerprint, certPath: `certs/${s}.pem` })}\n`,
+      `${JSON.stringify({ ...rest, ...dates, serial: s, partnerId: "partner-b", subject: subj.slice(1), sans: [], fingerprint, certPath: `certs/${s}.pem` })}\n`,
     );
     return s;
   };

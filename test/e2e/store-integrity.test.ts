@@ -389,3 +389,22 @@ test("an audit log deleted or emptied is a broken chain for audit verify and doc
   assert.equal(restarted.exitCode, 1);
   assert.match(restarted.result.firstBad.reason, /begins with crl\.publish, not the store's ca\.init record/);
 });
+
+test("an index entry edited in place but still well-formed (its notAfter, subject or SANs) is named by doctor against its certificate", async (t) => {
+  const dir = await cloneFixture(t, await fixture());
+  const index = join(dir, "pki/index.jsonl");
+  const text = await readFile(index, "utf8");
+  const first = JSON.parse(text.split("\n")[0] as string);
+  for (const [field, value] of [
+    ["notAfter", "2099-01-01T00:00:00Z"],
+    ["subject", `${first.subject}x`],
+    ["sans", [...first.sans, "dns:extra.example"]],
+  ] as const) {
+    await writeFile(index, text.replace(JSON.stringify(first), JSON.stringify({ ...first, [field]: value })));
+    const doctor = await mtls(["doctor", "--json"], { cwd: dir });
+    assert.equal(doctor.exitCode, 1, `${field}: ${doctor.stdout}`);
+    assert.match(doctor.stdout, new RegExp(`does not match its entry in index\\.jsonl \\(${field === "sans" ? "SANs" : field} differs\\)`));
+  }
+  await writeFile(index, text);
+  assert.equal((await mtls(["doctor", "--json"], { cwd: dir })).exitCode, 0);
+});

@@ -1,10 +1,11 @@
 // Doctor checks on what the store says: certificates against the index, revocations against
 // every place that records one (journal, index, signed CRLs, audit log), CRLs against the
 // journal, the publish directory against the store, and the audit chain.
-import { isSignedBy, parseCertificate } from "../cert.js";
+import { type CertInfo, isSignedBy, parseCertificate } from "../cert.js";
 import { unjournaled } from "../crl/history.js";
 import { pemOrDer } from "../pem.js";
-import { REVOCATION_REASONS, type RevocationReason } from "../store/index-file.js";
+import { formatSan } from "../sans.js";
+import { type CertRecord, REVOCATION_REASONS, type RevocationReason } from "../store/index-file.js";
 import { journalFile, storeKeys } from "../store/keys.js";
 import { packHoldsWhole } from "../store/pack.js";
 import type { Revocation } from "../store/revocations.js";
@@ -16,6 +17,19 @@ import type { DoctorCheckDef, DoctorContext, DoctorProblem } from "./types.js";
 const orphanKey = (name: string) => `certs/orphans/${name}`;
 const journaled = (ctx: DoctorContext) => new Set(ctx.journal.entries.map((e) => e.serial));
 
+/**
+ * Which of the facts an index entry copies from its certificate (and that list, status and the
+ * CRLs act on) no longer agree with it, if any: an entry edited or damaged in place can still be
+ * well-formed.
+ */
+function recordDiffers(r: CertRecord, cert: CertInfo): string | undefined {
+  if (r.notAfter !== iso(cert.notAfter)) return "notAfter";
+  if (r.notBefore !== iso(cert.notBefore)) return "notBefore";
+  if (r.subject !== cert.subject) return "subject";
+  if (r.sans.join("\n") !== cert.sans.map(formatSan).join("\n")) return "SANs";
+  return undefined;
+}
+
 export const certificatesCheck: DoctorCheckDef = {
   name: "certificates",
   async find(ctx) {
@@ -23,13 +37,20 @@ export const certificatesCheck: DoctorCheckDef = {
     for (const r of ctx.index?.records ?? []) {
       const key = storeKeys.certFile(r.serial);
       let problem: string | undefined;
+      let hint = "restore certs/ from your backup; revoke the serial if the certificate may be in use";
       try {
         const bytes = await bytesOf(ctx.store, key);
         const cert = bytes && parseCertificate(pemOrDer(bytes, ["CERTIFICATE"], ctx.store.where(key)), ctx.store.where(key));
         if (!cert) problem = "is missing";
         else if (cert.serial !== r.serial) problem = `holds serial ${cert.serial}`;
         else if (cert.fingerprint !== r.fingerprint) problem = "does not match the fingerprint in the index";
-        else if (!(await isSignedBy(cert, ctx.ca.all.find((c) => c.id === r.issuer)?.cert ?? ctx.ca.issuer))) problem = "is not signed by this CA";
+        else {
+          const differs = recordDiffers(r, cert);
+          if (differs) {
+            problem = `does not match its entry in ${journalFile.index} (${differs} differs): the entry was edited or damaged`;
+            hint = `restore ${journalFile.index} from your backup: the certificate is what was signed`;
+          } else if (!(await isSignedBy(cert, ctx.ca.all.find((c) => c.id === r.issuer)?.cert ?? ctx.ca.issuer))) problem = "is not signed by this CA";
+        }
       } catch {
         problem = "is not a readable certificate";
         // A batch's file cut short by a crash after its commit: the packs check restores it.
@@ -39,7 +60,7 @@ export const certificatesCheck: DoctorCheckDef = {
         out.push({
           check: "certificates",
           message: `${key}, the certificate of index entry ${r.serial} (${r.partnerId}), ${problem}`,
-          hint: "restore certs/ from your backup; revoke the serial if the certificate may be in use",
+          hint,
           fixable: false,
           serial: r.serial,
           path: ctx.store.where(key),
