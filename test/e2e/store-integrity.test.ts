@@ -390,7 +390,7 @@ test("an audit log deleted or emptied is a broken chain for audit verify and doc
   assert.match(restarted.result.firstBad.reason, /begins with crl\.publish, not the store's ca\.init record/);
 });
 
-test("an index entry edited in place but still well-formed (its notAfter, subject or SANs) is named by doctor against its certificate", async (t) => {
+test("an index entry edited in place but still well-formed (a date, the subject, SANs, key type, issuer, partner, a field name) is named by doctor", async (t) => {
   const dir = await cloneFixture(t, await fixture());
   const index = join(dir, "pki/index.jsonl");
   const text = await readFile(index, "utf8");
@@ -399,12 +399,53 @@ test("an index entry edited in place but still well-formed (its notAfter, subjec
     ["notAfter", "2099-01-01T00:00:00Z"],
     ["subject", `${first.subject}x`],
     ["sans", [...first.sans, "dns:extra.example"]],
+    ["keyType", "rsa-2048"],
+    ["issuer", "intermediate-9"],
+    ["partnerId", "nobody-registered"],
+    ["sourcd", "csr"],
   ] as const) {
     await writeFile(index, text.replace(JSON.stringify(first), JSON.stringify({ ...first, [field]: value })));
     const doctor = await mtls(["doctor", "--json"], { cwd: dir });
     assert.equal(doctor.exitCode, 1, `${field}: ${doctor.stdout}`);
-    assert.match(doctor.stdout, new RegExp(`does not match its entry in index\\.jsonl \\(${field === "sans" ? "SANs" : field} differs\\)`));
+    const why =
+      { sans: "SANs differ", issuer: 'issuer "intermediate-9" names no CA', partnerId: "partnerId names no partner", sourcd: 'unknown field "sourcd"' }[
+        field as string
+      ] ?? `${field} differs`;
+    const messages = (JSON.parse(doctor.stdout).result.problems as Array<{ message: string }>).map((p) => p.message);
+    assert.ok(
+      messages.some((m) => m.includes(`does not match its entry in index.jsonl (${why}`)),
+      `${field}: ${messages.join("; ")}`,
+    );
   }
   await writeFile(index, text);
   assert.equal((await mtls(["doctor", "--json"], { cwd: dir })).exitCode, 0);
+});
+
+test("a superseded index line edited in place, or a time no longer ISO 8601, is named by doctor though the last line wins", async (t) => {
+  const dir = await cloneFixture(t, await fixture());
+  const index = join(dir, "pki/index.jsonl");
+  const text = await readFile(index, "utf8");
+  const lines = text.split("\n");
+  const revokedSerial = JSON.parse(lines.find((l) => l.includes('"revoked"')) as string).serial;
+  const at = lines.findIndex((l) => l.includes(revokedSerial));
+  const last = lines.findLastIndex((l) => l.includes(revokedSerial));
+  const superseded = JSON.parse(lines[at] as string);
+  const edited = [...lines];
+  edited[at] = JSON.stringify({ ...superseded, partnerId: "alpha" });
+  await writeFile(index, edited.join("\n"));
+  const doctor = await mtls(["doctor", "--json"], { cwd: dir });
+  assert.equal(doctor.exitCode, 1, doctor.stdout);
+  const messages = (JSON.parse(doctor.stdout).result.problems as Array<{ message: string }>).map((p) => p.message);
+  assert.ok(
+    messages.some((m) => m.includes(`line ${last + 1} and an earlier line for serial ${revokedSerial} disagree on its partnerId`)),
+    messages.join("; "),
+  );
+  // A byte that Date.parse forgives: the index is damaged, named with its line.
+  const damaged = [...lines];
+  damaged[last] = (lines[last] as string).replace(/"revokedAt":"(\d{4}-\d\d)-/, '"revokedAt":"$1\u0001');
+  await writeFile(index, damaged.join("\n"));
+  const bad = await mtls(["doctor", "--json"], { cwd: dir });
+  assert.equal(bad.exitCode, 1, bad.stdout);
+  assert.match(bad.stdout, new RegExp(`index\\.jsonl line ${last + 1}`));
+  assert.equal((await mtls(["list", "--json"], { cwd: dir })).exitCode, 5);
 });

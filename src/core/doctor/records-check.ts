@@ -12,6 +12,15 @@ export const recordsCheck: DoctorCheckDef = {
     const out: DoctorProblem[] = [];
     const at = (key: string) => ({ path: ctx.store.where(key), key });
     if (ctx.indexError) out.push({ check: "records", message: ctx.indexError.message, hint: RESTORE, fixable: false, ...at(journalFile.index) });
+    for (const d of ctx.index?.disagreements ?? [])
+      out.push({
+        check: "records",
+        message: `${ctx.store.where(journalFile.index)} line ${d.line} and an earlier line for serial ${d.serial} disagree on its ${d.field}, which never changes: a line was edited or damaged`,
+        hint: RESTORE,
+        fixable: false,
+        ...at(journalFile.index),
+        line: d.line,
+      });
     if (ctx.partnersError) out.push({ check: "records", message: ctx.partnersError.message, hint: RESTORE, fixable: false, ...at(storeKeys.partners) });
     for (const b of ctx.journal.bad)
       out.push({

@@ -3,6 +3,7 @@
 // journal, the publish directory against the store, and the audit chain.
 import { type CertInfo, isSignedBy, parseCertificate } from "../cert.js";
 import { unjournaled } from "../crl/history.js";
+import { keyTypeOf } from "../keys.js";
 import { pemOrDer } from "../pem.js";
 import { formatSan } from "../sans.js";
 import { type CertRecord, REVOCATION_REASONS, type RevocationReason } from "../store/index-file.js";
@@ -17,16 +18,52 @@ import type { DoctorCheckDef, DoctorContext, DoctorProblem } from "./types.js";
 const orphanKey = (name: string) => `certs/orphans/${name}`;
 const journaled = (ctx: DoctorContext) => new Set(ctx.journal.entries.map((e) => e.serial));
 
+/** Every field an index entry may carry: one outside it is a damaged or hand-edited name. */
+const RECORD_FIELDS = new Set([
+  "serial",
+  "partnerId",
+  "subject",
+  "commonNames",
+  "sans",
+  "keyType",
+  "notBefore",
+  "notAfter",
+  "issuedAt",
+  "fingerprint",
+  "source",
+  "issuer",
+  "certPath",
+  "status",
+  "kind",
+  "serverCertPath",
+  "serverKeyPath",
+  "revokedAt",
+  "revocationReason",
+  "supersedes",
+  "overlapUntil",
+]);
+
 /**
- * Which of the facts an index entry copies from its certificate (and that list, status and the
- * CRLs act on) no longer agree with it, if any: an entry edited or damaged in place can still be
- * well-formed.
+ * Which of the facts an index entry copies from its certificate or from the store (and that
+ * list, status, gateway config and the CRLs act on) no longer agree with it, if any: an entry
+ * edited or damaged in place can still be well-formed.
  */
-function recordDiffers(r: CertRecord, cert: CertInfo): string | undefined {
-  if (r.notAfter !== iso(cert.notAfter)) return "notAfter";
-  if (r.notBefore !== iso(cert.notBefore)) return "notBefore";
-  if (r.subject !== cert.subject) return "subject";
-  if (r.sans.join("\n") !== cert.sans.map(formatSan).join("\n")) return "SANs";
+function recordDiffers(ctx: DoctorContext, r: CertRecord, cert: CertInfo): string | undefined {
+  const unknown = Object.keys(r).find((k) => !RECORD_FIELDS.has(k));
+  if (unknown !== undefined) return `unknown field ${JSON.stringify(unknown)}`;
+  if (r.notAfter !== iso(cert.notAfter)) return "notAfter differs";
+  if (r.notBefore !== iso(cert.notBefore)) return "notBefore differs";
+  if (r.subject !== cert.subject) return "subject differs";
+  if (r.commonNames !== undefined && r.commonNames.join("\n") !== cert.commonNames.join("\n")) return "commonNames differs";
+  if (r.sans.join("\n") !== cert.sans.map(formatSan).join("\n")) return "SANs differ";
+  if (r.keyType !== keyTypeOf(cert.spki)) return "keyType differs";
+  if (r.certPath !== storeKeys.certFile(r.serial)) return "certPath differs";
+  if (r.source !== "csr" && r.source !== "generated") return `source ${JSON.stringify(r.source)} is neither "csr" nor "generated"`;
+  if (!ctx.ca.all.some((c) => c.id === r.issuer)) return `issuer ${JSON.stringify(r.issuer)} names no CA of this store`;
+  const server = r.kind === "server";
+  if (r.kind !== undefined && r.kind !== "client" && !server) return `kind ${JSON.stringify(r.kind)} is neither "client" nor "server"`;
+  if (server !== r.partnerId.startsWith("server:")) return "partnerId differs from its kind";
+  if (!server && ctx.partners && !Object.hasOwn(ctx.partners.partners, r.partnerId)) return "partnerId names no partner in partners.json";
   return undefined;
 }
 
@@ -43,13 +80,13 @@ export const certificatesCheck: DoctorCheckDef = {
         const cert = bytes && parseCertificate(pemOrDer(bytes, ["CERTIFICATE"], ctx.store.where(key)), ctx.store.where(key));
         if (!cert) problem = "is missing";
         else if (cert.serial !== r.serial) problem = `holds serial ${cert.serial}`;
-        else if (cert.fingerprint !== r.fingerprint) problem = "does not match the fingerprint in the index";
+        else if (cert.fingerprint !== r.fingerprint) problem = `does not match the fingerprint in ${journalFile.index}`;
         else {
-          const differs = recordDiffers(r, cert);
+          const differs = recordDiffers(ctx, r, cert);
           if (differs) {
-            problem = `does not match its entry in ${journalFile.index} (${differs} differs): the entry was edited or damaged`;
+            problem = `does not match its entry in ${journalFile.index} (${differs}): the entry was edited or damaged`;
             hint = `restore ${journalFile.index} from your backup: the certificate is what was signed`;
-          } else if (!(await isSignedBy(cert, ctx.ca.all.find((c) => c.id === r.issuer)?.cert ?? ctx.ca.issuer))) problem = "is not signed by this CA";
+          } else if (!(await isSignedBy(cert, ctx.ca.all.find((c) => c.id === r.issuer)?.cert as CertInfo))) problem = "is not signed by this CA";
         }
       } catch {
         problem = "is not a readable certificate";

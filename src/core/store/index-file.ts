@@ -53,6 +53,23 @@ export interface IndexSnapshot {
   lines: number;
   /** Byte length of the complete lines; a torn last line starts here. */
   validBytes: number;
+  /**
+   * Lines whose record disagrees with an earlier line for the same serial on a fact that never
+   * changes (only the status and its revocation do): damage that the last line's win would
+   * hide. For doctor; commands act on the last line.
+   */
+  disagreements: Array<{ line: number; serial: string; field: string }>;
+}
+
+/** The fields a later line for the same serial may change. */
+const MUTABLE = new Set(["status", "revokedAt", "revocationReason", "overlapUntil"]);
+
+/** The first fact that `earlier` and `later` (two lines for one serial) state differently, if any. */
+function disagreement(earlier: CertRecord, later: CertRecord): string | undefined {
+  const a = earlier as unknown as Record<string, unknown>;
+  const b = later as unknown as Record<string, unknown>;
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) if (!MUTABLE.has(k) && JSON.stringify(a[k]) !== JSON.stringify(b[k])) return k;
+  return undefined;
 }
 
 /**
@@ -71,6 +88,7 @@ export async function readIndexSnapshot(path: string): Promise<IndexSnapshot> {
 export function parseIndex(text: string, validBytes: number, path: string): IndexSnapshot {
   const end = text.length;
   const bySerial = new Map<string, CertRecord>();
+  const disagreements: IndexSnapshot["disagreements"] = [];
   let lines = 0;
   let lineNo = 0;
   let start = 0;
@@ -84,10 +102,13 @@ export function parseIndex(text: string, validBytes: number, path: string): Inde
     const parsed = parseRecord<CertRecord>(line, checkCertRecord);
     if ("bad" in parsed) throw corruptError(path, lineNo, parsed.bad);
     const record = parsed.record;
+    const earlier = bySerial.get(record.serial);
+    const field = earlier && disagreement(earlier, record);
+    if (field) disagreements.push({ line: lineNo, serial: record.serial, field });
     // Map keeps the insertion order of a key's first set, so records stay in issue order.
     bySerial.set(record.serial, record);
   }
-  return { records: [...bySerial.values()], lines, validBytes };
+  return { records: [...bySerial.values()], lines, validBytes, disagreements };
 }
 
 export async function readIndex(path: string): Promise<CertRecord[]> {

@@ -9,7 +9,8 @@ type Check = (v: Record<string, unknown>) => string | undefined;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const str = (v: unknown) => typeof v === "string" && v.length > 0;
-const time = (v: unknown) => typeof v === "string" && !Number.isNaN(Date.parse(v));
+// As written (core/time.ts iso): Date.parse alone accepts text a damaged byte leaves behind.
+const time = (v: unknown) => typeof v === "string" && ISO.test(v) && !Number.isNaN(Date.parse(v));
 const hex = (v: unknown) => typeof v === "string" && /^[0-9a-f]{1,40}$/.test(v);
 // "root", "intermediate", and after a rollover "intermediate-2", "root-2" … (core/ca/registry.ts)
 const CA_ID = /^(root|intermediate)(-[1-9][0-9]{0,3})?$/;
