@@ -2,8 +2,9 @@ import type { Command } from "commander";
 import type { RunningGateway } from "../../../core/index.js";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, untilStopped } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, type PassphraseOpts, untilStopped } from "../../flags.js";
 import { safeValue } from "../../terminal-safe.js";
+import { openSession } from "../../whole-core.js";
 
 export interface GatewayServeOptions extends PassphraseOpts {
   /** Default 127.0.0.1, as on the command line. */
@@ -59,10 +60,12 @@ export function register(parent: Command, ctx: CliContext): void {
     )
     .action(async (opts: GatewayServeOptions) => {
       const gw = await runGatewayServe(ctx, opts);
+      // Listening for the stop before the address is printed: whoever reads it may signal at once.
+      const stopped = untilStopped();
       // The URL is the result; the stats in it are final when --json prints it at exit.
       ctx.out.result({ url: gw.url, port: gw.port, stats: gw.stats }, (r) => r.url);
       ctx.out.info(`gateway listening on ${gw.url}; client certificates verified against ${ctx.pkiDir}/ca/ca-bundle.pem and every CA's CRL; Ctrl-C stops it`);
-      await untilStopped();
+      await stopped;
       await gw.stop();
       ctx.out.info(`stopped after ${gw.stats.requests} requests, ${gw.stats.refusedHandshakes} refused handshakes`);
     });

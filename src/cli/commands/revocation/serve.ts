@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import type { RunningRevocationServer } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, untilStopped } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, type PassphraseOpts, untilStopped } from "../../flags.js";
+import { openSession } from "../../whole-core.js";
 
 export interface RevocationServeOptions extends PassphraseOpts {
   /** Defaults as on the command line: 127.0.0.1, 8080 ("0" picks a free port), 1h, 60s. */
@@ -56,9 +57,11 @@ export function register(parent: Command, ctx: CliContext): void {
     .addHelpText("after", exitCodesHelp(["0  stopped by Ctrl-C or SIGTERM", "2  bad option", "3  wrong passphrase", "5  no PKI, port in use"]))
     .action(async (opts: RevocationServeOptions) => {
       const server = await runRevocationServe(ctx, opts);
+      // Listening for the stop before the address is printed: whoever reads it may signal at once.
+      const stopped = untilStopped();
       ctx.out.result({ url: server.url, port: server.port, ocspUrl: server.ocspUrl, crlUrls: server.crlUrls, stats: server.stats }, (r) => r.url);
       ctx.out.info(`OCSP responder at ${server.ocspUrl}; CRLs under ${server.url}/crl/; Ctrl-C stops it`);
-      await untilStopped();
+      await stopped;
       await server.stop();
       ctx.out.info(`stopped after ${server.stats.requests} requests (${server.stats.ocsp} OCSP, ${server.stats.crl} CRL)`);
     });
