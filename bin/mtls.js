@@ -9,7 +9,9 @@ const { Script } = process.getBuiltinModule("node:vm");
 const { createRequire } = process.getBuiltinModule("node:module");
 
 const dir = join(dirname(realpathSync(process.argv[1])), "..", "dist", "bundle");
-const main = join(dir, "main.js");
+const vendor = join(dir, "vendor");
+/** The router: it requires the bundle argv takes, main.js or a command's own (src/cli/routes.ts). */
+const router = join(dir, "route.js");
 
 /**
  * The cache made from exactly `bytes` by this Node, else undefined: a stale one is never used.
@@ -55,7 +57,7 @@ function writable(file) {
 }
 
 /**
- * Runs one CommonJS file of the bundle (main.js, or a vendor/ file it requires) as Node would,
+ * Runs one CommonJS file of the bundle (the router, the bundle it picks, or a vendor/ file) as Node would,
  * compiled with its code cache. The file's text is ASCII (checked at build), hence latin1. A
  * missing or stale cache is made after the run from the functions it compiled (and those it
  * was given), best effort (the directory may be read-only).
@@ -68,7 +70,7 @@ function load(file) {
   script.runInThisContext()(mod.exports, requireFrom(file), mod, file, dirname(file));
   // MTLS_CODE_CACHE_TRAIN=1 (the build's): rewrite even a cache that was used, with what this run
   // compiled besides, so that the cache a few typical commands leave behind holds their functions.
-  const train = file === main && process.env.MTLS_CODE_CACHE_TRAIN === "1";
+  const train = dirname(file) !== vendor && process.env.MTLS_CODE_CACHE_TRAIN === "1";
   if ((cachedData === undefined || script.cachedDataRejected || train) && writable(file)) {
     process.once("beforeExit", () => {
       const tmp = `${file}.cache.${process.pid}.tmp`;
@@ -121,16 +123,16 @@ function lazyBuiltin(id) {
   );
 }
 
-/** Node's require for the file, except that the bundle's vendor/ files load through load(). */
+/** Node's require for the file, except that the bundle's own files (./…) load through load(). */
 const vendored = new Map();
 function requireFrom(file) {
   const nodeRequire = createRequire(file);
   const req = (id) => {
-    if (file === main && LAZY.has(id)) {
+    if (dirname(file) !== vendor && LAZY.has(id)) {
       if (!lazy.has(id)) lazy.set(id, lazyBuiltin(id));
       return lazy.get(id);
     }
-    if (!id.startsWith("./vendor/")) return nodeRequire(id);
+    if (!id.startsWith("./")) return nodeRequire(id);
     const path = join(dir, id);
     if (!vendored.has(path)) vendored.set(path, load(path));
     return vendored.get(path);
@@ -139,9 +141,9 @@ function requireFrom(file) {
 }
 
 try {
-  load(main);
+  load(router);
 } catch (err) {
-  if (!(err && err.code === "ENOENT" && err.path === main)) throw err;
+  if (!(err && err.code === "ENOENT" && err.path === router)) throw err;
   process.stderr.write("error: mtls is not built; run `npm install && npm run build` in its directory\n");
   process.exitCode = 5;
 }

@@ -7,7 +7,8 @@
 // Every runtime library is bundled, so the package has no dependencies: `npm install -g` of its
 // tarball downloads nothing, and nothing it runs comes from devDependencies.
 import { spawnSync } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { build } from "esbuild";
@@ -109,10 +110,32 @@ const trims = {
   },
 };
 
+// The CLI: main.js with every command, and a bundle of its own for each frequent command
+// (src/cli/routes.ts), which holds that command and what it calls. Its entry point is made here:
+// the command's registry (src/cli/entries/) run by startCli.
+const { ROUTES, routeFile } = await import("../dist/src/cli/routes.js");
+const root = dirname(dirname(new URL(import.meta.url).pathname));
+const routeEntries = {
+  name: "route-entries",
+  setup(b) {
+    b.onResolve({ filter: /^route-entry:/ }, (args) => ({ path: args.path.slice("route-entry:".length), namespace: "route-entry" }));
+    b.onLoad({ filter: /.*/, namespace: "route-entry" }, (args) => ({
+      contents: [
+        `import { registry } from ${JSON.stringify(join(root, "src/cli/entries", args.path.replace(/\.js$/, ".ts")))};`,
+        `import { startCli } from ${JSON.stringify(join(root, "src/cli/start.ts"))};`,
+        "startCli(registry);",
+      ].join("\n"),
+      resolveDir: root,
+      loader: "ts",
+    }));
+  },
+};
+const entryPoints = { main: "src/cli/main.ts" };
+for (const route of ROUTES) entryPoints[routeFile(route).slice(0, -3)] = `route-entry:${routeFile(route).replace(/^cmd-/, "")}`;
 await build({
   ...common,
-  entryPoints: ["src/cli/main.ts"],
-  outfile: "dist/bundle/main.js",
+  entryPoints,
+  outdir: "dist/bundle",
   sourcemap: "linked",
   // The PKCS#11 binding is a native addon, an optional dependency loaded only for token keys:
   // it cannot be bundled, and the bundle must load without it. It is CommonJS, so its import()
@@ -120,6 +143,7 @@ await build({
   external: ["graphene-pk11"],
   supported: { "dynamic-import": false },
   plugins: [
+    routeEntries,
     trims,
     {
       name: "vendor",
@@ -138,18 +162,23 @@ await build({
     },
   ],
 });
+// The router bin/mtls.js runs first: argv to bundle, a few hundred bytes.
+await build({ ...common, entryPoints: ["src/cli/router.ts"], outfile: "dist/bundle/route.js", logLevel: "error" });
 
-// bin/mtls.js reads the bundle as latin1, which is its text only if it is ASCII.
-const text = await readFile(new URL("../dist/bundle/main.js", import.meta.url));
-const nonAscii = text.findIndex((b) => b > 0x7f);
-if (nonAscii >= 0) throw new Error(`dist/bundle/main.js is not ASCII at byte ${nonAscii}`);
+// bin/mtls.js reads each bundle as latin1, which is its text only if it is ASCII.
+for (const name of (await readdir(new URL("../dist/bundle/", import.meta.url))).filter((n) => n.endsWith(".js"))) {
+  const text = await readFile(new URL(`../dist/bundle/${name}`, import.meta.url));
+  const nonAscii = text.findIndex((b) => b > 0x7f);
+  if (nonAscii >= 0) throw new Error(`dist/bundle/${name} is not ASCII at byte ${nonAscii}`);
+}
 
 // A package.json next to the bundle fixes its format and ends Node's walk up for one.
 await writeFile(new URL("../dist/bundle/package.json", import.meta.url), '{ "type": "commonjs" }\n');
 
-// The code cache ships with the bundle: the first run writes it (bin/mtls.js), here `--help`,
-// which compiles commander and every command's definition. Another Node version rejects it and
-// writes its own on its first run, where it can.
+// The code caches ship with the bundles: the first run of each writes its cache (bin/mtls.js),
+// here `--help` main.js's, which compiles commander and every command's definition, then the
+// training below every route's. Another Node version rejects them and writes its own on its
+// first run, where it can.
 const bin = new URL("../bin/mtls.js", import.meta.url).pathname;
 const mtls = (args, o = {}) => {
   const r = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", ...o, env: { ...process.env, NO_COLOR: "1", ...o.env } });
@@ -175,16 +204,24 @@ async function trainCodeCache() {
     const serial = mtls([...pki, "partner", "issue", "p", "--csr", "p.csr", "--json"], train).match(/"serial": "([0-9a-f]+)"/)?.[1];
     if (!serial) throw new Error("the training issue printed no serial");
     for (const args of [
+      ["--version"],
       ["list"],
       ["partner", "list"],
       ["partner", "show", "p"],
       ["audit"],
       ["ca", "show"],
       ["crl", "show"],
+      ["cert", "show", serial],
       ["inspect", join(dir, "pki", "certs", `${serial}.pem`)],
       ["status"],
+      ["doctor"],
+      ["crl", "publish"],
+      ["partner", "export", "--help"],
+      ["revoke", serial, "--yes"],
     ])
       mtls([...pki, ...args], train);
+    const untrained = ROUTES.filter((r) => !existsSync(new URL(`../dist/bundle/${routeFile(r)}.cache`, import.meta.url)));
+    if (untrained.length) throw new Error(`no training run for ${untrained.join(", ")}: add one to trainCodeCache`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

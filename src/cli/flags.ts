@@ -132,7 +132,7 @@ const PASSPHRASE_ATTEMPTS = 3;
 async function askCaPassphrase(ctx: CliContext, pki: Pki): Promise<string> {
   // A progress line may be on screen without a newline: the prompt starts on a line of its own.
   ctx.out.progress("");
-  const core = await loadCore();
+  const core = await loadCore(() => import("../core/ca/passphrase-check.js"));
   for (let attempt = 1; ; attempt++) {
     const passphrase = await ctx.prompt.password("CA key passphrase:");
     if (await core.verifyCaPassphrase(pki, passphrase)) return passphrase;
@@ -173,27 +173,12 @@ export function actor(): string {
 }
 
 /**
- * Loads one core module and what it imports, not the whole core: the bundle has a chunk per such
- * import, so `mtls list` does not parse the probe, the bundle code or the CA code (#21).
+ * Loads one core module and what it imports, not the whole core (whole-core.ts): a command's
+ * bundle holds what it calls, so `mtls list` does not parse the probe, the bundle code or the
+ * CA code (#21).
  */
-export function loadCore<T>(load: () => Promise<T>): Promise<T>;
-/** Loads the whole core library; kept out of start-up so `mtls --help` stays fast. */
-export function loadCore(): Promise<typeof import("../core/index.js")>;
-export async function loadCore(load?: () => Promise<unknown>): Promise<unknown> {
-  return load ? load() : import("../core/index.js");
-}
-
-export type Session = Awaited<ReturnType<typeof openSession>>;
-
-/**
- * Opens the PKI session a command works on: the time of the command, who acts, where the CA
- * passphrase comes from (when the command takes the passphrase options). `clock` is for the
- * long-running servers, whose transactions each read the time afresh.
- */
-export async function openSession(ctx: CliContext, opts?: PassphraseOpts, o: { clock?: boolean } = {}) {
-  const core = await loadCore();
-  const pki = await openPkiOf(ctx, core.openPki, opts, o);
-  return { core, pki };
+export function loadCore<T>(load: () => Promise<T>): Promise<T> {
+  return load();
 }
 
 /**
@@ -215,7 +200,7 @@ export async function openReadSession(ctx: CliContext, o: { clock?: boolean } = 
   return openPkiOf(ctx, openPki, undefined, o);
 }
 
-async function openPkiOf(
+export async function openPkiOf(
   ctx: CliContext,
   openPki: typeof import("../core/session.js").openPki,
   opts: PassphraseOpts | undefined,

@@ -2,6 +2,7 @@
 // --help output, so the documentation is the help text and cannot drift from it. `npm run docs`
 // writes it; a test fails when the file in the repository differs.
 import type { Command } from "commander";
+import { ALL_COMMANDS } from "./all-commands.js";
 import { CliContext } from "./context.js";
 import { createProgram } from "./program.js";
 
@@ -37,5 +38,5 @@ export function renderReference(program: Command): string {
 export function referenceProgram(): Command {
   const sink = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
   const ctx = new CliContext({ argv: ["node", "mtls"], env: {}, cwd: () => "/", stdin: process.stdin, stdout: sink, stderr: sink });
-  return createProgram(ctx);
+  return createProgram(ctx, ALL_COMMANDS);
 }

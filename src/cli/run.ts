@@ -5,13 +5,14 @@ import { CommanderError } from "commander";
 import { Exit, MtlsError } from "../core/errors.js";
 import { describeCommand, findCommand, rewriteHelpArgv } from "./command-tree.js";
 import { CliContext, type Io } from "./context.js";
-import { createProgram, guessCommand, VERSION } from "./program.js";
+import { createProgram, guessCommand, type Registry, VERSION } from "./program.js";
 import { rollbackCommandStore } from "./store-session.js";
 
-export async function runCli(io: Io): Promise<number> {
+/** Runs argv with the commands of `registry` (the full bundle's, or the one command of a bundle of its own). */
+export async function runCli(io: Io, registry: Registry): Promise<number> {
   const ctx = new CliContext(io);
   let helpShown = false;
-  const program = createProgram(ctx);
+  const program = createProgram(ctx, registry);
   const argv = rewriteHelpArgv(program, io.argv);
   ctx.out.command = guessCommand(program, argv);
   try {

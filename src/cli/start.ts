@@ -1,8 +1,10 @@
 import { DescriptorOutput } from "./descriptor-output.js";
+import type { Registry } from "./program.js";
 import { runCli } from "./run.js";
 
-// The process entry point: the CLI over the process's own I/O. Only this module sets the exit
-// code, and never with process.exit(), which can cut off piped output.
+// A process's run of the CLI over its own I/O, for each bundle's entry point (main.ts and
+// cli/entries/). Only this module sets the exit code, and never with process.exit(), which can
+// cut off piped output.
 
 /**
  * Output that could not be written (a full disk, an I/O error): the result is incomplete, which is
@@ -28,18 +30,26 @@ function stdoutStream(): NodeJS.WriteStream {
   return s;
 }
 
-// The process's streams are built only when something needs them (#21): a command that reads
-// no standard input and writes to a pipe or a file never builds one (see DescriptorOutput).
-// No top-level await: the bundle is CommonJS (see scripts/build.mjs).
-void runCli({
-  argv: process.argv,
-  env: process.env,
-  cwd: () => process.cwd(),
-  get stdin() {
-    return process.stdin;
-  },
-  stdout: new DescriptorOutput(1, stdoutStream, outputFailed).asWriteStream(),
-  stderr: new DescriptorOutput(2, () => process.stderr).asWriteStream(),
-}).then((code) => {
-  process.exitCode = outputLost ? 5 : code;
-});
+/**
+ * Runs the process's argv with `registry`. The process's streams are built only when something
+ * needs them (#21): a command that reads no standard input and writes to a pipe or a file never
+ * builds one (see DescriptorOutput). No top-level await: the bundles are CommonJS (see
+ * scripts/build.mjs).
+ */
+export function startCli(registry: Registry): void {
+  void runCli(
+    {
+      argv: process.argv,
+      env: process.env,
+      cwd: () => process.cwd(),
+      get stdin() {
+        return process.stdin;
+      },
+      stdout: new DescriptorOutput(1, stdoutStream, outputFailed).asWriteStream(),
+      stderr: new DescriptorOutput(2, () => process.stderr).asWriteStream(),
+    },
+    registry,
+  ).then((code) => {
+    process.exitCode = outputLost ? 5 : code;
+  });
+}

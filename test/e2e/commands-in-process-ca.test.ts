@@ -8,6 +8,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { ALL_COMMANDS } from "../../src/cli/all-commands.js";
 import { runAudit, runAuditVerify } from "../../src/cli/commands/audit.js";
 import { runCaInit } from "../../src/cli/commands/ca/init.js";
 import { runCaPolicySet } from "../../src/cli/commands/ca/policy/set.js";
@@ -222,7 +223,7 @@ test("notify, rotate, rotate --finish, identity release and completion as functi
   assert.deepEqual([released.partnerId, released.identity], ["acme", "client.acme.example"]);
   await assert.rejects(runPartnerIdentityRelease(ctx, { partnerId: "beta", identity: "beta-client.partner.example" }), exitOf(4));
 
-  const completion = await runCompletion(ctx, { shell: "bash", program: createProgram(ctx) });
+  const completion = await runCompletion(ctx, { shell: "bash", program: createProgram(ctx, ALL_COMMANDS) });
   const loaded = await run("bash", ["-c", `${completion.script}\ncomplete -p mtls`]);
   assert.equal(loaded.exitCode, 0, loaded.stderr);
   assert.match(loaded.stdout, /complete .* mtls/);

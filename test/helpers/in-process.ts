@@ -2,6 +2,7 @@
 // stdout and stderr are captured. For contract tests over every command.
 import { PassThrough } from "node:stream";
 import type { Command } from "commander";
+import { ALL_COMMANDS } from "../../src/cli/all-commands.js";
 import { describeCommand, leafCommands } from "../../src/cli/command-tree.js";
 import { CliContext } from "../../src/cli/context.js";
 import { createProgram } from "../../src/cli/program.js";
@@ -26,7 +27,10 @@ export async function runInProcess(args: string[], o: { cwd?: string; env?: Reco
   const err = capture();
   const stdin = new PassThrough() as unknown as NodeJS.ReadStream;
   const env = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", NO_COLOR: "1", ...o.env };
-  const exitCode = await runCli({ argv: ["node", "mtls", ...args], env, cwd: () => o.cwd ?? process.cwd(), stdin, stdout: out.stream, stderr: err.stream });
+  const exitCode = await runCli(
+    { argv: ["node", "mtls", ...args], env, cwd: () => o.cwd ?? process.cwd(), stdin, stdout: out.stream, stderr: err.stream },
+    ALL_COMMANDS,
+  );
   await new Promise((r) => setImmediate(r));
   return { exitCode, stdout: out.text(), stderr: err.text() };
 }
@@ -42,7 +46,7 @@ export function allCommands(): string[][] {
     stdout: out.stream,
     stderr: out.stream,
   });
-  const program = createProgram(ctx);
+  const program = createProgram(ctx, ALL_COMMANDS);
   const runnable: string[] = [];
   const walk = (cmd: Command, path: string[]) => {
     const subs = cmd.commands.filter((c) => c.name() !== "help");

@@ -1,14 +1,17 @@
 // #21: a run builds only the command it invokes; the others are a name and a description from
 // TOP_COMMANDS. The table must say what the commands' own definitions say, and a command built
-// alone must be the command built with all the others.
+// alone, by the full bundle or by a bundle of its own (cli/entries/), must be the command built
+// with all the others.
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
 import { test } from "node:test";
 import type { Command } from "commander";
+import { ALL_COMMANDS } from "../../src/cli/all-commands.js";
 import { CliContext } from "../../src/cli/context.js";
-import { createProgram, invokedCommand, TOP_COMMANDS } from "../../src/cli/program.js";
+import { createProgram, invokedCommand, type Registry, TOP_COMMANDS } from "../../src/cli/program.js";
+import { ROUTES, routeFile, routeOf } from "../../src/cli/routes.js";
 
-function programFor(argv: string[]): Command {
+function programFor(argv: string[], registry: Registry = ALL_COMMANDS): Command {
   const sink = new PassThrough() as unknown as NodeJS.WriteStream;
   return createProgram(
     new CliContext({
@@ -19,6 +22,7 @@ function programFor(argv: string[]): Command {
       stdout: sink,
       stderr: sink,
     }),
+    registry,
   );
 }
 
@@ -65,5 +69,58 @@ test("a command built alone has the same definition and help as in the whole pro
     assert.deepEqual(tree(mine), tree(theirs), t.name);
     // The others are stubs: no options, no subcommands, no action.
     for (const other of alone.commands.filter((c) => c.name() !== t.name)) assert.equal(other.commands.length + other.options.length, 0, other.name());
+  }
+});
+
+test("which bundle argv runs: a route's two words, else its first, else a bare --version; anything else is the full bundle", () => {
+  const route = (...a: string[]) => routeOf(["node", "mtls", ...a]);
+  assert.equal(route("list"), "list");
+  assert.equal(route("--pki", "partner", "partner", "list", "--json"), "partner list");
+  assert.equal(route("partner", "--store", "x", "show", "alpha"), "partner show");
+  assert.equal(route("list", "--partner", "alpha"), "list");
+  assert.equal(route("audit", "verify"), "audit");
+  assert.equal(route("partner", "list", "--help"), "partner list");
+  assert.equal(route("--version"), "--version");
+  assert.equal(route("-V", "--json"), "--version");
+  for (const full of [
+    [],
+    ["--help"],
+    ["--version", "--help"],
+    ["help", "list"],
+    ["partner", "help", "list"],
+    ["partner"],
+    ["partner", "lst"],
+    ["lst"],
+    ["ca", "init"],
+    ["--", "list"],
+    ["--", "--version"],
+    ["completion", "bash"],
+  ])
+    assert.equal(route(...full), undefined, full.join(" "));
+  assert.equal(new Set(ROUTES.map(routeFile)).size, ROUTES.length);
+});
+
+test("each route's own registry builds its command as the full program does", async () => {
+  const full = programFor([]);
+  for (const r of ROUTES) {
+    const { registry } = (await import(`../../src/cli/entries/${routeFile(r).replace(/^cmd-/, "")}`)) as { registry: Registry };
+    const words = r === "--version" ? [] : r.split(" ");
+    const alone = programFor([...words, "--help"], registry);
+    assert.equal(alone.version(), full.version(), r);
+    if (!words.length) {
+      assert.equal(
+        alone.commands.reduce((n, c) => n + c.commands.length + c.options.length, 0),
+        0,
+        "--version builds no command",
+      );
+      continue;
+    }
+    const find = (p: Command) => words.reduce<Command | undefined>((c, w) => c?.commands.find((x) => x.name() === w), p) as Command;
+    assert.deepEqual(tree(find(alone)), tree(find(full)), r);
+    assert.deepEqual(
+      alone.commands.map((c) => [c.name(), c.description()]),
+      full.commands.map((c) => [c.name(), c.description()]),
+      `${r}: every other command is still a name with its description`,
+    );
   }
 });

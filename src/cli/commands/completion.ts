@@ -3,7 +3,8 @@ import { usageError } from "../../core/errors.js";
 import { describeCommand } from "../command-tree.js";
 import { completionScript, SHELLS, type Shell } from "../completion.js";
 import type { CliContext } from "../context.js";
-import { examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../flags.js";
+import { examplesHelp, exitCodesHelp, openReadSession } from "../flags.js";
+import { loadWholeCore } from "../whole-core.js";
 
 export interface CompletionOptions {
   /** bash, zsh or fish. */
@@ -32,7 +33,7 @@ export async function runCompletion(_ctx: CliContext, opts: CompletionOptions): 
  */
 export async function runCompletionList(ctx: CliContext, what: string): Promise<string[]> {
   try {
-    const core = await loadCore();
+    const core = await loadWholeCore();
     const pki = await openReadSession(ctx);
     return what === "partners"
       ? (await core.listPartners(pki)).partners.map((p) => p.id)

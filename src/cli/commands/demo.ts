@@ -5,7 +5,8 @@ import type { Command } from "commander";
 import { Exit } from "../../core/errors.js";
 import type { DemoResult } from "../../core/index.js";
 import type { CliContext } from "../context.js";
-import { actor, examplesHelp, exitCodesHelp, loadCore } from "../flags.js";
+import { actor, examplesHelp, exitCodesHelp } from "../flags.js";
+import { loadWholeCore } from "../whole-core.js";
 
 export interface DemoOptions {
   /** Work in this (new or empty) directory and keep it; default: a temporary one. */
@@ -19,7 +20,7 @@ export interface DemoOptions {
  * runs (the steps are the demo's progress), the temporary directory removed unless kept.
  */
 export async function runDemo(ctx: CliContext, opts: DemoOptions): Promise<DemoResult> {
-  const core = await loadCore();
+  const core = await loadWholeCore();
   const dir = opts.dir ? ctx.resolvePath(opts.dir) : await mkdtemp(join(tmpdir(), "mtls-demo-"));
   const s = ctx.out.out;
   ctx.out.line(s.bold(`mtls demo — the partner lifecycle in ${dir}`));

@@ -2,8 +2,9 @@ import type { Command } from "commander";
 import { Exit } from "../../core/errors.js";
 import type { DoctorResult } from "../../core/index.js";
 import type { CliContext } from "../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts } from "../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, type PassphraseOpts } from "../flags.js";
 import type { Styles } from "../output.js";
+import { openSession } from "../whole-core.js";
 
 function render(r: DoctorResult, s: Styles): string {
   const head = `checked ${r.checked.certificates} certificates, ${r.checked.revocations} revocations, ${r.checked.auditRecords} audit records`;

@@ -3,8 +3,9 @@ import { usageError } from "../../core/errors.js";
 import type { NotifyParams, NotifyResult } from "../../core/index.js";
 import { INPUT_LIMITS } from "../../core/input.js";
 import type { CliContext } from "../context.js";
-import { examplesHelp, exitCodesHelp, openSession, secretSource } from "../flags.js";
+import { examplesHelp, exitCodesHelp, secretSource } from "../flags.js";
 import { type Styles, table } from "../output.js";
+import { openSession } from "../whole-core.js";
 
 export interface NotifyOptions {
   smtp?: string;

@@ -3,9 +3,10 @@ import { Exit, envError } from "../../core/errors.js";
 import type { ProbeResult } from "../../core/index.js";
 import { INPUT_LIMITS } from "../../core/input.js";
 import type { CliContext } from "../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts } from "../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, type PassphraseOpts } from "../flags.js";
 import { renderJunit } from "../junit.js";
 import { type Styles, table } from "../output.js";
+import { openSession } from "../whole-core.js";
 
 /** The probe's outcome as the process exit code (see `mtls probe --help`). */
 const PROBE_EXIT = { pass: Exit.OK, fail: Exit.CHECK_FAILED, unreachable: Exit.ENV } as const;

@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import type { CliContext } from "../context.js";
-import { examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../flags.js";
+import { examplesHelp, exitCodesHelp, openReadSession } from "../flags.js";
 import { fields } from "../output.js";
+import { loadWholeCore } from "../whole-core.js";
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -30,6 +31,6 @@ export function register(program: Command, ctx: CliContext): void {
 
 /** `mtls report`, in-process: writes the HTML page and returns what it holds. */
 export async function runReport(ctx: CliContext, opts: { html: string; force?: boolean }) {
-  const core = await loadCore();
+  const core = await loadWholeCore();
   return core.writeHtmlReport(await openReadSession(ctx), { out: ctx.resolvePath(opts.html), force: Boolean(opts.force) });
 }

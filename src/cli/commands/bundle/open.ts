@@ -3,8 +3,9 @@ import { usageError } from "../../../core/errors.js";
 import type { OpenBundleResult } from "../../../core/index.js";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import { examplesHelp, exitCodesHelp, loadCore, secretSource } from "../../flags.js";
+import { examplesHelp, exitCodesHelp, secretSource } from "../../flags.js";
 import { fields, table } from "../../output.js";
+import { loadWholeCore } from "../../whole-core.js";
 
 interface Opts {
   key: string;
@@ -30,7 +31,7 @@ export async function runBundleOpen(ctx: CliContext, opts: BundleOpenOptions): P
       "missing --signer <file> (the home party's public key)",
       "a bundle is only trusted when its signature is checked against a key you got out of band",
     );
-  const core = await loadCore();
+  const core = await loadWholeCore();
   const passphrase = secretSource(ctx, {
     file: opts.passphraseFile,
     envVar: "MTLS_PGP_PASSPHRASE",

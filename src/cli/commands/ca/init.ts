@@ -1,9 +1,10 @@
 import { type Command, Option } from "commander";
 import type { InitCaResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, newPassphrase, openSession, type PassphraseOpts, parseDays } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, newPassphrase, type PassphraseOpts, parseDays } from "../../flags.js";
 import { fields, type Styles } from "../../output.js";
 import { tokenAccessFor } from "../../pin.js";
+import { openSession } from "../../whole-core.js";
 
 /** The options as on the command line; commander fills in the defaults `--help` shows. */
 export interface CaInitOptions extends PassphraseOpts {

@@ -2,8 +2,9 @@ import type { Command } from "commander";
 import { Exit } from "../../../core/errors.js";
 import type { HookResult, PublishResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, type PassphraseOpts } from "../../flags.js";
 import { renderPublished } from "../../render.js";
+import { openSession } from "../../whole-core.js";
 
 export interface CrlPublishOptions extends PassphraseOpts {
   out?: string;

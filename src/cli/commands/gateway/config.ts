@@ -1,8 +1,9 @@
 import type { Command } from "commander";
 import type { GatewayConfigParams, GatewayConfigResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
-import { collect, examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../../flags.js";
+import { collect, examplesHelp, exitCodesHelp, openReadSession } from "../../flags.js";
 import { fields } from "../../output.js";
+import { loadWholeCore } from "../../whole-core.js";
 
 /** The render options as commander hands them over (`--partner` repeatable, paths as typed). */
 type Opts = Pick<GatewayConfigParams, "hostname" | "upstream" | "listen" | "serverCert" | "serverKey" | "server" | "filesDir" | "out" | "force"> & {
@@ -16,7 +17,7 @@ export interface GatewayConfigOptions extends Opts {
 
 /** `mtls gateway config <kind>`, in-process: the rendered text (no --out) or the files written. */
 export async function runGatewayConfig(ctx: CliContext, opts: GatewayConfigOptions): Promise<GatewayConfigResult> {
-  const core = await loadCore();
+  const core = await loadWholeCore();
   return core.renderGatewayConfig(await openReadSession(ctx), {
     kind: opts.kind,
     partners: opts.partner ?? [],

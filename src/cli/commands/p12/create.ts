@@ -1,9 +1,10 @@
 import type { Command } from "commander";
 import type { P12FileResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
-import { examplesHelp, exitCodesHelp, loadCore } from "../../flags.js";
+import { examplesHelp, exitCodesHelp } from "../../flags.js";
 import { addP12PasswordOptions, checkP12PasswordDestination, keyPassphrase, type P12PasswordOpts, profileOption, withP12Password } from "../../p12-flags.js";
 import { renderP12 } from "../../render.js";
+import { loadWholeCore } from "../../whole-core.js";
 
 export interface P12CreateOptions extends P12PasswordOpts {
   cert: string;
@@ -23,7 +24,7 @@ export interface P12CreateOptions extends P12PasswordOpts {
  */
 export async function runP12Create(ctx: CliContext, opts: P12CreateOptions): Promise<P12FileResult> {
   checkP12PasswordDestination(ctx, opts);
-  const core = await loadCore();
+  const core = await loadWholeCore();
   const pass = await keyPassphrase(ctx, opts.keyPassphraseFile);
   return core.createP12File({
     cert: await ctx.readInput(opts.cert, "certificate"),

@@ -1,9 +1,10 @@
 import type { Command } from "commander";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import { examplesHelp, exitCodesHelp, openSession } from "../../flags.js";
+import { examplesHelp, exitCodesHelp } from "../../flags.js";
 import { fields } from "../../output.js";
 import { gnupgAlgorithmName } from "../../pgp-names.js";
+import { openSession } from "../../whole-core.js";
 
 interface Opts {
   pgpKey?: string;

@@ -3,7 +3,7 @@ import type { ExportedBundle } from "../../../core/bundle/export.js";
 import { usageError } from "../../../core/errors.js";
 import type { P12FileResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, type PassphraseOpts } from "../../flags.js";
 import {
   addP12PasswordOptions,
   checkP12PasswordDestination,
@@ -14,6 +14,7 @@ import {
   withP12Password,
 } from "../../p12-flags.js";
 import { renderBundle, renderP12 } from "../../render.js";
+import { openSession } from "../../whole-core.js";
 
 interface Opts extends PassphraseOpts, P12PasswordOpts {
   format: string;

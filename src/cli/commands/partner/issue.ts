@@ -4,17 +4,7 @@ import { Exit, usageError } from "../../../core/errors.js";
 import type { IssueResult } from "../../../core/index.js";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import {
-  addPassphraseOptions,
-  collect,
-  examplesHelp,
-  exitCodesHelp,
-  loadCore,
-  openSession,
-  openWriteSession,
-  type PassphraseOpts,
-  parseDays,
-} from "../../flags.js";
+import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, loadCore, openWriteSession, type PassphraseOpts, parseDays } from "../../flags.js";
 import { fields, type Styles, table } from "../../output.js";
 import {
   addP12PasswordOptions,
@@ -25,6 +15,7 @@ import {
   withP12Password,
 } from "../../p12-flags.js";
 import { askIssue } from "../../questions.js";
+import { loadWholeCore, openSession } from "../../whole-core.js";
 
 interface Opts extends PassphraseOpts, P12PasswordOpts {
   p12?: string;
@@ -151,7 +142,7 @@ export async function runIssue(ctx: CliContext, opts: IssueOptions): Promise<Iss
       !partnerId ? "who the certificate is for" : "where the key comes from",
     );
   // Without questions, the issuing module and what it imports, not the whole core (#21).
-  const full = questions ? await loadCore() : undefined;
+  const full = questions ? await loadWholeCore() : undefined;
   const core = full ?? (await loadIssueCore());
   if (full) {
     a = { ...a, ...(await askIssue(ctx, full, pki, a)) };
@@ -200,7 +191,7 @@ type BatchResult = Awaited<ReturnType<typeof import("../../../core/index.js").is
 
 /** `mtls partner issue --batch <file>`, in-process: every line's outcome (the CLI exits 1 when one failed). */
 export async function runIssueBatch(ctx: CliContext, opts: IssueOptions & { batch: string }): Promise<BatchResult> {
-  const core = await loadCore();
+  const core = await loadWholeCore();
   if (opts.partnerId || opts.csr || opts.generate)
     throw usageError("ERR_USAGE", "--batch takes every request from its file", "drop <partner-id>, --csr and --generate");
   const file = ctx.resolvePath(opts.batch);

@@ -1,8 +1,9 @@
 import { type Command, Option } from "commander";
 import type { RevokeResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, REASONS } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, type PassphraseOpts, REASONS } from "../../flags.js";
 import { renderRevoked } from "../../render.js";
+import { openSession } from "../../whole-core.js";
 
 interface Opts extends PassphraseOpts {
   reason: string;

@@ -3,8 +3,9 @@ import { usageError } from "../../../core/errors.js";
 import type { OnboardResult } from "../../../core/index.js";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, parseDays } from "../../flags.js";
+import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, type PassphraseOpts, parseDays } from "../../flags.js";
 import type { Styles } from "../../output.js";
+import { openSession } from "../../whole-core.js";
 import { runOnboardWizard } from "../../wizard.js";
 
 interface Opts extends PassphraseOpts {

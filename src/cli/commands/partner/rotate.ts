@@ -3,8 +3,9 @@ import { usageError } from "../../../core/errors.js";
 import type { FinishResult, RotateResult } from "../../../core/index.js";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, parseDays } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, type PassphraseOpts, parseDays } from "../../flags.js";
 import { fields, type Styles, table } from "../../output.js";
+import { openSession } from "../../whole-core.js";
 
 interface Opts extends PassphraseOpts {
   csr?: string;

@@ -2,8 +2,9 @@ import type { Command } from "commander";
 import type { SigningKeyResult } from "../../../core/index.js";
 import { checkPassphraseText, INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, type PassphraseOpts } from "../../flags.js";
 import { fields } from "../../output.js";
+import { openSession } from "../../whole-core.js";
 
 export interface PgpInitOptions extends PassphraseOpts {
   name?: string;

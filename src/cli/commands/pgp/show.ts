@@ -1,8 +1,9 @@
 import type { Command } from "commander";
 import { envError } from "../../../core/errors.js";
 import type { CliContext } from "../../context.js";
-import { examplesHelp, exitCodesHelp, openSession, type Session } from "../../flags.js";
+import { examplesHelp, exitCodesHelp } from "../../flags.js";
 import { fields } from "../../output.js";
+import { openSession, type Session } from "../../whole-core.js";
 
 export type PgpShowResult = NonNullable<Awaited<ReturnType<Session["core"]["showSigningKey"]>>>;
 

@@ -2,8 +2,9 @@ import { type Command, Option } from "commander";
 import type { ServerIssueResult } from "../../../core/index.js";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, parseDays } from "../../flags.js";
+import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, type PassphraseOpts, parseDays } from "../../flags.js";
 import { fields } from "../../output.js";
+import { openSession } from "../../whole-core.js";
 
 interface Opts extends PassphraseOpts {
   dns?: string[];

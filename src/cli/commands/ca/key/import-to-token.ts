@@ -1,9 +1,10 @@
 import { type Command, Option } from "commander";
 import type { ImportToTokenResult } from "../../../../core/index.js";
 import type { CliContext } from "../../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts } from "../../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, type PassphraseOpts } from "../../../flags.js";
 import { fields, type Styles } from "../../../output.js";
 import { tokenAccessFor } from "../../../pin.js";
+import { openSession } from "../../../whole-core.js";
 
 export interface CaKeyImportToTokenOptions extends PassphraseOpts {
   keyStore: string;

@@ -1,8 +1,9 @@
 import type { Command } from "commander";
 import type { SetPolicyResult } from "../../../../core/index.js";
 import type { CliContext } from "../../../context.js";
-import { examplesHelp, exitCodesHelp, openSession, parseDays } from "../../../flags.js";
+import { examplesHelp, exitCodesHelp, parseDays } from "../../../flags.js";
 import { fields, type Styles } from "../../../output.js";
+import { openSession } from "../../../whole-core.js";
 
 /** The settings as on the command line ("none" removes an optional one). */
 export interface CaPolicySetOptions {

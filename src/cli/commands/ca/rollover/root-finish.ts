@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import type { CliContext } from "../../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, type Session } from "../../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, type PassphraseOpts } from "../../../flags.js";
 import { renderRolloverStep } from "../../../render-rollover.js";
+import { openSession, type Session } from "../../../whole-core.js";
 
 interface Opts extends PassphraseOpts {
   force?: boolean;

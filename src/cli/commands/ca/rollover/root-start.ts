@@ -1,8 +1,9 @@
 import type { Command } from "commander";
 import type { RolloverResult } from "../../../../core/index.js";
 import type { CliContext } from "../../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, openSession, type PassphraseOpts, parseDays } from "../../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, type PassphraseOpts, parseDays } from "../../../flags.js";
 import { renderRolloverStep } from "../../../render-rollover.js";
+import { openSession } from "../../../whole-core.js";
 
 interface Opts extends PassphraseOpts {
   rootDays: number;

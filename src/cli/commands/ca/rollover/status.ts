@@ -1,12 +1,13 @@
 import type { Command } from "commander";
 import type { RolloverStatus } from "../../../../core/index.js";
 import type { CliContext } from "../../../context.js";
-import { examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../../../flags.js";
+import { examplesHelp, exitCodesHelp, openReadSession } from "../../../flags.js";
 import { renderRolloverStatus } from "../../../render-rollover.js";
+import { loadWholeCore } from "../../../whole-core.js";
 
 /** `mtls ca rollover status`, in-process: every CA, and each valid certificate's chain and whether it is due. */
 export async function runRolloverStatus(ctx: CliContext): Promise<RolloverStatus> {
-  const core = await loadCore();
+  const core = await loadWholeCore();
   return core.rolloverStatus(await openReadSession(ctx));
 }
 

@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import type { ReleaseIdentityResult } from "../../../../core/index.js";
 import type { CliContext } from "../../../context.js";
-import { examplesHelp, exitCodesHelp, openSession } from "../../../flags.js";
+import { examplesHelp, exitCodesHelp } from "../../../flags.js";
+import { openSession } from "../../../whole-core.js";
 
 export interface PartnerIdentityReleaseOptions {
   partnerId: string;
