@@ -7,7 +7,26 @@ import type { Pki } from "../core/session.js";
 import type { CliContext } from "./context.js";
 import { parseDays } from "./flags.js";
 
-type Core = typeof import("../core/index.js");
+/** The checks the questions run, from the modules that hold them (not the whole core, #21). */
+export async function loadQuestionCore() {
+  const [check, validity, ids, keys, sans] = await Promise.all([
+    import("../core/issue/check.js"),
+    import("../core/issue/validity.js"),
+    import("../core/ids.js"),
+    import("../core/keys.js"),
+    import("../core/sans.js"),
+  ]);
+  return {
+    checkIssueRequest: check.checkIssueRequest,
+    readIssueLimits: check.readIssueLimits,
+    checkCn: validity.checkCn,
+    checkValidityDays: validity.checkValidityDays,
+    validatePartnerId: ids.validatePartnerId,
+    KEY_TYPES: keys.KEY_TYPES,
+    parseSan: sans.parseSan,
+  };
+}
+type Core = Awaited<ReturnType<typeof loadQuestionCore>>;
 export type IssueLimits = Awaited<ReturnType<Core["readIssueLimits"]>>;
 
 /** A prompt validator from a core check: its message, then its hint (which states the rule). */

@@ -2,9 +2,8 @@ import type { Command } from "commander";
 import { Exit } from "../../core/errors.js";
 import type { DoctorResult } from "../../core/index.js";
 import type { CliContext } from "../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, type PassphraseOpts } from "../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, openWriteSession, type PassphraseOpts } from "../flags.js";
 import type { Styles } from "../output.js";
-import { openSession } from "../whole-core.js";
 
 function render(r: DoctorResult, s: Styles): string {
   const head = `checked ${r.checked.certificates} certificates, ${r.checked.revocations} revocations, ${r.checked.auditRecords} audit records`;
@@ -36,6 +35,7 @@ export function register(parent: Command, ctx: CliContext): void {
 
 /** `mtls doctor`, in-process: every check's structured problems (fixed ones marked with `fix`). */
 export async function runDoctorCommand(ctx: CliContext, opts: PassphraseOpts & { fix?: boolean }): Promise<DoctorResult> {
-  const { core, pki } = await openSession(ctx, opts);
+  const pki = await openWriteSession(ctx, opts);
+  const core = await loadCore(() => import("../../core/doctor/doctor.js"));
   return core.runDoctor(pki, { fix: Boolean(opts.fix) });
 }

@@ -1,9 +1,8 @@
 import { type Command, Option } from "commander";
 import type { RevokeResult } from "../../core/index.js";
 import type { CliContext } from "../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, type PassphraseOpts, REASONS } from "../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, openWriteSession, type PassphraseOpts, REASONS } from "../flags.js";
 import { renderRevoked } from "../render.js";
-import { openSession } from "../whole-core.js";
 
 interface Opts extends PassphraseOpts {
   reason: string;
@@ -20,7 +19,8 @@ export interface RevokeOptions extends PassphraseOpts {
 
 /** `mtls revoke`, in-process: confirms (or takes --yes from the context), revokes, returns what the CLI prints. */
 export async function runRevoke(ctx: CliContext, opts: RevokeOptions): Promise<RevokeResult> {
-  const { core, pki } = await openSession(ctx, opts);
+  const pki = await openWriteSession(ctx, opts);
+  const core = await loadCore(() => import("../../core/revoke/revoke.js"));
   const reason = core.parseReason(opts.reason ?? "unspecified");
   await ctx.prompt.confirmOrYes(`Revoke certificate ${opts.serial} (${reason})? This cannot be undone.`, ctx.globals.yes);
   return core.revokeCertificate(pki, {

@@ -1,10 +1,10 @@
 import type { Command } from "commander";
 import { Exit } from "../../../core/errors.js";
 import type { HookResult, PublishResult } from "../../../core/index.js";
+import { parseDuration } from "../../../core/time.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, type PassphraseOpts } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, openWriteSession, type PassphraseOpts } from "../../flags.js";
 import { renderPublished } from "../../render.js";
-import { openSession } from "../../whole-core.js";
 
 export interface CrlPublishOptions extends PassphraseOpts {
   out?: string;
@@ -24,10 +24,11 @@ export type CrlPublishResult = PublishResult & { hook?: HookResult };
  * streams to stderr; its exit code is in the result, and the CLI exits 1 when it failed).
  */
 export async function runCrlPublish(ctx: CliContext, opts: CrlPublishOptions): Promise<CrlPublishResult> {
-  const { core, pki } = await openSession(ctx, opts);
-  const validityDays = opts.validity ? core.parseDuration(opts.validity, "--validity") / 86_400_000 : undefined;
+  const pki = await openWriteSession(ctx, opts);
+  const [core, hooks] = await Promise.all([loadCore(() => import("../../../core/crl/publish.js")), loadCore(() => import("../../../core/hooks.js"))]);
+  const validityDays = opts.validity ? parseDuration(opts.validity, "--validity") / 86_400_000 : undefined;
   // Checked before anything is signed: a hook that cannot run must not follow a publication.
-  const hook = opts.hook ? core.splitCommand(opts.hook, "--then") : undefined;
+  const hook = opts.hook ? hooks.splitCommand(opts.hook, "--then") : undefined;
   const result = await ctx.out.withProgress("unlocking the CA keys and signing CRLs…", async () => {
     return core.publishCrls(pki, {
       ...(validityDays ? { validityDays } : {}),
@@ -35,7 +36,7 @@ export async function runCrlPublish(ctx: CliContext, opts: CrlPublishOptions): P
     });
   });
   if (!hook) return result;
-  const ran = await core.runHook(hook, (chunk) => ctx.io.stderr.write(chunk));
+  const ran = await hooks.runHook(hook, (chunk) => ctx.io.stderr.write(chunk));
   return { ...result, hook: ran };
 }
 

@@ -3,7 +3,7 @@ import type { ExportedBundle } from "../../../core/bundle/export.js";
 import { usageError } from "../../../core/errors.js";
 import type { P12FileResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, type PassphraseOpts } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, openWriteSession, type PassphraseOpts } from "../../flags.js";
 import {
   addP12PasswordOptions,
   checkP12PasswordDestination,
@@ -14,7 +14,6 @@ import {
   withP12Password,
 } from "../../p12-flags.js";
 import { renderBundle, renderP12 } from "../../render.js";
-import { openSession } from "../../whole-core.js";
 
 interface Opts extends PassphraseOpts, P12PasswordOpts {
   format: string;
@@ -83,7 +82,8 @@ export interface PartnerExportOptions extends Omit<Opts, "format" | "encrypt"> {
 
 /** `mtls partner export` (a delivery bundle), in-process: the bundle written, encrypted and signed unless told otherwise. */
 export async function runPartnerExport(ctx: CliContext, opts: PartnerExportOptions): Promise<ExportedBundle> {
-  const { core, pki } = await openSession(ctx, opts);
+  const pki = await openWriteSession(ctx, opts);
+  const core = await loadCore(() => import("../../../core/bundle/export.js"));
   refuseUnusedP12Options(opts, false, "--format p12");
   if (opts.key || opts.keyPassphraseFile || opts.p12)
     throw usageError("ERR_USAGE", "--key, --key-passphrase-file and --p12 apply only to --format p12", "add --format p12");
@@ -103,7 +103,8 @@ export async function runPartnerExport(ctx: CliContext, opts: PartnerExportOptio
  * as a PKCS#12 file, returned with its password (the CLI decides where the password goes).
  */
 export async function runPartnerExportP12(ctx: CliContext, opts: PartnerExportOptions): Promise<P12FileResult> {
-  const { core, pki } = await openSession(ctx, opts);
+  const pki = await openWriteSession(ctx, opts);
+  const [core, p12] = await Promise.all([loadCore(() => import("../../../core/p12/export.js")), loadCore(() => import("../../../core/p12/p12.js"))]);
   if (!opts.key)
     throw usageError(
       "ERR_USAGE",
@@ -120,7 +121,7 @@ export async function runPartnerExportP12(ctx: CliContext, opts: PartnerExportOp
     key: await ctx.readInput(opts.key, "key"),
     keySource: `key ${opts.key}`,
     ...(pass !== undefined ? { keyPassphrase: pass } : {}),
-    profile: core.parseP12Profile(opts.p12 ?? "modern"),
+    profile: p12.parseP12Profile(opts.p12 ?? "modern"),
     out: ctx.resolvePath(opts.out),
     ...(opts.p12PasswordFile ? { passwordFile: ctx.resolvePath(opts.p12PasswordFile) } : {}),
     force: Boolean(opts.force),

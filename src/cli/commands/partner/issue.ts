@@ -14,8 +14,7 @@ import {
   refuseUnusedP12Options,
   withP12Password,
 } from "../../p12-flags.js";
-import { askIssue } from "../../questions.js";
-import { loadWholeCore, openSession } from "../../whole-core.js";
+import { askIssue, loadQuestionCore } from "../../questions.js";
 
 interface Opts extends PassphraseOpts, P12PasswordOpts {
   p12?: string;
@@ -141,11 +140,10 @@ export async function runIssue(ctx: CliContext, opts: IssueOptions): Promise<Iss
       !partnerId ? "<partner-id>" : "--csr <file> or --generate",
       !partnerId ? "who the certificate is for" : "where the key comes from",
     );
-  // Without questions, the issuing module and what it imports, not the whole core (#21).
-  const full = questions ? await loadWholeCore() : undefined;
-  const core = full ?? (await loadIssueCore());
-  if (full) {
-    a = { ...a, ...(await askIssue(ctx, full, pki, a)) };
+  // The issuing module and what it imports, not the whole core (#21).
+  const core = await loadIssueCore();
+  if (questions) {
+    a = { ...a, ...(await askIssue(ctx, await loadQuestionCore(), pki, a)) };
     ctx.io.stderr.write(
       `\nIssue a certificate to ${a.partnerId} (${a.csr ? `CSR ${a.csr}` : `generated ${a.keyType} key → ${a.outKey}`})${a.cn ? `, CN ${a.cn}` : ""}, ${a.days} days, SANs: ${a.sans?.join(", ") || "from the CSR"}\n`,
     );
@@ -187,15 +185,15 @@ async function loadIssueCore() {
   return { issuePartnerCert: issue.issuePartnerCert, parseKeyType: keys.parseKeyType, parseSan: sans.parseSan, parseP12Profile: p12.parseP12Profile };
 }
 
-type BatchResult = Awaited<ReturnType<typeof import("../../../core/index.js").issueBatch>>;
+type BatchResult = Awaited<ReturnType<typeof import("../../../core/issue/batch.js").issueBatch>>;
 
 /** `mtls partner issue --batch <file>`, in-process: every line's outcome (the CLI exits 1 when one failed). */
 export async function runIssueBatch(ctx: CliContext, opts: IssueOptions & { batch: string }): Promise<BatchResult> {
-  const core = await loadWholeCore();
+  const core = await loadCore(() => import("../../../core/issue/batch.js"));
   if (opts.partnerId || opts.csr || opts.generate)
     throw usageError("ERR_USAGE", "--batch takes every request from its file", "drop <partner-id>, --csr and --generate");
   const file = ctx.resolvePath(opts.batch);
-  const { pki } = await openSession(ctx, opts);
+  const pki = await openWriteSession(ctx, opts);
   const batch = (text: string) =>
     core.issueBatch(pki, {
       text,
