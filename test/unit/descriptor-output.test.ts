@@ -94,7 +94,7 @@ test("a full non-blocking pipe (EAGAIN) hands the rest, and every later write, t
   closeSync(reader);
 });
 
-test("a file is written directly; a character device (a terminal, /dev/null) gets the stream", async (t) => {
+test("a file and /dev/null are written directly; another character device (a terminal, /dev/zero) gets the stream", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "mtls-fd-"));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const file = join(dir, "out.txt");
@@ -106,12 +106,20 @@ test("a file is written directly; a character device (a terminal, /dev/null) get
   assert.equal(s.built(), 0);
 
   const nul = openSync("/dev/null", "w");
+  const n = fakeStream();
+  const discard = new DescriptorOutput(nul, n.open);
+  assert.equal(discard.isTTY, false);
+  discard.write("to nowhere\n");
+  assert.equal(n.built(), 0, "/dev/null needs no stream");
+  closeSync(nul);
+
+  const zero = openSync("/dev/zero", "w");
   const d = fakeStream();
-  const dev = new DescriptorOutput(nul, d.open);
+  const dev = new DescriptorOutput(zero, d.open);
   assert.equal(dev.isTTY, true, "isTTY is the stream's");
   dev.write("to the stream\n");
   assert.equal(d.text(), "to the stream\n");
-  closeSync(nul);
+  closeSync(zero);
 });
 
 test("as a stream: write and isTTY are its own, anything else is Node's stream's", async (t) => {
