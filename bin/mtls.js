@@ -6,7 +6,6 @@ const { readFileSync, writeFileSync, renameSync, rmSync, realpathSync, openSync,
   process.getBuiltinModule("node:fs");
 const { dirname, join } = process.getBuiltinModule("node:path");
 const { Script } = process.getBuiltinModule("node:vm");
-const { createRequire } = process.getBuiltinModule("node:module");
 
 const dir = join(dirname(realpathSync(process.argv[1])), "..", "dist", "bundle");
 const vendor = join(dir, "vendor");
@@ -123,21 +122,31 @@ function lazyBuiltin(id) {
   );
 }
 
-/** Node's require for the file, except that the bundle's own files (./…) load through load(). */
+/**
+ * Node's require for the file, except that the bundle's own files (./…) load through load() and
+ * built-ins come straight from process.getBuiltinModule: node:module's createRequire, which
+ * brings in the ES module loader (~1 ms), is made only for a package the bundle leaves outside
+ * (graphene-pk11) or for require.resolve.
+ */
 const vendored = new Map();
 function requireFrom(file) {
-  const nodeRequire = createRequire(file);
+  let nodeRequire;
+  const node = () => (nodeRequire ??= process.getBuiltinModule("node:module").createRequire(file));
   const req = (id) => {
     if (dirname(file) !== vendor && LAZY.has(id)) {
       if (!lazy.has(id)) lazy.set(id, lazyBuiltin(id));
       return lazy.get(id);
     }
-    if (!id.startsWith("./")) return nodeRequire(id);
+    if (!id.startsWith("./")) return process.getBuiltinModule(id) ?? node()(id);
     const path = join(dir, id);
     if (!vendored.has(path)) vendored.set(path, load(path));
     return vendored.get(path);
   };
-  return Object.assign(req, { resolve: nodeRequire.resolve, cache: nodeRequire.cache, main: nodeRequire.main });
+  return Object.defineProperties(req, {
+    resolve: { get: () => node().resolve },
+    cache: { get: () => node().cache },
+    main: { get: () => node().main },
+  });
 }
 
 try {

@@ -132,36 +132,55 @@ const routeEntries = {
 };
 const entryPoints = { main: "src/cli/main.ts" };
 for (const route of ROUTES) entryPoints[routeFile(route).slice(0, -3)] = `route-entry:${routeFile(route).replace(/^cmd-/, "")}`;
-await build({
-  ...common,
-  entryPoints,
-  outdir: "dist/bundle",
-  sourcemap: "linked",
-  // The PKCS#11 binding is a native addon, an optional dependency loaded only for token keys:
-  // it cannot be bundled, and the bundle must load without it. It is CommonJS, so its import()
-  // becomes require(): a script run through node:vm has no dynamic-import callback.
-  external: ["graphene-pk11"],
-  supported: { "dynamic-import": false },
-  plugins: [
-    routeEntries,
-    trims,
-    {
-      name: "vendor",
-      setup(b) {
-        b.onResolve({ filter: /^(openpgp|@inquirer\/prompts|nodemailer|pg)$/ }, (args) => ({ path: `./${vendorFile(args.path)}`, external: true }));
-        b.onResolve({ filter: /^(reflect-metadata|@peculiar\/.*)$/ }, (args) => {
-          if (!PECULIAR.includes(args.path)) throw new Error(`${args.path}: add it to PECULIAR in scripts/build.mjs`);
-          return { path: args.path, namespace: "peculiar" };
-        });
-        b.onLoad({ filter: /.*/, namespace: "peculiar" }, (args) => ({
-          contents: `module.exports = require("./vendor/peculiar.js")[${JSON.stringify(args.path)}];`,
-          loader: "js",
-        }));
-        b.onResolve({ filter: /^\.\/vendor\//, namespace: "peculiar" }, (args) => ({ path: args.path, external: true }));
+const helpEntry = routeFile("--help").slice(0, -3);
+// The top-level help runs no action, so what actions import on demand stays out of its bundle:
+// such an import there is a module that fails, should one ever run (a test runs every route).
+const noActions = {
+  name: "no-actions",
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, (args) => (args.kind === "dynamic-import" ? { path: args.path, namespace: "no-actions" } : undefined));
+    b.onLoad({ filter: /.*/, namespace: "no-actions" }, (args) => ({
+      contents: `throw new Error(${JSON.stringify(`${args.path} is not in the help bundle: it runs no command`)});`,
+      loader: "js",
+    }));
+  },
+};
+const { [helpEntry]: helpPoint, ...cliPoints } = entryPoints;
+for (const [points, extra] of [
+  [cliPoints, []],
+  [{ [helpEntry]: helpPoint }, [noActions]],
+])
+  await build({
+    ...common,
+    entryPoints: points,
+    outdir: "dist/bundle",
+    sourcemap: "linked",
+    // The PKCS#11 binding is a native addon, an optional dependency loaded only for token keys:
+    // it cannot be bundled, and the bundle must load without it. It is CommonJS, so its import()
+    // becomes require(): a script run through node:vm has no dynamic-import callback.
+    external: ["graphene-pk11"],
+    supported: { "dynamic-import": false },
+    plugins: [
+      ...extra,
+      routeEntries,
+      trims,
+      {
+        name: "vendor",
+        setup(b) {
+          b.onResolve({ filter: /^(openpgp|@inquirer\/prompts|nodemailer|pg)$/ }, (args) => ({ path: `./${vendorFile(args.path)}`, external: true }));
+          b.onResolve({ filter: /^(reflect-metadata|@peculiar\/.*)$/ }, (args) => {
+            if (!PECULIAR.includes(args.path)) throw new Error(`${args.path}: add it to PECULIAR in scripts/build.mjs`);
+            return { path: args.path, namespace: "peculiar" };
+          });
+          b.onLoad({ filter: /.*/, namespace: "peculiar" }, (args) => ({
+            contents: `module.exports = require("./vendor/peculiar.js")[${JSON.stringify(args.path)}];`,
+            loader: "js",
+          }));
+          b.onResolve({ filter: /^\.\/vendor\//, namespace: "peculiar" }, (args) => ({ path: args.path, external: true }));
+        },
       },
-    },
-  ],
-});
+    ],
+  });
 // The router bin/mtls.js runs first: argv to bundle, a few hundred bytes.
 await build({ ...common, entryPoints: ["src/cli/router.ts"], outfile: "dist/bundle/route.js", logLevel: "error" });
 
@@ -205,6 +224,7 @@ async function trainCodeCache() {
     if (!serial) throw new Error("the training issue printed no serial");
     for (const args of [
       ["--version"],
+      ["--help"],
       ["list"],
       ["partner", "list"],
       ["partner", "show", "p"],

@@ -19,6 +19,13 @@ export function commandWords(argv: readonly string[], max: number): string[] {
   return words;
 }
 
+/** Whether argv asks for the top-level help: a help option and no command word. */
+export function topHelp(argv: readonly string[]): boolean {
+  const args = argv.slice(2);
+  const before = args.includes("--") ? args.slice(0, args.indexOf("--")) : args;
+  return commandWords(argv, 1).length === 0 && before.some((a) => a === "-h" || a === "--help");
+}
+
 /** Whether argv asks for the version and nothing else. */
 export function bareVersion(argv: readonly string[]): boolean {
   const args = argv.slice(2);
@@ -29,9 +36,11 @@ export function bareVersion(argv: readonly string[]): boolean {
 /**
  * The commands with a bundle of their own: the read-only ones scripts and CI call, and the
  * frequent writes. Each has a module in cli/entries/ named after it ("partner list":
- * partner-list.ts) that registers it alone.
+ * partner-list.ts) that registers it alone. The top-level help's registers every command but
+ * runs none: its bundle holds their definitions without what their actions load.
  */
 export const ROUTES = [
+  "--help",
   "--version",
   "list",
   "status",
@@ -53,11 +62,12 @@ export type Route = (typeof ROUTES)[number];
 /** The file a route's bundle is built to, beside main.js. */
 export const routeFile = (route: Route): string => `cmd-${route.replace(/^--/, "").replace(" ", "-")}.js`;
 
-/** The route argv takes: its first two command words, else its first, else a bare --version; undefined for the full bundle. */
+/** The route argv takes: its first two command words, else its first, else the top-level help or a bare --version; undefined for the full bundle. */
 export function routeOf(argv: readonly string[]): Route | undefined {
   const words = commandWords(argv, 2);
-  const known = (r: string) => (ROUTES as readonly string[]).includes(r) && r !== "--version";
+  const known = (r: string) => (ROUTES as readonly string[]).includes(r) && !r.startsWith("--");
   if (words.length === 2 && known(words.join(" "))) return words.join(" ") as Route;
   if (words.length > 0) return known(words[0] as string) ? (words[0] as Route) : undefined;
+  if (topHelp(argv)) return "--help";
   return bareVersion(argv) ? "--version" : undefined;
 }

@@ -72,7 +72,7 @@ test("a command built alone has the same definition and help as in the whole pro
   }
 });
 
-test("which bundle argv runs: a route's two words, else its first, else a bare --version; anything else is the full bundle", () => {
+test("which bundle argv runs: a route's two words, else its first, else the top-level help or a bare --version; anything else is the full bundle", () => {
   const route = (...a: string[]) => routeOf(["node", "mtls", ...a]);
   assert.equal(route("list"), "list");
   assert.equal(route("--pki", "partner", "partner", "list", "--json"), "partner list");
@@ -82,10 +82,11 @@ test("which bundle argv runs: a route's two words, else its first, else a bare -
   assert.equal(route("partner", "list", "--help"), "partner list");
   assert.equal(route("--version"), "--version");
   assert.equal(route("-V", "--json"), "--version");
+  assert.equal(route("--help"), "--help");
+  assert.equal(route("--version", "-h", "--json"), "--help");
   for (const full of [
     [],
-    ["--help"],
-    ["--version", "--help"],
+    ["--", "--help"],
     ["help", "list"],
     ["partner", "help", "list"],
     ["partner"],
@@ -104,10 +105,14 @@ test("each route's own registry builds its command as the full program does", as
   const full = programFor([]);
   for (const r of ROUTES) {
     const { registry } = (await import(`../../src/cli/entries/${routeFile(r).replace(/^cmd-/, "")}`)) as { registry: Registry };
-    const words = r === "--version" ? [] : r.split(" ");
+    const words = r.startsWith("--") ? [] : r.split(" ");
     const alone = programFor([...words, "--help"], registry);
     assert.equal(alone.version(), full.version(), r);
-    if (!words.length) {
+    if (r === "--help") {
+      assert.deepEqual(tree(alone), tree(full), "the top-level help builds every command");
+      continue;
+    }
+    if (r === "--version") {
       assert.equal(
         alone.commands.reduce((n, c) => n + c.commands.length + c.options.length, 0),
         0,

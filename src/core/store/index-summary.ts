@@ -22,13 +22,15 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, constants, fstatSync, fsyncSync, openSync, readSync, renameSync, type Stats, unlinkSync, writeSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
-import { endianness } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { envError } from "../errors.js";
 import type { CertRecord } from "./index-file.js";
 import { checkCertRecord, corruptError, parseRecord } from "./records.js";
 import { type SummaryParts, summaryParts } from "./summary-build.js";
 import { extendSummary } from "./summary-extend.js";
+
+/** This machine's byte order, as os.endianness() names it, without loading node:os (#21). */
+const endianness = (): "BE" | "LE" => (new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? "LE" : "BE");
 
 /** What status needs of a certificate record (and, from the journal, where its line is). */
 export type IndexRow = Pick<
