@@ -1,7 +1,7 @@
 import { type CaCerts, crlCas, loadCaCerts } from "../ca/material.js";
 import { supersededWithoutCerts } from "../ca/rollover-status.js";
-import { publishDirLag, readCrlHistory } from "../crl/history.js";
-import { loadPublishedCrls } from "../crl/show.js";
+import { type CrlHistory, publishDirLag, readCrlHistory } from "../crl/history.js";
+import { envError } from "../errors.js";
 import { assessPartners, type PartnerHealth, partnerProblems } from "../health/partners.js";
 import { statusIndex, statusOf } from "../inventory/list.js";
 import { locateCaKeys } from "../keystore/reachability.js";
@@ -10,7 +10,6 @@ import type { CertInfo } from "../pki.js";
 import { expiredServerProblems, renewHint } from "../server/status.js";
 import type { Pki } from "../session.js";
 import { readPartnersOf, readRevocationsOf } from "../store/blobs.js";
-import type { StoreConfig } from "../store/config.js";
 import { openIndexRows } from "../store/index-rows.js";
 import { type IndexRow, type IndexView, REVOKED } from "../store/index-summary.js";
 import type { Revocation } from "../store/revocations.js";
@@ -96,8 +95,10 @@ export async function checkStatus(pki: Pki, p: StatusParams = {}): Promise<Statu
   const partners = assessPartners({ records: index, registry: await readPartnersOf(store), now, warnMs: warn });
   problems.push(...partnerProblems(partners));
   const revocations = (await readRevocationsOf(store)).entries;
-  const crls = await crlHealth(store, revocations, config, ca, now, margin, problems);
-  problems.push(...(await publishDirProblems(store, config.crl.publishDir, ca)));
+  // Every CRL read and its signature checked once: the store's copies and the publish directory's.
+  const history = await readCrlHistory(store, config.crl.publishDir, ca);
+  const crls = crlHealth(history, revocations, now, margin, problems);
+  problems.push(...(await publishDirProblems(store, config.crl.publishDir, history)));
   const ocsp = await checkResponder(store, config, ca, now);
   if (ocsp?.problem) problems.push(ocsp.problem);
   return {
@@ -174,31 +175,24 @@ function certificateCounts(view: IndexView, now: Date, warn: number, problems: P
 }
 
 /** Each CA's published CRL: present, well signed, not near or past nextUpdate, listing every revocation. */
-async function crlHealth(
-  store: StoreReader,
-  revocations: readonly Revocation[],
-  config: StoreConfig,
-  ca: CaCerts,
-  at: Date,
-  margin: number,
-  problems: Problem[],
-): Promise<StatusResult["crls"]> {
+function crlHealth(history: CrlHistory, revocations: readonly Revocation[], at: Date, margin: number, problems: Problem[]): StatusResult["crls"] {
   const now = at.getTime();
   const crls: StatusResult["crls"] = [];
-  for (const l of await loadPublishedCrls(store, config, ca)) {
-    if ("missing" in l) {
+  for (const l of history.seen.filter((x) => x.where === "store")) {
+    if (l.damaged) throw envError("ERR_CRL_CORRUPT", `${l.path} is not a readable CRL`, "run `mtls crl publish` to write a fresh one");
+    if (!l.crl) {
       crls.push({ issuer: l.role, missing: true });
       problems.push({ kind: "crl-missing", message: `no CRL published for the ${l.role} CA`, hint: "run `mtls crl publish`" });
       continue;
     }
-    const { crl } = l;
+    const { crl, serials = [] } = l;
     const next = crl.nextUpdate?.getTime();
     crls.push({
       issuer: l.role,
       ...(crl.number !== undefined ? { number: crl.number } : {}),
       thisUpdate: iso(crl.thisUpdate),
       ...(next !== undefined ? { nextUpdate: iso(new Date(next)), hoursLeft: Math.floor((next - now) / HOUR) } : {}),
-      entries: crl.entries.length,
+      entries: serials.length,
     });
     if (!l.signatureValid) problems.push({ kind: "crl-invalid", message: `the ${l.role} CRL's signature does not verify`, hint: "run `mtls crl publish`" });
     if (next === undefined || next <= now) {
@@ -214,7 +208,7 @@ async function crlHealth(
         hint: "run `mtls crl publish` (schedule it well inside the CRL validity)",
       });
     }
-    const listed = new Set(crl.entries.map((e) => e.serial));
+    const listed = new Set(serials);
     for (const r of revocations.filter((x) => x.issuer === l.role && !listed.has(x.serial))) {
       problems.push({
         kind: "crl-stale",
@@ -229,9 +223,9 @@ async function crlHealth(
 }
 
 /** Gateways load the publish directory's copy: it must be the store's newest CRL (#13). */
-async function publishDirProblems(store: StoreReader, publishDir: string | undefined, ca: CaCerts): Promise<Problem[]> {
+async function publishDirProblems(store: StoreReader, publishDir: string | undefined, history: CrlHistory): Promise<Problem[]> {
   if (!publishDir) return [];
-  const lag = await publishDirLag(store, publishDir, await readCrlHistory(store, publishDir, ca));
+  const lag = await publishDirLag(store, publishDir, history);
   return lag.map((l) => ({
     kind: "crl-publish-stale" as const,
     message: `${l.path} in the publish directory is ${l.why}`,
