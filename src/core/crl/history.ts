@@ -8,7 +8,7 @@ import { storeKeys } from "../store/keys.js";
 import type { Revocation } from "../store/revocations.js";
 import type { StoreReader } from "../store/storage.js";
 import { iso } from "../time.js";
-import { readOptionalFile, readUserFile } from "../user-files.js";
+import { readOptionalFile } from "../user-files.js";
 import { type ParsedCrl, parseCrl, parseCrlSerials, verifyCrlSignature } from "./decode.js";
 import type { CaRole, CrlState } from "./publish.js";
 
@@ -170,7 +170,7 @@ export async function publishDirLag(store: StoreReader, publishDir: string, hist
     [storeKeys.crlBundle, "crl-bundle.pem"],
   ];
   for (const [key, name] of copies) {
-    const [mine, theirs] = await Promise.all([store.get(key).catch(() => undefined), readUserFile(join(publishDir, name)).catch(() => undefined)]);
+    const [mine, theirs] = await Promise.all([store.get(key).catch(() => undefined), readOptionalFile(join(publishDir, name)).catch(() => undefined)]);
     if (mine && !theirs?.equals(mine)) out.push({ path: join(publishDir, name), why: theirs ? "not the store's current copy" : "missing" });
   }
   return out;
