@@ -73,13 +73,13 @@ test("#16 schema: created on first use, a newer one is refused, missing without 
   const init = await mtls(["store", "init", "--store", s.url, "--json"], { env: s.env });
   assert.equal(init.exitCode, 0, init.stderr);
   assert.deepEqual(json(init).result.applied, []);
-  assert.equal(json(init).result.to, 1);
+  assert.equal(json(init).result.to, 2);
   await s.c.sql("INSERT INTO mtls.schema_version (version, description) VALUES (99, 'from the future')", [], s.db);
   for (const args of [["list"], ["store", "init"]]) {
     const r = await mtls([...args, "--store", s.url, "--json"], { env: s.env });
     assert.equal(r.exitCode, 5);
     assert.equal(json(r).error?.code, "ERR_STORE_VERSION");
-    assert.match(json(r).error?.message ?? "", /schema version 99; this mtls knows up to 1/);
+    assert.match(json(r).error?.message ?? "", /schema version 99; this mtls knows up to 2/);
   }
   // A database the user may not create a schema in: the first use says what to do.
   await s.c.sql("CREATE ROLE lowly LOGIN PASSWORD 'lowly-pw'");

@@ -72,7 +72,7 @@ export async function listCertificates(pki: Pki, p: ListParams = {}): Promise<Li
 export async function listCertificateTable(pki: Pki, p: ListParams = {}): Promise<{ certificates: CertTable; warnDays: number }> {
   const config = await pki.config();
   const windowMs = p.expiringWithinMs ?? config.policy.warnDays * DAY;
-  const view = await openIndexRows(pki.storage);
+  const view = await openIndexRows(pki.storage, ["cells"]);
   try {
     const table = { ...selectRows(view, p, pki.now, windowMs), cells: view.cells(), close: () => view.close() };
     return { certificates: table, warnDays: Math.round(windowMs / DAY) };
@@ -97,7 +97,7 @@ export interface StreamedList<T> extends Iterable<T> {
 export async function streamCertificates(pki: Pki, p: ListParams = {}): Promise<{ certificates: StreamedList<ListedCert>; warnDays: number }> {
   const config = await pki.config();
   const windowMs = p.expiringWithinMs ?? config.policy.warnDays * DAY;
-  const view = await openIndexRows(pki.storage);
+  const view = await openIndexRows(pki.storage, ["json"]);
   let sel: Selection;
   try {
     sel = selectRows(view, p, pki.now, windowMs);

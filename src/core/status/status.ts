@@ -85,7 +85,7 @@ export async function checkStatus(pki: Pki, p: StatusParams = {}): Promise<Statu
   const margin = p.crlMarginMs ?? (config.crl.validityDays * DAY) / 2;
   // The index summary, not the journal: counts from its columns, and partners, servers and CAs
   // judged by the few rows that decide them (statusRowsOf), so no object per certificate (#21).
-  const view = await openIndexRows(store);
+  const view = await openIndexRows(store, []);
   view.close();
   const index = view.statusRows;
   const problems: Problem[] = [];

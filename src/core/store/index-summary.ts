@@ -311,7 +311,7 @@ export function fileSource(fd: number, size: number): Source {
   };
 }
 
-function memorySource(bytes: Buffer): Source {
+export function memorySource(bytes: Buffer): Source {
   return {
     size: bytes.length,
     readInto(from, len, into, at) {
@@ -329,6 +329,29 @@ export function readFresh(src: Source, from: number, len: number): Buffer {
 }
 
 const u32 = (b: Buffer, at: number, n: number) => new Uint32Array(b.buffer, b.byteOffset + at, n);
+
+/** What a reader of the view will use besides the columns every view reads: the table's cells, or the --json texts. */
+export type IndexPart = "cells" | "json";
+
+/**
+ * The byte ranges of a summary of `size` bytes whose trailer is `trailer` that viewOf reads for
+ * `parts` (the trailer, the columns, and what `parts` adds): what a storage that fetches a
+ * summary over the network fetches before it builds the view. Undefined for a trailer that is
+ * not a summary's of this size.
+ */
+export function regionsOf(trailer: Buffer, size: number, parts: readonly IndexPart[]): Array<[number, number]> | undefined {
+  const t = readTrailer(trailer, undefined, size);
+  if (!t) return undefined;
+  const { a } = layoutOf(t.n, t.lens);
+  const out: Array<[number, number]> = [
+    [size - TRAILER, TRAILER],
+    [t.lens.json, a],
+  ];
+  if (parts.length) out.push([t.lens.json + a, 44 * t.n]);
+  if (parts.includes("cells")) out.push([t.lens.json + a + 44 * t.n, t.lens.cells]);
+  if (parts.includes("json")) out.push([0, t.lens.json]);
+  return out;
+}
 
 /** The view of a summary in `src` for journal version `stamp`; undefined when it is another's or damaged. */
 export function viewOf(src: Source, stamp: string): IndexView | undefined {

@@ -11,7 +11,7 @@
 // Reads outside a transaction see the last committed state; writes are only ever staged in a
 // transaction and become visible together at commit.
 import type { AuditEntry } from "../audit/audit.js";
-import type { IndexView } from "./index-summary.js";
+import type { IndexPart, IndexView } from "./index-summary.js";
 import type { JournalName } from "./keys.js";
 
 export type { JournalName } from "./keys.js";
@@ -67,10 +67,11 @@ export interface Storage {
   /**
    * Optional, for `list` and `status` over many certificates: the index's summary (columns, the
    * rendered cells and --json elements, see index-summary.ts). A directory store keeps it as a
-   * file next to the journal (index.jsonl.summary). A storage without it is answered by building
-   * the summary in memory from readJournal("index") (see openIndexRows).
+   * file next to the journal (index.jsonl.summary), a database as rows; `parts` say what the
+   * reader will use besides the columns (a database fetches only that). A storage without it is
+   * answered by building the summary in memory from readJournal("index") (see openIndexRows).
    */
-  indexView?(): Promise<IndexView>;
+  indexView?(parts: readonly IndexPart[]): Promise<IndexView>;
   /**
    * Removes one blob at once, outside any transaction: a CA key file whose key a token now holds,
    * after the commit that recorded the token key. A directory store unlinks the file; a database

@@ -90,7 +90,66 @@ CREATE TABLE mtls.audit (
 INSERT INTO mtls.store (id, revision, updated_at) VALUES (1, 0, now());
 `;
 
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, description: "files, journals, certificates, revocations, CRL numbers, audit", sql: V1 }];
+/**
+ * Version 2 (#21). The index's summary (index-summary.ts), kept for the next reader as the
+ * directory store keeps index.jsonl.summary: `list` and `status` over many certificates read the
+ * parts of it they use instead of the whole journal. It is stored in chunks of 1 MiB, without
+ * compression, so that a reader fetches only the chunks it needs and neither side holds the whole
+ * of it twice. It is keyed by the index journal's generation, which triggers raise with every
+ * statement that changes the journal's lines, so no writer (nor a hand-made statement) can change
+ * the journal and leave a summary that still looks current.
+ */
+const V2 = `
+CREATE TABLE mtls.index_generation (
+  id int PRIMARY KEY CHECK (id = 1),
+  generation bigint NOT NULL
+);
+INSERT INTO mtls.index_generation (id, generation) VALUES (1, 0);
+CREATE TABLE mtls.index_summaries (
+  generation bigint PRIMARY KEY,
+  size bigint NOT NULL CHECK (size >= 0),
+  chunk int NOT NULL CHECK (chunk > 0)
+);
+CREATE TABLE mtls.index_summary_chunks (
+  generation bigint NOT NULL REFERENCES mtls.index_summaries ON DELETE CASCADE,
+  seq int NOT NULL CHECK (seq >= 0),
+  data bytea NOT NULL,
+  PRIMARY KEY (generation, seq)
+);
+ALTER TABLE mtls.index_summary_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+CREATE FUNCTION mtls.index_lines_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM changed WHERE journal = 'index.jsonl') THEN
+    UPDATE mtls.index_generation SET generation = generation + 1 WHERE id = 1;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE FUNCTION mtls.index_lines_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM old_rows WHERE journal = 'index.jsonl') OR EXISTS (SELECT 1 FROM new_rows WHERE journal = 'index.jsonl') THEN
+    UPDATE mtls.index_generation SET generation = generation + 1 WHERE id = 1;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE FUNCTION mtls.index_lines_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE mtls.index_generation SET generation = generation + 1 WHERE id = 1;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER index_lines_inserted AFTER INSERT ON mtls.journal_lines
+  REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION mtls.index_lines_changed();
+CREATE TRIGGER index_lines_updated AFTER UPDATE ON mtls.journal_lines
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mtls.index_lines_updated();
+CREATE TRIGGER index_lines_deleted AFTER DELETE ON mtls.journal_lines
+  REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION mtls.index_lines_changed();
+CREATE TRIGGER index_lines_truncated AFTER TRUNCATE ON mtls.journal_lines
+  FOR EACH STATEMENT EXECUTE FUNCTION mtls.index_lines_truncated();
+`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, description: "files, journals, certificates, revocations, CRL numbers, audit", sql: V1 },
+  { version: 2, description: "the index summary, keyed by the index journal's generation", sql: V2 },
+];
 
 /** The schema version this release reads and writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;

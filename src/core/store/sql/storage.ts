@@ -8,12 +8,14 @@ import type { AuditEntry } from "../../audit/audit.js";
 import { chainAuditLines, GENESIS, lineHash } from "../../audit/audit.js";
 import { conflictError, envError } from "../../errors.js";
 import type { DurableStepHook } from "../fs.js";
+import type { IndexPart, IndexView } from "../index-summary.js";
 import { type StagedJournal, stageJournal } from "../journal-staging.js";
 import { isStoreKey, type JournalName, journalFile } from "../keys.js";
 import type { PutOptions, Storage, StorageTransaction } from "../storage.js";
 import { checkDatabase, type DatabaseProblem, rebuildDerived } from "./check.js";
 import { type ConnectParams, connectPg, type SqlClient } from "./pg.js";
 import { ensureSchema } from "./schema.js";
+import { checkSqlSummary, dropSqlSummary, sqlIndexView } from "./summary.js";
 import { dropJournal, insertLines, type Journal, markChanged, recordCrlNumbers, recordDerived } from "./tree.js";
 
 /** The store-wide advisory lock key (an arbitrary, fixed number: "mtls" + 1). */
@@ -227,6 +229,21 @@ export class SqlStorage implements Storage {
         throw err;
       }
     });
+  }
+
+  /** `list` and `status`: the index's summary, kept in the database for the next reader (sql/summary.ts). */
+  async indexView(parts: readonly IndexPart[]): Promise<IndexView> {
+    const inTransaction = this.held && this.holder.getStore() === true;
+    return sqlIndexView(await this.reader(), this.where(journalFile.index), parts, !inTransaction);
+  }
+
+  /** doctor: the stored summary against one built now; the repair removes it. */
+  async checkSummary(): Promise<string | undefined> {
+    return checkSqlSummary(await this.db(), this.where(journalFile.index));
+  }
+
+  dropSummary(): Promise<void> {
+    return this.inOwnTransaction("doctor --fix", (db) => dropSqlSummary(db));
   }
 
   async readJournal(name: JournalName): Promise<string> {

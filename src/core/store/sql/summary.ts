@@ -1,0 +1,149 @@
+// The index's summary on a database store (schema version 2, #21), as the directory store keeps
+// index.jsonl.summary: stored in chunks for the index journal's generation (which the schema's
+// triggers raise with every change to the journal's lines), read chunk by chunk for the parts a
+// reader uses (the columns always; the cells for `list`, the element texts for `list --json`),
+// and built from the journal by the first reader after a change, which stores it for the next.
+import { envError } from "../../errors.js";
+import { type IndexPart, type IndexView, memorySource, readFresh, regionsOf, type Source, summaryInMemory, TRAILER, viewOf } from "../index-summary.js";
+import type { SqlClient } from "./pg.js";
+
+/** A chunk's size: a statement moves a few of them, never the whole summary at once. */
+const CHUNK = 1 << 20;
+/** Chunks per INSERT statement when a summary is stored (their hex text is twice their size). */
+const PER_INSERT = 4;
+
+const stampOf = (generation: string) => `database index generation ${generation}`;
+
+/** The chunks holding bytes [from, from + len). */
+function chunksOf(from: number, len: number, chunk: number): number[] {
+  const out: number[] = [];
+  for (let seq = Math.floor(from / chunk); seq * chunk < from + len; seq++) out.push(seq);
+  return out;
+}
+
+/** A stored summary, as the chunks fetched so far: the view reads only within those. */
+function chunkSource(size: number, chunk: number, chunks: ReadonlyMap<number, Buffer>): Source {
+  return {
+    size,
+    readInto(from, len, into, at) {
+      for (let done = 0; done < len; ) {
+        const seq = Math.floor((from + done) / chunk);
+        const part = chunks.get(seq);
+        const offset = from + done - seq * chunk;
+        if (!part || offset >= part.length)
+          throw envError("ERR_STORE_CORRUPT", "the index summary in the database is damaged: a chunk is missing", "`mtls doctor --fix` removes it");
+        done += part.copy(into, at + done, offset, Math.min(part.length, offset + len - done));
+      }
+    },
+    close() {},
+  };
+}
+
+async function fetchChunks(db: SqlClient, generation: string, seqs: readonly number[], into: Map<number, Buffer>): Promise<void> {
+  const missing = seqs.filter((s) => !into.has(s));
+  if (!missing.length) return;
+  // In the text format (hex): pg's protocol reader decodes every field as UTF-8 text, which the
+  // binary format's bytes would not survive.
+  const rows = await db.query<{ seq: number; data: Buffer }>(
+    "SELECT seq, data FROM mtls.index_summary_chunks WHERE generation = $1::bigint AND seq = ANY($2::int[])",
+    [generation, missing],
+  );
+  for (const r of rows) into.set(r.seq, r.data);
+}
+
+/** The stored summary's view for `parts`, when it is whole; undefined otherwise (the caller builds one). */
+async function storedView(db: SqlClient, generation: string, size: number, chunk: number, parts: readonly IndexPart[]): Promise<IndexView | undefined> {
+  if (size < TRAILER) return undefined;
+  const chunks = new Map<number, Buffer>();
+  await fetchChunks(db, generation, chunksOf(size - TRAILER, TRAILER, chunk), chunks);
+  const src = chunkSource(size, chunk, chunks);
+  let regions: Array<[number, number]> | undefined;
+  try {
+    regions = regionsOf(readFresh(src, size - TRAILER, TRAILER), size, parts);
+  } catch {
+    return undefined;
+  }
+  if (!regions) return undefined;
+  const needed = [...new Set(regions.flatMap(([from, len]) => chunksOf(from, len, chunk)))];
+  await fetchChunks(db, generation, needed, chunks);
+  if (!needed.every((s) => chunks.has(s))) return undefined;
+  return viewOf(src, stampOf(generation));
+}
+
+/** The summary of the journal as it is now, built from its lines. */
+async function builtSummary(db: SqlClient, name: string): Promise<{ generation: string; summary: Buffer }> {
+  // One statement, one snapshot: the lines are those of the generation read with them.
+  const [row] = await db.query<{ generation: string; text: string | null }>(
+    "SELECT generation::text AS generation, (SELECT string_agg(text || E'\\n', '' ORDER BY line) FROM mtls.journal_lines WHERE journal = 'index.jsonl') AS text FROM mtls.index_generation WHERE id = 1",
+  );
+  const generation = row?.generation ?? "0";
+  return { generation, summary: summaryInMemory(Buffer.from(row?.text ?? "", "utf8"), name, stampOf(generation)) };
+}
+
+/**
+ * Stores `summary` for `generation` and drops older ones, in one transaction, unless another
+ * reader stored it first. Best effort: a role that may only read still has its view.
+ */
+async function keep(db: SqlClient, generation: string, summary: Buffer): Promise<void> {
+  try {
+    await db.query("BEGIN");
+    const [mine] = await db.query(
+      "INSERT INTO mtls.index_summaries (generation, size, chunk) VALUES ($1::bigint, $2, $3) ON CONFLICT DO NOTHING RETURNING generation",
+      [generation, summary.length, CHUNK],
+    );
+    if (mine) {
+      const seqs = chunksOf(0, summary.length, CHUNK);
+      for (let i = 0; i < seqs.length; i += PER_INSERT) {
+        const batch = seqs.slice(i, i + PER_INSERT);
+        await db.query("INSERT INTO mtls.index_summary_chunks (generation, seq, data) SELECT $1::bigint, * FROM unnest($2::int[], $3::bytea[])", [
+          generation,
+          batch,
+          batch.map((s) => summary.subarray(s * CHUNK, (s + 1) * CHUNK)),
+        ]);
+      }
+      await db.query("DELETE FROM mtls.index_summaries WHERE generation < $1::bigint", [generation]);
+    }
+    await db.query("COMMIT");
+  } catch {
+    await db.query("ROLLBACK").catch(() => {});
+  }
+}
+
+/**
+ * The index's view for a reader of `parts`: the stored summary of the journal's current
+ * generation, else one built now (and stored for the next reader when `store`: not inside a
+ * transaction, whose failure storing it must not cause).
+ */
+export async function sqlIndexView(db: SqlClient, name: string, parts: readonly IndexPart[], store: boolean): Promise<IndexView> {
+  const [row] = await db.query<{ generation: string; size: number | null; chunk: number | null }>(
+    "SELECT g.generation::text AS generation, s.size::float8 AS size, s.chunk FROM mtls.index_generation g LEFT JOIN mtls.index_summaries s ON s.generation = g.generation WHERE g.id = 1",
+  );
+  if (row?.size != null && row.chunk != null) {
+    const view = await storedView(db, row.generation, row.size, row.chunk, parts);
+    if (view) return view;
+  }
+  const { generation, summary } = await builtSummary(db, name);
+  if (store) await keep(db, generation, summary);
+  return viewOf(memorySource(summary), stampOf(generation)) as IndexView;
+}
+
+/**
+ * For doctor: a stored summary of the current generation that differs from one built now
+ * (edited in the database, or damaged); an older one is no problem (the next reader replaces it).
+ */
+export async function checkSqlSummary(db: SqlClient, name: string): Promise<string | undefined> {
+  const [row] = await db.query<{ generation: string; size: number | null; chunk: number | null }>(
+    "SELECT g.generation::text AS generation, s.size::float8 AS size, s.chunk FROM mtls.index_generation g JOIN mtls.index_summaries s ON s.generation = g.generation WHERE g.id = 1",
+  );
+  if (!row || row.size == null || row.chunk == null) return undefined;
+  const chunks = new Map<number, Buffer>();
+  await fetchChunks(db, row.generation, chunksOf(0, row.size, row.chunk), chunks);
+  const stored = Buffer.concat([...chunks.keys()].sort((a, b) => a - b).map((s) => chunks.get(s) as Buffer));
+  const { summary } = await builtSummary(db, name);
+  return summary.equals(stored) ? undefined : "the index summary in the database does not match index.jsonl";
+}
+
+/** Removes every stored summary (doctor --fix): the next reader builds one again. */
+export async function dropSqlSummary(db: SqlClient): Promise<void> {
+  await db.query("DELETE FROM mtls.index_summaries");
+}

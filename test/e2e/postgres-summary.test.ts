@@ -1,0 +1,131 @@
+// #21: a database store keeps the index summary `list` and `status` read (schema version 2), as
+// the directory store keeps index.jsonl.summary. It is keyed by the index journal's generation,
+// which the schema's triggers raise with any change to the journal's lines: a summary is never
+// read for a journal it was not made from, whoever changed the journal and however.
+import assert from "node:assert/strict";
+import test from "node:test";
+import { makeCsr } from "../helpers/csr.js";
+import { fileCluster, pgSkipReason } from "../helpers/postgres.js";
+import { json, mtls, tempDir } from "../helpers/run.js";
+
+const skip = pgSkipReason();
+const pg = fileCluster();
+
+test("#21 the database keeps the index summary for the next reader, never for another generation of the journal", { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const c = await pg();
+  const s = await c.newStore("summary1");
+  const o = { cwd: dir, env: { PGPASSWORD: s.password, MTLS_STORE: s.url } };
+  assert.equal((await mtls(["ca", "init", "--name", "Summary", "--insecure-no-passphrase", "-q"], o)).exitCode, 0);
+  const issue = async (id: string) => {
+    await makeCsr(dir, id);
+    const r = await mtls(["partner", "issue", id, "--csr", `${id}.csr`, "--json"], o);
+    assert.equal(r.exitCode, 0, r.stderr);
+    return json(r).result.serial as string;
+  };
+  const generation = async () => Number((await c.sql("SELECT generation FROM mtls.index_generation", [], s.db))[0]?.generation);
+  const stored = async () => (await c.sql("SELECT generation FROM mtls.index_summaries", [], s.db)).map((r) => Number(r.generation));
+  const serialsListed = async () => {
+    const r = await mtls(["list", "--json"], o);
+    assert.equal(r.exitCode, 0, r.stderr);
+    return (json(r).result.certificates as Array<{ serial: string }>).map((x) => x.serial).sort();
+  };
+
+  const first = [await issue("alpha"), await issue("beta")];
+  assert.deepEqual(await stored(), [], "no summary before a reader needs one");
+  const built = await mtls(["list", "--json"], o);
+  assert.deepEqual(await stored(), [await generation()], "the reader kept the summary of the generation it read");
+  assert.deepEqual(await mtls(["list", "--json"], o), built, "read from the kept summary: the same document");
+  assert.deepEqual(await serialsListed(), [...first].sort());
+
+  // A write raises the generation: the kept summary is not read for the new journal.
+  const before = await generation();
+  const third = await issue("gamma");
+  assert.ok((await generation()) > before);
+  assert.deepEqual(await serialsListed(), [...first, third].sort());
+  const status = await mtls(["status", "--json"], o);
+  assert.equal(json(status).result.certificates.total, 3, status.stdout);
+  assert.deepEqual(await stored(), [await generation()], "the older generation's summary is gone");
+
+  // So does any statement on the journal's lines, a hand-made one too; other journals do not.
+  const audit = await generation();
+  await c.sql("UPDATE mtls.journal_lines SET text = text WHERE journal = 'audit.log'", [], s.db);
+  assert.equal(await generation(), audit, "an audit-log statement leaves the index's generation");
+  await c.sql("UPDATE mtls.journal_lines SET text = text WHERE journal = 'index.jsonl' AND line = 1", [], s.db);
+  assert.equal(await generation(), audit + 1);
+  await c.sql(
+    "DELETE FROM mtls.journal_lines WHERE journal = 'index.jsonl' AND line = (SELECT max(line) FROM mtls.journal_lines WHERE journal = 'index.jsonl')",
+    [],
+    s.db,
+  );
+  assert.equal(await generation(), audit + 2);
+  assert.deepEqual(await serialsListed(), [...first].sort(), "the deleted line's certificate is gone from list at once");
+  await c.sql("TRUNCATE mtls.journal_lines", [], s.db);
+  assert.equal(await generation(), audit + 3);
+});
+
+test("#21 a kept summary filed under the current generation but made from another is never read, named by doctor, removed by --fix", { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const c = await pg();
+  const s = await c.newStore("summary2");
+  const o = { cwd: dir, env: { PGPASSWORD: s.password, MTLS_STORE: s.url } };
+  assert.equal((await mtls(["ca", "init", "--name", "Summary", "--insecure-no-passphrase", "-q"], o)).exitCode, 0);
+  await makeCsr(dir, "alpha");
+  assert.equal((await mtls(["partner", "issue", "alpha", "--csr", "alpha.csr", "-q"], o)).exitCode, 0);
+  assert.equal((await mtls(["list"], o)).exitCode, 0);
+  const [{ generation: old } = {}] = await c.sql("SELECT generation FROM mtls.index_summaries", [], s.db);
+  await makeCsr(dir, "beta");
+  assert.equal((await mtls(["partner", "issue", "beta", "--csr", "beta.csr", "-q"], o)).exitCode, 0);
+  assert.equal((await mtls(["doctor", "--json"], o)).exitCode, 0, "a stale summary is no problem");
+  // The previous generation's summary, copied as the current one's.
+  await c.sql(
+    "INSERT INTO mtls.index_summaries SELECT g.generation, s.size, s.chunk FROM mtls.index_summaries s, mtls.index_generation g WHERE s.generation = $1",
+    [old],
+    s.db,
+  );
+  await c.sql(
+    "INSERT INTO mtls.index_summary_chunks SELECT g.generation, c.seq, c.data FROM mtls.index_summary_chunks c, mtls.index_generation g WHERE c.generation = $1",
+    [old],
+    s.db,
+  );
+  const stale = await mtls(["list", "--json"], o);
+  assert.equal((json(stale).result.certificates as unknown[]).length, 2, "its trailer names the generation it was made from: not read");
+  const doctor = await mtls(["doctor", "--json"], o);
+  assert.equal(doctor.exitCode, 1, doctor.stdout);
+  const problems = json(doctor).result.problems as Array<{ check: string; message: string; fixable: boolean }>;
+  assert.deepEqual(
+    problems.map((p) => [p.check, p.fixable]),
+    [["index-summary", true]],
+  );
+  assert.match(problems[0]?.message ?? "", /index summary in the database does not match index\.jsonl/);
+  assert.equal((await mtls(["doctor", "--fix", "-q"], o)).exitCode, 0);
+  assert.equal((await c.sql("SELECT count(*)::int AS n FROM mtls.index_summaries", [], s.db))[0]?.n, 0);
+  assert.equal((await c.sql("SELECT count(*)::int AS n FROM mtls.index_summary_chunks", [], s.db))[0]?.n, 0);
+  const listed = await mtls(["list", "--json"], o);
+  assert.equal((json(listed).result.certificates as unknown[]).length, 2);
+  assert.equal((await mtls(["doctor", "--json"], o)).exitCode, 0);
+});
+
+test("#21 list reads the kept summary, not the journal: one edited in place is what list shows until doctor names it", { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const c = await pg();
+  const s = await c.newStore("summary3");
+  const o = { cwd: dir, env: { PGPASSWORD: s.password, MTLS_STORE: s.url } };
+  assert.equal((await mtls(["ca", "init", "--name", "Summary", "--insecure-no-passphrase", "-q"], o)).exitCode, 0);
+  await makeCsr(dir, "alpha");
+  assert.equal((await mtls(["partner", "issue", "alpha", "--csr", "alpha.csr", "-q"], o)).exitCode, 0);
+  assert.match((await mtls(["list", "--no-color"], o)).stdout, /\balpha\b/);
+  // Every "alpha" in the kept chunks becomes "alphz"; the journal and the generation stay.
+  await c.sql(
+    "UPDATE mtls.index_summary_chunks SET data = decode(replace(encode(data, 'hex'), encode('alpha', 'hex'), encode('alphz', 'hex')), 'hex')",
+    [],
+    s.db,
+  );
+  const shown = await mtls(["list", "--no-color"], o);
+  assert.match(shown.stdout, /\balphz\b/, `list read the kept summary ${shown.stderr}`);
+  const doctor = await mtls(["doctor", "--json"], o);
+  assert.equal(doctor.exitCode, 1, doctor.stdout);
+  assert.match(doctor.stdout, /index summary in the database does not match index\.jsonl/);
+  assert.equal((await mtls(["doctor", "--fix", "-q"], o)).exitCode, 0);
+  assert.match((await mtls(["list", "--no-color"], o)).stdout, /\balpha\b/);
+});
