@@ -129,3 +129,27 @@ test("#21 list reads the kept summary, not the journal: one edited in place is w
   assert.equal((await mtls(["doctor", "--fix", "-q"], o)).exitCode, 0);
   assert.match((await mtls(["list", "--no-color"], o)).stdout, /\balpha\b/);
 });
+
+test("#21 a database of schema version 1 is upgraded on first use: its journal gets a generation and list keeps a summary", { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const c = await pg();
+  const s = await c.newStore("summary4");
+  const o = { cwd: dir, env: { PGPASSWORD: s.password, MTLS_STORE: s.url } };
+  assert.equal((await mtls(["ca", "init", "--name", "Summary", "--insecure-no-passphrase", "-q"], o)).exitCode, 0);
+  await makeCsr(dir, "alpha");
+  assert.equal((await mtls(["partner", "issue", "alpha", "--csr", "alpha.csr", "-q"], o)).exitCode, 0);
+  // What a version 1 database is: without version 2's tables, functions and triggers.
+  await c.sql(
+    "DROP TABLE mtls.index_summary_chunks, mtls.index_summaries, mtls.index_generation; DROP FUNCTION mtls.index_lines_changed, mtls.index_lines_updated, mtls.index_lines_truncated CASCADE; DELETE FROM mtls.schema_version WHERE version = 2",
+    [],
+    s.db,
+  );
+  const listed = await mtls(["list", "--json"], o);
+  assert.equal(listed.exitCode, 0, listed.stderr);
+  assert.equal((json(listed).result.certificates as unknown[]).length, 1);
+  assert.equal((await c.sql("SELECT max(version)::int AS v FROM mtls.schema_version", [], s.db))[0]?.v, 2);
+  assert.equal((await c.sql("SELECT count(*)::int AS n FROM mtls.index_summaries", [], s.db))[0]?.n, 1);
+  await makeCsr(dir, "beta");
+  assert.equal((await mtls(["partner", "issue", "beta", "--csr", "beta.csr", "-q"], o)).exitCode, 0);
+  assert.equal((json(await mtls(["list", "--json"], o)).result.certificates as unknown[]).length, 2, "the upgraded journal's triggers raise its generation");
+});
