@@ -4,9 +4,11 @@
 // checks that the bytes are a certificate and our DER reader takes the fields out. The strings
 // come out exactly as x509 writes them (test/unit/cert-read.test.ts compares the two), because
 // subjects are stored in the index and compared later.
+
 import { createHash, createPublicKey, X509Certificate } from "node:crypto";
 import { children, readInner, readOid, readTime, readTlv, type Tlv, whole } from "./der.js";
 import { inputError } from "./errors.js";
+import { formatIp } from "./ip.js";
 import { readName } from "./name.js";
 import { encodePem } from "./pem.js";
 import type { San } from "./sans.js";
@@ -74,23 +76,6 @@ export const EXTENSION_NAMES: Record<string, string> = {
 };
 
 const hexOf = (buf: Uint8Array, t: Tlv) => Buffer.from(buf.subarray(t.start, t.end)).toString("hex");
-
-function formatIp(b: Uint8Array): string {
-  if (b.length === 4) return Array.from(b).join(".");
-  if (b.length !== 16) return Buffer.from(b).toString("hex");
-  const parts: string[] = [];
-  for (let i = 0; i < 16; i += 2) parts.push((((b[i] as number) << 8) | (b[i + 1] as number)).toString(16));
-  // The longest run of two or more zero groups becomes "::" (the first, on a tie).
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    let j = i;
-    while (j < 8 && parts[j] === "0") j++;
-    if (j - i > bestLen) [best, bestLen] = [i, j - i];
-    i = j > i ? j : i + 1;
-  }
-  return best < 0 ? parts.join(":") : `${parts.slice(0, best).join(":")}::${parts.slice(best + bestLen).join(":")}`;
-}
 
 /** GeneralNames (RFC 5280 §4.2.1.6) of the types we issue; others are reported as unsupported. */
 export function readGeneralNames(buf: Uint8Array, list: Tlv): { sans: San[]; unsupported: string[] } {

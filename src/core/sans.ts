@@ -1,6 +1,6 @@
 import { inputError } from "./errors.js";
 import { describeChar } from "./identity/subject-policy.js";
-import { ipVersion } from "./ip.js";
+import { canonicalIp, ipVersion } from "./ip.js";
 
 export type SanType = "dns" | "uri" | "email" | "ip";
 export interface San {
@@ -71,8 +71,11 @@ export function parseSan(text: string): San {
   const san: San = { type: (m[1] as string).toLowerCase() as SanType, value: m[2] as string };
   const problem = sanProblem(san);
   if (problem) throw inputError("ERR_SAN", `invalid SAN "${text}": ${problem}`);
-  return san;
+  return canonicalSan(san);
 }
+
+/** An address in the form a certificate's reader prints it ("2001:DB8:0:0::1" is "2001:db8::1"), so that records, allow-lists and duplicates compare as the certificate does. */
+export const canonicalSan = (s: San): San => (s.type === "ip" ? { ...s, value: canonicalIp(s.value) } : s);
 
 /** Removes duplicates, keeping the first occurrence (DNS names compare case-insensitively). */
 export function dedupeSans(sans: San[]): San[] {

@@ -449,3 +449,24 @@ test("a superseded index line edited in place, or a time no longer ISO 8601, is 
   assert.match(bad.stdout, new RegExp(`index\\.jsonl line ${last + 1}`));
   assert.equal((await mtls(["list", "--json"], { cwd: dir })).exitCode, 5);
 });
+
+test("doctor accepts what mtls issued: an RSA key of any accepted size, a server address typed in a long form (as recorded then and now)", async (t) => {
+  const dir = await cloneFixture(t, await fixture());
+  await makeCsr(dir, "wide", { key: "rsa2560" });
+  const wide = await mtls(["partner", "issue", "wide", "--csr", "wide.csr", "--json"], { cwd: dir });
+  assert.equal(wide.exitCode, 0, wide.stdout);
+  assert.equal(json(wide).result.keyType, "rsa-2560");
+  const gw = await mtls(["server", "issue", "gw", "--ip", "2001:DB8:0:0::1", "--dns", "gw.example", "--out", "gw.pem", "--out-key", "gw.key", "--json"], {
+    cwd: dir,
+  });
+  assert.equal(gw.exitCode, 0, gw.stdout);
+  const index = join(dir, "pki/index.jsonl");
+  const line = (await readFile(index, "utf8")).split("\n").find((l) => l.includes('"server:gw"')) as string;
+  assert.ok(JSON.parse(line).sans.includes("ip:2001:db8::1"), "recorded as the certificate carries it");
+  const clean = await mtls(["doctor", "--json"], { cwd: dir });
+  assert.equal(clean.exitCode, 0, clean.stdout);
+  // A store from before: the address kept as typed.
+  await writeFile(index, (await readFile(index, "utf8")).replace(line, line.replace("ip:2001:db8::1", "ip:2001:DB8:0:0::1")));
+  const older = await mtls(["doctor", "--json"], { cwd: dir });
+  assert.equal(older.exitCode, 0, older.stdout);
+});

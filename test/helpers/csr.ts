@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { openssl } from "./run.js";
 
 export interface CsrOptions {
-  key?: "ec" | "ec-p384" | "rsa2048" | "rsa1024" | "ec-secp256k1";
+  key?: "ec" | "ec-p384" | "rsa2048" | "rsa2560" | "rsa1024" | "ec-secp256k1";
   subj?: string;
   addext?: string[];
   /** Further `openssl req` flags, e.g. -multivalue-rdn or -utf8. */
@@ -14,6 +14,7 @@ const NEWKEY: Record<NonNullable<CsrOptions["key"]>, string[]> = {
   "ec-p384": ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:secp384r1"],
   "ec-secp256k1": ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:secp256k1"],
   rsa2048: ["-newkey", "rsa:2048"],
+  rsa2560: ["-newkey", "rsa:2560"],
   rsa1024: ["-newkey", "rsa:1024"],
 };
 

@@ -68,3 +68,19 @@ test("parseDuration understands units and a bare number in the given unit", () =
   assert.equal(parseDuration("2w", "w"), 14 * DAY);
   for (const bad of ["", "soon", "-1d", "0", "1y"]) assert.throws(() => parseDuration(bad, "window"), /invalid window/);
 });
+
+test("an address SAN takes the form a certificate's reader prints: the same bytes, one spelling", () => {
+  for (const [typed, canonical] of [
+    ["ip:2001:DB8:0:0::1", "2001:db8::1"],
+    ["ip:2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1"],
+    ["ip:0:0:0:0:0:0:0:1", "::1"],
+    ["ip:fe80:0:0:1:0:0:0:1", "fe80:0:0:1::1"],
+    ["ip:2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"],
+    ["ip:10.0.0.1", "10.0.0.1"],
+  ] as const)
+    assert.equal(parseSan(typed).value, canonical, typed);
+  assert.deepEqual(
+    dedupeSans([parseSan("ip:2001:DB8::1"), parseSan("ip:2001:db8:0::1")]).map((s) => s.value),
+    ["2001:db8::1"],
+  );
+});

@@ -3,9 +3,9 @@
 // journal, the publish directory against the store, and the audit chain.
 import { type CertInfo, isSignedBy, parseCertificate } from "../cert.js";
 import { unjournaled } from "../crl/history.js";
-import { keyTypeOf } from "../keys.js";
+import { describePublicKey } from "../keys.js";
 import { pemOrDer } from "../pem.js";
-import { formatSan } from "../sans.js";
+import { canonicalSan, formatSan, parseSan } from "../sans.js";
 import { type CertRecord, REVOCATION_REASONS, type RevocationReason } from "../store/index-file.js";
 import { journalFile, storeKeys } from "../store/keys.js";
 import { packHoldsWhole } from "../store/pack.js";
@@ -17,6 +17,15 @@ import type { DoctorCheckDef, DoctorContext, DoctorProblem } from "./types.js";
 /** Where --fix moves an unrecorded certificate (and its chain file). */
 const orphanKey = (name: string) => `certs/orphans/${name}`;
 const journaled = (ctx: DoctorContext) => new Set(ctx.journal.entries.map((e) => e.serial));
+
+/** A recorded SAN as the certificate's reader prints it: records before parseSan's canonical form kept an address as typed. */
+function canonicalSanText(text: string): string {
+  try {
+    return formatSan(canonicalSan(parseSan(text)));
+  } catch {
+    return text;
+  }
+}
 
 /** Every field an index entry may carry: one outside it is a damaged or hand-edited name. */
 const RECORD_FIELDS = new Set([
@@ -55,8 +64,8 @@ function recordDiffers(ctx: DoctorContext, r: CertRecord, cert: CertInfo): strin
   if (r.notBefore !== iso(cert.notBefore)) return "notBefore differs";
   if (r.subject !== cert.subject) return "subject differs";
   if (r.commonNames !== undefined && r.commonNames.join("\n") !== cert.commonNames.join("\n")) return "commonNames differs";
-  if (r.sans.join("\n") !== cert.sans.map(formatSan).join("\n")) return "SANs differ";
-  if (r.keyType !== keyTypeOf(cert.spki)) return "keyType differs";
+  if (r.sans.map(canonicalSanText).join("\n") !== cert.sans.map(formatSan).join("\n")) return "SANs differ";
+  if (r.keyType !== describePublicKey(cert.spki).label) return "keyType differs";
   if (r.certPath !== storeKeys.certFile(r.serial)) return "certPath differs";
   if (r.source !== "csr" && r.source !== "generated") return `source ${JSON.stringify(r.source)} is neither "csr" nor "generated"`;
   if (!ctx.ca.all.some((c) => c.id === r.issuer)) return `issuer ${JSON.stringify(r.issuer)} names no CA of this store`;

@@ -6,7 +6,7 @@
 import type { KeyObject } from "node:crypto";
 import { type CertInfo, normalizeSerial, sha256Fingerprint } from "../cert.js";
 import { octets, oid, seq, time, tlv, uint } from "../der.js";
-import { ipVersion } from "../ip.js";
+import { ipBytes } from "../ip.js";
 import type { KeyType } from "../keys.js";
 import { encodePem } from "../pem.js";
 import type { San } from "../sans.js";
@@ -30,15 +30,8 @@ function generalName(s: San): Buffer {
       return tlv(0x86, Buffer.from(s.value, "ascii"));
     case "email":
       return tlv(0x81, Buffer.from(s.value, "ascii"));
-    case "ip": {
-      if (ipVersion(s.value) === 4) return tlv(0x87, Buffer.from(s.value.split(".").map(Number)));
-      // Expand "::" and write the 8 groups.
-      const [head = "", tail = ""] = s.value.split("::");
-      const h = head ? head.split(":") : [];
-      const t = s.value.includes("::") ? (tail ? tail.split(":") : []) : [];
-      const groups = [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
-      return tlv(0x87, Buffer.from(groups.flatMap((g) => [Number.parseInt(g, 16) >> 8, Number.parseInt(g, 16) & 0xff])));
-    }
+    case "ip":
+      return tlv(0x87, ipBytes(s.value));
   }
 }
 

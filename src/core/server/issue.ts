@@ -7,7 +7,7 @@ import { checkKeyPolicy } from "../issue/policy.js";
 import { generateKeyPairDer, type KeyType } from "../keys.js";
 import { encodePem, pemOrDer } from "../pem.js";
 import { type CertInfo, describeName, parseCsr } from "../pki.js";
-import { dedupeSans, formatSan, type San, sanProblem } from "../sans.js";
+import { canonicalSan, dedupeSans, formatSan, type San, sanProblem } from "../sans.js";
 import type { Pki, Tx } from "../session.js";
 import { readIndexOf } from "../store/blobs.js";
 import { type CertRecord, type IndexSnapshot, stageIndex } from "../store/index-file.js";
@@ -53,7 +53,7 @@ function serverSans(p: Timed): San[] {
     const problem = sanProblem(s);
     if (problem) throw inputError("ERR_SAN", `invalid ${s.type === "ip" ? "--ip" : "--dns"} "${s.value}": ${problem}`);
   }
-  return dedupeSans(sans);
+  return dedupeSans(sans.map(canonicalSan));
 }
 
 interface ServerKey {
@@ -121,7 +121,7 @@ async function signServer(
     partnerId: `${SERVER_PREFIX}${name}`,
     kind: "server",
     subject: cert.subject,
-    sans: sans.map(formatSan),
+    sans: cert.sans.map(formatSan),
     keyType: key.keyType,
     notBefore: iso(cert.notBefore),
     notAfter: iso(cert.notAfter),
