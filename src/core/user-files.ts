@@ -4,7 +4,7 @@
 // through templates.ts), never directly, so "store data goes through the storage" stays
 // checkable (test/unit/architecture.test.ts): no store file is reached from here by path,
 // because no core module outside store/ knows one.
-import { readFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs";
 import { readFile, stat, unlink } from "node:fs/promises";
 import { fsError } from "./errors.js";
 
@@ -14,13 +14,20 @@ export { createExclusive, type DurableStepHook, ensureDir, exists, fsyncPath, wr
 
 /** A user's file, whole; undefined when it does not exist (any other failure is an error naming it). */
 export async function readOptionalFile(path: string): Promise<Buffer | undefined> {
+  let fd: number | undefined;
   try {
     // Synchronous: a published CRL is small, and `status` reads each one; the promise API would
-    // load fs/promises and its streams (~1.5 ms) and wait on the thread pool for each.
-    return readFileSync(path);
+    // load fs/promises and its streams (~1.5 ms) and wait on the thread pool for each. Opened
+    // without blocking and read only when a regular file: a FIFO planted in the web server's
+    // directory must not hang the command.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    if (!fstatSync(fd).isFile()) throw Object.assign(new Error(`${path} is not a regular file`), { code: "EINVAL" });
+    return readFileSync(fd);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw fsError(err, path, "read");
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

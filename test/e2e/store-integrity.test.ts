@@ -470,3 +470,16 @@ test("doctor accepts what mtls issued: an RSA key of any accepted size, a server
   const older = await mtls(["doctor", "--json"], { cwd: dir });
   assert.equal(older.exitCode, 0, older.stdout);
 });
+
+test("a FIFO planted in the publish directory as a CRL hangs no command: status and doctor report it", async (t) => {
+  const dir = await cloneFixture(t, await fixture());
+  const crl = join(dir, "pub/intermediate.crl");
+  await rm(crl);
+  assert.equal(spawnSync("mkfifo", [crl]).status, 0);
+  const status = await mtls(["status", "--json"], { cwd: dir, timeoutMs: 20_000 });
+  assert.equal(status.exitCode, 1, status.stdout + status.stderr);
+  assert.match(status.stdout, /intermediate\.crl in the publish directory is unreadable/);
+  const doctor = await mtls(["doctor", "--json"], { cwd: dir, timeoutMs: 20_000 });
+  assert.equal(doctor.exitCode, 1, doctor.stdout + doctor.stderr);
+  assert.match(doctor.stdout, /intermediate\.crl/);
+});
