@@ -62,12 +62,31 @@ export type Route = (typeof ROUTES)[number];
 /** The file a route's bundle is built to, beside main.js. */
 export const routeFile = (route: Route): string => `cmd-${route.replace(/^--/, "").replace(" ", "-")}.js`;
 
-/** The route argv takes: its first two command words, else its first, else the top-level help or a bare --version; undefined for the full bundle. */
+/** Whether a help option comes before the `n`-th command word: commander then shows the help of the command above it. */
+function helpBefore(argv: readonly string[], n: number): boolean {
+  let seen = 0;
+  const args = argv.slice(2);
+  for (let i = 0; i < args.length && seen < n; i++) {
+    const a = args[i] as string;
+    if (a === "--") return false;
+    if (a === "-h" || a === "--help") return true;
+    if (!a.startsWith("-")) seen++;
+    else if (VALUE_OPTIONS.has(a)) i++;
+  }
+  return false;
+}
+
+/**
+ * The route argv takes: its first two command words, else its first, else the top-level help or
+ * a bare --version; undefined for the full bundle. A help option before a route's last word asks
+ * for the help of the group above it, which only the full bundle has whole (`partner -h list`).
+ */
 export function routeOf(argv: readonly string[]): Route | undefined {
   const words = commandWords(argv, 2);
   const known = (r: string) => (ROUTES as readonly string[]).includes(r) && !r.startsWith("--");
-  if (words.length === 2 && known(words.join(" "))) return words.join(" ") as Route;
-  if (words.length > 0) return known(words[0] as string) ? (words[0] as Route) : undefined;
+  const two = words.join(" ");
+  if (words.length === 2 && known(two)) return helpBefore(argv, 2) ? undefined : (two as Route);
+  if (words.length > 0) return known(words[0] as string) && !helpBefore(argv, 1) ? (words[0] as Route) : undefined;
   if (topHelp(argv)) return "--help";
   return bareVersion(argv) ? "--version" : undefined;
 }

@@ -58,6 +58,12 @@ test("every route's bundle answers as the full bundle does: results, help, usage
     ["partner", "issue", "alpha", "--json"],
     ["partner", "export", "--help"],
     ["partner", "export", "alpha", "--format", "zip"],
+    ["partner", "-h", "list"],
+    ["partner", "--json", "--help", "issue"],
+    ["crl", "-h", "show"],
+    ["ca", "--help", "show"],
+    ["-h", "list"],
+    ["partner", "list", "-h"],
   ];
   const routed = new Set<string>();
   const env = baseEnv({ MTLS_CA_PASSPHRASE: PASSPHRASE, NO_COLOR: "1" });

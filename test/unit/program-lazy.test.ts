@@ -95,6 +95,10 @@ test("which bundle argv runs: a route's two words, else its first, else the top-
     ["ca", "init"],
     ["--", "list"],
     ["--", "--version"],
+    ["partner", "-h", "list"],
+    ["partner", "--help", "issue"],
+    ["crl", "--pki", "x", "-h", "show"],
+    ["-h", "list"],
     ["completion", "bash"],
   ])
     assert.equal(route(...full), undefined, full.join(" "));
