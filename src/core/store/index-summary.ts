@@ -256,6 +256,12 @@ export interface Trailer {
   facts: JournalFacts;
 }
 
+/** Whether a trailer is of this release's format and this machine's byte order (whatever it says besides). */
+export function ofThisFormat(t: Buffer): boolean {
+  const f = t.toString("latin1").trimEnd().split("\t");
+  return f[0] === FORMAT && f[f.length - 1] === endianness();
+}
+
 /** The trailer's counts when it is this format's, for journal version `stamp` (any, when undefined) and a file of `size` bytes. */
 export function readTrailer(t: Buffer, stamp: string | undefined, size: number): Trailer | undefined {
   const f = t.toString("latin1").trimEnd().split("\t");
@@ -413,7 +419,7 @@ export function viewOf(src: Source, stamp: string): IndexView | undefined {
 }
 
 const damaged = () =>
-  envError("ERR_STORE_CORRUPT", "index.jsonl.summary is damaged: its cells do not add up", "`mtls doctor --fix` rebuilds it from index.jsonl, which is intact");
+  envError("ERR_STORE_CORRUPT", "the index summary is damaged: its cells do not add up", "`mtls doctor --fix` rebuilds it from index.jsonl, which is intact");
 
 /** A summary built from the journal's bytes, held in memory (a store without a summary file, or one that cannot be written). */
 export function summaryInMemory(journal: Buffer, name: string, stamp: string): Buffer {

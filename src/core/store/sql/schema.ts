@@ -69,7 +69,7 @@ CREATE TABLE mtls.crl_numbers (
   recorded_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (issuer, number)
 );
-CREATE FUNCTION mtls.crl_number_grows() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION mtls.crl_number_grows() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   IF NEW.number <= (SELECT coalesce(max(number), 0) FROM mtls.crl_numbers WHERE issuer = NEW.issuer) THEN
     RAISE EXCEPTION 'CRL number % of % does not exceed the last one', NEW.number, NEW.issuer USING ERRCODE = 'check_violation';
@@ -97,7 +97,8 @@ INSERT INTO mtls.store (id, revision, updated_at) VALUES (1, 0, now());
  * compression, so that a reader fetches only the chunks it needs and neither side holds the whole
  * of it twice. It is keyed by the index journal's generation, which triggers raise with every
  * statement that changes the journal's lines, so no writer (nor a hand-made statement) can change
- * the journal and leave a summary that still looks current.
+ * the journal and leave a summary that still looks current. The trigger functions run as the
+ * schema's owner: a role granted the journal's tables and not the generation's still writes.
  */
 const V2 = `
 CREATE TABLE mtls.index_generation (
@@ -117,21 +118,21 @@ CREATE TABLE mtls.index_summary_chunks (
   PRIMARY KEY (generation, seq)
 );
 ALTER TABLE mtls.index_summary_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
-CREATE FUNCTION mtls.index_lines_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION mtls.index_lines_changed() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   IF EXISTS (SELECT 1 FROM changed WHERE journal = 'index.jsonl') THEN
     UPDATE mtls.index_generation SET generation = generation + 1 WHERE id = 1;
   END IF;
   RETURN NULL;
 END $$;
-CREATE FUNCTION mtls.index_lines_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION mtls.index_lines_updated() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   IF EXISTS (SELECT 1 FROM old_rows WHERE journal = 'index.jsonl') OR EXISTS (SELECT 1 FROM new_rows WHERE journal = 'index.jsonl') THEN
     UPDATE mtls.index_generation SET generation = generation + 1 WHERE id = 1;
   END IF;
   RETURN NULL;
 END $$;
-CREATE FUNCTION mtls.index_lines_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION mtls.index_lines_truncated() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   UPDATE mtls.index_generation SET generation = generation + 1 WHERE id = 1;
   RETURN NULL;

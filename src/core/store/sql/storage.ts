@@ -8,14 +8,14 @@ import type { AuditEntry } from "../../audit/audit.js";
 import { chainAuditLines, GENESIS, lineHash } from "../../audit/audit.js";
 import { conflictError, envError } from "../../errors.js";
 import type { DurableStepHook } from "../fs.js";
-import type { IndexPart, IndexView } from "../index-summary.js";
+import { type IndexPart, type IndexView, viewOfJournal } from "../index-summary.js";
 import { type StagedJournal, stageJournal } from "../journal-staging.js";
 import { isStoreKey, type JournalName, journalFile } from "../keys.js";
 import type { PutOptions, Storage, StorageTransaction } from "../storage.js";
 import { checkDatabase, type DatabaseProblem, rebuildDerived } from "./check.js";
 import { type ConnectParams, connectPg, type SqlClient } from "./pg.js";
 import { ensureSchema } from "./schema.js";
-import { checkSqlSummary, dropSqlSummary, sqlIndexView } from "./summary.js";
+import { checkSqlSummary, dropSqlSummary, keepSqlSummary, sqlIndexView } from "./summary.js";
 import { dropJournal, insertLines, type Journal, markChanged, recordCrlNumbers, recordDerived } from "./tree.js";
 
 /** The store-wide advisory lock key (an arbitrary, fixed number: "mtls" + 1). */
@@ -234,7 +234,33 @@ export class SqlStorage implements Storage {
   /** `list` and `status`: the index's summary, kept in the database for the next reader (sql/summary.ts). */
   async indexView(parts: readonly IndexPart[]): Promise<IndexView> {
     const inTransaction = this.held && this.holder.getStore() === true;
-    return sqlIndexView(await this.reader(), this.where(journalFile.index), parts, !inTransaction);
+    const name = this.where(journalFile.index);
+    try {
+      // A summary is stored on a connection of its own: a transaction on a shared one would take
+      // in the statements of whoever else uses it meanwhile.
+      return await sqlIndexView(
+        await this.reader(),
+        name,
+        parts,
+        inTransaction ? undefined : (g, s, replace) => this.onOwnConnection((db) => keepSqlSummary(db, g, s, replace)),
+      );
+    } catch (err) {
+      // A role that may not read the summary's tables (granted before they existed) still gets
+      // the index, built from the journal as before schema version 2.
+      if (!/permission denied/i.test((err as Error).message)) throw err;
+      return viewOfJournal(Buffer.from(await this.readJournal("index"), "utf8"), name);
+    }
+  }
+
+  /** `fn` on a new connection, closed after it. */
+  private async onOwnConnection(fn: (db: SqlClient) => Promise<void>): Promise<void> {
+    const db = await connectPg(this.opts).catch(() => undefined);
+    if (!db) return;
+    try {
+      await fn(db);
+    } finally {
+      await db.end();
+    }
   }
 
   /** doctor: the stored summary against one built now; the repair removes it. */

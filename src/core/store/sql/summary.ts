@@ -4,7 +4,18 @@
 // reader uses (the columns always; the cells for `list`, the element texts for `list --json`),
 // and built from the journal by the first reader after a change, which stores it for the next.
 import { envError } from "../../errors.js";
-import { type IndexPart, type IndexView, memorySource, readFresh, regionsOf, type Source, summaryInMemory, TRAILER, viewOf } from "../index-summary.js";
+import {
+  type IndexPart,
+  type IndexView,
+  memorySource,
+  ofThisFormat,
+  readFresh,
+  regionsOf,
+  type Source,
+  summaryInMemory,
+  TRAILER,
+  viewOf,
+} from "../index-summary.js";
 import type { SqlClient } from "./pg.js";
 
 /** A chunk's size: a statement moves a few of them, never the whole summary at once. */
@@ -81,12 +92,15 @@ async function builtSummary(db: SqlClient, name: string): Promise<{ generation: 
 }
 
 /**
- * Stores `summary` for `generation` and drops older ones, in one transaction, unless another
- * reader stored it first. Best effort: a role that may only read still has its view.
+ * Stores `summary` for `generation` and drops older ones, in one transaction on a connection of
+ * its own (`db`), unless another reader stored it first; `replace`: the one stored for this
+ * generation cannot be read here (another release's, or damaged). Best effort: a role that may
+ * only read still has its view.
  */
-async function keep(db: SqlClient, generation: string, summary: Buffer): Promise<void> {
+export async function keepSqlSummary(db: SqlClient, generation: string, summary: Buffer, replace: boolean): Promise<void> {
   try {
     await db.query("BEGIN");
+    if (replace) await db.query("DELETE FROM mtls.index_summaries WHERE generation = $1::bigint", [generation]);
     const [mine] = await db.query(
       "INSERT INTO mtls.index_summaries (generation, size, chunk) VALUES ($1::bigint, $2, $3) ON CONFLICT DO NOTHING RETURNING generation",
       [generation, summary.length, CHUNK],
@@ -109,21 +123,33 @@ async function keep(db: SqlClient, generation: string, summary: Buffer): Promise
   }
 }
 
-/**
- * The index's view for a reader of `parts`: the stored summary of the journal's current
- * generation, else one built now (and stored for the next reader when `store`: not inside a
- * transaction, whose failure storing it must not cause).
- */
-export async function sqlIndexView(db: SqlClient, name: string, parts: readonly IndexPart[], store: boolean): Promise<IndexView> {
+/** The journal's generation and the summary stored for it, if any. */
+async function current(db: SqlClient): Promise<{ generation: string; size: number | null; chunk: number | null } | undefined> {
   const [row] = await db.query<{ generation: string; size: number | null; chunk: number | null }>(
     "SELECT g.generation::text AS generation, s.size::float8 AS size, s.chunk FROM mtls.index_generation g LEFT JOIN mtls.index_summaries s ON s.generation = g.generation WHERE g.id = 1",
   );
-  if (row?.size != null && row.chunk != null) {
-    const view = await storedView(db, row.generation, row.size, row.chunk, parts);
+  return row;
+}
+
+/**
+ * The index's view for a reader of `parts`: the stored summary of the journal's current
+ * generation, else one built now and handed to `keep` for the next reader (absent inside a
+ * transaction, whose failure storing it must not cause).
+ */
+export async function sqlIndexView(
+  db: SqlClient,
+  name: string,
+  parts: readonly IndexPart[],
+  keep?: (generation: string, summary: Buffer, replace: boolean) => Promise<void>,
+): Promise<IndexView> {
+  const row = await current(db);
+  const stored = row?.size != null && row.chunk != null;
+  if (row && stored) {
+    const view = await storedView(db, row.generation, row.size as number, row.chunk as number, parts);
     if (view) return view;
   }
   const { generation, summary } = await builtSummary(db, name);
-  if (store) await keep(db, generation, summary);
+  await keep?.(generation, summary, stored && row?.generation === generation);
   return viewOf(memorySource(summary), stampOf(generation)) as IndexView;
 }
 
@@ -132,13 +158,13 @@ export async function sqlIndexView(db: SqlClient, name: string, parts: readonly 
  * (edited in the database, or damaged); an older one is no problem (the next reader replaces it).
  */
 export async function checkSqlSummary(db: SqlClient, name: string): Promise<string | undefined> {
-  const [row] = await db.query<{ generation: string; size: number | null; chunk: number | null }>(
-    "SELECT g.generation::text AS generation, s.size::float8 AS size, s.chunk FROM mtls.index_generation g JOIN mtls.index_summaries s ON s.generation = g.generation WHERE g.id = 1",
-  );
+  const row = await current(db);
   if (!row || row.size == null || row.chunk == null) return undefined;
   const chunks = new Map<number, Buffer>();
   await fetchChunks(db, row.generation, chunksOf(0, row.size, row.chunk), chunks);
   const stored = Buffer.concat([...chunks.keys()].sort((a, b) => a - b).map((s) => chunks.get(s) as Buffer));
+  // Another release's (or another byte order's) summary is theirs to read: readers here build their own.
+  if (stored.length < TRAILER || !ofThisFormat(stored.subarray(stored.length - TRAILER))) return undefined;
   const { summary } = await builtSummary(db, name);
   return summary.equals(stored) ? undefined : "the index summary in the database does not match index.jsonl";
 }
