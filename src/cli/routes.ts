@@ -69,7 +69,7 @@ function helpBefore(argv: readonly string[], n: number): boolean {
   for (let i = 0; i < args.length && seen < n; i++) {
     const a = args[i] as string;
     if (a === "--") return false;
-    if (a === "-h" || a === "--help") return true;
+    if (a === "--help" || /^-[a-zA-Z]*h[a-zA-Z]*$/.test(a)) return true; // -h, or -qh: commander splits a cluster
     if (!a.startsWith("-")) seen++;
     else if (VALUE_OPTIONS.has(a)) i++;
   }

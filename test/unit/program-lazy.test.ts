@@ -99,6 +99,7 @@ test("which bundle argv runs: a route's two words, else its first, else the top-
     ["partner", "--help", "issue"],
     ["crl", "--pki", "x", "-h", "show"],
     ["-h", "list"],
+    ["partner", "-qh", "list"],
     ["completion", "bash"],
   ])
     assert.equal(route(...full), undefined, full.join(" "));
