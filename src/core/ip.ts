@@ -15,6 +15,12 @@ export function ipVersion(s: string): 0 | 4 | 6 {
 /** An address as a certificate carries it: 4 or 16 bytes (the text is a valid address, see ipVersion). */
 export function ipBytes(s: string): Buffer {
   if (ipVersion(s) === 4) return Buffer.from(s.split(".").map(Number));
+  // A dotted IPv4 tail (::ffff:192.0.2.1) is the last two groups.
+  const dotted = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(s);
+  if (dotted) {
+    const [a, b, c, d] = (dotted[2] as string).split(".").map(Number) as [number, number, number, number];
+    s = `${dotted[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
   // Expand "::" and write the 8 groups.
   const [head = "", tail = ""] = s.split("::");
   const h = head ? head.split(":") : [];

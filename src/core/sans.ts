@@ -50,7 +50,8 @@ const CHECKS: Record<SanType, (v: string) => string | undefined> = {
   dns: checkDns,
   uri: checkUri,
   email: checkEmail,
-  ip: (v) => (ipVersion(v) ? undefined : "not an IPv4 or IPv6 address"),
+  // A zone (fe80::1%eth0) names an interface of one host; a certificate holds only the address.
+  ip: (v) => (v.includes("%") ? "an address with a zone (%…) cannot be in a certificate" : ipVersion(v) ? undefined : "not an IPv4 or IPv6 address"),
 };
 
 /** Validates one SAN value of a known type; returns the reason it is invalid, if it is. */

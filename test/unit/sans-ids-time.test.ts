@@ -77,10 +77,13 @@ test("an address SAN takes the form a certificate's reader prints: the same byte
     ["ip:fe80:0:0:1:0:0:0:1", "fe80:0:0:1::1"],
     ["ip:2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"],
     ["ip:10.0.0.1", "10.0.0.1"],
+    ["ip:::ffff:192.0.2.1", "::ffff:c000:201"],
+    ["ip:64:ff9b::10.0.0.1", "64:ff9b::a00:1"],
   ] as const)
     assert.equal(parseSan(typed).value, canonical, typed);
   assert.deepEqual(
     dedupeSans([parseSan("ip:2001:DB8::1"), parseSan("ip:2001:db8:0::1")]).map((s) => s.value),
     ["2001:db8::1"],
   );
+  assert.throws(() => parseSan("ip:fe80::1%eth0"), /zone/);
 });
