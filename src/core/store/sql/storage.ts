@@ -246,8 +246,9 @@ export class SqlStorage implements Storage {
       );
     } catch (err) {
       // A role that may not read the summary's tables (granted before they existed) still gets
-      // the index, built from the journal as before schema version 2.
-      if (!/permission denied/i.test((err as Error).message)) throw err;
+      // the index, built from the journal as before schema version 2. Not inside a transaction:
+      // the failed statement has ended it.
+      if (inTransaction || (err as { code?: string }).code !== "ERR_STORE_PERMISSION") throw err;
       return viewOfJournal(Buffer.from(await this.readJournal("index"), "utf8"), name);
     }
   }

@@ -62,23 +62,34 @@ async function fetchChunks(db: SqlClient, generation: string, seqs: readonly num
   for (const r of rows) into.set(r.seq, r.data);
 }
 
-/** The stored summary's view for `parts`, when it is whole; undefined otherwise (the caller builds one). */
-async function storedView(db: SqlClient, generation: string, size: number, chunk: number, parts: readonly IndexPart[]): Promise<IndexView | undefined> {
-  if (size < TRAILER) return undefined;
+/**
+ * The stored summary's view for `parts` when it is whole; else whether it is this release's
+ * (damaged, or built from another generation's journal: to be replaced) or another's (left to
+ * the release that reads it, lest two releases sharing a store rewrite it on every run).
+ */
+async function storedView(
+  db: SqlClient,
+  generation: string,
+  size: number,
+  chunk: number,
+  parts: readonly IndexPart[],
+): Promise<{ view: IndexView } | { ours: boolean }> {
+  if (size < TRAILER) return { ours: true };
   const chunks = new Map<number, Buffer>();
   await fetchChunks(db, generation, chunksOf(size - TRAILER, TRAILER, chunk), chunks);
   const src = chunkSource(size, chunk, chunks);
-  let regions: Array<[number, number]> | undefined;
+  let trailer: Buffer;
   try {
-    regions = regionsOf(readFresh(src, size - TRAILER, TRAILER), size, parts);
+    trailer = readFresh(src, size - TRAILER, TRAILER);
   } catch {
-    return undefined;
+    return { ours: true };
   }
-  if (!regions) return undefined;
+  const regions = regionsOf(trailer, size, parts);
+  if (!regions) return { ours: ofThisFormat(trailer) };
   const needed = [...new Set(regions.flatMap(([from, len]) => chunksOf(from, len, chunk)))];
   await fetchChunks(db, generation, needed, chunks);
-  if (!needed.every((s) => chunks.has(s))) return undefined;
-  return viewOf(src, stampOf(generation));
+  const view = needed.every((s) => chunks.has(s)) ? viewOf(src, stampOf(generation)) : undefined;
+  return view ? { view } : { ours: true };
 }
 
 /** The summary of the journal as it is now, built from its lines. */
@@ -143,13 +154,15 @@ export async function sqlIndexView(
   keep?: (generation: string, summary: Buffer, replace: boolean) => Promise<void>,
 ): Promise<IndexView> {
   const row = await current(db);
-  const stored = row?.size != null && row.chunk != null;
-  if (row && stored) {
-    const view = await storedView(db, row.generation, row.size as number, row.chunk as number, parts);
-    if (view) return view;
+  let replace = false;
+  if (row?.size != null && row.chunk != null) {
+    const found = await storedView(db, row.generation, row.size, row.chunk, parts);
+    if ("view" in found) return found.view;
+    if (!found.ours) keep = undefined;
+    replace = true;
   }
   const { generation, summary } = await builtSummary(db, name);
-  await keep?.(generation, summary, stored && row?.generation === generation);
+  await keep?.(generation, summary, replace && row?.generation === generation);
   return viewOf(memorySource(summary), stampOf(generation)) as IndexView;
 }
 
