@@ -6,7 +6,7 @@
 // because no core module outside store/ knows one.
 import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs";
 import { readFile, stat, unlink } from "node:fs/promises";
-import { fsError } from "./errors.js";
+import { envError, fsError } from "./errors.js";
 
 /** Plain file operations, for the user's own files and scratch directories only (never a store's). */
 export { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
@@ -21,10 +21,11 @@ export async function readOptionalFile(path: string): Promise<Buffer | undefined
     // without blocking and read only when a regular file: a FIFO planted in the web server's
     // directory must not hang the command.
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-    if (!fstatSync(fd).isFile()) throw Object.assign(new Error(`${path} is not a regular file`), { code: "EINVAL" });
+    if (!fstatSync(fd).isFile()) throw envError("ERR_NOT_A_FILE", `${path} is not a regular file`, "replace it with the file mtls publishes there");
     return readFileSync(fd);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    if ((err as { code?: string }).code === "ERR_NOT_A_FILE") throw err;
     throw fsError(err, path, "read");
   } finally {
     if (fd !== undefined) closeSync(fd);

@@ -478,7 +478,7 @@ test("a FIFO planted in the publish directory as a CRL hangs no command: status 
   assert.equal(spawnSync("mkfifo", [crl]).status, 0);
   const status = await mtls(["status", "--json"], { cwd: dir, timeoutMs: 20_000 });
   assert.equal(status.exitCode, 1, status.stdout + status.stderr);
-  assert.match(status.stdout, /intermediate\.crl in the publish directory is unreadable/);
+  assert.match(status.stdout, /intermediate\.crl in the publish directory is not a regular file/);
   const doctor = await mtls(["doctor", "--json"], { cwd: dir, timeoutMs: 20_000 });
   assert.equal(doctor.exitCode, 1, doctor.stdout + doctor.stderr);
   assert.match(doctor.stdout, /intermediate\.crl/);

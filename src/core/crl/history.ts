@@ -51,6 +51,12 @@ export function crlSources(store: StoreReader, publishDir: string | undefined, c
   });
 }
 
+/** Why a file of the publish directory could not be read, as doctor and status say it. */
+function unreadable(err: unknown): string {
+  if ((err as { code?: string }).code === "ERR_NOT_A_FILE") return "not a regular file";
+  return `unreadable (${(err as { cause?: NodeJS.ErrnoException }).cause?.code ?? "error"})`;
+}
+
 async function readDer(at: Where): Promise<Buffer | SeenCrl> {
   try {
     const bytes = await at.read();
@@ -58,8 +64,7 @@ async function readDer(at: Where): Promise<Buffer | SeenCrl> {
   } catch (err) {
     // The publish directory belongs to the web server or gateway as much as to us: a problem
     // there is reported (and repaired by the next publish), never a reason to refuse a change.
-    const code = (err as { cause?: NodeJS.ErrnoException }).cause?.code;
-    if (at.where === "publish") return { ...at, damaged: `unreadable (${code ?? "error"})` };
+    if (at.where === "publish") return { ...at, damaged: unreadable(err) };
     throw err;
   }
 }
@@ -170,8 +175,12 @@ export async function publishDirLag(store: StoreReader, publishDir: string, hist
     [storeKeys.crlBundle, "crl-bundle.pem"],
   ];
   for (const [key, name] of copies) {
-    const [mine, theirs] = await Promise.all([store.get(key).catch(() => undefined), readOptionalFile(join(publishDir, name)).catch(() => undefined)]);
-    if (mine && !theirs?.equals(mine)) out.push({ path: join(publishDir, name), why: theirs ? "not the store's current copy" : "missing" });
+    const [mine, theirs] = await Promise.all([
+      store.get(key).catch(() => undefined),
+      readOptionalFile(join(publishDir, name)).catch((err: unknown) => new Error(unreadable(err))),
+    ]);
+    const why = theirs instanceof Error ? theirs.message : theirs ? "not the store's current copy" : "missing";
+    if (mine && !(Buffer.isBuffer(theirs) && theirs.equals(mine))) out.push({ path: join(publishDir, name), why });
   }
   return out;
 }
