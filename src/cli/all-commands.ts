@@ -42,7 +42,7 @@ import * as serverIssue from "./commands/server/issue.js";
 import * as status from "./commands/status.js";
 import * as storeInit from "./commands/store/init.js";
 import * as storeMigrate from "./commands/store/migrate.js";
-import type { Registry } from "./program.js";
+import { group, type Registry } from "./program.js";
 
 export const ALL_COMMANDS: Registry = {
   demo: (program, ctx) => demo.register(program, ctx),
@@ -72,48 +72,22 @@ export const ALL_COMMANDS: Registry = {
     partnerIdentityRelease.register(partner.command("identity").description("the identities (CN, SANs) a partner owns"), ctx);
   },
   revoke: (program, ctx) => revoke.register(program, ctx),
-  crl(program, ctx, description) {
-    const crl = program.command("crl").description(description);
-    crlPublish.register(crl, ctx);
-    crlShow.register(crl, ctx);
-  },
-  revocation(program, ctx, description) {
-    revocationServe.register(program.command("revocation").description(description), ctx);
-  },
+  crl: group("crl", crlPublish.register, crlShow.register),
+  revocation: group("revocation", revocationServe.register),
   list: (program, ctx) => list.register(program, ctx),
-  cert(program, ctx, description) {
-    certShow.register(program.command("cert").description(description), ctx);
-  },
+  cert: group("cert", certShow.register),
   status: (program, ctx) => status.register(program, ctx),
   audit: (program, ctx) => audit.register(program, ctx),
   doctor: (program, ctx) => doctor.register(program, ctx),
   probe: (program, ctx) => probe.register(program, ctx),
   report: (program, ctx) => report.register(program, ctx),
   notify: (program, ctx) => notify.register(program, ctx),
-  gateway(program, ctx, description) {
-    const gateway = program.command("gateway").description(description);
-    gatewayConfig.register(gateway, ctx);
-    gatewayServe.register(gateway, ctx);
-  },
-  pgp(program, ctx, description) {
-    const pgp = program.command("pgp").description(description);
-    pgpInit.register(pgp, ctx);
-    pgpShow.register(pgp, ctx);
-  },
-  bundle(program, ctx, description) {
-    bundleOpen.register(program.command("bundle").description(description), ctx);
-  },
+  gateway: group("gateway", gatewayConfig.register, gatewayServe.register),
+  pgp: group("pgp", pgpInit.register, pgpShow.register),
+  bundle: group("bundle", bundleOpen.register),
   completion: (program, ctx) => completion.register(program, ctx),
-  p12(program, ctx, description) {
-    p12Create.register(program.command("p12").description(description), ctx);
-  },
-  server(program, ctx, description) {
-    serverIssue.register(program.command("server").description(description), ctx);
-  },
+  p12: group("p12", p12Create.register),
+  server: group("server", serverIssue.register),
   inspect: (program, ctx) => inspect.register(program, ctx),
-  store(program, ctx, description) {
-    const store = program.command("store").description(description);
-    storeInit.register(store, ctx);
-    storeMigrate.register(store, ctx);
-  },
+  store: group("store", storeInit.register, storeMigrate.register),
 };

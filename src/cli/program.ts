@@ -77,6 +77,17 @@ export interface TopCommand {
 export type Register = (program: Command, ctx: CliContext, description: string) => void;
 export type Registry = Readonly<Partial<Record<string, Register>>>;
 
+/** A command's own registration under its parent. */
+type Leaf = (parent: Command, ctx: CliContext) => void;
+
+/** A group of commands (`crl`: publish, show) built from its leaves, in the order of its help. */
+export const group =
+  (name: string, ...leaves: Leaf[]): Register =>
+  (program, ctx, description) => {
+    const g = program.command(name).description(description);
+    for (const leaf of leaves) leaf(g, ctx);
+  };
+
 /** Every top-level command and group, in the order of `mtls --help`. */
 export const TOP_COMMANDS: readonly TopCommand[] = [
   { name: "demo", description: "run the whole partner lifecycle on this machine: CA, two partners, bundle, gateway, probe, offboarding" },

@@ -1,6 +1,6 @@
 import * as caShow from "../commands/ca/show.js";
-import type { Registry } from "../program.js";
+import { group, type Registry } from "../program.js";
 
 export const registry: Registry = {
-  ca: (program, ctx, description) => caShow.register(program.command("ca").description(description), ctx),
+  ca: group("ca", caShow.register),
 };

@@ -1,6 +1,6 @@
 import * as crlPublish from "../commands/crl/publish.js";
-import type { Registry } from "../program.js";
+import { group, type Registry } from "../program.js";
 
 export const registry: Registry = {
-  crl: (program, ctx, description) => crlPublish.register(program.command("crl").description(description), ctx),
+  crl: group("crl", crlPublish.register),
 };

@@ -1,6 +1,6 @@
 import * as crlShow from "../commands/crl/show.js";
-import type { Registry } from "../program.js";
+import { group, type Registry } from "../program.js";
 
 export const registry: Registry = {
-  crl: (program, ctx, description) => crlShow.register(program.command("crl").description(description), ctx),
+  crl: group("crl", crlShow.register),
 };

@@ -1,6 +1,6 @@
 import * as partnerIssue from "../commands/partner/issue.js";
-import type { Registry } from "../program.js";
+import { group, type Registry } from "../program.js";
 
 export const registry: Registry = {
-  partner: (program, ctx, description) => partnerIssue.register(program.command("partner").description(description), ctx),
+  partner: group("partner", partnerIssue.register),
 };
