@@ -22,6 +22,8 @@ import type { SqlClient } from "./pg.js";
 const CHUNK = 1 << 20;
 /** Chunks per INSERT statement when a summary is stored (their hex text is twice their size). */
 const PER_INSERT = 4;
+/** Chunks per SELECT when a reader fetches them. */
+const PER_FETCH = 8;
 
 const stampOf = (generation: string) => `database index generation ${generation}`;
 
@@ -52,14 +54,16 @@ function chunkSource(size: number, chunk: number, chunks: ReadonlyMap<number, Bu
 
 async function fetchChunks(db: SqlClient, generation: string, seqs: readonly number[], into: Map<number, Buffer>): Promise<void> {
   const missing = seqs.filter((s) => !into.has(s));
-  if (!missing.length) return;
-  // In the text format (hex): pg's protocol reader decodes every field as UTF-8 text, which the
-  // binary format's bytes would not survive.
-  const rows = await db.query<{ seq: number; data: Buffer }>(
-    "SELECT seq, data FROM mtls.index_summary_chunks WHERE generation = $1::bigint AND seq = ANY($2::int[])",
-    [generation, missing],
-  );
-  for (const r of rows) into.set(r.seq, r.data);
+  // As base64 text: pg's protocol reader decodes every field as UTF-8 text, which the binary
+  // format's bytes would not survive, and bytea's own text form (hex) is twice their size. A few
+  // chunks per statement, so that the text of only those is alive at once.
+  for (let i = 0; i < missing.length; i += PER_FETCH) {
+    const rows = await db.query<{ seq: number; data: string }>(
+      "SELECT seq, encode(data, 'base64') AS data FROM mtls.index_summary_chunks WHERE generation = $1::bigint AND seq = ANY($2::int[])",
+      [generation, missing.slice(i, i + PER_FETCH)],
+    );
+    for (const r of rows) into.set(r.seq, Buffer.from(r.data, "base64"));
+  }
 }
 
 /**
