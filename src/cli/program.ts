@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, Option } from "commander";
 import type { CliContext, GlobalOptions } from "./context.js";
-import { bareVersion, commandWords } from "./routes.js";
+import { bareVersion, scanArgv } from "./routes.js";
 import { commitCommandStore, openCommandStore } from "./store-session.js";
 
 /** mtls's own package.json, found from wherever this module runs (dist/src/… or dist/bundle/). */
@@ -58,8 +58,9 @@ export function guessCommand(program: Command, argv: string[]): string {
  * completion, which read the whole tree); "" for a bare --version; undefined otherwise.
  */
 export function invokedCommand(argv: readonly string[]): string | undefined {
-  const [first] = commandWords(argv, 1);
-  if (first === undefined) return bareVersion(argv) ? "" : undefined;
+  const scan = scanArgv(argv);
+  const [first] = scan.words;
+  if (first === undefined) return bareVersion(scan) ? "" : undefined;
   return TOP_COMMANDS.some((t) => t.name === first) && first !== "completion" ? first : undefined;
 }
 

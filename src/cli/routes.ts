@@ -6,32 +6,37 @@
 /** Global options that take a value: the word after them is not a command. */
 const VALUE_OPTIONS = new Set(["--pki", "--store", "--store-password-file"]);
 
-/** The command words of argv (node, script, …), the first `max` of them: options and their values skipped, none after `--`. */
-export function commandWords(argv: readonly string[], max: number): string[] {
-  const words: string[] = [];
-  const args = argv.slice(2);
-  for (let i = 0; i < args.length && words.length < max; i++) {
-    const a = args[i] as string;
-    if (a === "--") break;
-    if (!a.startsWith("-")) words.push(a);
-    else if (VALUE_OPTIONS.has(a)) i++;
-  }
-  return words;
+/** What argv holds, as commander will read it, up to a `--`. */
+interface ArgvScan {
+  /** The command words: options and their values skipped. */
+  words: string[];
+  /** How many command words precede the first help option (-h, --help, or a cluster with h: -qh); -1 without one. */
+  helpAt: number;
+  version: boolean;
+  /** Whether argv has a `--`: what follows it is an argument, whatever it looks like. */
+  dashdash: boolean;
 }
 
-/** Whether argv asks for the top-level help: a help option and no command word. */
-export function topHelp(argv: readonly string[]): boolean {
+export function scanArgv(argv: readonly string[]): ArgvScan {
+  const out: ArgvScan = { words: [], helpAt: -1, version: false, dashdash: false };
   const args = argv.slice(2);
-  const before = args.includes("--") ? args.slice(0, args.indexOf("--")) : args;
-  return commandWords(argv, 1).length === 0 && before.some((a) => a === "-h" || a === "--help");
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    if (a === "--") {
+      out.dashdash = true;
+      break;
+    }
+    if (!a.startsWith("-")) out.words.push(a);
+    else if (VALUE_OPTIONS.has(a)) i++;
+    // commander splits a cluster of short options: -qh is -q -h.
+    else if (out.helpAt < 0 && (a === "--help" || /^-[a-zA-Z]*h[a-zA-Z]*$/.test(a))) out.helpAt = out.words.length;
+    else if (a === "--version" || a === "-V") out.version = true;
+  }
+  return out;
 }
 
 /** Whether argv asks for the version and nothing else. */
-export function bareVersion(argv: readonly string[]): boolean {
-  const args = argv.slice(2);
-  if (args.includes("--")) return false;
-  return commandWords(argv, 1).length === 0 && args.some((a) => a === "-V" || a === "--version") && !args.some((a) => a === "-h" || a === "--help");
-}
+export const bareVersion = (s: ArgvScan): boolean => !s.dashdash && s.words.length === 0 && s.version && s.helpAt < 0;
 
 /**
  * The commands with a bundle of their own: the read-only ones scripts and CI call, and the
@@ -62,31 +67,18 @@ export type Route = (typeof ROUTES)[number];
 /** The file a route's bundle is built to, beside main.js. */
 export const routeFile = (route: Route): string => `cmd-${route.replace(/^--/, "").replace(" ", "-")}.js`;
 
-/** Whether a help option comes before the `n`-th command word: commander then shows the help of the command above it. */
-function helpBefore(argv: readonly string[], n: number): boolean {
-  let seen = 0;
-  const args = argv.slice(2);
-  for (let i = 0; i < args.length && seen < n; i++) {
-    const a = args[i] as string;
-    if (a === "--") return false;
-    if (a === "--help" || /^-[a-zA-Z]*h[a-zA-Z]*$/.test(a)) return true; // -h, or -qh: commander splits a cluster
-    if (!a.startsWith("-")) seen++;
-    else if (VALUE_OPTIONS.has(a)) i++;
-  }
-  return false;
-}
-
 /**
  * The route argv takes: its first two command words, else its first, else the top-level help or
  * a bare --version; undefined for the full bundle. A help option before a route's last word asks
  * for the help of the group above it, which only the full bundle has whole (`partner -h list`).
  */
 export function routeOf(argv: readonly string[]): Route | undefined {
-  const words = commandWords(argv, 2);
+  const scan = scanArgv(argv);
+  const [first, second] = scan.words;
   const known = (r: string) => (ROUTES as readonly string[]).includes(r) && !r.startsWith("--");
-  const two = words.join(" ");
-  if (words.length === 2 && known(two)) return helpBefore(argv, 2) ? undefined : (two as Route);
-  if (words.length > 0) return known(words[0] as string) && !helpBefore(argv, 1) ? (words[0] as Route) : undefined;
-  if (topHelp(argv)) return "--help";
-  return bareVersion(argv) ? "--version" : undefined;
+  const helpBefore = (n: number) => scan.helpAt >= 0 && scan.helpAt < n;
+  if (second !== undefined && known(`${first} ${second}`)) return helpBefore(2) ? undefined : (`${first} ${second}` as Route);
+  if (first !== undefined) return known(first) && !helpBefore(1) ? (first as Route) : undefined;
+  if (scan.helpAt === 0) return "--help";
+  return bareVersion(scan) ? "--version" : undefined;
 }

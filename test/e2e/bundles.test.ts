@@ -65,6 +65,9 @@ test("every route's bundle answers as the full bundle does: results, help, usage
     ["-h", "list"],
     ["partner", "list", "-h"],
     ["partner", "-qh", "list"],
+    ["-qh"],
+    ["-Vh"],
+    ["--", "list"],
     ["crl", "--json", "-yqh", "show"],
   ];
   const routed = new Set<string>();
