@@ -10,19 +10,26 @@ import { json, mtls, tempDir } from "../helpers/run.js";
 
 const skip = pgSkipReason();
 const pg = fileCluster();
+let stores = 0;
 
-test("#21 the database keeps the index summary for the next reader, never for another generation of the journal", { skip }, async (t) => {
+/** A database store with an unencrypted CA, its run options, and issuing from a CSR made for each partner. */
+async function storeWithCa(t: Parameters<typeof tempDir>[0]) {
   const dir = await tempDir(t);
   const c = await pg();
-  const s = await c.newStore("summary1");
+  const s = await c.newStore(`summary${++stores}`);
   const o = { cwd: dir, env: { PGPASSWORD: s.password, MTLS_STORE: s.url } };
   assert.equal((await mtls(["ca", "init", "--name", "Summary", "--insecure-no-passphrase", "-q"], o)).exitCode, 0);
-  const issue = async (id: string) => {
+  const issue = async (id: string, run = o) => {
     await makeCsr(dir, id);
-    const r = await mtls(["partner", "issue", id, "--csr", `${id}.csr`, "--json"], o);
-    assert.equal(r.exitCode, 0, r.stderr);
+    const r = await mtls(["partner", "issue", id, "--csr", `${id}.csr`, "--json"], run);
+    assert.equal(r.exitCode, 0, r.stdout + r.stderr);
     return json(r).result.serial as string;
   };
+  return { dir, c, s, o, issue };
+}
+
+test("#21 the database keeps the index summary for the next reader, never for another generation of the journal", { skip }, async (t) => {
+  const { c, s, o, issue } = await storeWithCa(t);
   const generation = async () => Number((await c.sql("SELECT generation FROM mtls.index_generation", [], s.db))[0]?.generation);
   const stored = async () => (await c.sql("SELECT generation FROM mtls.index_summaries", [], s.db)).map((r) => Number(r.generation));
   const serialsListed = async () => {
@@ -67,17 +74,11 @@ test("#21 the database keeps the index summary for the next reader, never for an
 test("#21 a kept summary filed under the current generation but made from another is never read: doctor names it, the next reader replaces it", {
   skip,
 }, async (t) => {
-  const dir = await tempDir(t);
-  const c = await pg();
-  const s = await c.newStore("summary2");
-  const o = { cwd: dir, env: { PGPASSWORD: s.password, MTLS_STORE: s.url } };
-  assert.equal((await mtls(["ca", "init", "--name", "Summary", "--insecure-no-passphrase", "-q"], o)).exitCode, 0);
-  await makeCsr(dir, "alpha");
-  assert.equal((await mtls(["partner", "issue", "alpha", "--csr", "alpha.csr", "-q"], o)).exitCode, 0);
+  const { c, s, o, issue } = await storeWithCa(t);
+  await issue("alpha");
   assert.equal((await mtls(["list"], o)).exitCode, 0);
   const [{ generation: old } = {}] = await c.sql("SELECT generation FROM mtls.index_summaries", [], s.db);
-  await makeCsr(dir, "beta");
-  assert.equal((await mtls(["partner", "issue", "beta", "--csr", "beta.csr", "-q"], o)).exitCode, 0);
+  await issue("beta");
   assert.equal((await mtls(["doctor", "--json"], o)).exitCode, 0, "a stale summary is no problem");
   // The previous generation's summary, copied as the current one's.
   await c.sql(
@@ -104,13 +105,8 @@ test("#21 a kept summary filed under the current generation but made from anothe
 });
 
 test("#21 list reads the kept summary, not the journal: one edited in place is what list shows until doctor names it", { skip }, async (t) => {
-  const dir = await tempDir(t);
-  const c = await pg();
-  const s = await c.newStore("summary3");
-  const o = { cwd: dir, env: { PGPASSWORD: s.password, MTLS_STORE: s.url } };
-  assert.equal((await mtls(["ca", "init", "--name", "Summary", "--insecure-no-passphrase", "-q"], o)).exitCode, 0);
-  await makeCsr(dir, "alpha");
-  assert.equal((await mtls(["partner", "issue", "alpha", "--csr", "alpha.csr", "-q"], o)).exitCode, 0);
+  const { c, s, o, issue } = await storeWithCa(t);
+  await issue("alpha");
   assert.match((await mtls(["list", "--no-color"], o)).stdout, /\balpha\b/);
   // Every "alpha" in the kept chunks becomes "alphz"; the journal and the generation stay.
   await c.sql(
@@ -128,13 +124,8 @@ test("#21 list reads the kept summary, not the journal: one edited in place is w
 });
 
 test("#21 a database of schema version 1 is upgraded on first use: its journal gets a generation and list keeps a summary", { skip }, async (t) => {
-  const dir = await tempDir(t);
-  const c = await pg();
-  const s = await c.newStore("summary4");
-  const o = { cwd: dir, env: { PGPASSWORD: s.password, MTLS_STORE: s.url } };
-  assert.equal((await mtls(["ca", "init", "--name", "Summary", "--insecure-no-passphrase", "-q"], o)).exitCode, 0);
-  await makeCsr(dir, "alpha");
-  assert.equal((await mtls(["partner", "issue", "alpha", "--csr", "alpha.csr", "-q"], o)).exitCode, 0);
+  const { c, s, o, issue } = await storeWithCa(t);
+  await issue("alpha");
   // What a version 1 database is: without version 2's tables, functions and triggers.
   await c.sql(
     "DROP TABLE mtls.index_summary_chunks, mtls.index_summaries, mtls.index_generation; DROP FUNCTION mtls.index_lines_changed, mtls.index_lines_updated, mtls.index_lines_truncated CASCADE; DELETE FROM mtls.schema_version WHERE version = 2",
@@ -146,30 +137,24 @@ test("#21 a database of schema version 1 is upgraded on first use: its journal g
   assert.equal((json(listed).result.certificates as unknown[]).length, 1);
   assert.equal((await c.sql("SELECT max(version)::int AS v FROM mtls.schema_version", [], s.db))[0]?.v, 2);
   assert.equal((await c.sql("SELECT count(*)::int AS n FROM mtls.index_summaries", [], s.db))[0]?.n, 1);
-  await makeCsr(dir, "beta");
-  assert.equal((await mtls(["partner", "issue", "beta", "--csr", "beta.csr", "-q"], o)).exitCode, 0);
+  await issue("beta");
   assert.equal((json(await mtls(["list", "--json"], o)).result.certificates as unknown[]).length, 2, "the upgraded journal's triggers raise its generation");
 });
 
 test("#21 a role granted the store's tables before version 2 still issues (the triggers run as the owner) and lists (from the journal)", {
   skip,
 }, async (t) => {
-  const dir = await tempDir(t);
-  const c = await pg();
-  const s = await c.newStore("summary5");
-  const owner = { cwd: dir, env: { PGPASSWORD: s.password, MTLS_STORE: s.url } };
-  assert.equal((await mtls(["ca", "init", "--name", "Summary", "--insecure-no-passphrase", "-q"], owner)).exitCode, 0);
+  const { c, s, o: owner, issue } = await storeWithCa(t);
+  const role = `${s.user}_op`;
   // An operator's role with the version 1 tables only, as granted before the upgrade.
-  await c.sql("CREATE ROLE summary5_op LOGIN PASSWORD 'op-password-5'");
+  await c.sql(`CREATE ROLE ${role} LOGIN PASSWORD 'op-password-5'`);
   await c.sql(
-    "GRANT USAGE ON SCHEMA mtls TO summary5_op; GRANT SELECT, INSERT, UPDATE, DELETE ON mtls.store, mtls.files, mtls.journal_lines, mtls.journal_files, mtls.certificates, mtls.revocations, mtls.crl_numbers, mtls.audit, mtls.schema_version TO summary5_op",
+    `GRANT USAGE ON SCHEMA mtls TO ${role}; GRANT SELECT, INSERT, UPDATE, DELETE ON mtls.store, mtls.files, mtls.journal_lines, mtls.journal_files, mtls.certificates, mtls.revocations, mtls.crl_numbers, mtls.audit, mtls.schema_version TO ${role}`,
     [],
     s.db,
   );
-  const op = { cwd: dir, env: { PGPASSWORD: "op-password-5", MTLS_STORE: s.url.replace("summary5@", "summary5_op@") } };
-  await makeCsr(dir, "alpha");
-  const issued = await mtls(["partner", "issue", "alpha", "--csr", "alpha.csr", "--json"], op);
-  assert.equal(issued.exitCode, 0, issued.stdout + issued.stderr);
+  const op = { cwd: owner.cwd, env: { PGPASSWORD: "op-password-5", MTLS_STORE: s.url.replace(`${s.user}@`, `${role}@`) } };
+  await issue("alpha", op);
   const before = Number((await c.sql("SELECT generation FROM mtls.index_generation", [], s.db))[0]?.generation);
   assert.ok(before > 0, "the trigger raised the generation for a role that may not write it");
   const listed = await mtls(["list", "--json"], op);
