@@ -117,21 +117,18 @@ export type LockState = { held: false } | { held: true; stale: boolean; info?: L
 export async function lockState(lockPath: string): Promise<LockState> {
   let held = await readLock(lockPath);
   // A holder that released its lock and exited between the read and the check of its pid looks
-  // dead: its lock is only stale if it is still the one at the path (else read the new one).
-  for (let again = await reread(lockPath, held); held && again !== held; again = await reread(lockPath, held)) held = again;
+  // dead: its lock is only stale if it is still the one at the path (else judge what is there now).
+  while (held && isStale(held)) {
+    const now = await readLock(lockPath);
+    if (now?.ino === held.ino) break;
+    held = now;
+  }
   if (!held) return { held: false };
   return {
     held: true,
     stale: isStale(held),
     ...(held.info && typeof held.info.pid === "number" && typeof held.info.host === "string" ? { info: held.info } : {}),
   };
-}
-
-/** `held` when it is live or still the lock at the path; otherwise what is there now (undefined: nothing). */
-async function reread(lockPath: string, held: HeldLock | undefined): Promise<HeldLock | undefined> {
-  if (!held || !isStale(held)) return held;
-  const now = await readLock(lockPath);
-  return now && now.ino === held.ino ? held : now;
 }
 
 /**
