@@ -132,7 +132,7 @@ const PASSPHRASE_ATTEMPTS = 3;
 async function askCaPassphrase(ctx: CliContext, pki: Pki): Promise<string> {
   // A progress line may be on screen without a newline: the prompt starts on a line of its own.
   ctx.out.progress("");
-  const core = await loadCore(() => import("../core/ca/passphrase-check.js"));
+  const core = await import("../core/ca/passphrase-check.js");
   for (let attempt = 1; ; attempt++) {
     const passphrase = await ctx.prompt.password("CA key passphrase:");
     if (await core.verifyCaPassphrase(pki, passphrase)) return passphrase;
@@ -173,21 +173,12 @@ export function actor(): string {
 }
 
 /**
- * Loads one core module and what it imports, not the whole core (whole-core.ts): a command's
- * bundle holds what it calls, so `mtls list` does not parse the probe, the bundle code or the
- * CA code (#21).
- */
-export function loadCore<T>(load: () => Promise<T>): Promise<T> {
-  return load();
-}
-
-/**
  * The session of a command that writes, like openSession, with the session module alone: the
  * command loads the core module it calls, not the whole core (#21: the core's index brings in
  * every module, the gateway and demo servers' http and https among them, ~20 ms).
  */
 export async function openWriteSession(ctx: CliContext, opts: PassphraseOpts): Promise<Pki> {
-  const { openPki } = await loadCore(() => import("../core/session.js"));
+  const { openPki } = await import("../core/session.js");
   return openPkiOf(ctx, openPki, opts, {});
 }
 
@@ -196,7 +187,7 @@ export async function openWriteSession(ctx: CliContext, opts: PassphraseOpts): P
  * since it runs no transaction. Loads the session module alone, not the whole core (#21).
  */
 export async function openReadSession(ctx: CliContext, o: { clock?: boolean } = {}): Promise<Pki> {
-  const { openPki } = await loadCore(() => import("../core/session.js"));
+  const { openPki } = await import("../core/session.js");
   return openPkiOf(ctx, openPki, undefined, o);
 }
 

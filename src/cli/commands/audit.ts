@@ -4,7 +4,7 @@ import { Exit } from "../../core/errors.js";
 import type { AuditRecord } from "../../core/index.js";
 import { parseDuration } from "../../core/time.js";
 import type { CliContext } from "../context.js";
-import { examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../flags.js";
+import { examplesHelp, exitCodesHelp, openReadSession } from "../flags.js";
 import { type Styles, table } from "../output.js";
 
 export interface AuditOptions {
@@ -19,7 +19,7 @@ export type AuditVerifyResult = AuditQueryResult["verification"];
 
 /** `mtls audit`, in-process: the matching records and the chain's verdict (the CLI exits 1 when it is broken). */
 export async function runAudit(ctx: CliContext, opts: AuditOptions): Promise<AuditQueryResult> {
-  const core = await loadCore(() => import("../../core/audit/audit.js"));
+  const core = await import("../../core/audit/audit.js");
   const since = opts.since
     ? /^\d+(\.\d+)?\s*[smhdw]?$/i.test(opts.since)
       ? new Date(ctx.now().getTime() - parseDuration(opts.since, "--since"))
@@ -34,7 +34,7 @@ export async function runAudit(ctx: CliContext, opts: AuditOptions): Promise<Aud
 
 /** `mtls audit verify`, in-process: the hash chain's verdict, naming the first bad line. */
 export async function runAuditVerify(ctx: CliContext): Promise<AuditVerifyResult> {
-  const core = await loadCore(() => import("../../core/audit/audit.js"));
+  const core = await import("../../core/audit/audit.js");
   return (await core.queryAudit(await openReadSession(ctx))).verification;
 }
 

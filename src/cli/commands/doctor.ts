@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { Exit } from "../../core/errors.js";
 import type { DoctorResult } from "../../core/index.js";
 import type { CliContext } from "../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, openWriteSession, type PassphraseOpts } from "../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openWriteSession, type PassphraseOpts } from "../flags.js";
 import type { Styles } from "../output.js";
 
 function render(r: DoctorResult, s: Styles): string {
@@ -36,6 +36,6 @@ export function register(parent: Command, ctx: CliContext): void {
 /** `mtls doctor`, in-process: every check's structured problems (fixed ones marked with `fix`). */
 export async function runDoctorCommand(ctx: CliContext, opts: PassphraseOpts & { fix?: boolean }): Promise<DoctorResult> {
   const pki = await openWriteSession(ctx, opts);
-  const core = await loadCore(() => import("../../core/doctor/doctor.js"));
+  const core = await import("../../core/doctor/doctor.js");
   return core.runDoctor(pki, { fix: Boolean(opts.fix) });
 }

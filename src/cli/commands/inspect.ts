@@ -4,7 +4,7 @@ import type { InspectResult } from "../../core/index.js";
 import { INPUT_LIMITS, passphraseFromFile } from "../../core/input.js";
 import { parseDuration } from "../../core/time.js";
 import type { CliContext } from "../context.js";
-import { examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../flags.js";
+import { examplesHelp, exitCodesHelp, openReadSession } from "../flags.js";
 import { renderInspect } from "../inspect-render.js";
 
 interface Opts {
@@ -26,7 +26,7 @@ export interface InspectOptions extends Opts {
  * --strict). The PKI is consulted when there is one; it is required only when --pki or MTLS_PKI names it.
  */
 export async function runInspect(ctx: CliContext, opts: InspectOptions): Promise<InspectResult> {
-  const core = await loadCore(() => import("../../core/inspect/inspect.js"));
+  const core = await import("../../core/inspect/inspect.js");
   const explicitPki = ctx.io.argv.some((a) => a === "--pki" || a.startsWith("--pki=")) || Boolean(ctx.env.MTLS_PKI);
   // Raw bytes, refused when not UTF-8 rather than altered (#13); an empty PKCS#12 password is valid.
   const password = opts.passwordFile

@@ -3,7 +3,7 @@ import type { CertStatus, CertTable, ListResult } from "../../core/inventory/lis
 import type { PieceAssembler } from "../../core/store/summary-pieces.js";
 import { parseDuration } from "../../core/time.js";
 import type { CliContext } from "../context.js";
-import { examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../flags.js";
+import { examplesHelp, exitCodesHelp, openReadSession } from "../flags.js";
 import type { Styles } from "../output.js";
 
 export interface ListOptions {
@@ -15,14 +15,14 @@ export interface ListOptions {
 
 /** `mtls list`, in-process: the filters as the command line spells them. */
 export async function runList(ctx: CliContext, opts: ListOptions): Promise<ListResult> {
-  const core = await loadCore(() => import("../../core/inventory/list.js"));
+  const core = await import("../../core/inventory/list.js");
   return core.listCertificates(await openReadSession(ctx), listParams(opts, core.parseStatus));
 }
 
 /** The same selection as the table shows it, from the index summary's cells (#21). */
 export async function runListTable(ctx: CliContext, opts: ListOptions): Promise<{ certificates: CertTable; warnDays: number; pieces: PieceMaker }> {
-  const core = await loadCore(() => import("../../core/inventory/list.js"));
-  const { PieceAssembler } = await loadCore(() => import("../../core/store/summary-pieces.js"));
+  const core = await import("../../core/inventory/list.js");
+  const { PieceAssembler } = await import("../../core/store/summary-pieces.js");
   const listed = await core.listCertificateTable(await openReadSession(ctx), listParams(opts, core.parseStatus));
   return { ...listed, pieces: (read, total) => new PieceAssembler(read, total) };
 }
@@ -31,7 +31,7 @@ type PieceMaker = (...a: ConstructorParameters<typeof PieceAssembler>) => PieceA
 
 /** `list --json`: the same records as runList, each read from the index as the document is written (#21). */
 async function runListStreamed(ctx: CliContext, opts: ListOptions) {
-  const core = await loadCore(() => import("../../core/inventory/list.js"));
+  const core = await import("../../core/inventory/list.js");
   return core.streamCertificates(await openReadSession(ctx), listParams(opts, core.parseStatus));
 }
 

@@ -1,7 +1,7 @@
 import { type Command, Option } from "commander";
 import type { RevokeResult } from "../../core/index.js";
 import type { CliContext } from "../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, openWriteSession, type PassphraseOpts, REASONS } from "../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openWriteSession, type PassphraseOpts, REASONS } from "../flags.js";
 import { renderRevoked } from "../render.js";
 
 interface Opts extends PassphraseOpts {
@@ -20,7 +20,7 @@ export interface RevokeOptions extends PassphraseOpts {
 /** `mtls revoke`, in-process: confirms (or takes --yes from the context), revokes, returns what the CLI prints. */
 export async function runRevoke(ctx: CliContext, opts: RevokeOptions): Promise<RevokeResult> {
   const pki = await openWriteSession(ctx, opts);
-  const core = await loadCore(() => import("../../core/revoke/revoke.js"));
+  const core = await import("../../core/revoke/revoke.js");
   const reason = core.parseReason(opts.reason ?? "unspecified");
   await ctx.prompt.confirmOrYes(`Revoke certificate ${opts.serial} (${reason})? This cannot be undone.`, ctx.globals.yes);
   return core.revokeCertificate(pki, {

@@ -3,7 +3,7 @@ import { Exit } from "../../core/errors.js";
 import type { StatusResult } from "../../core/index.js";
 import { parseDuration } from "../../core/time.js";
 import type { CliContext } from "../context.js";
-import { examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../flags.js";
+import { examplesHelp, exitCodesHelp, openReadSession } from "../flags.js";
 import { type Styles, table } from "../output.js";
 
 export interface StatusOptions {
@@ -15,7 +15,7 @@ export interface StatusOptions {
 
 /** `mtls status`, in-process: the verdict (the CLI exits 1 when it is not healthy). */
 export async function runStatus(ctx: CliContext, opts: StatusOptions): Promise<StatusResult> {
-  const core = await loadCore(() => import("../../core/status/status.js"));
+  const core = await import("../../core/status/status.js");
   const d = (v: string | undefined, flag: string) => (v ? parseDuration(v, flag) : undefined);
   const warnWithinMs = d(opts.warnWithin, "--warn-within");
   const caWarnWithinMs = d(opts.caWarnWithin ?? "90d", "--ca-warn-within");

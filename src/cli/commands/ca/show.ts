@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { ShowCaResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
-import { examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../../flags.js";
+import { examplesHelp, exitCodesHelp, openReadSession } from "../../flags.js";
 import { fields, type Styles } from "../../output.js";
 
 function render(r: ShowCaResult, s: Styles): string {
@@ -52,6 +52,6 @@ export function register(parent: Command, ctx: CliContext): void {
 
 /** `mtls ca show`, in-process. */
 export async function runCaShow(ctx: CliContext): Promise<ShowCaResult> {
-  const core = await loadCore(() => import("../../../core/ca/show.js"));
+  const core = await import("../../../core/ca/show.js");
   return core.showCa(await openReadSession(ctx));
 }

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { CliContext } from "../../context.js";
-import { examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../../flags.js";
+import { examplesHelp, exitCodesHelp, openReadSession } from "../../flags.js";
 
 export function register(parent: Command, ctx: CliContext): void {
   parent
@@ -27,6 +27,6 @@ export function register(parent: Command, ctx: CliContext): void {
 
 /** `mtls cert show`, in-process. */
 export async function runCertShow(ctx: CliContext, opts: { serial: string; chain?: boolean }) {
-  const core = await loadCore(() => import("../../../core/inventory/cert.js"));
+  const core = await import("../../../core/inventory/cert.js");
   return core.showCertificate(await openReadSession(ctx), opts);
 }

@@ -3,7 +3,7 @@ import { Exit } from "../../../core/errors.js";
 import type { HookResult, PublishResult } from "../../../core/index.js";
 import { parseDuration } from "../../../core/time.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, openWriteSession, type PassphraseOpts } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openWriteSession, type PassphraseOpts } from "../../flags.js";
 import { renderPublished } from "../../render.js";
 
 export interface CrlPublishOptions extends PassphraseOpts {
@@ -25,7 +25,7 @@ export type CrlPublishResult = PublishResult & { hook?: HookResult };
  */
 export async function runCrlPublish(ctx: CliContext, opts: CrlPublishOptions): Promise<CrlPublishResult> {
   const pki = await openWriteSession(ctx, opts);
-  const [core, hooks] = await Promise.all([loadCore(() => import("../../../core/crl/publish.js")), loadCore(() => import("../../../core/hooks.js"))]);
+  const [core, hooks] = await Promise.all([import("../../../core/crl/publish.js"), import("../../../core/hooks.js")]);
   const validityDays = opts.validity ? parseDuration(opts.validity, "--validity") / 86_400_000 : undefined;
   // Checked before anything is signed: a hook that cannot run must not follow a publication.
   const hook = opts.hook ? hooks.splitCommand(opts.hook, "--then") : undefined;

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { CrlDetails } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
-import { examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../../flags.js";
+import { examplesHelp, exitCodesHelp, openReadSession } from "../../flags.js";
 import { fields, type Styles, table } from "../../output.js";
 
 function render(r: { crls: CrlDetails[] }, s: Styles): string {
@@ -40,6 +40,6 @@ export function register(parent: Command, ctx: CliContext): void {
 
 /** `mtls crl show`, in-process. */
 export async function runCrlShow(ctx: CliContext): Promise<{ crls: CrlDetails[] }> {
-  const core = await loadCore(() => import("../../../core/crl/show.js"));
+  const core = await import("../../../core/crl/show.js");
   return core.showCrls(await openReadSession(ctx));
 }

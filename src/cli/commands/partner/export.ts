@@ -3,7 +3,7 @@ import type { ExportedBundle } from "../../../core/bundle/export.js";
 import { usageError } from "../../../core/errors.js";
 import type { P12FileResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, loadCore, openWriteSession, type PassphraseOpts } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, openWriteSession, type PassphraseOpts } from "../../flags.js";
 import {
   addP12PasswordOptions,
   checkP12PasswordDestination,
@@ -83,7 +83,7 @@ export interface PartnerExportOptions extends Omit<Opts, "format" | "encrypt"> {
 /** `mtls partner export` (a delivery bundle), in-process: the bundle written, encrypted and signed unless told otherwise. */
 export async function runPartnerExport(ctx: CliContext, opts: PartnerExportOptions): Promise<ExportedBundle> {
   const pki = await openWriteSession(ctx, opts);
-  const core = await loadCore(() => import("../../../core/bundle/export.js"));
+  const core = await import("../../../core/bundle/export.js");
   refuseUnusedP12Options(opts, false, "--format p12");
   if (opts.key || opts.keyPassphraseFile || opts.p12)
     throw usageError("ERR_USAGE", "--key, --key-passphrase-file and --p12 apply only to --format p12", "add --format p12");
@@ -104,7 +104,7 @@ export async function runPartnerExport(ctx: CliContext, opts: PartnerExportOptio
  */
 export async function runPartnerExportP12(ctx: CliContext, opts: PartnerExportOptions): Promise<P12FileResult> {
   const pki = await openWriteSession(ctx, opts);
-  const [core, p12] = await Promise.all([loadCore(() => import("../../../core/p12/export.js")), loadCore(() => import("../../../core/p12/p12.js"))]);
+  const [core, p12] = await Promise.all([import("../../../core/p12/export.js"), import("../../../core/p12/p12.js")]);
   if (!opts.key)
     throw usageError(
       "ERR_USAGE",

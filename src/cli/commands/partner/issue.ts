@@ -4,7 +4,7 @@ import { Exit, usageError } from "../../../core/errors.js";
 import type { IssueResult } from "../../../core/index.js";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, loadCore, openWriteSession, type PassphraseOpts, parseDays } from "../../flags.js";
+import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, openWriteSession, type PassphraseOpts, parseDays } from "../../flags.js";
 import { fields, type Styles, table } from "../../output.js";
 import {
   addP12PasswordOptions,
@@ -177,10 +177,10 @@ export async function runIssue(ctx: CliContext, opts: IssueOptions): Promise<Iss
 /** What issuing one certificate calls, from the modules that hold it. */
 async function loadIssueCore() {
   const [issue, keys, sans, p12] = await Promise.all([
-    loadCore(() => import("../../../core/issue/issue.js")),
-    loadCore(() => import("../../../core/keys.js")),
-    loadCore(() => import("../../../core/sans.js")),
-    loadCore(() => import("../../../core/p12/p12.js")),
+    import("../../../core/issue/issue.js"),
+    import("../../../core/keys.js"),
+    import("../../../core/sans.js"),
+    import("../../../core/p12/p12.js"),
   ]);
   return { issuePartnerCert: issue.issuePartnerCert, parseKeyType: keys.parseKeyType, parseSan: sans.parseSan, parseP12Profile: p12.parseP12Profile };
 }
@@ -189,7 +189,7 @@ type BatchResult = Awaited<ReturnType<typeof import("../../../core/issue/batch.j
 
 /** `mtls partner issue --batch <file>`, in-process: every line's outcome (the CLI exits 1 when one failed). */
 export async function runIssueBatch(ctx: CliContext, opts: IssueOptions & { batch: string }): Promise<BatchResult> {
-  const core = await loadCore(() => import("../../../core/issue/batch.js"));
+  const core = await import("../../../core/issue/batch.js");
   if (opts.partnerId || opts.csr || opts.generate)
     throw usageError("ERR_USAGE", "--batch takes every request from its file", "drop <partner-id>, --csr and --generate");
   const file = ctx.resolvePath(opts.batch);

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { CliContext } from "../../context.js";
-import { examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../../flags.js";
+import { examplesHelp, exitCodesHelp, openReadSession } from "../../flags.js";
 import { type Styles, table } from "../../output.js";
 
 function stateText(state: string | undefined, s: Styles): string {
@@ -36,6 +36,6 @@ export function register(parent: Command, ctx: CliContext): void {
 
 /** `mtls partner list`, in-process. */
 export async function runPartnerList(ctx: CliContext) {
-  const core = await loadCore(() => import("../../../core/partners/partners.js"));
+  const core = await import("../../../core/partners/partners.js");
   return core.listPartners(await openReadSession(ctx));
 }

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { CliContext } from "../../context.js";
-import { examplesHelp, exitCodesHelp, loadCore, openReadSession } from "../../flags.js";
+import { examplesHelp, exitCodesHelp, openReadSession } from "../../flags.js";
 import { fields, table } from "../../output.js";
 import { gnupgAlgorithmName } from "../../pgp-names.js";
 
@@ -45,6 +45,6 @@ export function register(parent: Command, ctx: CliContext): void {
 
 /** `mtls partner show`, in-process. */
 export async function runPartnerShow(ctx: CliContext, opts: { partnerId: string }) {
-  const core = await loadCore(() => import("../../../core/partners/partners.js"));
+  const core = await import("../../../core/partners/partners.js");
   return core.showPartner(await openReadSession(ctx), { partnerId: opts.partnerId });
 }
