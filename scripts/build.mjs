@@ -195,8 +195,8 @@ for (const name of (await readdir(new URL("../dist/bundle/", import.meta.url))).
 await writeFile(new URL("../dist/bundle/package.json", import.meta.url), '{ "type": "commonjs" }\n');
 
 // The code caches ship with the bundles: the first run of each writes its cache (bin/mtls.js),
-// here `--help` main.js's, which compiles commander and every command's definition, then the
-// training below every route's. Another Node version rejects them and writes its own on its
+// here `mtls help` main.js's (the help word is not routed), which compiles commander and every
+// command's definition, then the training below every route's. Another Node version rejects them and writes its own on its
 // first run, where it can.
 const bin = new URL("../bin/mtls.js", import.meta.url).pathname;
 const mtls = (args, o = {}) => {
@@ -204,7 +204,7 @@ const mtls = (args, o = {}) => {
   if (r.status !== 0) throw new Error(`bin/mtls.js ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
   return r.stdout;
 };
-mtls(["--help"]);
+mtls(["help"]);
 await trainCodeCache();
 
 /**
