@@ -5,7 +5,7 @@ import { type CertInfo, isSignedBy, parseCertificate } from "../cert.js";
 import { unjournaled } from "../crl/history.js";
 import { describePublicKey } from "../keys.js";
 import { pemOrDer } from "../pem.js";
-import { canonicalSan, formatSan, parseSan } from "../sans.js";
+import { formatSan, parseSan } from "../sans.js";
 import { type CertRecord, REVOCATION_REASONS, type RevocationReason } from "../store/index-file.js";
 import { journalFile, storeKeys } from "../store/keys.js";
 import { packHoldsWhole } from "../store/pack.js";
@@ -21,7 +21,7 @@ const journaled = (ctx: DoctorContext) => new Set(ctx.journal.entries.map((e) =>
 /** A recorded SAN as the certificate's reader prints it: records before parseSan's canonical form kept an address as typed. */
 function canonicalSanText(text: string): string {
   try {
-    return formatSan(canonicalSan(parseSan(text)));
+    return formatSan(parseSan(text));
   } catch {
     return text;
   }

@@ -7,7 +7,7 @@
 // (`partner identity release`, recorded in partners.json). Building the map is one pass over the
 // index in memory (measured: 100,000 records in well under a second, next to the index parse itself).
 import { conflictError } from "../errors.js";
-import { ipVersion } from "../ip.js";
+import { canonicalIp, ipVersion } from "../ip.js";
 import type { PreparedRequest } from "../issue/issue.js";
 import { commonNamesFromText } from "../name.js";
 import type { CertRecord } from "../store/index-file.js";
@@ -28,7 +28,7 @@ export interface Identity {
 export function identityKey(value: string): string {
   const v = value.trim().toLowerCase();
   // One IPv6 address has many spellings (::1, 0:0::1): compare the canonical one.
-  if (v.includes(":") && !v.includes("/") && ipVersion(v) === 6) return new URL(`http://[${v}]/`).hostname.slice(1, -1);
+  if (v.includes(":") && !v.includes("/") && ipVersion(v) === 6) return canonicalIp(v);
   return v;
 }
 
