@@ -30,7 +30,7 @@ import { type SummaryParts, summaryParts } from "./summary-build.js";
 import { extendSummary } from "./summary-extend.js";
 
 /** This machine's byte order, as os.endianness() names it, without loading node:os (#21). */
-const endianness = (): "BE" | "LE" => (new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? "LE" : "BE");
+const ENDIANNESS = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? "LE" : "BE";
 
 /** What status needs of a certificate record (and, from the journal, where its line is). */
 export type IndexRow = Pick<
@@ -231,20 +231,9 @@ export interface JournalFacts {
 
 /** The trailer line naming the journal version and the sections' sizes. */
 function trailerOf(stamp: string, n: number, lens: Lens, widths: readonly number[], facts: JournalFacts): Buffer {
-  const line = [
-    FORMAT,
-    stamp,
-    n,
-    lens.json,
-    lens.partners,
-    lens.status,
-    lens.cells,
-    widths.join(","),
-    facts.covered,
-    facts.lines,
-    facts.hash,
-    endianness(),
-  ].join("\t");
+  const line = [FORMAT, stamp, n, lens.json, lens.partners, lens.status, lens.cells, widths.join(","), facts.covered, facts.lines, facts.hash, ENDIANNESS].join(
+    "\t",
+  );
   return Buffer.from(`${line.padEnd(TRAILER - 1, " ")}\n`, "latin1");
 }
 
@@ -256,16 +245,16 @@ export interface Trailer {
   facts: JournalFacts;
 }
 
+const trailerFields = (t: Buffer): string[] => t.toString("latin1").trimEnd().split("\t");
+const ourFormat = (f: readonly string[]): boolean => f[0] === FORMAT && f[f.length - 1] === ENDIANNESS;
+
 /** Whether a trailer is of this release's format and this machine's byte order (whatever it says besides). */
-export function ofThisFormat(t: Buffer): boolean {
-  const f = t.toString("latin1").trimEnd().split("\t");
-  return f[0] === FORMAT && f[f.length - 1] === endianness();
-}
+export const ofThisFormat = (t: Buffer): boolean => ourFormat(trailerFields(t));
 
 /** The trailer's counts when it is this format's, for journal version `stamp` (any, when undefined) and a file of `size` bytes. */
 export function readTrailer(t: Buffer, stamp: string | undefined, size: number): Trailer | undefined {
-  const f = t.toString("latin1").trimEnd().split("\t");
-  if (f.length !== 12 || f[0] !== FORMAT || (stamp !== undefined && f[1] !== stamp) || f[11] !== endianness()) return undefined;
+  const f = trailerFields(t);
+  if (f.length !== 12 || !ourFormat(f) || (stamp !== undefined && f[1] !== stamp)) return undefined;
   const [n, json, partners, status, cells] = f.slice(2, 7).map(Number) as [number, number, number, number, number];
   const lens = { json, partners, status, cells };
   const widths = (f[7] as string).split(",").map(Number);
