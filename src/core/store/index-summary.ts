@@ -423,6 +423,29 @@ export function viewOfJournal(journal: Buffer, name: string): IndexView {
   return viewOf(memorySource(summaryInMemory(journal, name, "memory")), "memory") as IndexView;
 }
 
+/**
+ * A new file at `tmp` (never one planted there), written front to back by `write` through the
+ * `put` it is given: its descriptor, or undefined when `write` gives up (false). The file is
+ * removed again when writing fails or gives up.
+ */
+export function writeNewFile(tmp: string, write: (put: (b: Buffer) => void) => boolean): number | undefined {
+  const fd = openSync(tmp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+  let done = false;
+  try {
+    let at = 0;
+    done = write((b) => {
+      for (let n = 0; n < b.length; ) n += writeSync(fd, b, n, b.length - n, at + n);
+      at += b.length;
+    });
+    return done ? fd : undefined;
+  } finally {
+    if (!done) {
+      closeSync(fd);
+      unlinkSync(tmp);
+    }
+  }
+}
+
 const tempNameOf = (path: string) => join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
 
 /**
@@ -440,24 +463,14 @@ function buildFile(path: string, journal: Buffer, name: string, stamp: string, s
     // A directory that takes no file: built anew below, which finds out the same way.
   }
   const tmp = tempNameOf(path);
-  let fd: number;
   try {
-    fd = openSync(tmp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
-  } catch {
-    return undefined;
-  }
-  try {
-    let at = 0;
-    const put = (b: Buffer) => {
-      for (let n = 0; n < b.length; ) n += writeSync(fd, b, n, b.length - n, at + n);
-      at += b.length;
-    };
-    writeSummaryParts(summaryParts(journal, name, put), stamp, put);
-    return { fd, tmp };
+    const fd = writeNewFile(tmp, (put) => {
+      writeSummaryParts(summaryParts(journal, name, put), stamp, put);
+      return true;
+    });
+    return fd === undefined ? undefined : { fd, tmp };
   } catch (err) {
-    closeSync(fd);
-    unlinkSync(tmp);
-    if ((err as NodeJS.ErrnoException).code && (err as { name?: string }).name !== "MtlsError") return undefined; // a full disk
+    if ((err as NodeJS.ErrnoException).code && (err as { name?: string }).name !== "MtlsError") return undefined; // no file here: read-only, full
     throw err;
   }
 }

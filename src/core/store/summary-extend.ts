@@ -7,7 +7,7 @@
 // column, is left to a full rebuild. The result is byte for byte the summary a rebuild would
 // write (doctor compares exactly that).
 import { createHash } from "node:crypto";
-import { closeSync, constants, fstatSync, openSync, type Stats, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, type Stats } from "node:fs";
 import {
   fileSource,
   type IndexRow,
@@ -18,6 +18,7 @@ import {
   TRAILER,
   type Trailer,
   viewOf,
+  writeNewFile,
   writeSummaryParts,
 } from "./index-summary.js";
 import { countLines, isRotating, partsOfRows, type SummaryParts } from "./summary-build.js";
@@ -105,13 +106,7 @@ function writeExtended(
   tmp: string,
   x: { base: SummaryParts; rows: IndexRow[]; journal: Buffer; facts: SummaryParts["facts"]; stamp: string },
 ): number | undefined {
-  const fd = openSync(tmp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
-  try {
-    let at = 0;
-    const put = (b: Buffer) => {
-      for (let n = 0; n < b.length; ) n += writeSync(fd, b, n, b.length - n, at + n);
-      at += b.length;
-    };
+  return writeNewFile(tmp, (put) => {
     const src = fileSource(old.fd, x.base.jsonLength);
     const chunk = Buffer.allocUnsafeSlow(4 << 20);
     for (let from = 0; from < x.base.jsonLength; from += chunk.length) {
@@ -120,16 +115,8 @@ function writeExtended(
       put(chunk.subarray(0, len));
     }
     const parts = partsOfRows(x.rows, x.journal, put, x.base);
-    if (!parts) {
-      closeSync(fd);
-      unlinkSync(tmp);
-      return undefined;
-    }
+    if (!parts) return false;
     writeSummaryParts({ ...parts, facts: x.facts }, x.stamp, put);
-    return fd;
-  } catch (err) {
-    closeSync(fd);
-    unlinkSync(tmp);
-    throw err;
-  }
+    return true;
+  });
 }
