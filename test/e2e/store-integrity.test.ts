@@ -483,3 +483,23 @@ test("a FIFO planted in the publish directory as a CRL hangs no command: status 
   assert.equal(doctor.exitCode, 1, doctor.stdout + doctor.stderr);
   assert.match(doctor.stdout, /intermediate\.crl/);
 });
+
+test("a partner record filed under another name or with a damaged time is a damaged partners.json, named by doctor; no command exits 70", async (t) => {
+  const dir = await cloneFixture(t, await fixture());
+  const path = join(dir, "pki/partners.json");
+  const text = await readFile(path, "utf8");
+  for (const [what, damaged, why] of [
+    ["id", text.replace('"id": "alpha"', '"id": "al<ha"'), '\\"id\\" is \\"al<ha\\", not its key'],
+    ["createdAt", text.replace(/"createdAt": "(\d{4})-/, '"createdAt": "$1x'), '\\"createdAt\\" is not a time'],
+  ] as const) {
+    assert.notEqual(damaged, text, what);
+    await writeFile(path, damaged);
+    const doctor = await mtls(["doctor", "--json"], { cwd: dir });
+    assert.equal(doctor.exitCode, 1, `${what}: ${doctor.stdout}`);
+    assert.ok(doctor.stdout.includes("partners.json") && doctor.stdout.includes(why), `${what}: ${doctor.stdout}`);
+    const list = await mtls(["partner", "list", "--json"], { cwd: dir });
+    assert.equal(list.exitCode, 5, `${what}: ${list.stdout}`);
+  }
+  await writeFile(path, text);
+  assert.equal((await mtls(["doctor", "--json"], { cwd: dir })).exitCode, 0);
+});

@@ -14,7 +14,7 @@ test("#13: the partner registry knows only its own ids, __proto__ included", asy
   const path = join(dir, "partners.json");
   const empty = await readPartners(path);
   for (const id of ["constructor", "toString", "hasOwnProperty", "__proto__", "valueOf"]) assert.equal(empty.partners[id], undefined, id);
-  for (const id of ["constructor", "__proto__"]) empty.partners[id] = { id, createdAt: "t", updatedAt: "t" };
+  for (const id of ["constructor", "__proto__"]) empty.partners[id] = { id, createdAt: "2026-01-01T00:00:00Z", updatedAt: "2026-01-01T00:00:00Z" };
   await writeFile(path, serializePartners(empty));
   const back = await readPartners(path);
   assert.deepEqual(Object.keys(back.partners).sort(), ["__proto__", "constructor"]);

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { compareNames } from "../collate.js";
 import { fsError } from "../errors.js";
-import { corruptError, isObject } from "./records.js";
+import { checkPartnerRecord, corruptError, isObject } from "./records.js";
 
 export interface PartnerRecord {
   id: string;
@@ -58,13 +58,8 @@ export function parsePartners(text: string, path: string): PartnerRegistry {
   }
   if (!isObject(reg) || !isObject(reg.partners)) throw corruptError(path, undefined, 'no "partners" object');
   for (const [id, r] of Object.entries(reg.partners)) {
-    const bad = !isObject(r)
-      ? "not an object"
-      : typeof r.id !== "string"
-        ? '"id" is not a string'
-        : r.pgp !== undefined && (!isObject(r.pgp) || typeof r.pgp.keyFile !== "string" || typeof r.pgp.fingerprint !== "string")
-          ? '"pgp" is not a key record'
-          : undefined;
+    // The id is the key it is filed under: a record under another name is damage, not a partner.
+    const bad = !isObject(r) ? "not an object" : (checkPartnerRecord(r) ?? (r.id !== id ? `"id" is ${JSON.stringify(r.id)}, not its key` : undefined));
     if (bad) throw corruptError(path, undefined, `partner ${JSON.stringify(id)}: ${bad}`);
   }
   // JSON.parse makes "__proto__" an own key; copying by entries keeps it one.

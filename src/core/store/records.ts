@@ -37,6 +37,17 @@ export const checkCertRecord: Check = (v) =>
     ["status", (x) => x === "valid" || x === "revoked", '"valid" or "revoked"'],
   ]);
 
+const optional = (ok: (x: unknown) => boolean) => (x: unknown) => x === undefined || ok(x);
+
+export const checkPartnerRecord: Check = (v) =>
+  firstBad(v, [
+    ["id", str, "a partner id"],
+    ["createdAt", time, "a time"],
+    ["updatedAt", time, "a time"],
+    ["offboardedAt", optional(time), "a time"],
+    ["pgp", optional((x) => isObject(x) && typeof x.keyFile === "string" && typeof x.fingerprint === "string"), "a key record"],
+  ]);
+
 export const checkRevocation: Check = (v) =>
   firstBad(v, [
     ["serial", hex, "a hex serial"],
