@@ -170,7 +170,8 @@ class Session implements Pki {
 }
 
 class StagedTx implements Tx {
-  private readonly puts = new Map<string, Uint8Array>();
+  /** Kept as given: a batch stages thousands of texts that are seldom read back (#21). */
+  private readonly puts = new Map<string, string | Uint8Array>();
   /** This transaction's own journal edits, so that its reads see them. */
   private readonly journalEdits = new Map<JournalName, { rewritten?: string; appended: string }>();
   private readonly entries: AuditEntry[] = [];
@@ -192,12 +193,17 @@ class StagedTx implements Tx {
     return this.configRead;
   }
 
+  private staged(key: string): Uint8Array | undefined {
+    const data = this.puts.get(key);
+    return typeof data === "string" ? Buffer.from(data) : data;
+  }
+
   async get(key: string): Promise<Uint8Array | undefined> {
-    return this.puts.get(key) ?? this.storage.get(key);
+    return this.staged(key) ?? this.storage.get(key);
   }
 
   async getSecret(key: string): Promise<Uint8Array | undefined> {
-    return this.puts.get(key) ?? this.storage.getSecret(key);
+    return this.staged(key) ?? this.storage.getSecret(key);
   }
 
   async list(prefix: string): Promise<string[]> {
@@ -216,7 +222,7 @@ class StagedTx implements Tx {
   }
 
   put(key: string, data: string | Uint8Array, opts?: PutOptions): this {
-    this.puts.set(key, typeof data === "string" ? Buffer.from(data) : data);
+    this.puts.set(key, data);
     this.inner.put(key, data, opts);
     return this;
   }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createPrivateKey, generateKeyPairSync } from "node:crypto";
 import test from "node:test";
-import { oid, time, uint } from "../../src/core/der.js";
+import { oid, readOid, readTlv, seq, time, tlv, uint } from "../../src/core/der.js";
 import { decryptKeyPem, describePublicKey, encryptPkcs8, generateKeyPairDer } from "../../src/core/keys.js";
 import { decodePemBlocks, encodePem, pemOrDer } from "../../src/core/pem.js";
 
@@ -13,6 +13,35 @@ test("DER: INTEGER sign byte and minimal form, OID arcs, UTCTime/GeneralizedTime
   assert.equal(time(new Date("2049-12-31T23:59:59Z")).toString("latin1").slice(2), "491231235959Z");
   assert.equal(time(new Date("2050-01-01T00:00:00Z")).toString("latin1").slice(2), "20500101000000Z");
   assert.equal(time(new Date("2050-01-01T00:00:00Z"))[0], 0x18);
+});
+
+test("DER: lengths at every size boundary, content in order", () => {
+  for (const n of [0, 1, 127, 128, 255, 256, 65535, 65536, 70000]) {
+    const body = Buffer.alloc(n, 0xab);
+    const el = tlv(0x04, body);
+    const t = readTlv(el, 0);
+    assert.equal(t.end, el.length, `length ${n}`);
+    assert.equal(t.end - t.start, n, `length ${n}`);
+    const header = n < 128 ? [n] : n < 256 ? [0x81, n] : n < 65536 ? [0x82, n >> 8, n & 0xff] : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
+    assert.deepEqual([...el.subarray(1, t.start)], header, `length ${n}`);
+  }
+  assert.equal(seq(Buffer.from([1]), Buffer.alloc(0), Buffer.from([2, 3])).toString("hex"), "3003010203");
+});
+
+test("DER: OID arcs of any size read back exactly, past 2^53 too", () => {
+  const uuidArc = (2n ** 128n - 1n).toString();
+  for (const dotted of [
+    "2.5.4.3",
+    "1.2.840.113549.1.1.11",
+    `2.25.${uuidArc}`,
+    "1.3.35184372088831.35184372088832",
+    "1.3.9007199254740993",
+    "2.999.3",
+    `2.${2n ** 60n}`,
+  ]) {
+    const enc = oid(dotted);
+    assert.equal(readOid(enc, readTlv(enc, 0)), dotted);
+  }
 });
 
 test("PEM: trailing newline, blocks in order, label checked", () => {
