@@ -154,20 +154,42 @@ test("a read from outside a transaction of the same process never sees its uncom
   // A server's request handler, bound to the context outside any transaction.
   const fromOutside = AsyncLocalStorage.bind((key: string) => st.get(key));
   let seen: Promise<Uint8Array | undefined> | undefined;
-  st.setDurableStep((_what, key) => {
-    // Queued between the transaction's statements: after its first row, before the put that fails.
-    if (key === "crl/taken.txt") seen = fromOutside("crl/phantom.txt");
+  st.setDurableStep((what) => {
+    // Between the transaction's statements: its rows are written, the audit append is next.
+    if (what !== "append") return;
+    seen = fromOutside("crl/phantom.txt");
+    throw new Error("stopped before the append");
   });
   await assert.rejects(
     pki.transact("test.fail", async (tx) => {
       tx.put("crl/phantom.txt", "never committed");
-      tx.put("crl/taken.txt", "second", { exclusive: true });
+      tx.audit({ action: "doctor.fix", outcome: "ok" });
     }),
-    /already exists/,
+    /stopped before the append/,
   );
   st.setDurableStep(undefined);
   assert.ok(seen, "the read ran during the commit");
   assert.equal(await seen, undefined);
   assert.equal(await st.get("crl/phantom.txt"), undefined);
+});
+
+test("#21 a key that exists fails the statement that writes many blobs: the first taken key is named, and nothing is written", { skip }, async (t) => {
+  const { st, pki } = await storeWith(t, "crl/taken.txt", "first");
+  await assert.rejects(
+    pki.transact("test.fail", async (tx) => {
+      tx.put("crl/before.txt", "a", { exclusive: true });
+      tx.put("crl/taken.txt", "second", { exclusive: true });
+      tx.put("crl/after.txt", "b", { exclusive: true });
+      tx.put("crl/replaced.txt", "c");
+    }),
+    /crl\/taken\.txt already exists/,
+  );
+  for (const key of ["crl/before.txt", "crl/after.txt", "crl/replaced.txt"]) assert.equal(await st.get(key), undefined, key);
   assert.equal(Buffer.from((await st.get("crl/taken.txt")) as Uint8Array).toString(), "first");
+  // The same key staged twice: the last put wins, as it did one statement at a time.
+  await pki.transact("test.twice", async (tx) => {
+    tx.put("crl/twice.txt", "one", { exclusive: true });
+    tx.put("crl/twice.txt", "two");
+  });
+  assert.equal(Buffer.from((await st.get("crl/twice.txt")) as Uint8Array).toString(), "two");
 });
