@@ -176,14 +176,26 @@ export async function importSigningKey(text: string, keyPassphrase: string | und
 }
 
 async function unlock(text: string, passphrase: () => Promise<string>, what: string): Promise<OpenPgp.PrivateKey> {
+  return (await beginUnlock(text, passphrase, what)).key;
+}
+
+/**
+ * Starts unlocking an armored private key, sealed with a passphrase or not. When this resolves,
+ * the seal's PBKDF2 runs in the thread pool; `key` follows once openpgp has loaded. The load takes
+ * the main thread for ~25 ms, so the KDF must be started first for the two to overlap (#21).
+ */
+async function beginUnlock(text: string, passphrase: () => Promise<string>, what: string): Promise<{ key: Promise<OpenPgp.PrivateKey> }> {
   const sealed = text.includes(`-----BEGIN ${SEALED_PGP_LABEL}-----`);
-  // PBKDF2 runs in the thread pool while openpgp loads on the main thread (#21).
   const opening = sealed
-    ? passphrase().then((pw) =>
-        openPbes2(text, SEALED_PGP_LABEL, pw, what, (b) => b.subarray(0, ARMORED_PRIVATE.length).toString("latin1") === ARMORED_PRIVATE),
-      )
+    ? openPbes2(text, SEALED_PGP_LABEL, await passphrase(), what, (b) => b.subarray(0, ARMORED_PRIVATE.length).toString("latin1") === ARMORED_PRIVATE)
     : undefined;
-  opening?.catch(() => {}); // awaited below; this only keeps it from counting as unhandled meanwhile
+  opening?.catch(() => {}); // awaited in readUnlocked; this only keeps it from counting as unhandled meanwhile
+  const key = readUnlocked(text, opening, passphrase, what);
+  key.catch(() => {}); // the caller awaits it (or has failed already for another reason)
+  return { key };
+}
+
+async function readUnlocked(text: string, opening: Promise<Buffer> | undefined, passphrase: () => Promise<string>, what: string): Promise<OpenPgp.PrivateKey> {
   const lib = await pgp();
   const armored = opening ? (await opening).toString("utf8") : text;
   let key: OpenPgp.PrivateKey;
@@ -201,17 +213,16 @@ async function unlock(text: string, passphrase: () => Promise<string>, what: str
   }
 }
 
-/** Encrypts to the recipient and signs with the home party's key; binary or ASCII-armored. */
 /**
- * Starts unlocking the home party's signing key (PBKDF2, in the thread pool) so that the work
- * before encryptAndSign overlaps it; hand the result to encryptAndSign as `signerKey` (#21).
+ * Starts unlocking the home party's signing key; resolves once its PBKDF2 runs in the thread pool,
+ * so that the work before encryptAndSign (openpgp's load among it) overlaps it. Hand `key` to
+ * encryptAndSign as `signerKey` (#21).
  */
-export function startUnlock(signerArmored: string, passphrase: () => Promise<string>): Promise<OpenPgp.PrivateKey> {
-  const key = unlock(signerArmored, passphrase, "the home party's signing key");
-  key.catch(() => {}); // the caller awaits it (or has failed already for another reason)
-  return key;
+export function startUnlock(signerArmored: string, passphrase: () => Promise<string>): Promise<{ key: Promise<OpenPgp.PrivateKey> }> {
+  return beginUnlock(signerArmored, passphrase, "the home party's signing key");
 }
 
+/** Encrypts to the recipient and signs with the home party's key; binary or ASCII-armored. */
 export async function encryptAndSign(p: {
   data: Uint8Array;
   filename: string;
