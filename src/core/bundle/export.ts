@@ -1,4 +1,3 @@
-import type * as OpenPgp from "openpgp";
 import { type CaCerts, chainCertsOf, issuerIdOf, loadCaCerts, readCertFile } from "../ca/material.js";
 import { certChainPem } from "../ca/trust.js";
 import { conflictError, inputError } from "../errors.js";
@@ -12,7 +11,7 @@ import { exists, writeFileAtomic } from "../user-files.js";
 import { type BundleInput, buildBundleZip, type Manifest } from "./bundle.js";
 import { ensureSigningKey, type HomeSigningKey, noPassphrase } from "./home-key.js";
 import { checkStagedPartnerKey, readPinnedPartnerKey } from "./partner-key.js";
-import { encryptAndSign, startUnlock } from "./pgp.js";
+import { encryptAndSign, startUnlock, type UnlockedKey } from "./pgp.js";
 
 export interface DeliveredBundle {
   path: string;
@@ -50,7 +49,7 @@ export interface DeliverParams {
 export interface EarlySigner {
   signer: Promise<HomeSigningKey | undefined>;
   /** Resolves once the key's KDF runs in the thread pool; `key` is the unlocked key. */
-  unlocking: Promise<{ key: Promise<OpenPgp.PrivateKey> } | undefined>;
+  unlocking: Promise<{ key: Promise<UnlockedKey> } | undefined>;
 }
 
 /**

@@ -213,12 +213,15 @@ async function readUnlocked(text: string, opening: Promise<Buffer> | undefined, 
   }
 }
 
+/** An unlocked private key, as encryptAndSign takes it. */
+export type UnlockedKey = OpenPgp.PrivateKey;
+
 /**
  * Starts unlocking the home party's signing key; resolves once its PBKDF2 runs in the thread pool,
  * so that the work before encryptAndSign (openpgp's load among it) overlaps it. Hand `key` to
  * encryptAndSign as `signerKey` (#21).
  */
-export function startUnlock(signerArmored: string, passphrase: () => Promise<string>): Promise<{ key: Promise<OpenPgp.PrivateKey> }> {
+export function startUnlock(signerArmored: string, passphrase: () => Promise<string>): Promise<{ key: Promise<UnlockedKey> }> {
   return beginUnlock(signerArmored, passphrase, "the home party's signing key");
 }
 
