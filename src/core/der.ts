@@ -65,6 +65,8 @@ function encodeOid(dotted: string): Buffer {
   return tlv(0x06, Buffer.from(out));
 }
 
+const ZERO = Buffer.from([0]);
+
 /** A non-negative INTEGER from a hex string or a number (minimal encoding, sign byte when needed). */
 export function uint(value: string | number | bigint): Buffer {
   let hex = typeof value === "string" ? value : BigInt(value).toString(16);
@@ -76,8 +78,6 @@ export function uint(value: string | number | bigint): Buffer {
   if (b.length === 0) b = Buffer.from([0]);
   return (b[0] as number) & 0x80 ? tlvOf(0x02, [ZERO, b]) : tlv(0x02, b);
 }
-
-const ZERO = Buffer.from([0]);
 
 const pad2 = (n: number) => String(n).padStart(2, "0");
 

@@ -32,7 +32,7 @@ const CONFIG = {
 
 /** A fresh store holding config.json and one more blob, and its session. */
 async function storeWith(t: TestContext, key: string, data: string) {
-  const { make } = await storage();
+  const { c, s, make } = await storage();
   const st = make();
   t.after(() => st.close());
   const pki = await openPki(st, { actor: "tester@host", now: new Date("2026-12-06T12:00:00Z") });
@@ -40,7 +40,9 @@ async function storeWith(t: TestContext, key: string, data: string) {
     tx.put("config.json", `${JSON.stringify(CONFIG)}\n`);
     tx.put(key, data);
   });
-  return { st, pki };
+  /** Every row of the store's files table, directories included. */
+  const rows = async () => (await c.sql("SELECT path, is_dir FROM mtls.files ORDER BY path", [], s.db)).map((r) => `${r.path}${r.is_dir ? "/" : ""}`);
+  return { st, pki, rows };
 }
 
 test("#16 SqlStorage: pki.transact commits blobs, journal lines and chained audit records together, or nothing", { skip }, async (t) => {
@@ -173,23 +175,55 @@ test("a read from outside a transaction of the same process never sees its uncom
   assert.equal(await st.get("crl/phantom.txt"), undefined);
 });
 
-test("#21 a key that exists fails the statement that writes many blobs: the first taken key is named, and nothing is written", { skip }, async (t) => {
-  const { st, pki } = await storeWith(t, "crl/taken.txt", "first");
+test("#21 blobs written many to a statement: a taken key fails the commit, named first in staging order, and nothing is written", { skip }, async (t) => {
+  const { st, pki, rows } = await storeWith(t, "crl/taken.txt", "first");
+  await pki.transact("test.second", async (tx) => tx.put("crl/later.txt", "first"));
+  const before = await rows();
   await assert.rejects(
     pki.transact("test.fail", async (tx) => {
-      tx.put("crl/before.txt", "a", { exclusive: true });
+      tx.put("fresh/before.txt", "a", { exclusive: true });
       tx.put("crl/taken.txt", "second", { exclusive: true });
-      tx.put("crl/after.txt", "b", { exclusive: true });
-      tx.put("crl/replaced.txt", "c");
+      tx.put("crl/later.txt", "second", { exclusive: true });
+      tx.put("fresh/after.txt", "b", { exclusive: true });
     }),
     /crl\/taken\.txt already exists/,
   );
-  for (const key of ["crl/before.txt", "crl/after.txt", "crl/replaced.txt"]) assert.equal(await st.get(key), undefined, key);
+  // The directory row and the files the statements had written are rolled back with the rest.
+  assert.deepEqual(await rows(), before);
   assert.equal(Buffer.from((await st.get("crl/taken.txt")) as Uint8Array).toString(), "first");
-  // The same key staged twice: the last put wins, as it did one statement at a time.
+});
+
+test("#21 a key staged twice in one transaction: the last put wins, and an exclusive put after any other is refused", { skip }, async (t) => {
+  const { st, pki } = await storeWith(t, "crl/base.txt", "base");
+  const text = async (key: string) => Buffer.from((await st.get(key)) as Uint8Array).toString();
   await pki.transact("test.twice", async (tx) => {
-    tx.put("crl/twice.txt", "one", { exclusive: true });
-    tx.put("crl/twice.txt", "two");
+    tx.put("crl/one.txt", "one", { exclusive: true });
+    tx.put("crl/one.txt", "two");
+    tx.put("crl/replaced.txt", "one");
+    tx.put("crl/replaced.txt", "two");
   });
-  assert.equal(Buffer.from((await st.get("crl/twice.txt")) as Uint8Array).toString(), "two");
+  assert.equal(await text("crl/one.txt"), "two");
+  assert.equal(await text("crl/replaced.txt"), "two");
+  for (const [first, second] of [
+    [{}, { exclusive: true }],
+    [{ exclusive: true }, { exclusive: true }],
+  ]) {
+    await assert.rejects(
+      pki.transact("test.twice", async (tx) => {
+        tx.put("crl/new.txt", "one", first);
+        tx.put("crl/new.txt", "two", second);
+      }),
+      /crl\/new\.txt already exists/,
+    );
+    assert.equal(await st.get("crl/new.txt"), undefined);
+  }
+});
+
+test("#21 a file put where the store has a directory is refused as taken, and the directory keeps its files", { skip }, async (t) => {
+  const { st, pki } = await storeWith(t, "crl/inner/x.txt", "x");
+  await assert.rejects(
+    pki.transact("test.dir", async (tx) => tx.put("crl/inner", "not a directory")),
+    /crl\/inner already exists/,
+  );
+  assert.equal(Buffer.from((await st.get("crl/inner/x.txt")) as Uint8Array).toString(), "x");
 });

@@ -26,6 +26,11 @@ test("DER: lengths at every size boundary, content in order", () => {
     assert.deepEqual([...el.subarray(1, t.start)], header, `length ${n}`);
   }
   assert.equal(seq(Buffer.from([1]), Buffer.alloc(0), Buffer.from([2, 3])).toString("hex"), "3003010203");
+  // An element holds a copy of its content, never a view of the caller's bytes.
+  const content = Buffer.from([7, 7]);
+  const el = tlv(0x04, content);
+  content.fill(0);
+  assert.equal(el.toString("hex"), "04020707");
 });
 
 test("DER: OID arcs of any size read back exactly, past 2^53 too", () => {
@@ -42,6 +47,10 @@ test("DER: OID arcs of any size read back exactly, past 2^53 too", () => {
     const enc = oid(dotted);
     assert.equal(readOid(enc, readTlv(enc, 0)), dotted);
   }
+  // What the reader always made of an empty OID and of a last arc cut short: "0.0", the cut arc dropped.
+  assert.equal(readOid(Buffer.from("0600", "hex"), readTlv(Buffer.from("0600", "hex"), 0)), "0.0");
+  const cut = Buffer.from("06022a86", "hex");
+  assert.equal(readOid(cut, readTlv(cut, 0)), "1.2");
 });
 
 test("PEM: trailing newline, blocks in order, label checked", () => {

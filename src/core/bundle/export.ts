@@ -11,7 +11,7 @@ import { exists, writeFileAtomic } from "../user-files.js";
 import { type BundleInput, buildBundleZip, type Manifest } from "./bundle.js";
 import { ensureSigningKey, type HomeSigningKey, noPassphrase } from "./home-key.js";
 import { checkStagedPartnerKey, readPinnedPartnerKey } from "./partner-key.js";
-import { encryptAndSign, startUnlock, type UnlockedKey } from "./pgp.js";
+import { encryptAndSign, startUnlock } from "./pgp.js";
 
 export interface DeliveredBundle {
   path: string;
@@ -41,30 +41,6 @@ export interface DeliverParams {
   now: Date;
   /** The recipient key, when it is being registered in the same commit (onboarding). */
   recipientArmored?: string;
-  /** The stored signing key with its unlock under way, when the caller started it (startSigning). */
-  early?: EarlySigner;
-}
-
-/** The home party's stored signing key (none when the store has none yet), its unlock started. */
-export interface EarlySigner {
-  signer: Promise<HomeSigningKey | undefined>;
-  /** Resolves once the key's KDF runs in the thread pool; `key` is the unlocked key. */
-  unlocking: Promise<{ key: Promise<UnlockedKey> } | undefined>;
-}
-
-/**
- * Starts unlocking the signing key a delivery signs with: `signer` when the caller has it, else
- * the stored one. Its PBKDF2 runs in the thread pool meanwhile (#21). A store without a key gets
- * one from deliverBundle, which creates it only after the recipient's key is checked.
- */
-export function startSigning(pki: Pki, signer?: HomeSigningKey): EarlySigner {
-  const passphrase = pki.passphrase ?? noPassphrase;
-  const found = signer ? Promise.resolve(signer) : pki.config().then((c) => (c.delivery ? ensureSigningKey(pki, pki.now) : undefined));
-  const unlocking = found.then((s) => (s ? startUnlock(s.privateArmored, passphrase) : undefined));
-  // Both are awaited by deliverBundle, unless an earlier step fails first.
-  found.catch(() => {});
-  unlocking.catch(() => {});
-  return { signer: found, unlocking };
 }
 
 /** What is never delivered: a private key in the clear, an encrypted bundle without a recipient key. */
@@ -91,18 +67,26 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
   // With a signing key on file (nothing to create), its PBKDF2 unlock starts now and runs in the
   // thread pool while the recipient key is checked and the zip is built (#21).
   const passphrase = p.pki.passphrase ?? noPassphrase;
-  const early = p.encrypt && p.partner.pgp ? (p.early ?? startSigning(p.pki, p.signer)) : undefined;
-  // Reading the recipient's key loads openpgp, which holds the main thread for ~25 ms: with a
-  // passphrase nobody is asked for, the KDF goes to the thread pool first (what fails here is
-  // reported where it is awaited below, after the recipient's key is checked).
-  if (early && p.pki.passphrase?.unattended) await early.unlocking.catch(() => {});
+  const early =
+    p.encrypt && p.partner.pgp
+      ? p.signer
+        ? Promise.resolve(p.signer)
+        : p.pki.config().then((c) => (c.delivery ? ensureSigningKey(p.pki, p.now) : undefined))
+      : undefined;
+  const earlyKey = early?.then((s) => (s ? startUnlock(s.privateArmored, passphrase) : undefined));
+  early?.catch(() => {}); // both are awaited below, unless an earlier step fails first
+  earlyKey?.catch(() => {});
+  // Reading the recipient's key loads openpgp, which holds the main thread for ~25 ms. With a
+  // passphrase nobody is asked for, a sealed key's PBKDF2 goes to the thread pool first, so the
+  // two overlap; a failure here is reported where earlyKey is awaited, after the recipient check.
+  if (earlyKey && p.pki.passphrase?.unattended) await earlyKey.catch(() => {});
   // The pinned recipient first: a mismatch must leave the store as it was, signing key included.
   const recipientArmored = !(p.encrypt && p.partner.pgp)
     ? undefined
     : p.recipientArmored !== undefined
       ? await checkStagedPartnerKey(p.recipientArmored, p.partner)
       : await readPinnedPartnerKey(p.pki.storage, p.partner, p.now);
-  const signer = p.encrypt ? ((await early?.signer) ?? p.signer ?? (await ensureSigningKey(p.pki, p.now))) : undefined;
+  const signer = p.encrypt ? ((await early) ?? p.signer ?? (await ensureSigningKey(p.pki, p.now))) : undefined;
   const { zip, manifest } = await buildBundleZip({
     partnerId: p.partner.id,
     ...(p.partner.name ? { partnerName: p.partner.name } : {}),
@@ -118,7 +102,7 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
   });
   let data: Uint8Array = zip;
   if (signer && recipientArmored) {
-    const signerKey = early ? (await early.unlocking)?.key : undefined;
+    const signerKey = earlyKey ? (await earlyKey)?.key : undefined;
     data = await encryptAndSign({
       data: zip,
       filename: "bundle.zip",
@@ -179,14 +163,6 @@ export async function exportPartnerBundle(pki: Pki, p: ExportParams): Promise<Ex
     if (record.status === "revoked") throw inputError("ERR_REVOKED", `certificate ${serial} is revoked`, "issue a new certificate first");
   }
   if (!record) throw inputError("ERR_NO_CERT", `partner ${id} has no valid certificate to deliver`, `issue one: mtls partner issue ${id} ...`);
-  // With a passphrase nobody is asked for, the signing key's KDF starts before the certificates
-  // are read and checked, which then overlaps it (#21); first the refusals that need no key, since
-  // a process ends only once its KDF has.
-  let early: EarlySigner | undefined;
-  if (p.encrypt && partner?.pgp && pki.passphrase?.unattended && (p.force || !(await exists(p.out)))) {
-    early = startSigning(pki);
-    await early.unlocking.catch(() => {});
-  }
   const cert = await readCertFile(pki.storage, storeKeys.certFile(record.serial), `certificate ${record.serial}`);
   const ca = await loadCaCerts(pki.storage, config);
   const delivered = await deliverBundle({
@@ -199,7 +175,6 @@ export async function exportPartnerBundle(pki: Pki, p: ExportParams): Promise<Ex
     armor: p.armor ?? false,
     force: p.force ?? false,
     ...(p.gatewayUrl ? { gatewayUrl: p.gatewayUrl } : {}),
-    ...(early ? { early } : {}),
     now,
   });
   await pki.transact("bundle.export", async (tx) => {

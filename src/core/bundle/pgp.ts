@@ -1,5 +1,5 @@
-// The adapter for openpgp (OpenPGP.js), loaded lazily: it costs ~80 ms and only the bundle
-// commands need it.
+// The adapter for openpgp (OpenPGP.js), loaded lazily: even from its code cache its load holds
+// the main thread for ~25 ms, and only the bundle commands need it.
 //
 // GnuPG 2.2 (Debian 12's, what partners will mostly use) compatibility, measured in
 // shared/notes/libraries.md §4: we keep openpgp's defaults, i.e. v4 keys (`v6Keys: false`),
@@ -180,9 +180,10 @@ async function unlock(text: string, passphrase: () => Promise<string>, what: str
 }
 
 /**
- * Starts unlocking an armored private key, sealed with a passphrase or not. When this resolves,
- * the seal's PBKDF2 runs in the thread pool; `key` follows once openpgp has loaded. The load takes
- * the main thread for ~25 ms, so the KDF must be started first for the two to overlap (#21).
+ * Starts unlocking an armored private key. When this resolves, a sealed key's PBKDF2 runs in the
+ * thread pool, and `key` follows once openpgp has loaded: the KDF must start before the load,
+ * which holds the main thread, for the two to overlap (#21). A key protected by OpenPGP's own S2K
+ * instead is decrypted by openpgp, on the main thread, once loaded.
  */
 async function beginUnlock(text: string, passphrase: () => Promise<string>, what: string): Promise<{ key: Promise<OpenPgp.PrivateKey> }> {
   const sealed = text.includes(`-----BEGIN ${SEALED_PGP_LABEL}-----`);
@@ -213,15 +214,12 @@ async function readUnlocked(text: string, opening: Promise<Buffer> | undefined, 
   }
 }
 
-/** An unlocked private key, as encryptAndSign takes it. */
-export type UnlockedKey = OpenPgp.PrivateKey;
-
 /**
- * Starts unlocking the home party's signing key; resolves once its PBKDF2 runs in the thread pool,
- * so that the work before encryptAndSign (openpgp's load among it) overlaps it. Hand `key` to
- * encryptAndSign as `signerKey` (#21).
+ * Starts unlocking the home party's signing key (see beginUnlock), so that the work before
+ * encryptAndSign, openpgp's load among it, overlaps its PBKDF2. Hand `key` to encryptAndSign as
+ * `signerKey` (#21).
  */
-export function startUnlock(signerArmored: string, passphrase: () => Promise<string>): Promise<{ key: Promise<UnlockedKey> }> {
+export function startUnlock(signerArmored: string, passphrase: () => Promise<string>): Promise<{ key: Promise<OpenPgp.PrivateKey> }> {
   return beginUnlock(signerArmored, passphrase, "the home party's signing key");
 }
 

@@ -366,8 +366,7 @@ class SqlTransaction implements StorageTransaction {
   commit(): Promise<void> {
     const step = this.storage.durableStep;
     return this.storage.inOwnTransaction("commit", async (db) => {
-      for (const p of this.puts) step?.("write", p.key);
-      await writeBlobs(db, this.puts, this.storage.location);
+      await writeBlobs(db, this.puts, this.storage.location, step);
       for (const j of this.journals) {
         step?.("append", journalFile[j.journal]);
         await this.writeJournal(db, journalFile[j.journal] as Journal, j.kind, j.text);
@@ -410,30 +409,35 @@ const BLOB_ROWS = 1000;
  * The staged blobs in a few statements: their directories in one, then the files in statements
  * of BLOB_ROWS, where a statement per directory and per file made a batch of 1,000 certificates
  * 4,000 round trips to the server (#21). A key staged twice is written one put at a time, so
- * the last put wins as it always did.
+ * the last put wins as it always did. `step` runs before each statement, named by its first key.
  */
-async function writeBlobs(db: SqlClient, puts: StagedBlob[], location: string): Promise<void> {
+async function writeBlobs(db: SqlClient, puts: StagedBlob[], location: string, step: DurableStepHook | undefined): Promise<void> {
   if (new Set(puts.map((p) => p.key)).size < puts.length) {
-    for (const p of puts) await writeBlobRows(db, [p], location);
+    for (const p of puts) await writeBlobRows(db, [p], location, step);
     return;
   }
-  for (let at = 0; at < puts.length; at += BLOB_ROWS) await writeBlobRows(db, puts.slice(at, at + BLOB_ROWS), location);
+  for (let at = 0; at < puts.length; at += BLOB_ROWS) await writeBlobRows(db, puts.slice(at, at + BLOB_ROWS), location, step);
 }
 
-async function writeBlobRows(db: SqlClient, puts: StagedBlob[], location: string): Promise<void> {
+async function writeBlobRows(db: SqlClient, puts: StagedBlob[], location: string, step: DurableStepHook | undefined): Promise<void> {
   const dirs = new Set<string>();
   for (const { key } of puts) for (let i = key.indexOf("/"); i > 0; i = key.indexOf("/", i + 1)) dirs.add(key.slice(0, i));
-  if (dirs.size)
+  if (dirs.size) {
+    step?.("write", [...dirs][0] as string);
     await db.query(
       "INSERT INTO mtls.files (path, is_dir, mode) SELECT p, true, m FROM unnest($1::text[], $2::int[]) AS t(p, m) ON CONFLICT (path) DO NOTHING",
       [[...dirs], [...dirs].map(dirMode)],
     );
+  }
   for (const exclusive of [true, false]) {
     const rows = puts.filter((p) => (p.opts.exclusive === true) === exclusive);
     if (rows.length === 0) continue;
+    step?.("write", (rows[0] as StagedBlob).key);
+    // A directory row under a file's key counts as taken: data in it would make it a file that
+    // still holds the files beneath it.
     const written = await db.query<{ path: string }>(
       `INSERT INTO mtls.files (path, is_dir, mode, data) SELECT p, false, m, d FROM unnest($1::text[], $2::int[], $3::bytea[]) AS t(p, m, d)
-       ON CONFLICT (path) DO ${exclusive ? "NOTHING" : "UPDATE SET mode = EXCLUDED.mode, data = EXCLUDED.data"} RETURNING path`,
+       ON CONFLICT (path) DO ${exclusive ? "NOTHING" : "UPDATE SET mode = EXCLUDED.mode, data = EXCLUDED.data WHERE NOT mtls.files.is_dir"} RETURNING path`,
       [rows.map((p) => p.key), rows.map((p) => (p.opts.secret ? 0o600 : 0o644)), rows.map((p) => p.data)],
     );
     if (written.length < rows.length) {
@@ -442,5 +446,9 @@ async function writeBlobRows(db: SqlClient, puts: StagedBlob[], location: string
       throw conflictError("ERR_EXISTS", `${taken.key} already exists in ${location}`);
     }
   }
-  for (const p of puts) if (p.key === "crl/state.json") await recordCrlNumbers(db, p.data);
+  for (const p of puts)
+    if (p.key === "crl/state.json") {
+      step?.("write", p.key);
+      await recordCrlNumbers(db, p.data);
+    }
 }
