@@ -145,9 +145,16 @@ export function goalTable(goals: Goal[]): string {
   const lines = ["| goal | measured | ratio | target | result |", "|---|---|---|---|---|"];
   for (const g of goals)
     lines.push(
-      `| ${g.goal} | ${g.measured}${g.note ? ` (${g.note})` : ""} | ${g.ratio?.toFixed(2) ?? ""} | ${g.target ?? ""} | ${g.met === undefined ? "–" : g.met ? "met" : "**missed**"} |`,
+      `| ${g.goal} | ${g.measured}${g.note ? ` (${g.note})` : ""} | ${ratioText(g)} | ${g.target ?? ""} | ${g.met === undefined ? "–" : g.met ? "met" : "**missed**"} |`,
     );
   return lines.join("\n");
+}
+
+/** Two decimals, or three where two would round a missed ratio down to its target's figure (1.504 read as 1.50). */
+function ratioText(g: Goal): string {
+  if (g.ratio === undefined) return "";
+  const two = g.ratio.toFixed(2);
+  return g.met === false && g.target?.includes(`≤ ${Number(two)}×`) ? g.ratio.toFixed(3) : two;
 }
 
 /**
