@@ -1,7 +1,7 @@
 // The database store's schema (#16), created and upgraded by numbered migrations. Each migration
 // runs once, in order, in the transaction that records it in mtls.schema_version; a database
 // whose schema is newer than this release knows is refused rather than written.
-import { envError } from "../../errors.js";
+import { envError, type MtlsError } from "../../errors.js";
 import type { SqlClient } from "./pg.js";
 
 interface Migration {
@@ -163,6 +163,25 @@ export interface SchemaState {
   from: number;
   to: number;
   applied: Array<{ version: number; description: string }>;
+  /** Seen with the version: the CHECK on mtls.files' paths is in place (see SqlStorage.refusePlantedRows). */
+  pathsChecked?: boolean;
+}
+
+/**
+ * The version and whether the CHECK on paths is in place, in the one round trip every command
+ * makes when the schema is there; undefined when it is not (a first use). Outside a transaction
+ * only: the statement fails when the schema is missing, which would abort the transaction.
+ */
+async function quickState(db: SqlClient): Promise<{ version: number; pathsChecked: boolean } | undefined> {
+  try {
+    const [row] = await db.query<{ v: number; checked: boolean }>(
+      "SELECT coalesce(max(version), 0) AS v, EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'files_path_check' AND conrelid = 'mtls.files'::regclass) AS checked FROM mtls.schema_version",
+    );
+    return { version: row?.v ?? 0, pathsChecked: row?.checked === true };
+  } catch (err) {
+    if ((err as MtlsError).code === "ERR_STORE_NO_SCHEMA") return undefined;
+    throw err;
+  }
 }
 
 async function currentVersion(db: SqlClient): Promise<number> {
@@ -183,9 +202,10 @@ async function currentVersion(db: SqlClient): Promise<number> {
  * one that waited starts a fresh transaction, which sees what the first one created.
  */
 export async function ensureSchema(db: SqlClient, display: string): Promise<SchemaState> {
-  const seen = await currentVersion(db);
+  const quick = await quickState(db);
+  const seen = quick?.version ?? (await currentVersion(db));
   if (seen > SCHEMA_VERSION) throw newerSchema(display, seen);
-  if (seen === SCHEMA_VERSION) return { from: seen, to: seen, applied: [] };
+  if (seen === SCHEMA_VERSION) return { from: seen, to: seen, applied: [], ...(quick ? { pathsChecked: quick.pathsChecked } : {}) };
   await db.query("SELECT pg_advisory_lock($1)", [SCHEMA_LOCK]);
   try {
     await db.query("BEGIN");

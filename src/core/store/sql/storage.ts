@@ -43,6 +43,12 @@ export class SqlStorage implements Storage {
   private readonly holder = new AsyncLocalStorage<boolean>();
   private queue: Promise<unknown> = Promise.resolve();
   private checked = false;
+  /**
+   * Blobs asked for in one turn of the event loop, by the connection they are read on: fetched
+   * in one statement. A command asks for its config, CA certificates, key and registry at once,
+   * which one at a time were a round trip each (#21).
+   */
+  private readonly gets = new Map<Promise<SqlClient>, Map<string, Array<Waiter<Uint8Array | undefined>>>>();
   /** The store's last seen change (see version()), and the poll that keeps it current. */
   private revision: string | undefined;
   private poll: NodeJS.Timeout | undefined;
@@ -68,7 +74,8 @@ export class SqlStorage implements Storage {
     this.conn ??= (async () => {
       const db = await connectPg(this.opts);
       try {
-        await ensureSchema(db, this.opts.display);
+        // The schema's check answered with its version saves refusePlantedRows a round trip.
+        if ((await ensureSchema(db, this.opts.display)).pathsChecked) this.checked = true;
       } catch (err) {
         await db.end();
         throw err;
@@ -126,6 +133,7 @@ export class SqlStorage implements Storage {
   private async refusePlantedRows(): Promise<void> {
     if (this.checked) return;
     const db = await this.db();
+    if (this.checked) return;
     const [c] = await db.query("SELECT 1 FROM pg_constraint WHERE conname = 'files_path_check' AND conrelid = 'mtls.files'::regclass");
     if (!c) {
       const [bad] = await db.query<{ path: string }>("SELECT path FROM mtls.files WHERE path !~ $1 OR path ~ '(^|/)\\.\\.?(/|$)' LIMIT 1", [SAFE_PATH]);
@@ -141,8 +149,20 @@ export class SqlStorage implements Storage {
 
   async get(key: string): Promise<Uint8Array | undefined> {
     if (!isStoreKey(key)) throw keyError(key);
-    const [row] = await (await this.reader()).query<{ data: Buffer }>("SELECT data FROM mtls.files WHERE path = $1 AND NOT is_dir", [key]);
-    return row?.data;
+    const conn = this.reader();
+    let batch = this.gets.get(conn);
+    if (!batch) {
+      const keys = new Map<string, Array<Waiter<Uint8Array | undefined>>>();
+      batch = keys;
+      this.gets.set(conn, keys);
+      setImmediate(() => {
+        this.gets.delete(conn);
+        fetchBlobs(conn, keys);
+      });
+    }
+    const waiters = batch.get(key) ?? [];
+    batch.set(key, waiters);
+    return new Promise((resolve, reject) => waiters.push({ resolve, reject }));
   }
 
   getSecret(key: string): Promise<Uint8Array | undefined> {
@@ -451,4 +471,22 @@ async function writeBlobRows(db: SqlClient, puts: StagedBlob[], location: string
       step?.("write", p.key);
       await recordCrlNumbers(db, p.data);
     }
+}
+
+type Waiter<T> = { resolve: (v: T) => void; reject: (err: unknown) => void };
+
+/** Answers every waiter of `keys` from one statement; a key asked for twice gets a copy of its own. */
+async function fetchBlobs(conn: Promise<SqlClient>, keys: Map<string, Array<Waiter<Uint8Array | undefined>>>): Promise<void> {
+  try {
+    const rows = await (await conn).query<{ path: string; data: Buffer }>("SELECT path, data FROM mtls.files WHERE path = ANY($1::text[]) AND NOT is_dir", [
+      [...keys.keys()],
+    ]);
+    const found = new Map(rows.map((r) => [r.path, r.data]));
+    for (const [key, waiters] of keys) {
+      const data = found.get(key);
+      waiters.forEach((w, i) => w.resolve(data && i > 0 ? Buffer.from(data) : data));
+    }
+  } catch (err) {
+    for (const waiters of keys.values()) for (const w of waiters) w.reject(err);
+  }
 }
