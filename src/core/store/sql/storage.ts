@@ -484,7 +484,7 @@ async function fetchBlobs(conn: Promise<SqlClient>, keys: Map<string, Array<Wait
     const found = new Map(rows.map((r) => [r.path, r.data]));
     for (const [key, waiters] of keys) {
       const data = found.get(key);
-      waiters.forEach((w, i) => w.resolve(data && i > 0 ? Buffer.from(data) : data));
+      for (const [i, w] of waiters.entries()) w.resolve(data && i > 0 ? Buffer.from(data) : data);
     }
   } catch (err) {
     for (const waiters of keys.values()) for (const w of waiters) w.reject(err);
