@@ -168,6 +168,13 @@ export interface SchemaState {
 }
 
 /**
+ * Whether the schema's CHECK on mtls.files' paths is in place and holds for every row (validated):
+ * read from pg_catalog by name, so that no schema on the search path can stand in for it.
+ */
+export const PATHS_CHECKED =
+  "EXISTS (SELECT 1 FROM pg_catalog.pg_constraint WHERE conname = 'files_path_check' AND conrelid = 'mtls.files'::regclass AND convalidated)";
+
+/**
  * The version and whether the CHECK on paths is in place, in the one round trip every command
  * makes when the schema is there; undefined when it is not (a first use). Outside a transaction
  * only: the statement fails when the schema is missing, which would abort the transaction.
@@ -175,7 +182,7 @@ export interface SchemaState {
 async function quickState(db: SqlClient): Promise<{ version: number; pathsChecked: boolean } | undefined> {
   try {
     const [row] = await db.query<{ v: number; checked: boolean }>(
-      "SELECT coalesce(max(version), 0) AS v, EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'files_path_check' AND conrelid = 'mtls.files'::regclass) AS checked FROM mtls.schema_version",
+      `SELECT coalesce(max(version), 0) AS v, ${PATHS_CHECKED} AS checked FROM mtls.schema_version`,
     );
     return { version: row?.v ?? 0, pathsChecked: row?.checked === true };
   } catch (err) {

@@ -14,7 +14,7 @@ import { isStoreKey, type JournalName, journalFile } from "../keys.js";
 import type { PutOptions, Storage, StorageTransaction } from "../storage.js";
 import { checkDatabase, type DatabaseProblem, rebuildDerived } from "./check.js";
 import { type ConnectParams, connectPg, type SqlClient } from "./pg.js";
-import { ensureSchema } from "./schema.js";
+import { ensureSchema, PATHS_CHECKED } from "./schema.js";
 import { checkSqlSummary, dropSqlSummary, keepSqlSummary, sqlIndexView } from "./summary.js";
 import { dropJournal, insertLines, type Journal, markChanged, recordCrlNumbers, recordDerived } from "./tree.js";
 
@@ -110,7 +110,8 @@ export class SqlStorage implements Storage {
     const conns = [this.conn, this.readConn];
     this.conn = undefined;
     this.readConn = undefined;
-    for (const c of conns) if (c) await (await c).end();
+    // A connection that was never made has nothing to end (its error went to its callers).
+    for (const c of conns) if (c) await (await c.catch(() => undefined))?.end();
   }
 
   async exists(): Promise<boolean> {
@@ -127,15 +128,15 @@ export class SqlStorage implements Storage {
 
   /**
    * The database is shared: whoever can drop the schema's CHECK on paths could plant a row no
-   * directory store could hold. Refused (exit 5) rather than served; costs one catalogue query
-   * while the constraint is in place.
+   * directory store could hold. Refused (exit 5) rather than served. While the constraint is in
+   * place this costs nothing: the connection's first statement saw it (ensureSchema).
    */
   private async refusePlantedRows(): Promise<void> {
     if (this.checked) return;
     const db = await this.db();
     if (this.checked) return;
-    const [c] = await db.query("SELECT 1 FROM pg_constraint WHERE conname = 'files_path_check' AND conrelid = 'mtls.files'::regclass");
-    if (!c) {
+    const [c] = await db.query<{ checked: boolean }>(`SELECT ${PATHS_CHECKED} AS checked`);
+    if (!c?.checked) {
       const [bad] = await db.query<{ path: string }>("SELECT path FROM mtls.files WHERE path !~ $1 OR path ~ '(^|/)\\.\\.?(/|$)' LIMIT 1", [SAFE_PATH]);
       if (bad)
         throw envError(
@@ -155,6 +156,9 @@ export class SqlStorage implements Storage {
       const keys = new Map<string, Array<Waiter<Uint8Array | undefined>>>();
       batch = keys;
       this.gets.set(conn, keys);
+      // Nothing awaits the connection until the batch is sent: a failed connect reaches the
+      // waiters then, and must not count as unhandled meanwhile.
+      conn.catch(() => {});
       setImmediate(() => {
         this.gets.delete(conn);
         fetchBlobs(conn, keys);
