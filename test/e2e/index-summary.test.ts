@@ -9,6 +9,7 @@ import { Output, tableChunks } from "../../src/cli/output.js";
 import { safeJson } from "../../src/cli/terminal-safe.js";
 import { assessPartners, partnerProblems } from "../../src/core/health/partners.js";
 import { CERT_STATUSES, type ListParams, listCertificates } from "../../src/core/inventory/list.js";
+import { listPartners, listPartnersFromJournal } from "../../src/core/partners/partners.js";
 import { expiredServerProblems } from "../../src/core/server/status.js";
 import { openPki } from "../../src/core/session.js";
 import type { CertRecord } from "../../src/core/store/index-file.js";
@@ -185,4 +186,32 @@ test("list, list --json and status from the summary say exactly what the journal
     status.problems.filter((p: { kind: string }) => p.kind === "cert-expiring").map((p: { serial: string }) => p.serial),
     [gw2?.serial],
   );
+});
+
+test("#21 partner list from the summary says what the journal's records say, hostile ids and odd times alike; a partner known only from its certificates is dated by them", async (t) => {
+  const dir = await initTempCa(t);
+  const pki = join(dir, "pki");
+  const { lines, offboarded } = hostileJournal();
+  await writeFile(join(pki, "index.jsonl"), lines.map((r) => `${JSON.stringify(r)}\n`).join(""));
+  const since = { createdAt: at(-500), updatedAt: at(-100) };
+  const clients = [...new Set(lines.filter((r) => r.kind !== "server").map((r) => r.partnerId))];
+  const registry = (ids: string[]) =>
+    JSON.stringify({ partners: Object.fromEntries(ids.map((id) => [id, { id, ...since, ...(id === offboarded ? { offboardedAt: at(-100) } : {}) }])) });
+  await writeFile(join(pki, "partners.json"), registry([...clients, "pending"]));
+  for (const days of [0, 4, 12, 45, 400]) {
+    const session = await openPki(pki, { now: new Date(BASE + days * DAY), actor: "test" });
+    const fromSummary = await listPartners(session);
+    assert.deepEqual(fromSummary, await listPartnersFromJournal(session), `day ${days}`);
+    if (days === 0) {
+      const frac = fromSummary.partners.find((p) => p.id === "frac");
+      assert.equal(frac?.nextExpiry, at(15).replace("Z", ".500Z"), "an odd time is kept as written");
+      assert.ok(new Set(fromSummary.partners.map((p) => p.state)).size >= 5, "partner states of every kind are compared");
+    }
+  }
+  // Without "acme" in the registry, its first certificate dates it: the journal's way.
+  await writeFile(join(pki, "partners.json"), registry(clients.filter((id) => id !== "acme")));
+  const session = await openPki(pki, { now: new Date(BASE), actor: "test" });
+  const listed = await listPartners(session);
+  assert.deepEqual(listed, await listPartnersFromJournal(session));
+  assert.equal(listed.partners.find((p) => p.id === "acme")?.createdAt, lines[0]?.issuedAt);
 });

@@ -2,12 +2,14 @@ import type { AuditEntry } from "../audit/audit.js";
 import { checkRecipientKey, type PgpKeyInfo } from "../bundle/pgp.js";
 import { compareNames } from "../collate.js";
 import { inputError } from "../errors.js";
-import { assessPartners, type PartnerHealth, type PartnerState } from "../health/partners.js";
+import { assessPartners, type PartnerCertFields, type PartnerHealth, type PartnerState } from "../health/partners.js";
 import { IdentityOwners, type IdentityType } from "../identity/registry.js";
 import { validatePartnerId } from "../ids.js";
-import { type ListedCert, statusOf } from "../inventory/list.js";
+import { CERT_STATUSES, type CertStatus, type ListedCert, statusIndex, statusOf } from "../inventory/list.js";
 import type { Pki, Tx } from "../session.js";
 import { readIndexOf, readPartnersOf } from "../store/blobs.js";
+import { openIndexRows } from "../store/index-rows.js";
+import { type IndexView, REVOKED, SERVER } from "../store/index-summary.js";
 import { storeKeys } from "../store/keys.js";
 import { type PartnerRecord, type PartnerRegistry, serializePartners } from "../store/partners.js";
 import { DAY, daysUntil, iso } from "../time.js";
@@ -99,27 +101,87 @@ export interface PartnerSummary extends PartnerRecord {
   rotation?: PartnerHealth["rotation"];
 }
 
-/** Every partner (registered, or known from issued certificates) with certificate counts. */
+/**
+ * Every partner (registered, or known from issued certificates) with certificate counts: from the
+ * index summary's columns and status rows, as `status` reads them, where parsing every record of
+ * the journal took ~0.9 s and 200 MiB at 100,000 certificates (#21).
+ */
 export async function listPartners(pki: Pki): Promise<{ partners: PartnerSummary[] }> {
-  const now = pki.now;
   const config = await pki.config();
-  const [reg, { records: index }] = await Promise.all([readPartnersOf(pki.storage), readIndexOf(pki.storage)]);
-  const byId = new Map<string, PartnerSummary>();
-  for (const r of Object.values(reg.partners)) byId.set(r.id, { ...r, certificates: { total: 0, valid: 0, expiring: 0, expired: 0, revoked: 0 } });
   const window = config.policy.warnDays * DAY;
+  const [reg, view] = await Promise.all([readPartnersOf(pki.storage), openIndexRows(pki.storage, [])]);
+  view.close();
+  return { partners: summariesOfView(view, reg, pki.now, window) ?? (await summariesOfJournal(pki, reg, window)) };
+}
+
+const emptyCounts = (): PartnerSummary["certificates"] => ({ total: 0, valid: 0, expiring: 0, expired: 0, revoked: 0 });
+
+/**
+ * The summaries from the index summary; undefined when a partner is known only from its
+ * certificates: its first one dates it, and the summary does not keep which that is.
+ */
+function summariesOfView(view: IndexView, reg: PartnerRegistry, now: Date, window: number): PartnerSummary[] | undefined {
+  const byId = new Map<string, PartnerSummary>();
+  for (const r of Object.values(reg.partners)) byId.set(r.id, { ...r, certificates: emptyCounts() });
+  const t = now.getTime();
+  const nextMs = new Map<PartnerSummary, number>();
+  for (let i = 0; i < view.count; i++) {
+    const flags = view.flags[i] as number;
+    if (flags & SERVER) continue;
+    const s = byId.get(view.partners[view.partnerOf[i] as number] as string);
+    if (!s) return undefined;
+    const end = view.notAfterMs[i] as number;
+    const status = CERT_STATUSES[statusIndex((flags & REVOKED) !== 0, end, t, window)] as CertStatus;
+    s.certificates.total++;
+    s.certificates[status]++;
+    if ((status === "valid" || status === "expiring") && end < (nextMs.get(s) ?? Number.POSITIVE_INFINITY)) nextMs.set(s, end);
+  }
+  for (const [s, ms] of nextMs) s.nextExpiry = iso(new Date(ms));
+  // A partner with a time not in the 20-character form mtls writes has all its rows among the
+  // status rows (statusRowsOf): its next expiry is taken from their text, as the journal's.
+  const client = view.statusRows.filter((r) => r.kind !== "server");
+  const odd = new Set(client.filter((r) => r.notAfter.length !== 20 || r.issuedAt.length !== 20).map((r) => r.partnerId));
+  for (const id of odd) {
+    const s = byId.get(id) as PartnerSummary;
+    delete s.nextExpiry;
+    for (const r of client) if (r.partnerId === id) noteExpiry(s, r, now, window);
+  }
+  return withHealth(byId, view.statusRows, reg, now, window);
+}
+
+/** The summaries from every record of the journal (the way for a partner known only from its certificates). */
+async function summariesOfJournal(pki: Pki, reg: PartnerRegistry, window: number): Promise<PartnerSummary[]> {
+  const now = pki.now;
+  const { records: index } = await readIndexOf(pki.storage);
+  const byId = new Map<string, PartnerSummary>();
+  for (const r of Object.values(reg.partners)) byId.set(r.id, { ...r, certificates: emptyCounts() });
   for (const r of index) {
     if (r.kind === "server") continue;
     let s = byId.get(r.partnerId);
     if (!s) {
-      s = { id: r.partnerId, createdAt: r.issuedAt, updatedAt: r.issuedAt, certificates: { total: 0, valid: 0, expiring: 0, expired: 0, revoked: 0 } };
+      s = { id: r.partnerId, createdAt: r.issuedAt, updatedAt: r.issuedAt, certificates: emptyCounts() };
       byId.set(r.partnerId, s);
     }
-    const status = statusOf(r, now, window);
     s.certificates.total++;
-    s.certificates[status]++;
-    if ((status === "valid" || status === "expiring") && (!s.nextExpiry || r.notAfter < s.nextExpiry)) s.nextExpiry = r.notAfter;
+    s.certificates[statusOf(r, now, window)]++;
+    noteExpiry(s, r, now, window);
   }
-  for (const h of assessPartners({ records: index, registry: reg, now, warnMs: window })) {
+  return withHealth(byId, index, reg, now, window);
+}
+
+function noteExpiry(s: PartnerSummary, r: PartnerCertFields, now: Date, window: number): void {
+  const status = statusOf(r, now, window);
+  if ((status === "valid" || status === "expiring") && (!s.nextExpiry || r.notAfter < s.nextExpiry)) s.nextExpiry = r.notAfter;
+}
+
+function withHealth(
+  byId: Map<string, PartnerSummary>,
+  records: readonly PartnerCertFields[],
+  reg: PartnerRegistry,
+  now: Date,
+  window: number,
+): PartnerSummary[] {
+  for (const h of assessPartners({ records, registry: reg, now, warnMs: window })) {
     const s = byId.get(h.partnerId);
     if (!s) continue;
     s.state = h.state;
@@ -127,7 +189,13 @@ export async function listPartners(pki: Pki): Promise<{ partners: PartnerSummary
     if (h.daysLeft !== undefined) s.daysLeft = h.daysLeft;
     if (h.rotation) s.rotation = h.rotation;
   }
-  return { partners: [...byId.values()].sort((a, b) => compareNames(a.id, b.id)) };
+  return [...byId.values()].sort((a, b) => compareNames(a.id, b.id));
+}
+
+/** For tests: the summaries as the journal gives them, to hold the summary's to. */
+export async function listPartnersFromJournal(pki: Pki): Promise<{ partners: PartnerSummary[] }> {
+  const config = await pki.config();
+  return { partners: await summariesOfJournal(pki, await readPartnersOf(pki.storage), config.policy.warnDays * DAY) };
 }
 
 /** An identity a partner owns: "in-use" on a valid certificate, "reserved" when only revoked or expired ones carry it. */
