@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import test from "node:test";
+import test, { type TestContext } from "node:test";
 import { Output, tableChunks } from "../../src/cli/output.js";
 import { safeJson } from "../../src/cli/terminal-safe.js";
 import { assessPartners, partnerProblems } from "../../src/core/health/partners.js";
@@ -124,12 +124,17 @@ async function renderedSlowly(pkiDir: string, p: ListParams, color: boolean): Pr
   return { table, json: `${safeJson(JSON.stringify(doc, null, 2))}\n` };
 }
 
-test("list, list --json and status from the summary say exactly what the journal's records say, hostile values and all", async (t) => {
+/** A store whose index.jsonl is the hostile journal. */
+async function hostileStore(t: TestContext) {
   const dir = await initTempCa(t);
   const pki = join(dir, "pki");
-  const { lines, offboarded } = hostileJournal();
-  await writeFile(join(pki, "index.jsonl"), lines.map((r) => `${JSON.stringify(r)}\n`).join(""));
-  const since = { createdAt: at(-500), updatedAt: at(-100) };
+  const journal = hostileJournal();
+  await writeFile(join(pki, "index.jsonl"), journal.lines.map((r) => `${JSON.stringify(r)}\n`).join(""));
+  return { dir, pki, ...journal, since: { createdAt: at(-500), updatedAt: at(-100) } };
+}
+
+test("list, list --json and status from the summary say exactly what the journal's records say, hostile values and all", async (t) => {
+  const { dir, pki, lines, offboarded, since } = await hostileStore(t);
   await writeFile(
     join(pki, "partners.json"),
     JSON.stringify({ partners: { [offboarded]: { id: offboarded, ...since, offboardedAt: at(-100) }, pending: { id: "pending", ...since } } }),
@@ -189,11 +194,7 @@ test("list, list --json and status from the summary say exactly what the journal
 });
 
 test("#21 partner list from the summary says what the journal's records say, hostile ids and odd times alike; a partner known only from its certificates is dated by them", async (t) => {
-  const dir = await initTempCa(t);
-  const pki = join(dir, "pki");
-  const { lines, offboarded } = hostileJournal();
-  await writeFile(join(pki, "index.jsonl"), lines.map((r) => `${JSON.stringify(r)}\n`).join(""));
-  const since = { createdAt: at(-500), updatedAt: at(-100) };
+  const { pki, lines, offboarded, since } = await hostileStore(t);
   const clients = [...new Set(lines.filter((r) => r.kind !== "server").map((r) => r.partnerId))];
   const registry = (ids: string[]) =>
     JSON.stringify({ partners: Object.fromEntries(ids.map((id) => [id, { id, ...since, ...(id === offboarded ? { offboardedAt: at(-100) } : {}) }])) });
