@@ -8,10 +8,13 @@ import test, { type TestContext } from "node:test";
 import { Output, tableChunks } from "../../src/cli/output.js";
 import { safeJson } from "../../src/cli/terminal-safe.js";
 import { assessPartners, partnerProblems } from "../../src/core/health/partners.js";
-import { CERT_STATUSES, type ListParams, listCertificates } from "../../src/core/inventory/list.js";
-import { listPartners, listPartnersFromJournal } from "../../src/core/partners/partners.js";
+import { IdentityOwners } from "../../src/core/identity/registry.js";
+import { validatePartnerId } from "../../src/core/ids.js";
+import { CERT_STATUSES, type ListParams, listCertificates, statusOf } from "../../src/core/inventory/list.js";
+import { listPartners, listPartnersFromJournal, showPartner } from "../../src/core/partners/partners.js";
 import { expiredServerProblems } from "../../src/core/server/status.js";
 import { openPki } from "../../src/core/session.js";
+import { readIndexOf, readPartnersOf } from "../../src/core/store/blobs.js";
 import type { CertRecord } from "../../src/core/store/index-file.js";
 import { rowsOfJournal } from "../../src/core/store/index-summary.js";
 import { parsePartners } from "../../src/core/store/partners.js";
@@ -216,3 +219,48 @@ test("#21 partner list from the summary says what the journal's records say, hos
   assert.deepEqual(listed, await listPartnersFromJournal(session));
   assert.equal(listed.partners.find((p) => p.id === "acme")?.createdAt, lines[0]?.issuedAt);
 });
+
+test("#21 partner show from the summary says what the journal's records say, for every partner of the hostile journal", async (t) => {
+  const { pki, lines, offboarded, since } = await hostileStore(t);
+  const ids = [...new Set(lines.map((r) => r.partnerId))];
+  const registered = ids.filter((id) => id !== "acme");
+  await writeFile(
+    join(pki, "partners.json"),
+    JSON.stringify({ partners: Object.fromEntries(registered.map((id) => [id, { id, ...since, ...(id === offboarded ? { offboardedAt: at(-100) } : {}) }])) }),
+  );
+  for (const days of [0, 45]) {
+    const now = new Date(BASE + days * DAY);
+    const session = await openPki(pki, { now, actor: "test" });
+    const records = (await readIndexOf(session.storage)).records;
+    const registry = await readPartnersOf(session.storage);
+    let compared = 0;
+    for (const id of ids) {
+      if (!isPartnerId(id)) {
+        // An id no command accepts is refused before anything is read, as before.
+        await assert.rejects(showPartner(session, { partnerId: id }), { code: "ERR_PARTNER_ID" });
+        continue;
+      }
+      // The journal's answer, as partner show gave it before the summary did.
+      const certs = records.filter((r) => r.partnerId === id);
+      const want = {
+        partner: registry.partners[id] ?? { id, createdAt: certs[0]?.issuedAt, updatedAt: certs[0]?.issuedAt },
+        identities: IdentityOwners.build(certs, registry, now)
+          .identitiesOf(id)
+          .map((c) => ({ type: c.type, value: c.value, status: c.active ? "in-use" : "reserved" })),
+        certificates: certs.map((r) => ({ ...r, status: statusOf(r, now, 30 * DAY), daysLeft: Math.floor((Date.parse(r.notAfter) - now.getTime()) / DAY) })),
+      };
+      assert.deepEqual(await showPartner(session, { partnerId: id }), want, `${JSON.stringify(id)} on day ${days}`);
+      compared++;
+    }
+    assert.equal(compared, 8, "registered and unregistered partners, revoked, rotating, expired and offboarded ones");
+  }
+});
+
+const isPartnerId = (id: string) => {
+  try {
+    validatePartnerId(id);
+    return true;
+  } catch {
+    return false;
+  }
+};

@@ -5,14 +5,15 @@ import { inputError } from "../errors.js";
 import { assessPartners, type PartnerCertFields, type PartnerHealth, type PartnerState } from "../health/partners.js";
 import { IdentityOwners, type IdentityType } from "../identity/registry.js";
 import { validatePartnerId } from "../ids.js";
-import { CERT_STATUSES, type CertStatus, type ListedCert, statusIndex, statusOf } from "../inventory/list.js";
+import { CERT_STATUSES, type CertStatus, type ListedCert, statusIndex, statusOf, streamCertificates } from "../inventory/list.js";
 import type { Pki, Tx } from "../session.js";
 import { readIndexOf, readPartnersOf } from "../store/blobs.js";
+import type { CertRecord } from "../store/index-file.js";
 import { openIndexRows } from "../store/index-rows.js";
 import { type IndexView, REVOKED, SERVER } from "../store/index-summary.js";
 import { storeKeys } from "../store/keys.js";
 import { type PartnerRecord, type PartnerRegistry, serializePartners } from "../store/partners.js";
-import { DAY, daysUntil, iso } from "../time.js";
+import { DAY, iso } from "../time.js";
 
 export interface AddPartnerParams {
   partnerId: string;
@@ -212,17 +213,19 @@ export async function showPartner(
 ): Promise<{ partner: PartnerRecord; identities: OwnedIdentity[]; certificates: ListedCert[] }> {
   const id = validatePartnerId(p.partnerId);
   const now = pki.now;
-  const config = await pki.config();
-  const [reg, { records: index }] = await Promise.all([readPartnersOf(pki.storage), readIndexOf(pki.storage)]);
-  const certs = index.filter((r) => r.partnerId === id);
+  const reg = await readPartnersOf(pki.storage);
+  // The partner's rows of the index summary, as `list --partner --json` gives them: parsing every
+  // record of the journal took ~0.8 s at 100,000 certificates (#21).
+  const certificates = [...(await streamCertificates(pki, { partner: id })).certificates];
   const partner = reg.partners[id];
-  if (!partner && certs.length === 0) throw inputError("ERR_UNKNOWN_PARTNER", `no partner "${id}" in this PKI`, "see `mtls partner list`");
-  const window = config.policy.warnDays * DAY;
+  if (!partner && certificates.length === 0) throw inputError("ERR_UNKNOWN_PARTNER", `no partner "${id}" in this PKI`, "see `mtls partner list`");
+  // The records again, for the identities: an expiring certificate is a valid one.
+  const records = certificates.map(({ daysLeft: _, ...c }): CertRecord => ({ ...c, status: c.status === "revoked" ? "revoked" : "valid" }));
   return {
-    partner: partner ?? { id, createdAt: certs[0]?.issuedAt ?? iso(now), updatedAt: certs[0]?.issuedAt ?? iso(now) },
-    identities: IdentityOwners.build(certs, reg, now)
+    partner: partner ?? { id, createdAt: records[0]?.issuedAt ?? iso(now), updatedAt: records[0]?.issuedAt ?? iso(now) },
+    identities: IdentityOwners.build(records, reg, now)
       .identitiesOf(id)
       .map((c) => ({ type: c.type, value: c.value, status: c.active ? ("in-use" as const) : ("reserved" as const) })),
-    certificates: certs.map((r) => ({ ...r, status: statusOf(r, now, window), daysLeft: daysUntil(new Date(r.notAfter), now) })),
+    certificates,
   };
 }
