@@ -212,6 +212,51 @@ test("#21 partner list from the summary says what the journal's records say, hos
       assert.ok(new Set(fromSummary.partners.map((p) => p.state)).size >= 5, "partner states of every kind are compared");
     }
   }
+  // The summary's way was taken: with the journal unreadable, the answer is the same.
+  const session0 = await openPki(pki, { now: new Date(BASE), actor: "test" });
+  const base = session0.storage;
+  const noJournal = Object.assign(Object.create(base), {
+    readJournal: async (name: string) => {
+      if (name === "index") throw new Error("the journal was read");
+      return base.readJournal(name as "index");
+    },
+  });
+  const fast = await listPartners(await openPki(noJournal, { now: new Date(BASE), actor: "test" }));
+  assert.deepEqual(fast, await listPartnersFromJournal(session0));
+  // Counted again here, record by record, not by the code under test.
+  const records = (await readIndexOf(base)).records.filter((r) => r.kind !== "server");
+  for (const p of fast.partners) {
+    const mine = records.filter((r) => r.partnerId === p.id);
+    const st = mine.map((r) => statusOf(r, new Date(BASE), 30 * DAY));
+    const counts = Object.fromEntries(CERT_STATUSES.map((c) => [c, st.filter((x) => x === c).length]));
+    assert.deepEqual(p.certificates, { total: mine.length, ...counts }, p.id);
+    const live = mine.filter((_, i) => st[i] === "valid" || st[i] === "expiring").map((r) => r.notAfter);
+    assert.equal(p.nextExpiry, live.sort()[0], p.id);
+  }
+  // A line appended in another time form than mtls writes: the summary is rebuilt, not extended,
+  // and still agrees with the journal.
+  // Two canonical lines first (the summary is extended by them), the earlier expiry among them
+  // one the summary's status rows do not keep; then the odd one.
+  const acme = lines.find((r) => r.partnerId === "acme") as CertRecord;
+  const line = (serial: string, f: Partial<CertRecord>) =>
+    `${JSON.stringify({ ...acme, serial, fingerprint: `sha256:${serial}`, certPath: `certs/${serial}.pem`, ...f })}\n`;
+  await writeFile(join(pki, "index.jsonl"), line("fedcb0", { notAfter: at(5), issuedAt: at(-450) }) + line("fedcb1", { notAfter: at(400) }), { flag: "a" });
+  const extended = await openPki(pki, { now: new Date(BASE), actor: "test" });
+  assert.deepEqual(await listPartners(extended), await listPartnersFromJournal(extended));
+  const later = JSON.parse(line("fedcba", { notAfter: at(300).replace("Z", ".000Z") })) as CertRecord;
+  await writeFile(join(pki, "index.jsonl"), `${JSON.stringify(later)}\n`, { flag: "a" });
+  const after = await openPki(pki, { now: new Date(BASE), actor: "test" });
+  const odd = await listPartners(after);
+  assert.deepEqual(odd, await listPartnersFromJournal(after));
+  assert.equal(odd.partners.find((p) => p.id === "acme")?.nextExpiry, at(5));
+  // An impossible date is a damaged record, not one Date.parse rolls over.
+  await writeFile(join(pki, "index.jsonl"), `${JSON.stringify({ ...later, serial: "fedcbb", notAfter: "2027-02-30T00:00:00Z" })}\n`, { flag: "a" });
+  await assert.rejects(listPartners(await openPki(pki, { now: new Date(BASE), actor: "test" })), { code: "ERR_STORE_CORRUPT" });
+  // So is a kind other than "client" or "server", which one reader took for a client and another skipped.
+  const withoutFeb30 = lines.map((r) => `${JSON.stringify(r)}\n`).join("");
+  await writeFile(join(pki, "index.jsonl"), withoutFeb30 + line("fedcbc", { kind: "Server" } as unknown as Partial<CertRecord>));
+  await assert.rejects(listPartners(await openPki(pki, { now: new Date(BASE), actor: "test" })), { code: "ERR_STORE_CORRUPT" });
+  await writeFile(join(pki, "index.jsonl"), withoutFeb30);
   // Without "acme" in the registry, its first certificate dates it: the journal's way.
   await writeFile(join(pki, "partners.json"), registry(clients.filter((id) => id !== "acme")));
   const session = await openPki(pki, { now: new Date(BASE), actor: "test" });

@@ -3,7 +3,7 @@ import type { Pki } from "../session.js";
 import { readIndexOf } from "../store/blobs.js";
 import type { CertRecord } from "../store/index-file.js";
 import { openIndexRows } from "../store/index-rows.js";
-import { DAYS_FIRST, ELEMENT_INDENT, ELEMENT_SEPARATOR, type IndexCells, type IndexView, REVOKED, SERVER } from "../store/index-summary.js";
+import { DAYS_FIRST, damagedElement, ELEMENT_INDENT, ELEMENT_SEPARATOR, type IndexCells, type IndexView, REVOKED, SERVER } from "../store/index-summary.js";
 import { PieceAssembler } from "../store/summary-pieces.js";
 import { DAY } from "../time.js";
 
@@ -108,11 +108,19 @@ export async function streamCertificates(pki: Pki, p: ListParams = {}): Promise<
   const certificates: StreamedList<ListedCert> = {
     length: sel.length,
     *[Symbol.iterator]() {
-      for (const el of closing(view, elementTexts(view, sel))) yield JSON.parse(el.toString("utf8")) as ListedCert;
+      for (const el of closing(view, elementTexts(view, sel))) yield parseElement(el);
     },
     rawJson: (indent) => (indent === ELEMENT_INDENT ? closing(view, joinedElements(view, sel)) : undefined),
   };
   return { certificates, warnDays: Math.round(windowMs / DAY) };
+}
+
+function parseElement(el: Buffer): ListedCert {
+  try {
+    return JSON.parse(el.toString("utf8")) as ListedCert;
+  } catch (err) {
+    throw damagedElement(err);
+  }
 }
 
 function* closing<T>(view: IndexView, items: Iterable<T>): Generator<T> {

@@ -10,7 +10,7 @@ import type { Pki, Tx } from "../session.js";
 import { readIndexOf, readPartnersOf } from "../store/blobs.js";
 import type { CertRecord } from "../store/index-file.js";
 import { openIndexRows } from "../store/index-rows.js";
-import { type IndexView, REVOKED, SERVER } from "../store/index-summary.js";
+import { type IndexRow, type IndexView, REVOKED, SERVER } from "../store/index-summary.js";
 import { storeKeys } from "../store/keys.js";
 import { type PartnerRecord, type PartnerRegistry, serializePartners } from "../store/partners.js";
 import { DAY, iso } from "../time.js";
@@ -110,7 +110,8 @@ export interface PartnerSummary extends PartnerRecord {
 export async function listPartners(pki: Pki): Promise<{ partners: PartnerSummary[] }> {
   const config = await pki.config();
   const window = config.policy.warnDays * DAY;
-  const [reg, view] = await Promise.all([readPartnersOf(pki.storage), openIndexRows(pki.storage, [])]);
+  const reg = await readPartnersOf(pki.storage);
+  const view = await openIndexRows(pki.storage, []);
   view.close();
   return { partners: summariesOfView(view, reg, pki.now, window) ?? (await summariesOfJournal(pki, reg, window)) };
 }
@@ -140,12 +141,18 @@ function summariesOfView(view: IndexView, reg: PartnerRegistry, now: Date, windo
   for (const [s, ms] of nextMs) s.nextExpiry = iso(new Date(ms));
   // A partner with a time not in the 20-character form mtls writes has all its rows among the
   // status rows (statusRowsOf): its next expiry is taken from their text, as the journal's.
-  const client = view.statusRows.filter((r) => r.kind !== "server");
-  const odd = new Set(client.filter((r) => r.notAfter.length !== 20 || r.issuedAt.length !== 20).map((r) => r.partnerId));
-  for (const id of odd) {
+  const rowsOf = new Map<string, IndexRow[]>();
+  for (const r of view.statusRows) {
+    if (r.kind === "server") continue;
+    const rows = rowsOf.get(r.partnerId);
+    if (rows) rows.push(r);
+    else rowsOf.set(r.partnerId, [r]);
+  }
+  for (const [id, rows] of rowsOf) {
+    if (rows.every((r) => r.notAfter.length === 20 && r.issuedAt.length === 20)) continue;
     const s = byId.get(id) as PartnerSummary;
     delete s.nextExpiry;
-    for (const r of client) if (r.partnerId === id) noteExpiry(s, r, now, window);
+    for (const r of rows) noteExpiry(s, r, now, window);
   }
   return withHealth(byId, view.statusRows, reg, now, window);
 }

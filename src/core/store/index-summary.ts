@@ -410,6 +410,10 @@ export function viewOf(src: Source, stamp: string): IndexView | undefined {
 const damaged = () =>
   envError("ERR_STORE_CORRUPT", "the index summary is damaged: its cells do not add up", "`mtls doctor --fix` rebuilds it from index.jsonl, which is intact");
 
+/** A summary element that is not the JSON object it was written as. */
+export const damagedElement = (cause: unknown) =>
+  envError("ERR_STORE_CORRUPT", "the index summary is damaged: an element is not JSON", "`mtls doctor --fix` rebuilds it from index.jsonl", cause);
+
 /** A summary built from the journal's bytes, held in memory (a store without a summary file, or one that cannot be written). */
 export function summaryInMemory(journal: Buffer, name: string, stamp: string): Buffer {
   const chunks: Buffer[] = [];

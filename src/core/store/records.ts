@@ -9,8 +9,14 @@ type Check = (v: Record<string, unknown>) => string | undefined;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const str = (v: unknown) => typeof v === "string" && v.length > 0;
-// As written (core/time.ts iso): Date.parse alone accepts text a damaged byte leaves behind.
-const time = (v: unknown) => typeof v === "string" && ISO.test(v) && !Number.isNaN(Date.parse(v));
+// As written (core/time.ts iso): Date.parse alone accepts text a damaged byte leaves behind, and
+// rolls an impossible date or hour over (February 30 is March 2): the text must name the instant
+// it parses to, as the summary's columns and every reader take it.
+const time = (v: unknown) => {
+  if (typeof v !== "string" || !ISO.test(v)) return false;
+  const ms = Date.parse(v);
+  return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 19) === v.slice(0, 19);
+};
 const hex = (v: unknown) => typeof v === "string" && /^[0-9a-f]{1,40}$/.test(v);
 // "root", "intermediate", and after a rollover "intermediate-2", "root-2" … (core/ca/registry.ts)
 const CA_ID = /^(root|intermediate)(-[1-9][0-9]{0,3})?$/;
@@ -35,6 +41,8 @@ export const checkCertRecord: Check = (v) =>
     ["issuer", issuer, "a CA id"],
     ["certPath", str, "a path"],
     ["status", (x) => x === "valid" || x === "revoked", '"valid" or "revoked"'],
+    // Readers tell a server certificate by kind "server" alone: any other value is damage.
+    ["kind", (x) => x === undefined || x === "client" || x === "server", '"client" or "server"'],
   ]);
 
 const optional = (ok: (x: unknown) => boolean) => (x: unknown) => x === undefined || ok(x);

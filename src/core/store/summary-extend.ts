@@ -86,8 +86,10 @@ export function extendSummary(path: string, tmp: string, journal: Buffer, name: 
     if (hasher.copy().digest("hex") !== hash) return undefined;
     const added = rowsOfLines(journal, covered, lines, name);
     const rows = added.rows;
-    // A line for a serial already summarised (or two for one serial) changes a row in place: rebuild.
-    if (added.records !== rows.length || rows.some(isRotating)) return undefined;
+    // A line for a serial already summarised (or two for one serial) changes a row in place, and a
+    // time in another form than mtls writes makes statusRowsOf keep all its partner's rows, which
+    // the summary's status rows no longer hold: rebuild.
+    if (added.records !== rows.length || rows.some((r) => isRotating(r) || r.notAfter.length !== 20 || r.issuedAt.length !== 20)) return undefined;
     const base = partsOf(old.view, old.trailer);
     const known = serialsOf(base);
     if (rows.some((r) => known.has(r.serial))) return undefined;
