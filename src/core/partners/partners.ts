@@ -10,7 +10,7 @@ import type { Pki, Tx } from "../session.js";
 import { readIndexOf, readPartnersOf } from "../store/blobs.js";
 import type { CertRecord } from "../store/index-file.js";
 import { openIndexRows } from "../store/index-rows.js";
-import { type IndexRow, type IndexView, REVOKED, SERVER } from "../store/index-summary.js";
+import { type IndexRow, type IndexView, oddTimes, REVOKED, SERVER } from "../store/index-summary.js";
 import { storeKeys } from "../store/keys.js";
 import { type PartnerRecord, type PartnerRegistry, serializePartners } from "../store/partners.js";
 import { DAY, iso } from "../time.js";
@@ -149,10 +149,10 @@ function summariesOfView(view: IndexView, reg: PartnerRegistry, now: Date, windo
     else rowsOf.set(r.partnerId, [r]);
   }
   for (const [id, rows] of rowsOf) {
-    if (rows.every((r) => r.notAfter.length === 20 && r.issuedAt.length === 20)) continue;
+    if (!rows.some(oddTimes)) continue;
     const s = byId.get(id) as PartnerSummary;
     delete s.nextExpiry;
-    for (const r of rows) noteExpiry(s, r, now, window);
+    for (const r of rows) noteExpiry(s, r, statusOf(r, now, window));
   }
   return withHealth(byId, view.statusRows, reg, now, window);
 }
@@ -170,15 +170,16 @@ async function summariesOfJournal(pki: Pki, reg: PartnerRegistry, window: number
       s = { id: r.partnerId, createdAt: r.issuedAt, updatedAt: r.issuedAt, certificates: emptyCounts() };
       byId.set(r.partnerId, s);
     }
+    const status = statusOf(r, now, window);
     s.certificates.total++;
-    s.certificates[statusOf(r, now, window)]++;
-    noteExpiry(s, r, now, window);
+    s.certificates[status]++;
+    noteExpiry(s, r, status);
   }
   return withHealth(byId, index, reg, now, window);
 }
 
-function noteExpiry(s: PartnerSummary, r: PartnerCertFields, now: Date, window: number): void {
-  const status = statusOf(r, now, window);
+/** The certificate's expiry, when it is the partner's next one: the earliest of its valid or expiring ones, as text. */
+function noteExpiry(s: PartnerSummary, r: PartnerCertFields, status: CertStatus): void {
   if ((status === "valid" || status === "expiring") && (!s.nextExpiry || r.notAfter < s.nextExpiry)) s.nextExpiry = r.notAfter;
 }
 

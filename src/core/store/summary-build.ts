@@ -3,7 +3,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { displayWidth, isPlain, safeJson, safeValue } from "../display-text.js";
 import type { CertRecord } from "./index-file.js";
-import { DAYS_FIRST, ELEMENT_INDENT, ELEMENT_SEPARATOR, type IndexRow, type JournalFacts, REVOKED, rowsOfJournal, SERVER } from "./index-summary.js";
+import { DAYS_FIRST, ELEMENT_INDENT, ELEMENT_SEPARATOR, type IndexRow, type JournalFacts, oddTimes, REVOKED, rowsOfJournal, SERVER } from "./index-summary.js";
 
 export interface SummaryParts {
   notAfterMs: Float64Array;
@@ -170,6 +170,9 @@ function elementCutter(): (r: CertRecord) => [string, string, string, boolean] {
 
 export const isRotating = (r: IndexRow) => r.supersedes !== undefined || r.overlapUntil !== undefined;
 
+/** A row whose partner's rows statusRowsOf keeps whole. */
+export const keepsGroupWhole = (r: IndexRow) => isRotating(r) || oddTimes(r);
+
 /**
  * The rows status needs to judge every partner, server and CA exactly as it would from all rows
  * (#21), in issue order:
@@ -203,7 +206,7 @@ export function statusRowsOf(rows: readonly IndexRow[]): IndexRow[] {
     if (best) keep.add(best);
   };
   for (const g of groups.values()) {
-    if (g.some((r) => isRotating(r) || r.notAfter.length !== 20 || r.issuedAt.length !== 20)) {
+    if (g.some(keepsGroupWhole)) {
       for (const r of g) keep.add(r);
       continue;
     }

@@ -21,7 +21,7 @@ import {
   writeNewFile,
   writeSummaryParts,
 } from "./index-summary.js";
-import { countLines, isRotating, partsOfRows, type SummaryParts } from "./summary-build.js";
+import { countLines, keepsGroupWhole, partsOfRows, type SummaryParts } from "./summary-build.js";
 
 /** The summary at `path` with its trailer and view, when it is this format's (for any journal version). */
 function openAny(path: string): { fd: number; trailer: Trailer; view: IndexView } | undefined {
@@ -89,7 +89,7 @@ export function extendSummary(path: string, tmp: string, journal: Buffer, name: 
     // A line for a serial already summarised (or two for one serial) changes a row in place, and a
     // time in another form than mtls writes makes statusRowsOf keep all its partner's rows, which
     // the summary's status rows no longer hold: rebuild.
-    if (added.records !== rows.length || rows.some((r) => isRotating(r) || r.notAfter.length !== 20 || r.issuedAt.length !== 20)) return undefined;
+    if (added.records !== rows.length || rows.some(keepsGroupWhole)) return undefined;
     const base = partsOf(old.view, old.trailer);
     const known = serialsOf(base);
     if (rows.some((r) => known.has(r.serial))) return undefined;
