@@ -268,3 +268,32 @@ test("#21 a batch of reads on a connection that cannot be made fails every read 
     process.off("unhandledRejection", seen);
   }
 });
+
+test("#21 binary COPY from a real server: bytea comes back as stored, NULLs and all; a failed COPY leaves the connection usable", {
+  skip,
+  timeout: 60_000,
+}, async (t) => {
+  const { make } = await storage();
+  const st = make();
+  t.after(() => st.close());
+  const db = await st.db();
+  const big = Buffer.alloc(3 << 20);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;
+  const every = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+  await db.query("CREATE TEMP TABLE copied (n int, b bytea)");
+  await db.query("INSERT INTO copied VALUES (1, $1), (2, NULL), (3, ''::bytea), (4, $2)", [every, big]);
+  const rows = await db.copyRows("SELECT n, b FROM copied ORDER BY n");
+  assert.deepEqual(
+    rows.map(([n]) => n?.readInt32BE(0)),
+    [1, 2, 3, 4],
+  );
+  assert.ok(rows[0]?.[1]?.equals(every));
+  assert.equal(rows[1]?.[1], null);
+  assert.equal(rows[2]?.[1]?.length, 0);
+  assert.ok(rows[3]?.[1]?.equals(big));
+  await assert.rejects(
+    db.copyRows("SELECT 1 / (n - n) FROM copied"),
+    (err: { code?: string; message?: string }) => err.code === "ERR_STORE_SQL" && /division by zero/.test(err.message ?? ""),
+  );
+  assert.deepEqual(await db.query("SELECT count(*)::int AS n FROM copied"), [{ n: 4 }]);
+});

@@ -6,9 +6,16 @@ import { lstat, readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import type { ConnectionOptions } from "node:tls";
 import { envError, fsError, type MtlsError, usageError } from "../../errors.js";
+import { BinaryCopyReader, type CopyRow } from "./copy-binary.js";
 
 export interface SqlClient {
   query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<R[]>;
+  /**
+   * The rows of `COPY (select) TO STDOUT (FORMAT binary)`, each field as its bytes: a bytea
+   * arrives as it is stored, where query() would have it turned into text and back (#21). COPY
+   * takes no parameters: `select` must hold only literals mtls made.
+   */
+  copyRows(select: string): Promise<CopyRow[]>;
   /** The server process serving this connection (pg_backend_pid()). */
   readonly backendPid: number;
   end(): Promise<void>;
@@ -108,7 +115,55 @@ export async function connectPg(p: ConnectParams): Promise<SqlClient> {
         throw sqlError(err, p.display);
       }
     },
+    async copyRows(select: string) {
+      try {
+        return await new Promise<CopyRow[]>((resolve, reject) => {
+          client.query(binaryCopy(`COPY (${select}) TO STDOUT (FORMAT binary)`, resolve, reject));
+        });
+      } catch (err) {
+        throw sqlError(err, p.display);
+      }
+    },
     end: () => client.end().catch(() => {}),
+  };
+}
+
+/**
+ * A query the driver runs as it would its own (its Submittable interface), which takes the
+ * CopyData messages the driver's own queries ignore. After an error the server's ReadyForQuery
+ * goes to no query, so an error settles at once; data that is not binary COPY is an error kept
+ * until the statement ends, so the connection stays in step.
+ */
+function binaryCopy(text: string, resolve: (rows: CopyRow[]) => void, reject: (err: unknown) => void) {
+  const reader = new BinaryCopyReader();
+  let failed: unknown;
+  return {
+    submit(connection: { query(text: string): void }) {
+      connection.query(text);
+    },
+    handleCopyData(msg: { chunk: Buffer }) {
+      if (failed) return;
+      try {
+        reader.push(msg.chunk);
+      } catch (err) {
+        failed = err;
+      }
+    },
+    handleCommandComplete() {},
+    handleRowDescription() {},
+    handleDataRow() {},
+    handleEmptyQuery() {},
+    handleError(err: unknown) {
+      reject(err);
+    },
+    handleReadyForQuery() {
+      if (failed) return reject(failed);
+      try {
+        resolve(reader.finish());
+      } catch (err) {
+        reject(err);
+      }
+    },
   };
 }
 
