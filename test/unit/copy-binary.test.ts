@@ -1,7 +1,7 @@
 // #21: PostgreSQL's binary COPY format, read as the server's messages arrive, however they split it.
 import assert from "node:assert/strict";
 import test from "node:test";
-import { BinaryCopyReader, type CopyRow } from "../../src/core/store/sql/copy-binary.js";
+import { BinaryCopyReader, binaryCopyPieces, type CopyRow } from "../../src/core/store/sql/copy-binary.js";
 
 const SIGNATURE = Buffer.from("PGCOPY\n\xff\r\n\0", "latin1");
 
@@ -66,4 +66,14 @@ test("#21 data that is not whole binary COPY is refused, not read as rows", () =
   const negative = Buffer.from(encode([[Buffer.from("x")]]));
   negative.writeInt32BE(-2, SIGNATURE.length + 8 + 2);
   assert.throws(() => read([negative]), /negative field length/);
+});
+
+test("#21 rows written in the binary COPY format are the bytes the format describes, large fields passed on as they are", () => {
+  const large = Buffer.alloc(100_000, 7);
+  const rows: CopyRow[] = [...ROWS, [large, null, Buffer.from("after")]];
+  const pieces = [...binaryCopyPieces(rows)];
+  assert.ok(Buffer.concat(pieces).equals(encode(rows)));
+  assert.ok(pieces.includes(large));
+  assert.deepEqual(read(pieces), rows);
+  assert.ok(Buffer.concat([...binaryCopyPieces([])]).equals(encode([])));
 });

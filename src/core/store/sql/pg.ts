@@ -6,7 +6,7 @@ import { lstat, readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import type { ConnectionOptions } from "node:tls";
 import { envError, fsError, type MtlsError, usageError } from "../../errors.js";
-import { BinaryCopyReader, type CopyRow } from "./copy-binary.js";
+import { BinaryCopyReader, binaryCopyPieces, type CopyRow } from "./copy-binary.js";
 
 export interface SqlClient {
   query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<R[]>;
@@ -16,6 +16,11 @@ export interface SqlClient {
    * takes no parameters: `select` must hold only literals mtls made.
    */
   copyRows(select: string): Promise<CopyRow[]>;
+  /**
+   * `COPY target FROM STDIN (FORMAT binary)` of `rows`, each field in the binary form of its
+   * column's type (a bytea as its bytes): bind parameters would send a bytea as hex text.
+   */
+  copyRowsIn(target: string, rows: Iterable<CopyRow>): Promise<void>;
   /** The server process serving this connection (pg_backend_pid()). */
   readonly backendPid: number;
   end(): Promise<void>;
@@ -118,7 +123,16 @@ export async function connectPg(p: ConnectParams): Promise<SqlClient> {
     async copyRows(select: string) {
       try {
         return await new Promise<CopyRow[]>((resolve, reject) => {
-          client.query(binaryCopy(`COPY (${select}) TO STDOUT (FORMAT binary)`, resolve, reject));
+          client.query(binaryCopyOut(`COPY (${select}) TO STDOUT (FORMAT binary)`, resolve, reject));
+        });
+      } catch (err) {
+        throw sqlError(err, p.display);
+      }
+    },
+    async copyRowsIn(target: string, rows: Iterable<CopyRow>) {
+      try {
+        await new Promise<void>((resolve, reject) => {
+          client.query(binaryCopyIn(`COPY ${target} FROM STDIN (FORMAT binary)`, rows, resolve, reject));
         });
       } catch (err) {
         throw sqlError(err, p.display);
@@ -129,18 +143,46 @@ export async function connectPg(p: ConnectParams): Promise<SqlClient> {
 }
 
 /**
- * A query the driver runs as it would its own (its Submittable interface), which takes the
- * CopyData messages the driver's own queries ignore. After an error the server's ReadyForQuery
- * goes to no query, so an error settles at once; data that is not binary COPY is an error kept
- * until the statement ends, so the connection stays in step.
+ * The handlers a query the driver runs as it would its own (its Submittable interface) needs
+ * besides the COPY messages: after an error the server's ReadyForQuery goes to no query, so an
+ * error settles at once.
  */
-function binaryCopy(text: string, resolve: (rows: CopyRow[]) => void, reject: (err: unknown) => void) {
-  const reader = new BinaryCopyReader();
-  let failed: unknown;
+function submittable(text: string, settle: () => void, reject: (err: unknown) => void) {
   return {
     submit(connection: { query(text: string): void }) {
       connection.query(text);
     },
+    handleCommandComplete() {},
+    handleRowDescription() {},
+    handleDataRow() {},
+    handleEmptyQuery() {},
+    handleCopyData(_msg: { chunk: Buffer }) {},
+    handleCopyInResponse(connection: { sendCopyFail(msg: string): void }) {
+      connection.sendCopyFail("not a COPY FROM");
+    },
+    handleError(err: unknown) {
+      reject(err);
+    },
+    handleReadyForQuery() {
+      settle();
+    },
+  };
+}
+
+/** COPY … TO STDOUT: the CopyData messages the driver's own queries ignore, read as binary COPY. Data that is not is an error kept until the statement ends, so the connection stays in step. */
+function binaryCopyOut(text: string, resolve: (rows: CopyRow[]) => void, reject: (err: unknown) => void) {
+  const reader = new BinaryCopyReader();
+  let failed: unknown;
+  const settle = () => {
+    if (failed) return reject(failed);
+    try {
+      resolve(reader.finish());
+    } catch (err) {
+      reject(err);
+    }
+  };
+  return {
+    ...submittable(text, settle, reject),
     handleCopyData(msg: { chunk: Buffer }) {
       if (failed) return;
       try {
@@ -149,20 +191,23 @@ function binaryCopy(text: string, resolve: (rows: CopyRow[]) => void, reject: (e
         failed = err;
       }
     },
-    handleCommandComplete() {},
-    handleRowDescription() {},
-    handleDataRow() {},
-    handleEmptyQuery() {},
-    handleError(err: unknown) {
-      reject(err);
-    },
-    handleReadyForQuery() {
-      if (failed) return reject(failed);
+  };
+}
+
+/** COPY … FROM STDIN: `rows` sent as binary COPY when the server asks for them. */
+function binaryCopyIn(text: string, rows: Iterable<CopyRow>, resolve: () => void, reject: (err: unknown) => void) {
+  return {
+    ...submittable(text, resolve, reject),
+    handleCopyInResponse(connection: { sendCopyFromChunk(b: Buffer): void; endCopyFrom(): void; sendCopyFail(msg: string): void }) {
       try {
-        resolve(reader.finish());
+        for (const piece of binaryCopyPieces(rows)) connection.sendCopyFromChunk(piece);
       } catch (err) {
+        // The server ends the COPY with an error, which rejects; this error is the cause.
+        connection.sendCopyFail("the client could not encode its rows");
         reject(err);
+        return;
       }
+      connection.endCopyFrom();
     },
   };
 }

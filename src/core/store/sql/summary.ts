@@ -18,10 +18,8 @@ import {
 } from "../index-summary.js";
 import type { SqlClient } from "./pg.js";
 
-/** A chunk's size: a statement storing them moves a few, never the whole summary as one text. */
+/** A chunk's size: a reader fetches the chunks holding the parts it reads. */
 const CHUNK = 1 << 20;
-/** Chunks per INSERT statement when a summary is stored (their hex text is twice their size). */
-const PER_INSERT = 4;
 
 const stampOf = (generation: string) => `database index generation ${generation}`;
 
@@ -99,12 +97,14 @@ async function storedView(
 
 /** The summary of the journal as it is now, built from its lines. */
 async function builtSummary(db: SqlClient, name: string): Promise<{ generation: string; summary: Buffer }> {
-  // One statement, one snapshot: the lines are those of the generation read with them.
-  const [row] = await db.query<{ generation: string; text: string | null }>(
-    "SELECT generation::text AS generation, (SELECT string_agg(text || E'\\n', '' ORDER BY line) FROM mtls.journal_lines WHERE journal = 'index.jsonl') AS text FROM mtls.index_generation WHERE id = 1",
+  // One statement, one snapshot: the lines are those of the generation read with them. Binary
+  // COPY brings text as the client encoding's bytes (UTF-8, which the driver sets), without the
+  // driver making one 48 MB string of 100,000 lines first.
+  const [row] = await db.copyRows(
+    "SELECT generation::text, (SELECT string_agg(text || E'\\n', '' ORDER BY line) FROM mtls.journal_lines WHERE journal = 'index.jsonl') FROM mtls.index_generation WHERE id = 1",
   );
-  const generation = row?.generation ?? "0";
-  return { generation, summary: summaryInMemory(Buffer.from(row?.text ?? "", "utf8"), name, stampOf(generation)) };
+  const generation = row?.[0]?.toString("latin1") ?? "0";
+  return { generation, summary: summaryInMemory(row?.[1] ?? Buffer.alloc(0), name, stampOf(generation)) };
 }
 
 /**
@@ -122,15 +122,15 @@ export async function keepSqlSummary(db: SqlClient, generation: string, summary:
       [generation, summary.length, CHUNK],
     );
     if (mine) {
-      const seqs = chunksOf(0, summary.length, CHUNK);
-      for (let i = 0; i < seqs.length; i += PER_INSERT) {
-        const batch = seqs.slice(i, i + PER_INSERT);
-        await db.query("INSERT INTO mtls.index_summary_chunks (generation, seq, data) SELECT $1::bigint, * FROM unnest($2::int[], $3::bytea[])", [
-          generation,
-          batch,
-          batch.map((s) => summary.subarray(s * CHUNK, (s + 1) * CHUNK)),
-        ]);
-      }
+      const gen = Buffer.alloc(8);
+      gen.writeBigInt64BE(BigInt(generation));
+      const rows = chunksOf(0, summary.length, CHUNK).map((seq) => {
+        const s = Buffer.alloc(4);
+        s.writeInt32BE(seq);
+        return [gen, s, summary.subarray(seq * CHUNK, (seq + 1) * CHUNK)];
+      });
+      // Binary COPY: as bind parameters the chunks went as hex text, ~1.4 s for 80 MB.
+      await db.copyRowsIn("mtls.index_summary_chunks (generation, seq, data)", rows);
       await db.query("DELETE FROM mtls.index_summaries WHERE generation < $1::bigint", [generation]);
     }
     await db.query("COMMIT");
