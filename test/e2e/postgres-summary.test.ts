@@ -123,6 +123,48 @@ test("#21 list reads the kept summary, not the journal: one edited in place is w
   assert.match((await mtls(["list", "--no-color"], o)).stdout, /\balpha\b/);
 });
 
+test("#21 after the journal only grew, the next reader extends the last kept summary; after any other change it builds one from the journal", {
+  skip,
+}, async (t) => {
+  const { c, s, o, issue } = await storeWithCa(t);
+  const stored = async () => (await c.sql("SELECT generation FROM mtls.index_summaries", [], s.db)).map((r) => Number(r.generation));
+  const generation = async () => Number((await c.sql("SELECT generation FROM mtls.index_generation", [], s.db))[0]?.generation);
+  // A mark only the kept summary carries: every "alpha" in its chunks becomes "alphz".
+  const mark = () =>
+    c.sql("UPDATE mtls.index_summary_chunks SET data = decode(replace(encode(data, 'hex'), encode('alpha', 'hex'), encode('alphz', 'hex')), 'hex')", [], s.db);
+  const listed = async () => {
+    const r = await mtls(["list", "--no-color"], o);
+    assert.equal(r.exitCode, 0, r.stderr);
+    return r.stdout;
+  };
+  await issue("alpha");
+  assert.match(await listed(), /\balpha\b/);
+  await mark();
+
+  // Appended to: the marked summary's rows are carried over, the new line added to them.
+  await issue("beta");
+  const extended = await listed();
+  assert.match(extended, /\balphz\b/, "the last summary was extended, not rebuilt");
+  assert.match(extended, /\bbeta\b/);
+  assert.deepEqual(await stored(), [await generation()]);
+  const doctor = await mtls(["doctor", "--json"], o);
+  assert.match(doctor.stdout, /index summary in the database does not match index\.jsonl/, "doctor compares with a rebuild, so it sees the carried mark");
+  assert.equal((await mtls(["doctor", "--fix", "-q"], o)).exitCode, 0);
+  assert.doesNotMatch(await listed(), /alphz/);
+  assert.equal((await mtls(["doctor", "--json"], o)).exitCode, 0, "an extension is byte for byte the rebuilt summary");
+
+  // A line changed in place (JSON that reads the same): the lines the summary covers no longer
+  // hash as they did, so it is no base and the mark goes.
+  await mark();
+  await issue("gamma");
+  await c.sql("UPDATE mtls.journal_lines SET text = regexp_replace(text, '^\\{', '{ ') WHERE journal = 'index.jsonl' AND line = 1", [], s.db);
+  const rebuilt = await listed();
+  assert.doesNotMatch(rebuilt, /alphz/, "a changed journal is summarised from its lines");
+  assert.match(rebuilt, /\balpha\b/);
+  assert.match(rebuilt, /\bgamma\b/);
+  assert.equal((await mtls(["doctor", "--json"], o)).exitCode, 0);
+});
+
 test("#21 a database of schema version 1 is upgraded on first use: its journal gets a generation and list keeps a summary", { skip }, async (t) => {
   const { c, s, o, issue } = await storeWithCa(t);
   await issue("alpha");

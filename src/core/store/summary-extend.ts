@@ -12,9 +12,11 @@ import {
   fileSource,
   type IndexRow,
   type IndexView,
+  type JournalFacts,
   readFresh,
   readTrailer,
   rowsOfLines,
+  type Source,
   TRAILER,
   type Trailer,
   viewOf,
@@ -23,18 +25,30 @@ import {
 } from "./index-summary.js";
 import { countLines, keepsGroupWhole, partsOfRows, type SummaryParts } from "./summary-build.js";
 
-/** The summary at `path` with its trailer and view, when it is this format's (for any journal version). */
-function openAny(path: string): { fd: number; trailer: Trailer; view: IndexView } | undefined {
+/** A summary of this format (for any journal version), as read from its source. */
+export interface OldSummary {
+  src: Source;
+  trailer: Trailer;
+  view: IndexView;
+}
+
+/** The summary in `src` with its trailer and view, when it is this format's (for any journal version). */
+export function oldSummary(src: Source): OldSummary | undefined {
+  const trailer = src.size >= TRAILER ? readTrailer(readFresh(src, src.size - TRAILER, TRAILER), undefined, src.size) : undefined;
+  const view = trailer && viewOf(src, trailer.stamp);
+  return trailer && view ? { src, trailer, view } : undefined;
+}
+
+/** The summary at `path`, opened (close its descriptor), when it is this format's. */
+function openAny(path: string): { fd: number; old: OldSummary } | undefined {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch {
     return undefined;
   }
-  const src = fileSource(fd, fstatSync(fd).size);
-  const trailer = src.size >= TRAILER ? readTrailer(readFresh(src, src.size - TRAILER, TRAILER), undefined, src.size) : undefined;
-  const view = trailer && viewOf(src, trailer.stamp);
-  if (trailer && view) return { fd, trailer, view };
+  const old = oldSummary(fileSource(fd, fstatSync(fd).size));
+  if (old) return { fd, old };
   closeSync(fd);
   return undefined;
 }
@@ -71,54 +85,73 @@ function serialsOf(base: SummaryParts): Set<string> {
   return out;
 }
 
+/** The old element texts are copied in pieces of this size. */
+const PIECE = 4 << 20;
+
+/** What adding a journal's new lines to a summary takes. */
+export interface Extension {
+  base: SummaryParts;
+  rows: IndexRow[];
+  facts: JournalFacts;
+}
+
+/**
+ * What adding the new lines of `journal` to `old` takes, or undefined when `old` cannot simply be
+ * extended (see the top of this file) and the summary must be rebuilt.
+ */
+export function extensionOf(old: OldSummary, journal: Buffer, name: string): Extension | undefined {
+  const { covered, lines, hash } = old.trailer.facts;
+  if (journal.length < covered) return undefined;
+  const hasher = createHash("sha256").update(journal.subarray(0, covered));
+  if (hasher.copy().digest("hex") !== hash) return undefined;
+  const added = rowsOfLines(journal, covered, lines, name);
+  const rows = added.rows;
+  // A line for a serial already summarised (or two for one serial) changes a row in place, and a
+  // time in another form than mtls writes makes statusRowsOf keep all its partner's rows, which
+  // the summary's status rows no longer hold: rebuild.
+  if (added.records !== rows.length || rows.some(keepsGroupWhole)) return undefined;
+  const base = partsOf(old.view, old.trailer);
+  const known = serialsOf(base);
+  if (rows.some((r) => known.has(r.serial))) return undefined;
+  const end = journal.lastIndexOf(0x0a) + 1;
+  hasher.update(journal.subarray(covered, end));
+  return { base, rows, facts: { covered: end, lines: lines + countLines(journal, covered, end), hash: hasher.digest("hex") } };
+}
+
+/**
+ * Writes through `put` the summary `x` makes of `old` (version `stamp`): its element texts copied
+ * from its source, then the new rows' and the columns. False when a new row does not fit (see
+ * partsOfRows): the summary must be rebuilt, and what was put is to be dropped.
+ */
+export function writeExtension(old: OldSummary, x: Extension, journal: Buffer, stamp: string, put: (b: Buffer) => void): boolean {
+  for (let from = 0; from < x.base.jsonLength; from += PIECE) {
+    // A buffer of its own for each piece: put may keep it (a summary made in memory).
+    const piece = Buffer.allocUnsafeSlow(Math.min(PIECE, x.base.jsonLength - from));
+    old.src.readInto(from, piece.length, piece, 0);
+    put(piece);
+  }
+  const parts = partsOfRows(x.rows, journal, put, x.base);
+  if (!parts) return false;
+  writeSummaryParts({ ...parts, facts: x.facts }, stamp, put);
+  return true;
+}
+
 /**
  * Writes to the new file `tmp` the summary of `journal` (version `stamp`, file `st`) made by
  * adding its new lines to the summary at `path`; the new file's descriptor, or undefined when
- * that summary cannot simply be extended (see the top of this file) and must be rebuilt.
+ * that summary cannot simply be extended and must be rebuilt.
  */
 export function extendSummary(path: string, tmp: string, journal: Buffer, name: string, st: Stats, stamp: string): number | undefined {
-  const old = openAny(path);
-  if (!old) return undefined;
+  const opened = openAny(path);
+  if (!opened) return undefined;
+  const { fd, old } = opened;
   try {
-    const { covered, lines, hash } = old.trailer.facts;
-    if (old.trailer.stamp.split(" ")[1] !== String(st.ino) || journal.length < covered) return undefined;
-    const hasher = createHash("sha256").update(journal.subarray(0, covered));
-    if (hasher.copy().digest("hex") !== hash) return undefined;
-    const added = rowsOfLines(journal, covered, lines, name);
-    const rows = added.rows;
-    // A line for a serial already summarised (or two for one serial) changes a row in place, and a
-    // time in another form than mtls writes makes statusRowsOf keep all its partner's rows, which
-    // the summary's status rows no longer hold: rebuild.
-    if (added.records !== rows.length || rows.some(keepsGroupWhole)) return undefined;
-    const base = partsOf(old.view, old.trailer);
-    const known = serialsOf(base);
-    if (rows.some((r) => known.has(r.serial))) return undefined;
-    const end = journal.lastIndexOf(0x0a) + 1;
-    hasher.update(journal.subarray(covered, end));
-    const facts = { covered: end, lines: lines + countLines(journal, covered, end), hash: hasher.digest("hex") };
-    return writeExtended(old, tmp, { base, rows, journal, facts, stamp });
+    // Another file's summary (the journal replaced, not appended to) is no base.
+    if (old.trailer.stamp.split(" ")[1] !== String(st.ino)) return undefined;
+    const x = extensionOf(old, journal, name);
+    // The old summary is read through its open descriptor, never by name again (#13).
+    return x && writeNewFile(tmp, (put) => writeExtension(old, x, journal, stamp, put));
   } finally {
-    closeSync(old.fd);
+    closeSync(fd);
   }
-}
-
-/** The old summary's element texts copied from its open file (never by name: #13), then the new rows' and the columns. */
-function writeExtended(
-  old: { fd: number },
-  tmp: string,
-  x: { base: SummaryParts; rows: IndexRow[]; journal: Buffer; facts: SummaryParts["facts"]; stamp: string },
-): number | undefined {
-  return writeNewFile(tmp, (put) => {
-    const src = fileSource(old.fd, x.base.jsonLength);
-    const chunk = Buffer.allocUnsafeSlow(4 << 20);
-    for (let from = 0; from < x.base.jsonLength; from += chunk.length) {
-      const len = Math.min(chunk.length, x.base.jsonLength - from);
-      src.readInto(from, len, chunk, 0);
-      put(chunk.subarray(0, len));
-    }
-    const parts = partsOfRows(x.rows, x.journal, put, x.base);
-    if (!parts) return false;
-    writeSummaryParts({ ...parts, facts: x.facts }, x.stamp, put);
-    return true;
-  });
 }

@@ -2,8 +2,9 @@
 // index.jsonl.summary: stored in chunks for the index journal's generation (which the schema's
 // triggers raise with every change to the journal's lines), read chunk by chunk for the parts a
 // reader uses (the columns always; the cells for `list`, the element texts for `list --json`),
-// and built from the journal by the first reader after a change, which stores it for the next.
-import { envError } from "../../errors.js";
+// and made by the first reader after a change, which stores it for the next: the last one with
+// the journal's new lines added when the journal only grew, else built from all its lines.
+import { envError, type MtlsError } from "../../errors.js";
 import {
   type IndexPart,
   type IndexView,
@@ -16,6 +17,7 @@ import {
   TRAILER,
   viewOf,
 } from "../index-summary.js";
+import { extensionOf, type OldSummary, oldSummary, writeExtension } from "../summary-extend.js";
 import type { SqlClient } from "./pg.js";
 
 /** A chunk's size: a reader fetches the chunks holding the parts it reads. */
@@ -95,16 +97,54 @@ async function storedView(
   return view ? { view } : { ours: true };
 }
 
-/** The summary of the journal as it is now, built from its lines. */
-async function builtSummary(db: SqlClient, name: string): Promise<{ generation: string; summary: Buffer }> {
+/** The journal's lines come joined in rows of this many. */
+const LINES_PER_ROW = 1000;
+
+/** A stored summary's key and layout. */
+interface Stored {
+  generation: string;
+  size: number;
+  chunk: number;
+}
+
+/**
+ * The summary of the journal as it is now: `base` (an older generation's summary) with the
+ * journal's new lines added when the journal only grew since (summary-extend.ts, which checks the
+ * lines it covers against their hash), else built from all the lines.
+ */
+async function builtSummary(db: SqlClient, name: string, base?: Stored): Promise<{ generation: string; summary: Buffer }> {
+  const old = base && (await storedWhole(db, base));
   // One statement, one snapshot: the lines are those of the generation read with them. Binary
   // COPY brings text as the client encoding's bytes (UTF-8, which the driver sets), without the
-  // driver making one 48 MB string of 100,000 lines first.
-  const [row] = await db.copyRows(
-    "SELECT generation::text, (SELECT string_agg(text || E'\\n', '' ORDER BY line) FROM mtls.journal_lines WHERE journal = 'index.jsonl') FROM mtls.index_generation WHERE id = 1",
+  // driver making one 48 MB string of 100,000 lines first; joined a thousand lines to a row, as one
+  // value of 48 MB the driver's buffer grew by copying it again and again.
+  const rows = await db.copyRows(
+    `SELECT 0 AS k, generation::text FROM mtls.index_generation WHERE id = 1
+     UNION ALL SELECT 1 + (line - 1) / ${LINES_PER_ROW}, string_agg(text || E'\\n', '' ORDER BY line) FROM mtls.journal_lines WHERE journal = 'index.jsonl' GROUP BY 1 ORDER BY 1`,
   );
-  const generation = row?.[0]?.toString("latin1") ?? "0";
-  return { generation, summary: summaryInMemory(row?.[1] ?? Buffer.alloc(0), name, stampOf(generation)) };
+  const head = rows[0]?.[0]?.length === 8 && rows[0][0].readBigInt64BE() === 0n ? rows[0] : undefined;
+  const generation = head?.[1]?.toString("latin1") ?? "0";
+  const journal = Buffer.concat(rows.slice(head ? 1 : 0).map((r) => r[1] ?? Buffer.alloc(0)));
+  const x = old && extensionOf(old, journal, name);
+  if (old && x) {
+    const pieces: Buffer[] = [];
+    if (writeExtension(old, x, journal, stampOf(generation), (b) => pieces.push(b))) return { generation, summary: Buffer.concat(pieces) };
+  }
+  return { generation, summary: summaryInMemory(journal, name, stampOf(generation)) };
+}
+
+/** A stored summary read whole, when it is there in full and of this format (else no base: the summary is rebuilt). */
+async function storedWhole(db: SqlClient, s: Stored): Promise<OldSummary | undefined> {
+  const chunks = new Map<number, Buffer>();
+  const seqs = chunksOf(0, s.size, s.chunk);
+  try {
+    await fetchChunks(db, s.generation, seqs, chunks);
+    // Dropped since it was named (another reader stored a newer one), or damaged: no base.
+    return seqs.every((q) => chunks.has(q)) ? oldSummary(chunkSource(s.size, s.chunk, chunks)) : undefined;
+  } catch (err) {
+    if ((err as MtlsError).code === "ERR_STORE_CORRUPT") return undefined;
+    throw err;
+  }
 }
 
 /**
@@ -139,18 +179,21 @@ export async function keepSqlSummary(db: SqlClient, generation: string, summary:
   }
 }
 
-/** The journal's generation and the summary stored for it, if any. */
-async function current(db: SqlClient): Promise<{ generation: string; size: number | null; chunk: number | null } | undefined> {
-  const [row] = await db.query<{ generation: string; size: number | null; chunk: number | null }>(
-    "SELECT g.generation::text AS generation, s.size::float8 AS size, s.chunk FROM mtls.index_generation g LEFT JOIN mtls.index_summaries s ON s.generation = g.generation WHERE g.id = 1",
+/** The journal's generation and the newest summary stored for it or an older one, if any. */
+async function current(db: SqlClient): Promise<{ generation: string; stored?: Stored } | undefined> {
+  const [row] = await db.query<{ generation: string; stored: string | null; size: number | null; chunk: number | null }>(
+    "SELECT g.generation::text AS generation, s.generation::text AS stored, s.size::float8 AS size, s.chunk FROM mtls.index_generation g LEFT JOIN LATERAL (SELECT generation, size, chunk FROM mtls.index_summaries WHERE generation <= g.generation ORDER BY generation DESC LIMIT 1) s ON true WHERE g.id = 1",
   );
-  return row;
+  if (!row) return undefined;
+  const { generation, stored, size, chunk } = row;
+  return stored !== null && size !== null && chunk !== null ? { generation, stored: { generation: stored, size, chunk } } : { generation };
 }
 
 /**
  * The index's view for a reader of `parts`: the stored summary of the journal's current
- * generation, else one built now and handed to `keep` for the next reader (absent inside a
- * transaction, whose failure storing it must not cause).
+ * generation, else one made now (from an older generation's when the journal only grew since)
+ * and handed to `keep` for the next reader (absent inside a transaction, whose failure storing it
+ * must not cause).
  */
 export async function sqlIndexView(
   db: SqlClient,
@@ -160,13 +203,15 @@ export async function sqlIndexView(
 ): Promise<IndexView> {
   const row = await current(db);
   let replace = false;
-  if (row?.size != null && row.chunk != null) {
-    const found = await storedView(db, row.generation, row.size, row.chunk, parts);
+  let base: Stored | undefined;
+  const stored = row?.stored;
+  if (stored && stored.generation === row.generation) {
+    const found = await storedView(db, stored.generation, stored.size, stored.chunk, parts);
     if ("view" in found) return found.view;
     if (!found.ours) keep = undefined;
     replace = true;
-  }
-  const { generation, summary } = await builtSummary(db, name);
+  } else base = stored;
+  const { generation, summary } = await builtSummary(db, name, base);
   await keep?.(generation, summary, replace && row?.generation === generation);
   return viewOf(memorySource(summary), stampOf(generation)) as IndexView;
 }
@@ -177,9 +222,9 @@ export async function sqlIndexView(
  */
 export async function checkSqlSummary(db: SqlClient, name: string): Promise<string | undefined> {
   const row = await current(db);
-  if (!row || row.size == null || row.chunk == null) return undefined;
+  if (!row?.stored || row.stored.generation !== row.generation) return undefined;
   const chunks = new Map<number, Buffer>();
-  await fetchChunks(db, row.generation, chunksOf(0, row.size, row.chunk), chunks);
+  await fetchChunks(db, row.generation, chunksOf(0, row.stored.size, row.stored.chunk), chunks);
   const stored = Buffer.concat([...chunks.keys()].sort((a, b) => a - b).map((s) => chunks.get(s) as Buffer));
   // Another release's (or another byte order's) summary is theirs to read: readers here build their own.
   if (stored.length < TRAILER || !ofThisFormat(stored.subarray(stored.length - TRAILER))) return undefined;
