@@ -3,7 +3,8 @@
 // writes the same bytes, element by element, and takes a non-array iterable (a list read as it
 // is iterated, core/inventory/list.ts) as the array it stands for. Such a list may also give its
 // elements' text as bytes (rawJson: the index summary's pre-rendered elements), which are
-// written as they are, between the brackets and separators written here.
+// written as they are, between the brackets and separators written here. A promise among the
+// pieces stands for bytes being fetched (a database store): the writer waits for it.
 
 const CHUNK = 64 * 1024;
 
@@ -12,7 +13,8 @@ const isIterableList = (v: unknown): v is Iterable<unknown> =>
 
 interface RawJsonList {
   readonly length: number;
-  rawJson(indent: string): Iterable<Uint8Array> | undefined;
+  ready(): Promise<void>;
+  rawJson(indent: string): Iterable<Uint8Array | Promise<void>> | undefined;
 }
 
 const hasRawJson = (v: Iterable<unknown>): v is Iterable<unknown> & RawJsonList => typeof (v as Partial<RawJsonList>).rawJson === "function";
@@ -30,7 +32,7 @@ function hasStreamedList(v: unknown, depth = 0): boolean {
  * string, get the element's indentation). A list that has its elements' text gives it as bytes,
  * which come as they are (Uint8Array pieces, already made safe); strings are yet to be.
  */
-export function* jsonPrettyPieces(value: unknown): Generator<string | Uint8Array> {
+export function* jsonPrettyPieces(value: unknown): Generator<string | Uint8Array | Promise<void>> {
   if (!hasStreamedList(value)) {
     yield JSON.stringify(value, null, 2);
     return;
@@ -43,7 +45,7 @@ export function* jsonPrettyPieces(value: unknown): Generator<string | Uint8Array
       buf = "";
     }
   }
-  function* walk(v: unknown, indent: string): Generator<string | Uint8Array> {
+  function* walk(v: unknown, indent: string): Generator<string | Uint8Array | Promise<void>> {
     const raw = isIterableList(v) && hasRawJson(v) ? v.rawJson(`${indent}  `) : undefined;
     if (raw) {
       // The elements come joined by ",\n" and their indentation, as below.
@@ -56,6 +58,7 @@ export function* jsonPrettyPieces(value: unknown): Generator<string | Uint8Array
       return;
     }
     if (isIterableList(v)) {
+      if (hasRawJson(v)) yield v.ready();
       let first = true;
       for (const el of v) {
         yield* put(`${first ? "[\n" : ",\n"}${indent}  `);

@@ -105,10 +105,15 @@ export class Output {
    * Waiting only above a few MiB (not for a full drain) lets the reader read while the next
    * piece is made.
    */
-  private async writeAll(pieces: Iterable<string | Uint8Array>, text: (s: string) => string = (s) => s): Promise<void> {
+  private async writeAll(pieces: Iterable<string | Uint8Array | Promise<void>>, text: (s: string) => string = (s) => s): Promise<void> {
     let wake: (() => void) | undefined;
     const written = () => wake?.();
     for (const piece of pieces) {
+      // Bytes being fetched (a database store's summary, read as it is written).
+      if (piece instanceof Promise) {
+        await piece;
+        continue;
+      }
       // A reader that went away (`mtls list | head -1`): the rest has nowhere to go.
       if (this.stdout.destroyed) return;
       this.stdout.write(typeof piece === "string" ? text(piece) : piece, written);
@@ -191,15 +196,29 @@ export class Output {
     return e.exit;
   }
 
-  /** Writes the one JSON document (with --json) and returns the process exit code. */
-  async finish(): Promise<ExitCode> {
+  /** Whether the command failed (fail() was called). */
+  get failed(): boolean {
+    return this.error !== undefined;
+  }
+
+  /**
+   * Writes the one JSON document (with --json) and returns the process exit code. A list read as
+   * it is written can fail half way (its store gone): the document then ends where it broke, and
+   * the error goes to stderr with its exit code.
+   */
+  async finish(debug = false): Promise<ExitCode> {
     if (this.opts.json) {
       const doc: Record<string, unknown> = { schemaVersion: 1, command: this.command, ok: this.exitCode === Exit.OK, exitCode: this.exitCode };
       if (this.error) doc.error = this.error;
       else doc.result = this.hasResult ? this.resultValue : null;
       doc.warnings = this.warnings;
-      // Byte pieces (a list's elements as the index summary holds them) were made safe when written there.
-      await this.writeAll(jsonPrettyPieces(doc), safeJson);
+      try {
+        // Byte pieces (a list's elements as the index summary holds them) were made safe when written there.
+        await this.writeAll(jsonPrettyPieces(doc), safeJson);
+      } catch (err) {
+        this.stdout.write("\n");
+        return this.fail(err, debug);
+      }
       this.stdout.write("\n");
     }
     return this.exitCode;

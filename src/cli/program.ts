@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { Command, Option } from "commander";
 import type { CliContext, GlobalOptions } from "./context.js";
 import { bareVersion, scanArgv } from "./routes.js";
-import { commitCommandStore, openCommandStore } from "./store-session.js";
+import { openCommandStore } from "./store-session.js";
 
 /** mtls's own package.json, found from wherever this module runs (dist/src/… or dist/bundle/). */
 function readVersion(): string {
@@ -150,8 +150,7 @@ export function createProgram(ctx: CliContext, registry: Registry): Command {
       ctx.applyGlobals(action.optsWithGlobals() as GlobalOptions);
       ctx.out.command = commandPath(action);
     })
-    .hook("preAction", (_root, action) => openCommandStore(ctx, program, commandPath(action)))
-    .hook("postAction", () => commitCommandStore(ctx));
+    .hook("preAction", (_root, action) => openCommandStore(ctx, program, commandPath(action)));
 
   // Only the invoked command is built (#21): the others are a name and a description, which is
   // all commander needs of them to run one command. Help at the top, and a run naming no known

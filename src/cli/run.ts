@@ -6,7 +6,7 @@ import { Exit, MtlsError } from "../core/errors.js";
 import { describeCommand, findCommand, rewriteHelpArgv } from "./command-tree.js";
 import { CliContext, type Io } from "./context.js";
 import { createProgram, guessCommand, type Registry, VERSION } from "./program.js";
-import { rollbackCommandStore } from "./store-session.js";
+import { commitCommandStore, rollbackCommandStore } from "./store-session.js";
 
 /** Runs argv with the commands of `registry` (the full bundle's, or the one command of a bundle of its own). */
 export async function runCli(io: Io, registry: Registry): Promise<number> {
@@ -22,8 +22,11 @@ export async function runCli(io: Io, registry: Registry): Promise<number> {
     else ctx.out.fail(err, ctx.debug);
   }
   // A database store's transaction ends here when the command failed: nothing it did commits.
-  await rollbackCommandStore(ctx).catch(() => {});
-  const code = await ctx.out.finish();
+  if (ctx.out.failed) await rollbackCommandStore(ctx).catch(() => {});
+  // Else its connection ends after the JSON document, which may read from it as it is written
+  // (`list --json` on a database store fetches the index summary's texts as it writes them).
+  const code = await ctx.out.finish(ctx.debug);
+  await commitCommandStore(ctx);
   return helpShown ? Exit.OK : code;
 }
 

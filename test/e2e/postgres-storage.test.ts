@@ -292,7 +292,7 @@ test("#21 binary COPY from a real server: bytea comes back as stored, NULLs and 
   assert.equal(rows[2]?.[1]?.length, 0);
   assert.ok(rows[3]?.[1]?.equals(big));
   await assert.rejects(
-    db.copyRows("SELECT 1 / (n - n) FROM copied"),
+    db.copyRows("SELECT n, 1 / (4 - n) FROM copied ORDER BY n"),
     (err: { code?: string; message?: string }) => err.code === "ERR_STORE_SQL" && /division by zero/.test(err.message ?? ""),
   );
   assert.deepEqual(await db.query("SELECT count(*)::int AS n FROM copied"), [{ n: 4 }]);
@@ -332,4 +332,45 @@ test("#21 binary COPY into a real server: bytea is stored as given, read back th
     (err: { code?: string; message?: string }) => err.code === "ERR_STORE_SQL" && /duplicate key/.test(err.message ?? ""),
   );
   assert.deepEqual(await db.query("SELECT count(*)::int AS n FROM sent"), [{ n: 3 }]);
+});
+
+test("#21 a binary COPY read as it is consumed: every row once, in order; closed half way or failed half way, the connection stays usable", {
+  skip,
+  timeout: 60_000,
+}, async (t) => {
+  const { make } = await storage();
+  const st = make();
+  t.after(() => st.close());
+  const db = await st.db();
+  await db.query("CREATE TEMP TABLE streamed AS SELECT n, decode(repeat(lpad(to_hex(n), 8, '0'), 8192), 'hex') AS b FROM generate_series(1, 40) n");
+  const stream = db.copyStream("SELECT n, b FROM streamed ORDER BY n", 2);
+  const seen: number[] = [];
+  for (let row = await stream.next(); row; row = await stream.next()) {
+    const n = row[0]?.readInt32BE(0) as number;
+    assert.equal(row[1]?.length, 4 * 8192);
+    assert.equal(row[1]?.readUInt32BE(4 * 8191), n);
+    seen.push(n);
+    // A slow reader: the server waits for it.
+    if (n % 10 === 0) await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.deepEqual(
+    seen,
+    Array.from({ length: 40 }, (_, i) => i + 1),
+  );
+  assert.equal(await stream.next(), undefined);
+
+  const half = db.copyStream("SELECT n, b FROM streamed ORDER BY n", 2);
+  assert.equal((await half.next())?.[0]?.readInt32BE(0), 1);
+  half.close();
+  assert.equal(await half.next(), undefined);
+  assert.deepEqual(await db.query("SELECT count(*)::int AS n FROM streamed"), [{ n: 40 }], "the rest was read and dropped");
+
+  const failing = db.copyStream("SELECT n, 1 / (40 - n) FROM streamed ORDER BY n", 2);
+  await assert.rejects(
+    (async () => {
+      while (await failing.next());
+    })(),
+    (err: { code?: string; message?: string }) => err.code === "ERR_STORE_SQL" && /division by zero/.test(err.message ?? ""),
+  );
+  assert.deepEqual(await db.query("SELECT 1 AS one"), [{ one: 1 }]);
 });

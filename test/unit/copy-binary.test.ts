@@ -48,6 +48,13 @@ test("#21 binary COPY rows come back byte for byte wherever the messages split t
   assert.deepEqual(read([...bytes].map((b) => Uint8Array.of(b))), ROWS);
 });
 
+test("#21 a header extension is passed over however long, never held", () => {
+  const ext = Buffer.alloc(1 << 20, 0x61);
+  const bytes = encode(ROWS, ext);
+  assert.deepEqual(read([bytes]), ROWS);
+  assert.deepEqual(read([bytes.subarray(0, 30), bytes.subarray(30, 1000), bytes.subarray(1000)]), ROWS);
+});
+
 test("#21 a field never shares the bytes it was read from: the driver reuses its buffer", () => {
   const bytes = encode([[Buffer.from("kept")]]);
   const r = new BinaryCopyReader();
@@ -66,6 +73,13 @@ test("#21 data that is not whole binary COPY is refused, not read as rows", () =
   const negative = Buffer.from(encode([[Buffer.from("x")]]));
   negative.writeInt32BE(-2, SIGNATURE.length + 8 + 2);
   assert.throws(() => read([negative]), /negative field length/);
+  const count = Buffer.from(encode([[Buffer.from("x")]]));
+  count.writeInt16BE(-2, SIGNATURE.length + 8);
+  assert.throws(() => read([count]), /negative field count/);
+  // OIDs would come before each row's fields, which this reader does not read past.
+  assert.throws(() => read([encode(ROWS, Buffer.alloc(0), 1 << 16)]), /flags/);
+  // Bytes after the end, in a message of their own.
+  assert.throws(() => read([bytes, Buffer.from([0])]), /after the end/);
 });
 
 test("#21 rows written in the binary COPY format are the bytes the format describes, large fields passed on as they are", () => {

@@ -90,7 +90,10 @@ export async function listCertificateTable(pki: Pki, p: ListParams = {}): Promis
  */
 export interface StreamedList<T> extends Iterable<T> {
   readonly length: number;
-  rawJson(indent: string): Iterable<Uint8Array> | undefined;
+  /** Call before iterating: a database store fetches the element texts of the selected rows then. */
+  ready(): Promise<void>;
+  /** A promise among the pieces: the bytes after it are being fetched; wait for it before asking for more. */
+  rawJson(indent: string): Iterable<Uint8Array | Promise<void>> | undefined;
 }
 
 /** The selection of listCertificates, as the index summary's rendered elements (see StreamedList). */
@@ -107,6 +110,10 @@ export async function streamCertificates(pki: Pki, p: ListParams = {}): Promise<
   }
   const certificates: StreamedList<ListedCert> = {
     length: sel.length,
+    async ready() {
+      const json = view.json();
+      await json.load?.(selectedRanges(json.pieceLen, sel));
+    },
     *[Symbol.iterator]() {
       for (const el of closing(view, elementTexts(view, sel))) yield parseElement(el);
     },
@@ -187,6 +194,24 @@ function rowStarts(pieceLen: Uint32Array): (i: number) => number {
   };
 }
 
+/** How far past what it needs next `list --json` asks a store that fetches the texts for them. */
+const FETCH_AHEAD = 1 << 20;
+
+/** The byte ranges of the selected rows' texts, adjacent ones joined. */
+function selectedRanges(pieceLen: Uint32Array, sel: Selection): Array<[number, number]> {
+  const startOf = rowStarts(pieceLen);
+  const out: Array<[number, number]> = [];
+  for (let k = 0; k < sel.length; k++) {
+    const i = sel.row[k] as number;
+    const from = startOf(i);
+    const len = (pieceLen[3 * i] as number) + (pieceLen[3 * i + 1] as number) + (pieceLen[3 * i + 2] as number);
+    const last = out[out.length - 1];
+    if (last && last[0] + last[1] === from) last[1] += len;
+    else out.push([from, len]);
+  }
+  return out;
+}
+
 /** daysLeft as JSON, each distinct number turned into text once. */
 function daysJson(): (d: number) => string {
   const seen = new Map<number, string>();
@@ -204,9 +229,20 @@ function daysJson(): (d: number) => string {
  * The selected rows' --json elements, joined by the writer's separator, in pieces of about
  * 1 MiB (PieceAssembler: no view or copy per row beyond the bytes themselves).
  */
-function* joinedElements(view: IndexView, sel: Selection): Generator<Buffer> {
-  const { pieceLen, read, length: total } = view.json();
+function* joinedElements(view: IndexView, sel: Selection): Generator<Buffer | Promise<void>> {
+  const { pieceLen, read, length: total, load } = view.json();
   const out = new PieceAssembler(read, total);
+  // A store that fetches the texts as they are read (see Source.load) is asked for them a
+  // stretch ahead, and lets go of what lies behind.
+  let loadedTo = 0;
+  const fetched =
+    load &&
+    function* (lo: number, hi: number): Generator<Promise<void>> {
+      if (hi <= loadedTo) return;
+      loadedTo = Math.min(total, hi + FETCH_AHEAD);
+      const fetching = load([[lo, loadedTo - lo]], lo);
+      if (fetching) yield fetching;
+    };
   const startOf = rowStarts(pieceLen);
   const daysText = daysJson();
   // The last piece of the row before, not copied yet: when rows follow each other it and the
@@ -222,6 +258,8 @@ function* joinedElements(view: IndexView, sel: Selection): Generator<Buffer> {
     const days = daysText(sel.daysLeft[k] as number);
     const status = STATUS_JSON[sel.status[k] as number] as string;
     const from = tailTo === pos ? tailFrom : pos;
+    // What the two begin()s below may read: a new buffer's window is at most the longer run.
+    if (fetched) yield* fetched(tailFrom >= 0 ? tailFrom : from, out.reach(from, Math.max(tailTo - tailFrom, end2 - from)));
     if (from === pos && tailFrom >= 0) yield* copyRun(out, tailFrom, tailTo);
     const done = out.begin(from, end2 - from, end2 - from + days.length + status.length);
     if (done) yield done;
@@ -232,7 +270,10 @@ function* joinedElements(view: IndexView, sel: Selection): Generator<Buffer> {
     out.ascii(daysFirst ? status : days);
     [tailFrom, tailTo] = [end1, end2];
   }
-  if (tailFrom >= 0) yield* copyRun(out, tailFrom, tailTo);
+  if (tailFrom >= 0) {
+    if (fetched) yield* fetched(tailFrom, out.reach(tailFrom, tailTo - tailFrom));
+    yield* copyRun(out, tailFrom, tailTo);
+  }
   const last = out.finish();
   if (last) yield last;
 }

@@ -224,7 +224,9 @@ export async function showPartner(
   const reg = await readPartnersOf(pki.storage);
   // The partner's rows of the index summary, as `list --partner --json` gives them: parsing every
   // record of the journal took ~0.8 s at 100,000 certificates (#21).
-  const certificates = [...(await streamCertificates(pki, { partner: id })).certificates];
+  const listed = (await streamCertificates(pki, { partner: id })).certificates;
+  await listed.ready();
+  const certificates = [...listed];
   const partner = reg.partners[id];
   if (!partner && certificates.length === 0) throw inputError("ERR_UNKNOWN_PARTNER", `no partner "${id}" in this PKI`, "see `mtls partner list`");
   // The records again, for the identities: an expiring certificate is a valid one.

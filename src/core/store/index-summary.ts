@@ -103,8 +103,10 @@ export interface IndexJson {
   pieceLen: Uint32Array;
   /** The byte length of all the texts. */
   length: number;
-  /** Reads `len` bytes of the element texts from byte `from` into `into` at `at`. */
+  /** Reads `len` bytes of the element texts from byte `from` into `into` at `at`: bytes load made readable, when there is load. */
   read(from: number, len: number, into: Buffer, at: number): void;
+  /** See Source.load: the element texts of a summary fetched as they are read. */
+  load?(ranges: Ranges, keepFrom?: number): Promise<void> | undefined;
 }
 
 /** The index as list and status read it (see the top of this file). Close it when done. */
@@ -288,10 +290,19 @@ export function writeSummaryParts(parts: SummaryParts, stamp: string, emit: (b: 
   emit(trailerOf(stamp, n, lens, parts.columnWidths, parts.facts));
 }
 
-/** A summary's bytes, read at an offset: from its file, or from memory. */
+/** Byte ranges of a summary: [from, length]. */
+export type Ranges = ReadonlyArray<readonly [number, number]>;
+
+/** A summary's bytes, read at an offset: from its file, from memory, or fetched (a database's chunks). */
 export interface Source {
   size: number;
   readInto(from: number, len: number, into: Buffer, at: number): void;
+  /**
+   * Only a source that fetches its bytes when asked has it: makes `ranges` readable, and may let
+   * go of the bytes wholly before `keepFrom` (a reader that goes forward). Undefined when they
+   * are readable already.
+   */
+  load?(ranges: Ranges, keepFrom?: number): Promise<void> | undefined;
   close(): void;
 }
 
@@ -334,10 +345,11 @@ export type IndexPart = "cells" | "json";
 /**
  * The byte ranges of a summary of `size` bytes whose trailer is `trailer` that viewOf reads for
  * `parts` (the trailer, the columns, and what `parts` adds): what a storage that fetches a
- * summary over the network fetches before it builds the view. Undefined for a trailer that is
+ * summary over the network fetches before it builds the view (`texts: false`: all but the
+ * element texts, which such a storage fetches as they are read). Undefined for a trailer that is
  * not a summary's of this size.
  */
-export function regionsOf(trailer: Buffer, size: number, parts: readonly IndexPart[]): Array<[number, number]> | undefined {
+export function regionsOf(trailer: Buffer, size: number, parts: readonly IndexPart[], o: { texts?: boolean } = {}): Array<[number, number]> | undefined {
   const t = readTrailer(trailer, undefined, size);
   if (!t) return undefined;
   const { a } = layoutOf(t.n, t.lens);
@@ -347,7 +359,7 @@ export function regionsOf(trailer: Buffer, size: number, parts: readonly IndexPa
   ];
   if (parts.length) out.push([t.lens.json + a, 44 * t.n]);
   if (parts.includes("cells")) out.push([t.lens.json + a + 44 * t.n, t.lens.cells]);
-  if (parts.includes("json")) out.push([0, t.lens.json]);
+  if (parts.includes("json") && o.texts !== false) out.push([0, t.lens.json]);
   return out;
 }
 
@@ -395,7 +407,9 @@ export function viewOf(src: Source, stamp: string): IndexView | undefined {
     let total = 0;
     for (let i = 0; i < pieceLen.length; i++) total += pieceLen[i] as number;
     if (total !== lens.json) throw damaged();
-    return { pieceLen, length: total, read: (from, len, into, at) => src.readInto(from, len, into, at) };
+    const read = (from: number, len: number, into: Buffer, at: number) => src.readInto(from, len, into, at);
+    // The element texts come first in a summary: their offsets are the source's.
+    return src.load ? { pieceLen, length: total, read, load: src.load.bind(src) } : { pieceLen, length: total, read };
   };
   return {
     count: n,

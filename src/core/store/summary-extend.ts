@@ -6,7 +6,7 @@
 // new line for a certificate already summarised (a revocation), a rotation, a cell wider than its
 // column, is left to a full rebuild. The result is byte for byte the summary a rebuild would
 // write (doctor compares exactly that).
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { closeSync, constants, fstatSync, openSync, type Stats } from "node:fs";
 import {
   fileSource,
@@ -95,27 +95,45 @@ export interface Extension {
   facts: JournalFacts;
 }
 
+/** The records of a journal's lines after those a summary covers, and the hash of the lines it covers, to go on with. */
+export interface Added {
+  rows: IndexRow[];
+  hasher: Hash;
+}
+
 /**
- * What adding the new lines of `journal` to `old` takes, or undefined when `old` cannot simply be
- * extended (see the top of this file) and the summary must be rebuilt.
+ * The lines `journal` added since a summary whose trailer says `facts` was made, when it only
+ * grew (the lines the summary covers hash as they did) and they can simply be added (see the top
+ * of this file); undefined when the summary must be rebuilt. Needs nothing of the summary but
+ * its trailer: a storage that fetches summaries asks this before it fetches the rest.
  */
-export function extensionOf(old: OldSummary, journal: Buffer, name: string): Extension | undefined {
-  const { covered, lines, hash } = old.trailer.facts;
+export function addedLines(facts: JournalFacts, journal: Buffer, name: string): Added | undefined {
+  const { covered, lines, hash } = facts;
   if (journal.length < covered) return undefined;
   const hasher = createHash("sha256").update(journal.subarray(0, covered));
   if (hasher.copy().digest("hex") !== hash) return undefined;
   const added = rowsOfLines(journal, covered, lines, name);
-  const rows = added.rows;
-  // A line for a serial already summarised (or two for one serial) changes a row in place, and a
-  // time in another form than mtls writes makes statusRowsOf keep all its partner's rows, which
+  // A line for a serial already summarised (two for one serial here) changes a row in place, and
+  // a time in another form than mtls writes makes statusRowsOf keep all its partner's rows, which
   // the summary's status rows no longer hold: rebuild.
-  if (added.records !== rows.length || rows.some(keepsGroupWhole)) return undefined;
+  if (added.records !== added.rows.length || added.rows.some(keepsGroupWhole)) return undefined;
+  return { rows: added.rows, hasher };
+}
+
+/**
+ * What adding the new lines of `journal` to `old` takes (`added`: addedLines for its trailer),
+ * or undefined when `old` cannot simply be extended and the summary must be rebuilt.
+ */
+export function extensionOf(old: OldSummary, journal: Buffer, name: string, added = addedLines(old.trailer.facts, journal, name)): Extension | undefined {
+  if (!added) return undefined;
   const base = partsOf(old.view, old.trailer);
   const known = serialsOf(base);
-  if (rows.some((r) => known.has(r.serial))) return undefined;
+  // A new line for a serial the summary has changes its row: rebuild.
+  if (added.rows.some((r) => known.has(r.serial))) return undefined;
+  const { covered, lines } = old.trailer.facts;
   const end = journal.lastIndexOf(0x0a) + 1;
-  hasher.update(journal.subarray(covered, end));
-  return { base, rows, facts: { covered: end, lines: lines + countLines(journal, covered, end), hash: hasher.digest("hex") } };
+  added.hasher.update(journal.subarray(covered, end));
+  return { base, rows: added.rows, facts: { covered: end, lines: lines + countLines(journal, covered, end), hash: added.hasher.digest("hex") } };
 }
 
 /**

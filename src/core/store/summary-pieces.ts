@@ -48,6 +48,11 @@ export class PieceAssembler {
     return done;
   }
 
+  /** Where the section's bytes that begin(from, len, …) may read end (at most): a source that fetches bytes fetches up to there first. */
+  reach(from: number, len: number): number {
+    return Math.min(this.total, from + Math.max(this.wcap, WINDOW, len));
+  }
+
   /** Copies the section's bytes [from, to) (inside what begin made readable) to the output. */
   copy(from: number, to: number): void {
     this.buf.copyWithin(this.o, from - this.winFrom, to - this.winFrom);

@@ -22,12 +22,22 @@ export class BinaryCopyReader {
   private fieldsLeft = 0;
   private field: Buffer | null = null;
   private fieldAt = 0;
+  /** Bytes of the header extension still to pass over. */
+  private skip = 0;
 
   /** Reads one CopyData message's bytes (which the caller may reuse afterwards: nothing here keeps a view of them). */
   push(chunk: Uint8Array): void {
     let at = 0;
     while (at < chunk.length) {
       if (this.state === "end") throw copyError("bytes after the end of the data");
+      if (this.state === "extension") {
+        // Nothing mtls reads is in it: passed over, never held.
+        const n = Math.min(this.skip, chunk.length - at);
+        this.skip -= n;
+        at += n;
+        if (this.skip === 0) this.gather("count", 2);
+        continue;
+      }
       if (this.state === "field") {
         const field = this.field as Buffer;
         const n = Math.min(field.length - this.fieldAt, chunk.length - at);
@@ -51,7 +61,7 @@ export class BinaryCopyReader {
     return this.rows;
   }
 
-  private gather(state: "extension" | "count" | "length", need: number): void {
+  private gather(state: "count" | "length", need: number): void {
     this.state = state;
     this.need = need;
     this.partAt = 0;
@@ -63,16 +73,14 @@ export class BinaryCopyReader {
     switch (this.state) {
       case "header": {
         if (!p.subarray(0, SIGNATURE.length).equals(SIGNATURE)) throw copyError("no binary COPY signature");
-        // Bit 16 of the flags is "OIDs included"; bits 17-31 must be understood or the data refused.
+        // Bit 16 is "OIDs included", which this reader does not read past (mtls never asks for
+        // them); bits 17-31 must be understood or the data refused: any of them is refused.
         if ((p.readUInt32BE(SIGNATURE.length) & 0xffff0000) !== 0) throw copyError("unknown header flags");
-        const ext = p.readUInt32BE(SIGNATURE.length + 4);
-        if (ext > 0) this.gather("extension", ext);
+        this.skip = p.readUInt32BE(SIGNATURE.length + 4);
+        if (this.skip > 0) this.state = "extension";
         else this.gather("count", 2);
         return;
       }
-      case "extension":
-        this.gather("count", 2);
-        return;
       case "count": {
         const count = p.readInt16BE(0);
         if (count === -1) {

@@ -21,9 +21,22 @@ export interface SqlClient {
    * column's type (a bytea as its bytes): bind parameters would send a bytea as hex text.
    */
   copyRowsIn(target: string, rows: Iterable<CopyRow>): Promise<void>;
+  /**
+   * copyRows' rows one at a time as they arrive, from one statement (one snapshot however long
+   * the reading takes): the server is held back while `ahead` rows wait unread. Until the last
+   * row is read or the stream closed, the connection runs nothing else.
+   */
+  copyStream(select: string, ahead: number): CopyStream;
   /** The server process serving this connection (pg_backend_pid()). */
   readonly backendPid: number;
   end(): Promise<void>;
+}
+
+export interface CopyStream {
+  /** The next row; undefined after the last. */
+  next(): Promise<CopyRow | undefined>;
+  /** Drops the rows not read yet (the server's are read and dropped), freeing the connection. */
+  close(): void;
 }
 
 export interface ConnectParams {
@@ -85,6 +98,31 @@ export async function tlsOptions(url: URL, host: string): Promise<ConnectionOpti
   return opts;
 }
 
+/** An error of mtls's own while it sent rows (not the database's: copyRowsIn passes it on as it is). */
+class SendError {
+  constructor(readonly cause: unknown) {}
+}
+
+type Sender = {
+  sendCopyFromChunk(b: Buffer): void;
+  endCopyFrom(): void;
+  sendCopyFail(msg: string): void;
+  stream: { writableNeedDrain: boolean; once(event: "drain" | "close", fn: () => void): void; off(event: "drain" | "close", fn: () => void): void };
+};
+
+/** Until the socket takes more (or is gone). */
+function drained(stream: Sender["stream"]): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off("drain", done);
+      stream.off("close", done);
+      resolve();
+    };
+    stream.once("drain", done);
+    stream.once("close", done);
+  });
+}
+
 /** Opens one connection (no pool: a command is one transaction on one connection). */
 export async function connectPg(p: ConnectParams): Promise<SqlClient> {
   const url = new URL(p.url);
@@ -135,8 +173,16 @@ export async function connectPg(p: ConnectParams): Promise<SqlClient> {
           client.query(binaryCopyIn(`COPY ${target} FROM STDIN (FORMAT binary)`, rows, resolve, reject));
         });
       } catch (err) {
-        throw sqlError(err, p.display);
+        throw err instanceof SendError ? err.cause : sqlError(err, p.display);
       }
+    },
+    copyStream(select: string, ahead: number) {
+      const stream = binaryCopyStream(`COPY (${select}) TO STDOUT (FORMAT binary)`, ahead);
+      client.query(stream.query);
+      return {
+        next: () => stream.next().catch((err) => Promise.reject(sqlError(err, p.display))),
+        close: stream.close,
+      };
     },
     end: () => client.end().catch(() => {}),
   };
@@ -194,20 +240,107 @@ function binaryCopyOut(text: string, resolve: (rows: CopyRow[]) => void, reject:
   };
 }
 
-/** COPY … FROM STDIN: `rows` sent as binary COPY when the server asks for them. */
-function binaryCopyIn(text: string, rows: Iterable<CopyRow>, resolve: () => void, reject: (err: unknown) => void) {
-  return {
-    ...submittable(text, resolve, reject),
-    handleCopyInResponse(connection: { sendCopyFromChunk(b: Buffer): void; endCopyFrom(): void; sendCopyFail(msg: string): void }) {
+type Socket = { pause(): void; resume(): void };
+
+/**
+ * COPY … TO STDOUT read as it is consumed: the socket is paused while `ahead` rows wait, which
+ * holds the server back (TCP's own flow control), and resumed as they are taken.
+ */
+function binaryCopyStream(text: string, ahead: number) {
+  const reader = new BinaryCopyReader();
+  let socket: Socket | undefined;
+  let failed: unknown;
+  let ended = false;
+  let dropping = false;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const settle = () => {
+    if (!failed && !dropping)
       try {
-        for (const piece of binaryCopyPieces(rows)) connection.sendCopyFromChunk(piece);
+        reader.finish();
       } catch (err) {
-        // The server ends the COPY with an error, which rejects; this error is the cause.
-        connection.sendCopyFail("the client could not encode its rows");
-        reject(err);
-        return;
+        failed = err;
       }
-      connection.endCopyFrom();
+    ended = true;
+    notify();
+  };
+  const fail = (err: unknown) => {
+    failed ??= err;
+    ended = true;
+    socket?.resume();
+    notify();
+  };
+  const query = {
+    ...submittable(text, settle, fail),
+    submit(connection: { query(text: string): void; stream: Socket }) {
+      socket = connection.stream;
+      connection.query(text);
+    },
+    handleCopyData(msg: { chunk: Buffer }) {
+      if (failed || dropping) return;
+      try {
+        reader.push(msg.chunk);
+      } catch (err) {
+        // Reported now; the rest of the statement is read and dropped, so the connection stays in step.
+        failed = err;
+        reader.rows.length = 0;
+        socket?.resume();
+      }
+      if (reader.rows.length >= ahead) socket?.pause();
+      notify();
+    },
+  };
+  return {
+    query,
+    async next(): Promise<CopyRow | undefined> {
+      for (;;) {
+        if (failed) throw failed;
+        if (dropping) return undefined;
+        const row = reader.rows.shift();
+        if (row) {
+          if (reader.rows.length < ahead) socket?.resume();
+          return row;
+        }
+        if (ended) return undefined;
+        socket?.resume();
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    },
+    close() {
+      dropping = true;
+      reader.rows.length = 0;
+      socket?.resume();
+    },
+  };
+}
+
+/** COPY … FROM STDIN: `rows` sent as binary COPY when the server asks for them, no faster than the socket takes them. */
+function binaryCopyIn(text: string, rows: Iterable<CopyRow>, resolve: () => void, reject: (err: unknown) => void) {
+  // After the server's error it drops what is still sent; nothing more need be.
+  let refused = false;
+  const fail = (err: unknown) => {
+    refused = true;
+    reject(err);
+  };
+  return {
+    ...submittable(text, resolve, fail),
+    handleCopyInResponse(connection: Sender) {
+      (async () => {
+        for (const piece of binaryCopyPieces(rows)) {
+          if (refused) return;
+          connection.sendCopyFromChunk(piece);
+          if (connection.stream.writableNeedDrain) await drained(connection.stream);
+        }
+        connection.endCopyFrom();
+      })().catch((err) => {
+        // The server ends the COPY with an error, which settles nothing more: this is the cause.
+        connection.sendCopyFail("the client could not send its rows");
+        reject(new SendError(err));
+      });
     },
   };
 }

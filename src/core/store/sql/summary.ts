@@ -10,15 +10,18 @@ import {
   type IndexView,
   memorySource,
   ofThisFormat,
+  type Ranges,
   readFresh,
+  readTrailer,
   regionsOf,
   type Source,
   summaryInMemory,
   TRAILER,
   viewOf,
 } from "../index-summary.js";
-import { extensionOf, type OldSummary, oldSummary, writeExtension } from "../summary-extend.js";
-import type { SqlClient } from "./pg.js";
+import { addedLines, extensionOf, oldSummary, writeExtension } from "../summary-extend.js";
+import type { CopyRow } from "./copy-binary.js";
+import type { CopyStream, SqlClient } from "./pg.js";
 
 /** A chunk's size: a reader fetches the chunks holding the parts it reads. */
 const CHUNK = 1 << 20;
@@ -32,8 +35,8 @@ function chunksOf(from: number, len: number, chunk: number): number[] {
   return out;
 }
 
-/** A stored summary, as the chunks fetched so far: the view reads only within those. */
-function chunkSource(size: number, chunk: number, chunks: ReadonlyMap<number, Buffer>): Source {
+/** A stored summary, as the chunks fetched so far (the view reads only within those), and more as they are asked for (Source.load). */
+function chunkSource(size: number, chunk: number, chunks: Map<number, Buffer>, texts?: LazyTexts): Source {
   return {
     size,
     readInto(from, len, into, at) {
@@ -41,30 +44,111 @@ function chunkSource(size: number, chunk: number, chunks: ReadonlyMap<number, Bu
         const seq = Math.floor((from + done) / chunk);
         const part = chunks.get(seq);
         const offset = from + done - seq * chunk;
+        if (!part && texts) throw new Error(`index summary bytes at ${from + done} read before they were loaded`);
         if (!part || offset >= part.length)
           throw envError("ERR_STORE_CORRUPT", "the index summary in the database is damaged: a chunk is missing", "`mtls doctor --fix` removes it");
         done += part.copy(into, at + done, offset, Math.min(part.length, offset + len - done));
       }
     },
-    close() {},
+    ...(texts ? { load: (ranges: Ranges, keepFrom?: number) => texts.load(ranges, keepFrom) } : {}),
+    close: () => texts?.close(),
   };
+}
+
+/** Chunks a forward reader has coming: the server is held back beyond these. */
+const AHEAD = 4;
+
+/**
+ * The element texts of a stored summary, fetched as a reader asks for them (Source.load). A
+ * reader going forward (`list --json`) gets them from one COPY of the rest of the texts, read as
+ * it writes, so that a few chunks are held at once and all are of one snapshot however long it
+ * takes (a newer summary's keeper deletes this one). Any other reader (`partner show`) gets the
+ * chunks holding its rows in one statement.
+ */
+class LazyTexts {
+  private stream: { rows: CopyStream; next: number } | undefined;
+
+  constructor(
+    private readonly db: SqlClient,
+    private readonly generation: string,
+    private readonly chunk: number,
+    /** The last chunk holding element texts. */
+    private readonly last: number,
+    private readonly chunks: Map<number, Buffer>,
+  ) {}
+
+  load(ranges: Ranges, keepFrom?: number): Promise<void> | undefined {
+    // Chunks wholly before keepFrom (an offset in the texts, which come first) hold only texts.
+    if (keepFrom !== undefined) for (const seq of this.chunks.keys()) if ((seq + 1) * this.chunk <= keepFrom) this.chunks.delete(seq);
+    const need = [...new Set(ranges.flatMap(([from, len]) => chunksOf(from, len, this.chunk)))].filter((s) => !this.chunks.has(s)).sort((a, b) => a - b);
+    if (need.length === 0) return undefined;
+    return (keepFrom === undefined ? this.fetch(need) : this.forward(need)).then(() => {
+      if (!need.every((s) => this.chunks.has(s))) throw changedWhileRead();
+    });
+  }
+
+  private async fetch(need: number[]): Promise<void> {
+    this.close();
+    await fetchChunks(this.db, this.generation, need, this.chunks);
+  }
+
+  private async forward(need: number[]): Promise<void> {
+    const first = need[0] as number;
+    const last = need[need.length - 1] as number;
+    if (!this.stream || first < this.stream.next) {
+      this.close();
+      checkKey(this.generation, [first, this.last]);
+      const rows = this.db.copyStream(
+        `SELECT seq, data FROM mtls.index_summary_chunks WHERE generation = ${this.generation} AND seq BETWEEN ${first} AND ${this.last} ORDER BY seq`,
+        AHEAD,
+      );
+      this.stream = { rows, next: first };
+    }
+    const stream = this.stream;
+    while (stream.next <= last) {
+      const row = await stream.rows.next();
+      if (!row) break;
+      const [seq, data] = chunkRow(row);
+      // Chunks between the rows a reader selected are passed over, not kept.
+      if (seq >= first) this.chunks.set(seq, data);
+      stream.next = seq + 1;
+    }
+  }
+
+  close(): void {
+    this.stream?.rows.close();
+    this.stream = undefined;
+  }
+}
+
+const changedWhileRead = () =>
+  envError(
+    "ERR_STORE_CHANGED",
+    "the index summary in the database was replaced while it was read (another mtls command stored a newer one)",
+    "run the command again; if it happens every time, run `mtls doctor`",
+  );
+
+/** A bigint's text as the database gave it and numbers mtls computed: COPY takes them only as literals. */
+function checkKey(generation: string, seqs: readonly number[]): void {
+  if (!/^-?[0-9]{1,19}$/.test(generation) || !seqs.every(Number.isSafeInteger)) throw new Error(`bad summary chunk key ${generation}`);
+}
+
+function chunkRow([seq, data]: CopyRow): [number, Buffer] {
+  if (seq?.length !== 4 || !data)
+    throw envError("ERR_STORE_CORRUPT", "the index summary in the database is damaged: a chunk is unreadable", "`mtls doctor --fix` removes it");
+  return [seq.readInt32BE(0), data];
 }
 
 async function fetchChunks(db: SqlClient, generation: string, seqs: readonly number[], into: Map<number, Buffer>): Promise<void> {
   const missing = seqs.filter((s) => !into.has(s));
   if (missing.length === 0) return;
-  // Both are numbers mtls read or computed; COPY takes them only as literals.
-  if (!/^[0-9]+$/.test(generation) || !missing.every(Number.isSafeInteger)) throw new Error(`bad summary chunk key ${generation}`);
+  checkKey(generation, missing);
   // In COPY's binary format: as text (query()'s only way) they were base64, which the server
   // took ~240 ms to encode for 80 MB of chunks, and the client as long to decode.
   const rows = await db.copyRows(
     `SELECT seq, data FROM mtls.index_summary_chunks WHERE generation = ${generation} AND seq = ANY('{${missing.join(",")}}'::int[])`,
   );
-  for (const [seq, data] of rows) {
-    if (seq?.length !== 4 || !data)
-      throw envError("ERR_STORE_CORRUPT", "the index summary in the database is damaged: a chunk is unreadable", "`mtls doctor --fix` removes it");
-    into.set(seq.readInt32BE(0), data);
-  }
+  for (const row of rows) into.set(...chunkRow(row));
 }
 
 /**
@@ -79,7 +163,7 @@ async function storedView(
   chunk: number,
   parts: readonly IndexPart[],
 ): Promise<{ view: IndexView } | { ours: boolean }> {
-  if (size < TRAILER) return { ours: true };
+  if (!plausible({ generation, size, chunk })) return { ours: true };
   const chunks = new Map<number, Buffer>();
   await fetchChunks(db, generation, chunksOf(size - TRAILER, TRAILER, chunk), chunks);
   const src = chunkSource(size, chunk, chunks);
@@ -89,11 +173,15 @@ async function storedView(
   } catch {
     return { ours: true };
   }
-  const regions = regionsOf(trailer, size, parts);
-  if (!regions) return { ours: ofThisFormat(trailer) };
+  // The element texts (`list --json`, `partner show`) are fetched as they are read.
+  const regions = regionsOf(trailer, size, parts, { texts: false });
+  const t = readTrailer(trailer, undefined, size);
+  if (!regions || !t) return { ours: ofThisFormat(trailer) };
   const needed = [...new Set(regions.flatMap(([from, len]) => chunksOf(from, len, chunk)))];
   await fetchChunks(db, generation, needed, chunks);
-  const view = needed.every((s) => chunks.has(s)) ? viewOf(src, stampOf(generation)) : undefined;
+  if (!needed.every((s) => chunks.has(s))) return { ours: true };
+  const texts = parts.includes("json") && t.lens.json > 0 ? new LazyTexts(db, generation, chunk, Math.floor((t.lens.json - 1) / chunk), chunks) : undefined;
+  const view = viewOf(texts ? chunkSource(size, chunk, chunks, texts) : src, stampOf(generation));
   return view ? { view } : { ours: true };
 }
 
@@ -113,39 +201,66 @@ interface Stored {
  * lines it covers against their hash), else built from all the lines.
  */
 async function builtSummary(db: SqlClient, name: string, base?: Stored): Promise<{ generation: string; summary: Buffer }> {
-  const old = base && (await storedWhole(db, base));
+  const { generation, journal } = await journalNow(db);
+  const stamp = stampOf(generation);
+  const extended = base && (await extendedFrom(db, base, journal, name, stamp));
+  return { generation, summary: extended ?? summaryInMemory(journal, name, stamp) };
+}
+
+/** The index journal's lines and their generation. */
+async function journalNow(db: SqlClient): Promise<{ generation: string; journal: Buffer }> {
   // One statement, one snapshot: the lines are those of the generation read with them. Binary
   // COPY brings text as the client encoding's bytes (UTF-8, which the driver sets), without the
   // driver making one 48 MB string of 100,000 lines first; joined a thousand lines to a row, as one
   // value of 48 MB the driver's buffer grew by copying it again and again.
   const rows = await db.copyRows(
-    `SELECT 0 AS k, generation::text FROM mtls.index_generation WHERE id = 1
-     UNION ALL SELECT 1 + (line - 1) / ${LINES_PER_ROW}, string_agg(text || E'\\n', '' ORDER BY line) FROM mtls.journal_lines WHERE journal = 'index.jsonl' GROUP BY 1 ORDER BY 1`,
+    `SELECT 0::int8 AS k, generation::text FROM mtls.index_generation WHERE id = 1
+     UNION ALL SELECT (1 + (line - 1) / ${LINES_PER_ROW})::int8, string_agg(text || E'\\n', '' ORDER BY line) FROM mtls.journal_lines WHERE journal = 'index.jsonl' GROUP BY 1 ORDER BY 1`,
   );
   const head = rows[0]?.[0]?.length === 8 && rows[0][0].readBigInt64BE() === 0n ? rows[0] : undefined;
-  const generation = head?.[1]?.toString("latin1") ?? "0";
-  const journal = Buffer.concat(rows.slice(head ? 1 : 0).map((r) => r[1] ?? Buffer.alloc(0)));
-  const x = old && extensionOf(old, journal, name);
-  if (old && x) {
-    const pieces: Buffer[] = [];
-    if (writeExtension(old, x, journal, stampOf(generation), (b) => pieces.push(b))) return { generation, summary: Buffer.concat(pieces) };
-  }
-  return { generation, summary: summaryInMemory(journal, name, stampOf(generation)) };
+  return {
+    generation: head?.[1]?.toString("latin1") ?? "0",
+    journal: Buffer.concat(rows.slice(head ? 1 : 0).map((r) => r[1] ?? Buffer.alloc(0))),
+  };
 }
 
-/** A stored summary read whole, when it is there in full and of this format (else no base: the summary is rebuilt). */
-async function storedWhole(db: SqlClient, s: Stored): Promise<OldSummary | undefined> {
+/**
+ * `base` with the new lines of `journal` added, when the journal only grew since it was made and
+ * it is a whole summary of this format; else undefined (the journal is summarised from its
+ * lines). Its trailer is fetched first: the rest only when the lines it covers hash as they did.
+ */
+async function extendedFrom(db: SqlClient, base: Stored, journal: Buffer, name: string, stamp: string): Promise<Buffer | undefined> {
+  if (!plausible(base)) return undefined;
   const chunks = new Map<number, Buffer>();
-  const seqs = chunksOf(0, s.size, s.chunk);
   try {
-    await fetchChunks(db, s.generation, seqs, chunks);
-    // Dropped since it was named (another reader stored a newer one), or damaged: no base.
-    return seqs.every((q) => chunks.has(q)) ? oldSummary(chunkSource(s.size, s.chunk, chunks)) : undefined;
+    await fetchChunks(db, base.generation, chunksOf(base.size - TRAILER, TRAILER, base.chunk), chunks);
+    const trailer = readTrailer(readFresh(chunkSource(base.size, base.chunk, chunks), base.size - TRAILER, TRAILER), undefined, base.size);
+    const added = trailer && addedLines(trailer.facts, journal, name);
+    if (!trailer || !added) return undefined;
+    const seqs = chunksOf(0, base.size, base.chunk);
+    await fetchChunks(db, base.generation, seqs, chunks);
+    // Dropped since it was named (another reader stored a newer one), or a chunk cut short.
+    if (!seqs.every((q) => chunks.get(q)?.length === Math.min(base.chunk, base.size - q * base.chunk))) return undefined;
+    const old = oldSummary(chunkSource(base.size, base.chunk, chunks));
+    const x = old && old.trailer.facts.hash === trailer.facts.hash ? extensionOf(old, journal, name, added) : undefined;
+    const pieces: Buffer[] = [];
+    if (!old || !x || !writeExtension(old, x, journal, stamp, (b) => pieces.push(b))) return undefined;
+    // The old summary is let go before the new one is joined.
+    chunks.clear();
+    return Buffer.concat(pieces);
   } catch (err) {
+    // A damaged older summary is no base; the journal itself is checked as it is summarised.
     if ((err as MtlsError).code === "ERR_STORE_CORRUPT") return undefined;
     throw err;
   }
 }
+
+/** Most chunks a stored summary may have: more is a hand-edited row, not a summary mtls stored. */
+const MAX_CHUNKS = 1 << 20;
+
+/** Whether a stored summary's size and chunk size are ones mtls could have stored. */
+const plausible = (s: Stored) =>
+  Number.isSafeInteger(s.size) && s.size >= TRAILER && Number.isSafeInteger(s.chunk) && s.chunk > 0 && s.size / s.chunk <= MAX_CHUNKS;
 
 /**
  * Stores `summary` for `generation` and drops older ones, in one transaction on a connection of
