@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { join, normalize, resolve } from "node:path";
 import test from "node:test";
+import { layoutOf } from "../../src/core/store/layout.js";
 import { parseStoreLocation } from "../../src/core/store/location.js";
 import { tlsOptions } from "../../src/core/store/sql/pg.js";
 
@@ -42,4 +44,17 @@ test("#16 sslmode as libpq means it; no silent fall-back to plaintext", async ()
   assert.ok(ip && ip.host === "10.0.0.5" && ip.servername === undefined, "an IP is checked against IP SANs");
   for (const mode of ["prefer", "allow", "bogus"]) await assert.rejects(opts(`?sslmode=${mode}`), (e: Error & { exit?: number }) => e.exit === 2);
   await assert.rejects(opts("?sslmode=require&sslcert=/nonexistent"), /sslcert and sslkey go together/);
+});
+
+test("#21 a store's fixed paths, joined by hand, are what path.join gives, the file system root and relative directories too", () => {
+  for (const dir of ["/", "/srv/pki", "/srv/pki/", "pki", "./a/../pki", "../up"]) {
+    const l = layoutOf(dir);
+    const root = resolve(dir);
+    assert.equal(l.root, root);
+    assert.equal(l.config, join(root, "config.json"));
+    assert.equal(l.rootCert, join(root, "ca", "root.pem"));
+    assert.equal(l.homePrivateKey, join(root, "private", "home-party.pgp.asc"));
+    assert.equal(l.lock, join(root, ".lock"));
+    for (const [key, value] of Object.entries(l)) if (typeof value === "string") assert.equal(value, normalize(value), `${dir}: ${key}`);
+  }
 });
