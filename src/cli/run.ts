@@ -21,10 +21,10 @@ export async function runCli(io: Io, registry: Registry): Promise<number> {
     if (err instanceof CommanderError) helpShown = commanderOutcome(ctx, program, err);
     else ctx.out.fail(err, ctx.debug);
   }
-  // A database store's transaction ends here when the command failed: nothing it did commits.
+  // A database store's connection ends here when the command failed: a transaction under way
+  // is rolled back with it. Else it ends after the JSON document, which may read from it as it
+  // is written (`list --json` on a database store fetches the index summary's texts as it goes).
   if (ctx.out.failed) await rollbackCommandStore(ctx).catch(() => {});
-  // Else its connection ends after the JSON document, which may read from it as it is written
-  // (`list --json` on a database store fetches the index summary's texts as it writes them).
   const code = await ctx.out.finish(ctx.debug);
   await commitCommandStore(ctx);
   return helpShown ? Exit.OK : code;

@@ -76,14 +76,14 @@ export async function openCommandStore(ctx: CliContext, program: Command, path: 
   ctx.storeSession = openDatabaseStore({ url: loc.url, display: loc.display, ...(password !== undefined ? { password } : {}) });
 }
 
-/** postAction: every transaction of the command has committed; its connection ends. */
+/** After the command and its output: every transaction of the command has committed; its connection ends. */
 export async function commitCommandStore(ctx: CliContext): Promise<void> {
   const s = ctx.storeSession;
   ctx.storeSession = undefined;
   await s?.close();
 }
 
-/** After a failure: the transaction under way was rolled back (or died with the connection). */
+/** After a failure: a transaction under way is rolled back (or died with the connection); those before it stay committed. */
 export async function rollbackCommandStore(ctx: CliContext): Promise<void> {
   const s = ctx.storeSession;
   ctx.storeSession = undefined;

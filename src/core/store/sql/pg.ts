@@ -21,22 +21,9 @@ export interface SqlClient {
    * column's type (a bytea as its bytes): bind parameters would send a bytea as hex text.
    */
   copyRowsIn(target: string, rows: Iterable<CopyRow>): Promise<void>;
-  /**
-   * copyRows' rows one at a time as they arrive, from one statement (one snapshot however long
-   * the reading takes): the server is held back while `ahead` rows wait unread. Until the last
-   * row is read or the stream closed, the connection runs nothing else.
-   */
-  copyStream(select: string, ahead: number): CopyStream;
   /** The server process serving this connection (pg_backend_pid()). */
   readonly backendPid: number;
   end(): Promise<void>;
-}
-
-export interface CopyStream {
-  /** The next row; undefined after the last. */
-  next(): Promise<CopyRow | undefined>;
-  /** Drops the rows not read yet (the server's are read and dropped), freeing the connection. */
-  close(): void;
 }
 
 export interface ConnectParams {
@@ -176,14 +163,6 @@ export async function connectPg(p: ConnectParams): Promise<SqlClient> {
         throw err instanceof SendError ? err.cause : sqlError(err, p.display);
       }
     },
-    copyStream(select: string, ahead: number) {
-      const stream = binaryCopyStream(`COPY (${select}) TO STDOUT (FORMAT binary)`, ahead);
-      client.query(stream.query);
-      return {
-        next: () => stream.next().catch((err) => Promise.reject(sqlError(err, p.display))),
-        close: stream.close,
-      };
-    },
     end: () => client.end().catch(() => {}),
   };
 }
@@ -236,84 +215,6 @@ function binaryCopyOut(text: string, resolve: (rows: CopyRow[]) => void, reject:
       } catch (err) {
         failed = err;
       }
-    },
-  };
-}
-
-type Socket = { pause(): void; resume(): void };
-
-/**
- * COPY … TO STDOUT read as it is consumed: the socket is paused while `ahead` rows wait, which
- * holds the server back (TCP's own flow control), and resumed as they are taken.
- */
-function binaryCopyStream(text: string, ahead: number) {
-  const reader = new BinaryCopyReader();
-  let socket: Socket | undefined;
-  let failed: unknown;
-  let ended = false;
-  let dropping = false;
-  let wake: (() => void) | undefined;
-  const notify = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
-  const settle = () => {
-    if (!failed && !dropping)
-      try {
-        reader.finish();
-      } catch (err) {
-        failed = err;
-      }
-    ended = true;
-    notify();
-  };
-  const fail = (err: unknown) => {
-    failed ??= err;
-    ended = true;
-    socket?.resume();
-    notify();
-  };
-  const query = {
-    ...submittable(text, settle, fail),
-    submit(connection: { query(text: string): void; stream: Socket }) {
-      socket = connection.stream;
-      connection.query(text);
-    },
-    handleCopyData(msg: { chunk: Buffer }) {
-      if (failed || dropping) return;
-      try {
-        reader.push(msg.chunk);
-      } catch (err) {
-        // Reported now; the rest of the statement is read and dropped, so the connection stays in step.
-        failed = err;
-        reader.rows.length = 0;
-        socket?.resume();
-      }
-      if (reader.rows.length >= ahead) socket?.pause();
-      notify();
-    },
-  };
-  return {
-    query,
-    async next(): Promise<CopyRow | undefined> {
-      for (;;) {
-        if (failed) throw failed;
-        if (dropping) return undefined;
-        const row = reader.rows.shift();
-        if (row) {
-          if (reader.rows.length < ahead) socket?.resume();
-          return row;
-        }
-        if (ended) return undefined;
-        socket?.resume();
-        await new Promise<void>((resolve) => (wake = resolve));
-      }
-    },
-    close() {
-      dropping = true;
-      reader.rows.length = 0;
-      socket?.resume();
     },
   };
 }

@@ -21,7 +21,7 @@ import {
 } from "../index-summary.js";
 import { addedLines, extensionOf, oldSummary, writeExtension } from "../summary-extend.js";
 import type { CopyRow } from "./copy-binary.js";
-import type { CopyStream, SqlClient } from "./pg.js";
+import type { SqlClient } from "./pg.js";
 
 /** A chunk's size: a reader fetches the chunks holding the parts it reads. */
 const CHUNK = 1 << 20;
@@ -51,73 +51,47 @@ function chunkSource(size: number, chunk: number, chunks: Map<number, Buffer>, t
       }
     },
     ...(texts ? { load: (ranges: Ranges, keepFrom?: number) => texts.load(ranges, keepFrom) } : {}),
-    close: () => texts?.close(),
+    close() {},
   };
 }
 
-/** Chunks a forward reader has coming: the server is held back beyond these. */
-const AHEAD = 4;
+/** Chunks a reader going forward gets with those it asks for. */
+const AHEAD = 2;
 
 /**
- * The element texts of a stored summary, fetched as a reader asks for them (Source.load). A
- * reader going forward (`list --json`) gets them from one COPY of the rest of the texts, read as
- * it writes, so that a few chunks are held at once and all are of one snapshot however long it
- * takes (a newer summary's keeper deletes this one). Any other reader (`partner show`) gets the
- * chunks holding its rows in one statement.
+ * The element texts of a stored summary, fetched as a reader asks for them (Source.load), a few
+ * chunks to a statement: `list --json` holds a few chunks at once, and no statement stays open
+ * while the document is written (a slow reader, `| less`, would hold a snapshot and a backend,
+ * and meet statement_timeout). The summary is of one generation of the journal and never
+ * changes; a keeper of a newer one deletes it only after a second newer one (keepSqlSummary),
+ * and a reader that finds chunks gone says so.
  */
 class LazyTexts {
-  private stream: { rows: CopyStream; next: number } | undefined;
-
   constructor(
     private readonly db: SqlClient,
-    private readonly generation: string,
-    private readonly chunk: number,
+    private readonly stored: Stored,
     /** The last chunk holding element texts. */
     private readonly last: number,
     private readonly chunks: Map<number, Buffer>,
   ) {}
 
   load(ranges: Ranges, keepFrom?: number): Promise<void> | undefined {
+    const chunk = this.stored.chunk;
     // Chunks wholly before keepFrom (an offset in the texts, which come first) hold only texts.
-    if (keepFrom !== undefined) for (const seq of this.chunks.keys()) if ((seq + 1) * this.chunk <= keepFrom) this.chunks.delete(seq);
-    const need = [...new Set(ranges.flatMap(([from, len]) => chunksOf(from, len, this.chunk)))].filter((s) => !this.chunks.has(s)).sort((a, b) => a - b);
+    if (keepFrom !== undefined) for (const seq of this.chunks.keys()) if ((seq + 1) * chunk <= keepFrom) this.chunks.delete(seq);
+    const need = [...new Set(ranges.flatMap(([from, len]) => chunksOf(from, len, chunk)))].filter((s) => !this.chunks.has(s));
     if (need.length === 0) return undefined;
-    return (keepFrom === undefined ? this.fetch(need) : this.forward(need)).then(() => {
-      if (!need.every((s) => this.chunks.has(s))) throw changedWhileRead();
-    });
+    // A reader going forward will want the next ones.
+    const top = Math.max(...need);
+    if (keepFrom !== undefined) for (let seq = top + 1; seq <= Math.min(this.last, top + AHEAD); seq++) if (!this.chunks.has(seq)) need.push(seq);
+    return this.fetch(need);
   }
 
   private async fetch(need: number[]): Promise<void> {
-    this.close();
-    await fetchChunks(this.db, this.generation, need, this.chunks);
-  }
-
-  private async forward(need: number[]): Promise<void> {
-    const first = need[0] as number;
-    const last = need[need.length - 1] as number;
-    if (!this.stream || first < this.stream.next) {
-      this.close();
-      checkKey(this.generation, [first, this.last]);
-      const rows = this.db.copyStream(
-        `SELECT seq, data FROM mtls.index_summary_chunks WHERE generation = ${this.generation} AND seq BETWEEN ${first} AND ${this.last} ORDER BY seq`,
-        AHEAD,
-      );
-      this.stream = { rows, next: first };
-    }
-    const stream = this.stream;
-    while (stream.next <= last) {
-      const row = await stream.rows.next();
-      if (!row) break;
-      const [seq, data] = chunkRow(row);
-      // Chunks between the rows a reader selected are passed over, not kept.
-      if (seq >= first) this.chunks.set(seq, data);
-      stream.next = seq + 1;
-    }
-  }
-
-  close(): void {
-    this.stream?.rows.close();
-    this.stream = undefined;
+    const { generation, size, chunk } = this.stored;
+    await fetchChunks(this.db, generation, need, this.chunks);
+    // Gone, or stored again under its generation (a damaged one replaced) in another length.
+    if (!need.every((seq) => this.chunks.get(seq)?.length === Math.min(chunk, size - seq * chunk))) throw changedWhileRead();
   }
 }
 
@@ -180,7 +154,8 @@ async function storedView(
   const needed = [...new Set(regions.flatMap(([from, len]) => chunksOf(from, len, chunk)))];
   await fetchChunks(db, generation, needed, chunks);
   if (!needed.every((s) => chunks.has(s))) return { ours: true };
-  const texts = parts.includes("json") && t.lens.json > 0 ? new LazyTexts(db, generation, chunk, Math.floor((t.lens.json - 1) / chunk), chunks) : undefined;
+  const texts =
+    parts.includes("json") && t.lens.json > 0 ? new LazyTexts(db, { generation, size, chunk }, Math.floor((t.lens.json - 1) / chunk), chunks) : undefined;
   const view = viewOf(texts ? chunkSource(size, chunk, chunks, texts) : src, stampOf(generation));
   return view ? { view } : { ours: true };
 }
@@ -263,7 +238,7 @@ const plausible = (s: Stored) =>
   Number.isSafeInteger(s.size) && s.size >= TRAILER && Number.isSafeInteger(s.chunk) && s.chunk > 0 && s.size / s.chunk <= MAX_CHUNKS;
 
 /**
- * Stores `summary` for `generation` and drops older ones, in one transaction on a connection of
+ * Stores `summary` for `generation` and drops all but the one before it, in one transaction on a connection of
  * its own (`db`), unless another reader stored it first; `replace`: the one stored for this
  * generation cannot be read here (another release's, or damaged). Best effort: a role that may
  * only read still has its view.
@@ -286,7 +261,10 @@ export async function keepSqlSummary(db: SqlClient, generation: string, summary:
       });
       // Binary COPY: as bind parameters the chunks went as hex text, ~1.4 s for 80 MB.
       await db.copyRowsIn("mtls.index_summary_chunks (generation, seq, data)", rows);
-      await db.query("DELETE FROM mtls.index_summaries WHERE generation < $1::bigint", [generation]);
+      // The one before stays for a reader still writing from it (see LazyTexts); older ones go.
+      await db.query("DELETE FROM mtls.index_summaries WHERE generation < (SELECT max(generation) FROM mtls.index_summaries WHERE generation < $1::bigint)", [
+        generation,
+      ]);
     }
     await db.query("COMMIT");
   } catch {
