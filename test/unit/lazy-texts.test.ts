@@ -205,3 +205,25 @@ test("#21 the database store's texts, fetched a few chunks to a statement as lis
     }
   }
 });
+
+test("#21 a forward reader of the database's texts holds a few chunks at once: those behind are let go", async () => {
+  const { LazyTexts } = await import("../../src/core/store/sql/summary.js");
+  const stamp = "database index generation 5";
+  const summary = summaryInMemory(journal(), "index.jsonl", stamp);
+  const texts = (readTrailer(summary.subarray(summary.length - TRAILER), stamp, summary.length) as { lens: { json: number } }).lens.json;
+  for (const chunk of [4096, 65_536]) {
+    const { db, fetched } = databaseWith(summary, chunk);
+    const chunks = new Map<number, Buffer>();
+    const lazy = new LazyTexts(db as never, { generation: "5", size: summary.length, chunk }, Math.floor((texts - 1) / chunk), chunks);
+    const step = 300 << 10;
+    let most = 0;
+    for (let from = 0; from < texts; from += step) {
+      const len = Math.min(step, texts - from);
+      await lazy.load([[from, len]], from);
+      for (let seq = Math.floor(from / chunk); seq * chunk < from + len; seq++) assert.ok(chunks.has(seq), `chunk ${seq} not there for ${from}`);
+      most = Math.max(most, chunks.size);
+    }
+    assert.ok(most <= Math.ceil(step / chunk) + 4, `chunk ${chunk}: ${most} chunks held at once`);
+    assert.equal(new Set(fetched).size, fetched.length);
+  }
+});

@@ -4,7 +4,7 @@
 // reader uses (the columns always; the cells for `list`, the element texts for `list --json`),
 // and made by the first reader after a change, which stores it for the next: the last one with
 // the journal's new lines added when the journal only grew, else built from all its lines.
-import { envError, type MtlsError } from "../../errors.js";
+import { conflictError, envError, type MtlsError } from "../../errors.js";
 import {
   type IndexPart,
   type IndexView,
@@ -63,10 +63,10 @@ const AHEAD = 2;
  * chunks to a statement: `list --json` holds a few chunks at once, and no statement stays open
  * while the document is written (a slow reader, `| less`, would hold a snapshot and a backend,
  * and meet statement_timeout). The summary is of one generation of the journal and never
- * changes; a keeper of a newer one deletes it only after a second newer one (keepSqlSummary),
- * and a reader that finds chunks gone says so.
+ * changes; a keeper deletes it only once two newer ones are stored (keepSqlSummary), and a reader
+ * that finds chunks gone (that, `doctor --fix`, or damage) says so. Exported for its tests.
  */
-class LazyTexts {
+export class LazyTexts {
   constructor(
     private readonly db: SqlClient,
     private readonly stored: Stored,
@@ -81,9 +81,12 @@ class LazyTexts {
     if (keepFrom !== undefined) for (const seq of this.chunks.keys()) if ((seq + 1) * chunk <= keepFrom) this.chunks.delete(seq);
     const need = [...new Set(ranges.flatMap(([from, len]) => chunksOf(from, len, chunk)))].filter((s) => !this.chunks.has(s));
     if (need.length === 0) return undefined;
-    // A reader going forward will want the next ones.
-    const top = Math.max(...need);
-    if (keepFrom !== undefined) for (let seq = top + 1; seq <= Math.min(this.last, top + AHEAD); seq++) if (!this.chunks.has(seq)) need.push(seq);
+    if (keepFrom !== undefined) {
+      // A reader going forward will want the next ones.
+      let top = 0;
+      for (const seq of need) if (seq > top) top = seq;
+      for (let seq = top + 1; seq <= Math.min(this.last, top + AHEAD); seq++) if (!this.chunks.has(seq)) need.push(seq);
+    }
     return this.fetch(need);
   }
 
@@ -95,10 +98,11 @@ class LazyTexts {
   }
 }
 
+// A store changed under a command, as a CA rollover's step reports it: a conflict (exit 4).
 const changedWhileRead = () =>
-  envError(
+  conflictError(
     "ERR_STORE_CHANGED",
-    "the index summary in the database was replaced while it was read (another mtls command stored a newer one)",
+    "the index summary in the database was replaced or removed while it was read",
     "run the command again; if it happens every time, run `mtls doctor`",
   );
 
@@ -238,7 +242,8 @@ const plausible = (s: Stored) =>
   Number.isSafeInteger(s.size) && s.size >= TRAILER && Number.isSafeInteger(s.chunk) && s.chunk > 0 && s.size / s.chunk <= MAX_CHUNKS;
 
 /**
- * Stores `summary` for `generation` and drops all but the one before it, in one transaction on a connection of
+ * Stores `summary` for `generation` and drops those older than the newest one before it (which
+ * stays for a reader still writing from it), in one transaction on a connection of
  * its own (`db`), unless another reader stored it first; `replace`: the one stored for this
  * generation cannot be read here (another release's, or damaged). Best effort: a role that may
  * only read still has its view.
@@ -262,6 +267,7 @@ export async function keepSqlSummary(db: SqlClient, generation: string, summary:
       // Binary COPY: as bind parameters the chunks went as hex text, ~1.4 s for 80 MB.
       await db.copyRowsIn("mtls.index_summary_chunks (generation, seq, data)", rows);
       // The one before stays for a reader still writing from it (see LazyTexts); older ones go.
+      // Keepers that finish out of order may leave a third for a while: the next one removes it.
       await db.query("DELETE FROM mtls.index_summaries WHERE generation < (SELECT max(generation) FROM mtls.index_summaries WHERE generation < $1::bigint)", [
         generation,
       ]);
