@@ -269,14 +269,19 @@ test("#21 a batch of reads on a connection that cannot be made fails every read 
   }
 });
 
+/** A connection to a fresh store, closed after the test. */
+async function connectionOf(t: TestContext) {
+  const { make } = await storage();
+  const st = make();
+  t.after(() => st.close());
+  return st.db();
+}
+
 test("#21 binary COPY from a real server: bytea comes back as stored, NULLs and all; a failed COPY leaves the connection usable", {
   skip,
   timeout: 60_000,
 }, async (t) => {
-  const { make } = await storage();
-  const st = make();
-  t.after(() => st.close());
-  const db = await st.db();
+  const db = await connectionOf(t);
   const big = Buffer.alloc(3 << 20);
   for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;
   const every = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
@@ -302,10 +307,7 @@ test("#21 binary COPY into a real server: bytea is stored as given, read back th
   skip,
   timeout: 60_000,
 }, async (t) => {
-  const { make } = await storage();
-  const st = make();
-  t.after(() => st.close());
-  const db = await st.db();
+  const db = await connectionOf(t);
   await db.query("CREATE TEMP TABLE sent (n int PRIMARY KEY, b bytea)");
   const int = (n: number) => Buffer.from([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
   const big = Buffer.alloc((2 << 20) + 3);
