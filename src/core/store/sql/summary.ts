@@ -218,7 +218,7 @@ async function extendedFrom(db: SqlClient, base: Stored, journal: Buffer, name: 
     if (!trailer || !added) return undefined;
     const seqs = chunksOf(0, base.size, base.chunk);
     await fetchChunks(db, base.generation, seqs, chunks);
-    // Dropped since it was named (another reader stored a newer one), or a chunk cut short.
+    // Deleted since it was named (two newer ones stored, or doctor --fix), or a chunk cut short.
     if (!seqs.every((q) => chunks.get(q)?.length === Math.min(base.chunk, base.size - q * base.chunk))) return undefined;
     const old = oldSummary(chunkSource(base.size, base.chunk, chunks));
     const x = old && old.trailer.facts.hash === trailer.facts.hash ? extensionOf(old, journal, name, added) : undefined;
