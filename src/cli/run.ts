@@ -6,7 +6,7 @@ import { Exit, MtlsError } from "../core/errors.js";
 import { describeCommand, findCommand, rewriteHelpArgv } from "./command-tree.js";
 import { CliContext, type Io } from "./context.js";
 import { createProgram, guessCommand, type Registry, VERSION } from "./program.js";
-import { commitCommandStore, rollbackCommandStore } from "./store-session.js";
+import { closeCommandStore, rollbackCommandStore } from "./store-session.js";
 
 /** Runs argv with the commands of `registry` (the full bundle's, or the one command of a bundle of its own). */
 export async function runCli(io: Io, registry: Registry): Promise<number> {
@@ -25,8 +25,11 @@ export async function runCli(io: Io, registry: Registry): Promise<number> {
   // is rolled back with it. Else it ends after the JSON document, which may read from it as it
   // is written (`list --json` on a database store fetches the index summary's texts as it goes).
   if (ctx.out.failed) await rollbackCommandStore(ctx).catch(() => {});
-  const code = await ctx.out.finish(ctx.debug);
-  await commitCommandStore(ctx);
+  let code = await ctx.out.finish(ctx.debug);
+  // Closing reports nothing it can lose; should it fail all the same, the run fails with it.
+  await closeCommandStore(ctx).catch((err) => {
+    code = ctx.out.fail(err, ctx.debug);
+  });
   return helpShown ? Exit.OK : code;
 }
 

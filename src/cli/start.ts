@@ -49,7 +49,16 @@ export function startCli(registry: Registry): void {
       stderr: new DescriptorOutput(2, () => process.stderr).asWriteStream(),
     },
     registry,
-  ).then((code) => {
-    process.exitCode = outputLost ? 5 : code;
-  });
+  ).then(
+    (code) => {
+      process.exitCode = outputLost ? 5 : code;
+    },
+    // runCli reports every error itself; one that still escapes is a bug (exit 70), said as one.
+    (err: unknown) => {
+      process.stderr.write(
+        `error: internal error: ${(err as Error)?.message ?? String(err)} (this is a bug in mtls; please report it with MTLS_DEBUG=1 output)\n`,
+      );
+      process.exitCode = 70;
+    },
+  );
 }

@@ -77,7 +77,7 @@ export async function openCommandStore(ctx: CliContext, program: Command, path: 
 }
 
 /** After the command and its output: every transaction of the command has committed; its connection ends. */
-export async function commitCommandStore(ctx: CliContext): Promise<void> {
+export async function closeCommandStore(ctx: CliContext): Promise<void> {
   const s = ctx.storeSession;
   ctx.storeSession = undefined;
   await s?.close();

@@ -241,7 +241,7 @@ test("#21 list --json and partner show on the database fetch the summary's texts
   assert.deepEqual(await documents(), built, "the same documents from small chunks");
   assert.equal((await mtls(["doctor", "--json"], o)).exitCode, 0, "the kept summary is still the one a rebuild makes");
 
-  // A summary dropped while a reader is on it (by doctor --fix, or a second newer one's keeper): a clear error to retry, never a partial list.
+  // A summary dropped while a reader is on it (by doctor --fix, or a second newer one's keeper): a clear error to retry, not texts of another.
   const st = new SqlStorage({ url: s.url, display: s.url, password: s.password });
   t.after(() => st.close());
   const view = await st.indexView(["json"]);

@@ -59,7 +59,7 @@ function render(r: InitCaResult, s: Styles): string {
 export async function runCaInit(ctx: CliContext, opts: CaInitOptions): Promise<InitCaResult> {
   const { core, pki } = await openSession(ctx);
   const passphrase = opts.insecureNoPassphrase ? undefined : await newPassphrase(ctx, opts, core.MIN_PASSPHRASE_LENGTH);
-  ctx.out.info(`creating the CA in ${ctx.pkiDir} ...`);
+  ctx.out.info(`creating the CA in ${pki.location} ...`);
   return ctx.out.withProgress(`generating ${opts.keyType} keys, signing the CA certificates and the first CRLs…`, async () => {
     return core.initCa(pki, {
       name: opts.name,
