@@ -22,10 +22,10 @@ import { certRecord } from "../helpers/records.js";
 const NOW = new Date("2027-01-01T00:00:00Z");
 const day = (d: number) => new Date(NOW.getTime() + d * 86_400_000).toISOString().replace(/\.\d{3}Z$/, "Z");
 
-/** ~8 MB of element texts: 12,000 certificates of 40 partners, a few revoked, servers, and three rows longer than a read window. */
-function journal(): Buffer {
+/** ~8 MB of element texts: 12,000 certificates of 40 partners, a few revoked, servers, and three rows longer than a read window; `n` more or fewer, each line the same for its i. */
+function journal(n = 12_000): Buffer {
   const lines: string[] = [];
-  for (let i = 0; i < 12_000; i++) {
+  for (let i = 0; i < n; i++) {
     const serial = (0x100000 + i).toString(16);
     const long = i === 17 || i === 6_001 || i === 11_999;
     lines.push(
@@ -226,4 +226,45 @@ test("#21 a forward reader of the database's texts holds a few chunks at once: t
     assert.ok(most <= Math.ceil(step / chunk) + 4, `chunk ${chunk}: ${most} chunks held at once`);
     assert.equal(new Set(fetched).size, fetched.length);
   }
+});
+
+test("#21 the database store extends an older generation's summary of 8 MB: byte for byte the summary built from the grown journal", async () => {
+  const { sqlIndexView } = await import("../../src/core/store/sql/summary.js");
+  const chunk = 1 << 20;
+  const old = summaryInMemory(journal(), "index.jsonl", "database index generation 5");
+  const grown = journal(12_003);
+  const int8 = (n: number) => {
+    const b = Buffer.alloc(8);
+    b.writeBigInt64BE(BigInt(n));
+    return b;
+  };
+  const fetched: number[] = [];
+  const db = {
+    backendPid: 1,
+    async query() {
+      return [{ generation: "6", stored: "5", size: old.length, chunk }];
+    },
+    async copyRows(select: string) {
+      if (/string_agg/.test(select))
+        return [
+          [int8(0), Buffer.from("6")],
+          [int8(1), grown],
+        ];
+      const seqs = ((/generation = 5 AND seq = ANY\('\{([0-9,]+)\}'::int\[\]\)/.exec(select) ?? [])[1] ?? "").split(",").map(Number);
+      fetched.push(...seqs);
+      return seqs.map((seq) => [Buffer.from([seq >>> 24, (seq >>> 16) & 255, (seq >>> 8) & 255, seq & 255]), old.subarray(seq * chunk, (seq + 1) * chunk)]);
+    },
+    async copyRowsIn() {
+      throw new Error("nothing is stored here");
+    },
+    async end() {},
+  };
+  let kept: Buffer | undefined;
+  const view = await sqlIndexView(db as never, "index.jsonl", [], async (generation, summary) => {
+    assert.equal(generation, "6");
+    kept = summary;
+  });
+  view.close();
+  for (let seq = 0; seq * chunk < old.length; seq++) assert.ok(fetched.includes(seq), `the old summary's chunk ${seq} was never read: not extended`);
+  assert.ok(kept?.equals(summaryInMemory(grown, "index.jsonl", "database index generation 6")));
 });

@@ -139,14 +139,15 @@ export function extensionOf(old: OldSummary, journal: Buffer, name: string, adde
 /**
  * Writes through `put` the summary `x` makes of `old` (version `stamp`): its element texts copied
  * from its source, then the new rows' and the columns. False when a new row does not fit (see
- * partsOfRows): the summary must be rebuilt, and what was put is to be dropped.
+ * partsOfRows): the summary must be rebuilt, and what was put is to be dropped. The old texts
+ * pass through one buffer, used again for each piece: a `put` that keeps what it is given copies it.
  */
 export function writeExtension(old: OldSummary, x: Extension, journal: Buffer, stamp: string, put: (b: Buffer) => void): boolean {
-  for (let from = 0; from < x.base.jsonLength; from += PIECE) {
-    // A buffer of its own for each piece: put may keep it (a summary made in memory).
-    const piece = Buffer.allocUnsafeSlow(Math.min(PIECE, x.base.jsonLength - from));
-    old.src.readInto(from, piece.length, piece, 0);
-    put(piece);
+  const piece = Buffer.allocUnsafeSlow(Math.min(PIECE, x.base.jsonLength));
+  for (let from = 0; from < x.base.jsonLength; from += piece.length) {
+    const len = Math.min(piece.length, x.base.jsonLength - from);
+    old.src.readInto(from, len, piece, 0);
+    put(piece.subarray(0, len));
   }
   const parts = partsOfRows(x.rows, journal, put, x.base);
   if (!parts) return false;

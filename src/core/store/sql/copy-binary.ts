@@ -11,7 +11,7 @@ const HEADER = SIGNATURE.length + 8;
 export type CopyRow = Array<Buffer | null>;
 
 export class BinaryCopyReader {
-  readonly rows: CopyRow[] = [];
+  private readonly rows: CopyRow[] = [];
   /** What the next bytes are. */
   private state: "header" | "extension" | "count" | "length" | "field" | "end" = "header";
   /** A fixed-size part being gathered. */

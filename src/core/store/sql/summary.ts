@@ -223,7 +223,8 @@ async function extendedFrom(db: SqlClient, base: Stored, journal: Buffer, name: 
     const old = oldSummary(chunkSource(base.size, base.chunk, chunks));
     const x = old && old.trailer.facts.hash === trailer.facts.hash ? extensionOf(old, journal, name, added) : undefined;
     const pieces: Buffer[] = [];
-    if (!old || !x || !writeExtension(old, x, journal, stamp, (b) => pieces.push(b))) return undefined;
+    // Kept until joined: copied, since writeExtension passes the old texts through one buffer.
+    if (!old || !x || !writeExtension(old, x, journal, stamp, (b) => pieces.push(Buffer.from(b)))) return undefined;
     // The old summary is let go before the new one is joined.
     chunks.clear();
     return Buffer.concat(pieces);
