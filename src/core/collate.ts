@@ -37,3 +37,21 @@ export function compareNames(a: string, b: string): number {
   if (a.length !== b.length) return a.length < b.length ? -1 : 1;
   return tie;
 }
+
+// Lower-case letters, digits, "-" and ".": ICU's root collation ranks these as their code units
+// do, so names made only of them sort by plain comparison, the common case of partner ids.
+const CODE_UNIT_ORDER = /^[a-z0-9.-]*$/;
+
+/**
+ * `items` sorted in place by `nameOf` in compareNames' order. A comparator that runs in the
+ * interpreter is what a command's single sort meets: compareNames over 100 partner ids took
+ * ~1.4 ms of a ~35 ms command (#21); when every name sorts by code unit, plain comparison does.
+ */
+export function sortByName<T>(items: T[], nameOf: (item: T) => string): T[] {
+  if (!items.every((item) => CODE_UNIT_ORDER.test(nameOf(item)))) return items.sort((a, b) => compareNames(nameOf(a), nameOf(b)));
+  return items.sort((a, b) => {
+    const x = nameOf(a);
+    const y = nameOf(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+}

@@ -263,6 +263,27 @@ test("#21 partner list from the summary says what the journal's records say, hos
   const listed = await listPartners(session);
   assert.deepEqual(listed, await listPartnersFromJournal(session));
   assert.equal(listed.partners.find((p) => p.id === "acme")?.createdAt, lines[0]?.issuedAt);
+  // ...from the summary: its status rows keep each partner's first certificate.
+  const unread = Object.assign(Object.create(session.storage), {
+    readJournal: async (name: string) => {
+      if (name === "index") throw new Error("the journal was read");
+      return session.storage.readJournal(name as "index");
+    },
+  });
+  assert.deepEqual(await listPartners(await openPki(unread, { now: new Date(BASE), actor: "test" })), listed);
+  // With no partner registered at all, every one is dated by its first certificate, also one
+  // whose first is neither its newest nor its latest issued.
+  const dated = [at(-300), at(-200), at(-100)].map((issuedAt, i) => line(`dade0${i}`, { partnerId: "dated", issuedAt, notAfter: at(50 * (i + 1)) }));
+  await writeFile(join(pki, "index.jsonl"), dated.join(""), { flag: "a" });
+  await writeFile(join(pki, "partners.json"), registry([]));
+  const none = await openPki(pki, { now: new Date(BASE), actor: "test" });
+  const bare = await listPartners(
+    await openPki(Object.assign(Object.create(none.storage), { readJournal: unread.readJournal }), { now: new Date(BASE), actor: "test" }),
+  );
+  assert.deepEqual(bare, await listPartnersFromJournal(none));
+  for (const id of clients)
+    assert.equal(bare.partners.find((p) => p.id === id)?.createdAt, lines.find((r) => r.partnerId === id && r.kind !== "server")?.issuedAt, id);
+  assert.equal(bare.partners.find((p) => p.id === "dated")?.createdAt, at(-300));
 });
 
 test("#21 partner show from the summary says what the journal's records say, for every partner of the hostile journal", async (t) => {

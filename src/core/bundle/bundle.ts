@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { compareNames } from "../collate.js";
+import { sortByName } from "../collate.js";
 import type { CertInfo } from "../pki.js";
 import { formatSan } from "../sans.js";
 import { loadTemplate, renderTemplate } from "../templates.js";
@@ -88,7 +88,10 @@ export async function buildBundleZip(b: BundleInput): Promise<{ zip: Buffer; man
     renewBy: iso(renewBy),
     issuer: b.issuerSubject,
     signerFingerprint: b.signer.fingerprint,
-    files: files.map((f) => ({ name: f.name, sha256: sha256(f.data), bytes: f.data.length })).sort((x, y) => compareNames(x.name, y.name)),
+    files: sortByName(
+      files.map((f) => ({ name: f.name, sha256: sha256(f.data), bytes: f.data.length })),
+      (f) => f.name,
+    ),
   };
   const zip = await makeZip([...files, { name: "manifest.json", data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), mode: 0o644 }]);
   return { zip, manifest };

@@ -2,7 +2,7 @@
 // A partner that rotated, or was offboarded, is judged by where it stands now, so its old
 // certificates (superseded, expired, revoked) never keep `status` red.
 
-import { compareNames } from "../collate.js";
+import { sortByName } from "../collate.js";
 import { openRotations, overlapEnded, type RotationFields } from "../rotate/plan.js";
 import type { CertRecord } from "../store/index-file.js";
 import type { PartnerRegistry } from "../store/partners.js";
@@ -84,12 +84,10 @@ export function assessPartners(p: { records: readonly PartnerCertFields[]; regis
     if (list) list.push(r);
     else certs.set(r.partnerId, [r]);
   }
-  return [...certs.entries()]
-    .sort(([a], [b]) => compareNames(a, b))
-    .map(([partnerId, list]) => {
-      const offboardedAt = p.registry.partners[partnerId]?.offboardedAt;
-      return assessPartner({ partnerId, certs: list, ...(offboardedAt ? { offboardedAt } : {}), now: p.now, warnMs: p.warnMs });
-    });
+  return sortByName([...certs.entries()], ([id]) => id).map(([partnerId, list]) => {
+    const offboardedAt = p.registry.partners[partnerId]?.offboardedAt;
+    return assessPartner({ partnerId, certs: list, ...(offboardedAt ? { offboardedAt } : {}), now: p.now, warnMs: p.warnMs });
+  });
 }
 
 export interface PartnerProblem {

@@ -1,6 +1,6 @@
 import type { AuditEntry } from "../audit/audit.js";
 import { checkRecipientKey, type PgpKeyInfo } from "../bundle/pgp.js";
-import { compareNames } from "../collate.js";
+import { sortByName } from "../collate.js";
 import { inputError } from "../errors.js";
 import { assessPartners, type PartnerCertFields, type PartnerHealth, type PartnerState } from "../health/partners.js";
 import { IdentityOwners, type IdentityType } from "../identity/registry.js";
@@ -119,12 +119,16 @@ export async function listPartners(pki: Pki): Promise<{ partners: PartnerSummary
 const emptyCounts = (): PartnerSummary["certificates"] => ({ total: 0, valid: 0, expiring: 0, expired: 0, revoked: 0 });
 
 /**
- * The summaries from the index summary; undefined when a partner is known only from its
- * certificates: its first one dates it, and the summary does not keep which that is.
+ * The summaries from the index summary. A partner known only from its certificates is dated by
+ * its first one, which the summary's status rows keep (statusRowsOf); undefined when one is not
+ * there, which a summary mtls wrote never lacks.
  */
 function summariesOfView(view: IndexView, reg: PartnerRegistry, now: Date, window: number): PartnerSummary[] | undefined {
   const byId = new Map<string, PartnerSummary>();
   for (const r of Object.values(reg.partners)) byId.set(r.id, { ...r, certificates: emptyCounts() });
+  for (const r of view.statusRows)
+    if (r.kind !== "server" && !byId.has(r.partnerId))
+      byId.set(r.partnerId, { id: r.partnerId, createdAt: r.issuedAt, updatedAt: r.issuedAt, certificates: emptyCounts() });
   const t = now.getTime();
   const nextMs = new Map<PartnerSummary, number>();
   for (let i = 0; i < view.count; i++) {
@@ -198,7 +202,7 @@ function withHealth(
     if (h.daysLeft !== undefined) s.daysLeft = h.daysLeft;
     if (h.rotation) s.rotation = h.rotation;
   }
-  return [...byId.values()].sort((a, b) => compareNames(a.id, b.id));
+  return sortByName([...byId.values()], (s) => s.id);
 }
 
 /** For tests: the summaries as the journal gives them, to hold the summary's to. */

@@ -45,7 +45,7 @@ export type IndexRow = Pick<
 /** A time in another form than mtls writes (core/time.ts iso): statusRowsOf keeps its partner's rows whole. */
 export const oddTimes = (r: Pick<IndexRow, "notAfter" | "issuedAt">) => r.notAfter.length !== 20 || r.issuedAt.length !== 20;
 
-const FORMAT = "mtls-index-summary 4";
+const FORMAT = "mtls-index-summary 5";
 const ANY_FORMAT = "mtls-index-summary ";
 export const TRAILER = 512;
 

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { compareNames } from "../collate.js";
+import { sortByName } from "../collate.js";
 import { fsError } from "../errors.js";
 import { checkPartnerRecord, corruptError, isObject } from "./records.js";
 
@@ -67,6 +67,6 @@ export function parsePartners(text: string, path: string): PartnerRegistry {
 }
 
 export function serializePartners(reg: PartnerRegistry): string {
-  const sorted = Object.fromEntries(Object.entries(reg.partners).sort(([a], [b]) => compareNames(a, b)));
+  const sorted = Object.fromEntries(sortByName(Object.entries(reg.partners), ([id]) => id));
   return `${JSON.stringify({ partners: sorted }, null, 2)}\n`;
 }

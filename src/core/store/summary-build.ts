@@ -183,6 +183,8 @@ export const keepsGroupWhole = (r: IndexRow) => isRotating(r) || oddTimes(r);
  *   latest issued one. assessPartner looks only at these: its newest certificate, the newest
  *   valid one (the newest unrevoked, when that has not expired: any other valid one is older),
  *   and whether any was issued after an offboarding;
+ * - per partner: its first certificate, which dates a partner known only from its certificates
+ *   (`partner list`);
  * - per issuer: the unrevoked certificate that expires last (whether the CA still has valid ones).
  */
 export function statusRowsOf(rows: readonly IndexRow[]): IndexRow[] {
@@ -206,6 +208,7 @@ export function statusRowsOf(rows: readonly IndexRow[]): IndexRow[] {
     if (best) keep.add(best);
   };
   for (const g of groups.values()) {
+    keep.add(g[0] as IndexRow);
     if (g.some(keepsGroupWhole)) {
       for (const r of g) keep.add(r);
       continue;
