@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Command, Option } from "commander";
+import { Command, Help, Option } from "commander";
 import type { CliContext, GlobalOptions } from "./context.js";
 import { bareVersion, scanArgv } from "./routes.js";
 import { openCommandStore } from "./store-session.js";
@@ -64,10 +64,15 @@ export function invokedCommand(argv: readonly string[]): string | undefined {
   return TOP_COMMANDS.some((t) => t.name === first) && first !== "completion" ? first : undefined;
 }
 
-/** A top-level command or group: its name and its description, as its own definition gives it (a unit test compares them). */
+/**
+ * A top-level command or group: its name, its description, and its term in the top-level help
+ * (its name, "[options]" when it has any, its arguments), as its own definition gives them (a
+ * unit test compares them).
+ */
 export interface TopCommand {
   name: string;
   description: string;
+  term: string;
 }
 
 /**
@@ -91,31 +96,56 @@ export const group =
 
 /** Every top-level command and group, in the order of `mtls --help`. */
 export const TOP_COMMANDS: readonly TopCommand[] = [
-  { name: "demo", description: "run the whole partner lifecycle on this machine: CA, two partners, bundle, gateway, probe, offboarding" },
-  { name: "ca", description: "create and inspect the private CA" },
-  { name: "partner", description: "register partners, issue and deliver their certificates, offboard them" },
-  { name: "revoke", description: "revoke a partner certificate and publish a fresh CRL" },
-  { name: "crl", description: "publish and inspect certificate revocation lists" },
-  { name: "revocation", description: "revocation over HTTP: CRL distribution point and OCSP responder" },
-  { name: "list", description: "inventory of issued certificates with status and days left" },
-  { name: "cert", description: "one issued certificate by serial" },
-  { name: "status", description: "health gate for CI: CA expiry, partners due or locked out, CRL freshness" },
-  { name: "audit", description: "the tamper-evident audit log of every state-changing action" },
+  {
+    name: "demo",
+    description: "run the whole partner lifecycle on this machine: CA, two partners, bundle, gateway, probe, offboarding",
+    term: "demo [options]",
+  },
+  { name: "ca", description: "create and inspect the private CA", term: "ca" },
+  { name: "partner", description: "register partners, issue and deliver their certificates, offboard them", term: "partner" },
+  { name: "revoke", description: "revoke a partner certificate and publish a fresh CRL", term: "revoke [options] <serial>" },
+  { name: "crl", description: "publish and inspect certificate revocation lists", term: "crl" },
+  { name: "revocation", description: "revocation over HTTP: CRL distribution point and OCSP responder", term: "revocation" },
+  { name: "list", description: "inventory of issued certificates with status and days left", term: "list [options]" },
+  { name: "cert", description: "one issued certificate by serial", term: "cert" },
+  { name: "status", description: "health gate for CI: CA expiry, partners due or locked out, CRL freshness", term: "status [options]" },
+  { name: "audit", description: "the tamper-evident audit log of every state-changing action", term: "audit [options]" },
   {
     name: "doctor",
     description: "check the store against itself: records, certificates, keys, revocations, CRLs, the publish directory, file modes, lock, audit chain",
+    term: "doctor [options]",
   },
-  { name: "probe", description: "prove a gateway accepts a valid client certificate and rejects missing, untrusted, expired, revoked and wrong-purpose ones" },
-  { name: "report", description: "write a self-contained HTML report: partners and their state, expiry timeline, CRL freshness, last probes, audit chain" },
-  { name: "notify", description: "send renewal reminders, locked-out and overlap-ending notices to partners and operators (e-mail, webhook)" },
-  { name: "gateway", description: "the gateway side: configuration from the PKI, and an embedded mTLS gateway" },
-  { name: "pgp", description: "the home party's OpenPGP key that signs delivery bundles" },
-  { name: "bundle", description: "the partner's side of a delivery bundle" },
-  { name: "completion", description: "print a shell completion script (commands, options, partner ids and serials from the PKI)" },
-  { name: "p12", description: "PKCS#12 files for Java, Windows and macOS" },
-  { name: "server", description: "the gateways' own TLS server certificates" },
-  { name: "inspect", description: "show what a certificate, chain, CSR, CRL, private key, PKCS#12 or delivery bundle holds (PEM or DER), with lints" },
-  { name: "store", description: "where the PKI lives: a directory or a PostgreSQL database shared by a team" },
+  {
+    name: "probe",
+    description: "prove a gateway accepts a valid client certificate and rejects missing, untrusted, expired, revoked and wrong-purpose ones",
+    term: "probe [options] <url...>",
+  },
+  {
+    name: "report",
+    description: "write a self-contained HTML report: partners and their state, expiry timeline, CRL freshness, last probes, audit chain",
+    term: "report [options]",
+  },
+  {
+    name: "notify",
+    description: "send renewal reminders, locked-out and overlap-ending notices to partners and operators (e-mail, webhook)",
+    term: "notify [options]",
+  },
+  { name: "gateway", description: "the gateway side: configuration from the PKI, and an embedded mTLS gateway", term: "gateway" },
+  { name: "pgp", description: "the home party's OpenPGP key that signs delivery bundles", term: "pgp" },
+  { name: "bundle", description: "the partner's side of a delivery bundle", term: "bundle" },
+  {
+    name: "completion",
+    description: "print a shell completion script (commands, options, partner ids and serials from the PKI)",
+    term: "completion [options] [shell]",
+  },
+  { name: "p12", description: "PKCS#12 files for Java, Windows and macOS", term: "p12" },
+  { name: "server", description: "the gateways' own TLS server certificates", term: "server" },
+  {
+    name: "inspect",
+    description: "show what a certificate, chain, CSR, CRL, private key, PKCS#12 or delivery bundle holds (PEM or DER), with lints",
+    term: "inspect [options] <file>",
+  },
+  { name: "store", description: "where the PKI lives: a directory or a PostgreSQL database shared by a team", term: "store" },
 ];
 
 /** Commander's rule for colour in help: NO_COLOR and FORCE_COLOR first, else a terminal that has it. */
@@ -167,14 +197,22 @@ export function createProgram(ctx: CliContext, registry: Registry): Command {
     .hook("preAction", (_root, action) => openCommandStore(ctx, program, commandPath(action)));
 
   // Only the invoked command is built (#21): the others are a name and a description, which is
-  // all commander needs of them to run one command. Help at the top, and a run naming no known
-  // command, build everything, so help, suggestions and the reference stay exactly as they were.
+  // all commander needs of them to run one command. A run naming no known command builds what
+  // its registry holds, everything in the full bundle, so suggestions and the reference stay
+  // exactly as they were. The top-level help's registry holds nothing: the table's terms stand
+  // in for what the commands' definitions would give its list of commands.
   const only = invokedCommand(ctx.io.argv);
+  const stubs = new Map<Command, string>();
   for (const t of TOP_COMMANDS) {
     const register = only === undefined || only === t.name ? registry[t.name] : undefined;
     if (register) register(program, ctx, t.description);
-    else program.command(t.name).description(t.description);
+    else stubs.set(program.command(t.name).description(t.description), t.term);
   }
+  program.configureHelp({
+    subcommandTerm(this: Help, cmd: Command): string {
+      return stubs.get(cmd) ?? Help.prototype.subcommandTerm.call(this, cmd);
+    },
+  });
 
   ctx.out.command = guessCommand(program, ctx.io.argv);
   return program;

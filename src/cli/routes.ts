@@ -13,12 +13,14 @@ interface ArgvScan {
   /** How many command words precede the first help option (-h, --help, or a cluster with h: -qh); -1 without one. */
   helpAt: number;
   version: boolean;
+  /** Whether argv asks for --json: help is then the commands' reference, which needs their definitions. */
+  json: boolean;
   /** Whether argv has a `--`: what follows it is an argument, whatever it looks like. */
   dashdash: boolean;
 }
 
 export function scanArgv(argv: readonly string[]): ArgvScan {
-  const out: ArgvScan = { words: [], helpAt: -1, version: false, dashdash: false };
+  const out: ArgvScan = { words: [], helpAt: -1, version: false, json: false, dashdash: false };
   const args = argv.slice(2);
   for (let i = 0; i < args.length; i++) {
     const a = args[i] as string;
@@ -31,6 +33,7 @@ export function scanArgv(argv: readonly string[]): ArgvScan {
     // commander splits a cluster of short options: -qh is -q -h.
     else if (out.helpAt < 0 && (a === "--help" || /^-[a-zA-Z]*h[a-zA-Z]*$/.test(a))) out.helpAt = out.words.length;
     else if (a === "--version" || a === "-V") out.version = true;
+    else if (a === "--json") out.json = true;
   }
   return out;
 }
@@ -41,8 +44,8 @@ export const bareVersion = (s: ArgvScan): boolean => !s.dashdash && s.words.leng
 /**
  * The commands with a bundle of their own: the read-only ones scripts and CI call, and the
  * frequent writes. Each has a module in cli/entries/ named after it ("partner list":
- * partner-list.ts) that registers it alone. The top-level help's registers every command but
- * runs none: its bundle holds their definitions without what their actions load.
+ * partner-list.ts) that registers it alone. The top-level help's registers none: its list of
+ * commands is the table of them (TOP_COMMANDS).
  */
 export const ROUTES = [
   "--help",
@@ -68,8 +71,9 @@ export type Route = (typeof ROUTES)[number];
 export const routeFile = (route: Route): string => `cmd-${route.replace(/^--/, "").replace(" ", "-")}.js`;
 
 /**
- * The route argv takes: its first two command words, else its first, else the top-level help or
- * a bare --version; undefined for the full bundle. A help option before a route's last word asks
+ * The route argv takes: its first two command words, else its first, else the top-level help (as
+ * text: with --json it is the commands' reference) or a bare --version; undefined for the full
+ * bundle. A help option before a route's last word asks
  * for the help of the group above it, which only the full bundle has whole (`partner -h list`).
  */
 export function routeOf(argv: readonly string[]): Route | undefined {
@@ -79,6 +83,6 @@ export function routeOf(argv: readonly string[]): Route | undefined {
   const helpBefore = (n: number) => scan.helpAt >= 0 && scan.helpAt < n;
   if (second !== undefined && known(`${first} ${second}`)) return helpBefore(2) ? undefined : (`${first} ${second}` as Route);
   if (first !== undefined) return known(first) && !helpBefore(1) ? (first as Route) : undefined;
-  if (scan.helpAt === 0) return "--help";
+  if (scan.helpAt === 0) return scan.json ? undefined : "--help";
   return bareVersion(scan) ? "--version" : undefined;
 }
