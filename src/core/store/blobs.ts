@@ -33,7 +33,7 @@ export async function getText(r: StoreReader, key: string): Promise<string | und
 /** The certificate index as the reader sees it. */
 export async function readIndexOf(r: JournalReader): Promise<IndexSnapshot> {
   const text = await r.readJournal("index");
-  return parseIndex(text, Buffer.byteLength(text), r.where(journalFile.index));
+  return parseIndex(text, r.where(journalFile.index));
 }
 
 /** The revocation journal as the reader sees it. */

@@ -145,15 +145,17 @@ export async function completeLength(path: string): Promise<number> {
 // of CPU against ~0.05 ms; a command that reads only keeps fs/promises unloaded (~1 ms more).
 
 export async function readJournal(path: string): Promise<{ text: string; validBytes: number }> {
-  let raw: string;
+  let raw: Buffer;
   try {
-    raw = readFileSync(path, "utf8");
+    raw = readFileSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return { text: "", validBytes: 0 };
     throw fsError(err, path, "read");
   }
-  const text = raw.slice(0, raw.lastIndexOf("\n") + 1);
-  return { text, validBytes: Buffer.byteLength(text) };
+  // Cut as bytes (a newline byte is never part of another character): measuring the text's
+  // bytes again was ~50 ms of every command that reads a journal of 100,000 lines (#21).
+  const validBytes = raw.lastIndexOf(0x0a) + 1;
+  return { text: raw.toString("utf8", 0, validBytes), validBytes };
 }
 
 export async function readText(path: string, what = "read"): Promise<string> {

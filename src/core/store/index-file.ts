@@ -51,8 +51,6 @@ export interface IndexSnapshot {
   records: CertRecord[];
   /** Lines in the file, superseded ones included (drives compaction). */
   lines: number;
-  /** Byte length of the complete lines; a torn last line starts here. */
-  validBytes: number;
   /**
    * Lines whose record disagrees with an earlier line for the same serial on a fact that never
    * changes (only the status and its revocation do): damage that the last line's win would
@@ -80,12 +78,11 @@ function disagreement(earlier: CertRecord, later: CertRecord): string | undefine
  * trimmed by the next writer (under the lock).
  */
 export async function readIndexSnapshot(path: string): Promise<IndexSnapshot> {
-  const { text, validBytes } = await readJournal(path);
-  return parseIndex(text, validBytes, path);
+  return parseIndex((await readJournal(path)).text, path);
 }
 
 /** The index's complete lines, the last record per serial winning; `path` names it in errors. */
-export function parseIndex(text: string, validBytes: number, path: string): IndexSnapshot {
+export function parseIndex(text: string, path: string): IndexSnapshot {
   const end = text.length;
   const bySerial = new Map<string, CertRecord>();
   const disagreements: IndexSnapshot["disagreements"] = [];
@@ -108,7 +105,7 @@ export function parseIndex(text: string, validBytes: number, path: string): Inde
     // Map keeps the insertion order of a key's first set, so records stay in issue order.
     bySerial.set(record.serial, record);
   }
-  return { records: [...bySerial.values()], lines, validBytes, disagreements };
+  return { records: [...bySerial.values()], lines, disagreements };
 }
 
 export async function readIndex(path: string): Promise<CertRecord[]> {

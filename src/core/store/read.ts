@@ -26,7 +26,7 @@ export function nameOf(storage: Storage, key: string): string {
 
 export async function readIndexFrom(r: StoreReader, storage: Storage): Promise<IndexSnapshot> {
   const text = await r.readJournal("index");
-  return parseIndex(text, Buffer.byteLength(text), nameOf(storage, journalFile.index));
+  return parseIndex(text, nameOf(storage, journalFile.index));
 }
 
 export async function readPartnersFrom(r: StoreReader, storage: Storage): Promise<PartnerRegistry> {

@@ -13,10 +13,46 @@ const str = (v: unknown) => typeof v === "string" && v.length > 0;
 // rolls an impossible date or hour over (February 30 is March 2): the text must name the instant
 // it parses to, as the summary's columns and every reader take it.
 const time = (v: unknown) => {
-  if (typeof v !== "string" || !ISO.test(v)) return false;
+  if (typeof v !== "string") return false;
+  if (v.length === 20) return plainTime(v);
+  if (!ISO.test(v)) return false;
   const ms = Date.parse(v);
   return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 19) === v.slice(0, 19);
 };
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** The check of every time a store record holds (exported for tests). */
+export const isStoredTime = time;
+
+/**
+ * The rule above for the one form mtls writes, "YYYY-MM-DDTHH:MM:SSZ", by its digits: each field
+ * within its range (a proleptic Gregorian calendar, as Date's). Checking three times of each of
+ * 100,000 records through Date took ~0.2 s of every command that reads the whole journal (#21).
+ */
+function plainTime(v: string): boolean {
+  const d = (i: number) => {
+    const c = v.charCodeAt(i) - 48;
+    return c >= 0 && c <= 9 ? c : Number.NaN;
+  };
+  const n2 = (i: number) => d(i) * 10 + d(i + 1);
+  if (
+    v.charCodeAt(4) !== 45 ||
+    v.charCodeAt(7) !== 45 ||
+    v.charCodeAt(10) !== 84 ||
+    v.charCodeAt(13) !== 58 ||
+    v.charCodeAt(16) !== 58 ||
+    v.charCodeAt(19) !== 90
+  )
+    return false;
+  const year = n2(0) * 100 + n2(2);
+  const month = n2(5);
+  const day = n2(8);
+  // NaN (a character other than a digit) fails every comparison.
+  if (!(year >= 0 && month >= 1 && month <= 12 && day >= 1 && n2(11) <= 23 && n2(14) <= 59 && n2(17) <= 59)) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return day <= (month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] as number));
+}
 const hex = (v: unknown) => typeof v === "string" && /^[0-9a-f]{1,40}$/.test(v);
 // "root", "intermediate", and after a rollover "intermediate-2", "root-2" … (core/ca/registry.ts)
 const CA_ID = /^(root|intermediate)(-[1-9][0-9]{0,3})?$/;
