@@ -26,6 +26,9 @@ export function parseTempName(name: string): { target: string; tag: "tmp" | "bak
  */
 export type DurableStepHook = (what: string, path: string) => void;
 
+/** A directory's names flushed, for a StoreWriter's commit (an error names the directory). */
+const flushDir = (dir: string) => fsyncPath(dir).catch((e) => Promise.reject(fsError(e, dir, "flush")));
+
 /** Flushes a file or a directory (the names in it) to disk. */
 export async function fsyncPath(path: string): Promise<void> {
   const fh = await open(path, constants.O_RDONLY);
@@ -239,8 +242,11 @@ async function appendAt(path: string, data: string | Uint8Array, at: number, mod
 /**
  * Stages several file writes and applies them all or none: every new version is written and
  * flushed first; then they are renamed into place in order, and if one rename fails the ones
- * already done are put back. Put the file that commits the change (the index) last, so a crash
- * between renames leaves only unreferenced files, which `mtls doctor` reports.
+ * already done are put back; then the appends, in order. Put the file that commits the change
+ * (the index) last, so a crash between renames leaves only unreferenced files, which `mtls
+ * doctor` reports. A name is flushed once, before anything that refers to it: a directory is
+ * flushed after the creates in it, after the renames into it, and after an append that may have
+ * created its journal, never again at the end (an append to a journal changes no name).
  */
 export class StoreWriter {
   private readonly staged: Staged[] = [];
@@ -292,11 +298,11 @@ export class StoreWriter {
         done.push({ path: s.path });
       });
       // Their names must be as durable as their content before an append can refer to them.
-      for (const d of new Set(creates.map((s) => dirname(s.path)))) await fsyncPath(d);
+      await Promise.all([...new Set(creates.map((s) => dirname(s.path)))].map(flushDir));
       for (const s of later) {
         await createExclusive(s.path, s.data, s.mode, this.step);
         done.push({ path: s.path });
-        await fsyncPath(dirname(s.path));
+        await flushDir(dirname(s.path));
       }
       for (const s of files) temps.push(await writeTemp(s.path, s.data, s.mode).catch((e) => Promise.reject(fsError(e, s.path, "write"))));
       for (const [i, s] of files.entries()) {
@@ -316,11 +322,15 @@ export class StoreWriter {
         }
         done.push({ path: s.path, ...(backup ? { backup } : {}) });
       }
+      // The renames as durable as the appends that follow them: the index append commits the change.
+      await Promise.all([...new Set(files.map((s) => dirname(s.path)))].map(flushDir));
       for (const s of appends) {
         const at = s.appendAt as number;
         done.push({ path: s.path, truncateTo: at });
         this.step?.("append", s.path);
         await appendAt(s.path, s.data, at, s.mode).catch((e) => Promise.reject(fsError(e, s.path, "append to")));
+        // A journal that was empty may have been created by this append: its name too.
+        if (at === 0) await flushDir(dirname(s.path));
       }
     } catch (err) {
       for (const d of done.reverse()) {
@@ -332,10 +342,8 @@ export class StoreWriter {
     } finally {
       for (const t of temps) await unlink(t).catch(() => {});
     }
+    // Every name the change made is durable by now; a backup left by a crash is only a stray file.
     for (const d of done) if (d.backup) await unlink(d.backup).catch(() => {});
-    // The directories' flushes are independent of each other: at once, not one after another.
-    const dirs = new Set(this.staged.map((s) => dirname(s.path)));
-    await Promise.all([...dirs].map((d) => fsyncPath(d).catch(() => {})));
   }
 }
 
