@@ -13,14 +13,12 @@ interface ArgvScan {
   /** How many command words precede the first help option (-h, --help, or a cluster with h: -qh); -1 without one. */
   helpAt: number;
   version: boolean;
-  /** Whether argv asks for --json: help is then the commands' reference, which needs their definitions. */
-  json: boolean;
   /** Whether argv has a `--`: what follows it is an argument, whatever it looks like. */
   dashdash: boolean;
 }
 
 export function scanArgv(argv: readonly string[]): ArgvScan {
-  const out: ArgvScan = { words: [], helpAt: -1, version: false, json: false, dashdash: false };
+  const out: ArgvScan = { words: [], helpAt: -1, version: false, dashdash: false };
   const args = argv.slice(2);
   for (let i = 0; i < args.length; i++) {
     const a = args[i] as string;
@@ -33,7 +31,6 @@ export function scanArgv(argv: readonly string[]): ArgvScan {
     // commander splits a cluster of short options: -qh is -q -h.
     else if (out.helpAt < 0 && (a === "--help" || /^-[a-zA-Z]*h[a-zA-Z]*$/.test(a))) out.helpAt = out.words.length;
     else if (a === "--version" || a === "-V") out.version = true;
-    else if (a === "--json") out.json = true;
   }
   return out;
 }
@@ -83,6 +80,8 @@ export function routeOf(argv: readonly string[]): Route | undefined {
   const helpBefore = (n: number) => scan.helpAt >= 0 && scan.helpAt < n;
   if (second !== undefined && known(`${first} ${second}`)) return helpBefore(2) ? undefined : (`${first} ${second}` as Route);
   if (first !== undefined) return known(first) && !helpBefore(1) ? (first as Route) : undefined;
-  if (scan.helpAt === 0) return scan.json ? undefined : "--help";
+  // With --json anywhere (the output's own rule, CliContext), help is the commands' reference,
+  // which needs their definitions.
+  if (scan.helpAt === 0) return argv.includes("--json") ? undefined : "--help";
   return bareVersion(scan) ? "--version" : undefined;
 }

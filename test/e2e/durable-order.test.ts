@@ -2,33 +2,35 @@
 // anything refers to it, and the index append, which commits the change, comes last. strace
 // shows the order the kernel saw them in; the crash-point test kills a command between them.
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import test from "node:test";
 import { makeCsr } from "../helpers/csr.js";
 import { BIN, baseEnv, initTempCa, PASSPHRASE, run } from "../helpers/run.js";
 
-type Event = { op: "flush" | "rename"; path: string };
+type Event = { op: "flush" | "rename" | "mkdir"; path: string };
 
-/** Runs mtls under strace; the flushes and renames of paths inside `pki`, in order, named relative to it ("" for itself). */
+/** Runs mtls in `dir` under strace: its flushes, renames and new directories inside `dir`, in order, named relative to it ("." for itself). */
 async function traced(dir: string, name: string, args: string[]): Promise<Event[]> {
   const out = join(dir, `${name}.strace`);
-  const r = await run("strace", ["-f", "-y", "-qq", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2", "-o", out, process.execPath, BIN, ...args], {
-    cwd: dir,
-    env: baseEnv({ MTLS_CA_PASSPHRASE: PASSPHRASE }),
-  });
+  const r = await run(
+    "strace",
+    ["-f", "-y", "-qq", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2,mkdir,mkdirat", "-o", out, process.execPath, BIN, ...args],
+    { cwd: dir, env: baseEnv({ MTLS_CA_PASSPHRASE: PASSPHRASE }) },
+  );
   assert.equal(r.exitCode, 0, r.stderr);
-  const pki = join(dir, "pki");
-  const inPki = (p: string) => (p === pki ? "" : p.startsWith(`${pki}/`) ? p.slice(pki.length + 1) : undefined);
+  const inDir = (p: string) => (p === dir ? "." : p.startsWith(`${dir}/`) ? p.slice(dir.length + 1) : undefined);
   const events: Event[] = [];
   for (const line of (await readFile(out, "utf8")).split("\n")) {
     // The call's start: a whole line, or the first half of one another thread interrupted.
     const flush = /^\d+\s+f(?:data)?sync\(\d+<([^>]*)>/.exec(line);
     const rename = /^\d+\s+rename(?:at2?)?\((?:[^,]*, )?"([^"]*)", (?:[^,]*, )?"([^"]*)"/.exec(line);
-    const path = flush ? inPki(flush[1] as string) : rename ? inPki(resolve(dir, rename[2] as string)) : undefined;
-    if (path !== undefined) events.push({ op: flush ? "flush" : "rename", path });
+    const mkdir = /^\d+\s+mkdir(?:at)?\((?:[^,]*, )?"([^"]*)",.*= 0$/.exec(line);
+    if (flush) events.push({ op: "flush", path: inDir(flush[1] as string) ?? "" });
+    else if (rename) events.push({ op: "rename", path: inDir(resolve(dir, rename[2] as string)) ?? "" });
+    else if (mkdir) events.push({ op: "mkdir", path: inDir(resolve(dir, mkdir[1] as string)) ?? "" });
   }
-  return events;
+  return events.filter((e) => e.path !== "" && !e.path.endsWith(".strace"));
 }
 
 const at = (events: Event[], op: Event["op"], test: (p: string) => boolean) => {
@@ -37,27 +39,49 @@ const at = (events: Event[], op: Event["op"], test: (p: string) => boolean) => {
   return i;
 };
 
-test("partner issue: the certificate and its directory, then the registry's rename and its directory, then the audit line, then the index line; nothing after but a new journal's name", async (t) => {
+const isCert = (p: string) => /^pki\/certs\/[0-9a-f]+\.pem$/.test(p);
+const isChain = (p: string) => /^pki\/certs\/[0-9a-f]+\.chain\.pem$/.test(p);
+
+test("partner issue: the certificate and its directory, then the registry's rename and the new index's name, then the audit line, then the index line, and nothing after it", async (t) => {
   const dir = await initTempCa(t);
   const { csr } = await makeCsr(dir, "p");
-  const isCert = (p: string) => /^certs\/[0-9a-f]+\.pem$/.test(p);
-  const isChain = (p: string) => /^certs\/[0-9a-f]+\.chain\.pem$/.test(p);
 
-  // The first certificate: a new partner (partners.json replaced) and an empty index.
+  // The first certificate: a new partner (partners.json replaced) and no index yet.
   const first = await traced(dir, "first", ["partner", "issue", "acme", "--csr", csr]);
-  const index = at(first, "flush", (p) => p === "index.jsonl");
-  const certsDir = at(first, "flush", (p) => p === "certs");
+  const index = at(first, "flush", (p) => p === "pki/index.jsonl");
+  const audit = at(first, "flush", (p) => p === "pki/audit.log");
+  const certsDir = at(first, "flush", (p) => p === "pki/certs");
   assert.ok(at(first, "flush", isCert) < certsDir && at(first, "flush", isChain) < certsDir, "the files before their directory");
-  const renamed = at(first, "rename", (p) => p === "partners.json");
-  const pkiDir = first.findIndex((e, i) => i > renamed && e.op === "flush" && e.path === "");
-  assert.ok(certsDir < index && renamed < pkiDir && pkiDir < at(first, "flush", (p) => p === "audit.log"), JSON.stringify(first));
-  assert.ok(at(first, "flush", (p) => p === "audit.log") < index, "the audit line before the index line");
-  // The index was empty: the append may have made the file, so its name is flushed after it.
-  assert.deepEqual(first.slice(index + 1), [{ op: "flush", path: "" }]);
+  const renamed = at(first, "rename", (p) => p === "pki/partners.json");
+  const pkiDir = first.findIndex((e, i) => i > renamed && e.op === "flush" && e.path === "pki");
+  assert.ok(certsDir < index && renamed < pkiDir && pkiDir < audit && audit < index, JSON.stringify(first));
+  assert.equal(index, first.length - 1, "the index line commits: nothing can fail after it");
 
   // The next one: nothing renamed, every journal already there: five flushes, the index last.
   const next = await traced(dir, "next", ["partner", "issue", "acme", "--csr", csr]);
   const kinds = next.map((e) => (isCert(e.path) ? "cert" : isChain(e.path) ? "chain" : `${e.op} ${e.path}`));
   assert.deepEqual(new Set(kinds.slice(0, 2)), new Set(["cert", "chain"]), JSON.stringify(next));
-  assert.deepEqual(kinds.slice(2), ["flush certs", "flush audit.log", "flush index.jsonl"]);
+  assert.deepEqual(kinds.slice(2), ["flush pki/certs", "flush pki/audit.log", "flush pki/index.jsonl"]);
+});
+
+test("a batch into a new key directory: every directory it makes is flushed into its parent, the keys into theirs, all before the index line", async (t) => {
+  const dir = await initTempCa(t);
+  await writeFile(
+    join(dir, "fleet.jsonl"),
+    `${JSON.stringify({ partner: "gen-1", generate: true })}\n${JSON.stringify({ partner: "gen-2", generate: true })}\n`,
+  );
+  const events = await traced(dir, "batch", ["partner", "issue", "--batch", "fleet.jsonl", "--key-dir", "out/keys"]);
+  const index = at(events, "flush", (p) => p === "pki/index.jsonl");
+  assert.equal(index, events.length - 1, JSON.stringify(events));
+  // Each directory made (the keys' two, the store's pack directory) is flushed into its parent
+  // after it is made and before the index line.
+  for (const made of ["out", "out/keys", "pki/certs/packs"]) {
+    const mk = at(events, "mkdir", (p) => p === made);
+    const parent = made.includes("/") ? made.slice(0, made.lastIndexOf("/")) : ".";
+    const flushed = events.findIndex((e, i) => i > mk && e.op === "flush" && e.path === parent);
+    assert.ok(flushed > mk && flushed < index, `${made}: ${JSON.stringify(events)}`);
+  }
+  const keys = events.filter((e) => e.op === "flush" && /^out\/keys\/gen-\d-[0-9a-f]{8}\.key$/.test(e.path)).length;
+  assert.equal(keys, 2);
+  assert.ok(at(events, "flush", (p) => p === "out/keys") < index);
 });

@@ -113,6 +113,38 @@ test("#21 a kept summary filed under the current generation but made from anothe
   assert.equal((await mtls(["doctor", "--json"], o)).exitCode, 0, "the reader replaced it with its own");
 });
 
+test("#21 a kept summary of an earlier format is replaced by the next reader; one of a later format is left to the release that reads it", {
+  skip,
+}, async (t) => {
+  const { c, s, o, issue } = await storeWithCa(t);
+  await issue("alpha");
+  const listed = await mtls(["list", "--json"], o);
+  assert.equal(listed.exitCode, 0, listed.stderr);
+  const reformat = (from: string, to: string) =>
+    c.sql(
+      `UPDATE mtls.index_summary_chunks SET data = decode(replace(encode(data, 'hex'), encode('mtls-index-summary ${from}', 'hex'), encode('mtls-index-summary ${to}', 'hex')), 'hex')`,
+      [],
+      s.db,
+    );
+  const formats = async () =>
+    (
+      await c.sql(
+        "SELECT encode(substring(data from position(convert_to('mtls-index-summary', 'UTF8') in data) for 20), 'escape') AS f FROM mtls.index_summary_chunks WHERE position(convert_to('mtls-index-summary', 'UTF8') in data) > 0",
+        [],
+        s.db,
+      )
+    ).map((r) => r.f);
+  assert.deepEqual(await formats(), ["mtls-index-summary 5"]);
+  // As an earlier release left it: read as stale, and replaced.
+  await reformat("5", "4");
+  assert.deepEqual(await mtls(["list", "--json"], o), listed);
+  assert.deepEqual(await formats(), ["mtls-index-summary 5"], "the reader replaced the earlier format's summary");
+  // As a later release left it: not read, not replaced (each release would rewrite it on every run).
+  await reformat("5", "6");
+  assert.deepEqual(await mtls(["list", "--json"], o), listed);
+  assert.deepEqual(await formats(), ["mtls-index-summary 6"]);
+});
+
 test("#21 list reads the kept summary, not the journal: one edited in place is what list shows until doctor names it", { skip }, async (t) => {
   const { c, s, o, issue } = await storeWithCa(t);
   await issue("alpha");

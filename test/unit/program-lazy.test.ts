@@ -101,7 +101,10 @@ test("which bundle argv runs: a route's two words, else its first, else the top-
   // With --json, help is the commands' reference, which the full bundle has.
   assert.equal(route("--version", "-h", "--json"), undefined);
   assert.equal(route("--json", "--help"), undefined);
-  assert.equal(route("--pki", "--json", "--help"), "--help");
+  // Wherever --json is: the output takes it from anywhere in argv.
+  assert.equal(route("--pki", "--json", "--help"), undefined);
+  assert.equal(route("-h", "--", "--json"), undefined);
+  assert.equal(route("--store", "--json", "-h"), undefined);
   for (const full of [
     [],
     ["--", "--help"],

@@ -18,7 +18,7 @@ import { storeKeys } from "../store/keys.js";
 import { type PartnerRegistry, serializePartners } from "../store/partners.js";
 import { readIndexFrom, readPartnersFrom } from "../store/read.js";
 import { iso } from "../time.js";
-import { createExclusive, type DurableStepHook, ensureDir, fsyncPath, removeFile } from "../user-files.js";
+import { createExclusive, type DurableStepHook, ensureDurableDir, fsyncPath, removeFile } from "../user-files.js";
 import { chainPemFor, type PreparedRequest, prepareRequest, recordFor, signRequest, uniqueSerial } from "./issue.js";
 
 /** One line of a batch file. */
@@ -140,7 +140,7 @@ class KeyFiles {
     const serial = uniqueSerial(this.serials);
     const keyPath = item.keyPath ?? join(this.keyDir as string, `${item.req.partnerId}-${serial.slice(0, 8)}.key`);
     const dir = dirname(keyPath);
-    if (!this.dirs.has(dir)) this.dirs.set(dir, item.keyPath ? Promise.resolve() : ensureDir(dir, 0o700));
+    if (!this.dirs.has(dir)) this.dirs.set(dir, item.keyPath ? Promise.resolve() : ensureDurableDir(dir, 0o700));
     const written = (async () => {
       await this.dirs.get(dir);
       await this.turn();

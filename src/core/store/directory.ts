@@ -8,7 +8,7 @@ import type { AuditEntry } from "../audit/audit.js";
 import { envError, fsError } from "../errors.js";
 import { stageAudit } from "./audit-file.js";
 import { PACK_FORMAT_VERSION, parseConfig, serializeConfig } from "./config.js";
-import { completeLength, type DurableStepHook, ensureDir, fileVersion, readJournal, readText, StoreWriter } from "./fs.js";
+import { completeLength, type DurableStepHook, ensureDurableDir, fileVersion, readJournal, readText, StoreWriter } from "./fs.js";
 import { type IndexView, openIndexView } from "./index-summary.js";
 import { type StagedJournal, stageJournal } from "./journal-staging.js";
 import { isStoreKey, type JournalName, journalFile } from "./keys.js";
@@ -223,7 +223,7 @@ export class DirectoryTransaction implements StorageTransaction, LocalFileStagin
     // Journal offsets are taken now, under the lock: anything after the last newline is a
     // torn append of a crashed writer, which this commit overwrites.
     if (this.stagePack()) await this.raiseFormat();
-    for (const [dir, mode] of this.dirs) await ensureDir(dir, mode);
+    for (const [dir, mode] of this.dirs) await ensureDurableDir(dir, mode);
     const pending = new Map<JournalName, { rewrite?: string; append: string }>();
     for (const j of this.journals) {
       const cur = pending.get(j.journal) ?? { append: "" };

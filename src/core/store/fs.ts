@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { close as closeCb, constants, fsync as fsyncCb, open as openCb, readFileSync, statSync, write as writeCb } from "node:fs";
 import { link, mkdir, open, rename, stat, truncate, unlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { conflictError, fsError } from "../errors.js";
 
 const tmpName = (path: string, tag: string) => join(dirname(path), `.${basename(path)}.${tag}-${process.pid}-${randomBytes(4).toString("hex")}`);
@@ -98,6 +98,26 @@ export async function ensureDir(path: string, mode = 0o755): Promise<void> {
     await mkdir(path, { recursive: true, mode });
   } catch (err) {
     throw fsError(err, path, "create directory");
+  }
+}
+
+/**
+ * ensureDir for what must survive a crash (the store's directories, generated keys): each
+ * directory it makes is flushed into its parent before anything is written into it, as a file's
+ * name is before anything refers to it.
+ */
+export async function ensureDurableDir(path: string, mode = 0o755): Promise<void> {
+  let first: string | undefined;
+  try {
+    first = await mkdir(path, { recursive: true, mode });
+  } catch (err) {
+    throw fsError(err, path, "create directory");
+  }
+  if (first === undefined) return;
+  const top = resolve(first);
+  for (let d = resolve(path); ; d = dirname(d)) {
+    await flushDir(dirname(d));
+    if (d === top || dirname(d) === d) break;
   }
 }
 
@@ -228,6 +248,12 @@ export async function parallel<T>(items: readonly T[], limit: number, fn: (item:
 }
 
 /** Appends at `at` (dropping a torn tail first) and flushes; undo by truncating back to `at`. */
+/** Makes `path` (empty) unless it exists; never follows a link planted at the name. */
+async function touch(path: string, mode: number): Promise<void> {
+  const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, mode);
+  await fh.close();
+}
+
 async function appendAt(path: string, data: string | Uint8Array, at: number, mode: number): Promise<void> {
   const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, mode);
   try {
@@ -245,8 +271,9 @@ async function appendAt(path: string, data: string | Uint8Array, at: number, mod
  * already done are put back; then the appends, in order. Put the file that commits the change
  * (the index) last, so a crash between renames leaves only unreferenced files, which `mtls
  * doctor` reports. A name is flushed once, before anything that refers to it: a directory is
- * flushed after the creates in it, after the renames into it, and after an append that may have
- * created its journal, never again at the end (an append to a journal changes no name).
+ * flushed after the creates in it, after the renames into it (before the last rename of a
+ * rewrite), and after making a journal an append starts; never again at the end, as an append
+ * to a journal changes no name.
  */
 export class StoreWriter {
   private readonly staged: Staged[] = [];
@@ -307,6 +334,8 @@ export class StoreWriter {
       for (const s of files) temps.push(await writeTemp(s.path, s.data, s.mode).catch((e) => Promise.reject(fsError(e, s.path, "write"))));
       for (const [i, s] of files.entries()) {
         const tmp = temps[i] as string;
+        // The last rename commits a rewrite (the index last, see above): the earlier ones first durable.
+        if (i > 0 && i === files.length - 1) await Promise.all([...new Set(files.slice(0, i).map((f) => dirname(f.path)))].map(flushDir));
         let backup: string | undefined = tmpName(s.path, "bak");
         try {
           await link(s.path, backup);
@@ -322,15 +351,17 @@ export class StoreWriter {
         }
         done.push({ path: s.path, ...(backup ? { backup } : {}) });
       }
-      // The renames as durable as the appends that follow them: the index append commits the change.
-      await Promise.all([...new Set(files.map((s) => dirname(s.path)))].map(flushDir));
+      // A journal an append starts is made first, so that its name too is durable before the
+      // appends, and nothing can fail after the index append, which commits the change.
+      const starts = appends.filter((s) => s.appendAt === 0);
+      for (const s of starts) await touch(s.path, s.mode).catch((e) => Promise.reject(fsError(e, s.path, "create")));
+      // The renames, and those names, as durable as the appends that follow them.
+      await Promise.all([...new Set([...files, ...starts].map((s) => dirname(s.path)))].map(flushDir));
       for (const s of appends) {
         const at = s.appendAt as number;
         done.push({ path: s.path, truncateTo: at });
         this.step?.("append", s.path);
         await appendAt(s.path, s.data, at, s.mode).catch((e) => Promise.reject(fsError(e, s.path, "append to")));
-        // A journal that was empty may have been created by this append: its name too.
-        if (at === 0) await flushDir(dirname(s.path));
       }
     } catch (err) {
       for (const d of done.reverse()) {

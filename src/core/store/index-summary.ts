@@ -45,7 +45,8 @@ export type IndexRow = Pick<
 /** A time in another form than mtls writes (core/time.ts iso): statusRowsOf keeps its partner's rows whole. */
 export const oddTimes = (r: Pick<IndexRow, "notAfter" | "issuedAt">) => r.notAfter.length !== 20 || r.issuedAt.length !== 20;
 
-const FORMAT = "mtls-index-summary 5";
+const FORMAT_VERSION = 5;
+const FORMAT = `mtls-index-summary ${FORMAT_VERSION}`;
 const ANY_FORMAT = "mtls-index-summary ";
 export const TRAILER = 512;
 
@@ -255,6 +256,12 @@ const ourFormat = (f: readonly string[]): boolean => f[0] === FORMAT && f[f.leng
 
 /** Whether a trailer is of this release's format and this machine's byte order (whatever it says besides). */
 export const ofThisFormat = (t: Buffer): boolean => ourFormat(trailerFields(t));
+
+/** Whether a trailer is of an earlier format than this release's: one a release that reads it no longer writes. */
+export function ofEarlierFormat(t: Buffer): boolean {
+  const m = /^mtls-index-summary ([1-9][0-9]{0,5})$/.exec(trailerFields(t)[0] ?? "");
+  return m !== null && Number(m[1]) < FORMAT_VERSION;
+}
 
 /** The trailer's counts when it is this format's, for journal version `stamp` (any, when undefined) and a file of `size` bytes. */
 export function readTrailer(t: Buffer, stamp: string | undefined, size: number): Trailer | undefined {

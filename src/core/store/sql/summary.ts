@@ -9,6 +9,7 @@ import {
   type IndexPart,
   type IndexView,
   memorySource,
+  ofEarlierFormat,
   ofThisFormat,
   type Ranges,
   readFresh,
@@ -131,8 +132,9 @@ async function fetchChunks(db: SqlClient, generation: string, seqs: readonly num
 
 /**
  * The stored summary's view for `parts` when it is whole; else whether it is this release's
- * (damaged, or built from another generation's journal: to be replaced) or another's (left to
- * the release that reads it, lest two releases sharing a store rewrite it on every run).
+ * (damaged, built from another generation's journal, or of an earlier format: to be replaced)
+ * or a later release's (left to the release that reads it, lest two releases sharing a store
+ * rewrite it on every run).
  */
 async function storedView(
   db: SqlClient,
@@ -154,7 +156,8 @@ async function storedView(
   // The element texts (`list --json`, `partner show`) are fetched as they are read.
   const regions = regionsOf(trailer, size, parts, { texts: false });
   const t = readTrailer(trailer, undefined, size);
-  if (!regions || !t) return { ours: ofThisFormat(trailer) };
+  // An earlier format's is this release's to replace: an earlier release reads only its own.
+  if (!regions || !t) return { ours: ofThisFormat(trailer) || ofEarlierFormat(trailer) };
   const needed = [...new Set(regions.flatMap(([from, len]) => chunksOf(from, len, chunk)))];
   await fetchChunks(db, generation, needed, chunks);
   if (!needed.every((s) => chunks.has(s))) return { ours: true };
