@@ -10,6 +10,11 @@ function gpg(home: string, args: string[], input?: string): string {
   return r.stdout;
 }
 
+/** Stops the agent gpg started for `home`, which would outlive the bench. */
+function stopAgent(home: string): void {
+  spawnSync("gpgconf", ["--homedir", home, "--kill", "gpg-agent"], { stdio: "ignore" });
+}
+
 /** A PKI whose partner "acme" has a gpg-made OpenPGP key and a certificate: what export needs. */
 export function bundleFixture(): { dir: string; home: string; out: string } {
   const dir = tempDir("bundle");
@@ -22,6 +27,7 @@ export function bundleFixture(): { dir: string; home: string; out: string } {
   );
   gpg(home, ["--gen-key"], "%no-protection\nKey-Type: EDDSA\nKey-Curve: ed25519\nName-Real: Home\nName-Email: home@bench.example\nExpire-Date: 1y\n%commit\n");
   writeFileSync(join(dir, "partner.asc"), gpg(home, ["--armor", "--export", "partner@bench.example"]));
+  stopAgent(home);
   mtlsSync(["ca", "init", "--pki", "pki", "-q"], dir);
   mtlsSync(["--pki", "pki", "partner", "add", "acme", "--pgp-key", "partner.asc", "-q"], dir);
   opensslCsr(dir, "p");
@@ -55,6 +61,7 @@ export function benchBundle(runs = 7): Row[] {
   writeFileSync(join(files, "manifest.json"), "{}\n");
   const script = `cd ${files} && rm -f ../b.zip ../b.pgp && zip -q -X ../b.zip * && GNUPGHOME=${home} gpg --batch --yes --trust-model always -r partner@bench.example -u home@bench.example --encrypt --sign -o ../b.pgp ../b.zip`;
   const peer = timeCommand("sh", ["-c", script], { runs });
+  stopAgent(home);
   return [
     {
       task: `export one delivery bundle (${bytes} bytes; OpenPGP key unlock + sign + encrypt; includes process start)`,
