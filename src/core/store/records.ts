@@ -31,11 +31,6 @@ export const isStoredTime = time;
  * 100,000 records through Date took ~0.2 s of every command that reads the whole journal (#21).
  */
 function plainTime(v: string): boolean {
-  const d = (i: number) => {
-    const c = v.charCodeAt(i) - 48;
-    return c >= 0 && c <= 9 ? c : Number.NaN;
-  };
-  const n2 = (i: number) => d(i) * 10 + d(i + 1);
   if (
     v.charCodeAt(4) !== 45 ||
     v.charCodeAt(7) !== 45 ||
@@ -45,13 +40,20 @@ function plainTime(v: string): boolean {
     v.charCodeAt(19) !== 90
   )
     return false;
-  const year = n2(0) * 100 + n2(2);
-  const month = n2(5);
-  const day = n2(8);
+  const year = twoDigits(v, 0) * 100 + twoDigits(v, 2);
+  const month = twoDigits(v, 5);
+  const day = twoDigits(v, 8);
   // NaN (a character other than a digit) fails every comparison.
-  if (!(year >= 0 && month >= 1 && month <= 12 && day >= 1 && n2(11) <= 23 && n2(14) <= 59 && n2(17) <= 59)) return false;
+  if (!(year >= 0 && month >= 1 && month <= 12 && day >= 1 && twoDigits(v, 11) <= 23 && twoDigits(v, 14) <= 59 && twoDigits(v, 17) <= 59)) return false;
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
   return day <= (month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] as number));
+}
+
+/** The number the two ASCII digits at `i` write; NaN when either is not one. */
+function twoDigits(v: string, i: number): number {
+  const a = v.charCodeAt(i) - 48;
+  const b = v.charCodeAt(i + 1) - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : Number.NaN;
 }
 const hex = (v: unknown) => typeof v === "string" && /^[0-9a-f]{1,40}$/.test(v);
 // "root", "intermediate", and after a rollover "intermediate-2", "root-2" … (core/ca/registry.ts)
