@@ -247,13 +247,13 @@ export async function parallel<T>(items: readonly T[], limit: number, fn: (item:
   if (failure !== undefined) throw failure;
 }
 
-/** Appends at `at` (dropping a torn tail first) and flushes; undo by truncating back to `at`. */
 /** Makes `path` (empty) unless it exists; never follows a link planted at the name. */
 async function touch(path: string, mode: number): Promise<void> {
   const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, mode);
   await fh.close();
 }
 
+/** Appends at `at` (dropping a torn tail first) and flushes; undo by truncating back to `at`. */
 async function appendAt(path: string, data: string | Uint8Array, at: number, mode: number): Promise<void> {
   const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, mode);
   try {
