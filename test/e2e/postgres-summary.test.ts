@@ -219,6 +219,16 @@ test("#21 after the journal only grew, the next reader extends the last kept sum
   await mark("alphz", "alpha");
   assert.equal((await mtls(["doctor", "--json"], o)).exitCode, 0, "the extension, its mark taken out, is byte for byte the rebuilt summary");
 
+  // A revocation revises its row in the last summary: the mark is carried, and the result is the rebuild.
+  await mark();
+  const omega = (json(await mtls(["list", "--partner", "omega", "--json"], o)).result.certificates as Array<{ serial: string }>)[3]?.serial as string;
+  assert.equal((await mtls(["revoke", omega, "--yes", "-q"], o)).exitCode, 0);
+  const revised = await listed();
+  assert.match(revised, /\balphz\b/, "the revocation was revised into the last summary, not rebuilt");
+  assert.match(revised, new RegExp(`${omega} +omega .* revoked\n`));
+  await mark("alphz", "alpha");
+  assert.equal((await mtls(["doctor", "--json"], o)).exitCode, 0, "the revised summary, its mark taken out, is byte for byte the rebuilt one");
+
   // A line changed in place (JSON that reads the same): the lines the summary covers no longer
   // hash as they did, so it is no base and the mark goes.
   await mark();

@@ -161,7 +161,7 @@ export function decodeRows(text: string): IndexRow[] | undefined {
   return rows;
 }
 
-const toRow = (r: CertRecord, at: number, len: number): IndexRow => {
+export const toRow = (r: CertRecord, at: number, len: number): IndexRow => {
   const row: IndexRow = {
     serial: r.serial,
     partnerId: r.partnerId,

@@ -152,7 +152,7 @@ function emitString(s: string, emit: (b: Buffer) => void): number {
  * of the run go. The values are placed as tokens no record can hold (random per build) and
  * found again; a record that somehow holds one fails loudly rather than print wrong text.
  */
-function elementCutter(): (r: CertRecord) => [string, string, string, boolean] {
+export function elementCutter(): (r: CertRecord) => [string, string, string, boolean] {
   const id = randomBytes(16).toString("hex");
   const tokS = `@status-${id}@`;
   const tokD = `@days-${id}@`;

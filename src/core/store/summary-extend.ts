@@ -2,10 +2,11 @@
 // lines, and rebuilding the summary of 100,000 certificates for each append took ~1.6 s of CPU.
 // The summary names the bytes of complete lines it covers and their SHA-256; when the journal is
 // the same file, at least that long, and those bytes hash the same, the new lines are summarised
-// and added to a copy of the summary (its element texts stay where they are). Anything else, a
-// new line for a certificate already summarised (a revocation), a rotation, a cell wider than its
-// column, is left to a full rebuild. The result is byte for byte the summary a rebuild would
-// write (doctor compares exactly that).
+// and added to a copy of the summary (its element texts stay where they are). A revocation of a
+// certificate the summary has revises its row (summary-revise.ts). Anything else, another change
+// to a summarised certificate, a rotation, a cell wider than its column, is left to a full
+// rebuild. The result is byte for byte the summary a rebuild would write (doctor compares
+// exactly that).
 import { createHash, type Hash } from "node:crypto";
 import { closeSync, constants, fstatSync, openSync, type Stats } from "node:fs";
 import {
@@ -24,6 +25,7 @@ import {
   writeSummaryParts,
 } from "./index-summary.js";
 import { countLines, keepsGroupWhole, partsOfRows, type SummaryParts } from "./summary-build.js";
+import { type ElementSplice, revision } from "./summary-revise.js";
 
 /** A summary of this format (for any journal version), as read from its source. */
 export interface OldSummary {
@@ -74,13 +76,13 @@ function partsOf(view: IndexView, trailer: Trailer): SummaryParts {
   };
 }
 
-/** The serial of each row: its first cell, which the summary holds as it is (a serial is plain hex). */
-function serialsOf(base: SummaryParts): Set<string> {
-  const out = new Set<string>();
+/** Each row's serial and its index: its first cell, which the summary holds as it is (a serial is plain hex). */
+function serialsOf(base: SummaryParts): Map<string, number> {
+  const out = new Map<string, number>();
   const w = base.columnWidths[3] as number;
   for (let i = 0; i < base.notAfterMs.length; i++) {
     const from = i > 0 ? (base.cellEnd[4 * i - 1] as number) + w - (base.cellWidth[4 * i - 1] as number) + 2 : 0;
-    out.add(base.cells.toString("latin1", from, base.cellEnd[4 * i] as number));
+    out.set(base.cells.toString("latin1", from, base.cellEnd[4 * i] as number), i);
   }
   return out;
 }
@@ -88,9 +90,10 @@ function serialsOf(base: SummaryParts): Set<string> {
 /** The old element texts are copied in pieces of this size. */
 const PIECE = 4 << 20;
 
-/** What adding a journal's new lines to a summary takes. */
+/** What adding a journal's new lines to a summary takes: its revised rows' new elements, then the new rows. */
 export interface Extension {
   base: SummaryParts;
+  splices: ElementSplice[];
   rows: IndexRow[];
   facts: JournalFacts;
 }
@@ -126,29 +129,45 @@ export function addedLines(facts: JournalFacts, journal: Buffer, name: string): 
  */
 export function extensionOf(old: OldSummary, journal: Buffer, name: string, added = addedLines(old.trailer.facts, journal, name)): Extension | undefined {
   if (!added) return undefined;
-  const base = partsOf(old.view, old.trailer);
-  const known = serialsOf(base);
-  // A new line for a serial the summary has changes its row: rebuild.
-  if (added.rows.some((r) => known.has(r.serial))) return undefined;
+  const parts = partsOf(old.view, old.trailer);
+  const known = serialsOf(parts);
+  // A new line for a serial the summary has changes its row: revised where it is, or rebuilt.
+  const changed = added.rows.filter((r) => known.has(r.serial));
+  const revised = changed.length > 0 ? revision(old.src, parts, changed, known, journal) : { base: parts, splices: [] };
+  if (!revised) return undefined;
   const { covered, lines } = old.trailer.facts;
   const end = journal.lastIndexOf(0x0a) + 1;
   added.hasher.update(journal.subarray(covered, end));
-  return { base, rows: added.rows, facts: { covered: end, lines: lines + countLines(journal, covered, end), hash: added.hasher.digest("hex") } };
+  return {
+    ...revised,
+    rows: added.rows.filter((r) => !known.has(r.serial)),
+    facts: { covered: end, lines: lines + countLines(journal, covered, end), hash: added.hasher.digest("hex") },
+  };
 }
 
 /**
  * Writes through `put` the summary `x` makes of `old` (version `stamp`): its element texts copied
- * from its source, then the new rows' and the columns. False when a new row does not fit (see
+ * from its source (a revised row's new element in place of its old one), then the new rows' and
+ * the columns. False when a new row does not fit (see
  * partsOfRows): the summary must be rebuilt, and what was put is to be dropped. The old texts
  * pass through one buffer, used again for each piece: a `put` that keeps what it is given copies it.
  */
 export function writeExtension(old: OldSummary, x: Extension, journal: Buffer, stamp: string, put: (b: Buffer) => void): boolean {
-  const piece = Buffer.allocUnsafeSlow(Math.min(PIECE, x.base.jsonLength));
-  for (let from = 0; from < x.base.jsonLength; from += piece.length) {
-    const len = Math.min(piece.length, x.base.jsonLength - from);
-    old.src.readInto(from, len, piece, 0);
-    put(piece.subarray(0, len));
+  const piece = Buffer.allocUnsafeSlow(Math.min(PIECE, old.trailer.lens.json));
+  const copy = (from: number, to: number) => {
+    for (let at = from; at < to; at += piece.length) {
+      const len = Math.min(piece.length, to - at);
+      old.src.readInto(at, len, piece, 0);
+      put(piece.subarray(0, len));
+    }
+  };
+  let at = 0;
+  for (const s of x.splices) {
+    copy(at, s.from);
+    put(s.bytes);
+    at = s.to;
   }
+  copy(at, old.trailer.lens.json);
   const parts = partsOfRows(x.rows, journal, put, x.base);
   if (!parts) return false;
   writeSummaryParts({ ...parts, facts: x.facts }, stamp, put);
