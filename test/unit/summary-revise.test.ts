@@ -168,3 +168,31 @@ test("anything but the revocation of an unrevoked certificate with nothing else 
     await readAndCheck(index);
   }
 });
+
+test("a summary whose other elements a revision reads is damaged: rebuilt, not a crash", async () => {
+  const index = join(dir, "damaged.jsonl");
+  const r = (serial: string, issued: number) =>
+    certRecord(serial, { partnerId: "acme", subject: `CN=${serial}`, notBefore: day(0), notAfter: day(100 + issued), issuedAt: day(issued) });
+  const records = [r("a1", 1), r("a2", 2), r("a3", 3)];
+  await writeFile(index, serializeIndex(records));
+  await readAndCheck(index);
+  // a2's element no longer parses (the same length: the layout stays whole); a3, acme's newest,
+  // is revoked, so acme's other rows are read from their elements.
+  const path = summaryPath(index);
+  const text = (await readFile(path)).toString("latin1");
+  assert.ok(text.includes('"subject": "CN=a2"'));
+  await writeFile(path, Buffer.from(text.replace('"subject": "CN=a2"', '"subject"! "CN=a2"'), "latin1"));
+  await appendFile(index, serializeIndex([revoked(records[2] as CertRecord, 10)]));
+  assert.equal(await extends_(index), false);
+  await readAndCheck(index);
+  // An element that parses but is no record (a number where a time goes) is no base either.
+  await appendFile(index, serializeIndex([r("a4", 4)]));
+  await readAndCheck(index);
+  const again = (await readFile(path)).toString("latin1");
+  const notAfter = `"notAfter": "${day(102)}"`;
+  assert.ok(again.includes(notAfter));
+  await writeFile(path, Buffer.from(again.replace(notAfter, `"notAfter": ${"1".repeat(notAfter.length - 12)}`), "latin1"));
+  await appendFile(index, serializeIndex([revoked(r("a4", 4), 11)]));
+  assert.equal(await extends_(index), false);
+  await readAndCheck(index);
+});

@@ -8,6 +8,7 @@
 // result is byte for byte what a rebuild writes (doctor compares exactly that).
 import type { CertRecord } from "./index-file.js";
 import { DAYS_FIRST, ELEMENT_SEPARATOR, type IndexRow, REVOKED, readFresh, SERVER, type Source, toRow } from "./index-summary.js";
+import { checkCertRecord } from "./records.js";
 import { elementCutter, type SummaryParts, statusRowsOf } from "./summary-build.js";
 
 /** The bytes `from`–`to` of the old element texts, and what replaces them. */
@@ -82,15 +83,24 @@ function elementStarts(pieceLen: Uint32Array): Float64Array {
   return starts;
 }
 
-/** Row `i` as its element in `src` gives it (the status from `flags`, which the element leaves to the run). */
-function elementRow(src: Source, p: SummaryParts, starts: Float64Array, i: number): IndexRow {
+/**
+ * Row `i` as its element in `src` gives it (the status from `flags`, which the element leaves to
+ * the run); undefined when the element is no record (a damaged summary: rebuilt).
+ */
+function elementRow(src: Source, p: SummaryParts, starts: Float64Array, i: number): IndexRow | undefined {
   const [l0, l1, l2] = [0, 1, 2].map((k) => p.pieceLen[3 * i + k] as number) as [number, number, number];
   const b = readFresh(src, starts[i] as number, l0 + l1 + l2);
   const [p0, p1, p2] = [b.toString("utf8", ELEMENT_SEPARATOR.length, l0), b.toString("utf8", l0, l0 + l1), b.toString("utf8", l0 + l1)];
   const flags = p.flags[i] as number;
-  const record = JSON.parse(flags & DAYS_FIRST ? `${p0}0${p1}""${p2}` : `${p0}""${p1}0${p2}`) as CertRecord;
+  const status = flags & REVOKED ? "revoked" : "valid";
+  let record: CertRecord;
+  try {
+    record = { ...JSON.parse(flags & DAYS_FIRST ? `${p0}0${p1}""${p2}` : `${p0}""${p1}0${p2}`), status };
+  } catch {
+    return undefined;
+  }
+  if (checkCertRecord(record as unknown as Record<string, unknown>) !== undefined) return undefined;
   const { at: _a, len: _l, ...row } = toRow(record, 0, 0);
-  row.status = flags & REVOKED ? "revoked" : "valid";
   return row;
 }
 
@@ -98,7 +108,7 @@ function elementRow(src: Source, p: SummaryParts, starts: Float64Array, i: numbe
  * The status rows of `p` (flags revised, rows `revised` by index) as statusRowsOf would choose
  * them from every row: from the old ones, every row of a partner one of whose rows was revised,
  * and an issuer's next unrevoked certificate when its last one was revoked. Undefined when that
- * one is not found within ISSUER_SEARCH elements.
+ * one is not found within ISSUER_SEARCH elements, or an element read is no record.
  */
 function revisedStatusRows(
   src: Source,
@@ -114,8 +124,12 @@ function revisedStatusRows(
   const rows = new Map<number, IndexRow>(old.map(([i, r]) => [i, revised.get(i) ?? r]));
   const partners = new Set<number>();
   for (const i of revised.keys()) if (((p.flags[i] as number) & SERVER) === 0) partners.add(p.partnerOf[i] as number);
-  for (let i = 0; i < p.notAfterMs.length; i++)
-    if (!rows.has(i) && partners.has(p.partnerOf[i] as number) && ((p.flags[i] as number) & SERVER) === 0) rows.set(i, elementRow(src, p, starts, i));
+  for (let i = 0; i < p.notAfterMs.length; i++) {
+    if (rows.has(i) || !partners.has(p.partnerOf[i] as number) || ((p.flags[i] as number) & SERVER) !== 0) continue;
+    const row = elementRow(src, p, starts, i);
+    if (!row) return undefined;
+    rows.set(i, row);
+  }
   // Each issuer's last unrevoked certificate is among the old status rows (the first of the
   // latest, in issue order); one revised away gives way to the issuer's next.
   const lastOf = new Map<string, number>();
@@ -133,6 +147,7 @@ function revisedStatusRows(
       if (k >= ISSUER_SEARCH) return undefined;
       const i = unrevoked[k] as number;
       const row = rows.get(i) ?? elementRow(src, p, starts, i);
+      if (!row) return undefined;
       if (!wanted.delete(row.issuer)) continue;
       rows.set(i, row);
     }
