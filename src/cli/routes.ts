@@ -70,8 +70,8 @@ export const routeFile = (route: Route): string => `cmd-${route.replace(/^--/, "
 /**
  * The route argv takes: its first two command words, else its first, else the top-level help (as
  * text: with --json it is the commands' reference) or a bare --version; undefined for the full
- * bundle. A help option before a route's last word asks
- * for the help of the group above it, which only the full bundle has whole (`partner -h list`).
+ * bundle. A help option before a route's last word asks for the help of the group above it,
+ * which only the full bundle has whole (`partner -h list`).
  */
 export function routeOf(argv: readonly string[]): Route | undefined {
   const scan = scanArgv(argv);

@@ -334,7 +334,7 @@ export class StoreWriter {
       for (const s of files) temps.push(await writeTemp(s.path, s.data, s.mode).catch((e) => Promise.reject(fsError(e, s.path, "write"))));
       for (const [i, s] of files.entries()) {
         const tmp = temps[i] as string;
-        // The last rename commits a rewrite (the index last, see above): the earlier ones first durable.
+        // A rewritten index commits by its rename, the last (see above): the earlier ones durable first.
         if (i > 0 && i === files.length - 1) await Promise.all([...new Set(files.slice(0, i).map((f) => dirname(f.path)))].map(flushDir));
         let backup: string | undefined = tmpName(s.path, "bak");
         try {
