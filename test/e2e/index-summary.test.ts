@@ -18,6 +18,7 @@ import { readIndexOf, readPartnersOf } from "../../src/core/store/blobs.js";
 import type { CertRecord } from "../../src/core/store/index-file.js";
 import { rowsOfJournal } from "../../src/core/store/index-summary.js";
 import { parsePartners } from "../../src/core/store/partners.js";
+import { makeCsr } from "../helpers/csr.js";
 import { certRecord } from "../helpers/records.js";
 import { initTempCa, mtls } from "../helpers/run.js";
 
@@ -330,3 +331,24 @@ const isPartnerId = (id: string) => {
     return false;
   }
 };
+
+test("a rotation's fields that are not what mtls writes (a tab in supersedes, a word for overlapUntil) are a damaged record: exit 5 naming the line, never exit 70", async (t) => {
+  const dir = await initTempCa(t);
+  const { csr } = await makeCsr(dir, "p");
+  assert.equal((await mtls(["partner", "issue", "p", "--csr", csr, "-q"], { cwd: dir })).exitCode, 0);
+  const index = join(dir, "pki", "index.jsonl");
+  const issued = await readFile(index, "utf8");
+  const first = JSON.parse(issued) as CertRecord;
+  for (const [field, value, want] of [
+    ["supersedes", "ab\tcd\nef", "a hex serial"],
+    ["supersedes", 7, "a hex serial"],
+    ["overlapUntil", "soon", "a time"],
+  ] as const) {
+    await writeFile(index, `${issued}${JSON.stringify({ ...first, serial: "abcdef01", [field]: value })}\n`);
+    for (const args of [["list"], ["list", "--json"], ["status"], ["partner", "list"]]) {
+      const r = await mtls(args, { cwd: dir });
+      assert.equal(r.exitCode, 5, `${args.join(" ")} ${field}: ${r.stderr}`);
+      assert.match(r.stdout + r.stderr, new RegExp(`index\\.jsonl line 2 is damaged: "${field}" is not ${want}`), args.join(" "));
+    }
+  }
+});

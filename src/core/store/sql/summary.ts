@@ -6,6 +6,7 @@
 // the journal's new lines added when the journal only grew, else built from all its lines.
 import { conflictError, envError, type MtlsError } from "../../errors.js";
 import {
+  builtView,
   type IndexPart,
   type IndexView,
   memorySource,
@@ -316,7 +317,7 @@ export async function sqlIndexView(
   } else base = stored;
   const { generation, summary } = await builtSummary(db, name, base);
   await keep?.(generation, summary, replace && row?.generation === generation);
-  return viewOf(memorySource(summary), stampOf(generation)) as IndexView;
+  return builtView(memorySource(summary), stampOf(generation));
 }
 
 /**
