@@ -332,10 +332,11 @@ const isPartnerId = (id: string) => {
   }
 };
 
-test("a rotation's fields that are not what mtls writes (a tab in supersedes, a word for overlapUntil) are a damaged record: exit 5 naming the line, never exit 70", async (t) => {
+test("fields that are not what mtls writes (a tab in supersedes, a word for overlapUntil, common names that are no list of strings) are a damaged record: exit 5 naming the line, never exit 70", async (t) => {
   const dir = await initTempCa(t);
   const { csr } = await makeCsr(dir, "p");
   assert.equal((await mtls(["partner", "issue", "p", "--csr", csr, "-q"], { cwd: dir })).exitCode, 0);
+  const other = (await makeCsr(dir, "q")).csr;
   const index = join(dir, "pki", "index.jsonl");
   const issued = await readFile(index, "utf8");
   const first = JSON.parse(issued) as CertRecord;
@@ -343,12 +344,25 @@ test("a rotation's fields that are not what mtls writes (a tab in supersedes, a 
     ["supersedes", "ab\tcd\nef", "a hex serial"],
     ["supersedes", 7, "a hex serial"],
     ["overlapUntil", "soon", "a time"],
+    ["commonNames", "p", "a list of strings"],
+    ["commonNames", ["p", 3], "a list of strings"],
   ] as const) {
     await writeFile(index, `${issued}${JSON.stringify({ ...first, serial: "abcdef01", [field]: value })}\n`);
-    for (const args of [["list"], ["list", "--json"], ["status"], ["partner", "list"]]) {
+    const damaged = new RegExp(`index\\.jsonl line 2 is damaged: "${field}" is not ${want}`);
+    for (const args of [
+      ["list"],
+      ["list", "--json"],
+      ["status"],
+      ["partner", "list"],
+      ["partner", "show", "p"],
+      ["partner", "issue", "q", "--csr", other, "-q"],
+    ]) {
       const r = await mtls(args, { cwd: dir });
       assert.equal(r.exitCode, 5, `${args.join(" ")} ${field}: ${r.stderr}`);
-      assert.match(r.stdout + r.stderr, new RegExp(`index\\.jsonl line 2 is damaged: "${field}" is not ${want}`), args.join(" "));
+      assert.match(r.stdout + r.stderr, damaged, args.join(" "));
     }
+    const doctor = await mtls(["doctor"], { cwd: dir });
+    assert.equal(doctor.exitCode, 1, doctor.stderr);
+    assert.match(doctor.stdout + doctor.stderr, damaged);
   }
 });

@@ -81,6 +81,8 @@ export const checkCertRecord: Check = (v) =>
     ["status", (x) => x === "valid" || x === "revoked", '"valid" or "revoked"'],
     // Readers tell a server certificate by kind "server" alone: any other value is damage.
     ["kind", (x) => x === undefined || x === "client" || x === "server", '"client" or "server"'],
+    // Who the certificate names (core/identity): every identity check reads them.
+    ["commonNames", (x) => x === undefined || (Array.isArray(x) && x.every((s) => typeof s === "string")), "a list of strings"],
     // A rotation's successor names its predecessor and the end of their overlap (core/rotate).
     ["supersedes", (x) => x === undefined || hex(x), "a hex serial"],
     ["overlapUntil", (x) => x === undefined || time(x), "a time"],
