@@ -97,6 +97,12 @@ export const checkPartnerRecord: Check = (v) =>
     ["updatedAt", time, "a time"],
     ["offboardedAt", optional(time), "a time"],
     ["pgp", optional((x) => isObject(x) && typeof x.keyFile === "string" && typeof x.fingerprint === "string"), "a key record"],
+    // What `partner identity release` recorded: each identity checks against every issue.
+    [
+      "releasedIdentities",
+      optional((x) => Array.isArray(x) && x.every((e) => isObject(e) && typeof e.identity === "string" && time(e.releasedAt))),
+      "a list of released identities",
+    ],
   ]);
 
 export const checkRevocation: Check = (v) =>
@@ -117,8 +123,7 @@ export const isRevocation = (v: unknown): boolean =>
   typeof v.serial === "string" &&
   HEX.test(v.serial) &&
   (v.issuer === "intermediate" || v.issuer === "root" || issuer(v.issuer)) &&
-  typeof v.revokedAt === "string" &&
-  ISO.test(v.revokedAt) &&
+  time(v.revokedAt) &&
   typeof v.reason === "string" &&
   v.reason !== "" &&
   typeof v.partnerId === "string" &&
