@@ -3,7 +3,7 @@
 // deeper down (exit 70). The fast check of the revocation journal answers as the full one.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { checkPartnerRecord, checkRevocation, isRevocation } from "../../src/core/store/records.js";
+import { checkAuditRecord, checkPartnerRecord, checkRevocation, isRevocation } from "../../src/core/store/records.js";
 
 const partner = { id: "p", createdAt: "2026-01-01T00:00:00Z", updatedAt: "2026-01-01T00:00:00Z" };
 const hostile: unknown[] = [5, null, true, {}, [], ["x", 3], "a\tb", "", "\u0000", "2027-02-30T00:00:00Z", "\ud800"];
@@ -28,4 +28,13 @@ test("the revocation journal's fast check gives the full check's verdict, field 
       const v = { ...good, [field]: value };
       assert.equal(isRevocation(v), checkRevocation(v) === undefined, `${field}: ${JSON.stringify(value)}`);
     }
+});
+
+test("an audit record's actor, outcome, partner and serial, printed as they are, are text when there", () => {
+  const good = { seq: 3, time: "2026-03-01T00:00:00Z", action: "cert.issue", prev: "0".repeat(64) };
+  assert.equal(checkAuditRecord(good), undefined, "records without them (some actions name no partner) stay readable");
+  assert.equal(checkAuditRecord({ ...good, actor: "ops@host", outcome: "ok", partner: "p", serial: "ab" }), undefined);
+  for (const field of ["actor", "outcome", "partner", "serial"])
+    for (const bad of hostile.filter((v) => typeof v !== "string"))
+      assert.match(checkAuditRecord({ ...good, [field]: bad }) ?? "", new RegExp(field), `${field}: ${JSON.stringify(bad)}`);
 });

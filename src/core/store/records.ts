@@ -135,6 +135,11 @@ export const checkAuditRecord: Check = (v) =>
     ["time", time, "a time"],
     ["action", str, "an action"],
     ["prev", (x) => typeof x === "string" && /^[0-9a-f]{64}$/.test(x), "a SHA-256"],
+    // Printed as they are (`mtls audit`): text, when there.
+    ["actor", optional((x) => typeof x === "string"), "a string"],
+    ["outcome", optional((x) => typeof x === "string"), "a string"],
+    ["partner", optional((x) => typeof x === "string"), "a string"],
+    ["serial", optional((x) => typeof x === "string"), "a string"],
   ]);
 
 /** Parses one JSON line and checks its shape; the reason it is not a record otherwise. */
