@@ -29,6 +29,9 @@ export type DurableStepHook = (what: string, path: string) => void;
 /** A directory's names flushed, for a StoreWriter's commit (an error names the directory). */
 const flushDir = (dir: string) => fsyncPath(dir).catch((e) => Promise.reject(fsError(e, dir, "flush")));
 
+/** The directories of `staged` flushed, each once, at once. */
+const flushDirsOf = (staged: readonly { path: string }[]) => Promise.all([...new Set(staged.map((s) => dirname(s.path)))].map(flushDir));
+
 /** Flushes a file or a directory (the names in it) to disk. */
 export async function fsyncPath(path: string): Promise<void> {
   const fh = await open(path, constants.O_RDONLY);
@@ -325,7 +328,7 @@ export class StoreWriter {
         done.push({ path: s.path });
       });
       // Their names must be as durable as their content before an append can refer to them.
-      await Promise.all([...new Set(creates.map((s) => dirname(s.path)))].map(flushDir));
+      await flushDirsOf(creates);
       for (const s of later) {
         await createExclusive(s.path, s.data, s.mode, this.step);
         done.push({ path: s.path });
@@ -335,7 +338,7 @@ export class StoreWriter {
       for (const [i, s] of files.entries()) {
         const tmp = temps[i] as string;
         // A rewritten index commits by its rename, the last (see above): the earlier ones durable first.
-        if (i > 0 && i === files.length - 1) await Promise.all([...new Set(files.slice(0, i).map((f) => dirname(f.path)))].map(flushDir));
+        if (i > 0 && i === files.length - 1) await flushDirsOf(files.slice(0, i));
         let backup: string | undefined = tmpName(s.path, "bak");
         try {
           await link(s.path, backup);
@@ -356,7 +359,7 @@ export class StoreWriter {
       const starts = appends.filter((s) => s.appendAt === 0);
       for (const s of starts) await touch(s.path, s.mode).catch((e) => Promise.reject(fsError(e, s.path, "create")));
       // The renames, and those names, as durable as the appends that follow them.
-      await Promise.all([...new Set([...files, ...starts].map((s) => dirname(s.path)))].map(flushDir));
+      await flushDirsOf([...files, ...starts]);
       for (const s of appends) {
         const at = s.appendAt as number;
         done.push({ path: s.path, truncateTo: at });

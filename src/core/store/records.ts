@@ -8,6 +8,7 @@ import { envError, type MtlsError } from "../errors.js";
 type Check = (v: Record<string, unknown>) => string | undefined;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const text = (v: unknown) => typeof v === "string";
 const str = (v: unknown) => typeof v === "string" && v.length > 0;
 // As written (core/time.ts iso): Date.parse alone accepts text a damaged byte leaves behind, and
 // rolls an impossible date or hour over (February 30 is March 2): the text must name the instant
@@ -70,7 +71,7 @@ export const checkCertRecord: Check = (v) =>
   firstBad(v, [
     ["serial", hex, "a hex serial"],
     ["partnerId", str, "a partner id"],
-    ["subject", (x) => typeof x === "string", "a string"],
+    ["subject", text, "a string"],
     ["sans", (x) => Array.isArray(x) && x.every((s) => typeof s === "string"), "a list of strings"],
     ["notBefore", time, "a time"],
     ["notAfter", time, "a time"],
@@ -136,10 +137,10 @@ export const checkAuditRecord: Check = (v) =>
     ["action", str, "an action"],
     ["prev", (x) => typeof x === "string" && /^[0-9a-f]{64}$/.test(x), "a SHA-256"],
     // Printed as they are (`mtls audit`): text, when there.
-    ["actor", optional((x) => typeof x === "string"), "a string"],
-    ["outcome", optional((x) => typeof x === "string"), "a string"],
-    ["partner", optional((x) => typeof x === "string"), "a string"],
-    ["serial", optional((x) => typeof x === "string"), "a string"],
+    ["actor", optional(text), "a string"],
+    ["outcome", optional(text), "a string"],
+    ["partner", optional(text), "a string"],
+    ["serial", optional(text), "a string"],
   ]);
 
 /** Parses one JSON line and checks its shape; the reason it is not a record otherwise. */

@@ -148,9 +148,9 @@ export function extensionOf(old: OldSummary, journal: Buffer, name: string, adde
 /**
  * Writes through `put` the summary `x` makes of `old` (version `stamp`): its element texts copied
  * from its source (a revised row's new element in place of its old one), then the new rows' and
- * the columns. False when a new row does not fit (see
- * partsOfRows): the summary must be rebuilt, and what was put is to be dropped. The old texts
- * pass through one buffer, used again for each piece: a `put` that keeps what it is given copies it.
+ * the columns. False when a new row does not fit (see partsOfRows): the summary must be rebuilt,
+ * and what was put is to be dropped. The old texts pass through one buffer, used again for each
+ * piece: a `put` that keeps what it is given copies it.
  */
 export function writeExtension(old: OldSummary, x: Extension, journal: Buffer, stamp: string, put: (b: Buffer) => void): boolean {
   const piece = Buffer.allocUnsafeSlow(Math.min(PIECE, old.trailer.lens.json));
