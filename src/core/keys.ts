@@ -13,11 +13,11 @@ import {
 import { promisify } from "node:util";
 import { body, children, NULL, octets, oid, readOid, readTlv, seq, type Tlv, tlv, uint } from "./der.js";
 import { Exit, inputError, MtlsError } from "./errors.js";
+import { KEY_TYPES, type KeyType } from "./key-types.js";
 import { decodePemBlocks, encodePem } from "./pem.js";
 import { assertRsaKeySound } from "./rsa-key.js";
 
-export const KEY_TYPES = ["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096"] as const;
-export type KeyType = (typeof KEY_TYPES)[number];
+export { KEY_TYPES, type KeyType };
 
 export function parseKeyType(value: string): KeyType {
   if ((KEY_TYPES as readonly string[]).includes(value)) return value as KeyType;

@@ -55,6 +55,50 @@ const MUTATIONS: Record<string, Mutation> = {
   },
 };
 
+/** A JSON value's keys and kinds, without its values. */
+const shapeOf = (v: unknown): unknown =>
+  Array.isArray(v)
+    ? v.map(shapeOf)
+    : v !== null && typeof v === "object"
+      ? Object.fromEntries(
+          Object.keys(v)
+            .sort()
+            .map((k) => [k, shapeOf((v as Record<string, unknown>)[k])]),
+        )
+      : v === null
+        ? "null"
+        : typeof v;
+
+/** Each line of a JSON Lines file, or the whole of a JSON file, parsed; undefined when one does not parse. */
+function parsedJson(file: string, bytes: Buffer): unknown[] | undefined {
+  const text = bytes.toString("utf8");
+  try {
+    return file.endsWith(".json") ? [JSON.parse(text)] : text.split("\n").map((l) => JSON.parse(l || "null"));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Damage doctor cannot be asked to see: a JSON file still holding every key with a value of the
+ * same kind (whitespace, a digit of a number, a letter of a name or a path) is a store holding
+ * other values, not a broken one. In the audit log only its newest record can change so (its
+ * details' names included): every other one is covered by the next one's hash. Any other change (a key renamed, a value of
+ * another kind, anything that does not parse) must be named, and no damage may make a command
+ * exit 70.
+ */
+function mayBeUnnoticed(file: string, original: Buffer, damaged: Buffer): boolean {
+  // An audit record's details are free-form facts, their names chosen by the action.
+  const facts = (records: unknown[] | undefined) =>
+    file === "audit.log" ? records?.map((r) => (r !== null && typeof r === "object" && "details" in r ? { ...r, details: "facts" } : r)) : records;
+  const [a, b] = [facts(parsedJson(file, original)), facts(parsedJson(file, damaged))];
+  if (a === undefined || b === undefined || JSON.stringify(shapeOf(a)) !== JSON.stringify(shapeOf(b))) return false;
+  if (file !== "audit.log") return true;
+  const lines = (bytes: Buffer) => bytes.toString("latin1").trimEnd().split("\n");
+  const [before, after] = [lines(original), lines(damaged)];
+  return before.slice(0, -1).join("\n") === after.slice(0, -1).join("\n");
+}
+
 const commands = (f: Fixture): string[][] => [
   ["list"],
   ["status"],
@@ -91,9 +135,12 @@ test("#13 garbage in any store file: no command exits 70, and doctor names the f
     await writeFile(path, damaged);
     const label = `${file} (${mutation})`;
     const doctor = await mtls(["doctor", "--json"], { cwd: dir });
-    assert.ok(doctor.exitCode !== 0 && doctor.exitCode !== 70, `doctor, ${label}: exit ${doctor.exitCode} ${doctor.stdout}${doctor.stderr}`);
-    const named = file.split("/").pop() as string;
-    assert.ok(doctor.stdout.includes(named), `doctor does not name ${label}: ${doctor.stdout}${doctor.stderr}`);
+    assert.notEqual(doctor.exitCode, 70, `doctor, ${label}: ${doctor.stdout}${doctor.stderr}`);
+    if (!(doctor.exitCode === 0 && mayBeUnnoticed(file, original, damaged))) {
+      assert.ok(doctor.exitCode !== 0, `doctor, ${label}: exit ${doctor.exitCode} ${doctor.stdout}${doctor.stderr}`);
+      const named = file.split("/").pop() as string;
+      assert.ok(doctor.stdout.includes(named), `doctor does not name ${label}: ${doctor.stdout}${doctor.stderr}`);
+    }
     for (const cmd of commands(f)) {
       const r = await mtls([...cmd, "--json"], { cwd: dir });
       assert.notEqual(r.exitCode, 70, `${cmd.join(" ")}, ${label}: ${r.stdout}${r.stderr}`);

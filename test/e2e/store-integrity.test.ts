@@ -421,6 +421,88 @@ test("an index entry edited in place but still well-formed (a date, the subject,
   assert.equal((await mtls(["doctor", "--json"], { cwd: dir })).exitCode, 0);
 });
 
+test("config.json edited but still JSON (a setting misspelt, missing or of another kind, a canary serial that is not the canary's) is named, never taken for unset", async (t) => {
+  const dir = await cloneFixture(t, await fixture());
+  const path = join(dir, "pki/config.json");
+  const text = await readFile(path, "utf8");
+  const config = JSON.parse(text);
+  const rename = (o: Record<string, unknown>, from: string, to: string) => {
+    o[to] = o[from];
+    delete o[from];
+  };
+  const edits: Array<[string, (c: typeof config) => void, RegExp]> = [
+    // Each of these was read as "not set" before: no CRL copies, no expiring partners, no revoked probe.
+    ["publishDir misspelt", (c) => rename(c.crl, "publishDir", "publishDr"), /crl\.publishDr is not a setting mtls writes/],
+    [
+      "warnDays missing",
+      (c) => {
+        delete c.policy.warnDays;
+      },
+      /policy\.warnDays is missing/,
+    ],
+    ["canary misspelt", (c) => rename(c, "canary", "canery"), /canery is not a setting/],
+    [
+      "a key type mtls does not make",
+      (c) => {
+        c.ca.keyType = "ec-p25d";
+      },
+      /ca\.keyType is not one of ec-p256/,
+    ],
+    [
+      "a fraction of a day",
+      (c) => {
+        c.policy.maxDays = 398.5;
+      },
+      /policy\.maxDays is not a whole number of days/,
+    ],
+    [
+      "a default above the maximum",
+      (c) => {
+        c.policy.defaultDays = 400;
+      },
+      /policy\.defaultDays exceeds policy\.maxDays/,
+    ],
+    [
+      "a URL that would end a gateway directive",
+      (c) => {
+        c.ca.crlUrl = "http://pki.example/crl;include /etc/passwd";
+      },
+      /ca\.crlUrl is not an http\(s\) URL/,
+    ],
+    [
+      "an impossible date",
+      (c) => {
+        c.canary.revokedAt = "2026-02-30T00:00:00Z";
+      },
+      /canary\.revokedAt is not a time/,
+    ],
+  ];
+  for (const [what, edit, message] of edits) {
+    const c = structuredClone(config);
+    edit(c);
+    await writeFile(path, `${JSON.stringify(c, null, 2)}\n`);
+    for (const cmd of [["doctor"], ["list"], ["status"]]) {
+      const r = await mtls([...cmd, "--json"], { cwd: dir });
+      assert.equal(r.exitCode, 5, `${what}, ${cmd[0]}: ${r.stdout}${r.stderr}`);
+      const error = json(r).error ?? { code: "", message: "" };
+      assert.equal(error.code, "ERR_STORE_CORRUPT", what);
+      assert.match(error.message, message, what);
+      assert.ok(error.message.includes(path), what);
+    }
+  }
+  const c = structuredClone(config);
+  c.canary.serial = c.canary.serial.replace(/^./, (d: string) => (d === "f" ? "e" : "f"));
+  await writeFile(path, `${JSON.stringify(c, null, 2)}\n`);
+  const messages = (await doctorChecks(dir)).problems.map((p) => p.message);
+  assert.ok(
+    messages.some((m) => m === `config.json names canary serial ${c.canary.serial}, but ca/canary.pem holds serial ${config.canary.serial}`),
+    messages.join("; "),
+  );
+  // Whitespace and key order are not damage.
+  await writeFile(path, JSON.stringify(Object.fromEntries(Object.entries(config).reverse()), null, "\t"));
+  assert.equal((await mtls(["doctor", "--json"], { cwd: dir })).exitCode, 0);
+});
+
 test("a superseded index line edited in place, or a time no longer ISO 8601, is named by doctor though the last line wins", async (t) => {
   const dir = await cloneFixture(t, await fixture());
   const index = join(dir, "pki/index.jsonl");

@@ -30,11 +30,20 @@ test("the revocation journal's fast check gives the full check's verdict, field 
     }
 });
 
-test("an audit record's actor, outcome, partner and serial, printed as they are, are text when there", () => {
-  const good = { seq: 3, time: "2026-03-01T00:00:00Z", action: "cert.issue", prev: "0".repeat(64) };
-  assert.equal(checkAuditRecord(good), undefined, "records without them (some actions name no partner) stay readable");
-  assert.equal(checkAuditRecord({ ...good, actor: "ops@host", outcome: "ok", partner: "p", serial: "ab" }), undefined);
+test("an audit record has the fields every record has, text where it is printed, and none mtls never wrote", () => {
+  const good = { seq: 3, time: "2026-03-01T00:00:00Z", actor: "ops@host", action: "cert.issue", outcome: "ok", prev: "0".repeat(64) };
+  assert.equal(checkAuditRecord(good), undefined, "partner, serial and details are optional: some actions name none");
+  assert.equal(checkAuditRecord({ ...good, partner: "p", serial: "ab", details: { reason: "superseded", number: 2, dryRun: false } }), undefined);
+  for (const field of ["actor", "outcome"]) {
+    const { [field]: _gone, ...without } = good as Record<string, unknown>;
+    assert.match(checkAuditRecord(without) ?? "", new RegExp(field), `${field} missing`);
+  }
   for (const field of ["actor", "outcome", "partner", "serial"])
     for (const bad of hostile.filter((v) => typeof v !== "string"))
       assert.match(checkAuditRecord({ ...good, [field]: bad }) ?? "", new RegExp(field), `${field}: ${JSON.stringify(bad)}`);
+  for (const bad of [5, null, "x", [], { a: {} }, { a: [1] }, { a: null }])
+    assert.match(checkAuditRecord({ ...good, details: bad }) ?? "", /details/, JSON.stringify(bad));
+  // A misspelt name in the newest record: no later record's hash covers it.
+  for (const line of ['"actr":"ops@host"', '"detail":{}', '"__proto__":{}'].map((f) => `{${JSON.stringify(good).slice(1, -1)},${f}}`))
+    assert.match(checkAuditRecord(JSON.parse(line)) ?? "", /is not a field mtls writes/, line);
 });

@@ -180,6 +180,36 @@ async function crlPemProblems(ctx: DoctorContext): Promise<DoctorProblem[]> {
   return out;
 }
 
+/** The first certificate of a PEM file in the store; undefined when missing or unreadable (contentProblems names it). */
+async function firstCertOf(ctx: DoctorContext, key: string): Promise<CertInfo | undefined> {
+  const bytes = await bytesOf(ctx.store, key);
+  if (!bytes) return undefined;
+  try {
+    return parseCertificate(decodePemBlocks(bytes.toString("latin1"))[0]?.der ?? Buffer.alloc(0), ctx.store.where(key));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * config.json names each canary by serial: the OCSP responder answers "revoked" for that serial
+ * (the OCSP canary is on no CRL), and `status` asks the responder about it. A serial that is not
+ * the certificate's would make the probes' revoked cases test another serial.
+ */
+function canarySerialProblems(ctx: DoctorContext, certKey: string, cert: CertInfo | undefined, field: "canary" | "ocspCanary"): DoctorProblem[] {
+  const named = ctx.config[field]?.serial;
+  if (!cert || named === undefined || named === cert.serial) return [];
+  return [
+    {
+      check: "material",
+      message: `${storeKeys.config} names ${field} serial ${named}, but ${certKey} holds serial ${cert.serial}`,
+      hint: `restore ${storeKeys.config} or ${certKey} from your backup`,
+      fixable: false,
+      ...at(ctx, storeKeys.config),
+    },
+  ];
+}
+
 /** Certificates whose signatures do not verify, and unencrypted keys that do not match their certificate. */
 async function signatureProblems(ctx: DoctorContext): Promise<DoctorProblem[]> {
   const { ca } = ctx;
@@ -189,13 +219,11 @@ async function signatureProblems(ctx: DoctorContext): Promise<DoctorProblem[]> {
     if (c.kind === "root" && !(await isSignedBy(c.cert, c.cert))) bad(storeKeys.caCert(c.id), "its self-signature does not verify");
     if (c.parent && !(await isSignedBy(c.cert, certOf(ca, c.parent)))) bad(storeKeys.caCert(c.id), `it is not signed by the ${c.parent} CA`);
   }
-  const canary = await bytesOf(ctx.store, storeKeys.canaryCert);
-  let canaryCert: CertInfo | undefined;
-  try {
-    const where = ctx.store.where(storeKeys.canaryCert);
-    canaryCert = canary ? parseCertificate(decodePemBlocks(canary.toString("latin1"))[0]?.der ?? Buffer.alloc(0), where) : undefined;
-  } catch {}
+  const canaryCert = await firstCertOf(ctx, storeKeys.canaryCert);
   if (canaryCert && !(await isSignedBy(canaryCert, ca.issuer))) bad(storeKeys.canaryCert, "it is not signed by the issuing CA");
+  out.push(...canarySerialProblems(ctx, storeKeys.canaryCert, canaryCert, "canary"));
+  const ocspCanary = ctx.config.ocspCanary ? await firstCertOf(ctx, storeKeys.ocspCanaryCert) : undefined;
+  out.push(...canarySerialProblems(ctx, storeKeys.ocspCanaryCert, ocspCanary, "ocspCanary"));
   const pairs: Array<[string, CertInfo | undefined]> = [
     ...ca.all.map((c) => [storeKeys.caKey(c.id), c.cert] as [string, CertInfo]),
     [storeKeys.canaryKey, canaryCert],

@@ -1,5 +1,6 @@
 import { envError, fsError } from "../errors.js";
-import type { KeyType } from "../keys.js";
+import type { KeyType } from "../key-types.js";
+import { configProblem } from "./config-check.js";
 import { readText } from "./fs.js";
 import { layoutOf } from "./layout.js";
 
@@ -103,28 +104,6 @@ export interface StoreConfig {
   cas?: CaRegistry;
 }
 
-const CA_ID = /^(root|intermediate)(-[1-9][0-9]{0,3})?$/;
-
-/** Why a registry is not one this release wrote, or undefined. */
-function registryProblem(cas: unknown): string | undefined {
-  if (typeof cas !== "object" || cas === null) return "cas is not an object";
-  const r = cas as Partial<CaRegistry>;
-  if (!Array.isArray(r.list) || r.list.length === 0) return "cas.list is not a list of CAs";
-  const ids = new Set<string>();
-  for (const c of r.list) {
-    if (typeof c?.id !== "string" || !CA_ID.test(c.id) || ids.has(c.id)) return "cas.list holds a bad or repeated CA id";
-    if (!c.id.startsWith(c.kind)) return `CA ${c.id} has kind ${String(c.kind)}`;
-    if (c.kind === "intermediate" && !(typeof c.parent === "string" && ids.has(c.parent))) return `CA ${c.id} names no earlier root as parent`;
-    ids.add(c.id);
-  }
-  if (typeof r.issuing !== "string" || !ids.has(r.issuing)) return "cas.issuing is not one of the CAs";
-  if (!Array.isArray(r.trusted) || r.trusted.length === 0 || !r.trusted.every((t) => ids.has(t) && t.startsWith("root")))
-    return "cas.trusted is not a list of roots";
-  for (const x of r.crosses ?? [])
-    if (!ids.has(x?.subject) || !ids.has(x?.issuer) || typeof x.file !== "string" || !/^cross-[a-z0-9-]+\.pem$/.test(x.file)) return "cas.crosses is damaged";
-  return undefined;
-}
-
 export async function readConfig(pkiDir: string): Promise<StoreConfig> {
   const path = layoutOf(pkiDir).config;
   let text: string;
@@ -147,28 +126,12 @@ export function parseConfig(text: string, path: string): StoreConfig {
   } catch (err) {
     throw fsError(err, path, "parse");
   }
-  if (
-    typeof config?.formatVersion !== "number" ||
-    typeof config.ca?.name !== "string" ||
-    typeof config.ca.keyType !== "string" ||
-    typeof config.policy?.maxDays !== "number" ||
-    typeof config.policy.defaultDays !== "number" ||
-    typeof config.crl?.validityDays !== "number" ||
-    (config.crl.publishDir !== undefined && typeof config.crl.publishDir !== "string") ||
-    (config.ca.crlUrl !== undefined && typeof config.ca.crlUrl !== "string") ||
-    (config.ca.ocspUrl !== undefined && typeof config.ca.ocspUrl !== "string") ||
-    (config.ocspCanary !== undefined && typeof config.ocspCanary?.serial !== "string") ||
-    (config.ca.keyStore !== undefined &&
-      (typeof config.ca.keyStore !== "object" ||
-        config.ca.keyStore === null ||
-        Object.values(config.ca.keyStore).some((u) => typeof u !== "string" || !u.startsWith("pkcs11:"))))
-  ) {
+  if (typeof (config as Partial<StoreConfig> | null)?.formatVersion !== "number")
     throw envError("ERR_STORE_CORRUPT", `${path} is not an mtls configuration`, "restore it from your backup");
-  }
   if (config.formatVersion > READABLE_FORMAT_VERSION) {
     throw envError("ERR_STORE_VERSION", `${path} has format ${config.formatVersion}; this mtls reads up to ${READABLE_FORMAT_VERSION}`, "upgrade mtls");
   }
-  const bad = config.cas === undefined ? undefined : registryProblem(config.cas);
+  const bad = configProblem(config);
   if (bad) throw envError("ERR_STORE_CORRUPT", `${path} is damaged: ${bad}`, "restore it from your backup");
   return config;
 }

@@ -136,12 +136,22 @@ export const checkAuditRecord: Check = (v) =>
     ["time", time, "a time"],
     ["action", str, "an action"],
     ["prev", (x) => typeof x === "string" && /^[0-9a-f]{64}$/.test(x), "a SHA-256"],
+    ["actor", text, "a string"],
+    ["outcome", text, "a string"],
     // Printed as they are (`mtls audit`): text, when there.
-    ["actor", optional(text), "a string"],
-    ["outcome", optional(text), "a string"],
     ["partner", optional(text), "a string"],
     ["serial", optional(text), "a string"],
-  ]);
+    ["details", optional((x) => isObject(x) && Object.values(x).every((d) => ["string", "number", "boolean"].includes(typeof d))), "an object of facts"],
+  ]) ?? unknownField(v, AUDIT_FIELDS);
+
+// Every record mtls ever wrote has these and no others. No later record carries the newest one's
+// hash, so a misspelt field name there is seen by this check or not at all.
+const AUDIT_FIELDS = new Set(["seq", "time", "actor", "action", "outcome", "serial", "partner", "details", "prev"]);
+
+function unknownField(v: Record<string, unknown>, known: ReadonlySet<string>): string | undefined {
+  for (const k of Object.keys(v)) if (!known.has(k)) return `"${k}" is not a field mtls writes`;
+  return undefined;
+}
 
 /** Parses one JSON line and checks its shape; the reason it is not a record otherwise. */
 export function parseRecord<T>(line: string, check: Check): { record: T } | { bad: string } {

@@ -1,0 +1,144 @@
+// config.json is checked whole when read: every setting mtls writes, each of its kind, nothing
+// else. A setting misspelt or dropped must not read as unset (a lost publishDir stops CRL copies).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { configProblem } from "../../src/core/store/config-check.js";
+
+const T = "2026-01-01T00:00:00Z";
+const minimal = {
+  formatVersion: 1,
+  createdAt: T,
+  ca: { name: "Acme", keyType: "ec-p256", intermediate: true },
+  policy: { defaultDays: 90, maxDays: 398, warnDays: 30 },
+  crl: { validityDays: 7 },
+};
+/** Every setting some command writes, after a root rollover in progress. */
+const full = {
+  formatVersion: 3,
+  createdAt: T,
+  ca: {
+    name: "Acme",
+    org: "Acme Corp",
+    keyType: "rsa-3072",
+    intermediate: true,
+    crlUrl: "http://pki.example.com/crl/intermediate.crl",
+    ocspUrl: "https://pki.example.com:8443/ocsp",
+    keyStore: { root: "pkcs11:token=acme;object=root", intermediate: "pkcs11:token=acme;object=int" },
+  },
+  policy: { defaultDays: 90, maxDays: 398, warnDays: 0, overlapDays: 14, notifyDays: [30, 7], notifyOperators: ["ops@acme.example"] },
+  crl: { validityDays: 7, publishDir: "/srv/www/crl" },
+  delivery: { signingKeyFingerprint: "A".repeat(40), userId: "Acme PKI <pki@acme.example>" },
+  canary: { serial: "0a1b", revokedAt: T },
+  ocspCanary: { serial: "ff", revokedAt: T },
+  cas: {
+    list: [
+      { id: "root", kind: "root", createdAt: T },
+      { id: "intermediate", kind: "intermediate", parent: "root", createdAt: T, retiredAt: T },
+      { id: "root-2", kind: "root", createdAt: T },
+      { id: "intermediate-2", kind: "intermediate", parent: "root-2", createdAt: T },
+    ],
+    issuing: "intermediate-2",
+    trusted: ["root", "root-2"],
+    crosses: [{ subject: "root-2", issuer: "root", serial: "01", file: "cross-root-2-by-root.pem" }],
+    rootRollover: { from: "root", to: "root-2", startedAt: T },
+    history: [{ step: "root start", at: T, ca: "root-2" }],
+  },
+};
+
+/** Every object in `v` with the path to it ("" for the top). */
+function objectsOf(v: unknown, at = ""): Array<[string, Record<string, unknown>]> {
+  if (v === null || typeof v !== "object") return [];
+  const own: Array<[string, Record<string, unknown>]> = Array.isArray(v) ? [] : [[at, v as Record<string, unknown>]];
+  return [...own, ...Object.entries(v).flatMap(([k, x]) => objectsOf(x, Array.isArray(v) ? `${at}[${k}]` : at ? `${at}.${k}` : k))];
+}
+
+const objectAt = (v: unknown, path: string) => (objectsOf(v).find(([p]) => p === path) ?? ["", {}])[1];
+
+test("what mtls writes passes: the configuration ca init writes and one holding every setting", () => {
+  assert.equal(configProblem(minimal), undefined);
+  assert.equal(configProblem(full), undefined);
+});
+
+test("every field renamed is named as a setting mtls does not write, and every required one removed as missing", () => {
+  const optional: Record<string, string[]> = {
+    "": ["delivery", "canary", "ocspCanary", "cas"],
+    ca: ["org", "crlUrl", "ocspUrl", "keyStore"],
+    "ca.keyStore": ["root", "intermediate"],
+    policy: ["overlapDays", "notifyDays", "notifyOperators"],
+    crl: ["publishDir"],
+    cas: ["crosses", "rootRollover", "history"],
+  };
+  for (const [path, obj] of objectsOf(full)) {
+    for (const key of Object.keys(obj)) {
+      const name = path ? `${path}.${key}` : key;
+      const renamed = structuredClone(full);
+      const target = objectAt(renamed, path);
+      target[`${key}x`] = target[key];
+      delete target[key];
+      const problem = configProblem(renamed) ?? "";
+      // A required field renamed may be reported as missing first: either names it.
+      assert.match(problem, new RegExp(`(${escaped(name)} is missing|${escaped(`${name}x`)} is not a setting mtls writes)`), name);
+      const removed = structuredClone(full);
+      delete objectAt(removed, path)[key];
+      const gone = configProblem(removed);
+      const mayGo = (optional[path.replace(/\[\d+\]$/, "")] ?? []).includes(key) || (path.startsWith("cas.list") && key === "retiredAt");
+      if (mayGo) assert.equal(gone, undefined, `${name} is optional`);
+      else assert.ok(gone, `${name} removed`);
+    }
+  }
+});
+
+const escaped = (s: string) => s.replace(/[.[\]()]/g, "\\$&");
+
+test("a value of another kind or out of range is named with the setting", () => {
+  const url = ["ftp://pki.example/crl", "http://pki.example/crl;include x", 'http://pki.example/"q', "http://pki.example/a b", 5];
+  const bad: Array<[string, unknown[]]> = [
+    ["formatVersion", [0, 1.5, "1"]],
+    ["createdAt", ["2026-02-30T00:00:00Z", "yesterday", 5]],
+    ["ca.name", ["", 5, null]],
+    ["ca.keyType", ["ec-p25d", "EC-P256", 256]],
+    ["ca.intermediate", ["true", 1, null]],
+    ["ca.crlUrl", url],
+    ["ca.ocspUrl", url],
+    ["ca.keyStore.root", ["file:/x", 5]],
+    ["policy.defaultDays", [0, -1, 1.5, "90", null]],
+    ["policy.maxDays", [398.5, "398"]],
+    ["policy.warnDays", [-1, 2.5, "30"]],
+    ["policy.overlapDays", [0, "14"]],
+    ["policy.notifyDays", [[0], ["7"], 7]],
+    ["policy.notifyOperators", [[""], [5], "ops@acme.example"]],
+    ["crl.validityDays", [0, "7"]],
+    ["crl.publishDir", ["", 5]],
+    ["delivery.signingKeyFingerprint", ["ABC", "a".repeat(40), 5]],
+    ["canary.serial", ["XY", "", "0x1f", 5]],
+    ["ocspCanary.revokedAt", ["2026-13-01T00:00:00Z", T.replace("Z", "")]],
+    ["cas.issuing", ["leaf", 5]],
+    ["cas.list", [[]]],
+  ];
+  for (const [name, values] of bad)
+    for (const value of values) {
+      const c = structuredClone(full) as Record<string, unknown>;
+      const keys = name.split(".");
+      const last = keys.pop() as string;
+      (keys.reduce((o, k) => o[k] as Record<string, unknown>, c) as Record<string, unknown>)[last] = value;
+      assert.match(configProblem(c) ?? "", new RegExp(`^${escaped(name)} is not`), `${name}: ${JSON.stringify(value)}`);
+    }
+  assert.equal(configProblem({ ...full, policy: { ...full.policy, defaultDays: 399 } }), "policy.defaultDays exceeds policy.maxDays");
+});
+
+test("the CA registry's own rules: ids unique, kinds matching ids, parents earlier, the issuing CA and trusted roots in the list", () => {
+  const withCas = (cas: Partial<typeof full.cas>) => configProblem({ ...full, cas: { ...full.cas, ...cas } });
+  const list = full.cas.list;
+  assert.match(withCas({ list: [...list, list[0] as (typeof list)[0]] }) ?? "", /repeats CA root/);
+  assert.match(withCas({ list: [{ id: "root", kind: "intermediate", createdAt: T }] }) ?? "", /CA root has kind intermediate/);
+  assert.match(withCas({ list: [list[1] as (typeof list)[0], list[0] as (typeof list)[0]] }) ?? "", /names no earlier root/);
+  assert.match(withCas({ issuing: "intermediate-3" }) ?? "", /cas\.issuing is not one of the CAs/);
+  assert.match(withCas({ trusted: ["intermediate"] }) ?? "", /cas\.trusted is not a list of roots/);
+  assert.match(withCas({ crosses: [{ ...(full.cas.crosses[0] as (typeof full.cas.crosses)[0]), issuer: "root-3" }] }) ?? "", /cas\.crosses names a CA/);
+  assert.match(withCas({ crosses: [{ ...(full.cas.crosses[0] as (typeof full.cas.crosses)[0]), file: "../x.pem" }] }) ?? "", /cas\.crosses\[0\]\.file is not/);
+});
+
+test("not an object, or a field JSON.parse makes from __proto__, is damage", () => {
+  for (const v of [null, [], "x", 5]) assert.match(configProblem(v) ?? "", /is not an object/);
+  assert.match(configProblem(JSON.parse(`{"__proto__":{},${JSON.stringify(minimal).slice(1)}`)) ?? "", /__proto__ is not a setting/);
+});
