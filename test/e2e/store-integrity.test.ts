@@ -421,6 +421,39 @@ test("an index entry edited in place but still well-formed (a date, the subject,
   assert.equal((await mtls(["doctor", "--json"], { cwd: dir })).exitCode, 0);
 });
 
+test("a revocation edited in place but still well-formed (whose certificate, the reason) is named by doctor, never published as code 0", async (t) => {
+  const f = await fixture();
+  const dir = await cloneFixture(t, f);
+  const path = join(dir, "pki/revocations.jsonl");
+  const text = await readFile(path, "utf8");
+  const gamma = `"serial":"${f.serials.gamma}"`;
+  const line = text.split("\n").find((l) => l.includes(gamma)) as string;
+  const edited = (from: RegExp, to: string) => text.replace(line, line.replace(from, to));
+  await writeFile(path, edited(/"partnerId":"[^"]*"/, '"partnerId":"alpha"'));
+  let messages = (await doctorChecks(dir)).problems.map((p) => p.message);
+  assert.ok(
+    messages.includes(`the revocation of ${f.serials.gamma} in revocations.jsonl names "alpha", but the certificate is "gamma"'s in index.jsonl`),
+    messages.join("; "),
+  );
+  const canary = text.split("\n").find((l) => l.includes('"(canary)"')) as string;
+  await writeFile(path, text.replace(canary, canary.replace('"(canary)"', '"beta"')));
+  messages = (await doctorChecks(dir)).problems.map((p) => p.message);
+  assert.ok(
+    messages.some((m) => /the revocation of [0-9a-f]+ in revocations\.jsonl names "beta", but the certificate is the canary/.test(m)),
+    messages.join("; "),
+  );
+  await writeFile(path, edited(/"reason":"[^"]*"/, '"reason":"keyCompromize"'));
+  const doctor = await doctorChecks(dir);
+  assert.ok(
+    doctor.problems.some((p) => p.message.includes('line 2 is damaged: "reason" is not a revocation reason')),
+    doctor.problems.map((p) => p.message).join("; "),
+  );
+  const publish = await mtls(["crl", "publish", "--json"], { cwd: dir });
+  assert.equal(publish.exitCode, 5, publish.stdout);
+  await writeFile(path, text);
+  assert.equal((await doctorChecks(dir)).exitCode, 0);
+});
+
 test("config.json edited but still JSON (a setting misspelt, missing or of another kind, a canary serial that is not the canary's) is named, never taken for unset", async (t) => {
   const dir = await cloneFixture(t, await fixture());
   const path = join(dir, "pki/config.json");
@@ -463,9 +496,9 @@ test("config.json edited but still JSON (a setting misspelt, missing or of anoth
       /policy\.defaultDays exceeds policy\.maxDays/,
     ],
     [
-      "a URL that would end a gateway directive",
+      "a URL with a space",
       (c) => {
-        c.ca.crlUrl = "http://pki.example/crl;include /etc/passwd";
+        c.ca.crlUrl = "http://pki.example/crl list";
       },
       /ca\.crlUrl is not an http\(s\) URL/,
     ],
@@ -498,6 +531,19 @@ test("config.json edited but still JSON (a setting misspelt, missing or of anoth
     messages.some((m) => m === `config.json names canary serial ${c.canary.serial}, but ca/canary.pem holds serial ${config.canary.serial}`),
     messages.join("; "),
   );
+  // A URL an earlier release stored as typed is read; only a gateway config refuses to carry it.
+  await writeFile(path, `${JSON.stringify({ ...config, ca: { ...config.ca, ocspUrl: "HTTP://pki.example/ocsp;x" } }, null, 2)}\n`);
+  assert.equal((await mtls(["list", "--json"], { cwd: dir })).exitCode, 0);
+  const gateway = await mtls(["gateway", "config", "nginx", "--partner", "alpha", "--json"], { cwd: dir });
+  assert.equal(gateway.exitCode, 2, gateway.stdout);
+  assert.match(json(gateway).error?.message ?? "", /OCSP URL .*cannot be written into a gateway config/);
+  assert.equal((await mtls(["ca", "policy", "set", "--ocsp-url", "http://pki.example/ocsp", "--json"], { cwd: dir })).exitCode, 0);
+  assert.equal((await mtls(["gateway", "config", "nginx", "--partner", "alpha", "--json"], { cwd: dir })).exitCode, 0);
+  // Nor does ca policy set write what the check refuses: an empty publish directory is no directory.
+  const before = await readFile(path, "utf8");
+  const empty = await mtls(["ca", "policy", "set", "--crl-publish-dir", "", "--json"], { cwd: dir });
+  assert.equal(empty.exitCode, 2, empty.stdout);
+  assert.equal(await readFile(path, "utf8"), before);
   // Whitespace and key order are not damage.
   await writeFile(path, JSON.stringify(Object.fromEntries(Object.entries(config).reverse()), null, "\t"));
   assert.equal((await mtls(["doctor", "--json"], { cwd: dir })).exitCode, 0);

@@ -25,7 +25,7 @@ const full = {
     ocspUrl: "https://pki.example.com:8443/ocsp",
     keyStore: { root: "pkcs11:token=acme;object=root", intermediate: "pkcs11:token=acme;object=int" },
   },
-  policy: { defaultDays: 90, maxDays: 398, warnDays: 0, overlapDays: 14, notifyDays: [30, 7], notifyOperators: ["ops@acme.example"] },
+  policy: { defaultDays: 90, maxDays: 398, warnDays: 1, overlapDays: 14, notifyDays: [30, 7], notifyOperators: ["ops@acme.example"] },
   crl: { validityDays: 7, publishDir: "/srv/www/crl" },
   delivery: { signingKeyFingerprint: "A".repeat(40), userId: "Acme PKI <pki@acme.example>" },
   canary: { serial: "0a1b", revokedAt: T },
@@ -91,7 +91,7 @@ test("every field renamed is named as a setting mtls does not write, and every r
 const escaped = (s: string) => s.replace(/[.[\]()]/g, "\\$&");
 
 test("a value of another kind or out of range is named with the setting", () => {
-  const url = ["ftp://pki.example/crl", "http://pki.example/crl;include x", 'http://pki.example/"q', "http://pki.example/a b", 5];
+  const url = ["ftp://pki.example/crl", "http://pki.example/a b", "http://pki.example/\u00e9", "http://", "http://pki.example/\n", 5];
   const bad: Array<[string, unknown[]]> = [
     ["formatVersion", [0, 1.5, "1"]],
     ["createdAt", ["2026-02-30T00:00:00Z", "yesterday", 5]],
@@ -126,6 +126,11 @@ test("a value of another kind or out of range is named with the setting", () => 
   assert.equal(configProblem({ ...full, policy: { ...full.policy, defaultDays: 399 } }), "policy.defaultDays exceeds policy.maxDays");
 });
 
+test("a revocation URL stored as typed by an earlier release (a query, an upper-case scheme) is read; gateway config checks it where it renders it", () => {
+  for (const crlUrl of ["HTTP://PKI.Example.com/crl?ca=intermediate", "http://pki.example/crl;x"])
+    assert.equal(configProblem({ ...full, ca: { ...full.ca, crlUrl } }), undefined, crlUrl);
+});
+
 test("the CA registry's own rules: ids unique, kinds matching ids, parents earlier, the issuing CA and trusted roots in the list", () => {
   const withCas = (cas: Partial<typeof full.cas>) => configProblem({ ...full, cas: { ...full.cas, ...cas } });
   const list = full.cas.list;
@@ -136,6 +141,11 @@ test("the CA registry's own rules: ids unique, kinds matching ids, parents earli
   assert.match(withCas({ trusted: ["intermediate"] }) ?? "", /cas\.trusted is not a list of roots/);
   assert.match(withCas({ crosses: [{ ...(full.cas.crosses[0] as (typeof full.cas.crosses)[0]), issuer: "root-3" }] }) ?? "", /cas\.crosses names a CA/);
   assert.match(withCas({ crosses: [{ ...(full.cas.crosses[0] as (typeof full.cas.crosses)[0]), file: "../x.pem" }] }) ?? "", /cas\.crosses\[0\]\.file is not/);
+  assert.match(withCas({ rootRollover: { from: "root", to: "root-9", startedAt: T } }) ?? "", /cas\.rootRollover names a root that is not in cas\.list/);
+  assert.match(withCas({ rootRollover: { from: "root", to: "intermediate-2", startedAt: T } }) ?? "", /cas\.rootRollover names a root/);
+  assert.match(withCas({ trusted: ["root-2"] }) ?? "", /cas\.rootRollover\.from is not a trusted root/);
+  assert.match(withCas({ trusted: ["root"] }) ?? "", /cas\.rootRollover\.to is not a trusted root/);
+  assert.match(withCas({ history: [{ step: "root start", at: T, ca: "root-4" }] }) ?? "", /cas\.history names a CA that is not in cas\.list/);
 });
 
 test("not an object, or a field JSON.parse makes from __proto__, is damage", () => {

@@ -3,7 +3,7 @@
 // deeper down (exit 70). The fast check of the revocation journal answers as the full one.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { checkAuditRecord, checkPartnerRecord, checkRevocation, isRevocation } from "../../src/core/store/records.js";
+import { checkAuditRecord, checkCertRecord, checkPartnerRecord, checkRevocation, isRevocation, REVOCATION_REASONS } from "../../src/core/store/records.js";
 
 const partner = { id: "p", createdAt: "2026-01-01T00:00:00Z", updatedAt: "2026-01-01T00:00:00Z" };
 const hostile: unknown[] = [5, null, true, {}, [], ["x", 3], "a\tb", "", "\u0000", "2027-02-30T00:00:00Z", "\ud800"];
@@ -24,7 +24,7 @@ test("the revocation journal's fast check gives the full check's verdict, field 
   const good = { serial: "ab", issuer: "intermediate", revokedAt: "2026-03-01T00:00:00Z", reason: "keyCompromise", partnerId: "p" };
   assert.equal(isRevocation(good), true);
   for (const field of Object.keys(good))
-    for (const value of [...hostile, "ff", "intermediate-2", "2026-03-01T00:00:00.5Z"]) {
+    for (const value of [...hostile, "ff", "intermediate-2", "2026-03-01T00:00:00.5Z", "superseded", "certificateHold", "KeyCompromise", "unspecifieD"]) {
       const v = { ...good, [field]: value };
       assert.equal(isRevocation(v), checkRevocation(v) === undefined, `${field}: ${JSON.stringify(value)}`);
     }
@@ -46,4 +46,32 @@ test("an audit record has the fields every record has, text where it is printed,
   // A misspelt name in the newest record: no later record's hash covers it.
   for (const line of ['"actr":"ops@host"', '"detail":{}', '"__proto__":{}'].map((f) => `{${JSON.stringify(good).slice(1, -1)},${f}}`))
     assert.match(checkAuditRecord(JSON.parse(line)) ?? "", /is not a field mtls writes/, line);
+});
+
+test("a revocation's reason, in the journal or copied into the index, is one mtls revokes with; the index's revocation time is a time", () => {
+  const revocation = { serial: "ab", issuer: "intermediate", revokedAt: "2026-03-01T00:00:00Z", reason: "keyCompromise", partnerId: "p" };
+  const record = {
+    serial: "ab",
+    partnerId: "p",
+    subject: "CN=p",
+    sans: [],
+    notBefore: "2026-01-01T00:00:00Z",
+    notAfter: "2026-04-01T00:00:00Z",
+    issuedAt: "2026-01-01T00:00:00Z",
+    fingerprint: "sha256:00",
+    issuer: "intermediate",
+    certPath: "certs/ab.pem",
+    status: "revoked",
+    revokedAt: "2026-03-01T00:00:00Z",
+  };
+  for (const reason of REVOCATION_REASONS) {
+    assert.equal(checkRevocation({ ...revocation, reason }), undefined, reason);
+    assert.equal(checkCertRecord({ ...record, revocationReason: reason }), undefined, reason);
+  }
+  for (const bad of ["certificateHold", "removeFromCRL", "KeyCompromise", "cessationOfOperatioo", "", 1]) {
+    assert.match(checkRevocation({ ...revocation, reason: bad }) ?? "", /"reason" is not a revocation reason/, String(bad));
+    assert.match(checkCertRecord({ ...record, revocationReason: bad }) ?? "", /"revocationReason" is not a revocation reason/, String(bad));
+  }
+  for (const bad of ["2026-03-01T00:00;00Z", "2026-02-30T00:00:00Z", 5])
+    assert.match(checkCertRecord({ ...record, revokedAt: bad }) ?? "", /"revokedAt" is not a time/, String(bad));
 });

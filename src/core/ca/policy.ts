@@ -5,8 +5,14 @@ import { inputError, usageError } from "../errors.js";
 import { checkAddress } from "../notify/address.js";
 import type { Pki } from "../session.js";
 import { type StoreConfig, serializeConfig } from "../store/config.js";
-import { PLAIN_URL } from "../store/config-check.js";
 import { storeKeys } from "../store/keys.js";
+
+/**
+ * The shape of a revocation URL: scheme, host, port and a plain path. It is written into every
+ * certificate and as a bare word into gateway configs (nginx, Apache, stunnel), where `;`, quotes,
+ * `$` or `#` would end or extend a directive, so nothing else is let through.
+ */
+const PLAIN_URL = /^https?:\/\/[A-Za-z0-9.\-[\]:]+(\/[A-Za-z0-9._~/%-]*)?$/;
 
 /** An http(s) URL as it will be written into certificates (an IA5String) and configs, normalised. */
 export function validateHttpUrl(value: string, flag: string, example: string): string {
@@ -91,6 +97,7 @@ function apply(config: StoreConfig, ch: PolicyChanges): StoreConfig {
   };
   optional("crlUrl", "--crl-url", "http://pki.example.com/crl/intermediate.crl");
   optional("ocspUrl", "--ocsp-url", "http://pki.example.com/ocsp");
+  if (ch.crlPublishDir === "") throw usageError("ERR_USAGE", "--crl-publish-dir needs a directory", "name one, or pass none to stop copying CRLs");
   if (ch.crlPublishDir === null) delete next.crl.publishDir;
   else if (ch.crlPublishDir !== undefined) next.crl.publishDir = ch.crlPublishDir;
   for (const [flag, v] of [

@@ -194,6 +194,27 @@ function auditedRevocations(ctx: DoctorContext): Revocation[] {
 }
 
 /**
+ * A revocation names whose certificate it revoked (`crl show` and the OCSP log print it): the
+ * index's partner for a serial it holds, "(canary)" for the canary. "(unrecorded)" is what
+ * doctor --fix writes when only a CRL or an audit record without a partner remembers a serial.
+ */
+function ownerProblems(ctx: DoctorContext, byIndex: Map<string, CertRecord>): DoctorProblem[] {
+  const out: DoctorProblem[] = [];
+  for (const e of ctx.journal.entries) {
+    const owner = e.serial === ctx.config.canary?.serial ? "(canary)" : byIndex.get(e.serial)?.partnerId;
+    if (owner === undefined || e.partnerId === owner || e.partnerId === "(unrecorded)") continue;
+    out.push({
+      check: "revocations",
+      message: `the revocation of ${e.serial} in ${journalFile.revocations} names ${JSON.stringify(e.partnerId)}, but the certificate is ${owner === "(canary)" ? "the canary" : `${JSON.stringify(owner)}'s in ${journalFile.index}`}`,
+      hint: `restore ${journalFile.revocations} from your backup`,
+      fixable: false,
+      serial: e.serial,
+    });
+  }
+  return out;
+}
+
+/**
  * Revocation is monotonic: whatever a signed CRL (store or publish directory), the audit log or
  * the index records as revoked must be in the journal, and the journal's revocations in the index.
  */
@@ -235,6 +256,7 @@ export const revocationsCheck: DoctorCheckDef = {
         });
     }
     const byIndex = new Map((ctx.index?.records ?? []).map((r) => [r.serial, r]));
+    out.push(...ownerProblems(ctx, byIndex));
     for (const e of ctx.journal.entries) {
       const r = byIndex.get(e.serial);
       if (r && r.status !== "revoked")

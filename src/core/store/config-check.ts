@@ -4,15 +4,9 @@
 // case, a lost `warnDays` would judge no certificate expiring. Such a file is a damaged store
 // (exit 5 naming the field; `doctor` reports it). A newer format is told apart by its version,
 // checked before this.
+import { isCaId } from "../ca/registry.js";
 import { KEY_TYPES } from "../key-types.js";
 import { isObject, isStoredTime } from "./records.js";
-
-/**
- * The shape of a revocation URL: scheme, host, port and a plain path. It is written into every
- * certificate and as a bare word into gateway configs (nginx, Apache, stunnel), where `;`, quotes,
- * `$` or `#` would end or extend a directive, so nothing else is let through.
- */
-export const PLAIN_URL = /^https?:\/\/[A-Za-z0-9.\-[\]:]+(\/[A-Za-z0-9._~/%-]*)?$/;
 
 type Ok = (v: unknown) => boolean;
 /** required, check, what the value should be (for the message). */
@@ -33,9 +27,11 @@ const listOf =
   (v) =>
     Array.isArray(v) && v.every(ok);
 const hexSerial: Ok = (v) => typeof v === "string" && /^[0-9a-f]{1,40}$/.test(v);
-const url: Ok = (v) => typeof v === "string" && PLAIN_URL.test(v);
-const CA_ID = /^(root|intermediate)(-[1-9][0-9]{0,3})?$/;
-const caId: Ok = (v) => typeof v === "string" && CA_ID.test(v);
+// Printable ASCII (it is written into certificates as an IA5String). Stores made before `ca
+// policy set` normalised URLs hold them as typed, with a query or upper case; gateway config
+// refuses to render one that is not plain, with the command that replaces it.
+const url: Ok = (v) => typeof v === "string" && /^https?:\/\/[\x21-\x7e]+$/i.test(v);
+const caId: Ok = isCaId;
 const OBJECT = "an object";
 const TIME = "a time";
 
@@ -160,5 +156,11 @@ function registryProblem(r: Record<string, unknown>): string | undefined {
   if (!(r.trusted as unknown[]).every((t) => typeof t === "string" && ids.has(t) && t.startsWith("root"))) return "cas.trusted is not a list of roots";
   for (const x of (r.crosses as Array<{ subject: string; issuer: string }> | undefined) ?? [])
     if (!ids.has(x.subject) || !ids.has(x.issuer)) return "cas.crosses names a CA that is not in cas.list";
+  const roll = r.rootRollover as { from: string; to: string } | undefined;
+  if (roll && !(ids.has(roll.from) && ids.has(roll.to) && roll.from.startsWith("root") && roll.to.startsWith("root")))
+    return "cas.rootRollover names a root that is not in cas.list";
+  if (roll && !(r.trusted as unknown[]).includes(roll.from)) return "cas.rootRollover.from is not a trusted root";
+  if (roll && !(r.trusted as unknown[]).includes(roll.to)) return "cas.rootRollover.to is not a trusted root";
+  if ((r.history as Array<{ ca: string }> | undefined)?.some((h) => !ids.has(h.ca))) return "cas.history names a CA that is not in cas.list";
   return undefined;
 }

@@ -1,16 +1,7 @@
 import { readJournal } from "./fs.js";
-import { checkCertRecord, corruptError, parseRecord } from "./records.js";
+import { checkCertRecord, corruptError, parseRecord, type RevocationReason } from "./records.js";
 
-export const REVOCATION_REASONS = [
-  "unspecified",
-  "keyCompromise",
-  "cACompromise",
-  "affiliationChanged",
-  "superseded",
-  "cessationOfOperation",
-  "privilegeWithdrawn",
-] as const;
-export type RevocationReason = (typeof REVOCATION_REASONS)[number];
+export { REVOCATION_REASONS, type RevocationReason } from "./records.js";
 
 /** One line of index.jsonl: everything known about one issued certificate. */
 export interface CertRecord {

@@ -3,6 +3,7 @@
 // not what we wrote is a damaged store (exit 5 naming the file and line), never an exception
 // deeper down (#13).
 import { randomBytes } from "node:crypto";
+import { isCaId } from "../ca/registry.js";
 import { envError, type MtlsError } from "../errors.js";
 
 type Check = (v: Record<string, unknown>) => string | undefined;
@@ -57,9 +58,23 @@ function twoDigits(v: string, i: number): number {
   return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : Number.NaN;
 }
 const hex = (v: unknown) => typeof v === "string" && /^[0-9a-f]{1,40}$/.test(v);
-// "root", "intermediate", and after a rollover "intermediate-2", "root-2" … (core/ca/registry.ts)
-const CA_ID = /^(root|intermediate)(-[1-9][0-9]{0,3})?$/;
-const issuer = (v: unknown) => typeof v === "string" && CA_ID.test(v);
+
+/** The RFC 5280 reasons mtls revokes with (certificateHold is refused: revocation is final). */
+export const REVOCATION_REASONS = [
+  "unspecified",
+  "keyCompromise",
+  "cACompromise",
+  "affiliationChanged",
+  "superseded",
+  "cessationOfOperation",
+  "privilegeWithdrawn",
+] as const;
+export type RevocationReason = (typeof REVOCATION_REASONS)[number];
+// Any other name reached the CRL and the OCSP answers as reason code 0, which RFC 5280 says to
+// leave out: it is damage, as a misspelt name in the journal.
+const reason = (v: unknown) => (REVOCATION_REASONS as readonly unknown[]).includes(v);
+// "root", "intermediate", and after a rollover "intermediate-2", "root-2" …
+const issuer = isCaId;
 
 /** The first field that is missing or of the wrong kind, as "field: want". */
 function firstBad(v: Record<string, unknown>, fields: Array<[string, (x: unknown) => boolean, string]>): string | undefined {
@@ -87,6 +102,8 @@ export const checkCertRecord: Check = (v) =>
     // A rotation's successor names its predecessor and the end of their overlap (core/rotate).
     ["supersedes", (x) => x === undefined || hex(x), "a hex serial"],
     ["overlapUntil", (x) => x === undefined || time(x), "a time"],
+    ["revokedAt", (x) => x === undefined || time(x), "a time"],
+    ["revocationReason", (x) => x === undefined || reason(x), "a revocation reason"],
   ]);
 
 const optional = (ok: (x: unknown) => boolean) => (x: unknown) => x === undefined || ok(x);
@@ -111,7 +128,7 @@ export const checkRevocation: Check = (v) =>
     ["serial", hex, "a hex serial"],
     ["issuer", issuer, "a CA id"],
     ["revokedAt", time, "a time"],
-    ["reason", str, "a reason"],
+    ["reason", reason, "a revocation reason"],
     ["partnerId", str, "a partner id"],
   ]);
 
@@ -125,8 +142,7 @@ export const isRevocation = (v: unknown): boolean =>
   HEX.test(v.serial) &&
   (v.issuer === "intermediate" || v.issuer === "root" || issuer(v.issuer)) &&
   time(v.revokedAt) &&
-  typeof v.reason === "string" &&
-  v.reason !== "" &&
+  reason(v.reason) &&
   typeof v.partnerId === "string" &&
   v.partnerId !== "";
 

@@ -42,7 +42,7 @@ export async function runCaPolicySet(ctx: CliContext, opts: CaPolicySetOptions):
     changes: {
       crlUrl: orNone(opts.crlUrl),
       ocspUrl: orNone(opts.ocspUrl),
-      crlPublishDir: orNone(opts.crlPublishDir, (d) => ctx.resolvePath(d)),
+      crlPublishDir: orNone(opts.crlPublishDir, (d) => (d === "" ? d : ctx.resolvePath(d))),
       defaultDays: opts.defaultDays,
       maxDays: opts.maxDays,
       warnDays: opts.warnDays,
