@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -360,4 +360,42 @@ test("nginx, HAProxy and Apache: both hierarchies accepted, revocations in eithe
   const status = await mtls(["status", "--json"], { cwd: dir });
   onlyRevokedPartnersLockedOut(status);
   assert.equal((await mtls(["doctor"], { cwd: dir })).exitCode, 0);
+});
+
+test("a CA certificate lost after a rollover is exit 5 naming it, also while the key is decrypted ahead of it", async () => {
+  const copy = await mkdtemp(join(tmpdir(), "mtls-rollover-lost-"));
+  try {
+    await cp(dir, copy, { recursive: true });
+    const issuing = JSON.parse(await readFile(join(copy, "pki/config.json"), "utf8")).cas.issuing as string;
+    await rm(join(copy, "pki/ca", `${issuing}.pem`));
+    // The passphrase in the environment (unattended) starts the key's derivation before the
+    // certificates are read.
+    const r = await mtls(["partner", "issue", "lost", "--generate", "--out-key", "lost.key", "--json"], { cwd: copy });
+    assert.equal(r.exitCode, 5, r.stdout + r.stderr);
+    assert.equal(json(r).error?.code, "ERR_NOT_FOUND");
+    assert.match(json(r).error?.message ?? "", new RegExp(`ca/${issuing}\\.pem: no such file`));
+    assert.doesNotMatch(r.stderr, /Node\.js v|at /, "no stack trace");
+  } finally {
+    await rm(copy, { recursive: true, force: true });
+  }
+});
+
+test("a second root rollover: the cross bundle holds its crosses alone, doctor agrees, and each root verifies the other hierarchy with it", async () => {
+  const status = json(await mtls(["ca", "rollover", "status", "--json"], { cwd: dir })).result;
+  if (status.phase === "root-rollover")
+    assert.equal((await mtls(["ca", "rollover", "root", "finish", "--force", "--yes", "--json"], { cwd: dir })).exitCode, 0);
+  await issue("before3");
+  const r = await mtls(["ca", "rollover", "root", "start", "--json"], { cwd: dir });
+  assert.equal(r.exitCode, 0, r.stdout + r.stderr);
+  const { trusted, crosses } = json(r).result as { trusted: string[]; crosses: Array<{ subjectCa: string; issuerCa: string }> };
+  assert.deepEqual(trusted, ["root-2", "root-3"]);
+  const bundle = await readFile(pki("ca/cross-bundle.pem"), "utf8");
+  assert.equal(bundle.match(/BEGIN CERTIFICATE/g)?.length, crosses.length, "this rollover's crosses, none of the first one's");
+  assert.ok(crosses.every((c) => c.issuerCa === "root-3" || c.issuerCa === "root-2"));
+  const doctor = await mtls(["doctor", "--json"], { cwd: dir });
+  assert.equal(doctor.exitCode, 0, doctor.stdout);
+  await issue("after3");
+  const pool = pki("ca/cross-bundle.pem");
+  assert.equal((await verify("after3", pki("ca/root-2.pem"), [pool])).exitCode, 0, "new hierarchy under the previous root");
+  assert.equal((await verify("before3", pki("ca/root-3.pem"), [pool])).exitCode, 0, "previous hierarchy under the new root");
 });

@@ -217,13 +217,11 @@ export async function loadIssuingKeyEarly(
 ): Promise<CaKey> {
   const role = registryOf(config).issuing;
   if (tokenUriOf(config.ca.keyStore, role) !== undefined) return loadIssuingKey(store, await certs, passphrase);
-  return loadCaKey(
-    store,
-    storeKeys.caKey(role as Issuer),
-    certs.then((ca) => ca.issuer),
-    passphrase,
-    `the ${role} CA key`,
-  );
+  const issuer = certs.then((ca) => ca.issuer);
+  // Awaited only once the key is decrypted: the certificates' own failure (a missing CA file) is
+  // the caller's to report, who awaits `certs` too; this copy of it must not crash the process.
+  issuer.catch(() => {});
+  return loadCaKey(store, storeKeys.caKey(role as Issuer), issuer, passphrase, `the ${role} CA key`);
 }
 
 /** The key of any CA of the store. */
