@@ -52,3 +52,9 @@ export function fsError(err: unknown, path: string, doing: string): MtlsError {
   if (code === "EISDIR") return envError("ERR_IS_DIRECTORY", `cannot ${doing} ${path}: it is a directory`, undefined, err);
   return envError("ERR_IO", `cannot ${doing} ${path}: ${(err as Error)?.message ?? String(err)}`, undefined, err);
 }
+
+/**
+ * The error for a store file that is a directory. open(2) of a directory for reading succeeds on
+ * Linux: without this, the first read fails with a raw EISDIR far from the path's name.
+ */
+export const directoryError = (path: string): MtlsError => fsError(Object.assign(new Error("is a directory"), { code: "EISDIR" }), path, "read");

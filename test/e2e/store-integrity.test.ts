@@ -421,6 +421,50 @@ test("an index entry edited in place but still well-formed (a date, the subject,
   assert.equal((await mtls(["doctor", "--json"], { cwd: dir })).exitCode, 0);
 });
 
+test("a journal, the audit log or the summary turned into a directory is named, never exit 70; a missing key in service is named by doctor", async (t) => {
+  const f = await fixture();
+  const cases: Array<[string, string[][], number]> = [
+    [
+      "audit.log",
+      [
+        ["crl", "publish"],
+        ["revoke", f.serials.beta, "--yes"],
+      ],
+      5,
+    ],
+    ["index.jsonl", [["list"], ["status"], ["partner", "list"], ["doctor"]], 5],
+  ];
+  for (const [file, commands, code] of cases) {
+    const dir = await cloneFixture(t, f);
+    await rm(join(dir, "pki", file));
+    await mkdir(join(dir, "pki", file));
+    for (const cmd of commands) {
+      const r = await mtls([...cmd, "--json"], { cwd: dir });
+      assert.equal(r.exitCode, code, `${file}, ${cmd.join(" ")}: ${r.stdout}${r.stderr}`);
+      assert.equal(json(r).error?.code, "ERR_IS_DIRECTORY", `${file}, ${cmd.join(" ")}`);
+    }
+  }
+  // The summary is a cache: readers do without it, doctor names it and leaves the directory.
+  const dir = await cloneFixture(t, f);
+  const summary = join(dir, "pki/index.jsonl.summary");
+  await rm(summary, { force: true });
+  await mkdir(summary);
+  for (const cmd of [["list"], ["partner", "list"]]) assert.equal((await mtls([...cmd, "--json"], { cwd: dir })).exitCode, 0, cmd.join(" "));
+  for (const cmd of [["doctor"], ["doctor", "--fix"]]) {
+    const doctor = await mtls([...cmd, "--json"], { cwd: dir });
+    assert.equal(doctor.exitCode, 1, doctor.stdout);
+    assert.match(doctor.stdout, /index\.jsonl\.summary is not a file: move it away/);
+  }
+  assert.ok((await stat(summary)).isDirectory());
+  // A CA key or the canary's deleted: the next signing command would fail; doctor says so first.
+  for (const key of ["private/intermediate.key", "private/root.key", "private/canary.key"]) {
+    const d = await cloneFixture(t, f);
+    await rm(join(d, "pki", key));
+    const problems = (await doctorChecks(d)).problems.map((p) => p.message);
+    assert.ok(problems.includes(`${key} is missing`), `${key}: ${problems.join("; ")}`);
+  }
+});
+
 test("a revocation edited in place but still well-formed (whose certificate, the reason) is named by doctor, never published as code 0", async (t) => {
   const f = await fixture();
   const dir = await cloneFixture(t, f);

@@ -183,7 +183,7 @@ async function loadTokenCaKey(uriText: string, role: CaId, cert: CertInfo, passp
 }
 
 /** The token URI config.json gives a CA's key: only the first two CAs can have one (a rollover adds files). */
-const tokenUriOf = (keyStore: { root?: string; intermediate?: string } | undefined, role: CaId): string | undefined =>
+export const tokenUriOf = (keyStore: { root?: string; intermediate?: string } | undefined, role: CaId): string | undefined =>
   role === "root" || role === "intermediate" ? keyStore?.[role] : undefined;
 
 /** A CA's key, from its file or its token as config.json says (CAs a rollover adds are files). */

@@ -3,7 +3,7 @@
 // bundles, the CRL PEMs) still match their sources.
 import { createPrivateKey, createPublicKey } from "node:crypto";
 import { SEALED_PGP_LABEL } from "../bundle/pgp.js";
-import { certOf } from "../ca/material.js";
+import { certOf, tokenUriOf } from "../ca/material.js";
 import { caBundlePem, certChainPem, issuingChainPem } from "../ca/trust.js";
 import { type CertInfo, isSignedBy, parseCertificate } from "../cert.js";
 import { decodePemBlocks, encodePem } from "../pem.js";
@@ -224,12 +224,15 @@ async function signatureProblems(ctx: DoctorContext): Promise<DoctorProblem[]> {
   out.push(...canarySerialProblems(ctx, storeKeys.canaryCert, canaryCert, "canary"));
   const ocspCanary = ctx.config.ocspCanary ? await firstCertOf(ctx, storeKeys.ocspCanaryCert) : undefined;
   out.push(...canarySerialProblems(ctx, storeKeys.ocspCanaryCert, ocspCanary, "ocspCanary"));
-  const pairs: Array<[string, CertInfo | undefined]> = [
-    ...ca.all.map((c) => [storeKeys.caKey(c.id), c.cert] as [string, CertInfo]),
-    [storeKeys.canaryKey, canaryCert],
+  // Every key a command signs with: each CA still in service whose key is not in a token (a
+  // retired CA's may be destroyed on purpose), and the canary's, which probes present.
+  const pairs: Array<[string, CertInfo | undefined, boolean]> = [
+    ...ca.all.map((c) => [storeKeys.caKey(c.id), c.cert, !c.retiredAt && tokenUriOf(ca.keyStore, c.id) === undefined] as [string, CertInfo, boolean]),
+    [storeKeys.canaryKey, canaryCert, canaryCert !== undefined],
   ];
-  for (const [key, cert] of pairs) {
+  for (const [key, cert, needed] of pairs) {
     const pem = cert ? (await bytesOf(ctx.store, key))?.toString("latin1") : undefined;
+    if (needed && pem === undefined) out.push({ ...damaged(ctx, key, "it is missing"), message: `${key} is missing` });
     // An encrypted key can only be checked with the passphrase (every signing command does).
     if (!cert || !pem?.includes("-----BEGIN PRIVATE KEY-----")) continue;
     try {

@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { open, readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { type AuditEntry, type AuditRecord, type AuditVerification, GENESIS, lineHash, verifyAuditLog } from "../audit/audit.js";
-import { fsError } from "../errors.js";
+import { directoryError, fsError } from "../errors.js";
 import { iso } from "../time.js";
 import type { StoreWriter } from "./fs.js";
 import { journalFile } from "./keys.js";
@@ -71,7 +71,9 @@ async function readTail(path: string): Promise<Tail> {
     throw fsError(err, path, "read");
   }
   try {
-    const size = (await fh.stat()).size;
+    const st = await fh.stat();
+    if (st.isDirectory()) throw directoryError(path);
+    const size = st.size;
     for (let window = 16 * 1024; ; window *= 4) {
       const start = Math.max(0, size - window);
       const buf = Buffer.alloc(size - start);

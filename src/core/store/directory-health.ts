@@ -7,7 +7,7 @@ import type { DirectoryStorage } from "./directory.js";
 import { parseTempName, writeFileAtomic } from "./fs.js";
 import type { StorageHealth, StorageProblem } from "./health.js";
 import type { CertRecord } from "./index-file.js";
-import { checkSummary, rebuildSummary, summaryPath } from "./index-summary.js";
+import { checkSummary, NOT_A_FILE, rebuildSummary, summaryPath } from "./index-summary.js";
 import type { Layout } from "./layout.js";
 import { isAlive, lockState } from "./lock.js";
 import { quarantineName } from "./records.js";
@@ -171,12 +171,14 @@ export class DirectoryHealth implements StorageHealth {
     const why = await checkSummary(this.layout.index);
     if (!why) return [];
     const path = summaryPath(this.layout.index);
+    // doctor --fix removes files only: a directory there is the operator's to move.
+    const fixable = why !== NOT_A_FILE;
     return [
       {
         check: "index-summary",
         message: `${this.rel(path)} ${why}`,
-        hint: "--fix rebuilds it from index.jsonl",
-        fixable: true,
+        hint: fixable ? "--fix rebuilds it from index.jsonl" : "then run mtls doctor again",
+        fixable,
         path,
       },
     ];

@@ -23,7 +23,7 @@ import { randomBytes } from "node:crypto";
 import { closeSync, constants, fstatSync, fsyncSync, openSync, readSync, renameSync, type Stats, unlinkSync, writeSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { envError } from "../errors.js";
+import { directoryError, envError, fsError } from "../errors.js";
 import type { CertRecord } from "./index-file.js";
 import { checkCertRecord, corruptError, parseRecord } from "./records.js";
 import { type SummaryParts, summaryParts } from "./summary-build.js";
@@ -518,7 +518,9 @@ function openCurrent(path: string, stamp: string): IndexView | undefined {
   } catch {
     return undefined;
   }
-  const view = viewOf(fileSource(fd, fstatSync(fd).size), stamp);
+  const st = fstatSync(fd);
+  // Anything but a file there (a directory) is no summary: doctor names it.
+  const view = st.isFile() ? viewOf(fileSource(fd, st.size), stamp) : undefined;
   if (!view) closeSync(fd);
   return view;
 }
@@ -535,10 +537,11 @@ export async function openIndexView(indexPath: string): Promise<IndexView> {
   try {
     fd = openSync(indexPath, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fsError(err, indexPath, "read");
   }
   try {
     const st = fd === undefined ? undefined : fstatSync(fd);
+    if (st?.isDirectory()) throw directoryError(indexPath);
     const stamp = stampOf(st);
     const path = summaryPath(indexPath);
     const current = openCurrent(path, stamp);
@@ -553,11 +556,23 @@ export async function openIndexView(indexPath: string): Promise<IndexView> {
       // one, never one with a valid trailer over pages that never reached the disk. Rare: only a
       // rebuild or an extension pays it.
       fsyncSync(built.fd);
-      renameSync(built.tmp, path);
+      renameOrDrop(built.tmp, path);
     } else unlinkSync(built.tmp);
     return builtView(fileSource(built.fd, fstatSync(built.fd).size), stamp);
   } finally {
     if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * The summary is a cache: when it cannot take its name (a directory there, which doctor names),
+ * this reader's view, read from the open file, is whole all the same; the next reader builds again.
+ */
+function renameOrDrop(tmp: string, path: string): void {
+  try {
+    renameSync(tmp, path);
+  } catch {
+    unlinkSync(tmp);
   }
 }
 
@@ -574,6 +589,9 @@ async function readBuffer(path: string): Promise<Buffer> {
   });
 }
 
+/** checkSummary's answer for a directory (or anything but a file) where the summary belongs. */
+export const NOT_A_FILE = "is not a file: move it away (the next command writes the summary again)";
+
 /**
  * For doctor: a summary that claims to match the journal but says something else (edited,
  * damaged) is a problem; a stale one, or one of another format version, is not (the next reader
@@ -587,7 +605,9 @@ export async function checkSummary(indexPath: string): Promise<string | undefine
     return undefined;
   }
   try {
-    const src = fileSource(fd, fstatSync(fd).size);
+    const st = fstatSync(fd);
+    if (!st.isFile()) return NOT_A_FILE;
+    const src = fileSource(fd, st.size);
     const stamp = stampOf(await statOrUndefined(indexPath));
     const tail = readFresh(src, Math.max(0, src.size - TRAILER), Math.min(src.size, TRAILER)).toString("latin1");
     // Another format version (its trailer last, or format 2's header first) is only stale.
