@@ -1,7 +1,7 @@
 // #21: the index summary is a cache of index.jsonl; the journal stays the source of truth.
 import assert from "node:assert/strict";
 import { closeSync } from "node:fs";
-import { appendFile, lstat, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { appendFile, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -163,4 +163,21 @@ test("new certificates appended to the journal extend the summary, byte for byte
   assert.equal(await extend(), undefined, "the covered lines changed: rebuilt");
   assert.equal((await read(index)).length, 8);
   assert.equal(await checkSummary(index), undefined);
+});
+
+test("a directory where the summary belongs: every read is the journal's, no descriptor is left open, doctor's check names it", async () => {
+  const index = join(dir, "dir-summary.jsonl");
+  const records = [record("0a", "CN=a"), record("0b", "CN=b")];
+  await writeFile(index, serializeIndex(records));
+  const want = await read(index);
+  await rm(summaryPath(index));
+  await mkdir(summaryPath(index));
+  const open = async () => (await readdir("/proc/self/fd")).length;
+  const before = await open();
+  for (let i = 0; i < 20; i++) assert.deepEqual(await read(index), want);
+  // Each read builds a summary it cannot name, and reads what it built (the extension's attempt
+  // on the directory included) without leaving a descriptor behind.
+  assert.equal(await open(), before);
+  assert.match((await checkSummary(index)) ?? "", /is not a file/);
+  assert.ok((await stat(summaryPath(index))).isDirectory());
 });

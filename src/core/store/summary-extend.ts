@@ -49,7 +49,9 @@ function openAny(path: string): { fd: number; old: OldSummary } | undefined {
   } catch {
     return undefined;
   }
-  const old = oldSummary(fileSource(fd, fstatSync(fd).size));
+  const st = fstatSync(fd);
+  // A directory there (doctor names it) opens, but its first read would throw past the close.
+  const old = st.isFile() ? oldSummary(fileSource(fd, st.size)) : undefined;
   if (old) return { fd, old };
   closeSync(fd);
   return undefined;
