@@ -34,18 +34,31 @@ function tokenOf(text: string): Pkcs11Uri {
 }
 
 const keyOf = (role: CaRole) => (role === "root" ? storeKeys.rootKey : storeKeys.intermediateKey);
-const certOf = (ca: CaCerts, role: CaRole) => (role === "root" ? ca.root : ca.intermediate);
+/**
+ * The CA of that id: the hierarchy `ca init` made. After a rollover ca.root and ca.intermediate
+ * are the issuing hierarchy's (root-2, intermediate-2 …), whose keys are in private/<id>.key;
+ * the key store holds only these two ids' keys.
+ */
+const entryOf = (ca: CaCerts, role: CaRole) => ca.all.find((c) => c.id === role);
+const certOf = (ca: CaCerts, role: CaRole) => entryOf(ca, role)?.cert;
 
-/** Which roles to move: each must have a certificate and a key that is still a file. */
+/** Which roles to move: each must have a certificate, be in service and have a key that is still a file. */
 function chooseRoles(ca: CaCerts, asked: CaRole[] | undefined): CaRole[] {
-  const all: CaRole[] = ca.intermediate ? ["root", "intermediate"] : ["root"];
+  const all = (["root", "intermediate"] as const).filter((r) => entryOf(ca, r) && !entryOf(ca, r)?.retiredAt);
   const roles = asked ?? all.filter((r) => ca.keyStore?.[r] === undefined);
   for (const r of roles) {
     if (!certOf(ca, r)) throw usageError("ERR_NO_INTERMEDIATE", `this CA has no ${r}`, "use --role root");
+    if (entryOf(ca, r)?.retiredAt)
+      throw conflictError("ERR_CA_RETIRED", `the ${r} CA was retired by a root rollover: it signs nothing any more`, "nothing to import");
     if (ca.keyStore?.[r] !== undefined)
       throw conflictError("ERR_KEY_IN_TOKEN", `the ${r} CA key is already in a token (${ca.keyStore[r]})`, "nothing to import");
   }
-  if (roles.length === 0) throw conflictError("ERR_KEY_IN_TOKEN", "every CA key is already in a token", "nothing to import");
+  if (roles.length === 0)
+    throw conflictError(
+      "ERR_KEY_IN_TOKEN",
+      all.length ? "every CA key is already in a token" : "the CAs whose keys a token can hold (root, intermediate) were retired by a root rollover",
+      "nothing to import",
+    );
   return roles;
 }
 
@@ -59,12 +72,14 @@ export async function importCaKeyToToken(pki: Pki, p: ImportToTokenParams): Prom
   await pki.config();
   const sessions = await p.tokens.sessions();
   const done: Array<{ role: CaRole; uri: Pkcs11Uri }> = [];
+  let issuing = "";
   try {
     await pki.transact(
       "ca.key.import-to-token",
       async (tx) => {
         const config = await tx.config();
         const ca = await loadCaCerts(tx, config);
+        issuing = ca.issuerRole;
         for (const role of chooseRoles(ca, p.roles)) {
           const cert = certOf(ca, role) as CaCerts["root"];
           const file = await loadCaKey(tx, keyOf(role), cert, pki.passphrase, `the ${role} CA key`);
@@ -87,7 +102,12 @@ export async function importCaKeyToToken(pki: Pki, p: ImportToTokenParams): Prom
     for (const d of done) await sessions.discard(d.uri, p.tokens.pin);
     throw err;
   }
-  return removeFiles(pki.storage, done, p.removeFileKey);
+  const result = await removeFiles(pki.storage, done, p.removeFileKey);
+  if (issuing !== "root" && issuing !== "intermediate")
+    result.warnings.push(
+      `the issuing CA ${issuing} (made by a rollover) keeps its key in ${pki.storage.where(storeKeys.caKey(issuing))}: a token holds the keys of the first root and intermediate only`,
+    );
+  return result;
 }
 
 /** After the commit: the token key is in use; a file that cannot be removed is a warning. */
