@@ -6,7 +6,7 @@
 // checked before this.
 import { isCaId } from "../ca/registry.js";
 import { KEY_TYPES } from "../key-types.js";
-import { isObject, isStoredTime } from "./records.js";
+import { isObject, isStoredSerial, isStoredTime } from "./records.js";
 
 type Ok = (v: unknown) => boolean;
 /** required, check, what the value should be (for the message). */
@@ -26,7 +26,6 @@ const listOf =
   (ok: Ok): Ok =>
   (v) =>
     Array.isArray(v) && v.every(ok);
-const hexSerial: Ok = (v) => typeof v === "string" && /^[0-9a-f]{1,40}$/.test(v);
 // Printable ASCII (it is written into certificates as an IA5String). Stores made before `ca
 // policy set` normalised URLs hold them as typed, with a query or upper case; gateway config
 // refuses to render one that is not plain, with the command that replaces it.
@@ -70,7 +69,7 @@ const DELIVERY: Spec = {
   signingKeyFingerprint: need((v) => typeof v === "string" && /^([0-9A-F]{40}|[0-9A-F]{64})$/.test(v), "an OpenPGP fingerprint"),
   userId: need(text, "a user id"),
 };
-const CANARY: Spec = { serial: need(hexSerial, "a hex serial"), revokedAt: need(isStoredTime, TIME) };
+const CANARY: Spec = { serial: need(isStoredSerial, "a hex serial"), revokedAt: need(isStoredTime, TIME) };
 const REGISTRY: Spec = {
   list: need((v) => Array.isArray(v) && v.length > 0, "a list of CAs"),
   issuing: need(caId, "a CA id"),
@@ -89,7 +88,7 @@ const CA_RECORD: Spec = {
 const CROSS: Spec = {
   subject: need(caId, "a CA id"),
   issuer: need(caId, "a CA id"),
-  serial: need(hexSerial, "a hex serial"),
+  serial: need(isStoredSerial, "a hex serial"),
   file: need((v) => typeof v === "string" && /^cross-[a-z0-9-]+\.pem$/.test(v), "a cross certificate's file name"),
 };
 const ROLLOVER: Spec = { from: need(caId, "a CA id"), to: need(caId, "a CA id"), startedAt: need(isStoredTime, TIME) };
@@ -106,6 +105,9 @@ function fieldProblem(v: unknown, where: string, spec: Spec): string | undefined
   }
   return undefined;
 }
+
+/** fieldProblem of an optional object, when it is there. */
+const ifThere = (v: unknown, where: string, spec: Spec): string | undefined => (v === undefined ? undefined : fieldProblem(v, where, spec));
 
 const each = (list: unknown[] | undefined, where: string, spec: Spec): string | undefined => {
   for (const [i, item] of (list ?? []).entries()) {
@@ -124,13 +126,13 @@ export function configProblem(c: unknown): string | undefined {
   const policy = v.policy as { defaultDays: number; maxDays: number };
   return (
     fieldProblem(ca, "ca", CA) ??
-    (ca.keyStore === undefined ? undefined : fieldProblem(ca.keyStore, "ca.keyStore", KEY_STORE)) ??
+    ifThere(ca.keyStore, "ca.keyStore", KEY_STORE) ??
     fieldProblem(policy, "policy", POLICY) ??
     (policy.defaultDays > policy.maxDays ? "policy.defaultDays exceeds policy.maxDays" : undefined) ??
     fieldProblem(v.crl, "crl", CRL) ??
-    (v.delivery === undefined ? undefined : fieldProblem(v.delivery, "delivery", DELIVERY)) ??
-    (v.canary === undefined ? undefined : fieldProblem(v.canary, "canary", CANARY)) ??
-    (v.ocspCanary === undefined ? undefined : fieldProblem(v.ocspCanary, "ocspCanary", CANARY)) ??
+    ifThere(v.delivery, "delivery", DELIVERY) ??
+    ifThere(v.canary, "canary", CANARY) ??
+    ifThere(v.ocspCanary, "ocspCanary", CANARY) ??
     (v.cas === undefined ? undefined : registryProblem(v.cas))
   );
 }
@@ -141,7 +143,7 @@ function registryProblem(r: Record<string, unknown>): string | undefined {
     fieldProblem(r, "cas", REGISTRY) ??
     each(r.list as unknown[], "cas.list", CA_RECORD) ??
     each(r.crosses as unknown[] | undefined, "cas.crosses", CROSS) ??
-    (r.rootRollover === undefined ? undefined : fieldProblem(r.rootRollover, "cas.rootRollover", ROLLOVER)) ??
+    ifThere(r.rootRollover, "cas.rootRollover", ROLLOVER) ??
     each(r.history as unknown[] | undefined, "cas.history", STEP);
   if (shape) return shape;
   const list = r.list as Array<{ id: string; kind: string; parent?: string }>;

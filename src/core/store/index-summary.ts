@@ -510,8 +510,12 @@ function buildFile(path: string, journal: Buffer, name: string, stamp: string, s
   }
 }
 
-/** The summary file when it is there, not a link (#13), and derived from journal version `stamp`. */
-function openCurrent(path: string, stamp: string): IndexView | undefined {
+/**
+ * The summary file at `path` to read (its source closes it), when a file is there and not a link
+ * (#13). Anything else is no summary: a directory opens (open(2) allows it) but its first read
+ * would throw before the close; doctor names it.
+ */
+export function openSummaryFile(path: string): Source | undefined {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -519,9 +523,16 @@ function openCurrent(path: string, stamp: string): IndexView | undefined {
     return undefined;
   }
   const st = fstatSync(fd);
-  // Anything but a file there (a directory) is no summary: doctor names it.
-  const view = st.isFile() ? viewOf(fileSource(fd, st.size), stamp) : undefined;
-  if (!view) closeSync(fd);
+  if (st.isFile()) return fileSource(fd, st.size);
+  closeSync(fd);
+  return undefined;
+}
+
+/** The summary file when it is there and derived from journal version `stamp`. */
+function openCurrent(path: string, stamp: string): IndexView | undefined {
+  const src = openSummaryFile(path);
+  const view = src && viewOf(src, stamp);
+  if (!view) src?.close();
   return view;
 }
 

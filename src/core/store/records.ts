@@ -58,6 +58,8 @@ function twoDigits(v: string, i: number): number {
   return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : Number.NaN;
 }
 const hex = (v: unknown) => typeof v === "string" && /^[0-9a-f]{1,40}$/.test(v);
+/** The check of every serial a store record holds. */
+export const isStoredSerial = hex;
 
 /** The RFC 5280 reasons mtls revokes with (certificateHold is refused: revocation is final). */
 export const REVOCATION_REASONS = [

@@ -8,12 +8,12 @@
 // rebuild. The result is byte for byte the summary a rebuild would write (doctor compares
 // exactly that).
 import { createHash, type Hash } from "node:crypto";
-import { closeSync, constants, fstatSync, openSync, type Stats } from "node:fs";
+import type { Stats } from "node:fs";
 import {
-  fileSource,
   type IndexRow,
   type IndexView,
   type JournalFacts,
+  openSummaryFile,
   readFresh,
   readTrailer,
   rowsOfLines,
@@ -41,20 +41,12 @@ export function oldSummary(src: Source): OldSummary | undefined {
   return trailer && view ? { src, trailer, view } : undefined;
 }
 
-/** The summary at `path`, opened (close its descriptor), when it is this format's. */
-function openAny(path: string): { fd: number; old: OldSummary } | undefined {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch {
-    return undefined;
-  }
-  const st = fstatSync(fd);
-  // A directory there (doctor names it) opens, but its first read would throw past the close.
-  const old = st.isFile() ? oldSummary(fileSource(fd, st.size)) : undefined;
-  if (old) return { fd, old };
-  closeSync(fd);
-  return undefined;
+/** The summary at `path`, opened (close its source), when it is this format's. */
+function openAny(path: string): OldSummary | undefined {
+  const src = openSummaryFile(path);
+  const old = src && oldSummary(src);
+  if (!old) src?.close();
+  return old;
 }
 
 /** The parts of the summary in `view` (its element texts stay in its file). */
@@ -182,9 +174,8 @@ export function writeExtension(old: OldSummary, x: Extension, journal: Buffer, s
  * that summary cannot simply be extended and must be rebuilt.
  */
 export function extendSummary(path: string, tmp: string, journal: Buffer, name: string, st: Stats, stamp: string): number | undefined {
-  const opened = openAny(path);
-  if (!opened) return undefined;
-  const { fd, old } = opened;
+  const old = openAny(path);
+  if (!old) return undefined;
   try {
     // Another file's summary (the journal replaced, not appended to) is no base.
     if (old.trailer.stamp.split(" ")[1] !== String(st.ino)) return undefined;
@@ -192,6 +183,6 @@ export function extendSummary(path: string, tmp: string, journal: Buffer, name: 
     // The old summary is read through its open descriptor, never by name again (#13).
     return x && writeNewFile(tmp, (put) => writeExtension(old, x, journal, stamp, put));
   } finally {
-    closeSync(fd);
+    old.src.close();
   }
 }
