@@ -76,8 +76,10 @@ test("every field renamed is named as a setting mtls does not write, and every r
       target[`${key}x`] = target[key];
       delete target[key];
       const problem = configProblem(renamed) ?? "";
-      // A required field renamed may be reported as missing first: either names it.
-      assert.match(problem, new RegExp(`(${escaped(name)} is missing|${escaped(`${name}x`)} is not a setting mtls writes)`), name);
+      // A required field renamed may be reported as missing first: either names it. The key
+      // store's fields are CA ids.
+      const unknown = path === "ca.keyStore" ? "is not a CA of this store" : "is not a setting mtls writes";
+      assert.match(problem, new RegExp(`(${escaped(name)} is missing|${escaped(`${name}x`)} ${unknown})`), name);
       const removed = structuredClone(full);
       delete objectAt(removed, path)[key];
       const gone = configProblem(removed);
@@ -146,6 +148,21 @@ test("the CA registry's own rules: ids unique, kinds matching ids, parents earli
   assert.match(withCas({ trusted: ["root-2"] }) ?? "", /cas\.rootRollover\.from is not a trusted root/);
   assert.match(withCas({ trusted: ["root"] }) ?? "", /cas\.rootRollover\.to is not a trusted root/);
   assert.match(withCas({ history: [{ step: "root start", at: T, ca: "root-4" }] }) ?? "", /cas\.history names a CA that is not in cas\.list/);
+});
+
+test("the key store names CAs of the store: any CA of the registry, else the hierarchy ca init made", () => {
+  const keyStore = (ks: Record<string, unknown>, over: Record<string, unknown> = full) =>
+    configProblem({ ...over, ca: { ...(over.ca as object), keyStore: ks } });
+  const uri = "pkcs11:token=acme";
+  assert.equal(keyStore({ "root-2": uri, "intermediate-2": uri }), undefined);
+  assert.match(keyStore({ "intermediate-3": uri }) ?? "", /^ca\.keyStore\.intermediate-3 is not a CA of this store$/);
+  assert.match(keyStore({ "intermediate-2": "file:/x" }) ?? "", /^ca\.keyStore\.intermediate-2 is not a pkcs11: URI$/);
+  // Without a registry: the root, and the intermediate when there is one.
+  assert.equal(keyStore({ root: uri, intermediate: uri }, minimal), undefined);
+  assert.match(keyStore({ "intermediate-2": uri }, minimal) ?? "", /intermediate-2 is not a CA of this store/);
+  const single = { ...minimal, ca: { ...minimal.ca, intermediate: false } };
+  assert.match(keyStore({ intermediate: uri }, single) ?? "", /ca\.keyStore\.intermediate is not a CA of this store/);
+  assert.match(keyStore({ constructor: uri }) ?? "", /ca\.keyStore\.constructor is not a CA/);
 });
 
 test("not an object, or a field JSON.parse makes from __proto__, is damage", () => {

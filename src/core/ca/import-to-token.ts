@@ -3,62 +3,56 @@
 // passphrase had the CA; the file is removed only when asked (--remove-file-key).
 import { conflictError, usageError } from "../errors.js";
 import type { TokenAccess } from "../keystore/access.js";
-import { type CaRole, openTokenCaKey } from "../keystore/key-store.js";
-import { formatPkcs11Uri, type Pkcs11Uri, parsePkcs11Uri } from "../keystore/pkcs11-uri.js";
+import { openTokenCaKey } from "../keystore/key-store.js";
+import { formatPkcs11Uri, type Pkcs11Uri } from "../keystore/pkcs11-uri.js";
 import type { Pki } from "../session.js";
 import { serializeConfig } from "../store/config.js";
 import { removeKeyFile } from "../store/key-files.js";
 import { storeKeys } from "../store/keys.js";
 import type { Storage } from "../store/storage.js";
-import { type CaCerts, loadCaCerts, loadCaKey } from "./material.js";
+import { parseTokenFlag } from "./init-keys.js";
+import { type CaCerts, loadCaCerts, loadCaKey, tokenUriOf } from "./material.js";
+import { type CaId, isCaId } from "./registry.js";
 
 export interface ImportToTokenParams {
   /** The token (RFC 7512 URI without object/id). */
   keyStore: string;
-  /** Which CA keys; default every CA key still in a file. */
-  roles?: CaRole[];
+  /** Which CA keys, by CA id; default every key of a CA in service that is still a file. */
+  roles?: CaId[];
   removeFileKey: boolean;
   tokens: TokenAccess;
 }
 
 export interface ImportToTokenResult {
-  imported: Array<{ role: CaRole; keyUri: string; fileRemoved: boolean; keyPath: string }>;
+  imported: Array<{ role: CaId; keyUri: string; fileRemoved: boolean; keyPath: string }>;
   warnings: string[];
 }
 
-function tokenOf(text: string): Pkcs11Uri {
-  const uri = parsePkcs11Uri(text, "--key-store");
-  if (uri.object !== undefined || uri.id !== undefined)
-    throw usageError("ERR_PKCS11_URI", "--key-store names a token, not a key: leave out object= and id= (mtls names the keys it imports)");
-  return uri;
-}
+const entryOf = (ca: CaCerts, id: CaId) => ca.all.find((c) => c.id === id);
 
-const keyOf = (role: CaRole) => (role === "root" ? storeKeys.rootKey : storeKeys.intermediateKey);
-/**
- * The CA of that id: the hierarchy `ca init` made. After a rollover ca.root and ca.intermediate
- * are the issuing hierarchy's (root-2, intermediate-2 …), whose keys are in private/<id>.key;
- * the key store holds only these two ids' keys.
- */
-const entryOf = (ca: CaCerts, role: CaRole) => ca.all.find((c) => c.id === role);
-const certOf = (ca: CaCerts, role: CaRole) => entryOf(ca, role)?.cert;
-
-/** Which roles to move: each must have a certificate, be in service and have a key that is still a file. */
-function chooseRoles(ca: CaCerts, asked: CaRole[] | undefined): CaRole[] {
-  const all = (["root", "intermediate"] as const).filter((r) => entryOf(ca, r) && !entryOf(ca, r)?.retiredAt);
-  const roles = asked ?? all.filter((r) => ca.keyStore?.[r] === undefined);
+/** Which CAs' keys to move: each must be a CA of the store, in service, with a key that is still a file. */
+function chooseRoles(ca: CaCerts, asked: CaId[] | undefined): CaId[] {
+  const inService = ca.all.filter((c) => !c.retiredAt).map((c) => c.id);
+  const roles = asked ?? inService.filter((id) => tokenUriOf(ca.keyStore, id) === undefined);
   for (const r of roles) {
-    if (!certOf(ca, r)) throw usageError("ERR_NO_INTERMEDIATE", `this CA has no ${r}`, "use --role root");
-    if (entryOf(ca, r)?.retiredAt)
-      throw conflictError("ERR_CA_RETIRED", `the ${r} CA was retired by a root rollover: it signs nothing any more`, "nothing to import");
-    if (ca.keyStore?.[r] !== undefined)
-      throw conflictError("ERR_KEY_IN_TOKEN", `the ${r} CA key is already in a token (${ca.keyStore[r]})`, "nothing to import");
+    if (!isCaId(r))
+      throw usageError(
+        "ERR_USAGE",
+        `--role ${JSON.stringify(r)} is not a CA id`,
+        "use root, intermediate, a CA id `mtls ca show` lists (e.g. intermediate-2), or all",
+      );
+    const entry = entryOf(ca, r);
+    if (!entry)
+      throw usageError(
+        r === "intermediate" ? "ERR_NO_INTERMEDIATE" : "ERR_CA_UNKNOWN",
+        `this PKI has no CA "${r}"`,
+        `use --role with one of ${inService.join(", ")} (\`mtls ca show\` lists them)`,
+      );
+    if (entry.retiredAt) throw conflictError("ERR_CA_RETIRED", `the ${r} CA was retired by a root rollover: it signs nothing any more`, "nothing to import");
+    const uri = tokenUriOf(ca.keyStore, r);
+    if (uri !== undefined) throw conflictError("ERR_KEY_IN_TOKEN", `the ${r} CA key is already in a token (${uri})`, "nothing to import");
   }
-  if (roles.length === 0)
-    throw conflictError(
-      "ERR_KEY_IN_TOKEN",
-      all.length ? "every CA key is already in a token" : "the CAs whose keys a token can hold (root, intermediate) were retired by a root rollover",
-      "nothing to import",
-    );
+  if (roles.length === 0) throw conflictError("ERR_KEY_IN_TOKEN", "every CA key in service is already in a token", "nothing to import");
   return roles;
 }
 
@@ -68,21 +62,19 @@ function chooseRoles(ca: CaCerts, asked: CaRole[] | undefined): CaRole[] {
  * transaction fails, what was put in the token is removed again; the store is unchanged.
  */
 export async function importCaKeyToToken(pki: Pki, p: ImportToTokenParams): Promise<ImportToTokenResult> {
-  const token = tokenOf(p.keyStore);
+  const token = parseTokenFlag(p.keyStore, "--key-store");
   await pki.config();
   const sessions = await p.tokens.sessions();
-  const done: Array<{ role: CaRole; uri: Pkcs11Uri }> = [];
-  let issuing = "";
+  const done: Array<{ role: CaId; uri: Pkcs11Uri }> = [];
   try {
     await pki.transact(
       "ca.key.import-to-token",
       async (tx) => {
         const config = await tx.config();
         const ca = await loadCaCerts(tx, config);
-        issuing = ca.issuerRole;
         for (const role of chooseRoles(ca, p.roles)) {
-          const cert = certOf(ca, role) as CaCerts["root"];
-          const file = await loadCaKey(tx, keyOf(role), cert, pki.passphrase, `the ${role} CA key`);
+          const cert = (entryOf(ca, role) as CaCerts["all"][number]).cert;
+          const file = await loadCaKey(tx, storeKeys.caKey(role), cert, pki.passphrase, `the ${role} CA key`);
           if (!file.keyType.startsWith("ec-"))
             throw usageError("ERR_PKCS11_KEY_TYPE", `the ${role} CA key is ${file.keyType}: mtls keeps only EC P-256/P-384 keys in tokens`);
           const jwk = file.keyObject?.export({ format: "jwk" }) as { d: string; x: string; y: string };
@@ -102,23 +94,18 @@ export async function importCaKeyToToken(pki: Pki, p: ImportToTokenParams): Prom
     for (const d of done) await sessions.discard(d.uri, p.tokens.pin);
     throw err;
   }
-  const result = await removeFiles(pki.storage, done, p.removeFileKey);
-  if (issuing !== "root" && issuing !== "intermediate")
-    result.warnings.push(
-      `the issuing CA ${issuing} (made by a rollover) keeps its key in ${pki.storage.where(storeKeys.caKey(issuing))}: a token holds the keys of the first root and intermediate only`,
-    );
-  return result;
+  return removeFiles(pki.storage, done, p.removeFileKey);
 }
 
 /** After the commit: the token key is in use; a file that cannot be removed is a warning. */
-async function removeFiles(storage: Storage, done: Array<{ role: CaRole; uri: Pkcs11Uri }>, remove: boolean): Promise<ImportToTokenResult> {
+async function removeFiles(storage: Storage, done: Array<{ role: CaId; uri: Pkcs11Uri }>, remove: boolean): Promise<ImportToTokenResult> {
   const warnings: string[] = [];
   const imported: ImportToTokenResult["imported"] = [];
   for (const d of done) {
-    const keyPath = storage.where(keyOf(d.role));
+    const keyPath = storage.where(storeKeys.caKey(d.role));
     let fileRemoved = false;
     if (remove) {
-      const failed = await removeKeyFile(storage, keyOf(d.role));
+      const failed = await removeKeyFile(storage, storeKeys.caKey(d.role));
       if (failed) warnings.push(`${failed}: remove it by hand`);
       fileRemoved = !failed;
     }

@@ -2,13 +2,14 @@
 // token where they stay (only their URI and public key reach the PKI).
 import { usageError } from "../errors.js";
 import { encryptPkcs8, exportPkcs8, exportSpki, generateKeyPair, type KeyType } from "../keys.js";
-import { type CaRole, type KeyLocation, type TokenAccess, tokenLocation, tokenSigner } from "../keystore/key-store.js";
+import { type KeyLocation, type TokenAccess, tokenLocation, tokenSigner } from "../keystore/key-store.js";
 import { formatPkcs11Uri, type Pkcs11Uri, parsePkcs11Uri } from "../keystore/pkcs11-uri.js";
 import { encodePem } from "../pem.js";
 import { cryptoKeySigner, type Signer } from "../x509/signer.js";
+import type { CaId } from "./registry.js";
 
 export interface NewCaKey {
-  role: CaRole;
+  role: CaId;
   spki: Buffer;
   signer: Signer;
   location: KeyLocation;
@@ -24,34 +25,37 @@ export interface KeyPlan {
   intermediate?: Pkcs11Uri;
 }
 
+/** A token named on the command line (--key-store): mtls names the keys it puts there, so the URI names no key. */
+export function parseTokenFlag(text: string, flag: string): Pkcs11Uri {
+  const uri = parsePkcs11Uri(text, flag);
+  if (uri.object !== undefined || uri.id !== undefined)
+    throw usageError(
+      "ERR_PKCS11_URI",
+      `${flag} names a token, not a key: leave out object= and id= (mtls names the keys it puts there)`,
+      "e.g. --key-store 'pkcs11:token=mtls-ca?module-path=/usr/lib/softhsm/libsofthsm2.so'",
+    );
+  return uri;
+}
+
+/** Tokens hold only the EC keys mtls can sign with there. */
+export function checkTokenKeyType(keyType: KeyType, flags: string): void {
+  if (keyType !== "ec-p256" && keyType !== "ec-p384")
+    throw usageError("ERR_PKCS11_KEY_TYPE", `a ${keyType} CA key cannot be generated in a token by mtls`, `use --key-type ec-p256 or ec-p384 with ${flags}`);
+}
+
 /**
  * Which key goes where: --key-store holds both CA keys (the issuing one at least), and
  * --root-key-store puts the root elsewhere (an offline token). Checked before anything is made.
  */
 export function planKeys(p: { keyStore?: string; rootKeyStore?: string; keyType: KeyType; intermediate: boolean }): KeyPlan {
-  const parse = (text: string, flag: string) => {
-    const uri = parsePkcs11Uri(text, flag);
-    if (uri.object !== undefined || uri.id !== undefined)
-      throw usageError(
-        "ERR_PKCS11_URI",
-        `${flag} names a token, not a key: leave out object= and id= (mtls names the keys it generates)`,
-        "e.g. --key-store 'pkcs11:token=mtls-ca?module-path=/usr/lib/softhsm/libsofthsm2.so'",
-      );
-    return uri;
-  };
-  const store = p.keyStore !== undefined ? parse(p.keyStore, "--key-store") : undefined;
-  const rootStore = p.rootKeyStore !== undefined ? parse(p.rootKeyStore, "--root-key-store") : store;
-  if ((store || rootStore) && p.keyType !== "ec-p256" && p.keyType !== "ec-p384")
-    throw usageError(
-      "ERR_PKCS11_KEY_TYPE",
-      `a ${p.keyType} CA key cannot be generated in a token by mtls`,
-      "use --key-type ec-p256 or ec-p384 with --key-store / --root-key-store",
-    );
+  const store = p.keyStore !== undefined ? parseTokenFlag(p.keyStore, "--key-store") : undefined;
+  const rootStore = p.rootKeyStore !== undefined ? parseTokenFlag(p.rootKeyStore, "--root-key-store") : store;
+  if (store || rootStore) checkTokenKeyType(p.keyType, "--key-store / --root-key-store");
   return { ...(rootStore ? { root: rootStore } : {}), ...(store && p.intermediate ? { intermediate: store } : {}) };
 }
 
 export interface MakeKeyParams {
-  role: CaRole;
+  role: CaId;
   keyType: KeyType;
   token?: Pkcs11Uri;
   tokens?: TokenAccess;

@@ -42,8 +42,8 @@ export interface CaCerts {
   /** Every CA of the store, oldest first (after a rollover: old ones, retired ones too). */
   all: CaEntry[];
   registry: CaRegistry;
-  /** CA keys in a PKCS#11 token (config.json ca.keyStore), by CA id (the first two CAs only). */
-  keyStore?: { root?: string; intermediate?: string };
+  /** CA keys in a PKCS#11 token (config.json ca.keyStore), by CA id. */
+  keyStore?: Record<CaId, string>;
 }
 
 /** A CA of the store by id; an id the store does not know is a damaged record. */
@@ -182,11 +182,11 @@ async function loadTokenCaKey(uriText: string, role: CaId, cert: CertInfo, passp
   return { signer, keyType, location: tokenLocation(uri) };
 }
 
-/** The token URI config.json gives a CA's key: only the first two CAs can have one (a rollover adds files). */
-export const tokenUriOf = (keyStore: { root?: string; intermediate?: string } | undefined, role: CaId): string | undefined =>
-  role === "root" || role === "intermediate" ? keyStore?.[role] : undefined;
+/** The token URI config.json gives a CA's key, or undefined for a key in private/<id>.key. */
+export const tokenUriOf = (keyStore: Record<CaId, string> | undefined, id: CaId): string | undefined =>
+  keyStore && Object.hasOwn(keyStore, id) ? keyStore[id] : undefined;
 
-/** A CA's key, from its file or its token as config.json says (CAs a rollover adds are files). */
+/** A CA's key, from its file or its token as config.json says. */
 export function loadRoleKey(store: StoreReader, ca: CaCerts, role: CaId, cert: CertInfo, passphrase: PassphraseSource | undefined): Promise<CaKey> {
   const what = `the ${role} CA key`;
   const uri = tokenUriOf(ca.keyStore, role);

@@ -6,9 +6,10 @@ import type { Pki } from "../session.js";
 import { readIndexOf } from "../store/blobs.js";
 import type { StoreConfig } from "../store/config.js";
 import { storeKeys } from "../store/keys.js";
-import { type CaKey, certOf } from "./material.js";
-import { commitStep, describeCa, mintCa, mintCross, nextCaCerts, openForRollover, type RolloverResult } from "./rollover.js";
-import { planIntermediateRollover, planRootFinish, planRootStart } from "./rollover-plan.js";
+import { parseTokenFlag } from "./init-keys.js";
+import { type CaKey, type CaKeys, certOf } from "./material.js";
+import { commitStep, describeCa, discardMinted, mintCa, mintCross, newKeyToken, nextCaCerts, openForRollover, type RolloverResult } from "./rollover.js";
+import { type CrossSpec, planIntermediateRollover, planRootFinish, planRootStart } from "./rollover-plan.js";
 
 /** The distribution point names one CA's CRL: after a rollover it names the wrong one for some certificates. */
 function crlUrlWarning(config: StoreConfig): string[] {
@@ -19,13 +20,60 @@ function crlUrlWarning(config: StoreConfig): string[] {
     : [];
 }
 
+/** The key file of a new CA, or nothing for a key that a token holds. */
+async function keyFile(id: string, minted: { privateKey?: CryptoKey }, protect: (key: CryptoKey) => Promise<string>) {
+  return minted.privateKey ? [{ key: storeKeys.caKey(id), data: await protect(minted.privateKey), secret: true }] : [];
+}
+
+/** config.json with the token URIs of new CA keys (a file key has none). */
+function withTokenKeys(config: StoreConfig, minted: Array<[string, { uri?: string }]>): StoreConfig {
+  const uris = minted.filter(([, m]) => m.uri !== undefined);
+  if (uris.length === 0) return config;
+  return { ...config, ca: { ...config.ca, keyStore: { ...config.ca.keyStore, ...Object.fromEntries(uris.map(([id, m]) => [id, m.uri as string])) } } };
+}
+
+/** Where a new key is, for the audit record: a token key's URI. */
+const keyUriDetails = (name: string, minted: { uri?: string }) => (minted.uri ? { [name]: minted.uri } : {});
+
+/** Where new CA keys go (#20): `keyStore` is --key-store, `rootKeyStore` --root-key-store (root start only). */
+export interface NewKeyOptions {
+  keyStore?: string;
+  rootKeyStore?: string;
+}
+
+/** Bad token flags are refused before the CA keys are unlocked. */
+function checkKeyFlags(p: NewKeyOptions): void {
+  if (p.keyStore !== undefined) parseTokenFlag(p.keyStore, "--key-store");
+  if (p.rootKeyStore !== undefined) parseTokenFlag(p.rootKeyStore, "--root-key-store");
+}
+
 /** `ca rollover intermediate`: a new issuing intermediate under the same root; gateways change nothing. */
-export async function rolloverIntermediate(pki: Pki, p: { days: number }): Promise<RolloverResult> {
+export async function rolloverIntermediate(pki: Pki, p: { days: number } & NewKeyOptions): Promise<RolloverResult> {
+  checkKeyFlags(p);
   const s = await openForRollover(pki);
   const plan = planIntermediateRollover(s.config, s.ca, s.now, p.days, s.taken);
   const parent = plan.newCa.parent as string;
-  const minted = await mintCa(plan.newCa, s.config.ca.keyType, { cert: certOf(s.ca, parent), key: s.keys[parent] as CaKey });
-  const next: StoreConfig = { ...s.config, cas: plan.registry };
+  const access = pki.passphrase?.tokens;
+  const token = newKeyToken(s.config, plan.previous, p.keyStore, "--key-store", access);
+  const minted = await mintCa(plan.newCa, s.config.ca.keyType, { cert: certOf(s.ca, parent), key: s.keys[parent] as CaKey }, token);
+  const state = { committed: false };
+  try {
+    return await commitIntermediate(pki, s, plan, minted, state);
+  } catch (err) {
+    // A token key the store never recorded is removed; one it recorded is its new CA's key.
+    if (!state.committed) await discardMinted([minted], access);
+    throw err;
+  }
+}
+
+async function commitIntermediate(
+  pki: Pki,
+  s: Awaited<ReturnType<typeof openForRollover>>,
+  plan: ReturnType<typeof planIntermediateRollover>,
+  minted: Awaited<ReturnType<typeof mintCa>>,
+  state: { committed: boolean },
+): Promise<RolloverResult> {
+  const next: StoreConfig = withTokenKeys({ ...s.config, cas: plan.registry }, [[plan.newCa.id, minted]]);
   const ca = nextCaCerts(next, s.ca, [{ id: plan.newCa.id, cert: minted.cert }]);
   const keys = { ...s.keys, [plan.newCa.id]: minted.key };
   const done = await commitStep(pki, {
@@ -34,13 +82,18 @@ export async function rolloverIntermediate(pki: Pki, p: { days: number }): Promi
     ca,
     keys,
     protect: s.protect,
-    creates: [
-      { key: storeKeys.caKey(plan.newCa.id), data: await s.protect(minted.keys.privateKey), secret: true },
-      { key: storeKeys.caCert(plan.newCa.id), data: minted.cert.pem },
-    ],
+    creates: [...(await keyFile(plan.newCa.id, minted, s.protect)), { key: storeKeys.caCert(plan.newCa.id), data: minted.cert.pem }],
     canary: true,
-    audit: { action: "ca.rollover", outcome: "ok", serial: minted.cert.serial, details: { step: "intermediate", ca: plan.newCa.id, previous: plan.previous } },
+    audit: {
+      action: "ca.rollover",
+      outcome: "ok",
+      serial: minted.cert.serial,
+      details: { step: "intermediate", ca: plan.newCa.id, previous: plan.previous, ...keyUriDetails("keyUri", minted) },
+    },
     purpose: "ca rollover intermediate",
+    onCommitted: () => {
+      state.committed = true;
+    },
   });
   return {
     step: "intermediate",
@@ -55,23 +108,54 @@ export async function rolloverIntermediate(pki: Pki, p: { days: number }): Promi
 }
 
 /** `ca rollover root start`: new root and intermediate, cross certificates, the dual trust bundle. */
-export async function startRootRollover(pki: Pki, p: { rootDays: number; intermediateDays: number }): Promise<RolloverResult> {
+export async function startRootRollover(pki: Pki, p: { rootDays: number; intermediateDays: number } & NewKeyOptions): Promise<RolloverResult> {
+  checkKeyFlags(p);
   const s = await openForRollover(pki);
   const plan = planRootStart(s.config, s.ca, s.now, p.rootDays, p.intermediateDays, s.taken);
   const keyType = s.config.ca.keyType;
-  const root = await mintCa(plan.newRoot, keyType);
-  const int = await mintCa(plan.newIntermediate, keyType, { cert: root.cert, key: root.key });
+  const access = pki.passphrase?.tokens;
+  // As at `ca init`: --key-store holds both new keys unless --root-key-store names the root's.
+  const rootToken = newKeyToken(s.config, plan.previousRoot, p.rootKeyStore ?? p.keyStore, p.rootKeyStore ? "--root-key-store" : "--key-store", access);
+  const intToken = newKeyToken(s.config, s.ca.issuerRole, p.keyStore, "--key-store", access);
+  const root = await mintCa(plan.newRoot, keyType, undefined, rootToken);
+  const int = await mintCa(plan.newIntermediate, keyType, { cert: root.cert, key: root.key }, intToken).catch(async (err) => {
+    await discardMinted([root], access);
+    throw err;
+  });
+  const state = { committed: false };
+  try {
+    return await commitRootStart(pki, s, plan, root, int, state);
+  } catch (err) {
+    if (!state.committed) await discardMinted([root, int], access);
+    throw err;
+  }
+}
+
+/** The cross certificates a root rollover plans, each signed by its issuer's key. */
+async function mintCrosses(specs: CrossSpec[], cas: Array<{ id: string; cert: CertInfo }>, keys: CaKeys) {
+  const certs = new Map(cas.map((c) => [c.id, c.cert] as const));
+  const crosses: Array<{ spec: CrossSpec; cert: CertInfo }> = [];
+  for (const x of specs) {
+    const cert = await mintCross(x, certs.get(x.subject) as CertInfo, { cert: certs.get(x.issuer) as CertInfo, key: keys[x.issuer] as CaKey });
+    crosses.push({ spec: x, cert });
+  }
+  return crosses;
+}
+
+async function commitRootStart(
+  pki: Pki,
+  s: Awaited<ReturnType<typeof openForRollover>>,
+  plan: ReturnType<typeof planRootStart>,
+  root: Awaited<ReturnType<typeof mintCa>>,
+  int: Awaited<ReturnType<typeof mintCa>>,
+  state: { committed: boolean },
+): Promise<RolloverResult> {
   const added = [
     { id: plan.newRoot.id, cert: root.cert },
     { id: plan.newIntermediate.id, cert: int.cert },
   ];
-  const certs = new Map([...s.ca.all.map((c) => [c.id, c.cert] as const), ...added.map((a) => [a.id, a.cert] as const)]);
   const keys = { ...s.keys, [plan.newRoot.id]: root.key, [plan.newIntermediate.id]: int.key };
-  const crosses: Array<{ spec: (typeof plan.crosses)[number]; cert: CertInfo }> = [];
-  for (const x of plan.crosses) {
-    const cert = await mintCross(x, certs.get(x.subject) as CertInfo, { cert: certs.get(x.issuer) as CertInfo, key: keys[x.issuer] as CaKey });
-    crosses.push({ spec: x, cert });
-  }
+  const crosses = await mintCrosses(plan.crosses, [...s.ca.all, ...added], keys);
   const registry = {
     ...plan.registry,
     crosses: [
@@ -79,7 +163,10 @@ export async function startRootRollover(pki: Pki, p: { rootDays: number; interme
       ...crosses.map((c) => ({ subject: c.spec.subject, issuer: c.spec.issuer, serial: c.cert.serial, file: c.spec.file })),
     ],
   };
-  const next: StoreConfig = { ...s.config, cas: registry };
+  const next: StoreConfig = withTokenKeys({ ...s.config, cas: registry }, [
+    [plan.newRoot.id, root],
+    [plan.newIntermediate.id, int],
+  ]);
   const ca = nextCaCerts(next, s.ca, added);
   const where = (key: string) => s.store.where(key);
   const crossBundle = crosses.map((c) => c.cert.pem).join("");
@@ -90,8 +177,8 @@ export async function startRootRollover(pki: Pki, p: { rootDays: number; interme
     keys,
     protect: s.protect,
     creates: [
-      { key: storeKeys.caKey(plan.newRoot.id), data: await s.protect(root.keys.privateKey), secret: true },
-      { key: storeKeys.caKey(plan.newIntermediate.id), data: await s.protect(int.keys.privateKey), secret: true },
+      ...(await keyFile(plan.newRoot.id, root, s.protect)),
+      ...(await keyFile(plan.newIntermediate.id, int, s.protect)),
       { key: storeKeys.caCert(plan.newRoot.id), data: root.cert.pem },
       { key: storeKeys.caCert(plan.newIntermediate.id), data: int.cert.pem },
       ...crosses.map((c) => ({ key: storeKeys.crossFile(c.spec.file), data: c.cert.pem })),
@@ -102,9 +189,20 @@ export async function startRootRollover(pki: Pki, p: { rootDays: number; interme
       action: "ca.rollover",
       outcome: "ok",
       serial: root.cert.serial,
-      details: { step: "root start", root: plan.newRoot.id, intermediate: plan.newIntermediate.id, previous: plan.previousRoot, crosses: crosses.length },
+      details: {
+        step: "root start",
+        root: plan.newRoot.id,
+        intermediate: plan.newIntermediate.id,
+        previous: plan.previousRoot,
+        crosses: crosses.length,
+        ...keyUriDetails("rootKeyUri", root),
+        ...keyUriDetails("intermediateKeyUri", int),
+      },
     },
     purpose: "ca rollover root start",
+    onCommitted: () => {
+      state.committed = true;
+    },
   });
   return {
     step: "root start",

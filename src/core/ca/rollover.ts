@@ -2,9 +2,11 @@
 // What changes is decided by rollover-plan.ts; this module signs, writes and publishes it.
 import type { AuditEntry } from "../audit/audit.js";
 import { copyToPublishDir, type PublishedCrl, publishAudit, stagePublication } from "../crl/publish.js";
-import { conflictError } from "../errors.js";
+import { conflictError, usageError } from "../errors.js";
 import { randomSerial } from "../ids.js";
 import { encryptPkcs8, exportPkcs8, exportSpki, generateKeyPair, type KeyType } from "../keys.js";
+import type { TokenAccess } from "../keystore/access.js";
+import { type Pkcs11Uri, parsePkcs11Uri } from "../keystore/pkcs11-uri.js";
 import { encodePem } from "../pem.js";
 import { type CertInfo, createCertificate } from "../pki.js";
 import type { Pki } from "../session.js";
@@ -15,6 +17,7 @@ import type { Revocation } from "../store/revocations.js";
 import type { StoreReader } from "../store/storage.js";
 import { iso } from "../time.js";
 import { cryptoKeySigner } from "../x509/signer.js";
+import { checkTokenKeyType, makeCaKey, parseTokenFlag } from "./init-keys.js";
 import {
   type CaCerts,
   type CaEntry,
@@ -26,7 +29,9 @@ import {
   loadCaCerts,
   loadCaKeys,
   type PassphraseSource,
+  tokenUriOf,
 } from "./material.js";
+import type { CaId } from "./registry.js";
 import type { CrossSpec, NewCaSpec } from "./rollover-plan.js";
 import { caBundlePem, issuingChainPem } from "./trust.js";
 
@@ -62,24 +67,88 @@ export const describeCa = (id: string, cert: CertInfo, path: string): RolloverCa
   certPath: path,
 });
 
-/** A new CA key and certificate; `signer` is its parent root (absent: self-signed). */
-export async function mintCa(spec: NewCaSpec, keyType: KeyType, signer?: { cert: CertInfo; key: CaKey }) {
+/** A new CA's key: in memory until its file is written, or generated in a token, where it stays. */
+interface MintedKey {
+  key: CaKey;
+  /** A file key, sealed by the step's protector when it is staged. */
+  privateKey?: CryptoKey;
+  /** A token key's URI (config.json ca.keyStore). */
+  uri?: string;
+}
+
+async function newCaKey(id: CaId, keyType: KeyType, token: NewKeyToken | undefined): Promise<MintedKey> {
+  if (token) {
+    const made = await makeCaKey({ role: id, keyType, token: token.uri, tokens: token.access });
+    return { key: { signer: made.signer, keyType, location: made.location }, uri: made.uri as string };
+  }
   const keys = await generateKeyPair(keyType);
   const spki = await exportSpki(keys.publicKey);
-  const cert = await createCertificate({
-    serial: randomSerial(),
-    subject: spec.subject,
-    ...(signer ? { issuer: signer.cert } : {}),
-    notBefore: spec.notBefore,
-    notAfter: spec.notAfter,
-    spki,
-    // Cross-signing and signing go through the parent's Signer (a file or a token key).
-    ...(signer ? { signer: signer.key.signer } : { signingKey: keys.privateKey }),
-    signingKeyType: signer ? signer.key.keyType : keyType,
-    profile: spec.kind === "root" ? { kind: "root", pathLen: spec.pathLen } : { kind: "intermediate", pathLen: spec.pathLen },
-  });
-  const key: CaKey = { signer: cryptoKeySigner(keys.privateKey, keyType, spki), keyType, location: { kind: "file", path: "" } };
-  return { cert, keys, key };
+  return { key: { signer: cryptoKeySigner(keys.privateKey, keyType, spki), keyType, location: { kind: "file", path: "" } }, privateKey: keys.privateKey };
+}
+
+/** The token a new CA key is generated in, and the PIN and sessions to reach it. */
+export interface NewKeyToken {
+  uri: Pkcs11Uri;
+  access: TokenAccess;
+}
+
+/**
+ * A new CA key and certificate; `parent` is its root (absent: self-signed). The key is made in
+ * `token` when one is given. A token key the step does not commit must be discarded (see
+ * discardMinted).
+ */
+export async function mintCa(spec: NewCaSpec, keyType: KeyType, parent?: { cert: CertInfo; key: CaKey }, token?: NewKeyToken) {
+  const minted = await newCaKey(spec.id, keyType, token);
+  const signer = parent?.key ?? minted.key;
+  try {
+    const cert = await createCertificate({
+      serial: randomSerial(),
+      subject: spec.subject,
+      ...(parent ? { issuer: parent.cert } : {}),
+      notBefore: spec.notBefore,
+      notAfter: spec.notAfter,
+      spki: minted.key.signer.spki,
+      // Signing goes through the parent's Signer (a file or a token key), or the new key's own.
+      signer: signer.signer,
+      signingKeyType: signer.keyType,
+      profile: spec.kind === "root" ? { kind: "root", pathLen: spec.pathLen } : { kind: "intermediate", pathLen: spec.pathLen },
+    });
+    return { cert, ...minted };
+  } catch (err) {
+    await discardMinted([minted], token?.access);
+    throw err;
+  }
+}
+
+/** Removes the token keys of a step that did not commit (file keys were never written). */
+export async function discardMinted(minted: Array<{ uri?: string } | undefined>, access: TokenAccess | undefined): Promise<void> {
+  if (!access) return;
+  for (const m of minted) if (m?.uri) await (await access.sessions()).discard(parsePkcs11Uri(m.uri, "generated key"), access.pin);
+}
+
+/**
+ * The token a new CA's key goes to: the one named on the command line, else the token of the key
+ * it takes over from (`from`), so that a PKI whose keys are in a token keeps them there. A file
+ * key is followed by a file key.
+ */
+export function newKeyToken(
+  config: StoreConfig,
+  from: CaId,
+  asked: string | undefined,
+  flag: string,
+  access: TokenAccess | undefined,
+): NewKeyToken | undefined {
+  const stored = tokenUriOf(config.ca.keyStore, from);
+  let uri: Pkcs11Uri;
+  if (asked !== undefined) uri = parseTokenFlag(asked, flag);
+  else if (stored !== undefined) {
+    // The token of that key: the same URI without what names the key (and its class).
+    const { object: _o, id: _i, type: _t, ...token } = parsePkcs11Uri(stored, `config.json ca.keyStore.${from}`);
+    uri = token;
+  } else return undefined;
+  checkTokenKeyType(config.ca.keyType, flag);
+  if (!access) throw usageError("ERR_PIN_REQUIRED", "a PKCS#11 key store needs the token's PIN", "set MTLS_PKCS11_PIN or pass --pin-file <file>");
+  return { uri, access };
 }
 
 /** A cross certificate: the subject CA's name and key, signed by another root. */
@@ -159,6 +228,8 @@ export interface CommitStepParams {
   audit: AuditEntry;
   purpose: string;
   protect: (key: CryptoKey) => Promise<string>;
+  /** Told once the step is committed, before anything that runs after the commit. */
+  onCommitted?: () => void;
 }
 
 /**
@@ -169,6 +240,7 @@ export async function commitStep(pki: Pki, c: CommitStepParams): Promise<{ crls:
   return pki.transact(
     "ca.rollover",
     async (tx) => {
+      if (c.onCommitted) tx.afterCommit(async () => c.onCommitted?.());
       if (serializeConfig(await tx.config()) !== serializeConfig(c.before))
         throw conflictError("ERR_STORE_CHANGED", "the CA configuration changed while this step was prepared", "run the command again");
       for (const f of c.creates) tx.put(f.key, f.data, { exclusive: true, ...(f.secret ? { secret: true } : {}) });

@@ -6,7 +6,7 @@ export const keyStoreCheck: DoctorCheckDef = {
   async find(ctx) {
     if (!ctx.ca.keyStore) return [];
     return (await ctx.reads.caKeyPlaces(ctx.ca))
-      .filter((p) => p.problem)
+      .filter((p) => p.problem && !p.retired)
       .map((p) => ({ check: "key-store", message: p.problem?.message ?? "", hint: p.problem?.hint ?? "", fixable: false }));
   },
 };

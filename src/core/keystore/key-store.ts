@@ -4,24 +4,16 @@ import { randomBytes, verify } from "node:crypto";
 import { inputError } from "../errors.js";
 import { type KeyType, keyTypeOf } from "../keys.js";
 import type { CertInfo } from "../pki.js";
-import type { StoreConfig } from "../store/config.js";
 import { signatureAlgorithmDer } from "../x509/algorithm.js";
 import type { Signer } from "../x509/signer.js";
 import type { TokenAccess } from "./access.js";
 import type { TokenKey } from "./pkcs11.js";
-import { describeToken, formatPkcs11Uri, type Pkcs11Uri, parsePkcs11Uri } from "./pkcs11-uri.js";
+import { describeToken, formatPkcs11Uri, type Pkcs11Uri } from "./pkcs11-uri.js";
 
 export type { TokenAccess } from "./access.js";
-export type CaRole = "root" | "intermediate";
 
 /** Where a key is, as `ca show`, `doctor` and `status` report it. */
 export type KeyLocation = { kind: "file"; path: string } | { kind: "pkcs11"; uri: string; token: string };
-
-/** The token URI config.json records for a CA's key, or undefined when the key is a file. */
-export function caKeyUri(config: StoreConfig, role: CaRole): Pkcs11Uri | undefined {
-  const text = config.ca.keyStore?.[role];
-  return text === undefined ? undefined : parsePkcs11Uri(text, `config.json ca.keyStore.${role}`);
-}
 
 export function tokenLocation(uri: Pkcs11Uri): KeyLocation {
   return { kind: "pkcs11", uri: formatPkcs11Uri(uri), token: describeToken(uri) };

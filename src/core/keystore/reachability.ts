@@ -1,15 +1,18 @@
 // Where each CA key lives and whether its token answers: what `ca show`, `doctor` and `status`
 // report. Needs no PIN: the token's presence and the key's public half are checked, not a login.
-import type { CaCerts } from "../ca/material.js";
+import { type CaCerts, tokenUriOf } from "../ca/material.js";
+import type { CaId } from "../ca/registry.js";
 import { MtlsError } from "../errors.js";
 import { keyTypeOf } from "../keys.js";
 import { storeKeys } from "../store/keys.js";
 import type { StoreReader } from "../store/storage.js";
-import type { CaRole } from "./key-store.js";
 import { describeToken, parsePkcs11Uri } from "./pkcs11-uri.js";
 
 export interface CaKeyPlace {
-  role: CaRole;
+  /** The CA's id ("root", "intermediate-2" …). */
+  role: CaId;
+  /** Retired by a root rollover: it signs nothing, so an unreachable token is no problem of the store's. */
+  retired?: true;
   keyStore: "file" | "pkcs11";
   /** The key file, for a file key. */
   keyPath?: string;
@@ -23,23 +26,18 @@ export interface CaKeyPlace {
 
 /** Every CA key's place; token keys are checked (one module load per module, no login). */
 export async function locateCaKeys(store: Pick<StoreReader, "where">, ca: CaCerts): Promise<CaKeyPlace[]> {
-  // The first two CAs by id: after a rollover (#18) "root" and "intermediate" are still those,
-  // whichever CA issues now; CAs a rollover adds keep file keys.
-  const roles = (["root", "intermediate"] as const).flatMap((id): Array<[CaRole, CaCerts["root"]]> => {
-    const e = ca.all.find((c) => c.id === id);
-    return e ? [[id, e.cert]] : [];
-  });
   const places: CaKeyPlace[] = [];
   let sessions: import("./pkcs11.js").TokenSessions | undefined;
   try {
-    for (const [role, cert] of roles) {
-      const text = ca.keyStore?.[role];
+    for (const { id: role, cert, retiredAt } of ca.all) {
+      const text = tokenUriOf(ca.keyStore, role);
+      const retired = retiredAt ? { retired: true as const } : {};
       if (text === undefined) {
-        places.push({ role, keyStore: "file", keyPath: store.where(storeKeys.caKey(role)) });
+        places.push({ role, ...retired, keyStore: "file", keyPath: store.where(storeKeys.caKey(role)) });
         continue;
       }
       const uri = parsePkcs11Uri(text, `config.json ca.keyStore.${role}`);
-      const place: CaKeyPlace = { role, keyStore: "pkcs11", keyUri: text, token: describeToken(uri) };
+      const place: CaKeyPlace = { role, ...retired, keyStore: "pkcs11", keyUri: text, token: describeToken(uri) };
       try {
         sessions ??= await (await import("./pkcs11.js")).TokenSessions.open();
         const state = sessions.checkPublic(uri, keyTypeOf(cert.spki), cert.spki);

@@ -4,7 +4,7 @@
 // itself; a compromised responder key is bounded by that lifetime. Its key is kept at rest like
 // the CA keys (PBES2 under the CA passphrase, or in the clear only when the CA keys are).
 import type { AuditEntry } from "../audit/audit.js";
-import { type CaCerts, type CaKey, caEntry, certOf, crlCas, loadCaCerts, loadRoleKey, type PassphraseSource } from "../ca/material.js";
+import { type CaCerts, type CaKey, caEntry, certOf, crlCas, loadCaCerts, loadRoleKey, type PassphraseSource, tokenUriOf } from "../ca/material.js";
 import { type CertInfo, isSignedBy, parseCertificate } from "../cert.js";
 import type { CaRole } from "../crl/publish.js";
 import { randomSerial } from "../ids.js";
@@ -145,8 +145,7 @@ async function issueDue(pki: Pki, p: IssueDueParams): Promise<void> {
   const { ca } = p;
   const store = pki.storage;
   // A CA key in a token: the responder key is protected like the canary's, the PKI's other keys.
-  const caKeyOf = (role: CaRole) =>
-    (role === "root" || role === "intermediate") && ca.keyStore?.[role] !== undefined ? storeKeys.canaryKey : storeKeys.caKey(role as Issuer);
+  const caKeyOf = (role: CaRole) => (tokenUriOf(ca.keyStore, role) !== undefined ? storeKeys.canaryKey : storeKeys.caKey(role as Issuer));
   // The responder key is protected exactly as the CA key that certifies it.
   const caKeyEncrypted = async (role: CaRole) => isEncryptedKeyPem((await getText(store, caKeyOf(role))) ?? "");
   const passphrase = pki.passphrase;

@@ -239,7 +239,7 @@ async function keyStoreProblems(store: StoreReader, ca: CaCerts, cas: StatusResu
   for (const place of await locateCaKeys(store, ca)) {
     const entry = cas.find((c) => c.role === place.role);
     if (entry) Object.assign(entry, { keyStore: place.keyStore, ...(place.keyStore === "pkcs11" ? { tokenReachable: place.reachable === true } : {}) });
-    if (place.problem) problems.push({ kind: "ca-key-unreachable", message: place.problem.message, hint: place.problem.hint });
+    if (place.problem && !place.retired) problems.push({ kind: "ca-key-unreachable", message: place.problem.message, hint: place.problem.hint });
   }
   return problems;
 }

@@ -55,7 +55,6 @@ const CA: Spec = {
   keyStore: may(isObject, OBJECT),
 };
 const pkcs11: Ok = (v) => typeof v === "string" && v.startsWith("pkcs11:");
-const KEY_STORE: Spec = { root: may(pkcs11, "a pkcs11: URI"), intermediate: may(pkcs11, "a pkcs11: URI") };
 const POLICY: Spec = {
   defaultDays: need(days(1), "a whole number of days"),
   maxDays: need(days(1), "a whole number of days"),
@@ -126,15 +125,27 @@ export function configProblem(c: unknown): string | undefined {
   const policy = v.policy as { defaultDays: number; maxDays: number };
   return (
     fieldProblem(ca, "ca", CA) ??
-    ifThere(ca.keyStore, "ca.keyStore", KEY_STORE) ??
     fieldProblem(policy, "policy", POLICY) ??
     (policy.defaultDays > policy.maxDays ? "policy.defaultDays exceeds policy.maxDays" : undefined) ??
     fieldProblem(v.crl, "crl", CRL) ??
     ifThere(v.delivery, "delivery", DELIVERY) ??
     ifThere(v.canary, "canary", CANARY) ??
     ifThere(v.ocspCanary, "ocspCanary", CANARY) ??
-    (v.cas === undefined ? undefined : registryProblem(v.cas))
+    (v.cas === undefined ? undefined : registryProblem(v.cas)) ??
+    keyStoreProblem(v)
   );
+}
+
+/**
+ * ca.keyStore maps CAs of the store (by id) to token URIs: the key of a CA it does not hold is
+ * damage. Checked after the registry, whose ids it is held to.
+ */
+function keyStoreProblem(v: Record<string, Record<string, unknown>>): string | undefined {
+  const keyStore = (v.ca as Record<string, unknown>).keyStore;
+  if (keyStore === undefined) return undefined;
+  const ids = v.cas ? (v.cas.list as Array<{ id: string }>).map((c) => c.id) : ["root", ...(v.ca?.intermediate ? ["intermediate"] : [])];
+  const spec: Spec = Object.fromEntries(ids.map((id) => [id, may(pkcs11, "a pkcs11: URI")]));
+  return fieldProblem(keyStore, "ca.keyStore", spec)?.replace(/ is not a setting mtls writes$/, " is not a CA of this store");
 }
 
 /** Why a CA registry (config.json `cas`) is not one this release wrote, or undefined. */

@@ -69,10 +69,11 @@ export interface StoreConfig {
     /** Written as the OCSP responder (Authority Information Access) of every certificate issued. */
     ocspUrl?: string;
     /**
-     * CA keys kept in a PKCS#11 token, by role: the key's RFC 7512 URI (never a PIN). A role
-     * without an entry keeps its key in private/<role>.key.
+     * CA keys kept in a PKCS#11 token, by CA id ("root", "intermediate", after a rollover
+     * "intermediate-2" …): the key's RFC 7512 URI (never a PIN). A CA without an entry keeps its
+     * key in private/<id>.key.
      */
-    keyStore?: { root?: string; intermediate?: string };
+    keyStore?: Record<string, string>;
   };
   policy: {
     /** Partner certificate validity when --days is not given. */

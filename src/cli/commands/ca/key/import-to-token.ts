@@ -1,4 +1,4 @@
-import { type Command, Option } from "commander";
+import type { Command } from "commander";
 import type { ImportToTokenResult } from "../../../../core/index.js";
 import type { CliContext } from "../../../context.js";
 import { addPassphraseOptions, examplesHelp, exitCodesHelp, type PassphraseOpts } from "../../../flags.js";
@@ -8,7 +8,8 @@ import { openSession } from "../../../whole-core.js";
 
 export interface CaKeyImportToTokenOptions extends PassphraseOpts {
   keyStore: string;
-  role?: "root" | "intermediate" | "all";
+  /** A CA id ("root", "intermediate", "intermediate-2" …) or "all". */
+  role?: string;
   removeFileKey?: boolean;
 }
 
@@ -51,7 +52,10 @@ export function register(parent: Command, ctx: CliContext): void {
     .command("import-to-token")
     .description("move CA keys from their encrypted files into a PKCS#11 token (non-extractable); the files stay unless --remove-file-key")
     .requiredOption("--key-store <uri>", "the token: an RFC 7512 URI with module-path, e.g. 'pkcs11:token=acme-ca?module-path=/usr/lib/softhsm/libsofthsm2.so'")
-    .addOption(new Option("--role <role>", "which CA key (default: every CA key still in a file)").choices(["root", "intermediate", "all"]))
+    .option(
+      "--role <ca>",
+      "which CA key: root, intermediate, a CA a rollover made (intermediate-2 …) or all (default: every CA in service whose key is still a file)",
+    )
     .option("--remove-file-key", "remove the key files once the token key is recorded and proven to sign");
   addPassphraseOptions(cmd)
     .addHelpText(
@@ -59,15 +63,16 @@ export function register(parent: Command, ctx: CliContext): void {
       examplesHelp([
         "MTLS_PKCS11_PIN=... mtls ca key import-to-token --key-store 'pkcs11:token=acme-ca?module-path=/usr/lib/softhsm/libsofthsm2.so'",
         "mtls ca key import-to-token --role root --key-store 'pkcs11:token=offline-root?module-path=/usr/lib/softhsm/libsofthsm2.so' --pin-file pin.txt --remove-file-key --yes",
+        "mtls ca key import-to-token --role intermediate-2 --key-store 'pkcs11:token=acme-ca?module-path=/usr/lib/softhsm/libsofthsm2.so' --pin-file pin.txt",
       ]),
     )
     .addHelpText(
       "after",
       exitCodesHelp([
         "0  imported (and the files removed with --remove-file-key)",
-        "2  bad URI, PIN on the command line, RSA key, no PIN and no terminal, --remove-file-key without --yes and no terminal",
+        "2  bad URI, PIN on the command line, RSA key, no such CA, no PIN and no terminal, --remove-file-key without --yes and no terminal",
         "3  wrong CA passphrase",
-        "4  the key is already in a token",
+        "4  the key is already in a token, or its CA was retired by a root rollover",
         "5  PKCS#11: module missing, token absent, wrong PIN, mechanism unsupported, or PKCS#11 support not installed",
       ]),
     )
