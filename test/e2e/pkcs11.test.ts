@@ -64,6 +64,10 @@ const verifyUnder = (pki: string, issuer: string, cert: string) =>
     cert,
   ]);
 
+/** openssl's reading of CA `id`'s CRL, its signature checked against the CA's certificate. */
+const crlText = (pki: string, id: string) =>
+  run("openssl", ["crl", "-in", join(pki, `crl/${id}.crl`), "-inform", "DER", "-CAfile", join(pki, `ca/${id}.pem`), "-noout", "-text"]);
+
 /** Every file under dir. */
 async function files(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -395,6 +399,7 @@ test("import-to-token after a rollover moves any CA's key in service; a root rol
   for (const [role, exit, code] of [
     ["intermediate-9", 2, "ERR_CA_UNKNOWN"],
     ["../intermediate", 2, "ERR_USAGE"],
+    ["", 2, "ERR_USAGE"],
   ] as const) {
     const bad = await mtls([...args.slice(0, 6), role, "--json"], { cwd: dir, env: f.env });
     assert.equal(bad.exitCode, exit, bad.stdout);
@@ -403,6 +408,8 @@ test("import-to-token after a rollover moves any CA's key in service; a root rol
   const issuing = await mtls([...args.slice(0, 6), "intermediate-2", "--remove-file-key", "--yes", "--json"], { cwd: dir, env: f.env });
   assert.equal(issuing.exitCode, 0, issuing.stdout + issuing.stderr);
   await assert.rejects(stat(join(dir, "pki/private/intermediate-2.key")));
+  // A token key for a CA beyond the first two: format 4, which an earlier release declines to read.
+  assert.equal(JSON.parse(await readFile(join(dir, "pki/config.json"), "utf8")).formatVersion, 4);
   const fresh = await mtls(["partner", "issue", "fresh", "--generate", "--out-key", "fresh.key", "--out", "fresh.pem", "--json"], { cwd: dir, env: f.env });
   assert.equal(fresh.exitCode, 0, fresh.stdout);
   const v = await verifyUnder(join(dir, "pki"), "intermediate-2", join(dir, "fresh.pem"));
@@ -410,17 +417,7 @@ test("import-to-token after a rollover moves any CA's key in service; a root rol
   // Revoking the old partner signs the first intermediate's CRL with the key in the token.
   const rev = await mtls(["revoke", json(old).result.serial, "--yes", "--json"], { cwd: dir, env: f.env });
   assert.equal(rev.exitCode, 0, rev.stdout + rev.stderr);
-  const crl = await run("openssl", [
-    "crl",
-    "-in",
-    join(dir, "pki/crl/intermediate.crl"),
-    "-inform",
-    "DER",
-    "-CAfile",
-    join(dir, "pki/ca/intermediate.pem"),
-    "-noout",
-    "-text",
-  ]);
+  const crl = await crlText(join(dir, "pki"), "intermediate");
   assert.match(crl.stderr + crl.stdout, /verify OK/);
   assert.match(crl.stdout, new RegExp(json(old).result.serial.toUpperCase()));
   assert.equal((await mtls(["doctor", "--json"], { cwd: dir, env: f.env })).exitCode, 0);
@@ -499,23 +496,20 @@ test("ca rollover --key-store: the new CA key is made in the token and appears i
   assert.equal(v.exitCode, 0, v.stdout + v.stderr);
   const revoke = await mtls(["revoke", json(p).result.serial, "--yes", "--json"], { cwd: dir, env: f.env });
   assert.equal(revoke.exitCode, 0, revoke.stdout);
-  const crl = await run("openssl", [
-    "crl",
-    "-in",
-    join(pki, "crl/intermediate-2.crl"),
-    "-inform",
-    "DER",
-    "-CAfile",
-    join(pki, "ca/intermediate-2.pem"),
-    "-noout",
-    "-text",
-  ]);
+  const crl = await crlText(pki, "intermediate-2");
   assert.match(crl.stderr + crl.stdout, /verify OK/);
   assert.match(crl.stdout, new RegExp(json(p).result.serial.toUpperCase()));
   const show = json(await mtls(["ca", "show", "--json"], { cwd: dir, env: f.env }));
   assert.equal(show.result.intermediate.keyStore, "pkcs11");
   assert.equal(show.result.intermediate.tokenReachable, true);
   assert.equal((await mtls(["doctor", "--json"], { cwd: dir, env: f.env })).exitCode, 0);
+  // --key-store on a root start is the new intermediate's token: the root follows the old root's key (a file here).
+  const start = await mtls(["ca", "rollover", "root", "start", "--key-store", f.hsm.uri("mtls-next"), "--yes", "--json"], { cwd: dir, env: f.env });
+  assert.equal(start.exitCode, 0, start.stdout + start.stderr);
+  await stat(join(pki, "private/root-2.key"));
+  const keyStore = JSON.parse(await readFile(join(pki, "config.json"), "utf8")).ca.keyStore;
+  assert.deepEqual(Object.keys(keyStore).sort(), ["intermediate-2", "intermediate-3"]);
+  assert.match(keyStore["intermediate-3"], /^pkcs11:token=mtls-next;/);
 });
 
 test("without the optional graphene-pk11 package, a PKCS#11 key store is exit 5 naming what to install", { skip: missing }, async (t) => {

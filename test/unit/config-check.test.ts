@@ -23,7 +23,10 @@ const full = {
     intermediate: true,
     crlUrl: "http://pki.example.com/crl/intermediate.crl",
     ocspUrl: "https://pki.example.com:8443/ocsp",
-    keyStore: { root: "pkcs11:token=acme;object=root", intermediate: "pkcs11:token=acme;object=int" },
+    keyStore: {
+      root: "pkcs11:token=acme;object=root?module-path=/usr/lib/softhsm/libsofthsm2.so",
+      intermediate: "pkcs11:token=acme;id=%01?module-path=/usr/lib/softhsm/libsofthsm2.so",
+    },
   },
   policy: { defaultDays: 90, maxDays: 398, warnDays: 1, overlapDays: 14, notifyDays: [30, 7], notifyOperators: ["ops@acme.example"] },
   crl: { validityDays: 7, publishDir: "/srv/www/crl" },
@@ -102,7 +105,7 @@ test("a value of another kind or out of range is named with the setting", () => 
     ["ca.intermediate", ["true", 1, null]],
     ["ca.crlUrl", url],
     ["ca.ocspUrl", url],
-    ["ca.keyStore.root", ["file:/x", 5]],
+    ["ca.keyStore.root", ["file:/x", 5, "pkcs11:token=gone", "pkcs11:token=acme?module-path=/usr/lib/softhsm/libsofthsm2.so", "pkcs11:%zz;;=="]],
     ["policy.defaultDays", [0, -1, 1.5, "90", null]],
     ["policy.maxDays", [398.5, "398"]],
     ["policy.warnDays", [-1, 2.5, "30"]],
@@ -153,10 +156,10 @@ test("the CA registry's own rules: ids unique, kinds matching ids, parents earli
 test("the key store names CAs of the store: any CA of the registry, else the hierarchy ca init made", () => {
   const keyStore = (ks: Record<string, unknown>, over: Record<string, unknown> = full) =>
     configProblem({ ...over, ca: { ...(over.ca as object), keyStore: ks } });
-  const uri = "pkcs11:token=acme";
+  const uri = "pkcs11:token=acme;object=k?module-path=/usr/lib/softhsm/libsofthsm2.so";
   assert.equal(keyStore({ "root-2": uri, "intermediate-2": uri }), undefined);
   assert.match(keyStore({ "intermediate-3": uri }) ?? "", /^ca\.keyStore\.intermediate-3 is not a CA of this store$/);
-  assert.match(keyStore({ "intermediate-2": "file:/x" }) ?? "", /^ca\.keyStore\.intermediate-2 is not a pkcs11: URI$/);
+  assert.match(keyStore({ "intermediate-2": "file:/x" }) ?? "", /^ca\.keyStore\.intermediate-2 is not a pkcs11: URI of a key$/);
   // Without a registry: the root, and the intermediate when there is one.
   assert.equal(keyStore({ root: uri, intermediate: uri }, minimal), undefined);
   assert.match(keyStore({ "intermediate-2": uri }, minimal) ?? "", /intermediate-2 is not a CA of this store/);

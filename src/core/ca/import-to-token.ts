@@ -6,7 +6,7 @@ import type { TokenAccess } from "../keystore/access.js";
 import { openTokenCaKey } from "../keystore/key-store.js";
 import { formatPkcs11Uri, type Pkcs11Uri } from "../keystore/pkcs11-uri.js";
 import type { Pki } from "../session.js";
-import { serializeConfig } from "../store/config.js";
+import { keyStoreFormat, serializeConfig } from "../store/config.js";
 import { removeKeyFile } from "../store/key-files.js";
 import { storeKeys } from "../store/keys.js";
 import type { Storage } from "../store/storage.js";
@@ -84,6 +84,7 @@ export async function importCaKeyToToken(pki: Pki, p: ImportToTokenParams): Prom
         }
         const next = { ...config, ca: { ...config.ca, keyStore: { ...config.ca.keyStore } } };
         for (const d of done) next.ca.keyStore[d.role] = formatPkcs11Uri(d.uri);
+        next.formatVersion = keyStoreFormat(next.formatVersion, next.ca.keyStore);
         tx.put(storeKeys.config, serializeConfig(next));
         const details = Object.fromEntries(done.map((d) => [`${d.role}KeyUri`, formatPkcs11Uri(d.uri)]));
         tx.audit({ action: "ca.key.import-to-token", outcome: "ok", details: { ...details, removeFileKey: p.removeFileKey } });

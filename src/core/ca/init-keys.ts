@@ -38,9 +38,9 @@ export function parseTokenFlag(text: string, flag: string): Pkcs11Uri {
 }
 
 /** Tokens hold only the EC keys mtls can sign with there. */
-export function checkTokenKeyType(keyType: KeyType, flags: string): void {
+export function checkTokenKeyType(keyType: KeyType, hint: string): void {
   if (keyType !== "ec-p256" && keyType !== "ec-p384")
-    throw usageError("ERR_PKCS11_KEY_TYPE", `a ${keyType} CA key cannot be generated in a token by mtls`, `use --key-type ec-p256 or ec-p384 with ${flags}`);
+    throw usageError("ERR_PKCS11_KEY_TYPE", `a ${keyType} CA key cannot be generated in a token by mtls`, hint);
 }
 
 /**
@@ -50,7 +50,7 @@ export function checkTokenKeyType(keyType: KeyType, flags: string): void {
 export function planKeys(p: { keyStore?: string; rootKeyStore?: string; keyType: KeyType; intermediate: boolean }): KeyPlan {
   const store = p.keyStore !== undefined ? parseTokenFlag(p.keyStore, "--key-store") : undefined;
   const rootStore = p.rootKeyStore !== undefined ? parseTokenFlag(p.rootKeyStore, "--root-key-store") : store;
-  if (store || rootStore) checkTokenKeyType(p.keyType, "--key-store / --root-key-store");
+  if (store || rootStore) checkTokenKeyType(p.keyType, "use --key-type ec-p256 or ec-p384 with --key-store / --root-key-store");
   return { ...(rootStore ? { root: rootStore } : {}), ...(store && p.intermediate ? { intermediate: store } : {}) };
 }
 
@@ -69,7 +69,10 @@ export async function makeCaKey(p: MakeKeyParams): Promise<NewCaKey> {
     if (!p.tokens) throw usageError("ERR_PIN_REQUIRED", "a PKCS#11 key store needs the token's PIN", "set MTLS_PKCS11_PIN or pass --pin-file <file>");
     const sessions = await p.tokens.sessions();
     const made = await sessions.generate(p.token, p.keyType, p.role, p.tokens.pin);
-    const key = await sessions.key(made.uri, p.keyType, p.tokens.pin);
+    const key = await sessions.key(made.uri, p.keyType, p.tokens.pin).catch(async (err) => {
+      await sessions.discard(made.uri, p.tokens?.pin as TokenAccess["pin"]);
+      throw err;
+    });
     return { role: p.role, spki: made.spki, signer: tokenSigner(key, made.spki), location: tokenLocation(made.uri), uri: formatPkcs11Uri(made.uri) };
   }
   const pair = await generateKeyPair(p.keyType);

@@ -1,14 +1,26 @@
 // `mtls ca rollover intermediate | root start | root finish`: plan (rollover-plan.ts), sign,
 // commit (rollover.ts). Each step is one audited transaction.
 import { conflictError } from "../errors.js";
+import type { TokenAccess } from "../keystore/access.js";
 import type { CertInfo } from "../pki.js";
 import type { Pki } from "../session.js";
-import { readIndexOf } from "../store/blobs.js";
-import type { StoreConfig } from "../store/config.js";
+import { getText, readIndexOf } from "../store/blobs.js";
+import { keyStoreFormat, type StoreConfig } from "../store/config.js";
 import { storeKeys } from "../store/keys.js";
 import { parseTokenFlag } from "./init-keys.js";
 import { type CaKey, type CaKeys, certOf } from "./material.js";
-import { commitStep, describeCa, discardMinted, mintCa, mintCross, newKeyToken, nextCaCerts, openForRollover, type RolloverResult } from "./rollover.js";
+import {
+  checkRolloverKeyType,
+  commitStep,
+  describeCa,
+  discardMinted,
+  mintCa,
+  mintCross,
+  newKeyToken,
+  nextCaCerts,
+  openForRollover,
+  type RolloverResult,
+} from "./rollover.js";
 import { type CrossSpec, planIntermediateRollover, planRootFinish, planRootStart } from "./rollover-plan.js";
 
 /** The distribution point names one CA's CRL: after a rollover it names the wrong one for some certificates. */
@@ -29,7 +41,8 @@ async function keyFile(id: string, minted: { privateKey?: CryptoKey }, protect: 
 function withTokenKeys(config: StoreConfig, minted: Array<[string, { uri?: string }]>): StoreConfig {
   const uris = minted.filter(([, m]) => m.uri !== undefined);
   if (uris.length === 0) return config;
-  return { ...config, ca: { ...config.ca, keyStore: { ...config.ca.keyStore, ...Object.fromEntries(uris.map(([id, m]) => [id, m.uri as string])) } } };
+  const keyStore = { ...config.ca.keyStore, ...Object.fromEntries(uris.map(([id, m]) => [id, m.uri as string])) };
+  return { ...config, formatVersion: keyStoreFormat(config.formatVersion, keyStore), ca: { ...config.ca, keyStore } };
 }
 
 /** Where a new key is, for the audit record: a token key's URI. */
@@ -42,26 +55,48 @@ export interface NewKeyOptions {
 }
 
 /** Bad token flags are refused before the CA keys are unlocked. */
-function checkKeyFlags(p: NewKeyOptions): void {
+async function checkKeyFlags(pki: Pki, p: NewKeyOptions): Promise<void> {
   if (p.keyStore !== undefined) parseTokenFlag(p.keyStore, "--key-store");
   if (p.rootKeyStore !== undefined) parseTokenFlag(p.rootKeyStore, "--root-key-store");
+  if (p.keyStore !== undefined || p.rootKeyStore !== undefined) checkRolloverKeyType((await pki.config()).ca.keyType);
 }
 
 /** `ca rollover intermediate`: a new issuing intermediate under the same root; gateways change nothing. */
 export async function rolloverIntermediate(pki: Pki, p: { days: number } & NewKeyOptions): Promise<RolloverResult> {
-  checkKeyFlags(p);
+  await checkKeyFlags(pki, p);
   const s = await openForRollover(pki);
   const plan = planIntermediateRollover(s.config, s.ca, s.now, p.days, s.taken);
   const parent = plan.newCa.parent as string;
   const access = pki.passphrase?.tokens;
   const token = newKeyToken(s.config, plan.previous, p.keyStore, "--key-store", access);
   const minted = await mintCa(plan.newCa, s.config.ca.keyType, { cert: certOf(s.ca, parent), key: s.keys[parent] as CaKey }, token);
-  const state = { committed: false };
+  return committing(pki, [minted], access, (onCommitted) => commitIntermediate(pki, s, plan, minted, onCommitted));
+}
+
+/**
+ * Runs a step's commit. The token keys it made are removed when it fails before the store
+ * recorded them; once recorded, a key is its new CA's, whatever fails after.
+ */
+async function committing<T>(
+  pki: Pki,
+  minted: Array<{ uri?: string }>,
+  access: TokenAccess | undefined,
+  run: (onCommitted: () => void) => Promise<T>,
+): Promise<T> {
+  let committed = false;
   try {
-    return await commitIntermediate(pki, s, plan, minted, state);
+    return await run(() => {
+      committed = true;
+    });
   } catch (err) {
-    // A token key the store never recorded is removed; one it recorded is its new CA's key.
-    if (!state.committed) await discardMinted([minted], access);
+    // A commit whose outcome is unknown (a lost reply from the database) may have recorded a
+    // key: config.json as stored now decides, and a key it names stays.
+    const recorded = committed ? undefined : await getText(pki.storage, storeKeys.config).catch(() => undefined);
+    if (recorded !== undefined)
+      await discardMinted(
+        minted.filter((m) => m.uri !== undefined && !recorded.includes(JSON.stringify(m.uri))),
+        access,
+      );
     throw err;
   }
 }
@@ -71,7 +106,7 @@ async function commitIntermediate(
   s: Awaited<ReturnType<typeof openForRollover>>,
   plan: ReturnType<typeof planIntermediateRollover>,
   minted: Awaited<ReturnType<typeof mintCa>>,
-  state: { committed: boolean },
+  onCommitted: () => void,
 ): Promise<RolloverResult> {
   const next: StoreConfig = withTokenKeys({ ...s.config, cas: plan.registry }, [[plan.newCa.id, minted]]);
   const ca = nextCaCerts(next, s.ca, [{ id: plan.newCa.id, cert: minted.cert }]);
@@ -91,9 +126,7 @@ async function commitIntermediate(
       details: { step: "intermediate", ca: plan.newCa.id, previous: plan.previous, ...keyUriDetails("keyUri", minted) },
     },
     purpose: "ca rollover intermediate",
-    onCommitted: () => {
-      state.committed = true;
-    },
+    onCommitted,
   });
   return {
     step: "intermediate",
@@ -109,26 +142,21 @@ async function commitIntermediate(
 
 /** `ca rollover root start`: new root and intermediate, cross certificates, the dual trust bundle. */
 export async function startRootRollover(pki: Pki, p: { rootDays: number; intermediateDays: number } & NewKeyOptions): Promise<RolloverResult> {
-  checkKeyFlags(p);
+  await checkKeyFlags(pki, p);
   const s = await openForRollover(pki);
   const plan = planRootStart(s.config, s.ca, s.now, p.rootDays, p.intermediateDays, s.taken);
   const keyType = s.config.ca.keyType;
   const access = pki.passphrase?.tokens;
-  // As at `ca init`: --key-store holds both new keys unless --root-key-store names the root's.
-  const rootToken = newKeyToken(s.config, plan.previousRoot, p.rootKeyStore ?? p.keyStore, p.rootKeyStore ? "--root-key-store" : "--key-store", access);
+  // Unlike `ca init`, --key-store does not take the root along: a new root goes where the old
+  // one is (an offline token stays offline) unless --root-key-store says otherwise.
+  const rootToken = newKeyToken(s.config, plan.previousRoot, p.rootKeyStore, "--root-key-store", access);
   const intToken = newKeyToken(s.config, s.ca.issuerRole, p.keyStore, "--key-store", access);
   const root = await mintCa(plan.newRoot, keyType, undefined, rootToken);
   const int = await mintCa(plan.newIntermediate, keyType, { cert: root.cert, key: root.key }, intToken).catch(async (err) => {
     await discardMinted([root], access);
     throw err;
   });
-  const state = { committed: false };
-  try {
-    return await commitRootStart(pki, s, plan, root, int, state);
-  } catch (err) {
-    if (!state.committed) await discardMinted([root, int], access);
-    throw err;
-  }
+  return committing(pki, [root, int], access, (onCommitted) => commitRootStart(pki, s, plan, root, int, onCommitted));
 }
 
 /** The cross certificates a root rollover plans, each signed by its issuer's key. */
@@ -148,7 +176,7 @@ async function commitRootStart(
   plan: ReturnType<typeof planRootStart>,
   root: Awaited<ReturnType<typeof mintCa>>,
   int: Awaited<ReturnType<typeof mintCa>>,
-  state: { committed: boolean },
+  onCommitted: () => void,
 ): Promise<RolloverResult> {
   const added = [
     { id: plan.newRoot.id, cert: root.cert },
@@ -200,9 +228,7 @@ async function commitRootStart(
       },
     },
     purpose: "ca rollover root start",
-    onCommitted: () => {
-      state.committed = true;
-    },
+    onCommitted,
   });
   return {
     step: "root start",

@@ -126,6 +126,11 @@ export async function discardMinted(minted: Array<{ uri?: string } | undefined>,
   for (const m of minted) if (m?.uri) await (await access.sessions()).discard(parsePkcs11Uri(m.uri, "generated key"), access.pin);
 }
 
+/** A rollover's new keys are of the CA's key type, and tokens hold EC keys only. */
+export function checkRolloverKeyType(keyType: KeyType): void {
+  checkTokenKeyType(keyType, `this CA's keys are ${keyType}, which stay in files: leave out --key-store and --root-key-store`);
+}
+
 /**
  * The token a new CA's key goes to: the one named on the command line, else the token of the key
  * it takes over from (`from`), so that a PKI whose keys are in a token keeps them there. A file
@@ -146,7 +151,7 @@ export function newKeyToken(
     const { object: _o, id: _i, type: _t, ...token } = parsePkcs11Uri(stored, `config.json ca.keyStore.${from}`);
     uri = token;
   } else return undefined;
-  checkTokenKeyType(config.ca.keyType, flag);
+  checkRolloverKeyType(config.ca.keyType);
   if (!access) throw usageError("ERR_PIN_REQUIRED", "a PKCS#11 key store needs the token's PIN", "set MTLS_PKCS11_PIN or pass --pin-file <file>");
   return { uri, access };
 }

@@ -6,6 +6,7 @@
 // checked before this.
 import { isCaId } from "../ca/registry.js";
 import { KEY_TYPES } from "../key-types.js";
+import { parsePkcs11Uri } from "../keystore/pkcs11-uri.js";
 import { isObject, isStoredSerial, isStoredTime } from "./records.js";
 
 type Ok = (v: unknown) => boolean;
@@ -54,7 +55,15 @@ const CA: Spec = {
   ocspUrl: may(url, "an http(s) URL"),
   keyStore: may(isObject, OBJECT),
 };
-const pkcs11: Ok = (v) => typeof v === "string" && v.startsWith("pkcs11:");
+/** A key's RFC 7512 URI as mtls records it: a module, and the key's label or id. */
+const keyUri: Ok = (v) => {
+  try {
+    const uri = typeof v === "string" ? parsePkcs11Uri(v, "config.json ca.keyStore") : undefined;
+    return uri !== undefined && (uri.object !== undefined || uri.id !== undefined);
+  } catch {
+    return false;
+  }
+};
 const POLICY: Spec = {
   defaultDays: need(days(1), "a whole number of days"),
   maxDays: need(days(1), "a whole number of days"),
@@ -144,7 +153,7 @@ function keyStoreProblem(v: Record<string, Record<string, unknown>>): string | u
   const keyStore = (v.ca as Record<string, unknown>).keyStore;
   if (keyStore === undefined) return undefined;
   const ids = v.cas ? (v.cas.list as Array<{ id: string }>).map((c) => c.id) : ["root", ...(v.ca?.intermediate ? ["intermediate"] : [])];
-  const spec: Spec = Object.fromEntries(ids.map((id) => [id, may(pkcs11, "a pkcs11: URI")]));
+  const spec: Spec = Object.fromEntries(ids.map((id) => [id, may(keyUri, "a pkcs11: URI of a key")]));
   return fieldProblem(keyStore, "ca.keyStore", spec)?.replace(/ is not a setting mtls writes$/, " is not a CA of this store");
 }
 

@@ -19,8 +19,20 @@ export const ROLLOVER_FORMAT_VERSION = 2;
  * such a pack raises it (no migration: older files stay readable as they are).
  */
 export const PACK_FORMAT_VERSION = 3;
+/**
+ * The format of a store whose config.json names a token key for a CA beyond "root" and
+ * "intermediate" (one a rollover made): an mtls that keeps only those two in a token would take
+ * it for damage. The step that records such a key raises it (no migration).
+ */
+export const TOKEN_KEYS_FORMAT_VERSION = 4;
 /** The newest format this release reads. */
-const READABLE_FORMAT_VERSION = PACK_FORMAT_VERSION;
+const READABLE_FORMAT_VERSION = TOKEN_KEYS_FORMAT_VERSION;
+
+/** config.json's format once `keyStore` is its key store: raised to TOKEN_KEYS_FORMAT_VERSION for a rollover CA's token key. */
+export function keyStoreFormat(formatVersion: number, keyStore: Record<string, string> | undefined): number {
+  const beyondFirst = Object.keys(keyStore ?? {}).some((id) => id !== "root" && id !== "intermediate");
+  return beyondFirst ? Math.max(formatVersion, TOKEN_KEYS_FORMAT_VERSION) : formatVersion;
+}
 
 /** One CA of the store (see core/ca/registry.ts). */
 export interface CaRecord {

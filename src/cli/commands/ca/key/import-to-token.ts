@@ -41,7 +41,7 @@ export async function runCaKeyImportToToken(ctx: CliContext, opts: CaKeyImportTo
   const { core, pki } = await openSession(ctx, opts);
   return core.importCaKeyToToken(pki, {
     keyStore: opts.keyStore,
-    ...(opts.role && opts.role !== "all" ? { roles: [opts.role] } : {}),
+    ...(opts.role !== undefined && opts.role !== "all" ? { roles: [opts.role] } : {}),
     removeFileKey: Boolean(opts.removeFileKey),
     tokens: pki.passphrase?.tokens ?? tokenAccessFor(ctx, opts),
   });

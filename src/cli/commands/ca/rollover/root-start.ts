@@ -16,9 +16,9 @@ export interface RolloverRootStartOptions extends PassphraseOpts {
   /** Defaults 3650 and 1825, as on the command line. */
   rootDays?: number;
   intermediateDays?: number;
-  /** The token for both new keys; default: each follows the key it takes over from. */
+  /** The token for the new intermediate's key; default: where the issuing intermediate's key is. */
   keyStore?: string;
-  /** The token for the new root's key (an offline root). */
+  /** The token for the new root's key (an offline root); default: where the old root's key is. */
   rootKeyStore?: string;
 }
 
@@ -44,9 +44,9 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--intermediate-days <n>", "validity of the new intermediate in days", parseDays, 1825)
     .option(
       "--key-store <uri>",
-      "generate both new CA keys in this PKCS#11 token (default: each new key goes where the key it takes over from is: its token, or a file)",
+      "generate the new intermediate's key in this PKCS#11 token (default: where the issuing intermediate's key is: its token, or a file)",
     )
-    .option("--root-key-store <uri>", "generate the new root's key in this token instead (an offline root)");
+    .option("--root-key-store <uri>", "generate the new root's key in this token (default: where the old root's key is, so an offline root stays offline)");
   addPassphraseOptions(cmd)
     .addHelpText(
       "after",
