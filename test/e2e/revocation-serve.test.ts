@@ -508,3 +508,53 @@ test("probe: the OCSP canary is refused only by a gateway that asks the responde
   const doctor = await mtls(["doctor", "--json"], { cwd: dir });
   assert.equal(doctor.exitCode, 0, `the measurements leave a consistent store: ${doctor.stdout}`);
 });
+
+test("a responder started before a rollover answers for the CA it adds, and serves its CRL, without a restart", async (t) => {
+  const own = await mkdtemp(join(tmpdir(), "mtls-ocsp-roll-"));
+  t.after(() => rm(own, { recursive: true, force: true }));
+  const ownPki = join(own, "pki");
+  assert.equal((await mtls(["ca", "init", "--name", "Roll Ocsp", "--json"], { cwd: own })).exitCode, 0);
+  const running = await startResponder(own);
+  t.after(async () => {
+    running.child.kill("SIGTERM");
+    if (running.child.exitCode === null) await once(running.child, "exit");
+  });
+  const issueIn = async (partner: string) => {
+    const { csr } = await makeCsr(own, partner);
+    const r = await mtls(["partner", "issue", partner, "--csr", csr, "--json"], { cwd: own });
+    assert.equal(r.exitCode, 0, r.stderr);
+    return json(r).result as { serial: string; certPath: string };
+  };
+  const ask = async (issuer: string, cert: string) => {
+    const r = await openssl([
+      "ocsp",
+      "-issuer",
+      join(ownPki, `ca/${issuer}.pem`),
+      "-cert",
+      cert,
+      "-url",
+      `${running.url}/ocsp`,
+      "-CAfile",
+      join(ownPki, "ca/ca-bundle.pem"),
+      "-timeout",
+      "5",
+    ]);
+    assert.match(r.stderr, /Response verify OK/, r.stdout + r.stderr + running.log());
+    return r.stdout;
+  };
+  const before = await issueIn("before");
+  assert.match(await ask("intermediate", before.certPath), /: good/);
+  assert.equal((await mtls(["ca", "rollover", "intermediate", "--yes", "--json"], { cwd: own })).exitCode, 0);
+  const after = await issueIn("after");
+  assert.match(await ask("intermediate-2", after.certPath), /: good/);
+  assert.equal((await mtls(["revoke", after.serial, "--yes", "--json"], { cwd: own })).exitCode, 0);
+  assert.match(await ask("intermediate-2", after.certPath), /: revoked/);
+  assert.match(await ask("intermediate", before.certPath), /: good/);
+  assert.match(running.log(), /config\.json changed: answering for intermediate-2, /);
+  // The new CA's CRL at its distribution point, signed by it.
+  const got = await run("curl", ["-sS", "-o", join(own, "i2.crl"), "-w", "%{http_code}", `${running.url}/crl/intermediate-2.crl`]);
+  assert.equal(got.stdout, "200", got.stderr);
+  const crl = await openssl(["crl", "-in", join(own, "i2.crl"), "-inform", "DER", "-CAfile", join(ownPki, "ca/intermediate-2.pem"), "-noout", "-text"]);
+  assert.match(crl.stdout + crl.stderr, /verify OK/);
+  assert.match(crl.stdout, new RegExp(after.serial.toUpperCase()));
+});

@@ -12,7 +12,7 @@ import { respondOcsp } from "../ocsp/respond.js";
 import { type LoadedResponders, loadResponders, nextRenewalCheck, type Responder } from "../ocsp/responder-cert.js";
 import { type StatusSource, storeStatusSource } from "../ocsp/status-source.js";
 import type { Pki } from "../session.js";
-import { mustGet, readConfigOf } from "../store/blobs.js";
+import { getText, mustGet, readConfigOf } from "../store/blobs.js";
 import { storeKeys } from "../store/keys.js";
 import type { Storage } from "../store/storage.js";
 import { HOUR, iso, MINUTE, SECOND } from "../time.js";
@@ -83,18 +83,23 @@ const versionOf = (storage: Storage, key: string): string | undefined => storage
  * may move the distribution point while the server runs, but a stream of random paths must not
  * mean a read each.
  */
-function routeFinder(storage: Storage, roles: CaRole[], configuredUrl: string | undefined): (path: string) => Promise<CrlRoute | undefined> {
-  let routes = crlRoutes(roles, configuredUrl);
+function routeFinder(storage: Storage, state: ResponderState, configuredUrl: string | undefined): (path: string) => Promise<CrlRoute | undefined> {
+  let routes = crlRoutes(rolesOf(state), configuredUrl);
   let configSeen = versionOf(storage, storeKeys.config);
   return async (path) => {
+    if (routes.has(path)) return routes.get(path);
+    // A rollover adds a CA, whose CRL is then served too.
+    await state.refresh();
     const now = versionOf(storage, storeKeys.config);
-    if (!routes.has(path) && (now === undefined || now !== configSeen)) {
+    if (now === undefined || now !== configSeen) {
       configSeen = now;
-      routes = crlRoutes(roles, (await readConfigOf(storage)).ca.crlUrl);
+      routes = crlRoutes(rolesOf(state), (await readConfigOf(storage)).ca.crlUrl);
     }
     return routes.get(path);
   };
 }
+
+const rolesOf = (state: ResponderState): CaRole[] => state.loaded.responders.map((r) => r.role);
 
 interface CachedCrl {
   version: string | undefined;
@@ -171,8 +176,8 @@ export async function startRevocationServer(p: RevocationServeParams): Promise<R
   const maxAgeMs = p.maxAgeMs ?? MINUTE;
   if (validityMs < MINUTE) throw inputError("ERR_OCSP_VALIDITY", "OCSP answers must be valid for at least a minute", "pass --ocsp-validity 1h");
   const state = await startResponders(p, clock);
-  const roles = state.loaded.responders.map((r) => r.role);
-  const routeFor = routeFinder(p.pki.storage, roles, config.ca.crlUrl);
+  const roles = rolesOf(state);
+  const routeFor = routeFinder(p.pki.storage, state, config.ca.crlUrl);
   const loadCrl = crlLoader(p.pki.storage);
   const stats = { requests: 0, ocsp: 0, crl: 0 };
   const handle = requestHandler({ state, routeFor, loadCrl, stats, clock, validityMs, maxAgeMs });
@@ -194,20 +199,65 @@ export async function startRevocationServer(p: RevocationServeParams): Promise<R
   };
 }
 
-/** The responders and the status source they answer from, renewed in the background as they come due. */
+/**
+ * The responders and the status source they answer from, renewed in the background as they come
+ * due, and loaded again when config.json changed (a rollover's new CA, `ca policy set`).
+ */
 interface ResponderState {
   loaded: LoadedResponders;
   source: StatusSource;
+  /** Loads the responders again if config.json changed since the last load; true when it did. */
+  refresh(): Promise<boolean>;
   stop(): void;
 }
 
+/** What config.json was at a load: its version where the storage keeps one, else its text. */
+async function configMark(storage: Storage): Promise<string | undefined> {
+  return versionOf(storage, storeKeys.config) ?? (await getText(storage, storeKeys.config).catch(() => undefined));
+}
+
+/** How often a storage without versions (the database store) has config.json read to look for a change. */
+const CONFIG_CHECK_MS = SECOND;
+
 async function startResponders(p: RevocationServeParams, clock: () => Date): Promise<ResponderState> {
+  const storage = p.pki.storage;
+  // Taken before the load: a change during it is seen by the next check.
+  let mark = await configMark(storage);
   const loaded = await loadResponders(p.pki, { now: clock() });
   for (const role of loaded.issued) p.log(`${iso(clock())} issued the ${role} CA's OCSP responder certificate`);
   let timer: NodeJS.Timeout | undefined;
+  let checking: Promise<boolean> | undefined;
+  let checkedAt = 0;
+  const reload = async (what: string) => {
+    state.loaded = await loadResponders(p.pki, { now: clock() });
+    state.source = sourceFor(storage, state.loaded);
+    for (const role of state.loaded.issued) p.log(`${iso(clock())} ${what} the ${role} CA's OCSP responder certificate`);
+  };
+  const check = async (): Promise<boolean> => {
+    // Unknown issuers and paths are anyone's to send: without a cheap version, read at most once a second.
+    if (versionOf(storage, storeKeys.config) === undefined && Date.now() - checkedAt < CONFIG_CHECK_MS) return false;
+    checkedAt = Date.now();
+    const now = await configMark(storage);
+    if (now === mark) return false;
+    mark = now;
+    try {
+      await reload("issued");
+      p.log(`${iso(clock())} config.json changed: answering for ${rolesOf(state).join(", ")}`);
+      return true;
+    } catch (err) {
+      p.log(`${iso(clock())} loading the responders again failed: ${(err as Error).message}`);
+      return false;
+    }
+  };
   const state: ResponderState = {
     loaded,
-    source: sourceFor(p.pki.storage, loaded),
+    source: sourceFor(storage, loaded),
+    refresh: () => {
+      checking ??= check().finally(() => {
+        checking = undefined;
+      });
+      return checking;
+    },
     stop: () => {
       if (timer) clearTimeout(timer);
     },
@@ -216,9 +266,7 @@ async function startResponders(p: RevocationServeParams, clock: () => Date): Pro
     timer = setTimeout(
       async () => {
         try {
-          state.loaded = await loadResponders(p.pki, { now: clock() });
-          state.source = sourceFor(p.pki.storage, state.loaded);
-          for (const role of state.loaded.issued) p.log(`${iso(clock())} renewed the ${role} CA's OCSP responder certificate`);
+          await reload("renewed");
         } catch (err) {
           p.log(`${iso(clock())} OCSP responder renewal failed: ${(err as Error).message}`);
         }
@@ -268,7 +316,10 @@ function requestHandler(c: HandlerContext): (req: http.IncomingMessage, res: htt
   async function answerOcsp(res: http.ServerResponse, request: Buffer, cacheable: boolean): Promise<string> {
     stats.ocsp++;
     const now = clock();
-    const out = await respondOcsp({ request, responders: state.loaded.responders, source: state.source, now, validityMs });
+    const ask = () => respondOcsp({ request, responders: state.loaded.responders, source: state.source, now, validityMs });
+    let out = await ask();
+    // A CA this server does not answer for may be one a rollover added since it loaded.
+    if (out.responseStatus === "unauthorized" && (await state.refresh())) out = await ask();
     const headers: http.OutgoingHttpHeaders = {};
     // RFC 5019 §6.2: GET answers without a nonce may be cached, never past nextUpdate.
     if (cacheable && out.nextUpdate && !out.nonce) {
@@ -311,6 +362,7 @@ function requestHandler(c: HandlerContext): (req: http.IncomingMessage, res: htt
   }
 
   async function health(res: http.ServerResponse): Promise<string> {
+    await state.refresh();
     const now = clock();
     const responders = state.loaded.responders.map((r: Responder) => ({
       ca: r.role,
