@@ -120,3 +120,34 @@ test("a pack entry that is not the certificate it names is reported and left alo
   assert.equal(await readFile(join(pki, "revocations.jsonl"), "utf8").catch(() => ""), crlBefore, "no revocation of a serial a pack merely names");
   await assert.rejects(stat(lockTemp), { code: "ENOENT" });
 });
+
+test("an index that lost the lines of several commands is not a crash: --fix revokes nothing, and the index's backup puts it right", async (t) => {
+  const dir = await initTempCa(t, ["--insecure-no-passphrase"]);
+  const pki = join(dir, "pki");
+  for (const p of ["a", "b"]) assert.equal((await mtls(["partner", "issue", p, "--generate", "--out-key", `${p}.key`, "--json"], { cwd: dir })).exitCode, 0);
+  await writeFile(join(dir, "fleet.jsonl"), ["c", "d", "e"].map((p) => JSON.stringify({ partner: p, generate: true })).join("\n"));
+  const batch = await mtls(["partner", "issue", "--batch", "fleet.jsonl", "--keys-out", "keys.jsonl", "--json"], { cwd: dir });
+  assert.equal(batch.exitCode, 0, batch.stdout + batch.stderr);
+  const indexPath = join(pki, "index.jsonl");
+  const backup = await readFile(indexPath);
+  const revocations = await readFile(join(pki, "revocations.jsonl"), "utf8");
+  const certs = (await readdir(join(pki, "certs"))).sort();
+  // Emptied: five certificates of three commands unnamed. Cut after its first line (a's): four of two.
+  for (const [kept, count, commands] of [
+    ["", 5, 3],
+    [`${backup.toString("utf8").split("\n")[0]}\n`, 4, 2],
+  ] as const) {
+    await writeFile(indexPath, kept);
+    const sick = await checksOf(dir);
+    const lost = sick.problems.filter((p) => p.check === "orphans" || p.check === "packs");
+    assert.equal(lost.length, count, JSON.stringify(sick.problems));
+    for (const p of lost)
+      assert.match(p.message, new RegExp(`has no index line, nor do ${count - 1} more: ${commands} commands issued them, so index\\.jsonl lost their lines`));
+    const fix = await mtls(["doctor", "--fix", "--json"], { cwd: dir });
+    assert.equal(fix.exitCode, 1, fix.stdout);
+    assert.equal(await readFile(join(pki, "revocations.jsonl"), "utf8"), revocations, "nothing is revoked");
+    assert.deepEqual((await readdir(join(pki, "certs"))).sort(), certs, "nothing is moved aside");
+  }
+  await writeFile(indexPath, backup);
+  assert.equal((await mtls(["doctor"], { cwd: dir })).exitCode, 0);
+});

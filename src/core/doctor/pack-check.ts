@@ -10,6 +10,7 @@ import { pemOrDer } from "../pem.js";
 import { type PackEntry, packedSerial, packsOf } from "../store/pack.js";
 import { iso } from "../time.js";
 import { textOf } from "./blobs.js";
+import { indexLoss, unrecordedWords } from "./index-loss.js";
 import type { DoctorCheckDef, DoctorProblem } from "./types.js";
 
 /**
@@ -40,6 +41,7 @@ export const packsCheck: DoctorCheckDef = {
     const revoked = new Set(ctx.journal.entries.map((e) => e.serial));
     // The files themselves: a read of an absent one falls back to its pack.
     const present = new Set([...(await ctx.store.list("certs/")).filter((k) => !k.startsWith("certs/packs/"))]);
+    const loss = await indexLoss(ctx);
     const out: DoctorProblem[] = [];
     for (const pack of packs) {
       const recorded = pack.entries.some((e) => indexed.has(packedSerial(e.key) as string));
@@ -80,16 +82,14 @@ export const packsCheck: DoctorCheckDef = {
         if (revoked.has(serial) && present.has(quarantined)) continue;
         out.push({
           check: "packs",
-          message: `certificate ${serial} (${pack.key}) was signed but never recorded (a crash before the index append)`,
-          hint: "--fix revokes it and copies it to certs/orphans/",
-          fixable: true,
+          ...unrecordedWords(serial, pack.key, loss, "--fix revokes it and copies it to certs/orphans/"),
           serial,
           path: ctx.store.where(quarantined),
           key: quarantined,
           data: e.data,
         });
       }
-      if (!recorded)
+      if (!recorded && !loss)
         out.push({
           check: "packs",
           message: `${pack.key} holds only certificates that were never recorded`,

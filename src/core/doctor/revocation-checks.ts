@@ -12,6 +12,7 @@ import { packHoldsWhole } from "../store/pack.js";
 import type { Revocation } from "../store/revocations.js";
 import { iso } from "../time.js";
 import { bytesOf } from "./blobs.js";
+import { indexLoss, unrecordedWords } from "./index-loss.js";
 import type { DoctorCheckDef, DoctorContext, DoctorProblem } from "./types.js";
 
 /** Where --fix moves an unrecorded certificate (and its chain file). */
@@ -124,6 +125,7 @@ export const orphansCheck: DoctorCheckDef = {
     if (!ctx.index) return []; // without a readable index every certificate would look unrecorded
     const indexed = new Set(ctx.index.records.map((r) => r.serial));
     const revoked = journaled(ctx);
+    const loss = await indexLoss(ctx);
     const out: DoctorProblem[] = [];
     for (const key of await ctx.store.list("certs/")) {
       const m = /^certs\/([0-9a-f]+)\.pem$/.exec(key);
@@ -151,9 +153,7 @@ export const orphansCheck: DoctorCheckDef = {
       }
       out.push({
         check: "orphans",
-        message: `certificate ${serial} (${key}) was signed but never recorded (a crash before the index append)`,
-        hint: "--fix revokes it and moves it to certs/orphans/",
-        fixable: true,
+        ...unrecordedWords(serial, key, loss, "--fix revokes it and moves it to certs/orphans/"),
         ...at,
       });
     }
@@ -162,7 +162,7 @@ export const orphansCheck: DoctorCheckDef = {
   fix(ctx, tx) {
     const revoked = journaled(ctx);
     for (const p of ctx.problems) {
-      if (!p.serial || !p.key) continue;
+      if (!p.serial || !p.key || !p.fixable) continue;
       if (!revoked.has(p.serial))
         tx.revoke({
           serial: p.serial,
