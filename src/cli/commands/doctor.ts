@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { Exit } from "../../core/errors.js";
+import { Exit, usageError } from "../../core/errors.js";
 import type { DoctorResult } from "../../core/index.js";
 import type { CliContext } from "../context.js";
 import { addPassphraseOptions, examplesHelp, exitCodesHelp, openWriteSession, type PassphraseOpts } from "../flags.js";
@@ -19,14 +19,31 @@ export function register(parent: Command, ctx: CliContext): void {
     .option(
       "--fix",
       "repair what is safe to repair (republishes CRLs, revokes unrecorded certificates, trims torn journal lines, moves damaged lines to quarantine files); never deletes anything but mtls's own temporaries",
+    )
+    .option(
+      "--revoke-unrecorded",
+      "with --fix: revoke certificates without an index line also when several commands issued them (doctor otherwise takes them for lines index.jsonl lost)",
     );
   addPassphraseOptions(cmd)
-    .addHelpText("after", examplesHelp(["mtls doctor", "mtls doctor --fix"]))
     .addHelpText(
       "after",
-      exitCodesHelp(["0  consistent (or every problem fixed)", "1  problems remain (each with how to fix it)", "3  wrong passphrase (--fix)", "5  no PKI"]),
+      examplesHelp([
+        "mtls doctor",
+        "mtls doctor --fix",
+        "mtls doctor --fix --revoke-unrecorded   # after several commands failed, with no doctor run between them",
+      ]),
     )
-    .action(async (opts: PassphraseOpts & { fix?: boolean }) => {
+    .addHelpText(
+      "after",
+      exitCodesHelp([
+        "0  consistent (or every problem fixed)",
+        "1  problems remain (each with how to fix it)",
+        "2  --revoke-unrecorded without --fix",
+        "3  wrong passphrase (--fix)",
+        "5  no PKI",
+      ]),
+    )
+    .action(async (opts: PassphraseOpts & { fix?: boolean; revokeUnrecorded?: boolean }) => {
       const result = await runDoctorCommand(ctx, opts);
       ctx.out.result(result, render);
       if (!result.healthy) ctx.out.setExit(Exit.CHECK_FAILED);
@@ -34,8 +51,9 @@ export function register(parent: Command, ctx: CliContext): void {
 }
 
 /** `mtls doctor`, in-process: every check's structured problems (fixed ones marked with `fix`). */
-export async function runDoctorCommand(ctx: CliContext, opts: PassphraseOpts & { fix?: boolean }): Promise<DoctorResult> {
+export async function runDoctorCommand(ctx: CliContext, opts: PassphraseOpts & { fix?: boolean; revokeUnrecorded?: boolean }): Promise<DoctorResult> {
+  if (opts.revokeUnrecorded && !opts.fix) throw usageError("ERR_USAGE", "--revoke-unrecorded applies only with --fix", "add --fix");
   const pki = await openWriteSession(ctx, opts);
   const core = await import("../../core/doctor/doctor.js");
-  return core.runDoctor(pki, { fix: Boolean(opts.fix) });
+  return core.runDoctor(pki, { fix: Boolean(opts.fix), ...(opts.revokeUnrecorded ? { revokeUnrecorded: true } : {}) });
 }

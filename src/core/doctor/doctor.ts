@@ -72,6 +72,8 @@ export interface DoctorResult {
 export interface DoctorParams {
   /** Apply the repairs (the session's passphrase is needed when the CRLs must be republished). */
   fix: boolean;
+  /** Revoke unrecorded certificates of several commands too, which are otherwise taken for lost index lines (index-loss.ts). */
+  revokeUnrecorded?: boolean;
 }
 
 /** Reads everything the checks need through the transaction; a damaged part is recorded, not thrown. */
@@ -123,6 +125,7 @@ export async function runDoctor(pki: Pki, p: DoctorParams): Promise<DoctorResult
     "doctor.fix",
     async (tx) => {
       const ctx = await loadContext(pki, tx, health);
+      if (p.revokeUnrecorded) ctx.revokeUnrecorded = true;
       const problems: DoctorProblem[] = [...lock];
       const found = new Map<DoctorCheckDef, DoctorProblem[]>();
       for (const check of CHECKS) {

@@ -3,15 +3,19 @@
 // since one may have been handed out. But an index.jsonl that lost lines (emptied, cut short,
 // an old copy put back) shows the same picture for every certificate it lost, and revoking those
 // would cut off every partner at once. A crash leaves the certificates of one command: one
-// issuance (audited or not), or one batch, whose records follow each other in the audit log.
-// Unrecorded certificates audited by two or more commands are lost index lines, which only the
-// index's backup can give back.
+// issuance, or one batch. Unrecorded certificates of two or more commands are taken for lost
+// index lines, which only the index's backup can give back; `--revoke-unrecorded` says they are
+// leftovers of failed commands after all (several crashes with no doctor run between them).
+import { parseCertificate } from "../cert.js";
+import { pemOrDer } from "../pem.js";
 import { packedSerial, packsOf } from "../store/pack.js";
+import { iso } from "../time.js";
+import { bytesOf } from "./blobs.js";
 import type { DoctorContext } from "./types.js";
 
-/** What index.jsonl lost: how many certificates it no longer names, issued by how many commands. */
+/** The certificates index.jsonl no longer names, when they are more than one command's. */
 export interface IndexLoss {
-  certificates: number;
+  lost: ReadonlySet<string>;
   commands: number;
 }
 
@@ -29,44 +33,58 @@ export function indexLoss(ctx: DoctorContext): Promise<IndexLoss | undefined> {
   return loss;
 }
 
-async function lossOf(ctx: DoctorContext): Promise<IndexLoss | undefined> {
-  if (!ctx.index) return undefined;
-  // Revoked ones are a repair under way (a move to certs/orphans/ cut short), not a question.
-  const indexed = new Set([...ctx.index.records.map((r) => r.serial), ...ctx.journal.entries.map((e) => e.serial)]);
-  const unrecorded = new Set<string>();
+/** Unrecorded certificates, each with the group it was written in when no audit record says more (its pack, or its notBefore). */
+async function unrecordedOf(ctx: DoctorContext, indexed: ReadonlySet<string>): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
   for (const key of await ctx.store.list("certs/")) {
     const serial = /^certs\/([0-9a-f]+)\.pem$/.exec(key)?.[1];
-    if (serial && !indexed.has(serial)) unrecorded.add(serial);
+    if (!serial || indexed.has(serial)) continue;
+    let group = `file:${serial}`;
+    try {
+      group = `time:${iso(parseCertificate(pemOrDer((await bytesOf(ctx.store, key)) ?? Buffer.alloc(0), ["CERTIFICATE"], key), key).notBefore)}`;
+    } catch {}
+    out.set(serial, group);
   }
   for (const pack of await packsOf(ctx.store))
     for (const e of pack.entries) {
       const serial = packedSerial(e.key);
-      if (serial && !e.key.endsWith(".chain.pem") && !indexed.has(serial)) unrecorded.add(serial);
+      if (serial && !e.key.endsWith(".chain.pem") && !indexed.has(serial)) out.set(serial, `pack:${pack.key}`);
     }
-  // Commands: each single issuance is one; a batch's records are one run of consecutive sequence
-  // numbers at one time (records are in sequence order).
-  let certificates = 0;
-  let commands = 0;
-  let run: { seq: number; time: string } | undefined;
+  return out;
+}
+
+async function lossOf(ctx: DoctorContext): Promise<IndexLoss | undefined> {
+  if (!ctx.index) return undefined;
+  // Revoked ones are a repair under way (a move to certs/orphans/ cut short), not a question.
+  const indexed = new Set([...ctx.index.records.map((r) => r.serial), ...ctx.journal.entries.map((e) => e.serial)]);
+  const unrecorded = await unrecordedOf(ctx, indexed);
+  if (unrecorded.size < 2) return undefined;
+  // A transaction's audit records are appended together, at one time. Within such a run, a batch
+  // is one command, and every other issuance one command of its own (rotate audits its one
+  // certificate twice). A certificate no record names counts by the group it was written in.
+  const commandOf = new Map<string, string>();
+  let run = 0;
+  let prev: { seq: number; time: string } | undefined;
   for (const r of ctx.audit.records) {
-    if (!(ISSUING.has(r.action) && typeof r.serial === "string" && unrecorded.has(r.serial))) continue;
-    certificates++;
-    const batch = r.details?.batch === true;
-    if (!batch || !run || r.seq !== run.seq + 1 || r.time !== run.time) commands++;
-    run = batch ? { seq: r.seq, time: r.time } : undefined;
+    if (!prev || r.seq !== prev.seq + 1 || r.time !== prev.time) run++;
+    prev = { seq: r.seq, time: r.time };
+    if (!ISSUING.has(r.action) || typeof r.serial !== "string" || !unrecorded.has(r.serial) || commandOf.has(r.serial)) continue;
+    commandOf.set(r.serial, r.details?.batch === true ? `${run}:batch` : `${run}:${r.serial}`);
   }
-  return commands >= 2 ? { certificates, commands } : undefined;
+  const commands = new Set([...unrecorded].map(([serial, group]) => commandOf.get(serial) ?? group)).size;
+  return commands >= 2 ? { lost: new Set(unrecorded.keys()), commands } : undefined;
 }
 
 /**
- * The words of the problem of a certificate without an index line: one the index lost (not
- * fixable: only its backup knows the lines), or one a crash left, which `fix` says --fix does.
+ * The words of the problem of a certificate without an index line: one the index lost (fixable
+ * only with --revoke-unrecorded), or one a crash left, which `fix` says --fix does.
  */
-export function unrecordedWords(serial: string, where: string, loss: IndexLoss | undefined, fix: string) {
-  if (!loss) return { message: `certificate ${serial} (${where}) was signed but never recorded (a crash before the index append)`, hint: fix, fixable: true };
+export function unrecordedWords(ctx: DoctorContext, serial: string, where: string, loss: IndexLoss | undefined, fix: string) {
+  if (!loss?.lost.has(serial))
+    return { message: `certificate ${serial} (${where}) was signed but never recorded (a crash before the index append)`, hint: fix, fixable: true };
   return {
-    message: `certificate ${serial} (${where}) has no index line, nor do ${loss.certificates - 1} more: ${loss.commands} commands issued them, so index.jsonl lost their lines (a crash leaves one command's)`,
-    hint: "restore index.jsonl from your backup and run `mtls doctor` again; --fix does not revoke certificates the index lost",
-    fixable: false,
+    message: `certificate ${serial} (${where}) has no index line, nor do ${loss.lost.size - 1} more: ${loss.commands} commands issued them, and a crash leaves one command's, so index.jsonl has probably lost their lines`,
+    hint: "restore index.jsonl from your backup and run `mtls doctor` again; if they are what failed commands left, `mtls doctor --fix --revoke-unrecorded` revokes them",
+    fixable: ctx.revokeUnrecorded === true,
   };
 }

@@ -82,14 +82,14 @@ export const packsCheck: DoctorCheckDef = {
         if (revoked.has(serial) && present.has(quarantined)) continue;
         out.push({
           check: "packs",
-          ...unrecordedWords(serial, pack.key, loss, "--fix revokes it and copies it to certs/orphans/"),
+          ...unrecordedWords(ctx, serial, pack.key, loss, "--fix revokes it and copies it to certs/orphans/"),
           serial,
           path: ctx.store.where(quarantined),
           key: quarantined,
           data: e.data,
         });
       }
-      if (!recorded && !loss)
+      if (!recorded && (!loss || ctx.revokeUnrecorded))
         out.push({
           check: "packs",
           message: `${pack.key} holds only certificates that were never recorded`,

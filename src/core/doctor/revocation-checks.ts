@@ -153,7 +153,7 @@ export const orphansCheck: DoctorCheckDef = {
       }
       out.push({
         check: "orphans",
-        ...unrecordedWords(serial, key, loss, "--fix revokes it and moves it to certs/orphans/"),
+        ...unrecordedWords(ctx, serial, key, loss, "--fix revokes it and moves it to certs/orphans/"),
         ...at,
       });
     }

@@ -31,6 +31,8 @@ export interface DoctorContext {
   storage: StorageProblem[];
   /** Reads through modules that still take a directory layout (see layout-reads.ts). */
   reads: LayoutReads;
+  /** --revoke-unrecorded: certificates without an index line are failed commands' even when they are several commands' (index-loss.ts). */
+  revokeUnrecorded?: boolean;
 }
 
 /** One problem, with the structured facts its repair needs (never parsed back from `message`). */

@@ -86,14 +86,17 @@ const versionOf = (storage: Storage, key: string): string | undefined => storage
 function routeFinder(storage: Storage, state: ResponderState, configuredUrl: string | undefined): (path: string) => Promise<CrlRoute | undefined> {
   let routes = crlRoutes(rolesOf(state), configuredUrl);
   let configSeen = versionOf(storage, storeKeys.config);
+  let rolesSeen = rolesOf(state).join();
   return async (path) => {
     if (routes.has(path)) return routes.get(path);
-    // A rollover adds a CA, whose CRL is then served too.
+    // A rollover adds a CA, whose CRL is then served too (once a load has seen it).
     await state.refresh();
     const now = versionOf(storage, storeKeys.config);
-    if (now === undefined || now !== configSeen) {
+    const roles = rolesOf(state);
+    if (now === undefined || now !== configSeen || roles.join() !== rolesSeen) {
       configSeen = now;
-      routes = crlRoutes(rolesOf(state), (await readConfigOf(storage)).ca.crlUrl);
+      rolesSeen = roles.join();
+      routes = crlRoutes(roles, (await readConfigOf(storage)).ca.crlUrl);
     }
     return routes.get(path);
   };
@@ -206,49 +209,97 @@ export async function startRevocationServer(p: RevocationServeParams): Promise<R
 interface ResponderState {
   loaded: LoadedResponders;
   source: StatusSource;
-  /** Loads the responders again if config.json changed since the last load; true when it did. */
+  /**
+   * Loads the responders again if config.json changed since the last load; true when it did. A
+   * request waits for it at most REFRESH_WAIT_MS (a held store lock must not hold up answers).
+   */
   refresh(): Promise<boolean>;
   stop(): void;
 }
 
-/** What config.json was at a load: its version where the storage keeps one, else its text. */
-async function configMark(storage: Storage): Promise<string | undefined> {
-  return versionOf(storage, storeKeys.config) ?? (await getText(storage, storeKeys.config).catch(() => undefined));
-}
-
-/** How often a storage without versions (the database store) has config.json read to look for a change. */
+/** How long a request waits for a reload it started; the reload goes on behind it. */
+const REFRESH_WAIT_MS = 2 * SECOND;
+/** After a failed reload (the store locked, a token absent), the next try waits this long. */
+const RETRY_MS = 10 * SECOND;
+/** How often a storage without versions has config.json read to look for a change. */
 const CONFIG_CHECK_MS = SECOND;
+
+/**
+ * Whether config.json changed since the responders were loaded. The storage's version of it is
+ * only a hint (the database store's changes with every commit): the text decides.
+ */
+class ConfigWatch {
+  /** What the last load was made from, read before it: a change during a load is seen next time. */
+  loadedText: string | undefined;
+  private seenVersion: string | undefined;
+  private checkedAt = 0;
+  private retryAt = 0;
+
+  constructor(private readonly storage: Storage) {
+    this.seenVersion = versionOf(storage, storeKeys.config);
+  }
+
+  text(): Promise<string | undefined> {
+    return getText(this.storage, storeKeys.config).catch(() => undefined);
+  }
+
+  /** True when config.json differs from what was loaded and a load may be tried now. */
+  async changed(): Promise<boolean> {
+    const version = versionOf(this.storage, storeKeys.config);
+    const now = Date.now();
+    if (version === undefined ? now - this.checkedAt < CONFIG_CHECK_MS : version === this.seenVersion) return false;
+    this.checkedAt = now;
+    this.seenVersion = version;
+    const text = await this.text();
+    if (text === this.loadedText) return false;
+    // A change not acted on yet is looked at again by the next request.
+    if (now < this.retryAt) this.seenVersion = undefined;
+    return now >= this.retryAt;
+  }
+
+  /** A load failed: the next try waits RETRY_MS. */
+  failed(): void {
+    this.retryAt = Date.now() + RETRY_MS;
+    this.seenVersion = undefined;
+  }
+}
 
 async function startResponders(p: RevocationServeParams, clock: () => Date): Promise<ResponderState> {
   const storage = p.pki.storage;
-  // Taken before the load: a change during it is seen by the next check.
-  let mark = await configMark(storage);
+  const watch = new ConfigWatch(storage);
+  watch.loadedText = await watch.text();
   const loaded = await loadResponders(p.pki, { now: clock() });
   for (const role of loaded.issued) p.log(`${iso(clock())} issued the ${role} CA's OCSP responder certificate`);
   let timer: NodeJS.Timeout | undefined;
-  let checking: Promise<boolean> | undefined;
-  let checkedAt = 0;
-  const reload = async (what: string) => {
-    state.loaded = await loadResponders(p.pki, { now: clock() });
-    state.source = sourceFor(storage, state.loaded);
-    for (const role of state.loaded.issued) p.log(`${iso(clock())} ${what} the ${role} CA's OCSP responder certificate`);
+  let loading: Promise<void> | undefined;
+  // One load at a time, whoever asks (the renewal timer, a request): a slower, older load never
+  // lands after a newer one.
+  const load = (what: string) => {
+    loading ??= (async () => {
+      const text = await watch.text();
+      state.loaded = await loadResponders(p.pki, { now: clock() });
+      state.source = sourceFor(storage, state.loaded);
+      // A load that issued wrote config.json itself (the OCSP canary): what it left is what was loaded.
+      watch.loadedText = state.loaded.issued.length ? await watch.text() : text;
+      for (const role of state.loaded.issued) p.log(`${iso(clock())} ${what} the ${role} CA's OCSP responder certificate`);
+    })().finally(() => {
+      loading = undefined;
+    });
+    return loading;
   };
   const check = async (): Promise<boolean> => {
-    // Unknown issuers and paths are anyone's to send: without a cheap version, read at most once a second.
-    if (versionOf(storage, storeKeys.config) === undefined && Date.now() - checkedAt < CONFIG_CHECK_MS) return false;
-    checkedAt = Date.now();
-    const now = await configMark(storage);
-    if (now === mark) return false;
-    mark = now;
+    if (!(await watch.changed())) return false;
     try {
-      await reload("issued");
+      await load("issued");
       p.log(`${iso(clock())} config.json changed: answering for ${rolesOf(state).join(", ")}`);
       return true;
     } catch (err) {
-      p.log(`${iso(clock())} loading the responders again failed: ${(err as Error).message}`);
+      watch.failed();
+      p.log(`${iso(clock())} loading the responders again failed (next try in ${RETRY_MS / SECOND} s): ${(err as Error).message}`);
       return false;
     }
   };
+  let checking: Promise<boolean> | undefined;
   const state: ResponderState = {
     loaded,
     source: sourceFor(storage, loaded),
@@ -256,7 +307,8 @@ async function startResponders(p: RevocationServeParams, clock: () => Date): Pro
       checking ??= check().finally(() => {
         checking = undefined;
       });
-      return checking;
+      const waited = new Promise<boolean>((resolve) => setTimeout(resolve, REFRESH_WAIT_MS, false).unref());
+      return Promise.race([checking, waited]);
     },
     stop: () => {
       if (timer) clearTimeout(timer);
@@ -266,7 +318,7 @@ async function startResponders(p: RevocationServeParams, clock: () => Date): Pro
     timer = setTimeout(
       async () => {
         try {
-          await reload("renewed");
+          await load("renewed");
         } catch (err) {
           p.log(`${iso(clock())} OCSP responder renewal failed: ${(err as Error).message}`);
         }
@@ -362,7 +414,8 @@ function requestHandler(c: HandlerContext): (req: http.IncomingMessage, res: htt
   }
 
   async function health(res: http.ServerResponse): Promise<string> {
-    await state.refresh();
+    // Answered from what is loaded now; a change since starts a load for the next request.
+    void state.refresh();
     const now = clock();
     const responders = state.loaded.responders.map((r: Responder) => ({
       ca: r.role,
