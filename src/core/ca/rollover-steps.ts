@@ -101,11 +101,15 @@ async function committing<T>(
   }
 }
 
+/** The store as a step found it, and a CA it made. */
+type Opened = Awaited<ReturnType<typeof openForRollover>>;
+type Minted = Awaited<ReturnType<typeof mintCa>>;
+
 async function commitIntermediate(
   pki: Pki,
-  s: Awaited<ReturnType<typeof openForRollover>>,
+  s: Opened,
   plan: ReturnType<typeof planIntermediateRollover>,
-  minted: Awaited<ReturnType<typeof mintCa>>,
+  minted: Minted,
   onCommitted: () => void,
 ): Promise<RolloverResult> {
   const next: StoreConfig = withTokenKeys({ ...s.config, cas: plan.registry }, [[plan.newCa.id, minted]]);
@@ -172,10 +176,10 @@ async function mintCrosses(specs: CrossSpec[], cas: Array<{ id: string; cert: Ce
 
 async function commitRootStart(
   pki: Pki,
-  s: Awaited<ReturnType<typeof openForRollover>>,
+  s: Opened,
   plan: ReturnType<typeof planRootStart>,
-  root: Awaited<ReturnType<typeof mintCa>>,
-  int: Awaited<ReturnType<typeof mintCa>>,
+  root: Minted,
+  int: Minted,
   onCommitted: () => void,
 ): Promise<RolloverResult> {
   const added = [
