@@ -32,7 +32,7 @@ async function readPin(ctx: CliContext, opts: PinOpts): Promise<string> {
     ctx.out.progress("");
     return ctx.prompt.password("PKCS#11 token PIN:");
   }
-  throw usageError("ERR_PIN_REQUIRED", "a CA key is in a PKCS#11 token and no PIN was given", "set MTLS_PKCS11_PIN or pass --pin-file <file>");
+  throw usageError("ERR_PIN_REQUIRED", "a PKCS#11 token is needed and no PIN was given", "set MTLS_PKCS11_PIN or pass --pin-file <file>");
 }
 
 /**
