@@ -21,6 +21,46 @@ export interface IndexLoss {
 
 const ISSUING = new Set(["cert.issue", "cert.rotate"]);
 
+/** A certificate file of certs/ that no index entry names, by its name nor by what it holds. */
+export interface UnrecordedFile {
+  key: string;
+  /** The serial its name gives: where a crash left it. */
+  name: string;
+  /** The serial it holds when it is a certificate (what a repair revokes), else its name's. */
+  serial: string;
+  bytes?: Buffer;
+  notBefore?: Date;
+}
+
+const files = new WeakMap<DoctorContext, Promise<UnrecordedFile[]>>();
+
+/** The certificate files no index entry names (read once per doctor run: two checks ask). */
+export function unrecordedFiles(ctx: DoctorContext): Promise<UnrecordedFile[]> {
+  let found = files.get(ctx);
+  if (!found) {
+    found = filesOf(ctx);
+    files.set(ctx, found);
+  }
+  return found;
+}
+
+async function filesOf(ctx: DoctorContext): Promise<UnrecordedFile[]> {
+  const indexed = new Set(ctx.index?.records.map((r) => r.serial));
+  const out: UnrecordedFile[] = [];
+  for (const key of await ctx.store.list("certs/")) {
+    const name = /^certs\/([0-9a-f]+)\.pem$/.exec(key)?.[1];
+    if (!name || indexed.has(name)) continue;
+    const bytes = await bytesOf(ctx.store, key).catch(() => undefined);
+    let cert: { serial: string; notBefore: Date } | undefined;
+    try {
+      cert = parseCertificate(pemOrDer(bytes ?? Buffer.alloc(0), ["CERTIFICATE"], key), key);
+    } catch {}
+    const serial = cert?.serial ?? name;
+    if (!indexed.has(serial)) out.push({ key, name, serial, ...(bytes ? { bytes } : {}), ...(cert ? { notBefore: cert.notBefore } : {}) });
+  }
+  return out;
+}
+
 const found = new WeakMap<DoctorContext, Promise<IndexLoss | undefined>>();
 
 /** The index's lost lines, when the certificates it does not name cannot all be one command's crash. */
@@ -33,18 +73,13 @@ export function indexLoss(ctx: DoctorContext): Promise<IndexLoss | undefined> {
   return loss;
 }
 
-/** Unrecorded certificates, each with the group it was written in when no audit record says more (its pack, or its notBefore). */
+/**
+ * Unrecorded certificates not revoked yet, each with the group it was written in when no audit
+ * record says more (its pack, or its notBefore).
+ */
 async function unrecordedOf(ctx: DoctorContext, indexed: ReadonlySet<string>): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for (const key of await ctx.store.list("certs/")) {
-    const serial = /^certs\/([0-9a-f]+)\.pem$/.exec(key)?.[1];
-    if (!serial || indexed.has(serial)) continue;
-    let group = `file:${serial}`;
-    try {
-      group = `time:${iso(parseCertificate(pemOrDer((await bytesOf(ctx.store, key)) ?? Buffer.alloc(0), ["CERTIFICATE"], key), key).notBefore)}`;
-    } catch {}
-    out.set(serial, group);
-  }
+  for (const f of await unrecordedFiles(ctx)) if (!indexed.has(f.serial)) out.set(f.serial, f.notBefore ? `time:${iso(f.notBefore)}` : `file:${f.serial}`);
   for (const pack of await packsOf(ctx.store))
     for (const e of pack.entries) {
       const serial = packedSerial(e.key);

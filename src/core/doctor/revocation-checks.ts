@@ -12,7 +12,7 @@ import { packHoldsWhole } from "../store/pack.js";
 import type { Revocation } from "../store/revocations.js";
 import { iso } from "../time.js";
 import { bytesOf } from "./blobs.js";
-import { indexLoss, unrecordedWords } from "./index-loss.js";
+import { indexLoss, unrecordedFiles, unrecordedWords } from "./index-loss.js";
 import type { DoctorCheckDef, DoctorContext, DoctorProblem } from "./types.js";
 
 /** Where --fix moves an unrecorded certificate (and its chain file). */
@@ -123,24 +123,15 @@ export const orphansCheck: DoctorCheckDef = {
   name: "orphans",
   async find(ctx) {
     if (!ctx.index) return []; // without a readable index every certificate would look unrecorded
-    const indexed = new Set(ctx.index.records.map((r) => r.serial));
     const revoked = journaled(ctx);
     const loss = await indexLoss(ctx);
     const out: DoctorProblem[] = [];
-    for (const key of await ctx.store.list("certs/")) {
-      const m = /^certs\/([0-9a-f]+)\.pem$/.exec(key);
-      if (!m || indexed.has(m[1] as string)) continue;
-      // Revoke what the file holds; its name is only where a crash left it.
-      const bytes = await bytesOf(ctx.store, key).catch(() => undefined);
-      let serial = m[1] as string;
-      try {
-        serial = parseCertificate(pemOrDer(bytes ?? Buffer.alloc(0), ["CERTIFICATE"], key), key).serial;
-      } catch {}
+    // Revoke what a file holds; its name is only where a crash left it.
+    for (const { key, name, serial, bytes } of await unrecordedFiles(ctx)) {
       const at = { serial, path: ctx.store.where(key), key };
-      if (indexed.has(serial)) continue;
       if (revoked.has(serial)) {
         // Revoked and already copied aside, but still here: a move that a crash cut short.
-        const copy = await bytesOf(ctx.store, orphanKey(`${m[1]}.pem`));
+        const copy = await bytesOf(ctx.store, orphanKey(`${name}.pem`));
         if (bytes && copy?.equals(bytes))
           out.push({
             check: "orphans",
