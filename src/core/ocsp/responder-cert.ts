@@ -44,6 +44,8 @@ export interface LoadedResponders {
   issued: CaRole[];
   /** The OCSP-only canary's serial (issued by the issuing CA), answered "revoked". */
   ocspCanary?: { serial: string; revokedAt: string };
+  /** The configured CRL distribution point (`ca policy set --crl-url`) these were loaded with. */
+  crlUrl?: string;
 }
 
 // Every CA still in service answers for its own certificates (both hierarchies during a rollover).
@@ -131,7 +133,7 @@ export async function loadResponders(pki: Pki, p: LoadRespondersParams): Promise
     responders.push({ role, ca: caCertOf(ca, role), cert, signer, ...(parent ? { parent } : {}) });
   }
   const { ocspCanary } = await readConfigOf(store);
-  return { responders, issued: [...fresh.keys()], ...(ocspCanary ? { ocspCanary } : {}) };
+  return { responders, issued: [...fresh.keys()], ...(ocspCanary ? { ocspCanary } : {}), ...(config.ca.crlUrl ? { crlUrl: config.ca.crlUrl } : {}) };
 }
 
 interface IssueDueParams extends LoadRespondersParams {

@@ -12,7 +12,7 @@ import { respondOcsp } from "../ocsp/respond.js";
 import { type LoadedResponders, loadResponders, nextRenewalCheck, type Responder } from "../ocsp/responder-cert.js";
 import { type StatusSource, storeStatusSource } from "../ocsp/status-source.js";
 import type { Pki } from "../session.js";
-import { getText, mustGet, readConfigOf } from "../store/blobs.js";
+import { getText, mustGet } from "../store/blobs.js";
 import { storeKeys } from "../store/keys.js";
 import type { Storage } from "../store/storage.js";
 import { HOUR, iso, MINUTE, SECOND } from "../time.js";
@@ -79,24 +79,18 @@ function crlRoutes(roles: CaRole[], configuredUrl: string | undefined): Map<stri
 const versionOf = (storage: Storage, key: string): string | undefined => storage.version?.(key);
 
 /**
- * The CRL routes, looked up again on a miss when config.json changed: `ca policy set --crl-url`
- * may move the distribution point while the server runs, but a stream of random paths must not
- * mean a read each.
+ * The CRL routes of what the responders were last loaded from: a miss asks for a load when
+ * config.json changed (a rollover's new CA, `ca policy set --crl-url` moving the distribution
+ * point), and a stream of random paths costs no more than that check.
  */
-function routeFinder(storage: Storage, state: ResponderState, configuredUrl: string | undefined): (path: string) => Promise<CrlRoute | undefined> {
-  let routes = crlRoutes(rolesOf(state), configuredUrl);
-  let configSeen = versionOf(storage, storeKeys.config);
-  let rolesSeen = rolesOf(state).join();
+function routeFinder(state: ResponderState): (path: string) => Promise<CrlRoute | undefined> {
+  let builtFrom = state.loaded;
+  let routes = crlRoutes(rolesOf(state), builtFrom.crlUrl);
   return async (path) => {
-    if (routes.has(path)) return routes.get(path);
-    // A rollover adds a CA, whose CRL is then served too (once a load has seen it).
-    await state.refresh();
-    const now = versionOf(storage, storeKeys.config);
-    const roles = rolesOf(state);
-    if (now === undefined || now !== configSeen || roles.join() !== rolesSeen) {
-      configSeen = now;
-      rolesSeen = roles.join();
-      routes = crlRoutes(roles, (await readConfigOf(storage)).ca.crlUrl);
+    if (!routes.has(path)) await state.refresh();
+    if (state.loaded !== builtFrom) {
+      builtFrom = state.loaded;
+      routes = crlRoutes(rolesOf(state), builtFrom.crlUrl);
     }
     return routes.get(path);
   };
@@ -173,14 +167,14 @@ function getRequestBytes(path: string): Buffer | undefined {
 }
 
 export async function startRevocationServer(p: RevocationServeParams): Promise<RunningRevocationServer> {
-  const config = await p.pki.config();
+  await p.pki.config(); // opens and checks the store before anything else
   const clock = p.clock ?? (() => new Date());
   const validityMs = p.ocspValidityMs ?? HOUR;
   const maxAgeMs = p.maxAgeMs ?? MINUTE;
   if (validityMs < MINUTE) throw inputError("ERR_OCSP_VALIDITY", "OCSP answers must be valid for at least a minute", "pass --ocsp-validity 1h");
   const state = await startResponders(p, clock);
   const roles = rolesOf(state);
-  const routeFor = routeFinder(p.pki.storage, state, config.ca.crlUrl);
+  const routeFor = routeFinder(state);
   const loadCrl = crlLoader(p.pki.storage);
   const stats = { requests: 0, ocsp: 0, crl: 0 };
   const handle = requestHandler({ state, routeFor, loadCrl, stats, clock, validityMs, maxAgeMs });
