@@ -11,7 +11,7 @@ import { removeKeyFile } from "../store/key-files.js";
 import { storeKeys } from "../store/keys.js";
 import type { Storage } from "../store/storage.js";
 import { parseTokenFlag } from "./init-keys.js";
-import { type CaCerts, loadCaCerts, loadCaKey, tokenUriOf } from "./material.js";
+import { type CaCerts, type CaEntry, loadCaCerts, loadCaKey, tokenUriOf } from "./material.js";
 import { type CaId, isCaId } from "./registry.js";
 
 export interface ImportToTokenParams {
@@ -31,7 +31,7 @@ export interface ImportToTokenResult {
 const entryOf = (ca: CaCerts, id: CaId) => ca.all.find((c) => c.id === id);
 
 /** Which CAs' keys to move: each must be a CA of the store, in service, with a key that is still a file. */
-function chooseRoles(ca: CaCerts, asked: CaId[] | undefined): CaId[] {
+function chooseRoles(ca: CaCerts, asked: CaId[] | undefined): CaEntry[] {
   const inService = ca.all.filter((c) => !c.retiredAt).map((c) => c.id);
   const roles = asked ?? inService.filter((id) => tokenUriOf(ca.keyStore, id) === undefined);
   for (const r of roles) {
@@ -53,7 +53,7 @@ function chooseRoles(ca: CaCerts, asked: CaId[] | undefined): CaId[] {
     if (uri !== undefined) throw conflictError("ERR_KEY_IN_TOKEN", `the ${r} CA key is already in a token (${uri})`, "nothing to import");
   }
   if (roles.length === 0) throw conflictError("ERR_KEY_IN_TOKEN", "every CA key in service is already in a token", "nothing to import");
-  return roles;
+  return roles.map((r) => entryOf(ca, r) as CaEntry);
 }
 
 /**
@@ -72,8 +72,7 @@ export async function importCaKeyToToken(pki: Pki, p: ImportToTokenParams): Prom
       async (tx) => {
         const config = await tx.config();
         const ca = await loadCaCerts(tx, config);
-        for (const role of chooseRoles(ca, p.roles)) {
-          const cert = (entryOf(ca, role) as CaCerts["all"][number]).cert;
+        for (const { id: role, cert } of chooseRoles(ca, p.roles)) {
           const file = await loadCaKey(tx, storeKeys.caKey(role), cert, pki.passphrase, `the ${role} CA key`);
           if (!file.keyType.startsWith("ec-"))
             throw usageError("ERR_PKCS11_KEY_TYPE", `the ${role} CA key is ${file.keyType}: mtls keeps only EC P-256/P-384 keys in tokens`);

@@ -66,11 +66,12 @@ export interface MakeKeyParams {
 /** One CA key pair, in a token or in memory (then sealed for its file). */
 export async function makeCaKey(p: MakeKeyParams): Promise<NewCaKey> {
   if (p.token) {
-    if (!p.tokens) throw usageError("ERR_PIN_REQUIRED", "a PKCS#11 key store needs the token's PIN", "set MTLS_PKCS11_PIN or pass --pin-file <file>");
-    const sessions = await p.tokens.sessions();
-    const made = await sessions.generate(p.token, p.keyType, p.role, p.tokens.pin);
-    const key = await sessions.key(made.uri, p.keyType, p.tokens.pin).catch(async (err) => {
-      await sessions.discard(made.uri, p.tokens?.pin as TokenAccess["pin"]);
+    const { tokens } = p;
+    if (!tokens) throw usageError("ERR_PIN_REQUIRED", "a PKCS#11 key store needs the token's PIN", "set MTLS_PKCS11_PIN or pass --pin-file <file>");
+    const sessions = await tokens.sessions();
+    const made = await sessions.generate(p.token, p.keyType, p.role, tokens.pin);
+    const key = await sessions.key(made.uri, p.keyType, tokens.pin).catch(async (err) => {
+      await sessions.discard(made.uri, tokens.pin);
       throw err;
     });
     return { role: p.role, spki: made.spki, signer: tokenSigner(key, made.spki), location: tokenLocation(made.uri), uri: formatPkcs11Uri(made.uri) };

@@ -7,20 +7,9 @@ import type { Pki } from "../session.js";
 import { getText, readIndexOf } from "../store/blobs.js";
 import { keyStoreFormat, type StoreConfig } from "../store/config.js";
 import { storeKeys } from "../store/keys.js";
-import { parseTokenFlag } from "./init-keys.js";
+import { checkTokenKeyType, parseTokenFlag } from "./init-keys.js";
 import { type CaKey, type CaKeys, certOf } from "./material.js";
-import {
-  checkRolloverKeyType,
-  commitStep,
-  describeCa,
-  discardMinted,
-  mintCa,
-  mintCross,
-  newKeyToken,
-  nextCaCerts,
-  openForRollover,
-  type RolloverResult,
-} from "./rollover.js";
+import { commitStep, describeCa, discardMinted, mintCa, mintCross, newKeyToken, nextCaCerts, openForRollover, type RolloverResult } from "./rollover.js";
 import { type CrossSpec, planIntermediateRollover, planRootFinish, planRootStart } from "./rollover-plan.js";
 
 /** The distribution point names one CA's CRL: after a rollover it names the wrong one for some certificates. */
@@ -54,11 +43,13 @@ export interface NewKeyOptions {
   rootKeyStore?: string;
 }
 
-/** Bad token flags are refused before the CA keys are unlocked. */
+/** Bad token flags are refused before the CA keys are unlocked; tokens hold EC keys only. */
 async function checkKeyFlags(pki: Pki, p: NewKeyOptions): Promise<void> {
   if (p.keyStore !== undefined) parseTokenFlag(p.keyStore, "--key-store");
   if (p.rootKeyStore !== undefined) parseTokenFlag(p.rootKeyStore, "--root-key-store");
-  if (p.keyStore !== undefined || p.rootKeyStore !== undefined) checkRolloverKeyType((await pki.config()).ca.keyType);
+  if (p.keyStore === undefined && p.rootKeyStore === undefined) return;
+  const { keyType } = (await pki.config()).ca;
+  checkTokenKeyType(keyType, `this CA's keys are ${keyType}, which stay in files: leave out --key-store and --root-key-store`);
 }
 
 /** `ca rollover intermediate`: a new issuing intermediate under the same root; gateways change nothing. */

@@ -17,7 +17,7 @@ import type { Revocation } from "../store/revocations.js";
 import type { StoreReader } from "../store/storage.js";
 import { iso } from "../time.js";
 import { cryptoKeySigner } from "../x509/signer.js";
-import { checkTokenKeyType, makeCaKey, parseTokenFlag } from "./init-keys.js";
+import { makeCaKey, parseTokenFlag } from "./init-keys.js";
 import {
   type CaCerts,
   type CaEntry,
@@ -126,15 +126,10 @@ export async function discardMinted(minted: Array<{ uri?: string } | undefined>,
   for (const m of minted) if (m?.uri) await (await access.sessions()).discard(parsePkcs11Uri(m.uri, "generated key"), access.pin);
 }
 
-/** A rollover's new keys are of the CA's key type, and tokens hold EC keys only. */
-export function checkRolloverKeyType(keyType: KeyType): void {
-  checkTokenKeyType(keyType, `this CA's keys are ${keyType}, which stay in files: leave out --key-store and --root-key-store`);
-}
-
 /**
- * The token a new CA's key goes to: the one named on the command line, else the token of the key
- * it takes over from (`from`), so that a PKI whose keys are in a token keeps them there. A file
- * key is followed by a file key.
+ * The token a new CA's key goes to: the one named on the command line (checked by the step
+ * before the keys were unlocked), else the token of the key it takes over from (`from`), so that
+ * a PKI whose keys are in a token keeps them there. A file key is followed by a file key.
  */
 export function newKeyToken(
   config: StoreConfig,
@@ -151,7 +146,6 @@ export function newKeyToken(
     const { object: _o, id: _i, type: _t, ...token } = parsePkcs11Uri(stored, `config.json ca.keyStore.${from}`);
     uri = token;
   } else return undefined;
-  checkRolloverKeyType(config.ca.keyType);
   if (!access) throw usageError("ERR_PIN_REQUIRED", "a PKCS#11 key store needs the token's PIN", "set MTLS_PKCS11_PIN or pass --pin-file <file>");
   return { uri, access };
 }

@@ -102,11 +102,11 @@ const CROSS: Spec = {
 const ROLLOVER: Spec = { from: need(caId, "a CA id"), to: need(caId, "a CA id"), startedAt: need(isStoredTime, TIME) };
 const STEP: Spec = { step: need(nonEmpty, "a step"), at: need(isStoredTime, TIME), ca: need(caId, "a CA id") };
 
-/** The first field of `v` (named from `where`) that is unknown, missing or not what the spec wants. */
-function fieldProblem(v: unknown, where: string, spec: Spec): string | undefined {
+/** The first field of `v` (named from `where`) that is unknown (not `unknown`), missing or not what the spec wants. */
+function fieldProblem(v: unknown, where: string, spec: Spec, unknown = "a setting mtls writes"): string | undefined {
   if (!isObject(v)) return `${where || "the file"} is not an object`;
   const at = where ? `${where}.` : "";
-  for (const k of Object.keys(v)) if (!Object.hasOwn(spec, k)) return `${at}${k} is not a setting mtls writes`;
+  for (const k of Object.keys(v)) if (!Object.hasOwn(spec, k)) return `${at}${k} is not ${unknown}`;
   for (const [k, [required, ok, want]] of Object.entries(spec)) {
     const x = v[k];
     if (x === undefined ? required : !ok(x)) return `${at}${k} is ${x === undefined ? "missing" : `not ${want}`}`;
@@ -154,7 +154,7 @@ function keyStoreProblem(v: Record<string, Record<string, unknown>>): string | u
   if (keyStore === undefined) return undefined;
   const ids = v.cas ? (v.cas.list as Array<{ id: string }>).map((c) => c.id) : ["root", ...(v.ca?.intermediate ? ["intermediate"] : [])];
   const spec: Spec = Object.fromEntries(ids.map((id) => [id, may(keyUri, "a pkcs11: URI of a key")]));
-  return fieldProblem(keyStore, "ca.keyStore", spec)?.replace(/ is not a setting mtls writes$/, " is not a CA of this store");
+  return fieldProblem(keyStore, "ca.keyStore", spec, "a CA of this store");
 }
 
 /** Why a CA registry (config.json `cas`) is not one this release wrote, or undefined. */
