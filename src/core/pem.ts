@@ -1,3 +1,4 @@
+import { readTlv } from "./der.js";
 import { inputError } from "./errors.js";
 
 /** PEM with a trailing newline, so concatenated bundles stay readable by OpenSSL. */
@@ -25,19 +26,43 @@ export function decodePemBlocks(text: string): PemBlock[] {
   return blocks;
 }
 
-export const looksLikePem = (bytes: Uint8Array): boolean => Buffer.from(bytes.subarray(0, 4096)).toString("latin1").includes("-----BEGIN ");
+/**
+ * The outer SEQUENCE of bytes that begin as DER does. A DER structure may carry PEM text inside
+ * (a CSR attribute) or after it: such bytes are DER, read as openssl reads them, never as the
+ * PEM they hide, which would sign a request other than the one a reviewer looked at.
+ */
+function derStart(bytes: Uint8Array): { end: number } | undefined {
+  if (bytes[0] !== 0x30) return undefined;
+  try {
+    return readTlv(bytes, 0);
+  } catch {
+    return undefined;
+  }
+}
+
+/** PEM unless the bytes begin as DER: a "-----BEGIN " in the first 4 KiB (text before it is allowed, as openssl's -text output has). */
+export const looksLikePem = (bytes: Uint8Array): boolean =>
+  derStart(bytes) === undefined && Buffer.from(bytes.subarray(0, 4096)).toString("latin1").includes("-----BEGIN ");
 
 /**
- * DER from bytes that are either DER or PEM with one of the accepted labels.
- * `what` names the input in error messages ("CSR bad.csr").
+ * DER from bytes that are either one DER structure or PEM with exactly one block of the accepted
+ * labels. `what` names the input in error messages ("CSR bad.csr").
  */
 export function pemOrDer(bytes: Uint8Array, labels: string[], what: string): Buffer {
+  const der = derStart(bytes);
+  if (der && der.end !== bytes.length)
+    throw inputError(
+      "ERR_DER_TRAILING",
+      `${what} has ${bytes.length - der.end} bytes after its DER structure`,
+      "give the DER structure alone, or one PEM block",
+    );
   if (!looksLikePem(bytes)) return Buffer.from(bytes);
   const blocks = decodePemBlocks(Buffer.from(bytes).toString("latin1"));
-  const block = blocks.find((b) => labels.includes(b.label));
-  if (!block) {
+  const wanted = blocks.filter((b) => labels.includes(b.label));
+  if (wanted.length === 0) {
     const found = blocks.map((b) => b.label).join(", ") || "no complete PEM block";
     throw inputError("ERR_PEM_LABEL", `${what} is not a ${labels[0]} (found: ${found})`);
   }
-  return block.der;
+  if (wanted.length > 1) throw inputError("ERR_PEM_LABEL", `${what} holds ${wanted.length} ${labels[0]} blocks where one is read`, "give a file with one");
+  return (wanted[0] as PemBlock).der;
 }

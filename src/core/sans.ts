@@ -16,7 +16,9 @@ const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
 function checkDns(v: string): string | undefined {
   if (v.startsWith("*.")) return "wildcards are not allowed in client certificates";
   if (v.length > 253) return "longer than 253 characters";
-  const labels = v.replace(/\.$/, "").split(".");
+  // RFC 5280 §4.2.1.6 takes the preferred name syntax, without the root's dot.
+  if (v.endsWith(".")) return "ends with a dot: write the name without it";
+  const labels = v.split(".");
   if (!labels.every((l) => LABEL.test(l))) return "not a valid DNS name (letters, digits and hyphens in dot-separated labels)";
   return undefined;
 }
@@ -27,13 +29,25 @@ function checkUri(v: string): string | undefined {
   const bad = [...v].find((c) => /[\s<>"{}|\\^`]/.test(c) || c.charCodeAt(0) < 0x21 || c.charCodeAt(0) > 0x7e);
   if (bad) return `contains the character ${describeChar(bad)}, not allowed in a URI (RFC 3986)`;
   try {
-    const u = new URL(v);
-    // SPIFFE IDs (spiffe.io/spiffe-id): trust domain, no port, query, fragment or user info.
-    if (u.protocol === "spiffe:" && (!u.hostname || u.port || u.search || u.hash || u.username))
-      return "not a valid SPIFFE ID (spiffe://<trust-domain>/<path>)";
+    new URL(v);
   } catch {
     return "not a valid URI";
   }
+  return /^spiffe:/i.test(v) ? spiffeProblem(v) : undefined;
+}
+
+/**
+ * SPIFFE IDs as the SPIFFE ID specification (§2) has them: a lowercase trust domain (letters,
+ * digits, dots, dashes, underscores; no port or user info) and path segments of letters, digits,
+ * dots, dashes and underscores, none empty, "." or "..", and no query, fragment or
+ * percent-encoding. Workloads compare SPIFFE IDs as strings, so one ID has one spelling.
+ */
+function spiffeProblem(v: string): string | undefined {
+  // The scheme compares case-insensitively (RFC 3986 §3.1), the trust domain is lowercase.
+  const m = /^spiffe:\/\/([a-z0-9._-]+)((?:\/[A-Za-z0-9._-]+)*)$/i.exec(v);
+  const segments = m?.[2]?.split("/").slice(1) ?? [];
+  if (!m || /[A-Z]|\.$/.test(m[1] as string) || segments.some((x) => x === "." || x === ".."))
+    return "not a valid SPIFFE ID: spiffe://<trust-domain>/<path>, a lowercase trust domain and path segments of letters, digits, '.', '-' and '_' (no '.' or '..' segment, trailing '/', port, query or %-escape)";
   return undefined;
 }
 
@@ -46,12 +60,21 @@ function checkEmail(v: string): string | undefined {
   return undefined;
 }
 
+function checkIp(v: string): string | undefined {
+  // A zone (fe80::1%eth0) names an interface of one host; a certificate holds only the address.
+  if (v.includes("%")) return "an address with a zone (%…) cannot be in a certificate";
+  const version = ipVersion(v);
+  if (!version) return "not an IPv4 or IPv6 address";
+  // Go's net.IP and others take ::ffff:a.b.c.d for a.b.c.d: one address, one spelling.
+  if (version === 6 && /^::ffff:/.test(canonicalIp(v))) return "an IPv4-mapped IPv6 address: write the IPv4 address itself";
+  return undefined;
+}
+
 const CHECKS: Record<SanType, (v: string) => string | undefined> = {
   dns: checkDns,
   uri: checkUri,
   email: checkEmail,
-  // A zone (fe80::1%eth0) names an interface of one host; a certificate holds only the address.
-  ip: (v) => (v.includes("%") ? "an address with a zone (%…) cannot be in a certificate" : ipVersion(v) ? undefined : "not an IPv4 or IPv6 address"),
+  ip: checkIp,
 };
 
 /** Validates one SAN value of a known type; returns the reason it is invalid, if it is. */

@@ -52,6 +52,20 @@ test("#12 another partner's CN or SAN is refused with exit 4 on every issuing pa
   }
   for (const san of ["dns:api.a.EXAMPLE", "uri:SPIFFE://a.example/client", "email:ops@a.example", "ip:192.0.2.10"])
     await refused(dir, ["partner", "issue", "partner-e", "--generate", "--out-key", "e.key", "--san", san], 4, "ERR_IDENTITY_OWNED", owned);
+  // Spellings another reader takes for A's names: never issued. The SAN policy refuses these (3);
+  // a spelling it allows, a CN with the root's dot, is refused as A's (4).
+  for (const san of [
+    "dns:api.a.example.",
+    "uri:spiffe://a.example/./client",
+    "uri:spiffe://a.example/%63lient",
+    "uri:spiffe://a.example:/client",
+    "ip:::ffff:192.0.2.10",
+  ])
+    await refused(dir, ["partner", "issue", "partner-e", "--generate", "--out-key", "e.key", "--san", san], 3, "ERR_SAN", /invalid SAN/);
+  const dotted = await makeCsr(dir, "e-dot", { subj: "/CN=a-client." });
+  await refused(dir, ["partner", "issue", "partner-e", "--csr", dotted.csr], 4, "ERR_IDENTITY_OWNED", owned);
+  const mapped = await makeCsr(dir, "e-mapped", { subj: "/CN=e-mapped", addext: ["subjectAltName=IP:::ffff:192.0.2.10,DNS:api.a.example."] });
+  await refused(dir, ["partner", "issue", "partner-e", "--csr", mapped.csr], 3, "ERR_SAN", /IPv4-mapped|ends with a dot/);
   // --generate with --cn, and --csr with --cn replacing a harmless subject.
   await refused(dir, ["partner", "issue", "partner-e", "--generate", "--out-key", "e.key", "--cn", "A-CLIENT"], 4, "ERR_IDENTITY_OWNED", owned);
   const harmless = await makeCsr(dir, "harmless", { subj: "/CN=e-own" });
@@ -94,7 +108,7 @@ test("#12 another partner's CN or SAN is refused with exit 4 on every issuing pa
     await refused(dir, ["partner", "onboard", "partner-o", "--pgp-key", key.publicFile, "--csr", e.csr, "--yes"], 4, "ERR_IDENTITY_OWNED", owned);
     await refused(
       dir,
-      ["partner", "onboard", "partner-o", "--pgp-key", key.publicFile, "--generate", "--san", "uri:spiffe://A.example/client", "--yes"],
+      ["partner", "onboard", "partner-o", "--pgp-key", key.publicFile, "--generate", "--san", "uri:SPIFFE://a.example/client", "--yes"],
       4,
       "ERR_IDENTITY_OWNED",
       owned,
@@ -133,6 +147,12 @@ test("#12 offboarded identities stay reserved until released (audited); partner 
   const rel = await mtls(["partner", "identity", "release", "partner-a", "A-Client", "--yes", "--json"], { cwd: dir });
   assert.equal(rel.exitCode, 0, rel.stderr);
   assert.equal(json(rel).result.identity, "a-client");
+  // The release names the certificates it covers (a later one of partner-a's, even in the same second, reserves it again).
+  const registry = JSON.parse(await readFile(join(dir, "pki", "partners.json"), "utf8"));
+  assert.deepEqual(
+    registry.partners["partner-a"].releasedIdentities.map((x: { identity: string; serials: string[] }) => [x.identity, x.serials]),
+    [["a-client", json(rel).result.serials]],
+  );
   const audit = json(await mtls(["audit", "--action", "identity", "--json"], { cwd: dir })).result;
   assert.match(JSON.stringify(audit), /identity\.release.*a-client/);
   // Now partner-e may have it, but still not A's other identities.

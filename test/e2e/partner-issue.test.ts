@@ -122,6 +122,22 @@ test("a DER CSR and a CSR on standard input are accepted", async (t) => {
   const s = await mtls(["partner", "issue", "der", "--csr", "-", "--json"], { cwd: dir, input: await readFile(csr) });
   assert.equal(s.exitCode, 0, s.stderr);
   assert.equal(json(s).result.partnerId, "der");
+
+  // Bytes that begin as a DER CSR are that CSR, never a PEM CSR hidden after it (openssl reads the
+  // DER one): trailing data is refused (exit 3) and nothing is issued; two PEM CSRs in one file too.
+  const hidden = await makeCsr(dir, "hidden", { subj: "/CN=hidden-name", addext: ["subjectAltName=DNS:payments.unreviewed.example"] });
+  await writeFile(join(dir, "poly.der"), Buffer.concat([await readFile(join(dir, "der.der")), Buffer.from("\n"), await readFile(hidden.csr)]));
+  await writeFile(join(dir, "two.pem"), Buffer.concat([await readFile(csr), await readFile(hidden.csr)]));
+  for (const [file, message] of [
+    ["poly.der", /bytes after its DER structure/],
+    ["two.pem", /holds 2 CERTIFICATE REQUEST blocks/],
+  ] as const) {
+    const before = await snapshot(join(dir, "pki"));
+    const p = await mtls(["partner", "issue", "der", "--csr", file, "--json"], { cwd: dir });
+    assert.equal(p.exitCode, 3, p.stdout);
+    assert.match(json(p).error?.message ?? "", message);
+    assert.deepEqual(await snapshot(join(dir, "pki")), before);
+  }
 });
 
 test("--generate writes the key 0600 only where asked; it matches the cert and is nowhere in the PKI", async (t) => {

@@ -10,6 +10,7 @@ import { MtlsError } from "../../src/core/errors.js";
 import { randomSerial } from "../../src/core/ids.js";
 import { prepareRequest } from "../../src/core/issue/issue.js";
 import { exportSpki, generateKeyPair } from "../../src/core/keys.js";
+import { encodePem, pemOrDer } from "../../src/core/pem.js";
 import { createCertificate } from "../../src/core/pki.js";
 import type { StoreConfig } from "../../src/core/store/config.js";
 
@@ -168,4 +169,19 @@ test("a subject that is not valid UTF-8, a SAN flood and a malformed extension a
   await expectCode(craftCsr(seq(rdn("2.5.4.3", 0x0c, Buffer.from("ok"))), [garbage]), "ERR_CSR_PARSE", /not a valid PKCS#10/);
   const lying = seq(oid("2.5.29.17"), tlv(0x04, seq(tlv(0x82, Buffer.from("has space.example")))));
   await expectCode(craftCsr(seq(rdn("2.5.4.3", 0x0c, Buffer.from("ok"))), [lying]), "ERR_SAN", /has space\.example/);
+});
+
+test("bytes that begin as DER are read as DER, whatever PEM they carry inside; trailing bytes and two blocks are refused", () => {
+  const labels = ["CERTIFICATE REQUEST"];
+  const hiddenPem = encodePem("CERTIFICATE REQUEST", seq(oid("2.5.4.3")));
+  // A DER structure with a PEM block in a string inside it (as a CSR attribute can carry one).
+  const carrier = seq(tlv(0x0c, Buffer.from(`\n${hiddenPem}`)));
+  assert.deepEqual(pemOrDer(carrier, labels, "csr"), carrier);
+  assert.throws(
+    () => pemOrDer(Buffer.concat([carrier, Buffer.from(hiddenPem)]), labels, "csr"),
+    (e: MtlsError) => e.code === "ERR_DER_TRAILING",
+  );
+  assert.throws(() => pemOrDer(Buffer.from(hiddenPem + hiddenPem), labels, "csr"), /holds 2 CERTIFICATE REQUEST blocks/);
+  // Text before a PEM block (openssl's -text output) is still PEM.
+  assert.deepEqual(pemOrDer(Buffer.from(`Certificate Request:\n    Data: ...\n${hiddenPem}`), labels, "csr"), seq(oid("2.5.4.3")));
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import test from "node:test";
 import { parseSerial, randomSerial, validatePartnerId } from "../../src/core/ids.js";
-import { dedupeSans, parseSan } from "../../src/core/sans.js";
+import { dedupeSans, formatSan, parseSan } from "../../src/core/sans.js";
 import { DAY, HOUR, parseDuration } from "../../src/core/time.js";
 
 test("parseSan accepts the four types and refuses values that are not what they claim", () => {
@@ -19,6 +19,24 @@ test("parseSan accepts the four types and refuses values that are not what they 
     "ip:999.1.1.1",
     "x500:foo",
     "dns:",
+    // Spellings another reader takes for a different form of the same name (#12).
+    "dns:api.partner.example.",
+    "email:ops@partner.example.",
+    "ip:::ffff:10.0.0.1",
+    "ip:0:0:0:0:0:ffff:a00:1",
+    // SPIFFE IDs as the SPIFFE ID specification has them, and nothing else.
+    "uri:spiffe://td/./acme",
+    "uri:spiffe://td/x/../acme",
+    "uri:spiffe://td:/acme",
+    "uri:spiffe://td/%61cme",
+    "uri:spiffe://td/acme/",
+    "uri:spiffe://td/acme?",
+    "uri:spiffe://td/acme#",
+    "uri:spiffe://td//acme",
+    "uri:spiffe://td./acme",
+    "uri:spiffe://TD/acme",
+    "uri:spiffe://user@td/acme",
+    "uri:spiffe:///acme",
   ]) {
     assert.throws(
       () => parseSan(bad),
@@ -26,6 +44,17 @@ test("parseSan accepts the four types and refuses values that are not what they 
       bad,
     );
   }
+});
+
+test("#12 SPIFFE IDs of the specification's shape and IPv6 addresses that are no IPv4 address pass", () => {
+  for (const ok of [
+    "uri:spiffe://td",
+    "uri:spiffe://fleet.example/ns/prod/sa/Web_1.v2",
+    "uri:spiffe://a-b_c.example/x...y",
+    "ip:::ffff",
+    "ip:64:ff9b::10.0.0.1",
+  ])
+    assert.equal(formatSan(parseSan(ok)), ok.replace("::10.0.0.1", "::a00:1"), ok);
 });
 
 test("dedupeSans keeps the first of case-insensitive DNS duplicates", () => {
@@ -77,7 +106,6 @@ test("an address SAN takes the form a certificate's reader prints: the same byte
     ["ip:fe80:0:0:1:0:0:0:1", "fe80:0:0:1::1"],
     ["ip:2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"],
     ["ip:10.0.0.1", "10.0.0.1"],
-    ["ip:::ffff:192.0.2.1", "::ffff:c000:201"],
     ["ip:64:ff9b::10.0.0.1", "64:ff9b::a00:1"],
   ] as const)
     assert.equal(parseSan(typed).value, canonical, typed);

@@ -2,8 +2,10 @@
 import assert from "node:assert/strict";
 import test from "node:test";
 import { oid, seq, tlv } from "../../src/core/der.js";
-import { identityKey } from "../../src/core/identity/registry.js";
+import { assertIdentitiesAvailable, IdentityOwners, identityKey } from "../../src/core/identity/registry.js";
 import { commonNamesOf, subjectPolicyProblem } from "../../src/core/identity/subject-policy.js";
+import type { CertRecord } from "../../src/core/store/index-file.js";
+import type { PartnerRecord } from "../../src/core/store/partners.js";
 
 const atv = (o: string, value: string, tag = 0x0c) => seq(oid(o), tlv(tag, Buffer.from(value, tag === 0x1e ? "utf16le" : "utf8")));
 const rdn = (...atvs: Buffer[]) => tlv(0x31, Buffer.concat(atvs));
@@ -36,4 +38,69 @@ test("#12 identities compare case-insensitively after trimming", () => {
   assert.notEqual(identityKey("partner-a-client2"), identityKey("partner-a-client"));
   assert.equal(identityKey("0:0:0:0:0:0:0:1"), identityKey("::1"));
   assert.equal(identityKey("2001:DB8::0:1"), identityKey("2001:db8::1"));
+});
+
+test("#12 one identity in any spelling another reader takes for it: the root's dot, RFC 3986 normalisation, IPv4-mapped addresses", () => {
+  const same: Array<[string, string]> = [
+    ["api.acme.example.", "api.acme.example"],
+    ["acme-client.", "acme-client"],
+    ["ops@acme.example.", "ops@acme.example"],
+    ["spiffe://fleet.example/./acme", "spiffe://fleet.example/acme"],
+    ["spiffe://fleet.example/x/../acme", "spiffe://fleet.example/acme"],
+    ["spiffe://fleet.example:/acme", "spiffe://fleet.example/acme"],
+    ["spiffe://fleet.example/%61cme", "spiffe://fleet.example/acme"],
+    ["spiffe://fleet.example/%2e%2e/acme", "spiffe://fleet.example/acme"],
+    ["spiffe://Fleet.Example./acme/", "spiffe://fleet.example/acme"],
+    ["spiffe://fleet.example//acme?#", "spiffe://fleet.example/acme"],
+    ["https://api.acme.example:443/client", "https://API.acme.example/client"],
+    ["https://0x7f.1/client", "https://127.0.0.1/client"],
+    ["::ffff:10.0.0.1", "10.0.0.1"],
+    ["0:0:0:0:0:ffff:a00:1", "10.0.0.1"],
+  ];
+  for (const [variant, name] of same) assert.equal(identityKey(variant), identityKey(name), variant);
+  const different: Array<[string, string]> = [
+    ["spiffe://fleet.example/acme2", "spiffe://fleet.example/acme"],
+    ["spiffe://fleet.example/a%2fb", "spiffe://fleet.example/a/b"],
+    ["spiffe://other.example/acme", "spiffe://fleet.example/acme"],
+    ["64:ff9b::a00:1", "10.0.0.1"],
+    ["api.acme.example.org", "api.acme.example"],
+  ];
+  for (const [a, b] of different) assert.notEqual(identityKey(a), identityKey(b), a);
+});
+
+const record = (serial: string, partnerId: string, issuedAt: string, status: "valid" | "revoked"): CertRecord =>
+  ({
+    serial,
+    partnerId,
+    issuedAt,
+    status,
+    notAfter: "2027-12-01T00:00:00Z",
+    subject: "CN=shared-id",
+    commonNames: ["shared-id"],
+    sans: [],
+  }) as unknown as CertRecord;
+
+test("#12 a release covers the certificates it names: one issued in the same second after it reserves the identity again", () => {
+  const second = "2026-12-07T10:00:00Z";
+  const records = [record("a1", "alpha", "2026-12-07T09:00:00Z", "revoked"), record("a2", "alpha", second, "valid")];
+  const alpha = (release: { identity: string; releasedAt: string; serials?: string[] }): PartnerRecord => ({
+    id: "alpha",
+    createdAt: second,
+    updatedAt: second,
+    releasedIdentities: [release],
+  });
+  const registry = { partners: { alpha: alpha({ identity: "shared-id", releasedAt: second, serials: ["a1"] }) } };
+  assert.deepEqual(
+    IdentityOwners.build(records, registry)
+      .claimsOf("shared-id")
+      .map((c) => [c.partnerId, c.active, c.serials]),
+    [["alpha", true, ["a2"]]],
+  );
+  assert.throws(
+    () => assertIdentitiesAvailable({ records, registry, partnerId: "beta", identities: [{ type: "cn", value: "shared-id" }] }),
+    /belongs to partner alpha/,
+  );
+  // A release recorded before releases named their certificates covers what was issued up to its second.
+  const legacy = { partners: { alpha: alpha({ identity: "shared-id", releasedAt: second }) } };
+  assert.deepEqual(IdentityOwners.build(records, legacy).claimsOf("shared-id"), []);
 });

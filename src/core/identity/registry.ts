@@ -7,29 +7,19 @@
 // (`partner identity release`, recorded in partners.json). Building the map is one pass over the
 // index in memory (measured: 100,000 records in well under a second, next to the index parse itself).
 import { conflictError } from "../errors.js";
-import { canonicalIp, ipVersion } from "../ip.js";
 import type { PreparedRequest } from "../issue/issue.js";
 import { commonNamesFromText } from "../name.js";
 import type { CertRecord } from "../store/index-file.js";
 import type { PartnerRegistry } from "../store/partners.js";
+import { identityKey } from "./key.js";
+
+export { identityKey };
 
 export type IdentityType = "cn" | "dns" | "uri" | "email" | "ip";
 
 export interface Identity {
   type: IdentityType;
   value: string;
-}
-
-/**
- * How identities compare: case-insensitively after trimming, whatever their type, because
- * gateways compare names case-insensitively in places (DNS, Kong consumers matching a CN or a SAN)
- * and people confuse "Acme-Client" with "acme-client".
- */
-export function identityKey(value: string): string {
-  const v = value.trim().toLowerCase();
-  // One IPv6 address has many spellings (::1, 0:0::1): compare the canonical one.
-  if (v.includes(":") && !v.includes("/") && ipVersion(v) === 6) return canonicalIp(v);
-  return v;
 }
 
 const SAN_TYPES = new Set(["dns", "uri", "email", "ip"]);
@@ -74,8 +64,7 @@ export class IdentityOwners {
       const active = r.status === "valid" && (!now || Date.parse(r.notAfter) > now.getTime());
       for (const id of recordIdentities(r)) {
         const key = identityKey(id.value);
-        const at = released?.get(key);
-        if (at !== undefined && r.issuedAt <= at) continue;
+        if (released?.get(key)?.(r)) continue;
         owners.add(key, id, r.partnerId, active, r.serial);
       }
     }
@@ -158,18 +147,30 @@ export function assertIdentitiesAvailable(p: {
       const key = identityKey(id.value);
       const asked = wanted.get(key);
       if (!asked) continue;
-      const at = releases.get(r.partnerId)?.get(key);
-      if (at !== undefined && r.issuedAt <= at) continue;
+      if (releases.get(r.partnerId)?.get(key)?.(r)) continue;
       throw ownedError(asked, { ...id, partnerId: r.partnerId, active: true, serials: [r.serial] });
     }
   }
 }
 
-/** Partner id → released identity key → when. */
-function releasesOf(registry: PartnerRegistry): Map<string, Map<string, string>> {
-  const releases = new Map<string, Map<string, string>>();
+/** Whether a release covers a certificate: it no longer reserves the released identity. */
+type Covers = (r: Pick<CertRecord, "serial" | "issuedAt">) => boolean;
+
+/**
+ * Partner id → released identity key → which of its certificates the release covers: those it
+ * names, or for a release recorded without serials, those issued up to its time (to the second,
+ * so a certificate issued in the second of the release counted as released).
+ */
+function releasesOf(registry: PartnerRegistry): Map<string, Map<string, Covers>> {
+  const releases = new Map<string, Map<string, Covers>>();
   for (const p of Object.values(registry.partners)) {
-    if (p.releasedIdentities?.length) releases.set(p.id, new Map(p.releasedIdentities.map((x) => [identityKey(x.identity), x.releasedAt])));
+    if (!p.releasedIdentities?.length) continue;
+    const byKey = new Map<string, Covers>();
+    for (const x of p.releasedIdentities) {
+      const serials = x.serials && new Set(x.serials);
+      byKey.set(identityKey(x.identity), serials ? (r) => serials.has(r.serial) : (r) => r.issuedAt <= x.releasedAt);
+    }
+    releases.set(p.id, byKey);
   }
   return releases;
 }

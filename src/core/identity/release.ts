@@ -5,7 +5,7 @@ import { readIndexOf, readPartnersOf } from "../store/blobs.js";
 import { storeKeys } from "../store/keys.js";
 import { serializePartners } from "../store/partners.js";
 import { iso } from "../time.js";
-import { IdentityOwners, identityKey } from "./registry.js";
+import { IdentityOwners, identityKey, recordIdentities } from "./registry.js";
 
 export interface ReleaseIdentityParams {
   partnerId: string;
@@ -44,9 +44,14 @@ export async function releaseIdentity(pki: Pki, p: ReleaseIdentityParams): Promi
           `revoke it first (mtls partner offboard ${id}, or mtls revoke <serial>)`,
         );
       const releasedAt = iso(tx.now);
+      const key = identityKey(claim.value);
+      // The release names the certificates it covers, each of the partner's that carries the
+      // identity (an earlier release's too): a time to the second could not tell them from one
+      // issued in the same second after it.
+      const serials = snap.records.filter((r) => r.partnerId === id && recordIdentities(r).some((i) => identityKey(i.value) === key)).map((r) => r.serial);
       const partner = registry.partners[id] ?? { id, createdAt: releasedAt, updatedAt: releasedAt };
-      const kept = (partner.releasedIdentities ?? []).filter((x) => identityKey(x.identity) !== identityKey(claim.value));
-      registry.partners[id] = { ...partner, updatedAt: releasedAt, releasedIdentities: [...kept, { identity: claim.value, releasedAt }] };
+      const kept = (partner.releasedIdentities ?? []).filter((x) => identityKey(x.identity) !== key);
+      registry.partners[id] = { ...partner, updatedAt: releasedAt, releasedIdentities: [...kept, { identity: claim.value, releasedAt, serials }] };
       tx.put(storeKeys.partners, serializePartners(registry));
       tx.audit({ action: "identity.release", outcome: "ok", partner: id, details: { identity: claim.value } });
       return { partnerId: id, identity: claim.value, releasedAt, serials: claim.serials };

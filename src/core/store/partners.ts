@@ -11,8 +11,12 @@ export interface PartnerRecord {
   updatedAt: string;
   /** Set by `partner offboard`: every certificate was revoked at this time. */
   offboardedAt?: string;
-  /** Identities the partner gave up (`partner identity release`): its earlier certificates no longer reserve them. */
-  releasedIdentities?: Array<{ identity: string; releasedAt: string }>;
+  /**
+   * Identities the partner gave up (`partner identity release`): the certificates named in
+   * `serials` (every one of the partner's that carried it then) no longer reserve them. Releases
+   * recorded without `serials` cover the certificates issued up to `releasedAt`.
+   */
+  releasedIdentities?: Array<{ identity: string; releasedAt: string; serials?: string[] }>;
   /** The partner's OpenPGP encryption key, as checked when it was added. */
   pgp?: {
     fingerprint: string;

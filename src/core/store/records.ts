@@ -110,6 +110,9 @@ export const checkCertRecord: Check = (v) =>
 
 const optional = (ok: (x: unknown) => boolean) => (x: unknown) => x === undefined || ok(x);
 
+const releaseEntry = (e: unknown): boolean =>
+  isObject(e) && typeof e.identity === "string" && time(e.releasedAt) && optional((s) => Array.isArray(s) && s.every(hex))(e.serials);
+
 export const checkPartnerRecord: Check = (v) =>
   firstBad(v, [
     ["id", str, "a partner id"],
@@ -118,11 +121,7 @@ export const checkPartnerRecord: Check = (v) =>
     ["offboardedAt", optional(time), "a time"],
     ["pgp", optional((x) => isObject(x) && typeof x.keyFile === "string" && typeof x.fingerprint === "string"), "a key record"],
     // What `partner identity release` recorded: each identity checks against every issue.
-    [
-      "releasedIdentities",
-      optional((x) => Array.isArray(x) && x.every((e) => isObject(e) && typeof e.identity === "string" && time(e.releasedAt))),
-      "a list of released identities",
-    ],
+    ["releasedIdentities", optional((x) => Array.isArray(x) && x.every(releaseEntry)), "a list of released identities"],
   ]);
 
 export const checkRevocation: Check = (v) =>
