@@ -158,8 +158,21 @@ function readTbs(der: Buffer) {
 }
 
 /** Reads a certificate (DER). Throws an input error naming `what` when it is not one. */
+const outerEnd = (der: Uint8Array): number | undefined => {
+  try {
+    return readTlv(der, 0).end;
+  } catch {
+    return undefined;
+  }
+};
+
 export function parseCertificate(input: Uint8Array, what = "certificate"): CertInfo {
   const der = Buffer.from(input);
+  // OpenSSL reads a certificate and ignores what follows it; the fingerprint, taken over every
+  // byte, would then not be the one openssl and the partner compare.
+  const end = der[0] === 0x30 && der.length > 1 ? outerEnd(der) : undefined;
+  if (end !== undefined && end < der.length)
+    throw inputError("ERR_CERT_PARSE", `${what} has ${der.length - end} bytes after the certificate`, "give the certificate alone (PEM or DER)");
   try {
     // OpenSSL's parser decides what is a certificate; the DER walk below only reads fields.
     new X509Certificate(der);

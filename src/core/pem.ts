@@ -40,9 +40,9 @@ function derStart(bytes: Uint8Array): { end: number } | undefined {
   }
 }
 
-/** PEM unless the bytes begin as DER: a "-----BEGIN " in the first 4 KiB (text before it is allowed, as openssl's -text output has). */
+/** PEM unless the bytes begin as DER: a "-----BEGIN " anywhere (text before it is allowed: openssl's -text output of an RSA-4096 certificate runs past 5 KiB). */
 export const looksLikePem = (bytes: Uint8Array): boolean =>
-  derStart(bytes) === undefined && Buffer.from(bytes.subarray(0, 4096)).toString("latin1").includes("-----BEGIN ");
+  derStart(bytes) === undefined && Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).includes("-----BEGIN ");
 
 /**
  * DER from bytes that are either one DER structure or PEM with exactly one block of the accepted

@@ -14,7 +14,7 @@ import { isSignedBy, parseCertificate } from "../../src/core/cert.js";
 import { parseCsr } from "../../src/core/csr.js";
 import { MtlsError } from "../../src/core/errors.js";
 import { commonNamesFromText, describeName, nameText } from "../../src/core/name.js";
-import { decodePemBlocks } from "../../src/core/pem.js";
+import { decodePemBlocks, looksLikePem, pemOrDer } from "../../src/core/pem.js";
 
 let dir: string;
 before(async () => {
@@ -327,4 +327,20 @@ test("names built from attributes, or re-encoded from DER, are byte for byte wha
   const fixed = describeName({ der: loose });
   assert.equal(fixed.der.toString("hex"), Buffer.from(new x509.Name(new Uint8Array(loose)).toArrayBuffer()).toString("hex"));
   assert.equal(fixed.text, "CN=abc");
+});
+
+test("a certificate is its DER alone: trailing bytes are refused, so the fingerprint is the one openssl prints; PEM after long text is found", async () => {
+  const pem = await readFile(join(dir, "ca.pem"), "utf8");
+  const der = decodePemBlocks(pem)[0]?.der as Buffer;
+  const fingerprint = execFileSync("openssl", ["x509", "-in", join(dir, "ca.pem"), "-noout", "-fingerprint", "-sha256"], { encoding: "utf8" });
+  assert.equal(parseCertificate(der).fingerprint, `sha256:${fingerprint.split("=")[1]?.trim().replaceAll(":", "").toLowerCase()}`);
+  assert.throws(
+    () => parseCertificate(Buffer.concat([der, Buffer.from("GARBAGE")])),
+    (e: MtlsError) => e.code === "ERR_CERT_PARSE" && /7 bytes after the certificate/.test(e.message),
+  );
+  // `openssl x509 -text` of an RSA-4096 certificate puts its PEM block past the first 5 KiB.
+  const text = Buffer.from(`Certificate:\n${"    00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff\n".repeat(120)}${pem}`);
+  assert.ok(text.indexOf("-----BEGIN ") > 5000);
+  assert.ok(looksLikePem(text));
+  assert.deepEqual(pemOrDer(text, ["CERTIFICATE"], "ca.txt"), der);
 });
