@@ -4,7 +4,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { PeerCertificate } from "node:tls";
 
-/** The headers the gateway sets; any the client sent under these names (or x-client-*) are dropped. */
+/** The headers the gateway sets; any the client sent under a name that reads as x-client-* are dropped. */
 export const IDENTITY_HEADERS = {
   /** The subject's commonName(s), RFC 4514-escaped (see escapeDnValue), several joined by "+". */
   subject: "x-client-subject",
@@ -33,10 +33,56 @@ export function escapeDnValue(value: string): string {
   return out;
 }
 
-/** The request headers to forward: the client's, minus anything claiming to be an identity, plus ours. */
+/**
+ * Fields about the connection to the gateway, not the request: RFC 9110 §7.6.1's list, and
+ * Proxy-Authorization/-Authenticate, meant for the gateway as a proxy (RFC 9110 §11.7).
+ */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "proxy-authorization",
+  "proxy-authenticate",
+  "http2-settings",
+]);
+
+/** The body's framing: the gateway's to state, from the request it parsed (see forwardHeaders). */
+const FRAMING = ["content-length", "transfer-encoding"] as const;
+
+/**
+ * A field name as the upstream may read it: CGI, WSGI, Rack and PHP fold "-" and "_" together
+ * (both X-Client-Subject and X_Client_Subject become HTTP_X_CLIENT_SUBJECT).
+ */
+const canonical = (name: string): string => name.toLowerCase().replace(/_/g, "-");
+
+/** Client fields the upstream must not get: identities, hop-by-hop fields, and those Connection names. */
+function clientOnly(incoming: IncomingHttpHeaders): (name: string) => boolean {
+  const named = new Set(
+    String(incoming.connection ?? "")
+      .split(",")
+      .map((t) => canonical(t.trim())),
+  );
+  return (name) => {
+    const n = canonical(name);
+    return n.startsWith("x-client-") || HOP_BY_HOP.has(n) || named.has(n) || (FRAMING as readonly string[]).includes(n);
+  };
+}
+
+/**
+ * The request headers to forward: the client's, minus anything claiming to be an identity and
+ * anything about its connection to the gateway, plus ours. The framing of the forwarded body
+ * comes from the request as Node parsed it, whatever Connection names: without it Node would
+ * send a GET's body unframed, and the upstream would read it as a further request.
+ */
 export function forwardHeaders(incoming: IncomingHttpHeaders, peer: PeerCertificate, serial: string): IncomingHttpHeaders {
   const out: IncomingHttpHeaders = {};
-  for (const [name, value] of Object.entries(incoming)) if (!name.startsWith("x-client-")) out[name] = value;
+  const drop = clientOnly(incoming);
+  for (const [name, value] of Object.entries(incoming)) if (!drop(name)) out[name] = value;
+  for (const name of FRAMING) if (incoming[name] !== undefined) out[name] = incoming[name];
   const cn = peer.subject?.CN as string | string[] | undefined;
   const cns = cn === undefined ? [] : Array.isArray(cn) ? cn : [cn];
   out[IDENTITY_HEADERS.subject] = cns.map(escapeDnValue).join("+");

@@ -13,12 +13,13 @@ import { decodePemBlocks, encodePem } from "../pem.js";
 import { createCertificate, parseCertificate } from "../pki.js";
 import { assertRsaKeySound, rsaParamsProblem } from "../rsa-key.js";
 import type { Pki } from "../session.js";
-import { mustGet, readIndexOf } from "../store/blobs.js";
+import { readIndexOf } from "../store/blobs.js";
 import type { StoreConfig } from "../store/config.js";
 import { storeKeys } from "../store/keys.js";
 import type { Storage } from "../store/storage.js";
 import { DAY, iso, MINUTE } from "../time.js";
 import { forwardHeaders } from "./forward-headers.js";
+import { readTlsMaterial } from "./tls-material.js";
 
 export interface ServeParams {
   host: string;
@@ -42,14 +43,6 @@ export interface RunningGateway {
   /** Re-reads the CRLs now (the file watcher does the same on its own). */
   reloadCrls(): Promise<void>;
   close(): Promise<void>;
-}
-
-// Every CA's CRL, from the bundle (both hierarchies during a root rollover). Node reads one CRL
-// per entry of its `crl` option, so each goes in on its own.
-async function tlsMaterial(store: Storage) {
-  const [ca, crlBytes] = await Promise.all([mustGet(store, storeKeys.caBundle), mustGet(store, storeKeys.crlBundle)]);
-  const crls = Buffer.from(crlBytes).toString("latin1");
-  return { ca: Buffer.from(ca), crl: crls.match(/-----BEGIN X509 CRL-----[\s\S]*?-----END X509 CRL-----\n?/g) ?? [] };
 }
 
 /** A server certificate for localhost from the PKI's issuing CA, 30 days, held in memory only. */
@@ -217,7 +210,7 @@ export async function startGateway(pki: Pki, p: ServeParams): Promise<RunningGat
   const store = pki.storage;
   const upstream = parseUpstream(p.upstream);
   const server = await serverCredential(pki, p, config);
-  const material = await tlsMaterial(store);
+  const material = await readTlsMaterial(store);
   const stats = { requests: 0, refusedHandshakes: 0, crlReloads: 0 };
 
   // Partner ids by serial, for the log line; re-read when the index changes.
@@ -247,14 +240,16 @@ export async function startGateway(pki: Pki, p: ServeParams): Promise<RunningGat
   });
 
   const reloadCrls = async () => {
-    const m = await tlsMaterial(store);
+    const m = await readTlsMaterial(store);
     httpsServer.setSecureContext({ cert: server.certPem, key: server.keyPem, ca: m.ca, crl: m.crl, minVersion: "TLSv1.2" });
     await loadOwners();
     stats.crlReloads++;
     p.log(`${iso(new Date())} reloaded CRLs from ${store.where(storeKeys.crlBundle)}`);
   };
+  // A bundle that cannot be used never replaces the one in force: revocation checks go on with
+  // the previous CRLs until a good bundle is published.
   const unwatch = watchBlob(store, storeKeys.crlBundle, () => {
-    reloadCrls().catch((err) => p.log(`${iso(new Date())} CRL reload failed: ${(err as Error).message}`));
+    reloadCrls().catch((err) => p.log(`${iso(new Date())} CRL reload refused, the previous CRLs stay in force: ${(err as Error).message}`));
   });
 
   const port = await listen(httpsServer, p.port, p.host);

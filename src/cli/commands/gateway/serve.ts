@@ -56,7 +56,11 @@ export function register(parent: Command, ctx: CliContext): void {
     )
     .addHelpText(
       "after",
-      exitCodesHelp(["0  stopped by Ctrl-C or SIGTERM", "3  unreadable server certificate or key, wrong passphrase", "5  no PKI or CRL, port in use"]),
+      exitCodesHelp([
+        "0  stopped by Ctrl-C or SIGTERM",
+        "3  unreadable server certificate or key, wrong passphrase",
+        "5  no PKI, a CA's CRL missing from the CRL bundle, port in use",
+      ]),
     )
     .action(async (opts: GatewayServeOptions) => {
       const gw = await runGatewayServe(ctx, opts);
