@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { open, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import test from "node:test";
 import * as openpgp from "openpgp";
@@ -169,8 +169,64 @@ test("bundle open: round trip, then each refusal is a clear exit 3 and writes no
     await assert.rejects(stat(join(dir, "refused")), label);
     await assert.rejects(stat(join(dir, "escape.txt")), label);
   }
+  // Compression as such is fine, within the limit: a signed bundle that openpgp compressed opens.
+  const zlib = { preferredCompressionAlgorithm: openpgp.enums.compression.zlib };
+  const squeezed = await openpgp.encrypt({
+    message: await openpgp.createMessage({ binary: craftZip(original) }),
+    encryptionKeys: recipient,
+    signingKeys: homeKey,
+    format: "binary",
+    config: zlib,
+  });
+  await writeFile(join(dir, "compressed.pgp"), squeezed);
+  assert.match((await g.gpg(["--list-packets", join(dir, "compressed.pgp")])).stdout, /:compressed packet: algo=2/);
+  const compressed = await mtls(["bundle", "open", "compressed.pgp", "--key", key.secretFile, "--signer", homePub, "--out", "opened-z", "--json"], {
+    cwd: dir,
+  });
+  assert.equal(compressed.exitCode, 0, compressed.stderr);
   const noSigner = await mtls(["bundle", "open", "b.pgp", "--key", key.secretFile, "--json"], { cwd: dir });
   assert.equal(noSigner.exitCode, 2);
+});
+
+test("a compressed bomb (zlib, zip, bzip2 by gpg; encrypted or bare) is refused past 64 MiB decompressed, nothing written", async (t) => {
+  if (!haveGpg()) return t.skip("gpg is not installed");
+  const { dir, g, key } = await partnerWithKey(t);
+  assert.equal((await mtls(["pgp", "init"], { cwd: dir })).exitCode, 0);
+  const homePub = join(dir, "pki/pgp/home-party.asc");
+  // Twice the limit of zeros, as a sparse file: gpg squeezes it to ~130 KB (zlib) or a few hundred bytes (bzip2).
+  const zeros = join(dir, "zeros");
+  const fh = await open(zeros, "w");
+  await fh.truncate(128 * 1024 * 1024);
+  await fh.close();
+  const bombs: string[] = [];
+  for (const algo of ["zlib", "zip", "bzip2"]) {
+    // Unsigned and made with the partner's public key alone, as anyone could.
+    const out = join(dir, `bomb-${algo}.pgp`);
+    const enc = await g.gpg(["--trust-model", "always", "-z", "9", "--compress-algo", algo, "-r", key.email, "-o", out, "--encrypt", zeros]);
+    assert.equal(enc.exitCode, 0, enc.stderr);
+    bombs.push(out);
+  }
+  // Not encrypted at all: openpgp inflates a bare compressed packet as it reads the message.
+  const bare = join(dir, "bomb-bare.pgp");
+  assert.equal((await g.gpg(["-z", "9", "--compress-algo", "zlib", "-u", key.email, "-o", bare, "--sign", zeros])).exitCode, 0);
+  bombs.push(bare);
+  for (const bomb of bombs) {
+    assert.ok((await stat(bomb)).size < 1024 * 1024, bomb);
+    const r = await mtls(["bundle", "open", bomb, "--key", key.secretFile, "--signer", homePub, "--out", "refused", "--json"], { cwd: dir });
+    assert.equal(r.exitCode, 3, `${bomb}: ${r.stdout}`);
+    assert.equal(json(r).error?.code, "ERR_BUNDLE_TOO_LARGE", bomb);
+    assert.equal(json(r).error?.message, "the bundle's content is larger than 64 MiB once decompressed", bomb);
+    await assert.rejects(stat(join(dir, "refused")), bomb);
+  }
+  assert.deepEqual(
+    (await readdir(dir)).filter((f) => f.includes("refused")),
+    [],
+  );
+  // inspect reads OpenPGP messages from anyone: the bare one is the same bomb there.
+  const inspected = await mtls(["inspect", bare, "--json"], { cwd: dir });
+  assert.equal(inspected.exitCode, 3, inspected.stdout);
+  assert.equal(json(inspected).error?.code, "ERR_BUNDLE_TOO_LARGE");
+  assert.match(json(inspected).error?.message ?? "", /^the OpenPGP message in .*bomb-bare\.pgp is larger than 64 MiB once decompressed$/);
 });
 
 test("a passphrase-protected partner key opens with MTLS_PGP_PASSPHRASE, not without", async (t) => {

@@ -7,7 +7,8 @@
 // (`aeadProtect: false`). RFC 9580 keys (`type: "curve25519"`, algorithms 25/27) and v6 keys are
 // unreadable for GnuPG 2.2, so we neither generate them nor accept them as recipients.
 import type * as OpenPgp from "openpgp";
-import { inputError } from "../errors.js";
+import { inputError, type MtlsError } from "../errors.js";
+import { INPUT_LIMITS } from "../input.js";
 import { openPbes2, sealPbes2 } from "../keys.js";
 import { rsaParamsProblem } from "../rsa-key.js";
 import { iso } from "../time.js";
@@ -17,6 +18,42 @@ const pgp = () => {
   loaded ??= import("openpgp");
   return loaded;
 };
+
+/**
+ * The most a message may hold once decompressed; openpgp enforces it chunk by chunk as it
+ * inflates a compressed packet, whether that packet is inside the encryption or bare. A message's
+ * content outgrows the message only through compression, and the bundles we write are stored zips
+ * of a few KiB to a few MiB, sent uncompressed: the bundle input limit (which the zip reader also
+ * applies to the files inside) is theirs too. Without it, 4 MB of zlib (or a few KB of bzip2)
+ * became gigabytes in memory before the signature was even looked at: anyone with the partner's
+ * public key can encrypt to it, and an unsigned message shows itself as one only once decrypted
+ * and decompressed.
+ */
+export const MAX_MESSAGE_CONTENT_BYTES = INPUT_LIMITS.bundle;
+const CONTENT_LIMIT = { maxDecompressedMessageSize: MAX_MESSAGE_CONTENT_BYTES };
+
+/** openpgp's words when a compressed packet passes the limit (its zlib/zip path, then its bzip2 one). */
+const PAST_LIMIT = /Maximum decompressed (message )?size exceeded/;
+
+/** The input error for `err` when it is openpgp refusing to decompress past the limit. */
+function contentTooLarge(err: unknown, what: string): MtlsError | undefined {
+  if (!PAST_LIMIT.test(String((err as Error | undefined)?.message))) return undefined;
+  const mib = MAX_MESSAGE_CONTENT_BYTES / (1024 * 1024);
+  return inputError(
+    "ERR_BUNDLE_TOO_LARGE",
+    `${what} is larger than ${mib} MiB once decompressed`,
+    "do not use it: a delivery bundle holds a few KiB; ask the home party for a new one",
+    err,
+  );
+}
+
+/** Parses a binary or armored message. A bare compressed packet is already inflated here, hence the limit. */
+async function parseMessage(lib: typeof OpenPgp, bytes: Uint8Array): Promise<{ armored: boolean; message: OpenPgp.Message<Uint8Array> }> {
+  const armored = Buffer.from(bytes.subarray(0, 64)).toString("latin1").includes("-----BEGIN PGP MESSAGE");
+  // An armored message is text; decrypting it yields the same binary data.
+  const binary = armored ? (await lib.unarmor(Buffer.from(bytes).toString("latin1"))).data : bytes;
+  return { armored, message: await lib.readMessage({ binaryMessage: binary as Uint8Array, config: CONTENT_LIMIT }) };
+}
 
 export interface PgpKeyInfo {
   /** Upper-case hex, as `gpg --fingerprint` prints it without spaces. */
@@ -265,17 +302,22 @@ export async function decryptAndVerify(p: {
   const key = await unlock(p.keyArmored, p.keyPassphrase, "your OpenPGP private key");
   let message: OpenPgp.Message<Uint8Array>;
   try {
-    // An armored message is text; decrypting it yields the same binary data.
-    const text = Buffer.from(p.message.subarray(0, 64)).toString("latin1");
-    const binary = text.includes("-----BEGIN PGP MESSAGE") ? (await lib.unarmor(Buffer.from(p.message).toString("latin1"))).data : p.message;
-    message = await lib.readMessage({ binaryMessage: binary as Uint8Array });
+    message = (await parseMessage(lib, p.message)).message;
   } catch (err) {
-    throw inputError("ERR_BUNDLE_CORRUPT", "the bundle is not an OpenPGP message (damaged or truncated)", "ask the home party to send it again", err);
+    throw (
+      contentTooLarge(err, "the bundle's content") ??
+      inputError("ERR_BUNDLE_CORRUPT", "the bundle is not an OpenPGP message (damaged or truncated)", "ask the home party to send it again", err)
+    );
   }
   let result: OpenPgp.DecryptMessageResult & { data: Uint8Array };
   try {
-    result = await lib.decrypt({ message, decryptionKeys: key, verificationKeys: signerKey, format: "binary" });
+    // Not streamed: openpgp holds a SEIPDv1 packet's whole plaintext until its MDC checks out
+    // anyway (allowUnauthenticatedStream is false), CONTENT_LIMIT bounds what decompression adds,
+    // and the data is used only once the signature below is verified.
+    result = await lib.decrypt({ message, decryptionKeys: key, verificationKeys: signerKey, format: "binary", config: CONTENT_LIMIT });
   } catch (err) {
+    const tooLarge = contentTooLarge(err, "the bundle's content");
+    if (tooLarge) throw tooLarge;
     const msg = String((err as Error).message);
     if (/session key|No decryption key|decryption key/i.test(msg))
       throw inputError("ERR_BUNDLE_KEY", "the bundle was not encrypted to this key", "use the private key whose public key you gave the home party", err);
@@ -322,10 +364,8 @@ export async function generatePartnerKey(p: {
  * What can be learned of an encrypted bundle without its key: the key ids it is encrypted to
  * (`gpg --list-packets` shows the same "keyid"). Throws when the bytes are not an OpenPGP message.
  */
-export async function messageRecipients(bytes: Uint8Array): Promise<{ armored: boolean; recipients: string[] }> {
+export async function messageRecipients(bytes: Uint8Array, what: string): Promise<{ armored: boolean; recipients: string[] }> {
   const lib = await pgp();
-  const armored = Buffer.from(bytes.subarray(0, 64)).toString("latin1").includes("-----BEGIN PGP MESSAGE");
-  const binary = armored ? (await lib.unarmor(Buffer.from(bytes).toString("latin1"))).data : bytes;
-  const message = await lib.readMessage({ binaryMessage: binary as Uint8Array });
+  const { armored, message } = await parseMessage(lib, bytes).catch((err) => Promise.reject(contentTooLarge(err, `the OpenPGP message in ${what}`) ?? err));
   return { armored, recipients: message.getEncryptionKeyIDs().map((k) => k.toHex().toUpperCase()) };
 }

@@ -4,7 +4,7 @@ import { messageRecipients } from "../bundle/pgp.js";
 import { type CertInfo, parseCertificate } from "../cert.js";
 import { parseCrl } from "../crl/decode.js";
 import { children, readTlv, whole } from "../der.js";
-import { inputError } from "../errors.js";
+import { inputError, MtlsError } from "../errors.js";
 import { nameText } from "../name.js";
 import { parseScheme } from "../p12/pbe.js";
 import { decodePemBlocks, looksLikePem } from "../pem.js";
@@ -198,7 +198,9 @@ export async function detectObjects(bytes: Buffer, what: string, password?: stri
   }
   // OpenPGP packets have the high bit of their first byte set; DER starts with 0x30.
   if (head.includes("-----BEGIN PGP MESSAGE") || ((bytes[0] ?? 0) & 0x80) !== 0) {
-    const m = await messageRecipients(bytes).catch(() => undefined);
+    // Bytes that merely look like OpenPGP fall through to the other formats; a message too large
+    // once decompressed is refused as such.
+    const m = await messageRecipients(bytes, what).catch((err) => (err instanceof MtlsError ? Promise.reject(err) : undefined));
     if (m)
       return {
         format: "openpgp",

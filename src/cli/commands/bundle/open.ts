@@ -64,7 +64,7 @@ export function register(parent: Command, ctx: CliContext): void {
       exitCodesHelp([
         "0  verified and unpacked",
         "2  --signer missing",
-        "3  wrong key, tampered or unsigned bundle, bad signature, manifest mismatch, unsafe entry",
+        "3  wrong key, tampered or unsigned bundle, bad signature, manifest mismatch, unsafe entry, over 64 MiB once decompressed",
         "4  --out exists and is not empty",
       ]),
     )
