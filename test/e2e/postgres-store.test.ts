@@ -368,3 +368,37 @@ test("#16 revocation serve and gateway serve follow a database store: a revocati
   const verify = await mtls(["audit", "verify", ...store, "--json"], { env: s.env });
   assert.equal(json(verify).result.ok, true);
 });
+
+test("revocation serve on a database store whose revocation journal lost its lines: revoked from the index, never good", { skip }, async (t) => {
+  const dir = await tempDir(t);
+  const s = await newStore();
+  const store = ["--store", s.url];
+  assert.equal((await mtls(["ca", "init", "--name", "Lost", ...store], { cwd: dir, env: s.env })).exitCode, 0);
+  const issued = await mtls(["partner", "issue", "acme", "--generate", "--out-key", "acme.key", "--out-leaf", "acme.pem", ...store, "--json"], {
+    cwd: dir,
+    env: s.env,
+  });
+  assert.equal(issued.exitCode, 0, issued.stderr);
+  const revoked = await mtls(["revoke", json(issued).result.serial, "--reason", "keyCompromise", "--yes", ...store], { cwd: dir, env: s.env });
+  assert.equal(revoked.exitCode, 0, revoked.stderr);
+  const copy = join(dir, "copy");
+  assert.equal((await mtls(["store", "migrate", "--from", s.url, "--to", copy], { env: s.env })).exitCode, 0);
+  await s.cluster.sql("DELETE FROM mtls.journal_lines WHERE journal = 'revocations.jsonl'", [], s.db);
+  const responder = await serve(t, ["revocation", "serve", "--port", "0", ...store], dir, s.env);
+  const r = await openssl([
+    "ocsp",
+    "-issuer",
+    join(copy, "ca/intermediate.pem"),
+    "-cert",
+    join(dir, "acme.pem"),
+    "-url",
+    `${responder.url}/ocsp`,
+    "-CAfile",
+    join(copy, "ca/ca-bundle.pem"),
+    "-timeout",
+    "5",
+  ]);
+  assert.match(r.stderr + r.stdout, /Response verify OK/, r.stdout + r.stderr + responder.stderr());
+  assert.match(r.stdout, /acme\.pem: revoked[\s\S]*Reason: keyCompromise/);
+  assert.match(responder.stderr(), /revocations\.jsonl lacks 1 revocation\(s\) that index\.jsonl records .*run `mtls doctor`/);
+});

@@ -9,7 +9,7 @@ import { formatSan, parseSan } from "../sans.js";
 import { type CertRecord, REVOCATION_REASONS, type RevocationReason } from "../store/index-file.js";
 import { journalFile, storeKeys } from "../store/keys.js";
 import { packHoldsWhole } from "../store/pack.js";
-import type { Revocation } from "../store/revocations.js";
+import { type Revocation, revocationOfRecord, revokedOnlyInIndex } from "../store/revocations.js";
 import { iso } from "../time.js";
 import { bytesOf } from "./blobs.js";
 import { indexLoss, unrecordedFiles, unrecordedWords } from "./index-loss.js";
@@ -236,16 +236,14 @@ export const revocationsCheck: DoctorCheckDef = {
         serial: e.serial,
       });
     }
-    for (const r of ctx.index?.records ?? []) {
-      if (r.status === "revoked" && !seen.has(r.serial))
-        out.push({
-          check: "revocations",
-          message: `${r.serial} (${r.partnerId}) is revoked in the index but not in the revocation journal`,
-          hint: "--fix adds it to the journal and republishes the CRL",
-          fixable: true,
-          serial: r.serial,
-        });
-    }
+    for (const r of revokedOnlyInIndex(ctx.index?.records ?? [], seen))
+      out.push({
+        check: "revocations",
+        message: `${r.serial} (${r.partnerId}) is revoked in the index but not in the revocation journal`,
+        hint: "--fix adds it to the journal and republishes the CRL",
+        fixable: true,
+        serial: r.serial,
+      });
     const byIndex = new Map((ctx.index?.records ?? []).map((r) => [r.serial, r]));
     out.push(...ownerProblems(ctx, byIndex));
     for (const e of ctx.journal.entries) {
@@ -265,15 +263,7 @@ export const revocationsCheck: DoctorCheckDef = {
     const want = new Set(ctx.problems.map((p) => p.serial));
     const have = journaled(ctx);
     const owners = new Map((ctx.index?.records ?? []).map((r) => [r.serial, r.partnerId]));
-    const fromIndex: Revocation[] = (ctx.index?.records ?? [])
-      .filter((r) => r.status === "revoked")
-      .map((r) => ({
-        serial: r.serial,
-        issuer: r.issuer,
-        revokedAt: r.revokedAt ?? iso(ctx.now),
-        reason: r.revocationReason ?? "unspecified",
-        partnerId: r.partnerId,
-      }));
+    const fromIndex = revokedOnlyInIndex(ctx.index?.records ?? [], have).map((r) => revocationOfRecord(r, iso(ctx.now)));
     const added = new Set<string>();
     for (const e of [...(await unjournaled(ctx.history, ctx.journal.entries, owners)), ...auditedRevocations(ctx), ...fromIndex]) {
       if (!want.has(e.serial) || have.has(e.serial) || added.has(e.serial)) continue;

@@ -1,8 +1,17 @@
 // One OCSP exchange: a request's bytes in, a response's bytes out, and a summary for the log.
 import type { CaRole } from "../crl/publish.js";
-import { buildOcspError, buildOcspResponse, issuerHashes, MalformedOcspRequest, type OcspAnswer, type OcspErrorStatus, parseOcspRequest } from "./protocol.js";
+import {
+  buildOcspError,
+  buildOcspResponse,
+  issuerHashes,
+  MalformedOcspRequest,
+  type OcspAnswer,
+  type OcspCertStatus,
+  type OcspErrorStatus,
+  parseOcspRequest,
+} from "./protocol.js";
 import type { Responder } from "./responder-cert.js";
-import type { StatusSource } from "./status-source.js";
+import type { StatusAnswer, StatusSource } from "./status-source.js";
 
 export interface OcspOutcome {
   der: Buffer;
@@ -49,8 +58,17 @@ export async function respondOcsp(p: RespondParams): Promise<OcspOutcome> {
     const answers = matched.map((m) => ({ serial: m.q.serial, status: m.responder ? "mixed-issuers" : "unknown-issuer" }));
     return { der: buildOcspError("unauthorized"), responseStatus: "unauthorized", answers, nonce: Boolean(parsed.nonce) };
   }
-  const answers: OcspAnswer[] = [];
-  for (const { q } of matched) answers.push({ certId: q.certId, status: await p.source.lookup(signer.role, q.serial) });
+  const statuses: StatusAnswer[] = [];
+  for (const { q } of matched) statuses.push(await p.source.lookup(signer.role, q.serial));
+  // One answer withheld withholds the response: OCSP has no per-certificate error, and a
+  // signed response must not leave out a certificate it was asked about. internalError is RFC
+  // 6960 §2.3's "inconsistent internal state" (retry, perhaps elsewhere); tryLater is for a
+  // service briefly unable to answer, which a store damaged until someone repairs it is not.
+  if (statuses.some((s) => s.status === "unavailable")) {
+    const answers = matched.map((m, i) => ({ serial: m.q.serial, status: statuses[i]?.status ?? "unavailable", ca: signer.role }));
+    return { der: buildOcspError("internalError"), responseStatus: "internalError", answers, nonce: Boolean(parsed.nonce) };
+  }
+  const answers: OcspAnswer[] = matched.map(({ q }, i) => ({ certId: q.certId, status: statuses[i] as OcspCertStatus }));
   const thisUpdate = p.now;
   const nextUpdate = new Date(p.now.getTime() + p.validityMs);
   const der = buildOcspResponse({

@@ -44,6 +44,8 @@ export interface LoadedResponders {
   issued: CaRole[];
   /** The OCSP-only canary's serial (issued by the issuing CA), answered "revoked". */
   ocspCanary?: { serial: string; revokedAt: string };
+  /** The CRL canary's serial, which the revocation journal holds from `ca init` on. */
+  canarySerial?: string;
   /** The configured CRL distribution point (`ca policy set --crl-url`) these were loaded with. */
   crlUrl?: string;
 }
@@ -133,7 +135,13 @@ export async function loadResponders(pki: Pki, p: LoadRespondersParams): Promise
     responders.push({ role, ca: caCertOf(ca, role), cert, signer, ...(parent ? { parent } : {}) });
   }
   const { ocspCanary } = await readConfigOf(store);
-  return { responders, issued: [...fresh.keys()], ...(ocspCanary ? { ocspCanary } : {}), ...(config.ca.crlUrl ? { crlUrl: config.ca.crlUrl } : {}) };
+  return {
+    responders,
+    issued: [...fresh.keys()],
+    ...(ocspCanary ? { ocspCanary } : {}),
+    ...(config.canary ? { canarySerial: config.canary.serial } : {}),
+    ...(config.ca.crlUrl ? { crlUrl: config.ca.crlUrl } : {}),
+  };
 }
 
 interface IssueDueParams extends LoadRespondersParams {

@@ -13,7 +13,7 @@ import { type LoadedResponders, loadResponders, nextRenewalCheck, type Responder
 import { type StatusSource, storeStatusSource } from "../ocsp/status-source.js";
 import type { Pki } from "../session.js";
 import { getText, mustGet } from "../store/blobs.js";
-import { storeKeys } from "../store/keys.js";
+import { journalFile, storeKeys } from "../store/keys.js";
 import type { Storage } from "../store/storage.js";
 import { HOUR, iso, MINUTE, SECOND } from "../time.js";
 
@@ -173,6 +173,9 @@ export async function startRevocationServer(p: RevocationServeParams): Promise<R
   const maxAgeMs = p.maxAgeMs ?? MINUTE;
   if (validityMs < MINUTE) throw inputError("ERR_OCSP_VALIDITY", "OCSP answers must be valid for at least a minute", "pass --ocsp-validity 1h");
   const state = await startResponders(p, clock);
+  // Read the store now, so a damaged one is reported at start rather than at the first request
+  // (an unreadable one still fails each request, as it would after starting).
+  await state.source.problem().catch(() => undefined);
   const roles = rolesOf(state);
   const routeFor = routeFinder(state);
   const loadCrl = crlLoader(p.pki.storage);
@@ -264,6 +267,13 @@ async function startResponders(p: RevocationServeParams, clock: () => Date): Pro
   watch.loadedText = await watch.text();
   const loaded = await loadResponders(p.pki, { now: clock() });
   for (const role of loaded.issued) p.log(`${iso(clock())} issued the ${role} CA's OCSP responder certificate`);
+  // Logged when it changes, across reloads of the responders: not at every read of the store.
+  let reported: string | undefined;
+  const report = (problem: string | undefined) => {
+    if (problem === reported) return;
+    reported = problem;
+    p.log(`${iso(clock())} ${problem ?? `${storage.where(journalFile.revocations)} holds every revocation the store records again`}`);
+  };
   let timer: NodeJS.Timeout | undefined;
   let loading: Promise<void> | undefined;
   // One load at a time, whoever asks (the renewal timer, a request): a slower, older load never
@@ -272,7 +282,7 @@ async function startResponders(p: RevocationServeParams, clock: () => Date): Pro
     loading ??= (async () => {
       const text = await watch.text();
       state.loaded = await loadResponders(p.pki, { now: clock() });
-      state.source = sourceFor(storage, state.loaded);
+      state.source = sourceFor(storage, state.loaded, report);
       // A load that issued wrote config.json itself (the OCSP canary): what it left is what was loaded.
       watch.loadedText = state.loaded.issued.length ? await watch.text() : text;
       for (const role of state.loaded.issued) p.log(`${iso(clock())} ${what} the ${role} CA's OCSP responder certificate`);
@@ -296,7 +306,7 @@ async function startResponders(p: RevocationServeParams, clock: () => Date): Pro
   let checking: Promise<boolean> | undefined;
   const state: ResponderState = {
     loaded,
-    source: sourceFor(storage, loaded),
+    source: sourceFor(storage, loaded, report),
     refresh: () => {
       checking ??= check().finally(() => {
         checking = undefined;
@@ -416,8 +426,10 @@ function requestHandler(c: HandlerContext): (req: http.IncomingMessage, res: htt
       responderNotAfter: iso(r.cert.notAfter),
       expired: r.cert.notAfter <= now,
     }));
-    const ok = responders.every((r) => !r.expired);
-    send(res, ok ? 200 : 503, "application/json", `${JSON.stringify({ ok, responders, certificatesKnown: await state.source.size() })}\n`);
+    const problem = await state.source.problem();
+    const ok = responders.every((r) => !r.expired) && problem === undefined;
+    const body = { ok, responders, certificatesKnown: await state.source.size(), ...(problem ? { problem } : {}) };
+    send(res, ok ? 200 : 503, "application/json", `${JSON.stringify(body)}\n`);
     return `${ok ? 200 : 503} health`;
   }
 
@@ -457,13 +469,19 @@ async function listen(
   return server;
 }
 
-function sourceFor(storage: Storage, loaded: LoadedResponders): StatusSource {
+function sourceFor(storage: Storage, loaded: LoadedResponders, report: (problem: string | undefined) => void): StatusSource {
   // The intermediate is the root's to answer for; each responder certificate is its CA's.
   const extra = loaded.responders.map((r) => ({ role: r.role, cert: r.cert }));
   for (const r of loaded.responders) if (r.parent) extra.push({ role: r.parent, cert: r.ca });
   // The canary comes from the issuing CA: the first responder (intermediate, or the root alone).
   const issuing = loaded.responders[0]?.role ?? "root";
-  return storeStatusSource(storage, extra, loaded.ocspCanary ? [{ role: issuing, ...loaded.ocspCanary }] : []);
+  return storeStatusSource({
+    store: storage,
+    extra,
+    ocspOnly: loaded.ocspCanary ? [{ role: issuing, ...loaded.ocspCanary }] : [],
+    ...(loaded.canarySerial ? { journaled: loaded.canarySerial } : {}),
+    report,
+  });
 }
 
 function send(res: http.ServerResponse, status: number, type: string, body: string | Buffer | undefined, headers: http.OutgoingHttpHeaders = {}): string {

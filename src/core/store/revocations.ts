@@ -1,5 +1,5 @@
 import { readJournal } from "./fs.js";
-import type { RevocationReason } from "./index-file.js";
+import type { CertRecord, RevocationReason } from "./index-file.js";
 import { checkRevocation, corruptError, isRevocation, parseRecord } from "./records.js";
 
 /** One line of revocations.jsonl: what every CRL of `issuer` must list, forever. */
@@ -56,3 +56,17 @@ export function scanRevocations(text: string): { entries: Revocation[]; bad: Arr
 }
 
 export const serializeRevocations = (entries: readonly Revocation[]): string => entries.map((e) => `${JSON.stringify(e)}\n`).join("");
+
+/**
+ * Index entries marked revoked whose serial `journaled` lacks. Revocation appends the journal
+ * first (the commit point) and the index after it in the same commit, so such an entry is never
+ * a write in flight: the journal lost lines, or the file itself.
+ */
+export function revokedOnlyInIndex(records: readonly CertRecord[], journaled: ReadonlySet<string>): CertRecord[] {
+  return records.filter((r) => r.status === "revoked" && !journaled.has(r.serial));
+}
+
+/** The journal entry an index entry marked revoked stands for; `at` when the entry has no time. */
+export function revocationOfRecord(r: CertRecord, at: string): Revocation {
+  return { serial: r.serial, issuer: r.issuer, revokedAt: r.revokedAt ?? at, reason: r.revocationReason ?? "unspecified", partnerId: r.partnerId };
+}
