@@ -546,6 +546,24 @@ test("a responder started before a rollover answers for the CA it adds, and serv
   assert.match(await ask("intermediate", before.certPath), /: good/);
   assert.equal((await mtls(["ca", "rollover", "intermediate", "--yes", "--json"], { cwd: own })).exitCode, 0);
   const after = await issueIn("after");
+  // The first request about intermediate-2 makes the responder load it; it waits 2 s for that
+  // load, and on a loaded machine the load can take longer (the answer is then `unauthorized`,
+  // and a client asks again). Ask again once the log says the load is done.
+  const first = await openssl([
+    "ocsp",
+    "-issuer",
+    join(ownPki, "ca/intermediate-2.pem"),
+    "-cert",
+    after.certPath,
+    "-url",
+    `${running.url}/ocsp`,
+    "-timeout",
+    "5",
+  ]);
+  if (!/: good/.test(first.stdout)) {
+    assert.match(first.stdout + first.stderr, /unauthorized/, first.stdout + first.stderr);
+    for (let i = 0; i < 300 && !/answering for intermediate-2/.test(running.log()); i++) await new Promise((r) => setTimeout(r, 100));
+  }
   assert.match(await ask("intermediate-2", after.certPath), /: good/);
   assert.equal((await mtls(["revoke", after.serial, "--yes", "--json"], { cwd: own })).exitCode, 0);
   assert.match(await ask("intermediate-2", after.certPath), /: revoked/);
