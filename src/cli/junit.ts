@@ -1,6 +1,19 @@
 import type { ProbeResult } from "../core/index.js";
+import { safeValue } from "./terminal-safe.js";
 
-const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+/**
+ * An attribute value. What a gateway sent (a reason phrase, a page title) reaches the file: control
+ * characters are written as the terminal shows them (safeValue), since XML 1.0 allows no C0 control
+ * but tab, LF and CR, not even as a character reference, and a CI log replays escapes. Lone
+ * surrogates and U+FFFE/U+FFFF are not XML characters either.
+ */
+const esc = (s: string) =>
+  safeValue(s)
+    .replace(/[\p{Cs}\ufffe\uffff]/gu, (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`)
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;");
 
 /** JUnit XML: one testsuite per target, one testcase per (scenario, TLS version). */
 export function renderJunit(r: ProbeResult): string {

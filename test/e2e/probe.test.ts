@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import test from "node:test";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { freePort, type GatewayTls, haveHaproxy, haveNginx, startHaproxy, startNginx, startNodeGateway } from "../helpers/gateways.js";
-import { initTempCa, type JsonDoc, json, mtls, tempDir } from "../helpers/run.js";
+import { initTempCa, type JsonDoc, json, mtls, run, tempDir } from "../helpers/run.js";
 import { serverCert } from "../helpers/tls.js";
 
 async function setup(t: import("node:test").TestContext) {
@@ -232,4 +234,73 @@ test("partner mode: with --cert/--key and no PKI, the scenarios needing no CA ru
     "other-identity": "skipped",
   });
   assert.equal(doc.result.identity.subject, "O=Partner, CN=partner.partner.example");
+});
+
+/** A TLS "gateway" (node:tls) that answers the probe's request with `answer`, whatever it presents. */
+async function startRawGateway(t: import("node:test").TestContext, srv: { cert: string; key: string }, answer: (s: TLSSocket) => void) {
+  const server = createTlsServer({ cert: await readFile(srv.cert), key: await readFile(srv.key), requestCert: true, rejectUnauthorized: false }, (s) => {
+    s.on("error", () => {});
+    s.once("data", () => answer(s));
+  });
+  server.on("tlsClientError", () => {});
+  const sockets = new Set<TLSSocket>();
+  server.on("secureConnection", (s: TLSSocket) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  return (server.address() as import("node:net").AddressInfo).port;
+}
+
+test("--junit stays well-formed XML when the gateway's reason and title carry control characters; they are written as escapes", async (t) => {
+  const { dir, srv } = await setup(t);
+  const nasty = "\u001b]0;PWNED\u0007\u001b[2J\u001b[31m\u0000\u0001\u001b[1A\r\u0085";
+  const port = await startRawGateway(t, srv, (s) =>
+    s.end(Buffer.from(`HTTP/1.1 403 ${nasty}Forbidden\r\nContent-Type: text/html\r\n\r\n<title>${nasty}denied</title>`, "latin1")),
+  );
+  const r = await mtls(
+    ["probe", `https://127.0.0.1:${port}/`, "--server-ca", srv.cert, "--scenarios", "valid,no-cert", "--tls", "1.2", "--junit", "probe.xml"],
+    {
+      cwd: dir,
+    },
+  );
+  assert.equal(r.exitCode, 1, r.stdout + r.stderr);
+  const xml = await readFile(join(dir, "probe.xml"), "utf8");
+  assert.doesNotMatch(xml, /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/, "no raw control character in the file");
+  assert.match(
+    xml,
+    /<failure type="fail" message="expected accept, observed rejected: HTTP 403 \\u\{1b\}\]0;PWNED\\u\{7\}\\u\{1b\}\[2J\\u\{1b\}\[31m\\u\{0\}\\u\{1\}\\u\{1b\}\[1A\\u\{d\}\\u\{85\}denied"\/>/,
+  );
+  // Python's XML parser (expat) is the judge of well-formedness.
+  const parsed = await run("python3", [
+    "-c",
+    "import sys, xml.dom.minidom as m; d = m.parse(sys.argv[1]); print(len(d.getElementsByTagName('testcase')))",
+    join(dir, "probe.xml"),
+  ]);
+  assert.equal(parsed.exitCode, 0, parsed.stderr);
+  assert.equal(parsed.stdout.trim(), "2");
+});
+
+test("a gateway that streams endless bytes that are not HTTP: the probe stops reading after a few KiB and says the answer is not HTTP", async (t) => {
+  const { dir, srv } = await setup(t);
+  const port = await startRawGateway(t, srv, (s) => {
+    const chunk = Buffer.alloc(1 << 16, 0x41);
+    const pump = () => {
+      while (!s.destroyed && s.write(chunk));
+    };
+    s.on("drain", pump);
+    pump();
+  });
+  const r = await mtls(["probe", `https://127.0.0.1:${port}/`, "--server-ca", srv.cert, "--scenarios", "valid", "--tls", "1.2", "--timeout", "20s", "--json"], {
+    cwd: dir,
+  });
+  const [valid] = attemptsOf(json(r)).filter((a) => a.scenario === "valid");
+  assert.ok(valid, r.stdout);
+  assert.equal(valid.verdict, "error", JSON.stringify(valid));
+  assert.equal(valid.evidence.summary, "the answer is not HTTP (no status line in its first 4096 bytes)");
 });

@@ -186,12 +186,22 @@ function peerFacts<T>(key: string | undefined, compute: () => T): T {
 
 type Classified = [Observation["outcome"], Evidence];
 
+/**
+ * The most of an answer that is kept: a status line, headers and the body's first bytes (nginx's
+ * title) fit. A server still sending past it without an HTTP status line is not answering HTTP;
+ * reading on would keep every byte it streams until --timeout.
+ */
+const ANSWER_CAP = 4096;
+
+/** ANSWER_CAP bytes that do not start with an HTTP status line. */
+const notHttp = (): Classified => ["error", { errno: "NOT_HTTP", summary: `the answer is not HTTP (no status line in its first ${ANSWER_CAP} bytes)` }];
+
 /** The gateway's HTTP answer, once its status line and the body's first bytes are in (or the stream ended). */
 function classifyResponse(response: string, ended: boolean): Classified | undefined {
   const m = /^HTTP\/\d(?:\.\d)? (\d{3})/.exec(response);
   if (!m) return undefined;
   // Wait for the body's first bytes (nginx puts the reason in its title), but not forever.
-  if (!ended && !/\r\n\r\n[\s\S]{1,}/.test(response) && response.length < 4096) return undefined;
+  if (!ended && !/\r\n\r\n[\s\S]{1,}/.test(response) && response.length < ANSWER_CAP) return undefined;
   const status = Number(m[1]);
   const text = httpText(response);
   const evidence = { httpStatus: status, httpText: text, summary: `HTTP ${status}${text ? ` ${text}` : ""}` };
@@ -286,8 +296,8 @@ export function attempt(p: AttemptParams): Promise<Observation> {
       socket.write(`GET ${p.path} HTTP/1.1\r\nHost: ${p.hostHeader}\r\nUser-Agent: mtls-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n`);
     });
     socket.on("data", (d: Buffer) => {
-      response += d.toString("latin1");
-      const answer = classifyResponse(response, false);
+      response += d.toString("latin1", 0, Math.min(d.length, ANSWER_CAP - response.length));
+      const answer = classifyResponse(response, false) ?? (response.length >= ANSWER_CAP ? notHttp() : undefined);
       if (answer) finish(...answer);
     });
     socket.on("end", () => {
