@@ -9,7 +9,7 @@ import { DirectoryStorage, type LocalFileStaging } from "./store/directory.js";
 import type { DurableStepHook } from "./store/fs.js";
 import { exists, writeFileAtomic } from "./store/fs.js";
 import type { JournalName } from "./store/keys.js";
-import type { PutOptions, Storage, StorageTransaction } from "./store/storage.js";
+import type { AsideLock, PutOptions, Storage, StorageTransaction } from "./store/storage.js";
 import { removeFile } from "./user-files.js";
 
 export interface PkiOptions {
@@ -97,6 +97,12 @@ export interface Pki {
    * and its audit records together. If `fn` throws, nothing is written.
    */
   transact<T>(action: string, fn: (tx: Tx) => Promise<T>, opts?: TransactOptions): Promise<T>;
+  /**
+   * Runs `fn` holding the store's `name` lock instead of the store lock, so that transactions
+   * (its own, and other commands') go on meanwhile: for work that waits on other servers and
+   * must not run twice at once (see Storage.lockAside).
+   */
+  aside<T>(name: AsideLock, fn: () => Promise<T>, opts?: TransactOptions): Promise<T>;
 }
 
 /** Opens the PKI at `location` (a directory, or a Storage such as the database store). Reads nothing yet. */
@@ -166,6 +172,10 @@ class Session implements Pki {
       await staged.commit();
       return result;
     });
+  }
+
+  aside<T>(name: AsideLock, fn: () => Promise<T>, opts: TransactOptions = {}): Promise<T> {
+    return this.storage.lockAside(name, opts.purpose ?? name, fn);
   }
 }
 

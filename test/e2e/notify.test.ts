@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import http from "node:http";
 import https from "node:https";
+import net from "node:net";
 import { join } from "node:path";
 import test, { after } from "node:test";
 import { makeCsr } from "../helpers/csr.js";
@@ -310,4 +311,132 @@ test("#14 hostile partner values: CR/LF in a name or a contact never adds a head
   assert.equal(existsSync(join(side, "PWNED")), false, "the CN never runs as a command");
   const subject = await openssl(["req", "-in", join(side, "evil.csr"), "-noout", "-subject", "-nameopt", "RFC2253"]);
   assert.equal(subject.stdout.trim(), `subject=CN=${cn}`);
+});
+
+/** Connections a test server holds, so that it can end them and close. */
+function closeWithConnections(t: import("node:test").TestContext, server: http.Server | net.Server): void {
+  const sockets = new Set<net.Socket>();
+  server.on("connection", (s: net.Socket) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+}
+
+const listening = async (server: http.Server | net.Server) => {
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return (server.address() as net.AddressInfo).port;
+};
+
+const sentRecords = async (dir: string, key: string, channel: string) =>
+  (await auditText(dir)).split("\n").filter((l) => l.includes('"notify.sent"') && l.includes(`"key":"${key}"`) && l.includes(`"channel":"${channel}"`)).length;
+
+test("a webhook that answers 200 and then drips its body: notify gives up at the delivery deadline (exit 5, nothing recorded) without holding the store; a revoke goes through meanwhile and a second notify waits its turn", async (t) => {
+  const dir = await pki();
+  const cert = await partner(dir, "drip", 20, { contact: "ops@drip.example" });
+  const other = await partner(dir, "dripother", 200);
+  const key = `reminder:${cert.serial}:30`;
+  // The first request is answered with a status line and then a byte every 2 s (never tripping the
+  // 20 s idle timeout); later ones at once.
+  const requests: Array<{ firstClosed: boolean }> = [];
+  let firstClosed = false;
+  let arrived: () => void = () => {};
+  const delivering = new Promise<void>((r) => {
+    arrived = r;
+  });
+  const server = http.createServer((req, res) => {
+    req.resume();
+    requests.push({ firstClosed });
+    if (requests.length > 1) return res.end("ok");
+    res.writeHead(200, { "Content-Type": "text/plain" });
+    const drip = setInterval(() => res.write("."), 2000);
+    res.on("close", () => {
+      clearInterval(drip);
+      firstClosed = true;
+    });
+    arrived();
+  });
+  closeWithConnections(t, server);
+  const url = `http://127.0.0.1:${await listening(server)}/hook`;
+  const notify = () =>
+    mtls(["notify", "--webhook", url, "--partner", "drip", "--json"], {
+      cwd: dir,
+      env: { ...clock(1), MTLS_WEBHOOK_SECRET: "whsec-drip" },
+      timeoutMs: 150_000,
+    });
+
+  const first = notify();
+  await delivering;
+  const second = notify();
+  const revoke = await mtls(["revoke", other.serial, "--yes", "--json"], { cwd: dir, timeoutMs: 150_000 });
+  assert.equal(revoke.exitCode, 0, `revoke while notify delivers: ${revoke.stdout}${revoke.stderr}`);
+
+  const r = await first;
+  assert.equal(r.exitCode, 5, r.stdout + r.stderr);
+  assert.equal(json(r).error?.code, "ERR_NOTIFY_WEBHOOK");
+  assert.match(r.stderr, /webhook http:\/\/127\.0\.0\.1:\d+\/hook: no complete answer within 30 s/);
+  // The second run waited for the first to give up, then delivered once and recorded it.
+  const r2 = await second;
+  assert.equal(r2.exitCode, 0, r2.stdout + r2.stderr);
+  assert.deepEqual(requests, [{ firstClosed: false }, { firstClosed: true }]);
+  assert.equal(await sentRecords(dir, key, "webhook"), 1);
+  assert.equal(json(await notify()).result.alreadySent, 1);
+  assert.equal(requests.length, 2);
+});
+
+test("an SMTP server that keeps sending 250- continuation lines after the message: notify gives up at the delivery deadline (exit 5, nothing recorded); a revoke goes through meanwhile", async (t) => {
+  const dir = await pki();
+  const cert = await partner(dir, "slowmail", 20, { contact: "ops@slowmail.example" });
+  const other = await partner(dir, "slowmailother", 200);
+  let arrived: () => void = () => {};
+  const delivering = new Promise<void>((r) => {
+    arrived = r;
+  });
+  const server = net.createServer((s) => {
+    s.on("error", () => {});
+    s.write("220 drip ESMTP\r\n");
+    let buf = "";
+    let inData = false;
+    s.on("data", (d: Buffer) => {
+      buf += d.toString("latin1");
+      for (let i = buf.indexOf("\r\n"); i >= 0; i = buf.indexOf("\r\n")) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        if (inData) {
+          if (line !== ".") continue;
+          inData = false;
+          const drip = setInterval(() => s.write("250-still working\r\n"), 2000);
+          s.on("close", () => clearInterval(drip));
+          arrived();
+          continue;
+        }
+        const cmd = line.slice(0, 4).toUpperCase();
+        if (cmd === "EHLO" || cmd === "HELO") s.write("250-drip\r\n250 8BITMIME\r\n");
+        else if (cmd === "DATA") {
+          inData = true;
+          s.write("354 go ahead\r\n");
+        } else if (cmd === "QUIT") s.end("221 bye\r\n");
+        else s.write("250 ok\r\n");
+      }
+    });
+  });
+  closeWithConnections(t, server);
+  const port = await listening(server);
+  const notify = mtls(["notify", "--smtp", `smtp://127.0.0.1:${port}`, "--smtp-tls", "none", "--from", "pki@home.example", "--partner", "slowmail", "--json"], {
+    cwd: dir,
+    env: clock(1),
+    timeoutMs: 150_000,
+  });
+  await delivering;
+  const revoke = await mtls(["revoke", other.serial, "--yes", "--json"], { cwd: dir, timeoutMs: 150_000 });
+  assert.equal(revoke.exitCode, 0, `revoke while notify delivers: ${revoke.stdout}${revoke.stderr}`);
+  const r = await notify;
+  assert.equal(r.exitCode, 5, r.stdout + r.stderr);
+  assert.equal(json(r).error?.code, "ERR_NOTIFY_SMTP");
+  assert.match(r.stderr, new RegExp(`smtp 127\\.0\\.0\\.1:${port}: no complete answer within 30 s`));
+  assert.equal(await sentRecords(dir, `reminder:${cert.serial}:30`, "smtp"), 0);
 });

@@ -1,7 +1,10 @@
 // #16: several processes at once against one database store. The database's lock and
 // constraints keep serials unique, every revocation on the next CRL and CRL numbers growing.
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import { writeFile } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import test from "node:test";
 import { makeCsr } from "../helpers/csr.js";
@@ -73,4 +76,65 @@ test("#16 4 processes issuing 250 certificates each at once → 1,000 distinct s
     ),
     /duplicate key/,
   );
+});
+
+test("notify on a database store delivers under a lock of its own: a revoke commits while a webhook stalls, and a second notify waits its turn", {
+  skip,
+}, async (t) => {
+  const dir = await tempDir(t);
+  const c = await pg();
+  const s = await c.newStore("notify");
+  const env = { PGPASSWORD: s.password, MTLS_WEBHOOK_SECRET: "whsec-pg" };
+  const store = ["--store", s.url];
+  assert.equal((await mtls(["ca", "init", "--name", "Notify", ...store], { cwd: dir, env })).exitCode, 0);
+  const serials: string[] = [];
+  for (const [id, days] of [
+    ["due", "20"],
+    ["other", "200"],
+  ] as const) {
+    assert.equal((await mtls(["partner", "add", id, ...store], { cwd: dir, env })).exitCode, 0);
+    const { csr } = await makeCsr(dir, id, { subj: `/O=Partner/CN=${id}-client` });
+    const r = await mtls(["partner", "issue", id, "--csr", csr, "--days", days, ...store, "--json"], { cwd: dir, env });
+    assert.equal(r.exitCode, 0, r.stderr);
+    serials.push(json(r).result.serial);
+  }
+  // The first delivery gets a status line and then a byte every 2 s until notify gives up; later ones an answer at once.
+  const requests: boolean[] = [];
+  let firstClosed = false;
+  let arrived: () => void = () => {};
+  const delivering = new Promise<void>((r) => {
+    arrived = r;
+  });
+  const server = http.createServer((req, res) => {
+    req.resume();
+    requests.push(firstClosed);
+    if (requests.length > 1) return res.end("ok");
+    res.writeHead(200);
+    const drip = setInterval(() => res.write("."), 2000);
+    res.on("close", () => {
+      clearInterval(drip);
+      firstClosed = true;
+    });
+    arrived();
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  t.after(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  const notify = () => mtls(["notify", "--webhook", url, "--partner", "due", ...store, "--json"], { cwd: dir, env, timeoutMs: 150_000 });
+  const first = notify();
+  await delivering;
+  const second = notify();
+  const revoke = await mtls(["revoke", serials[1] as string, "--yes", ...store, "--json"], { env, timeoutMs: 150_000 });
+  assert.equal(revoke.exitCode, 0, revoke.stdout + revoke.stderr);
+  const r1 = await first;
+  assert.equal(r1.exitCode, 5, r1.stdout + r1.stderr);
+  assert.match(json(r1).error?.message ?? "", /no complete answer within 30 s/);
+  assert.equal((await second).exitCode, 0);
+  assert.deepEqual(requests, [false, true], "the second run sent only after the first gave up");
+  const sent = await c.sql("SELECT count(*)::int AS n FROM mtls.journal_lines WHERE journal = 'audit.log' AND text LIKE '%\"notify.sent\"%'", [], s.db);
+  assert.equal(sent[0]?.n, 1);
 });

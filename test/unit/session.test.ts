@@ -166,6 +166,9 @@ class MemoryStorage implements Storage {
       this.locked = false;
     }
   }
+  lockAside<T>(_name: string, _purpose: string, fn: () => Promise<T>) {
+    return fn();
+  }
   begin(): StorageTransaction {
     const puts: Array<[string, Uint8Array, PutOptions | undefined]> = [];
     const appends: Array<[JournalName, string]> = [];

@@ -128,7 +128,7 @@ export function register(parent: Command, ctx: CliContext): void {
         "0  every due notice was delivered (or nothing was due, or --dry-run)",
         "2  no channel and no --dry-run; a bad --smtp/--webhook URL; a secret on the command line; a login without TLS",
         "3  unknown partner, invalid --from, unreadable secret file",
-        "5  a channel failed (named): what it delivered is recorded, the rest is retried by the next run; no PKI, lock held",
+        "5  a channel failed, or a delivery took over 30 s (named): what it delivered is recorded, the rest is retried by the next run; no PKI, lock held",
       ]),
     )
     .action(async (opts: NotifyOptions) => {

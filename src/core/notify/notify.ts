@@ -3,11 +3,17 @@
 // (action notify.sent, with the notice key and channel) in one commit. That record is the state:
 // a second run finds it and sends nothing again. A failed delivery is never recorded, so the next
 // run retries it; the run then exits 5 naming the channel.
+//
+// Deliveries wait on other servers, up to the delivery deadline each (deadline.ts). They run under
+// notify's own lock (pki.aside), not the store lock: a stalling receiver must not hold up
+// revocations, CRLs and issuance. The notify lock is what keeps two runs from both sending a
+// notice: only a run holding it sends or records notify.sent, so what it reads under it is the
+// whole truth until it records its own deliveries, in one short transaction at the end.
 import type { AuditEntry } from "../audit/audit.js";
 import { DEFAULT_NOTIFY_DAYS, DEFAULT_OVERLAP_DAYS } from "../ca/policy.js";
-import { envError, inputError, type MtlsError } from "../errors.js";
+import { envError, inputError, MtlsError } from "../errors.js";
 import { assessPartners } from "../health/partners.js";
-import type { Pki, Tx } from "../session.js";
+import type { Pki } from "../session.js";
 import type { PartnerRecord } from "../store/partners.js";
 import { readIndexFrom, readPartnersFrom } from "../store/read.js";
 import { DAY } from "../time.js";
@@ -124,11 +130,27 @@ export async function sendNotices(pki: Pki, p: NotifyParams): Promise<NotifyResu
   if (p.webhook) checkWebhookSettings(p.webhook);
   const prep = await prepare(pki, p);
   if (p.dryRun) return dryRun(prep, await readSentKeys(pki));
-  // Delivery runs under the store lock, so two runs never both send a notice; what was delivered
-  // commits as audit records even when a later delivery fails, which then ends the run (exit 5).
-  const { result, failure } = await pki.transact("notify", (tx) => deliver(pki, tx, p, prep));
+  // What was delivered commits as audit records even when a later delivery fails, which then
+  // ends the run (exit 5).
+  const { result, failure } = await pki.aside("notify", async () => {
+    const run = await deliver(p, prep, await readSentKeys(pki), pki.now);
+    if (run.audit.length) await record(pki, run.audit);
+    return run;
+  });
   if (failure) throw failure;
   return result;
+}
+
+/** Commits the deliveries' audit records; when that fails, the error says they will go out again. */
+async function record(pki: Pki, audit: AuditEntry[]): Promise<void> {
+  try {
+    await pki.transact("notify", async (tx) => tx.audit(...audit));
+  } catch (err) {
+    if ((err as MtlsError).name !== "MtlsError") throw err;
+    const e = err as MtlsError;
+    const why = `${e.message}; ${audit.length} deliveries went out but are not recorded, and the next run sends them again`;
+    throw new MtlsError(e.code, why, e.exit, e.hint, { cause: e });
+  }
 }
 
 async function dryRun(prep: Prepared, sent: Set<string>): Promise<NotifyResult> {
@@ -164,9 +186,15 @@ const sentRecord = (n: Notice, r: RenderedNotice, channel: Channel): AuditEntry 
   },
 });
 
-async function deliver(pki: Pki, tx: Tx, p: NotifyParams, prep: Prepared): Promise<{ result: NotifyResult; failure?: MtlsError }> {
-  // Read again under the lock: a concurrent run may have sent some meanwhile.
-  const sent = await readSentKeys(pki);
+interface Delivery {
+  result: NotifyResult;
+  /** The notify.sent records of what went out, still to commit. */
+  audit: AuditEntry[];
+  failure?: MtlsError;
+}
+
+/** Delivers what `sent` does not hold yet on every channel; `sent` must be read under the notify lock. */
+async function deliver(p: NotifyParams, prep: Prepared, sent: Set<string>, now: Date): Promise<Delivery> {
   const delivered = new Map<string, { notice: Notice; rendered: RenderedNotice; channels: Channel[] }>();
   const warnings = new Set<string>();
   const failures: MtlsError[] = [];
@@ -184,7 +212,7 @@ async function deliver(pki: Pki, tx: Tx, p: NotifyParams, prep: Prepared): Promi
   for (const channel of prep.channels) {
     const todo = unsent(prep.notices, sent, channel);
     if (!todo.length) continue;
-    const failure = await deliverOn(channel, todo, p, tx.now, render, (n, r) => {
+    const failure = await deliverOn(channel, todo, p, now, render, (n, r) => {
       const d = delivered.get(n.key) ?? { notice: n, rendered: r, channels: [] };
       d.channels.push(channel);
       delivered.set(n.key, d);
@@ -192,13 +220,12 @@ async function deliver(pki: Pki, tx: Tx, p: NotifyParams, prep: Prepared): Promi
     });
     if (failure) failures.push(failure);
   }
-  if (audit.length) tx.audit(...audit);
   const alreadySent = prep.notices.filter((n) => prep.channels.every((c) => sent.has(sentKey(n.key, c)))).length;
   const result = { dryRun: false, notices: [...delivered.values()].map((d) => item(d.notice, d.rendered, d.channels)), alreadySent, warnings: [...warnings] };
   const first = failures[0];
-  if (!first) return { result };
+  if (!first) return { result, audit };
   const why = `${first.message}; ${audit.length} deliveries recorded, the failed ones were not and the next run retries them`;
-  return { result, failure: envError(first.code, why, first.hint) };
+  return { result, audit, failure: envError(first.code, why, first.hint) };
 }
 
 /** Delivers `todo` on one channel until the first failure, which it returns (the rest wait for the next run). */

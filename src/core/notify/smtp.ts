@@ -5,6 +5,7 @@ import { isIP } from "node:net";
 import type { Transporter } from "nodemailer";
 import { envError, usageError } from "../errors.js";
 import { checkAddress } from "./address.js";
+import { DELIVERY_DEADLINE_MS, pastDeadline } from "./deadline.js";
 
 export type SmtpTls = "starttls" | "tls" | "none";
 
@@ -19,7 +20,10 @@ export interface SmtpSettings {
   from: string;
   /** PEM of the CA that signed the server's certificate (a private relay); the system's otherwise. */
   ca?: string;
+  /** Idle timeout: the longest silence (default 20 s). */
   timeoutMs?: number;
+  /** The most one message may take, from connecting to the server's last answer (default DELIVERY_DEADLINE_MS). */
+  deadlineMs?: number;
 }
 
 export interface Mail {
@@ -101,6 +105,7 @@ export function openMailer(s: SmtpSettings): Mailer {
     return transport;
   };
   const where = `${host}:${port}`;
+  const deadline = s.deadlineMs ?? DELIVERY_DEADLINE_MS;
   return {
     where,
     async send(m) {
@@ -116,12 +121,14 @@ export function openMailer(s: SmtpSettings): Mailer {
           headers: { "Auto-Submitted": "auto-generated" },
           disableFileAccess: true,
           disableUrlAccess: true,
+          // Aborting closes the connection, however busy the server keeps it.
+          signal: AbortSignal.timeout(deadline),
         });
       } catch (err) {
         const e = err as Error & { code?: string; responseCode?: number };
         throw envError(
           "ERR_NOTIFY_SMTP",
-          `smtp ${where}: ${scrub(e.message, s)}`,
+          `smtp ${where}: ${e.code === "EABORT" ? pastDeadline(deadline) : scrub(e.message, s)}`,
           e.code === "EAUTH"
             ? "check --smtp-user and the password (MTLS_SMTP_PASSWORD or --smtp-password-file)"
             : "check --smtp and that the server is up; the next run retries",

@@ -5,7 +5,8 @@
 import { createHmac } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
-import { envError, usageError } from "../errors.js";
+import { envError, type MtlsError, usageError } from "../errors.js";
+import { DELIVERY_DEADLINE_MS, pastDeadline } from "./deadline.js";
 
 export interface WebhookSettings {
   url: string;
@@ -13,9 +14,15 @@ export interface WebhookSettings {
   secret: string;
   /** PEM of the CA of an https receiver with a private certificate. */
   ca?: string;
+  /** Idle timeout: the longest silence (default 20 s). */
   timeoutMs?: number;
+  /** The most one delivery may take, the answer included (default DELIVERY_DEADLINE_MS). */
+  deadlineMs?: number;
   userAgent?: string;
 }
+
+/** The most of a receiver's answer that is read: its status decides, the body only drains. */
+const MAX_ANSWER_BYTES = 64 * 1024;
 
 /** The signature header's value for a body sent at `timestamp` (seconds since the epoch). */
 export const signWebhook = (secret: string, timestamp: number, body: string): string =>
@@ -41,7 +48,10 @@ export function checkWebhookSettings(s: WebhookSettings): URL {
   return url;
 }
 
-/** POSTs one notice; any answer but 2xx, a timeout or a refused connection is exit 5 naming the webhook. */
+/**
+ * POSTs one notice; any answer but 2xx, a timeout, an answer not complete within the deadline or a
+ * refused connection is exit 5 naming the webhook.
+ */
 export function postWebhook(s: WebhookSettings, p: { event: string; delivery: string; body: string; now: Date }): Promise<void> {
   const url = checkWebhookSettings(s);
   const timestamp = Math.floor(p.now.getTime() / 1000);
@@ -56,18 +66,32 @@ export function postWebhook(s: WebhookSettings, p: { event: string; delivery: st
   };
   const fail = (why: string) =>
     envError("ERR_NOTIFY_WEBHOOK", `webhook ${shown(url)}: ${why}`, "check --webhook and that the receiver is up; the next run retries");
+  const deadline = s.deadlineMs ?? DELIVERY_DEADLINE_MS;
   return new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (err?: MtlsError) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      req.destroy();
+      if (err) reject(err);
+      else resolve();
+    };
     const client = url.protocol === "https:" ? https : http;
     const req = client.request(url, { method: "POST", headers, timeout: s.timeoutMs ?? 20_000, ...(s.ca ? { ca: s.ca } : {}) }, (res) => {
-      res.resume();
-      res.on("end", () => {
-        const code = res.statusCode ?? 0;
-        if (code >= 200 && code < 300) resolve();
-        else reject(fail(`HTTP ${code}`));
+      const code = res.statusCode ?? 0;
+      const verdict = () => (code >= 200 && code < 300 ? undefined : fail(`HTTP ${code}`));
+      let read = 0;
+      res.on("data", (chunk: Buffer) => {
+        read += chunk.length;
+        if (read > MAX_ANSWER_BYTES) settle(verdict());
       });
+      res.on("end", () => settle(verdict()));
+      res.on("error", (err: NodeJS.ErrnoException) => settle(fail(err.code ?? err.message)));
     });
-    req.on("timeout", () => req.destroy(new Error("timed out")));
-    req.on("error", (err) => reject(fail((err as NodeJS.ErrnoException).code ?? err.message)));
+    const timer = setTimeout(() => settle(fail(pastDeadline(deadline))), deadline);
+    req.on("timeout", () => settle(fail("timed out")));
+    req.on("error", (err: NodeJS.ErrnoException) => settle(fail(err.code ?? err.message)));
     req.end(p.body);
   });
 }

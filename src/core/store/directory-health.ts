@@ -17,8 +17,8 @@ import { quarantineName } from "./records.js";
  * removed. (Only hidden ones: `pgp/partners/acme.bak-2.asc` is a partner's key.)
  */
 const LOOKS_TEMPORARY = /\.(tmp|bak|stale|open|init)-\d+/;
-/** The lock's private record file, before it is linked into place (see lock.ts). */
-const LOCK_TEMP = /^\.lock\.[0-9a-f]{16}$/;
+/** A lock's private record file, before it is linked into place (see lock.ts). */
+const LOCK_TEMP = /^\.(notify\.)?lock\.[0-9a-f]{16}$/;
 
 /** Every file of the store; a git repository kept in it (README suggests one) is not the store's. */
 async function walk(dir: string): Promise<string[]> {

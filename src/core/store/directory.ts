@@ -15,7 +15,7 @@ import { isStoreKey, type JournalName, journalFile } from "./keys.js";
 import { type Layout, layoutOf } from "./layout.js";
 import { withLock } from "./lock.js";
 import { encodePack, isPackable, PACK_DIR, PACK_MIN_CERTS, PackIndex, packedSerial, packKey } from "./pack.js";
-import type { PutOptions, Storage, StorageTransaction } from "./storage.js";
+import type { AsideLock, PutOptions, Storage, StorageTransaction } from "./storage.js";
 import { openStore } from "./store.js";
 
 export interface DirectoryStorageOptions {
@@ -168,6 +168,11 @@ export class DirectoryStorage implements Storage {
 
   lock<T>(purpose: string, fn: () => Promise<T>): Promise<T> {
     return withLock(this.layout.lock, fn, { purpose, ...(this.opts.lockTimeoutMs ? { timeoutMs: this.opts.lockTimeoutMs } : {}) });
+  }
+
+  lockAside<T>(name: AsideLock, purpose: string, fn: () => Promise<T>): Promise<T> {
+    const path = { notify: this.layout.notifyLock }[name];
+    return withLock(path, fn, { purpose, ...(this.opts.lockTimeoutMs ? { timeoutMs: this.opts.lockTimeoutMs } : {}) });
   }
 
   begin(): DirectoryTransaction {

@@ -58,6 +58,8 @@ export function layoutOf(pkiDir: string) {
     audit: at("audit.log"),
     partners: at("partners.json"),
     lock: at(".lock"),
+    /** Held by `mtls notify` while it delivers, without the store lock (see Storage.lockAside). */
+    notifyLock: at(".notify.lock"),
   };
 }
 export type Layout = ReturnType<typeof layoutOf>;

@@ -83,9 +83,18 @@ export interface Storage {
    * Fails with ERR_LOCKED (exit 5) when the lock is not free within the timeout.
    */
   lock<T>(purpose: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` holding a lock of its own, apart from the store lock: work that must never run twice
+   * at once but must not keep the store from changing meanwhile (notify's deliveries, which wait
+   * on other servers). Fails with ERR_LOCKED (exit 5) as lock() does.
+   */
+  lockAside<T>(name: AsideLock, purpose: string, fn: () => Promise<T>): Promise<T>;
   /** Starts staging writes. Call under lock(); an uncommitted transaction is simply dropped. */
   begin(): StorageTransaction;
 }
+
+/** The locks a store keeps besides its own (see Storage.lockAside). */
+export type AsideLock = "notify";
 
 /** What reading the store needs: the storage itself, or a transaction's view of it (Tx). */
 export type StoreReader = Pick<Storage, "get" | "getSecret" | "readJournal" | "list" | "where">;

@@ -33,7 +33,7 @@ async function copyTree(src: string, dest: string): Promise<void> {
     errorOnExist: true,
     force: false,
     verbatimSymlinks: true,
-    filter: (s) => !/\/\.lock(\.[^/]*)?$/.test(s) || dirname(s) !== src,
+    filter: (s) => !/\/\.(notify\.)?lock(\.[^/]*)?$/.test(s) || dirname(s) !== src,
   }).catch((err) => Promise.reject(fsError(err, dest, "copy the store to")));
 }
 

@@ -11,7 +11,7 @@ import type { DurableStepHook } from "../fs.js";
 import { type IndexPart, type IndexView, viewOfJournal } from "../index-summary.js";
 import { type StagedJournal, stageJournal } from "../journal-staging.js";
 import { isStoreKey, type JournalName, journalFile } from "../keys.js";
-import type { PutOptions, Storage, StorageTransaction } from "../storage.js";
+import type { AsideLock, PutOptions, Storage, StorageTransaction } from "../storage.js";
 import { checkDatabase, type DatabaseProblem, rebuildDerived } from "./check.js";
 import { type ConnectParams, connectPg, type SqlClient } from "./pg.js";
 import { ensureSchema, PATHS_CHECKED } from "./schema.js";
@@ -20,6 +20,8 @@ import { dropJournal, insertLines, type Journal, markChanged, recordCrlNumbers, 
 
 /** The store-wide advisory lock key (an arbitrary, fixed number: "mtls" + 1). */
 export const STORE_LOCK = 0x6d746c73_01;
+/** The advisory lock keys of the locks aside from the store's (see Storage.lockAside). */
+const ASIDE_LOCKS: Record<AsideLock, number> = { notify: 0x6d746c73_02 };
 
 export interface SqlStorageOptions extends ConnectParams {
   /** How long lock() waits for another process (milliseconds). */
@@ -352,6 +354,34 @@ export class SqlStorage implements Storage {
       }
     } finally {
       this.held = false;
+    }
+  }
+
+  /**
+   * On a connection of its own, made for the purpose and ended after: the advisory lock is per
+   * connection, so two holders in one process each need theirs, and the main connection stays free
+   * for the store lock and reads meanwhile.
+   */
+  async lockAside<T>(name: AsideLock, purpose: string, fn: () => Promise<T>): Promise<T> {
+    const db = await connectPg(this.opts);
+    try {
+      const seconds = Math.max(1, Math.round((this.opts.lockTimeoutMs ?? 60_000) / 1000));
+      await db.query(`SET lock_timeout = '${seconds}s'`);
+      try {
+        await db.query("SELECT pg_advisory_lock($1)", [ASIDE_LOCKS[name]]);
+      } catch (err) {
+        if ((err as { code?: string }).code === "ERR_LOCKED")
+          throw envError(
+            "ERR_LOCKED",
+            `the database store ${this.location} is locked by another mtls ${name} (${purpose} waited ${seconds}s)`,
+            "wait for it to finish and run the command again",
+          );
+        throw err;
+      }
+      return await fn();
+    } finally {
+      // Ending the connection releases the lock.
+      await db.end().catch(() => {});
     }
   }
 

@@ -97,7 +97,7 @@ async function walk(dir: string): Promise<{ dirs: Map<string, number>; files: Ma
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch((err) => Promise.reject(fsError(err, dir, "read")));
   for (const e of entries) {
     const rel = join(e.parentPath, e.name).slice(dir.length + 1);
-    if (rel === ".lock" || rel.startsWith(".lock.")) continue;
+    if (/^\.(notify\.)?lock(\.|$)/.test(rel)) continue;
     const st = await lstat(join(dir, rel));
     if (st.isDirectory()) dirs.set(rel, st.mode & 0o777);
     else if (st.isFile()) files.set(rel, stampOf(st));
