@@ -115,6 +115,38 @@ test("--batch --all-or-nothing issues nothing when a line is bad; a generated ke
   assert.equal(mixed.exitCode, 2);
 });
 
+test("--batch: a field of the wrong JSON type fails its line with ERR_BATCH_LINE naming the field, never an internal error", async (t) => {
+  const dir = await initTempCa(t);
+  const lines: Array<[Record<string, unknown>, RegExp]> = [
+    [{ partner: "t1", generate: true, sans: "dns:x.example", outKey: "k1.key" }, /line 1: "sans" must be an array of strings, not a string/],
+    [{ partner: "t2", generate: true, sans: [123], outKey: "k2.key" }, /line 2: "sans" must be an array of strings, not an array whose item 1 is a number/],
+    [{ partner: "t3", generate: true, cn: 123, outKey: "k3.key" }, /line 3: "cn" must be a string, not a number/],
+    [{ partner: "t4", csr: 123 }, /line 4: "csr" must be a file name \(a non-empty string\), not a number/],
+    [{ partner: "t5", generate: true, outKey: ["a"] }, /line 5: "outKey" must be a file name \(a non-empty string\), not an array/],
+    [{ partner: "t6", generate: "yes", outKey: "k6.key" }, /line 6: "generate" must be true or false, not a string/],
+    [{ partner: "t7", generate: true, keyType: 256, outKey: "k7.key" }, /line 7: "keyType" must be a string, not a number/],
+    [{ partner: "t8", generate: true, days: "30", outKey: "k8.key" }, /line 8: "days" must be a number, not a string/],
+    [{ partner: ["t9"], generate: true, outKey: "k9.key" }, /line 9: "partner" must be a string, not an array/],
+  ];
+  await writeFile(join(dir, "b.jsonl"), `${lines.map(([l]) => JSON.stringify(l)).join("\n")}\n`);
+  const before = await snapshot(join(dir, "pki"));
+  const r = await mtls(["partner", "issue", "--batch", "b.jsonl", "--json"], { cwd: dir });
+  assert.equal(r.exitCode, 1, r.stdout);
+  const results = json(r).result.results as Array<{ line: number; ok: boolean; error: { code: string; message: string } }>;
+  assert.equal(results.length, lines.length);
+  for (const [i, [, message]] of lines.entries()) {
+    assert.equal(results[i]?.error.code, "ERR_BATCH_LINE", results[i]?.error.message);
+    assert.match(results[i]?.error.message ?? "", message);
+  }
+  const all = await mtls(["partner", "issue", "--batch", "b.jsonl", "--all-or-nothing", "--json"], { cwd: dir });
+  assert.equal(all.exitCode, 3);
+  assert.match(
+    json(all).error?.message ?? "",
+    /9 of 9 lines are invalid \(first: line 1: "sans" must be an array of strings, not a string\); nothing was issued/,
+  );
+  assert.deepEqual(await snapshot(join(dir, "pki")), before);
+});
+
 test("#21 --batch: a key that cannot be written fails its line alone, and its certificate is not issued", async (t) => {
   const dir = await initTempCa(t);
   await writeFile(

@@ -19,21 +19,8 @@ import { type PartnerRegistry, serializePartners } from "../store/partners.js";
 import { readIndexFrom, readPartnersFrom } from "../store/read.js";
 import { iso } from "../time.js";
 import { createExclusive, type DurableStepHook, ensureDurableDir, fsyncPath, removeFile } from "../user-files.js";
+import { parseBatchLine } from "./batch-line.js";
 import { chainPemFor, type PreparedRequest, prepareRequest, recordFor, signRequest, uniqueSerial } from "./issue.js";
-
-/** One line of a batch file. */
-export interface BatchLine {
-  partner: string;
-  /** A CSR path (relative to the batch file), or "generate". */
-  csr?: string;
-  generate?: boolean;
-  keyType?: string;
-  cn?: string;
-  sans?: string[];
-  days?: number;
-  /** Where a generated key goes (0600). Without it, --key-dir is used. */
-  outKey?: string;
-}
 
 export interface BatchLineResult {
   line: number;
@@ -181,13 +168,7 @@ async function prepareLine(
   issuer: CertInfo,
   now: Date,
 ): Promise<{ req: PreparedRequest; keyPath?: string }> {
-  let l: BatchLine;
-  try {
-    l = JSON.parse(raw) as BatchLine;
-  } catch {
-    throw inputError("ERR_BATCH_LINE", `line ${n} is not a JSON object`);
-  }
-  if (!l || typeof l !== "object" || typeof l.partner !== "string") throw inputError("ERR_BATCH_LINE", `line ${n} has no "partner"`);
+  const l = parseBatchLine(n, raw);
   result.partnerId = l.partner;
   const generate = l.generate === true || l.csr === "generate";
   if (!generate && !l.csr) throw inputError("ERR_BATCH_LINE", `line ${n} has neither "csr" nor "generate"`);
