@@ -1,15 +1,15 @@
 // The human rendering of `mtls inspect`, laid out like `step certificate inspect` / `openssl x509
-// -text`. Every value a file carries is hostile: control, C1, bidi and zero-width characters are
-// shown as \u{…} escapes, so a subject cannot rewrite the terminal or reorder what is printed.
+// -text`. Every value a file carries is hostile: control, bidi, zero-width and other invisible
+// characters are shown as \u{…} escapes (terminal-safe.ts), so a subject cannot rewrite the
+// terminal, reorder what is printed or hide a character in a name that reads like another.
 import type { InspectResult } from "../core/index.js";
 import type { Styles } from "./output.js";
+import { safeValue } from "./terminal-safe.js";
 
 type Obj = InspectResult["objects"][number];
 
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/gu;
-
 /** Terminal-safe text: unsafe code points become visible \u{hex} escapes. */
-export const safe = (v: unknown): string => String(v).replace(UNSAFE, (c) => `\\u{${(c.codePointAt(0) as number).toString(16)}}`);
+export const safe = (v: unknown): string => safeValue(String(v));
 
 const I = "    ";
 const line = (depth: number, label: string, value?: unknown) => `${I.repeat(depth)}${label}${value === undefined ? "" : ` ${safe(value)}`}`;

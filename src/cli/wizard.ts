@@ -31,11 +31,9 @@ export async function runOnboardWizard(ctx: CliContext, core: Core, pki: Pki, gi
   const p = ctx.prompt;
   const a = { ...given };
   a.partnerId ??= await p.input("Partner id (e.g. acme-payments):", { validate: check(core.validatePartnerId) });
-  a.name ??= (await p.input("Organisation (Enter to skip):")) || undefined;
+  a.name ??= (await p.input("Organisation (Enter to skip):", { validate: check((v) => v === "" || core.checkPartnerName(v)) })) || undefined;
   a.contact ??=
-    (await p.input("Contact e-mail for the bundle (Enter to skip):", {
-      validate: (v) => (v === "" || /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v) ? true : "an e-mail address, e.g. pki@partner.example"),
-    })) || undefined;
+    (await p.input("Contact e-mail for the bundle (Enter to skip):", { validate: check((v) => v === "" || core.checkPartnerContact(v)) })) || undefined;
   a.pgpKey ??= await p.input("Path of the partner's OpenPGP public key (.asc):", {
     validate: check(async (v) => {
       if (!existsSync(ctx.resolvePath(v))) throw new Error(`${v} does not exist`);

@@ -1,21 +1,37 @@
-// Values a partner controls (subjects, SANs, file names) reach the terminal in tables, errors and
-// warnings. Control characters (ESC can clear or retitle a terminal, BEL rings, CR overwrites a
-// line) and bidirectional overrides (U+202E makes text read backwards) are shown as escapes,
-// never written raw, whatever the store holds — also stores written before the subject policy (#12).
+// Values a partner controls (subjects, SANs, names, file names) reach the terminal in tables,
+// errors and warnings. Control characters (ESC can clear or retitle a terminal, BEL rings, CR
+// overwrites a line), bidirectional overrides (U+202E makes text read backwards) and characters a
+// terminal draws as nothing (a soft hyphen or a tag character makes `acme\u00ad-client` read as
+// `acme-client`) are shown as escapes, never written raw, whatever the store holds — also stores
+// written before the subject policy (#12).
 
-/** C0 controls but tab and newline, DEL, C1 controls, zero-width and bidi formatting characters. */
-const UNSAFE_TEXT = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/;
+/**
+ * Controls (C0 but tab and newline, DEL, C1), format characters (Unicode category Cf: bidi
+ * controls, zero-width characters, the soft hyphen, tag characters), every default-ignorable code
+ * point (Unicode's list of characters a renderer may show as nothing: variation selectors, Hangul
+ * fillers, U+180E, U+034F…) and the line and paragraph separators.
+ */
+const UNSAFE_TEXT = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\p{Cf}\p{Default_Ignorable_Code_Point}\u2028\u2029]/u;
 /** The same plus tab and newline: a single value never spans lines. */
-const UNSAFE_VALUE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/;
-const global = (re: RegExp) => new RegExp(re.source, "g");
+const UNSAFE_VALUE = /[\u0000-\u001f\u007f-\u009f\p{Cf}\p{Default_Ignorable_Code_Point}\u2028\u2029]/u;
+const global = (re: RegExp) => new RegExp(re.source, "gu");
 const UNSAFE_TEXT_G = global(UNSAFE_TEXT);
 const UNSAFE_VALUE_G = global(UNSAFE_VALUE);
-/** Characters JSON.stringify leaves raw that a terminal would still act on. */
-const JSON_RAW_G = /[\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+/** Characters JSON.stringify leaves raw that a terminal would still act on, or draw as nothing. */
+const JSON_RAW_G = /[\u007f-\u009f\p{Cf}\p{Default_Ignorable_Code_Point}\u2028\u2029]/gu;
 
 const escapeChar = (c: string): string => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`;
+/** A JSON escape: \uXXXX per UTF-16 unit, so a tag character outside the BMP is its surrogate pair. */
+const jsonEscape = (c: string): string => {
+  let out = "";
+  for (let i = 0; i < c.length; i++) out += `\\u${c.charCodeAt(i).toString(16).padStart(4, "0")}`;
+  return out;
+};
 
-/** A message for people: keeps newlines and tabs, escapes every other control or bidi character. */
+/** The first character of `s` that safeValue escapes (a control, format or invisible character), if any. */
+export const firstUnsafeChar = (s: string): string | undefined => UNSAFE_VALUE.exec(s)?.[0];
+
+/** A message for people: keeps newlines and tabs, escapes every other control, format or invisible character. */
 export function safeText(s: string): string {
   return UNSAFE_TEXT.test(s) ? s.replace(UNSAFE_TEXT_G, escapeChar) : s;
 }
@@ -30,7 +46,7 @@ export const cellText = (s: string): string => (/[\t\n\r]/.test(s) ? s.replace(/
 
 /** JSON text with the characters JSON.stringify leaves raw written as \uXXXX escapes (still the same JSON). */
 export function safeJson(text: string): string {
-  return text.replace(JSON_RAW_G, (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, "0")}`);
+  return text.replace(JSON_RAW_G, jsonEscape);
 }
 
 /**

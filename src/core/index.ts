@@ -2,6 +2,7 @@
 
 export { type AuditRecord, queryAudit } from "./audit/audit.js";
 export { type DeliveredBundle, exportPartnerBundle } from "./bundle/export.js";
+export { checkGatewayUrl } from "./bundle/gateway-url.js";
 export { initSigningKey, type SigningKeyResult, showSigningKey } from "./bundle/home-key.js";
 export { type OpenBundleResult, openBundle } from "./bundle/open.js";
 export { checkRecipientKey } from "./bundle/pgp.js";
@@ -34,6 +35,7 @@ export { KEY_TYPES, parseKeyType } from "./keys.js";
 export { type NotifyParams, type NotifyResult, sendNotices } from "./notify/notify.js";
 export { exportPartnerP12 } from "./p12/export.js";
 export { createP12File, P12_PROFILES, type P12FileResult, parseP12Profile } from "./p12/p12.js";
+export { checkPartnerContact, checkPartnerName } from "./partners/fields.js";
 export { type OnboardResult, onboardPartner } from "./partners/onboard.js";
 export { addPartner, listPartners, type PartnerSummary, showPartner } from "./partners/partners.js";
 export { type ProbeResult, probeGateways } from "./probe/probe.js";

@@ -3,6 +3,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MtlsError } from "./errors.js";
+import { shellWord } from "./shell.js";
 
 /** The package root: the nearest directory above this module that holds templates/. */
 function packageRoot(): string {
@@ -72,6 +73,8 @@ const FILTERS: Record<string, (v: string, arg?: string) => string> = {
   /** For single-quoted strings (Apache expressions). */
   squote: (v) => v.replace(/\\/g, "\\\\").replace(/'/g, "\\'"),
   trim: (v) => v.trim(),
+  /** One POSIX shell word (a command a reader pastes): single-quoted, so no character ends it. */
+  shell: shellWord,
 };
 
 function renderNodes(nodes: Node[], scopes: TemplateScope[]): string {

@@ -320,6 +320,19 @@ test("hostile subjects print terminal-safe; oversized and unknown input is refus
   assert.equal(json(junk).error?.code, "ERR_INSPECT_UNKNOWN");
 });
 
+test("invisible characters in a subject (soft hyphen, U+180E, a tag character) are shown escaped, not drawn as nothing", async () => {
+  const cn = "acme\u00ad-cli\u180eent\u{e0020}";
+  const { csr } = await makeCsr(dir, "invisible", { subj: `/CN=${cn}`, extra: ["-utf8"] });
+  const r = await mtls(["inspect", csr], { cwd: dir });
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.ok(!/[\u00ad\u180e]|\u{e0020}/u.test(r.stdout), "no raw invisible character");
+  assert.match(r.stdout, /Subject: CN=acme\\u\{ad\}-cli\\u\{180e\}ent\\u\{e0020\}/);
+  // --json keeps the value, as \u escapes a terminal does not act on.
+  const doc = await mtls(["inspect", csr, "--json"], { cwd: dir });
+  assert.ok(!/[\u00ad\u180e]|\u{e0020}/u.test(doc.stdout), "no raw invisible character in --json");
+  assert.equal(json(doc).result.objects[0].subject, `CN=${cn}`);
+});
+
 test("delivery bundles: a plain zip shows its manifest; an encrypted one the key ids gpg names, without decrypting", async (t) => {
   const plain = await mtls(["partner", "export", "acme", "--no-encrypt", "--out", "acme.zip"], { cwd: dir });
   assert.equal(plain.exitCode, 0, plain.stderr);

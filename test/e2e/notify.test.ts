@@ -255,10 +255,11 @@ test("#14 hostile partner values: CR/LF in a name or a contact never adds a head
   if (!haveAiosmtpd()) return t.skip("aiosmtpd (python3-aiosmtpd) is not installed");
   const dir = await pki();
   const cn = "evil'$(touch PWNED) x";
-  await partner(dir, "evil", 10, { name: "Evil\r\nBcc: victim@attacker.example\u001b]0;owned\u0007", contact: "ops@evil.example", cn });
-  // A contact edited by hand around the checks `partner add` makes.
+  await partner(dir, "evil", 10, { name: "Evil", contact: "ops@evil.example", cn });
+  // A name and a contact edited by hand around the checks `partner add` makes (or stored before them).
   const regPath = join(dir, "pki/partners.json");
   const reg = JSON.parse(await readFile(regPath, "utf8"));
+  reg.partners.evil.name = "Evil\r\nBcc: victim@attacker.example\u001b]0;owned\u0007";
   reg.partners.evil.contact = "ops@evil.example\r\nBcc: victim@attacker.example";
   await writeFile(regPath, JSON.stringify(reg, null, 2));
   const smtp = await startSmtp(t, dir, "hostile");

@@ -134,15 +134,15 @@ test("#21 a kept summary of an earlier format is replaced by the next reader; on
         s.db,
       )
     ).map((r) => r.f);
-  assert.deepEqual(await formats(), ["mtls-index-summary 5"]);
-  // As an earlier release left it: read as stale, and replaced.
-  await reformat("5", "4");
-  assert.deepEqual(await mtls(["list", "--json"], o), listed);
-  assert.deepEqual(await formats(), ["mtls-index-summary 5"], "the reader replaced the earlier format's summary");
-  // As a later release left it: not read, not replaced (each release would rewrite it on every run).
-  await reformat("5", "6");
-  assert.deepEqual(await mtls(["list", "--json"], o), listed);
   assert.deepEqual(await formats(), ["mtls-index-summary 6"]);
+  // As an earlier release left it: read as stale, and replaced.
+  await reformat("6", "5");
+  assert.deepEqual(await mtls(["list", "--json"], o), listed);
+  assert.deepEqual(await formats(), ["mtls-index-summary 6"], "the reader replaced the earlier format's summary");
+  // As a later release left it: not read, not replaced (each release would rewrite it on every run).
+  await reformat("6", "7");
+  assert.deepEqual(await mtls(["list", "--json"], o), listed);
+  assert.deepEqual(await formats(), ["mtls-index-summary 7"]);
 });
 
 test("#21 list reads the kept summary, not the journal: one edited in place is what list shows until doctor names it", { skip }, async (t) => {

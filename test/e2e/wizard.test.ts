@@ -25,9 +25,17 @@ test("the onboarding wizard on a real terminal: answers checked as typed, summar
   await term.type("wizard-co");
   await term.press("Enter");
   await term.waitFor(/Organisation/);
+  await term.type("Wizard\u00adCo");
+  await term.press("Enter");
+  await term.waitFor(/it contains the invisible character U\+00AD/); // partner add's rule, at the prompt
+  await term.press("C-u");
   await term.type("Wizard Co");
   await term.press("Enter");
   await term.waitFor(/Contact e-mail/);
+  await term.type("pki\u202e@wizard.example");
+  await term.press("Enter");
+  await term.waitFor(/it contains the bidi control U\+202E/);
+  await term.press("C-u");
   await term.type("pki@wizard.example");
   await term.press("Enter");
   await term.waitFor(/OpenPGP public key/);
@@ -80,9 +88,9 @@ test("the onboarding wizard on a real terminal: answers checked as typed, summar
   const done = await term.waitFor(/\[exit \d+\]/, 30_000);
   assert.match(done, /wizard-co onboarded/);
   assert.match(done, /\[exit 0\]/);
-  // The prompt starts its own line; the closing hint names the gateway that was given.
+  // The prompt starts its own line; the closing hint names the gateway that was given, as one shell word.
   assert.match(done, /^\S*\s*CA key passphrase:/m);
-  assert.match(done, /curl --cert chain\.pem --key <the key they made the CSR with> https:\/\/api\.wizard\.example\/health/);
+  assert.match(done, /curl --cert chain\.pem --key <the key they made the CSR with> 'https:\/\/api\.wizard\.example\/health'/);
   const show = json(await mtls(["partner", "show", "wizard-co", "--json"], { cwd: dir })).result;
   assert.equal(show.partner.name, "Wizard Co");
   assert.equal(show.partner.contact, "pki@wizard.example");

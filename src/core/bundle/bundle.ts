@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import { sortByName } from "../collate.js";
+import { safeJson, safeValue } from "../display-text.js";
 import type { CertInfo } from "../pki.js";
 import { formatSan } from "../sans.js";
-import { loadTemplate, renderTemplate } from "../templates.js";
+import { loadTemplate, renderTemplate, type TemplateScope } from "../templates.js";
 import { DAY, iso } from "../time.js";
 import { makeZip, type ZipEntry } from "./zip.js";
 
@@ -41,6 +42,14 @@ export interface BundleInput {
 }
 
 export const RENEW_BEFORE_DAYS = 30;
+
+/**
+ * The README's values with every control, bidi or invisible character as \u{…}: the partner reads
+ * the file with `cat`, and a name or subject (stores older than the checks at input may hold
+ * anything) must neither act on its terminal nor add a line to the instructions.
+ */
+const inertScope = (scope: Record<string, string | boolean | undefined>): TemplateScope =>
+  Object.fromEntries(Object.entries(scope).map(([k, v]) => [k, typeof v === "string" ? safeValue(v) : v]));
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 /**
@@ -49,25 +58,28 @@ const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
  */
 export async function buildBundleZip(b: BundleInput): Promise<{ zip: Buffer; manifest: Manifest }> {
   const renewBy = new Date(Math.max(b.cert.notBefore.getTime(), b.cert.notAfter.getTime() - RENEW_BEFORE_DAYS * DAY));
-  const readme = renderTemplate(await loadTemplate("bundle/README.txt"), {
-    partnerId: b.partnerId,
-    partnerName: b.partnerName,
-    issuerSubject: b.issuerSubject,
-    signerUserId: b.signer.userId,
-    signerFingerprint: b.signer.fingerprint,
-    serial: b.cert.serial,
-    subject: b.cert.subject || "(empty)",
-    sans: b.cert.sans.map(formatSan).join(", ") || "(none)",
-    fingerprint: b.cert.fingerprint,
-    hasKey: Boolean(b.privateKeyPem),
-    notBefore: iso(b.cert.notBefore),
-    notAfter: iso(b.cert.notAfter),
-    renewBy: iso(renewBy),
-    keyFile: b.privateKeyPem ? "private-key.pem" : "<your private key>",
-    gatewayUrl: b.gatewayUrl ?? "https://<your gateway>/",
-    p12Name: b.p12?.name,
-    p12Profile: b.p12?.profile,
-  });
+  const readme = renderTemplate(
+    await loadTemplate("bundle/README.txt"),
+    inertScope({
+      partnerId: b.partnerId,
+      partnerName: b.partnerName,
+      issuerSubject: b.issuerSubject,
+      signerUserId: b.signer.userId,
+      signerFingerprint: b.signer.fingerprint,
+      serial: b.cert.serial,
+      subject: b.cert.subject || "(empty)",
+      sans: b.cert.sans.map(formatSan).join(", ") || "(none)",
+      fingerprint: b.cert.fingerprint,
+      hasKey: Boolean(b.privateKeyPem),
+      notBefore: iso(b.cert.notBefore),
+      notAfter: iso(b.cert.notAfter),
+      renewBy: iso(renewBy),
+      keyFile: b.privateKeyPem ? "private-key.pem" : "<your private key>",
+      gatewayUrl: b.gatewayUrl ?? "https://<your gateway>/",
+      p12Name: b.p12?.name,
+      p12Profile: b.p12?.profile,
+    }),
+  );
   const files: ZipEntry[] = [
     { name: "certificate.pem", data: Buffer.from(b.cert.pem), mode: 0o644 },
     { name: "chain.pem", data: Buffer.from(b.chainPem), mode: 0o644 },
@@ -93,6 +105,6 @@ export async function buildBundleZip(b: BundleInput): Promise<{ zip: Buffer; man
       (f) => f.name,
     ),
   };
-  const zip = await makeZip([...files, { name: "manifest.json", data: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), mode: 0o644 }]);
+  const zip = await makeZip([...files, { name: "manifest.json", data: Buffer.from(`${safeJson(JSON.stringify(manifest, null, 2))}\n`), mode: 0o644 }]);
   return { zip, manifest };
 }

@@ -9,6 +9,7 @@ import { storeKeys } from "../store/keys.js";
 import type { PartnerRecord } from "../store/partners.js";
 import { exists, writeFileAtomic } from "../user-files.js";
 import { type BundleInput, buildBundleZip, type Manifest } from "./bundle.js";
+import { checkGatewayUrl } from "./gateway-url.js";
 import { ensureSigningKey, type HomeSigningKey, noPassphrase } from "./home-key.js";
 import { checkStagedPartnerKey, readPinnedPartnerKey } from "./partner-key.js";
 import { encryptAndSign, startUnlock } from "./pgp.js";
@@ -149,6 +150,7 @@ export interface ExportedBundle extends DeliveredBundle {
 /** Exports a delivery bundle for one of the partner's certificates. */
 export async function exportPartnerBundle(pki: Pki, p: ExportParams): Promise<ExportedBundle> {
   const id = validatePartnerId(p.partnerId);
+  if (p.gatewayUrl) checkGatewayUrl(p.gatewayUrl);
   const config = await pki.config();
   const [{ records: index }, reg] = await Promise.all([readIndexOf(pki.storage), readPartnersOf(pki.storage)]);
   const mine = index.filter((r) => r.partnerId === id);

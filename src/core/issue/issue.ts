@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { AuditEntry } from "../audit/audit.js";
 import { deliverBundle } from "../bundle/export.js";
+import { checkGatewayUrl } from "../bundle/gateway-url.js";
 import { type HomeSigningKey, loadSigningKey, prepareSigningKey, stageSigningKey } from "../bundle/home-key.js";
 import { readPinnedPartnerKey } from "../bundle/partner-key.js";
 import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey, loadIssuingKeyEarly } from "../ca/material.js";
@@ -384,6 +385,7 @@ function issueResult(
  */
 async function checkDestinations(p: IssueParams, hasPgp: boolean): Promise<boolean> {
   const deliver = Boolean(p.onboard) || Boolean(p.generateKeyType && (p.bundleOut || (!p.outKey && hasPgp)));
+  if (p.gatewayUrl) checkGatewayUrl(p.gatewayUrl);
   if (p.generateKeyType && !p.outKey && !deliver) {
     throw usageError(
       "ERR_KEY_DESTINATION",

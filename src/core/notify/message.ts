@@ -3,21 +3,20 @@
 // made inert for each sink: a header value holds no line break (nodemailer also encodes it), the
 // text holds no terminal escape, and the CSR command quotes the subject for the shell and for
 // openssl's -subj syntax.
+import { safeValue } from "../display-text.js";
 import { commonNamesFromText } from "../pki.js";
+import { shellWord } from "../shell.js";
 import type { PartnerRecord } from "../store/partners.js";
 import { loadTemplate, renderTemplate } from "../templates.js";
 import { DAY, daysUntil, iso } from "../time.js";
 import { addressProblem } from "./address.js";
 import type { Notice } from "./plan.js";
 
-/** C0 and C1 controls (tab and newline included), DEL, zero-width, bidi and line/paragraph separators. */
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
-
-/** One value for a message: every unsafe character shown as \u{…}, never acted on by a terminal or a mail parser. */
-export const inert = (s: string): string => s.replace(UNSAFE, (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`);
-
-/** `s` as one POSIX shell word: single quotes, a quote inside written as '\''. */
-const shellWord = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
+/**
+ * One value for a message: every control (tab and newline included), bidi, zero-width or other
+ * invisible character shown as \u{…}, never acted on by a terminal or a mail parser.
+ */
+export const inert = (s: string): string => safeValue(s);
 
 /** The openssl command that makes a CSR mtls accepts for this certificate's successor. */
 export function csrCommand(p: { partnerId: string; cn: string; keyType: string }): string {

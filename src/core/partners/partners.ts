@@ -14,6 +14,7 @@ import { type IndexRow, type IndexView, oddTimes, REVOKED, SERVER } from "../sto
 import { storeKeys } from "../store/keys.js";
 import { type PartnerRecord, type PartnerRegistry, serializePartners } from "../store/partners.js";
 import { DAY, iso } from "../time.js";
+import { checkPartnerContact, checkPartnerName } from "./fields.js";
 
 export interface AddPartnerParams {
   partnerId: string;
@@ -24,8 +25,6 @@ export interface AddPartnerParams {
   name?: string;
   contact?: string;
 }
-
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 /** A registration checked and ready to stage: nothing is written yet. */
 export interface PartnerRegistration {
@@ -38,8 +37,8 @@ export interface PartnerRegistration {
 /** Validates a registration (exit 3 on a bad id, contact, name or OpenPGP key). */
 export async function preparePartnerRegistration(p: AddPartnerParams & { now: Date }): Promise<PartnerRegistration> {
   const id = validatePartnerId(p.partnerId);
-  if (p.contact !== undefined && !EMAIL.test(p.contact)) throw inputError("ERR_CONTACT", `invalid --contact "${p.contact}": expected an e-mail address`);
-  if (p.name !== undefined && (p.name.trim() === "" || p.name.length > 200)) throw inputError("ERR_NAME", "invalid --name: 1 to 200 characters");
+  if (p.name !== undefined) checkPartnerName(p.name);
+  if (p.contact !== undefined) checkPartnerContact(p.contact);
   const key = p.pgpKey ? await checkRecipientKey(p.pgpKey, p.pgpSource ?? "the OpenPGP key", p.now) : undefined;
   return { id, ...(p.name !== undefined ? { name: p.name } : {}), ...(p.contact !== undefined ? { contact: p.contact } : {}), ...(key ? { key } : {}) };
 }

@@ -45,7 +45,9 @@ export type IndexRow = Pick<
 /** A time in another form than mtls writes (core/time.ts iso): statusRowsOf keeps its partner's rows whole. */
 export const oddTimes = (r: Pick<IndexRow, "notAfter" | "issuedAt">) => r.notAfter.length !== 20 || r.issuedAt.length !== 20;
 
-const FORMAT_VERSION = 5;
+// 6: the cells and --json pieces, escaped when written (display-text.ts), escape every invisible
+// character too; a summary of an earlier format may hold them raw, so the next reader replaces it.
+const FORMAT_VERSION = 6;
 const FORMAT = `mtls-index-summary ${FORMAT_VERSION}`;
 const ANY_FORMAT = "mtls-index-summary ";
 export const TRAILER = 512;

@@ -55,7 +55,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .argument("<file>", "the bundle (.zip.pgp, binary or armored)")
     .requiredOption("--key <file>", "your OpenPGP private key (armored; passphrase from MTLS_PGP_PASSPHRASE, --passphrase-file or a prompt)")
     .option("--signer <file>", "the home party's public key you received out of band (required)")
-    .option("--out <dir>", "where to unpack (default: ./<partner>-bundle)")
+    .option("--out <dir>", "where to unpack (default: ./bundle)")
     .option("--passphrase-file <file>", "read your OpenPGP key's passphrase from the first line of <file>")
     .option("--force", "replace a non-empty --out directory")
     .addHelpText("after", examplesHelp(["MTLS_PGP_PASSPHRASE=... mtls bundle open acme.zip.pgp --key my-key.asc --signer home-party.asc --out ./mtls"]))

@@ -25,7 +25,7 @@ export function register(parent: Command, ctx: CliContext): void {
       "after",
       exitCodesHelp([
         "0  registered or updated",
-        "3  invalid id, e-mail, or a key that cannot encrypt, is expired, revoked, weak or private",
+        "3  invalid id or e-mail, a control, bidi or invisible character in --name or --contact, or a key that cannot encrypt, is expired, revoked, weak or private",
         "5  no PKI, unreadable file",
       ]),
     )

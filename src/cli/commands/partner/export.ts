@@ -37,7 +37,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--serial <hex>", "which certificate (default: the partner's newest valid one)")
     .option("--armor", "ASCII-armored OpenPGP output (for e-mail bodies)")
     .option("--no-encrypt", "a plain zip (refused when it would hold a private key)")
-    .option("--gateway-url <url>", "the gateway URL written into the bundle's test commands")
+    .option("--gateway-url <url>", "the gateway URL written into the bundle's test commands (http:// or https://)")
     .option("--force", "overwrite --out")
     .addOption(
       new Option("--format <format>", "bundle (OpenPGP delivery bundle) or p12 (a PKCS#12 file with --key)").choices(["bundle", "p12"]).default("bundle"),
@@ -52,6 +52,7 @@ export function register(parent: Command, ctx: CliContext): void {
       "after",
       exitCodesHelp([
         "0  written",
+        "2  --gateway-url not an http(s) URL, or with spaces or control characters",
         "3  unknown partner or serial, no OpenPGP key on file, wrong passphrase",
         "4  --out exists (use --force)",
         "5  no PKI, unwritable --out",

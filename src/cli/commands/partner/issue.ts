@@ -81,7 +81,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--out-key <file>", "with --generate: also write the private key here in the clear, mode 0600")
     .option("--bundle <file>", "with --generate: the encrypted delivery bundle (default when the partner has an OpenPGP key: ./<partner>-<serial>.zip.pgp)")
     .option("--armor", "ASCII-armored bundle")
-    .option("--gateway-url <url>", "the gateway URL written into the bundle's test commands")
+    .option("--gateway-url <url>", "the gateway URL written into the bundle's test commands (http:// or https://)")
     .option("--force", "overwrite --out / --out-leaf / --out-key files")
     .option("--batch <file>", "issue every request of a JSON Lines file in one go (see README); no <partner-id> then")
     .option("--key-dir <dir>", "with --batch: where generated keys go (0600) when a line names no outKey")
@@ -106,7 +106,7 @@ export function register(parent: Command, ctx: CliContext): void {
       "after",
       exitCodesHelp([
         "0  issued",
-        "2  missing or conflicting options",
+        "2  missing or conflicting options; a bad --gateway-url",
         "3  invalid CSR, key policy, SAN or validity; wrong passphrase",
         "4  --out/--out-leaf/--out-key exists (use --force); a CN or SAN belongs to another partner",
         "5  no PKI, lock held, unreadable file",

@@ -22,6 +22,9 @@ interface Opts extends PassphraseOpts {
   gatewayUrl?: string;
 }
 
+/** One POSIX shell word: the URL may hold & or ; (a query string), which the shell would act on. */
+const shellWord = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
+
 const render = (r: OnboardResult, s: Styles, gatewayUrl: string | undefined): string =>
   [
     `${s.ok("✔")} ${s.bold(r.partnerId)} onboarded: certificate ${r.serial}, valid until ${r.notAfter}`,
@@ -33,7 +36,7 @@ const render = (r: OnboardResult, s: Styles, gatewayUrl: string | undefined): st
     "",
     s.bold("How they open and test it:"),
     '  gpg --import home-party.asc && gpg --output bundle.zip --decrypt <bundle>   (look for "Good signature")',
-    `  curl --cert chain.pem --key ${r.keyHeldBy === "bundle" ? "private-key.pem" : "<the key they made the CSR with>"} ${gatewayUrl ?? "https://<your gateway>/"}`,
+    `  curl --cert chain.pem --key ${r.keyHeldBy === "bundle" ? "private-key.pem" : "<the key they made the CSR with>"} ${shellWord(gatewayUrl ?? "https://<your gateway>/")}`,
   ].join("\n");
 
 export interface PartnerOnboardOptions extends Opts {
@@ -46,6 +49,8 @@ export interface PartnerOnboardOptions extends Opts {
  */
 export async function runPartnerOnboard(ctx: CliContext, opts: PartnerOnboardOptions): Promise<OnboardResult> {
   const { core, pki } = await openSession(ctx, opts);
+  // A bad flag is refused before the wizard asks anything.
+  if (opts.gatewayUrl) core.checkGatewayUrl(opts.gatewayUrl);
   let a = {
     partnerId: opts.partnerId,
     name: opts.name,
@@ -103,7 +108,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--san <type:value>", "subject alternative name, repeatable: dns:, uri:, email:, ip:", collect)
     .option("--days <n>", "validity in days (default: the CA's policy)", parseDays)
     .option("--out <file>", "the bundle (default ./<partner>-<serial prefix>.zip.pgp)")
-    .option("--gateway-url <url>", "the gateway URL written into the bundle's test commands");
+    .option("--gateway-url <url>", "the gateway URL written into the bundle's test commands (http:// or https://)");
   addPassphraseOptions(cmd)
     .addHelpText(
       "after",
@@ -116,8 +121,8 @@ export function register(parent: Command, ctx: CliContext): void {
       "after",
       exitCodesHelp([
         "0  onboarded",
-        "2  answers missing and no terminal to ask (the flags are named)",
-        "3  invalid id, key, CSR, SAN or validity; a subject outside the policy",
+        "2  answers missing and no terminal to ask (the flags are named); a bad --gateway-url",
+        "3  invalid id, name, contact, key, CSR, SAN or validity; a subject outside the policy",
         "4  a CN or SAN belongs to another partner (nothing is registered)",
         "130  cancelled",
       ]),

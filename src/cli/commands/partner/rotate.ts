@@ -76,7 +76,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--out-key <file>", "with --generate: also write the new private key here in the clear, mode 0600")
     .option("--bundle <file>", "with --generate: the encrypted delivery bundle (default ./<partner>-<serial>.zip.pgp)")
     .option("--armor", "ASCII-armored bundle")
-    .option("--gateway-url <url>", "the gateway URL written into the bundle's test commands")
+    .option("--gateway-url <url>", "the gateway URL written into the bundle's test commands (http:// or https://)")
     .option("--force", "overwrite --out / --out-leaf / --out-key / --bundle files")
     .option("--finish", "revoke (reason superseded) every superseded certificate whose overlap has ended, and publish the CRLs once")
     .option("--now", "with --finish: end the overlaps now instead of waiting (asks for confirmation, or --yes)");
@@ -94,7 +94,7 @@ export function register(parent: Command, ctx: CliContext): void {
       "after",
       exitCodesHelp([
         "0  rotated; or finished (also when nothing was due)",
-        "2  conflicting options; several valid certificates and no --serial; --now without --yes or a terminal",
+        "2  conflicting options; a bad --gateway-url; several valid certificates and no --serial; --now without --yes or a terminal",
         "3  invalid CSR, a CSR with other names or the old key (without --reuse-key), unknown partner or serial, wrong passphrase",
         "4  already superseded or revoked, partner offboarded, an output file exists (use --force)",
         "5  no PKI, lock held, unreadable file",
