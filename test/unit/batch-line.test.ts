@@ -42,9 +42,9 @@ test("every field of a batch line must have its type; the message names the line
 test("a line with every field of its type passes as it is", () => {
   const line = { partner: "w-17", generate: true, keyType: "ec-p256", cn: "w-17", sans: ["uri:spiffe://fleet.example/w/17"], days: 90, outKey: "w-17.key" };
   assert.deepEqual(parseBatchLine(1, JSON.stringify(line)), line);
-  assert.deepEqual(parseBatchLine(2, '{"partner":"acme","csr":"acme.csr","comment":"fields not documented are left alone"}'), {
-    partner: "acme",
-    csr: "acme.csr",
-    comment: "fields not documented are left alone",
-  });
+});
+
+test("a field a batch line does not have is refused, so a misspelt one never issues without what it asked for", () => {
+  assert.equal(refusal('{"partner":"acme","generate":true,"san":["dns:api.acme.example"]}'), 'line 7: "san" is not a field of a batch line');
+  assert.equal(refusal('{"partner":"acme","csr":"acme.csr","__proto__":{"days":1}}'), 'line 7: "__proto__" is not a field of a batch line');
 });

@@ -19,7 +19,7 @@ export interface BatchLine {
 
 type FieldType = "string" | "path" | "boolean" | "number" | "string[]";
 
-/** The type each field must have (README, `partner issue --batch`); fields not listed are left alone. */
+/** The type each field must have (README, `partner issue --batch`); a field not listed is refused. */
 const FIELDS: Record<keyof BatchLine, FieldType> = {
   partner: "string",
   csr: "path",
@@ -69,6 +69,14 @@ export function parseBatchLine(n: number, raw: string): BatchLine {
   if (!l || typeof l !== "object" || Array.isArray(l)) throw inputError("ERR_BATCH_LINE", `line ${n} is not a JSON object`);
   const line = l as Record<string, unknown>;
   if (line.partner === undefined) throw inputError("ERR_BATCH_LINE", `line ${n} has no "partner"`);
+  // A misspelt field ("san") would otherwise issue a certificate without what it was meant to ask.
+  const unknown = Object.keys(line).find((k) => !Object.hasOwn(FIELDS, k));
+  if (unknown !== undefined)
+    throw inputError(
+      "ERR_BATCH_LINE",
+      `line ${n}: ${JSON.stringify(unknown)} is not a field of a batch line`,
+      `the fields are ${Object.keys(FIELDS).join(", ")}`,
+    );
   for (const [field, type] of Object.entries(FIELDS) as Array<[string, FieldType]>) {
     const problem = line[field] === undefined ? undefined : typeProblem(line[field], type);
     if (problem) throw inputError("ERR_BATCH_LINE", `line ${n}: "${field}" must be ${WANTED[type]}, not ${problem}`);
