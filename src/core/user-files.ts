@@ -9,7 +9,7 @@ import { readFile, stat, unlink } from "node:fs/promises";
 import { envError, fsError } from "./errors.js";
 
 /** Plain file operations, for the user's own files and scratch directories only (never a store's). */
-export { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+export { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 export { createExclusive, type DurableStepHook, ensureDir, ensureDurableDir, exists, fsyncPath, writeFileAtomic } from "./store/fs.js";
 
 /** A user's file, whole; undefined when it does not exist (any other failure is an error naming it). */

@@ -98,6 +98,7 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
     issuerSubject: p.cert.issuer,
     ...(p.privateKeyPem ? { privateKeyPem: p.privateKeyPem } : {}),
     signer: signer ? { fingerprint: signer.fingerprint, userId: signer.userId } : { fingerprint: "(unsigned)", userId: "(unsigned: plain zip)" },
+    ...(signer && recipientArmored && p.partner.pgp ? { recipientFingerprint: p.partner.pgp.fingerprint.replace(/\s+/g, "").toUpperCase() } : {}),
     ...(p.gatewayUrl ? { gatewayUrl: p.gatewayUrl } : {}),
     ...(p.p12 ? { p12: p.p12 } : {}),
   });

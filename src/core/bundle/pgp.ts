@@ -291,7 +291,7 @@ export async function decryptAndVerify(p: {
   keyArmored: string;
   keyPassphrase: () => Promise<string>;
   signerArmored: string;
-}): Promise<{ data: Uint8Array; filename: string; signer: PgpKeyInfo }> {
+}): Promise<{ data: Uint8Array; filename: string; signer: PgpKeyInfo; recipientFingerprint: string }> {
   const lib = await pgp();
   let signerKey: OpenPgp.Key;
   try {
@@ -340,7 +340,12 @@ export async function decryptAndVerify(p: {
       err,
     );
   }
-  return { data: result.data as Uint8Array, filename: result.filename, signer: await describe(signerKey, new Date()) };
+  return {
+    data: result.data as Uint8Array,
+    filename: result.filename,
+    signer: await describe(signerKey, new Date()),
+    recipientFingerprint: key.getFingerprint().toUpperCase(),
+  };
 }
 
 /** A partner-side encryption key pair, unprotected (the demo's stand-in for `gpg --gen-key`). */

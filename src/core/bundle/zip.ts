@@ -78,12 +78,43 @@ function corrupt(why: string): Error {
   return inputError("ERR_BUNDLE_ZIP", `the bundle's zip is invalid: ${why}`, "ask the home party to send it again");
 }
 
+/** Control, zero-width and bidi formatting characters: no file we write has them, and they make a name print as another. */
+const HIDDEN_CHARS = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/;
+
 /** Is this entry name safe to create under a target directory? */
 export function unsafeName(name: string): string | undefined {
   if (name === "" || name.length > 255) return "empty or overlong name";
   if (name.includes("\\") || name.includes("\0")) return "backslash or NUL in the name";
   if (name.startsWith("/") || /^[a-zA-Z]:/.test(name)) return "absolute path";
   if (name.split("/").some((part) => part === ".." || part === ".")) return "'..' or '.' path segment";
+  if (name.split("/").includes("")) return "empty path segment";
+  if (HIDDEN_CHARS.test(name)) return "control or invisible character in the name";
+  return undefined;
+}
+
+/** The spelling under which file systems that ignore case and Unicode normalization (macOS, Windows) store a name. */
+const folded = (name: string): string => name.normalize("NFC").toLowerCase();
+
+/**
+ * Why two of these (safe) names would be written to the same place, if they would: the same name
+ * twice (which one a reader keeps differs from reader to reader), two names equal but for case or
+ * normalization, or a file that another name needs as its directory.
+ */
+export function nameClash(names: readonly string[]): string | undefined {
+  const seen = new Map<string, string>();
+  for (const name of names) {
+    const other = seen.get(folded(name));
+    if (other === name) return `${JSON.stringify(name)} appears twice`;
+    if (other !== undefined) return `${JSON.stringify(other)} and ${JSON.stringify(name)} differ only in case or normalization`;
+    seen.set(folded(name), name);
+  }
+  for (const name of names) {
+    const parts = name.split("/");
+    for (let i = 1; i < parts.length; i++) {
+      const file = seen.get(folded(parts.slice(0, i).join("/")));
+      if (file !== undefined) return `${JSON.stringify(file)} is a file, and ${JSON.stringify(name)} needs it as a directory`;
+    }
+  }
   return undefined;
 }
 

@@ -160,6 +160,7 @@ async function openPartnerBBundle(d: Demo): Promise<string> {
     keyPassphrase: async () => "",
     signerArmored: await readFile(join(d.pki, "pgp/home-party.asc"), "utf8"),
     outDir: join(d.bDir, "bundle"),
+    now: d.now(),
   });
   expect(
     r.files.some((f) => f.name === "private-key.pem" && f.mode === "0600"),

@@ -45,6 +45,7 @@ export async function runBundleOpen(ctx: CliContext, opts: BundleOpenOptions): P
     signerArmored: (await ctx.readInput(opts.signer, "signer key", INPUT_LIMITS.pgpKey)).toString("utf8"),
     outDir: ctx.resolvePath(opts.out ?? "bundle"),
     force: Boolean(opts.force),
+    now: ctx.now(),
   });
 }
 
@@ -64,12 +65,13 @@ export function register(parent: Command, ctx: CliContext): void {
       exitCodesHelp([
         "0  verified and unpacked",
         "2  --signer missing",
-        "3  wrong key, tampered or unsigned bundle, bad signature, manifest mismatch, unsafe entry, over 64 MiB once decompressed",
+        "3  wrong key, tampered or unsigned bundle, bad signature, malformed or mismatched manifest, unreadable certificate or key, unsafe or clashing entry, over 64 MiB once decompressed",
         "4  --out exists and is not empty",
       ]),
     )
     .action(async (file: string, opts: Opts) => {
       const result = await runBundleOpen(ctx, { ...opts, file });
+      for (const w of result.warnings) ctx.out.warn(w);
       ctx.out.result(result, (r, s) => {
         const head = fields(
           [
