@@ -238,3 +238,21 @@ test("unknown kinds and partners without a valid certificate are refused", async
   assert.match(flex.stderr, /warning: Anypoint Flex Gateway cannot allow-list/);
   assert.match(flex.stderr, /warning: Anypoint Flex Gateway does not load CRLs/);
 });
+
+test("a CRL bundle without every CA's CRL is refused (exit 5) rather than copied into a gateway's config", async (t) => {
+  const { dir } = await pkiWithPartners(t);
+  const bundle = join(dir, "pki", "crl", "crl-bundle.pem");
+  const whole = await readFile(bundle, "utf8");
+  const blocks = whole.match(/-----BEGIN X509 CRL-----[\s\S]*?-----END X509 CRL-----\n/g) ?? [];
+  assert.equal(blocks.length, 2);
+  for (const partial of ["", blocks[0] as string]) {
+    await writeFile(bundle, partial);
+    const r = await mtls(["gateway", "config", "nginx", "--out", join(dir, "gw-out/"), "--json"], { cwd: dir });
+    assert.equal(r.exitCode, 5, r.stdout);
+    assert.equal(json(r).error?.code, "ERR_NO_CRL");
+    assert.match(json(r).error?.message ?? "", partial ? /holds no CRL of the (root|intermediate) CA:/ : /holds no CRL of the intermediate, root CAs:/);
+  }
+  await writeFile(bundle, whole);
+  await render(dir, "nginx", ["--out", join(dir, "gw-out/")]);
+  assert.equal(await readFile(join(dir, "gw-out", "crl-bundle.pem"), "utf8"), whole);
+});

@@ -16,6 +16,7 @@ import { loadTemplate, renderTemplate, type TemplateScope, templateEntries } fro
 import { ensureDir, exists, isDirectory, writeFileAtomic } from "../user-files.js";
 import { exactCnDnRegex } from "./allowlist.js";
 import { checkGatewayFlags, validOf } from "./server-flags.js";
+import { readTlsMaterial } from "./tls-material.js";
 
 /** templates/gateways/<kind>/descriptor.json: everything kind-specific that is not the template text. */
 export interface GatewayDescriptor {
@@ -181,10 +182,10 @@ export async function renderGatewayConfig(pki: Pki, params: GatewayConfigParams)
   const server = await checkGatewayFlags(p, d, index);
   const ca = await loadCaCerts(pki.storage, config);
   const warnings = [...(d.warnings ?? []), ...server.warnings];
-  const [caBundlePem, crlBundlePem] = await Promise.all([
-    readPublished(pki.storage, storeKeys.caBundle, "the CA bundle"),
-    readPublished(pki.storage, storeKeys.crlBundle, "the CRL bundle"),
-  ]);
+  // A config whose CRL file lacks a CA's CRL would have the gateway admit that CA's revoked
+  // certificates (or, for some products, none at all): refused, as `gateway serve` refuses it.
+  const material = await readTlsMaterial(pki.storage);
+  const [caBundlePem, crlBundlePem] = [utf8(material.ca), utf8(material.crlBundle)];
   const identities = await allowListed(pki.storage, index, p, d, warnings);
   warnings.push(...revocationWarnings(d, config, p.partners.length > 0));
   const outIsDir = p.out !== undefined && (d.files.length > 1 || d.usesFiles || p.out.endsWith("/") || (await isDirectory(p.out)));
@@ -204,12 +205,6 @@ export async function renderGatewayConfig(pki: Pki, params: GatewayConfigParams)
 }
 
 /** A published bundle of the store (exit 5 naming it when it is missing). */
-async function readPublished(store: StoreReader, key: string, what: string): Promise<string> {
-  const bytes = await store.get(key);
-  if (!bytes) throw envError("ERR_NO_CRL", `${what} is missing (${store.where(key)})`, "run `mtls crl publish`");
-  return utf8(bytes);
-}
-
 /** Identities of the allow-listed partners, from their valid certificates. */
 async function allowListed(
   store: StoreReader,

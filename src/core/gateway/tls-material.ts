@@ -1,4 +1,5 @@
-// What `gateway serve` verifies client certificates against: the CA bundle and every CA's CRL.
+// What a gateway verifies client certificates against: the CA bundle and every CA's CRL (`gateway
+// serve` loads them, `gateway config` copies or embeds them).
 // Node checks revocation only when it is given at least one CRL: handed none, it accepts revoked
 // certificates without a word. So a bundle that lacks the CRL of a CA that publishes one is
 // refused here, and the caller keeps what it had (or does not start).
@@ -14,6 +15,8 @@ export interface TlsMaterial {
   ca: Buffer;
   /** One PEM CRL per entry: Node reads one CRL per entry of its `crl` option. */
   crl: string[];
+  /** The CRL bundle as published, for configs that copy or embed it. */
+  crlBundle: Buffer;
 }
 
 /** Whether one of the CRLs was signed by this CA (its name, then its key). */
@@ -50,5 +53,5 @@ export async function readTlsMaterial(store: StoreReader): Promise<TlsMaterial> 
       `${where} holds no CRL of the ${missing.join(", ")} CA${missing.length > 1 ? "s" : ""}: client certificates could not be checked for revocation`,
       "run `mtls crl publish`",
     );
-  return { ca: Buffer.from(caBundle), crl: ders.map((der) => encodePem("X509 CRL", der)) };
+  return { ca: Buffer.from(caBundle), crl: ders.map((der) => encodePem("X509 CRL", der)), crlBundle: Buffer.from(crlBytes) };
 }
