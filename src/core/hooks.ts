@@ -47,11 +47,34 @@ export interface HookResult {
   durationMs: number;
 }
 
-/** Runs the hook with its output passed through to `output`, at most `timeoutMs`. */
-export function runHook(command: string[], output: (chunk: Buffer) => void, timeoutMs = 60_000): Promise<HookResult> {
+/** The variables that carry mtls's secrets: a hook never gets them (its output is ours to print). */
+export const SECRET_VARIABLES = ["MTLS_CA_PASSPHRASE", "MTLS_PGP_PASSPHRASE", "MTLS_PKCS11_PIN", "MTLS_SMTP_PASSWORD", "MTLS_WEBHOOK_SECRET", "PGPASSWORD"];
+
+/**
+ * The environment a hook runs in: the caller's, without the secrets mtls was given. A reload
+ * script that logs its environment (or `--then env`) would otherwise print the CA passphrase into
+ * mtls's output and the CI log. A store URL holding a password is dropped for the same reason.
+ */
+export function hookEnvironment(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || SECRET_VARIABLES.includes(name)) continue;
+    if (name === "MTLS_STORE" && /^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i.test(value)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/** Runs the hook in `env` with its output passed through to `output`, at most `timeoutMs`. */
+export function runHook(
+  command: string[],
+  output: (chunk: Buffer) => void,
+  env: Readonly<Record<string, string | undefined>>,
+  timeoutMs = 60_000,
+): Promise<HookResult> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(command[0] as string, command.slice(1), { shell: false, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(command[0] as string, command.slice(1), { shell: false, stdio: ["ignore", "pipe", "pipe"], env: hookEnvironment(env) });
     child.stdout.on("data", output);
     child.stderr.on("data", output);
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);

@@ -36,7 +36,7 @@ export async function runCrlPublish(ctx: CliContext, opts: CrlPublishOptions): P
     });
   });
   if (!hook) return result;
-  const ran = await hooks.runHook(hook, (chunk) => ctx.io.stderr.write(chunk));
+  const ran = await hooks.runHook(hook, (chunk) => ctx.io.stderr.write(chunk), ctx.io.env);
   return { ...result, hook: ran };
 }
 
