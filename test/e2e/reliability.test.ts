@@ -40,6 +40,13 @@ test("the audit log records every state-changing action with its actor, chains t
   const deleted = json(await mtls(["audit", "verify", "--json"], { cwd: dir }));
   assert.equal(deleted.result.ok, false);
   assert.match(deleted.result.firstBad.reason, /inserted or deleted/);
+  // Cut inside the last record: the complete lines still chain (a crash leaves such a tail), but
+  // the log does not end there, and verify says so.
+  await writeFile(path, original.slice(0, original.length - 20));
+  const torn = await mtls(["audit", "verify", "--json"], { cwd: dir });
+  assert.equal(torn.exitCode, 0, torn.stdout);
+  assert.deepEqual([json(torn).result.ok, json(torn).result.records, json(torn).result.tornTail], [true, lines.length - 1, true]);
+  assert.match(json(torn).warnings.join("\n"), /torn append after record 4/);
 });
 
 test("doctor finds what a crash or a careless hand leaves behind, and --fix repairs it", async (t) => {

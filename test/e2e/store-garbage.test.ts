@@ -2,10 +2,10 @@
 // ends with a clear error or succeeds (never exit 70, the code for a bug), and `doctor` names
 // the damaged file. Replay a failure with MTLS_TEST_SEED.
 import assert from "node:assert/strict";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { after, test } from "node:test";
-import { mtls } from "../helpers/run.js";
+import { mtls, run } from "../helpers/run.js";
 import { cloneFixture, type Fixture, sharedFixture, storeFiles } from "../helpers/store-fixture.js";
 
 const fixture = sharedFixture(after);
@@ -150,4 +150,31 @@ test("#13 garbage in any store file: no command exits 70, and doctor names the f
     }
   });
   t.diagnostic(`${cases.length} files damaged in turn: ${cases.map((c) => `${c.file} (${c.mutation})`).join(", ")}`);
+});
+
+test("#13 a FIFO in place of a store file: no command waits on it; each names the file (exit 5) or does without it", async (t) => {
+  const f = await fixture();
+  const files = ["config.json", "index.jsonl", "index.jsonl.summary", "revocations.jsonl", "audit.log"];
+  await pool(files, async (file) => {
+    const dir = await cloneFixture(t, f);
+    const path = join(dir, "pki", file);
+    await rm(path, { force: true });
+    const made = await run("mkfifo", [path]);
+    assert.equal(made.exitCode, 0, made.stderr);
+    for (const cmd of [["list"], ["status"], ["audit", "verify"], ["revoke", f.serials.beta, "--yes"], ["doctor"]]) {
+      // A command blocked on the FIFO is killed at the timeout (exit 128): the failure this test is about.
+      const r = await mtls([...cmd, "--json"], { cwd: dir, timeoutMs: 20_000 });
+      const label = `${cmd.join(" ")} with a FIFO at ${file}`;
+      assert.notEqual(r.exitCode, 128, `${label} hung`);
+      assert.notEqual(r.exitCode, 70, `${label}: ${r.stdout}${r.stderr}`);
+      const doc = JSON.parse(r.stdout);
+      if (doc.error) {
+        assert.equal(r.exitCode, 5, `${label}: ${r.stdout}`);
+        assert.match(doc.error.message, new RegExp(`${file.replace(".", "\\.")} is not a regular file`), label);
+      }
+    }
+    // `list` reads config.json and the index; the summary is a cache it does without.
+    const list = await mtls(["list", "--json"], { cwd: dir, timeoutMs: 20_000 });
+    assert.equal(list.exitCode, file === "config.json" || file === "index.jsonl" ? 5 : 0, list.stdout);
+  });
 });

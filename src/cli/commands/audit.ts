@@ -78,6 +78,8 @@ export function register(parent: Command, ctx: CliContext): void {
     .addHelpText("after", exitCodesHelp(["0  the chain holds", "1  it is broken at the line named", "5  no PKI"]))
     .action(async () => {
       const verification = await runAuditVerify(ctx);
+      if (verification.tornTail)
+        ctx.out.warn(`the log ends in a torn append after record ${verification.records}, which is no record: \`mtls doctor --fix\` moves it aside`);
       ctx.out.result(verification, (v, s) =>
         v.ok
           ? `${s.ok("✔")} the audit chain holds over ${v.records} records`

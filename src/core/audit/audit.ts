@@ -55,6 +55,8 @@ export interface AuditVerification {
   records: number;
   /** The first line that breaks the chain, and why. */
   firstBad?: { line: number; reason: string };
+  /** The file ends inside a line after the last record: a torn append (`doctor --fix` moves it aside), or damage. */
+  tornTail?: boolean;
 }
 
 /** The log as the store holds it (its complete lines), its chain checked from the first line. */
@@ -116,7 +118,11 @@ export interface AuditQuery {
 /** The log, filtered, with the verification of the whole chain. */
 export async function queryAudit(pki: Pki, q: AuditQuery = {}): Promise<{ records: AuditRecord[]; verification: AuditVerification }> {
   await pki.config(); // opens and checks the store (exit 5 when there is no PKI)
-  const { records, verification } = await readAuditFrom(pki.storage);
+  const { records, verification: chain } = await readAuditFrom(pki.storage);
+  const { auditTornTail } = await import("../store/audit-file.js");
+  // Bytes after the last complete record are no record and break no link (a crash leaves them,
+  // and the next append moves them aside), but the log does not end where the chain does: said.
+  const verification: AuditVerification = auditTornTail(pki.storage) ? { ...chain, tornTail: true } : chain;
   const since = q.since?.getTime();
   return {
     records: records.filter(

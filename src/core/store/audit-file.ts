@@ -2,12 +2,13 @@
 // after it (a damaged tail is moved aside first), and reading the file as it is on disk (doctor
 // reads a torn last line as damage). The record format and its chain are core/audit/audit.ts's.
 import { createHash } from "node:crypto";
-import { open, readFile } from "node:fs/promises";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { basename } from "node:path";
 import { type AuditEntry, type AuditRecord, type AuditVerification, GENESIS, lineHash, verifyAuditLog } from "../audit/audit.js";
 import { directoryError, fsError } from "../errors.js";
 import { iso } from "../time.js";
-import type { StoreWriter } from "./fs.js";
+import { notAFile, readStoreFile, STORE_READ, type StoreWriter } from "./fs.js";
 import { journalFile } from "./keys.js";
 import type { Layout } from "./layout.js";
 import { checkAuditRecord, parseRecord, quarantineName } from "./records.js";
@@ -35,10 +36,7 @@ export interface DamagedTail {
  * it, which the next append moves aside into a quarantine file instead of chaining onto it.
  */
 export async function findDamagedTail(path: string): Promise<Tail> {
-  const buf = await readFile(path).catch((err) => {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return Buffer.alloc(0);
-    throw fsError(err, path, "read");
-  });
+  const buf = readStoreFile(path) ?? Buffer.alloc(0);
   const lines = buf.toString("utf8").split("\n");
   const complete = lines.length - 1; // the piece after the last newline is torn (or empty)
   let good = 0;
@@ -65,7 +63,7 @@ export async function findDamagedTail(path: string): Promise<Tail> {
 async function readTail(path: string): Promise<Tail> {
   let fh: import("node:fs/promises").FileHandle;
   try {
-    fh = await open(path, "r");
+    fh = await open(path, STORE_READ);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return { seq: 0, prev: GENESIS, validBytes: 0 };
     throw fsError(err, path, "read");
@@ -73,6 +71,7 @@ async function readTail(path: string): Promise<Tail> {
   try {
     const st = await fh.stat();
     if (st.isDirectory()) throw directoryError(path);
+    if (!st.isFile()) throw notAFile(path);
     const size = st.size;
     for (let window = 16 * 1024; ; window *= 4) {
       const start = Math.max(0, size - window);
@@ -127,13 +126,31 @@ function quarantine(tx: StoreWriter, layout: Layout, d: DamagedTail, now: Date):
 
 /** Reads the log file and checks the chain from the first line (a torn last line counts as damage). */
 export async function readAuditLog(path: string): Promise<{ records: AuditRecord[]; verification: AuditVerification }> {
-  let text = "";
+  return verifyAuditLog(readStoreFile(path)?.toString("utf8") ?? "");
+}
+
+/**
+ * Whether a storage's audit file ends inside a line: an append cut short by a crash (the next
+ * writer moves it aside) or damage. One byte read: the chain check sees complete lines only.
+ */
+export function auditTornTail(storage: Pick<Storage, "localPath">): boolean {
+  const path = storage.localPath(journalFile.audit);
+  if (!path) return false;
+  let fd: number;
   try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fsError(err, path, "read");
+    fd = openSync(path, STORE_READ);
+  } catch {
+    return false;
   }
-  return verifyAuditLog(text);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size === 0) return false;
+    const last = Buffer.alloc(1);
+    readSync(fd, last, 0, 1, st.size - 1);
+    return last[0] !== 0x0a;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** What follows the last intact record of a storage's audit file (nothing for a storage without one). */

@@ -1,8 +1,19 @@
 import { randomBytes } from "node:crypto";
-import { close as closeCb, constants, fsync as fsyncCb, open as openCb, readFileSync, statSync, write as writeCb } from "node:fs";
+import {
+  close as closeCb,
+  closeSync,
+  constants,
+  fstatSync,
+  fsync as fsyncCb,
+  open as openCb,
+  openSync,
+  readFileSync,
+  statSync,
+  write as writeCb,
+} from "node:fs";
 import { link, mkdir, open, rename, stat, truncate, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { conflictError, fsError } from "../errors.js";
+import { conflictError, directoryError, envError, fsError } from "../errors.js";
 
 const tmpName = (path: string, tag: string) => join(dirname(path), `.${basename(path)}.${tag}-${process.pid}-${randomBytes(4).toString("hex")}`);
 
@@ -170,14 +181,41 @@ export async function completeLength(path: string): Promise<number> {
 // fs/promises is four round trips through the thread pool (open, stat, read, close), ~0.3 ms
 // of CPU against ~0.05 ms; a command that reads only keeps fs/promises unloaded (~1 ms more).
 
-export async function readJournal(path: string): Promise<{ text: string; validBytes: number }> {
-  let raw: Buffer;
+/** The open flags of a store file read: never through a link planted in its place (#13), and never blocking on a FIFO. */
+export const STORE_READ = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/**
+ * A store file, whole; undefined when it does not exist. Opened without blocking and read only
+ * when it is a regular file: a FIFO in its place would otherwise hang the command, under the
+ * store lock when a writer reads it.
+ */
+export function readStoreFile(path: string, what = "read"): Buffer | undefined {
+  let fd: number;
   try {
-    raw = readFileSync(path);
+    fd = openSync(path, STORE_READ);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { text: "", validBytes: 0 };
-    throw fsError(err, path, "read");
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw fsError(err, path, what);
   }
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw directoryError(path);
+    if (!st.isFile()) throw notAFile(path);
+    return readFileSync(fd);
+  } catch (err) {
+    if (err instanceof Error && err.name === "MtlsError") throw err;
+    throw fsError(err, path, what);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A store file that is something else (a FIFO, a directory, a device). */
+export const notAFile = (path: string) => envError("ERR_NOT_A_FILE", `${path} is not a regular file`, "move it away and restore the file from your backup");
+
+export async function readJournal(path: string): Promise<{ text: string; validBytes: number }> {
+  const raw = readStoreFile(path);
+  if (raw === undefined) return { text: "", validBytes: 0 };
   // Cut as bytes (a newline byte is never part of another character): measuring the text's
   // bytes again was ~50 ms of every command that reads a journal of 100,000 lines (#21).
   const validBytes = raw.lastIndexOf(0x0a) + 1;
@@ -185,11 +223,9 @@ export async function readJournal(path: string): Promise<{ text: string; validBy
 }
 
 export async function readText(path: string, what = "read"): Promise<string> {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (err) {
-    throw fsError(err, path, what);
-  }
+  const raw = readStoreFile(path, what);
+  if (raw === undefined) throw fsError(Object.assign(new Error(`ENOENT: no such file, open '${path}'`), { code: "ENOENT" }), path, what);
+  return raw.toString("utf8");
 }
 
 interface Staged {

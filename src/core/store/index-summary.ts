@@ -24,6 +24,7 @@ import { closeSync, constants, fstatSync, fsyncSync, openSync, readSync, renameS
 import { readFile, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { directoryError, envError, fsError } from "../errors.js";
+import { notAFile, STORE_READ } from "./fs.js";
 import type { CertRecord } from "./index-file.js";
 import { checkCertRecord, corruptError, parseRecord } from "./records.js";
 import { type SummaryParts, summaryParts } from "./summary-build.js";
@@ -520,7 +521,7 @@ function buildFile(path: string, journal: Buffer, name: string, stamp: string, s
 export function openSummaryFile(path: string): Source | undefined {
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    fd = openSync(path, STORE_READ);
   } catch {
     return undefined;
   }
@@ -548,13 +549,14 @@ function openCurrent(path: string, stamp: string): IndexView | undefined {
 export async function openIndexView(indexPath: string): Promise<IndexView> {
   let fd: number | undefined;
   try {
-    fd = openSync(indexPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+    fd = openSync(indexPath, STORE_READ);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fsError(err, indexPath, "read");
   }
   try {
     const st = fd === undefined ? undefined : fstatSync(fd);
     if (st?.isDirectory()) throw directoryError(indexPath);
+    if (st && !st.isFile()) throw notAFile(indexPath);
     const stamp = stampOf(st);
     const path = summaryPath(indexPath);
     const current = openCurrent(path, stamp);
@@ -613,7 +615,7 @@ export const NOT_A_FILE = "is not a file: move it away (the next command writes 
 export async function checkSummary(indexPath: string): Promise<string | undefined> {
   let fd: number;
   try {
-    fd = openSync(summaryPath(indexPath), constants.O_RDONLY | constants.O_NOFOLLOW);
+    fd = openSync(summaryPath(indexPath), STORE_READ);
   } catch {
     return undefined;
   }

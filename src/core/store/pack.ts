@@ -9,10 +9,10 @@
 //
 // Format: JSON Lines, one {"key":"certs/<serial>.pem","data":"<PEM text>"} per file. A line cut
 // short (a crash while the pack was written, before any index entry could name it) is ignored.
-import { closeSync, constants, openSync, readdirSync, readFileSync, readSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync } from "node:fs";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileVersion } from "./fs.js";
+import { fileVersion, STORE_READ } from "./fs.js";
 import type { StoreReader } from "./storage.js";
 
 /** Where packs live, as a store key prefix. */
@@ -56,7 +56,6 @@ export function decodePack(text: string): PackEntry[] {
 
 const KEY_PREFIX = Buffer.from('{"key":"');
 /** A pack is opened without following a link planted in its place (#13). */
-const NO_LINKS = constants.O_RDONLY | constants.O_NOFOLLOW;
 
 /**
  * Where each packed file is, per storage instance: built on the first read that misses a
@@ -101,11 +100,12 @@ export class PackIndex {
 function readSlice(path: string, start: number, end: number): string | undefined {
   let fd: number;
   try {
-    fd = openSync(path, NO_LINKS);
+    fd = openSync(path, STORE_READ);
   } catch {
     return undefined;
   }
   try {
+    if (!fstatSync(fd).isFile()) return undefined;
     const buf = Buffer.alloc(end - start);
     const n = readSync(fd, buf, 0, buf.length, start);
     return buf.subarray(0, n).toString("utf8");
@@ -119,8 +119,9 @@ function indexPack(path: string): Map<string, { start: number; end: number }> {
   const out = new Map<string, { start: number; end: number }>();
   let bytes: Buffer;
   try {
-    const fd = openSync(path, NO_LINKS);
+    const fd = openSync(path, STORE_READ);
     try {
+      if (!fstatSync(fd).isFile()) return out;
       bytes = readFileSync(fd);
     } finally {
       closeSync(fd);
