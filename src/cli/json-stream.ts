@@ -19,10 +19,10 @@ interface RawJsonList {
 
 const hasRawJson = (v: Iterable<unknown>): v is Iterable<unknown> & RawJsonList => typeof (v as Partial<RawJsonList>).rawJson === "function";
 
-/** Whether `v` holds a streamed list anywhere JSON.stringify would not see it whole. */
+/** Whether `v` holds a streamed list anywhere JSON.stringify would not see it whole (also in an array: inspect's objects). */
 function hasStreamedList(v: unknown, depth = 0): boolean {
   if (isIterableList(v)) return true;
-  if (depth > 3 || typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  if (depth > 3 || typeof v !== "object" || v === null) return false;
   return Object.values(v).some((x) => hasStreamedList(x, depth + 1));
 }
 
@@ -70,6 +70,14 @@ export function* jsonPrettyPieces(value: unknown): Generator<string | Uint8Array
     }
     if (!hasStreamedList(v)) {
       yield* put((JSON.stringify(v, null, 2) ?? "null").replaceAll("\n", `\n${indent}`));
+      return;
+    }
+    if (Array.isArray(v)) {
+      for (const [i, x] of v.entries()) {
+        yield* put(`${i ? "," : "["}\n${indent}  `);
+        yield* walk(x === undefined || typeof x === "function" ? null : x, `${indent}  `);
+      }
+      yield* put(v.length ? `\n${indent}]` : "[]");
       return;
     }
     const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined && typeof x !== "function");

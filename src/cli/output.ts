@@ -212,10 +212,22 @@ export class Output {
       if (this.error) doc.error = this.error;
       else doc.result = this.hasResult ? this.resultValue : null;
       doc.warnings = this.warnings;
+      let started = false;
+      const pieces = function* (all: Iterable<string | Uint8Array | Promise<void>>) {
+        for (const p of all) {
+          started = true;
+          yield p;
+        }
+      };
       try {
         // Byte pieces (a list's elements as the index summary holds them) were made safe when written there.
-        await this.writeAll(jsonPrettyPieces(doc), safeJson);
+        await this.writeAll(pieces(jsonPrettyPieces(doc)), safeJson);
       } catch (err) {
+        // A result that cannot be serialised at all still leaves one document: the error's.
+        if (!started && !this.error) {
+          this.fail(err, debug);
+          return this.finish(debug);
+        }
         this.stdout.write("\n");
         return this.fail(err, debug);
       }

@@ -145,14 +145,35 @@ export function readInner(buf: Uint8Array, parent: Tlv): Tlv {
 export const body = (buf: Uint8Array, t: Tlv): Buffer => Buffer.from(buf.subarray(t.start, t.end));
 export const whole = (buf: Uint8Array, t: Tlv): Buffer => Buffer.from(buf.subarray(t.offset, t.end));
 
-/** UTCTime or GeneralizedTime content to a Date. */
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const isLeap = (y: number) => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+
+/**
+ * UTCTime or GeneralizedTime content to a Date: YYMMDDHHMMSSZ or YYYYMMDDHHMMSSZ (RFC 5280
+ * §4.1.2.5), read digit by digit (a CRL has a million of them). Out-of-range fields are refused
+ * as OpenSSL refuses them ("Bad time value"), not rolled over into the next month or year.
+ */
 export function readTime(buf: Uint8Array, t: Tlv): Date {
-  const s = Buffer.from(buf.subarray(t.start, t.end)).toString("latin1");
-  const m = t.tag === 0x17 ? /^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/.exec(s) : /^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/.exec(s);
-  if (!m) throw new Error(`DER: unsupported time ${s}`);
-  let year = Number(m[1]);
-  if (t.tag === 0x17) year += year < 50 ? 2000 : 1900;
-  return new Date(Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
+  const utc = t.tag === 0x17;
+  const digits = utc ? 12 : 14;
+  const bad = () => new Error(`DER: unsupported time ${Buffer.from(buf.subarray(t.start, t.end)).toString("latin1")}`);
+  if (t.end - t.start !== digits + 1 || buf[t.end - 1] !== 0x5a) throw bad();
+  const two = (i: number): number => {
+    const a = (buf[t.start + i] as number) - 0x30;
+    const b = (buf[t.start + i + 1] as number) - 0x30;
+    if (a < 0 || a > 9 || b < 0 || b > 9) throw bad();
+    return a * 10 + b;
+  };
+  let year = utc ? two(0) : two(0) * 100 + two(2);
+  if (utc) year += year < 50 ? 2000 : 1900;
+  const f = utc ? 2 : 4;
+  const [month, day, hour, minute, second] = [two(f), two(f + 2), two(f + 4), two(f + 6), two(f + 8)];
+  const monthDays = month === 2 && isLeap(year) ? 29 : (DAYS_IN_MONTH[month - 1] ?? 0);
+  if (month < 1 || day < 1 || day > monthDays || hour > 23 || minute > 59 || second > 59) throw bad();
+  const d = new Date(Date.UTC(2000, 0, 1, hour, minute, second));
+  // Date.UTC reads years 0-99 as 1900-1999; GeneralizedTime 0050 is the year 50.
+  d.setUTCFullYear(year, month - 1, day);
+  return d;
 }
 
 export function readOid(buf: Uint8Array, t: Tlv): string {

@@ -49,35 +49,60 @@ export function safeJson(text: string): string {
   return text.replace(JSON_RAW_G, jsonEscape);
 }
 
+type Container = unknown[] | Record<string, unknown>;
+const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype;
+const isContainer = (v: unknown): v is Container => Array.isArray(v) || isPlainObject(v);
+
+/** One container being walked: its keys (an object's), the next one to visit, and its copy once a child changed. */
+interface Frame {
+  src: Container;
+  keys?: string[];
+  size: number;
+  next: number;
+  copy?: Container;
+}
+
+const keyAt = (f: Frame, i: number): string | number => (f.keys ? (f.keys[i] as string) : i);
+
 /**
  * Every string inside a result, made safe for a terminal. Copies only what changes, so a large
- * clean result (100,000 certificates in `list`) costs one regex test per string.
+ * clean result (100,000 certificates in `list`) costs one regex test per string. Walked with a
+ * stack of its own rather than by recursion: a result may carry JSON from outside nested
+ * thousands deep.
  */
 export function safeDeep<T>(v: T): T {
   // Newlines stay: some results are documents (a rendered config, an armored key); table cells
   // and fields escape them (see cellText).
   if (typeof v === "string") return safeText(v) as T;
-  if (Array.isArray(v)) {
-    let out: unknown[] | undefined;
-    for (let i = 0; i < v.length; i++) {
-      const c = safeDeep(v[i]);
-      if (c === v[i]) continue;
-      out ??= v.slice();
-      out[i] = c;
+  if (!isContainer(v)) return v;
+  const open = (src: Container): Frame => {
+    const keys = Array.isArray(src) ? undefined : Object.keys(src);
+    return { src, ...(keys ? { keys } : {}), size: keys ? keys.length : (src as unknown[]).length, next: 0 };
+  };
+  const stack: Frame[] = [open(v)];
+  let done: unknown = v;
+  while (stack.length > 0) {
+    const f = stack.at(-1) as Frame;
+    if (f.next === f.size) {
+      stack.pop();
+      done = f.copy ?? f.src;
+      const parent = stack.at(-1);
+      if (parent && done !== f.src) setChild(parent, keyAt(parent, parent.next - 1), done);
+      continue;
     }
-    return (out ?? v) as T;
+    const key = keyAt(f, f.next++);
+    const x = (f.src as Record<string | number, unknown>)[key];
+    if (typeof x === "string") {
+      const safe = safeText(x);
+      if (safe !== x) setChild(f, key, safe);
+    } else if (isContainer(x)) stack.push(open(x));
   }
-  if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
-    let out: Record<string, unknown> | undefined;
-    for (const [k, x] of Object.entries(v)) {
-      const c = safeDeep(x);
-      if (c === x) continue;
-      out ??= { ...(v as Record<string, unknown>) };
-      out[k] = c;
-    }
-    return (out ?? v) as T;
-  }
-  return v;
+  return done as T;
+}
+
+function setChild(f: Frame, key: string | number, value: unknown): void {
+  f.copy ??= Array.isArray(f.src) ? f.src.slice() : { ...f.src };
+  (f.copy as Record<string | number, unknown>)[key] = value;
 }
 
 const ANSI = /\u001b\[[0-9;]*m/g;

@@ -14,6 +14,7 @@ import { promisify } from "node:util";
 import { body, children, NULL, octets, oid, readOid, readTlv, seq, type Tlv, tlv, uint } from "./der.js";
 import { Exit, inputError, MtlsError } from "./errors.js";
 import { KEY_TYPES, type KeyType } from "./key-types.js";
+import { MAX_ITERATIONS } from "./p12/pbe.js";
 import { decodePemBlocks, encodePem } from "./pem.js";
 import { assertRsaKeySound } from "./rsa-key.js";
 
@@ -226,6 +227,7 @@ export async function openPbes2(pem: string, label: string, passphrase: string, 
   const block = decodePemBlocks(pem).find((b) => b.label === label);
   const params = block ? readOurPbes2(block.der) : undefined;
   if (!params) throw inputError("ERR_KEY_CORRUPT", `${what} is not a readable encrypted key`, "restore the key file from your backup");
+  refuseCostlyKdf((block as { der: Buffer }).der, what);
   const key = await promisify(pbkdf2)(Buffer.from(passphrase, "utf8"), params.salt, params.iterations, 32, "sha256");
   try {
     const decipher = createDecipheriv("aes-256-cbc", key, params.iv);
@@ -238,6 +240,52 @@ export async function openPbes2(pem: string, label: string, passphrase: string, 
 }
 
 export const isEncryptedKeyPem = (pem: string): boolean => pem.includes("-----BEGIN ENCRYPTED PRIVATE KEY-----");
+
+const OID_SCRYPT = "1.3.6.1.4.1.11591.4.11";
+/**
+ * scrypt's N·r·p past which a key is refused: OpenSSL's own default (`pkcs8 -scrypt`) is
+ * 16384·8·1, and its memory limit bounds N·r but not p.
+ */
+const MAX_SCRYPT_WORK = 1 << 22;
+
+/**
+ * The work an EncryptedPrivateKeyInfo asks for before its passphrase can be tried: PBKDF2 or
+ * PKCS#5 v1 / PKCS#12 PBE iterations, or scrypt's N·r·p. undefined when it cannot be read
+ * (the decryption itself then names the damage).
+ */
+function kdfWork(der: Uint8Array): { iterations: number; limit: number } | undefined {
+  try {
+    const [alg] = children(der, readTlv(der, 0));
+    const [algOid, params] = children(der, alg as Tlv);
+    const int = (t: Tlv | undefined) => (t?.tag === 0x02 ? Number.parseInt(body(der, t).toString("hex") || "0", 16) : 0);
+    if (readOid(der, algOid as Tlv) !== OID_PBES2) return { iterations: int(children(der, params as Tlv)[1]), limit: MAX_ITERATIONS };
+    const [kdf] = children(der, params as Tlv);
+    const [kdfOid, kdfParams] = children(der, kdf as Tlv);
+    const [, a, b, c] = children(der, kdfParams as Tlv);
+    if (readOid(der, kdfOid as Tlv) === OID_SCRYPT) return { iterations: int(a) * int(b) * int(c), limit: MAX_SCRYPT_WORK };
+    return { iterations: int(a), limit: MAX_ITERATIONS };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Refuses a key file whose key derivation would run for minutes: OpenSSL derives synchronously,
+ * and a crafted file asks for 2^31 iterations as easily as for 600,000.
+ */
+function refuseCostlyKdf(der: Uint8Array, what: string): void {
+  const work = kdfWork(der);
+  if (work && work.iterations > work.limit)
+    throw inputError(
+      "ERR_KDF_WORK",
+      `${what} asks for ${work.iterations} key-derivation iterations; mtls runs at most ${work.limit}`,
+      "re-encrypt the key with a usual work factor, e.g. openssl pkcs8 -topk8 -v2 aes-256-cbc -iter 600000",
+    );
+}
+
+const refuseCostlyKdfPem = (pem: string, what: string): void => {
+  for (const b of decodePemBlocks(pem)) if (b.label === "ENCRYPTED PRIVATE KEY") refuseCostlyKdf(b.der, what);
+};
 
 /**
  * PKCS#8 DER from a key file, decrypting it when it is encrypted. `what` names the key in errors;
@@ -253,6 +301,7 @@ export function decryptKeyPem(pem: string, passphrase: string | undefined, what:
       "set MTLS_CA_PASSPHRASE or pass --passphrase-file <file>",
     );
   }
+  if (encrypted) refuseCostlyKdfPem(pem, what);
   try {
     const key = createPrivateKey(encrypted ? { key: pem, format: "pem", passphrase: passphrase ?? "" } : { key: pem, format: "pem" });
     return key.export({ format: "der", type: "pkcs8" });
@@ -310,6 +359,7 @@ export async function decryptKeyPemAsync(pem: string, passphrase: string | undef
   const block = isEncryptedKeyPem(pem) && passphrase !== undefined ? decodePemBlocks(pem).find((b) => b.label === "ENCRYPTED PRIVATE KEY") : undefined;
   const params = block ? readOurPbes2(block.der) : undefined;
   if (!params) return decryptKeyPem(pem, passphrase, what);
+  refuseCostlyKdf((block as { der: Buffer }).der, what);
   const key = await promisify(pbkdf2)(Buffer.from(passphrase as string, "utf8"), params.salt, params.iterations, 32, "sha256");
   try {
     const decipher = createDecipheriv("aes-256-cbc", key, params.iv);

@@ -142,6 +142,13 @@ test("bundle open: round trip, then each refusal is a clear exit 3 and writes no
     join(dir, "link.pgp"),
     await sealed(craftZip([...original.filter((e) => e.name !== "ca.pem"), { name: "ca.pem", data: Buffer.from("/etc/passwd"), mode: 0o120777 }])),
   );
+  // Every file listed and matching, but a manifest field nested 5,000 deep: no stack overflow, one JSON document.
+  const deepManifest = original.map((e) =>
+    e.name === "manifest.json"
+      ? { ...e, data: Buffer.from(`${e.data.toString().replace(/\}\s*$/, `, "x": ${'{"a":'.repeat(5000)}1${"}".repeat(5000)}}`)}`) }
+      : e,
+  );
+  await writeFile(join(dir, "deep.pgp"), await sealed(craftZip(deepManifest)));
   const unsigned = await openpgp.encrypt({ message: await openpgp.createMessage({ binary: craftZip(original) }), encryptionKeys: recipient, format: "binary" });
   await writeFile(join(dir, "unsigned.pgp"), unsigned);
 
@@ -159,6 +166,7 @@ test("bundle open: round trip, then each refusal is a clear exit 3 and writes no
       /extra\.sh is in the bundle but not in its manifest/,
     ],
     ["symlink entry", ["link.pgp", "--key", key.secretFile, "--signer", homePub], "ERR_BUNDLE_ZIP", /not a regular file/],
+    ["deep manifest", ["deep.pgp", "--key", key.secretFile, "--signer", homePub], "ERR_BUNDLE_MANIFEST", /manifest\.json nests more than 64 levels/],
   ];
   for (const [label, args, code, message] of cases) {
     const r = await mtls(["bundle", "open", ...args, "--out", "refused", "--json"], { cwd: dir });

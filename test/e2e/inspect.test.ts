@@ -356,3 +356,74 @@ test("delivery bundles: a plain zip shows its manifest; an encrypted one the key
     assert.ok(b.notes.some((n: string) => /encrypted/.test(n)));
   }
 });
+
+/** `mtls inspect --json` of crafted bytes: exit 3, one JSON document naming the error, no stack on stderr. */
+async function refused(name: string, bytes: Uint8Array, code: string, extra: string[] = []) {
+  const file = join(dir, name);
+  await writeFile(file, bytes);
+  const r = await mtls(["inspect", file, "--json", ...extra], { cwd: dir });
+  assert.equal(r.exitCode, 3, `${name}: ${r.stdout}${r.stderr}`);
+  const doc = json(r);
+  assert.equal(doc.error?.code, code, name);
+  assert.doesNotMatch(r.stderr, /internal error|\n\s+at /, name);
+  const human = await mtls(["inspect", file, ...extra], { cwd: dir });
+  assert.equal(human.exitCode, 3, name);
+  assert.match(human.stderr, /^error: [^\n]+\n( {2}hint: [^\n]+\n)?$/, name);
+  return doc.error;
+}
+
+test("crafted files end in exit 3 and one JSON document: 1-3 bytes, key-shaped DER, a key bag that is not a key, a 5,000-deep manifest", async () => {
+  const { NULL, octets, oid, seq, tlv, uint } = await import("../../src/core/der.js");
+  const { makeZip } = await import("../../src/core/bundle/zip.js");
+  await refused("one.bin", Buffer.from([0x30]), "ERR_INSPECT_UNKNOWN");
+  await refused("three.bin", Buffer.from([0x50, 0x4b, 0x03]), "ERR_INSPECT_UNKNOWN");
+  await refused("epk-empty.der", seq(seq(), octets(Buffer.alloc(8))), "ERR_INSPECT_PARSE");
+  await refused("epk-pbes2.der", seq(seq(oid("1.2.840.113549.1.5.13"), seq()), octets(Buffer.alloc(8))), "ERR_INSPECT_PARSE");
+  const ex0 = (b: Buffer) => tlv(0xa0, b);
+  const data = (b: Buffer) => seq(oid("1.2.840.113549.1.7.1"), ex0(octets(b)));
+  const keyBag = seq(oid("1.2.840.113549.1.12.10.1.1"), ex0(seq(uint(0), seq(oid("1.2.3.4")), octets(Buffer.from("x")))));
+  const mac = seq(seq(seq(oid("1.3.14.3.2.26"), NULL), octets(Buffer.alloc(20))), octets(Buffer.alloc(8)), uint(1));
+  await refused("keybag.p12", seq(uint(3), data(seq(data(seq(keyBag)))), mac), "ERR_INSPECT_PARSE");
+  const deep = Buffer.from(`${'{"a":'.repeat(5000)}1${"}".repeat(5000)}`);
+  const error = await refused("deep.zip", await makeZip([{ name: "manifest.json", data: deep, mode: 0o644 }]), "ERR_INSPECT_PARSE");
+  assert.match(error?.message ?? "", /nests 5000 levels deep/);
+});
+
+test("PKCS#12 key derivation is bounded per file: four parts each under the per-part cap are refused before any runs", async () => {
+  const { NULL, octets, oid, seq, tlv, uint } = await import("../../src/core/der.js");
+  const ex0 = (b: Buffer) => tlv(0xa0, b);
+  const pbes2 = seq(
+    oid("1.2.840.113549.1.5.13"),
+    seq(
+      seq(oid("1.2.840.113549.1.5.12"), seq(octets(Buffer.alloc(16)), uint(4_000_000), seq(oid("1.2.840.113549.2.9"), NULL))),
+      seq(oid("2.16.840.1.101.3.4.1.42"), octets(Buffer.alloc(16))),
+    ),
+  );
+  const part = seq(oid("1.2.840.113549.1.7.6"), ex0(seq(uint(0), seq(oid("1.2.840.113549.1.7.1"), pbes2, tlv(0x80, Buffer.alloc(32))))));
+  const authSafe = seq(part, part, part, part);
+  const mac = seq(seq(seq(oid("1.3.14.3.2.26"), NULL), octets(Buffer.alloc(20))), octets(Buffer.alloc(8)), uint(1));
+  const p12 = seq(uint(3), seq(oid("1.2.840.113549.1.7.1"), ex0(octets(authSafe))), mac);
+  const pw = join(dir, "budget.pass");
+  await writeFile(pw, "pw\n");
+  const error = await refused("budget.p12", p12, "ERR_KDF_WORK", ["--password-file", pw]);
+  assert.match(error?.message ?? "", /budget\.p12 asks for more key-derivation work than mtls does for one file/);
+  // Without a password nothing is derived: the structure is reported as before.
+  assert.equal((await inspect(join(dir, "budget.p12"))).objects[0].encryption.length, 4);
+});
+
+test("a CRL of 50,000 entries: human output lists 50 of them, --json every one, in order", async () => {
+  const { oid, seq, tlv, uint } = await import("../../src/core/der.js");
+  const time = (s: string) => tlv(0x17, Buffer.from(s));
+  const entries = Array.from({ length: 50_000 }, (_, i) => seq(uint(i + 1), time("250101000000Z")));
+  const alg = seq(oid("1.2.840.10045.4.3.2"));
+  const name = seq(tlv(0x31, seq(oid("2.5.4.3"), tlv(0x0c, Buffer.from("Big CRL")))));
+  const crl = seq(seq(uint(1), alg, name, time("250101000000Z"), time("250108000000Z"), seq(...entries)), alg, tlv(0x03, Buffer.from([0, 1])));
+  const file = join(dir, "big.crl");
+  await writeFile(file, crl);
+  const result = await inspect(file);
+  assert.equal(result.objects[0].entries.length, 50_000);
+  assert.deepEqual(result.objects[0].entries[49_999], { serial: (50_000).toString(16), revokedAt: "2025-01-01T00:00:00Z", reason: "unspecified" });
+  const human = await mtls(["inspect", file], { cwd: dir });
+  assert.equal(human.exitCode, 0, human.stderr);
+  assert.match(human.stdout, /Revoked Certificates \(50000\):\n( {8}[0-9a-f]+ 2025-01-01T00:00:00Z unspecified\n){50} {8}… and 49950 more/);
+});

@@ -284,3 +284,89 @@ test("PKCS#12 options where no PKCS#12 is made are refused (exit 2), not ignored
   assert.deepEqual(await snapshot(join(dir, "pki")), before);
   await assert.rejects(stat(join(dir, "ignored.key")));
 });
+
+test("p12 create and partner export: a --key asking for more PBKDF2 iterations than mtls runs is refused (exit 3) before decrypting", async () => {
+  const { NULL, octets, oid, seq, uint } = await import("../../src/core/der.js");
+  const { encodePem } = await import("../../src/core/pem.js");
+  const alg = seq(
+    oid("1.2.840.113549.1.5.13"),
+    seq(
+      seq(oid("1.2.840.113549.1.5.12"), seq(octets(Buffer.alloc(16)), uint(5_000_001), seq(oid("1.2.840.113549.2.9"), NULL))),
+      seq(oid("2.16.840.1.101.3.4.1.42"), octets(Buffer.alloc(16))),
+    ),
+  );
+  const key = join(dir, "costly.key");
+  await writeFile(key, encodePem("ENCRYPTED PRIVATE KEY", seq(alg, octets(Buffer.alloc(48)))));
+  const kpass = join(dir, "costly.keypass");
+  await writeFile(kpass, "pass\n");
+  const issued = await mtls(
+    ["partner", "issue", "costly", "--generate", "--out-key", join(dir, "costly-real.key"), "--out", join(dir, "costly.pem"), "--json"],
+    {
+      cwd: dir,
+    },
+  );
+  assert.equal(issued.exitCode, 0, issued.stdout);
+  for (const args of [
+    ["p12", "create", "--cert", join(dir, "costly.pem")],
+    ["partner", "export", "costly", "--format", "p12"],
+  ]) {
+    const out = join(dir, `costly-${args[0]}.p12`);
+    const r = await mtls([...args, "--key", key, "--key-passphrase-file", kpass, "--out", out, "--p12-password-file", `${out}.pass`, "--json"], { cwd: dir });
+    assert.equal(r.exitCode, 3, r.stdout + r.stderr);
+    assert.equal(json(r).error?.code, "ERR_KDF_WORK");
+    assert.match(json(r).error?.message ?? "", /costly\.key asks for 5000001 key-derivation iterations; mtls runs at most 5000000/);
+    await assert.rejects(stat(out));
+  }
+});
+
+test("p12 create: a --name with control characters is refused; one in the CN is escaped; an unrelated --chain certificate is warned about", async () => {
+  const mk = (name: string, subj: string) =>
+    openssl([
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      join(dir, `${name}.key`),
+      "-out",
+      join(dir, `${name}.pem`),
+      "-subj",
+      subj,
+      "-days",
+      "3",
+    ]);
+  assert.equal((await mk("ctl", "/CN=evil\u001b[2Jname")).exitCode, 0);
+  assert.equal((await mk("stray", "/CN=Stray CA")).exitCode, 0);
+  const create = (out: string, extra: string[]) =>
+    mtls([
+      "p12",
+      "create",
+      "--cert",
+      join(dir, "ctl.pem"),
+      "--key",
+      join(dir, "ctl.key"),
+      "--out",
+      join(dir, out),
+      "--p12-password-file",
+      join(dir, `${out}.pass`),
+      "--json",
+      ...extra,
+    ]);
+  const named = await create("named.p12", ["--name", "alias\u0007\u202e"]);
+  assert.equal(named.exitCode, 3, named.stdout);
+  assert.equal(json(named).error?.code, "ERR_P12_NAME");
+  assert.doesNotMatch(named.stdout + named.stderr, /[\u0007\u001b\u202e]/);
+  await assert.rejects(stat(join(dir, "named.p12")));
+  const r = await create("ctl.p12", ["--chain", join(dir, "stray.pem")]);
+  assert.equal(r.exitCode, 0, r.stdout + r.stderr);
+  assert.equal(json(r).result.friendlyName, "evil\\u{1b}[2Jname");
+  assert.equal(json(r).result.certificates, 2);
+  assert.match(json(r).warnings.join("\n"), /CN=Stray CA \(serial [0-9a-f]+\) does not issue CN=evil.*; it is in the file anyway/);
+  const info = await openssl(["pkcs12", "-in", join(dir, "ctl.p12"), "-passin", `file:${join(dir, "ctl.p12.pass")}`, "-nokeys", "-info"]);
+  assert.equal(info.exitCode, 0, info.stderr);
+  assert.doesNotMatch(info.stdout + info.stderr, /\u001b/);
+  assert.match(info.stdout, /friendlyName: evil\\u\{1b\}\[2Jname/);
+});

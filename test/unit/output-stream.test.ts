@@ -73,3 +73,16 @@ test("#21 a fetch that fails half way: the error on stderr with its exit code, a
   assert.throws(() => JSON.parse(text.out));
   assert.doesNotMatch(text.out, /"n": 2/);
 });
+
+test("a result that cannot be serialised at all (nested past the stack) still leaves one JSON document: the error's", async () => {
+  const { out, text } = output();
+  let deep: Record<string, unknown> = { n: 1 };
+  for (let i = 0; i < 200_000; i++) deep = { a: deep };
+  out.result({ manifest: deep }, () => "");
+  const code = await out.finish();
+  assert.equal(code, 70);
+  const doc = JSON.parse(text.out);
+  assert.equal(doc.ok, false);
+  assert.equal(doc.error.code, "ERR_INTERNAL");
+  assert.equal(doc.result, undefined);
+});

@@ -3,6 +3,7 @@
 // (from a bug, an older or newer writer, or a leaked signing key) is a refusal naming the field,
 // never a crash halfway through unpacking.
 import { inputError, type MtlsError } from "../errors.js";
+import { jsonDepth, MAX_JSON_DEPTH } from "../json-depth.js";
 import type { Manifest } from "./bundle.js";
 import { nameClash, unsafeName } from "./zip.js";
 
@@ -53,9 +54,11 @@ function checkListedFile(f: unknown, i: number): Manifest["files"][number] {
  * what `bundle open` reports has the declared types whatever else the file held.
  */
 export function parseManifest(data: Buffer): Manifest {
+  const text = data.toString("utf8");
+  if (jsonDepth(text) > MAX_JSON_DEPTH) throw manifestError(`the bundle's manifest.json nests more than ${MAX_JSON_DEPTH} levels deep`);
   let raw: unknown;
   try {
-    raw = JSON.parse(data.toString("utf8"));
+    raw = JSON.parse(text);
   } catch {
     throw manifestError("the bundle's manifest.json is not valid JSON");
   }

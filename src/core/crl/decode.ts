@@ -59,7 +59,8 @@ function findExtension(der: Uint8Array, exts: Tlv | undefined, id: string): Buff
 
 /** Reads a CRL (DER) without a general ASN.1 parser, so 100,000 entries take milliseconds. */
 export function parseCrl(der: Uint8Array): ParsedCrl {
-  return parseCrlWith(der, true);
+  const entries: ParsedCrlEntry[] = [];
+  return { ...parseCrlWith(der, (offset) => entries.push(readCrlEntry(der, offset))), entries };
 }
 
 /**
@@ -68,7 +69,26 @@ export function parseCrl(der: Uint8Array): ParsedCrl {
  */
 export function parseCrlSerials(der: Uint8Array): ParsedCrl & { serials: string[] } {
   const serials: string[] = [];
-  return { ...parseCrlWith(der, false, serials), serials };
+  return { ...parseCrlWith(der, (offset) => serials.push(serialHex(der, readTlv(der, readTlv(der, offset).start)))), serials };
+}
+
+/**
+ * The CRL with where each entry starts (`entries` stays empty), every entry checked: a caller that
+ * shows a few of a million entries reads them with readCrlEntry instead of holding them all.
+ */
+export function parseCrlIndexed(der: Uint8Array): ParsedCrl & { entryOffsets: Uint32Array } {
+  let offsets = new Uint32Array(1024);
+  let n = 0;
+  const crl = parseCrlWith(der, (offset) => {
+    readCrlEntry(der, offset);
+    if (n === offsets.length) {
+      const grown = new Uint32Array(n * 2);
+      grown.set(offsets);
+      offsets = grown;
+    }
+    offsets[n++] = offset;
+  });
+  return { ...crl, entryOffsets: offsets.subarray(0, n) };
 }
 
 function serialHex(der: Uint8Array, t: Tlv): string {
@@ -78,7 +98,16 @@ function serialHex(der: Uint8Array, t: Tlv): string {
   return hex.slice(i);
 }
 
-function parseCrlWith(der: Uint8Array, full: boolean, serials: string[] = []): ParsedCrl {
+/** The revokedCertificates entry whose TLV starts at `offset`. */
+export function readCrlEntry(der: Uint8Array, offset: number): ParsedCrlEntry {
+  const [serialT, dateT, extsT] = children(der, readTlv(der, offset));
+  if (!serialT || !dateT) throw new Error("bad CRL entry");
+  const reasonValue = findExtension(der, extsT, id_ce_cRLReasons);
+  const code = reasonValue ? (reasonValue[reasonValue.length - 1] as number) : 0;
+  return { serial: serialHex(der, serialT), revokedAt: readTime(der, dateT), reason: REASON_NAMES.get(code) ?? String(code) };
+}
+
+function parseCrlWith(der: Uint8Array, onEntry: (offset: number) => void): ParsedCrl {
   const outer = readTlv(der, 0);
   const [tbsT, algT, sigT] = children(der, outer);
   if (!tbsT || !algT || !sigT) throw new Error("not a CertificateList");
@@ -99,22 +128,13 @@ function parseCrlWith(der: Uint8Array, full: boolean, serials: string[] = []): P
   };
   if (parts[i] && (parts[i]?.tag === 0x17 || parts[i]?.tag === 0x18)) out.nextUpdate = readTime(der, parts[i++] as Tlv);
   if (parts[i]?.tag === 0x30) {
-    for (const entry of children(der, parts[i++] as Tlv)) {
-      if (!full) {
-        serials.push(serialHex(der, readTlv(der, entry.start)));
-        continue;
-      }
-      const [serialT, dateT, extsT] = children(der, entry);
-      if (!serialT || !dateT) throw new Error("bad CRL entry");
-      const reasonValue = findExtension(der, extsT, id_ce_cRLReasons);
-      const code = reasonValue ? (reasonValue[reasonValue.length - 1] as number) : 0;
-      out.entries.push({
-        serial: body(der, serialT)
-          .toString("hex")
-          .replace(/^0+(?=.)/, ""),
-        revokedAt: readTime(der, dateT),
-        reason: REASON_NAMES.get(code) ?? String(code),
-      });
+    // Walked TLV by TLV rather than through children(): a million entries need no array of them.
+    const list = parts[i++] as Tlv;
+    for (let o = list.start; o < list.end; ) {
+      const entry = readTlv(der, o);
+      if (entry.end > list.end) throw new Error("DER: an element overruns its parent");
+      onEntry(o);
+      o = entry.end;
     }
   }
   const extsWrapper = parts[i]?.tag === 0xa0 ? parts[i] : undefined;

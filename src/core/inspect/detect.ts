@@ -2,14 +2,15 @@
 // their magic. Every parser here has a bounded input (the caller caps the file size).
 import { messageRecipients } from "../bundle/pgp.js";
 import { type CertInfo, parseCertificate } from "../cert.js";
-import { parseCrl } from "../crl/decode.js";
+import { type ParsedCrl, parseCrlIndexed } from "../crl/decode.js";
 import { children, readTlv, whole } from "../der.js";
 import { inputError, MtlsError } from "../errors.js";
 import { nameText } from "../name.js";
-import { parseScheme } from "../p12/pbe.js";
+import { KdfBudget, parseScheme } from "../p12/pbe.js";
 import { decodePemBlocks, looksLikePem } from "../pem.js";
 import { iso } from "../time.js";
 import { readManifestEntries } from "./bundle.js";
+import { CrlEntryList } from "./crl-entries.js";
 import {
   type CrlFacts,
   certificateFacts,
@@ -26,14 +27,11 @@ export interface Detected {
   objects: InspectedObject[];
   /** The parsed certificates and CRLs behind the facts, in the same order, for the lints. */
   certs: CertInfo[];
-  crls: Buffer[];
+  crls: ParsedCrl[];
+  /** The CSRs' public keys (SPKI DER), in the same order. */
+  csrKeys: Uint8Array[];
   /** What could not be shown, and why. */
   notes: string[];
-}
-
-interface Raw {
-  certs: CertInfo[];
-  crls: Buffer[];
 }
 
 function certFacts(der: Uint8Array, what: string, raw: Raw) {
@@ -42,9 +40,15 @@ function certFacts(der: Uint8Array, what: string, raw: Raw) {
   return certificateFacts(info);
 }
 
+async function csrFactsOf(der: Uint8Array, what: string, raw: Raw) {
+  const csr = await (await import("../pki.js")).parseCsr(der, what);
+  raw.csrKeys.push(csr.spki);
+  return csrFacts(csr);
+}
+
 function crlFacts(der: Buffer, raw: Raw): CrlFacts {
-  const crl = parseCrl(der);
-  raw.crls.push(der);
+  const crl = parseCrlIndexed(der);
+  raw.crls.push(crl);
   return {
     type: "crl",
     issuer: nameText(crl.issuerDer),
@@ -53,7 +57,7 @@ function crlFacts(der: Buffer, raw: Raw): CrlFacts {
     ...(crl.nextUpdate ? { nextUpdate: iso(crl.nextUpdate) } : {}),
     signatureAlgorithm: outerSignatureAlgorithm(der),
     ...(crl.authorityKeyId ? { authorityKeyId: crl.authorityKeyId } : {}),
-    entries: crl.entries.map((e) => ({ serial: e.serial, revokedAt: iso(e.revokedAt), reason: e.reason })),
+    entries: new CrlEntryList(der, crl.entryOffsets),
   };
 }
 
@@ -68,17 +72,29 @@ function encryptedKeyFacts(der: Buffer, format: string): PrivateKeyFacts {
   };
 }
 
-async function pkcs12Facts(der: Buffer, password: string | undefined, out: InspectedObject[], raw: Raw): Promise<void> {
+/** What one input may still spend on PKCS#12 key derivations, shared by every PKCS#12 in it. */
+interface Raw {
+  certs: CertInfo[];
+  crls: ParsedCrl[];
+  csrKeys: Uint8Array[];
+  kdf: KdfBudget;
+}
+
+async function openPfx(der: Buffer, password: string | undefined, raw: Raw) {
   // The PKCS#12 and CSR readers load ASN.1 libraries that inspecting a certificate does not need (#21).
   const { PfxPasswordError, readPfx } = await import("../p12/pfx.js");
-  let pfx: Awaited<ReturnType<typeof readPfx>>;
   try {
-    pfx = await readPfx(der, password);
+    return await readPfx(der, password, raw.kdf);
   } catch (err) {
+    if (err instanceof MtlsError) throw err;
     if (err instanceof PfxPasswordError)
       throw inputError("ERR_P12_PASSWORD", "wrong password for the PKCS#12 file (its MAC does not verify)", "check the --password-file", err);
     throw inputError("ERR_P12_PARSE", `not a readable PKCS#12 file: ${(err as Error).message}`, undefined, err);
   }
+}
+
+async function pkcs12Facts(der: Buffer, password: string | undefined, what: string, out: InspectedObject[], raw: Raw): Promise<void> {
+  const pfx = await openPfx(der, password, raw);
   const names = pfx.schemes.map((s) => s.name);
   const all = (n: string) => names.length > 0 && names.every((x) => x === n);
   const profile =
@@ -87,6 +103,8 @@ async function pkcs12Facts(der: Buffer, password: string | undefined, out: Inspe
       : all("pbeWithSHA1And3-KeyTripleDES-CBC") && pfx.mac?.algorithm === "HMAC-SHA-1"
         ? "legacy-des"
         : undefined;
+  const keyFacts = (pkcs8: Buffer) =>
+    tryParse(() => clearKeyFacts({ key: pkcs8, format: "der", type: "pkcs8" }, "PKCS#8"), `${what} holds a PKCS#12 key bag that is not a private key`);
   const facts: Pkcs12Facts = {
     type: "pkcs12",
     ...(pfx.mac
@@ -96,9 +114,7 @@ async function pkcs12Facts(der: Buffer, password: string | undefined, out: Inspe
     ...(profile ? { profile } : {}),
     friendlyNames: [...new Set([...pfx.certs, ...pfx.keys].flatMap((x) => (x.friendlyName ? [x.friendlyName] : [])))],
     certificates: pfx.certs.length,
-    keys: pfx.keys.map((k) =>
-      k.pkcs8 ? { publicKey: clearKeyFacts({ key: k.pkcs8, format: "der", type: "pkcs8" }, "PKCS#8").publicKey as PrivateKeyFacts["publicKey"] } : {},
-    ),
+    keys: pfx.keys.map((k) => (k.pkcs8 ? { publicKey: keyFacts(k.pkcs8).publicKey as PrivateKeyFacts["publicKey"] } : {})),
     unreadable: pfx.unreadable,
   };
   out.push(facts);
@@ -119,7 +135,7 @@ async function fromPem(text: string, password: string | undefined, what: string,
         break;
       case "CERTIFICATE REQUEST":
       case "NEW CERTIFICATE REQUEST":
-        out.push(csrFacts(await (await import("../pki.js")).parseCsr(b.der, what)));
+        out.push(await csrFactsOf(b.der, what, raw));
         break;
       case "X509 CRL":
         out.push(tryParse(() => crlFacts(b.der, raw), `${what} holds a damaged CRL`));
@@ -137,10 +153,10 @@ async function fromPem(text: string, password: string | undefined, what: string,
         );
         break;
       case "ENCRYPTED PRIVATE KEY":
-        out.push(tryParse(() => encryptedKeyFacts(b.der, "PKCS#8"), `${what} holds a damaged private key`));
+        out.push(tryParse(() => encryptedKeyFacts(b.der, "PKCS#8"), `${what} holds a damaged encrypted private key`));
         break;
       case "PKCS12":
-        await pkcs12Facts(b.der, password, out, raw);
+        await pkcs12Facts(b.der, password, what, out, raw);
         break;
     }
   }
@@ -166,19 +182,28 @@ async function fromDer(der: Buffer, password: string | undefined, what: string, 
   const [a, b, c] = top;
   const out: InspectedObject[] = [];
   if (a?.tag === 0x02 && b?.tag === 0x30 && c?.tag === 0x30) {
-    await pkcs12Facts(der, password, out, raw); // PFX: version, authSafe, macData
+    await pkcs12Facts(der, password, what, out, raw); // PFX: version, authSafe, macData
     return out;
   }
   if (a?.tag === 0x02 && b?.tag === 0x30 && c?.tag === 0x04)
     return [tryParse(() => clearKeyFacts({ key: der, format: "der", type: "pkcs8" }, "PKCS#8 (DER)"), `${what}: damaged key`)];
-  if (a?.tag === 0x30 && b?.tag === 0x04 && top.length === 2) return [encryptedKeyFacts(der, "PKCS#8 (DER)")];
+  if (a?.tag === 0x30 && b?.tag === 0x04 && top.length === 2)
+    return [tryParse(() => encryptedKeyFacts(der, "PKCS#8 (DER)"), `${what} holds a damaged encrypted private key`)];
   if (a?.tag === 0x30 && b?.tag === 0x30 && c?.tag === 0x03) {
-    for (const attempt of [() => certFacts(der, what, raw), () => crlFacts(der, raw)]) {
-      try {
-        return [attempt()];
-      } catch {}
+    let certError: unknown;
+    try {
+      return [certFacts(der, what, raw)];
+    } catch (err) {
+      certError = err;
     }
-    return [csrFacts(await (await import("../pki.js")).parseCsr(der, what))];
+    // Only a certificate's TBS opens with [0] (its version): say why that certificate failed,
+    // not that it is a bad CSR.
+    const tbs = children(der, a);
+    if (tbs[0]?.tag === 0xa0) throw certError;
+    // A TBSCertList has its signature AlgorithmIdentifier (opening with an OID) where a CSR has a Name.
+    const alg = tbs[tbs[0]?.tag === 0x02 ? 1 : 0];
+    if (alg?.tag === 0x30 && children(der, alg)[0]?.tag === 0x06) return [tryParse(() => crlFacts(der, raw), `${what} holds a damaged CRL`)];
+    return [await csrFactsOf(der, what, raw)];
   }
   return [];
 }
@@ -186,13 +211,15 @@ async function fromDer(der: Buffer, password: string | undefined, what: string, 
 /** Everything inspect recognises in `bytes`; an input error when it recognises nothing. */
 export async function detectObjects(bytes: Buffer, what: string, password?: string): Promise<Detected> {
   const head = bytes.subarray(0, 64).toString("latin1");
-  if (bytes.readUInt32LE(0) === 0x04034b50) {
-    const { manifest, files } = readManifestEntries(bytes);
+  // Shorter than a zip's magic is still worth a look: a truncated file gets "nothing recognised".
+  if (bytes.length >= 4 && bytes.readUInt32LE(0) === 0x04034b50) {
+    const { manifest, files } = readManifestEntries(bytes, what);
     return {
       format: "zip",
       objects: [{ type: "bundle", container: "zip", bytes: bytes.length, ...(manifest ? { manifest } : {}), files }],
       certs: [],
       crls: [],
+      csrKeys: [],
       notes: [],
     };
   }
@@ -207,11 +234,12 @@ export async function detectObjects(bytes: Buffer, what: string, password?: stri
         objects: [{ type: "bundle", container: "openpgp", armored: m.armored, bytes: bytes.length, recipients: m.recipients }],
         certs: [],
         crls: [],
+        csrKeys: [],
         notes: ["the bundle is encrypted: its manifest can only be read after decryption (`mtls bundle open` or gpg)"],
       };
   }
   const pem = looksLikePem(bytes);
-  const raw: Raw = { certs: [], crls: [] };
+  const raw: Raw = { certs: [], crls: [], csrKeys: [], kdf: new KdfBudget(what) };
   const objects = pem ? await fromPem(bytes.toString("latin1"), password, what, raw) : await fromDer(bytes, password, what, raw);
   if (objects.length === 0)
     throw inputError(

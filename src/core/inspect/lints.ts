@@ -1,8 +1,10 @@
 // The checks `mtls inspect` runs, each with the reason a gateway or a partner would trip over it.
 import { type CertInfo, isSignedBy } from "../cert.js";
-import { type ParsedCrl, parseCrl, verifyCrlSignature } from "../crl/decode.js";
+import { type ParsedCrl, type ParsedCrlEntry, verifyCrlSignature } from "../crl/decode.js";
 import type { LoadedCrl } from "../crl/show.js";
 import { ipVersion } from "../ip.js";
+import { decodePemBlocks } from "../pem.js";
+import { rsaSpkiProblem } from "../rsa-key.js";
 import { DAY, iso } from "../time.js";
 import type { Detected } from "./detect.js";
 import type { CertificateFacts, InspectedObject, PublicKeyFacts } from "./objects.js";
@@ -30,12 +32,14 @@ export interface LintOptions {
 
 const WEAK_SIGNATURES = /sha1|md5|md2/i;
 
-export function weakKeyReason(k: PublicKeyFacts): string | undefined {
+/** `spki`, when there is one, is also checked as mtls checks RSA keys it accepts (e=1 passes any bit count). */
+export function weakKeyReason(k: PublicKeyFacts, spki?: Uint8Array): string | undefined {
   if ((k.type.startsWith("rsa") || k.type.startsWith("dsa")) && (k.bits ?? 0) < 2048) return `${k.type}: under 2048 bits, refused by current TLS libraries`;
   if (k.type.startsWith("dsa")) return "DSA: not usable for TLS 1.3 and deprecated";
   if (k.type.startsWith("ec-") && !["ec-p256", "ec-p384", "ec-p521"].includes(k.type)) return `${k.type}: a curve gateways do not offer for TLS`;
   if (k.type === "unknown") return "an unrecognised key algorithm";
-  return undefined;
+  const rsa = spki ? rsaSpkiProblem(spki) : undefined;
+  return rsa ? `${k.type}: ${rsa}; mtls and careful verifiers refuse the key` : undefined;
 }
 
 const looksLikeHost = (cn: string) => ipVersion(cn) !== 0 || /^(\*\.)?([a-z0-9-]+\.)+[a-z]{2,}$/i.test(cn);
@@ -48,14 +52,14 @@ function sanCnMismatch(subject: string, sans: string[]): string | undefined {
   return values.includes(cn.toLowerCase()) ? undefined : `the CN ${cn} is not among the SANs (${sans.join(", ")}): verifiers use only the SANs`;
 }
 
-function certLints(f: CertificateFacts, i: number, o: LintOptions, out: Lint[]): void {
+function certLints(f: CertificateFacts, spki: Uint8Array, i: number, o: LintOptions, out: Lint[]): void {
   const push = (id: string, message: string) => out.push({ id, object: i, message });
   const now = o.now.getTime();
   if (Date.parse(f.notAfter) <= now) push("expired", `expired at ${f.notAfter}`);
   else if (Date.parse(f.notAfter) - now <= o.expiringWithinMs)
     push("expiring", `expires within ${Math.round(o.expiringWithinMs / DAY)} days (at ${f.notAfter}): renew it now`);
   if (Date.parse(f.notBefore) > now) push("not-yet-valid", `not valid before ${f.notBefore} (check the issuer's clock)`);
-  const weak = weakKeyReason(f.publicKey);
+  const weak = weakKeyReason(f.publicKey, spki);
   if (weak) push("weak-key", weak);
   if (WEAK_SIGNATURES.test(f.signatureAlgorithm) && !f.selfSigned) push("weak-signature", `signed with ${f.signatureAlgorithm}, which verifiers refuse`);
   if (f.isCa) return;
@@ -70,11 +74,19 @@ function certLints(f: CertificateFacts, i: number, o: LintOptions, out: Lint[]):
 /** Leaf first, each certificate followed by its issuer: what TLS peers send and gateways expect. */
 function chainLints(certs: CertInfo[], certIndex: number[], o: LintOptions, out: Lint[]): void {
   if (certs.length < 2) return;
-  const issues = (issuer: CertInfo, c: CertInfo) => issuer.subjectDer.equals(c.issuerDer) && issuer !== c;
+  // Indexed by subject: a file of 100,000 certificates searched pairwise took tens of minutes.
+  const bySubject = new Map<string, number[]>();
+  certs.forEach((c, k) => {
+    const key = c.subjectDer.toString("latin1");
+    const list = bySubject.get(key);
+    if (list) list.push(k);
+    else bySubject.set(key, [k]);
+  });
   for (let k = 0; k < certs.length; k++) {
     const c = certs[k] as CertInfo;
     if (c.subjectDer.equals(c.issuerDer)) continue;
-    const at = certs.findIndex((x) => issues(x, c));
+    // The first certificate named as its issuer, other than itself (a file may repeat a certificate).
+    const at = bySubject.get(c.issuerDer.toString("latin1"))?.find((x) => certs[x] !== c) ?? -1;
     if (at === k + 1) continue;
     if (at < 0 && k === certs.length - 1) continue; // the end of the chain: checked below
     out.push({
@@ -96,7 +108,24 @@ function chainLints(certs: CertInfo[], certIndex: number[], o: LintOptions, out:
     });
 }
 
-async function pkiCertLints(c: CertInfo, i: number, pki: PkiContext, out: Lint[]): Promise<void> {
+type RevokedIn = (l: LoadedCrl) => Map<string, ParsedCrlEntry>;
+
+/** Each CRL's entries by serial, made when first asked for: a file may hold 100,000 certificates. */
+function revokedIndex(): RevokedIn {
+  const made = new Map<LoadedCrl, Map<string, ParsedCrlEntry>>();
+  return (l) => {
+    let m = made.get(l);
+    if (!m) {
+      m = new Map();
+      // The first entry for a serial, as a search from the start finds it.
+      for (const e of l.crl.entries) if (!m.has(e.serial)) m.set(e.serial, e);
+      made.set(l, m);
+    }
+    return m;
+  };
+}
+
+async function pkiCertLints(c: CertInfo, i: number, pki: PkiContext, revokedIn: RevokedIn, out: Lint[]): Promise<void> {
   if (pki.cas.some((ca) => ca.fingerprint === c.fingerprint)) return; // this PKI's own CA certificate
   const issuer = pki.cas.find((ca) => ca.subjectDer.equals(c.issuerDer));
   if (!issuer || !(await isSignedBy(c, issuer))) {
@@ -105,13 +134,12 @@ async function pkiCertLints(c: CertInfo, i: number, pki: PkiContext, out: Lint[]
   }
   for (const l of pki.crls) {
     if (!l.crl.issuerDer.equals(issuer.subjectDer)) continue;
-    const entry = l.crl.entries.find((e) => e.serial === c.serial);
+    const entry = revokedIn(l).get(c.serial);
     if (entry) out.push({ id: "revoked", object: i, message: `revoked at ${iso(entry.revokedAt)} (${entry.reason}) on this PKI's CRL ${l.path}` });
   }
 }
 
-async function crlLints(der: Buffer, i: number, o: LintOptions, out: Lint[]): Promise<string | undefined> {
-  const crl: ParsedCrl = parseCrl(der);
+async function crlLints(crl: ParsedCrl, i: number, o: LintOptions, out: Lint[]): Promise<string | undefined> {
   if (!crl.nextUpdate) out.push({ id: "crl-stale", object: i, message: "no nextUpdate: verifiers cannot tell when it is stale" });
   else if (crl.nextUpdate.getTime() <= o.now.getTime())
     out.push({
@@ -134,25 +162,27 @@ export async function lintObjects(d: Detected, o: LintOptions): Promise<Lint[]> 
   const out: Lint[] = [];
   const certIndex: number[] = [];
   let crl = 0;
+  let csr = 0;
+  const revokedIn = revokedIndex();
   for (let i = 0; i < d.objects.length; i++) {
     const f = d.objects[i] as InspectedObject;
     if (f.type === "certificate") {
       const c = d.certs[certIndex.length] as CertInfo;
       certIndex.push(i);
-      certLints(f, i, o, out);
-      if (o.pki) await pkiCertLints(c, i, o.pki, out);
+      certLints(f, c.spki, i, o, out);
+      if (o.pki) await pkiCertLints(c, i, o.pki, revokedIn, out);
     } else if (f.type === "crl") {
-      const signedBy = await crlLints(d.crls[crl++] as Buffer, i, o, out);
+      const signedBy = await crlLints(d.crls[crl++] as ParsedCrl, i, o, out);
       if (signedBy) f.signedBy = signedBy;
     } else if (f.type === "csr") {
       if (!f.signatureValid)
         out.push({ id: "csr-bad-signature", object: i, message: "the request's signature does not verify: altered, or not signed by its key" });
-      const weak = weakKeyReason(f.publicKey);
+      const weak = weakKeyReason(f.publicKey, d.csrKeys[csr++]);
       if (weak) out.push({ id: "weak-key", object: i, message: weak });
       const mismatch = sanCnMismatch(f.subject, f.sans);
       if (mismatch) out.push({ id: "san-cn-mismatch", object: i, message: mismatch });
     } else if (f.type === "private-key" && f.publicKey) {
-      const weak = weakKeyReason(f.publicKey);
+      const weak = weakKeyReason(f.publicKey, f.publicKeyPem ? decodePemBlocks(f.publicKeyPem)[0]?.der : undefined);
       if (weak) out.push({ id: "weak-key", object: i, message: weak });
     }
   }

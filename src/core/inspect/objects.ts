@@ -6,6 +6,7 @@ import { encodePem } from "../pem.js";
 import type { CertInfo, CsrInfo } from "../pki.js";
 import { formatSan } from "../sans.js";
 import { iso } from "../time.js";
+import type { CrlEntryList } from "./crl-entries.js";
 
 export interface PublicKeyFacts {
   /** "ec-p256", "rsa-2048", "ed25519" … */
@@ -55,7 +56,8 @@ export interface CrlFacts {
   nextUpdate?: string;
   signatureAlgorithm: string;
   authorityKeyId?: string;
-  entries: Array<{ serial: string; revokedAt: string; reason: string }>;
+  /** Read from the CRL as they are listed: see CrlEntryList. */
+  entries: CrlEntryList;
   /** Set when a PKI is present: verified against which of its CAs. */
   signedBy?: string;
 }
@@ -143,7 +145,8 @@ export function certificateFacts(c: CertInfo): CertificateFacts {
     publicKey: publicKeyFacts(c.spki),
     signatureAlgorithm: outerSignatureAlgorithm(c.der),
     isCa: c.isCa,
-    ...(c.pathLen !== undefined ? { pathLen: c.pathLen } : {}),
+    // A length past 2^53 constrains nothing a chain could reach: shown as no constraint, not Infinity.
+    ...(c.pathLen !== undefined && Number.isSafeInteger(c.pathLen) ? { pathLen: c.pathLen } : {}),
     keyUsage: c.keyUsage,
     extKeyUsage: c.extKeyUsage,
     ...(c.subjectKeyId ? { subjectKeyId: c.subjectKeyId } : {}),

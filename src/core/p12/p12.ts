@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, randomInt } from "node:crypto";
 import { type CertInfo, parseCertificate } from "../cert.js";
+import { safeValue } from "../display-text.js";
 import { inputError } from "../errors.js";
 import { decryptKeyPem } from "../keys.js";
 import { decodePemBlocks, looksLikePem } from "../pem.js";
@@ -111,17 +112,35 @@ export function readKeyFor(cert: CertInfo, bytes: Uint8Array, what: string, pass
   return pkcs8;
 }
 
-/** Orders a chain leaf → root by issuer links, so the file is what every reader expects. */
-export function orderChain(leaf: CertInfo, others: CertInfo[]): CertInfo[] {
-  const out = [leaf];
+/** Orders a chain leaf → root by issuer links; `unrelated` are the certificates off that path, as given. */
+export function orderChain(leaf: CertInfo, others: CertInfo[]): { path: CertInfo[]; unrelated: CertInfo[] } {
+  const path = [leaf];
   const rest = others.filter((c) => c.fingerprint !== leaf.fingerprint);
   for (let cur = leaf; ; ) {
     const next = rest.findIndex((c) => c.subject === cur.issuer && c.fingerprint !== cur.fingerprint);
     if (next < 0) break;
     cur = rest.splice(next, 1)[0] as CertInfo;
-    out.push(cur);
+    path.push(cur);
   }
-  return [...out, ...rest];
+  return { path, unrelated: rest };
+}
+
+/**
+ * The friendly name written into the file. keytool, openssl and Windows print it raw, so a
+ * control or bidi character in --name is refused, and one in the certificate's CN is escaped.
+ */
+function friendlyNameFor(name: string | undefined, leaf: CertInfo): string {
+  if (name === undefined) {
+    const cn = leaf.commonNames[0];
+    return cn !== undefined ? safeValue(cn) : leaf.serial;
+  }
+  if (safeValue(name) !== name)
+    throw inputError(
+      "ERR_P12_NAME",
+      `--name "${safeValue(name)}" holds control or bidirectional characters`,
+      "keytool, openssl and Windows print the alias as it is: choose one without them",
+    );
+  return name;
 }
 
 export interface CreateP12Params {
@@ -151,17 +170,23 @@ export interface P12FileResult {
   passwordFile?: string;
   /** The caller decides where it goes: never into a log, the PKI or the bundle. */
   password: string;
+  /** Chain certificates that are not on the leaf's issuer path. */
+  warnings?: string[];
 }
 
 /** `mtls p12 create`: a PKCS#12 from a certificate, its key and chain the user supplies (no PKI needed). */
 export async function createP12File(p: CreateP12Params): Promise<P12FileResult> {
   const [leaf, ...inCert] = readCertificates(p.cert, p.certSource);
   if (!leaf) throw inputError("ERR_CERT_PARSE", `${p.certSource} holds no certificate`);
-  const chain = orderChain(leaf, [...inCert, ...(p.chain ? readCertificates(p.chain, p.chainSource ?? "the chain") : [])]);
+  const friendlyName = friendlyNameFor(p.name, leaf);
+  const { path, unrelated } = orderChain(leaf, [...inCert, ...(p.chain ? readCertificates(p.chain, p.chainSource ?? "the chain") : [])]);
+  const chain = [...path, ...unrelated];
   const pkcs8 = readKeyFor(leaf, p.key, p.keySource, p.keyPassphrase);
-  const friendlyName = p.name ?? leaf.commonNames[0] ?? leaf.serial;
   const built = await makeP12({ profile: p.profile, pkcs8, certs: chain.map((c) => c.der), friendlyName });
-  return writeP12(built, { ...p, friendlyName, leaf, count: chain.length });
+  const result = await writeP12(built, { ...p, friendlyName, leaf, count: chain.length });
+  // Included as given (a reader may want them), but named: usually the wrong file was passed.
+  const warnings = unrelated.map((c) => `${c.subject} (serial ${c.serial}) does not issue ${leaf.subject} or its issuers; it is in the file anyway`);
+  return { ...result, ...(warnings.length ? { warnings } : {}) };
 }
 
 export async function writeP12(

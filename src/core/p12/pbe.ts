@@ -4,6 +4,7 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, pbkdf2, randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import { body, children, NULL, octets, oid, readOid, readTlv, seq, type Tlv, uint } from "../der.js";
+import { inputError } from "../errors.js";
 
 // Made on first use: reading pbkdf2 when the module loads would load node:crypto for every
 // `mtls inspect`, which imports this module to recognise PKCS#12 files (#21).
@@ -151,9 +152,17 @@ export interface SchemeInfo {
 
 interface ParsedScheme extends SchemeInfo {
   decrypt?: (password: string, data: Uint8Array) => Promise<Buffer>;
+  /** What decrypt costs, in KdfBudget units; 0 when there is no decrypt. */
+  work: number;
 }
 
 const intOf = (der: Uint8Array, t: Tlv | undefined): number => (t ? Number.parseInt(body(der, t).toString("hex") || "0", 16) : 0);
+
+/** The element a well-formed structure has at this place; a readable error when a crafted one has not. */
+function need(t: Tlv | undefined, tag: number, what: string): Tlv {
+  if (!t || t.tag !== tag) throw new Error(`damaged encryption parameters: no ${what}`);
+  return t;
+}
 
 /**
  * A file from outside may ask for any work factor; past this (Java's own PKCS#12 limit) it is
@@ -164,22 +173,63 @@ const tooMany = (name: string, iterations: number): ParsedScheme => ({
   name: `${name} (${iterations} iterations: more than mtls runs)`,
   iterations,
   supported: false,
+  work: 0,
 });
 
+/**
+ * Key-derivation work one input may cost in all (MAC and every bag, every PKCS#12 in it), in
+ * PBKDF2 iterations: a per-part cap alone let four 3DES bags at the cap run for minutes. Real
+ * writers stay far below it: our modern profile costs 1.28M units, Java 11's defaults (3DES key
+ * bag at 50,000, SHA-1 MAC at 100,000) 2M, OpenSSL 3's defaults (2,048) a few thousand. At the
+ * limit a file costs about 3 s of CPU on our machines.
+ */
+export const MAX_KDF_WORK = 5_000_000;
+/**
+ * The appendix B KDF runs here as a loop of one-shot hashes, about 8 times the cost of a
+ * PBKDF2 iteration inside OpenSSL; each of its iterations counts that much.
+ */
+const PKCS12_KDF_WEIGHT = 8;
+
+/** The work budget of one input; callers share one across every part they decrypt. */
+export class KdfBudget {
+  private left: number;
+  constructor(
+    /** Names the input in the refusal: "acme.p12". */
+    private readonly what: string,
+    readonly limit: number = MAX_KDF_WORK,
+  ) {
+    this.left = limit;
+  }
+  /** Takes `work` from the budget, or throws (before any of it is done) when it would overdraw. */
+  spend(work: number): void {
+    if (work > this.left)
+      throw inputError(
+        "ERR_KDF_WORK",
+        `${this.what} asks for more key-derivation work than mtls does for one file (${this.limit - this.left + work} PBKDF2-iteration equivalents, at most ${this.limit})`,
+        "have it written with usual iteration counts (OpenSSL's default 2048, or mtls p12 create)",
+      );
+    this.left -= work;
+  }
+}
+
+/** The work of the PKCS#12 MAC: one appendix B chain (ID 3) of `iterations` hashes. */
+export const macWork = (iterations: number): number => Math.max(0, iterations) * PKCS12_KDF_WEIGHT;
+
 function parsePbes2(der: Uint8Array, params: Tlv): ParsedScheme {
-  const [kdf, enc] = children(der, params);
-  const [kdfOid, kdfParams] = children(der, kdf as Tlv);
-  const [encOid, ivT] = children(der, enc as Tlv);
-  const cipherOid = readOid(der, encOid as Tlv);
+  const [kdf, enc] = children(der, need(params, 0x30, "PBES2 parameters"));
+  const [kdfOid, kdfParams] = children(der, need(kdf, 0x30, "key derivation function"));
+  const [encOid, ivT] = children(der, need(enc, 0x30, "encryption scheme"));
+  const cipherOid = readOid(der, need(encOid, 0x06, "cipher"));
   const cipher = CIPHER_BY_OID[cipherOid];
-  if (readOid(der, kdfOid as Tlv) !== OID.pbkdf2 || !cipher) return { name: `PBES2 (${ALGORITHM_NAMES[cipherOid] ?? cipherOid})`, supported: false };
-  const [saltT, iterT, ...rest] = children(der, kdfParams as Tlv);
+  if (readOid(der, need(kdfOid, 0x06, "key derivation function")) !== OID.pbkdf2 || !cipher)
+    return { name: `PBES2 (${ALGORITHM_NAMES[cipherOid] ?? cipherOid})`, supported: false, work: 0 };
+  const [saltT, iterT, ...rest] = children(der, need(kdfParams, 0x30, "PBKDF2 parameters"));
   const prfT = rest.find((t) => t.tag === 0x30);
-  const prfOid = prfT ? readOid(der, children(der, prfT)[0] as Tlv) : OID.hmacSha1;
+  const prfOid = prfT ? readOid(der, need(children(der, prfT)[0], 0x06, "PBKDF2 hash")) : OID.hmacSha1;
   const prf = HMAC_BY_OID[prfOid];
   const iterations = intOf(der, iterT);
   const name = `PBES2 (PBKDF2-${ALGORITHM_NAMES[prfOid] ?? prfOid}, ${ALGORITHM_NAMES[cipherOid]})`;
-  if (!prf || !saltT || !ivT) return { name, iterations, supported: false };
+  if (!prf || saltT?.tag !== 0x04 || ivT?.tag !== 0x04 || iterations < 1) return { name, iterations, supported: false, work: 0 };
   if (iterations > MAX_ITERATIONS) return tooMany(name, iterations);
   const salt = body(der, saltT);
   const iv = body(der, ivT);
@@ -187,6 +237,8 @@ function parsePbes2(der: Uint8Array, params: Tlv): ParsedScheme {
     name,
     iterations,
     supported: true,
+    // PBKDF2 runs once per hash-sized block of key.
+    work: iterations * Math.ceil(cipher.keyLength / createHash(prf).digest().length),
     decrypt: async (password, data) => {
       const key = await pbkdf2Async(Buffer.from(password, "utf8"), salt, iterations, cipher.keyLength, prf);
       const d = createDecipheriv(cipher.name, key, iv);
@@ -198,19 +250,21 @@ function parsePbes2(der: Uint8Array, params: Tlv): ParsedScheme {
 /** Reads a DER AlgorithmIdentifier of a PBE scheme; `decrypt` is there when mtls can decrypt it. */
 export function parseScheme(algorithm: Uint8Array): ParsedScheme {
   const outer = readTlv(algorithm, 0);
-  const [oidT, params] = children(algorithm, outer);
-  const o = readOid(algorithm, oidT as Tlv);
-  if (o === OID.pbes2 && params) return parsePbes2(algorithm, params);
+  const [oidT, params] = children(algorithm, need(outer, 0x30, "algorithm"));
+  const o = readOid(algorithm, need(oidT, 0x06, "algorithm identifier"));
+  if (o === OID.pbes2) return parsePbes2(algorithm, need(params, 0x30, "PBES2 parameters"));
   const name = ALGORITHM_NAMES[o] ?? o;
-  if (o !== OID.pbeSha3Des || !params) return { name, supported: false };
-  const [saltT, iterT] = children(algorithm, params);
-  const salt = body(algorithm, saltT as Tlv);
-  const iterations = intOf(algorithm, iterT);
+  if (o !== OID.pbeSha3Des || !params) return { name, supported: false, work: 0 };
+  const [saltT, iterT] = children(algorithm, need(params, 0x30, "PBE parameters"));
+  const salt = body(algorithm, need(saltT, 0x04, "salt"));
+  const iterations = intOf(algorithm, need(iterT, 0x02, "iteration count"));
   if (iterations > MAX_ITERATIONS) return tooMany(name, iterations);
   return {
     name,
     iterations,
     supported: true,
+    // Three appendix B chains: two for the 24-byte key (SHA-1 gives 20), one for the IV.
+    work: 3 * iterations * PKCS12_KDF_WEIGHT,
     decrypt: async (password, data) => {
       const key = pkcs12Kdf("sha1", password, salt, iterations, 1, 24);
       const iv = pkcs12Kdf("sha1", password, salt, iterations, 2, 8);

@@ -22,7 +22,19 @@ import { DigestInfo } from "@peculiar/asn1-rsa";
 import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
 import { AlgorithmIdentifier } from "@peculiar/asn1-x509";
 import { children, NULL, octets, readTlv, seq, tlv, uint, whole } from "../der.js";
-import { ALGORITHM_NAMES, type EncryptionScheme, hashByOid, hashOid, MAX_ITERATIONS, parseScheme, pbeEncrypt, pkcs12Mac, type SchemeInfo } from "./pbe.js";
+import {
+  ALGORITHM_NAMES,
+  type EncryptionScheme,
+  hashByOid,
+  hashOid,
+  KdfBudget,
+  MAX_ITERATIONS,
+  macWork,
+  parseScheme,
+  pbeEncrypt,
+  pkcs12Mac,
+  type SchemeInfo,
+} from "./pbe.js";
 
 const OID_FRIENDLY_NAME = "1.2.840.113549.1.9.20";
 const OID_LOCAL_KEY_ID = "1.2.840.113549.1.9.21";
@@ -147,7 +159,20 @@ function readAttrs(b: SafeBag): { friendlyName?: string } {
   return { friendlyName: s };
 }
 
-async function readBags(bags: SafeContents, password: string | undefined, out: PfxContents): Promise<void> {
+/** A shrouded key bag's scheme, read without decrypting anything. */
+const shroudedScheme = (value: Buffer) => {
+  const sk = AsnConvert.parse(value, PKCS8ShroudedKeyBag);
+  return { sk, scheme: parseScheme(der(sk.encryptionAlgorithm)) };
+};
+
+interface ReadCtx {
+  password: string | undefined;
+  budget: KdfBudget;
+  out: PfxContents;
+}
+
+/** `prepaid`: the bags' key derivations were charged to the budget with the file's visible parts. */
+async function readBags(bags: SafeContents, c: ReadCtx, prepaid: boolean): Promise<void> {
   for (const b of bags) {
     const value = Buffer.from(b.bagValue);
     if (b.bagId === id_certBag) {
@@ -155,64 +180,92 @@ async function readBags(bags: SafeContents, password: string | undefined, out: P
       if (cb.certId !== id_x509Certificate) continue;
       const os = Buffer.from(cb.certValue);
       const t = readTlv(os, 0);
-      out.certs.push({ der: Buffer.from(os.subarray(t.start, t.end)), ...readAttrs(b) });
+      c.out.certs.push({ der: Buffer.from(os.subarray(t.start, t.end)), ...readAttrs(b) });
     } else if (b.bagId === id_keyBag) {
-      out.keys.push({ encrypted: false, pkcs8: value, ...readAttrs(b) });
+      c.out.keys.push({ encrypted: false, pkcs8: value, ...readAttrs(b) });
     } else if (b.bagId === id_pkcs8ShroudedKeyBag) {
-      const sk = AsnConvert.parse(value, PKCS8ShroudedKeyBag);
-      const scheme = parseScheme(der(sk.encryptionAlgorithm));
-      out.schemes.push(publicScheme(scheme));
+      const { sk, scheme } = shroudedScheme(value);
+      c.out.schemes.push(publicScheme(scheme));
       const key: PfxKey = { encrypted: true, scheme: publicScheme(scheme), ...readAttrs(b) };
-      if (password !== undefined && scheme.decrypt) key.pkcs8 = await scheme.decrypt(password, Buffer.from(sk.encryptedData.buffer));
-      else out.unreadable.push(scheme.decrypt ? "the private key (no password given)" : `the private key (${scheme.name})`);
-      out.keys.push(key);
+      if (c.password !== undefined && scheme.decrypt) {
+        if (!prepaid) c.budget.spend(scheme.work);
+        key.pkcs8 = await scheme.decrypt(c.password, Buffer.from(sk.encryptedData.buffer));
+      } else c.out.unreadable.push(scheme.decrypt ? "the private key (no password given)" : `the private key (${scheme.name})`);
+      c.out.keys.push(key);
     }
   }
 }
 
 const publicScheme = (s: SchemeInfo): SchemeInfo => ({ name: s.name, supported: s.supported, ...(s.iterations ? { iterations: s.iterations } : {}) });
 
+type Part =
+  | { kind: "data"; bags: SafeContents }
+  | { kind: "encrypted"; scheme: ReturnType<typeof parseScheme>; data: Buffer }
+  | { kind: "other"; type: string };
+
+function readPart(ci: ContentInfo): Part {
+  const content = Buffer.from(ci.content);
+  if (ci.contentType === id_data) return { kind: "data", bags: AsnConvert.parse(Buffer.from(AsnConvert.parse(content, OctetString).buffer), SafeContents) };
+  if (ci.contentType !== id_encryptedData) return { kind: "other", type: ci.contentType };
+  const [, eciT] = children(content, readTlv(content, 0));
+  if (!eciT) throw new Error("an EncryptedData without content");
+  const eci = AsnConvert.parse(whole(content, eciT), EncryptedContentInfo);
+  const ec = eci.encryptedContent;
+  const data = ec?.value ? Buffer.from(ec.value.buffer) : Buffer.concat((ec?.constructedValue ?? []).map((o) => Buffer.from(o.buffer)));
+  return { kind: "encrypted", scheme: parseScheme(der(eci.contentEncryptionAlgorithm)), data };
+}
+
+/** The key derivations visible without decrypting: encrypted parts and shrouded keys in the clear. */
+function visibleWork(parts: Part[]): number {
+  let work = 0;
+  for (const p of parts) {
+    if (p.kind === "encrypted" && p.data.length > 0) work += p.scheme.work;
+    if (p.kind === "data") for (const b of p.bags) if (b.bagId === id_pkcs8ShroudedKeyBag) work += shroudedScheme(Buffer.from(b.bagValue)).scheme.work;
+  }
+  return work;
+}
+
+async function checkMac(pfx: PFX, authSafeDer: Buffer, c: ReadCtx): Promise<void> {
+  if (!pfx.macData) return;
+  const { iterations, mac, macSalt } = pfx.macData;
+  const algOid = mac.digestAlgorithm.algorithm;
+  const hash = hashByOid(algOid);
+  c.out.mac = { algorithm: `HMAC-${ALGORITHM_NAMES[algOid] ?? algOid}`, iterations };
+  if (iterations > MAX_ITERATIONS) throw new Error(`MAC iteration count ${iterations} is more than mtls runs (${MAX_ITERATIONS})`);
+  if (c.password === undefined || !hash) return;
+  const expected = Buffer.from(mac.digest.buffer);
+  const actual = pkcs12Mac(hash, c.password, Buffer.from(macSalt.buffer), iterations, authSafeDer);
+  c.out.mac.valid = expected.length === actual.length && timingSafeEqual(expected, actual);
+  if (!c.out.mac.valid) throw new PfxPasswordError("MAC verification failed");
+}
+
 /**
  * Opens a PKCS#12 file. Without a password only its structure (algorithms, MAC) is reported; with
- * one, the MAC is checked first and a mismatch throws PfxPasswordError.
+ * one, the MAC is checked first and a mismatch throws PfxPasswordError. Every key derivation is
+ * charged to `budget` (one input may hold several files) before it runs; the parts visible
+ * without a password are charged at once, so a file over budget costs nothing.
  */
-export async function readPfx(bytes: Uint8Array, password?: string): Promise<PfxContents> {
+export async function readPfx(bytes: Uint8Array, password?: string, budget: KdfBudget = new KdfBudget("the PKCS#12 file")): Promise<PfxContents> {
   const pfx = AsnConvert.parse(Buffer.from(bytes), PFX);
   if (pfx.authSafe.contentType !== id_data) throw new Error("public-key protected PKCS#12 is not supported");
   const wrapped = Buffer.from(pfx.authSafe.content);
   const authSafeDer = Buffer.from(AsnConvert.parse(wrapped, OctetString).buffer);
-  const out: PfxContents = { schemes: [], certs: [], keys: [], unreadable: [] };
-  if (pfx.macData) {
-    const algOid = pfx.macData.mac.digestAlgorithm.algorithm;
-    const hash = hashByOid(algOid);
-    out.mac = { algorithm: `HMAC-${ALGORITHM_NAMES[algOid] ?? algOid}`, iterations: pfx.macData.iterations };
-    if (pfx.macData.iterations > MAX_ITERATIONS) throw new Error(`MAC iteration count ${pfx.macData.iterations} is more than mtls runs (${MAX_ITERATIONS})`);
-    if (password !== undefined && hash) {
-      const expected = Buffer.from(pfx.macData.mac.digest.buffer);
-      const actual = pkcs12Mac(hash, password, Buffer.from(pfx.macData.macSalt.buffer), pfx.macData.iterations, authSafeDer);
-      out.mac.valid = expected.length === actual.length && timingSafeEqual(expected, actual);
-      if (!out.mac.valid) throw new PfxPasswordError("MAC verification failed");
-    }
-  }
-  for (const ci of AsnConvert.parse(authSafeDer, AuthenticatedSafe)) {
-    const content = Buffer.from(ci.content);
-    if (ci.contentType === id_data) {
-      await readBags(AsnConvert.parse(Buffer.from(AsnConvert.parse(content, OctetString).buffer), SafeContents), password, out);
-    } else if (ci.contentType === id_encryptedData) {
-      const [, eciT] = children(content, readTlv(content, 0));
-      const eci = AsnConvert.parse(whole(content, eciT as ReturnType<typeof readTlv>), EncryptedContentInfo);
-      const scheme = parseScheme(der(eci.contentEncryptionAlgorithm));
-      out.schemes.push(publicScheme(scheme));
-      const ec = eci.encryptedContent;
-      const data = ec?.value ? Buffer.from(ec.value.buffer) : Buffer.concat((ec?.constructedValue ?? []).map((o) => Buffer.from(o.buffer)));
-      if (password === undefined || !scheme.decrypt || data.length === 0) {
-        out.unreadable.push(scheme.decrypt ? "the certificates (no password given)" : `the certificates (${scheme.name})`);
+  const c: ReadCtx = { password, budget, out: { schemes: [], certs: [], keys: [], unreadable: [] } };
+  const parts = AsnConvert.parse(authSafeDer, AuthenticatedSafe).map(readPart);
+  const macIterations = pfx.macData && hashByOid(pfx.macData.mac.digestAlgorithm.algorithm) ? pfx.macData.iterations : 0;
+  if (password !== undefined && macIterations <= MAX_ITERATIONS) budget.spend(macWork(macIterations) + visibleWork(parts));
+  await checkMac(pfx, authSafeDer, c);
+  for (const p of parts) {
+    if (p.kind === "data") await readBags(p.bags, c, true);
+    else if (p.kind === "other") c.out.unreadable.push(`a part of type ${p.type}`);
+    else {
+      c.out.schemes.push(publicScheme(p.scheme));
+      if (password === undefined || !p.scheme.decrypt || p.data.length === 0) {
+        c.out.unreadable.push(p.scheme.decrypt ? "the certificates (no password given)" : `the certificates (${p.scheme.name})`);
         continue;
       }
-      await readBags(AsnConvert.parse(await scheme.decrypt(password, data), SafeContents), password, out);
-    } else {
-      out.unreadable.push(`a part of type ${ci.contentType}`);
+      await readBags(AsnConvert.parse(await p.scheme.decrypt(password, p.data), SafeContents), c, false);
     }
   }
-  return out;
+  return c.out;
 }

@@ -68,12 +68,13 @@ export function register(parent: Command, ctx: CliContext): void {
       exitCodesHelp([
         "0  written",
         "2  missing options; --json without a password destination",
-        "3  unreadable certificate or key, key not the certificate's",
+        "3  unreadable certificate or key, key not the certificate's, --name with control characters",
         "4  --out exists (use --force)",
       ]),
     )
     .action(async (opts: P12CreateOptions) => {
-      const { password, ...shown } = await runP12Create(ctx, opts);
+      const { password, warnings, ...shown } = await runP12Create(ctx, opts);
+      for (const w of warnings ?? []) ctx.out.warn(w);
       ctx.out.result(withP12Password(ctx, opts, shown, password), renderP12);
     });
 }
