@@ -163,7 +163,7 @@ test("secrets: after a lifecycle, no file, output or audit record holds the pass
   for (const f of await readdir(join(dir, "pki/private"))) assert.equal((await stat(join(dir, "pki/private", f))).mode & 0o777, 0o600, f);
 });
 
-test("a corrupted key file and a CA certificate that does not match its key are clear input errors", async (t) => {
+test("a corrupted key file and a CA certificate that does not match its key are clear errors", async (t) => {
   const dir = await initTempCa(t);
   const { csr } = await makeCsr(dir, "k");
   const key = join(dir, "pki/private/intermediate.key");
@@ -172,9 +172,16 @@ test("a corrupted key file and a CA certificate that does not match its key are 
     key,
     good.replace(/^(-----BEGIN ENCRYPTED PRIVATE KEY-----\n)(.)/m, (_m, h: string, c: string) => h + (c === "M" ? "N" : "M")),
   );
+  // A damaged encrypted key may read as a wrong passphrase (exit 3: the passphrase is input), or
+  // as no key at all: damage to the store (exit 5, naming the file).
   const corrupt = await mtls(["partner", "issue", "k", "--csr", csr, "--json"], { cwd: dir });
-  assert.equal(corrupt.exitCode, 3);
   assert.match(json(corrupt).error?.code ?? "", /^ERR_(PASSPHRASE_WRONG|KEY_CORRUPT)$/);
+  assert.equal(corrupt.exitCode, json(corrupt).error?.code === "ERR_KEY_CORRUPT" ? 5 : 3);
+  await writeFile(key, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", { mode: 0o600 });
+  const garbage = await mtls(["partner", "issue", "k", "--csr", csr, "--json"], { cwd: dir });
+  assert.equal(garbage.exitCode, 5, garbage.stdout);
+  assert.equal(json(garbage).error?.code, "ERR_KEY_CORRUPT");
+  assert.match(json(garbage).error?.message ?? "", /the intermediate CA key \(.*private\/intermediate\.key\) is not a readable private key/);
   await copyFile(join(dir, "pki/private/root.key"), key);
   const mismatch = await mtls(["partner", "issue", "k", "--csr", csr, "--json"], { cwd: dir });
   assert.equal(mismatch.exitCode, 3);

@@ -148,7 +148,12 @@ export async function loadCaKey(
 ): Promise<CaKey> {
   const pem = utf8(await mustGet(store, key, { secret: true }));
   const encrypted = pem.includes("ENCRYPTED PRIVATE KEY");
-  const pkcs8 = await decryptKeyPemAsync(pem, encrypted && passphrase ? await passphrase() : undefined, what);
+  const pkcs8 = await decryptKeyPemAsync(pem, encrypted && passphrase ? await passphrase() : undefined, what).catch((err) =>
+    // A key file of the store that is no key is damage to the store, not bad input.
+    Promise.reject(
+      err?.code === "ERR_KEY_CORRUPT" ? envError("ERR_KEY_CORRUPT", `${what} (${store.where(key)}) is not a readable private key`, "restore it from your backup", err) : err,
+    ),
+  );
   const cert = await certificate;
   const spki = createPublicKey(createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" })).export({ format: "der", type: "spki" });
   if (!spki.equals(cert.spki)) {
