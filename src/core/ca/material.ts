@@ -151,7 +151,9 @@ export async function loadCaKey(
   const pkcs8 = await decryptKeyPemAsync(pem, encrypted && passphrase ? await passphrase() : undefined, what).catch((err) =>
     // A key file of the store that is no key is damage to the store, not bad input.
     Promise.reject(
-      err?.code === "ERR_KEY_CORRUPT" ? envError("ERR_KEY_CORRUPT", `${what} (${store.where(key)}) is not a readable private key`, "restore it from your backup", err) : err,
+      err?.code === "ERR_KEY_CORRUPT"
+        ? envError("ERR_KEY_CORRUPT", `${what} (${store.where(key)}) is not a readable private key`, "restore it from your backup", err)
+        : err,
     ),
   );
   const cert = await certificate;

@@ -9,17 +9,28 @@ import { formatIp, ipBytes, ipVersion } from "../ip.js";
 const SPECIAL = /^(https?|wss?|ftp|file):/;
 
 /**
- * A URI that RFC 3986 normalisation leaves as it is: a plain host (no user info, port or trailing
- * dot), non-empty path segments other than "." and "..", no percent-encoding, query or fragment.
- * Nearly every stored URI (SPIFFE IDs) is one, and skips the URL parser on the hot path.
+ * Whether RFC 3986 normalisation leaves a URI as it is: a plain host (no user info, port or
+ * trailing dot), no percent-encoding, query or fragment, and no empty, "." or ".." path segment
+ * or trailing "/". Nearly every stored URI (SPIFFE IDs) is one, and skips the URL parser on the
+ * hot path (every issue compares against every certificate's identities): string searches only.
  */
-const PLAIN_URI = /^[a-z][a-z0-9+.-]*:\/\/[a-z0-9_-]+(\.[a-z0-9_-]+)*(\/(?!\.\.?(\/|$))[a-z0-9._~!$&'()*+,;=:@-]+)*$/;
+function plainUri(v: string, authority: number): boolean {
+  if (SPECIAL.test(v) || v.includes("%") || v.includes("?") || v.includes("#") || v.includes("@") || v.includes("\\")) return false;
+  const slash = v.indexOf("/", authority);
+  const host = slash < 0 ? v.slice(authority) : v.slice(authority, slash);
+  if (host === "" || host.includes(":") || host.endsWith(".")) return false;
+  if (slash < 0) return true;
+  const path = `${v.slice(slash)}/`;
+  return !path.includes("//") && !path.includes("/./") && !path.includes("/../");
+}
 
 const UNRESERVED = /[a-z0-9._~-]/;
 
+const SCHEME = /^[a-z][a-z0-9+.-]*$/;
+
 /** RFC 3986 §6.2.2 for a lowercased URI with an authority: unreserved characters decoded, dot segments and empty parts dropped. */
-function uriKey(v: string): string {
-  if (PLAIN_URI.test(v) && !SPECIAL.test(v)) return v;
+function uriKey(v: string, authority: number): string {
+  if (plainUri(v, authority)) return v;
   const decoded = v.replace(/%([0-9a-f]{2})/g, (m, hex: string) => {
     const c = String.fromCharCode(Number.parseInt(hex, 16));
     return UNRESERVED.test(c) ? c : m;
@@ -51,9 +62,12 @@ function ipv6Key(v: string): string {
  */
 export function identityKey(value: string): string {
   const v = value.trim().toLowerCase();
-  if (v.includes(":") && !v.includes("/") && ipVersion(v) === 6) return ipv6Key(v);
-  if (/^[a-z][a-z0-9+.-]*:\/\//.test(v)) return uriKey(v);
+  const colon = v.indexOf(":");
+  if (colon >= 0) {
+    if (!v.includes("/") && ipVersion(v) === 6) return ipv6Key(v);
+    if (v.startsWith("//", colon + 1) && SCHEME.test(v.slice(0, colon))) return uriKey(v, colon + 3);
+  }
   // A trailing dot is the DNS root: "api.acme.example." is the host "api.acme.example" (so is an
   // e-mail domain, and a CN read as a host name by an allow-list).
-  return v.replace(/\.+$/, "");
+  return v.endsWith(".") ? v.replace(/\.+$/, "") : v;
 }
