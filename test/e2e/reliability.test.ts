@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { appendFile, chmod, copyFile, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
+import { appendFile, chmod, copyFile, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import test from "node:test";
 import { makeCsr } from "../helpers/csr.js";
@@ -241,5 +241,29 @@ test("hostile input through the CLI: a 50 MB file, partner ids with NUL, '../' o
   assert.deepEqual(
     batch.result.results.map((x: { error?: { code: string } }) => x.error?.code),
     ["ERR_PARTNER_ID", "ERR_PARTNER_ID"],
+  );
+});
+
+test("doctor names a missing CA bundle, issuing chain, chain file or canary; --fix writes again what derives from the CA certificates", async (t) => {
+  const dir = await initTempCa(t);
+  const { csr } = await makeCsr(dir, "gone");
+  const issued = json(await mtls(["partner", "issue", "gone", "--csr", csr, "--json"], { cwd: dir })).result;
+  const derived = ["ca/ca-bundle.pem", "ca/chain.pem", `certs/${issued.serial}.chain.pem`];
+  const originals = await Promise.all(derived.map((f) => readFile(join(dir, "pki", f), "utf8")));
+  for (const f of [...derived, "ca/canary.pem"]) await rm(join(dir, "pki", f));
+  const d = await mtls(["doctor", "--json"], { cwd: dir });
+  assert.equal(d.exitCode, 1, d.stdout);
+  const problems = json(d).result.problems as Array<{ message: string; fixable: boolean }>;
+  for (const f of [...derived, "ca/canary.pem"])
+    assert.ok(
+      problems.some((p) => p.message === `${f} is missing`),
+      `${f}: ${d.stdout}`,
+    );
+  assert.equal((await mtls(["doctor", "--fix", "--json"], { cwd: dir })).exitCode, 1);
+  assert.deepEqual(await Promise.all(derived.map((f) => readFile(join(dir, "pki", f), "utf8"))), originals);
+  const after = json(await mtls(["doctor", "--json"], { cwd: dir })).result.problems as Array<{ message: string }>;
+  assert.deepEqual(
+    after.map((p) => p.message),
+    ["ca/canary.pem is missing"],
   );
 });

@@ -125,10 +125,11 @@ async function derivedProblems(ctx: DoctorContext): Promise<DoctorProblem[]> {
   ];
   for (const [key, want] of derived) {
     const have = await textOf(ctx.store, key);
-    if (have !== undefined && have !== want)
+    // Missing is as wrong as different: gateway config and `cert show --chain` need them.
+    if (have !== want)
       out.push({
         check: "material",
-        message: `${key} does not match the CA certificates`,
+        message: have === undefined ? `${key} is missing` : `${key} does not match the CA certificates`,
         hint: "--fix writes it again from them",
         fixable: true,
         ...at(ctx, key),
@@ -144,10 +145,10 @@ async function chainFileProblems(ctx: DoctorContext): Promise<DoctorProblem[]> {
     const [certKey, chainKey] = [storeKeys.certFile(r.serial), storeKeys.chainFile(r.serial)];
     const [cert, chain] = await Promise.all([bytesOf(ctx.store, certKey), bytesOf(ctx.store, chainKey)]);
     const want = cert && !wrongContent(cert, "certs", ctx.store.where(certKey)) ? certChainPem(cert.toString("utf8"), ctx.ca, r.issuer) : undefined;
-    if (chain && chain.toString("utf8") !== want)
+    if (chain ? chain.toString("utf8") !== want : cert !== undefined)
       out.push({
         check: "material",
-        message: `${chainKey} does not match the certificate and its issuer`,
+        message: chain ? `${chainKey} does not match the certificate and its issuer` : `${chainKey} is missing`,
         hint: want ? "--fix writes it again from them" : `restore ${certKey} from your backup first`,
         fixable: want !== undefined,
         ...at(ctx, chainKey),
@@ -221,6 +222,9 @@ async function signatureProblems(ctx: DoctorContext): Promise<DoctorProblem[]> {
   }
   const canaryCert = await firstCertOf(ctx, storeKeys.canaryCert);
   if (canaryCert && !(await isSignedBy(canaryCert, ca.issuer))) bad(storeKeys.canaryCert, "it is not signed by the issuing CA");
+  // The probes present the canary: config.json naming one whose certificate is gone is damage.
+  if (ctx.config.canary && (await bytesOf(ctx.store, storeKeys.canaryCert)) === undefined)
+    out.push({ ...damaged(ctx, storeKeys.canaryCert, "it is missing"), message: `${storeKeys.canaryCert} is missing` });
   out.push(...canarySerialProblems(ctx, storeKeys.canaryCert, canaryCert, "canary"));
   const ocspCanary = ctx.config.ocspCanary ? await firstCertOf(ctx, storeKeys.ocspCanaryCert) : undefined;
   out.push(...canarySerialProblems(ctx, storeKeys.ocspCanaryCert, ocspCanary, "ocspCanary"));
