@@ -12,6 +12,7 @@ import net from "node:net";
 import { join } from "node:path";
 import test, { after } from "node:test";
 import { makeCsr } from "../helpers/csr.js";
+import { drippingWebhook } from "../helpers/drip.js";
 import { json, mtls, openssl, run, tempDir } from "../helpers/run.js";
 import { haveAiosmtpd, readMail, startSmtp, startSmtpAuth, startSmtps } from "../helpers/smtp.js";
 import { serverCert } from "../helpers/tls.js";
@@ -341,28 +342,7 @@ test("a webhook that answers 200 and then drips its body: notify gives up at the
   const cert = await partner(dir, "drip", 20, { contact: "ops@drip.example" });
   const other = await partner(dir, "dripother", 200);
   const key = `reminder:${cert.serial}:30`;
-  // The first request is answered with a status line and then a byte every 2 s (never tripping the
-  // 20 s idle timeout); later ones at once.
-  const requests: Array<{ firstClosed: boolean }> = [];
-  let firstClosed = false;
-  let arrived: () => void = () => {};
-  const delivering = new Promise<void>((r) => {
-    arrived = r;
-  });
-  const server = http.createServer((req, res) => {
-    req.resume();
-    requests.push({ firstClosed });
-    if (requests.length > 1) return res.end("ok");
-    res.writeHead(200, { "Content-Type": "text/plain" });
-    const drip = setInterval(() => res.write("."), 2000);
-    res.on("close", () => {
-      clearInterval(drip);
-      firstClosed = true;
-    });
-    arrived();
-  });
-  closeWithConnections(t, server);
-  const url = `http://127.0.0.1:${await listening(server)}/hook`;
+  const { url, delivering, requests } = await drippingWebhook(t);
   const notify = () =>
     mtls(["notify", "--webhook", url, "--partner", "drip", "--json"], {
       cwd: dir,
@@ -383,7 +363,7 @@ test("a webhook that answers 200 and then drips its body: notify gives up at the
   // The second run waited for the first to give up, then delivered once and recorded it.
   const r2 = await second;
   assert.equal(r2.exitCode, 0, r2.stdout + r2.stderr);
-  assert.deepEqual(requests, [{ firstClosed: false }, { firstClosed: true }]);
+  assert.deepEqual(requests, [false, true], "the second run sent only after the first gave up");
   assert.equal(await sentRecords(dir, key, "webhook"), 1);
   assert.equal(json(await notify()).result.alreadySent, 1);
   assert.equal(requests.length, 2);

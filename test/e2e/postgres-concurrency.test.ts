@@ -1,13 +1,11 @@
 // #16: several processes at once against one database store. The database's lock and
 // constraints keep serials unique, every revocation on the next CRL and CRL numbers growing.
 import assert from "node:assert/strict";
-import { once } from "node:events";
 import { writeFile } from "node:fs/promises";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import test from "node:test";
 import { makeCsr } from "../helpers/csr.js";
+import { drippingWebhook } from "../helpers/drip.js";
 import { fileCluster, pgSkipReason } from "../helpers/postgres.js";
 import { json, mtls, openssl, tempDir } from "../helpers/run.js";
 
@@ -99,31 +97,7 @@ test("notify on a database store delivers under a lock of its own: a revoke comm
     serials.push(json(r).result.serial);
   }
   // The first delivery gets a status line and then a byte every 2 s until notify gives up; later ones an answer at once.
-  const requests: boolean[] = [];
-  let firstClosed = false;
-  let arrived: () => void = () => {};
-  const delivering = new Promise<void>((r) => {
-    arrived = r;
-  });
-  const server = http.createServer((req, res) => {
-    req.resume();
-    requests.push(firstClosed);
-    if (requests.length > 1) return res.end("ok");
-    res.writeHead(200);
-    const drip = setInterval(() => res.write("."), 2000);
-    res.on("close", () => {
-      clearInterval(drip);
-      firstClosed = true;
-    });
-    arrived();
-  });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  t.after(() => {
-    server.closeAllConnections();
-    return new Promise<void>((r) => server.close(() => r()));
-  });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  const { url, delivering, requests } = await drippingWebhook(t);
   const notify = () => mtls(["notify", "--webhook", url, "--partner", "due", ...store, "--json"], { cwd: dir, env, timeoutMs: 150_000 });
   const first = notify();
   await delivering;
