@@ -177,9 +177,9 @@ export function actor(): string {
  * command loads the core module it calls, not the whole core (#21: the core's index brings in
  * every module, the gateway and demo servers' http and https among them, ~20 ms).
  */
-export async function openWriteSession(ctx: CliContext, opts: PassphraseOpts): Promise<Pki> {
+export async function openWriteSession(ctx: CliContext, opts: PassphraseOpts, o: { recover?: boolean } = {}): Promise<Pki> {
   const { openPki } = await import("../core/session.js");
-  return openPkiOf(ctx, openPki, opts, {});
+  return openPkiOf(ctx, openPki, opts, { recover: o.recover ?? true });
 }
 
 /**
@@ -195,7 +195,7 @@ export async function openPkiOf(
   ctx: CliContext,
   openPki: typeof import("../core/session.js").openPki,
   opts: PassphraseOpts | undefined,
-  o: { clock?: boolean },
+  o: { clock?: boolean; recover?: boolean },
 ): Promise<Pki> {
   const hook = durableStepHook();
   let opened: Pki | undefined;
@@ -208,6 +208,7 @@ export async function openPkiOf(
     actor,
     ...(passphrase ? { passphrase } : {}),
     ...(hook ? { onDurableStep: hook } : {}),
+    ...(o.recover ? { recover: true } : {}),
   });
   return opened;
 }

@@ -26,11 +26,18 @@ export interface PkiOptions {
   lockTimeoutMs?: number;
   /** Test-only fault injection, passed to the directory storage (see DurableStepHook). */
   onDurableStep?: DurableStepHook;
+  /**
+   * A session that writes: a commit a crash interrupted is finished (Storage.recover) before its
+   * first read, which the command prepares its change from (`doctor` reports it instead).
+   */
+  recover?: boolean;
 }
 
 export interface TransactOptions {
   /** Shown to whoever waits for the lock ("partner issue"); defaults to the action. */
   purpose?: string;
+  /** False: leave a commit a crash interrupted as it is (doctor reports it); see LockOptions. */
+  recover?: boolean;
 }
 
 export interface FileOptions {
@@ -161,17 +168,21 @@ class Session implements Pki {
   }
 
   config(): Promise<StoreConfig> {
-    this.configRead ??= this.storage.open().then((text) => parseConfig(text, configName(this.storage)));
+    this.configRead ??= (async () => {
+      if (this.opts.recover) await this.storage.recover?.();
+      return parseConfig(await this.storage.open(), configName(this.storage));
+    })();
     return this.configRead;
   }
 
   transact<T>(action: string, fn: (tx: Tx) => Promise<T>, opts: TransactOptions = {}): Promise<T> {
-    return this.storage.lock(opts.purpose ?? action, async () => {
+    const run = async () => {
       const staged = new StagedTx(this.storage, this.storage.begin(), this.now, this.actor, this.durableStep);
       const result = await fn(staged);
       await staged.commit();
       return result;
-    });
+    };
+    return opts.recover === false ? this.storage.lock(opts.purpose ?? action, run, { recover: false }) : this.storage.lock(opts.purpose ?? action, run);
   }
 
   aside<T>(name: AsideLock, fn: () => Promise<T>, opts: TransactOptions = {}): Promise<T> {

@@ -42,7 +42,7 @@ const at = (events: Event[], op: Event["op"], test: (p: string) => boolean) => {
 const isCert = (p: string) => /^pki\/certs\/[0-9a-f]+\.pem$/.test(p);
 const isChain = (p: string) => /^pki\/certs\/[0-9a-f]+\.chain\.pem$/.test(p);
 
-test("partner issue: the certificate and its directory, then the registry's rename and the new index's name, then the audit line, then the index line, and nothing after it", async (t) => {
+test("partner issue: the certificate and its directory, then the intent record, the registry's rename and the new index's name, then the audit line, then the index line, and only the record's removal after it", async (t) => {
   const dir = await initTempCa(t);
   const { csr } = await makeCsr(dir, "p");
 
@@ -55,7 +55,12 @@ test("partner issue: the certificate and its directory, then the registry's rena
   const renamed = at(first, "rename", (p) => p === "pki/partners.json");
   const pkiDir = first.findIndex((e, i) => i > renamed && e.op === "flush" && e.path === "pki");
   assert.ok(certsDir < index && renamed < pkiDir && pkiDir < audit && audit < index, JSON.stringify(first));
-  assert.equal(index, first.length - 1, "the index line commits: nothing can fail after it");
+  // A replaced file: the intent record, flushed, then flipped to committed (flushed again), all
+  // before the first rename; after the index line only the record's removal is flushed.
+  const intent = first.flatMap((e, i) => (e.op === "flush" && e.path === "pki/.commit" ? [i] : []));
+  assert.equal(intent.length, 2, JSON.stringify(first));
+  assert.ok(certsDir < (intent[1] as number) && (intent[1] as number) < renamed, JSON.stringify(first));
+  assert.deepEqual(first.slice(index + 1), [{ op: "flush", path: "pki" }], "after the index line, only the intent record's removal");
 
   // The next one: nothing renamed, every journal already there: five flushes, the index last.
   const next = await traced(dir, "next", ["partner", "issue", "acme", "--csr", csr]);
@@ -72,7 +77,8 @@ test("a batch into a new key directory: every directory it makes is flushed into
   );
   const events = await traced(dir, "batch", ["partner", "issue", "--batch", "fleet.jsonl", "--key-dir", "out/keys"]);
   const index = at(events, "flush", (p) => p === "pki/index.jsonl");
-  assert.equal(index, events.length - 1, JSON.stringify(events));
+  // The first batch raises the store's format (config.json replaced): its intent record's removal follows the index line.
+  assert.deepEqual(events.slice(index + 1), [{ op: "flush", path: "pki" }], JSON.stringify(events));
   // Each directory made (the keys' two, the store's pack directory) is flushed into its parent
   // after it is made and before the index line.
   for (const made of ["out", "out/keys", "pki/certs/packs"]) {

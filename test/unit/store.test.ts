@@ -131,3 +131,24 @@ test("breaking a stale lock spares a live lock that replaced it, even one not ye
   await breakStale(lock, (await readLock(lock)) as NonNullable<typeof seen>);
   assert.deepEqual(await readdir(d), []);
 });
+
+test("StoreWriter with an intent record: a failure after the commit point undoes every write, backups and record included", async (t) => {
+  const d = await tmp(t);
+  await writeFile(join(d, "a"), "old a");
+  await writeFile(join(d, "b"), "old b");
+  await writeFile(join(d, "log"), "line 1\n");
+  let renames = 0;
+  const step = (what: string) => {
+    if (what === "rename" && ++renames === 2) throw new Error("the disk went away");
+  };
+  const w = new StoreWriter(step, { root: d, path: join(d, ".commit") })
+    .put(join(d, "a"), "new a")
+    .put(join(d, "b"), "new b")
+    .createAtCommit(join(d, "c"), "new c")
+    .append(join(d, "log"), "line 2\n", 7);
+  await assert.rejects(w.commit(), /the disk went away/);
+  assert.equal(await readFile(join(d, "a"), "utf8"), "old a");
+  assert.equal(await readFile(join(d, "b"), "utf8"), "old b");
+  assert.equal(await readFile(join(d, "log"), "utf8"), "line 1\n");
+  assert.deepEqual((await readdir(d)).sort(), ["a", "b", "log"]);
+});

@@ -53,7 +53,8 @@ export function register(parent: Command, ctx: CliContext): void {
 /** `mtls doctor`, in-process: every check's structured problems (fixed ones marked with `fix`). */
 export async function runDoctorCommand(ctx: CliContext, opts: PassphraseOpts & { fix?: boolean; revokeUnrecorded?: boolean }): Promise<DoctorResult> {
   if (opts.revokeUnrecorded && !opts.fix) throw usageError("ERR_USAGE", "--revoke-unrecorded applies only with --fix", "add --fix");
-  const pki = await openWriteSession(ctx, opts);
+  // An interrupted commit is reported, and finished only with --fix (by runDoctor).
+  const pki = await openWriteSession(ctx, opts, { recover: false });
   const core = await import("../../core/doctor/doctor.js");
   return core.runDoctor(pki, { fix: Boolean(opts.fix), ...(opts.revokeUnrecorded ? { revokeUnrecorded: true } : {}) });
 }

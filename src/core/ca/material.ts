@@ -78,8 +78,11 @@ export async function canaryKeyEncrypted(store: StoreReader): Promise<boolean> {
 
 /** CA ids whose certificate or key the store holds (with or without a registry entry). */
 export async function caIdsOnDisk(store: StoreReader): Promise<Set<CaId>> {
-  const keys = [...(await store.list("ca/")), ...(await store.list("private/"))].filter((k) => k.split("/").length === 2);
-  return new Set(keys.map((k) => (k.split("/")[1] as string).replace(/\.(pem|key)$/, "")).filter(isCaId));
+  // A CA doctor moved aside as unrecorded (ca/unrecorded/) keeps its id: a new CA never reuses it.
+  const keys = [...(await store.list("ca/")), ...(await store.list("private/"))].filter(
+    (k) => k.split("/").length === 2 || (k.split("/").length === 3 && k.split("/")[1] === "unrecorded"),
+  );
+  return new Set(keys.map((k) => (k.split("/").at(-1) as string).replace(/\.(pem|key)$/, "")).filter(isCaId));
 }
 
 /** Which CA of the store issued a certificate (by name and key id); the issuing CA when none matches. */

@@ -17,6 +17,7 @@ import { readIndexFrom, readPartnersFrom } from "../store/read.js";
 import { quarantineName } from "../store/records.js";
 import { scanRevocations, serializeRevocations } from "../store/revocations.js";
 import { bytesOf } from "./blobs.js";
+import { unrecordedCaCheck } from "./ca-files-check.js";
 import { identityProblems } from "./identity-check.js";
 import { keyStoreCheck } from "./key-store-check.js";
 import { layoutReads } from "./layout-reads.js";
@@ -44,6 +45,8 @@ const storageCheck = (name: StorageCheck): DoctorCheckDef => ({
 
 /** Every check, in the order they report. A new check: its own module, one line here. */
 const CHECKS: readonly DoctorCheckDef[] = [
+  storageCheck("commit"),
+  unrecordedCaCheck,
   storageCheck("leftovers"),
   storageCheck("journal"),
   recordsCheck,
@@ -124,6 +127,10 @@ export async function runDoctor(pki: Pki, p: DoctorParams): Promise<DoctorResult
   return pki.transact(
     "doctor.fix",
     async (tx) => {
+      // An interrupted commit is finished before anything is read, so that the checks see a whole store.
+      const recovered = p.fix ? ((await health?.recoverCommit?.()) ?? []) : [];
+      for (const x of recovered as DoctorProblem[]) x.fixed = true;
+      lock.push(...recovered);
       const ctx = await loadContext(pki, tx, health);
       if (p.revokeUnrecorded) ctx.revokeUnrecorded = true;
       const problems: DoctorProblem[] = [...lock];
@@ -150,7 +157,7 @@ export async function runDoctor(pki: Pki, p: DoctorParams): Promise<DoctorResult
         checked: { certificates: ctx.index?.records.length ?? 0, revocations: ctx.journal.entries.length, auditRecords: ctx.audit.records.length },
       };
     },
-    { purpose: "doctor" },
+    { purpose: "doctor", recover: false },
   );
 }
 
@@ -217,7 +224,7 @@ async function stageMoves(tx: Tx, moves: RepairPlan["move"]): Promise<RepairPlan
     if (!bytes) continue;
     const there = await bytesOf(tx, m.to);
     if (there && !there.equals(bytes)) continue;
-    if (!there) tx.put(m.to, bytes, { exclusive: true });
+    if (!there) tx.put(m.to, bytes, { exclusive: true, ...(m.to.startsWith("private/") ? { secret: true } : {}) });
     out.push(m);
   }
   return out;

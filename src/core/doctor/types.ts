@@ -53,6 +53,8 @@ export interface DoctorProblem {
   wantMode?: number;
   /** For a derived file: what --fix writes. */
   data?: string;
+  /** For CA material config.json does not name: the keys --fix moves aside. */
+  keys?: string[];
 }
 
 /** What the repairs of one run staged through their RepairTx, applied as one commit. */

@@ -3,6 +3,7 @@
 // storage's own; doctor sees only the structured problems and hands the fixable ones back.
 import { chmod, lstat, readdir, readFile, truncate, unlink } from "node:fs/promises";
 import { basename, dirname, join, relative } from "node:path";
+import { intentFiles, type PendingCommit } from "./commit-intent.js";
 import type { DirectoryStorage } from "./directory.js";
 import { parseTempName, writeFileAtomic } from "./fs.js";
 import type { StorageHealth, StorageProblem } from "./health.js";
@@ -76,7 +77,43 @@ export class DirectoryHealth implements StorageHealth {
 
   async health(p: { records?: readonly CertRecord[] }): Promise<StorageProblem[]> {
     const files = await walk(this.layout.root);
-    return [...(await this.leftovers(files)), ...(await this.tornJournals()), ...(await this.modes(files)), ...(p.records ? await this.summary() : [])];
+    const pending = await this.storage.pendingCommit();
+    // A pending commit's temporaries and backups are its own: its recovery keeps or removes them.
+    const own = pending ? intentFiles(pending) : new Set<string>();
+    return [
+      ...(pending ? [this.pendingProblem(pending)] : []),
+      ...(await this.leftovers(files.filter((f) => !own.has(f) && f !== pending?.path))),
+      ...(await this.tornJournals()),
+      ...(await this.modes(files)),
+      ...(p.records ? await this.summary() : []),
+    ];
+  }
+
+  async recoverCommit(): Promise<StorageProblem[]> {
+    const pending = await this.storage.pendingCommit();
+    if (!pending) return [];
+    const problem = this.pendingProblem(pending);
+    await this.storage.recoverCommit();
+    return [problem];
+  }
+
+  /** What an interrupted commit changes, and which way its recovery goes. */
+  private pendingProblem(p: PendingCommit): StorageProblem {
+    const i = p.intent;
+    const names = (xs: Array<{ path: string }>) => [...new Set(xs.map((x) => this.rel(x.path)))].join(", ");
+    const what = i
+      ? [i.puts.length + i.links.length ? `writes ${names([...i.links, ...i.puts])}` : "", i.appends.length ? `appends to ${names(i.appends)}` : ""]
+          .filter(Boolean)
+          .join(" and ")
+      : "was cut short while it was being prepared";
+    const done = p.state === "C";
+    return {
+      check: "commit",
+      message: `a commit a crash interrupted is pending (${this.rel(p.path)}): it ${what}; ${done ? "it reached its commit point" : "it did not commit"}`,
+      hint: `--fix ${done ? "completes" : "undoes"} it, as the next command that writes would; until then the other problems reported may be its half-made writes`,
+      fixable: true,
+      path: p.path,
+    };
   }
 
   /** A temporary mtls wrote whose writer is gone: the only kind of file a repair removes. */
@@ -97,13 +134,35 @@ export class DirectoryHealth implements StorageHealth {
     return typeof pid !== "number" || !isAlive(pid);
   }
 
+  /**
+   * A temporary a repair may remove: a new version never renamed into place, or a backup that is
+   * the very file it backs up (taken, then the write stopped). Any other backup may be the only
+   * copy of what an older release's interrupted commit replaced: never removed.
+   */
+  private async isRemovable(path: string): Promise<boolean> {
+    if (!(await this.isOurTemp(path))) return false;
+    const t = parseTempName(basename(path));
+    if (t?.tag !== "bak") return true;
+    const [a, b] = await Promise.all([readFile(path).catch(() => undefined), readFile(join(dirname(path), t.target)).catch(() => undefined)]);
+    return a !== undefined && b !== undefined && a.equals(b);
+  }
+
   private async leftovers(files: readonly string[]): Promise<StorageProblem[]> {
     const out: StorageProblem[] = [];
     for (const f of files) {
       const st = await lstat(f).catch(() => undefined);
       if (!st?.isFile()) continue;
-      if (await this.isOurTemp(f)) {
+      if (await this.isRemovable(f)) {
         out.push({ check: "leftovers", message: `${this.rel(f)} is left over from an interrupted write`, hint: "--fix deletes it", fixable: true, path: f });
+      } else if (await this.isOurTemp(f)) {
+        const target = this.rel(join(dirname(f), parseTempName(basename(f))?.target ?? ""));
+        out.push({
+          check: "leftovers",
+          message: `${this.rel(f)} is a backup of ${target} that a write left unfinished, and not what ${target} holds now`,
+          hint: `mtls keeps it: compare the two, then put the backup back (mv) or remove it yourself`,
+          fixable: false,
+          path: f,
+        });
       } else if (basename(f).startsWith(".") && LOOKS_TEMPORARY.test(basename(f)) && !parseTempName(basename(f))) {
         out.push({
           check: "leftovers",
@@ -188,7 +247,8 @@ export class DirectoryHealth implements StorageHealth {
     const summary = summaryPath(this.layout.index);
     const fixable = problems.filter((p) => p.fixable && p.path !== undefined && (p.path === this.layout.root || this.inside(p.path)));
     // Re-judged here rather than trusted: only a temporary of a writer that is gone is removed.
-    for (const p of fixable) if (p.check === "leftovers" && p.path && (await this.isOurTemp(p.path))) await unlink(p.path).catch(() => {});
+    if (fixable.some((p) => p.check === "commit")) await this.storage.recoverCommit();
+    for (const p of fixable) if (p.check === "leftovers" && p.path && (await this.isRemovable(p.path))) await unlink(p.path).catch(() => {});
     for (const p of fixable) if (p.check === "journal" && p.path && p.line !== undefined) await this.trim(p.path, p.line);
     for (const p of fixable) if (p.check === "modes" && p.path && p.wantMode !== undefined) await chmod(p.path, p.wantMode);
     if (fixable.some((p) => p.check === "index-summary" && p.path === summary)) {

@@ -7,15 +7,16 @@ import { dirname, join, relative } from "node:path";
 import type { AuditEntry } from "../audit/audit.js";
 import { envError, fsError } from "../errors.js";
 import { stageAudit } from "./audit-file.js";
+import { INTENT_FILE, type PendingCommit, pendingCommit, recoverCommit } from "./commit-intent.js";
 import { PACK_FORMAT_VERSION, parseConfig, serializeConfig } from "./config.js";
-import { completeLength, type DurableStepHook, ensureDurableDir, fileVersion, readJournal, readText, StoreWriter } from "./fs.js";
+import { completeLength, type DurableStepHook, ensureDurableDir, fileVersion, fsyncPath, readJournal, readText, StoreWriter } from "./fs.js";
 import { type IndexView, openIndexView } from "./index-summary.js";
 import { type StagedJournal, stageJournal } from "./journal-staging.js";
 import { isStoreKey, type JournalName, journalFile } from "./keys.js";
 import { type Layout, layoutOf } from "./layout.js";
 import { withLock } from "./lock.js";
 import { encodePack, isPackable, PACK_DIR, PACK_MIN_CERTS, PackIndex, packedSerial, packKey } from "./pack.js";
-import type { AsideLock, PutOptions, Storage, StorageTransaction } from "./storage.js";
+import type { AsideLock, LockOptions, PutOptions, Storage, StorageTransaction } from "./storage.js";
 import { openStore } from "./store.js";
 
 export interface DirectoryStorageOptions {
@@ -166,8 +167,32 @@ export class DirectoryStorage implements Storage {
     await unlink(path).catch((err) => Promise.reject(fsError(err, path, "remove")));
   }
 
-  lock<T>(purpose: string, fn: () => Promise<T>): Promise<T> {
-    return withLock(this.layout.lock, fn, { purpose, ...(this.opts.lockTimeoutMs ? { timeoutMs: this.opts.lockTimeoutMs } : {}) });
+  /**
+   * A commit a crash interrupted is finished first (completed or undone, commit-intent.ts), so
+   * that every transaction starts from a whole store; `doctor` asks for it not to be, to report it.
+   */
+  lock<T>(purpose: string, fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
+    const run = async () => {
+      if (opts.recover !== false) await this.recoverCommit();
+      return fn();
+    };
+    return withLock(this.layout.lock, run, { purpose, ...(this.opts.lockTimeoutMs ? { timeoutMs: this.opts.lockTimeoutMs } : {}) });
+  }
+
+  async recover(): Promise<void> {
+    if (!lstatSync(join(this.layout.root, INTENT_FILE), { throwIfNoEntry: false })) return;
+    await this.lock("finish an interrupted commit", async () => {});
+  }
+
+  /** The interrupted commit of this store, if one is pending (call under the lock). */
+  pendingCommit(): Promise<PendingCommit | undefined> {
+    return pendingCommit(this.layout.root);
+  }
+
+  /** Finishes an interrupted commit, if one is pending (call under the lock): one lstat when none is. */
+  async recoverCommit(): Promise<"completed" | "undone" | undefined> {
+    const pending = await pendingCommit(this.layout.root);
+    return pending && recoverCommit(pending, (dir) => fsyncPath(dir).catch((e) => Promise.reject(fsError(e, dir, "flush"))));
   }
 
   lockAside<T>(name: AsideLock, purpose: string, fn: () => Promise<T>): Promise<T> {
@@ -193,14 +218,17 @@ export class DirectoryTransaction implements StorageTransaction, LocalFileStagin
   private config: string | undefined;
 
   constructor(private readonly store: DirectoryStorage) {
-    this.writer = new StoreWriter(store.durableStep);
+    this.writer = new StoreWriter(store.durableStep, { root: store.layout.root, path: join(store.layout.root, INTENT_FILE) });
   }
 
   put(key: string, data: string | Uint8Array, opts: PutOptions = {}): void {
     const mode = opts.secret ? 0o600 : 0o644;
     this.dirs.set(dirname(this.store.pathOf(key)), key.startsWith("private/") ? 0o700 : 0o755);
     if (opts.exclusive && !opts.secret && isPackable(key)) this.packable.push({ key, data, mode });
-    else if (opts.exclusive) this.writer.create(this.store.pathOf(key), data, mode);
+    // Only a certificate may exist before the commit point (it may be in a partner's hands already,
+    // and doctor revokes it if the commit never happens); anything else new appears at it.
+    else if (opts.exclusive && isPackable(key)) this.writer.create(this.store.pathOf(key), data, mode);
+    else if (opts.exclusive) this.writer.createAtCommit(this.store.pathOf(key), data, mode);
     else this.writer.put(this.store.pathOf(key), data, mode);
     if (key === "config.json") this.config = typeof data === "string" ? data : Buffer.from(data).toString("utf8");
   }

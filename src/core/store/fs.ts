@@ -11,9 +11,10 @@ import {
   statSync,
   write as writeCb,
 } from "node:fs";
-import { link, mkdir, open, rename, stat, truncate, unlink } from "node:fs/promises";
+import { link, lstat, mkdir, open, rename, stat, truncate, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { conflictError, directoryError, envError, fsError } from "../errors.js";
+import { encodeIntent, type Intent, recoverCommit, setIntentState } from "./commit-intent.js";
 
 const tmpName = (path: string, tag: string) => join(dirname(path), `.${basename(path)}.${tag}-${process.pid}-${randomBytes(4).toString("hex")}`);
 
@@ -54,8 +55,7 @@ export async function fsyncPath(path: string): Promise<void> {
 }
 
 /** Writes a new file next to `path`, flushed to disk. O_EXCL also refuses a planted symlink. */
-async function writeTemp(path: string, data: string | Uint8Array, mode: number): Promise<string> {
-  const tmp = tmpName(path, "tmp");
+async function writeTemp(path: string, data: string | Uint8Array, mode: number, tmp = tmpName(path, "tmp")): Promise<string> {
   const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
   try {
     await fh.writeFile(data);
@@ -237,6 +237,8 @@ interface Staged {
   appendAt?: number;
   /** A new file created once the other new files and their directories are durable (createAfter). */
   after?: boolean;
+  /** A new file that appears only at the commit point, linked from its temporary (createAtCommit). */
+  atCommit?: boolean;
 }
 
 const call = <T>(fn: (cb: (err: NodeJS.ErrnoException | null, value?: T) => void) => void): Promise<T> =>
@@ -286,6 +288,12 @@ export async function parallel<T>(items: readonly T[], limit: number, fn: (item:
   if (failure !== undefined) throw failure;
 }
 
+const there = (path: string) =>
+  lstat(path).then(
+    () => true,
+    () => false,
+  );
+
 /** Makes `path` (empty) unless it exists; never follows a link planted at the name. */
 async function touch(path: string, mode: number): Promise<void> {
   const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, mode);
@@ -305,21 +313,25 @@ async function appendAt(path: string, data: string | Uint8Array, at: number, mod
 }
 
 /**
- * Stages several file writes and applies them all or none: every new version is written and
- * flushed first; then they are renamed into place in order, and if one rename fails the ones
- * already done are put back; then the appends, in order. Put the file that commits the change
- * (the index) last, so a crash between renames leaves only unreferenced files, which `mtls
- * doctor` reports. A name is flushed once, before anything that refers to it: a directory is
- * flushed after the creates in it, after the renames into it (before the last rename of a
- * rewrite), and after making a journal an append starts; never again at the end, as an append
- * to a journal changes no name.
+ * Stages several file writes and applies them all or none. Without a replaced file, the plain
+ * order: new files written and flushed first, then the appends in order, the index's last, which
+ * commits the change (a crash before it leaves only unreferenced files, which `mtls doctor`
+ * reports). A commit that replaces files (or makes a new name appear at its commit point) first
+ * writes its intent record (commit-intent.ts) with every new version as a temporary beside it;
+ * flipping the record to "committed" is then the commit point, and a crash on either side of it
+ * is undone or completed as one unit by the next writer or `doctor --fix`. A name is flushed once,
+ * before anything that refers to it.
  */
 export class StoreWriter {
   private readonly staged: Staged[] = [];
 
   private readonly step: DurableStepHook | undefined;
 
-  constructor(step?: DurableStepHook) {
+  /** `intent`: where the store keeps its intent record; a writer without one never writes it. */
+  constructor(
+    step?: DurableStepHook,
+    private readonly intent?: { root: string; path: string },
+  ) {
     this.step = step;
   }
 
@@ -341,6 +353,16 @@ export class StoreWriter {
   }
 
   /**
+   * A new file that must not exist before the commit point, nor after a crash before it (a new CA's
+   * key and certificate): written to a temporary, linked to its name once committed. Without an
+   * intent record, it is a plain create.
+   */
+  createAtCommit(path: string, data: string | Uint8Array, mode = 0o644): this {
+    this.staged.push({ path, data, mode, exclusive: true, ...(this.intent ? { atCommit: true } : {}) });
+    return this;
+  }
+
+  /**
    * Appends to a journal file whose intact content is `at` bytes long. Appends run after every
    * other staged write, in order: the index append is the commit point of a change.
    */
@@ -350,6 +372,12 @@ export class StoreWriter {
   }
 
   async commit(): Promise<void> {
+    const replaced = this.staged.some((s) => s.atCommit || (!s.exclusive && s.appendAt === undefined));
+    if (this.intent && replaced) await new IntentCommit(this.staged, this.step, this.intent).run();
+    else await this.commitPlain();
+  }
+
+  private async commitPlain(): Promise<void> {
     const temps: string[] = [];
     const done: Array<{ path: string; backup?: string; truncateTo?: number }> = [];
     const creates = this.staged.filter((s) => s.exclusive && !s.after);
@@ -390,18 +418,7 @@ export class StoreWriter {
         }
         done.push({ path: s.path, ...(backup ? { backup } : {}) });
       }
-      // A journal an append starts is made first, so that its name too is durable before the
-      // appends, and nothing can fail after the index append, which commits the change.
-      const starts = appends.filter((s) => s.appendAt === 0);
-      for (const s of starts) await touch(s.path, s.mode).catch((e) => Promise.reject(fsError(e, s.path, "create")));
-      // The renames, and those names, as durable as the appends that follow them.
-      await flushDirsOf([...files, ...starts]);
-      for (const s of appends) {
-        const at = s.appendAt as number;
-        done.push({ path: s.path, truncateTo: at });
-        this.step?.("append", s.path);
-        await appendAt(s.path, s.data, at, s.mode).catch((e) => Promise.reject(fsError(e, s.path, "append to")));
-      }
+      await appendAll(appends, [...files], this.step, (d) => done.push(d));
     } catch (err) {
       for (const d of done.reverse()) {
         if (d.truncateTo !== undefined) await truncate(d.path, d.truncateTo).catch(() => {});
@@ -414,6 +431,151 @@ export class StoreWriter {
     }
     // Every name the change made is durable by now; a backup left by a crash is only a stray file.
     for (const d of done) if (d.backup) await unlink(d.backup).catch(() => {});
+  }
+}
+
+/**
+ * The appends, after the journals an append starts are made (so that their names too are durable
+ * before the appends, and nothing can fail after the index append, which commits a plain change)
+ * and the directories of `renamed` are flushed.
+ */
+async function appendAll(
+  appends: readonly Staged[],
+  renamed: readonly { path: string }[],
+  step: DurableStepHook | undefined,
+  done: (d: { path: string; truncateTo: number }) => void,
+): Promise<void> {
+  const starts = appends.filter((s) => s.appendAt === 0);
+  for (const s of starts) await touch(s.path, s.mode).catch((e) => Promise.reject(fsError(e, s.path, "create")));
+  await flushDirsOf([...renamed, ...starts]);
+  for (const s of appends) {
+    const at = s.appendAt as number;
+    done({ path: s.path, truncateTo: at });
+    step?.("append", s.path);
+    await appendAt(s.path, s.data, at, s.mode).catch((e) => Promise.reject(fsError(e, s.path, "append to")));
+  }
+}
+
+const bytesOf = (data: string | Uint8Array) => (typeof data === "string" ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+
+/** One commit under an intent record (see StoreWriter). */
+class IntentCommit {
+  private readonly creates: Staged[];
+  private readonly later: Staged[];
+  private readonly files: Staged[];
+  private readonly links: Staged[];
+  private readonly appends: Staged[];
+  private record: Intent | undefined;
+  /** In-place creates made so far: removed again when the commit fails in this process. */
+  private readonly created: string[] = [];
+
+  constructor(
+    staged: readonly Staged[],
+    private readonly step: DurableStepHook | undefined,
+    private readonly where: { root: string; path: string },
+  ) {
+    this.creates = staged.filter((s) => s.exclusive && !s.after && !s.atCommit);
+    this.later = staged.filter((s) => s.after);
+    // A file put twice (config.json with a raised format) is written once, in its last version.
+    const puts = staged.filter((s) => !s.exclusive && s.appendAt === undefined);
+    this.files = puts.filter((s, i) => !puts.slice(i + 1).some((t) => t.path === s.path));
+    this.links = staged.filter((s) => s.atCommit);
+    this.appends = staged.filter((s) => s.appendAt !== undefined);
+  }
+
+  async run(): Promise<void> {
+    const record = await this.prepare();
+    this.step?.("commit", this.where.path);
+    try {
+      await setIntentState(this.where.path, "C");
+    } catch (err) {
+      await this.discard();
+      throw fsError(err, this.where.path, "write");
+    }
+    try {
+      await this.apply(record);
+    } catch (err) {
+      // Committed, but this process cannot finish it: undone here from the backups, as a crash
+      // now would be completed instead (the intent record says which).
+      await setIntentState(this.where.path, "A")
+        .then(() => recoverCommit({ path: this.where.path, state: "A", intent: record }, flushDir))
+        .then(() => Promise.all(this.created.map((p) => unlink(p).catch(() => {}))))
+        .catch(() => {});
+      throw err;
+    }
+    for (const p of record.puts) await unlink(p.bak).catch(() => {});
+    await unlink(this.where.path).catch((e) => Promise.reject(fsError(e, this.where.path, "remove")));
+    await flushDir(this.where.root);
+  }
+
+  /** The record, the new files and every temporary, all durable: nothing existing changed yet. */
+  private async prepare(): Promise<Intent> {
+    for (const l of this.links) if (await there(l.path)) throw conflictError("ERR_EXISTS", `${l.path} already exists`);
+    const record: Intent = {
+      puts: await Promise.all(
+        this.files.map(async (s) => ({ path: s.path, tmp: tmpName(s.path, "tmp"), bak: tmpName(s.path, "bak"), existed: await there(s.path) })),
+      ),
+      links: this.links.map((s) => ({ path: s.path, tmp: tmpName(s.path, "tmp") })),
+      appends: this.appends.map((s) => ({ path: s.path, at: s.appendAt as number, data: bytesOf(s.data).toString("base64") })),
+    };
+    this.record = record;
+    // Written before any other file, so that whatever a crash leaves is named in it.
+    let fh: import("node:fs/promises").FileHandle;
+    try {
+      fh = await open(this.where.path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw fsError(err, this.where.path, "write");
+      throw envError("ERR_COMMIT_PENDING", `${this.where.path} holds an interrupted commit`, "run `mtls doctor --fix`, which finishes it");
+    }
+    try {
+      const intentError = (e: unknown) => Promise.reject(fsError(e, this.where.path, "write"));
+      await fh.writeFile(encodeIntent(this.where.root, record)).catch(intentError);
+      const temps = [...this.files.map((s, i) => [s, record.puts[i]?.tmp] as const), ...this.links.map((s, i) => [s, record.links[i]?.tmp] as const)];
+      await Promise.all([
+        fh.sync().catch(intentError),
+        parallel(this.creates, 16, async (s) => {
+          await createExclusive(s.path, s.data, s.mode, this.step);
+          this.created.push(s.path);
+        }),
+        parallel(temps, 4, async ([s, tmp]) => {
+          await writeTemp(s.path, s.data, s.mode, tmp).catch((e) => Promise.reject(fsError(e, s.path, "write")));
+        }),
+      ]);
+      await flushDirsOf([...this.creates, ...this.files, ...this.links, { path: this.where.path }]);
+      for (const s of this.later) {
+        await createExclusive(s.path, s.data, s.mode, this.step);
+        this.created.push(s.path);
+        await flushDir(dirname(s.path));
+      }
+    } catch (err) {
+      await fh.close().catch(() => {});
+      await this.discard();
+      throw err;
+    }
+    await fh.close();
+    return record;
+  }
+
+  /** A commit that never reached its commit point, removed: the temporaries, the new files, the record. */
+  private async discard(): Promise<void> {
+    for (const t of [...(this.record?.puts ?? []), ...(this.record?.links ?? [])]) await unlink(t.tmp).catch(() => {});
+    for (const p of this.created) await unlink(p).catch(() => {});
+    await unlink(this.where.path).catch(() => {});
+  }
+
+  /** After the commit point: the new names linked, the replaced files renamed over (each old version kept as its backup), the appends. */
+  private async apply(record: Intent): Promise<void> {
+    for (const l of record.links) {
+      this.step?.("link", l.path);
+      await link(l.tmp, l.path).catch((e) => Promise.reject(fsError(e, l.path, "write")));
+      await unlink(l.tmp).catch(() => {});
+    }
+    for (const p of record.puts) {
+      if (p.existed) await link(p.path, p.bak).catch((e) => Promise.reject(fsError(e, p.path, "back up")));
+      this.step?.("rename", p.path);
+      await rename(p.tmp, p.path).catch((e) => Promise.reject(fsError(e, p.path, "write")));
+    }
+    await appendAll(this.appends, [...this.files, ...this.links], this.step, () => {});
   }
 }
 

@@ -15,7 +15,7 @@ import { SqlStorage } from "./sql/storage.js";
 import type { Storage } from "./storage.js";
 
 /** The storage-level checks, by the names doctor reports them under. */
-export type StorageCheck = "lock" | "leftovers" | "journal" | "modes" | "index-summary" | "database";
+export type StorageCheck = "lock" | "commit" | "leftovers" | "journal" | "modes" | "index-summary" | "database";
 
 /** One problem of the medium, with the structured facts its repair needs (never parsed back from `message`). */
 export interface StorageProblem {
@@ -37,6 +37,11 @@ export interface StorageProblem {
 export interface StorageHealth {
   /** The store's lock as this command finds it, before taking it (taking it replaces a stale one). */
   lockProblems(): Promise<StorageProblem[]>;
+  /**
+   * Finishes a commit a crash interrupted (completes or undoes it), before anything else is read:
+   * the problem it was, fixed; none when no commit is pending. Under the store lock.
+   */
+  recoverCommit?(): Promise<StorageProblem[]>;
   /**
    * Everything else wrong with the medium. `records` are the index's live records when the index
    * could be read (a cache of it is checked against them); absent otherwise.

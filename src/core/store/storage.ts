@@ -79,10 +79,16 @@ export interface Storage {
    */
   remove(key: string): Promise<void>;
   /**
+   * Optional: finishes a commit a crash interrupted (completed or undone as one unit), under the
+   * lock, when one is pending; nothing else (a directory store: one lstat). A storage whose
+   * commits are atomic by themselves (a database) has none.
+   */
+  recover?(): Promise<void>;
+  /**
    * Runs `fn` holding the store's exclusive lock; `purpose` is shown to whoever waits for it.
    * Fails with ERR_LOCKED (exit 5) when the lock is not free within the timeout.
    */
-  lock<T>(purpose: string, fn: () => Promise<T>): Promise<T>;
+  lock<T>(purpose: string, fn: () => Promise<T>, opts?: LockOptions): Promise<T>;
   /**
    * Runs `fn` holding a lock of its own, apart from the store lock: work that must never run twice
    * at once but must not keep the store from changing meanwhile (notify's deliveries, which wait
@@ -91,6 +97,14 @@ export interface Storage {
   lockAside<T>(name: AsideLock, purpose: string, fn: () => Promise<T>): Promise<T>;
   /** Starts staging writes. Call under lock(); an uncommitted transaction is simply dropped. */
   begin(): StorageTransaction;
+}
+
+export interface LockOptions {
+  /**
+   * Whether a commit a crash interrupted is finished before `fn` runs (the default). `doctor`
+   * turns it off to report it, and `doctor --fix` finishes it itself.
+   */
+  recover?: boolean;
 }
 
 /** The locks a store keeps besides its own (see Storage.lockAside). */

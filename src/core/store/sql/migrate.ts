@@ -3,6 +3,7 @@
 import { cp, mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { conflictError, envError, fsError, usageError } from "../../errors.js";
+import { DirectoryStorage } from "../directory.js";
 import { exists } from "../fs.js";
 import { layoutOf } from "../layout.js";
 import type { StoreLocation } from "../location.js";
@@ -26,14 +27,14 @@ export interface MigrateResult {
   auditRecords: number;
 }
 
-/** Copies a store tree without its lock files; modes and bytes as they are. */
+/** Copies a store tree without its lock files and intent record; modes and bytes as they are. */
 async function copyTree(src: string, dest: string): Promise<void> {
   await cp(src, dest, {
     recursive: true,
     errorOnExist: true,
     force: false,
     verbatimSymlinks: true,
-    filter: (s) => !/\/\.(notify\.)?lock(\.[^/]*)?$/.test(s) || dirname(s) !== src,
+    filter: (s) => !/\/(\.(notify\.)?lock(\.[^/]*)?|\.commit)$/.test(s) || dirname(s) !== src,
   }).catch((err) => Promise.reject(fsError(err, dest, "copy the store to")));
 }
 
@@ -72,6 +73,8 @@ export async function migrateStore(p: MigrateParams): Promise<MigrateResult> {
               `the database store ${to.display} already holds a PKI`,
               "migrate into an empty database; mtls never merges two stores",
             );
+          // The directory as one whole: a commit a crash interrupted is finished first.
+          await new DirectoryStorage(from.path).recoverCommit();
           await rm(s.workdir, { recursive: true });
           await copyTree(from.path, s.workdir);
           // The database store reads certificates by key only: a batch's come out of their pack.

@@ -1,0 +1,169 @@
+// The intent record of a commit that changes existing files (README "Durable order of writes"):
+// `<store>/.commit` lists every name the commit will change, so that a crash at any point leaves
+// a store the next writer (or `doctor --fix`) puts back together as one unit. Its first byte is
+// the commit's state: P (prepared: only new names exist, the commit is undone), C (committed:
+// it is completed from its temporaries and the appended text it holds) or A (aborted after C by
+// a failure in the writing process: undone from the backups of the replaced files).
+import { createHash } from "node:crypto";
+import { constants, lstatSync } from "node:fs";
+import { link, lstat, open, readFile, rename, truncate, unlink } from "node:fs/promises";
+import { dirname, isAbsolute, join, relative } from "node:path";
+import { envError, fsError } from "../errors.js";
+
+export const INTENT_FILE = ".commit";
+
+export type IntentState = "P" | "C" | "A";
+
+export interface Intent {
+  /** Replaced files, in rename order: the temporary holding the new version, the old one's backup. */
+  puts: Array<{ path: string; tmp: string; bak: string; existed: boolean }>;
+  /** New files that appear only at the commit (linked from their temporary). */
+  links: Array<{ path: string; tmp: string }>;
+  /** Journal appends: the intact length before, and the bytes appended at it (base64). */
+  appends: Array<{ path: string; at: number; data: string }>;
+}
+
+/** The paths of an intent as stored: relative to the store, so that a copied store recovers itself. */
+function mapPaths(i: Intent, f: (p: string) => string): Intent {
+  return {
+    puts: i.puts.map((p) => ({ ...p, path: f(p.path), tmp: f(p.tmp), bak: f(p.bak) })),
+    links: i.links.map((l) => ({ path: f(l.path), tmp: f(l.tmp) })),
+    appends: i.appends.map((a) => ({ ...a, path: f(a.path) })),
+  };
+}
+
+const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
+
+/** `<state> <sha-256 of the body>\n<body>`: a record cut short by a crash fails its hash. */
+export function encodeIntent(root: string, intent: Intent): string {
+  const body = JSON.stringify(mapPaths(intent, (p) => (p.startsWith(`${root}/`) ? relative(root, p) : p)));
+  return `P ${sha256(body)}\n${body}`;
+}
+
+export interface PendingCommit {
+  path: string;
+  state: IntentState;
+  /** Undefined when the record is cut short: written, never flushed, so nothing was changed yet. */
+  intent?: Intent;
+}
+
+/** The pending commit of the store at `root`, if any: one lstat when there is none. */
+export async function pendingCommit(root: string): Promise<PendingCommit | undefined> {
+  const path = join(root, INTENT_FILE);
+  if (!lstatSync(path, { throwIfNoEntry: false })) return undefined;
+  const text = await readFile(path, "utf8").catch((e) => Promise.reject(fsError(e, path, "read")));
+  const m = /^([PCA]) ([0-9a-f]{64})\n/.exec(text);
+  const body = m ? text.slice(m[0].length) : "";
+  if (!m || sha256(body) !== m[2]) return { path, state: "P" };
+  const at = (p: string) => (isAbsolute(p) ? p : join(root, p));
+  return { path, state: m[1] as IntentState, intent: mapPaths(JSON.parse(body) as Intent, at) };
+}
+
+/** Sets the state byte in place (no new block to allocate, so a full disk cannot refuse it), flushed. */
+export async function setIntentState(path: string, state: "C" | "A"): Promise<void> {
+  const fh = await open(path, constants.O_WRONLY | constants.O_NOFOLLOW);
+  try {
+    await fh.write(state, 0);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+const gone = async (path: string) => {
+  await unlink(path).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? undefined : Promise.reject(e)));
+};
+const there = async (path: string) => (await lstat(path).catch(() => undefined)) !== undefined;
+
+/** Whether `path` holds `data` at byte `at`: an append already made. */
+async function holds(path: string, at: number, data: Buffer): Promise<boolean> {
+  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
+  if (!fh) return false;
+  try {
+    const buf = Buffer.alloc(data.length);
+    const { bytesRead } = await fh.read(buf, 0, data.length, at);
+    return bytesRead === data.length && buf.equals(data);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Makes the append at `at` if it is not there (dropping whatever follows `at`), flushed. */
+export async function redoAppend(path: string, at: number, data: Buffer, mode = 0o644): Promise<void> {
+  if (await holds(path, at, data)) return;
+  const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, mode);
+  try {
+    await fh.truncate(at);
+    await fh.write(data, 0, data.length, at);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Completes a committed change: what it did not rename, link or append yet, it does now. */
+async function rollForward(i: Intent, flush: (dirs: string[]) => Promise<void>): Promise<void> {
+  for (const l of i.links) {
+    if (!(await there(l.path))) {
+      if (!(await there(l.tmp)))
+        throw envError("ERR_STORE_CORRUPT", `${l.tmp} is missing: the commit that creates ${l.path} cannot be completed`, "restore the store from your backup");
+      await link(l.tmp, l.path);
+    }
+    await gone(l.tmp);
+  }
+  for (const p of i.puts) if (await there(p.tmp)) await rename(p.tmp, p.path);
+  await flush([...i.links, ...i.puts].map((x) => x.path));
+  for (const a of i.appends) await redoAppend(a.path, a.at, Buffer.from(a.data, "base64"));
+  await flush(i.appends.map((a) => a.path));
+  for (const p of i.puts) await gone(p.bak);
+}
+
+/** Undoes a change: the replaced files back from their backups, the appends cut off, the new names removed. */
+async function rollBack(i: Intent, flush: (dirs: string[]) => Promise<void>): Promise<void> {
+  for (const a of [...i.appends].reverse()) {
+    const size = (await lstat(a.path).catch(() => undefined))?.size;
+    if (size !== undefined && size > a.at) await truncate(a.path, a.at);
+  }
+  for (const p of [...i.puts].reverse()) {
+    if (await there(p.bak)) {
+      // Renaming a link of the same file is a no-op that keeps both names: the backup goes after.
+      await rename(p.bak, p.path);
+      await gone(p.bak);
+    } else if (!p.existed && !(await there(p.tmp))) await gone(p.path);
+    await gone(p.tmp);
+  }
+  for (const l of [...i.links].reverse()) {
+    const [a, b] = await Promise.all([lstat(l.tmp).catch(() => undefined), lstat(l.path).catch(() => undefined)]);
+    // The target is this commit's own when it is its temporary's link, or the temporary is gone (linked, then removed).
+    if (b && (!a || a.ino === b.ino)) await gone(l.path);
+    await gone(l.tmp);
+  }
+  await flush([...i.puts, ...i.links, ...i.appends].map((x) => x.path));
+}
+
+/**
+ * Finishes a pending commit as one unit, under the store lock: completed when it was committed,
+ * undone otherwise; then its record is removed, and that removal flushed before any later
+ * commit can change a name it lists.
+ */
+export async function recoverCommit(p: PendingCommit, flushDir: (dir: string) => Promise<void>): Promise<"completed" | "undone"> {
+  const flush = (paths: string[]) => Promise.all([...new Set(paths.map((x) => dirname(x)))].map(flushDir)).then(() => {});
+  const i = p.intent;
+  try {
+    if (i && p.state === "C") await rollForward(i, flush);
+    else if (i && p.state === "A") await rollBack(i, flush);
+    else if (i) for (const x of [...i.puts, ...i.links]) await gone(x.tmp);
+  } catch (err) {
+    if (err instanceof Error && err.name === "MtlsError") throw err;
+    throw fsError(err, p.path, "recover the interrupted commit of");
+  }
+  await gone(p.path);
+  await flushDir(dirname(p.path));
+  return p.state === "C" ? "completed" : "undone";
+}
+
+/** The files of a pending commit that are its own temporaries and backups (doctor leaves them to recovery). */
+export function intentFiles(p: PendingCommit): Set<string> {
+  const i = p.intent;
+  return new Set(i ? [...i.puts.flatMap((x) => [x.tmp, x.bak]), ...i.links.map((x) => x.tmp)] : []);
+}
