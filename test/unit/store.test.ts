@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "node:test";
+import { INTENT_FILE, pendingCommit } from "../../src/core/store/commit-intent.js";
 import { StoreWriter, writeFileAtomic } from "../../src/core/store/fs.js";
 import { breakStale, readLock, withLock } from "../../src/core/store/lock.js";
 
@@ -151,4 +154,42 @@ test("StoreWriter with an intent record: a failure after the commit point undoes
   assert.equal(await readFile(join(d, "b"), "utf8"), "old b");
   assert.equal(await readFile(join(d, "log"), "utf8"), "line 1\n");
   assert.deepEqual((await readdir(d)).sort(), ["a", "b", "log"]);
+});
+
+test("an intent record is trusted only as far as it is whole and names files of the store", async (t) => {
+  const root = await mkdtemp(join(tmpdir(), "mtls-intent-"));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const record = join(root, INTENT_FILE);
+  const write = (state: string, body: string, hash = createHash("sha256").update(body).digest("hex")) => writeFile(record, `${state} ${hash}\n${body}`);
+  const refused = async (why: RegExp) =>
+    assert.rejects(pendingCommit(root), (e: Error & { code?: string }) => ["ERR_STORE_CORRUPT", "ERR_SYMLINK"].includes(e.code ?? "") && why.test(e.message));
+  const outsidePut = (path: string) => JSON.stringify({ puts: [{ path, tmp: "ca/.x.tmp", bak: "ca/.x.bak", existed: true }], links: [], appends: [] });
+  // Paths outside the store (absolute, climbing out), and the record or the lock themselves.
+  for (const p of ["/etc/passwd", "../outside/victim.txt", "ca/../../outside", ".commit", ".lock"]) {
+    await write("C", outsidePut(p));
+    await refused(/is not a file of the store/);
+  }
+  await write("C", JSON.stringify({ puts: [], links: [], appends: [{ path: "../journal.txt", at: 0, data: "UFdORUQK" }] }));
+  await refused(/is not a file of the store/);
+  // Whole by its hash, yet not a record: damage, never an exception of the parser.
+  for (const body of ["{not json", "{}", JSON.stringify({ puts: [{ path: "a", tmp: 5, bak: "b", existed: true }], links: [], appends: [] })]) {
+    await write("C", body);
+    await refused(/is not an intent record/);
+  }
+  // Only a record still being prepared can be cut short; a committed one that fails its hash is damage.
+  await write("C", outsidePut("ca/root.pem"), "0".repeat(64));
+  await refused(/marked committed but its content does not match its hash/);
+  await write("P", outsidePut("ca/root.pem"), "0".repeat(64));
+  assert.deepEqual(await pendingCommit(root), { path: record, state: "P" });
+  // Not a regular file: refused at once (a FIFO would block a plain read), never followed through a link.
+  await rm(record);
+  assert.equal(spawnSync("mkfifo", [record]).status, 0);
+  await refused(/is not a regular file/);
+  await rm(record);
+  await symlink("/dev/zero", record);
+  await refused(/symbolic link/);
+  // A record of the store's own files is read as written, its paths made absolute.
+  await rm(record);
+  await write("C", outsidePut("ca/root.pem"));
+  assert.equal((await pendingCommit(root))?.intent?.puts[0]?.path, join(root, "ca/root.pem"));
 });

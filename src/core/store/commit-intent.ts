@@ -5,9 +5,9 @@
 // it is completed from its temporaries and the appended text it holds) or A (aborted after C by
 // a failure in the writing process: undone from the backups of the replaced files).
 import { createHash } from "node:crypto";
-import { constants, lstatSync } from "node:fs";
-import { link, lstat, open, readFile, rename, truncate, unlink } from "node:fs/promises";
-import { dirname, isAbsolute, join, relative } from "node:path";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync } from "node:fs";
+import { link, lstat, open, rename, truncate, unlink } from "node:fs/promises";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { envError, fsError } from "../errors.js";
 
 export const INTENT_FILE = ".commit";
@@ -36,7 +36,13 @@ const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
 /** `<state> <sha-256 of the body>\n<body>`: a record cut short by a crash fails its hash. */
 export function encodeIntent(root: string, intent: Intent): string {
-  const body = JSON.stringify(mapPaths(intent, (p) => (p.startsWith(`${root}/`) ? relative(root, p) : p)));
+  const body = JSON.stringify(
+    mapPaths(intent, (p) => {
+      // Recovery acts only on files of the store (inStore): a commit never lists another.
+      if (!p.startsWith(`${root}/`)) throw new Error(`an intent record names ${p}, outside the store ${root}`);
+      return relative(root, p);
+    }),
+  );
   return `P ${sha256(body)}\n${body}`;
 }
 
@@ -47,16 +53,80 @@ export interface PendingCommit {
   intent?: Intent;
 }
 
+const damagedRecord = (path: string, why: string) =>
+  envError("ERR_STORE_CORRUPT", `${path} is damaged: ${why}`, "restore the store from your backup (the record says which files an interrupted commit changed)");
+
+const isString = (v: unknown): v is string => typeof v === "string";
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const listOf = (v: unknown, ok: (x: Record<string, unknown>) => boolean) => Array.isArray(v) && v.every((x) => isObject(x) && ok(x));
+
+/** The record's body as an Intent, when it has exactly that shape. */
+function intentOf(body: string): Intent | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  if (!isObject(v)) return undefined;
+  const ok =
+    listOf(v.puts, (x) => isString(x.path) && isString(x.tmp) && isString(x.bak) && typeof x.existed === "boolean") &&
+    listOf(v.links, (x) => isString(x.path) && isString(x.tmp)) &&
+    listOf(v.appends, (x) => isString(x.path) && Number.isSafeInteger(x.at) && (x.at as number) >= 0 && isString(x.data));
+  return ok ? (v as unknown as Intent) : undefined;
+}
+
+/**
+ * A path of the record inside the store: recovery renames, links, truncates and removes what the
+ * record names, so a planted record must not reach a file elsewhere, nor the record or the lock.
+ */
+function inStore(root: string, p: string): string | undefined {
+  if (isAbsolute(p)) return undefined;
+  const abs = resolve(root, p);
+  const rel = relative(root, abs);
+  if (rel === "" || rel.startsWith("..") || isAbsolute(rel) || rel === INTENT_FILE || rel === ".lock") return undefined;
+  return abs;
+}
+
+/** The record file's bytes: a regular file, not followed through a link, never blocking on a FIFO. */
+function readRecord(path: string): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (e) {
+    throw fsError(e, path, "read");
+  }
+  try {
+    if (!fstatSync(fd).isFile()) throw damagedRecord(path, "it is not a regular file");
+    return readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The pending commit of the store at `root`, if any: one lstat when there is none. */
 export async function pendingCommit(root: string): Promise<PendingCommit | undefined> {
   const path = join(root, INTENT_FILE);
   if (!lstatSync(path, { throwIfNoEntry: false })) return undefined;
-  const text = await readFile(path, "utf8").catch((e) => Promise.reject(fsError(e, path, "read")));
+  const text = readRecord(path).toString("utf8");
   const m = /^([PCA]) ([0-9a-f]{64})\n/.exec(text);
   const body = m ? text.slice(m[0].length) : "";
-  if (!m || sha256(body) !== m[2]) return { path, state: "P" };
-  const at = (p: string) => (isAbsolute(p) ? p : join(root, p));
-  return { path, state: m[1] as IntentState, intent: mapPaths(JSON.parse(body) as Intent, at) };
+  const state = (m?.[1] ?? "P") as IntentState;
+  if (!m || sha256(body) !== m[2]) {
+    // Only a record still being prepared can be cut short: C and A are written over a flushed record.
+    if (state !== "P") throw damagedRecord(path, `it is marked ${state === "C" ? "committed" : "aborted"} but its content does not match its hash`);
+    return { path, state: "P" };
+  }
+  const intent = intentOf(body);
+  if (!intent) throw damagedRecord(path, "its content is not an intent record");
+  let outside: string | undefined;
+  const mapped = mapPaths(intent, (p) => {
+    const abs = inStore(root, p);
+    if (abs === undefined) outside ??= p;
+    return abs ?? p;
+  });
+  if (outside !== undefined) throw damagedRecord(path, `it names ${JSON.stringify(outside)}, which is not a file of the store`);
+  return { path, state, intent: mapped };
 }
 
 /** Sets the state byte in place (no new block to allocate, so a full disk cannot refuse it), flushed. */
@@ -73,7 +143,7 @@ export async function setIntentState(path: string, state: "C" | "A"): Promise<vo
 const gone = async (path: string) => {
   await unlink(path).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? undefined : Promise.reject(e)));
 };
-const there = async (path: string) => (await lstat(path).catch(() => undefined)) !== undefined;
+export const there = async (path: string) => (await lstat(path).catch(() => undefined)) !== undefined;
 
 /** Whether `path` holds `data` at byte `at`: an append already made. */
 async function holds(path: string, at: number, data: Buffer): Promise<boolean> {

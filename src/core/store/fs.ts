@@ -11,10 +11,10 @@ import {
   statSync,
   write as writeCb,
 } from "node:fs";
-import { link, lstat, mkdir, open, rename, stat, truncate, unlink } from "node:fs/promises";
+import { link, mkdir, open, rename, stat, truncate, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { conflictError, directoryError, envError, fsError } from "../errors.js";
-import { encodeIntent, type Intent, recoverCommit, setIntentState } from "./commit-intent.js";
+import { encodeIntent, type Intent, recoverCommit, setIntentState, there } from "./commit-intent.js";
 
 const tmpName = (path: string, tag: string) => join(dirname(path), `.${basename(path)}.${tag}-${process.pid}-${randomBytes(4).toString("hex")}`);
 
@@ -288,12 +288,6 @@ export async function parallel<T>(items: readonly T[], limit: number, fn: (item:
   if (failure !== undefined) throw failure;
 }
 
-const there = (path: string) =>
-  lstat(path).then(
-    () => true,
-    () => false,
-  );
-
 /** Makes `path` (empty) unless it exists; never follows a link planted at the name. */
 async function touch(path: string, mode: number): Promise<void> {
   const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, mode);
@@ -496,9 +490,20 @@ class IntentCommit {
       await this.apply(record);
     } catch (err) {
       // Committed, but this process cannot finish it: undone here from the backups, as a crash
-      // now would be completed instead (the intent record says which).
-      await setIntentState(this.where.path, "A")
-        .then(() => recoverCommit({ path: this.where.path, state: "A", intent: record }, flushDir))
+      // now would be completed instead (the intent record says which). When even the mark
+      // cannot be written, the record still says committed: the next writer completes it.
+      const aborted = await setIntentState(this.where.path, "A").then(
+        () => true,
+        () => false,
+      );
+      if (!aborted)
+        throw envError(
+          "ERR_COMMIT_PENDING",
+          `the change is committed but could not be finished (${(err as Error).message}); the next command that writes to the store completes it`,
+          "mend the cause, then run `mtls doctor --fix`",
+          err,
+        );
+      await recoverCommit({ path: this.where.path, state: "A", intent: record }, flushDir)
         .then(() => Promise.all(this.created.map((p) => unlink(p).catch(() => {}))))
         .catch(() => {});
       throw err;
