@@ -5,6 +5,7 @@
 // the newest lines shows only against a copy (see README, "Security model").
 import { createHash } from "node:crypto";
 import type { Pki } from "../session.js";
+import { auditTornTail } from "../store/audit-tail.js";
 import { checkAuditRecord, parseRecord } from "../store/records.js";
 import type { StoreReader } from "../store/storage.js";
 import { iso } from "../time.js";
@@ -119,7 +120,6 @@ export interface AuditQuery {
 export async function queryAudit(pki: Pki, q: AuditQuery = {}): Promise<{ records: AuditRecord[]; verification: AuditVerification }> {
   await pki.config(); // opens and checks the store (exit 5 when there is no PKI)
   const { records, verification: chain } = await readAuditFrom(pki.storage);
-  const { auditTornTail } = await import("../store/audit-file.js");
   // Bytes after the last complete record are no record and break no link (a crash leaves them,
   // and the next append moves them aside), but the log does not end where the chain does: said.
   const verification: AuditVerification = auditTornTail(pki.storage) ? { ...chain, tornTail: true } : chain;

@@ -2,7 +2,6 @@
 // after it (a damaged tail is moved aside first), and reading the file as it is on disk (doctor
 // reads a torn last line as damage). The record format and its chain are core/audit/audit.ts's.
 import { createHash } from "node:crypto";
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { basename } from "node:path";
 import { type AuditEntry, type AuditRecord, type AuditVerification, GENESIS, lineHash, verifyAuditLog } from "../audit/audit.js";
@@ -127,30 +126,6 @@ function quarantine(tx: StoreWriter, layout: Layout, d: DamagedTail, now: Date):
 /** Reads the log file and checks the chain from the first line (a torn last line counts as damage). */
 export async function readAuditLog(path: string): Promise<{ records: AuditRecord[]; verification: AuditVerification }> {
   return verifyAuditLog(readStoreFile(path)?.toString("utf8") ?? "");
-}
-
-/**
- * Whether a storage's audit file ends inside a line: an append cut short by a crash (the next
- * writer moves it aside) or damage. One byte read: the chain check sees complete lines only.
- */
-export function auditTornTail(storage: Pick<Storage, "localPath">): boolean {
-  const path = storage.localPath(journalFile.audit);
-  if (!path) return false;
-  let fd: number;
-  try {
-    fd = openSync(path, STORE_READ);
-  } catch {
-    return false;
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile() || st.size === 0) return false;
-    const last = Buffer.alloc(1);
-    readSync(fd, last, 0, 1, st.size - 1);
-    return last[0] !== 0x0a;
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** What follows the last intact record of a storage's audit file (nothing for a storage without one). */
