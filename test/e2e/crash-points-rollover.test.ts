@@ -186,8 +186,17 @@ test("doctor --fix never deletes the backup of a commit that did not finish", as
     `a pending commit's backup offered for deletion: ${JSON.stringify(problems)}`,
   );
   for (const b of backups) await readFile(join(dir, "pki", b));
+  // status, which recovers nothing, says what it reads may be half of a change.
+  const status = await mtls(["status", "--json"], { cwd: dir });
+  assert.equal(status.exitCode, 1, status.stdout);
+  assert.ok(
+    JSON.parse(status.stdout).result.problems.some((p: { kind: string }) => p.kind === "commit-interrupted"),
+    status.stdout,
+  );
   assert.equal((await mtls(["doctor", "--fix", "--json"], { cwd: dir })).exitCode, 0);
   await doctorClean(dir, "after --fix");
+  const after = JSON.parse((await mtls(["status", "--json"], { cwd: dir })).stdout);
+  assert.ok(!after.result.problems.some((p: { kind: string }) => p.kind === "commit-interrupted"), JSON.stringify(after.result.problems));
 
   // A backup an earlier release's interrupted commit left, with no intent record to say whether
   // it is still needed: kept and reported, unless it is the very file it backs up.

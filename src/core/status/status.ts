@@ -1,3 +1,5 @@
+import { lstatSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { type CaCerts, crlCas, loadCaCerts } from "../ca/material.js";
 import { supersededWithoutCerts } from "../ca/rollover-status.js";
 import { type CrlHistory, publishDirLag, readCrlHistory } from "../crl/history.js";
@@ -10,10 +12,12 @@ import type { CertInfo } from "../pki.js";
 import { expiredServerProblems, renewHint } from "../server/status.js";
 import type { Pki } from "../session.js";
 import { readPartnersOf, readRevocationsOf } from "../store/blobs.js";
+import { INTENT_FILE } from "../store/commit-intent.js";
 import { openIndexRows } from "../store/index-rows.js";
 import { type IndexRow, type IndexView, REVOKED } from "../store/index-summary.js";
+import { storeKeys } from "../store/keys.js";
 import type { Revocation } from "../store/revocations.js";
-import type { StoreReader } from "../store/storage.js";
+import type { Storage, StoreReader } from "../store/storage.js";
 import { DAY, daysUntil, HOUR, iso } from "../time.js";
 
 export interface StatusParams {
@@ -39,6 +43,7 @@ export type ProblemKind =
   | "ocsp-wrong"
   | "crl-publish-stale"
   | "ca-key-unreachable"
+  | "commit-interrupted"
   | "partner-due"
   | "partner-locked-out";
 
@@ -89,6 +94,8 @@ export async function checkStatus(pki: Pki, p: StatusParams = {}): Promise<Statu
   view.close();
   const index = view.statusRows;
   const problems: Problem[] = [];
+  const interrupted = interruptedCommit(store);
+  if (interrupted) problems.push(interrupted);
   const cas = caExpiry(ca, index, now, caWarn, problems);
   problems.push(...(await keyStoreProblems(store, ca, cas)));
   const certificates = certificateCounts(view, now, warn, problems);
@@ -110,6 +117,22 @@ export async function checkStatus(pki: Pki, p: StatusParams = {}): Promise<Statu
     ...(ocsp ? { ocsp } : {}),
     partners,
     windows: { warnDays: Math.round(warn / DAY), caWarnDays: Math.round(caWarn / DAY), crlMarginHours: Math.round(margin / HOUR) },
+  };
+}
+
+/**
+ * A change a crash interrupted (its intent record is still there): until a writer or `doctor
+ * --fix` finishes or undoes it, what this reads may be half of it. One lstat.
+ */
+function interruptedCommit(store: Pick<Storage, "localPath">): Problem | undefined {
+  // Beside config.json, at the store's root; a storage without files (the database) has none.
+  const config = store.localPath(storeKeys.config);
+  const path = config === undefined ? undefined : join(dirname(config), INTENT_FILE);
+  if (path === undefined || !lstatSync(path, { throwIfNoEntry: false })) return undefined;
+  return {
+    kind: "commit-interrupted",
+    message: `a change to the store was interrupted (${path} is still there): what status reads may be half of it`,
+    hint: "run `mtls doctor --fix` (or any command that writes) to finish or undo it",
   };
 }
 
