@@ -1,5 +1,3 @@
-import { lstatSync } from "node:fs";
-import { dirname, join } from "node:path";
 import { type CaCerts, crlCas, loadCaCerts } from "../ca/material.js";
 import { supersededWithoutCerts } from "../ca/rollover-status.js";
 import { type CrlHistory, publishDirLag, readCrlHistory } from "../crl/history.js";
@@ -12,10 +10,9 @@ import type { CertInfo } from "../pki.js";
 import { expiredServerProblems, renewHint } from "../server/status.js";
 import type { Pki } from "../session.js";
 import { readPartnersOf, readRevocationsOf } from "../store/blobs.js";
-import { INTENT_FILE } from "../store/commit-intent.js";
+import { interruptedCommitOf } from "../store/commit-intent.js";
 import { openIndexRows } from "../store/index-rows.js";
 import { type IndexRow, type IndexView, REVOKED } from "../store/index-summary.js";
-import { storeKeys } from "../store/keys.js";
 import type { Revocation } from "../store/revocations.js";
 import type { Storage, StoreReader } from "../store/storage.js";
 import { DAY, daysUntil, HOUR, iso } from "../time.js";
@@ -125,10 +122,8 @@ export async function checkStatus(pki: Pki, p: StatusParams = {}): Promise<Statu
  * --fix` finishes or undoes it, what this reads may be half of it. One lstat.
  */
 function interruptedCommit(store: Pick<Storage, "localPath">): Problem | undefined {
-  // Beside config.json, at the store's root; a storage without files (the database) has none.
-  const config = store.localPath(storeKeys.config);
-  const path = config === undefined ? undefined : join(dirname(config), INTENT_FILE);
-  if (path === undefined || !lstatSync(path, { throwIfNoEntry: false })) return undefined;
+  const path = interruptedCommitOf(store);
+  if (path === undefined) return undefined;
   return {
     kind: "commit-interrupted",
     message: `a change to the store was interrupted (${path} is still there): what status reads may be half of it`,

@@ -9,6 +9,8 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync } fr
 import { link, lstat, open, rename, truncate, unlink } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { envError, fsError } from "../errors.js";
+import { storeKeys } from "./keys.js";
+import type { Storage } from "./storage.js";
 
 export const INTENT_FILE = ".commit";
 
@@ -102,6 +104,17 @@ function readRecord(path: string): Buffer {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * The intent record of a storage's interrupted commit, if one is there (for `status`, which
+ * recovers nothing). Beside config.json, at the store's root; a storage without files (the
+ * database) has none. One lstat.
+ */
+export function interruptedCommitOf(storage: Pick<Storage, "localPath">): string | undefined {
+  const config = storage.localPath(storeKeys.config);
+  const path = config === undefined ? undefined : join(dirname(config), INTENT_FILE);
+  return path !== undefined && lstatSync(path, { throwIfNoEntry: false }) ? path : undefined;
 }
 
 /** The pending commit of the store at `root`, if any: one lstat when there is none. */
