@@ -334,6 +334,41 @@ const listening = async (server: http.Server | net.Server) => {
   return (server.address() as net.AddressInfo).port;
 };
 
+/**
+ * A minimal SMTP server on loopback that accepts every command; at the end of each message it
+ * calls `onMessage` with the connection, which decides when (and whether) the message's 250 goes.
+ */
+async function scriptedSmtp(t: import("node:test").TestContext, onMessage: (s: net.Socket) => void): Promise<number> {
+  const server = net.createServer((s) => {
+    s.on("error", () => {});
+    s.write("220 scripted ESMTP\r\n");
+    let buf = "";
+    let inData = false;
+    s.on("data", (d: Buffer) => {
+      buf += d.toString("latin1");
+      for (let i = buf.indexOf("\r\n"); i >= 0; i = buf.indexOf("\r\n")) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        if (inData) {
+          if (line !== ".") continue;
+          inData = false;
+          onMessage(s);
+          continue;
+        }
+        const cmd = line.slice(0, 4).toUpperCase();
+        if (cmd === "EHLO" || cmd === "HELO") s.write("250-scripted\r\n250 8BITMIME\r\n");
+        else if (cmd === "DATA") {
+          inData = true;
+          s.write("354 go ahead\r\n");
+        } else if (cmd === "QUIT") s.end("221 bye\r\n");
+        else s.write("250 ok\r\n");
+      }
+    });
+  });
+  closeWithConnections(t, server);
+  return listening(server);
+}
+
 const sentRecords = async (dir: string, key: string, channel: string) =>
   (await auditText(dir)).split("\n").filter((l) => l.includes('"notify.sent"') && l.includes(`"key":"${key}"`) && l.includes(`"channel":"${channel}"`)).length;
 
@@ -377,36 +412,11 @@ test("an SMTP server that keeps sending 250- continuation lines after the messag
   const delivering = new Promise<void>((r) => {
     arrived = r;
   });
-  const server = net.createServer((s) => {
-    s.on("error", () => {});
-    s.write("220 drip ESMTP\r\n");
-    let buf = "";
-    let inData = false;
-    s.on("data", (d: Buffer) => {
-      buf += d.toString("latin1");
-      for (let i = buf.indexOf("\r\n"); i >= 0; i = buf.indexOf("\r\n")) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        if (inData) {
-          if (line !== ".") continue;
-          inData = false;
-          const drip = setInterval(() => s.write("250-still working\r\n"), 2000);
-          s.on("close", () => clearInterval(drip));
-          arrived();
-          continue;
-        }
-        const cmd = line.slice(0, 4).toUpperCase();
-        if (cmd === "EHLO" || cmd === "HELO") s.write("250-drip\r\n250 8BITMIME\r\n");
-        else if (cmd === "DATA") {
-          inData = true;
-          s.write("354 go ahead\r\n");
-        } else if (cmd === "QUIT") s.end("221 bye\r\n");
-        else s.write("250 ok\r\n");
-      }
-    });
+  const port = await scriptedSmtp(t, (s) => {
+    const drip = setInterval(() => s.write("250-still working\r\n"), 2000);
+    s.on("close", () => clearInterval(drip));
+    arrived();
   });
-  closeWithConnections(t, server);
-  const port = await listening(server);
   const notify = mtls(["notify", "--smtp", `smtp://127.0.0.1:${port}`, "--smtp-tls", "none", "--from", "pki@home.example", "--partner", "slowmail", "--json"], {
     cwd: dir,
     env: clock(1),
@@ -420,4 +430,55 @@ test("an SMTP server that keeps sending 250- continuation lines after the messag
   assert.equal(json(r).error?.code, "ERR_NOTIFY_SMTP");
   assert.match(r.stderr, new RegExp(`smtp 127\\.0\\.0\\.1:${port}: no complete answer within 30 s`));
   assert.equal(await sentRecords(dir, `reminder:${cert.serial}:30`, "smtp"), 0);
+});
+
+test("the channels deliver side by side: a relay that answers only once the webhook has its request, and a webhook that answers only once the relay has the message, both deliver in one run", async (t) => {
+  const dir = await pki();
+  const cert = await partner(dir, "bothways", 20, { contact: "ops@bothways.example" });
+  const key = `reminder:${cert.serial}:30`;
+  // Each receiver holds its answer until the other has what it was sent. Delivered one channel
+  // after the other, the first waits for a request that never comes and gives up at the deadline.
+  let mailed: () => void = () => {};
+  const mail = new Promise<void>((r) => {
+    mailed = r;
+  });
+  let posted: () => void = () => {};
+  const post = new Promise<void>((r) => {
+    posted = r;
+  });
+  const port = await scriptedSmtp(t, (s) => {
+    mailed();
+    void post.then(() => s.write("250 queued\r\n"));
+  });
+  const hook = http.createServer((req, res) => {
+    req.resume();
+    posted();
+    void mail.then(() => res.end("ok"));
+  });
+  closeWithConnections(t, hook);
+  const hookPort = await listening(hook);
+  const r = await mtls(
+    [
+      "notify",
+      "--smtp",
+      `smtp://127.0.0.1:${port}`,
+      "--smtp-tls",
+      "none",
+      "--from",
+      "pki@home.example",
+      "--webhook",
+      `http://127.0.0.1:${hookPort}/hook`,
+      "--partner",
+      "bothways",
+      "--json",
+    ],
+    { cwd: dir, env: { ...clock(1), MTLS_WEBHOOK_SECRET: "whsec-both" }, timeoutMs: 150_000 },
+  );
+  assert.equal(r.exitCode, 0, r.stdout + r.stderr);
+  assert.deepEqual(
+    json(r).result.notices.map((n: { channels: string[] }) => n.channels),
+    [["smtp", "webhook"]],
+  );
+  assert.equal(await sentRecords(dir, key, "smtp"), 1);
+  assert.equal(await sentRecords(dir, key, "webhook"), 1);
 });

@@ -193,36 +193,47 @@ interface Delivery {
   failure?: MtlsError;
 }
 
-/** Delivers what `sent` does not hold yet on every channel; `sent` must be read under the notify lock. */
+/**
+ * Delivers what `sent` does not hold yet on every channel; `sent` must be read under the notify lock.
+ * The channels deliver side by side: each waits on its own server, up to the deadline per
+ * delivery, and a slow relay must not hold back the webhook (or the reverse). Results are merged
+ * in channel order, so the records and the report do not depend on which server answered first.
+ */
 async function deliver(p: NotifyParams, prep: Prepared, sent: Set<string>, now: Date): Promise<Delivery> {
-  const delivered = new Map<string, { notice: Notice; rendered: RenderedNotice; channels: Channel[] }>();
   const warnings = new Set<string>();
-  const failures: MtlsError[] = [];
-  const audit: AuditEntry[] = [];
-  const rendered = new Map<string, RenderedNotice>();
-  const render = async (n: Notice) => {
+  const rendered = new Map<string, Promise<RenderedNotice>>();
+  const render = (n: Notice): Promise<RenderedNotice> => {
     let r = rendered.get(n.key);
     if (!r) {
-      r = await renderNotice(n, contextFor(prep, n.partnerId));
-      for (const w of r.warnings) warnings.add(w);
+      r = renderNotice(n, contextFor(prep, n.partnerId)).then((x) => {
+        for (const w of x.warnings) warnings.add(w);
+        return x;
+      });
       rendered.set(n.key, r);
     }
     return r;
   };
-  for (const channel of prep.channels) {
-    const todo = unsent(prep.notices, sent, channel);
-    if (!todo.length) continue;
-    const failure = await deliverOn(channel, todo, p, now, render, (n, r) => {
-      const d = delivered.get(n.key) ?? { notice: n, rendered: r, channels: [] };
+  const runs = await Promise.all(
+    prep.channels.map(async (channel) => {
+      const done: Array<{ notice: Notice; rendered: RenderedNotice }> = [];
+      const todo = unsent(prep.notices, sent, channel);
+      const failure = todo.length ? await deliverOn(channel, todo, p, now, render, (notice, r) => done.push({ notice, rendered: r })) : undefined;
+      return { channel, done, failure };
+    }),
+  );
+  const delivered = new Map<string, { notice: Notice; rendered: RenderedNotice; channels: Channel[] }>();
+  const audit: AuditEntry[] = [];
+  for (const { channel, done } of runs) {
+    for (const { notice, rendered: r } of done) {
+      const d = delivered.get(notice.key) ?? { notice, rendered: r, channels: [] };
       d.channels.push(channel);
-      delivered.set(n.key, d);
-      audit.push(sentRecord(n, r, channel));
-    });
-    if (failure) failures.push(failure);
+      delivered.set(notice.key, d);
+      audit.push(sentRecord(notice, r, channel));
+    }
   }
   const alreadySent = prep.notices.filter((n) => prep.channels.every((c) => sent.has(sentKey(n.key, c)))).length;
   const result = { dryRun: false, notices: [...delivered.values()].map((d) => item(d.notice, d.rendered, d.channels)), alreadySent, warnings: [...warnings] };
-  const first = failures[0];
+  const first = runs.find((r) => r.failure)?.failure;
   if (!first) return { result, audit };
   const why = `${first.message}; ${audit.length} deliveries recorded, the failed ones were not and the next run retries them`;
   return { result, audit, failure: envError(first.code, why, first.hint) };
