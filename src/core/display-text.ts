@@ -5,20 +5,17 @@
 // `acme-client`) are shown as escapes, never written raw, whatever the store holds — also stores
 // written before the subject policy (#12).
 
-/**
- * Controls (C0 but tab and newline, DEL, C1), format characters (Unicode category Cf: bidi
- * controls, zero-width characters, the soft hyphen, tag characters), every default-ignorable code
- * point (Unicode's list of characters a renderer may show as nothing: variation selectors, Hangul
- * fillers, U+180E, U+034F…) and the line and paragraph separators.
- */
-const UNSAFE_TEXT = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\p{Cf}\p{Default_Ignorable_Code_Point}\u2028\u2029]/u;
-/** The same plus tab and newline: a single value never spans lines. */
-const UNSAFE_VALUE = /[\u0000-\u001f\u007f-\u009f\p{Cf}\p{Default_Ignorable_Code_Point}\u2028\u2029]/u;
-const global = (re: RegExp) => new RegExp(re.source, "gu");
-const UNSAFE_TEXT_G = global(UNSAFE_TEXT);
-const UNSAFE_VALUE_G = global(UNSAFE_VALUE);
-/** Characters JSON.stringify leaves raw that a terminal would still act on, or draw as nothing. */
-const JSON_RAW_G = /[\u007f-\u009f\p{Cf}\p{Default_Ignorable_Code_Point}\u2028\u2029]/gu;
+// The expressions below name Unicode properties, which V8 resolves through ICU each time one is
+// built: they are written where they are used, so a run that shows only printable ASCII (most
+// runs) never builds them. Controls (C0 but tab and newline, DEL, C1), format characters (Unicode
+// category Cf: bidi controls, zero-width characters, the soft hyphen, tag characters), every
+// default-ignorable code point (Unicode's list of characters a renderer may show as nothing:
+// variation selectors, Hangul fillers, U+180E, U+034F…) and the line and paragraph separators.
+
+/** Printable ASCII: none of those. */
+const PLAIN = /^[\x20-\x7e]*$/;
+/** The same with tabs and newlines. */
+const PLAIN_TEXT = /^[\x20-\x7e\t\n]*$/;
 
 const escapeChar = (c: string): string => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`;
 /** A JSON escape: \uXXXX per UTF-16 unit, so a tag character outside the BMP is its surrogate pair. */
@@ -29,16 +26,19 @@ const jsonEscape = (c: string): string => {
 };
 
 /** The first character of `s` that safeValue escapes (a control, format or invisible character), if any. */
-export const firstUnsafeChar = (s: string): string | undefined => UNSAFE_VALUE.exec(s)?.[0];
+export const firstUnsafeChar = (s: string): string | undefined =>
+  PLAIN.test(s) ? undefined : /[\u0000-\u001f\u007f-\u009f\p{Cf}\p{Default_Ignorable_Code_Point}\u2028\u2029]/u.exec(s)?.[0];
 
 /** A message for people: keeps newlines and tabs, escapes every other control, format or invisible character. */
 export function safeText(s: string): string {
-  return UNSAFE_TEXT.test(s) ? s.replace(UNSAFE_TEXT_G, escapeChar) : s;
+  if (PLAIN_TEXT.test(s)) return s;
+  return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\p{Cf}\p{Default_Ignorable_Code_Point}\u2028\u2029]/gu, escapeChar);
 }
 
 /** One value (a subject, a SAN, an error message): escapes newlines and tabs too. */
 export function safeValue(s: string): string {
-  return UNSAFE_VALUE.test(s) ? s.replace(UNSAFE_VALUE_G, escapeChar) : s;
+  if (PLAIN.test(s)) return s;
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\p{Cf}\p{Default_Ignorable_Code_Point}\u2028\u2029]/gu, escapeChar);
 }
 
 /** A table cell or field value: one line, whatever the data says (colour codes pass). */
@@ -46,7 +46,7 @@ export const cellText = (s: string): string => (/[\t\n\r]/.test(s) ? s.replace(/
 
 /** JSON text with the characters JSON.stringify leaves raw written as \uXXXX escapes (still the same JSON). */
 export function safeJson(text: string): string {
-  return text.replace(JSON_RAW_G, jsonEscape);
+  return text.replace(/[\u007f-\u009f\p{Cf}\p{Default_Ignorable_Code_Point}\u2028\u2029]/gu, jsonEscape);
 }
 
 type Container = unknown[] | Record<string, unknown>;
@@ -106,7 +106,6 @@ function setChild(f: Frame, key: string | number, value: unknown): void {
 }
 
 const ANSI = /\u001b\[[0-9;]*m/g;
-const PLAIN = /^[\x20-\x7e]*$/;
 
 /** Columns a cell takes: plain ASCII (nearly every cell) is its length; otherwise strip colour, count code points. */
 export const displayWidth = (s: string): number => (PLAIN.test(s) ? s.length : [...s.replace(ANSI, "")].length);

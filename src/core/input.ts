@@ -93,8 +93,6 @@ export async function readStreamBounded(stream: AsyncIterable<unknown> & { destr
   return Buffer.concat(chunks, size);
 }
 
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
-
 /**
  * The passphrase in a passphrase file: the bytes of its first line, up to LF, exactly as OpenSSL's
  * `-passin file:` reads them. They must be valid UTF-8: decoding replaces each bad byte by
@@ -116,7 +114,8 @@ export function passphraseFromFile(bytes: Uint8Array, what: string, opts: { allo
       "save the file with LF line endings (the passphrase stays the same)",
     );
   try {
-    return strictUtf8.decode(line);
+    // Made here, not at load: the TextDecoder global loads Node's encoding module, which few runs need.
+    return new TextDecoder("utf-8", { fatal: true }).decode(line);
   } catch {
     throw inputError(
       "ERR_PASSPHRASE_ENCODING",

@@ -29,6 +29,17 @@ test("safeValue, safeText and notify's inert show every invisible character as \
   for (const plain of ["Müller & Söhne", "東京", "naïve café", "emoji 🔐"]) assert.equal(safeValue(plain), plain);
 });
 
+test("every code point is escaped or kept as the character classes say, printable ASCII included", () => {
+  const escapes = (c: string, keep: string) => c !== keep && /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\u2028\u2029]/u.test(c);
+  for (let cp = 0; cp <= 0x10ffff; cp++) {
+    if (cp >= 0xd800 && cp <= 0xdfff) continue;
+    const c = String.fromCodePoint(cp);
+    const esc = `\\u{${cp.toString(16)}}`;
+    assert.equal(safeValue(`a${c}`), escapes(c, "") ? `a${esc}` : `a${c}`, `U+${cp.toString(16)} by safeValue`);
+    assert.equal(safeText(`a${c}`), escapes(c, "") && c !== "\n" && c !== "\t" ? `a${esc}` : `a${c}`, `U+${cp.toString(16)} by safeText`);
+  }
+});
+
 test("safeJson writes invisible characters as \\u escapes (surrogate pairs beyond the BMP) and keeps the same JSON", () => {
   const value = { name: `a${INVISIBLE.join("")}\u202e\u0085z`, list: ["\u{e0020}"] };
   const text = safeJson(JSON.stringify(value, null, 2));
