@@ -8,14 +8,25 @@ import test from "node:test";
 import { makeCsr } from "../helpers/csr.js";
 import { BIN, baseEnv, initTempCa, PASSPHRASE, run } from "../helpers/run.js";
 
-type Event = { op: "flush" | "rename" | "mkdir"; path: string };
+type Event = { op: "flush" | "rename" | "mkdir" | "unlink"; path: string };
 
-/** Runs mtls in `dir` under strace: its flushes, renames and new directories inside `dir`, in order, named relative to it ("." for itself). */
-async function traced(dir: string, name: string, args: string[]): Promise<Event[]> {
+/** Runs mtls in `dir` under strace: its flushes, renames and new directories (with `unlinks`, its removals) inside `dir`, in order, named relative to it ("." for itself). */
+async function traced(dir: string, name: string, args: string[], o: { unlinks?: boolean } = {}): Promise<Event[]> {
   const out = join(dir, `${name}.strace`);
   const r = await run(
     "strace",
-    ["-f", "-y", "-qq", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2,mkdir,mkdirat", "-o", out, process.execPath, BIN, ...args],
+    [
+      "-f",
+      "-y",
+      "-qq",
+      "-e",
+      `trace=fsync,fdatasync,rename,renameat,renameat2,mkdir,mkdirat${o.unlinks ? ",unlink,unlinkat" : ""}`,
+      "-o",
+      out,
+      process.execPath,
+      BIN,
+      ...args,
+    ],
     { cwd: dir, env: baseEnv({ MTLS_CA_PASSPHRASE: PASSPHRASE }) },
   );
   assert.equal(r.exitCode, 0, r.stderr);
@@ -26,7 +37,9 @@ async function traced(dir: string, name: string, args: string[]): Promise<Event[
     const flush = /^\d+\s+f(?:data)?sync\(\d+<([^>]*)>/.exec(line);
     const rename = /^\d+\s+rename(?:at2?)?\((?:[^,]*, )?"([^"]*)", (?:[^,]*, )?"([^"]*)"/.exec(line);
     const mkdir = /^\d+\s+mkdir(?:at)?\((?:[^,]*, )?"([^"]*)",.*= 0$/.exec(line);
+    const unlink = /^\d+\s+unlink(?:at)?\((?:[^,]*, )?"([^"]*)"(?:, 0)?\)\s+= 0$/.exec(line);
     if (flush) events.push({ op: "flush", path: inDir(flush[1] as string) ?? "" });
+    else if (unlink) events.push({ op: "unlink", path: inDir(resolve(dir, unlink[1] as string)) ?? "" });
     else if (rename) events.push({ op: "rename", path: inDir(resolve(dir, rename[2] as string)) ?? "" });
     else if (mkdir) events.push({ op: "mkdir", path: inDir(resolve(dir, mkdir[1] as string)) ?? "" });
   }
@@ -60,7 +73,11 @@ test("partner issue: the certificate and its directory, then the intent record, 
   const intent = first.flatMap((e, i) => (e.op === "flush" && e.path === "pki/.commit" ? [i] : []));
   assert.equal(intent.length, 2, JSON.stringify(first));
   assert.ok(certsDir < (intent[1] as number) && (intent[1] as number) < renamed, JSON.stringify(first));
-  assert.deepEqual(first.slice(index + 1), [{ op: "flush", path: "pki" }], "after the index line, only the intent record's removal");
+  const after = [
+    { op: "flush", path: "pki" },
+    { op: "flush", path: "pki" },
+  ];
+  assert.deepEqual(first.slice(index + 1), after, "after the index line, only the backup's removal, then the intent record's");
 
   // The next one: nothing renamed, every journal already there: five flushes, the index last.
   const next = await traced(dir, "next", ["partner", "issue", "acme", "--csr", csr]);
@@ -77,8 +94,16 @@ test("a batch into a new key directory: every directory it makes is flushed into
   );
   const events = await traced(dir, "batch", ["partner", "issue", "--batch", "fleet.jsonl", "--key-dir", "out/keys"]);
   const index = at(events, "flush", (p) => p === "pki/index.jsonl");
-  // The first batch raises the store's format (config.json replaced): its intent record's removal follows the index line.
-  assert.deepEqual(events.slice(index + 1), [{ op: "flush", path: "pki" }], JSON.stringify(events));
+  // The first batch raises the store's format (config.json replaced): the removal of its backup,
+  // then of its intent record, follow the index line.
+  assert.deepEqual(
+    events.slice(index + 1),
+    [
+      { op: "flush", path: "pki" },
+      { op: "flush", path: "pki" },
+    ],
+    JSON.stringify(events),
+  );
   // Each directory made (the keys' two, the store's pack directory) is flushed into its parent
   // after it is made and before the index line.
   for (const made of ["out", "out/keys", "pki/certs/packs"]) {
@@ -90,4 +115,24 @@ test("a batch into a new key directory: every directory it makes is flushed into
   const keys = events.filter((e) => e.op === "flush" && /^out\/keys\/gen-\d-[0-9a-f]{8}\.key$/.test(e.path)).length;
   assert.equal(keys, 2);
   assert.ok(at(events, "flush", (p) => p === "out/keys") < index);
+});
+
+test("a change that replaces files: its backups are removed and their directories flushed before the intent record is removed", async (t) => {
+  const dir = await initTempCa(t);
+  const { csr } = await makeCsr(dir, "p");
+  assert.equal(
+    (await run(process.execPath, [BIN, "partner", "issue", "acme", "--csr", csr], { cwd: dir, env: baseEnv({ MTLS_CA_PASSPHRASE: PASSPHRASE }) })).exitCode,
+    0,
+  );
+  // A new intermediate: the canary, the bundles and config.json are replaced, in pki/, pki/ca and pki/crl.
+  const events = await traced(dir, "rollover", ["ca", "rollover", "intermediate", "--yes"], { unlinks: true });
+  const record = at(events, "unlink", (p) => p === "pki/.commit");
+  const backups = events.flatMap((e, i) =>
+    e.op === "unlink" && /\/\.[^/]+\.bak-\d+-[0-9a-f]{8}$/.test(e.path) ? [{ i, dir: e.path.slice(0, e.path.lastIndexOf("/")) }] : [],
+  );
+  assert.ok(backups.length >= 3, JSON.stringify(events));
+  for (const b of backups) {
+    const flushed = events.findIndex((e, i) => i > b.i && e.op === "flush" && e.path === b.dir);
+    assert.ok(b.i < record && flushed > b.i && flushed < record, `${b.dir}: ${JSON.stringify(events)}`);
+  }
 });

@@ -509,6 +509,9 @@ class IntentCommit {
       throw err;
     }
     for (const p of record.puts) await unlink(p.bak).catch(() => {});
+    // The backups' removal durable before the record's: after a power cut a backup never
+    // outlives the record that accounts for it.
+    await flushDirsOf(record.puts.map((p) => ({ path: p.bak })));
     await unlink(this.where.path).catch((e) => Promise.reject(fsError(e, this.where.path, "remove")));
     await flushDir(this.where.root);
   }
