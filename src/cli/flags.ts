@@ -185,10 +185,18 @@ export async function openWriteSession(ctx: CliContext, opts: PassphraseOpts, o:
 /**
  * The session of a command that only reads (list, status, show): no passphrase, and no lock,
  * since it runs no transaction. Loads the session module alone, not the whole core (#21).
+ * It finishes no change a crash interrupted (only a writer may), so it warns that what it shows
+ * may be half of one; `status` reports that as a problem of its own instead (`interrupted: false`).
  */
-export async function openReadSession(ctx: CliContext, o: { clock?: boolean } = {}): Promise<Pki> {
+export async function openReadSession(ctx: CliContext, o: { clock?: boolean; interrupted?: false } = {}): Promise<Pki> {
   const { openPki } = await import("../core/session.js");
-  return openPkiOf(ctx, openPki, undefined, o);
+  const pki = await openPkiOf(ctx, openPki, undefined, o);
+  const pending = o.interrupted === false ? undefined : pki.interruptedCommit();
+  if (pending)
+    ctx.out.warn(
+      `a change a crash interrupted is still pending (${pending}): what this shows may be half of it; run \`mtls doctor --fix\` to finish or undo it`,
+    );
+  return pki;
 }
 
 export async function openPkiOf(

@@ -4,6 +4,7 @@
 // write and the audit record, and commits all of it or none.
 import type { AuditEntry } from "./audit/audit.js";
 import type { PassphraseSource } from "./ca/material.js";
+import { interruptedCommitOf } from "./store/commit-intent.js";
 import { parseConfig, type StoreConfig } from "./store/config.js";
 import { DirectoryStorage, type LocalFileStaging } from "./store/directory.js";
 import type { DurableStepHook } from "./store/fs.js";
@@ -100,6 +101,11 @@ export interface Pki {
   /** config.json, checked; read once per session (a transaction reads it afresh under the lock). */
   config(): Promise<StoreConfig>;
   /**
+   * The intent record of a change a crash interrupted, if the store holds one: a session that
+   * only reads recovers nothing, so what it reads may be half of that change. One lstat.
+   */
+  interruptedCommit(): string | undefined;
+  /**
    * The only write path: runs `fn` under the store lock, then commits everything it staged
    * and its audit records together. If `fn` throws, nothing is written.
    */
@@ -173,6 +179,10 @@ class Session implements Pki {
       return parseConfig(await this.storage.open(), configName(this.storage));
     })();
     return this.configRead;
+  }
+
+  interruptedCommit(): string | undefined {
+    return interruptedCommitOf(this.storage);
   }
 
   transact<T>(action: string, fn: (tx: Tx) => Promise<T>, opts: TransactOptions = {}): Promise<T> {

@@ -193,8 +193,21 @@ test("doctor --fix never deletes the backup of a commit that did not finish", as
     JSON.parse(status.stdout).result.problems.some((p: { kind: string }) => p.kind === "commit-interrupted"),
     status.stdout,
   );
+  // The other read-only commands show what they read, with a warning that it may be half of a change.
+  for (const args of [["list"], ["ca", "show"], ["crl", "show"]]) {
+    const r = await mtls(args, { cwd: dir });
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.match(r.stderr, /a change a crash interrupted is still pending \(.*\/pki\/\.commit\).*mtls doctor --fix/, `${args.join(" ")}: ${r.stderr}`);
+    const j = JSON.parse((await mtls([...args, "--json"], { cwd: dir })).stdout);
+    assert.ok(
+      j.warnings.some((w: string) => /still pending/.test(w)),
+      `${args.join(" ")} --json: ${JSON.stringify(j.warnings)}`,
+    );
+  }
+  assert.doesNotMatch((await mtls(["status"], { cwd: dir })).stderr, /still pending/, "status reports it as a problem, not twice");
   assert.equal((await mtls(["doctor", "--fix", "--json"], { cwd: dir })).exitCode, 0);
   await doctorClean(dir, "after --fix");
+  assert.doesNotMatch((await mtls(["list"], { cwd: dir })).stderr, /still pending/);
   const after = JSON.parse((await mtls(["status", "--json"], { cwd: dir })).stdout);
   assert.ok(!after.result.problems.some((p: { kind: string }) => p.kind === "commit-interrupted"), JSON.stringify(after.result.problems));
 

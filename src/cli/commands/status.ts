@@ -20,7 +20,7 @@ export async function runStatus(ctx: CliContext, opts: StatusOptions): Promise<S
   const warnWithinMs = d(opts.warnWithin, "--warn-within");
   const caWarnWithinMs = d(opts.caWarnWithin ?? "90d", "--ca-warn-within");
   const crlMarginMs = d(opts.crlMargin, "--crl-margin");
-  return core.checkStatus(await openReadSession(ctx), {
+  return core.checkStatus(await openReadSession(ctx, { interrupted: false }), {
     ...(warnWithinMs ? { warnWithinMs } : {}),
     ...(caWarnWithinMs ? { caWarnWithinMs } : {}),
     ...(crlMarginMs ? { crlMarginMs } : {}),
