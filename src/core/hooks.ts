@@ -4,6 +4,7 @@
 // shell is refused rather than passed on literally.
 import { spawn } from "node:child_process";
 import { usageError } from "./errors.js";
+import { textHasUrlSecret } from "./store/location.js";
 
 /** Splits a command line into words: whitespace separates, '…' and "…" quote, \ escapes. */
 export function splitCommand(line: string, flag: string): string[] {
@@ -53,13 +54,14 @@ export const SECRET_VARIABLES = ["MTLS_CA_PASSPHRASE", "MTLS_PGP_PASSPHRASE", "M
 /**
  * The environment a hook runs in: the caller's, without the secrets mtls was given. A reload
  * script that logs its environment (or `--then env`) would otherwise print the CA passphrase into
- * mtls's output and the CI log. A store URL holding a password is dropped for the same reason.
+ * mtls's output and the CI log. A URL of mtls's (MTLS_STORE, MTLS_SMTP…) holding a password is
+ * dropped for the same reason.
  */
 export function hookEnvironment(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || SECRET_VARIABLES.includes(name)) continue;
-    if (name === "MTLS_STORE" && /^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i.test(value)) continue;
+    if (name.startsWith("MTLS_") && textHasUrlSecret(value)) continue;
     out[name] = value;
   }
   return out;

@@ -45,6 +45,19 @@ test("#16 unreachable server, wrong or missing password, password on the command
   assert.equal(argv.exitCode, 2);
   assert.equal(json(argv).error?.code, "ERR_SECRET_IN_ARGV");
   assert.doesNotMatch(argv.stdout + argv.stderr, new RegExp(s.password));
+  // libpq's other spelling, ?password=: refused on the command line too; from the environment it
+  // logs in, and a failure names the URL without it.
+  const query = `${s.url}${s.url.includes("?") ? "&" : "?"}password=${encodeURIComponent(s.password)}`;
+  const argvQuery = await mtls(["list", "--store", query, "--json"]);
+  assert.equal(json(argvQuery).error?.code, "ERR_SECRET_IN_ARGV");
+  assert.doesNotMatch(argvQuery.stdout + argvQuery.stderr, new RegExp(s.password));
+  const envQuery = await mtls(["list"], { env: { MTLS_STORE: query, PGPASSFILE: join(dir, "none") } });
+  assert.equal(envQuery.exitCode, 0, envQuery.stderr);
+  const badQuery = await mtls(["list", "--json"], {
+    env: { MTLS_STORE: query.replace(`password=${encodeURIComponent(s.password)}`, "password=wrong-pw-99"), PGPASSFILE: join(dir, "none") },
+  });
+  assert.equal(badQuery.exitCode, 5, badQuery.stderr);
+  assert.doesNotMatch(badQuery.stdout + badQuery.stderr, /wrong-pw-99/);
 
   // The password from a file (--store-password-file, MTLS_STORE_PASSWORD_FILE) or a .pgpass file.
   await writeFile(join(dir, "db-pw"), `${s.password}\n`, { mode: 0o600 });

@@ -55,4 +55,8 @@ test("a hook never gets the secrets mtls was given: its output is printed by mtl
   assert.match(seen, /^MTLS_PKI=\/srv\/pki$/m);
   assert.match(seen, /^RELOAD_TARGET=nginx$/m);
   assert.deepEqual(hookEnvironment({ MTLS_STORE: "postgres://mtls@db.example/mtls" }), { MTLS_STORE: "postgres://mtls@db.example/mtls" });
+  // A password in a URL's query, or in a URL of another mtls variable, is a password too.
+  assert.deepEqual(hookEnvironment({ MTLS_STORE: "postgres://mtls@db.example/mtls?password=store-secret-8" }), {});
+  assert.deepEqual(hookEnvironment({ MTLS_SMTP: "smtp://u:smtp-secret-9@mail.example" }), {});
+  assert.deepEqual(hookEnvironment({ MTLS_SMTP: "smtp://mail.example:587" }), { MTLS_SMTP: "smtp://mail.example:587" });
 });

@@ -27,6 +27,16 @@ test("#16 a password in the store URL: refused on the command line, never shown 
   );
   const fromEnv = parseStoreLocation("postgres://u:hunter2@h/db", { cwd: "/", fromArgv: false });
   assert.ok(fromEnv.kind === "postgres" && !fromEnv.display.includes("hunter2") && fromEnv.url.includes("hunter2"));
+  // libpq's ?password= (and ?sslpassword=) are the same secret in another place.
+  for (const q of ["password=hunter2", "sslmode=require&PASSWORD=x&password=hunter2", "sslpassword=hunter2"]) {
+    assert.throws(
+      () => parseStoreLocation(`postgres://u@h/db?${q}`, at),
+      (e: Error & { code?: string }) => e.code === "ERR_SECRET_IN_ARGV" && !e.message.includes("hunter2"),
+      q,
+    );
+    const env = parseStoreLocation(`postgres://u@h/db?${q}`, { cwd: "/", fromArgv: false });
+    assert.ok(env.kind === "postgres" && !env.display.includes("hunter2") && env.url.includes("hunter2"), q);
+  }
 });
 
 test("#16 sslmode as libpq means it; no silent fall-back to plaintext", async () => {

@@ -15,10 +15,30 @@ export type StoreLocation =
       display: string;
     };
 
+/** Query parameters that carry a secret in libpq's URLs (`?password=` is another way to write the password). */
+const SECRET_PARAMS = ["password", "sslpassword"];
+
+/** Whether the URL carries a password, in its user information or its query. */
+export function urlHasSecret(url: URL): boolean {
+  return url.password !== "" || SECRET_PARAMS.some((p) => url.searchParams.has(p));
+}
+
+/** Whether `value` is a URL that carries a password (anything else, a path included, does not). */
+export function textHasUrlSecret(value: string): boolean {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return false;
+  try {
+    return urlHasSecret(new URL(value));
+  } catch {
+    // Not a URL the parser reads, but it may still hold user:password@.
+    return /^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i.test(value) || /[?&](ssl)?password=/i.test(value);
+  }
+}
+
 /** The URL with any password removed, for messages and output. */
 export function redactUrl(url: URL): string {
   const u = new URL(url.href);
   u.password = "";
+  for (const p of SECRET_PARAMS) u.searchParams.delete(p);
   return u.href;
 }
 
@@ -35,7 +55,7 @@ export function parseStoreLocation(value: string, opts: { cwd: string; fromArgv:
     } catch {
       throw usageError("ERR_STORE_URL", "the store URL is not a valid postgres:// URL", "use postgres://user@host:5432/database");
     }
-    if (url.password && opts.fromArgv)
+    if (urlHasSecret(url) && opts.fromArgv)
       throw usageError(
         "ERR_SECRET_IN_ARGV",
         "the database password is not accepted in --store (other users can read it in the process list and your shell history)",

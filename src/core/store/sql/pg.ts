@@ -110,6 +110,14 @@ function drained(stream: Sender["stream"]): Promise<void> {
   });
 }
 
+/** The password to log in with: --store-password-file's, else the URL's (`user:pw@` or libpq's `?password=`); none lets the driver read PGPASSWORD or .pgpass. */
+function passwordOf(p: ConnectParams, url: URL): { password?: string } {
+  if (p.password !== undefined) return { password: p.password };
+  if (url.password) return { password: decodeURIComponent(url.password) };
+  const q = url.searchParams.get("password");
+  return q !== null ? { password: q } : {};
+}
+
 /** Opens one connection (no pool: a command is one transaction on one connection). */
 export async function connectPg(p: ConnectParams): Promise<SqlClient> {
   const url = new URL(p.url);
@@ -122,7 +130,7 @@ export async function connectPg(p: ConnectParams): Promise<SqlClient> {
     port: Number(url.port || q.get("port") || 5432),
     ...(url.username || q.get("user") ? { user: url.username ? decodeURIComponent(url.username) : (q.get("user") as string) } : {}),
     ...(url.pathname.length > 1 ? { database: decodeURIComponent(url.pathname.slice(1)) } : {}),
-    ...(p.password !== undefined ? { password: p.password } : url.password ? { password: decodeURIComponent(url.password) } : {}),
+    ...passwordOf(p, url),
     ssl,
     application_name: "mtls",
     connectionTimeoutMillis: Number(q.get("connect_timeout") ?? 10) * 1000,
