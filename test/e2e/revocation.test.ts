@@ -226,3 +226,40 @@ test("a real Apache httpd enforces the CRL: a revoked partner is rejected after 
     (r) => r.status === 0 && r.exitCode !== 0,
   );
 });
+
+test("CRL validity is bounded (1 hour to 366 days), and a CRL's nextUpdate never passes its CA's expiry", async (t) => {
+  const dir = await initTempCa(t, ["--intermediate-days", "3"]);
+  const pki = join(dir, "pki");
+  const before = await snapshot(pki);
+  for (const v of ["30m", "367d"]) {
+    const r = await mtls(["crl", "publish", "--validity", v, "--json"], { cwd: dir });
+    assert.equal(r.exitCode, 2, `--validity ${v}: ${r.stdout}`);
+    assert.equal(json(r).error?.code, "ERR_CRL_VALIDITY");
+  }
+  const policy = await mtls(["ca", "policy", "set", "--crl-days", "400", "--json"], { cwd: dir });
+  assert.equal(policy.exitCode, 3, policy.stdout);
+  assert.match(json(policy).error?.message ?? "", /--crl-days must be at most 366 days/);
+  assert.deepEqual(await snapshot(pki), before, "a refused change leaves the store as it was");
+  const init = await mtls(["ca", "init", "--pki", "other", "--crl-days", "400", "--json"], { cwd: dir });
+  assert.equal(init.exitCode, 3, init.stdout);
+
+  // The intermediate expires in 3 days, before a 7-day CRL would: its CRL stops at its expiry.
+  const end = async (args: string[]) => (await openssl(args)).stdout.trim().replace(/^\w+=/, "");
+  const caEnd = await end(["x509", "-in", join(pki, "ca/intermediate.pem"), "-noout", "-enddate"]);
+  assert.equal(await end(["crl", "-in", join(pki, "crl/intermediate.crl.pem"), "-noout", "-nextupdate"]), caEnd, "ca init's first CRL");
+  const r = json(await mtls(["crl", "publish", "--json"], { cwd: dir }));
+  assert.equal(await end(["crl", "-in", join(pki, "crl/intermediate.crl.pem"), "-noout", "-nextupdate"]), caEnd);
+  assert.notEqual(await end(["crl", "-in", join(pki, "crl/root.crl.pem"), "-noout", "-nextupdate"]), caEnd, "the root's CRL keeps its 7 days");
+  assert.ok(
+    r.warnings.some((w: string) => /intermediate CRL's nextUpdate is .* when CA intermediate expires/.test(w)),
+    JSON.stringify(r.warnings),
+  );
+  // Once the intermediate has expired, its CRL is still published, with a warning.
+  const later = { MTLS_TEST_HOOKS: "1", MTLS_TEST_NOW: new Date(Date.now() + 4 * 86_400_000).toISOString() };
+  const expired = await mtls(["crl", "publish", "--json"], { cwd: dir, env: later });
+  assert.equal(expired.exitCode, 0, expired.stdout);
+  assert.ok(
+    json(expired).warnings.some((w: string) => /CA intermediate expired on/.test(w)),
+    expired.stdout,
+  );
+});

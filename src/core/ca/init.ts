@@ -1,4 +1,5 @@
 import { copyToPublishDir, type StagedCrls, stageCrls } from "../crl/publish.js";
+import { crlValidityProblem } from "../crl/validity.js";
 import { inputError } from "../errors.js";
 import { randomSerial } from "../ids.js";
 import { encryptPkcs8, exportPkcs8, exportSpki, generateKeyPair, type KeyType } from "../keys.js";
@@ -103,6 +104,8 @@ function validate(p: InitCaParams): void {
   ] as const) {
     if (!Number.isInteger(v) || v < 1) throw inputError("ERR_DAYS", `${flag} must be a whole number of days, at least 1 (got ${v})`);
   }
+  const crlDays = crlValidityProblem(p.crlDays, "--crl-days");
+  if (crlDays) throw inputError("ERR_DAYS", crlDays);
   if (p.intermediate && p.intermediateDays > p.rootDays)
     throw inputError(
       "ERR_DAYS",

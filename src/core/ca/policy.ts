@@ -1,6 +1,7 @@
 // The CA's policy after `ca init`: revocation URLs written into new certificates, the CRL
 // publish directory, validity limits. Changing it is one audited commit; certificates already
 // issued keep what they carry.
+import { crlValidityProblem } from "../crl/validity.js";
 import { inputError, usageError } from "../errors.js";
 import { checkAddress } from "../notify/address.js";
 import type { Pki } from "../session.js";
@@ -110,6 +111,8 @@ function apply(config: StoreConfig, ch: PolicyChanges): StoreConfig {
   ] as const) {
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw inputError("ERR_DAYS", `${flag} must be a whole number of days, at least 1 (got ${v})`);
   }
+  const crlDays = ch.crlDays === undefined ? undefined : crlValidityProblem(ch.crlDays, "--crl-days");
+  if (crlDays) throw inputError("ERR_DAYS", crlDays);
   next.policy.defaultDays = ch.defaultDays ?? next.policy.defaultDays;
   next.policy.maxDays = ch.maxDays ?? next.policy.maxDays;
   next.policy.warnDays = ch.warnDays ?? next.policy.warnDays;

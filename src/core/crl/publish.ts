@@ -2,6 +2,7 @@ import { join } from "node:path";
 import type { AuditEntry } from "../audit/audit.js";
 import { type CaCerts, type CaKeys, crlCas, loadCaCerts, loadCaKeys } from "../ca/material.js";
 import { type CaId, isCaId } from "../ca/registry.js";
+import { usageError } from "../errors.js";
 import { encodePem } from "../pem.js";
 import type { Pki, Tx } from "../session.js";
 import { getText, readIndexOf, readRevocationsOf } from "../store/blobs.js";
@@ -15,6 +16,7 @@ import { DAY, iso } from "../time.js";
 import { type DurableStepHook, ensureDir, writeFileAtomic } from "../user-files.js";
 import { buildCrl, type CrlEntry } from "./encode.js";
 import { mergeCrlNumbers, publishedAt, readCrlHistory, readSeen, unjournaled } from "./history.js";
+import { CRL_MAX_VALIDITY_DAYS, crlValidityProblem } from "./validity.js";
 
 /** A CA id: "root", "intermediate", after a rollover "intermediate-2" … (see ca/registry.ts). */
 export type CaRole = CaId;
@@ -86,11 +88,19 @@ export interface StagedCrls {
   crls: PublishedCrl[];
   /** File name (inside the CRL directory) and content of everything published. */
   files: Array<{ name: string; data: string | Buffer }>;
+  /** A validity beyond the bounds set today, a CRL cut at its CA's expiry, an expired CA. */
+  warnings: string[];
 }
 
 export async function stageCrls(p: RenderCrlsParams, tx: Tx): Promise<StagedCrls> {
   const thisUpdate = new Date(p.now.getTime() - THIS_UPDATE_BACKDATE_MS);
-  const nextUpdate = new Date(p.now.getTime() + (p.validityDays ?? p.config.crl.validityDays) * DAY);
+  const validityDays = p.validityDays ?? p.config.crl.validityDays;
+  const nextUpdate = new Date(p.now.getTime() + validityDays * DAY);
+  const warnings: string[] = [];
+  if (validityDays > CRL_MAX_VALIDITY_DAYS)
+    warnings.push(
+      `the CRLs are valid for ${validityDays} days: an old one can be replayed to a gateway until then; set at most ${CRL_MAX_VALIDITY_DAYS} with \`mtls ca policy set --crl-days\``,
+    );
   const entriesOf = (role: CaRole): CrlEntry[] =>
     p.revocations.filter((r) => r.issuer === role).map((r) => ({ serial: r.serial, revokedAt: new Date(r.revokedAt), reason: r.reason }));
 
@@ -105,7 +115,8 @@ export async function stageCrls(p: RenderCrlsParams, tx: Tx): Promise<StagedCrls
     const number = (state[role]?.number ?? 0) + 1;
     state[role] = { number };
     const entries = entriesOf(role);
-    const der = await buildCrl({ issuer: cert, keyType: key.keyType, signer: key.signer, number, thisUpdate, nextUpdate, entries });
+    const next = crlNextUpdate(role, cert.notAfter, p.now, nextUpdate, warnings);
+    const der = await buildCrl({ issuer: cert, keyType: key.keyType, signer: key.signer, number, thisUpdate, nextUpdate: next, entries });
     const pem = encodePem("X509 CRL", der);
     pems.push(pem);
     tx.put(storeKeys.crlDer(role), der).put(storeKeys.crlPem(role), pem);
@@ -115,7 +126,7 @@ export async function stageCrls(p: RenderCrlsParams, tx: Tx): Promise<StagedCrls
       issuerSubject: cert.subject,
       number,
       thisUpdate: iso(thisUpdate),
-      nextUpdate: iso(nextUpdate),
+      nextUpdate: iso(next),
       entries: entries.length,
       pemPath: tx.where(storeKeys.crlPem(role)),
       derPath: tx.where(storeKeys.crlDer(role)),
@@ -124,7 +135,22 @@ export async function stageCrls(p: RenderCrlsParams, tx: Tx): Promise<StagedCrls
   const bundle = pems.join("");
   files.push({ name: "crl-bundle.pem", data: bundle });
   tx.put(storeKeys.crlBundle, bundle).put(storeKeys.crlState, `${JSON.stringify(state, null, 2)}\n`);
-  return { crls, files };
+  return { crls, files, warnings };
+}
+
+/**
+ * A CA's CRL never promises a next one after the CA's certificate ends, when no CA certificate
+ * is there to check it against. A CA already expired still publishes (its revocations stay
+ * known), with a warning: every certificate it issued has expired with it.
+ */
+function crlNextUpdate(role: CaRole, caNotAfter: Date, now: Date, nextUpdate: Date, warnings: string[]): Date {
+  if (caNotAfter.getTime() <= now.getTime()) {
+    warnings.push(`CA ${role} expired on ${iso(caNotAfter)}; its CRL is still published, but no certificate it issued is valid: retire it with a rollover`);
+    return nextUpdate;
+  }
+  if (caNotAfter.getTime() >= nextUpdate.getTime()) return nextUpdate;
+  warnings.push(`the ${role} CRL's nextUpdate is ${iso(caNotAfter)}, when CA ${role} expires: roll it over before then (\`mtls ca rollover\`)`);
+  return caNotAfter;
 }
 
 /** The audit record of a publication: the issuing CA's new CRL Number and its entry count. */
@@ -217,6 +243,8 @@ export interface PublishCrlParams {
 
 /** Signs and publishes fresh CRLs for every CA in the chain. */
 export async function publishCrls(pki: Pki, p: PublishCrlParams = {}): Promise<PublishResult> {
+  const bad = p.validityDays === undefined ? undefined : crlValidityProblem(p.validityDays, "--validity");
+  if (bad) throw usageError("ERR_CRL_VALIDITY", bad, "e.g. --validity 7d (between 1h and 366d)");
   const config = await pki.config();
   const ca = await loadCaCerts(pki.storage, config);
   // The key derivation runs in the thread pool while we wait for the lock and read the journal.
@@ -239,7 +267,7 @@ export async function publishCrls(pki: Pki, p: PublishCrlParams = {}): Promise<P
         const fixes = revokedInIndex(snap, staged.recovered);
         if (fixes.length) stageIndex(tx, snap, fixes);
       }
-      const result: PublishResult = { crls: staged.crls, bundlePath: pki.storage.where(storeKeys.crlBundle), copies: [], warnings: [] };
+      const result: PublishResult = { crls: staged.crls, bundlePath: pki.storage.where(storeKeys.crlBundle), copies: [], warnings: [...staged.warnings] };
       tx.afterCommit(async () => {
         const { copies, warnings } = await copyToPublishDir(config, ca, staged, pki.durableStep);
         const bundle = staged.files.find((f) => f.name === "crl-bundle.pem");

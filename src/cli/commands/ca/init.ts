@@ -99,7 +99,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--default-days <n>", "partner certificate validity when --days is not given", parseDays, 90)
     .option("--max-days <n>", "longest partner certificate validity allowed", parseDays, 398)
     .option("--warn-days <n>", "certificates expiring within this many days are reported as expiring", parseDays, 30)
-    .option("--crl-days <n>", "validity of published CRLs (nextUpdate) in days", parseDays, 7)
+    .option("--crl-days <n>", "validity of published CRLs (nextUpdate) in days, at most 366", parseDays, 7)
     .option("--crl-publish-dir <dir>", "also copy every published CRL into this directory (a web root, a gateway's config dir)")
     .option("--insecure-no-passphrase", "store the CA keys unencrypted (not recommended)")
     .option(

@@ -45,7 +45,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .command("publish")
     .description("sign fresh CRLs for every CA (CRL Number +1) and replace the published files atomically")
     .option("--out <file>", "also write the combined PEM (every CA's CRL) here")
-    .option("--validity <duration>", "nextUpdate - thisUpdate, e.g. 7d or 36h (default: the CA's setting)")
+    .option("--validity <duration>", "nextUpdate - thisUpdate, 1h to 366d, e.g. 7d or 36h (default: the CA's setting); never past the issuing CA's expiry")
     .option("--then <command>", 'run this once the CRLs are published, without a shell (e.g. "nginx -s reload"); its exit code is reported');
   addPassphraseOptions(cmd)
     .addHelpText(

@@ -65,7 +65,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--default-days <n>", "partner certificate validity when --days is not given", parseDays)
     .option("--max-days <n>", "longest validity partner issue accepts", parseDays)
     .option("--warn-days <n>", "certificates expiring within this many days are reported as expiring", parseDays)
-    .option("--crl-days <n>", "validity of published CRLs (nextUpdate) in days", parseDays)
+    .option("--crl-days <n>", "validity of published CRLs (nextUpdate) in days, at most 366", parseDays)
     .option("--overlap-days <n>", "partner rotate: how long the old certificate stays valid next to its successor (default 14)", parseDays)
     .option("--notify-days <list>", "mtls notify: reminder thresholds in days before expiry (default 30,14,7,1)")
     .option("--notify-operators <emails>", "mtls notify: comma-separated operator addresses copied on every reminder (none removes them)")
