@@ -105,6 +105,10 @@ test("ca rollover intermediate: new issuing CA, old partners and the gateway tru
   const r = await mtls(["ca", "rollover", "intermediate", "--json"], { cwd: dir });
   assert.equal(r.exitCode, 0, r.stdout + r.stderr);
   assert.equal(json(r).result.issuing, "intermediate-2");
+  assert.ok(
+    json(r).warnings.some((w: string) => /CRL bundle now holds intermediate-2's CRL: reload it at every gateway that checks CRLs/.test(w)),
+    JSON.stringify(json(r).warnings),
+  );
   assert.equal(await readFile(pki("ca/ca-bundle.pem"), "utf8"), bundleBefore, "gateways need no trust change");
   assert.equal(await readFile(pki(`certs/${partners.old1?.serial}.chain.pem`), "utf8"), old1Chain);
   assert.equal(JSON.parse(await readFile(pki("config.json"), "utf8")).formatVersion, 2);
@@ -125,6 +129,9 @@ test("ca rollover intermediate: new issuing CA, old partners and the gateway tru
   }
   // No gateway change: the running gateways, not reloaded, still accept the existing partners.
   for (const gw of gws) assert.ok(await accepted(gw, "old1", srv.cert), `${gw.kind} still accepts old1 without a reload`);
+  // What the warning says: a gateway that checks every CA's CRL refuses the new intermediate's
+  // certificates until it has loaded the CRL bundle that holds its CRL.
+  for (const gw of gws) assert.ok(!(await accepted(gw, "mid1", srv.cert)), `${gw.kind} refuses mid1 before it reloads the CRLs`);
   const audit = await readFile(pki("audit.log"), "utf8");
   assert.match(audit, /"action":"ca.rollover".*"step":"intermediate"/);
   assert.equal((await mtls(["audit", "verify"], { cwd: dir })).exitCode, 0);

@@ -52,7 +52,7 @@ async function checkKeyFlags(pki: Pki, p: NewKeyOptions): Promise<void> {
   checkTokenKeyType(keyType, `this CA's keys are ${keyType}, which stay in files: leave out --key-store and --root-key-store`);
 }
 
-/** `ca rollover intermediate`: a new issuing intermediate under the same root; gateways change nothing. */
+/** `ca rollover intermediate`: a new issuing intermediate under the same root; gateways keep their CA bundle and reload the CRLs. */
 export async function rolloverIntermediate(pki: Pki, p: { days: number } & NewKeyOptions): Promise<RolloverResult> {
   await checkKeyFlags(pki, p);
   const s = await openForRollover(pki);
@@ -61,7 +61,13 @@ export async function rolloverIntermediate(pki: Pki, p: { days: number } & NewKe
   const access = pki.passphrase?.tokens;
   const token = newKeyToken(s.config, plan.previous, p.keyStore, "--key-store", access);
   const minted = await mintCa(plan.newCa, s.config.ca.keyType, { cert: certOf(s.ca, parent), key: s.keys[parent] as CaKey }, token);
-  return committing(pki, [minted], access, (onCommitted) => commitIntermediate(pki, s, plan, minted, onCommitted));
+  const r = await committing(pki, [minted], access, (onCommitted) => commitIntermediate(pki, s, plan, minted, onCommitted));
+  // A gateway that checks the CRL of every CA in a chain (nginx, HAProxy, Apache) refuses the
+  // new intermediate's certificates until it has loaded the bundle that holds its CRL.
+  r.warnings.push(
+    `the CRL bundle now holds ${plan.newCa.id}'s CRL: reload it at every gateway that checks CRLs before partners use certificates from ${plan.newCa.id}, which are refused until then ("unable to get certificate CRL"); the CA bundle is unchanged`,
+  );
+  return r;
 }
 
 /**

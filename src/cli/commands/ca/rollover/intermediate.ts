@@ -47,7 +47,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .addHelpText(
       "after",
       exitCodesHelp([
-        "0  the new intermediate issues from now on; gateways need no change (same root)",
+        "0  the new intermediate issues from now on; gateways keep their CA bundle (same root) and must reload the CRL bundle",
         "2  bad --key-store, an RSA CA with a token, no PIN",
         "3  --days outlives the root, a single-tier CA, wrong passphrase",
         "4  a root rollover is in progress",
