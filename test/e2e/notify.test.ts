@@ -102,7 +102,7 @@ test("#14 reminders reach a real SMTP server once per threshold; SMTP down is ex
   assert.equal((await notify(27)).exitCode, 0);
   mails = await readMail(smtp.maildir);
   assert.equal(mails.length, 2);
-  assert.match((mails[1] as (typeof mails)[number]).body, /This is reminder 14 days before expiry/);
+  assert.match((mails[1] as (typeof mails)[number]).body, /This is the reminder 14 days before expiry/);
 
   // SMTP down: exit 5 naming the channel, and the 7-day reminder is not recorded as sent.
   await smtp.stop();

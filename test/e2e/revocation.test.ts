@@ -262,4 +262,7 @@ test("CRL validity is bounded (1 hour to 366 days), and a CRL's nextUpdate never
     json(expired).warnings.some((w: string) => /CA intermediate expired on/.test(w)),
     expired.stdout,
   );
+  const status = json(await mtls(["status", "--json"], { cwd: dir, env: later }));
+  const problem = status.result.problems.find((p: { kind: string }) => p.kind === "ca-expired");
+  assert.match(problem?.hint ?? "", /mtls ca rollover intermediate/, JSON.stringify(status.result.problems));
 });

@@ -193,6 +193,17 @@ test("#14 hostile values: addresses that could split SMTP commands or headers ar
   assert.match(r.warnings[0] as string, /not a plain e-mail address/);
 });
 
+test("a reminder says 1 day, not 1 days", async () => {
+  const r = await renderNotice(
+    { key: "reminder:a:1", kind: "reminder", partnerId: "acme", cert: rec("a", "acme", 1), threshold: 1 },
+    { caName: "Home", operators: ["pki@home.example"], overlapDays: 14, now: NOW },
+  );
+  assert.match(r.subject, /expires in 1 day$/);
+  assert.match(r.text, /\(in 1 day\)/);
+  assert.match(r.text, /the reminder 1 day before expiry/);
+  assert.doesNotMatch(r.subject + r.text, /\b1 days\b/);
+});
+
 test("#14 every notice template renders with the values it is given (a missing one would be a bug, not an empty string)", async () => {
   const ctx = { caName: "Home", operators: [], from: "pki@home.example", overlapDays: 14, now: NOW };
   const old = rec("a1", "acme", 3);

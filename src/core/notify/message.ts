@@ -60,6 +60,9 @@ function recipients(n: Notice, c: MessageContext): { to: string[]; cc: string[];
   return { to: [...c.operators], cc: [], warnings };
 }
 
+/** "1 day", "14 days": the number with its noun, for templates that say how long. */
+const dayCount = (n: number): string => `${n} ${n === 1 ? "day" : "days"}`;
+
 /** The values the templates see, every one inert. */
 function values(n: Notice, c: MessageContext): Record<string, string | number> {
   const cert = n.cert;
@@ -75,6 +78,7 @@ function values(n: Notice, c: MessageContext): Record<string, string | number> {
     cn: inert(cn),
     notAfter: cert.notAfter,
     daysLeft: Math.max(0, daysUntil(notAfter, c.now)),
+    daysLeftText: dayCount(Math.max(0, daysUntil(notAfter, c.now))),
     deadline: iso(deadline),
     csrCommand: csrCommand({ partnerId: n.partnerId, cn, keyType: cert.keyType }),
     csrFile: `${n.partnerId}.csr`,
@@ -83,7 +87,10 @@ function values(n: Notice, c: MessageContext): Record<string, string | number> {
     overlapDays: c.overlapDays,
     why: cert.status === "revoked" ? `was revoked at ${cert.revokedAt}` : `expired at ${cert.notAfter}`,
   };
-  if (n.threshold !== undefined) v.threshold = n.threshold;
+  if (n.threshold !== undefined) {
+    v.threshold = n.threshold;
+    v.thresholdText = dayCount(n.threshold);
+  }
   if (n.successor) {
     v.successor = n.successor.serial;
     v.successorNotAfter = n.successor.notAfter;

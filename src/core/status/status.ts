@@ -150,7 +150,12 @@ function caExpiry(ca: CaCerts, index: readonly IndexRow[], at: Date, caWarn: num
       problems.push({
         kind: "ca-expired",
         message: `the ${role} CA expired on ${iso(cert.notAfter)}`,
-        hint: "create a new CA and re-issue partner certificates",
+        hint:
+          cert === ca.root
+            ? "start a new root (`mtls ca rollover root start`) and re-issue every partner's certificate from it (see the README's runbook)"
+            : role === ca.issuerRole
+              ? "issue from a new intermediate (`mtls ca rollover intermediate`) and re-issue partner certificates from it"
+              : "rotate the partners it issued onto the current CA (`mtls ca rollover status` lists them)",
       });
     else if (left <= caWarn)
       problems.push({
