@@ -111,6 +111,12 @@ export interface Pki {
    */
   transact<T>(action: string, fn: (tx: Tx) => Promise<T>, opts?: TransactOptions): Promise<T>;
   /**
+   * Runs `fn` on the committed store without the lock, for a check of a store nothing can write
+   * to (a read-only mount) where taking the lock is impossible. Its reads are a transaction's;
+   * staging a write in it is a bug, refused after `fn`, and nothing is ever committed.
+   */
+  inspect<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /**
    * Runs `fn` holding the store's `name` lock instead of the store lock, so that transactions
    * (its own, and other commands') go on meanwhile: for work that waits on other servers and
    * must not run twice at once (see Storage.lockAside).
@@ -195,6 +201,13 @@ class Session implements Pki {
     return opts.recover === false ? this.storage.lock(opts.purpose ?? action, run, { recover: false }) : this.storage.lock(opts.purpose ?? action, run);
   }
 
+  async inspect<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const view = new StagedTx(this.storage, this.storage.begin(), this.now, this.actor, this.durableStep);
+    const result = await fn(view);
+    if (view.staged) throw new Error("a write was staged in a read-only view of the store");
+    return result;
+  }
+
   aside<T>(name: AsideLock, fn: () => Promise<T>, opts: TransactOptions = {}): Promise<T> {
     return this.storage.lockAside(name, opts.purpose ?? name, fn);
   }
@@ -224,17 +237,22 @@ class StagedTx implements Tx {
     return this.configRead;
   }
 
-  private staged(key: string): Uint8Array | undefined {
+  /** Whether anything was staged: a write, an audit record or follow-up work. */
+  get staged(): boolean {
+    return this.puts.size + this.journalEdits.size + this.entries.length + this.outside.length + this.after.length > 0;
+  }
+
+  private stagedBlob(key: string): Uint8Array | undefined {
     const data = this.puts.get(key);
     return typeof data === "string" ? Buffer.from(data) : data;
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
-    return this.staged(key) ?? this.storage.get(key);
+    return this.stagedBlob(key) ?? this.storage.get(key);
   }
 
   async getSecret(key: string): Promise<Uint8Array | undefined> {
-    return this.staged(key) ?? this.storage.getSecret(key);
+    return this.stagedBlob(key) ?? this.storage.getSecret(key);
   }
 
   async list(prefix: string): Promise<string[]> {

@@ -12,7 +12,7 @@ import { showCrls } from "../../src/core/crl/show.js";
 import { listCertificates, listCertificateTable, streamCertificates } from "../../src/core/inventory/list.js";
 import { issuePartnerCert } from "../../src/core/issue/issue.js";
 import { revokeCertificate } from "../../src/core/revoke/revoke.js";
-import { openPki } from "../../src/core/session.js";
+import { openPki, type Tx } from "../../src/core/session.js";
 import { checkStatus } from "../../src/core/status/status.js";
 import { readIndexOf } from "../../src/core/store/blobs.js";
 import { cellTextOf } from "../../src/core/store/index-summary.js";
@@ -106,6 +106,30 @@ test("a transaction that throws, or whose commit fails, leaves the store as it w
   );
   assert.equal(undone, true);
   assert.equal(await readFile(join(pkiDir, "crl/test-note.txt"), "utf8"), "hello");
+  assert.deepEqual(await auditLines(), before);
+});
+
+test("an inspection reads the store as a transaction would, without its lock, and refuses to stage a write", async () => {
+  const pki = await openPki(pkiDir, { actor: "carol@test", lockTimeoutMs: 200 });
+  const before = await auditLines();
+  // Another holder of the lock keeps no inspection waiting: it takes none.
+  await pki.transact("test.hold", async () => {
+    const seen = await pki.inspect(async (tx) => new TextDecoder().decode(await tx.get("crl/test-note.txt")));
+    assert.equal(seen, "hello");
+  });
+  for (const write of [
+    (tx: Tx) => tx.put("crl/never.txt", "x"),
+    (tx: Tx) => tx.append("probe-certs", '{"never":1}\n'),
+    (tx: Tx) => tx.audit({ action: "doctor.fix", outcome: "ok" }),
+  ])
+    await assert.rejects(
+      pki.inspect(async (tx) => {
+        write(tx);
+      }),
+      /read-only view/,
+    );
+  await assert.rejects(stat(join(pkiDir, "crl/never.txt")), { code: "ENOENT" });
+  assert.doesNotMatch(await pki.storage.readJournal("probe-certs"), /never/);
   assert.deepEqual(await auditLines(), before);
 });
 

@@ -40,11 +40,12 @@ export function register(parent: Command, ctx: CliContext): void {
         "1  problems remain (each with how to fix it)",
         "2  --revoke-unrecorded without --fix",
         "3  wrong passphrase (--fix)",
-        "5  no PKI",
+        "5  no PKI; --fix on a store this user cannot write to (a read-only mount)",
       ]),
     )
     .action(async (opts: PassphraseOpts & { fix?: boolean; revokeUnrecorded?: boolean }) => {
       const result = await runDoctorCommand(ctx, opts);
+      for (const w of result.warnings ?? []) ctx.out.warn(w);
       ctx.out.result(result, render);
       if (!result.healthy) ctx.out.setExit(Exit.CHECK_FAILED);
     });

@@ -70,6 +70,8 @@ export interface DoctorResult {
   healthy: boolean;
   problems: DoctorProblem[];
   checked: { certificates: number; revocations: number; auditRecords: number };
+  /** How the check ran, when not as usual (without the lock, on a store nobody here can write to). */
+  warnings?: string[];
 }
 
 export interface DoctorParams {
@@ -124,41 +126,53 @@ export async function runDoctor(pki: Pki, p: DoctorParams): Promise<DoctorResult
   const health = storageHealthOf(pki.storage);
   // Read before the transaction takes the lock, which replaces a stale one.
   const lock: DoctorProblem[] = (await health?.lockProblems()) ?? [];
-  return pki.transact(
-    "doctor.fix",
-    async (tx) => {
-      // An interrupted commit is finished before anything is read, so that the checks see a whole store.
-      const recovered = p.fix ? ((await health?.recoverCommit?.()) ?? []) : [];
-      for (const x of recovered as DoctorProblem[]) x.fixed = true;
-      lock.push(...recovered);
-      const ctx = await loadContext(pki, tx, health);
-      if (p.revokeUnrecorded) ctx.revokeUnrecorded = true;
-      const problems: DoctorProblem[] = [...lock];
-      const found = new Map<DoctorCheckDef, DoctorProblem[]>();
-      for (const check of CHECKS) {
-        const mine = await check.find(ctx);
-        found.set(check, mine);
-        problems.push(...mine);
-      }
-      if (p.fix && problems.some((x) => x.fixable && x.check !== "lock")) {
-        const plan: RepairPlan = { storage: [], revoke: [], index: [], put: [], move: [], republish: false };
-        const repair = repairTx(plan, tx.now);
-        for (const [check, mine] of found) {
-          const fixable = mine.filter((x) => x.fixable);
-          if (fixable.length && check.fix) await check.fix({ ...ctx, problems: fixable }, repair);
-        }
-        await applyPlan(pki, tx, ctx, plan, { health, fixed: problems.filter((x) => x.fixable).length });
-        for (const x of problems) if (x.fixable) x.fixed = true;
-      }
-      if (p.fix) for (const x of lock) x.fixed = true; // taking the lock above replaced it
-      return {
-        healthy: problems.every((x) => x.fixed),
-        problems,
-        checked: { certificates: ctx.index?.records.length ?? 0, revocations: ctx.journal.entries.length, auditRecords: ctx.audit.records.length },
-      };
-    },
-    { purpose: "doctor", recover: false },
-  );
+  const check = (tx: Tx) => checkStore(pki, tx, p, { health, lock });
+  try {
+    return await pki.transact("doctor.fix", check, { purpose: "doctor", recover: false });
+  } catch (err) {
+    // A store nobody here can write to (a backup mounted read-only) is still checked: without
+    // the lock, which nothing can take there; a repair needs it, and fails as any change would.
+    if (p.fix || !(err instanceof MtlsError && err.code === "ERR_STORE_READ_ONLY")) throw err;
+    const result = await pki.inspect(check);
+    const cause = (err.cause as NodeJS.ErrnoException | undefined)?.code;
+    const racy = cause === "EROFS" ? "" : " (a change its owner makes meanwhile may show as a problem)";
+    return { ...result, warnings: [`${err.message}; checked without the lock${racy}`] };
+  }
+}
+
+/** The checks, in one transaction (or, on a read-only store, one unlocked view of it). */
+async function checkStore(pki: Pki, tx: Tx, p: DoctorParams, run: { health: StorageHealth | undefined; lock: DoctorProblem[] }): Promise<DoctorResult> {
+  const { health } = run;
+  const lock = [...run.lock];
+  // An interrupted commit is finished before anything is read, so that the checks see a whole store.
+  const recovered = p.fix ? ((await health?.recoverCommit?.()) ?? []) : [];
+  for (const x of recovered as DoctorProblem[]) x.fixed = true;
+  lock.push(...recovered);
+  const ctx = await loadContext(pki, tx, health);
+  if (p.revokeUnrecorded) ctx.revokeUnrecorded = true;
+  const problems: DoctorProblem[] = [...lock];
+  const found = new Map<DoctorCheckDef, DoctorProblem[]>();
+  for (const check of CHECKS) {
+    const mine = await check.find(ctx);
+    found.set(check, mine);
+    problems.push(...mine);
+  }
+  if (p.fix && problems.some((x) => x.fixable && x.check !== "lock")) {
+    const plan: RepairPlan = { storage: [], revoke: [], index: [], put: [], move: [], republish: false };
+    const repair = repairTx(plan, tx.now);
+    for (const [check, mine] of found) {
+      const fixable = mine.filter((x) => x.fixable);
+      if (fixable.length && check.fix) await check.fix({ ...ctx, problems: fixable }, repair);
+    }
+    await applyPlan(pki, tx, ctx, plan, { health, fixed: problems.filter((x) => x.fixable).length });
+    for (const x of problems) if (x.fixable) x.fixed = true;
+  }
+  if (p.fix) for (const x of lock) x.fixed = true; // taking the lock above replaced it
+  return {
+    healthy: problems.every((x) => x.fixed),
+    problems,
+    checked: { certificates: ctx.index?.records.length ?? 0, revocations: ctx.journal.entries.length, auditRecords: ctx.audit.records.length },
+  };
 }
 
 /** The verbs a check's fix stages its repair with, recorded in `plan` for applyPlan. */

@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { link, open, stat, unlink, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
-import { envError, fsError } from "../errors.js";
+import { dirname } from "node:path";
+import { envError, fsError, MtlsError } from "../errors.js";
 
 interface LockInfo {
   pid: number;
@@ -97,15 +98,37 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: 
 async function tryCreate(lockPath: string, mine: LockInfo): Promise<boolean> {
   const tmp = `${lockPath}.${mine.nonce}`;
   try {
-    await writeFile(tmp, JSON.stringify(mine), { mode: 0o600, flag: constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW });
+    await writeFile(tmp, JSON.stringify(mine), { mode: 0o600, flag: constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW }).catch(
+      (err: NodeJS.ErrnoException) => Promise.reject(NOT_WRITABLE.has(err.code ?? "") ? notWritable(lockPath, err) : err),
+    );
     await link(tmp, lockPath);
     return true;
   } catch (err) {
+    if (err instanceof MtlsError) throw err;
     if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw fsError(err, lockPath, "create lock");
     return false;
   } finally {
     await unlink(tmp).catch(() => {});
   }
+}
+
+/**
+ * Why a new file cannot be made in the store's directory: a read-only mount (a backup), or a store
+ * this user may read but not change. Only the lock's own record is judged by these: link(2)
+ * fails with EPERM on file systems without hard links, which is no sign of a read-only store.
+ */
+const NOT_WRITABLE = new Set(["EROFS", "EACCES", "EPERM"]);
+
+/** The lock of a store nobody here can write to: a check may read it without one (doctor does). */
+function notWritable(lockPath: string, err: NodeJS.ErrnoException): MtlsError {
+  const store = dirname(lockPath);
+  const readOnly = err.code === "EROFS";
+  return envError(
+    "ERR_STORE_READ_ONLY",
+    `cannot lock the store ${store}: ${readOnly ? "it is on a read-only file system" : "this user cannot write to it"}`,
+    readOnly ? "remount it writable to change it" : "run the command as a user who may write to the store, or remount it writable",
+    err,
+  );
 }
 
 export type LockState = { held: false } | { held: true; stale: boolean; info?: LockInfo };
