@@ -94,6 +94,42 @@ test("#13 repro 2: a revocation only the audit log still records is put back by 
   assert.equal((await mtls(["doctor"], { cwd: dir })).exitCode, 0);
 });
 
+test("the canary's revocation a crash lost is put back as the canary's, as ca init recorded it, by doctor --fix and by crl publish", async (t) => {
+  const f = await fixture();
+  const lines = (await readFile(join(f.dir, "pki/revocations.jsonl"), "utf8")).split("\n").filter(Boolean);
+  const canary = lines.find((l) => l.includes('"(canary)"')) as string;
+  const recorded = JSON.parse(canary);
+  const journalOf = async (dir: string) =>
+    (await readFile(join(dir, "pki/revocations.jsonl"), "utf8"))
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
+  for (const mend of [
+    ["doctor", "--fix"],
+    ["crl", "publish"],
+  ]) {
+    const dir = await cloneFixture(t, f);
+    // The journal without the canary's line; the CRLs (store and publish directory) still list it.
+    await writeFile(join(dir, "pki/revocations.jsonl"), `${lines.filter((l) => l !== canary).join("\n")}\n`);
+    const sick = await doctorChecks(dir);
+    assert.ok(
+      sick.problems.some(
+        (p) =>
+          p.message ===
+          `${recorded.serial} ((canary)) is on a published CRL but not in the revocation journal (a crash before the journal append, or a damaged journal)`,
+      ),
+      sick.problems.map((p) => p.message).join("; "),
+    );
+    const r = await mtls(mend, { cwd: dir });
+    assert.equal(r.exitCode, 0, r.stderr);
+    const back = (await journalOf(dir)).filter((e) => e.serial === recorded.serial);
+    assert.deepEqual(back, [recorded], mend.join(" "));
+    assert.equal((await doctorChecks(dir)).exitCode, 0);
+    const shown = json(await mtls(["crl", "show", "--json"], { cwd: dir })).result;
+    assert.ok(JSON.stringify(shown).includes('"partnerId":"(canary)"'), JSON.stringify(shown));
+  }
+});
+
 test("#13 repro 3: the publish directory never goes back to an older CRL; doctor and status compare it with the store", async (t) => {
   const f = await fixture();
   const dir = await cloneFixture(t, f);

@@ -3,7 +3,8 @@
 // CRL, and CRL Numbers continue from the highest one seen anywhere, not only from state.json.
 import { join } from "node:path";
 import { type CaCerts, certOf, crlCas } from "../ca/material.js";
-import { REVOCATION_REASONS, type RevocationReason } from "../store/index-file.js";
+import type { StoreConfig } from "../store/config.js";
+import { type CertRecord, REVOCATION_REASONS, type RevocationReason } from "../store/index-file.js";
 import { storeKeys } from "../store/keys.js";
 import type { Revocation } from "../store/revocations.js";
 import type { StoreReader } from "../store/storage.js";
@@ -117,6 +118,16 @@ export function mergeCrlNumbers(state: CrlState, history: CrlHistory): CrlState 
     if (n > 0) out[role] = { number: n };
   }
   return out;
+}
+
+/**
+ * Whose certificate each serial is, as a revocation names it: its partner in the index, and
+ * "(canary)" for the canary config.json names, as `ca init` and `ca rollover` recorded it.
+ */
+export function revocationOwners(config: Pick<StoreConfig, "canary">, records: readonly CertRecord[] = []): Map<string, string> {
+  const owners = new Map(records.map((r) => [r.serial, r.partnerId]));
+  if (config.canary) owners.set(config.canary.serial, "(canary)");
+  return owners;
 }
 
 /**

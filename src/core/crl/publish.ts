@@ -15,7 +15,7 @@ import type { StoreReader } from "../store/storage.js";
 import { DAY, iso } from "../time.js";
 import { type DurableStepHook, ensureDir, writeFileAtomic } from "../user-files.js";
 import { buildCrl, type CrlEntry } from "./encode.js";
-import { mergeCrlNumbers, publishedAt, readCrlHistory, readSeen, unjournaled } from "./history.js";
+import { mergeCrlNumbers, publishedAt, readCrlHistory, readSeen, revocationOwners, unjournaled } from "./history.js";
 import { CRL_MAX_VALIDITY_DAYS, crlValidityProblem } from "./validity.js";
 
 /** A CA id: "root", "intermediate", after a rollover "intermediate-2" … (see ca/registry.ts). */
@@ -184,7 +184,7 @@ export interface PublicationParams {
 export async function stagePublication(p: PublicationParams, tx: Tx): Promise<StagedCrls & { recovered: Revocation[] }> {
   const history = await readCrlHistory(tx, p.config.crl.publishDir, p.ca);
   const state = mergeCrlNumbers((await readCrlState(tx)).state, history);
-  let recovered = await unjournaled(history, [...p.journal.entries, ...p.added], new Map());
+  let recovered = await unjournaled(history, [...p.journal.entries, ...p.added], revocationOwners(p.config));
   if (recovered.length && p.index) {
     const index = typeof p.index === "function" ? await p.index() : p.index;
     const owners = new Map(index.records.map((r) => [r.serial, r.partnerId]));

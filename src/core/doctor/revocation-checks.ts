@@ -2,7 +2,7 @@
 // every place that records one (journal, index, signed CRLs, audit log), CRLs against the
 // journal, the publish directory against the store, and the audit chain.
 import { type CertInfo, isSignedBy, parseCertificate } from "../cert.js";
-import { unjournaled } from "../crl/history.js";
+import { revocationOwners, unjournaled } from "../crl/history.js";
 import { describePublicKey } from "../keys.js";
 import { pemOrDer } from "../pem.js";
 import { formatSan, parseSan } from "../sans.js";
@@ -214,7 +214,7 @@ export const revocationsCheck: DoctorCheckDef = {
   async find(ctx) {
     const out: DoctorProblem[] = [];
     const have = journaled(ctx);
-    const owners = new Map((ctx.index?.records ?? []).map((r) => [r.serial, r.partnerId]));
+    const owners = revocationOwners(ctx.config, ctx.index?.records);
     const fromCrl = await unjournaled(ctx.history, ctx.journal.entries, owners);
     for (const e of fromCrl)
       out.push({
@@ -262,7 +262,7 @@ export const revocationsCheck: DoctorCheckDef = {
   async fix(ctx, tx) {
     const want = new Set(ctx.problems.map((p) => p.serial));
     const have = journaled(ctx);
-    const owners = new Map((ctx.index?.records ?? []).map((r) => [r.serial, r.partnerId]));
+    const owners = revocationOwners(ctx.config, ctx.index?.records);
     const fromIndex = revokedOnlyInIndex(ctx.index?.records ?? [], have).map((r) => revocationOfRecord(r, iso(ctx.now)));
     const added = new Set<string>();
     for (const e of [...(await unjournaled(ctx.history, ctx.journal.entries, owners)), ...auditedRevocations(ctx), ...fromIndex]) {
