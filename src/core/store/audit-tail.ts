@@ -1,9 +1,9 @@
 // Whether the audit log ends inside a line, read with one byte: `audit verify` says so (#21: the
 // command that shows the log loads no more than it did, fs/promises included).
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { STORE_READ } from "./fs.js";
+import { readSync } from "node:fs";
 import { journalFile } from "./keys.js";
 import type { Storage } from "./storage.js";
+import { withStoreFile } from "./store-file.js";
 
 /**
  * Whether a storage's audit file ends inside a line: an append cut short by a crash (the next
@@ -12,19 +12,14 @@ import type { Storage } from "./storage.js";
 export function auditTornTail(storage: Pick<Storage, "localPath">): boolean {
   const path = storage.localPath(journalFile.audit);
   if (!path) return false;
-  let fd: number;
-  try {
-    fd = openSync(path, STORE_READ);
-  } catch {
-    return false;
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile() || st.size === 0) return false;
-    const last = Buffer.alloc(1);
-    readSync(fd, last, 0, 1, st.size - 1);
-    return last[0] !== 0x0a;
-  } finally {
-    closeSync(fd);
-  }
+  return withStoreFile(
+    path,
+    (fd, st) => {
+      if (!st.isFile() || st.size === 0) return false;
+      const last = Buffer.alloc(1);
+      readSync(fd, last, 0, 1, st.size - 1);
+      return last[0] !== 0x0a;
+    },
+    () => false,
+  );
 }

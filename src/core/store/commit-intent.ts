@@ -5,12 +5,13 @@
 // it is completed from its temporaries and the appended text it holds) or A (aborted after C by
 // a failure in the writing process: undone from the backups of the replaced files).
 import { createHash } from "node:crypto";
-import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync } from "node:fs";
+import { constants, lstatSync, readFileSync } from "node:fs";
 import { link, lstat, open, rename, truncate, unlink } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { envError, fsError } from "../errors.js";
 import { storeKeys } from "./keys.js";
 import type { Storage } from "./storage.js";
+import { withStoreFile } from "./store-file.js";
 
 export const INTENT_FILE = ".commit";
 
@@ -92,18 +93,16 @@ function inStore(root: string, p: string): string | undefined {
 
 /** The record file's bytes: a regular file, not followed through a link, never blocking on a FIFO. */
 function readRecord(path: string): Buffer {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (e) {
-    throw fsError(e, path, "read");
-  }
-  try {
-    if (!fstatSync(fd).isFile()) throw damagedRecord(path, "it is not a regular file");
-    return readFileSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  return withStoreFile(
+    path,
+    (fd, st) => {
+      if (!st.isFile()) throw damagedRecord(path, "it is not a regular file");
+      return readFileSync(fd);
+    },
+    (e) => {
+      throw fsError(e, path, "read");
+    },
+  );
 }
 
 /**

@@ -1,7 +1,7 @@
 // The directory store: the Storage interface over a PKI directory, in the layout and formats
 // the README documents ("Store layout"). Writes go through StoreWriter (temp + fsync + rename,
 // journal appends last), so a commit is all-or-nothing and a crash leaves what doctor repairs.
-import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readFileSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync } from "node:fs";
 import { lstat, readdir, unlink } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import type { AuditEntry } from "../audit/audit.js";
@@ -18,6 +18,7 @@ import { withLock } from "./lock.js";
 import { encodePack, isPackable, PACK_DIR, PACK_MIN_CERTS, PackIndex, packedSerial, packKey } from "./pack.js";
 import type { AsideLock, LockOptions, PutOptions, Storage, StorageTransaction } from "./storage.js";
 import { openStore } from "./store.js";
+import { withStoreFile } from "./store-file.js";
 
 export interface DirectoryStorageOptions {
   /** How long lock() waits for another process (milliseconds). */
@@ -86,30 +87,30 @@ export class DirectoryStorage implements Storage {
    */
   private async read(key: string, secret: boolean): Promise<{ data: Buffer } | undefined> {
     const path = this.pathOf(key);
-    let fd: number;
+    let data: Buffer | undefined;
     try {
-      // Non-blocking, so a FIFO planted in the store is refused below instead of hanging the open.
-      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw fsError(err, path, "read");
-      // A batch's certificates are only in its pack (pack.ts).
-      const packed = !secret && isPackable(key) ? this.packs.get(key) : undefined;
-      return packed === undefined ? undefined : { data: Buffer.from(packed) };
-    }
-    try {
-      const st = fstatSync(fd);
-      if (!st.isFile()) throw envError("ERR_KEY_FILE", `${path} is not a regular file`, "restore it from your backup");
-      if (secret && st.mode & 0o077)
-        throw envError("ERR_KEY_PERMISSIONS", `${path} is readable by other users (mode ${(st.mode & 0o777).toString(8)})`, `run: chmod 600 ${path}`);
-      return { data: readFileSync(fd) };
+      // Non-blocking (STORE_READ), so a FIFO planted in the store is refused here instead of hanging the open.
+      data = withStoreFile(
+        path,
+        (fd, st) => {
+          if (!st.isFile()) throw envError("ERR_KEY_FILE", `${path} is not a regular file`, "restore it from your backup");
+          if (secret && st.mode & 0o077)
+            throw envError("ERR_KEY_PERMISSIONS", `${path} is readable by other users (mode ${(st.mode & 0o777).toString(8)})`, `run: chmod 600 ${path}`);
+          return readFileSync(fd);
+        },
+        (err) => {
+          if (err.code === "ENOENT") return undefined;
+          throw fsError(err, path, "read");
+        },
+      );
     } catch (err) {
       if (err instanceof Error && err.name === "MtlsError") throw err;
       throw fsError(err, path, "read");
-    } finally {
-      try {
-        closeSync(fd);
-      } catch {}
     }
+    if (data !== undefined) return { data };
+    // A batch's certificates are only in its pack (pack.ts).
+    const packed = !secret && isPackable(key) ? this.packs.get(key) : undefined;
+    return packed === undefined ? undefined : { data: Buffer.from(packed) };
   }
 
   async list(prefix: string): Promise<string[]> {

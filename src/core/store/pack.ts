@@ -9,11 +9,12 @@
 //
 // Format: JSON Lines, one {"key":"certs/<serial>.pem","data":"<PEM text>"} per file. A line cut
 // short (a crash while the pack was written, before any index entry could name it) is ignored.
-import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync } from "node:fs";
+import { readdirSync, readFileSync, readSync } from "node:fs";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileVersion, STORE_READ } from "./fs.js";
+import { fileVersion } from "./fs.js";
 import type { StoreReader } from "./storage.js";
+import { withStoreFile } from "./store-file.js";
 
 /** Where packs live, as a store key prefix. */
 export const PACK_DIR = "certs/packs";
@@ -98,37 +99,30 @@ export class PackIndex {
 }
 
 function readSlice(path: string, start: number, end: number): string | undefined {
-  let fd: number;
-  try {
-    fd = openSync(path, STORE_READ);
-  } catch {
-    return undefined;
-  }
-  try {
-    if (!fstatSync(fd).isFile()) return undefined;
-    const buf = Buffer.alloc(end - start);
-    const n = readSync(fd, buf, 0, buf.length, start);
-    return buf.subarray(0, n).toString("utf8");
-  } finally {
-    closeSync(fd);
-  }
+  return withStoreFile(
+    path,
+    (fd, st) => {
+      if (!st.isFile()) return undefined;
+      const buf = Buffer.alloc(end - start);
+      const n = readSync(fd, buf, 0, buf.length, start);
+      return buf.subarray(0, n).toString("utf8");
+    },
+    () => undefined,
+  );
 }
 
 /** The byte range of each complete line of a pack, by the key it names. */
 function indexPack(path: string): Map<string, { start: number; end: number }> {
   const out = new Map<string, { start: number; end: number }>();
-  let bytes: Buffer;
+  let bytes: Buffer | undefined;
   try {
-    const fd = openSync(path, STORE_READ);
-    try {
-      if (!fstatSync(fd).isFile()) return out;
-      bytes = readFileSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return out;
-  }
+    bytes = withStoreFile(
+      path,
+      (fd, st) => (st.isFile() ? readFileSync(fd) : undefined),
+      () => undefined,
+    );
+  } catch {}
+  if (!bytes) return out;
   for (let start = 0; start < bytes.length; ) {
     const nl = bytes.indexOf(0x0a, start);
     if (nl < 0) break; // a line cut short
