@@ -439,7 +439,8 @@ async function appendAll(
   }
 }
 
-const bytesOf = (data: string | Uint8Array) => (typeof data === "string" ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+/** Staged data as a Buffer: a string encoded, bytes viewed in place (not copied). */
+const asBuffer = (data: string | Uint8Array) => (typeof data === "string" ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
 
 /** One commit under an intent record (see StoreWriter). */
 class IntentCommit {
@@ -513,7 +514,7 @@ class IntentCommit {
         this.files.map(async (s) => ({ path: s.path, tmp: tmpName(s.path, "tmp"), bak: tmpName(s.path, "bak"), existed: await there(s.path) })),
       ),
       links: this.links.map((s) => ({ path: s.path, tmp: tmpName(s.path, "tmp") })),
-      appends: this.appends.map((s) => ({ path: s.path, at: s.appendAt as number, data: bytesOf(s.data).toString("base64") })),
+      appends: this.appends.map((s) => ({ path: s.path, at: s.appendAt as number, data: asBuffer(s.data).toString("base64") })),
     };
     this.record = record;
     // Written before any other file, so that whatever a crash leaves is named in it.
