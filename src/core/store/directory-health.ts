@@ -247,7 +247,6 @@ export class DirectoryHealth implements StorageHealth {
     const summary = summaryPath(this.layout.index);
     const fixable = problems.filter((p) => p.fixable && p.path !== undefined && (p.path === this.layout.root || this.inside(p.path)));
     // Re-judged here rather than trusted: only a temporary of a writer that is gone is removed.
-    if (fixable.some((p) => p.check === "commit")) await this.storage.recoverCommit();
     for (const p of fixable) if (p.check === "leftovers" && p.path && (await this.isRemovable(p.path))) await unlink(p.path).catch(() => {});
     for (const p of fixable) if (p.check === "journal" && p.path && p.line !== undefined) await this.trim(p.path, p.line);
     for (const p of fixable) if (p.check === "modes" && p.path && p.wantMode !== undefined) await chmod(p.path, p.wantMode);
@@ -256,7 +255,8 @@ export class DirectoryHealth implements StorageHealth {
       // After the trims: the summary of the journal as the repair leaves it.
       await rebuildSummary(this.layout.index);
     }
-    // "lock": taking the lock for this repair already replaced a stale one.
+    // "lock": taking the lock for this repair already replaced a stale one. "commit": doctor --fix
+    // finishes an interrupted commit (recoverCommit) before its checks run, so none is handed here.
   }
 
   /**
