@@ -7,6 +7,7 @@ import { join } from "node:path";
 import test, { type TestContext } from "node:test";
 import { MtlsError } from "../../src/core/errors.js";
 import { readAuditLog, stageAudit } from "../../src/core/store/audit-file.js";
+import { INTENT_FILE } from "../../src/core/store/commit-intent.js";
 import { parseTempName, StoreWriter, writeFileAtomic } from "../../src/core/store/fs.js";
 import { readIndexSnapshot } from "../../src/core/store/index-file.js";
 import { layoutOf } from "../../src/core/store/layout.js";
@@ -40,7 +41,7 @@ test("#13 a write that fails half-way (a full disk) leaves no temporary behind",
   // Data the write call rejects after the temporary was created, as ENOSPC does.
   await assert.rejects(writeFileAtomic(join(d, "crl.pem"), 42 as unknown as string), MtlsError);
   assert.deepEqual(await readdir(d), []);
-  await assert.rejects(new StoreWriter().put(join(d, "state.json"), 42 as unknown as string).commit());
+  await assert.rejects(new StoreWriter({ root: d, path: join(d, INTENT_FILE) }).put(join(d, "state.json"), 42 as unknown as string).commit());
   assert.deepEqual(await readdir(d), []);
 });
 
@@ -64,7 +65,7 @@ test("#13 a damaged audit tail is moved to a quarantine file and the chain goes 
   const layout = layoutOf(d);
   const now = new Date("2026-12-01T00:00:00Z");
   const append = async (action: "ca.init" | "crl.publish" = "crl.publish") => {
-    const tx = new StoreWriter();
+    const tx = new StoreWriter({ root: d, path: join(d, INTENT_FILE) });
     await stageAudit(tx, layout, [{ action, outcome: "ok" }], now);
     await tx.commit();
   };

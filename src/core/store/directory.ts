@@ -219,7 +219,7 @@ export class DirectoryTransaction implements StorageTransaction, LocalFileStagin
   private config: string | undefined;
 
   constructor(private readonly store: DirectoryStorage) {
-    this.writer = new StoreWriter(store.durableStep, { root: store.layout.root, path: join(store.layout.root, INTENT_FILE) });
+    this.writer = new StoreWriter({ root: store.layout.root, path: join(store.layout.root, INTENT_FILE) }, store.durableStep);
   }
 
   put(key: string, data: string | Uint8Array, opts: PutOptions = {}): void {

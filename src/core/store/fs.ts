@@ -296,9 +296,9 @@ async function appendAt(path: string, data: string | Uint8Array, at: number, mod
 }
 
 /**
- * Stages several file writes and applies them all or none. Without a replaced file, the plain
- * order: new files written and flushed first, then the appends in order, the index's last, which
- * commits the change (a crash before it leaves only unreferenced files, which `mtls doctor`
+ * Stages several file writes and applies them all or none. A commit of new files and appends
+ * only: the new files written and flushed first, then the appends in order, the index's last,
+ * which commits the change (a crash before it leaves only unreferenced files, which `mtls doctor`
  * reports). A commit that replaces files (or makes a new name appear at its commit point) first
  * writes its intent record (commit-intent.ts) with every new version as a temporary beside it;
  * flipping the record to "committed" is then the commit point, and a crash on either side of it
@@ -308,15 +308,11 @@ async function appendAt(path: string, data: string | Uint8Array, at: number, mod
 export class StoreWriter {
   private readonly staged: Staged[] = [];
 
-  private readonly step: DurableStepHook | undefined;
-
-  /** `intent`: where the store keeps its intent record; a writer without one never writes it. */
+  /** `intent`: where the store keeps its intent record (see commit-intent.ts). */
   constructor(
-    step?: DurableStepHook,
-    private readonly intent?: { root: string; path: string },
-  ) {
-    this.step = step;
-  }
+    private readonly intent: { root: string; path: string },
+    private readonly step?: DurableStepHook,
+  ) {}
 
   put(path: string, data: string | Uint8Array, mode = 0o644): this {
     this.staged.push({ path, data, mode, exclusive: false });
@@ -337,11 +333,10 @@ export class StoreWriter {
 
   /**
    * A new file that must not exist before the commit point, nor after a crash before it (a new CA's
-   * key and certificate): written to a temporary, linked to its name once committed. Without an
-   * intent record, it is a plain create.
+   * key and certificate): written to a temporary, linked to its name once committed.
    */
   createAtCommit(path: string, data: string | Uint8Array, mode = 0o644): this {
-    this.staged.push({ path, data, mode, exclusive: true, ...(this.intent ? { atCommit: true } : {}) });
+    this.staged.push({ path, data, mode, exclusive: true, atCommit: true });
     return this;
   }
 
@@ -356,16 +351,15 @@ export class StoreWriter {
 
   async commit(): Promise<void> {
     const replaced = this.staged.some((s) => s.atCommit || (!s.exclusive && s.appendAt === undefined));
-    if (this.intent && replaced) await new IntentCommit(this.staged, this.step, this.intent).run();
+    if (replaced) await new IntentCommit(this.staged, this.step, this.intent).run();
     else await this.commitPlain();
   }
 
+  /** New files and appends only: undone by removing the files and cutting the appends back. */
   private async commitPlain(): Promise<void> {
-    const temps: string[] = [];
-    const done: Array<{ path: string; backup?: string; truncateTo?: number }> = [];
+    const done: Array<{ path: string; truncateTo?: number }> = [];
     const creates = this.staged.filter((s) => s.exclusive && !s.after);
     const later = this.staged.filter((s) => s.after);
-    const files = this.staged.filter((s) => !s.exclusive && s.appendAt === undefined);
     const appends = this.staged.filter((s) => s.appendAt !== undefined);
     try {
       // New names (certificate archive entries): written in place with O_EXCL, several at once.
@@ -381,39 +375,14 @@ export class StoreWriter {
         done.push({ path: s.path });
         await flushDir(dirname(s.path));
       }
-      for (const s of files) temps.push(await writeTemp(s.path, s.data, s.mode).catch((e) => Promise.reject(fsError(e, s.path, "write"))));
-      for (const [i, s] of files.entries()) {
-        const tmp = temps[i] as string;
-        // A rewritten index commits by its rename, the last (see above): the earlier ones durable first.
-        if (i > 0 && i === files.length - 1) await flushDirsOf(files.slice(0, i));
-        let backup: string | undefined = tmpName(s.path, "bak");
-        try {
-          await link(s.path, backup);
-        } catch {
-          backup = undefined; // nothing there yet
-        }
-        try {
-          this.step?.("rename", s.path);
-          await rename(tmp, s.path);
-        } catch (err) {
-          if (backup) await unlink(backup).catch(() => {});
-          throw fsError(err, s.path, "write");
-        }
-        done.push({ path: s.path, ...(backup ? { backup } : {}) });
-      }
-      await appendAll(appends, [...files], this.step, (d) => done.push(d));
+      await appendAll(appends, [], this.step, (d) => done.push(d));
     } catch (err) {
       for (const d of done.reverse()) {
         if (d.truncateTo !== undefined) await truncate(d.path, d.truncateTo).catch(() => {});
-        else if (d.backup) await rename(d.backup, d.path).catch(() => {});
         else await unlink(d.path).catch(() => {});
       }
       throw err;
-    } finally {
-      for (const t of temps) await unlink(t).catch(() => {});
     }
-    // Every name the change made is durable by now; a backup left by a crash is only a stray file.
-    for (const d of done) if (d.backup) await unlink(d.backup).catch(() => {});
   }
 }
 
