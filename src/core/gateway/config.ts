@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 import { join, resolve } from "node:path";
 import { type CaCerts, certOf, loadCaCerts, readCertFile } from "../ca/material.js";
-import { conflictError, envError, inputError, usageError } from "../errors.js";
+import { conflictError, inputError, usageError } from "../errors.js";
 import { attributeValueProblem } from "../identity/subject-policy.js";
 import { validatePartnerId } from "../ids.js";
 import { type San, sanProblem } from "../sans.js";
@@ -184,7 +184,7 @@ export async function renderGatewayConfig(pki: Pki, params: GatewayConfigParams)
   const warnings = [...(d.warnings ?? []), ...server.warnings];
   // A config whose CRL file lacks a CA's CRL would have the gateway admit that CA's revoked
   // certificates (or, for some products, none at all): refused, as `gateway serve` refuses it.
-  const material = await readTlsMaterial(pki.storage);
+  const material = await readTlsMaterial(pki.storage, ca);
   const [caBundlePem, crlBundlePem] = [utf8(material.ca), utf8(material.crlBundle)];
   const identities = await allowListed(pki.storage, index, p, d, warnings);
   warnings.push(...revocationWarnings(d, config, p.partners.length > 0));
@@ -204,7 +204,6 @@ export async function renderGatewayConfig(pki: Pki, params: GatewayConfigParams)
   return { kind: d.kind, schema: d.schema, files: written, allowlist, warnings };
 }
 
-/** A published bundle of the store (exit 5 naming it when it is missing). */
 /** Identities of the allow-listed partners, from their valid certificates. */
 async function allowListed(
   store: StoreReader,

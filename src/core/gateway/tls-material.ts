@@ -3,7 +3,7 @@
 // Node checks revocation only when it is given at least one CRL: handed none, it accepts revoked
 // certificates without a word. So a bundle that lacks the CRL of a CA that publishes one is
 // refused here, and the caller keeps what it had (or does not start).
-import { type CaEntry, crlCas, loadCaCerts } from "../ca/material.js";
+import { type CaCerts, type CaEntry, crlCas, loadCaCerts } from "../ca/material.js";
 import { parseCrlSerials, verifyCrlSignature } from "../crl/decode.js";
 import { envError } from "../errors.js";
 import { decodePemBlocks, encodePem } from "../pem.js";
@@ -27,12 +27,12 @@ async function hasCrlOf(crls: ReturnType<typeof parseCrlSerials>[], ca: CaEntry)
 
 /**
  * The CA bundle and the CRLs, read afresh (config.json too: a rollover adds a CA, a retirement
- * takes one away). config.json is read before the bundle: a CA added after that read only adds
- * a CRL the check does not ask for. Throws (exit 5, naming the bundle) unless every CA that
- * publishes a CRL has one in it.
+ * takes one away), or checked against `ca` when the caller has loaded the CAs already. They are
+ * read before the bundle: a CA added after that read only adds a CRL the check does not ask for.
+ * Throws (exit 5, naming the bundle) unless every CA that publishes a CRL has one in it.
  */
-export async function readTlsMaterial(store: StoreReader): Promise<TlsMaterial> {
-  const cas = crlCas(await loadCaCerts(store, await readConfigOf(store)));
+export async function readTlsMaterial(store: StoreReader, ca?: CaCerts): Promise<TlsMaterial> {
+  const cas = crlCas(ca ?? (await loadCaCerts(store, await readConfigOf(store))));
   const where = store.where(storeKeys.crlBundle);
   const [caBundle, crlBytes] = await Promise.all([mustGet(store, storeKeys.caBundle), store.get(storeKeys.crlBundle)]);
   if (!crlBytes) throw envError("ERR_NO_CRL", `the CRL bundle ${where} is missing`, "run `mtls crl publish`");
