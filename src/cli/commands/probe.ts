@@ -153,6 +153,7 @@ export function register(parent: Command, ctx: CliContext): void {
         "0  every expectation held",
         "1  an expectation failed, or the valid certificate was not accepted",
         "2  bad option",
+        "3  unreadable --cert/--key, wrong passphrase, or the issuing CA has expired",
         "5  a target could not be reached at all",
       ]),
     )

@@ -8,7 +8,7 @@
 // the new root signs the old intermediates'. Every path stays root → intermediate → leaf.
 import { conflictError, inputError } from "../errors.js";
 import type { CertInfo, DistinguishedName } from "../pki.js";
-import type { CaRecord, CaRegistry, StoreConfig } from "../store/config.js";
+import type { CaRecord, CaRegistry, CrossRecord, StoreConfig } from "../store/config.js";
 import type { CertRecord } from "../store/index-file.js";
 import { DAY, iso } from "../time.js";
 import type { CaCerts } from "./material.js";
@@ -112,6 +112,8 @@ export interface RootStartPlan {
   newIntermediate: NewCaSpec;
   crosses: CrossSpec[];
   previousRoot: CaId;
+  /** Crosses not made because the CA they would certify, or the old root, expired already. */
+  skipped: Array<{ subject: CaId; issuer: CaId; expired: CaId; expiredAt: Date }>;
 }
 
 /** A new root and intermediate, cross certificates both ways, both roots trusted. */
@@ -157,15 +159,25 @@ export function planRootStart(
     notAfter: new Date(now.getTime() + intermediateDays * DAY),
     pathLen: 0,
   };
+  const certOfId = (id: CaId) => ca.all.find((e) => e.id === id)?.cert as CertInfo;
   const oldIntermediates = liveCas(reg).filter((c) => c.kind === "intermediate" && c.parent === oldRoot);
   const minDate = (a: Date, b: Date) => (a < b ? a : b);
-  const crosses: CrossSpec[] = [
+  const planned: CrossSpec[] = [
     { subject: intId, issuer: oldRoot, file: crossFile(intId, oldRoot), notBefore, notAfter: minDate(newIntermediate.notAfter, oldRootCert.notAfter) },
-    ...oldIntermediates.map((c) => {
-      const cert = ca.all.find((e) => e.id === c.id)?.cert as CertInfo;
-      return { subject: c.id, issuer: rootId, file: crossFile(c.id, rootId), notBefore, notAfter: minDate(cert.notAfter, newRoot.notAfter) };
-    }),
+    ...oldIntermediates.map((c) => ({
+      subject: c.id,
+      issuer: rootId,
+      file: crossFile(c.id, rootId),
+      notBefore,
+      notAfter: minDate(certOfId(c.id).notAfter, newRoot.notAfter),
+    })),
   ];
+  // A cross ends when the CA it certifies (or the old root signing it) does: one for a CA that
+  // expired already would end before it begins, a certificate no verifier accepts.
+  const crosses = planned.filter((x) => x.notAfter > now);
+  const skipped = planned
+    .filter((x) => x.notAfter <= now)
+    .map((x) => ({ subject: x.subject, issuer: x.issuer, expired: x.issuer === rootId ? x.subject : x.issuer, expiredAt: x.notAfter }));
   const registry: CaRegistry = {
     ...reg,
     list: [...reg.list, { id: rootId, kind: "root", createdAt: iso(now) }, { id: intId, kind: "intermediate", parent: rootId, createdAt: iso(now) }],
@@ -174,7 +186,7 @@ export function planRootStart(
     rootRollover: { from: oldRoot, to: rootId, startedAt: iso(now) },
     history: [...(reg.history ?? []), { step: "root start", at: iso(now), ca: rootId }],
   };
-  return { registry, newRoot, newIntermediate, crosses, previousRoot: oldRoot };
+  return { registry, newRoot, newIntermediate, crosses, previousRoot: oldRoot, skipped };
 }
 
 /** Valid (unrevoked, unexpired) certificates whose chain leads to a root only. */
@@ -188,8 +200,30 @@ export interface RootFinishPlan {
   /** Valid certificates still on the old hierarchy (refused without force). */
   stranded: CertRecord[];
   retired: CaId[];
+  /**
+   * The new root's cross certificates for the retired intermediates: revoked on its CRL and
+   * dropped from the cross bundle, or the certificates `--force` cut off (and those revoked on
+   * the CRLs the retired CAs no longer publish) would still chain to the new root through them.
+   */
+  withdrawn: CrossRecord[];
   from: CaId;
   to: CaId;
+}
+
+/**
+ * The cross certificates ca/cross-bundle.pem holds: the latest root rollover's (each involves
+ * its new root, as signer or as the parent of the intermediate it certifies) for CAs still in
+ * service. An earlier rollover's are left out on purpose: they certify the same intermediates'
+ * names by another root, and OpenSSL takes the first certificate of a name from its untrusted
+ * pool without trying the next.
+ */
+export function crossBundleMembers(reg: CaRegistry): CrossRecord[] {
+  const newest = reg.list.findLast((c) => c.kind === "root")?.id;
+  const byId = new Map(reg.list.map((c) => [c.id, c]));
+  return (reg.crosses ?? []).filter((x) => {
+    const subject = byId.get(x.subject);
+    return (x.issuer === newest || subject?.parent === newest) && !subject?.retiredAt;
+  });
 }
 
 /** The old root leaves the trust bundle; it and its intermediates publish no more CRLs. */
@@ -206,7 +240,8 @@ export function planRootFinish(config: StoreConfig, records: readonly CertRecord
     trusted: reg.trusted.filter((t) => t !== from),
     history: [...(reg.history ?? []), { step: "root finish", at: iso(now), ca: to }],
   };
-  return { registry, stranded, retired, from, to };
+  const withdrawn = (reg.crosses ?? []).filter((x) => x.issuer === to && retired.includes(x.subject));
+  return { registry, stranded, retired, withdrawn, from, to };
 }
 
 export { recordOf };

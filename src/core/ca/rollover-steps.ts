@@ -4,13 +4,14 @@ import { conflictError } from "../errors.js";
 import type { TokenAccess } from "../keystore/access.js";
 import type { CertInfo } from "../pki.js";
 import type { Pki } from "../session.js";
-import { getText, readIndexOf } from "../store/blobs.js";
+import { getText, mustGet, readIndexOf, utf8 } from "../store/blobs.js";
 import { keyStoreFormat, type StoreConfig } from "../store/config.js";
 import { storeKeys } from "../store/keys.js";
+import { iso } from "../time.js";
 import { checkTokenKeyType, parseTokenFlag } from "./init-keys.js";
 import { type CaKey, type CaKeys, certOf } from "./material.js";
 import { commitStep, describeCa, discardMinted, mintCa, mintCross, newKeyToken, nextCaCerts, openForRollover, type RolloverResult } from "./rollover.js";
-import { type CrossSpec, planIntermediateRollover, planRootFinish, planRootStart } from "./rollover-plan.js";
+import { type CrossSpec, crossBundleMembers, planIntermediateRollover, planRootFinish, planRootStart } from "./rollover-plan.js";
 
 /** The distribution point names one CA's CRL: after a rollover it names the wrong one for some certificates. */
 function crlUrlWarning(config: StoreConfig): string[] {
@@ -243,8 +244,16 @@ async function commitRootStart(
     trusted: registry.trusted,
     caBundlePath: where(storeKeys.caBundle),
     ...done,
-    warnings: [...crlUrlWarning(s.config), ...done.warnings],
+    warnings: [...crlUrlWarning(s.config), ...skippedCrossWarnings(plan.skipped), ...done.warnings],
   };
+}
+
+/** A cross that would end before it began is not signed; the operator hears which and why. */
+function skippedCrossWarnings(skipped: ReturnType<typeof planRootStart>["skipped"]): string[] {
+  return skipped.map(
+    (x) =>
+      `no cross certificate for ${x.subject} signed by ${x.issuer}: the ${x.expired} CA expired on ${iso(x.expiredAt)}, and a cross certificate may not outlive it`,
+  );
 }
 
 export interface FinishParams {
@@ -256,7 +265,13 @@ export interface FinishParams {
 export async function finishRootRollover(
   pki: Pki,
   p: FinishParams,
-): Promise<RolloverResult & { stranded: Array<{ serial: string; partnerId: string; issuer: string; notAfter: string }> }> {
+): Promise<
+  RolloverResult & {
+    stranded: Array<{ serial: string; partnerId: string; issuer: string; notAfter: string }>;
+    /** The new root's cross certificates for the retired CAs, revoked on its CRL and out of ca/cross-bundle.pem. */
+    revokedCrosses: Array<{ serial: string; subjectCa: string; issuerCa: string; certPath: string }>;
+  }
+> {
   const s = await openForRollover(pki);
   const plan = planRootFinish(s.config, (await readIndexOf(s.store)).records, s.now);
   const stranded = plan.stranded.map((r) => ({ serial: r.serial, partnerId: r.partnerId, issuer: r.issuer, notAfter: r.notAfter }));
@@ -280,10 +295,26 @@ export async function finishRootRollover(
     keys: s.keys,
     protect: s.protect,
     creates: [],
+    puts: plan.registry.crosses?.length ? [{ key: storeKeys.crossBundle, data: await crossBundleOf(s.store, plan.registry) }] : [],
+    // cessationOfOperation (RFC 5280 §5.3.1): the cross was made for the rollover, which is
+    // over, and no key is suspected; superseded would say another certificate replaces it.
+    revocations: plan.withdrawn.map((x) => ({
+      serial: x.serial,
+      issuer: x.issuer,
+      revokedAt: iso(s.now),
+      reason: "cessationOfOperation",
+      partnerId: "(cross)",
+    })),
     audit: {
       action: "ca.rollover",
       outcome: "ok",
-      details: { step: "root finish", root: plan.to, retired: plan.retired.join(" "), forced: stranded.length > 0 },
+      details: {
+        step: "root finish",
+        root: plan.to,
+        retired: plan.retired.join(" "),
+        forced: stranded.length > 0,
+        crossesRevoked: plan.withdrawn.map((x) => x.serial).join(" "),
+      },
     },
     purpose: "ca rollover root finish",
   });
@@ -300,5 +331,18 @@ export async function finishRootRollover(
     ...done,
     warnings: [...warnings, ...done.warnings],
     stranded,
+    revokedCrosses: plan.withdrawn.map((x) => ({
+      serial: x.serial,
+      subjectCa: x.subject,
+      issuerCa: x.issuer,
+      certPath: s.store.where(storeKeys.crossFile(x.file)),
+    })),
   };
+}
+
+/** ca/cross-bundle.pem for a registry: the cross certificates it holds, read from their files. */
+async function crossBundleOf(store: Opened["store"], reg: NonNullable<StoreConfig["cas"]>): Promise<string> {
+  const pems: string[] = [];
+  for (const x of crossBundleMembers(reg)) pems.push(utf8(await mustGet(store, storeKeys.crossFile(x.file))));
+  return pems.join("");
 }

@@ -224,6 +224,8 @@ export interface CommitStepParams {
   puts?: Array<{ key: string; data: string }>;
   /** A new canary from the new issuing CA. */
   canary?: boolean;
+  /** Revocations the step adds to the journal (and so to the fresh CRLs). */
+  revocations?: Revocation[];
   audit: AuditEntry;
   purpose: string;
   protect: (key: CryptoKey) => Promise<string>;
@@ -243,7 +245,7 @@ export async function commitStep(pki: Pki, c: CommitStepParams): Promise<{ crls:
       if (serializeConfig(await tx.config()) !== serializeConfig(c.before))
         throw conflictError("ERR_STORE_CHANGED", "the CA configuration changed while this step was prepared", "run the command again");
       for (const f of c.creates) tx.put(f.key, f.data, { exclusive: true, ...(f.secret ? { secret: true } : {}) });
-      const added: Revocation[] = [];
+      const added: Revocation[] = [...(c.revocations ?? [])];
       const next: StoreConfig = { ...c.next, formatVersion: Math.max(c.next.formatVersion, ROLLOVER_FORMAT_VERSION) };
       if (c.canary) {
         const issuer = { cert: c.ca.issuer, key: c.keys[c.ca.issuerRole] as CaKey };

@@ -1,7 +1,8 @@
 // Doctor's view of a root rollover's cross certificates (#18): each one present, signed by the
 // root it names and certifying exactly the key of the CA it names; the cross bundle the sum of
-// the latest rollover's.
+// the latest rollover's for the CAs in service.
 import { certOf } from "../ca/material.js";
+import { crossBundleMembers } from "../ca/rollover-plan.js";
 import { decodePemBlocks } from "../pem.js";
 import { type CertInfo, isSignedBy, parseCertificate } from "../pki.js";
 import { storeKeys } from "../store/keys.js";
@@ -22,23 +23,10 @@ async function crossProblem(ctx: DoctorContext, pem: string | undefined, subject
   return undefined;
 }
 
-/**
- * The crosses of the latest root rollover, which the cross bundle holds: each involves its new
- * root, as signer or as the parent of the intermediate it certifies. An earlier rollover's are
- * left out on purpose: they certify the same intermediates' names by another root, and OpenSSL
- * takes the first certificate of a name from its untrusted pool without trying the next.
- */
-function latestRollover(ctx: DoctorContext): Set<string> {
-  const { list, crosses = [] } = ctx.ca.registry;
-  const newest = list.findLast((c) => c.kind === "root")?.id;
-  const parent = new Map(list.map((c) => [c.id, c.parent]));
-  return new Set(crosses.filter((x) => x.issuer === newest || parent.get(x.subject) === newest).map((x) => x.file));
-}
-
 export async function crossProblems(ctx: DoctorContext): Promise<DoctorProblem[]> {
   const crosses = ctx.ca.registry.crosses ?? [];
   if (crosses.length === 0) return [];
-  const inBundle = latestRollover(ctx);
+  const inBundle = new Set(crossBundleMembers(ctx.ca.registry).map((x) => x.file));
   const out: DoctorProblem[] = [];
   const pems: string[] = [];
   for (const x of crosses) {

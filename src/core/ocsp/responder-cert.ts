@@ -13,6 +13,7 @@ import { encodePem, pemOrDer } from "../pem.js";
 import { createCertificate } from "../pki.js";
 import type { Pki } from "../session.js";
 import { getText, readConfigOf } from "../store/blobs.js";
+import type { StoreConfig } from "../store/config.js";
 import { type Issuer, storeKeys } from "../store/keys.js";
 import type { StoreReader } from "../store/storage.js";
 import { DAY, HOUR, iso, MINUTE } from "../time.js";
@@ -42,6 +43,8 @@ export interface LoadedResponders {
   responders: Responder[];
   /** CAs whose responder certificate was issued (or renewed) by this call. */
   issued: CaRole[];
+  /** CAs in service that have expired: no responder answers for them. */
+  expired: Array<{ role: CaRole; parent?: CaRole; ca: CertInfo }>;
   /** The OCSP-only canary's serial (issued by the issuing CA), answered "revoked". */
   ocspCanary?: { serial: string; revokedAt: string };
   /** The CRL canary's serial, which the revocation journal holds from `ca init` on. */
@@ -50,11 +53,23 @@ export interface LoadedResponders {
   crlUrl?: string;
 }
 
-// Every CA still in service answers for its own certificates (both hierarchies during a rollover).
-const rolesOf = (ca: CaCerts): CaRole[] => crlCas(ca).map((c) => c.id);
+/**
+ * Every CA still in service answers for its own certificates (both hierarchies during a
+ * rollover), until it expires: an expired CA vouches for nothing, so it gets no responder, and
+ * requests about it are answered `unauthorized` (RFC 6960 §2.3, RFC 5019 §2.2.3: this responder
+ * cannot answer authoritatively), as for any issuer it does not know.
+ */
+const rolesOf = (ca: CaCerts, now: Date): CaRole[] => crlCas(ca).flatMap((c) => (c.cert.notAfter > now ? [c.id] : []));
 const caCertOf = (ca: CaCerts, role: CaRole): CertInfo => certOf(ca, role);
 
-/** The stored responder certificate of a CA, when it is there, signed by that CA and not due for renewal. */
+/** A responder certificate's end: a week on, or its CA's end if that comes first (it may not outlive its CA). */
+const responderNotAfter = (caCert: CertInfo, now: Date): Date => new Date(Math.min(now.getTime() + RESPONDER_LIFETIME_MS, caCert.notAfter.getTime()));
+
+/**
+ * The stored responder certificate of a CA, when it is there, signed by that CA, within its
+ * CA's lifetime and not due for renewal. One that ends with its CA is not due: a renewal could
+ * not last longer.
+ */
 async function currentResponderCert(store: StoreReader, role: CaRole, caCert: CertInfo, now: Date): Promise<CertInfo | undefined> {
   const pem = await getText(store, storeKeys.ocspCert(role));
   if (!pem) return undefined;
@@ -64,7 +79,8 @@ async function currentResponderCert(store: StoreReader, role: CaRole, caCert: Ce
   } catch {
     return undefined; // damaged: replaced below, which is what a repair would do
   }
-  if (cert.notAfter.getTime() - now.getTime() < RESPONDER_RENEW_BEFORE_MS) return undefined;
+  if (cert.notAfter > caCert.notAfter) return undefined;
+  if (cert.notAfter.getTime() - now.getTime() < RESPONDER_RENEW_BEFORE_MS && cert.notAfter < caCert.notAfter) return undefined;
   if (!cert.issuerDer.equals(caCert.subjectDer) || !(await isSignedBy(cert, caCert))) return undefined;
   return cert;
 }
@@ -94,7 +110,7 @@ async function issueResponder(caCert: CertInfo, org: string | undefined, caKey: 
     subject: { rdns: [...(org ? ([["O", org]] as Array<[string, string]>) : []), ["CN", `${caCert.commonNames[0] ?? "CA"} OCSP Responder`]] },
     issuer: caCert,
     notBefore: new Date(now.getTime() - 5 * MINUTE),
-    notAfter: new Date(now.getTime() + RESPONDER_LIFETIME_MS),
+    notAfter: responderNotAfter(caCert, now),
     spki: keys.spki,
     signer: caKey.signer,
     signingKeyType: caKey.keyType,
@@ -119,15 +135,16 @@ export async function loadResponders(pki: Pki, p: LoadRespondersParams): Promise
   const ca = await loadCaCerts(store, config);
   const due: CaRole[] = [];
   const found = new Map<CaRole, CertInfo>();
-  for (const role of rolesOf(ca)) {
+  const roles = rolesOf(ca, p.now);
+  for (const role of roles) {
     const cert = await currentResponderCert(store, role, caCertOf(ca, role), p.now);
     if (cert) found.set(role, cert);
     else due.push(role);
   }
   const fresh = new Map<CaRole, IssuedResponder>();
-  if (due.length || (await needsOcspCanary(store, config))) await issueDue(pki, { ...p, ca, due, found, fresh });
+  if (due.length || (await canaryDue(store, config, ca, p.now))) await issueDue(pki, { ...p, ca, due, found, fresh });
   const responders: Responder[] = [];
-  for (const role of rolesOf(ca)) {
+  for (const role of roles) {
     const issued = fresh.get(role);
     const cert = issued?.cert ?? (found.get(role) as CertInfo);
     const signer = signerOf(ca, role, cert, issued?.pkcs8 ?? (await readResponderKey(store, role, pki.passphrase)));
@@ -135,14 +152,20 @@ export async function loadResponders(pki: Pki, p: LoadRespondersParams): Promise
     responders.push({ role, ca: caCertOf(ca, role), cert, signer, ...(parent ? { parent } : {}) });
   }
   const { ocspCanary } = await readConfigOf(store);
+  const expired = crlCas(ca).filter((c) => !roles.includes(c.id));
   return {
     responders,
     issued: [...fresh.keys()],
-    ...(ocspCanary ? { ocspCanary } : {}),
+    expired: expired.map((c) => ({ role: c.id, ca: c.cert, ...(c.parent ? { parent: c.parent } : {}) })),
+    // The canary is the issuing CA's: an expired one answers for nothing, its canary included.
+    ...(ocspCanary && roles.includes(ca.issuerRole) ? { ocspCanary } : {}),
     ...(config.canary ? { canarySerial: config.canary.serial } : {}),
     ...(config.ca.crlUrl ? { crlUrl: config.ca.crlUrl } : {}),
   };
 }
+
+/** The OCSP canary is missing and its CA, the issuing one, can still sign it. */
+const canaryDue = async (store: StoreReader, config: StoreConfig, ca: CaCerts, now: Date) => ca.issuer.notAfter > now && (await needsOcspCanary(store, config));
 
 interface IssueDueParams extends LoadRespondersParams {
   ca: CaCerts;
@@ -187,7 +210,7 @@ async function issueDue(pki: Pki, p: IssueDueParams): Promise<void> {
         serial: r.cert.serial,
         details: { ca: role, notAfter: iso(r.cert.notAfter) },
       }));
-      if (await needsOcspCanary(tx, config)) {
+      if (await canaryDue(tx, config, ca, p.now)) {
         const role = ca.issuerRole;
         const canary = await stageOcspCanary({ config, ca, caKey: await keyOf(role), encryptWith: await encryptWith(role), now: p.now }, tx);
         entries.push({ action: "ocsp.responder", outcome: "canary", serial: canary.serial, details: { ca: role } });
@@ -198,8 +221,12 @@ async function issueDue(pki: Pki, p: IssueDueParams): Promise<void> {
   );
 }
 
-/** When a running responder should next look at its certificates. */
+/**
+ * When a running responder should next look at its certificates: when one comes due for
+ * renewal, or, for one that ends with its CA, when both expire (the CA then leaves the set).
+ */
 export function nextRenewalCheck(responders: readonly Responder[], now: Date): number {
-  const soonest = Math.min(...responders.map((r) => r.cert.notAfter.getTime() - RESPONDER_RENEW_BEFORE_MS));
+  const due = (r: Responder) => (r.cert.notAfter < r.ca.notAfter ? r.cert.notAfter.getTime() - RESPONDER_RENEW_BEFORE_MS : r.cert.notAfter.getTime());
+  const soonest = Math.min(...responders.map(due));
   return Math.max(MINUTE, Math.min(HOUR, soonest - now.getTime()));
 }

@@ -11,7 +11,7 @@ import type { Pki } from "../session.js";
 import { mustGet, utf8 } from "../store/blobs.js";
 import type { StoreConfig } from "../store/config.js";
 import { storeKeys } from "../store/keys.js";
-import { DAY, HOUR, MINUTE } from "../time.js";
+import { DAY, HOUR, iso, MINUTE } from "../time.js";
 import type { ClientCredential } from "./attempt.js";
 import { recordProbeCerts } from "./record.js";
 import type { ScenarioName } from "./scenarios.js";
@@ -160,16 +160,36 @@ function userCredential(user: UserCredential, ca: CaCerts | undefined, intermedi
   };
 }
 
+/**
+ * A certificate's end capped at its issuer's: one that outlived its CA would test a chain no
+ * partner can hold. Undefined when nothing is left of the window (the CA ends before it starts).
+ */
+function cappedEnd(issuer: CertInfo, o: Pick<MintOptions, "notBefore" | "notAfter">): number | undefined {
+  const end = Math.min(o.notAfter, issuer.notAfter.getTime());
+  return end > o.notBefore ? end : undefined;
+}
+
+/** The issuing CA cannot sign a certificate valid now: it has expired. */
+function expiredCaError(ca: CertInfo, role: string) {
+  return inputError(
+    "ERR_CA_EXPIRED",
+    `the issuing CA ${role} expired on ${iso(ca.notAfter)}: the probe's certificates would not be valid`,
+    "roll it over (`mtls ca rollover intermediate`), or probe with --cert and --key",
+  );
+}
+
 /** A one-hour certificate from the issuing CA with the probe's identity (or as `o` says). */
 async function mint(m: Making, o: MintOptions): Promise<{ cert: CertInfo; keyPem: string }> {
   if (!m.ca || !m.caKey) throw new Error("CA unavailable");
+  const end = cappedEnd(m.ca.issuer, o);
+  if (end === undefined || m.ca.issuer.notAfter.getTime() <= m.now) throw expiredCaError(m.ca.issuer, m.ca.issuerRole);
   const keys = await generateKeyPair("ec-p256");
   const cert = await createCertificate({
     serial: randomSerial(),
     subject: o.subject ?? m.subject,
     issuer: m.ca.issuer,
     notBefore: new Date(o.notBefore),
-    notAfter: new Date(o.notAfter),
+    notAfter: new Date(end),
     spki: await exportSpki(keys.publicKey),
     signer: m.caKey.signer,
     signingKeyType: m.caKey.keyType,
@@ -266,6 +286,8 @@ async function addMintedDefects(m: Making): Promise<void> {
   for (const [name, o] of defects) {
     if (!m.p.wanted.has(name)) continue;
     if (!m.caKey) m.out.skipped[name] = m.caReason || "needs the CA key";
+    else if (m.ca && cappedEnd(m.ca.issuer, o) === undefined)
+      m.out.skipped[name] = `the issuing CA ${m.ca.issuerRole} ends (${iso(m.ca.issuer.notAfter)}) before such a certificate would begin`;
     else m.out.byScenario[name] = chainOf(m, await mint(m, o));
   }
 }
@@ -277,6 +299,11 @@ async function addPreviousHierarchy(m: Making): Promise<void> {
     m.out.skipped["previous-hierarchy"] = m.caReason || "no root rollover in progress";
     return;
   }
+  const end = cappedEnd(prev.cert, { notBefore: m.now - 5 * MINUTE, notAfter: m.now + HOUR });
+  if (end === undefined || prev.cert.notAfter.getTime() <= m.now) {
+    m.out.skipped["previous-hierarchy"] = `the previous hierarchy's ${prev.id} CA expired on ${iso(prev.cert.notAfter)}`;
+    return;
+  }
   const key = await loadKeyOf(m.p.store.pki.storage, m.ca, prev.id, m.p.passphrase);
   const keys = await generateKeyPair("ec-p256");
   const cert = await createCertificate({
@@ -284,7 +311,7 @@ async function addPreviousHierarchy(m: Making): Promise<void> {
     subject: m.subject,
     issuer: prev.cert,
     notBefore: new Date(m.now - 5 * MINUTE),
-    notAfter: new Date(m.now + HOUR),
+    notAfter: new Date(end),
     spki: await exportSpki(keys.publicKey),
     signer: key.signer,
     signingKeyType: key.keyType,

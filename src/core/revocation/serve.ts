@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { liveCas, registryOf } from "../ca/registry.js";
 import { parseCrl } from "../crl/decode.js";
 import type { CaRole } from "../crl/publish.js";
 import { inputError } from "../errors.js";
@@ -13,6 +14,7 @@ import { type LoadedResponders, loadResponders, nextRenewalCheck, type Responder
 import { type StatusSource, storeStatusSource } from "../ocsp/status-source.js";
 import type { Pki } from "../session.js";
 import { getText, mustGet } from "../store/blobs.js";
+import { parseConfig } from "../store/config.js";
 import { journalFile, storeKeys } from "../store/keys.js";
 import type { Storage } from "../store/storage.js";
 import { HOUR, iso, MINUTE, SECOND } from "../time.js";
@@ -87,7 +89,8 @@ function routeFinder(state: ResponderState): (path: string) => Promise<CrlRoute 
   let builtFrom = state.loaded;
   let routes = crlRoutes(rolesOf(state), builtFrom.crlUrl);
   return async (path) => {
-    if (!routes.has(path)) await state.refresh();
+    await state.sync();
+    if (state.loaded === builtFrom && !routes.has(path)) await state.refresh();
     if (state.loaded !== builtFrom) {
       builtFrom = state.loaded;
       routes = crlRoutes(rolesOf(state), builtFrom.crlUrl);
@@ -207,8 +210,14 @@ interface ResponderState {
   loaded: LoadedResponders;
   source: StatusSource;
   /**
-   * Loads the responders again if config.json changed since the last load; true when it did. A
-   * request waits for it at most REFRESH_WAIT_MS (a held store lock must not hold up answers).
+   * Looks whether config.json changed since the last load and, if it did, stops answering at
+   * once for the CAs it retired (no key or lock needed: every replica then agrees with a
+   * freshly started one) and starts loading the responders again behind the request.
+   */
+  sync(): Promise<void>;
+  /**
+   * sync(), then waits for a load it started, at most REFRESH_WAIT_MS (a held store lock must
+   * not hold up answers); true when what is answered for changed.
    */
   refresh(): Promise<boolean>;
   stop(): void;
@@ -232,7 +241,7 @@ class ConfigWatch {
   private checkedAt = 0;
   private retryAt = 0;
 
-  constructor(private readonly storage: Storage) {
+  constructor(readonly storage: Storage) {
     this.seenVersion = versionOf(storage, storeKeys.config);
   }
 
@@ -240,18 +249,27 @@ class ConfigWatch {
     return getText(this.storage, storeKeys.config).catch(() => undefined);
   }
 
-  /** True when config.json differs from what was loaded and a load may be tried now. */
-  async changed(): Promise<boolean> {
+  /** config.json's text when it differs from what was loaded; undefined when it does not (or was not read now). */
+  async changed(): Promise<string | undefined> {
     const version = versionOf(this.storage, storeKeys.config);
     const now = Date.now();
-    if (version === undefined ? now - this.checkedAt < CONFIG_CHECK_MS : version === this.seenVersion) return false;
+    if (version === undefined ? now - this.checkedAt < CONFIG_CHECK_MS : version === this.seenVersion) return undefined;
     this.checkedAt = now;
     this.seenVersion = version;
     const text = await this.text();
-    if (text === this.loadedText) return false;
-    // A change not acted on yet is looked at again by the next request.
-    if (now < this.retryAt) this.seenVersion = undefined;
-    return now >= this.retryAt;
+    return text === undefined || text === this.loadedText ? undefined : text;
+  }
+
+  /** Whether a load may be tried now; a change not acted on yet is looked at again by the next request. */
+  loadDue(): boolean {
+    if (Date.now() >= this.retryAt) return true;
+    this.seenVersion = undefined;
+    return false;
+  }
+
+  /** A load ran: a change made while it read the store is looked for at the next request. */
+  recheck(): void {
+    this.seenVersion = undefined;
   }
 
   /** A load failed: the next try waits RETRY_MS. */
@@ -261,11 +279,88 @@ class ConfigWatch {
   }
 }
 
+/** Waits for `work`, or `ms`, whichever ends first; the work goes on either way. */
+async function waitAtMost(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
+/**
+ * Drops the responders of CAs that config.json `text` retired (`ca rollover root finish`);
+ * `dropped` hears which, when any. A config that does not parse changes nothing here: the load
+ * that follows reports it.
+ */
+function withdrawRetired(state: ResponderState, text: string, storage: Storage, dropped: (roles: CaRole[]) => void): void {
+  let live: Set<string>;
+  try {
+    live = new Set(liveCas(registryOf(parseConfig(text, storage.where(storeKeys.config)))).map((c) => c.id));
+  } catch {
+    return;
+  }
+  const gone = state.loaded.responders.filter((r) => !live.has(r.role)).map((r) => r.role);
+  if (gone.length === 0) return;
+  state.loaded = {
+    ...state.loaded,
+    responders: state.loaded.responders.filter((r) => live.has(r.role)),
+    expired: state.loaded.expired.filter((e) => live.has(e.role)),
+  };
+  dropped(gone);
+}
+
+/**
+ * How the responders follow config.json: a change withdraws the CAs it retired at once and
+ * reloads the responders behind the request (see ResponderState).
+ */
+function followConfig(
+  state: ResponderState,
+  watch: ConfigWatch,
+  c: { load: (what: string) => Promise<void>; say: (line: string) => void; retarget: () => void },
+): Pick<ResponderState, "sync" | "refresh"> {
+  const reload = async () => {
+    try {
+      await c.load("issued");
+      c.say(`config.json changed: answering for ${rolesOf(state).join(", ")}`);
+    } catch (err) {
+      watch.failed();
+      c.say(`loading the responders again failed (next try in ${RETRY_MS / SECOND} s): ${(err as Error).message}`);
+    }
+  };
+  let reloading: Promise<void> | undefined;
+  const check = async () => {
+    const text = await watch.changed();
+    if (text === undefined) return;
+    withdrawRetired(state, text, watch.storage, (gone) => {
+      c.retarget();
+      c.say(`config.json changed: no longer answering for ${gone.join(", ")} (retired)`);
+    });
+    if (watch.loadDue())
+      reloading ??= reload().finally(() => {
+        reloading = undefined;
+        watch.recheck();
+      });
+  };
+  let checking: Promise<void> | undefined;
+  const sync = () =>
+    (checking ??= check().finally(() => {
+      checking = undefined;
+    }));
+  const refresh = async () => {
+    const before = state.loaded;
+    await sync();
+    if (reloading) await waitAtMost(reloading, REFRESH_WAIT_MS);
+    return state.loaded !== before;
+  };
+  return { sync, refresh };
+}
+
 async function startResponders(p: RevocationServeParams, clock: () => Date): Promise<ResponderState> {
   const storage = p.pki.storage;
   const watch = new ConfigWatch(storage);
-  watch.loadedText = await watch.text();
+  const text = await watch.text();
   const loaded = await loadResponders(p.pki, { now: clock() });
+  // A first start writes config.json itself (the OCSP canary): what it left is what was loaded.
+  watch.loadedText = loaded.issued.length ? await watch.text() : text;
   for (const role of loaded.issued) p.log(`${iso(clock())} issued the ${role} CA's OCSP responder certificate`);
   // Logged when it changes, across reloads of the responders: not at every read of the store.
   let reported: string | undefined;
@@ -291,33 +386,17 @@ async function startResponders(p: RevocationServeParams, clock: () => Date): Pro
     });
     return loading;
   };
-  const check = async (): Promise<boolean> => {
-    if (!(await watch.changed())) return false;
-    try {
-      await load("issued");
-      p.log(`${iso(clock())} config.json changed: answering for ${rolesOf(state).join(", ")}`);
-      return true;
-    } catch (err) {
-      watch.failed();
-      p.log(`${iso(clock())} loading the responders again failed (next try in ${RETRY_MS / SECOND} s): ${(err as Error).message}`);
-      return false;
-    }
-  };
-  let checking: Promise<boolean> | undefined;
   const state: ResponderState = {
     loaded,
     source: sourceFor(storage, loaded, report),
-    refresh: () => {
-      checking ??= check().finally(() => {
-        checking = undefined;
-      });
-      const waited = new Promise<boolean>((resolve) => setTimeout(resolve, REFRESH_WAIT_MS, false).unref());
-      return Promise.race([checking, waited]);
-    },
+    sync: async () => {},
+    refresh: async () => false,
     stop: () => {
       if (timer) clearTimeout(timer);
     },
   };
+  const say = (line: string) => p.log(`${iso(clock())} ${line}`);
+  Object.assign(state, followConfig(state, watch, { load, say, retarget: () => (state.source = sourceFor(storage, state.loaded, report)) }));
   const scheduleRenewal = () => {
     timer = setTimeout(
       async () => {
@@ -372,6 +451,7 @@ function requestHandler(c: HandlerContext): (req: http.IncomingMessage, res: htt
   async function answerOcsp(res: http.ServerResponse, request: Buffer, cacheable: boolean): Promise<string> {
     stats.ocsp++;
     const now = clock();
+    await state.sync();
     const ask = () => respondOcsp({ request, responders: state.loaded.responders, source: state.source, now, validityMs });
     let out = await ask();
     // A CA this server does not answer for may be one a rollover added since it loaded.
@@ -418,8 +498,9 @@ function requestHandler(c: HandlerContext): (req: http.IncomingMessage, res: htt
   }
 
   async function health(res: http.ServerResponse): Promise<string> {
-    // Answered from what is loaded now; a change since starts a load for the next request.
-    void state.refresh();
+    // A change since the last load is waited for (bounded), so the first health check after a
+    // rollover step already reports the CAs answered for.
+    await state.refresh();
     const now = clock();
     const responders = state.loaded.responders.map((r: Responder) => ({
       ca: r.role,
@@ -472,7 +553,7 @@ async function listen(
 function sourceFor(storage: Storage, loaded: LoadedResponders, report: (problem: string | undefined) => void): StatusSource {
   // The intermediate is the root's to answer for; each responder certificate is its CA's.
   const extra = loaded.responders.map((r) => ({ role: r.role, cert: r.cert }));
-  for (const r of loaded.responders) if (r.parent) extra.push({ role: r.parent, cert: r.ca });
+  for (const r of [...loaded.responders, ...loaded.expired]) if (r.parent) extra.push({ role: r.parent, cert: r.ca });
   // The canary comes from the issuing CA: the first responder (intermediate, or the root alone).
   const issuing = loaded.responders[0]?.role ?? "root";
   return storeStatusSource({

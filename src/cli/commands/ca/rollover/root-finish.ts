@@ -20,7 +20,9 @@ export async function runRolloverRootFinish(ctx: CliContext, opts: Opts): Promis
 export function register(parent: Command, ctx: CliContext): void {
   const cmd = parent
     .command("finish")
-    .description("finish a root rollover: the old root leaves the trust bundle and its CAs publish no more CRLs")
+    .description(
+      "finish a root rollover: the old root leaves the trust bundle, its CAs publish no more CRLs, and the new root's cross certificates for them are revoked",
+    )
     .option("--force", "finish although valid certificates still chain only to the old root (they are listed and stop working)");
   addPassphraseOptions(cmd)
     .addHelpText("after", examplesHelp(["mtls ca rollover status && mtls ca rollover root finish --yes", "mtls ca rollover root finish --force --yes --json"]))
@@ -39,6 +41,8 @@ export function register(parent: Command, ctx: CliContext): void {
       const r = await runRolloverRootFinish(ctx, opts);
       for (const w of r.warnings) ctx.out.warn(w);
       for (const c of r.stranded) ctx.out.warn(`cut off: ${c.partnerId} ${c.serial} (${c.issuer}, valid until ${c.notAfter})`);
+      for (const c of r.revokedCrosses)
+        ctx.out.info(`revoked the cross certificate ${c.serial} (${c.subjectCa} signed by ${c.issuerCa}) on the ${c.issuerCa} CRL`);
       ctx.out.result(r, renderRolloverStep);
       ctx.out.info("next: deploy ca/ca-bundle.pem and crl/crl-bundle.pem to every gateway and reload");
     });
