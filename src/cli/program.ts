@@ -127,7 +127,7 @@ export const TOP_COMMANDS: readonly TopCommand[] = [
   },
   {
     name: "notify",
-    description: "send renewal reminders, locked-out and overlap-ending notices to partners and operators (e-mail, webhook)",
+    description: "send renewal reminders and locked-out, overlap-ending and stalled-rotation notices to partners and operators (e-mail, webhook)",
     term: "notify [options]",
   },
   { name: "gateway", description: "the gateway side: configuration from the PKI, and an embedded mTLS gateway", term: "gateway" },

@@ -4,7 +4,7 @@ import test from "node:test";
 import { assessPartner, assessPartners, partnerProblems } from "../../src/core/health/partners.js";
 import { addressProblem } from "../../src/core/notify/address.js";
 import { csrCommand, inert, renderNotice } from "../../src/core/notify/message.js";
-import { crossedThreshold, planNotices, sentKey, unsent } from "../../src/core/notify/plan.js";
+import { crossedThreshold, planNotices, sentKey, sentLog, unsent } from "../../src/core/notify/plan.js";
 import { signWebhook } from "../../src/core/notify/webhook.js";
 import { checkSuccessor, choosePredecessor, dueRotations, overlapEnd } from "../../src/core/rotate/plan.js";
 import type { CertRecord } from "../../src/core/store/index-file.js";
@@ -95,8 +95,25 @@ test("#14 partner health: ok, due, rotating, locked-out, offboarded, pending; on
     assessPartner({ partnerId: "p", certs, now: NOW, warnMs: warn, ...(offboardedAt ? { offboardedAt } : {}) });
   assert.equal(state([rec("a", "p", 60)]).state, "ok");
   assert.equal(state([rec("a", "p", 20)]).state, "due");
-  // A successor issued plainly (not by rotate) makes the old certificate irrelevant: the newest counts.
-  assert.equal(state([rec("a", "p", 20), rec("b", "p", 90)]).state, "ok");
+  // A second certificate issued plainly (not by rotate) replaces nothing: the older one, which a
+  // deployment may still present, expires on its own and makes the partner due.
+  const parallel = state([rec("a", "p", 20), rec("b", "p", 90)]);
+  assert.equal(parallel.state, "due");
+  assert.equal(parallel.newestSerial, "b");
+  assert.deepEqual([parallel.alsoValid?.map((c) => c.serial), parallel.expiring?.map((c) => c.serial)], [["a"], ["a"]]);
+  assert.deepEqual(
+    partnerProblems([parallel]).map((p) => p.serial),
+    ["a"],
+  );
+  assert.equal(state([rec("a", "p", 60), rec("b", "p", 90)]).state, "ok");
+  // A rotation whose successor expired (or was revoked) with the old certificate still valid did
+  // not finish: due, whatever the old certificate's expiry, and no longer rotating.
+  for (const successor of [rec("b", "p", -1, { supersedes: "a", overlapUntil: at(-2) }), rec("b", "p", 90, { supersedes: "a", status: "revoked" })]) {
+    const stalled = state([rec("a", "p", 60), successor]);
+    assert.equal(stalled.state, "due");
+    assert.equal(stalled.stalled?.superseded, "a");
+    assert.match(partnerProblems([stalled])[0]?.message ?? "", /rotation of certificate a did not finish: its successor b (expired|was revoked)/);
+  }
   const rotating = state([rec("a", "p", 20), rec("b", "p", 90, { supersedes: "a", overlapUntil: at(7) })]);
   assert.equal(rotating.state, "rotating");
   assert.deepEqual(rotating.rotation, { superseded: "a", successor: "b", overlapUntil: at(7), overlapEnded: false });
@@ -150,7 +167,7 @@ test("#14 reminders: the smallest threshold crossed, once per certificate and th
     notices.map((n) => n.key),
     ["reminder:a:14", "overlap-ending:b2", "locked-out:c"],
   );
-  const sent = new Set([sentKey("reminder:a:14", "smtp")]);
+  const sent = sentLog(new Set([sentKey("reminder:a:14", "smtp")]));
   assert.deepEqual(
     unsent(notices, sent, "smtp").map((n) => n.key),
     ["overlap-ending:b2", "locked-out:c"],

@@ -99,7 +99,7 @@ export async function runNotify(ctx: CliContext, opts: NotifyOptions): Promise<N
 export function register(parent: Command, ctx: CliContext): void {
   parent
     .command("notify")
-    .description("send renewal reminders, locked-out and overlap-ending notices to partners and operators (e-mail, webhook)")
+    .description("send renewal reminders and locked-out, overlap-ending and stalled-rotation notices to partners and operators (e-mail, webhook)")
     .addOption(new Option("--smtp <url>", "SMTP server, smtp://host[:port] (STARTTLS) or smtps://host[:port]").env("MTLS_SMTP"))
     .addOption(new Option("--smtp-tls <mode>", "starttls (required; default), tls (implicit), none (plaintext, no login)").choices(["starttls", "tls", "none"]))
     .option("--smtp-user <name>", "SMTP login; the password comes from MTLS_SMTP_PASSWORD or --smtp-password-file")

@@ -3,14 +3,16 @@
 // certificates (superseded, expired, revoked) never keep `status` red.
 
 import { sortByName } from "../collate.js";
-import { openRotations, overlapEnded, type RotationFields } from "../rotate/plan.js";
+import { openRotations, overlapEnded, type RotationFields, stalledRotations } from "../rotate/plan.js";
 import type { CertRecord } from "../store/index-file.js";
 import type { PartnerRegistry } from "../store/partners.js";
 import { daysUntil } from "../time.js";
 
 /**
  * - ok: a valid certificate that does not expire within the warning window
- * - due: the newest valid certificate expires within the window and nothing succeeds it
+ * - due: a valid certificate expires within the window and nothing succeeds it (the newest, or
+ *   an older one issued alongside it that a deployment may still use), or a rotation stalled: its
+ *   successor expired or was revoked while the old certificate is still valid
  * - locked-out: certificates, but none valid (all expired or revoked), and not offboarded
  * - rotating: a successor exists and the superseded certificate is still valid (the overlap)
  * - offboarded: `partner offboard` ran and nothing was issued since
@@ -29,7 +31,19 @@ export interface PartnerHealth {
   /** Whether that certificate is valid, expired or revoked. */
   newestStatus?: "valid" | "expired" | "revoked";
   rotation?: { superseded: string; successor: string; overlapUntil: string; overlapEnded: boolean };
+  /** The partner's other valid certificates that nothing supersedes, soonest expiry first: each expires on its own. */
+  alsoValid?: CertAt[];
+  /** State due: the valid certificates nothing supersedes that expire within the window, soonest first. */
+  expiring?: CertAt[];
+  /** State due: a rotation whose successor expired or was revoked while the old certificate is valid. */
+  stalled?: { superseded: string; supersededNotAfter: string; successor: string; successorStatus: "expired" | "revoked" };
   offboardedAt?: string;
+}
+
+export interface CertAt {
+  serial: string;
+  notAfter: string;
+  daysLeft: number;
 }
 
 /** What partner health is judged by: status reads these from the index summary (#21). */
@@ -69,9 +83,30 @@ export function assessPartner(p: { partnerId: string; certs: readonly PartnerCer
         overlapEnded: overlapEnded(open, p.now),
       },
     };
+  // No open rotation: no valid certificate is superseded, so each one is judged on its own.
   const current = newest(valid) as PartnerCertFields;
-  const due = Date.parse(current.notAfter) - p.now.getTime() <= p.warnMs;
-  return { ...base, state: due ? "due" : "ok", ...at(current) };
+  const certAt = (r: PartnerCertFields): CertAt => ({ serial: r.serial, notAfter: r.notAfter, daysLeft: daysUntil(new Date(r.notAfter), p.now) });
+  const others = valid.filter((r) => r !== current).sort((a, b) => a.notAfter.localeCompare(b.notAfter));
+  const expiring = [...others, current].filter((r) => Date.parse(r.notAfter) - p.now.getTime() <= p.warnMs).map(certAt);
+  const stalled = stalledRotations(p.certs, p.now)[0];
+  const due = expiring.length > 0 || stalled !== undefined;
+  return {
+    ...base,
+    state: due ? "due" : "ok",
+    ...at(current),
+    ...(others.length ? { alsoValid: others.map(certAt) } : {}),
+    ...(expiring.length ? { expiring } : {}),
+    ...(stalled
+      ? {
+          stalled: {
+            superseded: stalled.superseded.serial,
+            supersededNotAfter: stalled.superseded.notAfter,
+            successor: stalled.successor.serial,
+            successorStatus: stalled.reason === "successor-revoked" ? ("revoked" as const) : ("expired" as const),
+          },
+        }
+      : {}),
+  };
 }
 
 /** Every partner known to the registry or the index (server certificates are not partners), by id. */
@@ -103,14 +138,7 @@ export function partnerProblems(health: readonly PartnerHealth[]): PartnerProble
   const out: PartnerProblem[] = [];
   for (const h of health) {
     const serial = h.newestSerial ? { serial: h.newestSerial } : {};
-    if (h.state === "due")
-      out.push({
-        kind: "partner-due",
-        message: `${h.partnerId}: certificate ${h.newestSerial} expires in ${h.daysLeft} days (${h.notAfter}) and nothing succeeds it`,
-        hint: `rotate it: \`mtls partner rotate ${h.partnerId} --csr <new CSR>\` (or --generate); \`mtls notify\` reminds the partner`,
-        partnerId: h.partnerId,
-        ...serial,
-      });
+    if (h.state === "due") out.push(...dueProblems(h));
     if (h.state === "locked-out")
       out.push({
         kind: "partner-locked-out",
@@ -119,6 +147,35 @@ export function partnerProblems(health: readonly PartnerHealth[]): PartnerProble
         partnerId: h.partnerId,
         ...serial,
       });
+  }
+  return out;
+}
+
+/** A due partner's problems: a stalled rotation, and each certificate expiring with nothing to succeed it. */
+function dueProblems(h: PartnerHealth): PartnerProblem[] {
+  const id = h.partnerId;
+  const out: PartnerProblem[] = [];
+  const st = h.stalled;
+  if (st)
+    out.push({
+      kind: "partner-due",
+      message: `${id}: the rotation of certificate ${st.superseded} did not finish: its successor ${st.successor} ${st.successorStatus === "revoked" ? "was revoked" : "expired"}, and ${st.superseded} (valid until ${st.supersededNotAfter}) is the one that works`,
+      hint: `rotate it again${st.successorStatus === "expired" ? " with a validity longer than the overlap" : ""}: \`mtls partner rotate ${id} --csr <new CSR>\` (or --generate); \`mtls notify\` tells the partner`,
+      partnerId: id,
+      serial: st.superseded,
+    });
+  for (const c of h.expiring ?? []) {
+    if (st && c.serial === st.superseded) continue;
+    const older = c.serial !== h.newestSerial;
+    out.push({
+      kind: "partner-due",
+      message: `${id}: certificate ${c.serial} expires in ${c.daysLeft} days (${c.notAfter}) and nothing succeeds it${older ? ` (${id} also holds the newer ${h.newestSerial}, valid until ${h.notAfter})` : ""}`,
+      hint: older
+        ? `if a client still uses it, rotate it: \`mtls partner rotate ${id} --serial ${c.serial} --csr <new CSR>\`; if none does, revoke it: \`mtls revoke ${c.serial} --reason superseded\``
+        : `rotate it: \`mtls partner rotate ${id} --csr <new CSR>\` (or --generate); \`mtls notify\` reminds the partner`,
+      partnerId: id,
+      serial: c.serial,
+    });
   }
   return out;
 }

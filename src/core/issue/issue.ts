@@ -16,6 +16,7 @@ import { type DistinguishedName, describeName, type NameInfo } from "../name.js"
 import type { P12Profile } from "../p12/p12.js";
 import { type PartnerRegistration, stagePartnerRegistration } from "../partners/partners.js";
 import { encodePem, pemOrDer } from "../pem.js";
+import { parallelIssueWarnings } from "../rotate/plan.js";
 import { dedupeSans, formatSan, type San, sanProblem } from "../sans.js";
 import type { Pki, Tx } from "../session.js";
 import { readIndexOf, readPartnersOf } from "../store/blobs.js";
@@ -438,7 +439,7 @@ export async function issuePartnerCert(pki: Pki, p: IssueParams): Promise<IssueR
       const registry = await readPartnersOf(tx);
       assertIdentitiesAvailable({ records: snap.records, registry, partnerId: prepared.partnerId, identities: requestIdentities(prepared) });
       const successor = p.successor?.stamp(prepared, snap.records);
-      if (successor) prepared.warnings.push(...successor.warnings);
+      prepared.warnings.push(...(successor ? successor.warnings : parallelIssueWarnings(snap.records, prepared.partnerId, now)));
       const serial = uniqueSerial(new Set(snap.records.map((r) => r.serial)));
       const cert = await signRequest(prepared, ca, caKey, serial, now, config);
       const record = { ...recordFor(prepared, cert, ca, now), ...successor?.fields };

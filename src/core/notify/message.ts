@@ -95,6 +95,7 @@ function values(n: Notice, c: MessageContext): Record<string, string | number> {
     v.successor = n.successor.serial;
     v.successorNotAfter = n.successor.notAfter;
     v.overlapUntil = n.successor.overlapUntil ?? n.successor.issuedAt;
+    v.successorWhy = n.successor.status === "revoked" ? `was revoked at ${n.successor.revokedAt}` : `expired at ${n.successor.notAfter}`;
   }
   return v;
 }
@@ -120,7 +121,7 @@ export function webhookPayload(n: Notice, r: RenderedNotice, now: Date): Record<
     certificate: { serial: n.cert.serial, subject: r.facts.subject, notAfter: n.cert.notAfter, daysLeft: r.facts.daysLeft },
     ...(n.threshold !== undefined ? { thresholdDays: n.threshold } : {}),
     ...(n.successor ? { successor: { serial: n.successor.serial, notAfter: n.successor.notAfter }, overlapUntil: r.facts.overlapUntil } : {}),
-    ...(n.kind === "reminder" ? { deadline: r.facts.deadline } : {}),
+    ...(n.kind === "reminder" || n.kind === "rotation-stalled" ? { deadline: r.facts.deadline } : {}),
     csrCommand: r.facts.csrCommand,
     recipients: { to: r.to, cc: r.cc },
     subject: r.subject,

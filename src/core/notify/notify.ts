@@ -18,7 +18,7 @@ import type { PartnerRecord } from "../store/partners.js";
 import { readIndexFrom, readPartnersFrom } from "../store/read.js";
 import { DAY } from "../time.js";
 import { type MessageContext, type RenderedNotice, renderNotice, webhookPayload } from "./message.js";
-import { type Channel, type Notice, planNotices, sentKey, unsent } from "./plan.js";
+import { type Channel, type Notice, planNotices, type SentLog, sentLog, unsent, wasSent } from "./plan.js";
 import { checkSmtpSettings, type Mailer, openMailer, type SmtpSettings } from "./smtp.js";
 import { checkWebhookSettings, postWebhook, type WebhookSettings } from "./webhook.js";
 
@@ -129,11 +129,11 @@ export async function sendNotices(pki: Pki, p: NotifyParams): Promise<NotifyResu
   if (p.smtp) checkSmtpSettings(p.smtp);
   if (p.webhook) checkWebhookSettings(p.webhook);
   const prep = await prepare(pki, p);
-  if (p.dryRun) return dryRun(prep, await readSentKeys(pki));
+  if (p.dryRun) return dryRun(prep, sentLog(await readSentKeys(pki)));
   // What was delivered commits as audit records even when a later delivery fails, which then
   // ends the run (exit 5).
   const { result, failure } = await pki.aside("notify", async () => {
-    const run = await deliver(p, prep, await readSentKeys(pki), pki.now);
+    const run = await deliver(p, prep, sentLog(await readSentKeys(pki)), pki.now);
     if (run.audit.length) await record(pki, run.audit);
     return run;
   });
@@ -153,13 +153,13 @@ async function record(pki: Pki, audit: AuditEntry[]): Promise<void> {
   }
 }
 
-async function dryRun(prep: Prepared, sent: Set<string>): Promise<NotifyResult> {
+async function dryRun(prep: Prepared, sent: SentLog): Promise<NotifyResult> {
   const out: NotifyItem[] = [];
   const warnings = new Set<string>();
   const channels: Channel[] = prep.channels.length ? prep.channels : ["smtp", "webhook"];
   let alreadySent = 0;
   for (const n of prep.notices) {
-    const todo = channels.filter((c) => !sent.has(sentKey(n.key, c)));
+    const todo = channels.filter((c) => !wasSent(sent, n, c));
     if (!todo.length) {
       alreadySent++;
       continue;
@@ -199,7 +199,7 @@ interface Delivery {
  * delivery, and a slow relay must not hold back the webhook (or the reverse). Results are merged
  * in channel order, so the records and the report do not depend on which server answered first.
  */
-async function deliver(p: NotifyParams, prep: Prepared, sent: Set<string>, now: Date): Promise<Delivery> {
+async function deliver(p: NotifyParams, prep: Prepared, sent: SentLog, now: Date): Promise<Delivery> {
   const warnings = new Set<string>();
   const rendered = new Map<string, Promise<RenderedNotice>>();
   const render = (n: Notice): Promise<RenderedNotice> => {
@@ -231,7 +231,7 @@ async function deliver(p: NotifyParams, prep: Prepared, sent: Set<string>, now: 
       audit.push(sentRecord(notice, r, channel));
     }
   }
-  const alreadySent = prep.notices.filter((n) => prep.channels.every((c) => sent.has(sentKey(n.key, c)))).length;
+  const alreadySent = prep.notices.filter((n) => prep.channels.every((c) => wasSent(sent, n, c))).length;
   const result = { dryRun: false, notices: [...delivered.values()].map((d) => item(d.notice, d.rendered, d.channels)), alreadySent, warnings: [...warnings] };
   const first = runs.find((r) => r.failure)?.failure;
   if (!first) return { result, audit };

@@ -1,24 +1,25 @@
 // Which reminders and notices are due, as a pure function of the partners' health, the index, the
 // policy's thresholds and what was already sent. Each notice has a key (kind, serial, threshold);
-// a key delivered on a channel is recorded in the audit log and never sent there again.
+// a key delivered on a channel is recorded in the audit log and never sent there again (nor is a
+// reminder for a window that one at a nearer or equal threshold already covered: wasSent).
 import type { PartnerHealth } from "../health/partners.js";
 import type { CertRecord } from "../store/index-file.js";
 import { DAY } from "../time.js";
 
-export type NoticeKind = "reminder" | "locked-out" | "overlap-ending";
+export type NoticeKind = "reminder" | "locked-out" | "overlap-ending" | "rotation-stalled";
 export const CHANNELS = ["smtp", "webhook"] as const;
 export type Channel = (typeof CHANNELS)[number];
 
 export interface Notice {
-  /** "reminder:<serial>:<days>", "locked-out:<serial>", "overlap-ending:<successor serial>". */
+  /** "reminder:<serial>:<days>", "locked-out:<serial>", "overlap-ending:<successor serial>", "rotation-stalled:<successor serial>". */
   key: string;
   kind: NoticeKind;
   partnerId: string;
-  /** The certificate the notice is about (the superseded one for overlap-ending). */
+  /** The certificate the notice is about (the superseded one for overlap-ending and rotation-stalled). */
   cert: CertRecord;
   /** reminder: the threshold crossed, in days before expiry. */
   threshold?: number;
-  /** overlap-ending: the successor. */
+  /** overlap-ending, rotation-stalled: the successor. */
   successor?: CertRecord;
 }
 
@@ -51,8 +52,15 @@ export function planNotices(p: PlanParams): Notice[] {
     const cert = h.newestSerial ? bySerial.get(h.newestSerial) : undefined;
     if (!cert) continue;
     if (h.state === "ok" || h.state === "due") {
-      const t = crossedThreshold(new Date(cert.notAfter), p.now, p.thresholds);
-      if (t !== undefined) out.push({ key: `reminder:${cert.serial}:${t}`, kind: "reminder", partnerId: h.partnerId, cert, threshold: t });
+      // Every valid certificate nothing supersedes expires on its own: an older one issued
+      // alongside the newest may be what a deployment still presents.
+      for (const c of [cert, ...(h.alsoValid ?? []).map((a) => bySerial.get(a.serial))]) {
+        const t = c && crossedThreshold(new Date(c.notAfter), p.now, p.thresholds);
+        if (c && t !== undefined) out.push({ key: `reminder:${c.serial}:${t}`, kind: "reminder", partnerId: h.partnerId, cert: c, threshold: t });
+      }
+      const st = h.stalled;
+      const [old, next] = st ? [bySerial.get(st.superseded), bySerial.get(st.successor)] : [];
+      if (old && next) out.push({ key: `rotation-stalled:${next.serial}`, kind: "rotation-stalled", partnerId: h.partnerId, cert: old, successor: next });
     } else if (h.state === "locked-out") {
       out.push({ key: `locked-out:${cert.serial}`, kind: "locked-out", partnerId: h.partnerId, cert });
     } else if (h.state === "rotating" && h.rotation && !h.rotation.overlapEnded) {
@@ -68,6 +76,38 @@ export function planNotices(p: PlanParams): Notice[] {
 /** `sent` holds "<key>@<channel>" for every delivery recorded so far. */
 export const sentKey = (key: string, channel: Channel): string => `${key}@${channel}`;
 
+/** The deliveries recorded so far, and per "<serial>@<channel>" the lowest threshold a reminder went out at. */
+export interface SentLog {
+  keys: ReadonlySet<string>;
+  lowestReminder: ReadonlyMap<string, number>;
+}
+
+const REMINDER_SENT = /^reminder:([0-9a-f]+):(\d+)@([a-z]+)$/;
+
+/** The log of `keys` ("<key>@<channel>", as readSentKeys returns them). */
+export function sentLog(keys: ReadonlySet<string>): SentLog {
+  const lowestReminder = new Map<string, number>();
+  for (const k of keys) {
+    const m = REMINDER_SENT.exec(k);
+    if (!m) continue;
+    const at = `${m[1]}@${m[3]}`;
+    const t = Number(m[2]);
+    if (t < (lowestReminder.get(at) ?? Number.POSITIVE_INFINITY)) lowestReminder.set(at, t);
+  }
+  return { keys, lowestReminder };
+}
+
+/**
+ * Whether `n` already reached `channel`. A reminder counts as delivered too when one for the same
+ * certificate went out at a threshold at or below its own: that partner was told within this
+ * window or a nearer one, so changing the thresholds (`ca policy set --notify-days`) sends no
+ * window twice, while a nearer threshold still reminds again.
+ */
+export function wasSent(log: SentLog, n: Notice, channel: Channel): boolean {
+  if (log.keys.has(sentKey(n.key, channel))) return true;
+  if (n.kind !== "reminder" || n.threshold === undefined) return false;
+  return (log.lowestReminder.get(`${n.cert.serial}@${channel}`) ?? Number.POSITIVE_INFINITY) <= n.threshold;
+}
+
 /** The notices still to deliver on `channel`. */
-export const unsent = (notices: readonly Notice[], sent: ReadonlySet<string>, channel: Channel): Notice[] =>
-  notices.filter((n) => !sent.has(sentKey(n.key, channel)));
+export const unsent = (notices: readonly Notice[], log: SentLog, channel: Channel): Notice[] => notices.filter((n) => !wasSent(log, n, channel));

@@ -6,18 +6,48 @@
 import { conflictError, inputError, usageError } from "../errors.js";
 import { type Identity, identityKey, recordIdentities } from "../identity/registry.js";
 import type { CertRecord } from "../store/index-file.js";
+import { DAY, iso } from "../time.js";
 
 const isClient = (r: CertRecord) => (r.kind ?? "client") === "client";
 const live = (r: Pick<CertRecord, "status" | "notAfter">, now: Date) => r.status === "valid" && Date.parse(r.notAfter) > now.getTime();
 
 /**
- * Serial of a superseded certificate → the successor that replaces it. A successor that was
- * itself revoked (a compromised new key) no longer supersedes anything: the partner may rotate
- * the old certificate again.
+ * Serial of a superseded certificate → the successor that replaces it at `now`. A successor that
+ * was itself revoked (a compromised new key), or that expired, replaces nothing: the old
+ * certificate is the partner's working one again, which the partner may rotate again and which
+ * no `--finish` revokes.
  */
-export function successorsOf<R extends RotationFields = CertRecord>(records: readonly R[]): Map<string, R> {
+export function successorsOf<R extends RotationFields = CertRecord>(records: readonly R[], now: Date): Map<string, R> {
   const out = new Map<string, R>();
-  for (const r of records) if (r.supersedes && r.status === "valid") out.set(r.supersedes, r);
+  for (const r of records) if (r.supersedes && live(r, now)) out.set(r.supersedes, r);
+  return out;
+}
+
+/** A rotation that can no longer finish: the superseded certificate is live, its successor is not. */
+export interface StalledRotation<R extends RotationFields = CertRecord> extends DueRotation<R> {
+  reason: "successor-expired" | "successor-revoked";
+}
+
+/**
+ * Rotations whose successor expired or was revoked while the superseded certificate is still
+ * valid and nothing else replaces it (the latest successor of each, when there were several).
+ */
+export function stalledRotations<R extends RotationFields = CertRecord>(records: readonly R[], now: Date, partnerId?: string): StalledRotation<R>[] {
+  if (!records.some((r) => r.supersedes)) return [];
+  const replaced = successorsOf(records, now);
+  const latest = new Map<string, R>();
+  for (const r of records) {
+    if (!r.supersedes || replaced.has(r.supersedes)) continue;
+    const seen = latest.get(r.supersedes);
+    if (!seen || r.issuedAt >= seen.issuedAt) latest.set(r.supersedes, r);
+  }
+  const bySerial = new Map(records.map((r) => [r.serial, r]));
+  const out: StalledRotation<R>[] = [];
+  for (const [serial, successor] of latest) {
+    const old = bySerial.get(serial);
+    if (!old || !live(old, now) || (partnerId !== undefined && old.partnerId !== partnerId)) continue;
+    out.push({ superseded: old, successor, reason: successor.status === "revoked" ? "successor-revoked" : "successor-expired" });
+  }
   return out;
 }
 
@@ -34,7 +64,7 @@ export function choosePredecessor(records: readonly CertRecord[], partnerId: str
       `partner ${partnerId} has no certificate to rotate`,
       `issue its first one with \`mtls partner issue ${partnerId}\``,
     );
-  const successors = successorsOf(records);
+  const successors = successorsOf(records, now);
   if (serial !== undefined) {
     const r = mine.find((x) => x.serial === serial);
     if (!r) throw inputError("ERR_UNKNOWN_SERIAL", `partner ${partnerId} has no certificate with serial ${serial}`, `see \`mtls partner show ${partnerId}\``);
@@ -76,6 +106,21 @@ function alreadyRotated(r: CertRecord, next: CertRecord) {
   );
 }
 
+/**
+ * A warning when `partnerId` already holds valid client certificates that nothing supersedes: a
+ * plain issue adds a certificate beside them rather than replacing one, so each stays valid (and
+ * is reminded about) until it expires, and no `--finish` ever revokes it.
+ */
+export function parallelIssueWarnings(records: readonly CertRecord[], partnerId: string, now: Date): string[] {
+  const replaced = successorsOf(records, now);
+  const held = records.filter((r) => r.partnerId === partnerId && isClient(r) && live(r, now) && !replaced.has(r.serial));
+  if (held.length === 0) return [];
+  const list = held.map((r) => `${r.serial} (until ${r.notAfter})`).join(", ");
+  return [
+    `partner ${partnerId} already holds ${held.length === 1 ? "a valid certificate" : `${held.length} valid certificates`}, ${list}: the new one does not replace ${held.length === 1 ? "it" : "them"}, and each stays valid until it expires; to replace a certificate, use \`mtls partner rotate ${partnerId}\` (it records the successor, and \`--finish\` revokes the old one after the overlap)`,
+  ];
+}
+
 const keyed = (ids: readonly Identity[]) => new Set(ids.map((i) => `${i.type}:${identityKey(i.value)}`));
 
 /**
@@ -115,6 +160,21 @@ export function overlapEnd(now: Date, overlapMs: number, predecessor: CertRecord
   return new Date(Math.max(now.getTime(), Math.min(now.getTime() + overlapMs, Date.parse(predecessor.notAfter))));
 }
 
+/**
+ * A successor must outlive the overlap: one that expires first leaves the partner, once `--finish`
+ * revokes the old certificate, with nothing valid. Refused rather than the overlap shortened to
+ * fit: a shorter overlap only brings that lockout sooner, and a longer validity is what was meant.
+ */
+export function checkSuccessorOutlivesOverlap(p: { partnerId: string; notAfter: Date; overlapUntil: Date; now: Date }): void {
+  if (p.notAfter.getTime() > p.overlapUntil.getTime()) return;
+  const needDays = Math.floor((p.overlapUntil.getTime() - p.now.getTime()) / DAY) + 1;
+  throw inputError(
+    "ERR_ROTATE_SHORT_SUCCESSOR",
+    `the successor would expire at ${iso(p.notAfter)}, before the overlap ends at ${iso(p.overlapUntil)}: partner ${p.partnerId} would be left with no valid certificate`,
+    `issue it for longer (--days ${needDays} or more), or shorten the overlap (--overlap)`,
+  );
+}
+
 /** What a rotation is judged by: status's index summary rows have these (#21). */
 export type RotationFields = Pick<CertRecord, "serial" | "partnerId" | "status" | "notAfter" | "issuedAt" | "supersedes" | "overlapUntil">;
 
@@ -130,7 +190,7 @@ export function openRotations<R extends RotationFields = CertRecord>(records: re
   if (!records.some((r) => r.supersedes)) return [];
   const bySerial = new Map(records.map((r) => [r.serial, r]));
   const out: DueRotation<R>[] = [];
-  for (const [serial, successor] of successorsOf(records)) {
+  for (const [serial, successor] of successorsOf(records, now)) {
     const old = bySerial.get(serial);
     if (!old || !live(old, now)) continue;
     if (partnerId === undefined || old.partnerId === partnerId) out.push({ superseded: old, successor });

@@ -14,7 +14,17 @@ import type { Pki } from "../session.js";
 import { storeKeys } from "../store/keys.js";
 import { readIndexFrom, readPartnersFrom } from "../store/read.js";
 import { DAY, iso } from "../time.js";
-import { checkSuccessor, choosePredecessor, type DueRotation, dueRotations, openRotations, overlapEnd, overlapEnded } from "./plan.js";
+import {
+  checkSuccessor,
+  checkSuccessorOutlivesOverlap,
+  choosePredecessor,
+  type DueRotation,
+  dueRotations,
+  openRotations,
+  overlapEnd,
+  overlapEnded,
+  stalledRotations,
+} from "./plan.js";
 
 /** What `partner issue` takes for delivery (Option B bundle, output files), minus names and identities. */
 type Delivery = Pick<
@@ -69,7 +79,10 @@ export async function rotatePartner(pki: Pki, p: RotateParams): Promise<RotateRe
   const old = choosePredecessor(records, id, now, p.serial);
   const oldCert = await readArchived(pki, old.serial);
   const overlapMs = p.overlapMs ?? (config.policy.overlapDays ?? DEFAULT_OVERLAP_DAYS) * DAY;
-  const until = iso(overlapEnd(now, overlapMs, old));
+  const end = overlapEnd(now, overlapMs, old);
+  const until = iso(end);
+  // The validity prepareRequest will give it, checked before a passphrase is asked for.
+  checkSuccessorOutlivesOverlap({ partnerId: id, notAfter: new Date(now.getTime() + (p.days ?? config.policy.defaultDays) * DAY), overlapUntil: end, now });
   if (p.csr && p.generateKeyType) throw inputError("ERR_USAGE", "--csr and --generate exclude each other", "pass one of them");
   const issued = await issuePartnerCert(pki, {
     ...p,
@@ -115,10 +128,16 @@ export interface FinishParams {
   early?: boolean;
 }
 
+export type PendingReason = "in-overlap" | "successor-expired" | "successor-revoked";
+
 export interface FinishResult {
   finished: Array<{ partnerId: string; serial: string; successor: string; overlapUntil: string; early: boolean }>;
-  /** Rotations still in their overlap (not touched). */
-  pending: Array<{ partnerId: string; serial: string; successor: string; overlapUntil: string }>;
+  /**
+   * Rotations not finished (not touched): still in their overlap, or stalled because the
+   * successor expired or was revoked, which leaves the superseded certificate the partner's
+   * working one until it is rotated again.
+   */
+  pending: Array<{ partnerId: string; serial: string; successor: string; overlapUntil: string; reason: PendingReason }>;
   crls: RevokeResult["crls"];
   copies: string[];
   warnings: string[];
@@ -136,11 +155,14 @@ export async function finishRotations(pki: Pki, p: FinishParams): Promise<Finish
   if (id !== undefined && !records.some((r) => r.partnerId === id))
     throw inputError("ERR_UNKNOWN_PARTNER", `no partner "${id}" with certificates in this PKI`, "see `mtls partner list`");
   const scope = id === undefined ? {} : { partnerId: id };
-  const pending = p.early
-    ? []
-    : openRotations(records, now, id)
-        .filter((d) => !overlapEnded(d, now))
-        .map(view);
+  const pending = [
+    ...(p.early
+      ? []
+      : openRotations(records, now, id)
+          .filter((d) => !overlapEnded(d, now))
+          .map((d) => ({ ...view(d), reason: "in-overlap" as const }))),
+    ...stalledRotations(records, now, id).map((d) => ({ ...view(d), reason: d.reason })),
+  ];
   const due = dueRotations(records, now, { ...scope, early: Boolean(p.early) });
   if (due.length === 0) return { finished: [], pending, crls: [], copies: [], warnings: [] };
   const finished: FinishResult["finished"] = [];

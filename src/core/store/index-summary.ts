@@ -48,7 +48,8 @@ export const oddTimes = (r: Pick<IndexRow, "notAfter" | "issuedAt">) => r.notAft
 
 // 6: the cells and --json pieces, escaped when written (display-text.ts), escape every invisible
 // character too; a summary of an earlier format may hold them raw, so the next reader replaces it.
-const FORMAT_VERSION = 6;
+// 7: the status rows keep every certificate of a partner still valid when its latest was issued.
+const FORMAT_VERSION = 7;
 const FORMAT = `mtls-index-summary ${FORMAT_VERSION}`;
 const ANY_FORMAT = "mtls-index-summary ";
 export const TRAILER = 512;

@@ -44,6 +44,11 @@ const renderRotated = (r: RotateResult, s: Styles): string =>
     s,
   );
 
+const pendingLine = (p: FinishResult["pending"][number]): string =>
+  p.reason === "in-overlap"
+    ? `${p.partnerId}: ${p.serial} stays valid until ${p.overlapUntil}`
+    : `${p.partnerId}: not finished: successor ${p.successor} ${p.reason === "successor-revoked" ? "was revoked" : "expired"}, so ${p.serial} stays valid; rotate ${p.partnerId} again`;
+
 function renderFinished(r: FinishResult, s: Styles): string {
   const done = r.finished.length
     ? table(
@@ -53,7 +58,7 @@ function renderFinished(r: FinishResult, s: Styles): string {
       )
     : s.dim("no rotation is due: nothing revoked, no CRL published");
   const crls = r.crls.length ? `\n${s.ok("published")} ${r.crls.map((c) => `${c.issuer} CRL #${c.number}`).join(", ")}` : "";
-  const pending = r.pending.length ? `\n${r.pending.map((p) => `${p.partnerId}: ${p.serial} stays valid until ${p.overlapUntil}`).join("\n")}` : "";
+  const pending = r.pending.length ? `\n${r.pending.map(pendingLine).join("\n")}` : "";
   return done + crls + pending;
 }
 
@@ -78,7 +83,10 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--armor", "ASCII-armored bundle")
     .option("--gateway-url <url>", "the gateway URL written into the bundle's test commands (http:// or https://)")
     .option("--force", "overwrite --out / --out-leaf / --out-key / --bundle files")
-    .option("--finish", "revoke (reason superseded) every superseded certificate whose overlap has ended, and publish the CRLs once")
+    .option(
+      "--finish",
+      "revoke (reason superseded) every superseded certificate whose overlap has ended, and publish the CRLs once; one whose successor expired or was revoked stays valid (reported as pending)",
+    )
     .option("--now", "with --finish: end the overlaps now instead of waiting (asks for confirmation, or --yes)");
   addPassphraseOptions(cmd)
     .addHelpText(
@@ -95,7 +103,7 @@ export function register(parent: Command, ctx: CliContext): void {
       exitCodesHelp([
         "0  rotated; or finished (also when nothing was due)",
         "2  conflicting options; a bad --gateway-url; several valid certificates and no --serial; --now without --yes or a terminal",
-        "3  invalid CSR, a CSR with other names or the old key (without --reuse-key), unknown partner or serial, wrong passphrase",
+        "3  invalid CSR, a CSR with other names or the old key (without --reuse-key), a successor expiring before the overlap ends (use a longer --days), unknown partner or serial, wrong passphrase",
         "4  already superseded or revoked, partner offboarded, an output file exists (use --force)",
         "5  no PKI, lock held, unreadable file",
       ]),
