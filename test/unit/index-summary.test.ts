@@ -181,3 +181,36 @@ test("a directory where the summary belongs: every read is the journal's, no des
   assert.match((await checkSummary(index)) ?? "", /is not a file/);
   assert.ok((await stat(summaryPath(index))).isDirectory());
 });
+
+test("a journal that lost records the summary holds is damage, and that summary stays; one rewritten without losing any is not", async () => {
+  const index = join(dir, "damage", "index.jsonl");
+  await mkdir(join(dir, "damage"));
+  const records = [record("a1", "CN=a"), record("b2", "CN=b"), record("c3", "CN=c")];
+  const full = serializeIndex([...records, { ...(records[0] as CertRecord), status: "revoked" }]);
+  await writeFile(index, full);
+  (await openIndexView(index)).close();
+  const summary = await readFile(summaryPath(index));
+
+  // Cut after its second line: c3 gone, a1's revocation gone. The summary is left as it was.
+  await writeFile(index, serializeIndex(records.slice(0, 2)));
+  const view = await openIndexView(index);
+  view.close();
+  assert.deepEqual(
+    view.damage?.lost.map((l) => [l.serial, l.revoked]),
+    [
+      ["a1", true],
+      ["c3", false],
+    ],
+  );
+  assert.equal(view.damage?.covered, Buffer.byteLength(full));
+  assert.equal(view.count, 2, "the view is of what is left");
+  assert.ok((await readFile(summaryPath(index))).equals(summary), "the evidence is kept");
+
+  // Compacted (every record, its last line): shorter, other bytes, nothing lost: rebuilt as before.
+  await writeFile(index, serializeIndex([{ ...(records[0] as CertRecord), status: "revoked" }, ...records.slice(1)]));
+  const compacted = await openIndexView(index);
+  compacted.close();
+  assert.equal(compacted.damage, undefined);
+  assert.ok(!(await readFile(summaryPath(index))).equals(summary), "rebuilt");
+  assert.equal(await checkSummary(index), undefined);
+});

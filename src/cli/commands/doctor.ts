@@ -18,7 +18,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .description("check the store against itself: records, certificates, keys, revocations, CRLs, the publish directory, file modes, lock, audit chain")
     .option(
       "--fix",
-      "repair what is safe to repair (republishes CRLs, revokes unrecorded certificates, trims torn journal lines, moves damaged lines to quarantine files); never deletes anything but mtls's own temporaries",
+      "repair what is safe to repair (republishes CRLs, revokes unrecorded certificates, puts back index records its summary shows index.jsonl lost, trims torn journal lines, moves damaged lines to quarantine files); never deletes anything but mtls's own temporaries",
     )
     .option(
       "--revoke-unrecorded",

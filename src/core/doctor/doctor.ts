@@ -19,6 +19,7 @@ import { scanRevocations, serializeRevocations } from "../store/revocations.js";
 import { bytesOf } from "./blobs.js";
 import { unrecordedCaCheck } from "./ca-files-check.js";
 import { identityProblems } from "./identity-check.js";
+import { indexDamageCheck } from "./index-damage-check.js";
 import { keyStoreCheck } from "./key-store-check.js";
 import { layoutReads } from "./layout-reads.js";
 import { materialCheck } from "./material-check.js";
@@ -50,6 +51,7 @@ const CHECKS: readonly DoctorCheckDef[] = [
   storageCheck("leftovers"),
   storageCheck("journal"),
   recordsCheck,
+  indexDamageCheck,
   certificatesCheck,
   orphansCheck,
   packsCheck,
@@ -117,6 +119,8 @@ async function loadContext(pki: Pki, tx: Tx, health: StorageHealth | undefined):
   const tail = await reads.auditTail();
   if (tail.damaged) ctx.audit.damagedTail = tail.damaged;
   ctx.storage = (await health?.health(ctx.index ? { records: ctx.index.records } : {})) ?? [];
+  const damage = ctx.index && (await health?.indexDamage?.());
+  if (damage) ctx.indexDamage = damage;
   return ctx;
 }
 

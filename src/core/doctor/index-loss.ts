@@ -11,6 +11,7 @@ import { pemOrDer } from "../pem.js";
 import { packedSerial, packsOf } from "../store/pack.js";
 import { iso } from "../time.js";
 import { bytesOf } from "./blobs.js";
+import { lostSerials } from "./index-damage-check.js";
 import type { DoctorContext } from "./types.js";
 
 /** The certificates index.jsonl no longer names, when they are more than one command's. */
@@ -45,7 +46,7 @@ export function unrecordedFiles(ctx: DoctorContext): Promise<UnrecordedFile[]> {
 }
 
 async function filesOf(ctx: DoctorContext): Promise<UnrecordedFile[]> {
-  const indexed = new Set(ctx.index?.records.map((r) => r.serial));
+  const indexed = new Set([...(ctx.index?.records.map((r) => r.serial) ?? []), ...lostSerials(ctx).map((l) => l.serial)]);
   const out: UnrecordedFile[] = [];
   for (const key of await ctx.store.list("certs/")) {
     const name = /^certs\/([0-9a-f]+)\.pem$/.exec(key)?.[1];
@@ -91,7 +92,7 @@ async function unrecordedOf(ctx: DoctorContext, indexed: ReadonlySet<string>): P
 async function lossOf(ctx: DoctorContext): Promise<IndexLoss | undefined> {
   if (!ctx.index) return undefined;
   // Revoked ones are a repair under way (a move to certs/orphans/ cut short), not a question.
-  const indexed = new Set([...ctx.index.records.map((r) => r.serial), ...ctx.journal.entries.map((e) => e.serial)]);
+  const indexed = new Set([...ctx.index.records.map((r) => r.serial), ...ctx.journal.entries.map((e) => e.serial), ...lostSerials(ctx).map((l) => l.serial)]);
   const unrecorded = await unrecordedOf(ctx, indexed);
   if (unrecorded.size < 2) return undefined;
   // A transaction's audit records are appended together, at one time. Within such a run, a batch

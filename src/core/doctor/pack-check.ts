@@ -10,6 +10,7 @@ import { pemOrDer } from "../pem.js";
 import { type PackEntry, packedSerial, packsOf } from "../store/pack.js";
 import { iso } from "../time.js";
 import { textOf } from "./blobs.js";
+import { recordedFingerprints } from "./index-damage-check.js";
 import { indexLoss, unrecordedWords } from "./index-loss.js";
 import type { DoctorCheckDef, DoctorProblem } from "./types.js";
 
@@ -37,7 +38,7 @@ export const packsCheck: DoctorCheckDef = {
     if (!ctx.index) return []; // without a readable index every certificate would look unrecorded
     const packs = await packsOf(ctx.store);
     if (!packs.length) return [];
-    const indexed = new Map(ctx.index.records.map((r) => [r.serial, r.fingerprint]));
+    const indexed = recordedFingerprints(ctx);
     const revoked = new Set(ctx.journal.entries.map((e) => e.serial));
     // The files themselves: a read of an absent one falls back to its pack.
     const present = new Set([...(await ctx.store.list("certs/")).filter((k) => !k.startsWith("certs/packs/"))]);

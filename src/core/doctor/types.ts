@@ -10,6 +10,7 @@ import type { CertRecord, IndexSnapshot } from "../store/index-file.js";
 import type { PartnerRegistry } from "../store/partners.js";
 import type { Revocation } from "../store/revocations.js";
 import type { StoreReader } from "../store/storage.js";
+import type { IndexDamageReport } from "../store/summary-damage.js";
 import type { LayoutReads } from "./layout-reads.js";
 
 /** Everything the checks look at, read once under the lock. A part that cannot be read is absent, with why. */
@@ -21,6 +22,8 @@ export interface DoctorContext {
   now: Date;
   index?: IndexSnapshot;
   indexError?: MtlsError;
+  /** Records the index lost to damage, by the storage's evidence (its summary): never a crash's (index-damage-check.ts). */
+  indexDamage?: IndexDamageReport;
   journal: { entries: Revocation[]; bad: Array<{ line: number; text: string; why: string }>; validBytes: number };
   partners?: PartnerRegistry;
   partnersError?: MtlsError;

@@ -15,6 +15,7 @@ import { openIndexRows } from "../store/index-rows.js";
 import { type IndexRow, type IndexView, REVOKED } from "../store/index-summary.js";
 import type { Revocation } from "../store/revocations.js";
 import type { Storage, StoreReader } from "../store/storage.js";
+import type { IndexDamage } from "../store/summary-damage.js";
 import { DAY, daysUntil, HOUR, iso } from "../time.js";
 
 export interface StatusParams {
@@ -41,6 +42,7 @@ export type ProblemKind =
   | "crl-publish-stale"
   | "ca-key-unreachable"
   | "commit-interrupted"
+  | "index-damaged"
   | "partner-due"
   | "partner-locked-out";
 
@@ -93,6 +95,7 @@ export async function checkStatus(pki: Pki, p: StatusParams = {}): Promise<Statu
   const problems: Problem[] = [];
   const interrupted = interruptedCommit(store);
   if (interrupted) problems.push(interrupted);
+  if (view.damage) problems.push(indexDamaged(view.damage));
   const cas = caExpiry(ca, index, now, caWarn, problems);
   problems.push(...(await keyStoreProblems(store, ca, cas)));
   const certificates = certificateCounts(view, now, warn, problems);
@@ -128,6 +131,20 @@ function interruptedCommit(store: Pick<Storage, "localPath">): Problem | undefin
     kind: "commit-interrupted",
     message: `a change to the store was interrupted (${path} is still there): what status reads may be half of it`,
     hint: "run `mtls doctor --fix` (or any command that writes) to finish or undo it",
+  };
+}
+
+/**
+ * The index journal lost records its summary holds (store/summary-damage.ts): what status counts
+ * is what is left, and `doctor --fix` must not take the lost certificates for a crash's.
+ */
+function indexDamaged(d: IndexDamage): Problem {
+  const how =
+    d.size < d.covered ? `${d.size} bytes, where its summary covered ${d.covered}` : `its first ${d.covered} bytes changed since its summary was made`;
+  return {
+    kind: "index-damaged",
+    message: `${d.index} has lost the records of ${d.lost.length} certificate(s) (${how}): it was damaged, and status counts only what is left`,
+    hint: "run `mtls doctor --fix` to put the records back from index.jsonl.summary, or restore index.jsonl from your backup",
   };
 }
 

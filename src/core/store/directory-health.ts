@@ -12,6 +12,7 @@ import { checkSummary, NOT_A_FILE, rebuildSummary, summaryPath } from "./index-s
 import type { Layout } from "./layout.js";
 import { isAlive, lockState } from "./lock.js";
 import { quarantineName } from "./records.js";
+import { indexDamageAt } from "./summary-damage.js";
 
 /**
  * A hidden file named like a temporary but not in the exact shape mtls writes: reported, never
@@ -241,6 +242,10 @@ export class DirectoryHealth implements StorageHealth {
         path,
       },
     ];
+  }
+
+  indexDamage() {
+    return indexDamageAt(this.layout.index);
   }
 
   async repair(problems: readonly StorageProblem[]): Promise<void> {

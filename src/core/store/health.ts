@@ -13,6 +13,7 @@ import type { CertRecord } from "./index-file.js";
 import { SqlHealth } from "./sql/health.js";
 import { SqlStorage } from "./sql/storage.js";
 import type { Storage } from "./storage.js";
+import type { IndexDamageReport } from "./summary-damage.js";
 
 /** The storage-level checks, by the names doctor reports them under. */
 export type StorageCheck = "lock" | "commit" | "leftovers" | "journal" | "modes" | "index-summary" | "database";
@@ -47,6 +48,11 @@ export interface StorageHealth {
    * could be read (a cache of it is checked against them); absent otherwise.
    */
   health(p: { records?: readonly CertRecord[] }): Promise<StorageProblem[]>;
+  /**
+   * The records the index journal lost, by its storage's own evidence (summary-damage.ts): a
+   * storage whose journal cannot lose committed lines (the database) has none.
+   */
+  indexDamage?(): Promise<IndexDamageReport | undefined>;
   /**
    * Repairs fixable problems this storage reported, under the store lock and before the doctor's
    * commit. Never destroys: removes only its own temporaries (by exact name) and caches.

@@ -12,14 +12,15 @@
 //   - the few rows `status` judges partners, servers and CAs by (statusRowsOf).
 // It is a cache and nothing more: the journal stays the source of truth. The summary names the
 // journal's size, inode and mtime it was derived from; any append, compaction or repair of the
-// journal makes it stale, and the next reader rebuilds it from the journal. It is flushed before
+// journal makes it stale, and the next reader rebuilds it from the journal, unless the journal
+// lost records the summary holds (summary-damage.ts): that summary stays. It is flushed before
 // it takes its name (never a valid trailer over pages lost in a crash) and never written under
 // the lock. `doctor` derives it from the
 // journal again and compares bytes.
 //
 // File layout: [element texts][columns A][columns B][trailer: one text line of TRAILER bytes].
 // The trailer is last so that the file is written front to back as the journal is read.
-import { randomBytes } from "node:crypto";
+import { type Hash, randomBytes } from "node:crypto";
 import { closeSync, constants, fstatSync, fsyncSync, openSync, readSync, renameSync, type Stats, unlinkSync, writeSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
@@ -28,7 +29,8 @@ import { notAFile, STORE_READ } from "./fs.js";
 import type { CertRecord } from "./index-file.js";
 import { checkCertRecord, corruptError, parseRecord } from "./records.js";
 import { type SummaryParts, summaryParts } from "./summary-build.js";
-import { extendSummary } from "./summary-extend.js";
+import { coveredPrefix, damageOf, type IndexDamage, statusesOf } from "./summary-damage.js";
+import { extendFrom, type OldSummary, openAny } from "./summary-extend.js";
 
 /** This machine's byte order, as os.endianness() names it, without loading node:os (#21). */
 const ENDIANNESS = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? "LE" : "BE";
@@ -126,6 +128,8 @@ export interface IndexView {
   cells(): IndexCells;
   json(): IndexJson;
   close(): void;
+  /** The journal lost records its summary holds (summary-damage.ts): this view is of what is left. */
+  readonly damage?: IndexDamage;
 }
 
 // Partner ids and status rows are text: a value holding a tab, newline or "%" is percent-encoded.
@@ -488,14 +492,23 @@ export function writeNewFile(tmp: string, write: (put: (b: Buffer) => void) => b
 const tempNameOf = (path: string) => join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
 
 /**
- * Writes the summary of `journal` into a new file next to `path`: the summary there extended by
- * the journal's new lines when it only grew (summary-extend.ts), else built anew. Its descriptor
- * and name, or undefined when the directory takes no file (read-only, full: it is only a cache).
+ * Writes the summary of `journal` into a new file next to `path`: `old` (the summary there, the
+ * hash of the lines it covers `verified` equal) extended by the journal's new lines
+ * (summary-extend.ts), else `fresh` (the summary already built in memory), else built anew. Its
+ * descriptor and name, or undefined when the directory takes no file (read-only, full: it is
+ * only a cache).
  */
-function buildFile(path: string, journal: Buffer, name: string, stamp: string, st: Stats | undefined): { fd: number; tmp: string } | undefined {
+function buildFile(
+  path: string,
+  journal: Buffer,
+  name: string,
+  stamp: string,
+  st: Stats | undefined,
+  from: { old: OldSummary; verified: Hash } | { fresh?: Buffer },
+): { fd: number; tmp: string } | undefined {
   try {
     const tmp = tempNameOf(path);
-    const fd = st ? extendSummary(path, tmp, journal, name, st, stamp) : undefined;
+    const fd = st && "old" in from ? extendFrom(from.old, tmp, journal, name, st, stamp, from.verified) : undefined;
     if (fd !== undefined) return { fd, tmp };
   } catch (err) {
     if ((err as { name?: string }).name === "MtlsError" || !(err as NodeJS.ErrnoException).code) throw err;
@@ -504,7 +517,8 @@ function buildFile(path: string, journal: Buffer, name: string, stamp: string, s
   const tmp = tempNameOf(path);
   try {
     const fd = writeNewFile(tmp, (put) => {
-      writeSummaryParts(summaryParts(journal, name, put), stamp, put);
+      if ("fresh" in from && from.fresh) put(from.fresh);
+      else writeSummaryParts(summaryParts(journal, name, put), stamp, put);
       return true;
     });
     return fd === undefined ? undefined : { fd, tmp };
@@ -564,8 +578,32 @@ export async function openIndexView(indexPath: string): Promise<IndexView> {
     if (current) return current;
     const journal = Buffer.alloc(st?.size ?? 0);
     if (fd !== undefined) for (let n = 0; n < journal.length; ) n += readSync(fd, journal, n, journal.length - n, n) || journal.length;
-    const built = buildFile(path, journal, indexPath, stamp, st);
-    if (!built) return viewOfJournal(journal, indexPath);
+    return await summarised(path, journal, indexPath, stamp, st);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * The view of `journal` (version `stamp`, file `st`) whose summary at `path` is not current,
+ * written there for the next reader. Never over a summary that shows the journal lost records
+ * (summary-damage.ts): that one stays, as the evidence, and this view is built in memory.
+ */
+async function summarised(path: string, journal: Buffer, indexPath: string, stamp: string, st: Stats | undefined): Promise<IndexView> {
+  const old = openAny(path);
+  try {
+    const verified = old && coveredPrefix(old, journal);
+    let fresh: Buffer | undefined;
+    if (old && !verified) {
+      // Built in memory first: whether the journal lost records is read from what it has now.
+      fresh = summaryInMemory(journal, indexPath, stamp);
+      const view = builtView(memorySource(fresh), stamp);
+      const damage = damageOf(old, journal, indexPath, statusesOf(view));
+      // A journal that grew since it was read may have a newer reader's summary beside it already.
+      if (damage) return stampOf(await statOrUndefined(indexPath)) === stamp ? { ...view, damage } : view;
+    }
+    const built = buildFile(path, journal, indexPath, stamp, st, verified ? { old: old as OldSummary, verified } : { fresh });
+    if (!built) return fresh ? builtView(memorySource(fresh), stamp) : viewOfJournal(journal, indexPath);
     // Only a journal that did not change while it was read may be summarised under its stamp.
     if (st && stampOf(await statOrUndefined(indexPath)) === stamp) {
       // Flushed before it takes the name: after a crash the name holds a whole summary or the old
@@ -576,7 +614,7 @@ export async function openIndexView(indexPath: string): Promise<IndexView> {
     } else unlinkSync(built.tmp);
     return builtView(fileSource(built.fd, fstatSync(built.fd).size), stamp);
   } finally {
-    if (fd !== undefined) closeSync(fd);
+    old?.src.close();
   }
 }
 

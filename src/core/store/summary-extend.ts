@@ -42,7 +42,7 @@ export function oldSummary(src: Source): OldSummary | undefined {
 }
 
 /** The summary at `path`, opened (close its source), when it is this format's. */
-function openAny(path: string): OldSummary | undefined {
+export function openAny(path: string): OldSummary | undefined {
   const src = openSummaryFile(path);
   const old = src && oldSummary(src);
   if (!old) src?.close();
@@ -50,7 +50,7 @@ function openAny(path: string): OldSummary | undefined {
 }
 
 /** The parts of the summary in `view` (its element texts stay in its file). */
-function partsOf(view: IndexView, trailer: Trailer): SummaryParts {
+export function partsOf(view: IndexView, trailer: Trailer): SummaryParts {
   const cells = view.cells();
   const bytes = Buffer.alloc(cells.length);
   cells.read(0, cells.length, bytes, 0);
@@ -71,7 +71,7 @@ function partsOf(view: IndexView, trailer: Trailer): SummaryParts {
 }
 
 /** Each row's serial and its index: its first cell, which the summary holds as it is (a serial is plain hex). */
-function serialsOf(base: SummaryParts): Map<string, number> {
+export function serialsOf(base: SummaryParts): Map<string, number> {
   const out = new Map<string, number>();
   const w = base.columnWidths[3] as number;
   for (let i = 0; i < base.notAfterMs.length; i++) {
@@ -103,12 +103,13 @@ export interface Added {
  * grew (the lines the summary covers hash as they did) and they can simply be added (see the top
  * of this file); undefined when the summary must be rebuilt. Needs nothing of the summary but
  * its trailer: a storage that fetches summaries asks this before it fetches the rest.
+ * `verified`: the hash of the lines it covers, already found equal to the trailer's.
  */
-export function addedLines(facts: JournalFacts, journal: Buffer, name: string): Added | undefined {
+export function addedLines(facts: JournalFacts, journal: Buffer, name: string, verified?: Hash): Added | undefined {
   const { covered, lines, hash } = facts;
   if (journal.length < covered) return undefined;
-  const hasher = createHash("sha256").update(journal.subarray(0, covered));
-  if (hasher.copy().digest("hex") !== hash) return undefined;
+  const hasher = verified ?? createHash("sha256").update(journal.subarray(0, covered));
+  if (!verified && hasher.copy().digest("hex") !== hash) return undefined;
   const added = rowsOfLines(journal, covered, lines, name);
   // A line for a serial already summarised (two for one serial here) changes a row in place, and
   // a time in another form than mtls writes makes statusRowsOf keep all its partner's rows, which
@@ -170,18 +171,23 @@ export function writeExtension(old: OldSummary, x: Extension, journal: Buffer, s
 
 /**
  * Writes to the new file `tmp` the summary of `journal` (version `stamp`, file `st`) made by
- * adding its new lines to the summary at `path`; the new file's descriptor, or undefined when
- * that summary cannot simply be extended and must be rebuilt.
+ * adding its new lines to `old` (`verified`: the hash of the lines it covers, found equal);
+ * the new file's descriptor, or undefined when it cannot simply be extended and must be rebuilt.
  */
+export function extendFrom(old: OldSummary, tmp: string, journal: Buffer, name: string, st: Stats, stamp: string, verified?: Hash): number | undefined {
+  // Another file's summary (the journal replaced, not appended to) is no base.
+  if (old.trailer.stamp.split(" ")[1] !== String(st.ino)) return undefined;
+  const x = extensionOf(old, journal, name, addedLines(old.trailer.facts, journal, name, verified));
+  // The old summary is read through its open descriptor, never by name again (#13).
+  return x && writeNewFile(tmp, (put) => writeExtension(old, x, journal, stamp, put));
+}
+
+/** extendFrom the summary at `path`, when it is this format's. */
 export function extendSummary(path: string, tmp: string, journal: Buffer, name: string, st: Stats, stamp: string): number | undefined {
   const old = openAny(path);
   if (!old) return undefined;
   try {
-    // Another file's summary (the journal replaced, not appended to) is no base.
-    if (old.trailer.stamp.split(" ")[1] !== String(st.ino)) return undefined;
-    const x = extensionOf(old, journal, name);
-    // The old summary is read through its open descriptor, never by name again (#13).
-    return x && writeNewFile(tmp, (put) => writeExtension(old, x, journal, stamp, put));
+    return extendFrom(old, tmp, journal, name, st, stamp);
   } finally {
     old.src.close();
   }

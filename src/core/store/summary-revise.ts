@@ -75,7 +75,7 @@ export function revision(
 }
 
 /** Where each row's element starts in the texts, and (at n) where they end. */
-function elementStarts(pieceLen: Uint32Array): Float64Array {
+export function elementStarts(pieceLen: Uint32Array): Float64Array {
   const n = pieceLen.length / 3;
   const starts = new Float64Array(n + 1);
   for (let i = 0; i < n; i++)
@@ -84,22 +84,30 @@ function elementStarts(pieceLen: Uint32Array): Float64Array {
 }
 
 /**
- * Row `i` as its element in `src` gives it (the status from `flags`, which the element leaves to
- * the run); undefined when the element is no record (a damaged summary: rebuilt).
+ * The record of row `i` as its element in `src` gives it (the status from `flags`, which the
+ * element leaves to the run); undefined when the element is no record (a damaged summary).
  */
-function elementRow(src: Source, p: SummaryParts, starts: Float64Array, i: number): IndexRow | undefined {
+export function elementRecord(src: Source, p: Pick<SummaryParts, "pieceLen" | "flags">, starts: Float64Array, i: number): CertRecord | undefined {
   const [l0, l1, l2] = [0, 1, 2].map((k) => p.pieceLen[3 * i + k] as number) as [number, number, number];
   const b = readFresh(src, starts[i] as number, l0 + l1 + l2);
   const [p0, p1, p2] = [b.toString("utf8", ELEMENT_SEPARATOR.length, l0), b.toString("utf8", l0, l0 + l1), b.toString("utf8", l0 + l1)];
   const flags = p.flags[i] as number;
   const status = flags & REVOKED ? "revoked" : "valid";
-  let record: CertRecord;
+  let record: CertRecord & { daysLeft?: unknown };
   try {
     record = { ...JSON.parse(flags & DAYS_FIRST ? `${p0}0${p1}""${p2}` : `${p0}""${p1}0${p2}`), status };
   } catch {
     return undefined;
   }
-  if (checkCertRecord(record as unknown as Record<string, unknown>) !== undefined) return undefined;
+  // The run's value, not the record's: the record's own keys keep their order (its line again).
+  delete record.daysLeft;
+  return checkCertRecord(record as unknown as Record<string, unknown>) === undefined ? record : undefined;
+}
+
+/** Row `i` as its element in `src` gives it; undefined when the element is no record (a damaged summary: rebuilt). */
+function elementRow(src: Source, p: SummaryParts, starts: Float64Array, i: number): IndexRow | undefined {
+  const record = elementRecord(src, p, starts, i);
+  if (!record) return undefined;
   const { at: _a, len: _l, ...row } = toRow(record, 0, 0);
   return row;
 }
