@@ -8,7 +8,7 @@ import { interruptedCommitOf } from "./store/commit-intent.js";
 import { parseConfig, type StoreConfig } from "./store/config.js";
 import { DirectoryStorage, type LocalFileStaging } from "./store/directory.js";
 import type { DurableStepHook } from "./store/fs.js";
-import { exists, writeFileAtomic } from "./store/fs.js";
+import { writeFileAtomic } from "./store/fs.js";
 import type { JournalName } from "./store/keys.js";
 import type { AsideLock, PutOptions, Storage, StorageTransaction } from "./store/storage.js";
 import { removeFile } from "./user-files.js";
@@ -43,12 +43,8 @@ export interface TransactOptions {
 
 export interface FileOptions {
   mode?: number;
+  /** Fail with a conflict error when the file exists (no silent overwrite). */
   exclusive?: boolean;
-  /**
-   * A new file that must become durable only after the store's own new files (a batch's pack): it
-   * names certificates, which a crash must never leave where no record or pack can find them.
-   */
-  afterStoreFiles?: boolean;
 }
 
 /** What a transaction's body sees: reads of the store, staged writes, staged audit records. */
@@ -74,8 +70,11 @@ export interface Tx {
   /** Stages audit records; they are committed with the rest, after it. */
   audit(...entries: AuditEntry[]): void;
   /**
-   * A file outside the store (a CRL copy in a web root, a key the user named with --out):
-   * in the same commit where the storage is local, written just before it otherwise.
+   * A file outside the store (a certificate or key the user named with --out, a delivery bundle),
+   * in the commit: durable only once the store's new certificate files are (a crash must never
+   * leave a certificate outside that no record, file or pack of the store names, since only what
+   * the store holds can be revoked), and before the change commits. Removed again when the commit
+   * fails, a file it replaced included (it would hold a certificate never recorded).
    */
   writeFile(path: string, data: string | Uint8Array, opts?: FileOptions): this;
   /**
@@ -309,19 +308,24 @@ class StagedTx implements Tx {
   }
 
   async commit(): Promise<void> {
-    // Files outside a storage that cannot stage them go first, so that nothing the store records
-    // lacks them; the ones this commit created are removed again if the store's commit fails.
-    const created: string[] = [];
+    // A storage that cannot stage files outside it (the database) commits its new certificates
+    // on their own first, then the files are written, then the rest commits: a crash between
+    // leaves certificates without an index line, which `doctor --fix` revokes. If the rest
+    // fails, the files and those certificates are removed again.
+    const written: string[] = [];
+    let undoCertificates: (() => Promise<void>) | undefined;
     try {
+      if (this.outside.length) undoCertificates = await this.inner.commitCertificates?.();
       for (const f of this.outside) {
-        const fresh = f.opts.exclusive || !(await exists(f.path));
         await writeFileAtomic(f.path, f.data, { ...f.opts, step: this.step });
-        if (fresh) created.push(f.path);
+        written.push(f.path);
       }
       if (this.entries.length) await this.inner.audit(this.entries, { time: this.now, actor: this.actor });
       await this.inner.commit();
     } catch (err) {
-      for (const path of created) await removeFile(path);
+      for (const path of written) await removeFile(path);
+      // Left behind when even that fails: unrecorded certificates, which doctor revokes.
+      await undoCertificates?.().catch(() => {});
       for (const fn of this.undo) await fn(err);
       throw err;
     }

@@ -136,3 +136,18 @@ test("a change that replaces files: its backups are removed and their directorie
     assert.ok(b.i < record && flushed > b.i && flushed < record, `${b.dir}: ${JSON.stringify(events)}`);
   }
 });
+
+test("partner issue --generate --out-key --out: the user's key and certificate only once the store's certificate and its directory are flushed, and before the commit", async (t) => {
+  const dir = await initTempCa(t);
+  const events = await traced(dir, "generated", ["partner", "issue", "acme", "--generate", "--out-key", "acme.key", "--out", "acme.pem"]);
+  const certsDir = at(events, "flush", (p) => p === "pki/certs");
+  // Each written to a temporary beside it, flushed, then linked to its name and the directory flushed.
+  const key = at(events, "flush", (p) => p.startsWith(".acme.key.tmp-"));
+  const cert = at(events, "flush", (p) => p.startsWith(".acme.pem.tmp-"));
+  const named = events.findIndex((e, i) => i > cert && e.op === "flush" && e.path === ".");
+  // A new partner replaces partners.json: the intent record's second flush marks it committed.
+  const committed = events.flatMap((e, i) => (e.op === "flush" && e.path === "pki/.commit" ? [i] : [])).at(-1) as number;
+  const index = at(events, "flush", (p) => p === "pki/index.jsonl");
+  assert.ok(at(events, "flush", isCert) < certsDir, JSON.stringify(events));
+  assert.ok(certsDir < key && key < cert && cert < named && named < committed && committed < index, JSON.stringify(events));
+});

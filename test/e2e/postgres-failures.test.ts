@@ -1,7 +1,9 @@
 // #16: what goes wrong with a database store, and TLS to it with a client certificate mtls
 // issued. Every failure is exit 5 with the cause and a hint, and leaves the store as it was.
 import assert from "node:assert/strict";
-import { chmod, copyFile, readFile, writeFile } from "node:fs/promises";
+import { X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { chmod, copyFile, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "node:test";
@@ -330,6 +332,48 @@ test("#16 a client killed at any write of a revocation leaves the database as it
   assert.equal(byCn[traced], "revoked");
   const doctor = await mtls(["doctor", "--store", s.url, "--json"], { env: s.env });
   assert.equal(doctor.exitCode, 0, doctor.stdout);
+});
+
+test("a client killed at any write of an issue with --out-key and --out: a certificate it left outside is in the database, and doctor --fix revokes it", {
+  skip,
+}, async (t) => {
+  const dir = await tempDir(t);
+  const s = await storeWithCa(dir);
+  const hooks = { ...s.env, MTLS_TEST_HOOKS: "1" };
+  const issue = (id: string, crashAt: string) =>
+    mtls(["partner", "issue", id, "--generate", "--out-key", `${id}.key`, "--out", `${id}.pem`, "--store", s.url], {
+      cwd: dir,
+      env: { ...hooks, MTLS_TEST_CRASH_AT: crashAt },
+    });
+  const trace = await issue("traced", "trace");
+  assert.equal(trace.exitCode, 0, trace.stderr);
+  const steps = [...trace.stderr.matchAll(/^mtls-test-step: \d+ \((.*)\)$/gm)].map((m) => m[1] as string);
+  t.diagnostic(`partner issue on a database store: ${steps.length} durable steps: ${steps.join(", ")}`);
+  // The certificate rows commit on their own before the files outside are written, the rest after.
+  const outside = steps.findIndex((x) => x.endsWith("/traced.key"));
+  assert.ok(
+    outside > 0 && steps.slice(0, outside).some((x) => x.startsWith("commit ")) && steps.slice(outside).some((x) => x.startsWith("commit ")),
+    steps.join(", "),
+  );
+  for (let n = 1; n <= steps.length; n++) {
+    const id = `p${n}`;
+    const r = await issue(id, String(n));
+    assert.match(r.stderr, /mtls-test-crash/);
+    // The certificate file itself, or the hidden temporary a kill before its rename left.
+    const left = (await readdir(dir)).filter((f) => f === `${id}.pem` || f.startsWith(`.${id}.pem.tmp-`));
+    const serials = left.map((f) => new X509Certificate(readFileSync(join(dir, f))).serialNumber.toLowerCase().replace(/^(00)+/, ""));
+    for (const serial of serials) {
+      const rows = await s.c.sql("SELECT path FROM mtls.files WHERE path = $1", [`certs/${serial}.pem`], s.db);
+      assert.equal(rows.length, 1, `crash at step ${n} (${steps[n - 1]}): ${serial} is outside, not in the database`);
+    }
+    const fixed = await mtls(["doctor", "--fix", "--store", s.url, "--json"], { env: s.env });
+    assert.equal(fixed.exitCode, 0, fixed.stdout);
+    const list = json(await mtls(["list", "--store", s.url, "--json"], { env: s.env })).result.certificates as Array<{ serial: string }>;
+    for (const serial of serials) {
+      const revoked = await s.c.sql("SELECT serial FROM mtls.revocations WHERE serial = $1", [serial], s.db);
+      assert.ok(revoked.length === 1 || list.some((c) => c.serial === serial), `crash at step ${n}: ${serial} is neither recorded nor revoked`);
+    }
+  }
 });
 
 test("#16 a row planted in the shared database never makes mtls write outside the store", { skip }, async (t) => {

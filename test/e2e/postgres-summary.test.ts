@@ -134,7 +134,7 @@ test("#21 a kept summary of an earlier format is replaced by the next reader; on
         s.db,
       )
     ).map((r) => r.f);
-  const current = Number(((await formats())[0] ?? "").split(" ")[1]);
+  const current = Number(String((await formats())[0] ?? "").split(" ")[1]);
   assert.ok(current >= 6, "the summary names its format");
   assert.deepEqual(await formats(), [`mtls-index-summary ${current}`]);
   // As an earlier release left it: read as stale, and replaced.

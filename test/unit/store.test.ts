@@ -34,6 +34,42 @@ test("writeFileAtomic replaces a planted symlink instead of writing through it",
   assert.equal(await readFile(join(d, "index.jsonl"), "utf8"), "ours");
 });
 
+test("StoreWriter.writeOutside: files outside the store after its new files, before the commit point; removed (a replaced one too) when the commit fails", async (t) => {
+  const d = await tmp(t);
+  const user = await tmp(t);
+  await writeFile(join(d, "a"), "old a");
+  await writeFile(join(d, "log"), "line 1\n");
+  await writeFile(join(user, "x.pem"), "old certificate");
+  const steps: string[] = [];
+  const step = (what: string, path: string) => {
+    steps.push(`${what} ${path.replace(`${d}/`, "").replace(`${user}/`, "user/")}`);
+    if (what === "append") throw new Error("the disk went away");
+  };
+  const w = new StoreWriter({ root: d, path: join(d, ".commit") }, step)
+    .put(join(d, "a"), "new a")
+    .writeOutside(join(user, "x.key"), "key", 0o600, true)
+    .writeOutside(join(user, "x.pem"), "new certificate", 0o644, false)
+    .create(join(d, "cert"), "certificate")
+    .append(join(d, "log"), "line 2\n", 7);
+  await assert.rejects(w.commit(), /the disk went away/);
+  assert.deepEqual(steps, ["create cert", "rename user/x.key", "rename user/x.pem", "commit .commit", "rename a", "append log"]);
+  // Undone: the store as it was, and no file outside holds a certificate the store lacks.
+  assert.equal(await readFile(join(d, "a"), "utf8"), "old a");
+  assert.deepEqual((await readdir(d)).sort(), ["a", "log"]);
+  assert.deepEqual(await readdir(user), []);
+});
+
+test("writeFileAtomic removes the temporaries of the same file that a killed writer left, and only those", async (t) => {
+  const d = await tmp(t);
+  const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout;
+  const stale = `.x.key.tmp-${dead}-0123abcd`;
+  const live = `.x.key.tmp-${process.ppid}-0123abcd`;
+  const other = `.y.key.tmp-${dead}-0123abcd`;
+  for (const name of [stale, live, other]) await writeFile(join(d, name), "secret");
+  await writeFileAtomic(join(d, "x.key"), "key", { mode: 0o600, exclusive: true });
+  assert.deepEqual((await readdir(d)).sort(), [live, other, "x.key"].sort());
+});
+
 test("withLock serialises critical sections and takes over a lock left by a dead process", async (t) => {
   const d = await tmp(t);
   const lock = join(d, ".lock");

@@ -3,7 +3,7 @@ import { certChainPem } from "../ca/trust.js";
 import { conflictError, inputError } from "../errors.js";
 import { parseSerial, validatePartnerId } from "../ids.js";
 import type { CertInfo } from "../pki.js";
-import type { Pki } from "../session.js";
+import type { Pki, Tx } from "../session.js";
 import { readIndexOf, readPartnersOf } from "../store/blobs.js";
 import { storeKeys } from "../store/keys.js";
 import type { PartnerRecord } from "../store/partners.js";
@@ -34,6 +34,11 @@ export interface DeliverParams {
   ca: CaCerts;
   privateKeyPem?: string;
   out: string;
+  /**
+   * The transaction issuing `cert`, when it is: the bundle is then written in its commit, once the
+   * store holds the certificate (Tx.writeFile), rather than at once.
+   */
+  stage?: Pick<Tx, "writeFile">;
   encrypt: boolean;
   armor: boolean;
   force: boolean;
@@ -116,7 +121,8 @@ export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> 
       now: p.now,
     });
   }
-  await writeFileAtomic(p.out, data, { mode: 0o600, exclusive: !p.force, step: p.pki.durableStep });
+  if (p.stage) p.stage.writeFile(p.out, data, { mode: 0o600, exclusive: !p.force });
+  else await writeFileAtomic(p.out, data, { mode: 0o600, exclusive: !p.force, step: p.pki.durableStep });
   return {
     path: p.out,
     encrypted: Boolean(signer),

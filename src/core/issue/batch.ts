@@ -277,8 +277,8 @@ async function signAndStage(
   await k.keys.flush();
   // In batch-file order, created in the commit before its index append.
   const bundle = toSign.flatMap((item) => (keysOut.has(item) ? [`${JSON.stringify(keysOut.get(item))}\n`] : []));
-  // After the pack: a crash must not leave these certificates in a durable file no pack names.
-  if (bundle.length) tx.writeFile(p.keysOut as string, bundle.join(""), { mode: 0o600, exclusive: true, afterStoreFiles: true });
+  // In the commit after the pack (Tx.writeFile): a crash must not leave these certificates in a durable file no pack names.
+  if (bundle.length) tx.writeFile(p.keysOut as string, bundle.join(""), { mode: 0o600, exclusive: true });
   return stageRecords(tx, snap, registry, records, toSign);
 }
 

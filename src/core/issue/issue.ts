@@ -26,7 +26,7 @@ import { storeKeys } from "../store/keys.js";
 import { type PartnerRegistry, serializePartners } from "../store/partners.js";
 import type { StoreReader } from "../store/storage.js";
 import { BACKDATE_MS, DAY, iso } from "../time.js";
-import { exists, removeFile, writeFileAtomic } from "../user-files.js";
+import { exists } from "../user-files.js";
 import { createLeaf, keyIdentifier } from "./leaf-encode.js";
 import { checkKeyPolicy, subjectEncodingProblem } from "./policy.js";
 import { checkCn, checkValidityDays } from "./validity.js";
@@ -280,13 +280,11 @@ interface DeliveryStep {
   serial: string;
   registry: PartnerRegistry;
   newSigningKey: Awaited<ReturnType<typeof prepareSigningKey>> | undefined;
-  /** Files written for the user, removed again if the transaction fails. */
-  written: string[];
 }
 
 /** The encrypted bundle (and its PKCS#12) for a generated key or an onboarding, in the issue's transaction. */
 async function stageDelivery(s: DeliveryStep): Promise<{ bundle: IssueResult["bundle"]; p12: IssueResult["p12"] }> {
-  const { pki, tx, p, prepared, cert, ca, serial, registry, newSigningKey, written } = s;
+  const { pki, tx, p, prepared, cert, ca, serial, registry, newSigningKey } = s;
   const now = pki.now;
   let p12: IssueResult["p12"];
   // The PKCS#12 writer loads the ASN.1 schemas: only when one is asked for (#21).
@@ -316,6 +314,7 @@ async function stageDelivery(s: DeliveryStep): Promise<{ bundle: IssueResult["bu
     ...(prepared.privateKey ? { privateKeyPem: encodePem("PRIVATE KEY", prepared.privateKey) } : {}),
     ...(p.onboard?.key ? { recipientArmored: p.onboard.key.armored } : {}),
     out: path,
+    stage: tx,
     encrypt: true,
     armor: p.bundleArmor ?? false,
     force: p.force ?? false,
@@ -323,11 +322,7 @@ async function stageDelivery(s: DeliveryStep): Promise<{ bundle: IssueResult["bu
     ...(built ? { p12: { name: built.name, der: built.der, profile: built.profile } } : {}),
     now: now,
   });
-  written.push(path);
-  if (built && p.p12PasswordFile) {
-    await (await import("../p12/p12.js")).writePasswordFile(p.p12PasswordFile, built.password, p.force ?? false);
-    written.push(p.p12PasswordFile);
-  }
+  if (built && p.p12PasswordFile) tx.writeFile(p.p12PasswordFile, `${built.password}\n`, { mode: 0o600, exclusive: !p.force });
   if (built) p12 = { profile: built.profile, file: built.name, password: built.password, ...(p.p12PasswordFile ? { passwordFile: p.p12PasswordFile } : {}) };
   const bundle: NonNullable<IssueResult["bundle"]> = {
     path,
@@ -339,20 +334,14 @@ async function stageDelivery(s: DeliveryStep): Promise<{ bundle: IssueResult["bu
   return { bundle, p12 };
 }
 
-/** --out-key, --out-leaf, --out: the copies the user asked for, each recorded in `written`. */
-async function writeUserFiles(pki: Pki, p: IssueParams, prepared: PreparedRequest, cert: CertInfo, ca: CaCerts, written: string[]): Promise<void> {
-  if (p.outKey && prepared.privateKey) {
-    await writeFileAtomic(p.outKey, encodePem("PRIVATE KEY", prepared.privateKey), { mode: 0o600, exclusive: !p.force, step: pki.durableStep });
-    written.push(p.outKey);
-  }
-  if (p.outCert) {
-    await writeFileAtomic(p.outCert, cert.pem, { exclusive: !p.force, step: pki.durableStep });
-    written.push(p.outCert);
-  }
-  if (p.outChain) {
-    await writeFileAtomic(p.outChain, chainPemFor(cert, ca), { exclusive: !p.force, step: pki.durableStep });
-    written.push(p.outChain);
-  }
+/**
+ * --out-key, --out, --out-chain: the copies the user asked for, in the commit (Tx.writeFile), once
+ * the store's certificate file is durable. The key first: a certificate file never lacks its key.
+ */
+function stageUserFiles(tx: Tx, p: IssueParams, prepared: PreparedRequest, cert: CertInfo, ca: CaCerts): void {
+  if (p.outKey && prepared.privateKey) tx.writeFile(p.outKey, encodePem("PRIVATE KEY", prepared.privateKey), { mode: 0o600, exclusive: !p.force });
+  if (p.outCert) tx.writeFile(p.outCert, cert.pem, { exclusive: !p.force });
+  if (p.outChain) tx.writeFile(p.outChain, chainPemFor(cert, ca), { exclusive: !p.force });
 }
 
 /** What the command reports for one issued certificate. */
@@ -448,34 +437,24 @@ export async function issuePartnerCert(pki: Pki, p: IssueParams): Promise<IssueR
       const onboarded = p.onboard ? await stagePartnerRegistration(tx, registry, p.onboard, now) : undefined;
       if (partnerRegistered && !onboarded) registry.partners[prepared.partnerId] = { id: prepared.partnerId, createdAt: iso(now), updatedAt: iso(now) };
 
-      const written: string[] = [];
+      stageUserFiles(tx, p, prepared, cert, ca);
       let bundle: IssueResult["bundle"];
       let p12: IssueResult["p12"];
-      try {
-        if (deliver && (prepared.privateKey || p.onboard))
-          ({ bundle, p12 } = await stageDelivery({ pki, tx, p, prepared, cert, ca, serial, registry, newSigningKey, written }));
-        await writeUserFiles(pki, p, prepared, cert, ca, written);
-        if (partnerRegistered || onboarded) tx.put(storeKeys.partners, serializePartners(registry));
-        tx.audit(
-          ...(onboarded ? [onboarded.audit] : []),
-          {
-            action: "cert.issue",
-            outcome: "ok",
-            serial,
-            partner: prepared.partnerId,
-            details: { source: prepared.source, notAfter: record.notAfter, ...(bundle ? { delivery: "bundle" } : {}), ...(p12 ? { p12: p12.profile } : {}) },
-          },
-          ...(successor ? [{ ...successor.audit, serial }] : []),
-        );
-        stageIndex(tx, snap, [record]);
-      } catch (err) {
-        for (const f of written) await removeFile(f);
-        throw err;
-      }
-      // The files written for the user go if the commit fails; they stay once it succeeds.
-      tx.onRollback(async () => {
-        for (const f of written) await removeFile(f);
-      });
+      if (deliver && (prepared.privateKey || p.onboard))
+        ({ bundle, p12 } = await stageDelivery({ pki, tx, p, prepared, cert, ca, serial, registry, newSigningKey }));
+      if (partnerRegistered || onboarded) tx.put(storeKeys.partners, serializePartners(registry));
+      tx.audit(
+        ...(onboarded ? [onboarded.audit] : []),
+        {
+          action: "cert.issue",
+          outcome: "ok",
+          serial,
+          partner: prepared.partnerId,
+          details: { source: prepared.source, notAfter: record.notAfter, ...(bundle ? { delivery: "bundle" } : {}), ...(p12 ? { p12: p12.profile } : {}) },
+        },
+        ...(successor ? [{ ...successor.audit, serial }] : []),
+      );
+      stageIndex(tx, snap, [record]);
       return issueResult(p, prepared, record, tx, { bundle, p12, partnerRegistered });
     },
     { purpose: "partner issue" },

@@ -13,7 +13,7 @@ import { readIndexOf } from "../store/blobs.js";
 import { type CertRecord, type IndexSnapshot, stageIndex } from "../store/index-file.js";
 import { storeKeys } from "../store/keys.js";
 import { BACKDATE_MS, DAY, iso } from "../time.js";
-import { exists, removeFile, writeFileAtomic } from "../user-files.js";
+import { exists } from "../user-files.js";
 
 import { SERVER_PREFIX } from "./prefix.js";
 
@@ -137,24 +137,10 @@ async function signServer(
   return { cert, record };
 }
 
-/** The key file and the served chain, then the store writes; the files go again when the commit fails. */
-async function writeAndStage(tx: Tx, p: Timed, s: Signed, key: ServerKey, ca: CaCerts, snap: IndexSnapshot, step: Pki["durableStep"]): Promise<void> {
-  const written: string[] = [];
-  const removeWritten = async () => {
-    for (const f of written) await removeFile(f);
-  };
-  try {
-    if (p.outKey && key.pkcs8) {
-      await writeFileAtomic(p.outKey, encodePem("PRIVATE KEY", key.pkcs8), { mode: 0o600, exclusive: !p.force, step });
-      written.push(p.outKey);
-    }
-    await writeFileAtomic(p.outCert, chainPemFor(s.cert, ca), { exclusive: !p.force, step });
-    written.push(p.outCert);
-  } catch (err) {
-    await removeWritten();
-    throw err;
-  }
-  tx.onRollback(removeWritten);
+/** The store writes, and the key file and the served chain in the same commit, once the store holds the certificate (Tx.writeFile). */
+function stageServerCert(tx: Tx, p: Timed, s: Signed, key: ServerKey, ca: CaCerts, snap: IndexSnapshot): void {
+  if (p.outKey && key.pkcs8) tx.writeFile(p.outKey, encodePem("PRIVATE KEY", key.pkcs8), { mode: 0o600, exclusive: !p.force });
+  tx.writeFile(p.outCert, chainPemFor(s.cert, ca), { exclusive: !p.force });
   tx.put(storeKeys.certFile(s.record.serial), s.cert.pem, { exclusive: true }).put(storeKeys.chainFile(s.record.serial), chainPemFor(s.cert, ca), {
     exclusive: true,
   });
@@ -186,7 +172,7 @@ export async function issueServerCert(pki: Pki, params: ServerIssueParams): Prom
       const snap = await readIndexOf(tx);
       const serial = uniqueSerial(new Set(snap.records.map((r) => r.serial)));
       const signed = await signServer(p, name, sans, key, days, serial, ca, caKey, { ...(config.ca.crlUrl ? { crlUrl: config.ca.crlUrl } : {}) });
-      await writeAndStage(tx, p, signed, key, ca, snap, pki.durableStep);
+      stageServerCert(tx, p, signed, key, ca, snap);
       const { record } = signed;
       return {
         serial,

@@ -27,9 +27,12 @@ export interface DirectoryStorageOptions {
   onDurableStep?: DurableStepHook;
 }
 
-/** Local files a transaction may write outside the store, in the same all-or-nothing commit. */
+/**
+ * Local files a transaction may write outside the store, in the same all-or-nothing commit: once
+ * the store's new files are durable, before anything refers to them (StoreWriter.writeOutside).
+ */
 export interface LocalFileStaging {
-  putFile(path: string, data: string | Uint8Array, opts?: { mode?: number; exclusive?: boolean; afterStoreFiles?: boolean }): void;
+  putFile(path: string, data: string | Uint8Array, opts?: { mode?: number; exclusive?: boolean }): void;
 }
 
 export class DirectoryStorage implements Storage {
@@ -234,10 +237,8 @@ export class DirectoryTransaction implements StorageTransaction, LocalFileStagin
     if (key === "config.json") this.config = typeof data === "string" ? data : Buffer.from(data).toString("utf8");
   }
 
-  putFile(path: string, data: string | Uint8Array, opts: { mode?: number; exclusive?: boolean; afterStoreFiles?: boolean } = {}): void {
-    if (opts.exclusive && opts.afterStoreFiles) this.writer.createAfter(path, data, opts.mode ?? 0o644);
-    else if (opts.exclusive) this.writer.create(path, data, opts.mode ?? 0o644);
-    else this.writer.put(path, data, opts.mode ?? 0o644);
+  putFile(path: string, data: string | Uint8Array, opts: { mode?: number; exclusive?: boolean } = {}): void {
+    this.writer.writeOutside(path, data, opts.mode ?? 0o644, opts.exclusive ?? false);
   }
 
   append(journal: JournalName, text: string): void {

@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { close as closeCb, constants, fsync as fsyncCb, open as openCb, readFileSync, statSync, write as writeCb } from "node:fs";
-import { link, mkdir, open, rename, stat, truncate, unlink } from "node:fs/promises";
+import { link, mkdir, open, readdir, rename, stat, truncate, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { conflictError, directoryError, envError, fsError } from "../errors.js";
 import { encodeIntent, type Intent, recoverCommit, setIntentState, there } from "./commit-intent.js";
+import { isAlive } from "./lock.js";
 import { withStoreFile } from "./store-file.js";
 
 const tmpName = (path: string, tag: string) => join(dirname(path), `.${basename(path)}.${tag}-${process.pid}-${randomBytes(4).toString("hex")}`);
@@ -77,6 +78,7 @@ export interface WriteOptions {
 export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: WriteOptions = {}): Promise<void> {
   const mode = opts.mode ?? 0o644;
   let tmp: string | undefined;
+  await removeStaleTemps(path);
   try {
     tmp = await writeTemp(path, data, mode);
     opts.step?.("rename", path);
@@ -94,6 +96,21 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     throw fsError(err, path, "write");
   } finally {
     if (tmp) await unlink(tmp).catch(() => {});
+  }
+}
+
+/**
+ * The temporaries of `path` that a killed writer left beside it, removed once their writer is gone.
+ * Outside the store nothing else ever would (`doctor --fix` cleans only the store), and a hidden
+ * `.x.key.tmp-…` holds what was to be written: a private key, for --out-key.
+ */
+async function removeStaleTemps(path: string): Promise<void> {
+  const dir = dirname(path);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const t = parseTempName(name);
+    if (t?.tag !== "tmp" || t.target !== basename(path) || t.pid === process.pid || isAlive(t.pid)) continue;
+    await unlink(join(dir, name)).catch(() => {});
   }
 }
 
@@ -224,8 +241,11 @@ interface Staged {
   exclusive: boolean;
   /** For appends: the length of the file's intact content (anything after it is a torn write). */
   appendAt?: number;
-  /** A new file created once the other new files and their directories are durable (createAfter). */
-  after?: boolean;
+  /**
+   * A file outside the store (writeOutside): made durable once the store's new files and their
+   * directories are, and before anything else changes.
+   */
+  outside?: boolean;
   /** A new file that appears only at the commit point, linked from its temporary (createAtCommit). */
   atCommit?: boolean;
 }
@@ -325,9 +345,15 @@ export class StoreWriter {
     return this;
   }
 
-  /** Like create, once every create and its directory is durable, and itself durable before the replaced files and appends. */
-  createAfter(path: string, data: string | Uint8Array, mode = 0o644): this {
-    this.staged.push({ path, data, mode, exclusive: true, after: true });
+  /**
+   * A file outside the store (a certificate or key the user named), written atomically beside its
+   * name once every create and its directory is durable, and itself durable before the replaced
+   * files and appends: whatever a crash leaves outside, the certificate it holds is in the store,
+   * where `mtls doctor` finds it. `exclusive`: never over an existing file. Removed again when
+   * the commit fails (a file it replaced included: it would hold a certificate never recorded).
+   */
+  writeOutside(path: string, data: string | Uint8Array, mode: number, exclusive: boolean): this {
+    this.staged.push({ path, data, mode, exclusive, outside: true });
     return this;
   }
 
@@ -350,7 +376,7 @@ export class StoreWriter {
   }
 
   async commit(): Promise<void> {
-    const replaced = this.staged.some((s) => s.atCommit || (!s.exclusive && s.appendAt === undefined));
+    const replaced = this.staged.some((s) => s.atCommit || (!s.exclusive && !s.outside && s.appendAt === undefined));
     if (replaced) await new IntentCommit(this.staged, this.step, this.intent).run();
     else await this.commitPlain();
   }
@@ -358,8 +384,8 @@ export class StoreWriter {
   /** New files and appends only: undone by removing the files and cutting the appends back. */
   private async commitPlain(): Promise<void> {
     const done: Array<{ path: string; truncateTo?: number }> = [];
-    const creates = this.staged.filter((s) => s.exclusive && !s.after);
-    const later = this.staged.filter((s) => s.after);
+    const creates = this.staged.filter((s) => s.exclusive && !s.outside);
+    const outside = this.staged.filter((s) => s.outside);
     const appends = this.staged.filter((s) => s.appendAt !== undefined);
     try {
       // New names (certificate archive entries): written in place with O_EXCL, several at once.
@@ -370,11 +396,7 @@ export class StoreWriter {
       });
       // Their names must be as durable as their content before an append can refer to them.
       await flushDirsOf(creates);
-      for (const s of later) {
-        await createExclusive(s.path, s.data, s.mode, this.step);
-        done.push({ path: s.path });
-        await flushDir(dirname(s.path));
-      }
+      await writeOutsideFiles(outside, this.step, (path) => done.push({ path }));
       await appendAll(appends, [], this.step, (d) => done.push(d));
     } catch (err) {
       for (const d of done.reverse()) {
@@ -383,6 +405,14 @@ export class StoreWriter {
       }
       throw err;
     }
+  }
+}
+
+/** The files outside the store, in order, each durable (content and name) before the next; `wrote` learns each one written. */
+async function writeOutsideFiles(outside: readonly Staged[], step: DurableStepHook | undefined, wrote: (path: string) => void): Promise<void> {
+  for (const s of outside) {
+    await writeFileAtomic(s.path, s.data, { mode: s.mode, exclusive: s.exclusive, step });
+    wrote(s.path);
   }
 }
 
@@ -414,7 +444,7 @@ const asBuffer = (data: string | Uint8Array) => (typeof data === "string" ? Buff
 /** One commit under an intent record (see StoreWriter). */
 class IntentCommit {
   private readonly creates: Staged[];
-  private readonly later: Staged[];
+  private readonly outside: Staged[];
   private readonly files: Staged[];
   private readonly links: Staged[];
   private readonly appends: Staged[];
@@ -427,10 +457,10 @@ class IntentCommit {
     private readonly step: DurableStepHook | undefined,
     private readonly where: { root: string; path: string },
   ) {
-    this.creates = staged.filter((s) => s.exclusive && !s.after && !s.atCommit);
-    this.later = staged.filter((s) => s.after);
+    this.creates = staged.filter((s) => s.exclusive && !s.outside && !s.atCommit);
+    this.outside = staged.filter((s) => s.outside);
     // A file put twice (config.json with a raised format) is written once, in its last version.
-    const puts = staged.filter((s) => !s.exclusive && s.appendAt === undefined);
+    const puts = staged.filter((s) => !s.exclusive && !s.outside && s.appendAt === undefined);
     this.files = puts.filter((s, i) => !puts.slice(i + 1).some((t) => t.path === s.path));
     this.links = staged.filter((s) => s.atCommit);
     this.appends = staged.filter((s) => s.appendAt !== undefined);
@@ -509,11 +539,7 @@ class IntentCommit {
         }),
       ]);
       await flushDirsOf([...this.creates, ...this.files, ...this.links, { path: this.where.path }]);
-      for (const s of this.later) {
-        await createExclusive(s.path, s.data, s.mode, this.step);
-        this.created.push(s.path);
-        await flushDir(dirname(s.path));
-      }
+      await writeOutsideFiles(this.outside, this.step, (path) => this.created.push(path));
     } catch (err) {
       await fh.close().catch(() => {});
       await this.discard();

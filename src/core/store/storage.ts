@@ -130,4 +130,12 @@ export interface StorageTransaction {
    * appends (the index last among them) are the commit point of a change.
    */
   commit(): Promise<void>;
+  /**
+   * Optional, for a storage whose commit cannot take in files outside the store (a database):
+   * commits the staged new certificate files on their own, ahead of the rest, so that files written
+   * outside before the rest commits never hold a certificate the store lacks. Returns what removes
+   * them again when the rest fails; a crash in between leaves certificates without an index line,
+   * which `mtls doctor --fix` revokes.
+   */
+  commitCertificates?(): Promise<() => Promise<void>>;
 }

@@ -11,6 +11,7 @@ import type { DurableStepHook } from "../fs.js";
 import { type IndexPart, type IndexView, viewOfJournal } from "../index-summary.js";
 import { type StagedJournal, stageJournal } from "../journal-staging.js";
 import { isStoreKey, type JournalName, journalFile } from "../keys.js";
+import { isPackable } from "../pack.js";
 import type { AsideLock, PutOptions, Storage, StorageTransaction } from "../storage.js";
 import { checkDatabase, type DatabaseProblem, rebuildDerived } from "./check.js";
 import { type ConnectParams, connectPg, type SqlClient } from "./pg.js";
@@ -431,6 +432,27 @@ class SqlTransaction implements StorageTransaction {
       }
       step?.("commit", this.storage.location);
     });
+  }
+
+  /**
+   * The staged new certificate and chain rows, committed in a database transaction of their own
+   * (see StorageTransaction.commitCertificates); the undo deletes them in another.
+   */
+  async commitCertificates(): Promise<() => Promise<void>> {
+    const certs = this.puts.filter((p) => p.opts.exclusive && !p.opts.secret && isPackable(p.key));
+    if (certs.length === 0) return async () => {};
+    const step = this.storage.durableStep;
+    await this.storage.inOwnTransaction("commit", async (db) => {
+      await writeBlobs(db, certs, this.storage.location, step);
+      step?.("commit", this.storage.location);
+    });
+    const rest = this.puts.filter((p) => !certs.includes(p));
+    this.puts.splice(0, this.puts.length, ...rest);
+    const keys = certs.map((c) => c.key);
+    return () =>
+      this.storage.inOwnTransaction("commit", async (db) => {
+        await db.query("DELETE FROM mtls.files WHERE path = ANY($1::text[]) AND NOT is_dir", [keys]);
+      });
   }
 
   private async writeJournal(db: SqlClient, j: Journal, kind: "append" | "rewrite", text: string): Promise<void> {
