@@ -42,6 +42,13 @@ export function parseDays(value: string): number {
   return days;
 }
 
+/** A TCP port to listen on: 0 to 65535, where 0 lets the system pick a free one. */
+export function parsePort(value: string, flag = "--port"): number {
+  const port = /^[0-9]{1,5}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(port <= 65535)) throw usageError("ERR_USAGE", `invalid ${flag} "${value}"`, `use a number from 0 to 65535 (0 picks a free port), e.g. ${flag} 8080`);
+  return port;
+}
+
 /** --passphrase-file, plus a hidden --passphrase that exists only to refuse politely. */
 export function addPassphraseOptions(cmd: Command): Command {
   return addPinOptions(

@@ -160,6 +160,16 @@ export class Output {
   }
 
   /**
+   * Where a long-running server listens, once it does. With --json the one document waits for
+   * the server to stop (its counts are final then), so the address goes to stderr as a line of
+   * its own: a script that started it with --port 0 learns the port there. Without --json the
+   * result on stdout already holds it.
+   */
+  listening(url: string): void {
+    if (this.opts.json) this.stderr.write(`listening on ${safeValue(url)}\n`);
+  }
+
+  /**
    * A progress line that rewrites itself, on a terminal only (never in pipes, --json or -q).
    * An empty message clears it.
    */

@@ -51,4 +51,4 @@ export { checkStatus, type StatusResult } from "./status/status.js";
 export { readAuditLog } from "./store/audit-file.js";
 export type { PutOptions, Storage, StorageTransaction } from "./store/storage.js";
 export { parseDuration } from "./time.js";
-export { writeFileAtomic } from "./user-files.js";
+export { checkOutputFile, writeFileAtomic } from "./user-files.js";

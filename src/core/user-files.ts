@@ -4,8 +4,9 @@
 // through templates.ts), never directly, so "store data goes through the storage" stays
 // checkable (test/unit/architecture.test.ts): no store file is reached from here by path,
 // because no core module outside store/ knows one.
-import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs";
-import { readFile, stat, unlink } from "node:fs/promises";
+import { closeSync, constants, fstatSync, openSync, readFileSync, type Stats } from "node:fs";
+import { access, readFile, stat, unlink } from "node:fs/promises";
+import { dirname } from "node:path";
 import { envError, fsError } from "./errors.js";
 
 /** Plain file operations, for the user's own files and scratch directories only (never a store's). */
@@ -50,3 +51,27 @@ export const isDirectory = (path: string): Promise<boolean> =>
     (s) => s.isDirectory(),
     () => false,
   );
+
+/**
+ * Checks a file the user named for output before the command changes anything, so that a bad
+ * path fails with the store as it was: its directory exists and takes files, and it is not a
+ * directory itself. True when a file is there already (replacing it is the caller's decision).
+ */
+export async function checkOutputFile(path: string): Promise<boolean> {
+  let there: Stats | undefined;
+  try {
+    there = await stat(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOTDIR") throw envError("ERR_NOT_A_DIRECTORY", `cannot write ${path}: ${dirname(path)} is not a directory`);
+    if (code !== "ENOENT") throw fsError(err, path, "write");
+  }
+  if (there?.isDirectory()) throw fsError(Object.assign(new Error("is a directory"), { code: "EISDIR" }), path, "write");
+  try {
+    // The file is replaced by a rename into its directory: the directory is what must be writable.
+    await access(dirname(path), constants.W_OK);
+  } catch (err) {
+    throw fsError(err, path, "write");
+  }
+  return there !== undefined;
+}

@@ -1,5 +1,5 @@
 import { type Command, Option } from "commander";
-import { Exit, envError } from "../../core/errors.js";
+import { Exit, envError, usageError } from "../../core/errors.js";
 import type { ProbeResult } from "../../core/index.js";
 import { INPUT_LIMITS } from "../../core/input.js";
 import type { CliContext } from "../context.js";
@@ -48,17 +48,22 @@ export type ProbeCommandResult = ProbeResult & { exitCode: (typeof PROBE_EXIT)[k
 
 /** `mtls probe`, in-process: every scenario against every target, and the JUnit file when asked for. */
 export async function runProbe(ctx: CliContext, opts: ProbeOptions): Promise<ProbeCommandResult> {
+  if (Boolean(opts.cert) !== Boolean(opts.key)) throw usageError("ERR_USAGE", opts.cert ? "--cert needs --key" : "--key needs --cert", "pass both, or neither");
+  const concurrency = parseConcurrency(opts.concurrency ?? "8");
   const { core, pki } = await openSession(ctx, opts);
   const timeoutMs = core.parseDuration(opts.timeout ?? "5s", "--timeout", "s");
+  const junit = opts.junit ? ctx.resolvePath(opts.junit) : undefined;
+  // Checked before the probe mints and records its certificates; a report from an earlier run is replaced.
+  if (junit) await core.checkOutputFile(junit);
   const probe = (p: Parameters<typeof core.probeGateways>[0]) => ctx.out.withProgress("", () => core.probeGateways(p));
   const result = await probe({
     targets: opts.urls,
     pki,
-    ...(opts.cert || opts.key
+    ...(opts.cert && opts.key
       ? {
           user: {
-            certPem: (await ctx.readInput(opts.cert ?? "", "--cert", INPUT_LIMITS.certificates)).toString("utf8"),
-            keyPem: (await ctx.readInput(opts.key ?? "", "--key", INPUT_LIMITS.key)).toString("utf8"),
+            certPem: (await ctx.readInput(opts.cert, "--cert", INPUT_LIMITS.certificates)).toString("utf8"),
+            keyPem: (await ctx.readInput(opts.key, "--key", INPUT_LIMITS.key)).toString("utf8"),
           },
         }
       : {}),
@@ -68,15 +73,22 @@ export async function runProbe(ctx: CliContext, opts: ProbeOptions): Promise<Pro
     ...(opts.serverCa ? { serverCa: (await ctx.readInput(opts.serverCa, "--server-ca", INPUT_LIMITS.certificates)).toString("utf8") } : {}),
     insecureServer: Boolean(opts.insecureServer),
     timeoutMs,
-    concurrency: Math.max(1, Number.parseInt(opts.concurrency ?? "8", 10) || 8),
+    concurrency,
     expectAllowlist: Boolean(opts.expectAllowlist),
     expectOcsp: Boolean(opts.expectOcsp),
     ...(opts.measureRevocation ? { measureRevocation: { timeoutMs: core.parseDuration(opts.revocationTimeout ?? "60s", "--revocation-timeout", "s") } } : {}),
     now: ctx.now(),
     onProgress: (done, total) => ctx.out.progress(`probing: ${done}/${total} connections`),
   });
-  if (opts.junit) await core.writeFileAtomic(ctx.resolvePath(opts.junit), renderJunit(result));
+  if (junit) await core.writeFileAtomic(junit, renderJunit(result));
   return { ...result, exitCode: PROBE_EXIT[result.outcome] };
+}
+
+/** Connections in flight: a whole number, at least 1 (0 would never finish a probe). */
+function parseConcurrency(value: string): number {
+  const n = /^[0-9]{1,6}$/.test(value) ? Number(value) : 0;
+  if (n < 1) throw usageError("ERR_USAGE", `invalid --concurrency "${value}"`, "use a whole number of at least 1, e.g. --concurrency 8");
+  return n;
 }
 
 function render(r: ProbeResult, s: Styles): string {
@@ -152,9 +164,9 @@ export function register(parent: Command, ctx: CliContext): void {
       exitCodesHelp([
         "0  every expectation held",
         "1  an expectation failed, or the valid certificate was not accepted",
-        "2  bad option",
-        "3  unreadable --cert/--key, wrong passphrase, or the issuing CA has expired",
-        "5  a target could not be reached at all",
+        "2  bad option, --cert without --key (or --key without --cert), --concurrency not a whole number of at least 1",
+        "3  unreadable --cert/--key, a --server-ca with no certificate, wrong passphrase, or the issuing CA has expired",
+        "5  a target takes no TCP connection (then none is probed and nothing is recorded), an unwritable --junit",
       ]),
     )
     .action(async (urls: string[], opts: Opts) => {

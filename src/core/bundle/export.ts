@@ -7,7 +7,7 @@ import type { Pki, Tx } from "../session.js";
 import { readIndexOf, readPartnersOf } from "../store/blobs.js";
 import { storeKeys } from "../store/keys.js";
 import type { PartnerRecord } from "../store/partners.js";
-import { exists, writeFileAtomic } from "../user-files.js";
+import { checkOutputFile, writeFileAtomic } from "../user-files.js";
 import { type BundleInput, buildBundleZip, type Manifest } from "./bundle.js";
 import { checkGatewayUrl } from "./gateway-url.js";
 import { ensureSigningKey, type HomeSigningKey, noPassphrase } from "./home-key.js";
@@ -69,7 +69,8 @@ function refuseUnsafeDelivery(p: DeliverParams): void {
 /** Builds the zip, encrypts it to the partner and signs it, and writes it to `out` (0600). */
 export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> {
   refuseUnsafeDelivery(p);
-  if (!p.force && (await exists(p.out))) throw conflictError("ERR_EXISTS", `${p.out} already exists`, "pass --force to overwrite it");
+  // Before the signing key: a first delivery commits it, and a bad --out must find the store as it was.
+  if ((await checkOutputFile(p.out)) && !p.force) throw conflictError("ERR_EXISTS", `${p.out} already exists`, "pass --force to overwrite it");
   // With a signing key on file (nothing to create), its PBKDF2 unlock starts now and runs in the
   // thread pool while the recipient key is checked and the zip is built (#21).
   const passphrase = p.pki.passphrase ?? noPassphrase;

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import type { AuditEntry } from "../audit/audit.js";
 import { type CaCerts, type CaKeys, crlCas, loadCaCerts, loadCaKeys } from "../ca/material.js";
 import { type CaId, isCaId } from "../ca/registry.js";
-import { usageError } from "../errors.js";
+import { conflictError, usageError } from "../errors.js";
 import { encodePem } from "../pem.js";
 import type { Pki, Tx } from "../session.js";
 import { getText, readIndexOf, readRevocationsOf } from "../store/blobs.js";
@@ -13,7 +13,7 @@ import { isObject } from "../store/records.js";
 import { type Revocation, type RevocationsSnapshot, serializeRevocations } from "../store/revocations.js";
 import type { StoreReader } from "../store/storage.js";
 import { DAY, iso } from "../time.js";
-import { type DurableStepHook, ensureDir, writeFileAtomic } from "../user-files.js";
+import { checkOutputFile, type DurableStepHook, ensureDir, readOptionalFile, writeFileAtomic } from "../user-files.js";
 import { buildCrl, type CrlEntry } from "./encode.js";
 import { mergeCrlNumbers, publishedAt, readCrlHistory, readSeen, revocationOwners, unjournaled } from "./history.js";
 import { CRL_MAX_VALIDITY_DAYS, crlValidityProblem } from "./validity.js";
@@ -239,6 +239,26 @@ export interface PublishCrlParams {
   validityDays?: number;
   /** Also write the combined PEM here. */
   out?: string;
+  /** Replace `out` even when it is not a CRL bundle. */
+  force?: boolean;
+}
+
+/** A file of PEM "X509 CRL" blocks and nothing else: what `--out` wrote before. */
+function isCrlBundle(bytes: Buffer): boolean {
+  const text = bytes.toString("latin1");
+  const rest = text.replace(/-----BEGIN X509 CRL-----\r?\n[A-Za-z0-9+/=\r\n]*-----END X509 CRL-----/g, "");
+  return rest !== text && rest.trim() === "";
+}
+
+/**
+ * --out, checked before anything is signed. A CRL bundle there is replaced (a cron job publishes
+ * again and again); any other file only with --force.
+ */
+async function checkBundleOut(out: string, force: boolean): Promise<void> {
+  if (!(await checkOutputFile(out)) || force) return;
+  const there = await readOptionalFile(out);
+  if (there && isCrlBundle(there)) return;
+  throw conflictError("ERR_EXISTS", `${out} already exists and is not a CRL bundle`, "pass --force to replace it, or choose another --out");
 }
 
 /** Signs and publishes fresh CRLs for every CA in the chain. */
@@ -246,6 +266,7 @@ export async function publishCrls(pki: Pki, p: PublishCrlParams = {}): Promise<P
   const bad = p.validityDays === undefined ? undefined : crlValidityProblem(p.validityDays, "--validity");
   if (bad) throw usageError("ERR_CRL_VALIDITY", bad, "e.g. --validity 7d (between 1h and 366d)");
   const config = await pki.config();
+  if (p.out) await checkBundleOut(p.out, p.force ?? false);
   const ca = await loadCaCerts(pki.storage, config);
   // The key derivation runs in the thread pool while we wait for the lock and read the journal.
   const keysPending = loadCaKeys(pki.storage, ca, pki.passphrase);

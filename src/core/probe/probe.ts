@@ -1,5 +1,7 @@
 import { isIP, connect as tcpConnect } from "node:net";
-import { usageError } from "../errors.js";
+import { inputError, usageError } from "../errors.js";
+import { decodePemBlocks } from "../pem.js";
+import { parseCertificate } from "../pki.js";
 import type { Pki } from "../session.js";
 import type { StoreConfig } from "../store/config.js";
 import { attempt, type ClientCredential, type Evidence, type Observation, type ServerCertInfo, type TlsMode } from "./attempt.js";
@@ -60,9 +62,13 @@ export interface ProbeSummary {
 export interface ProbeResult {
   targets: TargetResult[];
   summary: ProbeSummary;
-  identity: { subject: string; sans: string[] };
+  /** The identity the certificates carried; absent when none was made (a target could not be reached). */
+  identity?: { subject: string; sans: string[] };
   durationMs: number;
-  /** pass: every expectation held; fail: one did not (or a baseline failed); unreachable: a target could not be reached. */
+  /**
+   * pass: every expectation held; fail: one did not (or a baseline failed); unreachable: a target
+   * did not take a TCP connection, and then no target was probed (targets lists the unreachable).
+   */
   outcome: "pass" | "fail" | "unreachable";
 }
 
@@ -130,6 +136,26 @@ function reachable(t: Target, timeoutMs: number): Promise<string | undefined> {
       resolve(`${e.code ?? "error"}: ${e.message}`);
     });
   });
+}
+
+/** The targets that take no TCP connection within the timeout (3 s at most), as results. */
+async function unreachableTargets(targets: Target[], timeoutMs: number): Promise<TargetResult[]> {
+  const reach = await Promise.all(targets.map((t) => reachable(t, Math.min(timeoutMs, 3000))));
+  return targets.flatMap((t, i) => {
+    const error = reach[i];
+    return error ? [unreachableResult(t, error)] : [];
+  });
+}
+
+/**
+ * --server-ca, read before anything is minted: a file that holds no certificate would otherwise
+ * show up only as every handshake failing.
+ */
+function checkServerCa(pem: string): void {
+  const blocks = decodePemBlocks(pem).filter((b) => b.label === "CERTIFICATE");
+  if (!blocks.length)
+    throw inputError("ERR_CERT_PARSE", "--server-ca holds no PEM certificate", "give the CA certificate(s) the gateway's own certificate chains to, in PEM");
+  for (const b of blocks) parseCertificate(b.der, "a certificate in --server-ca");
 }
 
 async function pool<T>(items: Array<() => Promise<T>>, limit: number, onDone: () => void): Promise<T[]> {
@@ -239,11 +265,10 @@ interface Job {
   variant?: { variant: string; credential: ClientCredential };
 }
 
-/** Every (reachable target, scenario, variant, TLS version) is one connection. */
-function planJobs(targets: Target[], reach: Array<string | undefined>, scenarios: Scenario[], creds: Credentials, tlsVersions: Array<"1.2" | "1.3">): Job[] {
+/** Every (target, scenario, variant, TLS version) is one connection. */
+function planJobs(targets: Target[], scenarios: Scenario[], creds: Credentials, tlsVersions: Array<"1.2" | "1.3">): Job[] {
   const jobs: Job[] = [];
-  targets.forEach((target, i) => {
-    if (reach[i]) return;
+  targets.forEach((target) => {
     for (const scenario of scenarios) {
       const variants = creds.variants[scenario.name] ?? [undefined];
       for (const variant of variants) {
@@ -410,7 +435,12 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
   const started = Date.now();
   const targets = p.targets.map((t) => parseTarget(t, p.servername));
   if (targets.length === 0) throw usageError("ERR_USAGE", "no target given", "pass at least one https:// URL");
+  if (p.serverCa !== undefined) checkServerCa(p.serverCa);
   const store = await openProbeStore(p);
+  // Before any certificate is minted: a run that cannot connect records nothing in the store.
+  const down = await unreachableTargets(targets, p.timeoutMs);
+  if (down.length)
+    return { targets: down, summary: { ...summarize(down, []), targets: targets.length }, durationMs: Date.now() - started, outcome: "unreachable" };
   const scenarios = withRolloverScenarios(p.scenarios, Boolean(store?.config.cas?.rootRollover));
   const creds = await prepareCredentials({
     ...(store ? { store } : {}),
@@ -428,11 +458,10 @@ export async function probeGateways(p: ProbeParams): Promise<ProbeResult> {
     );
 
   const presented = await describePresented(p.user?.certPem, store);
-  const reach = await Promise.all(targets.map((t) => reachable(t, Math.min(p.timeoutMs, 3000))));
-  const jobs = planJobs(targets, reach, scenarios, creds, p.tlsVersions);
+  const jobs = planJobs(targets, scenarios, creds, p.tlsVersions);
   const observations = await runJobs(jobs, creds, p);
   const judged: Judged = { jobs, observations, creds, presented, store };
-  const results = targets.map((t, i) => (reach[i] ? unreachableResult(t, reach[i]) : targetResult(t, judged, p)));
+  const results = targets.map((t) => targetResult(t, judged, p));
 
   if (p.measureRevocation && store && creds.mintFresh) await addMeasurements(p, results, targets, store, creds.mintFresh);
 

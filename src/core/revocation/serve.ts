@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { liveCas, registryOf } from "../ca/registry.js";
 import { parseCrl } from "../crl/decode.js";
 import type { CaRole } from "../crl/publish.js";
-import { inputError } from "../errors.js";
+import { envError, inputError } from "../errors.js";
 import { respondOcsp } from "../ocsp/respond.js";
 import { type LoadedResponders, loadResponders, nextRenewalCheck, type Responder } from "../ocsp/responder-cert.js";
 import { type StatusSource, storeStatusSource } from "../ocsp/status-source.js";
@@ -175,16 +175,24 @@ export async function startRevocationServer(p: RevocationServeParams): Promise<R
   const validityMs = p.ocspValidityMs ?? HOUR;
   const maxAgeMs = p.maxAgeMs ?? MINUTE;
   if (validityMs < MINUTE) throw inputError("ERR_OCSP_VALIDITY", "OCSP answers must be valid for at least a minute", "pass --ocsp-validity 1h");
-  const state = await startResponders(p, clock);
+  const stats = { requests: 0, ocsp: 0, crl: 0 };
+  // The port is taken before a first start issues responder certificates: a server that
+  // cannot start leaves the store as it was. Requests wait until the responders are loaded.
+  const { server, serve } = await listen(p, stats, clock);
+  let state: ResponderState;
+  try {
+    state = await startResponders(p, clock);
+  } catch (err) {
+    await closeServer(server);
+    throw err;
+  }
   // Read the store now, so a damaged one is reported at start rather than at the first request
   // (an unreadable one still fails each request, as it would after starting).
   await state.source.problem().catch(() => undefined);
   const roles = rolesOf(state);
   const routeFor = routeFinder(state);
   const loadCrl = crlLoader(p.pki.storage);
-  const stats = { requests: 0, ocsp: 0, crl: 0 };
-  const handle = requestHandler({ state, routeFor, loadCrl, stats, clock, validityMs, maxAgeMs });
-  const server = await listen(p, handle, stats, clock);
+  serve(requestHandler({ state, routeFor, loadCrl, stats, clock, validityMs, maxAgeMs }));
   const port = (server.address() as AddressInfo).port;
   const url = `http://${p.host.includes(":") ? `[${p.host}]` : p.host}:${port}`;
   return {
@@ -193,13 +201,18 @@ export async function startRevocationServer(p: RevocationServeParams): Promise<R
     ocspUrl: `${url}${OCSP_PATH}`,
     crlUrls: Object.fromEntries(roles.map((r) => [r, `${url}/crl/${r}.crl`])),
     stats,
-    close: () =>
-      new Promise<void>((resolve) => {
-        state.stop();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: () => {
+      state.stop();
+      return closeServer(server);
+    },
   };
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }
 
 /**
@@ -517,37 +530,50 @@ function requestHandler(c: HandlerContext): (req: http.IncomingMessage, res: htt
   return handle;
 }
 
-/** The HTTP server: every request logged, none able to take the responder down. */
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<string>;
+
+/**
+ * The HTTP server, listening: every request logged, none able to take the responder down. It
+ * answers once `serve` hands it the handler; until then requests wait.
+ */
 async function listen(
   p: RevocationServeParams,
-  handle: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<string>,
   stats: RunningRevocationServer["stats"],
   clock: () => Date,
-): Promise<http.Server> {
+): Promise<{ server: http.Server; serve: (h: Handler) => void }> {
+  let serve: (h: Handler) => void = () => {};
+  const ready = new Promise<Handler>((resolve) => (serve = resolve));
   const server = http.createServer((req, res) => {
     stats.requests++;
     const started = Date.now();
-    handle(req, res).then(
-      (summary) => p.log(`${iso(clock())} ${req.method} ${logSafe(req.url ?? "/")} ${summary} ${Date.now() - started}ms`),
-      (err: Error) => {
-        // Never let one request take the responder down: gateways fail closed without it.
-        p.log(`${iso(clock())} ${req.method} ${logSafe(req.url ?? "/")} 500 internal error: ${logSafe(err.message)}`);
-        if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" }).end("internal error\n");
-        else res.destroy();
-      },
-    );
+    ready
+      .then((handle) => handle(req, res))
+      .then(
+        (summary) => p.log(`${iso(clock())} ${req.method} ${logSafe(req.url ?? "/")} ${summary} ${Date.now() - started}ms`),
+        (err: Error) => {
+          // Never let one request take the responder down: gateways fail closed without it.
+          p.log(`${iso(clock())} ${req.method} ${logSafe(req.url ?? "/")} 500 internal error: ${logSafe(err.message)}`);
+          if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" }).end("internal error\n");
+          else res.destroy();
+        },
+      );
   });
   server.headersTimeout = 10 * SECOND;
   server.requestTimeout = 30 * SECOND;
   await new Promise<void>((resolve, reject) => {
-    server.once("error", (err: NodeJS.ErrnoException) =>
-      reject(
-        err.code === "EADDRINUSE" ? inputError("ERR_PORT_IN_USE", `port ${p.port} on ${p.host} is in use`, "pick another --port, or 0 for a free one") : err,
-      ),
-    );
+    server.once("error", (err: NodeJS.ErrnoException) => reject(listenError(err, p)));
     server.listen(p.port, p.host, () => resolve());
   });
-  return server;
+  return { server, serve };
+}
+
+/** Why the server could not listen: the machine's business (exit 5), never a crash. */
+function listenError(err: NodeJS.ErrnoException, p: Pick<RevocationServeParams, "host" | "port">): Error {
+  const where = `port ${p.port} on ${p.host}`;
+  if (err.code === "EADDRINUSE") return envError("ERR_PORT_IN_USE", `${where} is in use`, "pick another --port, or 0 for a free one");
+  if (err.code === "EACCES")
+    return envError("ERR_PERMISSION", `cannot listen on ${where}: permission denied`, "use a port above 1023, or run with the right to bind it");
+  return envError("ERR_LISTEN", `cannot listen on ${where}: ${err.code ?? err.message}`, "check --host names an address of this machine", err);
 }
 
 function sourceFor(storage: Storage, loaded: LoadedResponders, report: (problem: string | undefined) => void): StatusSource {

@@ -8,6 +8,7 @@ import { renderPublished } from "../../render.js";
 
 export interface CrlPublishOptions extends PassphraseOpts {
   out?: string;
+  force?: boolean;
   validity?: string;
   /** --then: the command to run once the CRLs are published (not named `then`: an object with one is a thenable). */
   hook?: string;
@@ -32,7 +33,7 @@ export async function runCrlPublish(ctx: CliContext, opts: CrlPublishOptions): P
   const result = await ctx.out.withProgress("unlocking the CA keys and signing CRLs…", async () => {
     return core.publishCrls(pki, {
       ...(validityDays ? { validityDays } : {}),
-      ...(opts.out ? { out: ctx.resolvePath(opts.out) } : {}),
+      ...(opts.out ? { out: ctx.resolvePath(opts.out), force: Boolean(opts.force) } : {}),
     });
   });
   if (!hook) return result;
@@ -44,7 +45,8 @@ export function register(parent: Command, ctx: CliContext): void {
   const cmd = parent
     .command("publish")
     .description("sign fresh CRLs for every CA (CRL Number +1) and replace the published files atomically")
-    .option("--out <file>", "also write the combined PEM (every CA's CRL) here")
+    .option("--out <file>", "also write the combined PEM (every CA's CRL) here; a CRL bundle already there is replaced")
+    .option("--force", "replace --out even when it is not a CRL bundle")
     .option("--validity <duration>", "nextUpdate - thisUpdate, 1h to 366d, e.g. 7d or 36h (default: the CA's setting); never past the issuing CA's expiry")
     .option("--then <command>", 'run this once the CRLs are published, without a shell (e.g. "nginx -s reload"); its exit code is reported');
   addPassphraseOptions(cmd)
@@ -63,7 +65,8 @@ export function register(parent: Command, ctx: CliContext): void {
         "1  published, but the --then command failed",
         "2  a --then the shell would have to interpret",
         "3  invalid --validity, wrong passphrase",
-        "5  no PKI, damaged store, unwritable --out",
+        "4  --out is a file other than a CRL bundle (use --force)",
+        "5  no PKI, damaged store, --out in a missing or unwritable directory, or a directory (nothing is published)",
       ]),
     )
     .action(async ({ then, ...opts }: Opts) => {

@@ -45,7 +45,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .command("serve")
     .description("run an mTLS gateway that enforces this PKI's client certificates (a partner test environment)")
     .option("--host <address>", "address to listen on", "127.0.0.1")
-    .option("--port <n>", "port (0 picks a free one)", "8443")
+    .option("--port <n>", "port (0 picks a free one; the URL is printed at start, on stderr as `listening on <url>` with --json)", "8443")
     .option("--upstream <url>", "forward accepted requests here (default: answer with the client's identity as JSON)")
     .option("--server-cert <file>", "the gateway's certificate chain (default: one issued from the PKI for localhost, in memory)")
     .option("--server-key <file>", "its private key");
@@ -66,8 +66,9 @@ export function register(parent: Command, ctx: CliContext): void {
       const gw = await runGatewayServe(ctx, opts);
       // Listening for the stop before the address is printed: whoever reads it may signal at once.
       const stopped = untilStopped();
-      // The URL is the result; the stats in it are final when --json prints it at exit.
+      // The URL is the result; the stats in it are final when --json prints it at exit (stderr has the URL meanwhile).
       ctx.out.result({ url: gw.url, port: gw.port, stats: gw.stats }, (r) => r.url);
+      ctx.out.listening(gw.url);
       ctx.out.info(`gateway listening on ${gw.url}; client certificates verified against ${ctx.pkiDir}/ca/ca-bundle.pem and every CA's CRL; Ctrl-C stops it`);
       await stopped;
       await gw.stop();
