@@ -66,11 +66,16 @@ function refuseUnsafeDelivery(p: DeliverParams): void {
   }
 }
 
-/** Builds the zip, encrypts it to the partner and signs it, and writes it to `out` (0600). */
-export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> {
+/** What must hold before anything is written: a safe delivery, and an output that can be made. */
+async function preflight(p: DeliverParams): Promise<void> {
   refuseUnsafeDelivery(p);
   // Before the signing key: a first delivery commits it, and a bad --out must find the store as it was.
   if ((await checkOutputFile(p.out)) && !p.force) throw conflictError("ERR_EXISTS", `${p.out} already exists`, "pass --force to overwrite it");
+}
+
+/** Builds the zip, encrypts it to the partner and signs it, and writes it to `out` (0600). */
+export async function deliverBundle(p: DeliverParams): Promise<DeliveredBundle> {
+  await preflight(p);
   // With a signing key on file (nothing to create), its PBKDF2 unlock starts now and runs in the
   // thread pool while the recipient key is checked and the zip is built (#21).
   const passphrase = p.pki.passphrase ?? noPassphrase;
