@@ -104,6 +104,21 @@ test("withLock gives up with ERR_LOCKED naming the holder", async (t) => {
   );
 });
 
+test("withLock names a holder whose record has only pid and host, without 'undefined'", async (t) => {
+  const d = await tmp(t);
+  const lock = join(d, ".lock");
+  const { hostname } = await import("node:os");
+  await writeFile(lock, JSON.stringify({ pid: process.pid, host: hostname() }));
+  await assert.rejects(
+    withLock(lock, async () => 1, { timeoutMs: 100 }),
+    (e: Error & { code?: string }) => {
+      assert.equal(e.code, "ERR_LOCKED");
+      assert.equal(e.message, `the PKI is locked by pid ${process.pid} on ${hostname()}`);
+      return true;
+    },
+  );
+});
+
 test("withLock holds across processes that exit the moment they release (no stale-lock break of a live lock)", async (t) => {
   const d = await tmp(t);
   const lock = join(d, ".lock");

@@ -10,7 +10,7 @@ import type { StorageHealth, StorageProblem } from "./health.js";
 import type { CertRecord } from "./index-file.js";
 import { checkSummary, NOT_A_FILE, rebuildSummary, summaryPath } from "./index-summary.js";
 import type { Layout } from "./layout.js";
-import { isAlive, lockState } from "./lock.js";
+import { describeHolder, isAlive, lockState } from "./lock.js";
 import { quarantineName } from "./records.js";
 import { indexDamageAt } from "./summary-damage.js";
 
@@ -64,11 +64,10 @@ export class DirectoryHealth implements StorageHealth {
       return [
         { check: "lock", message: "an unreadable lock file (left by a crash)", hint: "any command takes it over; --fix removes it", fixable: true, path },
       ];
-    const { pid, purpose, since } = lock.info;
     return [
       {
         check: "lock",
-        message: `a stale lock from pid ${pid} (${String(purpose)}, since ${String(since)}), a process that no longer runs`,
+        message: `a stale lock from ${describeHolder(lock.info)}, a process that no longer runs`,
         hint: "any command takes it over safely; --fix removes it",
         fixable: true,
         path,

@@ -56,6 +56,17 @@ export async function readLock(path: string): Promise<HeldLock | undefined> {
   }
 }
 
+/**
+ * Who holds a lock, from the fields its record has: pid and host decide whether it is stale, so
+ * they are there whenever someone waits; what it does and since when may be missing from a record
+ * an older release or a person wrote.
+ */
+export function describeHolder(info: Partial<LockInfo>): string {
+  const text = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
+  const [host, purpose, since] = [text(info.host), text(info.purpose), text(info.since)];
+  return [`pid ${info.pid}`, host && `on ${host}`, purpose && `(${purpose})`, since && `since ${since}`].filter(Boolean).join(" ");
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -76,7 +87,7 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: 
       continue;
     }
     if (Date.now() > deadline) {
-      const by = held?.info ? `pid ${held.info.pid} on ${held.info.host} (${held.info.purpose}) since ${held.info.since}` : "another process";
+      const by = held?.info ? describeHolder(held.info) : "another process";
       throw envError("ERR_LOCKED", `the PKI is locked by ${by}`, `wait for it to finish; if that process is gone, remove ${lockPath}`);
     }
     await sleep(delay + Math.random() * delay);
