@@ -50,6 +50,7 @@ export function fsError(err: unknown, path: string, doing: string): MtlsError {
       err,
     );
   if (code === "EISDIR") return envError("ERR_IS_DIRECTORY", `cannot ${doing} ${path}: it is a directory`, undefined, err);
+  if (code === "ENOTDIR") return envError("ERR_NOT_DIRECTORY", `cannot ${doing} ${path}: a part of its path is a file, not a directory`, undefined, err);
   return envError("ERR_IO", `cannot ${doing} ${path}: ${(err as Error)?.message ?? String(err)}`, undefined, err);
 }
 

@@ -151,6 +151,8 @@ export interface FinishResult {
 export async function finishRotations(pki: Pki, p: FinishParams): Promise<FinishResult> {
   const id = p.partnerId === undefined ? undefined : validatePartnerId(p.partnerId);
   const now = pki.now;
+  // A missing index reads as an empty one: without the config, no PKI would pass for "nothing due".
+  await pki.config();
   const { records } = await readIndexFrom(pki.storage, pki.storage);
   if (id !== undefined && !records.some((r) => r.partnerId === id))
     throw inputError("ERR_UNKNOWN_PARTNER", `no partner "${id}" with certificates in this PKI`, "see `mtls partner list`");

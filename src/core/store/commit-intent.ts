@@ -5,13 +5,13 @@
 // it is completed from its temporaries and the appended text it holds) or A (aborted after C by
 // a failure in the writing process: undone from the backups of the replaced files).
 import { createHash } from "node:crypto";
-import { constants, lstatSync, readFileSync } from "node:fs";
+import { constants, readFileSync } from "node:fs";
 import { link, lstat, open, rename, truncate, unlink } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { envError, fsError } from "../errors.js";
 import { storeKeys } from "./keys.js";
 import type { Storage } from "./storage.js";
-import { withStoreFile } from "./store-file.js";
+import { statIfThere, withStoreFile } from "./store-file.js";
 
 export const INTENT_FILE = ".commit";
 
@@ -113,13 +113,13 @@ function readRecord(path: string): Buffer {
 export function interruptedCommitOf(storage: Pick<Storage, "localPath">): string | undefined {
   const config = storage.localPath(storeKeys.config);
   const path = config === undefined ? undefined : join(dirname(config), INTENT_FILE);
-  return path !== undefined && lstatSync(path, { throwIfNoEntry: false }) ? path : undefined;
+  return path !== undefined && statIfThere(path) ? path : undefined;
 }
 
 /** The pending commit of the store at `root`, if any: one lstat when there is none. */
 export async function pendingCommit(root: string): Promise<PendingCommit | undefined> {
   const path = join(root, INTENT_FILE);
-  if (!lstatSync(path, { throwIfNoEntry: false })) return undefined;
+  if (!statIfThere(path)) return undefined;
   const text = readRecord(path).toString("utf8");
   const m = /^([PCA]) ([0-9a-f]{64})\n/.exec(text);
   const body = m ? text.slice(m[0].length) : "";

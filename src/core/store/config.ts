@@ -3,6 +3,7 @@ import type { KeyType } from "../key-types.js";
 import { configProblem } from "./config-check.js";
 import { readText } from "./fs.js";
 import { layoutOf } from "./layout.js";
+import { fileInPathOf } from "./store-file.js";
 
 /** The store format this release reads and writes. Bump it (and add a migration) on any change. */
 export const FORMAT_VERSION = 1;
@@ -123,8 +124,19 @@ export async function readConfig(pkiDir: string): Promise<StoreConfig> {
   try {
     text = await readText(path);
   } catch (err) {
-    if ((err as { code?: string }).code === "ERR_NOT_FOUND") {
-      throw envError("ERR_NO_PKI", `no PKI found at ${layoutOf(pkiDir).root}`, "run `mtls ca init` first, or point --pki (or MTLS_PKI) at your PKI directory");
+    const code = (err as { code?: string }).code;
+    const root = layoutOf(pkiDir).root;
+    if (code === "ERR_NOT_FOUND") {
+      throw envError("ERR_NO_PKI", `no PKI found at ${root}`, "run `mtls ca init` first, or point --pki (or MTLS_PKI) at your PKI directory");
+    }
+    if (code === "ERR_NOT_DIRECTORY") {
+      const file = fileInPathOf(root) ?? root;
+      throw envError(
+        "ERR_NO_PKI",
+        `no PKI found at ${root}: ${file === root ? "it" : file} is not a directory`,
+        "point --pki (or MTLS_PKI) at your PKI directory",
+        err,
+      );
     }
     throw err;
   }

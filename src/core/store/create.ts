@@ -7,6 +7,7 @@ import { conflictError, fsError } from "../errors.js";
 import { DirectoryStorage } from "./directory.js";
 import { type DurableStepHook, ensureDir, exists } from "./fs.js";
 import type { Storage } from "./storage.js";
+import { fileInPathOf } from "./store-file.js";
 
 export interface NewStore {
   /** The scratch store to build in (one transaction). */
@@ -33,6 +34,8 @@ export async function checkNewStoreTarget(target: Storage): Promise<void> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return;
+    if (code === "ENOTDIR")
+      throw conflictError("ERR_PKI_NOT_DIRECTORY", `${fileInPathOf(dir) ?? dir} exists and is not a directory`, "point --pki at a new or empty directory");
     throw fsError(err, dir, "read");
   }
   if (entries.length > 0) throw conflictError("ERR_PKI_NOT_EMPTY", `${dir} exists and is not empty`, "point --pki at a new or empty directory");

@@ -18,7 +18,7 @@ import { withLock } from "./lock.js";
 import { encodePack, isPackable, PACK_DIR, PACK_MIN_CERTS, PackIndex, packedSerial, packKey } from "./pack.js";
 import type { AsideLock, LockOptions, PutOptions, Storage, StorageTransaction } from "./storage.js";
 import { openStore } from "./store.js";
-import { withStoreFile } from "./store-file.js";
+import { statIfThere, withStoreFile } from "./store-file.js";
 
 export interface DirectoryStorageOptions {
   /** How long lock() waits for another process (milliseconds). */
@@ -184,7 +184,7 @@ export class DirectoryStorage implements Storage {
   }
 
   async recover(): Promise<void> {
-    if (!lstatSync(join(this.layout.root, INTENT_FILE), { throwIfNoEntry: false })) return;
+    if (!statIfThere(join(this.layout.root, INTENT_FILE))) return;
     await this.lock("finish an interrupted commit", async () => {});
   }
 

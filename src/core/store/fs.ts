@@ -1,11 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { close as closeCb, constants, fsync as fsyncCb, open as openCb, readFileSync, statSync, write as writeCb } from "node:fs";
+import { close as closeCb, constants, fsync as fsyncCb, open as openCb, readFileSync, write as writeCb } from "node:fs";
 import { link, mkdir, open, readdir, rename, stat, truncate, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { conflictError, directoryError, envError, fsError } from "../errors.js";
 import { encodeIntent, type Intent, recoverCommit, setIntentState, there } from "./commit-intent.js";
 import { isAlive } from "./lock.js";
-import { withStoreFile } from "./store-file.js";
+import { statIfThere, withStoreFile } from "./store-file.js";
 
 const tmpName = (path: string, tag: string) => join(dirname(path), `.${basename(path)}.${tag}-${process.pid}-${randomBytes(4).toString("hex")}`);
 
@@ -578,6 +578,6 @@ class IntentCommit {
  * costs microseconds, where an async stat's thread-pool round trip was half an OCSP answer's time.
  */
 export function fileVersion(path: string): string {
-  const s = statSync(path, { throwIfNoEntry: false });
+  const s = statIfThere(path, { follow: true });
   return s ? `${s.ino}:${s.size}:${s.mtimeMs}` : "-";
 }

@@ -121,7 +121,7 @@ export function register(parent: Command, ctx: CliContext): void {
         "0  CA created",
         "2  no passphrase given and no terminal to ask",
         "3  invalid option value or weak passphrase",
-        "4  a CA (or other files) already in the directory",
+        "4  a CA (or other files) already in the directory, or a file in its place",
         "5  PKCS#11: module missing, token absent, wrong PIN, mechanism unsupported, or PKCS#11 support not installed",
       ]),
     )
