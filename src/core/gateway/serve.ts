@@ -6,12 +6,12 @@ import https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { PeerCertificate, TLSSocket } from "node:tls";
 import { loadCaCerts, loadIssuingKey } from "../ca/material.js";
-import { inputError } from "../errors.js";
+import { envError, inputError, type MtlsError, usageError } from "../errors.js";
 import { randomSerial } from "../ids.js";
 import { exportPkcs8, exportSpki, generateKeyPair } from "../keys.js";
-import { decodePemBlocks, encodePem } from "../pem.js";
-import { createCertificate, parseCertificate } from "../pki.js";
-import { assertRsaKeySound, rsaParamsProblem } from "../rsa-key.js";
+import { encodePem } from "../pem.js";
+import { createCertificate } from "../pki.js";
+import { rsaParamsProblem } from "../rsa-key.js";
 import type { Pki } from "../session.js";
 import { readIndexOf } from "../store/blobs.js";
 import type { StoreConfig } from "../store/config.js";
@@ -19,6 +19,7 @@ import { storeKeys } from "../store/keys.js";
 import type { Storage } from "../store/storage.js";
 import { DAY, iso, MINUTE } from "../time.js";
 import { forwardHeaders } from "./forward-headers.js";
+import { checkGivenCredential } from "./given-credential.js";
 import { readTlsMaterial } from "./tls-material.js";
 
 export interface ServeParams {
@@ -27,9 +28,12 @@ export interface ServeParams {
   port: number;
   /** Forward accepted requests here instead of answering with the client's identity. */
   upstream?: string;
-  /** The gateway's own certificate (chain PEM) and key; default: issued from the PKI for localhost. */
+  /** The gateway's own certificate (chain PEM) and key, both or neither; default: issued from the PKI for localhost. */
   serverCertPem?: string;
   serverKeyPem?: string;
+  /** Where they came from ("--server-cert gw.pem"), for messages. */
+  serverCertSource?: string;
+  serverKeySource?: string;
   /** One line per request, and one per refused handshake. */
   log: (line: string) => void;
 }
@@ -167,11 +171,15 @@ function parseUpstream(text: string | undefined): URL | undefined {
   }
 }
 
-/** The certificate and key the gateway presents: the ones given (an RSA key checked first), or one issued for localhost. */
+/** The certificate and key the gateway presents: the ones given (checked first), or one issued for localhost. */
 async function serverCredential(pki: Pki, p: ServeParams, config: StoreConfig): Promise<{ certPem: string; keyPem: string }> {
-  const leaf = p.serverCertPem ? decodePemBlocks(p.serverCertPem).find((b) => b.label === "CERTIFICATE") : undefined;
-  if (leaf) assertRsaKeySound(parseCertificate(leaf.der, "--server-cert").spki, "--server-cert");
-  return p.serverCertPem && p.serverKeyPem ? { certPem: p.serverCertPem, keyPem: p.serverKeyPem } : localServerCert(pki, config);
+  const given = checkGivenCredential({
+    ...(p.serverCertPem !== undefined ? { certPem: p.serverCertPem } : {}),
+    ...(p.serverKeyPem !== undefined ? { keyPem: p.serverKeyPem } : {}),
+    ...(p.serverCertSource ? { certSource: p.serverCertSource } : {}),
+    ...(p.serverKeySource ? { keySource: p.serverKeySource } : {}),
+  });
+  return given ?? localServerCert(pki, config);
 }
 
 /**
@@ -190,10 +198,23 @@ function watchBlob(store: Storage, key: string, onChange: () => void): () => voi
   return () => clearInterval(timer);
 }
 
+/** Why the server cannot listen, as the environment problem it is (exit 5 naming the address). */
+function listenError(err: NodeJS.ErrnoException, port: number, host: string): MtlsError {
+  if (err.code === "EADDRINUSE") return envError("ERR_PORT_IN_USE", `port ${port} on ${host} is in use`, "pick another --port, or 0 for a free one", err);
+  if (err.code === "EACCES")
+    return envError("ERR_PORT_DENIED", `cannot listen on port ${port} on ${host}: permission denied`, "use a port above 1023, or 0 for a free one", err);
+  if (err.code === "EADDRNOTAVAIL")
+    return envError("ERR_LISTEN", `cannot listen on ${host}: not an address of this machine`, "use --host 127.0.0.1, or an address this machine has", err);
+  if (err.code === "ENOTFOUND" || err.code === "EAI_AGAIN")
+    return envError("ERR_LISTEN", `cannot listen on ${host}: the name does not resolve`, "use --host 127.0.0.1, or an address this machine has", err);
+  return envError("ERR_LISTEN", `cannot listen on ${host} port ${port}: ${err.message}`, undefined, err);
+}
+
 /** Listens and returns the port (the one picked when `port` is 0). */
 async function listen(server: https.Server, port: number, host: string): Promise<number> {
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError("ERR_USAGE", `invalid port ${port}: expected 0 to 65535`, "0 picks a free one");
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (err: NodeJS.ErrnoException) => reject(listenError(err, port, host)));
     server.listen(port, host, () => resolve());
   });
   return (server.address() as AddressInfo).port;
@@ -252,7 +273,14 @@ export async function startGateway(pki: Pki, p: ServeParams): Promise<RunningGat
     reloadCrls().catch((err) => p.log(`${iso(new Date())} CRL reload refused, the previous CRLs stay in force: ${(err as Error).message}`));
   });
 
-  const port = await listen(httpsServer, p.port, p.host);
+  let port: number;
+  try {
+    port = await listen(httpsServer, p.port, p.host);
+  } catch (err) {
+    // The watcher's timer would keep the process alive with nothing to serve.
+    unwatch();
+    throw err;
+  }
   return {
     url: gatewayUrl(p.host, port),
     port,

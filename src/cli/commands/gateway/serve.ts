@@ -1,8 +1,9 @@
 import type { Command } from "commander";
+import { usageError } from "../../../core/errors.js";
 import type { RunningGateway } from "../../../core/index.js";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, type PassphraseOpts, untilStopped } from "../../flags.js";
+import { addPassphraseOptions, examplesHelp, exitCodesHelp, type PassphraseOpts, parsePort, untilStopped } from "../../flags.js";
 import { safeValue } from "../../terminal-safe.js";
 import { openSession } from "../../whole-core.js";
 
@@ -28,13 +29,30 @@ export interface GatewayServeHandle {
 
 /** `mtls gateway serve`, in-process: starts the gateway and returns at once; the CLI waits for Ctrl-C. */
 export async function runGatewayServe(ctx: CliContext, opts: GatewayServeOptions): Promise<GatewayServeHandle> {
+  const port = parsePort(opts.port ?? "8443");
+  if (Boolean(opts.serverCert) !== Boolean(opts.serverKey))
+    throw usageError(
+      "ERR_USAGE",
+      opts.serverCert ? "--server-cert needs --server-key" : "--server-key needs --server-cert",
+      "pass both, or neither for a certificate issued from the PKI for localhost",
+    );
   const { core, pki } = await openSession(ctx, opts, { clock: true });
   const gw = await core.startGateway(pki, {
     host: opts.host ?? "127.0.0.1",
-    port: Number.parseInt(opts.port ?? "8443", 10),
+    port,
     ...(opts.upstream ? { upstream: opts.upstream } : {}),
-    ...(opts.serverCert ? { serverCertPem: (await ctx.readInput(opts.serverCert, "--server-cert", INPUT_LIMITS.certificates)).toString("utf8") } : {}),
-    ...(opts.serverKey ? { serverKeyPem: (await ctx.readInput(opts.serverKey, "--server-key", INPUT_LIMITS.key)).toString("utf8") } : {}),
+    ...(opts.serverCert
+      ? {
+          serverCertPem: (await ctx.readInput(opts.serverCert, "--server-cert", INPUT_LIMITS.certificates)).toString("utf8"),
+          serverCertSource: `--server-cert ${opts.serverCert}`,
+        }
+      : {}),
+    ...(opts.serverKey
+      ? {
+          serverKeyPem: (await ctx.readInput(opts.serverKey, "--server-key", INPUT_LIMITS.key)).toString("utf8"),
+          serverKeySource: `--server-key ${opts.serverKey}`,
+        }
+      : {}),
     log: (line) => ctx.io.stderr.write(`${safeValue(line)}\n`),
   });
   return { url: gw.url, port: gw.port, serverCertPem: gw.serverCertPem, stats: gw.stats, stop: () => gw.close() };
@@ -48,7 +66,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--port <n>", "port (0 picks a free one; the URL is printed at start, on stderr as `listening on <url>` with --json)", "8443")
     .option("--upstream <url>", "forward accepted requests here (default: answer with the client's identity as JSON)")
     .option("--server-cert <file>", "the gateway's certificate chain (default: one issued from the PKI for localhost, in memory)")
-    .option("--server-key <file>", "its private key");
+    .option("--server-key <file>", "its private key (with --server-cert)");
   addPassphraseOptions(cmd)
     .addHelpText(
       "after",
@@ -58,8 +76,9 @@ export function register(parent: Command, ctx: CliContext): void {
       "after",
       exitCodesHelp([
         "0  stopped by Ctrl-C or SIGTERM",
-        "3  unreadable server certificate or key, wrong passphrase",
-        "5  no PKI, a CA's CRL missing from the CRL bundle, port in use",
+        "2  a bad --port; --server-cert without --server-key, or the reverse",
+        "3  a --server-cert or --server-key that holds no certificate or key, or a key of another certificate; wrong passphrase",
+        "5  no PKI, a CA's CRL missing from the CRL bundle, port in use or not allowed, an unreadable file",
       ]),
     )
     .action(async (opts: GatewayServeOptions) => {
