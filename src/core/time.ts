@@ -28,3 +28,17 @@ export const daysUntil = (d: Date, now: Date): number => Math.floor((d.getTime()
 
 /** Certificates are back-dated this much so a partner whose clock runs slow can use them at once. */
 export const BACKDATE_MS = 5 * 60 * 1000;
+
+/**
+ * An ISO-8601 date ("2026-01-31", midnight UTC) or date and time ("2026-01-31T12:00:00Z"); undefined
+ * for anything else, a day the calendar lacks included: Date reads "2026-02-30" as 2 March.
+ */
+export function parseIsoTime(text: string): Date | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i.exec(text);
+  if (!m) return undefined;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const day = new Date(Date.UTC(y, mo - 1, d));
+  if (day.getUTCFullYear() !== y || day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== d) return undefined;
+  const at = new Date(text);
+  return Number.isNaN(at.getTime()) ? undefined : at;
+}

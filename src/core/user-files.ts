@@ -12,6 +12,7 @@ import { envError, fsError } from "./errors.js";
 /** Plain file operations, for the user's own files and scratch directories only (never a store's). */
 export { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 export { createExclusive, type DurableStepHook, ensureDir, ensureDurableDir, exists, fsyncPath, writeFileAtomic } from "./store/fs.js";
+export { fileInPathOf } from "./store/store-file.js";
 
 /** A user's file, whole; undefined when it does not exist (any other failure is an error naming it). */
 export async function readOptionalFile(path: string): Promise<Buffer | undefined> {

@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import type { queryAudit } from "../../core/audit/audit.js";
-import { Exit } from "../../core/errors.js";
+import { Exit, usageError } from "../../core/errors.js";
 import type { AuditRecord } from "../../core/index.js";
-import { parseDuration } from "../../core/time.js";
+import { parseDuration, parseIsoTime } from "../../core/time.js";
 import type { CliContext } from "../context.js";
 import { examplesHelp, exitCodesHelp, openReadSession } from "../flags.js";
 import { type Styles, table } from "../output.js";
@@ -17,14 +17,23 @@ export interface AuditOptions {
 export type AuditQueryResult = Awaited<ReturnType<typeof queryAudit>>;
 export type AuditVerifyResult = AuditQueryResult["verification"];
 
+/** --since: a duration back from now ("7d") or an ISO date; anything else is exit 2, where it would match nothing. */
+function parseSince(text: string, now: Date): Date {
+  if (/^\d+(\.\d+)?\s*[smhdw]?$/i.test(text)) return new Date(now.getTime() - parseDuration(text, "--since"));
+  const at = parseIsoTime(text);
+  if (!at)
+    throw usageError(
+      "ERR_USAGE",
+      `invalid --since "${text}": expected an ISO date or a duration back from now`,
+      "e.g. --since 2026-01-31, --since 2026-01-31T12:00:00Z or --since 7d",
+    );
+  return at;
+}
+
 /** `mtls audit`, in-process: the matching records and the chain's verdict (the CLI exits 1 when it is broken). */
 export async function runAudit(ctx: CliContext, opts: AuditOptions): Promise<AuditQueryResult> {
   const core = await import("../../core/audit/audit.js");
-  const since = opts.since
-    ? /^\d+(\.\d+)?\s*[smhdw]?$/i.test(opts.since)
-      ? new Date(ctx.now().getTime() - parseDuration(opts.since, "--since"))
-      : new Date(opts.since)
-    : undefined;
+  const since = opts.since === undefined ? undefined : parseSince(opts.since, ctx.now());
   return core.queryAudit(await openReadSession(ctx), {
     ...(since ? { since } : {}),
     ...(opts.partner ? { partner: opts.partner } : {}),
@@ -60,7 +69,15 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--partner <id>", "only this partner's records")
     .option("--action <name>", "only this action (cert.issue, cert.revoke, crl.publish, ... or a prefix: cert)")
     .addHelpText("after", examplesHelp(["mtls audit --since 7d", "mtls audit --partner acme --json", "mtls audit verify"]))
-    .addHelpText("after", exitCodesHelp(["0  shown", "1  the chain is broken (records are shown; `audit verify` names the line)", "5  no PKI"]))
+    .addHelpText(
+      "after",
+      exitCodesHelp([
+        "0  shown",
+        "1  the chain is broken (records are shown; `audit verify` names the line)",
+        "2  a --since that is no ISO date or duration",
+        "5  no PKI",
+      ]),
+    )
     .action(async (opts: AuditOptions) => {
       const result = await runAudit(ctx, opts);
       ctx.out.result(result, (r, s: Styles) =>

@@ -44,7 +44,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--dir <dir>", "work in this (new or empty) directory and keep it (default: a temporary one, removed afterwards)")
     .option("--keep", "keep the temporary directory to look around")
     .addHelpText("after", examplesHelp(["npx mtls demo", "mtls demo --dir ./demo && ls demo"]))
-    .addHelpText("after", exitCodesHelp(["0  every step behaved as expected", "1  a step did not (it is named)", "4  --dir is not empty"]))
+    .addHelpText("after", exitCodesHelp(["0  every step behaved as expected", "1  a step did not (it is named)", "4  --dir is not empty, or is a file"]))
     .action(async (opts: DemoOptions) => {
       const result = await runDemo(ctx, opts);
       ctx.out.result(result, (r, s) =>

@@ -1,6 +1,7 @@
 import { loadCaCerts, type PassphraseSource, provePassphrase } from "../ca/material.js";
 import { conflictError, usageError } from "../errors.js";
 import { checkSize, INPUT_LIMITS } from "../input.js";
+import { checkAddress } from "../notify/address.js";
 import type { Pki, Tx } from "../session.js";
 import { mustGet, readConfigOf, utf8 } from "../store/blobs.js";
 import { type StoreConfig, serializeConfig } from "../store/config.js";
@@ -65,6 +66,8 @@ export interface InitSigningKeyParams {
 
 /** Creates (or imports) the home party's OpenPGP signing key, once; protected by the CA passphrase. */
 export async function initSigningKey(pki: Pki, p: InitSigningKeyParams): Promise<SigningKeyResult> {
+  // The user ID goes to partners' keyrings: an address OpenPGP.js would refuse deep in key generation is named here.
+  if (p.email !== undefined) checkAddress(p.email, "--email");
   const now = pki.now; // one instant: a key must not be created after the time it is used at
   const config = await pki.config();
   if (config.delivery)

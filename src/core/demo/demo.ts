@@ -7,7 +7,7 @@ import { openBundle } from "../bundle/open.js";
 import { generatePartnerKey } from "../bundle/pgp.js";
 import { initCa } from "../ca/init.js";
 import { publishCrls } from "../crl/publish.js";
-import { conflictError } from "../errors.js";
+import { conflictError, fsError } from "../errors.js";
 import { type RunningGateway, startGateway } from "../gateway/serve.js";
 import { issuePartnerCert } from "../issue/issue.js";
 import { exportPkcs8, generateKeyPair } from "../keys.js";
@@ -19,7 +19,7 @@ import { SCENARIOS } from "../probe/scenarios.js";
 import { offboardPartner } from "../revoke/revoke.js";
 import { openPki, type Pki } from "../session.js";
 import { checkStatus } from "../status/status.js";
-import { mkdir, readdir, readFile, writeFile } from "../user-files.js";
+import { fileInPathOf, mkdir, readdir, readFile, writeFile } from "../user-files.js";
 
 export interface DemoStep {
   n: number;
@@ -293,7 +293,12 @@ export async function runDemo(p: {
   const session = await openPki(pki, { now: p.now, actor: p.actor, passphrase: secret });
   const d: Demo = { dir: p.dir, now: p.now, pki, aDir: join(p.dir, "partner-a"), bDir: join(p.dir, "partner-b"), passphrase, session };
 
-  const existing = await readdir(p.dir).catch(() => []);
+  const existing = await readdir(p.dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return [];
+    if (err.code === "ENOTDIR")
+      throw conflictError("ERR_EXISTS", `${fileInPathOf(p.dir) ?? p.dir} exists and is not a directory`, "give --dir a new or empty directory");
+    throw fsError(err, p.dir, "read");
+  });
   if (existing.length > 0) throw conflictError("ERR_EXISTS", `${p.dir} is not empty`, "give --dir a new or empty directory");
   try {
     await mkdir(d.aDir, { recursive: true });

@@ -376,6 +376,13 @@ function issueResult(
 async function checkDestinations(p: IssueParams, hasPgp: boolean): Promise<boolean> {
   const deliver = Boolean(p.onboard) || Boolean(p.generateKeyType && (p.bundleOut || (!p.outKey && hasPgp)));
   if (p.gatewayUrl) checkGatewayUrl(p.gatewayUrl);
+  // A CSR's private key stays with the partner: there is nothing to write, and the result must not say otherwise.
+  if (p.outKey && !p.generateKeyType)
+    throw usageError(
+      "ERR_USAGE",
+      "--out-key goes with --generate: a CSR's private key stays with the partner",
+      "drop --out-key, or pass --generate instead of --csr",
+    );
   if (p.generateKeyType && !p.outKey && !deliver) {
     throw usageError(
       "ERR_KEY_DESTINATION",

@@ -32,7 +32,10 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--import <file>", "import an existing armored private key instead (its passphrase from MTLS_PGP_PASSPHRASE)");
   addPassphraseOptions(cmd)
     .addHelpText("after", examplesHelp(["mtls pgp init --email pki@home.example", "mtls pgp show --json | jq -r .result.publicKey > home-party.asc"]))
-    .addHelpText("after", exitCodesHelp(["0  created", "3  unreadable or unusable key to import, wrong passphrase", "4  a signing key exists already"]))
+    .addHelpText(
+      "after",
+      exitCodesHelp(["0  created", "3  an invalid --email, unreadable or unusable key to import, wrong passphrase", "4  a signing key exists already"]),
+    )
     .action(async (opts: PgpInitOptions) => {
       const result = await runPgpInit(ctx, opts);
       ctx.out.result(result, (r, s) =>
