@@ -60,6 +60,8 @@ export async function onboardPartner(pki: Pki, p: OnboardParams): Promise<Onboar
   await precheckIssueRequest(pki, {
     partnerId: p.partnerId,
     ...(p.csr ? { csr: p.csr, csrSource: p.csrSource ?? "the CSR" } : {}),
+    // The certificate names what --cn says, not the CSR's subject: so must the check.
+    ...(p.cn !== undefined ? { cn: p.cn } : {}),
     ...(p.sans?.length ? { sans: p.sans } : {}),
     ...(p.days ? { days: p.days } : {}),
     now,

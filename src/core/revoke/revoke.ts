@@ -128,17 +128,21 @@ export interface OffboardParams {
   publish?: boolean;
 }
 
-/** Revokes every unexpired, unrevoked certificate of a partner and publishes once. */
 /**
  * Offboarding an offboarded partner with nothing left to revoke changes nothing, so it publishes
- * nothing and ends like `revoke` of a revoked serial (exit 4). Checked before the lock and the
- * passphrase: a race with an issue only means the normal path runs.
+ * nothing and ends like `revoke` of a revoked serial (exit 4); so does offboarding a registered
+ * partner that was never issued a certificate. Checked before the lock and the passphrase: a race
+ * with an issue only means the normal path runs.
  */
-async function refuseRepeatedOffboard(pki: Pki, id: string, now: number): Promise<void> {
+async function refuseNothingToOffboard(pki: Pki, id: string, now: number): Promise<void> {
   await pki.config();
   const entry = (await readPartnersOf(pki.storage)).partners[id];
-  if (!entry?.offboardedAt) return;
-  const live = (await (await readIndexOf(pki.storage)).records).filter((r) => r.partnerId === id && r.status === "valid" && Date.parse(r.notAfter) > now);
+  if (!entry) return;
+  const mine = (await readIndexOf(pki.storage)).records.filter((r) => r.partnerId === id);
+  if (mine.length === 0 && !entry.offboardedAt)
+    throw conflictError("ERR_NOTHING_TO_REVOKE", `partner ${id} has no certificate to revoke`, "nothing to do: it was registered but never issued one");
+  if (!entry.offboardedAt) return;
+  const live = mine.filter((r) => r.status === "valid" && Date.parse(r.notAfter) > now);
   if (live.length === 0)
     throw conflictError(
       "ERR_ALREADY_OFFBOARDED",
@@ -147,11 +151,12 @@ async function refuseRepeatedOffboard(pki: Pki, id: string, now: number): Promis
     );
 }
 
+/** Revokes every unexpired, unrevoked certificate of a partner and publishes once. */
 export async function offboardPartner(pki: Pki, p: OffboardParams): Promise<RevokeResult & { partnerId: string }> {
   const id = validatePartnerId(p.partnerId);
   const at = pki.now;
   const now = at.getTime();
-  await refuseRepeatedOffboard(pki, id, now);
+  await refuseNothingToOffboard(pki, id, now);
   const result = await applyRevocations(pki, {
     reason: p.reason,
     publish: p.publish ?? true,
