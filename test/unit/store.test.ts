@@ -52,7 +52,19 @@ test("StoreWriter.writeOutside: files outside the store after its new files, bef
     .create(join(d, "cert"), "certificate")
     .append(join(d, "log"), "line 2\n", 7);
   await assert.rejects(w.commit(), /the disk went away/);
-  assert.deepEqual(steps, ["create cert", "rename user/x.key", "rename user/x.pem", "commit .commit", "rename a", "append log"]);
+  // Undone newest first: the copies outside before the store's certificate, so that a crash while
+  // undoing never leaves a certificate outside that the store holds no trace of.
+  assert.deepEqual(steps, [
+    "create cert",
+    "rename user/x.key",
+    "rename user/x.pem",
+    "commit .commit",
+    "rename a",
+    "append log",
+    "remove user/x.pem",
+    "remove user/x.key",
+    "remove cert",
+  ]);
   // Undone: the store as it was, and no file outside holds a certificate the store lacks.
   assert.equal(await readFile(join(d, "a"), "utf8"), "old a");
   assert.deepEqual((await readdir(d)).sort(), ["a", "log"]);

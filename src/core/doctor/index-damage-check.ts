@@ -95,7 +95,7 @@ export const indexDamageCheck: DoctorCheckDef = {
       out.push({
         check: "index",
         message: `the record of certificate ${x.serial}, lost from ${journalFile.index}, cannot be put back: the summary's copy ${x.why}`,
-        hint: `restore ${journalFile.index} from your backup; the certificate is not revoked`,
+        hint: `restore ${journalFile.index} from your backup; the certificate is not revoked. If no backup holds the record, removing ${d.summary} accepts its loss (it is rebuilt from the index, and doctor then judges the certificate's file as any unrecorded one)`,
         fixable: false,
         serial: x.serial,
         ...at,

@@ -137,7 +137,7 @@ export async function sendNotices(pki: Pki, p: NotifyParams): Promise<NotifyResu
     if (run.audit.length) await record(pki, run.audit);
     return run;
   });
-  if (failure) throw failure;
+  if (failure !== undefined) throw failure;
   return result;
 }
 
@@ -190,7 +190,8 @@ interface Delivery {
   result: NotifyResult;
   /** The notify.sent records of what went out, still to commit. */
   audit: AuditEntry[];
-  failure?: MtlsError;
+  /** Thrown once the records are committed: a channel's MtlsError, or whatever a bug threw. */
+  failure?: unknown;
 }
 
 /**
@@ -213,14 +214,20 @@ async function deliver(p: NotifyParams, prep: Prepared, sent: SentLog, now: Date
     }
     return r;
   };
-  const runs = await Promise.all(
-    prep.channels.map(async (channel) => {
-      const done: Array<{ notice: Notice; rendered: RenderedNotice }> = [];
-      const todo = unsent(prep.notices, sent, channel);
-      const failure = todo.length ? await deliverOn(channel, todo, p, now, render, (notice, r) => done.push({ notice, rendered: r })) : undefined;
-      return { channel, done, failure };
+  // Each channel's deliveries are kept as they happen: what one channel delivered is recorded even
+  // when the other fails in a way no MtlsError describes (a bug), which is then thrown as it is.
+  const runs = prep.channels.map((channel) => ({
+    channel,
+    done: [] as Array<{ notice: Notice; rendered: RenderedNotice }>,
+    failure: undefined as MtlsError | undefined,
+  }));
+  const settled = await Promise.allSettled(
+    runs.map(async (run) => {
+      const todo = unsent(prep.notices, sent, run.channel);
+      if (todo.length) run.failure = await deliverOn(run.channel, todo, p, now, render, (notice, r) => run.done.push({ notice, rendered: r }));
     }),
   );
+  const bug = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
   const delivered = new Map<string, { notice: Notice; rendered: RenderedNotice; channels: Channel[] }>();
   const audit: AuditEntry[] = [];
   for (const { channel, done } of runs) {
@@ -233,6 +240,7 @@ async function deliver(p: NotifyParams, prep: Prepared, sent: SentLog, now: Date
   }
   const alreadySent = prep.notices.filter((n) => prep.channels.every((c) => wasSent(sent, n, c))).length;
   const result = { dryRun: false, notices: [...delivered.values()].map((d) => item(d.notice, d.rendered, d.channels)), alreadySent, warnings: [...warnings] };
+  if (bug) return { result, audit, failure: bug.reason };
   const first = runs.find((r) => r.failure)?.failure;
   if (!first) return { result, audit };
   const why = `${first.message}; ${audit.length} deliveries recorded, the failed ones were not and the next run retries them`;

@@ -198,6 +198,9 @@ async function rollForward(i: Intent, flush: (dirs: string[]) => Promise<void>):
   for (const a of i.appends) await redoAppend(a.path, a.at, Buffer.from(a.data, "base64"));
   await flush(i.appends.map((a) => a.path));
   for (const p of i.puts) await gone(p.bak);
+  // The backups' removal durable before the record's (which the caller removes next): after a
+  // power cut a backup never outlives the record that accounts for it.
+  await flush(i.puts.map((p) => p.bak));
 }
 
 /** Undoes a change: the replaced files back from their backups, the appends cut off, the new names removed. */

@@ -24,7 +24,8 @@ export function parseTempName(name: string): { target: string; tag: "tmp" | "bak
 
 /**
  * Test-only fault injection: runs before every durable step (a rename, an exclusive create, a
- * journal append) so a test can kill the process at each one in turn. The CLI passes one to
+ * journal append, a removal while a failed commit is undone) so a test can kill the process at
+ * each one in turn. The CLI passes one to
  * openPki only under its test flag; the directory storage hands it to every writer.
  */
 export type DurableStepHook = (what: string, path: string) => void;
@@ -493,7 +494,7 @@ class IntentCommit {
           err,
         );
       await recoverCommit({ path: this.where.path, state: "A", intent: record }, flushDir)
-        .then(() => Promise.all(this.created.map((p) => unlink(p).catch(() => {}))))
+        .then(() => this.removeCreated())
         .catch(() => {});
       throw err;
     }
@@ -552,8 +553,20 @@ class IntentCommit {
   /** A commit that never reached its commit point, removed: the temporaries, the new files, the record. */
   private async discard(): Promise<void> {
     for (const t of [...(this.record?.puts ?? []), ...(this.record?.links ?? [])]) await unlink(t.tmp).catch(() => {});
-    for (const p of this.created) await unlink(p).catch(() => {});
+    await this.removeCreated();
     await unlink(this.where.path).catch(() => {});
+  }
+
+  /**
+   * The files this commit made, newest first, one after the other: the user's copies outside the
+   * store go before the store's certificate files, so that a crash while undoing never leaves a
+   * certificate outside that the store holds no trace of.
+   */
+  private async removeCreated(): Promise<void> {
+    for (const p of [...this.created].reverse()) {
+      this.step?.("remove", p);
+      await unlink(p).catch(() => {});
+    }
   }
 
   /** After the commit point: the new names linked, the replaced files renamed over (each old version kept as its backup), the appends. */
