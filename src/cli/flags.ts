@@ -228,13 +228,6 @@ export async function openPkiOf(
   return opened;
 }
 
-/** The port a server listens on, 0 for a free one: anything else is exit 2, before the server starts. */
-export function parsePort(value: string, flag = "--port"): number {
-  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535)
-    throw usageError("ERR_USAGE", `invalid ${flag} "${value}": expected a port, 0 to 65535`, "0 picks a free one");
-  return Number(value);
-}
-
 /** Resolves on Ctrl-C or SIGTERM: how the long-running servers (gateway, revocation) stop. */
 export function untilStopped(): Promise<void> {
   return new Promise<void>((resolve) => {

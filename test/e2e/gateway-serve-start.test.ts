@@ -29,7 +29,7 @@ test("gateway serve: a port in use is exit 5 and the process ends; a bad --port 
   for (const port of ["abc", "99999", "-1", "8443x"]) {
     const r = await serve(dir, ["--port", port]);
     assert.equal(r.exitCode, 2, `--port ${port}: ${r.stdout}${r.stderr}`);
-    assert.equal(json(r).error?.message, `invalid --port "${port}": expected a port, 0 to 65535`);
+    assert.equal(json(r).error?.message, `invalid --port "${port}"`);
     assert.match(r.stderr, /^error: invalid --port /m);
   }
   assert.deepEqual(await snapshot(join(dir, "pki")), before);
