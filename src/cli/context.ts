@@ -50,7 +50,7 @@ export class CliContext {
   applyGlobals(g: GlobalOptions): void {
     this.globals = g;
     this.out.configure({ json: g.json, quiet: g.quiet, color: g.color });
-    this.prompt.allowed = g.input && !g.json;
+    this.prompt.forbiddenBy = g.json ? "--json" : g.input ? undefined : "--no-input";
   }
 
   get env(): NodeJS.ProcessEnv {

@@ -5,7 +5,7 @@ import { stat } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
 import { type Command, Option } from "commander";
 import type { PassphraseSource } from "../core/ca/material.js";
-import { fsError, inputError, usageError } from "../core/errors.js";
+import { Exit, fsError, inputError, MtlsError, usageError } from "../core/errors.js";
 import { checkPassphraseText, INPUT_LIMITS, passphraseFromFile } from "../core/input.js";
 import type { Pki } from "../core/session.js";
 import { DAY, parseDuration } from "../core/time.js";
@@ -47,6 +47,28 @@ export function parsePort(value: string, flag = "--port"): number {
   const port = /^[0-9]{1,5}$/.test(value) ? Number(value) : Number.NaN;
   if (!(port <= 65535)) throw usageError("ERR_USAGE", `invalid ${flag} "${value}"`, `use a number from 0 to 65535 (0 picks a free port), e.g. ${flag} 8080`);
   return port;
+}
+
+/**
+ * Runs a check that values read from files (a batch line, a CSR) share on a flag's value: there a
+ * bad value is an input error (exit 3), on the command line it is a usage error (exit 2).
+ */
+export function flagValue<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof MtlsError && err.exit === Exit.INPUT) throw new MtlsError(err.code, err.message, Exit.USAGE, err.hint, { cause: err.cause });
+    throw err;
+  }
+}
+
+/**
+ * --crl-publish-dir, refused when it names something other than a directory: otherwise every later
+ * publication would end in a copy warning. A directory that does not exist yet is accepted.
+ */
+export async function checkPublishDir(dir: string): Promise<void> {
+  const st = await stat(dir).catch(() => undefined);
+  if (st && !st.isDirectory()) throw usageError("ERR_USAGE", `--crl-publish-dir ${dir} is not a directory`, "name the directory the CRLs are copied into");
 }
 
 /** --passphrase-file, plus a hidden --passphrase that exists only to refuse politely. */

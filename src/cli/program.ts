@@ -24,8 +24,8 @@ const EXIT_CODES = `
 Exit codes:
   0    success (for probe and status: every check passed)
   1    a check said no (probe expectation not met, status found problems)
-  2    usage: a flag or argument is bad, missing or conflicting; confirmation needed without a terminal
-  3    input: invalid CSR, certificate, key, SAN, passphrase or profile; refused by policy
+  2    usage: a flag, its value or an argument is bad, missing or conflicting; confirmation needed and nothing may ask
+  3    input: invalid CSR, certificate, key, passphrase or profile, or a bad value read from a file; refused by policy
   4    conflict: the CA or file already exists, the certificate is already revoked
   5    environment: no PKI here, permissions, disk, lock held, host unreachable, tool missing
   70   internal error (a bug: please report it with MTLS_DEBUG=1 output)

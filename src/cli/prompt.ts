@@ -12,15 +12,26 @@ export interface PromptEnv {
 type Prompts = typeof import("@inquirer/prompts");
 
 export class Prompter {
-  /** Set from the global flags: --json and --no-input forbid prompts. */
-  allowed = true;
+  /** Set from the global flags: the one of --json and --no-input that forbids prompts, if any. */
+  forbiddenBy: "--json" | "--no-input" | undefined;
 
   constructor(private readonly io: PromptEnv) {}
 
   /** True only on a terminal (stdin and stderr), outside CI, without --json or --no-input. */
   get interactive(): boolean {
-    const ci = this.io.env.CI !== undefined && this.io.env.CI !== "" && this.io.env.CI !== "false" && this.io.env.CI !== "0";
-    return this.allowed && Boolean(this.io.stdin.isTTY && this.io.stderr.isTTY) && !ci;
+    return this.whyNot === undefined;
+  }
+
+  /**
+   * Why nothing is asked, as the end of a sentence: a person at a terminal who passed --no-input
+   * must not be told there is no terminal.
+   */
+  get whyNot(): string | undefined {
+    if (this.forbiddenBy) return `${this.forbiddenBy} turns questions off`;
+    const ci = this.io.env.CI;
+    if (ci !== undefined && ci !== "" && ci !== "false" && ci !== "0") return "CI is set, which turns questions off";
+    if (!(this.io.stdin.isTTY && this.io.stderr.isTTY)) return "there is no terminal to ask";
+    return undefined;
   }
 
   private async run<T>(ask: (p: Prompts, ctx: { input: NodeJS.ReadStream; output: NodeJS.WriteStream }) => Promise<T>): Promise<T> {
@@ -37,7 +48,7 @@ export class Prompter {
 
   /** A usage error for a value that was neither given nor can be asked for. */
   missing(flag: string, what: string): MtlsError {
-    return usageError("ERR_MISSING", `missing ${flag} (${what})`, "pass it on the command line; mtls only asks on a terminal");
+    return usageError("ERR_MISSING", `missing ${flag} (${what})`, `pass it on the command line (${this.whyNot ?? "mtls did not ask"})`);
   }
 
   input(message: string, opts: { default?: string; validate?: (v: string) => string | true | Promise<string | true> } = {}): Promise<string> {
@@ -64,7 +75,8 @@ export class Prompter {
    */
   async confirmOrYes(message: string, yes: boolean | undefined): Promise<void> {
     if (yes) return;
-    if (!this.interactive) throw usageError("ERR_CONFIRMATION_REQUIRED", "this needs confirmation and there is no terminal to ask", "pass --yes to confirm");
+    const whyNot = this.whyNot;
+    if (whyNot) throw usageError("ERR_CONFIRMATION_REQUIRED", `this needs confirmation and ${whyNot}`, "pass --yes to confirm");
     if (!(await this.confirm(message))) throw new MtlsError("ERR_CANCELLED", "cancelled", Exit.CANCELLED);
   }
 }

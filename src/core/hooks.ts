@@ -84,7 +84,10 @@ export function runHook(
       clearTimeout(timer);
       resolve({ command, exitCode, ...(error ? { error } : {}), durationMs: Date.now() - started });
     };
-    child.on("error", (err: NodeJS.ErrnoException) => done(127, err.code === "ENOENT" ? `${command[0]} not found` : err.message));
+    // Said of the command, which the result (and the warning quoting it) already names.
+    child.on("error", (err: NodeJS.ErrnoException) =>
+      done(127, err.code === "ENOENT" ? "not found" : err.code === "EACCES" ? "not executable (permission denied)" : err.message),
+    );
     child.on("close", (code, signal) =>
       done(code ?? 128, signal ? `killed by ${signal}${signal === "SIGKILL" ? ` (over ${timeoutMs / 1000} s)` : ""}` : undefined),
     );

@@ -7,13 +7,13 @@ import { inputError } from "./errors.js";
  */
 const PARTNER_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
-export function validatePartnerId(id: string): string {
+export function validatePartnerId(id: string, what: "partner id" | "server name" = "partner id"): string {
   if (PARTNER_ID.test(id) && !id.includes("..")) return id;
   const shown = JSON.stringify(id.length > 80 ? `${id.slice(0, 80)}…` : id);
   throw inputError(
     "ERR_PARTNER_ID",
-    `invalid partner id ${shown}`,
-    "use 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit (e.g. acme-payments)",
+    `invalid ${what} ${shown}`,
+    `use 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit (e.g. ${what === "server name" ? "gw" : "acme-payments"})`,
   );
 }
 

@@ -1,4 +1,4 @@
-import { inputError } from "./errors.js";
+import { usageError } from "./errors.js";
 
 export const SECOND = 1000;
 export const MINUTE = 60 * SECOND;
@@ -13,9 +13,9 @@ const UNITS: Record<string, number> = { ms: 1, s: SECOND, m: MINUTE, h: HOUR, d:
  */
 export function parseDuration(text: string, what: string, bareUnit: keyof typeof UNITS = "d"): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$/i.exec(text);
-  if (!m) throw inputError("ERR_DURATION", `invalid ${what} "${text}"`, "use a number with a unit, e.g. 30d, 12h, 90m or 5s");
+  if (!m) throw usageError("ERR_DURATION", `invalid ${what} "${text}"`, "use a number with a unit, e.g. 30d, 12h, 90m or 5s");
   const value = Number(m[1]) * (UNITS[(m[2] ?? bareUnit).toLowerCase()] as number);
-  if (!Number.isFinite(value) || value <= 0) throw inputError("ERR_DURATION", `invalid ${what} "${text}": must be greater than zero`);
+  if (!Number.isFinite(value) || value <= 0) throw usageError("ERR_DURATION", `invalid ${what} "${text}": must be greater than zero`);
   return value;
 }
 

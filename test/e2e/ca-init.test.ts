@@ -95,20 +95,20 @@ test("a passphrase on the command line is refused; a passphrase file works", asy
   assert.equal(ok.exitCode, 0);
 });
 
-test("invalid option values are input errors that name the value", async (t) => {
+test("invalid option values are usage errors (exit 2) that name the value", async (t) => {
   const dir = await tempDir(t);
   const url = await mtls(["ca", "init", "--crl-url", "ftp://x", "--json"], { cwd: dir });
-  assert.equal(url.exitCode, 3);
+  assert.equal(url.exitCode, 2);
   assert.match(json(url).error?.message ?? "", /ftp:\/\/x/);
   const kt = await mtls(["ca", "init", "--key-type", "dsa", "--json"], { cwd: dir });
   assert.equal(kt.exitCode, 2);
   assert.match(json(kt).error?.message ?? "", /dsa/);
   const days = await mtls(["ca", "init", "--root-days", "100", "--intermediate-days", "200", "--json"], { cwd: dir });
-  assert.equal(days.exitCode, 3);
+  assert.equal(days.exitCode, 2);
   assert.deepEqual(await snapshot(dir), {});
 });
 
-test("a CA name or organisation that RFC 4514 would read as hex, or with control characters, is refused (exit 3), never exit 70", async (t) => {
+test("a CA name or organisation that RFC 4514 would read as hex, or with control characters, is refused (exit 2: a bad flag value), never exit 70", async (t) => {
   const dir = await tempDir(t);
   for (const args of [
     ["--name", "#x"],
@@ -117,7 +117,7 @@ test("a CA name or organisation that RFC 4514 would read as hex, or with control
     ["--name", "T\u0085"],
   ]) {
     const r = await mtls(["ca", "init", ...args, "--json"], { cwd: dir });
-    assert.equal(r.exitCode, 3, `${JSON.stringify(args)}: ${r.stdout}`);
+    assert.equal(r.exitCode, 2, `${JSON.stringify(args)}: ${r.stdout}`);
     assert.equal(json(r).error?.code, "ERR_CA_NAME");
   }
   assert.deepEqual(await snapshot(dir), {});

@@ -22,7 +22,7 @@ test("--json: one parseable document on success and on failure, for every comman
     { args: ["list"], cwd: dir, exit: 0, command: "list" },
     { args: ["list"], cwd: empty, exit: 5, command: "list" },
     { args: ["list", "--status", "bogus"], cwd: dir, exit: 2, command: "list" },
-    { args: ["list", "--expiring-within", "soon"], cwd: dir, exit: 3, command: "list" },
+    { args: ["list", "--expiring-within", "soon"], cwd: dir, exit: 2, command: "list" },
     { args: ["list", "--bogus-flag"], cwd: dir, exit: 2, command: "list" },
     { args: ["nonsense"], cwd: dir, exit: 2, command: "" },
   ];

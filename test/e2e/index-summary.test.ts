@@ -146,7 +146,8 @@ test("list, list --json and status from the summary say exactly what the journal
   const filters: Array<[string[], ListParams]> = [
     [[], {}],
     [["--partner", "evil\u001b[31mred"], { partner: "evil\u001b[31mred" }],
-    [["--partner", "nobody"], { partner: "nobody" }],
+    // A registered partner without certificates: nothing to list (a partner nobody knows is exit 3).
+    [["--partner", "pending"], { partner: "pending" }],
     [["--status", "expiring"], { status: "expiring" }],
     [["--kind", "server"], { kind: "server" }],
     [["--expiring-within", "20d"], { expiringWithinMs: 20 * DAY }],

@@ -300,7 +300,7 @@ for (const [name, have, start] of [
 test("ca policy set: new certificates name the responder (AIA) and the distribution point; both answer, and stunnel follows the AIA", async (t) => {
   const before = await readFile(join(pki, "config.json"), "utf8");
   const bad = await mtls(["ca", "policy", "set", "--ocsp-url", "ftp://x/\u001b[2J", "--json"], { cwd: dir });
-  assert.equal(bad.exitCode, 3);
+  assert.equal(bad.exitCode, 2);
   assert.equal(json(bad).error?.code, "ERR_OCSP_URL");
   assert.equal(await readFile(join(pki, "config.json"), "utf8"), before, "a refused change leaves the store as it was");
   const none = await mtls(["ca", "policy", "set", "--json"], { cwd: dir });

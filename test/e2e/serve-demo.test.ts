@@ -48,6 +48,8 @@ test("gateway serve: enforces the PKI, logs each request, picks up a new CRL wit
   const body = JSON.parse(ok.body);
   assert.equal(body.partner, "served");
   assert.equal(body.serial, cert.serial);
+  // ISO-8601 like every time mtls writes, not OpenSSL's "Mar  7 22:23:20 2027 GMT".
+  assert.equal(body.notAfter, cert.notAfter);
   const none = await curlWithCert(port, { cacert: ca });
   assert.equal(none.status, 0);
   assert.match(stderr, new RegExp(`200 GET / serial=${cert.serial} partner=served`));

@@ -54,12 +54,12 @@ test("server issue: serverAuth only, key 0600, openssl verify -purpose sslserver
   assert.ok(!partners.some((p: { id: string }) => p.id.startsWith("server")), "a server is not a partner");
 });
 
-test("server issue refuses: no --dns/--ip (2), no key destination (2), a bad IP (3), an existing --out (4); the store is unchanged", async () => {
+test("server issue refuses: no --dns/--ip (2), no key destination (2), a bad --ip (2), a bad name (3), an existing --out (4); the store is unchanged", async () => {
   const before = await snapshot(join(dir, "pki"));
   const cases: Array<[string[], number]> = [
     [["server", "issue", "x", "--out", "x.pem", "--out-key", "x.key"], 2],
     [["server", "issue", "x", "--dns", "x.example", "--out", "x.pem"], 2],
-    [["server", "issue", "x", "--ip", "300.1.1.1", "--out", "x.pem", "--out-key", "x.key"], 3],
+    [["server", "issue", "x", "--ip", "300.1.1.1", "--out", "x.pem", "--out-key", "x.key"], 2],
     [["server", "issue", "Bad/Name", "--dns", "x.example", "--out", "x.pem", "--out-key", "x.key"], 3],
     [["server", "issue", "gw", "--dns", "localhost", "--out", "tls/server.pem", "--out-key", "y.key"], 4],
   ];
@@ -134,8 +134,9 @@ test("gateway config refuses flags a kind does not use (exit 2) instead of dropp
   assert.equal(k8s.exitCode, 2);
   const both = await mtls(["gateway", "config", "nginx", "--server", "gw", "--server-cert", "/x.pem", "--json"], { cwd: dir });
   assert.equal(both.exitCode, 2);
+  // An unknown name is store content, like an unknown partner: exit 3, not a usage error.
   const unknown = await mtls(["gateway", "config", "nginx", "--server", "nope", "--json"], { cwd: dir });
-  assert.equal(unknown.exitCode, 2);
+  assert.equal(unknown.exitCode, 3);
   assert.equal(json(unknown).error?.code, "ERR_NO_SERVER_CERT");
 });
 

@@ -349,11 +349,13 @@ test("#13 repro 11: a failed copy to the publish directory after a committed cha
   const d = await doctorChecks(dir);
   assert.ok(d.problems.some((p) => p.check === "publish"));
 
+  // Named as a file from the start, it is refused before anything is made: every copy would fail.
   const dir2 = await tempDir(t);
   await writeFile(join(dir2, "pub"), "not a directory");
   const init = await mtls(["ca", "init", "--name", "X", "--insecure-no-passphrase", "--crl-publish-dir", "pub", "--json"], { cwd: dir2 });
-  assert.equal(init.exitCode, 0, init.stdout);
-  assert.ok(json(init).warnings.some((w) => /copying the CRLs/.test(w)));
+  assert.equal(init.exitCode, 2, init.stdout);
+  assert.match(json(init).error?.message ?? "", /--crl-publish-dir \S+pub is not a directory/);
+  assert.deepEqual(await readdir(dir2), ["pub"]);
 });
 
 test("#13 repro 11: doctor checks modes everywhere in the store, not only private/", async (t) => {

@@ -23,11 +23,12 @@ export interface InspectOptions extends Opts {
 
 /**
  * `mtls inspect`, in-process: what the file holds, with lints (the CLI exits 1 on a lint with
- * --strict). The PKI is consulted when there is one; it is required only when --pki or MTLS_PKI names it.
+ * --strict). The PKI is consulted when there is one; it is required only when --pki names it on the
+ * command line: MTLS_PKI is a default set once for every command, and inspect needs no PKI.
  */
 export async function runInspect(ctx: CliContext, opts: InspectOptions): Promise<InspectResult> {
   const core = await import("../../core/inspect/inspect.js");
-  const explicitPki = ctx.io.argv.some((a) => a === "--pki" || a.startsWith("--pki=")) || Boolean(ctx.env.MTLS_PKI);
+  const explicitPki = ctx.io.argv.some((a) => a === "--pki" || a.startsWith("--pki="));
   // Raw bytes, refused when not UTF-8 rather than altered (#13); an empty PKCS#12 password is valid.
   const password = opts.passwordFile
     ? passphraseFromFile(await ctx.readInput(opts.passwordFile, "password file", INPUT_LIMITS.passphraseFile), opts.passwordFile, { allowEmpty: true })
@@ -64,6 +65,7 @@ export function register(program: Command, ctx: CliContext): void {
       exitCodesHelp([
         "0  inspected (lints are reported)",
         "1  with --strict: a lint failed",
+        "2  an invalid --expiring-within",
         "3  unreadable or unrecognised file, wrong PKCS#12 password",
         "5  unreadable file",
       ]),

@@ -137,7 +137,7 @@ export function register(parent: Command, ctx: CliContext): void {
     .addOption(new Option("--kind <kind>", "only partner client certificates or only gateway server certificates").choices(["client", "server"]))
     .option("--expiring-within <duration>", "only unexpired certificates whose notAfter is within this window (e.g. 30d)")
     .addHelpText("after", examplesHelp(["mtls list --partner acme", "mtls list --expiring-within 30d --json | jq -r '.result.certificates[].serial'"]))
-    .addHelpText("after", exitCodesHelp(["0  listed (also when nothing matches)", "2  bad filter", "5  no PKI at --pki"]))
+    .addHelpText("after", exitCodesHelp(["0  listed (also when nothing matches)", "2  bad filter", "3  --partner names no partner", "5  no PKI at --pki"]))
     .action(async (opts: ListOptions) => {
       // The table needs a few fields, which the index summary has; --json gives whole records,
       // read one at a time as the document is written.

@@ -76,6 +76,25 @@ async function channels(ctx: CliContext, opts: NotifyOptions): Promise<Pick<Noti
   return out;
 }
 
+/**
+ * --smtp and --from, checked before anything is read or asked, and in dry runs too: a dry run is
+ * how a cron line is tested, and it must fail where the real run would.
+ */
+async function checkSenderFlags(opts: NotifyOptions): Promise<void> {
+  if (opts.smtp) {
+    const { checkSmtpSettings } = await import("../../core/notify/smtp.js");
+    checkSmtpSettings({
+      url: opts.smtp,
+      from: opts.from ?? "",
+      ...(opts.smtpTls ? { tls: opts.smtpTls } : {}),
+      ...(opts.smtpUser ? { user: opts.smtpUser } : {}),
+    });
+  } else if (opts.from !== undefined) {
+    const { checkAddress } = await import("../../core/notify/address.js");
+    checkAddress(opts.from, "--from address");
+  }
+}
+
 /** `mtls notify`, in-process: the notices due, sent (or, with dryRun, only listed) and recorded. */
 export async function runNotify(ctx: CliContext, opts: NotifyOptions): Promise<NotifyResult> {
   if (opts.smtpPassword !== undefined || opts.webhookSecret !== undefined)
@@ -86,7 +105,7 @@ export async function runNotify(ctx: CliContext, opts: NotifyOptions): Promise<N
     );
   if (!opts.smtp && !opts.webhook && !opts.dryRun)
     throw usageError("ERR_NO_CHANNEL", "no channel to send on", "pass --smtp <url> --from <address> and/or --webhook <url>, or --dry-run to see what is due");
-  if (opts.smtp && !opts.from) throw usageError("ERR_USAGE", "--smtp needs --from <address>", "e.g. --from pki@example.com");
+  await checkSenderFlags(opts);
   const { core, pki } = await openSession(ctx);
   return core.sendNotices(pki, {
     dryRun: Boolean(opts.dryRun),
@@ -126,7 +145,7 @@ export function register(parent: Command, ctx: CliContext): void {
       "after",
       exitCodesHelp([
         "0  every due notice was delivered (or nothing was due, or --dry-run)",
-        "2  no channel and no --dry-run; a bad --smtp/--webhook URL; a secret on the command line; a login without TLS",
+        "2  no channel and no --dry-run; a bad --smtp/--webhook URL or --overlap-notice; a secret on the command line; a login without TLS",
         "3  unknown partner, invalid --from, unreadable secret file",
         "5  a channel failed, or a delivery took over 30 s (named): what it delivered is recorded, the rest is retried by the next run; no PKI, lock held",
       ]),

@@ -73,7 +73,7 @@ export function register(parent: Command, ctx: CliContext): void {
       exitCodesHelp([
         "0  healthy (partners ok, rotating, offboarded or pending)",
         "1  problems found (listed): a partner due or locked out, the CA, a CRL",
-        "3  invalid duration",
+        "2  invalid duration",
         "5  no PKI",
       ]),
     )

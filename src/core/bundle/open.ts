@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { basename, dirname, join, resolve } from "node:path";
 import { conflictError, fsError, MtlsError } from "../errors.js";
-import { ensureDir, mkdtemp, readdir, rename, rm, writeFileAtomic } from "../user-files.js";
+import { ensureDir, exists, isDirectory, mkdtemp, readdir, rename, rm, writeFileAtomic } from "../user-files.js";
 import type { Manifest } from "./bundle.js";
 import { checkContents } from "./contents.js";
 import { badBundle, parseManifest } from "./manifest.js";
@@ -114,6 +114,9 @@ async function unpack(entries: ZipEntry[], out: string, replace: boolean): Promi
 export async function openBundle(p: OpenBundleParams): Promise<OpenBundleResult> {
   const out = resolve(p.outDir);
   const existing = await readdir(out).catch(() => undefined);
+  // Not even --force replaces a file with the bundle's directory: it is most likely a mistyped --out.
+  if (!existing && (await exists(out)) && !(await isDirectory(out)))
+    throw conflictError("ERR_EXISTS", `${out} exists and is not a directory`, "choose another --out directory");
   if (existing && existing.length > 0 && !p.force)
     throw conflictError("ERR_EXISTS", `${out} exists and is not empty`, "choose another --out directory, or pass --force");
 

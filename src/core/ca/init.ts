@@ -1,6 +1,6 @@
 import { copyToPublishDir, type StagedCrls, stageCrls } from "../crl/publish.js";
 import { crlValidityProblem } from "../crl/validity.js";
-import { inputError } from "../errors.js";
+import { inputError, usageError } from "../errors.js";
 import { randomSerial } from "../ids.js";
 import { encryptPkcs8, exportPkcs8, exportSpki, generateKeyPair, type KeyType } from "../keys.js";
 import type { TokenAccess } from "../keystore/key-store.js";
@@ -77,7 +77,7 @@ export const MIN_PASSPHRASE_LENGTH = 8;
 export { BACKDATE_MS };
 
 function validate(p: InitCaParams): void {
-  if (!p.name.trim()) throw inputError("ERR_CA_NAME", "the CA name is empty", 'pass --name, e.g. --name "Acme Partner"');
+  if (!p.name.trim()) throw usageError("ERR_CA_NAME", "the CA name is empty", 'pass --name, e.g. --name "Acme Partner"');
   // A leading "#" means "hex-encoded DER follows" in RFC 4514 names, and control characters end
   // up in every certificate, CRL and gateway comment: both are refused rather than encoded.
   for (const [flag, value] of [
@@ -85,7 +85,7 @@ function validate(p: InitCaParams): void {
     ["--org", p.org ?? ""],
   ] as const) {
     if (value.startsWith("#") || /[\u0000-\u001f\u007f-\u009f]/.test(value))
-      throw inputError("ERR_CA_NAME", `${flag} may not begin with "#" or hold control characters`, `e.g. ${flag} "Acme Partner"`);
+      throw usageError("ERR_CA_NAME", `${flag} may not begin with "#" or hold control characters`, `e.g. ${flag} "Acme Partner"`);
   }
   if (!p.insecureNoPassphrase) {
     if (p.passphrase === undefined)
@@ -102,17 +102,17 @@ function validate(p: InitCaParams): void {
     ["--max-days", p.maxDays],
     ["--crl-days", p.crlDays],
   ] as const) {
-    if (!Number.isInteger(v) || v < 1) throw inputError("ERR_DAYS", `${flag} must be a whole number of days, at least 1 (got ${v})`);
+    if (!Number.isInteger(v) || v < 1) throw usageError("ERR_DAYS", `${flag} must be a whole number of days, at least 1 (got ${v})`);
   }
   const crlDays = crlValidityProblem(p.crlDays, "--crl-days");
-  if (crlDays) throw inputError("ERR_DAYS", crlDays);
+  if (crlDays) throw usageError("ERR_DAYS", crlDays);
   if (p.intermediate && p.intermediateDays > p.rootDays)
-    throw inputError(
+    throw usageError(
       "ERR_DAYS",
       `the intermediate (${p.intermediateDays} days) would outlive the root (${p.rootDays} days)`,
       "lower --intermediate-days or raise --root-days",
     );
-  if (p.defaultDays > p.maxDays) throw inputError("ERR_DAYS", `--default-days ${p.defaultDays} exceeds --max-days ${p.maxDays}`);
+  if (p.defaultDays > p.maxDays) throw usageError("ERR_DAYS", `--default-days ${p.defaultDays} exceeds --max-days ${p.maxDays}`);
 }
 
 const caName = (p: InitCaParams, cn: string): DistinguishedName => ({ rdns: [...(p.org ? ([["O", p.org]] as Array<[string, string]>) : []), ["CN", cn]] });

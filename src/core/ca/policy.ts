@@ -22,7 +22,7 @@ export function validateHttpUrl(value: string, flag: string, example: string): s
     url = new URL(value);
   } catch {}
   if (!url || !["http:", "https:"].includes(url.protocol) || !PLAIN_URL.test(url.href))
-    throw inputError(
+    throw usageError(
       `ERR_${flag.slice(2).toUpperCase().replace(/-/g, "_")}`,
       `invalid ${flag} "${value.replace(/[\x00-\x1f\x7f]/g, "?")}": expected an http:// or https:// URL`,
       `e.g. ${flag} ${example}`,
@@ -109,10 +109,10 @@ function apply(config: StoreConfig, ch: PolicyChanges): StoreConfig {
     ["--overlap-days", ch.overlapDays],
     ...(ch.notifyDays ?? []).map((d) => ["--notify-days", d] as const),
   ] as const) {
-    if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw inputError("ERR_DAYS", `${flag} must be a whole number of days, at least 1 (got ${v})`);
+    if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw usageError("ERR_DAYS", `${flag} must be a whole number of days, at least 1 (got ${v})`);
   }
   const crlDays = ch.crlDays === undefined ? undefined : crlValidityProblem(ch.crlDays, "--crl-days");
-  if (crlDays) throw inputError("ERR_DAYS", crlDays);
+  if (crlDays) throw usageError("ERR_DAYS", crlDays);
   next.policy.defaultDays = ch.defaultDays ?? next.policy.defaultDays;
   next.policy.maxDays = ch.maxDays ?? next.policy.maxDays;
   next.policy.warnDays = ch.warnDays ?? next.policy.warnDays;

@@ -6,7 +6,7 @@
 // intermediate → leaf) that verifiers refuse. Instead each root cross-certifies the other
 // hierarchy's *intermediates* directly: the old root signs the new intermediate's name and key,
 // the new root signs the old intermediates'. Every path stays root → intermediate → leaf.
-import { conflictError, inputError } from "../errors.js";
+import { conflictError, inputError, usageError } from "../errors.js";
 import type { CertInfo, DistinguishedName } from "../pki.js";
 import type { CaRecord, CaRegistry, CrossRecord, StoreConfig } from "../store/config.js";
 import type { CertRecord } from "../store/index-file.js";
@@ -57,7 +57,7 @@ function assertTwoTier(config: StoreConfig): void {
 }
 
 function assertDays(flag: string, days: number): void {
-  if (!Number.isInteger(days) || days < 1) throw inputError("ERR_DAYS", `${flag} must be a whole number of days, at least 1 (got ${days})`);
+  if (!Number.isInteger(days) || days < 1) throw usageError("ERR_DAYS", `${flag} must be a whole number of days, at least 1 (got ${days})`);
 }
 
 export interface IntermediatePlan {
@@ -129,7 +129,7 @@ export function planRootStart(
   assertDays("--root-days", rootDays);
   assertDays("--intermediate-days", intermediateDays);
   if (intermediateDays > rootDays)
-    throw inputError("ERR_DAYS", `the intermediate (${intermediateDays} days) would outlive the root (${rootDays} days)`, "lower --intermediate-days");
+    throw usageError("ERR_DAYS", `the intermediate (${intermediateDays} days) would outlive the root (${rootDays} days)`, "lower --intermediate-days");
   const reg = registryOf(config);
   if (reg.rootRollover)
     throw conflictError(

@@ -385,6 +385,13 @@ async function writeGatewayFiles(
     return files;
   }
   const dir = resolve(out);
+  // Kinds that write the CA bundle and CRL next to their config take --out as a directory, always.
+  if ((await exists(dir)) && !(await isDirectory(dir)))
+    throw usageError(
+      "ERR_OUT_NOT_DIRECTORY",
+      `--out ${out} is a file, and ${d.title} writes a directory (${[...rendered.map((r) => r.name), ...(d.usesFiles ? ["ca-bundle.pem", "crl-bundle.pem"] : [])].join(", ")})`,
+      "name a directory (it is created if missing), e.g. --out /etc/mtls/gateway/",
+    );
   await ensureDir(dir);
   for (const r of rendered) await write(join(dir, r.name), r.text);
   if (d.usesFiles) {

@@ -129,12 +129,18 @@ function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, c: R
     serial,
     subject: peer.subject ?? {},
     sans: peer.subjectaltname ? peer.subjectaltname.split(", ") : [],
-    notAfter: peer.valid_to,
+    notAfter: isoOf(peer.valid_to),
     fingerprint: peer.fingerprint256 ? `sha256:${peer.fingerprint256.replace(/:/g, "").toLowerCase()}` : undefined,
     protocol: (req.socket as TLSSocket).getProtocol(),
   };
   line(200);
   res.writeHead(200, { "content-type": "application/json" }).end(`${JSON.stringify(body)}\n`);
+}
+
+/** Node gives a peer's notAfter as OpenSSL prints it ("Mar  7 22:23:20 2027 GMT"); the answer carries ISO-8601, as all our JSON does. */
+function isoOf(openSslTime: string | undefined): string | null {
+  const d = new Date(openSslTime ?? "");
+  return Number.isNaN(d.getTime()) ? null : iso(d);
 }
 
 function forward(
@@ -167,7 +173,7 @@ function parseUpstream(text: string | undefined): URL | undefined {
   try {
     return new URL(text);
   } catch {
-    throw inputError("ERR_UPSTREAM", `invalid --upstream "${text}"`, "use http://host:port");
+    throw usageError("ERR_UPSTREAM", `invalid --upstream "${text}"`, "use http://host:port");
   }
 }
 

@@ -1,20 +1,21 @@
 // Which of `gateway config`'s options a kind's templates actually use. A flag the rendered output
 // would silently drop (HAProxy has no separate key path: it reads the key from the `crt` file or
 // `<crt>.key` next to it) is refused, so nobody believes a setting took effect when it did not.
-import { usageError } from "../errors.js";
+import { inputError, usageError } from "../errors.js";
 import { validatePartnerId } from "../ids.js";
 import { SERVER_PREFIX } from "../server/prefix.js";
 import type { CertRecord } from "../store/index-file.js";
 import { loadTemplate } from "../templates.js";
 import type { GatewayConfigParams, GatewayDescriptor } from "./config.js";
 
-type FlagKey = "serverCert" | "serverKey" | "hostname" | "listen" | "filesDir";
+type FlagKey = "serverCert" | "serverKey" | "hostname" | "listen" | "upstream" | "filesDir";
 
 const FLAGS: Array<[FlagKey, string, string[]]> = [
   ["serverCert", "--server-cert", ["serverCert"]],
   ["serverKey", "--server-key", ["serverKey"]],
   ["hostname", "--hostname", ["hostname"]],
   ["listen", "--listen", ["listen", "listenHost", "listenPort", "listenBind", "listenVhost", "listenStunnel"]],
+  ["upstream", "--upstream", ["upstream", "upstreamHost", "upstreamPort", "upstreamTls"]],
   ["filesDir", "--files-dir", ["caBundlePath", "crlBundlePath"]],
 ];
 
@@ -32,7 +33,8 @@ export interface ServerPaths {
 
 /**
  * Refuses options the kind's templates never use (exit 2), and resolves `--server <name>` to the
- * paths `mtls server issue` wrote for that server's newest valid certificate.
+ * paths `mtls server issue` wrote for that server's newest valid certificate (exit 3 when there
+ * is none, as for an unknown partner).
  */
 /** A partner's (or server's) certificates that are valid at `now`. */
 export const validOf = (index: readonly CertRecord[], id: string, now: Date): CertRecord[] =>
@@ -52,11 +54,11 @@ export async function checkGatewayFlags(
   if (p.serverCert !== undefined || p.serverKey !== undefined)
     throw usageError("ERR_USAGE", "--server and --server-cert/--server-key exclude each other", "--server takes both paths from `mtls server issue`");
   if (!uses(text, "serverCert")) throw usageError("ERR_FLAG_UNUSED", `${d.title} does not use --server: its configuration names no server certificate`);
-  const id = `${SERVER_PREFIX}${validatePartnerId(p.server)}`;
+  const id = `${SERVER_PREFIX}${validatePartnerId(p.server, "server name")}`;
   const valid = validOf(await index(), id, p.now);
   const record = valid.sort((a, b) => a.notAfter.localeCompare(b.notAfter)).at(-1);
   if (!record?.serverCertPath)
-    throw usageError(
+    throw inputError(
       "ERR_NO_SERVER_CERT",
       `no valid server certificate named ${p.server}`,
       `issue one: mtls server issue ${p.server} --dns … --out … --out-key …`,

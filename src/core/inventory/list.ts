@@ -1,6 +1,6 @@
 import { inputError } from "../errors.js";
 import type { Pki } from "../session.js";
-import { readIndexOf } from "../store/blobs.js";
+import { readIndexOf, readPartnersOf } from "../store/blobs.js";
 import type { CertRecord } from "../store/index-file.js";
 import { openIndexRows } from "../store/index-rows.js";
 import { DAYS_FIRST, damagedElement, ELEMENT_INDENT, ELEMENT_SEPARATOR, type IndexCells, type IndexView, REVOKED, SERVER } from "../store/index-summary.js";
@@ -47,13 +47,26 @@ export function statusOf(r: Pick<CertRecord, "status" | "notAfter">, now: Date, 
   return CERT_STATUSES[statusIndex(r.status === "revoked", Date.parse(r.notAfter), now.getTime(), windowMs)] as CertStatus;
 }
 
+/**
+ * A --partner filter naming no partner is refused as `partner show` and `notify --partner` refuse
+ * it: an empty answer would read as "this partner has no certificates". `inIndex` says whether any
+ * certificate names it; only otherwise is the registry read (a partner added without one is known).
+ */
+async function checkPartnerFilter(pki: Pki, partner: string | undefined, inIndex: () => boolean): Promise<void> {
+  if (partner === undefined || inIndex()) return;
+  if ((await readPartnersOf(pki.storage)).partners[partner]) return;
+  throw inputError("ERR_UNKNOWN_PARTNER", `no partner "${partner}" in this PKI`, "see `mtls partner list`");
+}
+
 /** The certificate inventory, filtered, oldest first. */
 export async function listCertificates(pki: Pki, p: ListParams = {}): Promise<ListResult> {
   const config = await pki.config();
   const windowMs = p.expiringWithinMs ?? config.policy.warnDays * DAY;
   const now = pki.now.getTime();
   const certificates: ListedCert[] = [];
-  for (const r of (await readIndexOf(pki.storage)).records) {
+  const { records } = await readIndexOf(pki.storage);
+  await checkPartnerFilter(pki, p.partner, () => records.some((r) => r.partnerId === p.partner));
+  for (const r of records) {
     if (p.partner !== undefined && r.partnerId !== p.partner) continue;
     if (p.kind !== undefined && (r.kind ?? "client") !== p.kind) continue;
     const status = statusOf(r, pki.now, windowMs);
@@ -74,6 +87,7 @@ export async function listCertificateTable(pki: Pki, p: ListParams = {}): Promis
   const windowMs = p.expiringWithinMs ?? config.policy.warnDays * DAY;
   const view = await openIndexRows(pki.storage, ["cells"]);
   try {
+    await checkPartnerFilter(pki, p.partner, () => view.partners.includes(p.partner as string));
     const table = { ...selectRows(view, p, pki.now, windowMs), cells: view.cells(), close: () => view.close() };
     return { certificates: table, warnDays: Math.round(windowMs / DAY) };
   } catch (err) {
@@ -103,6 +117,7 @@ export async function streamCertificates(pki: Pki, p: ListParams = {}): Promise<
   const view = await openIndexRows(pki.storage, ["json"]);
   let sel: Selection;
   try {
+    await checkPartnerFilter(pki, p.partner, () => view.partners.includes(p.partner as string));
     sel = selectRows(view, p, pki.now, windowMs);
   } catch (err) {
     view.close();

@@ -67,6 +67,8 @@ export function checkSmtpSettings(s: SmtpSettings): { host: string; port: number
       "SMTP authentication without TLS would send the password in the clear",
       "use --smtp-tls starttls (the default) or an smtps:// URL",
     );
+  // After the URL: a wrong scheme is the first thing to fix, whether or not --from was given.
+  if (!s.from) throw usageError("ERR_USAGE", "--smtp needs --from <address>", "e.g. --from pki@example.com");
   checkAddress(s.from, "--from address");
   const port = url.port ? Number(url.port) : tls === "tls" ? 465 : tls === "starttls" ? 587 : 25;
   return { host: url.hostname.replace(/^\[|\]$/g, ""), port, tls };

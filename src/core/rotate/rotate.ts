@@ -3,7 +3,7 @@
 // The decisions live in plan.ts; this file reads the store and hands them to the issuing and
 // revoking transactions.
 import { DEFAULT_OVERLAP_DAYS } from "../ca/policy.js";
-import { conflictError, envError, inputError } from "../errors.js";
+import { conflictError, envError, inputError, usageError } from "../errors.js";
 import { requestIdentities } from "../identity/registry.js";
 import { validatePartnerId } from "../ids.js";
 import { type IssueParams, type IssueResult, issuePartnerCert } from "../issue/issue.js";
@@ -83,7 +83,7 @@ export async function rotatePartner(pki: Pki, p: RotateParams): Promise<RotateRe
   const until = iso(end);
   // The validity prepareRequest will give it, checked before a passphrase is asked for.
   checkSuccessorOutlivesOverlap({ partnerId: id, notAfter: new Date(now.getTime() + (p.days ?? config.policy.defaultDays) * DAY), overlapUntil: end, now });
-  if (p.csr && p.generateKeyType) throw inputError("ERR_USAGE", "--csr and --generate exclude each other", "pass one of them");
+  if (p.csr && p.generateKeyType) throw usageError("ERR_USAGE", "--csr and --generate exclude each other", "pass one of them");
   const issued = await issuePartnerCert(pki, {
     ...p,
     partnerId: id,

@@ -51,7 +51,7 @@ function serverSans(p: Timed): San[] {
   if (sans.length === 0) throw usageError("ERR_USAGE", "a server certificate needs at least one --dns or --ip", "e.g. --dns api.example.com --ip 127.0.0.1");
   for (const s of sans) {
     const problem = sanProblem(s);
-    if (problem) throw inputError("ERR_SAN", `invalid ${s.type === "ip" ? "--ip" : "--dns"} "${s.value}": ${problem}`);
+    if (problem) throw usageError("ERR_SAN", `invalid ${s.type === "ip" ? "--ip" : "--dns"} "${s.value}": ${problem}`);
   }
   return dedupeSans(sans.map(canonicalSan));
 }
@@ -152,7 +152,7 @@ function stageServerCert(tx: Tx, p: Timed, s: Signed, key: ServerKey, ca: CaCert
 /** `mtls server issue`: the gateway's own certificate (serverAuth only), from the same issuing CA. */
 export async function issueServerCert(pki: Pki, params: ServerIssueParams): Promise<ServerIssueResult> {
   const p: Timed = { ...params, now: pki.now };
-  const name = validatePartnerId(p.name);
+  const name = validatePartnerId(p.name, "server name");
   const sans = serverSans(p);
   const config = await pki.config();
   const days = p.days ?? config.policy.defaultDays;

@@ -1,4 +1,4 @@
-import { envError, fsError } from "../errors.js";
+import { envError } from "../errors.js";
 import type { KeyType } from "../key-types.js";
 import { configProblem } from "./config-check.js";
 import { readText } from "./fs.js";
@@ -149,7 +149,8 @@ export function parseConfig(text: string, path: string): StoreConfig {
   try {
     config = JSON.parse(text) as StoreConfig;
   } catch (err) {
-    throw fsError(err, path, "parse");
+    // JSON.parse's own text quotes the file's bytes back, which says nothing an operator can act on.
+    throw envError("ERR_STORE_CORRUPT", `${path} is damaged: it is not valid JSON`, "restore it from your backup", err);
   }
   if (typeof (config as Partial<StoreConfig> | null)?.formatVersion !== "number")
     throw envError("ERR_STORE_CORRUPT", `${path} is not an mtls configuration`, "restore it from your backup");

@@ -66,7 +66,7 @@ export function register(parent: Command, ctx: CliContext): void {
         "0  verified and unpacked",
         "2  --signer missing",
         "3  wrong key, tampered or unsigned bundle, bad signature, malformed or mismatched manifest, unreadable certificate or key, unsafe or clashing entry, over 64 MiB once decompressed",
-        "4  --out exists and is not empty",
+        "4  --out exists and is not empty (use --force), or is not a directory",
       ]),
     )
     .action(async (file: string, opts: Opts) => {

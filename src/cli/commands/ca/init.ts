@@ -1,7 +1,8 @@
 import { type Command, Option } from "commander";
+import { usageError } from "../../../core/errors.js";
 import type { InitCaResult } from "../../../core/index.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, examplesHelp, exitCodesHelp, newPassphrase, type PassphraseOpts, parseDays } from "../../flags.js";
+import { addPassphraseOptions, checkPublishDir, examplesHelp, exitCodesHelp, newPassphrase, type PassphraseOpts, parseDays } from "../../flags.js";
 import { fields, type Styles } from "../../output.js";
 import { tokenAccessFor } from "../../pin.js";
 import { openSession } from "../../whole-core.js";
@@ -24,6 +25,8 @@ export interface CaInitOptions extends PassphraseOpts {
   insecureNoPassphrase?: boolean;
   keyStore?: string;
   rootKeyStore?: string;
+  /** --intermediate-days was typed, not commander's default: --no-intermediate makes it meaningless. */
+  intermediateDaysGiven?: boolean;
 }
 
 function render(r: InitCaResult, s: Styles): string {
@@ -57,6 +60,13 @@ function render(r: InitCaResult, s: Styles): string {
 
 /** `mtls ca init`, in-process: the new passphrase from the shared sourcing, then the CA and its first CRLs. */
 export async function runCaInit(ctx: CliContext, opts: CaInitOptions): Promise<InitCaResult> {
+  if (!opts.intermediate && opts.intermediateDaysGiven)
+    throw usageError(
+      "ERR_USAGE",
+      "--no-intermediate and --intermediate-days exclude each other",
+      "a single-tier CA has no intermediate: drop --intermediate-days",
+    );
+  if (opts.crlPublishDir) await checkPublishDir(ctx.resolvePath(opts.crlPublishDir));
   const { core, pki } = await openSession(ctx);
   const passphrase = opts.insecureNoPassphrase ? undefined : await newPassphrase(ctx, opts, core.MIN_PASSPHRASE_LENGTH);
   ctx.out.info(`creating the CA in ${pki.location} ...`);
@@ -119,14 +129,14 @@ export function register(parent: Command, ctx: CliContext): void {
       "after",
       exitCodesHelp([
         "0  CA created",
-        "2  no passphrase given and no terminal to ask",
-        "3  invalid option value or weak passphrase",
+        "2  an invalid option value, or options that conflict; no passphrase given and no terminal to ask",
+        "3  weak passphrase",
         "4  a CA (or other files) already in the directory, or a file in its place",
         "5  PKCS#11: module missing, token absent, wrong PIN, mechanism unsupported, or PKCS#11 support not installed",
       ]),
     )
     .action(async (opts: CaInitOptions) => {
-      const result = await runCaInit(ctx, opts);
+      const result = await runCaInit(ctx, { ...opts, intermediateDaysGiven: cmd.getOptionValueSource("intermediateDays") === "cli" });
       for (const w of result.warnings) ctx.out.warn(w);
       ctx.out.result(result, render);
       ctx.out.success(`CA ready in ${result.pkiDir}`);

@@ -63,8 +63,8 @@ export function register(parent: Command, ctx: CliContext): void {
       exitCodesHelp([
         "0  published, and --then succeeded (a failed copy to the publish directory is a warning)",
         "1  published, but the --then command failed",
-        "2  a --then the shell would have to interpret",
-        "3  invalid --validity, wrong passphrase",
+        "2  an invalid --validity, a --then the shell would have to interpret",
+        "3  wrong passphrase",
         "4  --out is a file other than a CRL bundle (use --force)",
         "5  no PKI, damaged store, --out in a missing or unwritable directory, or a directory (nothing is published)",
       ]),

@@ -46,7 +46,10 @@ export function register(parent: Command, ctx: CliContext): void {
     .option("--server-key <path>", "its private key, by path (never embedded)")
     .option("--server <name>", "take --server-cert/--server-key from `mtls server issue <name>`")
     .option("--files-dir <dir>", "where the CA bundle and CRL will live on the gateway host (default: the --out directory)")
-    .option("--out <file|dir>", "write here (a directory also gets ca-bundle.pem and crl-bundle.pem); default: stdout")
+    .option(
+      "--out <path>",
+      "write here; default: stdout. nginx, haproxy, apache, stunnel and envoy write a directory (created if missing) with their config, ca-bundle.pem and crl-bundle.pem; the other kinds write a file, or into a directory given as <dir>/ or one that exists",
+    )
     .option("--force", "overwrite existing files")
     .addHelpText(
       "after",
@@ -59,14 +62,16 @@ export function register(parent: Command, ctx: CliContext): void {
       "after",
       exitCodesHelp([
         "0  rendered",
-        "2  unknown kind, bad option, or an option this kind does not use",
-        "3  unknown partner or one without a valid certificate",
+        "2  unknown kind, bad option, an option this kind does not use, or a file as --out of a kind that writes a directory",
+        "3  unknown partner or --server, or one without a valid certificate",
         "4  output exists (use --force)",
         "5  no PKI or no published CRL",
       ]),
     )
-    .action(async (kind: string, opts: Opts) => {
-      const result = await runGatewayConfig(ctx, { ...opts, kind });
+    .action(async (kind: string, { upstream, ...opts }: Opts, cmd: Command) => {
+      // Only a typed --upstream reaches the per-kind check: the shown default applies where it is used.
+      const typed = cmd.getOptionValueSource("upstream") === "cli" ? { upstream } : {};
+      const result = await runGatewayConfig(ctx, { ...opts, ...typed, kind });
       for (const w of result.warnings) ctx.out.warn(w);
       ctx.out.result(
         result,

@@ -76,7 +76,7 @@ export function register(parent: Command, ctx: CliContext): void {
       "after",
       exitCodesHelp([
         "0  stopped by Ctrl-C or SIGTERM",
-        "2  a bad --port; --server-cert without --server-key, or the reverse",
+        "2  a bad --port; --server-cert without --server-key, or the reverse; an invalid --upstream",
         "3  a --server-cert or --server-key that holds no certificate or key, or a key of another certificate; wrong passphrase",
         "5  no PKI, a CA's CRL missing from the CRL bundle, port in use or not allowed, an unreadable file",
       ]),

@@ -4,7 +4,7 @@ import { Exit, usageError } from "../../../core/errors.js";
 import type { IssueResult } from "../../../core/index.js";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, openWriteSession, type PassphraseOpts, parseDays } from "../../flags.js";
+import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, flagValue, openWriteSession, type PassphraseOpts, parseDays } from "../../flags.js";
 import { fields, type Styles, table } from "../../output.js";
 import {
   addP12PasswordOptions,
@@ -106,8 +106,8 @@ export function register(parent: Command, ctx: CliContext): void {
       "after",
       exitCodesHelp([
         "0  issued",
-        "2  missing or conflicting options; a bad --gateway-url",
-        "3  invalid CSR, key policy, SAN or validity; wrong passphrase",
+        "2  missing or conflicting options; a bad --gateway-url, --san or --days",
+        "3  invalid CSR or --cn, key policy, a SAN the CSR asks for, a validity over the CA's maximum; wrong passphrase",
         "4  --out/--out-leaf/--out-key exists (use --force); a CN or SAN belongs to another partner",
         "5  no PKI, lock held, unreadable file",
       ]),
@@ -131,6 +131,9 @@ export interface IssueOptions extends Opts {
  * terminal, signs, returns the result with the PKCS#12 password (the CLI decides where it goes).
  */
 export async function runIssue(ctx: CliContext, opts: IssueOptions): Promise<IssueResult> {
+  // Before the session and any progress line: the two name different sources of the key.
+  if (opts.csr && opts.generate)
+    throw usageError("ERR_USAGE", "--csr and --generate exclude each other", "pass --csr to sign the partner's request, or --generate to make a key pair");
   const partnerId = opts.partnerId;
   let a = { partnerId, csr: opts.csr, generate: opts.generate, keyType: opts.keyType, outKey: opts.outKey, cn: opts.cn, sans: opts.san, days: opts.days };
   const pki = await openWriteSession(ctx, opts);
@@ -158,7 +161,7 @@ export async function runIssue(ctx: CliContext, opts: IssueOptions): Promise<Iss
       ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${a.csr}` } : {}),
       ...(a.generate ? { generateKeyType: core.parseKeyType(keyType) } : {}),
       ...(a.cn !== undefined ? { cn: a.cn } : {}),
-      ...(a.sans?.length ? { sans: a.sans.map(core.parseSan) } : {}),
+      ...(a.sans?.length ? { sans: a.sans.map((s) => flagValue(() => core.parseSan(s))) } : {}),
       ...(a.days !== undefined ? { days: a.days } : {}),
       ...(opts.out ? { outChain: ctx.resolvePath(opts.out) } : {}),
       ...(opts.outLeaf ? { outCert: ctx.resolvePath(opts.outLeaf) } : {}),

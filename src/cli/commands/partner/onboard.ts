@@ -3,7 +3,7 @@ import { usageError } from "../../../core/errors.js";
 import type { OnboardResult } from "../../../core/index.js";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
-import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, type PassphraseOpts, parseDays } from "../../flags.js";
+import { addPassphraseOptions, collect, examplesHelp, exitCodesHelp, flagValue, type PassphraseOpts, parseDays } from "../../flags.js";
 import type { Styles } from "../../output.js";
 import { openSession } from "../../whole-core.js";
 import { runOnboardWizard } from "../../wizard.js";
@@ -67,8 +67,8 @@ export async function runPartnerOnboard(ctx: CliContext, opts: PartnerOnboardOpt
     Boolean,
   ) as string[];
   if (missing.length) {
-    if (!ctx.prompt.interactive)
-      throw usageError("ERR_MISSING", `missing ${missing.join(", ")}`, "pass them on the command line; the wizard only asks on a terminal");
+    const whyNot = ctx.prompt.whyNot;
+    if (whyNot) throw usageError("ERR_MISSING", `missing ${missing.join(", ")}`, `pass them on the command line (${whyNot})`);
     a = { ...a, ...(await runOnboardWizard(ctx, core, pki, a)) };
   }
   // The policy check the wizard applies as days are typed, for flags too: before anything is written.
@@ -84,7 +84,7 @@ export async function runPartnerOnboard(ctx: CliContext, opts: PartnerOnboardOpt
       ...(a.csr ? { csr: await ctx.readInput(a.csr, "CSR", INPUT_LIMITS.csr), csrSource: `CSR ${a.csr}` } : {}),
       ...(a.generate ? { generateKeyType: core.parseKeyType(a.keyType ?? "ec-p256") } : {}),
       ...(a.cn !== undefined ? { cn: a.cn } : {}),
-      ...(a.sans?.length ? { sans: a.sans.map(core.parseSan) } : {}),
+      ...(a.sans?.length ? { sans: a.sans.map((s) => flagValue(() => core.parseSan(s))) } : {}),
       ...(a.days ? { days: a.days } : {}),
       ...(opts.out ? { bundleOut: ctx.resolvePath(opts.out) } : {}),
       bundleDir: ctx.resolvePath("."),
@@ -121,8 +121,8 @@ export function register(parent: Command, ctx: CliContext): void {
       "after",
       exitCodesHelp([
         "0  onboarded",
-        "2  answers missing and no terminal to ask (the flags are named); a bad --gateway-url",
-        "3  invalid id, name, contact, key, CSR, SAN or validity; a subject outside the policy",
+        "2  answers missing and no terminal to ask (the flags are named); a bad --gateway-url, --san or --days",
+        "3  invalid id, name, contact, key or CSR, a SAN the CSR asks for, a validity over the CA's maximum; a subject outside the policy",
         "4  a CN or SAN belongs to another partner (nothing is registered)",
         "130  cancelled",
       ]),

@@ -102,7 +102,7 @@ export function register(parent: Command, ctx: CliContext): void {
       "after",
       exitCodesHelp([
         "0  rotated; or finished (also when nothing was due)",
-        "2  conflicting options; a bad --gateway-url; several valid certificates and no --serial; --now without --yes or a terminal",
+        "2  conflicting options; a bad --gateway-url or --overlap; several valid certificates and no --serial; --now without --yes or a terminal",
         "3  invalid CSR, a CSR with other names or the old key (without --reuse-key), a successor expiring before the overlap ends (use a longer --days), unknown partner or serial, wrong passphrase",
         "4  already superseded or revoked, partner offboarded, an output file exists (use --force)",
         "5  no PKI, lock held, unreadable file",

@@ -1,4 +1,5 @@
 import { type Command, Option } from "commander";
+import { usageError } from "../../../core/errors.js";
 import type { ServerIssueResult } from "../../../core/index.js";
 import { INPUT_LIMITS } from "../../../core/input.js";
 import type { CliContext } from "../../context.js";
@@ -16,6 +17,8 @@ interface Opts extends PassphraseOpts {
   outKey?: string;
   days?: number;
   force?: boolean;
+  /** --key-type was typed, not commander's default: a CSR brings its own key. */
+  keyTypeGiven?: boolean;
 }
 
 export interface ServerIssueOptions extends Opts {
@@ -25,6 +28,8 @@ export interface ServerIssueOptions extends Opts {
 
 /** `mtls server issue`, in-process: the gateway's serverAuth certificate (and key, unless from a CSR) written where asked. */
 export async function runServerIssue(ctx: CliContext, opts: ServerIssueOptions): Promise<ServerIssueResult> {
+  if (opts.csr && opts.keyTypeGiven)
+    throw usageError("ERR_USAGE", "--csr and --key-type exclude each other", "the CSR brings its own key; --key-type is for a key mtls generates");
   const { core, pki } = await openSession(ctx, opts);
   return core.issueServerCert(pki, {
     name: opts.name,
@@ -65,14 +70,14 @@ export function register(parent: Command, ctx: CliContext): void {
       "after",
       exitCodesHelp([
         "0  issued",
-        "2  no --dns/--ip, no key destination",
-        "3  invalid name, SAN, CSR or validity; wrong passphrase",
+        "2  no --dns/--ip or an invalid one, no key destination, a bad --days, --csr with --key-type or --out-key",
+        "3  invalid server name or CSR, a validity over the CA's maximum; wrong passphrase",
         "4  --out/--out-key exists (use --force)",
         "5  no PKI, lock held",
       ]),
     )
     .action(async (name: string, opts: Opts) => {
-      const result = await runServerIssue(ctx, { ...opts, name });
+      const result = await runServerIssue(ctx, { ...opts, name, keyTypeGiven: cmd.getOptionValueSource("keyType") === "cli" });
       ctx.out.result(result, (r, s) =>
         fields(
           [

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { SetPolicyResult } from "../../../../core/index.js";
 import type { CliContext } from "../../../context.js";
-import { examplesHelp, exitCodesHelp, parseDays } from "../../../flags.js";
+import { checkPublishDir, examplesHelp, exitCodesHelp, parseDays } from "../../../flags.js";
 import { fields, type Styles } from "../../../output.js";
 import { openSession } from "../../../whole-core.js";
 
@@ -37,6 +37,7 @@ function render(r: SetPolicyResult, s: Styles): string {
 
 /** `mtls ca policy set`, in-process: what changed, from what to what. */
 export async function runCaPolicySet(ctx: CliContext, opts: CaPolicySetOptions): Promise<SetPolicyResult> {
+  if (opts.crlPublishDir && opts.crlPublishDir !== "none") await checkPublishDir(ctx.resolvePath(opts.crlPublishDir));
   const { core, pki } = await openSession(ctx);
   return core.setCaPolicy(pki, {
     changes: {
@@ -79,7 +80,12 @@ export function register(parent: Command, ctx: CliContext): void {
     )
     .addHelpText(
       "after",
-      exitCodesHelp(["0  policy changed (or already so)", "2  no setting given", "3  invalid URL or number of days", "5  no PKI, lock held"]),
+      exitCodesHelp([
+        "0  policy changed (or already so)",
+        "2  no setting given, an invalid URL or number of days, a --crl-publish-dir that is not a directory",
+        "3  an invalid --notify-operators address, a default validity over the maximum",
+        "5  no PKI, lock held",
+      ]),
     )
     .action(async (opts: CaPolicySetOptions) => {
       const result = await runCaPolicySet(ctx, opts);

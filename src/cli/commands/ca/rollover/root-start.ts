@@ -60,8 +60,8 @@ export function register(parent: Command, ctx: CliContext): void {
       "after",
       exitCodesHelp([
         "0  started: deploy ca/ca-bundle.pem and crl/crl-bundle.pem to every gateway",
-        "2  bad --key-store/--root-key-store, an RSA CA with a token, no PIN",
-        "3  bad --root-days/--intermediate-days, a single-tier CA, wrong passphrase",
+        "2  bad --key-store/--root-key-store or --root-days/--intermediate-days, an RSA CA with a token, no PIN",
+        "3  a single-tier CA, wrong passphrase",
         "4  a root rollover is already in progress",
         "5  no PKI, damaged store, lock held; PKCS#11: module missing, token absent, wrong PIN",
       ]),
