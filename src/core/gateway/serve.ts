@@ -6,7 +6,7 @@ import https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { PeerCertificate, TLSSocket } from "node:tls";
 import { loadCaCerts, loadIssuingKey } from "../ca/material.js";
-import { envError, inputError, type MtlsError, usageError } from "../errors.js";
+import { envError, type MtlsError, usageError } from "../errors.js";
 import { randomSerial } from "../ids.js";
 import { exportPkcs8, exportSpki, generateKeyPair } from "../keys.js";
 import { encodePem } from "../pem.js";
