@@ -2,7 +2,9 @@
 // every partner and the timeline, a hostile name or subject stays text, the page loads nothing,
 // and a screenshot (kept under $MTLS_TEST_ARTIFACTS or the system temp dir) shows the bars drawn.
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import { mkdir, readFile } from "node:fs/promises";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "node:test";
@@ -35,9 +37,15 @@ test("report --html: one self-contained page, every partner and the expiry timel
     await gen("beta", ["--days", "60"]),
   ];
   assert.equal((await mtls(["partner", "offboard", "beta", "--yes"], { cwd: dir })).exitCode, 0);
-  // A recorded probe run (the target is closed: recorded as unreachable).
-  const probe = await mtls(["probe", "https://127.0.0.1:9/health", "--timeout", "1s"], { cwd: dir });
-  assert.equal(probe.exitCode, 5);
+  // A recorded probe run: the target answers TCP and drops every connection, so every
+  // expectation fails (exit 1). An unreachable target is refused before anything is recorded.
+  const dropper = net.createServer((s) => s.destroy());
+  dropper.listen(0, "127.0.0.1");
+  await once(dropper, "listening");
+  t.after(() => new Promise<void>((r) => dropper.close(() => r())));
+  const target = `https://127.0.0.1:${(dropper.address() as net.AddressInfo).port}/health`;
+  const probe = await mtls(["probe", target, "--timeout", "1s"], { cwd: dir });
+  assert.equal(probe.exitCode, 1, probe.stdout + probe.stderr);
 
   const r = await mtls(["report", "--html", "report.html", "--json"], { cwd: dir });
   assert.equal(r.exitCode, 0, r.stdout);
@@ -75,7 +83,7 @@ test("report --html: one self-contained page, every partner and the expiry timel
   assert.ok(page.includes('&lt;script&gt;document.title="pwned"&lt;/script&gt;'), "the hostile name shows as text");
   assert.ok(page.includes("CN=O'Brien &amp; Sons"), "the CN shows as text");
   assert.ok(html.includes("CN=O&#39;Brien &#38; Sons"), "quote and ampersand are escaped in the page source");
-  assert.match(page, /id="probes".*https:\/\/127\.0\.0\.1:9\/health.*unreachable/s);
+  assert.match(page, new RegExp(`id="probes".*${target.replace(/[./]/g, "\\$&")}.*fail`, "s"));
   assert.match(page, /chain intact/);
   assert.match(page, /<tr class="crl"><td>intermediate<\/td><td>\d+<\/td>/);
 
