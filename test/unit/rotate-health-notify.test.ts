@@ -175,6 +175,44 @@ test("#14 reminders: the smallest threshold crossed, once per certificate and th
   assert.equal(unsent(notices, sent, "webhook").length, 3);
 });
 
+test("partner health and reminders during a rotation: a certificate issued beside the rotated one is still judged; the rotated pair is not", () => {
+  const warn = 30 * DAY;
+  const t = [30, 14, 7, 1];
+  const judge = (records: CertRecord[]) => {
+    const health = assessPartners({ records, registry: { partners: emptyPartnerMap() }, now: NOW, warnMs: warn });
+    return {
+      h: health[0] as ReturnType<typeof assessPartner>,
+      keys: planNotices({ health, records, thresholds: t, overlapNoticeMs: 3 * DAY, now: NOW }).map((n) => n.key),
+    };
+  };
+  const pair = [rec("b", "p", 20), rec("c", "p", 90, { supersedes: "b", overlapUntil: at(2) })];
+  // b (superseded, expiring within the window) and its successor c: rotating, as before.
+  const plain = judge(pair);
+  assert.deepEqual([plain.h.state, plain.h.alsoValid, plain.h.expiring], ["rotating", undefined, undefined]);
+  assert.deepEqual(plain.keys, ["overlap-ending:c"]);
+  // a, issued beside b, expires within the window: due, naming a, reminded, and still the overlap notice.
+  const beside = judge([rec("a", "p", 10), ...pair]);
+  assert.equal(beside.h.state, "due");
+  assert.equal(beside.h.newestSerial, "c");
+  assert.equal(beside.h.rotation?.successor, "c");
+  assert.deepEqual([beside.h.alsoValid?.map((x) => x.serial), beside.h.expiring?.map((x) => x.serial)], [["a"], ["a"]]);
+  const problems = partnerProblems([beside.h]);
+  assert.deepEqual(
+    problems.map((x) => [x.kind, x.serial]),
+    [["partner-due", "a"]],
+  );
+  assert.match(problems[0]?.message ?? "", /p: certificate a expires in 10 days .* \(p also holds the newer c,/);
+  assert.deepEqual(beside.keys, ["reminder:a:14", "overlap-ending:c"]);
+  // Outside the window it stays rotating, yet a reminder threshold it crossed still reminds.
+  const later = judge([rec("a", "p", 45), ...pair]);
+  assert.deepEqual([later.h.state, later.h.alsoValid?.map((x) => x.serial), later.h.expiring], ["rotating", ["a"], undefined]);
+  assert.deepEqual(judge([rec("a", "p", 25), ...pair]).keys, ["reminder:a:30", "overlap-ending:c"]);
+  // Another rotation of the partner that stalled is not hidden by the open one.
+  const stalled = judge([rec("a", "p", 60), rec("a2", "p", 90, { supersedes: "a", status: "revoked" }), ...pair]);
+  assert.equal(stalled.h.state, "due");
+  assert.equal(stalled.h.stalled?.superseded, "a");
+});
+
 test("#14 hostile values: addresses that could split SMTP commands or headers are refused; text is inert; the CSR command is quoted", async () => {
   for (const bad of [
     "a@b.example\r\nBcc: victim@evil.example",

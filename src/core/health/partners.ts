@@ -3,7 +3,7 @@
 // certificates (superseded, expired, revoked) never keep `status` red.
 
 import { sortByName } from "../collate.js";
-import { openRotations, overlapEnded, type RotationFields, stalledRotations } from "../rotate/plan.js";
+import { type DueRotation, openRotations, overlapEnded, type RotationFields, type StalledRotation, stalledRotations } from "../rotate/plan.js";
 import type { CertRecord } from "../store/index-file.js";
 import type { PartnerRegistry } from "../store/partners.js";
 import { daysUntil } from "../time.js";
@@ -11,10 +11,12 @@ import { daysUntil } from "../time.js";
 /**
  * - ok: a valid certificate that does not expire within the warning window
  * - due: a valid certificate expires within the window and nothing succeeds it (the newest, or
- *   an older one issued alongside it that a deployment may still use), or a rotation stalled: its
- *   successor expired or was revoked while the old certificate is still valid
+ *   an older one issued alongside it that a deployment may still use, also while a rotation of
+ *   another one is in its overlap), or a rotation stalled: its successor expired or was revoked
+ *   while the old certificate is still valid
  * - locked-out: certificates, but none valid (all expired or revoked), and not offboarded
- * - rotating: a successor exists and the superseded certificate is still valid (the overlap)
+ * - rotating: a successor exists and the superseded certificate is still valid (the overlap), and
+ *   nothing makes the partner due
  * - offboarded: `partner offboard` ran and nothing was issued since
  * - pending: registered, nothing issued yet
  */
@@ -30,6 +32,7 @@ export interface PartnerHealth {
   daysLeft?: number;
   /** Whether that certificate is valid, expired or revoked. */
   newestStatus?: "valid" | "expired" | "revoked";
+  /** An open rotation (state rotating, or due when another certificate makes it so). */
   rotation?: { superseded: string; successor: string; overlapUntil: string; overlapEnded: boolean };
   /** The partner's other valid certificates that nothing supersedes, soonest expiry first: each expires on its own. */
   alsoValid?: CertAt[];
@@ -70,42 +73,57 @@ export function assessPartner(p: { partnerId: string; certs: readonly PartnerCer
   if (offboardedAt && !p.certs.some((r) => r.issuedAt > offboardedAt)) return { ...base, state: "offboarded", ...at(newest(p.certs)) };
   if (p.certs.length === 0) return { ...base, state: "pending" };
   if (valid.length === 0) return { ...base, state: "locked-out", ...at(newest(p.certs)) };
-  const open = openRotations(p.certs, p.now)[0];
-  if (open)
-    return {
-      ...base,
-      state: "rotating",
-      ...at(open.successor),
-      rotation: {
-        superseded: open.superseded.serial,
-        successor: open.successor.serial,
-        overlapUntil: open.successor.overlapUntil ?? open.successor.issuedAt,
-        overlapEnded: overlapEnded(open, p.now),
-      },
-    };
-  // No open rotation: no valid certificate is superseded, so each one is judged on its own.
-  const current = newest(valid) as PartnerCertFields;
-  const certAt = (r: PartnerCertFields): CertAt => ({ serial: r.serial, notAfter: r.notAfter, daysLeft: daysUntil(new Date(r.notAfter), p.now) });
-  const others = valid.filter((r) => r !== current).sort((a, b) => a.notAfter.localeCompare(b.notAfter));
-  const expiring = [...others, current].filter((r) => Date.parse(r.notAfter) - p.now.getTime() <= p.warnMs).map(certAt);
-  const stalled = stalledRotations(p.certs, p.now)[0];
-  const due = expiring.length > 0 || stalled !== undefined;
+  const open = openRotations(p.certs, p.now);
+  const judged = judge(p.certs, valid, open, p.now, p.warnMs);
+  const rotation = open[0];
+  const state = judged.expiring || judged.stalled ? "due" : rotation ? "rotating" : "ok";
   return {
     ...base,
-    state: due ? "due" : "ok",
-    ...at(current),
-    ...(others.length ? { alsoValid: others.map(certAt) } : {}),
-    ...(expiring.length ? { expiring } : {}),
-    ...(stalled
+    state,
+    ...at(judged.current),
+    ...(rotation
       ? {
-          stalled: {
-            superseded: stalled.superseded.serial,
-            supersededNotAfter: stalled.superseded.notAfter,
-            successor: stalled.successor.serial,
-            successorStatus: stalled.reason === "successor-revoked" ? ("revoked" as const) : ("expired" as const),
+          rotation: {
+            superseded: rotation.superseded.serial,
+            successor: rotation.successor.serial,
+            overlapUntil: rotation.successor.overlapUntil ?? rotation.successor.issuedAt,
+            overlapEnded: overlapEnded(rotation, p.now),
           },
         }
       : {}),
+    ...(judged.others.length ? { alsoValid: judged.others } : {}),
+    ...(judged.expiring ? { expiring: judged.expiring } : {}),
+    ...(judged.stalled ? { stalled: judged.stalled } : {}),
+  };
+}
+
+/**
+ * A partner's valid certificates judged one by one. During a rotation the successor stands for the
+ * partner and the certificate it supersedes ends with the overlap, so neither is judged; any other
+ * valid one (issued beside them) still expires on its own, overlap or not.
+ */
+function judge(
+  certs: readonly PartnerCertFields[],
+  valid: readonly PartnerCertFields[],
+  open: readonly DueRotation<PartnerCertFields>[],
+  now: Date,
+  warnMs: number,
+) {
+  const certAt = (r: PartnerCertFields): CertAt => ({ serial: r.serial, notAfter: r.notAfter, daysLeft: daysUntil(new Date(r.notAfter), now) });
+  const current = (open[0]?.successor ?? newest(valid)) as PartnerCertFields;
+  const inRotation = new Set(open.flatMap((o) => [o.superseded.serial, o.successor.serial]));
+  const others = valid.filter((r) => r !== current && !inRotation.has(r.serial)).sort((a, b) => a.notAfter.localeCompare(b.notAfter));
+  const expiring = [...others, ...(open.length ? [] : [current])].filter((r) => Date.parse(r.notAfter) - now.getTime() <= warnMs).map(certAt);
+  const st = stalledRotations(certs, now)[0];
+  return { current, others: others.map(certAt), ...(expiring.length ? { expiring } : {}), ...(st ? { stalled: stalledOf(st) } : {}) };
+}
+
+function stalledOf(st: StalledRotation<PartnerCertFields>): NonNullable<PartnerHealth["stalled"]> {
+  return {
+    superseded: st.superseded.serial,
+    supersededNotAfter: st.superseded.notAfter,
+    successor: st.successor.serial,
+    successorStatus: st.reason === "successor-revoked" ? "revoked" : "expired",
   };
 }
 

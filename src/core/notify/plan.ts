@@ -51,10 +51,12 @@ export function planNotices(p: PlanParams): Notice[] {
   for (const h of p.health) {
     const cert = h.newestSerial ? bySerial.get(h.newestSerial) : undefined;
     if (!cert) continue;
-    if (h.state === "ok" || h.state === "due") {
+    if (h.state === "ok" || h.state === "due" || h.state === "rotating") {
       // Every valid certificate nothing supersedes expires on its own: an older one issued
-      // alongside the newest may be what a deployment still presents.
-      for (const c of [cert, ...(h.alsoValid ?? []).map((a) => bySerial.get(a.serial))]) {
+      // alongside the newest may be what a deployment still presents, also while another one is
+      // in a rotation's overlap (whose successor, then the newest, is not reminded about).
+      const own = h.rotation ? [] : [cert];
+      for (const c of [...own, ...(h.alsoValid ?? []).map((a) => bySerial.get(a.serial))]) {
         const t = c && crossedThreshold(new Date(c.notAfter), p.now, p.thresholds);
         if (c && t !== undefined) out.push({ key: `reminder:${c.serial}:${t}`, kind: "reminder", partnerId: h.partnerId, cert: c, threshold: t });
       }
@@ -63,7 +65,8 @@ export function planNotices(p: PlanParams): Notice[] {
       if (old && next) out.push({ key: `rotation-stalled:${next.serial}`, kind: "rotation-stalled", partnerId: h.partnerId, cert: old, successor: next });
     } else if (h.state === "locked-out") {
       out.push({ key: `locked-out:${cert.serial}`, kind: "locked-out", partnerId: h.partnerId, cert });
-    } else if (h.state === "rotating" && h.rotation && !h.rotation.overlapEnded) {
+    }
+    if (h.rotation && !h.rotation.overlapEnded) {
       const old = bySerial.get(h.rotation.superseded);
       const left = Date.parse(h.rotation.overlapUntil) - p.now.getTime();
       if (old && left <= p.overlapNoticeMs)
