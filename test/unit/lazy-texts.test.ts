@@ -104,7 +104,8 @@ test("#21 list --json from texts fetched as they are read: the same bytes for an
     { partner: "partner-39" },
     { status: "revoked" as const },
     { kind: "server" as const },
-    { partner: "nobody" },
+    // A selection nothing matches (an unknown partner is refused now: exit 3).
+    { partner: "partner-7", kind: "server" as const, status: "revoked" as const },
   ];
   const expected = await Promise.all(selections.map((p) => document(inMemory, p)));
   assert.ok((expected[0] as Buffer).length > 7_000_000);
