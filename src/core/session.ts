@@ -4,13 +4,14 @@
 // write and the audit record, and commits all of it or none.
 import type { AuditEntry } from "./audit/audit.js";
 import type { PassphraseSource } from "./ca/material.js";
+import { envError, MtlsError } from "./errors.js";
 import { interruptedCommitOf } from "./store/commit-intent.js";
 import { parseConfig, type StoreConfig } from "./store/config.js";
 import { DirectoryStorage, type LocalFileStaging } from "./store/directory.js";
 import type { DurableStepHook } from "./store/fs.js";
-import { writeFileAtomic } from "./store/fs.js";
+import { dropOld, putBackOld, writeReplacing } from "./store/fs.js";
 import type { JournalName } from "./store/keys.js";
-import type { AsideLock, PutOptions, Storage, StorageTransaction } from "./store/storage.js";
+import type { AsideLock, EarlyCertificates, PutOptions, Storage, StorageTransaction } from "./store/storage.js";
 import { removeFile } from "./user-files.js";
 
 export interface PkiOptions {
@@ -74,7 +75,7 @@ export interface Tx {
    * in the commit: durable only once the store's new certificate files are (a crash must never
    * leave a certificate outside that no record, file or pack of the store names, since only what
    * the store holds can be revoked), and before the change commits. Removed again when the commit
-   * fails, a file it replaced included (it would hold a certificate never recorded).
+   * fails (it would hold a certificate never recorded); a file it replaced gets its old version back.
    */
   writeFile(path: string, data: string | Uint8Array, opts?: FileOptions): this;
   /**
@@ -311,26 +312,46 @@ class StagedTx implements Tx {
     // A storage that cannot stage files outside it (the database) commits its new certificates
     // on their own first, then the files are written, then the rest commits: a crash between
     // leaves certificates without an index line, which `doctor --fix` revokes. If the rest
-    // fails, the files and those certificates are removed again.
-    const written: string[] = [];
-    let undoCertificates: (() => Promise<void>) | undefined;
+    // fails, the files (a replaced one's old version put back) and those certificates go again.
+    const written: Array<{ path: string; old?: string }> = [];
+    let early: EarlyCertificates | undefined;
     try {
-      if (this.outside.length) undoCertificates = await this.inner.commitCertificates?.();
+      if (this.outside.length) early = await this.inner.commitCertificates?.();
       for (const f of this.outside) {
-        await writeFileAtomic(f.path, f.data, { ...f.opts, step: this.step });
-        written.push(f.path);
+        const old = await writeReplacing(f.path, f.data, { ...f.opts, step: this.step });
+        written.push({ path: f.path, ...(old ? { old } : {}) });
       }
       if (this.entries.length) await this.inner.audit(this.entries, { time: this.now, actor: this.actor });
       await this.inner.commit();
     } catch (err) {
-      for (const path of written) await removeFile(path);
-      // Left behind when even that fails: unrecorded certificates, which doctor revokes.
-      await undoCertificates?.().catch(() => {});
+      for (const w of written) await (w.old ? putBackOld([{ path: w.path, old: w.old }]) : removeFile(w.path));
+      const left =
+        early &&
+        (await early.undo().then(
+          () => undefined,
+          () => early?.serials,
+        ));
       for (const fn of this.undo) await fn(err);
-      throw err;
+      throw left?.length ? unrecordedError(left, err) : err;
     }
+    await dropOld(written.flatMap((w) => (w.old ? [{ path: w.path, old: w.old }] : [])));
     for (const fn of this.after) await fn();
   }
+}
+
+/**
+ * The failure of a commit whose certificates were committed ahead of it and could not be removed
+ * again (the connection is gone): they stay without an index line, which the cause's own words
+ * ("nothing was committed") would deny.
+ */
+function unrecordedError(serials: readonly string[], cause: unknown): MtlsError {
+  const why = (cause instanceof Error ? cause.message : String(cause)).replace(/; nothing was committed$/, "");
+  return envError(
+    cause instanceof MtlsError ? cause.code : "ERR_STORE_UNRECORDED",
+    `the command failed after the store took in certificate ${serials.join(", ")}, which stays there without an index line: ${why}`,
+    "run `mtls doctor --fix` once the store is reachable: it revokes certificates that were signed but never recorded",
+    cause,
+  );
 }
 
 const isLocalStaging = (t: StorageTransaction): t is StorageTransaction & LocalFileStaging => typeof (t as Partial<LocalFileStaging>).putFile === "function";

@@ -76,3 +76,14 @@ export async function checkOutputFile(path: string): Promise<boolean> {
   }
   return there !== undefined;
 }
+
+/** Checks a directory the command will write a file of its own naming into, before it changes anything. */
+export async function checkOutputDir(dir: string): Promise<void> {
+  try {
+    if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
+    await access(dir, constants.W_OK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOTDIR") throw envError("ERR_NOT_A_DIRECTORY", `cannot write into ${dir}: it is not a directory`);
+    throw fsError(err, dir, "write into");
+  }
+}

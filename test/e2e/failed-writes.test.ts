@@ -11,6 +11,7 @@ import net from "node:net";
 import { join } from "node:path";
 import test, { type TestContext } from "node:test";
 import { makeCsr } from "../helpers/csr.js";
+import { failingRename } from "../helpers/fault.js";
 import { genKey, gpgHome, haveGpg } from "../helpers/gpg.js";
 import { BIN, baseEnv, initTempCa, json, mtls, openssl, PASSPHRASE, type RunResult, snapshot } from "../helpers/run.js";
 
@@ -241,3 +242,74 @@ for (const c of BAD_PROBE_FLAGS) {
     assert.deepEqual(await snapshot(pki), before);
   });
 }
+
+test("partner issue, rotate, server issue, batch --keys-out: an --out in a missing directory or naming a directory is exit 5 before anything is signed, and --force loses no file", async (t) => {
+  const dir = await initTempCa(t);
+  const pki = join(dir, "pki");
+  assert.equal((await mtls(["partner", "issue", "acme", "--generate", "--out-key", "acme.key"], { cwd: dir })).exitCode, 0);
+  await writeFile(join(dir, "old.key"), "MY OLD KEY\n");
+  await mkdir(join(dir, "a-dir"));
+  await writeFile(join(dir, "fleet.jsonl"), `${JSON.stringify({ partner: "fleet-1", generate: true })}\n`);
+  const before = await snapshot(pki);
+  const runs: Array<{ args: string[]; code: string; message: RegExp }> = [
+    {
+      args: ["partner", "issue", "acme", "--generate", "--out-key", "old.key", "--out", "nodir/cert.pem", "--force"],
+      code: "ERR_NOT_FOUND",
+      message: /nodir\/cert\.pem: no such file/,
+    },
+    { args: ["partner", "issue", "newp", "--generate", "--out-key", "old.key", "--out", "a-dir", "--force"], code: "ERR_IS_DIRECTORY", message: /a-dir/ },
+    {
+      args: ["partner", "rotate", "acme", "--generate", "--out-key", "old.key", "--out-leaf", "nodir/leaf.pem", "--force", "--yes"],
+      code: "ERR_NOT_FOUND",
+      message: /nodir/,
+    },
+    {
+      args: ["server", "issue", "gw", "--dns", "gw.example", "--out-key", "old.key", "--out", "nodir/gw.pem", "--force"],
+      code: "ERR_NOT_FOUND",
+      message: /nodir/,
+    },
+    { args: ["partner", "issue", "--batch", "fleet.jsonl", "--keys-out", "nodir/keys.jsonl"], code: "ERR_NOT_FOUND", message: /nodir\/keys\.jsonl/ },
+  ];
+  for (const { args, code, message } of runs) {
+    const r = await mtls([...args, "--json"], { cwd: dir });
+    assert.equal(r.exitCode, 5, `${args.join(" ")}: ${r.stdout}`);
+    assert.equal(json(r).error?.code, code, `${args.join(" ")}: ${r.stdout}`);
+    assert.match(json(r).error?.message ?? "", message);
+    assert.deepEqual(await snapshot(pki), before, args.join(" "));
+    assert.equal(await readFile(join(dir, "old.key"), "utf8"), "MY OLD KEY\n", args.join(" "));
+  }
+});
+
+test("a commit that fails after --force replaced the user's files puts their old versions back, and the store is as it was", async (t) => {
+  const dir = await initTempCa(t);
+  const pki = join(dir, "pki");
+  assert.equal((await mtls(["partner", "issue", "acme", "--generate", "--out-key", "acme.key"], { cwd: dir })).exitCode, 0);
+  const env = await failingRename(dir, "cert.pem");
+  // A known partner (new files and appends only) and a new one (partners.json replaced too).
+  for (const partner of ["acme", "newp"]) {
+    await writeFile(join(dir, "old.key"), "MY OLD KEY\n", { mode: 0o600 });
+    await writeFile(join(dir, "cert.pem"), "MY OLD CERT\n");
+    const before = await snapshot(pki);
+    const r = await mtls(["partner", "issue", partner, "--generate", "--out-key", "old.key", "--out", "cert.pem", "--force", "--json"], { cwd: dir, env });
+    assert.equal(r.exitCode, 5, r.stdout + r.stderr);
+    assert.match(json(r).error?.message ?? "", /cert\.pem/);
+    assert.deepEqual(await snapshot(pki), before, partner);
+    assert.equal(await readFile(join(dir, "old.key"), "utf8"), "MY OLD KEY\n", partner);
+    assert.equal(await readFile(join(dir, "cert.pem"), "utf8"), "MY OLD CERT\n", partner);
+    const { readdirSync } = await import("node:fs");
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.startsWith(".")),
+      [],
+      "no backup or temporary is left beside the files",
+    );
+  }
+  // Without the fault the same command replaces both files and leaves no backup.
+  const ok = await mtls(["partner", "issue", "acme", "--generate", "--out-key", "old.key", "--out", "cert.pem", "--force", "--json"], { cwd: dir });
+  assert.equal(ok.exitCode, 0, ok.stderr);
+  assert.match(await readFile(join(dir, "old.key"), "utf8"), /BEGIN PRIVATE KEY/);
+  const { readdirSync } = await import("node:fs");
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.startsWith(".")),
+    [],
+  );
+});

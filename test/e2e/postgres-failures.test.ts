@@ -7,6 +7,7 @@ import { chmod, copyFile, readdir, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test from "node:test";
+import { failingRename } from "../helpers/fault.js";
 import { alive, fileCluster, freePort, pgSkipReason } from "../helpers/postgres.js";
 import { json, mtls, tempDir } from "../helpers/run.js";
 
@@ -374,6 +375,93 @@ test("a client killed at any write of an issue with --out-key and --out: a certi
       assert.ok(revoked.length === 1 || list.some((c) => c.serial === serial), `crash at step ${n}: ${serial} is neither recorded nor revoked`);
     }
   }
+});
+
+/** The certificate files (rows) of the store: the serials of `certs/<serial>.pem`. */
+async function certRows(s: Awaited<ReturnType<typeof storeWithCa>>): Promise<string[]> {
+  const rows = await s.c.sql("SELECT path FROM mtls.files WHERE path ~ '^certs/[0-9a-f]+[.]pem$'", [], s.db);
+  return rows.map((r) => String(r.path).slice("certs/".length, -".pem".length));
+}
+
+test("a connection lost after the certificates' own commit: the error names them, and doctor --fix revokes every such certificate, several commands' too", {
+  skip,
+}, async (t) => {
+  const dir = await tempDir(t);
+  const s = await storeWithCa(dir);
+  // The backend dies when the index line is inserted: the main commit's connection is lost.
+  await s.c.sql(
+    "CREATE FUNCTION public.drop_at_index() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.journal = 'index.jsonl' THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF; RETURN NEW; END $$",
+    [],
+    s.db,
+  );
+  await s.c.sql("CREATE TRIGGER drop_at_index BEFORE INSERT ON mtls.journal_lines FOR EACH ROW EXECUTE FUNCTION public.drop_at_index()", [], s.db);
+  const left: string[] = [];
+  // The same command twice, as a user retries it, a minute apart: two commands by their certificates' times.
+  const start = Date.now();
+  for (const n of [1, 2]) {
+    const known = new Set(await certRows(s));
+    const r = await mtls(["partner", "issue", "dropme", "--generate", "--out-key", `d${n}.key`, "--out", `d${n}.pem`, "--store", s.url, "--json"], {
+      cwd: dir,
+      env: { ...s.env, MTLS_TEST_HOOKS: "1", MTLS_TEST_NOW: new Date(start + n * 60_000).toISOString() },
+    });
+    assert.equal(r.exitCode, 5, r.stdout + r.stderr);
+    const fresh = (await certRows(s)).filter((x) => !known.has(x));
+    assert.equal(fresh.length, 1, `the certificate's row stays: ${fresh}`);
+    const serial = fresh[0] as string;
+    left.push(serial);
+    const error = json(r).error;
+    assert.equal(error?.code, "ERR_STORE_CONNECTION_LOST");
+    assert.match(error?.message ?? "", new RegExp(`certificate ${serial}\\b.*without an index line`));
+    assert.doesNotMatch(error?.message ?? "", /nothing was committed/);
+    assert.match(error?.hint ?? "", /mtls doctor --fix.*revokes/);
+    const { existsSync } = await import("node:fs");
+    assert.equal(existsSync(join(dir, `d${n}.key`)), false);
+    assert.equal(existsSync(join(dir, `d${n}.pem`)), false);
+  }
+  await s.c.sql("DROP TRIGGER drop_at_index ON mtls.journal_lines", [], s.db);
+  const sick = await mtls(["doctor", "--store", s.url, "--json"], { env: s.env });
+  assert.equal(sick.exitCode, 1, sick.stdout);
+  const problems = json(sick).result.problems as Array<{ message: string; hint: string; fixable: boolean }>;
+  for (const serial of left)
+    assert.ok(
+      problems.some((p) => p.fixable && p.message.includes(`certificate ${serial} `)),
+      sick.stdout,
+    );
+  // No index.jsonl to restore from a backup on a database, whose journal loses no committed line.
+  assert.doesNotMatch(sick.stdout, /index\.jsonl has probably lost|restore index\.jsonl|revoke-unrecorded/);
+  const fixed = await mtls(["doctor", "--fix", "--store", s.url, "--json"], { env: s.env });
+  assert.equal(fixed.exitCode, 0, fixed.stdout);
+  for (const serial of left) {
+    const revoked = await s.c.sql("SELECT serial FROM mtls.revocations WHERE serial = $1", [serial], s.db);
+    assert.equal(revoked.length, 1, `${serial} is revoked`);
+  }
+  const again = await mtls(["doctor", "--store", s.url, "--json"], { env: s.env });
+  assert.equal(again.exitCode, 0, again.stdout);
+});
+
+test("a database commit that fails after --force replaced the user's files puts their old versions back and removes the certificate again", {
+  skip,
+}, async (t) => {
+  const dir = await tempDir(t);
+  const s = await storeWithCa(dir);
+  await writeFile(join(dir, "old.key"), "MY OLD KEY\n", { mode: 0o600 });
+  await writeFile(join(dir, "cert.pem"), "MY OLD CERT\n");
+  const before = await certRows(s);
+  const env = { ...s.env, ...(await failingRename(dir, "cert.pem")) };
+  const r = await mtls(["partner", "issue", "acme", "--generate", "--out-key", "old.key", "--out", "cert.pem", "--force", "--store", s.url, "--json"], {
+    cwd: dir,
+    env,
+  });
+  assert.equal(r.exitCode, 5, r.stdout + r.stderr);
+  assert.equal(await readFile(join(dir, "old.key"), "utf8"), "MY OLD KEY\n");
+  assert.equal(await readFile(join(dir, "cert.pem"), "utf8"), "MY OLD CERT\n");
+  assert.deepEqual(
+    (await readdir(dir)).filter((f) => f.startsWith(".")),
+    [],
+  );
+  assert.deepEqual(await certRows(s), before);
+  const doctor = await mtls(["doctor", "--store", s.url, "--json"], { env: s.env });
+  assert.equal(doctor.exitCode, 0, doctor.stdout);
 });
 
 test("#16 a row planted in the shared database never makes mtls write outside the store", { skip }, async (t) => {

@@ -34,7 +34,7 @@ test("writeFileAtomic replaces a planted symlink instead of writing through it",
   assert.equal(await readFile(join(d, "index.jsonl"), "utf8"), "ours");
 });
 
-test("StoreWriter.writeOutside: files outside the store after its new files, before the commit point; removed (a replaced one too) when the commit fails", async (t) => {
+test("StoreWriter.writeOutside: files outside the store after its new files, before the commit point; removed when the commit fails, a replaced one put back as it was", async (t) => {
   const d = await tmp(t);
   const user = await tmp(t);
   await writeFile(join(d, "a"), "old a");
@@ -65,10 +65,34 @@ test("StoreWriter.writeOutside: files outside the store after its new files, bef
     "remove user/x.key",
     "remove cert",
   ]);
-  // Undone: the store as it was, and no file outside holds a certificate the store lacks.
+  // Undone: the store as it was, and no file outside holds a certificate the store lacks; the
+  // file replaced is the user's again, and no backup of it is left.
   assert.equal(await readFile(join(d, "a"), "utf8"), "old a");
   assert.deepEqual((await readdir(d)).sort(), ["a", "log"]);
-  assert.deepEqual(await readdir(user), []);
+  assert.deepEqual(await readdir(user), ["x.pem"]);
+  assert.equal(await readFile(join(user, "x.pem"), "utf8"), "old certificate");
+});
+
+test("StoreWriter.writeOutside: a commit of new files only that fails puts a replaced file back; one that succeeds leaves no backup", async (t) => {
+  const d = await tmp(t);
+  const user = await tmp(t);
+  await writeFile(join(d, "log"), "line 1\n");
+  await writeFile(join(user, "x.pem"), "old certificate");
+  const failing = (what: string) => {
+    if (what === "append") throw new Error("the disk went away");
+  };
+  const stage = (step?: (what: string, path: string) => void) =>
+    new StoreWriter({ root: d, path: join(d, ".commit") }, step)
+      .writeOutside(join(user, "x.pem"), "new certificate", 0o644, false)
+      .create(join(d, "cert"), "certificate")
+      .append(join(d, "log"), "line 2\n", 7);
+  await assert.rejects(stage(failing).commit(), /the disk went away/);
+  assert.deepEqual((await readdir(d)).sort(), ["log"]);
+  assert.deepEqual(await readdir(user), ["x.pem"]);
+  assert.equal(await readFile(join(user, "x.pem"), "utf8"), "old certificate");
+  await stage().commit();
+  assert.deepEqual(await readdir(user), ["x.pem"]);
+  assert.equal(await readFile(join(user, "x.pem"), "utf8"), "new certificate");
 });
 
 test("writeFileAtomic removes the temporaries of the same file that a killed writer left, and only those", async (t) => {

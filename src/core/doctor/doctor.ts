@@ -121,6 +121,7 @@ async function loadContext(pki: Pki, tx: Tx, health: StorageHealth | undefined):
   ctx.storage = (await health?.health(ctx.index ? { records: ctx.index.records } : {})) ?? [];
   const damage = ctx.index && (await health?.indexDamage?.());
   if (damage) ctx.indexDamage = damage;
+  if (health?.indexKeepsLines) ctx.indexKeepsLines = true;
   return ctx;
 }
 

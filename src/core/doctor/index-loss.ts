@@ -6,6 +6,8 @@
 // issuance, or one batch. Unrecorded certificates of two or more commands are taken for lost
 // index lines, which only the index's backup can give back; `--revoke-unrecorded` says they are
 // leftovers of failed commands after all (several crashes with no doctor run between them).
+// A database's journal cannot lose committed lines, and there a command whose connection is lost
+// after its certificates' early commit leaves them too: every unrecorded certificate is revoked.
 import { parseCertificate } from "../cert.js";
 import { pemOrDer } from "../pem.js";
 import { packedSerial, packsOf } from "../store/pack.js";
@@ -90,7 +92,7 @@ async function unrecordedOf(ctx: DoctorContext, indexed: ReadonlySet<string>): P
 }
 
 async function lossOf(ctx: DoctorContext): Promise<IndexLoss | undefined> {
-  if (!ctx.index) return undefined;
+  if (!ctx.index || ctx.indexKeepsLines) return undefined;
   // Revoked ones are a repair under way (a move to certs/orphans/ cut short), not a question.
   const indexed = new Set([...ctx.index.records.map((r) => r.serial), ...ctx.journal.entries.map((e) => e.serial), ...lostSerials(ctx).map((l) => l.serial)]);
   const unrecorded = await unrecordedOf(ctx, indexed);
@@ -116,8 +118,10 @@ async function lossOf(ctx: DoctorContext): Promise<IndexLoss | undefined> {
  * only with --revoke-unrecorded), or one a crash left, which `fix` says --fix does.
  */
 export function unrecordedWords(ctx: DoctorContext, serial: string, where: string, loss: IndexLoss | undefined, fix: string) {
-  if (!loss?.lost.has(serial))
-    return { message: `certificate ${serial} (${where}) was signed but never recorded (a crash before the index append)`, hint: fix, fixable: true };
+  if (!loss?.lost.has(serial)) {
+    const why = ctx.indexKeepsLines ? "a command that failed or crashed before the index append" : "a crash before the index append";
+    return { message: `certificate ${serial} (${where}) was signed but never recorded (${why})`, hint: fix, fixable: true };
+  }
   return {
     message: `certificate ${serial} (${where}) has no index line, nor do ${loss.lost.size - 1} more: ${loss.commands} commands issued them, and a crash leaves one command's, so index.jsonl has probably lost their lines`,
     hint: "restore index.jsonl from your backup and run `mtls doctor` again; if they are what failed commands left, `mtls doctor --fix --revoke-unrecorded` revokes them",

@@ -24,6 +24,8 @@ export interface DoctorContext {
   indexError?: MtlsError;
   /** Records the index lost to damage, by the storage's evidence (its summary): never a crash's (index-damage-check.ts). */
   indexDamage?: IndexDamageReport;
+  /** The storage's index cannot lose committed lines (StorageHealth.indexKeepsLines): no index loss to suspect. */
+  indexKeepsLines?: boolean;
   journal: { entries: Revocation[]; bad: Array<{ line: number; text: string; why: string }>; validBytes: number };
   partners?: PartnerRegistry;
   partnersError?: MtlsError;

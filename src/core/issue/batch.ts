@@ -18,7 +18,7 @@ import { storeKeys } from "../store/keys.js";
 import { type PartnerRegistry, serializePartners } from "../store/partners.js";
 import { readIndexFrom, readPartnersFrom } from "../store/read.js";
 import { iso } from "../time.js";
-import { createExclusive, type DurableStepHook, ensureDurableDir, fsyncPath, removeFile } from "../user-files.js";
+import { checkOutputFile, createExclusive, type DurableStepHook, ensureDurableDir, fsyncPath, removeFile } from "../user-files.js";
 import { parseBatchLine } from "./batch-line.js";
 import { chainPemFor, type PreparedRequest, prepareRequest, recordFor, signRequest, uniqueSerial } from "./issue.js";
 
@@ -312,7 +312,7 @@ export async function issueBatch(pki: Pki, p: BatchParams): Promise<BatchResult>
   const caKeyPending = loadIssuingKey(pki.storage, ca, pki.passphrase);
   caKeyPending.catch(() => {});
 
-  if (p.keysOut !== undefined && (await exists(p.keysOut)))
+  if (p.keysOut !== undefined && (await checkOutputFile(p.keysOut)))
     throw conflictError("ERR_EXISTS", `${p.keysOut} already exists`, "name a new file for --keys-out: mtls never overwrites keys");
   const t0 = Date.now();
   const keys = new KeyFiles(p.keyDir, pki.durableStep);

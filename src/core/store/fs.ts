@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { close as closeCb, constants, fsync as fsyncCb, open as openCb, readFileSync, write as writeCb } from "node:fs";
-import { link, mkdir, open, readdir, rename, stat, truncate, unlink } from "node:fs/promises";
+import { copyFile, link, mkdir, open, readdir, rename, stat, truncate, unlink } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { conflictError, directoryError, envError, fsError } from "../errors.js";
 import { encodeIntent, type Intent, recoverCommit, setIntentState, there } from "./commit-intent.js";
@@ -247,6 +247,8 @@ interface Staged {
    * directories are, and before anything else changes.
    */
   outside?: boolean;
+  /** For a file outside that replaced one: the link holding the old version until the commit ends. */
+  old?: string;
   /** A new file that appears only at the commit point, linked from its temporary (createAtCommit). */
   atCommit?: boolean;
 }
@@ -351,7 +353,8 @@ export class StoreWriter {
    * name once every create and its directory is durable, and itself durable before the replaced
    * files and appends: whatever a crash leaves outside, the certificate it holds is in the store,
    * where `mtls doctor` finds it. `exclusive`: never over an existing file. Removed again when
-   * the commit fails (a file it replaced included: it would hold a certificate never recorded).
+   * the commit fails (it would hold a certificate never recorded); a file it replaced gets its old
+   * version back (commit).
    */
   writeOutside(path: string, data: string | Uint8Array, mode: number, exclusive: boolean): this {
     this.staged.push({ path, data, mode, exclusive, outside: true });
@@ -378,8 +381,20 @@ export class StoreWriter {
 
   async commit(): Promise<void> {
     const replaced = this.staged.some((s) => s.atCommit || (!s.exclusive && !s.outside && s.appendAt === undefined));
-    if (replaced) await new IntentCommit(this.staged, this.step, this.intent).run();
-    else await this.commitPlain();
+    const kept = () => this.staged.flatMap((s) => (s.old ? [{ path: s.path, old: s.old }] : []));
+    try {
+      if (replaced) await new IntentCommit(this.staged, this.step, this.intent).run();
+      else await this.commitPlain();
+    } catch (err) {
+      // Undoing the commit removed the files it wrote outside: their old versions go back. One
+      // still there belongs to a commit that stands (finished, or to be finished by the next writer).
+      for (const k of kept()) {
+        if (await there(k.path)) await dropOld([k]);
+        else await putBackOld([k]);
+      }
+      throw err;
+    }
+    await dropOld(kept());
   }
 
   /** New files and appends only: undone by removing the files and cutting the appends back. */
@@ -409,12 +424,60 @@ export class StoreWriter {
   }
 }
 
-/** The files outside the store, in order, each durable (content and name) before the next; `wrote` learns each one written. */
-async function writeOutsideFiles(outside: readonly Staged[], step: DurableStepHook | undefined, wrote: (path: string) => void): Promise<void> {
+/**
+ * The files outside the store, in order, each durable (content and name) before the next; `wrote`
+ * learns each one written, and a file it replaced keeps its old version in `old` until the commit ends.
+ */
+async function writeOutsideFiles(outside: Staged[], step: DurableStepHook | undefined, wrote: (path: string) => void): Promise<void> {
   for (const s of outside) {
-    await writeFileAtomic(s.path, s.data, { mode: s.mode, exclusive: s.exclusive, step });
+    const old = await writeReplacing(s.path, s.data, { mode: s.mode, exclusive: s.exclusive, step });
+    if (old) s.old = old;
     wrote(s.path);
   }
+}
+
+/**
+ * Writes a file the user named (writeFileAtomic), keeping the version it replaces as a hard link
+ * beside it, made before the rename: a failed commit puts it back (putBackOld), a successful one
+ * drops it (dropOld). Returns that link's path, when a file was replaced. A crash may leave the
+ * link behind; it holds what the user had there, never a certificate of this command.
+ */
+export async function writeReplacing(path: string, data: string | Uint8Array, opts: WriteOptions): Promise<string | undefined> {
+  const old = opts.exclusive ? undefined : await keepOld(path);
+  try {
+    await writeFileAtomic(path, data, opts);
+  } catch (err) {
+    // The old version back, should the write have failed after its rename (a rename onto another
+    // link of the same file does nothing, and the link then goes).
+    if (old) await putBackOld([{ path, old }]).then(() => unlink(old).catch(() => {}));
+    throw err;
+  }
+  return old;
+}
+
+async function keepOld(path: string): Promise<string | undefined> {
+  const old = tmpName(path, "bak");
+  try {
+    await link(path, old);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return undefined;
+    // A file system without hard links: a copy (content and mode) does as well.
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "EMLINK") throw fsError(err, path, "back up");
+    await copyFile(path, old, constants.COPYFILE_EXCL).catch((e) => Promise.reject(fsError(e, path, "back up")));
+  }
+  return old;
+}
+
+/** After a failed commit: each replaced file's old version renamed back over the new one, best effort. */
+export async function putBackOld(kept: readonly { path: string; old: string }[]): Promise<void> {
+  for (const k of kept) await rename(k.old, k.path).catch(() => {});
+  for (const dir of new Set(kept.map((k) => dirname(k.path)))) await fsyncPath(dir).catch(() => {});
+}
+
+/** After a commit: the replaced files' old versions removed. */
+export async function dropOld(kept: readonly { path: string; old: string }[]): Promise<void> {
+  for (const k of kept) await unlink(k.old).catch(() => {});
 }
 
 /**

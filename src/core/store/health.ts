@@ -54,6 +54,11 @@ export interface StorageHealth {
    */
   indexDamage?(): Promise<IndexDamageReport | undefined>;
   /**
+   * True for a storage whose index journal cannot lose committed lines (the database): a
+   * certificate without an index line there is always a failed or crashed command's, however many.
+   */
+  readonly indexKeepsLines?: boolean;
+  /**
    * Repairs fixable problems this storage reported, under the store lock and before the doctor's
    * commit. Never destroys: removes only its own temporaries (by exact name) and caches.
    */

@@ -134,8 +134,15 @@ export interface StorageTransaction {
    * Optional, for a storage whose commit cannot take in files outside the store (a database):
    * commits the staged new certificate files on their own, ahead of the rest, so that files written
    * outside before the rest commits never hold a certificate the store lacks. Returns what removes
-   * them again when the rest fails; a crash in between leaves certificates without an index line,
-   * which `mtls doctor --fix` revokes.
+   * them again when the rest fails; a crash in between, or a failure that also stops the removal
+   * (a lost connection), leaves certificates without an index line, which `mtls doctor --fix` revokes.
    */
-  commitCertificates?(): Promise<() => Promise<void>>;
+  commitCertificates?(): Promise<EarlyCertificates>;
+}
+
+/** Certificates a storage committed ahead of the rest of a change (StorageTransaction.commitCertificates). */
+export interface EarlyCertificates {
+  serials: string[];
+  /** Removes them again, in a transaction of its own. */
+  undo(): Promise<void>;
 }

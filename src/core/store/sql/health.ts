@@ -7,6 +7,9 @@ import type { StorageHealth, StorageProblem } from "../health.js";
 import type { SqlStorage } from "./storage.js";
 
 export class SqlHealth implements StorageHealth {
+  /** Committed journal lines are rows of committed transactions. */
+  readonly indexKeepsLines = true;
+
   constructor(private readonly storage: SqlStorage) {}
 
   /** A session's advisory lock ends with its connection: the database never holds a stale one. */

@@ -11,8 +11,8 @@ import type { DurableStepHook } from "../fs.js";
 import { type IndexPart, type IndexView, viewOfJournal } from "../index-summary.js";
 import { type StagedJournal, stageJournal } from "../journal-staging.js";
 import { isStoreKey, type JournalName, journalFile } from "../keys.js";
-import { isPackable } from "../pack.js";
-import type { AsideLock, PutOptions, Storage, StorageTransaction } from "../storage.js";
+import { isPackable, packedSerial } from "../pack.js";
+import type { AsideLock, EarlyCertificates, PutOptions, Storage, StorageTransaction } from "../storage.js";
 import { checkDatabase, type DatabaseProblem, rebuildDerived } from "./check.js";
 import { type ConnectParams, connectPg, type SqlClient } from "./pg.js";
 import { ensureSchema, PATHS_CHECKED } from "./schema.js";
@@ -438,9 +438,9 @@ class SqlTransaction implements StorageTransaction {
    * The staged new certificate and chain rows, committed in a database transaction of their own
    * (see StorageTransaction.commitCertificates); the undo deletes them in another.
    */
-  async commitCertificates(): Promise<() => Promise<void>> {
+  async commitCertificates(): Promise<EarlyCertificates> {
     const certs = this.puts.filter((p) => p.opts.exclusive && !p.opts.secret && isPackable(p.key));
-    if (certs.length === 0) return async () => {};
+    if (certs.length === 0) return { serials: [], undo: async () => {} };
     const step = this.storage.durableStep;
     await this.storage.inOwnTransaction("commit", async (db) => {
       await writeBlobs(db, certs, this.storage.location, step);
@@ -449,10 +449,12 @@ class SqlTransaction implements StorageTransaction {
     const rest = this.puts.filter((p) => !certs.includes(p));
     this.puts.splice(0, this.puts.length, ...rest);
     const keys = certs.map((c) => c.key);
-    return () =>
+    const serials = [...new Set(keys.flatMap((k) => packedSerial(k) ?? []))];
+    const undo = () =>
       this.storage.inOwnTransaction("commit", async (db) => {
         await db.query("DELETE FROM mtls.files WHERE path = ANY($1::text[]) AND NOT is_dir", [keys]);
       });
+    return { serials, undo };
   }
 
   private async writeJournal(db: SqlClient, j: Journal, kind: "append" | "rewrite", text: string): Promise<void> {
