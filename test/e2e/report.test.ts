@@ -32,7 +32,7 @@ test("report --html: one self-contained page, every partner and the expiry timel
   assert.equal((await mtls(["partner", "add", "evil", "--name", HOSTILE_NAME, "--contact", "pki@evil.example"], { cwd: dir })).exitCode, 0);
   const serials = [
     await gen("acme", ["--days", "90"]),
-    await gen("acme", ["--days", "20"]), // a second certificate beside the first, expiring soon: acme is due
+    await gen("acme", ["--days", "20"]), // a second certificate beside the first, expiring soon
     await gen("evil", ["--cn", HOSTILE_CN]),
     await gen("beta", ["--days", "60"]),
   ];
@@ -70,7 +70,7 @@ test("report --html: one self-contained page, every partner and the expiry timel
   assert.match(page, /<tr class="partner" data-partner="beta">.*?offboarded/);
   // Each partner's state is the one `partner list` (and `status`) gives it.
   const listed = json(await mtls(["partner", "list", "--json"], { cwd: dir })).result.partners as Array<{ id: string; state: string }>;
-  assert.deepEqual(listed.map((p) => p.state).sort(), ["due", "offboarded", "ok"]);
+  assert.deepEqual(listed.map((p) => p.state).sort(), ["offboarded", "ok", "ok"]);
   for (const p of listed) assert.match(page, new RegExp(`<tr class="partner" data-partner="${p.id}">.*?<span class="badge [a-z]+">${p.state}</span>`));
   assert.match(page, /<svg id="expiry-timeline"/);
   for (const s of serials) assert.match(page, new RegExp(`<rect class="cert-bar [a-z]+" data-partner="[a-z]+" data-serial="${s}"`), `bar for ${s}`);

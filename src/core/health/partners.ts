@@ -34,9 +34,7 @@ export interface PartnerHealth {
   newestStatus?: "valid" | "expired" | "revoked";
   /** An open rotation (state rotating, or due when another certificate makes it so). */
   rotation?: { superseded: string; successor: string; overlapUntil: string; overlapEnded: boolean };
-  /** The partner's other valid certificates that nothing supersedes, soonest expiry first: each expires on its own. */
-  alsoValid?: CertAt[];
-  /** State due: the valid certificates nothing supersedes that expire within the window, soonest first. */
+  /** State due: the newest valid certificate, when it expires within the window and nothing succeeds it. */
   expiring?: CertAt[];
   /** State due: a rotation whose successor expired or was revoked while the old certificate is valid. */
   stalled?: { superseded: string; supersededNotAfter: string; successor: string; successorStatus: "expired" | "revoked" };
@@ -91,16 +89,17 @@ export function assessPartner(p: { partnerId: string; certs: readonly PartnerCer
           },
         }
       : {}),
-    ...(judged.others.length ? { alsoValid: judged.others } : {}),
     ...(judged.expiring ? { expiring: judged.expiring } : {}),
     ...(judged.stalled ? { stalled: judged.stalled } : {}),
   };
 }
 
 /**
- * A partner's valid certificates judged one by one. During a rotation the successor stands for the
- * partner and the certificate it supersedes ends with the overlap, so neither is judged; any other
- * valid one (issued beside them) still expires on its own, overlap or not.
+ * A partner judged by its newest valid certificate (the successor during a rotation, which the
+ * superseded one's overlap covers). A certificate issued beside another is not judged on its own:
+ * `partner issue` warns then and points to `partner rotate`, which records what replaces what; a
+ * partner renewing by issuing again, or a fleet of workload identities, stays ok while its newest
+ * certificate is.
  */
 function judge(
   certs: readonly PartnerCertFields[],
@@ -109,13 +108,13 @@ function judge(
   now: Date,
   warnMs: number,
 ) {
-  const certAt = (r: PartnerCertFields): CertAt => ({ serial: r.serial, notAfter: r.notAfter, daysLeft: daysUntil(new Date(r.notAfter), now) });
   const current = (open[0]?.successor ?? newest(valid)) as PartnerCertFields;
-  const inRotation = new Set(open.flatMap((o) => [o.superseded.serial, o.successor.serial]));
-  const others = valid.filter((r) => r !== current && !inRotation.has(r.serial)).sort((a, b) => a.notAfter.localeCompare(b.notAfter));
-  const expiring = [...others, ...(open.length ? [] : [current])].filter((r) => Date.parse(r.notAfter) - now.getTime() <= warnMs).map(certAt);
+  const expiring =
+    !open.length && Date.parse(current.notAfter) - now.getTime() <= warnMs
+      ? [{ serial: current.serial, notAfter: current.notAfter, daysLeft: daysUntil(new Date(current.notAfter), now) }]
+      : [];
   const st = stalledRotations(certs, now)[0];
-  return { current, others: others.map(certAt), ...(expiring.length ? { expiring } : {}), ...(st ? { stalled: stalledOf(st) } : {}) };
+  return { current, ...(expiring.length ? { expiring } : {}), ...(st ? { stalled: stalledOf(st) } : {}) };
 }
 
 function stalledOf(st: StalledRotation<PartnerCertFields>): NonNullable<PartnerHealth["stalled"]> {
@@ -169,7 +168,7 @@ export function partnerProblems(health: readonly PartnerHealth[]): PartnerProble
   return out;
 }
 
-/** A due partner's problems: a stalled rotation, and each certificate expiring with nothing to succeed it. */
+/** A due partner's problems: a stalled rotation, and its newest certificate expiring with nothing to succeed it. */
 function dueProblems(h: PartnerHealth): PartnerProblem[] {
   const id = h.partnerId;
   const out: PartnerProblem[] = [];
@@ -184,13 +183,10 @@ function dueProblems(h: PartnerHealth): PartnerProblem[] {
     });
   for (const c of h.expiring ?? []) {
     if (st && c.serial === st.superseded) continue;
-    const older = c.serial !== h.newestSerial;
     out.push({
       kind: "partner-due",
-      message: `${id}: certificate ${c.serial} expires in ${c.daysLeft} days (${c.notAfter}) and nothing succeeds it${older ? ` (${id} also holds the newer ${h.newestSerial}, valid until ${h.notAfter})` : ""}`,
-      hint: older
-        ? `if a client still uses it, rotate it: \`mtls partner rotate ${id} --serial ${c.serial} --csr <new CSR>\`; if none does, revoke it: \`mtls revoke ${c.serial} --reason superseded\``
-        : `rotate it: \`mtls partner rotate ${id} --csr <new CSR>\` (or --generate); \`mtls notify\` reminds the partner`,
+      message: `${id}: certificate ${c.serial} expires in ${c.daysLeft} days (${c.notAfter}) and nothing succeeds it`,
+      hint: `rotate it: \`mtls partner rotate ${id} --csr <new CSR>\` (or --generate); \`mtls notify\` reminds the partner`,
       partnerId: id,
       serial: c.serial,
     });

@@ -52,14 +52,9 @@ export function planNotices(p: PlanParams): Notice[] {
     const cert = h.newestSerial ? bySerial.get(h.newestSerial) : undefined;
     if (!cert) continue;
     if (h.state === "ok" || h.state === "due" || h.state === "rotating") {
-      // Every valid certificate nothing supersedes expires on its own: an older one issued
-      // alongside the newest may be what a deployment still presents, also while another one is
-      // in a rotation's overlap (whose successor, then the newest, is not reminded about).
-      const own = h.rotation ? [] : [cert];
-      for (const c of [...own, ...(h.alsoValid ?? []).map((a) => bySerial.get(a.serial))]) {
-        const t = c && crossedThreshold(new Date(c.notAfter), p.now, p.thresholds);
-        if (c && t !== undefined) out.push({ key: `reminder:${c.serial}:${t}`, kind: "reminder", partnerId: h.partnerId, cert: c, threshold: t });
-      }
+      // The newest certificate, unless it is a rotation's successor, whose overlap is under way.
+      const t = h.rotation ? undefined : crossedThreshold(new Date(cert.notAfter), p.now, p.thresholds);
+      if (t !== undefined) out.push({ key: `reminder:${cert.serial}:${t}`, kind: "reminder", partnerId: h.partnerId, cert, threshold: t });
       const st = h.stalled;
       const [old, next] = st ? [bySerial.get(st.superseded), bySerial.get(st.successor)] : [];
       if (old && next) out.push({ key: `rotation-stalled:${next.serial}`, kind: "rotation-stalled", partnerId: h.partnerId, cert: old, successor: next });

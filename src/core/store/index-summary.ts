@@ -50,8 +50,10 @@ export const oddTimes = (r: Pick<IndexRow, "notAfter" | "issuedAt">) => r.notAft
 
 // 6: the cells and --json pieces, escaped when written (display-text.ts), escape every invisible
 // character too; a summary of an earlier format may hold them raw, so the next reader replaces it.
-// 7: the status rows keep every certificate of a partner still valid when its latest was issued.
-const FORMAT_VERSION = 7;
+// 7: the status rows kept every certificate of a partner still valid when its latest was issued.
+// 8: they no longer do (a partner is judged by its newest certificate): a summary of 7 is larger
+// than status needs, and every reader of a fleet's summary paid for it.
+const FORMAT_VERSION = 8;
 const FORMAT = `mtls-index-summary ${FORMAT_VERSION}`;
 const ANY_FORMAT = "mtls-index-summary ";
 export const TRAILER = 512;

@@ -183,9 +183,6 @@ export const keepsGroupWhole = (r: IndexRow) => isRotating(r) || oddTimes(r);
  *   latest issued one. assessPartner looks only at these: its newest certificate, the newest
  *   valid one (the newest unrevoked, when that has not expired: any other valid one is older),
  *   and whether any was issued after an offboarding;
- * - per other partner: every unrevoked certificate still valid when its latest was issued (one
- *   issued beside another, not rotated: assessPartner judges each valid one). Time only shrinks
- *   this set, so a summary extended with new rows keeps what it needs;
  * - per partner: its first certificate, which dates a partner known only from its certificates
  *   (`partner list`);
  * - per issuer: the unrevoked certificate that expires last (whether the CA still has valid ones).
@@ -223,8 +220,6 @@ export function statusRowsOf(rows: readonly IndexRow[]): IndexRow[] {
       (r) => r.status !== "revoked",
     );
     first(g, (a, b) => a.issuedAt > b.issuedAt);
-    const latest = g.reduce((t, r) => (r.issuedAt > t ? r.issuedAt : t), "");
-    for (const r of g) if (r.status !== "revoked" && r.notAfter > latest) keep.add(r);
   }
   return rows.filter((r) => keep.has(r)).map(({ at: _a, len: _l, ...r }) => r);
 }
