@@ -5,14 +5,14 @@
 // store is made in the past with the CLI's test clock: its first intermediate expired 20 days
 // ago, and intermediate-2, the issuing CA, ends in 3 days.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { access, mkdtemp, readFile, rm } from "node:fs/promises";
 import net, { type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test, { after, before } from "node:test";
-import { BIN, baseEnv, json, mtls, openssl, PASSPHRASE } from "../helpers/run.js";
+import { type RunningResponder, startResponder } from "../helpers/revocation-serve.js";
+import { json, mtls, openssl } from "../helpers/run.js";
 
 const DAY = 86_400_000;
 const T0 = Math.floor(Date.now() / 1000) * 1000;
@@ -20,7 +20,7 @@ const ago = (days: number) => new Date(T0 - days * DAY).toISOString();
 
 let dir = "";
 const pki = (...p: string[]) => join(dir, "pki", ...p);
-let server: { child: ChildProcess; url: string; log: () => string } | undefined;
+let server: RunningResponder | undefined;
 const leaf: Record<string, string> = {};
 
 const at = (now: string) => ({ cwd: dir, env: { MTLS_TEST_HOOKS: "1", MTLS_TEST_NOW: now } });
@@ -41,14 +41,7 @@ before(async () => {
   await issue("lapsed", 5, ago(29));
   assert.equal((await mtls(["ca", "rollover", "intermediate", "--days", "28", "--json"], at(ago(25)))).exitCode, 0);
   await issue("current", 2);
-  const child = spawn(process.execPath, [BIN, "revocation", "serve", "--port", "0"], { cwd: dir, env: baseEnv({ MTLS_CA_PASSPHRASE: PASSPHRASE }) });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d) => (stdout += d));
-  child.stderr.on("data", (d) => (stderr += d));
-  for (let i = 0; i < 300 && !/http:\/\//.test(stdout) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
-  assert.match(stdout, /http:\/\//, stderr);
-  server = { child, url: stdout.trim(), log: () => stderr };
+  server = await startResponder(dir);
 });
 
 after(async () => {

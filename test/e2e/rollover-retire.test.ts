@@ -4,36 +4,24 @@
 // root; a `revocation serve` running through the rollover stops answering for the retired CAs
 // as a restarted one would. Also: `root start` makes no cross for an expired intermediate.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { copyFile, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import test, { after, before } from "node:test";
-import { BIN, baseEnv, json, mtls, openssl, PASSPHRASE, run } from "../helpers/run.js";
+import { type RunningResponder, startResponder } from "../helpers/revocation-serve.js";
+import { json, mtls, openssl, run } from "../helpers/run.js";
 
 let dir = "";
 const pki = (...p: string[]) => join(dir, "pki", ...p);
 const certs: Record<string, { serial: string; leaf: string }> = {};
-let server: { child: ChildProcess; url: string; log: () => string } | undefined;
+let server: RunningResponder | undefined;
 
 async function issue(name: string): Promise<void> {
   const leaf = join(dir, `${name}.pem`);
   const r = await mtls(["partner", "issue", name, "--generate", "--out-key", `${name}.key`, "--out-leaf", leaf, "--json"], { cwd: dir });
   assert.equal(r.exitCode, 0, r.stdout + r.stderr);
   certs[name] = { serial: json(r).result.serial, leaf };
-}
-
-/** The running responder: started once, before the rollover, and never restarted. */
-async function startResponder(): Promise<NonNullable<typeof server>> {
-  const child = spawn(process.execPath, [BIN, "revocation", "serve", "--port", "0"], { cwd: dir, env: baseEnv({ MTLS_CA_PASSPHRASE: PASSPHRASE }) });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d) => (stdout += d));
-  child.stderr.on("data", (d) => (stderr += d));
-  for (let i = 0; i < 300 && !/http:\/\//.test(stdout) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
-  if (!/http:\/\//.test(stdout)) throw new Error(`revocation serve did not start:\n${stderr}`);
-  return { child, url: stdout.trim(), log: () => stderr };
 }
 
 /** openssl's OCSP client asking the running responder about `cert` issued by the CA in `issuer`. */
@@ -52,7 +40,7 @@ before(async () => {
   await issue("stolen"); // revoked for keyCompromise in the old hierarchy
   const rev = await mtls(["revoke", certs.stolen?.serial as string, "--reason", "keyCompromise", "--yes"], { cwd: dir });
   assert.equal(rev.exitCode, 0, rev.stderr);
-  server = await startResponder();
+  server = await startResponder(dir);
 });
 
 after(async () => {
