@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, type TestContext, test } from "node:test";
 import { parseCertificate } from "../../src/core/cert.js";
 import { decodePemBlocks } from "../../src/core/pem.js";
-import { genKey, gpgHome, haveGpg } from "../helpers/gpg.js";
+import { genKey, gpgHome } from "../helpers/gpg.js";
 import { mtls, tempDir } from "../helpers/run.js";
 import { cloneFixture, type Fixture, sharedFixture } from "../helpers/store-fixture.js";
 

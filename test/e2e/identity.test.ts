@@ -207,7 +207,7 @@ test("#12 subject policy: each forbidden character and structure exits 3 naming 
     ["leading space", "/CN= a", /starts or ends with a space/],
     ["30 KB subject", Array.from({ length: 40 }, (_, i) => `/OU=unit-${i}`).join("") + "/CN=a", /at most 16/],
   ];
-  for (const [name, subj, message, multivalue] of structures) {
+  for (const [_name, subj, message, multivalue] of structures) {
     await makeCsr(dir, "s", { subj, extra: multivalue ? ["-multivalue-rdn"] : [] });
     await refused(dir, ["partner", "issue", "p", "--csr", "s.csr"], 3, "ERR_SUBJECT_POLICY", message);
   }

@@ -81,7 +81,7 @@ async function files(dir: string): Promise<string[]> {
 
 test("ca init --key-store/--root-key-store: keys generated in two tokens, non-extractable; only URIs and certificates in the PKI", {
   skip: missing,
-}, async (t) => {
+}, async (_t) => {
   const f = await fixture();
   const config = JSON.parse(await readFile(join(f.pki, "config.json"), "utf8"));
   assert.match(config.ca.keyStore.root, /^pkcs11:token=mtls-root;object=mtls-root-[0-9a-f]+;id=(%[0-9a-f]{2})+;type=private\?module-path=/);
@@ -200,7 +200,7 @@ test("a token CA issues from a CSR and generated, revokes and publishes: openssl
   assert.equal(refused.status, 400, "nginx refuses the certificate the token CA revoked");
 });
 
-test("batch: 20 certificates signed in one token session; ca show, status and doctor report the token", { skip: missing }, async (t) => {
+test("batch: 20 certificates signed in one token session; ca show, status and doctor report the token", { skip: missing }, async (_t) => {
   const f = await fixture();
   const lines = Array.from({ length: 20 }, (_, i) => JSON.stringify({ partner: `w-${i}`, generate: true, sans: [`dns:w${i}.example`] }));
   await writeFile(join(f.dir, "batch.jsonl"), `${lines.join("\n")}\n`);
@@ -225,7 +225,7 @@ test("batch: 20 certificates signed in one token session; ca show, status and do
   assert.equal(doctor.exitCode, 0, doctor.stdout);
 });
 
-test("wrong PIN, a PIN on the command line, a removed token: exit 5 (or 2), store unchanged, PIN never echoed", { skip: missing }, async (t) => {
+test("wrong PIN, a PIN on the command line, a removed token: exit 5 (or 2), store unchanged, PIN never echoed", { skip: missing }, async (_t) => {
   const f = await fixture();
   const before = await snapshot(f.pki);
   const wrong = await mtls(["crl", "publish", "--json"], { cwd: f.dir, env: { ...f.env, MTLS_PKCS11_PIN: "0000-wrong-pin" } });

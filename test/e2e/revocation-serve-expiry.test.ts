@@ -45,10 +45,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (server && server.child.exitCode === null) {
-    server.child.kill("SIGTERM");
-    await once(server.child, "exit");
-  }
+  await server?.stop();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -4,7 +4,6 @@
 // root; a `revocation serve` running through the rollover stops answering for the retired CAs
 // as a restarted one would. Also: `root start` makes no cross for an expired intermediate.
 import assert from "node:assert/strict";
-import { once } from "node:events";
 import { copyFile, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -44,10 +43,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (server && server.child.exitCode === null) {
-    server.child.kill("SIGTERM");
-    await once(server.child, "exit");
-  }
+  await server?.stop();
   await rm(dir, { recursive: true, force: true });
 });
 
