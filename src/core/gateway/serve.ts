@@ -3,12 +3,12 @@
 // CA's CRL as an array, TLS 1.2 minimum); a newly published CRL is picked up without a restart.
 import http from "node:http";
 import https from "node:https";
-import type { AddressInfo } from "node:net";
 import type { PeerCertificate, TLSSocket } from "node:tls";
 import { loadCaCerts, loadIssuingKey } from "../ca/material.js";
-import { envError, type MtlsError, usageError } from "../errors.js";
+import { usageError } from "../errors.js";
 import { randomSerial } from "../ids.js";
 import { exportPkcs8, exportSpki, generateKeyPair } from "../keys.js";
+import { listenOn } from "../listen.js";
 import { encodePem } from "../pem.js";
 import { createCertificate } from "../pki.js";
 import { rsaParamsProblem } from "../rsa-key.js";
@@ -204,28 +204,6 @@ function watchBlob(store: Storage, key: string, onChange: () => void): () => voi
   return () => clearInterval(timer);
 }
 
-/** Why the server cannot listen, as the environment problem it is (exit 5 naming the address). */
-function listenError(err: NodeJS.ErrnoException, port: number, host: string): MtlsError {
-  if (err.code === "EADDRINUSE") return envError("ERR_PORT_IN_USE", `port ${port} on ${host} is in use`, "pick another --port, or 0 for a free one", err);
-  if (err.code === "EACCES")
-    return envError("ERR_PORT_DENIED", `cannot listen on port ${port} on ${host}: permission denied`, "use a port above 1023, or 0 for a free one", err);
-  if (err.code === "EADDRNOTAVAIL")
-    return envError("ERR_LISTEN", `cannot listen on ${host}: not an address of this machine`, "use --host 127.0.0.1, or an address this machine has", err);
-  if (err.code === "ENOTFOUND" || err.code === "EAI_AGAIN")
-    return envError("ERR_LISTEN", `cannot listen on ${host}: the name does not resolve`, "use --host 127.0.0.1, or an address this machine has", err);
-  return envError("ERR_LISTEN", `cannot listen on ${host} port ${port}: ${err.message}`, undefined, err);
-}
-
-/** Listens and returns the port (the one picked when `port` is 0). */
-async function listen(server: https.Server, port: number, host: string): Promise<number> {
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError("ERR_USAGE", `invalid port ${port}: expected 0 to 65535`, "0 picks a free one");
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", (err: NodeJS.ErrnoException) => reject(listenError(err, port, host)));
-    server.listen(port, host, () => resolve());
-  });
-  return (server.address() as AddressInfo).port;
-}
-
 /** Loopback is named localhost: the certificate issued for it names localhost. */
 function gatewayUrl(listenHost: string, port: number): string {
   const host = listenHost.includes(":") ? `[${listenHost}]` : listenHost;
@@ -281,7 +259,7 @@ export async function startGateway(pki: Pki, p: ServeParams): Promise<RunningGat
 
   let port: number;
   try {
-    port = await listen(httpsServer, p.port, p.host);
+    port = await listenOn(httpsServer, p.port, p.host);
   } catch (err) {
     // The watcher's timer would keep the process alive with nothing to serve.
     unwatch();

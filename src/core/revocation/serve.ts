@@ -8,7 +8,8 @@ import type { AddressInfo } from "node:net";
 import { liveCas, registryOf } from "../ca/registry.js";
 import { parseCrl } from "../crl/decode.js";
 import type { CaRole } from "../crl/publish.js";
-import { envError, inputError } from "../errors.js";
+import { inputError } from "../errors.js";
+import { listenOn } from "../listen.js";
 import { respondOcsp } from "../ocsp/respond.js";
 import { type LoadedResponders, loadResponders, nextRenewalCheck, type Responder } from "../ocsp/responder-cert.js";
 import { type StatusSource, storeStatusSource } from "../ocsp/status-source.js";
@@ -560,20 +561,8 @@ async function listen(
   });
   server.headersTimeout = 10 * SECOND;
   server.requestTimeout = 30 * SECOND;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", (err: NodeJS.ErrnoException) => reject(listenError(err, p)));
-    server.listen(p.port, p.host, () => resolve());
-  });
+  await listenOn(server, p.port, p.host);
   return { server, serve };
-}
-
-/** Why the server could not listen: the machine's business (exit 5), never a crash. */
-function listenError(err: NodeJS.ErrnoException, p: Pick<RevocationServeParams, "host" | "port">): Error {
-  const where = `port ${p.port} on ${p.host}`;
-  if (err.code === "EADDRINUSE") return envError("ERR_PORT_IN_USE", `${where} is in use`, "pick another --port, or 0 for a free one");
-  if (err.code === "EACCES")
-    return envError("ERR_PERMISSION", `cannot listen on ${where}: permission denied`, "use a port above 1023, or run with the right to bind it");
-  return envError("ERR_LISTEN", `cannot listen on ${where}: ${err.code ?? err.message}`, "check --host names an address of this machine", err);
 }
 
 function sourceFor(storage: Storage, loaded: LoadedResponders, report: (problem: string | undefined) => void): StatusSource {
