@@ -7,7 +7,7 @@
 import { closeSync, constants, fstatSync, openSync, readFileSync, type Stats } from "node:fs";
 import { access, readFile, stat, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
-import { envError, fsError } from "./errors.js";
+import { conflictError, envError, fsError } from "./errors.js";
 
 /** Plain file operations, for the user's own files and scratch directories only (never a store's). */
 export { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
@@ -75,6 +75,11 @@ export async function checkOutputFile(path: string): Promise<boolean> {
     throw fsError(err, path, "write");
   }
   return there !== undefined;
+}
+
+/** checkOutputFile for a file that may replace an existing one only with `force` (otherwise exit 4). */
+export async function checkNewOutput(path: string, force: boolean | undefined): Promise<void> {
+  if ((await checkOutputFile(path)) && !force) throw conflictError("ERR_EXISTS", `${path} already exists`, "pass --force to overwrite it");
 }
 
 /** Checks a directory the command will write a file of its own naming into, before it changes anything. */

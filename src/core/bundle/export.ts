@@ -1,13 +1,13 @@
 import { type CaCerts, chainCertsOf, issuerIdOf, loadCaCerts, readCertFile } from "../ca/material.js";
 import { certChainPem } from "../ca/trust.js";
-import { conflictError, inputError } from "../errors.js";
+import { inputError } from "../errors.js";
 import { parseSerial, validatePartnerId } from "../ids.js";
 import type { CertInfo } from "../pki.js";
 import type { Pki, Tx } from "../session.js";
 import { readIndexOf, readPartnersOf } from "../store/blobs.js";
 import { storeKeys } from "../store/keys.js";
 import type { PartnerRecord } from "../store/partners.js";
-import { checkOutputFile, writeFileAtomic } from "../user-files.js";
+import { checkNewOutput, writeFileAtomic } from "../user-files.js";
 import { type BundleInput, buildBundleZip, type Manifest } from "./bundle.js";
 import { checkGatewayUrl } from "./gateway-url.js";
 import { ensureSigningKey, type HomeSigningKey, noPassphrase } from "./home-key.js";
@@ -70,7 +70,7 @@ function refuseUnsafeDelivery(p: DeliverParams): void {
 async function preflight(p: DeliverParams): Promise<void> {
   refuseUnsafeDelivery(p);
   // Before the signing key: a first delivery commits it, and a bad --out must find the store as it was.
-  if ((await checkOutputFile(p.out)) && !p.force) throw conflictError("ERR_EXISTS", `${p.out} already exists`, "pass --force to overwrite it");
+  await checkNewOutput(p.out, p.force);
 }
 
 /** Builds the zip, encrypts it to the partner and signs it, and writes it to `out` (0600). */

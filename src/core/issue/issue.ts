@@ -7,7 +7,7 @@ import { readPinnedPartnerKey } from "../bundle/partner-key.js";
 import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey, loadIssuingKeyEarly } from "../ca/material.js";
 import type { CertInfo } from "../cert.js";
 import { parseCsr } from "../csr.js";
-import { conflictError, inputError, usageError } from "../errors.js";
+import { inputError, usageError } from "../errors.js";
 import { assertIdentitiesAvailable, requestIdentities } from "../identity/registry.js";
 import { checkSubjectPolicy } from "../identity/subject-policy.js";
 import { randomSerial, validatePartnerId } from "../ids.js";
@@ -26,7 +26,7 @@ import { storeKeys } from "../store/keys.js";
 import { type PartnerRegistry, serializePartners } from "../store/partners.js";
 import type { StoreReader } from "../store/storage.js";
 import { BACKDATE_MS, DAY, iso } from "../time.js";
-import { checkOutputDir, checkOutputFile } from "../user-files.js";
+import { checkNewOutput, checkOutputDir } from "../user-files.js";
 import { createLeaf, keyIdentifier } from "./leaf-encode.js";
 import { checkKeyPolicy, subjectEncodingProblem } from "./policy.js";
 import { checkCn, checkValidityDays } from "./validity.js";
@@ -400,7 +400,7 @@ async function checkDestinations(p: IssueParams, hasPgp: boolean): Promise<boole
     throw inputError("ERR_NO_PGP_KEY", `partner ${p.partnerId} has no OpenPGP key on file`, `run \`mtls partner add ${p.partnerId} --pgp-key <file.asc>\``);
   // Every destination checked before the transaction: a bad path fails with nothing changed.
   for (const out of [p.outCert, p.outChain, p.outKey, p.bundleOut, p.p12PasswordFile]) {
-    if (out && (await checkOutputFile(out)) && !p.force) throw conflictError("ERR_EXISTS", `${out} already exists`, "pass --force to overwrite it");
+    if (out) await checkNewOutput(out, p.force);
   }
   if (deliver && !p.bundleOut) await checkOutputDir(p.bundleDir ?? ".");
   return deliver;

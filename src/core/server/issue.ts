@@ -1,5 +1,5 @@
 import { type CaCerts, type CaKey, loadCaCerts, loadIssuingKey } from "../ca/material.js";
-import { conflictError, inputError, usageError } from "../errors.js";
+import { inputError, usageError } from "../errors.js";
 import { validatePartnerId } from "../ids.js";
 import { chainPemFor, type IssuedFacts, issuedFacts, MAX_CSR_BYTES, uniqueSerial } from "../issue/issue.js";
 import { createLeaf, keyIdentifier } from "../issue/leaf-encode.js";
@@ -13,7 +13,7 @@ import { readIndexOf } from "../store/blobs.js";
 import { type CertRecord, type IndexSnapshot, stageIndex } from "../store/index-file.js";
 import { storeKeys } from "../store/keys.js";
 import { BACKDATE_MS, DAY, iso } from "../time.js";
-import { checkOutputFile } from "../user-files.js";
+import { checkNewOutput } from "../user-files.js";
 
 import { SERVER_PREFIX } from "./prefix.js";
 
@@ -159,7 +159,7 @@ export async function issueServerCert(pki: Pki, params: ServerIssueParams): Prom
   if (!Number.isInteger(days) || days < 1 || days > config.policy.maxDays)
     throw inputError("ERR_POLICY_VALIDITY", `invalid validity ${days} days: 1 to ${config.policy.maxDays} (this CA's maximum)`);
   for (const out of [p.outCert, p.outKey]) {
-    if (out && (await checkOutputFile(out)) && !p.force) throw conflictError("ERR_EXISTS", `${out} already exists`, "pass --force to overwrite it");
+    if (out) await checkNewOutput(out, p.force);
   }
   const key = await serverKey(p);
   const ca = await loadCaCerts(pki.storage, config);
