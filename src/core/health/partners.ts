@@ -10,10 +10,8 @@ import { daysUntil } from "../time.js";
 
 /**
  * - ok: a valid certificate that does not expire within the warning window
- * - due: a valid certificate expires within the window and nothing succeeds it (the newest, or
- *   an older one issued alongside it that a deployment may still use, also while a rotation of
- *   another one is in its overlap), or a rotation stalled: its successor expired or was revoked
- *   while the old certificate is still valid
+ * - due: the newest valid certificate expires within the window and nothing succeeds it, or a
+ *   rotation stalled: its successor expired or was revoked while the old certificate is valid
  * - locked-out: certificates, but none valid (all expired or revoked), and not offboarded
  * - rotating: a successor exists and the superseded certificate is still valid (the overlap), and
  *   nothing makes the partner due
@@ -32,19 +30,13 @@ export interface PartnerHealth {
   daysLeft?: number;
   /** Whether that certificate is valid, expired or revoked. */
   newestStatus?: "valid" | "expired" | "revoked";
-  /** An open rotation (state rotating, or due when another certificate makes it so). */
+  /** An open rotation (state rotating, or due when another rotation of the partner stalled). */
   rotation?: { superseded: string; successor: string; overlapUntil: string; overlapEnded: boolean };
-  /** State due: the newest valid certificate, when it expires within the window and nothing succeeds it. */
-  expiring?: CertAt[];
+  /** State due: the newest valid certificate (newestSerial) expires within the window and nothing succeeds it. */
+  expiring?: true;
   /** State due: a rotation whose successor expired or was revoked while the old certificate is valid. */
   stalled?: { superseded: string; supersededNotAfter: string; successor: string; successorStatus: "expired" | "revoked" };
   offboardedAt?: string;
-}
-
-export interface CertAt {
-  serial: string;
-  notAfter: string;
-  daysLeft: number;
 }
 
 /** What partner health is judged by: status reads these from the index summary (#21). */
@@ -109,12 +101,9 @@ function judge(
   warnMs: number,
 ) {
   const current = (open[0]?.successor ?? newest(valid)) as PartnerCertFields;
-  const expiring =
-    !open.length && Date.parse(current.notAfter) - now.getTime() <= warnMs
-      ? [{ serial: current.serial, notAfter: current.notAfter, daysLeft: daysUntil(new Date(current.notAfter), now) }]
-      : [];
+  const expiring = !open.length && Date.parse(current.notAfter) - now.getTime() <= warnMs;
   const st = stalledRotations(certs, now)[0];
-  return { current, ...(expiring.length ? { expiring } : {}), ...(st ? { stalled: stalledOf(st) } : {}) };
+  return { current, ...(expiring ? { expiring: true as const } : {}), ...(st ? { stalled: stalledOf(st) } : {}) };
 }
 
 function stalledOf(st: StalledRotation<PartnerCertFields>): NonNullable<PartnerHealth["stalled"]> {
@@ -181,15 +170,13 @@ function dueProblems(h: PartnerHealth): PartnerProblem[] {
       partnerId: id,
       serial: st.superseded,
     });
-  for (const c of h.expiring ?? []) {
-    if (st && c.serial === st.superseded) continue;
+  if (h.expiring && !(st && h.newestSerial === st.superseded))
     out.push({
       kind: "partner-due",
-      message: `${id}: certificate ${c.serial} expires in ${c.daysLeft} days (${c.notAfter}) and nothing succeeds it`,
+      message: `${id}: certificate ${h.newestSerial} expires in ${h.daysLeft} days (${h.notAfter}) and nothing succeeds it`,
       hint: `rotate it: \`mtls partner rotate ${id} --csr <new CSR>\` (or --generate); \`mtls notify\` reminds the partner`,
       partnerId: id,
-      serial: c.serial,
+      ...(h.newestSerial ? { serial: h.newestSerial } : {}),
     });
-  }
   return out;
 }
