@@ -108,8 +108,8 @@ function alreadyRotated(r: CertRecord, next: CertRecord) {
 
 /**
  * A warning when `partnerId` already holds valid client certificates that nothing supersedes: a
- * plain issue adds a certificate beside them rather than replacing one, so each stays valid (and
- * is reminded about) until it expires, and no `--finish` ever revokes it.
+ * plain issue adds a certificate beside them rather than replacing one, so each stays valid until
+ * it expires, unwatched (a partner is judged by its newest), and no `--finish` ever revokes it.
  */
 export function parallelIssueWarnings(records: readonly CertRecord[], partnerId: string, now: Date): string[] {
   const replaced = successorsOf(records, now);

@@ -126,9 +126,8 @@ function revisedStatusRows(
   indexOf: ReadonlyMap<string, number>,
 ): IndexRow[] | undefined {
   const old = p.statusRows.map((r) => [indexOf.get(r.serial) as number, r] as const);
-  // A revised row that decides nothing (not its partner's newest, newest unrevoked, latest issued,
-  // first or valid at its latest issue, nor its issuer's last unrevoked) cannot come to: revoking
-  // it changes no choice.
+  // A revised row that decides nothing (not its partner's newest, newest unrevoked, latest issued
+  // or first, nor its issuer's last unrevoked) cannot come to: revoking it changes no choice.
   if (!old.some(([i]) => revised.has(i))) return p.statusRows;
   const rows = new Map<number, IndexRow>(old.map(([i, r]) => [i, revised.get(i) ?? r]));
   const partners = new Set<number>();
